@@ -1,0 +1,135 @@
+/* device.h - the TinyML runtime: load a .tlm model and run it from an arena.
+ *
+ * C99, no heap, no stdio, no global state: everything lives in the caller's
+ * tl_model / tl_interp structs and the caller's arena. The model bytes are
+ * used in place (they may sit in flash); the runtime never writes to them.
+ *
+ * Typical use:
+ *     tl_model m;  tl_interp it;
+ *     tl_model_load(&m, bytes, len, 0);           // validates everything
+ *     uint8_t arena[N];                           // N >= tl_model_arena_size(&m)
+ *     tl_interp_init(&it, &m, arena, sizeof arena);
+ *     memcpy(tl_interp_input(&it, 0, &n), sample, n);
+ *     tl_interp_invoke(&it);                      // or run_to_exit for a cascade
+ *     out = tl_interp_output(&it, 0, &n);
+ */
+#ifndef TINYLARGE_DEVICE_H
+#define TINYLARGE_DEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tinylarge/format.h"
+#include "tinylarge/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A validated view of a model buffer. All pointers point into that buffer. */
+typedef struct tl_model {
+    const uint8_t *base;
+    uint32_t size;
+    const tl_file_header *header;
+    const tl_tensor_rec *tensors;
+    const tl_op_rec *ops;
+    const uint16_t *io;          /* inputs, then outputs */
+    const tl_exit_rec *exits;
+    const uint8_t *weights;
+    uint32_t weights_size;
+    const uint32_t *plan;        /* arena offset per tensor */
+    const char *meta;
+    uint32_t meta_size;
+    const char *strings;
+    uint32_t strings_size;
+    const tl_trailer *trailer;
+} tl_model;
+
+/* Flags for tl_model_load. */
+#define TL_LOAD_SKIP_DIGEST 1u   /* trust the bytes (e.g. re-boot of a model
+                                    verified when it was installed) */
+
+/* Checks every offset, size, shape, operator parameter and quantisation
+ * value, and (unless TL_LOAD_SKIP_DIGEST) the SHA-256 digest. On success
+ * the model can be run with no further checks; on failure *model is zeroed
+ * and the status says what class of problem was found. The buffer must be
+ * 4-byte aligned and outlive the model. */
+tl_status tl_model_load(tl_model *model, const void *data, size_t size,
+                        unsigned flags);
+
+/* Like tl_model_load, but also reports where validation failed: the index
+ * of the offending operator or tensor (or -1), for precise error messages. */
+tl_status tl_model_load_ex(tl_model *model, const void *data, size_t size,
+                           unsigned flags, int32_t *bad_op,
+                           int32_t *bad_tensor);
+
+/* Exact arena bytes the model needs (its offline plan), not an estimate. */
+uint32_t tl_model_arena_size(const tl_model *model);
+
+/* The value stored under `key` in the metadata section, or NULL. */
+const char *tl_model_meta(const tl_model *model, const char *key);
+
+/* Name of tensor `index` (may be ""). */
+const char *tl_model_tensor_name(const tl_model *model, uint32_t index);
+
+/* Name of an opcode ("CONV_2D", ...), or "?" for an unknown one. */
+const char *tl_opcode_name(uint32_t opcode);
+
+/* The operator's multiply-accumulate count (0 for data movement ops). */
+uint64_t tl_op_macs(const tl_model *model, uint32_t op_index);
+
+/* An interpreter: one model bound to one arena. Several interpreters may
+ * share one model. */
+typedef struct tl_interp {
+    const tl_model *model;
+    uint8_t *arena;
+    uint32_t arena_size;
+    uint32_t next_op;    /* ops [0, next_op) have run on the current input */
+} tl_interp;
+
+tl_status tl_interp_init(tl_interp *it, const tl_model *model, void *arena,
+                         size_t arena_size);
+
+/* Where to write input `index` (its byte size goes to *size). Asking for an
+ * input starts a new inference: the next run begins at the first operator. */
+int8_t *tl_interp_input(tl_interp *it, uint32_t index, uint32_t *size);
+
+/* Runs every operator. */
+tl_status tl_interp_invoke(tl_interp *it);
+
+/* Result of running up to an early exit. */
+typedef struct tl_exit_result {
+    const int8_t *data;      /* the exit's output tensor, in the arena */
+    uint32_t size;           /* bytes */
+    uint32_t top_class;      /* index of the largest output value */
+    uint32_t confidence;     /* top-1 probability scaled to 0..65535;
+                                0 when the exit is not a softmax */
+} tl_exit_result;
+
+/* Runs operators up to early exit `exit_index` and reports its output.
+ * Resumes where the previous call stopped, so a cascade asks exit 0, then
+ * (if not confident) exit 1, ... and never runs an operator twice. */
+tl_status tl_interp_run_to_exit(tl_interp *it, uint32_t exit_index,
+                                tl_exit_result *result);
+
+/* Output `index` after a run (its byte size goes to *size). */
+const int8_t *tl_interp_output(const tl_interp *it, uint32_t index,
+                               uint32_t *size);
+
+/* SHA-256 (FIPS 180-4), used to check a model's digest on the device. */
+typedef struct tl_sha256 {
+    uint32_t state[8];
+    uint64_t length;
+    uint8_t block[64];
+    uint32_t fill;
+} tl_sha256;
+
+void tl_sha256_init(tl_sha256 *ctx);
+void tl_sha256_update(tl_sha256 *ctx, const void *data, size_t size);
+void tl_sha256_final(tl_sha256 *ctx, uint8_t digest[32]);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TINYLARGE_DEVICE_H */

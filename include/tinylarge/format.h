@@ -1,0 +1,205 @@
+/* format.h - the .tlm device model container, as laid out in the file.
+ *
+ * One header shared by the writer (host) and the loader (device), so the two
+ * can never disagree. Every record is fixed-size, naturally aligned and
+ * little-endian; sections start on 16-byte boundaries, so a device maps the
+ * file straight from flash and reads these structs in place (zero copy).
+ * docs/format.md is the prose description of the same layout.
+ *
+ * Invariant: nothing here is trusted by the device before tl_model_load()
+ * has checked it (see src/device/model.c).
+ */
+#ifndef TINYLARGE_FORMAT_H
+#define TINYLARGE_FORMAT_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TL_MAGIC "TLM1"
+#define TL_TRAILER_MAGIC "TLMS"
+#define TL_FORMAT_MAJOR 1u
+#define TL_FORMAT_MINOR 0u
+#define TL_ALIGN 16u
+#define TL_NONE 0xFFFFFFFFu     /* "no offset" in a uint32 field */
+#define TL_NO_TENSOR 0xFFFFu    /* "no tensor" in a uint16 tensor index */
+#define TL_MAX_RANK 4u
+#define TL_MAX_SECTIONS 16u
+
+/* Limits the loader enforces so int32 accumulators cannot overflow and
+ * loops stay bounded; see docs/format.md "Validation". */
+#define TL_MAX_DIM 65535u
+#define TL_MAX_DOT 32768u       /* elements summed into one accumulator */
+
+typedef enum tl_section_kind {
+    TL_SEC_TENSORS = 1,   /* tl_tensor_rec[count] */
+    TL_SEC_OPS = 2,       /* tl_op_rec[count], in execution order */
+    TL_SEC_IO = 3,        /* uint16 tensor indices: inputs then outputs */
+    TL_SEC_EXITS = 4,     /* tl_exit_rec[count] */
+    TL_SEC_WEIGHTS = 5,   /* constant data; records point into it */
+    TL_SEC_PLAN = 6,      /* uint32 arena offset per tensor (TL_NONE: const) */
+    TL_SEC_META = 7,      /* "key\0value\0" pairs, UTF-8 */
+    TL_SEC_STRINGS = 8    /* NUL-terminated names, referenced by offset */
+} tl_section_kind;
+
+typedef enum tl_dtype {
+    TL_DTYPE_INT8 = 1,
+    TL_DTYPE_INT32 = 2,
+    TL_DTYPE_INT4 = 3,         /* packed two per byte, low nibble first */
+    TL_DTYPE_SPARSE_INT8 = 4   /* tap-grouped CSR, see docs/format.md */
+} tl_dtype;
+
+typedef enum tl_tensor_kind {
+    TL_TENSOR_ACTIVATION = 0,  /* lives in the arena at its planned offset */
+    TL_TENSOR_CONST = 1        /* lives in the WEIGHTS section */
+} tl_tensor_kind;
+
+typedef enum tl_quant_kind {
+    TL_QUANT_NONE = 0,
+    TL_QUANT_PER_TENSOR = 1,
+    TL_QUANT_PER_CHANNEL = 2
+} tl_quant_kind;
+
+typedef enum tl_opcode {
+    TL_OP_CONV_2D = 1,
+    TL_OP_DEPTHWISE_CONV_2D = 2,
+    TL_OP_FULLY_CONNECTED = 3,
+    TL_OP_AVERAGE_POOL_2D = 4,
+    TL_OP_MAX_POOL_2D = 5,
+    TL_OP_ADD = 6,
+    TL_OP_RESHAPE = 7,
+    TL_OP_SOFTMAX = 8,
+    TL_OP_COUNT_ = 9
+} tl_opcode;
+
+typedef enum tl_activation {
+    TL_ACT_NONE = 0,
+    TL_ACT_RELU = 1,
+    TL_ACT_RELU6 = 2
+} tl_activation;
+
+typedef enum tl_exit_kind {
+    TL_EXIT_RAW = 0,     /* output is not a probability vector */
+    TL_EXIT_PROBS = 1    /* output is a softmax: confidence is defined */
+} tl_exit_kind;
+
+/* 64 bytes at offset 0. */
+typedef struct tl_file_header {
+    char magic[4];             /* "TLM1" */
+    uint16_t version_major;    /* readers refuse a major they do not know */
+    uint16_t version_minor;    /* minors only add; older readers may load */
+    uint32_t header_size;      /* sizeof(tl_file_header) */
+    uint32_t file_size;        /* whole file including the trailer */
+    uint32_t flags;            /* reserved, 0 */
+    uint32_t section_count;    /* entries in the section table */
+    uint32_t section_table;    /* offset of tl_section_rec[section_count] */
+    uint32_t arena_size;       /* exact arena bytes the plan needs */
+    uint32_t tensor_count;
+    uint32_t op_count;
+    uint32_t input_count;
+    uint32_t output_count;
+    uint32_t exit_count;
+    uint32_t reserved[3];
+} tl_file_header;
+
+/* 16 bytes each. */
+typedef struct tl_section_rec {
+    uint32_t kind;     /* tl_section_kind */
+    uint32_t offset;   /* from the start of the file, multiple of 16 */
+    uint32_t size;     /* bytes */
+    uint32_t count;    /* records, where the section holds records */
+} tl_section_rec;
+
+/* 48 bytes each. Dimensions are NHWC for activations, OHWI for conv and
+ * fully-connected filters and 1HWC for depthwise filters (as in TFLite). */
+typedef struct tl_tensor_rec {
+    uint8_t dtype;               /* tl_dtype */
+    uint8_t rank;                /* 1..4 */
+    uint8_t kind;                /* tl_tensor_kind */
+    uint8_t quant;               /* tl_quant_kind */
+    uint32_t dims[TL_MAX_RANK];  /* unused trailing dims are 1 */
+    uint32_t data_offset;        /* const: offset in WEIGHTS; else TL_NONE */
+    uint32_t data_size;          /* bytes of data (const or activation) */
+    int32_t zero_point;
+    float scale;                 /* per-tensor scale (host use only) */
+    uint32_t channel_scales;     /* per-channel float scales in WEIGHTS */
+    uint32_t name;               /* offset in STRINGS, or TL_NONE */
+    uint32_t reserved;
+} tl_tensor_rec;
+
+/* 80 bytes each. All requantisation constants are computed offline by the
+ * converter, so the device does no floating point and no preparation. */
+typedef struct tl_op_rec {
+    uint8_t opcode;              /* tl_opcode */
+    uint8_t activation;          /* tl_activation (informative: act_min/max rule) */
+    uint8_t input_count;         /* 1..3 */
+    uint8_t flags;               /* reserved, 0 */
+    uint16_t inputs[3];          /* tensor indices; unused: TL_NO_TENSOR */
+    uint16_t output;             /* tensor index */
+    uint8_t stride_h, stride_w;
+    uint8_t dilation_h, dilation_w;
+    uint8_t filter_h, filter_w;  /* pooling window */
+    uint8_t depth_multiplier;    /* depthwise only */
+    uint8_t reserved0;
+    int16_t pad_top, pad_left;   /* padding before the first row/column */
+    int16_t act_min, act_max;    /* output clamp, int8 range */
+    int32_t input_offset;        /* -input zero point */
+    int32_t output_offset;       /* output zero point */
+    uint32_t requant;            /* WEIGHTS: int32 mult[C] then int32 shift[C] */
+    uint32_t bias;               /* WEIGHTS: int32 effective bias[C] */
+    int32_t p[9];                /* op-specific constants, see docs/format.md */
+} tl_op_rec;
+
+/* Meaning of tl_op_rec.p[] per operator. */
+enum {
+    TL_ADD_INPUT2_OFFSET = 0, TL_ADD_LEFT_SHIFT = 1,
+    TL_ADD_INPUT1_MULT = 2, TL_ADD_INPUT1_SHIFT = 3,
+    TL_ADD_INPUT2_MULT = 4, TL_ADD_INPUT2_SHIFT = 5,
+    TL_ADD_OUTPUT_MULT = 6, TL_ADD_OUTPUT_SHIFT = 7
+};
+enum {
+    TL_SOFTMAX_INPUT_MULT = 0, TL_SOFTMAX_INPUT_LEFT_SHIFT = 1,
+    TL_SOFTMAX_DIFF_MIN = 2
+};
+
+/* 16 bytes each. Running ops [0, op_end) produces this exit's output;
+ * exits are ordered by op_end so a cascade resumes where it stopped. */
+typedef struct tl_exit_rec {
+    uint16_t output;             /* tensor index */
+    uint8_t kind;                /* tl_exit_kind */
+    uint8_t reserved0;
+    uint32_t op_end;
+    int32_t prob_zero_point;     /* probability = (q - zp) * prob_scale_q24 / 2^24 */
+    uint32_t prob_scale_q24;
+} tl_exit_rec;
+
+/* 128 bytes at file_size - 128. The digest covers bytes [0, file_size - 128);
+ * the signature (Ed25519) is over the 32-byte digest. */
+typedef struct tl_trailer {
+    char magic[4];               /* "TLMS" */
+    uint32_t signature_alg;      /* 0: unsigned, 1: Ed25519 */
+    uint32_t key_id;             /* which server key signed, 0 if unsigned */
+    uint32_t reserved0;
+    uint8_t sha256[32];
+    uint8_t signature[64];
+    uint8_t reserved[16];
+} tl_trailer;
+
+#define TL_SIG_NONE 0u
+#define TL_SIG_ED25519 1u
+
+/* C99 compile-time size checks: a mismatch fails to build on any target. */
+typedef char tl_check_header_size[(sizeof(tl_file_header) == 64) ? 1 : -1];
+typedef char tl_check_section_size[(sizeof(tl_section_rec) == 16) ? 1 : -1];
+typedef char tl_check_tensor_size[(sizeof(tl_tensor_rec) == 48) ? 1 : -1];
+typedef char tl_check_op_size[(sizeof(tl_op_rec) == 80) ? 1 : -1];
+typedef char tl_check_exit_size[(sizeof(tl_exit_rec) == 16) ? 1 : -1];
+typedef char tl_check_trailer_size[(sizeof(tl_trailer) == 128) ? 1 : -1];
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TINYLARGE_FORMAT_H */

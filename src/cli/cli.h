@@ -1,0 +1,24 @@
+/* cli.h - shared helpers of the tinylarge command line tool. */
+#ifndef TL_CLI_H
+#define TL_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tinylarge/device.h"
+
+/* Prints "tinylarge CMD: message" to stderr; returns 1 (the exit status). */
+int tl_cli_fail(const char *cmd, const char *fmt, ...);
+
+/* Reads and validates a .tlm file; prints a precise error and returns
+ * non-zero on failure. *buffer must be freed by the caller. */
+int tl_cli_load_model(const char *cmd, const char *path, uint8_t **buffer, tl_model *model);
+
+/* Parses a non-negative integer option value; returns 0 on success. */
+int tl_cli_parse_u32(const char *text, uint32_t *out);
+
+int tl_cmd_import(int argc, char **argv);
+int tl_cmd_inspect(int argc, char **argv);
+int tl_cmd_run(int argc, char **argv);
+
+#endif /* TL_CLI_H */

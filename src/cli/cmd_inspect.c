@@ -1,0 +1,128 @@
+/* cmd_inspect.c - `tinylarge inspect model.tlm`: graph, sizes, MACs, arena. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: tinylarge inspect MODEL.tlm\n\n"
+                 "Validates the model as the device would and prints its metadata,\n"
+                 "operators (shapes, weight encoding, MACs), exits, and the sizes that\n"
+                 "matter on a device: model bytes, weight bytes and the exact arena.\n");
+}
+
+static void print_shape(const tl_tensor_rec *t)
+{
+    putchar('[');
+    for (uint32_t i = 0; i < t->rank; ++i) {
+        printf(i ? ",%u" : "%u", t->dims[i]);
+    }
+    putchar(']');
+}
+
+static const char *dtype_name(uint8_t dtype)
+{
+    switch (dtype) {
+    case TL_DTYPE_INT8: return "int8";
+    case TL_DTYPE_INT32: return "int32";
+    case TL_DTYPE_INT4: return "int4";
+    case TL_DTYPE_SPARSE_INT8: return "sparse-int8";
+    default: return "?";
+    }
+}
+
+int tl_cmd_inspect(int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc; ++i) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (argv[i][0] == '-' || path) {
+            usage(stderr);
+            return tl_cli_fail("inspect", "unexpected argument '%s'", argv[i]);
+        }
+        path = argv[i];
+    }
+    if (!path) {
+        usage(stderr);
+        return tl_cli_fail("inspect", "need a .tlm file");
+    }
+    uint8_t *buf;
+    tl_model m;
+    if (tl_cli_load_model("inspect", path, &buf, &m)) {
+        return 1;
+    }
+    const tl_file_header *h = m.header;
+    printf("%s: tinylarge model, format %u.%u, %u bytes, digest ok, %s\n", path, h->version_major,
+           h->version_minor, m.size, m.trailer->signature_alg == TL_SIG_ED25519 ? "signed" : "unsigned");
+    printf("metadata:\n");
+    for (const char *p = m.meta; p && p < m.meta + m.meta_size;) {
+        const char *v = p + strlen(p) + 1;
+        printf("  %s = %s\n", p, v);
+        p = v + strlen(v) + 1;
+    }
+    printf("operators: %u\n", h->op_count);
+    printf("  %-4s %-18s %-8s %-22s %-20s %12s\n", "#", "op", "weights", "input", "output", "MACs");
+    uint64_t total_macs = 0;
+    for (uint32_t i = 0; i < h->op_count; ++i) {
+        const tl_op_rec *op = &m.ops[i];
+        const tl_tensor_rec *in = &m.tensors[op->inputs[0]];
+        const tl_tensor_rec *out = &m.tensors[op->output];
+        const char *wfmt = "-";
+        if (op->input_count > 1 && m.tensors[op->inputs[1]].kind == TL_TENSOR_CONST) {
+            wfmt = dtype_name(m.tensors[op->inputs[1]].dtype);
+        }
+        const uint64_t macs = tl_op_macs(&m, i);
+        total_macs += macs;
+        printf("  %-4u %-18s %-8s ", i, tl_opcode_name(op->opcode), wfmt);
+        char shape[64];
+        int n = 0;
+        for (uint32_t d = 0; d < in->rank; ++d) {
+            n += snprintf(shape + n, sizeof shape - (size_t)n, d ? ",%u" : "[%u", in->dims[d]);
+        }
+        snprintf(shape + n, sizeof shape - (size_t)n, "]");
+        printf("%-22s ", shape);
+        n = 0;
+        for (uint32_t d = 0; d < out->rank; ++d) {
+            n += snprintf(shape + n, sizeof shape - (size_t)n, d ? ",%u" : "[%u", out->dims[d]);
+        }
+        snprintf(shape + n, sizeof shape - (size_t)n, "]");
+        printf("%-20s %12llu\n", shape, (unsigned long long)macs);
+    }
+    uint64_t weight_bytes = 0;
+    for (uint32_t t = 0; t < h->tensor_count; ++t) {
+        if (m.tensors[t].kind == TL_TENSOR_CONST) {
+            weight_bytes += m.tensors[t].data_size;
+        }
+    }
+    printf("inputs:");
+    for (uint32_t i = 0; i < h->input_count; ++i) {
+        const tl_tensor_rec *t = &m.tensors[m.io[i]];
+        printf(" %s ", tl_model_tensor_name(&m, m.io[i]));
+        print_shape(t);
+        printf(" int8 (scale %g, zero point %d)", (double)t->scale, t->zero_point);
+    }
+    printf("\noutputs:");
+    for (uint32_t i = 0; i < h->output_count; ++i) {
+        const tl_tensor_rec *t = &m.tensors[m.io[h->input_count + i]];
+        printf(" %s ", tl_model_tensor_name(&m, m.io[h->input_count + i]));
+        print_shape(t);
+        printf(" int8 (scale %g, zero point %d)", (double)t->scale, t->zero_point);
+    }
+    printf("\nexits: %u\n", h->exit_count);
+    for (uint32_t i = 0; i < h->exit_count; ++i) {
+        uint64_t macs = 0;
+        for (uint32_t k = 0; k < m.exits[i].op_end; ++k) {
+            macs += tl_op_macs(&m, k);
+        }
+        printf("  exit %u: after operator %u, %s, %llu MACs\n", i, m.exits[i].op_end,
+               m.exits[i].kind == TL_EXIT_PROBS ? "probabilities" : "raw output", (unsigned long long)macs);
+    }
+    printf("total: %llu MACs, %llu weight bytes, %u model bytes, arena %u bytes\n",
+           (unsigned long long)total_macs, (unsigned long long)weight_bytes, m.size, h->arena_size);
+    free(buf);
+    return 0;
+}

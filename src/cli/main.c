@@ -1,0 +1,105 @@
+/* main.c - the tinylarge command line tool: one front for every part. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "tinylarge/convert.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    { "import", tl_cmd_import, "convert an int8 .tflite model into a .tlm device model" },
+    { "inspect", tl_cmd_inspect, "print a .tlm model's graph, sizes, MACs and arena" },
+    { "run", tl_cmd_run, "run a .tlm model on the device runtime" },
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: tinylarge COMMAND [ARGS...]\n\n"
+                 "TinyML and LargeML as one system: models for microcontrollers.\n\n"
+                 "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; ++i) {
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    }
+    fprintf(out, "\n'tinylarge COMMAND --help' describes one command.\n");
+}
+
+int tl_cli_fail(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "tinylarge %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+int tl_cli_parse_u32(const char *text, uint32_t *out)
+{
+    if (!text || !*text || *text == '-') {
+        return -1;
+    }
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno || *end || v > 0xFFFFFFFFul) {
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int tl_cli_load_model(const char *cmd, const char *path, uint8_t **buffer, tl_model *model)
+{
+    size_t size;
+    tl_status s = tl_read_file(path, buffer, &size);
+    if (s != TL_OK) {
+        return tl_cli_fail(cmd, "%s: cannot read: %s", path, strerror(errno));
+    }
+    int32_t bad_op = -1, bad_tensor = -1;
+    s = tl_model_load_ex(model, *buffer, size, 0, &bad_op, &bad_tensor);
+    if (s != TL_OK) {
+        free(*buffer);
+        *buffer = NULL;
+        if (bad_op >= 0) {
+            return tl_cli_fail(cmd, "%s: not a valid model: operator %d: %s", path, bad_op, tl_status_str(s));
+        }
+        if (bad_tensor >= 0) {
+            return tl_cli_fail(cmd, "%s: not a valid model: tensor %d: %s", path, bad_tensor, tl_status_str(s));
+        }
+        return tl_cli_fail(cmd, "%s: not a valid model: %s", path, tl_status_str(s));
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("tinylarge 0.1.0 (model format %u.%u)\n", TL_FORMAT_MAJOR, TL_FORMAT_MINOR);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; ++i) {
+        if (!strcmp(argv[1], commands[i].name)) {
+            return commands[i].run(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "tinylarge: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

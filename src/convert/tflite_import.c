@@ -1,0 +1,776 @@
+/* tflite_import.c - translate an int8 TFLite flatbuffer into a tl_graph.
+ *
+ * Does, once and offline, what TFLite Micro does in each kernel's Prepare:
+ * output sizes and padding, per-channel requantisation multipliers, the
+ * activation clamp range, the ADD and SOFTMAX fixed-point constants. The
+ * formulas (including where TFLite multiplies in float before widening to
+ * double) are reproduced exactly, because the constants decide whether our
+ * outputs equal TFLite Micro's byte for byte. Bias and the input zero point
+ * are folded into one "effective bias" per output channel.
+ *
+ * Field numbers below are those of TFLite's schema.fbs.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flatbuffer.h"
+#include "tinylarge/convert.h"
+
+enum { TFL_FLOAT32 = 0, TFL_INT32 = 2, TFL_INT8 = 9 };
+enum {
+    TFL_ADD = 0, TFL_AVERAGE_POOL_2D = 1, TFL_CONV_2D = 3, TFL_DEPTHWISE_CONV_2D = 4,
+    TFL_FULLY_CONNECTED = 9, TFL_MAX_POOL_2D = 17, TFL_RESHAPE = 22, TFL_SOFTMAX = 25
+};
+enum { TFL_PAD_SAME = 0, TFL_PAD_VALID = 1 };
+enum { TFL_ACT_NONE = 0, TFL_ACT_RELU = 1, TFL_ACT_RELU_N1_TO_1 = 2, TFL_ACT_RELU6 = 3 };
+
+static const char *const builtin_names[] = {
+    "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D",
+    "DEPTH_TO_SPACE", "DEQUANTIZE", "EMBEDDING_LOOKUP", "FLOOR", "FULLY_CONNECTED",
+    "HASHTABLE_LOOKUP", "L2_NORMALIZATION", "L2_POOL_2D", "LOCAL_RESPONSE_NORMALIZATION",
+    "LOGISTIC", "LSH_PROJECTION", "LSTM", "MAX_POOL_2D", "MUL", "RELU", "RELU_N1_TO_1",
+    "RELU6", "RESHAPE", "RESIZE_BILINEAR", "RNN", "SOFTMAX", "SPACE_TO_DEPTH", "SVDF",
+    "TANH", "CONCAT_EMBEDDINGS", "SKIP_GRAM", "CALL", "CUSTOM", "EMBEDDING_LOOKUP_SPARSE",
+    "PAD", "UNIDIRECTIONAL_SEQUENCE_RNN", "GATHER", "BATCH_TO_SPACE_ND",
+    "SPACE_TO_BATCH_ND", "TRANSPOSE", "MEAN", "SUB", "DIV", "SQUEEZE",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM", "STRIDED_SLICE", "BIDIRECTIONAL_SEQUENCE_RNN", "EXP",
+    "TOPK_V2", "SPLIT", "LOG_SOFTMAX", "DELEGATE", "BIDIRECTIONAL_SEQUENCE_LSTM", "CAST",
+    "PRELU", "MAXIMUM", "ARG_MAX", "MINIMUM", "LESS", "NEG", "PADV2"
+};
+
+typedef struct importer {
+    tl_fb fb;
+    tl_fb_table model;
+    tl_fb_vec buffers, op_codes, tensors, operators;
+    tl_graph *g;
+    int32_t *map;          /* TFLite tensor index -> graph index, -1 if none */
+    char *error;
+    size_t error_size;
+    int32_t op_index;      /* operator being imported, for messages */
+    char op_name[48];
+} importer;
+
+static tl_status fail(importer *im, tl_status status, const char *fmt, ...)
+{
+    if (im->error && im->error_size) {
+        size_t used = 0;
+        if (im->op_index >= 0) {
+            int n = snprintf(im->error, im->error_size, "operator %d (%s): ", im->op_index, im->op_name);
+            used = n > 0 ? (size_t)n : 0;
+        }
+        if (used < im->error_size) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(im->error + used, im->error_size - used, fmt, ap);
+            va_end(ap);
+        }
+    }
+    return status;
+}
+
+static tl_status malformed(importer *im, const char *what)
+{
+    return fail(im, TL_ERR_FORMAT, "malformed flatbuffer: %s", what);
+}
+
+void tl_quantize_multiplier(double real, int32_t *multiplier, int32_t *shift)
+{
+    if (real == 0.0) {
+        *multiplier = 0;
+        *shift = 0;
+        return;
+    }
+    int exponent;
+    const double q = frexp(real, &exponent);
+    int64_t q_fixed = (int64_t)round(q * (double)(1ll << 31));
+    if (q_fixed == (1ll << 31)) {
+        q_fixed /= 2;
+        ++exponent;
+    }
+    if (exponent < -31) { /* flush multipliers below 2^-31 to zero, as TFLite */
+        exponent = 0;
+        q_fixed = 0;
+    }
+    *multiplier = (int32_t)q_fixed;
+    *shift = exponent;
+}
+
+/* A TFLite tensor's description (not yet added to the graph). */
+typedef struct tfl_tensor {
+    uint8_t type;
+    uint32_t rank;
+    uint32_t dims[TL_MAX_RANK];
+    uint32_t buffer;
+    char name[96];
+    float scale;
+    int32_t zero_point;
+    tl_fb_vec scales;      /* per-channel scales (f32) */
+    tl_fb_vec zero_points; /* per-channel zero points (i64) */
+    const uint8_t *data;   /* constant data or NULL */
+    uint32_t data_size;
+} tfl_tensor;
+
+static tl_status read_tensor(importer *im, int32_t index, tfl_tensor *t)
+{
+    memset(t, 0, sizeof *t);
+    if (index < 0 || (uint32_t)index >= im->tensors.length) {
+        return fail(im, TL_ERR_BOUNDS, "tensor index %d out of range", index);
+    }
+    const tl_fb *fb = &im->fb;
+    tl_fb_table tt, q, buf;
+    tl_fb_vec shape, data;
+    int has_q = 0;
+    if (tl_fb_vector_table(fb, &im->tensors, (uint32_t)index, &tt) != 0 ||
+        tl_fb_vector(fb, &tt, 0, 4, &shape) != 0 || tl_fb_u8(fb, &tt, 1, 0, &t->type) != 0 ||
+        tl_fb_u32(fb, &tt, 2, 0, &t->buffer) != 0 || tl_fb_string(fb, &tt, 3, t->name, sizeof t->name) != 0 ||
+        tl_fb_table_field(fb, &tt, 4, &q, &has_q) != 0) {
+        return malformed(im, "tensor table");
+    }
+    if (shape.length < 1 || shape.length > TL_MAX_RANK) {
+        return fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' has rank %u; supported ranks are 1 to 4",
+                    index, t->name, shape.length);
+    }
+    t->rank = shape.length;
+    for (uint32_t i = 0; i < TL_MAX_RANK; ++i) {
+        int32_t d = i < shape.length ? tl_fb_vec_i32(fb, &shape, i) : 1;
+        if (d < 1 || (uint32_t)d > TL_MAX_DIM) {
+            return fail(im, TL_ERR_SHAPE, "tensor %d '%s' has dimension %d out of range", index, t->name, d);
+        }
+        t->dims[i] = (uint32_t)d;
+    }
+    if (has_q) {
+        if (tl_fb_vector(fb, &q, 2, 4, &t->scales) != 0 || tl_fb_vector(fb, &q, 3, 8, &t->zero_points) != 0) {
+            return malformed(im, "quantization table");
+        }
+        if (t->scales.length) {
+            t->scale = tl_fb_vec_f32(fb, &t->scales, 0);
+        }
+        if (t->zero_points.length) {
+            int64_t zp = tl_fb_vec_i64(fb, &t->zero_points, 0);
+            if (zp < -128 || zp > 127) {
+                return fail(im, TL_ERR_QUANT, "tensor %d '%s' zero point %lld is outside int8",
+                            index, t->name, (long long)zp);
+            }
+            t->zero_point = (int32_t)zp;
+        }
+    }
+    if (t->buffer >= im->buffers.length) {
+        return fail(im, TL_ERR_BOUNDS, "tensor %d '%s' refers to missing buffer %u", index, t->name, t->buffer);
+    }
+    if (tl_fb_vector_table(fb, &im->buffers, t->buffer, &buf) != 0 || tl_fb_vector(fb, &buf, 0, 1, &data) != 0) {
+        return malformed(im, "buffer table");
+    }
+    if (data.length) {
+        t->data = fb->buf + data.start;
+        t->data_size = data.length;
+    } else {
+        uint32_t ext_offset = 0;
+        if (tl_fb_u32(fb, &buf, 1, 0, &ext_offset) != 0) {
+            return malformed(im, "buffer table");
+        }
+        if (ext_offset) {
+            return fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' keeps its data outside the flatbuffer",
+                        index, t->name);
+        }
+    }
+    return TL_OK;
+}
+
+static uint64_t elements(const tfl_tensor *t)
+{
+    return (uint64_t)t->dims[0] * t->dims[1] * t->dims[2] * t->dims[3];
+}
+
+/* The graph index of a TFLite activation tensor, adding it on first use. */
+static tl_status activation(importer *im, int32_t index, uint16_t *out)
+{
+    if (index >= 0 && (uint32_t)index < im->tensors.length && im->map[index] >= 0) {
+        *out = (uint16_t)im->map[index];
+        return TL_OK;
+    }
+    tfl_tensor t;
+    tl_status s = read_tensor(im, index, &t);
+    if (s != TL_OK) {
+        return s;
+    }
+    if (t.type != TFL_INT8) {
+        return fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' has type %s; tinylarge runs int8 models only",
+                    index, t.name, t.type == TFL_FLOAT32 ? "float32" : "other than int8");
+    }
+    if (t.data) {
+        return fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' is a constant where an activation was expected",
+                    index, t.name);
+    }
+    if (t.scales.length > 1) {
+        return fail(im, TL_ERR_QUANT, "activation tensor %d '%s' is quantised per channel", index, t.name);
+    }
+    tl_tensor_rec rec;
+    memset(&rec, 0, sizeof rec);
+    rec.dtype = TL_DTYPE_INT8;
+    rec.rank = (uint8_t)t.rank;
+    rec.kind = TL_TENSOR_ACTIVATION;
+    rec.quant = t.scales.length ? TL_QUANT_PER_TENSOR : TL_QUANT_NONE;
+    memcpy(rec.dims, t.dims, sizeof rec.dims);
+    rec.data_size = (uint32_t)elements(&t);
+    rec.zero_point = t.zero_point;
+    rec.scale = t.scale;
+    if (elements(&t) > 0x7FFFFFFFu) {
+        return fail(im, TL_ERR_SHAPE, "tensor %d '%s' is too large", index, t.name);
+    }
+    int32_t gi = tl_graph_add_tensor(im->g, t.name, &rec, NULL, NULL, 0);
+    if (gi < 0) {
+        return fail(im, TL_ERR_NOMEM, "out of memory");
+    }
+    im->map[index] = gi;
+    *out = (uint16_t)gi;
+    return TL_OK;
+}
+
+/* TFLite's CalculateActivationRangeQuantized for int8 outputs. */
+static void activation_range(uint8_t act, float scale, int32_t zp, int16_t *lo, int16_t *hi)
+{
+    int32_t qmin = -128, qmax = 127;
+    if (act == TFL_ACT_RELU) {
+        qmin = zp > qmin ? zp : qmin;
+    } else if (act == TFL_ACT_RELU6) {
+        qmin = zp > qmin ? zp : qmin;
+        int32_t six = zp + (int32_t)roundf(6.0f / scale);
+        qmax = six < qmax ? six : qmax;
+    } else if (act == TFL_ACT_RELU_N1_TO_1) {
+        int32_t m1 = zp + (int32_t)roundf(-1.0f / scale);
+        int32_t p1 = zp + (int32_t)roundf(1.0f / scale);
+        qmin = m1 > qmin ? m1 : qmin;
+        qmax = p1 < qmax ? p1 : qmax;
+    }
+    *lo = (int16_t)qmin;
+    *hi = (int16_t)qmax;
+}
+
+static tl_status check_activation_fn(importer *im, uint8_t act, uint8_t *ours)
+{
+    switch (act) {
+    case TFL_ACT_NONE: *ours = TL_ACT_NONE; return TL_OK;
+    case TFL_ACT_RELU: *ours = TL_ACT_RELU; return TL_OK;
+    case TFL_ACT_RELU6: *ours = TL_ACT_RELU6; return TL_OK;
+    case TFL_ACT_RELU_N1_TO_1: *ours = TL_ACT_NONE; return TL_OK; /* clamp range says it all */
+    default:
+        return fail(im, TL_ERR_UNSUPPORTED, "fused activation %u is not supported", act);
+    }
+}
+
+/* TFLite's ComputePaddingWithOffset, plus a check that the output size is
+ * the one the padding scheme implies. */
+static tl_status padding(importer *im, uint8_t scheme, uint32_t in, uint32_t k, uint32_t stride,
+                         uint32_t dilation, uint32_t out, int16_t *pad)
+{
+    const int64_t eff = (int64_t)(k - 1) * dilation + 1;
+    int64_t expect;
+    if (scheme == TFL_PAD_SAME) {
+        expect = ((int64_t)in + stride - 1) / stride;
+    } else if (scheme == TFL_PAD_VALID) {
+        expect = ((int64_t)in + stride - eff) / stride;
+    } else {
+        return fail(im, TL_ERR_UNSUPPORTED, "padding scheme %u is not supported", scheme);
+    }
+    if (expect != out) {
+        return fail(im, TL_ERR_SHAPE, "output size %u does not match input %u, filter %u, stride %u",
+                    out, in, k, stride);
+    }
+    int64_t total = (int64_t)(out - 1) * stride + eff - in;
+    *pad = (int16_t)(scheme == TFL_PAD_SAME && total > 0 ? total / 2 : 0);
+    return TL_OK;
+}
+
+static tl_status filter_tensor(importer *im, int32_t index, uint32_t out_channels, tfl_tensor *f,
+                               uint16_t *graph_index)
+{
+    tl_status s = read_tensor(im, index, f);
+    if (s != TL_OK) {
+        return s;
+    }
+    if (f->type != TFL_INT8 || !f->data) {
+        return fail(im, TL_ERR_UNSUPPORTED, "filter tensor %d '%s' must be a constant int8 tensor", index, f->name);
+    }
+    if (f->data_size != elements(f)) {
+        return fail(im, TL_ERR_FORMAT, "filter tensor %d '%s' holds %u bytes for %llu elements", index,
+                    f->name, f->data_size, (unsigned long long)elements(f));
+    }
+    if (f->scales.length != 1 && f->scales.length != out_channels) {
+        return fail(im, TL_ERR_QUANT, "filter tensor %d '%s' has %u scales for %u output channels",
+                    index, f->name, f->scales.length, out_channels);
+    }
+    for (uint32_t c = 0; c < f->zero_points.length; ++c) {
+        if (tl_fb_vec_i64(&im->fb, &f->zero_points, c) != 0) {
+            return fail(im, TL_ERR_QUANT, "filter tensor %d '%s' has a non-zero zero point", index, f->name);
+        }
+    }
+    float *scales = malloc(f->scales.length * sizeof *scales);
+    if (!scales) {
+        return fail(im, TL_ERR_NOMEM, "out of memory");
+    }
+    for (uint32_t c = 0; c < f->scales.length; ++c) {
+        scales[c] = tl_fb_vec_f32(&im->fb, &f->scales, c);
+    }
+    tl_tensor_rec rec;
+    memset(&rec, 0, sizeof rec);
+    rec.dtype = TL_DTYPE_INT8;
+    rec.rank = (uint8_t)f->rank;
+    rec.kind = TL_TENSOR_CONST;
+    rec.quant = f->scales.length > 1 ? TL_QUANT_PER_CHANNEL : TL_QUANT_PER_TENSOR;
+    memcpy(rec.dims, f->dims, sizeof rec.dims);
+    rec.data_size = f->data_size;
+    rec.scale = f->scale;
+    int32_t gi = tl_graph_add_tensor(im->g, f->name, &rec, f->data, scales,
+                                     f->scales.length > 1 ? f->scales.length : 0);
+    free(scales);
+    if (gi < 0) {
+        return fail(im, TL_ERR_NOMEM, "out of memory");
+    }
+    *graph_index = (uint16_t)gi;
+    return TL_OK;
+}
+
+/* Requantisation and effective bias for CONV_2D / DEPTHWISE / FULLY_CONNECTED.
+ * `taps(c, i)` enumerates the weights of output channel c through `stride`. */
+static tl_status conv_constants(importer *im, int opcode, const tfl_tensor *in, const tfl_tensor *f,
+                                int32_t bias_index, const tfl_tensor *out, uint32_t out_c,
+                                tl_op_rec *rec)
+{
+    int32_t *requant = malloc(2u * out_c * sizeof *requant);
+    int32_t *bias = calloc(out_c, sizeof *bias);
+    if (!requant || !bias) {
+        free(requant);
+        free(bias);
+        return fail(im, TL_ERR_NOMEM, "out of memory");
+    }
+    tl_status s = TL_OK;
+    tfl_tensor b;
+    if (bias_index >= 0) {
+        s = read_tensor(im, bias_index, &b);
+        if (s == TL_OK && (b.type != TFL_INT32 || !b.data || b.data_size != 4u * out_c)) {
+            s = fail(im, TL_ERR_FORMAT, "bias tensor %d '%s' must be a constant int32 vector of %u values",
+                     bias_index, b.name, out_c);
+        }
+        if (s == TL_OK) {
+            memcpy(bias, b.data, 4u * out_c);
+        }
+    }
+    const int8_t *w = (const int8_t *)f->data;
+    const uint64_t per_channel = elements(f) / (opcode == TFL_DEPTHWISE_CONV_2D ? 1 : out_c);
+    const uint64_t dot = elements(f) / out_c;
+    for (uint32_t c = 0; s == TL_OK && c < out_c; ++c) {
+        const float fscale = tl_fb_vec_f32(&im->fb, &f->scales, f->scales.length > 1 ? c : 0);
+        double real;
+        if (opcode == TFL_FULLY_CONNECTED) {
+            /* TFLite Micro's FC multiplies the two scales in float first. */
+            real = (double)(in->scale * fscale) / (double)out->scale;
+        } else {
+            real = (double)in->scale * (double)fscale / (double)out->scale;
+        }
+        tl_quantize_multiplier(real, &requant[c], &requant[out_c + c]);
+        if (requant[out_c + c] > 30) {
+            s = fail(im, TL_ERR_QUANT, "requantisation scale %g of channel %u is too large", real, c);
+            break;
+        }
+        int64_t sum = 0;
+        if (opcode == TFL_DEPTHWISE_CONV_2D) {
+            for (uint64_t i = c; i < per_channel; i += out_c) {
+                sum += w[i];
+            }
+        } else {
+            for (uint64_t i = 0; i < per_channel; ++i) {
+                sum += w[c * per_channel + i];
+            }
+        }
+        const int64_t effective = (int64_t)bias[c] - (int64_t)in->zero_point * sum;
+        /* The device's accumulator bound (see the loader's check_requant). */
+        const int64_t max_bias = INT32_MAX - (int64_t)dot * 128 * 128;
+        if (effective < -max_bias || effective > max_bias) {
+            s = fail(im, TL_ERR_QUANT, "bias of channel %u is too large for int32 accumulation", c);
+            break;
+        }
+        bias[c] = (int32_t)effective;
+    }
+    if (s == TL_OK) {
+        rec->input_offset = -in->zero_point;
+        rec->output_offset = out->zero_point;
+        if (tl_graph_add_op(im->g, rec, requant, bias, out_c) < 0) {
+            s = fail(im, TL_ERR_NOMEM, "out of memory");
+        }
+    }
+    free(requant);
+    free(bias);
+    return s;
+}
+
+static tl_status import_op(importer *im, const tl_fb_table *op, int32_t builtin)
+{
+    const tl_fb *fb = &im->fb;
+    tl_fb_vec ins, outs;
+    tl_fb_table opt;
+    int has_opt = 0;
+    if (tl_fb_vector(fb, op, 1, 4, &ins) != 0 || tl_fb_vector(fb, op, 2, 4, &outs) != 0 ||
+        tl_fb_table_field(fb, op, 4, &opt, &has_opt) != 0) {
+        return malformed(im, "operator table");
+    }
+    if (outs.length != 1) {
+        return fail(im, TL_ERR_UNSUPPORTED, "%u outputs; exactly one is supported", outs.length);
+    }
+    if (ins.length < 1 || ins.length > 3) {
+        return fail(im, TL_ERR_UNSUPPORTED, "%u inputs is not supported", ins.length);
+    }
+    tl_op_rec rec;
+    memset(&rec, 0, sizeof rec);
+    rec.inputs[0] = rec.inputs[1] = rec.inputs[2] = TL_NO_TENSOR;
+    rec.stride_h = rec.stride_w = rec.dilation_h = rec.dilation_w = 1;
+    rec.filter_h = rec.filter_w = 1;
+    rec.act_min = -128;
+    rec.act_max = 127;
+    tfl_tensor in, out;
+    tl_status s;
+    const int32_t in_index = tl_fb_vec_i32(fb, &ins, 0);
+    const int32_t out_index = tl_fb_vec_i32(fb, &outs, 0);
+    if ((s = read_tensor(im, in_index, &in)) != TL_OK || (s = read_tensor(im, out_index, &out)) != TL_OK) {
+        return s;
+    }
+    if ((s = activation(im, in_index, &rec.inputs[0])) != TL_OK ||
+        (s = activation(im, out_index, &rec.output)) != TL_OK) {
+        return s;
+    }
+    rec.input_count = 1;
+    uint8_t act = TFL_ACT_NONE;
+    int32_t stride_w = 1, stride_h = 1, dil_w = 1, dil_h = 1;
+    uint8_t pad_scheme = TFL_PAD_VALID;
+
+    switch (builtin) {
+    case TFL_CONV_2D:
+    case TFL_DEPTHWISE_CONV_2D: {
+        const int dw = builtin == TFL_DEPTHWISE_CONV_2D;
+        int32_t depth_mult = 1;
+        if (!has_opt || tl_fb_u8(fb, &opt, 0, 0, &pad_scheme) != 0 ||
+            tl_fb_i32(fb, &opt, 1, 0, &stride_w) != 0 || tl_fb_i32(fb, &opt, 2, 0, &stride_h) != 0 ||
+            (dw && tl_fb_i32(fb, &opt, 3, 1, &depth_mult) != 0) ||
+            tl_fb_u8(fb, &opt, dw ? 4 : 3, 0, &act) != 0 ||
+            tl_fb_i32(fb, &opt, dw ? 5 : 4, 1, &dil_w) != 0 ||
+            tl_fb_i32(fb, &opt, dw ? 6 : 5, 1, &dil_h) != 0) {
+            return malformed(im, "convolution options");
+        }
+        if (ins.length < 2 || in.rank != 4 || out.rank != 4) {
+            return fail(im, TL_ERR_SHAPE, "expects a 4-D input and output and a filter");
+        }
+        if (stride_w < 1 || stride_h < 1 || stride_w > 255 || stride_h > 255 || dil_w < 1 ||
+            dil_h < 1 || dil_w > 255 || dil_h > 255) {
+            return fail(im, TL_ERR_UNSUPPORTED, "stride %dx%d / dilation %dx%d out of range",
+                        stride_h, stride_w, dil_h, dil_w);
+        }
+        tfl_tensor f;
+        const uint32_t out_c = out.dims[3];
+        if ((s = filter_tensor(im, tl_fb_vec_i32(fb, &ins, 1), out_c, &f, &rec.inputs[1])) != TL_OK) {
+            return s;
+        }
+        if (dw ? (f.dims[0] != 1 || f.dims[3] != out_c || out_c % in.dims[3] != 0)
+               : (f.dims[0] != out_c || f.dims[3] != in.dims[3])) {
+            return fail(im, TL_ERR_SHAPE, "filter shape does not match input and output channels");
+        }
+        if (dw) {
+            rec.depth_multiplier = (uint8_t)(out_c / in.dims[3]);
+            if (out_c / in.dims[3] > 255) {
+                return fail(im, TL_ERR_UNSUPPORTED, "depth multiplier above 255");
+            }
+        }
+        rec.opcode = dw ? TL_OP_DEPTHWISE_CONV_2D : TL_OP_CONV_2D;
+        rec.input_count = 2;
+        rec.stride_h = (uint8_t)stride_h;
+        rec.stride_w = (uint8_t)stride_w;
+        rec.dilation_h = (uint8_t)dil_h;
+        rec.dilation_w = (uint8_t)dil_w;
+        if ((s = padding(im, pad_scheme, in.dims[1], f.dims[1], stride_h, dil_h, out.dims[1], &rec.pad_top)) != TL_OK ||
+            (s = padding(im, pad_scheme, in.dims[2], f.dims[2], stride_w, dil_w, out.dims[2], &rec.pad_left)) != TL_OK ||
+            (s = check_activation_fn(im, act, &rec.activation)) != TL_OK) {
+            return s;
+        }
+        activation_range(act, out.scale, out.zero_point, &rec.act_min, &rec.act_max);
+        return conv_constants(im, builtin, &in, &f, ins.length > 2 ? tl_fb_vec_i32(fb, &ins, 2) : -1,
+                              &out, out_c, &rec);
+    }
+    case TFL_FULLY_CONNECTED: {
+        uint8_t weights_format = 0;
+        if (has_opt && (tl_fb_u8(fb, &opt, 0, 0, &act) != 0 || tl_fb_u8(fb, &opt, 1, 0, &weights_format) != 0)) {
+            return malformed(im, "fully-connected options");
+        }
+        if (weights_format != 0) {
+            return fail(im, TL_ERR_UNSUPPORTED, "shuffled weights format %u", weights_format);
+        }
+        if (ins.length < 2) {
+            return fail(im, TL_ERR_SHAPE, "expects an input and a filter");
+        }
+        tfl_tensor f;
+        tfl_tensor probe;
+        if ((s = read_tensor(im, tl_fb_vec_i32(fb, &ins, 1), &probe)) != TL_OK) {
+            return s;
+        }
+        const uint32_t out_c = probe.dims[0];
+        if ((s = filter_tensor(im, tl_fb_vec_i32(fb, &ins, 1), out_c, &f, &rec.inputs[1])) != TL_OK) {
+            return s;
+        }
+        if (f.rank != 2 || elements(&in) % f.dims[1] != 0 ||
+            elements(&out) != elements(&in) / f.dims[1] * out_c) {
+            return fail(im, TL_ERR_SHAPE, "filter [%u, %u] does not match input and output sizes",
+                        f.dims[0], f.dims[1]);
+        }
+        rec.opcode = TL_OP_FULLY_CONNECTED;
+        rec.input_count = 2;
+        if ((s = check_activation_fn(im, act, &rec.activation)) != TL_OK) {
+            return s;
+        }
+        activation_range(act, out.scale, out.zero_point, &rec.act_min, &rec.act_max);
+        return conv_constants(im, builtin, &in, &f, ins.length > 2 ? tl_fb_vec_i32(fb, &ins, 2) : -1,
+                              &out, out_c, &rec);
+    }
+    case TFL_AVERAGE_POOL_2D:
+    case TFL_MAX_POOL_2D: {
+        int32_t fw = 0, fh = 0;
+        if (!has_opt || tl_fb_u8(fb, &opt, 0, 0, &pad_scheme) != 0 ||
+            tl_fb_i32(fb, &opt, 1, 0, &stride_w) != 0 || tl_fb_i32(fb, &opt, 2, 0, &stride_h) != 0 ||
+            tl_fb_i32(fb, &opt, 3, 0, &fw) != 0 || tl_fb_i32(fb, &opt, 4, 0, &fh) != 0 ||
+            tl_fb_u8(fb, &opt, 5, 0, &act) != 0) {
+            return malformed(im, "pooling options");
+        }
+        if (in.rank != 4 || out.rank != 4 || in.dims[3] != out.dims[3]) {
+            return fail(im, TL_ERR_SHAPE, "expects 4-D input and output with equal channels");
+        }
+        if (fw < 1 || fh < 1 || fw > 255 || fh > 255 || stride_w < 1 || stride_h < 1 ||
+            stride_w > 255 || stride_h > 255) {
+            return fail(im, TL_ERR_UNSUPPORTED, "window %dx%d / stride %dx%d out of range", fh, fw,
+                        stride_h, stride_w);
+        }
+        if (in.zero_point != out.zero_point || in.scale != out.scale) {
+            return fail(im, TL_ERR_QUANT, "input and output quantisation differ");
+        }
+        rec.opcode = builtin == TFL_AVERAGE_POOL_2D ? TL_OP_AVERAGE_POOL_2D : TL_OP_MAX_POOL_2D;
+        rec.filter_h = (uint8_t)fh;
+        rec.filter_w = (uint8_t)fw;
+        rec.stride_h = (uint8_t)stride_h;
+        rec.stride_w = (uint8_t)stride_w;
+        if ((s = padding(im, pad_scheme, in.dims[1], (uint32_t)fh, (uint32_t)stride_h, 1, out.dims[1], &rec.pad_top)) != TL_OK ||
+            (s = padding(im, pad_scheme, in.dims[2], (uint32_t)fw, (uint32_t)stride_w, 1, out.dims[2], &rec.pad_left)) != TL_OK ||
+            (s = check_activation_fn(im, act, &rec.activation)) != TL_OK) {
+            return s;
+        }
+        activation_range(act, out.scale, out.zero_point, &rec.act_min, &rec.act_max);
+        break;
+    }
+    case TFL_ADD: {
+        if (has_opt && tl_fb_u8(fb, &opt, 0, 0, &act) != 0) {
+            return malformed(im, "add options");
+        }
+        if (ins.length != 2) {
+            return fail(im, TL_ERR_SHAPE, "expects two inputs");
+        }
+        tfl_tensor in2;
+        const int32_t in2_index = tl_fb_vec_i32(fb, &ins, 1);
+        if ((s = read_tensor(im, in2_index, &in2)) != TL_OK) {
+            return s;
+        }
+        if (elements(&in) != elements(&out) || elements(&in2) != elements(&out)) {
+            return fail(im, TL_ERR_UNSUPPORTED, "ADD with broadcasting is not supported");
+        }
+        if ((s = activation(im, in2_index, &rec.inputs[1])) != TL_OK ||
+            (s = check_activation_fn(im, act, &rec.activation)) != TL_OK) {
+            return s;
+        }
+        rec.opcode = TL_OP_ADD;
+        rec.input_count = 2;
+        /* TFLite Micro's add.cc: inputs to a common scale with 20 bits of headroom. */
+        const int left_shift = 20;
+        const double twice_max = 2 * (double)(in.scale > in2.scale ? in.scale : in2.scale);
+        const double real1 = (double)in.scale / twice_max;
+        const double real2 = (double)in2.scale / twice_max;
+        const double real_out = twice_max / ((1 << left_shift) * (double)out.scale);
+        int32_t m, sh;
+        rec.input_offset = -in.zero_point;
+        rec.output_offset = out.zero_point;
+        rec.p[TL_ADD_INPUT2_OFFSET] = -in2.zero_point;
+        rec.p[TL_ADD_LEFT_SHIFT] = left_shift;
+        tl_quantize_multiplier(real1, &m, &sh);
+        rec.p[TL_ADD_INPUT1_MULT] = m;
+        rec.p[TL_ADD_INPUT1_SHIFT] = sh;
+        tl_quantize_multiplier(real2, &m, &sh);
+        rec.p[TL_ADD_INPUT2_MULT] = m;
+        rec.p[TL_ADD_INPUT2_SHIFT] = sh;
+        tl_quantize_multiplier(real_out, &m, &sh);
+        rec.p[TL_ADD_OUTPUT_MULT] = m;
+        rec.p[TL_ADD_OUTPUT_SHIFT] = sh;
+        if (rec.p[TL_ADD_INPUT1_SHIFT] > 0 || rec.p[TL_ADD_INPUT2_SHIFT] > 0 || rec.p[TL_ADD_OUTPUT_SHIFT] > 0) {
+            return fail(im, TL_ERR_QUANT, "output scale too small for the input scales");
+        }
+        activation_range(act, out.scale, out.zero_point, &rec.act_min, &rec.act_max);
+        break;
+    }
+    case TFL_RESHAPE:
+        if (elements(&in) != elements(&out)) {
+            return fail(im, TL_ERR_SHAPE, "input and output sizes differ");
+        }
+        rec.opcode = TL_OP_RESHAPE; /* the optional shape input is implied by the output */
+        break;
+    case TFL_SOFTMAX: {
+        float beta = 1.0f;
+        if (has_opt && tl_fb_f32(fb, &opt, 0, 1.0f, &beta) != 0) {
+            return malformed(im, "softmax options");
+        }
+        if (out.zero_point != -128 || fabsf(out.scale - 1.0f / 256) > 1e-6f * (1.0f / 256)) {
+            return fail(im, TL_ERR_QUANT, "int8 softmax output must have scale 1/256 and zero point -128");
+        }
+        /* TFLite's PreprocessSoftmaxScaling with 5 integer bits for the input. */
+        const int int_bits = 5;
+        double real = (double)beta * (double)in.scale * (double)(1 << (31 - int_bits));
+        if (real > (double)((1ll << 31) - 1)) {
+            real = (double)((1ll << 31) - 1);
+        }
+        int32_t m, left_shift;
+        tl_quantize_multiplier(real, &m, &left_shift);
+        if (real <= 1.0 || left_shift < 0 || left_shift > 30) {
+            return fail(im, TL_ERR_QUANT, "input scale %g gives a softmax multiplier out of range", in.scale);
+        }
+        const double radius = 1.0 * ((1 << int_bits) - 1) * (double)(1ll << (31 - int_bits)) /
+                              (double)(1ll << left_shift);
+        rec.opcode = TL_OP_SOFTMAX;
+        rec.p[TL_SOFTMAX_INPUT_MULT] = m;
+        rec.p[TL_SOFTMAX_INPUT_LEFT_SHIFT] = left_shift;
+        /* Input differences are at least -255; a tighter bound changes nothing. */
+        rec.p[TL_SOFTMAX_DIFF_MIN] = radius > 255 ? -255 : -(int32_t)floor(radius);
+        break;
+    }
+    default:
+        return fail(im, TL_ERR_UNSUPPORTED, "operator is not supported by tinylarge");
+    }
+    if (tl_graph_add_op(im->g, &rec, NULL, NULL, 0) < 0) {
+        return fail(im, TL_ERR_NOMEM, "out of memory");
+    }
+    return TL_OK;
+}
+
+static tl_status import(importer *im)
+{
+    const tl_fb *fb = &im->fb;
+    if (fb->size < 8 || memcmp(fb->buf + 4, "TFL3", 4) != 0) {
+        return fail(im, TL_ERR_MAGIC, "not a TFLite flatbuffer (no TFL3 identifier)");
+    }
+    tl_fb_vec subgraphs, graph_in, graph_out;
+    tl_fb_table sg;
+    if (tl_fb_root(fb, &im->model) != 0 || tl_fb_vector(fb, &im->model, 1, 4, &im->op_codes) != 0 ||
+        tl_fb_vector(fb, &im->model, 2, 4, &subgraphs) != 0 ||
+        tl_fb_vector(fb, &im->model, 4, 4, &im->buffers) != 0) {
+        return malformed(im, "model table");
+    }
+    if (subgraphs.length < 1) {
+        return fail(im, TL_ERR_FORMAT, "the model has no subgraph");
+    }
+    if (subgraphs.length > 1) {
+        return fail(im, TL_ERR_UNSUPPORTED, "the model has %u subgraphs; only one is supported",
+                    subgraphs.length);
+    }
+    if (tl_fb_vector_table(fb, &subgraphs, 0, &sg) != 0 || tl_fb_vector(fb, &sg, 0, 4, &im->tensors) != 0 ||
+        tl_fb_vector(fb, &sg, 1, 4, &graph_in) != 0 || tl_fb_vector(fb, &sg, 2, 4, &graph_out) != 0 ||
+        tl_fb_vector(fb, &sg, 3, 4, &im->operators) != 0) {
+        return malformed(im, "subgraph table");
+    }
+    if (im->operators.length == 0) {
+        return fail(im, TL_ERR_FORMAT, "the model has no operators");
+    }
+    if (graph_in.length < 1 || graph_in.length > 8 || graph_out.length < 1 || graph_out.length > 8) {
+        return fail(im, TL_ERR_UNSUPPORTED, "%u inputs and %u outputs; 1 to 8 of each are supported",
+                    graph_in.length, graph_out.length);
+    }
+    im->map = malloc((im->tensors.length + 1) * sizeof *im->map);
+    if (!im->map) {
+        return fail(im, TL_ERR_NOMEM, "out of memory");
+    }
+    for (uint32_t i = 0; i < im->tensors.length; ++i) {
+        im->map[i] = -1;
+    }
+    tl_status s;
+    for (uint32_t i = 0; i < graph_in.length; ++i) {
+        uint16_t gi;
+        if ((s = activation(im, tl_fb_vec_i32(fb, &graph_in, i), &gi)) != TL_OK) {
+            return s;
+        }
+        im->g->inputs[im->g->input_count++] = gi;
+    }
+    for (uint32_t i = 0; i < im->operators.length; ++i) {
+        tl_fb_table op, code;
+        uint32_t code_index;
+        uint8_t deprecated = 0;
+        int32_t builtin = 0;
+        im->op_index = -1;
+        if (tl_fb_vector_table(fb, &im->operators, i, &op) != 0 || tl_fb_u32(fb, &op, 0, 0, &code_index) != 0 ||
+            code_index >= im->op_codes.length || tl_fb_vector_table(fb, &im->op_codes, code_index, &code) != 0 ||
+            tl_fb_u8(fb, &code, 0, 0, &deprecated) != 0 || tl_fb_i32(fb, &code, 3, 0, &builtin) != 0) {
+            return malformed(im, "operator or operator code table");
+        }
+        if ((int32_t)(int8_t)deprecated > builtin) {
+            builtin = (int8_t)deprecated;
+        }
+        im->op_index = (int32_t)i;
+        if (builtin >= 0 && (size_t)builtin < sizeof builtin_names / sizeof builtin_names[0]) {
+            snprintf(im->op_name, sizeof im->op_name, "%s", builtin_names[builtin]);
+        } else if (builtin == 114) {
+            snprintf(im->op_name, sizeof im->op_name, "QUANTIZE");
+        } else {
+            snprintf(im->op_name, sizeof im->op_name, "builtin %d", builtin);
+        }
+        if ((s = import_op(im, &op, builtin)) != TL_OK) {
+            return s;
+        }
+    }
+    im->op_index = -1;
+    for (uint32_t i = 0; i < graph_out.length; ++i) {
+        const int32_t t = tl_fb_vec_i32(fb, &graph_out, i);
+        if (t < 0 || (uint32_t)t >= im->tensors.length || im->map[t] < 0) {
+            return fail(im, TL_ERR_FORMAT, "model output %u (tensor %d) is produced by no operator", i, t);
+        }
+        im->g->outputs[im->g->output_count++] = (uint16_t)im->map[t];
+    }
+    /* One exit: the first output, after the whole graph. */
+    tl_exit_rec *e = &im->g->exits[im->g->exit_count++];
+    memset(e, 0, sizeof *e);
+    e->output = im->g->outputs[0];
+    e->op_end = im->g->op_count;
+    const tl_tensor_rec *o = &im->g->tensors[e->output].rec;
+    for (uint32_t i = 0; i < im->g->op_count; ++i) {
+        if (im->g->ops[i].rec.output == e->output && im->g->ops[i].rec.opcode == TL_OP_SOFTMAX) {
+            e->kind = TL_EXIT_PROBS;
+            e->prob_zero_point = o->zero_point;
+            e->prob_scale_q24 = (uint32_t)lround((double)o->scale * (1 << 24));
+        }
+    }
+    return tl_graph_set_meta(im->g, "source_format", "tflite");
+}
+
+tl_status tl_import_tflite(const uint8_t *data, size_t size, tl_graph *g, char *error, size_t error_size)
+{
+    if (error && error_size) {
+        error[0] = '\0';
+    }
+    if (!data || !g) {
+        return TL_ERR_ARG;
+    }
+    memset(g, 0, sizeof *g);
+    importer im;
+    memset(&im, 0, sizeof im);
+    im.fb.buf = data;
+    im.fb.size = size;
+    im.g = g;
+    im.error = error;
+    im.error_size = error_size;
+    im.op_index = -1;
+    tl_status s = import(&im);
+    free(im.map);
+    if (s != TL_OK) {
+        tl_graph_free(g);
+    }
+    return s;
+}

@@ -1,0 +1,155 @@
+/* fixedpoint.h - integer requantisation arithmetic, bit-exact with TFLite.
+ *
+ * TFLite's int8 kernels scale an int32 accumulator by a real multiplier held
+ * as (Q31 significand, power-of-two shift) and round twice: a rounding
+ * doubling high multiply, then a rounding right shift. Reproducing that
+ * exactly is what makes our outputs equal TFLite Micro's byte for byte.
+ * The exp / reciprocal helpers below serve the int8 softmax and follow the
+ * published gemmlowp fixed-point algorithms (Q-format polynomial for exp on
+ * [-1/4, 0), barrel-shifter for the integer part, Newton-Raphson 1/(1+x)).
+ */
+#ifndef TL_FIXEDPOINT_H
+#define TL_FIXEDPOINT_H
+
+#include <stdint.h>
+
+/* round(a * b / 2^31), saturating the single overflow case (-1 * -1). */
+static inline int32_t tl_sat_rounding_doubling_high_mul(int32_t a, int32_t b)
+{
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    int64_t ab = (int64_t)a * (int64_t)b;
+    int32_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+/* x / 2^exponent rounded to nearest, ties away from zero. 0 <= exponent <= 31. */
+static inline int32_t tl_rounding_divide_by_pot(int32_t x, int exponent)
+{
+    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* x * 2^exponent, saturated to int32 (exponent >= 0). */
+static inline int32_t tl_sat_shift_left(int32_t x, int exponent)
+{
+    int64_t r = (int64_t)x * ((int64_t)1 << exponent);
+    if (r > INT32_MAX) {
+        return INT32_MAX;
+    }
+    if (r < INT32_MIN) {
+        return INT32_MIN;
+    }
+    return (int32_t)r;
+}
+
+/* acc * multiplier * 2^shift with TFLite's double rounding; shift in
+ * [-31, 30] (checked at load). A left shift that would overflow int32 is
+ * undefined in the reference; here it saturates. */
+static inline int32_t tl_requantize(int32_t acc, int32_t multiplier, int shift)
+{
+    int left = shift > 0 ? shift : 0;
+    int right = shift > 0 ? 0 : -shift;
+    int32_t x = left ? tl_sat_shift_left(acc, left) : acc;
+    return tl_rounding_divide_by_pot(
+        tl_sat_rounding_doubling_high_mul(x, multiplier), right);
+}
+
+/* ---- Softmax helpers: fixed-point numbers with a given count of integer
+ * bits, stored in int32 (value = raw / 2^(31 - integer_bits)). ---- */
+
+/* Multiply two fixed-point values: the result has the summed integer bits. */
+static inline int32_t tl_fp_mul(int32_t a, int32_t b)
+{
+    return tl_sat_rounding_doubling_high_mul(a, b);
+}
+
+/* Multiply by 2^exponent with rounding (negative) or saturation (positive). */
+static inline int32_t tl_fp_mul_pot(int32_t x, int exponent)
+{
+    if (exponent < 0) {
+        return tl_rounding_divide_by_pot(x, -exponent);
+    }
+    /* Saturate when |x| would leave the int32 range, as gemmlowp does with
+     * a symmetric threshold. */
+    const int32_t threshold = (int32_t)(((int64_t)1 << (31 - exponent)) - 1);
+    if (x > threshold) {
+        return INT32_MAX;
+    }
+    if (x < -threshold) {
+        return INT32_MIN;
+    }
+    return (int32_t)((uint32_t)x << exponent);
+}
+
+/* exp(a) for a in [-1/4, 0), a and result with 0 integer bits: Taylor
+ * expansion around -1/8. */
+static inline int32_t tl_fp_exp_quarter(int32_t a)
+{
+    const int32_t exp_minus_one_eighth = 1895147668; /* exp(-1/8) in Q0.31 */
+    const int32_t one_third = 715827883;             /* 1/3 in Q0.31 */
+    int32_t x = a + (1 << 28);                       /* a + 1/8 */
+    int32_t x2 = tl_fp_mul(x, x);
+    int32_t x3 = tl_fp_mul(x2, x);
+    int32_t x4 = tl_fp_mul(x2, x2);
+    int32_t x4_over_4 = tl_fp_mul_pot(x4, -2);
+    int32_t poly = tl_fp_mul_pot(tl_fp_mul(x4_over_4 + x3, one_third) + x2, -1);
+    return exp_minus_one_eighth + tl_fp_mul(exp_minus_one_eighth, x + poly);
+}
+
+/* exp(a) for a <= 0, a with 5 integer bits, result with 0 integer bits. */
+static inline int32_t tl_fp_exp_negative_q5(int32_t a)
+{
+    enum { INT_BITS = 5, FRAC_BITS = 31 - INT_BITS };
+    const int32_t one_quarter = 1 << (FRAC_BITS - 2);
+    const int32_t mask = one_quarter - 1;
+    const int32_t a_mod_quarter_minus_quarter = (a & mask) - one_quarter;
+    int32_t result = tl_fp_exp_quarter(tl_fp_mul_pot(a_mod_quarter_minus_quarter, INT_BITS));
+    const int32_t remainder = a_mod_quarter_minus_quarter - a;
+    /* exp(-2^k) for k = -2 .. 4, applied for each set bit of the remainder. */
+    static const int32_t exp_minus_pot[7] = {
+        1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242
+    };
+    for (int k = 0; k < 7; ++k) {
+        if (remainder & (1 << (FRAC_BITS - 2 + k))) {
+            result = tl_fp_mul(result, exp_minus_pot[k]);
+        }
+    }
+    return a == 0 ? INT32_MAX : result;
+}
+
+/* 1 / (1 + x) for x in [0, 1), x and result with 0 integer bits. Three
+ * Newton-Raphson steps in Q2.29 starting from 48/17 - 32/17 * d. */
+static inline int32_t tl_fp_one_over_one_plus_x(int32_t a)
+{
+    const int64_t sum = (int64_t)a + INT32_MAX;
+    const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+    const int32_t c48_over_17 = 1515870810;
+    const int32_t cneg32_over_17 = -1010580540;
+    const int32_t one_q2 = 1 << 29;
+    int32_t x = c48_over_17 + tl_fp_mul(half_denominator, cneg32_over_17);
+    for (int i = 0; i < 3; ++i) {
+        int32_t hd_x = tl_fp_mul(half_denominator, x);
+        int32_t one_minus = one_q2 - hd_x;
+        x = x + tl_fp_mul_pot(tl_fp_mul(x, one_minus), 2);
+    }
+    return tl_fp_mul_pot(x, 1);
+}
+
+static inline int tl_count_leading_zeros(uint32_t x)
+{
+    if (x == 0) {
+        return 32;
+    }
+    int n = 0;
+    while (!(x & 0x80000000u)) {
+        x <<= 1;
+        ++n;
+    }
+    return n;
+}
+
+#endif /* TL_FIXEDPOINT_H */

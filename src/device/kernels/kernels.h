@@ -1,0 +1,92 @@
+/* kernels.h - the int8 operator kernels of the device runtime.
+ *
+ * One kernel per file (tl_<op>_<type>.c); each is a stateless function over
+ * a plain parameter struct and caller-owned memory. Kernels trust their
+ * parameters: tl_model_load() has already checked every shape, offset and
+ * constant, so the hot loops carry no checks. Arithmetic matches TFLite's
+ * reference kernels bit for bit (int32 accumulators, see fixedpoint.h).
+ */
+#ifndef TL_KERNELS_H
+#define TL_KERNELS_H
+
+#include <stdint.h>
+
+/* Convolution-like ops: CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED
+ * (which runs as a 1x1 convolution over a [batches, 1, 1, depth] input).
+ * Shapes: input [batches, in_h, in_w, in_c]; output [batches, out_h, out_w,
+ * out_c]; filter [out_c, k_h, k_w, in_c] (depthwise: [1, k_h, k_w, out_c]). */
+typedef struct tl_conv_params {
+    const int8_t *input;
+    int8_t *output;
+    const void *filter;          /* int8, packed int4 or sparse, per kernel */
+    const int32_t *bias;         /* effective bias: bias - in_zp * sum(w) */
+    const int32_t *multiplier;   /* per output channel */
+    const int32_t *shift;        /* per output channel */
+    int32_t batches;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_top, pad_left;
+    int32_t depth_multiplier;    /* depthwise only */
+    int32_t input_offset;        /* -input zero point */
+    int32_t output_offset;       /* output zero point */
+    int32_t act_min, act_max;
+} tl_conv_params;
+
+void tl_conv2d_s8(const tl_conv_params *p);
+void tl_conv2d_s4(const tl_conv_params *p);
+void tl_conv2d_sparse_s8(const tl_conv_params *p);
+void tl_depthwise_conv2d_s8(const tl_conv_params *p);
+
+/* Pooling over [batches, in_h, in_w, channels]; input and output share
+ * quantisation (TFLite requires it). */
+typedef struct tl_pool_params {
+    const int8_t *input;
+    int8_t *output;
+    int32_t batches;
+    int32_t in_h, in_w, channels;
+    int32_t out_h, out_w;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t act_min, act_max;
+} tl_pool_params;
+
+void tl_avg_pool2d_s8(const tl_pool_params *p);
+void tl_max_pool2d_s8(const tl_pool_params *p);
+
+/* Element-wise add of two same-shape tensors; output may alias an input. */
+typedef struct tl_add_params {
+    const int8_t *input1;
+    const int8_t *input2;
+    int8_t *output;
+    int32_t size;
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t left_shift;
+    int32_t input1_multiplier, input1_shift;
+    int32_t input2_multiplier, input2_shift;
+    int32_t output_multiplier, output_shift;
+    int32_t act_min, act_max;
+} tl_add_params;
+
+void tl_add_s8(const tl_add_params *p);
+
+/* Softmax over the last dimension; output may alias the input. */
+typedef struct tl_softmax_params {
+    const int8_t *input;
+    int8_t *output;
+    int32_t rows, depth;
+    int32_t input_multiplier, input_left_shift, diff_min;
+} tl_softmax_params;
+
+void tl_softmax_s8(const tl_softmax_params *p);
+
+/* Saturating int8 output with the activation clamp. */
+static inline int8_t tl_clamp_s8(int32_t v, int32_t lo, int32_t hi)
+{
+    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
+#endif /* TL_KERNELS_H */

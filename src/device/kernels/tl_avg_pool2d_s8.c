@@ -1,0 +1,39 @@
+/* tl_avg_pool2d_s8.c - AVERAGE_POOL_2D, int8.
+ *
+ * Averages only the taps inside the image (padding is not counted) and
+ * rounds half away from zero, as TFLite does. Channels are the inner loop so
+ * the window is read pixel by pixel in memory order.
+ */
+#include "kernels.h"
+
+void tl_avg_pool2d_s8(const tl_pool_params *p)
+{
+    const int32_t c_count = p->channels;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *image = p->input + b * p->in_h * p->in_w * c_count;
+        int8_t *out = p->output + b * p->out_h * p->out_w * c_count;
+        for (int32_t oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            const int32_t y_start = iy0 < 0 ? -iy0 : 0;
+            const int32_t y_end = p->k_h < p->in_h - iy0 ? p->k_h : p->in_h - iy0;
+            for (int32_t ox = 0; ox < p->out_w; ++ox, out += c_count) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_left;
+                const int32_t x_start = ix0 < 0 ? -ix0 : 0;
+                const int32_t x_end = p->k_w < p->in_w - ix0 ? p->k_w : p->in_w - ix0;
+                const int32_t count = (y_end - y_start) * (x_end - x_start);
+                for (int32_t c = 0; c < c_count; ++c) {
+                    int32_t sum = 0;
+                    for (int32_t fy = y_start; fy < y_end; ++fy) {
+                        const int8_t *row = image + ((iy0 + fy) * p->in_w + ix0) * c_count + c;
+                        for (int32_t fx = x_start; fx < x_end; ++fx) {
+                            sum += row[fx * c_count];
+                        }
+                    }
+                    /* count > 0: the loader rejects windows wholly in padding. */
+                    sum = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+                    out[c] = tl_clamp_s8(sum, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,625 @@
+/* model.c - load and validate a .tlm model in place.
+ *
+ * This is the device's only line of defence against a corrupt, truncated or
+ * hostile model: every offset, size, count, shape, operator parameter and
+ * quantisation constant is checked here, once, so that the interpreter and
+ * kernels can run with no checks at all. Invariants established on success:
+ *   - every record and array read later lies inside the buffer;
+ *   - every activation tensor fits in the arena at its planned offset;
+ *   - every operator's shapes agree, so kernels index within their tensors;
+ *   - every accumulator fits in int32 and every shift is in range.
+ * Arithmetic on untrusted values is done in 64 bits so it cannot wrap.
+ */
+#include <string.h>
+
+#include "tinylarge/device.h"
+
+#define TL_MAX_SOFTMAX_DEPTH 4095u  /* keeps the Q12.19 sum of exps in int32 */
+
+typedef struct loader {
+    tl_model *m;
+    int32_t bad_op;
+    int32_t bad_tensor;
+} loader;
+
+static uint64_t tensor_elements(const tl_tensor_rec *t)
+{
+    uint64_t n = 1;
+    for (uint32_t i = 0; i < TL_MAX_RANK; ++i) {
+        n *= t->dims[i];
+    }
+    return n;
+}
+
+/* Finds a section; fails on duplicates and on sections outside the body. */
+static tl_status find_section(const tl_model *m, const tl_section_rec *secs,
+                              uint32_t count, uint32_t kind, uint32_t body_end,
+                              const tl_section_rec **out)
+{
+    *out = NULL;
+    for (uint32_t i = 0; i < count; ++i) {
+        if (secs[i].kind != kind) {
+            continue;
+        }
+        if (*out) {
+            return TL_ERR_FORMAT;
+        }
+        if (secs[i].offset % TL_ALIGN != 0 || secs[i].offset < m->header->header_size ||
+            (uint64_t)secs[i].offset + secs[i].size > body_end) {
+            return TL_ERR_BOUNDS;
+        }
+        *out = &secs[i];
+    }
+    return TL_OK;
+}
+
+static tl_status check_tensor(const tl_model *m, uint32_t index)
+{
+    const tl_tensor_rec *t = &m->tensors[index];
+    if (t->rank < 1 || t->rank > TL_MAX_RANK) {
+        return TL_ERR_SHAPE;
+    }
+    for (uint32_t i = 0; i < TL_MAX_RANK; ++i) {
+        if (t->dims[i] < 1 || t->dims[i] > TL_MAX_DIM || (i >= t->rank && t->dims[i] != 1)) {
+            return TL_ERR_SHAPE;
+        }
+    }
+    const uint64_t n = tensor_elements(t);
+    if (n > 0x7FFFFFFFu) {
+        return TL_ERR_SHAPE;
+    }
+    if (t->quant > TL_QUANT_PER_CHANNEL || t->zero_point < -128 || t->zero_point > 127) {
+        return TL_ERR_QUANT;
+    }
+    if (t->name != TL_NONE && t->name >= m->strings_size) {
+        return TL_ERR_BOUNDS;
+    }
+    if (t->kind == TL_TENSOR_ACTIVATION) {
+        if (t->dtype != TL_DTYPE_INT8 || t->data_size != n) {
+            return TL_ERR_FORMAT;
+        }
+        if (m->plan[index] == TL_NONE ||
+            (uint64_t)m->plan[index] + t->data_size > m->header->arena_size) {
+            return TL_ERR_ARENA;
+        }
+        return TL_OK;
+    }
+    if (t->kind != TL_TENSOR_CONST) {
+        return TL_ERR_FORMAT;
+    }
+    if (m->plan[index] != TL_NONE || t->data_offset % 4 != 0 ||
+        (uint64_t)t->data_offset + t->data_size > m->weights_size) {
+        return TL_ERR_BOUNDS;
+    }
+    switch (t->dtype) {
+    case TL_DTYPE_INT8:
+        return t->data_size == n ? TL_OK : TL_ERR_FORMAT;
+    case TL_DTYPE_INT32:
+        return t->data_size == 4 * n ? TL_OK : TL_ERR_FORMAT;
+    case TL_DTYPE_INT4:
+        return t->data_size == (n + 1) / 2 ? TL_OK : TL_ERR_FORMAT;
+    case TL_DTYPE_SPARSE_INT8:
+        return TL_OK; /* structure checked with its operator (check_sparse) */
+    default:
+        return TL_ERR_UNSUPPORTED;
+    }
+}
+
+static const tl_tensor_rec *tensor_at(const tl_model *m, uint16_t index)
+{
+    return index < m->header->tensor_count ? &m->tensors[index] : NULL;
+}
+
+static int is_activation(const tl_tensor_rec *t)
+{
+    return t && t->kind == TL_TENSOR_ACTIVATION;
+}
+
+/* A WEIGHTS array of `count` int32 values at `offset`. */
+static tl_status check_int32_array(const tl_model *m, uint32_t offset, uint64_t count)
+{
+    if (offset == TL_NONE || offset % 4 != 0 || (uint64_t)offset + 4 * count > m->weights_size) {
+        return TL_ERR_BOUNDS;
+    }
+    return TL_OK;
+}
+
+/* Requantisation constants and effective biases of a convolution-like op
+ * whose dot products have `dot` terms: |bias| + dot * 128 * 128 must stay
+ * below 2^31 so the int32 accumulator cannot overflow. */
+static tl_status check_requant(const tl_model *m, const tl_op_rec *op, uint32_t channels,
+                               uint64_t dot)
+{
+    tl_status s = check_int32_array(m, op->requant, 2ull * channels);
+    if (s == TL_OK) {
+        s = check_int32_array(m, op->bias, channels);
+    }
+    if (s != TL_OK) {
+        return s;
+    }
+    const int32_t *mult = (const int32_t *)(const void *)(m->weights + op->requant);
+    const int32_t *shift = mult + channels;
+    const int32_t *bias = (const int32_t *)(const void *)(m->weights + op->bias);
+    const int64_t max_bias = INT32_MAX - (int64_t)dot * 128 * 128;
+    for (uint32_t c = 0; c < channels; ++c) {
+        if (mult[c] < 0 || shift[c] < -31 || shift[c] > 30 ||
+            bias[c] < -max_bias || bias[c] > max_bias) {
+            return TL_ERR_QUANT;
+        }
+    }
+    return TL_OK;
+}
+
+/* Sparse filter blob: nnz, row_start[rows + 1], channel[nnz], value[nnz]. */
+static tl_status check_sparse(const tl_model *m, const tl_tensor_rec *f, uint32_t rows,
+                              uint32_t in_c)
+{
+    if (f->data_size < 8) {
+        return TL_ERR_FORMAT;
+    }
+    const uint32_t *words = (const uint32_t *)(const void *)(m->weights + f->data_offset);
+    const uint64_t nnz = words[0];
+    const uint64_t need = 4 + 4 * ((uint64_t)rows + 1) + 3 * nnz;
+    if (need != f->data_size) {
+        return TL_ERR_FORMAT;
+    }
+    const uint32_t *row_start = words + 1;
+    if (row_start[0] != 0 || row_start[rows] != nnz) {
+        return TL_ERR_FORMAT;
+    }
+    for (uint32_t r = 0; r < rows; ++r) {
+        if (row_start[r + 1] < row_start[r]) {
+            return TL_ERR_FORMAT;
+        }
+    }
+    const uint16_t *channel = (const uint16_t *)(const void *)(row_start + rows + 1);
+    for (uint64_t k = 0; k < nnz; ++k) {
+        if (channel[k] >= in_c) {
+            return TL_ERR_BOUNDS;
+        }
+    }
+    return TL_OK;
+}
+
+/* Window geometry shared by convolutions and pooling: every window must
+ * overlap the image, and padding may not exceed the window span. */
+static tl_status check_window(uint32_t in, uint32_t out, uint32_t k, uint32_t stride,
+                              uint32_t dilation, int32_t pad)
+{
+    if (k < 1 || stride < 1 || dilation < 1 || pad < 0) {
+        return TL_ERR_FORMAT;
+    }
+    const int64_t span = (int64_t)(k - 1) * dilation;
+    if (pad > span || (int64_t)(out - 1) * stride - pad > (int64_t)in - 1) {
+        return TL_ERR_SHAPE;
+    }
+    return TL_OK;
+}
+
+static tl_status check_conv(const tl_model *m, const tl_op_rec *op)
+{
+    const tl_tensor_rec *in = tensor_at(m, op->inputs[0]);
+    const tl_tensor_rec *f = tensor_at(m, op->inputs[1]);
+    const tl_tensor_rec *out = tensor_at(m, op->output);
+    if (op->input_count != 2 || !is_activation(in) || !f || f->kind != TL_TENSOR_CONST) {
+        return TL_ERR_FORMAT;
+    }
+    uint32_t batches, in_h, in_w, in_c, k_h, k_w, out_c, out_h, out_w;
+    if (op->opcode == TL_OP_FULLY_CONNECTED) {
+        if (f->rank != 2) {
+            return TL_ERR_SHAPE;
+        }
+        out_c = f->dims[0];
+        in_c = f->dims[1];
+        k_h = k_w = in_h = in_w = out_h = out_w = 1;
+        const uint64_t n = tensor_elements(in);
+        if (n % in_c != 0) {
+            return TL_ERR_SHAPE;
+        }
+        batches = (uint32_t)(n / in_c);
+        if (tensor_elements(out) != (uint64_t)batches * out_c) {
+            return TL_ERR_SHAPE;
+        }
+        if (op->stride_h != 1 || op->stride_w != 1 || op->dilation_h != 1 ||
+            op->dilation_w != 1 || op->pad_top != 0 || op->pad_left != 0) {
+            return TL_ERR_FORMAT;
+        }
+    } else {
+        if (in->rank != 4 || out->rank != 4 || f->rank != 4) {
+            return TL_ERR_SHAPE;
+        }
+        batches = in->dims[0];
+        in_h = in->dims[1];
+        in_w = in->dims[2];
+        in_c = in->dims[3];
+        k_h = f->dims[1];
+        k_w = f->dims[2];
+        out_h = out->dims[1];
+        out_w = out->dims[2];
+        out_c = out->dims[3];
+        if (out->dims[0] != batches) {
+            return TL_ERR_SHAPE;
+        }
+        tl_status s = check_window(in_h, out_h, k_h, op->stride_h, op->dilation_h, op->pad_top);
+        if (s == TL_OK) {
+            s = check_window(in_w, out_w, k_w, op->stride_w, op->dilation_w, op->pad_left);
+        }
+        if (s != TL_OK) {
+            return s;
+        }
+        if (op->opcode == TL_OP_DEPTHWISE_CONV_2D) {
+            if (f->dims[0] != 1 || f->dims[3] != out_c || op->depth_multiplier < 1 ||
+                (uint64_t)in_c * op->depth_multiplier != out_c || f->dtype != TL_DTYPE_INT8) {
+                return TL_ERR_SHAPE;
+            }
+        } else if (f->dims[0] != out_c || f->dims[3] != in_c) {
+            return TL_ERR_SHAPE;
+        }
+    }
+    const uint64_t dot = (uint64_t)k_h * k_w * (op->opcode == TL_OP_DEPTHWISE_CONV_2D ? 1 : in_c);
+    if (dot > TL_MAX_DOT) {
+        return TL_ERR_SHAPE;
+    }
+    if (f->dtype == TL_DTYPE_SPARSE_INT8) {
+        tl_status s = check_sparse(m, f, out_c * k_h * k_w, in_c);
+        if (s != TL_OK) {
+            return s;
+        }
+    } else if (f->dtype != TL_DTYPE_INT8 && f->dtype != TL_DTYPE_INT4) {
+        return TL_ERR_UNSUPPORTED;
+    }
+    if (op->input_offset < -127 || op->input_offset > 128 ||
+        op->output_offset < -128 || op->output_offset > 127) {
+        return TL_ERR_QUANT;
+    }
+    return check_requant(m, op, out_c, dot);
+}
+
+static tl_status check_pool(const tl_model *m, const tl_op_rec *op)
+{
+    const tl_tensor_rec *in = tensor_at(m, op->inputs[0]);
+    const tl_tensor_rec *out = tensor_at(m, op->output);
+    if (op->input_count != 1 || !is_activation(in)) {
+        return TL_ERR_FORMAT;
+    }
+    if (in->rank != 4 || out->rank != 4 || in->dims[0] != out->dims[0] ||
+        in->dims[3] != out->dims[3]) {
+        return TL_ERR_SHAPE;
+    }
+    tl_status s = check_window(in->dims[1], out->dims[1], op->filter_h, op->stride_h, 1,
+                               op->pad_top);
+    if (s == TL_OK) {
+        s = check_window(in->dims[2], out->dims[2], op->filter_w, op->stride_w, 1, op->pad_left);
+    }
+    if (s == TL_OK && (uint64_t)op->filter_h * op->filter_w > TL_MAX_DOT) {
+        s = TL_ERR_SHAPE;
+    }
+    return s;
+}
+
+static tl_status check_add(const tl_model *m, const tl_op_rec *op)
+{
+    const tl_tensor_rec *a = tensor_at(m, op->inputs[0]);
+    const tl_tensor_rec *b = tensor_at(m, op->inputs[1]);
+    const tl_tensor_rec *out = tensor_at(m, op->output);
+    if (op->input_count != 2 || !is_activation(a) || !is_activation(b)) {
+        return TL_ERR_FORMAT;
+    }
+    if (a->data_size != out->data_size || b->data_size != out->data_size) {
+        return TL_ERR_SHAPE;
+    }
+    const int32_t *p = op->p;
+    if (op->input_offset < -127 || op->input_offset > 128 ||
+        p[TL_ADD_INPUT2_OFFSET] < -127 || p[TL_ADD_INPUT2_OFFSET] > 128 ||
+        op->output_offset < -128 || op->output_offset > 127 ||
+        p[TL_ADD_LEFT_SHIFT] < 0 || p[TL_ADD_LEFT_SHIFT] > 20) {
+        return TL_ERR_QUANT;
+    }
+    for (int i = TL_ADD_INPUT1_MULT; i <= TL_ADD_OUTPUT_MULT; i += 2) {
+        if (p[i] < 0 || p[i + 1] < -31 || p[i + 1] > 0) {
+            return TL_ERR_QUANT;
+        }
+    }
+    return TL_OK;
+}
+
+static tl_status check_op(const tl_model *m, uint32_t index)
+{
+    const tl_op_rec *op = &m->ops[index];
+    const tl_tensor_rec *out = tensor_at(m, op->output);
+    if (!is_activation(out)) {
+        return TL_ERR_FORMAT;
+    }
+    if (op->input_count < 1 || op->input_count > 3) {
+        return TL_ERR_FORMAT;
+    }
+    for (uint32_t i = 0; i < op->input_count; ++i) {
+        if (!tensor_at(m, op->inputs[i])) {
+            return TL_ERR_BOUNDS;
+        }
+    }
+    if (op->act_min < -128 || op->act_max > 127 || op->act_min > op->act_max) {
+        return TL_ERR_QUANT;
+    }
+    switch (op->opcode) {
+    case TL_OP_CONV_2D:
+    case TL_OP_DEPTHWISE_CONV_2D:
+    case TL_OP_FULLY_CONNECTED:
+        return check_conv(m, op);
+    case TL_OP_AVERAGE_POOL_2D:
+    case TL_OP_MAX_POOL_2D:
+        return check_pool(m, op);
+    case TL_OP_ADD:
+        return check_add(m, op);
+    case TL_OP_RESHAPE: {
+        const tl_tensor_rec *in = tensor_at(m, op->inputs[0]);
+        if (op->input_count != 1 || !is_activation(in)) {
+            return TL_ERR_FORMAT;
+        }
+        return in->data_size == out->data_size ? TL_OK : TL_ERR_SHAPE;
+    }
+    case TL_OP_SOFTMAX: {
+        const tl_tensor_rec *in = tensor_at(m, op->inputs[0]);
+        if (op->input_count != 1 || !is_activation(in)) {
+            return TL_ERR_FORMAT;
+        }
+        if (in->data_size != out->data_size || in->rank != out->rank ||
+            in->dims[in->rank - 1] != out->dims[out->rank - 1] ||
+            in->dims[in->rank - 1] > TL_MAX_SOFTMAX_DEPTH) {
+            return TL_ERR_SHAPE;
+        }
+        /* Differences below diff_min are skipped; the ones used are scaled by
+         * 2^left_shift and must stay in int32. */
+        const int32_t shift = op->p[TL_SOFTMAX_INPUT_LEFT_SHIFT];
+        const int32_t diff_min = op->p[TL_SOFTMAX_DIFF_MIN];
+        if (op->p[TL_SOFTMAX_INPUT_MULT] <= 0 || shift < 0 || shift > 30 || diff_min > 0 ||
+            diff_min < -255 || ((uint64_t)(-(int64_t)diff_min) << shift) > INT32_MAX) {
+            return TL_ERR_QUANT;
+        }
+        return TL_OK;
+    }
+    default:
+        return TL_ERR_UNSUPPORTED;
+    }
+}
+
+static tl_status check_exits(const tl_model *m)
+{
+    uint32_t previous_end = 0;
+    for (uint32_t i = 0; i < m->header->exit_count; ++i) {
+        const tl_exit_rec *e = &m->exits[i];
+        if (!is_activation(tensor_at(m, e->output)) || e->op_end > m->header->op_count ||
+            e->op_end < previous_end || e->kind > TL_EXIT_PROBS ||
+            e->prob_zero_point < -128 || e->prob_zero_point > 127 ||
+            e->prob_scale_q24 > (1u << 24)) {
+            return TL_ERR_FORMAT;
+        }
+        previous_end = e->op_end;
+    }
+    return TL_OK;
+}
+
+static tl_status map_sections(tl_model *m)
+{
+    const tl_file_header *h = m->header;
+    const uint32_t body_end = m->size - (uint32_t)sizeof(tl_trailer);
+    if (h->section_count > TL_MAX_SECTIONS || h->section_table % 4 != 0 ||
+        h->section_table < h->header_size ||
+        (uint64_t)h->section_table + (uint64_t)h->section_count * sizeof(tl_section_rec) > body_end) {
+        return TL_ERR_BOUNDS;
+    }
+    const tl_section_rec *secs = (const tl_section_rec *)(const void *)(m->base + h->section_table);
+    const tl_section_rec *s[TL_SEC_STRINGS + 1];
+    for (uint32_t kind = TL_SEC_TENSORS; kind <= TL_SEC_STRINGS; ++kind) {
+        tl_status st = find_section(m, secs, h->section_count, kind, body_end, &s[kind]);
+        if (st != TL_OK) {
+            return st;
+        }
+    }
+    for (uint32_t i = 0; i < h->section_count; ++i) {
+        if (secs[i].kind < TL_SEC_TENSORS || secs[i].kind > TL_SEC_STRINGS) {
+            return TL_ERR_FORMAT; /* unknown section in a known major version */
+        }
+    }
+    if (!s[TL_SEC_TENSORS] || !s[TL_SEC_OPS] || !s[TL_SEC_IO] || !s[TL_SEC_WEIGHTS] ||
+        !s[TL_SEC_PLAN]) {
+        return TL_ERR_FORMAT;
+    }
+    const uint64_t io_count = (uint64_t)h->input_count + h->output_count;
+    if (h->tensor_count == 0 || h->tensor_count >= TL_NO_TENSOR || h->op_count == 0 ||
+        h->input_count == 0 || h->output_count == 0 ||
+        s[TL_SEC_TENSORS]->size != (uint64_t)h->tensor_count * sizeof(tl_tensor_rec) ||
+        s[TL_SEC_OPS]->size != (uint64_t)h->op_count * sizeof(tl_op_rec) ||
+        s[TL_SEC_IO]->size != io_count * 2 ||
+        s[TL_SEC_PLAN]->size != (uint64_t)h->tensor_count * 4) {
+        return TL_ERR_FORMAT;
+    }
+    if (h->exit_count && (!s[TL_SEC_EXITS] ||
+                          s[TL_SEC_EXITS]->size != (uint64_t)h->exit_count * sizeof(tl_exit_rec))) {
+        return TL_ERR_FORMAT;
+    }
+    m->tensors = (const tl_tensor_rec *)(const void *)(m->base + s[TL_SEC_TENSORS]->offset);
+    m->ops = (const tl_op_rec *)(const void *)(m->base + s[TL_SEC_OPS]->offset);
+    m->io = (const uint16_t *)(const void *)(m->base + s[TL_SEC_IO]->offset);
+    m->exits = h->exit_count ? (const tl_exit_rec *)(const void *)(m->base + s[TL_SEC_EXITS]->offset) : NULL;
+    m->weights = m->base + s[TL_SEC_WEIGHTS]->offset;
+    m->weights_size = s[TL_SEC_WEIGHTS]->size;
+    m->plan = (const uint32_t *)(const void *)(m->base + s[TL_SEC_PLAN]->offset);
+    if (s[TL_SEC_META]) {
+        m->meta = (const char *)(m->base + s[TL_SEC_META]->offset);
+        m->meta_size = s[TL_SEC_META]->size;
+        if (m->meta_size && m->meta[m->meta_size - 1] != '\0') {
+            return TL_ERR_FORMAT;
+        }
+    }
+    if (s[TL_SEC_STRINGS]) {
+        m->strings = (const char *)(m->base + s[TL_SEC_STRINGS]->offset);
+        m->strings_size = s[TL_SEC_STRINGS]->size;
+        if (m->strings_size && m->strings[m->strings_size - 1] != '\0') {
+            return TL_ERR_FORMAT;
+        }
+    }
+    return TL_OK;
+}
+
+static tl_status load(loader *ld, const void *data, size_t size, unsigned flags)
+{
+    tl_model *m = ld->m;
+    if ((uintptr_t)data % 4 != 0) {
+        return TL_ERR_ARG;
+    }
+    if (size < sizeof(tl_file_header) + sizeof(tl_trailer)) {
+        return TL_ERR_TRUNCATED;
+    }
+    m->base = (const uint8_t *)data;
+    m->header = (const tl_file_header *)data;
+    const tl_file_header *h = m->header;
+    if (memcmp(h->magic, TL_MAGIC, 4) != 0) {
+        return TL_ERR_MAGIC;
+    }
+    if (h->version_major != TL_FORMAT_MAJOR) {
+        return TL_ERR_VERSION;
+    }
+    if (h->header_size != sizeof(tl_file_header) || h->file_size < h->header_size + sizeof(tl_trailer)) {
+        return TL_ERR_FORMAT;
+    }
+    if (h->file_size > size) {
+        return TL_ERR_TRUNCATED;
+    }
+    m->size = h->file_size;
+    m->trailer = (const tl_trailer *)(const void *)(m->base + m->size - sizeof(tl_trailer));
+    if (m->size % 4 != 0 || memcmp(m->trailer->magic, TL_TRAILER_MAGIC, 4) != 0) {
+        return TL_ERR_TRUNCATED;
+    }
+    if (!(flags & TL_LOAD_SKIP_DIGEST)) {
+        uint8_t digest[32];
+        tl_sha256 ctx;
+        tl_sha256_init(&ctx);
+        tl_sha256_update(&ctx, m->base, m->size - sizeof(tl_trailer));
+        tl_sha256_final(&ctx, digest);
+        if (memcmp(digest, m->trailer->sha256, 32) != 0) {
+            return TL_ERR_DIGEST;
+        }
+    }
+    tl_status s = map_sections(m);
+    if (s != TL_OK) {
+        return s;
+    }
+    for (uint32_t t = 0; t < h->tensor_count; ++t) {
+        s = check_tensor(m, t);
+        if (s != TL_OK) {
+            ld->bad_tensor = (int32_t)t;
+            return s;
+        }
+    }
+    for (uint32_t i = 0; i < h->input_count + h->output_count; ++i) {
+        if (!is_activation(tensor_at(m, m->io[i]))) {
+            return TL_ERR_FORMAT;
+        }
+    }
+    for (uint32_t i = 0; i < h->op_count; ++i) {
+        s = check_op(m, i);
+        if (s != TL_OK) {
+            ld->bad_op = (int32_t)i;
+            return s;
+        }
+    }
+    return check_exits(m);
+}
+
+tl_status tl_model_load_ex(tl_model *model, const void *data, size_t size, unsigned flags,
+                           int32_t *bad_op, int32_t *bad_tensor)
+{
+    if (!model || !data) {
+        return TL_ERR_ARG;
+    }
+    memset(model, 0, sizeof *model);
+    loader ld = { model, -1, -1 };
+    tl_status s = load(&ld, data, size, flags);
+    if (s != TL_OK) {
+        memset(model, 0, sizeof *model);
+    }
+    if (bad_op) {
+        *bad_op = ld.bad_op;
+    }
+    if (bad_tensor) {
+        *bad_tensor = ld.bad_tensor;
+    }
+    return s;
+}
+
+tl_status tl_model_load(tl_model *model, const void *data, size_t size, unsigned flags)
+{
+    return tl_model_load_ex(model, data, size, flags, NULL, NULL);
+}
+
+uint32_t tl_model_arena_size(const tl_model *model)
+{
+    return model && model->header ? model->header->arena_size : 0;
+}
+
+const char *tl_model_meta(const tl_model *model, const char *key)
+{
+    if (!model || !model->meta || !key) {
+        return NULL;
+    }
+    const char *p = model->meta;
+    const char *end = model->meta + model->meta_size;
+    while (p < end) {
+        const char *value = p + strlen(p) + 1;
+        if (value >= end) {
+            return NULL;
+        }
+        if (strcmp(p, key) == 0) {
+            return value;
+        }
+        p = value + strlen(value) + 1;
+    }
+    return NULL;
+}
+
+const char *tl_model_tensor_name(const tl_model *model, uint32_t index)
+{
+    if (!model || !model->header || index >= model->header->tensor_count ||
+        model->tensors[index].name == TL_NONE || !model->strings) {
+        return "";
+    }
+    return model->strings + model->tensors[index].name;
+}
+
+const char *tl_opcode_name(uint32_t opcode)
+{
+    static const char *const names[TL_OP_COUNT_] = {
+        "?", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D",
+        "MAX_POOL_2D", "ADD", "RESHAPE", "SOFTMAX"
+    };
+    return opcode < TL_OP_COUNT_ ? names[opcode] : "?";
+}
+
+uint64_t tl_op_macs(const tl_model *model, uint32_t op_index)
+{
+    if (!model || !model->header || op_index >= model->header->op_count) {
+        return 0;
+    }
+    const tl_op_rec *op = &model->ops[op_index];
+    const tl_tensor_rec *out = &model->tensors[op->output];
+    switch (op->opcode) {
+    case TL_OP_CONV_2D:
+    case TL_OP_FULLY_CONNECTED: {
+        const tl_tensor_rec *f = &model->tensors[op->inputs[1]];
+        const uint64_t out_c = f->dims[0];
+        const uint64_t pixels = tensor_elements(out) / out_c;
+        if (f->dtype == TL_DTYPE_SPARSE_INT8) {
+            const uint32_t *words = (const uint32_t *)(const void *)(model->weights + f->data_offset);
+            return pixels * words[0];
+        }
+        return tensor_elements(out) * (tensor_elements(f) / out_c);
+    }
+    case TL_OP_DEPTHWISE_CONV_2D: {
+        const tl_tensor_rec *f = &model->tensors[op->inputs[1]];
+        return tensor_elements(out) * f->dims[1] * f->dims[2];
+    }
+    default:
+        return 0;
+    }
+}
