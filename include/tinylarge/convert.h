@@ -85,8 +85,86 @@ tl_status tl_read_file(const char *path, uint8_t **out, size_t *out_size);
 tl_status tl_import_tflite(const uint8_t *data, size_t size, tl_graph *g, char *error,
                            size_t error_size);
 
+/* ---- Quantisation constants (src/convert/quant.c), computed exactly as
+ * TensorFlow Lite Micro prepares its kernels, so results match it. ---- */
+
 /* TFLite's QuantizeMultiplier: real = q * 2^shift / 2^31, q in [2^30, 2^31). */
 void tl_quantize_multiplier(double real, int32_t *multiplier, int32_t *shift);
+
+/* Output clamp for a fused activation (tl_activation) on an int8 output. */
+void tl_activation_range(uint8_t activation, float scale, int32_t zero_point,
+                         int16_t *act_min, int16_t *act_max);
+
+/* Requantisation (mult[C] then shift[C]) and effective bias (bias - in_zp *
+ * sum(w)) of a CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED op. weights are
+ * int8 in OHWI (depthwise 1HWC) order, `count` values in all; filter_scales
+ * has 1 or out_c entries; bias may be NULL. Returns TL_ERR_QUANT (with
+ * *bad_channel set) when a channel's constants are out of device range. */
+tl_status tl_conv_constants(uint8_t opcode, float input_scale, int32_t input_zero_point,
+                            const int8_t *weights, uint64_t count, const float *filter_scales,
+                            uint32_t scale_count, const int32_t *bias, float output_scale,
+                            uint32_t out_c, int32_t *requant, int32_t *effective_bias,
+                            uint32_t *bad_channel);
+
+/* ADD constants into rec (offsets and p[]); TL_ERR_QUANT if out of range. */
+tl_status tl_add_constants(float scale1, int32_t zp1, float scale2, int32_t zp2,
+                           float out_scale, int32_t out_zp, tl_op_rec *rec);
+
+/* SOFTMAX constants into rec->p[]; TL_ERR_QUANT if out of range. */
+tl_status tl_softmax_constants(float beta, float input_scale, tl_op_rec *rec);
+
+/* ---- Encodings of weights (src/convert/encode.c) ---- */
+
+/* Packs int8 values in [-8, 7] two per byte, even index in the low nibble. */
+tl_status tl_pack_int4(const int8_t *values, uint64_t count, uint8_t **packed, uint32_t *size);
+
+/* Encodes an OHWI filter in the tap-grouped sparse format (docs/format.md). */
+tl_status tl_encode_sparse(const int8_t *weights, uint32_t out_c, uint32_t k_h, uint32_t k_w,
+                           uint32_t in_c, uint8_t **blob, uint32_t *size);
+
+/* ---- Building graphs (src/convert/builder.c) ---- */
+
+/* Adds an int8 activation tensor of the given shape and quantisation. */
+int32_t tl_graph_add_activation(tl_graph *g, const char *name, uint32_t rank,
+                                const uint32_t *dims, float scale, int32_t zero_point);
+
+/* Describes a convolution-like operator for tl_graph_add_conv. */
+typedef struct tl_conv_spec {
+    uint8_t opcode;            /* TL_OP_CONV_2D, _DEPTHWISE_CONV_2D, _FULLY_CONNECTED */
+    uint8_t weight_dtype;      /* TL_DTYPE_INT8, _INT4 or _SPARSE_INT8 */
+    uint8_t activation;        /* tl_activation */
+    uint8_t same_padding;      /* 1: SAME, 0: VALID */
+    uint32_t stride_h, stride_w, dilation_h, dilation_w;
+    uint32_t k_h, k_w;         /* filter window (1x1 for fully connected) */
+    const int8_t *weights;     /* OHWI, or 1HWC for depthwise, or [O, K] */
+    const float *filter_scales;
+    uint32_t scale_count;      /* 1 (per tensor) or out_c (per channel) */
+    const int32_t *bias;       /* may be NULL */
+} tl_conv_spec;
+
+/* Appends a convolution-like op from `input` to `output` (existing
+ * activation tensors); returns the op index or -1, with a reason in error. */
+int32_t tl_graph_add_conv(tl_graph *g, uint16_t input, uint16_t output, const tl_conv_spec *spec,
+                          char *error, size_t error_size);
+
+/* AVERAGE_POOL_2D / MAX_POOL_2D; input and output must share quantisation. */
+int32_t tl_graph_add_pool(tl_graph *g, uint8_t opcode, uint16_t input, uint16_t output,
+                          uint32_t k_h, uint32_t k_w, uint32_t stride_h, uint32_t stride_w,
+                          int same_padding, uint8_t activation);
+
+/* Element-wise ADD of two same-size activations. */
+int32_t tl_graph_add_add(tl_graph *g, uint16_t input1, uint16_t input2, uint16_t output,
+                         uint8_t activation);
+
+/* RESHAPE (same element count; planned in place). */
+int32_t tl_graph_add_reshape(tl_graph *g, uint16_t input, uint16_t output);
+
+/* SOFTMAX over the last dimension; output scale 1/256, zero point -128. */
+int32_t tl_graph_add_softmax(tl_graph *g, uint16_t input, uint16_t output, float beta);
+
+/* Declares an early exit: running ops [0, op_end) yields `output`. Exits
+ * must be added in order of op_end. */
+tl_status tl_graph_add_exit(tl_graph *g, uint16_t output, uint32_t op_end);
 
 #ifdef __cplusplus
 }

@@ -77,7 +77,8 @@ typedef enum tl_opcode {
 typedef enum tl_activation {
     TL_ACT_NONE = 0,
     TL_ACT_RELU = 1,
-    TL_ACT_RELU6 = 2
+    TL_ACT_RELU6 = 2,
+    TL_ACT_RELU_N1_TO_1 = 3
 } tl_activation;
 
 typedef enum tl_exit_kind {

@@ -76,28 +76,6 @@ static tl_status malformed(importer *im, const char *what)
     return fail(im, TL_ERR_FORMAT, "malformed flatbuffer: %s", what);
 }
 
-void tl_quantize_multiplier(double real, int32_t *multiplier, int32_t *shift)
-{
-    if (real == 0.0) {
-        *multiplier = 0;
-        *shift = 0;
-        return;
-    }
-    int exponent;
-    const double q = frexp(real, &exponent);
-    int64_t q_fixed = (int64_t)round(q * (double)(1ll << 31));
-    if (q_fixed == (1ll << 31)) {
-        q_fixed /= 2;
-        ++exponent;
-    }
-    if (exponent < -31) { /* flush multipliers below 2^-31 to zero, as TFLite */
-        exponent = 0;
-        q_fixed = 0;
-    }
-    *multiplier = (int32_t)q_fixed;
-    *shift = exponent;
-}
-
 /* A TFLite tensor's description (not yet added to the graph). */
 typedef struct tfl_tensor {
     uint8_t type;
@@ -229,36 +207,19 @@ static tl_status activation(importer *im, int32_t index, uint16_t *out)
     return TL_OK;
 }
 
-/* TFLite's CalculateActivationRangeQuantized for int8 outputs. */
-static void activation_range(uint8_t act, float scale, int32_t zp, int16_t *lo, int16_t *hi)
-{
-    int32_t qmin = -128, qmax = 127;
-    if (act == TFL_ACT_RELU) {
-        qmin = zp > qmin ? zp : qmin;
-    } else if (act == TFL_ACT_RELU6) {
-        qmin = zp > qmin ? zp : qmin;
-        int32_t six = zp + (int32_t)roundf(6.0f / scale);
-        qmax = six < qmax ? six : qmax;
-    } else if (act == TFL_ACT_RELU_N1_TO_1) {
-        int32_t m1 = zp + (int32_t)roundf(-1.0f / scale);
-        int32_t p1 = zp + (int32_t)roundf(1.0f / scale);
-        qmin = m1 > qmin ? m1 : qmin;
-        qmax = p1 < qmax ? p1 : qmax;
-    }
-    *lo = (int16_t)qmin;
-    *hi = (int16_t)qmax;
-}
-
-static tl_status check_activation_fn(importer *im, uint8_t act, uint8_t *ours)
+/* Maps TFLite's fused activation onto ours and sets the output clamp. */
+static tl_status fused_activation(importer *im, uint8_t act, const tfl_tensor *out, tl_op_rec *rec)
 {
     switch (act) {
-    case TFL_ACT_NONE: *ours = TL_ACT_NONE; return TL_OK;
-    case TFL_ACT_RELU: *ours = TL_ACT_RELU; return TL_OK;
-    case TFL_ACT_RELU6: *ours = TL_ACT_RELU6; return TL_OK;
-    case TFL_ACT_RELU_N1_TO_1: *ours = TL_ACT_NONE; return TL_OK; /* clamp range says it all */
+    case TFL_ACT_NONE: rec->activation = TL_ACT_NONE; break;
+    case TFL_ACT_RELU: rec->activation = TL_ACT_RELU; break;
+    case TFL_ACT_RELU6: rec->activation = TL_ACT_RELU6; break;
+    case TFL_ACT_RELU_N1_TO_1: rec->activation = TL_ACT_RELU_N1_TO_1; break;
     default:
         return fail(im, TL_ERR_UNSUPPORTED, "fused activation %u is not supported", act);
     }
+    tl_activation_range(rec->activation, out->scale, out->zero_point, &rec->act_min, &rec->act_max);
+    return TL_OK;
 }
 
 /* TFLite's ComputePaddingWithOffset, plus a check that the output size is
@@ -333,17 +294,18 @@ static tl_status filter_tensor(importer *im, int32_t index, uint32_t out_channel
     return TL_OK;
 }
 
-/* Requantisation and effective bias for CONV_2D / DEPTHWISE / FULLY_CONNECTED.
- * `taps(c, i)` enumerates the weights of output channel c through `stride`. */
-static tl_status conv_constants(importer *im, int opcode, const tfl_tensor *in, const tfl_tensor *f,
-                                int32_t bias_index, const tfl_tensor *out, uint32_t out_c,
-                                tl_op_rec *rec)
+/* Requantisation and effective bias for CONV_2D / DEPTHWISE / FULLY_CONNECTED,
+ * then the op itself. */
+static tl_status add_conv_op(importer *im, const tfl_tensor *in, const tfl_tensor *f,
+                             int32_t bias_index, const tfl_tensor *out, uint32_t out_c, tl_op_rec *rec)
 {
     int32_t *requant = malloc(2u * out_c * sizeof *requant);
     int32_t *bias = calloc(out_c, sizeof *bias);
-    if (!requant || !bias) {
+    float *scales = malloc(f->scales.length * sizeof *scales);
+    if (!requant || !bias || !scales) {
         free(requant);
         free(bias);
+        free(scales);
         return fail(im, TL_ERR_NOMEM, "out of memory");
     }
     tl_status s = TL_OK;
@@ -358,41 +320,17 @@ static tl_status conv_constants(importer *im, int opcode, const tfl_tensor *in, 
             memcpy(bias, b.data, 4u * out_c);
         }
     }
-    const int8_t *w = (const int8_t *)f->data;
-    const uint64_t per_channel = elements(f) / (opcode == TFL_DEPTHWISE_CONV_2D ? 1 : out_c);
-    const uint64_t dot = elements(f) / out_c;
-    for (uint32_t c = 0; s == TL_OK && c < out_c; ++c) {
-        const float fscale = tl_fb_vec_f32(&im->fb, &f->scales, f->scales.length > 1 ? c : 0);
-        double real;
-        if (opcode == TFL_FULLY_CONNECTED) {
-            /* TFLite Micro's FC multiplies the two scales in float first. */
-            real = (double)(in->scale * fscale) / (double)out->scale;
-        } else {
-            real = (double)in->scale * (double)fscale / (double)out->scale;
+    for (uint32_t c = 0; c < f->scales.length; ++c) {
+        scales[c] = tl_fb_vec_f32(&im->fb, &f->scales, c);
+    }
+    uint32_t bad = 0;
+    if (s == TL_OK) {
+        s = tl_conv_constants(rec->opcode, in->scale, in->zero_point, (const int8_t *)f->data,
+                              elements(f), scales, f->scales.length, bias, out->scale, out_c,
+                              requant, bias, &bad);
+        if (s != TL_OK) {
+            s = fail(im, s, "channel %u: requantisation scale or bias out of the device's range", bad);
         }
-        tl_quantize_multiplier(real, &requant[c], &requant[out_c + c]);
-        if (requant[out_c + c] > 30) {
-            s = fail(im, TL_ERR_QUANT, "requantisation scale %g of channel %u is too large", real, c);
-            break;
-        }
-        int64_t sum = 0;
-        if (opcode == TFL_DEPTHWISE_CONV_2D) {
-            for (uint64_t i = c; i < per_channel; i += out_c) {
-                sum += w[i];
-            }
-        } else {
-            for (uint64_t i = 0; i < per_channel; ++i) {
-                sum += w[c * per_channel + i];
-            }
-        }
-        const int64_t effective = (int64_t)bias[c] - (int64_t)in->zero_point * sum;
-        /* The device's accumulator bound (see the loader's check_requant). */
-        const int64_t max_bias = INT32_MAX - (int64_t)dot * 128 * 128;
-        if (effective < -max_bias || effective > max_bias) {
-            s = fail(im, TL_ERR_QUANT, "bias of channel %u is too large for int32 accumulation", c);
-            break;
-        }
-        bias[c] = (int32_t)effective;
     }
     if (s == TL_OK) {
         rec->input_offset = -in->zero_point;
@@ -403,6 +341,7 @@ static tl_status conv_constants(importer *im, int opcode, const tfl_tensor *in, 
     }
     free(requant);
     free(bias);
+    free(scales);
     return s;
 }
 
@@ -489,12 +428,10 @@ static tl_status import_op(importer *im, const tl_fb_table *op, int32_t builtin)
         rec.dilation_w = (uint8_t)dil_w;
         if ((s = padding(im, pad_scheme, in.dims[1], f.dims[1], stride_h, dil_h, out.dims[1], &rec.pad_top)) != TL_OK ||
             (s = padding(im, pad_scheme, in.dims[2], f.dims[2], stride_w, dil_w, out.dims[2], &rec.pad_left)) != TL_OK ||
-            (s = check_activation_fn(im, act, &rec.activation)) != TL_OK) {
+            (s = fused_activation(im, act, &out, &rec)) != TL_OK) {
             return s;
         }
-        activation_range(act, out.scale, out.zero_point, &rec.act_min, &rec.act_max);
-        return conv_constants(im, builtin, &in, &f, ins.length > 2 ? tl_fb_vec_i32(fb, &ins, 2) : -1,
-                              &out, out_c, &rec);
+        return add_conv_op(im, &in, &f, ins.length > 2 ? tl_fb_vec_i32(fb, &ins, 2) : -1, &out, out_c, &rec);
     }
     case TFL_FULLY_CONNECTED: {
         uint8_t weights_format = 0;
@@ -523,12 +460,10 @@ static tl_status import_op(importer *im, const tl_fb_table *op, int32_t builtin)
         }
         rec.opcode = TL_OP_FULLY_CONNECTED;
         rec.input_count = 2;
-        if ((s = check_activation_fn(im, act, &rec.activation)) != TL_OK) {
+        if ((s = fused_activation(im, act, &out, &rec)) != TL_OK) {
             return s;
         }
-        activation_range(act, out.scale, out.zero_point, &rec.act_min, &rec.act_max);
-        return conv_constants(im, builtin, &in, &f, ins.length > 2 ? tl_fb_vec_i32(fb, &ins, 2) : -1,
-                              &out, out_c, &rec);
+        return add_conv_op(im, &in, &f, ins.length > 2 ? tl_fb_vec_i32(fb, &ins, 2) : -1, &out, out_c, &rec);
     }
     case TFL_AVERAGE_POOL_2D:
     case TFL_MAX_POOL_2D: {
@@ -557,10 +492,9 @@ static tl_status import_op(importer *im, const tl_fb_table *op, int32_t builtin)
         rec.stride_w = (uint8_t)stride_w;
         if ((s = padding(im, pad_scheme, in.dims[1], (uint32_t)fh, (uint32_t)stride_h, 1, out.dims[1], &rec.pad_top)) != TL_OK ||
             (s = padding(im, pad_scheme, in.dims[2], (uint32_t)fw, (uint32_t)stride_w, 1, out.dims[2], &rec.pad_left)) != TL_OK ||
-            (s = check_activation_fn(im, act, &rec.activation)) != TL_OK) {
+            (s = fused_activation(im, act, &out, &rec)) != TL_OK) {
             return s;
         }
-        activation_range(act, out.scale, out.zero_point, &rec.act_min, &rec.act_max);
         break;
     }
     case TFL_ADD: {
@@ -579,35 +513,15 @@ static tl_status import_op(importer *im, const tl_fb_table *op, int32_t builtin)
             return fail(im, TL_ERR_UNSUPPORTED, "ADD with broadcasting is not supported");
         }
         if ((s = activation(im, in2_index, &rec.inputs[1])) != TL_OK ||
-            (s = check_activation_fn(im, act, &rec.activation)) != TL_OK) {
+            (s = fused_activation(im, act, &out, &rec)) != TL_OK) {
             return s;
         }
         rec.opcode = TL_OP_ADD;
         rec.input_count = 2;
-        /* TFLite Micro's add.cc: inputs to a common scale with 20 bits of headroom. */
-        const int left_shift = 20;
-        const double twice_max = 2 * (double)(in.scale > in2.scale ? in.scale : in2.scale);
-        const double real1 = (double)in.scale / twice_max;
-        const double real2 = (double)in2.scale / twice_max;
-        const double real_out = twice_max / ((1 << left_shift) * (double)out.scale);
-        int32_t m, sh;
-        rec.input_offset = -in.zero_point;
-        rec.output_offset = out.zero_point;
-        rec.p[TL_ADD_INPUT2_OFFSET] = -in2.zero_point;
-        rec.p[TL_ADD_LEFT_SHIFT] = left_shift;
-        tl_quantize_multiplier(real1, &m, &sh);
-        rec.p[TL_ADD_INPUT1_MULT] = m;
-        rec.p[TL_ADD_INPUT1_SHIFT] = sh;
-        tl_quantize_multiplier(real2, &m, &sh);
-        rec.p[TL_ADD_INPUT2_MULT] = m;
-        rec.p[TL_ADD_INPUT2_SHIFT] = sh;
-        tl_quantize_multiplier(real_out, &m, &sh);
-        rec.p[TL_ADD_OUTPUT_MULT] = m;
-        rec.p[TL_ADD_OUTPUT_SHIFT] = sh;
-        if (rec.p[TL_ADD_INPUT1_SHIFT] > 0 || rec.p[TL_ADD_INPUT2_SHIFT] > 0 || rec.p[TL_ADD_OUTPUT_SHIFT] > 0) {
+        if (tl_add_constants(in.scale, in.zero_point, in2.scale, in2.zero_point, out.scale,
+                             out.zero_point, &rec) != TL_OK) {
             return fail(im, TL_ERR_QUANT, "output scale too small for the input scales");
         }
-        activation_range(act, out.scale, out.zero_point, &rec.act_min, &rec.act_max);
         break;
     }
     case TFL_RESHAPE:
@@ -621,27 +535,16 @@ static tl_status import_op(importer *im, const tl_fb_table *op, int32_t builtin)
         if (has_opt && tl_fb_f32(fb, &opt, 0, 1.0f, &beta) != 0) {
             return malformed(im, "softmax options");
         }
+        if (elements(&in) != elements(&out) || in.dims[in.rank - 1] != out.dims[out.rank - 1]) {
+            return fail(im, TL_ERR_SHAPE, "input and output shapes differ");
+        }
         if (out.zero_point != -128 || fabsf(out.scale - 1.0f / 256) > 1e-6f * (1.0f / 256)) {
             return fail(im, TL_ERR_QUANT, "int8 softmax output must have scale 1/256 and zero point -128");
         }
-        /* TFLite's PreprocessSoftmaxScaling with 5 integer bits for the input. */
-        const int int_bits = 5;
-        double real = (double)beta * (double)in.scale * (double)(1 << (31 - int_bits));
-        if (real > (double)((1ll << 31) - 1)) {
-            real = (double)((1ll << 31) - 1);
-        }
-        int32_t m, left_shift;
-        tl_quantize_multiplier(real, &m, &left_shift);
-        if (real <= 1.0 || left_shift < 0 || left_shift > 30) {
+        rec.opcode = TL_OP_SOFTMAX;
+        if (tl_softmax_constants(beta, in.scale, &rec) != TL_OK) {
             return fail(im, TL_ERR_QUANT, "input scale %g gives a softmax multiplier out of range", in.scale);
         }
-        const double radius = 1.0 * ((1 << int_bits) - 1) * (double)(1ll << (31 - int_bits)) /
-                              (double)(1ll << left_shift);
-        rec.opcode = TL_OP_SOFTMAX;
-        rec.p[TL_SOFTMAX_INPUT_MULT] = m;
-        rec.p[TL_SOFTMAX_INPUT_LEFT_SHIFT] = left_shift;
-        /* Input differences are at least -255; a tighter bound changes nothing. */
-        rec.p[TL_SOFTMAX_DIFF_MIN] = radius > 255 ? -255 : -(int32_t)floor(radius);
         break;
     }
     default:
@@ -735,17 +638,8 @@ static tl_status import(importer *im)
         im->g->outputs[im->g->output_count++] = (uint16_t)im->map[t];
     }
     /* One exit: the first output, after the whole graph. */
-    tl_exit_rec *e = &im->g->exits[im->g->exit_count++];
-    memset(e, 0, sizeof *e);
-    e->output = im->g->outputs[0];
-    e->op_end = im->g->op_count;
-    const tl_tensor_rec *o = &im->g->tensors[e->output].rec;
-    for (uint32_t i = 0; i < im->g->op_count; ++i) {
-        if (im->g->ops[i].rec.output == e->output && im->g->ops[i].rec.opcode == TL_OP_SOFTMAX) {
-            e->kind = TL_EXIT_PROBS;
-            e->prob_zero_point = o->zero_point;
-            e->prob_scale_q24 = (uint32_t)lround((double)o->scale * (1 << 24));
-        }
+    if (tl_graph_add_exit(im->g, im->g->outputs[0], im->g->op_count) != TL_OK) {
+        return fail(im, TL_ERR_FORMAT, "cannot declare the model's exit");
     }
     return tl_graph_set_meta(im->g, "source_format", "tflite");
 }

@@ -1,0 +1,144 @@
+/* quant.c - the int8 quantisation constants of each operator.
+ *
+ * One place for the formulas TensorFlow Lite Micro uses in its kernels'
+ * Prepare step, down to where it multiplies in float before widening to
+ * double: these constants decide whether our outputs equal its outputs byte
+ * for byte. Used by the TFLite importer and the graph builder.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "tinylarge/convert.h"
+
+void tl_quantize_multiplier(double real, int32_t *multiplier, int32_t *shift)
+{
+    if (real == 0.0) {
+        *multiplier = 0;
+        *shift = 0;
+        return;
+    }
+    int exponent;
+    const double q = frexp(real, &exponent);
+    int64_t q_fixed = (int64_t)round(q * (double)(1ll << 31));
+    if (q_fixed == (1ll << 31)) {
+        q_fixed /= 2;
+        ++exponent;
+    }
+    if (exponent < -31) { /* flush multipliers below 2^-31 to zero, as TFLite */
+        exponent = 0;
+        q_fixed = 0;
+    }
+    *multiplier = (int32_t)q_fixed;
+    *shift = exponent;
+}
+
+void tl_activation_range(uint8_t activation, float scale, int32_t zero_point, int16_t *act_min,
+                         int16_t *act_max)
+{
+    int32_t lo = -128, hi = 127;
+    if (activation == TL_ACT_RELU || activation == TL_ACT_RELU6) {
+        lo = zero_point > lo ? zero_point : lo;
+    }
+    if (activation == TL_ACT_RELU6) {
+        const int32_t six = zero_point + (int32_t)roundf(6.0f / scale);
+        hi = six < hi ? six : hi;
+    }
+    if (activation == TL_ACT_RELU_N1_TO_1) {
+        const int32_t m1 = zero_point + (int32_t)roundf(-1.0f / scale);
+        const int32_t p1 = zero_point + (int32_t)roundf(1.0f / scale);
+        lo = m1 > lo ? m1 : lo;
+        hi = p1 < hi ? p1 : hi;
+    }
+    *act_min = (int16_t)lo;
+    *act_max = (int16_t)hi;
+}
+
+tl_status tl_conv_constants(uint8_t opcode, float input_scale, int32_t input_zero_point,
+                            const int8_t *weights, uint64_t count, const float *filter_scales,
+                            uint32_t scale_count, const int32_t *bias, float output_scale,
+                            uint32_t out_c, int32_t *requant, int32_t *effective_bias,
+                            uint32_t *bad_channel)
+{
+    if (out_c == 0 || count % out_c != 0 || (scale_count != 1 && scale_count != out_c)) {
+        return TL_ERR_ARG;
+    }
+    const int depthwise = opcode == TL_OP_DEPTHWISE_CONV_2D;
+    const uint64_t dot = count / out_c;
+    /* The device's accumulator bound (see check_requant in src/device/model.c). */
+    const int64_t max_bias = INT32_MAX - (int64_t)dot * 128 * 128;
+    for (uint32_t c = 0; c < out_c; ++c) {
+        const float fscale = filter_scales[scale_count > 1 ? c : 0];
+        double real;
+        if (opcode == TL_OP_FULLY_CONNECTED) {
+            /* TFLite Micro's fully-connected multiplies the scales in float first. */
+            real = (double)(input_scale * fscale) / (double)output_scale;
+        } else {
+            real = (double)input_scale * (double)fscale / (double)output_scale;
+        }
+        tl_quantize_multiplier(real, &requant[c], &requant[out_c + c]);
+        int64_t sum = 0;
+        if (depthwise) {
+            for (uint64_t i = c; i < count; i += out_c) {
+                sum += weights[i];
+            }
+        } else {
+            for (uint64_t i = 0; i < dot; ++i) {
+                sum += weights[c * dot + i];
+            }
+        }
+        const int64_t effective = (int64_t)(bias ? bias[c] : 0) - (int64_t)input_zero_point * sum;
+        if (requant[out_c + c] > 30 || effective < -max_bias || effective > max_bias) {
+            if (bad_channel) {
+                *bad_channel = c;
+            }
+            return TL_ERR_QUANT;
+        }
+        effective_bias[c] = (int32_t)effective;
+    }
+    return TL_OK;
+}
+
+tl_status tl_add_constants(float scale1, int32_t zp1, float scale2, int32_t zp2, float out_scale,
+                           int32_t out_zp, tl_op_rec *rec)
+{
+    /* TFLite Micro's add: inputs to a common scale with 20 bits of headroom. */
+    const int left_shift = 20;
+    const double twice_max = 2 * (double)(scale1 > scale2 ? scale1 : scale2);
+    const double real1 = (double)scale1 / twice_max;
+    const double real2 = (double)scale2 / twice_max;
+    const double real_out = twice_max / ((1 << left_shift) * (double)out_scale);
+    rec->input_offset = -zp1;
+    rec->output_offset = out_zp;
+    rec->p[TL_ADD_INPUT2_OFFSET] = -zp2;
+    rec->p[TL_ADD_LEFT_SHIFT] = left_shift;
+    tl_quantize_multiplier(real1, &rec->p[TL_ADD_INPUT1_MULT], &rec->p[TL_ADD_INPUT1_SHIFT]);
+    tl_quantize_multiplier(real2, &rec->p[TL_ADD_INPUT2_MULT], &rec->p[TL_ADD_INPUT2_SHIFT]);
+    tl_quantize_multiplier(real_out, &rec->p[TL_ADD_OUTPUT_MULT], &rec->p[TL_ADD_OUTPUT_SHIFT]);
+    if (rec->p[TL_ADD_INPUT1_SHIFT] > 0 || rec->p[TL_ADD_INPUT2_SHIFT] > 0 ||
+        rec->p[TL_ADD_OUTPUT_SHIFT] > 0) {
+        return TL_ERR_QUANT;
+    }
+    return TL_OK;
+}
+
+tl_status tl_softmax_constants(float beta, float input_scale, tl_op_rec *rec)
+{
+    /* TFLite's PreprocessSoftmaxScaling with 5 integer bits for the input. */
+    const int int_bits = 5;
+    double real = (double)beta * (double)input_scale * (double)(1 << (31 - int_bits));
+    if (real > (double)((1ll << 31) - 1)) {
+        real = (double)((1ll << 31) - 1);
+    }
+    int32_t multiplier, left_shift;
+    tl_quantize_multiplier(real, &multiplier, &left_shift);
+    if (real <= 1.0 || left_shift < 0 || left_shift > 30) {
+        return TL_ERR_QUANT;
+    }
+    /* CalculateInputRadius; differences are at least -255, so clamp there. */
+    const double radius = 1.0 * ((1 << int_bits) - 1) * (double)(1ll << (31 - int_bits)) /
+                          (double)(1ll << left_shift);
+    rec->p[TL_SOFTMAX_INPUT_MULT] = multiplier;
+    rec->p[TL_SOFTMAX_INPUT_LEFT_SHIFT] = left_shift;
+    rec->p[TL_SOFTMAX_DIFF_MIN] = radius > 255 ? -255 : -(int32_t)floor(radius);
+    return TL_OK;
+}

@@ -1,0 +1,496 @@
+/* test_kernels.c - every int8 kernel against straightforward references.
+ *
+ * For each operator: random shapes (padding, stride 2, dilation, channel
+ * multipliers, odd channel counts), random quantisation, and two checks: an
+ * exact match with a naive integer reference written the way TFLite's
+ * reference kernels compute (skip padded taps, raw bias, (x + offset) * w),
+ * and agreement within one quantisation step with a float computation.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kernels/fixedpoint.h"
+#include "kernels/kernels.h"
+#include "test_util.h"
+#include "tinylarge/convert.h"
+
+enum { ITERATIONS = 300 };
+
+static void test_requantize_matches_real_arithmetic(void **state)
+{
+    (void)state;
+    test_rng r = { 11 };
+    for (int i = 0; i < 100000; ++i) {
+        const double real = exp(rng_float(&r, -12.0f, 1.0f));
+        int32_t m, shift;
+        tl_quantize_multiplier(real, &m, &shift);
+        const int32_t acc = rng_int(&r, -(1 << 20), 1 << 20);
+        const double expect = round((double)acc * real);
+        const int32_t got = tl_requantize(acc, m, shift);
+        assert_true(fabs(got - expect) <= 1.0);
+    }
+    /* The one saturating case of the doubling high multiply. */
+    assert_int_equal(tl_sat_rounding_doubling_high_mul(INT32_MIN, INT32_MIN), INT32_MAX);
+    assert_int_equal(tl_rounding_divide_by_pot(-5, 1), -3); /* ties away from zero */
+    assert_int_equal(tl_rounding_divide_by_pot(5, 1), 3);
+    assert_int_equal(tl_rounding_divide_by_pot(-4, 1), -2);
+}
+
+/* ---- convolution family ---- */
+
+typedef struct conv_case {
+    tl_conv_params p;
+    int depthwise;
+    int8_t *input, *weights, *output, *expect;
+    int32_t *raw_bias, *requant, *ebias;
+    float in_scale, out_scale, *w_scales;
+    int32_t in_zp, out_zp;
+    size_t in_size, out_size, w_count;
+} conv_case;
+
+static int32_t out_size_for(int32_t in, int32_t k, int32_t stride, int32_t dilation, int same)
+{
+    const int32_t eff = (k - 1) * dilation + 1;
+    return same ? (in + stride - 1) / stride : (in - eff + stride) / stride;
+}
+
+static void make_conv(test_rng *r, conv_case *c, int depthwise, float zero_share)
+{
+    memset(c, 0, sizeof *c);
+    tl_conv_params *p = &c->p;
+    c->depthwise = depthwise;
+    int same;
+    do {
+        p->batches = rng_int(r, 1, 2);
+        p->in_h = rng_int(r, 1, 9);
+        p->in_w = rng_int(r, 1, 9);
+        p->in_c = rng_int(r, 1, 7);
+        p->depth_multiplier = depthwise ? rng_int(r, 1, 3) : 0;
+        p->out_c = depthwise ? p->in_c * p->depth_multiplier : rng_int(r, 1, 9);
+        p->k_h = rng_int(r, 1, 3);
+        p->k_w = rng_int(r, 1, 3);
+        p->stride_h = rng_int(r, 1, 2);
+        p->stride_w = rng_int(r, 1, 2);
+        p->dilation_h = rng_int(r, 1, 2);
+        p->dilation_w = rng_int(r, 1, 2);
+        same = rng_int(r, 0, 1);
+        p->out_h = out_size_for(p->in_h, p->k_h, p->stride_h, p->dilation_h, same);
+        p->out_w = out_size_for(p->in_w, p->k_w, p->stride_w, p->dilation_w, same);
+    } while (p->out_h < 1 || p->out_w < 1);
+    if (same) {
+        int32_t th = (p->out_h - 1) * p->stride_h + (p->k_h - 1) * p->dilation_h + 1 - p->in_h;
+        int32_t tw = (p->out_w - 1) * p->stride_w + (p->k_w - 1) * p->dilation_w + 1 - p->in_w;
+        p->pad_top = th > 0 ? th / 2 : 0;
+        p->pad_left = tw > 0 ? tw / 2 : 0;
+    }
+    c->in_size = (size_t)p->batches * p->in_h * p->in_w * p->in_c;
+    c->out_size = (size_t)p->batches * p->out_h * p->out_w * p->out_c;
+    c->w_count = (size_t)p->k_h * p->k_w * p->out_c * (depthwise ? 1 : p->in_c);
+    c->input = malloc(c->in_size);
+    c->weights = malloc(c->w_count);
+    c->output = malloc(c->out_size);
+    c->expect = malloc(c->out_size);
+    c->raw_bias = malloc(p->out_c * sizeof(int32_t));
+    c->ebias = malloc(p->out_c * sizeof(int32_t));
+    c->requant = malloc(2 * p->out_c * sizeof(int32_t));
+    c->w_scales = malloc(p->out_c * sizeof(float));
+    for (size_t i = 0; i < c->in_size; ++i) {
+        c->input[i] = (int8_t)rng_int(r, -128, 127);
+    }
+    for (size_t i = 0; i < c->w_count; ++i) {
+        c->weights[i] = rng_float(r, 0, 1) < zero_share ? 0 : (int8_t)rng_int(r, -127, 127);
+    }
+    c->in_scale = rng_float(r, 0.01f, 0.1f);
+    c->in_zp = rng_int(r, -128, 127);
+    c->out_zp = rng_int(r, -128, 127);
+    const int32_t dot = p->k_h * p->k_w * (depthwise ? 1 : p->in_c);
+    float w_mean = 0;
+    for (int32_t oc = 0; oc < p->out_c; ++oc) {
+        c->w_scales[oc] = rng_float(r, 0.002f, 0.02f);
+        w_mean += c->w_scales[oc] / (float)p->out_c;
+        c->raw_bias[oc] = rng_int(r, -20000, 20000);
+    }
+    /* An output scale that spreads results over the int8 range, with some
+     * saturation at both ends. */
+    c->out_scale = c->in_scale * w_mean * 128.0f * sqrtf((float)dot) / 40.0f;
+    p->input_offset = -c->in_zp;
+    p->output_offset = c->out_zp;
+    const int act = rng_int(r, 0, 2);
+    int16_t lo, hi;
+    tl_activation_range((uint8_t)act, c->out_scale, c->out_zp, &lo, &hi);
+    p->act_min = lo;
+    p->act_max = hi;
+    uint32_t bad;
+    assert_int_equal(tl_conv_constants(depthwise ? TL_OP_DEPTHWISE_CONV_2D : TL_OP_CONV_2D, c->in_scale,
+                                       c->in_zp, c->weights, c->w_count, c->w_scales, (uint32_t)p->out_c,
+                                       c->raw_bias, c->out_scale, (uint32_t)p->out_c, c->requant, c->ebias,
+                                       &bad),
+                     TL_OK);
+    p->input = c->input;
+    p->output = c->output;
+    p->filter = c->weights;
+    p->bias = c->ebias;
+    p->multiplier = c->requant;
+    p->shift = c->requant + p->out_c;
+}
+
+static void free_conv(conv_case *c)
+{
+    free(c->input); free(c->weights); free(c->output); free(c->expect);
+    free(c->raw_bias); free(c->ebias); free(c->requant); free(c->w_scales);
+}
+
+/* The naive reference: TFLite's loop structure, raw bias, skipped padding.
+ * Also checks the float result, within one step, where not clamped. */
+static void reference_conv(const conv_case *c)
+{
+    const tl_conv_params *p = &c->p;
+    for (int32_t b = 0; b < p->batches; ++b)
+    for (int32_t oy = 0; oy < p->out_h; ++oy)
+    for (int32_t ox = 0; ox < p->out_w; ++ox)
+    for (int32_t oc = 0; oc < p->out_c; ++oc) {
+        int32_t acc = 0;
+        double real = 0;
+        for (int32_t ky = 0; ky < p->k_h; ++ky)
+        for (int32_t kx = 0; kx < p->k_w; ++kx) {
+            const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+            const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
+            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+                continue;
+            }
+            const int8_t *x = c->input + ((b * p->in_h + iy) * p->in_w + ix) * p->in_c;
+            if (c->depthwise) {
+                const int32_t ic = oc / p->depth_multiplier;
+                const int32_t w = c->weights[(ky * p->k_w + kx) * p->out_c + oc];
+                acc += (x[ic] + p->input_offset) * w;
+            } else {
+                for (int32_t ic = 0; ic < p->in_c; ++ic) {
+                    const int32_t w = c->weights[((oc * p->k_h + ky) * p->k_w + kx) * p->in_c + ic];
+                    acc += (x[ic] + p->input_offset) * w;
+                }
+            }
+        }
+        real = ((double)acc + c->raw_bias[oc]) * c->in_scale * c->w_scales[oc] / c->out_scale;
+        acc += c->raw_bias[oc];
+        acc = tl_requantize(acc, p->multiplier[oc], p->shift[oc]) + p->output_offset;
+        const size_t at = (((size_t)b * p->out_h + oy) * p->out_w + ox) * p->out_c + oc;
+        c->expect[at] = tl_clamp_s8(acc, p->act_min, p->act_max);
+        double q = round(real) + c->out_zp;
+        q = q < p->act_min ? p->act_min : (q > p->act_max ? p->act_max : q);
+        assert_true(fabs(q - c->expect[at]) <= 1.0);
+    }
+}
+
+static void test_conv2d_s8(void **state)
+{
+    (void)state;
+    test_rng r = { 1 };
+    for (int i = 0; i < ITERATIONS; ++i) {
+        conv_case c;
+        make_conv(&r, &c, 0, 0.0f);
+        reference_conv(&c);
+        tl_conv2d_s8(&c.p);
+        assert_memory_equal(c.output, c.expect, c.out_size);
+        free_conv(&c);
+    }
+}
+
+static void test_depthwise_conv2d_s8(void **state)
+{
+    (void)state;
+    test_rng r = { 2 };
+    for (int i = 0; i < ITERATIONS; ++i) {
+        conv_case c;
+        make_conv(&r, &c, 1, 0.0f);
+        reference_conv(&c);
+        tl_depthwise_conv2d_s8(&c.p);
+        assert_memory_equal(c.output, c.expect, c.out_size);
+        free_conv(&c);
+    }
+}
+
+static void test_conv2d_s4(void **state)
+{
+    (void)state;
+    test_rng r = { 3 };
+    for (int i = 0; i < ITERATIONS; ++i) {
+        conv_case c;
+        make_conv(&r, &c, 0, 0.0f);
+        for (size_t k = 0; k < c.w_count; ++k) {
+            c.weights[k] = (int8_t)(c.weights[k] >> 4); /* into [-8, 7] */
+        }
+        uint32_t bad;
+        tl_conv_constants(TL_OP_CONV_2D, c.in_scale, c.in_zp, c.weights, c.w_count, c.w_scales,
+                          (uint32_t)c.p.out_c, c.raw_bias, c.out_scale, (uint32_t)c.p.out_c,
+                          c.requant, c.ebias, &bad);
+        reference_conv(&c);
+        uint8_t *packed;
+        uint32_t packed_size;
+        assert_int_equal(tl_pack_int4(c.weights, c.w_count, &packed, &packed_size), TL_OK);
+        assert_int_equal(packed_size, (c.w_count + 1) / 2);
+        c.p.filter = packed;
+        tl_conv2d_s4(&c.p);
+        assert_memory_equal(c.output, c.expect, c.out_size);
+        free(packed);
+        free_conv(&c);
+    }
+}
+
+static void test_conv2d_sparse_s8(void **state)
+{
+    (void)state;
+    test_rng r = { 4 };
+    for (int i = 0; i < ITERATIONS; ++i) {
+        conv_case c;
+        make_conv(&r, &c, 0, 0.7f);
+        reference_conv(&c);
+        uint8_t *blob;
+        uint32_t blob_size;
+        assert_int_equal(tl_encode_sparse(c.weights, (uint32_t)c.p.out_c, (uint32_t)c.p.k_h,
+                                          (uint32_t)c.p.k_w, (uint32_t)c.p.in_c, &blob, &blob_size),
+                         TL_OK);
+        c.p.filter = blob;
+        tl_conv2d_sparse_s8(&c.p);
+        assert_memory_equal(c.output, c.expect, c.out_size);
+        free(blob);
+        free_conv(&c);
+    }
+}
+
+static void test_sparse_encoding_round_trips(void **state)
+{
+    (void)state;
+    const int8_t w[2 * 2 * 1 * 3] = { 0, 5, 0, -3, 0, 0, 0, 0, 0, 1, 2, 127 };
+    uint8_t *blob;
+    uint32_t size;
+    assert_int_equal(tl_encode_sparse(w, 2, 2, 1, 3, &blob, &size), TL_OK);
+    const uint32_t *words = (const uint32_t *)(void *)blob;
+    assert_int_equal(words[0], 5);                 /* nnz */
+    assert_int_equal(size, 4 + 4 * 5 + 3 * 5);
+    const uint32_t starts[5] = { 0, 1, 2, 2, 5 };  /* rows: (oc, ky) */
+    assert_memory_equal(words + 1, starts, sizeof starts);
+    const uint16_t *ch = (const uint16_t *)(words + 6);
+    const int8_t *val = (const int8_t *)(ch + 5);
+    int8_t dense[12] = { 0 };
+    for (uint32_t row = 0; row < 4; ++row) {
+        for (uint32_t k = starts[row]; k < starts[row + 1]; ++k) {
+            dense[row * 3 + ch[k]] = val[k];
+        }
+    }
+    assert_memory_equal(dense, w, sizeof w);
+    free(blob);
+    int8_t out_of_range = 8;
+    uint8_t *packed;
+    assert_int_equal(tl_pack_int4(&out_of_range, 1, &packed, &size), TL_ERR_QUANT);
+}
+
+/* A large positive bias saturates to act_max, a large negative one to act_min. */
+static void test_conv_saturates(void **state)
+{
+    (void)state;
+    int8_t in[4] = { 127, 127, 127, 127 }, w[8] = { 127, 127, 127, 127, -127, -127, -127, -127 };
+    int8_t out[2];
+    int32_t bias[2] = { 1 << 24, 1 << 24 }, mult[2], shift[2];
+    tl_quantize_multiplier(0.5, &mult[0], &shift[0]);
+    mult[1] = mult[0];
+    shift[1] = shift[0];
+    tl_conv_params p;
+    memset(&p, 0, sizeof p);
+    p.input = in; p.output = out; p.filter = w; p.bias = bias; p.multiplier = mult; p.shift = shift;
+    p.batches = 1; p.in_h = 1; p.in_w = 1; p.in_c = 4; p.out_h = 1; p.out_w = 1; p.out_c = 2;
+    p.k_h = p.k_w = p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
+    p.act_min = -128; p.act_max = 127;
+    tl_conv2d_s8(&p);
+    assert_int_equal(out[0], 127);
+    bias[0] = bias[1] = -(1 << 24);
+    tl_conv2d_s8(&p);
+    assert_int_equal(out[1], -128);
+    p.act_min = -10; p.act_max = 20; /* a fused activation clamp */
+    tl_conv2d_s8(&p);
+    assert_int_equal(out[0], -10);
+}
+
+/* ---- pooling ---- */
+
+static void test_pooling(void **state)
+{
+    (void)state;
+    test_rng r = { 5 };
+    for (int i = 0; i < ITERATIONS; ++i) {
+        tl_pool_params p;
+        memset(&p, 0, sizeof p);
+        int same;
+        do {
+            p.batches = rng_int(&r, 1, 2);
+            p.in_h = rng_int(&r, 1, 9);
+            p.in_w = rng_int(&r, 1, 9);
+            p.channels = rng_int(&r, 1, 6);
+            p.k_h = rng_int(&r, 1, 4);
+            p.k_w = rng_int(&r, 1, 4);
+            p.stride_h = rng_int(&r, 1, 2);
+            p.stride_w = rng_int(&r, 1, 2);
+            same = rng_int(&r, 0, 1);
+            p.out_h = out_size_for(p.in_h, p.k_h, p.stride_h, 1, same);
+            p.out_w = out_size_for(p.in_w, p.k_w, p.stride_w, 1, same);
+        } while (p.out_h < 1 || p.out_w < 1);
+        if (same) {
+            int32_t th = (p.out_h - 1) * p.stride_h + p.k_h - p.in_h;
+            int32_t tw = (p.out_w - 1) * p.stride_w + p.k_w - p.in_w;
+            p.pad_top = th > 0 ? th / 2 : 0;
+            p.pad_left = tw > 0 ? tw / 2 : 0;
+        }
+        p.act_min = rng_int(&r, -128, -60);
+        p.act_max = rng_int(&r, 60, 127);
+        const size_t in_size = (size_t)p.batches * p.in_h * p.in_w * p.channels;
+        const size_t out_size = (size_t)p.batches * p.out_h * p.out_w * p.channels;
+        int8_t *in = malloc(in_size), *avg = malloc(out_size), *max = malloc(out_size);
+        for (size_t k = 0; k < in_size; ++k) {
+            in[k] = (int8_t)rng_int(&r, -128, 127);
+        }
+        p.input = in;
+        p.output = avg;
+        tl_avg_pool2d_s8(&p);
+        p.output = max;
+        tl_max_pool2d_s8(&p);
+        for (int32_t b = 0; b < p.batches; ++b)
+        for (int32_t oy = 0; oy < p.out_h; ++oy)
+        for (int32_t ox = 0; ox < p.out_w; ++ox)
+        for (int32_t c = 0; c < p.channels; ++c) {
+            int32_t sum = 0, count = 0, best = -128;
+            for (int32_t ky = 0; ky < p.k_h; ++ky)
+            for (int32_t kx = 0; kx < p.k_w; ++kx) {
+                const int32_t iy = oy * p.stride_h - p.pad_top + ky, ix = ox * p.stride_w - p.pad_left + kx;
+                if (iy < 0 || iy >= p.in_h || ix < 0 || ix >= p.in_w) {
+                    continue;
+                }
+                const int32_t v = in[((b * p.in_h + iy) * p.in_w + ix) * p.channels + c];
+                sum += v;
+                ++count;
+                best = v > best ? v : best;
+            }
+            assert_true(count > 0);
+            /* round half away from zero */
+            const int32_t mean = (int32_t)lround((double)sum / count);
+            const size_t at = (((size_t)b * p.out_h + oy) * p.out_w + ox) * p.channels + c;
+            assert_int_equal(avg[at], tl_clamp_s8(mean, p.act_min, p.act_max));
+            assert_int_equal(max[at], tl_clamp_s8(best, p.act_min, p.act_max));
+        }
+        free(in); free(avg); free(max);
+    }
+}
+
+/* ---- add ---- */
+
+static void test_add(void **state)
+{
+    (void)state;
+    test_rng r = { 6 };
+    for (int i = 0; i < ITERATIONS; ++i) {
+        const float s1 = rng_float(&r, 0.01f, 0.2f), s2 = rng_float(&r, 0.01f, 0.2f);
+        const float so = (s1 + s2) * rng_float(&r, 0.6f, 1.5f);
+        const int32_t z1 = rng_int(&r, -128, 127), z2 = rng_int(&r, -128, 127), zo = rng_int(&r, -128, 127);
+        tl_op_rec rec;
+        memset(&rec, 0, sizeof rec);
+        assert_int_equal(tl_add_constants(s1, z1, s2, z2, so, zo, &rec), TL_OK);
+        const int32_t n = rng_int(&r, 1, 200);
+        int8_t *a = malloc((size_t)n), *b = malloc((size_t)n), *out = malloc((size_t)n);
+        for (int32_t k = 0; k < n; ++k) {
+            a[k] = (int8_t)rng_int(&r, -128, 127);
+            b[k] = (int8_t)rng_int(&r, -128, 127);
+        }
+        tl_add_params p = { a, b, out, n, rec.input_offset, rec.p[TL_ADD_INPUT2_OFFSET], rec.output_offset,
+                            rec.p[TL_ADD_LEFT_SHIFT], rec.p[TL_ADD_INPUT1_MULT], rec.p[TL_ADD_INPUT1_SHIFT],
+                            rec.p[TL_ADD_INPUT2_MULT], rec.p[TL_ADD_INPUT2_SHIFT], rec.p[TL_ADD_OUTPUT_MULT],
+                            rec.p[TL_ADD_OUTPUT_SHIFT], -128, 127 };
+        tl_add_s8(&p);
+        for (int32_t k = 0; k < n; ++k) {
+            double q = round((s1 * (a[k] - z1) + s2 * (b[k] - z2)) / so) + zo;
+            q = q < -128 ? -128 : (q > 127 ? 127 : q);
+            assert_true(fabs(q - out[k]) <= 1.0);
+        }
+        /* In place: writing over input 1 gives the same result. */
+        int8_t *copy = malloc((size_t)n);
+        memcpy(copy, out, (size_t)n);
+        p.output = a;
+        tl_add_s8(&p);
+        assert_memory_equal(a, copy, (size_t)n);
+        free(a); free(b); free(out); free(copy);
+    }
+}
+
+/* ---- softmax ---- */
+
+static void test_softmax(void **state)
+{
+    (void)state;
+    test_rng r = { 7 };
+    for (int i = 0; i < ITERATIONS; ++i) {
+        const float scale = rng_float(&r, 0.01f, 0.3f);
+        tl_op_rec rec;
+        memset(&rec, 0, sizeof rec);
+        assert_int_equal(tl_softmax_constants(1.0f, scale, &rec), TL_OK);
+        const int32_t rows = rng_int(&r, 1, 3), depth = rng_int(&r, 1, 40);
+        int8_t *in = malloc((size_t)(rows * depth)), *out = malloc((size_t)(rows * depth));
+        for (int32_t k = 0; k < rows * depth; ++k) {
+            in[k] = (int8_t)rng_int(&r, -128, 127);
+        }
+        tl_softmax_params p = { in, out, rows, depth, rec.p[TL_SOFTMAX_INPUT_MULT],
+                                rec.p[TL_SOFTMAX_INPUT_LEFT_SHIFT], rec.p[TL_SOFTMAX_DIFF_MIN] };
+        tl_softmax_s8(&p);
+        for (int32_t row = 0; row < rows; ++row) {
+            int32_t max = -128;
+            double sum = 0;
+            for (int32_t c = 0; c < depth; ++c) {
+                max = in[row * depth + c] > max ? in[row * depth + c] : max;
+            }
+            for (int32_t c = 0; c < depth; ++c) {
+                sum += exp(scale * (in[row * depth + c] - max));
+            }
+            for (int32_t c = 0; c < depth; ++c) {
+                double q = round(exp(scale * (in[row * depth + c] - max)) / sum * 256.0) - 128;
+                q = q > 127 ? 127 : q;
+                assert_true(fabs(q - out[row * depth + c]) <= 1.0);
+            }
+        }
+        /* In place gives the same bytes. */
+        int8_t *copy = malloc((size_t)(rows * depth));
+        memcpy(copy, out, (size_t)(rows * depth));
+        p.output = in;
+        tl_softmax_s8(&p);
+        assert_memory_equal(in, copy, (size_t)(rows * depth));
+        free(in); free(out); free(copy);
+    }
+    /* Equal logits: every class gets exactly 1/4, i.e. 64 - 128. */
+    tl_op_rec rec;
+    memset(&rec, 0, sizeof rec);
+    tl_softmax_constants(1.0f, 0.1f, &rec);
+    int8_t in[4] = { 5, 5, 5, 5 }, out[4];
+    tl_softmax_params p = { in, out, 1, 4, rec.p[0], rec.p[1], rec.p[2] };
+    tl_softmax_s8(&p);
+    for (int k = 0; k < 4; ++k) {
+        assert_int_equal(out[k], -64);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_requantize_matches_real_arithmetic),
+        cmocka_unit_test(test_conv2d_s8),
+        cmocka_unit_test(test_depthwise_conv2d_s8),
+        cmocka_unit_test(test_conv2d_s4),
+        cmocka_unit_test(test_conv2d_sparse_s8),
+        cmocka_unit_test(test_sparse_encoding_round_trips),
+        cmocka_unit_test(test_conv_saturates),
+        cmocka_unit_test(test_pooling),
+        cmocka_unit_test(test_add),
+        cmocka_unit_test(test_softmax),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

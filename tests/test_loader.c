@@ -1,0 +1,401 @@
+/* test_loader.c - the device loader against bad input.
+ *
+ * A device must survive any bytes it is given: every truncation, every
+ * flipped byte, absurd dimensions and offsets. Each case must return its
+ * specific error, and when corrupt bytes happen to form a valid model, the
+ * inference on it must still stay inside its buffers (this suite also runs
+ * under AddressSanitizer and UndefinedBehaviorSanitizer in CI).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "test_util.h"
+#include "tiny_model.h"
+#include "tinylarge/device.h"
+
+static uint8_t *model_copy(const uint8_t *src, size_t size)
+{
+    uint8_t *p = aligned_alloc(16, (size + 15) / 16 * 16);
+    memcpy(p, src, size);
+    return p;
+}
+
+/* Re-seals a modified model so the structural checks, not the digest, are
+ * what the loader trips on. */
+static void redigest(uint8_t *buf, size_t size)
+{
+    tl_trailer *tr = (tl_trailer *)(void *)(buf + size - sizeof(tl_trailer));
+    crypto_hash_sha256(tr->sha256, buf, size - sizeof(tl_trailer));
+}
+
+static tl_section_rec *section(uint8_t *buf, uint32_t kind)
+{
+    const tl_file_header *h = (const tl_file_header *)(void *)buf;
+    tl_section_rec *s = (tl_section_rec *)(void *)(buf + h->section_table);
+    for (uint32_t i = 0; i < h->section_count; ++i) {
+        if (s[i].kind == kind) {
+            return &s[i];
+        }
+    }
+    return NULL;
+}
+
+/* Loads (optionally skipping the digest) and, if it loads, runs every exit:
+ * whatever the bytes, this must not touch memory outside its buffers. */
+static tl_status load_and_run(const uint8_t *buf, size_t size, unsigned flags)
+{
+    tl_model m;
+    tl_status s = tl_model_load(&m, buf, size, flags);
+    if (s != TL_OK) {
+        return s;
+    }
+    const uint32_t arena_size = tl_model_arena_size(&m);
+    uint8_t *arena = malloc(arena_size ? arena_size : 1);
+    tl_interp it;
+    assert_int_equal(tl_interp_init(&it, &m, arena, arena_size), TL_OK);
+    uint32_t in_size = 0;
+    int8_t *input = tl_interp_input(&it, 0, &in_size);
+    memset(input, 0x35, in_size);
+    assert_int_equal(tl_interp_invoke(&it), TL_OK);
+    tl_interp_input(&it, 0, NULL);
+    for (uint32_t e = 0; e < m.header->exit_count; ++e) {
+        tl_exit_result res;
+        assert_int_equal(tl_interp_run_to_exit(&it, e, &res), TL_OK);
+        assert_true(res.confidence <= 65535);
+    }
+    free(arena);
+    return TL_OK;
+}
+
+static uint8_t *tiny;
+static size_t tiny_size;
+
+static int setup(void **state)
+{
+    (void)state;
+    return tiny_model_bytes(1, &tiny, &tiny_size);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    free(tiny);
+    return 0;
+}
+
+static void test_sha256_matches_libsodium(void **state)
+{
+    (void)state;
+    test_rng r = { 21 };
+    uint8_t data[1000];
+    for (size_t i = 0; i < sizeof data; ++i) {
+        data[i] = (uint8_t)rng_u32(&r);
+    }
+    for (size_t len = 0; len <= sizeof data; len += (len < 130 ? 1 : 37)) {
+        uint8_t ours[32], theirs[32];
+        tl_sha256 ctx;
+        tl_sha256_init(&ctx);
+        /* Feed in uneven pieces to exercise the block buffer. */
+        size_t at = 0;
+        while (at < len) {
+            size_t piece = 1 + rng_u32(&r) % 70;
+            piece = piece > len - at ? len - at : piece;
+            tl_sha256_update(&ctx, data + at, piece);
+            at += piece;
+        }
+        tl_sha256_final(&ctx, ours);
+        crypto_hash_sha256(theirs, data, len);
+        assert_memory_equal(ours, theirs, 32);
+    }
+}
+
+static void test_valid_model_loads(void **state)
+{
+    (void)state;
+    uint8_t *buf = model_copy(tiny, tiny_size);
+    assert_int_equal(load_and_run(buf, tiny_size, 0), TL_OK);
+    tl_model m;
+    assert_int_equal(tl_model_load(&m, buf, tiny_size, 0), TL_OK);
+    assert_string_equal(tl_model_meta(&m, "task"), "tiny test model");
+    assert_null(tl_model_meta(&m, "absent"));
+    assert_string_equal(tl_model_tensor_name(&m, 0), "input");
+    /* A misaligned buffer is refused rather than read with unaligned loads. */
+    uint8_t *odd = malloc(tiny_size + 1);
+    memcpy(odd + 1, tiny, tiny_size);
+    assert_int_equal(tl_model_load(&m, odd + 1, tiny_size, 0), TL_ERR_ARG);
+    free(odd);
+    assert_int_equal(tl_model_load(NULL, buf, tiny_size, 0), TL_ERR_ARG);
+    free(buf);
+}
+
+static void test_every_truncation_is_refused(void **state)
+{
+    (void)state;
+    for (size_t len = 0; len < tiny_size; ++len) {
+        uint8_t *buf = model_copy(tiny, tiny_size);
+        assert_int_not_equal(load_and_run(buf, len, 0), TL_OK);
+        assert_int_not_equal(load_and_run(buf, len, TL_LOAD_SKIP_DIGEST), TL_OK);
+        free(buf);
+    }
+    /* A truncated file whose header was patched to the shorter length. */
+    for (size_t len = sizeof(tl_file_header) + sizeof(tl_trailer); len < tiny_size; len += 4) {
+        uint8_t *buf = model_copy(tiny, tiny_size);
+        ((tl_file_header *)(void *)buf)->file_size = (uint32_t)len;
+        assert_int_not_equal(load_and_run(buf, len, TL_LOAD_SKIP_DIGEST), TL_OK);
+        free(buf);
+    }
+}
+
+static void test_every_flipped_byte(void **state)
+{
+    (void)state;
+    const uint8_t patterns[3] = { 0xFF, 0x01, 0x80 };
+    const size_t body = tiny_size - sizeof(tl_trailer);
+    size_t loaded_anyway = 0;
+    for (size_t at = 0; at < tiny_size; ++at) {
+        for (int k = 0; k < 3; ++k) {
+            uint8_t *buf = model_copy(tiny, tiny_size);
+            buf[at] ^= patterns[k];
+            const tl_status with_digest = load_and_run(buf, tiny_size, 0);
+            if (at >= sizeof(tl_file_header) && at < body) {
+                assert_int_equal(with_digest, TL_ERR_DIGEST);
+            } else if (at < body) {
+                assert_int_not_equal(with_digest, TL_OK); /* header checks come first */
+            }
+            /* Without the digest, the structure checks alone must keep the
+             * runtime in bounds; some flips (a weight, a scale) are benign. */
+            loaded_anyway += load_and_run(buf, tiny_size, TL_LOAD_SKIP_DIGEST) == TL_OK;
+            free(buf);
+        }
+    }
+    assert_true(loaded_anyway > 0 && loaded_anyway < 3 * tiny_size);
+}
+
+typedef void (*corruption)(uint8_t *buf);
+
+static tl_status corrupt(corruption fn, int32_t *bad_op, int32_t *bad_tensor)
+{
+    uint8_t *buf = model_copy(tiny, tiny_size);
+    fn(buf);
+    redigest(buf, tiny_size);
+    tl_model m;
+    tl_status s = tl_model_load_ex(&m, buf, tiny_size, 0, bad_op, bad_tensor);
+    free(buf);
+    return s;
+}
+
+static tl_tensor_rec *tensors_of(uint8_t *buf)
+{
+    return (tl_tensor_rec *)(void *)(buf + section(buf, TL_SEC_TENSORS)->offset);
+}
+
+static tl_op_rec *ops_of(uint8_t *buf)
+{
+    return (tl_op_rec *)(void *)(buf + section(buf, TL_SEC_OPS)->offset);
+}
+
+static void huge_dim(uint8_t *b) { tensors_of(b)[1].dims[1] = 0x7FFFFFFF; }
+static void zero_dim(uint8_t *b) { tensors_of(b)[2].dims[0] = 0; }
+static void data_past_weights(uint8_t *b)
+{
+    tl_tensor_rec *t = tensors_of(b);
+    for (uint32_t i = 0;; ++i) {
+        if (t[i].kind == TL_TENSOR_CONST) {
+            t[i].data_offset = 0x7FFFFFF0;
+            return;
+        }
+    }
+}
+static void section_past_end(uint8_t *b) { section(b, TL_SEC_WEIGHTS)->offset = 0x10000000; }
+static void section_misaligned(uint8_t *b) { section(b, TL_SEC_OPS)->offset += 4; }
+static void op_input_out_of_range(uint8_t *b) { ops_of(b)[3].inputs[1] = 5000; }
+static void unknown_opcode(uint8_t *b) { ops_of(b)[4].opcode = 200; }
+static void bad_shift(uint8_t *b)
+{
+    uint8_t *w = b + section(b, TL_SEC_WEIGHTS)->offset;
+    const tl_op_rec *op = &ops_of(b)[0];
+    ((int32_t *)(void *)(w + op->requant))[8] = 40; /* shift of channel 0 (8 channels) */
+}
+static void plan_past_arena(uint8_t *b)
+{
+    ((uint32_t *)(void *)(b + section(b, TL_SEC_PLAN)->offset))[0] = 0xFFFFFF00u;
+}
+static void bad_magic(uint8_t *b) { b[0] = 'X'; }
+static void bad_version(uint8_t *b) { ((tl_file_header *)(void *)b)->version_major = 9; }
+static void too_many_sections(uint8_t *b) { ((tl_file_header *)(void *)b)->section_count = 1000; }
+static void wrong_stride(uint8_t *b) { ops_of(b)[0].stride_h = 0; }
+static void huge_padding(uint8_t *b) { ops_of(b)[1].pad_top = 3000; }
+static void bad_softmax(uint8_t *b) { ops_of(b)[8].p[TL_SOFTMAX_INPUT_LEFT_SHIFT] = 31; }
+static void exit_past_end(uint8_t *b)
+{
+    ((tl_exit_rec *)(void *)(b + section(b, TL_SEC_EXITS)->offset))[1].op_end = 999;
+}
+static void unterminated_meta(uint8_t *b)
+{
+    tl_section_rec *s = section(b, TL_SEC_META);
+    b[s->offset + s->size - 1] = 'x';
+}
+
+static void test_structural_corruptions(void **state)
+{
+    (void)state;
+    int32_t op, t;
+    assert_int_equal(corrupt(huge_dim, &op, &t), TL_ERR_SHAPE);
+    assert_int_equal(t, 1);
+    assert_int_equal(corrupt(zero_dim, &op, &t), TL_ERR_SHAPE);
+    assert_int_equal(corrupt(data_past_weights, &op, &t), TL_ERR_BOUNDS);
+    assert_int_equal(corrupt(section_past_end, &op, &t), TL_ERR_BOUNDS);
+    assert_int_equal(corrupt(section_misaligned, &op, &t), TL_ERR_BOUNDS);
+    assert_int_equal(corrupt(op_input_out_of_range, &op, &t), TL_ERR_BOUNDS);
+    assert_int_equal(op, 3);
+    assert_int_equal(corrupt(unknown_opcode, &op, &t), TL_ERR_UNSUPPORTED);
+    assert_int_equal(op, 4);
+    assert_int_equal(corrupt(bad_shift, &op, &t), TL_ERR_QUANT);
+    assert_int_equal(op, 0);
+    assert_int_equal(corrupt(plan_past_arena, &op, &t), TL_ERR_ARENA);
+    assert_int_equal(t, 0);
+    assert_int_equal(corrupt(bad_magic, &op, &t), TL_ERR_MAGIC);
+    assert_int_equal(corrupt(bad_version, &op, &t), TL_ERR_VERSION);
+    assert_int_equal(corrupt(too_many_sections, &op, &t), TL_ERR_BOUNDS);
+    assert_int_equal(corrupt(wrong_stride, &op, &t), TL_ERR_FORMAT);
+    assert_int_equal(corrupt(huge_padding, &op, &t), TL_ERR_SHAPE);
+    assert_int_equal(corrupt(bad_softmax, &op, &t), TL_ERR_QUANT);
+    assert_int_equal(op, 8);
+    assert_int_equal(corrupt(exit_past_end, &op, &t), TL_ERR_FORMAT);
+    assert_int_equal(corrupt(unterminated_meta, &op, &t), TL_ERR_FORMAT);
+}
+
+static void test_status_strings(void **state)
+{
+    (void)state;
+    for (int s = TL_OK; s <= TL_ERR_SIGNATURE; ++s) {
+        assert_string_not_equal(tl_status_str((tl_status)s), "unknown status");
+    }
+    assert_string_equal(tl_status_str((tl_status)999), "unknown status");
+    assert_string_equal(tl_status_str(TL_ERR_DIGEST), "SHA-256 digest mismatch (corrupt or tampered)");
+}
+
+/* ---- the TFLite importer against bad input ---- */
+
+static void test_import_bad_tflite(void **state)
+{
+    (void)state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/mlperf-tiny/kws_ref_model.tflite", TL_SHARED_DIR);
+    uint8_t *data;
+    size_t size;
+    if (tl_read_file(path, &data, &size) != TL_OK) {
+        skip();
+    }
+    tl_graph g;
+    char error[256];
+    /* Truncations: an error every time, never a crash. */
+    for (size_t len = 0; len < size; len += 97) {
+        uint8_t *cut = model_copy(data, len ? len : 1);
+        assert_int_not_equal(tl_import_tflite(cut, len, &g, error, sizeof error), TL_OK);
+        assert_true(error[0] != '\0');
+        free(cut);
+    }
+    /* Flipped bytes: an error or a model the device loader accepts. */
+    test_rng r = { 33 };
+    for (int i = 0; i < 400; ++i) {
+        uint8_t *bad = model_copy(data, size);
+        const size_t at = rng_u32(&r) % size;
+        bad[at] ^= (uint8_t)(1u << (rng_u32(&r) % 8));
+        if (tl_import_tflite(bad, size, &g, error, sizeof error) == TL_OK) {
+            uint8_t *tlm;
+            size_t tlm_size;
+            if (tl_graph_serialize(&g, &tlm, &tlm_size) == TL_OK) {
+                const tl_status s = load_and_run(tlm, tlm_size, 0);
+                if (s != TL_OK) {
+                    fprintf(stderr, "byte %zu: imported, but the loader says %s\n", at, tl_status_str(s));
+                }
+                free(tlm);
+                tl_graph_free(&g);
+                assert_int_equal(s, TL_OK);
+            } else {
+                tl_graph_free(&g);
+            }
+        }
+        free(bad);
+    }
+    /* Not a TFLite file at all. */
+    uint8_t junk[64] = "this is not a model";
+    assert_int_equal(tl_import_tflite(junk, sizeof junk, &g, error, sizeof error), TL_ERR_MAGIC);
+    assert_non_null(strstr(error, "TFL3"));
+    free(data);
+}
+
+/* An operator the device cannot run is named, with its index. The KWS
+ * model's last operator code is SOFTMAX (25); turning it into MUL (18) must
+ * give "operator 12 (MUL): ... not supported". */
+static void test_import_names_unsupported_operator(void **state)
+{
+    (void)state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/mlperf-tiny/kws_ref_model.tflite", TL_SHARED_DIR);
+    uint8_t *data;
+    size_t size;
+    if (tl_read_file(path, &data, &size) != TL_OK) {
+        skip();
+    }
+    int patched = 0;
+    for (size_t at = 0; at + 4 <= size && !patched; ++at) {
+        /* builtin_code is an int32 field; the deprecated one a byte. Patch the
+         * int32 25 that belongs to an operator code: try each candidate and
+         * keep the one that makes operator 12 a MUL. */
+        int32_t v;
+        memcpy(&v, data + at, 4);
+        if (v != 25) {
+            continue;
+        }
+        uint8_t *bad = model_copy(data, size);
+        v = 18;
+        memcpy(bad + at, &v, 4);
+        for (size_t k = 0; k < size; ++k) { /* and the deprecated byte code */
+            if (bad[k] == 25 && k != at) {
+                uint8_t *bad2 = model_copy(bad, size);
+                bad2[k] = 18;
+                tl_graph g;
+                char error[256];
+                const tl_status s = tl_import_tflite(bad2, size, &g, error, sizeof error);
+                if (s == TL_OK) {
+                    tl_graph_free(&g);
+                } else if (s == TL_ERR_UNSUPPORTED && strstr(error, "operator 12 (MUL)")) {
+                    assert_non_null(strstr(error, "not supported"));
+                    patched = 1;
+                }
+                free(bad2);
+                if (patched) {
+                    break;
+                }
+            }
+        }
+        free(bad);
+    }
+    assert_true(patched);
+    free(data);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sha256_matches_libsodium),
+        cmocka_unit_test(test_valid_model_loads),
+        cmocka_unit_test(test_every_truncation_is_refused),
+        cmocka_unit_test(test_every_flipped_byte),
+        cmocka_unit_test(test_structural_corruptions),
+        cmocka_unit_test(test_status_strings),
+        cmocka_unit_test(test_import_bad_tflite),
+        cmocka_unit_test(test_import_names_unsupported_operator),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,19 @@
+/* tiny_model.h - a small synthetic model that uses every operator, every
+ * weight encoding and two early exits; built with the graph builder. */
+#ifndef TL_TINY_MODEL_H
+#define TL_TINY_MODEL_H
+
+#include "tinylarge/convert.h"
+
+/* Tensor indices the tests look at. */
+typedef struct tiny_model_ids {
+    uint16_t input, exit0, exit1, pooled, flat;
+} tiny_model_ids;
+
+/* Builds the graph; returns 0 on success. Weights come from `seed`. */
+int tiny_model_build(tl_graph *g, uint32_t seed, tiny_model_ids *ids);
+
+/* Builds and serialises it (caller frees *buf). */
+int tiny_model_bytes(uint32_t seed, uint8_t **buf, size_t *size);
+
+#endif /* TL_TINY_MODEL_H */
