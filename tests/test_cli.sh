@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# test_cli.sh - the tinylarge command line tool as a user drives it:
+# outputs, files written, exit codes and error messages (bad input included).
+# usage: test_cli.sh TINYLARGE_BINARY SHARED_DIR
+set -u
+bin=$1
+models=$2/models/mlperf-tiny
+if [ ! -f "$models/kws_ref_model.tflite" ]; then
+    echo "skipped: reference models not found under $2"
+    exit 77
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+passed=0
+failed=0
+
+# check NAME EXPECTED_STATUS REGEX -- COMMAND...: runs COMMAND, wants its exit
+# status and a line of its stdout+stderr matching REGEX.
+check() {
+    local name=$1 want=$2 regex=$3
+    shift 4
+    local out status
+    out=$("$@" 2>&1)
+    status=$?
+    if [ "$status" -eq "$want" ] && grep -Eq -- "$regex" <<<"$out"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAIL: $name (status $status, wanted $want; output must match /$regex/)"
+        sed 's/^/    /' <<<"$out" | head -20
+    fi
+}
+
+# ok NAME COMMAND...: COMMAND must succeed (a file check, say).
+ok() {
+    local name=$1
+    shift
+    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $name"; fi
+}
+
+check "help lists commands" 0 "import .*tflite" -- "$bin" --help
+check "unknown command" 2 "unknown command 'bogus'" -- "$bin" bogus
+check "import" 0 "imported .* 13 operators" -- "$bin" import "$models/kws_ref_model.tflite" -o "$work/kws.tlm" --meta task=keyword-spotting
+check "inspect graph" 0 "DEPTHWISE_CONV_2D" -- "$bin" inspect "$work/kws.tlm"
+check "inspect totals" 0 "^total: 2656768 MACs, .* arena [0-9]+ bytes" -- "$bin" inspect "$work/kws.tlm"
+check "inspect metadata" 0 "task = keyword-spotting" -- "$bin" inspect "$work/kws.tlm"
+check "run golden input" 0 "arena: [0-9]+ bytes" -- "$bin" run "$work/kws.tlm" --input "$models/golden/kws_ref_model/3.in" --output "$work/out3"
+ok "output equals TFLite Micro" cmp -s "$work/out3" "$models/golden/kws_ref_model/3.out"
+check "run seeded input" 0 "top class: [0-9]+ \(confidence 0\.[0-9]+\)" -- "$bin" run "$work/kws.tlm" --seed 2 --output "$work/out2" --repeat 3
+ok "seed N reproduces golden N.in" cmp -s "$work/out2" "$models/golden/kws_ref_model/2.out"
+
+# Bad input: each names the file and what is wrong, and exits non-zero.
+check "import missing file" 1 "nope.tflite: cannot read" -- "$bin" import "$work/nope.tflite" -o "$work/x.tlm"
+printf 'definitely not a flatbuffer' > "$work/junk.tflite"
+check "import junk" 1 "junk.tflite: not a TFLite flatbuffer" -- "$bin" import "$work/junk.tflite" -o "$work/x.tlm"
+ok "no output for a failed import" test ! -e "$work/x.tlm"
+check "import without -o" 1 "need an input .tflite file and -o OUTPUT" -- "$bin" import "$models/kws_ref_model.tflite"
+check "import into missing folder" 1 "no/such/dir/k.tlm: cannot write" -- "$bin" import "$models/kws_ref_model.tflite" -o "$work/no/such/dir/k.tlm"
+cp "$work/kws.tlm" "$work/bad.tlm"
+printf '\x55' | dd of="$work/bad.tlm" bs=1 seek=3000 conv=notrunc status=none
+check "tampered model" 1 "bad.tlm: not a valid model: SHA-256 digest mismatch" -- "$bin" run "$work/bad.tlm"
+head -c 1000 "$work/kws.tlm" > "$work/short.tlm"
+check "truncated model" 1 "short.tlm: not a valid model: truncated data" -- "$bin" inspect "$work/short.tlm"
+head -c 100 "$models/golden/kws_ref_model/1.in" > "$work/short.in"
+check "wrong input size" 1 "short.in: holds 100 bytes but the model's input takes 490" -- "$bin" run "$work/kws.tlm" --input "$work/short.in"
+check "bad --repeat" 1 "--repeat needs a positive integer, not '0'" -- "$bin" run "$work/kws.tlm" --repeat 0
+check "extra argument" 1 "unexpected argument 'two.tlm'" -- "$bin" inspect "$work/kws.tlm" two.tlm
+ok "no temporary files left" test -z "$(find "$work" -name '*.tmp.*')"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
