@@ -1,0 +1,96 @@
+/* board.c - start-up, semihosting and timer for QEMU's mps2-an386. */
+#include "board.h"
+
+extern uint32_t __data_start, __data_end, __data_load, __bss_start, __bss_end, __stack_top;
+int main(void);
+void tl_reset_handler(void);
+static void fault_handler(void);
+
+/* Cortex-M vector table: initial stack, reset, NMI, hard fault, ... */
+__attribute__((section(".vectors"), used))
+static void (*const vectors[16])(void) = {
+    (void (*)(void))(&__stack_top), tl_reset_handler, fault_handler, fault_handler,
+    fault_handler, fault_handler, fault_handler, 0, 0, 0, 0, fault_handler, 0, 0, fault_handler,
+    fault_handler,
+};
+
+void tl_reset_handler(void)
+{
+    uint32_t *src = &__data_load;
+    for (uint32_t *dst = &__data_start; dst < &__data_end;) {
+        *dst++ = *src++;
+    }
+    for (uint32_t *dst = &__bss_start; dst < &__bss_end;) {
+        *dst++ = 0;
+    }
+    /* Enable the FPU (CP10, CP11) before any code may use it. */
+    volatile uint32_t *cpacr = (volatile uint32_t *)0xE000ED88u;
+    *cpacr |= 0xFu << 20;
+    __asm volatile("dsb\n isb");
+    board_exit(main() == 0);
+}
+
+static void fault_handler(void)
+{
+    board_write("fault\n");
+    board_exit(0);
+}
+
+static uint32_t semihost(uint32_t op, const void *arg)
+{
+    register uint32_t r0 __asm("r0") = op;
+    register const void *r1 __asm("r1") = arg;
+    __asm volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+
+void board_write(const char *text)
+{
+    semihost(0x04, text); /* SYS_WRITE0 */
+}
+
+void board_write_u32(uint32_t value)
+{
+    char buf[11];
+    int i = 10;
+    buf[i] = '\0';
+    do {
+        buf[--i] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value);
+    board_write(buf + i);
+}
+
+void board_write_i32(int32_t value)
+{
+    if (value < 0) {
+        board_write("-");
+        board_write_u32((uint32_t)(-(int64_t)value));
+    } else {
+        board_write_u32((uint32_t)value);
+    }
+}
+
+void board_exit(int success)
+{
+    /* SYS_EXIT: ADP_Stopped_ApplicationExit ends QEMU with status 0,
+     * ADP_Stopped_RunTimeErrorUnknown with status 1. */
+    semihost(0x18, (const void *)(success ? 0x20026u : 0x20023u));
+    for (;;) {
+    }
+}
+
+#define TIMER0 ((volatile uint32_t *)0x40000000u)
+
+void board_timer_start(void)
+{
+    TIMER0[0] = 0;            /* CTRL: stop */
+    TIMER0[2] = 0xFFFFFFFFu;  /* RELOAD */
+    TIMER0[1] = 0xFFFFFFFFu;  /* VALUE */
+    TIMER0[0] = 1;            /* CTRL: enable */
+}
+
+uint32_t board_timer_read(void)
+{
+    return TIMER0[1];
+}

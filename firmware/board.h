@@ -1,0 +1,18 @@
+/* board.h - what the firmware needs of the mps2-an386 board: semihosting
+ * output and exit, and the CMSDK APB timer used to count instructions. */
+#ifndef TL_BOARD_H
+#define TL_BOARD_H
+
+#include <stdint.h>
+
+void board_write(const char *text);
+void board_write_u32(uint32_t value);
+void board_write_i32(int32_t value);
+void board_exit(int success);
+
+/* Free-running down-counter at 25 MHz; under `qemu -icount shift=0` one
+ * tick is 40 executed instructions. */
+void board_timer_start(void);
+uint32_t board_timer_read(void);
+
+#endif /* TL_BOARD_H */

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# test_firmware.sh - the Cortex-M4 firmware images under QEMU (mps2-an386).
+# Each image runs its model on golden input 1; the output it prints must
+# equal the host runtime's output and TensorFlow Lite Micro's golden bytes.
+# usage: test_firmware.sh BUILD_DIR SHARED_DIR MODEL...
+set -u
+build=$1
+shared=$2
+shift 2
+if ! command -v qemu-system-arm >/dev/null; then
+    echo "skipped: qemu-system-arm is not installed"
+    exit 77
+fi
+passed=0
+failed=0
+for model in "$@"; do
+    elf=$build/firmware/fw_$model.elf
+    log=$(timeout 300 qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none \
+        -semihosting-config enable=on,target=native -icount shift=0 -kernel "$elf" 2>&1)
+    status=$?
+    got=$(sed -n 's/^output: //p' <<<"$log")
+    want=$(od -An -v -td1 "$shared/models/mlperf-tiny/golden/$model/1.out" | xargs)
+    "$build/tinylarge" run "$build/models/$model.tlm" --input "$build/models/$model.in" \
+        --output "$build/models/$model.host.out" >/dev/null
+    host=$(od -An -v -td1 "$build/models/$model.host.out" | xargs)
+    if [ "$status" -eq 0 ] && [ -n "$got" ] && [ "$got" = "$want" ] && [ "$got" = "$host" ]; then
+        passed=$((passed + 1))
+        ticks=$(sed -n 's/^timer ticks: //p' <<<"$log")
+        echo "$model: output matches host and golden; ~$((ticks * 40)) instructions"
+    else
+        failed=$((failed + 1))
+        echo "FAIL: $model (qemu status $status)"
+        echo "  firmware: $got"
+        echo "  host:     $host"
+        echo "  golden:   $want"
+        sed 's/^/  | /' <<<"$log" | head -10
+    fi
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
