@@ -75,6 +75,12 @@ tl_status tl_conv_constants(uint8_t opcode, float input_scale, int32_t input_zer
         } else {
             real = (double)input_scale * (double)fscale / (double)output_scale;
         }
+        if (!isfinite(real) || real < 0) {
+            if (bad_channel) {
+                *bad_channel = c;
+            }
+            return TL_ERR_QUANT;
+        }
         tl_quantize_multiplier(real, &requant[c], &requant[out_c + c]);
         int64_t sum = 0;
         if (depthwise) {
@@ -101,12 +107,19 @@ tl_status tl_conv_constants(uint8_t opcode, float input_scale, int32_t input_zer
 tl_status tl_add_constants(float scale1, int32_t zp1, float scale2, int32_t zp2, float out_scale,
                            int32_t out_zp, tl_op_rec *rec)
 {
+    if (!(scale1 > 0) || !(scale2 > 0) || !(out_scale > 0) || !isfinite(scale1) || !isfinite(scale2) ||
+        !isfinite(out_scale)) {
+        return TL_ERR_QUANT;
+    }
     /* TFLite Micro's add: inputs to a common scale with 20 bits of headroom. */
     const int left_shift = 20;
     const double twice_max = 2 * (double)(scale1 > scale2 ? scale1 : scale2);
     const double real1 = (double)scale1 / twice_max;
     const double real2 = (double)scale2 / twice_max;
     const double real_out = twice_max / ((1 << left_shift) * (double)out_scale);
+    if (!isfinite(real_out)) {
+        return TL_ERR_QUANT;
+    }
     rec->input_offset = -zp1;
     rec->output_offset = out_zp;
     rec->p[TL_ADD_INPUT2_OFFSET] = -zp2;
@@ -126,6 +139,9 @@ tl_status tl_softmax_constants(float beta, float input_scale, tl_op_rec *rec)
     /* TFLite's PreprocessSoftmaxScaling with 5 integer bits for the input. */
     const int int_bits = 5;
     double real = (double)beta * (double)input_scale * (double)(1 << (31 - int_bits));
+    if (!isfinite(real) || !(real > 1.0)) {
+        return TL_ERR_QUANT;
+    }
     if (real > (double)((1ll << 31) - 1)) {
         real = (double)((1ll << 31) - 1);
     }

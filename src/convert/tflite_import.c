@@ -123,6 +123,13 @@ static tl_status read_tensor(importer *im, int32_t index, tfl_tensor *t)
         if (tl_fb_vector(fb, &q, 2, 4, &t->scales) != 0 || tl_fb_vector(fb, &q, 3, 8, &t->zero_points) != 0) {
             return malformed(im, "quantization table");
         }
+        for (uint32_t i = 0; i < t->scales.length; ++i) {
+            const float sc = tl_fb_vec_f32(fb, &t->scales, i);
+            if (!(sc > 0.0f) || !isfinite(sc)) {
+                return fail(im, TL_ERR_QUANT, "tensor %d '%s' has scale %g; scales must be positive and finite",
+                            index, t->name, (double)sc);
+            }
+        }
         if (t->scales.length) {
             t->scale = tl_fb_vec_f32(fb, &t->scales, 0);
         }
@@ -397,8 +404,8 @@ static tl_status import_op(importer *im, const tl_fb_table *op, int32_t builtin)
             tl_fb_i32(fb, &opt, dw ? 6 : 5, 1, &dil_h) != 0) {
             return malformed(im, "convolution options");
         }
-        if (ins.length < 2 || in.rank != 4 || out.rank != 4) {
-            return fail(im, TL_ERR_SHAPE, "expects a 4-D input and output and a filter");
+        if (ins.length < 2 || in.rank != 4 || out.rank != 4 || in.dims[0] != out.dims[0]) {
+            return fail(im, TL_ERR_SHAPE, "expects a 4-D input and output of one batch size, and a filter");
         }
         if (stride_w < 1 || stride_h < 1 || stride_w > 255 || stride_h > 255 || dil_w < 1 ||
             dil_h < 1 || dil_w > 255 || dil_h > 255) {
@@ -474,8 +481,8 @@ static tl_status import_op(importer *im, const tl_fb_table *op, int32_t builtin)
             tl_fb_u8(fb, &opt, 5, 0, &act) != 0) {
             return malformed(im, "pooling options");
         }
-        if (in.rank != 4 || out.rank != 4 || in.dims[3] != out.dims[3]) {
-            return fail(im, TL_ERR_SHAPE, "expects 4-D input and output with equal channels");
+        if (in.rank != 4 || out.rank != 4 || in.dims[3] != out.dims[3] || in.dims[0] != out.dims[0]) {
+            return fail(im, TL_ERR_SHAPE, "expects 4-D input and output with equal batch and channels");
         }
         if (fw < 1 || fh < 1 || fw > 255 || fh > 255 || stride_w < 1 || stride_h < 1 ||
             stride_w > 255 || stride_h > 255) {

@@ -1,0 +1,53 @@
+# Thin wrapper over CMake for the README's commands.
+#   make run    - the main job, end to end on the embedded defaults
+#   make test   - build everything and run every test
+#   make bench  - benchmarks (results go in docs/benchmarks.md)
+# Each first installs missing Debian packages (scripts/install-deps.sh).
+
+BUILD ?= build
+JOBS ?= $(shell nproc)
+SHARED ?= $(abspath ../shared)
+FUZZ_SECONDS ?= 30
+
+.PHONY: all deps build run test test-sanitize fuzz bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DTL_WERROR=ON -DTL_SHARED_DIR=$(SHARED) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	@scripts/main-job.sh $(BUILD) $(SHARED)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-sanitize: deps
+	cmake -S . -B $(BUILD)-sanitize -DCMAKE_BUILD_TYPE=Debug -DTL_SANITIZE=ON -DTL_WERROR=ON \
+	      -DTL_FIRMWARE=OFF -DTL_SHARED_DIR=$(SHARED) >/dev/null
+	cmake --build $(BUILD)-sanitize -j $(JOBS)
+	cd $(BUILD)-sanitize && ctest --output-on-failure -j $(JOBS)
+
+# libFuzzer on the loader and the importer, FUZZ_SECONDS each.
+fuzz: deps
+	cmake -S . -B $(BUILD)-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DTL_SANITIZE=ON \
+	      -DTL_FUZZ=ON -DTL_FIRMWARE=OFF -DTL_SHARED_DIR=$(SHARED) >/dev/null
+	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzz_loader fuzz_import fuzz_seed
+	mkdir -p $(BUILD)-fuzz/corpus-loader $(BUILD)-fuzz/corpus-import
+	$(BUILD)-fuzz/tests/fuzz/fuzz_seed $(BUILD)-fuzz/corpus-loader
+	-cp $(SHARED)/models/mlperf-tiny/kws_ref_model.tflite $(BUILD)-fuzz/corpus-import/ 2>/dev/null
+	$(BUILD)-fuzz/tests/fuzz/fuzz_loader -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 \
+	      $(BUILD)-fuzz/corpus-loader
+	$(BUILD)-fuzz/tests/fuzz/fuzz_import -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	      $(BUILD)-fuzz/corpus-import
+
+bench: build
+	@bench/run.sh $(BUILD) $(SHARED)
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-sanitize $(BUILD)-fuzz

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# main-job.sh - the main job, end to end on the embedded defaults.
+#
+# Today (device runtime): import the MLPerf Tiny reference models into the
+# .tlm device format, run each on real inputs through the device runtime on
+# the host and on a Cortex-M4 (QEMU), check the outputs against TensorFlow
+# Lite Micro's, and report the resources used. Later stages (train,
+# compress, publish, serve, download) join here as they land.
+# usage: main-job.sh BUILD_DIR SHARED_DIR
+set -euo pipefail
+build=$1
+shared=$2
+bin=$build/tinylarge
+src=$shared/models/mlperf-tiny
+out=$build/main-job
+if [ ! -f "$src/kws_ref_model.tflite" ]; then
+    echo "main job: reference models not found under $src" >&2
+    exit 1
+fi
+mkdir -p "$out"
+
+# name, TFLite Micro arena (../shared/anchors.md, x86-64), task
+models=(
+    "kws_ref_model 24000 keyword spotting (DS-CNN)"
+    "vww_96_int8 103392 visual wake words (MobileNetV1)"
+    "pretrainedResnet_quant 55712 image classification (ResNet-8)"
+    "ad01_int8 3424 anomaly detection (autoencoder)"
+)
+
+echo "== 1. import: .tflite -> .tlm (offline requantisation, arena plan, SHA-256)"
+for entry in "${models[@]}"; do
+    read -r name _ task <<<"$entry"
+    "$bin" import "$src/$name.tflite" -o "$out/$name.tlm" --meta "task=$task"
+done
+
+echo
+echo "== 2. inspect: the keyword-spotting model as the device sees it"
+"$bin" inspect "$out/kws_ref_model.tlm"
+
+echo
+echo "== 3. run: every golden input through the device runtime (host)"
+printf "%-24s %6s %10s %10s %7s %10s %9s %s\n" model inputs "model B" "arena B" "vs TFLM" "MACs" "ms/inf" "outputs"
+for entry in "${models[@]}"; do
+    read -r name tflm_arena _ <<<"$entry"
+    same=0
+    for i in 1 2 3 4; do
+        "$bin" run "$out/$name.tlm" --input "$src/golden/$name/$i.in" --output "$out/$name.$i.out" >/dev/null
+        cmp -s "$out/$name.$i.out" "$src/golden/$name/$i.out" && same=$((same + 1))
+    done
+    report=$("$bin" run "$out/$name.tlm" --input "$src/golden/$name/1.in" --repeat 20)
+    arena=$(sed -n 's/^arena: \([0-9]*\) bytes/\1/p' <<<"$report")
+    size=$(sed -n 's/^model: \([0-9]*\) bytes/\1/p' <<<"$report")
+    ms=$(sed -n 's/^time: \([0-9.]*\) ms.*/\1/p' <<<"$report")
+    macs=$("$bin" inspect "$out/$name.tlm" | sed -n 's/^total: \([0-9]*\) MACs.*/\1/p')
+    ratio=$(awk -v a="$arena" -v b="$tflm_arena" 'BEGIN { printf "%.2fx", a / b }')
+    printf "%-24s %6s %10s %10s %7s %10s %9s %s\n" "$name" 4 "$size" "$arena" "$ratio" "$macs" "$ms" \
+        "$same/4 identical to TFLite Micro"
+done
+
+echo
+echo "== 4. the same runtime on a Cortex-M4 (QEMU mps2-an386)"
+if command -v qemu-system-arm >/dev/null && [ -f "$build/firmware/fw_kws_ref_model.elf" ]; then
+    for entry in "${models[@]}"; do
+        read -r name _ <<<"$entry"
+        log=$(timeout 300 qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none \
+            -semihosting-config enable=on,target=native -icount shift=0 \
+            -kernel "$build/firmware/fw_$name.elf" 2>&1 || true)
+        ticks=$(sed -n 's/^timer ticks: //p' <<<"$log")
+        want=$(od -An -v -td1 "$src/golden/$name/1.out" | xargs)
+        got=$(sed -n 's/^output: //p' <<<"$log")
+        verdict="differs from TFLite Micro"
+        [ "$got" = "$want" ] && verdict="identical to TFLite Micro"
+        printf "%-24s ~%9d instructions per inference, output %s\n" "$name" $((${ticks:-0} * 40)) "$verdict"
+    done
+else
+    echo "(skipped: needs qemu-system-arm and the firmware build)"
+fi
+echo
+echo "main job done: models in $out"
