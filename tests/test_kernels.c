@@ -70,8 +70,9 @@ static void make_conv(test_rng *r, conv_case *c, int depthwise, float zero_share
         p->batches = rng_int(r, 1, 2);
         p->in_h = rng_int(r, 1, 9);
         p->in_w = rng_int(r, 1, 9);
-        p->in_c = rng_int(r, 1, 7);
-        p->depth_multiplier = depthwise ? rng_int(r, 1, 3) : 0;
+        /* Mostly small; every third case wide enough for the SIMD paths. */
+        p->in_c = rng_int(r, 0, 2) == 0 ? rng_int(r, 14, 40) : rng_int(r, 1, 7);
+        p->depth_multiplier = depthwise ? (rng_int(r, 0, 1) ? 1 : rng_int(r, 2, 3)) : 0;
         p->out_c = depthwise ? p->in_c * p->depth_multiplier : rng_int(r, 1, 9);
         p->k_h = rng_int(r, 1, 3);
         p->k_w = rng_int(r, 1, 3);

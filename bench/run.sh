@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# bench/run.sh - device runtime benchmarks on the MLPerf Tiny models, printed
+# beside TensorFlow Lite Micro's figures from ../shared/anchors.md (same
+# models, same inputs) as ratios (ours / TFLM; below 1 is better).
+#
+#   - instructions per inference on x86-64 (valgrind --tool=callgrind, only
+#     tl_interp_invoke and what it calls; -O2 build), vs TFLM reference kernels
+#   - instructions per inference on the Cortex-M4 image (QEMU mps2-an386,
+#     -icount shift=0, timer ticks x 40), vs TFLM reference and CMSIS-NN
+#   - arena bytes and model bytes, vs TFLM
+#   - the runtime's Cortex-M4 flash and RAM (arm-none-eabi-size)
+# usage: bench/run.sh BUILD_DIR SHARED_DIR
+set -euo pipefail
+build=$1
+shared=$2
+anchors=$shared/anchors.md
+src=$shared/models/mlperf-tiny
+work=$build/bench
+mkdir -p "$work"
+for tool in valgrind qemu-system-arm arm-none-eabi-size; do
+    command -v $tool >/dev/null || { echo "bench: $tool is missing (make deps)" >&2; exit 1; }
+done
+
+# anchors.md row of a model: | name | tflite B | arena x86 | arena M4 | x86 ref | M4 ref | M4 CMSIS-NN |
+anchor() { # anchor ROW_PREFIX COLUMN
+    grep -m1 "^| $1" "$anchors" | awk -F'|' -v c="$(($2 + 2))" '{ gsub(/[ ,]/, "", $c); print $c }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
+
+printf "machine: %s, %s cores; %s; %s\n" "$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)" \
+    "$(nproc)" "$(gcc --version | head -1)" "$(qemu-system-arm --version | head -1)"
+echo
+printf "%-24s %9s %6s %9s %6s %13s %6s %12s %6s %12s %6s\n" model "model B" ratio "arena B" ratio \
+    "x86 instr" ratio "M4 instr" "/ref" "" "/CMSIS"
+models=("kws_ref_model KWS" "vww_96_int8 VWW" "pretrainedResnet_quant IC" "ad01_int8 AD")
+for entry in "${models[@]}"; do
+    read -r name row <<<"$entry"
+    "$build/tinylarge" import "$src/$name.tflite" -o "$work/$name.tlm" >/dev/null
+    info=$("$build/tinylarge" inspect "$work/$name.tlm" | tail -1)
+    model_bytes=$(sed -n 's/.* \([0-9]*\) model bytes.*/\1/p' <<<"$info")
+    arena=$(sed -n 's/.*arena \([0-9]*\) bytes.*/\1/p' <<<"$info")
+    valgrind --tool=callgrind --toggle-collect=tl_interp_invoke --callgrind-out-file="$work/$name.cg" \
+        "$build/tinylarge" run "$work/$name.tlm" --input "$src/golden/$name/1.in" >/dev/null 2>&1
+    x86=$(sed -n 's/^summary: //p' "$work/$name.cg")
+    log=$(qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none \
+        -semihosting-config enable=on,target=native -icount shift=0 -kernel "$build/firmware/fw_$name.elf" 2>&1)
+    m4=$(($(sed -n 's/^timer ticks: //p' <<<"$log") * 40))
+    printf "%-24s %9s %6s %9s %6s %13s %6s %12s %6s %12s %6s\n" "$name" \
+        "$model_bytes" "$(ratio "$model_bytes" "$(anchor "$row" 1)")" \
+        "$arena" "$(ratio "$arena" "$(anchor "$row" 2)")" \
+        "$x86" "$(ratio "$x86" "$(anchor "$row" 4)")" \
+        "$m4" "$(ratio "$m4" "$(anchor "$row" 5)")" "" "$(ratio "$m4" "$(anchor "$row" 6)")"
+done
+echo
+echo "ratios: ours / TFLite Micro (anchors.md); M4 counts are +-40 instructions."
+echo
+# Runtime footprint on the Cortex-M4: the device library's objects, and the
+# firmware image minus the embedded model and input.
+read -r text data bss <<<"$(arm-none-eabi-size -t "$build/firmware/libtl_device.a" | tail -1 | awk '{ print $1, $2, $3 }')"
+echo "Cortex-M4 runtime library (-O2): text $text B, data $data B, bss $bss B" \
+     "(TFLM library part with reference kernels: 42035 B text, ratio $(ratio "$text" 42035))"
+fw=$build/firmware/fw_kws_ref_model.elf
+fw_text=$(arm-none-eabi-size "$fw" | tail -1 | awk '{ print $1 }')
+blobs=$(( $(stat -c %s "$build/models/kws_ref_model.tlm") + $(stat -c %s "$build/models/kws_ref_model.in") ))
+echo "Cortex-M4 firmware text without the model: $((fw_text - blobs)) B (TFLM firmware with reference kernels: 60484 B)"
