@@ -52,6 +52,18 @@ int main(void)
         board_write(" ");
         board_write_i32(out[i]);
     }
+    /* Again, one operator at a time, for the per-operator profile. */
+    board_write("\nprofile:");
+    memcpy(tl_interp_input(&it, 0, NULL), tl_input_blob, in_size);
+    for (uint32_t op = 0; op < model.header->op_count; ++op) {
+        const uint32_t a = board_timer_read();
+        tl_interp_step(&it);
+        const uint32_t z = board_timer_read();
+        board_write(" ");
+        board_write(tl_opcode_name(model.ops[op].opcode));
+        board_write("=");
+        board_write_u32(a - z);
+    }
     board_write("\narena: ");
     board_write_u32(tl_model_arena_size(&model));
     board_write("\ntimer ticks: ");

@@ -172,6 +172,14 @@ static void test_cascade_runs_each_operator_once(void **state)
         /* An exit already passed may have been overwritten: refused. */
         assert_int_equal(tl_interp_run_to_exit(&it, 0, &e0), TL_ERR_STATE);
         assert_int_equal(tl_interp_run_to_exit(&it, 2, &e0), TL_ERR_ARG);
+        /* Stepping one operator at a time gives the same answer. */
+        memcpy(tl_interp_input(&it, 0, NULL), keep, in_size);
+        uint32_t steps = 0;
+        while (tl_interp_step(&it) == TL_OK) {
+            ++steps;
+        }
+        assert_int_equal(steps, m.header->op_count);
+        assert_memory_equal(tl_interp_output(&it, 0, NULL), e1.data, 5);
         /* The cascade's final answer equals a plain full invoke. */
         int8_t cascade[5];
         memcpy(cascade, e1.data, 5);

@@ -112,6 +112,10 @@ typedef struct tl_exit_result {
 tl_status tl_interp_run_to_exit(tl_interp *it, uint32_t exit_index,
                                 tl_exit_result *result);
 
+/* Runs the next operator only (for per-operator profiling and debugging);
+ * TL_ERR_STATE once every operator has run. */
+tl_status tl_interp_step(tl_interp *it);
+
 /* Output `index` after a run (its byte size goes to *size). */
 const int8_t *tl_interp_output(const tl_interp *it, uint32_t index,
                                uint32_t *size);

@@ -215,6 +215,18 @@ static tl_status run_until(tl_interp *it, uint32_t end)
     return TL_OK;
 }
 
+tl_status tl_interp_step(tl_interp *it)
+{
+    if (!it || !it->model) {
+        return TL_ERR_ARG;
+    }
+    if (it->next_op >= it->model->header->op_count) {
+        return TL_ERR_STATE;
+    }
+    run_op(it, &it->model->ops[it->next_op++]);
+    return TL_OK;
+}
+
 tl_status tl_interp_invoke(tl_interp *it)
 {
     if (!it || !it->model) {
