@@ -83,6 +83,20 @@ typedef struct tl_softmax_params {
 
 void tl_softmax_s8(const tl_softmax_params *p);
 
+/* The taps of a window that fall inside the image along one axis: the
+ * window starts at `origin`, has k taps `dilation` apart; the image has
+ * `size` pixels. Valid taps are [*lo, *hi) (empty when *lo == *hi). Since
+ * validity is separable, a pixel's valid taps form a rectangle. */
+static inline void tl_valid_taps(int32_t origin, int32_t k, int32_t dilation, int32_t size,
+                                 int32_t *lo, int32_t *hi)
+{
+    int32_t l = origin < 0 ? (-origin + dilation - 1) / dilation : 0;
+    int32_t h = size - origin <= 0 ? 0 : (size - origin + dilation - 1) / dilation;
+    h = h > k ? k : h;
+    *lo = l > h ? h : l;
+    *hi = h;
+}
+
 /* Saturating int8 output with the activation clamp. */
 static inline int8_t tl_clamp_s8(int32_t v, int32_t lo, int32_t hi)
 {

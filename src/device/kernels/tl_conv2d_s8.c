@@ -5,9 +5,11 @@
  * needs only sum(x * w); a padded tap is treated as an input equal to the
  * zero point (zp * sum(w) over the tap), which is exactly what TFLite's
  * "skip the tap" contributes once the bias is folded.
- * Interior pixels with dilation 1 read each filter row as one contiguous
- * run of k_w * in_c bytes; four output channels are computed per pass so
- * each input byte loaded feeds four multiply-accumulates (dot.h).
+ * A pixel's valid taps form a rectangle; with dilation 1 each valid filter
+ * row is one contiguous run of bytes in both input and filter, so border
+ * pixels run as fast as interior ones. Four output channels are computed
+ * per pass, so each input byte loaded feeds four multiply-accumulates
+ * (dot.h).
  */
 #include "dot.h"
 #include "fixedpoint.h"
@@ -23,20 +25,20 @@ void tl_conv2d_s8(const tl_conv_params *params)
     const int32_t row_len = p.k_w * p.in_c;
     const int32_t row_stride = p.in_w * p.in_c;
     const int32_t filter_size = p.k_h * row_len;
-    const int32_t span_h = (p.k_h - 1) * p.dilation_h;
-    const int32_t span_w = (p.k_w - 1) * p.dilation_w;
-    const int dense_rows = p.dilation_w == 1;
 
     for (int32_t b = 0; b < p.batches; ++b) {
         const int8_t *image = p.input + b * p.in_h * row_stride;
         int8_t *out = p.output + b * p.out_h * p.out_w * p.out_c;
         for (int32_t oy = 0; oy < p.out_h; ++oy) {
             const int32_t iy0 = oy * p.stride_h - p.pad_top;
-            const int rows_inside = iy0 >= 0 && iy0 + span_h < p.in_h;
+            int32_t ky0, ky1;
+            tl_valid_taps(iy0, p.k_h, p.dilation_h, p.in_h, &ky0, &ky1);
             for (int32_t ox = 0; ox < p.out_w; ++ox, out += p.out_c) {
                 const int32_t ix0 = ox * p.stride_w - p.pad_left;
-                const int inside = rows_inside && ix0 >= 0 && ix0 + span_w < p.in_w;
-                const int8_t *window = image + iy0 * row_stride + ix0 * p.in_c;
+                int32_t kx0, kx1;
+                tl_valid_taps(ix0, p.k_w, p.dilation_w, p.in_w, &kx0, &kx1);
+                const int padded = zero_point != 0 &&
+                                   (ky0 > 0 || ky1 < p.k_h || kx0 > 0 || kx1 < p.k_w);
                 for (int32_t oc = 0; oc < p.out_c; oc += 4) {
                     /* Four channels at a time; a short last block repeats its
                      * last channel and stores only the real ones. */
@@ -48,25 +50,29 @@ void tl_conv2d_s8(const tl_conv_params *params)
                         w[k] = filter + c * filter_size;
                         acc[k] = p.bias[c];
                     }
-                    if (inside && dense_rows) {
-                        for (int32_t ky = 0; ky < p.k_h; ++ky) {
-                            const int32_t wo = ky * row_len;
-                            tl_dot4_s8(window + ky * p.dilation_h * row_stride, w[0] + wo, w[1] + wo,
-                                       w[2] + wo, w[3] + wo, row_len, acc);
+                    for (int32_t ky = ky0; ky < ky1; ++ky) {
+                        const int8_t *x = image + (iy0 + ky * p.dilation_h) * row_stride;
+                        if (p.dilation_w == 1) {
+                            const int32_t wo = ky * row_len + kx0 * p.in_c;
+                            tl_dot4_s8(x + (ix0 + kx0) * p.in_c, w[0] + wo, w[1] + wo, w[2] + wo,
+                                       w[3] + wo, (kx1 - kx0) * p.in_c, acc);
+                            continue;
                         }
-                    } else {
+                        for (int32_t kx = kx0; kx < kx1; ++kx) {
+                            const int32_t wo = (ky * p.k_w + kx) * p.in_c;
+                            tl_dot4_s8(x + (ix0 + kx * p.dilation_w) * p.in_c, w[0] + wo, w[1] + wo,
+                                       w[2] + wo, w[3] + wo, p.in_c, acc);
+                        }
+                    }
+                    if (padded) {
                         for (int32_t ky = 0; ky < p.k_h; ++ky) {
-                            const int32_t iy = iy0 + ky * p.dilation_h;
                             for (int32_t kx = 0; kx < p.k_w; ++kx) {
-                                const int32_t ix = ix0 + kx * p.dilation_w;
+                                if (ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1) {
+                                    continue;
+                                }
                                 const int32_t wo = (ky * p.k_w + kx) * p.in_c;
-                                if (iy < 0 || iy >= p.in_h || ix < 0 || ix >= p.in_w) {
-                                    for (int32_t k = 0; k < 4; ++k) {
-                                        acc[k] += zero_point * tl_sum_s8(w[k] + wo, p.in_c);
-                                    }
-                                } else {
-                                    tl_dot4_s8(image + iy * row_stride + ix * p.in_c, w[0] + wo, w[1] + wo,
-                                               w[2] + wo, w[3] + wo, p.in_c, acc);
+                                for (int32_t k = 0; k < 4; ++k) {
+                                    acc[k] += zero_point * tl_sum_s8(w[k] + wo, p.in_c);
                                 }
                             }
                         }
