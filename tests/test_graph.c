@@ -192,6 +192,98 @@ static void test_cascade_runs_each_operator_once(void **state)
     free(buf);
 }
 
+/* A residual block: in -conv-> a -conv-> m -conv-> b; y = ADD(a, b)
+ * (+ a second reader of b if asked). */
+static void residual_graph(tl_graph *g, int second_reader)
+{
+    memset(g, 0, sizeof *g);
+    test_rng r = { 77 };
+    const uint32_t d[4] = { 1, 6, 6, 8 }, flat[2] = { 1, 288 };
+    const uint16_t in = (uint16_t)tl_graph_add_activation(g, "in", 4, d, 0.05f, 3);
+    const uint16_t a = (uint16_t)tl_graph_add_activation(g, "a", 4, d, 0.04f, -128);
+    const uint16_t m = (uint16_t)tl_graph_add_activation(g, "m", 4, d, 0.03f, -128);
+    const uint16_t b = (uint16_t)tl_graph_add_activation(g, "b", 4, d, 0.05f, 2);
+    const uint16_t y = (uint16_t)tl_graph_add_activation(g, "y", 4, d, 0.07f, -5);
+    g->inputs[g->input_count++] = in;
+    int8_t w[8 * 3 * 3 * 8];
+    float scales[8];
+    int32_t bias[8];
+    const uint16_t from[3] = { in, a, m }, to[3] = { a, m, b };
+    for (int layer = 0; layer < 3; ++layer) {
+        for (size_t i = 0; i < sizeof w; ++i) {
+            w[i] = (int8_t)rng_int(&r, -127, 127);
+        }
+        for (int c = 0; c < 8; ++c) {
+            scales[c] = rng_float(&r, 0.002f, 0.006f);
+            bias[c] = rng_int(&r, -300, 300);
+        }
+        tl_conv_spec spec;
+        memset(&spec, 0, sizeof spec);
+        spec.opcode = TL_OP_CONV_2D;
+        spec.weight_dtype = TL_DTYPE_INT8;
+        spec.activation = layer < 2 ? TL_ACT_RELU : TL_ACT_NONE;
+        spec.same_padding = 1;
+        spec.stride_h = spec.stride_w = 1;
+        spec.k_h = spec.k_w = 3;
+        spec.weights = w;
+        spec.filter_scales = scales;
+        spec.scale_count = 8;
+        spec.bias = bias;
+        assert_true(tl_graph_add_conv(g, from[layer], to[layer], &spec, NULL, 0) >= 0);
+    }
+    assert_true(tl_graph_add_add(g, a, b, y, TL_ACT_RELU) >= 0);
+    g->outputs[g->output_count++] = y;
+    if (second_reader) {
+        const uint16_t f = (uint16_t)tl_graph_add_activation(g, "b_flat", 2, flat, 0.05f, 2);
+        assert_true(tl_graph_add_reshape(g, b, f) >= 0);
+        g->outputs[g->output_count++] = f;
+    }
+    assert_int_equal(tl_graph_add_exit(g, y, g->op_count), TL_OK);
+}
+
+static void test_residual_fusion_is_exact_and_saves_memory(void **state)
+{
+    (void)state;
+    tl_graph plain, fused;
+    residual_graph(&plain, 0);
+    residual_graph(&fused, 0);
+    uint32_t count = 0;
+    assert_int_equal(tl_graph_fuse_residual_adds(&fused, &count), TL_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(fused.op_count, plain.op_count - 1);
+    assert_int_equal(fused.ops[2].rec.flags, TL_OP_FLAG_RESIDUAL);
+    uint8_t *pb, *fb;
+    size_t ps, fs;
+    assert_int_equal(tl_graph_serialize(&plain, &pb, &ps), TL_OK);
+    assert_int_equal(tl_graph_serialize(&fused, &fb, &fs), TL_OK);
+    test_rng r = { 8 };
+    int8_t input[288];
+    for (int trial = 0; trial < 10; ++trial) {
+        for (size_t i = 0; i < sizeof input; ++i) {
+            input[i] = (int8_t)rng_u32(&r);
+        }
+        uint32_t n1, n2, arena_plain, arena_fused;
+        int8_t *a = run(pb, ps, input, &n1, &arena_plain);
+        int8_t *b = run(fb, fs, input, &n2, &arena_fused);
+        assert_int_equal(n1, n2);
+        assert_memory_equal(a, b, n1);
+        assert_int_equal(arena_plain, 3 * 288);  /* a, m and b live at the last conv... */
+        assert_int_equal(arena_fused, 2 * 288);  /* ...fused: y written over a */
+        free(a);
+        free(b);
+    }
+    check_plan_equivalence(fb, fs);
+    free(pb);
+    free(fb);
+    tl_graph_free(&plain);
+    tl_graph_free(&fused);
+    /* b has a second reader: it must exist, so no fusion. */
+    residual_graph(&plain, 1);
+    assert_int_equal(tl_graph_fuse_residual_adds(&plain, &count), TL_OK);
+    assert_int_equal(count, 0);
+    tl_graph_free(&plain);
+}
+
 static void test_builder_rejects_bad_requests(void **state)
 {
     (void)state;
@@ -262,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_plan_keeps_results),
         cmocka_unit_test(test_reshape_is_planned_in_place),
         cmocka_unit_test(test_cascade_runs_each_operator_once),
+        cmocka_unit_test(test_residual_fusion_is_exact_and_saves_memory),
         cmocka_unit_test(test_builder_rejects_bad_requests),
         cmocka_unit_test(test_atomic_write),
     };

@@ -405,10 +405,11 @@ static void test_add(void **state)
             a[k] = (int8_t)rng_int(&r, -128, 127);
             b[k] = (int8_t)rng_int(&r, -128, 127);
         }
-        tl_add_params p = { a, b, out, n, rec.input_offset, rec.p[TL_ADD_INPUT2_OFFSET], rec.output_offset,
-                            rec.p[TL_ADD_LEFT_SHIFT], rec.p[TL_ADD_INPUT1_MULT], rec.p[TL_ADD_INPUT1_SHIFT],
-                            rec.p[TL_ADD_INPUT2_MULT], rec.p[TL_ADD_INPUT2_SHIFT], rec.p[TL_ADD_OUTPUT_MULT],
-                            rec.p[TL_ADD_OUTPUT_SHIFT], -128, 127 };
+        tl_add_params p = { a, b, out, n,
+                            { 0, rec.input_offset, rec.p[TL_ADD_INPUT2_OFFSET], rec.output_offset,
+                              rec.p[TL_ADD_LEFT_SHIFT], rec.p[TL_ADD_INPUT1_MULT], rec.p[TL_ADD_INPUT1_SHIFT],
+                              rec.p[TL_ADD_INPUT2_MULT], rec.p[TL_ADD_INPUT2_SHIFT], rec.p[TL_ADD_OUTPUT_MULT],
+                              rec.p[TL_ADD_OUTPUT_SHIFT], -128, 127 } };
         tl_add_s8(&p);
         for (int32_t k = 0; k < n; ++k) {
             double q = round((s1 * (a[k] - z1) + s2 * (b[k] - z2)) / so) + zo;

@@ -244,6 +244,9 @@ static void unterminated_meta(uint8_t *b)
     b[s->offset + s->size - 1] = 'x';
 }
 
+static void flag_on_depthwise(uint8_t *b) { ops_of(b)[1].flags = TL_OP_FLAG_RESIDUAL; }
+static void unknown_flag(uint8_t *b) { ops_of(b)[0].flags = 0x80; }
+
 static void test_structural_corruptions(void **state)
 {
     (void)state;
@@ -271,6 +274,9 @@ static void test_structural_corruptions(void **state)
     assert_int_equal(op, 8);
     assert_int_equal(corrupt(exit_past_end, &op, &t), TL_ERR_FORMAT);
     assert_int_equal(corrupt(unterminated_meta, &op, &t), TL_ERR_FORMAT);
+    assert_int_equal(corrupt(flag_on_depthwise, &op, &t), TL_ERR_UNSUPPORTED);
+    assert_int_equal(op, 1);
+    assert_int_equal(corrupt(unknown_flag, &op, &t), TL_ERR_FORMAT);
 }
 
 static void test_status_strings(void **state)

@@ -33,6 +33,8 @@ typedef struct tl_gop {
     int32_t *requant;
     int32_t *bias;            /* effective bias, C values */
     uint32_t channels;
+    tl_residual_add *residual_add; /* fused ADD (flag TL_OP_FLAG_RESIDUAL); the
+                                      writer stores it and sets rec.p[0] */
 } tl_gop;
 
 typedef struct tl_graph {
@@ -64,10 +66,18 @@ int32_t tl_graph_add_op(tl_graph *g, const tl_op_rec *rec, const int32_t *requan
 /* Sets (or replaces) a metadata entry. */
 tl_status tl_graph_set_meta(tl_graph *g, const char *key, const char *value);
 
+/* Fuses each ADD into the dense int8 CONV_2D that produces one of its
+ * inputs, when that convolution's output feeds only the ADD and the other
+ * input is ready by then: the convolution adds the residual as it writes,
+ * in place, so the intermediate tensor never exists (ResNet blocks need one
+ * activation buffer less). Outputs are unchanged bit for bit. Returns the
+ * number of fusions through *fused. */
+tl_status tl_graph_fuse_residual_adds(tl_graph *g, uint32_t *fused);
+
 /* Arena plan: offsets[t] for each activation tensor (TL_NONE for consts).
  * Tensors whose lifetimes overlap never share bytes, except where an
- * operator is known to work in place (RESHAPE, ADD, SOFTMAX) and its input
- * dies there. Greedy by size, lowest fitting offset. */
+ * operator is known to work in place (RESHAPE, ADD, SOFTMAX, and a
+ * convolution's fused residual) and that input dies there. Greedy by size, lowest fitting offset. */
 tl_status tl_plan_arena(const tl_graph *g, uint32_t *offsets, uint32_t *arena_size);
 
 /* Serialises the graph into a fresh heap buffer (caller frees). */

@@ -153,6 +153,24 @@ typedef struct tl_op_rec {
     int32_t p[9];                /* op-specific constants, see docs/format.md */
 } tl_op_rec;
 
+/* tl_op_rec.flags */
+#define TL_OP_FLAG_RESIDUAL 1u  /* CONV_2D fused with a following ADD: inputs[2]
+                                   is the residual, p[0] the WEIGHTS offset of a
+                                   tl_residual_add block */
+
+/* The constants of an ADD fused into a convolution (13 int32, in WEIGHTS).
+ * The convolution's requantised, clamped output is one ADD input, the
+ * residual tensor the other. */
+typedef struct tl_residual_add {
+    int32_t conv_is_input1;      /* 1: conv output is ADD input 1, residual input 2 */
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t left_shift;
+    int32_t input1_multiplier, input1_shift;
+    int32_t input2_multiplier, input2_shift;
+    int32_t output_multiplier, output_shift;
+    int32_t act_min, act_max;
+} tl_residual_add;
+
 /* Meaning of tl_op_rec.p[] per operator. */
 enum {
     TL_ADD_INPUT2_OFFSET = 0, TL_ADD_LEFT_SHIFT = 1,
@@ -198,6 +216,7 @@ typedef char tl_check_tensor_size[(sizeof(tl_tensor_rec) == 48) ? 1 : -1];
 typedef char tl_check_op_size[(sizeof(tl_op_rec) == 80) ? 1 : -1];
 typedef char tl_check_exit_size[(sizeof(tl_exit_rec) == 16) ? 1 : -1];
 typedef char tl_check_trailer_size[(sizeof(tl_trailer) == 128) ? 1 : -1];
+typedef char tl_check_residual_size[(sizeof(tl_residual_add) == 52) ? 1 : -1];
 
 #ifdef __cplusplus
 }

@@ -77,7 +77,8 @@ int tl_cmd_inspect(int argc, char **argv)
         }
         const uint64_t macs = tl_op_macs(&m, i);
         total_macs += macs;
-        printf("  %-4u %-18s %-8s ", i, tl_opcode_name(op->opcode), wfmt);
+        printf("  %-4u %-18s %-8s ", i,
+               (op->flags & TL_OP_FLAG_RESIDUAL) ? "CONV_2D+ADD" : tl_opcode_name(op->opcode), wfmt);
         char shape[64];
         int n = 0;
         for (uint32_t d = 0; d < in->rank; ++d) {

@@ -4,9 +4,10 @@
  * the device needs no allocator and the arena size is exact. Steps:
  *   1. lifetimes: [producer op, last consumer op] (inputs live from the
  *      start, outputs to the end, early-exit outputs until their exit);
- *   2. in place: RESHAPE, ADD and SOFTMAX write element i only after reading
- *      element i, so their output shares its input's bytes when that input
- *      dies at the op (tensors merged into one buffer, lifetimes united);
+ *   2. in place: RESHAPE, ADD, SOFTMAX (and a convolution's fused residual)
+ *      write element i only after reading element i, so their output shares
+ *      that input's bytes when the input dies at the op (tensors merged into
+ *      one buffer, lifetimes united);
  *   3. greedy: buffers largest first, each at the lowest offset that does
  *      not overlap a placed buffer whose lifetime intersects its own.
  */
@@ -55,9 +56,17 @@ static void sort_indices(uint32_t *idx, uint32_t n, buffer *bufs)
     }
 }
 
-static int works_in_place(uint8_t opcode)
+/* May the op's output share input k's bytes? Yes where element i is read
+ * before element i is written and nothing else is read after it. */
+static int works_in_place(const tl_op_rec *op, uint32_t k)
 {
-    return opcode == TL_OP_RESHAPE || opcode == TL_OP_ADD || opcode == TL_OP_SOFTMAX;
+    if (op->opcode == TL_OP_RESHAPE || op->opcode == TL_OP_ADD || op->opcode == TL_OP_SOFTMAX) {
+        return 1;
+    }
+    /* A fused residual, unless the convolution also reads it as its input
+     * (it reads neighbours of the element it writes). */
+    return op->opcode == TL_OP_CONV_2D && (op->flags & TL_OP_FLAG_RESIDUAL) && k == 2 &&
+           op->inputs[0] != op->inputs[2];
 }
 
 tl_status tl_plan_arena(const tl_graph *g, uint32_t *offsets, uint32_t *arena_size)
@@ -109,12 +118,9 @@ tl_status tl_plan_arena(const tl_graph *g, uint32_t *offsets, uint32_t *arena_si
      * and is not a model output (those must survive). */
     for (int32_t i = 0; i < end; ++i) {
         const tl_op_rec *op = &g->ops[i].rec;
-        if (!works_in_place(op->opcode)) {
-            continue;
-        }
         for (uint32_t k = 0; k < op->input_count; ++k) {
             const uint16_t in = op->inputs[k];
-            if (g->tensors[in].rec.kind == TL_TENSOR_ACTIVATION && last[in] == i &&
+            if (works_in_place(op, k) && g->tensors[in].rec.kind == TL_TENSOR_ACTIVATION && last[in] == i &&
                 g->tensors[in].rec.data_size == g->tensors[op->output].rec.data_size &&
                 find_root(parent, in) != find_root(parent, op->output)) {
                 parent[find_root(parent, op->output)] = find_root(parent, in);

@@ -17,6 +17,7 @@ void tl_graph_free(tl_graph *g)
     for (uint32_t i = 0; i < g->op_count; ++i) {
         free(g->ops[i].requant);
         free(g->ops[i].bias);
+        free(g->ops[i].residual_add);
     }
     free(g->tensors);
     free(g->ops);

@@ -644,6 +644,9 @@ static tl_status import(importer *im)
         }
         im->g->outputs[im->g->output_count++] = (uint16_t)im->map[t];
     }
+    if (tl_graph_fuse_residual_adds(im->g, NULL) != TL_OK) {
+        return fail(im, TL_ERR_NOMEM, "out of memory");
+    }
     /* One exit: the first output, after the whole graph. */
     if (tl_graph_add_exit(im->g, im->g->outputs[0], im->g->op_count) != TL_OK) {
         return fail(im, TL_ERR_FORMAT, "cannot declare the model's exit");

@@ -48,6 +48,12 @@ static void run_conv(const tl_interp *it, const tl_op_rec *op)
     p.output_offset = op->output_offset;
     p.act_min = op->act_min;
     p.act_max = op->act_max;
+    p.residual = NULL;
+    p.residual_add = NULL;
+    if (op->flags & TL_OP_FLAG_RESIDUAL) {
+        p.residual = activation(it, op->inputs[2]);
+        p.residual_add = (const tl_residual_add *)(const void *)(m->weights + (uint32_t)op->p[0]);
+    }
     if (op->opcode == TL_OP_FULLY_CONNECTED) {
         /* A fully-connected layer is a 1x1 convolution over [batches, 1, 1, depth]. */
         p.out_c = (int32_t)f->dims[0];
@@ -112,18 +118,19 @@ static void run_add(const tl_interp *it, const tl_op_rec *op)
     p.input2 = activation(it, op->inputs[1]);
     p.output = activation(it, op->output);
     p.size = (int32_t)it->model->tensors[op->output].data_size;
-    p.input1_offset = op->input_offset;
-    p.input2_offset = op->p[TL_ADD_INPUT2_OFFSET];
-    p.output_offset = op->output_offset;
-    p.left_shift = op->p[TL_ADD_LEFT_SHIFT];
-    p.input1_multiplier = op->p[TL_ADD_INPUT1_MULT];
-    p.input1_shift = op->p[TL_ADD_INPUT1_SHIFT];
-    p.input2_multiplier = op->p[TL_ADD_INPUT2_MULT];
-    p.input2_shift = op->p[TL_ADD_INPUT2_SHIFT];
-    p.output_multiplier = op->p[TL_ADD_OUTPUT_MULT];
-    p.output_shift = op->p[TL_ADD_OUTPUT_SHIFT];
-    p.act_min = op->act_min;
-    p.act_max = op->act_max;
+    p.quant.conv_is_input1 = 0;
+    p.quant.input1_offset = op->input_offset;
+    p.quant.input2_offset = op->p[TL_ADD_INPUT2_OFFSET];
+    p.quant.output_offset = op->output_offset;
+    p.quant.left_shift = op->p[TL_ADD_LEFT_SHIFT];
+    p.quant.input1_multiplier = op->p[TL_ADD_INPUT1_MULT];
+    p.quant.input1_shift = op->p[TL_ADD_INPUT1_SHIFT];
+    p.quant.input2_multiplier = op->p[TL_ADD_INPUT2_MULT];
+    p.quant.input2_shift = op->p[TL_ADD_INPUT2_SHIFT];
+    p.quant.output_multiplier = op->p[TL_ADD_OUTPUT_MULT];
+    p.quant.output_shift = op->p[TL_ADD_OUTPUT_SHIFT];
+    p.quant.act_min = op->act_min;
+    p.quant.act_max = op->act_max;
     tl_add_s8(&p);
 }
 

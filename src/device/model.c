@@ -196,13 +196,59 @@ static tl_status check_window(uint32_t in, uint32_t out, uint32_t k, uint32_t st
     return TL_OK;
 }
 
+/* ADD constants: offsets in int8 range, left shift <= 20 (so an input
+ * shifted left stays below 2^28), multipliers >= 0 and right shifts only. */
+static tl_status check_add_quant(const tl_residual_add *q)
+{
+    if (q->input1_offset < -127 || q->input1_offset > 128 || q->input2_offset < -127 ||
+        q->input2_offset > 128 || q->output_offset < -128 || q->output_offset > 127 ||
+        q->left_shift < 0 || q->left_shift > 20 || q->act_min < -128 || q->act_max > 127 ||
+        q->act_min > q->act_max || q->conv_is_input1 < 0 || q->conv_is_input1 > 1) {
+        return TL_ERR_QUANT;
+    }
+    const int32_t pairs[3][2] = { { q->input1_multiplier, q->input1_shift },
+                                  { q->input2_multiplier, q->input2_shift },
+                                  { q->output_multiplier, q->output_shift } };
+    for (int i = 0; i < 3; ++i) {
+        if (pairs[i][0] < 0 || pairs[i][1] < -31 || pairs[i][1] > 0) {
+            return TL_ERR_QUANT;
+        }
+    }
+    return TL_OK;
+}
+
+/* A residual ADD fused into a dense int8 CONV_2D. */
+static tl_status check_residual(const tl_model *m, const tl_op_rec *op, const tl_tensor_rec *f,
+                                const tl_tensor_rec *out)
+{
+    const tl_tensor_rec *r = tensor_at(m, op->inputs[2]);
+    if (op->opcode != TL_OP_CONV_2D || f->dtype != TL_DTYPE_INT8 || op->input_count != 3) {
+        return TL_ERR_UNSUPPORTED;
+    }
+    if (!is_activation(r) || r->data_size != out->data_size) {
+        return TL_ERR_SHAPE;
+    }
+    const uint32_t at = (uint32_t)op->p[0];
+    if (at % 4 != 0 || (uint64_t)at + sizeof(tl_residual_add) > m->weights_size) {
+        return TL_ERR_BOUNDS;
+    }
+    return check_add_quant((const tl_residual_add *)(const void *)(m->weights + at));
+}
+
 static tl_status check_conv(const tl_model *m, const tl_op_rec *op)
 {
     const tl_tensor_rec *in = tensor_at(m, op->inputs[0]);
     const tl_tensor_rec *f = tensor_at(m, op->inputs[1]);
     const tl_tensor_rec *out = tensor_at(m, op->output);
-    if (op->input_count != 2 || !is_activation(in) || !f || f->kind != TL_TENSOR_CONST) {
+    const int fused = (op->flags & TL_OP_FLAG_RESIDUAL) != 0;
+    if (op->input_count != (fused ? 3 : 2) || !is_activation(in) || !f || f->kind != TL_TENSOR_CONST) {
         return TL_ERR_FORMAT;
+    }
+    if (fused) {
+        tl_status s = check_residual(m, op, f, out);
+        if (s != TL_OK) {
+            return s;
+        }
     }
     uint32_t batches, in_h, in_w, in_c, k_h, k_w, out_c, out_h, out_w;
     if (op->opcode == TL_OP_FULLY_CONNECTED) {
@@ -308,19 +354,13 @@ static tl_status check_add(const tl_model *m, const tl_op_rec *op)
     if (a->data_size != out->data_size || b->data_size != out->data_size) {
         return TL_ERR_SHAPE;
     }
-    const int32_t *p = op->p;
-    if (op->input_offset < -127 || op->input_offset > 128 ||
-        p[TL_ADD_INPUT2_OFFSET] < -127 || p[TL_ADD_INPUT2_OFFSET] > 128 ||
-        op->output_offset < -128 || op->output_offset > 127 ||
-        p[TL_ADD_LEFT_SHIFT] < 0 || p[TL_ADD_LEFT_SHIFT] > 20) {
-        return TL_ERR_QUANT;
-    }
-    for (int i = TL_ADD_INPUT1_MULT; i <= TL_ADD_OUTPUT_MULT; i += 2) {
-        if (p[i] < 0 || p[i + 1] < -31 || p[i + 1] > 0) {
-            return TL_ERR_QUANT;
-        }
-    }
-    return TL_OK;
+    const tl_residual_add q = {
+        0, op->input_offset, op->p[TL_ADD_INPUT2_OFFSET], op->output_offset, op->p[TL_ADD_LEFT_SHIFT],
+        op->p[TL_ADD_INPUT1_MULT], op->p[TL_ADD_INPUT1_SHIFT], op->p[TL_ADD_INPUT2_MULT],
+        op->p[TL_ADD_INPUT2_SHIFT], op->p[TL_ADD_OUTPUT_MULT], op->p[TL_ADD_OUTPUT_SHIFT],
+        op->act_min, op->act_max
+    };
+    return check_add_quant(&q);
 }
 
 static tl_status check_op(const tl_model *m, uint32_t index)
@@ -340,6 +380,12 @@ static tl_status check_op(const tl_model *m, uint32_t index)
     }
     if (op->act_min < -128 || op->act_max > 127 || op->act_min > op->act_max) {
         return TL_ERR_QUANT;
+    }
+    if (op->flags & ~TL_OP_FLAG_RESIDUAL) {
+        return TL_ERR_FORMAT;
+    }
+    if ((op->flags & TL_OP_FLAG_RESIDUAL) && op->opcode != TL_OP_CONV_2D) {
+        return TL_ERR_UNSUPPORTED;
     }
     switch (op->opcode) {
     case TL_OP_CONV_2D:

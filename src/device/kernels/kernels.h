@@ -11,6 +11,9 @@
 
 #include <stdint.h>
 
+#include "fixedpoint.h"
+#include "tinylarge/format.h"
+
 /* Convolution-like ops: CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED
  * (which runs as a 1x1 convolution over a [batches, 1, 1, depth] input).
  * Shapes: input [batches, in_h, in_w, in_c]; output [batches, out_h, out_w,
@@ -33,6 +36,10 @@ typedef struct tl_conv_params {
     int32_t input_offset;        /* -input zero point */
     int32_t output_offset;       /* output zero point */
     int32_t act_min, act_max;
+    /* Optional fused ADD (NULL: none): out = ADD(conv result, residual),
+     * residual shaped like the output; may alias the output. */
+    const int8_t *residual;
+    const tl_residual_add *residual_add;
 } tl_conv_params;
 
 void tl_conv2d_s8(const tl_conv_params *p);
@@ -57,18 +64,32 @@ typedef struct tl_pool_params {
 void tl_avg_pool2d_s8(const tl_pool_params *p);
 void tl_max_pool2d_s8(const tl_pool_params *p);
 
-/* Element-wise add of two same-shape tensors; output may alias an input. */
+/* One element of ADD, TFLite's arithmetic: both inputs shifted left for
+ * headroom, scaled to a common scale (multipliers below one), summed,
+ * requantised and clamped. */
+static inline int32_t tl_scale_below_one(int32_t x, int32_t multiplier, int32_t shift)
+{
+    return tl_rounding_divide_by_pot(tl_sat_rounding_doubling_high_mul(x, multiplier), -shift);
+}
+
+static inline int8_t tl_add_element(int32_t a, int32_t b, const tl_residual_add *q)
+{
+    const int32_t sa = (q->input1_offset + a) * (1 << q->left_shift);
+    const int32_t sb = (q->input2_offset + b) * (1 << q->left_shift);
+    const int32_t sum = tl_scale_below_one(sa, q->input1_multiplier, q->input1_shift) +
+                        tl_scale_below_one(sb, q->input2_multiplier, q->input2_shift);
+    const int32_t out = tl_scale_below_one(sum, q->output_multiplier, q->output_shift) + q->output_offset;
+    return (int8_t)(out < q->act_min ? q->act_min : (out > q->act_max ? q->act_max : out));
+}
+
+/* Element-wise add of two same-shape tensors; output may alias an input.
+ * quant.conv_is_input1 is unused here. */
 typedef struct tl_add_params {
     const int8_t *input1;
     const int8_t *input2;
     int8_t *output;
     int32_t size;
-    int32_t input1_offset, input2_offset, output_offset;
-    int32_t left_shift;
-    int32_t input1_multiplier, input1_shift;
-    int32_t input2_multiplier, input2_shift;
-    int32_t output_multiplier, output_shift;
-    int32_t act_min, act_max;
+    tl_residual_add quant;
 } tl_add_params;
 
 void tl_add_s8(const tl_add_params *p);

@@ -8,20 +8,10 @@
 #include "kernels.h"
 #include "fixedpoint.h"
 
-static inline int32_t scale_below_one(int32_t x, int32_t multiplier, int32_t shift)
-{
-    return tl_rounding_divide_by_pot(tl_sat_rounding_doubling_high_mul(x, multiplier), -shift);
-}
-
 void tl_add_s8(const tl_add_params *p)
 {
+    const tl_residual_add q = p->quant;
     for (int32_t i = 0; i < p->size; ++i) {
-        const int32_t a = (p->input1_offset + p->input1[i]) * (1 << p->left_shift);
-        const int32_t b = (p->input2_offset + p->input2[i]) * (1 << p->left_shift);
-        const int32_t sum = scale_below_one(a, p->input1_multiplier, p->input1_shift) +
-                            scale_below_one(b, p->input2_multiplier, p->input2_shift);
-        const int32_t out = scale_below_one(sum, p->output_multiplier, p->output_shift) +
-                            p->output_offset;
-        p->output[i] = tl_clamp_s8(out, p->act_min, p->act_max);
+        p->output[i] = tl_add_element(p->input1[i], p->input2[i], &q);
     }
 }

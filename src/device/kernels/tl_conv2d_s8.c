@@ -9,7 +9,10 @@
  * row is one contiguous run of bytes in both input and filter, so border
  * pixels run as fast as interior ones. Four output channels are computed
  * per pass, so each input byte loaded feeds four multiply-accumulates
- * (dot.h).
+ * (dot.h). With a fused residual ADD, each output value is requantised as
+ * usual and then added to the residual element at the same index (TFLite's
+ * ADD arithmetic); the residual is read just before that element is
+ * written, so the output may overwrite the residual in place.
  */
 #include "dot.h"
 #include "fixedpoint.h"
@@ -25,6 +28,8 @@ void tl_conv2d_s8(const tl_conv_params *params)
     const int32_t row_len = p.k_w * p.in_c;
     const int32_t row_stride = p.in_w * p.in_c;
     const int32_t filter_size = p.k_h * row_len;
+    const tl_residual_add no_add = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+    const tl_residual_add add = p.residual_add ? *p.residual_add : no_add;
 
     for (int32_t b = 0; b < p.batches; ++b) {
         const int8_t *image = p.input + b * p.in_h * row_stride;
@@ -79,7 +84,12 @@ void tl_conv2d_s8(const tl_conv_params *params)
                     }
                     for (int32_t k = 0; k < n; ++k) {
                         const int32_t v = tl_requantize(acc[k], p.multiplier[oc + k], p.shift[oc + k]);
-                        out[oc + k] = tl_clamp_s8(v + p.output_offset, p.act_min, p.act_max);
+                        int8_t q = tl_clamp_s8(v + p.output_offset, p.act_min, p.act_max);
+                        if (p.residual) {
+                            const int8_t r = p.residual[(out - p.output) + oc + k];
+                            q = add.conv_is_input1 ? tl_add_element(q, r, &add) : tl_add_element(r, q, &add);
+                        }
+                        out[oc + k] = q;
                     }
                 }
             }

@@ -1,0 +1,139 @@
+/* fuse.c - graph rewrites that save device memory without changing results.
+ *
+ * Residual ADD fusion: in y = ADD(r, conv(x)), the convolution's output
+ * lives only to be added to r, and r must stay alive while it is computed,
+ * so three activation buffers are live at once. Fused, the convolution
+ * requantises each value as before and immediately applies the ADD (same
+ * integer arithmetic) against r at the same index, writing over r in place:
+ * two buffers. Bit-exact by construction.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tinylarge/convert.h"
+
+/* Number of operators reading tensor t; *reader gets the last one. */
+static uint32_t readers(const tl_graph *g, uint16_t t, uint32_t *reader)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < g->op_count; ++i) {
+        for (uint32_t k = 0; k < g->ops[i].rec.input_count; ++k) {
+            if (g->ops[i].rec.inputs[k] == t) {
+                ++n;
+                *reader = i;
+            }
+        }
+    }
+    return n;
+}
+
+static int32_t producer(const tl_graph *g, uint16_t t)
+{
+    for (uint32_t i = 0; i < g->op_count; ++i) {
+        if (g->ops[i].rec.output == t) {
+            return (int32_t)i;
+        }
+    }
+    return -1; /* a model input */
+}
+
+static int is_model_output_or_exit(const tl_graph *g, uint16_t t)
+{
+    for (uint32_t i = 0; i < g->output_count; ++i) {
+        if (g->outputs[i] == t) {
+            return 1;
+        }
+    }
+    for (uint32_t i = 0; i < g->exit_count; ++i) {
+        if (g->exits[i].output == t) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void remove_op(tl_graph *g, uint32_t index)
+{
+    free(g->ops[index].requant);
+    free(g->ops[index].bias);
+    free(g->ops[index].residual_add);
+    memmove(&g->ops[index], &g->ops[index + 1], (g->op_count - index - 1) * sizeof g->ops[0]);
+    --g->op_count;
+    for (uint32_t i = 0; i < g->exit_count; ++i) {
+        if (g->exits[i].op_end > index) {
+            --g->exits[i].op_end;
+        }
+    }
+}
+
+tl_status tl_graph_fuse_residual_adds(tl_graph *g, uint32_t *fused)
+{
+    if (!g) {
+        return TL_ERR_ARG;
+    }
+    uint32_t count = 0;
+    for (uint32_t a = 0; a < g->op_count; ++a) {
+        const tl_op_rec add = g->ops[a].rec;
+        if (add.opcode != TL_OP_ADD) {
+            continue;
+        }
+        /* Try each ADD input as the convolution's output. */
+        for (uint32_t side = 0; side < 2; ++side) {
+            const uint16_t x = add.inputs[side], r = add.inputs[1 - side];
+            const int32_t c = producer(g, x);
+            uint32_t last = 0;
+            if (c < 0 || readers(g, x, &last) != 1 || is_model_output_or_exit(g, x) || x == r) {
+                continue;
+            }
+            tl_gop *conv = &g->ops[c];
+            if (conv->rec.opcode != TL_OP_CONV_2D || conv->rec.flags != 0 ||
+                g->tensors[conv->rec.inputs[1]].rec.dtype != TL_DTYPE_INT8 ||
+                producer(g, r) >= c || conv->rec.inputs[0] == r) {
+                continue; /* r must be ready when the convolution runs */
+            }
+            /* Nothing between the convolution and the ADD may read r after
+             * the fused op has overwritten it, or write it. */
+            int clash = 0;
+            for (uint32_t i = (uint32_t)c + 1; i < a && !clash; ++i) {
+                for (uint32_t k = 0; k < g->ops[i].rec.input_count; ++k) {
+                    clash |= g->ops[i].rec.inputs[k] == r;
+                }
+            }
+            if (clash) {
+                continue;
+            }
+            tl_residual_add *q = malloc(sizeof *q);
+            if (!q) {
+                return TL_ERR_NOMEM;
+            }
+            q->conv_is_input1 = side == 0;
+            q->input1_offset = add.input_offset;
+            q->input2_offset = add.p[TL_ADD_INPUT2_OFFSET];
+            q->output_offset = add.output_offset;
+            q->left_shift = add.p[TL_ADD_LEFT_SHIFT];
+            q->input1_multiplier = add.p[TL_ADD_INPUT1_MULT];
+            q->input1_shift = add.p[TL_ADD_INPUT1_SHIFT];
+            q->input2_multiplier = add.p[TL_ADD_INPUT2_MULT];
+            q->input2_shift = add.p[TL_ADD_INPUT2_SHIFT];
+            q->output_multiplier = add.p[TL_ADD_OUTPUT_MULT];
+            q->output_shift = add.p[TL_ADD_OUTPUT_SHIFT];
+            q->act_min = add.act_min;
+            q->act_max = add.act_max;
+            conv->residual_add = q;
+            conv->rec.flags = TL_OP_FLAG_RESIDUAL;
+            conv->rec.input_count = 3;
+            conv->rec.inputs[2] = r;
+            conv->rec.output = add.output;
+            /* The intermediate tensor x is no longer produced or read; it
+             * stays in the table (named, planned, unused). */
+            remove_op(g, a);
+            --a;
+            ++count;
+            break;
+        }
+    }
+    if (fused) {
+        *fused = count;
+    }
+    return TL_OK;
+}
