@@ -63,3 +63,12 @@ fw=$build/firmware/fw_kws_ref_model.elf
 fw_text=$(arm-none-eabi-size "$fw" | tail -1 | awk '{ print $1 }')
 blobs=$(( $(stat -c %s "$build/models/kws_ref_model.tlm") + $(stat -c %s "$build/models/kws_ref_model.in") ))
 echo "Cortex-M4 firmware text without the model: $((fw_text - blobs)) B (TFLM firmware with reference kernels: 60484 B)"
+# Stack: the deepest inference path is the interpreter's frames plus the
+# largest kernel frame; loading adds the loader and SHA-256 frames.
+su=$(find "$build/firmware" -name '*.su' -exec cat {} +)
+frame() { awk -F'\t' -v f="$1" '{ n = split($1, a, ":"); if (a[n] ~ "^" f "(\\.|$)") { if ($2 > m) m = $2 } } END { print m + 0 }' <<<"$su"; }
+kernel=$(awk -F'\t' '{ n = split($1, a, ":"); if (a[n] ~ /^tl_.*_s[48]$/ && $2 > m) m = $2 } END { print m + 0 }' <<<"$su")
+interp=$(( $(frame tl_interp_invoke) + $(frame run_until) + $(frame run_op) ))
+load=$(( $(frame tl_model_load) + $(frame tl_model_load_ex) + $(frame load) + $(frame compress) ))
+echo "Cortex-M4 stack (gcc -fstack-usage): inference <= $((interp + kernel)) B (interpreter $interp B +" \
+     "largest kernel $kernel B), model load <= $load B; RAM = arena + stack, no heap, no static data"

@@ -51,14 +51,17 @@ static inline int32_t tl_sat_shift_left(int32_t x, int exponent)
 }
 
 /* acc * multiplier * 2^shift with TFLite's double rounding; shift in
- * [-31, 30] (checked at load). A left shift that would overflow int32 is
- * undefined in the reference; here it saturates. */
+ * [-31, 30] and multiplier >= 0 (both checked at load, so the doubling high
+ * multiply's one overflow case, INT32_MIN * INT32_MIN, cannot occur). A left
+ * shift that would overflow int32 is undefined in the reference; here it
+ * saturates. */
 static inline int32_t tl_requantize(int32_t acc, int32_t multiplier, int shift)
 {
     if (shift > 0) { /* a multiplier above one: rare */
         return tl_sat_rounding_doubling_high_mul(tl_sat_shift_left(acc, shift), multiplier);
     }
-    return tl_rounding_divide_by_pot(tl_sat_rounding_doubling_high_mul(acc, multiplier), -shift);
+    const int32_t high = (int32_t)(((int64_t)acc * multiplier + ((int64_t)1 << 30)) >> 31);
+    return tl_rounding_divide_by_pot(high, -shift);
 }
 
 /* ---- Softmax helpers: fixed-point numbers with a given count of integer
