@@ -9,12 +9,12 @@ void tl_max_pool2d_s8(const tl_pool_params *p)
         int8_t *out = p->output + b * p->out_h * p->out_w * c_count;
         for (int32_t oy = 0; oy < p->out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_top;
-            const int32_t y_start = iy0 < 0 ? -iy0 : 0;
-            const int32_t y_end = p->k_h < p->in_h - iy0 ? p->k_h : p->in_h - iy0;
+            int32_t y_start, y_end;
+            tl_valid_taps(iy0, p->k_h, 1, p->in_h, &y_start, &y_end);
             for (int32_t ox = 0; ox < p->out_w; ++ox, out += c_count) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_left;
-                const int32_t x_start = ix0 < 0 ? -ix0 : 0;
-                const int32_t x_end = p->k_w < p->in_w - ix0 ? p->k_w : p->in_w - ix0;
+                int32_t x_start, x_end;
+                tl_valid_taps(ix0, p->k_w, 1, p->in_w, &x_start, &x_end);
                 for (int32_t c = 0; c < c_count; ++c) {
                     int32_t best = -128;
                     for (int32_t fy = y_start; fy < y_end; ++fy) {
