@@ -1,0 +1,162 @@
+/* large.h - the LargeML training engine: float32 networks in NHWC, trained
+ * on the host with OpenBLAS.
+ *
+ * A network is a list of nodes in execution order; each node reads one or
+ * two earlier nodes (a residual ADD reads two), so ResNet blocks and
+ * early-exit heads are plain lists. All parameters live in one flat array
+ * (and their gradients in another), which keeps optimisers, checkpoints and
+ * gradient averaging across processes one loop each.
+ */
+#ifndef TINYLARGE_LARGE_H
+#define TINYLARGE_LARGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tinylarge/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum tl_layer_kind {
+    TL_LAYER_INPUT = 0,
+    TL_LAYER_CONV = 1,        /* k_h x k_w, stride, SAME or VALID, OHWI weights */
+    TL_LAYER_DWCONV = 2,      /* depthwise, multiplier 1, 1HWC weights */
+    TL_LAYER_DENSE = 3,       /* [out, in] weights over the flattened input */
+    TL_LAYER_BATCHNORM = 4,   /* per channel; train / eval modes */
+    TL_LAYER_RELU = 5,
+    TL_LAYER_RELU6 = 6,
+    TL_LAYER_MAXPOOL = 7,
+    TL_LAYER_AVGPOOL = 8,
+    TL_LAYER_GLOBAL_AVGPOOL = 9,
+    TL_LAYER_ADD = 10,        /* residual: in[0] + in[1] */
+    TL_LAYER_DROPOUT = 11,
+    TL_LAYER_COUNT_ = 12
+} tl_layer_kind;
+
+/* One node. Shapes are per sample (h, w, c); activations hold a batch. */
+typedef struct tl_node {
+    tl_layer_kind kind;
+    int in[2];                  /* input node indices (-1: none) */
+    int h, w, c;                /* output shape */
+    int k_h, k_w, stride_h, stride_w, same, pad_top, pad_left;
+    float rate;                 /* dropout rate */
+    size_t weight_at, weight_count;   /* slices of the flat parameter array */
+    size_t bias_at, bias_count;       /* (batchnorm: gamma, beta) */
+    float *running_mean, *running_var;    /* batchnorm state (not trained) */
+    float *saved_mean, *saved_invstd;     /* batchnorm batch statistics */
+    float *out, *dout;          /* [batch, h, w, c] */
+    int32_t *argmax;            /* maxpool: winning input index per output */
+    uint8_t *mask;              /* dropout mask */
+    char name[32];
+} tl_node;
+
+#define TL_MAX_EXITS 8
+
+typedef struct tl_net {
+    tl_node *nodes;
+    int count;
+    int capacity;
+    int batch;                  /* samples the activations are sized for */
+    float *params, *grads;      /* flat, param_count each */
+    size_t param_count;
+    int exits[TL_MAX_EXITS];    /* logits nodes, shallowest first */
+    float exit_weights[TL_MAX_EXITS];
+    int exit_count;
+    int training;               /* batchnorm and dropout modes */
+    uint64_t rng;               /* dropout stream */
+    float *scratch, *scratch2;  /* im2col / col2im buffers */
+    size_t scratch_size;
+    char arch[32];              /* architecture name, for checkpoints */
+} tl_net;
+
+/* ---- building (src/large/net.c) ---- */
+
+/* Starts a network with an input of h x w x c; returns the input node (0). */
+tl_status tl_net_init(tl_net *net, int h, int w, int c);
+void tl_net_free(tl_net *net);
+
+/* Layer constructors: each appends a node reading `in` and returns its
+ * index, or -1 (bad arguments). */
+int tl_net_conv(tl_net *net, int in, int out_c, int k, int stride, int same);
+int tl_net_dwconv(tl_net *net, int in, int k, int stride, int same);
+int tl_net_dense(tl_net *net, int in, int out);
+int tl_net_batchnorm(tl_net *net, int in);
+int tl_net_relu(tl_net *net, int in);
+int tl_net_relu6(tl_net *net, int in);
+int tl_net_maxpool(tl_net *net, int in, int k, int stride);
+int tl_net_avgpool(tl_net *net, int in, int k, int stride);
+int tl_net_global_avgpool(tl_net *net, int in);
+int tl_net_add(tl_net *net, int a, int b);
+int tl_net_dropout(tl_net *net, int in, float rate);
+
+/* Declares `node` (a dense layer's output) as an exit with a loss weight. */
+tl_status tl_net_add_exit(tl_net *net, int node, float weight);
+
+/* Allocates parameters (He-initialised from `seed`) and activations for
+ * `batch` samples. Call once, after building. */
+tl_status tl_net_finalize(tl_net *net, int batch, uint64_t seed);
+
+/* Builds a named architecture (see tl_arch_names); `classes` outputs. */
+tl_status tl_net_build_arch(tl_net *net, const char *arch, int h, int w, int c, int classes);
+/* NULL-terminated list of architecture names, and a one-line description. */
+const char *const *tl_arch_names(void);
+const char *tl_arch_describe(const char *arch);
+
+/* ---- running (src/large/layers.c) ---- */
+
+/* Forward pass on n <= batch samples of input x [n, h, w, c]. */
+void tl_net_forward(tl_net *net, const float *x, int n);
+/* Backward pass: the exits' dout must be set; accumulates into grads. */
+void tl_net_backward(tl_net *net, int n);
+void tl_net_zero_grads(tl_net *net);
+
+/* ---- losses (src/large/loss.c) ---- */
+
+/* Softmax cross-entropy of logits [n, classes] against labels: returns the
+ * mean loss, writes d(loss)/d(logits) * scale into dlogits (may be NULL),
+ * and counts correct arg-max predictions into *correct (may be NULL). */
+float tl_softmax_cross_entropy(const float *logits, const uint8_t *labels, int n, int classes,
+                               float scale, float *dlogits, int *correct);
+
+/* Knowledge distillation (Hinton et al. 2015): alpha * T^2 * KL(teacher/T ||
+ * student/T) + (1 - alpha) * CE(student, labels). Returns the mean loss and
+ * writes its gradient * scale into dlogits. */
+float tl_distillation_loss(const float *student, const float *teacher, const uint8_t *labels,
+                           int n, int classes, float temperature, float alpha, float scale,
+                           float *dlogits, int *correct);
+
+/* ---- optimisers (src/large/optim.c) ---- */
+
+typedef enum tl_optim_kind { TL_OPTIM_SGD = 0, TL_OPTIM_ADAMW = 1 } tl_optim_kind;
+typedef enum tl_schedule_kind { TL_SCHED_CONSTANT = 0, TL_SCHED_STEP = 1, TL_SCHED_COSINE = 2 } tl_schedule_kind;
+
+typedef struct tl_optim {
+    tl_optim_kind kind;
+    float lr, momentum, weight_decay, beta1, beta2, eps;
+    tl_schedule_kind schedule;
+    int warmup_steps;            /* linear warm-up from 0 */
+    int step_every;              /* step schedule: multiply by step_gamma every N steps */
+    float step_gamma;
+    long total_steps;            /* cosine: decays to 0 over this many steps */
+    long step;                   /* steps taken (part of the checkpoint) */
+    float *m, *v;                /* momentum / Adam moments, param_count each */
+    size_t count;
+} tl_optim;
+
+tl_status tl_optim_init(tl_optim *opt, size_t param_count);
+void tl_optim_free(tl_optim *opt);
+/* The learning rate the next step will use. */
+float tl_optim_lr(const tl_optim *opt);
+/* One update of params from grads (weight decay skips biases/batchnorm
+ * parameters, given as a mask: decay[i] != 0 where it applies). */
+void tl_optim_step(tl_optim *opt, float *params, const float *grads, const uint8_t *decay);
+/* 1 where weight decay applies (conv / dense weights), 0 elsewhere. */
+uint8_t *tl_net_decay_mask(const tl_net *net);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TINYLARGE_LARGE_H */

@@ -1,0 +1,140 @@
+/* arch.c - the named architectures `tinylarge train --arch NAME` builds.
+ *
+ * Students use only operators the device runtime runs (convolution,
+ * depthwise convolution, pooling, dense, add; batch norm folds into the
+ * preceding convolution at export). The teacher is a ResNet sized for 28x28
+ * inputs. Add an architecture by adding a builder and a table row.
+ */
+#include <string.h>
+
+#include "tinylarge/large.h"
+
+/* conv -> batchnorm -> relu */
+static int cbr(tl_net *net, int x, int c, int k, int stride)
+{
+    return tl_net_relu(net, tl_net_batchnorm(net, tl_net_conv(net, x, c, k, stride, 1)));
+}
+
+/* A basic residual block (two 3x3 convolutions); a 1x1 projection when the
+ * shape changes. */
+static int residual(tl_net *net, int x, int c, int stride)
+{
+    int y = cbr(net, x, c, 3, stride);
+    y = tl_net_batchnorm(net, tl_net_conv(net, y, c, 3, 1, 1));
+    int shortcut = x;
+    if (stride != 1 || net->nodes[x].c != c) {
+        shortcut = tl_net_batchnorm(net, tl_net_conv(net, x, c, 1, stride, 1));
+    }
+    return tl_net_relu(net, tl_net_add(net, y, shortcut));
+}
+
+static int head(tl_net *net, int x, int classes, float weight)
+{
+    const int logits = tl_net_dense(net, tl_net_global_avgpool(net, x), classes);
+    return tl_net_add_exit(net, logits, weight) == TL_OK ? logits : -1;
+}
+
+/* ~1.1 M parameters: 3 stages of 2 residual blocks (48, 96, 192 channels). */
+static int build_teacher(tl_net *net, int classes)
+{
+    int x = cbr(net, 0, 48, 3, 1);
+    x = residual(net, x, 48, 1);
+    x = residual(net, x, 48, 1);
+    x = residual(net, x, 96, 2);
+    x = residual(net, x, 96, 1);
+    x = residual(net, x, 192, 2);
+    x = residual(net, x, 192, 1);
+    x = tl_net_dropout(net, tl_net_global_avgpool(net, x), 0.2f);
+    const int logits = tl_net_dense(net, x, classes);
+    return tl_net_add_exit(net, logits, 1.0f) == TL_OK ? logits : -1;
+}
+
+/* ~45 K parameters: 4 convolutions, two 2x2 max pools. */
+static int build_student(tl_net *net, int classes)
+{
+    int x = cbr(net, 0, 24, 3, 1);
+    x = cbr(net, x, 24, 3, 1);
+    x = tl_net_maxpool(net, x, 2, 2);
+    x = cbr(net, x, 48, 3, 1);
+    x = tl_net_maxpool(net, x, 2, 2);
+    x = cbr(net, x, 64, 3, 1);
+    return head(net, x, classes, 1.0f);
+}
+
+/* The student with an early exit after its first pooled block. */
+static int build_student_exits(tl_net *net, int classes)
+{
+    int x = cbr(net, 0, 24, 3, 1);
+    x = cbr(net, x, 24, 3, 1);
+    x = tl_net_maxpool(net, x, 2, 2);
+    if (head(net, x, classes, 0.3f) < 0) {
+        return -1;
+    }
+    x = cbr(net, x, 48, 3, 1);
+    x = tl_net_maxpool(net, x, 2, 2);
+    x = cbr(net, x, 64, 3, 1);
+    return head(net, x, classes, 1.0f);
+}
+
+/* ~6 K parameters: depthwise-separable, for the smallest devices. */
+static int build_student_tiny(tl_net *net, int classes)
+{
+    int x = cbr(net, 0, 16, 3, 2);
+    x = tl_net_relu(net, tl_net_batchnorm(net, tl_net_dwconv(net, x, 3, 1, 1)));
+    x = cbr(net, x, 32, 1, 1);
+    x = tl_net_relu(net, tl_net_batchnorm(net, tl_net_dwconv(net, x, 3, 2, 1)));
+    x = cbr(net, x, 64, 1, 1);
+    return head(net, x, classes, 1.0f);
+}
+
+typedef struct arch {
+    const char *name;
+    int (*build)(tl_net *net, int classes);
+    const char *description;
+} arch;
+
+static const arch archs[] = {
+    { "teacher", build_teacher, "ResNet, 3 stages x 2 basic blocks (48/96/192 channels), ~1.1 M parameters" },
+    { "student", build_student, "4 convolutions (24/24/48/64) with 2 max pools, ~45 K parameters" },
+    { "student-exits", build_student_exits, "the student with an early exit after its first block" },
+    { "student-tiny", build_student_tiny, "depthwise-separable, ~6 K parameters" },
+};
+
+const char *const *tl_arch_names(void)
+{
+    static const char *names[sizeof archs / sizeof archs[0] + 1];
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; ++i) {
+        names[i] = archs[i].name;
+    }
+    return names;
+}
+
+const char *tl_arch_describe(const char *name)
+{
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; ++i) {
+        if (!strcmp(archs[i].name, name)) {
+            return archs[i].description;
+        }
+    }
+    return NULL;
+}
+
+tl_status tl_net_build_arch(tl_net *net, const char *name, int h, int w, int c, int classes)
+{
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; ++i) {
+        if (strcmp(archs[i].name, name) != 0) {
+            continue;
+        }
+        tl_status s = tl_net_init(net, h, w, c);
+        if (s != TL_OK) {
+            return s;
+        }
+        if (archs[i].build(net, classes) < 0) {
+            tl_net_free(net);
+            return TL_ERR_SHAPE;
+        }
+        strncpy(net->arch, name, sizeof net->arch - 1);
+        return TL_OK;
+    }
+    return TL_ERR_ARG;
+}

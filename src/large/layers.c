@@ -1,0 +1,549 @@
+/* layers.c - forward and backward passes of every layer (float32, NHWC).
+ *
+ * Each layer is a forward/backward pair side by side. Backward accumulates
+ * (+=) into its inputs' dout and into the flat gradient array, so a node
+ * read by several later nodes (a residual branch point) gets the sum.
+ * Convolutions are im2col + OpenBLAS sgemm; 1x1 stride-1 convolutions skip
+ * im2col and run one sgemm over the whole batch. This is deliberately a
+ * plain, readable engine: no autograd, no graph compiler.
+ */
+#include <math.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "tinylarge/large.h"
+
+#define BN_MOMENTUM 0.1f
+#define BN_EPS 1e-5f
+
+static size_t sample_size(const tl_node *n)
+{
+    return (size_t)n->h * n->w * n->c;
+}
+
+/* ---- convolution: in (N,H,W,C), weight (OC, KH, KW, C), out (N,OH,OW,OC) ---- */
+
+static int conv_is_pointwise(const tl_node *n)
+{
+    return n->k_h == 1 && n->k_w == 1 && n->stride_h == 1 && n->stride_w == 1;
+}
+
+/* cols (OH*OW, KH*KW*C): row r holds the input window of output pixel r. */
+static void im2col(const float *img, const tl_node *src, const tl_node *n, float *cols)
+{
+    const int c = src->c;
+    for (int oy = 0; oy < n->h; ++oy) {
+        for (int ox = 0; ox < n->w; ++ox) {
+            float *row = cols + ((size_t)oy * n->w + ox) * n->k_h * n->k_w * c;
+            for (int ky = 0; ky < n->k_h; ++ky) {
+                const int iy = oy * n->stride_h - n->pad_top + ky;
+                for (int kx = 0; kx < n->k_w; ++kx, row += c) {
+                    const int ix = ox * n->stride_w - n->pad_left + kx;
+                    if (iy < 0 || iy >= src->h || ix < 0 || ix >= src->w) {
+                        memset(row, 0, (size_t)c * sizeof(float));
+                    } else {
+                        memcpy(row, img + ((size_t)iy * src->w + ix) * c, (size_t)c * sizeof(float));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* The adjoint of im2col: scatter-add cols back into the image gradient. */
+static void col2im(const float *cols, const tl_node *src, const tl_node *n, float *img)
+{
+    const int c = src->c;
+    for (int oy = 0; oy < n->h; ++oy) {
+        for (int ox = 0; ox < n->w; ++ox) {
+            const float *row = cols + ((size_t)oy * n->w + ox) * n->k_h * n->k_w * c;
+            for (int ky = 0; ky < n->k_h; ++ky) {
+                const int iy = oy * n->stride_h - n->pad_top + ky;
+                for (int kx = 0; kx < n->k_w; ++kx, row += c) {
+                    const int ix = ox * n->stride_w - n->pad_left + kx;
+                    if (iy < 0 || iy >= src->h || ix < 0 || ix >= src->w) {
+                        continue;
+                    }
+                    float *dst = img + ((size_t)iy * src->w + ix) * c;
+                    for (int k = 0; k < c; ++k) {
+                        dst[k] += row[k];
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void conv_forward(tl_net *net, tl_node *n, int count)
+{
+    const tl_node *src = &net->nodes[n->in[0]];
+    const float *w = net->params + n->weight_at, *bias = net->params + n->bias_at;
+    const int k = n->k_h * n->k_w * src->c, m = n->h * n->w;
+    if (conv_is_pointwise(n)) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, count * m, n->c, k, 1.0f, src->out, k, w, k,
+                    0.0f, n->out, n->c);
+    } else {
+        for (int b = 0; b < count; ++b) {
+            im2col(src->out + b * sample_size(src), src, n, net->scratch);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n->c, k, 1.0f, net->scratch, k, w, k,
+                        0.0f, n->out + b * sample_size(n), n->c);
+        }
+    }
+    for (size_t p = 0; p < (size_t)count * m; ++p) {
+        float *o = n->out + p * n->c;
+        for (int c = 0; c < n->c; ++c) {
+            o[c] += bias[c];
+        }
+    }
+}
+
+static void conv_backward(tl_net *net, tl_node *n, int count)
+{
+    tl_node *src = &net->nodes[n->in[0]];
+    const float *w = net->params + n->weight_at;
+    float *dw = net->grads + n->weight_at, *db = net->grads + n->bias_at;
+    const int k = n->k_h * n->k_w * src->c, m = n->h * n->w;
+    const int need_din = src->kind != TL_LAYER_INPUT;
+    for (size_t p = 0; p < (size_t)count * m; ++p) {
+        const float *d = n->dout + p * n->c;
+        for (int c = 0; c < n->c; ++c) {
+            db[c] += d[c];
+        }
+    }
+    if (conv_is_pointwise(n)) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n->c, k, count * m, 1.0f, n->dout, n->c,
+                    src->out, k, 1.0f, dw, k);
+        if (need_din) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count * m, k, n->c, 1.0f, n->dout, n->c,
+                        w, k, 1.0f, src->dout, k);
+        }
+        return;
+    }
+    for (int b = 0; b < count; ++b) {
+        const float *dout = n->dout + b * sample_size(n);
+        im2col(src->out + b * sample_size(src), src, n, net->scratch);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n->c, k, m, 1.0f, dout, n->c, net->scratch, k,
+                    1.0f, dw, k);
+        if (need_din) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, k, n->c, 1.0f, dout, n->c, w, k, 0.0f,
+                        net->scratch2, k);
+            col2im(net->scratch2, src, n, src->dout + b * sample_size(src));
+        }
+    }
+}
+
+/* ---- depthwise convolution: weight (KH, KW, C), multiplier 1 ---- */
+
+static void dwconv_forward(tl_net *net, tl_node *n, int count)
+{
+    const tl_node *src = &net->nodes[n->in[0]];
+    const float *w = net->params + n->weight_at, *bias = net->params + n->bias_at;
+    const int c_count = n->c;
+    for (int b = 0; b < count; ++b) {
+        const float *img = src->out + b * sample_size(src);
+        float *out = n->out + b * sample_size(n);
+        for (int oy = 0; oy < n->h; ++oy) {
+            for (int ox = 0; ox < n->w; ++ox, out += c_count) {
+                memcpy(out, bias, (size_t)c_count * sizeof(float));
+                for (int ky = 0; ky < n->k_h; ++ky) {
+                    const int iy = oy * n->stride_h - n->pad_top + ky;
+                    if (iy < 0 || iy >= src->h) {
+                        continue;
+                    }
+                    for (int kx = 0; kx < n->k_w; ++kx) {
+                        const int ix = ox * n->stride_w - n->pad_left + kx;
+                        if (ix < 0 || ix >= src->w) {
+                            continue;
+                        }
+                        const float *x = img + ((size_t)iy * src->w + ix) * c_count;
+                        const float *wt = w + ((size_t)ky * n->k_w + kx) * c_count;
+                        for (int c = 0; c < c_count; ++c) {
+                            out[c] += x[c] * wt[c];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void dwconv_backward(tl_net *net, tl_node *n, int count)
+{
+    tl_node *src = &net->nodes[n->in[0]];
+    const float *w = net->params + n->weight_at;
+    float *dw = net->grads + n->weight_at, *db = net->grads + n->bias_at;
+    const int c_count = n->c;
+    const int need_din = src->kind != TL_LAYER_INPUT;
+    for (int b = 0; b < count; ++b) {
+        const float *img = src->out + b * sample_size(src);
+        float *dimg = src->dout + b * sample_size(src);
+        const float *dout = n->dout + b * sample_size(n);
+        for (int oy = 0; oy < n->h; ++oy) {
+            for (int ox = 0; ox < n->w; ++ox, dout += c_count) {
+                for (int c = 0; c < c_count; ++c) {
+                    db[c] += dout[c];
+                }
+                for (int ky = 0; ky < n->k_h; ++ky) {
+                    const int iy = oy * n->stride_h - n->pad_top + ky;
+                    if (iy < 0 || iy >= src->h) {
+                        continue;
+                    }
+                    for (int kx = 0; kx < n->k_w; ++kx) {
+                        const int ix = ox * n->stride_w - n->pad_left + kx;
+                        if (ix < 0 || ix >= src->w) {
+                            continue;
+                        }
+                        const size_t at = ((size_t)iy * src->w + ix) * c_count;
+                        const size_t wo = ((size_t)ky * n->k_w + kx) * c_count;
+                        for (int c = 0; c < c_count; ++c) {
+                            dw[wo + c] += dout[c] * img[at + c];
+                        }
+                        if (need_din) {
+                            for (int c = 0; c < c_count; ++c) {
+                                dimg[at + c] += dout[c] * w[wo + c];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ---- dense: in (N, I) flattened, weight (O, I), out (N, O) ---- */
+
+static void dense_forward(tl_net *net, tl_node *n, int count)
+{
+    const tl_node *src = &net->nodes[n->in[0]];
+    const int in = (int)sample_size(src);
+    const float *w = net->params + n->weight_at, *bias = net->params + n->bias_at;
+    for (int b = 0; b < count; ++b) {
+        memcpy(n->out + (size_t)b * n->c, bias, (size_t)n->c * sizeof(float));
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, count, n->c, in, 1.0f, src->out, in, w, in, 1.0f,
+                n->out, n->c);
+}
+
+static void dense_backward(tl_net *net, tl_node *n, int count)
+{
+    tl_node *src = &net->nodes[n->in[0]];
+    const int in = (int)sample_size(src);
+    float *dw = net->grads + n->weight_at, *db = net->grads + n->bias_at;
+    for (int b = 0; b < count; ++b) {
+        for (int o = 0; o < n->c; ++o) {
+            db[o] += n->dout[(size_t)b * n->c + o];
+        }
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n->c, in, count, 1.0f, n->dout, n->c, src->out, in,
+                1.0f, dw, in);
+    if (src->kind != TL_LAYER_INPUT) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count, in, n->c, 1.0f, n->dout, n->c,
+                    net->params + n->weight_at, in, 1.0f, src->dout, in);
+    }
+}
+
+/* ---- batch normalisation: per channel over (N, H, W) ---- */
+
+static void batchnorm_forward(tl_net *net, tl_node *n, int count)
+{
+    const tl_node *src = &net->nodes[n->in[0]];
+    const float *gamma = net->params + n->weight_at, *beta = net->params + n->bias_at;
+    const size_t pixels = (size_t)count * n->h * n->w;
+    const int cc = n->c;
+    if (net->training) {
+        for (int c = 0; c < cc; ++c) {
+            double sum = 0, sq = 0;
+            for (size_t p = 0; p < pixels; ++p) {
+                const double x = src->out[p * cc + c];
+                sum += x;
+                sq += x * x;
+            }
+            const double mean = sum / (double)pixels;
+            double var = sq / (double)pixels - mean * mean;
+            var = var > 0 ? var : 0;
+            n->saved_mean[c] = (float)mean;
+            n->saved_invstd[c] = (float)(1.0 / sqrt(var + BN_EPS));
+            const double unbiased = pixels > 1 ? var * (double)pixels / (double)(pixels - 1) : var;
+            n->running_mean[c] = (1 - BN_MOMENTUM) * n->running_mean[c] + BN_MOMENTUM * (float)mean;
+            n->running_var[c] = (1 - BN_MOMENTUM) * n->running_var[c] + BN_MOMENTUM * (float)unbiased;
+        }
+    } else {
+        for (int c = 0; c < cc; ++c) {
+            n->saved_mean[c] = n->running_mean[c];
+            n->saved_invstd[c] = 1.0f / sqrtf(n->running_var[c] + BN_EPS);
+        }
+    }
+    for (size_t p = 0; p < pixels; ++p) {
+        const float *x = src->out + p * cc;
+        float *y = n->out + p * cc;
+        for (int c = 0; c < cc; ++c) {
+            y[c] = gamma[c] * (x[c] - n->saved_mean[c]) * n->saved_invstd[c] + beta[c];
+        }
+    }
+}
+
+static void batchnorm_backward(tl_net *net, tl_node *n, int count)
+{
+    tl_node *src = &net->nodes[n->in[0]];
+    const float *gamma = net->params + n->weight_at;
+    float *dgamma = net->grads + n->weight_at, *dbeta = net->grads + n->bias_at;
+    const size_t pixels = (size_t)count * n->h * n->w;
+    const int cc = n->c;
+    for (int c = 0; c < cc; ++c) {
+        double sum_dy = 0, sum_dy_xhat = 0;
+        for (size_t p = 0; p < pixels; ++p) {
+            const double xhat = (src->out[p * cc + c] - n->saved_mean[c]) * n->saved_invstd[c];
+            sum_dy += n->dout[p * cc + c];
+            sum_dy_xhat += n->dout[p * cc + c] * xhat;
+        }
+        dgamma[c] += (float)sum_dy_xhat;
+        dbeta[c] += (float)sum_dy;
+        if (src->kind == TL_LAYER_INPUT) {
+            continue;
+        }
+        const float scale = gamma[c] * n->saved_invstd[c];
+        for (size_t p = 0; p < pixels; ++p) {
+            const float dy = n->dout[p * cc + c];
+            if (net->training) {
+                /* dx = gamma * invstd / m * (m * dy - sum(dy) - xhat * sum(dy * xhat)) */
+                const float xhat = (src->out[p * cc + c] - n->saved_mean[c]) * n->saved_invstd[c];
+                src->dout[p * cc + c] += scale * (dy - (float)(sum_dy / (double)pixels) -
+                                                  xhat * (float)(sum_dy_xhat / (double)pixels));
+            } else {
+                src->dout[p * cc + c] += scale * dy;
+            }
+        }
+    }
+}
+
+/* ---- pooling: windows without padding ---- */
+
+static void pool_forward(tl_net *net, tl_node *n, int count)
+{
+    const tl_node *src = &net->nodes[n->in[0]];
+    const int cc = n->c;
+    const float inv = 1.0f / (float)(n->k_h * n->k_w);
+    for (int b = 0; b < count; ++b) {
+        const float *img = src->out + b * sample_size(src);
+        float *out = n->out + b * sample_size(n);
+        int32_t *arg = n->argmax ? n->argmax + b * sample_size(n) : NULL;
+        for (int oy = 0; oy < n->h; ++oy) {
+            for (int ox = 0; ox < n->w; ++ox) {
+                for (int c = 0; c < cc; ++c) {
+                    float best = -INFINITY, sum = 0;
+                    int32_t at = 0;
+                    for (int ky = 0; ky < n->k_h; ++ky) {
+                        for (int kx = 0; kx < n->k_w; ++kx) {
+                            const int32_t i = (int32_t)((((size_t)(oy * n->stride_h + ky) * src->w) +
+                                                         (size_t)(ox * n->stride_w + kx)) * cc + c);
+                            sum += img[i];
+                            if (img[i] > best) {
+                                best = img[i];
+                                at = i;
+                            }
+                        }
+                    }
+                    const size_t o = ((size_t)oy * n->w + ox) * cc + c;
+                    if (n->kind == TL_LAYER_MAXPOOL) {
+                        out[o] = best;
+                        arg[o] = at;
+                    } else {
+                        out[o] = sum * inv;
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void pool_backward(tl_net *net, tl_node *n, int count)
+{
+    tl_node *src = &net->nodes[n->in[0]];
+    if (src->kind == TL_LAYER_INPUT) {
+        return;
+    }
+    const int cc = n->c;
+    const float inv = 1.0f / (float)(n->k_h * n->k_w);
+    for (int b = 0; b < count; ++b) {
+        float *dimg = src->dout + b * sample_size(src);
+        const float *dout = n->dout + b * sample_size(n);
+        const int32_t *arg = n->argmax ? n->argmax + b * sample_size(n) : NULL;
+        for (int oy = 0; oy < n->h; ++oy) {
+            for (int ox = 0; ox < n->w; ++ox) {
+                for (int c = 0; c < cc; ++c) {
+                    const size_t o = ((size_t)oy * n->w + ox) * cc + c;
+                    if (n->kind == TL_LAYER_MAXPOOL) {
+                        dimg[arg[o]] += dout[o];
+                        continue;
+                    }
+                    for (int ky = 0; ky < n->k_h; ++ky) {
+                        for (int kx = 0; kx < n->k_w; ++kx) {
+                            dimg[(((size_t)(oy * n->stride_h + ky) * src->w) + (size_t)(ox * n->stride_w + kx)) * cc +
+                                 c] += dout[o] * inv;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void gap_forward(tl_net *net, tl_node *n, int count)
+{
+    const tl_node *src = &net->nodes[n->in[0]];
+    const size_t pixels = (size_t)src->h * src->w;
+    for (int b = 0; b < count; ++b) {
+        const float *img = src->out + b * sample_size(src);
+        float *out = n->out + (size_t)b * n->c;
+        memset(out, 0, (size_t)n->c * sizeof(float));
+        for (size_t p = 0; p < pixels; ++p) {
+            for (int c = 0; c < n->c; ++c) {
+                out[c] += img[p * n->c + c];
+            }
+        }
+        for (int c = 0; c < n->c; ++c) {
+            out[c] /= (float)pixels;
+        }
+    }
+}
+
+static void gap_backward(tl_net *net, tl_node *n, int count)
+{
+    tl_node *src = &net->nodes[n->in[0]];
+    const size_t pixels = (size_t)src->h * src->w;
+    for (int b = 0; b < count; ++b) {
+        float *dimg = src->dout + b * sample_size(src);
+        const float *dout = n->dout + (size_t)b * n->c;
+        for (size_t p = 0; p < pixels; ++p) {
+            for (int c = 0; c < n->c; ++c) {
+                dimg[p * n->c + c] += dout[c] / (float)pixels;
+            }
+        }
+    }
+}
+
+/* ---- element-wise: ReLU, ReLU6, ADD, dropout ---- */
+
+static void elementwise_forward(tl_net *net, tl_node *n, int count)
+{
+    const tl_node *a = &net->nodes[n->in[0]];
+    const size_t size = (size_t)count * sample_size(n);
+    switch (n->kind) {
+    case TL_LAYER_RELU:
+        for (size_t i = 0; i < size; ++i) {
+            n->out[i] = a->out[i] > 0 ? a->out[i] : 0;
+        }
+        break;
+    case TL_LAYER_RELU6:
+        for (size_t i = 0; i < size; ++i) {
+            const float x = a->out[i];
+            n->out[i] = x > 0 ? (x < 6 ? x : 6) : 0;
+        }
+        break;
+    case TL_LAYER_ADD: {
+        const tl_node *b = &net->nodes[n->in[1]];
+        for (size_t i = 0; i < size; ++i) {
+            n->out[i] = a->out[i] + b->out[i];
+        }
+        break;
+    }
+    case TL_LAYER_DROPOUT: {
+        const float keep = 1.0f - n->rate, scale = 1.0f / keep;
+        for (size_t i = 0; i < size; ++i) {
+            if (!net->training) {
+                n->out[i] = a->out[i];
+                continue;
+            }
+            net->rng ^= net->rng << 13;
+            net->rng ^= net->rng >> 7;
+            net->rng ^= net->rng << 17;
+            n->mask[i] = (float)(net->rng >> 40) / 16777216.0f < keep;
+            n->out[i] = n->mask[i] ? a->out[i] * scale : 0;
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static void elementwise_backward(tl_net *net, tl_node *n, int count)
+{
+    tl_node *a = &net->nodes[n->in[0]];
+    const size_t size = (size_t)count * sample_size(n);
+    if (n->kind == TL_LAYER_ADD) {
+        tl_node *b = &net->nodes[n->in[1]];
+        for (size_t i = 0; i < size; ++i) {
+            a->dout[i] += n->dout[i];
+            b->dout[i] += n->dout[i];
+        }
+        return;
+    }
+    if (a->kind == TL_LAYER_INPUT) {
+        return;
+    }
+    for (size_t i = 0; i < size; ++i) {
+        float g = n->dout[i];
+        if (n->kind == TL_LAYER_RELU) {
+            g = n->out[i] > 0 ? g : 0;
+        } else if (n->kind == TL_LAYER_RELU6) {
+            g = a->out[i] > 0 && a->out[i] < 6 ? g : 0;
+        } else if (n->kind == TL_LAYER_DROPOUT && net->training) {
+            g = n->mask[i] ? g / (1.0f - n->rate) : 0;
+        }
+        a->dout[i] += g;
+    }
+}
+
+/* ---- the passes ---- */
+
+void tl_net_forward(tl_net *net, const float *x, int count)
+{
+    memcpy(net->nodes[0].out, x, (size_t)count * sample_size(&net->nodes[0]) * sizeof(float));
+    for (int i = 1; i < net->count; ++i) {
+        tl_node *n = &net->nodes[i];
+        switch (n->kind) {
+        case TL_LAYER_CONV: conv_forward(net, n, count); break;
+        case TL_LAYER_DWCONV: dwconv_forward(net, n, count); break;
+        case TL_LAYER_DENSE: dense_forward(net, n, count); break;
+        case TL_LAYER_BATCHNORM: batchnorm_forward(net, n, count); break;
+        case TL_LAYER_MAXPOOL:
+        case TL_LAYER_AVGPOOL: pool_forward(net, n, count); break;
+        case TL_LAYER_GLOBAL_AVGPOOL: gap_forward(net, n, count); break;
+        default: elementwise_forward(net, n, count); break;
+        }
+    }
+}
+
+void tl_net_backward(tl_net *net, int count)
+{
+    /* Every dout but the exits' (set by the loss) starts from zero. */
+    for (int i = 0; i < net->count; ++i) {
+        int is_exit = 0;
+        for (int e = 0; e < net->exit_count; ++e) {
+            is_exit |= net->exits[e] == i;
+        }
+        if (!is_exit) {
+            memset(net->nodes[i].dout, 0, (size_t)count * sample_size(&net->nodes[i]) * sizeof(float));
+        }
+    }
+    for (int i = net->count - 1; i >= 1; --i) {
+        tl_node *n = &net->nodes[i];
+        switch (n->kind) {
+        case TL_LAYER_CONV: conv_backward(net, n, count); break;
+        case TL_LAYER_DWCONV: dwconv_backward(net, n, count); break;
+        case TL_LAYER_DENSE: dense_backward(net, n, count); break;
+        case TL_LAYER_BATCHNORM: batchnorm_backward(net, n, count); break;
+        case TL_LAYER_MAXPOOL:
+        case TL_LAYER_AVGPOOL: pool_backward(net, n, count); break;
+        case TL_LAYER_GLOBAL_AVGPOOL: gap_backward(net, n, count); break;
+        default: elementwise_backward(net, n, count); break;
+        }
+    }
+}
+
+void tl_net_zero_grads(tl_net *net)
+{
+    memset(net->grads, 0, net->param_count * sizeof(float));
+}

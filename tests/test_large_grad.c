@@ -1,0 +1,285 @@
+/* test_large_grad.c - the training engine's arithmetic.
+ *
+ * Every layer's backward pass is checked against finite differences of the
+ * loss: a small network with that layer in the middle, every parameter's
+ * analytic gradient compared with (L(p + e) - L(p - e)) / 2e. Because the
+ * layer sits between two trained layers, a wrong input gradient shows up
+ * in the earlier layer's parameters. Also: forward values worked by hand,
+ * the losses' gradients, optimiser steps and learning-rate schedules.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "test_util.h"
+#include "tinylarge/large.h"
+
+enum { BATCH = 3, CLASSES = 4 };
+
+static float loss_of(tl_net *net, const float *x, const uint8_t *labels, uint64_t rng, float *dlogits)
+{
+    net->rng = rng; /* the same dropout mask every time */
+    tl_net_forward(net, x, BATCH);
+    const tl_node *out = &net->nodes[net->exits[0]];
+    return tl_softmax_cross_entropy(out->out, labels, BATCH, CLASSES, 1.0f, dlogits, NULL);
+}
+
+/* Builds input(6x6x3) -> conv3x3(5) -> [layer under test] -> gap -> dense. */
+typedef int (*add_layer)(tl_net *net, int x);
+
+static void gradient_check(add_layer layer, const char *what)
+{
+    tl_net net;
+    assert_int_equal(tl_net_init(&net, 6, 6, 3), TL_OK);
+    int x = tl_net_conv(&net, 0, 5, 3, 1, 1);
+    x = layer(&net, x);
+    assert_true(x > 0);
+    const int logits = tl_net_dense(&net, tl_net_global_avgpool(&net, x), CLASSES);
+    assert_int_equal(tl_net_add_exit(&net, logits, 1.0f), TL_OK);
+    assert_int_equal(tl_net_finalize(&net, BATCH, 7), TL_OK);
+    test_rng r = { 3 };
+    float x_in[BATCH * 6 * 6 * 3];
+    for (size_t i = 0; i < sizeof x_in / sizeof x_in[0]; ++i) {
+        x_in[i] = rng_float(&r, -1, 1);
+    }
+    for (size_t i = 0; i < net.param_count; ++i) {
+        net.params[i] += rng_float(&r, -0.05f, 0.05f); /* biases and betas off zero */
+    }
+    const uint8_t labels[BATCH] = { 1, 3, 0 };
+    const uint64_t rng = 12345;
+    tl_net_zero_grads(&net);
+    loss_of(&net, x_in, labels, rng, net.nodes[logits].dout);
+    tl_net_backward(&net, BATCH);
+    float *analytic = malloc(net.param_count * sizeof(float));
+    memcpy(analytic, net.grads, net.param_count * sizeof(float));
+    const float eps = 2e-3f;
+    int checked = 0, bad = 0;
+    for (size_t i = 0; i < net.param_count; i += 1 + net.param_count / 150) {
+        const float keep = net.params[i];
+        net.params[i] = keep + eps;
+        const float up = loss_of(&net, x_in, labels, rng, NULL);
+        net.params[i] = keep - eps;
+        const float down = loss_of(&net, x_in, labels, rng, NULL);
+        net.params[i] = keep;
+        const float numeric = (up - down) / (2 * eps);
+        const float err = fabsf(numeric - analytic[i]);
+        if (err > 2e-3f + 3e-2f * fmaxf(fabsf(numeric), fabsf(analytic[i]))) {
+            ++bad;
+            print_message("%s: parameter %zu analytic %g numeric %g\n", what, i, (double)analytic[i],
+                          (double)numeric);
+        }
+        ++checked;
+    }
+    assert_true(checked > 20);
+    assert_int_equal(bad, 0);
+    free(analytic);
+    tl_net_free(&net);
+}
+
+static int l_conv_same(tl_net *n, int x) { return tl_net_conv(n, x, 4, 3, 1, 1); }
+static int l_conv_stride2(tl_net *n, int x) { return tl_net_conv(n, x, 4, 3, 2, 0); }
+static int l_conv_1x1(tl_net *n, int x) { return tl_net_conv(n, x, 6, 1, 1, 1); }
+static int l_dwconv(tl_net *n, int x) { return tl_net_dwconv(n, x, 3, 2, 1); }
+static int l_dense(tl_net *n, int x) { return tl_net_dense(n, x, 7); }
+static int l_batchnorm(tl_net *n, int x) { return tl_net_batchnorm(n, x); }
+static int l_relu(tl_net *n, int x) { return tl_net_relu(n, x); }
+static int l_relu6(tl_net *n, int x) { return tl_net_relu6(n, tl_net_conv(n, x, 4, 1, 1, 1)); }
+static int l_maxpool(tl_net *n, int x) { return tl_net_maxpool(n, x, 2, 2); }
+static int l_avgpool(tl_net *n, int x) { return tl_net_avgpool(n, x, 3, 1); }
+static int l_residual(tl_net *n, int x) { return tl_net_add(n, x, tl_net_conv(n, x, 5, 3, 1, 1)); }
+static int l_dropout(tl_net *n, int x) { return tl_net_dropout(n, x, 0.3f); }
+
+static void test_gradients_conv(void **s) { (void)s; gradient_check(l_conv_same, "conv SAME"); gradient_check(l_conv_stride2, "conv stride 2 VALID"); gradient_check(l_conv_1x1, "conv 1x1"); }
+static void test_gradients_dwconv(void **s) { (void)s; gradient_check(l_dwconv, "depthwise stride 2"); }
+static void test_gradients_dense(void **s) { (void)s; gradient_check(l_dense, "dense"); }
+static void test_gradients_batchnorm(void **s) { (void)s; gradient_check(l_batchnorm, "batchnorm"); }
+static void test_gradients_activations(void **s) { (void)s; gradient_check(l_relu, "relu"); gradient_check(l_relu6, "relu6"); }
+static void test_gradients_pooling(void **s) { (void)s; gradient_check(l_maxpool, "maxpool"); gradient_check(l_avgpool, "avgpool"); }
+static void test_gradients_residual(void **s) { (void)s; gradient_check(l_residual, "residual add"); }
+static void test_gradients_dropout(void **s) { (void)s; gradient_check(l_dropout, "dropout"); }
+
+static void test_loss_gradients(void **state)
+{
+    (void)state;
+    test_rng r = { 9 };
+    float s[2 * 5], t[2 * 5], d[2 * 5];
+    const uint8_t labels[2] = { 4, 1 };
+    for (int i = 0; i < 10; ++i) {
+        s[i] = rng_float(&r, -3, 3);
+        t[i] = rng_float(&r, -3, 3);
+    }
+    for (int kind = 0; kind < 2; ++kind) {
+        if (kind == 0) {
+            tl_softmax_cross_entropy(s, labels, 2, 5, 0.5f, d, NULL);
+        } else {
+            tl_distillation_loss(s, t, labels, 2, 5, 4.0f, 0.7f, 0.5f, d, NULL);
+        }
+        for (int i = 0; i < 10; ++i) {
+            const float keep = s[i], e = 1e-3f;
+            s[i] = keep + e;
+            const float up = kind ? tl_distillation_loss(s, t, labels, 2, 5, 4.0f, 0.7f, 1, NULL, NULL)
+                                  : tl_softmax_cross_entropy(s, labels, 2, 5, 1, NULL, NULL);
+            s[i] = keep - e;
+            const float down = kind ? tl_distillation_loss(s, t, labels, 2, 5, 4.0f, 0.7f, 1, NULL, NULL)
+                                    : tl_softmax_cross_entropy(s, labels, 2, 5, 1, NULL, NULL);
+            s[i] = keep;
+            assert_true(fabsf(0.5f * (up - down) / (2 * e) - d[i]) < 2e-3f);
+        }
+    }
+    /* Known values: uniform logits give log(classes); a student equal to
+     * its teacher with alpha = 1 has zero distillation loss. */
+    const float zero[4] = { 0 };
+    const uint8_t one = 2;
+    int correct = -1;
+    assert_true(fabsf(tl_softmax_cross_entropy(zero, &one, 1, 4, 1, NULL, &correct) - logf(4)) < 1e-6f);
+    assert_true(fabsf(tl_distillation_loss(s, s, labels, 2, 5, 3.0f, 1.0f, 1, NULL, NULL)) < 1e-6f);
+}
+
+/* Forward values worked by hand. */
+static void test_forward_by_hand(void **state)
+{
+    (void)state;
+    tl_net net;
+    assert_int_equal(tl_net_init(&net, 3, 3, 1), TL_OK);
+    const int conv = tl_net_conv(&net, 0, 1, 3, 1, 0);         /* 3x3 VALID -> 1x1 */
+    const int logits = tl_net_dense(&net, conv, 2);
+    assert_int_equal(tl_net_add_exit(&net, logits, 1.0f), TL_OK);
+    assert_int_equal(tl_net_finalize(&net, 1, 1), TL_OK);
+    float *p = net.params;
+    for (int i = 0; i < 9; ++i) {
+        p[net.nodes[conv].weight_at + i] = (float)(i + 1);   /* 1..9 */
+    }
+    p[net.nodes[conv].bias_at] = 0.5f;
+    p[net.nodes[logits].weight_at] = 2.0f;
+    p[net.nodes[logits].weight_at + 1] = -1.0f;
+    p[net.nodes[logits].bias_at] = 1.0f;
+    p[net.nodes[logits].bias_at + 1] = 0.0f;
+    const float x[9] = { 1, 0, 0, 0, 1, 0, 0, 0, 1 };          /* picks 1 + 5 + 9 */
+    tl_net_forward(&net, x, 1);
+    assert_true(fabsf(net.nodes[conv].out[0] - 15.5f) < 1e-5f);
+    assert_true(fabsf(net.nodes[logits].out[0] - 32.0f) < 1e-5f);
+    assert_true(fabsf(net.nodes[logits].out[1] + 15.5f) < 1e-5f);
+    tl_net_free(&net);
+    /* Batch norm in eval mode uses the running statistics. */
+    assert_int_equal(tl_net_init(&net, 1, 1, 2), TL_OK);
+    const int bn = tl_net_batchnorm(&net, 0);
+    const int out = tl_net_dense(&net, bn, 2);
+    assert_int_equal(tl_net_add_exit(&net, out, 1.0f), TL_OK);
+    assert_int_equal(tl_net_finalize(&net, 1, 1), TL_OK);
+    net.nodes[bn].running_mean[0] = 1.0f;
+    net.nodes[bn].running_var[0] = 4.0f;
+    net.params[net.nodes[bn].weight_at] = 3.0f;  /* gamma */
+    net.params[net.nodes[bn].bias_at] = 0.25f;   /* beta */
+    net.training = 0;
+    const float v[2] = { 5.0f, 0.0f };
+    tl_net_forward(&net, v, 1);
+    assert_true(fabsf(net.nodes[bn].out[0] - (3.0f * 4.0f / sqrtf(4.0f + 1e-5f) + 0.25f)) < 1e-4f);
+    tl_net_free(&net);
+}
+
+static void test_optimisers_and_schedules(void **state)
+{
+    (void)state;
+    tl_optim opt;
+    memset(&opt, 0, sizeof opt);
+    assert_int_equal(tl_optim_init(&opt, 2), TL_OK);
+    opt.kind = TL_OPTIM_SGD;
+    opt.lr = 0.1f;
+    opt.momentum = 0.9f;
+    float w[2] = { 1.0f, -2.0f };
+    const float g[2] = { 0.5f, 1.0f };
+    tl_optim_step(&opt, w, g, NULL);          /* v = g */
+    assert_true(fabsf(w[0] - 0.95f) < 1e-6f);
+    tl_optim_step(&opt, w, g, NULL);          /* v = 0.9 g + g */
+    assert_true(fabsf(w[0] - (0.95f - 0.1f * 0.95f)) < 1e-6f);
+    tl_optim_free(&opt);
+    /* AdamW's first step moves each weight by ~lr against its gradient. */
+    memset(&opt, 0, sizeof opt);
+    tl_optim_init(&opt, 2);
+    opt.kind = TL_OPTIM_ADAMW;
+    opt.lr = 0.01f;
+    opt.beta1 = 0.9f;
+    opt.beta2 = 0.999f;
+    opt.eps = 1e-8f;
+    opt.weight_decay = 0.5f;
+    const uint8_t decay[2] = { 1, 0 };
+    float a[2] = { 1.0f, 1.0f };
+    tl_optim_step(&opt, a, g, decay);
+    assert_true(fabsf(a[0] - (1.0f - 0.01f * 0.5f - 0.01f)) < 1e-5f); /* decayed */
+    assert_true(fabsf(a[1] - (1.0f - 0.01f)) < 1e-5f);
+    /* Schedules. */
+    opt.lr = 1.0f;
+    opt.schedule = TL_SCHED_COSINE;
+    opt.total_steps = 100;
+    opt.warmup_steps = 10;
+    opt.step = 0;
+    assert_true(fabsf(tl_optim_lr(&opt) - 0.1f) < 1e-6f);   /* warm-up: 1/10 */
+    opt.step = 55;
+    assert_true(fabsf(tl_optim_lr(&opt) - 0.5f) < 1e-6f);   /* half way */
+    opt.step = 100;
+    assert_true(tl_optim_lr(&opt) < 1e-6f);
+    opt.schedule = TL_SCHED_STEP;
+    opt.warmup_steps = 0;
+    opt.step_every = 30;
+    opt.step_gamma = 0.1f;
+    opt.step = 65;
+    assert_true(fabsf(tl_optim_lr(&opt) - 0.01f) < 1e-6f);
+    tl_optim_free(&opt);
+}
+
+static void test_architectures_build(void **state)
+{
+    (void)state;
+    for (const char *const *name = tl_arch_names(); *name; ++name) {
+        tl_net net;
+        assert_int_equal(tl_net_build_arch(&net, *name, 28, 28, 1, 10), TL_OK);
+        assert_int_equal(tl_net_finalize(&net, 2, 1), TL_OK);
+        assert_non_null(tl_arch_describe(*name));
+        const tl_node *out = &net.nodes[net.exits[net.exit_count - 1]];
+        assert_int_equal(out->c, 10);
+        if (!strcmp(*name, "student")) {
+            assert_true(net.param_count < 60000);
+        }
+        if (!strcmp(*name, "teacher")) {
+            assert_true(net.param_count > 1000000);
+        }
+        if (!strcmp(*name, "student-exits")) {
+            assert_int_equal(net.exit_count, 2);
+        }
+        tl_net_free(&net);
+    }
+    tl_net net;
+    assert_int_equal(tl_net_build_arch(&net, "no-such-arch", 28, 28, 1, 10), TL_ERR_ARG);
+    assert_null(tl_arch_describe("no-such-arch"));
+    /* Bad layer requests are refused. */
+    assert_int_equal(tl_net_init(&net, 4, 4, 1), TL_OK);
+    assert_int_equal(tl_net_conv(&net, 0, 3, 5, 1, 0), -1);   /* window larger than input */
+    assert_int_equal(tl_net_add(&net, 0, tl_net_conv(&net, 0, 2, 1, 1, 1)), -1); /* shapes differ */
+    assert_int_equal(tl_net_dropout(&net, 0, 1.5f), -1);
+    assert_int_equal(tl_net_finalize(&net, 1, 1), TL_ERR_ARG); /* no exit */
+    tl_net_free(&net);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gradients_conv),
+        cmocka_unit_test(test_gradients_dwconv),
+        cmocka_unit_test(test_gradients_dense),
+        cmocka_unit_test(test_gradients_batchnorm),
+        cmocka_unit_test(test_gradients_activations),
+        cmocka_unit_test(test_gradients_pooling),
+        cmocka_unit_test(test_gradients_residual),
+        cmocka_unit_test(test_gradients_dropout),
+        cmocka_unit_test(test_loss_gradients),
+        cmocka_unit_test(test_forward_by_hand),
+        cmocka_unit_test(test_optimisers_and_schedules),
+        cmocka_unit_test(test_architectures_build),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
