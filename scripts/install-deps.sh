@@ -12,6 +12,8 @@ packages=(
     qemu-system-arm                       # runs the Cortex-M4 firmware
     clang libclang-rt-14-dev              # libFuzzer and sanitizer runtimes
     valgrind                              # callgrind instruction counts
+    libopenblas-dev zlib1g-dev            # LargeML training (sgemm, gzip IDX files)
+    dataset-fashion-mnist                 # training and evaluation data
 )
 
 missing=()

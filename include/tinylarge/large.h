@@ -155,6 +155,103 @@ void tl_optim_step(tl_optim *opt, float *params, const float *grads, const uint8
 /* 1 where weight decay applies (conv / dense weights), 0 elsewhere. */
 uint8_t *tl_net_decay_mask(const tl_net *net);
 
+/* ---- data (src/large/data.c) ---- */
+
+#define TL_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+#define TL_FASHION_MNIST_MEAN 0.2860f
+#define TL_FASHION_MNIST_STD 0.3530f
+
+/* Images as uint8 pixels [n, h, w, c] (normalised when a batch is made). */
+typedef struct tl_dataset {
+    uint8_t *pixels;
+    uint8_t *labels;
+    int n, h, w, c, classes;
+} tl_dataset;
+
+/* Reads an IDX image file and its label file (gzip or plain, via zlib), at
+ * most `limit` samples (0: all). On failure `error` names the file and what
+ * is wrong. */
+tl_status tl_dataset_load_idx(const char *images, const char *labels, int limit, tl_dataset *out,
+                              char *error, size_t error_size);
+
+/* Fashion-MNIST's train (train != 0) or test split from `dir` (NULL: the
+ * folder Debian's dataset-fashion-mnist package installs). */
+tl_status tl_fashion_mnist_load(const char *dir, int train, int limit, tl_dataset *out, char *error,
+                                size_t error_size);
+void tl_dataset_free(tl_dataset *ds);
+
+/* Fills x [count, h, w, c] and y with samples order[first .. first+count),
+ * normalised as (p / 255 - mean) / std; with augment != 0, a random crop
+ * after 2-pixel zero padding and a random horizontal flip, from *rng. */
+void tl_dataset_batch(const tl_dataset *ds, const uint32_t *order, int first, int count, float mean,
+                      float std, int augment, uint64_t *rng, float *x, uint8_t *y);
+
+/* A deterministic permutation of [0, n) for (seed, epoch). */
+void tl_shuffle(uint32_t *order, int n, uint64_t seed, int epoch);
+
+/* ---- checkpoints (src/large/checkpoint.c) ---- */
+
+/* What a checkpoint says about itself. */
+typedef struct tl_checkpoint_info {
+    char arch[32];
+    int h, w, c, classes;
+    int epoch;                  /* epochs completed */
+    float mean, std;            /* input normalisation */
+    float accuracy;             /* test accuracy of the last exit at save time */
+    uint64_t seed;
+} tl_checkpoint_info;
+
+/* Saves weights, batch-norm statistics, the dropout stream and (if opt is
+ * not NULL) the optimiser state, sealed with a SHA-256 digest; written to a
+ * temporary file and renamed, so a crash never leaves half a checkpoint. */
+tl_status tl_checkpoint_save(const char *path, const tl_net *net, const tl_optim *opt,
+                             const tl_checkpoint_info *info);
+
+/* Builds the checkpoint's architecture for `batch` samples and restores it
+ * (and the optimiser's state if opt is not NULL). `error` says what is
+ * wrong with a missing, corrupt or mismatched file. */
+tl_status tl_checkpoint_load(const char *path, int batch, tl_net *net, tl_optim *opt,
+                             tl_checkpoint_info *info, char *error, size_t error_size);
+
+/* ---- training (src/large/train.c) ---- */
+
+typedef struct tl_train_config {
+    const char *arch;           /* architecture name (ignored when resuming) */
+    const char *data_dir;       /* NULL: Debian's dataset-fashion-mnist folder */
+    const char *out;            /* checkpoint written after every epoch */
+    const char *resume;         /* checkpoint to continue from, or NULL */
+    const char *teacher;        /* distil from this checkpoint, or NULL */
+    int epochs, batch, threads;
+    int limit_train, limit_test;   /* 0: the whole split */
+    int augment;
+    uint64_t seed;
+    tl_optim_kind optimizer;
+    float lr, momentum, weight_decay;
+    tl_schedule_kind schedule;
+    int warmup_epochs;
+    float temperature, alpha;   /* distillation */
+    int progress;               /* 1: a progress bar on stderr; 0: log lines */
+    int quiet;                  /* no output at all (tests) */
+} tl_train_config;
+
+/* Sensible defaults for Fashion-MNIST (SGD 0.05, cosine, batch 128, ...). */
+void tl_train_defaults(tl_train_config *cfg);
+
+typedef struct tl_train_report {
+    int epochs_run;
+    float train_loss, train_accuracy;
+    float test_accuracy[TL_MAX_EXITS];
+    int exit_count;
+    size_t param_count;
+    double seconds, images_per_second;
+} tl_train_report;
+
+tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *error, size_t error_size);
+
+/* Accuracy (and mean loss) of every exit on a dataset, in eval mode. */
+tl_status tl_evaluate(tl_net *net, const tl_dataset *ds, float mean, float std, float *accuracy,
+                      float *loss);
+
 #ifdef __cplusplus
 }
 #endif

@@ -20,5 +20,8 @@ int tl_cli_parse_u32(const char *text, uint32_t *out);
 int tl_cmd_import(int argc, char **argv);
 int tl_cmd_inspect(int argc, char **argv);
 int tl_cmd_run(int argc, char **argv);
+int tl_cmd_train(int argc, char **argv);
+int tl_cmd_distill(int argc, char **argv);
+int tl_cmd_eval(int argc, char **argv);
 
 #endif /* TL_CLI_H */

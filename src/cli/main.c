@@ -18,6 +18,9 @@ static const command commands[] = {
     { "import", tl_cmd_import, "convert an int8 .tflite model into a .tlm device model" },
     { "inspect", tl_cmd_inspect, "print a .tlm model's graph, sizes, MACs and arena" },
     { "run", tl_cmd_run, "run a .tlm model on the device runtime" },
+    { "train", tl_cmd_train, "train a network on Fashion-MNIST (LargeML engine)" },
+    { "distill", tl_cmd_distill, "train a student from a teacher's softened outputs" },
+    { "eval", tl_cmd_eval, "test accuracy of a training checkpoint" },
 };
 
 static void usage(FILE *out)

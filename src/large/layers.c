@@ -8,6 +8,7 @@
  * plain, readable engine: no autograd, no graph compiler.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cblas.h>
@@ -84,9 +85,14 @@ static void conv_forward(tl_net *net, tl_node *n, int count)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, count * m, n->c, k, 1.0f, src->out, k, w, k,
                     0.0f, n->out, n->c);
     } else {
-        for (int b = 0; b < count; ++b) {
-            im2col(src->out + b * sample_size(src), src, n, net->scratch);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n->c, k, 1.0f, net->scratch, k, w, k,
+        /* Groups of images per GEMM, as many as the scratch buffer holds. */
+        const int group = (int)(net->scratch_size / ((size_t)m * k));
+        for (int b = 0; b < count; b += group) {
+            const int g = count - b < group ? count - b : group;
+            for (int j = 0; j < g; ++j) {
+                im2col(src->out + (b + j) * sample_size(src), src, n, net->scratch + (size_t)j * m * k);
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g * m, n->c, k, 1.0f, net->scratch, k, w, k,
                         0.0f, n->out + b * sample_size(n), n->c);
         }
     }
@@ -120,15 +126,21 @@ static void conv_backward(tl_net *net, tl_node *n, int count)
         }
         return;
     }
-    for (int b = 0; b < count; ++b) {
+    const int group = (int)(net->scratch_size / ((size_t)m * k));
+    for (int b = 0; b < count; b += group) {
+        const int g = count - b < group ? count - b : group;
         const float *dout = n->dout + b * sample_size(n);
-        im2col(src->out + b * sample_size(src), src, n, net->scratch);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n->c, k, m, 1.0f, dout, n->c, net->scratch, k,
+        for (int j = 0; j < g; ++j) {
+            im2col(src->out + (b + j) * sample_size(src), src, n, net->scratch + (size_t)j * m * k);
+        }
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n->c, k, g * m, 1.0f, dout, n->c, net->scratch, k,
                     1.0f, dw, k);
         if (need_din) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, k, n->c, 1.0f, dout, n->c, w, k, 0.0f,
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g * m, k, n->c, 1.0f, dout, n->c, w, k, 0.0f,
                         net->scratch2, k);
-            col2im(net->scratch2, src, n, src->dout + b * sample_size(src));
+            for (int j = 0; j < g; ++j) {
+                col2im(net->scratch2 + (size_t)j * m * k, src, n, src->dout + (b + j) * sample_size(src));
+            }
         }
     }
 }
@@ -243,7 +255,9 @@ static void dense_backward(tl_net *net, tl_node *n, int count)
     }
 }
 
-/* ---- batch normalisation: per channel over (N, H, W) ---- */
+/* ---- batch normalisation: per channel over (N, H, W) ----
+ * Loops run pixel by pixel with all channels inside (memory order), with
+ * per-channel sums in double: one pass over the activations per sum. */
 
 static void batchnorm_forward(tl_net *net, tl_node *n, int count)
 {
@@ -251,16 +265,23 @@ static void batchnorm_forward(tl_net *net, tl_node *n, int count)
     const float *gamma = net->params + n->weight_at, *beta = net->params + n->bias_at;
     const size_t pixels = (size_t)count * n->h * n->w;
     const int cc = n->c;
+    float *scale = net->scratch2, *shift = net->scratch2 + cc; /* scratch2 >= 2c floats */
     if (net->training) {
-        for (int c = 0; c < cc; ++c) {
-            double sum = 0, sq = 0;
-            for (size_t p = 0; p < pixels; ++p) {
-                const double x = src->out[p * cc + c];
-                sum += x;
-                sq += x * x;
+        double *sum = calloc(2 * (size_t)cc, sizeof(double));
+        if (!sum) {
+            return;
+        }
+        double *sq = sum + cc;
+        for (size_t p = 0; p < pixels; ++p) {
+            const float *x = src->out + p * cc;
+            for (int c = 0; c < cc; ++c) {
+                sum[c] += x[c];
+                sq[c] += (double)x[c] * x[c];
             }
-            const double mean = sum / (double)pixels;
-            double var = sq / (double)pixels - mean * mean;
+        }
+        for (int c = 0; c < cc; ++c) {
+            const double mean = sum[c] / (double)pixels;
+            double var = sq[c] / (double)pixels - mean * mean;
             var = var > 0 ? var : 0;
             n->saved_mean[c] = (float)mean;
             n->saved_invstd[c] = (float)(1.0 / sqrt(var + BN_EPS));
@@ -268,17 +289,23 @@ static void batchnorm_forward(tl_net *net, tl_node *n, int count)
             n->running_mean[c] = (1 - BN_MOMENTUM) * n->running_mean[c] + BN_MOMENTUM * (float)mean;
             n->running_var[c] = (1 - BN_MOMENTUM) * n->running_var[c] + BN_MOMENTUM * (float)unbiased;
         }
+        free(sum);
     } else {
         for (int c = 0; c < cc; ++c) {
             n->saved_mean[c] = n->running_mean[c];
             n->saved_invstd[c] = 1.0f / sqrtf(n->running_var[c] + BN_EPS);
         }
     }
+    /* y = x * scale + shift */
+    for (int c = 0; c < cc; ++c) {
+        scale[c] = gamma[c] * n->saved_invstd[c];
+        shift[c] = beta[c] - n->saved_mean[c] * scale[c];
+    }
     for (size_t p = 0; p < pixels; ++p) {
         const float *x = src->out + p * cc;
         float *y = n->out + p * cc;
         for (int c = 0; c < cc; ++c) {
-            y[c] = gamma[c] * (x[c] - n->saved_mean[c]) * n->saved_invstd[c] + beta[c];
+            y[c] = x[c] * scale[c] + shift[c];
         }
     }
 }
@@ -290,31 +317,42 @@ static void batchnorm_backward(tl_net *net, tl_node *n, int count)
     float *dgamma = net->grads + n->weight_at, *dbeta = net->grads + n->bias_at;
     const size_t pixels = (size_t)count * n->h * n->w;
     const int cc = n->c;
+    const float *mean = n->saved_mean, *invstd = n->saved_invstd;
+    double *sum_dy = calloc(2 * (size_t)cc, sizeof(double));
+    if (!sum_dy) {
+        return;
+    }
+    double *sum_dy_xhat = sum_dy + cc;
+    for (size_t p = 0; p < pixels; ++p) {
+        const float *x = src->out + p * cc, *dy = n->dout + p * cc;
+        for (int c = 0; c < cc; ++c) {
+            sum_dy[c] += dy[c];
+            sum_dy_xhat[c] += (double)dy[c] * ((x[c] - mean[c]) * invstd[c]);
+        }
+    }
     for (int c = 0; c < cc; ++c) {
-        double sum_dy = 0, sum_dy_xhat = 0;
-        for (size_t p = 0; p < pixels; ++p) {
-            const double xhat = (src->out[p * cc + c] - n->saved_mean[c]) * n->saved_invstd[c];
-            sum_dy += n->dout[p * cc + c];
-            sum_dy_xhat += n->dout[p * cc + c] * xhat;
+        dgamma[c] += (float)sum_dy_xhat[c];
+        dbeta[c] += (float)sum_dy[c];
+    }
+    if (src->kind != TL_LAYER_INPUT) {
+        /* training: dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat));
+         * eval: dx = gamma * invstd * dy */
+        float *k = net->scratch2, *a = k + cc, *b = a + cc;
+        for (int c = 0; c < cc; ++c) {
+            k[c] = gamma[c] * invstd[c];
+            a[c] = net->training ? (float)(sum_dy[c] / (double)pixels) : 0.0f;
+            b[c] = net->training ? (float)(sum_dy_xhat[c] / (double)pixels) : 0.0f;
         }
-        dgamma[c] += (float)sum_dy_xhat;
-        dbeta[c] += (float)sum_dy;
-        if (src->kind == TL_LAYER_INPUT) {
-            continue;
-        }
-        const float scale = gamma[c] * n->saved_invstd[c];
         for (size_t p = 0; p < pixels; ++p) {
-            const float dy = n->dout[p * cc + c];
-            if (net->training) {
-                /* dx = gamma * invstd / m * (m * dy - sum(dy) - xhat * sum(dy * xhat)) */
-                const float xhat = (src->out[p * cc + c] - n->saved_mean[c]) * n->saved_invstd[c];
-                src->dout[p * cc + c] += scale * (dy - (float)(sum_dy / (double)pixels) -
-                                                  xhat * (float)(sum_dy_xhat / (double)pixels));
-            } else {
-                src->dout[p * cc + c] += scale * dy;
+            const float *x = src->out + p * cc, *dy = n->dout + p * cc;
+            float *dx = src->dout + p * cc;
+            for (int c = 0; c < cc; ++c) {
+                const float xhat = (x[c] - mean[c]) * invstd[c];
+                dx[c] += k[c] * (dy[c] - a[c] - xhat * b[c]);
             }
         }
     }
+    free(sum_dy);
 }
 
 /* ---- pooling: windows without padding ---- */

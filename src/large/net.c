@@ -10,6 +10,9 @@
 
 #include "tinylarge/large.h"
 
+/* Floats of im2col buffer to aim for (16 MiB). */
+#define TL_IM2COL_FLOATS (4u << 20)
+
 static int push(tl_net *net, tl_layer_kind kind, int in0, int in1)
 {
     if (!net || in0 < 0 || in0 >= net->count || in1 >= net->count || net->params) {
@@ -243,10 +246,18 @@ tl_status tl_net_finalize(tl_net *net, int batch, uint64_t seed)
         n->bias_at = count;
         count += n->bias_count;
         if (n->kind == TL_LAYER_CONV) {
-            /* im2col rows for one sample */
+            /* im2col rows for as many samples as fit in TL_IM2COL_FLOATS
+             * (at least one): bigger GEMMs run faster. */
             const size_t cols = (size_t)n->h * n->w * n->k_h * n->k_w * net->nodes[n->in[0]].c;
-            scratch = cols > scratch ? cols : scratch;
+            size_t group = TL_IM2COL_FLOATS / cols;
+            group = group < 1 ? 1 : (group > (size_t)batch ? (size_t)batch : group);
+            scratch = cols * group > scratch ? cols * group : scratch;
         }
+    }
+    /* scratch2 also holds batch norm's per-channel factors (3 x channels). */
+    for (int i = 0; i < net->count; ++i) {
+        const size_t need = 3 * (size_t)net->nodes[i].c;
+        scratch = need > scratch ? need : scratch;
     }
     net->param_count = count;
     net->batch = batch;

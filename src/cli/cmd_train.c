@@ -1,0 +1,197 @@
+/* cmd_train.c - `tinylarge train`, `tinylarge distill` and `tinylarge eval`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "tinylarge/large.h"
+
+static void usage_train(FILE *out, int distill)
+{
+    fprintf(out, "usage: tinylarge %s %s--arch NAME --out CKPT [options]\n\n", distill ? "distill" : "train",
+            distill ? "--teacher CKPT " : "");
+    fprintf(out, "%s on Fashion-MNIST (Debian's dataset-fashion-mnist), writing a\n"
+                 "checkpoint after every epoch (atomically).\n\n",
+            distill ? "Trains a student from a teacher's softened outputs (Hinton et al. 2015)"
+                    : "Trains a network");
+    fprintf(out, "architectures:\n");
+    for (const char *const *n = tl_arch_names(); *n; ++n) {
+        fprintf(out, "  %-14s %s\n", *n, tl_arch_describe(*n));
+    }
+    fprintf(out, "\noptions:\n"
+                 "  --arch NAME        architecture (default student)\n"
+                 "  --out CKPT         checkpoint to write (required)\n"
+                 "  --epochs N         epochs (default 10)\n"
+                 "  --batch N          batch size (default 128)\n"
+                 "  --lr X             peak learning rate (default 0.05 SGD, use ~0.002 for AdamW)\n"
+                 "  --optimizer NAME   sgd (momentum 0.9) or adamw (default sgd)\n"
+                 "  --wd X             weight decay (default 5e-4)\n"
+                 "  --schedule NAME    cosine, step or constant (default cosine), 1 warm-up epoch\n"
+                 "  --threads N        OpenBLAS threads (default: all cores)\n"
+                 "  --seed N           seed of initialisation, shuffling, augmentation (default 1)\n"
+                 "  --no-augment       no random crop / flip\n"
+                 "  --limit N          use the first N training images (and N/6 test images)\n"
+                 "  --data DIR         folder with the IDX files (default %s)\n"
+                 "  --resume CKPT      continue a run from its checkpoint\n", TL_FASHION_MNIST_DIR);
+    if (distill) {
+        fprintf(out, "  --teacher CKPT     the teacher's checkpoint (required)\n"
+                     "  --temperature T    softening temperature (default 4)\n"
+                     "  --alpha A          weight of the distillation term (default 0.7)\n");
+    }
+}
+
+static int parse_float(const char *text, float *out)
+{
+    char *end;
+    *out = strtof(text, &end);
+    return *text && !*end ? 0 : -1;
+}
+
+static int run_training(int argc, char **argv, int distill)
+{
+    const char *cmd = distill ? "distill" : "train";
+    tl_train_config cfg;
+    tl_train_defaults(&cfg);
+    cfg.progress = isatty(STDERR_FILENO);
+    for (int i = 1; i < argc; ++i) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        uint32_t u;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage_train(stdout, distill);
+            return 0;
+        } else if (!strcmp(a, "--no-augment")) {
+            cfg.augment = 0;
+            continue;
+        } else if (!v) {
+            usage_train(stderr, distill);
+            return tl_cli_fail(cmd, "unknown or incomplete option '%s'", a);
+        }
+        ++i;
+        if (!strcmp(a, "--arch")) {
+            cfg.arch = v;
+        } else if (!strcmp(a, "--out")) {
+            cfg.out = v;
+        } else if (!strcmp(a, "--resume")) {
+            cfg.resume = v;
+        } else if (!strcmp(a, "--data")) {
+            cfg.data_dir = v;
+        } else if (distill && !strcmp(a, "--teacher")) {
+            cfg.teacher = v;
+        } else if (!strcmp(a, "--optimizer")) {
+            if (strcmp(v, "sgd") && strcmp(v, "adamw")) {
+                return tl_cli_fail(cmd, "--optimizer takes sgd or adamw, not '%s'", v);
+            }
+            cfg.optimizer = strcmp(v, "sgd") ? TL_OPTIM_ADAMW : TL_OPTIM_SGD;
+        } else if (!strcmp(a, "--schedule")) {
+            if (!strcmp(v, "cosine")) {
+                cfg.schedule = TL_SCHED_COSINE;
+            } else if (!strcmp(v, "step")) {
+                cfg.schedule = TL_SCHED_STEP;
+            } else if (!strcmp(v, "constant")) {
+                cfg.schedule = TL_SCHED_CONSTANT;
+            } else {
+                return tl_cli_fail(cmd, "--schedule takes cosine, step or constant, not '%s'", v);
+            }
+        } else if (!strcmp(a, "--lr") || !strcmp(a, "--wd") || !strcmp(a, "--temperature") || !strcmp(a, "--alpha")) {
+            float f;
+            if (parse_float(v, &f) || !(f >= 0)) {
+                return tl_cli_fail(cmd, "%s needs a non-negative number, not '%s'", a, v);
+            }
+            if (!strcmp(a, "--lr")) cfg.lr = f;
+            else if (!strcmp(a, "--wd")) cfg.weight_decay = f;
+            else if (!strcmp(a, "--temperature")) cfg.temperature = f;
+            else cfg.alpha = f;
+        } else if (!tl_cli_parse_u32(v, &u) && u <= 1000000) {
+            if (!strcmp(a, "--epochs")) cfg.epochs = (int)u;
+            else if (!strcmp(a, "--batch")) cfg.batch = (int)u;
+            else if (!strcmp(a, "--threads")) cfg.threads = (int)u;
+            else if (!strcmp(a, "--seed")) cfg.seed = u;
+            else if (!strcmp(a, "--limit")) { cfg.limit_train = (int)u; cfg.limit_test = (int)(u / 6 ? u / 6 : 1); }
+            else {
+                usage_train(stderr, distill);
+                return tl_cli_fail(cmd, "unknown option '%s'", a);
+            }
+        } else {
+            return tl_cli_fail(cmd, "%s needs a non-negative integer, not '%s'", a, v);
+        }
+    }
+    if (!cfg.out) {
+        usage_train(stderr, distill);
+        return tl_cli_fail(cmd, "need --out CKPT");
+    }
+    if (distill && !cfg.teacher) {
+        return tl_cli_fail(cmd, "need --teacher CKPT");
+    }
+    if (!cfg.resume && !tl_arch_describe(cfg.arch)) {
+        return tl_cli_fail(cmd, "unknown architecture '%s' (see --help)", cfg.arch);
+    }
+    if (cfg.epochs < 1 || cfg.batch < 1 || !(cfg.lr > 0)) {
+        return tl_cli_fail(cmd, "--epochs, --batch and --lr must be positive");
+    }
+    tl_train_report rep;
+    char error[512] = "";
+    tl_status s = tl_train(&cfg, &rep, error, sizeof error);
+    if (s != TL_OK) {
+        return tl_cli_fail(cmd, "%s", error[0] ? error : tl_status_str(s));
+    }
+    printf("%s: %zu parameters, %d epochs in %.1f s (%.0f images/s), test accuracy", cfg.out, rep.param_count,
+           rep.epochs_run, rep.seconds, rep.images_per_second);
+    for (int e = 0; e < rep.exit_count; ++e) {
+        printf("%s%.4f", e ? " / " : " ", (double)rep.test_accuracy[e]);
+    }
+    printf(rep.exit_count > 1 ? " (per exit)\n" : "\n");
+    return 0;
+}
+
+int tl_cmd_train(int argc, char **argv) { return run_training(argc, argv, 0); }
+int tl_cmd_distill(int argc, char **argv) { return run_training(argc, argv, 1); }
+
+int tl_cmd_eval(int argc, char **argv)
+{
+    const char *path = NULL, *data = NULL;
+    uint32_t limit = 0;
+    for (int i = 1; i < argc; ++i) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: tinylarge eval CKPT [--data DIR] [--limit N]\n\n"
+                   "Test accuracy of every exit of a checkpoint on Fashion-MNIST's test split.\n");
+            return 0;
+        } else if (!strcmp(argv[i], "--data") && i + 1 < argc) {
+            data = argv[++i];
+        } else if (!strcmp(argv[i], "--limit") && i + 1 < argc) {
+            if (tl_cli_parse_u32(argv[++i], &limit)) {
+                return tl_cli_fail("eval", "--limit needs a non-negative integer, not '%s'", argv[i]);
+            }
+        } else if (argv[i][0] == '-' || path) {
+            return tl_cli_fail("eval", "unexpected argument '%s'", argv[i]);
+        } else {
+            path = argv[i];
+        }
+    }
+    if (!path) {
+        return tl_cli_fail("eval", "need a checkpoint");
+    }
+    tl_net net;
+    tl_checkpoint_info info;
+    char error[512] = "";
+    if (tl_checkpoint_load(path, 256, &net, NULL, &info, error, sizeof error) != TL_OK) {
+        return tl_cli_fail("eval", "%s", error);
+    }
+    tl_dataset test;
+    if (tl_fashion_mnist_load(data, 0, (int)limit, &test, error, sizeof error) != TL_OK) {
+        tl_net_free(&net);
+        return tl_cli_fail("eval", "%s", error);
+    }
+    float acc[TL_MAX_EXITS], loss;
+    tl_evaluate(&net, &test, info.mean, info.std, acc, &loss);
+    printf("%s: %s, %zu parameters, %d epochs, %d test images, loss %.4f, accuracy", path, info.arch,
+           net.param_count, info.epoch, test.n, (double)loss);
+    for (int e = 0; e < net.exit_count; ++e) {
+        printf("%s%.4f", e ? " / " : " ", (double)acc[e]);
+    }
+    printf(net.exit_count > 1 ? " (per exit)\n" : "\n");
+    tl_dataset_free(&test);
+    tl_net_free(&net);
+    return 0;
+}

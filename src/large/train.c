@@ -1,0 +1,283 @@
+/* train.c - the training loop: data, forward, losses at every exit
+ * (cross-entropy, or distillation from a teacher), backward, optimiser
+ * step; an evaluation and an atomic checkpoint after every epoch.
+ *
+ * Reads top to bottom in one sitting: tl_train() is the whole story.
+ * Determinism: shuffling and augmentation are seeded by (seed, epoch), the
+ * dropout stream and optimiser state live in the checkpoint, so a resumed
+ * run reproduces an uninterrupted one (with the same thread count).
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "tinylarge/large.h"
+
+void tl_train_defaults(tl_train_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->arch = "student";
+    cfg->epochs = 10;
+    cfg->batch = 128;
+    cfg->threads = 0; /* OpenBLAS decides */
+    cfg->augment = 1;
+    cfg->seed = 1;
+    cfg->optimizer = TL_OPTIM_SGD;
+    cfg->lr = 0.05f;
+    cfg->momentum = 0.9f;
+    cfg->weight_decay = 5e-4f;
+    cfg->schedule = TL_SCHED_COSINE;
+    cfg->warmup_epochs = 1;
+    cfg->temperature = 4.0f;
+    cfg->alpha = 0.7f;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static tl_status fail(char *error, size_t size, tl_status s, const char *fmt, ...)
+{
+    if (error && size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(error, size, fmt, ap);
+        va_end(ap);
+    }
+    return s;
+}
+
+tl_status tl_evaluate(tl_net *net, const tl_dataset *ds, float mean, float std, float *accuracy, float *loss)
+{
+    const int saved = net->training;
+    net->training = 0;
+    const size_t sample = (size_t)ds->h * ds->w * ds->c;
+    float *x = malloc((size_t)net->batch * sample * sizeof(float));
+    uint8_t *y = malloc((size_t)net->batch);
+    if (!x || !y) {
+        free(x);
+        free(y);
+        net->training = saved;
+        return TL_ERR_NOMEM;
+    }
+    long correct[TL_MAX_EXITS] = { 0 };
+    double total_loss = 0;
+    for (int first = 0; first < ds->n; first += net->batch) {
+        const int count = ds->n - first < net->batch ? ds->n - first : net->batch;
+        tl_dataset_batch(ds, NULL, first, count, mean, std, 0, NULL, x, y);
+        tl_net_forward(net, x, count);
+        for (int e = 0; e < net->exit_count; ++e) {
+            const tl_node *out = &net->nodes[net->exits[e]];
+            int hits = 0;
+            const float l = tl_softmax_cross_entropy(out->out, y, count, out->c, 1, NULL, &hits);
+            correct[e] += hits;
+            if (e == net->exit_count - 1) {
+                total_loss += (double)l * count;
+            }
+        }
+    }
+    for (int e = 0; e < net->exit_count; ++e) {
+        accuracy[e] = ds->n ? (float)correct[e] / (float)ds->n : 0.0f;
+    }
+    if (loss) {
+        *loss = ds->n ? (float)(total_loss / ds->n) : 0.0f;
+    }
+    free(x);
+    free(y);
+    net->training = saved;
+    return TL_OK;
+}
+
+/* One line of progress: a bar that redraws itself on a terminal. */
+static void progress(const tl_train_config *cfg, int epoch, int done, int total, float loss, float acc,
+                     double rate, double eta)
+{
+    if (cfg->quiet || !cfg->progress) {
+        return;
+    }
+    const int width = 24, filled = total ? done * width / total : width;
+    char bar[32];
+    for (int i = 0; i < width; ++i) {
+        bar[i] = i < filled ? '#' : '.';
+    }
+    bar[width] = '\0';
+    fprintf(stderr, "\repoch %d/%d [%s] %d/%d loss %.4f acc %.3f %.0f img/s ETA %.0fs   ", epoch + 1,
+            cfg->epochs, bar, done, total, (double)loss, (double)acc, rate, eta);
+    fflush(stderr);
+}
+
+tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *error, size_t error_size)
+{
+    if (!cfg || !report || cfg->epochs < 1 || cfg->batch < 1 || !(cfg->lr > 0)) {
+        return fail(error, error_size, TL_ERR_ARG, "epochs, batch and learning rate must be positive");
+    }
+    memset(report, 0, sizeof *report);
+    if (cfg->threads > 0) {
+        openblas_set_num_threads(cfg->threads);
+    }
+    tl_dataset train, test;
+    tl_status s = tl_fashion_mnist_load(cfg->data_dir, 1, cfg->limit_train, &train, error, error_size);
+    if (s != TL_OK) {
+        return s;
+    }
+    s = tl_fashion_mnist_load(cfg->data_dir, 0, cfg->limit_test, &test, error, error_size);
+    if (s != TL_OK) {
+        tl_dataset_free(&train);
+        return s;
+    }
+    tl_net net, teacher;
+    tl_optim opt;
+    memset(&teacher, 0, sizeof teacher);
+    memset(&opt, 0, sizeof opt);
+    tl_checkpoint_info info;
+    memset(&info, 0, sizeof info);
+    int start_epoch = 0;
+    if (cfg->resume) {
+        s = tl_checkpoint_load(cfg->resume, cfg->batch, &net, &opt, &info, error, error_size);
+        start_epoch = info.epoch;
+    } else {
+        s = tl_net_build_arch(&net, cfg->arch, train.h, train.w, train.c, train.classes);
+        if (s == TL_OK) {
+            s = tl_net_finalize(&net, cfg->batch, cfg->seed);
+        }
+        if (s == TL_OK) {
+            s = tl_optim_init(&opt, net.param_count);
+        }
+        if (s != TL_OK) {
+            fail(error, error_size, s, "cannot build architecture '%s'", cfg->arch);
+        }
+        snprintf(info.arch, sizeof info.arch, "%s", cfg->arch);
+        info.h = train.h;
+        info.w = train.w;
+        info.c = train.c;
+        info.classes = train.classes;
+        info.mean = TL_FASHION_MNIST_MEAN;
+        info.std = TL_FASHION_MNIST_STD;
+        info.seed = cfg->seed;
+    }
+    if (s == TL_OK && cfg->teacher) {
+        tl_checkpoint_info ti;
+        s = tl_checkpoint_load(cfg->teacher, cfg->batch, &teacher, NULL, &ti, error, error_size);
+        if (s == TL_OK) {
+            teacher.training = 0;
+        }
+    }
+    const int steps_per_epoch = (train.n + cfg->batch - 1) / cfg->batch;
+    /* The schedule's settings come from the command line even on resume. */
+    opt.kind = cfg->optimizer;
+    opt.lr = cfg->lr;
+    opt.momentum = cfg->momentum;
+    opt.weight_decay = cfg->weight_decay;
+    opt.beta1 = 0.9f;
+    opt.beta2 = 0.999f;
+    opt.eps = 1e-8f;
+    opt.schedule = cfg->schedule;
+    opt.warmup_steps = cfg->warmup_epochs * steps_per_epoch;
+    opt.total_steps = (long)cfg->epochs * steps_per_epoch;
+    opt.step_every = steps_per_epoch * (cfg->epochs >= 3 ? cfg->epochs / 3 : 1);
+    opt.step_gamma = 0.1f;
+
+    const size_t sample = (size_t)train.h * train.w * train.c;
+    float *x = malloc((size_t)cfg->batch * sample * sizeof(float));
+    uint8_t *y = malloc((size_t)cfg->batch);
+    uint32_t *order = malloc((size_t)train.n * sizeof(uint32_t));
+    uint8_t *decay = s == TL_OK ? tl_net_decay_mask(&net) : NULL;
+    if (s == TL_OK && (!x || !y || !order || !decay)) {
+        s = fail(error, error_size, TL_ERR_NOMEM, "out of memory");
+    }
+    if (s == TL_OK && !cfg->quiet) {
+        fprintf(stderr, "training %s (%zu parameters) on %d images, testing on %d, %d epochs of %d steps%s\n",
+                info.arch, net.param_count, train.n, test.n, cfg->epochs, steps_per_epoch,
+                cfg->teacher ? ", distilling from the teacher" : "");
+    }
+    const double started = now();
+    long images = 0;
+    for (int epoch = start_epoch; s == TL_OK && epoch < cfg->epochs; ++epoch) {
+        tl_shuffle(order, train.n, cfg->seed, epoch);
+        uint64_t aug_rng = ((cfg->seed + 7) * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)(epoch + 1) << 32) ^ 1;
+        net.training = 1;
+        double loss_sum = 0;
+        long hits_sum = 0, seen = 0;
+        const double epoch_start = now();
+        for (int step = 0; step < steps_per_epoch; ++step) {
+            const int first = step * cfg->batch;
+            const int count = train.n - first < cfg->batch ? train.n - first : cfg->batch;
+            tl_dataset_batch(&train, order, first, count, info.mean, info.std, cfg->augment, &aug_rng, x, y);
+            tl_net_forward(&net, x, count);
+            if (cfg->teacher) {
+                tl_net_forward(&teacher, x, count);
+            }
+            const tl_node *t_out = cfg->teacher ? &teacher.nodes[teacher.exits[teacher.exit_count - 1]] : NULL;
+            for (int e = 0; e < net.exit_count; ++e) {
+                tl_node *out = &net.nodes[net.exits[e]];
+                int hits = 0;
+                const float w = net.exit_weights[e];
+                const float l = t_out
+                    ? tl_distillation_loss(out->out, t_out->out, y, count, out->c, cfg->temperature, cfg->alpha,
+                                           w, out->dout, &hits)
+                    : tl_softmax_cross_entropy(out->out, y, count, out->c, w, out->dout, &hits);
+                if (e == net.exit_count - 1) {
+                    loss_sum += (double)l * count;
+                    hits_sum += hits;
+                }
+            }
+            tl_net_zero_grads(&net);
+            tl_net_backward(&net, count);
+            tl_optim_step(&opt, net.params, net.grads, decay);
+            seen += count;
+            images += count;
+            const double elapsed = now() - epoch_start;
+            progress(cfg, epoch, step + 1, steps_per_epoch, (float)(loss_sum / seen), (float)hits_sum / seen,
+                     seen / elapsed, elapsed / (step + 1) * (steps_per_epoch - step - 1));
+        }
+        if (!isfinite(loss_sum)) {
+            s = fail(error, error_size, TL_ERR_STATE, "training diverged (loss is not finite) in epoch %d; "
+                     "try a lower --lr", epoch + 1);
+            break;
+        }
+        report->train_loss = (float)(loss_sum / seen);
+        report->train_accuracy = (float)hits_sum / seen;
+        tl_evaluate(&net, &test, info.mean, info.std, report->test_accuracy, NULL);
+        report->exit_count = net.exit_count;
+        report->epochs_run++;
+        info.epoch = epoch + 1;
+        info.accuracy = report->test_accuracy[net.exit_count - 1];
+        if (cfg->out && (s = tl_checkpoint_save(cfg->out, &net, &opt, &info)) != TL_OK) {
+            fail(error, error_size, s, "%s: cannot write the checkpoint", cfg->out);
+            break;
+        }
+        if (!cfg->quiet) {
+            if (cfg->progress) {
+                fputc('\n', stderr);
+            }
+            fprintf(stderr, "epoch %d/%d: loss %.4f, train accuracy %.4f, test accuracy", epoch + 1, cfg->epochs,
+                    (double)report->train_loss, (double)report->train_accuracy);
+            for (int e = 0; e < net.exit_count; ++e) {
+                fprintf(stderr, "%s%.4f", e ? " / " : " ", (double)report->test_accuracy[e]);
+            }
+            fprintf(stderr, ", %.0f images/s, lr %.4g\n", seen / (now() - epoch_start), (double)tl_optim_lr(&opt));
+        }
+    }
+    report->param_count = net.param_count;
+    report->seconds = now() - started;
+    report->images_per_second = report->seconds > 0 ? images / report->seconds : 0;
+    free(x);
+    free(y);
+    free(order);
+    free(decay);
+    tl_optim_free(&opt);
+    tl_net_free(&net);
+    tl_net_free(&teacher);
+    tl_dataset_free(&train);
+    tl_dataset_free(&test);
+    return s;
+}
