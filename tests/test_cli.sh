@@ -65,6 +65,22 @@ head -c 100 "$models/golden/kws_ref_model/1.in" > "$work/short.in"
 check "wrong input size" 1 "short.in: holds 100 bytes but the model's input takes 490" -- "$bin" run "$work/kws.tlm" --input "$work/short.in"
 check "bad --repeat" 1 "--repeat needs a positive integer, not '0'" -- "$bin" run "$work/kws.tlm" --repeat 0
 check "extra argument" 1 "unexpected argument 'two.tlm'" -- "$bin" inspect "$work/kws.tlm" two.tlm
+# Training (LargeML engine) from the command line.
+check "train help lists architectures" 0 "student-exits" -- "$bin" train --help
+check "unknown architecture" 1 "unknown architecture 'nope'" -- "$bin" train --arch nope --out "$work/t.tlc"
+check "train without --out" 1 "need --out CKPT" -- "$bin" train --arch student-tiny
+check "missing data folder" 1 "nodata/train-images-idx3-ubyte.gz: cannot open" -- \
+    "$bin" train --arch student-tiny --out "$work/t.tlc" --data "$work/nodata"
+check "bad --optimizer" 1 "--optimizer takes sgd or adamw, not 'lbfgs'" -- \
+    "$bin" train --arch student-tiny --out "$work/t.tlc" --optimizer lbfgs
+check "distill needs a teacher" 1 "need --teacher CKPT" -- "$bin" distill --arch student-tiny --out "$work/t.tlc"
+check "eval of a non-checkpoint" 1 "kws.tlm: not a tinylarge checkpoint" -- "$bin" eval "$work/kws.tlm"
+if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    check "train a tiny student" 0 "t.tlc: 4266 parameters, 1 epochs .* test accuracy 0\.[0-9]+" -- \
+        "$bin" train --arch student-tiny --out "$work/t.tlc" --epochs 1 --limit 300 --threads 1
+    check "eval the checkpoint" 0 "student-tiny, 4266 parameters, 1 epochs, 100 test images, loss [0-9.]+, accuracy 0\.[0-9]+" -- \
+        "$bin" eval "$work/t.tlc" --limit 100
+fi
 ok "no temporary files left" test -z "$(find "$work" -name '*.tmp.*')"
 
 echo "$passed passed, $failed failed"
