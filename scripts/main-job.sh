@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # main-job.sh - the main job, end to end on the embedded defaults.
 #
-# Today (device runtime): import the MLPerf Tiny reference models into the
-# .tlm device format, run each on real inputs through the device runtime on
-# the host and on a Cortex-M4 (QEMU), check the outputs against TensorFlow
-# Lite Micro's, and report the resources used. Later stages (train,
-# compress, publish, serve, download) join here as they land.
+# Today: import the MLPerf Tiny reference models into the .tlm device
+# format, run each on real inputs through the device runtime on the host and
+# on a Cortex-M4 (QEMU), check the outputs against TensorFlow Lite Micro's,
+# report the resources used; then train a small student on Fashion-MNIST
+# with the LargeML engine. Later stages (compress, publish, serve,
+# download) join here as they land.
 # usage: main-job.sh BUILD_DIR SHARED_DIR
 set -euo pipefail
 build=$1
@@ -76,4 +77,14 @@ else
     echo "(skipped: needs qemu-system-arm and the firmware build)"
 fi
 echo
-echo "main job done: models in $out"
+echo "== 5. LargeML: train a student on Fashion-MNIST (reused when already trained)"
+student=$out/student.tlc
+if [ -f "$student" ] && "$bin" eval "$student" --limit 10 >/dev/null 2>&1; then
+    echo "reusing $student (delete it to train again)"
+else
+    "$bin" train --arch student --epochs 2 --limit 12000 --out "$student"
+fi
+"$bin" eval "$student"
+
+echo
+echo "main job done: models and checkpoints in $out"
