@@ -14,6 +14,7 @@ packages=(
     valgrind                              # callgrind instruction counts
     libopenblas-dev zlib1g-dev            # LargeML training (sgemm, gzip IDX files)
     dataset-fashion-mnist                 # training and evaluation data
+    libopenmpi-dev openmpi-bin            # data-parallel training (optional at run time)
 )
 
 missing=()

@@ -244,6 +244,7 @@ typedef struct tl_train_report {
     int exit_count;
     size_t param_count;
     double seconds, images_per_second;
+    int rank, processes;        /* this process among the MPI processes (0 of 1 alone) */
 } tl_train_report;
 
 tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *error, size_t error_size);

@@ -136,6 +136,9 @@ static int run_training(int argc, char **argv, int distill)
     if (s != TL_OK) {
         return tl_cli_fail(cmd, "%s", error[0] ? error : tl_status_str(s));
     }
+    if (rep.rank != 0) {
+        return 0; /* under mpirun, rank 0 reports */
+    }
     printf("%s: %zu parameters, %d epochs in %.1f s (%.0f images/s), test accuracy", cfg.out, rep.param_count,
            rep.epochs_run, rep.seconds, rep.images_per_second);
     for (int e = 0; e < rep.exit_count; ++e) {

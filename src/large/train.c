@@ -16,8 +16,81 @@
 #include <unistd.h>
 
 #include <cblas.h>
+#ifdef TL_HAVE_MPI
+#include <mpi.h>
+#endif
 
 #include "tinylarge/large.h"
+
+/* Data parallelism: under mpirun every process takes a slice of each global
+ * batch, gradients are summed with MPI_Allreduce, and every process applies
+ * the same update, so the weights stay identical. A plain run (no mpirun)
+ * never initialises MPI. */
+typedef struct ranks {
+    int rank, size;
+} ranks;
+
+#ifdef TL_HAVE_MPI
+static void finalize_mpi(void)
+{
+    int done = 0;
+    MPI_Finalized(&done);
+    if (!done) {
+        MPI_Finalize();
+    }
+}
+#endif
+
+static ranks ranks_init(void)
+{
+    ranks r = { 0, 1 };
+#ifdef TL_HAVE_MPI
+    if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE")) {
+        int started = 0;
+        MPI_Initialized(&started);
+        if (!started) {
+            MPI_Init(NULL, NULL);
+            atexit(finalize_mpi);
+        }
+        MPI_Comm_rank(MPI_COMM_WORLD, &r.rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &r.size);
+    }
+#endif
+    return r;
+}
+
+/* Sum of `count` floats (in place) across processes. */
+static void sum_across(const ranks *r, float *data, size_t count)
+{
+#ifdef TL_HAVE_MPI
+    if (r->size > 1) {
+        MPI_Allreduce(MPI_IN_PLACE, data, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    }
+#else
+    (void)r;
+    (void)data;
+    (void)count;
+#endif
+}
+
+/* Batch-norm running statistics: the mean over processes, so all agree. */
+static void average_bn_stats(const ranks *r, tl_net *net)
+{
+    if (r->size <= 1) {
+        return;
+    }
+    for (int i = 0; i < net->count; ++i) {
+        tl_node *n = &net->nodes[i];
+        if (n->kind == TL_LAYER_BATCHNORM) {
+            sum_across(r, n->running_mean, (size_t)n->c);
+            sum_across(r, n->running_var, (size_t)n->c);
+            for (int c = 0; c < n->c; ++c) {
+                n->running_mean[c] /= (float)r->size;
+                n->running_var[c] /= (float)r->size;
+            }
+        }
+    }
+}
 
 void tl_train_defaults(tl_train_config *cfg)
 {
@@ -124,6 +197,13 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
         return fail(error, error_size, TL_ERR_ARG, "epochs, batch and learning rate must be positive");
     }
     memset(report, 0, sizeof *report);
+    const ranks rk = ranks_init();
+    tl_train_config local = *cfg;
+    if (rk.rank != 0) {
+        local.quiet = 1; /* one voice: rank 0 logs and writes checkpoints */
+        local.out = NULL;
+    }
+    cfg = &local;
     openblas_set_num_threads(cfg->threads > 0 ? cfg->threads : 1);
     tl_dataset train, test;
     tl_status s = tl_fashion_mnist_load(cfg->data_dir, 1, cfg->limit_train, &train, error, error_size);
@@ -196,9 +276,10 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
         s = fail(error, error_size, TL_ERR_NOMEM, "out of memory");
     }
     if (s == TL_OK && !cfg->quiet) {
-        fprintf(stderr, "training %s (%zu parameters) on %d images, testing on %d, %d epochs of %d steps%s\n",
+        fprintf(stderr, "training %s (%zu parameters) on %d images, testing on %d, %d epochs of %d steps%s",
                 info.arch, net.param_count, train.n, test.n, cfg->epochs, steps_per_epoch,
                 cfg->teacher ? ", distilling from the teacher" : "");
+        fprintf(stderr, rk.size > 1 ? ", %d processes (MPI)\n" : "\n", rk.size);
     }
     const double started = now();
     long images = 0;
@@ -210,9 +291,22 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
         long hits_sum = 0, seen = 0;
         const double epoch_start = now();
         for (int step = 0; step < steps_per_epoch; ++step) {
-            const int first = step * cfg->batch;
-            const int count = train.n - first < cfg->batch ? train.n - first : cfg->batch;
-            tl_dataset_batch(&train, order, first, count, info.mean, info.std, cfg->augment, &aug_rng, x, y);
+            /* This process's slice of the global batch. */
+            const int global_first = step * cfg->batch;
+            const int global_count = train.n - global_first < cfg->batch ? train.n - global_first : cfg->batch;
+            const int first = global_first + (int)((long)global_count * rk.rank / rk.size);
+            const int count = global_first + (int)((long)global_count * (rk.rank + 1) / rk.size) - first;
+            /* Gradients of the global mean: each slice weighs count / global_count. */
+            const float share = (float)count / (float)global_count;
+            if (count > 0) {
+                tl_dataset_batch(&train, order, first, count, info.mean, info.std, cfg->augment, &aug_rng, x, y);
+            }
+            if (count == 0) {
+                tl_net_zero_grads(&net);
+                sum_across(&rk, net.grads, net.param_count);
+                tl_optim_step(&opt, net.params, net.grads, decay);
+                continue;
+            }
             tl_net_forward(&net, x, count);
             if (cfg->teacher) {
                 tl_net_forward(&teacher, x, count);
@@ -221,7 +315,7 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
             for (int e = 0; e < net.exit_count; ++e) {
                 tl_node *out = &net.nodes[net.exits[e]];
                 int hits = 0;
-                const float w = net.exit_weights[e];
+                const float w = net.exit_weights[e] * share;
                 const float l = t_out
                     ? tl_distillation_loss(out->out, t_out->out, y, count, out->c, cfg->temperature, cfg->alpha,
                                            w, out->dout, &hits)
@@ -232,7 +326,10 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
                 }
             }
             tl_net_zero_grads(&net);
-            tl_net_backward(&net, count);
+            if (count > 0) {
+                tl_net_backward(&net, count);
+            }
+            sum_across(&rk, net.grads, net.param_count);
             tl_optim_step(&opt, net.params, net.grads, decay);
             seen += count;
             images += count;
@@ -245,8 +342,11 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
                      "try a lower --lr", epoch + 1);
             break;
         }
-        report->train_loss = (float)(loss_sum / seen);
-        report->train_accuracy = (float)hits_sum / seen;
+        float totals[3] = { (float)loss_sum, (float)hits_sum, (float)seen };
+        sum_across(&rk, totals, 3);
+        average_bn_stats(&rk, &net);
+        report->train_loss = totals[0] / totals[2];
+        report->train_accuracy = totals[1] / totals[2];
         tl_evaluate(&net, &test, info.mean, info.std, report->test_accuracy, NULL);
         report->exit_count = net.exit_count;
         report->epochs_run++;
@@ -265,12 +365,14 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
             for (int e = 0; e < net.exit_count; ++e) {
                 fprintf(stderr, "%s%.4f", e ? " / " : " ", (double)report->test_accuracy[e]);
             }
-            fprintf(stderr, ", %.0f images/s, lr %.4g\n", seen / (now() - epoch_start), (double)tl_optim_lr(&opt));
+            fprintf(stderr, ", %.0f images/s, lr %.4g\n", totals[2] / (now() - epoch_start), (double)tl_optim_lr(&opt));
         }
     }
     report->param_count = net.param_count;
+    report->rank = rk.rank;
+    report->processes = rk.size;
     report->seconds = now() - started;
-    report->images_per_second = report->seconds > 0 ? images / report->seconds : 0;
+    report->images_per_second = report->seconds > 0 ? (double)images * rk.size / report->seconds : 0;
     free(x);
     free(y);
     free(order);

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# test_mpi.sh - data-parallel training: `mpirun -n 2 tinylarge train` runs
+# two processes over one global batch and reaches the accuracy of a single
+# process with the same global batch (batch-norm statistics are per process,
+# so results agree closely rather than bit for bit).
+# usage: test_mpi.sh TINYLARGE_BINARY
+set -u
+bin=$1
+if ! command -v mpirun >/dev/null; then
+    echo "skipped: mpirun is not installed"; exit 77
+fi
+if [ ! -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    echo "skipped: dataset-fashion-mnist is not installed"; exit 77
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+args=(train --arch student-tiny --epochs 3 --limit 1200 --batch 64 --lr 0.1 --threads 1)
+one=$("$bin" "${args[@]}" --out "$work/one.tlc" 2>&1) || { echo "FAIL: single process"; echo "$one"; exit 1; }
+# Open MPI refuses root unless told; CI runs as root. Loopback only.
+two=$(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -n 2 \
+      --mca btl self,vader "$bin" "${args[@]}" --out "$work/two.tlc" 2>&1) || { echo "FAIL: mpirun"; echo "$two"; exit 1; }
+acc() { sed -n 's/.*test accuracy \(0\.[0-9]*\)$/\1/p' <<<"$1" | tail -1; }
+a1=$(acc "$one"); a2=$(acc "$two")
+passed=0; failed=0
+check() { if eval "$2"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $1"; fi; }
+check "two processes announced" 'grep -q "2 processes (MPI)" <<<"$two"'
+check "one checkpoint, written by rank 0" '[ -f "$work/two.tlc" ]'
+check "single process learned ($a1)" 'awk -v a="$a1" "BEGIN { exit !(a > 0.45) }"'
+check "same accuracy within 5 points ($a1 vs $a2)" \
+    'awk -v a="$a1" -v b="$a2" "BEGIN { d = a - b; if (d < 0) d = -d; exit !(d < 0.05) }"'
+check "one summary line" '[ "$(grep -c "test accuracy 0" <<<"$two")" -eq 4 ]'
+check "the MPI checkpoint evaluates" '"$bin" eval "$work/two.tlc" --limit 200 | grep -q "3 epochs"'
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
