@@ -48,6 +48,7 @@ fuzz: deps
 
 bench: build
 	@bench/run.sh $(BUILD) $(SHARED)
+	@bench/run-training.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-sanitize $(BUILD)-fuzz

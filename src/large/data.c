@@ -86,7 +86,7 @@ tl_status tl_dataset_load_idx(const char *images, const char *labels, int limit,
                               char *error, size_t error_size)
 {
     memset(out, 0, sizeof *out);
-    uint32_t idims[3], ldims[1];
+    uint32_t idims[3] = { 0, 0, 0 }, ldims[1] = { 0 };
     tl_status s = read_idx(images, 3, limit, idims, &out->pixels, error, error_size);
     if (s != TL_OK) {
         return s;

@@ -30,22 +30,39 @@ static int conv_is_pointwise(const tl_node *n)
     return n->k_h == 1 && n->k_w == 1 && n->stride_h == 1 && n->stride_w == 1;
 }
 
-/* cols (OH*OW, KH*KW*C): row r holds the input window of output pixel r. */
+/* Valid kx taps [*lo, *hi) of a window row starting at input column ix0. */
+static void valid_columns(int ix0, int k_w, int in_w, int *lo, int *hi)
+{
+    *lo = ix0 < 0 ? -ix0 : 0;
+    *hi = in_w - ix0 < k_w ? in_w - ix0 : k_w;
+    if (*hi < *lo) {
+        *hi = *lo;
+    }
+}
+
+/* cols (OH*OW, KH*KW*C): row r holds the input window of output pixel r.
+ * Each filter row's valid taps are one contiguous run in both buffers. */
 static void im2col(const float *img, const tl_node *src, const tl_node *n, float *cols)
 {
-    const int c = src->c;
+    const int c = src->c, row_len = n->k_w * c;
     for (int oy = 0; oy < n->h; ++oy) {
         for (int ox = 0; ox < n->w; ++ox) {
-            float *row = cols + ((size_t)oy * n->w + ox) * n->k_h * n->k_w * c;
-            for (int ky = 0; ky < n->k_h; ++ky) {
+            float *row = cols + ((size_t)oy * n->w + ox) * n->k_h * row_len;
+            const int ix0 = ox * n->stride_w - n->pad_left;
+            int lo, hi;
+            valid_columns(ix0, n->k_w, src->w, &lo, &hi);
+            for (int ky = 0; ky < n->k_h; ++ky, row += row_len) {
                 const int iy = oy * n->stride_h - n->pad_top + ky;
-                for (int kx = 0; kx < n->k_w; ++kx, row += c) {
-                    const int ix = ox * n->stride_w - n->pad_left + kx;
-                    if (iy < 0 || iy >= src->h || ix < 0 || ix >= src->w) {
-                        memset(row, 0, (size_t)c * sizeof(float));
-                    } else {
-                        memcpy(row, img + ((size_t)iy * src->w + ix) * c, (size_t)c * sizeof(float));
-                    }
+                if (iy < 0 || iy >= src->h || lo == hi) {
+                    memset(row, 0, (size_t)row_len * sizeof(float));
+                    continue;
+                }
+                if (lo > 0) {
+                    memset(row, 0, (size_t)lo * c * sizeof(float));
+                }
+                memcpy(row + lo * c, img + ((size_t)iy * src->w + ix0 + lo) * c, (size_t)(hi - lo) * c * sizeof(float));
+                if (hi < n->k_w) {
+                    memset(row + hi * c, 0, (size_t)(n->k_w - hi) * c * sizeof(float));
                 }
             }
         }
@@ -55,21 +72,23 @@ static void im2col(const float *img, const tl_node *src, const tl_node *n, float
 /* The adjoint of im2col: scatter-add cols back into the image gradient. */
 static void col2im(const float *cols, const tl_node *src, const tl_node *n, float *img)
 {
-    const int c = src->c;
+    const int c = src->c, row_len = n->k_w * c;
     for (int oy = 0; oy < n->h; ++oy) {
         for (int ox = 0; ox < n->w; ++ox) {
-            const float *row = cols + ((size_t)oy * n->w + ox) * n->k_h * n->k_w * c;
-            for (int ky = 0; ky < n->k_h; ++ky) {
+            const float *row = cols + ((size_t)oy * n->w + ox) * n->k_h * row_len;
+            const int ix0 = ox * n->stride_w - n->pad_left;
+            int lo, hi;
+            valid_columns(ix0, n->k_w, src->w, &lo, &hi);
+            for (int ky = 0; ky < n->k_h; ++ky, row += row_len) {
                 const int iy = oy * n->stride_h - n->pad_top + ky;
-                for (int kx = 0; kx < n->k_w; ++kx, row += c) {
-                    const int ix = ox * n->stride_w - n->pad_left + kx;
-                    if (iy < 0 || iy >= src->h || ix < 0 || ix >= src->w) {
-                        continue;
-                    }
-                    float *dst = img + ((size_t)iy * src->w + ix) * c;
-                    for (int k = 0; k < c; ++k) {
-                        dst[k] += row[k];
-                    }
+                if (iy < 0 || iy >= src->h) {
+                    continue;
+                }
+                float *dst = img + ((size_t)iy * src->w + ix0 + lo) * c;
+                const float *from = row + lo * c;
+                const int len = (hi - lo) * c;
+                for (int k = 0; k < len; ++k) {
+                    dst[k] += from[k];
                 }
             }
         }
@@ -556,8 +575,9 @@ void tl_net_forward(tl_net *net, const float *x, int count)
 
 void tl_net_backward(tl_net *net, int count)
 {
-    /* Every dout but the exits' (set by the loss) starts from zero. */
-    for (int i = 0; i < net->count; ++i) {
+    /* Every dout but the exits' (set by the loss) starts from zero; the
+     * input's is never used. */
+    for (int i = 1; i < net->count; ++i) {
         int is_exit = 0;
         for (int e = 0; e < net->exit_count; ++e) {
             is_exit |= net->exits[e] == i;

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# bench/run-training.sh - training throughput, tinylarge vs libtorch, in one
+# run: the same architecture, batch, optimiser and thread count; images per
+# second for forward + backward + SGD step (ratio = tinylarge / libtorch,
+# goal >= 1.0). Installs Debian's libtorch-dev if it is missing.
+# usage: bench/run-training.sh BUILD_DIR
+set -euo pipefail
+build=$1
+root=$(cd "$(dirname "$0")/.." && pwd)
+if ! dpkg-query -W -f='${Status}' libtorch-dev 2>/dev/null | grep -q "install ok installed"; then
+    echo "installing libtorch-dev (the peer)..."
+    sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libtorch-dev >/dev/null
+fi
+cmake -S "$root/bench/torch" -B "$build/bench-torch" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build/bench-torch" -j "$(nproc)" >/dev/null
+ours=$build/bench/train_speed
+theirs=$build/bench-torch/train_speed_torch
+printf "machine: %s, %s cores; libtorch %s; OpenBLAS %s\n" \
+    "$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)" "$(nproc)" \
+    "$(dpkg-query -W -f='${Version}' libtorch-dev)" "$(dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null || echo '?')"
+printf "%-14s %7s %6s %8s %12s %12s %7s\n" arch threads batch images "tinylarge/s" "libtorch/s" ratio
+for spec in "student-tiny 5120" "student 2560" "teacher 512"; do
+    read -r arch images <<<"$spec"
+    for threads in 1 2; do
+        a=$("$ours" "$arch" "$images" 128 "$threads")
+        b=$("$theirs" "$arch" "$images" 128 "$threads")
+        printf "%-14s %7d %6d %8d %12.1f %12.1f %7.2f\n" "$arch" "$threads" 128 "$images" "$a" "$b" \
+            "$(awk -v a="$a" -v b="$b" 'BEGIN { print a / b }')"
+    done
+done

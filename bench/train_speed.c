@@ -1,0 +1,76 @@
+/* train_speed.c - training throughput of the LargeML engine: images per
+ * second for forward + backward + SGD step of a named architecture on
+ * 28x28x1 inputs (the data's values do not change the work). The libtorch
+ * twin is bench/torch/train_speed.cpp; bench/run-training.sh runs both.
+ * usage: train_speed ARCH IMAGES BATCH THREADS
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <cblas.h>
+
+#include "tinylarge/large.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 5) {
+        fprintf(stderr, "usage: train_speed ARCH IMAGES BATCH THREADS\n");
+        return 2;
+    }
+    const char *arch = argv[1];
+    const int images = atoi(argv[2]), batch = atoi(argv[3]), threads = atoi(argv[4]);
+    openblas_set_num_threads(threads);
+    tl_net net;
+    if (tl_net_build_arch(&net, arch, 28, 28, 1, 10) != TL_OK || tl_net_finalize(&net, batch, 1) != TL_OK) {
+        fprintf(stderr, "train_speed: cannot build %s\n", arch);
+        return 1;
+    }
+    tl_optim opt = { 0 };
+    tl_optim_init(&opt, net.param_count);
+    opt.kind = TL_OPTIM_SGD;
+    opt.lr = 0.01f;
+    opt.momentum = 0.9f;
+    opt.weight_decay = 5e-4f;
+    uint8_t *decay = tl_net_decay_mask(&net);
+    float *x = malloc((size_t)batch * 784 * sizeof(float));
+    uint8_t *y = malloc((size_t)batch);
+    uint64_t s = 88172645463325252ull;
+    for (int i = 0; i < batch * 784; ++i) {
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+        x[i] = (float)(s >> 40) / 16777216.0f * 2 - 1;
+    }
+    for (int i = 0; i < batch; ++i) {
+        y[i] = (uint8_t)(i % 10);
+    }
+    const int steps = images / batch;
+    double start = 0;
+    for (int step = -1; step < steps; ++step) { /* step -1 warms up */
+        if (step == 0) {
+            start = now();
+        }
+        tl_net_forward(&net, x, batch);
+        for (int e = 0; e < net.exit_count; ++e) {
+            tl_node *out = &net.nodes[net.exits[e]];
+            tl_softmax_cross_entropy(out->out, y, batch, out->c, net.exit_weights[e], out->dout, NULL);
+        }
+        tl_net_zero_grads(&net);
+        tl_net_backward(&net, batch);
+        tl_optim_step(&opt, net.params, net.grads, decay);
+    }
+    const double seconds = now() - start;
+    printf("%.1f\n", steps * batch / seconds);
+    free(x);
+    free(y);
+    free(decay);
+    tl_optim_free(&opt);
+    tl_net_free(&net);
+    return 0;
+}
