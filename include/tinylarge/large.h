@@ -49,6 +49,7 @@ typedef struct tl_node {
     float *out, *dout;          /* [batch, h, w, c] */
     int32_t *argmax;            /* maxpool: winning input index per output */
     uint8_t *mask;              /* dropout mask */
+    int grad_ready;             /* backward: dout already holds gradient */
     char name[32];
 } tl_node;
 

@@ -23,6 +23,26 @@ static size_t sample_size(const tl_node *n)
     return (size_t)n->h * n->w * n->c;
 }
 
+/* Backward writes each input's gradient without zeroing it first: the
+ * first consumer (in backward order) assigns, later ones add. Returns 1 if
+ * `node`'s dout already holds gradient (add), 0 if this writer assigns;
+ * either way it holds gradient afterwards. */
+static int grad_accumulate(tl_net *net, int node)
+{
+    const int ready = net->nodes[node].grad_ready;
+    net->nodes[node].grad_ready = 1;
+    return ready;
+}
+
+/* For writers that scatter-add: zero the first `count` samples' gradient
+ * if nothing is there yet. */
+static void grad_scatter_start(tl_net *net, int node, int count)
+{
+    if (!grad_accumulate(net, node)) {
+        memset(net->nodes[node].dout, 0, (size_t)count * sample_size(&net->nodes[node]) * sizeof(float));
+    }
+}
+
 /* ---- convolution: in (N,H,W,C), weight (OC, KH, KW, C), out (N,OH,OW,OC) ---- */
 
 static int conv_is_pointwise(const tl_node *n)
@@ -140,10 +160,14 @@ static void conv_backward(tl_net *net, tl_node *n, int count)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n->c, k, count * m, 1.0f, n->dout, n->c,
                     src->out, k, 1.0f, dw, k);
         if (need_din) {
+            const float beta = grad_accumulate(net, n->in[0]) ? 1.0f : 0.0f;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count * m, k, n->c, 1.0f, n->dout, n->c,
-                        w, k, 1.0f, src->dout, k);
+                        w, k, beta, src->dout, k);
         }
         return;
+    }
+    if (need_din) {
+        grad_scatter_start(net, n->in[0], count);
     }
     const int group = (int)(net->scratch_size / ((size_t)m * k));
     for (int b = 0; b < count; b += group) {
@@ -206,6 +230,9 @@ static void dwconv_backward(tl_net *net, tl_node *n, int count)
     float *dw = net->grads + n->weight_at, *db = net->grads + n->bias_at;
     const int c_count = n->c;
     const int need_din = src->kind != TL_LAYER_INPUT;
+    if (need_din) {
+        grad_scatter_start(net, n->in[0], count);
+    }
     for (int b = 0; b < count; ++b) {
         const float *img = src->out + b * sample_size(src);
         float *dimg = src->dout + b * sample_size(src);
@@ -269,8 +296,9 @@ static void dense_backward(tl_net *net, tl_node *n, int count)
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n->c, in, count, 1.0f, n->dout, n->c, src->out, in,
                 1.0f, dw, in);
     if (src->kind != TL_LAYER_INPUT) {
+        const float beta = grad_accumulate(net, n->in[0]) ? 1.0f : 0.0f;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count, in, n->c, 1.0f, n->dout, n->c,
-                    net->params + n->weight_at, in, 1.0f, src->dout, in);
+                    net->params + n->weight_at, in, beta, src->dout, in);
     }
 }
 
@@ -362,12 +390,18 @@ static void batchnorm_backward(tl_net *net, tl_node *n, int count)
             a[c] = net->training ? (float)(sum_dy[c] / (double)pixels) : 0.0f;
             b[c] = net->training ? (float)(sum_dy_xhat[c] / (double)pixels) : 0.0f;
         }
+        const int add = grad_accumulate(net, n->in[0]);
         for (size_t p = 0; p < pixels; ++p) {
             const float *x = src->out + p * cc, *dy = n->dout + p * cc;
             float *dx = src->dout + p * cc;
-            for (int c = 0; c < cc; ++c) {
-                const float xhat = (x[c] - mean[c]) * invstd[c];
-                dx[c] += k[c] * (dy[c] - a[c] - xhat * b[c]);
+            if (add) {
+                for (int c = 0; c < cc; ++c) {
+                    dx[c] += k[c] * (dy[c] - a[c] - (x[c] - mean[c]) * invstd[c] * b[c]);
+                }
+            } else {
+                for (int c = 0; c < cc; ++c) {
+                    dx[c] = k[c] * (dy[c] - a[c] - (x[c] - mean[c]) * invstd[c] * b[c]);
+                }
             }
         }
     }
@@ -422,6 +456,7 @@ static void pool_backward(tl_net *net, tl_node *n, int count)
     }
     const int cc = n->c;
     const float inv = 1.0f / (float)(n->k_h * n->k_w);
+    grad_scatter_start(net, n->in[0], count);
     for (int b = 0; b < count; ++b) {
         float *dimg = src->dout + b * sample_size(src);
         const float *dout = n->dout + b * sample_size(n);
@@ -469,6 +504,10 @@ static void gap_backward(tl_net *net, tl_node *n, int count)
 {
     tl_node *src = &net->nodes[n->in[0]];
     const size_t pixels = (size_t)src->h * src->w;
+    if (src->kind == TL_LAYER_INPUT) {
+        return;
+    }
+    grad_scatter_start(net, n->in[0], count);
     for (int b = 0; b < count; ++b) {
         float *dimg = src->dout + b * sample_size(src);
         const float *dout = n->dout + (size_t)b * n->c;
@@ -525,32 +564,47 @@ static void elementwise_forward(tl_net *net, tl_node *n, int count)
     }
 }
 
+/* dst (+)= g over `size` values; one loop per case so each vectorises. */
+static void write_grad(float *dst, const float *g, size_t size, int add)
+{
+    if (add) {
+        for (size_t i = 0; i < size; ++i) {
+            dst[i] += g[i];
+        }
+    } else {
+        memcpy(dst, g, size * sizeof(float));
+    }
+}
+
 static void elementwise_backward(tl_net *net, tl_node *n, int count)
 {
     tl_node *a = &net->nodes[n->in[0]];
     const size_t size = (size_t)count * sample_size(n);
     if (n->kind == TL_LAYER_ADD) {
-        tl_node *b = &net->nodes[n->in[1]];
-        for (size_t i = 0; i < size; ++i) {
-            a->dout[i] += n->dout[i];
-            b->dout[i] += n->dout[i];
-        }
+        write_grad(a->dout, n->dout, size, grad_accumulate(net, n->in[0]));
+        write_grad(net->nodes[n->in[1]].dout, n->dout, size, grad_accumulate(net, n->in[1]));
         return;
     }
     if (a->kind == TL_LAYER_INPUT) {
         return;
     }
-    for (size_t i = 0; i < size; ++i) {
-        float g = n->dout[i];
-        if (n->kind == TL_LAYER_RELU) {
-            g = n->out[i] > 0 ? g : 0;
-        } else if (n->kind == TL_LAYER_RELU6) {
-            g = a->out[i] > 0 && a->out[i] < 6 ? g : 0;
-        } else if (n->kind == TL_LAYER_DROPOUT && net->training) {
-            g = n->mask[i] ? g / (1.0f - n->rate) : 0;
+    /* The local gradient into this node's dout, in place, then passed on. */
+    float *g = n->dout;
+    if (n->kind == TL_LAYER_RELU) {
+        for (size_t i = 0; i < size; ++i) {
+            g[i] = n->out[i] > 0 ? g[i] : 0.0f;
         }
-        a->dout[i] += g;
+    } else if (n->kind == TL_LAYER_RELU6) {
+        for (size_t i = 0; i < size; ++i) {
+            g[i] = a->out[i] > 0 && a->out[i] < 6 ? g[i] : 0.0f;
+        }
+    } else if (n->kind == TL_LAYER_DROPOUT && net->training) {
+        const float scale = 1.0f / (1.0f - n->rate);
+        for (size_t i = 0; i < size; ++i) {
+            g[i] = n->mask[i] ? g[i] * scale : 0.0f;
+        }
     }
+    write_grad(a->dout, g, size, grad_accumulate(net, n->in[0]));
 }
 
 /* ---- the passes ---- */
@@ -575,19 +629,19 @@ void tl_net_forward(tl_net *net, const float *x, int count)
 
 void tl_net_backward(tl_net *net, int count)
 {
-    /* Every dout but the exits' (set by the loss) starts from zero; the
-     * input's is never used. */
-    for (int i = 1; i < net->count; ++i) {
-        int is_exit = 0;
-        for (int e = 0; e < net->exit_count; ++e) {
-            is_exit |= net->exits[e] == i;
-        }
-        if (!is_exit) {
-            memset(net->nodes[i].dout, 0, (size_t)count * sample_size(&net->nodes[i]) * sizeof(float));
-        }
+    /* Only the exits hold gradient (set by the loss); every other dout is
+     * written by its first consumer (grad_accumulate), none is zeroed. */
+    for (int i = 0; i < net->count; ++i) {
+        net->nodes[i].grad_ready = 0;
+    }
+    for (int e = 0; e < net->exit_count; ++e) {
+        net->nodes[net->exits[e]].grad_ready = 1;
     }
     for (int i = net->count - 1; i >= 1; --i) {
         tl_node *n = &net->nodes[i];
+        if (!n->grad_ready) {
+            continue; /* no gradient reaches this node */
+        }
         switch (n->kind) {
         case TL_LAYER_CONV: conv_backward(net, n, count); break;
         case TL_LAYER_DWCONV: dwconv_backward(net, n, count); break;
