@@ -5,8 +5,9 @@
 # format, run each on real inputs through the device runtime on the host and
 # on a Cortex-M4 (QEMU), check the outputs against TensorFlow Lite Micro's,
 # report the resources used; then train a small student on Fashion-MNIST
-# with the LargeML engine. Later stages (compress, publish, serve,
-# download) join here as they land.
+# with the LargeML engine and quantise it into a device model, measuring
+# its accuracy on the device runtime. Later stages (the variant catalogue,
+# publish, serve, download) join here as they land.
 # usage: main-job.sh BUILD_DIR SHARED_DIR
 set -euo pipefail
 build=$1
@@ -85,6 +86,11 @@ else
     "$bin" train --arch student --epochs 2 --limit 12000 --out "$student"
 fi
 "$bin" eval "$student"
+
+echo
+echo "== 6. compress: quantise the student to int8 and run it on the device runtime"
+"$bin" export "$student" -o "$out/student.tlm"
+"$bin" inspect "$out/student.tlm" | tail -1
 
 echo
 echo "main job done: models and checkpoints in $out"

@@ -78,6 +78,10 @@ check "eval of a non-checkpoint" 1 "kws.tlm: not a tinylarge checkpoint" -- "$bi
 if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "train a tiny student" 0 "t.tlc: 4266 parameters, 1 epochs .* test accuracy 0\.[0-9]+" -- \
         "$bin" train --arch student-tiny --out "$work/t.tlc" --epochs 1 --limit 300 --threads 1
+    check "export to the device" 0 "exit 0: float accuracy 0\.[0-9]+, device \(quantised\) accuracy 0\.[0-9]+ on 100 test images" -- \
+        "$bin" export "$work/t.tlc" -o "$work/t.tlm" --limit 100 --calibration 100
+    check "exported model runs" 0 "top class: [0-9]" -- "$bin" run "$work/t.tlm"
+    check "export of a non-checkpoint" 1 "kws.tlm: not a tinylarge checkpoint" -- "$bin" export "$work/kws.tlm" -o "$work/x.tlm"
     check "eval the checkpoint" 0 "student-tiny, 4266 parameters, 1 epochs, 100 test images, loss [0-9.]+, accuracy 0\.[0-9]+" -- \
         "$bin" eval "$work/t.tlc" --limit 100
 fi

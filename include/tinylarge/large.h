@@ -254,6 +254,30 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
 tl_status tl_evaluate(tl_net *net, const tl_dataset *ds, float mean, float std, float *accuracy,
                       float *loss);
 
+/* ---- export to the device format (src/large/export.c) ---- */
+
+struct tl_graph;
+
+typedef struct tl_export_options {
+    int calibration_images;     /* training images for activation ranges (default 500) */
+    uint8_t weight_dtype;       /* TL_DTYPE_INT8 (default), TL_DTYPE_INT4 or TL_DTYPE_SPARSE_INT8 */
+} tl_export_options;
+
+/* Post-training quantisation of a trained network into a device graph:
+ * batch norm folded into the preceding convolution, ReLU/ReLU6 fused, int8
+ * per-channel symmetric weights, int8 asymmetric activations with ranges
+ * from `calibration` (eval-mode float forward passes), every exit ending in
+ * a softmax. The device input is int8 = pixel - 128 (see docs/large.md).
+ * On failure `error` names the node that cannot be exported. */
+tl_status tl_export_net(tl_net *net, const tl_checkpoint_info *info, const tl_dataset *calibration,
+                        const tl_export_options *options, struct tl_graph *graph, char *error,
+                        size_t error_size);
+
+/* Accuracy of every exit of a .tlm model on a dataset, run through the
+ * device runtime (inputs quantised as the export defines). */
+tl_status tl_device_accuracy(const uint8_t *model, size_t size, const tl_dataset *ds, float *accuracy,
+                             int *exit_count);
+
 #ifdef __cplusplus
 }
 #endif

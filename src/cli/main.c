@@ -21,6 +21,7 @@ static const command commands[] = {
     { "train", tl_cmd_train, "train a network on Fashion-MNIST (LargeML engine)" },
     { "distill", tl_cmd_distill, "train a student from a teacher's softened outputs" },
     { "eval", tl_cmd_eval, "test accuracy of a training checkpoint" },
+    { "export", tl_cmd_export, "quantise a checkpoint into a .tlm device model" },
 };
 
 static void usage(FILE *out)

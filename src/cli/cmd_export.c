@@ -1,0 +1,122 @@
+/* cmd_export.c - `tinylarge export CKPT -o model.tlm`: a trained network
+ * to a device model, with its accuracy on the device runtime. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "tinylarge/convert.h"
+#include "tinylarge/large.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: tinylarge export CKPT -o MODEL.tlm [--int4] [--calibration N] [--limit N] [--data DIR]\n\n"
+                 "Quantises a training checkpoint into the .tlm device format (batch norm\n"
+                 "folded, ReLU fused, per-channel int8 weights, int8 activations calibrated on\n"
+                 "training images), then measures its accuracy through the device runtime\n"
+                 "beside the float network's, on the same test images.\n\n"
+                 "  -o, --output FILE   the .tlm model to write (required)\n"
+                 "  --int4              packed int4 weights (half the bytes)\n"
+                 "  --calibration N     training images for activation ranges (default 500)\n"
+                 "  --limit N           test images to measure on (default: all 10000)\n"
+                 "  --data DIR          Fashion-MNIST IDX folder (default %s)\n", TL_FASHION_MNIST_DIR);
+}
+
+int tl_cmd_export(int argc, char **argv)
+{
+    const char *ckpt = NULL, *out = NULL, *data = NULL;
+    uint32_t limit = 0, calibration = 500;
+    int int4 = 0;
+    for (int i = 1; i < argc; ++i) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 0;
+        } else if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && i + 1 < argc) {
+            out = argv[++i];
+        } else if (!strcmp(argv[i], "--data") && i + 1 < argc) {
+            data = argv[++i];
+        } else if (!strcmp(argv[i], "--int4")) {
+            int4 = 1;
+        } else if ((!strcmp(argv[i], "--limit") || !strcmp(argv[i], "--calibration")) && i + 1 < argc) {
+            uint32_t *dst = !strcmp(argv[i], "--limit") ? &limit : &calibration;
+            if (tl_cli_parse_u32(argv[i + 1], dst) || (dst == &calibration && *dst == 0)) {
+                return tl_cli_fail("export", "%s needs a positive integer, not '%s'", argv[i], argv[i + 1]);
+            }
+            ++i;
+        } else if (argv[i][0] == '-' || ckpt) {
+            usage(stderr);
+            return tl_cli_fail("export", "unexpected or incomplete argument '%s'", argv[i]);
+        } else {
+            ckpt = argv[i];
+        }
+    }
+    if (!ckpt || !out) {
+        usage(stderr);
+        return tl_cli_fail("export", "need a checkpoint and -o MODEL.tlm");
+    }
+    char error[512] = "";
+    tl_net net;
+    tl_checkpoint_info info;
+    if (tl_checkpoint_load(ckpt, 128, &net, NULL, &info, error, sizeof error) != TL_OK) {
+        return tl_cli_fail("export", "%s", error);
+    }
+    tl_dataset train, test;
+    if (tl_fashion_mnist_load(data, 1, (int)calibration, &train, error, sizeof error) != TL_OK) {
+        tl_net_free(&net);
+        return tl_cli_fail("export", "%s", error);
+    }
+    if (tl_fashion_mnist_load(data, 0, (int)limit, &test, error, sizeof error) != TL_OK) {
+        tl_dataset_free(&train);
+        tl_net_free(&net);
+        return tl_cli_fail("export", "%s", error);
+    }
+    tl_export_options opt = { (int)calibration, int4 ? TL_DTYPE_INT4 : TL_DTYPE_INT8 };
+    tl_graph g;
+    tl_status s = tl_export_net(&net, &info, &train, &opt, &g, error, sizeof error);
+    int rc = 0;
+    uint8_t *tlm = NULL;
+    size_t tlm_size = 0;
+    float float_acc[TL_MAX_EXITS], device_acc[16];
+    int exits = 0;
+    if (s != TL_OK) {
+        rc = tl_cli_fail("export", "%s: %s", ckpt, error);
+        goto done;
+    }
+    tl_evaluate(&net, &test, info.mean, info.std, float_acc, NULL);
+    char text[32];
+    snprintf(text, sizeof text, "%d", test.n);
+    tl_graph_set_meta(&g, "test_images", text);
+    s = tl_graph_serialize(&g, &tlm, &tlm_size);
+    if (s == TL_OK) {
+        s = tl_device_accuracy(tlm, tlm_size, &test, device_acc, &exits);
+    }
+    if (s == TL_OK) {
+        /* Record the measured accuracy in the model, then write it. */
+        free(tlm);
+        tlm = NULL;
+        snprintf(text, sizeof text, "%.4f", (double)device_acc[exits - 1]);
+        tl_graph_set_meta(&g, "accuracy", text);
+        s = tl_graph_serialize(&g, &tlm, &tlm_size);
+    }
+    if (s != TL_OK) {
+        rc = tl_cli_fail("export", "%s: the exported model does not run: %s", ckpt, tl_status_str(s));
+        goto done;
+    }
+    if (tl_write_file_atomic(out, tlm, tlm_size) != TL_OK) {
+        rc = tl_cli_fail("export", "%s: cannot write", out);
+        goto done;
+    }
+    printf("exported %s -> %s: %zu bytes, %s weights, %d exit%s\n", ckpt, out, tlm_size, int4 ? "int4" : "int8",
+           exits, exits > 1 ? "s" : "");
+    for (int e = 0; e < exits; ++e) {
+        printf("exit %d: float accuracy %.4f, device (quantised) accuracy %.4f on %d test images (%+.2f points)\n", e,
+               (double)float_acc[e], (double)device_acc[e], test.n, 100.0 * (double)(device_acc[e] - float_acc[e]));
+    }
+done:
+    free(tlm);
+    tl_graph_free(&g);
+    tl_dataset_free(&train);
+    tl_dataset_free(&test);
+    tl_net_free(&net);
+    return rc;
+}
