@@ -147,6 +147,106 @@ static void test_int4_export_runs(void **state)
     export_and_compare("student", TL_DTYPE_INT4, 0.25f, 1);
 }
 
+/* Pruned (magnitude, gradual, fine-tuned) then exported with the sparse
+ * encoding: the zeros are exact, MACs drop, accuracy holds. */
+static void test_pruned_sparse_export(void **state)
+{
+    (void)state;
+    if (!train.n) {
+        skip();
+    }
+    char path[128], error[256];
+    snprintf(path, sizeof path, "%s/pruned.tlc", dir);
+    tl_train_config cfg;
+    tl_train_defaults(&cfg);
+    cfg.init = trained("student");
+    cfg.prune = 0.6f;
+    cfg.epochs = 2;
+    cfg.batch = 32;
+    cfg.lr = 0.02f;
+    cfg.warmup_epochs = 0;
+    cfg.limit_train = 800;
+    cfg.limit_test = 200;
+    cfg.out = path;
+    cfg.quiet = 1;
+    tl_train_report rep;
+    assert_int_equal(tl_train(&cfg, &rep, error, sizeof error), TL_OK);
+    tl_net net;
+    tl_checkpoint_info info;
+    assert_int_equal(tl_checkpoint_load(path, 64, &net, NULL, &info, error, sizeof error), TL_OK);
+    uint8_t *prunable = tl_net_decay_mask(&net);
+    size_t total = 0, zeros = 0;
+    for (size_t i = 0; i < net.param_count; ++i) {
+        total += prunable[i];
+        zeros += prunable[i] && net.params[i] == 0.0f;
+    }
+    assert_true(fabsf((float)zeros / (float)total - 0.6f) < 0.01f); /* exactly the target, kept zero */
+    free(prunable);
+    tl_export_options dense = { 300, TL_DTYPE_INT8 }, sparse = { 300, TL_DTYPE_SPARSE_INT8 };
+    tl_graph gd, gs;
+    assert_int_equal(tl_export_net(&net, &info, &train, &dense, &gd, error, sizeof error), TL_OK);
+    assert_int_equal(tl_export_net(&net, &info, &train, &sparse, &gs, error, sizeof error), TL_OK);
+    uint8_t *bd, *bs;
+    size_t sd, ss;
+    assert_int_equal(tl_graph_serialize(&gd, &bd, &sd), TL_OK);
+    assert_int_equal(tl_graph_serialize(&gs, &bs, &ss), TL_OK);
+    float ad[16], as[16];
+    int exits;
+    assert_int_equal(tl_device_accuracy(bd, sd, &test, ad, &exits), TL_OK);
+    assert_int_equal(tl_device_accuracy(bs, ss, &test, as, &exits), TL_OK);
+    assert_true(ad[0] == as[0]); /* same integers, another encoding: same answers */
+    tl_model md, ms;
+    assert_int_equal(tl_model_load(&md, bd, sd, 0), TL_OK);
+    assert_int_equal(tl_model_load(&ms, bs, ss, 0), TL_OK);
+    uint64_t macs_d = 0, macs_s = 0;
+    for (uint32_t i = 0; i < md.header->op_count; ++i) {
+        macs_d += tl_op_macs(&md, i);
+        macs_s += tl_op_macs(&ms, i);
+    }
+    assert_true(macs_s < macs_d / 2); /* 60% of the weights are gone */
+    free(bd);
+    free(bs);
+    tl_graph_free(&gd);
+    tl_graph_free(&gs);
+    tl_net_free(&net);
+}
+
+/* A multi-exit model cut at exit 0: smaller, and it answers as exit 0. */
+static void test_truncated_exit(void **state)
+{
+    (void)state;
+    if (!train.n) {
+        skip();
+    }
+    char error[256];
+    tl_net net;
+    tl_checkpoint_info info;
+    assert_int_equal(tl_checkpoint_load(trained("student-exits"), 64, &net, NULL, &info, error, sizeof error), TL_OK);
+    tl_graph full, cut;
+    assert_int_equal(tl_export_net(&net, &info, &train, NULL, &full, error, sizeof error), TL_OK);
+    assert_int_equal(tl_export_net(&net, &info, &train, NULL, &cut, error, sizeof error), TL_OK);
+    assert_int_equal(tl_graph_truncate_at_exit(&cut, 0), TL_OK);
+    assert_int_equal(tl_graph_truncate_at_exit(&cut, 3), TL_ERR_ARG);
+    assert_true(cut.op_count < full.op_count && cut.tensor_count < full.tensor_count);
+    uint8_t *bf, *bc;
+    size_t sf, sc;
+    assert_int_equal(tl_graph_serialize(&full, &bf, &sf), TL_OK);
+    assert_int_equal(tl_graph_serialize(&cut, &bc, &sc), TL_OK);
+    assert_true(sc < sf / 3); /* the trunk after exit 0 holds most weights */
+    float af[16], ac[16];
+    int ef, ec;
+    assert_int_equal(tl_device_accuracy(bf, sf, &test, af, &ef), TL_OK);
+    assert_int_equal(tl_device_accuracy(bc, sc, &test, ac, &ec), TL_OK);
+    assert_int_equal(ef, 2);
+    assert_int_equal(ec, 1);
+    assert_true(ac[0] == af[0]);
+    free(bf);
+    free(bc);
+    tl_graph_free(&full);
+    tl_graph_free(&cut);
+    tl_net_free(&net);
+}
+
 static void test_unexportable_network_is_named(void **state)
 {
     (void)state;
@@ -177,6 +277,8 @@ int main(void)
         cmocka_unit_test(test_depthwise_export),
         cmocka_unit_test(test_multi_exit_export),
         cmocka_unit_test(test_int4_export_runs),
+        cmocka_unit_test(test_pruned_sparse_export),
+        cmocka_unit_test(test_truncated_exit),
         cmocka_unit_test(test_unexportable_network_is_named),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

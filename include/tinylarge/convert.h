@@ -74,6 +74,15 @@ tl_status tl_graph_set_meta(tl_graph *g, const char *key, const char *value);
  * number of fusions through *fused. */
 tl_status tl_graph_fuse_residual_adds(tl_graph *g, uint32_t *fused);
 
+/* Cuts the graph after early exit `exit`: later operators and exits go,
+ * the exit's output becomes the model's output, and tensors nothing uses
+ * any more (their weights too) are removed. A depth-compressed variant. */
+tl_status tl_graph_truncate_at_exit(tl_graph *g, uint32_t exit);
+
+/* Removes tensors that no operator, input, output or exit refers to, and
+ * renumbers the rest (keeps their order). */
+tl_status tl_graph_compact(tl_graph *g);
+
 /* Arena plan: offsets[t] for each activation tensor (TL_NONE for consts).
  * Tensors whose lifetimes overlap never share bytes, except where an
  * operator is known to work in place (RESHAPE, ADD, SOFTMAX, and a

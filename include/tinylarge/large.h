@@ -231,6 +231,8 @@ typedef struct tl_train_config {
     tl_schedule_kind schedule;
     int warmup_epochs;
     float temperature, alpha;   /* distillation */
+    const char *init;           /* start from this checkpoint's weights (fresh optimiser), or NULL */
+    float prune;                /* target fraction of conv/dense weights pruned to zero (0: none) */
     int progress;               /* 1: a progress bar on stderr; 0: log lines */
     int quiet;                  /* no output at all (tests) */
 } tl_train_config;
@@ -253,6 +255,11 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
 /* Accuracy (and mean loss) of every exit on a dataset, in eval mode. */
 tl_status tl_evaluate(tl_net *net, const tl_dataset *ds, float mean, float std, float *accuracy,
                       float *loss);
+
+/* Magnitude pruning: zeroes the `fraction` of conv/dense weights (the decay
+ * mask's entries) with the smallest magnitudes, over the whole network;
+ * returns the fraction of those weights now zero. */
+float tl_prune_magnitude(tl_net *net, const uint8_t *prunable, float fraction);
 
 /* ---- export to the device format (src/large/export.c) ---- */
 

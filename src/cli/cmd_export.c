@@ -10,13 +10,15 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: tinylarge export CKPT -o MODEL.tlm [--int4] [--calibration N] [--limit N] [--data DIR]\n\n"
+    fprintf(out, "usage: tinylarge export CKPT -o MODEL.tlm [--int4 | --sparse] [--exit K] [--calibration N] [--limit N] [--data DIR]\n\n"
                  "Quantises a training checkpoint into the .tlm device format (batch norm\n"
                  "folded, ReLU fused, per-channel int8 weights, int8 activations calibrated on\n"
                  "training images), then measures its accuracy through the device runtime\n"
                  "beside the float network's, on the same test images.\n\n"
                  "  -o, --output FILE   the .tlm model to write (required)\n"
                  "  --int4              packed int4 weights (half the bytes)\n"
+                 "  --sparse            sparse encoding for pruned conv/dense weights\n"
+                 "  --exit K            keep only the network up to early exit K (0 = first)\n"
                  "  --calibration N     training images for activation ranges (default 500)\n"
                  "  --limit N           test images to measure on (default: all 10000)\n"
                  "  --data DIR          Fashion-MNIST IDX folder (default %s)\n", TL_FASHION_MNIST_DIR);
@@ -25,8 +27,8 @@ static void usage(FILE *out)
 int tl_cmd_export(int argc, char **argv)
 {
     const char *ckpt = NULL, *out = NULL, *data = NULL;
-    uint32_t limit = 0, calibration = 500;
-    int int4 = 0;
+    uint32_t limit = 0, calibration = 500, cut = UINT32_MAX;
+    int int4 = 0, sparse = 0;
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
@@ -37,6 +39,12 @@ int tl_cmd_export(int argc, char **argv)
             data = argv[++i];
         } else if (!strcmp(argv[i], "--int4")) {
             int4 = 1;
+        } else if (!strcmp(argv[i], "--sparse")) {
+            sparse = 1;
+        } else if (!strcmp(argv[i], "--exit") && i + 1 < argc) {
+            if (tl_cli_parse_u32(argv[++i], &cut)) {
+                return tl_cli_fail("export", "--exit needs an exit number, not '%s'", argv[i]);
+            }
         } else if ((!strcmp(argv[i], "--limit") || !strcmp(argv[i], "--calibration")) && i + 1 < argc) {
             uint32_t *dst = !strcmp(argv[i], "--limit") ? &limit : &calibration;
             if (tl_cli_parse_u32(argv[i + 1], dst) || (dst == &calibration && *dst == 0)) {
@@ -70,7 +78,14 @@ int tl_cmd_export(int argc, char **argv)
         tl_net_free(&net);
         return tl_cli_fail("export", "%s", error);
     }
-    tl_export_options opt = { (int)calibration, int4 ? TL_DTYPE_INT4 : TL_DTYPE_INT8 };
+    if (int4 && sparse) {
+        tl_net_free(&net);
+        tl_dataset_free(&train);
+        tl_dataset_free(&test);
+        return tl_cli_fail("export", "--int4 and --sparse do not combine (yet)");
+    }
+    tl_export_options opt = { (int)calibration,
+                              int4 ? TL_DTYPE_INT4 : (sparse ? TL_DTYPE_SPARSE_INT8 : TL_DTYPE_INT8) };
     tl_graph g;
     tl_status s = tl_export_net(&net, &info, &train, &opt, &g, error, sizeof error);
     int rc = 0;
@@ -83,6 +98,14 @@ int tl_cmd_export(int argc, char **argv)
         goto done;
     }
     tl_evaluate(&net, &test, info.mean, info.std, float_acc, NULL);
+    if (cut != UINT32_MAX) {
+        if (cut >= g.exit_count) {
+            rc = tl_cli_fail("export", "%s: --exit %u, but the network has %u exit%s", ckpt, cut, g.exit_count,
+                             g.exit_count == 1 ? "" : "s");
+            goto done;
+        }
+        tl_graph_truncate_at_exit(&g, cut);
+    }
     char text[32];
     snprintf(text, sizeof text, "%d", test.n);
     tl_graph_set_meta(&g, "test_images", text);
@@ -106,7 +129,8 @@ int tl_cmd_export(int argc, char **argv)
         rc = tl_cli_fail("export", "%s: cannot write", out);
         goto done;
     }
-    printf("exported %s -> %s: %zu bytes, %s weights, %d exit%s\n", ckpt, out, tlm_size, int4 ? "int4" : "int8",
+    printf("exported %s -> %s: %zu bytes, %s weights, %d exit%s\n", ckpt, out, tlm_size,
+           int4 ? "int4" : (sparse ? "sparse int8" : "int8"),
            exits, exits > 1 ? "s" : "");
     for (int e = 0; e < exits; ++e) {
         printf("exit %d: float accuracy %.4f, device (quantised) accuracy %.4f on %d test images (%+.2f points)\n", e,

@@ -33,7 +33,10 @@ static void usage_train(FILE *out, int distill)
                  "  --no-augment       no random crop / flip\n"
                  "  --limit N          use the first N training images (and N/6 test images)\n"
                  "  --data DIR         folder with the IDX files (default %s)\n"
-                 "  --resume CKPT      continue a run from its checkpoint\n", TL_FASHION_MNIST_DIR);
+                 "  --resume CKPT      continue a run from its checkpoint\n"
+                 "  --init CKPT        start from a checkpoint's weights (fine-tuning; fresh optimiser)\n"
+                 "  --prune S          prune the fraction S of conv/dense weights (magnitude, gradual)\n",
+                 TL_FASHION_MNIST_DIR);
     if (distill) {
         fprintf(out, "  --teacher CKPT     the teacher's checkpoint (required)\n"
                      "  --temperature T    softening temperature (default 4)\n"
@@ -75,6 +78,8 @@ static int run_training(int argc, char **argv, int distill)
             cfg.out = v;
         } else if (!strcmp(a, "--resume")) {
             cfg.resume = v;
+        } else if (!strcmp(a, "--init")) {
+            cfg.init = v;
         } else if (!strcmp(a, "--data")) {
             cfg.data_dir = v;
         } else if (distill && !strcmp(a, "--teacher")) {
@@ -94,6 +99,12 @@ static int run_training(int argc, char **argv, int distill)
             } else {
                 return tl_cli_fail(cmd, "--schedule takes cosine, step or constant, not '%s'", v);
             }
+        } else if (!strcmp(a, "--prune")) {
+            float f;
+            if (parse_float(v, &f) || !(f >= 0 && f < 1)) {
+                return tl_cli_fail(cmd, "--prune needs a fraction in [0, 1), not '%s'", v);
+            }
+            cfg.prune = f;
         } else if (!strcmp(a, "--lr") || !strcmp(a, "--wd") || !strcmp(a, "--temperature") || !strcmp(a, "--alpha")) {
             float f;
             if (parse_float(v, &f) || !(f >= 0)) {
@@ -124,7 +135,7 @@ static int run_training(int argc, char **argv, int distill)
     if (distill && !cfg.teacher) {
         return tl_cli_fail(cmd, "need --teacher CKPT");
     }
-    if (!cfg.resume && !tl_arch_describe(cfg.arch)) {
+    if (!cfg.resume && !cfg.init && !tl_arch_describe(cfg.arch)) {
         return tl_cli_fail(cmd, "unknown architecture '%s' (see --help)", cfg.arch);
     }
     if (cfg.epochs < 1 || cfg.batch < 1 || !(cfg.lr > 0)) {

@@ -137,3 +137,67 @@ tl_status tl_graph_fuse_residual_adds(tl_graph *g, uint32_t *fused)
     }
     return TL_OK;
 }
+
+tl_status tl_graph_compact(tl_graph *g)
+{
+    if (!g) {
+        return TL_ERR_ARG;
+    }
+    int32_t *map = malloc((g->tensor_count + 1) * sizeof *map);
+    uint8_t *used = calloc(g->tensor_count + 1, 1);
+    if (!map || !used) {
+        free(map);
+        free(used);
+        return TL_ERR_NOMEM;
+    }
+    for (uint32_t i = 0; i < g->op_count; ++i) {
+        for (uint32_t k = 0; k < g->ops[i].rec.input_count; ++k) {
+            used[g->ops[i].rec.inputs[k]] = 1;
+        }
+        used[g->ops[i].rec.output] = 1;
+    }
+    for (uint32_t i = 0; i < g->input_count; ++i) used[g->inputs[i]] = 1;
+    for (uint32_t i = 0; i < g->output_count; ++i) used[g->outputs[i]] = 1;
+    for (uint32_t i = 0; i < g->exit_count; ++i) used[g->exits[i].output] = 1;
+    uint32_t kept = 0;
+    for (uint32_t t = 0; t < g->tensor_count; ++t) {
+        if (used[t]) {
+            map[t] = (int32_t)kept;
+            g->tensors[kept++] = g->tensors[t];
+        } else {
+            map[t] = -1;
+            free(g->tensors[t].name);
+            free(g->tensors[t].data);
+            free(g->tensors[t].channel_scales);
+        }
+    }
+    g->tensor_count = kept;
+    for (uint32_t i = 0; i < g->op_count; ++i) {
+        tl_op_rec *r = &g->ops[i].rec;
+        for (uint32_t k = 0; k < r->input_count; ++k) {
+            r->inputs[k] = (uint16_t)map[r->inputs[k]];
+        }
+        r->output = (uint16_t)map[r->output];
+    }
+    for (uint32_t i = 0; i < g->input_count; ++i) g->inputs[i] = (uint16_t)map[g->inputs[i]];
+    for (uint32_t i = 0; i < g->output_count; ++i) g->outputs[i] = (uint16_t)map[g->outputs[i]];
+    for (uint32_t i = 0; i < g->exit_count; ++i) g->exits[i].output = (uint16_t)map[g->exits[i].output];
+    free(map);
+    free(used);
+    return TL_OK;
+}
+
+tl_status tl_graph_truncate_at_exit(tl_graph *g, uint32_t exit)
+{
+    if (!g || exit >= g->exit_count) {
+        return TL_ERR_ARG;
+    }
+    const tl_exit_rec keep = g->exits[exit];
+    while (g->op_count > keep.op_end) {
+        remove_op(g, g->op_count - 1);
+    }
+    g->exit_count = exit + 1;
+    g->output_count = 1;
+    g->outputs[0] = keep.output;
+    return tl_graph_compact(g);
+}

@@ -132,6 +132,58 @@ static tl_status fail(char *error, size_t size, tl_status s, const char *fmt, ..
     return s;
 }
 
+static int compare_float(const void *a, const void *b)
+{
+    const float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : (x > y);
+}
+
+float tl_prune_magnitude(tl_net *net, const uint8_t *prunable, float fraction)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < net->param_count; ++i) {
+        n += prunable[i] != 0;
+    }
+    if (n == 0 || !(fraction > 0)) {
+        return 0.0f;
+    }
+    float *mags = malloc(n * sizeof(float));
+    if (!mags) {
+        return 0.0f;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < net->param_count; ++i) {
+        if (prunable[i]) {
+            mags[k++] = fabsf(net->params[i]);
+        }
+    }
+    qsort(mags, n, sizeof(float), compare_float);
+    size_t cut = (size_t)((double)fraction * (double)n);
+    cut = cut >= n ? n - 1 : cut;
+    const float threshold = mags[cut];
+    free(mags);
+    size_t zeros = 0;
+    for (size_t i = 0; i < net->param_count; ++i) {
+        if (prunable[i]) {
+            if (fabsf(net->params[i]) < threshold) {
+                net->params[i] = 0.0f;
+            }
+            zeros += net->params[i] == 0.0f;
+        }
+    }
+    return (float)zeros / (float)n;
+}
+
+/* Pruned weights stay zero: re-apply after every optimiser step. */
+static void keep_pruned(tl_net *net, const uint8_t *pruned)
+{
+    for (size_t i = 0; i < net->param_count; ++i) {
+        if (pruned[i]) {
+            net->params[i] = 0.0f;
+        }
+    }
+}
+
 tl_status tl_evaluate(tl_net *net, const tl_dataset *ds, float mean, float std, float *accuracy, float *loss)
 {
     const int saved = net->training;
@@ -225,6 +277,13 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
     if (cfg->resume) {
         s = tl_checkpoint_load(cfg->resume, cfg->batch, &net, &opt, &info, error, error_size);
         start_epoch = info.epoch;
+    } else if (cfg->init) {
+        /* Warm start: the checkpoint's weights and statistics, a fresh run. */
+        s = tl_checkpoint_load(cfg->init, cfg->batch, &net, NULL, &info, error, error_size);
+        if (s == TL_OK) {
+            s = tl_optim_init(&opt, net.param_count);
+        }
+        info.epoch = 0;
     } else {
         s = tl_net_build_arch(&net, cfg->arch, train.h, train.w, train.c, train.classes);
         if (s == TL_OK) {
@@ -272,7 +331,8 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
     uint8_t *y = malloc((size_t)cfg->batch);
     uint32_t *order = malloc((size_t)train.n * sizeof(uint32_t));
     uint8_t *decay = s == TL_OK ? tl_net_decay_mask(&net) : NULL;
-    if (s == TL_OK && (!x || !y || !order || !decay)) {
+    uint8_t *pruned = cfg->prune > 0 && s == TL_OK ? calloc(net.param_count, 1) : NULL;
+    if (s == TL_OK && (!x || !y || !order || !decay || (cfg->prune > 0 && !pruned))) {
         s = fail(error, error_size, TL_ERR_NOMEM, "out of memory");
     }
     if (s == TL_OK && !cfg->quiet) {
@@ -284,6 +344,20 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
     const double started = now();
     long images = 0;
     for (int epoch = start_epoch; s == TL_OK && epoch < cfg->epochs; ++epoch) {
+        if (pruned) {
+            /* Gradual pruning (Zhu & Gupta 2017): the target is approached
+             * on a cubic curve and held for the last epoch of fine-tuning. */
+            const int ramp = cfg->epochs > 1 ? cfg->epochs - 1 : 1;
+            const float t = (float)(epoch + 1) / (float)ramp;
+            const float frac = cfg->prune * (1.0f - powf(1.0f - (t < 1 ? t : 1), 3.0f));
+            const float now_zero = tl_prune_magnitude(&net, decay, frac);
+            for (size_t i = 0; i < net.param_count; ++i) {
+                pruned[i] = decay[i] && net.params[i] == 0.0f;
+            }
+            if (!cfg->quiet) {
+                fprintf(stderr, "epoch %d/%d: %.1f%% of weights pruned\n", epoch + 1, cfg->epochs, 100.0 * now_zero);
+            }
+        }
         tl_shuffle(order, train.n, cfg->seed, epoch);
         uint64_t aug_rng = ((cfg->seed + 7) * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)(epoch + 1) << 32) ^ 1;
         net.training = 1;
@@ -331,6 +405,9 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
             }
             sum_across(&rk, net.grads, net.param_count);
             tl_optim_step(&opt, net.params, net.grads, decay);
+            if (pruned) {
+                keep_pruned(&net, pruned);
+            }
             seen += count;
             images += count;
             const double elapsed = now() - epoch_start;
@@ -377,6 +454,7 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
     free(y);
     free(order);
     free(decay);
+    free(pruned);
     tl_optim_free(&opt);
     tl_net_free(&net);
     tl_net_free(&teacher);
