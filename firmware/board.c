@@ -36,7 +36,7 @@ static void fault_handler(void)
     board_exit(0);
 }
 
-static uint32_t semihost(uint32_t op, const void *arg)
+uint32_t board_semihost(uint32_t op, const void *arg)
 {
     register uint32_t r0 __asm("r0") = op;
     register const void *r1 __asm("r1") = arg;
@@ -46,7 +46,7 @@ static uint32_t semihost(uint32_t op, const void *arg)
 
 void board_write(const char *text)
 {
-    semihost(0x04, text); /* SYS_WRITE0 */
+    board_semihost(0x04, text); /* SYS_WRITE0 */
 }
 
 void board_write_u32(uint32_t value)
@@ -75,7 +75,7 @@ void board_exit(int success)
 {
     /* SYS_EXIT: ADP_Stopped_ApplicationExit ends QEMU with status 0,
      * ADP_Stopped_RunTimeErrorUnknown with status 1. */
-    semihost(0x18, (const void *)(success ? 0x20026u : 0x20023u));
+    board_semihost(0x18, (const void *)(success ? 0x20026u : 0x20023u));
     for (;;) {
     }
 }

@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+/* A semihosting call (ARM's semihosting numbers: 0x01 open, 0x06 read, ...). */
+uint32_t board_semihost(uint32_t op, const void *arg);
 void board_write(const char *text);
 void board_write_u32(uint32_t value);
 void board_write_i32(int32_t value);

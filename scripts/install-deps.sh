@@ -15,6 +15,7 @@ packages=(
     libopenblas-dev zlib1g-dev            # LargeML training (sgemm, gzip IDX files)
     dataset-fashion-mnist                 # training and evaluation data
     libopenmpi-dev openmpi-bin            # data-parallel training (optional at run time)
+    gnuplot-nox                           # the variant catalogue's Pareto plot
 )
 
 missing=()

@@ -82,6 +82,21 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         "$bin" export "$work/t.tlc" -o "$work/t.tlm" --limit 100 --calibration 100
     check "exported model runs" 0 "top class: [0-9]" -- "$bin" run "$work/t.tlm"
     check "export of a non-checkpoint" 1 "kws.tlm: not a tinylarge checkpoint" -- "$bin" export "$work/kws.tlm" -o "$work/x.tlm"
+    cat_dir="$work/catalogue"
+    check "compress builds the catalogue" 0 "catalogue: .*catalogue.csv" -- \
+        "$bin" compress "$work/t.tlc" --out-dir "$cat_dir" --sparsity 0,0.5 --bits 8,4 \
+        --finetune-limit 200 --limit 100 --calibration 100
+    ok "catalogue has a header and 4 variants" test "$(wc -l < "$cat_dir/catalogue.csv")" -eq 5
+    ok "catalogue columns" grep -q "^variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto$" "$cat_dir/catalogue.csv"
+    ok "at least one Pareto variant" grep -q ",1$" "$cat_dir/catalogue.csv"
+    ok "json lists the models" grep -q '"model": "e0-s50-int8.tlm"' "$cat_dir/catalogue.json"
+    ok "every variant's model loads" bash -c "for f in '$cat_dir'/e*.tlm; do '$bin' inspect \"\$f\" >/dev/null || exit 1; done"
+    ok "the int4 variant is smaller" test "$(stat -c %s "$cat_dir/e0-s00-int4.tlm")" -lt "$(stat -c %s "$cat_dir/e0-s00-int8.tlm")"
+    if command -v gnuplot >/dev/null; then
+        ok "pareto.png written" test -s "$cat_dir/pareto.png"
+    fi
+    check "compress needs --out-dir" 1 "need a checkpoint and --out-dir DIR" -- "$bin" compress "$work/t.tlc"
+    check "bad --bits" 1 "--bits takes 8 and/or 4" -- "$bin" compress "$work/t.tlc" --out-dir "$cat_dir" --bits 3
     check "eval the checkpoint" 0 "student-tiny, 4266 parameters, 1 epochs, 100 test images, loss [0-9.]+, accuracy 0\.[0-9]+" -- \
         "$bin" eval "$work/t.tlc" --limit 100
 fi

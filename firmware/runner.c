@@ -1,0 +1,97 @@
+/* runner.c - firmware that runs any .tlm model file on the Cortex-M4.
+ *
+ * The model path comes from the semihosting command line (QEMU:
+ * -semihosting-config enable=on,target=native,arg=runner,arg=MODEL.tlm);
+ * the file is read into RAM over semihosting, loaded and validated by the
+ * device runtime, and run once on the same pseudo-random input as
+ * `tinylarge run --seed 1`. It prints the output, the arena and the timer
+ * ticks (x 40 = instructions under -icount shift=0). One image serves every
+ * variant the compressor measures.
+ */
+#include <string.h>
+
+#include "board.h"
+#include "tinylarge/device.h"
+
+#define MODEL_CAPACITY (2u << 20)
+#define ARENA_CAPACITY (256u << 10)
+
+static uint8_t model[MODEL_CAPACITY] __attribute__((aligned(16)));
+static uint8_t arena[ARENA_CAPACITY] __attribute__((aligned(16)));
+
+int main(void)
+{
+    char cmdline[256];
+    uint32_t block[2] = { (uint32_t)(uintptr_t)cmdline, sizeof cmdline };
+    if (board_semihost(0x15, block) != 0) { /* SYS_GET_CMDLINE */
+        board_write("runner: no command line\n");
+        return 1;
+    }
+    const char *path = strchr(cmdline, ' ');
+    if (!path) {
+        board_write("runner: usage: runner MODEL.tlm\n");
+        return 1;
+    }
+    ++path;
+    uint32_t open_args[3] = { (uint32_t)(uintptr_t)path, 1 /* "rb" */, (uint32_t)strlen(path) };
+    const int32_t fd = (int32_t)board_semihost(0x01, open_args); /* SYS_OPEN */
+    if (fd < 0) {
+        board_write("runner: cannot open ");
+        board_write(path);
+        board_write("\n");
+        return 1;
+    }
+    uint32_t handle = (uint32_t)fd;
+    const int32_t size = (int32_t)board_semihost(0x0C, &handle); /* SYS_FLEN */
+    if (size <= 0 || (uint32_t)size > MODEL_CAPACITY) {
+        board_write("runner: model too large or empty\n");
+        return 1;
+    }
+    uint32_t read_args[3] = { handle, (uint32_t)(uintptr_t)model, (uint32_t)size };
+    if (board_semihost(0x06, read_args) != 0) { /* SYS_READ: bytes not read */
+        board_write("runner: short read\n");
+        return 1;
+    }
+    board_semihost(0x02, &handle); /* SYS_CLOSE */
+    tl_model m;
+    tl_interp it;
+    tl_status s = tl_model_load(&m, model, (uint32_t)size, 0);
+    if (s != TL_OK) {
+        board_write("load failed: ");
+        board_write(tl_status_str(s));
+        board_write("\n");
+        return 1;
+    }
+    if (tl_interp_init(&it, &m, arena, sizeof arena) != TL_OK) {
+        board_write("runner: arena too small\n");
+        return 1;
+    }
+    uint32_t in_size = 0;
+    int8_t *in = tl_interp_input(&it, 0, &in_size);
+    uint32_t seed = 1;
+    for (uint32_t i = 0; i < in_size; ++i) {
+        seed = seed * 1103515245u + 12345u;
+        in[i] = (int8_t)((seed >> 16) & 0xff);
+    }
+    board_timer_start();
+    const uint32_t t0 = board_timer_read();
+    s = tl_interp_invoke(&it);
+    const uint32_t t1 = board_timer_read();
+    if (s != TL_OK) {
+        board_write("invoke failed\n");
+        return 1;
+    }
+    uint32_t out_size;
+    const int8_t *out = tl_interp_output(&it, 0, &out_size);
+    board_write("output:");
+    for (uint32_t i = 0; i < out_size; ++i) {
+        board_write(" ");
+        board_write_i32(out[i]);
+    }
+    board_write("\narena: ");
+    board_write_u32(tl_model_arena_size(&m));
+    board_write("\ntimer ticks: ");
+    board_write_u32(t0 - t1);
+    board_write("\n");
+    return 0;
+}

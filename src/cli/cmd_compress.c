@@ -1,0 +1,381 @@
+/* cmd_compress.c - `tinylarge compress CKPT --out-dir DIR`: the variant
+ * catalogue. A grid over depth (early exit), parameters (magnitude
+ * sparsity, fine-tuned) and bits (int8 / int4); every variant is exported,
+ * run through the device runtime for its accuracy, measured (bytes, MACs,
+ * arena, Cortex-M4 instructions under QEMU when available) and written with
+ * a CSV and JSON table and a Pareto plot (accuracy vs bytes, gnuplot).
+ * This table is what the in-situ planner chooses from.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "tinylarge/convert.h"
+#include "tinylarge/device.h"
+#include "tinylarge/large.h"
+
+typedef struct variant {
+    char name[32];
+    int exit;
+    float sparsity;
+    int bits;
+    float accuracy;
+    size_t bytes;
+    uint64_t macs;
+    uint32_t arena;
+    long m4_instructions;   /* -1: not measured */
+    int pareto;
+} variant;
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: tinylarge compress CKPT --out-dir DIR [options]\n\n"
+                 "Builds the variant catalogue of a trained network: every combination of\n"
+                 "early exit, weight sparsity (pruned, then fine-tuned) and weight bits,\n"
+                 "exported to .tlm and measured on the device runtime. Writes the models,\n"
+                 "catalogue.csv, catalogue.json and pareto.png (accuracy vs bytes) in DIR.\n\n"
+                 "  --out-dir DIR          where to write (created if missing; required)\n"
+                 "  --sparsity LIST        comma-separated fractions (default 0,0.5,0.75)\n"
+                 "  --bits LIST            8 and/or 4 (default 8,4)\n"
+                 "  --finetune-epochs N    fine-tuning epochs per sparsity (default 1)\n"
+                 "  --finetune-limit N     training images for fine-tuning (default 10000)\n"
+                 "  --limit N              test images for accuracy (default 2000)\n"
+                 "  --calibration N        training images for activation ranges (default 500)\n"
+                 "  --m4-runner ELF        Cortex-M4 runner image (default: firmware/fw_runner.elf\n"
+                 "                         beside this program; measured when qemu-system-arm exists)\n");
+}
+
+static int parse_list(const char *text, float *out, int max)
+{
+    int n = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", text);
+    for (char *tok = strtok(buf, ","); tok && n < max; tok = strtok(NULL, ",")) {
+        char *end;
+        out[n] = strtof(tok, &end);
+        if (*end || end == tok) {
+            return -1;
+        }
+        ++n;
+    }
+    return n;
+}
+
+/* Cortex-M4 instructions of one inference, measured in QEMU, or -1. */
+static long m4_instructions(const char *runner, const char *model_path)
+{
+    if (!runner || access(runner, R_OK) != 0 || system("command -v qemu-system-arm >/dev/null 2>&1") != 0) {
+        return -1;
+    }
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd,
+             "qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none "
+             "-semihosting-config enable=on,target=native,arg=runner,arg='%s' -icount shift=0 -kernel '%s' 2>&1",
+             model_path, runner);
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        return -1;
+    }
+    char line[512];
+    long ticks = -1;
+    while (fgets(line, sizeof line, p)) {
+        if (!strncmp(line, "timer ticks: ", 13)) {
+            ticks = strtol(line + 13, NULL, 10);
+        }
+    }
+    pclose(p);
+    return ticks < 0 ? -1 : ticks * 40;
+}
+
+static void mark_pareto(variant *v, int n)
+{
+    for (int i = 0; i < n; ++i) {
+        v[i].pareto = 1;
+        for (int j = 0; j < n && v[i].pareto; ++j) {
+            if (j != i && v[j].accuracy >= v[i].accuracy && v[j].bytes <= v[i].bytes &&
+                (v[j].accuracy > v[i].accuracy || v[j].bytes < v[i].bytes)) {
+                v[i].pareto = 0;
+            }
+        }
+    }
+}
+
+static int write_tables(const char *dir, const variant *v, int n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/catalogue.csv", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        return -1;
+    }
+    fprintf(f, "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto\n");
+    for (int i = 0; i < n; ++i) {
+        fprintf(f, "%s,%d,%.2f,%d,%.4f,%zu,%llu,%u,%ld,%d\n", v[i].name, v[i].exit, (double)v[i].sparsity, v[i].bits,
+                (double)v[i].accuracy, v[i].bytes, (unsigned long long)v[i].macs, v[i].arena, v[i].m4_instructions,
+                v[i].pareto);
+    }
+    fclose(f);
+    snprintf(path, sizeof path, "%s/catalogue.json", dir);
+    f = fopen(path, "w");
+    if (!f) {
+        return -1;
+    }
+    fprintf(f, "{\n  \"variants\": [\n");
+    for (int i = 0; i < n; ++i) {
+        fprintf(f, "    {\"variant\": \"%s\", \"model\": \"%s.tlm\", \"exit\": %d, \"sparsity\": %.2f, \"bits\": %d, "
+                   "\"accuracy\": %.4f, \"bytes\": %zu, \"macs\": %llu, \"arena_bytes\": %u, "
+                   "\"m4_instructions\": %ld, \"pareto\": %s}%s\n",
+                v[i].name, v[i].name, v[i].exit, (double)v[i].sparsity, v[i].bits, (double)v[i].accuracy, v[i].bytes,
+                (unsigned long long)v[i].macs, v[i].arena, v[i].m4_instructions, v[i].pareto ? "true" : "false",
+                i + 1 < n ? "," : "");
+    }
+    fprintf(f, "  ]\n}\n");
+    fclose(f);
+    return 0;
+}
+
+/* pareto.png with gnuplot, when it is installed. */
+static void plot(const char *dir)
+{
+    if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "compress: gnuplot not installed: no pareto.png (apt-get install gnuplot-nox)\n");
+        return;
+    }
+    char script[4096], cmd[4200];
+    snprintf(script, sizeof script, "%s/pareto.gp", dir);
+    FILE *f = fopen(script, "w");
+    if (!f) {
+        return;
+    }
+    fprintf(f, "set terminal pngcairo size 900,600\nset output '%s/pareto.png'\n"
+               "set datafile separator ','\nset key bottom right\nset grid\n"
+               "set title 'tinylarge variant catalogue: accuracy vs model bytes'\n"
+               "set xlabel 'model bytes'\nset ylabel 'test accuracy (device runtime)'\n"
+               "plot '%s/catalogue.csv' skip 1 using 6:5 with points pt 7 ps 1.2 title 'variants', \\\n"
+               "     '< (head -1 %s/catalogue.csv; tail -n +2 %s/catalogue.csv | awk -F, \"\\$10 == 1\" | sort -t, -k6 -n)' "
+               "skip 1 using 6:5 with linespoints lw 2 pt 6 ps 1.8 title 'Pareto front', \\\n"
+               "     '%s/catalogue.csv' skip 1 using 6:5:1 with labels offset 0,1 font ',8' notitle\n",
+            dir, dir, dir, dir, dir);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>/dev/null", script);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "compress: gnuplot failed: no pareto.png\n");
+    }
+}
+
+int tl_cmd_compress(int argc, char **argv)
+{
+    const char *ckpt = NULL, *dir = NULL, *runner = NULL;
+    float sparsity[8] = { 0.0f, 0.5f, 0.75f }, bits_f[4] = { 8, 4 };
+    int n_sparsity = 3, n_bits = 2;
+    uint32_t ft_epochs = 1, ft_limit = 10000, limit = 2000, calibration = 500;
+    for (int i = 1; i < argc; ++i) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (a[0] != '-') {
+            if (ckpt) {
+                return tl_cli_fail("compress", "unexpected argument '%s'", a);
+            }
+            ckpt = a;
+            continue;
+        } else if (!v) {
+            usage(stderr);
+            return tl_cli_fail("compress", "incomplete option '%s'", a);
+        }
+        ++i;
+        if (!strcmp(a, "--out-dir")) {
+            dir = v;
+        } else if (!strcmp(a, "--m4-runner")) {
+            runner = v;
+        } else if (!strcmp(a, "--sparsity")) {
+            n_sparsity = parse_list(v, sparsity, 8);
+            for (int k = 0; k < n_sparsity; ++k) {
+                if (!(sparsity[k] >= 0 && sparsity[k] < 1)) {
+                    n_sparsity = -1;
+                }
+            }
+            if (n_sparsity < 1) {
+                return tl_cli_fail("compress", "--sparsity takes fractions in [0, 1), like 0,0.5,0.75");
+            }
+        } else if (!strcmp(a, "--bits")) {
+            n_bits = parse_list(v, bits_f, 4);
+            for (int k = 0; k < n_bits; ++k) {
+                if (bits_f[k] != 8 && bits_f[k] != 4) {
+                    n_bits = -1;
+                }
+            }
+            if (n_bits < 1) {
+                return tl_cli_fail("compress", "--bits takes 8 and/or 4, like 8,4");
+            }
+        } else {
+            uint32_t *dst = !strcmp(a, "--finetune-epochs") ? &ft_epochs
+                          : !strcmp(a, "--finetune-limit") ? &ft_limit
+                          : !strcmp(a, "--limit") ? &limit
+                          : !strcmp(a, "--calibration") ? &calibration : NULL;
+            if (!dst) {
+                usage(stderr);
+                return tl_cli_fail("compress", "unknown option '%s'", a);
+            }
+            if (tl_cli_parse_u32(v, dst) || *dst == 0) {
+                return tl_cli_fail("compress", "%s needs a positive integer, not '%s'", a, v);
+            }
+        }
+    }
+    if (!ckpt || !dir) {
+        usage(stderr);
+        return tl_cli_fail("compress", "need a checkpoint and --out-dir DIR");
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        return tl_cli_fail("compress", "%s: cannot create: %s", dir, strerror(errno));
+    }
+    char default_runner[4200];
+    if (!runner) {
+        /* firmware/fw_runner.elf beside the tinylarge binary (the build tree). */
+        char self[4096];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n > 0) {
+            self[n] = '\0';
+            char *cut = strrchr(self, '/');
+            if (cut) {
+                *cut = '\0';
+            }
+            snprintf(default_runner, sizeof default_runner, "%s/firmware/fw_runner.elf", self);
+            runner = default_runner;
+        }
+    }
+    char error[512] = "";
+    tl_dataset train, test;
+    if (tl_fashion_mnist_load(NULL, 1, (int)calibration, &train, error, sizeof error) != TL_OK ||
+        tl_fashion_mnist_load(NULL, 0, (int)limit, &test, error, sizeof error) != TL_OK) {
+        return tl_cli_fail("compress", "%s", error);
+    }
+    variant table[64];
+    int count = 0, rc = 0;
+    for (int si = 0; si < n_sparsity && rc == 0; ++si) {
+        /* The checkpoint for this sparsity: the original, or pruned + fine-tuned. */
+        char pruned[4096];
+        const char *source = ckpt;
+        if (sparsity[si] > 0) {
+            snprintf(pruned, sizeof pruned, "%s/pruned-%02d.tlc", dir, (int)(sparsity[si] * 100 + 0.5f));
+            tl_train_config cfg;
+            tl_train_defaults(&cfg);
+            cfg.init = ckpt;
+            cfg.prune = sparsity[si];
+            cfg.epochs = (int)ft_epochs;
+            cfg.lr = 0.01f;
+            cfg.warmup_epochs = 0;
+            cfg.limit_train = (int)ft_limit;
+            cfg.limit_test = (int)limit;
+            cfg.out = pruned;
+            cfg.quiet = 1;
+            tl_train_report rep;
+            fprintf(stderr, "compress: pruning to %.0f%% and fine-tuning (%u epoch%s on %u images)\n",
+                    100.0 * (double)sparsity[si], ft_epochs, ft_epochs == 1 ? "" : "s", ft_limit);
+            if (tl_train(&cfg, &rep, error, sizeof error) != TL_OK) {
+                rc = tl_cli_fail("compress", "%s", error);
+                break;
+            }
+            source = pruned;
+        }
+        tl_net net;
+        tl_checkpoint_info info;
+        if (tl_checkpoint_load(source, 128, &net, NULL, &info, error, sizeof error) != TL_OK) {
+            rc = tl_cli_fail("compress", "%s", error);
+            break;
+        }
+        for (int bi = 0; bi < n_bits && rc == 0; ++bi) {
+            const int bits = (int)bits_f[bi];
+            tl_export_options opt = { (int)calibration,
+                                      bits == 4 ? TL_DTYPE_INT4 : (sparsity[si] > 0 ? TL_DTYPE_SPARSE_INT8 : TL_DTYPE_INT8) };
+            for (int e = 0; e < net.exit_count && count < 64; ++e) {
+                tl_graph g;
+                if (tl_export_net(&net, &info, &train, &opt, &g, error, sizeof error) != TL_OK) {
+                    rc = tl_cli_fail("compress", "%s: %s", source, error);
+                    break;
+                }
+                if (e + 1 < net.exit_count) {
+                    tl_graph_truncate_at_exit(&g, (uint32_t)e);
+                }
+                variant *v = &table[count];
+                memset(v, 0, sizeof *v);
+                snprintf(v->name, sizeof v->name, "e%d-s%02d-int%d", e, (int)(sparsity[si] * 100 + 0.5f), bits);
+                v->exit = e;
+                v->sparsity = sparsity[si];
+                v->bits = bits;
+                uint8_t *buf = NULL;
+                size_t size = 0;
+                float acc[16];
+                int exits = 0;
+                char path[4200];
+                snprintf(path, sizeof path, "%s/%s.tlm", dir, v->name);
+                tl_status s = tl_graph_serialize(&g, &buf, &size);
+                if (s == TL_OK) {
+                    s = tl_device_accuracy(buf, size, &test, acc, &exits);
+                }
+                if (s == TL_OK) {
+                    char text[32];
+                    snprintf(text, sizeof text, "%.4f", (double)acc[exits - 1]);
+                    tl_graph_set_meta(&g, "accuracy", text);
+                    snprintf(text, sizeof text, "%s", v->name);
+                    tl_graph_set_meta(&g, "variant", text);
+                    free(buf);
+                    buf = NULL;
+                    s = tl_graph_serialize(&g, &buf, &size);
+                }
+                tl_model m;
+                if (s == TL_OK) {
+                    s = tl_model_load(&m, buf, size, 0);
+                }
+                if (s == TL_OK) {
+                    s = tl_write_file_atomic(path, buf, size);
+                }
+                if (s != TL_OK) {
+                    free(buf);
+                    tl_graph_free(&g);
+                    rc = tl_cli_fail("compress", "%s: %s", path, tl_status_str(s));
+                    break;
+                }
+                v->accuracy = acc[exits - 1];
+                v->bytes = size;
+                v->arena = tl_model_arena_size(&m);
+                for (uint32_t k = 0; k < m.header->op_count; ++k) {
+                    v->macs += tl_op_macs(&m, k);
+                }
+                v->m4_instructions = m4_instructions(runner, path);
+                fprintf(stderr, "compress: %-14s accuracy %.4f, %7zu bytes, %9llu MACs, arena %6u, M4 %ld instructions\n",
+                        v->name, (double)v->accuracy, v->bytes, (unsigned long long)v->macs, v->arena,
+                        v->m4_instructions);
+                free(buf);
+                tl_graph_free(&g);
+                ++count;
+            }
+        }
+        tl_net_free(&net);
+    }
+    tl_dataset_free(&train);
+    tl_dataset_free(&test);
+    if (rc != 0) {
+        return rc;
+    }
+    mark_pareto(table, count);
+    if (write_tables(dir, table, count) != 0) {
+        return tl_cli_fail("compress", "%s: cannot write the catalogue", dir);
+    }
+    plot(dir);
+    printf("%-14s %6s %8s %5s %8s %8s %10s %7s %12s %s\n", "variant", "exit", "sparsity", "bits", "accuracy", "bytes",
+           "MACs", "arena", "M4 instr", "Pareto");
+    for (int i = 0; i < count; ++i) {
+        const variant *v = &table[i];
+        printf("%-14s %6d %8.2f %5d %8.4f %8zu %10llu %7u %12ld %s\n", v->name, v->exit, (double)v->sparsity, v->bits,
+               (double)v->accuracy, v->bytes, (unsigned long long)v->macs, v->arena, v->m4_instructions,
+               v->pareto ? "*" : "");
+    }
+    printf("catalogue: %s/catalogue.csv, %s/catalogue.json, %s/pareto.png\n", dir, dir, dir);
+    return 0;
+}
