@@ -6,8 +6,9 @@
 # on a Cortex-M4 (QEMU), check the outputs against TensorFlow Lite Micro's,
 # report the resources used; then train a small student on Fashion-MNIST
 # with the LargeML engine and quantise it into a device model, measuring
-# its accuracy on the device runtime. Later stages (the variant catalogue,
-# publish, serve, download) join here as they land.
+# its accuracy on the device runtime and on the Cortex-M4, and build the
+# variant catalogue the in-situ planner will choose from. Later stages
+# (publish, serve, download) join here as they land.
 # usage: main-job.sh BUILD_DIR SHARED_DIR
 set -euo pipefail
 build=$1
@@ -91,6 +92,16 @@ echo
 echo "== 6. compress: quantise the student to int8 and run it on the device runtime"
 "$bin" export "$student" -o "$out/student.tlm"
 "$bin" inspect "$out/student.tlm" | tail -1
+if command -v qemu-system-arm >/dev/null && [ -f "$build/firmware/fw_runner.elf" ]; then
+    log=$(qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none \
+        -semihosting-config enable=on,target=native,arg=runner,arg="$out/student.tlm" -icount shift=0 \
+        -kernel "$build/firmware/fw_runner.elf" 2>&1 || true)
+    echo "on the Cortex-M4 (QEMU): ~$(( $(sed -n 's/^timer ticks: //p' <<<"$log") * 40 )) instructions per inference"
+fi
+
+echo
+echo "== 7. the variant catalogue: exit x sparsity x bits, measured"
+"$bin" compress "$student" --out-dir "$out/catalogue" --sparsity 0,0.5 --bits 8,4 --finetune-limit 4000 --limit 1000
 
 echo
 echo "main job done: models and checkpoints in $out"
