@@ -71,6 +71,20 @@ void board_write_i32(int32_t value)
     }
 }
 
+void board_report(const int8_t *out, uint32_t size, uint32_t arena, uint32_t ticks)
+{
+    board_write("output:");
+    for (uint32_t i = 0; i < size; ++i) {
+        board_write(" ");
+        board_write_i32(out[i]);
+    }
+    board_write("\narena: ");
+    board_write_u32(arena);
+    board_write("\ntimer ticks: ");
+    board_write_u32(ticks);
+    board_write("\n");
+}
+
 void board_exit(int success)
 {
     /* SYS_EXIT: ADP_Stopped_ApplicationExit ends QEMU with status 0,

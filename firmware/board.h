@@ -12,6 +12,10 @@ void board_write_u32(uint32_t value);
 void board_write_i32(int32_t value);
 void board_exit(int success);
 
+/* Prints a run's result in the form the tests and benchmarks read:
+ * "output: v v ...", "arena: N", "timer ticks: N". */
+void board_report(const int8_t *out, uint32_t size, uint32_t arena, uint32_t ticks);
+
 /* Free-running down-counter at 25 MHz; under `qemu -icount shift=0` one
  * tick is 40 executed instructions. */
 void board_timer_start(void);

@@ -47,11 +47,6 @@ int main(void)
     }
     uint32_t out_size;
     const int8_t *out = tl_interp_output(&it, 0, &out_size);
-    board_write("output:");
-    for (uint32_t i = 0; i < out_size; ++i) {
-        board_write(" ");
-        board_write_i32(out[i]);
-    }
     /* Again, one operator at a time, for the per-operator profile. */
     board_write("\nprofile:");
     memcpy(tl_interp_input(&it, 0, NULL), tl_input_blob, in_size);
@@ -64,10 +59,7 @@ int main(void)
         board_write("=");
         board_write_u32(a - z);
     }
-    board_write("\narena: ");
-    board_write_u32(tl_model_arena_size(&model));
-    board_write("\ntimer ticks: ");
-    board_write_u32(t0 - t1);
     board_write("\n");
+    board_report(out, out_size, tl_model_arena_size(&model), t0 - t1);
     return 0;
 }

@@ -83,15 +83,6 @@ int main(void)
     }
     uint32_t out_size;
     const int8_t *out = tl_interp_output(&it, 0, &out_size);
-    board_write("output:");
-    for (uint32_t i = 0; i < out_size; ++i) {
-        board_write(" ");
-        board_write_i32(out[i]);
-    }
-    board_write("\narena: ");
-    board_write_u32(tl_model_arena_size(&m));
-    board_write("\ntimer ticks: ");
-    board_write_u32(t0 - t1);
-    board_write("\n");
+    board_report(out, out_size, tl_model_arena_size(&m), t0 - t1);
     return 0;
 }

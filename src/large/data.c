@@ -15,8 +15,9 @@
 #include <zlib.h>
 
 #include "tinylarge/large.h"
+#include "util.h"
 
-static tl_status fail(char *error, size_t size, tl_status s, const char *fmt, ...)
+tl_status tl_large_fail(char *error, size_t size, tl_status s, const char *fmt, ...)
 {
     if (error && size) {
         va_list ap;
@@ -26,6 +27,9 @@ static tl_status fail(char *error, size_t size, tl_status s, const char *fmt, ..
     }
     return s;
 }
+
+/* The local name used below. */
+#define fail tl_large_fail
 
 static int read_u32(gzFile f, uint32_t *v)
 {

@@ -22,19 +22,11 @@
 #include "tinylarge/convert.h"
 #include "tinylarge/device.h"
 #include "tinylarge/large.h"
+#include "util.h"
 
 #define BN_EPS 1e-5f
 
-static tl_status fail(char *error, size_t size, tl_status s, const char *fmt, ...)
-{
-    if (error && size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(error, size, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
+#define fail tl_large_fail
 
 static const char *layer_name(tl_layer_kind kind)
 {

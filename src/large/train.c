@@ -21,6 +21,7 @@
 #endif
 
 #include "tinylarge/large.h"
+#include "util.h"
 
 /* Data parallelism: under mpirun every process takes a slice of each global
  * batch, gradients are summed with MPI_Allreduce, and every process applies
@@ -121,16 +122,7 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static tl_status fail(char *error, size_t size, tl_status s, const char *fmt, ...)
-{
-    if (error && size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(error, size, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
+#define fail tl_large_fail
 
 static int compare_float(const void *a, const void *b)
 {
