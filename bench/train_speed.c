@@ -27,7 +27,7 @@ int main(int argc, char **argv)
     }
     const char *arch = argv[1];
     const int images = atoi(argv[2]), batch = atoi(argv[3]), threads = atoi(argv[4]);
-    openblas_set_num_threads(threads);
+    openblas_set_num_threads(1); /* threads are training replicas (src/large/replicas.c) */
     tl_net net;
     if (tl_net_build_arch(&net, arch, 28, 28, 1, 10) != TL_OK || tl_net_finalize(&net, batch, 1) != TL_OK) {
         fprintf(stderr, "train_speed: cannot build %s\n", arch);
@@ -50,25 +50,27 @@ int main(int argc, char **argv)
     for (int i = 0; i < batch; ++i) {
         y[i] = (uint8_t)(i % 10);
     }
+    tl_replicas reps;
+    if (tl_replicas_init(&reps, &net, threads > 0 ? threads : 1) != TL_OK) {
+        fprintf(stderr, "train_speed: cannot start %d threads\n", threads);
+        return 1;
+    }
     const int steps = images / batch;
     double start = 0;
     for (int step = -1; step < steps; ++step) { /* step -1 warms up */
         if (step == 0) {
             start = now();
         }
-        tl_net_forward(&net, x, batch);
-        for (int e = 0; e < net.exit_count; ++e) {
-            tl_node *out = &net.nodes[net.exits[e]];
-            tl_softmax_cross_entropy(out->out, y, batch, out->c, net.exit_weights[e], out->dout, NULL);
-        }
-        tl_net_zero_grads(&net);
-        tl_net_backward(&net, batch);
+        double loss = 0;
+        long hits = 0;
+        tl_replicas_train_step(&reps, x, y, batch, batch, NULL, 1.0f, 0.0f, &loss, &hits);
         tl_optim_step(&opt, net.params, net.grads, decay);
     }
     const double seconds = now() - start;
     printf("%.1f\n", steps * batch / seconds);
     free(x);
     free(y);
+    tl_replicas_free(&reps);
     free(decay);
     tl_optim_free(&opt);
     tl_net_free(&net);

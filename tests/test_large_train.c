@@ -271,6 +271,31 @@ static void test_resume_is_bit_exact(void **state)
     tl_net_free(&b);
 }
 
+/* Two training threads (replicas sharing the weights) learn as one does. */
+static void test_training_threads(void **state)
+{
+    (void)state;
+    if (!have_dataset()) {
+        skip();
+    }
+    char one[128], two[128], error[256] = "";
+    snprintf(one, sizeof one, "%s/th1.tlc", dir);
+    snprintf(two, sizeof two, "%s/th2.tlc", dir);
+    tl_train_report r1, r2;
+    tl_train_config cfg = small_run(one, "student-tiny", 3);
+    cfg.lr = 0.1f;
+    assert_int_equal(tl_train(&cfg, &r1, error, sizeof error), TL_OK);
+    cfg.out = two;
+    cfg.threads = 2;
+    assert_int_equal(tl_train(&cfg, &r2, error, sizeof error), TL_OK);
+    assert_true(r2.test_accuracy[0] > 0.4f);
+    assert_true(fabsf(r1.test_accuracy[0] - r2.test_accuracy[0]) < 0.06f);
+    /* The replicas share one weight array: the checkpoint is one network. */
+    tl_net net;
+    assert_int_equal(tl_checkpoint_load(two, 8, &net, NULL, NULL, error, sizeof error), TL_OK);
+    tl_net_free(&net);
+}
+
 static void test_distillation_runs(void **state)
 {
     (void)state;
@@ -313,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_tiny_training_learns),
         cmocka_unit_test(test_multi_exit_training),
         cmocka_unit_test(test_resume_is_bit_exact),
+        cmocka_unit_test(test_training_threads),
         cmocka_unit_test(test_distillation_runs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -256,6 +256,31 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
 tl_status tl_evaluate(tl_net *net, const tl_dataset *ds, float mean, float std, float *accuracy,
                       float *loss);
 
+/* ---- threads (src/large/replicas.c) ---- */
+
+/* Data parallelism inside one process: replicas of a network share its
+ * parameter array; each runs forward and backward on a slice of the batch in
+ * its own thread (BLAS single-threaded), their gradients are summed into the
+ * master's and their batch-norm running statistics averaged. */
+typedef struct tl_replicas {
+    tl_net *master;
+    tl_net *extra;              /* count - 1 replicas */
+    int count;
+} tl_replicas;
+
+/* The master must come from tl_net_build_arch (its `arch` names it). */
+tl_status tl_replicas_init(tl_replicas *r, tl_net *master, int count);
+void tl_replicas_free(tl_replicas *r);
+
+/* Forward, per-exit loss, backward on x[count] (y labels), split across the
+ * replicas; grads (zeroed first) end up in the master. Each sample's
+ * gradient is weighted 1 / denominator (the global batch size, for MPI).
+ * With teacher_logits ([count, classes]) every exit uses the distillation
+ * loss. Adds the last exit's loss sum and correct count. */
+tl_status tl_replicas_train_step(tl_replicas *r, const float *x, const uint8_t *y, int count, int denominator,
+                                 const float *teacher_logits, float temperature, float alpha,
+                                 double *loss_sum, long *hits);
+
 /* Magnitude pruning: zeroes the `fraction` of conv/dense weights (the decay
  * mask's entries) with the smallest magnitudes, over the whole network;
  * returns the fraction of those weights now zero. */

@@ -28,7 +28,7 @@ static void usage_train(FILE *out, int distill)
                  "  --optimizer NAME   sgd (momentum 0.9) or adamw (default sgd)\n"
                  "  --wd X             weight decay (default 5e-4)\n"
                  "  --schedule NAME    cosine, step or constant (default cosine), 1 warm-up epoch\n"
-                 "  --threads N        OpenBLAS threads (default 1: faster on these small GEMMs)\n"
+                 "  --threads N        training threads, each on a slice of the batch (default 1)\n"
                  "  --seed N           seed of initialisation, shuffling, augmentation (default 1)\n"
                  "  --no-augment       no random crop / flip\n"
                  "  --limit N          use the first N training images (and N/6 test images)\n"

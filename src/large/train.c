@@ -99,9 +99,10 @@ void tl_train_defaults(tl_train_config *cfg)
     cfg->arch = "student";
     cfg->epochs = 10;
     cfg->batch = 128;
-    /* One BLAS thread: this engine's GEMMs are small (a batch of 28x28
-     * images), and on them OpenBLAS's threads cost more than they give
-     * (measured: 459 vs 212 images/s for the student on 2 cores). */
+    /* Training threads split each batch (src/large/replicas.c). One by
+     * default: results are then bit-reproducible, and OpenBLAS's own threads
+     * cost more than they give on this engine's small GEMMs (measured: 459
+     * vs 212 images/s for the student on 2 cores). */
     cfg->threads = 1;
     cfg->augment = 1;
     cfg->seed = 1;
@@ -248,7 +249,7 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
         local.out = NULL;
     }
     cfg = &local;
-    openblas_set_num_threads(cfg->threads > 0 ? cfg->threads : 1);
+    openblas_set_num_threads(1); /* parallelism comes from the training threads */
     tl_dataset train, test;
     tl_status s = tl_fashion_mnist_load(cfg->data_dir, 1, cfg->limit_train, &train, error, error_size);
     if (s != TL_OK) {
@@ -327,6 +328,12 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
     if (s == TL_OK && (!x || !y || !order || !decay || (cfg->prune > 0 && !pruned))) {
         s = fail(error, error_size, TL_ERR_NOMEM, "out of memory");
     }
+    /* Training threads: replicas sharing the parameters, one BLAS thread each. */
+    tl_replicas reps;
+    memset(&reps, 0, sizeof reps);
+    if (s == TL_OK && (s = tl_replicas_init(&reps, &net, cfg->threads > 1 ? cfg->threads : 1)) != TL_OK) {
+        fail(error, error_size, s, "cannot set up %d training threads", cfg->threads);
+    }
     if (s == TL_OK && !cfg->quiet) {
         fprintf(stderr, "training %s (%zu parameters) on %d images, testing on %d, %d epochs of %d steps%s",
                 info.arch, net.param_count, train.n, test.n, cfg->epochs, steps_per_epoch,
@@ -362,39 +369,18 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
             const int global_count = train.n - global_first < cfg->batch ? train.n - global_first : cfg->batch;
             const int first = global_first + (int)((long)global_count * rk.rank / rk.size);
             const int count = global_first + (int)((long)global_count * (rk.rank + 1) / rk.size) - first;
-            /* Gradients of the global mean: each slice weighs count / global_count. */
-            const float share = (float)count / (float)global_count;
             if (count > 0) {
                 tl_dataset_batch(&train, order, first, count, info.mean, info.std, cfg->augment, &aug_rng, x, y);
             }
-            if (count == 0) {
-                tl_net_zero_grads(&net);
-                sum_across(&rk, net.grads, net.param_count);
-                tl_optim_step(&opt, net.params, net.grads, decay);
-                continue;
-            }
-            tl_net_forward(&net, x, count);
-            if (cfg->teacher) {
+            /* Teacher logits (distillation) for this slice, then forward, losses
+             * and backward across the training threads. */
+            const float *teacher_logits = NULL;
+            if (cfg->teacher && count > 0) {
                 tl_net_forward(&teacher, x, count);
+                teacher_logits = teacher.nodes[teacher.exits[teacher.exit_count - 1]].out;
             }
-            const tl_node *t_out = cfg->teacher ? &teacher.nodes[teacher.exits[teacher.exit_count - 1]] : NULL;
-            for (int e = 0; e < net.exit_count; ++e) {
-                tl_node *out = &net.nodes[net.exits[e]];
-                int hits = 0;
-                const float w = net.exit_weights[e] * share;
-                const float l = t_out
-                    ? tl_distillation_loss(out->out, t_out->out, y, count, out->c, cfg->temperature, cfg->alpha,
-                                           w, out->dout, &hits)
-                    : tl_softmax_cross_entropy(out->out, y, count, out->c, w, out->dout, &hits);
-                if (e == net.exit_count - 1) {
-                    loss_sum += (double)l * count;
-                    hits_sum += hits;
-                }
-            }
-            tl_net_zero_grads(&net);
-            if (count > 0) {
-                tl_net_backward(&net, count);
-            }
+            tl_replicas_train_step(&reps, x, y, count, global_count, teacher_logits, cfg->temperature, cfg->alpha,
+                                   &loss_sum, &hits_sum);
             sum_across(&rk, net.grads, net.param_count);
             tl_optim_step(&opt, net.params, net.grads, decay);
             if (pruned) {
@@ -445,6 +431,7 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
     free(x);
     free(y);
     free(order);
+    tl_replicas_free(&reps);
     free(decay);
     free(pruned);
     tl_optim_free(&opt);
