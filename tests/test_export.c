@@ -247,6 +247,79 @@ static void test_truncated_exit(void **state)
     tl_net_free(&net);
 }
 
+/* Quantisation-aware training: the fake-quantised weights lie on the
+ * export's grid, the float weights come back, and the int4 device model
+ * answers like the fake-quantised float network. */
+static void test_quantisation_aware_training(void **state)
+{
+    (void)state;
+    if (!train.n) {
+        skip();
+    }
+    char path[128], error[256];
+    snprintf(path, sizeof path, "%s/qat.tlc", dir);
+    tl_train_config cfg;
+    tl_train_defaults(&cfg);
+    cfg.init = trained("student");
+    cfg.qat_bits = 4;
+    cfg.epochs = 1;
+    cfg.batch = 32;
+    cfg.lr = 0.002f;
+    cfg.warmup_epochs = 0;
+    cfg.limit_train = 800;
+    cfg.limit_test = 200;
+    cfg.out = path;
+    cfg.quiet = 1;
+    tl_train_report rep;
+    assert_int_equal(tl_train(&cfg, &rep, error, sizeof error), TL_OK);
+    tl_net net;
+    tl_checkpoint_info info;
+    assert_int_equal(tl_checkpoint_load(path, 64, &net, NULL, &info, error, sizeof error), TL_OK);
+    float *shadow = malloc(net.param_count * sizeof(float));
+    float *before = malloc(net.param_count * sizeof(float));
+    memcpy(before, net.params, net.param_count * sizeof(float));
+    tl_fake_quantize(&net, 4, shadow);
+    /* A conv layer's channel 0: at most 15 distinct values (int4 grid). */
+    const tl_node *conv = NULL;
+    for (int i = 0; i < net.count && !conv; ++i) {
+        conv = net.nodes[i].kind == TL_LAYER_CONV ? &net.nodes[i] : NULL;
+    }
+    const size_t per = conv->weight_count / (size_t)conv->c;
+    float seen[16];
+    int distinct = 0;
+    for (size_t t = 0; t < per; ++t) {
+        const float v = net.params[conv->weight_at + t];
+        int known = 0;
+        for (int k = 0; k < distinct; ++k) {
+            known |= seen[k] == v;
+        }
+        if (!known) {
+            assert_true(distinct < 15);
+            seen[distinct++] = v;
+        }
+    }
+    float fake[TL_MAX_EXITS];
+    tl_evaluate(&net, &test, info.mean, info.std, fake, NULL);
+    tl_restore_weights(&net, shadow);
+    assert_memory_equal(net.params, before, net.param_count * sizeof(float));
+    tl_export_options opt = { 300, TL_DTYPE_INT4 };
+    tl_graph g;
+    assert_int_equal(tl_export_net(&net, &info, &train, &opt, &g, error, sizeof error), TL_OK);
+    uint8_t *buf;
+    size_t size;
+    assert_int_equal(tl_graph_serialize(&g, &buf, &size), TL_OK);
+    float device[16];
+    int exits;
+    assert_int_equal(tl_device_accuracy(buf, size, &test, device, &exits), TL_OK);
+    print_message("QAT int4: fake-quantised float %.4f, device %.4f\n", (double)fake[0], (double)device[0]);
+    assert_true(fabsf(device[0] - fake[0]) < 0.03f); /* only activation rounding differs */
+    free(buf);
+    free(shadow);
+    free(before);
+    tl_graph_free(&g);
+    tl_net_free(&net);
+}
+
 static void test_unexportable_network_is_named(void **state)
 {
     (void)state;
@@ -279,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_int4_export_runs),
         cmocka_unit_test(test_pruned_sparse_export),
         cmocka_unit_test(test_truncated_exit),
+        cmocka_unit_test(test_quantisation_aware_training),
         cmocka_unit_test(test_unexportable_network_is_named),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -233,6 +233,7 @@ typedef struct tl_train_config {
     float temperature, alpha;   /* distillation */
     const char *init;           /* start from this checkpoint's weights (fresh optimiser), or NULL */
     float prune;                /* target fraction of conv/dense weights pruned to zero (0: none) */
+    int qat_bits;               /* quantisation-aware training of conv/dense weights: 4 or 8 (0: off) */
     int progress;               /* 1: a progress bar on stderr; 0: log lines */
     int quiet;                  /* no output at all (tests) */
 } tl_train_config;
@@ -285,6 +286,14 @@ tl_status tl_replicas_train_step(tl_replicas *r, const float *x, const uint8_t *
  * mask's entries) with the smallest magnitudes, over the whole network;
  * returns the fraction of those weights now zero. */
 float tl_prune_magnitude(tl_net *net, const uint8_t *prunable, float fraction);
+
+/* Fake quantisation for quantisation-aware training: rounds every conv and
+ * dense weight to its per-output-channel symmetric grid of `bits` bits (the
+ * grid export uses; depthwise weights always 8 bits), saving the float
+ * weights in `shadow` (param_count floats) to be put back by
+ * tl_restore_weights after backward (straight-through estimator). */
+void tl_fake_quantize(tl_net *net, int bits, float *shadow);
+void tl_restore_weights(tl_net *net, const float *shadow);
 
 /* ---- export to the device format (src/large/export.c) ---- */
 

@@ -43,6 +43,7 @@ static void usage(FILE *out)
                  "  --bits LIST            8 and/or 4 (default 8,4)\n"
                  "  --finetune-epochs N    fine-tuning epochs per sparsity (default 1)\n"
                  "  --finetune-limit N     training images for fine-tuning (default 10000)\n"
+                 "  --finetune-lr X        fine-tuning learning rate (default 0.002)\n"
                  "  --limit N              test images for accuracy (default 2000)\n"
                  "  --calibration N        training images for activation ranges (default 500)\n"
                  "  --m4-runner ELF        Cortex-M4 runner image (default: firmware/fw_runner.elf\n"
@@ -167,12 +168,37 @@ static void plot(const char *dir)
     }
 }
 
+/* Fine-tunes `from` into `to`: pruning to `sparsity` and/or quantisation-
+ * aware training for `qat_bits` (0: none). */
+static int fine_tune(const char *from, const char *to, float sparsity, int qat_bits, uint32_t epochs,
+                     uint32_t images, uint32_t test_images, float lr, char *error, size_t error_size)
+{
+    tl_train_config cfg;
+    tl_train_defaults(&cfg);
+    cfg.init = from;
+    cfg.prune = sparsity;
+    cfg.qat_bits = qat_bits;
+    cfg.epochs = (int)epochs;
+    cfg.lr = lr;
+    cfg.warmup_epochs = 0;
+    cfg.limit_train = (int)images;
+    cfg.limit_test = (int)test_images;
+    cfg.out = to;
+    cfg.quiet = 1;
+    tl_train_report rep;
+    fprintf(stderr, "compress: fine-tuning%s%s (%u epoch%s on %u images)\n",
+            sparsity > 0 ? ", pruning" : "", qat_bits ? ", quantisation-aware" : "", epochs, epochs == 1 ? "" : "s",
+            images);
+    return tl_train(&cfg, &rep, error, error_size) == TL_OK ? 0 : -1;
+}
+
 int tl_cmd_compress(int argc, char **argv)
 {
     const char *ckpt = NULL, *dir = NULL, *runner = NULL;
     float sparsity[8] = { 0.0f, 0.5f, 0.75f }, bits_f[4] = { 8, 4 };
     int n_sparsity = 3, n_bits = 2;
     uint32_t ft_epochs = 1, ft_limit = 10000, limit = 2000, calibration = 500;
+    float ft_lr = 0.002f;
     for (int i = 1; i < argc; ++i) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -202,6 +228,12 @@ int tl_cmd_compress(int argc, char **argv)
             }
             if (n_sparsity < 1) {
                 return tl_cli_fail("compress", "--sparsity takes fractions in [0, 1), like 0,0.5,0.75");
+            }
+        } else if (!strcmp(a, "--finetune-lr")) {
+            char *end;
+            ft_lr = strtof(v, &end);
+            if (*end || !(ft_lr > 0)) {
+                return tl_cli_fail("compress", "--finetune-lr needs a positive number, not '%s'", v);
             }
         } else if (!strcmp(a, "--bits")) {
             n_bits = parse_list(v, bits_f, 4);
@@ -263,34 +295,31 @@ int tl_cmd_compress(int argc, char **argv)
         const char *source = ckpt;
         if (sparsity[si] > 0) {
             snprintf(pruned, sizeof pruned, "%s/pruned-%02d.tlc", dir, (int)(sparsity[si] * 100 + 0.5f));
-            tl_train_config cfg;
-            tl_train_defaults(&cfg);
-            cfg.init = ckpt;
-            cfg.prune = sparsity[si];
-            cfg.epochs = (int)ft_epochs;
-            cfg.lr = 0.01f;
-            cfg.warmup_epochs = 0;
-            cfg.limit_train = (int)ft_limit;
-            cfg.limit_test = (int)limit;
-            cfg.out = pruned;
-            cfg.quiet = 1;
-            tl_train_report rep;
-            fprintf(stderr, "compress: pruning to %.0f%% and fine-tuning (%u epoch%s on %u images)\n",
-                    100.0 * (double)sparsity[si], ft_epochs, ft_epochs == 1 ? "" : "s", ft_limit);
-            if (tl_train(&cfg, &rep, error, sizeof error) != TL_OK) {
+            if (fine_tune(ckpt, pruned, sparsity[si], 0, ft_epochs, ft_limit, limit, ft_lr, error, sizeof error) != 0) {
                 rc = tl_cli_fail("compress", "%s", error);
                 break;
             }
             source = pruned;
         }
-        tl_net net;
-        tl_checkpoint_info info;
-        if (tl_checkpoint_load(source, 128, &net, NULL, &info, error, sizeof error) != TL_OK) {
-            rc = tl_cli_fail("compress", "%s", error);
-            break;
-        }
         for (int bi = 0; bi < n_bits && rc == 0; ++bi) {
             const int bits = (int)bits_f[bi];
+            /* int4: quantisation-aware fine-tuning first (keeping any pruning). */
+            char qat[4200];
+            const char *weights = source;
+            if (bits == 4) {
+                snprintf(qat, sizeof qat, "%s/qat4-s%02d.tlc", dir, (int)(sparsity[si] * 100 + 0.5f));
+                if (fine_tune(source, qat, sparsity[si], 4, ft_epochs, ft_limit, limit, ft_lr, error, sizeof error) != 0) {
+                    rc = tl_cli_fail("compress", "%s", error);
+                    break;
+                }
+                weights = qat;
+            }
+            tl_net net;
+            tl_checkpoint_info info;
+            if (tl_checkpoint_load(weights, 128, &net, NULL, &info, error, sizeof error) != TL_OK) {
+                rc = tl_cli_fail("compress", "%s", error);
+                break;
+            }
             tl_export_options opt = { (int)calibration,
                                       bits == 4 ? TL_DTYPE_INT4 : (sparsity[si] > 0 ? TL_DTYPE_SPARSE_INT8 : TL_DTYPE_INT8) };
             for (int e = 0; e < net.exit_count && count < 64; ++e) {
@@ -355,8 +384,8 @@ int tl_cmd_compress(int argc, char **argv)
                 tl_graph_free(&g);
                 ++count;
             }
+            tl_net_free(&net);
         }
-        tl_net_free(&net);
     }
     tl_dataset_free(&train);
     tl_dataset_free(&test);

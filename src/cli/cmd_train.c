@@ -35,7 +35,8 @@ static void usage_train(FILE *out, int distill)
                  "  --data DIR         folder with the IDX files (default %s)\n"
                  "  --resume CKPT      continue a run from its checkpoint\n"
                  "  --init CKPT        start from a checkpoint's weights (fine-tuning; fresh optimiser)\n"
-                 "  --prune S          prune the fraction S of conv/dense weights (magnitude, gradual)\n",
+                 "  --prune S          prune the fraction S of conv/dense weights (magnitude, gradual)\n"
+                 "  --qat BITS         quantisation-aware training for BITS-bit weights (4 or 8)\n",
                  TL_FASHION_MNIST_DIR);
     if (distill) {
         fprintf(out, "  --teacher CKPT     the teacher's checkpoint (required)\n"
@@ -120,6 +121,8 @@ static int run_training(int argc, char **argv, int distill)
             else if (!strcmp(a, "--threads")) cfg.threads = (int)u;
             else if (!strcmp(a, "--seed")) cfg.seed = u;
             else if (!strcmp(a, "--limit")) { cfg.limit_train = (int)u; cfg.limit_test = (int)(u / 6 ? u / 6 : 1); }
+            else if (!strcmp(a, "--qat") && (u == 4 || u == 8)) cfg.qat_bits = (int)u;
+            else if (!strcmp(a, "--qat")) return tl_cli_fail(cmd, "--qat takes 4 or 8, not '%s'", v);
             else {
                 usage_train(stderr, distill);
                 return tl_cli_fail(cmd, "unknown option '%s'", a);

@@ -167,6 +167,43 @@ float tl_prune_magnitude(tl_net *net, const uint8_t *prunable, float fraction)
     return (float)zeros / (float)n;
 }
 
+void tl_fake_quantize(tl_net *net, int bits, float *shadow)
+{
+    memcpy(shadow, net->params, net->param_count * sizeof(float));
+    for (int i = 0; i < net->count; ++i) {
+        const tl_node *n = &net->nodes[i];
+        if (n->kind != TL_LAYER_CONV && n->kind != TL_LAYER_DENSE && n->kind != TL_LAYER_DWCONV) {
+            continue;
+        }
+        const int dw = n->kind == TL_LAYER_DWCONV;
+        const float qmax = (dw ? 8 : bits) == 4 ? 7.0f : 127.0f;
+        const size_t channels = (size_t)n->c, per = n->weight_count / channels;
+        float *w = net->params + n->weight_at;
+        for (size_t c = 0; c < channels; ++c) {
+            float m = 0;
+            for (size_t t = 0; t < per; ++t) {
+                const float v = fabsf(w[dw ? t * channels + c : c * per + t]);
+                m = v > m ? v : m;
+            }
+            if (m == 0) {
+                continue;
+            }
+            const float scale = m / qmax;
+            for (size_t t = 0; t < per; ++t) {
+                float *v = &w[dw ? t * channels + c : c * per + t];
+                float q = roundf(*v / scale);
+                q = q > qmax ? qmax : (q < -qmax ? -qmax : q);
+                *v = q * scale;
+            }
+        }
+    }
+}
+
+void tl_restore_weights(tl_net *net, const float *shadow)
+{
+    memcpy(net->params, shadow, net->param_count * sizeof(float));
+}
+
 /* Pruned weights stay zero: re-apply after every optimiser step. */
 static void keep_pruned(tl_net *net, const uint8_t *pruned)
 {
@@ -325,6 +362,10 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
     uint32_t *order = malloc((size_t)train.n * sizeof(uint32_t));
     uint8_t *decay = s == TL_OK ? tl_net_decay_mask(&net) : NULL;
     uint8_t *pruned = cfg->prune > 0 && s == TL_OK ? calloc(net.param_count, 1) : NULL;
+    float *shadow = cfg->qat_bits && s == TL_OK ? malloc(net.param_count * sizeof(float)) : NULL;
+    if (s == TL_OK && cfg->qat_bits && !shadow) {
+        s = fail(error, error_size, TL_ERR_NOMEM, "out of memory");
+    }
     if (s == TL_OK && (!x || !y || !order || !decay || (cfg->prune > 0 && !pruned))) {
         s = fail(error, error_size, TL_ERR_NOMEM, "out of memory");
     }
@@ -379,8 +420,14 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
                 tl_net_forward(&teacher, x, count);
                 teacher_logits = teacher.nodes[teacher.exits[teacher.exit_count - 1]].out;
             }
+            if (shadow) {
+                tl_fake_quantize(&net, cfg->qat_bits, shadow); /* forward/backward on the device's grid */
+            }
             tl_replicas_train_step(&reps, x, y, count, global_count, teacher_logits, cfg->temperature, cfg->alpha,
                                    &loss_sum, &hits_sum);
+            if (shadow) {
+                tl_restore_weights(&net, shadow); /* the update goes to the float weights */
+            }
             sum_across(&rk, net.grads, net.param_count);
             tl_optim_step(&opt, net.params, net.grads, decay);
             if (pruned) {
@@ -432,6 +479,7 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
     free(y);
     free(order);
     tl_replicas_free(&reps);
+    free(shadow);
     free(decay);
     free(pruned);
     tl_optim_free(&opt);
