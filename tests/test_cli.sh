@@ -65,6 +65,15 @@ head -c 100 "$models/golden/kws_ref_model/1.in" > "$work/short.in"
 check "wrong input size" 1 "short.in: holds 100 bytes but the model's input takes 490" -- "$bin" run "$work/kws.tlm" --input "$work/short.in"
 check "bad --repeat" 1 "--repeat needs a positive integer, not '0'" -- "$bin" run "$work/kws.tlm" --repeat 0
 check "extra argument" 1 "unexpected argument 'two.tlm'" -- "$bin" inspect "$work/kws.tlm" two.tlm
+# Progressive (bit-plane) streams.
+check "progressive encode" 0 "encoded .*kws.tlm .* -> .*kws.tlp" -- "$bin" progressive "$work/kws.tlm" -o "$work/kws.tlp"
+check "decode a prefix" 0 "[1-7] of 8 bit planes" -- "$bin" progressive --decode "$work/kws.tlp" --bytes 30000 -o "$work/kws4.tlm"
+check "the prefix runs" 0 "top class: [0-9]+" -- "$bin" run "$work/kws4.tlm"
+check "decode all" 0 "8 of 8 bit planes" -- "$bin" progressive --decode "$work/kws.tlp" -o "$work/kws8.tlm"
+ok "full decode is the original" cmp -s "$work/kws8.tlm" "$work/kws.tlm"
+check "decode too little" 1 "cannot decode 1000 bytes: truncated data" -- \
+    "$bin" progressive --decode "$work/kws.tlp" --bytes 1000 -o "$work/x.tlm"
+
 # Training (LargeML engine) from the command line.
 check "train help lists architectures" 0 "student-exits" -- "$bin" train --help
 check "unknown architecture" 1 "unknown architecture 'nope'" -- "$bin" train --arch nope --out "$work/t.tlc"

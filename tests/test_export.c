@@ -320,6 +320,48 @@ static void test_quantisation_aware_training(void **state)
     tl_net_free(&net);
 }
 
+/* Bit-plane progressive prefixes of an exported student: more planes, not
+ * worse beyond noise; five planes close to the whole model. */
+static void test_progressive_prefix_accuracy(void **state)
+{
+    (void)state;
+    if (!train.n) {
+        skip();
+    }
+    char error[256];
+    tl_net net;
+    tl_checkpoint_info info;
+    assert_int_equal(tl_checkpoint_load(trained("student"), 64, &net, NULL, &info, error, sizeof error), TL_OK);
+    tl_graph g;
+    assert_int_equal(tl_export_net(&net, &info, &train, NULL, &g, error, sizeof error), TL_OK);
+    uint8_t *tlm, *stream;
+    size_t size, stream_size;
+    uint32_t ends[8];
+    assert_int_equal(tl_graph_serialize(&g, &tlm, &size), TL_OK);
+    assert_int_equal(tl_progressive_encode(tlm, size, &stream, &stream_size, ends), TL_OK);
+    uint8_t *out = aligned_alloc(16, (size + 15) / 16 * 16);
+    float acc[8];
+    for (int p = 0; p < 8; ++p) {
+        uint32_t planes, model_size;
+        assert_int_equal(tl_progressive_decode(stream, ends[p], out, size, &planes, &model_size), TL_OK);
+        float a[16];
+        int exits;
+        assert_int_equal(tl_device_accuracy(out, model_size, &test, a, &exits), TL_OK);
+        acc[p] = a[0];
+        print_message("progressive: %d planes, %u bytes, accuracy %.4f\n", p + 1, ends[p], (double)acc[p]);
+    }
+    for (int p = 3; p < 7; ++p) {
+        assert_true(acc[p + 1] >= acc[p] - 0.02f); /* ordered, up to noise */
+    }
+    assert_true(acc[4] >= acc[7] - 0.03f);          /* 5 of 8 planes: nearly there */
+    assert_true(acc[1] < acc[7] - 0.1f);            /* 2 planes: much coarser */
+    free(out);
+    free(stream);
+    free(tlm);
+    tl_graph_free(&g);
+    tl_net_free(&net);
+}
+
 static void test_unexportable_network_is_named(void **state)
 {
     (void)state;
@@ -353,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_pruned_sparse_export),
         cmocka_unit_test(test_truncated_exit),
         cmocka_unit_test(test_quantisation_aware_training),
+        cmocka_unit_test(test_progressive_prefix_accuracy),
         cmocka_unit_test(test_unexportable_network_is_named),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

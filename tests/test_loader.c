@@ -19,6 +19,7 @@
 
 #include "test_util.h"
 #include "tiny_model.h"
+#include "tinylarge/convert.h"
 #include "tinylarge/device.h"
 
 static uint8_t *model_copy(const uint8_t *src, size_t size)
@@ -391,6 +392,58 @@ static void test_import_names_unsupported_operator(void **state)
     free(data);
 }
 
+/* The progressive stream: a byte-identical round trip, every plane-boundary
+ * prefix a valid model, and bad streams refused. */
+static void test_progressive_stream(void **state)
+{
+    (void)state;
+    uint8_t *stream;
+    size_t size;
+    uint32_t ends[8];
+    assert_int_equal(tl_progressive_encode(tiny, tiny_size, &stream, &size, ends), TL_OK);
+    assert_int_equal(ends[7], size);
+    uint8_t *out = aligned_alloc(16, (tiny_size + 15) / 16 * 16);
+    uint32_t planes, model_size;
+    assert_int_equal(tl_progressive_decode(stream, size, out, tiny_size, &planes, &model_size), TL_OK);
+    assert_int_equal(planes, 8);
+    assert_int_equal(model_size, tiny_size);
+    assert_memory_equal(out, tiny, tiny_size);
+    for (int p = 0; p < 8; ++p) {
+        /* A prefix ending on plane p's boundary, and one a byte short of the next. */
+        const size_t cut[2] = { ends[p], p < 7 ? ends[p + 1] - 1 : ends[p] };
+        for (int k = 0; k < 2; ++k) {
+            assert_int_equal(tl_progressive_decode(stream, cut[k], out, tiny_size, &planes, &model_size), TL_OK);
+            assert_int_equal(planes, (uint32_t)p + 1);
+            assert_int_equal(load_and_run(out, model_size, 0), TL_OK);
+        }
+    }
+    assert_int_equal(tl_progressive_decode(stream, ends[0] - 1, out, tiny_size, &planes, &model_size),
+                     TL_ERR_TRUNCATED);
+    assert_int_equal(tl_progressive_decode(stream, size, out, tiny_size - 1, &planes, &model_size), TL_ERR_ARG);
+    stream[ends[0] - 10] ^= 0x40; /* inside plane 1 */
+    assert_int_equal(tl_progressive_decode(stream, size, out, tiny_size, &planes, &model_size), TL_ERR_DIGEST);
+    stream[0] = 'X';
+    assert_int_equal(tl_progressive_decode(stream, size, out, tiny_size, &planes, &model_size), TL_ERR_MAGIC);
+    /* Every truncation and a flipped byte anywhere: an error or a model
+     * that loads and runs, never a wild read. */
+    stream[0] = 'T';
+    stream[ends[0] - 10] ^= 0x40;
+    for (size_t len = 0; len < size; len += 7) {
+        if (tl_progressive_decode(stream, len, out, tiny_size, &planes, &model_size) == TL_OK) {
+            assert_int_equal(load_and_run(out, model_size, 0), TL_OK);
+        }
+    }
+    for (size_t at = 0; at < size; at += 3) {
+        stream[at] ^= 0xFF;
+        if (tl_progressive_decode(stream, size, out, tiny_size, &planes, &model_size) == TL_OK) {
+            assert_int_equal(load_and_run(out, model_size, 0), TL_OK);
+        }
+        stream[at] ^= 0xFF;
+    }
+    free(out);
+    free(stream);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -402,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_status_strings),
         cmocka_unit_test(test_import_bad_tflite),
         cmocka_unit_test(test_import_names_unsupported_operator),
+        cmocka_unit_test(test_progressive_stream),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -132,6 +132,16 @@ tl_status tl_add_constants(float scale1, int32_t zp1, float scale2, int32_t zp2,
 /* SOFTMAX constants into rec->p[]; TL_ERR_QUANT if out of range. */
 tl_status tl_softmax_constants(float beta, float input_scale, tl_op_rec *rec);
 
+/* ---- Progressive coding (src/convert/progressive.c) ---- */
+
+/* Encodes a .tlm as a bit-plane progressive stream (.tlp, format.h): every
+ * dense int8 weight tensor split into 8 planes, most significant first, so
+ * any prefix ending on a plane boundary decodes (tl_progressive_decode)
+ * into a runnable model. *plane_ends gets the stream size at the end of
+ * each plane (8 values; may be NULL). Caller frees *out. */
+tl_status tl_progressive_encode(const uint8_t *tlm, size_t size, uint8_t **out, size_t *out_size,
+                                uint32_t *plane_ends);
+
 /* ---- Encodings of weights (src/convert/encode.c) ---- */
 
 /* Packs int8 values in [-8, 7] two per byte, even index in the low nibble. */

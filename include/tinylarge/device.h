@@ -120,6 +120,16 @@ tl_status tl_interp_step(tl_interp *it);
 const int8_t *tl_interp_output(const tl_interp *it, uint32_t index,
                                uint32_t *size);
 
+/* Decodes the first `size` bytes of a progressive (.tlp) stream into a .tlm
+ * in `out` (out_capacity >= the header's model_size; no heap): the
+ * skeleton plus the weight bits of every complete bit plane received, the
+ * missing low bits set to the midpoint (unbiased rounding), and a fresh
+ * digest. Each complete prefix is checked against its SHA-256 first. On
+ * success *planes is how many planes (1..8) the model carries and *model_size
+ * its size; TL_ERR_TRUNCATED if not even the skeleton and plane 7 arrived. */
+tl_status tl_progressive_decode(const uint8_t *stream, size_t size, uint8_t *out, size_t out_capacity,
+                                uint32_t *planes, uint32_t *model_size);
+
 /* SHA-256 (FIPS 180-4), used to check a model's digest on the device. */
 typedef struct tl_sha256 {
     uint32_t state[8];

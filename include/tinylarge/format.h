@@ -209,6 +209,42 @@ typedef struct tl_trailer {
 #define TL_SIG_NONE 0u
 #define TL_SIG_ED25519 1u
 
+/* ---- Progressive (bit-plane) stream, .tlp: a transport encoding of a
+ * .tlm whose int8 weights arrive most significant bit plane first, so a
+ * prefix ending on a plane boundary decodes into a valid, coarser model.
+ *   tl_progressive_header
+ *   tl_progressive_tensor[tensor_count]   which weights are split into planes
+ *   int32 sums[sum_count]                 each output channel's sum of weights
+ *                                         (the decoder corrects the effective
+ *                                         biases, bias - zp * sum(w), with it)
+ *   skeleton: the .tlm with those weight bytes left out (skeleton_size)
+ *   plane 7 (sign), plane 6, ..., plane 0: each the bits of all listed
+ *   weights in order, packed 8 to a byte, LSB first (plane_size bytes each)
+ * plane_sha256[k] is the SHA-256 of everything before the end of plane
+ * 7 - k, so each prefix can be checked on its own. ---- */
+#define TL_PROGRESSIVE_MAGIC "TLP1"
+
+typedef struct tl_progressive_header {
+    char magic[4];               /* "TLP1" */
+    uint32_t header_size;        /* sizeof(tl_progressive_header) */
+    uint32_t model_size;         /* the decoded .tlm's size */
+    uint32_t skeleton_size;
+    uint32_t tensor_count;
+    uint32_t weight_count;       /* int8 weights split into planes, in all */
+    uint32_t plane_size;         /* ceil(weight_count / 8) */
+    uint32_t planes;             /* 8 */
+    uint32_t sum_count;          /* int32 channel sums after the tensor table */
+    uint32_t reserved[3];
+    uint8_t plane_sha256[8][32]; /* digest of the stream up to the end of each plane */
+} tl_progressive_header;
+
+typedef struct tl_progressive_tensor {
+    uint32_t model_offset;       /* where the weights sit in the .tlm */
+    uint32_t count;              /* bytes (= int8 weights) */
+    uint32_t tensor;             /* its index in the model's tensor table */
+    uint32_t sums;               /* index of its first channel sum */
+} tl_progressive_tensor;
+
 /* C99 compile-time size checks: a mismatch fails to build on any target. */
 typedef char tl_check_header_size[(sizeof(tl_file_header) == 64) ? 1 : -1];
 typedef char tl_check_section_size[(sizeof(tl_section_rec) == 16) ? 1 : -1];
@@ -217,6 +253,7 @@ typedef char tl_check_op_size[(sizeof(tl_op_rec) == 80) ? 1 : -1];
 typedef char tl_check_exit_size[(sizeof(tl_exit_rec) == 16) ? 1 : -1];
 typedef char tl_check_trailer_size[(sizeof(tl_trailer) == 128) ? 1 : -1];
 typedef char tl_check_residual_size[(sizeof(tl_residual_add) == 52) ? 1 : -1];
+typedef char tl_check_progressive_size[(sizeof(tl_progressive_header) == 304) ? 1 : -1];
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     memcpy(buf, data, size);
+    /* A progressive stream (a prefix of one): decode into a bounded buffer,
+     * then the decoded model goes through the same loader and interpreter. */
+    if (size >= 4 && memcmp(data, TL_PROGRESSIVE_MAGIC, 4) == 0) {
+        static uint8_t decoded[1 << 16] __attribute__((aligned(16)));
+        uint32_t planes, model_size;
+        if (tl_progressive_decode(buf, size, decoded, sizeof decoded, &planes, &model_size) == TL_OK) {
+            memcpy(buf, decoded, model_size < size ? model_size : size);
+            size = model_size < size ? model_size : size;
+        }
+    }
     tl_model m;
     if (tl_model_load(&m, buf, size, TL_LOAD_SKIP_DIGEST) == TL_OK && tl_model_arena_size(&m) <= (1u << 24)) {
         uint8_t *arena = malloc(tl_model_arena_size(&m) + 1);

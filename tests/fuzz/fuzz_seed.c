@@ -23,6 +23,14 @@ int main(int argc, char **argv)
             fprintf(stderr, "fuzz_seed: %s: cannot write\n", path);
             return 1;
         }
+        /* and its progressive stream */
+        uint8_t *stream;
+        size_t stream_size;
+        if (tl_progressive_encode(buf, size, &stream, &stream_size, NULL) == TL_OK) {
+            snprintf(path, sizeof path, "%s/tiny%u.tlp", argv[1], seed);
+            tl_write_file_atomic(path, stream, stream_size);
+            free(stream);
+        }
         free(buf);
     }
     return 0;

@@ -1,0 +1,125 @@
+/* cmd_progressive.c - `tinylarge progressive`: encode a model as a bit-plane
+ * progressive stream, report what each prefix gives, decode a prefix. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "tinylarge/convert.h"
+#include "tinylarge/large.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: tinylarge progressive MODEL.tlm -o STREAM.tlp [--accuracy] [--limit N]\n"
+                 "       tinylarge progressive --decode STREAM.tlp [--bytes N] -o MODEL.tlm\n\n"
+                 "Encodes a model's int8 weights as bit planes, most significant first, so\n"
+                 "that any prefix of the stream that ends on a plane boundary decodes into a\n"
+                 "valid, coarser model: a device can start inferring before the download\n"
+                 "completes. --accuracy measures every prefix on the Fashion-MNIST test split\n"
+                 "(first --limit images). --decode rebuilds a model from the first --bytes\n"
+                 "bytes of a stream (default: all of it).\n");
+}
+
+int tl_cmd_progressive(int argc, char **argv)
+{
+    const char *in = NULL, *out = NULL;
+    int decode = 0, accuracy = 0;
+    uint32_t limit = 2000, bytes = 0;
+    for (int i = 1; i < argc; ++i) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 0;
+        } else if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && i + 1 < argc) {
+            out = argv[++i];
+        } else if (!strcmp(argv[i], "--decode")) {
+            decode = 1;
+        } else if (!strcmp(argv[i], "--accuracy")) {
+            accuracy = 1;
+        } else if ((!strcmp(argv[i], "--limit") || !strcmp(argv[i], "--bytes")) && i + 1 < argc) {
+            uint32_t *dst = !strcmp(argv[i], "--limit") ? &limit : &bytes;
+            if (tl_cli_parse_u32(argv[++i], dst) || *dst == 0) {
+                return tl_cli_fail("progressive", "%s needs a positive integer, not '%s'", argv[i - 1], argv[i]);
+            }
+        } else if (argv[i][0] == '-' || in) {
+            usage(stderr);
+            return tl_cli_fail("progressive", "unexpected argument '%s'", argv[i]);
+        } else {
+            in = argv[i];
+        }
+    }
+    if (!in || !out) {
+        usage(stderr);
+        return tl_cli_fail("progressive", "need an input and -o OUTPUT");
+    }
+    uint8_t *data;
+    size_t size;
+    if (tl_read_file(in, &data, &size) != TL_OK) {
+        return tl_cli_fail("progressive", "%s: cannot read", in);
+    }
+    int rc = 0;
+    if (decode) {
+        const size_t have = bytes && bytes < size ? bytes : size;
+        tl_progressive_header h;
+        if (size < sizeof h) {
+            free(data);
+            return tl_cli_fail("progressive", "%s: not a progressive stream (too short)", in);
+        }
+        memcpy(&h, data, sizeof h);
+        uint8_t *model = aligned_alloc(16, ((size_t)h.model_size + 16) / 16 * 16);
+        uint32_t planes = 0, model_size = 0;
+        tl_status s = model ? tl_progressive_decode(data, have, model, h.model_size, &planes, &model_size)
+                            : TL_ERR_NOMEM;
+        if (s != TL_OK) {
+            rc = tl_cli_fail("progressive", "%s: cannot decode %zu bytes: %s", in, have, tl_status_str(s));
+        } else if (tl_write_file_atomic(out, model, model_size) != TL_OK) {
+            rc = tl_cli_fail("progressive", "%s: cannot write", out);
+        } else {
+            printf("decoded %zu of %zu bytes of %s -> %s: %u of 8 bit planes, %u bytes\n", have, size, in, out,
+                   planes, model_size);
+        }
+        free(model);
+        free(data);
+        return rc;
+    }
+    uint8_t *stream;
+    size_t stream_size;
+    uint32_t ends[8];
+    tl_status s = tl_progressive_encode(data, size, &stream, &stream_size, ends);
+    if (s != TL_OK) {
+        free(data);
+        return tl_cli_fail("progressive", "%s: not a valid model: %s", in, tl_status_str(s));
+    }
+    if (tl_write_file_atomic(out, stream, stream_size) != TL_OK) {
+        free(data);
+        free(stream);
+        return tl_cli_fail("progressive", "%s: cannot write", out);
+    }
+    printf("encoded %s (%zu bytes) -> %s (%zu bytes)\n", in, size, out, stream_size);
+    tl_dataset test;
+    char error[512];
+    if (accuracy && tl_fashion_mnist_load(NULL, 0, (int)limit, &test, error, sizeof error) != TL_OK) {
+        rc = tl_cli_fail("progressive", "%s", error);
+        accuracy = 0;
+    }
+    printf("%6s %10s %8s%s\n", "planes", "prefix B", "of all", accuracy ? "   accuracy" : "");
+    uint8_t *model = aligned_alloc(16, (size + 16) / 16 * 16);
+    for (int p = 0; p < 8 && model; ++p) {
+        printf("%6d %10u %7.1f%%", p + 1, ends[p], 100.0 * ends[p] / (double)stream_size);
+        uint32_t planes, model_size;
+        if (accuracy && tl_progressive_decode(stream, ends[p], model, size, &planes, &model_size) == TL_OK) {
+            float acc[16];
+            int exits;
+            if (tl_device_accuracy(model, model_size, &test, acc, &exits) == TL_OK) {
+                printf("   %.4f", (double)acc[exits - 1]);
+            }
+        }
+        printf("\n");
+    }
+    if (accuracy) {
+        tl_dataset_free(&test);
+    }
+    free(model);
+    free(stream);
+    free(data);
+    return rc;
+}

@@ -1,0 +1,144 @@
+/* progressive.c - encode a .tlm as a bit-plane progressive stream (.tlp).
+ *
+ * The skeleton (everything but the dense int8 weights: tables, biases,
+ * requantisation constants, the arena plan) comes first, then the weights'
+ * bit planes from the sign bit down. A receiver holding the skeleton and k
+ * planes has every weight to k bits of precision; the decoder
+ * (src/device/progressive.c) rebuilds a normal .tlm from any such prefix.
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "tinylarge/convert.h"
+#include "tinylarge/device.h"
+
+static int by_offset(const void *a, const void *b)
+{
+    const tl_progressive_tensor *x = a, *y = b;
+    return x->model_offset < y->model_offset ? -1 : (x->model_offset > y->model_offset);
+}
+
+tl_status tl_progressive_encode(const uint8_t *tlm, size_t size, uint8_t **out, size_t *out_size,
+                                uint32_t *plane_ends)
+{
+    if (!tlm || !out || !out_size) {
+        return TL_ERR_ARG;
+    }
+    *out = NULL;
+    *out_size = 0;
+    tl_model m;
+    tl_status s = tl_model_load(&m, tlm, size, 0);
+    if (s != TL_OK) {
+        return s;
+    }
+    const uint32_t base = (uint32_t)(m.weights - m.base);
+    tl_progressive_tensor *t = malloc((m.header->tensor_count + 1) * sizeof *t);
+    if (!t) {
+        return TL_ERR_NOMEM;
+    }
+    /* The int8 filters of convolution-like ops (others stay in the skeleton). */
+    uint32_t n = 0, sums = 0;
+    uint64_t weights = 0;
+    uint8_t *depthwise = calloc(m.header->tensor_count + 1, 1);
+    if (!depthwise) {
+        free(t);
+        return TL_ERR_NOMEM;
+    }
+    for (uint32_t i = 0; i < m.header->tensor_count; ++i) {
+        const tl_tensor_rec *r = &m.tensors[i];
+        int filter = 0;
+        for (uint32_t k = 0; k < m.header->op_count && !filter; ++k) {
+            const tl_op_rec *op = &m.ops[k];
+            filter = (op->opcode == TL_OP_CONV_2D || op->opcode == TL_OP_DEPTHWISE_CONV_2D ||
+                      op->opcode == TL_OP_FULLY_CONNECTED) && op->inputs[1] == i;
+            depthwise[i] = filter && op->opcode == TL_OP_DEPTHWISE_CONV_2D;
+        }
+        if (filter && r->kind == TL_TENSOR_CONST && r->dtype == TL_DTYPE_INT8 && r->data_size > 0) {
+            t[n].model_offset = base + r->data_offset;
+            t[n].count = r->data_size;
+            t[n].tensor = i;
+            t[n].sums = sums;
+            sums += depthwise[i] ? r->dims[3] : r->dims[0]; /* output channels: 1HWC -> C, OHWI / [O, K] -> O */
+            weights += r->data_size;
+            ++n;
+        }
+    }
+    qsort(t, n, sizeof *t, by_offset);
+    tl_progressive_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, TL_PROGRESSIVE_MAGIC, 4);
+    h.header_size = sizeof h;
+    h.model_size = m.size;
+    h.skeleton_size = (uint32_t)(m.size - weights);
+    h.tensor_count = n;
+    h.weight_count = (uint32_t)weights;
+    h.plane_size = (uint32_t)((weights + 7) / 8);
+    h.planes = 8;
+    h.sum_count = sums;
+    const size_t table = (size_t)n * sizeof *t + (size_t)sums * 4;
+    const size_t planes_at = sizeof h + table + h.skeleton_size;
+    const size_t total = planes_at + 8ull * h.plane_size;
+    uint8_t *buf = calloc(1, total);
+    if (!buf) {
+        free(t);
+        return TL_ERR_NOMEM;
+    }
+    memcpy(buf + sizeof h, t, (size_t)n * sizeof *t);
+    int32_t *sum = (int32_t *)(void *)(buf + sizeof h + (size_t)n * sizeof *t);
+    for (uint32_t i = 0; i < n; ++i) {
+        const tl_tensor_rec *r = &m.tensors[t[i].tensor];
+        const int dw = depthwise[t[i].tensor];
+        const uint32_t channels = dw ? r->dims[3] : r->dims[0];
+        const int8_t *w = (const int8_t *)(tlm + t[i].model_offset);
+        for (uint32_t c = 0; c < channels; ++c) {
+            int32_t channel_sum = 0;
+            const uint32_t per = t[i].count / channels;
+            for (uint32_t k = 0; k < per; ++k) {
+                channel_sum += dw ? w[k * channels + c] : w[c * per + k];
+            }
+            sum[t[i].sums + c] = channel_sum;
+        }
+    }
+    /* Skeleton: the model without the listed weight ranges; the weights
+     * themselves, in the same order, into the planes. */
+    uint8_t *skel = buf + sizeof h + table;
+    uint8_t *planes = buf + planes_at;
+    size_t skel_at = 0, at = 0;
+    uint64_t w = 0;
+    for (uint32_t i = 0; i <= n; ++i) {
+        const uint32_t next = i < n ? t[i].model_offset : m.size;
+        memcpy(skel + skel_at, tlm + at, next - at);
+        skel_at += next - at;
+        at = next;
+        if (i == n) {
+            break;
+        }
+        for (uint32_t k = 0; k < t[i].count; ++k, ++w) {
+            const uint8_t v = tlm[at + k];
+            for (uint32_t p = 0; p < 8; ++p) {
+                if ((v >> (7 - p)) & 1) {
+                    planes[(size_t)p * h.plane_size + (w >> 3)] |= (uint8_t)(1u << (w & 7));
+                }
+            }
+        }
+        at += t[i].count;
+    }
+    /* Digests of every prefix, computed with the digest field zeroed. */
+    memcpy(buf, &h, sizeof h);
+    for (uint32_t p = 0; p < 8; ++p) {
+        const size_t end = planes_at + (size_t)(p + 1) * h.plane_size;
+        crypto_hash_sha256(h.plane_sha256[p], buf, end);
+        if (plane_ends) {
+            plane_ends[p] = (uint32_t)end;
+        }
+    }
+    memcpy(buf, &h, sizeof h);
+    free(depthwise);
+    free(t);
+    *out = buf;
+    *out_size = total;
+    return TL_OK;
+}
