@@ -104,6 +104,14 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     if command -v gnuplot >/dev/null; then
         ok "pareto.png written" test -s "$cat_dir/pareto.png"
     fi
+    check "plan chooses a variant" 0 "^chosen e0-s[0-9]+-int[48]: accuracy 0\.[0-9]+" -- \
+        "$bin" plan "$cat_dir/catalogue.csv" --flash 64K --ram 64K --mac-rate 20M --bandwidth 100K --snr-db 10
+    check "plan explains an impossible request" 1 "no variant fits 100 bytes of flash" -- \
+        "$bin" plan "$cat_dir/catalogue.csv" --flash 100 --ram 64K --mac-rate 20M --rate 1M
+    check "plan needs a channel" 1 "need a catalogue, --flash, --ram, --mac-rate and a channel" -- \
+        "$bin" plan "$cat_dir/catalogue.csv" --flash 64K --ram 64K --mac-rate 20M
+    check "plan rejects a bad number" 1 "--flash needs a non-negative number" -- \
+        "$bin" plan "$cat_dir/catalogue.csv" --flash lots
     check "compress needs --out-dir" 1 "need a checkpoint and --out-dir DIR" -- "$bin" compress "$work/t.tlc"
     check "bad --bits" 1 "--bits takes 8 and/or 4" -- "$bin" compress "$work/t.tlc" --out-dir "$cat_dir" --bits 3
     check "eval the checkpoint" 0 "student-tiny, 4266 parameters, 1 epochs, 100 test images, loss [0-9.]+, accuracy 0\.[0-9]+" -- \

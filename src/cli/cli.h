@@ -26,5 +26,6 @@ int tl_cmd_eval(int argc, char **argv);
 int tl_cmd_export(int argc, char **argv);
 int tl_cmd_compress(int argc, char **argv);
 int tl_cmd_progressive(int argc, char **argv);
+int tl_cmd_plan(int argc, char **argv);
 
 #endif /* TL_CLI_H */

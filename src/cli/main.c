@@ -22,6 +22,7 @@ static const command commands[] = {
     { "distill", tl_cmd_distill, "train a student from a teacher's softened outputs" },
     { "eval", tl_cmd_eval, "test accuracy of a training checkpoint" },
     { "export", tl_cmd_export, "quantise a checkpoint into a .tlm device model" },
+    { "plan", tl_cmd_plan, "choose the variant a device should download (in-situ planner)" },
     { "progressive", tl_cmd_progressive, "bit-plane progressive stream of a model: encode, measure, decode" },
     { "compress", tl_cmd_compress, "build the variant catalogue (exit x sparsity x bits) of a checkpoint" },
 };

@@ -1,0 +1,78 @@
+/* edge.h - the edge server's in-situ model selection (issue 5, in progress).
+ *
+ * The planner picks, from a model's variant catalogue, the variant that a
+ * device should download now: the most accurate one that fits the device's
+ * flash and RAM, whose download plus first inference meet the deadline over
+ * the current radio channel, and whose inference fits the energy budget.
+ * docs/planner.md documents the cost model.
+ */
+#ifndef TINYLARGE_EDGE_H
+#define TINYLARGE_EDGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tinylarge/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One row of a catalogue (catalogue.csv from `tinylarge compress`). */
+typedef struct tl_variant {
+    char name[32];
+    int exit;
+    float sparsity;
+    int bits;
+    float accuracy;
+    uint64_t bytes;
+    uint64_t macs;
+    uint64_t arena;
+    int64_t m4_instructions;    /* -1 if not measured */
+} tl_variant;
+
+typedef struct tl_device_profile {
+    uint64_t flash_bytes;       /* room for the model (one slot) */
+    uint64_t ram_bytes;         /* room for the arena */
+    double macs_per_second;     /* sustained int8 MAC rate */
+    double joules_per_mac;      /* energy per MAC (0: not limited) */
+    double energy_budget_j;     /* energy allowed per inference (0: not limited) */
+} tl_device_profile;
+
+typedef struct tl_channel {
+    double bandwidth_hz;        /* with snr_db: rate = efficiency * B * log2(1 + SNR) */
+    double snr_db;
+    double efficiency;          /* share of the Shannon rate achieved (default 0.5) */
+    double measured_bps;        /* > 0: a measured rate, used instead */
+    double rtt_s;               /* round trip per block */
+    uint32_t block_bytes;       /* CoAP block size (RFC 7959), default 1024 */
+} tl_channel;
+
+/* Achievable bits per second of a channel. */
+double tl_channel_rate(const tl_channel *channel);
+
+/* Seconds to download `bytes` (payload time + one round trip per block). */
+double tl_download_seconds(const tl_channel *channel, uint64_t bytes);
+
+typedef struct tl_plan {
+    int index;                  /* chosen variant, or -1 */
+    double download_s, inference_s, energy_j;
+    char reason[256];           /* why this one, or why none fits */
+} tl_plan;
+
+/* Chooses the variant of highest accuracy that fits flash, RAM, deadline
+ * (download + first inference, seconds; 0: none) and energy; ties go to
+ * fewer bytes, then fewer MACs. TL_ERR_UNSUPPORTED when none fits, with the
+ * constraint that excluded the last candidates named in plan->reason. */
+tl_status tl_plan_choose(const tl_variant *variants, int count, const tl_device_profile *device,
+                         const tl_channel *channel, double deadline_s, tl_plan *plan);
+
+/* Reads catalogue.csv into at most `capacity` variants. */
+tl_status tl_catalogue_read_csv(const char *path, tl_variant *variants, int capacity, int *count, char *error,
+                                size_t error_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TINYLARGE_EDGE_H */

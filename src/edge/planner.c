@@ -1,0 +1,179 @@
+/* planner.c - in-situ model selection: which variant a device downloads now.
+ *
+ * Cost model (docs/planner.md):
+ *   rate      = efficiency * bandwidth * log2(1 + SNR)   (or a measured rate)
+ *   download  = bytes * 8 / rate + ceil(bytes / block) * rtt
+ *   inference = MACs / MAC rate
+ *   energy    = MACs * joules per MAC
+ * A variant fits when its bytes fit the flash slot, its arena the RAM, its
+ * download + first inference the deadline and its energy the budget. The
+ * most accurate fitting variant wins; ties go to fewer bytes, then fewer
+ * MACs. When none fits, the reason names the constraint that excluded the
+ * variants that passed every earlier check.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tinylarge/edge.h"
+
+double tl_channel_rate(const tl_channel *c)
+{
+    if (c->measured_bps > 0) {
+        return c->measured_bps;
+    }
+    const double efficiency = c->efficiency > 0 ? c->efficiency : 0.5;
+    return efficiency * c->bandwidth_hz * log2(1.0 + pow(10.0, c->snr_db / 10.0));
+}
+
+double tl_download_seconds(const tl_channel *c, uint64_t bytes)
+{
+    const double rate = tl_channel_rate(c);
+    if (!(rate > 0)) {
+        return INFINITY;
+    }
+    const uint32_t block = c->block_bytes ? c->block_bytes : 1024;
+    const uint64_t blocks = (bytes + block - 1) / block;
+    return (double)bytes * 8.0 / rate + (double)blocks * c->rtt_s;
+}
+
+tl_status tl_plan_choose(const tl_variant *v, int count, const tl_device_profile *d, const tl_channel *c,
+                         double deadline_s, tl_plan *plan)
+{
+    memset(plan, 0, sizeof *plan);
+    plan->index = -1;
+    if (!v || count < 0 || !d || !c || !plan) {
+        return TL_ERR_ARG;
+    }
+    if (count == 0) {
+        snprintf(plan->reason, sizeof plan->reason, "the catalogue is empty");
+        return TL_ERR_UNSUPPORTED;
+    }
+    /* How far each variant got through the checks, for the reason. */
+    enum { FLASH, RAM, DEADLINE, ENERGY, FITS };
+    int furthest = FLASH;
+    uint64_t smallest = UINT64_MAX, smallest_arena = UINT64_MAX;
+    double fastest = INFINITY, least_energy = INFINITY;
+    for (int i = 0; i < count; ++i) {
+        const double download = tl_download_seconds(c, v[i].bytes);
+        const double inference = d->macs_per_second > 0 ? (double)v[i].macs / d->macs_per_second : INFINITY;
+        const double energy = (double)v[i].macs * d->joules_per_mac;
+        int stage = FLASH;
+        if (v[i].bytes <= d->flash_bytes) {
+            stage = RAM;
+            if (v[i].arena <= d->ram_bytes) {
+                stage = DEADLINE;
+                if (deadline_s <= 0 || download + inference <= deadline_s) {
+                    stage = ENERGY;
+                    if (d->energy_budget_j <= 0 || energy <= d->energy_budget_j) {
+                        stage = FITS;
+                    }
+                }
+            }
+        }
+        smallest = v[i].bytes < smallest ? v[i].bytes : smallest;
+        if (stage >= RAM && v[i].arena < smallest_arena) {
+            smallest_arena = v[i].arena;
+        }
+        if (stage >= DEADLINE && download + inference < fastest) {
+            fastest = download + inference;
+        }
+        if (stage >= ENERGY && energy < least_energy) {
+            least_energy = energy;
+        }
+        furthest = stage > furthest ? stage : furthest;
+        if (stage != FITS) {
+            continue;
+        }
+        const tl_variant *best = plan->index >= 0 ? &v[plan->index] : NULL;
+        if (!best || v[i].accuracy > best->accuracy ||
+            (v[i].accuracy == best->accuracy &&
+             (v[i].bytes < best->bytes || (v[i].bytes == best->bytes && v[i].macs < best->macs)))) {
+            plan->index = i;
+            plan->download_s = download;
+            plan->inference_s = inference;
+            plan->energy_j = energy;
+        }
+    }
+    if (plan->index >= 0) {
+        const tl_variant *b = &v[plan->index];
+        snprintf(plan->reason, sizeof plan->reason,
+                 "%s: accuracy %.4f, %llu bytes, download %.3f s + inference %.3f s, %.3g J",
+                 b->name, (double)b->accuracy, (unsigned long long)b->bytes, plan->download_s, plan->inference_s,
+                 plan->energy_j);
+        return TL_OK;
+    }
+    switch (furthest) {
+    case FLASH:
+        snprintf(plan->reason, sizeof plan->reason, "no variant fits %llu bytes of flash (smallest: %llu bytes)",
+                 (unsigned long long)d->flash_bytes, (unsigned long long)smallest);
+        break;
+    case RAM:
+        snprintf(plan->reason, sizeof plan->reason,
+                 "no variant that fits the flash fits %llu bytes of RAM (smallest arena: %llu bytes)",
+                 (unsigned long long)d->ram_bytes, (unsigned long long)smallest_arena);
+        break;
+    case DEADLINE:
+        snprintf(plan->reason, sizeof plan->reason,
+                 "no variant that fits in memory meets the %.3f s deadline at %.0f bit/s (fastest: %.3f s)", deadline_s,
+                 tl_channel_rate(c), fastest);
+        break;
+    default:
+        snprintf(plan->reason, sizeof plan->reason,
+                 "no variant that meets the deadline fits the %.3g J energy budget (least: %.3g J)", d->energy_budget_j,
+                 least_energy);
+        break;
+    }
+    return TL_ERR_UNSUPPORTED;
+}
+
+tl_status tl_catalogue_read_csv(const char *path, tl_variant *variants, int capacity, int *count, char *error,
+                                size_t error_size)
+{
+    *count = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(error, error_size, "%s: cannot open: %s", path, strerror(errno));
+        return TL_ERR_IO;
+    }
+    char line[512];
+    int row = 0;
+    tl_status s = TL_OK;
+    while (fgets(line, sizeof line, f)) {
+        ++row;
+        if (row == 1) {
+            static const char header[] = "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions";
+            if (strncmp(line, header, sizeof header - 1) != 0) {
+                snprintf(error, error_size, "%s: not a tinylarge catalogue (unexpected header)", path);
+                s = TL_ERR_FORMAT;
+                break;
+            }
+            continue;
+        }
+        if (*count == capacity) {
+            snprintf(error, error_size, "%s: more than %d variants", path, capacity);
+            s = TL_ERR_BOUNDS;
+            break;
+        }
+        tl_variant *v = &variants[*count];
+        memset(v, 0, sizeof *v);
+        unsigned long long bytes, macs, arena;
+        long long m4;
+        int pareto;
+        if (sscanf(line, "%31[^,],%d,%f,%d,%f,%llu,%llu,%llu,%lld,%d", v->name, &v->exit, &v->sparsity, &v->bits,
+                   &v->accuracy, &bytes, &macs, &arena, &m4, &pareto) != 10) {
+            snprintf(error, error_size, "%s: line %d is not a catalogue row", path, row);
+            s = TL_ERR_FORMAT;
+            break;
+        }
+        v->bytes = bytes;
+        v->macs = macs;
+        v->arena = arena;
+        v->m4_instructions = m4;
+        ++*count;
+    }
+    fclose(f);
+    return s;
+}

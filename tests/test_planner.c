@@ -1,0 +1,163 @@
+/* test_planner.c - in-situ variant selection on hand-made catalogues:
+ * the cost model's arithmetic, choices under each constraint, ties, and the
+ * reason given when nothing fits. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tinylarge/edge.h"
+
+/* name, exit, sparsity, bits, accuracy, bytes, macs, arena, m4 */
+static const tl_variant catalogue[] = {
+    { "big", 1, 0, 8, 0.92f, 60000, 8000000, 40000, -1 },
+    { "int4", 1, 0, 4, 0.90f, 32000, 8000000, 40000, -1 },
+    { "early", 0, 0, 8, 0.85f, 9000, 4000000, 40000, -1 },
+    { "early4", 0, 0, 4, 0.80f, 5000, 4000000, 20000, -1 },
+};
+enum { N = 4 };
+
+static tl_device_profile roomy(void)
+{
+    tl_device_profile d = { 1 << 20, 1 << 20, 1e8, 0, 0 };
+    return d;
+}
+
+static tl_channel fast(void)
+{
+    tl_channel c = { 1e6, 20.0, 0.5, 0, 0.01, 1024 };
+    return c;
+}
+
+static void test_cost_model(void **state)
+{
+    (void)state;
+    tl_channel c = { 1e6, 0.0, 0.5, 0, 0.1, 1024 };     /* SNR 0 dB: log2(2) = 1 */
+    assert_true(fabs(tl_channel_rate(&c) - 0.5e6) < 1e-6);
+    assert_true(fabs(tl_download_seconds(&c, 1024) - (8192 / 0.5e6 + 0.1)) < 1e-9);
+    assert_true(fabs(tl_download_seconds(&c, 1025) - (8200 / 0.5e6 + 0.2)) < 1e-9); /* two blocks */
+    c.efficiency = 0;                                     /* default 0.5 */
+    assert_true(fabs(tl_channel_rate(&c) - 0.5e6) < 1e-6);
+    c.measured_bps = 250000;                              /* a measurement wins */
+    assert_true(fabs(tl_channel_rate(&c) - 250000) < 1e-9);
+    c.measured_bps = 0;
+    c.bandwidth_hz = 0;
+    assert_true(isinf(tl_download_seconds(&c, 1)));
+}
+
+static void test_choices(void **state)
+{
+    (void)state;
+    tl_device_profile d = roomy();
+    tl_channel c = fast();
+    tl_plan p;
+    assert_int_equal(tl_plan_choose(catalogue, N, &d, &c, 0, &p), TL_OK);
+    assert_string_equal(catalogue[p.index].name, "big");        /* room for everything: most accurate */
+    d.flash_bytes = 40000;
+    assert_int_equal(tl_plan_choose(catalogue, N, &d, &c, 0, &p), TL_OK);
+    assert_string_equal(catalogue[p.index].name, "int4");       /* 60 KB does not fit */
+    d.ram_bytes = 30000;
+    assert_int_equal(tl_plan_choose(catalogue, N, &d, &c, 0, &p), TL_OK);
+    assert_string_equal(catalogue[p.index].name, "early4");     /* only its arena fits */
+    /* A slow link and a deadline: 60 KB at ~100 kbit/s is ~4.8 s, 9 KB ~0.7 s. */
+    d = roomy();
+    tl_channel slow = { 1e5, 0.0, 1.0, 0, 0.01, 1024 };
+    assert_int_equal(tl_plan_choose(catalogue, N, &d, &slow, 1.0, &p), TL_OK);
+    assert_string_equal(catalogue[p.index].name, "early");
+    assert_true(p.download_s + p.inference_s <= 1.0);
+    assert_non_null(strstr(p.reason, "early: accuracy 0.8500"));
+    /* Energy: 8 M MACs at 1 nJ each is 8 mJ; a 5 mJ budget leaves the early exits. */
+    d.joules_per_mac = 1e-9;
+    d.energy_budget_j = 5e-3;
+    assert_int_equal(tl_plan_choose(catalogue, N, &d, &c, 0, &p), TL_OK);
+    assert_string_equal(catalogue[p.index].name, "early");
+    assert_true(fabs(p.energy_j - 4e-3) < 1e-12);
+}
+
+static void test_ties(void **state)
+{
+    (void)state;
+    const tl_variant tied[] = {
+        { "a", 0, 0, 8, 0.9f, 20000, 5000, 100, -1 },
+        { "b", 0, 0, 8, 0.9f, 10000, 9000, 100, -1 },   /* fewer bytes wins */
+        { "c", 0, 0, 8, 0.9f, 10000, 7000, 100, -1 },   /* same bytes: fewer MACs wins */
+    };
+    tl_device_profile d = roomy();
+    tl_channel c = fast();
+    tl_plan p;
+    assert_int_equal(tl_plan_choose(tied, 3, &d, &c, 0, &p), TL_OK);
+    assert_string_equal(tied[p.index].name, "c");
+}
+
+static void test_nothing_fits(void **state)
+{
+    (void)state;
+    tl_device_profile d = roomy();
+    tl_channel c = fast();
+    tl_plan p;
+    d.flash_bytes = 4000;
+    assert_int_equal(tl_plan_choose(catalogue, N, &d, &c, 0, &p), TL_ERR_UNSUPPORTED);
+    assert_int_equal(p.index, -1);
+    assert_string_equal(p.reason, "no variant fits 4000 bytes of flash (smallest: 5000 bytes)");
+    d = roomy();
+    d.ram_bytes = 10000;
+    assert_int_equal(tl_plan_choose(catalogue, N, &d, &c, 0, &p), TL_ERR_UNSUPPORTED);
+    assert_string_equal(p.reason, "no variant that fits the flash fits 10000 bytes of RAM (smallest arena: 20000 bytes)");
+    d = roomy();
+    assert_int_equal(tl_plan_choose(catalogue, N, &d, &c, 0.001, &p), TL_ERR_UNSUPPORTED);
+    assert_non_null(strstr(p.reason, "meets the 0.001 s deadline"));
+    d.joules_per_mac = 1e-9;
+    d.energy_budget_j = 1e-3;
+    assert_int_equal(tl_plan_choose(catalogue, N, &d, &c, 0, &p), TL_ERR_UNSUPPORTED);
+    assert_non_null(strstr(p.reason, "energy budget (least: 0.004 J)"));
+    assert_int_equal(tl_plan_choose(catalogue, 0, &d, &c, 0, &p), TL_ERR_UNSUPPORTED);
+    assert_string_equal(p.reason, "the catalogue is empty");
+}
+
+static void test_catalogue_csv(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/tl_catalogue_XXXXXX";
+    const int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto\n"
+               "e0-s00-int8,0,0.00,8,0.7880,49072,7621120,37632,22598920,1\n"
+               "e0-s00-int4,0,0.00,4,0.7730,27040,7621120,37632,-1,1\n");
+    fclose(f);
+    tl_variant v[4];
+    int count;
+    char error[256];
+    assert_int_equal(tl_catalogue_read_csv(path, v, 4, &count, error, sizeof error), TL_OK);
+    assert_int_equal(count, 2);
+    assert_string_equal(v[1].name, "e0-s00-int4");
+    assert_int_equal(v[0].bytes, 49072);
+    assert_int_equal(v[1].m4_instructions, -1);
+    assert_true(fabsf(v[0].accuracy - 0.788f) < 1e-6f);
+    assert_int_equal(tl_catalogue_read_csv(path, v, 1, &count, error, sizeof error), TL_ERR_BOUNDS);
+    f = fopen(path, "w");
+    fprintf(f, "name,size\nx,1\n");
+    fclose(f);
+    assert_int_equal(tl_catalogue_read_csv(path, v, 4, &count, error, sizeof error), TL_ERR_FORMAT);
+    assert_non_null(strstr(error, "not a tinylarge catalogue"));
+    unlink(path);
+    assert_int_equal(tl_catalogue_read_csv(path, v, 4, &count, error, sizeof error), TL_ERR_IO);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cost_model),
+        cmocka_unit_test(test_choices),
+        cmocka_unit_test(test_ties),
+        cmocka_unit_test(test_nothing_fits),
+        cmocka_unit_test(test_catalogue_csv),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
