@@ -65,6 +65,19 @@ head -c 100 "$models/golden/kws_ref_model/1.in" > "$work/short.in"
 check "wrong input size" 1 "short.in: holds 100 bytes but the model's input takes 490" -- "$bin" run "$work/kws.tlm" --input "$work/short.in"
 check "bad --repeat" 1 "--repeat needs a positive integer, not '0'" -- "$bin" run "$work/kws.tlm" --repeat 0
 check "extra argument" 1 "unexpected argument 'two.tlm'" -- "$bin" inspect "$work/kws.tlm" two.tlm
+# Signing.
+check "keygen" 0 "created .*srv.key \(secret, owner only\) and .*srv.pub" -- "$bin" keygen --out "$work/srv"
+ok "secret key is owner-only" test "$(stat -c %a "$work/srv.key")" = 600
+check "keygen never overwrites" 1 "srv.key: cannot create" -- "$bin" keygen --out "$work/srv"
+cp "$work/kws.tlm" "$work/signed.tlm"
+check "sign" 0 "signed .*signed.tlm" -- "$bin" sign "$work/signed.tlm" --key "$work/srv.key"
+check "verify" 0 "signed.tlm: signature valid" -- "$bin" verify "$work/signed.tlm" --pub "$work/srv.pub"
+check "inspect shows signed" 0 "digest ok, signed" -- "$bin" inspect "$work/signed.tlm"
+check "unsigned model fails verify" 1 "kws.tlm: signature missing or invalid for this key" -- \
+    "$bin" verify "$work/kws.tlm" --pub "$work/srv.pub"
+check "a public key cannot sign" 1 "srv.pub: not a tinylarge ed25519 secret key file" -- \
+    "$bin" sign "$work/signed.tlm" --key "$work/srv.pub"
+
 # Progressive (bit-plane) streams.
 check "progressive encode" 0 "encoded .*kws.tlm .* -> .*kws.tlp" -- "$bin" progressive "$work/kws.tlm" -o "$work/kws.tlp"
 check "decode a prefix" 0 "[1-7] of 8 bit planes" -- "$bin" progressive --decode "$work/kws.tlp" --bytes 30000 -o "$work/kws4.tlm"

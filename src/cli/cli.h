@@ -27,5 +27,8 @@ int tl_cmd_export(int argc, char **argv);
 int tl_cmd_compress(int argc, char **argv);
 int tl_cmd_progressive(int argc, char **argv);
 int tl_cmd_plan(int argc, char **argv);
+int tl_cmd_keygen(int argc, char **argv);
+int tl_cmd_sign(int argc, char **argv);
+int tl_cmd_verify(int argc, char **argv);
 
 #endif /* TL_CLI_H */
