@@ -16,6 +16,7 @@ packages=(
     dataset-fashion-mnist                 # training and evaluation data
     libopenmpi-dev openmpi-bin            # data-parallel training (optional at run time)
     gnuplot-nox                           # the variant catalogue's Pareto plot
+    libsqlite3-dev                        # the model library
 )
 
 missing=()

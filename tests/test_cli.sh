@@ -125,6 +125,15 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         "$bin" plan "$cat_dir/catalogue.csv" --flash 64K --ram 64K --mac-rate 20M
     check "plan rejects a bad number" 1 "--flash needs a non-negative number" -- \
         "$bin" plan "$cat_dir/catalogue.csv" --flash lots
+    check "library add (signed, tagged)" 0 "published fashion version 1: 4 variants, signed" -- \
+        "$bin" library add --db "$work/lib.db" --name fashion --catalogue "$cat_dir" --key "$work/srv.key" --tag task=fashion
+    check "library list" 0 "^fashion +version 1 +4 variants +task=fashion" -- "$bin" library list --db "$work/lib.db"
+    check "library show" 0 "^e0-s00-int8 " -- "$bin" library show --db "$work/lib.db" --name fashion
+    check "plan from the library" 0 "^chosen e0-s[0-9]+-int[48]" -- \
+        "$bin" plan --library "$work/lib.db" --name fashion --flash 64K --ram 64K --mac-rate 20M --rate 1M
+    check "library unknown model" 1 "lib.db: no model named 'nope'" -- "$bin" library show --db "$work/lib.db" --name nope
+    check "library remove" 0 "removed fashion" -- "$bin" library remove --db "$work/lib.db" --name fashion
+    check "library bad action" 1 "unknown action 'publish'" -- "$bin" library publish --db "$work/lib.db"
     check "compress needs --out-dir" 1 "need a checkpoint and --out-dir DIR" -- "$bin" compress "$work/t.tlc"
     check "bad --bits" 1 "--bits takes 8 and/or 4" -- "$bin" compress "$work/t.tlc" --out-dir "$cat_dir" --bits 3
     check "eval the checkpoint" 0 "student-tiny, 4266 parameters, 1 epochs, 100 test images, loss [0-9.]+, accuracy 0\.[0-9]+" -- \

@@ -91,6 +91,38 @@ tl_status tl_model_sign(uint8_t *model, size_t size, const uint8_t secret_key[TL
  * for an unsigned model, another key's or a forged signature. */
 tl_status tl_model_verify(const uint8_t *model, size_t size, const uint8_t public_key[TL_PUBLIC_KEY_BYTES]);
 
+/* ---- the model library (src/edge/library.c, SQLite) ---- */
+
+typedef struct tl_library tl_library;
+
+/* Opens (creating if needed) a library file and brings its schema up to
+ * date (migrations keyed by PRAGMA user_version). */
+tl_status tl_library_open(const char *path, tl_library **library, char *error, size_t error_size);
+void tl_library_close(tl_library *library);
+
+/* Publishes a model's catalogue (DIR/catalogue.csv and its .tlm files) as
+ * the next version of `name`: every variant stored with its digest, signed
+ * with secret_key when not NULL; tags are "key=value" context strings. */
+tl_status tl_library_publish(tl_library *library, const char *name, const char *catalogue_dir,
+                             const uint8_t *secret_key, const char *const *tags, int tag_count, int *version,
+                             char *error, size_t error_size);
+
+/* The latest version's variants of `name` (for the planner). */
+tl_status tl_library_variants(tl_library *library, const char *name, tl_variant *variants, int capacity,
+                              int *count, int *version, char *error, size_t error_size);
+
+/* One variant's model bytes (caller frees). */
+tl_status tl_library_model(tl_library *library, const char *name, int version, const char *variant,
+                           uint8_t **data, size_t *size, char *error, size_t error_size);
+
+/* Calls `fn` for every model: name, latest version, variant count, tags. */
+tl_status tl_library_list(tl_library *library,
+                          void (*fn)(void *ctx, const char *name, int version, int variants, const char *tags),
+                          void *ctx, char *error, size_t error_size);
+
+/* Removes a model, every version. TL_ERR_ARG if there is no such model. */
+tl_status tl_library_remove(tl_library *library, const char *name, char *error, size_t error_size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -28,6 +28,7 @@ int tl_cmd_compress(int argc, char **argv);
 int tl_cmd_progressive(int argc, char **argv);
 int tl_cmd_plan(int argc, char **argv);
 int tl_cmd_keygen(int argc, char **argv);
+int tl_cmd_library(int argc, char **argv);
 int tl_cmd_sign(int argc, char **argv);
 int tl_cmd_verify(int argc, char **argv);
 

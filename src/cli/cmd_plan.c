@@ -10,7 +10,7 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: tinylarge plan CATALOGUE.csv --flash BYTES --ram BYTES --mac-rate MAC/S\n"
+    fprintf(out, "usage: tinylarge plan (CATALOGUE.csv | --library DB --name NAME) --flash BYTES --ram BYTES --mac-rate MAC/S\n"
                  "                      (--bandwidth HZ --snr-db DB | --rate BIT/S) [options]\n\n"
                  "Chooses the variant of a catalogue (from `tinylarge compress`) with the\n"
                  "highest accuracy that fits the device's flash and RAM, whose download plus\n"
@@ -58,7 +58,7 @@ static int quantity(const char *text, double *out)
 
 int tl_cmd_plan(int argc, char **argv)
 {
-    const char *path = NULL;
+    const char *path = NULL, *db = NULL, *name = NULL;
     tl_device_profile d = { 0, 0, 0, 0, 0 };
     tl_channel c = { 0, 0, 0.5, 0, 0.05, 1024 };
     double deadline = 0, value;
@@ -74,6 +74,10 @@ int tl_cmd_plan(int argc, char **argv)
                 return tl_cli_fail("plan", "unexpected argument '%s'", a);
             }
             path = a;
+            continue;
+        }
+        if ((!strcmp(a, "--library") || !strcmp(a, "--name")) && i + 1 < argc) {
+            *(!strcmp(a, "--library") ? &db : &name) = argv[++i];
             continue;
         }
         if (i + 1 >= argc || quantity(argv[i + 1], &value) != 0) {
@@ -98,15 +102,28 @@ int tl_cmd_plan(int argc, char **argv)
             return tl_cli_fail("plan", "unknown option '%s'", a);
         }
     }
-    if (!path || !have_flash || !have_ram || !(d.macs_per_second > 0) || !have_rate) {
+    if ((!path && !(db && name)) || !have_flash || !have_ram || !(d.macs_per_second > 0) || !have_rate) {
         usage(stderr);
         return tl_cli_fail("plan", "need a catalogue, --flash, --ram, --mac-rate and a channel");
     }
     tl_variant v[256];
     int count;
     char error[512];
-    if (tl_catalogue_read_csv(path, v, 256, &count, error, sizeof error) != TL_OK) {
-        return tl_cli_fail("plan", "%s", error);
+    if (path) {
+        if (tl_catalogue_read_csv(path, v, 256, &count, error, sizeof error) != TL_OK) {
+            return tl_cli_fail("plan", "%s", error);
+        }
+    } else {
+        tl_library *lib;
+        int version;
+        if (tl_library_open(db, &lib, error, sizeof error) != TL_OK) {
+            return tl_cli_fail("plan", "%s", error);
+        }
+        const tl_status s = tl_library_variants(lib, name, v, 256, &count, &version, error, sizeof error);
+        tl_library_close(lib);
+        if (s != TL_OK) {
+            return tl_cli_fail("plan", "%s", error);
+        }
     }
     tl_plan p;
     printf("channel: %.0f bit/s; %d variants\n", tl_channel_rate(&c), count);

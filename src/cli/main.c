@@ -22,6 +22,7 @@ static const command commands[] = {
     { "distill", tl_cmd_distill, "train a student from a teacher's softened outputs" },
     { "eval", tl_cmd_eval, "test accuracy of a training checkpoint" },
     { "export", tl_cmd_export, "quantise a checkpoint into a .tlm device model" },
+    { "library", tl_cmd_library, "the model library: add, list, show, remove models" },
     { "keygen", tl_cmd_keygen, "create an Ed25519 key pair for signing models" },
     { "sign", tl_cmd_sign, "sign a .tlm model (Ed25519 over its digest)" },
     { "verify", tl_cmd_verify, "check a model's digest and signature" },
