@@ -77,6 +77,22 @@ static const char *trained(const char *arch)
     return path;
 }
 
+/* A short fine-tuning run from the trained student into `path`. */
+static tl_train_config fine_tuning(const char *path, float lr)
+{
+    tl_train_config cfg;
+    tl_train_defaults(&cfg);
+    cfg.init = trained("student");
+    cfg.batch = 32;
+    cfg.lr = lr;
+    cfg.warmup_epochs = 0;
+    cfg.limit_train = 800;
+    cfg.limit_test = 200;
+    cfg.out = path;
+    cfg.quiet = 1;
+    return cfg;
+}
+
 /* Exports and compares float and device accuracy on the test images. */
 static void export_and_compare(const char *arch, uint8_t dtype, float tolerance, int want_exits)
 {
@@ -157,18 +173,9 @@ static void test_pruned_sparse_export(void **state)
     }
     char path[128], error[256];
     snprintf(path, sizeof path, "%s/pruned.tlc", dir);
-    tl_train_config cfg;
-    tl_train_defaults(&cfg);
-    cfg.init = trained("student");
+    tl_train_config cfg = fine_tuning(path, 0.02f);
     cfg.prune = 0.6f;
     cfg.epochs = 2;
-    cfg.batch = 32;
-    cfg.lr = 0.02f;
-    cfg.warmup_epochs = 0;
-    cfg.limit_train = 800;
-    cfg.limit_test = 200;
-    cfg.out = path;
-    cfg.quiet = 1;
     tl_train_report rep;
     assert_int_equal(tl_train(&cfg, &rep, error, sizeof error), TL_OK);
     tl_net net;
@@ -258,18 +265,9 @@ static void test_quantisation_aware_training(void **state)
     }
     char path[128], error[256];
     snprintf(path, sizeof path, "%s/qat.tlc", dir);
-    tl_train_config cfg;
-    tl_train_defaults(&cfg);
-    cfg.init = trained("student");
+    tl_train_config cfg = fine_tuning(path, 0.002f);
     cfg.qat_bits = 4;
     cfg.epochs = 1;
-    cfg.batch = 32;
-    cfg.lr = 0.002f;
-    cfg.warmup_epochs = 0;
-    cfg.limit_train = 800;
-    cfg.limit_test = 200;
-    cfg.out = path;
-    cfg.quiet = 1;
     tl_train_report rep;
     assert_int_equal(tl_train(&cfg, &rep, error, sizeof error), TL_OK);
     tl_net net;
