@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 SHARED ?= $(abspath ../shared)
 FUZZ_SECONDS ?= 30
 
-.PHONY: all deps build run test test-sanitize fuzz bench clean
+.PHONY: all deps build run test test-sanitize fuzz bench bench-accuracy clean
 
 all: build
 
@@ -49,6 +49,10 @@ fuzz: deps
 bench: build
 	@bench/run.sh $(BUILD) $(SHARED)
 	@bench/run-training.sh $(BUILD)
+
+# The compression results on the full test split (trains a student: ~1 hour).
+bench-accuracy: build
+	@bench/accuracy.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-sanitize $(BUILD)-fuzz

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# bench/accuracy.sh - the compression results on Fashion-MNIST's full test
+# split (10,000 images), for docs/benchmarks.md:
+#   - the student trained alone (25 epochs, SGD, cosine; ~45 minutes on one
+#     core) unless a checkpoint is given;
+#   - its int8 export, float vs device accuracy, bytes, arena, Cortex-M4;
+#   - int4: post-training and after one epoch of quantisation-aware training;
+#   - the variant catalogue (sparsity 0 / 0.5 / 0.75 x int8 / int4);
+#   - the accuracy of each bit-plane prefix of the int8 model.
+# usage: bench/accuracy.sh BUILD_DIR [STUDENT.tlc]
+set -euo pipefail
+build=$1
+bin=$build/tinylarge
+out=$build/accuracy
+mkdir -p "$out"
+student=${2:-$out/student.tlc}
+if [ ! -f "$student" ]; then
+    "$bin" train --arch student --epochs 25 --out "$student"
+fi
+echo "== the student, float"
+"$bin" eval "$student"
+echo "== int8 export"
+"$bin" export "$student" -o "$out/student-int8.tlm"
+"$bin" inspect "$out/student-int8.tlm" | tail -1
+if command -v qemu-system-arm >/dev/null && [ -f "$build/firmware/fw_runner.elf" ]; then
+    log=$(qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none \
+        -semihosting-config enable=on,target=native,arg=runner,arg="$out/student-int8.tlm" -icount shift=0 \
+        -kernel "$build/firmware/fw_runner.elf" 2>&1 || true)
+    echo "Cortex-M4 (QEMU): ~$(( $(sed -n 's/^timer ticks: //p' <<<"$log") * 40 )) instructions per inference"
+fi
+echo "== int4: post-training, then after one epoch of quantisation-aware training"
+"$bin" export "$student" --int4 -o "$out/student-int4-ptq.tlm"
+"$bin" train --init "$student" --qat 4 --epochs 1 --lr 0.002 --out "$out/student-qat4.tlc" 2>/dev/null
+"$bin" export "$out/student-qat4.tlc" --int4 -o "$out/student-int4-qat.tlm"
+"$bin" inspect "$out/student-int4-qat.tlm" | tail -1
+echo "== bit-plane progressive prefixes of the int8 model"
+"$bin" progressive "$out/student-int8.tlm" -o "$out/student-int8.tlp" --accuracy --limit 10000
+echo "== the variant catalogue"
+"$bin" compress "$student" --out-dir "$out/catalogue" --sparsity 0,0.5,0.75 --bits 8,4 \
+    --finetune-epochs 1 --finetune-limit 60000 --limit 10000
