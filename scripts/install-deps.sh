@@ -17,6 +17,7 @@ packages=(
     libopenmpi-dev openmpi-bin            # data-parallel training (optional at run time)
     gnuplot-nox                           # the variant catalogue's Pareto plot
     libsqlite3-dev                        # the model library
+    libcoap3-dev libcoap3-bin             # CoAP server and device client; coap-client in tests
 )
 
 missing=()

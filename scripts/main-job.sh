@@ -6,9 +6,10 @@
 # on a Cortex-M4 (QEMU), check the outputs against TensorFlow Lite Micro's,
 # report the resources used; then train a small student on Fashion-MNIST
 # with the LargeML engine and quantise it into a device model, measuring
-# its accuracy on the device runtime and on the Cortex-M4, and build the
-# variant catalogue the in-situ planner will choose from. Later stages
-# (publish, serve, download) join here as they land.
+# its accuracy on the device runtime and on the Cortex-M4, build the variant
+# catalogue, publish it signed to the model library, serve it over CoAP, and
+# let two devices with different profiles download the variant that fits
+# them and classify test images with it.
 # usage: main-job.sh BUILD_DIR SHARED_DIR
 set -euo pipefail
 build=$1
@@ -102,6 +103,27 @@ fi
 echo
 echo "== 7. the variant catalogue: exit x sparsity x bits, measured"
 "$bin" compress "$student" --out-dir "$out/catalogue" --sparsity 0,0.5 --bits 8,4 --finetune-limit 4000 --limit 1000
+
+echo
+echo "== 8. publish, serve, download in situ: two devices with different profiles"
+[ -f "$out/server.key" ] || "$bin" keygen --out "$out/server" >/dev/null
+rm -f "$out/library.db"
+"$bin" library add --db "$out/library.db" --name fashion --catalogue "$out/catalogue" --key "$out/server.key" \
+    --tag task=fashion-mnist --tag location=cell-1
+port=$((20000 + RANDOM % 20000))
+"$bin" serve --db "$out/library.db" --port "$port" 2>/dev/null &
+server=$!
+trap 'kill $server 2>/dev/null' EXIT
+sleep 1
+rm -rf "$out/device-a" "$out/device-b"
+echo "device A (256 KB flash, 64 KB RAM, 250 kbit/s):"
+"$bin" device --server "127.0.0.1:$port" --name fashion --slots "$out/device-a" --flash 256K --ram 64K \
+    --mac-rate 20M --rate 250K --pub "$out/server.pub" --eval 1000
+echo "device B (30 KB flash, 64 KB RAM, 250 kbit/s):"
+"$bin" device --server "127.0.0.1:$port" --name fashion --slots "$out/device-b" --flash 30K --ram 64K \
+    --mac-rate 20M --rate 250K --pub "$out/server.pub" --eval 1000
+kill $server 2>/dev/null
+trap - EXIT
 
 echo
 echo "main job done: models and checkpoints in $out"

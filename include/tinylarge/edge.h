@@ -123,6 +123,21 @@ tl_status tl_library_list(tl_library *library,
 /* Removes a model, every version. TL_ERR_ARG if there is no such model. */
 tl_status tl_library_remove(tl_library *library, const char *name, char *error, size_t error_size);
 
+/* ---- CoAP server and device client (src/edge/server.c, device_client.c) ---- */
+
+/* Serves the library on host:port (UDP) until SIGINT/SIGTERM; -1 with a
+ * message if it cannot start. */
+int tl_serve(const char *db, const char *host, uint16_t port, char *error, size_t error_size);
+
+/* One update round of a device whose model slots live in `slots`: plan,
+ * download, verify (signature with public_key, or digest if NULL), install
+ * in the inactive slot and switch. msg says what happened. */
+tl_status tl_device_update(const char *host, uint16_t port, const char *name, const tl_device_profile *device,
+                           double rate_bps, const uint8_t *public_key, const char *slots, char *msg, size_t msg_size);
+
+/* The active slot record: slot letter, version, variant; 0 if none. */
+int tl_device_active(const char *slots, char *slot, int *version, char *variant);
+
 #ifdef __cplusplus
 }
 #endif

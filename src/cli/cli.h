@@ -17,6 +17,9 @@ int tl_cli_load_model(const char *cmd, const char *path, uint8_t **buffer, tl_mo
 /* Parses a non-negative integer option value; returns 0 on success. */
 int tl_cli_parse_u32(const char *text, uint32_t *out);
 
+/* A non-negative number with an optional K, M or G suffix (powers of 1000). */
+int tl_cli_quantity(const char *text, double *out);
+
 int tl_cmd_import(int argc, char **argv);
 int tl_cmd_inspect(int argc, char **argv);
 int tl_cmd_run(int argc, char **argv);
@@ -29,6 +32,8 @@ int tl_cmd_progressive(int argc, char **argv);
 int tl_cmd_plan(int argc, char **argv);
 int tl_cmd_keygen(int argc, char **argv);
 int tl_cmd_library(int argc, char **argv);
+int tl_cmd_serve(int argc, char **argv);
+int tl_cmd_device(int argc, char **argv);
 int tl_cmd_sign(int argc, char **argv);
 int tl_cmd_verify(int argc, char **argv);
 

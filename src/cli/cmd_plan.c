@@ -30,32 +30,6 @@ static void usage(FILE *out)
                  "  --energy-budget J       energy allowed per inference\n");
 }
 
-/* A number with an optional K, M or G suffix (powers of 1000 for rates,
- * which is what they are quoted in; bytes use the same: 64K = 64000). */
-static int quantity(const char *text, double *out)
-{
-    char *end;
-    double v = strtod(text, &end);
-    if (end == text) {
-        return -1;
-    }
-    if (*end == 'K' || *end == 'k') {
-        v *= 1e3;
-        ++end;
-    } else if (*end == 'M') {
-        v *= 1e6;
-        ++end;
-    } else if (*end == 'G') {
-        v *= 1e9;
-        ++end;
-    }
-    if (*end || !(v >= 0) || !isfinite(v)) {
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 int tl_cmd_plan(int argc, char **argv)
 {
     const char *path = NULL, *db = NULL, *name = NULL;
@@ -80,7 +54,7 @@ int tl_cmd_plan(int argc, char **argv)
             *(!strcmp(a, "--library") ? &db : &name) = argv[++i];
             continue;
         }
-        if (i + 1 >= argc || quantity(argv[i + 1], &value) != 0) {
+        if (i + 1 >= argc || tl_cli_quantity(argv[i + 1], &value) != 0) {
             usage(stderr);
             return tl_cli_fail("plan", "%s needs a non-negative number (K/M/G allowed)", a);
         }

@@ -22,6 +22,8 @@ static const command commands[] = {
     { "distill", tl_cmd_distill, "train a student from a teacher's softened outputs" },
     { "eval", tl_cmd_eval, "test accuracy of a training checkpoint" },
     { "export", tl_cmd_export, "quantise a checkpoint into a .tlm device model" },
+    { "serve", tl_cmd_serve, "the edge server: plans and serves models over CoAP" },
+    { "device", tl_cmd_device, "a device's update round: plan, download, verify, switch slots" },
     { "library", tl_cmd_library, "the model library: add, list, show, remove models" },
     { "keygen", tl_cmd_keygen, "create an Ed25519 key pair for signing models" },
     { "sign", tl_cmd_sign, "sign a .tlm model (Ed25519 over its digest)" },
@@ -65,6 +67,30 @@ int tl_cli_parse_u32(const char *text, uint32_t *out)
         return -1;
     }
     *out = (uint32_t)v;
+    return 0;
+}
+
+int tl_cli_quantity(const char *text, double *out)
+{
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text) {
+        return -1;
+    }
+    if (*end == 'K' || *end == 'k') {
+        v *= 1e3;
+        ++end;
+    } else if (*end == 'M') {
+        v *= 1e6;
+        ++end;
+    } else if (*end == 'G') {
+        v *= 1e9;
+        ++end;
+    }
+    if (*end || !(v >= 0) || v > 1e18) {
+        return -1;
+    }
+    *out = v;
     return 0;
 }
 
