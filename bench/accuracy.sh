@@ -22,11 +22,8 @@ echo "== the student, float"
 echo "== int8 export"
 "$bin" export "$student" -o "$out/student-int8.tlm"
 "$bin" inspect "$out/student-int8.tlm" | tail -1
-if command -v qemu-system-arm >/dev/null && [ -f "$build/firmware/fw_runner.elf" ]; then
-    log=$(qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none \
-        -semihosting-config enable=on,target=native,arg=runner,arg="$out/student-int8.tlm" -icount shift=0 \
-        -kernel "$build/firmware/fw_runner.elf" 2>&1 || true)
-    echo "Cortex-M4 (QEMU): ~$(( $(sed -n 's/^timer ticks: //p' <<<"$log") * 40 )) instructions per inference"
+if m4=$("$(dirname "$0")/../scripts/m4-instructions.sh" "$build" "$out/student-int8.tlm"); then
+    echo "Cortex-M4 (QEMU): $m4 instructions per inference"
 fi
 echo "== int4: post-training, then after one epoch of quantisation-aware training"
 "$bin" export "$student" --int4 -o "$out/student-int4-ptq.tlm"

@@ -93,11 +93,8 @@ echo
 echo "== 6. compress: quantise the student to int8 and run it on the device runtime"
 "$bin" export "$student" -o "$out/student.tlm"
 "$bin" inspect "$out/student.tlm" | tail -1
-if command -v qemu-system-arm >/dev/null && [ -f "$build/firmware/fw_runner.elf" ]; then
-    log=$(qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none \
-        -semihosting-config enable=on,target=native,arg=runner,arg="$out/student.tlm" -icount shift=0 \
-        -kernel "$build/firmware/fw_runner.elf" 2>&1 || true)
-    echo "on the Cortex-M4 (QEMU): ~$(( $(sed -n 's/^timer ticks: //p' <<<"$log") * 40 )) instructions per inference"
+if m4=$("$(dirname "$0")/m4-instructions.sh" "$build" "$out/student.tlm"); then
+    echo "on the Cortex-M4 (QEMU): $m4 instructions per inference"
 fi
 
 echo
