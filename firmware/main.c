@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "board.h"
+#include "fw_run.h"
 #include "tinylarge/device.h"
 
 extern const uint8_t tl_model_blob[], tl_model_blob_end[];
@@ -21,28 +22,18 @@ int main(void)
 {
     tl_model model;
     tl_interp it;
-    const uint32_t model_size = (uint32_t)(tl_model_blob_end - tl_model_blob);
-    tl_status s = tl_model_load(&model, tl_model_blob, model_size, 0);
-    if (s != TL_OK) {
-        board_write("load failed: ");
-        board_write(tl_status_str(s));
-        board_write("\n");
+    uint32_t ticks;
+    if (fw_load(tl_model_blob, (uint32_t)(tl_model_blob_end - tl_model_blob), arena, sizeof arena, &model, &it)) {
         return 1;
     }
-    s = tl_interp_init(&it, &model, arena, sizeof arena);
     uint32_t in_size = 0;
-    int8_t *in = s == TL_OK ? tl_interp_input(&it, 0, &in_size) : NULL;
-    if (!in || in_size != (uint32_t)(tl_input_blob_end - tl_input_blob)) {
-        board_write("arena or input size mismatch\n");
+    int8_t *in = tl_interp_input(&it, 0, &in_size);
+    if (in_size != (uint32_t)(tl_input_blob_end - tl_input_blob)) {
+        board_write("input size mismatch\n");
         return 1;
     }
     memcpy(in, tl_input_blob, in_size);
-    board_timer_start();
-    const uint32_t t0 = board_timer_read();
-    s = tl_interp_invoke(&it);
-    const uint32_t t1 = board_timer_read();
-    if (s != TL_OK) {
-        board_write("invoke failed\n");
+    if (fw_timed_invoke(&it, &ticks)) {
         return 1;
     }
     uint32_t out_size;
@@ -60,6 +51,6 @@ int main(void)
         board_write_u32(a - z);
     }
     board_write("\n");
-    board_report(out, out_size, tl_model_arena_size(&model), t0 - t1);
+    board_report(out, out_size, tl_model_arena_size(&model), ticks);
     return 0;
 }

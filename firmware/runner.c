@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "board.h"
+#include "fw_run.h"
 #include "tinylarge/device.h"
 
 #define MODEL_CAPACITY (2u << 20)
@@ -55,15 +56,8 @@ int main(void)
     board_semihost(0x02, &handle); /* SYS_CLOSE */
     tl_model m;
     tl_interp it;
-    tl_status s = tl_model_load(&m, model, (uint32_t)size, 0);
-    if (s != TL_OK) {
-        board_write("load failed: ");
-        board_write(tl_status_str(s));
-        board_write("\n");
-        return 1;
-    }
-    if (tl_interp_init(&it, &m, arena, sizeof arena) != TL_OK) {
-        board_write("runner: arena too small\n");
+    uint32_t ticks;
+    if (fw_load(model, (uint32_t)size, arena, sizeof arena, &m, &it)) {
         return 1;
     }
     uint32_t in_size = 0;
@@ -73,16 +67,11 @@ int main(void)
         seed = seed * 1103515245u + 12345u;
         in[i] = (int8_t)((seed >> 16) & 0xff);
     }
-    board_timer_start();
-    const uint32_t t0 = board_timer_read();
-    s = tl_interp_invoke(&it);
-    const uint32_t t1 = board_timer_read();
-    if (s != TL_OK) {
-        board_write("invoke failed\n");
+    if (fw_timed_invoke(&it, &ticks)) {
         return 1;
     }
     uint32_t out_size;
     const int8_t *out = tl_interp_output(&it, 0, &out_size);
-    board_report(out, out_size, tl_model_arena_size(&m), t0 - t1);
+    board_report(out, out_size, tl_model_arena_size(&m), ticks);
     return 0;
 }

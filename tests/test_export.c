@@ -93,6 +93,17 @@ static tl_train_config fine_tuning(const char *path, float lr)
     return cfg;
 }
 
+/* Serialises g (and frees it), then measures the model on the test images
+ * through the device runtime; returns the model bytes (caller frees). */
+static uint8_t *serialize_and_measure(tl_graph *g, size_t *size, float *accuracy, int *exits)
+{
+    uint8_t *buf;
+    assert_int_equal(tl_graph_serialize(g, &buf, size), TL_OK);
+    tl_graph_free(g);
+    assert_int_equal(tl_device_accuracy(buf, *size, &test, accuracy, exits), TL_OK);
+    return buf;
+}
+
 /* Exports and compares float and device accuracy on the test images. */
 static void export_and_compare(const char *arch, uint8_t dtype, float tolerance, int want_exits)
 {
@@ -103,12 +114,10 @@ static void export_and_compare(const char *arch, uint8_t dtype, float tolerance,
     tl_export_options opt = { 300, dtype };
     tl_graph g;
     assert_int_equal(tl_export_net(&net, &info, &train, &opt, &g, error, sizeof error), TL_OK);
-    uint8_t *buf;
     size_t size;
-    assert_int_equal(tl_graph_serialize(&g, &buf, &size), TL_OK);
     float device[16], floats[TL_MAX_EXITS];
     int exits = 0;
-    assert_int_equal(tl_device_accuracy(buf, size, &test, device, &exits), TL_OK);
+    uint8_t *buf = serialize_and_measure(&g, &size, device, &exits);
     assert_int_equal(exits, want_exits);
     tl_evaluate(&net, &test, info.mean, info.std, floats, NULL);
     for (int e = 0; e < exits; ++e) {
@@ -122,7 +131,6 @@ static void export_and_compare(const char *arch, uint8_t dtype, float tolerance,
     assert_int_equal(tl_model_load(&m, buf, size, 0), TL_OK);
     assert_string_equal(tl_model_meta(&m, "input"), "int8 = pixel - 128, 28x28x1");
     free(buf);
-    tl_graph_free(&g);
     tl_net_free(&net);
 }
 
@@ -193,14 +201,11 @@ static void test_pruned_sparse_export(void **state)
     tl_graph gd, gs;
     assert_int_equal(tl_export_net(&net, &info, &train, &dense, &gd, error, sizeof error), TL_OK);
     assert_int_equal(tl_export_net(&net, &info, &train, &sparse, &gs, error, sizeof error), TL_OK);
-    uint8_t *bd, *bs;
     size_t sd, ss;
-    assert_int_equal(tl_graph_serialize(&gd, &bd, &sd), TL_OK);
-    assert_int_equal(tl_graph_serialize(&gs, &bs, &ss), TL_OK);
     float ad[16], as[16];
     int exits;
-    assert_int_equal(tl_device_accuracy(bd, sd, &test, ad, &exits), TL_OK);
-    assert_int_equal(tl_device_accuracy(bs, ss, &test, as, &exits), TL_OK);
+    uint8_t *bd = serialize_and_measure(&gd, &sd, ad, &exits);
+    uint8_t *bs = serialize_and_measure(&gs, &ss, as, &exits);
     assert_true(ad[0] == as[0]); /* same integers, another encoding: same answers */
     tl_model md, ms;
     assert_int_equal(tl_model_load(&md, bd, sd, 0), TL_OK);
@@ -213,8 +218,6 @@ static void test_pruned_sparse_export(void **state)
     assert_true(macs_s < macs_d / 2); /* 60% of the weights are gone */
     free(bd);
     free(bs);
-    tl_graph_free(&gd);
-    tl_graph_free(&gs);
     tl_net_free(&net);
 }
 
@@ -235,22 +238,17 @@ static void test_truncated_exit(void **state)
     assert_int_equal(tl_graph_truncate_at_exit(&cut, 0), TL_OK);
     assert_int_equal(tl_graph_truncate_at_exit(&cut, 3), TL_ERR_ARG);
     assert_true(cut.op_count < full.op_count && cut.tensor_count < full.tensor_count);
-    uint8_t *bf, *bc;
     size_t sf, sc;
-    assert_int_equal(tl_graph_serialize(&full, &bf, &sf), TL_OK);
-    assert_int_equal(tl_graph_serialize(&cut, &bc, &sc), TL_OK);
-    assert_true(sc < sf / 3); /* the trunk after exit 0 holds most weights */
     float af[16], ac[16];
     int ef, ec;
-    assert_int_equal(tl_device_accuracy(bf, sf, &test, af, &ef), TL_OK);
-    assert_int_equal(tl_device_accuracy(bc, sc, &test, ac, &ec), TL_OK);
+    uint8_t *bf = serialize_and_measure(&full, &sf, af, &ef);
+    uint8_t *bc = serialize_and_measure(&cut, &sc, ac, &ec);
+    assert_true(sc < sf / 3); /* the trunk after exit 0 holds most weights */
     assert_int_equal(ef, 2);
     assert_int_equal(ec, 1);
     assert_true(ac[0] == af[0]);
     free(bf);
     free(bc);
-    tl_graph_free(&full);
-    tl_graph_free(&cut);
     tl_net_free(&net);
 }
 
@@ -303,18 +301,15 @@ static void test_quantisation_aware_training(void **state)
     tl_export_options opt = { 300, TL_DTYPE_INT4 };
     tl_graph g;
     assert_int_equal(tl_export_net(&net, &info, &train, &opt, &g, error, sizeof error), TL_OK);
-    uint8_t *buf;
     size_t size;
-    assert_int_equal(tl_graph_serialize(&g, &buf, &size), TL_OK);
     float device[16];
     int exits;
-    assert_int_equal(tl_device_accuracy(buf, size, &test, device, &exits), TL_OK);
+    uint8_t *buf = serialize_and_measure(&g, &size, device, &exits);
     print_message("QAT int4: fake-quantised float %.4f, device %.4f\n", (double)fake[0], (double)device[0]);
     assert_true(fabsf(device[0] - fake[0]) < 0.03f); /* only activation rounding differs */
     free(buf);
     free(shadow);
     free(before);
-    tl_graph_free(&g);
     tl_net_free(&net);
 }
 

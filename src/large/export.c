@@ -153,7 +153,6 @@ static tl_status export_conv(exporter *ex, int i)
 {
     tl_net *net = ex->net;
     const tl_node *n = &net->nodes[i];
-    const tl_node *src = &net->nodes[n->in[0]];
     const int out_c = n->c;
     const size_t count = n->weight_count;
     const size_t per = count / (size_t)out_c;
@@ -243,7 +242,6 @@ static tl_status export_conv(exporter *ex, int i)
     if (op < 0) {
         return fail(ex->error, ex->error_size, TL_ERR_QUANT, "node %d (%s): %s", i, layer_name(n->kind), why);
     }
-    (void)src;
     for (int k = i; k <= last; ++k) {
         ex->tensor[k] = out;
     }
