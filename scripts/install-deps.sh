@@ -16,8 +16,10 @@ packages=(
     dataset-fashion-mnist                 # training and evaluation data
     libopenmpi-dev openmpi-bin            # data-parallel training (optional at run time)
     gnuplot-nox                           # the variant catalogue's Pareto plot
-    libsqlite3-dev                        # the model library
-    libcoap3-dev libcoap3-bin             # CoAP server and device client; coap-client in tests
+    libsqlite3-dev sqlite3                # the model library (embedded backend); sqlite3 tampers in tests
+    libpq-dev postgresql                  # the model library's PostgreSQL backend and its test server
+    libcbor-dev                           # CBOR manifests
+    libcoap3-dev libcoap3-bin             # CoAP/DTLS server and device client; coap-client in tests
 )
 
 missing=()

@@ -1,5 +1,11 @@
-/* test_library.c - the SQLite model library: migrations, publishing
- * versions (signed and not), reading back, tags, removal, and the errors. */
+/* test_library.c - the model library: migrations, publishing versions
+ * (signed and not) with their progressive forms, manifests, reading back,
+ * context matching, tags, removal, and the errors; the CBOR manifest and
+ * the pre-shared key file.
+ *
+ * usage: test_library [POSTGRES-CONNINFO]: with an argument the library
+ * tests run against that PostgreSQL database (tests/test_library_pg.sh
+ * starts a server for it), without one against a SQLite file. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,14 +16,17 @@
 
 #include <cmocka.h>
 #include <sodium.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "tiny_model.h"
 #include "tinylarge/convert.h"
 #include "tinylarge/device.h"
 #include "tinylarge/edge.h"
+#include "tinylarge/format.h"
 
 static char dir[64];
+static const char *postgres; /* conninfo, or NULL for SQLite */
 
 /* A catalogue directory with two variants built from the tiny model. */
 static void make_catalogue(const char *path)
@@ -38,13 +47,24 @@ static void make_catalogue(const char *path)
     }
 }
 
+static void collect(void *ctx, const char *name, int version, int variants, const char *tags)
+{
+    char *out = ctx;
+    snprintf(out + strlen(out), 256 - strlen(out), "%s %d %d %s;", name, version, variants, tags);
+}
+
+static char listed[256];
+
 static void test_library(void **state)
 {
     (void)state;
     snprintf(dir, sizeof dir, "/tmp/tl_lib_XXXXXX");
     assert_non_null(mkdtemp(dir));
-    char db[96], csv[96], error[512];
-    snprintf(db, sizeof db, "%s/lib.db", dir);
+    char db[512], csv[96], error[512];
+    snprintf(db, sizeof db, "%s", postgres ? postgres : "");
+    if (!postgres) {
+        snprintf(db, sizeof db, "%s/lib.db", dir);
+    }
     snprintf(csv, sizeof csv, "%s/catalogue.csv", dir);
     make_catalogue(csv);
     uint8_t pk[32], sk[64];
@@ -53,10 +73,27 @@ static void test_library(void **state)
 
     tl_library *lib;
     assert_int_equal(tl_library_open(db, &lib, error, sizeof error), TL_OK);
+    int64_t generation0, generation1;
+    assert_int_equal(tl_library_generation(lib, &generation0), TL_OK);
     const char *tags[2] = { "task=fashion", "location=cell-7" };
     int version = 0;
     assert_int_equal(tl_library_publish(lib, "fashion", dir, sk, tags, 2, &version, error, sizeof error), TL_OK);
     assert_int_equal(version, 1);
+    assert_int_equal(tl_library_generation(lib, &generation1), TL_OK);
+    assert_true(generation1 != generation0);
+    /* A second model, less specific: task only. */
+    const char *general[1] = { "task=fashion" };
+    assert_int_equal(tl_library_publish(lib, "fashion-any", dir, NULL, general, 1, &version, error, sizeof error), TL_OK);
+    char match[64];
+    assert_int_equal(tl_library_match(lib, "task=fashion&location=cell-7&app=x", match, sizeof match, error,
+                                      sizeof error), TL_OK);
+    assert_string_equal(match, "fashion"); /* both fit; the more specific wins */
+    assert_int_equal(tl_library_match(lib, "location=cell-9&task=fashion", match, sizeof match, error, sizeof error),
+                     TL_OK);
+    assert_string_equal(match, "fashion-any");
+    assert_int_equal(tl_library_match(lib, "task=digits", match, sizeof match, error, sizeof error), TL_ERR_ARG);
+    assert_non_null(strstr(error, "no model is tagged for the context 'task=digits'"));
+    assert_int_equal(tl_library_remove(lib, "fashion-any", error, sizeof error), TL_OK);
     assert_int_equal(tl_library_publish(lib, "fashion", dir, NULL, NULL, 0, &version, error, sizeof error), TL_OK);
     assert_int_equal(version, 2);
     tl_variant v[8];
@@ -70,13 +107,35 @@ static void test_library(void **state)
     /* Version 1 was signed with the server key, version 2 not. */
     uint8_t *model;
     size_t size;
-    assert_int_equal(tl_library_model(lib, "fashion", 1, "small", &model, &size, error, sizeof error), TL_OK);
+    assert_int_equal(tl_library_model(lib, "fashion", 1, "small", 0, &model, &size, error, sizeof error), TL_OK);
     assert_int_equal(tl_model_verify(model, size, pk), TL_OK);
+    /* The manifest: the stored digest, sizes, and a signed progressive header
+     * whose full decode is the signed model itself. */
+    tl_manifest m;
+    assert_int_equal(tl_library_manifest(lib, "fashion", 1, "small", &m, error, sizeof error), TL_OK);
+    assert_int_equal(m.bytes, size);
+    assert_memory_equal(m.sha256, model + size - sizeof(tl_trailer) + offsetof(tl_trailer, sha256), 32);
+    assert_true(m.is_signed && m.tlp_signed && m.tlp_bytes > 0);
+    uint8_t *tlp;
+    size_t tlp_size;
+    assert_int_equal(tl_library_model(lib, "fashion", 1, "small", 1, &tlp, &tlp_size, error, sizeof error), TL_OK);
+    assert_int_equal(tlp_size, m.tlp_bytes);
+    assert_int_equal(crypto_sign_verify_detached(m.tlp_signature, tlp, sizeof(tl_progressive_header), pk), 0);
+    uint8_t *decoded = aligned_alloc(16, (size + 16) / 16 * 16);
+    uint32_t planes, decoded_size;
+    assert_int_equal(tl_progressive_decode(tlp, tlp_size, decoded, size, &planes, &decoded_size), TL_OK);
+    assert_int_equal(planes, 8);
+    assert_int_equal(decoded_size, size);
+    assert_memory_equal(decoded, model, size);
+    free(decoded);
+    free(tlp);
     free(model);
-    assert_int_equal(tl_library_model(lib, "fashion", 2, "small", &model, &size, error, sizeof error), TL_OK);
+    assert_int_equal(tl_library_model(lib, "fashion", 2, "small", 0, &model, &size, error, sizeof error), TL_OK);
     assert_int_equal(tl_model_verify(model, size, pk), TL_ERR_SIGNATURE);
     free(model);
-    assert_int_equal(tl_library_model(lib, "fashion", 3, "small", &model, &size, error, sizeof error), TL_ERR_ARG);
+    assert_int_equal(tl_library_manifest(lib, "fashion", 2, "small", &m, error, sizeof error), TL_OK);
+    assert_false(m.is_signed || m.tlp_signed);
+    assert_int_equal(tl_library_model(lib, "fashion", 3, "small", 0, &model, &size, error, sizeof error), TL_ERR_ARG);
     assert_non_null(strstr(error, "no variant 'small' in version 3 of 'fashion'"));
     /* A broken model file: nothing of that publication is kept. */
     char bad[128];
@@ -95,15 +154,26 @@ static void test_library(void **state)
                      TL_ERR_IO);
     assert_non_null(strstr(error, "/nonexistent/catalogue.csv: cannot open"));
     assert_int_equal(tl_library_variants(lib, "other", v, 8, &count, &version, error, sizeof error), TL_ERR_ARG);
+    tl_library_list(lib, collect, listed, error, sizeof error);
+    assert_string_equal(listed, "fashion 2 2 location=cell-7,task=fashion;");
     assert_int_equal(tl_library_remove(lib, "fashion", error, sizeof error), TL_OK);
     assert_int_equal(tl_library_remove(lib, "fashion", error, sizeof error), TL_ERR_ARG);
     assert_non_null(strstr(error, "no model named 'fashion'"));
     tl_library_close(lib);
     /* The schema version is recorded; a newer one is refused, not misread. */
-    sqlite3 *raw;
-    assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(raw, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(raw);
+    if (postgres) {
+        PGconn *raw = PQconnectdb(postgres);
+        assert_int_equal(PQstatus(raw), CONNECTION_OK);
+        PGresult *r = PQexec(raw, "UPDATE tl_schema SET version = 99");
+        assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+        PQclear(r);
+        PQfinish(raw);
+    } else {
+        sqlite3 *raw;
+        assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(raw, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(raw);
+    }
     assert_int_equal(tl_library_open(db, &lib, error, sizeof error), TL_ERR_VERSION);
     assert_non_null(strstr(error, "schema version 99 is newer"));
     char cmd[96];
@@ -111,10 +181,89 @@ static void test_library(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
-int main(void)
+/* The manifest round-trips through CBOR; damaged or incomplete CBOR is refused. */
+static void test_manifest(void **state)
 {
+    (void)state;
+    tl_manifest m, back;
+    memset(&m, 0, sizeof m);
+    snprintf(m.model, sizeof m.model, "fashion");
+    snprintf(m.variant, sizeof m.variant, "e0-s00-int8");
+    m.version = 3;
+    m.bytes = 49072;
+    m.accuracy = 0.9242f;
+    m.is_signed = 1;
+    m.tlp_bytes = 50111;
+    m.tlp_signed = 1;
+    for (int i = 0; i < 32; ++i) m.sha256[i] = (uint8_t)i;
+    for (int i = 0; i < 64; ++i) m.tlp_signature[i] = (uint8_t)(255 - i);
+    uint8_t *cbor;
+    size_t size;
+    assert_int_equal(tl_manifest_encode(&m, &cbor, &size), TL_OK);
+    assert_int_equal(cbor[0], 0xA9); /* a map of 9 pairs */
+    assert_int_equal(tl_manifest_decode(cbor, size, &back), TL_OK);
+    assert_string_equal(back.model, "fashion");
+    assert_string_equal(back.variant, "e0-s00-int8");
+    assert_int_equal(back.version, 3);
+    assert_int_equal(back.bytes, 49072);
+    assert_int_equal(back.tlp_bytes, 50111);
+    assert_true(back.is_signed && back.tlp_signed);
+    assert_memory_equal(back.sha256, m.sha256, 32);
+    assert_memory_equal(back.tlp_signature, m.tlp_signature, 64);
+    assert_true(back.accuracy > 0.924f && back.accuracy < 0.9243f);
+    for (size_t cut = 0; cut < size; ++cut) {
+        assert_int_equal(tl_manifest_decode(cbor, cut, &back), TL_ERR_FORMAT);
+    }
+    free(cbor);
+    const uint8_t not_a_map[] = { 0x83, 0x01, 0x02, 0x03 };
+    assert_int_equal(tl_manifest_decode(not_a_map, sizeof not_a_map, &back), TL_ERR_FORMAT);
+    m.tlp_bytes = 0; /* no progressive form: 7 pairs, still complete */
+    assert_int_equal(tl_manifest_encode(&m, &cbor, &size), TL_OK);
+    assert_int_equal(cbor[0], 0xA7);
+    assert_int_equal(tl_manifest_decode(cbor, size, &back), TL_OK);
+    assert_int_equal(back.tlp_bytes, 0);
+    free(cbor);
+}
+
+static void test_psk_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/tl_psk_XXXXXX";
+    const int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "# devices\ndevice-a 00112233445566778899aabbccddeeff\n\nops 0badc0de operator  # an operator\n");
+    fclose(f);
+    tl_psk psk[4];
+    char error[256];
+    assert_int_equal(tl_psk_read(path, psk, 4, error, sizeof error), 2);
+    assert_string_equal(psk[0].identity, "device-a");
+    assert_int_equal(psk[0].key_size, 16);
+    assert_int_equal(psk[0].key[15], 0xff);
+    assert_false(psk[0].operator_role);
+    assert_true(psk[1].operator_role);
+    f = fopen(path, "w");
+    fprintf(f, "device-a 0011zz33\n");
+    fclose(f);
+    assert_int_equal(tl_psk_read(path, psk, 4, error, sizeof error), -1);
+    assert_non_null(strstr(error, ":1: the key is not hexadecimal"));
+    f = fopen(path, "w");
+    fprintf(f, "lonely\n");
+    fclose(f);
+    assert_int_equal(tl_psk_read(path, psk, 4, error, sizeof error), -1);
+    assert_non_null(strstr(error, ":1: expected 'identity hex-key [operator]'"));
+    unlink(path);
+    assert_int_equal(tl_psk_read(path, psk, 4, error, sizeof error), -1);
+    assert_non_null(strstr(error, "cannot open"));
+}
+
+int main(int argc, char **argv)
+{
+    postgres = argc > 1 ? argv[1] : NULL;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_library),
+        cmocka_unit_test(test_manifest),
+        cmocka_unit_test(test_psk_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* edge.h - the edge server's in-situ model selection (issue 5, in progress).
+/* edge.h - the edge server's in-situ model selection and delivery.
  *
  * The planner picks, from a model's variant catalogue, the variant that a
  * device should download now: the most accurate one that fits the device's
@@ -91,18 +91,21 @@ tl_status tl_model_sign(uint8_t *model, size_t size, const uint8_t secret_key[TL
  * for an unsigned model, another key's or a forged signature. */
 tl_status tl_model_verify(const uint8_t *model, size_t size, const uint8_t public_key[TL_PUBLIC_KEY_BYTES]);
 
-/* ---- the model library (src/edge/library.c, SQLite) ---- */
+/* ---- the model library (src/edge/library.c; backends in db_sqlite.c, db_pg.c) ---- */
 
 typedef struct tl_library tl_library;
 
-/* Opens (creating if needed) a library file and brings its schema up to
- * date (migrations keyed by PRAGMA user_version). */
-tl_status tl_library_open(const char *path, tl_library **library, char *error, size_t error_size);
+/* Opens (creating if needed) a library and brings its schema up to date
+ * (numbered migrations). `target` is a SQLite file, or a PostgreSQL
+ * connection string ("postgresql://...", "host=... dbname=..."). */
+tl_status tl_library_open(const char *target, tl_library **library, char *error, size_t error_size);
 void tl_library_close(tl_library *library);
 
 /* Publishes a model's catalogue (DIR/catalogue.csv and its .tlm files) as
- * the next version of `name`: every variant stored with its digest, signed
- * with secret_key when not NULL; tags are "key=value" context strings. */
+ * the next version of `name`: every variant stored with its digest and its
+ * progressive (.tlp) form; with secret_key, each model is signed and each
+ * .tlp header (which holds the digest of every prefix) gets a detached
+ * signature. tags are "key=value" context strings. All or nothing. */
 tl_status tl_library_publish(tl_library *library, const char *name, const char *catalogue_dir,
                              const uint8_t *secret_key, const char *const *tags, int tag_count, int *version,
                              char *error, size_t error_size);
@@ -111,9 +114,36 @@ tl_status tl_library_publish(tl_library *library, const char *name, const char *
 tl_status tl_library_variants(tl_library *library, const char *name, tl_variant *variants, int capacity,
                               int *count, int *version, char *error, size_t error_size);
 
-/* One variant's model bytes (caller frees). */
+/* One variant's bytes, the .tlm or (progressive != 0) its .tlp stream;
+ * 16-byte aligned, caller frees. */
 tl_status tl_library_model(tl_library *library, const char *name, int version, const char *variant,
-                           uint8_t **data, size_t *size, char *error, size_t error_size);
+                           int progressive, uint8_t **data, size_t *size, char *error, size_t error_size);
+
+/* What a device is told before it downloads: sent as CBOR (docs/planner.md). */
+typedef struct tl_manifest {
+    char model[64];
+    int version;
+    char variant[32];
+    uint64_t bytes;             /* the .tlm */
+    uint8_t sha256[32];         /* its digest */
+    float accuracy;
+    int is_signed;
+    uint64_t tlp_bytes;         /* its progressive stream (0: none) */
+    uint8_t tlp_signature[64];  /* Ed25519 over the stream's 304-byte header */
+    int tlp_signed;
+} tl_manifest;
+
+tl_status tl_library_manifest(tl_library *library, const char *name, int version, const char *variant,
+                              tl_manifest *manifest, char *error, size_t error_size);
+
+/* The model for a context "key=value&key=value": one whose tags all hold in
+ * the context; the most specific (most tags) wins. TL_ERR_ARG if none. */
+tl_status tl_library_match(tl_library *library, const char *context, char *name, size_t name_size, char *error,
+                           size_t error_size);
+
+/* A number that changes whenever a version is published or removed (the
+ * server polls it to notify observers of a better variant). */
+tl_status tl_library_generation(tl_library *library, int64_t *generation);
 
 /* Calls `fn` for every model: name, latest version, variant count, tags. */
 tl_status tl_library_list(tl_library *library,
@@ -123,20 +153,79 @@ tl_status tl_library_list(tl_library *library,
 /* Removes a model, every version. TL_ERR_ARG if there is no such model. */
 tl_status tl_library_remove(tl_library *library, const char *name, char *error, size_t error_size);
 
-/* ---- CoAP server and device client (src/edge/server.c, device_client.c) ---- */
+/* ---- CoAP server and device client (src/edge/server.c, device_client.c, manifest.c) ---- */
 
-/* Serves the library on host:port (UDP) until SIGINT/SIGTERM; -1 with a
- * message if it cannot start. */
-int tl_serve(const char *db, const char *host, uint16_t port, char *error, size_t error_size);
+/* The manifest as CBOR (a map with text keys, docs/planner.md). Caller frees. */
+tl_status tl_manifest_encode(const tl_manifest *manifest, uint8_t **cbor, size_t *size);
+tl_status tl_manifest_decode(const uint8_t *cbor, size_t size, tl_manifest *manifest);
 
-/* One update round of a device whose model slots live in `slots`: plan,
- * download, verify (signature with public_key, or digest if NULL), install
- * in the inactive slot and switch. msg says what happened. */
-tl_status tl_device_update(const char *host, uint16_t port, const char *name, const tl_device_profile *device,
-                           double rate_bps, const uint8_t *public_key, const char *slots, char *msg, size_t msg_size);
+/* Reads a pre-shared key file: lines "identity hex-key [operator]"; '#'
+ * starts a comment. Returns the number of entries (< 0: error). */
+typedef struct tl_psk {
+    char identity[64];
+    uint8_t key[64];
+    size_t key_size;
+    int operator_role;          /* may set other devices' context */
+} tl_psk;
+int tl_psk_read(const char *path, tl_psk *entries, int capacity, char *error, size_t error_size);
 
-/* The active slot record: slot letter, version, variant; 0 if none. */
-int tl_device_active(const char *slots, char *slot, int *version, char *variant);
+typedef struct tl_serve_options {
+    const char *library;        /* SQLite file or PostgreSQL connection string */
+    const char *host;           /* default 127.0.0.1 */
+    uint16_t port;              /* default 5683 (5684 with DTLS) */
+    const char *psk_file;       /* non-NULL: DTLS with these identities only */
+    double poll_seconds;        /* how often to look for new versions (default 1) */
+    int quiet;
+} tl_serve_options;
+
+/* Serves the library until SIGINT/SIGTERM; -1 with a message if it cannot
+ * start. Resources: /plan (observable), /model (block-wise), /context. */
+int tl_serve(const tl_serve_options *options, char *error, size_t error_size);
+
+/* What the device client reports as it goes (may be NULL). */
+typedef void (*tl_device_log_fn)(void *ctx, const char *line);
+/* Called whenever a model becomes runnable: a progressive prefix of
+ * `planes` planes (< 8) or a complete, verified model (planes 8). */
+typedef void (*tl_device_model_fn)(void *ctx, const uint8_t *model, size_t size, const tl_manifest *manifest,
+                                   int planes, double seconds);
+
+typedef struct tl_device_options {
+    const char *host;
+    uint16_t port;
+    const char *device_id;      /* names the device to the server (context) */
+    const char *name;           /* a model by name, or NULL: chosen by context */
+    const char *context;        /* "task=fashion&location=hall" */
+    tl_device_profile profile;
+    double rate_bps;            /* channel rate reported to the planner */
+    double deadline_s;          /* download + first inference (0: none) */
+    double link_bps;            /* > 0: emulate a link this slow (paces blocks) */
+    const uint8_t *public_key;  /* the server's; NULL: digest only */
+    const char *slots;          /* folder with the two slots */
+    const tl_psk *psk;          /* non-NULL: DTLS with this identity */
+    int progressive;            /* download the .tlp stream; run prefixes */
+    int first_planes;           /* smallest prefix worth running (default 4) */
+    double watch_seconds;       /* > 0: observe /plan this long and follow */
+    int max_updates;            /* stop watching after this many installs (0: none) */
+    double block_timeout_s;     /* no answer for this long: give up (default 10) */
+    tl_device_log_fn log;
+    tl_device_model_fn on_model;
+    void *ctx;
+} tl_device_options;
+
+/* Update rounds of a device: plan, download into the inactive slot
+ * (resuming a broken transfer from its last block), verify digest and
+ * signature, refuse an older version, switch; with watch_seconds, follow
+ * Observe notifications. msg says how the last round ended. */
+tl_status tl_device_run(const tl_device_options *options, char *msg, size_t msg_size);
+
+/* POSTs K=V pairs ("a=1&b=2"; NULL: just GET) to /context for `device`;
+ * reply gets the device's context as the server now holds it, or why not. */
+tl_status tl_context_set(const char *host, uint16_t port, const tl_psk *psk, const char *device, const char *pairs,
+                         char *reply, size_t reply_size);
+
+/* The active slot record: slot letter, version, variant[40] and model[64]
+ * (may be NULL); 0 if none. */
+int tl_device_active(const char *slots, char *slot, int *version, char *variant, char *model);
 
 #ifdef __cplusplus
 }

@@ -34,6 +34,7 @@ int tl_cmd_keygen(int argc, char **argv);
 int tl_cmd_library(int argc, char **argv);
 int tl_cmd_serve(int argc, char **argv);
 int tl_cmd_device(int argc, char **argv);
+int tl_cmd_context(int argc, char **argv);
 int tl_cmd_sign(int argc, char **argv);
 int tl_cmd_verify(int argc, char **argv);
 

@@ -1,9 +1,12 @@
-/* cmd_serve.c - `tinylarge serve` (the edge server) and `tinylarge device`
- * (one device's update round), over CoAP. */
+/* cmd_serve.c - `tinylarge serve` (the edge server), `tinylarge device` (a
+ * device's update rounds) and `tinylarge context` (set a device's context
+ * on the server), over CoAP. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -14,115 +17,305 @@
 
 int tl_cmd_serve(int argc, char **argv)
 {
-    const char *db = NULL, *host = "127.0.0.1";
-    uint32_t port = 5683;
+    tl_serve_options o = { NULL, "127.0.0.1", 0, NULL, 1.0, 0 };
     for (int i = 1; i < argc; ++i) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: tinylarge serve --db LIB [--host ADDRESS] [--port N]\n\n"
-                   "The edge server: CoAP over UDP (default 127.0.0.1:5683) with\n"
-                   "  GET /plan?name=N&flash=B&ram=B&macs=R&rate=BPS   the variant for a device\n"
-                   "  GET /model?name=N&version=V&variant=X            its bytes, block-wise\n"
-                   "until interrupted.\n");
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            printf("usage: tinylarge serve --db LIB [--host ADDRESS] [--port N] [--psk FILE] [--poll S] [--quiet]\n\n"
+                   "The edge server, CoAP over UDP (default 127.0.0.1:5683), or DTLS with --psk\n"
+                   "(default port 5684; only the identities in FILE, lines 'identity hex-key\n"
+                   "[operator]'). LIB is a SQLite file or a PostgreSQL connection string.\n"
+                   "  GET  /plan?flash=B&ram=B&macs=R&rate=BPS[&name=N][&device=ID][&K=V...]\n"
+                   "       the variant for a device, as a CBOR manifest; observable: devices\n"
+                   "       are notified when their context changes or a version is published\n"
+                   "  GET  /model?name=N&version=V&variant=X[&form=tlp]   its bytes, block-wise\n"
+                   "  POST /context?device=ID&K=V...                        set a device's context\n"
+                   "--poll S: look for newly published versions every S seconds (default 1).\n");
             return 0;
-        } else if (!strcmp(argv[i], "--db") && i + 1 < argc) {
-            db = argv[++i];
-        } else if (!strcmp(argv[i], "--host") && i + 1 < argc) {
-            host = argv[++i];
-        } else if (!strcmp(argv[i], "--port") && i + 1 < argc) {
-            if (tl_cli_parse_u32(argv[++i], &port) || port == 0 || port > 65535) {
-                return tl_cli_fail("serve", "--port needs 1..65535, not '%s'", argv[i]);
+        }
+        if (!strcmp(a, "--quiet")) {
+            o.quiet = 1;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            return tl_cli_fail("serve", "incomplete option '%s'", a);
+        }
+        const char *v = argv[++i];
+        uint32_t port;
+        double poll;
+        if (!strcmp(a, "--db")) o.library = v;
+        else if (!strcmp(a, "--host")) o.host = v;
+        else if (!strcmp(a, "--psk")) o.psk_file = v;
+        else if (!strcmp(a, "--port")) {
+            if (tl_cli_parse_u32(v, &port) || port == 0 || port > 65535) {
+                return tl_cli_fail("serve", "--port needs 1..65535, not '%s'", v);
             }
+            o.port = (uint16_t)port;
+        } else if (!strcmp(a, "--poll")) {
+            if (tl_cli_quantity(v, &poll) || !(poll > 0)) {
+                return tl_cli_fail("serve", "--poll needs seconds > 0, not '%s'", v);
+            }
+            o.poll_seconds = poll;
         } else {
-            return tl_cli_fail("serve", "unexpected argument '%s'", argv[i]);
+            return tl_cli_fail("serve", "unexpected argument '%s'", a);
         }
     }
-    if (!db) {
+    if (!o.library) {
         return tl_cli_fail("serve", "need --db LIB");
     }
     char error[512] = "";
-    if (tl_serve(db, host, (uint16_t)port, error, sizeof error) != 0) {
+    if (tl_serve(&o, error, sizeof error) != 0) {
         return tl_cli_fail("serve", "%s", error);
     }
     return 0;
 }
 
+static int split_server(const char *cmd, const char *server, char *host, size_t size, uint16_t *port)
+{
+    uint32_t p = *port;
+    const char *colon = strrchr(server, ':');
+    snprintf(host, size, "%.*s", colon ? (int)(colon - server) : (int)strlen(server), server);
+    if (colon && (tl_cli_parse_u32(colon + 1, &p) || p == 0 || p > 65535)) {
+        return tl_cli_fail(cmd, "bad server port in '%s'", server);
+    }
+    *port = (uint16_t)p;
+    return 0;
+}
+
+/* What the device does with each model it gets: report, and with --eval
+ * classify test images with it. */
+typedef struct device_run {
+    tl_dataset test;
+    int eval;
+    int first_done;
+} device_run;
+
+static double seconds_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void on_log(void *ctx, const char *line)
+{
+    (void)ctx;
+    printf("%s\n", line);
+    fflush(stdout);
+}
+
+static void on_model(void *ctx, const uint8_t *model, size_t size, const tl_manifest *m, int planes, double seconds)
+{
+    device_run *run = ctx;
+    float acc[16];
+    int exits = 0;
+    if (!run->first_done && run->test.n > 0) {
+        /* Time to first inference: the model is here, plus one inference. */
+        tl_dataset one = run->test;
+        one.n = 1;
+        const double t0 = seconds_now();
+        if (tl_device_accuracy(model, size, &one, acc, &exits) == TL_OK) {
+            printf("first inference after %.3f s with %s %s (%d of 8 planes)\n", seconds + seconds_now() - t0,
+                   m->model, m->variant, planes);
+        }
+        run->first_done = 1;
+    }
+    if (run->eval && tl_device_accuracy(model, size, &run->test, acc, &exits) == TL_OK) {
+        if (planes < 8) {
+            printf("prefix of %s version %d (%d of 8 planes): accuracy %.4f on %d test images (%.2f s)\n",
+                   m->variant, m->version, planes, (double)acc[exits - 1], run->test.n, seconds);
+        } else {
+            printf("active model %s version %d: accuracy %.4f on %d test images (%.2f s)\n", m->variant, m->version,
+                   (double)acc[exits - 1], run->test.n, seconds);
+        }
+    }
+    fflush(stdout);
+}
+
 int tl_cmd_device(int argc, char **argv)
 {
-    const char *server = NULL, *name = NULL, *slots = NULL, *pub = NULL;
-    tl_device_profile d = { 0, 0, 0, 0, 0 };
-    double rate = 0, value;
-    uint32_t eval = 0;
+    const char *server = NULL, *pub = NULL, *psk_file = NULL;
+    tl_device_options o;
+    memset(&o, 0, sizeof o);
+    o.port = 5683;
+    uint32_t eval = 0, first_planes = 4, updates = 0;
+    double value;
     for (int i = 1; i < argc; ++i) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("usage: tinylarge device --server HOST:PORT --name NAME --slots DIR --flash B --ram B\n"
-                   "                        --mac-rate R --rate BPS [--pub SERVER.pub] [--eval N]\n\n"
-                   "One update round of a device: asks the edge server which variant fits,\n"
-                   "downloads it, checks digest and signature (with --pub), refuses an older\n"
-                   "version, installs it in the inactive of two slots in DIR and switches; any\n"
-                   "failure keeps the running model. --eval runs the active model on N test images.\n");
+            printf("usage: tinylarge device --server HOST:PORT --slots DIR --flash B --ram B --mac-rate R --rate BPS\n"
+                   "                        [--name NAME | --context K=V&K=V...] [--id ID] [--pub SERVER.pub]\n"
+                   "                        [--psk FILE] [--deadline S] [--progressive] [--first-planes N]\n"
+                   "                        [--link-rate BPS] [--watch S] [--updates N] [--timeout S] [--eval N]\n\n"
+                   "A device's update rounds: asks the edge server which variant fits (its profile,\n"
+                   "channel rate and context), downloads it block by block into DIR (resuming an\n"
+                   "interrupted download from its last block), checks digest and signature (with\n"
+                   "--pub), refuses an older version, installs it in the inactive of two slots and\n"
+                   "switches; any failure keeps the running model.\n"
+                   "  --context      the device's situation, e.g. task=fashion&location=hall (the\n"
+                   "                 server picks the model tagged for it)\n"
+                   "  --psk FILE     DTLS with the identity in FILE ('identity hex-key')\n"
+                   "  --progressive  download the bit-plane stream; a device with no model runs the\n"
+                   "                 first N planes (--first-planes, default 4) as soon as they arrive\n"
+                   "  --link-rate    emulate a link of BPS bit/s (paces the blocks)\n"
+                   "  --watch S      stay registered (CoAP Observe) for S seconds and follow the\n"
+                   "                 server's notifications; --updates N stops after N installs\n"
+                   "  --eval N       classify N Fashion-MNIST test images with each model it runs\n");
             return 0;
+        }
+        if (!strcmp(a, "--progressive")) {
+            o.progressive = 1;
+            continue;
         }
         if (i + 1 >= argc) {
             return tl_cli_fail("device", "incomplete option '%s'", a);
         }
         const char *v = argv[++i];
         if (!strcmp(a, "--server")) server = v;
-        else if (!strcmp(a, "--name")) name = v;
-        else if (!strcmp(a, "--slots")) slots = v;
+        else if (!strcmp(a, "--name")) o.name = v;
+        else if (!strcmp(a, "--context")) o.context = v;
+        else if (!strcmp(a, "--id")) o.device_id = v;
+        else if (!strcmp(a, "--slots")) o.slots = v;
         else if (!strcmp(a, "--pub")) pub = v;
-        else if (!strcmp(a, "--eval")) {
-            if (tl_cli_parse_u32(v, &eval)) return tl_cli_fail("device", "--eval needs a number, not '%s'", v);
+        else if (!strcmp(a, "--psk")) psk_file = v;
+        else if (!strcmp(a, "--eval") || !strcmp(a, "--first-planes") || !strcmp(a, "--updates")) {
+            uint32_t *dst = a[2] == 'e' ? &eval : a[2] == 'f' ? &first_planes : &updates;
+            if (tl_cli_parse_u32(v, dst) || (dst == &first_planes && (first_planes < 1 || first_planes > 8))) {
+                return tl_cli_fail("device", "%s needs a number%s, not '%s'", a,
+                                   dst == &first_planes ? " from 1 to 8" : "", v);
+            }
         } else if (tl_cli_quantity(v, &value) != 0) {
             return tl_cli_fail("device", "%s needs a non-negative number (K/M/G allowed), not '%s'", a, v);
-        } else if (!strcmp(a, "--flash")) d.flash_bytes = (uint64_t)value;
-        else if (!strcmp(a, "--ram")) d.ram_bytes = (uint64_t)value;
-        else if (!strcmp(a, "--mac-rate")) d.macs_per_second = value;
-        else if (!strcmp(a, "--rate")) rate = value;
+        } else if (!strcmp(a, "--flash")) o.profile.flash_bytes = (uint64_t)value;
+        else if (!strcmp(a, "--ram")) o.profile.ram_bytes = (uint64_t)value;
+        else if (!strcmp(a, "--mac-rate")) o.profile.macs_per_second = value;
+        else if (!strcmp(a, "--rate")) o.rate_bps = value;
+        else if (!strcmp(a, "--deadline")) o.deadline_s = value;
+        else if (!strcmp(a, "--link-rate")) o.link_bps = value;
+        else if (!strcmp(a, "--watch")) o.watch_seconds = value;
+        else if (!strcmp(a, "--timeout")) o.block_timeout_s = value;
         else return tl_cli_fail("device", "unknown option '%s'", a);
     }
-    if (!server || !name || !slots || !d.flash_bytes || !d.ram_bytes || !(d.macs_per_second > 0) || !(rate > 0)) {
-        return tl_cli_fail("device", "need --server, --name, --slots, --flash, --ram, --mac-rate and --rate");
+    if (!server || !o.slots || !o.profile.flash_bytes || !o.profile.ram_bytes || !(o.profile.macs_per_second > 0) ||
+        !(o.rate_bps > 0)) {
+        return tl_cli_fail("device", "need --server, --slots, --flash, --ram, --mac-rate and --rate");
+    }
+    if (!o.name && !o.context) {
+        return tl_cli_fail("device", "need --name NAME or --context K=V (e.g. task=fashion)");
     }
     char host[64];
-    uint32_t port = 5683;
-    const char *colon = strrchr(server, ':');
-    snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - server) : (int)strlen(server), server);
-    if (colon && (tl_cli_parse_u32(colon + 1, &port) || port == 0 || port > 65535)) {
-        return tl_cli_fail("device", "bad server port in '%s'", server);
+    if (split_server("device", server, host, sizeof host, &o.port)) {
+        return 1;
     }
-    mkdir(slots, 0755);
+    o.host = host;
+    o.first_planes = (int)first_planes;
+    o.max_updates = (int)updates;
+    if (mkdir(o.slots, 0755) != 0) {
+        struct stat st;
+        if (stat(o.slots, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            return tl_cli_fail("device", "%s: cannot make the slot folder", o.slots);
+        }
+    }
     uint8_t key[TL_PUBLIC_KEY_BYTES];
     char msg[512] = "";
     if (pub && (sodium_init() < 0 || tl_key_read(pub, 0, key, msg, sizeof msg) != TL_OK)) {
         return tl_cli_fail("device", "%s", msg);
     }
-    const tl_status s = tl_device_update(host, (uint16_t)port, name, &d, rate, pub ? key : NULL, slots, msg, sizeof msg);
+    tl_psk psk;
+    if (psk_file && tl_psk_read(psk_file, &psk, 1, msg, sizeof msg) != 1) {
+        return tl_cli_fail("device", "%s", msg[0] ? msg : "the pre-shared key file holds no identity");
+    }
+    o.public_key = pub ? key : NULL;
+    o.psk = psk_file ? &psk : NULL;
+    device_run run;
+    memset(&run, 0, sizeof run);
+    run.eval = (int)eval;
+    char error[512];
+    if (eval && tl_fashion_mnist_load(NULL, 0, (int)eval, &run.test, error, sizeof error) != TL_OK) {
+        return tl_cli_fail("device", "%s", error);
+    }
+    o.log = on_log;
+    o.on_model = on_model;
+    o.ctx = &run;
+    const tl_status s = tl_device_run(&o, msg, sizeof msg);
+    /* An active model that did not change this time is still evaluated. */
+    char slot[2], variant[40];
+    int version;
+    if (s == TL_OK && eval && !strncmp(msg, "up to date", 10) && tl_device_active(o.slots, slot, &version, variant, NULL)) {
+        char path[4200];
+        snprintf(path, sizeof path, "%.4000s/slot-%s.tlm", o.slots, slot);
+        uint8_t *model;
+        size_t size;
+        float acc[16];
+        int exits;
+        if (tl_read_file(path, &model, &size) == TL_OK) {
+            if (tl_device_accuracy(model, size, &run.test, acc, &exits) == TL_OK) {
+                printf("active model %s version %d: accuracy %.4f on %d test images\n", variant, version,
+                       (double)acc[exits - 1], run.test.n);
+            }
+            free(model);
+        }
+    }
+    if (eval) {
+        tl_dataset_free(&run.test);
+    }
     if (s != TL_OK) {
         return tl_cli_fail("device", "%s", msg);
     }
-    printf("%s\n", msg);
-    char slot[2];
-    int version;
-    char variant[40];
-    if (eval && tl_device_active(slots, slot, &version, variant)) {
-        char path[4200], error[512];
-        snprintf(path, sizeof path, "%.4000s/slot-%s.tlm", slots, slot);
-        uint8_t *model;
-        size_t size;
-        tl_dataset test;
-        float acc[16];
-        int exits;
-        if (tl_read_file(path, &model, &size) != TL_OK ||
-            tl_fashion_mnist_load(NULL, 0, (int)eval, &test, error, sizeof error) != TL_OK) {
-            return tl_cli_fail("device", "cannot evaluate %s", path);
-        }
-        if (tl_device_accuracy(model, size, &test, acc, &exits) == TL_OK) {
-            printf("active model %s version %d: accuracy %.4f on %d test images\n", variant, version,
-                   (double)acc[exits - 1], test.n);
-        }
-        free(model);
-        tl_dataset_free(&test);
+    if (strncmp(msg, "installed", 9) != 0) {
+        printf("%s\n", msg); /* "installed" lines were logged as they happened */
     }
+    return 0;
+}
+
+int tl_cmd_context(int argc, char **argv)
+{
+    const char *server = NULL, *device = NULL, *psk_file = NULL;
+    char pairs[512] = "";
+    size_t used = 0;
+    for (int i = 1; i < argc; ++i) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            printf("usage: tinylarge context --server HOST:PORT --device ID [--psk FILE] [K=V...]\n\n"
+                   "Sets a device's context on the edge server (K= with no value removes K) and\n"
+                   "prints the result; the server notifies the devices observing their plan. With\n"
+                   "no K=V, prints the context. With DTLS (--psk), only the device itself or an\n"
+                   "operator identity may set it.\n");
+            return 0;
+        }
+        if (!strncmp(a, "--", 2)) {
+            if (i + 1 >= argc) {
+                return tl_cli_fail("context", "incomplete option '%s'", a);
+            }
+            const char *v = argv[++i];
+            if (!strcmp(a, "--server")) server = v;
+            else if (!strcmp(a, "--device")) device = v;
+            else if (!strcmp(a, "--psk")) psk_file = v;
+            else return tl_cli_fail("context", "unknown option '%s'", a);
+        } else if (!strchr(a, '=') || a[0] == '=' || strchr(a, '&')) {
+            return tl_cli_fail("context", "'%s' is not K=V", a);
+        } else {
+            used += (size_t)snprintf(pairs + used, sizeof pairs - used, "%s%s", used ? "&" : "", a);
+            if (used >= sizeof pairs) {
+                return tl_cli_fail("context", "the context is too long");
+            }
+        }
+    }
+    if (!server || !device) {
+        return tl_cli_fail("context", "need --server HOST:PORT and --device ID");
+    }
+    char host[64], reply[512] = "";
+    uint16_t port = psk_file ? 5684 : 5683;
+    if (split_server("context", server, host, sizeof host, &port)) {
+        return 1;
+    }
+    tl_psk psk;
+    if (psk_file && tl_psk_read(psk_file, &psk, 1, reply, sizeof reply) != 1) {
+        return tl_cli_fail("context", "%s", reply[0] ? reply : "the pre-shared key file holds no identity");
+    }
+    if (tl_context_set(host, port, psk_file ? &psk : NULL, device, used ? pairs : NULL, reply, sizeof reply) != TL_OK) {
+        return tl_cli_fail("context", "%s", reply);
+    }
+    printf("%s: %s\n", device, reply);
     return 0;
 }

@@ -1,10 +1,11 @@
 /* library.c - the model library: every model's variant catalogue, the
- * variants' bytes, signatures, context tags and publication history, in one
- * SQLite file (the embedded default; a PostgreSQL backend behind the same
- * interface is planned for several edge servers sharing one library).
+ * variants' bytes (whole .tlm and progressive .tlp), signatures, context
+ * tags and publication history, behind one interface with two backends
+ * (db.h): a SQLite file, the embedded default, or a PostgreSQL database
+ * that several edge servers share.
  *
- * Schema changes are migrations keyed by PRAGMA user_version: opening an
- * older file upgrades it in a transaction.
+ * Schema changes are numbered migrations, each applied in a transaction;
+ * a library newer than the program is refused rather than misread.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdarg.h>
@@ -13,15 +14,16 @@
 #include <string.h>
 
 #include <sodium.h>
-#include <sqlite3.h>
 
+#include "db.h"
 #include "tinylarge/convert.h"
 #include "tinylarge/device.h"
 #include "tinylarge/edge.h"
+#include "tinylarge/format.h"
 
 struct tl_library {
-    sqlite3 *db;
-    char path[256];
+    tl_db *db;
+    char path[256];     /* for messages (a PostgreSQL target without its password) */
 };
 
 static tl_status fail(tl_library *lib, char *error, size_t size, tl_status s, const char *fmt, ...)
@@ -38,8 +40,9 @@ static tl_status fail(tl_library *lib, char *error, size_t size, tl_status s, co
     return s;
 }
 
-/* Migration k brings the schema from user_version k to k + 1. */
-static const char *const migrations[] = {
+/* Migration k brings the schema from version k to k + 1; the same tables
+ * in each backend's dialect. */
+static const char *const sqlite_migrations[] = {
     "CREATE TABLE models (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
     "CREATE TABLE versions (id INTEGER PRIMARY KEY, model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,"
     "  version INTEGER NOT NULL, published_at TEXT NOT NULL DEFAULT (datetime('now')), UNIQUE (model_id, version));"
@@ -49,56 +52,77 @@ static const char *const migrations[] = {
     "  UNIQUE (version_id, name));"
     "CREATE TABLE tags (model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE, key TEXT NOT NULL,"
     "  value TEXT NOT NULL, PRIMARY KEY (model_id, key));",
+    /* 2: the progressive (.tlp) form of each variant and the signature of its header */
+    "ALTER TABLE variants ADD COLUMN progressive BLOB;"
+    "ALTER TABLE variants ADD COLUMN progressive_signature BLOB;",
 };
-enum { SCHEMA_VERSION = sizeof migrations / sizeof migrations[0] };
+static const char *const pg_migrations[] = {
+    "CREATE TABLE models (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+    "CREATE TABLE versions (id BIGSERIAL PRIMARY KEY, model_id BIGINT NOT NULL REFERENCES models(id) ON DELETE CASCADE,"
+    "  version INTEGER NOT NULL, published_at TIMESTAMPTZ NOT NULL DEFAULT now(), UNIQUE (model_id, version));"
+    "CREATE TABLE variants (id BIGSERIAL PRIMARY KEY, version_id BIGINT NOT NULL REFERENCES versions(id) ON DELETE"
+    "  CASCADE, name TEXT NOT NULL, exit INTEGER, sparsity DOUBLE PRECISION, bits INTEGER, accuracy DOUBLE PRECISION,"
+    "  bytes BIGINT, macs BIGINT, arena BIGINT, m4_instructions BIGINT, sha256 BYTEA NOT NULL, signed INTEGER NOT NULL,"
+    "  model BYTEA NOT NULL, UNIQUE (version_id, name));"
+    "CREATE TABLE tags (model_id BIGINT NOT NULL REFERENCES models(id) ON DELETE CASCADE, key TEXT NOT NULL,"
+    "  value TEXT NOT NULL, PRIMARY KEY (model_id, key));",
+    "ALTER TABLE variants ADD COLUMN progressive BYTEA;"
+    "ALTER TABLE variants ADD COLUMN progressive_signature BYTEA;",
+};
+enum { SCHEMA_VERSION = sizeof sqlite_migrations / sizeof sqlite_migrations[0] };
+typedef char check_migrations[sizeof pg_migrations == sizeof sqlite_migrations ? 1 : -1];
 
 static tl_status migrate(tl_library *lib, char *error, size_t error_size)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(lib->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
-        return fail(lib, error, error_size, TL_ERR_FORMAT, "not a library (%s)", sqlite3_errmsg(lib->db));
+    const char *const *migrations = tl_db_is_postgres(lib->db) ? pg_migrations : sqlite_migrations;
+    if (tl_db_begin(lib->db) != TL_OK) {
+        return fail(lib, error, error_size, TL_ERR_IO, "cannot start a transaction: %s", tl_db_error(lib->db));
     }
-    const int current = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
+    int current = 0;
+    if (tl_db_schema_version(lib->db, &current) != TL_OK) {
+        tl_status s = fail(lib, error, error_size, TL_ERR_FORMAT, "not a library (%s)", tl_db_error(lib->db));
+        tl_db_rollback(lib->db);
+        return s;
+    }
     if (current > SCHEMA_VERSION) {
+        tl_db_rollback(lib->db);
         return fail(lib, error, error_size, TL_ERR_VERSION, "schema version %d is newer than this tinylarge (%d)",
                     current, SCHEMA_VERSION);
     }
     for (int v = current; v < SCHEMA_VERSION; ++v) {
-        char bump[64];
-        snprintf(bump, sizeof bump, "PRAGMA user_version = %d;", v + 1);
-        char *msg = NULL;
-        if (sqlite3_exec(lib->db, "BEGIN", NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(lib->db, migrations[v], NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(lib->db, bump, NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(lib->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
-            tl_status s = fail(lib, error, error_size, TL_ERR_IO, "migration %d failed: %s", v + 1, msg ? msg : "?");
-            sqlite3_free(msg);
-            sqlite3_exec(lib->db, "ROLLBACK", NULL, NULL, NULL);
+        if (tl_db_exec(lib->db, migrations[v]) != TL_OK || tl_db_set_schema_version(lib->db, v + 1) != TL_OK) {
+            tl_status s = fail(lib, error, error_size, TL_ERR_IO, "migration %d failed: %s", v + 1,
+                               tl_db_error(lib->db));
+            tl_db_rollback(lib->db);
             return s;
         }
+    }
+    if (tl_db_commit(lib->db) != TL_OK) {
+        return fail(lib, error, error_size, TL_ERR_IO, "cannot commit the schema: %s", tl_db_error(lib->db));
     }
     return TL_OK;
 }
 
-tl_status tl_library_open(const char *path, tl_library **out, char *error, size_t error_size)
+tl_status tl_library_open(const char *target, tl_library **out, char *error, size_t error_size)
 {
     *out = NULL;
     tl_library *lib = calloc(1, sizeof *lib);
     if (!lib) {
         return TL_ERR_NOMEM;
     }
-    snprintf(lib->path, sizeof lib->path, "%s", path);
-    if (sqlite3_open_v2(path, &lib->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-        tl_status s = fail(lib, error, error_size, TL_ERR_IO, "cannot open: %s", sqlite3_errmsg(lib->db));
-        tl_library_close(lib);
+    /* Name the library in messages, but never print a password. */
+    snprintf(lib->path, sizeof lib->path, "%s", target);
+    if (tl_db_target_is_postgres(target) && strstr(target, "password")) {
+        snprintf(lib->path, sizeof lib->path, "PostgreSQL library");
+    }
+    char why[256] = "";
+    tl_status s = tl_db_open(target, &lib->db, why, sizeof why);
+    if (s != TL_OK) {
+        s = fail(lib, error, error_size, s, "%s", why);
+        free(lib);
         return s;
     }
-    sqlite3_busy_timeout(lib->db, 5000);
-    sqlite3_exec(lib->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
-    tl_status s = migrate(lib, error, error_size);
+    s = migrate(lib, error, error_size);
     if (s != TL_OK) {
         tl_library_close(lib);
         return s;
@@ -110,41 +134,104 @@ tl_status tl_library_open(const char *path, tl_library **out, char *error, size_
 void tl_library_close(tl_library *lib)
 {
     if (lib) {
-        sqlite3_close(lib->db);
+        tl_db_close(lib->db);
         free(lib);
     }
 }
 
+/* One integer from a query with up to two bound values (text, int). */
+static int64_t query_int(tl_library *lib, const char *sql, const char *text, int64_t value, int64_t otherwise)
+{
+    tl_db_stmt *st = tl_db_prepare(lib->db, sql);
+    int64_t v = otherwise;
+    if (st) {
+        if (text) {
+            tl_db_bind_text(st, 1, text, -1);
+        } else {
+            tl_db_bind_int64(st, 1, value);
+        }
+        if (tl_db_step(st) == 1 && !tl_db_column_is_null(st, 0)) {
+            v = tl_db_column_int64(st, 0);
+        }
+    }
+    tl_db_finalize(st);
+    return v;
+}
+
 static int64_t model_id(tl_library *lib, const char *name, int create)
 {
-    sqlite3_stmt *st;
     if (create) {
-        sqlite3_prepare_v2(lib->db, "INSERT OR IGNORE INTO models (name) VALUES (?)", -1, &st, NULL);
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        sqlite3_step(st);
-        sqlite3_finalize(st);
+        tl_db_stmt *st = tl_db_prepare(lib->db, "INSERT INTO models (name) VALUES (?) ON CONFLICT (name) DO NOTHING");
+        if (st) {
+            tl_db_bind_text(st, 1, name, -1);
+            tl_db_step(st);
+        }
+        tl_db_finalize(st);
     }
-    int64_t id = -1;
-    sqlite3_prepare_v2(lib->db, "SELECT id FROM models WHERE name = ?", -1, &st, NULL);
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        id = sqlite3_column_int64(st, 0);
-    }
-    sqlite3_finalize(st);
-    return id;
+    return query_int(lib, "SELECT id FROM models WHERE name = ?", name, 0, -1);
 }
 
 static int latest_version(tl_library *lib, int64_t model)
 {
-    sqlite3_stmt *st;
-    int v = 0;
-    sqlite3_prepare_v2(lib->db, "SELECT COALESCE(MAX(version), 0) FROM versions WHERE model_id = ?", -1, &st, NULL);
-    sqlite3_bind_int64(st, 1, model);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        v = sqlite3_column_int(st, 0);
+    return (int)query_int(lib, "SELECT COALESCE(MAX(version), 0) FROM versions WHERE model_id = ?", NULL, model, 0);
+}
+
+/* Stores one variant: the model (signed when a key is given), its
+ * progressive stream and the signature of the stream's header. */
+static tl_status store_variant(tl_library *lib, int64_t version_id, const tl_variant *v, const char *path,
+                               const uint8_t *secret_key, char *error, size_t error_size)
+{
+    uint8_t *data, *tlp = NULL;
+    size_t size, tlp_size = 0;
+    if (tl_read_file(path, &data, &size) != TL_OK) {
+        return fail(lib, error, error_size, TL_ERR_IO, "%.200s: cannot read", path);
     }
-    sqlite3_finalize(st);
-    return v;
+    tl_model m;
+    tl_status s = tl_model_load(&m, data, size, 0);
+    if (s == TL_OK && secret_key) {
+        s = tl_model_sign(data, size, secret_key);
+    }
+    if (s != TL_OK) {
+        free(data);
+        return fail(lib, error, error_size, s, "%.200s: not a valid model: %s", path, tl_status_str(s));
+    }
+    /* Encoded after signing: a full decode is then the signed model. */
+    uint8_t tlp_sig[64];
+    if (tl_progressive_encode(data, size, &tlp, &tlp_size, NULL) == TL_OK && secret_key) {
+        crypto_sign_detached(tlp_sig, NULL, tlp, sizeof(tl_progressive_header), secret_key);
+    }
+    tl_db_stmt *st = tl_db_prepare(lib->db,
+                                   "INSERT INTO variants (version_id, name, exit, sparsity, bits, accuracy, bytes, macs,"
+                                   " arena, m4_instructions, sha256, signed, model, progressive, progressive_signature)"
+                                   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (st) {
+        tl_db_bind_int64(st, 1, version_id);
+        tl_db_bind_text(st, 2, v->name, -1);
+        tl_db_bind_int64(st, 3, v->exit);
+        tl_db_bind_double(st, 4, v->sparsity);
+        tl_db_bind_int64(st, 5, v->bits);
+        tl_db_bind_double(st, 6, v->accuracy);
+        tl_db_bind_int64(st, 7, (int64_t)size);
+        tl_db_bind_int64(st, 8, (int64_t)v->macs);
+        tl_db_bind_int64(st, 9, (int64_t)v->arena);
+        tl_db_bind_int64(st, 10, v->m4_instructions);
+        tl_db_bind_blob(st, 11, m.trailer->sha256, 32);
+        tl_db_bind_int64(st, 12, secret_key != NULL);
+        tl_db_bind_blob(st, 13, data, size);
+        if (tlp) {
+            tl_db_bind_blob(st, 14, tlp, tlp_size);
+        }
+        if (tlp && secret_key) {
+            tl_db_bind_blob(st, 15, tlp_sig, sizeof tlp_sig);
+        }
+    }
+    if (tl_db_step(st) < 0) {
+        s = fail(lib, error, error_size, TL_ERR_IO, "cannot store %s: %s", v->name, tl_db_error(lib->db));
+    }
+    tl_db_finalize(st);
+    free(tlp);
+    free(data);
+    return s;
 }
 
 tl_status tl_library_publish(tl_library *lib, const char *name, const char *dir, const uint8_t *secret_key,
@@ -161,81 +248,55 @@ tl_status tl_library_publish(tl_library *lib, const char *name, const char *dir,
     if (count == 0) {
         return fail(lib, error, error_size, TL_ERR_FORMAT, "%.200s lists no variants", csv);
     }
-    if (sqlite3_exec(lib->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        return fail(lib, error, error_size, TL_ERR_IO, "cannot start a transaction: %s", sqlite3_errmsg(lib->db));
+    for (int i = 0; i < tag_count; ++i) {
+        const char *eq = strchr(tags[i], '=');
+        if (!eq || eq == tags[i] || strchr(tags[i], '&')) {
+            return fail(lib, error, error_size, TL_ERR_ARG, "tag '%s' is not key=value", tags[i]);
+        }
+    }
+    if (tl_db_begin(lib->db) != TL_OK) {
+        return fail(lib, error, error_size, TL_ERR_IO, "cannot start a transaction: %s", tl_db_error(lib->db));
     }
     const int64_t model = model_id(lib, name, 1);
     const int next = latest_version(lib, model) + 1;
-    sqlite3_stmt *st;
-    sqlite3_prepare_v2(lib->db, "INSERT INTO versions (model_id, version) VALUES (?, ?)", -1, &st, NULL);
-    sqlite3_bind_int64(st, 1, model);
-    sqlite3_bind_int(st, 2, next);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    const int64_t version_id = sqlite3_last_insert_rowid(lib->db);
-    for (int i = 0; rc == SQLITE_DONE && s == TL_OK && i < count; ++i) {
+    tl_db_stmt *st = tl_db_prepare(lib->db, "INSERT INTO versions (model_id, version) VALUES (?, ?) RETURNING id");
+    int64_t version_id = -1;
+    if (st) {
+        tl_db_bind_int64(st, 1, model);
+        tl_db_bind_int64(st, 2, next);
+        if (tl_db_step(st) == 1) {
+            version_id = tl_db_column_int64(st, 0);
+        }
+    }
+    tl_db_finalize(st);
+    if (model < 0 || version_id < 0) {
+        s = fail(lib, error, error_size, TL_ERR_IO, "cannot store: %s", tl_db_error(lib->db));
+    }
+    for (int i = 0; s == TL_OK && i < count; ++i) {
         char path[4400];
         snprintf(path, sizeof path, "%.4000s/%.31s.tlm", dir, v[i].name);
-        uint8_t *data;
-        size_t size;
-        if (tl_read_file(path, &data, &size) != TL_OK) {
-            s = fail(lib, error, error_size, TL_ERR_IO, "%.200s: cannot read", path);
-            break;
-        }
-        tl_model m;
-        s = tl_model_load(&m, data, size, 0);
-        if (s == TL_OK && secret_key) {
-            s = tl_model_sign(data, size, secret_key);
-        }
-        if (s != TL_OK) {
-            free(data);
-            fail(lib, error, error_size, s, "%.200s: not a valid model: %s", path, tl_status_str(s));
-            break;
-        }
-        sqlite3_prepare_v2(lib->db,
-                           "INSERT INTO variants (version_id, name, exit, sparsity, bits, accuracy, bytes, macs, arena,"
-                           " m4_instructions, sha256, signed, model) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                           -1, &st, NULL);
-        sqlite3_bind_int64(st, 1, version_id);
-        sqlite3_bind_text(st, 2, v[i].name, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 3, v[i].exit);
-        sqlite3_bind_double(st, 4, v[i].sparsity);
-        sqlite3_bind_int(st, 5, v[i].bits);
-        sqlite3_bind_double(st, 6, v[i].accuracy);
-        sqlite3_bind_int64(st, 7, (sqlite3_int64)size);
-        sqlite3_bind_int64(st, 8, (sqlite3_int64)v[i].macs);
-        sqlite3_bind_int64(st, 9, (sqlite3_int64)v[i].arena);
-        sqlite3_bind_int64(st, 10, v[i].m4_instructions);
-        sqlite3_bind_blob(st, 11, m.trailer->sha256, 32, SQLITE_TRANSIENT);
-        sqlite3_bind_int(st, 12, secret_key != NULL);
-        sqlite3_bind_blob(st, 13, data, (int)size, SQLITE_TRANSIENT);
-        rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        free(data);
+        s = store_variant(lib, version_id, &v[i], path, secret_key, error, error_size);
     }
-    for (int i = 0; rc == SQLITE_DONE && s == TL_OK && i < tag_count; ++i) {
+    for (int i = 0; s == TL_OK && i < tag_count; ++i) {
         const char *eq = strchr(tags[i], '=');
-        if (!eq || eq == tags[i]) {
-            s = fail(lib, error, error_size, TL_ERR_ARG, "tag '%s' is not key=value", tags[i]);
-            break;
+        st = tl_db_prepare(lib->db, "INSERT INTO tags (model_id, key, value) VALUES (?, ?, ?)"
+                                    " ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value");
+        if (st) {
+            tl_db_bind_int64(st, 1, model);
+            tl_db_bind_text(st, 2, tags[i], (int)(eq - tags[i]));
+            tl_db_bind_text(st, 3, eq + 1, -1);
         }
-        sqlite3_prepare_v2(lib->db, "INSERT OR REPLACE INTO tags (model_id, key, value) VALUES (?, ?, ?)", -1, &st,
-                           NULL);
-        sqlite3_bind_int64(st, 1, model);
-        sqlite3_bind_text(st, 2, tags[i], (int)(eq - tags[i]), SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, eq + 1, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-    }
-    if (s == TL_OK && rc != SQLITE_DONE) {
-        s = fail(lib, error, error_size, TL_ERR_IO, "cannot store: %s", sqlite3_errmsg(lib->db));
+        if (tl_db_step(st) < 0) {
+            s = fail(lib, error, error_size, TL_ERR_IO, "cannot store tag '%s': %s", tags[i], tl_db_error(lib->db));
+        }
+        tl_db_finalize(st);
     }
     if (s != TL_OK) {
-        sqlite3_exec(lib->db, "ROLLBACK", NULL, NULL, NULL); /* all or nothing */
+        tl_db_rollback(lib->db); /* all or nothing */
         return s;
     }
-    if (sqlite3_exec(lib->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        return fail(lib, error, error_size, TL_ERR_IO, "cannot commit: %s", sqlite3_errmsg(lib->db));
+    if (tl_db_commit(lib->db) != TL_OK) {
+        return fail(lib, error, error_size, TL_ERR_IO, "cannot commit: %s", tl_db_error(lib->db));
     }
     if (version) {
         *version = next;
@@ -252,96 +313,228 @@ tl_status tl_library_variants(tl_library *lib, const char *name, tl_variant *out
         return fail(lib, error, error_size, TL_ERR_ARG, "no model named '%s'", name);
     }
     const int latest = latest_version(lib, model);
-    sqlite3_stmt *st;
-    sqlite3_prepare_v2(lib->db,
-                       "SELECT v.name, exit, sparsity, bits, accuracy, bytes, macs, arena, m4_instructions FROM variants v"
-                       " JOIN versions r ON v.version_id = r.id WHERE r.model_id = ? AND r.version = ? ORDER BY v.id",
-                       -1, &st, NULL);
-    sqlite3_bind_int64(st, 1, model);
-    sqlite3_bind_int(st, 2, latest);
-    while (sqlite3_step(st) == SQLITE_ROW && *count < capacity) {
+    tl_db_stmt *st = tl_db_prepare(lib->db, "SELECT v.name, exit, sparsity, bits, accuracy, bytes, macs, arena,"
+                                             " m4_instructions FROM variants v JOIN versions r ON v.version_id = r.id"
+                                             " WHERE r.model_id = ? AND r.version = ? ORDER BY v.id");
+    if (!st) {
+        return fail(lib, error, error_size, TL_ERR_IO, "%s", tl_db_error(lib->db));
+    }
+    tl_db_bind_int64(st, 1, model);
+    tl_db_bind_int64(st, 2, latest);
+    while (*count < capacity && tl_db_step(st) == 1) {
         tl_variant *v = &out[(*count)++];
         memset(v, 0, sizeof *v);
-        snprintf(v->name, sizeof v->name, "%s", (const char *)sqlite3_column_text(st, 0));
-        v->exit = sqlite3_column_int(st, 1);
-        v->sparsity = (float)sqlite3_column_double(st, 2);
-        v->bits = sqlite3_column_int(st, 3);
-        v->accuracy = (float)sqlite3_column_double(st, 4);
-        v->bytes = (uint64_t)sqlite3_column_int64(st, 5);
-        v->macs = (uint64_t)sqlite3_column_int64(st, 6);
-        v->arena = (uint64_t)sqlite3_column_int64(st, 7);
-        v->m4_instructions = sqlite3_column_int64(st, 8);
+        snprintf(v->name, sizeof v->name, "%s", tl_db_column_text(st, 0));
+        v->exit = (int)tl_db_column_int64(st, 1);
+        v->sparsity = (float)tl_db_column_double(st, 2);
+        v->bits = (int)tl_db_column_int64(st, 3);
+        v->accuracy = (float)tl_db_column_double(st, 4);
+        v->bytes = (uint64_t)tl_db_column_int64(st, 5);
+        v->macs = (uint64_t)tl_db_column_int64(st, 6);
+        v->arena = (uint64_t)tl_db_column_int64(st, 7);
+        v->m4_instructions = tl_db_column_int64(st, 8);
     }
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     if (version) {
         *version = latest;
     }
     return TL_OK;
 }
 
-tl_status tl_library_model(tl_library *lib, const char *name, int version, const char *variant, uint8_t **data,
-                           size_t *size, char *error, size_t error_size)
+static const char variant_query[] = " FROM variants v JOIN versions r ON v.version_id = r.id JOIN models m ON"
+                                    " r.model_id = m.id WHERE m.name = ? AND r.version = ? AND v.name = ?";
+
+static tl_db_stmt *variant_select(tl_library *lib, const char *columns, const char *name, int version,
+                                  const char *variant)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT %s%s", columns, variant_query);
+    tl_db_stmt *st = tl_db_prepare(lib->db, sql);
+    if (st) {
+        tl_db_bind_text(st, 1, name, -1);
+        tl_db_bind_int64(st, 2, version);
+        tl_db_bind_text(st, 3, variant, -1);
+    }
+    return st;
+}
+
+tl_status tl_library_model(tl_library *lib, const char *name, int version, const char *variant, int progressive,
+                           uint8_t **data, size_t *size, char *error, size_t error_size)
 {
     *data = NULL;
     *size = 0;
-    sqlite3_stmt *st;
-    sqlite3_prepare_v2(lib->db,
-                       "SELECT v.model FROM variants v JOIN versions r ON v.version_id = r.id JOIN models m ON"
-                       " r.model_id = m.id WHERE m.name = ? AND r.version = ? AND v.name = ?",
-                       -1, &st, NULL);
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, version);
-    sqlite3_bind_text(st, 3, variant, -1, SQLITE_STATIC);
+    tl_db_stmt *st = variant_select(lib, progressive ? "v.progressive" : "v.model", name, version, variant);
     tl_status s = TL_OK;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        const int n = sqlite3_column_bytes(st, 0);
-        *data = aligned_alloc(16, ((size_t)n + 16) / 16 * 16);
+    size_t n = 0;
+    const void *blob = NULL;
+    if (tl_db_step(st) == 1 && (blob = tl_db_column_blob(st, 0, &n)) != NULL && n > 0) {
+        *data = aligned_alloc(16, (n + 16) / 16 * 16);
         if (*data) {
-            memcpy(*data, sqlite3_column_blob(st, 0), (size_t)n);
-            *size = (size_t)n;
+            memcpy(*data, blob, n);
+            *size = n;
         } else {
             s = TL_ERR_NOMEM;
         }
     } else {
+        s = fail(lib, error, error_size, TL_ERR_ARG, "no %svariant '%s' in version %d of '%s'",
+                 progressive ? "progressive form of the " : "", variant, version, name);
+    }
+    tl_db_finalize(st);
+    return s;
+}
+
+tl_status tl_library_manifest(tl_library *lib, const char *name, int version, const char *variant,
+                              tl_manifest *m, char *error, size_t error_size)
+{
+    memset(m, 0, sizeof *m);
+    tl_db_stmt *st = variant_select(lib, "v.bytes, v.sha256, v.accuracy, v.signed, v.progressive,"
+                                         " v.progressive_signature", name, version, variant);
+    tl_status s = TL_OK;
+    if (tl_db_step(st) == 1) {
+        snprintf(m->model, sizeof m->model, "%s", name);
+        snprintf(m->variant, sizeof m->variant, "%s", variant);
+        m->version = version;
+        m->bytes = (uint64_t)tl_db_column_int64(st, 0);
+        size_t n;
+        const void *p = tl_db_column_blob(st, 1, &n);
+        if (p && n == 32) {
+            memcpy(m->sha256, p, 32);
+        }
+        m->accuracy = (float)tl_db_column_double(st, 2);
+        m->is_signed = (int)tl_db_column_int64(st, 3);
+        if (!tl_db_column_is_null(st, 4)) {
+            tl_db_column_blob(st, 4, &n);
+            m->tlp_bytes = n;
+        }
+        p = tl_db_column_blob(st, 5, &n);
+        if (p && n == 64) {
+            memcpy(m->tlp_signature, p, 64);
+            m->tlp_signed = 1;
+        }
+    } else {
         s = fail(lib, error, error_size, TL_ERR_ARG, "no variant '%s' in version %d of '%s'", variant, version, name);
     }
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
+    return s;
+}
+
+/* Does "k=v&k=v" hold key=value (value of `len` bytes)? */
+static int context_has(const char *context, const char *key, const char *value)
+{
+    const size_t kl = strlen(key), vl = strlen(value);
+    for (const char *p = context; p && *p;) {
+        const char *amp = strchr(p, '&');
+        const size_t n = amp ? (size_t)(amp - p) : strlen(p);
+        if (n == kl + 1 + vl && !strncmp(p, key, kl) && p[kl] == '=' && !strncmp(p + kl + 1, value, vl)) {
+            return 1;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return 0;
+}
+
+tl_status tl_library_match(tl_library *lib, const char *context, char *name, size_t name_size, char *error,
+                           size_t error_size)
+{
+    /* Every model with its tags; a model fits when the context holds all of
+     * its tags; the most specific fit (most tags) wins, then the name. */
+    tl_db_stmt *st = tl_db_prepare(lib->db, "SELECT m.name, t.key, t.value FROM models m LEFT JOIN tags t ON"
+                                             " t.model_id = m.id WHERE EXISTS (SELECT 1 FROM versions r WHERE"
+                                             " r.model_id = m.id) ORDER BY m.name, t.key");
+    if (!st) {
+        return fail(lib, error, error_size, TL_ERR_IO, "%s", tl_db_error(lib->db));
+    }
+    char current[64] = "", best[64] = "";
+    int current_tags = 0, current_fits = 1, best_tags = -1, started = 0;
+    for (;;) {
+        const int row = tl_db_step(st);
+        const char *m = row == 1 ? tl_db_column_text(st, 0) : "";
+        if (started && (row != 1 || strcmp(m, current) != 0)) {
+            if (current_fits && current_tags > 0 && current_tags > best_tags) {
+                snprintf(best, sizeof best, "%s", current);
+                best_tags = current_tags;
+            }
+        }
+        if (row != 1) {
+            break;
+        }
+        if (!started || strcmp(m, current) != 0) {
+            snprintf(current, sizeof current, "%s", m);
+            current_tags = 0;
+            current_fits = 1;
+            started = 1;
+        }
+        if (!tl_db_column_is_null(st, 1)) {
+            ++current_tags;
+            current_fits &= context_has(context, tl_db_column_text(st, 1), tl_db_column_text(st, 2));
+        }
+    }
+    tl_db_finalize(st);
+    if (best_tags < 0) {
+        return fail(lib, error, error_size, TL_ERR_ARG, "no model is tagged for the context '%s'", context);
+    }
+    snprintf(name, name_size, "%s", best);
+    return TL_OK;
+}
+
+tl_status tl_library_generation(tl_library *lib, int64_t *generation)
+{
+    /* Grows with every publication; a removal lowers the count: either way it changes. */
+    tl_db_stmt *st = tl_db_prepare(lib->db, "SELECT COALESCE(MAX(id), 0) * 65536 + COUNT(*) FROM versions");
+    tl_status s = TL_ERR_IO;
+    if (tl_db_step(st) == 1) {
+        *generation = tl_db_column_int64(st, 0);
+        s = TL_OK;
+    }
+    tl_db_finalize(st);
     return s;
 }
 
 tl_status tl_library_list(tl_library *lib, void (*fn)(void *, const char *, int, int, const char *), void *ctx,
                           char *error, size_t error_size)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(lib->db,
-                           "SELECT m.name, MAX(r.version),"
-                           " (SELECT COUNT(*) FROM variants v JOIN versions r2 ON v.version_id = r2.id"
-                           "   WHERE r2.model_id = m.id AND r2.version = MAX(r.version)),"
-                           " (SELECT group_concat(key || '=' || value, ',') FROM tags t WHERE t.model_id = m.id)"
-                           " FROM models m JOIN versions r ON r.model_id = m.id GROUP BY m.id ORDER BY m.name",
-                           -1, &st, NULL) != SQLITE_OK) {
-        return fail(lib, error, error_size, TL_ERR_IO, "%s", sqlite3_errmsg(lib->db));
+    tl_db_stmt *st = tl_db_prepare(lib->db,
+                                   "SELECT m.name, MAX(r.version),"
+                                   " (SELECT COUNT(*) FROM variants v JOIN versions r2 ON v.version_id = r2.id"
+                                   "   WHERE r2.model_id = m.id AND r2.version = MAX(r.version)), m.id"
+                                   " FROM models m JOIN versions r ON r.model_id = m.id GROUP BY m.id, m.name"
+                                   " ORDER BY m.name");
+    if (!st) {
+        return fail(lib, error, error_size, TL_ERR_IO, "%s", tl_db_error(lib->db));
     }
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const unsigned char *tags = sqlite3_column_text(st, 3);
-        fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int(st, 1), sqlite3_column_int(st, 2),
-           tags ? (const char *)tags : "");
+    while (tl_db_step(st) == 1) {
+        char tags[512] = "";
+        size_t used = 0;
+        tl_db_stmt *t = tl_db_prepare(lib->db, "SELECT key, value FROM tags WHERE model_id = ? ORDER BY key");
+        if (t) {
+            tl_db_bind_int64(t, 1, tl_db_column_int64(st, 3));
+            while (tl_db_step(t) == 1 && used < sizeof tags) {
+                used += (size_t)snprintf(tags + used, sizeof tags - used, "%s%s=%s", used ? "," : "",
+                                         tl_db_column_text(t, 0), tl_db_column_text(t, 1));
+            }
+        }
+        tl_db_finalize(t);
+        fn(ctx, tl_db_column_text(st, 0), (int)tl_db_column_int64(st, 1), (int)tl_db_column_int64(st, 2), tags);
     }
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     return TL_OK;
 }
 
 tl_status tl_library_remove(tl_library *lib, const char *name, char *error, size_t error_size)
 {
-    sqlite3_stmt *st;
-    sqlite3_prepare_v2(lib->db, "DELETE FROM models WHERE name = ?", -1, &st, NULL);
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    const int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        return fail(lib, error, error_size, TL_ERR_IO, "%s", sqlite3_errmsg(lib->db));
+    tl_db_stmt *st = tl_db_prepare(lib->db, "DELETE FROM models WHERE name = ? RETURNING id");
+    int removed = 0, rc = -1;
+    if (st) {
+        tl_db_bind_text(st, 1, name, -1);
+        while ((rc = tl_db_step(st)) == 1) {
+            ++removed;
+        }
     }
-    if (sqlite3_changes(lib->db) == 0) {
+    tl_db_finalize(st);
+    if (rc < 0) {
+        return fail(lib, error, error_size, TL_ERR_IO, "%s", tl_db_error(lib->db));
+    }
+    if (!removed) {
         return fail(lib, error, error_size, TL_ERR_ARG, "no model named '%s'", name);
     }
     return TL_OK;

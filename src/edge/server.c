@@ -1,12 +1,23 @@
-/* server.c - the edge server over CoAP (RFC 7252, libcoap), block-wise
- * transfers (RFC 7959) done by libcoap.
+/* server.c - the edge server over CoAP (RFC 7252, libcoap): the planner
+ * behind an observable resource (RFC 7641), the models block-wise
+ * (RFC 7959), the devices' contexts, and DTLS with pre-shared keys.
  *
- * Resources (queries are key=value options):
- *   GET /plan?name=N&flash=B&ram=B&macs=R&rate=BPS[&deadline=S]
- *       -> "VARIANT VERSION BYTES" (2.05), or 4.04 / 4.22 with the reason
- *   GET /model?name=N&version=V&variant=X -> the .tlm bytes, block-wise
- * Handlers parse, call the library and planner, and reply; a malformed
- * request gets a 4.xx code and a reason, never a crash.
+ *   GET  /plan?[device=ID&][name=N&]flash=B&ram=B&macs=R&rate=BPS[&deadline=S][&K=V...]
+ *        -> a CBOR manifest (2.05), or 4.xx with the reason. K=V pairs are
+ *        the device's context (task, location, app, ...); the model is the
+ *        one named, or the library's best match for the context. Observable:
+ *        a device is notified when its context changes or a version is
+ *        published, and gets the plan made anew.
+ *   GET  /model?name=N&version=V&variant=X[&form=tlp] -> the .tlm (or its
+ *        progressive stream) block-wise; any block can be asked for first,
+ *        so an interrupted download resumes where it stopped.
+ *   POST /context?device=ID&K=V... -> merges K=V into the device's context
+ *        (an empty V removes the key) and notifies the observers of /plan.
+ *   GET  /context?device=ID -> the device's context.
+ * The loop is libcoap's (one thread): each block is one short exchange, so
+ * a slow device never holds up the others. Bad requests get 4.xx, never a
+ * crash. With DTLS, the device is its PSK identity; unknown identities
+ * fail the handshake.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
@@ -14,12 +25,43 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <coap3/coap.h>
 
 #include "tinylarge/edge.h"
 
-static tl_library *library;
+enum { MAX_DEVICES = 4096, MAX_PSK = 1024, CACHE_ENTRIES = 32, CONTEXT_BYTES = 256 };
+
+typedef struct device_context {
+    char id[64];
+    char context[CONTEXT_BYTES];    /* "k=v&k=v" */
+} device_context;
+
+/* Model bytes by (name, version, variant, form): a block request costs a
+ * memcpy, not a database read. Entries in use by a transfer are kept
+ * alive by a reference count until libcoap releases them. */
+typedef struct cache_entry {
+    char key[160];
+    uint8_t *data;
+    size_t size;
+    int refs;                       /* 1 for the cache itself + 1 per transfer */
+    unsigned long stamp;
+} cache_entry;
+
+static struct {
+    tl_library *library;
+    const tl_serve_options *options;
+    device_context devices[MAX_DEVICES];
+    int device_count;
+    tl_psk psk[MAX_PSK];
+    coap_bin_const_t psk_keys[MAX_PSK];
+    int psk_count;
+    cache_entry *cache[CACHE_ENTRIES];
+    unsigned long clock;
+    coap_resource_t *plan;
+} server;
+
 static volatile sig_atomic_t stop;
 
 static void on_signal(int sig)
@@ -59,29 +101,147 @@ static void reply_text(coap_pdu_t *response, coap_pdu_code_t code, const char *t
     coap_add_data(response, strlen(text), (const uint8_t *)text);
 }
 
-static void release(coap_session_t *session, void *data)
+/* Sets key=value in a context string (an empty value removes the key). */
+static int context_set(char *context, size_t size, const char *key, size_t key_len, const char *value,
+                       size_t value_len)
 {
-    (void)session;
-    free(data);
+    char out[CONTEXT_BYTES * 2] = "";
+    size_t used = 0;
+    for (const char *p = context; *p;) {
+        const char *amp = strchr(p, '&');
+        const size_t n = amp ? (size_t)(amp - p) : strlen(p);
+        if (!(n > key_len && !strncmp(p, key, key_len) && p[key_len] == '=')) {
+            used += (size_t)snprintf(out + used, sizeof out - used, "%s%.*s", used ? "&" : "", (int)n, p);
+        }
+        p = amp ? amp + 1 : p + n;
+    }
+    if (value_len) {
+        used += (size_t)snprintf(out + used, sizeof out - used, "%s%.*s=%.*s", used ? "&" : "", (int)key_len, key,
+                                 (int)value_len, value);
+    }
+    if (used >= size) {
+        return -1;
+    }
+    memcpy(context, out, used + 1);
+    return 0;
+}
+
+static const char *const profile_keys[] = { "device", "name", "flash", "ram", "macs", "rate", "deadline", "form", NULL };
+
+static int is_profile_key(const char *p, size_t n)
+{
+    for (int i = 0; profile_keys[i]; ++i) {
+        if (strlen(profile_keys[i]) == n && !strncmp(p, profile_keys[i], n)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Applies every context pair of a query (keys other than the profile's). */
+static int context_merge(char *context, size_t size, const coap_string_t *query)
+{
+    const char *p = query ? (const char *)query->s : NULL, *end = p ? p + query->length : NULL;
+    while (p && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop_at = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(stop_at - p));
+        if (eq && eq > p && !is_profile_key(p, (size_t)(eq - p)) &&
+            context_set(context, size, p, (size_t)(eq - p), eq + 1, (size_t)(stop_at - eq - 1)) != 0) {
+            return -1;
+        }
+        p = stop_at + 1;
+    }
+    return 0;
+}
+
+static device_context *find_device(const char *id, int create)
+{
+    for (int i = 0; i < server.device_count; ++i) {
+        if (!strcmp(server.devices[i].id, id)) {
+            return &server.devices[i];
+        }
+    }
+    if (!create || server.device_count == MAX_DEVICES) {
+        return NULL;
+    }
+    device_context *d = &server.devices[server.device_count++];
+    snprintf(d->id, sizeof d->id, "%s", id);
+    d->context[0] = '\0';
+    return d;
+}
+
+/* The PSK identity of a DTLS session ("" without DTLS). */
+static void session_identity(coap_session_t *session, char *out, size_t size)
+{
+    out[0] = '\0';
+    const coap_bin_const_t *id = server.psk_count ? coap_session_get_psk_identity(session) : NULL;
+    if (id && id->length < size) {
+        memcpy(out, id->s, id->length);
+        out[id->length] = '\0';
+    }
+}
+
+static const tl_psk *psk_entry(const char *identity)
+{
+    for (int i = 0; i < server.psk_count; ++i) {
+        if (!strcmp(server.psk[i].identity, identity)) {
+            return &server.psk[i];
+        }
+    }
+    return NULL;
+}
+
+/* Which device a request speaks for: its DTLS identity when there is one
+ * (a device cannot pose as another), else the device= it names. 0 if a
+ * DTLS device names someone else. */
+static int request_device(coap_session_t *session, const coap_string_t *query, char *device, size_t size)
+{
+    char identity[64], named[64] = "";
+    session_identity(session, identity, sizeof identity);
+    query_value(query, "device", named, sizeof named);
+    if (identity[0]) {
+        snprintf(device, size, "%s", identity);
+        return !named[0] || !strcmp(named, identity);
+    }
+    snprintf(device, size, "%s", named);
+    return 1;
 }
 
 static void handle_plan(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
                         const coap_string_t *query, coap_pdu_t *response)
 {
     (void)resource;
-    (void)session;
     (void)request;
-    char name[64], flash[32], ram[32], macs[32], rate[32], deadline[32];
-    if (!query_value(query, "name", name, sizeof name) || !query_value(query, "flash", flash, sizeof flash) ||
-        !query_value(query, "ram", ram, sizeof ram) || !query_value(query, "macs", macs, sizeof macs) ||
-        !query_value(query, "rate", rate, sizeof rate)) {
-        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "plan needs name, flash, ram, macs and rate");
+    char name[64] = "", flash[32], ram[32], macs[32], rate[32], deadline[32], device[64], error[320];
+    if (!query_value(query, "flash", flash, sizeof flash) || !query_value(query, "ram", ram, sizeof ram) ||
+        !query_value(query, "macs", macs, sizeof macs) || !query_value(query, "rate", rate, sizeof rate)) {
+        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "plan needs flash, ram, macs and rate (and a name or a context)");
+        return;
+    }
+    if (!request_device(session, query, device, sizeof device)) {
+        reply_text(response, COAP_RESPONSE_CODE_FORBIDDEN, "device= differs from the DTLS identity");
+        return;
+    }
+    /* The context: what the device says, overridden by what the network
+     * has set for it (newer knowledge of its situation). */
+    char context[CONTEXT_BYTES] = "";
+    const device_context *known = device[0] ? find_device(device, 0) : NULL;
+    if (context_merge(context, sizeof context, query) != 0 ||
+        (known && known->context[0] &&
+         context_merge(context, sizeof context,
+                       &(coap_string_t){ strlen(known->context), (uint8_t *)(uintptr_t)known->context }) != 0)) {
+        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "context too long");
+        return;
+    }
+    if (!query_value(query, "name", name, sizeof name) &&
+        tl_library_match(server.library, context, name, sizeof name, error, sizeof error) != TL_OK) {
+        reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, context[0] ? error : "plan needs a name or a context (task=...)");
         return;
     }
     tl_variant v[256];
     int count, version;
-    char error[256];
-    if (tl_library_variants(library, name, v, 256, &count, &version, error, sizeof error) != TL_OK) {
+    if (tl_library_variants(server.library, name, v, 256, &count, &version, error, sizeof error) != TL_OK) {
         reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, error);
         return;
     }
@@ -89,71 +249,259 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
     tl_channel c = { 0, 0, 0.5, strtod(rate, NULL), 0.05, 1024 };
     const double dl = query_value(query, "deadline", deadline, sizeof deadline) ? strtod(deadline, NULL) : 0;
     tl_plan p;
+    if (!(c.measured_bps > 0) || !(d.macs_per_second > 0)) {
+        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "rate and macs must be positive numbers");
+        return;
+    }
     if (tl_plan_choose(v, count, &d, &c, dl, &p) != TL_OK) {
         reply_text(response, COAP_RESPONSE_CODE(422), p.reason);
         return;
     }
-    char text[160];
-    snprintf(text, sizeof text, "%s %d %llu", v[p.index].name, version, (unsigned long long)v[p.index].bytes);
-    reply_text(response, COAP_RESPONSE_CODE_CONTENT, text);
+    tl_manifest m;
+    uint8_t *cbor;
+    size_t size;
+    if (tl_library_manifest(server.library, name, version, v[p.index].name, &m, error, sizeof error) != TL_OK ||
+        tl_manifest_encode(&m, &cbor, &size) != TL_OK) {
+        reply_text(response, COAP_RESPONSE_CODE_INTERNAL_ERROR, "cannot make the manifest");
+        return;
+    }
+    coap_pdu_set_code(response, COAP_RESPONSE_CODE_CONTENT);
+    uint8_t format[4];
+    coap_add_option(response, COAP_OPTION_CONTENT_FORMAT,
+                    coap_encode_var_safe(format, sizeof format, COAP_MEDIATYPE_APPLICATION_CBOR), format);
+    coap_add_data(response, size, cbor);
+    free(cbor);
+    if (!server.options->quiet) {
+        fprintf(stderr, "plan %s [%s] -> %s version %d %s (%llu bytes)\n", device[0] ? device : "-", context, name,
+                version, m.variant, (unsigned long long)m.bytes);
+    }
+}
+
+static void cache_release(coap_session_t *session, void *data)
+{
+    (void)session;
+    cache_entry *e = data;
+    if (--e->refs == 0) {
+        free(e->data);
+        free(e);
+    }
+}
+
+/* A cached entry (one more reference taken) or NULL with a reason. */
+static cache_entry *cached_model(const char *name, int version, const char *variant, int progressive, char *error,
+                                 size_t error_size)
+{
+    char key[160];
+    snprintf(key, sizeof key, "%s\n%d\n%s\n%d", name, version, variant, progressive);
+    int slot = 0;
+    for (int i = 0; i < CACHE_ENTRIES; ++i) {
+        cache_entry *e = server.cache[i];
+        if (e && !strcmp(e->key, key)) {
+            e->stamp = ++server.clock;
+            ++e->refs;
+            return e;
+        }
+        if (!e || (server.cache[slot] && e->stamp < server.cache[slot]->stamp)) {
+            slot = i; /* an empty slot, or the least recently used */
+        }
+    }
+    cache_entry *e = calloc(1, sizeof *e);
+    if (!e || tl_library_model(server.library, name, version, variant, progressive, &e->data, &e->size, error,
+                               error_size) != TL_OK) {
+        free(e);
+        return NULL;
+    }
+    snprintf(e->key, sizeof e->key, "%s", key);
+    e->refs = 2;
+    e->stamp = ++server.clock;
+    if (server.cache[slot]) {
+        cache_release(NULL, server.cache[slot]); /* evicted; freed when its transfers end */
+    }
+    server.cache[slot] = e;
+    return e;
 }
 
 static void handle_model(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
                          const coap_string_t *query, coap_pdu_t *response)
 {
-    char name[64], version[16], variant[40], error[256];
+    char name[64], version[16], variant[40], form[8] = "tlm", error[320];
     if (!query_value(query, "name", name, sizeof name) || !query_value(query, "version", version, sizeof version) ||
         !query_value(query, "variant", variant, sizeof variant)) {
         reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "model needs name, version and variant");
         return;
     }
-    uint8_t *data;
-    size_t size;
-    if (tl_library_model(library, name, atoi(version), variant, &data, &size, error, sizeof error) != TL_OK) {
+    query_value(query, "form", form, sizeof form);
+    if (strcmp(form, "tlm") != 0 && strcmp(form, "tlp") != 0) {
+        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "form is tlm or tlp");
+        return;
+    }
+    cache_entry *e = cached_model(name, atoi(version), variant, !strcmp(form, "tlp"), error, sizeof error);
+    if (!e) {
         reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, error);
         return;
     }
     coap_pdu_set_code(response, COAP_RESPONSE_CODE_CONTENT);
-    /* libcoap sends it in blocks and answers each Block2 request. */
+    /* libcoap answers each Block2 request from these bytes, whichever block
+     * is asked for first. */
     coap_add_data_large_response(resource, session, request, response, query, COAP_MEDIATYPE_APPLICATION_OCTET_STREAM,
-                                 -1, 0, size, data, release, data);
+                                 -1, 0, e->size, e->data, cache_release, e);
 }
 
-int tl_serve(const char *db, const char *host, uint16_t port, char *error, size_t error_size)
+static void handle_context(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
+                           const coap_string_t *query, coap_pdu_t *response)
 {
-    if (tl_library_open(db, &library, error, error_size) != TL_OK) {
+    (void)resource;
+    char device[64], identity[64];
+    if (!request_device(session, query, device, sizeof device) || !device[0]) {
+        char named[64] = "";
+        session_identity(session, identity, sizeof identity);
+        const tl_psk *entry = identity[0] ? psk_entry(identity) : NULL;
+        if (!(entry && entry->operator_role && query_value(query, "device", named, sizeof named))) {
+            reply_text(response, device[0] ? COAP_RESPONSE_CODE_FORBIDDEN : COAP_RESPONSE_CODE_BAD_REQUEST,
+                       device[0] ? "only an operator identity may set another device's context"
+                                 : "context needs device=ID");
+            return;
+        }
+        snprintf(device, sizeof device, "%s", named); /* an operator speaks for the device it names */
+    }
+    const int write = coap_pdu_get_code(request) != COAP_REQUEST_CODE_GET;
+    device_context *d = find_device(device, write);
+    if (!d) {
+        reply_text(response, write ? COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE : COAP_RESPONSE_CODE_CONTENT,
+                   write ? "too many devices" : "");
+        return;
+    }
+    if (write) {
+        char merged[CONTEXT_BYTES];
+        memcpy(merged, d->context, sizeof merged);
+        if (context_merge(merged, sizeof merged, query) != 0) {
+            reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "context too long");
+            return;
+        }
+        memcpy(d->context, merged, sizeof merged);
+        if (!server.options->quiet) {
+            fprintf(stderr, "context %s [%s]: notifying observers\n", d->id, d->context);
+        }
+        coap_resource_notify_observers(server.plan, NULL);
+    }
+    reply_text(response, write ? COAP_RESPONSE_CODE_CHANGED : COAP_RESPONSE_CODE_CONTENT, d->context);
+}
+
+static const coap_bin_const_t *validate_identity(coap_bin_const_t *identity, coap_session_t *session, void *arg)
+{
+    (void)session;
+    (void)arg;
+    for (int i = 0; i < server.psk_count; ++i) {
+        if (identity && identity->length == strlen(server.psk[i].identity) &&
+            !memcmp(identity->s, server.psk[i].identity, identity->length)) {
+            return &server.psk_keys[i];
+        }
+    }
+    if (!server.options->quiet) {
+        fprintf(stderr, "DTLS: unknown identity '%.*s' rejected\n", identity ? (int)identity->length : 0,
+                identity ? (const char *)identity->s : "");
+    }
+    return NULL; /* fails the handshake */
+}
+
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+int tl_serve(const tl_serve_options *o, char *error, size_t error_size)
+{
+    memset(&server, 0, sizeof server);
+    server.options = o;
+    const int dtls = o->psk_file != NULL;
+    if (dtls) {
+        server.psk_count = tl_psk_read(o->psk_file, server.psk, MAX_PSK, error, error_size);
+        if (server.psk_count < 0) {
+            return -1;
+        }
+        if (!coap_dtls_is_supported()) {
+            snprintf(error, error_size, "this libcoap has no DTLS");
+            return -1;
+        }
+        for (int i = 0; i < server.psk_count; ++i) {
+            server.psk_keys[i].s = server.psk[i].key;
+            server.psk_keys[i].length = server.psk[i].key_size;
+        }
+    }
+    if (tl_library_open(o->library, &server.library, error, error_size) != TL_OK) {
         return -1;
     }
     coap_startup();
-    coap_set_log_level(LOG_WARNING);
+    coap_set_log_level(LOG_EMERG);
+    coap_dtls_set_log_level(LOG_EMERG);
     coap_context_t *ctx = coap_new_context(NULL);
+    const uint16_t port = o->port ? o->port : dtls ? 5684 : 5683;
+    const char *host = o->host ? o->host : "127.0.0.1";
     coap_address_t addr;
     coap_address_init(&addr);
     addr.addr.sin.sin_family = AF_INET;
     addr.addr.sin.sin_port = htons(port);
     addr.size = sizeof(struct sockaddr_in);
-    if (!ctx || inet_pton(AF_INET, host, &addr.addr.sin.sin_addr) != 1 ||
-        !coap_new_endpoint(ctx, &addr, COAP_PROTO_UDP)) {
-        snprintf(error, error_size, "cannot listen on %s:%u (UDP)", host, port);
+    int ok = ctx && inet_pton(AF_INET, host, &addr.addr.sin.sin_addr) == 1;
+    if (ok && dtls) {
+        coap_dtls_spsk_t setup;
+        memset(&setup, 0, sizeof setup);
+        setup.version = COAP_DTLS_SPSK_SETUP_VERSION;
+        setup.validate_id_call_back = validate_identity;
+        ok = coap_context_set_psk2(ctx, &setup);
+    }
+    if (!ok || !coap_new_endpoint(ctx, &addr, dtls ? COAP_PROTO_DTLS : COAP_PROTO_UDP)) {
+        snprintf(error, error_size, "cannot listen on %s:%u (%s)", host, port, dtls ? "DTLS" : "UDP");
         coap_free_context(ctx);
-        tl_library_close(library);
+        tl_library_close(server.library);
         return -1;
     }
     coap_context_set_block_mode(ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
-    coap_resource_t *plan = coap_resource_init(coap_make_str_const("plan"), 0);
-    coap_register_handler(plan, COAP_REQUEST_GET, handle_plan);
-    coap_add_resource(ctx, plan);
+    server.plan = coap_resource_init(coap_make_str_const("plan"), 0);
+    coap_register_handler(server.plan, COAP_REQUEST_GET, handle_plan);
+    coap_resource_set_get_observable(server.plan, 1);
+    coap_add_resource(ctx, server.plan);
     coap_resource_t *model = coap_resource_init(coap_make_str_const("model"), 0);
     coap_register_handler(model, COAP_REQUEST_GET, handle_model);
     coap_add_resource(ctx, model);
+    coap_resource_t *context = coap_resource_init(coap_make_str_const("context"), 0);
+    coap_register_handler(context, COAP_REQUEST_GET, handle_context);
+    coap_register_handler(context, COAP_REQUEST_POST, handle_context);
+    coap_register_handler(context, COAP_REQUEST_PUT, handle_context);
+    coap_add_resource(ctx, context);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    fprintf(stderr, "serving %s on coap://%s:%u (/plan, /model)\n", db, host, port);
+    if (!o->quiet) {
+        fprintf(stderr, "serving %s on coap%s://%s:%u (/plan, /model, /context)%s\n", o->library, dtls ? "s" : "", host,
+                port, dtls ? ", DTLS-PSK identities only" : "");
+    }
+    const double poll = o->poll_seconds > 0 ? o->poll_seconds : 1.0;
+    int64_t generation = 0;
+    tl_library_generation(server.library, &generation);
+    double next_poll = now_seconds() + poll;
     while (!stop) {
-        coap_io_process(ctx, 500);
+        coap_io_process(ctx, 100);
+        if (now_seconds() >= next_poll) {
+            int64_t g;
+            if (tl_library_generation(server.library, &g) == TL_OK && g != generation) {
+                generation = g; /* a version was published or removed: plan again for everyone */
+                if (!o->quiet) {
+                    fprintf(stderr, "library changed: notifying observers\n");
+                }
+                coap_resource_notify_observers(server.plan, NULL);
+            }
+            next_poll = now_seconds() + poll;
+        }
     }
     coap_free_context(ctx);
     coap_cleanup();
-    tl_library_close(library);
+    for (int i = 0; i < CACHE_ENTRIES; ++i) {
+        if (server.cache[i]) {
+            cache_release(NULL, server.cache[i]);
+        }
+    }
+    tl_library_close(server.library);
     return 0;
 }
