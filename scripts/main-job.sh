@@ -7,9 +7,12 @@
 # report the resources used; then train a small student on Fashion-MNIST
 # with the LargeML engine and quantise it into a device model, measuring
 # its accuracy on the device runtime and on the Cortex-M4, build the variant
-# catalogue, publish it signed to the model library, serve it over CoAP, and
-# let two devices with different profiles download the variant that fits
-# them and classify test images with it.
+# catalogue, publish it (and a second, context-tagged model) signed to the
+# model library, serve it over CoAP, let three devices with different
+# profiles, channels and situations download what fits them in situ (one
+# progressively over a 1 Mbit/s link) and classify test images, move one
+# device to another context and watch the server replace its model
+# (Observe), and report who got what.
 # usage: main-job.sh BUILD_DIR SHARED_DIR
 set -euo pipefail
 build=$1
@@ -102,25 +105,67 @@ echo "== 7. the variant catalogue: exit x sparsity x bits, measured"
 "$bin" compress "$student" --out-dir "$out/catalogue" --sparsity 0,0.5 --bits 8,4 --finetune-limit 4000 --limit 1000
 
 echo
-echo "== 8. publish, serve, download in situ: two devices with different profiles"
+echo "== 8. in situ: publish, serve, three devices download, one changes context"
+# A second model for one situation (a battery-powered hall display: the
+# depthwise-separable student-tiny), tagged location=hall.
+tiny=$out/student-tiny.tlc
+if [ -f "$tiny" ] && "$bin" eval "$tiny" --limit 10 >/dev/null 2>&1; then
+    echo "reusing $tiny"
+else
+    "$bin" train --arch student-tiny --epochs 2 --limit 12000 --lr 0.1 --out "$tiny" 2>&1 | tail -1
+fi
+"$bin" compress "$tiny" --out-dir "$out/catalogue-hall" --sparsity 0 --bits 8 --limit 1000 --calibration 500 \
+    >/dev/null
 [ -f "$out/server.key" ] || "$bin" keygen --out "$out/server" >/dev/null
 rm -f "$out/library.db"
 "$bin" library add --db "$out/library.db" --name fashion --catalogue "$out/catalogue" --key "$out/server.key" \
-    --tag task=fashion-mnist --tag location=cell-1
+    --tag task=fashion-mnist
+"$bin" library add --db "$out/library.db" --name fashion-hall --catalogue "$out/catalogue-hall" \
+    --key "$out/server.key" --tag task=fashion-mnist --tag location=hall
+"$bin" library list --db "$out/library.db"
 port=$((20000 + RANDOM % 20000))
-"$bin" serve --db "$out/library.db" --port "$port" 2>/dev/null &
+"$bin" serve --db "$out/library.db" --port "$port" 2>"$out/server.log" &
 server=$!
-trap 'kill $server 2>/dev/null' EXIT
+pids=()
+trap 'kill $server "${pids[@]}" 2>/dev/null' EXIT
 sleep 1
-rm -rf "$out/device-a" "$out/device-b"
-echo "device A (256 KB flash, 64 KB RAM, 250 kbit/s):"
-"$bin" device --server "127.0.0.1:$port" --name fashion --slots "$out/device-a" --flash 256K --ram 64K \
-    --mac-rate 20M --rate 250K --pub "$out/server.pub" --eval 1000
-echo "device B (30 KB flash, 64 KB RAM, 250 kbit/s):"
-"$bin" device --server "127.0.0.1:$port" --name fashion --slots "$out/device-b" --flash 30K --ram 64K \
-    --mac-rate 20M --rate 250K --pub "$out/server.pub" --eval 1000
+rm -rf "$out"/device-*
+srv=(--server "127.0.0.1:$port" --pub "$out/server.pub" --context "task=fashion-mnist&location=yard"
+     --mac-rate 20M --ram 64K --eval 1000)
+# Three devices, each its own process: profile, channel and situation differ.
+"$bin" device "${srv[@]}" --id device-a --slots "$out/device-a" --flash 256K --rate 250K >"$out/device-a.log" 2>&1 &
+pids+=($!)
+"$bin" device "${srv[@]}" --id device-b --slots "$out/device-b" --flash 30K --rate 250K >"$out/device-b.log" 2>&1 &
+pids+=($!)
+# Device C has no model yet and a 1 Mbit/s link: it downloads the bit-plane
+# stream, runs the first planes at once, and stays registered (Observe).
+"$bin" device "${srv[@]}" --id device-c --slots "$out/device-c" --flash 256K --rate 1M --link-rate 1M \
+    --progressive --watch 60 --updates 2 >"$out/device-c.log" 2>&1 &
+device_c=$!
+wait "${pids[@]}"
+for _ in $(seq 100); do grep -q "^active model" "$out/device-c.log" && break; sleep 0.1; done
+echo "device C moves to the hall:"
+"$bin" context --server "127.0.0.1:$port" --device device-c location=hall
+wait "$device_c"
 kill $server 2>/dev/null
 trap - EXIT
-
+for d in a b c; do
+    echo "-- device $d"
+    sed 's/^/   /' "$out/device-$d.log"
+done
+echo
+echo "report (accuracy on 1,000 Fashion-MNIST test images, on each device's runtime):"
+printf "%-9s %-13s %-13s %8s %8s %9s\n" device model variant bytes seconds accuracy
+for d in a b c; do
+    # One row per installed model: what arrived, how big, how long, how well.
+    awk -v dev="$d" '
+        /^installed/ { model = $2; variant = $3; bytes = substr($6, 2); secs = $9 }
+        /^active model/ { printf "%-9s %-13s %-13s %8s %8s %9s\n", dev, model, variant, bytes, secs, $7 }' \
+        "$out/device-$d.log"
+done
+first=$(sed -n 's/^first inference after \([0-9.]*\) s with .*(\([0-9]\) of 8 planes).*/\1 s (\2 of 8 planes)/p' \
+    "$out/device-c.log" | head -1)
+echo "device C's first inference: after ${first:-?} over its 1 Mbit/s link"
+echo
 echo
 echo "main job done: models and checkpoints in $out"

@@ -39,7 +39,7 @@ check() { # check NAME WANT_STATUS REGEX -- COMMAND...
 "$bin" library add --db "$work/lib.db" --name fashion --catalogue "$work/cat" --key "$work/srv.key" >/dev/null
 int8=$(stat -c %s "$work/cat/e0-s00-int8.tlm")
 port=$((20000 + RANDOM % 20000))
-"$bin" serve --db "$work/lib.db" --port "$port" 2>/dev/null &
+"$bin" serve --db "$work/lib.db" --port "$port" --poll 0.2 2>/dev/null &
 server_pid=$!
 sleep 1
 srv=127.0.0.1:$port
@@ -75,12 +75,14 @@ fi
 # A tampered byte in the stored model: refused on its digest, the old model stays.
 printf 'a 1 e0-s00-int8\n' > "$work/dev1/active"
 "$bin" library add --db "$work/lib.db" --name fashion --catalogue "$work/cat" --key "$work/srv.key" >/dev/null
+sleep 0.5 # the server looks for new versions every 0.2 s
 sqlite3 "$work/lib.db" "UPDATE variants SET model = CAST(substr(model, 1, 199) || X'5A' || substr(model, 201) AS BLOB)
   WHERE name = 'e0-s00-int8' AND version_id = (SELECT MAX(id) FROM versions)"
 check "tampered byte: refused" 1 "refused e0-s00-int8: .*digest.*the running model stays" -- \
     "$bin" device --server "$srv" --slots "$work/dev1" --flash 256K "${common[@]}"
 check "old model still active after tampering" 0 "^a 1 e0-s00-int8" -- cat "$work/dev1/active"
 sqlite3 "$work/lib.db" "PRAGMA foreign_keys = ON; DELETE FROM versions WHERE id = (SELECT MAX(id) FROM versions)"
+sleep 0.5
 
 # Power cut: a device killed mid-download resumes from its last block.
 slow=(--name fashion --ram 64K --mac-rate 20M --rate 250K --pub "$work/srv.pub" --flash 256K --link-rate 24K)
@@ -156,7 +158,7 @@ kill "$server_pid"; wait "$server_pid" 2>/dev/null
 wait "$cut_pid"; cut_status=$?
 check "server gone mid-download: blocks kept" 0 "status 1: .*stopped at block [1-9][0-9]* of 9: no answer .*kept to resume" -- \
     bash -c "echo status $cut_status: ; cat '$work/cut.log'"
-"$bin" serve --db "$work/lib.db" --port "$port" 2>/dev/null &
+"$bin" serve --db "$work/lib.db" --port "$port" --poll 0.2 2>/dev/null &
 server_pid=$!
 sleep 1
 check "server back: resumed, not restarted" 0 "resuming e0-s00-int8 at block [1-9]" -- \

@@ -141,6 +141,10 @@ tl_status tl_library_manifest(tl_library *library, const char *name, int version
 tl_status tl_library_match(tl_library *library, const char *context, char *name, size_t name_size, char *error,
                            size_t error_size);
 
+/* How well a model's tags ("k=v,k=v", as tl_library_list gives them) fit
+ * a context ("k=v&k=v"): the number of tags if all hold, else -1. */
+int tl_context_fit(const char *context, const char *tags);
+
 /* A number that changes whenever a version is published or removed (the
  * server polls it to notify observers of a better variant). */
 tl_status tl_library_generation(tl_library *library, int64_t *generation);

@@ -88,6 +88,7 @@ typedef struct device_run {
     tl_dataset test;
     int eval;
     int first_done;
+    int prefix_measured;
 } device_run;
 
 static double seconds_now(void)
@@ -120,7 +121,10 @@ static void on_model(void *ctx, const uint8_t *model, size_t size, const tl_mani
         }
         run->first_done = 1;
     }
-    if (run->eval && tl_device_accuracy(model, size, &run->test, acc, &exits) == TL_OK) {
+    /* Prefixes: the first one is measured; later ones would only slow the download. */
+    const int measure = run->eval && (planes == 8 || !run->prefix_measured);
+    run->prefix_measured |= planes < 8;
+    if (measure && tl_device_accuracy(model, size, &run->test, acc, &exits) == TL_OK) {
         if (planes < 8) {
             printf("prefix of %s version %d (%d of 8 planes): accuracy %.4f on %d test images (%.2f s)\n",
                    m->variant, m->version, planes, (double)acc[exits - 1], run->test.n, seconds);

@@ -409,6 +409,7 @@ static tl_status install(const tl_manifest *m, int *installed, char *msg, size_t
     }
     uint8_t *model = NULL;
     size_t size = 0;
+    const double began = now_seconds();
     tl_status s = download(m, has_active, &model, &size, msg, msg_size);
     if (s != TL_OK) {
         return s;
@@ -444,8 +445,8 @@ static tl_status install(const tl_manifest *m, int *installed, char *msg, size_t
     unlink(part);
     unlink(info);
     *installed = 1;
-    snprintf(msg, msg_size, "installed %s %s version %d (%zu bytes, %s) in slot %c", m->model, m->variant, m->version,
-             size, o->public_key ? "signature valid" : "digest valid", next);
+    snprintf(msg, msg_size, "installed %s %s version %d (%zu bytes in %.2f s, %s) in slot %c", m->model, m->variant,
+             m->version, size, now_seconds() - began, o->public_key ? "signature valid" : "digest valid", next);
     say("%s", msg);
     if (o->on_model) {
         o->on_model(o->ctx, model, size, m, 8, now_seconds() - dev.start);
@@ -603,6 +604,12 @@ tl_status tl_device_run(const tl_device_options *o, char *msg, size_t msg_size)
         if (s != TL_OK) {
             say("%s", msg); /* keep watching with the running model */
             s = TL_OK;
+        }
+        if (dev.plan.code != 205) {
+            /* An error answer ends an observation (RFC 7641): register again
+             * in a second, the library or the context may change. */
+            sleep_until(now_seconds() + 1.0);
+            s = send_get(&dev.plan, "plan", query, -1, 1);
         }
     }
     finish();

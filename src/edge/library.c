@@ -387,7 +387,7 @@ tl_status tl_library_manifest(tl_library *lib, const char *name, int version, co
                               tl_manifest *m, char *error, size_t error_size)
 {
     memset(m, 0, sizeof *m);
-    tl_db_stmt *st = variant_select(lib, "v.bytes, v.sha256, v.accuracy, v.signed, v.progressive,"
+    tl_db_stmt *st = variant_select(lib, "v.bytes, v.sha256, v.accuracy, v.signed, length(v.progressive),"
                                          " v.progressive_signature", name, version, variant);
     tl_status s = TL_OK;
     if (tl_db_step(st) == 1) {
@@ -402,10 +402,7 @@ tl_status tl_library_manifest(tl_library *lib, const char *name, int version, co
         }
         m->accuracy = (float)tl_db_column_double(st, 2);
         m->is_signed = (int)tl_db_column_int64(st, 3);
-        if (!tl_db_column_is_null(st, 4)) {
-            tl_db_column_blob(st, 4, &n);
-            m->tlp_bytes = n;
-        }
+        m->tlp_bytes = tl_db_column_is_null(st, 4) ? 0 : (uint64_t)tl_db_column_int64(st, 4);
         p = tl_db_column_blob(st, 5, &n);
         if (p && n == 64) {
             memcpy(m->tlp_signature, p, 64);
@@ -418,14 +415,13 @@ tl_status tl_library_manifest(tl_library *lib, const char *name, int version, co
     return s;
 }
 
-/* Does "k=v&k=v" hold key=value (value of `len` bytes)? */
-static int context_has(const char *context, const char *key, const char *value)
+/* Does the context "k=v&k=v" hold key=value (the pair of `pair_len` bytes)? */
+static int context_has(const char *context, const char *pair, size_t pair_len)
 {
-    const size_t kl = strlen(key), vl = strlen(value);
     for (const char *p = context; p && *p;) {
         const char *amp = strchr(p, '&');
         const size_t n = amp ? (size_t)(amp - p) : strlen(p);
-        if (n == kl + 1 + vl && !strncmp(p, key, kl) && p[kl] == '=' && !strncmp(p + kl + 1, value, vl)) {
+        if (n == pair_len && !strncmp(p, pair, n)) {
             return 1;
         }
         p = amp ? amp + 1 : NULL;
@@ -433,47 +429,52 @@ static int context_has(const char *context, const char *key, const char *value)
     return 0;
 }
 
+int tl_context_fit(const char *context, const char *tags)
+{
+    int count = 0;
+    for (const char *p = tags; p && *p;) {
+        const char *comma = strchr(p, ',');
+        const size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        if (!context_has(context, p, n)) {
+            return -1;
+        }
+        ++count;
+        p = comma ? comma + 1 : NULL;
+    }
+    return count;
+}
+
+typedef struct match_state {
+    const char *context;
+    char best[64];
+    int best_fit;
+} match_state;
+
+static void match_one(void *ctx, const char *name, int version, int variants, const char *tags)
+{
+    (void)version;
+    match_state *m = ctx;
+    const int fit = variants > 0 ? tl_context_fit(m->context, tags) : -1;
+    if (fit > m->best_fit) { /* ties keep the first name (the list is sorted) */
+        snprintf(m->best, sizeof m->best, "%s", name);
+        m->best_fit = fit;
+    }
+}
+
 tl_status tl_library_match(tl_library *lib, const char *context, char *name, size_t name_size, char *error,
                            size_t error_size)
 {
-    /* Every model with its tags; a model fits when the context holds all of
-     * its tags; the most specific fit (most tags) wins, then the name. */
-    tl_db_stmt *st = tl_db_prepare(lib->db, "SELECT m.name, t.key, t.value FROM models m LEFT JOIN tags t ON"
-                                             " t.model_id = m.id WHERE EXISTS (SELECT 1 FROM versions r WHERE"
-                                             " r.model_id = m.id) ORDER BY m.name, t.key");
-    if (!st) {
-        return fail(lib, error, error_size, TL_ERR_IO, "%s", tl_db_error(lib->db));
+    /* A model fits when the context holds all of its tags; the most specific
+     * fit (most tags) wins; an untagged model is only ever asked for by name. */
+    match_state m = { context, "", 0 };
+    tl_status s = tl_library_list(lib, match_one, &m, error, error_size);
+    if (s != TL_OK) {
+        return s;
     }
-    char current[64] = "", best[64] = "";
-    int current_tags = 0, current_fits = 1, best_tags = -1, started = 0;
-    for (;;) {
-        const int row = tl_db_step(st);
-        const char *m = row == 1 ? tl_db_column_text(st, 0) : "";
-        if (started && (row != 1 || strcmp(m, current) != 0)) {
-            if (current_fits && current_tags > 0 && current_tags > best_tags) {
-                snprintf(best, sizeof best, "%s", current);
-                best_tags = current_tags;
-            }
-        }
-        if (row != 1) {
-            break;
-        }
-        if (!started || strcmp(m, current) != 0) {
-            snprintf(current, sizeof current, "%s", m);
-            current_tags = 0;
-            current_fits = 1;
-            started = 1;
-        }
-        if (!tl_db_column_is_null(st, 1)) {
-            ++current_tags;
-            current_fits &= context_has(context, tl_db_column_text(st, 1), tl_db_column_text(st, 2));
-        }
-    }
-    tl_db_finalize(st);
-    if (best_tags < 0) {
+    if (!m.best[0]) {
         return fail(lib, error, error_size, TL_ERR_ARG, "no model is tagged for the context '%s'", context);
     }
-    snprintf(name, name_size, "%s", best);
+    snprintf(name, name_size, "%s", m.best);
     return TL_OK;
 }
 

@@ -49,8 +49,22 @@ typedef struct cache_entry {
     unsigned long stamp;
 } cache_entry;
 
+/* What the planner works from: every model's latest catalogue and the
+ * CBOR manifest of each variant, read from the library at start and again
+ * whenever its generation changes, so a plan request touches no database. */
+typedef struct served_model {
+    char name[64];
+    char tags[512];                 /* "k=v,k=v" */
+    int version, count;
+    tl_variant *variants;
+    uint8_t **manifests;            /* CBOR */
+    size_t *manifest_sizes;
+} served_model;
+
 static struct {
     tl_library *library;
+    served_model *models;
+    int model_count;
     const tl_serve_options *options;
     device_context devices[MAX_DEVICES];
     int device_count;
@@ -208,6 +222,111 @@ static int request_device(coap_session_t *session, const coap_string_t *query, c
     return 1;
 }
 
+static void free_models(served_model *models, int count)
+{
+    for (int i = 0; i < count; ++i) {
+        for (int v = 0; v < models[i].count; ++v) {
+            free(models[i].manifests[v]);
+        }
+        free(models[i].variants);
+        free(models[i].manifests);
+        free(models[i].manifest_sizes);
+    }
+    free(models);
+}
+
+typedef struct listing {
+    served_model *models;
+    int count, capacity, failed;
+} listing;
+
+static void list_one(void *ctx, const char *name, int version, int variants, const char *tags)
+{
+    listing *l = ctx;
+    (void)variants;
+    if (l->count == l->capacity) {
+        const int capacity = l->capacity ? l->capacity * 2 : 16;
+        served_model *grown = realloc(l->models, (size_t)capacity * sizeof *grown);
+        if (!grown) {
+            l->failed = 1;
+            return;
+        }
+        l->models = grown;
+        l->capacity = capacity;
+    }
+    served_model *m = &l->models[l->count++];
+    memset(m, 0, sizeof *m);
+    snprintf(m->name, sizeof m->name, "%s", name);
+    snprintf(m->tags, sizeof m->tags, "%s", tags);
+    m->version = version;
+}
+
+/* Reads every model's latest catalogue and manifests; keeps the old
+ * snapshot if anything fails. */
+static tl_status reload(char *error, size_t error_size)
+{
+    listing l = { NULL, 0, 0, 0 };
+    tl_status s = tl_library_list(server.library, list_one, &l, error, error_size);
+    if (s == TL_OK && l.failed) {
+        s = TL_ERR_NOMEM;
+    }
+    for (int i = 0; s == TL_OK && i < l.count; ++i) {
+        served_model *m = &l.models[i];
+        m->variants = calloc(256, sizeof *m->variants);
+        m->manifests = calloc(256, sizeof *m->manifests);
+        m->manifest_sizes = calloc(256, sizeof *m->manifest_sizes);
+        if (!m->variants || !m->manifests || !m->manifest_sizes) {
+            s = TL_ERR_NOMEM;
+            break;
+        }
+        s = tl_library_variants(server.library, m->name, m->variants, 256, &m->count, &m->version, error, error_size);
+        for (int v = 0; s == TL_OK && v < m->count; ++v) {
+            tl_manifest manifest;
+            s = tl_library_manifest(server.library, m->name, m->version, m->variants[v].name, &manifest, error,
+                                    error_size);
+            if (s == TL_OK) {
+                s = tl_manifest_encode(&manifest, &m->manifests[v], &m->manifest_sizes[v]);
+            }
+        }
+    }
+    if (s != TL_OK) {
+        free_models(l.models, l.count);
+        return s;
+    }
+    free_models(server.models, server.model_count);
+    server.models = l.models;
+    server.model_count = l.count;
+    return TL_OK;
+}
+
+/* The model named, or the best fit for a context; NULL with a reason. */
+static const served_model *find_model(const char *name, const char *context, char *error, size_t error_size)
+{
+    const served_model *best = NULL;
+    int best_fit = 0;
+    for (int i = 0; i < server.model_count; ++i) {
+        const served_model *m = &server.models[i];
+        if (name[0] ? !strcmp(m->name, name) : 0) {
+            return m;
+        }
+        const int fit = name[0] || !m->count ? -1 : tl_context_fit(context, m->tags);
+        if (fit > best_fit) {
+            best = m;
+            best_fit = fit;
+        }
+    }
+    if (!best) {
+        if (name[0]) {
+            snprintf(error, error_size, "no model named '%s'", name);
+        } else if (context[0]) {
+            snprintf(error, error_size, "no model is tagged for the context '%s'", context);
+        } else {
+            snprintf(error, error_size, "plan needs a name or a context (task=...)");
+        }
+    }
+    return best;
+}
+
 static void handle_plan(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
                         const coap_string_t *query, coap_pdu_t *response)
 {
@@ -234,14 +353,9 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
         reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "context too long");
         return;
     }
-    if (!query_value(query, "name", name, sizeof name) &&
-        tl_library_match(server.library, context, name, sizeof name, error, sizeof error) != TL_OK) {
-        reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, context[0] ? error : "plan needs a name or a context (task=...)");
-        return;
-    }
-    tl_variant v[256];
-    int count, version;
-    if (tl_library_variants(server.library, name, v, 256, &count, &version, error, sizeof error) != TL_OK) {
+    query_value(query, "name", name, sizeof name);
+    const served_model *model = find_model(name, context, error, sizeof error);
+    if (!model) {
         reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, error);
         return;
     }
@@ -253,27 +367,19 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
         reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "rate and macs must be positive numbers");
         return;
     }
-    if (tl_plan_choose(v, count, &d, &c, dl, &p) != TL_OK) {
+    if (tl_plan_choose(model->variants, model->count, &d, &c, dl, &p) != TL_OK) {
         reply_text(response, COAP_RESPONSE_CODE(422), p.reason);
-        return;
-    }
-    tl_manifest m;
-    uint8_t *cbor;
-    size_t size;
-    if (tl_library_manifest(server.library, name, version, v[p.index].name, &m, error, sizeof error) != TL_OK ||
-        tl_manifest_encode(&m, &cbor, &size) != TL_OK) {
-        reply_text(response, COAP_RESPONSE_CODE_INTERNAL_ERROR, "cannot make the manifest");
         return;
     }
     coap_pdu_set_code(response, COAP_RESPONSE_CODE_CONTENT);
     uint8_t format[4];
     coap_add_option(response, COAP_OPTION_CONTENT_FORMAT,
                     coap_encode_var_safe(format, sizeof format, COAP_MEDIATYPE_APPLICATION_CBOR), format);
-    coap_add_data(response, size, cbor);
-    free(cbor);
+    coap_add_data(response, model->manifest_sizes[p.index], model->manifests[p.index]);
     if (!server.options->quiet) {
-        fprintf(stderr, "plan %s [%s] -> %s version %d %s (%llu bytes)\n", device[0] ? device : "-", context, name,
-                version, m.variant, (unsigned long long)m.bytes);
+        fprintf(stderr, "plan %s [%s] -> %s version %d %s (%llu bytes)\n", device[0] ? device : "-", context,
+                model->name, model->version, model->variants[p.index].name,
+                (unsigned long long)model->variants[p.index].bytes);
     }
 }
 
@@ -433,6 +539,10 @@ int tl_serve(const tl_serve_options *o, char *error, size_t error_size)
     if (tl_library_open(o->library, &server.library, error, error_size) != TL_OK) {
         return -1;
     }
+    if (reload(error, error_size) != TL_OK) {
+        tl_library_close(server.library);
+        return -1;
+    }
     coap_startup();
     coap_set_log_level(LOG_EMERG);
     coap_dtls_set_log_level(LOG_EMERG);
@@ -478,19 +588,24 @@ int tl_serve(const tl_serve_options *o, char *error, size_t error_size)
                 port, dtls ? ", DTLS-PSK identities only" : "");
     }
     const double poll = o->poll_seconds > 0 ? o->poll_seconds : 1.0;
-    int64_t generation = 0;
-    tl_library_generation(server.library, &generation);
+    int64_t generation = -1; /* the first poll reloads: nothing published since the start is missed */
     double next_poll = now_seconds() + poll;
     while (!stop) {
         coap_io_process(ctx, 100);
         if (now_seconds() >= next_poll) {
             int64_t g;
+            char why[320];
             if (tl_library_generation(server.library, &g) == TL_OK && g != generation) {
-                generation = g; /* a version was published or removed: plan again for everyone */
-                if (!o->quiet) {
-                    fprintf(stderr, "library changed: notifying observers\n");
+                /* A version was published or removed: plan again for everyone. */
+                if (reload(why, sizeof why) == TL_OK) {
+                    generation = g;
+                    if (!o->quiet) {
+                        fprintf(stderr, "library changed: notifying observers\n");
+                    }
+                    coap_resource_notify_observers(server.plan, NULL);
+                } else if (!o->quiet) {
+                    fprintf(stderr, "library changed but cannot be read (%s); serving the previous snapshot\n", why);
                 }
-                coap_resource_notify_observers(server.plan, NULL);
             }
             next_poll = now_seconds() + poll;
         }
@@ -502,6 +617,7 @@ int tl_serve(const tl_serve_options *o, char *error, size_t error_size)
             cache_release(NULL, server.cache[i]);
         }
     }
+    free_models(server.models, server.model_count);
     tl_library_close(server.library);
     return 0;
 }
