@@ -49,6 +49,7 @@ fuzz: deps
 bench: build
 	@bench/run.sh $(BUILD) $(SHARED)
 	@bench/run-training.sh $(BUILD)
+	@bench/edge.sh $(BUILD)
 
 # The compression results on the full test split (trains a student: ~1 hour).
 bench-accuracy: build

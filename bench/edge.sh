@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# bench/edge.sh - in-situ downloading benchmarks on 127.0.0.1:
+#   1. planner + adaptation latency per /plan request (p50/p99), as a device
+#      sees it: context match, plan, CBOR manifest, one CoAP round trip;
+#   2. downloads per second of a ~50 KB model with 100 concurrent devices:
+#      tinylarge serve (each download: /plan, then the chosen variant
+#      block-wise) against libcoap's own example server (coap-server-notls,
+#      Debian's libcoap3-bin) serving the same bytes as a static resource,
+#      same client, alternating rounds, in the same run;
+#   3. time to first inference over an emulated 1 Mbit/s link: the whole
+#      model vs the progressive stream (first 4 or 5 bit planes).
+# Uses the main job's catalogue (build/main-job/catalogue), making one the
+# same way if it is missing. Run on an otherwise idle machine.
+# usage: bench/edge.sh BUILD_DIR [SECONDS_PER_ROUND]
+set -euo pipefail
+build=$1
+seconds=${2:-5}
+bin=$build/tinylarge
+load=$build/bench/coap_load
+work=$build/bench/edge
+rounds=3
+for tool in coap-server-notls coap-client-notls; do
+    command -v $tool >/dev/null || { echo "bench: $tool is missing (make deps)" >&2; exit 1; }
+done
+[ -x "$load" ] || { echo "bench: $load is missing (make build)" >&2; exit 1; }
+cat=$build/main-job/catalogue
+if [ ! -f "$cat/catalogue.csv" ]; then
+    echo "no catalogue from the main job: training a student (2 epochs) and compressing it"
+    mkdir -p "$build/main-job"
+    "$bin" train --arch student --epochs 2 --limit 12000 --out "$build/main-job/student.tlc" 2>&1 | tail -1
+    "$bin" compress "$build/main-job/student.tlc" --out-dir "$cat" --sparsity 0,0.5 --bits 8,4 \
+        --finetune-limit 4000 --limit 1000 >/dev/null
+fi
+rm -rf "$work"
+mkdir -p "$work"
+"$bin" keygen --out "$work/server" >/dev/null
+"$bin" library add --db "$work/library.db" --name fashion --catalogue "$cat" --key "$work/server.key" \
+    --tag task=fashion-mnist >/dev/null
+model=$cat/e0-s00-int8.tlm
+bytes=$(stat -c %s "$model")
+port=$((20000 + RANDOM % 20000))
+static_port=$((port + 1))
+"$bin" serve --db "$work/library.db" --port "$port" --quiet &
+tl_pid=$!
+coap-server-notls -A 127.0.0.1 -p "$static_port" -d 4 -v 0 >/dev/null 2>&1 &
+peer_pid=$!
+trap 'kill $tl_pid $peer_pid 2>/dev/null' EXIT
+sleep 1
+coap-client-notls -m put -f "$model" "coap://127.0.0.1:$static_port/model" >/dev/null
+profile="task=fashion-mnist&flash=256000&ram=65536&macs=20000000&rate=250000"
+
+printf "machine: %s, %s cores; %s\n" "$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)" "$(nproc)" \
+    "$(coap-server-notls -h 2>&1 | sed -n 's/.*\(v[0-9][0-9.]*\).*/libcoap \1/p' | head -1)"
+echo
+echo "1. planner + adaptation latency (5000 /plan requests, one device, context match + plan + CBOR):"
+"$load" latency "127.0.0.1:$port" 5000 "$profile"
+echo
+echo "2. downloads of the $bytes-byte int8 model, 100 concurrent devices, $rounds rounds of $seconds s:"
+ours=(); peer=()
+for r in $(seq "$rounds"); do
+    p=$("$load" fetch "127.0.0.1:$static_port" 100 "$seconds" model)
+    o=$("$load" fetch "127.0.0.1:$port" 100 "$seconds" x "$profile")
+    echo "   libcoap example server: $p"
+    echo "   tinylarge (plan + model): $o"
+    peer+=("$(sed 's/.*  \([0-9.]*\) downloads\/s.*/\1/' <<<"$p")")
+    ours+=("$(sed 's/.*  \([0-9.]*\) downloads\/s.*/\1/' <<<"$o")")
+done
+median() { printf "%s\n" "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+mo=$(median "${ours[@]}"); mp=$(median "${peer[@]}")
+printf "   median: tinylarge %s downloads/s, libcoap example server %s downloads/s, ratio %s\n" "$mo" "$mp" \
+    "$(awk -v a="$mo" -v b="$mp" 'BEGIN { printf "%.2f", a / b }')"
+echo
+echo "3. time to first inference at 1 Mbit/s (a device with no model; 1,000 test images for accuracy):"
+printf "   %-26s %12s %10s %10s\n" download "first (s)" planes accuracy
+first_inference() { # LABEL OPTIONS...
+    local label=$1; shift
+    rm -rf "$work/device"
+    local log
+    log=$("$bin" device --server "127.0.0.1:$port" --slots "$work/device" --context task=fashion-mnist \
+        --flash 256K --ram 64K --mac-rate 20M --rate 1M --link-rate 1M --pub "$work/server.pub" --eval 1000 "$@")
+    local first planes acc
+    first=$(sed -n 's/^first inference after \([0-9.]*\) s.*/\1/p' <<<"$log" | head -1)
+    planes=$(sed -n 's/^first inference after .*(\([0-9]\) of 8 planes).*/\1/p' <<<"$log" | head -1)
+    acc=$(grep -E "^(prefix of|active model)" <<<"$log" | head -1 | sed 's/.*accuracy \([0-9.]*\).*/\1/')
+    printf "   %-26s %12s %10s %10s\n" "$label" "$first" "$planes/8" "$acc"
+}
+first_inference "whole model"
+first_inference "progressive, 5 planes" --progressive --first-planes 5
+first_inference "progressive, 4 planes" --progressive --first-planes 4
