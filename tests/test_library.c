@@ -33,8 +33,9 @@ static void make_catalogue(const char *path)
 {
     FILE *f = fopen(path, "w");
     assert_non_null(f);
-    fprintf(f, "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto\n"
-               "small,0,0.00,8,0.5000,0,1000,448,-1,1\nlarge,1,0.00,8,0.7000,0,2000,448,12345,1\n");
+    fprintf(f, "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,"
+               "prefix_planes,prefix_bytes,prefix_accuracy\n"
+               "small,0,0.00,8,0.5000,0,1000,448,-1,1,0,0,0\nlarge,1,0.00,8,0.7000,0,2000,448,12345,1,3,900,0.6900\n");
     fclose(f);
     for (uint32_t seed = 1; seed <= 2; ++seed) {
         uint8_t *buf;
@@ -103,6 +104,10 @@ static void test_library(void **state)
     assert_int_equal(version, 2);
     assert_string_equal(v[1].name, "large");
     assert_int_equal(v[1].m4_instructions, 12345);
+    assert_int_equal(v[1].prefix_planes, 3); /* the planner's progressive candidate */
+    assert_int_equal(v[1].prefix_bytes, 900);
+    assert_true(v[1].prefix_accuracy > 0.689f && v[1].prefix_accuracy < 0.691f);
+    assert_int_equal(v[0].prefix_planes, 0);
     assert_true(v[0].bytes > 1000); /* the stored model's real size */
     /* Version 1 was signed with the server key, version 2 not. */
     uint8_t *model;
@@ -217,6 +222,13 @@ static void test_manifest(void **state)
     free(cbor);
     const uint8_t not_a_map[] = { 0x83, 0x01, 0x02, 0x03 };
     assert_int_equal(tl_manifest_decode(not_a_map, sizeof not_a_map, &back), TL_ERR_FORMAT);
+    m.planes = 5; /* the planner asks for a prefix: one more pair */
+    assert_int_equal(tl_manifest_encode(&m, &cbor, &size), TL_OK);
+    assert_int_equal(cbor[0], 0xAA);
+    assert_int_equal(tl_manifest_decode(cbor, size, &back), TL_OK);
+    assert_int_equal(back.planes, 5);
+    free(cbor);
+    m.planes = 0;
     m.tlp_bytes = 0; /* no progressive form: 7 pairs, still complete */
     assert_int_equal(tl_manifest_encode(&m, &cbor, &size), TL_OK);
     assert_int_equal(cbor[0], 0xA7);

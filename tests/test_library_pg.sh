@@ -31,4 +31,4 @@ trap cleanup EXIT
     { echo "the server did not start:"; cat "$work/server.log"; exit 1; }
 "${as_pg[@]}" "$pgbin/createdb" -h 127.0.0.1 -p "$port" -U tinylarge library ||
     { echo "createdb failed"; exit 1; }
-"$bin" "host=127.0.0.1 port=$port user=tinylarge dbname=library"
+"$bin" "host=127.0.0.1 port=$port user=tinylarge dbname=library" || { echo "server log:"; tail -5 "$work/server.log"; exit 1; }

@@ -14,12 +14,12 @@
 
 #include "tinylarge/edge.h"
 
-/* name, exit, sparsity, bits, accuracy, bytes, macs, arena, m4 */
+/* name, exit, sparsity, bits, accuracy, bytes, macs, arena, m4, prefix planes, bytes, accuracy */
 static const tl_variant catalogue[] = {
-    { "big", 1, 0, 8, 0.92f, 60000, 8000000, 40000, -1 },
-    { "int4", 1, 0, 4, 0.90f, 32000, 8000000, 40000, -1 },
-    { "early", 0, 0, 8, 0.85f, 9000, 4000000, 40000, -1 },
-    { "early4", 0, 0, 4, 0.80f, 5000, 4000000, 20000, -1 },
+    { "big", 1, 0, 8, 0.92f, 60000, 8000000, 40000, -1, 0, 0, 0 },
+    { "int4", 1, 0, 4, 0.90f, 32000, 8000000, 40000, -1, 0, 0, 0 },
+    { "early", 0, 0, 8, 0.85f, 9000, 4000000, 40000, -1, 0, 0, 0 },
+    { "early4", 0, 0, 4, 0.80f, 5000, 4000000, 20000, -1, 0, 0, 0 },
 };
 enum { N = 4 };
 
@@ -84,15 +84,51 @@ static void test_ties(void **state)
 {
     (void)state;
     const tl_variant tied[] = {
-        { "a", 0, 0, 8, 0.9f, 20000, 5000, 100, -1 },
-        { "b", 0, 0, 8, 0.9f, 10000, 9000, 100, -1 },   /* fewer bytes wins */
-        { "c", 0, 0, 8, 0.9f, 10000, 7000, 100, -1 },   /* same bytes: fewer MACs wins */
+        { "a", 0, 0, 8, 0.9f, 20000, 5000, 100, -1, 0, 0, 0 },
+        { "b", 0, 0, 8, 0.9f, 10000, 9000, 100, -1, 0, 0, 0 },   /* fewer bytes wins */
+        { "c", 0, 0, 8, 0.9f, 10000, 7000, 100, -1, 0, 0, 0 },   /* same bytes: fewer MACs wins */
     };
     tl_device_profile d = roomy();
     tl_channel c = fast();
     tl_plan p;
     assert_int_equal(tl_plan_choose(tied, 3, &d, &c, 0, &p), TL_OK);
     assert_string_equal(tied[p.index].name, "c");
+}
+
+/* A progressive prefix is chosen only where the whole model misses the
+ * deadline, and only when it beats the other variants that meet it. */
+static void test_progressive_prefix(void **state)
+{
+    (void)state;
+    tl_variant v[N];
+    memcpy(v, catalogue, sizeof v);
+    v[0].prefix_planes = 5; /* "big": 5 of 8 planes, 39 KB, 0.915 */
+    v[0].prefix_bytes = 39000;
+    v[0].prefix_accuracy = 0.915f;
+    tl_device_profile d = roomy();
+    tl_channel c = fast();
+    tl_plan p;
+    assert_int_equal(tl_plan_choose(v, N, &d, &c, 0, &p), TL_OK); /* no deadline: the whole model */
+    assert_string_equal(v[p.index].name, "big");
+    assert_int_equal(p.prefix_planes, 0);
+    /* 100 kbit/s, 0 rtt: big whole 4.8 s, its prefix 3.12 s (+0.08 s inference), int4 2.56 s. */
+    tl_channel slow = { 0, 0, 1.0, 1e5, 0, 1024 };
+    assert_int_equal(tl_plan_choose(v, N, &d, &slow, 3.5, &p), TL_OK);
+    assert_string_equal(v[p.index].name, "big");
+    assert_int_equal(p.prefix_planes, 5);
+    assert_true(fabs(p.download_s - 3.12) < 1e-9);
+    assert_non_null(strstr(p.reason, "big, progressive, first 5 of 8 planes: accuracy 0.9150 (0.9200 when complete)"));
+    assert_int_equal(tl_plan_choose(v, N, &d, &slow, 3.0, &p), TL_OK); /* the prefix misses too */
+    assert_string_equal(v[p.index].name, "int4");
+    assert_int_equal(p.prefix_planes, 0);
+    v[0].prefix_accuracy = 0.89f; /* a worse prefix than int4 whole: int4 wins at 3.5 s */
+    assert_int_equal(tl_plan_choose(v, N, &d, &slow, 3.5, &p), TL_OK);
+    assert_string_equal(v[p.index].name, "int4");
+    /* The prefix does not lift the flash limit: the whole model is stored. */
+    v[0].prefix_accuracy = 0.95f;
+    d.flash_bytes = 50000;
+    assert_int_equal(tl_plan_choose(v, N, &d, &slow, 3.5, &p), TL_OK);
+    assert_string_equal(v[p.index].name, "int4");
 }
 
 static void test_nothing_fits(void **state)
@@ -141,6 +177,24 @@ static void test_catalogue_csv(void **state)
     assert_int_equal(v[1].m4_instructions, -1);
     assert_true(fabsf(v[0].accuracy - 0.788f) < 1e-6f);
     assert_int_equal(tl_catalogue_read_csv(path, v, 1, &count, error, sizeof error), TL_ERR_BOUNDS);
+    /* The progressive prefix columns (catalogues since migration 3). */
+    f = fopen(path, "w");
+    fprintf(f, "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,"
+               "prefix_planes,prefix_bytes,prefix_accuracy\n"
+               "e0-s00-int8,0,0.00,8,0.7880,49072,7621120,37632,22598920,1,5,32911,0.7790\n"
+               "e0-s00-int4,0,0.00,4,0.7730,27040,7621120,37632,-1,1,0,0,0.0000\n");
+    fclose(f);
+    assert_int_equal(tl_catalogue_read_csv(path, v, 4, &count, error, sizeof error), TL_OK);
+    assert_int_equal(v[0].prefix_planes, 5);
+    assert_int_equal(v[0].prefix_bytes, 32911);
+    assert_true(fabsf(v[0].prefix_accuracy - 0.779f) < 1e-6f);
+    assert_int_equal(v[1].prefix_planes, 0);
+    f = fopen(path, "w");
+    fprintf(f, "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto\n"
+               "e0-s00-int8,0,0.00,8,0.7880,49072,7621120,37632,22598920,1,9,100,0.5\n");
+    fclose(f);
+    assert_int_equal(tl_catalogue_read_csv(path, v, 4, &count, error, sizeof error), TL_ERR_FORMAT);
+    assert_non_null(strstr(error, "line 2 is not a catalogue row")); /* 9 planes */
     f = fopen(path, "w");
     fprintf(f, "name,size\nx,1\n");
     fclose(f);
@@ -156,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_cost_model),
         cmocka_unit_test(test_choices),
         cmocka_unit_test(test_ties),
+        cmocka_unit_test(test_progressive_prefix),
         cmocka_unit_test(test_nothing_fits),
         cmocka_unit_test(test_catalogue_csv),
     };

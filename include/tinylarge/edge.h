@@ -29,6 +29,11 @@ typedef struct tl_variant {
     uint64_t macs;
     uint64_t arena;
     int64_t m4_instructions;    /* -1 if not measured */
+    /* The smallest progressive prefix within a point of the whole (0: none):
+     * a device can run it after prefix_bytes of the .tlp stream. */
+    uint32_t prefix_planes;
+    uint64_t prefix_bytes;
+    float prefix_accuracy;
 } tl_variant;
 
 typedef struct tl_device_profile {
@@ -56,14 +61,18 @@ double tl_download_seconds(const tl_channel *channel, uint64_t bytes);
 
 typedef struct tl_plan {
     int index;                  /* chosen variant, or -1 */
+    int prefix_planes;          /* > 0: run this progressive prefix first (the deadline is met by it) */
     double download_s, inference_s, energy_j;
     char reason[256];           /* why this one, or why none fits */
 } tl_plan;
 
 /* Chooses the variant of highest accuracy that fits flash, RAM, deadline
  * (download + first inference, seconds; 0: none) and energy; ties go to
- * fewer bytes, then fewer MACs. TL_ERR_UNSUPPORTED when none fits, with the
- * constraint that excluded the last candidates named in plan->reason. */
+ * fewer bytes, then fewer MACs. A variant with a progressive prefix is also
+ * a candidate as that prefix (first inference after prefix_bytes, at
+ * prefix_accuracy): it wins only where the whole variant would miss the
+ * deadline. TL_ERR_UNSUPPORTED when none fits, with the constraint that
+ * excluded the last candidates named in plan->reason. */
 tl_status tl_plan_choose(const tl_variant *variants, int count, const tl_device_profile *device,
                          const tl_channel *channel, double deadline_s, tl_plan *plan);
 
@@ -131,6 +140,7 @@ typedef struct tl_manifest {
     uint64_t tlp_bytes;         /* its progressive stream (0: none) */
     uint8_t tlp_signature[64];  /* Ed25519 over the stream's 304-byte header */
     int tlp_signed;
+    int planes;                 /* > 0: the planner wants this prefix run first */
 } tl_manifest;
 
 tl_status tl_library_manifest(tl_library *library, const char *name, int version, const char *variant,

@@ -29,7 +29,37 @@ typedef struct variant {
     uint32_t arena;
     long m4_instructions;   /* -1: not measured */
     int pareto;
+    uint32_t prefix_planes; /* smallest progressive prefix within a point (0: none) */
+    uint64_t prefix_bytes;
+    float prefix_accuracy;
 } variant;
+
+/* The smallest bit-plane prefix of a model's progressive stream whose
+ * accuracy is within one point of the whole model's (the planner offers
+ * it when the whole model would miss a deadline). */
+static void measure_prefix(const uint8_t *model, size_t size, const tl_dataset *test, variant *v)
+{
+    uint8_t *tlp = NULL, *decoded = aligned_alloc(16, (size + 16) / 16 * 16);
+    size_t tlp_size = 0;
+    uint32_t ends[8];
+    if (decoded && tl_progressive_encode(model, size, &tlp, &tlp_size, ends) == TL_OK && ends[0] < ends[7]) {
+        for (uint32_t planes = 2; planes < 8; ++planes) {
+            uint32_t got = 0, decoded_size = 0;
+            float acc[16];
+            int exits = 0;
+            if (tl_progressive_decode(tlp, ends[planes - 1], decoded, size, &got, &decoded_size) == TL_OK &&
+                tl_device_accuracy(decoded, decoded_size, test, acc, &exits) == TL_OK &&
+                acc[exits - 1] >= v->accuracy - 0.01f) {
+                v->prefix_planes = planes;
+                v->prefix_bytes = ends[planes - 1];
+                v->prefix_accuracy = acc[exits - 1];
+                break;
+            }
+        }
+    }
+    free(tlp);
+    free(decoded);
+}
 
 static void usage(FILE *out)
 {
@@ -113,11 +143,13 @@ static int write_tables(const char *dir, const variant *v, int n)
     if (!f) {
         return -1;
     }
-    fprintf(f, "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto\n");
+    fprintf(f, "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,"
+               "prefix_planes,prefix_bytes,prefix_accuracy\n");
     for (int i = 0; i < n; ++i) {
-        fprintf(f, "%s,%d,%.2f,%d,%.4f,%zu,%llu,%u,%ld,%d\n", v[i].name, v[i].exit, (double)v[i].sparsity, v[i].bits,
-                (double)v[i].accuracy, v[i].bytes, (unsigned long long)v[i].macs, v[i].arena, v[i].m4_instructions,
-                v[i].pareto);
+        fprintf(f, "%s,%d,%.2f,%d,%.4f,%zu,%llu,%u,%ld,%d,%u,%llu,%.4f\n", v[i].name, v[i].exit,
+                (double)v[i].sparsity, v[i].bits, (double)v[i].accuracy, v[i].bytes, (unsigned long long)v[i].macs,
+                v[i].arena, v[i].m4_instructions, v[i].pareto, v[i].prefix_planes,
+                (unsigned long long)v[i].prefix_bytes, (double)v[i].prefix_accuracy);
     }
     fclose(f);
     snprintf(path, sizeof path, "%s/catalogue.json", dir);
@@ -129,9 +161,11 @@ static int write_tables(const char *dir, const variant *v, int n)
     for (int i = 0; i < n; ++i) {
         fprintf(f, "    {\"variant\": \"%s\", \"model\": \"%s.tlm\", \"exit\": %d, \"sparsity\": %.2f, \"bits\": %d, "
                    "\"accuracy\": %.4f, \"bytes\": %zu, \"macs\": %llu, \"arena_bytes\": %u, "
-                   "\"m4_instructions\": %ld, \"pareto\": %s}%s\n",
+                   "\"m4_instructions\": %ld, \"pareto\": %s, \"prefix_planes\": %u, \"prefix_bytes\": %llu, "
+                   "\"prefix_accuracy\": %.4f}%s\n",
                 v[i].name, v[i].name, v[i].exit, (double)v[i].sparsity, v[i].bits, (double)v[i].accuracy, v[i].bytes,
                 (unsigned long long)v[i].macs, v[i].arena, v[i].m4_instructions, v[i].pareto ? "true" : "false",
+                v[i].prefix_planes, (unsigned long long)v[i].prefix_bytes, (double)v[i].prefix_accuracy,
                 i + 1 < n ? "," : "");
     }
     fprintf(f, "  ]\n}\n");
@@ -377,9 +411,15 @@ int tl_cmd_compress(int argc, char **argv)
                     v->macs += tl_op_macs(&m, k);
                 }
                 v->m4_instructions = m4_instructions(runner, path);
-                fprintf(stderr, "compress: %-14s accuracy %.4f, %7zu bytes, %9llu MACs, arena %6u, M4 %ld instructions\n",
+                measure_prefix(buf, size, &test, v);
+                fprintf(stderr, "compress: %-14s accuracy %.4f, %7zu bytes, %9llu MACs, arena %6u, M4 %ld instructions",
                         v->name, (double)v->accuracy, v->bytes, (unsigned long long)v->macs, v->arena,
                         v->m4_instructions);
+                if (v->prefix_planes) {
+                    fprintf(stderr, "; %u planes (%llu bytes) give %.4f", v->prefix_planes,
+                            (unsigned long long)v->prefix_bytes, (double)v->prefix_accuracy);
+                }
+                fprintf(stderr, "\n");
                 free(buf);
                 tl_graph_free(&g);
                 ++count;

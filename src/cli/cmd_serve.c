@@ -142,7 +142,7 @@ int tl_cmd_device(int argc, char **argv)
     tl_device_options o;
     memset(&o, 0, sizeof o);
     o.port = 5683;
-    uint32_t eval = 0, first_planes = 4, updates = 0;
+    uint32_t eval = 0, first_planes = 0, updates = 0;
     double value;
     for (int i = 1; i < argc; ++i) {
         const char *a = argv[i];
@@ -160,7 +160,8 @@ int tl_cmd_device(int argc, char **argv)
                    "                 server picks the model tagged for it)\n"
                    "  --psk FILE     DTLS with the identity in FILE ('identity hex-key')\n"
                    "  --progressive  download the bit-plane stream; a device with no model runs the\n"
-                   "                 first N planes (--first-planes, default 4) as soon as they arrive\n"
+                   "                 first N planes (--first-planes; default: the planner's prefix, else 4)\n"
+                   "                 as soon as they arrive (the planner may ask for this itself)\n"
                    "  --link-rate    emulate a link of BPS bit/s (paces the blocks)\n"
                    "  --watch S      stay registered (CoAP Observe) for S seconds and follow the\n"
                    "                 server's notifications; --updates N stops after N installs\n"

@@ -14,7 +14,7 @@
 
 #include "db.h"
 
-enum { MAX_PARAMS = 16 };
+enum { MAX_PARAMS = 32 };
 
 struct tl_db {
     int postgres;       /* 1: the flag db_sqlite.c dispatches on */
@@ -133,7 +133,13 @@ tl_db_stmt *tl_db_pg_prepare(tl_db *db, const char *sql)
         if (*p == '\'') {
             quoted = !quoted;
         }
-        if (*p == '?' && !quoted && st->params < MAX_PARAMS) {
+        if (*p == '?' && !quoted) {
+            if (st->params == MAX_PARAMS) { /* a statement of ours with too many values: a bug, said loudly */
+                free(st->sql);
+                free(st);
+                note_error(db, "too many parameters in one statement");
+                return NULL;
+            }
             o += sprintf(o, "$%d", ++st->params);
         } else {
             *o++ = *p;

@@ -242,7 +242,9 @@ static tl_status download(const tl_manifest *m, int has_active, uint8_t **model,
                           size_t msg_size)
 {
     const tl_device_options *o = dev.o;
-    const int tlp = o->progressive && m->tlp_bytes > 0;
+    /* Progressive when asked for, or when the planner met the deadline
+     * with a prefix. */
+    const int tlp = (o->progressive || m->planes > 0) && m->tlp_bytes > 0;
     const uint64_t total = tlp ? m->tlp_bytes : m->bytes;
     if (total == 0 || total > MAX_MODEL_BYTES || m->bytes > o->profile.flash_bytes) {
         return fail(msg, msg_size, TL_ERR_FORMAT, "refused %s: %llu bytes do not fit", m->variant,
@@ -294,7 +296,7 @@ static tl_status download(const tl_manifest *m, int has_active, uint8_t **model,
     size_t ends[8] = { 0 };
     uint32_t decoded_size = 0;
     int header_checked = !tlp, planes_run = 0;
-    const int first_planes = o->first_planes > 0 ? o->first_planes : 4;
+    const int first_planes = o->first_planes > 0 ? o->first_planes : m->planes > 0 ? m->planes : 4;
     const double paced_from = now_seconds();
     const size_t paced_offset = offset;
     tl_status s = TL_OK;

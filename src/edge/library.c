@@ -55,6 +55,10 @@ static const char *const sqlite_migrations[] = {
     /* 2: the progressive (.tlp) form of each variant and the signature of its header */
     "ALTER TABLE variants ADD COLUMN progressive BLOB;"
     "ALTER TABLE variants ADD COLUMN progressive_signature BLOB;",
+    /* 3: the smallest useful progressive prefix, for the planner */
+    "ALTER TABLE variants ADD COLUMN prefix_planes INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE variants ADD COLUMN prefix_bytes INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE variants ADD COLUMN prefix_accuracy REAL NOT NULL DEFAULT 0;",
 };
 static const char *const pg_migrations[] = {
     "CREATE TABLE models (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
@@ -68,6 +72,9 @@ static const char *const pg_migrations[] = {
     "  value TEXT NOT NULL, PRIMARY KEY (model_id, key));",
     "ALTER TABLE variants ADD COLUMN progressive BYTEA;"
     "ALTER TABLE variants ADD COLUMN progressive_signature BYTEA;",
+    "ALTER TABLE variants ADD COLUMN prefix_planes INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE variants ADD COLUMN prefix_bytes BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE variants ADD COLUMN prefix_accuracy DOUBLE PRECISION NOT NULL DEFAULT 0;",
 };
 enum { SCHEMA_VERSION = sizeof sqlite_migrations / sizeof sqlite_migrations[0] };
 typedef char check_migrations[sizeof pg_migrations == sizeof sqlite_migrations ? 1 : -1];
@@ -202,8 +209,9 @@ static tl_status store_variant(tl_library *lib, int64_t version_id, const tl_var
     }
     tl_db_stmt *st = tl_db_prepare(lib->db,
                                    "INSERT INTO variants (version_id, name, exit, sparsity, bits, accuracy, bytes, macs,"
-                                   " arena, m4_instructions, sha256, signed, model, progressive, progressive_signature)"
-                                   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                                   " arena, m4_instructions, sha256, signed, model, progressive, progressive_signature,"
+                                   " prefix_planes, prefix_bytes, prefix_accuracy)"
+                                   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (st) {
         tl_db_bind_int64(st, 1, version_id);
         tl_db_bind_text(st, 2, v->name, -1);
@@ -224,6 +232,9 @@ static tl_status store_variant(tl_library *lib, int64_t version_id, const tl_var
         if (tlp && secret_key) {
             tl_db_bind_blob(st, 15, tlp_sig, sizeof tlp_sig);
         }
+        tl_db_bind_int64(st, 16, tlp ? v->prefix_planes : 0);
+        tl_db_bind_int64(st, 17, tlp ? (int64_t)v->prefix_bytes : 0);
+        tl_db_bind_double(st, 18, tlp ? v->prefix_accuracy : 0);
     }
     if (tl_db_step(st) < 0) {
         s = fail(lib, error, error_size, TL_ERR_IO, "cannot store %s: %s", v->name, tl_db_error(lib->db));
@@ -314,7 +325,8 @@ tl_status tl_library_variants(tl_library *lib, const char *name, tl_variant *out
     }
     const int latest = latest_version(lib, model);
     tl_db_stmt *st = tl_db_prepare(lib->db, "SELECT v.name, exit, sparsity, bits, accuracy, bytes, macs, arena,"
-                                             " m4_instructions FROM variants v JOIN versions r ON v.version_id = r.id"
+                                             " m4_instructions, prefix_planes, prefix_bytes, prefix_accuracy"
+                                             " FROM variants v JOIN versions r ON v.version_id = r.id"
                                              " WHERE r.model_id = ? AND r.version = ? ORDER BY v.id");
     if (!st) {
         return fail(lib, error, error_size, TL_ERR_IO, "%s", tl_db_error(lib->db));
@@ -333,6 +345,9 @@ tl_status tl_library_variants(tl_library *lib, const char *name, tl_variant *out
         v->macs = (uint64_t)tl_db_column_int64(st, 6);
         v->arena = (uint64_t)tl_db_column_int64(st, 7);
         v->m4_instructions = tl_db_column_int64(st, 8);
+        v->prefix_planes = (uint32_t)tl_db_column_int64(st, 9);
+        v->prefix_bytes = (uint64_t)tl_db_column_int64(st, 10);
+        v->prefix_accuracy = (float)tl_db_column_double(st, 11);
     }
     tl_db_finalize(st);
     if (version) {

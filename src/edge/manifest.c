@@ -22,7 +22,7 @@ tl_status tl_manifest_encode(const tl_manifest *m, uint8_t **out, size_t *size)
 {
     *out = NULL;
     *size = 0;
-    cbor_item_t *map = cbor_new_definite_map(m->tlp_bytes ? 9 : 7);
+    cbor_item_t *map = cbor_new_definite_map((m->tlp_bytes ? 9 : 7) + (m->planes > 0));
     if (!map) {
         return TL_ERR_NOMEM;
     }
@@ -33,6 +33,9 @@ tl_status tl_manifest_encode(const tl_manifest *m, uint8_t **out, size_t *size)
     if (ok && m->tlp_bytes) {
         ok = add(map, "tlp_bytes", cbor_build_uint64(m->tlp_bytes)) &&
              add(map, "tlp_signature", cbor_build_bytestring(m->tlp_signature, m->tlp_signed ? 64 : 0));
+    }
+    if (ok && m->planes > 0) {
+        ok = add(map, "planes", cbor_build_uint8((uint8_t)m->planes));
     }
     size_t capacity = 0;
     const size_t n = ok ? cbor_serialize_alloc(map, out, &capacity) : 0;
@@ -107,6 +110,9 @@ tl_status tl_manifest_decode(const uint8_t *data, size_t size, tl_manifest *m)
                 memcpy(m->tlp_signature, cbor_bytestring_handle(v), 64);
                 m->tlp_signed = 1;
             }
+        } else if (key_is(k, "planes")) {
+            ok = cbor_isa_uint(v) && cbor_get_int(v) >= 1 && cbor_get_int(v) <= 8;
+            m->planes = ok ? (int)cbor_get_int(v) : 0;
         } /* unknown keys are skipped: newer servers may say more */
     }
     cbor_decref(&map);
@@ -148,7 +154,7 @@ int tl_psk_read(const char *path, tl_psk *entries, int capacity, char *error, si
         }
         tl_psk *e = &entries[count];
         memset(e, 0, sizeof *e);
-        snprintf(e->identity, sizeof e->identity, "%s", id);
+        memcpy(e->identity, id, strlen(id) + 1); /* length checked above */
         for (size_t i = 0; i < hl / 2; ++i) {
             const int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
             if (hi < 0 || lo < 0) {

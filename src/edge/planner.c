@@ -56,8 +56,14 @@ tl_status tl_plan_choose(const tl_variant *v, int count, const tl_device_profile
     int furthest = FLASH;
     uint64_t smallest = UINT64_MAX, smallest_arena = UINT64_MAX;
     double fastest = INFINITY, least_energy = INFINITY;
-    for (int i = 0; i < count; ++i) {
-        const double download = tl_download_seconds(c, v[i].bytes);
+    /* Candidates: every variant whole (2i), and as its prefix (2i + 1). */
+    for (int candidate = 0; candidate < 2 * count; ++candidate) {
+        const int i = candidate / 2, prefix = candidate % 2;
+        if (prefix && (v[i].prefix_planes == 0 || v[i].prefix_bytes == 0)) {
+            continue;
+        }
+        const double download = tl_download_seconds(c, prefix ? v[i].prefix_bytes : v[i].bytes);
+        const float accuracy = prefix ? v[i].prefix_accuracy : v[i].accuracy;
         const double inference = d->macs_per_second > 0 ? (double)v[i].macs / d->macs_per_second : INFINITY;
         const double energy = (double)v[i].macs * d->joules_per_mac;
         int stage = FLASH;
@@ -88,10 +94,13 @@ tl_status tl_plan_choose(const tl_variant *v, int count, const tl_device_profile
             continue;
         }
         const tl_variant *best = plan->index >= 0 ? &v[plan->index] : NULL;
-        if (!best || v[i].accuracy > best->accuracy ||
-            (v[i].accuracy == best->accuracy &&
+        const float best_accuracy = !best ? 0 : plan->prefix_planes ? best->prefix_accuracy : best->accuracy;
+        /* Ties: fewer bytes, then fewer MACs, then the whole model (seen first). */
+        if (!best || accuracy > best_accuracy ||
+            (accuracy == best_accuracy &&
              (v[i].bytes < best->bytes || (v[i].bytes == best->bytes && v[i].macs < best->macs)))) {
             plan->index = i;
+            plan->prefix_planes = prefix ? (int)v[i].prefix_planes : 0;
             plan->download_s = download;
             plan->inference_s = inference;
             plan->energy_j = energy;
@@ -99,10 +108,18 @@ tl_status tl_plan_choose(const tl_variant *v, int count, const tl_device_profile
     }
     if (plan->index >= 0) {
         const tl_variant *b = &v[plan->index];
-        snprintf(plan->reason, sizeof plan->reason,
-                 "%s: accuracy %.4f, %llu bytes, download %.3f s + inference %.3f s, %.3g J",
-                 b->name, (double)b->accuracy, (unsigned long long)b->bytes, plan->download_s, plan->inference_s,
-                 plan->energy_j);
+        if (plan->prefix_planes) {
+            snprintf(plan->reason, sizeof plan->reason,
+                     "%s, progressive, first %d of 8 planes: accuracy %.4f (%.4f when complete), %llu of %llu bytes,"
+                     " download %.3f s + inference %.3f s, %.3g J", b->name, plan->prefix_planes,
+                     (double)b->prefix_accuracy, (double)b->accuracy, (unsigned long long)b->prefix_bytes,
+                     (unsigned long long)b->bytes, plan->download_s, plan->inference_s, plan->energy_j);
+        } else {
+            snprintf(plan->reason, sizeof plan->reason,
+                     "%s: accuracy %.4f, %llu bytes, download %.3f s + inference %.3f s, %.3g J", b->name,
+                     (double)b->accuracy, (unsigned long long)b->bytes, plan->download_s, plan->inference_s,
+                     plan->energy_j);
+        }
         return TL_OK;
     }
     switch (furthest) {
@@ -162,8 +179,14 @@ tl_status tl_catalogue_read_csv(const char *path, tl_variant *variants, int capa
         unsigned long long bytes, macs, arena;
         long long m4;
         int pareto;
-        if (sscanf(line, "%31[^,],%d,%f,%d,%f,%llu,%llu,%llu,%lld,%d", v->name, &v->exit, &v->sparsity, &v->bits,
-                   &v->accuracy, &bytes, &macs, &arena, &m4, &pareto) != 10) {
+        unsigned prefix_planes = 0;
+        unsigned long long prefix_bytes = 0;
+        float prefix_accuracy = 0;
+        const int fields = sscanf(line, "%31[^,],%d,%f,%d,%f,%llu,%llu,%llu,%lld,%d,%u,%llu,%f", v->name, &v->exit,
+                                  &v->sparsity, &v->bits, &v->accuracy, &bytes, &macs, &arena, &m4, &pareto,
+                                  &prefix_planes, &prefix_bytes, &prefix_accuracy);
+        /* 10 columns, or 13 with the progressive prefix (catalogues since migration 3) */
+        if ((fields != 10 && fields != 13) || prefix_planes > 8 || (prefix_planes && !prefix_bytes)) {
             snprintf(error, error_size, "%s: line %d is not a catalogue row", path, row);
             s = TL_ERR_FORMAT;
             break;
@@ -172,6 +195,9 @@ tl_status tl_catalogue_read_csv(const char *path, tl_variant *variants, int capa
         v->macs = macs;
         v->arena = arena;
         v->m4_instructions = m4;
+        v->prefix_planes = prefix_planes;
+        v->prefix_bytes = prefix_bytes;
+        v->prefix_accuracy = prefix_accuracy;
         ++*count;
     }
     fclose(f);

@@ -375,11 +375,25 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
     uint8_t format[4];
     coap_add_option(response, COAP_OPTION_CONTENT_FORMAT,
                     coap_encode_var_safe(format, sizeof format, COAP_MEDIATYPE_APPLICATION_CBOR), format);
-    coap_add_data(response, model->manifest_sizes[p.index], model->manifests[p.index]);
+    if (p.prefix_planes > 0) {
+        /* The deadline is met by a progressive prefix: say which. */
+        tl_manifest m;
+        uint8_t *cbor;
+        size_t size;
+        if (tl_manifest_decode(model->manifests[p.index], model->manifest_sizes[p.index], &m) != TL_OK ||
+            (m.planes = p.prefix_planes, tl_manifest_encode(&m, &cbor, &size)) != TL_OK) {
+            reply_text(response, COAP_RESPONSE_CODE_INTERNAL_ERROR, "cannot make the manifest");
+            return;
+        }
+        coap_add_data(response, size, cbor);
+        free(cbor);
+    } else {
+        coap_add_data(response, model->manifest_sizes[p.index], model->manifests[p.index]);
+    }
     if (!server.options->quiet) {
-        fprintf(stderr, "plan %s [%s] -> %s version %d %s (%llu bytes)\n", device[0] ? device : "-", context,
+        fprintf(stderr, "plan %s [%s] -> %s version %d %s (%llu bytes%s)\n", device[0] ? device : "-", context,
                 model->name, model->version, model->variants[p.index].name,
-                (unsigned long long)model->variants[p.index].bytes);
+                (unsigned long long)model->variants[p.index].bytes, p.prefix_planes ? ", progressive" : "");
     }
 }
 
