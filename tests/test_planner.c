@@ -111,6 +111,10 @@ static void test_progressive_prefix(void **state)
     assert_int_equal(tl_plan_choose(v, N, &d, &c, 0, &p), TL_OK); /* no deadline: the whole model */
     assert_string_equal(v[p.index].name, "big");
     assert_int_equal(p.prefix_planes, 0);
+    v[0].prefix_accuracy = 0.93f; /* a prefix measured above its whole model (noise) is still not preferred */
+    assert_int_equal(tl_plan_choose(v, N, &d, &c, 0, &p), TL_OK);
+    assert_int_equal(p.prefix_planes, 0);
+    v[0].prefix_accuracy = 0.915f;
     /* 100 kbit/s, 0 rtt: big whole 4.8 s, its prefix 3.12 s (+0.08 s inference), int4 2.56 s. */
     tl_channel slow = { 0, 0, 1.0, 1e5, 0, 1024 };
     assert_int_equal(tl_plan_choose(v, N, &d, &slow, 3.5, &p), TL_OK);

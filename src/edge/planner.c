@@ -56,10 +56,13 @@ tl_status tl_plan_choose(const tl_variant *v, int count, const tl_device_profile
     int furthest = FLASH;
     uint64_t smallest = UINT64_MAX, smallest_arena = UINT64_MAX;
     double fastest = INFINITY, least_energy = INFINITY;
-    /* Candidates: every variant whole (2i), and as its prefix (2i + 1). */
+    /* Candidates: every variant whole (2i), and as its prefix (2i + 1) when
+     * the whole variant fits everything but the deadline: a prefix is a way
+     * to meet a deadline, never a reason to prefer a transient model. */
+    int whole_stage = FLASH;
     for (int candidate = 0; candidate < 2 * count; ++candidate) {
         const int i = candidate / 2, prefix = candidate % 2;
-        if (prefix && (v[i].prefix_planes == 0 || v[i].prefix_bytes == 0)) {
+        if (prefix && (v[i].prefix_planes == 0 || v[i].prefix_bytes == 0 || whole_stage != DEADLINE)) {
             continue;
         }
         const double download = tl_download_seconds(c, prefix ? v[i].prefix_bytes : v[i].bytes);
@@ -78,6 +81,9 @@ tl_status tl_plan_choose(const tl_variant *v, int count, const tl_device_profile
                     }
                 }
             }
+        }
+        if (!prefix) {
+            whole_stage = stage;
         }
         smallest = v[i].bytes < smallest ? v[i].bytes : smallest;
         if (stage >= RAM && v[i].arena < smallest_arena) {
