@@ -109,8 +109,9 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         "$bin" compress "$work/t.tlc" --out-dir "$cat_dir" --sparsity 0,0.5 --bits 8,4 \
         --finetune-limit 200 --limit 100 --calibration 100
     ok "catalogue has a header and 4 variants" test "$(wc -l < "$cat_dir/catalogue.csv")" -eq 5
-    ok "catalogue columns" grep -q "^variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto$" "$cat_dir/catalogue.csv"
-    ok "at least one Pareto variant" grep -q ",1$" "$cat_dir/catalogue.csv"
+    ok "catalogue columns" grep -q "^variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,prefix_planes,prefix_bytes,prefix_accuracy$" "$cat_dir/catalogue.csv"
+    ok "at least one Pareto variant" awk -F, 'NR > 1 && $10 == 1 { found = 1 } END { exit !found }' "$cat_dir/catalogue.csv"
+    ok "prefix columns hold a plane count and its bytes" awk -F, 'NR > 1 && ($11 < 0 || $11 > 7 || ($11 > 0) != ($12 > 0)) { bad = 1 } END { exit bad }' "$cat_dir/catalogue.csv"
     ok "json lists the models" grep -q '"model": "e0-s50-int8.tlm"' "$cat_dir/catalogue.json"
     ok "every variant's model loads" bash -c "for f in '$cat_dir'/e*.tlm; do '$bin' inspect \"\$f\" >/dev/null || exit 1; done"
     ok "the int4 variant is smaller" test "$(stat -c %s "$cat_dir/e0-s00-int4.tlm")" -lt "$(stat -c %s "$cat_dir/e0-s00-int8.tlm")"
