@@ -221,6 +221,113 @@ static void test_pruned_sparse_export(void **state)
     tl_net_free(&net);
 }
 
+static uint64_t model_macs(const tl_model *m)
+{
+    uint64_t macs = 0;
+    for (uint32_t i = 0; i < m->header->op_count; ++i) {
+        macs += tl_op_macs(m, i);
+    }
+    return macs;
+}
+
+/* Structured pruning: filters whose batch norm is dead (gamma = beta = 0)
+ * go first, and removing them changes no answer; compute and arena shrink;
+ * a pruned, fine-tuned network saves, loads and exports like any other. */
+static void test_channel_pruning(void **state)
+{
+    (void)state;
+    if (!train.n) {
+        skip();
+    }
+    char error[256];
+    tl_net net, slim;
+    tl_checkpoint_info info;
+    assert_int_equal(tl_checkpoint_load(trained("student"), 64, &net, NULL, &info, error, sizeof error), TL_OK);
+    for (int i = 1; i < net.count; ++i) { /* kill the upper half of every batch norm's channels */
+        tl_node *n = &net.nodes[i];
+        if (n->kind == TL_LAYER_BATCHNORM) {
+            for (int c = n->c / 2; c < n->c; ++c) {
+                net.params[n->weight_at + (size_t)c] = 0.0f;
+                net.params[n->bias_at + (size_t)c] = 0.0f;
+            }
+        }
+    }
+    assert_int_equal(tl_net_prune_channels(&net, 0.5f, 64, &slim), TL_OK);
+    assert_string_equal(slim.arch, "student@0.50");
+    int widths[8], count = 0, w = 0;
+    for (int i = 0; i < slim.count; ++i) {
+        if (slim.nodes[i].kind == TL_LAYER_CONV) {
+            widths[w++] = slim.nodes[i].c;
+        }
+    }
+    assert_int_equal(w, 4);
+    assert_int_equal(widths[0], 12); /* 24, 24, 48, 64 halved */
+    assert_int_equal(widths[3], 32);
+    assert_true(slim.param_count < net.param_count / 3);
+    float acc_full, acc_slim, loss_full, loss_slim;
+    tl_evaluate(&net, &test, info.mean, info.std, &acc_full, &loss_full);
+    tl_evaluate(&slim, &test, info.mean, info.std, &acc_slim, &loss_slim);
+    print_message("dead half removed: accuracy %.4f -> %.4f, loss %.5f -> %.5f\n", (double)acc_full,
+                  (double)acc_slim, (double)loss_full, (double)loss_slim);
+    assert_true(acc_full == acc_slim);
+    assert_true(fabsf(loss_full - loss_slim) < 1e-4f);
+    /* Exported: fewer MACs, a smaller arena, fewer bytes. */
+    tl_export_options opt = { 300, TL_DTYPE_INT8 };
+    tl_graph gf, gs;
+    assert_int_equal(tl_export_net(&net, &info, &train, &opt, &gf, error, sizeof error), TL_OK);
+    snprintf(info.arch, sizeof info.arch, "%s", slim.arch);
+    assert_int_equal(tl_export_net(&slim, &info, &train, &opt, &gs, error, sizeof error), TL_OK);
+    size_t sf, ss;
+    float af[16], as[16];
+    int exits;
+    uint8_t *bf = serialize_and_measure(&gf, &sf, af, &exits);
+    uint8_t *bs = serialize_and_measure(&gs, &ss, as, &exits);
+    tl_model mf, ms;
+    assert_int_equal(tl_model_load(&mf, bf, sf, 0), TL_OK);
+    assert_int_equal(tl_model_load(&ms, bs, ss, 0), TL_OK);
+    print_message("MACs %llu -> %llu, arena %u -> %u, bytes %zu -> %zu\n", (unsigned long long)model_macs(&mf),
+                  (unsigned long long)model_macs(&ms), tl_model_arena_size(&mf), tl_model_arena_size(&ms), sf, ss);
+    assert_true(model_macs(&ms) < model_macs(&mf) * 4 / 10);
+    assert_true(tl_model_arena_size(&ms) < tl_model_arena_size(&mf));
+    assert_true(ss < sf / 2);
+    free(bf);
+    free(bs);
+    /* Pruned once is pruned: prune the original at the combined rate instead. */
+    tl_net twice;
+    assert_int_equal(tl_net_prune_channels(&slim, 0.5f, 64, &twice), TL_ERR_ARG);
+    assert_int_equal(tl_net_prune_channels(&net, 0.0f, 64, &twice), TL_ERR_ARG);
+    tl_net_free(&slim);
+    tl_net_free(&net);
+    /* Residual blocks: convolutions that feed an add keep every filter. */
+    tl_net teacher;
+    assert_int_equal(tl_net_build_arch(&teacher, "teacher", 28, 28, 1, 10), TL_OK);
+    int tw[32], full[32], tc, fc;
+    assert_int_equal(tl_conv_widths(&teacher, 0.5f, tw, 32, &tc), TL_OK);
+    assert_int_equal(tl_conv_widths(&teacher, 0.0f, full, 32, &fc), TL_OK);
+    int narrowed = 0;
+    for (int i = 0; i < tc; ++i) {
+        narrowed += tw[i] < full[i];
+    }
+    assert_int_equal(narrowed, 6); /* the first convolution of each of the 6 blocks */
+    tl_net_free(&teacher);
+    (void)count;
+    /* Through training: --init with prune_channels, fine-tuned, saved, loaded. */
+    char path[128];
+    snprintf(path, sizeof path, "%s/slim.tlc", dir);
+    tl_train_config cfg = fine_tuning(path, 0.02f);
+    cfg.prune_channels = 0.5f;
+    cfg.epochs = 1;
+    tl_train_report rep;
+    assert_int_equal(tl_train(&cfg, &rep, error, sizeof error), TL_OK);
+    assert_int_equal(tl_checkpoint_load(path, 64, &net, NULL, &info, error, sizeof error), TL_OK);
+    assert_string_equal(info.arch, "student@0.50");
+    assert_true(rep.test_accuracy[0] > 0.3f);
+    tl_net_free(&net);
+    cfg.init = path; /* pruning a pruned checkpoint: a clear error */
+    assert_int_equal(tl_train(&cfg, &rep, error, sizeof error), TL_ERR_ARG);
+    assert_non_null(strstr(error, "already channel-pruned"));
+}
+
 /* A multi-exit model cut at exit 0: smaller, and it answers as exit 0. */
 static void test_truncated_exit(void **state)
 {
@@ -386,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_multi_exit_export),
         cmocka_unit_test(test_int4_export_runs),
         cmocka_unit_test(test_pruned_sparse_export),
+        cmocka_unit_test(test_channel_pruning),
         cmocka_unit_test(test_truncated_exit),
         cmocka_unit_test(test_quantisation_aware_training),
         cmocka_unit_test(test_progressive_prefix_accuracy),

@@ -70,6 +70,9 @@ typedef struct tl_net {
     float *scratch, *scratch2;  /* im2col / col2im buffers */
     size_t scratch_size;
     char arch[32];              /* architecture name, for checkpoints */
+    const int *conv_widths;     /* while building a channel-pruned net: each */
+    int conv_width_count;       /* convolution's output channels, in order */
+    int conv_width_next;
 } tl_net;
 
 /* ---- building (src/large/net.c) ---- */
@@ -233,10 +236,27 @@ typedef struct tl_train_config {
     float temperature, alpha;   /* distillation */
     const char *init;           /* start from this checkpoint's weights (fresh optimiser), or NULL */
     float prune;                /* target fraction of conv/dense weights pruned to zero (0: none) */
+    float prune_channels;       /* with init: remove this fraction of filters first (0: none) */
     int qat_bits;               /* quantisation-aware training of conv/dense weights: 4 or 8 (0: off) */
     int progress;               /* 1: a progress bar on stderr; 0: log lines */
     int quiet;                  /* no output at all (tests) */
 } tl_train_config;
+
+/* ---- structured (channel) pruning (src/large/prune_channels.c) ---- */
+
+/* Filters a convolution of `channels` keeps when pruned by `fraction`. */
+int tl_prune_width(int channels, float fraction);
+
+/* Every convolution's output channels after pruning by `fraction` (those
+ * feeding a residual add keep all), in node order. */
+tl_status tl_conv_widths(const tl_net *net, float fraction, int *widths, int capacity, int *count);
+
+/* A copy of `src` with the weakest `fraction` of each prunable
+ * convolution's filters removed (ranked by the |gamma| of the batch norm
+ * after them, else their L1 norm), along with their batch-norm channels and
+ * consumers' input channels; architecture "ARCH@F", finalized for `batch`.
+ * TL_ERR_ARG for a fraction outside (0, 1) or an already pruned network. */
+tl_status tl_net_prune_channels(const tl_net *src, float fraction, int batch, tl_net *dst);
 
 /* Sensible defaults for Fashion-MNIST (SGD 0.05, cosine, batch 128, ...). */
 void tl_train_defaults(tl_train_config *cfg);

@@ -36,6 +36,8 @@ static void usage_train(FILE *out, int distill)
                  "  --resume CKPT      continue a run from its checkpoint\n"
                  "  --init CKPT        start from a checkpoint's weights (fine-tuning; fresh optimiser)\n"
                  "  --prune S          prune the fraction S of conv/dense weights (magnitude, gradual)\n"
+                 "  --prune-channels F with --init: remove the fraction F of each convolution's filters\n"
+                 "                     (structured: smaller compute and arena), then fine-tune\n"
                  "  --qat BITS         quantisation-aware training for BITS-bit weights (4 or 8)\n",
                  TL_FASHION_MNIST_DIR);
     if (distill) {
@@ -106,6 +108,12 @@ static int run_training(int argc, char **argv, int distill)
                 return tl_cli_fail(cmd, "--prune needs a fraction in [0, 1), not '%s'", v);
             }
             cfg.prune = f;
+        } else if (!strcmp(a, "--prune-channels")) {
+            float f;
+            if (parse_float(v, &f) || !(f > 0 && f < 1)) {
+                return tl_cli_fail(cmd, "--prune-channels needs a fraction in (0, 1), not '%s'", v);
+            }
+            cfg.prune_channels = f;
         } else if (!strcmp(a, "--lr") || !strcmp(a, "--wd") || !strcmp(a, "--temperature") || !strcmp(a, "--alpha")) {
             float f;
             if (parse_float(v, &f) || !(f >= 0)) {
@@ -137,6 +145,9 @@ static int run_training(int argc, char **argv, int distill)
     }
     if (distill && !cfg.teacher) {
         return tl_cli_fail(cmd, "need --teacher CKPT");
+    }
+    if (cfg.prune_channels > 0 && !cfg.init) {
+        return tl_cli_fail(cmd, "--prune-channels needs --init CKPT (the trained network to prune)");
     }
     if (!cfg.resume && !cfg.init && !tl_arch_describe(cfg.arch)) {
         return tl_cli_fail(cmd, "unknown architecture '%s' (see --help)", cfg.arch);

@@ -5,6 +5,8 @@
  * preceding convolution at export). The teacher is a ResNet sized for 28x28
  * inputs. Add an architecture by adding a builder and a table row.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tinylarge/large.h"
@@ -119,8 +121,56 @@ const char *tl_arch_describe(const char *name)
     return NULL;
 }
 
+/* "ARCH@F": ARCH with its prunable convolutions narrowed by the fraction F
+ * (prune_channels.c): build ARCH once to learn its shape, then again with
+ * the narrower widths. */
+static tl_status build_pruned(tl_net *net, const char *name, int h, int w, int c, int classes)
+{
+    const char *at = strchr(name, '@');
+    char base[32], *end;
+    const float fraction = strtof(at + 1, &end);
+    if ((size_t)(at - name) >= sizeof base || *end || !(fraction > 0.0f && fraction < 1.0f)) {
+        return TL_ERR_ARG;
+    }
+    memcpy(base, name, (size_t)(at - name));
+    base[at - name] = '\0';
+    tl_net full;
+    tl_status s = tl_net_build_arch(&full, base, h, w, c, classes);
+    if (s != TL_OK) {
+        return s;
+    }
+    int widths[256], count = 0;
+    s = tl_conv_widths(&full, fraction, widths, 256, &count);
+    tl_net_free(&full);
+    if (s == TL_OK) {
+        s = tl_net_init(net, h, w, c);
+    }
+    if (s != TL_OK) {
+        return s;
+    }
+    net->conv_widths = widths;
+    net->conv_width_count = count;
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; ++i) {
+        if (!strcmp(archs[i].name, base)) {
+            const int ok = archs[i].build(net, classes) >= 0 && net->conv_width_next == count;
+            net->conv_widths = NULL;
+            if (!ok) {
+                tl_net_free(net);
+                return TL_ERR_SHAPE;
+            }
+            snprintf(net->arch, sizeof net->arch, "%s", name);
+            return TL_OK;
+        }
+    }
+    tl_net_free(net);
+    return TL_ERR_ARG;
+}
+
 tl_status tl_net_build_arch(tl_net *net, const char *name, int h, int w, int c, int classes)
 {
+    if (strchr(name, '@')) {
+        return build_pruned(net, name, h, w, c, classes);
+    }
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; ++i) {
         if (strcmp(archs[i].name, name) != 0) {
             continue;

@@ -121,6 +121,13 @@ static int spatial(tl_net *net, tl_layer_kind kind, int in, int k, int stride, i
 
 int tl_net_conv(tl_net *net, int in, int out_c, int k, int stride, int same)
 {
+    if (net && net->conv_widths) {
+        /* Building a channel-pruned net: the widths come from the list. */
+        if (net->conv_width_next >= net->conv_width_count) {
+            return -1;
+        }
+        out_c = net->conv_widths[net->conv_width_next++];
+    }
     if (out_c < 1) {
         return -1;
     }

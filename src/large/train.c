@@ -310,6 +310,20 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
     } else if (cfg->init) {
         /* Warm start: the checkpoint's weights and statistics, a fresh run. */
         s = tl_checkpoint_load(cfg->init, cfg->batch, &net, NULL, &info, error, error_size);
+        if (s == TL_OK && cfg->prune_channels > 0) {
+            /* Structured pruning: a narrower copy, then fine-tuning below. */
+            tl_net slim;
+            s = tl_net_prune_channels(&net, cfg->prune_channels, cfg->batch, &slim);
+            tl_net_free(&net);
+            if (s != TL_OK) {
+                fail(error, error_size, s, "%s: cannot prune %.2f of its channels (%s)", cfg->init,
+                     (double)cfg->prune_channels, s == TL_ERR_ARG ? "already channel-pruned, or a bad fraction"
+                                                                  : tl_status_str(s));
+            } else {
+                net = slim;
+                snprintf(info.arch, sizeof info.arch, "%s", net.arch);
+            }
+        }
         if (s == TL_OK) {
             s = tl_optim_init(&opt, net.param_count);
         }
