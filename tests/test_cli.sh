@@ -118,6 +118,15 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     if command -v gnuplot >/dev/null; then
         ok "pareto.png written" test -s "$cat_dir/pareto.png"
     fi
+    check "compress with channels removed" 0 "e0-c50-s00-int8" -- \
+        "$bin" compress "$work/t.tlc" --out-dir "$work/slim" --channels 0.5 --sparsity 0 --bits 8 \
+        --finetune-limit 200 --limit 100 --calibration 100
+    ok "half the channels: fewer MACs" awk -F, -v full="$(awk -F, '$1 == "e0-s00-int8" { print $7 }' "$cat_dir/catalogue.csv")" \
+        '$1 == "e0-c50-s00-int8" && $7 < full * 0.6 { found = 1 } END { exit !found }' "$work/slim/catalogue.csv"
+    check "channels: a fraction below 1" 1 "--channels takes fractions of filters to remove" -- \
+        "$bin" compress "$work/t.tlc" --out-dir "$work/slim" --channels 1.5
+    check "train: --prune-channels needs --init" 1 "--prune-channels needs --init CKPT" -- \
+        "$bin" train --arch student-tiny --out "$work/x.tlc" --prune-channels 0.5
     check "plan chooses a variant" 0 "^chosen e0-s[0-9]+-int[48]: accuracy 0\.[0-9]+" -- \
         "$bin" plan "$cat_dir/catalogue.csv" --flash 64K --ram 64K --mac-rate 20M --bandwidth 100K --snr-db 10
     check "plan explains an impossible request" 1 "no variant fits 100 bytes of flash" -- \

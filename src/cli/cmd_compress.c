@@ -69,6 +69,8 @@ static void usage(FILE *out)
                  "exported to .tlm and measured on the device runtime. Writes the models,\n"
                  "catalogue.csv, catalogue.json and pareto.png (accuracy vs bytes) in DIR.\n\n"
                  "  --out-dir DIR          where to write (created if missing; required)\n"
+                 "  --channels LIST        fractions of each convolution's filters removed (structured\n"
+                 "                         pruning, then fine-tuned; default 0): variants e0-c50-...\n"
                  "  --sparsity LIST        comma-separated fractions (default 0,0.5,0.75)\n"
                  "  --bits LIST            8 and/or 4 (default 8,4)\n"
                  "  --finetune-epochs N    fine-tuning epochs per sparsity (default 1)\n"
@@ -204,12 +206,13 @@ static void plot(const char *dir)
 
 /* Fine-tunes `from` into `to`: pruning to `sparsity` and/or quantisation-
  * aware training for `qat_bits` (0: none). */
-static int fine_tune(const char *from, const char *to, float sparsity, int qat_bits, uint32_t epochs,
-                     uint32_t images, uint32_t test_images, float lr, char *error, size_t error_size)
+static int fine_tune(const char *from, const char *to, float channels, float sparsity, int qat_bits,
+                     uint32_t epochs, uint32_t images, uint32_t test_images, float lr, char *error, size_t error_size)
 {
     tl_train_config cfg;
     tl_train_defaults(&cfg);
     cfg.init = from;
+    cfg.prune_channels = channels;
     cfg.prune = sparsity;
     cfg.qat_bits = qat_bits;
     cfg.epochs = (int)epochs;
@@ -220,7 +223,7 @@ static int fine_tune(const char *from, const char *to, float sparsity, int qat_b
     cfg.out = to;
     cfg.quiet = 1;
     tl_train_report rep;
-    fprintf(stderr, "compress: fine-tuning%s%s (%u epoch%s on %u images)\n",
+    fprintf(stderr, "compress: fine-tuning%s%s%s (%u epoch%s on %u images)\n", channels > 0 ? ", channels removed" : "",
             sparsity > 0 ? ", pruning" : "", qat_bits ? ", quantisation-aware" : "", epochs, epochs == 1 ? "" : "s",
             images);
     return tl_train(&cfg, &rep, error, error_size) == TL_OK ? 0 : -1;
@@ -229,8 +232,8 @@ static int fine_tune(const char *from, const char *to, float sparsity, int qat_b
 int tl_cmd_compress(int argc, char **argv)
 {
     const char *ckpt = NULL, *dir = NULL, *runner = NULL;
-    float sparsity[8] = { 0.0f, 0.5f, 0.75f }, bits_f[4] = { 8, 4 };
-    int n_sparsity = 3, n_bits = 2;
+    float sparsity[8] = { 0.0f, 0.5f, 0.75f }, bits_f[4] = { 8, 4 }, channels[4] = { 0.0f };
+    int n_sparsity = 3, n_bits = 2, n_channels = 1;
     uint32_t ft_epochs = 1, ft_limit = 10000, limit = 2000, calibration = 500;
     float ft_lr = 0.002f;
     for (int i = 1; i < argc; ++i) {
@@ -262,6 +265,16 @@ int tl_cmd_compress(int argc, char **argv)
             }
             if (n_sparsity < 1) {
                 return tl_cli_fail("compress", "--sparsity takes fractions in [0, 1), like 0,0.5,0.75");
+            }
+        } else if (!strcmp(a, "--channels")) {
+            n_channels = parse_list(v, channels, 4);
+            for (int k = 0; k < n_channels; ++k) {
+                if (!(channels[k] >= 0 && channels[k] < 1)) {
+                    n_channels = -1;
+                }
+            }
+            if (n_channels < 1) {
+                return tl_cli_fail("compress", "--channels takes fractions of filters to remove in [0, 1), like 0,0.5");
             }
         } else if (!strcmp(a, "--finetune-lr")) {
             char *end;
@@ -323,108 +336,128 @@ int tl_cmd_compress(int argc, char **argv)
     }
     variant table[64];
     int count = 0, rc = 0;
-    for (int si = 0; si < n_sparsity && rc == 0; ++si) {
-        /* The checkpoint for this sparsity: the original, or pruned + fine-tuned. */
-        char pruned[4096];
-        const char *source = ckpt;
-        if (sparsity[si] > 0) {
-            snprintf(pruned, sizeof pruned, "%s/pruned-%02d.tlc", dir, (int)(sparsity[si] * 100 + 0.5f));
-            if (fine_tune(ckpt, pruned, sparsity[si], 0, ft_epochs, ft_limit, limit, ft_lr, error, sizeof error) != 0) {
+    for (int ci = 0; ci < n_channels && rc == 0; ++ci) {
+        /* Structured pruning first: a narrower network, fine-tuned. */
+        char slim[4096], tag[16] = "";
+        const char *base = ckpt;
+        const int cpct = (int)(channels[ci] * 100 + 0.5f);
+        if (cpct > 0) {
+            snprintf(slim, sizeof slim, "%s/channels-%02d.tlc", dir, cpct);
+            snprintf(tag, sizeof tag, "-c%02d", cpct);
+            if (fine_tune(ckpt, slim, channels[ci], 0, 0, ft_epochs, ft_limit, limit, ft_lr, error, sizeof error)) {
                 rc = tl_cli_fail("compress", "%s", error);
                 break;
             }
-            source = pruned;
+            base = slim;
         }
-        for (int bi = 0; bi < n_bits && rc == 0; ++bi) {
-            const int bits = (int)bits_f[bi];
-            /* int4: quantisation-aware fine-tuning first (keeping any pruning). */
-            char qat[4200];
-            const char *weights = source;
-            if (bits == 4) {
-                snprintf(qat, sizeof qat, "%s/qat4-s%02d.tlc", dir, (int)(sparsity[si] * 100 + 0.5f));
-                if (fine_tune(source, qat, sparsity[si], 4, ft_epochs, ft_limit, limit, ft_lr, error, sizeof error) != 0) {
+        for (int si = 0; si < n_sparsity && rc == 0; ++si) {
+            /* The checkpoint for this sparsity: the base, or pruned + fine-tuned. */
+            char pruned[4096];
+            const char *source = base;
+            if (sparsity[si] > 0) {
+                snprintf(pruned, sizeof pruned, "%s/pruned%s-%02d.tlc", dir, tag, (int)(sparsity[si] * 100 + 0.5f));
+                if (fine_tune(base, pruned, 0, sparsity[si], 0, ft_epochs, ft_limit, limit, ft_lr, error,
+                              sizeof error)) {
                     rc = tl_cli_fail("compress", "%s", error);
                     break;
                 }
-                weights = qat;
+                source = pruned;
             }
-            tl_net net;
-            tl_checkpoint_info info;
-            if (tl_checkpoint_load(weights, 128, &net, NULL, &info, error, sizeof error) != TL_OK) {
-                rc = tl_cli_fail("compress", "%s", error);
-                break;
-            }
-            tl_export_options opt = { (int)calibration,
-                                      bits == 4 ? TL_DTYPE_INT4 : (sparsity[si] > 0 ? TL_DTYPE_SPARSE_INT8 : TL_DTYPE_INT8) };
-            for (int e = 0; e < net.exit_count && count < 64; ++e) {
-                tl_graph g;
-                if (tl_export_net(&net, &info, &train, &opt, &g, error, sizeof error) != TL_OK) {
-                    rc = tl_cli_fail("compress", "%s: %s", source, error);
+            for (int bi = 0; bi < n_bits && rc == 0; ++bi) {
+                const int bits = (int)bits_f[bi];
+                /* int4: quantisation-aware fine-tuning first (keeping any pruning). */
+                char qat[4200];
+                const char *weights = source;
+                if (bits == 4) {
+                    snprintf(qat, sizeof qat, "%s/qat4%s-s%02d.tlc", dir, tag, (int)(sparsity[si] * 100 + 0.5f));
+                    if (fine_tune(source, qat, 0, sparsity[si], 4, ft_epochs, ft_limit, limit, ft_lr, error,
+                                  sizeof error)) {
+                        rc = tl_cli_fail("compress", "%s", error);
+                        break;
+                    }
+                    weights = qat;
+                }
+                tl_net net;
+                tl_checkpoint_info info;
+                if (tl_checkpoint_load(weights, 128, &net, NULL, &info, error, sizeof error) != TL_OK) {
+                    rc = tl_cli_fail("compress", "%s", error);
                     break;
                 }
-                if (e + 1 < net.exit_count) {
-                    tl_graph_truncate_at_exit(&g, (uint32_t)e);
-                }
-                variant *v = &table[count];
-                memset(v, 0, sizeof *v);
-                snprintf(v->name, sizeof v->name, "e%d-s%02d-int%d", e, (int)(sparsity[si] * 100 + 0.5f), bits);
-                v->exit = e;
-                v->sparsity = sparsity[si];
-                v->bits = bits;
-                uint8_t *buf = NULL;
-                size_t size = 0;
-                float acc[16];
-                int exits = 0;
-                char path[4200];
-                snprintf(path, sizeof path, "%s/%s.tlm", dir, v->name);
-                tl_status s = tl_graph_serialize(&g, &buf, &size);
-                if (s == TL_OK) {
-                    s = tl_device_accuracy(buf, size, &test, acc, &exits);
-                }
-                if (s == TL_OK) {
-                    char text[32];
-                    snprintf(text, sizeof text, "%.4f", (double)acc[exits - 1]);
-                    tl_graph_set_meta(&g, "accuracy", text);
-                    snprintf(text, sizeof text, "%s", v->name);
-                    tl_graph_set_meta(&g, "variant", text);
-                    free(buf);
-                    buf = NULL;
-                    s = tl_graph_serialize(&g, &buf, &size);
-                }
-                tl_model m;
-                if (s == TL_OK) {
-                    s = tl_model_load(&m, buf, size, 0);
-                }
-                if (s == TL_OK) {
-                    s = tl_write_file_atomic(path, buf, size);
-                }
-                if (s != TL_OK) {
+                tl_export_options opt = { (int)calibration,
+                                          bits == 4 ? TL_DTYPE_INT4
+                                          : (sparsity[si] > 0 ? TL_DTYPE_SPARSE_INT8 : TL_DTYPE_INT8) };
+                for (int e = 0; e < net.exit_count && count < 64; ++e) {
+                    tl_graph g;
+                    if (tl_export_net(&net, &info, &train, &opt, &g, error, sizeof error) != TL_OK) {
+                        rc = tl_cli_fail("compress", "%s: %s", source, error);
+                        break;
+                    }
+                    if (e + 1 < net.exit_count) {
+                        tl_graph_truncate_at_exit(&g, (uint32_t)e);
+                    }
+                    variant *v = &table[count];
+                    memset(v, 0, sizeof *v);
+                    snprintf(v->name, sizeof v->name, "e%d%s-s%02d-int%d", e, tag, (int)(sparsity[si] * 100 + 0.5f),
+                             bits);
+                    v->exit = e;
+                    v->sparsity = sparsity[si];
+                    v->bits = bits;
+                    uint8_t *buf = NULL;
+                    size_t size = 0;
+                    float acc[16];
+                    int exits = 0;
+                    char path[4200];
+                    snprintf(path, sizeof path, "%s/%s.tlm", dir, v->name);
+                    tl_status s = tl_graph_serialize(&g, &buf, &size);
+                    if (s == TL_OK) {
+                        s = tl_device_accuracy(buf, size, &test, acc, &exits);
+                    }
+                    if (s == TL_OK) {
+                        char text[32];
+                        snprintf(text, sizeof text, "%.4f", (double)acc[exits - 1]);
+                        tl_graph_set_meta(&g, "accuracy", text);
+                        snprintf(text, sizeof text, "%s", v->name);
+                        tl_graph_set_meta(&g, "variant", text);
+                        free(buf);
+                        buf = NULL;
+                        s = tl_graph_serialize(&g, &buf, &size);
+                    }
+                    tl_model m;
+                    if (s == TL_OK) {
+                        s = tl_model_load(&m, buf, size, 0);
+                    }
+                    if (s == TL_OK) {
+                        s = tl_write_file_atomic(path, buf, size);
+                    }
+                    if (s != TL_OK) {
+                        free(buf);
+                        tl_graph_free(&g);
+                        rc = tl_cli_fail("compress", "%s: %s", path, tl_status_str(s));
+                        break;
+                    }
+                    v->accuracy = acc[exits - 1];
+                    v->bytes = size;
+                    v->arena = tl_model_arena_size(&m);
+                    for (uint32_t k = 0; k < m.header->op_count; ++k) {
+                        v->macs += tl_op_macs(&m, k);
+                    }
+                    v->m4_instructions = m4_instructions(runner, path);
+                    measure_prefix(buf, size, &test, v);
+                    fprintf(stderr,
+                            "compress: %-14s accuracy %.4f, %7zu bytes, %9llu MACs, arena %6u, M4 %ld instructions",
+                            v->name, (double)v->accuracy, v->bytes, (unsigned long long)v->macs, v->arena,
+                            v->m4_instructions);
+                    if (v->prefix_planes) {
+                        fprintf(stderr, "; %u planes (%llu bytes) give %.4f", v->prefix_planes,
+                                (unsigned long long)v->prefix_bytes, (double)v->prefix_accuracy);
+                    }
+                    fprintf(stderr, "\n");
                     free(buf);
                     tl_graph_free(&g);
-                    rc = tl_cli_fail("compress", "%s: %s", path, tl_status_str(s));
-                    break;
+                    ++count;
                 }
-                v->accuracy = acc[exits - 1];
-                v->bytes = size;
-                v->arena = tl_model_arena_size(&m);
-                for (uint32_t k = 0; k < m.header->op_count; ++k) {
-                    v->macs += tl_op_macs(&m, k);
-                }
-                v->m4_instructions = m4_instructions(runner, path);
-                measure_prefix(buf, size, &test, v);
-                fprintf(stderr, "compress: %-14s accuracy %.4f, %7zu bytes, %9llu MACs, arena %6u, M4 %ld instructions",
-                        v->name, (double)v->accuracy, v->bytes, (unsigned long long)v->macs, v->arena,
-                        v->m4_instructions);
-                if (v->prefix_planes) {
-                    fprintf(stderr, "; %u planes (%llu bytes) give %.4f", v->prefix_planes,
-                            (unsigned long long)v->prefix_bytes, (double)v->prefix_accuracy);
-                }
-                fprintf(stderr, "\n");
-                free(buf);
-                tl_graph_free(&g);
-                ++count;
+                tl_net_free(&net);
             }
-            tl_net_free(&net);
         }
     }
     tl_dataset_free(&train);
