@@ -264,6 +264,67 @@ static void test_conv2d_sparse_s8(void **state)
     }
 }
 
+static void test_conv2d_bitmap_s8(void **state)
+{
+    (void)state;
+    test_rng r = { 5 };
+    const float sparsity[3] = { 0.0f, 0.5f, 0.9f };
+    for (int i = 0; i < ITERATIONS; ++i) {
+        conv_case c;
+        make_conv(&r, &c, 0, sparsity[i % 3]);
+        reference_conv(&c);
+        uint8_t *blob;
+        uint32_t blob_size;
+        assert_int_equal(tl_encode_bitmap(c.weights, (uint32_t)c.p.out_c, (uint32_t)c.p.k_h, (uint32_t)c.p.k_w,
+                                          (uint32_t)c.p.in_c, &blob, &blob_size),
+                         TL_OK);
+        c.p.filter = blob;
+        tl_conv2d_bitmap_s8(&c.p);
+        assert_memory_equal(c.output, c.expect, c.out_size);
+        free(blob);
+        free_conv(&c);
+    }
+}
+
+static void test_bitmap_encoding_round_trips(void **state)
+{
+    (void)state;
+    /* 2 output channels, 2 taps, 10 input channels (2 bitmap bytes a row). */
+    int8_t w[2 * 2 * 10] = { 0 };
+    w[0] = 5;        /* oc 0, tap 0, c 0 */
+    w[9] = -3;       /* oc 0, tap 0, c 9 */
+    w[10 + 8] = 7;   /* oc 0, tap 1, c 8 */
+    w[30 + 1] = 127; /* oc 1, tap 1, c 1 */
+    uint8_t *blob;
+    uint32_t size;
+    assert_int_equal(tl_encode_bitmap(w, 2, 2, 1, 10, &blob, &size), TL_OK);
+    const uint32_t *words = (const uint32_t *)(void *)blob;
+    assert_int_equal(words[0], 4);                  /* nnz */
+    assert_int_equal(size, 4 + 4 * 3 + 2 * 2 * 2 + 4);
+    assert_int_equal(words[1], 0);                  /* oc_start */
+    assert_int_equal(words[2], 3);
+    assert_int_equal(words[3], 4);
+    const uint8_t *bits = (const uint8_t *)(words + 4);
+    const uint8_t want_bits[8] = { 0x01, 0x02, 0x00, 0x01, 0x00, 0x00, 0x02, 0x00 };
+    assert_memory_equal(bits, want_bits, sizeof want_bits);
+    const int8_t want_values[4] = { 5, -3, 7, 127 };
+    assert_memory_equal(bits + 8, want_values, 4);
+    free(blob);
+    /* Smaller than dense int8 from 1/8 sparsity on; CSR needs about 3/4. */
+    int8_t half[64 * 9 * 32];
+    for (size_t i = 0; i < sizeof half; ++i) {
+        half[i] = (int8_t)(i % 2 ? 0 : 1 + (int)(i % 100));
+    }
+    uint32_t csr_size;
+    uint8_t *csr;
+    assert_int_equal(tl_encode_bitmap(half, 64, 3, 3, 32, &blob, &size), TL_OK);
+    assert_int_equal(tl_encode_sparse(half, 64, 3, 3, 32, &csr, &csr_size), TL_OK);
+    assert_true(size < sizeof half * 2 / 3);  /* 50% sparse: 0.625 of dense + a little */
+    assert_true(csr_size > sizeof half);      /* CSR is larger than dense here */
+    free(blob);
+    free(csr);
+}
+
 static void test_sparse_encoding_round_trips(void **state)
 {
     (void)state;
@@ -489,6 +550,8 @@ int main(void)
         cmocka_unit_test(test_conv2d_s4),
         cmocka_unit_test(test_conv2d_sparse_s8),
         cmocka_unit_test(test_sparse_encoding_round_trips),
+        cmocka_unit_test(test_conv2d_bitmap_s8),
+        cmocka_unit_test(test_bitmap_encoding_round_trips),
         cmocka_unit_test(test_conv_saturates),
         cmocka_unit_test(test_pooling),
         cmocka_unit_test(test_add),

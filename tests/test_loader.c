@@ -248,6 +248,24 @@ static void unterminated_meta(uint8_t *b)
 static void flag_on_depthwise(uint8_t *b) { ops_of(b)[1].flags = TL_OP_FLAG_RESIDUAL; }
 static void unknown_flag(uint8_t *b) { ops_of(b)[0].flags = 0x80; }
 
+/* The bitmap-encoded filter of the tiny model (exit 1's 1x1 convolution). */
+static uint32_t *bitmap_words(uint8_t *b)
+{
+    tl_tensor_rec *t = tensors_of(b);
+    for (uint32_t i = 0;; ++i) {
+        if (t[i].kind == TL_TENSOR_CONST && t[i].dtype == TL_DTYPE_BITMAP_INT8) {
+            return (uint32_t *)(void *)(b + section(b, TL_SEC_WEIGHTS)->offset + t[i].data_offset);
+        }
+    }
+}
+static void bitmap_count_off(uint8_t *b) { bitmap_words(b)[2] += 1; } /* oc_start[1] */
+static void bitmap_extra_bit(uint8_t *b)
+{
+    uint8_t *rows = (uint8_t *)(bitmap_words(b) + 1 + 16 + 1); /* 16 output channels */
+    rows[0] ^= 0x01; /* one bit more or less than values */
+}
+static void bitmap_nnz_off(uint8_t *b) { bitmap_words(b)[0] += 1; }
+
 static void test_structural_corruptions(void **state)
 {
     (void)state;
@@ -278,6 +296,9 @@ static void test_structural_corruptions(void **state)
     assert_int_equal(corrupt(flag_on_depthwise, &op, &t), TL_ERR_UNSUPPORTED);
     assert_int_equal(op, 1);
     assert_int_equal(corrupt(unknown_flag, &op, &t), TL_ERR_FORMAT);
+    assert_int_equal(corrupt(bitmap_count_off, &op, &t), TL_ERR_FORMAT);
+    assert_int_equal(corrupt(bitmap_extra_bit, &op, &t), TL_ERR_FORMAT);
+    assert_int_equal(corrupt(bitmap_nnz_off, &op, &t), TL_ERR_FORMAT);
 }
 
 static void test_status_strings(void **state)

@@ -3,7 +3,7 @@
  * trunk:  in[1,8,8,3] -conv3x3/2-> t1[1,4,4,8] -dw3x3-> t2 -conv1x1(int4)-> t3
  *         add(t1, t3) -> t4 -maxpool2/2-> t5[1,2,2,8]
  * exit 0: t5 -avgpool-> [1,1,1,8] -reshape-> [1,8] -fc(sparse)-> [1,5] -softmax-> exit0
- * exit 1: t5 -conv1x1-> [1,2,2,16] -avgpool-> -reshape-> [1,16] -fc-> [1,5] -softmax-> exit1
+ * exit 1: t5 -conv1x1(bitmap)-> [1,2,2,16] -avgpool-> -reshape-> [1,16] -fc-> [1,5] -softmax-> exit1
  */
 #include <stdlib.h>
 #include <string.h>
@@ -88,7 +88,7 @@ int tiny_model_build(tl_graph *g, uint32_t seed, tiny_model_ids *ids)
     bad |= conv(g, &r, h0f, h0l, TL_OP_FULLY_CONNECTED, TL_DTYPE_SPARSE_INT8, 1, 1, TL_ACT_NONE, 0.6f);
     bad |= tl_graph_add_softmax(g, h0l, e0, 1.0f) < 0;
     bad |= tl_graph_add_exit(g, e0, g->op_count) != TL_OK;
-    bad |= conv(g, &r, t5, t6, TL_OP_CONV_2D, TL_DTYPE_INT8, 1, 1, TL_ACT_RELU, 0);
+    bad |= conv(g, &r, t5, t6, TL_OP_CONV_2D, TL_DTYPE_BITMAP_INT8, 1, 1, TL_ACT_RELU, 0.5f);
     bad |= tl_graph_add_pool(g, TL_OP_AVERAGE_POOL_2D, t6, t7, 2, 2, 1, 1, 0, TL_ACT_NONE) < 0;
     bad |= tl_graph_add_reshape(g, t7, t8) < 0;
     bad |= conv(g, &r, t8, t9, TL_OP_FULLY_CONNECTED, TL_DTYPE_INT8, 1, 1, TL_ACT_NONE, 0);

@@ -147,6 +147,14 @@ tl_status tl_progressive_encode(const uint8_t *tlm, size_t size, uint8_t **out, 
 /* Packs int8 values in [-8, 7] two per byte, even index in the low nibble. */
 tl_status tl_pack_int4(const int8_t *values, uint64_t count, uint8_t **packed, uint32_t *size);
 
+/* Builder only: pruned weights stored in whichever of the CSR, bitmap and
+ * dense encodings is smallest for each tensor. */
+#define TL_DTYPE_SMALLEST_SPARSE 0x80
+
+/* Encodes an OHWI filter in the bitmap sparse format (docs/format.md). */
+tl_status tl_encode_bitmap(const int8_t *weights, uint32_t out_c, uint32_t k_h, uint32_t k_w, uint32_t in_c,
+                           uint8_t **blob, uint32_t *size);
+
 /* Encodes an OHWI filter in the tap-grouped sparse format (docs/format.md). */
 tl_status tl_encode_sparse(const int8_t *weights, uint32_t out_c, uint32_t k_h, uint32_t k_w,
                            uint32_t in_c, uint8_t **blob, uint32_t *size);
@@ -160,7 +168,7 @@ int32_t tl_graph_add_activation(tl_graph *g, const char *name, uint32_t rank,
 /* Describes a convolution-like operator for tl_graph_add_conv. */
 typedef struct tl_conv_spec {
     uint8_t opcode;            /* TL_OP_CONV_2D, _DEPTHWISE_CONV_2D, _FULLY_CONNECTED */
-    uint8_t weight_dtype;      /* TL_DTYPE_INT8, _INT4 or _SPARSE_INT8 */
+    uint8_t weight_dtype;      /* TL_DTYPE_INT8, _INT4, _SPARSE_INT8, _BITMAP_INT8 or TL_DTYPE_SMALLEST_SPARSE */
     uint8_t activation;        /* tl_activation */
     uint8_t same_padding;      /* 1: SAME, 0: VALID */
     uint32_t stride_h, stride_w, dilation_h, dilation_w;

@@ -48,7 +48,8 @@ typedef enum tl_dtype {
     TL_DTYPE_INT8 = 1,
     TL_DTYPE_INT32 = 2,
     TL_DTYPE_INT4 = 3,         /* packed two per byte, low nibble first */
-    TL_DTYPE_SPARSE_INT8 = 4   /* tap-grouped CSR, see docs/format.md */
+    TL_DTYPE_SPARSE_INT8 = 4,  /* tap-grouped CSR, see docs/format.md */
+    TL_DTYPE_BITMAP_INT8 = 5   /* one bit per weight + the non-zero values, see docs/format.md */
 } tl_dtype;
 
 typedef enum tl_tensor_kind {

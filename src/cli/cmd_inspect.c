@@ -29,6 +29,7 @@ static const char *dtype_name(uint8_t dtype)
     case TL_DTYPE_INT32: return "int32";
     case TL_DTYPE_INT4: return "int4";
     case TL_DTYPE_SPARSE_INT8: return "sparse-int8";
+    case TL_DTYPE_BITMAP_INT8: return "bitmap-int8";
     default: return "?";
     }
 }

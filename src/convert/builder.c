@@ -153,6 +153,36 @@ int32_t tl_graph_add_conv(tl_graph *g, uint16_t input, uint16_t output, const tl
         s = tl_encode_sparse(spec->weights, out_c, fc ? 1 : spec->k_h, fc ? 1 : spec->k_w, in_c, &encoded,
                              &f.data_size);
         data = encoded;
+    } else if (spec->weight_dtype == TL_DTYPE_BITMAP_INT8 && !dw) {
+        s = tl_encode_bitmap(spec->weights, out_c, fc ? 1 : spec->k_h, fc ? 1 : spec->k_w, in_c, &encoded,
+                             &f.data_size);
+        data = encoded;
+    } else if (spec->weight_dtype == TL_DTYPE_SMALLEST_SPARSE && !dw) {
+        /* Pruned weights: the smallest of CSR, bitmap and dense, per tensor
+         * (CSR pays off above ~3/4 sparsity, the bitmap above ~1/8). */
+        f.dtype = TL_DTYPE_SPARSE_INT8;
+        uint8_t *bitmap = NULL;
+        uint32_t bitmap_size = 0;
+        const uint32_t kh = fc ? 1 : spec->k_h, kw = fc ? 1 : spec->k_w;
+        s = tl_encode_sparse(spec->weights, out_c, kh, kw, in_c, &encoded, &f.data_size);
+        if (s == TL_OK) {
+            s = tl_encode_bitmap(spec->weights, out_c, kh, kw, in_c, &bitmap, &bitmap_size);
+        }
+        if (s == TL_OK && bitmap_size < f.data_size) {
+            free(encoded);
+            encoded = bitmap;
+            f.data_size = bitmap_size;
+            f.dtype = TL_DTYPE_BITMAP_INT8;
+        } else {
+            free(bitmap);
+        }
+        if (s == TL_OK && f.data_size >= count) {
+            free(encoded);
+            encoded = NULL;
+            f.data_size = (uint32_t)count;
+            f.dtype = TL_DTYPE_INT8;
+        }
+        data = encoded ? (const void *)encoded : spec->weights;
     } else {
         s = TL_ERR_UNSUPPORTED;
     }

@@ -28,6 +28,51 @@ tl_status tl_pack_int4(const int8_t *values, uint64_t count, uint8_t **packed, u
     return TL_OK;
 }
 
+tl_status tl_encode_bitmap(const int8_t *weights, uint32_t out_c, uint32_t k_h, uint32_t k_w, uint32_t in_c,
+                           uint8_t **blob, uint32_t *size)
+{
+    if (!weights || !blob || !size || !out_c || !k_h || !k_w || !in_c) {
+        return TL_ERR_ARG;
+    }
+    const uint64_t taps = (uint64_t)k_h * k_w, row_bytes = (in_c + 7u) / 8u;
+    uint64_t nnz = 0;
+    for (uint64_t i = 0; i < out_c * taps * in_c; ++i) {
+        nnz += weights[i] != 0;
+    }
+    const uint64_t bitmap_bytes = out_c * taps * row_bytes;
+    const uint64_t bytes = 4 + 4 * ((uint64_t)out_c + 1) + bitmap_bytes + nnz;
+    if (bytes > 0x7FFFFFFFu) {
+        return TL_ERR_BOUNDS;
+    }
+    uint8_t *out = calloc(1, bytes);
+    if (!out) {
+        return TL_ERR_NOMEM;
+    }
+    uint32_t *words = (uint32_t *)(void *)out;
+    uint32_t *oc_start = words + 1;
+    uint8_t *bitmap = (uint8_t *)(oc_start + out_c + 1);
+    int8_t *value = (int8_t *)(bitmap + bitmap_bytes);
+    words[0] = (uint32_t)nnz;
+    uint32_t k = 0;
+    for (uint32_t oc = 0; oc < out_c; ++oc) {
+        oc_start[oc] = k;
+        for (uint64_t t = 0; t < taps; ++t) {
+            const int8_t *w = weights + (oc * taps + t) * in_c;
+            uint8_t *row = bitmap + (oc * taps + t) * row_bytes;
+            for (uint32_t c = 0; c < in_c; ++c) {
+                if (w[c]) {
+                    row[c / 8] |= (uint8_t)(1u << (c % 8));
+                    value[k++] = w[c];
+                }
+            }
+        }
+    }
+    oc_start[out_c] = k;
+    *blob = out;
+    *size = (uint32_t)bytes;
+    return TL_OK;
+}
+
 tl_status tl_encode_sparse(const int8_t *weights, uint32_t out_c, uint32_t k_h, uint32_t k_w,
                            uint32_t in_c, uint8_t **blob, uint32_t *size)
 {

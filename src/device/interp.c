@@ -78,6 +78,8 @@ static void run_conv(const tl_interp *it, const tl_op_rec *op)
         tl_conv2d_s4(&p);
     } else if (f->dtype == TL_DTYPE_SPARSE_INT8) {
         tl_conv2d_sparse_s8(&p);
+    } else if (f->dtype == TL_DTYPE_BITMAP_INT8) {
+        tl_conv2d_bitmap_s8(&p);
     } else {
         tl_conv2d_s8(&p);
     }

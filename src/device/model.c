@@ -99,7 +99,8 @@ static tl_status check_tensor(const tl_model *m, uint32_t index)
     case TL_DTYPE_INT4:
         return t->data_size == (n + 1) / 2 ? TL_OK : TL_ERR_FORMAT;
     case TL_DTYPE_SPARSE_INT8:
-        return TL_OK; /* structure checked with its operator (check_sparse) */
+    case TL_DTYPE_BITMAP_INT8:
+        return TL_OK; /* structure checked with its operator (check_sparse, check_bitmap) */
     default:
         return TL_ERR_UNSUPPORTED;
     }
@@ -176,6 +177,50 @@ static tl_status check_sparse(const tl_model *m, const tl_tensor_rec *f, uint32_
     for (uint64_t k = 0; k < nnz; ++k) {
         if (channel[k] >= in_c) {
             return TL_ERR_BOUNDS;
+        }
+    }
+    return TL_OK;
+}
+
+static uint32_t popcount8(uint32_t v)
+{
+    v = v - ((v >> 1) & 0x55u);
+    v = (v & 0x33u) + ((v >> 2) & 0x33u);
+    return (v + (v >> 4)) & 0x0Fu;
+}
+
+/* The bitmap encoding: sizes, each output channel's value count equal to
+ * the bits set in its rows, no bits past in_c. */
+static tl_status check_bitmap(const tl_model *m, const tl_tensor_rec *f, uint32_t out_c, uint32_t taps,
+                              uint32_t in_c)
+{
+    if (f->data_size < 8) {
+        return TL_ERR_FORMAT;
+    }
+    const uint32_t *words = (const uint32_t *)(const void *)(m->weights + f->data_offset);
+    const uint64_t nnz = words[0], row_bytes = (in_c + 7u) / 8u;
+    const uint64_t need = 4 + 4 * ((uint64_t)out_c + 1) + (uint64_t)out_c * taps * row_bytes + nnz;
+    if (need != f->data_size) {
+        return TL_ERR_FORMAT;
+    }
+    const uint32_t *oc_start = words + 1;
+    const uint8_t *row = (const uint8_t *)(oc_start + out_c + 1);
+    const uint32_t last_mask = in_c % 8u ? (0xFFu << (in_c % 8u)) & 0xFFu : 0u;
+    if (oc_start[0] != 0 || oc_start[out_c] != nnz) {
+        return TL_ERR_FORMAT;
+    }
+    for (uint32_t oc = 0; oc < out_c; ++oc) {
+        uint64_t bits = 0;
+        for (uint32_t t = 0; t < taps; ++t, row += row_bytes) {
+            for (uint64_t j = 0; j < row_bytes; ++j) {
+                bits += popcount8(row[j]);
+            }
+            if (row[row_bytes - 1] & last_mask) {
+                return TL_ERR_BOUNDS; /* a weight past the last input channel */
+            }
+        }
+        if (oc_start[oc + 1] < oc_start[oc] || oc_start[oc + 1] - oc_start[oc] != bits) {
+            return TL_ERR_FORMAT;
         }
     }
     return TL_OK;
@@ -306,8 +351,9 @@ static tl_status check_conv(const tl_model *m, const tl_op_rec *op)
     if (dot > TL_MAX_DOT) {
         return TL_ERR_SHAPE;
     }
-    if (f->dtype == TL_DTYPE_SPARSE_INT8) {
-        tl_status s = check_sparse(m, f, out_c * k_h * k_w, in_c);
+    if (f->dtype == TL_DTYPE_SPARSE_INT8 || f->dtype == TL_DTYPE_BITMAP_INT8) {
+        tl_status s = f->dtype == TL_DTYPE_SPARSE_INT8 ? check_sparse(m, f, out_c * k_h * k_w, in_c)
+                                                       : check_bitmap(m, f, out_c, k_h * k_w, in_c);
         if (s != TL_OK) {
             return s;
         }
@@ -655,7 +701,7 @@ uint64_t tl_op_macs(const tl_model *model, uint32_t op_index)
         const tl_tensor_rec *f = &model->tensors[op->inputs[1]];
         const uint64_t out_c = f->dims[0];
         const uint64_t pixels = tensor_elements(out) / out_c;
-        if (f->dtype == TL_DTYPE_SPARSE_INT8) {
+        if (f->dtype == TL_DTYPE_SPARSE_INT8 || f->dtype == TL_DTYPE_BITMAP_INT8) {
             const uint32_t *words = (const uint32_t *)(const void *)(model->weights + f->data_offset);
             return pixels * words[0];
         }

@@ -224,6 +224,9 @@ static tl_status export_conv(exporter *ex, int i)
     spec.opcode = n->kind == TL_LAYER_CONV ? TL_OP_CONV_2D
                 : n->kind == TL_LAYER_DWCONV ? TL_OP_DEPTHWISE_CONV_2D : TL_OP_FULLY_CONNECTED;
     spec.weight_dtype = n->kind == TL_LAYER_DWCONV ? TL_DTYPE_INT8 : ex->opt->weight_dtype;
+    if (spec.weight_dtype == TL_DTYPE_SPARSE_INT8) {
+        spec.weight_dtype = TL_DTYPE_SMALLEST_SPARSE; /* per tensor: CSR, bitmap or dense, whichever is smallest */
+    }
     spec.activation = activation;
     spec.same_padding = n->same;
     spec.stride_h = (uint32_t)n->stride_h;

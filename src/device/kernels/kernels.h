@@ -45,6 +45,7 @@ typedef struct tl_conv_params {
 void tl_conv2d_s8(const tl_conv_params *p);
 void tl_conv2d_s4(const tl_conv_params *p);
 void tl_conv2d_sparse_s8(const tl_conv_params *p);
+void tl_conv2d_bitmap_s8(const tl_conv_params *p);
 void tl_depthwise_conv2d_s8(const tl_conv_params *p);
 
 /* Pooling over [batches, in_h, in_w, channels]; input and output share
