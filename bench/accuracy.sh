@@ -5,7 +5,10 @@
 #     core) unless a checkpoint is given;
 #   - its int8 export, float vs device accuracy, bytes, arena, Cortex-M4;
 #   - int4: post-training and after one epoch of quantisation-aware training;
-#   - the variant catalogue (sparsity 0 / 0.5 / 0.75 x int8 / int4);
+#   - structured pruning: 25% and 50% of every convolution's filters
+#     removed, 3 epochs of fine-tuning, exported int8;
+#   - the variant catalogue (sparsity 0 / 0.5 / 0.75 x int8 / int4; pruned
+#     tensors stored in the smallest encoding, bitmap at these sparsities);
 #   - the accuracy of each bit-plane prefix of the int8 model.
 # usage: bench/accuracy.sh BUILD_DIR [STUDENT.tlc]
 set -euo pipefail
@@ -32,6 +35,15 @@ echo "== int4: post-training, then after one epoch of quantisation-aware trainin
 "$bin" inspect "$out/student-int4-qat.tlm" | tail -1
 echo "== bit-plane progressive prefixes of the int8 model"
 "$bin" progressive "$out/student-int8.tlm" -o "$out/student-int8.tlp" --accuracy --limit 10000
+echo "== structured pruning: filters removed, then 3 epochs of fine-tuning"
+for f in 0.25 0.5; do
+    "$bin" train --init "$student" --prune-channels "$f" --epochs 3 --lr 0.01 --out "$out/slim-$f.tlc" 2>&1 | tail -1
+    "$bin" export "$out/slim-$f.tlc" -o "$out/slim-$f.tlm"
+    "$bin" inspect "$out/slim-$f.tlm" | tail -1
+    if m4=$("$(dirname "$0")/../scripts/m4-instructions.sh" "$build" "$out/slim-$f.tlm"); then
+        echo "Cortex-M4 (QEMU): $m4 instructions per inference"
+    fi
+done
 echo "== the variant catalogue"
 "$bin" compress "$student" --out-dir "$out/catalogue" --sparsity 0,0.5,0.75 --bits 8,4 \
     --finetune-epochs 1 --finetune-limit 60000 --limit 10000
