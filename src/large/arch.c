@@ -36,7 +36,7 @@ static int head(tl_net *net, int x, int classes, float weight)
     return tl_net_add_exit(net, logits, weight) == TL_OK ? logits : -1;
 }
 
-/* ~1.1 M parameters: 3 stages of 2 residual blocks (48, 96, 192 channels). */
+/* ~1.56 M parameters: 3 stages of 2 residual blocks (48, 96, 192 channels). */
 static int build_teacher(tl_net *net, int classes)
 {
     int x = cbr(net, 0, 48, 3, 1);
@@ -96,7 +96,7 @@ typedef struct arch {
 } arch;
 
 static const arch archs[] = {
-    { "teacher", build_teacher, "ResNet, 3 stages x 2 basic blocks (48/96/192 channels), ~1.1 M parameters" },
+    { "teacher", build_teacher, "ResNet, 3 stages x 2 basic blocks (48/96/192 channels), ~1.56 M parameters" },
     { "student", build_student, "4 convolutions (24/24/48/64) with 2 max pools, ~45 K parameters" },
     { "student-exits", build_student_exits, "the student with an early exit after its first block" },
     { "student-tiny", build_student_tiny, "depthwise-separable, ~6 K parameters" },
