@@ -103,6 +103,10 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "export to the device" 0 "exit 0: float accuracy 0\.[0-9]+, device \(quantised\) accuracy 0\.[0-9]+ on 100 test images" -- \
         "$bin" export "$work/t.tlc" -o "$work/t.tlm" --limit 100 --calibration 100
     check "exported model runs" 0 "top class: [0-9]" -- "$bin" run "$work/t.tlm"
+    check "cascade of a one-exit model" 0 "^ +0\.50 +100\.0% " -- \
+        "$bin" cascade "$work/t.tlm" --limit 50 --thresholds 0.5
+    check "cascade: thresholds are probabilities" 1 "--thresholds takes probabilities" -- \
+        "$bin" cascade "$work/t.tlm" --thresholds 2
     check "export of a non-checkpoint" 1 "kws.tlm: not a tinylarge checkpoint" -- "$bin" export "$work/kws.tlm" -o "$work/x.tlm"
     cat_dir="$work/catalogue"
     check "compress builds the catalogue" 0 "catalogue: .*catalogue.csv" -- \

@@ -328,6 +328,45 @@ static void test_channel_pruning(void **state)
     assert_non_null(strstr(error, "already channel-pruned"));
 }
 
+/* The cascade: threshold 0 stops everything at exit 0, a threshold above
+ * any probability sends everything to the last exit, one in between splits
+ * the samples and the MACs. */
+static void test_cascade(void **state)
+{
+    (void)state;
+    if (!train.n) {
+        skip();
+    }
+    char error[256];
+    tl_net net;
+    tl_checkpoint_info info;
+    assert_int_equal(tl_checkpoint_load(trained("student-exits"), 64, &net, NULL, &info, error, sizeof error), TL_OK);
+    tl_export_options opt = { 300, TL_DTYPE_INT8 };
+    tl_graph g;
+    assert_int_equal(tl_export_net(&net, &info, &train, &opt, &g, error, sizeof error), TL_OK);
+    size_t size;
+    float acc[16];
+    int exits;
+    uint8_t *buf = serialize_and_measure(&g, &size, acc, &exits);
+    assert_int_equal(exits, 2);
+    tl_cascade_report all0, all1, mid;
+    assert_int_equal(tl_device_cascade(buf, size, &test, 0.0f, &all0), TL_OK);
+    assert_int_equal(tl_device_cascade(buf, size, &test, 1.0f, &all1), TL_OK);
+    assert_int_equal(tl_device_cascade(buf, size, &test, 0.8f, &mid), TL_OK);
+    assert_true(all0.share[0] == 1.0f && all0.cascade_accuracy == acc[0]);
+    assert_true(all0.mean_macs == (double)all0.macs[0]);
+    assert_true(all1.share[1] == 1.0f && all1.cascade_accuracy == acc[1]);
+    assert_true(all1.mean_macs == (double)all1.macs[1]);
+    assert_true(all0.macs[0] < all0.macs[1]);
+    assert_true(all0.accuracy[0] == acc[0] && all0.accuracy[1] == acc[1]);
+    assert_true(fabsf(mid.share[0] + mid.share[1] - 1.0f) < 1e-6f);
+    assert_true(mid.mean_macs >= (double)mid.macs[0] && mid.mean_macs <= (double)mid.macs[1]);
+    print_message("cascade at 0.8: %.1f%% stop at exit 0, accuracy %.4f, %.0f MACs (exit 0 %.4f, exit 1 %.4f)\n",
+                  100.0 * mid.share[0], (double)mid.cascade_accuracy, mid.mean_macs, (double)acc[0], (double)acc[1]);
+    free(buf);
+    tl_net_free(&net);
+}
+
 /* A multi-exit model cut at exit 0: smaller, and it answers as exit 0. */
 static void test_truncated_exit(void **state)
 {
@@ -494,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_int4_export_runs),
         cmocka_unit_test(test_pruned_sparse_export),
         cmocka_unit_test(test_channel_pruning),
+        cmocka_unit_test(test_cascade),
         cmocka_unit_test(test_truncated_exit),
         cmocka_unit_test(test_quantisation_aware_training),
         cmocka_unit_test(test_progressive_prefix_accuracy),

@@ -339,6 +339,25 @@ tl_status tl_export_net(tl_net *net, const tl_checkpoint_info *info, const tl_da
 tl_status tl_device_accuracy(const uint8_t *model, size_t size, const tl_dataset *ds, float *accuracy,
                              int *exit_count);
 
+/* The early-exit cascade the device runs (tl_interp_run_to_exit): a sample
+ * stops at the first exit whose top-1 probability reaches `threshold`
+ * (0..1; the last exit takes the rest). Per exit: its accuracy when every
+ * sample goes there, the MACs to reach it, the share of samples that stop
+ * there, and their accuracy; and the cascade's accuracy and mean MACs. */
+typedef struct tl_cascade_report {
+    int exits;
+    float threshold;
+    float accuracy[TL_MAX_EXITS];       /* every sample through this exit */
+    uint64_t macs[TL_MAX_EXITS];        /* operators up to this exit */
+    float share[TL_MAX_EXITS];          /* samples that stop here */
+    float stop_accuracy[TL_MAX_EXITS];  /* accuracy of those */
+    float cascade_accuracy;
+    double mean_macs;
+} tl_cascade_report;
+
+tl_status tl_device_cascade(const uint8_t *model, size_t size, const tl_dataset *ds, float threshold,
+                            tl_cascade_report *report);
+
 #ifdef __cplusplus
 }
 #endif

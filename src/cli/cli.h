@@ -35,6 +35,7 @@ int tl_cmd_library(int argc, char **argv);
 int tl_cmd_serve(int argc, char **argv);
 int tl_cmd_device(int argc, char **argv);
 int tl_cmd_context(int argc, char **argv);
+int tl_cmd_cascade(int argc, char **argv);
 int tl_cmd_sign(int argc, char **argv);
 int tl_cmd_verify(int argc, char **argv);
 

@@ -24,6 +24,7 @@ static const command commands[] = {
     { "export", tl_cmd_export, "quantise a checkpoint into a .tlm device model" },
     { "serve", tl_cmd_serve, "the edge server: plans and serves models over CoAP" },
     { "device", tl_cmd_device, "a device's update rounds: plan, download, verify, switch slots" },
+    { "cascade", tl_cmd_cascade, "run a multi-exit model's early-exit cascade: accuracy and MACs per threshold" },
     { "context", tl_cmd_context, "set a device's context on the edge server (Observe notifies it)" },
     { "library", tl_cmd_library, "the model library: add, list, show, remove models" },
     { "keygen", tl_cmd_keygen, "create an Ed25519 key pair for signing models" },

@@ -413,3 +413,73 @@ tl_status tl_device_accuracy(const uint8_t *buf, size_t size, const tl_dataset *
     free(arena);
     return TL_OK;
 }
+
+tl_status tl_device_cascade(const uint8_t *buf, size_t size, const tl_dataset *ds, float threshold,
+                            tl_cascade_report *r)
+{
+    memset(r, 0, sizeof *r);
+    r->threshold = threshold;
+    tl_model m;
+    tl_status s = tl_model_load(&m, buf, size, 0);
+    if (s != TL_OK) {
+        return s;
+    }
+    const uint32_t exits = m.header->exit_count < TL_MAX_EXITS ? m.header->exit_count : TL_MAX_EXITS;
+    r->exits = (int)exits;
+    for (uint32_t e = 0; e < exits; ++e) {
+        for (uint32_t k = 0; k < m.exits[e].op_end; ++k) {
+            r->macs[e] += tl_op_macs(&m, k);
+        }
+    }
+    uint8_t *arena = malloc(tl_model_arena_size(&m) + 1);
+    tl_interp it;
+    if (!arena || tl_interp_init(&it, &m, arena, tl_model_arena_size(&m)) != TL_OK) {
+        free(arena);
+        return TL_ERR_NOMEM;
+    }
+    /* confidence is the top-1 probability in 1/65535ths */
+    const double bar = threshold <= 0 ? 0 : threshold >= 1 ? 65536 : (double)threshold * 65535.0;
+    long hits[TL_MAX_EXITS] = { 0 }, stops[TL_MAX_EXITS] = { 0 }, stop_hits[TL_MAX_EXITS] = { 0 }, right = 0;
+    double macs = 0;
+    const size_t sample = (size_t)ds->h * ds->w * ds->c;
+    for (int i = 0; i < ds->n && s == TL_OK; ++i) {
+        uint32_t n = 0;
+        int8_t *in = tl_interp_input(&it, 0, &n);
+        if (n != sample) {
+            s = TL_ERR_SHAPE;
+            break;
+        }
+        const uint8_t *px = ds->pixels + (size_t)i * sample;
+        for (size_t k = 0; k < sample; ++k) {
+            in[k] = (int8_t)(px[k] - 128);
+        }
+        int stopped = -1;
+        for (uint32_t e = 0; e < exits; ++e) {
+            tl_exit_result res;
+            if ((s = tl_interp_run_to_exit(&it, e, &res)) != TL_OK) {
+                break;
+            }
+            const int correct = res.top_class == ds->labels[i];
+            hits[e] += correct;
+            if (stopped < 0 && ((double)res.confidence >= bar || e + 1 == exits)) {
+                stopped = (int)e; /* the device would stop here; run on to measure the rest */
+                ++stops[e];
+                stop_hits[e] += correct;
+                right += correct;
+                macs += (double)r->macs[e];
+            }
+        }
+    }
+    free(arena);
+    if (s != TL_OK) {
+        return s;
+    }
+    for (uint32_t e = 0; e < exits; ++e) {
+        r->accuracy[e] = ds->n ? (float)hits[e] / (float)ds->n : 0;
+        r->share[e] = ds->n ? (float)stops[e] / (float)ds->n : 0;
+        r->stop_accuracy[e] = stops[e] ? (float)stop_hits[e] / (float)stops[e] : 0;
+    }
+    r->cascade_accuracy = ds->n ? (float)right / (float)ds->n : 0;
+    r->mean_macs = ds->n ? macs / ds->n : 0;
+    return TL_OK;
+}
