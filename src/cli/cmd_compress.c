@@ -397,8 +397,12 @@ int tl_cmd_compress(int argc, char **argv)
                     }
                     variant *v = &table[count];
                     memset(v, 0, sizeof *v);
-                    snprintf(v->name, sizeof v->name, "e%d%s-s%02d-int%d", e, tag, (int)(sparsity[si] * 100 + 0.5f),
-                             bits);
+                    if (snprintf(v->name, sizeof v->name, "e%d%s-s%02d-int%d", e, tag,
+                                 (int)(sparsity[si] * 100 + 0.5f), bits) >= (int)sizeof v->name) {
+                        tl_graph_free(&g);
+                        rc = tl_cli_fail("compress", "variant name too long");
+                        break;
+                    }
                     v->exit = e;
                     v->sparsity = sparsity[si];
                     v->bits = bits;
