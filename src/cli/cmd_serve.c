@@ -149,13 +149,16 @@ int tl_cmd_device(int argc, char **argv)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: tinylarge device --server HOST:PORT --slots DIR --flash B --ram B --mac-rate R --rate BPS\n"
                    "                        [--name NAME | --context K=V&K=V...] [--id ID] [--pub SERVER.pub]\n"
-                   "                        [--psk FILE] [--deadline S] [--progressive] [--first-planes N]\n"
+                   "                        [--psk FILE] [--deadline S] [--energy-per-mac J --energy-budget J]\n"
+                   "                        [--progressive] [--first-planes N]\n"
                    "                        [--link-rate BPS] [--watch S] [--updates N] [--timeout S] [--eval N]\n\n"
                    "A device's update rounds: asks the edge server which variant fits (its profile,\n"
                    "channel rate and context), downloads it block by block into DIR (resuming an\n"
                    "interrupted download from its last block), checks digest and signature (with\n"
                    "--pub), refuses an older version, installs it in the inactive of two slots and\n"
                    "switches; any failure keeps the running model.\n"
+                   "  --energy-per-mac, --energy-budget  joules per MAC and allowed per inference (a\n"
+                   "                 device derives the budget from its battery); the planner keeps to it\n"
                    "  --context      the device's situation, e.g. task=fashion&location=hall (the\n"
                    "                 server picks the model tagged for it)\n"
                    "  --psk FILE     DTLS with the identity in FILE ('identity hex-key')\n"
@@ -196,6 +199,8 @@ int tl_cmd_device(int argc, char **argv)
         else if (!strcmp(a, "--mac-rate")) o.profile.macs_per_second = value;
         else if (!strcmp(a, "--rate")) o.rate_bps = value;
         else if (!strcmp(a, "--deadline")) o.deadline_s = value;
+        else if (!strcmp(a, "--energy-per-mac")) o.profile.joules_per_mac = value;
+        else if (!strcmp(a, "--energy-budget")) o.profile.energy_budget_j = value;
         else if (!strcmp(a, "--link-rate")) o.link_bps = value;
         else if (!strcmp(a, "--watch")) o.watch_seconds = value;
         else if (!strcmp(a, "--timeout")) o.block_timeout_s = value;

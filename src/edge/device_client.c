@@ -555,6 +555,10 @@ tl_status tl_device_run(const tl_device_options *o, char *msg, size_t msg_size)
     if (o->deadline_s > 0) {
         n += snprintf(query + n, sizeof query - (size_t)n, "&deadline=%g", o->deadline_s);
     }
+    if (o->profile.joules_per_mac > 0 && o->profile.energy_budget_j > 0) {
+        n += snprintf(query + n, sizeof query - (size_t)n, "&jpm=%g&energy=%g", o->profile.joules_per_mac,
+                      o->profile.energy_budget_j);
+    }
     if (o->device_id) {
         n += snprintf(query + n, sizeof query - (size_t)n, "&device=%s", o->device_id);
     }

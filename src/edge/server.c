@@ -140,7 +140,8 @@ static int context_set(char *context, size_t size, const char *key, size_t key_l
     return 0;
 }
 
-static const char *const profile_keys[] = { "device", "name", "flash", "ram", "macs", "rate", "deadline", "form", NULL };
+static const char *const profile_keys[] = { "device", "name", "flash", "ram", "macs", "rate", "deadline", "form",
+                                            "jpm", "energy", NULL };
 
 static int is_profile_key(const char *p, size_t n)
 {
@@ -359,12 +360,15 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
         reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, error);
         return;
     }
-    tl_device_profile d = { strtoull(flash, NULL, 10), strtoull(ram, NULL, 10), strtod(macs, NULL), 0, 0 };
+    char jpm[32], energy[32];
+    tl_device_profile d = { strtoull(flash, NULL, 10), strtoull(ram, NULL, 10), strtod(macs, NULL),
+                            query_value(query, "jpm", jpm, sizeof jpm) ? strtod(jpm, NULL) : 0,
+                            query_value(query, "energy", energy, sizeof energy) ? strtod(energy, NULL) : 0 };
     tl_channel c = { 0, 0, 0.5, strtod(rate, NULL), 0.05, 1024 };
     const double dl = query_value(query, "deadline", deadline, sizeof deadline) ? strtod(deadline, NULL) : 0;
     tl_plan p;
-    if (!(c.measured_bps > 0) || !(d.macs_per_second > 0)) {
-        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "rate and macs must be positive numbers");
+    if (!(c.measured_bps > 0) || !(d.macs_per_second > 0) || d.joules_per_mac < 0 || d.energy_budget_j < 0) {
+        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "rate and macs must be positive, jpm and energy not negative");
         return;
     }
     if (tl_plan_choose(model->variants, model->count, &d, &c, dl, &p) != TL_OK) {
