@@ -124,7 +124,7 @@ check "context kept by the server" 0 "dev5: task=fashion&location=hall|dev5: loc
     "$bin" context --server "$srv" --device dev5
 
 # Progressive: a device with no model runs its first planes before the rest arrives.
-check "progressive: prefix first" 0 "first inference after .* \([3-7] of 8 planes\) prefix of e0-s00-int8 version 1 \([3-7] of 8 planes\).*installed fashion e0-s00-int8" -- \
+check "progressive: prefix first" 0 "first inference after .* \([3-7] of 8 planes\) installed fashion e0-s00-int8 .*prefix of e0-s00-int8 version 1 \([3-7] of 8 planes\): accuracy" -- \
     "$bin" device --server "$srv" --slots "$work/dev6" --flash 256K "${common[@]}" --progressive \
     --first-planes 3 --link-rate 200K --eval 100
 check "progressive: forged header refused" 1 "bad or missing signature on the progressive header" -- \

@@ -88,7 +88,10 @@ typedef struct device_run {
     tl_dataset test;
     int eval;
     int first_done;
-    int prefix_measured;
+    uint8_t *prefix;            /* the first prefix run, measured once the download is over */
+    size_t prefix_size;
+    int prefix_planes;
+    double prefix_seconds;
 } device_run;
 
 static double seconds_now(void)
@@ -121,17 +124,31 @@ static void on_model(void *ctx, const uint8_t *model, size_t size, const tl_mani
         }
         run->first_done = 1;
     }
-    /* Prefixes: the first one is measured; later ones would only slow the download. */
-    const int measure = run->eval && (planes == 8 || !run->prefix_measured);
-    run->prefix_measured |= planes < 8;
-    if (measure && tl_device_accuracy(model, size, &run->test, acc, &exits) == TL_OK) {
-        if (planes < 8) {
-            printf("prefix of %s version %d (%d of 8 planes): accuracy %.4f on %d test images (%.2f s)\n",
-                   m->variant, m->version, planes, (double)acc[exits - 1], run->test.n, seconds);
-        } else {
-            printf("active model %s version %d: accuracy %.4f on %d test images (%.2f s)\n", m->variant, m->version,
-                   (double)acc[exits - 1], run->test.n, seconds);
+    if (!run->eval) {
+        fflush(stdout);
+        return;
+    }
+    if (planes < 8) {
+        /* Measuring here would stall the download: keep the first prefix
+         * and measure it when the download is over. */
+        if (!run->prefix && (run->prefix = aligned_alloc(16, (size + 16) / 16 * 16)) != NULL) {
+            memcpy(run->prefix, model, size);
+            run->prefix_size = size;
+            run->prefix_planes = planes;
+            run->prefix_seconds = seconds;
         }
+        fflush(stdout);
+        return;
+    }
+    if (run->prefix && tl_device_accuracy(run->prefix, run->prefix_size, &run->test, acc, &exits) == TL_OK) {
+        printf("prefix of %s version %d (%d of 8 planes): accuracy %.4f on %d test images (ran at %.2f s)\n",
+               m->variant, m->version, run->prefix_planes, (double)acc[exits - 1], run->test.n, run->prefix_seconds);
+    }
+    free(run->prefix);
+    run->prefix = NULL;
+    if (tl_device_accuracy(model, size, &run->test, acc, &exits) == TL_OK) {
+        printf("active model %s version %d: accuracy %.4f on %d test images (installed at %.2f s)\n", m->variant,
+               m->version, (double)acc[exits - 1], run->test.n, seconds);
     }
     fflush(stdout);
 }
@@ -266,6 +283,7 @@ int tl_cmd_device(int argc, char **argv)
             free(model);
         }
     }
+    free(run.prefix);
     if (eval) {
         tl_dataset_free(&run.test);
     }
