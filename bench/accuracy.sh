@@ -7,6 +7,7 @@
 #   - int4: post-training and after one epoch of quantisation-aware training;
 #   - structured pruning: 25% and 50% of every convolution's filters
 #     removed, 3 epochs of fine-tuning, exported int8;
+#   - the early-exit cascade of the two-exit student (8 epochs);
 #   - the variant catalogue (sparsity 0 / 0.5 / 0.75 x int8 / int4; pruned
 #     tensors stored in the smallest encoding, bitmap at these sparsities);
 #   - the accuracy of each bit-plane prefix of the int8 model.
@@ -44,6 +45,11 @@ for f in 0.25 0.5; do
         echo "Cortex-M4 (QEMU): $m4 instructions per inference"
     fi
 done
+echo "== the early-exit cascade: the two-exit student, 8 epochs, int8"
+exits=$out/student-exits.tlc
+[ -f "$exits" ] || "$bin" train --arch student-exits --epochs 8 --out "$exits" 2>&1 | tail -1
+"$bin" export "$exits" -o "$out/student-exits.tlm"
+"$bin" cascade "$out/student-exits.tlm"
 echo "== the variant catalogue"
 "$bin" compress "$student" --out-dir "$out/catalogue" --sparsity 0,0.5,0.75 --bits 8,4 \
     --finetune-epochs 1 --finetune-limit 60000 --limit 10000
