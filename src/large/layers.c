@@ -17,6 +17,7 @@
 
 #define BN_MOMENTUM 0.1f
 #define BN_EPS 1e-5f
+#define BN_BLOCK 1024 /* pixels summed in float before folding into double */
 
 static size_t sample_size(const tl_node *n)
 {
@@ -120,9 +121,14 @@ static void conv_forward(tl_net *net, tl_node *n, int count)
     const tl_node *src = &net->nodes[n->in[0]];
     const float *w = net->params + n->weight_at, *bias = net->params + n->bias_at;
     const int k = n->k_h * n->k_w * src->c, m = n->h * n->w;
+    /* Start from the bias and let the GEMM add to it (beta 1): one pass over
+     * the output instead of BLAS zeroing it and a second pass adding bias. */
+    for (size_t p = 0; p < (size_t)count * m; ++p) {
+        memcpy(n->out + p * n->c, bias, (size_t)n->c * sizeof(float));
+    }
     if (conv_is_pointwise(n)) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, count * m, n->c, k, 1.0f, src->out, k, w, k,
-                    0.0f, n->out, n->c);
+                    1.0f, n->out, n->c);
     } else {
         /* Groups of images per GEMM, as many as the scratch buffer holds. */
         const int group = (int)(net->scratch_size / ((size_t)m * k));
@@ -132,13 +138,7 @@ static void conv_forward(tl_net *net, tl_node *n, int count)
                 im2col(src->out + (b + j) * sample_size(src), src, n, net->scratch + (size_t)j * m * k);
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g * m, n->c, k, 1.0f, net->scratch, k, w, k,
-                        0.0f, n->out + b * sample_size(n), n->c);
-        }
-    }
-    for (size_t p = 0; p < (size_t)count * m; ++p) {
-        float *o = n->out + p * n->c;
-        for (int c = 0; c < n->c; ++c) {
-            o[c] += bias[c];
+                        1.0f, n->out + b * sample_size(n), n->c);
         }
     }
 }
@@ -319,11 +319,22 @@ static void batchnorm_forward(tl_net *net, tl_node *n, int count)
             return;
         }
         double *sq = sum + cc;
-        for (size_t p = 0; p < pixels; ++p) {
-            const float *x = src->out + p * cc;
+        /* Float partial sums over blocks of pixels (vectorised), folded into
+         * doubles block by block so long batches keep their precision. */
+        float *part = net->scratch2 + 3 * (size_t)cc, *part_sq = part + cc; /* scratch2 >= 5c floats */
+        for (size_t p0 = 0; p0 < pixels; p0 += BN_BLOCK) {
+            const size_t p1 = p0 + BN_BLOCK < pixels ? p0 + BN_BLOCK : pixels;
+            memset(part, 0, 2 * (size_t)cc * sizeof(float));
+            for (size_t p = p0; p < p1; ++p) {
+                const float *x = src->out + p * cc;
+                for (int c = 0; c < cc; ++c) {
+                    part[c] += x[c];
+                    part_sq[c] += x[c] * x[c];
+                }
+            }
             for (int c = 0; c < cc; ++c) {
-                sum[c] += x[c];
-                sq[c] += (double)x[c] * x[c];
+                sum[c] += part[c];
+                sq[c] += part_sq[c];
             }
         }
         for (int c = 0; c < cc; ++c) {
@@ -370,11 +381,20 @@ static void batchnorm_backward(tl_net *net, tl_node *n, int count)
         return;
     }
     double *sum_dy_xhat = sum_dy + cc;
-    for (size_t p = 0; p < pixels; ++p) {
-        const float *x = src->out + p * cc, *dy = n->dout + p * cc;
+    float *part = net->scratch2 + 3 * (size_t)cc, *part_xhat = part + cc; /* as in the forward pass */
+    for (size_t p0 = 0; p0 < pixels; p0 += BN_BLOCK) {
+        const size_t p1 = p0 + BN_BLOCK < pixels ? p0 + BN_BLOCK : pixels;
+        memset(part, 0, 2 * (size_t)cc * sizeof(float));
+        for (size_t p = p0; p < p1; ++p) {
+            const float *x = src->out + p * cc, *dy = n->dout + p * cc;
+            for (int c = 0; c < cc; ++c) {
+                part[c] += dy[c];
+                part_xhat[c] += dy[c] * ((x[c] - mean[c]) * invstd[c]);
+            }
+        }
         for (int c = 0; c < cc; ++c) {
-            sum_dy[c] += dy[c];
-            sum_dy_xhat[c] += (double)dy[c] * ((x[c] - mean[c]) * invstd[c]);
+            sum_dy[c] += part[c];
+            sum_dy_xhat[c] += part_xhat[c];
         }
     }
     for (int c = 0; c < cc; ++c) {

@@ -261,9 +261,9 @@ tl_status tl_net_finalize(tl_net *net, int batch, uint64_t seed)
             scratch = cols * group > scratch ? cols * group : scratch;
         }
     }
-    /* scratch2 also holds batch norm's per-channel factors (3 x channels). */
+    /* scratch2 also holds batch norm's per-channel factors and partial sums (5 x channels). */
     for (int i = 0; i < net->count; ++i) {
-        const size_t need = 3 * (size_t)net->nodes[i].c;
+        const size_t need = 5 * (size_t)net->nodes[i].c;
         scratch = need > scratch ? need : scratch;
     }
     net->param_count = count;
