@@ -70,6 +70,13 @@ if [ -n "$client" ]; then
         "$client" -m get "coap://127.0.0.1:$port/plan?name=nope&flash=1&ram=1&macs=1&rate=1"
     check "model without a query" 0 "model needs name, version and variant" -- \
         "$client" -m get "coap://127.0.0.1:$port/model"
+    check "model in an unknown form" 0 "form is tlm or tlp" -- \
+        "$client" -m get "coap://127.0.0.1:$port/model?name=fashion&version=1&variant=e0-s00-int8&form=zip"
+    check "plan with a negative MAC rate" 0 "rate and macs must be positive" -- \
+        "$client" -m get "coap://127.0.0.1:$port/plan?name=fashion&flash=1&ram=1&macs=-5&rate=1"
+    check "context without a device" 0 "context needs device=ID" -- \
+        "$client" -m post "coap://127.0.0.1:$port/context?location=hall"
+    check "the server still answers" 0 "dev5" -- "$bin" context --server "$srv" --device dev5
 fi
 
 # A tampered byte in the stored model: refused on its digest, the old model stays.
