@@ -257,8 +257,14 @@ static tl_status download(const tl_manifest *m, int has_active, uint8_t **model,
     char part[4200], info[4200], want[256], have[256] = "";
     snprintf(part, sizeof part, "%.4000s/download.part", o->slots);
     snprintf(info, sizeof info, "%.4000s/download.info", o->slots);
-    snprintf(want, sizeof want, "%s %d %s %s %llu\n", m->model, m->version, m->variant, tlp ? "tlp" : "tlm",
-             (unsigned long long)total);
+    /* What download.part holds: the same name, version, variant, form and
+     * digest, or it is started over. */
+    char digest[17];
+    for (int i = 0; i < 8; ++i) {
+        snprintf(digest + 2 * i, 3, "%02x", m->sha256[i]);
+    }
+    snprintf(want, sizeof want, "%s %d %s %s %llu %s\n", m->model, m->version, m->variant, tlp ? "tlp" : "tlm",
+             (unsigned long long)total, digest);
     FILE *f = fopen(info, "r");
     if (f) {
         if (!fgets(have, sizeof have, f)) {
