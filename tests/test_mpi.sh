@@ -28,7 +28,9 @@ check "one checkpoint, written by rank 0" '[ -f "$work/two.tlc" ]'
 check "single process learned ($a1)" 'awk -v a="$a1" "BEGIN { exit !(a > 0.45) }"'
 check "same accuracy within 5 points ($a1 vs $a2)" \
     'awk -v a="$a1" -v b="$a2" "BEGIN { d = a - b; if (d < 0) d = -d; exit !(d < 0.05) }"'
-check "one summary line" '[ "$(grep -c "test accuracy 0" <<<"$two")" -eq 4 ]'
+# Counted as occurrences: mpirun forwards stdout and stderr separately, so
+# under load two lines can arrive on one.
+check "one summary line" '[ "$(grep -o "test accuracy 0" <<<"$two" | wc -l)" -eq 4 ]'
 check "the MPI checkpoint evaluates" '"$bin" eval "$work/two.tlc" --limit 200 | grep -q "3 epochs"'
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
