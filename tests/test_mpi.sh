@@ -33,4 +33,4 @@ check "same accuracy within 5 points ($a1 vs $a2)" \
 check "one summary line" '[ "$(grep -o "test accuracy 0" <<<"$two" | wc -l)" -eq 4 ]'
 check "the MPI checkpoint evaluates" '"$bin" eval "$work/two.tlc" --limit 200 | grep -q "3 epochs"'
 echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+[ "$failed" -eq 0 ] || { echo "mpirun said:"; sed 's/^/    /' <<<"$two"; exit 1; }
