@@ -465,6 +465,45 @@ static void test_progressive_stream(void **state)
     free(stream);
 }
 
+/* The digests of a (tampered) stream made right again, as an attacker who
+ * controls the whole stream could: only the structure checks remain. */
+static void redigest_stream(uint8_t *stream, const uint32_t ends[8])
+{
+    tl_progressive_header h;
+    memcpy(&h, stream, sizeof h);
+    memset(h.plane_sha256, 0, sizeof h.plane_sha256);
+    memcpy(stream, &h, sizeof h);
+    for (int k = 0; k < 8; ++k) {
+        tl_sha256 ctx;
+        tl_sha256_init(&ctx);
+        tl_sha256_update(&ctx, stream, ends[k]);
+        tl_sha256_final(&ctx, h.plane_sha256[k]);
+    }
+    memcpy(stream, &h, sizeof h);
+}
+
+/* A tensor table whose counts add up to more weights than the planes hold
+ * (found by libFuzzer: it read past the planes) is refused. */
+static void test_progressive_counts_beyond_planes(void **state)
+{
+    (void)state;
+    uint8_t *stream;
+    size_t size;
+    uint32_t ends[8];
+    assert_int_equal(tl_progressive_encode(tiny, tiny_size, &stream, &size, ends), TL_OK);
+    tl_progressive_header h;
+    memcpy(&h, stream, sizeof h);
+    assert_true(h.tensor_count > 0);
+    tl_progressive_tensor *t = (tl_progressive_tensor *)(void *)(stream + sizeof h);
+    t[h.tensor_count - 1].count += 64; /* the skeleton gap after it shrinks by as much */
+    redigest_stream(stream, ends);
+    uint8_t *out = aligned_alloc(16, (tiny_size + 15) / 16 * 16);
+    uint32_t planes, model_size;
+    assert_int_equal(tl_progressive_decode(stream, size, out, tiny_size, &planes, &model_size), TL_ERR_BOUNDS);
+    free(out);
+    free(stream);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -477,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_import_bad_tflite),
         cmocka_unit_test(test_import_names_unsupported_operator),
         cmocka_unit_test(test_progressive_stream),
+        cmocka_unit_test(test_progressive_counts_beyond_planes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

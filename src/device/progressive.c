@@ -130,8 +130,8 @@ tl_status tl_progressive_decode(const uint8_t *stream, size_t size, uint8_t *out
             return TL_ERR_BOUNDS;
         }
         const uint64_t gap = cur.model_offset - model_at;
-        if (skel_at + gap > h.skeleton_size) {
-            return TL_ERR_BOUNDS;
+        if (skel_at + gap > h.skeleton_size || weight_index + cur.count > h.weight_count) {
+            return TL_ERR_BOUNDS; /* the planes hold weight_count weights, no more */
         }
         memcpy(out + model_at, skel + skel_at, (size_t)gap);
         skel_at += gap;
