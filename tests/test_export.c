@@ -77,6 +77,13 @@ static const char *trained(const char *arch)
     return path;
 }
 
+/* The trained network of an architecture, loaded for batches of 64. */
+static void load_trained(const char *arch, tl_net *net, tl_checkpoint_info *info)
+{
+    char error[256];
+    assert_int_equal(tl_checkpoint_load(trained(arch), 64, net, NULL, info, error, sizeof error), TL_OK);
+}
+
 /* A short fine-tuning run from the trained student into `path`. */
 static tl_train_config fine_tuning(const char *path, float lr)
 {
@@ -110,7 +117,7 @@ static void export_and_compare(const char *arch, uint8_t dtype, float tolerance,
     char error[256];
     tl_net net;
     tl_checkpoint_info info;
-    assert_int_equal(tl_checkpoint_load(trained(arch), 64, &net, NULL, &info, error, sizeof error), TL_OK);
+    load_trained(arch, &net, &info);
     tl_export_options opt = { 300, dtype };
     tl_graph g;
     assert_int_equal(tl_export_net(&net, &info, &train, &opt, &g, error, sizeof error), TL_OK);
@@ -242,7 +249,7 @@ static void test_channel_pruning(void **state)
     char error[256];
     tl_net net, slim;
     tl_checkpoint_info info;
-    assert_int_equal(tl_checkpoint_load(trained("student"), 64, &net, NULL, &info, error, sizeof error), TL_OK);
+    load_trained("student", &net, &info);
     for (int i = 1; i < net.count; ++i) { /* kill the upper half of every batch norm's channels */
         tl_node *n = &net.nodes[i];
         if (n->kind == TL_LAYER_BATCHNORM) {
@@ -340,7 +347,7 @@ static void test_cascade(void **state)
     char error[256];
     tl_net net;
     tl_checkpoint_info info;
-    assert_int_equal(tl_checkpoint_load(trained("student-exits"), 64, &net, NULL, &info, error, sizeof error), TL_OK);
+    load_trained("student-exits", &net, &info);
     tl_export_options opt = { 300, TL_DTYPE_INT8 };
     tl_graph g;
     assert_int_equal(tl_export_net(&net, &info, &train, &opt, &g, error, sizeof error), TL_OK);
@@ -377,7 +384,7 @@ static void test_truncated_exit(void **state)
     char error[256];
     tl_net net;
     tl_checkpoint_info info;
-    assert_int_equal(tl_checkpoint_load(trained("student-exits"), 64, &net, NULL, &info, error, sizeof error), TL_OK);
+    load_trained("student-exits", &net, &info);
     tl_graph full, cut;
     assert_int_equal(tl_export_net(&net, &info, &train, NULL, &full, error, sizeof error), TL_OK);
     assert_int_equal(tl_export_net(&net, &info, &train, NULL, &cut, error, sizeof error), TL_OK);
@@ -470,7 +477,7 @@ static void test_progressive_prefix_accuracy(void **state)
     char error[256];
     tl_net net;
     tl_checkpoint_info info;
-    assert_int_equal(tl_checkpoint_load(trained("student"), 64, &net, NULL, &info, error, sizeof error), TL_OK);
+    load_trained("student", &net, &info);
     tl_graph g;
     assert_int_equal(tl_export_net(&net, &info, &train, NULL, &g, error, sizeof error), TL_OK);
     uint8_t *tlm, *stream;

@@ -28,6 +28,25 @@ tl_status tl_pack_int4(const int8_t *values, uint64_t count, uint8_t **packed, u
     return TL_OK;
 }
 
+/* Non-zero weights, and a zeroed blob of `bytes` for an encoding of them. */
+static uint64_t count_nonzero(const int8_t *weights, uint64_t count)
+{
+    uint64_t nnz = 0;
+    for (uint64_t i = 0; i < count; ++i) {
+        nnz += weights[i] != 0;
+    }
+    return nnz;
+}
+
+static tl_status new_blob(uint64_t bytes, uint8_t **out)
+{
+    if (bytes > 0x7FFFFFFFu) {
+        return TL_ERR_BOUNDS;
+    }
+    *out = calloc(1, bytes);
+    return *out ? TL_OK : TL_ERR_NOMEM;
+}
+
 tl_status tl_encode_bitmap(const int8_t *weights, uint32_t out_c, uint32_t k_h, uint32_t k_w, uint32_t in_c,
                            uint8_t **blob, uint32_t *size)
 {
@@ -35,18 +54,13 @@ tl_status tl_encode_bitmap(const int8_t *weights, uint32_t out_c, uint32_t k_h, 
         return TL_ERR_ARG;
     }
     const uint64_t taps = (uint64_t)k_h * k_w, row_bytes = (in_c + 7u) / 8u;
-    uint64_t nnz = 0;
-    for (uint64_t i = 0; i < out_c * taps * in_c; ++i) {
-        nnz += weights[i] != 0;
-    }
+    const uint64_t nnz = count_nonzero(weights, out_c * taps * in_c);
     const uint64_t bitmap_bytes = out_c * taps * row_bytes;
     const uint64_t bytes = 4 + 4 * ((uint64_t)out_c + 1) + bitmap_bytes + nnz;
-    if (bytes > 0x7FFFFFFFu) {
-        return TL_ERR_BOUNDS;
-    }
-    uint8_t *out = calloc(1, bytes);
-    if (!out) {
-        return TL_ERR_NOMEM;
+    uint8_t *out;
+    const tl_status s = new_blob(bytes, &out);
+    if (s != TL_OK) {
+        return s;
     }
     uint32_t *words = (uint32_t *)(void *)out;
     uint32_t *oc_start = words + 1;
@@ -80,17 +94,12 @@ tl_status tl_encode_sparse(const int8_t *weights, uint32_t out_c, uint32_t k_h, 
         return TL_ERR_ARG;
     }
     const uint64_t rows = (uint64_t)out_c * k_h * k_w;
-    uint64_t nnz = 0;
-    for (uint64_t i = 0; i < rows * in_c; ++i) {
-        nnz += weights[i] != 0;
-    }
+    const uint64_t nnz = count_nonzero(weights, rows * in_c);
     const uint64_t bytes = 4 + 4 * (rows + 1) + 3 * nnz;
-    if (bytes > 0x7FFFFFFFu) {
-        return TL_ERR_BOUNDS;
-    }
-    uint8_t *out = calloc(1, bytes);
-    if (!out) {
-        return TL_ERR_NOMEM;
+    uint8_t *out;
+    const tl_status s = new_blob(bytes, &out);
+    if (s != TL_OK) {
+        return s;
     }
     uint32_t *words = (uint32_t *)(void *)out;
     uint32_t *row_start = words + 1;
