@@ -57,7 +57,8 @@ typedef struct served_model {
     char tags[512];                 /* "k=v,k=v" */
     int version, count;
     tl_variant *variants;
-    uint8_t **manifests;            /* CBOR */
+    tl_manifest *facts;             /* each variant's manifest */
+    uint8_t **manifests;            /* ... and as CBOR, ready to send */
     size_t *manifest_sizes;
 } served_model;
 
@@ -232,6 +233,7 @@ static void free_models(served_model *models, int count)
         free(models[i].variants);
         free(models[i].manifests);
         free(models[i].manifest_sizes);
+        free(models[i].facts);
     }
     free(models);
 }
@@ -276,17 +278,17 @@ static tl_status reload(char *error, size_t error_size)
         m->variants = calloc(256, sizeof *m->variants);
         m->manifests = calloc(256, sizeof *m->manifests);
         m->manifest_sizes = calloc(256, sizeof *m->manifest_sizes);
-        if (!m->variants || !m->manifests || !m->manifest_sizes) {
+        m->facts = calloc(256, sizeof *m->facts);
+        if (!m->variants || !m->manifests || !m->manifest_sizes || !m->facts) {
             s = TL_ERR_NOMEM;
             break;
         }
         s = tl_library_variants(server.library, m->name, m->variants, 256, &m->count, &m->version, error, error_size);
         for (int v = 0; s == TL_OK && v < m->count; ++v) {
-            tl_manifest manifest;
-            s = tl_library_manifest(server.library, m->name, m->version, m->variants[v].name, &manifest, error,
+            s = tl_library_manifest(server.library, m->name, m->version, m->variants[v].name, &m->facts[v], error,
                                     error_size);
             if (s == TL_OK) {
-                s = tl_manifest_encode(&manifest, &m->manifests[v], &m->manifest_sizes[v]);
+                s = tl_manifest_encode(&m->facts[v], &m->manifests[v], &m->manifest_sizes[v]);
             }
         }
     }
@@ -381,11 +383,11 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
                     coap_encode_var_safe(format, sizeof format, COAP_MEDIATYPE_APPLICATION_CBOR), format);
     if (p.prefix_planes > 0) {
         /* The deadline is met by a progressive prefix: say which. */
-        tl_manifest m;
+        tl_manifest m = model->facts[p.index];
         uint8_t *cbor;
         size_t size;
-        if (tl_manifest_decode(model->manifests[p.index], model->manifest_sizes[p.index], &m) != TL_OK ||
-            (m.planes = p.prefix_planes, tl_manifest_encode(&m, &cbor, &size)) != TL_OK) {
+        m.planes = p.prefix_planes;
+        if (tl_manifest_encode(&m, &cbor, &size) != TL_OK) {
             reply_text(response, COAP_RESPONSE_CODE_INTERNAL_ERROR, "cannot make the manifest");
             return;
         }
