@@ -134,6 +134,18 @@ check "context kept by the server" 0 "dev5: task=fashion&location=hall|dev5: loc
 check "progressive: prefix first" 0 "first inference after .* \([3-7] of 8 planes\) installed fashion e0-s00-int8 .*prefix of e0-s00-int8 version 1 \([3-7] of 8 planes\): accuracy" -- \
     "$bin" device --server "$srv" --slots "$work/dev6" --flash 256K "${common[@]}" --progressive \
     --first-planes 3 --link-rate 200K --eval 100
+# The planner meets a deadline the whole model misses with a prefix: the
+# manifest asks for 5 planes first and the device streams them unasked
+# (it runs the first prefix with at least that many: plane ends can share a block).
+mkdir -p "$work/pcat"
+cp "$work/cat/e0-s00-int8.tlm" "$work/pcat/"
+printf 'variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,prefix_planes,prefix_bytes,prefix_accuracy\ne0-s00-int8,0,0.00,8,0.50,%s,271904,9408,-1,1,5,6000,0.49\n' \
+    "$int8" > "$work/pcat/catalogue.csv"
+"$bin" library add --db "$work/lib.db" --name fashion-prefix --catalogue "$work/pcat" --key "$work/srv.key" >/dev/null
+sleep 0.5
+check "planner: a prefix meets the deadline" 0 "first inference after .* \([5-7] of 8 planes\) installed fashion-prefix e0-s00-int8" -- \
+    "$bin" device --server "$srv" --slots "$work/dev11" --name fashion-prefix --flash 256K --ram 64K --mac-rate 20M \
+    --rate 20K --deadline 3 --link-rate 400K --pub "$work/srv.pub" --eval 50
 check "progressive: forged header refused" 1 "bad or missing signature on the progressive header" -- \
     "$bin" device --server "$srv" --slots "$work/dev7" --flash 256K --name fashion --ram 64K --mac-rate 20M \
     --rate 250K --pub "$work/other.pub" --progressive
