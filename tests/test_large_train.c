@@ -321,6 +321,31 @@ static void test_distillation_runs(void **state)
     assert_int_equal(tl_checkpoint_load(teacher, 8, &t, NULL, NULL, error, sizeof error), TL_OK);
     assert_int_equal(tl_checkpoint_load(student, 8, &st, NULL, NULL, error, sizeof error), TL_OK);
     assert_memory_not_equal(t.params, st.params, t.param_count * sizeof(float));
+    /* The cached teacher (run once, un-augmented, here on two threads) gives
+     * the same soft targets as the teacher run on every batch: without
+     * augmentation the two students agree up to rounding. */
+    char live[128];
+    snprintf(live, sizeof live, "%s/live.tlc", dir);
+    d.augment = 0;
+    d.threads = 2;
+    assert_int_equal(tl_train(&d, &rep, error, sizeof error), TL_OK);
+    tl_train_config l = d;
+    l.out = live;
+    l.teacher_live = 1;
+    assert_int_equal(tl_train(&l, &rep, error, sizeof error), TL_OK);
+    tl_net cached, onthefly;
+    assert_int_equal(tl_checkpoint_load(student, 8, &cached, NULL, NULL, error, sizeof error), TL_OK);
+    assert_int_equal(tl_checkpoint_load(live, 8, &onthefly, NULL, NULL, error, sizeof error), TL_OK);
+    float worst = 0;
+    for (size_t i = 0; i < cached.param_count; ++i) {
+        const float diff = fabsf(cached.params[i] - onthefly.params[i]);
+        worst = diff > worst ? diff : worst;
+    }
+    printf("cached vs live teacher: largest weight difference %g\n", (double)worst);
+    assert_true(worst < 1e-3f);
+    assert_memory_not_equal(cached.params, t.params, t.param_count * sizeof(float));
+    tl_net_free(&cached);
+    tl_net_free(&onthefly);
     tl_net_free(&t);
     tl_net_free(&st);
     /* A missing teacher is an error naming it. */

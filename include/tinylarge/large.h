@@ -225,6 +225,8 @@ typedef struct tl_train_config {
     const char *out;            /* checkpoint written after every epoch */
     const char *resume;         /* checkpoint to continue from, or NULL */
     const char *teacher;        /* distil from this checkpoint, or NULL */
+    int teacher_live;           /* 1: run the teacher on every augmented batch; 0: once per
+                                   training image, un-augmented, before the first epoch */
     int epochs, batch, threads;
     int limit_train, limit_test;   /* 0: the whole split */
     int augment;

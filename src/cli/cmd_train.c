@@ -43,7 +43,9 @@ static void usage_train(FILE *out, int distill)
     if (distill) {
         fprintf(out, "  --teacher CKPT     the teacher's checkpoint (required)\n"
                      "  --temperature T    softening temperature (default 4)\n"
-                     "  --alpha A          weight of the distillation term (default 0.7)\n");
+                     "  --alpha A          weight of the distillation term (default 0.7)\n"
+                     "  --teacher-live     run the teacher on every augmented batch (default: once per\n"
+                     "                     training image before the first epoch, then cached)\n");
     }
 }
 
@@ -69,6 +71,9 @@ static int run_training(int argc, char **argv, int distill)
             return 0;
         } else if (!strcmp(a, "--no-augment")) {
             cfg.augment = 0;
+            continue;
+        } else if (distill && !strcmp(a, "--teacher-live")) {
+            cfg.teacher_live = 1;
             continue;
         } else if (!v) {
             usage_train(stderr, distill);

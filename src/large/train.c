@@ -8,6 +8,7 @@
  * run reproduces an uninterrupted one (with the same thread count).
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,6 +274,95 @@ static void progress(const tl_train_config *cfg, int epoch, int done, int total,
     fflush(stderr);
 }
 
+/* Teacher logits, cached: the teacher runs once over the un-augmented
+ * training images (the threads each on a slice, with a teacher of their
+ * own) instead of on every batch. The student then sees shifted and flipped
+ * views with their clean image's soft targets; the teacher was trained to
+ * be invariant to those, and the cache cuts the cost of distillation by the
+ * teacher's forward pass every epoch (4x the student's training for ours). */
+typedef struct teacher_job {
+    const char *path;
+    const tl_dataset *data;
+    int first, count, batch;
+    float *logits; /* [data->n, classes], this job's rows */
+    tl_status status;
+    char error[256];
+} teacher_job;
+
+static void *teacher_job_run(void *arg)
+{
+    teacher_job *j = arg;
+    tl_net t;
+    tl_checkpoint_info ti;
+    j->status = tl_checkpoint_load(j->path, j->batch, &t, NULL, &ti, j->error, sizeof j->error);
+    if (j->status != TL_OK) {
+        return NULL;
+    }
+    t.training = 0;
+    const tl_dataset *d = j->data;
+    float *x = malloc((size_t)j->batch * d->h * d->w * d->c * sizeof(float));
+    uint8_t *y = malloc((size_t)j->batch);
+    if (!x || !y) {
+        j->status = TL_ERR_NOMEM;
+        snprintf(j->error, sizeof j->error, "out of memory");
+    }
+    for (int done = 0; j->status == TL_OK && done < j->count; done += j->batch) {
+        const int n = j->count - done < j->batch ? j->count - done : j->batch;
+        tl_dataset_batch(d, NULL, j->first + done, n, ti.mean, ti.std, 0, NULL, x, y);
+        tl_net_forward(&t, x, n);
+        const tl_node *out = &t.nodes[t.exits[t.exit_count - 1]];
+        if (out->c != d->classes) {
+            j->status = TL_ERR_SHAPE;
+            snprintf(j->error, sizeof j->error, "%s: the teacher has %d outputs, the data %d classes", j->path,
+                     out->c, d->classes);
+            break;
+        }
+        memcpy(j->logits + (size_t)(j->first + done) * d->classes, out->out, (size_t)n * d->classes * sizeof(float));
+    }
+    free(x);
+    free(y);
+    tl_net_free(&t);
+    return NULL;
+}
+
+static tl_status teacher_cache(const tl_train_config *cfg, const tl_dataset *train, float **logits, char *error,
+                               size_t error_size)
+{
+    const int threads = cfg->threads > 1 ? cfg->threads : 1;
+    *logits = malloc((size_t)train->n * train->classes * sizeof(float));
+    teacher_job *jobs = calloc((size_t)threads, sizeof *jobs);
+    pthread_t *tids = calloc((size_t)threads, sizeof *tids);
+    tl_status s = *logits && jobs && tids ? TL_OK : fail(error, error_size, TL_ERR_NOMEM, "out of memory");
+    int started = 0;
+    for (int t = 0; s == TL_OK && t < threads; ++t) {
+        teacher_job *j = &jobs[t];
+        j->path = cfg->teacher;
+        j->data = train;
+        j->first = (int)((long)train->n * t / threads);
+        j->count = (int)((long)train->n * (t + 1) / threads) - j->first;
+        j->batch = cfg->batch;
+        j->logits = *logits;
+        if (pthread_create(&tids[t], NULL, teacher_job_run, j) != 0) {
+            s = fail(error, error_size, TL_ERR_STATE, "cannot start a thread for the teacher");
+            break;
+        }
+        started++;
+    }
+    for (int t = 0; t < started; ++t) {
+        pthread_join(tids[t], NULL);
+        if (s == TL_OK && jobs[t].status != TL_OK) {
+            s = fail(error, error_size, jobs[t].status, "%s", jobs[t].error);
+        }
+    }
+    free(jobs);
+    free(tids);
+    if (s != TL_OK) {
+        free(*logits);
+        *logits = NULL;
+    }
+    return s;
+}
+
 tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *error, size_t error_size)
 {
     if (!cfg || !report || cfg->epochs < 1 || cfg->batch < 1 || !(cfg->lr > 0)) {
@@ -348,11 +438,26 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
         info.std = TL_FASHION_MNIST_STD;
         info.seed = cfg->seed;
     }
-    if (s == TL_OK && cfg->teacher) {
+    float *cached_logits = NULL, *slice_logits = NULL;
+    if (s == TL_OK && cfg->teacher && cfg->teacher_live) {
         tl_checkpoint_info ti;
         s = tl_checkpoint_load(cfg->teacher, cfg->batch, &teacher, NULL, &ti, error, error_size);
         if (s == TL_OK) {
             teacher.training = 0;
+        }
+    } else if (s == TL_OK && cfg->teacher) {
+        if (!cfg->quiet) {
+            fprintf(stderr, "running the teacher once over %d training images (%d threads)\n", train.n,
+                    cfg->threads > 1 ? cfg->threads : 1);
+        }
+        const double t0 = now();
+        s = teacher_cache(cfg, &train, &cached_logits, error, error_size);
+        slice_logits = s == TL_OK ? malloc((size_t)cfg->batch * train.classes * sizeof(float)) : NULL;
+        if (s == TL_OK && !slice_logits) {
+            s = fail(error, error_size, TL_ERR_NOMEM, "out of memory");
+        }
+        if (s == TL_OK && !cfg->quiet) {
+            fprintf(stderr, "teacher logits ready in %.0f s\n", now() - t0);
         }
     }
     const int steps_per_epoch = (train.n + cfg->batch - 1) / cfg->batch;
@@ -430,7 +535,13 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
             /* Teacher logits (distillation) for this slice, then forward, losses
              * and backward across the training threads. */
             const float *teacher_logits = NULL;
-            if (cfg->teacher && count > 0) {
+            if (cached_logits && count > 0) {
+                for (int b = 0; b < count; ++b) {
+                    memcpy(slice_logits + (size_t)b * train.classes,
+                           cached_logits + (size_t)order[first + b] * train.classes, train.classes * sizeof(float));
+                }
+                teacher_logits = slice_logits;
+            } else if (cfg->teacher && count > 0) {
                 tl_net_forward(&teacher, x, count);
                 teacher_logits = teacher.nodes[teacher.exits[teacher.exit_count - 1]].out;
             }
@@ -499,6 +610,8 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
     tl_optim_free(&opt);
     tl_net_free(&net);
     tl_net_free(&teacher);
+    free(cached_logits);
+    free(slice_logits);
     tl_dataset_free(&train);
     tl_dataset_free(&test);
     return s;
