@@ -447,8 +447,8 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
         }
     } else if (s == TL_OK && cfg->teacher) {
         if (!cfg->quiet) {
-            fprintf(stderr, "running the teacher once over %d training images (%d threads)\n", train.n,
-                    cfg->threads > 1 ? cfg->threads : 1);
+            fprintf(stderr, "running the teacher once over %d training images (%d thread%s)\n", train.n,
+                    cfg->threads > 1 ? cfg->threads : 1, cfg->threads > 1 ? "s" : "");
         }
         const double t0 = now();
         s = teacher_cache(cfg, &train, &cached_logits, error, error_size);
