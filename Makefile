@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 SHARED ?= $(abspath ../shared)
 FUZZ_SECONDS ?= 30
 
-.PHONY: all deps build run test test-sanitize fuzz bench bench-accuracy clean
+.PHONY: all deps build run test test-sanitize fuzz bench bench-accuracy bench-teacher clean
 
 all: build
 
@@ -54,6 +54,11 @@ bench: build
 # The compression results on the full test split (trains a student: ~1 hour).
 bench-accuracy: build
 	@bench/accuracy.sh $(BUILD)
+
+# The teacher, distillation and the teacher compressed (trains the teacher:
+# several hours on 2 cores; pass checkpoints to bench/teacher.sh to reuse them).
+bench-teacher: build
+	@bench/teacher.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-sanitize $(BUILD)-fuzz
