@@ -61,46 +61,33 @@ static void valid_columns(int ix0, int k_w, int in_w, int *lo, int *hi)
     }
 }
 
-/* The geometry of one im2col: an (in_h, in_w, c) image, a k_h x k_w window
- * moved by a stride over (out_h, out_w) positions from (-pad_top, -pad_left). */
-typedef struct window {
-    int in_h, in_w, c, k_h, k_w, stride_h, stride_w, pad_top, pad_left, out_h, out_w;
-} window;
-
 /* cols (OH*OW, KH*KW*C): row r holds the input window of output pixel r.
  * Each filter row's valid taps are one contiguous run in both buffers. */
-static void im2col_window(const float *img, const window *g, float *cols)
+static void im2col(const float *img, const tl_node *src, const tl_node *n, float *cols)
 {
-    const int c = g->c, row_len = g->k_w * c;
-    for (int oy = 0; oy < g->out_h; ++oy) {
-        for (int ox = 0; ox < g->out_w; ++ox) {
-            float *row = cols + ((size_t)oy * g->out_w + ox) * g->k_h * row_len;
-            const int ix0 = ox * g->stride_w - g->pad_left;
+    const int c = src->c, row_len = n->k_w * c;
+    for (int oy = 0; oy < n->h; ++oy) {
+        for (int ox = 0; ox < n->w; ++ox) {
+            float *row = cols + ((size_t)oy * n->w + ox) * n->k_h * row_len;
+            const int ix0 = ox * n->stride_w - n->pad_left;
             int lo, hi;
-            valid_columns(ix0, g->k_w, g->in_w, &lo, &hi);
-            for (int ky = 0; ky < g->k_h; ++ky, row += row_len) {
-                const int iy = oy * g->stride_h - g->pad_top + ky;
-                if (iy < 0 || iy >= g->in_h || lo == hi) {
+            valid_columns(ix0, n->k_w, src->w, &lo, &hi);
+            for (int ky = 0; ky < n->k_h; ++ky, row += row_len) {
+                const int iy = oy * n->stride_h - n->pad_top + ky;
+                if (iy < 0 || iy >= src->h || lo == hi) {
                     memset(row, 0, (size_t)row_len * sizeof(float));
                     continue;
                 }
                 if (lo > 0) {
                     memset(row, 0, (size_t)lo * c * sizeof(float));
                 }
-                memcpy(row + lo * c, img + ((size_t)iy * g->in_w + ix0 + lo) * c, (size_t)(hi - lo) * c * sizeof(float));
-                if (hi < g->k_w) {
-                    memset(row + hi * c, 0, (size_t)(g->k_w - hi) * c * sizeof(float));
+                memcpy(row + lo * c, img + ((size_t)iy * src->w + ix0 + lo) * c, (size_t)(hi - lo) * c * sizeof(float));
+                if (hi < n->k_w) {
+                    memset(row + hi * c, 0, (size_t)(n->k_w - hi) * c * sizeof(float));
                 }
             }
         }
     }
-}
-
-static void im2col(const float *img, const tl_node *src, const tl_node *n, float *cols)
-{
-    const window g = { src->h, src->w, src->c, n->k_h, n->k_w, n->stride_h, n->stride_w,
-                       n->pad_top, n->pad_left, n->h, n->w };
-    im2col_window(img, &g, cols);
 }
 
 /* The adjoint of im2col: scatter-add cols back into the image gradient. */
@@ -156,50 +143,6 @@ static void conv_forward(tl_net *net, tl_node *n, int count)
     }
 }
 
-/* Backward of a stride-1 convolution without col2im: the input gradient is
- * itself a convolution, of the output gradient with the filters turned
- * round (taps reversed, input and output channels swapped), padded by
- * k - 1 - pad. So one im2col of dY and one GEMM write dX directly: no
- * column-gradient buffer for BLAS to zero and no scatter-add pass. */
-static void conv_backward_stride1(tl_net *net, tl_node *n, int count)
-{
-    tl_node *src = &net->nodes[n->in[0]];
-    const float *w = net->params + n->weight_at;
-    float *dw = net->grads + n->weight_at;
-    const int kk = n->k_h * n->k_w, k = kk * src->c, m = n->h * n->w;
-    const int kt = kk * n->c, mt = src->h * src->w; /* the turned-round convolution's K and M */
-    /* wt (C_in, KH, KW, C_out): wt[c][t][o] = w[o][kk - 1 - t][c], after the columns. */
-    float *wt = net->scratch2 + (net->scratch_size - (size_t)n->weight_count);
-    for (int o = 0; o < n->c; ++o) {
-        for (int t = 0; t < kk; ++t) {
-            const float *from = w + ((size_t)o * kk + (kk - 1 - t)) * src->c;
-            for (int c = 0; c < src->c; ++c) {
-                wt[((size_t)c * kk + t) * n->c + o] = from[c];
-            }
-        }
-    }
-    const window turned = { n->h, n->w, n->c, n->k_h, n->k_w, 1, 1, n->k_h - 1 - n->pad_top,
-                            n->k_w - 1 - n->pad_left, src->h, src->w };
-    const size_t room = net->scratch_size - (size_t)n->weight_count;
-    int group = (int)(net->scratch_size / ((size_t)m * k));
-    if ((size_t)group * mt * kt > room) {
-        group = (int)(room / ((size_t)mt * kt));
-    }
-    const int accumulate = grad_accumulate(net, n->in[0]);
-    for (int b = 0; b < count; b += group) {
-        const int g = count - b < group ? count - b : group;
-        const float *dout = n->dout + b * sample_size(n);
-        for (int j = 0; j < g; ++j) {
-            im2col(src->out + (b + j) * sample_size(src), src, n, net->scratch + (size_t)j * m * k);
-            im2col_window(dout + j * sample_size(n), &turned, net->scratch2 + (size_t)j * mt * kt);
-        }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n->c, k, g * m, 1.0f, dout, n->c, net->scratch, k,
-                    1.0f, dw, k);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g * mt, src->c, kt, 1.0f, net->scratch2, kt, wt, kt,
-                    accumulate ? 1.0f : 0.0f, src->dout + b * sample_size(src), src->c);
-    }
-}
-
 static void conv_backward(tl_net *net, tl_node *n, int count)
 {
     tl_node *src = &net->nodes[n->in[0]];
@@ -221,10 +164,6 @@ static void conv_backward(tl_net *net, tl_node *n, int count)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count * m, k, n->c, 1.0f, n->dout, n->c,
                         w, k, beta, src->dout, k);
         }
-        return;
-    }
-    if (need_din && n->stride_h == 1 && n->stride_w == 1) {
-        conv_backward_stride1(net, n, count);
         return;
     }
     if (need_din) {

@@ -259,12 +259,6 @@ tl_status tl_net_finalize(tl_net *net, int batch, uint64_t seed)
             size_t group = TL_IM2COL_FLOATS / cols;
             group = group < 1 ? 1 : (group > (size_t)batch ? (size_t)batch : group);
             scratch = cols * group > scratch ? cols * group : scratch;
-            /* A stride-1 backward also takes the output gradient's columns
-             * (over input pixels, taps x output channels) and the turned
-             * filters (conv_backward_stride1). */
-            const tl_node *src = &net->nodes[n->in[0]];
-            const size_t turned = (size_t)src->h * src->w * n->k_h * n->k_w * n->c * group + n->weight_count;
-            scratch = turned > scratch ? turned : scratch;
         }
     }
     /* scratch2 also holds batch norm's per-channel factors and partial sums (5 x channels). */
