@@ -278,8 +278,9 @@ static void progress(const tl_train_config *cfg, int epoch, int done, int total,
  * training images (the threads each on a slice, with a teacher of their
  * own) instead of on every batch. The student then sees shifted and flipped
  * views with their clean image's soft targets; the teacher was trained to
- * be invariant to those, and the cache cuts the cost of distillation by the
- * teacher's forward pass every epoch (4x the student's training for ours). */
+ * be invariant to those, and the cache saves the teacher's forward pass
+ * every epoch (measured: 500 s over the training set on one thread, against
+ * ~140 s for an epoch of the student). */
 typedef struct teacher_job {
     const char *path;
     const tl_dataset *data;
