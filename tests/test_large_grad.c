@@ -29,6 +29,9 @@ static float loss_of(tl_net *net, const float *x, const uint8_t *labels, uint64_
     return tl_softmax_cross_entropy(out->out, labels, BATCH, CLASSES, 1.0f, dlogits, NULL);
 }
 
+/* Column-buffer budget for the convolutions (0: the default, one chunk). */
+static size_t im2col_floats;
+
 /* Builds input(6x6x3) -> conv3x3(5) -> [layer under test] -> gap -> dense. */
 typedef int (*add_layer)(tl_net *net, int x);
 
@@ -41,6 +44,7 @@ static void gradient_check(add_layer layer, const char *what)
     assert_true(x > 0);
     const int logits = tl_net_dense(&net, tl_net_global_avgpool(&net, x), CLASSES);
     assert_int_equal(tl_net_add_exit(&net, logits, 1.0f), TL_OK);
+    net.im2col_floats = im2col_floats;
     assert_int_equal(tl_net_finalize(&net, BATCH, 7), TL_OK);
     test_rng r = { 3 };
     float x_in[BATCH * 6 * 6 * 3];
@@ -95,6 +99,16 @@ static int l_residual(tl_net *n, int x) { return tl_net_add(n, x, tl_net_conv(n,
 static int l_dropout(tl_net *n, int x) { return tl_net_dropout(n, x, 0.3f); }
 
 static void test_gradients_conv(void **s) { (void)s; gradient_check(l_conv_same, "conv SAME"); gradient_check(l_conv_stride2, "conv stride 2 VALID"); gradient_check(l_conv_1x1, "conv 1x1"); }
+/* Chunks of 5 output pixels for the layer under test (45 columns) and 8
+ * for the stem (27): chunks start and end inside images (36 pixels each). */
+static void test_gradients_conv_chunked(void **s)
+{
+    (void)s;
+    im2col_floats = 5 * 45;
+    gradient_check(l_conv_same, "conv SAME, chunks across images");
+    gradient_check(l_conv_stride2, "conv stride 2, chunks across images");
+    im2col_floats = 0;
+}
 static void test_gradients_dwconv(void **s) { (void)s; gradient_check(l_dwconv, "depthwise stride 2"); }
 static void test_gradients_dense(void **s) { (void)s; gradient_check(l_dense, "dense"); }
 static void test_gradients_batchnorm(void **s) { (void)s; gradient_check(l_batchnorm, "batchnorm"); }
@@ -269,6 +283,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradients_conv),
+        cmocka_unit_test(test_gradients_conv_chunked),
         cmocka_unit_test(test_gradients_dwconv),
         cmocka_unit_test(test_gradients_dense),
         cmocka_unit_test(test_gradients_batchnorm),

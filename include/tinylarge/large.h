@@ -69,6 +69,8 @@ typedef struct tl_net {
     uint64_t rng;               /* dropout stream */
     float *scratch, *scratch2;  /* im2col / col2im buffers */
     size_t scratch_size;
+    size_t im2col_floats;       /* column-buffer budget of a convolution chunk;
+                                   0 = the default (tests make it tiny) */
     char arch[32];              /* architecture name, for checkpoints */
     const int *conv_widths;     /* while building a channel-pruned net: each */
     int conv_width_count;       /* convolution's output channels, in order */

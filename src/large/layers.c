@@ -3,7 +3,8 @@
  * Each layer is a forward/backward pair side by side. Backward accumulates
  * (+=) into its inputs' dout and into the flat gradient array, so a node
  * read by several later nodes (a residual branch point) gets the sum.
- * Convolutions are im2col + OpenBLAS sgemm; 1x1 stride-1 convolutions skip
+ * Convolutions are im2col + OpenBLAS sgemm over chunks of output pixels
+ * that keep the column buffer in cache; 1x1 stride-1 convolutions skip
  * im2col and run one sgemm over the whole batch. This is deliberately a
  * plain, readable engine: no autograd, no graph compiler.
  */
@@ -14,6 +15,7 @@
 #include <cblas.h>
 
 #include "tinylarge/large.h"
+#include "util.h"
 
 #define BN_MOMENTUM 0.1f
 #define BN_EPS 1e-5f
@@ -61,58 +63,88 @@ static void valid_columns(int ix0, int k_w, int in_w, int *lo, int *hi)
     }
 }
 
-/* cols (OH*OW, KH*KW*C): row r holds the input window of output pixel r.
- * Each filter row's valid taps are one contiguous run in both buffers. */
-static void im2col(const float *img, const tl_node *src, const tl_node *n, float *cols)
+/* cols (p1 - p0, KH*KW*C): row r holds the input window of output pixel
+ * p0 + r of one image. Each filter row's valid taps are one contiguous run
+ * in both buffers. */
+static void im2col(const float *img, const tl_node *src, const tl_node *n, int p0, int p1, float *cols)
 {
     const int c = src->c, row_len = n->k_w * c;
-    for (int oy = 0; oy < n->h; ++oy) {
-        for (int ox = 0; ox < n->w; ++ox) {
-            float *row = cols + ((size_t)oy * n->w + ox) * n->k_h * row_len;
-            const int ix0 = ox * n->stride_w - n->pad_left;
-            int lo, hi;
-            valid_columns(ix0, n->k_w, src->w, &lo, &hi);
-            for (int ky = 0; ky < n->k_h; ++ky, row += row_len) {
-                const int iy = oy * n->stride_h - n->pad_top + ky;
-                if (iy < 0 || iy >= src->h || lo == hi) {
-                    memset(row, 0, (size_t)row_len * sizeof(float));
-                    continue;
-                }
-                if (lo > 0) {
-                    memset(row, 0, (size_t)lo * c * sizeof(float));
-                }
-                memcpy(row + lo * c, img + ((size_t)iy * src->w + ix0 + lo) * c, (size_t)(hi - lo) * c * sizeof(float));
-                if (hi < n->k_w) {
-                    memset(row + hi * c, 0, (size_t)(n->k_w - hi) * c * sizeof(float));
-                }
+    float *row = cols;
+    for (int p = p0; p < p1; ++p) {
+        const int oy = p / n->w, ox = p % n->w;
+        const int ix0 = ox * n->stride_w - n->pad_left;
+        int lo, hi;
+        valid_columns(ix0, n->k_w, src->w, &lo, &hi);
+        for (int ky = 0; ky < n->k_h; ++ky, row += row_len) {
+            const int iy = oy * n->stride_h - n->pad_top + ky;
+            if (iy < 0 || iy >= src->h || lo == hi) {
+                memset(row, 0, (size_t)row_len * sizeof(float));
+                continue;
+            }
+            if (lo > 0) {
+                memset(row, 0, (size_t)lo * c * sizeof(float));
+            }
+            memcpy(row + lo * c, img + ((size_t)iy * src->w + ix0 + lo) * c, (size_t)(hi - lo) * c * sizeof(float));
+            if (hi < n->k_w) {
+                memset(row + hi * c, 0, (size_t)(n->k_w - hi) * c * sizeof(float));
             }
         }
     }
 }
 
-/* The adjoint of im2col: scatter-add cols back into the image gradient. */
-static void col2im(const float *cols, const tl_node *src, const tl_node *n, float *img)
+/* The adjoint of im2col: scatter-add the rows of output pixels [p0, p1)
+ * back into the image gradient. */
+static void col2im(const float *cols, const tl_node *src, const tl_node *n, int p0, int p1, float *img)
 {
     const int c = src->c, row_len = n->k_w * c;
-    for (int oy = 0; oy < n->h; ++oy) {
-        for (int ox = 0; ox < n->w; ++ox) {
-            const float *row = cols + ((size_t)oy * n->w + ox) * n->k_h * row_len;
-            const int ix0 = ox * n->stride_w - n->pad_left;
-            int lo, hi;
-            valid_columns(ix0, n->k_w, src->w, &lo, &hi);
-            for (int ky = 0; ky < n->k_h; ++ky, row += row_len) {
-                const int iy = oy * n->stride_h - n->pad_top + ky;
-                if (iy < 0 || iy >= src->h) {
-                    continue;
-                }
-                float *dst = img + ((size_t)iy * src->w + ix0 + lo) * c;
-                const float *from = row + lo * c;
-                const int len = (hi - lo) * c;
-                for (int k = 0; k < len; ++k) {
-                    dst[k] += from[k];
-                }
+    const float *row = cols;
+    for (int p = p0; p < p1; ++p) {
+        const int oy = p / n->w, ox = p % n->w;
+        const int ix0 = ox * n->stride_w - n->pad_left;
+        int lo, hi;
+        valid_columns(ix0, n->k_w, src->w, &lo, &hi);
+        for (int ky = 0; ky < n->k_h; ++ky, row += row_len) {
+            const int iy = oy * n->stride_h - n->pad_top + ky;
+            if (iy < 0 || iy >= src->h) {
+                continue;
+            }
+            float *dst = img + ((size_t)iy * src->w + ix0 + lo) * c;
+            const float *from = row + lo * c;
+            const int len = (hi - lo) * c;
+            for (int k = 0; k < len; ++k) {
+                dst[k] += from[k];
             }
         }
+    }
+}
+
+/* Output pixels per chunk: the budget's, never more than scratch holds. */
+static size_t conv_chunk(const tl_net *net, size_t k, size_t total)
+{
+    const size_t rows = tl_conv_chunk(net->im2col_floats, k, total), fit = net->scratch_size / k;
+    return rows < fit ? rows : (fit ? fit : 1);
+}
+
+/* im2col over the batch-wide output pixels [q0, q1) (pixel q is pixel
+ * q % m of image q / m), which may span several images. */
+static void im2col_chunk(const tl_node *src, const tl_node *n, size_t q0, size_t q1, float *cols)
+{
+    const size_t m = (size_t)n->h * n->w, k = (size_t)n->k_h * n->k_w * src->c;
+    for (size_t q = q0; q < q1;) {
+        const size_t b = q / m, p0 = q % m, p1 = q1 - b * m < m ? q1 - b * m : m;
+        im2col(src->out + b * sample_size(src), src, n, (int)p0, (int)p1, cols + (q - q0) * k);
+        q = b * m + p1;
+    }
+}
+
+/* The adjoint of im2col_chunk, into src's gradient. */
+static void col2im_chunk(const float *cols, tl_node *src, const tl_node *n, size_t q0, size_t q1)
+{
+    const size_t m = (size_t)n->h * n->w, k = (size_t)n->k_h * n->k_w * src->c;
+    for (size_t q = q0; q < q1;) {
+        const size_t b = q / m, p0 = q % m, p1 = q1 - b * m < m ? q1 - b * m : m;
+        col2im(cols + (q - q0) * k, src, n, (int)p0, (int)p1, src->dout + b * sample_size(src));
+        q = b * m + p1;
     }
 }
 
@@ -130,15 +162,13 @@ static void conv_forward(tl_net *net, tl_node *n, int count)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, count * m, n->c, k, 1.0f, src->out, k, w, k,
                     1.0f, n->out, n->c);
     } else {
-        /* Groups of images per GEMM, as many as the scratch buffer holds. */
-        const int group = (int)(net->scratch_size / ((size_t)m * k));
-        for (int b = 0; b < count; b += group) {
-            const int g = count - b < group ? count - b : group;
-            for (int j = 0; j < g; ++j) {
-                im2col(src->out + (b + j) * sample_size(src), src, n, net->scratch + (size_t)j * m * k);
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g * m, n->c, k, 1.0f, net->scratch, k, w, k,
-                        1.0f, n->out + b * sample_size(n), n->c);
+        /* Chunks of output pixels whose columns stay in cache (util.h). */
+        const size_t total = (size_t)count * m, chunk = conv_chunk(net, (size_t)k, total);
+        for (size_t q0 = 0; q0 < total; q0 += chunk) {
+            const size_t q1 = total - q0 < chunk ? total : q0 + chunk;
+            im2col_chunk(src, n, q0, q1, net->scratch);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(q1 - q0), n->c, k, 1.0f, net->scratch, k, w,
+                        k, 1.0f, n->out + q0 * n->c, n->c);
         }
     }
 }
@@ -169,21 +199,18 @@ static void conv_backward(tl_net *net, tl_node *n, int count)
     if (need_din) {
         grad_scatter_start(net, n->in[0], count);
     }
-    const int group = (int)(net->scratch_size / ((size_t)m * k));
-    for (int b = 0; b < count; b += group) {
-        const int g = count - b < group ? count - b : group;
-        const float *dout = n->dout + b * sample_size(n);
-        for (int j = 0; j < g; ++j) {
-            im2col(src->out + (b + j) * sample_size(src), src, n, net->scratch + (size_t)j * m * k);
-        }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n->c, k, g * m, 1.0f, dout, n->c, net->scratch, k,
-                    1.0f, dw, k);
+    const size_t total = (size_t)count * m, chunk = conv_chunk(net, (size_t)k, total);
+    for (size_t q0 = 0; q0 < total; q0 += chunk) {
+        const size_t q1 = total - q0 < chunk ? total : q0 + chunk;
+        const int rows = (int)(q1 - q0);
+        const float *dout = n->dout + q0 * n->c;
+        im2col_chunk(src, n, q0, q1, net->scratch);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n->c, k, rows, 1.0f, dout, n->c, net->scratch, k, 1.0f,
+                    dw, k);
         if (need_din) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g * m, k, n->c, 1.0f, dout, n->c, w, k, 0.0f,
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, k, n->c, 1.0f, dout, n->c, w, k, 0.0f,
                         net->scratch2, k);
-            for (int j = 0; j < g; ++j) {
-                col2im(net->scratch2 + (size_t)j * m * k, src, n, src->dout + (b + j) * sample_size(src));
-            }
+            col2im_chunk(net->scratch2, src, n, q0, q1);
         }
     }
 }

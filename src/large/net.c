@@ -9,9 +9,8 @@
 #include <string.h>
 
 #include "tinylarge/large.h"
+#include "util.h"
 
-/* Floats of im2col buffer to aim for (16 MiB). */
-#define TL_IM2COL_FLOATS (4u << 20)
 
 static int push(tl_net *net, tl_layer_kind kind, int in0, int in1)
 {
@@ -253,12 +252,10 @@ tl_status tl_net_finalize(tl_net *net, int batch, uint64_t seed)
         n->bias_at = count;
         count += n->bias_count;
         if (n->kind == TL_LAYER_CONV) {
-            /* im2col rows for as many samples as fit in TL_IM2COL_FLOATS
-             * (at least one): bigger GEMMs run faster. */
-            const size_t cols = (size_t)n->h * n->w * n->k_h * n->k_w * net->nodes[n->in[0]].c;
-            size_t group = TL_IM2COL_FLOATS / cols;
-            group = group < 1 ? 1 : (group > (size_t)batch ? (size_t)batch : group);
-            scratch = cols * group > scratch ? cols * group : scratch;
+            /* im2col rows for one chunk of output pixels (util.h). */
+            const size_t k = (size_t)n->k_h * n->k_w * net->nodes[n->in[0]].c;
+            const size_t cols = k * tl_conv_chunk(net->im2col_floats, k, (size_t)batch * n->h * n->w);
+            scratch = cols > scratch ? cols : scratch;
         }
     }
     /* scratch2 also holds batch norm's per-channel factors and partial sums (5 x channels). */
