@@ -88,6 +88,9 @@ static void gradient_check(add_layer layer, const char *what)
 static int l_conv_same(tl_net *n, int x) { return tl_net_conv(n, x, 4, 3, 1, 1); }
 static int l_conv_stride2(tl_net *n, int x) { return tl_net_conv(n, x, 4, 3, 2, 0); }
 static int l_conv_1x1(tl_net *n, int x) { return tl_net_conv(n, x, 6, 1, 1, 1); }
+/* 16 output channels: the direct kernels' forward and filter gradient;
+ * the second convolution (16 inputs) also their input gradient. */
+static int l_conv_direct(tl_net *n, int x) { return tl_net_conv(n, tl_net_conv(n, x, 16, 3, 1, 1), 16, 3, 1, 1); }
 static int l_dwconv(tl_net *n, int x) { return tl_net_dwconv(n, x, 3, 2, 1); }
 static int l_dense(tl_net *n, int x) { return tl_net_dense(n, x, 7); }
 static int l_batchnorm(tl_net *n, int x) { return tl_net_batchnorm(n, x); }
@@ -109,6 +112,74 @@ static void test_gradients_conv_chunked(void **s)
     gradient_check(l_conv_stride2, "conv stride 2, chunks across images");
     im2col_floats = 0;
 }
+static void test_gradients_conv_direct(void **s)
+{
+    (void)s;
+    if (!tl_conv_direct_available()) {
+        print_message("this CPU has no direct convolution kernels (AVX-512); im2col covers every convolution\n");
+        skip();
+    }
+    gradient_check(l_conv_direct, "conv 16 channels, direct kernels");
+}
+
+/* The direct kernels against im2col + GEMM on the same network: every
+ * width of pixel block (15 = 7 + 7 + 1), channel block (16/32/48/80 outputs
+ * = 1/2/3/3+2 vectors; 3, 16 and 48 inputs) and a 5x5 VALID window. */
+static void test_conv_direct_matches_im2col(void **state)
+{
+    (void)state;
+    if (!tl_conv_direct_available()) {
+        skip();
+    }
+    enum { B = 2 };
+    tl_net net;
+    assert_int_equal(tl_net_init(&net, 15, 15, 3), TL_OK);
+    int x = tl_net_conv(&net, 0, 16, 3, 1, 1);
+    x = tl_net_relu(&net, tl_net_conv(&net, x, 48, 3, 1, 1));
+    x = tl_net_conv(&net, x, 32, 5, 1, 0);
+    x = tl_net_conv(&net, x, 80, 3, 1, 1);
+    const int logits = tl_net_dense(&net, tl_net_global_avgpool(&net, x), CLASSES);
+    assert_int_equal(tl_net_add_exit(&net, logits, 1.0f), TL_OK);
+    assert_int_equal(tl_net_finalize(&net, B, 5), TL_OK);
+    assert_int_equal(net.conv_direct, 1);
+    test_rng r = { 11 };
+    float in[B * 15 * 15 * 3];
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; ++i) {
+        in[i] = rng_float(&r, -1, 1);
+    }
+    const uint8_t labels[B] = { 2, 1 };
+    float *grads[2], logit_values[2][B * CLASSES];
+    for (int direct = 0; direct < 2; ++direct) {
+        net.conv_direct = direct;
+        for (int i = 0; i < net.count; ++i) { /* nothing left over from the other run */
+            const size_t size = (size_t)B * net.nodes[i].h * net.nodes[i].w * net.nodes[i].c;
+            for (size_t j = 0; j < size; ++j) {
+                net.nodes[i].out[j] = net.nodes[i].dout[j] = NAN;
+            }
+        }
+        tl_net_zero_grads(&net);
+        tl_net_forward(&net, in, B);
+        memcpy(logit_values[direct], net.nodes[logits].out, sizeof logit_values[0]);
+        tl_softmax_cross_entropy(net.nodes[logits].out, labels, B, CLASSES, 1.0f, net.nodes[logits].dout, NULL);
+        tl_net_backward(&net, B);
+        grads[direct] = malloc(net.param_count * sizeof(float));
+        memcpy(grads[direct], net.grads, net.param_count * sizeof(float));
+    }
+    for (int i = 0; i < B * CLASSES; ++i) {
+        assert_true(fabsf(logit_values[0][i] - logit_values[1][i]) < 1e-4f * (1 + fabsf(logit_values[0][i])));
+    }
+    float worst = 0, largest = 0;
+    for (size_t i = 0; i < net.param_count; ++i) {
+        worst = fmaxf(worst, fabsf(grads[0][i] - grads[1][i]));
+        largest = fmaxf(largest, fabsf(grads[0][i]));
+    }
+    assert_true(largest > 0);
+    assert_true(worst <= 1e-4f * largest);
+    free(grads[0]);
+    free(grads[1]);
+    tl_net_free(&net);
+}
+
 static void test_gradients_dwconv(void **s) { (void)s; gradient_check(l_dwconv, "depthwise stride 2"); }
 static void test_gradients_dense(void **s) { (void)s; gradient_check(l_dense, "dense"); }
 static void test_gradients_batchnorm(void **s) { (void)s; gradient_check(l_batchnorm, "batchnorm"); }
@@ -284,6 +355,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradients_conv),
         cmocka_unit_test(test_gradients_conv_chunked),
+        cmocka_unit_test(test_gradients_conv_direct),
+        cmocka_unit_test(test_conv_direct_matches_im2col),
         cmocka_unit_test(test_gradients_dwconv),
         cmocka_unit_test(test_gradients_dense),
         cmocka_unit_test(test_gradients_batchnorm),

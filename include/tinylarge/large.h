@@ -71,6 +71,10 @@ typedef struct tl_net {
     size_t scratch_size;
     size_t im2col_floats;       /* column-buffer budget of a convolution chunk;
                                    0 = the default (tests make it tiny) */
+    int conv_direct;            /* 1: stride-1 convolutions use the direct
+                                   kernels where they apply (set by finalize
+                                   when the CPU runs them); 0: im2col only */
+    float *direct_in, *direct_w; /* padded image and reordered filters */
     char arch[32];              /* architecture name, for checkpoints */
     const int *conv_widths;     /* while building a channel-pruned net: each */
     int conv_width_count;       /* convolution's output channels, in order */
@@ -111,6 +115,10 @@ const char *const *tl_arch_names(void);
 const char *tl_arch_describe(const char *arch);
 
 /* ---- running (src/large/layers.c) ---- */
+
+/* 1 if this CPU runs the direct stride-1 convolution kernels (AVX-512 on
+ * x86-64, built with GCC); tl_net_finalize sets net->conv_direct from it. */
+int tl_conv_direct_available(void);
 
 /* Forward pass on n <= batch samples of input x [n, h, w, c]. */
 void tl_net_forward(tl_net *net, const float *x, int n);

@@ -15,6 +15,7 @@
 #include <cblas.h>
 
 #include "tinylarge/large.h"
+#include "conv_direct.h"
 #include "util.h"
 
 #define BN_MOMENTUM 0.1f
@@ -148,11 +149,44 @@ static void col2im_chunk(const float *cols, tl_node *src, const tl_node *n, size
     }
 }
 
+/* The direct kernels' shapes of a convolution: forward (input -> output)
+ * and backward (output gradient -> input gradient, filters turned round).
+ * Returns 1 if the kernels run that pass here. */
+static int direct_forward_shape(const tl_net *net, const tl_node *src, const tl_node *n, tl_conv_direct_shape *s)
+{
+    *s = (tl_conv_direct_shape){ src->h, src->w, src->c, n->h, n->w, n->c, n->k_h, n->k_w, n->pad_top, n->pad_left };
+    return net->conv_direct && n->stride_h == 1 && n->stride_w == 1 && !conv_is_pointwise(n) &&
+           tl_conv_direct_shape_ok(s);
+}
+
+static int direct_backward_shape(const tl_net *net, const tl_node *src, const tl_node *n, tl_conv_direct_shape *s)
+{
+    *s = (tl_conv_direct_shape){ n->h, n->w, n->c, src->h, src->w, src->c,
+                                 n->k_h, n->k_w, n->k_h - 1 - n->pad_top, n->k_w - 1 - n->pad_left };
+    return net->conv_direct && n->stride_h == 1 && n->stride_w == 1 && !conv_is_pointwise(n) &&
+           tl_conv_direct_shape_ok(s);
+}
+
 static void conv_forward(tl_net *net, tl_node *n, int count)
 {
     const tl_node *src = &net->nodes[n->in[0]];
     const float *w = net->params + n->weight_at, *bias = net->params + n->bias_at;
     const int k = n->k_h * n->k_w * src->c, m = n->h * n->w;
+    tl_conv_direct_shape shape;
+    if (direct_forward_shape(net, src, n, &shape)) {
+        /* Filters (OC, KH, KW, C) -> (KH, KW, C, OC): output channels innermost. */
+        float *wt = net->direct_w;
+        for (int o = 0; o < n->c; ++o) {
+            for (int t = 0; t < k; ++t) {
+                wt[(size_t)t * n->c + o] = w[(size_t)o * k + t];
+            }
+        }
+        for (int b = 0; b < count; ++b) {
+            tl_conv_direct_image(&shape, src->out + b * sample_size(src), wt, bias, 0, n->out + b * sample_size(n),
+                                 net->direct_in);
+        }
+        return;
+    }
     /* Start from the bias and let the GEMM add to it (beta 1): one pass over
      * the output instead of BLAS zeroing it and a second pass adding bias. */
     for (size_t p = 0; p < (size_t)count * m; ++p) {
@@ -196,18 +230,60 @@ static void conv_backward(tl_net *net, tl_node *n, int count)
         }
         return;
     }
-    if (need_din) {
+    tl_conv_direct_shape fwd, shape;
+    const int direct_dw = direct_forward_shape(net, src, n, &fwd);
+    if (direct_dw) {
+        /* Filter gradient image by image into (KH, KW, C, OC), then added
+         * into dw's (OC, KH, KW, C). direct_w is free until the input
+         * gradient below. */
+        float *g = net->direct_w;
+        memset(g, 0, n->weight_count * sizeof(float));
+        for (int b = 0; b < count; ++b) {
+            tl_conv_direct_filter_grad(&fwd, src->out + b * sample_size(src), n->dout + b * sample_size(n), g,
+                                       net->direct_in);
+        }
+        for (int o = 0; o < n->c; ++o) {
+            for (int t = 0; t < k; ++t) {
+                dw[(size_t)o * k + t] += g[(size_t)t * n->c + o];
+            }
+        }
+    }
+    const int direct_din = need_din && direct_backward_shape(net, src, n, &shape);
+    if (direct_din) {
+        /* dX = dY convolved with the filters turned round, channels swapped:
+         * (OC, KH, KW, C) -> (KH, KW, OC, C), each C row copied whole. */
+        float *wf = net->direct_w;
+        for (int ky = 0; ky < n->k_h; ++ky) {
+            for (int kx = 0; kx < n->k_w; ++kx) {
+                for (int o = 0; o < n->c; ++o) {
+                    const size_t from = (((size_t)o * n->k_h + n->k_h - 1 - ky) * n->k_w + n->k_w - 1 - kx) * src->c;
+                    memcpy(wf + (((size_t)ky * n->k_w + kx) * n->c + o) * src->c, w + from, (size_t)src->c * sizeof(float));
+                }
+            }
+        }
+        const int add = grad_accumulate(net, n->in[0]);
+        for (int b = 0; b < count; ++b) {
+            tl_conv_direct_image(&shape, n->dout + b * sample_size(n), wf, NULL, add, src->dout + b * sample_size(src),
+                                 net->direct_in);
+        }
+    } else if (need_din) {
         grad_scatter_start(net, n->in[0], count);
     }
+    if (direct_dw && (direct_din || !need_din)) {
+        return;
+    }
+    /* What the direct kernels did not do: im2col + GEMM, chunk by chunk. */
     const size_t total = (size_t)count * m, chunk = conv_chunk(net, (size_t)k, total);
     for (size_t q0 = 0; q0 < total; q0 += chunk) {
         const size_t q1 = total - q0 < chunk ? total : q0 + chunk;
         const int rows = (int)(q1 - q0);
         const float *dout = n->dout + q0 * n->c;
-        im2col_chunk(src, n, q0, q1, net->scratch);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n->c, k, rows, 1.0f, dout, n->c, net->scratch, k, 1.0f,
-                    dw, k);
-        if (need_din) {
+        if (!direct_dw) {
+            im2col_chunk(src, n, q0, q1, net->scratch);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n->c, k, rows, 1.0f, dout, n->c, net->scratch, k,
+                        1.0f, dw, k);
+        }
+        if (need_din && !direct_din) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, k, n->c, 1.0f, dout, n->c, w, k, 0.0f,
                         net->scratch2, k);
             col2im_chunk(net->scratch2, src, n, q0, q1);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tinylarge/large.h"
+#include "conv_direct.h"
 #include "util.h"
 
 
@@ -80,6 +81,8 @@ void tl_net_free(tl_net *net)
     free(net->grads);
     free(net->scratch);
     free(net->scratch2);
+    free(net->direct_in);
+    free(net->direct_w);
     memset(net, 0, sizeof *net);
 }
 
@@ -244,7 +247,7 @@ tl_status tl_net_finalize(tl_net *net, int batch, uint64_t seed)
     if (!net || batch < 1 || net->params || net->exit_count == 0) {
         return TL_ERR_ARG;
     }
-    size_t count = 0, scratch = 0;
+    size_t count = 0, scratch = 0, direct_in = 1, direct_w = 1;
     for (int i = 0; i < net->count; ++i) {
         tl_node *n = &net->nodes[i];
         n->weight_at = count;
@@ -256,6 +259,17 @@ tl_status tl_net_finalize(tl_net *net, int batch, uint64_t seed)
             const size_t k = (size_t)n->k_h * n->k_w * net->nodes[n->in[0]].c;
             const size_t cols = k * tl_conv_chunk(net->im2col_floats, k, (size_t)batch * n->h * n->w);
             scratch = cols > scratch ? cols : scratch;
+            /* The direct kernels' padded image (input forward, output
+             * gradient backward) and filters, sized for either pass. */
+            const tl_node *src = &net->nodes[n->in[0]];
+            const tl_conv_direct_shape fwd = { src->h, src->w, src->c, n->h, n->w, n->c,
+                                               n->k_h, n->k_w, n->pad_top, n->pad_left };
+            const tl_conv_direct_shape bwd = { n->h, n->w, n->c, src->h, src->w, src->c,
+                                               n->k_h, n->k_w, n->k_h - 1 - n->pad_top, n->k_w - 1 - n->pad_left };
+            const size_t pf = tl_conv_direct_padded_size(&fwd), pb = tl_conv_direct_padded_size(&bwd);
+            direct_in = pf > direct_in ? pf : direct_in;
+            direct_in = pb > direct_in ? pb : direct_in;
+            direct_w = n->weight_count > direct_w ? n->weight_count : direct_w;
         }
     }
     /* scratch2 also holds batch norm's per-channel factors and partial sums (5 x channels). */
@@ -270,7 +284,10 @@ tl_status tl_net_finalize(tl_net *net, int batch, uint64_t seed)
     net->scratch_size = scratch;
     net->scratch = malloc((scratch ? scratch : 1) * sizeof(float));
     net->scratch2 = malloc((scratch ? scratch : 1) * sizeof(float));
-    if (!net->params || !net->grads || !net->scratch || !net->scratch2) {
+    net->conv_direct = tl_conv_direct_available();
+    net->direct_in = malloc(direct_in * sizeof(float));
+    net->direct_w = malloc(direct_w * sizeof(float));
+    if (!net->params || !net->grads || !net->scratch || !net->scratch2 || !net->direct_in || !net->direct_w) {
         return TL_ERR_NOMEM;
     }
     uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 1;

@@ -1,0 +1,35 @@
+/* conv_direct.h - direct stride-1 convolution kernels (src/large only). */
+#ifndef TL_LARGE_CONV_DIRECT_H
+#define TL_LARGE_CONV_DIRECT_H
+
+#include <stddef.h>
+
+#include "tinylarge/large.h" /* tl_conv_direct_available */
+
+/* One image's stride-1 convolution: input (in_h, in_w, in_c) zero-padded by
+ * pad_top/pad_left (and whatever the output size needs at the bottom and
+ * right), output (out_h, out_w, out_c). */
+typedef struct tl_conv_direct_shape {
+    int in_h, in_w, in_c;
+    int out_h, out_w, out_c;
+    int k_h, k_w, pad_top, pad_left;
+} tl_conv_direct_shape;
+
+/* 1 if the kernels take this shape (output channels a multiple of 16). */
+int tl_conv_direct_shape_ok(const tl_conv_direct_shape *s);
+
+/* Floats of the padded input copy tl_conv_direct_image needs. */
+size_t tl_conv_direct_padded_size(const tl_conv_direct_shape *s);
+
+/* out (+)= bias + conv(in, w): w is [k_h][k_w][in_c][out_c]; bias may be
+ * NULL (zero); accumulate adds to out instead of assigning. `padded` holds
+ * tl_conv_direct_padded_size(s) floats. */
+void tl_conv_direct_image(const tl_conv_direct_shape *s, const float *in, const float *w, const float *bias,
+                          int accumulate, float *out, float *padded);
+
+/* dw += the filter gradient of one image: in as above, dy the output
+ * gradient (out_h, out_w, out_c); dw is [k_h][k_w][in_c][out_c]. */
+void tl_conv_direct_filter_grad(const tl_conv_direct_shape *s, const float *in, const float *dy, float *dw,
+                                float *padded);
+
+#endif /* TL_LARGE_CONV_DIRECT_H */
