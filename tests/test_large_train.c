@@ -352,6 +352,29 @@ static void test_distillation_runs(void **state)
     d.teacher = "/nonexistent/teacher.tlc";
     assert_int_equal(tl_train(&d, &rep, error, sizeof error), TL_ERR_IO);
     assert_non_null(strstr(error, "teacher.tlc: cannot read"));
+    /* A teacher for other images or other classes is refused by name, cached or live. */
+    const struct { int h, w, classes; const char *says; } wrong[] = {
+        { 28, 28, 5, "the teacher has 5 outputs, the data 10 classes" },
+        { 14, 14, 10, "the teacher takes 14x14x1 images, the data has 28x28x1" },
+    };
+    char other[128];
+    snprintf(other, sizeof other, "%s/other.tlc", dir);
+    for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; ++i) {
+        tl_net o;
+        assert_int_equal(tl_net_build_arch(&o, "student-tiny", wrong[i].h, wrong[i].w, 1, wrong[i].classes), TL_OK);
+        assert_int_equal(tl_net_finalize(&o, 4, 1), TL_OK);
+        tl_checkpoint_info oi = { "student-tiny", wrong[i].h, wrong[i].w, 1, wrong[i].classes, 1, 0.3f, 0.4f, 0.5f, 1 };
+        assert_int_equal(tl_checkpoint_save(other, &o, NULL, &oi), TL_OK);
+        tl_net_free(&o);
+        d.teacher = other;
+        for (int live_teacher = 0; live_teacher < 2; ++live_teacher) {
+            d.teacher_live = live_teacher;
+            error[0] = 0;
+            assert_int_equal(tl_train(&d, &rep, error, sizeof error), TL_ERR_SHAPE);
+            assert_non_null(strstr(error, "other.tlc: "));
+            assert_non_null(strstr(error, wrong[i].says));
+        }
+    }
 }
 
 int main(void)

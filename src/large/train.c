@@ -290,6 +290,21 @@ typedef struct teacher_job {
     char error[256];
 } teacher_job;
 
+/* A teacher must read the data's images and score its classes. */
+static tl_status teacher_fits(const tl_net *t, const tl_dataset *d, const char *path, char *error, size_t size)
+{
+    const tl_node *in = &t->nodes[0], *out = &t->nodes[t->exits[t->exit_count - 1]];
+    if (in->h != d->h || in->w != d->w || in->c != d->c) {
+        return fail(error, size, TL_ERR_SHAPE, "%s: the teacher takes %dx%dx%d images, the data has %dx%dx%d", path,
+                    in->h, in->w, in->c, d->h, d->w, d->c);
+    }
+    if (out->c != d->classes) {
+        return fail(error, size, TL_ERR_SHAPE, "%s: the teacher has %d outputs, the data %d classes", path, out->c,
+                    d->classes);
+    }
+    return TL_OK;
+}
+
 static void *teacher_job_run(void *arg)
 {
     teacher_job *j = arg;
@@ -301,6 +316,7 @@ static void *teacher_job_run(void *arg)
     }
     t.training = 0;
     const tl_dataset *d = j->data;
+    j->status = teacher_fits(&t, d, j->path, j->error, sizeof j->error);
     float *x = malloc((size_t)j->batch * d->h * d->w * d->c * sizeof(float));
     uint8_t *y = malloc((size_t)j->batch);
     if (!x || !y) {
@@ -312,12 +328,6 @@ static void *teacher_job_run(void *arg)
         tl_dataset_batch(d, NULL, j->first + done, n, ti.mean, ti.std, 0, NULL, x, y);
         tl_net_forward(&t, x, n);
         const tl_node *out = &t.nodes[t.exits[t.exit_count - 1]];
-        if (out->c != d->classes) {
-            j->status = TL_ERR_SHAPE;
-            snprintf(j->error, sizeof j->error, "%s: the teacher has %d outputs, the data %d classes", j->path,
-                     out->c, d->classes);
-            break;
-        }
         memcpy(j->logits + (size_t)(j->first + done) * d->classes, out->out, (size_t)n * d->classes * sizeof(float));
     }
     free(x);
@@ -445,6 +455,7 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
         s = tl_checkpoint_load(cfg->teacher, cfg->batch, &teacher, NULL, &ti, error, error_size);
         if (s == TL_OK) {
             teacher.training = 0;
+            s = teacher_fits(&teacher, &train, cfg->teacher, error, error_size);
         }
     } else if (s == TL_OK && cfg->teacher) {
         if (!cfg->quiet) {
