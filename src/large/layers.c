@@ -3,9 +3,10 @@
  * Each layer is a forward/backward pair side by side. Backward accumulates
  * (+=) into its inputs' dout and into the flat gradient array, so a node
  * read by several later nodes (a residual branch point) gets the sum.
- * Convolutions are im2col + OpenBLAS sgemm over chunks of output pixels
- * that keep the column buffer in cache; 1x1 stride-1 convolutions skip
- * im2col and run one sgemm over the whole batch. This is deliberately a
+ * Stride-1 convolutions run the direct kernels of conv_direct.c where the
+ * CPU and the channel counts allow; the rest are im2col + OpenBLAS sgemm
+ * over chunks of output pixels that keep the column buffer in cache, and
+ * 1x1 stride-1 convolutions skip im2col and run one sgemm over the batch. This is deliberately a
  * plain, readable engine: no autograd, no graph compiler.
  */
 #include <math.h>
