@@ -28,7 +28,8 @@ enum { LANES = 16, BLOCK = 7 }; /* BLOCK: 28, 14 and 7 pixel rows split evenly *
 
 int tl_conv_direct_available(void)
 {
-    __builtin_cpu_init();
+    /* libgcc fills the CPU model before main; finalize may run on several
+     * threads at once, so no __builtin_cpu_init here. */
     return __builtin_cpu_supports("avx512f") != 0;
 }
 
