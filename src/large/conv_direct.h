@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "tinylarge/large.h" /* tl_conv_direct_available */
+#include "tinylarge/large.h" /* tl_node, tl_conv_direct_available */
 
 /* One image's stride-1 convolution: input (in_h, in_w, in_c) zero-padded by
  * pad_top/pad_left (and whatever the output size needs at the bottom and
@@ -14,6 +14,20 @@ typedef struct tl_conv_direct_shape {
     int out_h, out_w, out_c;
     int k_h, k_w, pad_top, pad_left;
 } tl_conv_direct_shape;
+
+/* A stride-1 convolution node's two shapes: forward (input -> output; the
+ * filter gradient reads the same padded input) and backward (output
+ * gradient -> input gradient, filters turned round). */
+static inline tl_conv_direct_shape tl_conv_direct_forward(const tl_node *src, const tl_node *n)
+{
+    return (tl_conv_direct_shape){ src->h, src->w, src->c, n->h, n->w, n->c, n->k_h, n->k_w, n->pad_top, n->pad_left };
+}
+
+static inline tl_conv_direct_shape tl_conv_direct_backward(const tl_node *src, const tl_node *n)
+{
+    return (tl_conv_direct_shape){ n->h, n->w, n->c, src->h, src->w, src->c,
+                                   n->k_h, n->k_w, n->k_h - 1 - n->pad_top, n->k_w - 1 - n->pad_left };
+}
 
 /* 1 if the kernels take this shape (output channels a multiple of 16). */
 int tl_conv_direct_shape_ok(const tl_conv_direct_shape *s);

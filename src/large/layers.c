@@ -120,11 +120,12 @@ static void col2im(const float *cols, const tl_node *src, const tl_node *n, int 
     }
 }
 
-/* Output pixels per chunk: the budget's, never more than scratch holds. */
+/* Output pixels per chunk: the budget's, never more than scratch holds
+ * (finalize sized it for at least one row of every convolution). */
 static size_t conv_chunk(const tl_net *net, size_t k, size_t total)
 {
     const size_t rows = tl_conv_chunk(net->im2col_floats, k, total), fit = net->scratch_size / k;
-    return rows < fit ? rows : (fit ? fit : 1);
+    return rows < fit ? rows : fit;
 }
 
 /* im2col over the batch-wide output pixels [q0, q1) (pixel q is pixel
@@ -150,20 +151,10 @@ static void col2im_chunk(const float *cols, tl_node *src, const tl_node *n, size
     }
 }
 
-/* The direct kernels' shapes of a convolution: forward (input -> output)
- * and backward (output gradient -> input gradient, filters turned round).
- * Returns 1 if the kernels run that pass here. */
-static int direct_forward_shape(const tl_net *net, const tl_node *src, const tl_node *n, tl_conv_direct_shape *s)
+/* 1 if the direct kernels run this convolution's pass here: stride 1,
+ * not a pointwise GEMM, and a shape they take (conv_direct.h). */
+static int direct_applies(const tl_net *net, const tl_node *n, const tl_conv_direct_shape *s)
 {
-    *s = (tl_conv_direct_shape){ src->h, src->w, src->c, n->h, n->w, n->c, n->k_h, n->k_w, n->pad_top, n->pad_left };
-    return net->conv_direct && n->stride_h == 1 && n->stride_w == 1 && !conv_is_pointwise(n) &&
-           tl_conv_direct_shape_ok(s);
-}
-
-static int direct_backward_shape(const tl_net *net, const tl_node *src, const tl_node *n, tl_conv_direct_shape *s)
-{
-    *s = (tl_conv_direct_shape){ n->h, n->w, n->c, src->h, src->w, src->c,
-                                 n->k_h, n->k_w, n->k_h - 1 - n->pad_top, n->k_w - 1 - n->pad_left };
     return net->conv_direct && n->stride_h == 1 && n->stride_w == 1 && !conv_is_pointwise(n) &&
            tl_conv_direct_shape_ok(s);
 }
@@ -173,8 +164,8 @@ static void conv_forward(tl_net *net, tl_node *n, int count)
     const tl_node *src = &net->nodes[n->in[0]];
     const float *w = net->params + n->weight_at, *bias = net->params + n->bias_at;
     const int k = n->k_h * n->k_w * src->c, m = n->h * n->w;
-    tl_conv_direct_shape shape;
-    if (direct_forward_shape(net, src, n, &shape)) {
+    const tl_conv_direct_shape shape = tl_conv_direct_forward(src, n);
+    if (direct_applies(net, n, &shape)) {
         /* Filters (OC, KH, KW, C) -> (KH, KW, C, OC): output channels innermost. */
         float *wt = net->direct_w;
         for (int o = 0; o < n->c; ++o) {
@@ -231,8 +222,8 @@ static void conv_backward(tl_net *net, tl_node *n, int count)
         }
         return;
     }
-    tl_conv_direct_shape fwd, shape;
-    const int direct_dw = direct_forward_shape(net, src, n, &fwd);
+    const tl_conv_direct_shape fwd = tl_conv_direct_forward(src, n), shape = tl_conv_direct_backward(src, n);
+    const int direct_dw = direct_applies(net, n, &fwd);
     if (direct_dw) {
         /* Filter gradient image by image into (KH, KW, C, OC), then added
          * into dw's (OC, KH, KW, C). direct_w is free until the input
@@ -249,7 +240,7 @@ static void conv_backward(tl_net *net, tl_node *n, int count)
             }
         }
     }
-    const int direct_din = need_din && direct_backward_shape(net, src, n, &shape);
+    const int direct_din = need_din && direct_applies(net, n, &shape);
     if (direct_din) {
         /* dX = dY convolved with the filters turned round, channels swapped:
          * (OC, KH, KW, C) -> (KH, KW, OC, C), each C row copied whole. */

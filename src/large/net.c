@@ -12,7 +12,6 @@
 #include "conv_direct.h"
 #include "util.h"
 
-
 static int push(tl_net *net, tl_layer_kind kind, int in0, int in1)
 {
     if (!net || in0 < 0 || in0 >= net->count || in1 >= net->count || net->params) {
@@ -260,16 +259,16 @@ tl_status tl_net_finalize(tl_net *net, int batch, uint64_t seed)
             const size_t cols = k * tl_conv_chunk(net->im2col_floats, k, (size_t)batch * n->h * n->w);
             scratch = cols > scratch ? cols : scratch;
             /* The direct kernels' padded image (input forward, output
-             * gradient backward) and filters, sized for either pass. */
-            const tl_node *src = &net->nodes[n->in[0]];
-            const tl_conv_direct_shape fwd = { src->h, src->w, src->c, n->h, n->w, n->c,
-                                               n->k_h, n->k_w, n->pad_top, n->pad_left };
-            const tl_conv_direct_shape bwd = { n->h, n->w, n->c, src->h, src->w, src->c,
-                                               n->k_h, n->k_w, n->k_h - 1 - n->pad_top, n->k_w - 1 - n->pad_left };
-            const size_t pf = tl_conv_direct_padded_size(&fwd), pb = tl_conv_direct_padded_size(&bwd);
-            direct_in = pf > direct_in ? pf : direct_in;
-            direct_in = pb > direct_in ? pb : direct_in;
-            direct_w = n->weight_count > direct_w ? n->weight_count : direct_w;
+             * gradient backward) and filters, for the stride-1 layers
+             * they can run. */
+            if (n->stride_h == 1 && n->stride_w == 1) {
+                const tl_node *src = &net->nodes[n->in[0]];
+                const tl_conv_direct_shape fwd = tl_conv_direct_forward(src, n), bwd = tl_conv_direct_backward(src, n);
+                const size_t pf = tl_conv_direct_padded_size(&fwd), pb = tl_conv_direct_padded_size(&bwd);
+                direct_in = pf > direct_in ? pf : direct_in;
+                direct_in = pb > direct_in ? pb : direct_in;
+                direct_w = n->weight_count > direct_w ? n->weight_count : direct_w;
+            }
         }
     }
     /* scratch2 also holds batch norm's per-channel factors and partial sums (5 x channels). */

@@ -6,13 +6,12 @@
 
 #include "tinylarge/status.h"
 
-/* Formats a message into error (if not NULL) and returns `status`: the one
- * way src/large reports what went wrong. */
 /* Output pixels per im2col chunk of a convolution with `k` = KH*KW*C
  * columns, over `total` output pixels of the batch, for a column buffer of
  * `budget` floats (0: TL_IM2COL_FLOATS). The default keeps the column buffer
  * and its gradient in a core's L2 cache while the GEMMs read and write them
- * (1 MiB each; measured: 16 MiB chunks ran the student 30% slower). */
+ * (1 MiB each; measured: with 16 MiB chunks the student trained at 650
+ * images/s instead of 900). */
 #define TL_IM2COL_FLOATS ((size_t)1 << 18)
 static inline size_t tl_conv_chunk(size_t budget, size_t k, size_t total)
 {
@@ -21,6 +20,8 @@ static inline size_t tl_conv_chunk(size_t budget, size_t k, size_t total)
     return rows < total ? rows : total;
 }
 
+/* Formats a message into error (if not NULL) and returns `status`: the one
+ * way src/large reports what went wrong. */
 tl_status tl_large_fail(char *error, size_t size, tl_status status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
