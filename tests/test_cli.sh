@@ -96,6 +96,11 @@ check "missing data folder" 1 "nodata/train-images-idx3-ubyte.gz: cannot open" -
 check "bad --optimizer" 1 "--optimizer takes sgd or adamw, not 'lbfgs'" -- \
     "$bin" train --arch student-tiny --out "$work/t.tlc" --optimizer lbfgs
 check "distill needs a teacher" 1 "need --teacher CKPT" -- "$bin" distill --arch student-tiny --out "$work/t.tlc"
+check "distill: too many teacher views" 1 "--teacher-views takes 0 to 64, not '65'" -- \
+    "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --teacher-views 65
+check "distill: views need augmentation" 1 "--teacher-views trains on augmented views; it cannot go with --no-augment" -- \
+    "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --teacher-views 2 --no-augment
+check "distill help names the views" 0 "--teacher-views K" -- "$bin" distill --help
 check "eval of a non-checkpoint" 1 "kws.tlm: not a tinylarge checkpoint" -- "$bin" eval "$work/kws.tlm"
 if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "train a tiny student" 0 "t.tlc: 4266 parameters, 1 epochs .* test accuracy 0\.[0-9]+" -- \

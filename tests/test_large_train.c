@@ -377,6 +377,120 @@ static void test_distillation_runs(void **state)
     }
 }
 
+/* Augmented views: a view is a shift in [-2, 2] and an optional mirror, the
+ * same for the same (seed, image, view) on every call. */
+static void test_views(void **state)
+{
+    (void)state;
+    int seen[5][5][2];
+    memset(seen, 0, sizeof seen);
+    int differs = 0;
+    for (uint32_t image = 0; image < 2000; ++image) {
+        for (int v = 0; v < 4; ++v) {
+            const tl_view a = tl_view_of(9, image, v), b = tl_view_of(9, image, v);
+            assert_int_equal(a.dy, b.dy);
+            assert_int_equal(a.dx, b.dx);
+            assert_int_equal(a.flip, b.flip);
+            assert_true(a.dy >= -2 && a.dy <= 2 && a.dx >= -2 && a.dx <= 2 && (a.flip == 0 || a.flip == 1));
+            seen[a.dy + 2][a.dx + 2][a.flip]++;
+            const tl_view o = tl_view_of(10, image, v); /* another seed */
+            differs += o.dy != a.dy || o.dx != a.dx || o.flip != a.flip;
+        }
+    }
+    for (int i = 0; i < 50; ++i) {
+        /* 8,000 draws over 50 views: each about 160 times. */
+        assert_true(seen[i / 10][(i / 2) % 5][i % 2] > 100);
+    }
+    assert_true(differs > 7000);
+    /* Pixels: a 3x4 image 1..12; shifted down-right by one and mirrored. */
+    uint8_t px[12], label = 3;
+    for (int i = 0; i < 12; ++i) {
+        px[i] = (uint8_t)(i + 1);
+    }
+    const tl_dataset ds = { px, &label, 1, 3, 4, 1, 10 };
+    float out[12], clean[12];
+    uint8_t y;
+    const tl_view none = { 0, 0, 0 }, moved = { 1, -1, 1 };
+    tl_dataset_view(&ds, 0, 0.0f, 1.0f / 255.0f, none, out);
+    tl_dataset_batch(&ds, NULL, 0, 1, 0.0f, 1.0f / 255.0f, 0, NULL, clean, &y);
+    assert_memory_equal(out, clean, sizeof out);
+    assert_int_equal(y, 3);
+    assert_true(out[5] == 6.0f);
+    tl_dataset_view(&ds, 0, 0.0f, 1.0f / 255.0f, moved, out);
+    /* out(y, x) = img(y + 1, (3 - x) - 1): row 0 reads row 1 mirrored and shifted. */
+    const float want[12] = { 7, 6, 5, 0, 11, 10, 9, 0, 0, 0, 0, 0 };
+    for (int i = 0; i < 12; ++i) {
+        assert_true(fabsf(out[i] - want[i]) < 1e-4f);
+    }
+}
+
+/* Distillation on fixed views: the cached logits of each view are the
+ * teacher's logits for the very pixels the student trains on, so the cached
+ * run and the live run (the teacher on every batch of the same views) train
+ * the same student, and it differs from the student of the clean-image cache. */
+static void test_distillation_views(void **state)
+{
+    (void)state;
+    if (!have_dataset()) {
+        skip();
+    }
+    char teacher[128], cached_path[128], live_path[128], clean_path[128], error[256] = "";
+    snprintf(teacher, sizeof teacher, "%s/vt.tlc", dir);
+    snprintf(cached_path, sizeof cached_path, "%s/vc.tlc", dir);
+    snprintf(live_path, sizeof live_path, "%s/vl.tlc", dir);
+    snprintf(clean_path, sizeof clean_path, "%s/v0.tlc", dir);
+    tl_train_report rep;
+    tl_train_config cfg = small_run(teacher, "student-tiny", 2);
+    cfg.lr = 0.1f;
+    assert_int_equal(tl_train(&cfg, &rep, error, sizeof error), TL_OK);
+    tl_train_config d = small_run(cached_path, "student-tiny", 2);
+    d.lr = 0.1f;
+    d.seed = 5;
+    d.teacher = teacher;
+    d.teacher_views = 3;
+    d.threads = 2; /* the teacher's pass split across two threads */
+    assert_int_equal(tl_train(&d, &rep, error, sizeof error), TL_OK);
+    assert_true(rep.test_accuracy[0] > 0.3f);
+    tl_train_config l = d;
+    l.out = live_path;
+    l.teacher_live = 1;
+    assert_int_equal(tl_train(&l, &rep, error, sizeof error), TL_OK);
+    tl_train_config c = d;
+    c.out = clean_path;
+    c.teacher_views = 0;
+    assert_int_equal(tl_train(&c, &rep, error, sizeof error), TL_OK);
+    tl_net a, b, z;
+    assert_int_equal(tl_checkpoint_load(cached_path, 8, &a, NULL, NULL, error, sizeof error), TL_OK);
+    assert_int_equal(tl_checkpoint_load(live_path, 8, &b, NULL, NULL, error, sizeof error), TL_OK);
+    assert_int_equal(tl_checkpoint_load(clean_path, 8, &z, NULL, NULL, error, sizeof error), TL_OK);
+    float worst = 0, apart = 0;
+    for (size_t i = 0; i < a.param_count; ++i) {
+        const float diff = fabsf(a.params[i] - b.params[i]), other = fabsf(a.params[i] - z.params[i]);
+        worst = diff > worst ? diff : worst;
+        apart = other > apart ? other : apart;
+    }
+    printf("views: cached vs live largest weight difference %g, vs the clean-image cache %g\n", (double)worst,
+           (double)apart);
+    assert_true(worst < 1e-3f);
+    assert_true(apart > 1e-2f);
+    tl_net_free(&a);
+    tl_net_free(&b);
+    tl_net_free(&z);
+    /* Views need augmentation and a teacher, and are bounded. */
+    const struct { int views, augment, has_teacher; } bad[] = {
+        { 3, 0, 1 }, { 3, 1, 0 }, { TL_TEACHER_VIEWS_MAX + 1, 1, 1 }, { -1, 1, 1 },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+        tl_train_config e = d;
+        e.teacher_views = bad[i].views;
+        e.augment = bad[i].augment;
+        e.teacher = bad[i].has_teacher ? teacher : NULL;
+        error[0] = 0;
+        assert_int_equal(tl_train(&e, &rep, error, sizeof error), TL_ERR_ARG);
+        assert_non_null(strstr(error, "teacher views must be 0 to 64"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -388,6 +502,8 @@ int main(void)
         cmocka_unit_test(test_resume_is_bit_exact),
         cmocka_unit_test(test_training_threads),
         cmocka_unit_test(test_distillation_runs),
+        cmocka_unit_test(test_views),
+        cmocka_unit_test(test_distillation_views),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

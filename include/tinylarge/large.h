@@ -194,11 +194,32 @@ tl_status tl_fashion_mnist_load(const char *dir, int train, int limit, tl_datase
                                 size_t error_size);
 void tl_dataset_free(tl_dataset *ds);
 
+/* One augmented view of an image: shifted by (dy, dx) in [-2, 2] after
+ * 2-pixel zero padding (a random crop), then mirrored if flip. */
+typedef struct tl_view {
+    int dy, dx, flip;
+} tl_view;
+
+/* A view drawn from *rng; the view numbered `view` of image `image` for a
+ * seed (the same on every call: a teacher scores it once, the student sees
+ * it in any epoch). */
+tl_view tl_view_draw(uint64_t *rng);
+tl_view tl_view_of(uint64_t seed, uint32_t image, int view);
+
+/* Writes image `image` seen through `view` to dst [h, w, c], normalised as
+ * (p / 255 - mean) / std. */
+void tl_dataset_view(const tl_dataset *ds, uint32_t image, float mean, float std, tl_view view, float *dst);
+
 /* Fills x [count, h, w, c] and y with samples order[first .. first+count),
  * normalised as (p / 255 - mean) / std; with augment != 0, a random crop
  * after 2-pixel zero padding and a random horizontal flip, from *rng. */
 void tl_dataset_batch(const tl_dataset *ds, const uint32_t *order, int first, int count, float mean,
                       float std, int augment, uint64_t *rng, float *x, uint8_t *y);
+
+/* As tl_dataset_batch, but each sample is one of its image's `views` fixed
+ * views (tl_view_of with `seed`), drawn from *rng; chosen[b] says which. */
+void tl_dataset_batch_views(const tl_dataset *ds, const uint32_t *order, int first, int count, float mean,
+                            float std, uint64_t seed, int views, uint64_t *rng, float *x, uint8_t *y, int *chosen);
 
 /* A deterministic permutation of [0, n) for (seed, epoch). */
 void tl_shuffle(uint32_t *order, int n, uint64_t seed, int epoch);
@@ -229,6 +250,10 @@ tl_status tl_checkpoint_load(const char *path, int batch, tl_net *net, tl_optim 
 
 /* ---- training (src/large/train.c) ---- */
 
+/* Most fixed views of each image a distillation may cache (the teacher's
+ * cached logits take views * images * classes floats). */
+#define TL_TEACHER_VIEWS_MAX 64
+
 typedef struct tl_train_config {
     const char *arch;           /* architecture name (ignored when resuming) */
     const char *data_dir;       /* NULL: Debian's dataset-fashion-mnist folder */
@@ -236,7 +261,9 @@ typedef struct tl_train_config {
     const char *resume;         /* checkpoint to continue from, or NULL */
     const char *teacher;        /* distil from this checkpoint, or NULL */
     int teacher_live;           /* 1: run the teacher on every augmented batch; 0: once per
-                                   training image, un-augmented, before the first epoch */
+                                   training image (or view), before the first epoch */
+    int teacher_views;          /* 0: the teacher scores un-augmented images; K: K fixed
+                                   augmented views of each, the only views the student sees */
     int epochs, batch, threads;
     int limit_train, limit_test;   /* 0: the whole split */
     int augment;

@@ -45,7 +45,12 @@ static void usage_train(FILE *out, int distill)
                      "  --temperature T    softening temperature (default 4)\n"
                      "  --alpha A          weight of the distillation term (default 0.7)\n"
                      "  --teacher-live     run the teacher on every augmented batch (default: once per\n"
-                     "                     training image before the first epoch, then cached)\n");
+                     "                     training image before the first epoch, then cached)\n"
+                     "  --teacher-views K  the teacher scores K fixed augmented views of each training\n"
+                     "                     image once (K passes); the student trains on those views\n"
+                     "                     with their own soft targets (default 0: un-augmented\n"
+                     "                     images scored, fresh views trained on; at most %d)\n",
+                TL_TEACHER_VIEWS_MAX);
     }
 }
 
@@ -135,6 +140,9 @@ static int run_training(int argc, char **argv, int distill)
             else if (!strcmp(a, "--seed")) cfg.seed = u;
             else if (!strcmp(a, "--limit")) { cfg.limit_train = (int)u; cfg.limit_test = (int)(u / 6 ? u / 6 : 1); }
             else if (!strcmp(a, "--qat") && (u == 4 || u == 8)) cfg.qat_bits = (int)u;
+            else if (distill && !strcmp(a, "--teacher-views") && u <= TL_TEACHER_VIEWS_MAX) cfg.teacher_views = (int)u;
+            else if (distill && !strcmp(a, "--teacher-views"))
+                return tl_cli_fail(cmd, "--teacher-views takes 0 to %d, not '%s'", TL_TEACHER_VIEWS_MAX, v);
             else if (!strcmp(a, "--qat")) return tl_cli_fail(cmd, "--qat takes 4 or 8, not '%s'", v);
             else {
                 usage_train(stderr, distill);
@@ -150,6 +158,9 @@ static int run_training(int argc, char **argv, int distill)
     }
     if (distill && !cfg.teacher) {
         return tl_cli_fail(cmd, "need --teacher CKPT");
+    }
+    if (cfg.teacher_views > 0 && !cfg.augment) {
+        return tl_cli_fail(cmd, "--teacher-views trains on augmented views; it cannot go with --no-augment");
     }
     if (cfg.prune_channels > 0 && !cfg.init) {
         return tl_cli_fail(cmd, "--prune-channels needs --init CKPT (the trained network to prune)");

@@ -167,34 +167,67 @@ void tl_shuffle(uint32_t *order, int n, uint64_t seed, int epoch)
     }
 }
 
-void tl_dataset_batch(const tl_dataset *ds, const uint32_t *order, int first, int count, float mean,
-                      float std, int augment, uint64_t *rng, float *x, uint8_t *y)
+tl_view tl_view_draw(uint64_t *rng)
+{
+    tl_view v;
+    v.dy = (int)(next(rng) % 5) - 2; /* crop offset in [-2, 2] = pad 2, crop */
+    v.dx = (int)(next(rng) % 5) - 2;
+    v.flip = (int)(next(rng) & 1);
+    return v;
+}
+
+tl_view tl_view_of(uint64_t seed, uint32_t image, int view)
+{
+    /* splitmix64 of (seed, image, view): a view depends on nothing else,
+     * so the teacher's pass and every epoch agree on it. */
+    uint64_t z = (seed + 1) * 0x9E3779B97F4A7C15ull ^ ((uint64_t)image << 20) ^ (uint64_t)view;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    z |= 1;
+    return tl_view_draw(&z);
+}
+
+void tl_dataset_view(const tl_dataset *ds, uint32_t image, float mean, float std, tl_view view, float *dst)
 {
     const int h = ds->h, w = ds->w, c = ds->c;
     const float inv = 1.0f / (255.0f * std), shift = mean / std;
     const float zero = -shift; /* a padded pixel: value 0, normalised */
-    for (int b = 0; b < count; ++b) {
-        const uint32_t idx = order ? order[first + b] : (uint32_t)(first + b);
-        const uint8_t *img = ds->pixels + (size_t)idx * h * w * c;
-        float *dst = x + (size_t)b * h * w * c;
-        y[b] = ds->labels[idx];
-        int dy = 0, dx = 0, flip = 0;
-        if (augment) {
-            dy = (int)(next(rng) % 5) - 2; /* crop offset in [-2, 2] = pad 2, crop */
-            dx = (int)(next(rng) % 5) - 2;
-            flip = next(rng) & 1;
-        }
-        for (int yy = 0; yy < h; ++yy) {
-            for (int xx = 0; xx < w; ++xx) {
-                const int sy = yy + dy, sx0 = flip ? w - 1 - xx : xx, sx = sx0 + dx;
-                for (int k = 0; k < c; ++k) {
-                    float v = zero;
-                    if (sy >= 0 && sy < h && sx >= 0 && sx < w) {
-                        v = img[((size_t)sy * w + sx) * c + k] * inv - shift;
-                    }
-                    dst[((size_t)yy * w + xx) * c + k] = v;
+    const uint8_t *img = ds->pixels + (size_t)image * h * w * c;
+    for (int yy = 0; yy < h; ++yy) {
+        for (int xx = 0; xx < w; ++xx) {
+            const int sy = yy + view.dy, sx0 = view.flip ? w - 1 - xx : xx, sx = sx0 + view.dx;
+            for (int k = 0; k < c; ++k) {
+                float v = zero;
+                if (sy >= 0 && sy < h && sx >= 0 && sx < w) {
+                    v = img[((size_t)sy * w + sx) * c + k] * inv - shift;
                 }
+                dst[((size_t)yy * w + xx) * c + k] = v;
             }
         }
+    }
+}
+
+void tl_dataset_batch(const tl_dataset *ds, const uint32_t *order, int first, int count, float mean,
+                      float std, int augment, uint64_t *rng, float *x, uint8_t *y)
+{
+    const size_t sample = (size_t)ds->h * ds->w * ds->c;
+    for (int b = 0; b < count; ++b) {
+        const uint32_t idx = order ? order[first + b] : (uint32_t)(first + b);
+        const tl_view none = { 0, 0, 0 };
+        y[b] = ds->labels[idx];
+        tl_dataset_view(ds, idx, mean, std, augment ? tl_view_draw(rng) : none, x + (size_t)b * sample);
+    }
+}
+
+void tl_dataset_batch_views(const tl_dataset *ds, const uint32_t *order, int first, int count, float mean,
+                            float std, uint64_t seed, int views, uint64_t *rng, float *x, uint8_t *y, int *chosen)
+{
+    const size_t sample = (size_t)ds->h * ds->w * ds->c;
+    for (int b = 0; b < count; ++b) {
+        const uint32_t idx = order[first + b];
+        chosen[b] = (int)(next(rng) % (uint32_t)views);
+        y[b] = ds->labels[idx];
+        tl_dataset_view(ds, idx, mean, std, tl_view_of(seed, idx, chosen[b]), x + (size_t)b * sample);
     }
 }

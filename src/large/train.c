@@ -7,6 +7,7 @@
  * dropout stream and optimiser state live in the checkpoint, so a resumed
  * run reproduces an uninterrupted one (with the same thread count).
  */
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -274,19 +275,24 @@ static void progress(const tl_train_config *cfg, int epoch, int done, int total,
     fflush(stderr);
 }
 
-/* Teacher logits, cached: the teacher runs once over the un-augmented
- * training images (the threads each on a slice, with a teacher of their
- * own) instead of on every batch. The student then sees shifted and flipped
- * views with their clean image's soft targets; the teacher was trained to
- * be invariant to those, and the cache saves the teacher's forward pass
- * every epoch (measured on one thread: 212 s over the training set against
- * ~70 s for an epoch of the student; 500 s and ~140 s before the direct
- * convolution kernels). */
+/* Teacher logits, cached: the teacher runs once over the training images
+ * (the threads each on a slice, with a teacher of their own) instead of on
+ * every batch, which saves its forward pass every epoch (measured on one
+ * thread: 212 s over the training set against ~70 s for an epoch of the
+ * student; 500 s and ~140 s before the direct convolution kernels).
+ * With views == 0 it scores the un-augmented images, and the student's
+ * shifted and flipped views get their clean image's soft targets. With
+ * views == K it scores K fixed augmented views of every image (tl_view_of),
+ * and the student trains on those very views, so teacher and student always
+ * see the same pixels: consistent teaching at K passes' cost, after Shen &
+ * Xing's fast knowledge distillation (2022) and Beyer et al. (2022). */
 typedef struct teacher_job {
     const char *path;
     const tl_dataset *data;
-    int first, count, batch;
-    float *logits; /* [data->n, classes], this job's rows */
+    int first, count, batch; /* rows: view * data->n + image */
+    int views;
+    uint64_t seed;
+    float *logits; /* [max(views, 1) * data->n, classes], this job's rows */
     tl_status status;
     char error[256];
 } teacher_job;
@@ -319,20 +325,24 @@ static void *teacher_job_run(void *arg)
     const tl_dataset *d = j->data;
     j->status = teacher_fits(&t, d, j->path, j->error, sizeof j->error);
     float *x = malloc((size_t)j->batch * d->h * d->w * d->c * sizeof(float));
-    uint8_t *y = malloc((size_t)j->batch);
-    if (!x || !y) {
+    if (!x) {
         j->status = TL_ERR_NOMEM;
         snprintf(j->error, sizeof j->error, "out of memory");
     }
+    const size_t sample = (size_t)d->h * d->w * d->c;
     for (int done = 0; j->status == TL_OK && done < j->count; done += j->batch) {
         const int n = j->count - done < j->batch ? j->count - done : j->batch;
-        tl_dataset_batch(d, NULL, j->first + done, n, ti.mean, ti.std, 0, NULL, x, y);
+        for (int b = 0; b < n; ++b) {
+            const int row = j->first + done + b, image = row % d->n, view = row / d->n;
+            const tl_view clean = { 0, 0, 0 };
+            tl_dataset_view(d, (uint32_t)image, ti.mean, ti.std,
+                            j->views ? tl_view_of(j->seed, (uint32_t)image, view) : clean, x + (size_t)b * sample);
+        }
         tl_net_forward(&t, x, n);
         const tl_node *out = &t.nodes[t.exits[t.exit_count - 1]];
         memcpy(j->logits + (size_t)(j->first + done) * d->classes, out->out, (size_t)n * d->classes * sizeof(float));
     }
     free(x);
-    free(y);
     tl_net_free(&t);
     return NULL;
 }
@@ -341,7 +351,8 @@ static tl_status teacher_cache(const tl_train_config *cfg, const tl_dataset *tra
                                size_t error_size)
 {
     const int threads = cfg->threads > 1 ? cfg->threads : 1;
-    *logits = malloc((size_t)train->n * train->classes * sizeof(float));
+    const long rows = (long)train->n * (cfg->teacher_views > 0 ? cfg->teacher_views : 1);
+    *logits = rows <= INT_MAX ? malloc((size_t)rows * train->classes * sizeof(float)) : NULL;
     teacher_job *jobs = calloc((size_t)threads, sizeof *jobs);
     pthread_t *tids = calloc((size_t)threads, sizeof *tids);
     tl_status s = *logits && jobs && tids ? TL_OK : fail(error, error_size, TL_ERR_NOMEM, "out of memory");
@@ -350,9 +361,11 @@ static tl_status teacher_cache(const tl_train_config *cfg, const tl_dataset *tra
         teacher_job *j = &jobs[t];
         j->path = cfg->teacher;
         j->data = train;
-        j->first = (int)((long)train->n * t / threads);
-        j->count = (int)((long)train->n * (t + 1) / threads) - j->first;
+        j->first = (int)(rows * t / threads);
+        j->count = (int)(rows * (t + 1) / threads) - j->first;
         j->batch = cfg->batch;
+        j->views = cfg->teacher_views;
+        j->seed = cfg->seed;
         j->logits = *logits;
         if (pthread_create(&tids[t], NULL, teacher_job_run, j) != 0) {
             s = fail(error, error_size, TL_ERR_STATE, "cannot start a thread for the teacher");
@@ -379,6 +392,11 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
 {
     if (!cfg || !report || cfg->epochs < 1 || cfg->batch < 1 || !(cfg->lr > 0)) {
         return fail(error, error_size, TL_ERR_ARG, "epochs, batch and learning rate must be positive");
+    }
+    if (cfg->teacher_views < 0 || cfg->teacher_views > TL_TEACHER_VIEWS_MAX ||
+        (cfg->teacher_views > 0 && (!cfg->teacher || !cfg->augment))) {
+        return fail(error, error_size, TL_ERR_ARG, "teacher views must be 0 to %d, and need a teacher and augmentation",
+                    TL_TEACHER_VIEWS_MAX);
     }
     memset(report, 0, sizeof *report);
     const ranks rk = ranks_init();
@@ -459,7 +477,10 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
             s = teacher_fits(&teacher, &train, cfg->teacher, error, error_size);
         }
     } else if (s == TL_OK && cfg->teacher) {
-        if (!cfg->quiet) {
+        if (!cfg->quiet && cfg->teacher_views > 0) {
+            fprintf(stderr, "running the teacher once over %d views of each of %d training images (%d thread%s)\n",
+                    cfg->teacher_views, train.n, cfg->threads > 1 ? cfg->threads : 1, cfg->threads > 1 ? "s" : "");
+        } else if (!cfg->quiet) {
             fprintf(stderr, "running the teacher once over %d training images (%d thread%s)\n", train.n,
                     cfg->threads > 1 ? cfg->threads : 1, cfg->threads > 1 ? "s" : "");
         }
@@ -492,13 +513,14 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
     float *x = malloc((size_t)cfg->batch * sample * sizeof(float));
     uint8_t *y = malloc((size_t)cfg->batch);
     uint32_t *order = malloc((size_t)train.n * sizeof(uint32_t));
+    int *chosen = malloc((size_t)cfg->batch * sizeof(int)); /* each sample's teacher view */
     uint8_t *decay = s == TL_OK ? tl_net_decay_mask(&net) : NULL;
     uint8_t *pruned = cfg->prune > 0 && s == TL_OK ? calloc(net.param_count, 1) : NULL;
     float *shadow = cfg->qat_bits && s == TL_OK ? malloc(net.param_count * sizeof(float)) : NULL;
     if (s == TL_OK && cfg->qat_bits && !shadow) {
         s = fail(error, error_size, TL_ERR_NOMEM, "out of memory");
     }
-    if (s == TL_OK && (!x || !y || !order || !decay || (cfg->prune > 0 && !pruned))) {
+    if (s == TL_OK && (!x || !y || !order || !chosen || !decay || (cfg->prune > 0 && !pruned))) {
         s = fail(error, error_size, TL_ERR_NOMEM, "out of memory");
     }
     /* Training threads: replicas sharing the parameters, one BLAS thread each. */
@@ -532,6 +554,7 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
         }
         tl_shuffle(order, train.n, cfg->seed, epoch);
         uint64_t aug_rng = ((cfg->seed + 7) * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)(epoch + 1) << 32) ^ 1;
+        const int views = cfg->teacher ? cfg->teacher_views : 0;
         net.training = 1;
         double loss_sum = 0;
         long hits_sum = 0, seen = 0;
@@ -542,7 +565,10 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
             const int global_count = train.n - global_first < cfg->batch ? train.n - global_first : cfg->batch;
             const int first = global_first + (int)((long)global_count * rk.rank / rk.size);
             const int count = global_first + (int)((long)global_count * (rk.rank + 1) / rk.size) - first;
-            if (count > 0) {
+            if (count > 0 && views > 0) {
+                tl_dataset_batch_views(&train, order, first, count, info.mean, info.std, cfg->seed, views, &aug_rng,
+                                       x, y, chosen);
+            } else if (count > 0) {
                 tl_dataset_batch(&train, order, first, count, info.mean, info.std, cfg->augment, &aug_rng, x, y);
             }
             /* Teacher logits (distillation) for this slice, then forward, losses
@@ -550,8 +576,9 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
             const float *teacher_logits = NULL;
             if (cached_logits && count > 0) {
                 for (int b = 0; b < count; ++b) {
-                    memcpy(slice_logits + (size_t)b * train.classes,
-                           cached_logits + (size_t)order[first + b] * train.classes, train.classes * sizeof(float));
+                    const size_t row = (size_t)(views > 0 ? chosen[b] : 0) * train.n + order[first + b];
+                    memcpy(slice_logits + (size_t)b * train.classes, cached_logits + row * train.classes,
+                           train.classes * sizeof(float));
                 }
                 teacher_logits = slice_logits;
             } else if (cfg->teacher && count > 0) {
@@ -616,6 +643,7 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
     free(x);
     free(y);
     free(order);
+    free(chosen);
     tl_replicas_free(&reps);
     free(shadow);
     free(decay);
