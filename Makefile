@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 SHARED ?= $(abspath ../shared)
 FUZZ_SECONDS ?= 30
 
-.PHONY: all deps build run test test-sanitize fuzz bench bench-accuracy bench-teacher clean
+.PHONY: all deps build run test test-sanitize fuzz bench bench-accuracy bench-teacher bench-distill clean
 
 all: build
 
@@ -59,6 +59,12 @@ bench-accuracy: build
 # several hours on 2 cores; pass checkpoints to bench/teacher.sh to reuse them).
 bench-teacher: build
 	@bench/teacher.sh $(BUILD)
+
+# What distillation adds over three seeds, cached and on fixed views
+# (needs a trained teacher: make bench-distill TEACHER=teacher.tlc).
+bench-distill: build
+	@test -n "$(TEACHER)" || { echo "bench-distill: give TEACHER=teacher.tlc (see bench-teacher)"; exit 2; }
+	@bench/distill.sh $(BUILD) $(TEACHER)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-sanitize $(BUILD)-fuzz
