@@ -56,7 +56,7 @@ bench-accuracy: build
 	@bench/accuracy.sh $(BUILD)
 
 # The teacher, distillation and the teacher compressed (trains the teacher:
-# several hours on 2 cores; pass checkpoints to bench/teacher.sh to reuse them).
+# about 75 minutes on 2 cores; pass checkpoints to bench/teacher.sh to reuse them).
 bench-teacher: build
 	@bench/teacher.sh $(BUILD)
 

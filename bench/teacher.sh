@@ -2,7 +2,7 @@
 # bench/teacher.sh - the teacher's results on Fashion-MNIST's full test split
 # (10,000 images), for docs/benchmarks.md:
 #   - the teacher (ResNet, 1.56 M parameters) trained 15 epochs on two
-#     threads (several hours on a 2-core machine) unless a checkpoint is given;
+#     threads (72 minutes on a 2-core AVX-512 machine) unless a checkpoint is given;
 #   - knowledge distillation: the student distilled from it, 25 epochs, one
 #     thread, against the student trained alone with the same settings
 #     (bench/accuracy.sh's checkpoint, trained here if missing);
