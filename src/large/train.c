@@ -495,6 +495,7 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
         }
     }
     const int steps_per_epoch = (train.n + cfg->batch - 1) / cfg->batch;
+    const int views = cfg->teacher_views; /* checked above: > 0 only with a teacher */
     /* The schedule's settings come from the command line even on resume. */
     opt.kind = cfg->optimizer;
     opt.lr = cfg->lr;
@@ -554,7 +555,6 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
         }
         tl_shuffle(order, train.n, cfg->seed, epoch);
         uint64_t aug_rng = ((cfg->seed + 7) * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)(epoch + 1) << 32) ^ 1;
-        const int views = cfg->teacher ? cfg->teacher_views : 0;
         net.training = 1;
         double loss_sum = 0;
         long hits_sum = 0, seen = 0;
