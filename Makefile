@@ -1,5 +1,6 @@
 # Thin wrapper over CMake for the README's commands.
 #   make run    - the main job, end to end on the embedded defaults
+#                 (TEACHER=CKPT: distil its student from that teacher)
 #   make test   - build everything and run every test
 #   make bench  - benchmarks (results go in docs/benchmarks.md)
 # Each first installs missing Debian packages (scripts/install-deps.sh).
@@ -21,7 +22,7 @@ build: deps
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	@scripts/main-job.sh $(BUILD) $(SHARED)
+	@scripts/main-job.sh $(BUILD) $(SHARED) $(TEACHER)
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
