@@ -22,6 +22,17 @@ teacher_ckpt=${3:-}
 bin=$build/tinylarge
 src=$shared/models/mlperf-tiny
 out=$build/main-job
+if [ -n "$teacher_ckpt" ]; then
+    # Refused before the long steps, not after them.
+    if [ ! -f "$teacher_ckpt" ]; then
+        echo "main job: teacher checkpoint $teacher_ckpt not found" >&2
+        exit 1
+    fi
+    if ! why=$("$bin" eval "$teacher_ckpt" --limit 1 2>&1); then
+        echo "main job: cannot use $teacher_ckpt as the teacher: $why" >&2
+        exit 1
+    fi
+fi
 if [ ! -f "$src/kws_ref_model.tflite" ]; then
     echo "main job: reference models not found under $src" >&2
     exit 1
@@ -100,10 +111,6 @@ echo "== 6. distil: the teacher teaches the same student (when a teacher is trai
 # too long for this job; a teacher trained for a few minutes does not help
 # (measured: -0.14 points), so without one the student trained alone ships.
 ship=$student
-if [ -n "$teacher_ckpt" ] && [ ! -f "$teacher_ckpt" ]; then
-    echo "main job: teacher checkpoint $teacher_ckpt not found" >&2
-    exit 1
-fi
 teacher=${teacher_ckpt:-$build/accuracy/teacher.tlc}
 if [ -f "$teacher" ]; then
     distilled=$out/student-kd.tlc

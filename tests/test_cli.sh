@@ -96,6 +96,12 @@ check "missing data folder" 1 "nodata/train-images-idx3-ubyte.gz: cannot open" -
 check "bad --optimizer" 1 "--optimizer takes sgd or adamw, not 'lbfgs'" -- \
     "$bin" train --arch student-tiny --out "$work/t.tlc" --optimizer lbfgs
 check "distill needs a teacher" 1 "need --teacher CKPT" -- "$bin" distill --arch student-tiny --out "$work/t.tlc"
+main_job=$(dirname "$0")/../scripts/main-job.sh
+check "main job: missing teacher" 1 "main job: teacher checkpoint $work/none.tlc not found" -- \
+    "$main_job" "$(dirname "$bin")" "$2" "$work/none.tlc"
+printf 'not a checkpoint' >"$work/junk.tlc"
+check "main job: unreadable teacher" 1 "main job: cannot use $work/junk.tlc as the teacher: .*junk.tlc" -- \
+    "$main_job" "$(dirname "$bin")" "$2" "$work/junk.tlc"
 check "distill: too many teacher views" 1 "--teacher-views takes 0 to 64, not '65'" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --teacher-views 65
 check "distill: views need augmentation" 1 "--teacher-views trains on augmented views; it cannot go with --no-augment" -- \
