@@ -103,7 +103,8 @@ if [ -f "$student" ] && "$bin" eval "$student" --limit 10 >/dev/null 2>&1; then
 else
     "$bin" train --arch student --epochs 2 --limit 12000 --out "$student"
 fi
-"$bin" eval "$student"
+student_eval=$("$bin" eval "$student")
+echo "$student_eval"
 
 echo
 echo "== 6. distil: the teacher teaches the same student (when a teacher is trained)"
@@ -119,8 +120,9 @@ if [ -f "$teacher" ]; then
     else
         "$bin" distill --teacher "$teacher" --arch student --epochs 2 --limit 12000 --out "$distilled" 2>&1 | tail -1
     fi
-    acc() { "$bin" eval "$1" | sed -n 's/.*, accuracy \([0-9.]*\).*/\1/p' | tail -1; }
-    awk -v t="$(acc "$teacher")" -v a="$(acc "$student")" -v d="$(acc "$distilled")" 'BEGIN {
+    acc() { sed -n 's/.*, accuracy \([0-9.]*\).*/\1/p' | tail -1; }
+    awk -v t="$("$bin" eval "$teacher" | acc)" -v a="$(acc <<<"$student_eval")" \
+        -v d="$("$bin" eval "$distilled" | acc)" 'BEGIN {
         printf "10,000 test images: teacher %.2f%%, student alone %.2f%%, distilled %.2f%% (%+.2f points)\n",
             100 * t, 100 * a, 100 * d, 100 * (d - a) }'
     echo "the distilled student goes on"
@@ -129,6 +131,7 @@ else
     echo "(skipped: no teacher at $teacher; make bench-teacher trains one, or make run TEACHER=CKPT)"
 fi
 
+echo
 echo "== 7. compress: quantise the student to int8 and run it on the device runtime"
 "$bin" export "$ship" -o "$out/student.tlm"
 "$bin" inspect "$out/student.tlm" | tail -1
