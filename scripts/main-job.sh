@@ -98,7 +98,9 @@ fi
 echo
 echo "== 5. LargeML: train a student on Fashion-MNIST (reused when already trained)"
 student=$out/student.tlc
-if [ -f "$student" ] && "$bin" eval "$student" --limit 10 >/dev/null 2>&1; then
+# trained CKPT: a checkpoint from an earlier run that still loads and runs.
+trained() { [ -f "$1" ] && "$bin" eval "$1" --limit 10 >/dev/null 2>&1; }
+if trained "$student"; then
     echo "reusing $student (delete it to train again)"
 else
     "$bin" train --arch student --epochs 2 --limit 12000 --out "$student"
@@ -115,7 +117,7 @@ ship=$student
 teacher=${teacher_ckpt:-$build/accuracy/teacher.tlc}
 if [ -f "$teacher" ]; then
     distilled=$out/student-kd.tlc
-    if [ -f "$distilled" ] && [ "$distilled" -nt "$teacher" ] && "$bin" eval "$distilled" --limit 10 >/dev/null 2>&1; then
+    if [ "$distilled" -nt "$teacher" ] && trained "$distilled"; then
         echo "reusing $distilled"
     else
         "$bin" distill --teacher "$teacher" --arch student --epochs 2 --limit 12000 --out "$distilled" 2>&1 | tail -1
@@ -148,7 +150,7 @@ echo "== 9. in situ: publish, serve, three devices download, one changes context
 # A second model for one situation (a battery-powered hall display: the
 # depthwise-separable student-tiny), tagged location=hall.
 tiny=$out/student-tiny.tlc
-if [ -f "$tiny" ] && "$bin" eval "$tiny" --limit 10 >/dev/null 2>&1; then
+if trained "$tiny"; then
     echo "reusing $tiny"
 else
     "$bin" train --arch student-tiny --epochs 2 --limit 12000 --lr 0.1 --out "$tiny" 2>&1 | tail -1
