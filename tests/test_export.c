@@ -178,6 +178,110 @@ static void test_int4_export_runs(void **state)
     export_and_compare("student", TL_DTYPE_INT4, 0.25f, 1);
 }
 
+/* A pruned model's progressive stream splits its sparse values into planes
+ * (the index structure travels in the skeleton), so a sparse variant also
+ * runs from its first planes. `bd` is the dense export of the same weights:
+ * its channel sums, counted here by hand, are what the sparse encodings'
+ * sums must be. */
+static void check_sparse_progressive(const uint8_t *bd, size_t sd, const uint8_t *bs, size_t ss, float whole)
+{
+    tl_model md, ms;
+    assert_int_equal(tl_model_load(&md, bd, sd, 0), TL_OK);
+    assert_int_equal(tl_model_load(&ms, bs, ss, 0), TL_OK);
+    assert_int_equal(md.header->op_count, ms.header->op_count);
+    int sparse = 0;
+    for (uint32_t k = 0; k < ms.header->op_count; ++k) {
+        const tl_op_rec *op = &ms.ops[k];
+        if (op->opcode != TL_OP_CONV_2D && op->opcode != TL_OP_FULLY_CONNECTED) {
+            continue;
+        }
+        const tl_tensor_rec *fs = &ms.tensors[op->inputs[1]], *fd = &md.tensors[md.ops[k].inputs[1]];
+        if (fs->dtype != TL_DTYPE_SPARSE_INT8 && fs->dtype != TL_DTYPE_BITMAP_INT8) {
+            continue;
+        }
+        ++sparse;
+        tl_filter_values v;
+        assert_int_equal(tl_filter_values_of(&ms, op->inputs[1], 0, &v), TL_OK);
+        assert_int_equal(v.channels, fd->dims[0]);
+        const uint32_t per = fd->data_size / fd->dims[0];
+        uint32_t nonzero = 0;
+        for (uint32_t c = 0; c < v.channels; ++c) {
+            const int8_t *w = (const int8_t *)(md.weights + fd->data_offset) + (size_t)c * per;
+            int32_t sum = 0;
+            for (uint32_t j = 0; j < per; ++j) {
+                sum += w[j];
+                nonzero += w[j] != 0;
+            }
+            assert_int_equal(tl_filter_channel_sum(&ms, op->inputs[1], 0, c), sum);
+        }
+        assert_int_equal(v.count, nonzero); /* the values are the non-zeros, no more */
+    }
+    assert_true(sparse > 0);
+    assert_int_equal(tl_filter_values_of(&ms, ms.header->tensor_count, 0, NULL), TL_ERR_ARG);
+
+    uint8_t *stream;
+    size_t stream_size;
+    uint32_t ends[8], planes, model_size;
+    assert_int_equal(tl_progressive_encode(bs, ss, &stream, &stream_size, ends), TL_OK);
+    tl_progressive_header h;
+    memcpy(&h, stream, sizeof h);
+    const tl_progressive_tensor *t = (const tl_progressive_tensor *)(const void *)(stream + sizeof h);
+    int split_sparse = 0;
+    for (uint32_t i = 0; i < h.tensor_count; ++i) {
+        split_sparse += ms.tensors[t[i].tensor].dtype != TL_DTYPE_INT8;
+    }
+    assert_int_equal(split_sparse, sparse); /* every sparse filter goes into the planes */
+    uint8_t *out = aligned_alloc(16, (ss + 15) / 16 * 16);
+    assert_int_equal(tl_progressive_decode(stream, stream_size, out, ss, &planes, &model_size), TL_OK);
+    assert_int_equal(planes, 8);
+    assert_int_equal(model_size, ss);
+    assert_memory_equal(out, bs, ss); /* all planes: the very model */
+    float acc[8];
+    for (int p = 0; p < 7; ++p) {
+        assert_int_equal(tl_progressive_decode(stream, ends[p], out, ss, &planes, &model_size), TL_OK);
+        assert_int_equal(planes, (uint32_t)p + 1);
+        tl_model m;
+        assert_int_equal(tl_model_load(&m, out, model_size, 0), TL_OK);
+        /* Structure intact, values right in their top p + 1 bits. */
+        const uint8_t keep = (uint8_t)(0xFFu << (7 - p));
+        for (uint32_t i = 0; i < h.tensor_count; ++i) {
+            const tl_tensor_rec *f = &ms.tensors[t[i].tensor];
+            const size_t at = (size_t)(ms.weights - ms.base) + f->data_offset;
+            assert_memory_equal(out + at, bs + at, t[i].model_offset - at);
+            for (uint32_t j = 0; j < t[i].count; ++j) {
+                assert_int_equal(out[t[i].model_offset + j] & keep, bs[t[i].model_offset + j] & keep);
+            }
+        }
+        /* Every effective bias follows its channel's new sum (checked above
+         * against the dense twin for the whole model). */
+        for (uint32_t k = 0; k < ms.header->op_count; ++k) {
+            const tl_op_rec *op = &ms.ops[k];
+            if (ms.tensors[op->inputs[1]].dtype == TL_DTYPE_INT8 ||
+                (op->opcode != TL_OP_CONV_2D && op->opcode != TL_OP_FULLY_CONNECTED)) {
+                continue;
+            }
+            const int32_t *b0 = (const int32_t *)(const void *)(ms.weights + op->bias);
+            const int32_t *b1 = (const int32_t *)(const void *)(m.weights + op->bias);
+            for (uint32_t c = 0; c < ms.tensors[op->inputs[1]].dims[0]; ++c) {
+                const int32_t moved = tl_filter_channel_sum(&m, op->inputs[1], 0, c) -
+                                      tl_filter_channel_sum(&ms, op->inputs[1], 0, c);
+                assert_int_equal(b1[c] - b0[c], op->input_offset * moved);
+            }
+        }
+        int exits;
+        float a[16];
+        assert_int_equal(tl_device_accuracy(out, model_size, &test, a, &exits), TL_OK);
+        acc[p] = a[0];
+        print_message("sparse progressive: %d planes, %u bytes, accuracy %.4f\n", p + 1, ends[p], (double)acc[p]);
+    }
+    acc[7] = whole;
+    print_message("sparse progressive: 8 planes, %u bytes, accuracy %.4f\n", ends[7], (double)whole);
+    assert_true(acc[5] >= whole - 0.03f); /* 6 of 8 planes: nearly there (biases corrected) */
+    assert_true(acc[1] < whole - 0.1f);   /* 2 planes: much coarser */
+    free(out);
+    free(stream);
+}
+
 /* Pruned (magnitude, gradual, fine-tuned) then exported with the sparse
  * encoding: the zeros are exact, MACs drop, accuracy holds. */
 static void test_pruned_sparse_export(void **state)
@@ -223,6 +327,7 @@ static void test_pruned_sparse_export(void **state)
         macs_s += tl_op_macs(&ms, i);
     }
     assert_true(macs_s < macs_d / 2); /* 60% of the weights are gone */
+    check_sparse_progressive(bd, sd, bs, ss, as[0]);
     free(bd);
     free(bs);
     tl_net_free(&net);

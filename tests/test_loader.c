@@ -504,6 +504,30 @@ static void test_progressive_counts_beyond_planes(void **state)
     free(stream);
 }
 
+/* A record whose bytes are not the values of the filter it names (here,
+ * two records swap their tensors) is refused before any bias is touched. */
+static void test_progressive_record_names_its_filter(void **state)
+{
+    (void)state;
+    uint8_t *stream;
+    size_t size;
+    uint32_t ends[8];
+    assert_int_equal(tl_progressive_encode(tiny, tiny_size, &stream, &size, ends), TL_OK);
+    tl_progressive_header h;
+    memcpy(&h, stream, sizeof h);
+    assert_true(h.tensor_count >= 2);
+    tl_progressive_tensor *t = (tl_progressive_tensor *)(void *)(stream + sizeof h);
+    const uint32_t first = t[0].tensor;
+    t[0].tensor = t[1].tensor;
+    t[1].tensor = first;
+    redigest_stream(stream, ends);
+    uint8_t *out = aligned_alloc(16, (tiny_size + 15) / 16 * 16);
+    uint32_t planes, model_size;
+    assert_int_equal(tl_progressive_decode(stream, ends[3], out, tiny_size, &planes, &model_size), TL_ERR_BOUNDS);
+    free(out);
+    free(stream);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -517,6 +541,7 @@ int main(void)
         cmocka_unit_test(test_import_names_unsupported_operator),
         cmocka_unit_test(test_progressive_stream),
         cmocka_unit_test(test_progressive_counts_beyond_planes),
+        cmocka_unit_test(test_progressive_record_names_its_filter),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

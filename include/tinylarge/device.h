@@ -78,6 +78,24 @@ const char *tl_opcode_name(uint32_t opcode);
 /* The operator's multiply-accumulate count (0 for data movement ops). */
 uint64_t tl_op_macs(const tl_model *model, uint32_t op_index);
 
+/* Where a filter tensor's int8 weight values sit, whatever its encoding:
+ * all of a dense int8 tensor, or the value[nnz] run that ends a CSR or bitmap
+ * sparse one. The progressive stream splits exactly these bytes into bit
+ * planes. `depthwise`: the tensor is read by DEPTHWISE_CONV_2D (1HWC). */
+typedef struct tl_filter_values {
+    uint32_t offset;     /* first value's byte offset in the tensor's data */
+    uint32_t count;      /* values (one byte each) */
+    uint32_t channels;   /* output channels */
+} tl_filter_values;
+
+/* TL_ERR_UNSUPPORTED for int4, non-constant or non-filter tensors. The model
+ * must have passed tl_model_load. */
+tl_status tl_filter_values_of(const tl_model *model, uint32_t tensor, int depthwise, tl_filter_values *v);
+
+/* Sum of output channel `channel`'s weights (0 if there is no such
+ * channel): the term each effective bias folds in (bias - zp * sum). */
+int32_t tl_filter_channel_sum(const tl_model *model, uint32_t tensor, int depthwise, uint32_t channel);
+
 /* An interpreter: one model bound to one arena. Several interpreters may
  * share one model. */
 typedef struct tl_interp {

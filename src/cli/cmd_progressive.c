@@ -12,12 +12,13 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: tinylarge progressive MODEL.tlm -o STREAM.tlp [--accuracy] [--limit N]\n"
                  "       tinylarge progressive --decode STREAM.tlp [--bytes N] -o MODEL.tlm\n\n"
-                 "Encodes a model's int8 weights as bit planes, most significant first, so\n"
-                 "that any prefix of the stream that ends on a plane boundary decodes into a\n"
-                 "valid, coarser model: a device can start inferring before the download\n"
-                 "completes. --accuracy measures every prefix on the Fashion-MNIST test split\n"
-                 "(first --limit images). --decode rebuilds a model from the first --bytes\n"
-                 "bytes of a stream (default: all of it).\n");
+                 "Encodes a model's int8 weights (dense or sparse; int4 ones stay whole) as\n"
+                 "bit planes, most significant first, so that any prefix of the stream that\n"
+                 "ends on a plane boundary decodes into a valid, coarser model: a device can\n"
+                 "start inferring before the download completes. --accuracy measures every\n"
+                 "prefix on the Fashion-MNIST test split (first --limit images). --decode\n"
+                 "rebuilds a model from the first --bytes bytes of a stream (default: all of\n"
+                 "it).\n");
 }
 
 int tl_cmd_progressive(int argc, char **argv)

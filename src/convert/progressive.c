@@ -1,9 +1,10 @@
 /* progressive.c - encode a .tlm as a bit-plane progressive stream (.tlp).
  *
- * The skeleton (everything but the dense int8 weights: tables, biases,
- * requantisation constants, the arena plan) comes first, then the weights'
- * bit planes from the sign bit down. A receiver holding the skeleton and k
- * planes has every weight to k bits of precision; the decoder
+ * The skeleton (everything but the int8 weight values: tables, biases,
+ * requantisation constants, the arena plan, the index structure of sparse
+ * filters) comes first, then the weights' bit planes from the sign bit down.
+ * A receiver holding the skeleton and k planes has every weight to k bits of
+ * precision (a pruned weight stays exactly zero); the decoder
  * (src/device/progressive.c) rebuilds a normal .tlm from any such prefix.
  */
 #include <stddef.h>
@@ -39,7 +40,9 @@ tl_status tl_progressive_encode(const uint8_t *tlm, size_t size, uint8_t **out, 
     if (!t) {
         return TL_ERR_NOMEM;
     }
-    /* The int8 filters of convolution-like ops (others stay in the skeleton). */
+    /* The int8 filters of convolution-like ops, dense or sparse (for sparse
+     * ones only the values: their structure stays in the skeleton); int4
+     * and everything else stay in the skeleton. */
     uint32_t n = 0, sums = 0;
     uint64_t weights = 0;
     uint8_t *depthwise = calloc(m.header->tensor_count + 1, 1);
@@ -48,7 +51,6 @@ tl_status tl_progressive_encode(const uint8_t *tlm, size_t size, uint8_t **out, 
         return TL_ERR_NOMEM;
     }
     for (uint32_t i = 0; i < m.header->tensor_count; ++i) {
-        const tl_tensor_rec *r = &m.tensors[i];
         int filter = 0;
         for (uint32_t k = 0; k < m.header->op_count && !filter; ++k) {
             const tl_op_rec *op = &m.ops[k];
@@ -56,13 +58,14 @@ tl_status tl_progressive_encode(const uint8_t *tlm, size_t size, uint8_t **out, 
                       op->opcode == TL_OP_FULLY_CONNECTED) && op->inputs[1] == i;
             depthwise[i] = filter && op->opcode == TL_OP_DEPTHWISE_CONV_2D;
         }
-        if (filter && r->kind == TL_TENSOR_CONST && r->dtype == TL_DTYPE_INT8 && r->data_size > 0) {
-            t[n].model_offset = base + r->data_offset;
-            t[n].count = r->data_size;
+        tl_filter_values v;
+        if (filter && tl_filter_values_of(&m, i, depthwise[i], &v) == TL_OK && v.count > 0) {
+            t[n].model_offset = base + m.tensors[i].data_offset + v.offset;
+            t[n].count = v.count;
             t[n].tensor = i;
             t[n].sums = sums;
-            sums += depthwise[i] ? r->dims[3] : r->dims[0]; /* output channels: 1HWC -> C, OHWI / [O, K] -> O */
-            weights += r->data_size;
+            sums += v.channels;
+            weights += v.count;
             ++n;
         }
     }
@@ -89,17 +92,10 @@ tl_status tl_progressive_encode(const uint8_t *tlm, size_t size, uint8_t **out, 
     memcpy(buf + sizeof h, t, (size_t)n * sizeof *t);
     int32_t *sum = (int32_t *)(void *)(buf + sizeof h + (size_t)n * sizeof *t);
     for (uint32_t i = 0; i < n; ++i) {
-        const tl_tensor_rec *r = &m.tensors[t[i].tensor];
-        const int dw = depthwise[t[i].tensor];
-        const uint32_t channels = dw ? r->dims[3] : r->dims[0];
-        const int8_t *w = (const int8_t *)(tlm + t[i].model_offset);
-        for (uint32_t c = 0; c < channels; ++c) {
-            int32_t channel_sum = 0;
-            const uint32_t per = t[i].count / channels;
-            for (uint32_t k = 0; k < per; ++k) {
-                channel_sum += dw ? w[k * channels + c] : w[c * per + k];
-            }
-            sum[t[i].sums + c] = channel_sum;
+        tl_filter_values v;
+        tl_filter_values_of(&m, t[i].tensor, depthwise[t[i].tensor], &v); /* succeeded above */
+        for (uint32_t c = 0; c < v.channels; ++c) {
+            sum[t[i].sums + c] = tl_filter_channel_sum(&m, t[i].tensor, depthwise[t[i].tensor], c);
         }
     }
     /* Skeleton: the model without the listed weight ranges; the weights

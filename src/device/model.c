@@ -715,3 +715,75 @@ uint64_t tl_op_macs(const tl_model *model, uint32_t op_index)
         return 0;
     }
 }
+
+/* The filter's shape as the sparse encodings see it: out_c, taps (k_h * k_w,
+ * 1 for a dense layer) and in_c, from OHWI or [O, K]. */
+static void filter_geometry(const tl_tensor_rec *f, uint32_t *out_c, uint32_t *taps, uint32_t *in_c)
+{
+    *out_c = f->dims[0];
+    *taps = f->rank == 4 ? f->dims[1] * f->dims[2] : 1u;
+    *in_c = f->rank == 4 ? f->dims[3] : f->dims[1];
+}
+
+tl_status tl_filter_values_of(const tl_model *model, uint32_t tensor, int depthwise, tl_filter_values *v)
+{
+    if (!model || !model->header || !v || tensor >= model->header->tensor_count) {
+        return TL_ERR_ARG;
+    }
+    const tl_tensor_rec *f = &model->tensors[tensor];
+    if (f->kind != TL_TENSOR_CONST || (f->rank != 4 && f->rank != 2)) {
+        return TL_ERR_UNSUPPORTED;
+    }
+    uint32_t out_c, taps, in_c;
+    filter_geometry(f, &out_c, &taps, &in_c);
+    const uint32_t *words = (const uint32_t *)(const void *)(model->weights + f->data_offset);
+    v->channels = depthwise ? f->dims[3] : out_c;
+    switch (f->dtype) {
+    case TL_DTYPE_INT8:
+        v->offset = 0;
+        v->count = f->data_size;
+        return TL_OK;
+    case TL_DTYPE_SPARSE_INT8: /* nnz, row_start[rows + 1], channel[nnz], value[nnz] */
+        v->count = words[0];
+        v->offset = 4u + 4u * (out_c * taps + 1u) + 2u * words[0];
+        return depthwise ? TL_ERR_UNSUPPORTED : TL_OK;
+    case TL_DTYPE_BITMAP_INT8: /* nnz, oc_start[out_c + 1], bitmap[rows][row bytes], value[nnz] */
+        v->count = words[0];
+        v->offset = 4u + 4u * (out_c + 1u) + out_c * taps * ((in_c + 7u) / 8u);
+        return depthwise ? TL_ERR_UNSUPPORTED : TL_OK;
+    default:
+        return TL_ERR_UNSUPPORTED;
+    }
+}
+
+int32_t tl_filter_channel_sum(const tl_model *model, uint32_t tensor, int depthwise, uint32_t channel)
+{
+    tl_filter_values v;
+    if (tl_filter_values_of(model, tensor, depthwise, &v) != TL_OK || channel >= v.channels) {
+        return 0;
+    }
+    const tl_tensor_rec *f = &model->tensors[tensor];
+    const int8_t *w = (const int8_t *)(model->weights + f->data_offset + v.offset);
+    const uint32_t *words = (const uint32_t *)(const void *)(model->weights + f->data_offset);
+    uint32_t out_c, taps, in_c, first, count, stride = 1;
+    filter_geometry(f, &out_c, &taps, &in_c);
+    if (f->dtype == TL_DTYPE_SPARSE_INT8) { /* rows (oc * taps) .. ((oc + 1) * taps) */
+        first = words[1 + channel * taps];
+        count = words[1 + (channel + 1) * taps] - first;
+    } else if (f->dtype == TL_DTYPE_BITMAP_INT8) {
+        first = words[1 + channel];
+        count = words[2 + channel] - first;
+    } else if (depthwise) { /* 1HWC: channel c every out_c bytes */
+        first = channel;
+        count = v.count / v.channels;
+        stride = v.channels;
+    } else {
+        count = v.count / v.channels;
+        first = channel * count;
+    }
+    int32_t sum = 0;
+    for (uint32_t k = 0; k < count; ++k) {
+        sum += w[first + (size_t)k * stride];
+    }
+    return sum;
+}

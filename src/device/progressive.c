@@ -50,19 +50,16 @@ static tl_status fix_biases(const tl_progressive_header *h, const tl_progressive
                 (op->opcode != TL_OP_CONV_2D && !depthwise && op->opcode != TL_OP_FULLY_CONNECTED)) {
                 continue;
             }
-            const tl_tensor_rec *f = &m.tensors[cur.tensor];
-            const uint32_t channels = depthwise ? f->dims[3] : f->dims[0];
-            if ((uint64_t)cur.sums + channels > h->sum_count || f->data_size != cur.count) {
+            /* The record must name exactly this filter's values. */
+            tl_filter_values v;
+            if (tl_filter_values_of(&m, cur.tensor, depthwise, &v) != TL_OK ||
+                cur.model_offset != (uint64_t)(m.weights - m.base) + m.tensors[cur.tensor].data_offset + v.offset ||
+                cur.count != v.count || (uint64_t)cur.sums + v.channels > h->sum_count) {
                 return TL_ERR_BOUNDS;
             }
-            const uint32_t per = cur.count / channels;
-            const int8_t *w = (const int8_t *)(out + cur.model_offset);
             int32_t *bias = (int32_t *)(void *)(out + (m.weights - m.base) + op->bias);
-            for (uint32_t c = 0; c < channels; ++c) {
-                int32_t total = 0;
-                for (uint32_t j = 0; j < per; ++j) {
-                    total += depthwise ? w[j * channels + c] : w[c * per + j];
-                }
+            for (uint32_t c = 0; c < v.channels; ++c) {
+                const int32_t total = tl_filter_channel_sum(&m, cur.tensor, depthwise, c);
                 bias[c] += op->input_offset * (total - sums[cur.sums + c]);
             }
         }
