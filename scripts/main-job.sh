@@ -117,10 +117,14 @@ ship=$student
 teacher=${teacher_ckpt:-$build/accuracy/teacher.tlc}
 if [ -f "$teacher" ]; then
     distilled=$out/student-kd.tlc
-    if [ "$distilled" -nt "$teacher" ] && trained "$distilled"; then
-        echo "reusing $distilled"
+    # Reused only if distilled from this very teacher (its digest beside it).
+    from=$(sha256sum <"$teacher" | cut -d' ' -f1)
+    if trained "$distilled" && [ "$(cat "$distilled.teacher" 2>/dev/null)" = "$from" ]; then
+        echo "reusing $distilled (distilled from this teacher)"
     else
+        rm -f "$distilled" "$distilled.teacher"
         "$bin" distill --teacher "$teacher" --arch student --epochs 2 --limit 12000 --out "$distilled" 2>&1 | tail -1
+        echo "$from" >"$distilled.teacher"
     fi
     acc() { sed -n 's/.*, accuracy \([0-9.]*\).*/\1/p' | tail -1; }
     awk -v t="$("$bin" eval "$teacher" | acc)" -v a="$(acc <<<"$student_eval")" \
