@@ -256,8 +256,8 @@ static void check_sparse_progressive(const uint8_t *bd, size_t sd, const uint8_t
          * against the dense twin for the whole model). */
         for (uint32_t k = 0; k < ms.header->op_count; ++k) {
             const tl_op_rec *op = &ms.ops[k];
-            if (ms.tensors[op->inputs[1]].dtype == TL_DTYPE_INT8 ||
-                (op->opcode != TL_OP_CONV_2D && op->opcode != TL_OP_FULLY_CONNECTED)) {
+            if ((op->opcode != TL_OP_CONV_2D && op->opcode != TL_OP_FULLY_CONNECTED) ||
+                ms.tensors[op->inputs[1]].dtype == TL_DTYPE_INT8) {
                 continue;
             }
             const int32_t *b0 = (const int32_t *)(const void *)(ms.weights + op->bias);
