@@ -117,18 +117,21 @@ ship=$student
 teacher=${teacher_ckpt:-$build/accuracy/teacher.tlc}
 if [ -f "$teacher" ]; then
     distilled=$out/student-kd.tlc
-    # Reused only if distilled from this very teacher (its digest beside it).
+    acc() { sed -n 's/.*, accuracy \([0-9.]*\).*/\1/p' | tail -1; }
+    # Beside the distilled student: the teacher's digest and test accuracy.
+    # A rerun with the same teacher reuses both (the teacher's evaluation on
+    # 10,000 images takes about 30 s); another teacher distils again.
     from=$(sha256sum <"$teacher" | cut -d' ' -f1)
-    if trained "$distilled" && [ "$(cat "$distilled.teacher" 2>/dev/null)" = "$from" ]; then
+    { read -r digest teacher_acc <"$distilled.teacher"; } 2>/dev/null || digest=
+    if trained "$distilled" && [ "$digest" = "$from" ] && [ -n "${teacher_acc:-}" ]; then
         echo "reusing $distilled (distilled from this teacher)"
     else
         rm -f "$distilled" "$distilled.teacher"
         "$bin" distill --teacher "$teacher" --arch student --epochs 2 --limit 12000 --out "$distilled" 2>&1 | tail -1
-        echo "$from" >"$distilled.teacher"
+        teacher_acc=$("$bin" eval "$teacher" | acc)
+        echo "$from $teacher_acc" >"$distilled.teacher"
     fi
-    acc() { sed -n 's/.*, accuracy \([0-9.]*\).*/\1/p' | tail -1; }
-    awk -v t="$("$bin" eval "$teacher" | acc)" -v a="$(acc <<<"$student_eval")" \
-        -v d="$("$bin" eval "$distilled" | acc)" 'BEGIN {
+    awk -v t="$teacher_acc" -v a="$(acc <<<"$student_eval")" -v d="$("$bin" eval "$distilled" | acc)" 'BEGIN {
         printf "10,000 test images: teacher %.2f%%, student alone %.2f%%, distilled %.2f%% (%+.2f points)\n",
             100 * t, 100 * a, 100 * d, 100 * (d - a) }'
     echo "the distilled student goes on"
