@@ -151,6 +151,14 @@ fi
 echo
 echo "== 8. the variant catalogue: exit x sparsity x bits, measured"
 "$bin" compress "$ship" --out-dir "$out/catalogue" --sparsity 0,0.5 --bits 8,4 --finetune-limit 4000 --limit 1000
+# What the planner makes of it for a device with a 1 Mbit/s link and a 1 s
+# deadline (download + first inference): timed by MACs, then by the
+# Cortex-M4 instructions measured above at 64 M instructions/s.
+for ips in "" 64M; do
+    if [ -n "$ips" ]; then echo "planner, by measured instructions at $ips/s:"; else echo "planner, by MACs at 20 M/s:"; fi
+    "$bin" plan "$out/catalogue/catalogue.csv" --flash 256K --ram 64K --mac-rate 20M ${ips:+--ips "$ips"} \
+        --rate 1M --rtt 0.005 --deadline 1 2>&1 | sed -n 's/^\(chosen\|tinylarge plan:\)/   &/p' || true
+done
 
 echo
 echo "== 9. in situ: publish, serve, three devices download, one changes context"
@@ -179,7 +187,7 @@ trap 'kill $server "${pids[@]}" 2>/dev/null' EXIT
 sleep 1
 rm -rf "$out"/device-*
 srv=(--server "127.0.0.1:$port" --pub "$out/server.pub" --context "task=fashion-mnist&location=yard"
-     --mac-rate 20M --ram 64K --eval 1000)
+     --mac-rate 20M --ips 64M --ram 64K --eval 1000)
 # Three devices, each its own process: profile, channel and situation differ.
 "$bin" device "${srv[@]}" --id device-a --slots "$out/device-a" --flash 256K --rate 250K >"$out/device-a.log" 2>&1 &
 pids+=($!)

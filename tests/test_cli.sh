@@ -150,6 +150,17 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         "$bin" plan "$cat_dir/catalogue.csv" --flash 64K --ram 64K --mac-rate 20M
     check "plan rejects a bad number" 1 "--flash needs a non-negative number" -- \
         "$bin" plan "$cat_dir/catalogue.csv" --flash lots
+    # Measured instructions time the inference when the device gives --ips:
+    # the sparse variant's fewer MACs take 2.6 times the dense one's instructions.
+    printf '%s\n' "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,prefix_planes,prefix_bytes,prefix_accuracy" \
+        "dense,0,0.00,8,0.7910,49072,7621120,37632,22586760,1,0,0,0" \
+        "sparse,0,0.50,8,0.7980,33152,4522066,37632,58548680,1,0,0,0" >"$work/measured.csv"
+    check "plan by MACs" 0 "^chosen sparse: .* inference 0\.226 s," -- \
+        "$bin" plan "$work/measured.csv" --flash 64K --ram 64K --mac-rate 20M --rate 1M --rtt 0 --deadline 0.8
+    check "plan by instructions" 0 "^chosen dense: .* inference 0\.353 s \(M4 instructions\)" -- \
+        "$bin" plan "$work/measured.csv" --flash 64K --ram 64K --mac-rate 20M --ips 64M --rate 1M --rtt 0 --deadline 0.8
+    check "plan by instructions, nothing fits" 1 "fastest: 0\.745 s \(M4 instructions\)" -- \
+        "$bin" plan "$work/measured.csv" --flash 64K --ram 64K --mac-rate 20M --ips 64M --rate 1M --rtt 0 --deadline 0.7
     check "library add (signed, tagged)" 0 "published fashion version 1: 4 variants, signed" -- \
         "$bin" library add --db "$work/lib.db" --name fashion --catalogue "$cat_dir" --key "$work/srv.key" --tag task=fashion
     check "library list" 0 "^fashion +version 1 +4 variants +task=fashion" -- "$bin" library list --db "$work/lib.db"

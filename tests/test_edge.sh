@@ -43,7 +43,7 @@ port=$((20000 + RANDOM % 20000))
 server_pid=$!
 sleep 1
 srv=127.0.0.1:$port
-common=(--name fashion --ram 64K --mac-rate 20M --rate 250K --pub "$work/srv.pub")
+common=(--name fashion --ram 64K --mac-rate 20M --ips 64M --rate 250K --pub "$work/srv.pub")
 
 check "big device gets int8" 0 "installed fashion e0-s00-int8 version 1 .* signature valid" -- \
     "$bin" device --server "$srv" --slots "$work/dev1" --flash 256K "${common[@]}"
@@ -74,6 +74,8 @@ if [ -n "$client" ]; then
         "$client" -m get "coap://127.0.0.1:$port/model?name=fashion&version=1&variant=e0-s00-int8&form=zip"
     check "plan with a negative MAC rate" 0 "rate and macs must be positive" -- \
         "$client" -m get "coap://127.0.0.1:$port/plan?name=fashion&flash=1&ram=1&macs=-5&rate=1"
+    check "plan with a negative instruction rate" 0 "jpm, energy and ips not negative" -- \
+        "$client" -m get "coap://127.0.0.1:$port/plan?name=fashion&flash=1&ram=1&macs=5&rate=1&ips=-1"
     check "context without a device" 0 "context needs device=ID" -- \
         "$client" -m post "coap://127.0.0.1:$port/context?location=hall"
     check "the server still answers" 0 "dev5" -- "$bin" context --server "$srv" --device dev5

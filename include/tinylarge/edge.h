@@ -42,6 +42,11 @@ typedef struct tl_device_profile {
     double macs_per_second;     /* sustained int8 MAC rate */
     double joules_per_mac;      /* energy per MAC (0: not limited) */
     double energy_budget_j;     /* energy allowed per inference (0: not limited) */
+    /* > 0: instructions per second (a Cortex-M4 at f Hz: about f). When
+     * every variant of the catalogue has measured m4_instructions, they time
+     * the inference instead of its MACs: a sparse or int4 kernel does fewer
+     * or the same MACs in more instructions. */
+    double instructions_per_second;
 } tl_device_profile;
 
 typedef struct tl_channel {
@@ -63,12 +68,15 @@ typedef struct tl_plan {
     int index;                  /* chosen variant, or -1 */
     int prefix_planes;          /* > 0: run this progressive prefix first (the deadline is met by it) */
     double download_s, inference_s, energy_j;
+    int by_instructions;        /* inference timed by measured M4 instructions, not MACs */
     char reason[256];           /* why this one, or why none fits */
 } tl_plan;
 
 /* Chooses the variant of highest accuracy that fits flash, RAM, deadline
  * (download + first inference, seconds; 0: none) and energy; ties go to
- * fewer bytes, then fewer MACs. A variant with a progressive prefix is also
+ * fewer bytes, then the faster inference. Inference takes MACs / MAC rate,
+ * or instructions / instruction rate (see tl_device_profile); energy is that
+ * time at the device's power, MAC rate * joules per MAC. A variant with a progressive prefix is also
  * a candidate as that prefix (first inference after prefix_bytes, at
  * prefix_accuracy): it wins only where the whole variant would miss the
  * deadline. TL_ERR_UNSUPPORTED when none fits, with the constraint that

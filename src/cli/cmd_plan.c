@@ -19,6 +19,9 @@ static void usage(FILE *out)
                  "  --flash BYTES           room for the model\n"
                  "  --ram BYTES             room for the arena\n"
                  "  --mac-rate N            sustained MACs per second\n"
+                 "  --ips N                 instructions per second (a Cortex-M4 at f Hz: about f):\n"
+                 "                          time each variant by its measured M4 instructions\n"
+                 "                          (when the catalogue has them all) instead of its MACs\n"
                  "  --bandwidth HZ          channel bandwidth (with --snr-db)\n"
                  "  --snr-db DB             signal-to-noise ratio\n"
                  "  --efficiency X          share of the Shannon rate achieved (default 0.5)\n"
@@ -33,7 +36,8 @@ static void usage(FILE *out)
 int tl_cmd_plan(int argc, char **argv)
 {
     const char *path = NULL, *db = NULL, *name = NULL;
-    tl_device_profile d = { 0, 0, 0, 0, 0 };
+    tl_device_profile d;
+    memset(&d, 0, sizeof d);
     tl_channel c = { 0, 0, 0.5, 0, 0.05, 1024 };
     double deadline = 0, value;
     int have_flash = 0, have_ram = 0, have_rate = 0;
@@ -62,6 +66,7 @@ int tl_cmd_plan(int argc, char **argv)
         if (!strcmp(a, "--flash")) { d.flash_bytes = (uint64_t)value; have_flash = 1; }
         else if (!strcmp(a, "--ram")) { d.ram_bytes = (uint64_t)value; have_ram = 1; }
         else if (!strcmp(a, "--mac-rate")) d.macs_per_second = value;
+        else if (!strcmp(a, "--ips")) d.instructions_per_second = value;
         else if (!strcmp(a, "--bandwidth")) { c.bandwidth_hz = value; have_rate = 1; }
         else if (!strcmp(a, "--snr-db")) c.snr_db = value;
         else if (!strcmp(a, "--efficiency")) c.efficiency = value;

@@ -166,6 +166,7 @@ int tl_cmd_device(int argc, char **argv)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: tinylarge device --server HOST:PORT --slots DIR --flash B --ram B --mac-rate R --rate BPS\n"
                    "                        [--name NAME | --context K=V&K=V...] [--id ID] [--pub SERVER.pub]\n"
+                   "                        [--ips N]\n"
                    "                        [--psk FILE] [--deadline S] [--energy-per-mac J --energy-budget J]\n"
                    "                        [--progressive] [--first-planes N]\n"
                    "                        [--link-rate BPS] [--watch S] [--updates N] [--timeout S] [--eval N]\n\n"
@@ -176,6 +177,8 @@ int tl_cmd_device(int argc, char **argv)
                    "switches; any failure keeps the running model.\n"
                    "  --energy-per-mac, --energy-budget  joules per MAC and allowed per inference (a\n"
                    "                 device derives the budget from its battery); the planner keeps to it\n"
+                   "  --ips N        instructions per second (a Cortex-M4 at f Hz: about f): the planner\n"
+                   "                 times each variant by its measured M4 instructions, not its MACs\n"
                    "  --context      the device's situation, e.g. task=fashion&location=hall (the\n"
                    "                 server picks the model tagged for it)\n"
                    "  --psk FILE     DTLS with the identity in FILE ('identity hex-key')\n"
@@ -214,6 +217,7 @@ int tl_cmd_device(int argc, char **argv)
         } else if (!strcmp(a, "--flash")) o.profile.flash_bytes = (uint64_t)value;
         else if (!strcmp(a, "--ram")) o.profile.ram_bytes = (uint64_t)value;
         else if (!strcmp(a, "--mac-rate")) o.profile.macs_per_second = value;
+        else if (!strcmp(a, "--ips")) o.profile.instructions_per_second = value;
         else if (!strcmp(a, "--rate")) o.rate_bps = value;
         else if (!strcmp(a, "--deadline")) o.deadline_s = value;
         else if (!strcmp(a, "--energy-per-mac")) o.profile.joules_per_mac = value;

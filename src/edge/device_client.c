@@ -558,6 +558,9 @@ tl_status tl_device_run(const tl_device_options *o, char *msg, size_t msg_size)
     int n = snprintf(query, sizeof query, "flash=%llu&ram=%llu&macs=%.0f&rate=%.0f",
                      (unsigned long long)o->profile.flash_bytes, (unsigned long long)o->profile.ram_bytes,
                      o->profile.macs_per_second, o->rate_bps);
+    if (o->profile.instructions_per_second > 0) {
+        n += snprintf(query + n, sizeof query - (size_t)n, "&ips=%.0f", o->profile.instructions_per_second);
+    }
     if (o->deadline_s > 0) {
         n += snprintf(query + n, sizeof query - (size_t)n, "&deadline=%g", o->deadline_s);
     }

@@ -3,12 +3,13 @@
  * Cost model (docs/planner.md):
  *   rate      = efficiency * bandwidth * log2(1 + SNR)   (or a measured rate)
  *   download  = bytes * 8 / rate + ceil(bytes / block) * rtt
- *   inference = MACs / MAC rate
- *   energy    = MACs * joules per MAC
+ *   inference = MACs / MAC rate, or measured M4 instructions / instruction
+ *               rate when the device gives one and every variant was measured
+ *   energy    = inference * MAC rate * joules per MAC   (= MACs * J/MAC)
  * A variant fits when its bytes fit the flash slot, its arena the RAM, its
  * download + first inference the deadline and its energy the budget. The
- * most accurate fitting variant wins; ties go to fewer bytes, then fewer
- * MACs. When none fits, the reason names the constraint that excluded the
+ * most accurate fitting variant wins; ties go to fewer bytes, then the
+ * faster inference. When none fits, the reason names the constraint that excluded the
  * variants that passed every earlier check.
  */
 #include <errno.h>
@@ -51,6 +52,15 @@ tl_status tl_plan_choose(const tl_variant *v, int count, const tl_device_profile
         snprintf(plan->reason, sizeof plan->reason, "the catalogue is empty");
         return TL_ERR_UNSUPPORTED;
     }
+    /* MACs say little about a sparse kernel's time (fewer MACs, more
+     * instructions per MAC) or an int4 one's (the same MACs, unpacking):
+     * where every variant was measured, its instructions time it. Energy
+     * follows time: a microcontroller draws about the same power whatever
+     * it runs, and MAC rate * J/MAC is that power. */
+    plan->by_instructions = d->instructions_per_second > 0;
+    for (int i = 0; i < count; ++i) {
+        plan->by_instructions &= v[i].m4_instructions > 0;
+    }
     /* How far each variant got through the checks, for the reason. */
     enum { FLASH, RAM, DEADLINE, ENERGY, FITS };
     int furthest = FLASH;
@@ -67,8 +77,11 @@ tl_status tl_plan_choose(const tl_variant *v, int count, const tl_device_profile
         }
         const double download = tl_download_seconds(c, prefix ? v[i].prefix_bytes : v[i].bytes);
         const float accuracy = prefix ? v[i].prefix_accuracy : v[i].accuracy;
-        const double inference = d->macs_per_second > 0 ? (double)v[i].macs / d->macs_per_second : INFINITY;
-        const double energy = (double)v[i].macs * d->joules_per_mac;
+        const double inference = plan->by_instructions ? (double)v[i].m4_instructions / d->instructions_per_second
+                                 : d->macs_per_second > 0 ? (double)v[i].macs / d->macs_per_second
+                                                          : INFINITY;
+        const double energy = plan->by_instructions ? inference * d->macs_per_second * d->joules_per_mac
+                                                    : (double)v[i].macs * d->joules_per_mac;
         int stage = FLASH;
         if (v[i].bytes <= d->flash_bytes) {
             stage = RAM;
@@ -101,10 +114,10 @@ tl_status tl_plan_choose(const tl_variant *v, int count, const tl_device_profile
         }
         const tl_variant *best = plan->index >= 0 ? &v[plan->index] : NULL;
         const float best_accuracy = !best ? 0 : plan->prefix_planes ? best->prefix_accuracy : best->accuracy;
-        /* Ties: fewer bytes, then fewer MACs, then the whole model (seen first). */
+        /* Ties: fewer bytes, then the faster inference, then the whole model (seen first). */
         if (!best || accuracy > best_accuracy ||
             (accuracy == best_accuracy &&
-             (v[i].bytes < best->bytes || (v[i].bytes == best->bytes && v[i].macs < best->macs)))) {
+             (v[i].bytes < best->bytes || (v[i].bytes == best->bytes && inference < plan->inference_s)))) {
             plan->index = i;
             plan->prefix_planes = prefix ? (int)v[i].prefix_planes : 0;
             plan->download_s = download;
@@ -112,19 +125,20 @@ tl_status tl_plan_choose(const tl_variant *v, int count, const tl_device_profile
             plan->energy_j = energy;
         }
     }
+    const char *timed_by = plan->by_instructions ? " (M4 instructions)" : "";
     if (plan->index >= 0) {
         const tl_variant *b = &v[plan->index];
         if (plan->prefix_planes) {
             snprintf(plan->reason, sizeof plan->reason,
                      "%s, progressive, first %d of 8 planes: accuracy %.4f (%.4f when complete), %llu of %llu bytes,"
-                     " download %.3f s + inference %.3f s, %.3g J", b->name, plan->prefix_planes,
+                     " download %.3f s + inference %.3f s%s, %.3g J", b->name, plan->prefix_planes,
                      (double)b->prefix_accuracy, (double)b->accuracy, (unsigned long long)b->prefix_bytes,
-                     (unsigned long long)b->bytes, plan->download_s, plan->inference_s, plan->energy_j);
+                     (unsigned long long)b->bytes, plan->download_s, plan->inference_s, timed_by, plan->energy_j);
         } else {
             snprintf(plan->reason, sizeof plan->reason,
-                     "%s: accuracy %.4f, %llu bytes, download %.3f s + inference %.3f s, %.3g J", b->name,
+                     "%s: accuracy %.4f, %llu bytes, download %.3f s + inference %.3f s%s, %.3g J", b->name,
                      (double)b->accuracy, (unsigned long long)b->bytes, plan->download_s, plan->inference_s,
-                     plan->energy_j);
+                     timed_by, plan->energy_j);
         }
         return TL_OK;
     }
@@ -140,8 +154,8 @@ tl_status tl_plan_choose(const tl_variant *v, int count, const tl_device_profile
         break;
     case DEADLINE:
         snprintf(plan->reason, sizeof plan->reason,
-                 "no variant that fits in memory meets the %.3f s deadline at %.0f bit/s (fastest: %.3f s)", deadline_s,
-                 tl_channel_rate(c), fastest);
+                 "no variant that fits in memory meets the %.3f s deadline at %.0f bit/s (fastest: %.3f s%s)",
+                 deadline_s, tl_channel_rate(c), fastest, timed_by);
         break;
     default:
         snprintf(plan->reason, sizeof plan->reason,

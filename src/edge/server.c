@@ -2,7 +2,7 @@
  * behind an observable resource (RFC 7641), the models block-wise
  * (RFC 7959), the devices' contexts, and DTLS with pre-shared keys.
  *
- *   GET  /plan?[device=ID&][name=N&]flash=B&ram=B&macs=R&rate=BPS[&deadline=S][&K=V...]
+ *   GET  /plan?[device=ID&][name=N&]flash=B&ram=B&macs=R&rate=BPS[&ips=R][&deadline=S][&K=V...]
  *        -> a CBOR manifest (2.05), or 4.xx with the reason. K=V pairs are
  *        the device's context (task, location, app, ...); the model is the
  *        one named, or the library's best match for the context. Observable:
@@ -142,7 +142,7 @@ static int context_set(char *context, size_t size, const char *key, size_t key_l
 }
 
 static const char *const profile_keys[] = { "device", "name", "flash", "ram", "macs", "rate", "deadline", "form",
-                                            "jpm", "energy", NULL };
+                                            "jpm", "energy", "ips", NULL };
 
 static int is_profile_key(const char *p, size_t n)
 {
@@ -362,15 +362,18 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
         reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, error);
         return;
     }
-    char jpm[32], energy[32];
+    char jpm[32], energy[32], ips[32];
     tl_device_profile d = { strtoull(flash, NULL, 10), strtoull(ram, NULL, 10), strtod(macs, NULL),
                             query_value(query, "jpm", jpm, sizeof jpm) ? strtod(jpm, NULL) : 0,
-                            query_value(query, "energy", energy, sizeof energy) ? strtod(energy, NULL) : 0 };
+                            query_value(query, "energy", energy, sizeof energy) ? strtod(energy, NULL) : 0,
+                            query_value(query, "ips", ips, sizeof ips) ? strtod(ips, NULL) : 0 };
     tl_channel c = { 0, 0, 0.5, strtod(rate, NULL), 0.05, 1024 };
     const double dl = query_value(query, "deadline", deadline, sizeof deadline) ? strtod(deadline, NULL) : 0;
     tl_plan p;
-    if (!(c.measured_bps > 0) || !(d.macs_per_second > 0) || d.joules_per_mac < 0 || d.energy_budget_j < 0) {
-        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "rate and macs must be positive, jpm and energy not negative");
+    if (!(c.measured_bps > 0) || !(d.macs_per_second > 0) || !(d.joules_per_mac >= 0) || !(d.energy_budget_j >= 0) ||
+        !(d.instructions_per_second >= 0)) {
+        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST,
+                   "rate and macs must be positive, jpm, energy and ips not negative");
         return;
     }
     if (tl_plan_choose(model->variants, model->count, &d, &c, dl, &p) != TL_OK) {
