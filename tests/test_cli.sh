@@ -133,6 +133,15 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     if command -v gnuplot >/dev/null; then
         ok "pareto.png written" test -s "$cat_dir/pareto.png"
     fi
+    check "densify a pruned variant" 0 "densified .*e0-s50-int8.tlm: [1-9][0-9]* sparse filters made dense, [0-9]+ -> [0-9]+ bytes" -- \
+        "$bin" densify "$cat_dir/e0-s50-int8.tlm" -o "$work/dense.tlm"
+    ok "densified: the same outputs" bash -c "'$bin' run '$cat_dir/e0-s50-int8.tlm' --seed 7 --output '$work/o1' >/dev/null &&
+        '$bin' run '$work/dense.tlm' --seed 7 --output '$work/o2' >/dev/null && cmp -s '$work/o1' '$work/o2'"
+    ok "densified: no sparse filter left" bash -c "! '$bin' inspect '$work/dense.tlm' | grep -q 'sparse\|bitmap'"
+    printf "not a model" >"$work/junk.tlm"
+    check "densify a non-model" 1 "junk.tlm: " -- "$bin" densify "$work/junk.tlm" -o "$work/never.tlm"
+    ok "densify wrote nothing for it" test ! -e "$work/never.tlm"
+    check "densify needs -o" 1 "usage: tinylarge densify MODEL.tlm -o OUT.tlm" -- "$bin" densify "$work/dense.tlm"
     check "compress with channels removed" 0 "e0-c50-s00-int8" -- \
         "$bin" compress "$work/t.tlc" --out-dir "$work/slim" --channels 0.5 --sparsity 0 --bits 8 \
         --finetune-limit 200 --limit 100 --calibration 100

@@ -7,7 +7,8 @@
 #   leave the running model in place; a download cut by a killed device or
 #   a killed server resumes from its last block; a context change and a new
 #   version reach a watching device by Observe and replace its model; a
-#   progressive download runs its first planes before the rest arrives;
+#   progressive download runs its first planes before the rest arrives; a
+#   pruned download is installed dense when the flash allows (--densify);
 #   DTLS-PSK admits known identities only; malformed requests get 4.xx
 #   answers, not a crash.
 # usage: test_edge.sh TINYLARGE_BINARY
@@ -148,6 +149,23 @@ sleep 0.5
 check "planner: a prefix meets the deadline" 0 "first inference after .* \([5-7] of 8 planes\) installed fashion-prefix e0-s00-int8" -- \
     "$bin" device --server "$srv" --slots "$work/dev11" --name fashion-prefix --flash 256K --ram 64K --mac-rate 20M \
     --rate 20K --deadline 3 --link-rate 400K --pub "$work/srv.pub" --eval 50
+# A pruned model downloads small and, with --densify, is installed dense
+# when that fits the flash (else as it came).
+"$bin" compress "$work/s.tlc" --out-dir "$work/scat" --sparsity 0.5 --bits 8 --finetune-limit 300 \
+    --limit 200 --calibration 200 >/dev/null 2>&1
+"$bin" library add --db "$work/lib.db" --name fashion-pruned --catalogue "$work/scat" --key "$work/srv.key" >/dev/null
+sparse=$(stat -c %s "$work/scat/e0-s50-int8.tlm")
+sleep 0.5
+check "densify: a pruned download installed dense" 0 "installed fashion-pruned e0-s50-int8 version 1 \($sparse bytes in .*, signature valid; made dense: [0-9]+ bytes\) in slot a.*active model e0-s50-int8 version 1: accuracy 0\.([3-9]|[1-9][0-9])" -- \
+    "$bin" device --server "$srv" --slots "$work/dev12" --name fashion-pruned --flash 256K --ram 64K --mac-rate 20M \
+    --rate 250K --pub "$work/srv.pub" --densify --eval 100
+dense=$(stat -c %s "$work/dev12/slot-a.tlm" 2>/dev/null || echo 0)
+ok=$("$bin" inspect "$work/dev12/slot-a.tlm" 2>&1 | grep -c "sparse\|bitmap")
+if [ "$dense" -gt "$sparse" ] && [ "$ok" -eq 0 ]; then passed=$((passed + 1))
+else failed=$((failed + 1)); echo "FAIL: the slot holds $dense bytes (want > $sparse) with $ok sparse filters (want 0)"; fi
+check "densify: kept sparse when the dense form does not fit" 0 "signature valid; kept sparse \(dense form: $dense bytes\)" -- \
+    "$bin" device --server "$srv" --slots "$work/dev13" --name fashion-pruned --flash $((dense - 1)) --ram 64K \
+    --mac-rate 20M --rate 250K --pub "$work/srv.pub" --densify
 check "progressive: forged header refused" 1 "bad or missing signature on the progressive header" -- \
     "$bin" device --server "$srv" --slots "$work/dev7" --flash 256K --name fashion --ram 64K --mac-rate 20M \
     --rate 250K --pub "$work/other.pub" --progressive

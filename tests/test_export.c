@@ -282,6 +282,97 @@ static void check_sparse_progressive(const uint8_t *bd, size_t sd, const uint8_t
     free(stream);
 }
 
+/* Raw output of one model on a pseudo-random input. */
+static void run_once(const uint8_t *model, size_t size, uint32_t seed, int8_t *output, uint32_t capacity)
+{
+    tl_model m;
+    assert_int_equal(tl_model_load(&m, model, size, 0), TL_OK);
+    void *arena = aligned_alloc(16, (m.header->arena_size + 15) / 16 * 16 + 16);
+    tl_interp it;
+    assert_int_equal(tl_interp_init(&it, &m, arena, m.header->arena_size + 16), TL_OK);
+    uint32_t n = 0;
+    int8_t *in = tl_interp_input(&it, 0, &n);
+    for (uint32_t i = 0; i < n; ++i) {
+        seed = seed * 1103515245u + 12345u;
+        in[i] = (int8_t)(seed >> 16);
+    }
+    assert_int_equal(tl_interp_invoke(&it), TL_OK);
+    const int8_t *out = tl_interp_output(&it, 0, &n);
+    assert_true(n <= capacity);
+    memcpy(output, out, n);
+    free(arena);
+}
+
+/* The sparse model made dense, as a device installs a pruned download: the
+ * filters become their dense twin's bytes, everything else keeps its
+ * content at its moved offset, and the answers are bit-identical. */
+static void check_densify(const uint8_t *bd, size_t sd, const uint8_t *bs, size_t ss, float whole)
+{
+    tl_model md, ms, mx;
+    assert_int_equal(tl_model_load(&md, bd, sd, 0), TL_OK);
+    assert_int_equal(tl_model_load(&ms, bs, ss, 0), TL_OK);
+    uint32_t size = 0;
+    assert_int_equal(tl_model_dense_size(&ms, &size), TL_OK);
+    assert_true(size > ss && size <= sd + 16 * ms.header->tensor_count);
+    uint8_t *out = aligned_alloc(16, (size + 15) / 16 * 16);
+    uint32_t written = 0;
+    assert_int_equal(tl_model_densify(&ms, out, size - 1, &written), TL_ERR_ARG); /* no room */
+    assert_int_equal(tl_model_densify(&ms, out, size, &written), TL_OK);
+    assert_int_equal(written, size);
+    assert_int_equal(tl_model_load(&mx, out, size, 0), TL_OK);
+    assert_int_equal(mx.trailer->signature_alg, TL_SIG_NONE);
+    int made_dense = 0;
+    for (uint32_t k = 0; k < ms.header->op_count; ++k) {
+        const tl_op_rec *op = &mx.ops[k];
+        if (op->opcode == TL_OP_CONV_2D || op->opcode == TL_OP_DEPTHWISE_CONV_2D ||
+            op->opcode == TL_OP_FULLY_CONNECTED) {
+            const tl_tensor_rec *fx = &mx.tensors[op->inputs[1]], *fd = &md.tensors[md.ops[k].inputs[1]];
+            made_dense += ms.tensors[op->inputs[1]].dtype != TL_DTYPE_INT8;
+            assert_int_equal(fx->dtype, TL_DTYPE_INT8);
+            assert_int_equal(fx->data_size, fd->data_size);
+            assert_memory_equal(mx.weights + fx->data_offset, md.weights + fd->data_offset, fd->data_size);
+            const uint32_t c = mx.tensors[op->output].dims[mx.tensors[op->output].rank - 1];
+            assert_memory_equal(mx.weights + op->bias, ms.weights + ms.ops[k].bias, 4 * c);
+            assert_memory_equal(mx.weights + op->requant, ms.weights + ms.ops[k].requant, 8 * c);
+        }
+    }
+    assert_true(made_dense > 0);
+    int8_t a[64], b[64];
+    for (uint32_t seed = 1; seed <= 5; ++seed) {
+        run_once(bs, ss, seed, a, sizeof a);
+        run_once(out, size, seed, b, sizeof b);
+        assert_memory_equal(a, b, mx.tensors[mx.io[mx.header->input_count]].data_size);
+    }
+    int exits;
+    float acc[16];
+    assert_int_equal(tl_device_accuracy(out, size, &test, acc, &exits), TL_OK);
+    assert_true(acc[0] == whole);
+    /* A model with nothing sparse comes out as it was, bar the signature. */
+    uint8_t *same = aligned_alloc(16, (sd + 15) / 16 * 16);
+    assert_int_equal(tl_model_dense_size(&md, &size), TL_OK);
+    assert_int_equal(size, sd);
+    assert_int_equal(tl_model_densify(&md, same, sd, &written), TL_OK);
+    assert_memory_equal(same, bd, sd - sizeof(tl_trailer));
+    /* An offset into a sparse filter is refused, not moved somewhere wrong. */
+    uint8_t *bad = aligned_alloc(16, (ss + 15) / 16 * 16);
+    memcpy(bad, bs, ss);
+    tl_model mb;
+    assert_int_equal(tl_model_load(&mb, bad, ss, 0), TL_OK);
+    for (uint32_t k = 0; k < mb.header->op_count; ++k) {
+        const tl_tensor_rec *f = &mb.tensors[mb.ops[k].inputs[1]];
+        if (f->dtype == TL_DTYPE_SPARSE_INT8 || f->dtype == TL_DTYPE_BITMAP_INT8) {
+            tl_op_rec *op = (tl_op_rec *)(uintptr_t)&mb.ops[k];
+            op->requant = f->data_offset + 4;
+            break;
+        }
+    }
+    assert_int_equal(tl_model_dense_size(&mb, &size), TL_ERR_FORMAT);
+    assert_int_equal(tl_model_densify(&mb, out, sd + 4096, &written), TL_ERR_FORMAT);
+    free(bad);
+    free(same);
+    free(out);
+}
+
 /* Pruned (magnitude, gradual, fine-tuned) then exported with the sparse
  * encoding: the zeros are exact, MACs drop, accuracy holds. */
 static void test_pruned_sparse_export(void **state)
@@ -328,6 +419,7 @@ static void test_pruned_sparse_export(void **state)
     }
     assert_true(macs_s < macs_d / 2); /* 60% of the weights are gone */
     check_sparse_progressive(bd, sd, bs, ss, as[0]);
+    check_densify(bd, sd, bs, ss, as[0]);
     free(bd);
     free(bs);
     tl_net_free(&net);

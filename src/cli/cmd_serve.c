@@ -168,7 +168,7 @@ int tl_cmd_device(int argc, char **argv)
                    "                        [--name NAME | --context K=V&K=V...] [--id ID] [--pub SERVER.pub]\n"
                    "                        [--ips N]\n"
                    "                        [--psk FILE] [--deadline S] [--energy-per-mac J --energy-budget J]\n"
-                   "                        [--progressive] [--first-planes N]\n"
+                   "                        [--progressive] [--first-planes N] [--densify]\n"
                    "                        [--link-rate BPS] [--watch S] [--updates N] [--timeout S] [--eval N]\n\n"
                    "A device's update rounds: asks the edge server which variant fits (its profile,\n"
                    "channel rate and context), downloads it block by block into DIR (resuming an\n"
@@ -185,14 +185,16 @@ int tl_cmd_device(int argc, char **argv)
                    "  --progressive  download the bit-plane stream; a device with no model runs the\n"
                    "                 first N planes (--first-planes; default: the planner's prefix, else 4)\n"
                    "                 as soon as they arrive (the planner may ask for this itself)\n"
+                   "  --densify      install a pruned (sparse) model with its filters made dense\n"
+                   "                 when that fits the flash: same answers, dense kernels' speed\n"
                    "  --link-rate    emulate a link of BPS bit/s (paces the blocks)\n"
                    "  --watch S      stay registered (CoAP Observe) for S seconds and follow the\n"
                    "                 server's notifications; --updates N stops after N installs\n"
                    "  --eval N       classify N Fashion-MNIST test images with each model it runs\n");
             return 0;
         }
-        if (!strcmp(a, "--progressive")) {
-            o.progressive = 1;
+        if (!strcmp(a, "--progressive") || !strcmp(a, "--densify")) {
+            *(a[2] == 'p' ? &o.progressive : &o.densify) = 1;
             continue;
         }
         if (i + 1 >= argc) {
