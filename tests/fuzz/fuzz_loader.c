@@ -1,7 +1,7 @@
 /* fuzz_loader.c - libFuzzer target for the device loader and interpreter.
  *
  * The digest check is skipped so mutations reach the structural checks;
- * whatever loads is then run on every exit. Any out-of-bounds access or
+ * whatever loads is made dense (tl_model_densify) and run on every exit. Any out-of-bounds access or
  * undefined behaviour is a finding (built with ASan + UBSan).
  */
 #include <stdint.h>
@@ -30,6 +30,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     tl_model m;
+    if (tl_model_load(&m, buf, size, TL_LOAD_SKIP_DIGEST) == TL_OK) {
+        /* What loads can be made dense (or is refused), and the dense form
+         * is exactly as big as announced. */
+        static uint8_t dense[1 << 17] __attribute__((aligned(16)));
+        uint32_t dense_size = 0, written = 0;
+        if (tl_model_dense_size(&m, &dense_size) == TL_OK && dense_size <= sizeof dense &&
+            tl_model_densify(&m, dense, sizeof dense, &written) == TL_OK && written != dense_size) {
+            abort();
+        }
+    }
     if (tl_model_load(&m, buf, size, TL_LOAD_SKIP_DIGEST) == TL_OK && tl_model_arena_size(&m) <= (1u << 24)) {
         uint8_t *arena = malloc(tl_model_arena_size(&m) + 1);
         tl_interp it;
