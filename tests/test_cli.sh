@@ -133,7 +133,7 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     if command -v gnuplot >/dev/null; then
         ok "pareto.png written" test -s "$cat_dir/pareto.png"
     fi
-    check "densify a pruned variant" 0 "densified .*e0-s50-int8.tlm: [1-9][0-9]* sparse filters made dense, [0-9]+ -> [0-9]+ bytes" -- \
+    check "densify a pruned variant" 0 "densified .*e0-s50-int8.tlm: [1-9][0-9]* sparse and 0 int4 filters made dense int8, [0-9]+ -> [0-9]+ bytes" -- \
         "$bin" densify "$cat_dir/e0-s50-int8.tlm" -o "$work/dense.tlm"
     ok "densified: the same outputs" bash -c "'$bin' run '$cat_dir/e0-s50-int8.tlm' --seed 7 --output '$work/o1' >/dev/null &&
         '$bin' run '$work/dense.tlm' --seed 7 --output '$work/o2' >/dev/null && cmp -s '$work/o1' '$work/o2'"

@@ -373,6 +373,64 @@ static void check_densify(const uint8_t *bd, size_t sd, const uint8_t *bs, size_
     free(out);
 }
 
+/* An int4 model made dense: every nibble becomes its int8 byte, and the
+ * int8 kernels give the int4 kernel's very answers. */
+static void test_int4_densify(void **state)
+{
+    (void)state;
+    if (!train.n) {
+        skip();
+    }
+    char error[256];
+    tl_net net;
+    tl_checkpoint_info info;
+    load_trained("student", &net, &info);
+    tl_export_options opt = { 300, TL_DTYPE_INT4 };
+    tl_graph g;
+    assert_int_equal(tl_export_net(&net, &info, &train, &opt, &g, error, sizeof error), TL_OK);
+    size_t size;
+    float a4[16], a8[16];
+    int exits;
+    uint8_t *b4 = serialize_and_measure(&g, &size, a4, &exits);
+    tl_model m4, m8;
+    assert_int_equal(tl_model_load(&m4, b4, size, 0), TL_OK);
+    uint32_t dense_size = 0, written = 0;
+    assert_int_equal(tl_model_dense_size(&m4, &dense_size), TL_OK);
+    uint8_t *b8 = aligned_alloc(16, (dense_size + 15) / 16 * 16);
+    assert_int_equal(tl_model_densify(&m4, b8, dense_size, &written), TL_OK);
+    assert_int_equal(tl_model_load(&m8, b8, written, 0), TL_OK);
+    int unpacked = 0;
+    for (uint32_t i = 0; i < m4.header->tensor_count; ++i) {
+        const tl_tensor_rec *t4 = &m4.tensors[i], *t8 = &m8.tensors[i];
+        if (t4->kind != TL_TENSOR_CONST || t4->dtype != TL_DTYPE_INT4) {
+            assert_int_equal(t8->dtype, t4->dtype);
+            continue;
+        }
+        ++unpacked;
+        assert_int_equal(t8->dtype, TL_DTYPE_INT8);
+        const uint8_t *packed = m4.weights + t4->data_offset;
+        const int8_t *w = (const int8_t *)(m8.weights + t8->data_offset);
+        for (uint32_t k = 0; k < t8->data_size; ++k) {
+            const int nibble = (packed[k / 2] >> (4 * (k % 2))) & 15;
+            assert_int_equal(w[k], nibble < 8 ? nibble : nibble - 16);
+        }
+    }
+    assert_true(unpacked > 0);
+    int8_t o4[64], o8[64];
+    const uint32_t out_bytes = m4.tensors[m4.io[m4.header->input_count]].data_size;
+    for (uint32_t seed = 1; seed <= 3; ++seed) {
+        run_once(b4, size, seed, o4, sizeof o4);
+        run_once(b8, written, seed, o8, sizeof o8);
+        assert_memory_equal(o4, o8, out_bytes);
+    }
+    assert_int_equal(tl_device_accuracy(b8, written, &test, a8, &exits), TL_OK);
+    assert_true(a8[0] == a4[0]);
+    print_message("int4 %zu bytes -> dense int8 %u bytes, accuracy %.4f both\n", size, written, (double)a8[0]);
+    free(b8);
+    free(b4);
+    tl_net_free(&net);
+}
+
 /* Pruned (magnitude, gradual, fine-tuned) then exported with the sparse
  * encoding: the zeros are exact, MACs drop, accuracy holds. */
 static void test_pruned_sparse_export(void **state)
@@ -736,6 +794,7 @@ int main(void)
         cmocka_unit_test(test_multi_exit_export),
         cmocka_unit_test(test_int4_export_runs),
         cmocka_unit_test(test_pruned_sparse_export),
+        cmocka_unit_test(test_int4_densify),
         cmocka_unit_test(test_channel_pruning),
         cmocka_unit_test(test_cascade),
         cmocka_unit_test(test_truncated_exit),

@@ -148,12 +148,12 @@ const int8_t *tl_interp_output(const tl_interp *it, uint32_t index,
 tl_status tl_progressive_decode(const uint8_t *stream, size_t size, uint8_t *out, size_t out_capacity,
                                 uint32_t *planes, uint32_t *model_size);
 
-/* Sparse filters made dense (src/device/densify.c): a pruned model
- * downloads small, and a device with the flash for the dense form installs
- * that instead, for the dense kernels' speed with bit-identical outputs.
- * tl_model_dense_size gives the expanded size (the model's own when it has
- * no sparse filter; TL_ERR_FORMAT when an offset points into a sparse
- * filter). tl_model_densify writes the expansion of a loaded model into
+/* Packed filters made dense (src/device/densify.c): a pruned (CSR or
+ * bitmap) or int4 model downloads small, and a device with the flash for the
+ * dense int8 form installs that instead, for the dense kernels' speed with
+ * bit-identical outputs. tl_model_dense_size gives the expanded size (the
+ * model's own when it has no packed filter; TL_ERR_FORMAT when an offset
+ * points into a packed filter). tl_model_densify writes the expansion of a loaded model into
  * `out` (capacity >= that size, not overlapping the model), with a fresh
  * digest and no signature (verify the downloaded model first), and checks
  * it loads. */

@@ -1,6 +1,6 @@
 /* cmd_densify.c - `tinylarge densify MODEL.tlm -o OUT.tlm`: the model with
- * its sparse filters stored dense, as a device installs a pruned download
- * when it has the flash (tl_model_densify). */
+ * its sparse and int4 filters stored dense int8, as a device installs a
+ * pruned or int4 download when it has the flash (tl_model_densify). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +14,11 @@ int tl_cmd_densify(int argc, char **argv)
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: tinylarge densify MODEL.tlm -o OUT.tlm\n\n"
-                   "Writes MODEL with every sparse (CSR or bitmap) filter expanded to dense\n"
-                   "int8: what a device installs when it downloads a pruned model and has the\n"
-                   "flash for the dense form. Outputs are bit-identical; the dense kernels are\n"
-                   "faster on a Cortex-M4. The result has a fresh digest and no signature.\n");
+                   "Writes MODEL with every sparse (CSR or bitmap) and int4 filter expanded to\n"
+                   "dense int8: what a device installs when it downloads a pruned or int4 model\n"
+                   "and has the flash for the dense form. Outputs are bit-identical; the dense\n"
+                   "int8 kernels are faster on a Cortex-M4. The result has a fresh digest and no\n"
+                   "signature.\n");
             return 0;
         }
         if (!strcmp(argv[i], "-o") && i + 1 < argc) {
@@ -52,14 +53,15 @@ int tl_cmd_densify(int argc, char **argv)
     } else if (tl_write_file_atomic(out_path, out, size) != TL_OK) {
         rc = tl_cli_fail("densify", "%s: cannot write", out_path);
     } else {
-        uint32_t sparse = 0;
+        uint32_t sparse = 0, int4 = 0;
         for (uint32_t i = 0; i < m.header->tensor_count; ++i) {
             const tl_tensor_rec *t = &m.tensors[i];
             sparse += t->kind == TL_TENSOR_CONST &&
                       (t->dtype == TL_DTYPE_SPARSE_INT8 || t->dtype == TL_DTYPE_BITMAP_INT8);
+            int4 += t->kind == TL_TENSOR_CONST && t->dtype == TL_DTYPE_INT4;
         }
-        printf("densified %s: %u sparse filters made dense, %u -> %u bytes: %s\n", path, sparse, m.size, size,
-               out_path);
+        printf("densified %s: %u sparse and %u int4 filters made dense int8, %u -> %u bytes: %s\n", path, sparse,
+               int4, m.size, size, out_path);
     }
     free(out);
     free(buffer);

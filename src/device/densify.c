@@ -1,15 +1,16 @@
-/* densify.c - expand a model's sparse filters to dense int8 on the device,
- * with no heap.
+/* densify.c - expand a model's packed filters (sparse or int4) to dense
+ * int8 on the device, with no heap.
  *
  * A pruned model downloads small (its CSR or bitmap filters hold only the
  * non-zero weights) but runs slowly on a Cortex-M4: the sparse kernels spend
  * several instructions per non-zero on the index, the dense ones two MACs
- * per SMLAD. A device with the flash for the dense form can have both: it
- * downloads and verifies the sparse model, then installs this expansion. The
- * arithmetic is unchanged (the pruned weights become explicit zeros), so the
- * outputs are bit-identical.
+ * per SMLAD. An int4 model downloads at half the bytes but its kernel
+ * unpacks nibbles. A device with the flash for the dense form can have both:
+ * it downloads and verifies the packed model, then installs this expansion.
+ * The integers are unchanged (pruned weights become explicit zeros, nibbles
+ * whole bytes), so the outputs are bit-identical.
  *
- * The expansion grows WEIGHTS in place: each sparse filter's bytes are
+ * The expansion grows WEIGHTS in place: each packed filter's bytes are
  * replaced by its dense bytes, padded so that the growth is a multiple of 16
  * and every later offset keeps its alignment; every offset into WEIGHTS
  * (tensor data and channel scales, operator requantisation, bias and
@@ -20,9 +21,10 @@
 
 #include "tinylarge/device.h"
 
-static int is_sparse(const tl_tensor_rec *t)
+static int is_packed(const tl_tensor_rec *t)
 {
-    return t->kind == TL_TENSOR_CONST && (t->dtype == TL_DTYPE_SPARSE_INT8 || t->dtype == TL_DTYPE_BITMAP_INT8);
+    return t->kind == TL_TENSOR_CONST && (t->dtype == TL_DTYPE_SPARSE_INT8 || t->dtype == TL_DTYPE_BITMAP_INT8 ||
+                                          t->dtype == TL_DTYPE_INT4);
 }
 
 /* Bytes of the dense filter: out_c * taps * in_c, the tensor's elements. */
@@ -35,33 +37,33 @@ static uint32_t dense_bytes(const tl_tensor_rec *t)
     return n;
 }
 
-/* How much a sparse filter grows (0 for any other tensor, and for a sparse
+/* How much a packed filter grows (0 for any other tensor, and for a sparse
  * one no smaller than dense). The loader keeps the element count below
  * 2^31, so this fits. */
 static uint32_t growth(const tl_tensor_rec *t)
 {
-    if (!is_sparse(t) || dense_bytes(t) <= t->data_size) {
+    if (!is_packed(t) || dense_bytes(t) <= t->data_size) {
         return 0;
     }
     return (dense_bytes(t) - t->data_size + 15u) & ~15u;
 }
 
-/* Whether WEIGHTS offset x points into a sparse filter other than tensor
+/* Whether WEIGHTS offset x points into a packed filter other than tensor
  * `self`: nothing in a valid model does, and the expansion would change
  * what it reads. */
-static int inside_sparse(const tl_model *m, uint32_t x, uint32_t self)
+static int inside_packed(const tl_model *m, uint32_t x, uint32_t self)
 {
     for (uint32_t i = 0; x != TL_NONE && i < m->header->tensor_count; ++i) {
         const tl_tensor_rec *t = &m->tensors[i];
-        if (i != self && is_sparse(t) && x >= t->data_offset && x < t->data_offset + t->data_size) {
+        if (i != self && is_packed(t) && x >= t->data_offset && x < t->data_offset + t->data_size) {
             return 1;
         }
     }
     return 0;
 }
 
-/* Every offset into WEIGHTS must start a record, not sit inside a sparse
- * filter, and sparse filters must not share bytes. */
+/* Every offset into WEIGHTS must start a record, not sit inside a packed
+ * filter, and packed filters must not share bytes. */
 static tl_status check_offsets(const tl_model *m)
 {
     for (uint32_t i = 0; i < m->header->tensor_count; ++i) {
@@ -69,22 +71,22 @@ static tl_status check_offsets(const tl_model *m)
         if (t->kind != TL_TENSOR_CONST) {
             continue;
         }
-        /* (Two sparse filters overlap exactly when one starts inside the other.) */
-        if (inside_sparse(m, t->data_offset, i) || inside_sparse(m, t->channel_scales, TL_NONE)) {
+        /* (Two packed filters overlap exactly when one starts inside the other.) */
+        if (inside_packed(m, t->data_offset, i) || inside_packed(m, t->channel_scales, TL_NONE)) {
             return TL_ERR_FORMAT;
         }
     }
     for (uint32_t k = 0; k < m->header->op_count; ++k) {
         const tl_op_rec *op = &m->ops[k];
-        if (inside_sparse(m, op->requant, TL_NONE) || inside_sparse(m, op->bias, TL_NONE) ||
-            ((op->flags & TL_OP_FLAG_RESIDUAL) && inside_sparse(m, (uint32_t)op->p[0], TL_NONE))) {
+        if (inside_packed(m, op->requant, TL_NONE) || inside_packed(m, op->bias, TL_NONE) ||
+            ((op->flags & TL_OP_FLAG_RESIDUAL) && inside_packed(m, (uint32_t)op->p[0], TL_NONE))) {
             return TL_ERR_FORMAT;
         }
     }
     return TL_OK;
 }
 
-/* Where WEIGHTS offset x lands: moved by the growth of every sparse filter
+/* Where WEIGHTS offset x lands: moved by the growth of every packed filter
  * that starts before it. */
 static uint32_t moved(const tl_model *m, uint32_t x)
 {
@@ -93,7 +95,7 @@ static uint32_t moved(const tl_model *m, uint32_t x)
     }
     uint32_t shift = 0;
     for (uint32_t i = 0; i < m->header->tensor_count; ++i) {
-        if (is_sparse(&m->tensors[i]) && m->tensors[i].data_offset < x) {
+        if (is_packed(&m->tensors[i]) && m->tensors[i].data_offset < x) {
             shift += growth(&m->tensors[i]);
         }
     }
@@ -120,7 +122,7 @@ tl_status tl_model_dense_size(const tl_model *model, uint32_t *size)
     return TL_OK;
 }
 
-/* Writes the dense form of sparse filter t at out (dense_bytes(t) bytes). */
+/* Writes the dense form of packed filter t at out (dense_bytes(t) bytes). */
 static void expand(const tl_model *m, const tl_tensor_rec *t, int8_t *out)
 {
     const uint8_t *blob = m->weights + t->data_offset;
@@ -128,9 +130,16 @@ static void expand(const tl_model *m, const tl_tensor_rec *t, int8_t *out)
     const uint32_t out_c = t->dims[0];
     const uint32_t taps = t->rank == 4 ? t->dims[1] * t->dims[2] : 1u;
     const uint32_t in_c = t->rank == 4 ? t->dims[3] : t->dims[1];
-    const uint32_t rows = out_c * taps, nnz = words[0];
+    const uint32_t rows = out_c * taps;
     memset(out, 0, dense_bytes(t));
-    if (t->dtype == TL_DTYPE_SPARSE_INT8) { /* nnz, row_start[rows + 1], channel[nnz], value[nnz] */
+    if (t->dtype == TL_DTYPE_INT4) { /* two per byte, the even index in the low nibble */
+        const uint32_t n = dense_bytes(t);
+        for (uint32_t i = 0; i < n; ++i) {
+            const uint8_t nibble = (uint8_t)((blob[i / 2u] >> (4u * (i & 1u))) & 15u);
+            out[i] = (int8_t)(nibble >= 8u ? (int)nibble - 16 : (int)nibble);
+        }
+    } else if (t->dtype == TL_DTYPE_SPARSE_INT8) { /* nnz, row_start[rows + 1], channel[nnz], value[nnz] */
+        const uint32_t nnz = words[0];
         const uint16_t *channel = (const uint16_t *)(const void *)(blob + 4u + 4u * (rows + 1u));
         const int8_t *value = (const int8_t *)(blob + 4u + 4u * (rows + 1u) + 2u * nnz);
         for (uint32_t r = 0; r < rows; ++r) {
@@ -153,15 +162,15 @@ static void expand(const tl_model *m, const tl_tensor_rec *t, int8_t *out)
     }
 }
 
-/* The sparse filter with the smallest data offset above `after` (or any,
+/* The packed filter with the smallest data offset above `after` (or any,
  * with first set); tensor_count when there is none. Quadratic in the number
  * of tensors, which is small, and needs no memory. */
-static uint32_t next_sparse(const tl_model *m, uint32_t after, int first)
+static uint32_t next_packed(const tl_model *m, uint32_t after, int first)
 {
     uint32_t best = m->header->tensor_count;
     for (uint32_t i = 0; i < m->header->tensor_count; ++i) {
         const tl_tensor_rec *t = &m->tensors[i];
-        if (is_sparse(t) && (first || t->data_offset > after) &&
+        if (is_packed(t) && (first || t->data_offset > after) &&
             (best == m->header->tensor_count || t->data_offset < m->tensors[best].data_offset)) {
             best = i;
         }
@@ -183,12 +192,12 @@ tl_status tl_model_densify(const tl_model *model, uint8_t *out, size_t capacity,
     const uint32_t grown = size - m->size;
     const uint32_t weights_at = (uint32_t)(m->weights - m->base);
     const uint32_t weights_end = weights_at + m->weights_size;
-    /* Before WEIGHTS: as it was; WEIGHTS: gaps copied, sparse filters
+    /* Before WEIGHTS: as it was; WEIGHTS: gaps copied, packed filters
      * expanded; after WEIGHTS (up to the trailer): moved by the growth. */
     memcpy(out, m->base, weights_at);
     uint32_t from = 0, to = weights_at;
-    for (uint32_t i = next_sparse(m, 0, 1); i < m->header->tensor_count;
-         i = next_sparse(m, m->tensors[i].data_offset, 0)) {
+    for (uint32_t i = next_packed(m, 0, 1); i < m->header->tensor_count;
+         i = next_packed(m, m->tensors[i].data_offset, 0)) {
         const tl_tensor_rec *t = &m->tensors[i];
         memcpy(out + to, m->weights + from, t->data_offset - from);
         to += t->data_offset - from;
@@ -224,7 +233,7 @@ tl_status tl_model_densify(const tl_model *model, uint8_t *out, size_t capacity,
         }
         tensors[i].data_offset = moved(m, m->tensors[i].data_offset);
         tensors[i].channel_scales = moved(m, m->tensors[i].channel_scales);
-        if (is_sparse(&m->tensors[i])) {
+        if (is_packed(&m->tensors[i])) {
             tensors[i].dtype = TL_DTYPE_INT8;
             tensors[i].data_size = dense_bytes(&m->tensors[i]);
         }

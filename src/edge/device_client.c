@@ -440,15 +440,16 @@ static tl_status install(const tl_manifest *m, int *installed, char *msg, size_t
         return fail(msg, msg_size, s, "refused %s: %s; the running model stays", m->variant,
                     s == TL_ERR_SIGNATURE ? "bad or missing signature" : tl_status_str(s));
     }
-    /* A pruned model came small; its dense form runs faster, with the same
-     * answers. Installed instead when it fits the flash; if anything goes
-     * wrong, the verified sparse model is installed as it came. */
+    /* A pruned or int4 model came small; its dense int8 form runs faster,
+     * with the same answers. Installed instead when it fits the flash; if
+     * anything goes wrong, the verified model is installed as it came. */
     char dense_note[64] = "";
     if (o->densify) {
         int sparse = 0;
         for (uint32_t i = 0; i < loaded.header->tensor_count; ++i) {
-            sparse += loaded.tensors[i].kind == TL_TENSOR_CONST && (loaded.tensors[i].dtype == TL_DTYPE_SPARSE_INT8 ||
-                                                                   loaded.tensors[i].dtype == TL_DTYPE_BITMAP_INT8);
+            const uint8_t dtype = loaded.tensors[i].dtype;
+            sparse += loaded.tensors[i].kind == TL_TENSOR_CONST && (dtype == TL_DTYPE_SPARSE_INT8 ||
+                                                                   dtype == TL_DTYPE_BITMAP_INT8 || dtype == TL_DTYPE_INT4);
         }
         uint32_t dense_size = 0;
         uint8_t *dense = NULL;
@@ -460,7 +461,7 @@ static tl_status install(const tl_manifest *m, int *installed, char *msg, size_t
             size = dense_size;
         } else if (sparse) {
             free(dense);
-            snprintf(dense_note, sizeof dense_note, "; kept sparse (dense form: %u bytes)", dense_size);
+            snprintf(dense_note, sizeof dense_note, "; kept as it came (dense form: %u bytes)", dense_size);
         }
     }
     /* Into the inactive slot, then switch: the old model runs until here. */
