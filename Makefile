@@ -10,7 +10,7 @@ JOBS ?= $(shell nproc)
 SHARED ?= $(abspath ../shared)
 FUZZ_SECONDS ?= 30
 
-.PHONY: all deps build run test test-sanitize fuzz bench bench-accuracy bench-teacher bench-distill clean
+.PHONY: all deps build run test test-sanitize fuzz bench bench-accuracy bench-teacher bench-distill bench-densify clean
 
 all: build
 
@@ -63,6 +63,10 @@ bench-teacher: build
 
 # What distillation adds over three seeds, cached and on fixed views
 # (needs a trained teacher: make bench-distill TEACHER=teacher.tlc).
+# Packed variants installed dense on the Cortex-M4 (needs `make run`'s catalogue).
+bench-densify: build
+	@bench/densify.sh $(BUILD)
+
 bench-distill: build
 	@test -n "$(TEACHER)" || { echo "bench-distill: give TEACHER=teacher.tlc (see bench-teacher)"; exit 2; }
 	@bench/distill.sh $(BUILD) $(TEACHER)
