@@ -111,20 +111,28 @@ static uint8_t *serialize_and_measure(tl_graph *g, size_t *size, float *accuracy
     return buf;
 }
 
+/* The trained `arch` (into net, info) exported with `dtype` weights and
+ * measured on the device runtime. */
+static uint8_t *export_trained(const char *arch, uint8_t dtype, tl_net *net, tl_checkpoint_info *info, size_t *size,
+                               float *accuracy, int *exits)
+{
+    char error[256];
+    load_trained(arch, net, info);
+    tl_export_options opt = { 300, dtype };
+    tl_graph g;
+    assert_int_equal(tl_export_net(net, info, &train, &opt, &g, error, sizeof error), TL_OK);
+    return serialize_and_measure(&g, size, accuracy, exits);
+}
+
 /* Exports and compares float and device accuracy on the test images. */
 static void export_and_compare(const char *arch, uint8_t dtype, float tolerance, int want_exits)
 {
-    char error[256];
     tl_net net;
     tl_checkpoint_info info;
-    load_trained(arch, &net, &info);
-    tl_export_options opt = { 300, dtype };
-    tl_graph g;
-    assert_int_equal(tl_export_net(&net, &info, &train, &opt, &g, error, sizeof error), TL_OK);
     size_t size;
     float device[16], floats[TL_MAX_EXITS];
     int exits = 0;
-    uint8_t *buf = serialize_and_measure(&g, &size, device, &exits);
+    uint8_t *buf = export_trained(arch, dtype, &net, &info, &size, device, &exits);
     assert_int_equal(exits, want_exits);
     tl_evaluate(&net, &test, info.mean, info.std, floats, NULL);
     for (int e = 0; e < exits; ++e) {
@@ -381,17 +389,12 @@ static void test_int4_densify(void **state)
     if (!train.n) {
         skip();
     }
-    char error[256];
     tl_net net;
     tl_checkpoint_info info;
-    load_trained("student", &net, &info);
-    tl_export_options opt = { 300, TL_DTYPE_INT4 };
-    tl_graph g;
-    assert_int_equal(tl_export_net(&net, &info, &train, &opt, &g, error, sizeof error), TL_OK);
     size_t size;
     float a4[16], a8[16];
     int exits;
-    uint8_t *b4 = serialize_and_measure(&g, &size, a4, &exits);
+    uint8_t *b4 = export_trained("student", TL_DTYPE_INT4, &net, &info, &size, a4, &exits);
     tl_model m4, m8;
     assert_int_equal(tl_model_load(&m4, b4, size, 0), TL_OK);
     uint32_t dense_size = 0, written = 0;
@@ -599,17 +602,12 @@ static void test_cascade(void **state)
     if (!train.n) {
         skip();
     }
-    char error[256];
     tl_net net;
     tl_checkpoint_info info;
-    load_trained("student-exits", &net, &info);
-    tl_export_options opt = { 300, TL_DTYPE_INT8 };
-    tl_graph g;
-    assert_int_equal(tl_export_net(&net, &info, &train, &opt, &g, error, sizeof error), TL_OK);
     size_t size;
     float acc[16];
     int exits;
-    uint8_t *buf = serialize_and_measure(&g, &size, acc, &exits);
+    uint8_t *buf = export_trained("student-exits", TL_DTYPE_INT8, &net, &info, &size, acc, &exits);
     assert_int_equal(exits, 2);
     tl_cascade_report all0, all1, mid;
     assert_int_equal(tl_device_cascade(buf, size, &test, 0.0f, &all0), TL_OK);
