@@ -163,7 +163,7 @@ dense=$(stat -c %s "$work/dev12/slot-a.tlm" 2>/dev/null || echo 0)
 ok=$("$bin" inspect "$work/dev12/slot-a.tlm" 2>&1 | grep -c "sparse\|bitmap")
 if [ "$dense" -gt "$sparse" ] && [ "$ok" -eq 0 ]; then passed=$((passed + 1))
 else failed=$((failed + 1)); echo "FAIL: the slot holds $dense bytes (want > $sparse) with $ok sparse filters (want 0)"; fi
-check "densify: kept as it came when the dense form does not fit" 0 "signature valid; kept as it came \(dense form: $dense bytes\)" -- \
+check "densify: kept as it came when the dense form does not fit" 0 "signature valid; kept as it came \(dense form: $dense bytes, more than the flash\)" -- \
     "$bin" device --server "$srv" --slots "$work/dev13" --name fashion-pruned --flash $((dense - 1)) --ram 64K \
     --mac-rate 20M --rate 250K --pub "$work/srv.pub" --densify
 check "progressive: forged header refused" 1 "bad or missing signature on the progressive header" -- \

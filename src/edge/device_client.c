@@ -443,25 +443,33 @@ static tl_status install(const tl_manifest *m, int *installed, char *msg, size_t
     /* A pruned or int4 model came small; its dense int8 form runs faster,
      * with the same answers. Installed instead when it fits the flash; if
      * anything goes wrong, the verified model is installed as it came. */
-    char dense_note[64] = "";
+    char dense_note[96] = "";
     if (o->densify) {
-        int sparse = 0;
+        int packed = 0;
         for (uint32_t i = 0; i < loaded.header->tensor_count; ++i) {
             const uint8_t dtype = loaded.tensors[i].dtype;
-            sparse += loaded.tensors[i].kind == TL_TENSOR_CONST && (dtype == TL_DTYPE_SPARSE_INT8 ||
-                                                                   dtype == TL_DTYPE_BITMAP_INT8 || dtype == TL_DTYPE_INT4);
+            packed += loaded.tensors[i].kind == TL_TENSOR_CONST &&
+                      (dtype == TL_DTYPE_SPARSE_INT8 || dtype == TL_DTYPE_BITMAP_INT8 || dtype == TL_DTYPE_INT4);
         }
         uint32_t dense_size = 0;
         uint8_t *dense = NULL;
-        if (sparse && tl_model_dense_size(&loaded, &dense_size) == TL_OK && dense_size <= o->profile.flash_bytes &&
-            (dense = malloc(dense_size)) != NULL && tl_model_densify(&loaded, dense, dense_size, &dense_size) == TL_OK) {
+        tl_status ds = packed ? tl_model_dense_size(&loaded, &dense_size) : TL_OK;
+        if (packed && ds == TL_OK && dense_size > o->profile.flash_bytes) {
+            snprintf(dense_note, sizeof dense_note, "; kept as it came (dense form: %u bytes, more than the flash)",
+                     dense_size);
+        } else if (packed && ds == TL_OK && !(dense = malloc(dense_size))) {
+            ds = TL_ERR_NOMEM;
+        }
+        if (dense && (ds = tl_model_densify(&loaded, dense, dense_size, &dense_size)) == TL_OK) {
             snprintf(dense_note, sizeof dense_note, "; made dense: %u bytes", dense_size);
             free(model);
             model = dense;
             size = dense_size;
-        } else if (sparse) {
+        } else {
             free(dense);
-            snprintf(dense_note, sizeof dense_note, "; kept as it came (dense form: %u bytes)", dense_size);
+        }
+        if (ds != TL_OK) {
+            snprintf(dense_note, sizeof dense_note, "; kept as it came (cannot make it dense: %s)", tl_status_str(ds));
         }
     }
     /* Into the inactive slot, then switch: the old model runs until here. */
