@@ -55,10 +55,9 @@ int tl_cmd_densify(int argc, char **argv)
     } else {
         uint32_t sparse = 0, int4 = 0;
         for (uint32_t i = 0; i < m.header->tensor_count; ++i) {
-            const tl_tensor_rec *t = &m.tensors[i];
-            sparse += t->kind == TL_TENSOR_CONST &&
-                      (t->dtype == TL_DTYPE_SPARSE_INT8 || t->dtype == TL_DTYPE_BITMAP_INT8);
-            int4 += t->kind == TL_TENSOR_CONST && t->dtype == TL_DTYPE_INT4;
+            const int packed = tl_tensor_is_packed(&m.tensors[i]);
+            int4 += packed && m.tensors[i].dtype == TL_DTYPE_INT4;
+            sparse += packed && m.tensors[i].dtype != TL_DTYPE_INT4;
         }
         printf("densified %s: %u sparse and %u int4 filters made dense int8, %u -> %u bytes: %s\n", path, sparse,
                int4, m.size, size, out_path);

@@ -21,7 +21,7 @@
 
 #include "tinylarge/device.h"
 
-static int is_packed(const tl_tensor_rec *t)
+int tl_tensor_is_packed(const tl_tensor_rec *t)
 {
     return t->kind == TL_TENSOR_CONST && (t->dtype == TL_DTYPE_SPARSE_INT8 || t->dtype == TL_DTYPE_BITMAP_INT8 ||
                                           t->dtype == TL_DTYPE_INT4);
@@ -42,7 +42,7 @@ static uint32_t dense_bytes(const tl_tensor_rec *t)
  * 2^31, so this fits. */
 static uint32_t growth(const tl_tensor_rec *t)
 {
-    if (!is_packed(t) || dense_bytes(t) <= t->data_size) {
+    if (!tl_tensor_is_packed(t) || dense_bytes(t) <= t->data_size) {
         return 0;
     }
     return (dense_bytes(t) - t->data_size + 15u) & ~15u;
@@ -55,7 +55,7 @@ static int inside_packed(const tl_model *m, uint32_t x, uint32_t self)
 {
     for (uint32_t i = 0; x != TL_NONE && i < m->header->tensor_count; ++i) {
         const tl_tensor_rec *t = &m->tensors[i];
-        if (i != self && is_packed(t) && x >= t->data_offset && x < t->data_offset + t->data_size) {
+        if (i != self && tl_tensor_is_packed(t) && x >= t->data_offset && x < t->data_offset + t->data_size) {
             return 1;
         }
     }
@@ -95,7 +95,7 @@ static uint32_t moved(const tl_model *m, uint32_t x)
     }
     uint32_t shift = 0;
     for (uint32_t i = 0; i < m->header->tensor_count; ++i) {
-        if (is_packed(&m->tensors[i]) && m->tensors[i].data_offset < x) {
+        if (tl_tensor_is_packed(&m->tensors[i]) && m->tensors[i].data_offset < x) {
             shift += growth(&m->tensors[i]);
         }
     }
@@ -170,7 +170,7 @@ static uint32_t next_packed(const tl_model *m, uint32_t after, int first)
     uint32_t best = m->header->tensor_count;
     for (uint32_t i = 0; i < m->header->tensor_count; ++i) {
         const tl_tensor_rec *t = &m->tensors[i];
-        if (is_packed(t) && (first || t->data_offset > after) &&
+        if (tl_tensor_is_packed(t) && (first || t->data_offset > after) &&
             (best == m->header->tensor_count || t->data_offset < m->tensors[best].data_offset)) {
             best = i;
         }
@@ -233,7 +233,7 @@ tl_status tl_model_densify(const tl_model *model, uint8_t *out, size_t capacity,
         }
         tensors[i].data_offset = moved(m, m->tensors[i].data_offset);
         tensors[i].channel_scales = moved(m, m->tensors[i].channel_scales);
-        if (is_packed(&m->tensors[i])) {
+        if (tl_tensor_is_packed(&m->tensors[i])) {
             tensors[i].dtype = TL_DTYPE_INT8;
             tensors[i].data_size = dense_bytes(&m->tensors[i]);
         }

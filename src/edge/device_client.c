@@ -447,9 +447,7 @@ static tl_status install(const tl_manifest *m, int *installed, char *msg, size_t
     if (o->densify) {
         int packed = 0;
         for (uint32_t i = 0; i < loaded.header->tensor_count; ++i) {
-            const uint8_t dtype = loaded.tensors[i].dtype;
-            packed += loaded.tensors[i].kind == TL_TENSOR_CONST &&
-                      (dtype == TL_DTYPE_SPARSE_INT8 || dtype == TL_DTYPE_BITMAP_INT8 || dtype == TL_DTYPE_INT4);
+            packed += tl_tensor_is_packed(&loaded.tensors[i]);
         }
         uint32_t dense_size = 0;
         uint8_t *dense = NULL;
