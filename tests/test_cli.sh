@@ -137,6 +137,8 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         "$bin" densify "$cat_dir/e0-s50-int8.tlm" -o "$work/dense.tlm"
     ok "densified: the same outputs" bash -c "'$bin' run '$cat_dir/e0-s50-int8.tlm' --seed 7 --output '$work/o1' >/dev/null &&
         '$bin' run '$work/dense.tlm' --seed 7 --output '$work/o2' >/dev/null && cmp -s '$work/o1' '$work/o2'"
+    check "inspect tells the dense size" 0 "made dense \(tinylarge densify\): $(stat -c %s "$work/dense.tlm") model bytes, [1-9][0-9]* packed filters as int8" -- \
+        "$bin" inspect "$cat_dir/e0-s50-int8.tlm"
     ok "densified: no sparse filter left" bash -c "! '$bin' inspect '$work/dense.tlm' | grep -q 'sparse\|bitmap'"
     printf "not a model" >"$work/junk.tlm"
     check "densify a non-model" 1 "junk.tlm: " -- "$bin" densify "$work/junk.tlm" -o "$work/never.tlm"
