@@ -6,7 +6,10 @@
  * device runtime, and run once on the same pseudo-random input as
  * `tinylarge run --seed 1`. It prints the output, the arena and the timer
  * ticks (x 40 = instructions under -icount shift=0). One image serves every
- * variant the compressor measures.
+ * variant the compressor measures. With a last argument `--densify`
+ * (arg=--densify) it first expands the model's sparse and int4 filters to
+ * dense int8 on the M4 itself (tl_model_densify), as a device installing a
+ * packed download does, and runs that.
  */
 #include <string.h>
 
@@ -16,8 +19,10 @@
 
 #define MODEL_CAPACITY (2u << 20)
 #define ARENA_CAPACITY (256u << 10)
+#define DENSE_CAPACITY (1u << 20)
 
 static uint8_t model[MODEL_CAPACITY] __attribute__((aligned(16)));
+static uint8_t dense[DENSE_CAPACITY] __attribute__((aligned(16)));
 static uint8_t arena[ARENA_CAPACITY] __attribute__((aligned(16)));
 
 int main(void)
@@ -34,6 +39,12 @@ int main(void)
         return 1;
     }
     ++path;
+    static const char flag[] = " --densify";
+    const size_t path_len = strlen(path), flag_len = sizeof flag - 1;
+    const int densify = path_len > flag_len && strcmp(path + path_len - flag_len, flag) == 0;
+    if (densify) {
+        cmdline[path - cmdline + path_len - flag_len] = '\0';
+    }
     uint32_t open_args[3] = { (uint32_t)(uintptr_t)path, 1 /* "rb" */, (uint32_t)strlen(path) };
     const int32_t fd = (int32_t)board_semihost(0x01, open_args); /* SYS_OPEN */
     if (fd < 0) {
@@ -59,6 +70,22 @@ int main(void)
     uint32_t ticks;
     if (fw_load(model, (uint32_t)size, arena, sizeof arena, &m, &it)) {
         return 1;
+    }
+    if (densify) {
+        uint32_t dense_size = 0;
+        const tl_status s = tl_model_densify(&m, dense, sizeof dense, &dense_size);
+        if (s != TL_OK) {
+            board_write("runner: cannot make the model dense: ");
+            board_write(tl_status_str(s));
+            board_write("\n");
+            return 1;
+        }
+        board_write("densified on the device: ");
+        board_write_u32(dense_size);
+        board_write(" bytes\n");
+        if (fw_load(dense, dense_size, arena, sizeof arena, &m, &it)) {
+            return 1;
+        }
     }
     uint32_t in_size = 0;
     int8_t *in = tl_interp_input(&it, 0, &in_size);
