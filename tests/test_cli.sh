@@ -141,7 +141,7 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         "$bin" inspect "$cat_dir/e0-s50-int8.tlm"
     ok "densified: no sparse filter left" bash -c "! '$bin' inspect '$work/dense.tlm' | grep -q 'sparse\|bitmap'"
     printf "not a model" >"$work/junk.tlm"
-    check "densify a non-model" 1 "junk.tlm: " -- "$bin" densify "$work/junk.tlm" -o "$work/never.tlm"
+    check "densify a non-model" 1 "junk.tlm: not a valid model: truncated data" -- "$bin" densify "$work/junk.tlm" -o "$work/never.tlm"
     ok "densify wrote nothing for it" test ! -e "$work/never.tlm"
     check "densify needs -o" 1 "usage: tinylarge densify MODEL.tlm -o OUT.tlm" -- "$bin" densify "$work/dense.tlm"
     check "compress with channels removed" 0 "e0-c50-s00-int8" -- \

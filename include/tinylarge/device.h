@@ -159,8 +159,12 @@ tl_status tl_progressive_decode(const uint8_t *stream, size_t size, uint8_t *out
  * it loads. */
 tl_status tl_model_dense_size(const tl_model *model, uint32_t *size);
 /* Whether a tensor is a filter the expansion unpacks: constant, and sparse
- * (CSR or bitmap) or int4. */
+ * (CSR or bitmap) or int4; and how many of a model's tensors are. */
 int tl_tensor_is_packed(const tl_tensor_rec *tensor);
+uint32_t tl_model_packed_filters(const tl_model *model);
+
+/* Elements of a tensor: the product of its dimensions. */
+uint64_t tl_tensor_elements(const tl_tensor_rec *tensor);
 tl_status tl_model_densify(const tl_model *model, uint8_t *out, size_t capacity, uint32_t *size);
 
 /* SHA-256 (FIPS 180-4), used to check a model's digest on the device. */

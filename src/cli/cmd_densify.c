@@ -53,12 +53,11 @@ int tl_cmd_densify(int argc, char **argv)
     } else if (tl_write_file_atomic(out_path, out, size) != TL_OK) {
         rc = tl_cli_fail("densify", "%s: cannot write", out_path);
     } else {
-        uint32_t sparse = 0, int4 = 0;
+        uint32_t int4 = 0;
         for (uint32_t i = 0; i < m.header->tensor_count; ++i) {
-            const int packed = tl_tensor_is_packed(&m.tensors[i]);
-            int4 += packed && m.tensors[i].dtype == TL_DTYPE_INT4;
-            sparse += packed && m.tensors[i].dtype != TL_DTYPE_INT4;
+            int4 += tl_tensor_is_packed(&m.tensors[i]) && m.tensors[i].dtype == TL_DTYPE_INT4;
         }
+        const uint32_t sparse = tl_model_packed_filters(&m) - int4;
         printf("densified %s: %u sparse and %u int4 filters made dense int8, %u -> %u bytes: %s\n", path, sparse,
                int4, m.size, size, out_path);
     }

@@ -126,10 +126,8 @@ int tl_cmd_inspect(int argc, char **argv)
     printf("total: %llu MACs, %llu weight bytes, %u model bytes, arena %u bytes\n",
            (unsigned long long)total_macs, (unsigned long long)weight_bytes, m.size, h->arena_size);
     /* What a device with --densify would keep in flash. */
-    uint32_t dense_size, packed = 0;
-    for (uint32_t i = 0; i < h->tensor_count; ++i) {
-        packed += (uint32_t)tl_tensor_is_packed(&m.tensors[i]);
-    }
+    uint32_t dense_size;
+    const uint32_t packed = tl_model_packed_filters(&m);
     if (packed && tl_model_dense_size(&m, &dense_size) == TL_OK) {
         printf("made dense (tinylarge densify): %u model bytes, %u packed filters as int8\n", dense_size, packed);
     }

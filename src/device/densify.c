@@ -27,12 +27,18 @@ int tl_tensor_is_packed(const tl_tensor_rec *t)
                                           t->dtype == TL_DTYPE_INT4);
 }
 
-/* Bytes of the dense filter: out_c * taps * in_c, the tensor's elements. */
+/* Bytes of the dense filter: out_c * taps * in_c, the tensor's elements
+ * (below 2^31: the loader checked). */
 static uint32_t dense_bytes(const tl_tensor_rec *t)
 {
-    uint32_t n = 1;
-    for (uint32_t d = 0; d < t->rank; ++d) {
-        n *= t->dims[d];
+    return (uint32_t)tl_tensor_elements(t);
+}
+
+uint32_t tl_model_packed_filters(const tl_model *model)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; model && model->header && i < model->header->tensor_count; ++i) {
+        n += (uint32_t)tl_tensor_is_packed(&model->tensors[i]);
     }
     return n;
 }
@@ -199,11 +205,12 @@ tl_status tl_model_densify(const tl_model *model, uint8_t *out, size_t capacity,
     for (uint32_t i = next_packed(m, 0, 1); i < m->header->tensor_count;
          i = next_packed(m, m->tensors[i].data_offset, 0)) {
         const tl_tensor_rec *t = &m->tensors[i];
+        const uint32_t slot = t->data_size + growth(t), dense = dense_bytes(t);
         memcpy(out + to, m->weights + from, t->data_offset - from);
         to += t->data_offset - from;
         expand(m, t, (int8_t *)(out + to));
-        memset(out + to + dense_bytes(t), 0, t->data_size + growth(t) - dense_bytes(t));
-        to += t->data_size + growth(t);
+        memset(out + to + dense, 0, slot - dense);
+        to += slot;
         from = t->data_offset + t->data_size;
     }
     memcpy(out + to, m->weights + from, m->weights_size - from);

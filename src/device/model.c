@@ -22,7 +22,7 @@ typedef struct loader {
     int32_t bad_tensor;
 } loader;
 
-static uint64_t tensor_elements(const tl_tensor_rec *t)
+uint64_t tl_tensor_elements(const tl_tensor_rec *t)
 {
     uint64_t n = 1;
     for (uint32_t i = 0; i < TL_MAX_RANK; ++i) {
@@ -64,7 +64,7 @@ static tl_status check_tensor(const tl_model *m, uint32_t index)
             return TL_ERR_SHAPE;
         }
     }
-    const uint64_t n = tensor_elements(t);
+    const uint64_t n = tl_tensor_elements(t);
     if (n > 0x7FFFFFFFu) {
         return TL_ERR_SHAPE;
     }
@@ -303,12 +303,12 @@ static tl_status check_conv(const tl_model *m, const tl_op_rec *op)
         out_c = f->dims[0];
         in_c = f->dims[1];
         k_h = k_w = in_h = in_w = out_h = out_w = 1;
-        const uint64_t n = tensor_elements(in);
+        const uint64_t n = tl_tensor_elements(in);
         if (n % in_c != 0) {
             return TL_ERR_SHAPE;
         }
         batches = (uint32_t)(n / in_c);
-        if (tensor_elements(out) != (uint64_t)batches * out_c) {
+        if (tl_tensor_elements(out) != (uint64_t)batches * out_c) {
             return TL_ERR_SHAPE;
         }
         if (op->stride_h != 1 || op->stride_w != 1 || op->dilation_h != 1 ||
@@ -700,16 +700,16 @@ uint64_t tl_op_macs(const tl_model *model, uint32_t op_index)
     case TL_OP_FULLY_CONNECTED: {
         const tl_tensor_rec *f = &model->tensors[op->inputs[1]];
         const uint64_t out_c = f->dims[0];
-        const uint64_t pixels = tensor_elements(out) / out_c;
+        const uint64_t pixels = tl_tensor_elements(out) / out_c;
         if (f->dtype == TL_DTYPE_SPARSE_INT8 || f->dtype == TL_DTYPE_BITMAP_INT8) {
             const uint32_t *words = (const uint32_t *)(const void *)(model->weights + f->data_offset);
             return pixels * words[0];
         }
-        return tensor_elements(out) * (tensor_elements(f) / out_c);
+        return tl_tensor_elements(out) * (tl_tensor_elements(f) / out_c);
     }
     case TL_OP_DEPTHWISE_CONV_2D: {
         const tl_tensor_rec *f = &model->tensors[op->inputs[1]];
-        return tensor_elements(out) * f->dims[1] * f->dims[2];
+        return tl_tensor_elements(out) * f->dims[1] * f->dims[2];
     }
     default:
         return 0;

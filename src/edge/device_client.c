@@ -445,10 +445,7 @@ static tl_status install(const tl_manifest *m, int *installed, char *msg, size_t
      * anything goes wrong, the verified model is installed as it came. */
     char dense_note[96] = "";
     if (o->densify) {
-        int packed = 0;
-        for (uint32_t i = 0; i < loaded.header->tensor_count; ++i) {
-            packed += tl_tensor_is_packed(&loaded.tensors[i]);
-        }
+        const uint32_t packed = tl_model_packed_filters(&loaded);
         uint32_t dense_size = 0;
         uint8_t *dense = NULL;
         tl_status ds = packed ? tl_model_dense_size(&loaded, &dense_size) : TL_OK;

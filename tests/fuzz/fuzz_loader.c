@@ -30,17 +30,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     tl_model m;
-    if (tl_model_load(&m, buf, size, TL_LOAD_SKIP_DIGEST) == TL_OK) {
-        /* What loads can be made dense (or is refused), and the dense form
-         * is exactly as big as announced. */
-        static uint8_t dense[1 << 17] __attribute__((aligned(16)));
-        uint32_t dense_size = 0, written = 0;
-        if (tl_model_dense_size(&m, &dense_size) == TL_OK && dense_size <= sizeof dense &&
-            tl_model_densify(&m, dense, sizeof dense, &written) == TL_OK && written != dense_size) {
-            abort();
-        }
+    if (tl_model_load(&m, buf, size, TL_LOAD_SKIP_DIGEST) != TL_OK) {
+        free(buf);
+        return 0;
     }
-    if (tl_model_load(&m, buf, size, TL_LOAD_SKIP_DIGEST) == TL_OK && tl_model_arena_size(&m) <= (1u << 24)) {
+    /* What loads can be made dense (or is refused), and the dense form is
+     * exactly as big as announced. */
+    static uint8_t dense[1 << 17] __attribute__((aligned(16)));
+    uint32_t dense_size = 0, written = 0;
+    if (tl_model_dense_size(&m, &dense_size) == TL_OK && dense_size <= sizeof dense &&
+        tl_model_densify(&m, dense, sizeof dense, &written) == TL_OK && written != dense_size) {
+        abort();
+    }
+    if (tl_model_arena_size(&m) <= (1u << 24)) {
         uint8_t *arena = malloc(tl_model_arena_size(&m) + 1);
         tl_interp it;
         if (arena && tl_interp_init(&it, &m, arena, tl_model_arena_size(&m)) == TL_OK) {
