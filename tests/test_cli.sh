@@ -124,7 +124,11 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         "$bin" compress "$work/t.tlc" --out-dir "$cat_dir" --sparsity 0,0.5 --bits 8,4 \
         --finetune-limit 200 --limit 100 --calibration 100
     ok "catalogue has a header and 4 variants" test "$(wc -l < "$cat_dir/catalogue.csv")" -eq 5
-    ok "catalogue columns" grep -q "^variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,prefix_planes,prefix_bytes,prefix_accuracy$" "$cat_dir/catalogue.csv"
+    ok "catalogue columns" grep -q "^variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,prefix_planes,prefix_bytes,prefix_accuracy,dense_bytes,dense_m4_instructions$" "$cat_dir/catalogue.csv"
+    # The dense form: none for plain int8, larger than the packed model for
+    # pruned and int4 ones; measured on the M4 exactly when the model was.
+    ok "dense columns" awk -F, 'NR > 1 && (($1 == "e0-s00-int8") != ($14 == 0) || ($14 > 0 && $14 <= $6) ||
+        ($14 > 0 && ($9 > 0) != ($15 > 0)) || ($14 == 0 && $15 != -1)) { bad = 1 } END { exit bad || NR != 5 }' "$cat_dir/catalogue.csv"
     ok "at least one Pareto variant" awk -F, 'NR > 1 && $10 == 1 { found = 1 } END { exit !found }' "$cat_dir/catalogue.csv"
     ok "prefix columns hold a plane count and its bytes" awk -F, 'NR > 1 && ($11 < 0 || $11 > 7 || ($11 > 0) != ($12 > 0)) { bad = 1 } END { exit bad }' "$cat_dir/catalogue.csv"
     ok "json lists the models" grep -q '"model": "e0-s50-int8.tlm"' "$cat_dir/catalogue.json"
@@ -163,15 +167,21 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         "$bin" plan "$cat_dir/catalogue.csv" --flash lots
     # Measured instructions time the inference when the device gives --ips:
     # the sparse variant's fewer MACs take 2.6 times the dense one's instructions.
-    printf '%s\n' "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,prefix_planes,prefix_bytes,prefix_accuracy" \
-        "dense,0,0.00,8,0.7910,49072,7621120,37632,22586760,1,0,0,0" \
-        "sparse,0,0.50,8,0.7980,33152,4522066,37632,58548680,1,0,0,0" >"$work/measured.csv"
+    printf '%s\n' "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,prefix_planes,prefix_bytes,prefix_accuracy,dense_bytes,dense_m4_instructions" \
+        "dense,0,0.00,8,0.7910,49072,7621120,37632,22586760,1,0,0,0,0,-1" \
+        "sparse,0,0.50,8,0.7980,33152,4522066,37632,58548680,1,0,0,0,49072,22586760" >"$work/measured.csv"
     check "plan by MACs" 0 "^chosen sparse: .* inference 0\.226 s," -- \
         "$bin" plan "$work/measured.csv" --flash 64K --ram 64K --mac-rate 20M --rate 1M --rtt 0 --deadline 0.8
     check "plan by instructions" 0 "^chosen dense: .* inference 0\.353 s \(M4 instructions\)" -- \
         "$bin" plan "$work/measured.csv" --flash 64K --ram 64K --mac-rate 20M --ips 64M --rate 1M --rtt 0 --deadline 0.8
     check "plan by instructions, nothing fits" 1 "fastest: 0\.745 s \(M4 instructions\)" -- \
         "$bin" plan "$work/measured.csv" --flash 64K --ram 64K --mac-rate 20M --ips 64M --rate 1M --rtt 0 --deadline 0.7
+    # A densifying device runs the pruned variant as dense int8: small to
+    # download, fast to run; unless its dense form does not fit the flash.
+    check "plan for a densifying device" 0 "^chosen sparse: accuracy 0\.7980, 33152 bytes \(49072 made dense\), download 0\.265 s \+ inference 0\.353 s \(M4 instructions\)" -- \
+        "$bin" plan "$work/measured.csv" --flash 64K --ram 64K --mac-rate 20M --ips 64M --rate 1M --rtt 0 --deadline 0.7 --densify
+    check "plan for a densifying device, dense form too big" 1 "fastest: 1\.180 s \(M4 instructions\)" -- \
+        "$bin" plan "$work/measured.csv" --flash 40K --ram 64K --mac-rate 20M --ips 64M --rate 1M --rtt 0 --deadline 0.7 --densify
     check "library add (signed, tagged)" 0 "published fashion version 1: 4 variants, signed" -- \
         "$bin" library add --db "$work/lib.db" --name fashion --catalogue "$cat_dir" --key "$work/srv.key" --tag task=fashion
     check "library list" 0 "^fashion +version 1 +4 variants +task=fashion" -- "$bin" library list --db "$work/lib.db"

@@ -8,7 +8,8 @@
 #   a killed server resumes from its last block; a context change and a new
 #   version reach a watching device by Observe and replace its model; a
 #   progressive download runs its first planes before the rest arrives; a
-#   pruned download is installed dense when the flash allows (--densify);
+#   pruned download is installed dense when the flash allows (--densify),
+#   and the planner times it as dense for such a device;
 #   DTLS-PSK admits known identities only; malformed requests get 4.xx
 #   answers, not a crash.
 # usage: test_edge.sh TINYLARGE_BINARY
@@ -166,6 +167,21 @@ else failed=$((failed + 1)); echo "FAIL: the slot holds $dense bytes (want > $sp
 check "densify: kept as it came when the dense form does not fit" 0 "signature valid; kept as it came \(dense form: $dense bytes, more than the flash\)" -- \
     "$bin" device --server "$srv" --slots "$work/dev13" --name fashion-pruned --flash $((dense - 1)) --ram 64K \
     --mac-rate 20M --rate 250K --pub "$work/srv.pub" --densify
+# The planner knows what a densifying device will run: a pruned variant
+# far too slow packed (10 G instructions, 156 s at 64 M/s) but fast made
+# dense (1 M) meets a 5 s deadline only for a device that densifies.
+mkdir -p "$work/dcat"
+cp "$work/scat/e0-s50-int8.tlm" "$work/dcat/"
+printf 'variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,prefix_planes,prefix_bytes,prefix_accuracy,dense_bytes,dense_m4_instructions\ne0-s50-int8,0,0.50,8,0.50,%s,100000,9408,10000000000,1,0,0,0,0,1000000\n' \
+    "$sparse" > "$work/dcat/catalogue.csv"
+"$bin" library add --db "$work/lib.db" --name fashion-dense --catalogue "$work/dcat" --key "$work/srv.key" >/dev/null
+sleep 0.5
+check "planner: too slow packed for the deadline" 1 "meets the 5\.000 s deadline .*fastest: 156\.[0-9]+ s \(M4 instructions\)" -- \
+    "$bin" device --server "$srv" --slots "$work/dev14" --name fashion-dense --flash 256K --ram 64K --mac-rate 20M \
+    --ips 64M --rate 250K --deadline 5 --pub "$work/srv.pub"
+check "planner: fast enough made dense" 0 "installed fashion-dense e0-s50-int8 version 1 \(.*made dense: $dense bytes\)" -- \
+    "$bin" device --server "$srv" --slots "$work/dev14" --name fashion-dense --flash 256K --ram 64K --mac-rate 20M \
+    --ips 64M --rate 250K --deadline 5 --pub "$work/srv.pub" --densify
 check "progressive: forged header refused" 1 "bad or missing signature on the progressive header" -- \
     "$bin" device --server "$srv" --slots "$work/dev7" --flash 256K --name fashion --ram 64K --mac-rate 20M \
     --rate 250K --pub "$work/other.pub" --progressive

@@ -34,8 +34,9 @@ static void make_catalogue(const char *path)
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fprintf(f, "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,"
-               "prefix_planes,prefix_bytes,prefix_accuracy\n"
-               "small,0,0.00,8,0.5000,0,1000,448,-1,1,0,0,0\nlarge,1,0.00,8,0.7000,0,2000,448,12345,1,3,900,0.6900\n");
+               "prefix_planes,prefix_bytes,prefix_accuracy,dense_bytes,dense_m4_instructions\n"
+               "small,0,0.00,8,0.5000,0,1000,448,-1,1,0,0,0,0,-1\n"
+               "large,1,0.00,8,0.7000,0,2000,448,12345,1,3,900,0.6900,1,23456\n");
     fclose(f);
     for (uint32_t seed = 1; seed <= 2; ++seed) {
         uint8_t *buf;
@@ -109,6 +110,24 @@ static void test_library(void **state)
     assert_true(v[1].prefix_accuracy > 0.689f && v[1].prefix_accuracy < 0.691f);
     assert_int_equal(v[0].prefix_planes, 0);
     assert_true(v[0].bytes > 1000); /* the stored model's real size */
+    /* The tiny model has int4 and sparse filters: the library measures its
+     * dense form from the model itself (the catalogue's 1 is ignored), and
+     * keeps the catalogue's instructions for it. */
+    {
+        uint8_t *buf;
+        size_t bytes;
+        tl_model tiny;
+        uint32_t dense = 0;
+        assert_int_equal(tiny_model_bytes(2, &buf, &bytes), 0);
+        assert_int_equal(tl_model_load(&tiny, buf, bytes, 0), TL_OK);
+        assert_true(tl_model_packed_filters(&tiny) > 0);
+        assert_int_equal(tl_model_dense_size(&tiny, &dense), TL_OK);
+        free(buf);
+        assert_true(dense > 1);
+        assert_int_equal(v[1].dense_bytes, dense);
+        assert_int_equal(v[1].dense_m4_instructions, 23456);
+        assert_int_equal(v[0].dense_m4_instructions, -1);
+    }
     /* Version 1 was signed with the server key, version 2 not. */
     uint8_t *model;
     size_t size;

@@ -14,18 +14,19 @@
 
 #include "tinylarge/edge.h"
 
-/* name, exit, sparsity, bits, accuracy, bytes, macs, arena, m4, prefix planes, bytes, accuracy */
+/* name, exit, sparsity, bits, accuracy, bytes, macs, arena, m4, prefix planes, bytes, accuracy,
+ * dense bytes, dense m4 */
 static const tl_variant catalogue[] = {
-    { "big", 1, 0, 8, 0.92f, 60000, 8000000, 40000, -1, 0, 0, 0 },
-    { "int4", 1, 0, 4, 0.90f, 32000, 8000000, 40000, -1, 0, 0, 0 },
-    { "early", 0, 0, 8, 0.85f, 9000, 4000000, 40000, -1, 0, 0, 0 },
-    { "early4", 0, 0, 4, 0.80f, 5000, 4000000, 20000, -1, 0, 0, 0 },
+    { "big", 1, 0, 8, 0.92f, 60000, 8000000, 40000, -1, 0, 0, 0, 0, -1 },
+    { "int4", 1, 0, 4, 0.90f, 32000, 8000000, 40000, -1, 0, 0, 0, 0, -1 },
+    { "early", 0, 0, 8, 0.85f, 9000, 4000000, 40000, -1, 0, 0, 0, 0, -1 },
+    { "early4", 0, 0, 4, 0.80f, 5000, 4000000, 20000, -1, 0, 0, 0, 0, -1 },
 };
 enum { N = 4 };
 
 static tl_device_profile roomy(void)
 {
-    tl_device_profile d = { 1 << 20, 1 << 20, 1e8, 0, 0, 0 };
+    tl_device_profile d = { 1 << 20, 1 << 20, 1e8, 0, 0, 0, 0 };
     return d;
 }
 
@@ -84,9 +85,9 @@ static void test_ties(void **state)
 {
     (void)state;
     const tl_variant tied[] = {
-        { "a", 0, 0, 8, 0.9f, 20000, 5000, 100, -1, 0, 0, 0 },
-        { "b", 0, 0, 8, 0.9f, 10000, 9000, 100, -1, 0, 0, 0 },   /* fewer bytes wins */
-        { "c", 0, 0, 8, 0.9f, 10000, 7000, 100, -1, 0, 0, 0 },   /* same bytes: fewer MACs wins */
+        { "a", 0, 0, 8, 0.9f, 20000, 5000, 100, -1, 0, 0, 0, 0, -1 },
+        { "b", 0, 0, 8, 0.9f, 10000, 9000, 100, -1, 0, 0, 0, 0, -1 },   /* fewer bytes wins */
+        { "c", 0, 0, 8, 0.9f, 10000, 7000, 100, -1, 0, 0, 0, 0, -1 },   /* same bytes: fewer MACs wins */
     };
     tl_device_profile d = roomy();
     tl_channel c = fast();
@@ -103,11 +104,11 @@ static void test_instructions(void **state)
 {
     (void)state;
     tl_variant v[] = {
-        { "dense8", 0, 0, 8, 0.791f, 49072, 7621120, 37632, 22586760, 0, 0, 0 },
-        { "dense4", 0, 0, 4, 0.794f, 27040, 7621120, 37632, 31021280, 0, 0, 0 },
-        { "sparse8", 0, 0.5f, 8, 0.798f, 33152, 4522066, 37632, 58548680, 0, 0, 0 },
+        { "dense8", 0, 0, 8, 0.791f, 49072, 7621120, 37632, 22586760, 0, 0, 0, 0, -1 },
+        { "dense4", 0, 0, 4, 0.794f, 27040, 7621120, 37632, 31021280, 0, 0, 0, 0, -1 },
+        { "sparse8", 0, 0.5f, 8, 0.798f, 33152, 4522066, 37632, 58548680, 0, 0, 0, 0, -1 },
     };
-    tl_device_profile d = { 1 << 20, 1 << 20, 20e6, 0, 0, 0 };
+    tl_device_profile d = { 1 << 20, 1 << 20, 20e6, 0, 0, 0, 0 };
     tl_channel c = { 0, 0, 1.0, 1e6, 0, 1024 };
     tl_plan p;
     /* By MACs, sparse8 takes 0.265 s + 0.226 s: it seems the fastest. */
@@ -144,14 +145,55 @@ static void test_instructions(void **state)
     /* Ties on accuracy and bytes go to the faster inference, here the one
      * with fewer instructions though it has more MACs. */
     const tl_variant tied[] = {
-        { "a", 0, 0, 8, 0.9f, 10000, 5000, 100, 90000, 0, 0, 0 },
-        { "b", 0, 0, 8, 0.9f, 10000, 9000, 100, 40000, 0, 0, 0 },
+        { "a", 0, 0, 8, 0.9f, 10000, 5000, 100, 90000, 0, 0, 0, 0, -1 },
+        { "b", 0, 0, 8, 0.9f, 10000, 9000, 100, 40000, 0, 0, 0, 0, -1 },
     };
     assert_int_equal(tl_plan_choose(tied, 2, &d, &c, 0, &p), TL_OK);
     assert_string_equal(tied[p.index].name, "b");
     d.instructions_per_second = 0;
     assert_int_equal(tl_plan_choose(tied, 2, &d, &c, 0, &p), TL_OK);
     assert_string_equal(tied[p.index].name, "a");
+}
+
+/* A densifying device runs a pruned or int4 variant as dense int8 when the
+ * dense form fits its flash: then the dense form's instructions time it
+ * (the figures of bench/densify.sh: 58.5 M and 31.0 M packed, 22.6 M dense). */
+static void test_densify(void **state)
+{
+    (void)state;
+    tl_variant v[] = {
+        { "dense8", 0, 0, 8, 0.791f, 49072, 7621120, 37632, 22586760, 0, 0, 0, 0, -1 },
+        { "dense4", 0, 0, 4, 0.794f, 27040, 7621120, 37632, 31021280, 0, 0, 0, 49072, 22586760 },
+        { "sparse8", 0, 0.5f, 8, 0.798f, 33152, 4522066, 37632, 58548680, 0, 0, 0, 49072, 22586760 },
+    };
+    tl_device_profile d = { 1 << 20, 1 << 20, 20e6, 0, 0, 64e6, 0 };
+    tl_channel c = { 0, 0, 1.0, 1e6, 0, 1024 };
+    tl_plan p;
+    /* Packed, sparse8 takes 0.265 s + 0.915 s; made dense 0.265 s + 0.353 s. */
+    assert_int_equal(tl_plan_choose(v, 3, &d, &c, 0.72, &p), TL_OK);
+    assert_string_equal(v[p.index].name, "dense4");
+    assert_int_equal(p.dense_bytes, 0);
+    d.densify = 1;
+    assert_int_equal(tl_plan_choose(v, 3, &d, &c, 0.72, &p), TL_OK);
+    assert_string_equal(v[p.index].name, "sparse8");
+    assert_int_equal(p.dense_bytes, 49072);
+    assert_true(fabs(p.inference_s - 22586760 / 64e6) < 1e-12);
+    assert_non_null(strstr(p.reason, "sparse8: accuracy 0.7980, 33152 bytes (49072 made dense), download 0.265 s"
+                                     " + inference 0.353 s (M4 instructions)"));
+    /* The dense form does not fit 40 KB of flash: the device keeps the
+     * packed model, timed as such; dense4 (packed) is the one that fits. */
+    d.flash_bytes = 40000;
+    assert_int_equal(tl_plan_choose(v, 3, &d, &c, 0.72, &p), TL_OK);
+    assert_string_equal(v[p.index].name, "dense4");
+    assert_int_equal(p.dense_bytes, 0);
+    assert_true(fabs(p.inference_s - 31021280 / 64e6) < 1e-12);
+    /* The dense form was not measured: every variant is timed by its MACs. */
+    d.flash_bytes = 1 << 20;
+    v[2].dense_m4_instructions = -1;
+    assert_int_equal(tl_plan_choose(v, 3, &d, &c, 0.72, &p), TL_OK);
+    assert_int_equal(p.by_instructions, 0);
+    assert_string_equal(v[p.index].name, "sparse8");
+    assert_true(fabs(p.inference_s - 4522066 / 20e6) < 1e-12);
 }
 
 /* A progressive prefix is chosen only where the whole model misses the
@@ -252,6 +294,27 @@ static void test_catalogue_csv(void **state)
     assert_int_equal(v[0].prefix_bytes, 32911);
     assert_true(fabsf(v[0].prefix_accuracy - 0.779f) < 1e-6f);
     assert_int_equal(v[1].prefix_planes, 0);
+    assert_int_equal(v[0].dense_bytes, 0);
+    assert_int_equal(v[0].dense_m4_instructions, -1);
+    /* The dense form's columns (catalogues since migration 4). */
+    f = fopen(path, "w");
+    fprintf(f, "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,"
+               "prefix_planes,prefix_bytes,prefix_accuracy,dense_bytes,dense_m4_instructions\n"
+               "e0-s00-int8,0,0.00,8,0.7880,49072,7621120,37632,22598920,1,5,32911,0.7790,0,-1\n"
+               "e0-s00-int4,0,0.00,4,0.7730,27040,7621120,37632,31021280,1,0,0,0.0000,49072,22586760\n");
+    fclose(f);
+    assert_int_equal(tl_catalogue_read_csv(path, v, 4, &count, error, sizeof error), TL_OK);
+    assert_int_equal(count, 2);
+    assert_int_equal(v[0].dense_bytes, 0);
+    assert_int_equal(v[0].dense_m4_instructions, -1);
+    assert_int_equal(v[1].dense_bytes, 49072);
+    assert_int_equal(v[1].dense_m4_instructions, 22586760);
+    f = fopen(path, "w");
+    fprintf(f, "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto\n"
+               "e0-s00-int8,0,0.00,8,0.7880,49072,7621120,37632,22598920,1,0,0,0.5,7\n");
+    fclose(f);
+    assert_int_equal(tl_catalogue_read_csv(path, v, 4, &count, error, sizeof error), TL_ERR_FORMAT);
+    assert_non_null(strstr(error, "line 2 is not a catalogue row")); /* 14 columns */
     f = fopen(path, "w");
     fprintf(f, "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto\n"
                "e0-s00-int8,0,0.00,8,0.7880,49072,7621120,37632,22598920,1,9,100,0.5\n");
@@ -274,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_choices),
         cmocka_unit_test(test_ties),
         cmocka_unit_test(test_instructions),
+        cmocka_unit_test(test_densify),
         cmocka_unit_test(test_progressive_prefix),
         cmocka_unit_test(test_nothing_fits),
         cmocka_unit_test(test_catalogue_csv),

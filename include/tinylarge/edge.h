@@ -34,6 +34,12 @@ typedef struct tl_variant {
     uint32_t prefix_planes;
     uint64_t prefix_bytes;
     float prefix_accuracy;
+    /* A pruned or int4 variant's dense int8 form (tl_model_densify), which a
+     * densifying device installs when it fits the flash: its bytes (0: the
+     * variant has no packed filters) and M4 instructions (-1: not measured).
+     * The arena is the same. */
+    uint64_t dense_bytes;
+    int64_t dense_m4_instructions;
 } tl_variant;
 
 typedef struct tl_device_profile {
@@ -47,6 +53,9 @@ typedef struct tl_device_profile {
      * the inference instead of its MACs: a sparse or int4 kernel does fewer
      * or the same MACs in more instructions. */
     double instructions_per_second;
+    /* The device makes packed variants dense when the dense form fits its
+     * flash (`tinylarge device --densify`): those run as dense int8. */
+    int densify;
 } tl_device_profile;
 
 typedef struct tl_channel {
@@ -69,6 +78,7 @@ typedef struct tl_plan {
     int prefix_planes;          /* > 0: run this progressive prefix first (the deadline is met by it) */
     double download_s, inference_s, energy_j;
     int by_instructions;        /* inference timed by measured M4 instructions, not MACs */
+    uint64_t dense_bytes;       /* > 0: the device will install the dense form, this big */
     char reason[256];           /* why this one, or why none fits */
 } tl_plan;
 

@@ -32,6 +32,8 @@ typedef struct variant {
     uint32_t prefix_planes; /* smallest progressive prefix within a point (0: none) */
     uint64_t prefix_bytes;
     float prefix_accuracy;
+    uint32_t dense_bytes;   /* its dense int8 form, if it has packed filters (0: none) */
+    long dense_m4;          /* that form's M4 instructions (-1: not measured) */
 } variant;
 
 /* The smallest bit-plane prefix of a model's progressive stream whose
@@ -124,6 +126,33 @@ static long m4_instructions(const char *runner, const char *model_path)
     return ticks < 0 ? -1 : ticks * 40;
 }
 
+/* A pruned or int4 variant's dense int8 form, which a densifying device
+ * installs: its size, and its instructions when the runner is there. */
+static void measure_dense(const tl_model *m, const char *runner, const char *dir, variant *v)
+{
+    v->dense_bytes = 0;
+    v->dense_m4 = -1;
+    uint32_t size = 0;
+    if (tl_model_packed_filters(m) == 0 || tl_model_dense_size(m, &size) != TL_OK) {
+        return;
+    }
+    uint8_t *dense = malloc(size);
+    if (!dense || tl_model_densify(m, dense, size, &size) != TL_OK) {
+        free(dense);
+        return;
+    }
+    v->dense_bytes = size;
+    if (v->m4_instructions > 0) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/.%s.dense.tlm", dir, v->name);
+        if (tl_write_file_atomic(path, dense, size) == TL_OK) {
+            v->dense_m4 = m4_instructions(runner, path);
+            unlink(path);
+        }
+    }
+    free(dense);
+}
+
 static void mark_pareto(variant *v, int n)
 {
     for (int i = 0; i < n; ++i) {
@@ -146,12 +175,12 @@ static int write_tables(const char *dir, const variant *v, int n)
         return -1;
     }
     fprintf(f, "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,"
-               "prefix_planes,prefix_bytes,prefix_accuracy\n");
+               "prefix_planes,prefix_bytes,prefix_accuracy,dense_bytes,dense_m4_instructions\n");
     for (int i = 0; i < n; ++i) {
-        fprintf(f, "%s,%d,%.2f,%d,%.4f,%zu,%llu,%u,%ld,%d,%u,%llu,%.4f\n", v[i].name, v[i].exit,
+        fprintf(f, "%s,%d,%.2f,%d,%.4f,%zu,%llu,%u,%ld,%d,%u,%llu,%.4f,%u,%ld\n", v[i].name, v[i].exit,
                 (double)v[i].sparsity, v[i].bits, (double)v[i].accuracy, v[i].bytes, (unsigned long long)v[i].macs,
                 v[i].arena, v[i].m4_instructions, v[i].pareto, v[i].prefix_planes,
-                (unsigned long long)v[i].prefix_bytes, (double)v[i].prefix_accuracy);
+                (unsigned long long)v[i].prefix_bytes, (double)v[i].prefix_accuracy, v[i].dense_bytes, v[i].dense_m4);
     }
     fclose(f);
     snprintf(path, sizeof path, "%s/catalogue.json", dir);
@@ -164,11 +193,11 @@ static int write_tables(const char *dir, const variant *v, int n)
         fprintf(f, "    {\"variant\": \"%s\", \"model\": \"%s.tlm\", \"exit\": %d, \"sparsity\": %.2f, \"bits\": %d, "
                    "\"accuracy\": %.4f, \"bytes\": %zu, \"macs\": %llu, \"arena_bytes\": %u, "
                    "\"m4_instructions\": %ld, \"pareto\": %s, \"prefix_planes\": %u, \"prefix_bytes\": %llu, "
-                   "\"prefix_accuracy\": %.4f}%s\n",
+                   "\"prefix_accuracy\": %.4f, \"dense_bytes\": %u, \"dense_m4_instructions\": %ld}%s\n",
                 v[i].name, v[i].name, v[i].exit, (double)v[i].sparsity, v[i].bits, (double)v[i].accuracy, v[i].bytes,
                 (unsigned long long)v[i].macs, v[i].arena, v[i].m4_instructions, v[i].pareto ? "true" : "false",
                 v[i].prefix_planes, (unsigned long long)v[i].prefix_bytes, (double)v[i].prefix_accuracy,
-                i + 1 < n ? "," : "");
+                v[i].dense_bytes, v[i].dense_m4, i + 1 < n ? "," : "");
     }
     fprintf(f, "  ]\n}\n");
     fclose(f);
@@ -446,11 +475,15 @@ int tl_cmd_compress(int argc, char **argv)
                         v->macs += tl_op_macs(&m, k);
                     }
                     v->m4_instructions = m4_instructions(runner, path);
+                    measure_dense(&m, runner, dir, v);
                     measure_prefix(buf, size, &test, v);
                     fprintf(stderr,
                             "compress: %-14s accuracy %.4f, %7zu bytes, %9llu MACs, arena %6u, M4 %ld instructions",
                             v->name, (double)v->accuracy, v->bytes, (unsigned long long)v->macs, v->arena,
                             v->m4_instructions);
+                    if (v->dense_bytes) {
+                        fprintf(stderr, "; dense %u bytes, M4 %ld", v->dense_bytes, v->dense_m4);
+                    }
                     if (v->prefix_planes) {
                         fprintf(stderr, "; %u planes (%llu bytes) give %.4f", v->prefix_planes,
                                 (unsigned long long)v->prefix_bytes, (double)v->prefix_accuracy);

@@ -22,6 +22,9 @@ static void usage(FILE *out)
                  "  --ips N                 instructions per second (a Cortex-M4 at f Hz: about f):\n"
                  "                          time each variant by its measured M4 instructions\n"
                  "                          (when the catalogue has them all) instead of its MACs\n"
+                 "  --densify               the device makes pruned and int4 variants dense int8\n"
+                 "                          when that fits the flash (device --densify): time\n"
+                 "                          those by their dense form's instructions\n"
                  "  --bandwidth HZ          channel bandwidth (with --snr-db)\n"
                  "  --snr-db DB             signal-to-noise ratio\n"
                  "  --efficiency X          share of the Shannon rate achieved (default 0.5)\n"
@@ -52,6 +55,10 @@ int tl_cmd_plan(int argc, char **argv)
                 return tl_cli_fail("plan", "unexpected argument '%s'", a);
             }
             path = a;
+            continue;
+        }
+        if (!strcmp(a, "--densify")) {
+            d.densify = 1;
             continue;
         }
         if ((!strcmp(a, "--library") || !strcmp(a, "--name")) && i + 1 < argc) {

@@ -589,6 +589,9 @@ tl_status tl_device_run(const tl_device_options *o, char *msg, size_t msg_size)
     if (o->profile.instructions_per_second > 0) {
         n += snprintf(query + n, sizeof query - (size_t)n, "&ips=%.0f", o->profile.instructions_per_second);
     }
+    if (o->densify) {
+        n += snprintf(query + n, sizeof query - (size_t)n, "&densify=1");
+    }
     if (o->deadline_s > 0) {
         n += snprintf(query + n, sizeof query - (size_t)n, "&deadline=%g", o->deadline_s);
     }

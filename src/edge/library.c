@@ -59,6 +59,9 @@ static const char *const sqlite_migrations[] = {
     "ALTER TABLE variants ADD COLUMN prefix_planes INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE variants ADD COLUMN prefix_bytes INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE variants ADD COLUMN prefix_accuracy REAL NOT NULL DEFAULT 0;",
+    /* 4: the dense form of a pruned or int4 variant, for densifying devices */
+    "ALTER TABLE variants ADD COLUMN dense_bytes INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE variants ADD COLUMN dense_m4_instructions INTEGER NOT NULL DEFAULT -1;",
 };
 static const char *const pg_migrations[] = {
     "CREATE TABLE models (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
@@ -75,6 +78,8 @@ static const char *const pg_migrations[] = {
     "ALTER TABLE variants ADD COLUMN prefix_planes INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE variants ADD COLUMN prefix_bytes BIGINT NOT NULL DEFAULT 0;"
     "ALTER TABLE variants ADD COLUMN prefix_accuracy DOUBLE PRECISION NOT NULL DEFAULT 0;",
+    "ALTER TABLE variants ADD COLUMN dense_bytes BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE variants ADD COLUMN dense_m4_instructions BIGINT NOT NULL DEFAULT -1;",
 };
 enum { SCHEMA_VERSION = sizeof sqlite_migrations / sizeof sqlite_migrations[0] };
 typedef char check_migrations[sizeof pg_migrations == sizeof sqlite_migrations ? 1 : -1];
@@ -210,8 +215,8 @@ static tl_status store_variant(tl_library *lib, int64_t version_id, const tl_var
     tl_db_stmt *st = tl_db_prepare(lib->db,
                                    "INSERT INTO variants (version_id, name, exit, sparsity, bits, accuracy, bytes, macs,"
                                    " arena, m4_instructions, sha256, signed, model, progressive, progressive_signature,"
-                                   " prefix_planes, prefix_bytes, prefix_accuracy)"
-                                   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                                   " prefix_planes, prefix_bytes, prefix_accuracy, dense_bytes, dense_m4_instructions)"
+                                   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (st) {
         tl_db_bind_int64(st, 1, version_id);
         tl_db_bind_text(st, 2, v->name, -1);
@@ -235,6 +240,11 @@ static tl_status store_variant(tl_library *lib, int64_t version_id, const tl_var
         tl_db_bind_int64(st, 16, tlp ? v->prefix_planes : 0);
         tl_db_bind_int64(st, 17, tlp ? (int64_t)v->prefix_bytes : 0);
         tl_db_bind_double(st, 18, tlp ? v->prefix_accuracy : 0);
+        /* The dense size from the model itself; its instructions from the catalogue. */
+        uint32_t dense_size = 0;
+        const int packed = tl_model_packed_filters(&m) > 0 && tl_model_dense_size(&m, &dense_size) == TL_OK;
+        tl_db_bind_int64(st, 19, packed ? dense_size : 0);
+        tl_db_bind_int64(st, 20, packed && v->dense_m4_instructions > 0 ? v->dense_m4_instructions : -1);
     }
     if (tl_db_step(st) < 0) {
         s = fail(lib, error, error_size, TL_ERR_IO, "cannot store %s: %s", v->name, tl_db_error(lib->db));
@@ -325,7 +335,8 @@ tl_status tl_library_variants(tl_library *lib, const char *name, tl_variant *out
     }
     const int latest = latest_version(lib, model);
     tl_db_stmt *st = tl_db_prepare(lib->db, "SELECT v.name, exit, sparsity, bits, accuracy, bytes, macs, arena,"
-                                             " m4_instructions, prefix_planes, prefix_bytes, prefix_accuracy"
+                                             " m4_instructions, prefix_planes, prefix_bytes, prefix_accuracy,"
+                                             " dense_bytes, dense_m4_instructions"
                                              " FROM variants v JOIN versions r ON v.version_id = r.id"
                                              " WHERE r.model_id = ? AND r.version = ? ORDER BY v.id");
     if (!st) {
@@ -348,6 +359,8 @@ tl_status tl_library_variants(tl_library *lib, const char *name, tl_variant *out
         v->prefix_planes = (uint32_t)tl_db_column_int64(st, 9);
         v->prefix_bytes = (uint64_t)tl_db_column_int64(st, 10);
         v->prefix_accuracy = (float)tl_db_column_double(st, 11);
+        v->dense_bytes = (uint64_t)tl_db_column_int64(st, 12);
+        v->dense_m4_instructions = tl_db_column_int64(st, 13);
     }
     tl_db_finalize(st);
     if (version) {

@@ -40,6 +40,19 @@ double tl_download_seconds(const tl_channel *c, uint64_t bytes)
     return (double)bytes * 8.0 / rate + (double)blocks * c->rtt_s;
 }
 
+/* Whether a densifying device installs this variant's dense form: the
+ * device's own rule (dense when it has packed filters and fits the flash). */
+static int runs_dense(const tl_variant *v, const tl_device_profile *d)
+{
+    return d->densify && v->dense_bytes > 0 && v->dense_bytes <= d->flash_bytes;
+}
+
+/* M4 instructions of one inference as the device will run the variant. */
+static int64_t instructions(const tl_variant *v, const tl_device_profile *d)
+{
+    return runs_dense(v, d) ? v->dense_m4_instructions : v->m4_instructions;
+}
+
 tl_status tl_plan_choose(const tl_variant *v, int count, const tl_device_profile *d, const tl_channel *c,
                          double deadline_s, tl_plan *plan)
 {
@@ -59,7 +72,7 @@ tl_status tl_plan_choose(const tl_variant *v, int count, const tl_device_profile
      * it runs, and MAC rate * J/MAC is that power. */
     plan->by_instructions = d->instructions_per_second > 0;
     for (int i = 0; i < count; ++i) {
-        plan->by_instructions &= v[i].m4_instructions > 0;
+        plan->by_instructions &= instructions(&v[i], d) > 0 && v[i].m4_instructions > 0;
     }
     /* How far each variant got through the checks, for the reason. */
     enum { FLASH, RAM, DEADLINE, ENERGY, FITS };
@@ -77,7 +90,11 @@ tl_status tl_plan_choose(const tl_variant *v, int count, const tl_device_profile
         }
         const double download = tl_download_seconds(c, prefix ? v[i].prefix_bytes : v[i].bytes);
         const float accuracy = prefix ? v[i].prefix_accuracy : v[i].accuracy;
-        const double inference = plan->by_instructions ? (double)v[i].m4_instructions / d->instructions_per_second
+        /* A prefix runs as the stream decodes it: packed, never made dense. */
+        const int dense = !prefix && runs_dense(&v[i], d);
+        const double inference = plan->by_instructions
+                                     ? (double)(dense ? v[i].dense_m4_instructions : v[i].m4_instructions) /
+                                           d->instructions_per_second
                                  : d->macs_per_second > 0 ? (double)v[i].macs / d->macs_per_second
                                                           : INFINITY;
         const double energy = plan->by_instructions ? inference * d->macs_per_second * d->joules_per_mac
@@ -123,6 +140,7 @@ tl_status tl_plan_choose(const tl_variant *v, int count, const tl_device_profile
             plan->download_s = download;
             plan->inference_s = inference;
             plan->energy_j = energy;
+            plan->dense_bytes = dense ? v[i].dense_bytes : 0;
         }
     }
     const char *timed_by = plan->by_instructions ? " (M4 instructions)" : "";
@@ -135,9 +153,13 @@ tl_status tl_plan_choose(const tl_variant *v, int count, const tl_device_profile
                      (double)b->prefix_accuracy, (double)b->accuracy, (unsigned long long)b->prefix_bytes,
                      (unsigned long long)b->bytes, plan->download_s, plan->inference_s, timed_by, plan->energy_j);
         } else {
+            char dense[48] = "";
+            if (plan->dense_bytes) {
+                snprintf(dense, sizeof dense, " (%llu made dense)", (unsigned long long)plan->dense_bytes);
+            }
             snprintf(plan->reason, sizeof plan->reason,
-                     "%s: accuracy %.4f, %llu bytes, download %.3f s + inference %.3f s%s, %.3g J", b->name,
-                     (double)b->accuracy, (unsigned long long)b->bytes, plan->download_s, plan->inference_s,
+                     "%s: accuracy %.4f, %llu bytes%s, download %.3f s + inference %.3f s%s, %.3g J", b->name,
+                     (double)b->accuracy, (unsigned long long)b->bytes, dense, plan->download_s, plan->inference_s,
                      timed_by, plan->energy_j);
         }
         return TL_OK;
@@ -200,13 +222,15 @@ tl_status tl_catalogue_read_csv(const char *path, tl_variant *variants, int capa
         long long m4;
         int pareto;
         unsigned prefix_planes = 0;
-        unsigned long long prefix_bytes = 0;
+        unsigned long long prefix_bytes = 0, dense_bytes = 0;
         float prefix_accuracy = 0;
-        const int fields = sscanf(line, "%31[^,],%d,%f,%d,%f,%llu,%llu,%llu,%lld,%d,%u,%llu,%f", v->name, &v->exit,
-                                  &v->sparsity, &v->bits, &v->accuracy, &bytes, &macs, &arena, &m4, &pareto,
-                                  &prefix_planes, &prefix_bytes, &prefix_accuracy);
-        /* 10 columns, or 13 with the progressive prefix (catalogues since migration 3) */
-        if ((fields != 10 && fields != 13) || prefix_planes > 8 || (prefix_planes && !prefix_bytes)) {
+        long long dense_m4 = -1;
+        const int fields = sscanf(line, "%31[^,],%d,%f,%d,%f,%llu,%llu,%llu,%lld,%d,%u,%llu,%f,%llu,%lld", v->name,
+                                  &v->exit, &v->sparsity, &v->bits, &v->accuracy, &bytes, &macs, &arena, &m4, &pareto,
+                                  &prefix_planes, &prefix_bytes, &prefix_accuracy, &dense_bytes, &dense_m4);
+        /* 10 columns, 13 with the progressive prefix (catalogues since
+         * migration 3), 15 with the dense form (since migration 4) */
+        if ((fields != 10 && fields != 13 && fields != 15) || prefix_planes > 8 || (prefix_planes && !prefix_bytes)) {
             snprintf(error, error_size, "%s: line %d is not a catalogue row", path, row);
             s = TL_ERR_FORMAT;
             break;
@@ -218,6 +242,8 @@ tl_status tl_catalogue_read_csv(const char *path, tl_variant *variants, int capa
         v->prefix_planes = prefix_planes;
         v->prefix_bytes = prefix_bytes;
         v->prefix_accuracy = prefix_accuracy;
+        v->dense_bytes = dense_bytes;
+        v->dense_m4_instructions = dense_m4;
         ++*count;
     }
     fclose(f);
