@@ -31,6 +31,16 @@ check() { # check NAME WANT_STATUS REGEX -- COMMAND...
     if [ "$status" -eq "$want" ] && tr '\n' ' ' <<<"$out" | grep -Eq -- "$regex"; then passed=$((passed + 1))
     else failed=$((failed + 1)); echo "FAIL: $name (status $status)"; sed 's/^/    /' <<<"$out" | head -8; fi
 }
+# publish_row NAME MODEL ROW: one variant with hand-set figures, published
+# (signed) as model NAME; the server picks it up at its next poll.
+publish_row() {
+    local dir="$work/cat-$1"
+    mkdir -p "$dir" && cp "$2" "$dir/"
+    printf '%s\n' "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,prefix_planes,prefix_bytes,prefix_accuracy,dense_bytes,dense_m4_instructions" \
+        "$3" >"$dir/catalogue.csv"
+    "$bin" library add --db "$work/lib.db" --name "$1" --catalogue "$dir" --key "$work/srv.key" >/dev/null
+    sleep 0.5
+}
 
 # A small trained student, its catalogue (int8 and int4), a key pair, a library.
 "$bin" train --arch student-tiny --epochs 2 --limit 1500 --lr 0.1 --out "$work/s.tlc" >/dev/null 2>&1
@@ -141,12 +151,7 @@ check "progressive: prefix first" 0 "first inference after .* \([3-7] of 8 plane
 # The planner meets a deadline the whole model misses with a prefix: the
 # manifest asks for 5 planes first and the device streams them unasked
 # (it runs the first prefix with at least that many: plane ends can share a block).
-mkdir -p "$work/pcat"
-cp "$work/cat/e0-s00-int8.tlm" "$work/pcat/"
-printf 'variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,prefix_planes,prefix_bytes,prefix_accuracy\ne0-s00-int8,0,0.00,8,0.50,%s,271904,9408,-1,1,5,6000,0.49\n' \
-    "$int8" > "$work/pcat/catalogue.csv"
-"$bin" library add --db "$work/lib.db" --name fashion-prefix --catalogue "$work/pcat" --key "$work/srv.key" >/dev/null
-sleep 0.5
+publish_row fashion-prefix "$work/cat/e0-s00-int8.tlm" "e0-s00-int8,0,0.00,8,0.50,$int8,271904,9408,-1,1,5,6000,0.49,0,-1"
 check "planner: a prefix meets the deadline" 0 "first inference after .* \([5-7] of 8 planes\) installed fashion-prefix e0-s00-int8" -- \
     "$bin" device --server "$srv" --slots "$work/dev11" --name fashion-prefix --flash 256K --ram 64K --mac-rate 20M \
     --rate 20K --deadline 3 --link-rate 400K --pub "$work/srv.pub" --eval 50
@@ -170,12 +175,7 @@ check "densify: kept as it came when the dense form does not fit" 0 "signature v
 # The planner knows what a densifying device will run: a pruned variant
 # far too slow packed (10 G instructions, 156 s at 64 M/s) but fast made
 # dense (1 M) meets a 5 s deadline only for a device that densifies.
-mkdir -p "$work/dcat"
-cp "$work/scat/e0-s50-int8.tlm" "$work/dcat/"
-printf 'variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,prefix_planes,prefix_bytes,prefix_accuracy,dense_bytes,dense_m4_instructions\ne0-s50-int8,0,0.50,8,0.50,%s,100000,9408,10000000000,1,0,0,0,0,1000000\n' \
-    "$sparse" > "$work/dcat/catalogue.csv"
-"$bin" library add --db "$work/lib.db" --name fashion-dense --catalogue "$work/dcat" --key "$work/srv.key" >/dev/null
-sleep 0.5
+publish_row fashion-dense "$work/scat/e0-s50-int8.tlm" "e0-s50-int8,0,0.50,8,0.50,$sparse,100000,9408,10000000000,1,0,0,0,0,1000000"
 check "planner: too slow packed for the deadline" 1 "meets the 5\.000 s deadline .*fastest: 156\.[0-9]+ s \(M4 instructions\)" -- \
     "$bin" device --server "$srv" --slots "$work/dev14" --name fashion-dense --flash 256K --ram 64K --mac-rate 20M \
     --ips 64M --rate 250K --deadline 5 --pub "$work/srv.pub"
