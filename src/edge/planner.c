@@ -93,7 +93,7 @@ tl_status tl_plan_choose(const tl_variant *v, int count, const tl_device_profile
         /* A prefix runs as the stream decodes it: packed, never made dense. */
         const int dense = !prefix && runs_dense(&v[i], d);
         const double inference = plan->by_instructions
-                                     ? (double)(dense ? v[i].dense_m4_instructions : v[i].m4_instructions) /
+                                     ? (double)(prefix ? v[i].m4_instructions : instructions(&v[i], d)) /
                                            d->instructions_per_second
                                  : d->macs_per_second > 0 ? (double)v[i].macs / d->macs_per_second
                                                           : INFINITY;
