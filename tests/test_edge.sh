@@ -88,6 +88,8 @@ if [ -n "$client" ]; then
         "$client" -m get "coap://127.0.0.1:$port/plan?name=fashion&flash=1&ram=1&macs=-5&rate=1"
     check "plan with a negative instruction rate" 0 "jpm, energy and ips not negative" -- \
         "$client" -m get "coap://127.0.0.1:$port/plan?name=fashion&flash=1&ram=1&macs=5&rate=1&ips=-1"
+    check "plan with a densify that is not 0 or 1" 0 "densify takes 0 or 1" -- \
+        "$client" -m get "coap://127.0.0.1:$port/plan?name=fashion&flash=1&ram=1&macs=5&rate=1&densify=yes"
     check "context without a device" 0 "context needs device=ID" -- \
         "$client" -m post "coap://127.0.0.1:$port/context?location=hall"
     check "the server still answers" 0 "dev5" -- "$bin" context --server "$srv" --device dev5

@@ -366,8 +366,14 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
     tl_device_profile d = { strtoull(flash, NULL, 10), strtoull(ram, NULL, 10), strtod(macs, NULL),
                             query_value(query, "jpm", jpm, sizeof jpm) ? strtod(jpm, NULL) : 0,
                             query_value(query, "energy", energy, sizeof energy) ? strtod(energy, NULL) : 0,
-                            query_value(query, "ips", ips, sizeof ips) ? strtod(ips, NULL) : 0,
-                            query_value(query, "densify", densify, sizeof densify) && !strcmp(densify, "1") };
+                            query_value(query, "ips", ips, sizeof ips) ? strtod(ips, NULL) : 0, 0 };
+    if (query_value(query, "densify", densify, sizeof densify)) {
+        if (strcmp(densify, "0") != 0 && strcmp(densify, "1") != 0) {
+            reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "densify takes 0 or 1");
+            return;
+        }
+        d.densify = densify[0] == '1';
+    }
     tl_channel c = { 0, 0, 0.5, strtod(rate, NULL), 0.05, 1024 };
     const double dl = query_value(query, "deadline", deadline, sizeof deadline) ? strtod(deadline, NULL) : 0;
     tl_plan p;
