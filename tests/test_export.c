@@ -329,6 +329,7 @@ static void check_densify(const uint8_t *bd, size_t sd, const uint8_t *bs, size_
     assert_int_equal(written, size);
     assert_int_equal(tl_model_load(&mx, out, size, 0), TL_OK);
     assert_int_equal(mx.trailer->signature_alg, TL_SIG_NONE);
+    assert_int_equal(tl_model_arena_size(&mx), tl_model_arena_size(&ms)); /* the planner's premise */
     int made_dense = 0;
     for (uint32_t k = 0; k < ms.header->op_count; ++k) {
         const tl_op_rec *op = &mx.ops[k];
@@ -402,6 +403,7 @@ static void test_int4_densify(void **state)
     uint8_t *b8 = aligned_alloc(16, (dense_size + 15) / 16 * 16);
     assert_int_equal(tl_model_densify(&m4, b8, dense_size, &written), TL_OK);
     assert_int_equal(tl_model_load(&m8, b8, written, 0), TL_OK);
+    assert_int_equal(tl_model_arena_size(&m8), tl_model_arena_size(&m4));
     int unpacked = 0;
     for (uint32_t i = 0; i < m4.header->tensor_count; ++i) {
         const tl_tensor_rec *t4 = &m4.tensors[i], *t8 = &m8.tensors[i];

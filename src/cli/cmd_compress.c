@@ -136,19 +136,17 @@ static void measure_dense(const tl_model *m, const char *runner, const char *dir
     if (tl_model_packed_filters(m) == 0 || tl_model_dense_size(m, &size) != TL_OK) {
         return;
     }
-    uint8_t *dense = malloc(size);
-    if (!dense || tl_model_densify(m, dense, size, &size) != TL_OK) {
-        free(dense);
-        return;
-    }
     v->dense_bytes = size;
-    if (v->m4_instructions > 0) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/.%s.dense.tlm", dir, v->name);
-        if (tl_write_file_atomic(path, dense, size) == TL_OK) {
-            v->dense_m4 = m4_instructions(runner, path);
-            unlink(path);
-        }
+    if (v->m4_instructions <= 0) {
+        return; /* no runner: the size is all there is to know */
+    }
+    uint8_t *dense = malloc(size);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.%s.dense.tlm", dir, v->name);
+    if (dense && tl_model_densify(m, dense, size, &size) == TL_OK &&
+        tl_write_file_atomic(path, dense, size) == TL_OK) {
+        v->dense_m4 = m4_instructions(runner, path);
+        unlink(path);
     }
     free(dense);
 }
