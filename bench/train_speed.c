@@ -63,7 +63,7 @@ int main(int argc, char **argv)
         }
         double loss = 0;
         long hits = 0;
-        tl_replicas_train_step(&reps, x, y, batch, batch, NULL, 1.0f, 0.0f, &loss, &hits);
+        tl_replicas_train_step(&reps, x, y, batch, batch, NULL, NULL, &loss, &hits);
         tl_optim_step(&opt, net.params, net.grads, decay);
     }
     const double seconds = now() - start;

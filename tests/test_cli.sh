@@ -107,6 +107,13 @@ check "distill: too many teacher views" 1 "--teacher-views takes 0 to 64, not '6
 check "distill: views need augmentation" 1 "--teacher-views trains on augmented views; it cannot go with --no-augment" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --teacher-views 2 --no-augment
 check "distill help names the views" 0 "--teacher-views K" -- "$bin" distill --help
+check "distill help names the decoupled loss" 0 "--kd LOSS +hinton \(default\).* or dkd" -- "$bin" distill --help
+check "distill: unknown loss" 1 "--kd takes hinton or dkd, not 'fitnet'" -- \
+    "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --kd fitnet
+check "distill: negative beta" 1 "--dkd-beta needs a non-negative number, not '-1'" -- \
+    "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --kd dkd --dkd-beta -1
+check "train takes no distillation loss" 1 "unknown option '--kd'" -- \
+    "$bin" train --arch student-tiny --out "$work/s.tlc" --kd dkd
 check "eval of a non-checkpoint" 1 "kws.tlm: not a tinylarge checkpoint" -- "$bin" eval "$work/kws.tlm"
 if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "train a tiny student" 0 "t.tlc: 4266 parameters, 1 epochs .* test accuracy 0\.[0-9]+" -- \
@@ -114,6 +121,14 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "export to the device" 0 "exit 0: float accuracy 0\.[0-9]+, device \(quantised\) accuracy 0\.[0-9]+ on 100 test images" -- \
         "$bin" export "$work/t.tlc" -o "$work/t.tlm" --limit 100 --calibration 100
     check "exported model runs" 0 "top class: [0-9]" -- "$bin" run "$work/t.tlm"
+    check "distill with the decoupled loss" 0 "distilling from the teacher \(decoupled loss\)" -- \
+        "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/dkd.tlc" --kd dkd --dkd-beta 2 \
+        --epochs 1 --limit 300
+    ok "the decoupled student is written" test -s "$work/dkd.tlc"
+    check "distill: temperature 0" 1 "distillation needs a positive temperature" -- \
+        "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/dkd0.tlc" --kd dkd --temperature 0 \
+        --epochs 1 --limit 300
+    ok "no checkpoint from a refused run" test ! -e "$work/dkd0.tlc"
     check "cascade of a one-exit model" 0 "^ +0\.50 +100\.0% " -- \
         "$bin" cascade "$work/t.tlm" --limit 50 --thresholds 0.5
     check "cascade: thresholds are probabilities" 1 "--thresholds takes probabilities" -- \

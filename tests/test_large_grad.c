@@ -188,6 +188,15 @@ static void test_gradients_pooling(void **s) { (void)s; gradient_check(l_maxpool
 static void test_gradients_residual(void **s) { (void)s; gradient_check(l_residual, "residual add"); }
 static void test_gradients_dropout(void **s) { (void)s; gradient_check(l_dropout, "dropout"); }
 
+/* Loss `kind` (0 cross-entropy, 1 Hinton's distillation, 2 the decoupled
+ * one) of two samples of five classes. */
+static float logit_loss(int kind, const float *s, const float *t, const uint8_t *labels, float scale, float *d)
+{
+    return kind == 0   ? tl_softmax_cross_entropy(s, labels, 2, 5, scale, d, NULL)
+           : kind == 1 ? tl_distillation_loss(s, t, labels, 2, 5, 4.0f, 0.7f, scale, d, NULL)
+                       : tl_decoupled_distillation_loss(s, t, labels, 2, 5, 4.0f, 1.0f, 8.0f, scale, d, NULL);
+}
+
 static void test_loss_gradients(void **state)
 {
     (void)state;
@@ -198,20 +207,14 @@ static void test_loss_gradients(void **state)
         s[i] = rng_float(&r, -3, 3);
         t[i] = rng_float(&r, -3, 3);
     }
-    for (int kind = 0; kind < 2; ++kind) {
-        if (kind == 0) {
-            tl_softmax_cross_entropy(s, labels, 2, 5, 0.5f, d, NULL);
-        } else {
-            tl_distillation_loss(s, t, labels, 2, 5, 4.0f, 0.7f, 0.5f, d, NULL);
-        }
+    for (int kind = 0; kind < 3; ++kind) {
+        logit_loss(kind, s, t, labels, 0.5f, d);
         for (int i = 0; i < 10; ++i) {
             const float keep = s[i], e = 1e-3f;
             s[i] = keep + e;
-            const float up = kind ? tl_distillation_loss(s, t, labels, 2, 5, 4.0f, 0.7f, 1, NULL, NULL)
-                                  : tl_softmax_cross_entropy(s, labels, 2, 5, 1, NULL, NULL);
+            const float up = logit_loss(kind, s, t, labels, 1, NULL);
             s[i] = keep - e;
-            const float down = kind ? tl_distillation_loss(s, t, labels, 2, 5, 4.0f, 0.7f, 1, NULL, NULL)
-                                    : tl_softmax_cross_entropy(s, labels, 2, 5, 1, NULL, NULL);
+            const float down = logit_loss(kind, s, t, labels, 1, NULL);
             s[i] = keep;
             assert_true(fabsf(0.5f * (up - down) / (2 * e) - d[i]) < 2e-3f);
         }
@@ -223,6 +226,32 @@ static void test_loss_gradients(void **state)
     int correct = -1;
     assert_true(fabsf(tl_softmax_cross_entropy(zero, &one, 1, 4, 1, NULL, &correct) - logf(4)) < 1e-6f);
     assert_true(fabsf(tl_distillation_loss(s, s, labels, 2, 5, 3.0f, 1.0f, 1, NULL, NULL)) < 1e-6f);
+    /* The decoupled loss of a student equal to its teacher is the
+     * cross-entropy alone, whatever the weights. */
+    const float ce = tl_softmax_cross_entropy(s, labels, 2, 5, 1, NULL, NULL);
+    assert_true(fabsf(tl_decoupled_distillation_loss(s, s, labels, 2, 5, 4.0f, 1.0f, 8.0f, 1, NULL, NULL) - ce) <
+                1e-5f);
+    /* Hinton's KL term is TCKD + (1 - q_t) NCKD (Zhao et al. 2022, eq. 7):
+     * with alpha 1 and beta 1 - q_t the decoupled loss minus its
+     * cross-entropy is T^2 KL, which Hinton's loss gives at alpha 1. */
+    double q[5], sum = 0;
+    for (int k = 0; k < 5; ++k) {
+        sum += q[k] = exp(t[k] / 4.0);
+    }
+    const float q_target = (float)(q[labels[0]] / sum);
+    const float dkd = tl_decoupled_distillation_loss(s, t, labels, 1, 5, 4.0f, 1.0f, 1.0f - q_target, 1, NULL, NULL);
+    const float ce0 = tl_softmax_cross_entropy(s, labels, 1, 5, 1, NULL, NULL);
+    const float kl = tl_distillation_loss(s, t, labels, 1, 5, 4.0f, 1.0f, 1, NULL, NULL);
+    assert_true(kl > 0.05f); /* the identity below is not 0 = 0 */
+    assert_true(fabsf((dkd - ce0) - kl) < 1e-5f);
+    /* A target-only teacher split (beta 0): TCKD by hand for one sample. */
+    const float s1[2] = { 0, 0 }, t1[2] = { 4 * logf(3), 0 }; /* q = (3/4, 1/4) at T 4, p = (1/2, 1/2) */
+    const uint8_t zero_label = 0;
+    const double tckd = 0.75 * log(0.75 / 0.5) + 0.25 * log(0.25 / 0.5);
+    const float got = tl_decoupled_distillation_loss(s1, t1, &zero_label, 1, 2, 4.0f, 1.0f, 0.0f, 1, NULL, NULL);
+    assert_true(fabs(got - (log(2.0) + 16 * tckd)) < 1e-5);
+    /* No non-target class: no decoupled loss. */
+    assert_true(isnan(tl_decoupled_distillation_loss(s1, t1, &zero_label, 1, 1, 4.0f, 1.0f, 8.0f, 1, NULL, NULL)));
 }
 
 /* Forward values worked by hand. */

@@ -141,6 +141,23 @@ float tl_distillation_loss(const float *student, const float *teacher, const uin
                            int n, int classes, float temperature, float alpha, float scale,
                            float *dlogits, int *correct);
 
+/* Decoupled knowledge distillation (Zhao et al. 2022): CE(student, labels)
+ * + T^2 (alpha * TCKD + beta * NCKD), where TCKD is the KL divergence
+ * between teacher and student on (target, rest) and NCKD the one between
+ * their softmaxes over the non-target classes. Hinton's KL term is TCKD +
+ * (1 - q_t) NCKD, q_t the teacher's target probability: its NCKD weight
+ * shrinks just where the teacher is sure, which beta lifts. Returns the mean
+ * loss and writes its gradient * scale into dlogits; NAN for classes < 2. */
+float tl_decoupled_distillation_loss(const float *student, const float *teacher, const uint8_t *labels, int n,
+                                     int classes, float temperature, float alpha, float beta, float scale,
+                                     float *dlogits, int *correct);
+
+/* Which distillation loss a training step uses, with its weights. */
+typedef struct tl_kd_params {
+    int decoupled;              /* 0: Hinton (alpha = KL weight); 1: decoupled */
+    float temperature, alpha, beta;
+} tl_kd_params;
+
 /* ---- optimisers (src/large/optim.c) ---- */
 
 typedef enum tl_optim_kind { TL_OPTIM_SGD = 0, TL_OPTIM_ADAMW = 1 } tl_optim_kind;
@@ -272,7 +289,10 @@ typedef struct tl_train_config {
     float lr, momentum, weight_decay;
     tl_schedule_kind schedule;
     int warmup_epochs;
-    float temperature, alpha;   /* distillation */
+    float temperature, alpha;   /* distillation (alpha: the KL term's weight, Hinton's loss) */
+    int kd_decoupled;           /* 1: the decoupled loss (CE + T^2 (dkd_alpha TCKD + dkd_beta NCKD)) */
+    float dkd_alpha, dkd_beta;
+    float dkd_warmup;           /* epochs over which the decoupled term ramps up from 0 */
     const char *init;           /* start from this checkpoint's weights (fresh optimiser), or NULL */
     float prune;                /* target fraction of conv/dense weights pruned to zero (0: none) */
     float prune_channels;       /* with init: remove this fraction of filters first (0: none) */
@@ -336,10 +356,10 @@ void tl_replicas_free(tl_replicas *r);
  * replicas; grads (zeroed first) end up in the master. Each sample's
  * gradient is weighted 1 / denominator (the global batch size, for MPI).
  * With teacher_logits ([count, classes]) every exit uses the distillation
- * loss. Adds the last exit's loss sum and correct count. */
+ * loss `kd` names. Adds the last exit's loss sum and correct count. */
 tl_status tl_replicas_train_step(tl_replicas *r, const float *x, const uint8_t *y, int count, int denominator,
-                                 const float *teacher_logits, float temperature, float alpha,
-                                 double *loss_sum, long *hits);
+                                 const float *teacher_logits, const tl_kd_params *kd, double *loss_sum,
+                                 long *hits);
 
 /* Magnitude pruning: zeroes the `fraction` of conv/dense weights (the decay
  * mask's entries) with the smallest magnitudes, over the whole network;

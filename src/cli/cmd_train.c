@@ -44,6 +44,11 @@ static void usage_train(FILE *out, int distill)
         fprintf(out, "  --teacher CKPT     the teacher's checkpoint (required)\n"
                      "  --temperature T    softening temperature (default 4)\n"
                      "  --alpha A          weight of the distillation term (default 0.7)\n"
+                     "  --kd LOSS          hinton (default): alpha T^2 KL + (1 - alpha) CE; or dkd,\n"
+                     "                     decoupled (Zhao et al. 2022): CE + T^2 (a TCKD + b NCKD)\n"
+                     "  --dkd-alpha A      dkd: weight a of the target-class term (default 1)\n"
+                     "  --dkd-beta B       dkd: weight b of the non-target term (default 8)\n"
+                     "  --dkd-warmup E     dkd: epochs over which both weights ramp up from 0 (default 2)\n"
                      "  --teacher-live     run the teacher on every augmented batch (default: once per\n"
                      "                     training image before the first epoch, then cached)\n"
                      "  --teacher-views K  the teacher scores K fixed augmented views of each training\n"
@@ -124,7 +129,13 @@ static int run_training(int argc, char **argv, int distill)
                 return tl_cli_fail(cmd, "--prune-channels needs a fraction in (0, 1), not '%s'", v);
             }
             cfg.prune_channels = f;
-        } else if (!strcmp(a, "--lr") || !strcmp(a, "--wd") || !strcmp(a, "--temperature") || !strcmp(a, "--alpha")) {
+        } else if (distill && !strcmp(a, "--kd")) {
+            if (strcmp(v, "hinton") && strcmp(v, "dkd")) {
+                return tl_cli_fail(cmd, "--kd takes hinton or dkd, not '%s'", v);
+            }
+            cfg.kd_decoupled = !strcmp(v, "dkd");
+        } else if (!strcmp(a, "--lr") || !strcmp(a, "--wd") || !strcmp(a, "--temperature") || !strcmp(a, "--alpha") ||
+                   (distill && (!strcmp(a, "--dkd-alpha") || !strcmp(a, "--dkd-beta") || !strcmp(a, "--dkd-warmup")))) {
             float f;
             if (parse_float(v, &f) || !(f >= 0)) {
                 return tl_cli_fail(cmd, "%s needs a non-negative number, not '%s'", a, v);
@@ -132,7 +143,14 @@ static int run_training(int argc, char **argv, int distill)
             if (!strcmp(a, "--lr")) cfg.lr = f;
             else if (!strcmp(a, "--wd")) cfg.weight_decay = f;
             else if (!strcmp(a, "--temperature")) cfg.temperature = f;
-            else cfg.alpha = f;
+            else if (!strcmp(a, "--alpha")) cfg.alpha = f;
+            else if (!strcmp(a, "--dkd-alpha")) cfg.dkd_alpha = f;
+            else if (!strcmp(a, "--dkd-beta")) cfg.dkd_beta = f;
+            else cfg.dkd_warmup = f;
+        } else if (strcmp(a, "--epochs") && strcmp(a, "--batch") && strcmp(a, "--threads") && strcmp(a, "--seed") &&
+                   strcmp(a, "--limit") && strcmp(a, "--qat") && (!distill || strcmp(a, "--teacher-views"))) {
+            usage_train(stderr, distill);
+            return tl_cli_fail(cmd, "unknown option '%s'", a);
         } else if (!tl_cli_parse_u32(v, &u) && u <= 1000000) {
             if (!strcmp(a, "--epochs")) cfg.epochs = (int)u;
             else if (!strcmp(a, "--batch")) cfg.batch = (int)u;
@@ -143,11 +161,7 @@ static int run_training(int argc, char **argv, int distill)
             else if (distill && !strcmp(a, "--teacher-views") && u <= TL_TEACHER_VIEWS_MAX) cfg.teacher_views = (int)u;
             else if (distill && !strcmp(a, "--teacher-views"))
                 return tl_cli_fail(cmd, "--teacher-views takes 0 to %d, not '%s'", TL_TEACHER_VIEWS_MAX, v);
-            else if (!strcmp(a, "--qat")) return tl_cli_fail(cmd, "--qat takes 4 or 8, not '%s'", v);
-            else {
-                usage_train(stderr, distill);
-                return tl_cli_fail(cmd, "unknown option '%s'", a);
-            }
+            else return tl_cli_fail(cmd, "--qat takes 4 or 8, not '%s'", v);
         } else {
             return tl_cli_fail(cmd, "%s needs a non-negative integer, not '%s'", a, v);
         }

@@ -1,4 +1,5 @@
-/* loss.c - softmax cross-entropy and knowledge distillation.
+/* loss.c - softmax cross-entropy and knowledge distillation (Hinton's and
+ * the decoupled form).
  *
  * Softmaxes subtract the row maximum first (stable for any logits).
  * Gradients are of the *mean* loss over the batch, times `scale` (the
@@ -89,6 +90,75 @@ float tl_distillation_loss(const float *student, const float *teacher, const uin
             for (int k = 0; k < classes; ++k) {
                 /* d/ds of T^2 KL is T (ps - pt); of CE it is p1 - onehot. */
                 const double g = alpha * t * (ps[k] - pt[k]) + (1 - alpha) * (p1[k] - (k == labels[b]));
+                dlogits[(size_t)b * classes + k] = (float)(g * scale / n);
+            }
+        }
+    }
+    if (correct) {
+        *correct = hits;
+    }
+    return (float)(loss / n);
+}
+
+/* log(sum over k != skip of exp(x[k] / t)); skip = -1 takes every class. */
+static double log_sum_exp(const float *x, int classes, double t, int skip)
+{
+    double max = -INFINITY, sum = 0;
+    for (int k = 0; k < classes; ++k) {
+        max = k != skip && x[k] / t > max ? x[k] / t : max;
+    }
+    for (int k = 0; k < classes; ++k) {
+        sum += k != skip ? exp(x[k] / t - max) : 0;
+    }
+    return max + log(sum);
+}
+
+float tl_decoupled_distillation_loss(const float *student, const float *teacher, const uint8_t *labels, int n,
+                                     int classes, float temperature, float alpha, float beta, float scale,
+                                     float *dlogits, int *correct)
+{
+    double loss = 0, p1[256];
+    int hits = 0;
+    if (classes > 256 || classes < 2 || !(temperature > 0)) {
+        return NAN;
+    }
+    const double t = temperature;
+    for (int b = 0; b < n; ++b) {
+        const float *s = student + (size_t)b * classes, *te = teacher + (size_t)b * classes;
+        const int y = labels[b];
+        /* Everything in logs from log-sum-exps, so a confident p_t of 1 - 1e-20
+         * still has a finite log(1 - p_t). */
+        const double ls_all = log_sum_exp(s, classes, t, -1), ls_rest = log_sum_exp(s, classes, t, y);
+        const double lt_all = log_sum_exp(te, classes, t, -1), lt_rest = log_sum_exp(te, classes, t, y);
+        const double log_ps = s[y] / t - ls_all, log_ps_rest = ls_rest - ls_all;
+        const double log_qt = te[y] / t - lt_all, log_qt_rest = lt_rest - lt_all;
+        const double ps = exp(log_ps), qt = exp(log_qt), qt_rest = exp(log_qt_rest);
+        /* TCKD: KL between the binary (target, rest) splits. */
+        const double tckd = qt * (log_qt - log_ps) + qt_rest * (log_qt_rest - log_ps_rest);
+        /* NCKD: KL between the distributions over the non-target classes. */
+        double nckd = 0;
+        for (int k = 0; k < classes; ++k) {
+            if (k != y) {
+                const double log_q = te[k] / t - lt_rest;
+                nckd += exp(log_q) * (log_q - (s[k] / t - ls_rest));
+            }
+        }
+        const double lse_1 = softmax_row(s, classes, 1.0f, p1);
+        loss += lse_1 - s[y] + t * t * (alpha * tckd + beta * nckd);
+        hits += argmax(s, classes) == y;
+        if (dlogits) {
+            for (int k = 0; k < classes; ++k) {
+                /* d/ds_k of T^2 (alpha TCKD + beta NCKD), with u = s / T:
+                 * target: alpha (p_t - q_t); other k: alpha p^_k (q_t - p_t)
+                 * + beta (p^_k - q^_k), p^ and q^ the non-target softmaxes. */
+                double g;
+                if (k == y) {
+                    g = alpha * (ps - qt);
+                } else {
+                    const double p_hat = exp(s[k] / t - ls_rest), q_hat = exp(te[k] / t - lt_rest);
+                    g = alpha * p_hat * (qt - ps) + beta * (p_hat - q_hat);
+                }
+                g = t * g + p1[k] - (k == y);
                 dlogits[(size_t)b * classes + k] = (float)(g * scale / n);
             }
         }

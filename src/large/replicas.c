@@ -74,7 +74,7 @@ typedef struct job {
     const uint8_t *y;
     const float *teacher;
     int count, denominator;
-    float temperature, alpha;
+    const tl_kd_params *kd;
     double loss;
     long hits;
 } job;
@@ -93,10 +93,13 @@ static void *run_job(void *arg)
         tl_node *out = &net->nodes[net->exits[e]];
         const float w = net->exit_weights[e] * share;
         int hits = 0;
-        const float l = j->teacher
-            ? tl_distillation_loss(out->out, j->teacher, j->y, j->count, out->c, j->temperature, j->alpha, w,
-                                   out->dout, &hits)
-            : tl_softmax_cross_entropy(out->out, j->y, j->count, out->c, w, out->dout, &hits);
+        const tl_kd_params *kd = j->kd;
+        const float l = !j->teacher ? tl_softmax_cross_entropy(out->out, j->y, j->count, out->c, w, out->dout, &hits)
+                        : kd->decoupled
+                            ? tl_decoupled_distillation_loss(out->out, j->teacher, j->y, j->count, out->c,
+                                                             kd->temperature, kd->alpha, kd->beta, w, out->dout, &hits)
+                            : tl_distillation_loss(out->out, j->teacher, j->y, j->count, out->c, kd->temperature,
+                                                   kd->alpha, w, out->dout, &hits);
         if (e == net->exit_count - 1) {
             j->loss = (double)l * j->count;
             j->hits = hits;
@@ -107,8 +110,8 @@ static void *run_job(void *arg)
 }
 
 tl_status tl_replicas_train_step(tl_replicas *r, const float *x, const uint8_t *y, int count, int denominator,
-                                 const float *teacher_logits, float temperature, float alpha,
-                                 double *loss_sum, long *hits)
+                                 const float *teacher_logits, const tl_kd_params *kd, double *loss_sum,
+                                 long *hits)
 {
     enum { MAX_THREADS = 64 };
     job jobs[MAX_THREADS];
@@ -120,7 +123,7 @@ tl_status tl_replicas_train_step(tl_replicas *r, const float *x, const uint8_t *
         const int first = (int)((long)count * t / n), end = (int)((long)count * (t + 1) / n);
         jobs[t] = (job){ t == 0 ? r->master : &r->extra[t - 1], x + (size_t)first * sample, y + first,
                          teacher_logits ? teacher_logits + (size_t)first * classes : NULL, end - first, denominator,
-                         temperature, alpha, 0, 0 };
+                         kd, 0, 0 };
     }
     int started = 1;
     for (int t = 1; t < n; ++t, ++started) {
