@@ -355,8 +355,8 @@ void tl_replicas_free(tl_replicas *r);
 /* Forward, per-exit loss, backward on x[count] (y labels), split across the
  * replicas; grads (zeroed first) end up in the master. Each sample's
  * gradient is weighted 1 / denominator (the global batch size, for MPI).
- * With teacher_logits ([count, classes]) every exit uses the distillation
- * loss `kd` names. Adds the last exit's loss sum and correct count. */
+ * With teacher_logits ([count, classes]) and kd every exit uses the
+ * distillation loss kd names (cross-entropy without either). Adds the last exit's loss sum and correct count. */
 tl_status tl_replicas_train_step(tl_replicas *r, const float *x, const uint8_t *y, int count, int denominator,
                                  const float *teacher_logits, const tl_kd_params *kd, double *loss_sum,
                                  long *hits);
