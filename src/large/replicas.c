@@ -94,7 +94,8 @@ static void *run_job(void *arg)
         const float w = net->exit_weights[e] * share;
         int hits = 0;
         const tl_kd_params *kd = j->kd;
-        const float l = !j->teacher || !kd ? tl_softmax_cross_entropy(out->out, j->y, j->count, out->c, w, out->dout, &hits)
+        const float l = !j->teacher || !kd
+                            ? tl_softmax_cross_entropy(out->out, j->y, j->count, out->c, w, out->dout, &hits)
                         : kd->decoupled
                             ? tl_decoupled_distillation_loss(out->out, j->teacher, j->y, j->count, out->c,
                                                              kd->temperature, kd->alpha, kd->beta, w, out->dout, &hits)
