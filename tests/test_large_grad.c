@@ -250,6 +250,16 @@ static void test_loss_gradients(void **state)
     const double tckd = 0.75 * log(0.75 / 0.5) + 0.25 * log(0.25 / 0.5);
     const float got = tl_decoupled_distillation_loss(s1, t1, &zero_label, 1, 2, 4.0f, 1.0f, 0.0f, 1, NULL, NULL);
     assert_true(fabs(got - (log(2.0) + 16 * tckd)) < 1e-5);
+    /* A student sure of the label (p_t = 1 - 1e-26 at T 4) still has a
+     * finite log(1 - p_t): the loss and its gradient stay finite. */
+    const float sure[3] = { 240, 0, 0 }, unsure_teacher[3] = { 1, 0.5f, 0 };
+    float dsure[3];
+    const float l_sure = tl_decoupled_distillation_loss(sure, unsure_teacher, &zero_label, 1, 3, 4.0f, 1.0f, 8.0f, 1,
+                                                        dsure, NULL);
+    assert_true(isfinite(l_sure) && l_sure > 1.0f); /* TCKD is large: the teacher is far from sure */
+    for (int k = 0; k < 3; ++k) {
+        assert_true(isfinite(dsure[k]));
+    }
     /* No non-target class: no decoupled loss. */
     assert_true(isnan(tl_decoupled_distillation_loss(s1, t1, &zero_label, 1, 1, 4.0f, 1.0f, 8.0f, 1, NULL, NULL)));
 }

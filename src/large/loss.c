@@ -135,33 +135,26 @@ float tl_decoupled_distillation_loss(const float *student, const float *teacher,
         const double ps = exp(log_ps), qt = exp(log_qt), qt_rest = exp(log_qt_rest);
         /* TCKD: KL between the binary (target, rest) splits. */
         const double tckd = qt * (log_qt - log_ps) + qt_rest * (log_qt_rest - log_ps_rest);
-        /* NCKD: KL between the distributions over the non-target classes. */
+        const double lse_1 = softmax_row(s, classes, 1.0f, p1);
+        /* One pass over the classes: NCKD, the KL divergence between the
+         * non-target softmaxes p^ and q^, and the gradient, d/ds_k of
+         * T^2 (alpha TCKD + beta NCKD) with u = s / T: alpha (p_t - q_t) at
+         * the target, alpha p^_k (q_t - p_t) + beta (p^_k - q^_k) elsewhere. */
         double nckd = 0;
         for (int k = 0; k < classes; ++k) {
+            double g = alpha * (ps - qt);
             if (k != y) {
-                const double log_q = te[k] / t - lt_rest;
-                nckd += exp(log_q) * (log_q - (s[k] / t - ls_rest));
+                const double log_p = s[k] / t - ls_rest, log_q = te[k] / t - lt_rest;
+                const double p_hat = exp(log_p), q_hat = exp(log_q);
+                nckd += q_hat * (log_q - log_p);
+                g = alpha * p_hat * (qt - ps) + beta * (p_hat - q_hat);
+            }
+            if (dlogits) {
+                dlogits[(size_t)b * classes + k] = (float)((t * g + p1[k] - (k == y)) * scale / n);
             }
         }
-        const double lse_1 = softmax_row(s, classes, 1.0f, p1);
         loss += lse_1 - s[y] + t * t * (alpha * tckd + beta * nckd);
         hits += argmax(s, classes) == y;
-        if (dlogits) {
-            for (int k = 0; k < classes; ++k) {
-                /* d/ds_k of T^2 (alpha TCKD + beta NCKD), with u = s / T:
-                 * target: alpha (p_t - q_t); other k: alpha p^_k (q_t - p_t)
-                 * + beta (p^_k - q^_k), p^ and q^ the non-target softmaxes. */
-                double g;
-                if (k == y) {
-                    g = alpha * (ps - qt);
-                } else {
-                    const double p_hat = exp(s[k] / t - ls_rest), q_hat = exp(te[k] / t - lt_rest);
-                    g = alpha * p_hat * (qt - ps) + beta * (p_hat - q_hat);
-                }
-                g = t * g + p1[k] - (k == y);
-                dlogits[(size_t)b * classes + k] = (float)(g * scale / n);
-            }
-        }
     }
     if (correct) {
         *correct = hits;
