@@ -112,12 +112,19 @@ check "distill: unknown loss" 1 "--kd takes hinton or dkd, not 'fitnet'" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --kd fitnet
 check "distill: negative beta" 1 "--dkd-beta needs a non-negative number, not '-1'" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --kd dkd --dkd-beta -1
+check "train: cutout too large" 1 "--cutout takes 0 to 64 pixels, not '65'" -- \
+    "$bin" train --arch student-tiny --out "$work/s.tlc" --cutout 65
+check "train: cutout needs augmentation" 1 "--cutout is an augmentation; it cannot go with --no-augment" -- \
+    "$bin" train --arch student-tiny --out "$work/s.tlc" --cutout 8 --no-augment
+check "train help names cutout" 0 "--cutout N +also mask a random N x N square" -- "$bin" train --help
 check "train takes no distillation loss" 1 "unknown option '--kd'" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --kd dkd
 check "eval of a non-checkpoint" 1 "kws.tlm: not a tinylarge checkpoint" -- "$bin" eval "$work/kws.tlm"
 if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "train a tiny student" 0 "t.tlc: 4266 parameters, 1 epochs .* test accuracy 0\.[0-9]+" -- \
         "$bin" train --arch student-tiny --out "$work/t.tlc" --epochs 1 --limit 300 --threads 1
+    check "train with cutout" 0 "on 300 images, .*1 epochs of 3 steps, cutout 6x6" -- \
+        "$bin" train --arch student-tiny --out "$work/c.tlc" --epochs 1 --limit 300 --cutout 6
     check "export to the device" 0 "exit 0: float accuracy 0\.[0-9]+, device \(quantised\) accuracy 0\.[0-9]+ on 100 test images" -- \
         "$bin" export "$work/t.tlc" -o "$work/t.tlm" --limit 100 --calibration 100
     check "exported model runs" 0 "top class: [0-9]" -- "$bin" run "$work/t.tlm"

@@ -86,7 +86,7 @@ static void test_idx_reading(void **state)
     float x[8];
     uint8_t y[2];
     const uint32_t order[3] = { 2, 0, 1 };
-    tl_dataset_batch(&ds, order, 0, 2, 0.5f, 0.25f, 0, NULL, x, y);
+    tl_dataset_batch(&ds, order, 0, 2, 0.5f, 0.25f, 0, 0, NULL, x, y);
     assert_int_equal(y[0], 2);
     assert_int_equal(y[1], 7);
     assert_true(fabsf(x[0] - ((160.0f / 255.0f - 0.5f) / 0.25f)) < 1e-5f);
@@ -395,22 +395,29 @@ static void test_distillation_runs(void **state)
 }
 
 /* Augmented views: a view is a shift in [-2, 2] and an optional mirror, the
- * same for the same (seed, image, view) on every call. */
+ * same for the same (seed, image, view) on every call; cutout adds a square
+ * centred anywhere in the image without changing the rest of the view. */
 static void test_views(void **state)
 {
     (void)state;
-    int seen[5][5][2];
+    int seen[5][5][2], cut_corners[2][2];
     memset(seen, 0, sizeof seen);
+    memset(cut_corners, 0, sizeof cut_corners);
     int differs = 0;
     for (uint32_t image = 0; image < 2000; ++image) {
         for (int v = 0; v < 4; ++v) {
-            const tl_view a = tl_view_of(9, image, v), b = tl_view_of(9, image, v);
+            const tl_view a = tl_view_of(9, image, v, 28, 28, 0), b = tl_view_of(9, image, v, 28, 28, 0);
             assert_int_equal(a.dy, b.dy);
             assert_int_equal(a.dx, b.dx);
             assert_int_equal(a.flip, b.flip);
+            assert_int_equal(a.cut, 0);
             assert_true(a.dy >= -2 && a.dy <= 2 && a.dx >= -2 && a.dx <= 2 && (a.flip == 0 || a.flip == 1));
             seen[a.dy + 2][a.dx + 2][a.flip]++;
-            const tl_view o = tl_view_of(10, image, v); /* another seed */
+            const tl_view c = tl_view_of(9, image, v, 28, 28, 8);
+            assert_true(c.dy == a.dy && c.dx == a.dx && c.flip == a.flip && c.cut == 8);
+            assert_true(c.cut_y >= -4 && c.cut_y <= 23 && c.cut_x >= -4 && c.cut_x <= 23); /* centre in [0, 28) */
+            cut_corners[c.cut_y == -4][c.cut_x == 23]++;
+            const tl_view o = tl_view_of(10, image, v, 28, 28, 0); /* another seed */
             differs += o.dy != a.dy || o.dx != a.dx || o.flip != a.flip;
         }
     }
@@ -419,6 +426,8 @@ static void test_views(void **state)
         assert_true(seen[i / 10][(i / 2) % 5][i % 2] > 100);
     }
     assert_true(differs > 7000);
+    /* A centre row and column each come up about 8,000 / 28 times. */
+    assert_true(cut_corners[1][0] + cut_corners[1][1] > 200 && cut_corners[0][1] + cut_corners[1][1] > 200);
     /* Pixels: a 3x4 image 1..12; shifted down-right by one and mirrored. */
     uint8_t px[12], label = 3;
     for (int i = 0; i < 12; ++i) {
@@ -427,9 +436,9 @@ static void test_views(void **state)
     const tl_dataset ds = { px, &label, 1, 3, 4, 1, 10 };
     float out[12], clean[12];
     uint8_t y;
-    const tl_view none = { 0, 0, 0 }, moved = { 1, -1, 1 };
+    const tl_view none = { 0, 0, 0, 0, 0, 0 }, moved = { 1, -1, 1, 0, 0, 0 };
     tl_dataset_view(&ds, 0, 0.0f, 1.0f / 255.0f, none, out);
-    tl_dataset_batch(&ds, NULL, 0, 1, 0.0f, 1.0f / 255.0f, 0, NULL, clean, &y);
+    tl_dataset_batch(&ds, NULL, 0, 1, 0.0f, 1.0f / 255.0f, 0, 0, NULL, clean, &y);
     assert_memory_equal(out, clean, sizeof out);
     assert_int_equal(y, 3);
     assert_true(out[5] == 6.0f);
@@ -438,6 +447,15 @@ static void test_views(void **state)
     const float want[12] = { 7, 6, 5, 0, 11, 10, 9, 0, 0, 0, 0, 0 };
     for (int i = 0; i < 12; ++i) {
         assert_true(fabsf(out[i] - want[i]) < 1e-4f);
+    }
+    /* Cutout after the move: a 2x2 square at (-1, 2) leaves row 0, columns
+     * 2..3 at the mean (0 once normalised with mean 1); a padded pixel stays
+     * at -1, the image's black. */
+    const tl_view cut = { 1, -1, 1, 2, -1, 2 };
+    tl_dataset_view(&ds, 0, 1.0f / 255.0f, 1.0f / 255.0f, cut, out);
+    const float want_cut[12] = { 6, 5, 0, 0, 10, 9, 8, -1, -1, -1, -1, -1 };
+    for (int i = 0; i < 12; ++i) {
+        assert_true(fabsf(out[i] - want_cut[i]) < 1e-4f);
     }
 }
 
@@ -479,6 +497,33 @@ static void test_distillation_views(void **state)
            (double)apart);
     assert_true(worst < 1e-3f);
     assert_true(apart > 1e-2f);
+    /* With cutout the teacher's pass masks the same squares as the student's
+     * batches: cached and live agree again, and both differ from no cutout. */
+    tl_train_config cc = d, cl = l;
+    char cut_cached[128], cut_live[128];
+    snprintf(cut_cached, sizeof cut_cached, "%s/vcc.tlc", dir);
+    snprintf(cut_live, sizeof cut_live, "%s/vcl.tlc", dir);
+    cc.out = cut_cached;
+    cl.out = cut_live;
+    cc.cutout = cl.cutout = 10;
+    assert_int_equal(tl_train(&cc, &rep, error, sizeof error), TL_OK);
+    assert_int_equal(tl_train(&cl, &rep, error, sizeof error), TL_OK);
+    const float cut_worst = largest_difference(cut_cached, cut_live);
+    const float cut_apart = largest_difference(cut_cached, cached_path);
+    printf("views with cutout: cached vs live %g, vs no cutout %g\n", (double)cut_worst, (double)cut_apart);
+    assert_true(cut_worst < 1e-3f);
+    assert_true(cut_apart > 1e-2f);
+    /* Cutout is an augmentation and is bounded. */
+    const struct { int cutout, augment; } bad_cut[] = { { 4, 0 }, { -1, 1 }, { TL_CUTOUT_MAX + 1, 1 } };
+    for (size_t i = 0; i < sizeof bad_cut / sizeof bad_cut[0]; ++i) {
+        tl_train_config e = d;
+        e.teacher_views = 0;
+        e.cutout = bad_cut[i].cutout;
+        e.augment = bad_cut[i].augment;
+        error[0] = 0;
+        assert_int_equal(tl_train(&e, &rep, error, sizeof error), TL_ERR_ARG);
+        assert_non_null(strstr(error, "cutout must be 0 to 64 pixels, and needs augmentation"));
+    }
     /* Views need augmentation and a teacher, and are bounded. */
     const struct { int views, augment, has_teacher; } bad[] = {
         { 3, 0, 1 }, { 3, 1, 0 }, { TL_TEACHER_VIEWS_MAX + 1, 1, 1 }, { -1, 1, 1 },

@@ -212,16 +212,21 @@ tl_status tl_fashion_mnist_load(const char *dir, int train, int limit, tl_datase
 void tl_dataset_free(tl_dataset *ds);
 
 /* One augmented view of an image: shifted by (dy, dx) in [-2, 2] after
- * 2-pixel zero padding (a random crop), then mirrored if flip. */
+ * 2-pixel zero padding (a random crop), then mirrored if flip; then, if
+ * cut > 0, the cut x cut square at (cut_y, cut_x) (clipped to the image)
+ * set to the mean (Cutout, DeVries and Taylor 2017). */
 typedef struct tl_view {
     int dy, dx, flip;
+    int cut, cut_y, cut_x;
 } tl_view;
 
-/* A view drawn from *rng; the view numbered `view` of image `image` for a
- * seed (the same on every call: a teacher scores it once, the student sees
- * it in any epoch). */
-tl_view tl_view_draw(uint64_t *rng);
-tl_view tl_view_of(uint64_t seed, uint32_t image, int view);
+/* A view of an h x w image drawn from *rng, with a cutout square of side
+ * `cutout` centred anywhere in the image (0: none, and *rng advances as it
+ * did before cutout existed); the view numbered `view` of image `image` for
+ * a seed (the same on every call: a teacher scores it once, the student
+ * sees it in any epoch). */
+tl_view tl_view_draw(uint64_t *rng, int h, int w, int cutout);
+tl_view tl_view_of(uint64_t seed, uint32_t image, int view, int h, int w, int cutout);
 
 /* Writes image `image` seen through `view` to dst [h, w, c], normalised as
  * (p / 255 - mean) / std. */
@@ -229,14 +234,17 @@ void tl_dataset_view(const tl_dataset *ds, uint32_t image, float mean, float std
 
 /* Fills x [count, h, w, c] and y with samples order[first .. first+count),
  * normalised as (p / 255 - mean) / std; with augment != 0, a random crop
- * after 2-pixel zero padding and a random horizontal flip, from *rng. */
+ * after 2-pixel zero padding, a random horizontal flip and a cutout square
+ * of side `cutout` (0: none), from *rng. */
 void tl_dataset_batch(const tl_dataset *ds, const uint32_t *order, int first, int count, float mean,
-                      float std, int augment, uint64_t *rng, float *x, uint8_t *y);
+                      float std, int augment, int cutout, uint64_t *rng, float *x, uint8_t *y);
 
 /* As tl_dataset_batch, but each sample is one of its image's `views` fixed
- * views (tl_view_of with `seed`), drawn from *rng; chosen[b] says which. */
+ * views (tl_view_of with `seed` and `cutout`), drawn from *rng; chosen[b]
+ * says which. */
 void tl_dataset_batch_views(const tl_dataset *ds, const uint32_t *order, int first, int count, float mean,
-                            float std, uint64_t seed, int views, uint64_t *rng, float *x, uint8_t *y, int *chosen);
+                            float std, uint64_t seed, int views, int cutout, uint64_t *rng, float *x, uint8_t *y,
+                            int *chosen);
 
 /* A deterministic permutation of [0, n) for (seed, epoch). */
 void tl_shuffle(uint32_t *order, int n, uint64_t seed, int epoch);
@@ -270,6 +278,7 @@ tl_status tl_checkpoint_load(const char *path, int batch, tl_net *net, tl_optim 
 /* Most fixed views of each image a distillation may cache (the teacher's
  * cached logits take views * images * classes floats). */
 #define TL_TEACHER_VIEWS_MAX 64
+#define TL_CUTOUT_MAX 64 /* pixels; the square is clipped to the image */
 
 typedef struct tl_train_config {
     const char *arch;           /* architecture name (ignored when resuming) */
@@ -284,6 +293,7 @@ typedef struct tl_train_config {
     int epochs, batch, threads;
     int limit_train, limit_test;   /* 0: the whole split */
     int augment;
+    int cutout;                 /* with augment: side of the square Cutout masks (0: none) */
     uint64_t seed;
     tl_optim_kind optimizer;
     float lr, momentum, weight_decay;

@@ -31,6 +31,8 @@ static void usage_train(FILE *out, int distill)
                  "  --threads N        training threads, each on a slice of the batch (default 1)\n"
                  "  --seed N           seed of initialisation, shuffling, augmentation (default 1)\n"
                  "  --no-augment       no random crop / flip\n"
+                 "  --cutout N         also mask a random N x N square of each augmented image\n"
+                 "                     with the mean (Cutout; default 0: none; at most %d)\n"
                  "  --limit N          use the first N training images (and N/6 test images)\n"
                  "  --data DIR         folder with the IDX files (default %s)\n"
                  "  --resume CKPT      continue a run from its checkpoint\n"
@@ -39,7 +41,7 @@ static void usage_train(FILE *out, int distill)
                  "  --prune-channels F with --init: remove the fraction F of each convolution's filters\n"
                  "                     (structured: smaller compute and arena), then fine-tune\n"
                  "  --qat BITS         quantisation-aware training for BITS-bit weights (4 or 8)\n",
-                 TL_FASHION_MNIST_DIR);
+                 TL_CUTOUT_MAX, TL_FASHION_MNIST_DIR);
     if (distill) {
         fprintf(out, "  --teacher CKPT     the teacher's checkpoint (required)\n"
                      "  --temperature T    softening temperature (default 4)\n"
@@ -148,7 +150,8 @@ static int run_training(int argc, char **argv, int distill)
             else if (!strcmp(a, "--dkd-beta")) cfg.dkd_beta = f;
             else cfg.dkd_warmup = f;
         } else if (strcmp(a, "--epochs") && strcmp(a, "--batch") && strcmp(a, "--threads") && strcmp(a, "--seed") &&
-                   strcmp(a, "--limit") && strcmp(a, "--qat") && (!distill || strcmp(a, "--teacher-views"))) {
+                   strcmp(a, "--limit") && strcmp(a, "--qat") && strcmp(a, "--cutout") &&
+                   (!distill || strcmp(a, "--teacher-views"))) {
             usage_train(stderr, distill);
             return tl_cli_fail(cmd, "unknown option '%s'", a);
         } else if (!tl_cli_parse_u32(v, &u) && u <= 1000000) {
@@ -158,6 +161,9 @@ static int run_training(int argc, char **argv, int distill)
             else if (!strcmp(a, "--seed")) cfg.seed = u;
             else if (!strcmp(a, "--limit")) { cfg.limit_train = (int)u; cfg.limit_test = (int)(u / 6 ? u / 6 : 1); }
             else if (!strcmp(a, "--qat") && (u == 4 || u == 8)) cfg.qat_bits = (int)u;
+            else if (!strcmp(a, "--cutout") && u <= TL_CUTOUT_MAX) cfg.cutout = (int)u;
+            else if (!strcmp(a, "--cutout"))
+                return tl_cli_fail(cmd, "--cutout takes 0 to %d pixels, not '%s'", TL_CUTOUT_MAX, v);
             else if (distill && !strcmp(a, "--teacher-views") && u <= TL_TEACHER_VIEWS_MAX) cfg.teacher_views = (int)u;
             else if (distill && !strcmp(a, "--teacher-views"))
                 return tl_cli_fail(cmd, "--teacher-views takes 0 to %d, not '%s'", TL_TEACHER_VIEWS_MAX, v);
@@ -175,6 +181,9 @@ static int run_training(int argc, char **argv, int distill)
     }
     if (cfg.teacher_views > 0 && !cfg.augment) {
         return tl_cli_fail(cmd, "--teacher-views trains on augmented views; it cannot go with --no-augment");
+    }
+    if (cfg.cutout > 0 && !cfg.augment) {
+        return tl_cli_fail(cmd, "--cutout is an augmentation; it cannot go with --no-augment");
     }
     if (cfg.prune_channels > 0 && !cfg.init) {
         return tl_cli_fail(cmd, "--prune-channels needs --init CKPT (the trained network to prune)");

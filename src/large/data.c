@@ -167,16 +167,21 @@ void tl_shuffle(uint32_t *order, int n, uint64_t seed, int epoch)
     }
 }
 
-tl_view tl_view_draw(uint64_t *rng)
+tl_view tl_view_draw(uint64_t *rng, int h, int w, int cutout)
 {
-    tl_view v;
+    tl_view v = { 0, 0, 0, 0, 0, 0 };
     v.dy = (int)(next(rng) % 5) - 2; /* crop offset in [-2, 2] = pad 2, crop */
     v.dx = (int)(next(rng) % 5) - 2;
     v.flip = (int)(next(rng) & 1);
+    if (cutout > 0 && h > 0 && w > 0) { /* drawn only then: runs without cutout keep their streams */
+        v.cut = cutout;
+        v.cut_y = (int)(next(rng) % (uint32_t)h) - cutout / 2; /* centre anywhere, so the square may hang off */
+        v.cut_x = (int)(next(rng) % (uint32_t)w) - cutout / 2;
+    }
     return v;
 }
 
-tl_view tl_view_of(uint64_t seed, uint32_t image, int view)
+tl_view tl_view_of(uint64_t seed, uint32_t image, int view, int h, int w, int cutout)
 {
     /* splitmix64 of (seed, image, view): a view depends on nothing else,
      * so the teacher's pass and every epoch agree on it. */
@@ -185,7 +190,7 @@ tl_view tl_view_of(uint64_t seed, uint32_t image, int view)
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     z ^= z >> 31;
     z |= 1;
-    return tl_view_draw(&z);
+    return tl_view_draw(&z, h, w, cutout);
 }
 
 void tl_dataset_view(const tl_dataset *ds, uint32_t image, float mean, float std, tl_view view, float *dst)
@@ -197,9 +202,13 @@ void tl_dataset_view(const tl_dataset *ds, uint32_t image, float mean, float std
     for (int yy = 0; yy < h; ++yy) {
         for (int xx = 0; xx < w; ++xx) {
             const int sy = yy + view.dy, sx0 = view.flip ? w - 1 - xx : xx, sx = sx0 + view.dx;
+            const int cut = view.cut > 0 && yy >= view.cut_y && yy < view.cut_y + view.cut && xx >= view.cut_x &&
+                            xx < view.cut_x + view.cut;
             for (int k = 0; k < c; ++k) {
                 float v = zero;
-                if (sy >= 0 && sy < h && sx >= 0 && sx < w) {
+                if (cut) {
+                    v = 0.0f; /* the mean, as Cutout masks normalised images */
+                } else if (sy >= 0 && sy < h && sx >= 0 && sx < w) {
                     v = img[((size_t)sy * w + sx) * c + k] * inv - shift;
                 }
                 dst[((size_t)yy * w + xx) * c + k] = v;
@@ -209,25 +218,27 @@ void tl_dataset_view(const tl_dataset *ds, uint32_t image, float mean, float std
 }
 
 void tl_dataset_batch(const tl_dataset *ds, const uint32_t *order, int first, int count, float mean,
-                      float std, int augment, uint64_t *rng, float *x, uint8_t *y)
+                      float std, int augment, int cutout, uint64_t *rng, float *x, uint8_t *y)
 {
     const size_t sample = (size_t)ds->h * ds->w * ds->c;
     for (int b = 0; b < count; ++b) {
         const uint32_t idx = order ? order[first + b] : (uint32_t)(first + b);
-        const tl_view none = { 0, 0, 0 };
+        const tl_view none = { 0, 0, 0, 0, 0, 0 };
         y[b] = ds->labels[idx];
-        tl_dataset_view(ds, idx, mean, std, augment ? tl_view_draw(rng) : none, x + (size_t)b * sample);
+        tl_dataset_view(ds, idx, mean, std, augment ? tl_view_draw(rng, ds->h, ds->w, cutout) : none,
+                        x + (size_t)b * sample);
     }
 }
 
 void tl_dataset_batch_views(const tl_dataset *ds, const uint32_t *order, int first, int count, float mean,
-                            float std, uint64_t seed, int views, uint64_t *rng, float *x, uint8_t *y, int *chosen)
+                            float std, uint64_t seed, int views, int cutout, uint64_t *rng, float *x, uint8_t *y,
+                            int *chosen)
 {
     const size_t sample = (size_t)ds->h * ds->w * ds->c;
     for (int b = 0; b < count; ++b) {
         const uint32_t idx = order[first + b];
         chosen[b] = (int)(next(rng) % (uint32_t)views);
         y[b] = ds->labels[idx];
-        tl_dataset_view(ds, idx, mean, std, tl_view_of(seed, idx, chosen[b]), x + (size_t)b * sample);
+        tl_dataset_view(ds, idx, mean, std, tl_view_of(seed, idx, chosen[b], ds->h, ds->w, cutout), x + (size_t)b * sample);
     }
 }

@@ -58,7 +58,7 @@ static tl_status calibrate(tl_net *net, const tl_dataset *ds, int images, float 
     const int n = images < ds->n ? images : ds->n;
     for (int first = 0; first < n; first += net->batch) {
         const int count = n - first < net->batch ? n - first : net->batch;
-        tl_dataset_batch(ds, NULL, first, count, mean, std, 0, NULL, x, y);
+        tl_dataset_batch(ds, NULL, first, count, mean, std, 0, 0, NULL, x, y);
         tl_net_forward(net, x, count);
         for (int i = 0; i < net->count; ++i) {
             const tl_node *node = &net->nodes[i];

@@ -239,7 +239,7 @@ tl_status tl_evaluate(tl_net *net, const tl_dataset *ds, float mean, float std, 
     double total_loss = 0;
     for (int first = 0; first < ds->n; first += net->batch) {
         const int count = ds->n - first < net->batch ? ds->n - first : net->batch;
-        tl_dataset_batch(ds, NULL, first, count, mean, std, 0, NULL, x, y);
+        tl_dataset_batch(ds, NULL, first, count, mean, std, 0, 0, NULL, x, y);
         tl_net_forward(net, x, count);
         for (int e = 0; e < net->exit_count; ++e) {
             const tl_node *out = &net->nodes[net->exits[e]];
@@ -296,7 +296,7 @@ typedef struct teacher_job {
     const char *path;
     const tl_dataset *data;
     int first, count, batch; /* rows: view * data->n + image */
-    int views;
+    int views, cutout;
     uint64_t seed;
     float *logits; /* [max(views, 1) * data->n, classes], this job's rows */
     tl_status status;
@@ -340,9 +340,10 @@ static void *teacher_job_run(void *arg)
         const int n = j->count - done < j->batch ? j->count - done : j->batch;
         for (int b = 0; b < n; ++b) {
             const int row = j->first + done + b, image = row % d->n, view = row / d->n;
-            const tl_view clean = { 0, 0, 0 };
+            const tl_view clean = { 0, 0, 0, 0, 0, 0 };
             tl_dataset_view(d, (uint32_t)image, ti.mean, ti.std,
-                            j->views ? tl_view_of(j->seed, (uint32_t)image, view) : clean, x + (size_t)b * sample);
+                            j->views ? tl_view_of(j->seed, (uint32_t)image, view, d->h, d->w, j->cutout) : clean,
+                            x + (size_t)b * sample);
         }
         tl_net_forward(&t, x, n);
         const tl_node *out = &t.nodes[t.exits[t.exit_count - 1]];
@@ -371,6 +372,7 @@ static tl_status teacher_cache(const tl_train_config *cfg, const tl_dataset *tra
         j->count = (int)(rows * (t + 1) / threads) - j->first;
         j->batch = cfg->batch;
         j->views = cfg->teacher_views;
+        j->cutout = cfg->cutout;
         j->seed = cfg->seed;
         j->logits = *logits;
         if (pthread_create(&tids[t], NULL, teacher_job_run, j) != 0) {
@@ -403,6 +405,10 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
         (cfg->teacher_views > 0 && (!cfg->teacher || !cfg->augment))) {
         return fail(error, error_size, TL_ERR_ARG, "teacher views must be 0 to %d, and need a teacher and augmentation",
                     TL_TEACHER_VIEWS_MAX);
+    }
+    if (cfg->cutout < 0 || cfg->cutout > TL_CUTOUT_MAX || (cfg->cutout > 0 && !cfg->augment)) {
+        return fail(error, error_size, TL_ERR_ARG, "cutout must be 0 to %d pixels, and needs augmentation",
+                    TL_CUTOUT_MAX);
     }
     if (!(cfg->temperature > 0) || !(cfg->alpha >= 0) || !(cfg->dkd_alpha >= 0) || !(cfg->dkd_beta >= 0) ||
         !(cfg->dkd_warmup >= 0)) {
@@ -546,6 +552,9 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
                 info.arch, net.param_count, train.n, test.n, cfg->epochs, steps_per_epoch,
                 !cfg->teacher ? "" : cfg->kd_decoupled ? ", distilling from the teacher (decoupled loss)"
                                                        : ", distilling from the teacher");
+        if (cfg->cutout > 0) {
+            fprintf(stderr, ", cutout %dx%d", cfg->cutout, cfg->cutout);
+        }
         fprintf(stderr, rk.size > 1 ? ", %d processes (MPI)\n" : "\n", rk.size);
     }
     const double started = now();
@@ -578,10 +587,11 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
             const int first = global_first + (int)((long)global_count * rk.rank / rk.size);
             const int count = global_first + (int)((long)global_count * (rk.rank + 1) / rk.size) - first;
             if (count > 0 && views > 0) {
-                tl_dataset_batch_views(&train, order, first, count, info.mean, info.std, cfg->seed, views, &aug_rng,
-                                       x, y, chosen);
+                tl_dataset_batch_views(&train, order, first, count, info.mean, info.std, cfg->seed, views, cfg->cutout,
+                                       &aug_rng, x, y, chosen);
             } else if (count > 0) {
-                tl_dataset_batch(&train, order, first, count, info.mean, info.std, cfg->augment, &aug_rng, x, y);
+                tl_dataset_batch(&train, order, first, count, info.mean, info.std, cfg->augment, cfg->cutout,
+                                 &aug_rng, x, y);
             }
             /* Teacher logits (distillation) for this slice, then forward, losses
              * and backward across the training threads. */
