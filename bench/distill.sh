@@ -8,13 +8,14 @@
 #              teacher's logits of those very pixels (--teacher-views K);
 # then prints each one's test accuracy (full test split) and the gains.
 # Trainings run one thread each, JOBS at a time (default: the core count).
-# KD_FLAGS adds options to both distilled runs (e.g. "--temperature 2"); their
-# checkpoints then carry the options in their names, so runs do not mix.
+# KD_FLAGS adds options to both distilled runs (e.g. "--temperature 2"),
+# AUG_FLAGS to all three (e.g. "--cutout 8"); their checkpoints then carry
+# the options in their names, so runs do not mix.
 # usage: bench/distill.sh BUILD_DIR TEACHER.tlc [ARCH [EPOCHS [SEEDS [VIEWS]]]]
 #   defaults: student, 25 epochs, seeds "1 2 3", 4 views (0: no views run)
 set -euo pipefail
 if [ $# -lt 2 ]; then
-    sed -n '2,14p' "$0" >&2
+    sed -n '2,15p' "$0" >&2
     exit 2
 fi
 build=$1
@@ -25,8 +26,11 @@ seeds=${5:-1 2 3}
 views=${6:-4}
 jobs=${JOBS:-$(nproc)}
 kd_flags=${KD_FLAGS:-}
+aug_flags=${AUG_FLAGS:-}
+aug=$(tr -d ' -' <<<"$aug_flags")
+aug=${aug:+-$aug}
 tag=$(tr -d ' -' <<<"$kd_flags")
-tag=${tag:+-$tag}
+tag=$aug${tag:+-$tag}
 bin=$build/tinylarge
 out=$build/distill
 mkdir -p "$out"
@@ -50,10 +54,10 @@ student() {
 
 runs=()
 for s in $seeds; do
-    runs+=("$out/$arch-s$s-$epochs.tlc $s $bin train")
-    runs+=("$out/$arch-kd$tag-s$s-$epochs.tlc $s $bin distill --teacher $teacher $kd_flags")
+    runs+=("$out/$arch$aug-s$s-$epochs.tlc $s $bin train $aug_flags")
+    runs+=("$out/$arch-kd$tag-s$s-$epochs.tlc $s $bin distill --teacher $teacher $aug_flags $kd_flags")
     [ "$views" -gt 0 ] &&
-        runs+=("$out/$arch-kdv$views$tag-s$s-$epochs.tlc $s $bin distill --teacher $teacher --teacher-views $views $kd_flags")
+        runs+=("$out/$arch-kdv$views$tag-s$s-$epochs.tlc $s $bin distill --teacher $teacher --teacher-views $views $aug_flags $kd_flags")
 done
 start=$SECONDS
 for run in "${runs[@]}"; do
@@ -71,7 +75,7 @@ printf '%-6s %8s %8s %7s' seed alone cached gain
 printf '\n'
 sums=$(
     for s in $seeds; do
-        a=$(accuracy_of "$out/$arch-s$s-$epochs.tlc")
+        a=$(accuracy_of "$out/$arch$aug-s$s-$epochs.tlc")
         k=$(accuracy_of "$out/$arch-kd$tag-s$s-$epochs.tlc")
         v=0
         [ "$views" -gt 0 ] && v=$(accuracy_of "$out/$arch-kdv$views$tag-s$s-$epochs.tlc")
@@ -85,4 +89,4 @@ echo "$sums" | awk -v views="$views" '
     END { printf "%-6s %7.2f%% %7.2f%% %+7.2f", "mean", 100 * a / n, 100 * k / n, 100 * (k - a) / n
           if (views > 0) printf " %7.2f%% %+7.2f", 100 * v / n, 100 * (v - a) / n
           printf "\n" }'
-echo "($arch, $epochs epochs, one thread each; teacher $teacher${kd_flags:+; distilled with $kd_flags})"
+echo "($arch, $epochs epochs, one thread each; teacher $teacher${aug_flags:+; all trained with $aug_flags}${kd_flags:+; distilled with $kd_flags})"
