@@ -239,6 +239,7 @@ void tl_dataset_batch_views(const tl_dataset *ds, const uint32_t *order, int fir
         const uint32_t idx = order[first + b];
         chosen[b] = (int)(next(rng) % (uint32_t)views);
         y[b] = ds->labels[idx];
-        tl_dataset_view(ds, idx, mean, std, tl_view_of(seed, idx, chosen[b], ds->h, ds->w, cutout), x + (size_t)b * sample);
+        tl_dataset_view(ds, idx, mean, std, tl_view_of(seed, idx, chosen[b], ds->h, ds->w, cutout),
+                        x + (size_t)b * sample);
     }
 }
