@@ -42,6 +42,28 @@ static void test_requantize_matches_real_arithmetic(void **state)
     assert_int_equal(tl_rounding_divide_by_pot(-4, 1), -2);
 }
 
+/* Fused activation clamps: worked values, and scales so small (or not a
+ * number) that 6 / scale overflows an int give the int8 range, not
+ * undefined behaviour (a fuzzed .tflite found this). */
+static void test_activation_range(void **state)
+{
+    (void)state;
+    int16_t lo, hi;
+    tl_activation_range(TL_ACT_RELU6, 0.05f, -10, &lo, &hi);
+    assert_true(lo == -10 && hi == 110); /* -10 + 6 / 0.05 */
+    tl_activation_range(TL_ACT_RELU_N1_TO_1, 0.02f, 3, &lo, &hi);
+    assert_true(lo == -47 && hi == 53);
+    tl_activation_range(TL_ACT_RELU, 0.02f, 7, &lo, &hi);
+    assert_true(lo == 7 && hi == 127);
+    const float hostile[] = { 2.35e-38f, 1e-45f, 0.0f, NAN };
+    for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; ++i) {
+        tl_activation_range(TL_ACT_RELU6, hostile[i], 5, &lo, &hi);
+        assert_true(lo == 5 && (hi == 127 || isnan(hostile[i])));
+        tl_activation_range(TL_ACT_RELU_N1_TO_1, hostile[i], 5, &lo, &hi);
+        assert_true(lo >= -128 && hi <= 127);
+    }
+}
+
 /* ---- convolution family ---- */
 
 typedef struct conv_case {
@@ -545,6 +567,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_requantize_matches_real_arithmetic),
+        cmocka_unit_test(test_activation_range),
         cmocka_unit_test(test_conv2d_s8),
         cmocka_unit_test(test_depthwise_conv2d_s8),
         cmocka_unit_test(test_conv2d_s4),

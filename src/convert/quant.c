@@ -32,6 +32,22 @@ void tl_quantize_multiplier(double real, int32_t *multiplier, int32_t *shift)
     *shift = exponent;
 }
 
+/* round(real / scale) as an int. Beyond +-512 the sum with an int8 zero
+ * point lies outside [-128, 127] either way, so clamping there changes no
+ * range, and a tiny (or NaN) scale from a hostile file cannot overflow the
+ * conversion. */
+static int32_t quantized_level(float real, float scale)
+{
+    float q = roundf(real / scale);
+    if (!(q >= -512.0f)) {
+        q = -512.0f;
+    }
+    if (!(q <= 512.0f)) {
+        q = 512.0f;
+    }
+    return (int32_t)q;
+}
+
 void tl_activation_range(uint8_t activation, float scale, int32_t zero_point, int16_t *act_min,
                          int16_t *act_max)
 {
@@ -40,12 +56,12 @@ void tl_activation_range(uint8_t activation, float scale, int32_t zero_point, in
         lo = zero_point > lo ? zero_point : lo;
     }
     if (activation == TL_ACT_RELU6) {
-        const int32_t six = zero_point + (int32_t)roundf(6.0f / scale);
+        const int32_t six = zero_point + quantized_level(6.0f, scale);
         hi = six < hi ? six : hi;
     }
     if (activation == TL_ACT_RELU_N1_TO_1) {
-        const int32_t m1 = zero_point + (int32_t)roundf(-1.0f / scale);
-        const int32_t p1 = zero_point + (int32_t)roundf(1.0f / scale);
+        const int32_t m1 = zero_point + quantized_level(-1.0f, scale);
+        const int32_t p1 = zero_point + quantized_level(1.0f, scale);
         lo = m1 > lo ? m1 : lo;
         hi = p1 < hi ? p1 : hi;
     }
