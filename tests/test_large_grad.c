@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -366,6 +367,15 @@ static void test_architectures_build(void **state)
         assert_non_null(tl_arch_describe(*name));
         const tl_node *out = &net.nodes[net.exits[net.exit_count - 1]];
         assert_int_equal(out->c, 10);
+        /* The size --help states ("~45 K", "~1.56 M") is the built one, within 10%. */
+        const char *tilde = strrchr(tl_arch_describe(*name), '~');
+        if (tilde) {
+            char unit = 0;
+            double stated = 0.0;
+            assert_int_equal(sscanf(tilde, "~%lf %c", &stated, &unit), 2);
+            stated *= unit == 'M' ? 1e6 : unit == 'K' ? 1e3 : 0.0;
+            assert_true(fabs((double)net.param_count - stated) <= 0.1 * stated);
+        }
         if (!strcmp(*name, "student")) {
             assert_true(net.param_count < 60000);
         }
