@@ -10,7 +10,10 @@
 # Trainings run one thread each, JOBS at a time (default: the core count).
 # KD_FLAGS adds options to both distilled runs (e.g. "--temperature 2"),
 # AUG_FLAGS to all three (e.g. "--cutout 8"); their checkpoints then carry
-# the options in their names, so runs do not mix.
+# the options in their names, so runs do not mix. The teacher's logits are
+# kept in BUILD/distill/*.tltc (--teacher-cache: the clean images' for every
+# seed, the views' per seed), so a rerun with other KD_FLAGS skips the
+# teacher's passes.
 # usage: bench/distill.sh BUILD_DIR TEACHER.tlc [ARCH [EPOCHS [SEEDS [VIEWS]]]]
 #   defaults: student, 25 epochs, seeds "1 2 3", 4 views (0: no views run)
 set -euo pipefail
@@ -52,12 +55,14 @@ student() {
     "$@" "${from[@]}" --epochs "$epochs" --seed "$seed" --threads 1 --out "$ckpt" >>"${ckpt%.tlc}.log" 2>&1
 }
 
+# Teacher caches, named by teacher (a live teacher keeps none).
+cache() { [[ " $kd_flags " == *" --teacher-live "* ]] || echo "--teacher-cache $out/$(basename "$teacher" .tlc)-$1.tltc"; }
 runs=()
 for s in $seeds; do
     runs+=("$out/$arch$aug-s$s-$epochs.tlc $s $bin train $aug_flags")
-    runs+=("$out/$arch-kd$tag-s$s-$epochs.tlc $s $bin distill --teacher $teacher $aug_flags $kd_flags")
+    runs+=("$out/$arch-kd$tag-s$s-$epochs.tlc $s $bin distill --teacher $teacher $(cache clean) $aug_flags $kd_flags")
     [ "$views" -gt 0 ] &&
-        runs+=("$out/$arch-kdv$views$tag-s$s-$epochs.tlc $s $bin distill --teacher $teacher --teacher-views $views $aug_flags $kd_flags")
+        runs+=("$out/$arch-kdv$views$tag-s$s-$epochs.tlc $s $bin distill --teacher $teacher --teacher-views $views $(cache "v$views$aug-s$s") $aug_flags $kd_flags")
 done
 start=$SECONDS
 for run in "${runs[@]}"; do

@@ -107,6 +107,10 @@ check "distill: too many teacher views" 1 "--teacher-views takes 0 to 64, not '6
 check "distill: views need augmentation" 1 "--teacher-views trains on augmented views; it cannot go with --no-augment" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --teacher-views 2 --no-augment
 check "distill help names the views" 0 "--teacher-views K" -- "$bin" distill --help
+check "distill help names the teacher cache" 0 "--teacher-cache F +keep the teacher's cached logits in file F" -- \
+    "$bin" distill --help
+check "distill: a cache of a live teacher" 1 "--teacher-cache keeps the logits of a teacher run once; it cannot go with --teacher-live" -- \
+    "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --teacher-live --teacher-cache "$work/x.tltc"
 check "distill help names the decoupled loss" 0 "--kd LOSS +hinton \(default\).* or dkd" -- "$bin" distill --help
 check "distill: unknown loss" 1 "--kd takes hinton or dkd, not 'fitnet'" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --kd fitnet
@@ -136,6 +140,19 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/dkd0.tlc" --kd dkd --temperature 0 \
         --epochs 1 --limit 300
     ok "no checkpoint from a refused run" test ! -e "$work/dkd0.tlc"
+    check "distill saves the teacher cache" 0 "teacher logits saved to .*/kd.tltc" -- \
+        "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/kd1.tlc" --teacher-views 2 \
+        --teacher-cache "$work/kd.tltc" --epochs 1 --limit 300
+    check "distill reads the teacher cache" 0 "teacher logits read from .*/kd.tltc \(600 rows\)" -- \
+        "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/kd2.tlc" --teacher-views 2 \
+        --teacher-cache "$work/kd.tltc" --epochs 1 --limit 300
+    ok "the same student from the cache" cmp -s "$work/kd1.tlc" "$work/kd2.tlc"
+    check "distill: the cache of other views" 0 "kd.tltc: made for other views \(seed, count or cutout\); running the teacher" -- \
+        "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/kd3.tlc" --teacher-views 2 \
+        --seed 2 --teacher-cache "$work/kd.tltc" --epochs 1 --limit 300
+    check "distill: the cache of another teacher" 0 "kd.tltc: made with another teacher; running the teacher" -- \
+        "$bin" distill --teacher "$work/dkd.tlc" --arch student-tiny --out "$work/kd4.tlc" --teacher-views 2 \
+        --seed 2 --teacher-cache "$work/kd.tltc" --epochs 1 --limit 300
     check "cascade of a one-exit model" 0 "^ +0\.50 +100\.0% " -- \
         "$bin" cascade "$work/t.tlm" --limit 50 --thresholds 0.5
     check "cascade: thresholds are probabilities" 1 "--thresholds takes probabilities" -- \

@@ -548,6 +548,116 @@ static void test_distillation_views(void **state)
     }
 }
 
+static long file_size(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    const long size = ftell(f);
+    fclose(f);
+    return size;
+}
+
+/* One distillation with a teacher cache file; the report says whether the
+ * logits were read from it and whether they were saved to it. */
+static void cache_run(tl_train_config cfg, const char *out, int read, int written)
+{
+    char error[256] = "";
+    tl_train_report rep;
+    cfg.out = out;
+    assert_int_equal(tl_train(&cfg, &rep, error, sizeof error), TL_OK);
+    assert_int_equal(rep.teacher_cache_read, read);
+    assert_int_equal(rep.teacher_cache_written, written);
+}
+
+/* The teacher's logits kept in a file: the first run saves them, the same
+ * run again reads them and trains the same student bit for bit (as does a
+ * run without the file); other views, another teacher, a corrupt or a cut
+ * file are not read: the teacher runs again and the file is replaced. A
+ * file that cannot be written costs only the save. */
+static void test_teacher_cache_file(void **state)
+{
+    (void)state;
+    if (!have_dataset()) {
+        skip();
+    }
+    char teacher[128], other[128], cache[128], a[128], b[128], c[128], nowhere[160], error[256] = "";
+    snprintf(teacher, sizeof teacher, "%s/ct.tlc", dir);
+    snprintf(other, sizeof other, "%s/ct2.tlc", dir);
+    snprintf(cache, sizeof cache, "%s/logits.tltc", dir);
+    snprintf(a, sizeof a, "%s/ca.tlc", dir);
+    snprintf(b, sizeof b, "%s/cb.tlc", dir);
+    snprintf(c, sizeof c, "%s/cc.tlc", dir);
+    snprintf(nowhere, sizeof nowhere, "%s/no-such-folder/logits.tltc", dir);
+    train_weak_teacher(teacher, 1);
+    tl_train_config d = small_run(a, "student-tiny", 1);
+    d.teacher = teacher;
+    d.teacher_views = 2;
+    d.seed = 5;
+    d.teacher_cache = cache;
+    cache_run(d, a, 0, 1);
+    /* key (96 bytes), 2 views x 640 images x 10 logits, digest (32 bytes) */
+    assert_int_equal(file_size(cache), 96 + 2 * 640 * 10 * 4 + 32);
+    cache_run(d, b, 1, 0);
+    assert_true(largest_difference(a, b) == 0.0f);
+    tl_train_config plain = d;
+    plain.teacher_cache = NULL;
+    cache_run(plain, c, 0, 0);
+    assert_true(largest_difference(a, c) == 0.0f);
+    /* Other views (seed, count, cutout) are another key; the file then
+     * holds the new run's logits, and the first run's are gone. */
+    tl_train_config seed6 = d, views3 = d, cut = d;
+    seed6.seed = 6;
+    views3.teacher_views = 3;
+    cut.cutout = 6;
+    cache_run(seed6, b, 0, 1);
+    cache_run(seed6, b, 1, 0);
+    cache_run(views3, b, 0, 1);
+    assert_int_equal(file_size(cache), 96 + 3 * 640 * 10 * 4 + 32);
+    cache_run(cut, b, 0, 1);
+    cache_run(d, b, 0, 1);
+    /* Un-augmented images' logits hold for every seed. */
+    tl_train_config clean = d, clean6 = seed6;
+    clean.teacher_views = clean6.teacher_views = 0;
+    cache_run(clean, b, 0, 1);
+    cache_run(clean6, b, 1, 0);
+    /* Another teacher is another key. */
+    train_weak_teacher(other, 2);
+    tl_train_config t2 = clean;
+    t2.teacher = other;
+    cache_run(t2, b, 0, 1);
+    /* A flipped byte, then a cut file: not read, replaced by good ones. */
+    FILE *f = fopen(cache, "r+b");
+    assert_non_null(f);
+    fseek(f, 500, SEEK_SET);
+    const int byte = fgetc(f);
+    fseek(f, 500, SEEK_SET);
+    fputc(byte ^ 0x10, f);
+    fclose(f);
+    cache_run(t2, b, 0, 1);
+    cache_run(t2, b, 1, 0);
+    assert_int_equal(truncate(cache, 60), 0);
+    cache_run(t2, b, 0, 1);
+    cache_run(t2, b, 1, 0);
+    /* No file can be written there: the run trains all the same. */
+    tl_train_config lost = d;
+    lost.teacher_cache = nowhere;
+    cache_run(lost, c, 0, 0);
+    assert_true(largest_difference(a, c) == 0.0f);
+    /* A live teacher has no logits to keep; no teacher, nothing to cache. */
+    tl_train_report rep;
+    tl_train_config live = d, none = plain;
+    live.teacher_live = 1;
+    none.teacher = NULL;
+    none.teacher_views = 0;
+    none.teacher_cache = cache;
+    assert_int_equal(tl_train(&live, &rep, error, sizeof error), TL_ERR_ARG);
+    assert_non_null(strstr(error, "a teacher cache needs a teacher that is not run live"));
+    error[0] = 0;
+    assert_int_equal(tl_train(&none, &rep, error, sizeof error), TL_ERR_ARG);
+    assert_non_null(strstr(error, "a teacher cache needs a teacher that is not run live"));
+}
+
 /* The decoupled loss trains through the same path: beyond chance from a
  * weak teacher, its own student, and with both weights 0 it is the
  * cross-entropy alone, so the student is the teacher's own run, bit for bit
@@ -621,6 +731,7 @@ int main(void)
         cmocka_unit_test(test_views),
         cmocka_unit_test(test_distillation_views),
         cmocka_unit_test(test_decoupled_distillation),
+        cmocka_unit_test(test_teacher_cache_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -290,6 +290,9 @@ typedef struct tl_train_config {
                                    training image (or view), before the first epoch */
     int teacher_views;          /* 0: the teacher scores un-augmented images; K: K fixed
                                    augmented views of each, the only views the student sees */
+    const char *teacher_cache;  /* file keeping the teacher's logits between runs, or NULL
+                                   (read when it matches the teacher, data and views; else
+                                   written after the teacher's pass); not with teacher_live */
     int epochs, batch, threads;
     int limit_train, limit_test;   /* 0: the whole split */
     int augment;
@@ -338,6 +341,8 @@ typedef struct tl_train_report {
     size_t param_count;
     double seconds, images_per_second;
     int rank, processes;        /* this process among the MPI processes (0 of 1 alone) */
+    int teacher_cache_read;     /* 1: the teacher's logits came from cfg->teacher_cache */
+    int teacher_cache_written;  /* 1: the teacher ran and its logits were saved there */
 } tl_train_report;
 
 tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *error, size_t error_size);

@@ -56,7 +56,11 @@ static void usage_train(FILE *out, int distill)
                      "  --teacher-views K  the teacher scores K fixed augmented views of each training\n"
                      "                     image once (K passes); the student trains on those views\n"
                      "                     with their own soft targets (default 0: un-augmented\n"
-                     "                     images scored, fresh views trained on; at most %d)\n",
+                     "                     images scored, fresh views trained on; at most %d)\n"
+                     "  --teacher-cache F  keep the teacher's cached logits in file F: read when F holds\n"
+                     "                     those of this teacher, data and views (seed, count,\n"
+                     "                     cutout), else computed and saved there (not with\n"
+                     "                     --teacher-live)\n",
                 TL_TEACHER_VIEWS_MAX);
     }
 }
@@ -104,6 +108,8 @@ static int run_training(int argc, char **argv, int distill)
             cfg.data_dir = v;
         } else if (distill && !strcmp(a, "--teacher")) {
             cfg.teacher = v;
+        } else if (distill && !strcmp(a, "--teacher-cache")) {
+            cfg.teacher_cache = v;
         } else if (!strcmp(a, "--optimizer")) {
             if (strcmp(v, "sgd") && strcmp(v, "adamw")) {
                 return tl_cli_fail(cmd, "--optimizer takes sgd or adamw, not '%s'", v);
@@ -178,6 +184,10 @@ static int run_training(int argc, char **argv, int distill)
     }
     if (distill && !cfg.teacher) {
         return tl_cli_fail(cmd, "need --teacher CKPT");
+    }
+    if (cfg.teacher_cache && cfg.teacher_live) {
+        return tl_cli_fail(cmd, "--teacher-cache keeps the logits of a teacher run once; it cannot go with "
+                                "--teacher-live");
     }
     if (cfg.teacher_views > 0 && !cfg.augment) {
         return tl_cli_fail(cmd, "--teacher-views trains on augmented views; it cannot go with --no-augment");

@@ -23,6 +23,7 @@
 #endif
 
 #include "tinylarge/large.h"
+#include "logit_cache.h"
 #include "util.h"
 
 /* Data parallelism: under mpirun every process takes a slice of each global
@@ -406,6 +407,9 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
         return fail(error, error_size, TL_ERR_ARG, "teacher views must be 0 to %d, and need a teacher and augmentation",
                     TL_TEACHER_VIEWS_MAX);
     }
+    if (cfg->teacher_cache && (!cfg->teacher || cfg->teacher_live)) {
+        return fail(error, error_size, TL_ERR_ARG, "a teacher cache needs a teacher that is not run live");
+    }
     if (cfg->cutout < 0 || cfg->cutout > TL_CUTOUT_MAX || (cfg->cutout > 0 && !cfg->augment)) {
         return fail(error, error_size, TL_ERR_ARG, "cutout must be 0 to %d pixels, and needs augmentation",
                     TL_CUTOUT_MAX);
@@ -493,7 +497,28 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
             teacher.training = 0;
             s = teacher_fits(&teacher, &train, cfg->teacher, error, error_size);
         }
-    } else if (s == TL_OK && cfg->teacher) {
+    }
+    /* Cached teacher logits: from the cache file when it holds this run's,
+     * else from the teacher's pass (then saved to the file). */
+    uint8_t key[TL_LOGIT_CACHE_KEY];
+    const int use_cache = s == TL_OK && cfg->teacher && !cfg->teacher_live && cfg->teacher_cache;
+    if (use_cache) {
+        s = tl_logit_cache_key(cfg->teacher, &train, cfg->seed, cfg->teacher_views, cfg->cutout, train.classes, key,
+                               error, error_size);
+    }
+    if (s == TL_OK && use_cache) {
+        char why[512] = "";
+        if (tl_logit_cache_read(cfg->teacher_cache, key, &cached_logits, why, sizeof why) == TL_LOGIT_CACHE_READ) {
+            report->teacher_cache_read = 1;
+            if (!cfg->quiet) {
+                fprintf(stderr, "teacher logits read from %s (%zu rows)\n", cfg->teacher_cache,
+                        tl_logit_cache_rows(key));
+            }
+        } else if (!cfg->quiet) {
+            fprintf(stderr, "%s; running the teacher\n", why);
+        }
+    }
+    if (s == TL_OK && cfg->teacher && !cfg->teacher_live && !cached_logits) {
         if (!cfg->quiet && cfg->teacher_views > 0) {
             fprintf(stderr, "running the teacher once over %d views of each of %d training images (%d thread%s)\n",
                     cfg->teacher_views, train.n, cfg->threads > 1 ? cfg->threads : 1, cfg->threads > 1 ? "s" : "");
@@ -503,12 +528,27 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
         }
         const double t0 = now();
         s = teacher_cache(cfg, &train, &cached_logits, error, error_size);
-        slice_logits = s == TL_OK ? malloc((size_t)cfg->batch * train.classes * sizeof(float)) : NULL;
-        if (s == TL_OK && !slice_logits) {
-            s = fail(error, error_size, TL_ERR_NOMEM, "out of memory");
-        }
         if (s == TL_OK && !cfg->quiet) {
             fprintf(stderr, "teacher logits ready in %.0f s\n", now() - t0);
+        }
+        /* One writer under MPI. A cache that cannot be written costs the
+         * next run the teacher's pass, not this run its training. */
+        if (s == TL_OK && use_cache && rk.rank == 0) {
+            if (tl_logit_cache_write(cfg->teacher_cache, key, cached_logits) == TL_OK) {
+                report->teacher_cache_written = 1;
+                if (!cfg->quiet) {
+                    fprintf(stderr, "teacher logits saved to %s\n", cfg->teacher_cache);
+                }
+            } else if (!cfg->quiet) {
+                fprintf(stderr, "warning: cannot write the teacher cache %s; training goes on without it\n",
+                        cfg->teacher_cache);
+            }
+        }
+    }
+    if (s == TL_OK && cached_logits) {
+        slice_logits = malloc((size_t)cfg->batch * train.classes * sizeof(float));
+        if (!slice_logits) {
+            s = fail(error, error_size, TL_ERR_NOMEM, "out of memory");
         }
     }
     const int steps_per_epoch = (train.n + cfg->batch - 1) / cfg->batch;
