@@ -123,6 +123,7 @@ check "train: cutout needs augmentation" 1 "--cutout is an augmentation; it cann
 check "train help names cutout" 0 "--cutout N +also mask a random N x N square" -- "$bin" train --help
 check "train takes no distillation loss" 1 "unknown option '--kd'" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --kd dkd
+check "eval help names the ensemble and --flip" 0 "usage: tinylarge eval CKPT \[CKPT \.\.\.\] \[--flip\]" -- "$bin" eval --help
 check "eval of a non-checkpoint" 1 "kws.tlm: not a tinylarge checkpoint" -- "$bin" eval "$work/kws.tlm"
 if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "train a tiny student" 0 "t.tlc: 4266 parameters, 1 epochs .* test accuracy 0\.[0-9]+" -- \
@@ -153,6 +154,13 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "distill: the cache of another teacher" 0 "kd.tltc: made with another teacher; running the teacher" -- \
         "$bin" distill --teacher "$work/dkd.tlc" --arch student-tiny --out "$work/kd4.tlc" --teacher-views 2 \
         --seed 2 --teacher-cache "$work/kd.tltc" --epochs 1 --limit 300
+    check "eval: the mean of two checkpoints" 0 "^mean of 2 checkpoints: 360 test images, accuracy 0\.[0-9]+$" -- \
+        "$bin" eval "$work/t.tlc" "$work/kd1.tlc" --limit 360
+    check "eval: with mirrored images" 0 "^mean of 1 checkpoint over each image and its mirror: 360 test images" -- \
+        "$bin" eval "$work/t.tlc" --flip --limit 360
+    check "eval: too many checkpoints" 1 "at most 8 checkpoints, not more \('.*t.tlc'\)" -- \
+        "$bin" eval "$work/t.tlc" "$work/t.tlc" "$work/t.tlc" "$work/t.tlc" "$work/t.tlc" "$work/t.tlc" "$work/t.tlc" \
+        "$work/t.tlc" "$work/t.tlc"
     check "cascade of a one-exit model" 0 "^ +0\.50 +100\.0% " -- \
         "$bin" cascade "$work/t.tlm" --limit 50 --thresholds 0.5
     check "cascade: thresholds are probabilities" 1 "--thresholds takes probabilities" -- \

@@ -658,6 +658,73 @@ static void test_teacher_cache_file(void **state)
     assert_non_null(strstr(error, "a teacher cache needs a teacher that is not run live"));
 }
 
+/* The mean of several networks' logits, and over mirrored images: one
+ * network alone is tl_evaluate's accuracy, the same network twice changes
+ * nothing, and on images that are their own mirror --flip changes nothing
+ * either; data of other classes is refused. */
+static void test_evaluate_mean(void **state)
+{
+    (void)state;
+    if (!have_dataset()) {
+        skip();
+    }
+    char path[128], error[256] = "";
+    snprintf(path, sizeof path, "%s/em.tlc", dir);
+    train_weak_teacher(path, 2);
+    tl_net net;
+    tl_checkpoint_info info;
+    assert_int_equal(tl_checkpoint_load(path, 64, &net, NULL, &info, error, sizeof error), TL_OK);
+    tl_dataset test;
+    assert_int_equal(tl_fashion_mnist_load(NULL, 0, 300, &test, error, sizeof error), TL_OK);
+    float plain[TL_MAX_EXITS], loss, one = -1, twice = -1, flipped = -1;
+    assert_int_equal(tl_evaluate(&net, &test, info.mean, info.std, plain, &loss), TL_OK);
+    tl_net *list[2] = { &net, &net };
+    const float means[2] = { info.mean, info.mean }, stds[2] = { info.std, info.std };
+    assert_int_equal(tl_evaluate_mean(list, means, stds, 1, &test, 0, &one), TL_OK);
+    assert_int_equal(tl_evaluate_mean(list, means, stds, 2, &test, 0, &twice), TL_OK);
+    assert_true(one == plain[0]);
+    assert_true(twice == plain[0]);
+    printf("evaluate_mean: accuracy %.4f\n", (double)plain[0]);
+    assert_true(plain[0] > 0.2f); /* a network that tells classes apart, not a constant */
+    /* --flip sums the logits of each image and its mirror: the same on the
+     * mirrored data, where the plain accuracy differs. */
+    float flip_d = -1, flip_m = -1, plain_m[TL_MAX_EXITS];
+    assert_int_equal(tl_evaluate_mean(list, means, stds, 1, &test, 1, &flip_d), TL_OK);
+    for (int i = 0; i < test.n; ++i) {
+        uint8_t *img = test.pixels + (size_t)i * test.h * test.w;
+        for (int y = 0; y < test.h; ++y) {
+            for (int x = 0; x < test.w / 2; ++x) {
+                const uint8_t t = img[y * test.w + x];
+                img[y * test.w + x] = img[y * test.w + test.w - 1 - x];
+                img[y * test.w + test.w - 1 - x] = t;
+            }
+        }
+    }
+    assert_int_equal(tl_evaluate(&net, &test, info.mean, info.std, plain_m, &loss), TL_OK);
+    assert_int_equal(tl_evaluate_mean(list, means, stds, 1, &test, 1, &flip_m), TL_OK);
+    printf("evaluate_mean: plain %.4f, mirrored %.4f, both %.4f\n", (double)plain[0], (double)plain_m[0],
+           (double)flip_d);
+    assert_true(plain_m[0] != plain[0]);
+    assert_true(flip_m == flip_d);
+    /* Mirror every row into itself: flipping then shows the same image. */
+    for (int i = 0; i < test.n; ++i) {
+        uint8_t *img = test.pixels + (size_t)i * test.h * test.w;
+        for (int y = 0; y < test.h; ++y) {
+            for (int x = 0; x < test.w / 2; ++x) {
+                img[y * test.w + test.w - 1 - x] = img[y * test.w + x];
+            }
+        }
+    }
+    assert_int_equal(tl_evaluate(&net, &test, info.mean, info.std, plain, &loss), TL_OK);
+    assert_int_equal(tl_evaluate_mean(list, means, stds, 1, &test, 1, &flipped), TL_OK);
+    assert_true(flipped == plain[0]);
+    test.classes = 5;
+    assert_int_equal(tl_evaluate_mean(list, means, stds, 1, &test, 0, &one), TL_ERR_SHAPE);
+    assert_int_equal(tl_evaluate_mean(list, means, stds, 0, &test, 0, &one), TL_ERR_ARG);
+    tl_dataset_free(&test);
+    tl_net_free(&net);
+}
+
 /* The decoupled loss trains through the same path: beyond chance from a
  * weak teacher, its own student, and with both weights 0 it is the
  * cross-entropy alone, so the student is the teacher's own run, bit for bit
@@ -732,6 +799,7 @@ int main(void)
         cmocka_unit_test(test_distillation_views),
         cmocka_unit_test(test_decoupled_distillation),
         cmocka_unit_test(test_teacher_cache_file),
+        cmocka_unit_test(test_evaluate_mean),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -351,6 +351,14 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
 tl_status tl_evaluate(tl_net *net, const tl_dataset *ds, float mean, float std, float *accuracy,
                       float *loss);
 
+/* Accuracy of the mean of `count` networks' last-exit logits (an ensemble;
+ * net m normalises with means[m], stds[m]), each also on the mirrored image
+ * when `flip` (test-time augmentation). The logits are summed, so one
+ * network without flip has tl_evaluate's accuracy. TL_ERR_SHAPE when a
+ * network does not take the data's images or classes. */
+tl_status tl_evaluate_mean(tl_net *const *nets, const float *means, const float *stds, int count,
+                           const tl_dataset *ds, int flip, float *accuracy);
+
 /* ---- threads (src/large/replicas.c) ---- */
 
 /* Data parallelism inside one process: replicas of a network share its

@@ -225,50 +225,91 @@ static int run_training(int argc, char **argv, int distill)
 int tl_cmd_train(int argc, char **argv) { return run_training(argc, argv, 0); }
 int tl_cmd_distill(int argc, char **argv) { return run_training(argc, argv, 1); }
 
+/* Most checkpoints one `eval` averages. */
+#define EVAL_MAX_MODELS 8
+
 int tl_cmd_eval(int argc, char **argv)
 {
-    const char *path = NULL, *data = NULL;
+    const char *paths[EVAL_MAX_MODELS], *data = NULL;
+    int count = 0, flip = 0;
     uint32_t limit = 0;
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: tinylarge eval CKPT [--data DIR] [--limit N]\n\n"
-                   "Test accuracy of every exit of a checkpoint on Fashion-MNIST's test split.\n");
+            printf("usage: tinylarge eval CKPT [CKPT ...] [--flip] [--data DIR] [--limit N]\n\n"
+                   "Test accuracy of every exit of a checkpoint on Fashion-MNIST's test split.\n"
+                   "With several checkpoints (at most %d), also the accuracy of their mean\n"
+                   "logits (an ensemble); with --flip, also that of the mean over each test\n"
+                   "image and its mirror (test-time augmentation).\n",
+                   EVAL_MAX_MODELS);
             return 0;
+        } else if (!strcmp(argv[i], "--flip")) {
+            flip = 1;
         } else if (!strcmp(argv[i], "--data") && i + 1 < argc) {
             data = argv[++i];
         } else if (!strcmp(argv[i], "--limit") && i + 1 < argc) {
             if (tl_cli_parse_u32(argv[++i], &limit)) {
                 return tl_cli_fail("eval", "--limit needs a non-negative integer, not '%s'", argv[i]);
             }
-        } else if (argv[i][0] == '-' || path) {
+        } else if (argv[i][0] == '-') {
             return tl_cli_fail("eval", "unexpected argument '%s'", argv[i]);
+        } else if (count == EVAL_MAX_MODELS) {
+            return tl_cli_fail("eval", "at most %d checkpoints, not more ('%s')", EVAL_MAX_MODELS, argv[i]);
         } else {
-            path = argv[i];
+            paths[count++] = argv[i];
         }
     }
-    if (!path) {
+    if (!count) {
         return tl_cli_fail("eval", "need a checkpoint");
     }
-    tl_net net;
-    tl_checkpoint_info info;
     char error[512] = "";
-    if (tl_checkpoint_load(path, 256, &net, NULL, &info, error, sizeof error) != TL_OK) {
-        return tl_cli_fail("eval", "%s", error);
+    tl_net nets[EVAL_MAX_MODELS];
+    tl_net *list[EVAL_MAX_MODELS];
+    tl_checkpoint_info infos[EVAL_MAX_MODELS];
+    float means[EVAL_MAX_MODELS], stds[EVAL_MAX_MODELS];
+    int loaded = 0, status = 0;
+    for (; loaded < count; ++loaded) {
+        if (tl_checkpoint_load(paths[loaded], 256, &nets[loaded], NULL, &infos[loaded], error, sizeof error) != TL_OK) {
+            status = tl_cli_fail("eval", "%s", error);
+            break;
+        }
+        list[loaded] = &nets[loaded];
+        means[loaded] = infos[loaded].mean;
+        stds[loaded] = infos[loaded].std;
     }
     tl_dataset test;
-    if (tl_fashion_mnist_load(data, 0, (int)limit, &test, error, sizeof error) != TL_OK) {
-        tl_net_free(&net);
-        return tl_cli_fail("eval", "%s", error);
+    memset(&test, 0, sizeof test);
+    if (!status && tl_fashion_mnist_load(data, 0, (int)limit, &test, error, sizeof error) != TL_OK) {
+        status = tl_cli_fail("eval", "%s", error);
     }
-    float acc[TL_MAX_EXITS], loss;
-    tl_evaluate(&net, &test, info.mean, info.std, acc, &loss);
-    printf("%s: %s, %zu parameters, %d epochs, %d test images, loss %.4f, accuracy", path, info.arch,
-           net.param_count, info.epoch, test.n, (double)loss);
-    for (int e = 0; e < net.exit_count; ++e) {
-        printf("%s%.4f", e ? " / " : " ", (double)acc[e]);
+    for (int m = 0; !status && m < count; ++m) {
+        tl_net *net = &nets[m];
+        float acc[TL_MAX_EXITS], loss;
+        if (tl_evaluate(net, &test, means[m], stds[m], acc, &loss) != TL_OK) {
+            status = tl_cli_fail("eval", "%s: out of memory", paths[m]);
+            break;
+        }
+        printf("%s: %s, %zu parameters, %d epochs, %d test images, loss %.4f, accuracy", paths[m], infos[m].arch,
+               net->param_count, infos[m].epoch, test.n, (double)loss);
+        for (int e = 0; e < net->exit_count; ++e) {
+            printf("%s%.4f", e ? " / " : " ", (double)acc[e]);
+        }
+        printf(net->exit_count > 1 ? " (per exit)\n" : "\n");
     }
-    printf(net.exit_count > 1 ? " (per exit)\n" : "\n");
+    if (!status && (count > 1 || flip)) {
+        float acc = 0;
+        const tl_status s = tl_evaluate_mean(list, means, stds, count, &test, flip, &acc);
+        if (s == TL_ERR_SHAPE) {
+            status = tl_cli_fail("eval", "the checkpoints differ in input shape or classes from each other or the data");
+        } else if (s != TL_OK) {
+            status = tl_cli_fail("eval", "%s", tl_status_str(s));
+        } else {
+            printf("mean of %d checkpoint%s%s: %d test images, accuracy %.4f\n", count, count > 1 ? "s" : "",
+                   flip ? " over each image and its mirror" : "", test.n, (double)acc);
+        }
+    }
+    for (int m = 0; m < loaded; ++m) {
+        tl_net_free(&nets[m]);
+    }
     tl_dataset_free(&test);
-    tl_net_free(&net);
-    return 0;
+    return status;
 }

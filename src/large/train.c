@@ -264,6 +264,64 @@ tl_status tl_evaluate(tl_net *net, const tl_dataset *ds, float mean, float std, 
     return TL_OK;
 }
 
+tl_status tl_evaluate_mean(tl_net *const *nets, const float *means, const float *stds, int count,
+                           const tl_dataset *ds, int flip, float *accuracy)
+{
+    if (!nets || count < 1 || !ds || !accuracy) {
+        return TL_ERR_ARG;
+    }
+    int batch = nets[0]->batch;
+    for (int m = 0; m < count; ++m) {
+        const tl_node *in = &nets[m]->nodes[0], *out = &nets[m]->nodes[nets[m]->exits[nets[m]->exit_count - 1]];
+        if (in->h != ds->h || in->w != ds->w || in->c != ds->c || out->c != ds->classes) {
+            return TL_ERR_SHAPE;
+        }
+        batch = nets[m]->batch < batch ? nets[m]->batch : batch;
+    }
+    const size_t sample = (size_t)ds->h * ds->w * ds->c;
+    float *x = malloc((size_t)batch * sample * sizeof(float));
+    float *sum = malloc((size_t)batch * ds->classes * sizeof(float));
+    if (!x || !sum) {
+        free(x);
+        free(sum);
+        return TL_ERR_NOMEM;
+    }
+    long correct = 0;
+    for (int first = 0; first < ds->n; first += batch) {
+        const int n = ds->n - first < batch ? ds->n - first : batch;
+        memset(sum, 0, (size_t)n * ds->classes * sizeof(float));
+        for (int m = 0; m < count; ++m) {
+            tl_net *net = nets[m];
+            const int saved = net->training;
+            net->training = 0;
+            for (int mirror = 0; mirror <= (flip ? 1 : 0); ++mirror) {
+                const tl_view view = { 0, 0, mirror, 0, 0, 0 };
+                for (int b = 0; b < n; ++b) {
+                    tl_dataset_view(ds, (uint32_t)(first + b), means[m], stds[m], view, x + (size_t)b * sample);
+                }
+                tl_net_forward(net, x, n);
+                const float *logits = net->nodes[net->exits[net->exit_count - 1]].out;
+                for (size_t i = 0; i < (size_t)n * ds->classes; ++i) {
+                    sum[i] += logits[i];
+                }
+            }
+            net->training = saved;
+        }
+        for (int b = 0; b < n; ++b) {
+            const float *row = sum + (size_t)b * ds->classes;
+            int best = 0;
+            for (int c = 1; c < ds->classes; ++c) {
+                best = row[c] > row[best] ? c : best;
+            }
+            correct += best == ds->labels[first + b];
+        }
+    }
+    *accuracy = ds->n ? (float)correct / (float)ds->n : 0.0f;
+    free(x);
+    free(sum);
+    return TL_OK;
+}
+
 /* One line of progress: a bar that redraws itself on a terminal. */
 static void progress(const tl_train_config *cfg, int epoch, int done, int total, float loss, float acc,
                      double rate, double eta)
