@@ -56,7 +56,9 @@ student() {
 }
 
 # Teacher caches, named by teacher (a live teacher keeps none).
-cache() { [[ " $kd_flags " == *" --teacher-live "* ]] || echo "--teacher-cache $out/$(basename "$teacher" .tlc)-$1.tltc"; }
+flip=
+[[ " $kd_flags " == *" --teacher-flip "* ]] && flip=-flip
+cache() { [[ " $kd_flags " == *" --teacher-live "* ]] || echo "--teacher-cache $out/$(basename "$teacher" .tlc)-$1$flip.tltc"; }
 runs=()
 for s in $seeds; do
     runs+=("$out/$arch$aug-s$s-$epochs.tlc $s $bin train $aug_flags")

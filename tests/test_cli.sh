@@ -107,6 +107,8 @@ check "distill: too many teacher views" 1 "--teacher-views takes 0 to 64, not '6
 check "distill: views need augmentation" 1 "--teacher-views trains on augmented views; it cannot go with --no-augment" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --teacher-views 2 --no-augment
 check "distill help names the views" 0 "--teacher-views K" -- "$bin" distill --help
+check "distill help names the teacher's mirrors" 0 "--teacher-flip +soft targets averaged over each image \(view\) and its mirror" -- \
+    "$bin" distill --help
 check "distill help names the teacher cache" 0 "--teacher-cache F +keep the teacher's cached logits in file F" -- \
     "$bin" distill --help
 check "distill: a cache of a live teacher" 1 "--teacher-cache keeps the logits of a teacher run once; it cannot go with --teacher-live" -- \
@@ -154,6 +156,9 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "distill: the cache of another teacher" 0 "kd.tltc: made with another teacher; running the teacher" -- \
         "$bin" distill --teacher "$work/dkd.tlc" --arch student-tiny --out "$work/kd4.tlc" --teacher-views 2 \
         --seed 2 --teacher-cache "$work/kd.tltc" --epochs 1 --limit 300
+    check "distill with the teacher's mirrors" 0 "distilling from the teacher and its mirror images" -- \
+        "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/kdf.tlc" --teacher-flip \
+        --epochs 1 --limit 300
     check "eval: the mean of two checkpoints" 0 "^mean of 2 checkpoints: 360 test images, accuracy 0\.[0-9]+$" -- \
         "$bin" eval "$work/t.tlc" "$work/kd1.tlc" --limit 360
     check "eval: with mirrored images" 0 "^mean of 1 checkpoint over each image and its mirror: 360 test images" -- \

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -596,8 +597,8 @@ static void test_teacher_cache_file(void **state)
     d.seed = 5;
     d.teacher_cache = cache;
     cache_run(d, a, 0, 1);
-    /* key (96 bytes), 2 views x 640 images x 10 logits, digest (32 bytes) */
-    assert_int_equal(file_size(cache), 96 + 2 * 640 * 10 * 4 + 32);
+    /* key (100 bytes), 2 views x 640 images x 10 logits, digest (32 bytes) */
+    assert_int_equal(file_size(cache), 100 + 2 * 640 * 10 * 4 + 32);
     cache_run(d, b, 1, 0);
     assert_true(largest_difference(a, b) == 0.0f);
     tl_train_config plain = d;
@@ -613,7 +614,7 @@ static void test_teacher_cache_file(void **state)
     cache_run(seed6, b, 0, 1);
     cache_run(seed6, b, 1, 0);
     cache_run(views3, b, 0, 1);
-    assert_int_equal(file_size(cache), 96 + 3 * 640 * 10 * 4 + 32);
+    assert_int_equal(file_size(cache), 100 + 3 * 640 * 10 * 4 + 32);
     cache_run(cut, b, 0, 1);
     cache_run(d, b, 0, 1);
     /* Un-augmented images' logits hold for every seed. */
@@ -725,6 +726,115 @@ static void test_evaluate_mean(void **state)
     tl_net_free(&net);
 }
 
+/* Writes the first n images of a Fashion-MNIST split, each mirrored left
+ * to right, as IDX files in `to` (the layout tl_fashion_mnist_load reads). */
+static void write_mirrored_split(const char *to, int train, int n)
+{
+    char error[256] = "", images[192], labels[192];
+    tl_dataset d;
+    assert_int_equal(tl_fashion_mnist_load(NULL, train, n, &d, error, sizeof error), TL_OK);
+    for (long row = 0; row < (long)d.n * d.h; ++row) {
+        uint8_t *p = d.pixels + (size_t)row * d.w;
+        for (int a = 0, b = d.w - 1; a < b; ++a, --b) {
+            const uint8_t t = p[a];
+            p[a] = p[b];
+            p[b] = t;
+        }
+    }
+    const char *split = train ? "train" : "t10k";
+    snprintf(images, sizeof images, "%s/%s-images-idx3-ubyte.gz", to, split);
+    snprintf(labels, sizeof labels, "%s/%s-labels-idx1-ubyte.gz", to, split);
+    const uint32_t idims[3] = { (uint32_t)d.n, (uint32_t)d.h, (uint32_t)d.w }, ldims[1] = { (uint32_t)d.n };
+    write_idx(images, 1, 0x803, idims, 3, d.pixels, (size_t)d.n * d.h * d.w);
+    write_idx(labels, 1, 0x801, ldims, 1, d.labels, (size_t)d.n);
+    tl_dataset_free(&d);
+}
+
+/* The logits a teacher cache file holds (after its 100-byte key). */
+static float *cache_logits(const char *path, size_t count)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    float *logits = malloc(count * sizeof(float));
+    assert_non_null(logits);
+    assert_int_equal(fseek(f, 100, SEEK_SET), 0);
+    assert_int_equal(fread(logits, sizeof(float), count, f), count);
+    fclose(f);
+    return logits;
+}
+
+/* --teacher-flip: each soft target is the mean of the teacher's logits of
+ * the image and of its mirror, checked against a run on mirrored data;
+ * cached and live agree on views with flip, and flip is part of the cache
+ * key. */
+static void test_teacher_flip(void **state)
+{
+    (void)state;
+    if (!have_dataset()) {
+        skip();
+    }
+    char teacher[128], mirrored[128], plain_cache[160], mirror_cache[160], flip_cache[160], out[128];
+    char cached[128], live[128];
+    snprintf(teacher, sizeof teacher, "%s/ft.tlc", dir);
+    snprintf(mirrored, sizeof mirrored, "%s/mirrored", dir);
+    snprintf(plain_cache, sizeof plain_cache, "%s/plain.tltc", dir);
+    snprintf(mirror_cache, sizeof mirror_cache, "%s/mirror.tltc", dir);
+    snprintf(flip_cache, sizeof flip_cache, "%s/flip.tltc", dir);
+    snprintf(out, sizeof out, "%s/fo.tlc", dir);
+    snprintf(cached, sizeof cached, "%s/fc.tlc", dir);
+    snprintf(live, sizeof live, "%s/fl.tlc", dir);
+    assert_int_equal(mkdir(mirrored, 0755), 0);
+    write_mirrored_split(mirrored, 1, 640);
+    write_mirrored_split(mirrored, 0, 300);
+    train_weak_teacher(teacher, 1);
+    tl_train_config d = small_run(out, "student-tiny", 1);
+    d.teacher = teacher;
+    d.teacher_cache = plain_cache;
+    cache_run(d, out, 0, 1);
+    tl_train_config m = d;
+    m.data_dir = mirrored;
+    m.teacher_cache = mirror_cache;
+    cache_run(m, out, 0, 1);
+    tl_train_config f = d;
+    f.teacher_flip = 1;
+    f.teacher_cache = flip_cache;
+    cache_run(f, out, 0, 1);
+    const size_t count = 640 * 10;
+    float *a = cache_logits(plain_cache, count), *b = cache_logits(mirror_cache, count);
+    float *both = cache_logits(flip_cache, count);
+    float worst = 0, apart = 0;
+    for (size_t i = 0; i < count; ++i) {
+        const float want = 0.5f * (a[i] + b[i]), diff = fabsf(both[i] - want);
+        worst = diff > worst ? diff : worst;
+        apart = fabsf(a[i] - b[i]) > apart ? fabsf(a[i] - b[i]) : apart;
+    }
+    printf("teacher flip: largest difference from the mean of the two runs %g (the runs differ by up to %g)\n",
+           (double)worst, (double)apart);
+    assert_true(worst < 1e-5f);
+    assert_true(apart > 1e-2f);
+    free(a);
+    free(b);
+    free(both);
+    /* Flip is part of the key: the plain file is not read for a flip run. */
+    tl_train_config f2 = f;
+    f2.teacher_cache = plain_cache;
+    cache_run(f2, out, 0, 1);
+    cache_run(f2, out, 1, 0);
+    /* On views, with cutout: the cached and the live teacher agree. */
+    tl_train_config vc = d, vl;
+    vc.teacher_cache = NULL;
+    vc.teacher_views = 2;
+    vc.cutout = 6;
+    vc.teacher_flip = 1;
+    vl = vc;
+    vl.teacher_live = 1;
+    cache_run(vc, cached, 0, 0);
+    cache_run(vl, live, 0, 0);
+    const float agree = largest_difference(cached, live);
+    printf("teacher flip on views: cached vs live %g\n", (double)agree);
+    assert_true(agree < 1e-3f);
+}
+
 /* The decoupled loss trains through the same path: beyond chance from a
  * weak teacher, its own student, and with both weights 0 it is the
  * cross-entropy alone, so the student is the teacher's own run, bit for bit
@@ -800,6 +910,7 @@ int main(void)
         cmocka_unit_test(test_decoupled_distillation),
         cmocka_unit_test(test_teacher_cache_file),
         cmocka_unit_test(test_evaluate_mean),
+        cmocka_unit_test(test_teacher_flip),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

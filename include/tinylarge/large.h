@@ -290,6 +290,8 @@ typedef struct tl_train_config {
                                    training image (or view), before the first epoch */
     int teacher_views;          /* 0: the teacher scores un-augmented images; K: K fixed
                                    augmented views of each, the only views the student sees */
+    int teacher_flip;           /* 1: the teacher's logits of an image are the mean of its
+                                   logits of the image and of its mirror (twice the cost) */
     const char *teacher_cache;  /* file keeping the teacher's logits between runs, or NULL
                                    (read when it matches the teacher, data and views; else
                                    written after the teacher's pass); not with teacher_live */

@@ -57,6 +57,9 @@ static void usage_train(FILE *out, int distill)
                      "                     image once (K passes); the student trains on those views\n"
                      "                     with their own soft targets (default 0: un-augmented\n"
                      "                     images scored, fresh views trained on; at most %d)\n"
+                     "  --teacher-flip     soft targets averaged over each image (view) and its mirror\n"
+                     "                     (the teacher runs twice; 94.51%% against 94.32%% for the\n"
+                     "                     reference teacher)\n"
                      "  --teacher-cache F  keep the teacher's cached logits in file F: read when F holds\n"
                      "                     those of this teacher, data and views (seed, count,\n"
                      "                     cutout), else computed and saved there (not with\n"
@@ -90,6 +93,9 @@ static int run_training(int argc, char **argv, int distill)
             continue;
         } else if (distill && !strcmp(a, "--teacher-live")) {
             cfg.teacher_live = 1;
+            continue;
+        } else if (distill && !strcmp(a, "--teacher-flip")) {
+            cfg.teacher_flip = 1;
             continue;
         } else if (!v) {
             usage_train(stderr, distill);

@@ -6,7 +6,8 @@
  *
  * Layout (little-endian): "TLTC", u32 version, then the key: SHA-256 of the
  * teacher's checkpoint file, SHA-256 of the training set (its shape, labels
- * and pixels), u64 view seed, u32 views, u32 cutout, u32 rows, u32 classes;
+ * and pixels), u64 view seed, u32 views, u32 cutout, u32 rows, u32 classes,
+ * u32 flip (1: each logit row the mean over the image and its mirror);
  * then rows x classes float32 logits; then a SHA-256 of all of it. Without
  * views the logits depend on neither seed nor cutout, so both are keyed as
  * 0 and one file serves every seed.
@@ -22,7 +23,7 @@
 #include "util.h"
 
 #define CACHE_MAGIC "TLTC"
-#define CACHE_VERSION 1u
+#define CACHE_VERSION 2u
 #define DIGEST 32
 
 static void put_u32(uint8_t *p, uint32_t v)
@@ -59,7 +60,7 @@ static tl_status hash_file(const char *path, uint8_t digest[DIGEST], char *error
 }
 
 tl_status tl_logit_cache_key(const char *teacher, const tl_dataset *train, uint64_t seed, int views, int cutout,
-                             int classes, uint8_t key[TL_LOGIT_CACHE_KEY], char *error, size_t size)
+                             int flip, int classes, uint8_t key[TL_LOGIT_CACHE_KEY], char *error, size_t size)
 {
     memset(key, 0, TL_LOGIT_CACHE_KEY);
     memcpy(key, CACHE_MAGIC, 4);
@@ -88,6 +89,7 @@ tl_status tl_logit_cache_key(const char *teacher, const tl_dataset *train, uint6
     put_u32(p + 12, (uint32_t)(views > 0 ? cutout : 0));
     put_u32(p + 16, (uint32_t)(train->n * (views > 0 ? views : 1)));
     put_u32(p + 20, (uint32_t)classes);
+    put_u32(p + 24, (uint32_t)(flip != 0));
     return TL_OK;
 }
 
@@ -102,6 +104,9 @@ static const char *mismatch(const uint8_t *have, const uint8_t *want)
     }
     if (memcmp(have + 8 + DIGEST, want + 8 + DIGEST, DIGEST)) {
         return "made on other training data";
+    }
+    if (memcmp(have + 8 + 2 * DIGEST + 24, want + 8 + 2 * DIGEST + 24, 4)) {
+        return "made with the teacher's mirrors averaged in, or without";
     }
     return "made for other views (seed, count or cutout)";
 }
