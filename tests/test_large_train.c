@@ -15,8 +15,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 #include <zlib.h>
 
+#include "tinylarge/convert.h"
 #include "tinylarge/large.h"
 
 static char dir[64];
@@ -627,6 +629,16 @@ static void test_teacher_cache_file(void **state)
     tl_train_config t2 = clean;
     t2.teacher = other;
     cache_run(t2, b, 0, 1);
+    /* A sealed file of another format version (1 had no flip field) is not read. */
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(tl_read_file(cache, &bytes, &size), TL_OK);
+    bytes[4] = 1;
+    crypto_hash_sha256(bytes + size - 32, bytes, size - 32);
+    assert_int_equal(tl_write_file_atomic(cache, bytes, size), TL_OK);
+    free(bytes);
+    cache_run(t2, b, 0, 1);
+    cache_run(t2, b, 1, 0);
     /* A flipped byte, then a cut file: not read, replaced by good ones. */
     FILE *f = fopen(cache, "r+b");
     assert_non_null(f);
