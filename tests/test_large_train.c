@@ -671,6 +671,19 @@ static void test_teacher_cache_file(void **state)
     assert_non_null(strstr(error, "a teacher cache needs a teacher that is not run live"));
 }
 
+/* Mirrors every (one-channel) image of a dataset left to right. */
+static void mirror_images(tl_dataset *d)
+{
+    for (long row = 0; row < (long)d->n * d->h; ++row) {
+        uint8_t *p = d->pixels + (size_t)row * d->w;
+        for (int a = 0, b = d->w - 1; a < b; ++a, --b) {
+            const uint8_t t = p[a];
+            p[a] = p[b];
+            p[b] = t;
+        }
+    }
+}
+
 /* The mean of several networks' logits, and over mirrored images: one
  * network alone is tl_evaluate's accuracy, the same network twice changes
  * nothing, and on images that are their own mirror --flip changes nothing
@@ -703,16 +716,7 @@ static void test_evaluate_mean(void **state)
      * mirrored data, where the plain accuracy differs. */
     float flip_d = -1, flip_m = -1, plain_m[TL_MAX_EXITS];
     assert_int_equal(tl_evaluate_mean(list, means, stds, 1, &test, 1, &flip_d), TL_OK);
-    for (int i = 0; i < test.n; ++i) {
-        uint8_t *img = test.pixels + (size_t)i * test.h * test.w;
-        for (int y = 0; y < test.h; ++y) {
-            for (int x = 0; x < test.w / 2; ++x) {
-                const uint8_t t = img[y * test.w + x];
-                img[y * test.w + x] = img[y * test.w + test.w - 1 - x];
-                img[y * test.w + test.w - 1 - x] = t;
-            }
-        }
-    }
+    mirror_images(&test);
     assert_int_equal(tl_evaluate(&net, &test, info.mean, info.std, plain_m, &loss), TL_OK);
     assert_int_equal(tl_evaluate_mean(list, means, stds, 1, &test, 1, &flip_m), TL_OK);
     printf("evaluate_mean: plain %.4f, mirrored %.4f, both %.4f\n", (double)plain[0], (double)plain_m[0],
@@ -745,14 +749,7 @@ static void write_mirrored_split(const char *to, int train, int n)
     char error[256] = "", images[192], labels[192];
     tl_dataset d;
     assert_int_equal(tl_fashion_mnist_load(NULL, train, n, &d, error, sizeof error), TL_OK);
-    for (long row = 0; row < (long)d.n * d.h; ++row) {
-        uint8_t *p = d.pixels + (size_t)row * d.w;
-        for (int a = 0, b = d.w - 1; a < b; ++a, --b) {
-            const uint8_t t = p[a];
-            p[a] = p[b];
-            p[b] = t;
-        }
-    }
+    mirror_images(&d);
     const char *split = train ? "train" : "t10k";
     snprintf(images, sizeof images, "%s/%s-images-idx3-ubyte.gz", to, split);
     snprintf(labels, sizeof labels, "%s/%s-labels-idx1-ubyte.gz", to, split);
