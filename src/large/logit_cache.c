@@ -25,6 +25,7 @@
 #define CACHE_MAGIC "TLTC"
 #define CACHE_VERSION 2u
 #define DIGEST 32
+#define FIELDS (8 + 2 * DIGEST) /* offset of the key's numbers: seed, views, cutout, rows, classes, flip */
 
 static void put_u32(uint8_t *p, uint32_t v)
 {
@@ -81,7 +82,7 @@ tl_status tl_logit_cache_key(const char *teacher, const tl_dataset *train, uint6
     crypto_hash_sha256_update(&st, train->labels, (size_t)train->n);
     crypto_hash_sha256_update(&st, train->pixels, (size_t)train->n * train->h * train->w * train->c);
     crypto_hash_sha256_final(&st, key + 8 + DIGEST);
-    uint8_t *p = key + 8 + 2 * DIGEST;
+    uint8_t *p = key + FIELDS;
     const uint64_t view_seed = views > 0 ? seed : 0;
     put_u32(p, (uint32_t)view_seed);
     put_u32(p + 4, (uint32_t)(view_seed >> 32));
@@ -105,7 +106,7 @@ static const char *mismatch(const uint8_t *have, const uint8_t *want)
     if (memcmp(have + 8 + DIGEST, want + 8 + DIGEST, DIGEST)) {
         return "made on other training data";
     }
-    if (memcmp(have + 8 + 2 * DIGEST + 24, want + 8 + 2 * DIGEST + 24, 4)) {
+    if (memcmp(have + FIELDS + 24, want + FIELDS + 24, 4)) {
         return "made with the teacher's mirrors averaged in, or without";
     }
     return "made for other views (seed, count or cutout)";
@@ -113,7 +114,13 @@ static const char *mismatch(const uint8_t *have, const uint8_t *want)
 
 size_t tl_logit_cache_rows(const uint8_t key[TL_LOGIT_CACHE_KEY])
 {
-    return get_u32(key + 8 + 2 * DIGEST + 16);
+    return get_u32(key + FIELDS + 16);
+}
+
+/* Logits (rows x classes) the key describes. */
+static size_t key_floats(const uint8_t *key)
+{
+    return tl_logit_cache_rows(key) * get_u32(key + FIELDS + 20);
 }
 
 tl_logit_cache_result tl_logit_cache_read(const char *path, const uint8_t key[TL_LOGIT_CACHE_KEY], float **logits,
@@ -127,7 +134,7 @@ tl_logit_cache_result tl_logit_cache_read(const char *path, const uint8_t key[TL
         free(data);
         return TL_LOGIT_CACHE_ABSENT;
     }
-    const size_t floats = tl_logit_cache_rows(key) * get_u32(key + 8 + 2 * DIGEST + 20);
+    const size_t floats = key_floats(key);
     const size_t expect = TL_LOGIT_CACHE_KEY + floats * sizeof(float) + DIGEST;
     const char *problem = NULL;
     uint8_t digest[DIGEST];
@@ -158,7 +165,7 @@ tl_logit_cache_result tl_logit_cache_read(const char *path, const uint8_t key[TL
 
 tl_status tl_logit_cache_write(const char *path, const uint8_t key[TL_LOGIT_CACHE_KEY], const float *logits)
 {
-    const size_t floats = tl_logit_cache_rows(key) * get_u32(key + 8 + 2 * DIGEST + 20);
+    const size_t floats = key_floats(key);
     const size_t size = TL_LOGIT_CACHE_KEY + floats * sizeof(float) + DIGEST;
     uint8_t *data = malloc(size);
     if (!data) {
