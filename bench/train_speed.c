@@ -2,10 +2,14 @@
  * second for forward + backward + SGD step of a named architecture on
  * 28x28x1 inputs (the data's values do not change the work). The libtorch
  * twin is bench/torch/train_speed.cpp; bench/run-training.sh runs both.
- * usage: train_speed ARCH IMAGES BATCH THREADS
+ * KERNELS picks the stride-1 convolutions' kernels: "best" (default: the
+ * widest direct kernels the CPU runs), "avx512", "avx2" or "im2col", so
+ * one binary compares them on one machine.
+ * usage: train_speed ARCH IMAGES BATCH THREADS [KERNELS]
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <cblas.h>
@@ -21,12 +25,23 @@ static double now(void)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: train_speed ARCH IMAGES BATCH THREADS\n");
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: train_speed ARCH IMAGES BATCH THREADS [best|avx512|avx2|im2col]\n");
         return 2;
     }
-    const char *arch = argv[1];
+    const char *arch = argv[1], *kernels = argc == 6 ? argv[5] : "best";
     const int images = atoi(argv[2]), batch = atoi(argv[3]), threads = atoi(argv[4]);
+    const int widest = tl_conv_direct_available();
+    const int lanes = !strcmp(kernels, "best")     ? widest
+                      : !strcmp(kernels, "avx512") ? 16
+                      : !strcmp(kernels, "avx2")   ? 8
+                      : !strcmp(kernels, "im2col") ? 0
+                                                   : -1;
+    if (lanes < 0 || lanes > widest) {
+        fprintf(stderr, "train_speed: kernels '%s': not one this CPU runs (best, %sim2col)\n", kernels,
+                widest >= 16 ? "avx512, avx2, " : widest >= 8 ? "avx2, " : "");
+        return 2;
+    }
     openblas_set_num_threads(1); /* threads are training replicas (src/large/replicas.c) */
     tl_net net;
     if (tl_net_build_arch(&net, arch, 28, 28, 1, 10) != TL_OK || tl_net_finalize(&net, batch, 1) != TL_OK) {
@@ -54,6 +69,10 @@ int main(int argc, char **argv)
     if (tl_replicas_init(&reps, &net, threads > 0 ? threads : 1) != TL_OK) {
         fprintf(stderr, "train_speed: cannot start %d threads\n", threads);
         return 1;
+    }
+    net.conv_direct = lanes;
+    for (int t = 0; t < reps.count - 1; ++t) {
+        reps.extra[t].conv_direct = lanes;
     }
     const int steps = images / batch;
     double start = 0;

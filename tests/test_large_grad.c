@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "conv_direct.h"
 #include "test_util.h"
 #include "tinylarge/large.h"
 
@@ -32,6 +33,8 @@ static float loss_of(tl_net *net, const float *x, const uint8_t *labels, uint64_
 
 /* Column-buffer budget for the convolutions (0: the default, one chunk). */
 static size_t im2col_floats;
+/* Width of the direct kernels the checked net uses (-1: finalize's choice). */
+static int direct_lanes = -1;
 
 /* Builds input(6x6x3) -> conv3x3(5) -> [layer under test] -> gap -> dense. */
 typedef int (*add_layer)(tl_net *net, int x);
@@ -47,6 +50,9 @@ static void gradient_check(add_layer layer, const char *what)
     assert_int_equal(tl_net_add_exit(&net, logits, 1.0f), TL_OK);
     net.im2col_floats = im2col_floats;
     assert_int_equal(tl_net_finalize(&net, BATCH, 7), TL_OK);
+    if (direct_lanes >= 0) {
+        net.conv_direct = direct_lanes;
+    }
     test_rng r = { 3 };
     float x_in[BATCH * 6 * 6 * 3];
     for (size_t i = 0; i < sizeof x_in / sizeof x_in[0]; ++i) {
@@ -113,45 +119,77 @@ static void test_gradients_conv_chunked(void **s)
     gradient_check(l_conv_stride2, "conv stride 2, chunks across images");
     im2col_floats = 0;
 }
+/* The widths of direct kernels this CPU runs, widest first (an AVX-512
+ * CPU also runs the AVX2 ones); returns how many. */
+static int direct_widths(int widths[2])
+{
+    const int widest = tl_conv_direct_available();
+    int count = 0;
+    if (widest >= 16) {
+        widths[count++] = 16;
+    }
+    if (widest >= 8) {
+        widths[count++] = 8;
+    }
+    return count;
+}
+
 static void test_gradients_conv_direct(void **s)
 {
     (void)s;
-    if (!tl_conv_direct_available()) {
-        print_message("this CPU has no direct convolution kernels (AVX-512); im2col covers every convolution\n");
+    int widths[2];
+    const int count = direct_widths(widths);
+    if (count == 0) {
+        print_message("this CPU has no direct convolution kernels (AVX2 or AVX-512); im2col covers every "
+                      "convolution\n");
         skip();
     }
-    gradient_check(l_conv_direct, "conv 16 channels, direct kernels");
+    for (int i = 0; i < count; ++i) {
+        direct_lanes = widths[i];
+        gradient_check(l_conv_direct, widths[i] == 16 ? "conv 16 channels, AVX-512 kernels"
+                                                      : "conv 16 channels, AVX2 kernels");
+    }
+    direct_lanes = -1;
 }
 
-/* The direct kernels against im2col + GEMM on the same network: every
- * width of pixel block (15 = 7 + 7 + 1), channel block (16/32/48/80 outputs
- * = 1/2/3/3+2 vectors; 3, 16 and 48 inputs) and a 5x5 VALID window. */
+/* The direct kernels of every width the CPU runs against im2col + GEMM on
+ * the same network, covering every register-block shape: pixel blocks
+ * (rows of 15 and 11 = AVX-512 7+7+1 and 7+4, AVX2 4+4+4+3 and 4+4+3),
+ * output-channel blocks (AVX-512: 16/48/32/80 = 1/3/2/3+2 vectors, 24 and
+ * 8 left to im2col; AVX2: 16/48/24/8/32/80 = 2/3+3/3/1/2+2/3+3+2+2),
+ * input channels (6 = one 4-block and 2 single channels of the AVX2
+ * filter gradient, 6 singles of AVX-512's) and a 5x5 VALID window. */
 static void test_conv_direct_matches_im2col(void **state)
 {
     (void)state;
-    if (!tl_conv_direct_available()) {
+    int widths[2];
+    const int count = direct_widths(widths);
+    if (count == 0) {
         skip();
     }
     enum { B = 2 };
     tl_net net;
-    assert_int_equal(tl_net_init(&net, 15, 15, 3), TL_OK);
+    assert_int_equal(tl_net_init(&net, 15, 15, 6), TL_OK);
     int x = tl_net_conv(&net, 0, 16, 3, 1, 1);
     x = tl_net_relu(&net, tl_net_conv(&net, x, 48, 3, 1, 1));
+    x = tl_net_conv(&net, x, 24, 3, 1, 1);
+    x = tl_net_conv(&net, x, 8, 3, 1, 1);
     x = tl_net_conv(&net, x, 32, 5, 1, 0);
     x = tl_net_conv(&net, x, 80, 3, 1, 1);
     const int logits = tl_net_dense(&net, tl_net_global_avgpool(&net, x), CLASSES);
     assert_int_equal(tl_net_add_exit(&net, logits, 1.0f), TL_OK);
     assert_int_equal(tl_net_finalize(&net, B, 5), TL_OK);
-    assert_int_equal(net.conv_direct, 1);
+    assert_int_equal(net.conv_direct, widths[0]);
     test_rng r = { 11 };
-    float in[B * 15 * 15 * 3];
+    float in[B * 15 * 15 * 6];
     for (size_t i = 0; i < sizeof in / sizeof in[0]; ++i) {
         in[i] = rng_float(&r, -1, 1);
     }
     const uint8_t labels[B] = { 2, 1 };
-    float *grads[2], logit_values[2][B * CLASSES];
-    for (int direct = 0; direct < 2; ++direct) {
-        net.conv_direct = direct;
+    /* Run 0: im2col; runs 1..count: each width of direct kernels. */
+    float *grads[3], logit_values[3][B * CLASSES];
+    for (int run = 0; run <= count; ++run) {
+        net.conv_direct = run == 0 ? 0 : widths[run - 1];
         for (int i = 0; i < net.count; ++i) { /* nothing left over from the other run */
             const size_t size = (size_t)B * net.nodes[i].h * net.nodes[i].w * net.nodes[i].c;
             for (size_t j = 0; j < size; ++j) {
@@ -160,25 +198,62 @@ static void test_conv_direct_matches_im2col(void **state)
         }
         tl_net_zero_grads(&net);
         tl_net_forward(&net, in, B);
-        memcpy(logit_values[direct], net.nodes[logits].out, sizeof logit_values[0]);
+        memcpy(logit_values[run], net.nodes[logits].out, sizeof logit_values[0]);
         tl_softmax_cross_entropy(net.nodes[logits].out, labels, B, CLASSES, 1.0f, net.nodes[logits].dout, NULL);
         tl_net_backward(&net, B);
-        grads[direct] = malloc(net.param_count * sizeof(float));
-        memcpy(grads[direct], net.grads, net.param_count * sizeof(float));
+        grads[run] = malloc(net.param_count * sizeof(float));
+        memcpy(grads[run], net.grads, net.param_count * sizeof(float));
     }
-    for (int i = 0; i < B * CLASSES; ++i) {
-        assert_true(fabsf(logit_values[0][i] - logit_values[1][i]) < 1e-4f * (1 + fabsf(logit_values[0][i])));
+    for (int run = 1; run <= count; ++run) {
+        for (int i = 0; i < B * CLASSES; ++i) {
+            assert_true(fabsf(logit_values[0][i] - logit_values[run][i]) < 1e-4f * (1 + fabsf(logit_values[0][i])));
+        }
+        float worst = 0, largest = 0;
+        for (size_t i = 0; i < net.param_count; ++i) {
+            worst = fmaxf(worst, fabsf(grads[0][i] - grads[run][i]));
+            largest = fmaxf(largest, fabsf(grads[0][i]));
+        }
+        assert_true(largest > 0);
+        assert_true(worst <= 1e-4f * largest);
     }
-    float worst = 0, largest = 0;
-    for (size_t i = 0; i < net.param_count; ++i) {
-        worst = fmaxf(worst, fabsf(grads[0][i] - grads[1][i]));
-        largest = fmaxf(largest, fabsf(grads[0][i]));
+    for (int run = 0; run <= count; ++run) {
+        free(grads[run]);
     }
-    assert_true(largest > 0);
-    assert_true(worst <= 1e-4f * largest);
-    free(grads[0]);
-    free(grads[1]);
     tl_net_free(&net);
+}
+
+/* The kernels' filter packing: blocks of output channels as the kernels
+ * take them (3 vectors at a time, 4 = 2 + 2), each [rows][its channels],
+ * one after another; every (channel, row) lands on its own place. */
+static void test_conv_direct_filter_packing(void **state)
+{
+    (void)state;
+    static const struct {
+        int lanes, oc, blocks[3];
+    } cases[] = {
+        { 16, 16, { 16 } }, { 16, 48, { 48 } },     { 16, 64, { 32, 32 } }, { 16, 80, { 48, 32 } },
+        { 16, 96, { 48, 48 } }, { 8, 8, { 8 } },   { 8, 16, { 16 } },      { 8, 24, { 24 } },
+        { 8, 32, { 16, 16 } }, { 8, 40, { 24, 16 } }, { 8, 64, { 24, 24, 16 } },
+    };
+    enum { ROWS = 5 };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; ++k) {
+        const int oc = cases[k].oc;
+        unsigned char seen[96 * ROWS] = { 0 };
+        int c0 = 0;
+        for (int b = 0; b < 3 && cases[k].blocks[b]; c0 += cases[k].blocks[b++]) {
+            for (int o = c0; o < c0 + cases[k].blocks[b]; ++o) {
+                size_t first, stride;
+                tl_conv_direct_filter_column(cases[k].lanes, oc, ROWS, o, &first, &stride);
+                assert_int_equal(stride, cases[k].blocks[b]);
+                assert_int_equal(first, (size_t)c0 * ROWS + (size_t)(o - c0));
+                for (size_t r = 0; r < ROWS; ++r) {
+                    assert_true(first + r * stride < (size_t)oc * ROWS);
+                    assert_int_equal(seen[first + r * stride]++, 0);
+                }
+            }
+        }
+        assert_int_equal(c0, oc);
+    }
 }
 
 static void test_gradients_dwconv(void **s) { (void)s; gradient_check(l_dwconv, "depthwise stride 2"); }
@@ -406,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_gradients_conv_chunked),
         cmocka_unit_test(test_gradients_conv_direct),
         cmocka_unit_test(test_conv_direct_matches_im2col),
+        cmocka_unit_test(test_conv_direct_filter_packing),
         cmocka_unit_test(test_gradients_dwconv),
         cmocka_unit_test(test_gradients_dense),
         cmocka_unit_test(test_gradients_batchnorm),

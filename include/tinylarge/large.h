@@ -71,9 +71,10 @@ typedef struct tl_net {
     size_t scratch_size;
     size_t im2col_floats;       /* column-buffer budget of a convolution chunk;
                                    0 = the default (tests make it tiny) */
-    int conv_direct;            /* 1: stride-1 convolutions use the direct
-                                   kernels where they apply (set by finalize
-                                   when the CPU runs them); 0: im2col only */
+    int conv_direct;            /* floats a vector of the direct kernels stride-1
+                                   convolutions use where they apply: 16 (AVX-512)
+                                   or 8 (AVX2); 0: im2col only. Set by finalize to
+                                   the widest the CPU runs; tests may lower it */
     float *direct_in, *direct_w; /* padded image and reordered filters */
     char arch[32];              /* architecture name, for checkpoints */
     const int *conv_widths;     /* while building a channel-pruned net: each */
@@ -116,8 +117,9 @@ const char *tl_arch_describe(const char *arch);
 
 /* ---- running (src/large/layers.c) ---- */
 
-/* 1 if this CPU runs the direct stride-1 convolution kernels (AVX-512 on
- * x86-64, built with GCC); tl_net_finalize sets net->conv_direct from it. */
+/* Floats a vector of the widest direct stride-1 convolution kernels this
+ * CPU runs (built with GCC on x86-64): 16 with AVX-512, 8 with AVX2 and
+ * FMA, 0 elsewhere; tl_net_finalize sets net->conv_direct from it. */
 int tl_conv_direct_available(void);
 
 /* Forward pass on n <= batch samples of input x [n, h, w, c]. */

@@ -156,7 +156,7 @@ static void col2im_chunk(const float *cols, tl_node *src, const tl_node *n, size
 static int direct_applies(const tl_net *net, const tl_node *n, const tl_conv_direct_shape *s)
 {
     return net->conv_direct && n->stride_h == 1 && n->stride_w == 1 && !conv_is_pointwise(n) &&
-           tl_conv_direct_shape_ok(s);
+           tl_conv_direct_shape_ok(s, net->conv_direct);
 }
 
 static void conv_forward(tl_net *net, tl_node *n, int count)
@@ -166,16 +166,19 @@ static void conv_forward(tl_net *net, tl_node *n, int count)
     const int k = n->k_h * n->k_w * src->c, m = n->h * n->w;
     const tl_conv_direct_shape shape = tl_conv_direct_forward(src, n);
     if (direct_applies(net, n, &shape)) {
-        /* Filters (OC, KH, KW, C) -> (KH, KW, C, OC): output channels innermost. */
+        /* Filters (OC, KH, KW, C) -> rows (KH, KW, C) of each block of
+         * output channels, packed as the kernels read them. */
         float *wt = net->direct_w;
         for (int o = 0; o < n->c; ++o) {
-            for (int t = 0; t < k; ++t) {
-                wt[(size_t)t * n->c + o] = w[(size_t)o * k + t];
+            size_t at, step;
+            tl_conv_direct_filter_column(net->conv_direct, n->c, (size_t)k, o, &at, &step);
+            for (int t = 0; t < k; ++t, at += step) {
+                wt[at] = w[(size_t)o * k + t];
             }
         }
         for (int b = 0; b < count; ++b) {
-            tl_conv_direct_image(&shape, src->out + b * sample_size(src), wt, bias, 0, n->out + b * sample_size(n),
-                                 net->direct_in);
+            tl_conv_direct_image(&shape, net->conv_direct, src->out + b * sample_size(src), wt, bias, 0,
+                                 n->out + b * sample_size(n), net->direct_in);
         }
         return;
     }
@@ -231,8 +234,8 @@ static void conv_backward(tl_net *net, tl_node *n, int count)
         float *g = net->direct_w;
         memset(g, 0, n->weight_count * sizeof(float));
         for (int b = 0; b < count; ++b) {
-            tl_conv_direct_filter_grad(&fwd, src->out + b * sample_size(src), n->dout + b * sample_size(n), g,
-                                       net->direct_in);
+            tl_conv_direct_filter_grad(&fwd, net->conv_direct, src->out + b * sample_size(src),
+                                       n->dout + b * sample_size(n), g, net->direct_in);
         }
         for (int o = 0; o < n->c; ++o) {
             for (int t = 0; t < k; ++t) {
@@ -243,20 +246,25 @@ static void conv_backward(tl_net *net, tl_node *n, int count)
     const int direct_din = need_din && direct_applies(net, n, &shape);
     if (direct_din) {
         /* dX = dY convolved with the filters turned round, channels swapped:
-         * (OC, KH, KW, C) -> (KH, KW, OC, C), each C row copied whole. */
+         * (OC, KH, KW, C) -> rows (KH, KW, OC) of each block of the C
+         * channels (the outputs here), packed as the kernels read them. */
         float *wf = net->direct_w;
-        for (int ky = 0; ky < n->k_h; ++ky) {
-            for (int kx = 0; kx < n->k_w; ++kx) {
-                for (int o = 0; o < n->c; ++o) {
-                    const size_t from = (((size_t)o * n->k_h + n->k_h - 1 - ky) * n->k_w + n->k_w - 1 - kx) * src->c;
-                    memcpy(wf + (((size_t)ky * n->k_w + kx) * n->c + o) * src->c, w + from, (size_t)src->c * sizeof(float));
+        const size_t rows = (size_t)n->k_h * n->k_w * n->c;
+        for (int c = 0; c < src->c; ++c) {
+            size_t at, step;
+            tl_conv_direct_filter_column(net->conv_direct, src->c, rows, c, &at, &step);
+            for (int ky = 0; ky < n->k_h; ++ky) {
+                for (int kx = 0; kx < n->k_w; ++kx) {
+                    for (int o = 0; o < n->c; ++o, at += step) {
+                        wf[at] = w[(((size_t)o * n->k_h + n->k_h - 1 - ky) * n->k_w + n->k_w - 1 - kx) * src->c + c];
+                    }
                 }
             }
         }
         const int add = grad_accumulate(net, n->in[0]);
         for (int b = 0; b < count; ++b) {
-            tl_conv_direct_image(&shape, n->dout + b * sample_size(n), wf, NULL, add, src->dout + b * sample_size(src),
-                                 net->direct_in);
+            tl_conv_direct_image(&shape, net->conv_direct, n->dout + b * sample_size(n), wf, NULL, add,
+                                 src->dout + b * sample_size(src), net->direct_in);
         }
     } else if (need_din) {
         grad_scatter_start(net, n->in[0], count);
