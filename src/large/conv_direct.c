@@ -3,17 +3,21 @@
  * im2col + GEMM copies every input pixel KH*KW times, OpenBLAS packs the
  * copy again, and the input gradient needs a zeroed column buffer and a
  * col2im scatter. These kernels read a zero-padded copy of one image
- * instead and keep a block of 7 output pixels x up to 3 vectors of output
+ * instead and keep a block of output pixels x up to 3 vectors of output
  * channels in registers across the whole KH*KW*C reduction (each step: the
- * filter vectors, 7 broadcast inputs, 7 fused multiply-adds per vector).
+ * filter vectors, one broadcast input and one fused multiply-add per vector
+ * for each pixel).
  * The input gradient of a stride-1 convolution is the same computation on
  * the padded output gradient with the filters turned round, so one kernel
  * serves both.
  *
  * Built twice from conv_direct_kernels.h: for AVX-512 (16 floats a vector,
- * blocks of 7 pixels x 48 channels) and for AVX2 with FMA (8 floats, 7 x
- * 16), the widest the CPU runs chosen at run time; elsewhere
- * tl_conv_direct_available() is 0 and the layers use im2col + GEMM.
+ * blocks of 7 pixels x 48 channels) and for AVX2 with FMA (8 floats, 4 x
+ * 24), the widest the CPU runs chosen at run time; elsewhere
+ * tl_conv_direct_available() is 0 and the layers use im2col + GEMM. The
+ * filters come packed by block of output channels, so a block reads its
+ * filters in order (read with a stride of all the output channels, the
+ * teacher's 96- and 192-channel layers missed the cache on AVX2).
  */
 #include <string.h>
 

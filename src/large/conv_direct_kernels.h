@@ -5,13 +5,17 @@
  *   VEC          the vector type; LANES floats per vector
  *   VLOAD(p), VSTORE(p, v), VADD(a, b), VFMA(a, b, c) = a * b + c,
  *   VSET1(f), VZERO()
+ *   BLOCK        output pixels a forward register block holds
  *   MAXV         most output-channel vectors a register block holds
  *   GRAD_IB      input channels a filter-gradient block holds
  *   NAME(f)      the set's name for function f
  * Register budget per block: BLOCK * MAXV accumulators + MAXV filter
- * vectors + 1 broadcast for the forward pass (7 x 3 + 4 = 25 of AVX-512's
- * 32; 7 x 2 + 3 = 17 of AVX2's 16, one reloaded), GRAD_IB * MAXV + MAXV + 1
- * for the filter gradient (8 x 3 + 4 = 28 of 32; 6 x 2 + 3 = 15 of 16).
+ * vectors + 1 broadcast for the forward pass (AVX-512: 7 x 3 + 4 = 25 of
+ * 32; AVX2: 4 x 3 + 4 = 16 of 16), GRAD_IB * MAXV + MAXV + 1 for the filter
+ * gradient (8 x 3 + 4 = 28 of 32; 4 x 3 + 4 = 16 of 16). More than the
+ * registers hold spills an accumulator to the stack, and its chain of
+ * fused multiply-adds then waits on memory: 7 x 2 blocks on AVX2 ran 25%
+ * slower than im2col + OpenBLAS.
  */
 
 /* out[j][v] (+)= init + sum over taps and input channels, for PB pixels x
