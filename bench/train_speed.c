@@ -82,7 +82,7 @@ int main(int argc, char **argv)
         }
         double loss = 0;
         long hits = 0;
-        tl_replicas_train_step(&reps, x, y, batch, batch, NULL, NULL, &loss, &hits);
+        tl_replicas_train_step(&reps, x, y, batch, batch, NULL, NULL, NULL, &loss, &hits);
         tl_optim_step(&opt, net.params, net.grads, decay);
     }
     const double seconds = now() - start;

@@ -113,6 +113,16 @@ check "distill help names the teacher cache" 0 "--teacher-cache F +keep the teac
     "$bin" distill --help
 check "distill: a cache of a live teacher" 1 "--teacher-cache keeps the logits of a teacher run once; it cannot go with --teacher-live" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --teacher-live --teacher-cache "$work/x.tltc"
+check "distill help names attention transfer" 0 "--attention BETA +also match the student's attention maps" -- \
+    "$bin" distill --help
+check "distill: attention with a cache file" 1 "--attention needs the teacher's feature maps, which neither --teacher-cache nor --teacher-flip keeps" -- \
+    "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --attention 1000 --teacher-cache "$work/x.tltc"
+check "distill: attention with mirrored targets" 1 "--attention needs the teacher's feature maps" -- \
+    "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --attention 1000 --teacher-flip
+check "distill: attention weight not a number" 1 "--attention needs a non-negative number, not 'inf'" -- \
+    "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --attention inf
+check "train takes no attention transfer" 1 "unknown option '--attention'" -- \
+    "$bin" train --arch student-tiny --out "$work/s.tlc" --attention 1000
 check "distill help names the decoupled loss" 0 "--kd LOSS +hinton \(default\).* or dkd" -- "$bin" distill --help
 check "distill: unknown loss" 1 "--kd takes hinton or dkd, not 'fitnet'" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --kd fitnet
@@ -159,6 +169,10 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "distill with the teacher's mirrors" 0 "distilling from the teacher and its mirror images" -- \
         "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/kdf.tlc" --teacher-flip \
         --epochs 1 --limit 300
+    check "distill with attention transfer" 0 "distilling from the teacher, attention transfer at 2 map sizes \(beta 1000\)" -- \
+        "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/kda.tlc" --attention 1000 \
+        --teacher-views 2 --epochs 1 --limit 300
+    ok "the student distilled with attention is written" test -s "$work/kda.tlc"
     check "eval: the mean of two checkpoints" 0 "^mean of 2 checkpoints: 360 test images, accuracy 0\.[0-9]+$" -- \
         "$bin" eval "$work/t.tlc" "$work/kd1.tlc" --limit 360
     check "eval: with mirrored images" 0 "^mean of 1 checkpoint over each image and its mirror: 360 test images" -- \

@@ -340,6 +340,183 @@ static void test_loss_gradients(void **state)
     assert_true(isnan(tl_decoupled_distillation_loss(s1, t1, &zero_label, 1, 1, 4.0f, 1.0f, 8.0f, 1, NULL, NULL)));
 }
 
+/* Attention maps by hand: pixel activations (1, 1) and (2, 0) give mean
+ * squares 1 and 2, scaled to unit length (1, 2) / sqrt 5; all zeros stay
+ * zeros. The loss of a map against itself is 0, against another beta / 2
+ * times the mean squared difference. */
+static void test_attention_by_hand(void **state)
+{
+    (void)state;
+    const float act[4] = { 1, 1, 2, 0 }, zeros[4] = { 0 };
+    float q[2];
+    assert_true(fabs(tl_attention_map(act, 2, 2, q) - sqrt(5.0)) < 1e-6);
+    assert_true(fabsf(q[0] - 1 / sqrtf(5)) < 1e-6f && fabsf(q[1] - 2 / sqrtf(5)) < 1e-6f);
+    assert_true(tl_attention_map(zeros, 2, 2, q) == 0 && q[0] == 0 && q[1] == 0);
+    const float same[2] = { 1 / sqrtf(5), 2 / sqrtf(5) }, other[2] = { 1, 0 };
+    float d[4], scratch[2];
+    assert_true(fabsf(tl_attention_loss(act, 1, 2, 2, same, 2, 1000, 1, d, scratch)) < 1e-6f);
+    for (int i = 0; i < 4; ++i) {
+        assert_true(fabsf(d[i]) < 1e-4f);
+    }
+    const float d0 = 1 / sqrtf(5) - 1, d1 = 2 / sqrtf(5);
+    const float want = 1000.0f / 2 * (d0 * d0 + d1 * d1) / 2;
+    assert_true(fabsf(tl_attention_loss(act, 1, 2, 2, other, 2, 1000, 1, NULL, scratch) - want) < 1e-3f * want);
+}
+
+/* The attention loss's gradient against finite differences: two samples of
+ * 3 pixels x 4 channels, targets in rows 5 floats apart, scale 0.5. */
+static void test_attention_gradient(void **state)
+{
+    (void)state;
+    enum { N = 2, P = 3, C = 4, STRIDE = 5 };
+    test_rng r = { 21 };
+    float act[N * P * C], target[N * STRIDE], d[N * P * C], q[P];
+    for (int i = 0; i < N * P * C; ++i) {
+        act[i] = rng_float(&r, -1, 1);
+    }
+    for (int b = 0; b < N; ++b) {
+        float raw[P * C];
+        for (int i = 0; i < P * C; ++i) {
+            raw[i] = rng_float(&r, -1, 1);
+        }
+        tl_attention_map(raw, P, C, target + b * STRIDE);
+    }
+    tl_attention_loss(act, N, P, C, target, STRIDE, 50, 0.5f, d, q);
+    const float eps = 1e-3f;
+    for (int i = 0; i < N * P * C; ++i) {
+        const float keep = act[i];
+        act[i] = keep + eps;
+        const float up = tl_attention_loss(act, N, P, C, target, STRIDE, 50, 0.5f, NULL, q);
+        act[i] = keep - eps;
+        const float down = tl_attention_loss(act, N, P, C, target, STRIDE, 50, 0.5f, NULL, q);
+        act[i] = keep;
+        const float numeric = 0.5f * (up - down) / (2 * eps);
+        assert_true(fabsf(numeric - d[i]) < 2e-3f + 2e-2f * fabsf(numeric));
+    }
+}
+
+/* Where attention is matched: the last node of each size both networks
+ * have (the student's stage outputs, the teacher's block outputs), in the
+ * student's order; none shared is an error. */
+static void test_attention_match(void **state)
+{
+    (void)state;
+    tl_net student, teacher, tiny;
+    assert_int_equal(tl_net_build_arch(&student, "student", 28, 28, 1, 10), TL_OK);
+    assert_int_equal(tl_net_build_arch(&teacher, "teacher", 28, 28, 1, 10), TL_OK);
+    assert_int_equal(tl_net_build_arch(&tiny, "student-tiny", 28, 28, 1, 10), TL_OK);
+    tl_attention_points p;
+    assert_int_equal(tl_attention_match(&student, &teacher, &p), TL_OK);
+    assert_int_equal(p.count, 3);
+    const int pixels[3] = { 784, 196, 49 };
+    for (int k = 0; k < 3; ++k) {
+        assert_int_equal(p.pixels[k], pixels[k]);
+        assert_int_equal(student.nodes[p.student[k]].kind, TL_LAYER_RELU);
+        assert_int_equal(teacher.nodes[p.teacher[k]].kind, TL_LAYER_RELU);
+        assert_int_equal(student.nodes[p.student[k]].h * student.nodes[p.student[k]].w, pixels[k]);
+        assert_int_equal(teacher.nodes[p.teacher[k]].h * teacher.nodes[p.teacher[k]].w, pixels[k]);
+        /* the next node of the student changes the size (a pool or the head) */
+        assert_int_not_equal(student.nodes[p.student[k] + 1].h, student.nodes[p.student[k]].h);
+    }
+    assert_int_equal(p.offset[1], 784);
+    assert_int_equal(p.offset[2], 980);
+    assert_int_equal(p.floats, 1029);
+    /* student-tiny starts with a stride-2 convolution: 14x14 and 7x7 only */
+    assert_int_equal(tl_attention_match(&tiny, &teacher, &p), TL_OK);
+    assert_int_equal(p.count, 2);
+    assert_int_equal(p.pixels[0], 196);
+    assert_int_equal(p.floats, 245);
+    tl_net flat;
+    assert_int_equal(tl_net_init(&flat, 5, 5, 1), TL_OK);
+    assert_true(tl_net_dense(&flat, tl_net_conv(&flat, 0, 4, 5, 1, 0), 10) > 0); /* 1x1 only */
+    assert_int_equal(tl_attention_match(&flat, &teacher, &p), TL_ERR_SHAPE);
+    tl_net_free(&student);
+    tl_net_free(&teacher);
+    tl_net_free(&tiny);
+    tl_net_free(&flat);
+}
+
+/* A gradient seeded at an inner node (grad_seed) reaches the parameters
+ * beside the exit's: cross-entropy + an attention term at the ReLU that a
+ * max pool reads, against finite differences over the whole network. */
+static float ce_plus_attention(tl_net *net, const float *x, const uint8_t *labels, int relu, const float *target,
+                               int backward)
+{
+    tl_net_forward(net, x, BATCH);
+    tl_node *out = &net->nodes[net->exits[0]], *r = &net->nodes[relu];
+    float q[36];
+    float loss = tl_softmax_cross_entropy(out->out, labels, BATCH, CLASSES, 1.0f, backward ? out->dout : NULL, NULL);
+    loss += tl_attention_loss(r->out, BATCH, r->h * r->w, r->c, target, (size_t)r->h * r->w, 20, 1.0f,
+                              backward ? r->dout : NULL, q);
+    if (backward) {
+        r->grad_seed = 1;
+        tl_net_zero_grads(net);
+        tl_net_backward(net, BATCH);
+    }
+    return loss;
+}
+
+static void test_attention_seeded_backward(void **state)
+{
+    (void)state;
+    tl_net net;
+    assert_int_equal(tl_net_init(&net, 6, 6, 2), TL_OK);
+    const int relu = tl_net_relu(&net, tl_net_conv(&net, 0, 4, 3, 1, 1));
+    const int pooled = tl_net_maxpool(&net, relu, 2, 2);
+    const int logits = tl_net_dense(&net, tl_net_global_avgpool(&net, tl_net_conv(&net, pooled, 5, 3, 1, 1)), CLASSES);
+    assert_int_equal(tl_net_add_exit(&net, logits, 1.0f), TL_OK);
+    assert_int_equal(tl_net_finalize(&net, BATCH, 9), TL_OK);
+    test_rng r = { 17 };
+    float x[BATCH * 6 * 6 * 2], target[BATCH * 36];
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; ++i) {
+        x[i] = rng_float(&r, -1, 1);
+    }
+    for (int b = 0; b < BATCH; ++b) {
+        float raw[36];
+        for (int i = 0; i < 36; ++i) {
+            raw[i] = rng_float(&r, 0, 1);
+        }
+        tl_attention_map(raw, 36, 1, target + b * 36);
+    }
+    const uint8_t labels[BATCH] = { 0, 2, 3 };
+    ce_plus_attention(&net, x, labels, relu, target, 1);
+    assert_int_equal(net.nodes[relu].grad_seed, 0); /* backward clears it */
+    float *analytic = malloc(net.param_count * sizeof(float));
+    memcpy(analytic, net.grads, net.param_count * sizeof(float));
+    const float eps = 2e-3f;
+    int bad = 0;
+    float largest_gap = 0;
+    for (size_t i = 0; i < net.param_count; ++i) {
+        const float keep = net.params[i];
+        net.params[i] = keep + eps;
+        const float up = ce_plus_attention(&net, x, labels, relu, target, 0);
+        net.params[i] = keep - eps;
+        const float down = ce_plus_attention(&net, x, labels, relu, target, 0);
+        net.params[i] = keep;
+        const float numeric = (up - down) / (2 * eps);
+        bad += fabsf(numeric - analytic[i]) > 2e-3f + 3e-2f * fabsf(numeric);
+        largest_gap = fmaxf(largest_gap, fabsf(numeric));
+    }
+    assert_true(largest_gap > 1e-3f);
+    assert_int_equal(bad, 0);
+    /* Without the seed the attention term's gradient is lost: the first
+     * convolution's gradients then differ. */
+    ce_plus_attention(&net, x, labels, relu, target, 1);
+    memcpy(analytic, net.grads, net.param_count * sizeof(float));
+    tl_net_forward(&net, x, BATCH);
+    tl_softmax_cross_entropy(net.nodes[logits].out, labels, BATCH, CLASSES, 1.0f, net.nodes[logits].dout, NULL);
+    tl_net_zero_grads(&net);
+    tl_net_backward(&net, BATCH);
+    const tl_node *conv1 = &net.nodes[1];
+    float moved = 0;
+    for (size_t i = 0; i < conv1->weight_count; ++i) {
+        moved = fmaxf(moved, fabsf(analytic[conv1->weight_at + i] - net.grads[conv1->weight_at + i]));
+    }
+    assert_true(moved > 1e-4f);
+    free(analytic);
+    tl_net_free(&net);
+}
+
 /* Forward values worked by hand. */
 static void test_forward_by_hand(void **state)
 {
@@ -490,6 +667,10 @@ int main(void)
         cmocka_unit_test(test_gradients_residual),
         cmocka_unit_test(test_gradients_dropout),
         cmocka_unit_test(test_loss_gradients),
+        cmocka_unit_test(test_attention_by_hand),
+        cmocka_unit_test(test_attention_gradient),
+        cmocka_unit_test(test_attention_match),
+        cmocka_unit_test(test_attention_seeded_backward),
         cmocka_unit_test(test_forward_by_hand),
         cmocka_unit_test(test_optimisers_and_schedules),
         cmocka_unit_test(test_architectures_build),

@@ -903,6 +903,67 @@ static void test_decoupled_distillation(void **state)
     }
 }
 
+/* Attention transfer: a student distilled with it learns; over one step
+ * the teacher's maps cached with its views (the pass on two threads) move
+ * the student as the teacher run live on that batch does, and the term
+ * moves it (over many steps training amplifies rounding, so runs are
+ * compared step by step); what it cannot go with is refused. */
+static void test_attention_transfer(void **state)
+{
+    (void)state;
+    if (!have_dataset()) {
+        skip();
+    }
+    char teacher[128], cached_path[128], live_path[128], plain_path[128], error[256] = "";
+    snprintf(teacher, sizeof teacher, "%s/at-t.tlc", dir);
+    snprintf(cached_path, sizeof cached_path, "%s/at-c.tlc", dir);
+    snprintf(live_path, sizeof live_path, "%s/at-l.tlc", dir);
+    snprintf(plain_path, sizeof plain_path, "%s/at-p.tlc", dir);
+    tl_train_report rep;
+    train_weak_teacher(teacher, 2);
+    tl_train_config d = small_run(cached_path, "student-tiny", 3);
+    d.lr = 0.1f;
+    d.seed = 3;
+    d.teacher = teacher;
+    d.teacher_views = 2;
+    d.threads = 2;
+    d.attention = 1000;
+    assert_int_equal(tl_train(&d, &rep, error, sizeof error), TL_OK);
+    printf("attention: test accuracy %.3f, loss %.3f\n", (double)rep.test_accuracy[0], (double)rep.train_loss);
+    assert_true(rep.test_accuracy[0] > 0.3f);
+    assert_true(isfinite(rep.train_loss));
+    tl_train_config one = d; /* one step of one batch */
+    one.epochs = 1;
+    one.limit_train = one.batch;
+    assert_int_equal(tl_train(&one, &rep, error, sizeof error), TL_OK);
+    tl_train_config l = one;
+    l.out = live_path;
+    l.teacher_live = 1;
+    assert_int_equal(tl_train(&l, &rep, error, sizeof error), TL_OK);
+    tl_train_config p = one;
+    p.out = plain_path;
+    p.attention = 0;
+    assert_int_equal(tl_train(&p, &rep, error, sizeof error), TL_OK);
+    const float worst = largest_difference(cached_path, live_path), apart = largest_difference(cached_path, plain_path);
+    printf("attention, one step: cached vs live largest weight difference %g, vs no attention %g\n", (double)worst,
+           (double)apart);
+    assert_true(worst < 1e-5f);
+    assert_true(apart > 1e-4f);
+    /* Refused: with a cache file or mirrored targets (neither keeps maps),
+     * without a teacher, with a negative or infinite weight. */
+    for (int bad = 0; bad < 5; ++bad) {
+        tl_train_config e = d;
+        e.teacher_cache = bad == 0 ? plain_path : NULL;
+        e.teacher_flip = bad == 1;
+        e.teacher = bad == 2 ? NULL : teacher;
+        e.teacher_views = bad == 2 ? 0 : d.teacher_views;
+        e.attention = bad == 3 ? -1.0f : bad == 4 ? INFINITY : 1000.0f;
+        error[0] = 0;
+        assert_int_equal(tl_train(&e, &rep, error, sizeof error), TL_ERR_ARG);
+        assert_non_null(strstr(error, "attention transfer needs a teacher"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -920,6 +981,7 @@ int main(void)
         cmocka_unit_test(test_teacher_cache_file),
         cmocka_unit_test(test_evaluate_mean),
         cmocka_unit_test(test_teacher_flip),
+        cmocka_unit_test(test_attention_transfer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

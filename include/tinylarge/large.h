@@ -50,6 +50,9 @@ typedef struct tl_node {
     int32_t *argmax;            /* maxpool: winning input index per output */
     uint8_t *mask;              /* dropout mask */
     int grad_ready;             /* backward: dout already holds gradient */
+    int grad_seed;              /* set before a backward pass by a caller that wrote a loss's
+                                   gradient into this (non-exit) node's dout, as attention
+                                   transfer does; consumers add to it; backward clears it */
     char name[32];
 } tl_node;
 
@@ -153,6 +156,47 @@ float tl_distillation_loss(const float *student, const float *teacher, const uin
 float tl_decoupled_distillation_loss(const float *student, const float *teacher, const uint8_t *labels, int n,
                                      int classes, float temperature, float alpha, float beta, float scale,
                                      float *dlogits, int *correct);
+
+/* Attention transfer (Zagoruyko & Komodakis 2017): a layer's attention
+ * map is the mean over channels of its squared activations at each pixel,
+ * scaled to unit length per sample. tl_attention_map writes the map of one
+ * sample's activations [pixels, channels] into q [pixels] and returns the
+ * length before scaling (0: q is all zeros). */
+double tl_attention_map(const float *act, int pixels, int channels, float *q);
+
+/* beta / 2 * the mean over samples and pixels of (q - target)^2, q the
+ * maps of act [n, pixels, channels], target row b at target + b *
+ * target_stride (unit maps, as tl_attention_map makes). Writes the
+ * gradient * scale into dact [n, pixels, channels] (may be NULL); q is
+ * scratch of `pixels` floats. */
+float tl_attention_loss(const float *act, int n, int pixels, int channels, const float *target, size_t target_stride,
+                        float beta, float scale, float *dact, float *q);
+
+#define TL_ATTENTION_MAX 4
+
+/* Where a student's attention maps are matched to a teacher's: for each
+ * spatial size (above 1x1) both networks have, the last node of that size
+ * in each (the output of a stage, before it is pooled or strided away),
+ * in the student's order. */
+typedef struct tl_attention_points {
+    int count;
+    int student[TL_ATTENTION_MAX], teacher[TL_ATTENTION_MAX];
+    int pixels[TL_ATTENTION_MAX];
+    int offset[TL_ATTENTION_MAX]; /* of each map in a sample's row of all maps */
+    int floats;                   /* a sample's row: the sum of pixels */
+} tl_attention_points;
+
+/* Fills *points; TL_ERR_SHAPE when the two share no size (or more than
+ * TL_ATTENTION_MAX). */
+tl_status tl_attention_match(const tl_net *student, const tl_net *teacher, tl_attention_points *points);
+
+/* What a training step needs for attention transfer: the points, the
+ * weight and the teacher's maps of the step's samples [count, floats]. */
+typedef struct tl_attention {
+    const tl_attention_points *points;
+    float beta;
+    const float *teacher_maps;
+} tl_attention;
 
 /* Which distillation loss a training step uses, with its weights. */
 typedef struct tl_kd_params {
@@ -294,6 +338,9 @@ typedef struct tl_train_config {
                                    augmented views of each, the only views the student sees */
     int teacher_flip;           /* 1: the teacher's logits of an image are the mean of its
                                    logits of the image and of its mirror (twice the cost) */
+    float attention;            /* > 0: attention transfer at every size student and teacher
+                                   share, this weight (beta; 1000 in the paper); not with
+                                   teacher_cache or teacher_flip */
     const char *teacher_cache;  /* file keeping the teacher's logits between runs, or NULL
                                    (read when it matches the teacher, data and views; else
                                    written after the teacher's pass); not with teacher_live */
@@ -383,10 +430,12 @@ void tl_replicas_free(tl_replicas *r);
  * replicas; grads (zeroed first) end up in the master. Each sample's
  * gradient is weighted 1 / denominator (the global batch size, for MPI).
  * With teacher_logits ([count, classes]) and kd every exit uses the
- * distillation loss kd names (cross-entropy without either). Adds the last exit's loss sum and correct count. */
+ * distillation loss kd names (cross-entropy without either); with `at`
+ * (may be NULL) the attention-transfer loss joins them. Adds the last
+ * exit's loss sum (plus the attention term's) and correct count. */
 tl_status tl_replicas_train_step(tl_replicas *r, const float *x, const uint8_t *y, int count, int denominator,
-                                 const float *teacher_logits, const tl_kd_params *kd, double *loss_sum,
-                                 long *hits);
+                                 const float *teacher_logits, const tl_kd_params *kd, const tl_attention *at,
+                                 double *loss_sum, long *hits);
 
 /* Magnitude pruning: zeroes the `fraction` of conv/dense weights (the decay
  * mask's entries) with the smallest magnitudes, over the whole network;

@@ -1,4 +1,5 @@
 /* cmd_train.c - `tinylarge train`, `tinylarge distill` and `tinylarge eval`. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,10 @@ static void usage_train(FILE *out, int distill)
                      "                     image once (K passes); the student trains on those views\n"
                      "                     with their own soft targets (default 0: un-augmented\n"
                      "                     images scored, fresh views trained on; at most %d)\n"
+                     "  --attention BETA   also match the student's attention maps to the teacher's\n"
+                     "                     (Zagoruyko & Komodakis 2017) at each feature-map size both\n"
+                     "                     have, weight BETA (the paper's is 1000; default 0: off;\n"
+                     "                     not with --teacher-cache or --teacher-flip)\n"
                      "  --teacher-flip     soft targets averaged over each image (view) and its mirror\n"
                      "                     (the teacher runs twice; 94.51%% against 94.32%% for the\n"
                      "                     reference teacher)\n"
@@ -149,9 +154,10 @@ static int run_training(int argc, char **argv, int distill)
             }
             cfg.kd_decoupled = !strcmp(v, "dkd");
         } else if (!strcmp(a, "--lr") || !strcmp(a, "--wd") || !strcmp(a, "--temperature") || !strcmp(a, "--alpha") ||
-                   (distill && (!strcmp(a, "--dkd-alpha") || !strcmp(a, "--dkd-beta") || !strcmp(a, "--dkd-warmup")))) {
+                   (distill && (!strcmp(a, "--dkd-alpha") || !strcmp(a, "--dkd-beta") || !strcmp(a, "--dkd-warmup") ||
+                                !strcmp(a, "--attention")))) {
             float f;
-            if (parse_float(v, &f) || !(f >= 0)) {
+            if (parse_float(v, &f) || !(f >= 0) || !isfinite(f)) {
                 return tl_cli_fail(cmd, "%s needs a non-negative number, not '%s'", a, v);
             }
             if (!strcmp(a, "--lr")) cfg.lr = f;
@@ -160,6 +166,7 @@ static int run_training(int argc, char **argv, int distill)
             else if (!strcmp(a, "--alpha")) cfg.alpha = f;
             else if (!strcmp(a, "--dkd-alpha")) cfg.dkd_alpha = f;
             else if (!strcmp(a, "--dkd-beta")) cfg.dkd_beta = f;
+            else if (!strcmp(a, "--attention")) cfg.attention = f;
             else cfg.dkd_warmup = f;
         } else if (strcmp(a, "--epochs") && strcmp(a, "--batch") && strcmp(a, "--threads") && strcmp(a, "--seed") &&
                    strcmp(a, "--limit") && strcmp(a, "--qat") && strcmp(a, "--cutout") &&
@@ -194,6 +201,10 @@ static int run_training(int argc, char **argv, int distill)
     if (cfg.teacher_cache && cfg.teacher_live) {
         return tl_cli_fail(cmd, "--teacher-cache keeps the logits of a teacher run once; it cannot go with "
                                 "--teacher-live");
+    }
+    if (cfg.attention > 0 && (cfg.teacher_cache || cfg.teacher_flip)) {
+        return tl_cli_fail(cmd, "--attention needs the teacher's feature maps, which neither --teacher-cache "
+                                "nor --teacher-flip keeps; leave those out");
     }
     if (cfg.teacher_views > 0 && !cfg.augment) {
         return tl_cli_fail(cmd, "--teacher-views trains on augmented views; it cannot go with --no-augment");

@@ -752,10 +752,12 @@ void tl_net_forward(tl_net *net, const float *x, int count)
 
 void tl_net_backward(tl_net *net, int count)
 {
-    /* Only the exits hold gradient (set by the loss); every other dout is
-     * written by its first consumer (grad_accumulate), none is zeroed. */
+    /* Only the exits (and seeded nodes) hold gradient, set by the losses;
+     * every other dout is written by its first consumer (grad_accumulate),
+     * none is zeroed. */
     for (int i = 0; i < net->count; ++i) {
-        net->nodes[i].grad_ready = 0;
+        net->nodes[i].grad_ready = net->nodes[i].grad_seed;
+        net->nodes[i].grad_seed = 0;
     }
     for (int e = 0; e < net->exit_count; ++e) {
         net->nodes[net->exits[e]].grad_ready = 1;

@@ -161,3 +161,57 @@ float tl_decoupled_distillation_loss(const float *student, const float *teacher,
     }
     return (float)(loss / n);
 }
+
+/* ---- attention transfer (Zagoruyko & Komodakis 2017) ---- */
+
+/* Below this norm a map is all zeros (a dead layer): left at zero. */
+#define ATTENTION_EPS 1e-12
+
+double tl_attention_map(const float *act, int pixels, int channels, float *q)
+{
+    double norm2 = 0;
+    for (int p = 0; p < pixels; ++p) {
+        const float *a = act + (size_t)p * channels;
+        double sum = 0;
+        for (int c = 0; c < channels; ++c) {
+            sum += (double)a[c] * a[c];
+        }
+        q[p] = (float)(sum / channels);
+        norm2 += (double)q[p] * q[p];
+    }
+    const double norm = sqrt(norm2);
+    for (int p = 0; p < pixels; ++p) {
+        q[p] = norm > ATTENTION_EPS ? (float)(q[p] / norm) : 0.0f;
+    }
+    return norm;
+}
+
+float tl_attention_loss(const float *act, int n, int pixels, int channels, const float *target, size_t target_stride,
+                        float beta, float scale, float *dact, float *q)
+{
+    double total = 0;
+    const double per = (double)beta / ((double)n * pixels); /* d(mean)/d(term), times beta / 2 * 2 */
+    for (int b = 0; b < n; ++b) {
+        const float *a = act + (size_t)b * pixels * channels, *t = target + (size_t)b * target_stride;
+        const double norm = tl_attention_map(a, pixels, channels, q);
+        double dot = 0;
+        for (int p = 0; p < pixels; ++p) {
+            const double d = (double)q[p] - t[p];
+            total += d * d;
+            dot += (double)q[p] * d;
+        }
+        if (!dact) {
+            continue;
+        }
+        float *g = dact + (size_t)b * pixels * channels;
+        for (int p = 0; p < pixels; ++p) {
+            /* d/dQ of q = Q / |Q| is (I - q q^T) / |Q|; dQ_p/da_pc = 2 a_pc / C. */
+            const double dq = norm > ATTENTION_EPS ? per * (((double)q[p] - t[p]) - q[p] * dot) / norm : 0;
+            const double factor = (double)scale * dq * 2.0 / channels;
+            for (int c = 0; c < channels; ++c) {
+                g[(size_t)p * channels + c] = (float)(factor * a[(size_t)p * channels + c]);
+            }
+        }
+    }
+    return (float)(0.5 * beta * total / ((double)n * pixels));
+}

@@ -364,3 +364,40 @@ uint8_t *tl_net_decay_mask(const tl_net *net)
     }
     return mask;
 }
+
+/* The last node of each spatial size (above 1x1, the input aside). */
+static int last_of_size(const tl_net *net, int h, int w)
+{
+    int last = -1;
+    for (int i = 1; i < net->count; ++i) {
+        if (net->nodes[i].h == h && net->nodes[i].w == w) {
+            last = i;
+        }
+    }
+    return last;
+}
+
+tl_status tl_attention_match(const tl_net *student, const tl_net *teacher, tl_attention_points *points)
+{
+    memset(points, 0, sizeof *points);
+    for (int i = 1; i < student->count; ++i) {
+        const tl_node *n = &student->nodes[i];
+        if (n->h * n->w <= 1 || last_of_size(student, n->h, n->w) != i) {
+            continue; /* a 1x1 map says nothing; only a size's last node */
+        }
+        const int t = last_of_size(teacher, n->h, n->w);
+        if (t < 0) {
+            continue;
+        }
+        if (points->count == TL_ATTENTION_MAX) {
+            return TL_ERR_SHAPE;
+        }
+        const int k = points->count++;
+        points->student[k] = i;
+        points->teacher[k] = t;
+        points->pixels[k] = n->h * n->w;
+        points->offset[k] = points->floats;
+        points->floats += n->h * n->w;
+    }
+    return points->count > 0 ? TL_OK : TL_ERR_SHAPE;
+}

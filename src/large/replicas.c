@@ -8,6 +8,7 @@
  * statistics averaged (each replica normalises with its own slice's
  * statistics, as data-parallel training across processes does).
  */
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,9 +76,35 @@ typedef struct job {
     const float *teacher;
     int count, denominator;
     const tl_kd_params *kd;
+    const tl_attention *at;
+    const float *teacher_maps; /* this job's rows of at->teacher_maps */
     double loss;
     long hits;
 } job;
+
+/* The attention-transfer term at each matched node: its gradient seeds the
+ * node's dout for the backward pass. Returns the term's mean loss. */
+static double attention_terms(job *j, float share)
+{
+    const tl_attention_points *pts = j->at->points;
+    int most = 0;
+    for (int k = 0; k < pts->count; ++k) {
+        most = pts->pixels[k] > most ? pts->pixels[k] : most;
+    }
+    float *q = malloc((size_t)most * sizeof(float));
+    if (!q) {
+        return NAN; /* reported as a diverged run */
+    }
+    double loss = 0;
+    for (int k = 0; k < pts->count; ++k) {
+        tl_node *n = &j->net->nodes[pts->student[k]];
+        loss += tl_attention_loss(n->out, j->count, pts->pixels[k], n->c, j->teacher_maps + pts->offset[k],
+                                  (size_t)pts->floats, j->at->beta, share, n->dout, q);
+        n->grad_seed = 1;
+    }
+    free(q);
+    return loss;
+}
 
 static void *run_job(void *arg)
 {
@@ -106,13 +133,16 @@ static void *run_job(void *arg)
             j->hits = hits;
         }
     }
+    if (j->at && j->teacher_maps) {
+        j->loss += attention_terms(j, share) * j->count;
+    }
     tl_net_backward(net, j->count);
     return NULL;
 }
 
 tl_status tl_replicas_train_step(tl_replicas *r, const float *x, const uint8_t *y, int count, int denominator,
-                                 const float *teacher_logits, const tl_kd_params *kd, double *loss_sum,
-                                 long *hits)
+                                 const float *teacher_logits, const tl_kd_params *kd, const tl_attention *at,
+                                 double *loss_sum, long *hits)
 {
     enum { MAX_THREADS = 64 };
     job jobs[MAX_THREADS];
@@ -124,7 +154,8 @@ tl_status tl_replicas_train_step(tl_replicas *r, const float *x, const uint8_t *
         const int first = (int)((long)count * t / n), end = (int)((long)count * (t + 1) / n);
         jobs[t] = (job){ t == 0 ? r->master : &r->extra[t - 1], x + (size_t)first * sample, y + first,
                          teacher_logits ? teacher_logits + (size_t)first * classes : NULL, end - first, denominator,
-                         kd, 0, 0 };
+                         kd, at, at && at->teacher_maps ? at->teacher_maps + (size_t)first * at->points->floats : NULL,
+                         0, 0 };
     }
     int started = 1;
     for (int t = 1; t < n; ++t, ++started) {

@@ -358,6 +358,8 @@ typedef struct teacher_job {
     int views, cutout, flip;
     uint64_t seed;
     float *logits; /* [max(views, 1) * data->n, classes], this job's rows */
+    const tl_attention_points *points; /* attention maps wanted (NULL: none) */
+    float *maps;   /* [rows, points->floats] */
     tl_status status;
     char error[256];
 } teacher_job;
@@ -412,6 +414,19 @@ static void teacher_scores(tl_net *t, float *x, int n, int flip, float *dst)
     }
 }
 
+/* The attention maps of the n samples of the teacher's last forward pass
+ * at its matched nodes, [n, points->floats]. */
+static void teacher_maps(const tl_net *t, const tl_attention_points *points, int n, float *dst)
+{
+    for (int k = 0; k < points->count; ++k) {
+        const tl_node *node = &t->nodes[points->teacher[k]];
+        for (int b = 0; b < n; ++b) {
+            tl_attention_map(node->out + (size_t)b * points->pixels[k] * node->c, points->pixels[k], node->c,
+                             dst + (size_t)b * points->floats + points->offset[k]);
+        }
+    }
+}
+
 static void *teacher_job_run(void *arg)
 {
     teacher_job *j = arg;
@@ -440,21 +455,27 @@ static void *teacher_job_run(void *arg)
                             x + (size_t)b * sample);
         }
         teacher_scores(&t, x, n, j->flip, j->logits + (size_t)(j->first + done) * d->classes);
+        if (j->points) {
+            teacher_maps(&t, j->points, n, j->maps + (size_t)(j->first + done) * j->points->floats);
+        }
     }
     free(x);
     tl_net_free(&t);
     return NULL;
 }
 
-static tl_status teacher_cache(const tl_train_config *cfg, const tl_dataset *train, float **logits, char *error,
+static tl_status teacher_cache(const tl_train_config *cfg, const tl_dataset *train,
+                               const tl_attention_points *points, float **logits, float **maps, char *error,
                                size_t error_size)
 {
     const int threads = cfg->threads > 1 ? cfg->threads : 1;
     const long rows = (long)train->n * (cfg->teacher_views > 0 ? cfg->teacher_views : 1);
     *logits = rows <= INT_MAX ? malloc((size_t)rows * train->classes * sizeof(float)) : NULL;
+    *maps = points && rows <= INT_MAX ? malloc((size_t)rows * points->floats * sizeof(float)) : NULL;
     teacher_job *jobs = calloc((size_t)threads, sizeof *jobs);
     pthread_t *tids = calloc((size_t)threads, sizeof *tids);
-    tl_status s = *logits && jobs && tids ? TL_OK : fail(error, error_size, TL_ERR_NOMEM, "out of memory");
+    tl_status s = *logits && (*maps || !points) && jobs && tids ? TL_OK
+                                                                : fail(error, error_size, TL_ERR_NOMEM, "out of memory");
     int started = 0;
     for (int t = 0; s == TL_OK && t < threads; ++t) {
         teacher_job *j = &jobs[t];
@@ -468,6 +489,8 @@ static tl_status teacher_cache(const tl_train_config *cfg, const tl_dataset *tra
         j->flip = cfg->teacher_flip;
         j->seed = cfg->seed;
         j->logits = *logits;
+        j->points = points;
+        j->maps = *maps;
         if (pthread_create(&tids[t], NULL, teacher_job_run, j) != 0) {
             s = fail(error, error_size, TL_ERR_STATE, "cannot start a thread for the teacher");
             break;
@@ -484,7 +507,8 @@ static tl_status teacher_cache(const tl_train_config *cfg, const tl_dataset *tra
     free(tids);
     if (s != TL_OK) {
         free(*logits);
-        *logits = NULL;
+        free(*maps);
+        *logits = *maps = NULL;
     }
     return s;
 }
@@ -501,6 +525,12 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
     }
     if (cfg->teacher_cache && (!cfg->teacher || cfg->teacher_live)) {
         return fail(error, error_size, TL_ERR_ARG, "a teacher cache needs a teacher that is not run live");
+    }
+    if (!(cfg->attention >= 0) || !isfinite(cfg->attention) ||
+        (cfg->attention > 0 && (!cfg->teacher || cfg->teacher_cache || cfg->teacher_flip))) {
+        return fail(error, error_size, TL_ERR_ARG,
+                    "attention transfer needs a teacher and a finite non-negative weight, and does not go with a "
+                    "teacher cache or the teacher's mirror images");
     }
     if (cfg->cutout < 0 || cfg->cutout > TL_CUTOUT_MAX || (cfg->cutout > 0 && !cfg->augment)) {
         return fail(error, error_size, TL_ERR_ARG, "cutout must be 0 to %d pixels, and needs augmentation",
@@ -590,6 +620,24 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
             s = teacher_fits(&teacher, &train, cfg->teacher, error, error_size);
         }
     }
+    /* Attention transfer: where the student's maps meet the teacher's. */
+    tl_attention_points points;
+    memset(&points, 0, sizeof points);
+    if (s == TL_OK && cfg->attention > 0) {
+        tl_net probe;
+        memset(&probe, 0, sizeof probe);
+        if (!cfg->teacher_live) {
+            s = tl_checkpoint_load(cfg->teacher, 1, &probe, NULL, NULL, error, error_size);
+        }
+        if (s == TL_OK && tl_attention_match(&net, cfg->teacher_live ? &teacher : &probe, &points) != TL_OK) {
+            s = fail(error, error_size, TL_ERR_SHAPE,
+                     "%s: the student and the teacher share no feature-map size to match attention at "
+                     "(or more than %d)", cfg->teacher, TL_ATTENTION_MAX);
+        }
+        tl_net_free(&probe);
+    }
+    const tl_attention_points *at_points = cfg->attention > 0 ? &points : NULL;
+    float *cached_maps = NULL, *slice_maps = NULL;
     /* Cached teacher logits: from the cache file when it holds this run's,
      * else from the teacher's pass (then saved to the file). */
     uint8_t key[TL_LOGIT_CACHE_KEY];
@@ -619,7 +667,7 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
                     cfg->threads > 1 ? cfg->threads : 1, cfg->threads > 1 ? "s" : "");
         }
         const double t0 = now();
-        s = teacher_cache(cfg, &train, &cached_logits, error, error_size);
+        s = teacher_cache(cfg, &train, at_points, &cached_logits, &cached_maps, error, error_size);
         if (s == TL_OK && !cfg->quiet) {
             fprintf(stderr, "teacher logits ready in %.0f s\n", now() - t0);
         }
@@ -639,7 +687,8 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
     }
     if (s == TL_OK && cfg->teacher) {
         slice_logits = malloc((size_t)cfg->batch * train.classes * sizeof(float));
-        if (!slice_logits) {
+        slice_maps = at_points ? malloc((size_t)cfg->batch * points.floats * sizeof(float)) : NULL;
+        if (!slice_logits || (at_points && !slice_maps)) {
             s = fail(error, error_size, TL_ERR_NOMEM, "out of memory");
         }
     }
@@ -686,6 +735,10 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
                                                        : ", distilling from the teacher");
         if (cfg->teacher && cfg->teacher_flip) {
             fprintf(stderr, " and its mirror images");
+        }
+        if (at_points) {
+            fprintf(stderr, ", attention transfer at %d map size%s (beta %g)", points.count,
+                    points.count > 1 ? "s" : "", (double)cfg->attention);
         }
         if (cfg->cutout > 0) {
             fprintf(stderr, ", cutout %dx%d", cfg->cutout, cfg->cutout);
@@ -736,12 +789,20 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
                     const size_t row = (size_t)(views > 0 ? chosen[b] : 0) * train.n + order[first + b];
                     memcpy(slice_logits + (size_t)b * train.classes, cached_logits + row * train.classes,
                            train.classes * sizeof(float));
+                    if (cached_maps) {
+                        memcpy(slice_maps + (size_t)b * points.floats, cached_maps + row * points.floats,
+                               (size_t)points.floats * sizeof(float));
+                    }
                 }
                 teacher_logits = slice_logits;
             } else if (cfg->teacher && count > 0) {
                 teacher_scores(&teacher, x, count, cfg->teacher_flip, slice_logits);
+                if (at_points) {
+                    teacher_maps(&teacher, at_points, count, slice_maps);
+                }
                 teacher_logits = slice_logits;
             }
+            const tl_attention at = { at_points, cfg->attention, slice_maps };
             if (shadow) {
                 tl_fake_quantize(&net, cfg->qat_bits, shadow); /* forward/backward on the device's grid */
             }
@@ -752,7 +813,7 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
                 kd.alpha = cfg->dkd_alpha * ramp;
                 kd.beta = cfg->dkd_beta * ramp;
             }
-            tl_replicas_train_step(&reps, x, y, count, global_count, teacher_logits, &kd,
+            tl_replicas_train_step(&reps, x, y, count, global_count, teacher_logits, &kd, at_points ? &at : NULL,
                                    &loss_sum, &hits_sum);
             if (shadow) {
                 tl_restore_weights(&net, shadow); /* the update goes to the float weights */
@@ -817,6 +878,8 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
     tl_net_free(&teacher);
     free(cached_logits);
     free(slice_logits);
+    free(cached_maps);
+    free(slice_maps);
     tl_dataset_free(&train);
     tl_dataset_free(&test);
     return s;
