@@ -309,6 +309,19 @@ static void train_weak_teacher(const char *path, int epochs)
     assert_int_equal(tl_train(&cfg, &rep, error, sizeof error), TL_OK);
 }
 
+/* A student-tiny distilled from `teacher` on `views` fixed views, the
+ * teacher's pass split across two threads. */
+static tl_train_config views_run(const char *out, const char *teacher, int epochs, uint64_t seed, int views)
+{
+    tl_train_config d = small_run(out, "student-tiny", epochs);
+    d.lr = 0.1f;
+    d.seed = seed;
+    d.teacher = teacher;
+    d.teacher_views = views;
+    d.threads = 2;
+    return d;
+}
+
 /* The largest difference between two checkpoints' weights. */
 static float largest_difference(const char *a_path, const char *b_path)
 {
@@ -488,12 +501,7 @@ static void test_distillation_views(void **state)
     snprintf(clean_path, sizeof clean_path, "%s/v0.tlc", dir);
     tl_train_report rep;
     train_weak_teacher(teacher, 2);
-    tl_train_config d = small_run(cached_path, "student-tiny", 2);
-    d.lr = 0.1f;
-    d.seed = 5;
-    d.teacher = teacher;
-    d.teacher_views = 3;
-    d.threads = 2; /* the teacher's pass split across two threads */
+    tl_train_config d = views_run(cached_path, teacher, 2, 5, 3);
     assert_int_equal(tl_train(&d, &rep, error, sizeof error), TL_OK);
     assert_true(rep.test_accuracy[0] > 0.3f);
     tl_train_config l = d;
@@ -921,12 +929,7 @@ static void test_attention_transfer(void **state)
     snprintf(plain_path, sizeof plain_path, "%s/at-p.tlc", dir);
     tl_train_report rep;
     train_weak_teacher(teacher, 2);
-    tl_train_config d = small_run(cached_path, "student-tiny", 3);
-    d.lr = 0.1f;
-    d.seed = 3;
-    d.teacher = teacher;
-    d.teacher_views = 2;
-    d.threads = 2;
+    tl_train_config d = views_run(cached_path, teacher, 3, 3, 2);
     d.attention = 1000;
     assert_int_equal(tl_train(&d, &rep, error, sizeof error), TL_OK);
     printf("attention: test accuracy %.3f, loss %.3f\n", (double)rep.test_accuracy[0], (double)rep.train_loss);
