@@ -23,17 +23,15 @@
 
 #include "conv_direct.h"
 
-/* Most vectors of output channels a register block holds, per width. */
-#define AVX512_MAXV 3
-#define AVX2_MAXV 3
+/* Most vectors of output channels a register block holds (both widths). */
+#define MAXV 3
 
 /* Vectors of output channels the next register block takes, of `left`:
- * the most a block holds where that does not leave an awkward rest (3 at
- * a time: 4 = 2 + 2). Also decides how the filters are packed. */
-static inline int block_vectors(int lanes, int left)
+ * MAXV where that does not leave an awkward rest (4 = 2 + 2). Also decides
+ * how the filters are packed. */
+static inline int block_vectors(int left)
 {
-    const int most = lanes == 16 ? AVX512_MAXV : AVX2_MAXV;
-    return left >= most && left != most + 1 ? most : left >= 2 ? 2 : 1;
+    return left >= MAXV && left != MAXV + 1 ? MAXV : left >= 2 ? 2 : 1;
 }
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
@@ -64,7 +62,6 @@ int tl_conv_direct_available(void)
 #define VSET1(f) _mm512_set1_ps(f)
 #define VZERO() _mm512_setzero_ps()
 #define BLOCK 7
-#define MAXV AVX512_MAXV
 #define GRAD_IB 8
 #define NAME(f) f##_avx512
 #include "conv_direct_kernels.h"
@@ -78,7 +75,6 @@ int tl_conv_direct_available(void)
 #undef VSET1
 #undef VZERO
 #undef BLOCK
-#undef MAXV
 #undef GRAD_IB
 #undef NAME
 
@@ -92,7 +88,6 @@ int tl_conv_direct_available(void)
 #define VSET1(f) _mm256_set1_ps(f)
 #define VZERO() _mm256_setzero_ps()
 #define BLOCK 4
-#define MAXV AVX2_MAXV
 #define GRAD_IB 4
 #define NAME(f) f##_avx2
 #include "conv_direct_kernels.h"
@@ -158,7 +153,7 @@ void tl_conv_direct_filter_column(int lanes, int oc, size_t rows, int o, size_t 
 {
     int c0 = 0, width = lanes;
     while (c0 < oc) {
-        width = block_vectors(lanes, (oc - c0) / lanes) * lanes;
+        width = block_vectors((oc - c0) / lanes) * lanes;
         if (o < c0 + width) {
             break;
         }

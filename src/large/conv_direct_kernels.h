@@ -6,9 +6,10 @@
  *   VLOAD(p), VSTORE(p, v), VADD(a, b), VFMA(a, b, c) = a * b + c,
  *   VSET1(f), VZERO()
  *   BLOCK        output pixels a forward register block holds
- *   MAXV         most output-channel vectors a register block holds
  *   GRAD_IB      input channels a filter-gradient block holds
  *   NAME(f)      the set's name for function f
+ * MAXV, the most output-channel vectors a block holds, is 3 at both widths
+ * (conv_direct.c), so the filters are packed by the same rule.
  * Register budget per block: BLOCK * MAXV accumulators + MAXV filter
  * vectors + 1 broadcast for the forward pass (AVX-512: 7 x 3 + 4 = 25 of
  * 32; AVX2: 4 x 3 + 4 = 16 of 16), GRAD_IB * MAXV + MAXV + 1 for the filter
@@ -91,14 +92,11 @@ KERNEL static void NAME(image)(const float *padded, int pad_w, int xc, int kh, i
         const float *x = padded + oy * x_row;
         float *o = out + (size_t)oy * out_w * oc;
         for (int c0 = 0; c0 < oc;) {
-            const int nv = block_vectors(LANES, (oc - c0) / LANES);
+            const int nv = block_vectors((oc - c0) / LANES);
             const float *init = bias ? bias + c0 : NULL, *wb = w + (size_t)c0 * rows;
-#if MAXV >= 3
             if (nv == 3) {
                 NAME(row)(x, xc, x_row, kh, kw, wb, oc, init, accumulate, o + c0, out_w, 3);
-            } else
-#endif
-            if (nv == 2) {
+            } else if (nv == 2) {
                 NAME(row)(x, xc, x_row, kh, kw, wb, oc, init, accumulate, o + c0, out_w, 2);
             } else {
                 NAME(row)(x, xc, x_row, kh, kw, wb, oc, init, accumulate, o + c0, out_w, 1);
@@ -166,13 +164,10 @@ KERNEL static void NAME(grad_image)(const float *padded, int pad_w, int xc, int 
             const float *x = padded + ((size_t)ky * pad_w + kx) * xc;
             float *d = dw + (size_t)(ky * kw + kx) * xc * oc;
             for (int c0 = 0; c0 < oc;) {
-                const int nv = block_vectors(LANES, (oc - c0) / LANES);
-#if MAXV >= 3
+                const int nv = block_vectors((oc - c0) / LANES);
                 if (nv == 3) {
                     NAME(grad_channels)(x, xc, pad_w, dy + c0, out_h, out_w, oc, d + c0, 3);
-                } else
-#endif
-                if (nv == 2) {
+                } else if (nv == 2) {
                     NAME(grad_channels)(x, xc, pad_w, dy + c0, out_h, out_w, oc, d + c0, 2);
                 } else {
                     NAME(grad_channels)(x, xc, pad_w, dy + c0, out_h, out_w, oc, d + c0, 1);
