@@ -34,7 +34,7 @@ static inline int block_vectors(int left)
     return left >= MAXV && left != MAXV + 1 ? MAXV : left >= 2 ? 2 : 1;
 }
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#if defined(__GNUC__) && defined(__x86_64__)
 
 #include <immintrin.h>
 
