@@ -100,6 +100,15 @@ static tl_train_config fine_tuning(const char *path, float lr)
     return cfg;
 }
 
+/* Runs a fine-tuning configuration and loads its checkpoint for batches of
+ * 64; the report is for the test's own checks. */
+static void fine_tune(const tl_train_config *cfg, tl_net *net, tl_checkpoint_info *info, tl_train_report *rep)
+{
+    char error[256];
+    assert_int_equal(tl_train(cfg, rep, error, sizeof error), TL_OK);
+    assert_int_equal(tl_checkpoint_load(cfg->out, 64, net, NULL, info, error, sizeof error), TL_OK);
+}
+
 /* Serialises g (and frees it), then measures the model on the test images
  * through the device runtime; returns the model bytes (caller frees). */
 static uint8_t *serialize_and_measure(tl_graph *g, size_t *size, float *accuracy, int *exits)
@@ -450,10 +459,9 @@ static void test_pruned_sparse_export(void **state)
     cfg.prune = 0.6f;
     cfg.epochs = 2;
     tl_train_report rep;
-    assert_int_equal(tl_train(&cfg, &rep, error, sizeof error), TL_OK);
     tl_net net;
     tl_checkpoint_info info;
-    assert_int_equal(tl_checkpoint_load(path, 64, &net, NULL, &info, error, sizeof error), TL_OK);
+    fine_tune(&cfg, &net, &info, &rep);
     uint8_t *prunable = tl_net_decay_mask(&net);
     size_t total = 0, zeros = 0;
     for (size_t i = 0; i < net.param_count; ++i) {
@@ -585,8 +593,7 @@ static void test_channel_pruning(void **state)
     cfg.prune_channels = 0.5f;
     cfg.epochs = 1;
     tl_train_report rep;
-    assert_int_equal(tl_train(&cfg, &rep, error, sizeof error), TL_OK);
-    assert_int_equal(tl_checkpoint_load(path, 64, &net, NULL, &info, error, sizeof error), TL_OK);
+    fine_tune(&cfg, &net, &info, &rep);
     assert_string_equal(info.arch, "student@0.50");
     assert_true(rep.test_accuracy[0] > 0.3f);
     tl_net_free(&net);
@@ -675,10 +682,9 @@ static void test_quantisation_aware_training(void **state)
     cfg.qat_bits = 4;
     cfg.epochs = 1;
     tl_train_report rep;
-    assert_int_equal(tl_train(&cfg, &rep, error, sizeof error), TL_OK);
     tl_net net;
     tl_checkpoint_info info;
-    assert_int_equal(tl_checkpoint_load(path, 64, &net, NULL, &info, error, sizeof error), TL_OK);
+    fine_tune(&cfg, &net, &info, &rep);
     float *shadow = malloc(net.param_count * sizeof(float));
     float *before = malloc(net.param_count * sizeof(float));
     memcpy(before, net.params, net.param_count * sizeof(float));
