@@ -130,6 +130,16 @@ check "distill: negative beta" 1 "--dkd-beta needs a non-negative number, not '-
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --kd dkd --dkd-beta -1
 check "train: cutout too large" 1 "--cutout takes 0 to 64 pixels, not '65'" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --cutout 65
+check "train: epochs not an integer" 1 "--epochs needs a non-negative integer, not '2.5'" -- \
+    "$bin" train --arch student-tiny --out "$work/s.tlc" --epochs 2.5
+check "train: too many epochs" 1 "--epochs takes 0 to 1000000, not '1000001'" -- \
+    "$bin" train --arch student-tiny --out "$work/s.tlc" --epochs 1000001
+check "train: qat bits" 1 "--qat takes 4 or 8, not '6'" -- \
+    "$bin" train --arch student-tiny --out "$work/s.tlc" --qat 6
+check "train: limit not an integer" 1 "--limit needs a non-negative integer, not '-5'" -- \
+    "$bin" train --arch student-tiny --out "$work/s.tlc" --limit -5
+check "train takes no teacher views" 1 "unknown option '--teacher-views'" -- \
+    "$bin" train --arch student-tiny --out "$work/s.tlc" --teacher-views 2
 check "train: cutout needs augmentation" 1 "--cutout is an augmentation; it cannot go with --no-augment" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --cutout 8 --no-augment
 check "train help names cutout" 0 "--cutout N +also mask a random N x N square" -- "$bin" train --help

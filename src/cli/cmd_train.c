@@ -1,5 +1,6 @@
 /* cmd_train.c - `tinylarge train`, `tinylarge distill` and `tinylarge eval`. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,16 +81,54 @@ static int parse_float(const char *text, float *out)
     return *text && !*end ? 0 : -1;
 }
 
+/* An option that takes a number: a float field (any finite value >= 0) or
+ * an int field (0 to `most`, `unit` naming it in the message). */
+typedef struct {
+    const char *name;
+    int distill_only;
+    float *real;
+    int *whole;
+    int most;
+    const char *unit;
+} number_option;
+
+static const number_option *find_number(const number_option *table, size_t count, const char *name, int distill)
+{
+    for (size_t k = 0; k < count; ++k) {
+        if (!strcmp(table[k].name, name) && (distill || !table[k].distill_only)) {
+            return &table[k];
+        }
+    }
+    return NULL;
+}
+
 static int run_training(int argc, char **argv, int distill)
 {
     const char *cmd = distill ? "distill" : "train";
     tl_train_config cfg;
     tl_train_defaults(&cfg);
     cfg.progress = isatty(STDERR_FILENO);
+    enum { MOST = 1000000 };
+    const number_option numbers[] = {
+        { "--lr", 0, &cfg.lr, NULL, 0, NULL },
+        { "--wd", 0, &cfg.weight_decay, NULL, 0, NULL },
+        { "--temperature", 0, &cfg.temperature, NULL, 0, NULL },
+        { "--alpha", 0, &cfg.alpha, NULL, 0, NULL },
+        { "--dkd-alpha", 1, &cfg.dkd_alpha, NULL, 0, NULL },
+        { "--dkd-beta", 1, &cfg.dkd_beta, NULL, 0, NULL },
+        { "--dkd-warmup", 1, &cfg.dkd_warmup, NULL, 0, NULL },
+        { "--attention", 1, &cfg.attention, NULL, 0, NULL },
+        { "--epochs", 0, NULL, &cfg.epochs, MOST, "" },
+        { "--batch", 0, NULL, &cfg.batch, MOST, "" },
+        { "--threads", 0, NULL, &cfg.threads, MOST, "" },
+        { "--cutout", 0, NULL, &cfg.cutout, TL_CUTOUT_MAX, " pixels" },
+        { "--teacher-views", 1, NULL, &cfg.teacher_views, TL_TEACHER_VIEWS_MAX, "" },
+    };
     for (int i = 1; i < argc; ++i) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         uint32_t u;
+        const number_option *number;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage_train(stdout, distill);
             return 0;
@@ -153,42 +192,39 @@ static int run_training(int argc, char **argv, int distill)
                 return tl_cli_fail(cmd, "--kd takes hinton or dkd, not '%s'", v);
             }
             cfg.kd_decoupled = !strcmp(v, "dkd");
-        } else if (!strcmp(a, "--lr") || !strcmp(a, "--wd") || !strcmp(a, "--temperature") || !strcmp(a, "--alpha") ||
-                   (distill && (!strcmp(a, "--dkd-alpha") || !strcmp(a, "--dkd-beta") || !strcmp(a, "--dkd-warmup") ||
-                                !strcmp(a, "--attention")))) {
-            float f;
-            if (parse_float(v, &f) || !(f >= 0) || !isfinite(f)) {
-                return tl_cli_fail(cmd, "%s needs a non-negative number, not '%s'", a, v);
+        } else if ((number = find_number(numbers, sizeof numbers / sizeof numbers[0], a, distill))) {
+            if (number->real) {
+                float f;
+                if (parse_float(v, &f) || !(f >= 0) || !isfinite(f)) {
+                    return tl_cli_fail(cmd, "%s needs a non-negative number, not '%s'", a, v);
+                }
+                *number->real = f;
+            } else if (tl_cli_parse_u32(v, &u)) {
+                return tl_cli_fail(cmd, "%s needs a non-negative integer, not '%s'", a, v);
+            } else if (u > (uint32_t)number->most) {
+                return tl_cli_fail(cmd, "%s takes 0 to %d%s, not '%s'", a, number->most, number->unit, v);
+            } else {
+                *number->whole = (int)u;
             }
-            if (!strcmp(a, "--lr")) cfg.lr = f;
-            else if (!strcmp(a, "--wd")) cfg.weight_decay = f;
-            else if (!strcmp(a, "--temperature")) cfg.temperature = f;
-            else if (!strcmp(a, "--alpha")) cfg.alpha = f;
-            else if (!strcmp(a, "--dkd-alpha")) cfg.dkd_alpha = f;
-            else if (!strcmp(a, "--dkd-beta")) cfg.dkd_beta = f;
-            else if (!strcmp(a, "--attention")) cfg.attention = f;
-            else cfg.dkd_warmup = f;
-        } else if (strcmp(a, "--epochs") && strcmp(a, "--batch") && strcmp(a, "--threads") && strcmp(a, "--seed") &&
-                   strcmp(a, "--limit") && strcmp(a, "--qat") && strcmp(a, "--cutout") &&
-                   (!distill || strcmp(a, "--teacher-views"))) {
+        } else if (!strcmp(a, "--seed")) {
+            if (tl_cli_parse_u32(v, &u)) {
+                return tl_cli_fail(cmd, "--seed needs a non-negative integer, not '%s'", v);
+            }
+            cfg.seed = u;
+        } else if (!strcmp(a, "--limit")) {
+            if (tl_cli_parse_u32(v, &u) || u > INT32_MAX) {
+                return tl_cli_fail(cmd, "--limit needs a non-negative integer, not '%s'", v);
+            }
+            cfg.limit_train = (int)u;
+            cfg.limit_test = (int)(u / 6 ? u / 6 : 1);
+        } else if (!strcmp(a, "--qat")) {
+            if (tl_cli_parse_u32(v, &u) || (u != 4 && u != 8)) {
+                return tl_cli_fail(cmd, "--qat takes 4 or 8, not '%s'", v);
+            }
+            cfg.qat_bits = (int)u;
+        } else {
             usage_train(stderr, distill);
             return tl_cli_fail(cmd, "unknown option '%s'", a);
-        } else if (!tl_cli_parse_u32(v, &u) && u <= 1000000) {
-            if (!strcmp(a, "--epochs")) cfg.epochs = (int)u;
-            else if (!strcmp(a, "--batch")) cfg.batch = (int)u;
-            else if (!strcmp(a, "--threads")) cfg.threads = (int)u;
-            else if (!strcmp(a, "--seed")) cfg.seed = u;
-            else if (!strcmp(a, "--limit")) { cfg.limit_train = (int)u; cfg.limit_test = (int)(u / 6 ? u / 6 : 1); }
-            else if (!strcmp(a, "--qat") && (u == 4 || u == 8)) cfg.qat_bits = (int)u;
-            else if (!strcmp(a, "--cutout") && u <= TL_CUTOUT_MAX) cfg.cutout = (int)u;
-            else if (!strcmp(a, "--cutout"))
-                return tl_cli_fail(cmd, "--cutout takes 0 to %d pixels, not '%s'", TL_CUTOUT_MAX, v);
-            else if (distill && !strcmp(a, "--teacher-views") && u <= TL_TEACHER_VIEWS_MAX) cfg.teacher_views = (int)u;
-            else if (distill && !strcmp(a, "--teacher-views"))
-                return tl_cli_fail(cmd, "--teacher-views takes 0 to %d, not '%s'", TL_TEACHER_VIEWS_MAX, v);
-            else return tl_cli_fail(cmd, "--qat takes 4 or 8, not '%s'", v);
-        } else {
-            return tl_cli_fail(cmd, "%s needs a non-negative integer, not '%s'", a, v);
         }
     }
     if (!cfg.out) {
