@@ -13,6 +13,9 @@
 #   - the accuracy of each bit-plane prefix of the int8 model.
 # usage: bench/accuracy.sh BUILD_DIR [STUDENT.tlc]
 set -euo pipefail
+# The header above is the usage.
+case ${1:-} in -h | --help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;; esac
+[ $# -ge 1 ] || { sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2; }
 build=$1
 bin=$build/tinylarge
 out=$build/accuracy

@@ -8,10 +8,9 @@
 # usage: bench/densify.sh BUILD_DIR [CATALOGUE_DIR [SEEDS]]
 #   default catalogue: BUILD_DIR/main-job/catalogue (left by `make run`)
 set -euo pipefail
-if [ $# -lt 1 ]; then
-    sed -n '2,9p' "$0" >&2
-    exit 2
-fi
+# The header above is the usage.
+case ${1:-} in -h | --help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;; esac
+[ $# -ge 1 ] || { sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2; }
 build=$1
 catalogue=${2:-$build/main-job/catalogue}
 seeds=${3:-5}

@@ -13,14 +13,13 @@
 # the options in their names, so runs do not mix. The teacher's logits are
 # kept in BUILD/distill/*.tltc (--teacher-cache: the clean images' for every
 # seed, the views' per seed), so a rerun with other KD_FLAGS skips the
-# teacher's passes.
+# teacher's passes (not with --attention, whose maps the cache does not keep).
 # usage: bench/distill.sh BUILD_DIR TEACHER.tlc [ARCH [EPOCHS [SEEDS [VIEWS]]]]
 #   defaults: student, 25 epochs, seeds "1 2 3", 4 views (0: no views run)
 set -euo pipefail
-if [ $# -lt 2 ]; then
-    sed -n '2,15p' "$0" >&2
-    exit 2
-fi
+# The header above is the usage.
+case ${1:-} in -h | --help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;; esac
+[ $# -ge 2 ] || { sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2; }
 build=$1
 teacher=$2
 arch=${3:-student}
@@ -55,10 +54,14 @@ student() {
     "$@" "${from[@]}" --epochs "$epochs" --seed "$seed" --threads 1 --out "$ckpt" >>"${ckpt%.tlc}.log" 2>&1
 }
 
-# Teacher caches, named by teacher (a live teacher keeps none).
+# Teacher caches, named by teacher (a live teacher keeps none, and the
+# cache file holds no attention maps: --attention runs redo the pass).
 flip=
 [[ " $kd_flags " == *" --teacher-flip "* ]] && flip=-flip
-cache() { [[ " $kd_flags " == *" --teacher-live "* ]] || echo "--teacher-cache $out/$(basename "$teacher" .tlc)-$1$flip.tltc"; }
+cache() {
+    [[ " $kd_flags " == *" --teacher-live "* || " $kd_flags " == *" --attention "* ]] ||
+        echo "--teacher-cache $out/$(basename "$teacher" .tlc)-$1$flip.tltc"
+}
 runs=()
 for s in $seeds; do
     runs+=("$out/$arch$aug-s$s-$epochs.tlc $s $bin train $aug_flags")

@@ -13,6 +13,9 @@
 # same way if it is missing. Run on an otherwise idle machine.
 # usage: bench/edge.sh BUILD_DIR [SECONDS_PER_ROUND]
 set -euo pipefail
+# The header above is the usage.
+case ${1:-} in -h | --help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;; esac
+[ $# -ge 1 ] || { sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2; }
 build=$1
 seconds=${2:-5}
 bin=$build/tinylarge

@@ -7,6 +7,9 @@
 # Debian's libtorch-dev if it is missing.
 # usage: bench/run-training.sh BUILD_DIR
 set -euo pipefail
+# The header above is the usage.
+case ${1:-} in -h | --help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;; esac
+[ $# -ge 1 ] || { sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2; }
 build=$1
 root=$(cd "$(dirname "$0")/.." && pwd)
 if ! dpkg-query -W -f='${Status}' libtorch-dev 2>/dev/null | grep -q "install ok installed"; then

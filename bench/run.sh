@@ -11,6 +11,9 @@
 #   - the runtime's Cortex-M4 flash and RAM (arm-none-eabi-size)
 # usage: bench/run.sh BUILD_DIR SHARED_DIR
 set -euo pipefail
+# The header above is the usage.
+case ${1:-} in -h | --help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;; esac
+[ $# -ge 2 ] || { sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2; }
 build=$1
 shared=$2
 anchors=$shared/anchors.md

@@ -12,6 +12,9 @@
 #     network's (4 bytes per parameter).
 # usage: bench/teacher.sh BUILD_DIR [TEACHER.tlc [STUDENT.tlc [DISTILLED.tlc]]]
 set -euo pipefail
+# The header above is the usage.
+case ${1:-} in -h | --help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;; esac
+[ $# -ge 1 ] || { sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2; }
 build=$1
 bin=$build/tinylarge
 out=$build/accuracy
