@@ -138,6 +138,8 @@ check "train: qat bits" 1 "--qat takes 4 or 8, not '6'" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --qat 6
 check "train: limit not an integer" 1 "--limit needs a non-negative integer, not '-5'" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --limit -5
+check "train takes no temperature" 1 "unknown option '--temperature'" -- \
+    "$bin" train --arch student-tiny --out "$work/s.tlc" --temperature 4
 check "train takes no teacher views" 1 "unknown option '--teacher-views'" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --teacher-views 2
 check "train: cutout needs augmentation" 1 "--cutout is an augmentation; it cannot go with --no-augment" -- \

@@ -112,8 +112,8 @@ static int run_training(int argc, char **argv, int distill)
     const number_option numbers[] = {
         { "--lr", 0, &cfg.lr, NULL, 0, NULL },
         { "--wd", 0, &cfg.weight_decay, NULL, 0, NULL },
-        { "--temperature", 0, &cfg.temperature, NULL, 0, NULL },
-        { "--alpha", 0, &cfg.alpha, NULL, 0, NULL },
+        { "--temperature", 1, &cfg.temperature, NULL, 0, NULL },
+        { "--alpha", 1, &cfg.alpha, NULL, 0, NULL },
         { "--dkd-alpha", 1, &cfg.dkd_alpha, NULL, 0, NULL },
         { "--dkd-beta", 1, &cfg.dkd_beta, NULL, 0, NULL },
         { "--dkd-warmup", 1, &cfg.dkd_warmup, NULL, 0, NULL },
