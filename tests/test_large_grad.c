@@ -628,8 +628,8 @@ static void test_architectures_build(void **state)
             stated *= unit == 'M' ? 1e6 : unit == 'K' ? 1e3 : 0.0;
             assert_true(fabs((double)net.param_count - stated) <= 0.1 * stated);
         }
-        if (!strcmp(*name, "student")) {
-            assert_true(net.param_count < 60000);
+        if (!strncmp(*name, "student", 7)) {
+            assert_true(net.param_count < 60000); /* issue 3's small student */
         }
         if (!strcmp(*name, "teacher")) {
             assert_true(net.param_count > 1000000);
