@@ -168,6 +168,10 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "distill saves the teacher cache" 0 "teacher logits saved to .*/kd.tltc" -- \
         "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/kd1.tlc" --teacher-views 2 \
         --teacher-cache "$work/kd.tltc" --epochs 1 --limit 300
+    check "distill: the teacher's pass on two threads scores every view" 0 \
+        "^teacher logits ready: 900 images scored in [0-9]+ s \([0-9]+ images/s\)$" -- \
+        "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/kd5.tlc" --teacher-views 3 \
+        --threads 2 --epochs 1 --limit 300
     check "distill reads the teacher cache" 0 "teacher logits read from .*/kd.tltc \(600 rows\)" -- \
         "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/kd2.tlc" --teacher-views 2 \
         --teacher-cache "$work/kd.tltc" --epochs 1 --limit 300

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +323,17 @@ tl_status tl_evaluate_mean(tl_net *const *nets, const float *means, const float 
     return TL_OK;
 }
 
+/* A progress bar of 24 cells, done of total filled. */
+enum { BAR_CELLS = 24 };
+static void fill_bar(char bar[BAR_CELLS + 1], long done, long total)
+{
+    const long filled = total > 0 ? done * BAR_CELLS / total : BAR_CELLS;
+    for (int i = 0; i < BAR_CELLS; ++i) {
+        bar[i] = i < filled ? '#' : '.';
+    }
+    bar[BAR_CELLS] = '\0';
+}
+
 /* One line of progress: a bar that redraws itself on a terminal. */
 static void progress(const tl_train_config *cfg, int epoch, int done, int total, float loss, float acc,
                      double rate, double eta)
@@ -329,12 +341,8 @@ static void progress(const tl_train_config *cfg, int epoch, int done, int total,
     if (cfg->quiet || !cfg->progress) {
         return;
     }
-    const int width = 24, filled = total ? done * width / total : width;
-    char bar[32];
-    for (int i = 0; i < width; ++i) {
-        bar[i] = i < filled ? '#' : '.';
-    }
-    bar[width] = '\0';
+    char bar[BAR_CELLS + 1];
+    fill_bar(bar, done, total);
     fprintf(stderr, "\repoch %d/%d [%s] %d/%d loss %.4f acc %.3f %.0f img/s ETA %.0fs   ", epoch + 1,
             cfg->epochs, bar, done, total, (double)loss, (double)acc, rate, eta);
     fflush(stderr);
@@ -360,6 +368,8 @@ typedef struct teacher_job {
     float *logits; /* [max(views, 1) * data->n, classes], this job's rows */
     const tl_attention_points *points; /* attention maps wanted (NULL: none) */
     float *maps;   /* [rows, points->floats] */
+    atomic_long *rows_done;   /* shared by the jobs: rows scored, for progress */
+    atomic_int *jobs_ended;   /* shared: jobs that have returned */
     tl_status status;
     char error[256];
 } teacher_job;
@@ -458,10 +468,50 @@ static void *teacher_job_run(void *arg)
         if (j->points) {
             teacher_maps(&t, j->points, n, j->maps + (size_t)(j->first + done) * j->points->floats);
         }
+        atomic_fetch_add(j->rows_done, n);
     }
     free(x);
     tl_net_free(&t);
     return NULL;
+}
+
+static void *teacher_job_main(void *arg)
+{
+    teacher_job *j = arg;
+    teacher_job_run(j);
+    atomic_fetch_add(j->jobs_ended, 1);
+    return NULL;
+}
+
+/* Progress of the teacher's pass, which takes longer than an epoch of the
+ * student (26 minutes for 4 views on one thread): a bar on a terminal, a
+ * line at each tenth otherwise, then the total (`last`). */
+static void teacher_progress(const tl_train_config *cfg, long done, long rows, double seconds, int *tenths, int last)
+{
+    if (cfg->quiet || rows <= 0) {
+        return;
+    }
+    const double rate = seconds > 0 ? (double)done / seconds : 0.0;
+    if (last) {
+        fprintf(stderr, "%steacher logits ready: %ld images scored in %.0f s (%.0f images/s)%s\n",
+                cfg->progress ? "\r" : "", done, seconds, rate, cfg->progress ? "          " : "");
+        return;
+    }
+    const int tenth = (int)(done * 10 / rows);
+    if (done >= rows || (!cfg->progress && tenth <= *tenths)) {
+        return;
+    }
+    *tenths = tenth;
+    const double eta = rate > 0 ? (double)(rows - done) / rate : 0.0;
+    if (cfg->progress) {
+        char bar[BAR_CELLS + 1];
+        fill_bar(bar, done, rows);
+        fprintf(stderr, "\rteacher [%s] %ld/%ld images %.0f img/s ETA %.0fs   ", bar, done, rows, rate, eta);
+    } else {
+        fprintf(stderr, "teacher: %ld/%ld images scored (%ld%%), %.0f images/s, ETA %.0f s\n", done, rows,
+                done * 100 / rows, rate, eta);
+    }
+    fflush(stderr);
 }
 
 static tl_status teacher_cache(const tl_train_config *cfg, const tl_dataset *train,
@@ -477,8 +527,12 @@ static tl_status teacher_cache(const tl_train_config *cfg, const tl_dataset *tra
     tl_status s = *logits && (*maps || !points) && jobs && tids ? TL_OK
                                                                 : fail(error, error_size, TL_ERR_NOMEM, "out of memory");
     int started = 0;
+    atomic_long rows_done = 0;
+    atomic_int jobs_ended = 0;
     for (int t = 0; s == TL_OK && t < threads; ++t) {
         teacher_job *j = &jobs[t];
+        j->rows_done = &rows_done;
+        j->jobs_ended = &jobs_ended;
         j->path = cfg->teacher;
         j->data = train;
         j->first = (int)(rows * t / threads);
@@ -491,17 +545,27 @@ static tl_status teacher_cache(const tl_train_config *cfg, const tl_dataset *tra
         j->logits = *logits;
         j->points = points;
         j->maps = *maps;
-        if (pthread_create(&tids[t], NULL, teacher_job_run, j) != 0) {
+        if (pthread_create(&tids[t], NULL, teacher_job_main, j) != 0) {
             s = fail(error, error_size, TL_ERR_STATE, "cannot start a thread for the teacher");
             break;
         }
         started++;
+    }
+    const double t0 = now();
+    int tenths = 0;
+    while (atomic_load(&jobs_ended) < started) {
+        const struct timespec pause = { 0, 250000000 };
+        nanosleep(&pause, NULL);
+        teacher_progress(cfg, atomic_load(&rows_done), rows, now() - t0, &tenths, 0);
     }
     for (int t = 0; t < started; ++t) {
         pthread_join(tids[t], NULL);
         if (s == TL_OK && jobs[t].status != TL_OK) {
             s = fail(error, error_size, jobs[t].status, "%s", jobs[t].error);
         }
+    }
+    if (s == TL_OK) {
+        teacher_progress(cfg, atomic_load(&rows_done), rows, now() - t0, &tenths, 1);
     }
     free(jobs);
     free(tids);
@@ -666,11 +730,7 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
             fprintf(stderr, "running the teacher once over %d training images (%d thread%s)\n", train.n,
                     cfg->threads > 1 ? cfg->threads : 1, cfg->threads > 1 ? "s" : "");
         }
-        const double t0 = now();
         s = teacher_cache(cfg, &train, at_points, &cached_logits, &cached_maps, error, error_size);
-        if (s == TL_OK && !cfg->quiet) {
-            fprintf(stderr, "teacher logits ready in %.0f s\n", now() - t0);
-        }
         /* One writer under MPI. A cache that cannot be written costs the
          * next run the teacher's pass, not this run its training. */
         if (s == TL_OK && use_cache && rk.rank == 0) {
