@@ -526,6 +526,7 @@ static tl_status teacher_cache(const tl_train_config *cfg, const tl_dataset *tra
     pthread_t *tids = calloc((size_t)threads, sizeof *tids);
     tl_status s = *logits && (*maps || !points) && jobs && tids ? TL_OK
                                                                 : fail(error, error_size, TL_ERR_NOMEM, "out of memory");
+    const double t0 = now();
     int started = 0;
     atomic_long rows_done = 0;
     atomic_int jobs_ended = 0;
@@ -551,7 +552,6 @@ static tl_status teacher_cache(const tl_train_config *cfg, const tl_dataset *tra
         }
         started++;
     }
-    const double t0 = now();
     int tenths = 0;
     while (atomic_load(&jobs_ended) < started) {
         const struct timespec pause = { 0, 250000000 };
