@@ -484,8 +484,9 @@ static void *teacher_job_main(void *arg)
 }
 
 /* Progress of the teacher's pass, which takes longer than an epoch of the
- * student (26 minutes for 4 views on one thread): a bar on a terminal, a
- * line at each tenth otherwise, then the total (`last`). */
+ * student (4 views: 12 to 41 minutes on one thread in docs/benchmarks.md):
+ * a bar on a terminal, a line at each tenth otherwise, then the total
+ * (`last`). */
 static void teacher_progress(const tl_train_config *cfg, long done, long rows, double seconds, int *tenths, int last)
 {
     if (cfg->quiet || rows <= 0) {
@@ -553,7 +554,7 @@ static tl_status teacher_cache(const tl_train_config *cfg, const tl_dataset *tra
         started++;
     }
     int tenths = 0;
-    while (atomic_load(&jobs_ended) < started) {
+    while (!cfg->quiet && atomic_load(&jobs_ended) < started) { /* quiet runs (tests) just join */
         const struct timespec pause = { 0, 250000000 };
         nanosleep(&pause, NULL);
         teacher_progress(cfg, atomic_load(&rows_done), rows, now() - t0, &tenths, 0);
