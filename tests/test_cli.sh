@@ -115,6 +115,14 @@ check "distill: a cache of a live teacher" 1 "--teacher-cache keeps the logits o
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --teacher-live --teacher-cache "$work/x.tltc"
 check "distill help names attention transfer" 0 "--attention BETA +also match the student's attention maps" -- \
     "$bin" distill --help
+check "distill help names the ensemble" 0 "given 2 to 4 times, an" -- "$bin" distill --help
+check "distill: five teachers" 1 "at most 4 --teacher checkpoints .an ensemble., not more" -- \
+    "$bin" distill --teacher "$work/t.tlc" --teacher "$work/t.tlc" --teacher "$work/t.tlc" --teacher "$work/t.tlc" \
+    --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc"
+check "distill: an ensemble run live" 1 "an ensemble of teachers is scored once before training; it cannot go with --teacher-live" -- \
+    "$bin" distill --teacher "$work/t.tlc" --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --teacher-live
+check "distill: an ensemble with attention" 1 "an ensemble of teachers is scored once before training; it cannot go with --attention" -- \
+    "$bin" distill --teacher "$work/t.tlc" --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --attention 100
 check "distill: attention with a cache file" 1 "--attention needs the teacher's feature maps, which neither --teacher-cache nor --teacher-flip keeps" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --attention 1000 --teacher-cache "$work/x.tltc"
 check "distill: attention with mirrored targets" 1 "--attention needs the teacher's feature maps" -- \

@@ -967,6 +967,94 @@ static void test_attention_transfer(void **state)
     }
 }
 
+/* An ensemble's soft targets are the mean of its teachers' logits (checked
+ * against each teacher's cache); a teacher twice is that teacher, bit for
+ * bit; the ensemble is its own cache key; bad ensembles are refused. */
+static void test_teacher_ensemble(void **state)
+{
+    (void)state;
+    if (!have_dataset()) {
+        skip();
+    }
+    char t1[128], t2[128], c1[160], c2[160], c12[160], out[128], single[128], twice[128], missing[160];
+    char error[256] = "";
+    snprintf(t1, sizeof t1, "%s/et1.tlc", dir);
+    snprintf(t2, sizeof t2, "%s/et2.tlc", dir);
+    snprintf(c1, sizeof c1, "%s/e1.tltc", dir);
+    snprintf(c2, sizeof c2, "%s/e2.tltc", dir);
+    snprintf(c12, sizeof c12, "%s/e12.tltc", dir);
+    snprintf(out, sizeof out, "%s/eo.tlc", dir);
+    snprintf(single, sizeof single, "%s/es.tlc", dir);
+    snprintf(twice, sizeof twice, "%s/ew.tlc", dir);
+    snprintf(missing, sizeof missing, "%s/no-such-teacher.tlc", dir);
+    train_weak_teacher(t1, 1);
+    train_weak_teacher(t2, 2);
+    tl_train_config a = views_run(out, t1, 1, 3, 2), b = a, ab = a;
+    a.teacher_cache = c1;
+    b.teacher = t2;
+    b.teacher_cache = c2;
+    ab.more_teachers[0] = t2;
+    ab.more_teacher_count = 1;
+    ab.teacher_cache = c12;
+    cache_run(a, out, 0, 1);
+    cache_run(b, out, 0, 1);
+    cache_run(ab, out, 0, 1);
+    cache_run(ab, out, 1, 0);
+    const size_t count = 2 * 640 * 10;
+    float *l1 = cache_logits(c1, count), *l2 = cache_logits(c2, count), *l12 = cache_logits(c12, count);
+    float worst = 0, apart = 0;
+    for (size_t i = 0; i < count; ++i) {
+        worst = fmaxf(worst, fabsf(l12[i] - 0.5f * (l1[i] + l2[i])));
+        apart = fmaxf(apart, fabsf(l1[i] - l2[i]));
+    }
+    printf("teacher ensemble: largest difference from the mean of the two teachers %g (they differ by up to %g)\n",
+           (double)worst, (double)apart);
+    assert_true(worst < 1e-5f);
+    assert_true(apart > 1e-2f);
+    free(l1);
+    free(l2);
+    free(l12);
+    /* The ensemble's file is not the first teacher's, nor the other order's. */
+    tl_train_config a12 = a, ba = ab;
+    a12.teacher_cache = c12;
+    ba.teacher = t2;
+    ba.more_teachers[0] = t1;
+    cache_run(a12, out, 0, 1);
+    cache_run(ab, out, 0, 1);
+    cache_run(ba, out, 0, 1);
+    /* The same teacher twice: the same soft targets, the same student. */
+    tl_train_config one = a, two = a;
+    one.teacher_cache = two.teacher_cache = NULL;
+    two.more_teachers[0] = t1;
+    two.more_teacher_count = 1;
+    cache_run(one, single, 0, 0);
+    cache_run(two, twice, 0, 0);
+    assert_true(largest_difference(single, twice) == 0.0f);
+    /* Refused: live, with attention, too many, a missing checkpoint. */
+    tl_train_report rep;
+    tl_train_config live = two, att = two, many = two, gone = two, hole = two;
+    live.teacher_live = 1;
+    live.teacher_views = 0;
+    att.attention = 100;
+    att.teacher_views = 0;
+    many.more_teacher_count = TL_TEACHERS_MAX;
+    hole.more_teacher_count = 2;
+    hole.more_teachers[1] = NULL;
+    const tl_train_config *bad[] = { &live, &att, &many };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; ++k) {
+        error[0] = 0;
+        assert_int_equal(tl_train(bad[k], &rep, error, sizeof error), TL_ERR_ARG);
+        assert_non_null(strstr(error, "an ensemble is 2 to 4 teachers"));
+    }
+    error[0] = 0;
+    assert_int_equal(tl_train(&hole, &rep, error, sizeof error), TL_ERR_ARG);
+    assert_non_null(strstr(error, "teacher 3 of the ensemble has no checkpoint"));
+    gone.more_teachers[0] = missing;
+    error[0] = 0;
+    assert_int_not_equal(tl_train(&gone, &rep, error, sizeof error), TL_OK);
+    assert_non_null(strstr(error, missing));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -985,6 +1073,7 @@ int main(void)
         cmocka_unit_test(test_evaluate_mean),
         cmocka_unit_test(test_teacher_flip),
         cmocka_unit_test(test_attention_transfer),
+        cmocka_unit_test(test_teacher_ensemble),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

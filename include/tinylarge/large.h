@@ -325,6 +325,7 @@ tl_status tl_checkpoint_load(const char *path, int batch, tl_net *net, tl_optim 
  * cached logits take views * images * classes floats). */
 #define TL_TEACHER_VIEWS_MAX 64
 #define TL_CUTOUT_MAX 64 /* pixels; the square is clipped to the image */
+#define TL_TEACHERS_MAX 4 /* teachers one distillation may average */
 
 typedef struct tl_train_config {
     const char *arch;           /* architecture name (ignored when resuming) */
@@ -332,6 +333,10 @@ typedef struct tl_train_config {
     const char *out;            /* checkpoint written after every epoch */
     const char *resume;         /* checkpoint to continue from, or NULL */
     const char *teacher;        /* distil from this checkpoint, or NULL */
+    const char *more_teachers[TL_TEACHERS_MAX - 1]; /* an ensemble: the soft targets come from the
+                                   mean of all teachers' logits (cached pass only: not with
+                                   teacher_live or attention) */
+    int more_teacher_count;
     int teacher_live;           /* 1: run the teacher on every augmented batch; 0: once per
                                    training image (or view), before the first epoch */
     int teacher_views;          /* 0: the teacher scores un-augmented images; K: K fixed

@@ -45,7 +45,9 @@ static void usage_train(FILE *out, int distill)
                  "  --qat BITS         quantisation-aware training for BITS-bit weights (4 or 8)\n",
                  TL_CUTOUT_MAX, TL_FASHION_MNIST_DIR);
     if (distill) {
-        fprintf(out, "  --teacher CKPT     the teacher's checkpoint (required)\n"
+        fprintf(out, "  --teacher CKPT     the teacher's checkpoint (required); given 2 to %d times, an\n"
+                     "                     ensemble: soft targets from the mean of the teachers' logits\n"
+                     "                     (not with --teacher-live or --attention)\n"
                      "  --temperature T    softening temperature (default 4)\n"
                      "  --alpha A          weight of the distillation term (default 0.7)\n"
                      "  --kd LOSS          hinton (default): alpha T^2 KL + (1 - alpha) CE; or dkd,\n"
@@ -70,7 +72,7 @@ static void usage_train(FILE *out, int distill)
                      "                     those of this teacher, data and views (seed, count,\n"
                      "                     cutout), else computed and saved there (not with\n"
                      "                     --teacher-live)\n",
-                TL_TEACHER_VIEWS_MAX);
+                TL_TEACHERS_MAX, TL_TEACHER_VIEWS_MAX);
     }
 }
 
@@ -157,7 +159,13 @@ static int run_training(int argc, char **argv, int distill)
         } else if (!strcmp(a, "--data")) {
             cfg.data_dir = v;
         } else if (distill && !strcmp(a, "--teacher")) {
-            cfg.teacher = v;
+            if (!cfg.teacher) {
+                cfg.teacher = v;
+            } else if (cfg.more_teacher_count < TL_TEACHERS_MAX - 1) {
+                cfg.more_teachers[cfg.more_teacher_count++] = v;
+            } else {
+                return tl_cli_fail(cmd, "at most %d --teacher checkpoints (an ensemble), not more", TL_TEACHERS_MAX);
+            }
         } else if (distill && !strcmp(a, "--teacher-cache")) {
             cfg.teacher_cache = v;
         } else if (!strcmp(a, "--optimizer")) {
@@ -233,6 +241,10 @@ static int run_training(int argc, char **argv, int distill)
     }
     if (distill && !cfg.teacher) {
         return tl_cli_fail(cmd, "need --teacher CKPT");
+    }
+    if (cfg.more_teacher_count > 0 && (cfg.teacher_live || cfg.attention > 0)) {
+        return tl_cli_fail(cmd, "an ensemble of teachers is scored once before training; it cannot go with %s",
+                           cfg.teacher_live ? "--teacher-live" : "--attention");
     }
     if (cfg.teacher_cache && cfg.teacher_live) {
         return tl_cli_fail(cmd, "--teacher-cache keeps the logits of a teacher run once; it cannot go with "

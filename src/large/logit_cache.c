@@ -5,7 +5,8 @@
  * training images, 700-1,000 s over 4 views of them).
  *
  * Layout (little-endian): "TLTC", u32 version, then the key: SHA-256 of the
- * teacher's checkpoint file, SHA-256 of the training set (its shape, labels
+ * teacher's checkpoint file (of an ensemble: SHA-256 of its files' SHA-256s
+ * in command-line order, the logits being their mean), SHA-256 of the training set (its shape, labels
  * and pixels), u64 view seed, u32 views, u32 cutout, u32 rows, u32 classes,
  * u32 flip (1: each logit row the mean over the image and its mirror);
  * then rows x classes float32 logits; then a SHA-256 of all of it. Without
@@ -60,13 +61,29 @@ static tl_status hash_file(const char *path, uint8_t digest[DIGEST], char *error
     return bad ? tl_large_fail(error, size, TL_ERR_IO, "%s: cannot read the teacher to key its cache", path) : TL_OK;
 }
 
-tl_status tl_logit_cache_key(const char *teacher, const tl_dataset *train, uint64_t seed, int views, int cutout,
-                             int flip, int classes, uint8_t key[TL_LOGIT_CACHE_KEY], char *error, size_t size)
+tl_status tl_logit_cache_key(const char *const *teachers, int teacher_count, const tl_dataset *train, uint64_t seed,
+                             int views, int cutout, int flip, int classes, uint8_t key[TL_LOGIT_CACHE_KEY],
+                             char *error, size_t size)
 {
     memset(key, 0, TL_LOGIT_CACHE_KEY);
     memcpy(key, CACHE_MAGIC, 4);
     put_u32(key + 4, CACHE_VERSION);
-    tl_status s = hash_file(teacher, key + 8, error, size);
+    if (teacher_count < 1) {
+        return tl_large_fail(error, size, TL_ERR_ARG, "a teacher cache needs a teacher");
+    }
+    /* One teacher keys as it always did, so its existing caches stay valid. */
+    tl_status s = hash_file(teachers[0], key + 8, error, size);
+    if (s == TL_OK && teacher_count > 1) {
+        crypto_hash_sha256_state all;
+        crypto_hash_sha256_init(&all);
+        crypto_hash_sha256_update(&all, key + 8, DIGEST);
+        for (int k = 1; s == TL_OK && k < teacher_count; ++k) {
+            uint8_t digest[DIGEST];
+            s = hash_file(teachers[k], digest, error, size);
+            crypto_hash_sha256_update(&all, digest, DIGEST);
+        }
+        crypto_hash_sha256_final(&all, key + 8);
+    }
     if (s != TL_OK) {
         return s;
     }

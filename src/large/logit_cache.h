@@ -16,11 +16,13 @@ typedef enum tl_logit_cache_result {
     TL_LOGIT_CACHE_STALE,  /* a file of another teacher, data or views, or corrupt */
 } tl_logit_cache_result;
 
-/* The key of a run's teacher logits: its teacher file, its training set,
+/* The key of a run's teacher logits: its teacher file (or the files of an
+ * ensemble, in order), its training set,
  * (with views > 0) the views' seed, count and cutout, and whether mirrors
  * were averaged in. */
-tl_status tl_logit_cache_key(const char *teacher, const tl_dataset *train, uint64_t seed, int views, int cutout,
-                             int flip, int classes, uint8_t key[TL_LOGIT_CACHE_KEY], char *error, size_t size);
+tl_status tl_logit_cache_key(const char *const *teachers, int teacher_count, const tl_dataset *train, uint64_t seed,
+                             int views, int cutout, int flip, int classes, uint8_t key[TL_LOGIT_CACHE_KEY],
+                             char *error, size_t size);
 
 /* Rows of logits (images x max(views, 1)) the key describes. */
 size_t tl_logit_cache_rows(const uint8_t key[TL_LOGIT_CACHE_KEY]);

@@ -515,7 +515,7 @@ static void teacher_progress(const tl_train_config *cfg, long done, long rows, d
     fflush(stderr);
 }
 
-static tl_status teacher_cache(const tl_train_config *cfg, const tl_dataset *train,
+static tl_status teacher_cache(const tl_train_config *cfg, const char *path, const tl_dataset *train,
                                const tl_attention_points *points, float **logits, float **maps, char *error,
                                size_t error_size)
 {
@@ -535,7 +535,7 @@ static tl_status teacher_cache(const tl_train_config *cfg, const tl_dataset *tra
         teacher_job *j = &jobs[t];
         j->rows_done = &rows_done;
         j->jobs_ended = &jobs_ended;
-        j->path = cfg->teacher;
+        j->path = path;
         j->data = train;
         j->first = (int)(rows * t / threads);
         j->count = (int)(rows * (t + 1) / threads) - j->first;
@@ -590,6 +590,17 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
     }
     if (cfg->teacher_cache && (!cfg->teacher || cfg->teacher_live)) {
         return fail(error, error_size, TL_ERR_ARG, "a teacher cache needs a teacher that is not run live");
+    }
+    if (cfg->more_teacher_count < 0 || cfg->more_teacher_count > TL_TEACHERS_MAX - 1 ||
+        (cfg->more_teacher_count > 0 && (!cfg->teacher || cfg->teacher_live || cfg->attention > 0))) {
+        return fail(error, error_size, TL_ERR_ARG,
+                    "an ensemble is 2 to %d teachers, scored once before training (not live, not with attention "
+                    "transfer)", TL_TEACHERS_MAX);
+    }
+    for (int k = 0; k < cfg->more_teacher_count; ++k) {
+        if (!cfg->more_teachers[k]) {
+            return fail(error, error_size, TL_ERR_ARG, "teacher %d of the ensemble has no checkpoint", k + 2);
+        }
     }
     if (!(cfg->attention >= 0) || !isfinite(cfg->attention) ||
         (cfg->attention > 0 && (!cfg->teacher || cfg->teacher_cache || cfg->teacher_flip))) {
@@ -706,10 +717,15 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
     /* Cached teacher logits: from the cache file when it holds this run's,
      * else from the teacher's pass (then saved to the file). */
     uint8_t key[TL_LOGIT_CACHE_KEY];
+    const char *teachers[TL_TEACHERS_MAX] = { cfg->teacher };
+    const int teacher_count = 1 + cfg->more_teacher_count;
+    for (int k = 1; k < teacher_count; ++k) {
+        teachers[k] = cfg->more_teachers[k - 1];
+    }
     const int use_cache = s == TL_OK && cfg->teacher && !cfg->teacher_live && cfg->teacher_cache;
     if (use_cache) {
-        s = tl_logit_cache_key(cfg->teacher, &train, cfg->seed, cfg->teacher_views, cfg->cutout, cfg->teacher_flip,
-                               train.classes, key, error, error_size);
+        s = tl_logit_cache_key(teachers, teacher_count, &train, cfg->seed, cfg->teacher_views, cfg->cutout,
+                               cfg->teacher_flip, train.classes, key, error, error_size);
     }
     if (s == TL_OK && use_cache) {
         char why[512] = "";
@@ -724,6 +740,10 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
         }
     }
     if (s == TL_OK && cfg->teacher && !cfg->teacher_live && !cached_logits) {
+        if (!cfg->quiet && teacher_count > 1) {
+            fprintf(stderr, "an ensemble of %d teachers; their logits are averaged\nteacher 1 of %d: %s\n",
+                    teacher_count, teacher_count, cfg->teacher);
+        }
         if (!cfg->quiet && cfg->teacher_views > 0) {
             fprintf(stderr, "running the teacher once over %d views of each of %d training images (%d thread%s)\n",
                     cfg->teacher_views, train.n, cfg->threads > 1 ? cfg->threads : 1, cfg->threads > 1 ? "s" : "");
@@ -731,7 +751,25 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
             fprintf(stderr, "running the teacher once over %d training images (%d thread%s)\n", train.n,
                     cfg->threads > 1 ? cfg->threads : 1, cfg->threads > 1 ? "s" : "");
         }
-        s = teacher_cache(cfg, &train, at_points, &cached_logits, &cached_maps, error, error_size);
+        s = teacher_cache(cfg, cfg->teacher, &train, at_points, &cached_logits, &cached_maps, error, error_size);
+        /* An ensemble's soft targets: the mean of its teachers' logits
+         * (attention, which would need their maps, is refused above). */
+        const size_t floats = (size_t)train.n * (size_t)(cfg->teacher_views > 0 ? cfg->teacher_views : 1) *
+                              (size_t)train.classes;
+        for (int k = 1; s == TL_OK && k < teacher_count; ++k) {
+            if (!cfg->quiet) {
+                fprintf(stderr, "teacher %d of %d: %s\n", k + 1, teacher_count, teachers[k]);
+            }
+            float *more = NULL, *no_maps = NULL;
+            s = teacher_cache(cfg, teachers[k], &train, NULL, &more, &no_maps, error, error_size);
+            for (size_t i = 0; s == TL_OK && i < floats; ++i) {
+                cached_logits[i] += more[i];
+            }
+            free(more);
+        }
+        for (size_t i = 0; s == TL_OK && teacher_count > 1 && i < floats; ++i) {
+            cached_logits[i] /= (float)teacher_count;
+        }
         /* One writer under MPI. A cache that cannot be written costs the
          * next run the teacher's pass, not this run its training. */
         if (s == TL_OK && use_cache && rk.rank == 0) {
@@ -794,6 +832,9 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
                 info.arch, net.param_count, train.n, test.n, cfg->epochs, steps_per_epoch,
                 !cfg->teacher ? "" : cfg->kd_decoupled ? ", distilling from the teacher (decoupled loss)"
                                                        : ", distilling from the teacher");
+        if (cfg->more_teacher_count > 0) {
+            fprintf(stderr, " (an ensemble of %d)", 1 + cfg->more_teacher_count);
+        }
         if (cfg->teacher && cfg->teacher_flip) {
             fprintf(stderr, " and its mirror images");
         }
