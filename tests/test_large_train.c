@@ -780,6 +780,27 @@ static float *cache_logits(const char *path, size_t count)
     return logits;
 }
 
+/* Asserts that the cache `mean_path` holds the mean of the logits in
+ * `a_path` and `b_path`, and that those two differ (else the check is
+ * empty). */
+static void assert_cache_is_mean(const char *mean_path, const char *a_path, const char *b_path, size_t count,
+                                 const char *what)
+{
+    float *a = cache_logits(a_path, count), *b = cache_logits(b_path, count), *mean = cache_logits(mean_path, count);
+    float worst = 0, apart = 0;
+    for (size_t i = 0; i < count; ++i) {
+        worst = fmaxf(worst, fabsf(mean[i] - 0.5f * (a[i] + b[i])));
+        apart = fmaxf(apart, fabsf(a[i] - b[i]));
+    }
+    printf("%s: largest difference from the mean %g (the two differ by up to %g)\n", what, (double)worst,
+           (double)apart);
+    assert_true(worst < 1e-5f);
+    assert_true(apart > 1e-2f);
+    free(a);
+    free(b);
+    free(mean);
+}
+
 /* --teacher-flip: each soft target is the mean of the teacher's logits of
  * the image and of its mirror, checked against a run on mirrored data;
  * cached and live agree on views with flip, and flip is part of the cache
@@ -817,21 +838,7 @@ static void test_teacher_flip(void **state)
     f.teacher_cache = flip_cache;
     cache_run(f, out, 0, 1);
     const size_t count = 640 * 10;
-    float *a = cache_logits(plain_cache, count), *b = cache_logits(mirror_cache, count);
-    float *both = cache_logits(flip_cache, count);
-    float worst = 0, apart = 0;
-    for (size_t i = 0; i < count; ++i) {
-        const float want = 0.5f * (a[i] + b[i]), diff = fabsf(both[i] - want);
-        worst = diff > worst ? diff : worst;
-        apart = fabsf(a[i] - b[i]) > apart ? fabsf(a[i] - b[i]) : apart;
-    }
-    printf("teacher flip: largest difference from the mean of the two runs %g (the runs differ by up to %g)\n",
-           (double)worst, (double)apart);
-    assert_true(worst < 1e-5f);
-    assert_true(apart > 1e-2f);
-    free(a);
-    free(b);
-    free(both);
+    assert_cache_is_mean(flip_cache, plain_cache, mirror_cache, count, "teacher flip");
     /* Flip is part of the key: the plain file is not read for a flip run. */
     tl_train_config f2 = f;
     f2.teacher_cache = plain_cache;
@@ -1001,19 +1008,7 @@ static void test_teacher_ensemble(void **state)
     cache_run(ab, out, 0, 1);
     cache_run(ab, out, 1, 0);
     const size_t count = 2 * 640 * 10;
-    float *l1 = cache_logits(c1, count), *l2 = cache_logits(c2, count), *l12 = cache_logits(c12, count);
-    float worst = 0, apart = 0;
-    for (size_t i = 0; i < count; ++i) {
-        worst = fmaxf(worst, fabsf(l12[i] - 0.5f * (l1[i] + l2[i])));
-        apart = fmaxf(apart, fabsf(l1[i] - l2[i]));
-    }
-    printf("teacher ensemble: largest difference from the mean of the two teachers %g (they differ by up to %g)\n",
-           (double)worst, (double)apart);
-    assert_true(worst < 1e-5f);
-    assert_true(apart > 1e-2f);
-    free(l1);
-    free(l2);
-    free(l12);
+    assert_cache_is_mean(c12, c1, c2, count, "teacher ensemble");
     /* The ensemble's file is not the first teacher's, nor the other order's. */
     tl_train_config a12 = a, ba = ab;
     a12.teacher_cache = c12;
