@@ -6,9 +6,10 @@
  *
  * Layout (little-endian): "TLTC", u32 version, then the key: SHA-256 of the
  * teacher's checkpoint file (of an ensemble: SHA-256 of its files' SHA-256s
- * in command-line order, the logits being their mean), SHA-256 of the training set (its shape, labels
- * and pixels), u64 view seed, u32 views, u32 cutout, u32 rows, u32 classes,
- * u32 flip (1: each logit row the mean over the image and its mirror);
+ * in command-line order, the logits being their mean), SHA-256 of the
+ * training set (its shape, labels and pixels), u64 view seed, u32 views,
+ * u32 cutout, u32 rows, u32 classes, u32 flip (1: each logit row the mean
+ * over the image and its mirror);
  * then rows x classes float32 logits; then a SHA-256 of all of it. Without
  * views the logits depend on neither seed nor cutout, so both are keyed as
  * 0 and one file serves every seed.
@@ -79,8 +80,9 @@ tl_status tl_logit_cache_key(const char *const *teachers, int teacher_count, con
         crypto_hash_sha256_update(&all, key + 8, DIGEST);
         for (int k = 1; s == TL_OK && k < teacher_count; ++k) {
             uint8_t digest[DIGEST];
-            s = hash_file(teachers[k], digest, error, size);
-            crypto_hash_sha256_update(&all, digest, DIGEST);
+            if ((s = hash_file(teachers[k], digest, error, size)) == TL_OK) {
+                crypto_hash_sha256_update(&all, digest, DIGEST);
+            }
         }
         crypto_hash_sha256_final(&all, key + 8);
     }

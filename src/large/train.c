@@ -360,7 +360,8 @@ static void progress(const tl_train_config *cfg, int epoch, int done, int total,
  * see the same pixels: consistent teaching at K passes' cost, after Shen &
  * Xing's fast knowledge distillation (2022) and Beyer et al. (2022). */
 typedef struct teacher_job {
-    const char *path;
+    const char *const *paths; /* the teacher, or an ensemble whose logits are averaged */
+    int path_count;
     const tl_dataset *data;
     int first, count, batch; /* rows: view * data->n + image */
     int views, cutout, flip;
@@ -437,23 +438,20 @@ static void teacher_maps(const tl_net *t, const tl_attention_points *points, int
     }
 }
 
-static void *teacher_job_run(void *arg)
+/* One teacher's pass over the job's rows: its logits into j->logits (the
+ * first teacher) or added to them (the others of an ensemble, scored into
+ * `scratch`, batch x classes floats). */
+static void teacher_job_pass(teacher_job *j, int k, float *x, float *scratch)
 {
-    teacher_job *j = arg;
     tl_net t;
     tl_checkpoint_info ti;
-    j->status = tl_checkpoint_load(j->path, j->batch, &t, NULL, &ti, j->error, sizeof j->error);
+    j->status = tl_checkpoint_load(j->paths[k], j->batch, &t, NULL, &ti, j->error, sizeof j->error);
     if (j->status != TL_OK) {
-        return NULL;
+        return;
     }
     t.training = 0;
     const tl_dataset *d = j->data;
-    j->status = teacher_fits(&t, d, j->path, j->error, sizeof j->error);
-    float *x = malloc((size_t)j->batch * d->h * d->w * d->c * sizeof(float));
-    if (!x) {
-        j->status = TL_ERR_NOMEM;
-        snprintf(j->error, sizeof j->error, "out of memory");
-    }
+    j->status = teacher_fits(&t, d, j->paths[k], j->error, sizeof j->error);
     const size_t sample = (size_t)d->h * d->w * d->c;
     for (int done = 0; j->status == TL_OK && done < j->count; done += j->batch) {
         const int n = j->count - done < j->batch ? j->count - done : j->batch;
@@ -464,15 +462,40 @@ static void *teacher_job_run(void *arg)
                             j->views ? tl_view_of(j->seed, (uint32_t)image, view, d->h, d->w, j->cutout) : clean,
                             x + (size_t)b * sample);
         }
-        teacher_scores(&t, x, n, j->flip, j->logits + (size_t)(j->first + done) * d->classes);
+        float *dst = j->logits + (size_t)(j->first + done) * d->classes;
+        teacher_scores(&t, x, n, j->flip, k == 0 ? dst : scratch);
+        for (size_t i = 0; k > 0 && i < (size_t)n * d->classes; ++i) {
+            dst[i] += scratch[i];
+        }
         if (j->points) {
             teacher_maps(&t, j->points, n, j->maps + (size_t)(j->first + done) * j->points->floats);
         }
         atomic_fetch_add(j->rows_done, n);
     }
-    free(x);
     tl_net_free(&t);
-    return NULL;
+}
+
+static void teacher_job_run(teacher_job *j)
+{
+    const tl_dataset *d = j->data;
+    float *x = malloc((size_t)j->batch * d->h * d->w * d->c * sizeof(float));
+    float *scratch = malloc((size_t)j->batch * d->classes * sizeof(float));
+    j->status = x && scratch ? TL_OK : TL_ERR_NOMEM;
+    if (!x || !scratch) {
+        snprintf(j->error, sizeof j->error, "out of memory");
+    }
+    /* One teacher at a time: an ensemble costs no more memory than its
+     * largest member. */
+    for (int k = 0; j->status == TL_OK && k < j->path_count; ++k) {
+        teacher_job_pass(j, k, x, scratch);
+    }
+    const size_t floats = (size_t)j->count * d->classes;
+    float *logits = j->logits + (size_t)j->first * d->classes;
+    for (size_t i = 0; j->status == TL_OK && j->path_count > 1 && i < floats; ++i) {
+        logits[i] /= (float)j->path_count;
+    }
+    free(x);
+    free(scratch);
 }
 
 static void *teacher_job_main(void *arg)
@@ -515,9 +538,9 @@ static void teacher_progress(const tl_train_config *cfg, long done, long rows, d
     fflush(stderr);
 }
 
-static tl_status teacher_cache(const tl_train_config *cfg, const char *path, const tl_dataset *train,
-                               const tl_attention_points *points, float **logits, float **maps, char *error,
-                               size_t error_size)
+static tl_status teacher_cache(const tl_train_config *cfg, const char *const *paths, int path_count,
+                               const tl_dataset *train, const tl_attention_points *points, float **logits,
+                               float **maps, char *error, size_t error_size)
 {
     const int threads = cfg->threads > 1 ? cfg->threads : 1;
     const long rows = (long)train->n * (cfg->teacher_views > 0 ? cfg->teacher_views : 1);
@@ -535,7 +558,8 @@ static tl_status teacher_cache(const tl_train_config *cfg, const char *path, con
         teacher_job *j = &jobs[t];
         j->rows_done = &rows_done;
         j->jobs_ended = &jobs_ended;
-        j->path = path;
+        j->paths = paths;
+        j->path_count = path_count;
         j->data = train;
         j->first = (int)(rows * t / threads);
         j->count = (int)(rows * (t + 1) / threads) - j->first;
@@ -557,7 +581,7 @@ static tl_status teacher_cache(const tl_train_config *cfg, const char *path, con
     while (!cfg->quiet && atomic_load(&jobs_ended) < started) { /* quiet runs (tests) just join */
         const struct timespec pause = { 0, 250000000 };
         nanosleep(&pause, NULL);
-        teacher_progress(cfg, atomic_load(&rows_done), rows, now() - t0, &tenths, 0);
+        teacher_progress(cfg, atomic_load(&rows_done), rows * path_count, now() - t0, &tenths, 0);
     }
     for (int t = 0; t < started; ++t) {
         pthread_join(tids[t], NULL);
@@ -566,7 +590,7 @@ static tl_status teacher_cache(const tl_train_config *cfg, const char *path, con
         }
     }
     if (s == TL_OK) {
-        teacher_progress(cfg, atomic_load(&rows_done), rows, now() - t0, &tenths, 1);
+        teacher_progress(cfg, atomic_load(&rows_done), rows * path_count, now() - t0, &tenths, 1);
     }
     free(jobs);
     free(tids);
@@ -741,8 +765,8 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
     }
     if (s == TL_OK && cfg->teacher && !cfg->teacher_live && !cached_logits) {
         if (!cfg->quiet && teacher_count > 1) {
-            fprintf(stderr, "an ensemble of %d teachers; their logits are averaged\nteacher 1 of %d: %s\n",
-                    teacher_count, teacher_count, cfg->teacher);
+            fprintf(stderr, "an ensemble of %d teachers, scored one after the other; their logits are averaged\n",
+                    teacher_count);
         }
         if (!cfg->quiet && cfg->teacher_views > 0) {
             fprintf(stderr, "running the teacher once over %d views of each of %d training images (%d thread%s)\n",
@@ -751,25 +775,8 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
             fprintf(stderr, "running the teacher once over %d training images (%d thread%s)\n", train.n,
                     cfg->threads > 1 ? cfg->threads : 1, cfg->threads > 1 ? "s" : "");
         }
-        s = teacher_cache(cfg, cfg->teacher, &train, at_points, &cached_logits, &cached_maps, error, error_size);
-        /* An ensemble's soft targets: the mean of its teachers' logits
-         * (attention, which would need their maps, is refused above). */
-        const size_t floats = (size_t)train.n * (size_t)(cfg->teacher_views > 0 ? cfg->teacher_views : 1) *
-                              (size_t)train.classes;
-        for (int k = 1; s == TL_OK && k < teacher_count; ++k) {
-            if (!cfg->quiet) {
-                fprintf(stderr, "teacher %d of %d: %s\n", k + 1, teacher_count, teachers[k]);
-            }
-            float *more = NULL, *no_maps = NULL;
-            s = teacher_cache(cfg, teachers[k], &train, NULL, &more, &no_maps, error, error_size);
-            for (size_t i = 0; s == TL_OK && i < floats; ++i) {
-                cached_logits[i] += more[i];
-            }
-            free(more);
-        }
-        for (size_t i = 0; s == TL_OK && teacher_count > 1 && i < floats; ++i) {
-            cached_logits[i] /= (float)teacher_count;
-        }
+        s = teacher_cache(cfg, teachers, teacher_count, &train, at_points, &cached_logits, &cached_maps, error,
+                          error_size);
         /* One writer under MPI. A cache that cannot be written costs the
          * next run the teacher's pass, not this run its training. */
         if (s == TL_OK && use_cache && rk.rank == 0) {
