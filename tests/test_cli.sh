@@ -131,11 +131,18 @@ check "distill: attention weight not a number" 1 "--attention needs a non-negati
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --attention inf
 check "train takes no attention transfer" 1 "unknown option '--attention'" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --attention 1000
-check "distill help names the decoupled loss" 0 "--kd LOSS +hinton \(default\).* or dkd" -- "$bin" distill --help
-check "distill: unknown loss" 1 "--kd takes hinton or dkd, not 'fitnet'" -- \
+check "distill help names the decoupled loss" 0 "--kd LOSS +hinton \(default\).*; dkd," -- "$bin" distill --help
+check "distill help names the z-scored loss" 0 "or zscore \(Sun et al. 2024\): alpha W T\^2 KL" -- "$bin" distill --help
+check "distill help names its weight" 0 "--zkd-weight W +zscore: the KL term's extra weight W \(default 10;" -- \
+    "$bin" distill --help
+check "distill: unknown loss" 1 "--kd takes hinton, dkd or zscore, not 'fitnet'" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --kd fitnet
 check "distill: negative beta" 1 "--dkd-beta needs a non-negative number, not '-1'" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --kd dkd --dkd-beta -1
+check "distill: negative z-scored weight" 1 "--zkd-weight needs a non-negative number, not '-3'" -- \
+    "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --kd zscore --zkd-weight -3
+check "train takes no z-scored weight" 1 "unknown option '--zkd-weight'" -- \
+    "$bin" train --arch student-tiny --out "$work/s.tlc" --zkd-weight 10
 check "train: cutout too large" 1 "--cutout takes 0 to 64 pixels, not '65'" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --cutout 65
 check "train: epochs not an integer" 1 "--epochs needs a non-negative integer, not '2.5'" -- \
@@ -169,6 +176,10 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/dkd.tlc" --kd dkd --dkd-beta 2 \
         --epochs 1 --limit 300
     ok "the decoupled student is written" test -s "$work/dkd.tlc"
+    check "distill with z-scored logits" 0 "distilling from the teacher \(z-scored logits\)" -- \
+        "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/zkd.tlc" --kd zscore --temperature 2 \
+        --epochs 1 --limit 300
+    ok "the z-scored student is written" test -s "$work/zkd.tlc"
     check "distill: temperature 0" 1 "distillation needs a positive temperature" -- \
         "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/dkd0.tlc" --kd dkd --temperature 0 \
         --epochs 1 --limit 300

@@ -265,12 +265,13 @@ static void test_gradients_residual(void **s) { (void)s; gradient_check(l_residu
 static void test_gradients_dropout(void **s) { (void)s; gradient_check(l_dropout, "dropout"); }
 
 /* Loss `kind` (0 cross-entropy, 1 Hinton's distillation, 2 the decoupled
- * one) of two samples of five classes. */
+ * one, 3 the z-scored one) of two samples of five classes. */
 static float logit_loss(int kind, const float *s, const float *t, const uint8_t *labels, float scale, float *d)
 {
     return kind == 0   ? tl_softmax_cross_entropy(s, labels, 2, 5, scale, d, NULL)
            : kind == 1 ? tl_distillation_loss(s, t, labels, 2, 5, 4.0f, 0.7f, scale, d, NULL)
-                       : tl_decoupled_distillation_loss(s, t, labels, 2, 5, 4.0f, 1.0f, 8.0f, scale, d, NULL);
+           : kind == 2 ? tl_decoupled_distillation_loss(s, t, labels, 2, 5, 4.0f, 1.0f, 8.0f, scale, d, NULL)
+                       : tl_zscore_distillation_loss(s, t, labels, 2, 5, 2.0f, 0.7f, 3.0f, scale, d, NULL);
 }
 
 static void test_loss_gradients(void **state)
@@ -283,7 +284,7 @@ static void test_loss_gradients(void **state)
         s[i] = rng_float(&r, -3, 3);
         t[i] = rng_float(&r, -3, 3);
     }
-    for (int kind = 0; kind < 3; ++kind) {
+    for (int kind = 0; kind < 4; ++kind) {
         logit_loss(kind, s, t, labels, 0.5f, d);
         for (int i = 0; i < 10; ++i) {
             const float keep = s[i], e = 1e-3f;
@@ -338,6 +339,46 @@ static void test_loss_gradients(void **state)
     }
     /* No non-target class: no decoupled loss. */
     assert_true(isnan(tl_decoupled_distillation_loss(s1, t1, &zero_label, 1, 1, 4.0f, 1.0f, 8.0f, 1, NULL, NULL)));
+
+    /* The z-scored loss sees no scale or shift: a student 3 s + 5 of a
+     * teacher s has no KL term left (the cross-entropy alone at alpha 0.7),
+     * and its KL term's gradient sums to zero and is zero along the logits
+     * themselves (moving along either changes no z-score). */
+    float scaled[10], dz[10];
+    for (int i = 0; i < 10; ++i) {
+        scaled[i] = 3 * s[i] + 5;
+    }
+    const float ce_scaled = tl_softmax_cross_entropy(scaled, labels, 2, 5, 1, NULL, NULL);
+    assert_true(fabsf(tl_zscore_distillation_loss(scaled, s, labels, 2, 5, 2.0f, 0.7f, 10.0f, 1, NULL, NULL) -
+                      0.3f * ce_scaled) < 1e-5f);
+    const float zkl = tl_zscore_distillation_loss(s, t, labels, 2, 5, 2.0f, 1.0f, 1.0f, 1, dz, NULL);
+    assert_true(zkl > 0.05f);
+    for (int b = 0; b < 2; ++b) {
+        double along = 0, total = 0;
+        for (int k = 0; k < 5; ++k) {
+            total += dz[b * 5 + k];
+            along += (double)dz[b * 5 + k] * s[b * 5 + k];
+        }
+        assert_true(fabs(total) < 1e-6 && fabs(along) < 1e-5);
+    }
+    /* By hand, one sample of two classes: two distinct logits z-score to
+     * +-1 / sqrt 2 (std over n - 1), so at T 1 a teacher (1, 0) and a
+     * student (-4, 6) are the softmaxes of (z, -z) and (-z, z): the loss is
+     * weight * KL between those two. */
+    const float up2[2] = { 1, 0 }, down2[2] = { -4, 6 };
+    const double zz = 1 / sqrt(2.0), pu = 1 / (1 + exp(-2 * zz)), pd = 1 - pu;
+    const double kl_opposite = pu * log(pu / pd) + pd * log(pd / pu);
+    assert_true(fabs(tl_zscore_distillation_loss(down2, up2, &zero_label, 1, 2, 1.0f, 1.0f, 2.0f, 1, NULL, NULL) -
+                     2 * kl_opposite) < 1e-5);
+    /* Equal logits have no spread: z is all zeros, the loss stays finite. */
+    const float flat[3] = { 2, 2, 2 };
+    float dflat[3];
+    assert_true(isfinite(tl_zscore_distillation_loss(flat, unsure_teacher, &zero_label, 1, 3, 2.0f, 0.7f, 10.0f, 1,
+                                                     dflat, NULL)));
+    for (int k = 0; k < 3; ++k) {
+        assert_true(isfinite(dflat[k]));
+    }
+    assert_true(isnan(tl_zscore_distillation_loss(s1, t1, &zero_label, 1, 1, 2.0f, 0.7f, 10.0f, 1, NULL, NULL)));
 }
 
 /* Attention maps by hand: pixel activations (1, 1) and (2, 0) give mean

@@ -859,9 +859,9 @@ static void test_teacher_flip(void **state)
     assert_true(agree < 1e-3f);
 }
 
-/* The decoupled loss trains through the same path: beyond chance from a
- * weak teacher, its own student, and with both weights 0 it is the
- * cross-entropy alone, so the student is the teacher's own run, bit for bit
+/* The decoupled and z-scored losses train through the same path: beyond
+ * chance from a weak teacher, their own students, and with zero weights
+ * they are the cross-entropy alone, so the student is the teacher's own run, bit for bit
  * (same architecture, seed and data). Bad weights are refused by name. */
 static void test_decoupled_distillation(void **state)
 {
@@ -882,7 +882,7 @@ static void test_decoupled_distillation(void **state)
     assert_int_equal(tl_train(&h, &rep, error, sizeof error), TL_OK);
     tl_train_config d = h;
     d.out = dkd;
-    d.kd_decoupled = 1;
+    d.kd = TL_KD_DECOUPLED;
     d.dkd_warmup = 1;
     assert_int_equal(tl_train(&d, &rep, error, sizeof error), TL_OK);
     assert_true(rep.test_accuracy[0] > 0.3f);
@@ -916,6 +916,27 @@ static void test_decoupled_distillation(void **state)
         assert_int_equal(tl_train(&e, &rep, error, sizeof error), TL_ERR_ARG);
         assert_non_null(strstr(error, "distillation needs a positive temperature"));
     }
+    /* The z-scored loss, the same way: its own student beyond chance, and
+     * at alpha 0 the cross-entropy alone (the teacher's run, bit for bit). */
+    tl_train_config zs = h;
+    zs.out = dkd;
+    zs.kd = TL_KD_ZSCORE;
+    zs.temperature = 2;
+    assert_int_equal(tl_train(&zs, &rep, error, sizeof error), TL_OK);
+    assert_true(rep.test_accuracy[0] > 0.3f);
+    assert_true(largest_difference(dkd, hinton) > 1e-2f);
+    assert_true(largest_difference(dkd, teacher) > 1e-2f);
+    zs.out = off;
+    zs.alpha = 0;
+    assert_int_equal(tl_train(&zs, &rep, error, sizeof error), TL_OK);
+    assert_true(largest_difference(off, teacher) == 0.0f);
+    zs.zkd_weight = -1;
+    assert_int_equal(tl_train(&zs, &rep, error, sizeof error), TL_ERR_ARG);
+    assert_non_null(strstr(error, "non-negative weights"));
+    zs.zkd_weight = 10;
+    zs.kd = (tl_kd_kind)7;
+    assert_int_equal(tl_train(&zs, &rep, error, sizeof error), TL_ERR_ARG);
+    assert_non_null(strstr(error, "unknown distillation loss 7"));
 }
 
 /* Attention transfer: a student distilled with it learns; over one step

@@ -157,6 +157,19 @@ float tl_decoupled_distillation_loss(const float *student, const float *teacher,
                                      int classes, float temperature, float alpha, float beta, float scale,
                                      float *dlogits, int *correct);
 
+/* Knowledge distillation on z-scored logits (Sun et al. 2024, "logit
+ * standardization"): each row of student and teacher logits becomes
+ * (x - mean) / std before the temperature, so the student matches the
+ * teacher's relations between classes, not the size of its logits (which a
+ * small student may not reach). (1 - alpha) CE(student, labels) + alpha *
+ * weight * T^2 * KL(softmax(z_t / T) || softmax(z_s / T)); the paper's
+ * CIFAR setting is T 2, CE weight 0.1, KD weight 9 (alpha 0.9, weight 10).
+ * Returns the mean loss and writes its gradient * scale into dlogits; NAN
+ * for classes < 2. */
+float tl_zscore_distillation_loss(const float *student, const float *teacher, const uint8_t *labels, int n,
+                                  int classes, float temperature, float alpha, float weight, float scale,
+                                  float *dlogits, int *correct);
+
 /* Attention transfer (Zagoruyko & Komodakis 2017): a layer's attention
  * map is the mean over channels of its squared activations at each pixel,
  * scaled to unit length per sample. tl_attention_map writes the map of one
@@ -198,9 +211,15 @@ typedef struct tl_attention {
     const float *teacher_maps;
 } tl_attention;
 
+typedef enum tl_kd_kind {
+    TL_KD_HINTON = 0,           /* alpha T^2 KL + (1 - alpha) CE */
+    TL_KD_DECOUPLED = 1,        /* CE + T^2 (alpha TCKD + beta NCKD) */
+    TL_KD_ZSCORE = 2            /* as Hinton's on z-scored logits, the KL term times beta */
+} tl_kd_kind;
+
 /* Which distillation loss a training step uses, with its weights. */
 typedef struct tl_kd_params {
-    int decoupled;              /* 0: Hinton (alpha = KL weight); 1: decoupled */
+    tl_kd_kind kind;
     float temperature, alpha, beta;
 } tl_kd_params;
 
@@ -359,9 +378,10 @@ typedef struct tl_train_config {
     tl_schedule_kind schedule;
     int warmup_epochs;
     float temperature, alpha;   /* distillation (alpha: the KL term's weight, Hinton's loss) */
-    int kd_decoupled;           /* 1: the decoupled loss (CE + T^2 (dkd_alpha TCKD + dkd_beta NCKD)) */
-    float dkd_alpha, dkd_beta;
+    tl_kd_kind kd;              /* the distillation loss (Hinton's by default) */
+    float dkd_alpha, dkd_beta;  /* TL_KD_DECOUPLED: CE + T^2 (dkd_alpha TCKD + dkd_beta NCKD) */
     float dkd_warmup;           /* epochs over which the decoupled term ramps up from 0 */
+    float zkd_weight;           /* TL_KD_ZSCORE: the KL term's weight on top of alpha */
     const char *init;           /* start from this checkpoint's weights (fresh optimiser), or NULL */
     float prune;                /* target fraction of conv/dense weights pruned to zero (0: none) */
     float prune_channels;       /* with init: remove this fraction of filters first (0: none) */

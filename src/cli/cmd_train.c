@@ -50,11 +50,15 @@ static void usage_train(FILE *out, int distill)
                      "                     (not with --teacher-live or --attention)\n"
                      "  --temperature T    softening temperature (default 4)\n"
                      "  --alpha A          weight of the distillation term (default 0.7)\n"
-                     "  --kd LOSS          hinton (default): alpha T^2 KL + (1 - alpha) CE; or dkd,\n"
-                     "                     decoupled (Zhao et al. 2022): CE + T^2 (a TCKD + b NCKD)\n"
+                     "  --kd LOSS          hinton (default): alpha T^2 KL + (1 - alpha) CE; dkd,\n"
+                     "                     decoupled (Zhao et al. 2022): CE + T^2 (a TCKD + b NCKD);\n"
+                     "                     or zscore (Sun et al. 2024): alpha W T^2 KL + (1 - alpha) CE\n"
+                     "                     with both logits as (x - mean) / std before T\n"
                      "  --dkd-alpha A      dkd: weight a of the target-class term (default 1)\n"
                      "  --dkd-beta B       dkd: weight b of the non-target term (default 8)\n"
                      "  --dkd-warmup E     dkd: epochs over which both weights ramp up from 0 (default 2)\n"
+                     "  --zkd-weight W     zscore: the KL term's extra weight W (default 10; the paper's\n"
+                     "                     CIFAR setting is --alpha 0.9 --zkd-weight 10 --temperature 2)\n"
                      "  --teacher-live     run the teacher on every augmented batch (default: once per\n"
                      "                     training image before the first epoch, then cached)\n"
                      "  --teacher-views K  the teacher scores K fixed augmented views of each training\n"
@@ -119,6 +123,7 @@ static int run_training(int argc, char **argv, int distill)
         { "--dkd-alpha", 1, &cfg.dkd_alpha, NULL, 0, NULL },
         { "--dkd-beta", 1, &cfg.dkd_beta, NULL, 0, NULL },
         { "--dkd-warmup", 1, &cfg.dkd_warmup, NULL, 0, NULL },
+        { "--zkd-weight", 1, &cfg.zkd_weight, NULL, 0, NULL },
         { "--attention", 1, &cfg.attention, NULL, 0, NULL },
         { "--epochs", 0, NULL, &cfg.epochs, MOST, "" },
         { "--batch", 0, NULL, &cfg.batch, MOST, "" },
@@ -196,10 +201,10 @@ static int run_training(int argc, char **argv, int distill)
             }
             cfg.prune_channels = f;
         } else if (distill && !strcmp(a, "--kd")) {
-            if (strcmp(v, "hinton") && strcmp(v, "dkd")) {
-                return tl_cli_fail(cmd, "--kd takes hinton or dkd, not '%s'", v);
+            if (strcmp(v, "hinton") && strcmp(v, "dkd") && strcmp(v, "zscore")) {
+                return tl_cli_fail(cmd, "--kd takes hinton, dkd or zscore, not '%s'", v);
             }
-            cfg.kd_decoupled = !strcmp(v, "dkd");
+            cfg.kd = !strcmp(v, "dkd") ? TL_KD_DECOUPLED : !strcmp(v, "zscore") ? TL_KD_ZSCORE : TL_KD_HINTON;
         } else if ((number = find_number(numbers, sizeof numbers / sizeof numbers[0], a, distill))) {
             if (number->real) {
                 float f;

@@ -1,5 +1,5 @@
-/* loss.c - softmax cross-entropy and knowledge distillation (Hinton's and
- * the decoupled form).
+/* loss.c - softmax cross-entropy and knowledge distillation (Hinton's, the
+ * decoupled form and the z-scored one).
  *
  * Softmaxes subtract the row maximum first (stable for any logits).
  * Gradients are of the *mean* loss over the batch, times `scale` (the
@@ -92,6 +92,84 @@ float tl_distillation_loss(const float *student, const float *teacher, const uin
                 const double g = alpha * t * (ps[k] - pt[k]) + (1 - alpha) * (p1[k] - (k == labels[b]));
                 dlogits[(size_t)b * classes + k] = (float)(g * scale / n);
             }
+        }
+    }
+    if (correct) {
+        *correct = hits;
+    }
+    return (float)(loss / n);
+}
+
+/* Below this the logits of a row are all alike: no scale to divide by. */
+#define ZSCORE_EPS 1e-7
+
+/* z = (x - mean) / (std + eps) for one row, std with n - 1 (as the paper's
+ * code has it); returns std. */
+static double zscore_row(const float *x, int classes, double *z)
+{
+    double mean = 0, var = 0;
+    for (int k = 0; k < classes; ++k) {
+        mean += x[k];
+    }
+    mean /= classes;
+    for (int k = 0; k < classes; ++k) {
+        var += (x[k] - mean) * (x[k] - mean);
+    }
+    const double std = sqrt(var / (classes - 1));
+    for (int k = 0; k < classes; ++k) {
+        z[k] = (x[k] - mean) / (std + ZSCORE_EPS);
+    }
+    return std;
+}
+
+float tl_zscore_distillation_loss(const float *student, const float *teacher, const uint8_t *labels, int n,
+                                  int classes, float temperature, float alpha, float weight, float scale,
+                                  float *dlogits, int *correct)
+{
+    double loss = 0, zs[256], zt[256], ps[256], pt[256], p1[256], g[256];
+    float us[256], ut[256];
+    int hits = 0;
+    if (classes > 256 || classes < 2 || !(temperature > 0)) {
+        return NAN;
+    }
+    const double t = temperature;
+    for (int b = 0; b < n; ++b) {
+        const float *s = student + (size_t)b * classes, *te = teacher + (size_t)b * classes;
+        const double std_s = zscore_row(s, classes, zs);
+        zscore_row(te, classes, zt);
+        for (int k = 0; k < classes; ++k) {
+            us[k] = (float)zs[k];
+            ut[k] = (float)zt[k];
+        }
+        const double lse_s = softmax_row(us, classes, temperature, ps);
+        softmax_row(ut, classes, temperature, pt);
+        const double lse_1 = softmax_row(s, classes, 1.0f, p1);
+        double kl = 0;
+        for (int k = 0; k < classes; ++k) {
+            if (pt[k] > 0) {
+                kl += pt[k] * (log(pt[k]) - (us[k] / t - lse_s));
+            }
+        }
+        loss += alpha * weight * t * t * kl + (1 - alpha) * (lse_1 - s[labels[b]]);
+        hits += argmax(s, classes) == labels[b];
+        if (!dlogits) {
+            continue;
+        }
+        /* g = d/dz of the KL term; back through z = (s - mean) / (std + eps):
+         * ds_k = (g_k - mean(g)) / (std + eps) - sum_j(g_j z_j) z_k / ((classes - 1) std),
+         * the second part only where the row has a spread. */
+        double g_mean = 0, g_dot_z = 0;
+        for (int k = 0; k < classes; ++k) {
+            g[k] = alpha * weight * t * (ps[k] - pt[k]);
+            g_mean += g[k];
+            g_dot_z += g[k] * zs[k];
+        }
+        g_mean /= classes;
+        const double d = std_s + ZSCORE_EPS;
+        const double spread = std_s > 0 ? g_dot_z / ((classes - 1) * std_s) : 0;
+        for (int k = 0; k < classes; ++k) {
+            const double ds = (g[k] - g_mean) / d - spread * zs[k];
+            dlogits[(size_t)b * classes + k] = (float)((ds + (1 - alpha) * (p1[k] - (k == labels[b]))) * scale / n);
         }
     }
     if (correct) {
