@@ -132,10 +132,12 @@ check "distill: attention weight not a number" 1 "--attention needs a non-negati
 check "train takes no attention transfer" 1 "unknown option '--attention'" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --attention 1000
 check "distill help names the decoupled loss" 0 "--kd LOSS +hinton \(default\).*; dkd," -- "$bin" distill --help
-check "distill help names the z-scored loss" 0 "or zscore \(Sun et al. 2024\): alpha W T\^2 KL" -- "$bin" distill --help
+check "distill help names the z-scored loss" 0 "zscore \(Sun et al. 2024\): alpha W T\^2 KL" -- "$bin" distill --help
+check "distill help names the correlation loss" 0 "--pkd-weight P +pearson: the correlation term's extra weight P \(default 2;" -- \
+    "$bin" distill --help
 check "distill help names its weight" 0 "--zkd-weight W +zscore: the KL term's extra weight W \(default 10;" -- \
     "$bin" distill --help
-check "distill: unknown loss" 1 "--kd takes hinton, dkd or zscore, not 'fitnet'" -- \
+check "distill: unknown loss" 1 "--kd takes hinton, dkd, zscore or pearson, not 'fitnet'" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --kd fitnet
 check "distill: negative beta" 1 "--dkd-beta needs a non-negative number, not '-1'" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --kd dkd --dkd-beta -1
@@ -180,6 +182,10 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/zkd.tlc" --kd zscore --temperature 2 \
         --epochs 1 --limit 300
     ok "the z-scored student is written" test -s "$work/zkd.tlc"
+    check "distill by correlation" 0 "distilling from the teacher \(correlation\)" -- \
+        "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/pkd.tlc" --kd pearson --alpha 0.5 \
+        --epochs 1 --limit 300
+    ok "the correlation student is written" test -s "$work/pkd.tlc"
     check "distill: temperature 0" 1 "distillation needs a positive temperature" -- \
         "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/dkd0.tlc" --kd dkd --temperature 0 \
         --epochs 1 --limit 300

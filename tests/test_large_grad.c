@@ -265,13 +265,15 @@ static void test_gradients_residual(void **s) { (void)s; gradient_check(l_residu
 static void test_gradients_dropout(void **s) { (void)s; gradient_check(l_dropout, "dropout"); }
 
 /* Loss `kind` (0 cross-entropy, 1 Hinton's distillation, 2 the decoupled
- * one, 3 the z-scored one) of two samples of five classes. */
+ * one, 3 the z-scored one, 4 the correlation one) of two samples of five
+ * classes. */
 static float logit_loss(int kind, const float *s, const float *t, const uint8_t *labels, float scale, float *d)
 {
     return kind == 0   ? tl_softmax_cross_entropy(s, labels, 2, 5, scale, d, NULL)
            : kind == 1 ? tl_distillation_loss(s, t, labels, 2, 5, 4.0f, 0.7f, scale, d, NULL)
            : kind == 2 ? tl_decoupled_distillation_loss(s, t, labels, 2, 5, 4.0f, 1.0f, 8.0f, scale, d, NULL)
-                       : tl_zscore_distillation_loss(s, t, labels, 2, 5, 2.0f, 0.7f, 3.0f, scale, d, NULL);
+           : kind == 3 ? tl_zscore_distillation_loss(s, t, labels, 2, 5, 2.0f, 0.7f, 3.0f, scale, d, NULL)
+                       : tl_pearson_distillation_loss(s, t, labels, 2, 5, 2.0f, 0.5f, 2.0f, scale, d, NULL);
 }
 
 static void test_loss_gradients(void **state)
@@ -284,7 +286,7 @@ static void test_loss_gradients(void **state)
         s[i] = rng_float(&r, -3, 3);
         t[i] = rng_float(&r, -3, 3);
     }
-    for (int kind = 0; kind < 4; ++kind) {
+    for (int kind = 0; kind < 5; ++kind) {
         logit_loss(kind, s, t, labels, 0.5f, d);
         for (int i = 0; i < 10; ++i) {
             const float keep = s[i], e = 1e-3f;
@@ -379,6 +381,23 @@ static void test_loss_gradients(void **state)
         assert_true(isfinite(dflat[k]));
     }
     assert_true(isnan(tl_zscore_distillation_loss(s1, t1, &zero_label, 1, 1, 2.0f, 0.7f, 10.0f, 1, NULL, NULL)));
+
+    /* The correlation loss: none between a row and itself (the CE alone),
+     * the most, 2 w T^2, against its mirror image about the uniform: at T 1
+     * a teacher (log 3, 0) has softmax (3/4, 1/4), a student (0, log 3)
+     * (1/4, 3/4), correlation -1. A uniform student stays finite. */
+    assert_true(fabsf(tl_pearson_distillation_loss(s, s, labels, 2, 5, 4.0f, 0.5f, 2.0f, 1, NULL, NULL) -
+                      0.5f * ce) < 1e-5f);
+    const float teach2[2] = { logf(3), 0 }, mirror2[2] = { 0, logf(3) };
+    assert_true(fabsf(tl_pearson_distillation_loss(mirror2, teach2, &zero_label, 1, 2, 1.0f, 1.0f, 3.0f, 1, NULL,
+                                                   NULL) - 6.0f) < 1e-5f);
+    float duni[3];
+    assert_true(isfinite(tl_pearson_distillation_loss(flat, unsure_teacher, &zero_label, 1, 3, 4.0f, 0.5f, 2.0f, 1,
+                                                      duni, NULL)));
+    for (int k = 0; k < 3; ++k) {
+        assert_true(isfinite(duni[k]));
+    }
+    assert_true(isnan(tl_pearson_distillation_loss(s1, t1, &zero_label, 1, 1, 4.0f, 0.5f, 2.0f, 1, NULL, NULL)));
 }
 
 /* Attention maps by hand: pixel activations (1, 1) and (2, 0) give mean

@@ -859,10 +859,11 @@ static void test_teacher_flip(void **state)
     assert_true(agree < 1e-3f);
 }
 
-/* The decoupled and z-scored losses train through the same path: beyond
- * chance from a weak teacher, their own students, and with zero weights
- * they are the cross-entropy alone, so the student is the teacher's own run, bit for bit
- * (same architecture, seed and data). Bad weights are refused by name. */
+/* The decoupled, z-scored and correlation losses train through the same
+ * path: beyond chance from a weak teacher, their own students, and with
+ * zero weights they are the cross-entropy alone, so the student is the
+ * teacher's own run, bit for bit (same architecture, seed and data). Bad
+ * weights are refused by name. */
 static void test_decoupled_distillation(void **state)
 {
     (void)state;
@@ -934,6 +935,22 @@ static void test_decoupled_distillation(void **state)
     assert_int_equal(tl_train(&zs, &rep, error, sizeof error), TL_ERR_ARG);
     assert_non_null(strstr(error, "non-negative weights"));
     zs.zkd_weight = 10;
+    /* And the correlation loss. */
+    tl_train_config pc = h;
+    pc.out = dkd;
+    pc.kd = TL_KD_PEARSON;
+    pc.alpha = 0.5f;
+    assert_int_equal(tl_train(&pc, &rep, error, sizeof error), TL_OK);
+    assert_true(rep.test_accuracy[0] > 0.3f);
+    assert_true(largest_difference(dkd, hinton) > 1e-2f);
+    assert_true(largest_difference(dkd, teacher) > 1e-2f);
+    pc.out = off;
+    pc.alpha = 0;
+    assert_int_equal(tl_train(&pc, &rep, error, sizeof error), TL_OK);
+    assert_true(largest_difference(off, teacher) == 0.0f);
+    pc.pkd_weight = -2;
+    assert_int_equal(tl_train(&pc, &rep, error, sizeof error), TL_ERR_ARG);
+    assert_non_null(strstr(error, "non-negative weights"));
     zs.kd = (tl_kd_kind)7;
     assert_int_equal(tl_train(&zs, &rep, error, sizeof error), TL_ERR_ARG);
     assert_non_null(strstr(error, "unknown distillation loss 7"));

@@ -170,6 +170,20 @@ float tl_zscore_distillation_loss(const float *student, const float *teacher, co
                                   int classes, float temperature, float alpha, float weight, float scale,
                                   float *dlogits, int *correct);
 
+/* Distillation by correlation (the inter-class relation of Huang et al.
+ * 2022, "DIST"): (1 - alpha) CE(student, labels) + alpha * weight * T^2 *
+ * (1 - rho), rho the Pearson correlation between the student's and the
+ * teacher's softmax at T of the same sample. Like the z-scored loss it asks
+ * for the teacher's ranking of the classes, not its exact probabilities,
+ * which a stronger teacher puts out of a small student's reach; DIST's
+ * intra-class term (a correlation over the batch) is left out, so the loss
+ * stays a sum over samples (the same on any number of threads). Returns the
+ * mean loss and writes its gradient * scale into dlogits; NAN for
+ * classes < 2. */
+float tl_pearson_distillation_loss(const float *student, const float *teacher, const uint8_t *labels, int n,
+                                   int classes, float temperature, float alpha, float weight, float scale,
+                                   float *dlogits, int *correct);
+
 /* Attention transfer (Zagoruyko & Komodakis 2017): a layer's attention
  * map is the mean over channels of its squared activations at each pixel,
  * scaled to unit length per sample. tl_attention_map writes the map of one
@@ -214,7 +228,8 @@ typedef struct tl_attention {
 typedef enum tl_kd_kind {
     TL_KD_HINTON = 0,           /* alpha T^2 KL + (1 - alpha) CE */
     TL_KD_DECOUPLED = 1,        /* CE + T^2 (alpha TCKD + beta NCKD) */
-    TL_KD_ZSCORE = 2            /* as Hinton's on z-scored logits, the KL term times beta */
+    TL_KD_ZSCORE = 2,           /* as Hinton's on z-scored logits, the KL term times beta */
+    TL_KD_PEARSON = 3           /* alpha beta T^2 (1 - correlation) + (1 - alpha) CE */
 } tl_kd_kind;
 
 /* Which distillation loss a training step uses, with its weights. */
@@ -382,6 +397,7 @@ typedef struct tl_train_config {
     float dkd_alpha, dkd_beta;  /* TL_KD_DECOUPLED: CE + T^2 (dkd_alpha TCKD + dkd_beta NCKD) */
     float dkd_warmup;           /* epochs over which the decoupled term ramps up from 0 */
     float zkd_weight;           /* TL_KD_ZSCORE: the KL term's weight on top of alpha */
+    float pkd_weight;           /* TL_KD_PEARSON: the correlation term's weight on top of alpha */
     const char *init;           /* start from this checkpoint's weights (fresh optimiser), or NULL */
     float prune;                /* target fraction of conv/dense weights pruned to zero (0: none) */
     float prune_channels;       /* with init: remove this fraction of filters first (0: none) */

@@ -52,13 +52,17 @@ static void usage_train(FILE *out, int distill)
                      "  --alpha A          weight of the distillation term (default 0.7)\n"
                      "  --kd LOSS          hinton (default): alpha T^2 KL + (1 - alpha) CE; dkd,\n"
                      "                     decoupled (Zhao et al. 2022): CE + T^2 (a TCKD + b NCKD);\n"
-                     "                     or zscore (Sun et al. 2024): alpha W T^2 KL + (1 - alpha) CE\n"
-                     "                     with both logits as (x - mean) / std before T\n"
+                     "                     zscore (Sun et al. 2024): alpha W T^2 KL + (1 - alpha) CE\n"
+                     "                     with both logits as (x - mean) / std before T; or pearson\n"
+                     "                     (DIST's inter-class term, Huang et al. 2022): alpha P T^2\n"
+                     "                     (1 - correlation of the softmaxes at T) + (1 - alpha) CE\n"
                      "  --dkd-alpha A      dkd: weight a of the target-class term (default 1)\n"
                      "  --dkd-beta B       dkd: weight b of the non-target term (default 8)\n"
                      "  --dkd-warmup E     dkd: epochs over which both weights ramp up from 0 (default 2)\n"
                      "  --zkd-weight W     zscore: the KL term's extra weight W (default 10; the paper's\n"
                      "                     CIFAR setting is --alpha 0.9 --zkd-weight 10 --temperature 2)\n"
+                     "  --pkd-weight P     pearson: the correlation term's extra weight P (default 2;\n"
+                     "                     with --alpha 0.5, DIST's CIFAR ratio to the CE)\n"
                      "  --teacher-live     run the teacher on every augmented batch (default: once per\n"
                      "                     training image before the first epoch, then cached)\n"
                      "  --teacher-views K  the teacher scores K fixed augmented views of each training\n"
@@ -124,6 +128,7 @@ static int run_training(int argc, char **argv, int distill)
         { "--dkd-beta", 1, &cfg.dkd_beta, NULL, 0, NULL },
         { "--dkd-warmup", 1, &cfg.dkd_warmup, NULL, 0, NULL },
         { "--zkd-weight", 1, &cfg.zkd_weight, NULL, 0, NULL },
+        { "--pkd-weight", 1, &cfg.pkd_weight, NULL, 0, NULL },
         { "--attention", 1, &cfg.attention, NULL, 0, NULL },
         { "--epochs", 0, NULL, &cfg.epochs, MOST, "" },
         { "--batch", 0, NULL, &cfg.batch, MOST, "" },
@@ -201,10 +206,13 @@ static int run_training(int argc, char **argv, int distill)
             }
             cfg.prune_channels = f;
         } else if (distill && !strcmp(a, "--kd")) {
-            if (strcmp(v, "hinton") && strcmp(v, "dkd") && strcmp(v, "zscore")) {
-                return tl_cli_fail(cmd, "--kd takes hinton, dkd or zscore, not '%s'", v);
+            if (strcmp(v, "hinton") && strcmp(v, "dkd") && strcmp(v, "zscore") && strcmp(v, "pearson")) {
+                return tl_cli_fail(cmd, "--kd takes hinton, dkd, zscore or pearson, not '%s'", v);
             }
-            cfg.kd = !strcmp(v, "dkd") ? TL_KD_DECOUPLED : !strcmp(v, "zscore") ? TL_KD_ZSCORE : TL_KD_HINTON;
+            cfg.kd = !strcmp(v, "dkd")      ? TL_KD_DECOUPLED
+                     : !strcmp(v, "zscore") ? TL_KD_ZSCORE
+                     : !strcmp(v, "pearson") ? TL_KD_PEARSON
+                                            : TL_KD_HINTON;
         } else if ((number = find_number(numbers, sizeof numbers / sizeof numbers[0], a, distill))) {
             if (number->real) {
                 float f;

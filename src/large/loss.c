@@ -1,5 +1,5 @@
 /* loss.c - softmax cross-entropy and knowledge distillation (Hinton's, the
- * decoupled form and the z-scored one).
+ * decoupled form, the z-scored one and the correlation one).
  *
  * Softmaxes subtract the row maximum first (stable for any logits).
  * Gradients are of the *mean* loss over the batch, times `scale` (the
@@ -102,6 +102,8 @@ float tl_distillation_loss(const float *student, const float *teacher, const uin
 
 /* Below this the logits of a row are all alike: no scale to divide by. */
 #define ZSCORE_EPS 1e-7
+/* Below this product of spreads a row is uniform: no correlation. */
+#define PEARSON_EPS 1e-30
 
 /* z = (x - mean) / (std + eps) for one row, std with n - 1 (as the paper's
  * code has it); returns std. */
@@ -169,6 +171,55 @@ float tl_zscore_distillation_loss(const float *student, const float *teacher, co
         const double spread = std_s > 0 ? g_dot_z / ((classes - 1) * std_s) : 0;
         for (int k = 0; k < classes; ++k) {
             const double ds = (g[k] - g_mean) / d - spread * zs[k];
+            dlogits[(size_t)b * classes + k] = (float)((ds + (1 - alpha) * (p1[k] - (k == labels[b]))) * scale / n);
+        }
+    }
+    if (correct) {
+        *correct = hits;
+    }
+    return (float)(loss / n);
+}
+
+float tl_pearson_distillation_loss(const float *student, const float *teacher, const uint8_t *labels, int n,
+                                   int classes, float temperature, float alpha, float weight, float scale,
+                                   float *dlogits, int *correct)
+{
+    double loss = 0, ps[256], pt[256], p1[256], h[256];
+    int hits = 0;
+    if (classes > 256 || classes < 2 || !(temperature > 0)) {
+        return NAN;
+    }
+    const double t = temperature, uniform = 1.0 / classes, w = (double)alpha * weight * t * t;
+    for (int b = 0; b < n; ++b) {
+        const float *s = student + (size_t)b * classes, *te = teacher + (size_t)b * classes;
+        softmax_row(s, classes, temperature, ps);
+        softmax_row(te, classes, temperature, pt);
+        const double lse_1 = softmax_row(s, classes, 1.0f, p1);
+        /* Probabilities sum to 1, so their mean is 1 / classes. */
+        double dot = 0, aa = 0, bb = 0;
+        for (int k = 0; k < classes; ++k) {
+            dot += (ps[k] - uniform) * (pt[k] - uniform);
+            aa += (ps[k] - uniform) * (ps[k] - uniform);
+            bb += (pt[k] - uniform) * (pt[k] - uniform);
+        }
+        const double na = sqrt(aa), nb = sqrt(bb), denom = na * nb;
+        const int spread = denom > PEARSON_EPS; /* else rho is 0: no ranking to match */
+        const double rho = spread ? dot / denom : 0;
+        loss += w * (1 - rho) + (1 - alpha) * (lse_1 - s[labels[b]]);
+        hits += argmax(s, classes) == labels[b];
+        if (!dlogits) {
+            continue;
+        }
+        /* h = d/dp_s of -w rho, through the centring (h is centred already)
+         * and the softmax at T: d/ds_k = p_k (h_k - p.h) / T. */
+        double ph = 0;
+        for (int k = 0; k < classes; ++k) {
+            const double a = ps[k] - uniform, bk = pt[k] - uniform;
+            h[k] = spread ? -w * (bk / denom - dot * a / (aa * denom)) : 0;
+            ph += ps[k] * h[k];
+        }
+        for (int k = 0; k < classes; ++k) {
+            const double ds = ps[k] * (h[k] - ph) / t;
             dlogits[(size_t)b * classes + k] = (float)((ds + (1 - alpha) * (p1[k] - (k == labels[b]))) * scale / n);
         }
     }

@@ -129,6 +129,9 @@ static void *run_job(void *arg)
                         : kd->kind == TL_KD_ZSCORE
                             ? tl_zscore_distillation_loss(out->out, j->teacher, j->y, j->count, out->c,
                                                           kd->temperature, kd->alpha, kd->beta, w, out->dout, &hits)
+                        : kd->kind == TL_KD_PEARSON
+                            ? tl_pearson_distillation_loss(out->out, j->teacher, j->y, j->count, out->c,
+                                                           kd->temperature, kd->alpha, kd->beta, w, out->dout, &hits)
                             : tl_distillation_loss(out->out, j->teacher, j->y, j->count, out->c, kd->temperature,
                                                    kd->alpha, w, out->dout, &hits);
         if (e == net->exit_count - 1) {

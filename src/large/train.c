@@ -128,6 +128,9 @@ void tl_train_defaults(tl_train_config *cfg)
      * 0.1 CE + 9 T^2 KL (Sun et al. 2024), whose KL on unit-spread logits is
      * small. */
     cfg->zkd_weight = 10.0f;
+    /* DIST's CIFAR weights (beta = gamma = 2 beside a CE of weight 1):
+     * with alpha 0.5, the same ratio of cross-entropy to correlation. */
+    cfg->pkd_weight = 2.0f;
 }
 
 static double now(void)
@@ -641,11 +644,12 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
                     TL_CUTOUT_MAX);
     }
     if (!(cfg->temperature > 0) || !(cfg->alpha >= 0) || !(cfg->dkd_alpha >= 0) || !(cfg->dkd_beta >= 0) ||
-        !(cfg->dkd_warmup >= 0) || !(cfg->zkd_weight >= 0)) {
+        !(cfg->dkd_warmup >= 0) || !(cfg->zkd_weight >= 0) || !(cfg->pkd_weight >= 0)) {
         return fail(error, error_size, TL_ERR_ARG,
                     "distillation needs a positive temperature and non-negative weights and warm-up");
     }
-    if (cfg->kd != TL_KD_HINTON && cfg->kd != TL_KD_DECOUPLED && cfg->kd != TL_KD_ZSCORE) {
+    if (cfg->kd != TL_KD_HINTON && cfg->kd != TL_KD_DECOUPLED && cfg->kd != TL_KD_ZSCORE &&
+        cfg->kd != TL_KD_PEARSON) {
         return fail(error, error_size, TL_ERR_ARG, "unknown distillation loss %d", (int)cfg->kd);
     }
     memset(report, 0, sizeof *report);
@@ -847,6 +851,7 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
                 !cfg->teacher                ? ""
                 : cfg->kd == TL_KD_DECOUPLED ? ", distilling from the teacher (decoupled loss)"
                 : cfg->kd == TL_KD_ZSCORE    ? ", distilling from the teacher (z-scored logits)"
+                : cfg->kd == TL_KD_PEARSON   ? ", distilling from the teacher (correlation)"
                                              : ", distilling from the teacher");
         if (cfg->more_teacher_count > 0) {
             fprintf(stderr, " (an ensemble of %d)", 1 + cfg->more_teacher_count);
@@ -924,7 +929,8 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
             if (shadow) {
                 tl_fake_quantize(&net, cfg->qat_bits, shadow); /* forward/backward on the device's grid */
             }
-            tl_kd_params kd = { cfg->kd, cfg->temperature, cfg->alpha, cfg->zkd_weight };
+            tl_kd_params kd = { cfg->kd, cfg->temperature, cfg->alpha,
+                                cfg->kd == TL_KD_PEARSON ? cfg->pkd_weight : cfg->zkd_weight };
             if (cfg->kd == TL_KD_DECOUPLED) {
                 const double done = epoch + (double)step / steps_per_epoch;
                 const float ramp = cfg->dkd_warmup > 0 && done < cfg->dkd_warmup ? (float)(done / cfg->dkd_warmup) : 1;
