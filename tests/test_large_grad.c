@@ -264,6 +264,15 @@ static void test_gradients_pooling(void **s) { (void)s; gradient_check(l_maxpool
 static void test_gradients_residual(void **s) { (void)s; gradient_check(l_residual, "residual add"); }
 static void test_gradients_dropout(void **s) { (void)s; gradient_check(l_dropout, "dropout"); }
 
+/* A loss and each of its n gradient values are finite numbers. */
+static void assert_all_finite(float loss, const float *d, int n)
+{
+    assert_true(isfinite(loss));
+    for (int k = 0; k < n; ++k) {
+        assert_true(isfinite(d[k]));
+    }
+}
+
 /* Loss `kind` (0 cross-entropy, 1 Hinton's distillation, 2 the decoupled
  * one, 3 the z-scored one, 4 the correlation one) of two samples of five
  * classes. */
@@ -335,10 +344,8 @@ static void test_loss_gradients(void **state)
     float dsure[3];
     const float l_sure = tl_decoupled_distillation_loss(sure, unsure_teacher, &zero_label, 1, 3, 4.0f, 1.0f, 8.0f, 1,
                                                         dsure, NULL);
-    assert_true(isfinite(l_sure) && l_sure > 1.0f); /* TCKD is large: the teacher is far from sure */
-    for (int k = 0; k < 3; ++k) {
-        assert_true(isfinite(dsure[k]));
-    }
+    assert_all_finite(l_sure, dsure, 3);
+    assert_true(l_sure > 1.0f); /* TCKD is large: the teacher is far from sure */
     /* No non-target class: no decoupled loss. */
     assert_true(isnan(tl_decoupled_distillation_loss(s1, t1, &zero_label, 1, 1, 4.0f, 1.0f, 8.0f, 1, NULL, NULL)));
 
@@ -375,11 +382,8 @@ static void test_loss_gradients(void **state)
     /* Equal logits have no spread: z is all zeros, the loss stays finite. */
     const float flat[3] = { 2, 2, 2 };
     float dflat[3];
-    assert_true(isfinite(tl_zscore_distillation_loss(flat, unsure_teacher, &zero_label, 1, 3, 2.0f, 0.7f, 10.0f, 1,
-                                                     dflat, NULL)));
-    for (int k = 0; k < 3; ++k) {
-        assert_true(isfinite(dflat[k]));
-    }
+    assert_all_finite(tl_zscore_distillation_loss(flat, unsure_teacher, &zero_label, 1, 3, 2.0f, 0.7f, 10.0f, 1,
+                                                  dflat, NULL), dflat, 3);
     assert_true(isnan(tl_zscore_distillation_loss(s1, t1, &zero_label, 1, 1, 2.0f, 0.7f, 10.0f, 1, NULL, NULL)));
 
     /* The correlation loss: none between a row and itself (the CE alone),
@@ -391,12 +395,8 @@ static void test_loss_gradients(void **state)
     const float teach2[2] = { logf(3), 0 }, mirror2[2] = { 0, logf(3) };
     assert_true(fabsf(tl_pearson_distillation_loss(mirror2, teach2, &zero_label, 1, 2, 1.0f, 1.0f, 3.0f, 1, NULL,
                                                    NULL) - 6.0f) < 1e-5f);
-    float duni[3];
-    assert_true(isfinite(tl_pearson_distillation_loss(flat, unsure_teacher, &zero_label, 1, 3, 4.0f, 0.5f, 2.0f, 1,
-                                                      duni, NULL)));
-    for (int k = 0; k < 3; ++k) {
-        assert_true(isfinite(duni[k]));
-    }
+    assert_all_finite(tl_pearson_distillation_loss(flat, unsure_teacher, &zero_label, 1, 3, 4.0f, 0.5f, 2.0f, 1,
+                                                   dflat, NULL), dflat, 3);
     assert_true(isnan(tl_pearson_distillation_loss(s1, t1, &zero_label, 1, 1, 4.0f, 0.5f, 2.0f, 1, NULL, NULL)));
 }
 

@@ -917,40 +917,28 @@ static void test_decoupled_distillation(void **state)
         assert_int_equal(tl_train(&e, &rep, error, sizeof error), TL_ERR_ARG);
         assert_non_null(strstr(error, "distillation needs a positive temperature"));
     }
-    /* The z-scored loss, the same way: its own student beyond chance, and
-     * at alpha 0 the cross-entropy alone (the teacher's run, bit for bit). */
+    /* The z-scored and correlation losses, the same way: each its own
+     * student beyond chance, at alpha 0 the cross-entropy alone (the
+     * teacher's run, bit for bit), a negative weight refused. */
+    for (int kind = TL_KD_ZSCORE; kind <= TL_KD_PEARSON; ++kind) {
+        tl_train_config r = h;
+        r.out = dkd;
+        r.kd = (tl_kd_kind)kind;
+        r.temperature = kind == TL_KD_ZSCORE ? 2.0f : 4.0f;
+        r.alpha = kind == TL_KD_ZSCORE ? 0.7f : 0.5f;
+        assert_int_equal(tl_train(&r, &rep, error, sizeof error), TL_OK);
+        assert_true(rep.test_accuracy[0] > 0.3f);
+        assert_true(largest_difference(dkd, hinton) > 1e-2f);
+        assert_true(largest_difference(dkd, teacher) > 1e-2f);
+        r.out = off;
+        r.alpha = 0;
+        assert_int_equal(tl_train(&r, &rep, error, sizeof error), TL_OK);
+        assert_true(largest_difference(off, teacher) == 0.0f);
+        *(kind == TL_KD_ZSCORE ? &r.zkd_weight : &r.pkd_weight) = -1;
+        assert_int_equal(tl_train(&r, &rep, error, sizeof error), TL_ERR_ARG);
+        assert_non_null(strstr(error, "non-negative weights"));
+    }
     tl_train_config zs = h;
-    zs.out = dkd;
-    zs.kd = TL_KD_ZSCORE;
-    zs.temperature = 2;
-    assert_int_equal(tl_train(&zs, &rep, error, sizeof error), TL_OK);
-    assert_true(rep.test_accuracy[0] > 0.3f);
-    assert_true(largest_difference(dkd, hinton) > 1e-2f);
-    assert_true(largest_difference(dkd, teacher) > 1e-2f);
-    zs.out = off;
-    zs.alpha = 0;
-    assert_int_equal(tl_train(&zs, &rep, error, sizeof error), TL_OK);
-    assert_true(largest_difference(off, teacher) == 0.0f);
-    zs.zkd_weight = -1;
-    assert_int_equal(tl_train(&zs, &rep, error, sizeof error), TL_ERR_ARG);
-    assert_non_null(strstr(error, "non-negative weights"));
-    zs.zkd_weight = 10;
-    /* And the correlation loss. */
-    tl_train_config pc = h;
-    pc.out = dkd;
-    pc.kd = TL_KD_PEARSON;
-    pc.alpha = 0.5f;
-    assert_int_equal(tl_train(&pc, &rep, error, sizeof error), TL_OK);
-    assert_true(rep.test_accuracy[0] > 0.3f);
-    assert_true(largest_difference(dkd, hinton) > 1e-2f);
-    assert_true(largest_difference(dkd, teacher) > 1e-2f);
-    pc.out = off;
-    pc.alpha = 0;
-    assert_int_equal(tl_train(&pc, &rep, error, sizeof error), TL_OK);
-    assert_true(largest_difference(off, teacher) == 0.0f);
-    pc.pkd_weight = -2;
-    assert_int_equal(tl_train(&pc, &rep, error, sizeof error), TL_ERR_ARG);
-    assert_non_null(strstr(error, "non-negative weights"));
     zs.kd = (tl_kd_kind)7;
     assert_int_equal(tl_train(&zs, &rep, error, sizeof error), TL_ERR_ARG);
     assert_non_null(strstr(error, "unknown distillation loss 7"));

@@ -37,12 +37,27 @@ static int argmax(const float *x, int classes)
     return best;
 }
 
+/* Shared by every loss: the row scratch holds at most 256 classes. */
+static int loss_shape_ok(int classes, int min_classes, float temperature)
+{
+    return classes <= 256 && classes >= min_classes && temperature > 0;
+}
+
+/* The mean over n samples, and the hits counted where asked for. */
+static float mean_loss(double loss, int hits, int n, int *correct)
+{
+    if (correct) {
+        *correct = hits;
+    }
+    return (float)(loss / n);
+}
+
 float tl_softmax_cross_entropy(const float *logits, const uint8_t *labels, int n, int classes,
                                float scale, float *dlogits, int *correct)
 {
     double loss = 0, p[256];
     int hits = 0;
-    if (classes > 256) {
+    if (!loss_shape_ok(classes, 1, 1.0f)) {
         return NAN;
     }
     for (int b = 0; b < n; ++b) {
@@ -56,10 +71,7 @@ float tl_softmax_cross_entropy(const float *logits, const uint8_t *labels, int n
             }
         }
     }
-    if (correct) {
-        *correct = hits;
-    }
-    return (float)(loss / n);
+    return mean_loss(loss, hits, n, correct);
 }
 
 float tl_distillation_loss(const float *student, const float *teacher, const uint8_t *labels,
@@ -68,7 +80,7 @@ float tl_distillation_loss(const float *student, const float *teacher, const uin
 {
     double loss = 0, ps[256], pt[256], p1[256];
     int hits = 0;
-    if (classes > 256 || !(temperature > 0)) {
+    if (!loss_shape_ok(classes, 1, temperature)) {
         return NAN;
     }
     const double t = temperature;
@@ -94,10 +106,7 @@ float tl_distillation_loss(const float *student, const float *teacher, const uin
             }
         }
     }
-    if (correct) {
-        *correct = hits;
-    }
-    return (float)(loss / n);
+    return mean_loss(loss, hits, n, correct);
 }
 
 /* Below this the logits of a row are all alike: no scale to divide by. */
@@ -131,7 +140,7 @@ float tl_zscore_distillation_loss(const float *student, const float *teacher, co
     double loss = 0, zs[256], zt[256], ps[256], pt[256], p1[256], g[256];
     float us[256], ut[256];
     int hits = 0;
-    if (classes > 256 || classes < 2 || !(temperature > 0)) {
+    if (!loss_shape_ok(classes, 2, temperature)) {
         return NAN;
     }
     const double t = temperature;
@@ -174,10 +183,7 @@ float tl_zscore_distillation_loss(const float *student, const float *teacher, co
             dlogits[(size_t)b * classes + k] = (float)((ds + (1 - alpha) * (p1[k] - (k == labels[b]))) * scale / n);
         }
     }
-    if (correct) {
-        *correct = hits;
-    }
-    return (float)(loss / n);
+    return mean_loss(loss, hits, n, correct);
 }
 
 float tl_pearson_distillation_loss(const float *student, const float *teacher, const uint8_t *labels, int n,
@@ -186,7 +192,7 @@ float tl_pearson_distillation_loss(const float *student, const float *teacher, c
 {
     double loss = 0, ps[256], pt[256], p1[256], h[256];
     int hits = 0;
-    if (classes > 256 || classes < 2 || !(temperature > 0)) {
+    if (!loss_shape_ok(classes, 2, temperature)) {
         return NAN;
     }
     const double t = temperature, uniform = 1.0 / classes, w = (double)alpha * weight * t * t;
@@ -223,10 +229,7 @@ float tl_pearson_distillation_loss(const float *student, const float *teacher, c
             dlogits[(size_t)b * classes + k] = (float)((ds + (1 - alpha) * (p1[k] - (k == labels[b]))) * scale / n);
         }
     }
-    if (correct) {
-        *correct = hits;
-    }
-    return (float)(loss / n);
+    return mean_loss(loss, hits, n, correct);
 }
 
 /* log(sum over k != skip of exp(x[k] / t)); skip = -1 takes every class. */
@@ -248,7 +251,7 @@ float tl_decoupled_distillation_loss(const float *student, const float *teacher,
 {
     double loss = 0, p1[256];
     int hits = 0;
-    if (classes > 256 || classes < 2 || !(temperature > 0)) {
+    if (!loss_shape_ok(classes, 2, temperature)) {
         return NAN;
     }
     const double t = temperature;
@@ -285,10 +288,7 @@ float tl_decoupled_distillation_loss(const float *student, const float *teacher,
         loss += lse_1 - s[y] + t * t * (alpha * tckd + beta * nckd);
         hits += argmax(s, classes) == y;
     }
-    if (correct) {
-        *correct = hits;
-    }
-    return (float)(loss / n);
+    return mean_loss(loss, hits, n, correct);
 }
 
 /* ---- attention transfer (Zagoruyko & Komodakis 2017) ---- */
