@@ -8,7 +8,7 @@
 #              teacher's logits of those very pixels (--teacher-views K);
 # then prints each one's test accuracy (full test split) and the gains.
 # Trainings run one thread each, JOBS at a time (default: the core count).
-# KD_FLAGS adds options to both distilled runs (e.g. "--temperature 2"),
+# KD_FLAGS adds options to both distilled runs (e.g. "--kd pearson --alpha 0.5"),
 # AUG_FLAGS to all three (e.g. "--cutout 8"); their checkpoints then carry
 # the options in their names, so runs do not mix. The teacher's logits are
 # kept in BUILD/distill/*.tltc (--teacher-cache: the clean images' for every
