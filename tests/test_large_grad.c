@@ -397,6 +397,13 @@ static void test_loss_gradients(void **state)
                                                    NULL) - 6.0f) < 1e-5f);
     assert_all_finite(tl_pearson_distillation_loss(flat, unsure_teacher, &zero_label, 1, 3, 4.0f, 0.5f, 2.0f, 1,
                                                    dflat, NULL), dflat, 3);
+    /* Nor does a student a hair from uniform get a gradient of 1 / hair:
+     * only the cross-entropy's, each value within (1 - alpha). */
+    const float hair[3] = { 0, 1e-6f, 0 };
+    tl_pearson_distillation_loss(hair, unsure_teacher, &zero_label, 1, 3, 4.0f, 0.5f, 2.0f, 1, dflat, NULL);
+    for (int k = 0; k < 3; ++k) {
+        assert_true(fabsf(dflat[k]) <= 0.5f);
+    }
     assert_true(isnan(tl_pearson_distillation_loss(s1, t1, &zero_label, 1, 1, 4.0f, 0.5f, 2.0f, 1, NULL, NULL)));
 }
 

@@ -111,8 +111,11 @@ float tl_distillation_loss(const float *student, const float *teacher, const uin
 
 /* Below this the logits of a row are all alike: no scale to divide by. */
 #define ZSCORE_EPS 1e-7
-/* Below this product of spreads a row is uniform: no correlation. */
-#define PEARSON_EPS 1e-30
+/* A softmax row closer than this to uniform (L2) has no ranking to match:
+ * its correlation is taken as 0, as 1 / |p - 1/C| would blow the gradient
+ * up near it. Such a row comes only from logits nearly all equal (within
+ * about 1e-4 of each other at T 4). */
+#define PEARSON_MIN_SPREAD 1e-6
 
 /* z = (x - mean) / (std + eps) for one row, std with n - 1 (as the paper's
  * code has it); returns std. */
@@ -209,7 +212,7 @@ float tl_pearson_distillation_loss(const float *student, const float *teacher, c
             bb += (pt[k] - uniform) * (pt[k] - uniform);
         }
         const double na = sqrt(aa), nb = sqrt(bb), denom = na * nb;
-        const int spread = denom > PEARSON_EPS; /* else rho is 0: no ranking to match */
+        const int spread = na > PEARSON_MIN_SPREAD && nb > PEARSON_MIN_SPREAD;
         const double rho = spread ? dot / denom : 0;
         loss += w * (1 - rho) + (1 - alpha) * (lse_1 - s[labels[b]]);
         hits += argmax(s, classes) == labels[b];
