@@ -405,6 +405,11 @@ static void test_loss_gradients(void **state)
         assert_true(fabsf(dflat[k]) <= 0.5f);
     }
     assert_true(isnan(tl_pearson_distillation_loss(s1, t1, &zero_label, 1, 1, 4.0f, 0.5f, 2.0f, 1, NULL, NULL)));
+    /* The training step's entry names its loss by kind; no other kind. */
+    const tl_kd_params pearson = { TL_KD_PEARSON, 4.0f, 0.5f, 2.0f }, unknown = { (tl_kd_kind)9, 4.0f, 0.5f, 2.0f };
+    assert_true(tl_kd_loss(&pearson, s, t, labels, 2, 5, 1, NULL, NULL) ==
+                tl_pearson_distillation_loss(s, t, labels, 2, 5, 4.0f, 0.5f, 2.0f, 1, NULL, NULL));
+    assert_true(isnan(tl_kd_loss(&unknown, s, t, labels, 2, 5, 1, NULL, NULL)));
 }
 
 /* Attention maps by hand: pixel activations (1, 1) and (2, 0) give mean

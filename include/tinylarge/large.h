@@ -238,6 +238,12 @@ typedef struct tl_kd_params {
     float temperature, alpha, beta;
 } tl_kd_params;
 
+/* The loss kd names (one of the four above, with its weights; beta is the
+ * decoupled loss's beta and the z-scored and correlation losses' weight):
+ * what a training step calls. NAN for an unknown kind. */
+float tl_kd_loss(const tl_kd_params *kd, const float *student, const float *teacher, const uint8_t *labels, int n,
+                 int classes, float scale, float *dlogits, int *correct);
+
 /* ---- optimisers (src/large/optim.c) ---- */
 
 typedef enum tl_optim_kind { TL_OPTIM_SGD = 0, TL_OPTIM_ADAMW = 1 } tl_optim_kind;

@@ -74,39 +74,60 @@ float tl_softmax_cross_entropy(const float *logits, const uint8_t *labels, int n
     return mean_loss(loss, hits, n, correct);
 }
 
+/* The soft part of a distillation loss for one row (student s, teacher te,
+ * label y): returns its value and writes its gradient d/ds into g. The
+ * cross-entropy every loss adds, and the batch mean, are distill_rows'. */
+typedef double soft_term_fn(const float *s, const float *te, int y, int classes, const tl_kd_params *kd, double *g);
+
+/* sum over rows of soft(row) + ce_weight * CE(row), as a mean over the n
+ * rows; the gradient * scale into dlogits (may be NULL). */
+static float distill_rows(soft_term_fn *soft, double ce_weight, int min_classes, const tl_kd_params *kd,
+                          const float *student, const float *teacher, const uint8_t *labels, int n, int classes,
+                          float scale, float *dlogits, int *correct)
+{
+    double loss = 0, p1[256], g[256];
+    int hits = 0;
+    if (!loss_shape_ok(classes, min_classes, kd->temperature)) {
+        return NAN;
+    }
+    for (int b = 0; b < n; ++b) {
+        const float *s = student + (size_t)b * classes, *te = teacher + (size_t)b * classes;
+        const int y = labels[b];
+        const double lse_1 = softmax_row(s, classes, 1.0f, p1);
+        loss += soft(s, te, y, classes, kd, g) + ce_weight * (lse_1 - s[y]);
+        hits += argmax(s, classes) == y;
+        for (int k = 0; dlogits && k < classes; ++k) {
+            dlogits[(size_t)b * classes + k] = (float)((g[k] + ce_weight * (p1[k] - (k == y))) * scale / n);
+        }
+    }
+    return mean_loss(loss, hits, n, correct);
+}
+
+/* Hinton's: alpha T^2 KL(pt || ps); d/ds of T^2 KL is T (ps - pt). */
+static double hinton_term(const float *s, const float *te, int y, int classes, const tl_kd_params *kd, double *g)
+{
+    double ps[256], pt[256];
+    const double t = kd->temperature;
+    (void)y;
+    const double lse_s = softmax_row(s, classes, kd->temperature, ps);
+    softmax_row(te, classes, kd->temperature, pt);
+    /* KL(pt || ps) = sum pt (log pt - log ps), log ps = s/T - lse_s */
+    double kl = 0;
+    for (int k = 0; k < classes; ++k) {
+        if (pt[k] > 0) {
+            kl += pt[k] * (log(pt[k]) - (s[k] / t - lse_s));
+        }
+        g[k] = kd->alpha * t * (ps[k] - pt[k]);
+    }
+    return kd->alpha * t * t * kl;
+}
+
 float tl_distillation_loss(const float *student, const float *teacher, const uint8_t *labels,
                            int n, int classes, float temperature, float alpha, float scale,
                            float *dlogits, int *correct)
 {
-    double loss = 0, ps[256], pt[256], p1[256];
-    int hits = 0;
-    if (!loss_shape_ok(classes, 1, temperature)) {
-        return NAN;
-    }
-    const double t = temperature;
-    for (int b = 0; b < n; ++b) {
-        const float *s = student + (size_t)b * classes, *te = teacher + (size_t)b * classes;
-        const double lse_s = softmax_row(s, classes, temperature, ps);
-        softmax_row(te, classes, temperature, pt);
-        const double lse_1 = softmax_row(s, classes, 1.0f, p1);
-        /* KL(pt || ps) = sum pt (log pt - log ps), log ps = s/T - lse_s */
-        double kl = 0;
-        for (int k = 0; k < classes; ++k) {
-            if (pt[k] > 0) {
-                kl += pt[k] * (log(pt[k]) - (s[k] / t - lse_s));
-            }
-        }
-        loss += alpha * t * t * kl + (1 - alpha) * (lse_1 - s[labels[b]]);
-        hits += argmax(s, classes) == labels[b];
-        if (dlogits) {
-            for (int k = 0; k < classes; ++k) {
-                /* d/ds of T^2 KL is T (ps - pt); of CE it is p1 - onehot. */
-                const double g = alpha * t * (ps[k] - pt[k]) + (1 - alpha) * (p1[k] - (k == labels[b]));
-                dlogits[(size_t)b * classes + k] = (float)(g * scale / n);
-            }
-        }
-    }
-    return mean_loss(loss, hits, n, correct);
+    const tl_kd_params kd = { TL_KD_HINTON, temperature, alpha, 0 };
+    return tl_kd_loss(&kd, student, teacher, labels, n, classes, scale, dlogits, correct);
 }
 
 /* Below this the logits of a row are all alike: no scale to divide by. */
@@ -136,103 +157,91 @@ static double zscore_row(const float *x, int classes, double *z)
     return std;
 }
 
+/* The z-scored KL: alpha beta T^2 KL(softmax(z_t / T) || softmax(z_s / T)). */
+static double zscore_term(const float *s, const float *te, int y, int classes, const tl_kd_params *kd, double *g)
+{
+    double zs[256], zt[256], ps[256], pt[256];
+    float us[256], ut[256];
+    const double t = kd->temperature;
+    (void)y;
+    if (classes < 2) {
+        return NAN; /* distill_rows refuses these; says so to the compiler */
+    }
+    const double std_s = zscore_row(s, classes, zs);
+    zscore_row(te, classes, zt);
+    for (int k = 0; k < classes; ++k) {
+        us[k] = (float)zs[k];
+        ut[k] = (float)zt[k];
+    }
+    const double lse_s = softmax_row(us, classes, kd->temperature, ps);
+    softmax_row(ut, classes, kd->temperature, pt);
+    /* gz = d/dz of the term; back through z = (s - mean) / (std + eps):
+     * ds_k = (gz_k - mean(gz)) / (std + eps) - sum_j(gz_j z_j) z_k / ((classes - 1) std),
+     * the second part only where the row has a spread. */
+    double kl = 0, gz[256], gz_mean = 0, gz_dot_z = 0;
+    for (int k = 0; k < classes; ++k) {
+        if (pt[k] > 0) {
+            kl += pt[k] * (log(pt[k]) - (us[k] / t - lse_s));
+        }
+        gz[k] = kd->alpha * kd->beta * t * (ps[k] - pt[k]);
+        gz_mean += gz[k];
+        gz_dot_z += gz[k] * zs[k];
+    }
+    gz_mean /= classes;
+    const double d = std_s + ZSCORE_EPS;
+    const double spread = std_s > 0 ? gz_dot_z / ((classes - 1) * std_s) : 0;
+    for (int k = 0; k < classes; ++k) {
+        g[k] = (gz[k] - gz_mean) / d - spread * zs[k];
+    }
+    return kd->alpha * kd->beta * t * t * kl;
+}
+
 float tl_zscore_distillation_loss(const float *student, const float *teacher, const uint8_t *labels, int n,
                                   int classes, float temperature, float alpha, float weight, float scale,
                                   float *dlogits, int *correct)
 {
-    double loss = 0, zs[256], zt[256], ps[256], pt[256], p1[256], g[256];
-    float us[256], ut[256];
-    int hits = 0;
-    if (!loss_shape_ok(classes, 2, temperature)) {
-        return NAN;
+    const tl_kd_params kd = { TL_KD_ZSCORE, temperature, alpha, weight };
+    return tl_kd_loss(&kd, student, teacher, labels, n, classes, scale, dlogits, correct);
+}
+
+/* The correlation term: alpha beta T^2 (1 - rho) of the two softmaxes. */
+static double pearson_term(const float *s, const float *te, int y, int classes, const tl_kd_params *kd, double *g)
+{
+    double ps[256], pt[256];
+    const double t = kd->temperature, uniform = 1.0 / classes, w = (double)kd->alpha * kd->beta * t * t;
+    (void)y;
+    softmax_row(s, classes, kd->temperature, ps);
+    softmax_row(te, classes, kd->temperature, pt);
+    /* Probabilities sum to 1, so their mean is 1 / classes. */
+    double dot = 0, aa = 0, bb = 0;
+    for (int k = 0; k < classes; ++k) {
+        dot += (ps[k] - uniform) * (pt[k] - uniform);
+        aa += (ps[k] - uniform) * (ps[k] - uniform);
+        bb += (pt[k] - uniform) * (pt[k] - uniform);
     }
-    const double t = temperature;
-    for (int b = 0; b < n; ++b) {
-        const float *s = student + (size_t)b * classes, *te = teacher + (size_t)b * classes;
-        const double std_s = zscore_row(s, classes, zs);
-        zscore_row(te, classes, zt);
-        for (int k = 0; k < classes; ++k) {
-            us[k] = (float)zs[k];
-            ut[k] = (float)zt[k];
-        }
-        const double lse_s = softmax_row(us, classes, temperature, ps);
-        softmax_row(ut, classes, temperature, pt);
-        const double lse_1 = softmax_row(s, classes, 1.0f, p1);
-        double kl = 0;
-        for (int k = 0; k < classes; ++k) {
-            if (pt[k] > 0) {
-                kl += pt[k] * (log(pt[k]) - (us[k] / t - lse_s));
-            }
-        }
-        loss += alpha * weight * t * t * kl + (1 - alpha) * (lse_1 - s[labels[b]]);
-        hits += argmax(s, classes) == labels[b];
-        if (!dlogits) {
-            continue;
-        }
-        /* g = d/dz of the KL term; back through z = (s - mean) / (std + eps):
-         * ds_k = (g_k - mean(g)) / (std + eps) - sum_j(g_j z_j) z_k / ((classes - 1) std),
-         * the second part only where the row has a spread. */
-        double g_mean = 0, g_dot_z = 0;
-        for (int k = 0; k < classes; ++k) {
-            g[k] = alpha * weight * t * (ps[k] - pt[k]);
-            g_mean += g[k];
-            g_dot_z += g[k] * zs[k];
-        }
-        g_mean /= classes;
-        const double d = std_s + ZSCORE_EPS;
-        const double spread = std_s > 0 ? g_dot_z / ((classes - 1) * std_s) : 0;
-        for (int k = 0; k < classes; ++k) {
-            const double ds = (g[k] - g_mean) / d - spread * zs[k];
-            dlogits[(size_t)b * classes + k] = (float)((ds + (1 - alpha) * (p1[k] - (k == labels[b]))) * scale / n);
-        }
+    const double na = sqrt(aa), nb = sqrt(bb), denom = na * nb;
+    const int spread = na > PEARSON_MIN_SPREAD && nb > PEARSON_MIN_SPREAD;
+    const double rho = spread ? dot / denom : 0;
+    /* h = d/dp_s of -w rho, through the centring (h is centred already)
+     * and the softmax at T: d/ds_k = p_k (h_k - p.h) / T. */
+    double h[256], ph = 0;
+    for (int k = 0; k < classes; ++k) {
+        const double a = ps[k] - uniform, bk = pt[k] - uniform;
+        h[k] = spread ? -w * (bk / denom - dot * a / (aa * denom)) : 0;
+        ph += ps[k] * h[k];
     }
-    return mean_loss(loss, hits, n, correct);
+    for (int k = 0; k < classes; ++k) {
+        g[k] = ps[k] * (h[k] - ph) / t;
+    }
+    return w * (1 - rho);
 }
 
 float tl_pearson_distillation_loss(const float *student, const float *teacher, const uint8_t *labels, int n,
                                    int classes, float temperature, float alpha, float weight, float scale,
                                    float *dlogits, int *correct)
 {
-    double loss = 0, ps[256], pt[256], p1[256], h[256];
-    int hits = 0;
-    if (!loss_shape_ok(classes, 2, temperature)) {
-        return NAN;
-    }
-    const double t = temperature, uniform = 1.0 / classes, w = (double)alpha * weight * t * t;
-    for (int b = 0; b < n; ++b) {
-        const float *s = student + (size_t)b * classes, *te = teacher + (size_t)b * classes;
-        softmax_row(s, classes, temperature, ps);
-        softmax_row(te, classes, temperature, pt);
-        const double lse_1 = softmax_row(s, classes, 1.0f, p1);
-        /* Probabilities sum to 1, so their mean is 1 / classes. */
-        double dot = 0, aa = 0, bb = 0;
-        for (int k = 0; k < classes; ++k) {
-            dot += (ps[k] - uniform) * (pt[k] - uniform);
-            aa += (ps[k] - uniform) * (ps[k] - uniform);
-            bb += (pt[k] - uniform) * (pt[k] - uniform);
-        }
-        const double na = sqrt(aa), nb = sqrt(bb), denom = na * nb;
-        const int spread = na > PEARSON_MIN_SPREAD && nb > PEARSON_MIN_SPREAD;
-        const double rho = spread ? dot / denom : 0;
-        loss += w * (1 - rho) + (1 - alpha) * (lse_1 - s[labels[b]]);
-        hits += argmax(s, classes) == labels[b];
-        if (!dlogits) {
-            continue;
-        }
-        /* h = d/dp_s of -w rho, through the centring (h is centred already)
-         * and the softmax at T: d/ds_k = p_k (h_k - p.h) / T. */
-        double ph = 0;
-        for (int k = 0; k < classes; ++k) {
-            const double a = ps[k] - uniform, bk = pt[k] - uniform;
-            h[k] = spread ? -w * (bk / denom - dot * a / (aa * denom)) : 0;
-            ph += ps[k] * h[k];
-        }
-        for (int k = 0; k < classes; ++k) {
-            const double ds = ps[k] * (h[k] - ph) / t;
-            dlogits[(size_t)b * classes + k] = (float)((ds + (1 - alpha) * (p1[k] - (k == labels[b]))) * scale / n);
-        }
-    }
-    return mean_loss(loss, hits, n, correct);
+    const tl_kd_params kd = { TL_KD_PEARSON, temperature, alpha, weight };
+    return tl_kd_loss(&kd, student, teacher, labels, n, classes, scale, dlogits, correct);
 }
 
 /* log(sum over k != skip of exp(x[k] / t)); skip = -1 takes every class. */
@@ -248,50 +257,64 @@ static double log_sum_exp(const float *x, int classes, double t, int skip)
     return max + log(sum);
 }
 
+/* The decoupled term: T^2 (alpha TCKD + beta NCKD), its cross-entropy at
+ * full weight. */
+static double decoupled_term(const float *s, const float *te, int y, int classes, const tl_kd_params *kd, double *g)
+{
+    const double t = kd->temperature, alpha = kd->alpha, beta = kd->beta;
+    /* Everything in logs from log-sum-exps, so a confident p_t of 1 - 1e-20
+     * still has a finite log(1 - p_t). */
+    const double ls_all = log_sum_exp(s, classes, t, -1), ls_rest = log_sum_exp(s, classes, t, y);
+    const double lt_all = log_sum_exp(te, classes, t, -1), lt_rest = log_sum_exp(te, classes, t, y);
+    const double log_ps = s[y] / t - ls_all, log_ps_rest = ls_rest - ls_all;
+    const double log_qt = te[y] / t - lt_all, log_qt_rest = lt_rest - lt_all;
+    const double ps = exp(log_ps), qt = exp(log_qt), qt_rest = exp(log_qt_rest);
+    /* TCKD: KL between the binary (target, rest) splits. */
+    const double tckd = qt * (log_qt - log_ps) + qt_rest * (log_qt_rest - log_ps_rest);
+    /* One pass over the classes: NCKD, the KL divergence between the
+     * non-target softmaxes p^ and q^, and the gradient, d/ds_k of
+     * T^2 (alpha TCKD + beta NCKD) with u = s / T: alpha (p_t - q_t) at
+     * the target, alpha p^_k (q_t - p_t) + beta (p^_k - q^_k) elsewhere. */
+    double nckd = 0;
+    for (int k = 0; k < classes; ++k) {
+        double gu = alpha * (ps - qt);
+        if (k != y) {
+            const double log_p = s[k] / t - ls_rest, log_q = te[k] / t - lt_rest;
+            const double p_hat = exp(log_p), q_hat = exp(log_q);
+            nckd += q_hat * (log_q - log_p);
+            gu = alpha * p_hat * (qt - ps) + beta * (p_hat - q_hat);
+        }
+        g[k] = t * gu;
+    }
+    return t * t * (alpha * tckd + beta * nckd);
+}
+
 float tl_decoupled_distillation_loss(const float *student, const float *teacher, const uint8_t *labels, int n,
                                      int classes, float temperature, float alpha, float beta, float scale,
                                      float *dlogits, int *correct)
 {
-    double loss = 0, p1[256];
-    int hits = 0;
-    if (!loss_shape_ok(classes, 2, temperature)) {
-        return NAN;
+    const tl_kd_params kd = { TL_KD_DECOUPLED, temperature, alpha, beta };
+    return tl_kd_loss(&kd, student, teacher, labels, n, classes, scale, dlogits, correct);
+}
+
+float tl_kd_loss(const tl_kd_params *kd, const float *student, const float *teacher, const uint8_t *labels, int n,
+                 int classes, float scale, float *dlogits, int *correct)
+{
+    switch (kd->kind) {
+    case TL_KD_HINTON:
+        return distill_rows(hinton_term, 1 - kd->alpha, 1, kd, student, teacher, labels, n, classes, scale,
+                            dlogits, correct);
+    case TL_KD_DECOUPLED:
+        return distill_rows(decoupled_term, 1, 2, kd, student, teacher, labels, n, classes, scale, dlogits,
+                            correct);
+    case TL_KD_ZSCORE:
+        return distill_rows(zscore_term, 1 - kd->alpha, 2, kd, student, teacher, labels, n, classes, scale,
+                            dlogits, correct);
+    case TL_KD_PEARSON:
+        return distill_rows(pearson_term, 1 - kd->alpha, 2, kd, student, teacher, labels, n, classes, scale,
+                            dlogits, correct);
     }
-    const double t = temperature;
-    for (int b = 0; b < n; ++b) {
-        const float *s = student + (size_t)b * classes, *te = teacher + (size_t)b * classes;
-        const int y = labels[b];
-        /* Everything in logs from log-sum-exps, so a confident p_t of 1 - 1e-20
-         * still has a finite log(1 - p_t). */
-        const double ls_all = log_sum_exp(s, classes, t, -1), ls_rest = log_sum_exp(s, classes, t, y);
-        const double lt_all = log_sum_exp(te, classes, t, -1), lt_rest = log_sum_exp(te, classes, t, y);
-        const double log_ps = s[y] / t - ls_all, log_ps_rest = ls_rest - ls_all;
-        const double log_qt = te[y] / t - lt_all, log_qt_rest = lt_rest - lt_all;
-        const double ps = exp(log_ps), qt = exp(log_qt), qt_rest = exp(log_qt_rest);
-        /* TCKD: KL between the binary (target, rest) splits. */
-        const double tckd = qt * (log_qt - log_ps) + qt_rest * (log_qt_rest - log_ps_rest);
-        const double lse_1 = softmax_row(s, classes, 1.0f, p1);
-        /* One pass over the classes: NCKD, the KL divergence between the
-         * non-target softmaxes p^ and q^, and the gradient, d/ds_k of
-         * T^2 (alpha TCKD + beta NCKD) with u = s / T: alpha (p_t - q_t) at
-         * the target, alpha p^_k (q_t - p_t) + beta (p^_k - q^_k) elsewhere. */
-        double nckd = 0;
-        for (int k = 0; k < classes; ++k) {
-            double g = alpha * (ps - qt);
-            if (k != y) {
-                const double log_p = s[k] / t - ls_rest, log_q = te[k] / t - lt_rest;
-                const double p_hat = exp(log_p), q_hat = exp(log_q);
-                nckd += q_hat * (log_q - log_p);
-                g = alpha * p_hat * (qt - ps) + beta * (p_hat - q_hat);
-            }
-            if (dlogits) {
-                dlogits[(size_t)b * classes + k] = (float)((t * g + p1[k] - (k == y)) * scale / n);
-            }
-        }
-        loss += lse_1 - s[y] + t * t * (alpha * tckd + beta * nckd);
-        hits += argmax(s, classes) == y;
-    }
-    return mean_loss(loss, hits, n, correct);
+    return NAN;
 }
 
 /* ---- attention transfer (Zagoruyko & Komodakis 2017) ---- */

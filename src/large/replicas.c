@@ -123,17 +123,7 @@ static void *run_job(void *arg)
         const tl_kd_params *kd = j->kd;
         const float l = !j->teacher || !kd
                             ? tl_softmax_cross_entropy(out->out, j->y, j->count, out->c, w, out->dout, &hits)
-                        : kd->kind == TL_KD_DECOUPLED
-                            ? tl_decoupled_distillation_loss(out->out, j->teacher, j->y, j->count, out->c,
-                                                             kd->temperature, kd->alpha, kd->beta, w, out->dout, &hits)
-                        : kd->kind == TL_KD_ZSCORE
-                            ? tl_zscore_distillation_loss(out->out, j->teacher, j->y, j->count, out->c,
-                                                          kd->temperature, kd->alpha, kd->beta, w, out->dout, &hits)
-                        : kd->kind == TL_KD_PEARSON
-                            ? tl_pearson_distillation_loss(out->out, j->teacher, j->y, j->count, out->c,
-                                                           kd->temperature, kd->alpha, kd->beta, w, out->dout, &hits)
-                            : tl_distillation_loss(out->out, j->teacher, j->y, j->count, out->c, kd->temperature,
-                                                   kd->alpha, w, out->dout, &hits);
+                            : tl_kd_loss(kd, out->out, j->teacher, j->y, j->count, out->c, w, out->dout, &hits);
         if (e == net->exit_count - 1) {
             j->loss = (double)l * j->count;
             j->hits = hits;
