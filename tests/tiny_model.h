@@ -16,4 +16,8 @@ int tiny_model_build(tl_graph *g, uint32_t seed, tiny_model_ids *ids);
 /* Builds and serialises it (caller frees *buf). */
 int tiny_model_bytes(uint32_t seed, uint8_t **buf, size_t *size);
 
+/* One fully connected layer of 1024 x 16 int8 weights and a softmax: big
+ * enough that a progressive stream's planes span several 1 KB blocks. */
+int wide_model_bytes(uint32_t seed, uint8_t **buf, size_t *size);
+
 #endif /* TL_TINY_MODEL_H */

@@ -114,6 +114,15 @@ tl_status tl_key_read(const char *path, int secret, uint8_t *key, char *error, s
  * does not cover the trailer, so signing leaves it unchanged. */
 tl_status tl_model_sign(uint8_t *model, size_t size, const uint8_t secret_key[TL_SECRET_KEY_BYTES]);
 
+/* Writes a signed manifest (update.h): a COSE_Sign1 envelope whose EdDSA
+ * signature covers every field; secret_key NULL: the same envelope with no
+ * signature, which only an insecure device takes. TL_ERR_ARG for a field
+ * out of range (empty or too long a name, version 0) or no room in out
+ * (TL_MANIFEST_MAX_ENVELOPE bytes always suffice). */
+struct tl_signed_manifest;
+tl_status tl_manifest_seal(const struct tl_signed_manifest *manifest, const uint8_t *secret_key, uint8_t *out,
+                           size_t capacity, size_t *size);
+
 /* Checks the digest (the device loader) and the signature. TL_ERR_SIGNATURE
  * for an unsigned model, another key's or a forged signature. */
 tl_status tl_model_verify(const uint8_t *model, size_t size, const uint8_t public_key[TL_PUBLIC_KEY_BYTES]);

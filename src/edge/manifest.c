@@ -1,14 +1,18 @@
 /* manifest.c - the manifest a device gets before it downloads, as CBOR
- * (RFC 8949, libcbor): a map with text keys, in the spirit of SUIT, and the
- * pre-shared key file of DTLS identities. */
+ * (RFC 8949, libcbor): a map with text keys, in the spirit of SUIT; the
+ * signed manifest (a COSE_Sign1 envelope, RFC 9052) that the device's
+ * update state machine checks (reader: src/device/update/manifest.c); and
+ * the pre-shared key file of DTLS identities. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cbor.h>
+#include <sodium.h>
 
 #include "tinylarge/edge.h"
+#include "tinylarge/update.h"
 
 static int add(cbor_item_t *map, const char *key, cbor_item_t *value)
 {
@@ -117,6 +121,92 @@ tl_status tl_manifest_decode(const uint8_t *data, size_t size, tl_manifest *m)
     }
     cbor_decref(&map);
     return ok && seen == 31 && m->version > 0 ? TL_OK : TL_ERR_FORMAT;
+}
+
+/* Serialises `item` into out (capacity bytes); 0 if it does not fit. */
+static size_t serialize_into(const cbor_item_t *item, uint8_t *out, size_t capacity)
+{
+    return item ? cbor_serialize(item, out, capacity) : 0;
+}
+
+static int put(cbor_item_t *map, uint8_t key, cbor_item_t *value)
+{
+    if (!value) {
+        return 0;
+    }
+    return cbor_map_add(map, (struct cbor_pair){ .key = cbor_move(cbor_build_uint8(key)), .value = cbor_move(value) });
+}
+
+static int text_fits(const char *s, size_t max)
+{
+    const size_t n = strlen(s);
+    return n > 0 && n <= max;
+}
+
+tl_status tl_manifest_seal(const tl_signed_manifest *m, const uint8_t *secret_key, uint8_t *out, size_t capacity,
+                           size_t *size)
+{
+    *size = 0;
+    if (!text_fits(m->model, TL_MANIFEST_MAX_MODEL) || !text_fits(m->variant, TL_MANIFEST_MAX_VARIANT) ||
+        !text_fits(m->target, TL_MANIFEST_MAX_TARGET) || m->version == 0 || m->version > 0x7fffffffu || m->size == 0) {
+        return TL_ERR_ARG;
+    }
+    /* The payload: integer keys in ascending order (update.h). */
+    cbor_item_t *map = cbor_new_definite_map(m->stream_size ? 9 : 7);
+    int ok = map && put(map, TL_MANIFEST_MODEL, cbor_build_string(m->model)) &&
+             put(map, TL_MANIFEST_VERSION, cbor_build_uint32(m->version)) &&
+             put(map, TL_MANIFEST_VARIANT, cbor_build_string(m->variant)) &&
+             put(map, TL_MANIFEST_SEQUENCE, cbor_build_uint64(m->sequence)) &&
+             put(map, TL_MANIFEST_SIZE, cbor_build_uint32(m->size)) &&
+             put(map, TL_MANIFEST_DIGEST, cbor_build_bytestring(m->digest, 32)) &&
+             put(map, TL_MANIFEST_TARGET, cbor_build_string(m->target));
+    if (ok && m->stream_size) {
+        ok = put(map, TL_MANIFEST_STREAM_SIZE, cbor_build_uint32(m->stream_size)) &&
+             put(map, TL_MANIFEST_STREAM_HEADER, cbor_build_bytestring(m->stream_header_digest, 32));
+    }
+    uint8_t payload[TL_MANIFEST_MAX_ENVELOPE], to_sign[TL_MANIFEST_MAX_ENVELOPE + 32], signature[64] = { 0 };
+    const size_t payload_size = ok ? serialize_into(map, payload, sizeof payload) : 0;
+    if (map) {
+        cbor_decref(&map);
+    }
+    if (!payload_size) {
+        return TL_ERR_ARG;
+    }
+    const uint8_t *protected_bytes = (const uint8_t *)(secret_key ? TL_MANIFEST_PROTECTED : "");
+    const size_t protected_size = secret_key ? TL_MANIFEST_PROTECTED_SIZE : 0;
+    if (secret_key) {
+        /* Sig_structure = ["Signature1", protected, external_aad, payload] */
+        cbor_item_t *sig = cbor_new_definite_array(4);
+        ok = sig && cbor_array_push(sig, cbor_move(cbor_build_string("Signature1"))) &&
+             cbor_array_push(sig, cbor_move(cbor_build_bytestring(protected_bytes, protected_size))) &&
+             cbor_array_push(sig, cbor_move(cbor_build_bytestring(payload, 0))) &&
+             cbor_array_push(sig, cbor_move(cbor_build_bytestring(payload, payload_size)));
+        const size_t n = ok ? serialize_into(sig, to_sign, sizeof to_sign) : 0;
+        if (sig) {
+            cbor_decref(&sig);
+        }
+        if (!n || crypto_sign_detached(signature, NULL, to_sign, n, secret_key) != 0) {
+            return TL_ERR_ARG;
+        }
+    }
+    cbor_item_t *envelope = cbor_new_definite_array(4);
+    ok = envelope && cbor_array_push(envelope, cbor_move(cbor_build_bytestring(protected_bytes, protected_size))) &&
+         cbor_array_push(envelope, cbor_move(cbor_new_definite_map(0))) &&
+         cbor_array_push(envelope, cbor_move(cbor_build_bytestring(payload, payload_size))) &&
+         cbor_array_push(envelope, cbor_move(cbor_build_bytestring(signature, secret_key ? 64 : 0)));
+    cbor_item_t *tagged = ok ? cbor_build_tag(18, envelope) : NULL; /* COSE_Sign1 */
+    const size_t n = tagged ? serialize_into(tagged, out, capacity) : 0;
+    if (tagged) {
+        cbor_decref(&tagged);
+    }
+    if (envelope) {
+        cbor_decref(&envelope);
+    }
+    if (!n) {
+        return TL_ERR_ARG;
+    }
+    *size = n;
+    return TL_OK;
 }
 
 static int hex_value(char c)
