@@ -59,7 +59,11 @@ echo "ratios: ours / TFLite Micro (anchors.md); M4 counts are +-40 instructions.
 echo
 # Runtime footprint on the Cortex-M4: the device library's objects, and the
 # firmware image minus the embedded model and input.
-read -r text data bss <<<"$(arm-none-eabi-size -t "$build/firmware/libtl_device.a" | tail -1 | awk '{ print $1, $2, $3 }')"
+# The update state machine and its crypto (src/device/update/) are counted
+# apart, below: the runtime's figure stays the inference runtime's.
+update_objects='^(sha512|ed25519|cbor|manifest|update)\.c\.obj'
+sizes=$(arm-none-eabi-size "$build/firmware/libtl_device.a" | tail -n +2)
+read -r text data bss <<<"$(awk -v u="$update_objects" '{ split($6, f, " "); if (f[1] !~ u) { t += $1; d += $2; b += $3 } } END { print t, d, b }' <<<"$sizes")"
 echo "Cortex-M4 runtime library (-O2): text $text B, data $data B, bss $bss B" \
      "(TFLM library part with reference kernels: 42035 B text, ratio $(ratio "$text" 42035))"
 fw=$build/firmware/fw_kws_ref_model.elf
@@ -75,3 +79,13 @@ interp=$(( $(frame tl_interp_invoke) + $(frame run_until) + $(frame run_op) ))
 load=$(( $(frame tl_model_load) + $(frame tl_model_load_ex) + $(frame load) + $(frame compress) ))
 echo "Cortex-M4 stack (gcc -fstack-usage): inference <= $((interp + kernel)) B (interpreter $interp B +" \
      "largest kernel $kernel B), model load <= $load B; RAM = arena + stack, no heap, no static data"
+# The update code (signed manifest, Ed25519, state machine) on the M4: its
+# flash, the RAM its state holds, and one signature check's instructions
+# and stack, from the fw_verify image (RFC 8032's third vector).
+update_text=$(awk -v u="$update_objects" '{ split($6, f, " "); if (f[1] ~ u) t += $1 } END { print t + 0 }' <<<"$sizes")
+log=$(timeout 300 qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none \
+    -semihosting-config enable=on,target=native -icount shift=0 -kernel "$build/firmware/fw_verify.elf" 2>&1)
+grep -q "^signature check: ok" <<<"$log" || { echo "bench: the M4 signature check failed" >&2; exit 1; }
+echo "Cortex-M4 update code (src/device/update, -O2): text $update_text B; state (tl_update) $(sed -n 's/^update state: //p' <<<"$log") B;" \
+     "one Ed25519 signature check ~$(($(sed -n 's/^timer ticks: //p' <<<"$log") * 40)) instructions," \
+     "$(sed -n 's/^stack: //p' <<<"$log") B of stack"

@@ -1,13 +1,75 @@
-/* fuzz_seed.c - writes seed inputs for the fuzzers into a folder. */
+/* fuzz_seed.c - writes seed inputs for the fuzzers into folders: models and
+ * progressive streams for the loader; for the update path (fuzz_update's
+ * layout) a manifest payload naming a model, then the model's blocks. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
 
 #include "tiny_model.h"
+#include "tinylarge/device.h"
+#include "tinylarge/edge.h"
+#include "tinylarge/update.h"
+
+/* flags, payload length, payload, then each block as index + bytes. */
+static int write_update_seed(const char *folder, uint32_t seed, int progressive, const uint8_t *model, size_t size,
+                             const uint8_t *stream, size_t stream_size)
+{
+    tl_model m;
+    if (tl_model_load(&m, model, size, 0) != TL_OK) {
+        return 1;
+    }
+    tl_signed_manifest man;
+    memset(&man, 0, sizeof man);
+    snprintf(man.model, sizeof man.model, "tiny");
+    snprintf(man.variant, sizeof man.variant, "e0-s0-int8");
+    snprintf(man.target, sizeof man.target, "any");
+    man.version = 1;
+    man.sequence = seed;
+    man.size = (uint32_t)size;
+    memcpy(man.digest, m.trailer->sha256, 32);
+    man.stream_size = (uint32_t)stream_size;
+    crypto_hash_sha256(man.stream_header_digest, stream, sizeof(tl_progressive_header));
+    uint8_t envelope[TL_MANIFEST_MAX_ENVELOPE];
+    size_t envelope_size;
+    /* Unsigned: 18([h'', {}, payload, h'']); the payload's head is at byte 4. */
+    if (tl_manifest_seal(&man, NULL, envelope, sizeof envelope, &envelope_size) != TL_OK) {
+        return 1;
+    }
+    size_t at = 4, n = envelope[at] & 31u;
+    at += 1;
+    if (n == 24) {
+        n = envelope[at++];
+    } else if (n > 24) {
+        return 1; /* longer than the seed layout's one-byte length */
+    }
+    const uint8_t *body = progressive ? stream : model;
+    const size_t body_size = progressive ? stream_size : size;
+    uint8_t *out = malloc(2 + n + body_size + 2 * (body_size / 1024 + 1));
+    size_t o = 0;
+    out[o++] = (uint8_t)progressive;
+    out[o++] = (uint8_t)n;
+    memcpy(out + o, envelope + at, n);
+    o += n;
+    for (size_t b = 0; b * 1024 < body_size; ++b) {
+        const size_t take = body_size - b * 1024 < 1024 ? body_size - b * 1024 : 1024;
+        out[o++] = (uint8_t)b;
+        out[o++] = (uint8_t)(b >> 8);
+        memcpy(out + o, body + b * 1024, take);
+        o += take;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tiny%u-%s.update", folder, seed, progressive ? "tlp" : "tlm");
+    const tl_status s = tl_write_file_atomic(path, out, o);
+    free(out);
+    return s != TL_OK;
+}
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: fuzz_seed FOLDER\n");
+    if (argc < 2 || argc > 3) {
+        fprintf(stderr, "usage: fuzz_seed LOADER_FOLDER [UPDATE_FOLDER]\n");
         return 2;
     }
     for (uint32_t seed = 1; seed <= 3; ++seed) {
@@ -29,6 +91,11 @@ int main(int argc, char **argv)
         if (tl_progressive_encode(buf, size, &stream, &stream_size, NULL) == TL_OK) {
             snprintf(path, sizeof path, "%s/tiny%u.tlp", argv[1], seed);
             tl_write_file_atomic(path, stream, stream_size);
+            if (argc == 3 && (write_update_seed(argv[2], seed, 0, buf, size, stream, stream_size) ||
+                              write_update_seed(argv[2], seed, 1, buf, size, stream, stream_size))) {
+                fprintf(stderr, "fuzz_seed: %s: cannot write the update seeds\n", argv[2]);
+                return 1;
+            }
             free(stream);
         }
         free(buf);
