@@ -23,6 +23,7 @@
 #include <coap3/coap.h>
 
 #include "tinylarge/edge.h"
+#include "tinylarge/host.h"
 
 enum { MAX_DEVICES = 1024, MAX_SAMPLES = 1 << 20, SZX = 6 };
 
@@ -40,13 +41,6 @@ static const char *fixed_path, *plan_query;
 static int plan_only;           /* latency: plan requests one after another */
 static double samples[MAX_SAMPLES];
 static long sample_count, completed, errors;
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static void add_uri(coap_pdu_t *pdu, const char *uri)
 {
@@ -82,7 +76,7 @@ static void send_next(device *d)
 
 static void start_download(device *d)
 {
-    d->started = now();
+    d->started = tl_monotonic_seconds();
     d->block = 0;
     d->phase = plan_query ? 0 : 1;
     if (!plan_query) {
@@ -119,7 +113,7 @@ static coap_response_t on_response(coap_session_t *session, const coap_pdu_t *se
         if (plan_only) {
             ++completed;
             if (sample_count < MAX_SAMPLES) {
-                samples[sample_count++] = now() - d->started;
+                samples[sample_count++] = tl_monotonic_seconds() - d->started;
             }
             start_download(d);
             return COAP_RESPONSE_OK;
@@ -137,7 +131,7 @@ static coap_response_t on_response(coap_session_t *session, const coap_pdu_t *se
     }
     ++completed;
     if (sample_count < MAX_SAMPLES) {
-        samples[sample_count++] = now() - d->started;
+        samples[sample_count++] = tl_monotonic_seconds() - d->started;
     }
     start_download(d);
     return COAP_RESPONSE_OK;
@@ -195,9 +189,9 @@ int main(int argc, char **argv)
             return 2;
         }
         coap_session_set_app_data(devices[0].session, &devices[0]);
-        const double t0 = now();
+        const double t0 = tl_monotonic_seconds();
         start_download(&devices[0]);
-        while (completed < n && errors == 0 && now() - t0 < 120) {
+        while (completed < n && errors == 0 && tl_monotonic_seconds() - t0 < 120) {
             coap_io_process(ctx, 10);
         }
         if (errors || completed < n) {
@@ -229,14 +223,14 @@ int main(int argc, char **argv)
         }
         coap_session_set_app_data(devices[i].session, &devices[i]);
     }
-    const double t0 = now();
+    const double t0 = tl_monotonic_seconds();
     for (int i = 0; i < device_count; ++i) {
         start_download(&devices[i]);
     }
-    while (now() - t0 < seconds) {
+    while (tl_monotonic_seconds() - t0 < seconds) {
         coap_io_process(ctx, 10);
     }
-    const double elapsed = now() - t0;
+    const double elapsed = tl_monotonic_seconds() - t0;
     printf("devices %d  downloads %ld in %.1f s  %.1f downloads/s  p50 %.1f ms  p99 %.1f ms  errors %ld\n",
            device_count, completed, elapsed, (double)completed / elapsed, quantile(0.5) * 1e3, quantile(0.99) * 1e3,
            errors);

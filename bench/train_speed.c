@@ -15,13 +15,7 @@
 #include <cblas.h>
 
 #include "tinylarge/large.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "tinylarge/host.h"
 
 int main(int argc, char **argv)
 {
@@ -78,14 +72,14 @@ int main(int argc, char **argv)
     double start = 0;
     for (int step = -1; step < steps; ++step) { /* step -1 warms up */
         if (step == 0) {
-            start = now();
+            start = tl_monotonic_seconds();
         }
         double loss = 0;
         long hits = 0;
         tl_replicas_train_step(&reps, x, y, batch, batch, NULL, NULL, NULL, &loss, &hits);
         tl_optim_step(&opt, net.params, net.grads, decay);
     }
-    const double seconds = now() - start;
+    const double seconds = tl_monotonic_seconds() - start;
     printf("%.1f\n", steps * batch / seconds);
     free(x);
     free(y);

@@ -18,6 +18,7 @@
 
 #include "tinylarge/convert.h"
 #include "tinylarge/device.h"
+#include "tinylarge/host.h"
 
 static const char *const models[] = { "kws_ref_model", "vww_96_int8", "pretrainedResnet_quant", "ad01_int8" };
 /* TFLite Micro's arena for each model (../shared/anchors.md, x86-64): ours

@@ -18,6 +18,7 @@
 #include "test_util.h"
 #include "tiny_model.h"
 #include "tinylarge/device.h"
+#include "tinylarge/host.h"
 
 /* Rewrites a serialised model's plan so every activation has its own bytes. */
 static void unshare_plan(uint8_t *buf, size_t size)

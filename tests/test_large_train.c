@@ -20,6 +20,7 @@
 
 #include "tinylarge/convert.h"
 #include "tinylarge/large.h"
+#include "tinylarge/host.h"
 
 static char dir[64];
 

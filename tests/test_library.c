@@ -24,6 +24,7 @@
 #include "tinylarge/device.h"
 #include "tinylarge/edge.h"
 #include "tinylarge/format.h"
+#include "tinylarge/host.h"
 
 static char dir[64];
 static const char *postgres; /* conninfo, or NULL for SQLite */

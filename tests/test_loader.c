@@ -21,6 +21,7 @@
 #include "tiny_model.h"
 #include "tinylarge/convert.h"
 #include "tinylarge/device.h"
+#include "tinylarge/host.h"
 
 static uint8_t *model_copy(const uint8_t *src, size_t size)
 {

@@ -92,13 +92,6 @@ tl_status tl_plan_arena(const tl_graph *g, uint32_t *offsets, uint32_t *arena_si
 /* Serialises the graph into a fresh heap buffer (caller frees). */
 tl_status tl_graph_serialize(const tl_graph *g, uint8_t **out, size_t *out_size);
 
-/* Writes `size` bytes to `path` atomically: a temporary file in the same
- * folder, fsync, then rename, so a crash never leaves a half-written file. */
-tl_status tl_write_file_atomic(const char *path, const void *data, size_t size);
-
-/* Reads a whole file into a 16-byte-aligned heap buffer (caller frees). */
-tl_status tl_read_file(const char *path, uint8_t **out, size_t *out_size);
-
 /* Imports an int8 TFLite flatbuffer. On failure `error` (if not NULL) gets a
  * sentence naming what is wrong, e.g. the unsupported operator and its index. */
 tl_status tl_import_tflite(const uint8_t *data, size_t size, tl_graph *g, char *error,

@@ -17,6 +17,7 @@
 #include "tinylarge/convert.h"
 #include "tinylarge/device.h"
 #include "tinylarge/large.h"
+#include "tinylarge/host.h"
 
 typedef struct variant {
     char name[32];

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "tinylarge/convert.h"
+#include "tinylarge/host.h"
 
 int tl_cmd_densify(int argc, char **argv)
 {

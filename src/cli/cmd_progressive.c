@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "tinylarge/convert.h"
 #include "tinylarge/large.h"
+#include "tinylarge/host.h"
 
 static void usage(FILE *out)
 {

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "tinylarge/convert.h"
+#include "tinylarge/host.h"
 
 static void usage(FILE *out)
 {
@@ -20,13 +21,6 @@ static void usage(FILE *out)
                  "  --repeat N     run N inferences and report the mean time (default 1)\n"
                  "  --seed N       seed of the pseudo-random input (default 1): byte i is\n"
                  "                 (s >> 16) & 0xff after s = s * 1103515245 + 12345\n");
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 int tl_cmd_run(int argc, char **argv)
@@ -105,9 +99,9 @@ int tl_cmd_run(int argc, char **argv)
     double elapsed = 0;
     for (uint32_t r = 0; r < repeat; ++r) {
         memcpy(tl_interp_input(&it, 0, NULL), sample, in_size);
-        const double t0 = now_seconds();
+        const double t0 = tl_monotonic_seconds();
         tl_status s = tl_interp_invoke(&it);
-        elapsed += now_seconds() - t0;
+        elapsed += tl_monotonic_seconds() - t0;
         if (s != TL_OK) {
             rc = tl_cli_fail("run", "%s: inference failed: %s", path, tl_status_str(s));
             goto done;

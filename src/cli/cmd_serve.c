@@ -14,6 +14,7 @@
 #include "tinylarge/convert.h"
 #include "tinylarge/edge.h"
 #include "tinylarge/large.h"
+#include "tinylarge/host.h"
 
 int tl_cmd_serve(int argc, char **argv)
 {
@@ -94,13 +95,6 @@ typedef struct device_run {
     double prefix_seconds;
 } device_run;
 
-static double seconds_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static void on_log(void *ctx, const char *line)
 {
     (void)ctx;
@@ -117,9 +111,9 @@ static void on_model(void *ctx, const uint8_t *model, size_t size, const tl_mani
         /* Time to first inference: the model is here, plus one inference. */
         tl_dataset one = run->test;
         one.n = 1;
-        const double t0 = seconds_now();
+        const double t0 = tl_monotonic_seconds();
         if (tl_device_accuracy(model, size, &one, acc, &exits) == TL_OK) {
-            printf("first inference after %.3f s with %s %s (%d of 8 planes)\n", seconds + seconds_now() - t0,
+            printf("first inference after %.3f s with %s %s (%d of 8 planes)\n", seconds + tl_monotonic_seconds() - t0,
                    m->model, m->variant, planes);
         }
         run->first_done = 1;

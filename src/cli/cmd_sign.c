@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "tinylarge/convert.h"
 #include "tinylarge/edge.h"
+#include "tinylarge/host.h"
 
 int tl_cmd_keygen(int argc, char **argv)
 {

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "tinylarge/convert.h"
+#include "tinylarge/host.h"
 
 typedef struct command {
     const char *name;

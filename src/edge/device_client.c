@@ -35,10 +35,10 @@
 #include <coap3/coap.h>
 #include <sodium.h>
 
-#include "tinylarge/convert.h"
 #include "tinylarge/device.h"
 #include "tinylarge/edge.h"
 #include "tinylarge/format.h"
+#include "tinylarge/host.h"
 
 enum { BLOCK_SZX = 6, BLOCK_BYTES = 1024, SYNC_EVERY = 16, MAX_MODEL_BYTES = 64 << 20 };
 
@@ -61,13 +61,6 @@ static struct {
     int dtls_failed;
     double start;
 } dev;
-
-static double now_seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static void say(const char *fmt, ...)
 {
@@ -182,7 +175,7 @@ static tl_status send_get(reply *r, const char *path, const char *query, int blo
 static int wait_for(const reply *r, double until)
 {
     while (!r->done && !dev.dtls_failed) {
-        const double left = until - now_seconds();
+        const double left = until - tl_monotonic_seconds();
         if (left <= 0) {
             return 0;
         }
@@ -194,7 +187,7 @@ static int wait_for(const reply *r, double until)
 static void sleep_until(double until)
 {
     double left;
-    while ((left = until - now_seconds()) > 0) {
+    while ((left = until - tl_monotonic_seconds()) > 0) {
         coap_io_process(dev.ctx, left > 0.1 ? 100 : (unsigned)(left * 1000) + 1);
     }
 }
@@ -303,14 +296,14 @@ static tl_status download(const tl_manifest *m, int has_active, uint8_t **model,
     uint32_t decoded_size = 0;
     int header_checked = !tlp, planes_run = 0;
     const int first_planes = o->first_planes > 0 ? o->first_planes : m->planes > 0 ? m->planes : 4;
-    const double paced_from = now_seconds();
+    const double paced_from = tl_monotonic_seconds();
     const size_t paced_offset = offset;
     tl_status s = TL_OK;
     while (s == TL_OK && offset < total) {
         const unsigned block = (unsigned)(offset / BLOCK_BYTES);
         reply *r = &dev.current;
         s = send_get(r, "model", query, (int)block, 0);
-        if (s == TL_OK && !wait_for(r, now_seconds() + (o->block_timeout_s > 0 ? o->block_timeout_s : 10))) {
+        if (s == TL_OK && !wait_for(r, tl_monotonic_seconds() + (o->block_timeout_s > 0 ? o->block_timeout_s : 10))) {
             s = fail(msg, msg_size, TL_ERR_IO, "download of %s stopped at block %u of %u: no answer from the server"
                      " (%zu bytes kept to resume)", m->variant, block, blocks, offset);
             break;
@@ -359,7 +352,7 @@ static tl_status download(const tl_manifest *m, int has_active, uint8_t **model,
             uint32_t got = 0, size = 0;
             if (prefix && tl_progressive_decode(buf, offset, prefix, decoded_size, &got, &size) == TL_OK) {
                 planes_run = (int)got;
-                o->on_model(o->ctx, prefix, size, m, (int)got, now_seconds() - dev.start);
+                o->on_model(o->ctx, prefix, size, m, (int)got, tl_monotonic_seconds() - dev.start);
             }
             free(prefix);
         }
@@ -417,7 +410,7 @@ static tl_status install(const tl_manifest *m, int *installed, char *msg, size_t
     }
     uint8_t *model = NULL;
     size_t size = 0;
-    const double began = now_seconds();
+    const double began = tl_monotonic_seconds();
     tl_status s = download(m, has_active, &model, &size, msg, msg_size);
     if (s != TL_OK) {
         return s;
@@ -481,11 +474,11 @@ static tl_status install(const tl_manifest *m, int *installed, char *msg, size_t
     unlink(info);
     *installed = 1;
     snprintf(msg, msg_size, "installed %s %s version %d (%llu bytes in %.2f s, %s%s) in slot %c", m->model,
-             m->variant, m->version, (unsigned long long)m->bytes, now_seconds() - began,
+             m->variant, m->version, (unsigned long long)m->bytes, tl_monotonic_seconds() - began,
              o->public_key ? "signature valid" : "digest valid", dense_note, next);
     say("%s", msg);
     if (o->on_model) {
-        o->on_model(o->ctx, model, size, m, 8, now_seconds() - dev.start);
+        o->on_model(o->ctx, model, size, m, 8, tl_monotonic_seconds() - dev.start);
     }
     free(model);
     return TL_OK;
@@ -520,7 +513,7 @@ static tl_status start(const tl_device_options *o, char *msg, size_t msg_size)
 {
     memset(&dev, 0, sizeof dev);
     dev.o = o;
-    dev.start = now_seconds();
+    dev.start = tl_monotonic_seconds();
     msg[0] = '\0';
     if (o->public_key && sodium_init() < 0) {
         return fail(msg, msg_size, TL_ERR_IO, "libsodium cannot start");
@@ -562,7 +555,7 @@ tl_status tl_context_set(const char *host, uint16_t port, const tl_psk *psk, con
     if (s == TL_OK) {
         s = send_request(&dev.current, pairs ? COAP_REQUEST_CODE_POST : COAP_REQUEST_CODE_GET, "context", query, -1, 0);
     }
-    if (s == TL_OK && !wait_for(&dev.current, now_seconds() + 10)) {
+    if (s == TL_OK && !wait_for(&dev.current, tl_monotonic_seconds() + 10)) {
         s = fail(reply_text, reply_size, TL_ERR_IO, psk ? "no answer over DTLS from coaps://%s:%u (context): the"
                  " handshake was refused (unknown identity or wrong key) or the server is gone"
                  : "no answer from coap://%s:%u (context)", host, port);
@@ -618,7 +611,7 @@ tl_status tl_device_run(const tl_device_options *o, char *msg, size_t msg_size)
     const double end = dev.start + (watch ? o->watch_seconds : 0);
     int rounds = 0, installs = 0;
     while (s == TL_OK) {
-        const double until = rounds == 0 ? now_seconds() + (o->block_timeout_s > 0 ? o->block_timeout_s : 10) : end;
+        const double until = rounds == 0 ? tl_monotonic_seconds() + (o->block_timeout_s > 0 ? o->block_timeout_s : 10) : end;
         if (!wait_for(&dev.plan, until)) {
             if (rounds == 0) {
                 s = fail(msg, msg_size, TL_ERR_IO, o->psk
@@ -637,7 +630,7 @@ tl_status tl_device_run(const tl_device_options *o, char *msg, size_t msg_size)
                      dev.plan.body && dev.plan.code != 205 ? (const char *)dev.plan.body : "bad manifest");
         } else {
             if (rounds > 1) {
-                say("notified (%.2f s): the plan is now %s %s version %d", now_seconds() - dev.start, m.model,
+                say("notified (%.2f s): the plan is now %s %s version %d", tl_monotonic_seconds() - dev.start, m.model,
                     m.variant, m.version);
             }
             int installed = 0;
@@ -654,7 +647,7 @@ tl_status tl_device_run(const tl_device_options *o, char *msg, size_t msg_size)
         if (dev.plan.code != 205) {
             /* An error answer ends an observation (RFC 7641): register again
              * in a second, the library or the context may change. */
-            sleep_until(now_seconds() + 1.0);
+            sleep_until(tl_monotonic_seconds() + 1.0);
             s = send_get(&dev.plan, "plan", query, -1, 1);
         }
     }

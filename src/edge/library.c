@@ -20,6 +20,7 @@
 #include "tinylarge/device.h"
 #include "tinylarge/edge.h"
 #include "tinylarge/format.h"
+#include "tinylarge/host.h"
 
 struct tl_library {
     tl_db *db;

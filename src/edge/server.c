@@ -30,6 +30,7 @@
 #include <coap3/coap.h>
 
 #include "tinylarge/edge.h"
+#include "tinylarge/host.h"
 
 enum { MAX_DEVICES = 4096, MAX_PSK = 1024, CACHE_ENTRIES = 32, CONTEXT_BYTES = 256 };
 
@@ -540,13 +541,6 @@ static const coap_bin_const_t *validate_identity(coap_bin_const_t *identity, coa
     return NULL; /* fails the handshake */
 }
 
-static double now_seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 int tl_serve(const tl_serve_options *o, char *error, size_t error_size)
 {
     memset(&server, 0, sizeof server);
@@ -619,10 +613,10 @@ int tl_serve(const tl_serve_options *o, char *error, size_t error_size)
     }
     const double poll = o->poll_seconds > 0 ? o->poll_seconds : 1.0;
     int64_t generation = -1; /* the first poll reloads: nothing published since the start is missed */
-    double next_poll = now_seconds() + poll;
+    double next_poll = tl_monotonic_seconds() + poll;
     while (!stop) {
         coap_io_process(ctx, 100);
-        if (now_seconds() >= next_poll) {
+        if (tl_monotonic_seconds() >= next_poll) {
             int64_t g;
             char why[320];
             if (tl_library_generation(server.library, &g) == TL_OK && g != generation) {
@@ -637,7 +631,7 @@ int tl_serve(const tl_serve_options *o, char *error, size_t error_size)
                     fprintf(stderr, "library changed but cannot be read (%s); serving the previous snapshot\n", why);
                 }
             }
-            next_poll = now_seconds() + poll;
+            next_poll = tl_monotonic_seconds() + poll;
         }
     }
     coap_free_context(ctx);

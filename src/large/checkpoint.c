@@ -13,8 +13,8 @@
 
 #include <sodium.h>
 
-#include "tinylarge/convert.h"
 #include "tinylarge/large.h"
+#include "tinylarge/host.h"
 
 #define CKPT_MAGIC "TLCK"
 #define CKPT_VERSION 1u

@@ -20,7 +20,7 @@
 
 #include <sodium.h>
 
-#include "tinylarge/convert.h"
+#include "tinylarge/host.h"
 #include "logit_cache.h"
 #include "util.h"
 

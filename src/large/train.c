@@ -24,6 +24,7 @@
 #endif
 
 #include "tinylarge/large.h"
+#include "tinylarge/host.h"
 #include "logit_cache.h"
 #include "util.h"
 
@@ -131,13 +132,6 @@ void tl_train_defaults(tl_train_config *cfg)
     /* DIST's CIFAR weights (beta = gamma = 2 beside a CE of weight 1):
      * with alpha 0.5, the same ratio of cross-entropy to correlation. */
     cfg->pkd_weight = 2.0f;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 #define fail tl_large_fail
@@ -557,7 +551,7 @@ static tl_status teacher_cache(const tl_train_config *cfg, const char *const *pa
     pthread_t *tids = calloc((size_t)threads, sizeof *tids);
     tl_status s = *logits && (*maps || !points) && jobs && tids ? TL_OK
                                                                 : fail(error, error_size, TL_ERR_NOMEM, "out of memory");
-    const double t0 = now();
+    const double t0 = tl_monotonic_seconds();
     int started = 0;
     atomic_long rows_done = 0;
     atomic_int jobs_ended = 0;
@@ -588,7 +582,7 @@ static tl_status teacher_cache(const tl_train_config *cfg, const char *const *pa
     while (!cfg->quiet && atomic_load(&jobs_ended) < started) { /* quiet runs (tests) just join */
         const struct timespec pause = { 0, 250000000 };
         nanosleep(&pause, NULL);
-        teacher_progress(cfg, atomic_load(&rows_done), rows * path_count, now() - t0, &tenths, 0);
+        teacher_progress(cfg, atomic_load(&rows_done), rows * path_count, tl_monotonic_seconds() - t0, &tenths, 0);
     }
     for (int t = 0; t < started; ++t) {
         pthread_join(tids[t], NULL);
@@ -597,7 +591,7 @@ static tl_status teacher_cache(const tl_train_config *cfg, const char *const *pa
         }
     }
     if (s == TL_OK) {
-        teacher_progress(cfg, atomic_load(&rows_done), rows * path_count, now() - t0, &tenths, 1);
+        teacher_progress(cfg, atomic_load(&rows_done), rows * path_count, tl_monotonic_seconds() - t0, &tenths, 1);
     }
     free(jobs);
     free(tids);
@@ -868,7 +862,7 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
         }
         fprintf(stderr, rk.size > 1 ? ", %d processes (MPI)\n" : "\n", rk.size);
     }
-    const double started = now();
+    const double started = tl_monotonic_seconds();
     long images = 0;
     for (int epoch = start_epoch; s == TL_OK && epoch < cfg->epochs; ++epoch) {
         if (pruned) {
@@ -890,7 +884,7 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
         net.training = 1;
         double loss_sum = 0;
         long hits_sum = 0, seen = 0;
-        const double epoch_start = now();
+        const double epoch_start = tl_monotonic_seconds();
         for (int step = 0; step < steps_per_epoch; ++step) {
             /* This process's slice of the global batch. */
             const int global_first = step * cfg->batch;
@@ -949,7 +943,7 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
             }
             seen += count;
             images += count;
-            const double elapsed = now() - epoch_start;
+            const double elapsed = tl_monotonic_seconds() - epoch_start;
             progress(cfg, epoch, step + 1, steps_per_epoch, (float)(loss_sum / seen), (float)hits_sum / seen,
                      seen / elapsed, elapsed / (step + 1) * (steps_per_epoch - step - 1));
         }
@@ -981,13 +975,13 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
             for (int e = 0; e < net.exit_count; ++e) {
                 fprintf(stderr, "%s%.4f", e ? " / " : " ", (double)report->test_accuracy[e]);
             }
-            fprintf(stderr, ", %.0f images/s, lr %.4g\n", totals[2] / (now() - epoch_start), (double)tl_optim_lr(&opt));
+            fprintf(stderr, ", %.0f images/s, lr %.4g\n", totals[2] / (tl_monotonic_seconds() - epoch_start), (double)tl_optim_lr(&opt));
         }
     }
     report->param_count = net.param_count;
     report->rank = rk.rank;
     report->processes = rk.size;
-    report->seconds = now() - started;
+    report->seconds = tl_monotonic_seconds() - started;
     report->images_per_second = report->seconds > 0 ? (double)images * rk.size / report->seconds : 0;
     free(x);
     free(y);

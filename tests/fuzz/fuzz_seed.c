@@ -11,6 +11,7 @@
 #include "tinylarge/device.h"
 #include "tinylarge/edge.h"
 #include "tinylarge/update.h"
+#include "tinylarge/host.h"
 
 /* flags, payload length, payload, then each block as index + bytes. */
 static int write_update_seed(const char *folder, uint32_t seed, int progressive, const uint8_t *model, size_t size,

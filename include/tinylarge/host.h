@@ -1,0 +1,30 @@
+/* host.h - host-side helpers shared by every host tier (model compiler,
+ * training, edge, command line): whole files and a monotonic clock. Not for
+ * src/device/, which has neither. */
+#ifndef TINYLARGE_HOST_H
+#define TINYLARGE_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tinylarge/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Writes `size` bytes to `path` atomically: a temporary file in the same
+ * folder, fsync, then rename, so a crash never leaves a half-written file. */
+tl_status tl_write_file_atomic(const char *path, const void *data, size_t size);
+
+/* Reads a whole file into a 16-byte-aligned heap buffer (caller frees). */
+tl_status tl_read_file(const char *path, uint8_t **out, size_t *out_size);
+
+/* Seconds on a clock that only goes forward (for durations, not dates). */
+double tl_monotonic_seconds(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TINYLARGE_HOST_H */

@@ -1,0 +1,99 @@
+/* host_io.c - what every host tool needs of the operating system, in one
+ * place: whole files read and written safely, and a monotonic clock. The
+ * device tier has none of this (no files, no clock of its own). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tinylarge/host.h"
+
+double tl_monotonic_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+tl_status tl_write_file_atomic(const char *path, const void *data, size_t size)
+{
+    if (!path || (!data && size)) {
+        return TL_ERR_ARG;
+    }
+    const size_t len = strlen(path);
+    char *tmp = malloc(len + 16);
+    if (!tmp) {
+        return TL_ERR_NOMEM;
+    }
+    snprintf(tmp, len + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        free(tmp);
+        return TL_ERR_IO;
+    }
+    const uint8_t *p = data;
+    size_t left = size;
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            close(fd);
+            unlink(tmp);
+            free(tmp);
+            return TL_ERR_IO;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (fchmod(fd, 0644) != 0 || fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        free(tmp);
+        return TL_ERR_IO;
+    }
+    free(tmp);
+    return TL_OK;
+}
+
+tl_status tl_read_file(const char *path, uint8_t **out, size_t *out_size)
+{
+    if (!path || !out || !out_size) {
+        return TL_ERR_ARG;
+    }
+    *out = NULL;
+    *out_size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        return TL_ERR_IO;
+    }
+    if (fseek(f, 0, SEEK_END) != 0) {
+        fclose(f);
+        return TL_ERR_IO;
+    }
+    long size = ftell(f);
+    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return TL_ERR_IO;
+    }
+    /* Aligned so the device loader can map records in place. */
+    uint8_t *buf = aligned_alloc(16, ((size_t)size + 16) / 16 * 16);
+    if (!buf) {
+        fclose(f);
+        return TL_ERR_NOMEM;
+    }
+    if (size > 0 && fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        free(buf);
+        fclose(f);
+        return TL_ERR_IO;
+    }
+    fclose(f);
+    *out = buf;
+    *out_size = (size_t)size;
+    return TL_OK;
+}
