@@ -144,6 +144,14 @@ static void start(tl_update *u, fake_device *d, const tl_update_config *c)
     assert_int_equal(tl_update_start(u, c, &io, d->has_stored ? &d->stored : NULL), TL_OK);
 }
 
+/* A device with a key, no model and an empty record. */
+static void fresh_device(fake_device *d, tl_update *u, tl_update_config *c)
+{
+    fake_init(d);
+    *c = secure_config(d);
+    start(u, d, c);
+}
+
 /* A model and its manifest's fields: name, version, sequence. */
 typedef struct offer {
     uint8_t *model;
@@ -277,10 +285,9 @@ static void a_whole_model_installs_from_blocks_in_any_order_with_repeats_and_the
 {
     (void)state;
     fake_device d;
-    fake_init(&d);
     tl_update u;
-    const tl_update_config c = secure_config(&d);
-    start(&u, &d, &c);
+    tl_update_config c;
+    fresh_device(&d, &u, &c);
     uint32_t size;
     assert_null(tl_update_active(&u, &size));
     offer a, b;
@@ -343,10 +350,9 @@ static void bad_blocks_and_a_tampered_model_are_refused_and_the_running_model_st
 {
     (void)state;
     fake_device d;
-    fake_init(&d);
     tl_update u;
-    const tl_update_config c = secure_config(&d);
-    start(&u, &d, &c);
+    tl_update_config c;
+    fresh_device(&d, &u, &c);
     offer a, b;
     make_offer(&a, 1, "fashion", 1, 1, k.sk);
     make_offer(&b, 2, "fashion", 2, 2, k.sk);
@@ -383,10 +389,9 @@ static void rollbacks_foreign_keys_unsigned_and_unfit_manifests_are_refused_with
 {
     (void)state;
     fake_device d;
-    fake_init(&d);
     tl_update u;
-    tl_update_config c = secure_config(&d);
-    start(&u, &d, &c);
+    tl_update_config c;
+    fresh_device(&d, &u, &c);
     offer o;
     make_offer(&o, 1, "fashion", 3, 5, k.sk);
     install(&u, &o);
@@ -502,10 +507,9 @@ static void progressive_prefixes_run_before_the_stream_completes_and_the_whole_m
 {
     (void)state;
     fake_device d;
-    fake_init(&d);
     tl_update u;
-    const tl_update_config c = secure_config(&d);
-    start(&u, &d, &c);
+    tl_update_config c;
+    fresh_device(&d, &u, &c);
     offer o;
     make_offer(&o, 106, "fashion", 1, 1, k.sk);
     tl_update_verdict v;
