@@ -233,7 +233,7 @@ static void install(tl_update *u, const offer *o)
     assert_int_equal(installed, 1);
 }
 
-static void a_sealed_manifest_opens_with_every_field_and_any_changed_byte_is_refused(void **state)
+static void a_sealed_manifest_opens_with_every_field_and_a_flipped_bit_in_any_byte_is_refused(void **state)
 {
     (void)state;
     offer o;
@@ -561,7 +561,7 @@ static void progressive_prefixes_run_before_the_stream_completes_and_the_whole_m
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(a_sealed_manifest_opens_with_every_field_and_any_changed_byte_is_refused),
+        cmocka_unit_test(a_sealed_manifest_opens_with_every_field_and_a_flipped_bit_in_any_byte_is_refused),
         cmocka_unit_test(a_whole_model_installs_from_blocks_in_any_order_with_repeats_and_the_next_goes_to_the_other_slot),
         cmocka_unit_test(bad_blocks_and_a_tampered_model_are_refused_and_the_running_model_stays),
         cmocka_unit_test(rollbacks_foreign_keys_unsigned_and_unfit_manifests_are_refused_with_their_reason),
