@@ -30,6 +30,9 @@ typedef struct fake_device {
     uint32_t prefix_planes[8];
     int prefixes, installs;
     uint8_t *work;
+    uint32_t slot_bytes;         /* 0: REGION_BYTES */
+    uint32_t dense_sizes[4];     /* of each install, with densify */
+    int densified[4];
 } fake_device;
 
 static tl_status fake_erase(void *user, tl_update_region region, uint32_t offset, uint32_t size)
@@ -81,6 +84,8 @@ static void fake_event(void *user, const tl_update_event *e)
         assert_int_equal(tl_model_load(&m, e->model, e->size, 0), TL_OK); /* a prefix is a runnable model */
         d->prefix_planes[d->prefixes++] = e->planes;
     } else {
+        d->dense_sizes[d->installs & 3] = e->dense_size;
+        d->densified[d->installs & 3] = e->densified;
         d->installs++;
     }
 }
@@ -122,8 +127,8 @@ static void fake_free(fake_device *d)
 
 static tl_update_io fake_io(fake_device *d)
 {
-    tl_update_io io = { fake_erase, fake_write, fake_map, { REGION_BYTES, REGION_BYTES, REGION_BYTES },
-                        fake_save, fake_now, fake_event, d };
+    const uint32_t slot = d->slot_bytes ? d->slot_bytes : REGION_BYTES;
+    tl_update_io io = { fake_erase, fake_write, fake_map, { slot, slot, REGION_BYTES }, fake_save, fake_now, fake_event, d };
     return io;
 }
 
@@ -558,6 +563,47 @@ static void progressive_prefixes_run_before_the_stream_completes_and_the_whole_m
     fake_free(&d);
 }
 
+static void a_packed_model_is_installed_dense_when_it_fits_and_as_it_came_when_not(void **state)
+{
+    (void)state;
+    fake_device d;
+    tl_update u;
+    tl_update_config c;
+    fresh_device(&d, &u, &c);
+    c.densify = 1;
+    start(&u, &d, &c);
+    offer o; /* the tiny model has int4, CSR and bitmap filters */
+    make_offer(&o, 8, "fashion", 1, 1, k.sk);
+    install(&u, &o);
+    tl_model packed, dense;
+    assert_int_equal(tl_model_load(&packed, o.model, o.size, 0), TL_OK);
+    uint32_t want = 0, size = 0;
+    assert_int_equal(tl_model_dense_size(&packed, &want), TL_OK);
+    assert_true(d.densified[0]);
+    assert_int_equal(d.dense_sizes[0], want);
+    const uint8_t *active = tl_update_active(&u, &size);
+    assert_int_equal(size, want);
+    assert_int_equal(tl_model_load(&dense, active, size, 0), TL_OK);
+    assert_int_equal(tl_model_packed_filters(&dense), 0);
+    /* The record keeps the manifest's digest: the same offer is current. */
+    tl_update_verdict v;
+    assert_int_equal(tl_update_offer(&u, o.envelope, o.envelope_size, 0, &v), TL_OK);
+    assert_int_equal(v, TL_UPDATE_CURRENT);
+    /* A slot big enough for the packed model only: installed as it came. */
+    fake_free(&d);
+    fake_init(&d);
+    d.slot_bytes = (uint32_t)o.size;
+    assert_true(want > o.size);
+    c.work = d.work;
+    start(&u, &d, &c);
+    install(&u, &o);
+    assert_false(d.densified[0]);
+    assert_int_equal(d.dense_sizes[0], want);
+    assert_memory_equal(tl_update_active(&u, &size), o.model, o.size);
+    free_offer(&o);
+    fake_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -567,6 +613,7 @@ int main(void)
         cmocka_unit_test(rollbacks_foreign_keys_unsigned_and_unfit_manifests_are_refused_with_their_reason),
         cmocka_unit_test(a_download_resumes_from_the_saved_record_after_a_power_cut),
         cmocka_unit_test(progressive_prefixes_run_before_the_stream_completes_and_the_whole_model_installs),
+        cmocka_unit_test(a_packed_model_is_installed_dense_when_it_fits_and_as_it_came_when_not),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

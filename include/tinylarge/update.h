@@ -150,6 +150,12 @@ typedef struct tl_update_event {
     uint32_t planes;                /* 1..8 for a prefix, 8 when installed */
     uint32_t elapsed_ms;            /* since the offer that started the download */
     const tl_signed_manifest *manifest;
+    /* Installed with densify: the dense form's size, whether it went in
+     * instead of the packed model (0: kept as it came: no packed filters,
+     * not enough slot or work RAM, or the expansion failed, dense_status). */
+    uint32_t dense_size;
+    int densified;
+    tl_status dense_status;
 } tl_update_event;
 
 typedef struct tl_update_io {
@@ -176,6 +182,11 @@ typedef struct tl_update_config {
     uint8_t *work;
     uint32_t work_size;
     uint32_t first_planes;          /* smallest prefix worth running (0: 4) */
+    /* Install a pruned or int4 model with its filters made dense int8
+     * (tl_model_densify: same answers, the dense kernels' speed) when the
+     * dense form fits the slot and the work RAM; else as it came. The
+     * record keeps the manifest's digest, so the offer stays "current". */
+    int densify;
     uint32_t save_every;            /* blocks between record saves (0: 16) */
 } tl_update_config;
 

@@ -295,11 +295,12 @@ static uint32_t elapsed_ms(const tl_update *u)
     return u->io.now_ms ? u->io.now_ms(u->io.user) - u->started_ms : 0;
 }
 
-static void report(tl_update *u, tl_update_event_kind kind, const uint8_t *model, uint32_t size, uint32_t planes)
+static void report(tl_update *u, tl_update_event *e)
 {
     if (u->io.on_event) {
-        const tl_update_event e = { kind, model, size, planes, elapsed_ms(u), &u->manifest };
-        u->io.on_event(u->io.user, &e);
+        e->elapsed_ms = elapsed_ms(u);
+        e->manifest = &u->manifest;
+        u->io.on_event(u->io.user, e);
     }
 }
 
@@ -330,8 +331,44 @@ static void try_prefix(tl_update *u)
     uint32_t got = 0, size = 0;
     if (tl_progressive_decode(stream, (size_t)contiguous, u->config.work, u->config.work_size, &got, &size) == TL_OK) {
         u->planes_run = got;
-        report(u, TL_UPDATE_PREFIX, u->config.work, size, got);
+        tl_update_event e;
+        memset(&e, 0, sizeof e);
+        e.kind = TL_UPDATE_PREFIX;
+        e.model = u->config.work;
+        e.size = size;
+        e.planes = got;
+        report(u, &e);
     }
+}
+
+/* A verified packed model in `slot`, expanded in work RAM and written back
+ * dense when it fits both. Only a flash failure is an error: anything else
+ * leaves the model as it came (e->dense_status says why). */
+static tl_status densify_in_place(tl_update *u, tl_update_region slot, tl_model *model, tl_update_event *e)
+{
+    uint32_t dense = 0;
+    if (!tl_model_packed_filters(model)) {
+        return TL_OK;
+    }
+    e->dense_status = tl_model_dense_size(model, &dense);
+    e->dense_size = dense;
+    if (e->dense_status != TL_OK || dense > u->io.region_size[slot] || !u->config.work || dense > u->config.work_size) {
+        return TL_OK;
+    }
+    e->dense_status = tl_model_densify(model, u->config.work, u->config.work_size, &dense);
+    if (e->dense_status != TL_OK) {
+        return TL_OK;
+    }
+    if (u->io.erase(u->io.user, slot, 0, dense) != TL_OK || u->io.write(u->io.user, slot, 0, u->config.work, dense) != TL_OK) {
+        return TL_ERR_IO;
+    }
+    const tl_status s = tl_model_load(model, u->io.map(u->io.user, slot), dense, 0);
+    if (s != TL_OK) {
+        return TL_ERR_IO; /* written, but not read back as written */
+    }
+    e->densified = 1;
+    e->size = dense;
+    return TL_OK;
 }
 
 /* Every block is in: check the model and make it the running one. */
@@ -367,10 +404,23 @@ static tl_status finish(tl_update *u, int *installed)
         save(u);
         return fail(u, TL_REASON_BAD_MODEL, s);
     }
+    tl_update_event e;
+    memset(&e, 0, sizeof e);
+    e.kind = TL_UPDATE_INSTALLED;
+    e.planes = 8;
+    e.size = m->size;
+    if (u->config.densify) {
+        s = densify_in_place(u, slot, &model, &e);
+        if (s != TL_OK) {
+            drop_download(u);
+            save(u);
+            return fail(u, TL_REASON_FLASH, s);
+        }
+    }
     const tl_update_record before = u->record;
     tl_update_record *r = &u->record;
     r->active = slot;
-    r->active_size = m->size;
+    r->active_size = e.size;
     r->active_version = m->version;
     r->active_sequence = m->sequence;
     memcpy(r->active_model, m->model, sizeof r->active_model);
@@ -386,7 +436,8 @@ static tl_status finish(tl_update *u, int *installed)
     }
     u->manifest = installed_manifest; /* for the event; no download is in progress */
     *installed = 1;
-    report(u, TL_UPDATE_INSTALLED, bytes, m->size, 8);
+    e.model = bytes;
+    report(u, &e);
     return TL_OK;
 }
 
