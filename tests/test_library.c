@@ -23,6 +23,7 @@
 #include "tinylarge/convert.h"
 #include "tinylarge/device.h"
 #include "tinylarge/edge.h"
+#include "tinylarge/update.h"
 #include "tinylarge/format.h"
 #include "tinylarge/host.h"
 
@@ -146,6 +147,30 @@ static void test_library(void **state)
     assert_int_equal(tl_library_model(lib, "fashion", 1, "small", 1, &tlp, &tlp_size, error, sizeof error), TL_OK);
     assert_int_equal(tlp_size, m.tlp_bytes);
     assert_int_equal(crypto_sign_verify_detached(m.tlp_signature, tlp, sizeof(tl_progressive_header), pk), 0);
+    /* The signed manifest names exactly this model, its stream's header,
+     * and the first publication's sequence number. */
+    tl_signed_manifest sm;
+    assert_true(m.envelope_size > 0);
+    assert_int_equal(tl_manifest_open(m.envelope, m.envelope_size, pk, &sm), TL_OK);
+    assert_string_equal(sm.model, "fashion");
+    assert_string_equal(sm.variant, "small");
+    assert_int_equal(sm.version, 1);
+    assert_true(sm.sequence == 1);
+    assert_int_equal(sm.size, size);
+    assert_memory_equal(sm.digest, m.sha256, 32);
+    assert_int_equal(sm.stream_size, tlp_size);
+    uint8_t header_digest[32];
+    crypto_hash_sha256(header_digest, tlp, sizeof(tl_progressive_header));
+    assert_memory_equal(sm.stream_header_digest, header_digest, 32);
+    /* It travels in the served manifest. */
+    uint8_t *cbor;
+    size_t cbor_size;
+    tl_manifest back;
+    assert_int_equal(tl_manifest_encode(&m, &cbor, &cbor_size), TL_OK);
+    assert_int_equal(tl_manifest_decode(cbor, cbor_size, &back), TL_OK);
+    assert_int_equal(back.envelope_size, m.envelope_size);
+    assert_memory_equal(back.envelope, m.envelope, m.envelope_size);
+    free(cbor);
     uint8_t *decoded = aligned_alloc(16, (size + 16) / 16 * 16);
     uint32_t planes, decoded_size;
     assert_int_equal(tl_progressive_decode(tlp, tlp_size, decoded, size, &planes, &decoded_size), TL_OK);
@@ -160,6 +185,18 @@ static void test_library(void **state)
     free(model);
     assert_int_equal(tl_library_manifest(lib, "fashion", 2, "small", &m, error, sizeof error), TL_OK);
     assert_false(m.is_signed || m.tlp_signed);
+    /* Published without a key: an unsigned manifest, which a device with a
+     * key refuses; its sequence counts every publication in the library,
+     * removed ones too (fashion 1, fashion-any 1, then fashion 2). */
+    assert_int_equal(tl_manifest_open(m.envelope, m.envelope_size, pk, &sm), TL_ERR_SIGNATURE);
+    assert_int_equal(tl_manifest_open(m.envelope, m.envelope_size, NULL, &sm), TL_OK);
+    assert_true(sm.sequence == 3);
+    assert_int_equal(sm.version, 2);
+    char long_name[TL_MANIFEST_MAX_MODEL + 2];
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    assert_int_equal(tl_library_publish(lib, long_name, dir, NULL, NULL, 0, &version, error, sizeof error), TL_ERR_ARG);
+    assert_non_null(strstr(error, "a model name has 1 to 63 bytes"));
     assert_int_equal(tl_library_model(lib, "fashion", 3, "small", 0, &model, &size, error, sizeof error), TL_ERR_ARG);
     assert_non_null(strstr(error, "no variant 'small' in version 3 of 'fashion'"));
     /* A broken model file: nothing of that publication is kept. */

@@ -168,6 +168,11 @@ typedef struct tl_manifest {
     uint8_t tlp_signature[64];  /* Ed25519 over the stream's 304-byte header */
     int tlp_signed;
     int planes;                 /* > 0: the planner wants this prefix run first */
+    /* The signed manifest (update.h) the device checks; the fields above
+     * are the server's word, this is the publisher's. 0 bytes: a version
+     * published before manifests were signed. */
+    uint8_t envelope[512];
+    size_t envelope_size;
 } tl_manifest;
 
 tl_status tl_library_manifest(tl_library *library, const char *name, int version, const char *variant,

@@ -21,6 +21,7 @@
 #include "tinylarge/edge.h"
 #include "tinylarge/format.h"
 #include "tinylarge/host.h"
+#include "tinylarge/update.h"
 
 struct tl_library {
     tl_db *db;
@@ -63,6 +64,13 @@ static const char *const sqlite_migrations[] = {
     /* 4: the dense form of a pruned or int4 variant, for densifying devices */
     "ALTER TABLE variants ADD COLUMN dense_bytes INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE variants ADD COLUMN dense_m4_instructions INTEGER NOT NULL DEFAULT -1;",
+    /* 5: the signed manifest of each variant (update.h) and the sequence
+     * number of each publication: one counter for the whole library that
+     * only rises, removals included (devices keep the highest they saw) */
+    "ALTER TABLE versions ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE variants ADD COLUMN envelope BLOB;"
+    "CREATE TABLE publications (sequence INTEGER NOT NULL);"
+    "INSERT INTO publications (sequence) VALUES (0);",
 };
 static const char *const pg_migrations[] = {
     "CREATE TABLE models (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
@@ -81,6 +89,10 @@ static const char *const pg_migrations[] = {
     "ALTER TABLE variants ADD COLUMN prefix_accuracy DOUBLE PRECISION NOT NULL DEFAULT 0;",
     "ALTER TABLE variants ADD COLUMN dense_bytes BIGINT NOT NULL DEFAULT 0;"
     "ALTER TABLE variants ADD COLUMN dense_m4_instructions BIGINT NOT NULL DEFAULT -1;",
+    "ALTER TABLE versions ADD COLUMN sequence BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE variants ADD COLUMN envelope BYTEA;"
+    "CREATE TABLE publications (sequence BIGINT NOT NULL);"
+    "INSERT INTO publications (sequence) VALUES (0);",
 };
 enum { SCHEMA_VERSION = sizeof sqlite_migrations / sizeof sqlite_migrations[0] };
 typedef char check_migrations[sizeof pg_migrations == sizeof sqlite_migrations ? 1 : -1];
@@ -189,10 +201,38 @@ static int latest_version(tl_library *lib, int64_t model)
     return (int)query_int(lib, "SELECT COALESCE(MAX(version), 0) FROM versions WHERE model_id = ?", NULL, model, 0);
 }
 
+/* Where a variant is published: its model's name, version and sequence. */
+typedef struct publication {
+    const char *name;
+    int version;
+    uint64_t sequence;
+} publication;
+
+/* The signed manifest a device checks before it takes the variant. */
+static tl_status seal_variant(const publication *pub, const tl_variant *v, const tl_model *m, const uint8_t *tlp,
+                              size_t tlp_size, const uint8_t *secret_key, uint8_t *envelope, size_t *envelope_size)
+{
+    tl_signed_manifest man;
+    memset(&man, 0, sizeof man);
+    snprintf(man.model, sizeof man.model, "%.63s", pub->name);
+    snprintf(man.variant, sizeof man.variant, "%.31s", v->name);
+    snprintf(man.target, sizeof man.target, TL_MANIFEST_ANY_TARGET); /* int8 models run on every device class */
+    man.version = (uint32_t)pub->version;
+    man.sequence = pub->sequence;
+    man.size = m->size;
+    memcpy(man.digest, m->trailer->sha256, 32);
+    if (tlp) {
+        man.stream_size = (uint32_t)tlp_size;
+        crypto_hash_sha256(man.stream_header_digest, tlp, sizeof(tl_progressive_header));
+    }
+    return tl_manifest_seal(&man, secret_key, envelope, TL_MANIFEST_MAX_ENVELOPE, envelope_size);
+}
+
 /* Stores one variant: the model (signed when a key is given), its
- * progressive stream and the signature of the stream's header. */
-static tl_status store_variant(tl_library *lib, int64_t version_id, const tl_variant *v, const char *path,
-                               const uint8_t *secret_key, char *error, size_t error_size)
+ * progressive stream, the signature of the stream's header, and its signed
+ * manifest. */
+static tl_status store_variant(tl_library *lib, int64_t version_id, const publication *pub, const tl_variant *v,
+                               const char *path, const uint8_t *secret_key, char *error, size_t error_size)
 {
     uint8_t *data, *tlp = NULL;
     size_t size, tlp_size = 0;
@@ -213,11 +253,19 @@ static tl_status store_variant(tl_library *lib, int64_t version_id, const tl_var
     if (tl_progressive_encode(data, size, &tlp, &tlp_size, NULL) == TL_OK && secret_key) {
         crypto_sign_detached(tlp_sig, NULL, tlp, sizeof(tl_progressive_header), secret_key);
     }
+    uint8_t envelope[TL_MANIFEST_MAX_ENVELOPE];
+    size_t envelope_size = 0;
+    s = seal_variant(pub, v, &m, tlp, tlp_size, secret_key, envelope, &envelope_size);
+    if (s != TL_OK) {
+        free(tlp);
+        free(data);
+        return fail(lib, error, error_size, s, "cannot write the manifest of %s (name or variant too long?)", v->name);
+    }
     tl_db_stmt *st = tl_db_prepare(lib->db,
                                    "INSERT INTO variants (version_id, name, exit, sparsity, bits, accuracy, bytes, macs,"
                                    " arena, m4_instructions, sha256, signed, model, progressive, progressive_signature,"
-                                   " prefix_planes, prefix_bytes, prefix_accuracy, dense_bytes, dense_m4_instructions)"
-                                   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                                   " prefix_planes, prefix_bytes, prefix_accuracy, dense_bytes, dense_m4_instructions,"
+                                   " envelope) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (st) {
         tl_db_bind_int64(st, 1, version_id);
         tl_db_bind_text(st, 2, v->name, -1);
@@ -246,6 +294,7 @@ static tl_status store_variant(tl_library *lib, int64_t version_id, const tl_var
         const int packed = tl_model_packed_filters(&m) > 0 && tl_model_dense_size(&m, &dense_size) == TL_OK;
         tl_db_bind_int64(st, 19, packed ? dense_size : 0);
         tl_db_bind_int64(st, 20, packed && v->dense_m4_instructions > 0 ? v->dense_m4_instructions : -1);
+        tl_db_bind_blob(st, 21, envelope, envelope_size);
     }
     if (tl_db_step(st) < 0) {
         s = fail(lib, error, error_size, TL_ERR_IO, "cannot store %s: %s", v->name, tl_db_error(lib->db));
@@ -270,6 +319,10 @@ tl_status tl_library_publish(tl_library *lib, const char *name, const char *dir,
     if (count == 0) {
         return fail(lib, error, error_size, TL_ERR_FORMAT, "%.200s lists no variants", csv);
     }
+    if (!name[0] || strlen(name) > TL_MANIFEST_MAX_MODEL) {
+        return fail(lib, error, error_size, TL_ERR_ARG, "a model name has 1 to %u bytes ('%.80s%s' has %zu)",
+                    TL_MANIFEST_MAX_MODEL, name, strlen(name) > 80 ? "..." : "", strlen(name));
+    }
     for (int i = 0; i < tag_count; ++i) {
         const char *eq = strchr(tags[i], '=');
         if (!eq || eq == tags[i] || strchr(tags[i], '&')) {
@@ -281,11 +334,22 @@ tl_status tl_library_publish(tl_library *lib, const char *name, const char *dir,
     }
     const int64_t model = model_id(lib, name, 1);
     const int next = latest_version(lib, model) + 1;
-    tl_db_stmt *st = tl_db_prepare(lib->db, "INSERT INTO versions (model_id, version) VALUES (?, ?) RETURNING id");
+    /* Every publication raises the library's sequence: a device's rollback
+     * guard, signed in each manifest. */
+    const publication pub = { name, next,
+                              (uint64_t)query_int(lib, "UPDATE publications SET sequence = sequence + ? RETURNING sequence",
+                                                  NULL, 1, 0) };
+    if (pub.sequence == 0) {
+        tl_db_rollback(lib->db);
+        return fail(lib, error, error_size, TL_ERR_IO, "cannot count the publication: %s", tl_db_error(lib->db));
+    }
+    tl_db_stmt *st = tl_db_prepare(lib->db,
+                                   "INSERT INTO versions (model_id, version, sequence) VALUES (?, ?, ?) RETURNING id");
     int64_t version_id = -1;
     if (st) {
         tl_db_bind_int64(st, 1, model);
         tl_db_bind_int64(st, 2, next);
+        tl_db_bind_int64(st, 3, (int64_t)pub.sequence);
         if (tl_db_step(st) == 1) {
             version_id = tl_db_column_int64(st, 0);
         }
@@ -297,7 +361,7 @@ tl_status tl_library_publish(tl_library *lib, const char *name, const char *dir,
     for (int i = 0; s == TL_OK && i < count; ++i) {
         char path[4400];
         snprintf(path, sizeof path, "%.4000s/%.31s.tlm", dir, v[i].name);
-        s = store_variant(lib, version_id, &v[i], path, secret_key, error, error_size);
+        s = store_variant(lib, version_id, &pub, &v[i], path, secret_key, error, error_size);
     }
     for (int i = 0; s == TL_OK && i < tag_count; ++i) {
         const char *eq = strchr(tags[i], '=');
@@ -417,7 +481,7 @@ tl_status tl_library_manifest(tl_library *lib, const char *name, int version, co
 {
     memset(m, 0, sizeof *m);
     tl_db_stmt *st = variant_select(lib, "v.bytes, v.sha256, v.accuracy, v.signed, length(v.progressive),"
-                                         " v.progressive_signature", name, version, variant);
+                                         " v.progressive_signature, v.envelope", name, version, variant);
     tl_status s = TL_OK;
     if (tl_db_step(st) == 1) {
         snprintf(m->model, sizeof m->model, "%s", name);
@@ -436,6 +500,11 @@ tl_status tl_library_manifest(tl_library *lib, const char *name, int version, co
         if (p && n == 64) {
             memcpy(m->tlp_signature, p, 64);
             m->tlp_signed = 1;
+        }
+        p = tl_db_column_blob(st, 6, &n); /* none for a version published before manifests were signed */
+        if (p && n <= sizeof m->envelope) {
+            memcpy(m->envelope, p, n);
+            m->envelope_size = n;
         }
     } else {
         s = fail(lib, error, error_size, TL_ERR_ARG, "no variant '%s' in version %d of '%s'", variant, version, name);

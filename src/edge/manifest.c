@@ -26,7 +26,7 @@ tl_status tl_manifest_encode(const tl_manifest *m, uint8_t **out, size_t *size)
 {
     *out = NULL;
     *size = 0;
-    cbor_item_t *map = cbor_new_definite_map((m->tlp_bytes ? 9 : 7) + (m->planes > 0));
+    cbor_item_t *map = cbor_new_definite_map((m->tlp_bytes ? 9 : 7) + (m->planes > 0) + (m->envelope_size > 0));
     if (!map) {
         return TL_ERR_NOMEM;
     }
@@ -40,6 +40,9 @@ tl_status tl_manifest_encode(const tl_manifest *m, uint8_t **out, size_t *size)
     }
     if (ok && m->planes > 0) {
         ok = add(map, "planes", cbor_build_uint8((uint8_t)m->planes));
+    }
+    if (ok && m->envelope_size > 0) {
+        ok = add(map, "envelope", cbor_build_bytestring(m->envelope, m->envelope_size));
     }
     size_t capacity = 0;
     const size_t n = ok ? cbor_serialize_alloc(map, out, &capacity) : 0;
@@ -113,6 +116,13 @@ tl_status tl_manifest_decode(const uint8_t *data, size_t size, tl_manifest *m)
             if (ok && cbor_bytestring_length(v) == 64) {
                 memcpy(m->tlp_signature, cbor_bytestring_handle(v), 64);
                 m->tlp_signed = 1;
+            }
+        } else if (key_is(k, "envelope")) {
+            ok = cbor_isa_bytestring(v) && cbor_bytestring_is_definite(v) &&
+                 cbor_bytestring_length(v) <= sizeof m->envelope;
+            if (ok) {
+                memcpy(m->envelope, cbor_bytestring_handle(v), cbor_bytestring_length(v));
+                m->envelope_size = cbor_bytestring_length(v);
             }
         } else if (key_is(k, "planes")) {
             ok = cbor_isa_uint(v) && cbor_get_int(v) >= 1 && cbor_get_int(v) <= 8;
