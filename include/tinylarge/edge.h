@@ -245,7 +245,8 @@ typedef struct tl_device_options {
     double rate_bps;            /* channel rate reported to the planner */
     double deadline_s;          /* download + first inference (0: none) */
     double link_bps;            /* > 0: emulate a link this slow (paces blocks) */
-    const uint8_t *public_key;  /* the server's; NULL: digest only */
+    const uint8_t *public_key;  /* the publisher's; NULL only with insecure */
+    int insecure;               /* take unsigned manifests (no key): a choice made on purpose */
     const char *slots;          /* folder with the two slots */
     const tl_psk *psk;          /* non-NULL: DTLS with this identity */
     int progressive;            /* download the .tlp stream; run prefixes */
@@ -259,10 +260,11 @@ typedef struct tl_device_options {
     void *ctx;
 } tl_device_options;
 
-/* Update rounds of a device: plan, download into the inactive slot
- * (resuming a broken transfer from its last block), verify digest and
- * signature, refuse an older version, switch; with watch_seconds, follow
- * Observe notifications. msg says how the last round ended. */
+/* Update rounds of a device, through the device's update state machine
+ * (update.h) over files in `slots`: plan, offer the signed manifest,
+ * download into the inactive slot (resuming a broken transfer), verify
+ * digest and signature, refuse a rollback, switch; with watch_seconds,
+ * follow Observe notifications. msg says how the last round ended. */
 tl_status tl_device_run(const tl_device_options *options, char *msg, size_t msg_size);
 
 /* POSTs K=V pairs ("a=1&b=2"; NULL: just GET) to /context for `device`;
@@ -270,8 +272,8 @@ tl_status tl_device_run(const tl_device_options *options, char *msg, size_t msg_
 tl_status tl_context_set(const char *host, uint16_t port, const tl_psk *psk, const char *device, const char *pairs,
                          char *reply, size_t reply_size);
 
-/* The active slot record: slot letter, version, variant[40] and model[64]
- * (may be NULL); 0 if none. */
+/* The running model as the device's update record says: slot letter,
+ * version, variant[40] and model[64] (may be NULL); 0 if none. */
 int tl_device_active(const char *slots, char *slot, int *version, char *variant, char *model);
 
 #ifdef __cplusplus

@@ -250,6 +250,10 @@ uint32_t tl_update_next_block(const tl_update *update);
  * running model stays (TL_ERR_DIGEST or the loader's status). */
 tl_status tl_update_block(tl_update *update, uint32_t index, const void *data, uint32_t size, int *installed);
 
+/* Saves the record now (a caller that knows the link broke keeps every
+ * block it got, not only those up to the last periodic save). */
+tl_status tl_update_checkpoint(tl_update *update);
+
 /* The running model (NULL: none). */
 const uint8_t *tl_update_active(const tl_update *update, uint32_t *size);
 

@@ -159,16 +159,20 @@ int tl_cmd_device(int argc, char **argv)
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: tinylarge device --server HOST:PORT --slots DIR --flash B --ram B --mac-rate R --rate BPS\n"
-                   "                        [--name NAME | --context K=V&K=V...] [--id ID] [--pub SERVER.pub]\n"
+                   "                        [--name NAME | --context K=V&K=V...] [--id ID] (--pub SERVER.pub | --insecure)\n"
                    "                        [--ips N]\n"
                    "                        [--psk FILE] [--deadline S] [--energy-per-mac J --energy-budget J]\n"
                    "                        [--progressive] [--first-planes N] [--densify]\n"
                    "                        [--link-rate BPS] [--watch S] [--updates N] [--timeout S] [--eval N]\n\n"
-                   "A device's update rounds: asks the edge server which variant fits (its profile,\n"
-                   "channel rate and context), downloads it block by block into DIR (resuming an\n"
-                   "interrupted download from its last block), checks digest and signature (with\n"
-                   "--pub), refuses an older version, installs it in the inactive of two slots and\n"
-                   "switches; any failure keeps the running model.\n"
+                   "A device's update rounds, run by the device's own update state machine: asks the\n"
+                   "edge server which variant fits (its profile, channel rate and context), checks\n"
+                   "the publisher's signed manifest (name, version, sequence, size, digest) against\n"
+                   "--pub, refuses a rollback, downloads the model block by block into DIR (resuming\n"
+                   "an interrupted download), checks it against the manifest, installs it in the\n"
+                   "inactive of two slots and switches; any failure keeps the running model.\n"
+                   "  --pub KEY      the publisher's Ed25519 public key (from `tinylarge keygen`)\n"
+                   "  --insecure     no key: take unsigned manifests (anyone on the path can then\n"
+                   "                 install a model); for trials only\n"
                    "  --energy-per-mac, --energy-budget  joules per MAC and allowed per inference (a\n"
                    "                 device derives the budget from its battery); the planner keeps to it\n"
                    "  --ips N        instructions per second (a Cortex-M4 at f Hz: about f): the planner\n"
@@ -187,8 +191,8 @@ int tl_cmd_device(int argc, char **argv)
                    "  --eval N       classify N Fashion-MNIST test images with each model it runs\n");
             return 0;
         }
-        if (!strcmp(a, "--progressive") || !strcmp(a, "--densify")) {
-            *(a[2] == 'p' ? &o.progressive : &o.densify) = 1;
+        if (!strcmp(a, "--progressive") || !strcmp(a, "--densify") || !strcmp(a, "--insecure")) {
+            *(a[2] == 'p' ? &o.progressive : a[2] == 'd' ? &o.densify : &o.insecure) = 1;
             continue;
         }
         if (i + 1 >= argc) {
@@ -229,6 +233,13 @@ int tl_cmd_device(int argc, char **argv)
     }
     if (!o.name && !o.context) {
         return tl_cli_fail("device", "need --name NAME or --context K=V (e.g. task=fashion)");
+    }
+    if (!pub && !o.insecure) {
+        return tl_cli_fail("device", "need --pub KEY, the publisher's public key: a device takes signed models only"
+                                     " (--insecure takes unsigned ones, on purpose)");
+    }
+    if (pub && o.insecure) {
+        return tl_cli_fail("device", "--pub and --insecure exclude each other");
     }
     char host[64];
     if (split_server("device", server, host, sizeof host, &o.port)) {

@@ -265,6 +265,8 @@ static void list_one(void *ctx, const char *name, int version, int variants, con
     m->version = version;
 }
 
+static void cache_release(coap_session_t *session, void *data);
+
 /* Reads every model's latest catalogue and manifests; keeps the old
  * snapshot if anything fails. */
 static tl_status reload(char *error, size_t error_size)
@@ -300,6 +302,15 @@ static tl_status reload(char *error, size_t error_size)
     free_models(server.models, server.model_count);
     server.models = l.models;
     server.model_count = l.count;
+    /* A version number comes back after a removal, so bytes cached under
+     * name, version and variant may no longer be the library's: drop them
+     * (transfers under way keep theirs until they end). */
+    for (int i = 0; i < CACHE_ENTRIES; ++i) {
+        if (server.cache[i]) {
+            cache_release(NULL, server.cache[i]);
+            server.cache[i] = NULL;
+        }
+    }
     return TL_OK;
 }
 

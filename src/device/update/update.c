@@ -491,6 +491,11 @@ tl_status tl_update_block(tl_update *u, uint32_t index, const void *data, uint32
     return TL_OK;
 }
 
+tl_status tl_update_checkpoint(tl_update *u)
+{
+    return u->unsaved ? save(u) : TL_OK;
+}
+
 const uint8_t *tl_update_active(const tl_update *u, uint32_t *size)
 {
     if (u->record.active == TL_UPDATE_NO_SLOT) {
