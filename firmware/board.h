@@ -21,4 +21,11 @@ void board_report(const int8_t *out, uint32_t size, uint32_t arena, uint32_t tic
 void board_timer_start(void);
 uint32_t board_timer_read(void);
 
+/* UART0 (CMSDK APB UART), polled: QEMU connects it to a host chardev with
+ * -serial (a socket, for the update gateway). */
+void board_uart_init(void);
+void board_uart_write(const uint8_t *data, uint32_t size);
+/* The next received byte, or -1 if none is waiting. */
+int board_uart_read(void);
+
 #endif /* TL_BOARD_H */

@@ -22,15 +22,8 @@ work=$(mktemp -d)
 server_pid=""; dtls_pid=""; watch_pid=""
 cleanup() { for p in $server_pid $dtls_pid $watch_pid; do kill "$p" 2>/dev/null; done; rm -rf "$work"; }
 trap cleanup EXIT
-passed=0; failed=0
-check() { # check NAME WANT_STATUS REGEX -- COMMAND...
-    local name=$1 want=$2 regex=$3; shift 4
-    local out status
-    out=$("$@" 2>&1); status=$?
-    # The output is matched as one line, so a pattern can span several.
-    if [ "$status" -eq "$want" ] && tr '\n' ' ' <<<"$out" | grep -Eq -- "$regex"; then passed=$((passed + 1))
-    else failed=$((failed + 1)); echo "FAIL: $name (status $status)"; sed 's/^/    /' <<<"$out" | head -8; fi
-}
+# shellcheck source=check.sh
+. "$(dirname "$0")/check.sh
 # publish_row NAME MODEL ROW: one variant with hand-set figures, published
 # (signed) as model NAME; the server picks it up at its next poll.
 publish_row() {

@@ -248,6 +248,12 @@ typedef struct tl_device_options {
     const uint8_t *public_key;  /* the publisher's; NULL only with insecure */
     int insecure;               /* take unsigned manifests (no key): a choice made on purpose */
     const char *slots;          /* folder with the two slots */
+    /* Or a gateway: the update machine runs on a device reached over a
+     * serial link, this Unix socket (QEMU's -serial unix:PATH); with
+     * run_remote, the device runs its model at the end and its output is
+     * logged ("output: ..."). */
+    const char *uart;
+    int run_remote;
     const tl_psk *psk;          /* non-NULL: DTLS with this identity */
     int progressive;            /* download the .tlp stream; run prefixes */
     int first_planes;           /* smallest prefix worth running (default 4) */

@@ -218,7 +218,34 @@ typedef struct tl_update {
     uint32_t planes_run;            /* the largest prefix reported */
     uint32_t unsaved;               /* blocks received since the last save */
     tl_update_reason reason;
+    /* The last install's densifying (as its event said). */
+    uint32_t dense_size;
+    int densified;
+    tl_status dense_status;
 } tl_update;
+
+/* The machine's word after a step, as one flat record: what a client
+ * (in this process, or a gateway across a serial link, update_link.h)
+ * needs to go on. */
+typedef struct tl_update_state {
+    tl_status status;               /* of the step */
+    tl_update_reason reason;        /* why, when refused */
+    uint32_t verdict;               /* after an offer: tl_update_verdict */
+    uint32_t installed;             /* the step installed a model */
+    uint32_t next_block;            /* TL_UPDATE_NO_BLOCK: none wanted */
+    uint32_t block_count;
+    uint32_t received;
+    char slot;                      /* the running slot: 'a', 'b', or 0 for none */
+    uint32_t is_signed;             /* the download's manifest held under the key */
+    uint32_t version;               /* the running model's */
+    uint64_t sequence;
+    uint32_t size;                  /* the running model's bytes (dense if made so) */
+    uint32_t dense_size;            /* the last install's dense form (0: none) */
+    uint32_t densified;
+    tl_status dense_status;
+} tl_update_state;
+
+void tl_update_state_of(const tl_update *update, tl_status status, tl_update_state *state);
 
 /* Starts the machine from a stored record (NULL or invalid: a device with
  * no model). A download in progress in the record is taken up again: its

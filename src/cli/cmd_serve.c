@@ -160,6 +160,7 @@ int tl_cmd_device(int argc, char **argv)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: tinylarge device --server HOST:PORT --slots DIR --flash B --ram B --mac-rate R --rate BPS\n"
                    "                        [--name NAME | --context K=V&K=V...] [--id ID] (--pub SERVER.pub | --insecure)\n"
+                   "       tinylarge device --server HOST:PORT --uart SOCKET [--run] --flash B ... (a gateway)\n"
                    "                        [--ips N]\n"
                    "                        [--psk FILE] [--deadline S] [--energy-per-mac J --energy-budget J]\n"
                    "                        [--progressive] [--first-planes N] [--densify]\n"
@@ -173,6 +174,11 @@ int tl_cmd_device(int argc, char **argv)
                    "  --pub KEY      the publisher's Ed25519 public key (from `tinylarge keygen`)\n"
                    "  --insecure     no key: take unsigned manifests (anyone on the path can then\n"
                    "                 install a model); for trials only\n"
+                   "  --uart PATH    be a gateway: the device is behind a serial link (a Unix socket,\n"
+                   "                 QEMU's -serial unix:PATH) and runs the update machine itself,\n"
+                   "                 with its own key; this process fetches and relays (no --slots)\n"
+                   "  --run          with --uart: the device then runs its model on the seeded input\n"
+                   "                 and its output is printed (\"output: ...\")\n"
                    "  --energy-per-mac, --energy-budget  joules per MAC and allowed per inference (a\n"
                    "                 device derives the budget from its battery); the planner keeps to it\n"
                    "  --ips N        instructions per second (a Cortex-M4 at f Hz: about f): the planner\n"
@@ -191,8 +197,9 @@ int tl_cmd_device(int argc, char **argv)
                    "  --eval N       classify N Fashion-MNIST test images with each model it runs\n");
             return 0;
         }
-        if (!strcmp(a, "--progressive") || !strcmp(a, "--densify") || !strcmp(a, "--insecure")) {
-            *(a[2] == 'p' ? &o.progressive : a[2] == 'd' ? &o.densify : &o.insecure) = 1;
+        if (!strcmp(a, "--progressive") || !strcmp(a, "--densify") || !strcmp(a, "--insecure") ||
+            !strcmp(a, "--run")) {
+            *(a[2] == 'p' ? &o.progressive : a[2] == 'd' ? &o.densify : a[2] == 'i' ? &o.insecure : &o.run_remote) = 1;
             continue;
         }
         if (i + 1 >= argc) {
@@ -204,6 +211,7 @@ int tl_cmd_device(int argc, char **argv)
         else if (!strcmp(a, "--context")) o.context = v;
         else if (!strcmp(a, "--id")) o.device_id = v;
         else if (!strcmp(a, "--slots")) o.slots = v;
+        else if (!strcmp(a, "--uart")) o.uart = v;
         else if (!strcmp(a, "--pub")) pub = v;
         else if (!strcmp(a, "--psk")) psk_file = v;
         else if (!strcmp(a, "--eval") || !strcmp(a, "--first-planes") || !strcmp(a, "--updates")) {
@@ -227,14 +235,21 @@ int tl_cmd_device(int argc, char **argv)
         else if (!strcmp(a, "--timeout")) o.block_timeout_s = value;
         else return tl_cli_fail("device", "unknown option '%s'", a);
     }
-    if (!server || !o.slots || !o.profile.flash_bytes || !o.profile.ram_bytes || !(o.profile.macs_per_second > 0) ||
-        !(o.rate_bps > 0)) {
-        return tl_cli_fail("device", "need --server, --slots, --flash, --ram, --mac-rate and --rate");
+    if (!server || !(o.slots || o.uart) || !o.profile.flash_bytes || !o.profile.ram_bytes ||
+        !(o.profile.macs_per_second > 0) || !(o.rate_bps > 0)) {
+        return tl_cli_fail("device", "need --server, --slots (or --uart), --flash, --ram, --mac-rate and --rate");
+    }
+    if (o.slots && o.uart) {
+        return tl_cli_fail("device", "--slots (this process is the device) and --uart (it relays to one) exclude each"
+                                     " other");
+    }
+    if (o.run_remote && !o.uart) {
+        return tl_cli_fail("device", "--run asks a device behind --uart to run its model");
     }
     if (!o.name && !o.context) {
         return tl_cli_fail("device", "need --name NAME or --context K=V (e.g. task=fashion)");
     }
-    if (!pub && !o.insecure) {
+    if (!pub && !o.insecure && !o.uart) {
         return tl_cli_fail("device", "need --pub KEY, the publisher's public key: a device takes signed models only"
                                      " (--insecure takes unsigned ones, on purpose)");
     }
@@ -248,7 +263,7 @@ int tl_cmd_device(int argc, char **argv)
     o.host = host;
     o.first_planes = (int)first_planes;
     o.max_updates = (int)updates;
-    if (mkdir(o.slots, 0755) != 0) {
+    if (o.slots && mkdir(o.slots, 0755) != 0) {
         struct stat st;
         if (stat(o.slots, &st) != 0 || !S_ISDIR(st.st_mode)) {
             return tl_cli_fail("device", "%s: cannot make the slot folder", o.slots);
@@ -279,7 +294,7 @@ int tl_cmd_device(int argc, char **argv)
     /* An active model that did not change this time is still evaluated. */
     char slot[2], variant[40];
     int version;
-    if (s == TL_OK && eval && !strncmp(msg, "up to date", 10) && tl_device_active(o.slots, slot, &version, variant, NULL)) {
+    if (s == TL_OK && eval && o.slots && !strncmp(msg, "up to date", 10) && tl_device_active(o.slots, slot, &version, variant, NULL)) {
         char path[4200];
         snprintf(path, sizeof path, "%.4000s/slot-%s.tlm", o.slots, slot);
         uint8_t *model;

@@ -33,7 +33,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <coap3/coap.h>
@@ -43,6 +46,7 @@
 #include "tinylarge/format.h"
 #include "tinylarge/host.h"
 #include "tinylarge/update.h"
+#include "tinylarge/update_link.h"
 
 enum { BLOCK_SZX = 6 };
 /* The emulated flash is memory: a slot as big as the device says, at most
@@ -76,8 +80,21 @@ typedef struct tl_device_client {
     uint8_t *work;              /* decoding and densifying RAM, a slot's size */
     tl_update update;
     const tl_manifest *served;  /* the round's manifest, as the server gave it */
-    char note[160];             /* what the install event said of densifying */
+    /* or a device behind a serial link (a gateway: options.uart) */
+    int link;
+    tl_link_reader reader;
 } tl_device_client;
+
+/* The machine a round drives: this process's own, over files, or a
+ * device's, across a serial link. Each step leaves the machine's word in
+ * *state. */
+typedef struct machine_port {
+    tl_status (*offer)(tl_device_client *c, const uint8_t *envelope, size_t size, int progressive,
+                       uint32_t first_planes, tl_update_state *state);
+    tl_status (*block)(tl_device_client *c, uint32_t index, const uint8_t *data, uint32_t size,
+                       tl_update_state *state);
+    void (*checkpoint)(tl_device_client *c);
+} machine_port;
 
 static void say(tl_device_client *c, const char *fmt, ...)
 {
@@ -163,18 +180,6 @@ static uint32_t clock_ms(void *user)
 static void on_update_event(void *user, const tl_update_event *e)
 {
     tl_device_client *c = user;
-    if (e->kind == TL_UPDATE_INSTALLED) {
-        c->note[0] = '\0';
-        if (e->densified) {
-            snprintf(c->note, sizeof c->note, "; made dense: %u bytes", e->size);
-        } else if (c->o->densify && e->dense_size && e->dense_status == TL_OK) {
-            snprintf(c->note, sizeof c->note, "; kept as it came (dense form: %u bytes, more than the flash)",
-                     e->dense_size);
-        } else if (c->o->densify && e->dense_status != TL_OK) {
-            snprintf(c->note, sizeof c->note, "; kept as it came (cannot make it dense: %s)",
-                     tl_status_str(e->dense_status));
-        }
-    }
     /* A prefix runs now, mid-download; an installed model once its round
      * has been reported (install()). */
     if (e->kind == TL_UPDATE_PREFIX && c->o->on_model && c->served) {
@@ -377,61 +382,238 @@ int tl_device_active(const char *slots, char *slot, int *version, char *variant,
     return ok;
 }
 
+/* ---- the machine: local, or across a serial link ---- */
+
+static tl_status local_offer(tl_device_client *c, const uint8_t *envelope, size_t size, int progressive,
+                             uint32_t first_planes, tl_update_state *st)
+{
+    tl_update_verdict verdict = (tl_update_verdict)0;
+    c->update.config.first_planes = first_planes;
+    const tl_status s = tl_update_offer(&c->update, envelope, size, progressive, &verdict);
+    tl_update_state_of(&c->update, s, st);
+    st->verdict = (uint32_t)verdict;
+    return s;
+}
+
+static tl_status local_block(tl_device_client *c, uint32_t index, const uint8_t *data, uint32_t size,
+                             tl_update_state *st)
+{
+    int installed = 0;
+    const tl_status s = tl_update_block(&c->update, index, data, size, &installed);
+    tl_update_state_of(&c->update, s, st);
+    st->installed = (uint32_t)installed;
+    return s;
+}
+
+static void local_checkpoint(tl_device_client *c)
+{
+    tl_update_checkpoint(&c->update);
+}
+
+static const machine_port local_port = { local_offer, local_block, local_checkpoint };
+
+/* Sends a frame and waits for the answer of `answer` type (up to 5 s). */
+static int link_exchange(tl_device_client *c, uint8_t type, const void *payload, size_t size, uint8_t answer)
+{
+    uint8_t frame[TL_LINK_MAX_PAYLOAD + TL_LINK_OVERHEAD];
+    const size_t n = tl_link_frame(type, payload, size, frame, sizeof frame);
+    if (!n || write(c->link, frame, n) != (ssize_t)n) {
+        return 0;
+    }
+    const double until = tl_monotonic_seconds() + 5.0;
+    uint8_t buf[512];
+    while (tl_monotonic_seconds() < until) {
+        const ssize_t got = read(c->link, buf, sizeof buf);
+        if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            return 0;
+        }
+        for (ssize_t i = 0; i < got; ++i) {
+            if (tl_link_feed(&c->reader, buf[i]) && c->reader.type == answer) {
+                return 1; /* the rest of buf, if any, belongs to no request */
+            }
+        }
+        if (got <= 0) {
+            struct timespec pause = { 0, 2000000 };
+            nanosleep(&pause, NULL);
+        }
+    }
+    return 0;
+}
+
+static tl_status link_state(tl_device_client *c, uint8_t type, const void *payload, size_t size, tl_update_state *st)
+{
+    memset(st, 0, sizeof *st);
+    if (!link_exchange(c, type, payload, size, TL_LINK_STATE) || c->reader.size != TL_LINK_STATE_BYTES) {
+        st->status = TL_ERR_IO;
+        return TL_ERR_IO;
+    }
+    tl_link_get_state(c->reader.payload, st);
+    return st->status;
+}
+
+static tl_status link_offer(tl_device_client *c, const uint8_t *envelope, size_t size, int progressive,
+                            uint32_t first_planes, tl_update_state *st)
+{
+    uint8_t payload[2 + TL_MANIFEST_MAX_ENVELOPE];
+    if (size > TL_MANIFEST_MAX_ENVELOPE) {
+        return TL_ERR_ARG;
+    }
+    payload[0] = (uint8_t)progressive;
+    payload[1] = (uint8_t)first_planes;
+    memcpy(payload + 2, envelope, size);
+    return link_state(c, TL_LINK_OFFER, payload, 2 + size, st);
+}
+
+static tl_status link_block(tl_device_client *c, uint32_t index, const uint8_t *data, uint32_t size,
+                            tl_update_state *st)
+{
+    uint8_t payload[4 + TL_UPDATE_BLOCK_BYTES];
+    if (size > TL_UPDATE_BLOCK_BYTES) {
+        return TL_ERR_ARG;
+    }
+    for (int i = 0; i < 4; ++i) {
+        payload[i] = (uint8_t)(index >> (8 * i));
+    }
+    memcpy(payload + 4, data, size);
+    return link_state(c, TL_LINK_BLOCK, payload, 4 + size, st);
+}
+
+static void link_checkpoint(tl_device_client *c)
+{
+    tl_update_state st;
+    link_state(c, TL_LINK_SAVE, NULL, 0, &st);
+}
+
+static const machine_port link_port = { link_offer, link_block, link_checkpoint };
+
+static const machine_port *port_of(const tl_device_client *c)
+{
+    return c->link >= 0 ? &link_port : &local_port;
+}
+
+/* Connects to the device's serial link (a Unix socket: QEMU's -serial
+ * unix:PATH) and greets it. */
+static tl_status open_link(tl_device_client *c, char *msg, size_t msg_size)
+{
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    if (strlen(c->o->uart) >= sizeof addr.sun_path) {
+        return fail(msg, msg_size, TL_ERR_ARG, "%s: too long a socket path", c->o->uart);
+    }
+    memcpy(addr.sun_path, c->o->uart, strlen(c->o->uart));
+    c->link = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (c->link < 0 || connect(c->link, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+        fcntl(c->link, F_SETFL, O_NONBLOCK) != 0) {
+        return fail(msg, msg_size, TL_ERR_IO, "%s: cannot reach the device's serial link (%s)", c->o->uart,
+                    strerror(errno));
+    }
+    tl_link_reader_init(&c->reader);
+    /* An earlier gateway killed mid-frame left the device waiting for the
+     * rest of a frame up to a block long: a frame's worth of zeros ends
+     * it (it then fails its check) and is skipped by a reader hunting for
+     * the next frame. */
+    static const uint8_t zeros[TL_LINK_MAX_PAYLOAD + TL_LINK_OVERHEAD];
+    if (write(c->link, zeros, sizeof zeros) != (ssize_t)sizeof zeros) {
+        return fail(msg, msg_size, TL_ERR_IO, "%s: cannot write to the device's serial link", c->o->uart);
+    }
+    tl_update_state st;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        if (link_state(c, TL_LINK_HELLO, NULL, 0, &st) == TL_OK) {
+            say(c, "device on %s: %s", c->o->uart, st.slot ? "running a model" : "no model yet");
+            return TL_OK;
+        }
+    }
+    return fail(msg, msg_size, TL_ERR_IO, "%s: the device does not answer on its serial link", c->o->uart);
+}
+
+/* Asks the device behind the link to run its model; logs "output: ...". */
+static tl_status link_run(tl_device_client *c, char *msg, size_t msg_size)
+{
+    if (!link_exchange(c, TL_LINK_RUN, NULL, 0, TL_LINK_OUTPUT) || c->reader.size < 9) {
+        return fail(msg, msg_size, TL_ERR_IO, "the device did not answer the run request");
+    }
+    const uint8_t *p = c->reader.payload;
+    if (p[0] != TL_OK) {
+        return fail(msg, msg_size, (tl_status)p[0], "the device cannot run its model: %s", tl_status_str((tl_status)p[0]));
+    }
+    char line[2048];
+    int n = snprintf(line, sizeof line, "output:");
+    for (uint32_t i = 9; i < c->reader.size && n < (int)sizeof line - 8; ++i) {
+        n += snprintf(line + n, sizeof line - (size_t)n, " %d", (int)(int8_t)p[i]);
+    }
+    say(c, "%s", line);
+    const uint32_t ticks = (uint32_t)p[5] | (uint32_t)p[6] << 8 | (uint32_t)p[7] << 16 | (uint32_t)p[8] << 24;
+    say(c, "timer ticks: %u", ticks);
+    return TL_OK;
+}
+
 /* ---- a round ---- */
 
 /* Fetches the blocks the machine wants until it installs or refuses. */
-static tl_status fetch(tl_device_client *c, const tl_manifest *m, int tlp, char *msg, size_t msg_size)
+static tl_status fetch(tl_device_client *c, const tl_manifest *m, int tlp, tl_update_state *st, char *msg,
+                       size_t msg_size)
 {
     const tl_device_options *o = c->o;
-    tl_update *u = &c->update;
-    const uint32_t blocks = tl_update_block_count(u);
-    const uint32_t total = tlp ? u->manifest.stream_size : u->manifest.size;
-    if (u->record.received) {
-        say(c, "resuming %s at block %u of %u (%u bytes kept)", m->variant, tl_update_next_block(u), blocks,
-            u->record.received * TL_UPDATE_BLOCK_BYTES);
+    const machine_port *port = port_of(c);
+    const uint32_t blocks = st->block_count;
+    if (st->received) {
+        say(c, "resuming %s at block %u of %u (%u bytes kept)", m->variant, st->next_block, blocks,
+            st->received * TL_UPDATE_BLOCK_BYTES);
     }
     char query[256];
     snprintf(query, sizeof query, "name=%s&version=%d&variant=%s&form=%s", m->model, m->version, m->variant,
              tlp ? "tlp" : "tlm");
     const double paced_from = tl_monotonic_seconds();
     uint64_t paced_bytes = 0;
-    uint32_t block;
-    while ((block = tl_update_next_block(u)) != TL_UPDATE_NO_BLOCK) {
+    while (st->next_block != TL_UPDATE_NO_BLOCK) {
+        const uint32_t block = st->next_block;
         reply *r = &c->current;
         tl_status s = send_request(c, r, COAP_REQUEST_CODE_GET, "model", query, (int)block, 0);
         if (s == TL_OK && !wait_for(c, r, tl_monotonic_seconds() + (o->block_timeout_s > 0 ? o->block_timeout_s : 10))) {
-            tl_update_checkpoint(u);
+            port->checkpoint(c);
             if (c->dtls_failed) {
                 return fail(msg, msg_size, TL_ERR_IO, "DTLS session closed during the download");
             }
             return fail(msg, msg_size, TL_ERR_IO, "download of %s stopped at block %u of %u: no answer from the"
                         " server (%u bytes kept to resume)", m->variant, block, blocks,
-                        u->record.received * TL_UPDATE_BLOCK_BYTES);
+                        st->received * TL_UPDATE_BLOCK_BYTES);
         }
         if (s != TL_OK) {
             return fail(msg, msg_size, s, "cannot send a request: %s", tl_status_str(s));
         }
         if (r->code != 205 || !r->has_block || r->block.num != block) {
-            tl_update_checkpoint(u);
+            port->checkpoint(c);
             return fail(msg, msg_size, TL_ERR_TRUNCATED, "download of %s: bad answer for block %u (%d.%02d, %zu bytes)",
                         m->variant, block, r->code / 100, r->code % 100, r->size);
         }
-        int installed = 0;
-        s = tl_update_block(u, block, r->body, (uint32_t)r->size, &installed);
+        s = port->block(c, block, r->body, (uint32_t)r->size, st);
         if (s != TL_OK) {
             return fail(msg, msg_size, s, "refused %s: %s (%s); the running model stays", m->variant,
-                        tl_update_reason_str(u->reason), tl_status_str(s));
+                        tl_update_reason_str(st->reason), tl_status_str(s));
         }
         paced_bytes += r->size;
-        if (installed) {
+        if (st->installed) {
             return TL_OK;
         }
         if (o->link_bps > 0) {
             sleep_until(c, paced_from + (double)paced_bytes * 8.0 / o->link_bps);
         }
     }
-    (void)total;
     return fail(msg, msg_size, TL_ERR_STATE, "download of %s: no block left and nothing installed", m->variant);
+}
+
+/* What the install did about densifying, for its message. */
+static void dense_note(const tl_device_options *o, const tl_update_state *st, char *note, size_t size)
+{
+    note[0] = '\0';
+    if (st->densified) {
+        snprintf(note, size, "; made dense: %u bytes", st->size);
+    } else if (o->densify && st->dense_size && st->dense_status == TL_OK) {
+        snprintf(note, size, "; kept as it came (dense form: %u bytes, more than the flash)", st->dense_size);
+    } else if (o->densify && st->dense_status != TL_OK) {
+        snprintf(note, size, "; kept as it came (cannot make it dense: %s)", tl_status_str(st->dense_status));
+    }
 }
 
 /* One round for a served manifest: up to date, refused, or downloaded,
@@ -440,7 +622,6 @@ static tl_status fetch(tl_device_client *c, const tl_manifest *m, int tlp, char 
 static tl_status install(tl_device_client *c, const tl_manifest *m, int *installed, char *msg, size_t msg_size)
 {
     const tl_device_options *o = c->o;
-    tl_update *u = &c->update;
     *installed = 0;
     if (m->envelope_size == 0) {
         return fail(msg, msg_size, TL_ERR_SIGNATURE, "refused %s version %d: the library holds no signed manifest for"
@@ -449,32 +630,32 @@ static tl_status install(tl_device_client *c, const tl_manifest *m, int *install
     /* Progressive when asked for, or when the planner met the deadline
      * with a prefix. */
     const int tlp = (o->progressive || m->planes > 0) && m->tlp_bytes > 0;
-    u->config.first_planes = (uint32_t)(o->first_planes > 0 ? o->first_planes : m->planes > 0 ? m->planes : 4);
+    const uint32_t first_planes = (uint32_t)(o->first_planes > 0 ? o->first_planes : m->planes > 0 ? m->planes : 4);
     c->served = m;
-    tl_update_verdict verdict;
+    tl_update_state st;
     const double began = tl_monotonic_seconds();
-    tl_status s = tl_update_offer(u, m->envelope, m->envelope_size, tlp, &verdict);
+    tl_status s = port_of(c)->offer(c, m->envelope, m->envelope_size, tlp, first_planes, &st);
     if (s != TL_OK) {
         return fail(msg, msg_size, s, "refused %s version %d: %s; the running model stays", m->variant, m->version,
-                    tl_update_reason_str(u->reason));
+                    s == TL_ERR_IO && c->link >= 0 ? "the device does not answer" : tl_update_reason_str(st.reason));
     }
-    if (verdict == TL_UPDATE_CURRENT) {
+    if (st.verdict == TL_UPDATE_CURRENT) {
         snprintf(msg, msg_size, "up to date: %s version %d", m->variant, m->version);
         return TL_OK;
     }
-    s = fetch(c, m, tlp, msg, msg_size);
+    s = fetch(c, m, tlp, &st, msg, msg_size);
     if (s != TL_OK) {
         return s;
     }
-    const tl_signed_manifest *sm = &u->manifest;
     *installed = 1;
-    snprintf(msg, msg_size, "installed %s %s version %u (%u bytes in %.2f s, %s%s) in slot %c", sm->model, sm->variant,
-             sm->version, tlp ? sm->stream_size : sm->size, tl_monotonic_seconds() - began,
-             sm->is_signed ? "signature valid" : "signature not checked: insecure device", c->note,
-             u->record.active == TL_REGION_SLOT_A ? 'a' : 'b');
+    char note[160];
+    dense_note(o, &st, note, sizeof note);
+    snprintf(msg, msg_size, "installed %s %s version %d (%llu bytes in %.2f s, %s%s) in slot %c", m->model, m->variant,
+             m->version, (unsigned long long)(tlp ? m->tlp_bytes : m->bytes), tl_monotonic_seconds() - began,
+             st.is_signed ? "signature valid" : "signature not checked: insecure device", note, st.slot);
     say(c, "%s", msg);
     uint32_t size;
-    const uint8_t *model = tl_update_active(u, &size);
+    const uint8_t *model = c->link < 0 ? tl_update_active(&c->update, &size) : NULL;
     if (o->on_model && model) {
         o->on_model(o->ctx, model, size, m, 8, tl_monotonic_seconds() - c->start);
     }
@@ -511,6 +692,7 @@ static tl_status start(tl_device_client *c, const tl_device_options *o, char *ms
 {
     memset(c, 0, sizeof *c);
     c->fd[0] = c->fd[1] = c->fd[2] = -1;
+    c->link = -1;
     c->o = o;
     c->start = tl_monotonic_seconds();
     msg[0] = '\0';
@@ -535,6 +717,9 @@ static void finish(tl_device_client *c)
     coap_cleanup();
     if (c->o && c->o->slots) {
         close_flash(c);
+    }
+    if (c->link >= 0) {
+        close(c->link);
     }
 }
 
@@ -609,7 +794,7 @@ static tl_status plan_query(const tl_device_options *o, char *query, size_t size
 
 tl_status tl_device_run(const tl_device_options *o, char *msg, size_t msg_size)
 {
-    if (!o->public_key && !o->insecure) {
+    if (!o->uart && !o->public_key && !o->insecure) { /* a gateway relays; the device behind it holds the key */
         return fail(msg, msg_size, TL_ERR_SIGNATURE, "no publisher key: a device takes signed models only (or is made"
                     " insecure on purpose)");
     }
@@ -619,7 +804,7 @@ tl_status tl_device_run(const tl_device_options *o, char *msg, size_t msg_size)
     }
     tl_status s = start(c, o, msg, msg_size);
     if (s == TL_OK) {
-        s = open_flash(c, msg, msg_size);
+        s = o->uart ? open_link(c, msg, msg_size) : open_flash(c, msg, msg_size);
     }
     char query[768];
     if (s == TL_OK && plan_query(o, query, sizeof query) != TL_OK) {
@@ -672,6 +857,18 @@ tl_status tl_device_run(const tl_device_options *o, char *msg, size_t msg_size)
              * in a second, the library or the context may change. */
             sleep_until(c, tl_monotonic_seconds() + 1.0);
             s = send_request(c, &c->plan, COAP_REQUEST_CODE_GET, "plan", query, -1, 1);
+        }
+    }
+    /* The device runs whatever it runs now, after an install or a refusal
+     * alike: a refused update must leave the old model answering. */
+    if (c->link >= 0 && o->run_remote) {
+        char why[256];
+        const tl_status ran = link_run(c, why, sizeof why);
+        if (ran != TL_OK) {
+            say(c, "%s", why);
+            if (s == TL_OK) {
+                s = fail(msg, msg_size, ran, "%s", why);
+            }
         }
     }
     finish(c);

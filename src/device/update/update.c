@@ -409,8 +409,14 @@ static tl_status finish(tl_update *u, int *installed)
     e.kind = TL_UPDATE_INSTALLED;
     e.planes = 8;
     e.size = m->size;
+    u->dense_size = 0;
+    u->densified = 0;
+    u->dense_status = TL_OK;
     if (u->config.densify) {
         s = densify_in_place(u, slot, &model, &e);
+        u->dense_size = e.dense_size;
+        u->densified = e.densified;
+        u->dense_status = e.dense_status;
         if (s != TL_OK) {
             drop_download(u);
             save(u);
@@ -489,6 +495,27 @@ tl_status tl_update_block(tl_update *u, uint32_t index, const void *data, uint32
         try_prefix(u);
     }
     return TL_OK;
+}
+
+void tl_update_state_of(const tl_update *u, tl_status status, tl_update_state *st)
+{
+    memset(st, 0, sizeof *st);
+    const tl_update_record *r = &u->record;
+    st->status = status;
+    st->reason = u->reason;
+    st->next_block = tl_update_next_block(u);
+    st->block_count = tl_update_block_count(u);
+    st->received = r->envelope_size ? r->received : 0;
+    st->is_signed = (uint32_t)u->manifest.is_signed;
+    if (r->active != TL_UPDATE_NO_SLOT) {
+        st->slot = r->active == TL_REGION_SLOT_A ? 'a' : 'b';
+        st->version = r->active_version;
+        st->sequence = r->active_sequence;
+        st->size = r->active_size;
+    }
+    st->dense_size = u->dense_size;
+    st->densified = (uint32_t)u->densified;
+    st->dense_status = u->dense_status;
 }
 
 tl_status tl_update_checkpoint(tl_update *u)

@@ -1,0 +1,11 @@
+# check.sh - the check helper the shell tests share (sourced, not run).
+# check NAME WANT_STATUS REGEX -- COMMAND...: runs COMMAND, passes when it
+# exits WANT_STATUS and its output, read as one line, matches REGEX.
+passed=0; failed=0
+check() {
+    local name=$1 want=$2 regex=$3; shift 4
+    local out status
+    out=$("$@" 2>&1); status=$?
+    if [ "$status" -eq "$want" ] && tr '\n' ' ' <<<"$out" | grep -Eq -- "$regex"; then passed=$((passed + 1))
+    else failed=$((failed + 1)); echo "FAIL: $name (status $status)"; sed 's/^/    /' <<<"$out" | head -8; fi
+}
