@@ -23,7 +23,7 @@ server_pid=""; dtls_pid=""; watch_pid=""
 cleanup() { for p in $server_pid $dtls_pid $watch_pid; do kill "$p" 2>/dev/null; done; rm -rf "$work"; }
 trap cleanup EXIT
 # shellcheck source=check.sh
-. "$(dirname "$0")/check.sh
+. "$(dirname "$0")/check.sh"
 # publish_row NAME MODEL ROW: one variant with hand-set figures, published
 # (signed) as model NAME; the server picks it up at its next poll.
 publish_row() {
