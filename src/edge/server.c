@@ -1,4 +1,4 @@
-/* server.c - the edge server over CoAP (RFC 7252, libcoap): the planner
+/* server->c - the edge server over CoAP (RFC 7252, libcoap): the planner
  * behind an observable resource (RFC 7641), the models block-wise
  * (RFC 7959), the devices' contexts, and DTLS with pre-shared keys.
  *
@@ -63,7 +63,9 @@ typedef struct served_model {
     size_t *manifest_sizes;
 } served_model;
 
-static struct {
+/* Everything the server knows, in one place: handlers reach it through
+ * the libcoap context's app data. */
+typedef struct tl_edge_server {
     tl_library *library;
     served_model *models;
     int model_count;
@@ -76,8 +78,9 @@ static struct {
     cache_entry *cache[CACHE_ENTRIES];
     unsigned long clock;
     coap_resource_t *plan;
-} server;
+} tl_edge_server;
 
+/* The one thing a signal handler can reach: no context is passed to it. */
 static volatile sig_atomic_t stop;
 
 static void on_signal(int sig)
@@ -172,38 +175,38 @@ static int context_merge(char *context, size_t size, const coap_string_t *query)
     return 0;
 }
 
-static device_context *find_device(const char *id, int create)
+static device_context *find_device(tl_edge_server *server, const char *id, int create)
 {
-    for (int i = 0; i < server.device_count; ++i) {
-        if (!strcmp(server.devices[i].id, id)) {
-            return &server.devices[i];
+    for (int i = 0; i < server->device_count; ++i) {
+        if (!strcmp(server->devices[i].id, id)) {
+            return &server->devices[i];
         }
     }
-    if (!create || server.device_count == MAX_DEVICES) {
+    if (!create || server->device_count == MAX_DEVICES) {
         return NULL;
     }
-    device_context *d = &server.devices[server.device_count++];
+    device_context *d = &server->devices[server->device_count++];
     snprintf(d->id, sizeof d->id, "%s", id);
     d->context[0] = '\0';
     return d;
 }
 
 /* The PSK identity of a DTLS session ("" without DTLS). */
-static void session_identity(coap_session_t *session, char *out, size_t size)
+static void session_identity(const tl_edge_server *server, coap_session_t *session, char *out, size_t size)
 {
     out[0] = '\0';
-    const coap_bin_const_t *id = server.psk_count ? coap_session_get_psk_identity(session) : NULL;
+    const coap_bin_const_t *id = server->psk_count ? coap_session_get_psk_identity(session) : NULL;
     if (id && id->length < size) {
         memcpy(out, id->s, id->length);
         out[id->length] = '\0';
     }
 }
 
-static const tl_psk *psk_entry(const char *identity)
+static const tl_psk *psk_entry(const tl_edge_server *server, const char *identity)
 {
-    for (int i = 0; i < server.psk_count; ++i) {
-        if (!strcmp(server.psk[i].identity, identity)) {
-            return &server.psk[i];
+    for (int i = 0; i < server->psk_count; ++i) {
+        if (!strcmp(server->psk[i].identity, identity)) {
+            return &server->psk[i];
         }
     }
     return NULL;
@@ -212,10 +215,11 @@ static const tl_psk *psk_entry(const char *identity)
 /* Which device a request speaks for: its DTLS identity when there is one
  * (a device cannot pose as another), else the device= it names. 0 if a
  * DTLS device names someone else. */
-static int request_device(coap_session_t *session, const coap_string_t *query, char *device, size_t size)
+static int request_device(const tl_edge_server *server, coap_session_t *session, const coap_string_t *query,
+                          char *device, size_t size)
 {
     char identity[64], named[64] = "";
-    session_identity(session, identity, sizeof identity);
+    session_identity(server, session, identity, sizeof identity);
     query_value(query, "device", named, sizeof named);
     if (identity[0]) {
         snprintf(device, size, "%s", identity);
@@ -269,10 +273,10 @@ static void cache_release(coap_session_t *session, void *data);
 
 /* Reads every model's latest catalogue and manifests; keeps the old
  * snapshot if anything fails. */
-static tl_status reload(char *error, size_t error_size)
+static tl_status reload(tl_edge_server *server, char *error, size_t error_size)
 {
     listing l = { NULL, 0, 0, 0 };
-    tl_status s = tl_library_list(server.library, list_one, &l, error, error_size);
+    tl_status s = tl_library_list(server->library, list_one, &l, error, error_size);
     if (s == TL_OK && l.failed) {
         s = TL_ERR_NOMEM;
     }
@@ -286,9 +290,9 @@ static tl_status reload(char *error, size_t error_size)
             s = TL_ERR_NOMEM;
             break;
         }
-        s = tl_library_variants(server.library, m->name, m->variants, 256, &m->count, &m->version, error, error_size);
+        s = tl_library_variants(server->library, m->name, m->variants, 256, &m->count, &m->version, error, error_size);
         for (int v = 0; s == TL_OK && v < m->count; ++v) {
-            s = tl_library_manifest(server.library, m->name, m->version, m->variants[v].name, &m->facts[v], error,
+            s = tl_library_manifest(server->library, m->name, m->version, m->variants[v].name, &m->facts[v], error,
                                     error_size);
             if (s == TL_OK) {
                 s = tl_manifest_encode(&m->facts[v], &m->manifests[v], &m->manifest_sizes[v]);
@@ -299,28 +303,29 @@ static tl_status reload(char *error, size_t error_size)
         free_models(l.models, l.count);
         return s;
     }
-    free_models(server.models, server.model_count);
-    server.models = l.models;
-    server.model_count = l.count;
+    free_models(server->models, server->model_count);
+    server->models = l.models;
+    server->model_count = l.count;
     /* A version number comes back after a removal, so bytes cached under
      * name, version and variant may no longer be the library's: drop them
      * (transfers under way keep theirs until they end). */
     for (int i = 0; i < CACHE_ENTRIES; ++i) {
-        if (server.cache[i]) {
-            cache_release(NULL, server.cache[i]);
-            server.cache[i] = NULL;
+        if (server->cache[i]) {
+            cache_release(NULL, server->cache[i]);
+            server->cache[i] = NULL;
         }
     }
     return TL_OK;
 }
 
 /* The model named, or the best fit for a context; NULL with a reason. */
-static const served_model *find_model(const char *name, const char *context, char *error, size_t error_size)
+static const served_model *find_model(const tl_edge_server *server, const char *name, const char *context,
+                                      char *error, size_t error_size)
 {
     const served_model *best = NULL;
     int best_fit = 0;
-    for (int i = 0; i < server.model_count; ++i) {
-        const served_model *m = &server.models[i];
+    for (int i = 0; i < server->model_count; ++i) {
+        const served_model *m = &server->models[i];
         if (name[0] ? !strcmp(m->name, name) : 0) {
             return m;
         }
@@ -345,6 +350,7 @@ static const served_model *find_model(const char *name, const char *context, cha
 static void handle_plan(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
                         const coap_string_t *query, coap_pdu_t *response)
 {
+    tl_edge_server *server = coap_get_app_data(coap_session_get_context(session));
     (void)resource;
     (void)request;
     char name[64] = "", flash[32], ram[32], macs[32], rate[32], deadline[32], device[64], error[320];
@@ -353,14 +359,14 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
         reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "plan needs flash, ram, macs and rate (and a name or a context)");
         return;
     }
-    if (!request_device(session, query, device, sizeof device)) {
+    if (!request_device(server, session, query, device, sizeof device)) {
         reply_text(response, COAP_RESPONSE_CODE_FORBIDDEN, "device= differs from the DTLS identity");
         return;
     }
     /* The context: what the device says, overridden by what the network
      * has set for it (newer knowledge of its situation). */
     char context[CONTEXT_BYTES] = "";
-    const device_context *known = device[0] ? find_device(device, 0) : NULL;
+    const device_context *known = device[0] ? find_device(server, device, 0) : NULL;
     if (context_merge(context, sizeof context, query) != 0 ||
         (known && known->context[0] &&
          context_merge(context, sizeof context,
@@ -369,7 +375,7 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
         return;
     }
     query_value(query, "name", name, sizeof name);
-    const served_model *model = find_model(name, context, error, sizeof error);
+    const served_model *model = find_model(server, name, context, error, sizeof error);
     if (!model) {
         reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, error);
         return;
@@ -418,7 +424,7 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
     } else {
         coap_add_data(response, model->manifest_sizes[p.index], model->manifests[p.index]);
     }
-    if (!server.options->quiet) {
+    if (!server->options->quiet) {
         fprintf(stderr, "plan %s [%s] -> %s version %d %s (%llu bytes%s)\n", device[0] ? device : "-", context,
                 model->name, model->version, model->variants[p.index].name,
                 (unsigned long long)model->variants[p.index].bytes, p.prefix_planes ? ", progressive" : "");
@@ -436,42 +442,44 @@ static void cache_release(coap_session_t *session, void *data)
 }
 
 /* A cached entry (one more reference taken) or NULL with a reason. */
-static cache_entry *cached_model(const char *name, int version, const char *variant, int progressive, char *error,
+static cache_entry *cached_model(tl_edge_server *server, const char *name, int version, const char *variant,
+                                 int progressive, char *error,
                                  size_t error_size)
 {
     char key[160];
     snprintf(key, sizeof key, "%s\n%d\n%s\n%d", name, version, variant, progressive);
     int slot = 0;
     for (int i = 0; i < CACHE_ENTRIES; ++i) {
-        cache_entry *e = server.cache[i];
+        cache_entry *e = server->cache[i];
         if (e && !strcmp(e->key, key)) {
-            e->stamp = ++server.clock;
+            e->stamp = ++server->clock;
             ++e->refs;
             return e;
         }
-        if (!e || (server.cache[slot] && e->stamp < server.cache[slot]->stamp)) {
+        if (!e || (server->cache[slot] && e->stamp < server->cache[slot]->stamp)) {
             slot = i; /* an empty slot, or the least recently used */
         }
     }
     cache_entry *e = calloc(1, sizeof *e);
-    if (!e || tl_library_model(server.library, name, version, variant, progressive, &e->data, &e->size, error,
+    if (!e || tl_library_model(server->library, name, version, variant, progressive, &e->data, &e->size, error,
                                error_size) != TL_OK) {
         free(e);
         return NULL;
     }
     snprintf(e->key, sizeof e->key, "%s", key);
     e->refs = 2;
-    e->stamp = ++server.clock;
-    if (server.cache[slot]) {
-        cache_release(NULL, server.cache[slot]); /* evicted; freed when its transfers end */
+    e->stamp = ++server->clock;
+    if (server->cache[slot]) {
+        cache_release(NULL, server->cache[slot]); /* evicted; freed when its transfers end */
     }
-    server.cache[slot] = e;
+    server->cache[slot] = e;
     return e;
 }
 
 static void handle_model(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
                          const coap_string_t *query, coap_pdu_t *response)
 {
+    tl_edge_server *server = coap_get_app_data(coap_session_get_context(session));
     char name[64], version[16], variant[40], form[8] = "tlm", error[320];
     if (!query_value(query, "name", name, sizeof name) || !query_value(query, "version", version, sizeof version) ||
         !query_value(query, "variant", variant, sizeof variant)) {
@@ -483,7 +491,7 @@ static void handle_model(coap_resource_t *resource, coap_session_t *session, con
         reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "form is tlm or tlp");
         return;
     }
-    cache_entry *e = cached_model(name, atoi(version), variant, !strcmp(form, "tlp"), error, sizeof error);
+    cache_entry *e = cached_model(server, name, atoi(version), variant, !strcmp(form, "tlp"), error, sizeof error);
     if (!e) {
         reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, error);
         return;
@@ -498,12 +506,13 @@ static void handle_model(coap_resource_t *resource, coap_session_t *session, con
 static void handle_context(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
                            const coap_string_t *query, coap_pdu_t *response)
 {
+    tl_edge_server *server = coap_get_app_data(coap_session_get_context(session));
     (void)resource;
     char device[64], identity[64];
-    if (!request_device(session, query, device, sizeof device) || !device[0]) {
+    if (!request_device(server, session, query, device, sizeof device) || !device[0]) {
         char named[64] = "";
-        session_identity(session, identity, sizeof identity);
-        const tl_psk *entry = identity[0] ? psk_entry(identity) : NULL;
+        session_identity(server, session, identity, sizeof identity);
+        const tl_psk *entry = identity[0] ? psk_entry(server, identity) : NULL;
         if (!(entry && entry->operator_role && query_value(query, "device", named, sizeof named))) {
             reply_text(response, device[0] ? COAP_RESPONSE_CODE_FORBIDDEN : COAP_RESPONSE_CODE_BAD_REQUEST,
                        device[0] ? "only an operator identity may set another device's context"
@@ -513,7 +522,7 @@ static void handle_context(coap_resource_t *resource, coap_session_t *session, c
         snprintf(device, sizeof device, "%s", named); /* an operator speaks for the device it names */
     }
     const int write = coap_pdu_get_code(request) != COAP_REQUEST_CODE_GET;
-    device_context *d = find_device(device, write);
+    device_context *d = find_device(server, device, write);
     if (!d) {
         reply_text(response, write ? COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE : COAP_RESPONSE_CODE_CONTENT,
                    write ? "too many devices" : "");
@@ -527,55 +536,55 @@ static void handle_context(coap_resource_t *resource, coap_session_t *session, c
             return;
         }
         memcpy(d->context, merged, sizeof merged);
-        if (!server.options->quiet) {
+        if (!server->options->quiet) {
             fprintf(stderr, "context %s [%s]: notifying observers\n", d->id, d->context);
         }
-        coap_resource_notify_observers(server.plan, NULL);
+        coap_resource_notify_observers(server->plan, NULL);
     }
     reply_text(response, write ? COAP_RESPONSE_CODE_CHANGED : COAP_RESPONSE_CODE_CONTENT, d->context);
 }
 
 static const coap_bin_const_t *validate_identity(coap_bin_const_t *identity, coap_session_t *session, void *arg)
 {
+    const tl_edge_server *server = arg;
     (void)session;
-    (void)arg;
-    for (int i = 0; i < server.psk_count; ++i) {
-        if (identity && identity->length == strlen(server.psk[i].identity) &&
-            !memcmp(identity->s, server.psk[i].identity, identity->length)) {
-            return &server.psk_keys[i];
+    for (int i = 0; i < server->psk_count; ++i) {
+        if (identity && identity->length == strlen(server->psk[i].identity) &&
+            !memcmp(identity->s, server->psk[i].identity, identity->length)) {
+            return &server->psk_keys[i];
         }
     }
-    if (!server.options->quiet) {
+    if (!server->options->quiet) {
         fprintf(stderr, "DTLS: unknown identity '%.*s' rejected\n", identity ? (int)identity->length : 0,
                 identity ? (const char *)identity->s : "");
     }
     return NULL; /* fails the handshake */
 }
 
-int tl_serve(const tl_serve_options *o, char *error, size_t error_size)
+/* The server proper; tl_serve owns its state. */
+static int serve(tl_edge_server *server, const tl_serve_options *o, char *error, size_t error_size)
 {
-    memset(&server, 0, sizeof server);
-    server.options = o;
+    server->options = o;
     const int dtls = o->psk_file != NULL;
     if (dtls) {
-        server.psk_count = tl_psk_read(o->psk_file, server.psk, MAX_PSK, error, error_size);
-        if (server.psk_count < 0) {
+        server->psk_count = tl_psk_read(o->psk_file, server->psk, MAX_PSK, error, error_size);
+        if (server->psk_count < 0) {
             return -1;
         }
         if (!coap_dtls_is_supported()) {
             snprintf(error, error_size, "this libcoap has no DTLS");
             return -1;
         }
-        for (int i = 0; i < server.psk_count; ++i) {
-            server.psk_keys[i].s = server.psk[i].key;
-            server.psk_keys[i].length = server.psk[i].key_size;
+        for (int i = 0; i < server->psk_count; ++i) {
+            server->psk_keys[i].s = server->psk[i].key;
+            server->psk_keys[i].length = server->psk[i].key_size;
         }
     }
-    if (tl_library_open(o->library, &server.library, error, error_size) != TL_OK) {
+    if (tl_library_open(o->library, &server->library, error, error_size) != TL_OK) {
         return -1;
     }
-    if (reload(error, error_size) != TL_OK) {
-        tl_library_close(server.library);
+    if (reload(server, error, error_size) != TL_OK) {
+        tl_library_close(server->library);
         return -1;
     }
     coap_startup();
@@ -589,25 +598,29 @@ int tl_serve(const tl_serve_options *o, char *error, size_t error_size)
     addr.addr.sin.sin_family = AF_INET;
     addr.addr.sin.sin_port = htons(port);
     addr.size = sizeof(struct sockaddr_in);
+    if (ctx) {
+        coap_set_app_data(ctx, server);
+    }
     int ok = ctx && inet_pton(AF_INET, host, &addr.addr.sin.sin_addr) == 1;
     if (ok && dtls) {
         coap_dtls_spsk_t setup;
         memset(&setup, 0, sizeof setup);
         setup.version = COAP_DTLS_SPSK_SETUP_VERSION;
         setup.validate_id_call_back = validate_identity;
+        setup.id_call_back_arg = server;
         ok = coap_context_set_psk2(ctx, &setup);
     }
     if (!ok || !coap_new_endpoint(ctx, &addr, dtls ? COAP_PROTO_DTLS : COAP_PROTO_UDP)) {
         snprintf(error, error_size, "cannot listen on %s:%u (%s)", host, port, dtls ? "DTLS" : "UDP");
         coap_free_context(ctx);
-        tl_library_close(server.library);
+        tl_library_close(server->library);
         return -1;
     }
     coap_context_set_block_mode(ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
-    server.plan = coap_resource_init(coap_make_str_const("plan"), 0);
-    coap_register_handler(server.plan, COAP_REQUEST_GET, handle_plan);
-    coap_resource_set_get_observable(server.plan, 1);
-    coap_add_resource(ctx, server.plan);
+    server->plan = coap_resource_init(coap_make_str_const("plan"), 0);
+    coap_register_handler(server->plan, COAP_REQUEST_GET, handle_plan);
+    coap_resource_set_get_observable(server->plan, 1);
+    coap_add_resource(ctx, server->plan);
     coap_resource_t *model = coap_resource_init(coap_make_str_const("model"), 0);
     coap_register_handler(model, COAP_REQUEST_GET, handle_model);
     coap_add_resource(ctx, model);
@@ -630,14 +643,14 @@ int tl_serve(const tl_serve_options *o, char *error, size_t error_size)
         if (tl_monotonic_seconds() >= next_poll) {
             int64_t g;
             char why[320];
-            if (tl_library_generation(server.library, &g) == TL_OK && g != generation) {
+            if (tl_library_generation(server->library, &g) == TL_OK && g != generation) {
                 /* A version was published or removed: plan again for everyone. */
-                if (reload(why, sizeof why) == TL_OK) {
+                if (reload(server, why, sizeof why) == TL_OK) {
                     generation = g;
                     if (!o->quiet) {
                         fprintf(stderr, "library changed: notifying observers\n");
                     }
-                    coap_resource_notify_observers(server.plan, NULL);
+                    coap_resource_notify_observers(server->plan, NULL);
                 } else if (!o->quiet) {
                     fprintf(stderr, "library changed but cannot be read (%s); serving the previous snapshot\n", why);
                 }
@@ -648,11 +661,23 @@ int tl_serve(const tl_serve_options *o, char *error, size_t error_size)
     coap_free_context(ctx);
     coap_cleanup();
     for (int i = 0; i < CACHE_ENTRIES; ++i) {
-        if (server.cache[i]) {
-            cache_release(NULL, server.cache[i]);
+        if (server->cache[i]) {
+            cache_release(NULL, server->cache[i]);
         }
     }
-    free_models(server.models, server.model_count);
-    tl_library_close(server.library);
+    free_models(server->models, server->model_count);
+    tl_library_close(server->library);
     return 0;
+}
+
+int tl_serve(const tl_serve_options *o, char *error, size_t error_size)
+{
+    tl_edge_server *server = calloc(1, sizeof *server);
+    if (!server) {
+        snprintf(error, error_size, "out of memory");
+        return -1;
+    }
+    const int status = serve(server, o, error, error_size);
+    free(server);
+    return status;
 }
