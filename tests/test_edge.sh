@@ -87,9 +87,9 @@ if [ -n "$client" ]; then
         "$client" -m get "coap://127.0.0.1:$port/model"
     check "model in an unknown form" 0 "form is tlm or tlp" -- \
         "$client" -m get "coap://127.0.0.1:$port/model?name=fashion&version=1&variant=e0-s00-int8&form=zip"
-    check "plan with a negative MAC rate" 0 "rate and macs must be positive" -- \
+    check "plan with a negative MAC rate" 0 "macs= takes a non-negative number, not '-5'" -- \
         "$client" -m get "coap://127.0.0.1:$port/plan?name=fashion&flash=1&ram=1&macs=-5&rate=1"
-    check "plan with a negative instruction rate" 0 "jpm, energy and ips not negative" -- \
+    check "plan with a negative instruction rate" 0 "ips= takes a non-negative number, not '-1'" -- \
         "$client" -m get "coap://127.0.0.1:$port/plan?name=fashion&flash=1&ram=1&macs=5&rate=1&ips=-1"
     check "plan with a densify that is not 0 or 1" 0 "densify takes 0 or 1" -- \
         "$client" -m get "coap://127.0.0.1:$port/plan?name=fashion&flash=1&ram=1&macs=5&rate=1&densify=yes"

@@ -332,6 +332,61 @@ static void test_catalogue_csv(void **state)
     assert_int_equal(tl_catalogue_read_csv(path, v, 4, &count, error, sizeof error), TL_ERR_IO);
 }
 
+static tl_status decode_text(const char *query, tl_plan_request *r, char *error, size_t size)
+{
+    return tl_plan_request_decode(query, strlen(query), r, error, size);
+}
+
+static void a_plan_request_round_trips_and_bad_numbers_are_named(void **state)
+{
+    (void)state;
+    tl_plan_request r, back;
+    memset(&r, 0, sizeof r);
+    r.profile.flash_bytes = 262144;
+    r.profile.ram_bytes = 65536;
+    r.profile.macs_per_second = 2e7;
+    r.profile.instructions_per_second = 6.4e7;
+    r.profile.joules_per_mac = 1e-9;
+    r.profile.energy_budget_j = 0.25;
+    r.profile.densify = 1;
+    r.rate_bps = 250000;
+    r.deadline_s = 1.5;
+    snprintf(r.device, sizeof r.device, "dev-7");
+    snprintf(r.name, sizeof r.name, "fashion");
+    snprintf(r.context, sizeof r.context, "task=fashion&location=hall");
+    char query[512], error[256];
+    assert_int_equal(tl_plan_request_encode(&r, query, sizeof query), TL_OK);
+    assert_int_equal(decode_text(query, &back, error, sizeof error), TL_OK);
+    assert_true(back.profile.flash_bytes == r.profile.flash_bytes && back.profile.ram_bytes == r.profile.ram_bytes);
+    assert_true(back.profile.macs_per_second == r.profile.macs_per_second);
+    assert_true(back.profile.instructions_per_second == r.profile.instructions_per_second);
+    assert_true(back.profile.joules_per_mac == r.profile.joules_per_mac);
+    assert_true(back.profile.energy_budget_j == r.profile.energy_budget_j);
+    assert_true(back.rate_bps == r.rate_bps && back.deadline_s == r.deadline_s && back.profile.densify == 1);
+    assert_string_equal(back.device, "dev-7");
+    assert_string_equal(back.name, "fashion");
+    assert_string_equal(back.context, "task=fashion&location=hall");
+    assert_int_equal(tl_plan_request_encode(&r, query, 20), TL_ERR_ARG); /* does not fit */
+    /* Numbers are read whole; each bad one is named. */
+    static const struct { const char *query, *message; } bad[] = {
+        { "flash=1abc&ram=1&macs=1&rate=1", "flash= takes a whole number of bytes, not '1abc'" },
+        { "flash=-1&ram=1&macs=1&rate=1", "flash= takes a whole number of bytes, not '-1'" },
+        { "flash=99999999999999999999999&ram=1&macs=1&rate=1", "flash= takes a whole number of bytes" },
+        { "flash=1&ram=1&macs=nan&rate=1", "macs= takes a non-negative number, not 'nan'" },
+        { "flash=1&ram=1&macs=1&rate=1e999", "rate= takes a non-negative number, not '1e999'" },
+        { "flash=1&ram=1&macs=1&rate=1&ips=-1", "ips= takes a non-negative number, not '-1'" },
+        { "flash=1&ram=1&macs=0&rate=1", "rate and macs must be positive" },
+        { "flash=1&ram=1&macs=1&rate=1&densify=yes", "densify takes 0 or 1" },
+        { "flash=1&ram=1&macs=1", "plan needs flash, ram, macs and rate" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+        assert_int_equal(decode_text(bad[i].query, &back, error, sizeof error), TL_ERR_ARG);
+        if (!strstr(error, bad[i].message)) {
+            fail_msg("%s: '%s' does not say '%s'", bad[i].query, error, bad[i].message);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +398,7 @@ int main(void)
         cmocka_unit_test(test_progressive_prefix),
         cmocka_unit_test(test_nothing_fits),
         cmocka_unit_test(test_catalogue_csv),
+        cmocka_unit_test(a_plan_request_round_trips_and_bad_numbers_are_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

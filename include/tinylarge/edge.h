@@ -205,6 +205,30 @@ tl_status tl_library_remove(tl_library *library, const char *name, char *error, 
 tl_status tl_manifest_encode(const tl_manifest *manifest, uint8_t **cbor, size_t *size);
 tl_status tl_manifest_decode(const uint8_t *cbor, size_t size, tl_manifest *manifest);
 
+/* What a device asks /plan: its profile, channel, deadline, who it is,
+ * the model it wants (or none: by context), and its context pairs. One pair
+ * of functions writes and reads the query, so client and server agree on
+ * every key (docs/planner.md). */
+typedef struct tl_plan_request {
+    tl_device_profile profile;  /* flash, ram, macs, jpm, energy, ips, densify */
+    double rate_bps;            /* rate */
+    double deadline_s;          /* deadline (0: none) */
+    char device[64];            /* device */
+    char name[64];              /* name */
+    char context[512];          /* every other pair, "k=v&k=v" */
+} tl_plan_request;
+
+/* "flash=..&ram=..&macs=..&rate=..[&ips=..][&densify=1][&deadline=..]
+ * [&jpm=..&energy=..][&device=..][&name=..][&context pairs]".
+ * TL_ERR_ARG if it does not fit `size`. */
+tl_status tl_plan_request_encode(const tl_plan_request *request, char *query, size_t size);
+/* Reads a query ("&"-joined pairs, `length` bytes). Numbers are read
+ * whole (a trailing letter, an overflow or a NaN is an error) and checked:
+ * flash, ram, macs, rate required; macs and rate positive; the rest not
+ * negative; densify 0 or 1. TL_ERR_ARG with the reason in `error`. */
+tl_status tl_plan_request_decode(const char *query, size_t length, tl_plan_request *request, char *error,
+                                 size_t error_size);
+
 /* Reads a pre-shared key file: lines "identity hex-key [operator]"; '#'
  * starts a comment. Returns the number of entries (< 0: error). */
 typedef struct tl_psk {

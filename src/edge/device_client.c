@@ -765,31 +765,18 @@ tl_status tl_context_set(const char *host, uint16_t port, const tl_psk *psk, con
 /* The /plan query: the device's profile, channel and context. */
 static tl_status plan_query(const tl_device_options *o, char *query, size_t size)
 {
-    int n = snprintf(query, size, "flash=%llu&ram=%llu&macs=%.0f&rate=%.0f", (unsigned long long)o->profile.flash_bytes,
-                     (unsigned long long)o->profile.ram_bytes, o->profile.macs_per_second, o->rate_bps);
-    if (o->profile.instructions_per_second > 0) {
-        n += snprintf(query + n, size - (size_t)n, "&ips=%.0f", o->profile.instructions_per_second);
+    tl_plan_request r;
+    memset(&r, 0, sizeof r);
+    r.profile = o->profile;
+    r.profile.densify = o->densify;
+    r.rate_bps = o->rate_bps;
+    r.deadline_s = o->deadline_s;
+    if (snprintf(r.device, sizeof r.device, "%s", o->device_id ? o->device_id : "") >= (int)sizeof r.device ||
+        snprintf(r.name, sizeof r.name, "%s", o->name ? o->name : "") >= (int)sizeof r.name ||
+        snprintf(r.context, sizeof r.context, "%s", o->context ? o->context : "") >= (int)sizeof r.context) {
+        return TL_ERR_ARG;
     }
-    if (o->densify) {
-        n += snprintf(query + n, size - (size_t)n, "&densify=1");
-    }
-    if (o->deadline_s > 0) {
-        n += snprintf(query + n, size - (size_t)n, "&deadline=%g", o->deadline_s);
-    }
-    if (o->profile.joules_per_mac > 0 && o->profile.energy_budget_j > 0) {
-        n += snprintf(query + n, size - (size_t)n, "&jpm=%g&energy=%g", o->profile.joules_per_mac,
-                      o->profile.energy_budget_j);
-    }
-    if (o->device_id) {
-        n += snprintf(query + n, size - (size_t)n, "&device=%s", o->device_id);
-    }
-    if (o->name) {
-        n += snprintf(query + n, size - (size_t)n, "&name=%s", o->name);
-    }
-    if (o->context && *o->context) {
-        n += snprintf(query + n, size - (size_t)n, "&%s", o->context);
-    }
-    return (size_t)n < size ? TL_OK : TL_ERR_ARG;
+    return tl_plan_request_encode(&r, query, size);
 }
 
 tl_status tl_device_run(const tl_device_options *o, char *msg, size_t msg_size)

@@ -4,6 +4,8 @@
  * update state machine checks (reader: src/device/update/manifest.c); and
  * the pre-shared key file of DTLS identities. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +218,151 @@ tl_status tl_manifest_seal(const tl_signed_manifest *m, const uint8_t *secret_ke
         return TL_ERR_ARG;
     }
     *size = n;
+    return TL_OK;
+}
+
+/* ---- the /plan query ---- */
+
+tl_status tl_plan_request_encode(const tl_plan_request *r, char *query, size_t size)
+{
+    const tl_device_profile *d = &r->profile;
+    int n = snprintf(query, size, "flash=%llu&ram=%llu&macs=%.0f&rate=%.0f", (unsigned long long)d->flash_bytes,
+                     (unsigned long long)d->ram_bytes, d->macs_per_second, r->rate_bps);
+    if (n >= 0 && (size_t)n < size && d->instructions_per_second > 0) {
+        n += snprintf(query + n, size - (size_t)n, "&ips=%.0f", d->instructions_per_second);
+    }
+    if (n >= 0 && (size_t)n < size && d->densify) {
+        n += snprintf(query + n, size - (size_t)n, "&densify=1");
+    }
+    if (n >= 0 && (size_t)n < size && r->deadline_s > 0) {
+        n += snprintf(query + n, size - (size_t)n, "&deadline=%.17g", r->deadline_s);
+    }
+    if (n >= 0 && (size_t)n < size && d->joules_per_mac > 0 && d->energy_budget_j > 0) {
+        n += snprintf(query + n, size - (size_t)n, "&jpm=%.17g&energy=%.17g", d->joules_per_mac, d->energy_budget_j);
+    }
+    if (n >= 0 && (size_t)n < size && r->device[0]) {
+        n += snprintf(query + n, size - (size_t)n, "&device=%s", r->device);
+    }
+    if (n >= 0 && (size_t)n < size && r->name[0]) {
+        n += snprintf(query + n, size - (size_t)n, "&name=%s", r->name);
+    }
+    if (n >= 0 && (size_t)n < size && r->context[0]) {
+        n += snprintf(query + n, size - (size_t)n, "&%s", r->context);
+    }
+    return n >= 0 && (size_t)n < size ? TL_OK : TL_ERR_ARG;
+}
+
+/* A whole, finite, non-negative number. */
+static int read_number(const char *text, double *out)
+{
+    if (!text[0]) {
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    const double v = strtod(text, &end);
+    if (*end || errno == ERANGE || !isfinite(v) || v < 0) {
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static int read_bytes(const char *text, uint64_t *out)
+{
+    if (!text[0]) {
+        return 0;
+    }
+    for (const char *p = text; *p; ++p) {
+        if (*p < '0' || *p > '9') {
+            return 0; /* no sign, no space, no suffix: a byte count is digits */
+        }
+    }
+    char *end;
+    errno = 0;
+    const unsigned long long v = strtoull(text, &end, 10);
+    if (errno == ERANGE) {
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+tl_status tl_plan_request_decode(const char *query, size_t length, tl_plan_request *r, char *error,
+                                 size_t error_size)
+{
+    memset(r, 0, sizeof *r);
+    unsigned seen = 0;
+    size_t used = 0;
+    for (const char *p = query, *end = query + length; p && p < end;) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        char key[16] = "", value[128];
+        const size_t key_len = eq ? (size_t)(eq - p) : 0, value_len = eq ? (size_t)(stop - eq - 1) : 0;
+        if (eq && key_len > 0 && key_len < sizeof key && value_len < sizeof value) {
+            memcpy(key, p, key_len);
+            key[key_len] = '\0';
+            memcpy(value, eq + 1, value_len);
+            value[value_len] = '\0';
+        }
+        static const char *const numbers[] = { "flash", "ram", "macs", "rate", "deadline", "jpm", "energy", "ips" };
+        int which = -1;
+        for (int i = 0; key[0] && i < 8; ++i) {
+            which = strcmp(key, numbers[i]) == 0 ? i : which;
+        }
+        double v = 0;
+        uint64_t bytes = 0;
+        if (which >= 0) {
+            const int ok = which <= 1 ? read_bytes(value, &bytes) : read_number(value, &v);
+            if (!ok) {
+                snprintf(error, error_size, "%s= takes %s, not '%.40s'", key,
+                         which <= 1 ? "a whole number of bytes" : "a non-negative number", value);
+                return TL_ERR_ARG;
+            }
+            seen |= 1u << which;
+            switch (which) {
+            case 0: r->profile.flash_bytes = bytes; break;
+            case 1: r->profile.ram_bytes = bytes; break;
+            case 2: r->profile.macs_per_second = v; break;
+            case 3: r->rate_bps = v; break;
+            case 4: r->deadline_s = v; break;
+            case 5: r->profile.joules_per_mac = v; break;
+            case 6: r->profile.energy_budget_j = v; break;
+            default: r->profile.instructions_per_second = v; break;
+            }
+        } else if (!strcmp(key, "densify")) {
+            if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) {
+                snprintf(error, error_size, "densify takes 0 or 1");
+                return TL_ERR_ARG;
+            }
+            r->profile.densify = value[0] == '1';
+        } else if (!strcmp(key, "device") || !strcmp(key, "name")) {
+            char *dst = key[0] == 'd' ? r->device : r->name;
+            if (value_len >= 64) {
+                snprintf(error, error_size, "%s= is longer than 63 bytes", key);
+                return TL_ERR_ARG;
+            }
+            memcpy(dst, value, value_len + 1);
+        } else if (strcmp(key, "form") != 0 && stop > p) {
+            /* a context pair, kept as it came */
+            const size_t n = (size_t)(stop - p);
+            if (used + n + 2 > sizeof r->context) {
+                snprintf(error, error_size, "context too long");
+                return TL_ERR_ARG;
+            }
+            used += (size_t)snprintf(r->context + used, sizeof r->context - used, "%s%.*s", used ? "&" : "", (int)n, p);
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    if ((seen & 15u) != 15u) {
+        snprintf(error, error_size, "plan needs flash, ram, macs and rate (and a name or a context)");
+        return TL_ERR_ARG;
+    }
+    if (!(r->rate_bps > 0) || !(r->profile.macs_per_second > 0)) {
+        snprintf(error, error_size, "rate and macs must be positive, jpm, energy and ips not negative");
+        return TL_ERR_ARG;
+    }
     return TL_OK;
 }
 

@@ -353,10 +353,11 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
     tl_edge_server *server = coap_get_app_data(coap_session_get_context(session));
     (void)resource;
     (void)request;
-    char name[64] = "", flash[32], ram[32], macs[32], rate[32], deadline[32], device[64], error[320];
-    if (!query_value(query, "flash", flash, sizeof flash) || !query_value(query, "ram", ram, sizeof ram) ||
-        !query_value(query, "macs", macs, sizeof macs) || !query_value(query, "rate", rate, sizeof rate)) {
-        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "plan needs flash, ram, macs and rate (and a name or a context)");
+    char device[64], error[320];
+    tl_plan_request want;
+    if (tl_plan_request_decode(query ? (const char *)query->s : "", query ? query->length : 0, &want, error,
+                               sizeof error) != TL_OK) {
+        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, error);
         return;
     }
     if (!request_device(server, session, query, device, sizeof device)) {
@@ -367,40 +368,23 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
      * has set for it (newer knowledge of its situation). */
     char context[CONTEXT_BYTES] = "";
     const device_context *known = device[0] ? find_device(server, device, 0) : NULL;
-    if (context_merge(context, sizeof context, query) != 0 ||
+    if (context_merge(context, sizeof context,
+                      &(coap_string_t){ strlen(want.context), (uint8_t *)(uintptr_t)want.context }) != 0 ||
         (known && known->context[0] &&
          context_merge(context, sizeof context,
                        &(coap_string_t){ strlen(known->context), (uint8_t *)(uintptr_t)known->context }) != 0)) {
         reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "context too long");
         return;
     }
-    query_value(query, "name", name, sizeof name);
-    const served_model *model = find_model(server, name, context, error, sizeof error);
+    const served_model *model = find_model(server, want.name, context, error, sizeof error);
     if (!model) {
         reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, error);
         return;
     }
-    char jpm[32], energy[32], ips[32], densify[8];
-    tl_device_profile d = { strtoull(flash, NULL, 10), strtoull(ram, NULL, 10), strtod(macs, NULL),
-                            query_value(query, "jpm", jpm, sizeof jpm) ? strtod(jpm, NULL) : 0,
-                            query_value(query, "energy", energy, sizeof energy) ? strtod(energy, NULL) : 0,
-                            query_value(query, "ips", ips, sizeof ips) ? strtod(ips, NULL) : 0, 0 };
-    if (query_value(query, "densify", densify, sizeof densify)) {
-        if (strcmp(densify, "0") != 0 && strcmp(densify, "1") != 0) {
-            reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "densify takes 0 or 1");
-            return;
-        }
-        d.densify = densify[0] == '1';
-    }
-    tl_channel c = { 0, 0, 0.5, strtod(rate, NULL), 0.05, 1024 };
-    const double dl = query_value(query, "deadline", deadline, sizeof deadline) ? strtod(deadline, NULL) : 0;
+    const tl_device_profile d = want.profile;
+    const tl_channel c = { 0, 0, 0.5, want.rate_bps, 0.05, 1024 };
+    const double dl = want.deadline_s;
     tl_plan p;
-    if (!(c.measured_bps > 0) || !(d.macs_per_second > 0) || !(d.joules_per_mac >= 0) || !(d.energy_budget_j >= 0) ||
-        !(d.instructions_per_second >= 0)) {
-        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST,
-                   "rate and macs must be positive, jpm, energy and ips not negative");
-        return;
-    }
     if (tl_plan_choose(model->variants, model->count, &d, &c, dl, &p) != TL_OK) {
         reply_text(response, COAP_RESPONSE_CODE(422), p.reason);
         return;
