@@ -91,8 +91,37 @@ check "decode too little" 1 "cannot decode 1000 bytes: truncated data" -- \
 check "train help lists architectures" 0 "student-exits" -- "$bin" train --help
 check "unknown architecture" 1 "unknown architecture 'nope'" -- "$bin" train --arch nope --out "$work/t.tlc"
 check "train without --out" 1 "need --out CKPT" -- "$bin" train --arch student-tiny
-check "missing data folder" 1 "nodata/train-images-idx3-ubyte.gz: cannot open" -- \
+check "missing data folder" 1 "nodata: no training split \(x_train.npy and y_train.npy, or MNIST-style IDX" -- \
     "$bin" train --arch student-tiny --out "$work/t.tlc" --data "$work/nodata"
+# Data that is not Fashion-MNIST: three classes of 16x16 patterns, as IDX
+# (one channel) and as .npy (three channels): train, export, run.
+make_dataset=${3:-}
+if [ -x "$make_dataset" ]; then
+    for form in idx npy; do
+        data=$work/patterns-$form
+        mkdir -p "$data" && "$make_dataset" "$data" "$form"
+        check "train --data ($form)" 0 "[0-9]+ parameters, 4 epochs .*test accuracy (0\.[6-9]|1\.0)" -- \
+            "$bin" train --arch student-tiny --epochs 4 --data "$data" --out "$work/p-$form.tlc"
+        check "export --data ($form): three classes on the device runtime" 0 \
+            "device \(quantised\) accuracy (0\.[6-9]|1\.0)[0-9]* on 150 test images" -- \
+            "$bin" export "$work/p-$form.tlc" -o "$work/p-$form.tlm" --data "$data"
+        channels=$([ "$form" = npy ] && echo 3 || echo 1)
+        check "the model takes the data's shape ($form)" 0 "inputs: input \[1,16,16,$channels\].*" -- \
+            "$bin" inspect "$work/p-$form.tlm"
+        check "the model has three outputs ($form)" 0 "labels = 0,1,2" -- "$bin" inspect "$work/p-$form.tlm"
+        check "run: three outputs ($form)" 0 "^output \(3 bytes\)" -- "$bin" run "$work/p-$form.tlm"
+        check "eval --data ($form)" 0 "accuracy" -- "$bin" eval "$work/p-$form.tlc" --data "$data"
+    done
+    # A label file whose values do not fit a byte is refused by name.
+    header="{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }"
+    labels=$work/patterns-npy/y_test.npy
+    printf '\x93NUMPY\x01\x00' >"$labels"
+    printf "\\x$(printf %02x $((${#header} + 1)))\\x00" >>"$labels"
+    printf '%s\n' "$header" >>"$labels"
+    printf '\x2c\x01\x00\x00\x00\x00\x00\x00' >>"$labels" # 300
+    check "a label over 255 is refused" 1 "y_test.npy: value 0 is outside 0..255" -- \
+        "$bin" eval "$work/p-npy.tlc" --data "$work/patterns-npy"
+fi
 check "bad --optimizer" 1 "--optimizer takes sgd or adamw, not 'lbfgs'" -- \
     "$bin" train --arch student-tiny --out "$work/t.tlc" --optimizer lbfgs
 check "distill needs a teacher" 1 "need --teacher CKPT" -- "$bin" distill --arch student-tiny --out "$work/t.tlc"

@@ -35,8 +35,8 @@ static int setup(void **state)
         return 0; /* tests skip */
     }
     char error[256];
-    if (tl_fashion_mnist_load(NULL, 1, 400, &train, error, sizeof error) != TL_OK ||
-        tl_fashion_mnist_load(NULL, 0, 500, &test, error, sizeof error) != TL_OK) {
+    if (tl_dataset_load_dir(NULL, 1, 400, &train, error, sizeof error) != TL_OK ||
+        tl_dataset_load_dir(NULL, 0, 500, &test, error, sizeof error) != TL_OK) {
         return -1;
     }
     return 0;

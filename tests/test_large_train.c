@@ -47,7 +47,7 @@ static int have_dataset(void)
 static void write_idx(const char *path, int gz, uint32_t magic, const uint32_t *dims, int rank,
                       const uint8_t *data, size_t size)
 {
-    uint8_t header[16];
+    uint8_t header[20]; /* magic and up to 4 dimensions */
     size_t h = 0;
     for (int i = -1; i < rank; ++i) {
         const uint32_t v = i < 0 ? magic : dims[i];
@@ -83,7 +83,8 @@ static void test_idx_reading(void **state)
     assert_int_equal(tl_dataset_load_idx(images, labels, 0, &ds, error, sizeof error), TL_OK);
     assert_int_equal(ds.n, 3);
     assert_int_equal(ds.h, 2);
-    assert_int_equal(ds.classes, 10);
+    assert_int_equal(ds.c, 1);
+    assert_int_equal(ds.classes, 8); /* 1 + the largest label read */
     assert_memory_equal(ds.pixels, pix, sizeof pix);
     assert_memory_equal(ds.labels, lab, sizeof lab);
     /* Normalised batch without augmentation: (p / 255 - mean) / std. */
@@ -99,14 +100,24 @@ static void test_idx_reading(void **state)
     assert_int_equal(tl_dataset_load_idx(images, labels, 2, &ds, error, sizeof error), TL_OK);
     assert_int_equal(ds.n, 2);
     tl_dataset_free(&ds);
+    /* Four dimensions: channels last. */
+    const uint32_t cdims[4] = { 1, 2, 2, 3 }, one[1] = { 1 };
+    write_idx(images, 1, 0x804, cdims, 4, pix, sizeof pix);
+    write_idx(labels, 0, 0x801, one, 1, lab, 1);
+    assert_int_equal(tl_dataset_load_idx(images, labels, 0, &ds, error, sizeof error), TL_OK);
+    assert_true(ds.n == 1 && ds.h == 2 && ds.w == 2 && ds.c == 3);
+    assert_memory_equal(ds.pixels, pix, sizeof pix);
+    tl_dataset_free(&ds);
+    write_idx(images, 1, 0x803, idims, 3, pix, sizeof pix);
+    write_idx(labels, 0, 0x801, ldims, 1, lab, sizeof lab);
     /* Errors name the file and the problem. */
     assert_int_equal(tl_dataset_load_idx(labels, labels, 0, &ds, error, sizeof error), TL_ERR_FORMAT);
-    assert_non_null(strstr(error, "/lab: not an IDX file of 3 dimensions"));
+    assert_non_null(strstr(error, "/lab: not an IDX file of 3 to 4 dimensions"));
     write_idx(images, 1, 0x803, idims, 3, pix, 7); /* short */
     assert_int_equal(tl_dataset_load_idx(images, labels, 0, &ds, error, sizeof error), TL_ERR_TRUNCATED);
     assert_non_null(strstr(error, "img.gz: truncated"));
-    assert_int_equal(tl_fashion_mnist_load(dir, 1, 0, &ds, error, sizeof error), TL_ERR_IO);
-    assert_non_null(strstr(error, "train-images-idx3-ubyte.gz: cannot open"));
+    assert_int_equal(tl_dataset_load_dir(dir, 1, 0, &ds, error, sizeof error), TL_ERR_IO);
+    assert_non_null(strstr(error, ": no training split (x_train.npy and y_train.npy, or MNIST-style IDX files"));
 }
 
 static void test_shuffle_is_a_seeded_permutation(void **state)
@@ -164,7 +175,7 @@ static void test_tiny_training_learns(void **state)
     assert_string_equal(info.arch, "student-tiny");
     assert_int_equal(info.epoch, 4);
     tl_dataset test;
-    assert_int_equal(tl_fashion_mnist_load(NULL, 0, 300, &test, error, sizeof error), TL_OK);
+    assert_int_equal(tl_dataset_load_dir(NULL, 0, 300, &test, error, sizeof error), TL_OK);
     float acc[TL_MAX_EXITS];
     assert_int_equal(tl_evaluate(&net, &test, info.mean, info.std, acc, NULL), TL_OK);
     assert_true(fabsf(acc[0] - info.accuracy) < 1e-6f);
@@ -710,7 +721,7 @@ static void test_evaluate_mean(void **state)
     tl_checkpoint_info info;
     assert_int_equal(tl_checkpoint_load(path, 64, &net, NULL, &info, error, sizeof error), TL_OK);
     tl_dataset test;
-    assert_int_equal(tl_fashion_mnist_load(NULL, 0, 300, &test, error, sizeof error), TL_OK);
+    assert_int_equal(tl_dataset_load_dir(NULL, 0, 300, &test, error, sizeof error), TL_OK);
     float plain[TL_MAX_EXITS], loss, one = -1, twice = -1, flipped = -1;
     assert_int_equal(tl_evaluate(&net, &test, info.mean, info.std, plain, &loss), TL_OK);
     tl_net *list[2] = { &net, &net };
@@ -752,12 +763,12 @@ static void test_evaluate_mean(void **state)
 }
 
 /* Writes the first n images of a Fashion-MNIST split, each mirrored left
- * to right, as IDX files in `to` (the layout tl_fashion_mnist_load reads). */
+ * to right, as IDX files in `to` (the layout tl_dataset_load_dir reads). */
 static void write_mirrored_split(const char *to, int train, int n)
 {
     char error[256] = "", images[192], labels[192];
     tl_dataset d;
-    assert_int_equal(tl_fashion_mnist_load(NULL, train, n, &d, error, sizeof error), TL_OK);
+    assert_int_equal(tl_dataset_load_dir(NULL, train, n, &d, error, sizeof error), TL_OK);
     mirror_images(&d);
     const char *split = train ? "train" : "t10k";
     snprintf(images, sizeof images, "%s/%s-images-idx3-ubyte.gz", to, split);
@@ -1077,6 +1088,88 @@ static void test_teacher_ensemble(void **state)
     assert_non_null(strstr(error, missing));
 }
 
+/* A labelled set of n samples, label i % classes (no pixels needed). */
+static tl_dataset labelled(int n, int classes, uint8_t *labels)
+{
+    tl_dataset ds;
+    memset(&ds, 0, sizeof ds);
+    for (int i = 0; i < n; ++i) {
+        labels[i] = (uint8_t)(i % classes);
+    }
+    ds.labels = labels;
+    ds.n = n;
+    ds.classes = classes;
+    return ds;
+}
+
+/* The mean over shards of the largest class's share of the shard. */
+static double mean_top_share(const tl_dataset *ds, const int *shard_of, int shards)
+{
+    double sum = 0;
+    for (int k = 0; k < shards; ++k) {
+        int count[256] = { 0 }, total = 0, top = 0;
+        for (int i = 0; i < ds->n; ++i) {
+            if (shard_of[i] == k) {
+                ++total;
+                top = ++count[ds->labels[i]] > top ? count[ds->labels[i]] : top;
+            }
+        }
+        sum += total ? (double)top / total : 0;
+    }
+    return sum / shards;
+}
+
+static void partitions_deal_every_sample_and_skew_as_asked(void **state)
+{
+    (void)state;
+    enum { N = 2000, SHARDS = 10 };
+    static uint8_t labels[N];
+    static int shard_of[N], again[N];
+    const tl_dataset ds = labelled(N, 10, labels);
+    /* IID: sizes within one of each other, the same deal for the same seed. */
+    assert_int_equal(tl_dataset_partition(&ds, TL_PARTITION_IID, SHARDS, 0, 0, 7, shard_of), TL_OK);
+    int size[SHARDS] = { 0 };
+    for (int i = 0; i < N; ++i) {
+        assert_true(shard_of[i] >= 0 && shard_of[i] < SHARDS);
+        ++size[shard_of[i]];
+    }
+    for (int k = 0; k < SHARDS; ++k) {
+        assert_true(size[k] == N / SHARDS);
+    }
+    assert_true(mean_top_share(&ds, shard_of, SHARDS) < 0.2);
+    assert_int_equal(tl_dataset_partition(&ds, TL_PARTITION_IID, SHARDS, 0, 0, 7, again), TL_OK);
+    assert_memory_equal(shard_of, again, sizeof shard_of);
+    assert_int_equal(tl_dataset_partition(&ds, TL_PARTITION_IID, SHARDS, 0, 0, 8, again), TL_OK);
+    assert_memory_not_equal(shard_of, again, sizeof shard_of);
+    /* Dirichlet: a small alpha skews each shard towards few classes, a large
+     * one is near IID; every sample is dealt either way. */
+    assert_int_equal(tl_dataset_partition(&ds, TL_PARTITION_DIRICHLET, SHARDS, 0.1, 0, 3, shard_of), TL_OK);
+    for (int i = 0; i < N; ++i) {
+        assert_true(shard_of[i] >= 0 && shard_of[i] < SHARDS);
+    }
+    const double skewed = mean_top_share(&ds, shard_of, SHARDS);
+    assert_int_equal(tl_dataset_partition(&ds, TL_PARTITION_DIRICHLET, SHARDS, 100.0, 0, 3, shard_of), TL_OK);
+    const double even = mean_top_share(&ds, shard_of, SHARDS);
+    assert_true(skewed > 0.5);
+    assert_true(even < 0.25);
+    /* k labels per shard: no shard holds more than k classes. */
+    assert_int_equal(tl_dataset_partition(&ds, TL_PARTITION_LABELS, SHARDS, 0, 2, 5, shard_of), TL_OK);
+    for (int k = 0; k < SHARDS; ++k) {
+        int seen[10] = { 0 }, distinct = 0;
+        for (int i = 0; i < N; ++i) {
+            if (shard_of[i] == k && !seen[labels[i]]++) {
+                ++distinct;
+            }
+        }
+        assert_true(distinct >= 1 && distinct <= 2);
+    }
+    /* Refused: no shards, alpha not positive, k that cannot cover the classes. */
+    assert_int_equal(tl_dataset_partition(&ds, TL_PARTITION_IID, 0, 0, 0, 1, shard_of), TL_ERR_ARG);
+    assert_int_equal(tl_dataset_partition(&ds, TL_PARTITION_DIRICHLET, SHARDS, 0, 0, 1, shard_of), TL_ERR_ARG);
+    assert_int_equal(tl_dataset_partition(&ds, TL_PARTITION_LABELS, 3, 0, 2, 1, shard_of), TL_ERR_ARG);
+    assert_int_equal(tl_dataset_partition(&ds, TL_PARTITION_LABELS, SHARDS, 0, 11, 1, shard_of), TL_ERR_ARG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1096,6 +1189,7 @@ int main(void)
         cmocka_unit_test(test_teacher_flip),
         cmocka_unit_test(test_attention_transfer),
         cmocka_unit_test(test_teacher_ensemble),
+        cmocka_unit_test(partitions_deal_every_sample_and_skew_as_asked),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -285,16 +285,39 @@ typedef struct tl_dataset {
     int n, h, w, c, classes;
 } tl_dataset;
 
-/* Reads an IDX image file and its label file (gzip or plain, via zlib), at
- * most `limit` samples (0: all). On failure `error` names the file and what
- * is wrong. */
+/* Reads an IDX image file (N x H x W, or N x H x W x C bytes) and its
+ * label file (gzip or plain, via zlib), at most `limit` samples (0: all).
+ * classes is 1 + the largest label read. On failure `error` names the file
+ * and what is wrong. */
 tl_status tl_dataset_load_idx(const char *images, const char *labels, int limit, tl_dataset *out,
                               char *error, size_t error_size);
+/* The same from NumPy .npy arrays: uint8 images (N x H x W or N x H x W x
+ * C), integer labels (N or N x 1, each 0..255). */
+tl_status tl_dataset_load_npy(const char *images, const char *labels, int limit, tl_dataset *out,
+                              char *error, size_t error_size);
 
-/* Fashion-MNIST's train (train != 0) or test split from `dir` (NULL: the
- * folder Debian's dataset-fashion-mnist package installs). */
-tl_status tl_fashion_mnist_load(const char *dir, int train, int limit, tl_dataset *out, char *error,
-                                size_t error_size);
+/* The train (train != 0) or test split of a dataset folder (NULL: the
+ * Fashion-MNIST folder Debian's dataset-fashion-mnist package installs):
+ * x_train.npy / y_train.npy / x_test.npy / y_test.npy, or MNIST-style IDX
+ * files (train- and t10k- or test-, images-idx3 or -idx4, labels-idx1,
+ * gzip or plain). classes is the folder's: 1 + the largest label of either
+ * split's whole label file, whatever `limit` keeps. */
+tl_status tl_dataset_load_dir(const char *dir, int train, int limit, tl_dataset *out, char *error,
+                              size_t error_size);
+
+/* How a dataset is dealt out to shards (federated clients), each seeded:
+ * IID (a shuffled deal), Dirichlet(alpha) over labels (each class split
+ * among the shards in Dirichlet proportions: small alpha, skewed shards),
+ * or k labels per shard (each shard draws k classes and gets a share of
+ * each). shard_of[i] is sample i's shard. */
+typedef enum tl_partition_kind {
+    TL_PARTITION_IID = 0,
+    TL_PARTITION_DIRICHLET = 1,
+    TL_PARTITION_LABELS = 2
+} tl_partition_kind;
+
+tl_status tl_dataset_partition(const tl_dataset *ds, tl_partition_kind kind, int shards, double alpha,
+                               int labels_per_shard, uint64_t seed, int *shard_of);
 void tl_dataset_free(tl_dataset *ds);
 
 /* One augmented view of an image: shifted by (dy, dx) in [-2, 2] after

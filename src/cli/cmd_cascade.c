@@ -79,7 +79,7 @@ int tl_cmd_cascade(int argc, char **argv)
     }
     char error[512];
     tl_dataset test;
-    if (tl_fashion_mnist_load(data, 0, (int)limit, &test, error, sizeof error) != TL_OK) {
+    if (tl_dataset_load_dir(data, 0, (int)limit, &test, error, sizeof error) != TL_OK) {
         free(buf);
         return tl_cli_fail("cascade", "%s", error);
     }

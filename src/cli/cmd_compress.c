@@ -358,8 +358,8 @@ int tl_cmd_compress(int argc, char **argv)
     }
     char error[512] = "";
     tl_dataset train, test;
-    if (tl_fashion_mnist_load(NULL, 1, (int)calibration, &train, error, sizeof error) != TL_OK ||
-        tl_fashion_mnist_load(NULL, 0, (int)limit, &test, error, sizeof error) != TL_OK) {
+    if (tl_dataset_load_dir(NULL, 1, (int)calibration, &train, error, sizeof error) != TL_OK ||
+        tl_dataset_load_dir(NULL, 0, (int)limit, &test, error, sizeof error) != TL_OK) {
         return tl_cli_fail("compress", "%s", error);
     }
     variant table[64];

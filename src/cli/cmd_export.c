@@ -70,11 +70,11 @@ int tl_cmd_export(int argc, char **argv)
         return tl_cli_fail("export", "%s", error);
     }
     tl_dataset train, test;
-    if (tl_fashion_mnist_load(data, 1, (int)calibration, &train, error, sizeof error) != TL_OK) {
+    if (tl_dataset_load_dir(data, 1, (int)calibration, &train, error, sizeof error) != TL_OK) {
         tl_net_free(&net);
         return tl_cli_fail("export", "%s", error);
     }
-    if (tl_fashion_mnist_load(data, 0, (int)limit, &test, error, sizeof error) != TL_OK) {
+    if (tl_dataset_load_dir(data, 0, (int)limit, &test, error, sizeof error) != TL_OK) {
         tl_dataset_free(&train);
         tl_net_free(&net);
         return tl_cli_fail("export", "%s", error);

@@ -99,7 +99,7 @@ int tl_cmd_progressive(int argc, char **argv)
     printf("encoded %s (%zu bytes) -> %s (%zu bytes)\n", in, size, out, stream_size);
     tl_dataset test;
     char error[512];
-    if (accuracy && tl_fashion_mnist_load(NULL, 0, (int)limit, &test, error, sizeof error) != TL_OK) {
+    if (accuracy && tl_dataset_load_dir(NULL, 0, (int)limit, &test, error, sizeof error) != TL_OK) {
         rc = tl_cli_fail("progressive", "%s", error);
         accuracy = 0;
     }

@@ -284,7 +284,7 @@ int tl_cmd_device(int argc, char **argv)
     memset(&run, 0, sizeof run);
     run.eval = (int)eval;
     char error[512];
-    if (eval && tl_fashion_mnist_load(NULL, 0, (int)eval, &run.test, error, sizeof error) != TL_OK) {
+    if (eval && tl_dataset_load_dir(NULL, 0, (int)eval, &run.test, error, sizeof error) != TL_OK) {
         return tl_cli_fail("device", "%s", error);
     }
     o.log = on_log;

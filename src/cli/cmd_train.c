@@ -356,7 +356,7 @@ int tl_cmd_eval(int argc, char **argv)
     }
     tl_dataset test;
     memset(&test, 0, sizeof test);
-    if (!status && tl_fashion_mnist_load(data, 0, (int)limit, &test, error, sizeof error) != TL_OK) {
+    if (!status && tl_dataset_load_dir(data, 0, (int)limit, &test, error, sizeof error) != TL_OK) {
         status = tl_cli_fail("eval", "%s", error);
     }
     for (int m = 0; !status && m < count; ++m) {

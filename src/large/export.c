@@ -355,11 +355,19 @@ tl_status tl_export_net(tl_net *net, const tl_checkpoint_info *info, const tl_da
     }
     if (s == TL_OK) {
         char text[64];
-        s = tl_graph_set_meta(g, "task", "Fashion-MNIST classification");
+        /* Fashion-MNIST's names when the shape is its own; class numbers
+         * for any other data (the data folder does not name its classes). */
+        const int fashion = info->h == 28 && info->w == 28 && info->c == 1 && info->classes == 10;
+        char labels[512] = "";
+        for (int k = 0; !fashion && k < info->classes && strlen(labels) + 12 < sizeof labels; ++k) {
+            snprintf(labels + strlen(labels), sizeof labels - strlen(labels), "%s%d", k ? "," : "", k);
+        }
+        s = tl_graph_set_meta(g, "task", fashion ? "Fashion-MNIST classification" : "image classification");
         if (s == TL_OK) s = tl_graph_set_meta(g, "architecture", info->arch);
-        if (s == TL_OK) s = tl_graph_set_meta(g, "input", "int8 = pixel - 128, 28x28x1");
-        if (s == TL_OK) s = tl_graph_set_meta(g, "labels",
-                                              "T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot");
+        snprintf(text, sizeof text, "int8 = pixel - 128, %dx%dx%d", info->h, info->w, info->c);
+        if (s == TL_OK) s = tl_graph_set_meta(g, "input", text);
+        if (s == TL_OK) s = tl_graph_set_meta(g, "labels", fashion ? "T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,"
+                                                                     "Shirt,Sneaker,Bag,Ankle boot" : labels);
         snprintf(text, sizeof text, "%.4f", (double)info->accuracy);
         if (s == TL_OK) s = tl_graph_set_meta(g, "float_accuracy", text);
     }

@@ -656,11 +656,11 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
     cfg = &local;
     openblas_set_num_threads(1); /* parallelism comes from the training threads */
     tl_dataset train, test;
-    tl_status s = tl_fashion_mnist_load(cfg->data_dir, 1, cfg->limit_train, &train, error, error_size);
+    tl_status s = tl_dataset_load_dir(cfg->data_dir, 1, cfg->limit_train, &train, error, error_size);
     if (s != TL_OK) {
         return s;
     }
-    s = tl_fashion_mnist_load(cfg->data_dir, 0, cfg->limit_test, &test, error, error_size);
+    s = tl_dataset_load_dir(cfg->data_dir, 0, cfg->limit_test, &test, error, error_size);
     if (s != TL_OK) {
         tl_dataset_free(&train);
         return s;

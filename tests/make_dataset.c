@@ -1,0 +1,136 @@
+/* make_dataset.c - writes a small dataset that is not Fashion-MNIST, for the
+ * tests of `--data DIR`: three classes of 16 x 16 patterns (horizontal
+ * stripes, vertical stripes, a checkerboard) with random phase and noise,
+ * 600 training and 150 test images.
+ *   make_dataset DIR idx   one channel, MNIST-style IDX files (gzip)
+ *   make_dataset DIR npy   three channels (the pattern in one colour
+ *                          channel, chosen at random), NumPy .npy files */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include "test_util.h"
+
+enum { SIDE = 16, CLASSES = 3 };
+
+static uint8_t pixel(int label, int y, int x, int phase, test_rng *r)
+{
+    const int period = 4;
+    int on;
+    if (label == 0) {
+        on = ((y + phase) / 2) % 2;
+    } else if (label == 1) {
+        on = ((x + phase) / 2) % 2;
+    } else {
+        on = (((y + phase) / (period / 2)) + ((x + phase) / (period / 2))) % 2;
+    }
+    const int v = (on ? 200 : 40) + rng_int(r, -30, 30);
+    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+/* n images of SIDE x SIDE x channels and their labels. */
+static void make(int n, int channels, uint32_t seed, uint8_t *images, uint8_t *labels)
+{
+    test_rng r = { 0x1234567ull + seed };
+    for (int i = 0; i < n; ++i) {
+        const int label = i % CLASSES, phase = rng_int(&r, 0, 3), colour = rng_int(&r, 0, channels - 1);
+        labels[i] = (uint8_t)label;
+        for (int y = 0; y < SIDE; ++y) {
+            for (int x = 0; x < SIDE; ++x) {
+                const uint8_t v = pixel(label, y, x, phase, &r);
+                for (int c = 0; c < channels; ++c) {
+                    images[((size_t)i * SIDE * SIDE + (size_t)y * SIDE + x) * channels + c] =
+                        c == colour ? v : (uint8_t)rng_int(&r, 0, 40);
+                }
+            }
+        }
+    }
+}
+
+static int write_idx(const char *path, const uint32_t *dims, int rank, const uint8_t *data)
+{
+    gzFile f = gzopen(path, "wb");
+    if (!f) {
+        return 1;
+    }
+    uint8_t head[4] = { 0, 0, 8, (uint8_t)rank };
+    size_t total = 1;
+    int ok = gzwrite(f, head, 4) == 4;
+    for (int i = 0; i < rank; ++i) {
+        const uint8_t be[4] = { (uint8_t)(dims[i] >> 24), (uint8_t)(dims[i] >> 16), (uint8_t)(dims[i] >> 8),
+                                (uint8_t)dims[i] };
+        ok = ok && gzwrite(f, be, 4) == 4;
+        total *= dims[i];
+    }
+    ok = ok && gzwrite(f, data, (unsigned)total) == (int)total;
+    return gzclose(f) != Z_OK || !ok;
+}
+
+/* An .npy file, format 1.0: uint8 images, or int64 labels (as NumPy saves
+ * a default integer array). */
+static int write_npy(const char *path, const uint32_t *dims, int rank, const uint8_t *data, int as_int64)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        return 1;
+    }
+    char shape[64] = "", header[128];
+    size_t total = 1;
+    for (int i = 0; i < rank; ++i) {
+        snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%u,%s", dims[i], i + 1 < rank ? " " : "");
+        total *= dims[i];
+    }
+    if (rank > 1) {
+        shape[strlen(shape) - 1] = '\0'; /* (a, b) but (a,) */
+    }
+    int n = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }",
+                     as_int64 ? "<i8" : "|u1", shape);
+    while ((10 + n + 1) % 64) {
+        header[n++] = ' ';
+    }
+    header[n++] = '\n';
+    const uint8_t pre[10] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (uint8_t)n, (uint8_t)(n >> 8) };
+    int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(header, 1, (size_t)n, f) == (size_t)n;
+    for (size_t i = 0; ok && i < total; ++i) {
+        const uint8_t v[8] = { data[i], 0, 0, 0, 0, 0, 0, 0 };
+        ok = fwrite(v, 1, as_int64 ? 8 : 1, f) == (as_int64 ? 8u : 1u);
+    }
+    return fclose(f) != 0 || !ok;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3 || (strcmp(argv[2], "idx") && strcmp(argv[2], "npy"))) {
+        fprintf(stderr, "usage: make_dataset DIR idx|npy\n");
+        return 2;
+    }
+    const int npy = !strcmp(argv[2], "npy"), channels = npy ? 3 : 1;
+    const int counts[2] = { 600, 150 };
+    int bad = 0;
+    for (int split = 0; split < 2; ++split) {
+        const int n = counts[split];
+        uint8_t *images = malloc((size_t)n * SIDE * SIDE * channels), *labels = malloc((size_t)n);
+        make(n, channels, (uint32_t)split, images, labels);
+        char path[4096];
+        const uint32_t dims[4] = { (uint32_t)n, SIDE, SIDE, (uint32_t)channels };
+        if (npy) {
+            snprintf(path, sizeof path, "%s/x_%s.npy", argv[1], split ? "test" : "train");
+            bad |= write_npy(path, dims, 4, images, 0);
+            snprintf(path, sizeof path, "%s/y_%s.npy", argv[1], split ? "test" : "train");
+            bad |= write_npy(path, dims, 1, labels, 1);
+        } else {
+            snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte.gz", argv[1], split ? "t10k" : "train");
+            bad |= write_idx(path, dims, 3, images);
+            snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte.gz", argv[1], split ? "t10k" : "train");
+            bad |= write_idx(path, dims, 1, labels);
+        }
+        free(images);
+        free(labels);
+    }
+    if (bad) {
+        fprintf(stderr, "make_dataset: cannot write into %s\n", argv[1]);
+    }
+    return bad;
+}
