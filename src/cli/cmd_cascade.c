@@ -19,7 +19,7 @@ static void usage(FILE *out)
                  "mean MACs per image.\n\n"
                  "  --thresholds LIST  comma-separated probabilities (default 0.5,0.7,0.8,0.9,0.95)\n"
                  "  --limit N          test images (default: all 10000)\n"
-                 "  --data DIR         Fashion-MNIST IDX folder\n");
+                 "  --data DIR         dataset folder: IDX or .npy files (default Fashion-MNIST)\n");
 }
 
 int tl_cmd_cascade(int argc, char **argv)

@@ -22,7 +22,7 @@ static void usage(FILE *out)
                  "  --exit K            keep only the network up to early exit K (0 = first)\n"
                  "  --calibration N     training images for activation ranges (default 500)\n"
                  "  --limit N           test images to measure on (default: all 10000)\n"
-                 "  --data DIR          Fashion-MNIST IDX folder (default %s)\n", TL_FASHION_MNIST_DIR);
+                 "  --data DIR          dataset folder: IDX or .npy files (default %s)\n", TL_FASHION_MNIST_DIR);
 }
 
 int tl_cmd_export(int argc, char **argv)

@@ -36,7 +36,7 @@ static void usage_train(FILE *out, int distill)
                  "  --cutout N         also mask a random N x N square of each augmented image\n"
                  "                     with the mean (Cutout; default 0: none; at most %d)\n"
                  "  --limit N          use the first N training images (and N/6 test images)\n"
-                 "  --data DIR         folder with the IDX files (default %s)\n"
+                 "  --data DIR         dataset folder: IDX or .npy files (default %s)\n"
                  "  --resume CKPT      continue a run from its checkpoint\n"
                  "  --init CKPT        start from a checkpoint's weights (fine-tuning; fresh optimiser)\n"
                  "  --prune S          prune the fraction S of conv/dense weights (magnitude, gradual)\n"

@@ -19,7 +19,7 @@ static const command commands[] = {
     { "import", tl_cmd_import, "convert an int8 .tflite model into a .tlm device model" },
     { "inspect", tl_cmd_inspect, "print a .tlm model's graph, sizes, MACs and arena" },
     { "run", tl_cmd_run, "run a .tlm model on the device runtime" },
-    { "train", tl_cmd_train, "train a network on Fashion-MNIST (LargeML engine)" },
+    { "train", tl_cmd_train, "train a network on a dataset folder, Fashion-MNIST by default (LargeML engine)" },
     { "distill", tl_cmd_distill, "train a student from a teacher's softened outputs" },
     { "eval", tl_cmd_eval, "test accuracy of a training checkpoint" },
     { "export", tl_cmd_export, "quantise a checkpoint into a .tlm device model" },
