@@ -63,8 +63,8 @@ head -c 1000 "$work/kws.tlm" > "$work/short.tlm"
 check "truncated model" 1 "short.tlm: not a valid model: truncated data" -- "$bin" inspect "$work/short.tlm"
 head -c 100 "$models/golden/kws_ref_model/1.in" > "$work/short.in"
 check "wrong input size" 1 "short.in: holds 100 bytes but the model's input takes 490" -- "$bin" run "$work/kws.tlm" --input "$work/short.in"
-check "bad --repeat" 1 "--repeat needs a positive integer, not '0'" -- "$bin" run "$work/kws.tlm" --repeat 0
-check "extra argument" 1 "unexpected argument 'two.tlm'" -- "$bin" inspect "$work/kws.tlm" two.tlm
+check "bad --repeat" 2 "--repeat takes a positive integer, not '0'" -- "$bin" run "$work/kws.tlm" --repeat 0
+check "extra argument" 2 "unexpected argument 'two.tlm'" -- "$bin" inspect "$work/kws.tlm" two.tlm
 # Signing.
 check "keygen" 0 "created .*srv.key \(secret, owner only\) and .*srv.pub" -- "$bin" keygen --out "$work/srv"
 ok "secret key is owner-only" test "$(stat -c %a "$work/srv.key")" = 600
@@ -252,7 +252,7 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         "$work/t.tlc" "$work/t.tlc"
     check "cascade of a one-exit model" 0 "^ +0\.50 +100\.0% " -- \
         "$bin" cascade "$work/t.tlm" --limit 50 --thresholds 0.5
-    check "cascade: thresholds are probabilities" 1 "--thresholds takes probabilities" -- \
+    check "cascade: thresholds are probabilities" 2 "--thresholds takes probabilities" -- \
         "$bin" cascade "$work/t.tlm" --thresholds 2
     check "export of a non-checkpoint" 1 "kws.tlm: not a tinylarge checkpoint" -- "$bin" export "$work/kws.tlm" -o "$work/x.tlm"
     cat_dir="$work/catalogue"
@@ -299,7 +299,7 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         "$bin" plan "$cat_dir/catalogue.csv" --flash 100 --ram 64K --mac-rate 20M --rate 1M
     check "plan needs a channel" 1 "need a catalogue, --flash, --ram, --mac-rate and a channel" -- \
         "$bin" plan "$cat_dir/catalogue.csv" --flash 64K --ram 64K --mac-rate 20M
-    check "plan rejects a bad number" 1 "--flash needs a non-negative number" -- \
+    check "plan rejects a bad number" 2 "--flash needs a non-negative number" -- \
         "$bin" plan "$cat_dir/catalogue.csv" --flash lots
     # Measured instructions time the inference when the device gives --ips:
     # the sparse variant's fewer MACs take 2.6 times the dense one's instructions.
@@ -323,7 +323,7 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "library list" 0 "^fashion +version 1 +4 variants +task=fashion" -- "$bin" library list --db "$work/lib.db"
     check "library show" 0 "^e0-s00-int8 " -- "$bin" library show --db "$work/lib.db" --name fashion
     check "plan from the library" 0 "^chosen e0-s[0-9]+-int[48]" -- \
-        "$bin" plan --library "$work/lib.db" --name fashion --flash 64K --ram 64K --mac-rate 20M --rate 1M
+        "$bin" plan --db "$work/lib.db" --name fashion --flash 64K --ram 64K --mac-rate 20M --rate 1M
     check "library unknown model" 1 "lib.db: no model named 'nope'" -- "$bin" library show --db "$work/lib.db" --name nope
     check "library remove" 0 "removed fashion" -- "$bin" library remove --db "$work/lib.db" --name fashion
     check "library bad action" 1 "unknown action 'publish'" -- "$bin" library publish --db "$work/lib.db"

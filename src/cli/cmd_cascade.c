@@ -6,70 +6,54 @@
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 #include "tinylarge/convert.h"
 #include "tinylarge/large.h"
 
-static void usage(FILE *out)
-{
-    fprintf(out, "usage: tinylarge cascade MODEL.tlm [--thresholds LIST] [--limit N] [--data DIR]\n\n"
-                 "Runs a multi-exit model as the device does: each test image stops at the first\n"
-                 "exit whose top-1 probability reaches the threshold (the last exit takes the\n"
-                 "rest). Prints, per exit, its accuracy alone, the MACs to reach it, and for each\n"
-                 "threshold the share of images that stop there; then the cascade's accuracy and\n"
-                 "mean MACs per image.\n\n"
-                 "  --thresholds LIST  comma-separated probabilities (default 0.5,0.7,0.8,0.9,0.95)\n"
-                 "  --limit N          test images (default: all 10000)\n"
-                 "  --data DIR         dataset folder: IDX or .npy files (default Fashion-MNIST)\n");
-}
-
 int tl_cmd_cascade(int argc, char **argv)
 {
-    const char *path = NULL, *data = NULL;
+    const char *path = NULL, *data = NULL, *list = NULL;
     float thresholds[16] = { 0.5f, 0.7f, 0.8f, 0.9f, 0.95f };
     int n_thresholds = 5;
     uint32_t limit = 0;
-    for (int i = 1; i < argc; ++i) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        }
-        if (a[0] != '-') {
-            if (path) {
-                return tl_cli_fail("cascade", "unexpected argument '%s'", a);
+    const tl_opt options[] = {
+        { "--thresholds", TL_OPT_TEXT, &list, 0, 0, "LIST", "comma-separated probabilities (default 0.5,0.7,0.8,0.9,0.95)",
+          NULL },
+        { "--limit", TL_OPT_U32, &limit, 1, 4294967295.0, "N", "test images (default: all)", NULL },
+        { "--data", TL_OPT_TEXT, &data, 0, 0, "DIR", "dataset folder: IDX or .npy files (default Fashion-MNIST)", NULL },
+        { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },
+    };
+    const tl_command_spec spec = {
+        "cascade",
+        "usage: tinylarge cascade MODEL.tlm [--thresholds LIST] [--limit N] [--data DIR]\n\n"
+        "Runs a multi-exit model as the device does: each test image stops at the first\n"
+        "exit whose top-1 probability reaches the threshold (the last exit takes the\n"
+        "rest). Prints, per exit, its accuracy alone, the MACs to reach it, and for each\n"
+        "threshold the share of images that stop there; then the cascade's accuracy and\n"
+        "mean MACs per image.",
+        options, &path, 1, NULL
+    };
+    int positional;
+    const int parsed = tl_opt_parse(&spec, argc, argv, &positional);
+    if (parsed != TL_OPT_OK) {
+        return parsed;
+    }
+    if (list) {
+        n_thresholds = 0;
+        for (const char *p = list; *p && n_thresholds < 16;) {
+            char *end;
+            const float t = strtof(p, &end);
+            if (end == p || !(t >= 0 && t <= 1) || (*end && *end != ',')) {
+                fprintf(stderr, "tinylarge cascade: --thresholds takes probabilities in [0, 1] like 0.5,0.9, not '%s'\n",
+                        list);
+                return 2;
             }
-            path = a;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            return tl_cli_fail("cascade", "incomplete option '%s'", a);
-        }
-        const char *v = argv[++i];
-        if (!strcmp(a, "--limit")) {
-            if (tl_cli_parse_u32(v, &limit) || limit == 0) {
-                return tl_cli_fail("cascade", "--limit needs a positive number, not '%s'", v);
-            }
-        } else if (!strcmp(a, "--data")) {
-            data = v;
-        } else if (!strcmp(a, "--thresholds")) {
-            n_thresholds = 0;
-            for (const char *p = v; *p && n_thresholds < 16;) {
-                char *end;
-                const float t = strtof(p, &end);
-                if (end == p || !(t >= 0 && t <= 1) || (*end && *end != ',')) {
-                    return tl_cli_fail("cascade", "--thresholds takes probabilities in [0, 1] like 0.5,0.9, not '%s'",
-                                       v);
-                }
-                thresholds[n_thresholds++] = t;
-                p = *end ? end + 1 : end;
-            }
-        } else {
-            usage(stderr);
-            return tl_cli_fail("cascade", "unknown option '%s'", a);
+            thresholds[n_thresholds++] = t;
+            p = *end ? end + 1 : end;
         }
     }
     if (!path) {
-        usage(stderr);
+        tl_opt_usage(&spec, stderr);
         return tl_cli_fail("cascade", "need a model");
     }
     uint8_t *buf;

@@ -6,30 +6,31 @@
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 #include "tinylarge/convert.h"
 #include "tinylarge/host.h"
 
 int tl_cmd_densify(int argc, char **argv)
 {
     const char *path = NULL, *out_path = NULL;
-    for (int i = 1; i < argc; ++i) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: tinylarge densify MODEL.tlm -o OUT.tlm\n\n"
-                   "Writes MODEL with every sparse (CSR or bitmap) and int4 filter expanded to\n"
-                   "dense int8: what a device installs when it downloads a pruned or int4 model\n"
-                   "and has the flash for the dense form. Outputs are bit-identical; the dense\n"
-                   "int8 kernels are faster on a Cortex-M4. The result has a fresh digest and no\n"
-                   "signature.\n");
-            return 0;
-        }
-        if (!strcmp(argv[i], "-o") && i + 1 < argc) {
-            out_path = argv[++i];
-        } else if (argv[i][0] != '-' && !path) {
-            path = argv[i];
-        } else {
-            return tl_cli_fail("densify", "unexpected argument '%s' (usage: tinylarge densify MODEL.tlm -o OUT.tlm)",
-                               argv[i]);
-        }
+    const tl_opt options[] = {
+        { "-o|--output", TL_OPT_TEXT, &out_path, 0, 0, "OUT.tlm", "where to write the dense model (required)", NULL },
+        { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },
+    };
+    const tl_command_spec spec = {
+        "densify",
+        "usage: tinylarge densify MODEL.tlm -o OUT.tlm\n\n"
+        "Writes MODEL with every sparse (CSR or bitmap) and int4 filter expanded to\n"
+        "dense int8: what a device installs when it downloads a pruned or int4 model\n"
+        "and has the flash for the dense form. Outputs are bit-identical; the dense\n"
+        "int8 kernels are faster on a Cortex-M4. The result has a fresh digest and no\n"
+        "signature.",
+        options, &path, 1, NULL
+    };
+    int positional;
+    const int parsed = tl_opt_parse(&spec, argc, argv, &positional);
+    if (parsed != TL_OPT_OK) {
+        return parsed;
     }
     if (!path || !out_path) {
         return tl_cli_fail("densify", "usage: tinylarge densify MODEL.tlm -o OUT.tlm");

@@ -5,48 +5,41 @@
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 #include "tinylarge/convert.h"
 #include "tinylarge/host.h"
-
-static void usage(FILE *out)
-{
-    fprintf(out, "usage: tinylarge import MODEL.tflite -o MODEL.tlm [--meta KEY=VALUE]...\n\n"
-                 "Converts an int8 TensorFlow Lite model into the .tlm device format:\n"
-                 "requantisation constants computed offline, an exact arena plan, and a\n"
-                 "SHA-256 digest. Supported operators: CONV_2D, DEPTHWISE_CONV_2D,\n"
-                 "FULLY_CONNECTED, AVERAGE_POOL_2D, MAX_POOL_2D, ADD, RESHAPE, SOFTMAX.\n\n"
-                 "  -o, --output FILE     where to write the .tlm model (required)\n"
-                 "  --meta KEY=VALUE      add a metadata entry (task, labels, ...)\n");
-}
 
 int tl_cmd_import(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
-    const char *metas[32];
-    int meta_count = 0;
-    for (int i = 1; i < argc; ++i) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage(stdout);
-            return 0;
-        } else if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && i + 1 < argc) {
-            out = argv[++i];
-        } else if (!strcmp(argv[i], "--meta") && i + 1 < argc) {
-            if (meta_count == 32 || !strchr(argv[i + 1], '=')) {
-                return tl_cli_fail("import", "--meta takes KEY=VALUE (at most 32)");
-            }
-            metas[meta_count++] = argv[++i];
-        } else if (argv[i][0] == '-') {
-            usage(stderr);
-            return tl_cli_fail("import", "unknown or incomplete option '%s'", argv[i]);
-        } else if (!in) {
-            in = argv[i];
-        } else {
-            return tl_cli_fail("import", "unexpected argument '%s'", argv[i]);
-        }
+    tl_opt_list metas = { { NULL }, 0 };
+    const tl_opt options[] = {
+        { "-o|--output", TL_OPT_TEXT, &out, 0, 0, "FILE", "where to write the .tlm model (required)", NULL },
+        { "--meta", TL_OPT_LIST, &metas, 0, 0, "KEY=VALUE", "add a metadata entry (task, labels, ...)", NULL },
+        { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },
+    };
+    const tl_command_spec spec = {
+        "import",
+        "usage: tinylarge import MODEL.tflite -o MODEL.tlm [--meta KEY=VALUE]...\n\n"
+        "Converts an int8 TensorFlow Lite model into the .tlm device format:\n"
+        "requantisation constants computed offline, an exact arena plan, and a\n"
+        "SHA-256 digest. Supported operators: CONV_2D, DEPTHWISE_CONV_2D,\n"
+        "FULLY_CONNECTED, AVERAGE_POOL_2D, MAX_POOL_2D, ADD, RESHAPE, SOFTMAX.",
+        options, &in, 1, NULL
+    };
+    int positional;
+    const int parsed = tl_opt_parse(&spec, argc, argv, &positional);
+    if (parsed != TL_OPT_OK) {
+        return parsed;
     }
     if (!in || !out) {
-        usage(stderr);
+        tl_opt_usage(&spec, stderr);
         return tl_cli_fail("import", "need an input .tflite file and -o OUTPUT");
+    }
+    for (int i = 0; i < metas.count; ++i) {
+        if (!strchr(metas.item[i], '=')) {
+            return tl_cli_fail("import", "--meta takes KEY=VALUE, not '%s'", metas.item[i]);
+        }
     }
     uint8_t *data;
     size_t size;
@@ -62,10 +55,10 @@ int tl_cmd_import(int argc, char **argv)
     }
     const char *base = strrchr(in, '/');
     s = tl_graph_set_meta(&g, "source", base ? base + 1 : in);
-    for (int i = 0; s == TL_OK && i < meta_count; ++i) {
+    for (int i = 0; s == TL_OK && i < metas.count; ++i) {
         char key[128];
-        const char *eq = strchr(metas[i], '=');
-        snprintf(key, sizeof key, "%.*s", (int)(eq - metas[i]), metas[i]);
+        const char *eq = strchr(metas.item[i], '=');
+        snprintf(key, sizeof key, "%.*s", (int)(eq - metas.item[i]), metas.item[i]);
         s = tl_graph_set_meta(&g, key, eq + 1);
     }
     uint8_t *tlm = NULL;

@@ -4,14 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
-
-static void usage(FILE *out)
-{
-    fprintf(out, "usage: tinylarge inspect MODEL.tlm\n\n"
-                 "Validates the model as the device would and prints its metadata,\n"
-                 "operators (shapes, weight encoding, MACs), exits, and the sizes that\n"
-                 "matter on a device: model bytes, weight bytes and the exact arena.\n");
-}
+#include "options.h"
 
 static void print_shape(const tl_tensor_rec *t)
 {
@@ -37,18 +30,24 @@ static const char *dtype_name(uint8_t dtype)
 int tl_cmd_inspect(int argc, char **argv)
 {
     const char *path = NULL;
-    for (int i = 1; i < argc; ++i) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (argv[i][0] == '-' || path) {
-            usage(stderr);
-            return tl_cli_fail("inspect", "unexpected argument '%s'", argv[i]);
-        }
-        path = argv[i];
+    const tl_opt options[] = {
+        { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },
+    };
+    const tl_command_spec spec = {
+        "inspect",
+        "usage: tinylarge inspect MODEL.tlm\n\n"
+        "Validates the model as the device would and prints its metadata,\n"
+        "operators (shapes, weight encoding, MACs), exits, and the sizes that\n"
+        "matter on a device: model bytes, weight bytes and the exact arena.",
+        options, &path, 1, NULL
+    };
+    int positional;
+    const int parsed = tl_opt_parse(&spec, argc, argv, &positional);
+    if (parsed != TL_OPT_OK) {
+        return parsed;
     }
     if (!path) {
-        usage(stderr);
+        tl_opt_usage(&spec, stderr);
         return tl_cli_fail("inspect", "need a .tlm file");
     }
     uint8_t *buf;

@@ -7,19 +7,8 @@
 #include <sodium.h>
 
 #include "cli.h"
+#include "options.h"
 #include "tinylarge/edge.h"
-
-static void usage(FILE *out)
-{
-    fprintf(out, "usage: tinylarge library add --db LIB --name NAME --catalogue DIR [--key NAME.key] [--tag K=V]...\n"
-                 "       tinylarge library list --db LIB\n"
-                 "       tinylarge library show --db LIB --name NAME\n"
-                 "       tinylarge library remove --db LIB --name NAME\n\n"
-                 "The model library: each model's variant catalogue (from `tinylarge compress`)\n"
-                 "published as numbered versions, every variant's bytes stored with its digest,\n"
-                 "signed with the server's key when --key is given, and context tags (task,\n"
-                 "location, time window, application) for the planner.\n");
-}
 
 static void print_model(void *ctx, const char *name, int version, int variants, const char *tags)
 {
@@ -29,36 +18,45 @@ static void print_model(void *ctx, const char *name, int version, int variants, 
 
 int tl_cmd_library(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? tl_cli_fail("library", "need add, list, show or remove") : 0;
+    const char *verb = NULL, *db = NULL, *name = NULL, *dir = NULL, *key_path = NULL;
+    tl_opt_list tags = { { NULL }, 0 };
+    const tl_opt options[] = {
+        { "--db", TL_OPT_TEXT, &db, 0, 0, "LIB", "the library: a SQLite file or a PostgreSQL connection string", NULL },
+        { "--name", TL_OPT_TEXT, &name, 0, 0, "NAME", "the model", NULL },
+        { "--catalogue", TL_OPT_TEXT, &dir, 0, 0, "DIR", "add: the catalogue folder (from `tinylarge compress`)", NULL },
+        { "--key", TL_OPT_TEXT, &key_path, 0, 0, "NAME.key", "add: sign every variant and its manifest", NULL },
+        { "--tag", TL_OPT_LIST, &tags, 0, 0, "K=V", "add: a context tag (repeat for more)", NULL },
+        { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },
+    };
+    const tl_command_spec spec = {
+        "library",
+        "usage: tinylarge library add --db LIB --name NAME --catalogue DIR [--key NAME.key] [--tag K=V]...\n"
+        "       tinylarge library list --db LIB\n"
+        "       tinylarge library show --db LIB --name NAME\n"
+        "       tinylarge library remove --db LIB --name NAME\n\n"
+        "The model library: each model's variant catalogue (from `tinylarge compress`)\n"
+        "published as numbered versions, every variant's bytes stored with its digest,\n"
+        "signed with the server's key when --key is given, and context tags (task,\n"
+        "location, time window, application) for the planner.",
+        options, &verb, 1, NULL
+    };
+    int positional;
+    const int parsed = tl_opt_parse(&spec, argc, argv, &positional);
+    if (parsed != TL_OPT_OK) {
+        return parsed;
     }
-    const char *verb = argv[1], *db = NULL, *name = NULL, *dir = NULL, *key_path = NULL;
-    const char *tags[32];
-    int tag_count = 0;
-    for (int i = 2; i < argc; ++i) {
-        if (i + 1 >= argc) {
-            return tl_cli_fail("library", "incomplete option '%s'", argv[i]);
-        }
-        const char *a = argv[i], *v = argv[++i];
-        if (!strcmp(a, "--db")) db = v;
-        else if (!strcmp(a, "--name")) name = v;
-        else if (!strcmp(a, "--catalogue")) dir = v;
-        else if (!strcmp(a, "--key")) key_path = v;
-        else if (!strcmp(a, "--tag") && tag_count < 32) tags[tag_count++] = v;
-        else {
-            usage(stderr);
-            return tl_cli_fail("library", "unknown option '%s'", a);
-        }
+    if (!verb) {
+        tl_opt_usage(&spec, stderr);
+        return tl_cli_fail("library", "need add, list, show or remove");
     }
     const int add = !strcmp(verb, "add"), list = !strcmp(verb, "list"), show = !strcmp(verb, "show"),
               rm = !strcmp(verb, "remove");
     if (!add && !list && !show && !rm) {
-        usage(stderr);
+        tl_opt_usage(&spec, stderr);
         return tl_cli_fail("library", "unknown action '%s' (add, list, show, remove)", verb);
     }
     if (!db || (!list && !name) || (add && !dir)) {
-        usage(stderr);
+        tl_opt_usage(&spec, stderr);
         return tl_cli_fail("library", "%s needs --db%s%s", verb, list ? "" : " and --name", add ? " and --catalogue" : "");
     }
     char error[512] = "";
@@ -72,7 +70,7 @@ int tl_cmd_library(int argc, char **argv)
     }
     int rc = 0, version = 0;
     if (add) {
-        if (tl_library_publish(lib, name, dir, key_path ? key : NULL, tags, tag_count, &version, error,
+        if (tl_library_publish(lib, name, dir, key_path ? key : NULL, tags.item, tags.count, &version, error,
                                sizeof error) != TL_OK) {
             rc = tl_cli_fail("library", "%s", error);
         } else {

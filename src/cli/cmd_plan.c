@@ -6,35 +6,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 #include "tinylarge/edge.h"
-
-static void usage(FILE *out)
-{
-    fprintf(out, "usage: tinylarge plan (CATALOGUE.csv | --library DB --name NAME) --flash BYTES --ram BYTES --mac-rate MAC/S\n"
-                 "                      (--bandwidth HZ --snr-db DB | --rate BIT/S) [options]\n\n"
-                 "Chooses the variant of a catalogue (from `tinylarge compress`) with the\n"
-                 "highest accuracy that fits the device's flash and RAM, whose download plus\n"
-                 "first inference meet the deadline, and whose inference fits the energy\n"
-                 "budget; or says precisely why none fits. Quantities take K, M, G suffixes.\n\n"
-                 "  --flash BYTES           room for the model\n"
-                 "  --ram BYTES             room for the arena\n"
-                 "  --mac-rate N            sustained MACs per second\n"
-                 "  --ips N                 instructions per second (a Cortex-M4 at f Hz: about f):\n"
-                 "                          time each variant by its measured M4 instructions\n"
-                 "                          (when the catalogue has them all) instead of its MACs\n"
-                 "  --densify               the device makes pruned and int4 variants dense int8\n"
-                 "                          when that fits the flash (device --densify): time\n"
-                 "                          those by their dense form's instructions\n"
-                 "  --bandwidth HZ          channel bandwidth (with --snr-db)\n"
-                 "  --snr-db DB             signal-to-noise ratio\n"
-                 "  --efficiency X          share of the Shannon rate achieved (default 0.5)\n"
-                 "  --rate BIT/S            a measured rate instead of bandwidth and SNR\n"
-                 "  --rtt SECONDS           round trip per block (default 0.05)\n"
-                 "  --block BYTES           block size (default 1024)\n"
-                 "  --deadline SECONDS      download + first inference (default: none)\n"
-                 "  --energy-per-mac J      energy of one MAC (with --energy-budget)\n"
-                 "  --energy-budget J       energy allowed per inference\n");
-}
 
 int tl_cmd_plan(int argc, char **argv)
 {
@@ -42,54 +15,44 @@ int tl_cmd_plan(int argc, char **argv)
     tl_device_profile d;
     memset(&d, 0, sizeof d);
     tl_channel c = { 0, 0, 0.5, 0, 0.05, 1024 };
-    double deadline = 0, value;
-    int have_flash = 0, have_ram = 0, have_rate = 0;
-    for (int i = 1; i < argc; ++i) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        }
-        if (a[0] != '-') {
-            if (path) {
-                return tl_cli_fail("plan", "unexpected argument '%s'", a);
-            }
-            path = a;
-            continue;
-        }
-        if (!strcmp(a, "--densify")) {
-            d.densify = 1;
-            continue;
-        }
-        if ((!strcmp(a, "--library") || !strcmp(a, "--name")) && i + 1 < argc) {
-            *(!strcmp(a, "--library") ? &db : &name) = argv[++i];
-            continue;
-        }
-        if (i + 1 >= argc || tl_cli_quantity(argv[i + 1], &value) != 0) {
-            usage(stderr);
-            return tl_cli_fail("plan", "%s needs a non-negative number (K/M/G allowed)", a);
-        }
-        ++i;
-        if (!strcmp(a, "--flash")) { d.flash_bytes = (uint64_t)value; have_flash = 1; }
-        else if (!strcmp(a, "--ram")) { d.ram_bytes = (uint64_t)value; have_ram = 1; }
-        else if (!strcmp(a, "--mac-rate")) d.macs_per_second = value;
-        else if (!strcmp(a, "--ips")) d.instructions_per_second = value;
-        else if (!strcmp(a, "--bandwidth")) { c.bandwidth_hz = value; have_rate = 1; }
-        else if (!strcmp(a, "--snr-db")) c.snr_db = value;
-        else if (!strcmp(a, "--efficiency")) c.efficiency = value;
-        else if (!strcmp(a, "--rate")) { c.measured_bps = value; have_rate = 1; }
-        else if (!strcmp(a, "--rtt")) c.rtt_s = value;
-        else if (!strcmp(a, "--block")) c.block_bytes = (uint32_t)value;
-        else if (!strcmp(a, "--deadline")) deadline = value;
-        else if (!strcmp(a, "--energy-per-mac")) d.joules_per_mac = value;
-        else if (!strcmp(a, "--energy-budget")) d.energy_budget_j = value;
-        else {
-            usage(stderr);
-            return tl_cli_fail("plan", "unknown option '%s'", a);
-        }
+    tl_profile_args profile;
+    memset(&profile, 0, sizeof profile);
+    double block = 1024;
+    tl_opt device[TL_PROFILE_OPTIONS];
+    tl_opt_profile_group(device, &profile);
+    const tl_opt options[] = {
+        { "--db", TL_OPT_TEXT, &db, 0, 0, "LIB", "plan from the library (with --name) instead of a catalogue file", NULL },
+        { "--name", TL_OPT_TEXT, &name, 0, 0, "NAME", "the model in the library", NULL },
+        { "", TL_OPT_GROUP, NULL, 0, 0, NULL, NULL, device },
+        { "--bandwidth", TL_OPT_QUANTITY, &c.bandwidth_hz, 0, 0, "HZ", "channel bandwidth (with --snr-db)", NULL },
+        { "--snr-db", TL_OPT_DOUBLE, &c.snr_db, -1000, 1000, "DB", "signal-to-noise ratio", NULL },
+        { "--efficiency", TL_OPT_DOUBLE, &c.efficiency, 0, 1, "X", "share of the Shannon rate achieved (default 0.5)", NULL },
+        { "--rate", TL_OPT_QUANTITY, &c.measured_bps, 0, 0, "BIT/S", "a measured rate instead of bandwidth and SNR", NULL },
+        { "--rtt", TL_OPT_DOUBLE, &c.rtt_s, 0, 0, "SECONDS", "round trip per block (default 0.05)", NULL },
+        { "--block", TL_OPT_QUANTITY, &block, 16, 1048576, "BYTES", "block size (default 1024)", NULL },
+        { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },
+    };
+    const tl_command_spec spec = {
+        "plan",
+        "usage: tinylarge plan (CATALOGUE.csv | --db LIB --name NAME) --flash BYTES --ram BYTES --mac-rate MAC/S\n"
+        "                      (--bandwidth HZ --snr-db DB | --rate BIT/S) [options]\n\n"
+        "Chooses the variant of a catalogue (from `tinylarge compress`) with the\n"
+        "highest accuracy that fits the device's flash and RAM, whose download plus\n"
+        "first inference meet the deadline, and whose inference fits the energy\n"
+        "budget; or says precisely why none fits. Quantities take K, M, G suffixes.",
+        options, &path, 1, NULL
+    };
+    int positional;
+    const int parsed = tl_opt_parse(&spec, argc, argv, &positional);
+    if (parsed != TL_OPT_OK) {
+        return parsed;
     }
-    if ((!path && !(db && name)) || !have_flash || !have_ram || !(d.macs_per_second > 0) || !have_rate) {
-        usage(stderr);
+    tl_profile_args_apply(&profile, &d);
+    c.block_bytes = (uint32_t)block;
+    const double deadline = profile.deadline;
+    if ((!path && !(db && name)) || !(profile.flash > 0) || !(profile.ram > 0) || !(d.macs_per_second > 0) ||
+        !(c.bandwidth_hz > 0 || c.measured_bps > 0)) {
+        tl_opt_usage(&spec, stderr);
         return tl_cli_fail("plan", "need a catalogue, --flash, --ram, --mac-rate and a channel");
     }
     tl_variant v[256];

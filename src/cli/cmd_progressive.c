@@ -5,52 +5,44 @@
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 #include "tinylarge/convert.h"
 #include "tinylarge/large.h"
 #include "tinylarge/host.h"
-
-static void usage(FILE *out)
-{
-    fprintf(out, "usage: tinylarge progressive MODEL.tlm -o STREAM.tlp [--accuracy] [--limit N]\n"
-                 "       tinylarge progressive --decode STREAM.tlp [--bytes N] -o MODEL.tlm\n\n"
-                 "Encodes a model's int8 weights (dense or sparse; int4 ones stay whole) as\n"
-                 "bit planes, most significant first, so that any prefix of the stream that\n"
-                 "ends on a plane boundary decodes into a valid, coarser model: a device can\n"
-                 "start inferring before the download completes. --accuracy measures every\n"
-                 "prefix on the Fashion-MNIST test split (first --limit images). --decode\n"
-                 "rebuilds a model from the first --bytes bytes of a stream (default: all of\n"
-                 "it).\n");
-}
 
 int tl_cmd_progressive(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
     int decode = 0, accuracy = 0;
     uint32_t limit = 2000, bytes = 0;
-    for (int i = 1; i < argc; ++i) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage(stdout);
-            return 0;
-        } else if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && i + 1 < argc) {
-            out = argv[++i];
-        } else if (!strcmp(argv[i], "--decode")) {
-            decode = 1;
-        } else if (!strcmp(argv[i], "--accuracy")) {
-            accuracy = 1;
-        } else if ((!strcmp(argv[i], "--limit") || !strcmp(argv[i], "--bytes")) && i + 1 < argc) {
-            uint32_t *dst = !strcmp(argv[i], "--limit") ? &limit : &bytes;
-            if (tl_cli_parse_u32(argv[++i], dst) || *dst == 0) {
-                return tl_cli_fail("progressive", "%s needs a positive integer, not '%s'", argv[i - 1], argv[i]);
-            }
-        } else if (argv[i][0] == '-' || in) {
-            usage(stderr);
-            return tl_cli_fail("progressive", "unexpected argument '%s'", argv[i]);
-        } else {
-            in = argv[i];
-        }
+    const tl_opt options[] = {
+        { "-o|--output", TL_OPT_TEXT, &out, 0, 0, "FILE", "the stream (or, with --decode, the model) to write", NULL },
+        { "--accuracy", TL_OPT_FLAG, &accuracy, 0, 0, NULL, "measure every prefix on the test split", NULL },
+        { "--limit", TL_OPT_U32, &limit, 1, 4294967295.0, "N", "test images for --accuracy (default 2000)", NULL },
+        { "--decode", TL_OPT_FLAG, &decode, 0, 0, NULL, "rebuild a model from a stream", NULL },
+        { "--bytes", TL_OPT_U32, &bytes, 1, 4294967295.0, "N", "with --decode: the stream's first N bytes only", NULL },
+        { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },
+    };
+    const tl_command_spec spec = {
+        "progressive",
+        "usage: tinylarge progressive MODEL.tlm -o STREAM.tlp [--accuracy] [--limit N]\n"
+        "       tinylarge progressive --decode STREAM.tlp [--bytes N] -o MODEL.tlm\n\n"
+        "Encodes a model's int8 weights (dense or sparse; int4 ones stay whole) as\n"
+        "bit planes, most significant first, so that any prefix of the stream that\n"
+        "ends on a plane boundary decodes into a valid, coarser model: a device can\n"
+        "start inferring before the download completes. --accuracy measures every\n"
+        "prefix on the Fashion-MNIST test split (first --limit images). --decode\n"
+        "rebuilds a model from the first --bytes bytes of a stream (default: all of\n"
+        "it).",
+        options, &in, 1, NULL
+    };
+    int positional;
+    const int parsed = tl_opt_parse(&spec, argc, argv, &positional);
+    if (parsed != TL_OPT_OK) {
+        return parsed;
     }
     if (!in || !out) {
-        usage(stderr);
+        tl_opt_usage(&spec, stderr);
         return tl_cli_fail("progressive", "need an input and -o OUTPUT");
     }
     uint8_t *data;

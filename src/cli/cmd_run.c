@@ -7,51 +7,38 @@
 #include <time.h>
 
 #include "cli.h"
+#include "options.h"
 #include "tinylarge/convert.h"
 #include "tinylarge/host.h"
-
-static void usage(FILE *out)
-{
-    fprintf(out, "usage: tinylarge run MODEL.tlm [--input FILE] [--output FILE] [--repeat N] [--seed N]\n\n"
-                 "Runs the model through the device runtime (the same code as on a\n"
-                 "microcontroller) and prints the output tensor and the arena used.\n\n"
-                 "  --input FILE   raw int8 input tensor (exactly the input's byte size);\n"
-                 "                 default: a pseudo-random tensor from --seed\n"
-                 "  --output FILE  also write the raw int8 output tensor to FILE\n"
-                 "  --repeat N     run N inferences and report the mean time (default 1)\n"
-                 "  --seed N       seed of the pseudo-random input (default 1): byte i is\n"
-                 "                 (s >> 16) & 0xff after s = s * 1103515245 + 12345\n");
-}
 
 int tl_cmd_run(int argc, char **argv)
 {
     const char *path = NULL, *input = NULL, *output = NULL;
     uint32_t repeat = 1, seed = 1;
-    for (int i = 1; i < argc; ++i) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--input") && i + 1 < argc) {
-            input = argv[++i];
-        } else if (!strcmp(argv[i], "--output") && i + 1 < argc) {
-            output = argv[++i];
-        } else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) {
-            if (tl_cli_parse_u32(argv[++i], &repeat) || repeat == 0) {
-                return tl_cli_fail("run", "--repeat needs a positive integer, not '%s'", argv[i]);
-            }
-        } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
-            if (tl_cli_parse_u32(argv[++i], &seed)) {
-                return tl_cli_fail("run", "--seed needs a non-negative integer, not '%s'", argv[i]);
-            }
-        } else if (argv[i][0] == '-' || path) {
-            usage(stderr);
-            return tl_cli_fail("run", "unexpected or incomplete argument '%s'", argv[i]);
-        } else {
-            path = argv[i];
-        }
+    const tl_opt options[] = {
+        { "--input", TL_OPT_TEXT, &input, 0, 0, "FILE", "raw int8 input tensor (exactly the input's byte size);\n"
+          "default: a pseudo-random tensor from --seed", NULL },
+        { "--output", TL_OPT_TEXT, &output, 0, 0, "FILE", "also write the raw int8 output tensor to FILE", NULL },
+        { "--repeat", TL_OPT_U32, &repeat, 1, 4294967295.0, "N", "run N inferences and report the mean time (default 1)",
+          NULL },
+        { "--seed", TL_OPT_U32, &seed, 0, 4294967295.0, "N", "seed of the pseudo-random input (default 1): byte i is\n"
+          "(s >> 16) & 0xff after s = s * 1103515245 + 12345", NULL },
+        { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },
+    };
+    const tl_command_spec spec = {
+        "run",
+        "usage: tinylarge run MODEL.tlm [--input FILE] [--output FILE] [--repeat N] [--seed N]\n\n"
+        "Runs the model through the device runtime (the same code as on a\n"
+        "microcontroller) and prints the output tensor and the arena used.",
+        options, &path, 1, NULL
+    };
+    int positional;
+    const int parsed = tl_opt_parse(&spec, argc, argv, &positional);
+    if (parsed != TL_OPT_OK) {
+        return parsed;
     }
     if (!path) {
-        usage(stderr);
+        tl_opt_usage(&spec, stderr);
         return tl_cli_fail("run", "need a .tlm file");
     }
     uint8_t *buf;

@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "cli.h"
+#include "options.h"
 #include "tinylarge/convert.h"
 #include "tinylarge/edge.h"
 #include "tinylarge/large.h"
@@ -19,48 +20,37 @@
 int tl_cmd_serve(int argc, char **argv)
 {
     tl_serve_options o = { NULL, "127.0.0.1", 0, NULL, 1.0, 0 };
-    for (int i = 1; i < argc; ++i) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("usage: tinylarge serve --db LIB [--host ADDRESS] [--port N] [--psk FILE] [--poll S] [--quiet]\n\n"
-                   "The edge server, CoAP over UDP (default 127.0.0.1:5683), or DTLS with --psk\n"
-                   "(default port 5684; only the identities in FILE, lines 'identity hex-key\n"
-                   "[operator]'). LIB is a SQLite file or a PostgreSQL connection string.\n"
-                   "  GET  /plan?flash=B&ram=B&macs=R&rate=BPS[&name=N][&device=ID][&K=V...]\n"
-                   "       the variant for a device, as a CBOR manifest; observable: devices\n"
-                   "       are notified when their context changes or a version is published\n"
-                   "  GET  /model?name=N&version=V&variant=X[&form=tlp]   its bytes, block-wise\n"
-                   "  POST /context?device=ID&K=V...                        set a device's context\n"
-                   "--poll S: look for newly published versions every S seconds (default 1).\n");
-            return 0;
-        }
-        if (!strcmp(a, "--quiet")) {
-            o.quiet = 1;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            return tl_cli_fail("serve", "incomplete option '%s'", a);
-        }
-        const char *v = argv[++i];
-        uint32_t port;
-        double poll;
-        if (!strcmp(a, "--db")) o.library = v;
-        else if (!strcmp(a, "--host")) o.host = v;
-        else if (!strcmp(a, "--psk")) o.psk_file = v;
-        else if (!strcmp(a, "--port")) {
-            if (tl_cli_parse_u32(v, &port) || port == 0 || port > 65535) {
-                return tl_cli_fail("serve", "--port needs 1..65535, not '%s'", v);
-            }
-            o.port = (uint16_t)port;
-        } else if (!strcmp(a, "--poll")) {
-            if (tl_cli_quantity(v, &poll) || !(poll > 0)) {
-                return tl_cli_fail("serve", "--poll needs seconds > 0, not '%s'", v);
-            }
-            o.poll_seconds = poll;
-        } else {
-            return tl_cli_fail("serve", "unexpected argument '%s'", a);
-        }
+    uint32_t port = 0;
+    const tl_opt options[] = {
+        { "--db", TL_OPT_TEXT, &o.library, 0, 0, "LIB", "the library: a SQLite file or a PostgreSQL connection string",
+          NULL },
+        { "--host", TL_OPT_TEXT, &o.host, 0, 0, "ADDRESS", "the address to listen on (default 127.0.0.1)", NULL },
+        { "--port", TL_OPT_U32, &port, 1, 65535, "N", "the port (default 5683, 5684 with --psk)", NULL },
+        { "--psk", TL_OPT_TEXT, &o.psk_file, 0, 0, "FILE", "DTLS with these identities only (lines 'identity hex-key\n"
+          "[operator]')", NULL },
+        { "--poll", TL_OPT_DOUBLE, &o.poll_seconds, 0.001, 86400, "S", "look for newly published versions every S\n"
+          "seconds (default 1)", NULL },
+        { "--quiet", TL_OPT_FLAG, &o.quiet, 0, 0, NULL, "no line per plan on stderr", NULL },
+        { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },
+    };
+    const tl_command_spec spec = {
+        "serve",
+        "usage: tinylarge serve --db LIB [--host ADDRESS] [--port N] [--psk FILE] [--poll S] [--quiet]\n\n"
+        "The edge server, CoAP over UDP (default 127.0.0.1:5683), or DTLS with --psk.\n"
+        "  GET  /plan?flash=B&ram=B&macs=R&rate=BPS[&name=N][&device=ID][&K=V...]\n"
+        "       the variant for a device, as a CBOR manifest with the publisher's signed\n"
+        "       manifest; observable: devices are notified when their context changes\n"
+        "       or a version is published\n"
+        "  GET  /model?name=N&version=V&variant=X[&form=tlp]   its bytes, block-wise\n"
+        "  POST /context?device=ID&K=V...                        set a device's context",
+        options, NULL, 0, NULL
+    };
+    int positional;
+    const int parsed = tl_opt_parse(&spec, argc, argv, &positional);
+    if (parsed != TL_OPT_OK) {
+        return parsed;
     }
+    o.port = (uint16_t)port;
     if (!o.library) {
         return tl_cli_fail("serve", "need --db LIB");
     }
@@ -154,87 +144,64 @@ int tl_cmd_device(int argc, char **argv)
     memset(&o, 0, sizeof o);
     o.port = 5683;
     uint32_t eval = 0, first_planes = 0, updates = 0;
-    double value;
-    for (int i = 1; i < argc; ++i) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("usage: tinylarge device --server HOST:PORT --slots DIR --flash B --ram B --mac-rate R --rate BPS\n"
-                   "                        [--name NAME | --context K=V&K=V...] [--id ID] (--pub SERVER.pub | --insecure)\n"
-                   "       tinylarge device --server HOST:PORT --uart SOCKET [--run] --flash B ... (a gateway)\n"
-                   "                        [--ips N]\n"
-                   "                        [--psk FILE] [--deadline S] [--energy-per-mac J --energy-budget J]\n"
-                   "                        [--progressive] [--first-planes N] [--densify]\n"
-                   "                        [--link-rate BPS] [--watch S] [--updates N] [--timeout S] [--eval N]\n\n"
-                   "A device's update rounds, run by the device's own update state machine: asks the\n"
-                   "edge server which variant fits (its profile, channel rate and context), checks\n"
-                   "the publisher's signed manifest (name, version, sequence, size, digest) against\n"
-                   "--pub, refuses a rollback, downloads the model block by block into DIR (resuming\n"
-                   "an interrupted download), checks it against the manifest, installs it in the\n"
-                   "inactive of two slots and switches; any failure keeps the running model.\n"
-                   "  --pub KEY      the publisher's Ed25519 public key (from `tinylarge keygen`)\n"
-                   "  --insecure     no key: take unsigned manifests (anyone on the path can then\n"
-                   "                 install a model); for trials only\n"
-                   "  --uart PATH    be a gateway: the device is behind a serial link (a Unix socket,\n"
-                   "                 QEMU's -serial unix:PATH) and runs the update machine itself,\n"
-                   "                 with its own key; this process fetches and relays (no --slots)\n"
-                   "  --run          with --uart: the device then runs its model on the seeded input\n"
-                   "                 and its output is printed (\"output: ...\")\n"
-                   "  --energy-per-mac, --energy-budget  joules per MAC and allowed per inference (a\n"
-                   "                 device derives the budget from its battery); the planner keeps to it\n"
-                   "  --ips N        instructions per second (a Cortex-M4 at f Hz: about f): the planner\n"
-                   "                 times each variant by its measured M4 instructions, not its MACs\n"
-                   "  --context      the device's situation, e.g. task=fashion&location=hall (the\n"
-                   "                 server picks the model tagged for it)\n"
-                   "  --psk FILE     DTLS with the identity in FILE ('identity hex-key')\n"
-                   "  --progressive  download the bit-plane stream; a device with no model runs the\n"
-                   "                 first N planes (--first-planes; default: the planner's prefix, else 4)\n"
-                   "                 as soon as they arrive (the planner may ask for this itself)\n"
-                   "  --densify      install a pruned (sparse) or int4 model with its filters made\n"
-                   "                 dense int8 when that fits the flash: same answers, int8 speed\n"
-                   "  --link-rate    emulate a link of BPS bit/s (paces the blocks)\n"
-                   "  --watch S      stay registered (CoAP Observe) for S seconds and follow the\n"
-                   "                 server's notifications; --updates N stops after N installs\n"
-                   "  --eval N       classify N Fashion-MNIST test images with each model it runs\n");
-            return 0;
-        }
-        if (!strcmp(a, "--progressive") || !strcmp(a, "--densify") || !strcmp(a, "--insecure") ||
-            !strcmp(a, "--run")) {
-            *(a[2] == 'p' ? &o.progressive : a[2] == 'd' ? &o.densify : a[2] == 'i' ? &o.insecure : &o.run_remote) = 1;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            return tl_cli_fail("device", "incomplete option '%s'", a);
-        }
-        const char *v = argv[++i];
-        if (!strcmp(a, "--server")) server = v;
-        else if (!strcmp(a, "--name")) o.name = v;
-        else if (!strcmp(a, "--context")) o.context = v;
-        else if (!strcmp(a, "--id")) o.device_id = v;
-        else if (!strcmp(a, "--slots")) o.slots = v;
-        else if (!strcmp(a, "--uart")) o.uart = v;
-        else if (!strcmp(a, "--pub")) pub = v;
-        else if (!strcmp(a, "--psk")) psk_file = v;
-        else if (!strcmp(a, "--eval") || !strcmp(a, "--first-planes") || !strcmp(a, "--updates")) {
-            uint32_t *dst = a[2] == 'e' ? &eval : a[2] == 'f' ? &first_planes : &updates;
-            if (tl_cli_parse_u32(v, dst) || (dst == &first_planes && (first_planes < 1 || first_planes > 8))) {
-                return tl_cli_fail("device", "%s needs a number%s, not '%s'", a,
-                                   dst == &first_planes ? " from 1 to 8" : "", v);
-            }
-        } else if (tl_cli_quantity(v, &value) != 0) {
-            return tl_cli_fail("device", "%s needs a non-negative number (K/M/G allowed), not '%s'", a, v);
-        } else if (!strcmp(a, "--flash")) o.profile.flash_bytes = (uint64_t)value;
-        else if (!strcmp(a, "--ram")) o.profile.ram_bytes = (uint64_t)value;
-        else if (!strcmp(a, "--mac-rate")) o.profile.macs_per_second = value;
-        else if (!strcmp(a, "--ips")) o.profile.instructions_per_second = value;
-        else if (!strcmp(a, "--rate")) o.rate_bps = value;
-        else if (!strcmp(a, "--deadline")) o.deadline_s = value;
-        else if (!strcmp(a, "--energy-per-mac")) o.profile.joules_per_mac = value;
-        else if (!strcmp(a, "--energy-budget")) o.profile.energy_budget_j = value;
-        else if (!strcmp(a, "--link-rate")) o.link_bps = value;
-        else if (!strcmp(a, "--watch")) o.watch_seconds = value;
-        else if (!strcmp(a, "--timeout")) o.block_timeout_s = value;
-        else return tl_cli_fail("device", "unknown option '%s'", a);
+    tl_profile_args profile;
+    memset(&profile, 0, sizeof profile);
+    tl_opt device[TL_PROFILE_OPTIONS];
+    tl_opt_profile_group(device, &profile);
+    const tl_opt options[] = {
+        { "--server", TL_OPT_TEXT, &server, 0, 0, "HOST:PORT", "the edge server (required)", NULL },
+        { "--slots", TL_OPT_TEXT, &o.slots, 0, 0, "DIR", "the device's slots and update record (this process is the\n"
+          "device)", NULL },
+        { "--uart", TL_OPT_TEXT, &o.uart, 0, 0, "SOCKET", "be a gateway: the device is behind a serial link (a Unix\n"
+          "socket, QEMU's -serial unix:PATH) and runs the update machine\nitself, with its own key; this process "
+          "fetches and relays", NULL },
+        { "--run", TL_OPT_FLAG, &o.run_remote, 0, 0, NULL, "with --uart: the device then runs its model on the seeded\n"
+          "input and its output is printed (\"output: ...\")", NULL },
+        { "--pub", TL_OPT_TEXT, &pub, 0, 0, "KEY", "the publisher's Ed25519 public key (from `tinylarge keygen`)", NULL },
+        { "--insecure", TL_OPT_FLAG, &o.insecure, 0, 0, NULL, "no key: take unsigned manifests (anyone on the path can\n"
+          "then install a model); for trials only", NULL },
+        { "--name", TL_OPT_TEXT, &o.name, 0, 0, "NAME", "a model by name", NULL },
+        { "--context", TL_OPT_TEXT, &o.context, 0, 0, "K=V&K=V", "the device's situation, e.g. task=fashion&location=hall\n"
+          "(the server picks the model tagged for it)", NULL },
+        { "--id", TL_OPT_TEXT, &o.device_id, 0, 0, "ID", "the device's name to the server (for /context)", NULL },
+        { "--psk", TL_OPT_TEXT, &psk_file, 0, 0, "FILE", "DTLS with the identity in FILE ('identity hex-key')", NULL },
+        { "", TL_OPT_GROUP, NULL, 0, 0, NULL, NULL, device },
+        { "--rate", TL_OPT_QUANTITY, &o.rate_bps, 0, 0, "BPS", "the channel rate the planner counts on (required)", NULL },
+        { "--progressive", TL_OPT_FLAG, &o.progressive, 0, 0, NULL, "download the bit-plane stream; a device with no model\n"
+          "runs the first planes as soon as they arrive", NULL },
+        { "--first-planes", TL_OPT_U32, &first_planes, 1, 8, "N", "the smallest prefix worth running (default: the\n"
+          "planner's prefix, else 4)", NULL },
+        { "--link-rate", TL_OPT_QUANTITY, &o.link_bps, 0, 0, "BPS", "emulate a link this slow (paces the blocks)", NULL },
+        { "--watch", TL_OPT_DOUBLE, &o.watch_seconds, 0, 0, "S", "stay registered (CoAP Observe) for S seconds and\n"
+          "follow the server's notifications", NULL },
+        { "--updates", TL_OPT_U32, &updates, 0, 4294967295.0, "N", "with --watch: stop after N installs", NULL },
+        { "--timeout", TL_OPT_DOUBLE, &o.block_timeout_s, 0, 0, "S", "how long a silent server is waited for (default\n"
+          "10)", NULL },
+        { "--eval", TL_OPT_U32, &eval, 0, 4294967295.0, "N", "classify N Fashion-MNIST test images with each model it\n"
+          "runs", NULL },
+        { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },
+    };
+    const tl_command_spec spec = {
+        "device",
+        "usage: tinylarge device --server HOST:PORT --slots DIR --flash B --ram B --mac-rate R --rate BPS\n"
+        "                        [--name NAME | --context K=V&K=V...] (--pub KEY | --insecure) [options]\n"
+        "       tinylarge device --server HOST:PORT --uart SOCKET [--run] --flash B ... (a gateway)\n\n"
+        "A device's update rounds, run by the device's own update state machine: asks the\n"
+        "edge server which variant fits (its profile, channel rate and context), checks\n"
+        "the publisher's signed manifest (name, version, sequence, size, digest) against\n"
+        "--pub, refuses a rollback, downloads the model block by block into DIR (resuming\n"
+        "an interrupted download), checks it against the manifest, installs it in the\n"
+        "inactive of two slots and switches; any failure keeps the running model.",
+        options, NULL, 0, NULL
+    };
+    int positional;
+    const int parsed = tl_opt_parse(&spec, argc, argv, &positional);
+    if (parsed != TL_OPT_OK) {
+        return parsed;
     }
+    tl_profile_args_apply(&profile, &o.profile);
+    o.densify = profile.densify;
+    o.deadline_s = profile.deadline;
     if (!server || !(o.slots || o.uart) || !o.profile.flash_bytes || !o.profile.ram_bytes ||
         !(o.profile.macs_per_second > 0) || !(o.rate_bps > 0)) {
         return tl_cli_fail("device", "need --server, --slots (or --uart), --flash, --ram, --mac-rate and --rate");
@@ -325,34 +292,37 @@ int tl_cmd_device(int argc, char **argv)
 int tl_cmd_context(int argc, char **argv)
 {
     const char *server = NULL, *device = NULL, *psk_file = NULL;
+    const char *given[TL_OPT_LIST_MAX];
     char pairs[512] = "";
     size_t used = 0;
-    for (int i = 1; i < argc; ++i) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("usage: tinylarge context --server HOST:PORT --device ID [--psk FILE] [K=V...]\n\n"
-                   "Sets a device's context on the edge server (K= with no value removes K) and\n"
-                   "prints the result; the server notifies the devices observing their plan. With\n"
-                   "no K=V, prints the context. With DTLS (--psk), only the device itself or an\n"
-                   "operator identity may set it.\n");
-            return 0;
-        }
-        if (!strncmp(a, "--", 2)) {
-            if (i + 1 >= argc) {
-                return tl_cli_fail("context", "incomplete option '%s'", a);
-            }
-            const char *v = argv[++i];
-            if (!strcmp(a, "--server")) server = v;
-            else if (!strcmp(a, "--device")) device = v;
-            else if (!strcmp(a, "--psk")) psk_file = v;
-            else return tl_cli_fail("context", "unknown option '%s'", a);
-        } else if (!strchr(a, '=') || a[0] == '=' || strchr(a, '&')) {
+    const tl_opt options[] = {
+        { "--server", TL_OPT_TEXT, &server, 0, 0, "HOST:PORT", "the edge server (required)", NULL },
+        { "--device", TL_OPT_TEXT, &device, 0, 0, "ID", "the device (required)", NULL },
+        { "--psk", TL_OPT_TEXT, &psk_file, 0, 0, "FILE", "DTLS with the identity in FILE ('identity hex-key')", NULL },
+        { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },
+    };
+    const tl_command_spec spec = {
+        "context",
+        "usage: tinylarge context --server HOST:PORT --device ID [--psk FILE] [K=V...]\n\n"
+        "Sets a device's context on the edge server (K= with no value removes K) and\n"
+        "prints the result; the server notifies the devices observing their plan. With\n"
+        "no K=V, prints the context. With DTLS (--psk), only the device itself or an\n"
+        "operator identity may set it.",
+        options, given, TL_OPT_LIST_MAX, NULL
+    };
+    int count;
+    const int parsed = tl_opt_parse(&spec, argc, argv, &count);
+    if (parsed != TL_OPT_OK) {
+        return parsed;
+    }
+    for (int k = 0; k < count; ++k) {
+        const char *a = given[k];
+        if (!strchr(a, '=') || a[0] == '=' || strchr(a, '&')) {
             return tl_cli_fail("context", "'%s' is not K=V", a);
-        } else {
-            used += (size_t)snprintf(pairs + used, sizeof pairs - used, "%s%s", used ? "&" : "", a);
-            if (used >= sizeof pairs) {
-                return tl_cli_fail("context", "the context is too long");
-            }
+        }
+        used += (size_t)snprintf(pairs + used, sizeof pairs - used, "%s%s", used ? "&" : "", a);
+        if (used >= sizeof pairs) {
+            return tl_cli_fail("context", "the context is too long");
         }
     }
     if (!server || !device) {
