@@ -31,6 +31,12 @@ check() {
     fi
 }
 
+# The first option in a command's help that takes a value (for the
+# missing-value check).
+tinylarge_first_option() {
+    "$bin" "$1" --help | sed -n 's/^  \(--[a-z-]*\) [A-Z].*/\1/p' | head -1
+}
+
 # ok NAME COMMAND...: COMMAND must succeed (a file check, say).
 ok() {
     local name=$1
@@ -122,7 +128,7 @@ if [ -x "$make_dataset" ]; then
     check "a label over 255 is refused" 1 "y_test.npy: value 0 is outside 0..255" -- \
         "$bin" eval "$work/p-npy.tlc" --data "$work/patterns-npy"
 fi
-check "bad --optimizer" 1 "--optimizer takes sgd or adamw, not 'lbfgs'" -- \
+check "bad --optimizer" 2 "--optimizer takes sgd or adamw, not 'lbfgs'" -- \
     "$bin" train --arch student-tiny --out "$work/t.tlc" --optimizer lbfgs
 check "distill needs a teacher" 1 "need --teacher CKPT" -- "$bin" distill --arch student-tiny --out "$work/t.tlc"
 main_job=$(dirname "$0")/../scripts/main-job.sh
@@ -131,7 +137,7 @@ check "main job: missing teacher" 1 "main job: teacher checkpoint $work/none.tlc
 printf 'not a checkpoint' >"$work/junk.tlc"
 check "main job: unreadable teacher" 1 "main job: cannot use $work/junk.tlc as the teacher: .*junk.tlc" -- \
     "$main_job" "$(dirname "$bin")" "$2" "$work/junk.tlc"
-check "distill: too many teacher views" 1 "--teacher-views takes 0 to 64, not '65'" -- \
+check "distill: too many teacher views" 2 "--teacher-views takes 0 to 64, not '65'" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --teacher-views 65
 check "distill: views need augmentation" 1 "--teacher-views trains on augmented views; it cannot go with --no-augment" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --teacher-views 2 --no-augment
@@ -156,42 +162,42 @@ check "distill: attention with a cache file" 1 "--attention needs the teacher's 
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --attention 1000 --teacher-cache "$work/x.tltc"
 check "distill: attention with mirrored targets" 1 "--attention needs the teacher's feature maps" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --attention 1000 --teacher-flip
-check "distill: attention weight not a number" 1 "--attention needs a non-negative number, not 'inf'" -- \
+check "distill: attention weight not a number" 2 "--attention needs a non-negative number, not 'inf'" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --attention inf
-check "train takes no attention transfer" 1 "unknown option '--attention'" -- \
+check "train takes no attention transfer" 2 "unknown option '--attention'" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --attention 1000
-check "distill help names the decoupled loss" 0 "--kd LOSS +hinton \(default\).*; dkd," -- "$bin" distill --help
+check "distill help names the decoupled loss" 0 "^ +hinton \(default\): alpha T\^2 KL \+ \(1 - alpha\) CE; dkd," -- "$bin" distill --help
 check "distill help names the z-scored loss" 0 "zscore \(Sun et al. 2024\): alpha W T\^2 KL" -- "$bin" distill --help
 check "distill help names the correlation loss" 0 "--pkd-weight P +pearson: the correlation term's extra weight P \(default 2;" -- \
     "$bin" distill --help
 check "distill help names its weight" 0 "--zkd-weight W +zscore: the KL term's extra weight W \(default 10;" -- \
     "$bin" distill --help
-check "distill: unknown loss" 1 "--kd takes hinton, dkd, zscore or pearson, not 'fitnet'" -- \
+check "distill: unknown loss" 2 "--kd takes hinton, dkd, zscore or pearson, not 'fitnet'" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --kd fitnet
-check "distill: negative beta" 1 "--dkd-beta needs a non-negative number, not '-1'" -- \
+check "distill: negative beta" 2 "--dkd-beta needs a non-negative number, not '-1'" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --kd dkd --dkd-beta -1
-check "distill: negative z-scored weight" 1 "--zkd-weight needs a non-negative number, not '-3'" -- \
+check "distill: negative z-scored weight" 2 "--zkd-weight needs a non-negative number, not '-3'" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --kd zscore --zkd-weight -3
-check "train takes no z-scored weight" 1 "unknown option '--zkd-weight'" -- \
+check "train takes no z-scored weight" 2 "unknown option '--zkd-weight'" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --zkd-weight 10
-check "train: cutout too large" 1 "--cutout takes 0 to 64 pixels, not '65'" -- \
+check "train: cutout too large" 2 "--cutout takes 0 to 64, not '65'" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --cutout 65
-check "train: epochs not an integer" 1 "--epochs needs a non-negative integer, not '2.5'" -- \
+check "train: epochs not an integer" 2 "--epochs needs a non-negative integer, not '2.5'" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --epochs 2.5
-check "train: too many epochs" 1 "--epochs takes 0 to 1000000, not '1000001'" -- \
+check "train: too many epochs" 2 "--epochs takes 0 to 1000000, not '1000001'" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --epochs 1000001
-check "train: qat bits" 1 "--qat takes 4 or 8, not '6'" -- \
+check "train: qat bits" 2 "--qat takes 4 or 8, not '6'" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --qat 6
-check "train: limit not an integer" 1 "--limit needs a non-negative integer, not '-5'" -- \
+check "train: limit not an integer" 2 "--limit needs a non-negative integer, not '-5'" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --limit -5
-check "train takes no temperature" 1 "unknown option '--temperature'" -- \
+check "train takes no temperature" 2 "unknown option '--temperature'" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --temperature 4
-check "train takes no teacher views" 1 "unknown option '--teacher-views'" -- \
+check "train takes no teacher views" 2 "unknown option '--teacher-views'" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --teacher-views 2
 check "train: cutout needs augmentation" 1 "--cutout is an augmentation; it cannot go with --no-augment" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --cutout 8 --no-augment
 check "train help names cutout" 0 "--cutout N +also mask a random N x N square" -- "$bin" train --help
-check "train takes no distillation loss" 1 "unknown option '--kd'" -- \
+check "train takes no distillation loss" 2 "unknown option '--kd'" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --kd dkd
 check "eval help names the ensemble and --flip" 0 "usage: tinylarge eval CKPT \[CKPT \.\.\.\] \[--flip\]" -- "$bin" eval --help
 check "eval of a non-checkpoint" 1 "kws.tlm: not a tinylarge checkpoint" -- "$bin" eval "$work/kws.tlm"
@@ -289,7 +295,7 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         --finetune-limit 200 --limit 100 --calibration 100
     ok "half the channels: fewer MACs" awk -F, -v full="$(awk -F, '$1 == "e0-s00-int8" { print $7 }' "$cat_dir/catalogue.csv")" \
         '$1 == "e0-c50-s00-int8" && $7 < full * 0.6 { found = 1 } END { exit !found }' "$work/slim/catalogue.csv"
-    check "channels: a fraction below 1" 1 "--channels takes fractions of filters to remove" -- \
+    check "channels: a fraction below 1" 2 "--channels takes fractions of filters to remove" -- \
         "$bin" compress "$work/t.tlc" --out-dir "$work/slim" --channels 1.5
     check "train: --prune-channels needs --init" 1 "--prune-channels needs --init CKPT" -- \
         "$bin" train --arch student-tiny --out "$work/x.tlc" --prune-channels 0.5
@@ -328,11 +334,21 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "library remove" 0 "removed fashion" -- "$bin" library remove --db "$work/lib.db" --name fashion
     check "library bad action" 1 "unknown action 'publish'" -- "$bin" library publish --db "$work/lib.db"
     check "compress needs --out-dir" 1 "need a checkpoint and --out-dir DIR" -- "$bin" compress "$work/t.tlc"
-    check "bad --bits" 1 "--bits takes 8 and/or 4" -- "$bin" compress "$work/t.tlc" --out-dir "$cat_dir" --bits 3
+    check "bad --bits" 2 "--bits takes 8 and/or 4" -- "$bin" compress "$work/t.tlc" --out-dir "$cat_dir" --bits 3
     check "eval the checkpoint" 0 "student-tiny, 4266 parameters, 1 epochs, 100 test images, loss [0-9.]+, accuracy 0\.[0-9]+" -- \
         "$bin" eval "$work/t.tlc" --limit 100
 fi
 ok "no temporary files left" test -z "$(find "$work" -name '*.tmp.*')"
 
+# Every command: an unknown option is named and exits 2, and --help exits 0.
+for verb in import inspect run train distill eval export compress cascade progressive densify plan library keygen \
+    sign verify serve device context; do
+    check "$verb: an unknown option is named" 2 "tinylarge $verb: unknown option '--no-such-option'" -- \
+        "$bin" "$verb" --no-such-option
+    option=$(tinylarge_first_option "$verb")
+    [ -z "$option" ] || check "$verb: a missing value is named" 2 "tinylarge $verb: option '$option' needs a value" -- \
+        "$bin" "$verb" "$option"
+    check "$verb --help" 0 "^usage: tinylarge $verb" -- "$bin" "$verb" --help
+done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -17,9 +17,6 @@ int tl_cli_load_model(const char *cmd, const char *path, uint8_t **buffer, tl_mo
 /* Parses a non-negative integer option value; returns 0 on success. */
 int tl_cli_parse_u32(const char *text, uint32_t *out);
 
-/* A non-negative number with an optional K, M or G suffix (powers of 1000). */
-int tl_cli_quantity(const char *text, double *out);
-
 int tl_cmd_import(int argc, char **argv);
 int tl_cmd_inspect(int argc, char **argv);
 int tl_cmd_run(int argc, char **argv);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
 #include "tinylarge/convert.h"
 #include "tinylarge/device.h"
 #include "tinylarge/large.h"
@@ -62,27 +63,6 @@ static void measure_prefix(const uint8_t *model, size_t size, const tl_dataset *
     }
     free(tlp);
     free(decoded);
-}
-
-static void usage(FILE *out)
-{
-    fprintf(out, "usage: tinylarge compress CKPT --out-dir DIR [options]\n\n"
-                 "Builds the variant catalogue of a trained network: every combination of\n"
-                 "early exit, weight sparsity (pruned, then fine-tuned) and weight bits,\n"
-                 "exported to .tlm and measured on the device runtime. Writes the models,\n"
-                 "catalogue.csv, catalogue.json and pareto.png (accuracy vs bytes) in DIR.\n\n"
-                 "  --out-dir DIR          where to write (created if missing; required)\n"
-                 "  --channels LIST        fractions of each convolution's filters removed (structured\n"
-                 "                         pruning, then fine-tuned; default 0): variants e0-c50-...\n"
-                 "  --sparsity LIST        comma-separated fractions (default 0,0.5,0.75)\n"
-                 "  --bits LIST            8 and/or 4 (default 8,4)\n"
-                 "  --finetune-epochs N    fine-tuning epochs per sparsity (default 1)\n"
-                 "  --finetune-limit N     training images for fine-tuning (default 10000)\n"
-                 "  --finetune-lr X        fine-tuning learning rate (default 0.002)\n"
-                 "  --limit N              test images for accuracy (default 2000)\n"
-                 "  --calibration N        training images for activation ranges (default 500)\n"
-                 "  --m4-runner ELF        Cortex-M4 runner image (default: firmware/fw_runner.elf\n"
-                 "                         beside this program; measured when qemu-system-arm exists)\n");
 }
 
 static int parse_list(const char *text, float *out, int max)
@@ -259,83 +239,76 @@ static int fine_tune(const char *from, const char *to, float channels, float spa
 
 int tl_cmd_compress(int argc, char **argv)
 {
-    const char *ckpt = NULL, *dir = NULL, *runner = NULL;
+    const char *ckpt = NULL, *dir = NULL, *runner = NULL, *sparsity_list = NULL, *bits_list = NULL,
+               *channels_list = NULL;
     float sparsity[8] = { 0.0f, 0.5f, 0.75f }, bits_f[4] = { 8, 4 }, channels[4] = { 0.0f };
     int n_sparsity = 3, n_bits = 2, n_channels = 1;
     uint32_t ft_epochs = 1, ft_limit = 10000, limit = 2000, calibration = 500;
     float ft_lr = 0.002f;
-    for (int i = 1; i < argc; ++i) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (a[0] != '-') {
-            if (ckpt) {
-                return tl_cli_fail("compress", "unexpected argument '%s'", a);
-            }
-            ckpt = a;
-            continue;
-        } else if (!v) {
-            usage(stderr);
-            return tl_cli_fail("compress", "incomplete option '%s'", a);
+    const tl_opt options[] = {
+        { "--out-dir", TL_OPT_TEXT, &dir, 0, 0, "DIR", "where to write (created if missing; required)", NULL },
+        { "--channels", TL_OPT_TEXT, &channels_list, 0, 0, "LIST", "fractions of each convolution's filters removed\n"
+          "(structured pruning, then fine-tuned; default 0): variants e0-c50-...", NULL },
+        { "--sparsity", TL_OPT_TEXT, &sparsity_list, 0, 0, "LIST", "comma-separated fractions (default 0,0.5,0.75)", NULL },
+        { "--bits", TL_OPT_TEXT, &bits_list, 0, 0, "LIST", "8 and/or 4 (default 8,4)", NULL },
+        { "--finetune-epochs", TL_OPT_U32, &ft_epochs, 1, 4294967295.0, "N", "fine-tuning epochs per sparsity (default 1)",
+          NULL },
+        { "--finetune-limit", TL_OPT_U32, &ft_limit, 1, 4294967295.0, "N", "training images for fine-tuning (default\n"
+          "10000)", NULL },
+        { "--finetune-lr", TL_OPT_FLOAT, &ft_lr, 1e-12, 1e6, "X", "fine-tuning learning rate (default 0.002)", NULL },
+        { "--limit", TL_OPT_U32, &limit, 1, 4294967295.0, "N", "test images for accuracy (default 2000)", NULL },
+        { "--calibration", TL_OPT_U32, &calibration, 1, 4294967295.0, "N", "training images for activation ranges\n"
+          "(default 500)", NULL },
+        { "--m4-runner", TL_OPT_TEXT, &runner, 0, 0, "ELF", "Cortex-M4 runner image (default: firmware/fw_runner.elf\n"
+          "beside this program; measured when qemu-system-arm exists)", NULL },
+        { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },
+    };
+    const tl_command_spec spec = {
+        "compress",
+        "usage: tinylarge compress CKPT --out-dir DIR [options]\n\n"
+        "Builds the variant catalogue of a trained network: every combination of\n"
+        "early exit, weight sparsity (pruned, then fine-tuned) and weight bits,\n"
+        "exported to .tlm and measured on the device runtime. Writes the models,\n"
+        "catalogue.csv, catalogue.json and pareto.png (accuracy vs bytes) in DIR.",
+        options, &ckpt, 1, NULL
+    };
+    int positional;
+    const int parsed = tl_opt_parse(&spec, argc, argv, &positional);
+    if (parsed != TL_OPT_OK) {
+        return parsed;
+    }
+    if (sparsity_list) {
+        n_sparsity = parse_list(sparsity_list, sparsity, 8);
+        for (int k = 0; k < n_sparsity; ++k) {
+            n_sparsity = sparsity[k] >= 0 && sparsity[k] < 1 ? n_sparsity : -1;
         }
-        ++i;
-        if (!strcmp(a, "--out-dir")) {
-            dir = v;
-        } else if (!strcmp(a, "--m4-runner")) {
-            runner = v;
-        } else if (!strcmp(a, "--sparsity")) {
-            n_sparsity = parse_list(v, sparsity, 8);
-            for (int k = 0; k < n_sparsity; ++k) {
-                if (!(sparsity[k] >= 0 && sparsity[k] < 1)) {
-                    n_sparsity = -1;
-                }
-            }
-            if (n_sparsity < 1) {
-                return tl_cli_fail("compress", "--sparsity takes fractions in [0, 1), like 0,0.5,0.75");
-            }
-        } else if (!strcmp(a, "--channels")) {
-            n_channels = parse_list(v, channels, 4);
-            for (int k = 0; k < n_channels; ++k) {
-                if (!(channels[k] >= 0 && channels[k] < 1)) {
-                    n_channels = -1;
-                }
-            }
-            if (n_channels < 1) {
-                return tl_cli_fail("compress", "--channels takes fractions of filters to remove in [0, 1), like 0,0.5");
-            }
-        } else if (!strcmp(a, "--finetune-lr")) {
-            char *end;
-            ft_lr = strtof(v, &end);
-            if (*end || !(ft_lr > 0)) {
-                return tl_cli_fail("compress", "--finetune-lr needs a positive number, not '%s'", v);
-            }
-        } else if (!strcmp(a, "--bits")) {
-            n_bits = parse_list(v, bits_f, 4);
-            for (int k = 0; k < n_bits; ++k) {
-                if (bits_f[k] != 8 && bits_f[k] != 4) {
-                    n_bits = -1;
-                }
-            }
-            if (n_bits < 1) {
-                return tl_cli_fail("compress", "--bits takes 8 and/or 4, like 8,4");
-            }
-        } else {
-            uint32_t *dst = !strcmp(a, "--finetune-epochs") ? &ft_epochs
-                          : !strcmp(a, "--finetune-limit") ? &ft_limit
-                          : !strcmp(a, "--limit") ? &limit
-                          : !strcmp(a, "--calibration") ? &calibration : NULL;
-            if (!dst) {
-                usage(stderr);
-                return tl_cli_fail("compress", "unknown option '%s'", a);
-            }
-            if (tl_cli_parse_u32(v, dst) || *dst == 0) {
-                return tl_cli_fail("compress", "%s needs a positive integer, not '%s'", a, v);
-            }
+        if (n_sparsity < 1) {
+            fprintf(stderr, "tinylarge compress: --sparsity takes fractions in [0, 1), like 0,0.5,0.75\n");
+            return 2;
+        }
+    }
+    if (channels_list) {
+        n_channels = parse_list(channels_list, channels, 4);
+        for (int k = 0; k < n_channels; ++k) {
+            n_channels = channels[k] >= 0 && channels[k] < 1 ? n_channels : -1;
+        }
+        if (n_channels < 1) {
+            fprintf(stderr, "tinylarge compress: --channels takes fractions of filters to remove in [0, 1), like 0,0.5\n");
+            return 2;
+        }
+    }
+    if (bits_list) {
+        n_bits = parse_list(bits_list, bits_f, 4);
+        for (int k = 0; k < n_bits; ++k) {
+            n_bits = bits_f[k] == 8 || bits_f[k] == 4 ? n_bits : -1;
+        }
+        if (n_bits < 1) {
+            fprintf(stderr, "tinylarge compress: --bits takes 8 and/or 4, like 8,4\n");
+            return 2;
         }
     }
     if (!ckpt || !dir) {
-        usage(stderr);
+        tl_opt_usage(&spec, stderr);
         return tl_cli_fail("compress", "need a checkpoint and --out-dir DIR");
     }
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {

@@ -5,62 +5,44 @@
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 #include "tinylarge/convert.h"
 #include "tinylarge/large.h"
 #include "tinylarge/host.h"
-
-static void usage(FILE *out)
-{
-    fprintf(out, "usage: tinylarge export CKPT -o MODEL.tlm [--int4 | --sparse] [--exit K] [--calibration N] [--limit N] [--data DIR]\n\n"
-                 "Quantises a training checkpoint into the .tlm device format (batch norm\n"
-                 "folded, ReLU fused, per-channel int8 weights, int8 activations calibrated on\n"
-                 "training images), then measures its accuracy through the device runtime\n"
-                 "beside the float network's, on the same test images.\n\n"
-                 "  -o, --output FILE   the .tlm model to write (required)\n"
-                 "  --int4              packed int4 weights (half the bytes)\n"
-                 "  --sparse            sparse encoding for pruned conv/dense weights\n"
-                 "  --exit K            keep only the network up to early exit K (0 = first)\n"
-                 "  --calibration N     training images for activation ranges (default 500)\n"
-                 "  --limit N           test images to measure on (default: all 10000)\n"
-                 "  --data DIR          dataset folder: IDX or .npy files (default %s)\n", TL_FASHION_MNIST_DIR);
-}
 
 int tl_cmd_export(int argc, char **argv)
 {
     const char *ckpt = NULL, *out = NULL, *data = NULL;
     uint32_t limit = 0, calibration = 500, cut = UINT32_MAX;
     int int4 = 0, sparse = 0;
-    for (int i = 1; i < argc; ++i) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage(stdout);
-            return 0;
-        } else if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && i + 1 < argc) {
-            out = argv[++i];
-        } else if (!strcmp(argv[i], "--data") && i + 1 < argc) {
-            data = argv[++i];
-        } else if (!strcmp(argv[i], "--int4")) {
-            int4 = 1;
-        } else if (!strcmp(argv[i], "--sparse")) {
-            sparse = 1;
-        } else if (!strcmp(argv[i], "--exit") && i + 1 < argc) {
-            if (tl_cli_parse_u32(argv[++i], &cut)) {
-                return tl_cli_fail("export", "--exit needs an exit number, not '%s'", argv[i]);
-            }
-        } else if ((!strcmp(argv[i], "--limit") || !strcmp(argv[i], "--calibration")) && i + 1 < argc) {
-            uint32_t *dst = !strcmp(argv[i], "--limit") ? &limit : &calibration;
-            if (tl_cli_parse_u32(argv[i + 1], dst) || (dst == &calibration && *dst == 0)) {
-                return tl_cli_fail("export", "%s needs a positive integer, not '%s'", argv[i], argv[i + 1]);
-            }
-            ++i;
-        } else if (argv[i][0] == '-' || ckpt) {
-            usage(stderr);
-            return tl_cli_fail("export", "unexpected or incomplete argument '%s'", argv[i]);
-        } else {
-            ckpt = argv[i];
-        }
+    const tl_opt options[] = {
+        { "-o|--output", TL_OPT_TEXT, &out, 0, 0, "FILE", "the .tlm model to write (required)", NULL },
+        { "--int4", TL_OPT_FLAG, &int4, 0, 0, NULL, "packed int4 weights (half the bytes)", NULL },
+        { "--sparse", TL_OPT_FLAG, &sparse, 0, 0, NULL, "sparse encoding for pruned conv/dense weights", NULL },
+        { "--exit", TL_OPT_U32, &cut, 0, 255, "K", "keep only the network up to early exit K (0 = first)", NULL },
+        { "--calibration", TL_OPT_U32, &calibration, 1, 4294967295.0, "N", "training images for activation ranges\n"
+          "(default 500)", NULL },
+        { "--limit", TL_OPT_U32, &limit, 0, 4294967295.0, "N", "test images to measure on (default: all)", NULL },
+        { "--data", TL_OPT_TEXT, &data, 0, 0, "DIR", "dataset folder: IDX or .npy files (default Fashion-MNIST)", NULL },
+        { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },
+    };
+    const tl_command_spec spec = {
+        "export",
+        "usage: tinylarge export CKPT -o MODEL.tlm [--int4 | --sparse] [--exit K] [--calibration N] [--limit N]"
+        " [--data DIR]\n\n"
+        "Quantises a training checkpoint into the .tlm device format (batch norm\n"
+        "folded, ReLU fused, per-channel int8 weights, int8 activations calibrated on\n"
+        "training images), then measures its accuracy through the device runtime\n"
+        "beside the float network's, on the same test images.",
+        options, &ckpt, 1, NULL
+    };
+    int positional;
+    const int parsed = tl_opt_parse(&spec, argc, argv, &positional);
+    if (parsed != TL_OPT_OK) {
+        return parsed;
     }
     if (!ckpt || !out) {
-        usage(stderr);
+        tl_opt_usage(&spec, stderr);
         return tl_cli_fail("export", "need a checkpoint and -o MODEL.tlm");
     }
     char error[512] = "";

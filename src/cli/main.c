@@ -74,30 +74,6 @@ int tl_cli_parse_u32(const char *text, uint32_t *out)
     return 0;
 }
 
-int tl_cli_quantity(const char *text, double *out)
-{
-    char *end;
-    double v = strtod(text, &end);
-    if (end == text) {
-        return -1;
-    }
-    if (*end == 'K' || *end == 'k') {
-        v *= 1e3;
-        ++end;
-    } else if (*end == 'M') {
-        v *= 1e6;
-        ++end;
-    } else if (*end == 'G') {
-        v *= 1e9;
-        ++end;
-    }
-    if (*end || !(v >= 0) || v > 1e18) {
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 int tl_cli_load_model(const char *cmd, const char *path, uint8_t **buffer, tl_model *model)
 {
     size_t size;
