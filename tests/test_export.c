@@ -116,7 +116,7 @@ static uint8_t *serialize_and_measure(tl_graph *g, size_t *size, float *accuracy
     uint8_t *buf;
     assert_int_equal(tl_graph_serialize(g, &buf, size), TL_OK);
     tl_graph_free(g);
-    assert_int_equal(tl_device_accuracy(buf, *size, &test, accuracy, exits), TL_OK);
+    assert_int_equal(tl_runtime_accuracy(buf, *size, &test, accuracy, exits), TL_OK);
     return buf;
 }
 
@@ -287,7 +287,7 @@ static void check_sparse_progressive(const uint8_t *bd, size_t sd, const uint8_t
         }
         int exits;
         float a[16];
-        assert_int_equal(tl_device_accuracy(out, model_size, &test, a, &exits), TL_OK);
+        assert_int_equal(tl_runtime_accuracy(out, model_size, &test, a, &exits), TL_OK);
         acc[p] = a[0];
         print_message("sparse progressive: %d planes, %u bytes, accuracy %.4f\n", p + 1, ends[p], (double)acc[p]);
     }
@@ -363,7 +363,7 @@ static void check_densify(const uint8_t *bd, size_t sd, const uint8_t *bs, size_
     }
     int exits;
     float acc[16];
-    assert_int_equal(tl_device_accuracy(out, size, &test, acc, &exits), TL_OK);
+    assert_int_equal(tl_runtime_accuracy(out, size, &test, acc, &exits), TL_OK);
     assert_true(acc[0] == whole);
     /* A model with nothing sparse comes out as it was, bar the signature. */
     uint8_t *same = aligned_alloc(16, (sd + 15) / 16 * 16);
@@ -437,7 +437,7 @@ static void test_int4_densify(void **state)
         run_once(b8, written, seed, o8, sizeof o8);
         assert_memory_equal(o4, o8, out_bytes);
     }
-    assert_int_equal(tl_device_accuracy(b8, written, &test, a8, &exits), TL_OK);
+    assert_int_equal(tl_runtime_accuracy(b8, written, &test, a8, &exits), TL_OK);
     assert_true(a8[0] == a4[0]);
     print_message("int4 %zu bytes -> dense int8 %u bytes, accuracy %.4f both\n", size, written, (double)a8[0]);
     free(b8);
@@ -619,9 +619,9 @@ static void test_cascade(void **state)
     uint8_t *buf = export_trained("student-exits", TL_DTYPE_INT8, &net, &info, &size, acc, &exits);
     assert_int_equal(exits, 2);
     tl_cascade_report all0, all1, mid;
-    assert_int_equal(tl_device_cascade(buf, size, &test, 0.0f, &all0), TL_OK);
-    assert_int_equal(tl_device_cascade(buf, size, &test, 1.0f, &all1), TL_OK);
-    assert_int_equal(tl_device_cascade(buf, size, &test, 0.8f, &mid), TL_OK);
+    assert_int_equal(tl_runtime_cascade(buf, size, &test, 0.0f, &all0), TL_OK);
+    assert_int_equal(tl_runtime_cascade(buf, size, &test, 1.0f, &all1), TL_OK);
+    assert_int_equal(tl_runtime_cascade(buf, size, &test, 0.8f, &mid), TL_OK);
     assert_true(all0.share[0] == 1.0f && all0.cascade_accuracy == acc[0]);
     assert_true(all0.mean_macs == (double)all0.macs[0]);
     assert_true(all1.share[1] == 1.0f && all1.cascade_accuracy == acc[1]);
@@ -753,7 +753,7 @@ static void test_progressive_prefix_accuracy(void **state)
         assert_int_equal(tl_progressive_decode(stream, ends[p], out, size, &planes, &model_size), TL_OK);
         float a[16];
         int exits;
-        assert_int_equal(tl_device_accuracy(out, model_size, &test, a, &exits), TL_OK);
+        assert_int_equal(tl_runtime_accuracy(out, model_size, &test, a, &exits), TL_OK);
         acc[p] = a[0];
         print_message("progressive: %d planes, %u bytes, accuracy %.4f\n", p + 1, ends[p], (double)acc[p]);
     }

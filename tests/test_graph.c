@@ -122,7 +122,7 @@ static void test_reshape_is_planned_in_place(void **state)
     assert_int_equal(tiny_model_build(&g, 4, &ids), 0);
     uint32_t *plan = malloc(g.tensor_count * sizeof *plan);
     uint32_t arena;
-    assert_int_equal(tl_plan_arena(&g, plan, &arena), TL_OK);
+    assert_int_equal(tl_arena_layout(&g, plan, &arena), TL_OK);
     assert_int_equal(plan[ids.pooled], plan[ids.flat]);
     /* Constants have no arena offset; activations all fit. */
     for (uint32_t t = 0; t < g.tensor_count; ++t) {

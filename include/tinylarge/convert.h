@@ -87,7 +87,7 @@ tl_status tl_graph_compact(tl_graph *g);
  * Tensors whose lifetimes overlap never share bytes, except where an
  * operator is known to work in place (RESHAPE, ADD, SOFTMAX, and a
  * convolution's fused residual) and that input dies there. Greedy by size, lowest fitting offset. */
-tl_status tl_plan_arena(const tl_graph *g, uint32_t *offsets, uint32_t *arena_size);
+tl_status tl_arena_layout(const tl_graph *g, uint32_t *offsets, uint32_t *arena_size);
 
 /* Serialises the graph into a fresh heap buffer (caller frees). */
 tl_status tl_graph_serialize(const tl_graph *g, uint8_t **out, size_t *out_size);

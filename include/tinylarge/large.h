@@ -541,7 +541,7 @@ tl_status tl_export_net(tl_net *net, const tl_checkpoint_info *info, const tl_da
 
 /* Accuracy of every exit of a .tlm model on a dataset, run through the
  * device runtime (inputs quantised as the export defines). */
-tl_status tl_device_accuracy(const uint8_t *model, size_t size, const tl_dataset *ds, float *accuracy,
+tl_status tl_runtime_accuracy(const uint8_t *model, size_t size, const tl_dataset *ds, float *accuracy,
                              int *exit_count);
 
 /* The early-exit cascade the device runs (tl_interp_run_to_exit): a sample
@@ -560,7 +560,7 @@ typedef struct tl_cascade_report {
     double mean_macs;
 } tl_cascade_report;
 
-tl_status tl_device_cascade(const uint8_t *model, size_t size, const tl_dataset *ds, float threshold,
+tl_status tl_runtime_cascade(const uint8_t *model, size_t size, const tl_dataset *ds, float threshold,
                             tl_cascade_report *report);
 
 #ifdef __cplusplus

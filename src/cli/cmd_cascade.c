@@ -70,7 +70,7 @@ int tl_cmd_cascade(int argc, char **argv)
     int rc = 0;
     for (int t = 0; t < n_thresholds && rc == 0; ++t) {
         tl_cascade_report r;
-        const tl_status s = tl_device_cascade(buf, m.header->file_size, &test, thresholds[t], &r);
+        const tl_status s = tl_runtime_cascade(buf, m.header->file_size, &test, thresholds[t], &r);
         if (s != TL_OK) {
             rc = tl_cli_fail("cascade", "%s: %s", path, tl_status_str(s));
             break;

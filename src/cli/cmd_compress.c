@@ -52,7 +52,7 @@ static void measure_prefix(const uint8_t *model, size_t size, const tl_dataset *
             float acc[16];
             int exits = 0;
             if (tl_progressive_decode(tlp, ends[planes - 1], decoded, size, &got, &decoded_size) == TL_OK &&
-                tl_device_accuracy(decoded, decoded_size, test, acc, &exits) == TL_OK &&
+                tl_runtime_accuracy(decoded, decoded_size, test, acc, &exits) == TL_OK &&
                 acc[exits - 1] >= v->accuracy - 0.01f) {
                 v->prefix_planes = planes;
                 v->prefix_bytes = ends[planes - 1];
@@ -415,7 +415,7 @@ int tl_cmd_compress(int argc, char **argv)
                     snprintf(path, sizeof path, "%s/%s.tlm", dir, v->name);
                     tl_status s = tl_graph_serialize(&g, &buf, &size);
                     if (s == TL_OK) {
-                        s = tl_device_accuracy(buf, size, &test, acc, &exits);
+                        s = tl_runtime_accuracy(buf, size, &test, acc, &exits);
                     }
                     if (s == TL_OK) {
                         char text[32];

@@ -94,7 +94,7 @@ int tl_cmd_export(int argc, char **argv)
     tl_graph_set_meta(&g, "test_images", text);
     s = tl_graph_serialize(&g, &tlm, &tlm_size);
     if (s == TL_OK) {
-        s = tl_device_accuracy(tlm, tlm_size, &test, device_acc, &exits);
+        s = tl_runtime_accuracy(tlm, tlm_size, &test, device_acc, &exits);
     }
     if (s == TL_OK) {
         /* Record the measured accuracy in the model, then write it. */

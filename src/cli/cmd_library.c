@@ -74,9 +74,9 @@ int tl_cmd_library(int argc, char **argv)
                                sizeof error) != TL_OK) {
             rc = tl_cli_fail("library", "%s", error);
         } else {
-            tl_variant v[256];
+            tl_variant v[TL_CATALOGUE_MAX_VARIANTS];
             int count = 0;
-            tl_library_variants(lib, name, v, 256, &count, &version, error, sizeof error);
+            tl_library_variants(lib, name, v, TL_CATALOGUE_MAX_VARIANTS, &count, &version, error, sizeof error);
             printf("published %s version %d: %d variants%s\n", name, version, count, key_path ? ", signed" : "");
         }
         sodium_memzero(key, sizeof key);
@@ -85,9 +85,9 @@ int tl_cmd_library(int argc, char **argv)
             rc = tl_cli_fail("library", "%s", error);
         }
     } else if (show) {
-        tl_variant v[256];
+        tl_variant v[TL_CATALOGUE_MAX_VARIANTS];
         int count;
-        if (tl_library_variants(lib, name, v, 256, &count, &version, error, sizeof error) != TL_OK) {
+        if (tl_library_variants(lib, name, v, TL_CATALOGUE_MAX_VARIANTS, &count, &version, error, sizeof error) != TL_OK) {
             rc = tl_cli_fail("library", "%s", error);
         } else {
             printf("%s version %d\n%-16s %8s %8s %10s %7s\n", name, version, "variant", "accuracy", "bytes", "MACs",

@@ -55,11 +55,11 @@ int tl_cmd_plan(int argc, char **argv)
         tl_opt_usage(&spec, stderr);
         return tl_cli_fail("plan", "need a catalogue, --flash, --ram, --mac-rate and a channel");
     }
-    tl_variant v[256];
+    tl_variant v[TL_CATALOGUE_MAX_VARIANTS];
     int count;
     char error[512];
     if (path) {
-        if (tl_catalogue_read_csv(path, v, 256, &count, error, sizeof error) != TL_OK) {
+        if (tl_catalogue_read_csv(path, v, TL_CATALOGUE_MAX_VARIANTS, &count, error, sizeof error) != TL_OK) {
             return tl_cli_fail("plan", "%s", error);
         }
     } else {
@@ -68,7 +68,7 @@ int tl_cmd_plan(int argc, char **argv)
         if (tl_library_open(db, &lib, error, sizeof error) != TL_OK) {
             return tl_cli_fail("plan", "%s", error);
         }
-        const tl_status s = tl_library_variants(lib, name, v, 256, &count, &version, error, sizeof error);
+        const tl_status s = tl_library_variants(lib, name, v, TL_CATALOGUE_MAX_VARIANTS, &count, &version, error, sizeof error);
         tl_library_close(lib);
         if (s != TL_OK) {
             return tl_cli_fail("plan", "%s", error);

@@ -103,7 +103,7 @@ int tl_cmd_progressive(int argc, char **argv)
         if (accuracy && tl_progressive_decode(stream, ends[p], model, size, &planes, &model_size) == TL_OK) {
             float acc[16];
             int exits;
-            if (tl_device_accuracy(model, model_size, &test, acc, &exits) == TL_OK) {
+            if (tl_runtime_accuracy(model, model_size, &test, acc, &exits) == TL_OK) {
                 printf("   %.4f", (double)acc[exits - 1]);
             }
         }

@@ -102,7 +102,7 @@ static void on_model(void *ctx, const uint8_t *model, size_t size, const tl_mani
         tl_dataset one = run->test;
         one.n = 1;
         const double t0 = tl_monotonic_seconds();
-        if (tl_device_accuracy(model, size, &one, acc, &exits) == TL_OK) {
+        if (tl_runtime_accuracy(model, size, &one, acc, &exits) == TL_OK) {
             printf("first inference after %.3f s with %s %s (%d of 8 planes)\n", seconds + tl_monotonic_seconds() - t0,
                    m->model, m->variant, planes);
         }
@@ -124,13 +124,13 @@ static void on_model(void *ctx, const uint8_t *model, size_t size, const tl_mani
         fflush(stdout);
         return;
     }
-    if (run->prefix && tl_device_accuracy(run->prefix, run->prefix_size, &run->test, acc, &exits) == TL_OK) {
+    if (run->prefix && tl_runtime_accuracy(run->prefix, run->prefix_size, &run->test, acc, &exits) == TL_OK) {
         printf("prefix of %s version %d (%d of 8 planes): accuracy %.4f on %d test images (ran at %.2f s)\n",
                m->variant, m->version, run->prefix_planes, (double)acc[exits - 1], run->test.n, run->prefix_seconds);
     }
     free(run->prefix);
     run->prefix = NULL;
-    if (tl_device_accuracy(model, size, &run->test, acc, &exits) == TL_OK) {
+    if (tl_runtime_accuracy(model, size, &run->test, acc, &exits) == TL_OK) {
         printf("active model %s version %d: accuracy %.4f on %d test images (installed at %.2f s)\n", m->variant,
                m->version, (double)acc[exits - 1], run->test.n, seconds);
     }
@@ -269,7 +269,7 @@ int tl_cmd_device(int argc, char **argv)
         float acc[16];
         int exits;
         if (tl_read_file(path, &model, &size) == TL_OK) {
-            if (tl_device_accuracy(model, size, &run.test, acc, &exits) == TL_OK) {
+            if (tl_runtime_accuracy(model, size, &run.test, acc, &exits) == TL_OK) {
                 printf("active model %s version %d: accuracy %.4f on %d test images\n", variant, version,
                        (double)acc[exits - 1], run.test.n);
             }

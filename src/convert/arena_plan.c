@@ -69,7 +69,7 @@ static int works_in_place(const tl_op_rec *op, uint32_t k)
            op->inputs[0] != op->inputs[2];
 }
 
-tl_status tl_plan_arena(const tl_graph *g, uint32_t *offsets, uint32_t *arena_size)
+tl_status tl_arena_layout(const tl_graph *g, uint32_t *offsets, uint32_t *arena_size)
 {
     const uint32_t n = g->tensor_count;
     int32_t *first = malloc(n * sizeof *first);

@@ -51,7 +51,7 @@ tl_status tl_graph_serialize(const tl_graph *g, uint8_t **out, size_t *out_size)
         return TL_ERR_NOMEM;
     }
     uint32_t arena_size = 0;
-    tl_status status = tl_plan_arena(g, plan, &arena_size);
+    tl_status status = tl_arena_layout(g, plan, &arena_size);
     if (status != TL_OK) {
         free(plan); free(tensors); free(ops); free(name_at);
         return status;

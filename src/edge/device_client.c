@@ -42,7 +42,7 @@
 #include <coap3/coap.h>
 
 #include "tinylarge/device.h"
-#include "tinylarge/edge.h"
+#include "tinylarge/coap.h"
 #include "tinylarge/format.h"
 #include "tinylarge/host.h"
 #include "tinylarge/update.h"

@@ -18,7 +18,8 @@
 #include "db.h"
 #include "tinylarge/convert.h"
 #include "tinylarge/device.h"
-#include "tinylarge/edge.h"
+#include "tinylarge/library.h"
+#include "tinylarge/signing.h"
 #include "tinylarge/format.h"
 #include "tinylarge/host.h"
 #include "tinylarge/update.h"
@@ -310,9 +311,9 @@ tl_status tl_library_publish(tl_library *lib, const char *name, const char *dir,
 {
     char csv[4200];
     snprintf(csv, sizeof csv, "%.4000s/catalogue.csv", dir);
-    tl_variant v[256];
+    tl_variant v[TL_CATALOGUE_MAX_VARIANTS];
     int count;
-    tl_status s = tl_catalogue_read_csv(csv, v, 256, &count, error, error_size);
+    tl_status s = tl_catalogue_read_csv(csv, v, TL_CATALOGUE_MAX_VARIANTS, &count, error, error_size);
     if (s != TL_OK) {
         return s;
     }

@@ -13,7 +13,8 @@
 #include <cbor.h>
 #include <sodium.h>
 
-#include "tinylarge/edge.h"
+#include "tinylarge/manifest.h"
+#include "tinylarge/coap.h"
 #include "tinylarge/update.h"
 
 static int add(cbor_item_t *map, const char *key, cbor_item_t *value)

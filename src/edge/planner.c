@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tinylarge/edge.h"
+#include "tinylarge/planner.h"
 
 double tl_channel_rate(const tl_channel *c)
 {

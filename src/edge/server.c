@@ -29,7 +29,8 @@
 
 #include <coap3/coap.h>
 
-#include "tinylarge/edge.h"
+#include "tinylarge/coap.h"
+#include "tinylarge/library.h"
 #include "tinylarge/host.h"
 
 enum { MAX_DEVICES = 4096, MAX_PSK = 1024, CACHE_ENTRIES = 32, CONTEXT_BYTES = 256 };
@@ -282,15 +283,15 @@ static tl_status reload(tl_edge_server *server, char *error, size_t error_size)
     }
     for (int i = 0; s == TL_OK && i < l.count; ++i) {
         served_model *m = &l.models[i];
-        m->variants = calloc(256, sizeof *m->variants);
-        m->manifests = calloc(256, sizeof *m->manifests);
-        m->manifest_sizes = calloc(256, sizeof *m->manifest_sizes);
-        m->facts = calloc(256, sizeof *m->facts);
+        m->variants = calloc(TL_CATALOGUE_MAX_VARIANTS, sizeof *m->variants);
+        m->manifests = calloc(TL_CATALOGUE_MAX_VARIANTS, sizeof *m->manifests);
+        m->manifest_sizes = calloc(TL_CATALOGUE_MAX_VARIANTS, sizeof *m->manifest_sizes);
+        m->facts = calloc(TL_CATALOGUE_MAX_VARIANTS, sizeof *m->facts);
         if (!m->variants || !m->manifests || !m->manifest_sizes || !m->facts) {
             s = TL_ERR_NOMEM;
             break;
         }
-        s = tl_library_variants(server->library, m->name, m->variants, 256, &m->count, &m->version, error, error_size);
+        s = tl_library_variants(server->library, m->name, m->variants, TL_CATALOGUE_MAX_VARIANTS, &m->count, &m->version, error, error_size);
         for (int v = 0; s == TL_OK && v < m->count; ++v) {
             s = tl_library_manifest(server->library, m->name, m->version, m->variants[v].name, &m->facts[v], error,
                                     error_size);

@@ -16,7 +16,7 @@
 #include <sodium.h>
 
 #include "tinylarge/device.h"
-#include "tinylarge/edge.h"
+#include "tinylarge/signing.h"
 
 static const char *const labels[2] = { "tinylarge ed25519 public key", "tinylarge ed25519 secret key" };
 

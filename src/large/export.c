@@ -378,7 +378,7 @@ tl_status tl_export_net(tl_net *net, const tl_checkpoint_info *info, const tl_da
     return s;
 }
 
-tl_status tl_device_accuracy(const uint8_t *buf, size_t size, const tl_dataset *ds, float *accuracy, int *exit_count)
+tl_status tl_runtime_accuracy(const uint8_t *buf, size_t size, const tl_dataset *ds, float *accuracy, int *exit_count)
 {
     tl_model m;
     tl_status s = tl_model_load(&m, buf, size, 0);
@@ -422,7 +422,7 @@ tl_status tl_device_accuracy(const uint8_t *buf, size_t size, const tl_dataset *
     return TL_OK;
 }
 
-tl_status tl_device_cascade(const uint8_t *buf, size_t size, const tl_dataset *ds, float threshold,
+tl_status tl_runtime_cascade(const uint8_t *buf, size_t size, const tl_dataset *ds, float threshold,
                             tl_cascade_report *r)
 {
     memset(r, 0, sizeof *r);

@@ -1,0 +1,99 @@
+/* coap.h - the edge over CoAP (src/edge/server.c, device_client.c): the server,
+ * a device's update rounds (or a gateway's, for a device on a serial
+ * link), and the pre-shared keys of DTLS identities. */
+#ifndef TINYLARGE_COAP_H
+#define TINYLARGE_COAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tinylarge/manifest.h"
+#include "tinylarge/planner.h"
+#include "tinylarge/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Reads a pre-shared key file: lines "identity hex-key [operator]"; '#'
+ * starts a comment. Returns the number of entries (< 0: error). */
+typedef struct tl_psk {
+    char identity[64];
+    uint8_t key[64];
+    size_t key_size;
+    int operator_role;          /* may set other devices' context */
+} tl_psk;
+int tl_psk_read(const char *path, tl_psk *entries, int capacity, char *error, size_t error_size);
+
+typedef struct tl_serve_options {
+    const char *library;        /* SQLite file or PostgreSQL connection string */
+    const char *host;           /* default 127.0.0.1 */
+    uint16_t port;              /* default 5683 (5684 with DTLS) */
+    const char *psk_file;       /* non-NULL: DTLS with these identities only */
+    double poll_seconds;        /* how often to look for new versions (default 1) */
+    int quiet;
+} tl_serve_options;
+
+/* Serves the library until SIGINT/SIGTERM; -1 with a message if it cannot
+ * start. Resources: /plan (observable), /model (block-wise), /context. */
+int tl_serve(const tl_serve_options *options, char *error, size_t error_size);
+
+/* What the device client reports as it goes (may be NULL). */
+typedef void (*tl_device_log_fn)(void *ctx, const char *line);
+/* Called whenever a model becomes runnable: a progressive prefix of
+ * `planes` planes (< 8) or a complete, verified model (planes 8). */
+typedef void (*tl_device_model_fn)(void *ctx, const uint8_t *model, size_t size, const tl_manifest *manifest,
+                                   int planes, double seconds);
+
+typedef struct tl_device_options {
+    const char *host;
+    uint16_t port;
+    const char *device_id;      /* names the device to the server (context) */
+    const char *name;           /* a model by name, or NULL: chosen by context */
+    const char *context;        /* "task=fashion&location=hall" */
+    tl_device_profile profile;
+    double rate_bps;            /* channel rate reported to the planner */
+    double deadline_s;          /* download + first inference (0: none) */
+    double link_bps;            /* > 0: emulate a link this slow (paces blocks) */
+    const uint8_t *public_key;  /* the publisher's; NULL only with insecure */
+    int insecure;               /* take unsigned manifests (no key): a choice made on purpose */
+    const char *slots;          /* folder with the two slots */
+    /* Or a gateway: the update machine runs on a device reached over a
+     * serial link, this Unix socket (QEMU's -serial unix:PATH); with
+     * run_remote, the device runs its model at the end and its output is
+     * logged ("output: ..."). */
+    const char *uart;
+    int run_remote;
+    const tl_psk *psk;          /* non-NULL: DTLS with this identity */
+    int progressive;            /* download the .tlp stream; run prefixes */
+    int first_planes;           /* smallest prefix worth running (default 4) */
+    int densify;                /* install a sparse model's dense form when it fits the flash */
+    double watch_seconds;       /* > 0: observe /plan this long and follow */
+    int max_updates;            /* stop watching after this many installs (0: none) */
+    double block_timeout_s;     /* no answer for this long: give up (default 10) */
+    tl_device_log_fn log;
+    tl_device_model_fn on_model;
+    void *ctx;
+} tl_device_options;
+
+/* Update rounds of a device, through the device's update state machine
+ * (update.h) over files in `slots`: plan, offer the signed manifest,
+ * download into the inactive slot (resuming a broken transfer), verify
+ * digest and signature, refuse a rollback, switch; with watch_seconds,
+ * follow Observe notifications. msg says how the last round ended. */
+tl_status tl_device_run(const tl_device_options *options, char *msg, size_t msg_size);
+
+/* POSTs K=V pairs ("a=1&b=2"; NULL: just GET) to /context for `device`;
+ * reply gets the device's context as the server now holds it, or why not. */
+tl_status tl_context_set(const char *host, uint16_t port, const tl_psk *psk, const char *device, const char *pairs,
+                         char *reply, size_t reply_size);
+
+/* The running model as the device's update record says: slot letter,
+ * version, variant[40] and model[64] (may be NULL); 0 if none. */
+int tl_device_active(const char *slots, char *slot, int *version, char *variant, char *model);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TINYLARGE_COAP_H */

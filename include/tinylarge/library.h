@@ -1,0 +1,72 @@
+/* library.h - the model library (src/edge/library.c; backends in db_sqlite.c,
+ * db_pg.c): every model's published versions, variants, signed manifests
+ * and context tags, on SQLite or PostgreSQL (docs/library.md). */
+#ifndef TINYLARGE_LIBRARY_H
+#define TINYLARGE_LIBRARY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tinylarge/manifest.h"
+#include "tinylarge/planner.h"
+#include "tinylarge/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tl_library tl_library;
+
+/* Opens (creating if needed) a library and brings its schema up to date
+ * (numbered migrations). `target` is a SQLite file, or a PostgreSQL
+ * connection string ("postgresql://...", "host=... dbname=..."). */
+tl_status tl_library_open(const char *target, tl_library **library, char *error, size_t error_size);
+void tl_library_close(tl_library *library);
+
+/* Publishes a model's catalogue (DIR/catalogue.csv and its .tlm files) as
+ * the next version of `name`: every variant stored with its digest and its
+ * progressive (.tlp) form; with secret_key, each model is signed and each
+ * .tlp header (which holds the digest of every prefix) gets a detached
+ * signature. tags are "key=value" context strings. All or nothing. */
+tl_status tl_library_publish(tl_library *library, const char *name, const char *catalogue_dir,
+                             const uint8_t *secret_key, const char *const *tags, int tag_count, int *version,
+                             char *error, size_t error_size);
+
+/* The latest version's variants of `name` (for the planner). */
+tl_status tl_library_variants(tl_library *library, const char *name, tl_variant *variants, int capacity,
+                              int *count, int *version, char *error, size_t error_size);
+
+/* One variant's bytes, the .tlm or (progressive != 0) its .tlp stream;
+ * 16-byte aligned, caller frees. */
+tl_status tl_library_model(tl_library *library, const char *name, int version, const char *variant,
+                           int progressive, uint8_t **data, size_t *size, char *error, size_t error_size);
+
+tl_status tl_library_manifest(tl_library *library, const char *name, int version, const char *variant,
+                              tl_manifest *manifest, char *error, size_t error_size);
+
+/* The model for a context "key=value&key=value": one whose tags all hold in
+ * the context; the most specific (most tags) wins. TL_ERR_ARG if none. */
+tl_status tl_library_match(tl_library *library, const char *context, char *name, size_t name_size, char *error,
+                           size_t error_size);
+
+/* How well a model's tags ("k=v,k=v", as tl_library_list gives them) fit
+ * a context ("k=v&k=v"): the number of tags if all hold, else -1. */
+int tl_context_fit(const char *context, const char *tags);
+
+/* A number that changes whenever a version is published or removed (the
+ * server polls it to notify observers of a better variant). */
+tl_status tl_library_generation(tl_library *library, int64_t *generation);
+
+/* Calls `fn` for every model: name, latest version, variant count, tags. */
+tl_status tl_library_list(tl_library *library,
+                          void (*fn)(void *ctx, const char *name, int version, int variants, const char *tags),
+                          void *ctx, char *error, size_t error_size);
+
+/* Removes a model, every version. TL_ERR_ARG if there is no such model. */
+tl_status tl_library_remove(tl_library *library, const char *name, char *error, size_t error_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TINYLARGE_LIBRARY_H */
