@@ -14,13 +14,13 @@
 
 #include "tinylarge/edge.h"
 
-/* name, exit, sparsity, bits, accuracy, bytes, macs, arena, m4, prefix planes, bytes, accuracy,
+/* name, exit, sparsity, bits, accuracy, bytes, macs, arena, m4, pareto, prefix planes, bytes, accuracy,
  * dense bytes, dense m4 */
 static const tl_variant catalogue[] = {
-    { "big", 1, 0, 8, 0.92f, 60000, 8000000, 40000, -1, 0, 0, 0, 0, -1 },
-    { "int4", 1, 0, 4, 0.90f, 32000, 8000000, 40000, -1, 0, 0, 0, 0, -1 },
-    { "early", 0, 0, 8, 0.85f, 9000, 4000000, 40000, -1, 0, 0, 0, 0, -1 },
-    { "early4", 0, 0, 4, 0.80f, 5000, 4000000, 20000, -1, 0, 0, 0, 0, -1 },
+    { "big", 1, 0, 8, 0.92f, 60000, 8000000, 40000, -1, 0, 0, 0, 0, 0, -1 },
+    { "int4", 1, 0, 4, 0.90f, 32000, 8000000, 40000, -1, 0, 0, 0, 0, 0, -1 },
+    { "early", 0, 0, 8, 0.85f, 9000, 4000000, 40000, -1, 0, 0, 0, 0, 0, -1 },
+    { "early4", 0, 0, 4, 0.80f, 5000, 4000000, 20000, -1, 0, 0, 0, 0, 0, -1 },
 };
 enum { N = 4 };
 
@@ -85,9 +85,9 @@ static void test_ties(void **state)
 {
     (void)state;
     const tl_variant tied[] = {
-        { "a", 0, 0, 8, 0.9f, 20000, 5000, 100, -1, 0, 0, 0, 0, -1 },
-        { "b", 0, 0, 8, 0.9f, 10000, 9000, 100, -1, 0, 0, 0, 0, -1 },   /* fewer bytes wins */
-        { "c", 0, 0, 8, 0.9f, 10000, 7000, 100, -1, 0, 0, 0, 0, -1 },   /* same bytes: fewer MACs wins */
+        { "a", 0, 0, 8, 0.9f, 20000, 5000, 100, -1, 0, 0, 0, 0, 0, -1 },
+        { "b", 0, 0, 8, 0.9f, 10000, 9000, 100, -1, 0, 0, 0, 0, 0, -1 },   /* fewer bytes wins */
+        { "c", 0, 0, 8, 0.9f, 10000, 7000, 100, -1, 0, 0, 0, 0, 0, -1 },   /* same bytes: fewer MACs wins */
     };
     tl_device_profile d = roomy();
     tl_channel c = fast();
@@ -101,9 +101,9 @@ static void test_ties(void **state)
  * one, int4 the same MACs in 1.37 times; made dense, both run in the dense
  * int8 instructions (bench/densify.sh). */
 static const tl_variant measured[] = {
-    { "dense8", 0, 0, 8, 0.791f, 49072, 7621120, 37632, 22586760, 0, 0, 0, 0, -1 },
-    { "dense4", 0, 0, 4, 0.794f, 27040, 7621120, 37632, 31021280, 0, 0, 0, 49072, 22586760 },
-    { "sparse8", 0, 0.5f, 8, 0.798f, 33152, 4522066, 37632, 58548680, 0, 0, 0, 49072, 22586760 },
+    { "dense8", 0, 0, 8, 0.791f, 49072, 7621120, 37632, 22586760, 0, 0, 0, 0, 0, -1 },
+    { "dense4", 0, 0, 4, 0.794f, 27040, 7621120, 37632, 31021280, 0, 0, 0, 0, 49072, 22586760 },
+    { "sparse8", 0, 0.5f, 8, 0.798f, 33152, 4522066, 37632, 58548680, 0, 0, 0, 0, 49072, 22586760 },
 };
 
 /* Measured instructions time the inference when the device gives an
@@ -151,8 +151,8 @@ static void test_instructions(void **state)
     /* Ties on accuracy and bytes go to the faster inference, here the one
      * with fewer instructions though it has more MACs. */
     const tl_variant tied[] = {
-        { "a", 0, 0, 8, 0.9f, 10000, 5000, 100, 90000, 0, 0, 0, 0, -1 },
-        { "b", 0, 0, 8, 0.9f, 10000, 9000, 100, 40000, 0, 0, 0, 0, -1 },
+        { "a", 0, 0, 8, 0.9f, 10000, 5000, 100, 90000, 0, 0, 0, 0, 0, -1 },
+        { "b", 0, 0, 8, 0.9f, 10000, 9000, 100, 40000, 0, 0, 0, 0, 0, -1 },
     };
     assert_int_equal(tl_plan_choose(tied, 2, &d, &c, 0, &p), TL_OK);
     assert_string_equal(tied[p.index].name, "b");
@@ -277,13 +277,13 @@ static void test_catalogue_csv(void **state)
     tl_variant v[4];
     int count;
     char error[256];
-    assert_int_equal(tl_catalogue_read_csv(path, v, 4, &count, error, sizeof error), TL_OK);
+    assert_int_equal(tl_catalogue_read(path, v, 4, &count, error, sizeof error), TL_OK);
     assert_int_equal(count, 2);
     assert_string_equal(v[1].name, "e0-s00-int4");
     assert_int_equal(v[0].bytes, 49072);
     assert_int_equal(v[1].m4_instructions, -1);
     assert_true(fabsf(v[0].accuracy - 0.788f) < 1e-6f);
-    assert_int_equal(tl_catalogue_read_csv(path, v, 1, &count, error, sizeof error), TL_ERR_BOUNDS);
+    assert_int_equal(tl_catalogue_read(path, v, 1, &count, error, sizeof error), TL_ERR_BOUNDS);
     /* The progressive prefix columns (catalogues since migration 3). */
     f = fopen(path, "w");
     fprintf(f, "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,"
@@ -291,7 +291,7 @@ static void test_catalogue_csv(void **state)
                "e0-s00-int8,0,0.00,8,0.7880,49072,7621120,37632,22598920,1,5,32911,0.7790\n"
                "e0-s00-int4,0,0.00,4,0.7730,27040,7621120,37632,-1,1,0,0,0.0000\n");
     fclose(f);
-    assert_int_equal(tl_catalogue_read_csv(path, v, 4, &count, error, sizeof error), TL_OK);
+    assert_int_equal(tl_catalogue_read(path, v, 4, &count, error, sizeof error), TL_OK);
     assert_int_equal(v[0].prefix_planes, 5);
     assert_int_equal(v[0].prefix_bytes, 32911);
     assert_true(fabsf(v[0].prefix_accuracy - 0.779f) < 1e-6f);
@@ -305,7 +305,7 @@ static void test_catalogue_csv(void **state)
                "e0-s00-int8,0,0.00,8,0.7880,49072,7621120,37632,22598920,1,5,32911,0.7790,0,-1\n"
                "e0-s00-int4,0,0.00,4,0.7730,27040,7621120,37632,31021280,1,0,0,0.0000,49072,22586760\n");
     fclose(f);
-    assert_int_equal(tl_catalogue_read_csv(path, v, 4, &count, error, sizeof error), TL_OK);
+    assert_int_equal(tl_catalogue_read(path, v, 4, &count, error, sizeof error), TL_OK);
     assert_int_equal(count, 2);
     assert_int_equal(v[0].dense_bytes, 0);
     assert_int_equal(v[0].dense_m4_instructions, -1);
@@ -315,21 +315,68 @@ static void test_catalogue_csv(void **state)
     fprintf(f, "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto\n"
                "e0-s00-int8,0,0.00,8,0.7880,49072,7621120,37632,22598920,1,0,0,0.5,7\n");
     fclose(f);
-    assert_int_equal(tl_catalogue_read_csv(path, v, 4, &count, error, sizeof error), TL_ERR_FORMAT);
+    assert_int_equal(tl_catalogue_read(path, v, 4, &count, error, sizeof error), TL_ERR_FORMAT);
     assert_non_null(strstr(error, "line 2 is not a catalogue row")); /* 14 columns */
     f = fopen(path, "w");
     fprintf(f, "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto\n"
                "e0-s00-int8,0,0.00,8,0.7880,49072,7621120,37632,22598920,1,9,100,0.5\n");
     fclose(f);
-    assert_int_equal(tl_catalogue_read_csv(path, v, 4, &count, error, sizeof error), TL_ERR_FORMAT);
+    assert_int_equal(tl_catalogue_read(path, v, 4, &count, error, sizeof error), TL_ERR_FORMAT);
     assert_non_null(strstr(error, "line 2 is not a catalogue row")); /* 9 planes */
     f = fopen(path, "w");
     fprintf(f, "name,size\nx,1\n");
     fclose(f);
-    assert_int_equal(tl_catalogue_read_csv(path, v, 4, &count, error, sizeof error), TL_ERR_FORMAT);
+    assert_int_equal(tl_catalogue_read(path, v, 4, &count, error, sizeof error), TL_ERR_FORMAT);
     assert_non_null(strstr(error, "not a tinylarge catalogue"));
+    /* A variant names a file beside the catalogue: no path in it. */
+    f = fopen(path, "w");
+    fprintf(f, "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions\n"
+               "../secret,0,0.00,8,0.7880,49072,7621120,37632,-1\n");
+    fclose(f);
+    assert_int_equal(tl_catalogue_read(path, v, 4, &count, error, sizeof error), TL_ERR_FORMAT);
     unlink(path);
-    assert_int_equal(tl_catalogue_read_csv(path, v, 4, &count, error, sizeof error), TL_ERR_IO);
+    assert_int_equal(tl_catalogue_read(path, v, 4, &count, error, sizeof error), TL_ERR_IO);
+}
+
+/* What tl_catalogue_write writes, CSV and JSON, reads back the same. */
+static void a_catalogue_round_trips_through_csv_and_json(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/tl_catalogue_dir_XXXXXX", path[128], error[256];
+    assert_non_null(mkdtemp(dir));
+    tl_variant v[4], back[4];
+    memcpy(v, catalogue, sizeof v);
+    v[1].prefix_planes = 5;
+    v[1].prefix_bytes = 20001;
+    v[1].prefix_accuracy = 0.8875f;
+    v[2].dense_bytes = 9999;
+    v[2].dense_m4_instructions = 123456789012ll;
+    tl_catalogue_mark_pareto(v, N);
+    assert_true(v[0].pareto && v[1].pareto && v[2].pareto && v[3].pareto); /* each the best at its size */
+    v[3].accuracy = 0.95f; /* now early4 beats all: smaller and better */
+    tl_catalogue_mark_pareto(v, N);
+    assert_true(!v[0].pareto && !v[1].pareto && !v[2].pareto && v[3].pareto);
+    assert_int_equal(tl_catalogue_write(dir, v, N, error, sizeof error), TL_OK);
+    for (int form = 0; form < 2; ++form) {
+        int count = 0;
+        snprintf(path, sizeof path, "%s/catalogue.%s", dir, form ? "json" : "csv");
+        assert_int_equal(tl_catalogue_read(path, back, 4, &count, error, sizeof error), TL_OK);
+        assert_int_equal(count, N);
+        for (int i = 0; i < N; ++i) {
+            assert_string_equal(back[i].name, v[i].name);
+            assert_true(back[i].exit == v[i].exit && back[i].bits == v[i].bits && back[i].bytes == v[i].bytes &&
+                        back[i].macs == v[i].macs && back[i].arena == v[i].arena && back[i].pareto == v[i].pareto &&
+                        back[i].m4_instructions == v[i].m4_instructions &&
+                        back[i].prefix_planes == v[i].prefix_planes && back[i].prefix_bytes == v[i].prefix_bytes &&
+                        back[i].dense_bytes == v[i].dense_bytes &&
+                        back[i].dense_m4_instructions == v[i].dense_m4_instructions);
+            assert_true(fabsf(back[i].accuracy - v[i].accuracy) < 1e-4f);
+            assert_true(fabsf(back[i].prefix_accuracy - v[i].prefix_accuracy) < 1e-4f);
+        }
+    }
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 static tl_status decode_text(const char *query, tl_plan_request *r, char *error, size_t size)
@@ -398,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_progressive_prefix),
         cmocka_unit_test(test_nothing_fits),
         cmocka_unit_test(test_catalogue_csv),
+        cmocka_unit_test(a_catalogue_round_trips_through_csv_and_json),
         cmocka_unit_test(a_plan_request_round_trips_and_bad_numbers_are_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

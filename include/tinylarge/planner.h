@@ -9,38 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tinylarge/catalogue.h"
 #include "tinylarge/status.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* The most variants one catalogue (one model version) holds. */
-#define TL_CATALOGUE_MAX_VARIANTS 256
-
-/* One row of a catalogue (catalogue.csv from `tinylarge compress`). */
-typedef struct tl_variant {
-    char name[32];
-    int exit;
-    float sparsity;
-    int bits;
-    float accuracy;
-    uint64_t bytes;
-    uint64_t macs;
-    uint64_t arena;
-    int64_t m4_instructions;    /* -1 if not measured */
-    /* The smallest progressive prefix within a point of the whole (0: none):
-     * a device can run it after prefix_bytes of the .tlp stream. */
-    uint32_t prefix_planes;
-    uint64_t prefix_bytes;
-    float prefix_accuracy;
-    /* A pruned or int4 variant's dense int8 form (tl_model_densify), which a
-     * densifying device installs when it fits the flash: its bytes (0: the
-     * variant has no packed filters) and M4 instructions (-1: not measured).
-     * The arena is the same. */
-    uint64_t dense_bytes;
-    int64_t dense_m4_instructions;
-} tl_variant;
 
 typedef struct tl_device_profile {
     uint64_t flash_bytes;       /* room for the model (one slot) */
@@ -93,10 +67,6 @@ typedef struct tl_plan {
  * excluded the last candidates named in plan->reason. */
 tl_status tl_plan_choose(const tl_variant *variants, int count, const tl_device_profile *device,
                          const tl_channel *channel, double deadline_s, tl_plan *plan);
-
-/* Reads catalogue.csv into at most `capacity` variants. */
-tl_status tl_catalogue_read_csv(const char *path, tl_variant *variants, int capacity, int *count, char *error,
-                                size_t error_size);
 
 #ifdef __cplusplus
 }

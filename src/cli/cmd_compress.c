@@ -17,31 +17,15 @@
 #include "options.h"
 #include "tinylarge/convert.h"
 #include "tinylarge/device.h"
+#include "tinylarge/catalogue.h"
 #include "tinylarge/large.h"
 #include "tinylarge/host.h"
 
-typedef struct variant {
-    char name[32];
-    int exit;
-    float sparsity;
-    int bits;
-    float accuracy;
-    size_t bytes;
-    uint64_t macs;
-    uint32_t arena;
-    long m4_instructions;   /* -1: not measured */
-    int pareto;
-    uint32_t prefix_planes; /* smallest progressive prefix within a point (0: none) */
-    uint64_t prefix_bytes;
-    float prefix_accuracy;
-    uint32_t dense_bytes;   /* its dense int8 form, if it has packed filters (0: none) */
-    long dense_m4;          /* that form's M4 instructions (-1: not measured) */
-} variant;
 
 /* The smallest bit-plane prefix of a model's progressive stream whose
  * accuracy is within one point of the whole model's (the planner offers
  * it when the whole model would miss a deadline). */
-static void measure_prefix(const uint8_t *model, size_t size, const tl_dataset *test, variant *v)
+static void measure_prefix(const uint8_t *model, size_t size, const tl_dataset *test, tl_variant *v)
 {
     uint8_t *tlp = NULL, *decoded = aligned_alloc(16, (size + 16) / 16 * 16);
     size_t tlp_size = 0;
@@ -82,7 +66,7 @@ static int parse_list(const char *text, float *out, int max)
 }
 
 /* Cortex-M4 instructions of one inference, measured in QEMU, or -1. */
-static long m4_instructions(const char *runner, const char *model_path)
+static int64_t m4_instructions(const char *runner, const char *model_path)
 {
     if (!runner || access(runner, R_OK) != 0 || system("command -v qemu-system-arm >/dev/null 2>&1") != 0) {
         return -1;
@@ -109,10 +93,10 @@ static long m4_instructions(const char *runner, const char *model_path)
 
 /* A pruned or int4 variant's dense int8 form, which a densifying device
  * installs: its size, and its instructions when the runner is there. */
-static void measure_dense(const tl_model *m, const char *runner, const char *dir, variant *v)
+static void measure_dense(const tl_model *m, const char *runner, const char *dir, tl_variant *v)
 {
     v->dense_bytes = 0;
-    v->dense_m4 = -1;
+    v->dense_m4_instructions = -1;
     uint32_t size = 0;
     if (tl_model_packed_filters(m) == 0 || tl_model_dense_size(m, &size) != TL_OK) {
         return;
@@ -126,61 +110,10 @@ static void measure_dense(const tl_model *m, const char *runner, const char *dir
     snprintf(path, sizeof path, "%s/.%s.dense.tlm", dir, v->name);
     if (dense && tl_model_densify(m, dense, size, &size) == TL_OK &&
         tl_write_file_atomic(path, dense, size) == TL_OK) {
-        v->dense_m4 = m4_instructions(runner, path);
+        v->dense_m4_instructions = m4_instructions(runner, path);
         unlink(path);
     }
     free(dense);
-}
-
-static void mark_pareto(variant *v, int n)
-{
-    for (int i = 0; i < n; ++i) {
-        v[i].pareto = 1;
-        for (int j = 0; j < n && v[i].pareto; ++j) {
-            if (j != i && v[j].accuracy >= v[i].accuracy && v[j].bytes <= v[i].bytes &&
-                (v[j].accuracy > v[i].accuracy || v[j].bytes < v[i].bytes)) {
-                v[i].pareto = 0;
-            }
-        }
-    }
-}
-
-static int write_tables(const char *dir, const variant *v, int n)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/catalogue.csv", dir);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        return -1;
-    }
-    fprintf(f, "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,"
-               "prefix_planes,prefix_bytes,prefix_accuracy,dense_bytes,dense_m4_instructions\n");
-    for (int i = 0; i < n; ++i) {
-        fprintf(f, "%s,%d,%.2f,%d,%.4f,%zu,%llu,%u,%ld,%d,%u,%llu,%.4f,%u,%ld\n", v[i].name, v[i].exit,
-                (double)v[i].sparsity, v[i].bits, (double)v[i].accuracy, v[i].bytes, (unsigned long long)v[i].macs,
-                v[i].arena, v[i].m4_instructions, v[i].pareto, v[i].prefix_planes,
-                (unsigned long long)v[i].prefix_bytes, (double)v[i].prefix_accuracy, v[i].dense_bytes, v[i].dense_m4);
-    }
-    fclose(f);
-    snprintf(path, sizeof path, "%s/catalogue.json", dir);
-    f = fopen(path, "w");
-    if (!f) {
-        return -1;
-    }
-    fprintf(f, "{\n  \"variants\": [\n");
-    for (int i = 0; i < n; ++i) {
-        fprintf(f, "    {\"variant\": \"%s\", \"model\": \"%s.tlm\", \"exit\": %d, \"sparsity\": %.2f, \"bits\": %d, "
-                   "\"accuracy\": %.4f, \"bytes\": %zu, \"macs\": %llu, \"arena_bytes\": %u, "
-                   "\"m4_instructions\": %ld, \"pareto\": %s, \"prefix_planes\": %u, \"prefix_bytes\": %llu, "
-                   "\"prefix_accuracy\": %.4f, \"dense_bytes\": %u, \"dense_m4_instructions\": %ld}%s\n",
-                v[i].name, v[i].name, v[i].exit, (double)v[i].sparsity, v[i].bits, (double)v[i].accuracy, v[i].bytes,
-                (unsigned long long)v[i].macs, v[i].arena, v[i].m4_instructions, v[i].pareto ? "true" : "false",
-                v[i].prefix_planes, (unsigned long long)v[i].prefix_bytes, (double)v[i].prefix_accuracy,
-                v[i].dense_bytes, v[i].dense_m4, i + 1 < n ? "," : "");
-    }
-    fprintf(f, "  ]\n}\n");
-    fclose(f);
-    return 0;
 }
 
 /* pareto.png with gnuplot, when it is installed. */
@@ -335,7 +268,7 @@ int tl_cmd_compress(int argc, char **argv)
         tl_dataset_load_dir(NULL, 0, (int)limit, &test, error, sizeof error) != TL_OK) {
         return tl_cli_fail("compress", "%s", error);
     }
-    variant table[64];
+    tl_variant table[64];
     int count = 0, rc = 0;
     for (int ci = 0; ci < n_channels && rc == 0; ++ci) {
         /* Structured pruning first: a narrower network, fine-tuned. */
@@ -396,7 +329,7 @@ int tl_cmd_compress(int argc, char **argv)
                     if (e + 1 < net.exit_count) {
                         tl_graph_truncate_at_exit(&g, (uint32_t)e);
                     }
-                    variant *v = &table[count];
+                    tl_variant *v = &table[count];
                     memset(v, 0, sizeof *v);
                     if (snprintf(v->name, sizeof v->name, "e%d%s-s%02d-int%d", e, tag,
                                  (int)(sparsity[si] * 100 + 0.5f), bits) >= (int)sizeof v->name) {
@@ -450,11 +383,12 @@ int tl_cmd_compress(int argc, char **argv)
                     measure_dense(&m, runner, dir, v);
                     measure_prefix(buf, size, &test, v);
                     fprintf(stderr,
-                            "compress: %-14s accuracy %.4f, %7zu bytes, %9llu MACs, arena %6u, M4 %ld instructions",
-                            v->name, (double)v->accuracy, v->bytes, (unsigned long long)v->macs, v->arena,
-                            v->m4_instructions);
+                            "compress: %-14s accuracy %.4f, %7llu bytes, %9llu MACs, arena %6llu, M4 %lld instructions",
+                            v->name, (double)v->accuracy, (unsigned long long)v->bytes, (unsigned long long)v->macs,
+                            (unsigned long long)v->arena, (long long)v->m4_instructions);
                     if (v->dense_bytes) {
-                        fprintf(stderr, "; dense %u bytes, M4 %ld", v->dense_bytes, v->dense_m4);
+                        fprintf(stderr, "; dense %llu bytes, M4 %lld", (unsigned long long)v->dense_bytes,
+                                (long long)v->dense_m4_instructions);
                     }
                     if (v->prefix_planes) {
                         fprintf(stderr, "; %u planes (%llu bytes) give %.4f", v->prefix_planes,
@@ -474,18 +408,18 @@ int tl_cmd_compress(int argc, char **argv)
     if (rc != 0) {
         return rc;
     }
-    mark_pareto(table, count);
-    if (write_tables(dir, table, count) != 0) {
-        return tl_cli_fail("compress", "%s: cannot write the catalogue", dir);
+    tl_catalogue_mark_pareto(table, count);
+    if (tl_catalogue_write(dir, table, count, error, sizeof error) != TL_OK) {
+        return tl_cli_fail("compress", "%s", error);
     }
     plot(dir);
     printf("%-14s %6s %8s %5s %8s %8s %10s %7s %12s %s\n", "variant", "exit", "sparsity", "bits", "accuracy", "bytes",
            "MACs", "arena", "M4 instr", "Pareto");
     for (int i = 0; i < count; ++i) {
-        const variant *v = &table[i];
-        printf("%-14s %6d %8.2f %5d %8.4f %8zu %10llu %7u %12ld %s\n", v->name, v->exit, (double)v->sparsity, v->bits,
-               (double)v->accuracy, v->bytes, (unsigned long long)v->macs, v->arena, v->m4_instructions,
-               v->pareto ? "*" : "");
+        const tl_variant *v = &table[i];
+        printf("%-14s %6d %8.2f %5d %8.4f %8llu %10llu %7llu %12lld %s\n", v->name, v->exit, (double)v->sparsity,
+               v->bits, (double)v->accuracy, (unsigned long long)v->bytes, (unsigned long long)v->macs,
+               (unsigned long long)v->arena, (long long)v->m4_instructions, v->pareto ? "*" : "");
     }
     printf("catalogue: %s/catalogue.csv, %s/catalogue.json, %s/pareto.png\n", dir, dir, dir);
     return 0;

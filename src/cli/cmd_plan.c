@@ -59,7 +59,7 @@ int tl_cmd_plan(int argc, char **argv)
     int count;
     char error[512];
     if (path) {
-        if (tl_catalogue_read_csv(path, v, TL_CATALOGUE_MAX_VARIANTS, &count, error, sizeof error) != TL_OK) {
+        if (tl_catalogue_read(path, v, TL_CATALOGUE_MAX_VARIANTS, &count, error, sizeof error) != TL_OK) {
             return tl_cli_fail("plan", "%s", error);
         }
     } else {

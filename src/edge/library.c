@@ -313,7 +313,7 @@ tl_status tl_library_publish(tl_library *lib, const char *name, const char *dir,
     snprintf(csv, sizeof csv, "%.4000s/catalogue.csv", dir);
     tl_variant v[TL_CATALOGUE_MAX_VARIANTS];
     int count;
-    tl_status s = tl_catalogue_read_csv(csv, v, TL_CATALOGUE_MAX_VARIANTS, &count, error, error_size);
+    tl_status s = tl_catalogue_read(csv, v, TL_CATALOGUE_MAX_VARIANTS, &count, error, error_size);
     if (s != TL_OK) {
         return s;
     }
