@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 
 #include "tinylarge/convert.h"
 #include "tinylarge/device.h"
+#include "tinylarge/host.h"
 #include "tinylarge/large.h"
 
 static char dir[64];
@@ -792,6 +794,68 @@ static void test_unexportable_network_is_named(void **state)
     tl_net_free(&net);
 }
 
+/* The catalogue builder as library code: the M4 figure comes from the
+ * caller's callback (here a stand-in that counts its calls and returns a
+ * size-derived figure), every variant file is written, names are unique. */
+typedef struct fake_m4 {
+    int calls;
+} fake_m4;
+
+static int64_t fake_measure(void *ctx, const char *path)
+{
+    fake_m4 *f = ctx;
+    ++f->calls;
+    uint8_t *bytes;
+    size_t size;
+    return tl_read_file(path, &bytes, &size) == TL_OK ? (free(bytes), (int64_t)size * 10) : -1;
+}
+
+static void the_catalogue_builder_measures_through_its_callback(void **state)
+{
+    (void)state;
+    if (!train.n) {
+        skip();
+    }
+    char out_dir[160], error[512];
+    snprintf(out_dir, sizeof out_dir, "%s/catalogue", dir);
+    assert_int_equal(mkdir(out_dir, 0755), 0);
+    tl_catalogue_spec spec;
+    memset(&spec, 0, sizeof spec);
+    fake_m4 m4 = { 0 };
+    spec.checkpoint = trained("student-exits");
+    spec.dir = out_dir;
+    spec.channels[0] = 0;
+    spec.channel_count = 1;
+    spec.sparsity[0] = 0;
+    spec.sparsity_count = 1;
+    spec.bits[0] = 8;
+    spec.bits_count = 1;
+    spec.finetune_epochs = 1;
+    spec.finetune_limit = 200;
+    spec.finetune_lr = 0.002f;
+    spec.limit = 200;
+    spec.calibration = 100;
+    spec.measure = fake_measure;
+    spec.measure_ctx = &m4;
+    tl_variant v[8];
+    int count = 0;
+    assert_int_equal(tl_catalogue_build(&spec, v, 8, &count, error, sizeof error), TL_OK);
+    assert_int_equal(count, 2); /* one variant per exit */
+    assert_int_equal(m4.calls, 2);
+    for (int i = 0; i < count; ++i) {
+        assert_true(v[i].m4_instructions == (int64_t)v[i].bytes * 10);
+        assert_true(v[i].accuracy > 0.2f && v[i].bytes > 0 && v[i].macs > 0);
+        char path[512];
+        snprintf(path, sizeof path, "%.160s/%.31s.tlm", out_dir, v[i].name);
+        assert_int_equal(access(path, R_OK), 0);
+    }
+    assert_string_not_equal(v[0].name, v[1].name);
+    assert_true(v[0].macs < v[1].macs); /* the early exit is cheaper */
+    /* Too small a table is refused, not overrun. */
+    assert_int_equal(tl_catalogue_build(&spec, v, 1, &count, error, sizeof error), TL_ERR_BOUNDS);
+    assert_non_null(strstr(error, "more than 1 variants"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -807,6 +871,7 @@ int main(void)
         cmocka_unit_test(test_quantisation_aware_training),
         cmocka_unit_test(test_progressive_prefix_accuracy),
         cmocka_unit_test(test_unexportable_network_is_named),
+        cmocka_unit_test(the_catalogue_builder_measures_through_its_callback),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tinylarge/catalogue.h"
 #include "tinylarge/status.h"
 
 #ifdef __cplusplus
@@ -562,6 +563,36 @@ typedef struct tl_cascade_report {
 
 tl_status tl_runtime_cascade(const uint8_t *model, size_t size, const tl_dataset *ds, float threshold,
                             tl_cascade_report *report);
+
+/* ---- the variant catalogue (src/large/catalogue_build.c) ---- */
+
+/* Cortex-M4 instructions of one inference of a model file, or -1 when not
+ * measured (the command line runs it under QEMU). */
+typedef int64_t (*tl_m4_measure_fn)(void *ctx, const char *model_path);
+
+typedef struct tl_catalogue_spec {
+    const char *checkpoint;     /* the trained network */
+    const char *dir;            /* where the variants and fine-tuned checkpoints go */
+    const char *data_dir;       /* NULL: Fashion-MNIST */
+    float channels[4];          /* structured pruning fractions (0: none) */
+    int channel_count;
+    float sparsity[8];          /* weight sparsities (0: dense) */
+    int sparsity_count;
+    int bits[4];                /* 8 and/or 4 */
+    int bits_count;
+    uint32_t finetune_epochs, finetune_limit, limit, calibration;
+    float finetune_lr;
+    tl_m4_measure_fn measure;   /* NULL: no M4 figures */
+    void *measure_ctx;
+    void (*log)(void *ctx, const char *line);
+    void *log_ctx;
+} tl_catalogue_spec;
+
+/* Builds every variant (channels x sparsity x bits x exit) into spec->dir
+ * and out[] (at most `capacity`), measured; the caller marks the Pareto
+ * front and writes the tables (catalogue.h). */
+tl_status tl_catalogue_build(const tl_catalogue_spec *spec, tl_variant *out, int capacity, int *count,
+                             char *error, size_t error_size);
 
 #ifdef __cplusplus
 }

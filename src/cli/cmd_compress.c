@@ -22,31 +22,10 @@
 #include "tinylarge/host.h"
 
 
-/* The smallest bit-plane prefix of a model's progressive stream whose
- * accuracy is within one point of the whole model's (the planner offers
- * it when the whole model would miss a deadline). */
-static void measure_prefix(const uint8_t *model, size_t size, const tl_dataset *test, tl_variant *v)
+static void log_line(void *ctx, const char *line)
 {
-    uint8_t *tlp = NULL, *decoded = aligned_alloc(16, (size + 16) / 16 * 16);
-    size_t tlp_size = 0;
-    uint32_t ends[8];
-    if (decoded && tl_progressive_encode(model, size, &tlp, &tlp_size, ends) == TL_OK && ends[0] < ends[7]) {
-        for (uint32_t planes = 2; planes < 8; ++planes) {
-            uint32_t got = 0, decoded_size = 0;
-            float acc[16];
-            int exits = 0;
-            if (tl_progressive_decode(tlp, ends[planes - 1], decoded, size, &got, &decoded_size) == TL_OK &&
-                tl_runtime_accuracy(decoded, decoded_size, test, acc, &exits) == TL_OK &&
-                acc[exits - 1] >= v->accuracy - 0.01f) {
-                v->prefix_planes = planes;
-                v->prefix_bytes = ends[planes - 1];
-                v->prefix_accuracy = acc[exits - 1];
-                break;
-            }
-        }
-    }
-    free(tlp);
-    free(decoded);
+    (void)ctx;
+    fprintf(stderr, "compress: %s\n", line);
 }
 
 static int parse_list(const char *text, float *out, int max)
@@ -65,12 +44,11 @@ static int parse_list(const char *text, float *out, int max)
     return n;
 }
 
-/* Cortex-M4 instructions of one inference, measured in QEMU, or -1. */
-static int64_t m4_instructions(const char *runner, const char *model_path)
+/* Cortex-M4 instructions of one inference, measured in QEMU with the
+ * runner image (ctx), or -1: the catalogue builder's measurement. */
+static int64_t m4_instructions(void *ctx, const char *model_path)
 {
-    if (!runner || access(runner, R_OK) != 0 || system("command -v qemu-system-arm >/dev/null 2>&1") != 0) {
-        return -1;
-    }
+    const char *runner = ctx;
     char cmd[9000];
     snprintf(cmd, sizeof cmd,
              "qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none "
@@ -89,31 +67,6 @@ static int64_t m4_instructions(const char *runner, const char *model_path)
     }
     pclose(p);
     return ticks < 0 ? -1 : ticks * 40;
-}
-
-/* A pruned or int4 variant's dense int8 form, which a densifying device
- * installs: its size, and its instructions when the runner is there. */
-static void measure_dense(const tl_model *m, const char *runner, const char *dir, tl_variant *v)
-{
-    v->dense_bytes = 0;
-    v->dense_m4_instructions = -1;
-    uint32_t size = 0;
-    if (tl_model_packed_filters(m) == 0 || tl_model_dense_size(m, &size) != TL_OK) {
-        return;
-    }
-    v->dense_bytes = size;
-    if (v->m4_instructions <= 0) {
-        return; /* no runner: the size is all there is to know */
-    }
-    uint8_t *dense = malloc(size);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/.%s.dense.tlm", dir, v->name);
-    if (dense && tl_model_densify(m, dense, size, &size) == TL_OK &&
-        tl_write_file_atomic(path, dense, size) == TL_OK) {
-        v->dense_m4_instructions = m4_instructions(runner, path);
-        unlink(path);
-    }
-    free(dense);
 }
 
 /* pareto.png with gnuplot, when it is installed. */
@@ -145,34 +98,9 @@ static void plot(const char *dir)
     }
 }
 
-/* Fine-tunes `from` into `to`: pruning to `sparsity` and/or quantisation-
- * aware training for `qat_bits` (0: none). */
-static int fine_tune(const char *from, const char *to, float channels, float sparsity, int qat_bits,
-                     uint32_t epochs, uint32_t images, uint32_t test_images, float lr, char *error, size_t error_size)
-{
-    tl_train_config cfg;
-    tl_train_defaults(&cfg);
-    cfg.init = from;
-    cfg.prune_channels = channels;
-    cfg.prune = sparsity;
-    cfg.qat_bits = qat_bits;
-    cfg.epochs = (int)epochs;
-    cfg.lr = lr;
-    cfg.warmup_epochs = 0;
-    cfg.limit_train = (int)images;
-    cfg.limit_test = (int)test_images;
-    cfg.out = to;
-    cfg.quiet = 1;
-    tl_train_report rep;
-    fprintf(stderr, "compress: fine-tuning%s%s%s (%u epoch%s on %u images)\n", channels > 0 ? ", channels removed" : "",
-            sparsity > 0 ? ", pruning" : "", qat_bits ? ", quantisation-aware" : "", epochs, epochs == 1 ? "" : "s",
-            images);
-    return tl_train(&cfg, &rep, error, error_size) == TL_OK ? 0 : -1;
-}
-
 int tl_cmd_compress(int argc, char **argv)
 {
-    const char *ckpt = NULL, *dir = NULL, *runner = NULL, *sparsity_list = NULL, *bits_list = NULL,
+    const char *ckpt = NULL, *dir = NULL, *runner = NULL, *data = NULL, *sparsity_list = NULL, *bits_list = NULL,
                *channels_list = NULL;
     float sparsity[8] = { 0.0f, 0.5f, 0.75f }, bits_f[4] = { 8, 4 }, channels[4] = { 0.0f };
     int n_sparsity = 3, n_bits = 2, n_channels = 1;
@@ -192,6 +120,7 @@ int tl_cmd_compress(int argc, char **argv)
         { "--limit", TL_OPT_U32, &limit, 1, 4294967295.0, "N", "test images for accuracy (default 2000)", NULL },
         { "--calibration", TL_OPT_U32, &calibration, 1, 4294967295.0, "N", "training images for activation ranges\n"
           "(default 500)", NULL },
+        { "--data", TL_OPT_TEXT, &data, 0, 0, "DIR", "dataset folder: IDX or .npy files (default Fashion-MNIST)", NULL },
         { "--m4-runner", TL_OPT_TEXT, &runner, 0, 0, "ELF", "Cortex-M4 runner image (default: firmware/fw_runner.elf\n"
           "beside this program; measured when qemu-system-arm exists)", NULL },
         { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },
@@ -263,150 +192,32 @@ int tl_cmd_compress(int argc, char **argv)
         }
     }
     char error[512] = "";
-    tl_dataset train, test;
-    if (tl_dataset_load_dir(NULL, 1, (int)calibration, &train, error, sizeof error) != TL_OK ||
-        tl_dataset_load_dir(NULL, 0, (int)limit, &test, error, sizeof error) != TL_OK) {
+    tl_catalogue_spec build;
+    memset(&build, 0, sizeof build);
+    build.checkpoint = ckpt;
+    build.dir = dir;
+    build.data_dir = data;
+    memcpy(build.channels, channels, sizeof build.channels);
+    build.channel_count = n_channels;
+    memcpy(build.sparsity, sparsity, sizeof build.sparsity);
+    build.sparsity_count = n_sparsity;
+    for (int k = 0; k < n_bits; ++k) {
+        build.bits[k] = (int)bits_f[k];
+    }
+    build.bits_count = n_bits;
+    build.finetune_epochs = ft_epochs;
+    build.finetune_limit = ft_limit;
+    build.finetune_lr = ft_lr;
+    build.limit = limit;
+    build.calibration = calibration;
+    build.measure = runner && access(runner, R_OK) == 0 && system("command -v qemu-system-arm >/dev/null 2>&1") == 0
+                       ? m4_instructions : NULL;
+    build.measure_ctx = (void *)(uintptr_t)runner;
+    build.log = log_line;
+    tl_variant table[TL_CATALOGUE_MAX_VARIANTS];
+    int count = 0;
+    if (tl_catalogue_build(&build, table, TL_CATALOGUE_MAX_VARIANTS, &count, error, sizeof error) != TL_OK) {
         return tl_cli_fail("compress", "%s", error);
-    }
-    tl_variant table[64];
-    int count = 0, rc = 0;
-    for (int ci = 0; ci < n_channels && rc == 0; ++ci) {
-        /* Structured pruning first: a narrower network, fine-tuned. */
-        char slim[4096], tag[16] = "";
-        const char *base = ckpt;
-        const int cpct = (int)(channels[ci] * 100 + 0.5f);
-        if (cpct > 0) {
-            snprintf(slim, sizeof slim, "%s/channels-%02d.tlc", dir, cpct);
-            snprintf(tag, sizeof tag, "-c%02d", cpct);
-            if (fine_tune(ckpt, slim, channels[ci], 0, 0, ft_epochs, ft_limit, limit, ft_lr, error, sizeof error)) {
-                rc = tl_cli_fail("compress", "%s", error);
-                break;
-            }
-            base = slim;
-        }
-        for (int si = 0; si < n_sparsity && rc == 0; ++si) {
-            /* The checkpoint for this sparsity: the base, or pruned + fine-tuned. */
-            char pruned[4096];
-            const char *source = base;
-            if (sparsity[si] > 0) {
-                snprintf(pruned, sizeof pruned, "%s/pruned%s-%02d.tlc", dir, tag, (int)(sparsity[si] * 100 + 0.5f));
-                if (fine_tune(base, pruned, 0, sparsity[si], 0, ft_epochs, ft_limit, limit, ft_lr, error,
-                              sizeof error)) {
-                    rc = tl_cli_fail("compress", "%s", error);
-                    break;
-                }
-                source = pruned;
-            }
-            for (int bi = 0; bi < n_bits && rc == 0; ++bi) {
-                const int bits = (int)bits_f[bi];
-                /* int4: quantisation-aware fine-tuning first (keeping any pruning). */
-                char qat[4200];
-                const char *weights = source;
-                if (bits == 4) {
-                    snprintf(qat, sizeof qat, "%s/qat4%s-s%02d.tlc", dir, tag, (int)(sparsity[si] * 100 + 0.5f));
-                    if (fine_tune(source, qat, 0, sparsity[si], 4, ft_epochs, ft_limit, limit, ft_lr, error,
-                                  sizeof error)) {
-                        rc = tl_cli_fail("compress", "%s", error);
-                        break;
-                    }
-                    weights = qat;
-                }
-                tl_net net;
-                tl_checkpoint_info info;
-                if (tl_checkpoint_load(weights, 128, &net, NULL, &info, error, sizeof error) != TL_OK) {
-                    rc = tl_cli_fail("compress", "%s", error);
-                    break;
-                }
-                tl_export_options opt = { (int)calibration,
-                                          bits == 4 ? TL_DTYPE_INT4
-                                          : (sparsity[si] > 0 ? TL_DTYPE_SPARSE_INT8 : TL_DTYPE_INT8) };
-                for (int e = 0; e < net.exit_count && count < 64; ++e) {
-                    tl_graph g;
-                    if (tl_export_net(&net, &info, &train, &opt, &g, error, sizeof error) != TL_OK) {
-                        rc = tl_cli_fail("compress", "%s: %s", source, error);
-                        break;
-                    }
-                    if (e + 1 < net.exit_count) {
-                        tl_graph_truncate_at_exit(&g, (uint32_t)e);
-                    }
-                    tl_variant *v = &table[count];
-                    memset(v, 0, sizeof *v);
-                    if (snprintf(v->name, sizeof v->name, "e%d%s-s%02d-int%d", e, tag,
-                                 (int)(sparsity[si] * 100 + 0.5f), bits) >= (int)sizeof v->name) {
-                        tl_graph_free(&g);
-                        rc = tl_cli_fail("compress", "variant name too long");
-                        break;
-                    }
-                    v->exit = e;
-                    v->sparsity = sparsity[si];
-                    v->bits = bits;
-                    uint8_t *buf = NULL;
-                    size_t size = 0;
-                    float acc[16];
-                    int exits = 0;
-                    char path[4200];
-                    snprintf(path, sizeof path, "%s/%s.tlm", dir, v->name);
-                    tl_status s = tl_graph_serialize(&g, &buf, &size);
-                    if (s == TL_OK) {
-                        s = tl_runtime_accuracy(buf, size, &test, acc, &exits);
-                    }
-                    if (s == TL_OK) {
-                        char text[32];
-                        snprintf(text, sizeof text, "%.4f", (double)acc[exits - 1]);
-                        tl_graph_set_meta(&g, "accuracy", text);
-                        snprintf(text, sizeof text, "%s", v->name);
-                        tl_graph_set_meta(&g, "variant", text);
-                        free(buf);
-                        buf = NULL;
-                        s = tl_graph_serialize(&g, &buf, &size);
-                    }
-                    tl_model m;
-                    if (s == TL_OK) {
-                        s = tl_model_load(&m, buf, size, 0);
-                    }
-                    if (s == TL_OK) {
-                        s = tl_write_file_atomic(path, buf, size);
-                    }
-                    if (s != TL_OK) {
-                        free(buf);
-                        tl_graph_free(&g);
-                        rc = tl_cli_fail("compress", "%s: %s", path, tl_status_str(s));
-                        break;
-                    }
-                    v->accuracy = acc[exits - 1];
-                    v->bytes = size;
-                    v->arena = tl_model_arena_size(&m);
-                    for (uint32_t k = 0; k < m.header->op_count; ++k) {
-                        v->macs += tl_op_macs(&m, k);
-                    }
-                    v->m4_instructions = m4_instructions(runner, path);
-                    measure_dense(&m, runner, dir, v);
-                    measure_prefix(buf, size, &test, v);
-                    fprintf(stderr,
-                            "compress: %-14s accuracy %.4f, %7llu bytes, %9llu MACs, arena %6llu, M4 %lld instructions",
-                            v->name, (double)v->accuracy, (unsigned long long)v->bytes, (unsigned long long)v->macs,
-                            (unsigned long long)v->arena, (long long)v->m4_instructions);
-                    if (v->dense_bytes) {
-                        fprintf(stderr, "; dense %llu bytes, M4 %lld", (unsigned long long)v->dense_bytes,
-                                (long long)v->dense_m4_instructions);
-                    }
-                    if (v->prefix_planes) {
-                        fprintf(stderr, "; %u planes (%llu bytes) give %.4f", v->prefix_planes,
-                                (unsigned long long)v->prefix_bytes, (double)v->prefix_accuracy);
-                    }
-                    fprintf(stderr, "\n");
-                    free(buf);
-                    tl_graph_free(&g);
-                    ++count;
-                }
-                tl_net_free(&net);
-            }
-        }
-    }
-    tl_dataset_free(&train);
-    tl_dataset_free(&test);
-    if (rc != 0) {
-        return rc;
     }
     tl_catalogue_mark_pareto(table, count);
     if (tl_catalogue_write(dir, table, count, error, sizeof error) != TL_OK) {
