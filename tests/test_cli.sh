@@ -139,14 +139,14 @@ check "main job: unreadable teacher" 1 "main job: cannot use $work/junk.tlc as t
     "$main_job" "$(dirname "$bin")" "$2" "$work/junk.tlc"
 check "distill: too many teacher views" 2 "--teacher-views takes 0 to 64, not '65'" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --teacher-views 65
-check "distill: views need augmentation" 1 "--teacher-views trains on augmented views; it cannot go with --no-augment" -- \
+check "distill: views need augmentation" 1 "teacher views are augmented views; they cannot go without augmentation" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --teacher-views 2 --no-augment
 check "distill help names the views" 0 "--teacher-views K" -- "$bin" distill --help
 check "distill help names the teacher's mirrors" 0 "--teacher-flip +soft targets averaged over each image \(view\) and its mirror" -- \
     "$bin" distill --help
 check "distill help names the teacher cache" 0 "--teacher-cache F +keep the teacher's cached logits in file F" -- \
     "$bin" distill --help
-check "distill: a cache of a live teacher" 1 "--teacher-cache keeps the logits of a teacher run once; it cannot go with --teacher-live" -- \
+check "distill: a cache of a live teacher" 1 "a teacher cache keeps the logits of a teacher run once; it cannot go with a live teacher" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --teacher-live --teacher-cache "$work/x.tltc"
 check "distill help names attention transfer" 0 "--attention BETA +also match the student's attention maps" -- \
     "$bin" distill --help
@@ -154,13 +154,13 @@ check "distill help names the ensemble" 0 "given 2 to 4 times, an" -- "$bin" dis
 check "distill: five teachers" 1 "at most 4 --teacher checkpoints .an ensemble., not more" -- \
     "$bin" distill --teacher "$work/t.tlc" --teacher "$work/t.tlc" --teacher "$work/t.tlc" --teacher "$work/t.tlc" \
     --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc"
-check "distill: an ensemble run live" 1 "an ensemble of teachers is scored once before training; it cannot go with --teacher-live" -- \
+check "distill: an ensemble run live" 1 "an ensemble of teachers is scored once before training; it cannot go with a live teacher" -- \
     "$bin" distill --teacher "$work/t.tlc" --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --teacher-live
-check "distill: an ensemble with attention" 1 "an ensemble of teachers is scored once before training; it cannot go with --attention" -- \
+check "distill: an ensemble with attention" 1 "an ensemble of teachers is scored once before training; it cannot go with attention transfer" -- \
     "$bin" distill --teacher "$work/t.tlc" --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --attention 100
-check "distill: attention with a cache file" 1 "--attention needs the teacher's feature maps, which neither --teacher-cache nor --teacher-flip keeps" -- \
+check "distill: attention with a cache file" 1 "attention transfer needs the teacher's feature maps, which neither a teacher cache nor the teacher's mirror images keep" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --attention 1000 --teacher-cache "$work/x.tltc"
-check "distill: attention with mirrored targets" 1 "--attention needs the teacher's feature maps" -- \
+check "distill: attention with mirrored targets" 1 "attention transfer needs the teacher's feature maps" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --attention 1000 --teacher-flip
 check "distill: attention weight not a number" 2 "--attention needs a non-negative number, not 'inf'" -- \
     "$bin" distill --teacher "$work/t.tlc" --arch student-tiny --out "$work/s.tlc" --attention inf
@@ -194,7 +194,7 @@ check "train takes no temperature" 2 "unknown option '--temperature'" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --temperature 4
 check "train takes no teacher views" 2 "unknown option '--teacher-views'" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --teacher-views 2
-check "train: cutout needs augmentation" 1 "--cutout is an augmentation; it cannot go with --no-augment" -- \
+check "train: cutout needs augmentation" 1 "cutout is an augmentation; it cannot go without augmentation" -- \
     "$bin" train --arch student-tiny --out "$work/s.tlc" --cutout 8 --no-augment
 check "train help names cutout" 0 "--cutout N +also mask a random N x N square" -- "$bin" train --help
 check "train takes no distillation loss" 2 "unknown option '--kd'" -- \
@@ -297,7 +297,7 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         '$1 == "e0-c50-s00-int8" && $7 < full * 0.6 { found = 1 } END { exit !found }' "$work/slim/catalogue.csv"
     check "channels: a fraction below 1" 2 "--channels takes fractions of filters to remove" -- \
         "$bin" compress "$work/t.tlc" --out-dir "$work/slim" --channels 1.5
-    check "train: --prune-channels needs --init" 1 "--prune-channels needs --init CKPT" -- \
+    check "train: --prune-channels needs --init" 1 "pruning channels needs the trained network to prune \\(init\\)" -- \
         "$bin" train --arch student-tiny --out "$work/x.tlc" --prune-channels 0.5
     check "plan chooses a variant" 0 "^chosen e0-s[0-9]+-int[48]: accuracy 0\.[0-9]+" -- \
         "$bin" plan "$cat_dir/catalogue.csv" --flash 64K --ram 64K --mac-rate 20M --bandwidth 100K --snr-db 10

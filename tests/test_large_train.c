@@ -546,7 +546,11 @@ static void test_distillation_views(void **state)
     assert_true(cut_worst < 1e-3f);
     assert_true(cut_apart > 1e-2f);
     /* Cutout is an augmentation and is bounded. */
-    const struct { int cutout, augment; } bad_cut[] = { { 4, 0 }, { -1, 1 }, { TL_CUTOUT_MAX + 1, 1 } };
+    const struct { int cutout, augment; const char *why; } bad_cut[] = {
+        { 4, 0, "cutout is an augmentation; it cannot go without augmentation" },
+        { -1, 1, "cutout must be 0 to 64 pixels" },
+        { TL_CUTOUT_MAX + 1, 1, "cutout must be 0 to 64 pixels" },
+    };
     for (size_t i = 0; i < sizeof bad_cut / sizeof bad_cut[0]; ++i) {
         tl_train_config e = d;
         e.teacher_views = 0;
@@ -554,11 +558,14 @@ static void test_distillation_views(void **state)
         e.augment = bad_cut[i].augment;
         error[0] = 0;
         assert_int_equal(tl_train(&e, &rep, error, sizeof error), TL_ERR_ARG);
-        assert_non_null(strstr(error, "cutout must be 0 to 64 pixels, and needs augmentation"));
+        assert_non_null(strstr(error, bad_cut[i].why));
     }
     /* Views need augmentation and a teacher, and are bounded. */
-    const struct { int views, augment, has_teacher; } bad[] = {
-        { 3, 0, 1 }, { 3, 1, 0 }, { TL_TEACHER_VIEWS_MAX + 1, 1, 1 }, { -1, 1, 1 },
+    const struct { int views, augment, has_teacher; const char *why; } bad[] = {
+        { 3, 0, 1, "teacher views are augmented views; they cannot go without augmentation" },
+        { 3, 1, 0, "the teacher's options need a teacher" },
+        { TL_TEACHER_VIEWS_MAX + 1, 1, 1, "teacher views must be 0 to 64" },
+        { -1, 1, 1, "teacher views must be 0 to 64" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
         tl_train_config e = d;
@@ -567,7 +574,7 @@ static void test_distillation_views(void **state)
         e.teacher = bad[i].has_teacher ? teacher : NULL;
         error[0] = 0;
         assert_int_equal(tl_train(&e, &rep, error, sizeof error), TL_ERR_ARG);
-        assert_non_null(strstr(error, "teacher views must be 0 to 64"));
+        assert_non_null(strstr(error, bad[i].why));
     }
 }
 
@@ -685,10 +692,10 @@ static void test_teacher_cache_file(void **state)
     none.teacher_views = 0;
     none.teacher_cache = cache;
     assert_int_equal(tl_train(&live, &rep, error, sizeof error), TL_ERR_ARG);
-    assert_non_null(strstr(error, "a teacher cache needs a teacher that is not run live"));
+    assert_non_null(strstr(error, "a teacher cache keeps the logits of a teacher run once; it cannot go with a live"));
     error[0] = 0;
     assert_int_equal(tl_train(&none, &rep, error, sizeof error), TL_ERR_ARG);
-    assert_non_null(strstr(error, "a teacher cache needs a teacher that is not run live"));
+    assert_non_null(strstr(error, "the teacher's options need a teacher"));
 }
 
 /* Mirrors every (one-channel) image of a dataset left to right. */
@@ -1008,7 +1015,9 @@ static void test_attention_transfer(void **state)
         e.attention = bad == 3 ? -1.0f : bad == 4 ? INFINITY : 1000.0f;
         error[0] = 0;
         assert_int_equal(tl_train(&e, &rep, error, sizeof error), TL_ERR_ARG);
-        assert_non_null(strstr(error, "attention transfer needs a teacher"));
+        assert_non_null(strstr(error, bad <= 1   ? "attention transfer needs the teacher's feature maps"
+                                      : bad == 2 ? "the teacher's options need a teacher"
+                                                 : "attention transfer needs a finite non-negative weight"));
     }
 }
 
@@ -1074,10 +1083,13 @@ static void test_teacher_ensemble(void **state)
     hole.more_teacher_count = 2;
     hole.more_teachers[1] = NULL;
     const tl_train_config *bad[] = { &live, &att, &many };
+    const char *why[] = { "scored once before training; it cannot go with a live teacher",
+                          "scored once before training; it cannot go with attention transfer",
+                          "an ensemble is 2 to 4 teachers" };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; ++k) {
         error[0] = 0;
         assert_int_equal(tl_train(bad[k], &rep, error, sizeof error), TL_ERR_ARG);
-        assert_non_null(strstr(error, "an ensemble is 2 to 4 teachers"));
+        assert_non_null(strstr(error, why[k]));
     }
     error[0] = 0;
     assert_int_equal(tl_train(&hole, &rep, error, sizeof error), TL_ERR_ARG);
@@ -1170,6 +1182,107 @@ static void partitions_deal_every_sample_and_skew_as_asked(void **state)
     assert_int_equal(tl_dataset_partition(&ds, TL_PARTITION_LABELS, SHARDS, 0, 11, 1, shard_of), TL_ERR_ARG);
 }
 
+static void count_line(void *ctx, const char *line)
+{
+    int *lines = ctx;
+    lines[0]++;
+    lines[1] += strstr(line, "training student-tiny") != NULL;
+    lines[2] += strncmp(line, "epoch ", 6) == 0;
+}
+
+static int same_bytes(const char *a, const char *b)
+{
+    uint8_t *x, *y;
+    size_t nx, ny;
+    if (tl_read_file(a, &x, &nx) != TL_OK || tl_read_file(b, &y, &ny) != TL_OK) {
+        return 0;
+    }
+    const int same = nx == ny && memcmp(x, y, nx) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+/* The trainer a caller drives: steps one at a time, then epochs, give the
+ * very checkpoint tl_train writes; it trains on a shard of a partition (a
+ * federated client's data) and logs through the caller's callback. */
+static void a_driven_trainer_matches_a_whole_run_and_trains_on_a_shard(void **state)
+{
+    (void)state;
+    if (!have_dataset()) {
+        skip();
+    }
+    char whole[128], driven[128], error[256] = "";
+    snprintf(whole, sizeof whole, "%s/whole.tlc", dir);
+    snprintf(driven, sizeof driven, "%s/driven.tlc", dir);
+    tl_train_report rep;
+    tl_train_config cfg = small_run(whole, "student-tiny", 2);
+    cfg.limit_train = 600;
+    assert_int_equal(tl_train(&cfg, &rep, error, sizeof error), TL_OK);
+    tl_dataset train, test;
+    assert_int_equal(tl_dataset_load_dir(NULL, 1, cfg.limit_train, &train, error, sizeof error), TL_OK);
+    assert_int_equal(tl_dataset_load_dir(NULL, 0, cfg.limit_test, &test, error, sizeof error), TL_OK);
+    tl_train_config by_hand = cfg;
+    by_hand.out = NULL;
+    by_hand.quiet = 0;
+    int lines[3] = { 0, 0, 0 };
+    by_hand.log = count_line;
+    by_hand.log_ctx = lines;
+    tl_trainer *t;
+    assert_int_equal(tl_trainer_init(&t, &by_hand, &train, &test, &rep, error, sizeof error), TL_OK);
+    for (int k = 0; k < 3; ++k) {
+        assert_int_equal(tl_trainer_step(t), TL_OK); /* part of epoch 1 by single steps */
+    }
+    assert_int_equal(tl_trainer_epochs_done(t), 0);
+    assert_int_equal(tl_trainer_epoch(t, &rep, error, sizeof error), TL_OK); /* its rest */
+    assert_int_equal(tl_trainer_epoch(t, &rep, error, sizeof error), TL_OK);
+    assert_int_equal(tl_trainer_epochs_done(t), 2);
+    assert_int_equal(tl_trainer_save(t, driven), TL_OK);
+    assert_true(same_bytes(whole, driven));
+    float acc[16];
+    assert_int_equal(tl_trainer_evaluate(t, &test, acc), TL_OK);
+    assert_true(acc[0] == rep.test_accuracy[0]);
+    tl_trainer_free(t);
+    assert_int_equal(lines[1], 1); /* the run announced */
+    assert_int_equal(lines[2], 2); /* a line per epoch */
+    /* A shard: the first of three IID shards, trained on alone. */
+    int *shard_of = malloc((size_t)train.n * sizeof *shard_of);
+    assert_int_equal(tl_dataset_partition(&train, TL_PARTITION_IID, 3, 0, 0, 9, shard_of), TL_OK);
+    tl_dataset shard = train;
+    const size_t sample = (size_t)train.h * train.w * train.c;
+    shard.pixels = malloc((size_t)train.n * sample);
+    shard.labels = malloc((size_t)train.n);
+    shard.n = 0;
+    for (int i = 0; i < train.n; ++i) {
+        if (shard_of[i] == 0) {
+            memcpy(shard.pixels + (size_t)shard.n * sample, train.pixels + (size_t)i * sample, sample);
+            shard.labels[shard.n++] = train.labels[i];
+        }
+    }
+    assert_int_equal(shard.n, 200);
+    tl_train_config client = cfg;
+    client.out = NULL;
+    client.epochs = 8;
+    client.batch = 16;
+    client.lr = 0.1f;
+    assert_int_equal(tl_trainer_init(&t, &client, &shard, &test, &rep, error, sizeof error), TL_OK);
+    while (tl_trainer_epochs_done(t) < client.epochs) {
+        assert_int_equal(tl_trainer_epoch(t, &rep, error, sizeof error), TL_OK);
+    }
+    printf("a client of 200 images, 8 epochs: test accuracy %.3f\n", (double)rep.test_accuracy[0]);
+    assert_true(rep.test_accuracy[0] > 0.3f); /* ten classes: chance is 0.1 */
+    tl_trainer_free(t);
+    /* A configuration the library refuses is refused at init too. */
+    client.epochs = 0;
+    assert_int_equal(tl_trainer_init(&t, &client, &shard, &test, &rep, error, sizeof error), TL_ERR_ARG);
+    assert_null(t);
+    free(shard_of);
+    free(shard.pixels);
+    free(shard.labels);
+    tl_dataset_free(&train);
+    tl_dataset_free(&test);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1190,6 +1303,7 @@ int main(void)
         cmocka_unit_test(test_attention_transfer),
         cmocka_unit_test(test_teacher_ensemble),
         cmocka_unit_test(partitions_deal_every_sample_and_skew_as_asked),
+        cmocka_unit_test(a_driven_trainer_matches_a_whole_run_and_trains_on_a_shard),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

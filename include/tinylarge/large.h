@@ -434,6 +434,10 @@ typedef struct tl_train_config {
     int qat_bits;               /* quantisation-aware training of conv/dense weights: 4 or 8 (0: off) */
     int progress;               /* 1: a progress bar on stderr; 0: log lines */
     int quiet;                  /* no output at all (tests) */
+    /* Where the run's log lines go (NULL: stderr): the run announced, the
+     * teacher's pass, each epoch's figures. */
+    void (*log)(void *ctx, const char *line);
+    void *log_ctx;
 } tl_train_config;
 
 /* ---- structured (channel) pruning (src/large/prune_channels.c) ---- */
@@ -467,6 +471,40 @@ typedef struct tl_train_report {
     int teacher_cache_written;  /* 1: the teacher ran and its logits were saved there */
 } tl_train_report;
 
+/* The configuration's rules, checked once for the library and the command
+ * line alike: positive epochs, batch and rate; a known architecture (unless
+ * resuming or warm-starting); what goes with what among the teacher's
+ * options. TL_ERR_ARG with the reason. */
+tl_status tl_train_check(const tl_train_config *cfg, char *error, size_t error_size);
+
+/* A trainer the caller drives: over any dataset (a federated client's
+ * shard, say), a step or an epoch at a time. init checks the configuration,
+ * builds (or resumes, or warm-starts) the network, opens the teacher (live,
+ * cached in memory or in a file, an ensemble, with attention maps: one
+ * source) and the training threads; the datasets must outlive it. An epoch
+ * ends with the test accuracy in `report` and, with cfg->out, a checkpoint.
+ * cfg->epochs sets the schedule's length; nothing stops a caller from
+ * running fewer. */
+typedef struct tl_trainer tl_trainer;
+
+tl_status tl_trainer_init(tl_trainer **trainer, const tl_train_config *cfg, const tl_dataset *train,
+                          const tl_dataset *test, tl_train_report *report, char *error, size_t error_size);
+/* One step: a batch forward and backward, and the optimiser's update. */
+tl_status tl_trainer_step(tl_trainer *trainer);
+/* The rest of the current epoch's steps, then its end (test accuracy,
+ * checkpoint). */
+tl_status tl_trainer_epoch(tl_trainer *trainer, tl_train_report *report, char *error, size_t error_size);
+int tl_trainer_epochs_done(const tl_trainer *trainer);
+tl_status tl_trainer_evaluate(tl_trainer *trainer, const tl_dataset *ds, float *accuracy);
+/* A checkpoint that resumes the run exactly (weights, statistics, optimiser). */
+tl_status tl_trainer_save(const tl_trainer *trainer, const char *path);
+tl_net *tl_trainer_net(tl_trainer *trainer);
+/* Fills the report's totals (parameters, time, images per second). */
+void tl_trainer_finish(const tl_trainer *trainer, tl_train_report *report);
+void tl_trainer_free(tl_trainer *trainer);
+
+/* A whole run (what `tinylarge train` and `distill` do): the data from
+ * cfg->data_dir, then a trainer's epochs. */
 tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *error, size_t error_size);
 
 /* Accuracy (and mean loss) of every exit on a dataset, in eval mode. */

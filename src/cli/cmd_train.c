@@ -140,35 +140,11 @@ static int run_training(int argc, char **argv, int distill)
     if (distill && !cfg.teacher) {
         return tl_cli_fail(cmd, "need --teacher CKPT");
     }
-    if (cfg.more_teacher_count > 0 && (cfg.teacher_live || cfg.attention > 0)) {
-        return tl_cli_fail(cmd, "an ensemble of teachers is scored once before training; it cannot go with %s",
-                           cfg.teacher_live ? "--teacher-live" : "--attention");
-    }
-    if (cfg.teacher_cache && cfg.teacher_live) {
-        return tl_cli_fail(cmd, "--teacher-cache keeps the logits of a teacher run once; it cannot go with "
-                                "--teacher-live");
-    }
-    if (cfg.attention > 0 && (cfg.teacher_cache || cfg.teacher_flip)) {
-        return tl_cli_fail(cmd, "--attention needs the teacher's feature maps, which neither --teacher-cache "
-                                "nor --teacher-flip keeps; leave those out");
-    }
-    if (cfg.teacher_views > 0 && !cfg.augment) {
-        return tl_cli_fail(cmd, "--teacher-views trains on augmented views; it cannot go with --no-augment");
-    }
-    if (cfg.cutout > 0 && !cfg.augment) {
-        return tl_cli_fail(cmd, "--cutout is an augmentation; it cannot go with --no-augment");
-    }
-    if (cfg.prune_channels > 0 && !cfg.init) {
-        return tl_cli_fail(cmd, "--prune-channels needs --init CKPT (the trained network to prune)");
-    }
-    if (!cfg.resume && !cfg.init && !tl_arch_describe(cfg.arch)) {
-        return tl_cli_fail(cmd, "unknown architecture '%s' (see --help)", cfg.arch);
-    }
-    if (cfg.epochs < 1 || cfg.batch < 1 || !(cfg.lr > 0)) {
-        return tl_cli_fail(cmd, "--epochs, --batch and --lr must be positive");
+    char error[512] = "";
+    if (tl_train_check(&cfg, error, sizeof error) != TL_OK) { /* the library's own rules, one place */
+        return tl_cli_fail(cmd, "%s", error);
     }
     tl_train_report rep;
-    char error[512] = "";
     tl_status s = tl_train(&cfg, &rep, error, sizeof error);
     if (s != TL_OK) {
         return tl_cli_fail(cmd, "%s", error[0] ? error : tl_status_str(s));

@@ -603,39 +603,75 @@ static tl_status teacher_cache(const tl_train_config *cfg, const char *const *pa
     return s;
 }
 
-tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *error, size_t error_size)
+/* A line of the run's log: to the caller's log callback, else stderr. */
+static void say(const tl_train_config *cfg, const char *fmt, ...)
 {
-    if (!cfg || !report || cfg->epochs < 1 || cfg->batch < 1 || !(cfg->lr > 0)) {
+    if (cfg->quiet) {
+        return;
+    }
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (cfg->log) {
+        cfg->log(cfg->log_ctx, line);
+    } else {
+        fprintf(stderr, "%s\n", line);
+    }
+}
+
+tl_status tl_train_check(const tl_train_config *cfg, char *error, size_t error_size)
+{
+    if (!cfg || cfg->epochs < 1 || cfg->batch < 1 || !(cfg->lr > 0)) {
         return fail(error, error_size, TL_ERR_ARG, "epochs, batch and learning rate must be positive");
     }
-    if (cfg->teacher_views < 0 || cfg->teacher_views > TL_TEACHER_VIEWS_MAX ||
-        (cfg->teacher_views > 0 && (!cfg->teacher || !cfg->augment))) {
-        return fail(error, error_size, TL_ERR_ARG, "teacher views must be 0 to %d, and need a teacher and augmentation",
-                    TL_TEACHER_VIEWS_MAX);
+    if (!cfg->resume && !cfg->init && (!cfg->arch || !tl_arch_describe(cfg->arch))) {
+        return fail(error, error_size, TL_ERR_ARG, "unknown architecture '%s' (see --help)",
+                    cfg->arch ? cfg->arch : "");
     }
-    if (cfg->teacher_cache && (!cfg->teacher || cfg->teacher_live)) {
-        return fail(error, error_size, TL_ERR_ARG, "a teacher cache needs a teacher that is not run live");
+    if (cfg->prune_channels > 0 && !cfg->init) {
+        return fail(error, error_size, TL_ERR_ARG, "pruning channels needs the trained network to prune (init)");
     }
-    if (cfg->more_teacher_count < 0 || cfg->more_teacher_count > TL_TEACHERS_MAX - 1 ||
-        (cfg->more_teacher_count > 0 && (!cfg->teacher || cfg->teacher_live || cfg->attention > 0))) {
-        return fail(error, error_size, TL_ERR_ARG,
-                    "an ensemble is 2 to %d teachers, scored once before training (not live, not with attention "
-                    "transfer)", TL_TEACHERS_MAX);
+    if (cfg->teacher_views < 0 || cfg->teacher_views > TL_TEACHER_VIEWS_MAX) {
+        return fail(error, error_size, TL_ERR_ARG, "teacher views must be 0 to %d", TL_TEACHER_VIEWS_MAX);
+    }
+    if (cfg->teacher_views > 0 && !cfg->augment) {
+        return fail(error, error_size, TL_ERR_ARG, "teacher views are augmented views; they cannot go without "
+                                                   "augmentation");
+    }
+    if (cfg->cutout < 0 || cfg->cutout > TL_CUTOUT_MAX) {
+        return fail(error, error_size, TL_ERR_ARG, "cutout must be 0 to %d pixels", TL_CUTOUT_MAX);
+    }
+    if (cfg->cutout > 0 && !cfg->augment) {
+        return fail(error, error_size, TL_ERR_ARG, "cutout is an augmentation; it cannot go without augmentation");
+    }
+    if ((cfg->teacher_views > 0 || cfg->teacher_cache || cfg->teacher_live || cfg->teacher_flip ||
+         cfg->more_teacher_count > 0 || cfg->attention > 0) && !cfg->teacher) {
+        return fail(error, error_size, TL_ERR_ARG, "the teacher's options need a teacher");
+    }
+    if (cfg->teacher_cache && cfg->teacher_live) {
+        return fail(error, error_size, TL_ERR_ARG, "a teacher cache keeps the logits of a teacher run once; it cannot "
+                                                   "go with a live teacher");
+    }
+    if (cfg->more_teacher_count < 0 || cfg->more_teacher_count > TL_TEACHERS_MAX - 1) {
+        return fail(error, error_size, TL_ERR_ARG, "an ensemble is 2 to %d teachers", TL_TEACHERS_MAX);
+    }
+    if (cfg->more_teacher_count > 0 && (cfg->teacher_live || cfg->attention > 0)) {
+        return fail(error, error_size, TL_ERR_ARG, "an ensemble of teachers is scored once before training; it "
+                    "cannot go with %s", cfg->teacher_live ? "a live teacher" : "attention transfer");
     }
     for (int k = 0; k < cfg->more_teacher_count; ++k) {
         if (!cfg->more_teachers[k]) {
             return fail(error, error_size, TL_ERR_ARG, "teacher %d of the ensemble has no checkpoint", k + 2);
         }
     }
-    if (!(cfg->attention >= 0) || !isfinite(cfg->attention) ||
-        (cfg->attention > 0 && (!cfg->teacher || cfg->teacher_cache || cfg->teacher_flip))) {
-        return fail(error, error_size, TL_ERR_ARG,
-                    "attention transfer needs a teacher and a finite non-negative weight, and does not go with a "
-                    "teacher cache or the teacher's mirror images");
+    if (!(cfg->attention >= 0) || !isfinite(cfg->attention)) {
+        return fail(error, error_size, TL_ERR_ARG, "attention transfer needs a finite non-negative weight");
     }
-    if (cfg->cutout < 0 || cfg->cutout > TL_CUTOUT_MAX || (cfg->cutout > 0 && !cfg->augment)) {
-        return fail(error, error_size, TL_ERR_ARG, "cutout must be 0 to %d pixels, and needs augmentation",
-                    TL_CUTOUT_MAX);
+    if (cfg->attention > 0 && (cfg->teacher_cache || cfg->teacher_flip)) {
+        return fail(error, error_size, TL_ERR_ARG, "attention transfer needs the teacher's feature maps, which "
+                                                   "neither a teacher cache nor the teacher's mirror images keep");
     }
     if (!(cfg->temperature > 0) || !(cfg->alpha >= 0) || !(cfg->dkd_alpha >= 0) || !(cfg->dkd_beta >= 0) ||
         !(cfg->dkd_warmup >= 0) || !(cfg->zkd_weight >= 0) || !(cfg->pkd_weight >= 0)) {
@@ -646,103 +682,56 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
         cfg->kd != TL_KD_PEARSON) {
         return fail(error, error_size, TL_ERR_ARG, "unknown distillation loss %d", (int)cfg->kd);
     }
-    memset(report, 0, sizeof *report);
-    const ranks rk = ranks_init();
-    tl_train_config local = *cfg;
-    if (rk.rank != 0) {
-        local.quiet = 1; /* one voice: rank 0 logs and writes checkpoints */
-        local.out = NULL;
+    return TL_OK;
+}
+
+/* ---- the teacher, one source whatever its kind ---- */
+
+/* A live network scored on every batch, or logits (and attention maps)
+ * from one pass before training, computed or read from the cache file. */
+typedef struct teacher_source {
+    int present, live;
+    tl_net net;                 /* live */
+    float *logits, *maps;       /* cached: rows view * n + image */
+    float *slice_logits, *slice_maps;
+    tl_attention_points points; /* attention transfer: where the maps meet */
+    const tl_attention_points *at_points; /* &points, or NULL */
+} teacher_source;
+
+static tl_status teacher_open(teacher_source *t, const tl_train_config *cfg, const tl_net *student,
+                              const tl_dataset *train, int rank, tl_train_report *report, char *error,
+                              size_t error_size)
+{
+    memset(t, 0, sizeof *t);
+    if (!cfg->teacher) {
+        return TL_OK;
     }
-    cfg = &local;
-    openblas_set_num_threads(1); /* parallelism comes from the training threads */
-    tl_dataset train, test;
-    tl_status s = tl_dataset_load_dir(cfg->data_dir, 1, cfg->limit_train, &train, error, error_size);
-    if (s != TL_OK) {
-        return s;
-    }
-    s = tl_dataset_load_dir(cfg->data_dir, 0, cfg->limit_test, &test, error, error_size);
-    if (s != TL_OK) {
-        tl_dataset_free(&train);
-        return s;
-    }
-    tl_net net, teacher;
-    tl_optim opt;
-    memset(&teacher, 0, sizeof teacher);
-    memset(&opt, 0, sizeof opt);
-    tl_checkpoint_info info;
-    memset(&info, 0, sizeof info);
-    int start_epoch = 0;
-    if (cfg->resume) {
-        s = tl_checkpoint_load(cfg->resume, cfg->batch, &net, &opt, &info, error, error_size);
-        start_epoch = info.epoch;
-    } else if (cfg->init) {
-        /* Warm start: the checkpoint's weights and statistics, a fresh run. */
-        s = tl_checkpoint_load(cfg->init, cfg->batch, &net, NULL, &info, error, error_size);
-        if (s == TL_OK && cfg->prune_channels > 0) {
-            /* Structured pruning: a narrower copy, then fine-tuning below. */
-            tl_net slim;
-            s = tl_net_prune_channels(&net, cfg->prune_channels, cfg->batch, &slim);
-            tl_net_free(&net);
-            if (s != TL_OK) {
-                fail(error, error_size, s, "%s: cannot prune %.2f of its channels (%s)", cfg->init,
-                     (double)cfg->prune_channels, s == TL_ERR_ARG ? "already channel-pruned, or a bad fraction"
-                                                                  : tl_status_str(s));
-            } else {
-                net = slim;
-                snprintf(info.arch, sizeof info.arch, "%s", net.arch);
-            }
-        }
-        if (s == TL_OK) {
-            s = tl_optim_init(&opt, net.param_count);
-        }
-        info.epoch = 0;
-    } else {
-        s = tl_net_build_arch(&net, cfg->arch, train.h, train.w, train.c, train.classes);
-        if (s == TL_OK) {
-            s = tl_net_finalize(&net, cfg->batch, cfg->seed);
-        }
-        if (s == TL_OK) {
-            s = tl_optim_init(&opt, net.param_count);
-        }
-        if (s != TL_OK) {
-            fail(error, error_size, s, "cannot build architecture '%s'", cfg->arch);
-        }
-        snprintf(info.arch, sizeof info.arch, "%s", cfg->arch);
-        info.h = train.h;
-        info.w = train.w;
-        info.c = train.c;
-        info.classes = train.classes;
-        info.mean = TL_FASHION_MNIST_MEAN;
-        info.std = TL_FASHION_MNIST_STD;
-        info.seed = cfg->seed;
-    }
-    float *cached_logits = NULL, *slice_logits = NULL;
-    if (s == TL_OK && cfg->teacher && cfg->teacher_live) {
+    t->present = 1;
+    t->live = cfg->teacher_live;
+    tl_status s = TL_OK;
+    if (t->live) {
         tl_checkpoint_info ti;
-        s = tl_checkpoint_load(cfg->teacher, cfg->batch, &teacher, NULL, &ti, error, error_size);
+        s = tl_checkpoint_load(cfg->teacher, cfg->batch, &t->net, NULL, &ti, error, error_size);
         if (s == TL_OK) {
-            teacher.training = 0;
-            s = teacher_fits(&teacher, &train, cfg->teacher, error, error_size);
+            t->net.training = 0;
+            s = teacher_fits(&t->net, train, cfg->teacher, error, error_size);
         }
     }
     /* Attention transfer: where the student's maps meet the teacher's. */
-    tl_attention_points points;
-    memset(&points, 0, sizeof points);
     if (s == TL_OK && cfg->attention > 0) {
         tl_net probe;
         memset(&probe, 0, sizeof probe);
-        if (!cfg->teacher_live) {
+        if (!t->live) {
             s = tl_checkpoint_load(cfg->teacher, 1, &probe, NULL, NULL, error, error_size);
         }
-        if (s == TL_OK && tl_attention_match(&net, cfg->teacher_live ? &teacher : &probe, &points) != TL_OK) {
+        if (s == TL_OK && tl_attention_match(student, t->live ? &t->net : &probe, &t->points) != TL_OK) {
             s = fail(error, error_size, TL_ERR_SHAPE,
                      "%s: the student and the teacher share no feature-map size to match attention at "
                      "(or more than %d)", cfg->teacher, TL_ATTENTION_MAX);
         }
         tl_net_free(&probe);
+        t->at_points = &t->points;
     }
-    const tl_attention_points *at_points = cfg->attention > 0 ? &points : NULL;
-    float *cached_maps = NULL, *slice_maps = NULL;
     /* Cached teacher logits: from the cache file when it holds this run's,
      * else from the teacher's pass (then saved to the file). */
     uint8_t key[TL_LOGIT_CACHE_KEY];
@@ -751,253 +740,483 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
     for (int k = 1; k < teacher_count; ++k) {
         teachers[k] = cfg->more_teachers[k - 1];
     }
-    const int use_cache = s == TL_OK && cfg->teacher && !cfg->teacher_live && cfg->teacher_cache;
+    const int use_cache = s == TL_OK && !t->live && cfg->teacher_cache;
     if (use_cache) {
-        s = tl_logit_cache_key(teachers, teacher_count, &train, cfg->seed, cfg->teacher_views, cfg->cutout,
-                               cfg->teacher_flip, train.classes, key, error, error_size);
+        s = tl_logit_cache_key(teachers, teacher_count, train, cfg->seed, cfg->teacher_views, cfg->cutout,
+                               cfg->teacher_flip, train->classes, key, error, error_size);
     }
     if (s == TL_OK && use_cache) {
         char why[512] = "";
-        if (tl_logit_cache_read(cfg->teacher_cache, key, &cached_logits, why, sizeof why) == TL_LOGIT_CACHE_READ) {
+        if (tl_logit_cache_read(cfg->teacher_cache, key, &t->logits, why, sizeof why) == TL_LOGIT_CACHE_READ) {
             report->teacher_cache_read = 1;
-            if (!cfg->quiet) {
-                fprintf(stderr, "teacher logits read from %s (%zu rows)\n", cfg->teacher_cache,
-                        tl_logit_cache_rows(key));
-            }
-        } else if (!cfg->quiet) {
-            fprintf(stderr, "%s; running the teacher\n", why);
+            say(cfg, "teacher logits read from %s (%zu rows)", cfg->teacher_cache, tl_logit_cache_rows(key));
+        } else {
+            say(cfg, "%s; running the teacher", why);
         }
     }
-    if (s == TL_OK && cfg->teacher && !cfg->teacher_live && !cached_logits) {
-        if (!cfg->quiet && teacher_count > 1) {
-            fprintf(stderr, "an ensemble of %d teachers, scored one after the other; their logits are averaged\n",
-                    teacher_count);
+    if (s == TL_OK && !t->live && !t->logits) {
+        if (teacher_count > 1) {
+            say(cfg, "an ensemble of %d teachers, scored one after the other; their logits are averaged",
+                teacher_count);
         }
-        if (!cfg->quiet && cfg->teacher_views > 0) {
-            fprintf(stderr, "running the teacher once over %d views of each of %d training images (%d thread%s)\n",
-                    cfg->teacher_views, train.n, cfg->threads > 1 ? cfg->threads : 1, cfg->threads > 1 ? "s" : "");
-        } else if (!cfg->quiet) {
-            fprintf(stderr, "running the teacher once over %d training images (%d thread%s)\n", train.n,
-                    cfg->threads > 1 ? cfg->threads : 1, cfg->threads > 1 ? "s" : "");
+        const int threads = cfg->threads > 1 ? cfg->threads : 1;
+        if (cfg->teacher_views > 0) {
+            say(cfg, "running the teacher once over %d views of each of %d training images (%d thread%s)",
+                cfg->teacher_views, train->n, threads, threads > 1 ? "s" : "");
+        } else {
+            say(cfg, "running the teacher once over %d training images (%d thread%s)", train->n, threads,
+                threads > 1 ? "s" : "");
         }
-        s = teacher_cache(cfg, teachers, teacher_count, &train, at_points, &cached_logits, &cached_maps, error,
-                          error_size);
+        s = teacher_cache(cfg, teachers, teacher_count, train, t->at_points, &t->logits, &t->maps, error, error_size);
         /* One writer under MPI. A cache that cannot be written costs the
          * next run the teacher's pass, not this run its training. */
-        if (s == TL_OK && use_cache && rk.rank == 0) {
-            if (tl_logit_cache_write(cfg->teacher_cache, key, cached_logits) == TL_OK) {
+        if (s == TL_OK && use_cache && rank == 0) {
+            if (tl_logit_cache_write(cfg->teacher_cache, key, t->logits) == TL_OK) {
                 report->teacher_cache_written = 1;
-                if (!cfg->quiet) {
-                    fprintf(stderr, "teacher logits saved to %s\n", cfg->teacher_cache);
-                }
-            } else if (!cfg->quiet) {
-                fprintf(stderr, "warning: cannot write the teacher cache %s; training goes on without it\n",
-                        cfg->teacher_cache);
+                say(cfg, "teacher logits saved to %s", cfg->teacher_cache);
+            } else {
+                say(cfg, "warning: cannot write the teacher cache %s; training goes on without it", cfg->teacher_cache);
             }
         }
     }
-    if (s == TL_OK && cfg->teacher) {
-        slice_logits = malloc((size_t)cfg->batch * train.classes * sizeof(float));
-        slice_maps = at_points ? malloc((size_t)cfg->batch * points.floats * sizeof(float)) : NULL;
-        if (!slice_logits || (at_points && !slice_maps)) {
+    if (s == TL_OK) {
+        t->slice_logits = malloc((size_t)cfg->batch * train->classes * sizeof(float));
+        t->slice_maps = t->at_points ? malloc((size_t)cfg->batch * t->points.floats * sizeof(float)) : NULL;
+        if (!t->slice_logits || (t->at_points && !t->slice_maps)) {
             s = fail(error, error_size, TL_ERR_NOMEM, "out of memory");
         }
     }
-    const int steps_per_epoch = (train.n + cfg->batch - 1) / cfg->batch;
-    const int views = cfg->teacher_views; /* checked above: > 0 only with a teacher */
-    /* The schedule's settings come from the command line even on resume. */
-    opt.kind = cfg->optimizer;
-    opt.lr = cfg->lr;
-    opt.momentum = cfg->momentum;
-    opt.weight_decay = cfg->weight_decay;
-    opt.beta1 = 0.9f;
-    opt.beta2 = 0.999f;
-    opt.eps = 1e-8f;
-    opt.schedule = cfg->schedule;
-    opt.warmup_steps = cfg->warmup_epochs * steps_per_epoch;
-    opt.total_steps = (long)cfg->epochs * steps_per_epoch;
-    opt.step_every = steps_per_epoch * (cfg->epochs >= 3 ? cfg->epochs / 3 : 1);
-    opt.step_gamma = 0.1f;
+    return s;
+}
 
-    const size_t sample = (size_t)train.h * train.w * train.c;
-    float *x = malloc((size_t)cfg->batch * sample * sizeof(float));
-    uint8_t *y = malloc((size_t)cfg->batch);
-    uint32_t *order = malloc((size_t)train.n * sizeof(uint32_t));
-    int *chosen = malloc((size_t)cfg->batch * sizeof(int)); /* each sample's teacher view */
-    uint8_t *decay = s == TL_OK ? tl_net_decay_mask(&net) : NULL;
-    uint8_t *pruned = cfg->prune > 0 && s == TL_OK ? calloc(net.param_count, 1) : NULL;
-    float *shadow = cfg->qat_bits && s == TL_OK ? malloc(net.param_count * sizeof(float)) : NULL;
-    if (s == TL_OK && cfg->qat_bits && !shadow) {
-        s = fail(error, error_size, TL_ERR_NOMEM, "out of memory");
+/* The teacher's logits (and maps) for a batch: rows of the cache, or the
+ * live network on the very pixels the student sees. NULL: no teacher. */
+static const float *teacher_batch(teacher_source *t, const tl_train_config *cfg, const tl_dataset *train, float *x,
+                                  int count, const uint32_t *order, int first, const int *chosen)
+{
+    if (!t->present || count <= 0) {
+        return NULL;
     }
-    if (s == TL_OK && (!x || !y || !order || !chosen || !decay || (cfg->prune > 0 && !pruned))) {
+    if (t->logits) {
+        for (int b = 0; b < count; ++b) {
+            const size_t row = (size_t)(cfg->teacher_views > 0 ? chosen[b] : 0) * train->n + order[first + b];
+            memcpy(t->slice_logits + (size_t)b * train->classes, t->logits + row * train->classes,
+                   train->classes * sizeof(float));
+            if (t->maps) {
+                memcpy(t->slice_maps + (size_t)b * t->points.floats, t->maps + row * t->points.floats,
+                       (size_t)t->points.floats * sizeof(float));
+            }
+        }
+    } else {
+        teacher_scores(&t->net, x, count, cfg->teacher_flip, t->slice_logits);
+        if (t->at_points) {
+            teacher_maps(&t->net, t->at_points, count, t->slice_maps);
+        }
+    }
+    return t->slice_logits;
+}
+
+static void teacher_close(teacher_source *t)
+{
+    tl_net_free(&t->net);
+    free(t->logits);
+    free(t->maps);
+    free(t->slice_logits);
+    free(t->slice_maps);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- the trainer ---- */
+
+struct tl_trainer {
+    tl_train_config cfg;        /* the caller's, adjusted for this process's MPI rank */
+    ranks rk;
+    const tl_dataset *train, *test;
+    tl_net net;
+    tl_optim opt;
+    tl_checkpoint_info info;
+    teacher_source teacher;
+    tl_replicas reps;
+    int steps_per_epoch;
+    int step;                   /* steps done in the current epoch (0: none begun) */
+    float *x, *shadow;
+    uint8_t *y, *decay, *pruned;
+    uint32_t *order;
+    int *chosen;                /* each sample's teacher view */
+    uint64_t aug_rng;
+    double loss_sum, started, epoch_start;
+    long hits_sum, seen, images;
+};
+
+/* The network: resumed, warm-started (and perhaps channel-pruned), or built. */
+static tl_status open_network(tl_trainer *t, char *error, size_t error_size)
+{
+    const tl_train_config *cfg = &t->cfg;
+    tl_checkpoint_info *info = &t->info;
+    tl_status s;
+    if (cfg->resume) {
+        return tl_checkpoint_load(cfg->resume, cfg->batch, &t->net, &t->opt, info, error, error_size);
+    }
+    if (cfg->init) {
+        /* Warm start: the checkpoint's weights and statistics, a fresh run. */
+        s = tl_checkpoint_load(cfg->init, cfg->batch, &t->net, NULL, info, error, error_size);
+        if (s == TL_OK && cfg->prune_channels > 0) {
+            /* Structured pruning: a narrower copy, then fine-tuning. */
+            tl_net slim;
+            s = tl_net_prune_channels(&t->net, cfg->prune_channels, cfg->batch, &slim);
+            tl_net_free(&t->net);
+            if (s != TL_OK) {
+                fail(error, error_size, s, "%s: cannot prune %.2f of its channels (%s)", cfg->init,
+                     (double)cfg->prune_channels, s == TL_ERR_ARG ? "already channel-pruned, or a bad fraction"
+                                                                  : tl_status_str(s));
+            } else {
+                t->net = slim;
+                snprintf(info->arch, sizeof info->arch, "%s", t->net.arch);
+            }
+        }
+        if (s == TL_OK) {
+            s = tl_optim_init(&t->opt, t->net.param_count);
+        }
+        info->epoch = 0;
+        return s;
+    }
+    s = tl_net_build_arch(&t->net, cfg->arch, t->train->h, t->train->w, t->train->c, t->train->classes);
+    if (s == TL_OK) {
+        s = tl_net_finalize(&t->net, cfg->batch, cfg->seed);
+    }
+    if (s == TL_OK) {
+        s = tl_optim_init(&t->opt, t->net.param_count);
+    }
+    if (s != TL_OK) {
+        fail(error, error_size, s, "cannot build architecture '%s'", cfg->arch);
+    }
+    snprintf(info->arch, sizeof info->arch, "%s", cfg->arch);
+    info->h = t->train->h;
+    info->w = t->train->w;
+    info->c = t->train->c;
+    info->classes = t->train->classes;
+    info->mean = TL_FASHION_MNIST_MEAN;
+    info->std = TL_FASHION_MNIST_STD;
+    info->seed = cfg->seed;
+    return s;
+}
+
+/* The optimiser's settings come from the configuration even on resume. */
+static void set_schedule(tl_trainer *t)
+{
+    const tl_train_config *cfg = &t->cfg;
+    tl_optim *opt = &t->opt;
+    opt->kind = cfg->optimizer;
+    opt->lr = cfg->lr;
+    opt->momentum = cfg->momentum;
+    opt->weight_decay = cfg->weight_decay;
+    opt->beta1 = 0.9f;
+    opt->beta2 = 0.999f;
+    opt->eps = 1e-8f;
+    opt->schedule = cfg->schedule;
+    opt->warmup_steps = cfg->warmup_epochs * t->steps_per_epoch;
+    opt->total_steps = (long)cfg->epochs * t->steps_per_epoch;
+    opt->step_every = t->steps_per_epoch * (cfg->epochs >= 3 ? cfg->epochs / 3 : 1);
+    opt->step_gamma = 0.1f;
+}
+
+static void announce(const tl_trainer *t)
+{
+    const tl_train_config *cfg = &t->cfg;
+    char line[512];
+    int n = snprintf(line, sizeof line, "training %s (%zu parameters) on %d images, testing on %d, %d epochs of %d steps%s",
+                     t->info.arch, t->net.param_count, t->train->n, t->test->n, cfg->epochs, t->steps_per_epoch,
+                     !cfg->teacher                ? ""
+                     : cfg->kd == TL_KD_DECOUPLED ? ", distilling from the teacher (decoupled loss)"
+                     : cfg->kd == TL_KD_ZSCORE    ? ", distilling from the teacher (z-scored logits)"
+                     : cfg->kd == TL_KD_PEARSON   ? ", distilling from the teacher (correlation)"
+                                                  : ", distilling from the teacher");
+    if (n > 0 && (size_t)n < sizeof line && cfg->more_teacher_count > 0) {
+        n += snprintf(line + n, sizeof line - (size_t)n, " (an ensemble of %d)", 1 + cfg->more_teacher_count);
+    }
+    if (n > 0 && (size_t)n < sizeof line && cfg->teacher && cfg->teacher_flip) {
+        n += snprintf(line + n, sizeof line - (size_t)n, " and its mirror images");
+    }
+    if (n > 0 && (size_t)n < sizeof line && t->teacher.at_points) {
+        n += snprintf(line + n, sizeof line - (size_t)n, ", attention transfer at %d map size%s (beta %g)",
+                      t->teacher.points.count, t->teacher.points.count > 1 ? "s" : "", (double)cfg->attention);
+    }
+    if (n > 0 && (size_t)n < sizeof line && cfg->cutout > 0) {
+        n += snprintf(line + n, sizeof line - (size_t)n, ", cutout %dx%d", cfg->cutout, cfg->cutout);
+    }
+    if (n > 0 && (size_t)n < sizeof line && t->rk.size > 1) {
+        snprintf(line + n, sizeof line - (size_t)n, ", %d processes (MPI)", t->rk.size);
+    }
+    say(cfg, "%s", line);
+}
+
+tl_status tl_trainer_init(tl_trainer **out, const tl_train_config *config, const tl_dataset *train,
+                          const tl_dataset *test, tl_train_report *report, char *error, size_t error_size)
+{
+    *out = NULL;
+    tl_status s = tl_train_check(config, error, error_size);
+    if (s != TL_OK) {
+        return s;
+    }
+    tl_trainer *t = calloc(1, sizeof *t);
+    if (!t) {
+        return fail(error, error_size, TL_ERR_NOMEM, "out of memory");
+    }
+    memset(report, 0, sizeof *report);
+    t->rk = ranks_init();
+    t->cfg = *config;
+    if (t->rk.rank != 0) {
+        t->cfg.quiet = 1; /* one voice: rank 0 logs and writes checkpoints */
+        t->cfg.out = NULL;
+    }
+    const tl_train_config *cfg = &t->cfg;
+    t->train = train;
+    t->test = test;
+    openblas_set_num_threads(1); /* parallelism comes from the training threads */
+    s = open_network(t, error, error_size);
+    if (s == TL_OK) {
+        s = teacher_open(&t->teacher, cfg, &t->net, train, t->rk.rank, report, error, error_size);
+    }
+    t->steps_per_epoch = (train->n + cfg->batch - 1) / cfg->batch;
+    set_schedule(t);
+    const size_t sample = (size_t)train->h * train->w * train->c;
+    t->x = malloc((size_t)cfg->batch * sample * sizeof(float));
+    t->y = malloc((size_t)cfg->batch);
+    t->order = malloc((size_t)train->n * sizeof(uint32_t));
+    t->chosen = malloc((size_t)cfg->batch * sizeof(int));
+    t->decay = s == TL_OK ? tl_net_decay_mask(&t->net) : NULL;
+    t->pruned = cfg->prune > 0 && s == TL_OK ? calloc(t->net.param_count, 1) : NULL;
+    t->shadow = cfg->qat_bits && s == TL_OK ? malloc(t->net.param_count * sizeof(float)) : NULL;
+    if (s == TL_OK && (!t->x || !t->y || !t->order || !t->chosen || !t->decay || (cfg->prune > 0 && !t->pruned) ||
+                       (cfg->qat_bits && !t->shadow))) {
         s = fail(error, error_size, TL_ERR_NOMEM, "out of memory");
     }
     /* Training threads: replicas sharing the parameters, one BLAS thread each. */
-    tl_replicas reps;
-    memset(&reps, 0, sizeof reps);
-    if (s == TL_OK && (s = tl_replicas_init(&reps, &net, cfg->threads > 1 ? cfg->threads : 1)) != TL_OK) {
+    if (s == TL_OK && (s = tl_replicas_init(&t->reps, &t->net, cfg->threads > 1 ? cfg->threads : 1)) != TL_OK) {
         fail(error, error_size, s, "cannot set up %d training threads", cfg->threads);
     }
-    if (s == TL_OK && !cfg->quiet) {
-        fprintf(stderr, "training %s (%zu parameters) on %d images, testing on %d, %d epochs of %d steps%s",
-                info.arch, net.param_count, train.n, test.n, cfg->epochs, steps_per_epoch,
-                !cfg->teacher                ? ""
-                : cfg->kd == TL_KD_DECOUPLED ? ", distilling from the teacher (decoupled loss)"
-                : cfg->kd == TL_KD_ZSCORE    ? ", distilling from the teacher (z-scored logits)"
-                : cfg->kd == TL_KD_PEARSON   ? ", distilling from the teacher (correlation)"
-                                             : ", distilling from the teacher");
-        if (cfg->more_teacher_count > 0) {
-            fprintf(stderr, " (an ensemble of %d)", 1 + cfg->more_teacher_count);
-        }
-        if (cfg->teacher && cfg->teacher_flip) {
-            fprintf(stderr, " and its mirror images");
-        }
-        if (at_points) {
-            fprintf(stderr, ", attention transfer at %d map size%s (beta %g)", points.count,
-                    points.count > 1 ? "s" : "", (double)cfg->attention);
-        }
-        if (cfg->cutout > 0) {
-            fprintf(stderr, ", cutout %dx%d", cfg->cutout, cfg->cutout);
-        }
-        fprintf(stderr, rk.size > 1 ? ", %d processes (MPI)\n" : "\n", rk.size);
+    if (s != TL_OK) {
+        tl_trainer_free(t);
+        return s;
     }
-    const double started = tl_monotonic_seconds();
-    long images = 0;
-    for (int epoch = start_epoch; s == TL_OK && epoch < cfg->epochs; ++epoch) {
-        if (pruned) {
-            /* Gradual pruning (Zhu & Gupta 2017): the target is approached
-             * on a cubic curve and held for the last epoch of fine-tuning. */
-            const int ramp = cfg->epochs > 1 ? cfg->epochs - 1 : 1;
-            const float t = (float)(epoch + 1) / (float)ramp;
-            const float frac = cfg->prune * (1.0f - powf(1.0f - (t < 1 ? t : 1), 3.0f));
-            const float now_zero = tl_prune_magnitude(&net, decay, frac);
-            for (size_t i = 0; i < net.param_count; ++i) {
-                pruned[i] = decay[i] && net.params[i] == 0.0f;
-            }
-            if (!cfg->quiet) {
-                fprintf(stderr, "epoch %d/%d: %.1f%% of weights pruned\n", epoch + 1, cfg->epochs, 100.0 * now_zero);
-            }
+    announce(t);
+    t->started = tl_monotonic_seconds();
+    *out = t;
+    return TL_OK;
+}
+
+int tl_trainer_epochs_done(const tl_trainer *t)
+{
+    return t->info.epoch;
+}
+
+tl_net *tl_trainer_net(tl_trainer *t)
+{
+    return &t->net;
+}
+
+/* An epoch begins: the pruning target of this epoch, the shuffle, the
+ * augmentation stream. */
+static void begin_epoch(tl_trainer *t)
+{
+    const tl_train_config *cfg = &t->cfg;
+    const int epoch = t->info.epoch;
+    if (t->pruned) {
+        /* Gradual pruning (Zhu & Gupta 2017): the target is approached on a
+         * cubic curve and held for the last epoch of fine-tuning. */
+        const int ramp = cfg->epochs > 1 ? cfg->epochs - 1 : 1;
+        const float u = (float)(epoch + 1) / (float)ramp;
+        const float frac = cfg->prune * (1.0f - powf(1.0f - (u < 1 ? u : 1), 3.0f));
+        const float now_zero = tl_prune_magnitude(&t->net, t->decay, frac);
+        for (size_t i = 0; i < t->net.param_count; ++i) {
+            t->pruned[i] = t->decay[i] && t->net.params[i] == 0.0f;
         }
-        tl_shuffle(order, train.n, cfg->seed, epoch);
-        uint64_t aug_rng = ((cfg->seed + 7) * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)(epoch + 1) << 32) ^ 1;
-        net.training = 1;
-        double loss_sum = 0;
-        long hits_sum = 0, seen = 0;
-        const double epoch_start = tl_monotonic_seconds();
-        for (int step = 0; step < steps_per_epoch; ++step) {
-            /* This process's slice of the global batch. */
-            const int global_first = step * cfg->batch;
-            const int global_count = train.n - global_first < cfg->batch ? train.n - global_first : cfg->batch;
-            const int first = global_first + (int)((long)global_count * rk.rank / rk.size);
-            const int count = global_first + (int)((long)global_count * (rk.rank + 1) / rk.size) - first;
-            if (count > 0 && views > 0) {
-                tl_dataset_batch_views(&train, order, first, count, info.mean, info.std, cfg->seed, views, cfg->cutout,
-                                       &aug_rng, x, y, chosen);
-            } else if (count > 0) {
-                tl_dataset_batch(&train, order, first, count, info.mean, info.std, cfg->augment, cfg->cutout,
-                                 &aug_rng, x, y);
-            }
-            /* Teacher logits (distillation) for this slice, then forward, losses
-             * and backward across the training threads. */
-            const float *teacher_logits = NULL;
-            if (cached_logits && count > 0) {
-                for (int b = 0; b < count; ++b) {
-                    const size_t row = (size_t)(views > 0 ? chosen[b] : 0) * train.n + order[first + b];
-                    memcpy(slice_logits + (size_t)b * train.classes, cached_logits + row * train.classes,
-                           train.classes * sizeof(float));
-                    if (cached_maps) {
-                        memcpy(slice_maps + (size_t)b * points.floats, cached_maps + row * points.floats,
-                               (size_t)points.floats * sizeof(float));
-                    }
-                }
-                teacher_logits = slice_logits;
-            } else if (cfg->teacher && count > 0) {
-                teacher_scores(&teacher, x, count, cfg->teacher_flip, slice_logits);
-                if (at_points) {
-                    teacher_maps(&teacher, at_points, count, slice_maps);
-                }
-                teacher_logits = slice_logits;
-            }
-            const tl_attention at = { at_points, cfg->attention, slice_maps };
-            if (shadow) {
-                tl_fake_quantize(&net, cfg->qat_bits, shadow); /* forward/backward on the device's grid */
-            }
-            tl_kd_params kd = { cfg->kd, cfg->temperature, cfg->alpha,
-                                cfg->kd == TL_KD_PEARSON ? cfg->pkd_weight : cfg->zkd_weight };
-            if (cfg->kd == TL_KD_DECOUPLED) {
-                const double done = epoch + (double)step / steps_per_epoch;
-                const float ramp = cfg->dkd_warmup > 0 && done < cfg->dkd_warmup ? (float)(done / cfg->dkd_warmup) : 1;
-                kd.alpha = cfg->dkd_alpha * ramp;
-                kd.beta = cfg->dkd_beta * ramp;
-            }
-            tl_replicas_train_step(&reps, x, y, count, global_count, teacher_logits, &kd, at_points ? &at : NULL,
-                                   &loss_sum, &hits_sum);
-            if (shadow) {
-                tl_restore_weights(&net, shadow); /* the update goes to the float weights */
-            }
-            sum_across(&rk, net.grads, net.param_count);
-            tl_optim_step(&opt, net.params, net.grads, decay);
-            if (pruned) {
-                keep_pruned(&net, pruned);
-            }
-            seen += count;
-            images += count;
-            const double elapsed = tl_monotonic_seconds() - epoch_start;
-            progress(cfg, epoch, step + 1, steps_per_epoch, (float)(loss_sum / seen), (float)hits_sum / seen,
-                     seen / elapsed, elapsed / (step + 1) * (steps_per_epoch - step - 1));
-        }
-        if (!isfinite(loss_sum)) {
-            s = fail(error, error_size, TL_ERR_STATE, "training diverged (loss is not finite) in epoch %d; "
-                     "try a lower --lr", epoch + 1);
-            break;
-        }
-        float totals[3] = { (float)loss_sum, (float)hits_sum, (float)seen };
-        sum_across(&rk, totals, 3);
-        average_bn_stats(&rk, &net);
-        report->train_loss = totals[0] / totals[2];
-        report->train_accuracy = totals[1] / totals[2];
-        tl_evaluate(&net, &test, info.mean, info.std, report->test_accuracy, NULL);
-        report->exit_count = net.exit_count;
-        report->epochs_run++;
-        info.epoch = epoch + 1;
-        info.accuracy = report->test_accuracy[net.exit_count - 1];
-        if (cfg->out && (s = tl_checkpoint_save(cfg->out, &net, &opt, &info)) != TL_OK) {
-            fail(error, error_size, s, "%s: cannot write the checkpoint", cfg->out);
-            break;
-        }
-        if (!cfg->quiet) {
-            if (cfg->progress) {
-                fputc('\n', stderr);
-            }
-            fprintf(stderr, "epoch %d/%d: loss %.4f, train accuracy %.4f, test accuracy", epoch + 1, cfg->epochs,
-                    (double)report->train_loss, (double)report->train_accuracy);
-            for (int e = 0; e < net.exit_count; ++e) {
-                fprintf(stderr, "%s%.4f", e ? " / " : " ", (double)report->test_accuracy[e]);
-            }
-            fprintf(stderr, ", %.0f images/s, lr %.4g\n", totals[2] / (tl_monotonic_seconds() - epoch_start), (double)tl_optim_lr(&opt));
+        say(cfg, "epoch %d/%d: %.1f%% of weights pruned", epoch + 1, cfg->epochs, 100.0 * now_zero);
+    }
+    tl_shuffle(t->order, t->train->n, cfg->seed, epoch);
+    t->aug_rng = ((cfg->seed + 7) * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)(epoch + 1) << 32) ^ 1;
+    t->net.training = 1;
+    t->loss_sum = 0;
+    t->hits_sum = 0;
+    t->seen = 0;
+    t->epoch_start = tl_monotonic_seconds();
+}
+
+tl_status tl_trainer_step(tl_trainer *t)
+{
+    const tl_train_config *cfg = &t->cfg;
+    const tl_dataset *train = t->train;
+    if (t->step == 0) {
+        begin_epoch(t);
+    }
+    const int step = t->step, epoch = t->info.epoch, views = cfg->teacher_views;
+    /* This process's slice of the global batch. */
+    const int global_first = step * cfg->batch;
+    const int global_count = train->n - global_first < cfg->batch ? train->n - global_first : cfg->batch;
+    const int first = global_first + (int)((long)global_count * t->rk.rank / t->rk.size);
+    const int count = global_first + (int)((long)global_count * (t->rk.rank + 1) / t->rk.size) - first;
+    if (count > 0 && views > 0) {
+        tl_dataset_batch_views(train, t->order, first, count, t->info.mean, t->info.std, cfg->seed, views, cfg->cutout,
+                               &t->aug_rng, t->x, t->y, t->chosen);
+    } else if (count > 0) {
+        tl_dataset_batch(train, t->order, first, count, t->info.mean, t->info.std, cfg->augment, cfg->cutout,
+                         &t->aug_rng, t->x, t->y);
+    }
+    /* Teacher logits (distillation) for this slice, then forward, losses
+     * and backward across the training threads. */
+    const float *teacher_logits = teacher_batch(&t->teacher, cfg, train, t->x, count, t->order, first, t->chosen);
+    const tl_attention at = { t->teacher.at_points, cfg->attention, t->teacher.slice_maps };
+    if (t->shadow) {
+        tl_fake_quantize(&t->net, cfg->qat_bits, t->shadow); /* forward/backward on the device's grid */
+    }
+    tl_kd_params kd = { cfg->kd, cfg->temperature, cfg->alpha,
+                        cfg->kd == TL_KD_PEARSON ? cfg->pkd_weight : cfg->zkd_weight };
+    if (cfg->kd == TL_KD_DECOUPLED) {
+        const double done = epoch + (double)step / t->steps_per_epoch;
+        const float ramp = cfg->dkd_warmup > 0 && done < cfg->dkd_warmup ? (float)(done / cfg->dkd_warmup) : 1;
+        kd.alpha = cfg->dkd_alpha * ramp;
+        kd.beta = cfg->dkd_beta * ramp;
+    }
+    tl_replicas_train_step(&t->reps, t->x, t->y, count, global_count, teacher_logits, &kd,
+                           t->teacher.at_points ? &at : NULL, &t->loss_sum, &t->hits_sum);
+    if (t->shadow) {
+        tl_restore_weights(&t->net, t->shadow); /* the update goes to the float weights */
+    }
+    sum_across(&t->rk, t->net.grads, t->net.param_count);
+    tl_optim_step(&t->opt, t->net.params, t->net.grads, t->decay);
+    if (t->pruned) {
+        keep_pruned(&t->net, t->pruned);
+    }
+    t->seen += count;
+    t->images += count;
+    t->step++;
+    const double elapsed = tl_monotonic_seconds() - t->epoch_start;
+    progress(cfg, epoch, t->step, t->steps_per_epoch, (float)(t->loss_sum / t->seen), (float)t->hits_sum / t->seen,
+             t->seen / elapsed, elapsed / t->step * (t->steps_per_epoch - t->step));
+    return TL_OK;
+}
+
+/* The epoch ends: its figures across processes, the test accuracy, the
+ * checkpoint. */
+static tl_status end_epoch(tl_trainer *t, tl_train_report *report, char *error, size_t error_size)
+{
+    const tl_train_config *cfg = &t->cfg;
+    const int epoch = t->info.epoch;
+    t->step = 0;
+    if (!isfinite(t->loss_sum)) {
+        return fail(error, error_size, TL_ERR_STATE, "training diverged (loss is not finite) in epoch %d; "
+                    "try a lower --lr", epoch + 1);
+    }
+    float totals[3] = { (float)t->loss_sum, (float)t->hits_sum, (float)t->seen };
+    sum_across(&t->rk, totals, 3);
+    average_bn_stats(&t->rk, &t->net);
+    report->train_loss = totals[0] / totals[2];
+    report->train_accuracy = totals[1] / totals[2];
+    tl_evaluate(&t->net, t->test, t->info.mean, t->info.std, report->test_accuracy, NULL);
+    report->exit_count = t->net.exit_count;
+    report->epochs_run++;
+    t->info.epoch = epoch + 1;
+    t->info.accuracy = report->test_accuracy[t->net.exit_count - 1];
+    tl_status s = TL_OK;
+    if (cfg->out && (s = tl_checkpoint_save(cfg->out, &t->net, &t->opt, &t->info)) != TL_OK) {
+        return fail(error, error_size, s, "%s: cannot write the checkpoint", cfg->out);
+    }
+    if (!cfg->quiet && cfg->progress && !cfg->log) {
+        fputc('\n', stderr); /* below the progress bar */
+    }
+    char line[400];
+    int n = snprintf(line, sizeof line, "epoch %d/%d: loss %.4f, train accuracy %.4f, test accuracy", epoch + 1,
+                     cfg->epochs, (double)report->train_loss, (double)report->train_accuracy);
+    for (int e = 0; e < t->net.exit_count && n > 0 && (size_t)n < sizeof line; ++e) {
+        n += snprintf(line + n, sizeof line - (size_t)n, "%s%.4f", e ? " / " : " ", (double)report->test_accuracy[e]);
+    }
+    if (n > 0 && (size_t)n < sizeof line) {
+        snprintf(line + n, sizeof line - (size_t)n, ", %.0f images/s, lr %.4g",
+                 totals[2] / (tl_monotonic_seconds() - t->epoch_start), (double)tl_optim_lr(&t->opt));
+    }
+    say(cfg, "%s", line);
+    return TL_OK;
+}
+
+tl_status tl_trainer_epoch(tl_trainer *t, tl_train_report *report, char *error, size_t error_size)
+{
+    while (t->step < t->steps_per_epoch) {
+        const tl_status s = tl_trainer_step(t);
+        if (s != TL_OK) {
+            return s;
         }
     }
-    report->param_count = net.param_count;
-    report->rank = rk.rank;
-    report->processes = rk.size;
-    report->seconds = tl_monotonic_seconds() - started;
-    report->images_per_second = report->seconds > 0 ? (double)images * rk.size / report->seconds : 0;
-    free(x);
-    free(y);
-    free(order);
-    free(chosen);
-    tl_replicas_free(&reps);
-    free(shadow);
-    free(decay);
-    free(pruned);
-    tl_optim_free(&opt);
-    tl_net_free(&net);
-    tl_net_free(&teacher);
-    free(cached_logits);
-    free(slice_logits);
-    free(cached_maps);
-    free(slice_maps);
+    return end_epoch(t, report, error, error_size);
+}
+
+tl_status tl_trainer_evaluate(tl_trainer *t, const tl_dataset *ds, float *accuracy)
+{
+    return tl_evaluate(&t->net, ds, t->info.mean, t->info.std, accuracy, NULL);
+}
+
+tl_status tl_trainer_save(const tl_trainer *t, const char *path)
+{
+    return tl_checkpoint_save(path, &t->net, &t->opt, &t->info);
+}
+
+void tl_trainer_finish(const tl_trainer *t, tl_train_report *report)
+{
+    report->param_count = t->net.param_count;
+    report->rank = t->rk.rank;
+    report->processes = t->rk.size;
+    report->seconds = tl_monotonic_seconds() - t->started;
+    report->images_per_second = report->seconds > 0 ? (double)t->images * t->rk.size / report->seconds : 0;
+}
+
+void tl_trainer_free(tl_trainer *t)
+{
+    if (!t) {
+        return;
+    }
+    free(t->x);
+    free(t->y);
+    free(t->order);
+    free(t->chosen);
+    tl_replicas_free(&t->reps);
+    free(t->shadow);
+    free(t->decay);
+    free(t->pruned);
+    tl_optim_free(&t->opt);
+    tl_net_free(&t->net);
+    teacher_close(&t->teacher);
+    free(t);
+}
+
+/* The whole run, as `tinylarge train` and `distill` do it: the data, the
+ * trainer, its epochs. */
+tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *error, size_t error_size)
+{
+    if (!cfg || !report) {
+        return fail(error, error_size, TL_ERR_ARG, "no configuration");
+    }
+    tl_status s = tl_train_check(cfg, error, error_size);
+    if (s != TL_OK) {
+        return s;
+    }
+    tl_dataset train, test;
+    s = tl_dataset_load_dir(cfg->data_dir, 1, cfg->limit_train, &train, error, error_size);
+    if (s != TL_OK) {
+        return s;
+    }
+    s = tl_dataset_load_dir(cfg->data_dir, 0, cfg->limit_test, &test, error, error_size);
+    if (s != TL_OK) {
+        tl_dataset_free(&train);
+        return s;
+    }
+    tl_trainer *t = NULL;
+    s = tl_trainer_init(&t, cfg, &train, &test, report, error, error_size);
+    while (s == TL_OK && tl_trainer_epochs_done(t) < cfg->epochs) {
+        s = tl_trainer_epoch(t, report, error, error_size);
+    }
+    if (t) {
+        tl_trainer_finish(t, report);
+        tl_trainer_free(t);
+    }
     tl_dataset_free(&train);
     tl_dataset_free(&test);
     return s;
