@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "board.h"
+#include "fw_run.h"
 #include "tinylarge/device.h"
 #include "tinylarge/update.h"
 #include "tinylarge/update_link.h"
@@ -115,17 +116,8 @@ static void run_active(void)
     }
     const int8_t *output = NULL;
     if (s == TL_OK) {
-        uint32_t in_size = 0;
-        int8_t *in = tl_interp_input(&it, 0, &in_size);
-        uint32_t seed = 1;
-        for (uint32_t i = 0; i < in_size; ++i) {
-            seed = seed * 1103515245u + 12345u;
-            in[i] = (int8_t)((seed >> 16) & 0xff);
-        }
-        board_timer_start();
-        const uint32_t t0 = board_timer_read();
-        s = tl_interp_invoke(&it);
-        ticks = t0 - board_timer_read();
+        fw_seeded_input(&it);
+        s = fw_timed_invoke(&it, &ticks) ? TL_ERR_STATE : TL_OK;
         output = s == TL_OK ? tl_interp_output(&it, 0, &out_size) : NULL;
         if (out_size > 256) {
             out_size = 256;

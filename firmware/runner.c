@@ -87,13 +87,7 @@ int main(void)
             return 1;
         }
     }
-    uint32_t in_size = 0;
-    int8_t *in = tl_interp_input(&it, 0, &in_size);
-    uint32_t seed = 1;
-    for (uint32_t i = 0; i < in_size; ++i) {
-        seed = seed * 1103515245u + 12345u;
-        in[i] = (int8_t)((seed >> 16) & 0xff);
-    }
+    fw_seeded_input(&it);
     if (fw_timed_invoke(&it, &ticks)) {
         return 1;
     }

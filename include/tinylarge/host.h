@@ -23,6 +23,17 @@ tl_status tl_read_file(const char *path, uint8_t **out, size_t *out_size);
 /* Seconds on a clock that only goes forward (for durations, not dates). */
 double tl_monotonic_seconds(void);
 
+/* Formats a message into error (if not NULL and size > 0) and returns
+ * `status`: the one way host code says what went wrong. */
+tl_status tl_fail(char *error, size_t size, tl_status status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* A log callback's line, formatted; nothing when log is NULL. */
+typedef void (*tl_log_fn)(void *ctx, const char *line);
+void tl_log(tl_log_fn log, void *ctx, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A tl_log_fn that writes the line to stderr. */
+void tl_log_stderr(void *ctx, const char *line);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,7 +2,6 @@
  * writing and reading catalogue.csv and catalogue.json. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,14 +42,7 @@ static const column columns[] = {
 };
 enum { COLUMNS = sizeof columns / sizeof columns[0] };
 
-static tl_status fail(char *error, size_t size, tl_status s, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(error, size, fmt, ap);
-    va_end(ap);
-    return s;
-}
+#define fail tl_fail
 
 /* One value as text (JSON: strings quoted, flags as true/false). */
 static void format_value(const column *c, const tl_variant *v, int json, char *out, size_t size)

@@ -29,7 +29,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,27 +95,8 @@ typedef struct machine_port {
     void (*checkpoint)(tl_device_client *c);
 } machine_port;
 
-static void say(tl_device_client *c, const char *fmt, ...)
-{
-    if (!c->o->log) {
-        return;
-    }
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    c->o->log(c->o->ctx, line);
-}
-
-static tl_status fail(char *msg, size_t size, tl_status s, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, size, fmt, ap);
-    va_end(ap);
-    return s;
-}
+#define say(c, ...) tl_log((c)->o->log, (c)->o->ctx, __VA_ARGS__)
+#define fail tl_fail
 
 /* ---- the flash and record, as files ---- */
 

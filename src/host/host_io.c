@@ -3,6 +3,7 @@
  * device tier has none of this (no files, no clock of its own). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,36 @@
 #include <unistd.h>
 
 #include "tinylarge/host.h"
+
+tl_status tl_fail(char *error, size_t size, tl_status status, const char *fmt, ...)
+{
+    if (error && size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(error, size, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+void tl_log(tl_log_fn log, void *ctx, const char *fmt, ...)
+{
+    if (!log) {
+        return;
+    }
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    log(ctx, line);
+}
+
+void tl_log_stderr(void *ctx, const char *line)
+{
+    (void)ctx;
+    fprintf(stderr, "%s\n", line);
+}
 
 double tl_monotonic_seconds(void)
 {

@@ -6,7 +6,6 @@
  * bytes, MACs, arena, its smallest useful progressive prefix, its dense
  * form) and, through the caller's callback, on the Cortex-M4. `tinylarge
  * compress` is its front; the planner reads what it builds. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,20 +18,8 @@
 #include "tinylarge/large.h"
 #include "util.h"
 
-#define fail tl_large_fail
+#define fail tl_fail
 
-static void say(const tl_catalogue_spec *spec, const char *fmt, ...)
-{
-    if (!spec->log) {
-        return;
-    }
-    char line[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    spec->log(spec->log_ctx, line);
-}
 
 /* The smallest bit-plane prefix of a model's progressive stream whose
  * accuracy is within one point of the whole model's (the planner offers
@@ -108,7 +95,7 @@ static int fine_tune(const tl_catalogue_spec *spec, const char *from, const char
     cfg.quiet = 1;
     cfg.data_dir = spec->data_dir;
     tl_train_report rep;
-    say(spec, "fine-tuning%s%s%s (%u epoch%s on %u images)", channels > 0 ? ", channels removed" : "",
+    tl_log(spec->log, spec->log_ctx, "fine-tuning%s%s%s (%u epoch%s on %u images)", channels > 0 ? ", channels removed" : "",
         sparsity > 0 ? ", pruning" : "", qat_bits ? ", quantisation-aware" : "", epochs, epochs == 1 ? "" : "s", images);
     return tl_train(&cfg, &rep, error, error_size) == TL_OK ? 0 : -1;
 }
@@ -250,7 +237,7 @@ tl_status tl_catalogue_build(const tl_catalogue_spec *spec, tl_variant *out, int
                         snprintf(line + n, sizeof line - (size_t)n, "; %u planes (%llu bytes) give %.4f", v->prefix_planes,
                                  (unsigned long long)v->prefix_bytes, (double)v->prefix_accuracy);
                     }
-                    say(spec, "%s", line);
+                    tl_log(spec->log, spec->log_ctx, "%s", line);
                     free(buf);
                     tl_graph_free(&g);
                     ++count;

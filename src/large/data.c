@@ -18,22 +18,12 @@
 
 #include <zlib.h>
 
+#include "tinylarge/host.h"
 #include "tinylarge/large.h"
 #include "util.h"
 
-tl_status tl_large_fail(char *error, size_t size, tl_status s, const char *fmt, ...)
-{
-    if (error && size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(error, size, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
-
 /* The local name used below. */
-#define fail tl_large_fail
+#define fail tl_fail
 
 static int read_u32(gzFile f, uint32_t *v)
 {

@@ -21,12 +21,13 @@
 
 #include "tinylarge/convert.h"
 #include "tinylarge/device.h"
+#include "tinylarge/host.h"
 #include "tinylarge/large.h"
 #include "util.h"
 
 #define BN_EPS 1e-5f
 
-#define fail tl_large_fail
+#define fail tl_fail
 
 static const char *layer_name(tl_layer_kind kind)
 {

@@ -47,7 +47,7 @@ static tl_status hash_file(const char *path, uint8_t digest[DIGEST], char *error
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        return tl_large_fail(error, size, TL_ERR_IO, "%s: cannot open the teacher to key its cache", path);
+        return tl_fail(error, size, TL_ERR_IO, "%s: cannot open the teacher to key its cache", path);
     }
     crypto_hash_sha256_state st;
     crypto_hash_sha256_init(&st);
@@ -59,7 +59,7 @@ static tl_status hash_file(const char *path, uint8_t digest[DIGEST], char *error
     const int bad = ferror(f);
     fclose(f);
     crypto_hash_sha256_final(&st, digest);
-    return bad ? tl_large_fail(error, size, TL_ERR_IO, "%s: cannot read the teacher to key its cache", path) : TL_OK;
+    return bad ? tl_fail(error, size, TL_ERR_IO, "%s: cannot read the teacher to key its cache", path) : TL_OK;
 }
 
 tl_status tl_logit_cache_key(const char *const *teachers, int teacher_count, const tl_dataset *train, uint64_t seed,
@@ -70,7 +70,7 @@ tl_status tl_logit_cache_key(const char *const *teachers, int teacher_count, con
     memcpy(key, CACHE_MAGIC, 4);
     put_u32(key + 4, CACHE_VERSION);
     if (teacher_count < 1) {
-        return tl_large_fail(error, size, TL_ERR_ARG, "a teacher cache needs a teacher");
+        return tl_fail(error, size, TL_ERR_ARG, "a teacher cache needs a teacher");
     }
     /* One teacher keys as it always did, so its existing caches stay valid. */
     tl_status s = hash_file(teachers[0], key + 8, error, size);

@@ -134,7 +134,7 @@ void tl_train_defaults(tl_train_config *cfg)
     cfg->pkd_weight = 2.0f;
 }
 
-#define fail tl_large_fail
+#define fail tl_fail
 
 static int compare_float(const void *a, const void *b)
 {
@@ -604,22 +604,8 @@ static tl_status teacher_cache(const tl_train_config *cfg, const char *const *pa
 }
 
 /* A line of the run's log: to the caller's log callback, else stderr. */
-static void say(const tl_train_config *cfg, const char *fmt, ...)
-{
-    if (cfg->quiet) {
-        return;
-    }
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (cfg->log) {
-        cfg->log(cfg->log_ctx, line);
-    } else {
-        fprintf(stderr, "%s\n", line);
-    }
-}
+#define say(cfg, ...) \
+    tl_log((cfg)->quiet ? NULL : (cfg)->log ? (cfg)->log : tl_log_stderr, (cfg)->log_ctx, __VA_ARGS__)
 
 tl_status tl_train_check(const tl_train_config *cfg, char *error, size_t error_size)
 {

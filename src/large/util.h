@@ -20,9 +20,4 @@ static inline size_t tl_conv_chunk(size_t budget, size_t k, size_t total)
     return rows < total ? rows : total;
 }
 
-/* Formats a message into error (if not NULL) and returns `status`: the one
- * way src/large reports what went wrong. */
-tl_status tl_large_fail(char *error, size_t size, tl_status status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
 #endif /* TL_LARGE_UTIL_H */
