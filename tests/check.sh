@@ -9,3 +9,8 @@ check() {
     if [ "$status" -eq "$want" ] && tr '\n' ' ' <<<"$out" | grep -Eq -- "$regex"; then passed=$((passed + 1))
     else failed=$((failed + 1)); echo "FAIL: $name (status $status)"; sed 's/^/    /' <<<"$out" | head -8; fi
 }
+
+# The catalogue's columns, for tests that publish hand-made rows (the
+# reader takes them by name; test_cli checks compress writes exactly these).
+catalogue_header=variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,prefix_planes,\
+prefix_bytes,prefix_accuracy,dense_bytes,dense_m4_instructions

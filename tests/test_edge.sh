@@ -29,7 +29,7 @@ trap cleanup EXIT
 publish_row() {
     local dir="$work/cat-$1"
     mkdir -p "$dir" && cp "$2" "$dir/"
-    printf '%s\n' "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,prefix_planes,prefix_bytes,prefix_accuracy,dense_bytes,dense_m4_instructions" \
+    printf '%s\n' "$catalogue_header" \
         "$3" >"$dir/catalogue.csv"
     "$bin" library add --db "$work/lib.db" --name "$1" --catalogue "$dir" --key "$work/srv.key" >/dev/null
     sleep 0.5

@@ -33,7 +33,7 @@ trap cleanup EXIT
 publish() {
     local dir="$work/cat-$RANDOM$RANDOM"
     mkdir -p "$dir" && cp "$2" "$dir/e0.tlm"
-    printf '%s\n' "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,prefix_planes,prefix_bytes,prefix_accuracy,dense_bytes,dense_m4_instructions" \
+    printf '%s\n' "$catalogue_header" \
         "e0,0,0.00,8,0.90,$(stat -c %s "$2"),1000000,1000,-1,1,0,0,0,0,-1" >"$dir/catalogue.csv"
     "$bin" library add --db "$work/lib.db" --name "$1" --catalogue "$dir" --key "${3:-$work/srv.key}" >/dev/null
     sleep 0.6 # the server looks for new versions every 0.2 s

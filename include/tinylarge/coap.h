@@ -67,7 +67,6 @@ typedef struct tl_device_options {
     const tl_psk *psk;          /* non-NULL: DTLS with this identity */
     int progressive;            /* download the .tlp stream; run prefixes */
     int first_planes;           /* smallest prefix worth running (default 4) */
-    int densify;                /* install a sparse model's dense form when it fits the flash */
     double watch_seconds;       /* > 0: observe /plan this long and follow */
     int max_updates;            /* stop watching after this many installs (0: none) */
     double block_timeout_s;     /* no answer for this long: give up (default 10) */

@@ -60,6 +60,9 @@ tl_status tl_plan_request_encode(const tl_plan_request *request, char *query, si
  * whole (a trailing letter, an overflow or a NaN is an error) and checked:
  * flash, ram, macs, rate required; macs and rate positive; the rest not
  * negative; densify 0 or 1. TL_ERR_ARG with the reason in `error`. */
+/* Whether the `n` bytes at key name a plan request's own key (its profile,
+ * channel, device, name), not a context pair. */
+int tl_plan_request_key(const char *key, size_t n);
 tl_status tl_plan_request_decode(const char *query, size_t length, tl_plan_request *request, char *error,
                                  size_t error_size);
 

@@ -214,6 +214,7 @@ typedef struct tl_update {
     tl_update_record record;
     tl_signed_manifest manifest;    /* of the download in progress */
     uint32_t blocks;                /* the download's block count */
+    uint32_t held;                  /* every block below this one is held */
     uint32_t started_ms;
     uint32_t planes_run;            /* the largest prefix reported */
     uint32_t unsaved;               /* blocks received since the last save */

@@ -200,7 +200,6 @@ int tl_cmd_device(int argc, char **argv)
         return parsed;
     }
     tl_profile_args_apply(&profile, &o.profile);
-    o.densify = profile.densify;
     o.deadline_s = profile.deadline;
     if (!server || !(o.slots || o.uart) || !o.profile.flash_bytes || !o.profile.ram_bytes ||
         !(o.profile.macs_per_second > 0) || !(o.rate_bps > 0)) {

@@ -82,6 +82,7 @@ typedef struct tl_device_client {
     /* or a device behind a serial link (a gateway: options.uart) */
     int link;
     tl_link_reader reader;
+    char mirror[160];           /* what DIR/active says now ("" before the first write) */
 } tl_device_client;
 
 /* The machine a round drives: this process's own, over files, or a
@@ -145,8 +146,13 @@ static tl_status record_save(void *user, const tl_update_record *record)
         char line[160];
         const int n = snprintf(line, sizeof line, "%c %u %s %s\n", record->active == TL_REGION_SLOT_A ? 'a' : 'b',
                                record->active_version, record->active_variant, record->active_model);
-        path_in(c, "active", path, sizeof path);
-        s = tl_write_file_atomic(path, line, (size_t)n);
+        if (strcmp(line, c->mirror) != 0) { /* the record is saved every block; the mirror changes at installs */
+            path_in(c, "active", path, sizeof path);
+            s = tl_write_file_atomic(path, line, (size_t)n);
+            if (s == TL_OK) {
+                memcpy(c->mirror, line, (size_t)n + 1);
+            }
+        }
     }
     return s;
 }
@@ -211,7 +217,7 @@ static tl_status open_flash(tl_device_client *c, char *msg, size_t msg_size)
     config.target = "host";
     config.work = c->work;
     config.work_size = (uint32_t)flash;
-    config.densify = o->densify;
+    config.densify = o->profile.densify;
     config.save_every = 1; /* a killed process loses nothing it wrote */
     const tl_status s = tl_update_start(&c->update, &config, &io, saved);
     free(bytes);
@@ -589,9 +595,9 @@ static void dense_note(const tl_device_options *o, const tl_update_state *st, ch
     note[0] = '\0';
     if (st->densified) {
         snprintf(note, size, "; made dense: %u bytes", st->size);
-    } else if (o->densify && st->dense_size && st->dense_status == TL_OK) {
+    } else if (o->profile.densify && st->dense_size && st->dense_status == TL_OK) {
         snprintf(note, size, "; kept as it came (dense form: %u bytes, more than the flash)", st->dense_size);
-    } else if (o->densify && st->dense_status != TL_OK) {
+    } else if (o->profile.densify && st->dense_status != TL_OK) {
         snprintf(note, size, "; kept as it came (cannot make it dense: %s)", tl_status_str(st->dense_status));
     }
 }
@@ -748,7 +754,6 @@ static tl_status plan_query(const tl_device_options *o, char *query, size_t size
     tl_plan_request r;
     memset(&r, 0, sizeof r);
     r.profile = o->profile;
-    r.profile.densify = o->densify;
     r.rate_bps = o->rate_bps;
     r.deadline_s = o->deadline_s;
     if (snprintf(r.device, sizeof r.device, "%s", o->device_id ? o->device_id : "") >= (int)sizeof r.device ||

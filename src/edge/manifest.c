@@ -289,6 +289,27 @@ static int read_bytes(const char *text, uint64_t *out)
     return 1;
 }
 
+/* Every key of a plan request that is not context: numbers[] first, in the
+ * order decode stores them. */
+static const char *const plan_keys[] = { "flash", "ram", "macs", "rate", "deadline", "jpm", "energy", "ips",
+                                         "densify", "device", "name", "form" };
+enum { PLAN_NUMBERS = 8, PLAN_KEYS = sizeof plan_keys / sizeof plan_keys[0] };
+
+static int plan_key_index(const char *key, size_t n)
+{
+    for (int i = 0; i < PLAN_KEYS; ++i) {
+        if (strlen(plan_keys[i]) == n && !strncmp(plan_keys[i], key, n)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+int tl_plan_request_key(const char *key, size_t n)
+{
+    return plan_key_index(key, n) >= 0;
+}
+
 tl_status tl_plan_request_decode(const char *query, size_t length, tl_plan_request *r, char *error,
                                  size_t error_size)
 {
@@ -307,11 +328,8 @@ tl_status tl_plan_request_decode(const char *query, size_t length, tl_plan_reque
             memcpy(value, eq + 1, value_len);
             value[value_len] = '\0';
         }
-        static const char *const numbers[] = { "flash", "ram", "macs", "rate", "deadline", "jpm", "energy", "ips" };
-        int which = -1;
-        for (int i = 0; key[0] && i < 8; ++i) {
-            which = strcmp(key, numbers[i]) == 0 ? i : which;
-        }
+        const int index = key[0] ? plan_key_index(key, strlen(key)) : -1;
+        const int which = index < PLAN_NUMBERS ? index : -1;
         double v = 0;
         uint64_t bytes = 0;
         if (which >= 0) {

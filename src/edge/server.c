@@ -146,20 +146,7 @@ static int context_set(char *context, size_t size, const char *key, size_t key_l
     return 0;
 }
 
-static const char *const profile_keys[] = { "device", "name", "flash", "ram", "macs", "rate", "deadline", "form",
-                                            "jpm", "energy", "ips", NULL };
-
-static int is_profile_key(const char *p, size_t n)
-{
-    for (int i = 0; profile_keys[i]; ++i) {
-        if (strlen(profile_keys[i]) == n && !strncmp(p, profile_keys[i], n)) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* Applies every context pair of a query (keys other than the profile's). */
+/* Applies every context pair of a query (keys other than a plan request's own). */
 static int context_merge(char *context, size_t size, const coap_string_t *query)
 {
     const char *p = query ? (const char *)query->s : NULL, *end = p ? p + query->length : NULL;
@@ -167,7 +154,7 @@ static int context_merge(char *context, size_t size, const coap_string_t *query)
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *stop_at = amp ? amp : end;
         const char *eq = memchr(p, '=', (size_t)(stop_at - p));
-        if (eq && eq > p && !is_profile_key(p, (size_t)(eq - p)) &&
+        if (eq && eq > p && !tl_plan_request_key(p, (size_t)(eq - p)) &&
             context_set(context, size, p, (size_t)(eq - p), eq + 1, (size_t)(stop_at - eq - 1)) != 0) {
             return -1;
         }
