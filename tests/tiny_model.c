@@ -136,3 +136,21 @@ int wide_model_bytes(uint32_t seed, uint8_t **buf, size_t *size)
     tl_graph_free(&g);
     return s != TL_OK;
 }
+
+int head_model_bytes(uint32_t seed, uint32_t features, uint32_t classes, uint8_t **buf, size_t *size)
+{
+    tl_graph g;
+    memset(&g, 0, sizeof g);
+    test_rng r = { 0xD1B54A32D192ED03ull ^ seed };
+    const uint16_t in = act(&g, "features", 2, 1, features, 1, 1, 0.05f, -3);
+    const uint16_t logits = act(&g, "logits", 2, 1, classes, 1, 1, 0.15f, 2);
+    const uint16_t out = act(&g, "probabilities", 2, 1, classes, 1, 1, 1.0f / 256, -128);
+    g.inputs[g.input_count++] = in;
+    int bad = conv(&g, &r, in, logits, TL_OP_FULLY_CONNECTED, TL_DTYPE_INT8, 1, 1, TL_ACT_NONE, 0);
+    bad |= tl_graph_add_softmax(&g, logits, out, 1.0f) < 0;
+    bad |= tl_graph_add_exit(&g, out, g.op_count) != TL_OK;
+    g.outputs[g.output_count++] = out;
+    tl_status s = bad ? TL_ERR_ARG : tl_graph_serialize(&g, buf, size);
+    tl_graph_free(&g);
+    return s != TL_OK;
+}

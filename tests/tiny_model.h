@@ -20,4 +20,9 @@ int tiny_model_bytes(uint32_t seed, uint8_t **buf, size_t *size);
  * enough that a progressive stream's planes span several 1 KB blocks. */
 int wide_model_bytes(uint32_t seed, uint8_t **buf, size_t *size);
 
+/* A classifier head alone: int8 features [1, features] -> FULLY_CONNECTED
+ * (random int8 weights) -> logits -> SOFTMAX, one exit: what on-device
+ * learning trains, with the features given directly as the input. */
+int head_model_bytes(uint32_t seed, uint32_t features, uint32_t classes, uint8_t **buf, size_t *size);
+
 #endif /* TL_TINY_MODEL_H */

@@ -321,6 +321,25 @@ tl_status tl_dataset_partition(const tl_dataset *ds, tl_partition_kind kind, int
                                int labels_per_shard, uint64_t seed, int *shard_of);
 void tl_dataset_free(tl_dataset *ds);
 
+/* A device's own distribution, for on-device learning: label skew (keep
+ * only the listed classes; the label values stay as they are) and a
+ * covariate shift of the pixels. tl_dataset_select copies the samples whose
+ * label is in keep[0..count) into *out (the same class count). */
+tl_status tl_dataset_select(const tl_dataset *ds, const int *keep, int count, tl_dataset *out);
+
+typedef enum tl_shift_kind {
+    TL_SHIFT_NONE = 0,
+    TL_SHIFT_ROTATE = 1,      /* every image turned by `amount` degrees about its centre
+                                 (nearest pixel; corners outside are 0) */
+    TL_SHIFT_BRIGHTNESS = 2,  /* `amount` added to every pixel, clipped to 0..255 */
+    TL_SHIFT_NOISE = 3        /* Gaussian noise of standard deviation `amount`, clipped */
+} tl_shift_kind;
+
+/* Applies the shift in place; noise is drawn from `seed`. */
+tl_status tl_dataset_shift(tl_dataset *ds, tl_shift_kind kind, double amount, uint64_t seed);
+/* "rotate:30", "brightness:60", "noise:25" or "none"; 0 on success. */
+int tl_shift_parse(const char *text, tl_shift_kind *kind, double *amount);
+
 /* One augmented view of an image: shifted by (dy, dx) in [-2, 2] after
  * 2-pixel zero padding (a random crop), then mirrored if flip; then, if
  * cut > 0, the cut x cut square at (cut_y, cut_x) (clipped to the image)

@@ -587,3 +587,114 @@ tl_status tl_dataset_partition(const tl_dataset *ds, tl_partition_kind kind, int
     free(perm);
     return TL_OK;
 }
+
+/* ---- a device's own distribution: label skew and covariate shift ---- */
+
+tl_status tl_dataset_select(const tl_dataset *ds, const int *keep, int count, tl_dataset *out)
+{
+    if (!ds || !out || (count > 0 && !keep) || count < 0) {
+        return TL_ERR_ARG;
+    }
+    uint8_t wanted[256] = { 0 };
+    for (int i = 0; i < count; ++i) {
+        if (keep[i] < 0 || keep[i] >= ds->classes) {
+            return TL_ERR_ARG;
+        }
+        wanted[keep[i]] = 1;
+    }
+    const size_t sample = (size_t)ds->h * ds->w * ds->c;
+    int n = 0;
+    for (int i = 0; i < ds->n; ++i) {
+        n += wanted[ds->labels[i]];
+    }
+    *out = *ds;
+    out->n = n;
+    out->pixels = malloc(sample * (size_t)(n ? n : 1));
+    out->labels = malloc((size_t)(n ? n : 1));
+    if (!out->pixels || !out->labels) {
+        tl_dataset_free(out);
+        return TL_ERR_NOMEM;
+    }
+    for (int i = 0, j = 0; i < ds->n; ++i) {
+        if (wanted[ds->labels[i]]) {
+            memcpy(out->pixels + (size_t)j * sample, ds->pixels + (size_t)i * sample, sample);
+            out->labels[j++] = ds->labels[i];
+        }
+    }
+    return TL_OK;
+}
+
+static uint8_t clip_pixel(double v)
+{
+    return (uint8_t)(v < 0.0 ? 0 : (v > 255.0 ? 255 : (int)(v + 0.5)));
+}
+
+tl_status tl_dataset_shift(tl_dataset *ds, tl_shift_kind kind, double amount, uint64_t seed)
+{
+    if (!ds || !isfinite(amount)) {
+        return TL_ERR_ARG;
+    }
+    const int h = ds->h, w = ds->w, c = ds->c;
+    const size_t sample = (size_t)h * w * c;
+    if (kind == TL_SHIFT_ROTATE) {
+        uint8_t *copy = malloc(sample ? sample : 1);
+        if (!copy) {
+            return TL_ERR_NOMEM;
+        }
+        const double a = amount * 3.14159265358979323846 / 180.0, ca = cos(a), sa = sin(a);
+        const double cy = (h - 1) / 2.0, cx = (w - 1) / 2.0;
+        for (int i = 0; i < ds->n; ++i) {
+            uint8_t *img = ds->pixels + (size_t)i * sample;
+            memcpy(copy, img, sample);
+            for (int y = 0; y < h; ++y) {
+                for (int x = 0; x < w; ++x) {
+                    /* The source of (y, x): the inverse rotation. */
+                    const double dy = y - cy, dx = x - cx;
+                    const int sy = (int)lround(cy + ca * dy - sa * dx), sx = (int)lround(cx + sa * dy + ca * dx);
+                    for (int k = 0; k < c; ++k) {
+                        img[((size_t)y * w + x) * c + k] =
+                            sy >= 0 && sy < h && sx >= 0 && sx < w ? copy[((size_t)sy * w + sx) * c + k] : 0;
+                    }
+                }
+            }
+        }
+        free(copy);
+    } else if (kind == TL_SHIFT_BRIGHTNESS) {
+        for (size_t i = 0; i < sample * (size_t)ds->n; ++i) {
+            ds->pixels[i] = clip_pixel(ds->pixels[i] + amount);
+        }
+    } else if (kind == TL_SHIFT_NOISE) {
+        uint64_t s = (seed + 1) * 0x9E3779B97F4A7C15ull | 1;
+        for (size_t i = 0; i < sample * (size_t)ds->n; ++i) {
+            const double u1 = uniform01(&s), u2 = uniform01(&s);
+            const double z = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+            ds->pixels[i] = clip_pixel(ds->pixels[i] + amount * z);
+        }
+    } else if (kind != TL_SHIFT_NONE) {
+        return TL_ERR_ARG;
+    }
+    return TL_OK;
+}
+
+int tl_shift_parse(const char *text, tl_shift_kind *kind, double *amount)
+{
+    static const char *const names[] = { "none", "rotate", "brightness", "noise" };
+    *amount = 0.0;
+    for (int k = 0; k < 4; ++k) {
+        const size_t n = strlen(names[k]);
+        if (strncmp(text, names[k], n) != 0) {
+            continue;
+        }
+        *kind = (tl_shift_kind)k;
+        if (k == 0) {
+            return text[n] == '\0' ? 0 : -1;
+        }
+        if (text[n] != ':') {
+            return -1;
+        }
+        char *end = NULL;
+        *amount = strtod(text + n + 1, &end);
+        return end != text + n + 1 && *end == '\0' && isfinite(*amount) && fabs(*amount) <= 1000.0 ? 0 : -1;
+    }
+    return -1;
+}
