@@ -1,4 +1,6 @@
 /* board.c - start-up, semihosting and timer for QEMU's mps2-an386. */
+#include <string.h>
+
 #include "board.h"
 
 extern uint32_t __data_start, __data_end, __data_load, __bss_start, __bss_end, __stack_top;
@@ -92,6 +94,60 @@ void board_exit(int success)
     board_semihost(0x18, (const void *)(success ? 0x20026u : 0x20023u));
     for (;;) {
     }
+}
+
+int board_args(const char **args, int max)
+{
+    static char cmdline[512];
+    uint32_t block[2] = { (uint32_t)(uintptr_t)cmdline, sizeof cmdline };
+    if (board_semihost(0x15, block) != 0) { /* SYS_GET_CMDLINE */
+        return 0;
+    }
+    int count = 0;
+    for (char *p = cmdline; *p && count < max;) {
+        while (*p == ' ') {
+            *p++ = '\0';
+        }
+        if (*p) {
+            args[count++] = p;
+        }
+        while (*p && *p != ' ') {
+            ++p;
+        }
+    }
+    return count;
+}
+
+static int32_t open_file(const char *path, uint32_t mode)
+{
+    uint32_t open_args[3] = { (uint32_t)(uintptr_t)path, mode, (uint32_t)strlen(path) };
+    return (int32_t)board_semihost(0x01, open_args); /* SYS_OPEN */
+}
+
+int32_t board_read_file(const char *path, uint8_t *buf, uint32_t capacity)
+{
+    const int32_t fd = open_file(path, 1 /* "rb" */);
+    if (fd < 0) {
+        return -1;
+    }
+    uint32_t handle = (uint32_t)fd;
+    const int32_t size = (int32_t)board_semihost(0x0C, &handle); /* SYS_FLEN */
+    uint32_t read_args[3] = { handle, (uint32_t)(uintptr_t)buf, size > 0 ? (uint32_t)size : 0 };
+    const int ok = size >= 0 && (uint32_t)size <= capacity && board_semihost(0x06, read_args) == 0; /* SYS_READ */
+    board_semihost(0x02, &handle); /* SYS_CLOSE */
+    return ok ? size : -1;
+}
+
+int board_write_file(const char *path, const void *data, uint32_t size)
+{
+    const int32_t fd = open_file(path, 5 /* "wb" */);
+    if (fd < 0) {
+        return 1;
+    }
+    uint32_t handle = (uint32_t)fd;
+    uint32_t write_args[3] = { handle, (uint32_t)(uintptr_t)data, size };
+    const uint32_t missing = board_semihost(0x05, write_args); /* SYS_WRITE: bytes not written */
+    return (board_semihost(0x02, &handle) != 0) | (missing != 0); /* SYS_CLOSE */
 }
 
 #define TIMER0 ((volatile uint32_t *)0x40000000u)

@@ -12,6 +12,16 @@ void board_write_u32(uint32_t value);
 void board_write_i32(int32_t value);
 void board_exit(int success);
 
+/* The semihosting command line split at spaces into args[0..max) (args[0]
+ * is the image's own name); returns the count, 0 if there is none. The
+ * words live in a static buffer. */
+int board_args(const char **args, int max);
+/* Reads a host file into buf; returns its size, or -1 (missing, larger
+ * than capacity, short read). */
+int32_t board_read_file(const char *path, uint8_t *buf, uint32_t capacity);
+/* Writes (creates or truncates) a host file; 0 on success. */
+int board_write_file(const char *path, const void *data, uint32_t size);
+
 /* Prints a run's result in the form the tests and benchmarks read:
  * "output: v v ...", "arena: N", "timer ticks: N". */
 void board_report(const int8_t *out, uint32_t size, uint32_t arena, uint32_t ticks);

@@ -181,26 +181,19 @@ static int hex_digit(char c)
 /* Reads the key file named by the command line ("ota KEY.pub"). */
 static int provision_key(void)
 {
-    static char cmdline[256], text[256];
-    uint32_t block[2] = { (uint32_t)(uintptr_t)cmdline, sizeof cmdline };
-    const char *path = board_semihost(0x15, block) == 0 ? strchr(cmdline, ' ') : NULL; /* SYS_GET_CMDLINE */
-    if (!path) {
+    static char text[256];
+    const char *args[2];
+    if (board_args(args, 2) != 2) {
         board_write("ota: usage: ota KEY.pub (arg=ota,arg=KEY.pub)\n");
         return 1;
     }
-    ++path;
-    uint32_t open_args[3] = { (uint32_t)(uintptr_t)path, 0 /* "r" */, (uint32_t)strlen(path) };
-    const int32_t fd = (int32_t)board_semihost(0x01, open_args); /* SYS_OPEN */
-    if (fd < 0) {
-        board_write("ota: cannot open the key file\n");
+    const int32_t size = board_read_file(args[1], (uint8_t *)text, sizeof text - 1);
+    if (size < 0) {
+        board_write("ota: cannot read the key file\n");
         return 1;
     }
-    uint32_t handle = (uint32_t)fd;
-    const int32_t size = (int32_t)board_semihost(0x0C, &handle); /* SYS_FLEN */
-    uint32_t read_args[3] = { handle, (uint32_t)(uintptr_t)text, size > 0 && size < 255 ? (uint32_t)size : 0 };
-    const uint32_t missing = size > 0 && size < 255 ? board_semihost(0x06, read_args) : 1; /* SYS_READ */
-    board_semihost(0x02, &handle); /* SYS_CLOSE */
-    const char *hex = missing == 0 ? strchr(text, '\n') : NULL;
+    text[size] = '\0';
+    const char *hex = strchr(text, '\n');
     for (int i = 0; hex && i < 32; ++i) {
         const int hi = hex_digit(hex[1 + 2 * i]), lo = hex_digit(hex[2 + 2 * i]);
         if (hi < 0 || lo < 0) {

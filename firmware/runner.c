@@ -27,44 +27,20 @@ static uint8_t arena[ARENA_CAPACITY] __attribute__((aligned(16)));
 
 int main(void)
 {
-    char cmdline[256];
-    uint32_t block[2] = { (uint32_t)(uintptr_t)cmdline, sizeof cmdline };
-    if (board_semihost(0x15, block) != 0) { /* SYS_GET_CMDLINE */
-        board_write("runner: no command line\n");
+    const char *args[3];
+    const int count = board_args(args, 3);
+    const int densify = count == 3 && strcmp(args[2], "--densify") == 0;
+    if (count < 2 || (count == 3 && !densify)) {
+        board_write("runner: usage: runner MODEL.tlm [--densify]\n");
         return 1;
     }
-    const char *path = strchr(cmdline, ' ');
-    if (!path) {
-        board_write("runner: usage: runner MODEL.tlm\n");
+    const int32_t size = board_read_file(args[1], model, MODEL_CAPACITY);
+    if (size <= 0) {
+        board_write("runner: cannot read ");
+        board_write(args[1]);
+        board_write(" (missing, empty or too large)\n");
         return 1;
     }
-    ++path;
-    static const char flag[] = " --densify";
-    const size_t path_len = strlen(path), flag_len = sizeof flag - 1;
-    const int densify = path_len > flag_len && strcmp(path + path_len - flag_len, flag) == 0;
-    if (densify) {
-        cmdline[path - cmdline + path_len - flag_len] = '\0';
-    }
-    uint32_t open_args[3] = { (uint32_t)(uintptr_t)path, 1 /* "rb" */, (uint32_t)strlen(path) };
-    const int32_t fd = (int32_t)board_semihost(0x01, open_args); /* SYS_OPEN */
-    if (fd < 0) {
-        board_write("runner: cannot open ");
-        board_write(path);
-        board_write("\n");
-        return 1;
-    }
-    uint32_t handle = (uint32_t)fd;
-    const int32_t size = (int32_t)board_semihost(0x0C, &handle); /* SYS_FLEN */
-    if (size <= 0 || (uint32_t)size > MODEL_CAPACITY) {
-        board_write("runner: model too large or empty\n");
-        return 1;
-    }
-    uint32_t read_args[3] = { handle, (uint32_t)(uintptr_t)model, (uint32_t)size };
-    if (board_semihost(0x06, read_args) != 0) { /* SYS_READ: bytes not read */
-        board_write("runner: short read\n");
-        return 1;
-    }
-    board_semihost(0x02, &handle); /* SYS_CLOSE */
     tl_model m;
     tl_interp it;
     uint32_t ticks;
