@@ -109,6 +109,7 @@ int main(void)
     }
     report("samples: ", h.count);
     report("work bytes: ", (uint32_t)work_size);
+    report("learner bytes: ", (uint32_t)sizeof l);
     report("forward ticks: ", forward_ticks);
     report("learn ticks: ", learn_ticks);
     report("write ticks: ", write_ticks);

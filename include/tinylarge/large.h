@@ -521,6 +521,14 @@ tl_net *tl_trainer_net(tl_trainer *trainer);
 /* Fills the report's totals (parameters, time, images per second). */
 void tl_trainer_finish(const tl_trainer *trainer, tl_train_report *report);
 void tl_trainer_free(tl_trainer *trainer);
+/* A fresh local run on `train` (same image shape; it must outlive the
+ * trainer's use of it) from the network's current weights: epoch 0, the
+ * optimiser's state cleared, the shuffle and augmentation drawn from
+ * `seed`. What a federated client does at each round it takes part in. */
+tl_status tl_trainer_restart(tl_trainer *trainer, const tl_dataset *train, uint64_t seed);
+/* FedProx (Li et al. 2020): mu / 2 * |w - center|^2 joins every step's
+ * loss (center: param_count floats, kept by the caller); mu 0 removes it. */
+void tl_trainer_set_proximal(tl_trainer *trainer, const float *center, float mu);
 
 /* A whole run (what `tinylarge train` and `distill` do): the data from
  * cfg->data_dir, then a trainer's epochs. */

@@ -832,6 +832,8 @@ struct tl_trainer {
     uint64_t aug_rng;
     double loss_sum, started, epoch_start;
     long hits_sum, seen, images;
+    const float *prox_center;   /* FedProx: mu/2 |w - center|^2 joins the loss */
+    float prox_mu;
 };
 
 /* The network: resumed, warm-started (and perhaps channel-pruned), or built. */
@@ -1069,6 +1071,11 @@ tl_status tl_trainer_step(tl_trainer *t)
         tl_restore_weights(&t->net, t->shadow); /* the update goes to the float weights */
     }
     sum_across(&t->rk, t->net.grads, t->net.param_count);
+    if (t->prox_center) {
+        for (size_t i = 0; i < t->net.param_count; ++i) {
+            t->net.grads[i] += t->prox_mu * (t->net.params[i] - t->prox_center[i]);
+        }
+    }
     tl_optim_step(&t->opt, t->net.params, t->net.grads, t->decay);
     if (t->pruned) {
         keep_pruned(&t->net, t->pruned);
@@ -1206,4 +1213,39 @@ tl_status tl_train(const tl_train_config *cfg, tl_train_report *report, char *er
     tl_dataset_free(&train);
     tl_dataset_free(&test);
     return s;
+}
+
+tl_status tl_trainer_restart(tl_trainer *t, const tl_dataset *train, uint64_t seed)
+{
+    if (!t || !train || train->n < 1 || train->h != t->train->h || train->w != t->train->w ||
+        train->c != t->train->c) {
+        return TL_ERR_ARG;
+    }
+    if (train->n > t->train->n) {
+        uint32_t *order = realloc(t->order, (size_t)train->n * sizeof(uint32_t));
+        if (!order) {
+            return TL_ERR_NOMEM;
+        }
+        t->order = order;
+    }
+    t->train = train;
+    t->cfg.seed = seed;
+    t->info.epoch = 0;
+    t->step = 0;
+    t->steps_per_epoch = (train->n + t->cfg.batch - 1) / t->cfg.batch;
+    set_schedule(t);
+    t->opt.step = 0;
+    if (t->opt.m) {
+        memset(t->opt.m, 0, t->opt.count * sizeof(float));
+    }
+    if (t->opt.v) {
+        memset(t->opt.v, 0, t->opt.count * sizeof(float));
+    }
+    return TL_OK;
+}
+
+void tl_trainer_set_proximal(tl_trainer *t, const float *center, float mu)
+{
+    t->prox_center = mu > 0 ? center : NULL;
+    t->prox_mu = mu;
 }

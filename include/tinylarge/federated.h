@@ -1,0 +1,260 @@
+/* federated.h - the large model learns from the tiny ones: federated
+ * learning (src/federated/).
+ *
+ * A round: the server sends the global model's state to the round's
+ * clients; each trains locally and sends back its update (its state minus
+ * the global one); the server combines the updates by a rule (a weighted
+ * mean, or a robust rule against poisoned updates) and applies the result
+ * through its optimiser (FedAvg's step, or FedAdam / FedYogi). Around that:
+ * compression of the updates (int8 with stochastic rounding, top-k with
+ * error feedback), secure aggregation (the server learns only the sum of
+ * fixed-point updates), differential privacy (clipping, Gaussian noise, a
+ * Rényi accountant). The pieces are plain functions over float vectors, so
+ * the simulator, the edge's CoAP rounds and the benchmarks share them.
+ */
+#ifndef TINYLARGE_FEDERATED_H
+#define TINYLARGE_FEDERATED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tinylarge/large.h"
+#include "tinylarge/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- a model's state: what a round moves (src/federated/state.c) ----
+ * The trained parameters, then every batch norm's running mean and
+ * variance (averaged like the weights, so the global model evaluates
+ * without local statistics). */
+size_t tl_fed_state_size(const tl_net *net);
+void tl_fed_state_get(const tl_net *net, float *state);
+void tl_fed_state_set(tl_net *net, const float *state);
+
+/* ---- combining updates (src/federated/aggregate.c) ---- */
+
+typedef enum tl_agg_kind {
+    TL_AGG_MEAN = 0,       /* weighted by each client's samples (FedAvg) */
+    TL_AGG_MEDIAN = 1,     /* coordinate-wise median (Yin et al. 2018) */
+    TL_AGG_TRIMMED = 2,    /* coordinate-wise mean of what is left after dropping
+                              the `trim` fraction at each end (Yin et al. 2018) */
+    TL_AGG_KRUM = 3,       /* the update closest to its n - f - 2 nearest others
+                              (Blanchard et al. 2017) */
+    TL_AGG_MULTIKRUM = 4   /* the mean of the `select` best by Krum's score */
+} tl_agg_kind;
+
+typedef struct tl_agg_rule {
+    tl_agg_kind kind;
+    float trim;            /* TL_AGG_TRIMMED: fraction dropped at each end, [0, 0.5) */
+    int byzantine;         /* Krum: f, the attackers tolerated (n > 2f + 2) */
+    int select;            /* Multi-Krum: m updates averaged */
+} tl_agg_rule;
+
+/* "mean", "median", "trimmed:0.2", "krum:2", "multikrum:2:5"; 0 on success. */
+int tl_agg_parse(const char *text, tl_agg_rule *rule);
+const char *tl_agg_name(tl_agg_kind kind);
+
+/* Combines `count` updates of `dim` floats into out[dim]. weights (may be
+ * NULL: all equal) weigh the mean and Multi-Krum's mean; the median and the
+ * trimmed mean count clients, not samples. TL_ERR_NOMEM, or TL_ERR_ARG: no updates, or too few for the rule (Krum: count > 2f + 2). */
+tl_status tl_fed_aggregate(const tl_agg_rule *rule, const float *const *updates, const double *weights, int count,
+                           size_t dim, float *out);
+
+/* The server's optimiser (Reddi et al. 2021, "Adaptive Federated
+ * Optimization"): FedAvg adds lr * the combined update to the global
+ * state; FedAdam and FedYogi treat minus the update as a gradient with
+ * moments (beta1, beta2) and a floor tau. */
+typedef enum tl_server_kind { TL_SERVER_AVG = 0, TL_SERVER_ADAM = 1, TL_SERVER_YOGI = 2 } tl_server_kind;
+
+typedef struct tl_server_opt {
+    tl_server_kind kind;
+    float lr;              /* 1 for FedAvg; ~0.01 to 0.1 for the adaptive ones */
+    float beta1, beta2, tau;
+    float *m, *v;          /* moments, dim each (adaptive only) */
+    size_t dim;
+} tl_server_opt;
+
+tl_status tl_server_opt_init(tl_server_opt *opt, tl_server_kind kind, float lr, size_t dim);
+void tl_server_opt_free(tl_server_opt *opt);
+void tl_server_opt_apply(tl_server_opt *opt, float *global, const float *update);
+
+/* ---- update compression (src/federated/compress.c) ---- */
+
+typedef enum tl_compress_kind {
+    TL_COMPRESS_NONE = 0,  /* float32: 4 bytes a value */
+    TL_COMPRESS_INT8 = 1,  /* int8 with stochastic rounding, one float scale per
+                              TL_COMPRESS_BLOCK values: unbiased */
+    TL_COMPRESS_TOPK = 2   /* the `ratio` largest values by magnitude, as (u32 index,
+                              f32 value); what is left out is carried to the
+                              next round (error feedback, Stich et al. 2018) */
+} tl_compress_kind;
+
+#define TL_COMPRESS_BLOCK 256
+
+typedef struct tl_compression {
+    tl_compress_kind kind;
+    float ratio;           /* top-k: the fraction kept, (0, 1] */
+} tl_compression;
+
+/* "none", "int8", "topk:0.05"; 0 on success. */
+int tl_compress_parse(const char *text, tl_compression *c);
+
+/* Bytes on the air of one update of `dim` values. */
+size_t tl_compress_bytes(const tl_compression *c, size_t dim);
+
+/* Replaces update[dim] by what the server decodes from its compressed form
+ * (the client's side and the server's in one: the simulator does not need
+ * the bytes themselves). residual[dim] (top-k; may be NULL otherwise) is the
+ * client's error-feedback memory, added before selection and updated after;
+ * *rng drives the stochastic rounding. Returns the bytes on the air (0: out
+ * of memory). */
+size_t tl_compress_apply(const tl_compression *c, float *update, float *residual, size_t dim, uint64_t *rng);
+
+/* ---- differential privacy (src/federated/privacy.c) ---- */
+
+/* Scales update[dim] so its L2 norm is at most clip; returns the norm before. */
+double tl_dp_clip(float *update, size_t dim, double clip);
+
+/* Adds Gaussian noise of standard deviation sigma to every value, from *rng. */
+void tl_dp_noise(float *values, size_t dim, double sigma, uint64_t *rng);
+
+/* The epsilon at `delta` after `rounds` rounds of the subsampled Gaussian
+ * mechanism (sampling rate q, noise multiplier sigma = noise std / clip),
+ * by Rényi DP (Mironov 2017; the subsampled bound of Mironov, Talwar and
+ * Zhang 2019 for integer orders 2..256), converted with
+ * eps = rdp(a) + log(1/delta) / (a - 1), the best order. INFINITY if sigma
+ * is 0. */
+double tl_dp_epsilon(double q, double sigma, int rounds, double delta);
+
+/* ---- secure aggregation (src/federated/secagg.c) ----
+ * Bonawitz et al. 2017 with SecAgg+'s sparse graph (Bell et al. 2020):
+ * each client agrees an X25519 key with each of its `degree` neighbours on a
+ * ring (Harary graph) and masks its fixed-point update, modulo 2^32, with
+ * ChaCha20 streams seeded by those keys (one added, one subtracted, so pair
+ * masks cancel in the sum) and by a seed of its own; it deals Shamir shares
+ * (threshold t over GF(2^8)) of that seed and of its mask key to its
+ * neighbours, encrypted for each. When clients drop after masking, the
+ * survivors' shares rebuild the dropped clients' keys, so the server
+ * removes the masks that no longer cancel, and the survivors' own seeds. The
+ * server learns the sum of the survivors' vectors and nothing else: equal,
+ * bit for bit, to the plain modular sum. */
+
+typedef struct tl_secagg_params {
+    int clients;           /* n, this round's */
+    int degree;            /* neighbours each (even, < n; n - 1: everyone) */
+    int threshold;         /* shares that rebuild a secret (> degree / 2) */
+    size_t dim;            /* uint32 values a client sends */
+    int threads;           /* the server's unmasking threads */
+} tl_secagg_params;
+
+/* Degree and threshold for n clients expecting a `dropout` fraction to
+ * drop: the smallest even degree, from 2 ceil(log2 n) up (SecAgg+'s
+ * O(log n)), at which every neighbourhood keeps a
+ * threshold (half of it plus one) of survivors but with odds below 1e-4 in
+ * the round; everyone when n is small. Two unmasking threads. */
+tl_secagg_params tl_secagg_default(int clients, size_t dim, double dropout);
+
+typedef struct tl_secagg_stats {
+    size_t bytes_up;       /* every client message to the server: keys, encrypted
+                              shares, masked vector, shares at unmasking */
+    size_t bytes_down;     /* the server's relays: keys, shares, the survivor list */
+    double client_seconds; /* the mask computation of all clients together */
+    double server_seconds; /* unmasking: rebuilding secrets, removing masks */
+    int dropped, rebuilt;  /* clients dropped; secrets the server rebuilt */
+} tl_secagg_stats;
+
+/* One round of the protocol, every party simulated in this process (the
+ * messages are real bytes: keys, encrypted shares, masked vectors). inputs
+ * [n][dim] are the clients' fixed-point vectors; dropped[i] says client i
+ * sends its key and shares but not its masked vector. sum[dim] gets the
+ * sum, modulo 2^32, of the survivors' inputs. `seed` makes the clients'
+ * secrets reproducible (a real client draws them from the OS). TL_ERR_STATE:
+ * some dropped client's or survivor's neighbourhood kept fewer than
+ * `threshold` survivors, so the round cannot be unmasked. */
+tl_status tl_secagg_round(const tl_secagg_params *p, const uint32_t *const *inputs, const uint8_t *dropped,
+                          uint64_t seed, uint32_t *sum, tl_secagg_stats *stats);
+
+/* Shamir's secret sharing over GF(2^8), byte by byte: shares[i] (size
+ * bytes each) for x = xs[i] (distinct, non-zero). Exposed for tests. */
+void tl_shamir_split(const uint8_t *secret, size_t size, int threshold, int count, const uint8_t *xs,
+                     uint8_t *const *shares, uint64_t *rng);
+void tl_shamir_combine(const uint8_t *const *shares, const uint8_t *xs, int count, size_t size, uint8_t *secret);
+
+/* Fixed point for secure aggregation: v * 2^frac_bits rounded to nearest,
+ * clamped to +-limit, as the uint32 two's complement. */
+void tl_fixed_encode(const float *v, size_t dim, int frac_bits, int32_t limit, uint32_t *out);
+void tl_fixed_decode(const uint32_t *sum, size_t dim, int frac_bits, float *out);
+
+/* ---- the simulator (src/federated/simulate.c): `tinylarge federate` ---- */
+
+typedef enum tl_attack_kind {
+    TL_ATTACK_NONE = 0,
+    TL_ATTACK_SIGN_FLIP = 1,   /* sends minus its update */
+    TL_ATTACK_SCALE = 2,       /* sends its update times 10 */
+    TL_ATTACK_LABEL_FLIP = 3   /* trains on label classes - 1 - y */
+} tl_attack_kind;
+
+typedef struct tl_fed_config {
+    const char *arch;
+    const char *data_dir;      /* NULL: Fashion-MNIST */
+    int clients, per_round, rounds, local_epochs, batch;
+    float lr, momentum, weight_decay;
+    tl_partition_kind partition;
+    double alpha;              /* Dirichlet */
+    int labels_per_shard;      /* shards:k */
+    tl_server_kind server;
+    float server_lr;
+    float prox_mu;             /* FedProx's mu (0: FedAvg's local objective) */
+    tl_agg_rule rule;
+    float attackers;           /* fraction of clients that attack */
+    tl_attack_kind attack;
+    int secagg;                /* 1: masked fixed-point sums */
+    int fixed_point;           /* 1: fixed-point sums without masks (secagg's arithmetic) */
+    int frac_bits;             /* fixed point's fraction bits (default 16) */
+    float dropout;             /* probability a chosen client drops after masking */
+    tl_compression compress;
+    float dp_clip, dp_noise;   /* dp_clip > 0: clip each update to this L2 norm;
+                                  dp_noise: noise std = dp_noise * dp_clip on the sum */
+    int edges;                 /* > 0: two levels, clients -> `edges` aggregators -> cloud */
+    int edge_rounds;           /* rounds between the cloud's aggregations (two levels) */
+    int test_limit;            /* test images measured each round (0: all) */
+    int train_limit;           /* training images dealt to clients (0: all) */
+    int threads;               /* clients trained at once */
+    uint64_t seed;
+    const char *out;           /* the global model's checkpoint, or NULL */
+    int quiet;
+    void (*log)(void *ctx, const char *line);  /* one line a round (NULL: stderr) */
+    void *log_ctx;
+} tl_fed_config;
+
+void tl_fed_defaults(tl_fed_config *cfg);
+
+typedef struct tl_fed_round {
+    int round;
+    float accuracy;
+    double bytes_up, bytes_down, cloud_bytes_up;
+    double seconds;
+    int clients, dropped;
+    double epsilon;            /* DP so far (0 without it) */
+} tl_fed_round;
+
+typedef struct tl_fed_report {
+    tl_fed_round *rounds;      /* rounds_run entries (free with tl_fed_report_free) */
+    int rounds_run;
+    float initial_accuracy, final_accuracy;
+    uint8_t model_sha256[32];  /* SHA-256 of the global model's checkpoint bytes */
+    size_t dim;                /* values in the model's state */
+    double secagg_server_seconds;  /* unmasking, all rounds */
+    double epsilon;
+} tl_fed_report;
+
+tl_status tl_fed_run(const tl_fed_config *cfg, tl_fed_report *report, char *error, size_t error_size);
+void tl_fed_report_free(tl_fed_report *report);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TINYLARGE_FEDERATED_H */

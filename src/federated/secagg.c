@@ -1,0 +1,482 @@
+/* secagg.c - secure aggregation (Bonawitz et al. 2017, with SecAgg+'s
+ * sparse neighbourhoods), every party of one round simulated in-process
+ * with the real messages (federated.h).
+ *
+ * The four steps, as in the paper:
+ *   0. advertise: each client sends two X25519 public keys (c: to encrypt
+ *      shares, s: to agree masks); the server relays the neighbours'.
+ *   1. share: each client draws a mask seed b and deals Shamir shares of b
+ *      and of its s secret key to its neighbours, each share encrypted
+ *      (XSalsa20-Poly1305) under the key it agrees with that neighbour.
+ *   2. masked input: y_i = x_i + PRG(b_i) + sum_{j > i} PRG(s_ij)
+ *      - sum_{j < i} PRG(s_ij) (mod 2^32), PRG = ChaCha20; some drop here.
+ *   3. unmask: told who survived, each survivor opens the shares it holds:
+ *      of b for a surviving neighbour, of s for a dropped one (never both
+ *      for one client). The server rebuilds those secrets and removes the
+ *      masks that do not cancel.
+ * Masks are added in a fixed order of uint32 words (little-endian
+ * keystream), so the sum is exact.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "tinylarge/federated.h"
+#include "tinylarge/host.h"
+
+/* ---- GF(2^8) (AES's polynomial x^8 + x^4 + x^3 + x + 1) and Shamir ---- */
+
+static uint8_t gf_mul(uint8_t a, uint8_t b)
+{
+    uint8_t p = 0;
+    while (b) {
+        if (b & 1u) {
+            p ^= a;
+        }
+        a = (uint8_t)((a << 1) ^ ((a & 0x80u) ? 0x1bu : 0u));
+        b >>= 1;
+    }
+    return p;
+}
+
+static uint8_t gf_inv(uint8_t a)
+{
+    uint8_t r = 1; /* a^254 = a^-1 */
+    for (int i = 0; i < 7; ++i) {
+        a = gf_mul(a, a);
+        r = gf_mul(r, a);
+    }
+    return r;
+}
+
+static uint64_t next_u64(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+void tl_shamir_split(const uint8_t *secret, size_t size, int threshold, int count, const uint8_t *xs,
+                     uint8_t *const *shares, uint64_t *rng)
+{
+    uint8_t coef[256];
+    for (size_t b = 0; b < size; ++b) {
+        coef[0] = secret[b];
+        for (int k = 1; k < threshold; ++k) {
+            coef[k] = (uint8_t)(next_u64(rng) >> 56);
+        }
+        for (int i = 0; i < count; ++i) {
+            uint8_t y = 0; /* Horner */
+            for (int k = threshold - 1; k >= 0; --k) {
+                y = (uint8_t)(gf_mul(y, xs[i]) ^ coef[k]);
+            }
+            shares[i][b] = y;
+        }
+    }
+}
+
+void tl_shamir_combine(const uint8_t *const *shares, const uint8_t *xs, int count, size_t size, uint8_t *secret)
+{
+    uint8_t lagrange[256];
+    for (int i = 0; i < count; ++i) { /* l_i(0) = prod_{j != i} x_j / (x_j - x_i) */
+        uint8_t num = 1, den = 1;
+        for (int j = 0; j < count; ++j) {
+            if (j != i) {
+                num = gf_mul(num, xs[j]);
+                den = gf_mul(den, (uint8_t)(xs[j] ^ xs[i]));
+            }
+        }
+        lagrange[i] = gf_mul(num, gf_inv(den));
+    }
+    for (size_t b = 0; b < size; ++b) {
+        uint8_t s = 0;
+        for (int i = 0; i < count; ++i) {
+            s ^= gf_mul(shares[i][b], lagrange[i]);
+        }
+        secret[b] = s;
+    }
+}
+
+/* ---- fixed point ---- */
+
+void tl_fixed_encode(const float *v, size_t dim, int frac_bits, int32_t limit, uint32_t *out)
+{
+    const double scale = ldexp(1.0, frac_bits);
+    for (size_t i = 0; i < dim; ++i) {
+        double q = nearbyint((double)v[i] * scale);
+        q = q > limit ? limit : (q < -limit ? -limit : q);
+        out[i] = (uint32_t)(int32_t)q;
+    }
+}
+
+void tl_fixed_decode(const uint32_t *sum, size_t dim, int frac_bits, float *out)
+{
+    const double scale = ldexp(1.0, -frac_bits);
+    for (size_t i = 0; i < dim; ++i) {
+        out[i] = (float)((double)(int32_t)sum[i] * scale);
+    }
+}
+
+/* ---- the protocol ---- */
+
+/* P(Binomial(k, keep) < t). */
+static double below_threshold(int k, double keep, int t)
+{
+    double p = 0.0;
+    for (int s = 0; s < t && s <= k; ++s) {
+        p += exp(lgamma(k + 1.0) - lgamma(s + 1.0) - lgamma(k - s + 1.0) + s * log(keep) +
+                 (k - s) * log1p(-keep));
+    }
+    return p;
+}
+
+tl_secagg_params tl_secagg_default(int clients, size_t dim, double dropout)
+{
+    tl_secagg_params p = { clients, clients - 1, 0, dim, 2 };
+    /* The smallest even degree (from 2 ceil(log2 n)) whose neighbourhoods all keep a threshold
+     * (half of them plus one) of survivors but with odds < 1e-4 in the
+     * round, at the expected dropout; everyone when n is small. */
+    const double keep = 1.0 - (dropout > 0.0 ? dropout : 0.0);
+    int k0 = 4; /* at least 2 ceil(log2 n), SecAgg+'s O(log n) */
+    while (k0 < 64 && (1 << (k0 / 2)) < clients) {
+        k0 += 2;
+    }
+    for (int k = k0; keep > 0.5 && k < clients - 1; k += 2) {
+        if (clients * below_threshold(k, keep, k / 2 + 1) < 1e-4) {
+            p.degree = k;
+            break;
+        }
+    }
+    p.threshold = p.degree / 2 + 1;
+    return p;
+}
+
+typedef struct party {
+    uint8_t c_sk[32], c_pk[32], s_sk[32], s_pk[32], b[32];
+} party;
+
+/* Neighbour p (0-based) of client i: offsets +1, -1, +2, -2, ... on the
+ * ring, or everyone else in order when the graph is complete. */
+static int neighbour(const tl_secagg_params *p, int i, int k)
+{
+    const int n = p->clients;
+    if (p->degree >= n - 1) {
+        return k < i ? k : k + 1;
+    }
+    const int off = k / 2 + 1;
+    return (k % 2 == 0) ? (i + off) % n : (i - off + n) % n;
+}
+
+/* Shamir x of client j among i's neighbours (its position + 1). */
+static int position_of(const tl_secagg_params *p, int i, int j)
+{
+    for (int k = 0; k < p->degree; ++k) {
+        if (neighbour(p, i, k) == j) {
+            return k;
+        }
+    }
+    return -1;
+}
+
+/* The key two clients agree from X25519, bound to the pair and a purpose. */
+static int pair_key(const uint8_t *sk, const uint8_t *peer_pk, int i, int j, char purpose, uint8_t key[32])
+{
+    uint8_t shared[32];
+    if (crypto_scalarmult(shared, sk, peer_pk) != 0) {
+        return -1;
+    }
+    const uint32_t lo = (uint32_t)(i < j ? i : j), hi = (uint32_t)(i < j ? j : i);
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, 32);
+    crypto_generichash_update(&h, shared, 32);
+    crypto_generichash_update(&h, (const uint8_t *)&lo, 4);
+    crypto_generichash_update(&h, (const uint8_t *)&hi, 4);
+    crypto_generichash_update(&h, (const uint8_t *)&purpose, 1);
+    crypto_generichash_final(&h, key, 32);
+    sodium_memzero(shared, sizeof shared);
+    return 0;
+}
+
+/* One mask to add (+1) or subtract (-1) over the whole vector. */
+typedef struct mask_job {
+    uint8_t key[32];
+    int sign;
+} mask_job;
+
+#define CHUNK_WORDS 4096u /* 16 KB of keystream at a time: stays in L1/L2 */
+
+/* acc[w0, w1) +-= the ChaCha20 keystream of `key` at words [w0, w1) (w0 a
+ * multiple of 16: a 64-byte block). */
+static void apply_mask(uint32_t *acc, size_t w0, size_t w1, const uint8_t key[32], int sign, uint32_t *buf)
+{
+    static const uint8_t nonce[crypto_stream_chacha20_IETF_NONCEBYTES] = { 0 };
+    for (size_t w = w0; w < w1; w += CHUNK_WORDS) {
+        const size_t n = w1 - w < CHUNK_WORDS ? w1 - w : CHUNK_WORDS;
+        memset(buf, 0, n * 4);
+        crypto_stream_chacha20_ietf_xor_ic((uint8_t *)buf, (const uint8_t *)buf, n * 4, nonce, (uint32_t)(w / 16),
+                                           key);
+        if (sign > 0) {
+            for (size_t k = 0; k < n; ++k) {
+                acc[w + k] += buf[k];
+            }
+        } else {
+            for (size_t k = 0; k < n; ++k) {
+                acc[w + k] -= buf[k];
+            }
+        }
+    }
+}
+
+typedef struct mask_work {
+    uint32_t *acc;
+    size_t w0, w1;
+    const mask_job *jobs;
+    size_t count;
+} mask_work;
+
+static void *mask_worker(void *arg)
+{
+    mask_work *m = arg;
+    uint32_t *buf = malloc(CHUNK_WORDS * 4);
+    if (buf) {
+        for (size_t j = 0; j < m->count; ++j) {
+            apply_mask(m->acc, m->w0, m->w1, m->jobs[j].key, m->jobs[j].sign, buf);
+        }
+    }
+    free(buf);
+    return buf ? arg : NULL;
+}
+
+/* Applies every job to acc[dim], the vector split across `threads`. */
+static tl_status apply_masks(uint32_t *acc, size_t dim, const mask_job *jobs, size_t count, int threads)
+{
+    threads = threads < 1 ? 1 : (threads > 16 ? 16 : threads);
+    mask_work work[16];
+    pthread_t tid[16];
+    int started = 0;
+    const size_t blocks = (dim + 15) / 16;
+    for (int t = 0; t < threads; ++t) {
+        work[t].acc = acc;
+        work[t].w0 = blocks * (size_t)t / (size_t)threads * 16;
+        work[t].w1 = blocks * (size_t)(t + 1) / (size_t)threads * 16;
+        work[t].w1 = work[t].w1 > dim ? dim : work[t].w1;
+        work[t].w0 = work[t].w0 > dim ? dim : work[t].w0;
+        work[t].jobs = jobs;
+        work[t].count = count;
+    }
+    for (int t = 1; t < threads; ++t) {
+        if (pthread_create(&tid[t], NULL, mask_worker, &work[t]) != 0) {
+            break;
+        }
+        started = t;
+    }
+    int ok = mask_worker(&work[0]) != NULL;
+    for (int t = 1; t <= started; ++t) {
+        void *r = NULL;
+        pthread_join(tid[t], &r);
+        ok &= r != NULL;
+    }
+    for (int t = started + 1; t < threads; ++t) { /* threads that did not start: here */
+        ok &= mask_worker(&work[t]) != NULL;
+    }
+    return ok ? TL_OK : TL_ERR_NOMEM;
+}
+
+/* A client's secret bytes, reproducible from (seed, client, what). */
+static void derive(uint64_t seed, int client, char what, uint8_t out[32])
+{
+    uint8_t in[13];
+    memcpy(in, &seed, 8);
+    memcpy(in + 8, &client, 4);
+    in[12] = (uint8_t)what;
+    crypto_generichash(out, 32, in, sizeof in, NULL, 0);
+}
+
+#define SHARE_PLAIN 64                                   /* share of s_sk, share of b */
+#define SHARE_BOX (SHARE_PLAIN + crypto_secretbox_MACBYTES)
+
+static void share_nonce(int from, int to, uint8_t nonce[crypto_secretbox_NONCEBYTES])
+{
+    memset(nonce, 0, crypto_secretbox_NONCEBYTES);
+    memcpy(nonce, &from, 4);
+    memcpy(nonce + 4, &to, 4);
+}
+
+tl_status tl_secagg_round(const tl_secagg_params *p, const uint32_t *const *inputs, const uint8_t *dropped,
+                          uint64_t seed, uint32_t *sum, tl_secagg_stats *stats)
+{
+    const int n = p->clients, k = p->degree, t = p->threshold;
+    if (n < 2 || k < 1 || k > n - 1 || k > 254 || t < 1 || t > k || (k < n - 1 && k % 2 != 0) ||
+        sodium_init() < 0) {
+        return TL_ERR_ARG;
+    }
+    memset(stats, 0, sizeof *stats);
+    const size_t dim = p->dim;
+    party *pt = calloc((size_t)n, sizeof *pt);
+    uint8_t *boxes = malloc((size_t)n * (size_t)k * SHARE_BOX);  /* [dealer][position] */
+    uint32_t *masked = malloc(dim * sizeof(uint32_t));
+    mask_job *jobs = malloc(sizeof(mask_job) * ((size_t)n * (size_t)k + (size_t)n));
+    uint8_t *opened = malloc((size_t)n * (size_t)k * 32);      /* [dealer][position]: the share opened */
+    uint8_t *have = calloc((size_t)n * (size_t)k, 1);
+    tl_status status = TL_OK;
+    if (!pt || !boxes || !masked || !jobs || !opened || !have) {
+        status = TL_ERR_NOMEM;
+        goto done;
+    }
+    /* 0. advertise keys */
+    for (int i = 0; i < n; ++i) {
+        derive(seed, i, 'c', pt[i].c_sk);
+        derive(seed, i, 's', pt[i].s_sk);
+        derive(seed, i, 'b', pt[i].b);
+        crypto_scalarmult_base(pt[i].c_pk, pt[i].c_sk);
+        crypto_scalarmult_base(pt[i].s_pk, pt[i].s_sk);
+    }
+    stats->bytes_up += (size_t)n * 64;
+    stats->bytes_down += (size_t)n * (size_t)k * 64;
+    /* 1. share keys: shares of s_sk and b for each neighbour, encrypted */
+    uint64_t rng = (seed ^ 0x5EC5A66ull) * 0x9E3779B97F4A7C15ull | 1;
+    uint8_t xs[254];
+    uint8_t *share_s[254], *share_b[254];
+    uint8_t plain[254][SHARE_PLAIN];
+    for (int q = 0; q < k; ++q) {
+        xs[q] = (uint8_t)(q + 1);
+        share_s[q] = plain[q];
+        share_b[q] = plain[q] + 32;
+    }
+    for (int i = 0; i < n; ++i) {
+        tl_shamir_split(pt[i].s_sk, 32, t, k, xs, share_s, &rng);
+        tl_shamir_split(pt[i].b, 32, t, k, xs, share_b, &rng);
+        for (int q = 0; q < k; ++q) {
+            const int j = neighbour(p, i, q);
+            uint8_t key[32], nonce[crypto_secretbox_NONCEBYTES];
+            if (pair_key(pt[i].c_sk, pt[j].c_pk, i, j, 'e', key) != 0) {
+                status = TL_ERR_SIGNATURE;
+                goto done;
+            }
+            share_nonce(i, j, nonce);
+            crypto_secretbox_easy(boxes + ((size_t)i * k + q) * SHARE_BOX, plain[q], SHARE_PLAIN, nonce, key);
+        }
+    }
+    sodium_memzero(plain, sizeof plain);
+    stats->bytes_up += (size_t)n * (size_t)k * SHARE_BOX;
+    stats->bytes_down += (size_t)n * (size_t)k * SHARE_BOX;
+    /* 2. masked inputs: the survivors' summed as they arrive */
+    memset(sum, 0, dim * sizeof(uint32_t));
+    const double c0 = tl_monotonic_seconds();
+    int survivors = 0;
+    for (int i = 0; i < n; ++i) {
+        size_t jobs_n = 0;
+        memcpy(jobs[jobs_n].key, pt[i].b, 32);
+        jobs[jobs_n++].sign = 1;
+        for (int q = 0; q < k; ++q) {
+            const int j = neighbour(p, i, q);
+            if (pair_key(pt[i].s_sk, pt[j].s_pk, i, j, 'm', jobs[jobs_n].key) != 0) {
+                status = TL_ERR_SIGNATURE;
+                goto done;
+            }
+            jobs[jobs_n++].sign = j > i ? 1 : -1;
+        }
+        memcpy(masked, inputs[i], dim * sizeof(uint32_t));
+        status = apply_masks(masked, dim, jobs, jobs_n, 1);
+        if (status != TL_OK) {
+            goto done;
+        }
+        if (!dropped[i]) {
+            for (size_t w = 0; w < dim; ++w) {
+                sum[w] += masked[w];
+            }
+            ++survivors;
+            stats->bytes_up += dim * 4;
+        } else {
+            stats->dropped++;
+        }
+    }
+    stats->client_seconds = tl_monotonic_seconds() - c0;
+    /* 3. unmask: the survivor list goes out; each survivor opens, for each
+     * neighbour, the share of b (a survivor) or of s_sk (dropped). */
+    stats->bytes_down += (size_t)survivors * (size_t)n / 8;
+    for (int j = 0; j < n; ++j) {
+        if (dropped[j]) {
+            continue;
+        }
+        for (int q = 0; q < k; ++q) {
+            const int i = neighbour(p, j, q); /* j holds a share from i */
+            const int pos = position_of(p, i, j);
+            uint8_t key[32], nonce[crypto_secretbox_NONCEBYTES], got[SHARE_PLAIN];
+            share_nonce(i, j, nonce);
+            if (pos < 0 || pair_key(pt[j].c_sk, pt[i].c_pk, j, i, 'e', key) != 0 ||
+                crypto_secretbox_open_easy(got, boxes + ((size_t)i * k + pos) * SHARE_BOX, SHARE_BOX, nonce, key) !=
+                    0) {
+                status = TL_ERR_SIGNATURE;
+                goto done;
+            }
+            memcpy(opened + ((size_t)i * k + pos) * 32, got + (dropped[i] ? 0 : 32), 32);
+            have[(size_t)i * k + pos] = 1;
+            stats->bytes_up += 32 + 4;
+            sodium_memzero(got, sizeof got);
+        }
+    }
+    /* The server: rebuild each secret from t opened shares, then remove the
+     * masks that do not cancel. */
+    const double s0 = tl_monotonic_seconds();
+    size_t jobs_n = 0;
+    for (int i = 0; i < n; ++i) {
+        const uint8_t *shares[254];
+        uint8_t sx[254];
+        int m = 0;
+        for (int q = 0; q < k && m < t; ++q) {
+            if (have[(size_t)i * k + q]) {
+                shares[m] = opened + ((size_t)i * k + q) * 32;
+                sx[m++] = xs[q];
+            }
+        }
+        if (m < t) {
+            status = TL_ERR_STATE; /* too few survivors around client i */
+            goto done;
+        }
+        uint8_t secret[32];
+        tl_shamir_combine(shares, sx, t, 32, secret);
+        stats->rebuilt++;
+        if (!dropped[i]) {
+            memcpy(jobs[jobs_n].key, secret, 32); /* its own mask seed b */
+            jobs[jobs_n++].sign = -1;
+            continue;
+        }
+        uint8_t pk[32];
+        crypto_scalarmult_base(pk, secret);
+        if (sodium_memcmp(pk, pt[i].s_pk, 32) != 0) {
+            status = TL_ERR_SIGNATURE; /* the shares do not rebuild the key it advertised */
+            goto done;
+        }
+        for (int q = 0; q < k; ++q) {
+            const int j = neighbour(p, i, q);
+            if (dropped[j]) {
+                continue; /* neither sent: their pair mask is in no vector */
+            }
+            /* Survivor j added +PRG(s_ji) if i > j, else -PRG(s_ji): take it back. */
+            if (pair_key(secret, pt[j].s_pk, i, j, 'm', jobs[jobs_n].key) != 0) {
+                status = TL_ERR_SIGNATURE;
+                goto done;
+            }
+            jobs[jobs_n++].sign = i > j ? -1 : 1;
+        }
+        sodium_memzero(secret, sizeof secret);
+    }
+    status = apply_masks(sum, dim, jobs, jobs_n, p->threads);
+    stats->server_seconds = tl_monotonic_seconds() - s0;
+done:
+    if (pt) {
+        sodium_memzero(pt, (size_t)n * sizeof *pt);
+    }
+    free(pt);
+    free(boxes);
+    free(masked);
+    free(jobs);
+    free(opened);
+    free(have);
+    return status;
+}
