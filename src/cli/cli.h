@@ -37,5 +37,6 @@ int tl_cmd_sign(int argc, char **argv);
 int tl_cmd_verify(int argc, char **argv);
 int tl_cmd_densify(int argc, char **argv);
 int tl_cmd_learn(int argc, char **argv);
+int tl_cmd_federate(int argc, char **argv);
 
 #endif /* TL_CLI_H */

@@ -1,0 +1,789 @@
+/* simulate.c - `tinylarge federate`: N clients in one process, each with a
+ * shard of the dataset, running the same round code a deployment runs
+ * (federated.h): selection, local training, attacks, compression, privacy,
+ * secure or plain aggregation, the server's optimiser, and optionally two
+ * levels (clients -> edge aggregators -> the cloud).
+ *
+ * Reproducible: a client's local run, its compression noise, who drops out
+ * and who attacks are each drawn from streams of (seed, round, client), so
+ * the same seed gives the same global model whatever the thread count, and
+ * --dropout drops the same clients with or without --secagg.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "tinylarge/federated.h"
+#include "tinylarge/host.h"
+
+void tl_fed_defaults(tl_fed_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->arch = "student";
+    cfg->clients = 10;
+    cfg->per_round = 10;
+    cfg->rounds = 10;
+    cfg->local_epochs = 1;
+    cfg->batch = 32;
+    cfg->lr = 0.05f;
+    cfg->momentum = 0.9f;
+    cfg->weight_decay = 5e-4f;
+    cfg->partition = TL_PARTITION_IID;
+    cfg->alpha = 0.5;
+    cfg->labels_per_shard = 2;
+    cfg->server = TL_SERVER_AVG;
+    cfg->server_lr = 1.0f;
+    cfg->rule.kind = TL_AGG_MEAN;
+    cfg->frac_bits = 16;
+    cfg->edge_rounds = 1;
+    cfg->threads = 2;
+    cfg->seed = 1;
+}
+
+void tl_fed_report_free(tl_fed_report *r)
+{
+    free(r->rounds);
+    r->rounds = NULL;
+}
+
+/* splitmix64: one independent stream per (seed, purpose, round, client). */
+static uint64_t stream(uint64_t seed, uint64_t purpose, uint64_t round, uint64_t client)
+{
+    uint64_t z = seed * 0x9E3779B97F4A7C15ull ^ purpose * 0xD1B54A32D192ED03ull ^ round * 0x94D049BB133111EBull ^
+                 client * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return (z ^ (z >> 31)) | 1;
+}
+
+static double uniform(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return (double)(*s >> 11) / 9007199254740992.0;
+}
+
+enum { PURPOSE_SELECT = 1, PURPOSE_DROP, PURPOSE_TRAIN, PURPOSE_COMPRESS, PURPOSE_NOISE, PURPOSE_ATTACKERS,
+       PURPOSE_SECAGG };
+
+/* Everything one run holds. */
+typedef struct sim {
+    const tl_fed_config *cfg;
+    tl_dataset train, test, probe;  /* probe: one image, for the trainers' epoch ends */
+    tl_dataset *shards;
+    uint8_t *attacker;
+    size_t dim;
+    float *global;                  /* the cloud's state */
+    float **edge_state;             /* two levels: each edge's state */
+    double *edge_weight;
+    float **updates;                /* per chosen client of the round */
+    double *weights;
+    float **residual;               /* top-k error feedback, per client (lazily) */
+    int *chosen, *dropped;
+    int chosen_count, round;
+    tl_trainer **trainers;
+    tl_net eval;
+    tl_checkpoint_info info;
+    tl_server_opt opt;
+    double secagg_seconds;          /* the server's unmasking, all rounds */
+    atomic_int next;
+    tl_status worker_status;
+    char error[256];
+} sim;
+
+/* ---- clients' local training, on worker threads ---- */
+
+typedef struct worker {
+    sim *s;
+    int index;
+    float *state;
+} worker;
+
+static tl_status train_client(sim *s, tl_trainer *t, float *state, int slot)
+{
+    const tl_fed_config *cfg = s->cfg;
+    const int client = s->chosen[slot];
+    tl_net *net = tl_trainer_net(t);
+    const float *start = s->edge_state ? s->edge_state[client % cfg->edges] : s->global;
+    tl_fed_state_set(net, start);
+    tl_status st = tl_trainer_restart(t, &s->shards[client], stream(cfg->seed, PURPOSE_TRAIN, (uint64_t)s->round,
+                                                                     (uint64_t)client));
+    if (st != TL_OK) {
+        return st;
+    }
+    tl_trainer_set_proximal(t, start, cfg->prox_mu);
+    tl_train_report rep;
+    char error[256];
+    for (int e = 0; e < cfg->local_epochs && st == TL_OK; ++e) {
+        st = tl_trainer_epoch(t, &rep, error, sizeof error);
+    }
+    if (st != TL_OK) {
+        return st;
+    }
+    tl_fed_state_get(net, state);
+    float *u = s->updates[slot];
+    const float factor = s->attacker[client] && cfg->attack == TL_ATTACK_SIGN_FLIP ? -1.0f
+                         : s->attacker[client] && cfg->attack == TL_ATTACK_SCALE  ? 10.0f
+                                                                                   : 1.0f;
+    for (size_t i = 0; i < s->dim; ++i) {
+        u[i] = factor * (state[i] - start[i]);
+    }
+    return TL_OK;
+}
+
+static void *worker_run(void *arg)
+{
+    worker *w = arg;
+    sim *s = w->s;
+    for (;;) {
+        const int slot = atomic_fetch_add(&s->next, 1);
+        if (slot >= s->chosen_count) {
+            break;
+        }
+        if (s->dropped[slot]) {
+            continue; /* it drops before sending: its training changes nothing */
+        }
+        const tl_status st = train_client(s, s->trainers[w->index], w->state, slot);
+        if (st != TL_OK) {
+            s->worker_status = st;
+        }
+    }
+    return NULL;
+}
+
+static tl_status train_round(sim *s)
+{
+    const int threads = s->cfg->threads;
+    worker w[64];
+    pthread_t tid[64];
+    atomic_store(&s->next, 0);
+    s->worker_status = TL_OK;
+    int started = 0;
+    for (int i = 0; i < threads; ++i) {
+        w[i].s = s;
+        w[i].index = i;
+        w[i].state = malloc(s->dim * sizeof(float));
+        if (!w[i].state) {
+            s->worker_status = TL_ERR_NOMEM;
+        }
+    }
+    for (int i = 1; i < threads && s->worker_status == TL_OK; ++i) {
+        if (pthread_create(&tid[i], NULL, worker_run, &w[i]) != 0) {
+            break;
+        }
+        started = i;
+    }
+    if (s->worker_status == TL_OK) {
+        worker_run(&w[0]);
+    }
+    for (int i = 1; i <= started; ++i) {
+        pthread_join(tid[i], NULL);
+    }
+    for (int i = 0; i < threads; ++i) {
+        free(w[i].state);
+    }
+    return s->worker_status;
+}
+
+/* ---- the round's aggregation ---- */
+
+/* Fixed-point sum of the group's (weighted) updates, masked or not; the
+ * survivors' total weight rides in the last word, so the server divides by
+ * it without learning anyone's. out: the mean update. */
+static tl_status fixed_point_mean(sim *s, const int *slots, int count, float *out, double *bytes_up,
+                                  double *bytes_down, double *server_seconds)
+{
+    const tl_fed_config *cfg = s->cfg;
+    const size_t dim = s->dim, words = dim + 1;
+    const int32_t limit = (int32_t)(INT32_MAX / (count > 0 ? count : 1));
+    uint32_t *buf = calloc((size_t)count * words, sizeof(uint32_t));
+    uint32_t **in = malloc(sizeof(uint32_t *) * (size_t)(count > 0 ? count : 1));
+    uint8_t *gone = malloc((size_t)(count > 0 ? count : 1));
+    uint32_t *sum = calloc(words, sizeof(uint32_t));
+    float *scaled = malloc(dim * sizeof(float));
+    tl_status st = buf && in && gone && sum && scaled ? TL_OK : TL_ERR_NOMEM;
+    int alive = 0;
+    for (int g = 0; g < count && st == TL_OK; ++g) {
+        const int slot = slots[g];
+        in[g] = buf + (size_t)g * words;
+        gone[g] = (uint8_t)s->dropped[slot];
+        if (gone[g]) {
+            continue; /* a vector never sent: its contents do not matter */
+        }
+        ++alive;
+        const float w = (float)s->weights[slot];
+        for (size_t i = 0; i < dim; ++i) {
+            scaled[i] = w * s->updates[slot][i];
+        }
+        tl_fixed_encode(scaled, dim, cfg->frac_bits, limit, in[g]);
+        tl_fixed_encode(&w, 1, cfg->frac_bits, limit, in[g] + dim);
+    }
+    if (st == TL_OK && cfg->secagg && count >= 2) {
+        tl_secagg_params p = tl_secagg_default(count, words, cfg->dropout);
+        tl_secagg_stats stats;
+        st = tl_secagg_round(&p, (const uint32_t *const *)in, gone, stream(cfg->seed, PURPOSE_SECAGG,
+                                                                             (uint64_t)s->round, (uint64_t)slots[0]),
+                             sum, &stats);
+        if (st == TL_ERR_STATE) {
+            snprintf(s->error, sizeof s->error, "round %d: secure aggregation cannot unmask: too many clients "
+                     "dropped around one (degree %d, threshold %d)", s->round, p.degree, p.threshold);
+        }
+        *bytes_up += (double)stats.bytes_up;
+        *bytes_down += (double)stats.bytes_down;
+        *server_seconds += stats.server_seconds;
+    } else if (st == TL_OK) {
+        for (int g = 0; g < count; ++g) {
+            for (size_t i = 0; i < words && !gone[g]; ++i) {
+                sum[i] += in[g][i];
+            }
+        }
+        *bytes_up += (double)alive * (double)words * 4;
+    }
+    if (st == TL_OK) {
+        float total;
+        tl_fixed_decode(sum, dim, cfg->frac_bits, out);
+        tl_fixed_decode(sum + dim, 1, cfg->frac_bits, &total);
+        for (size_t i = 0; i < dim; ++i) {
+            out[i] = total > 0.0f ? out[i] / total : 0.0f;
+        }
+    }
+    free(buf);
+    free(in);
+    free(gone);
+    free(sum);
+    free(scaled);
+    return st;
+}
+
+/* Combines the updates of the group's survivors into out (the step to
+ * apply); counts the bytes. */
+static tl_status aggregate_group(sim *s, const int *slots, int count, float *out, tl_fed_round *r)
+{
+    const tl_fed_config *cfg = s->cfg;
+    if (cfg->secagg || cfg->fixed_point) {
+        return fixed_point_mean(s, slots, count, out, &r->bytes_up, &r->bytes_down, &s->secagg_seconds);
+    }
+    const float **u = malloc(sizeof(float *) * (size_t)(count > 0 ? count : 1));
+    double *w = malloc(sizeof(double) * (size_t)(count > 0 ? count : 1));
+    if (!u || !w) {
+        free(u);
+        free(w);
+        return TL_ERR_NOMEM;
+    }
+    int alive = 0;
+    for (int g = 0; g < count; ++g) {
+        if (!s->dropped[slots[g]]) {
+            u[alive] = s->updates[slots[g]];
+            w[alive++] = s->weights[slots[g]];
+        }
+    }
+    r->bytes_up += (double)alive * (double)tl_compress_bytes(&cfg->compress, s->dim);
+    tl_status st = TL_OK;
+    if (alive == 0) {
+        memset(out, 0, s->dim * sizeof(float));
+    } else {
+        st = tl_fed_aggregate(&cfg->rule, u, w, alive, s->dim, out);
+        if (st == TL_ERR_ARG) {
+            snprintf(s->error, sizeof s->error, "round %d: %s cannot combine %d updates", s->round,
+                     tl_agg_name(cfg->rule.kind), alive);
+        }
+    }
+    free(u);
+    free(w);
+    return st;
+}
+
+/* ---- selection, compression, privacy ---- */
+
+/* K of the clients, uniformly without replacement (a partial Fisher-Yates
+ * from the round's stream); each then drops with probability `dropout`
+ * from a stream of its own, so the same clients drop whatever else the
+ * run does. */
+static void choose_clients(sim *s)
+{
+    const tl_fed_config *cfg = s->cfg;
+    int *all = malloc(sizeof(int) * (size_t)cfg->clients);
+    uint64_t rng = stream(cfg->seed, PURPOSE_SELECT, (uint64_t)s->round, 0);
+    for (int i = 0; i < cfg->clients; ++i) {
+        all[i] = i;
+    }
+    for (int i = 0; i < cfg->per_round; ++i) {
+        const int j = i + (int)(uniform(&rng) * (cfg->clients - i));
+        const int t = all[i];
+        all[i] = all[j < cfg->clients ? j : cfg->clients - 1];
+        all[j < cfg->clients ? j : cfg->clients - 1] = t;
+    }
+    /* In client order, so aggregation sums in the same order every run. */
+    for (int i = 0; i < cfg->per_round; ++i) {
+        for (int j = i + 1; j < cfg->per_round; ++j) {
+            if (all[j] < all[i]) {
+                const int t = all[i];
+                all[i] = all[j];
+                all[j] = t;
+            }
+        }
+    }
+    s->chosen_count = cfg->per_round;
+    for (int i = 0; i < cfg->per_round; ++i) {
+        s->chosen[i] = all[i];
+        uint64_t d = stream(cfg->seed, PURPOSE_DROP, (uint64_t)s->round, (uint64_t)all[i]);
+        s->dropped[i] = cfg->dropout > 0.0f && uniform(&d) < cfg->dropout;
+        s->weights[i] = cfg->dp_clip > 0.0f ? 1.0 : (double)s->shards[all[i]].n / ((double)s->train.n / cfg->clients);
+    }
+    free(all);
+}
+
+static tl_status prepare_updates(sim *s)
+{
+    const tl_fed_config *cfg = s->cfg;
+    for (int i = 0; i < s->chosen_count; ++i) {
+        if (s->dropped[i]) {
+            continue;
+        }
+        const int client = s->chosen[i];
+        if (cfg->dp_clip > 0.0f) {
+            tl_dp_clip(s->updates[i], s->dim, cfg->dp_clip);
+        }
+        if (cfg->compress.kind != TL_COMPRESS_NONE) {
+            if (cfg->compress.kind == TL_COMPRESS_TOPK && !s->residual[client]) {
+                s->residual[client] = calloc(s->dim, sizeof(float));
+                if (!s->residual[client]) {
+                    return TL_ERR_NOMEM;
+                }
+            }
+            uint64_t rng = stream(cfg->seed, PURPOSE_COMPRESS, (uint64_t)s->round, (uint64_t)client);
+            if (tl_compress_apply(&cfg->compress, s->updates[i], s->residual[client], s->dim, &rng) == 0) {
+                return TL_ERR_NOMEM;
+            }
+        }
+    }
+    return TL_OK;
+}
+
+/* ---- a run ---- */
+
+static tl_status fail(sim *s, char *error, size_t size, tl_status st, const char *what)
+{
+    snprintf(error, size, "%s", s->error[0] ? s->error : what);
+    return st;
+}
+
+static tl_status setup(sim *s, char *error, size_t error_size)
+{
+    const tl_fed_config *cfg = s->cfg;
+    tl_status st = tl_dataset_load_dir(cfg->data_dir, 1, cfg->train_limit, &s->train, error, error_size);
+    if (st == TL_OK) {
+        st = tl_dataset_load_dir(cfg->data_dir, 0, cfg->test_limit, &s->test, error, error_size);
+    }
+    if (st != TL_OK) {
+        return st;
+    }
+    if (s->train.n < cfg->clients) {
+        snprintf(error, error_size, "%d training images for %d clients", s->train.n, cfg->clients);
+        return TL_ERR_ARG;
+    }
+    /* The shards, dealt as the partition says. */
+    int *shard_of = malloc(sizeof(int) * (size_t)s->train.n);
+    int *sizes = calloc((size_t)cfg->clients, sizeof(int));
+    s->shards = calloc((size_t)cfg->clients, sizeof(tl_dataset));
+    if (!shard_of || !sizes || !s->shards) {
+        free(shard_of);
+        free(sizes);
+        return TL_ERR_NOMEM;
+    }
+    st = tl_dataset_partition(&s->train, cfg->partition, cfg->clients, cfg->alpha, cfg->labels_per_shard, cfg->seed,
+                              shard_of);
+    const size_t sample = (size_t)s->train.h * s->train.w * s->train.c;
+    for (int i = 0; i < s->train.n && st == TL_OK; ++i) {
+        sizes[shard_of[i]]++;
+    }
+    for (int c = 0; c < cfg->clients && st == TL_OK; ++c) {
+        tl_dataset *d = &s->shards[c];
+        *d = s->train;
+        d->n = 0;
+        d->pixels = malloc(sample * (size_t)(sizes[c] ? sizes[c] : 1));
+        d->labels = malloc((size_t)(sizes[c] ? sizes[c] : 1));
+        st = d->pixels && d->labels ? TL_OK : TL_ERR_NOMEM;
+    }
+    for (int i = 0; i < s->train.n && st == TL_OK; ++i) {
+        tl_dataset *d = &s->shards[shard_of[i]];
+        memcpy(d->pixels + (size_t)d->n * sample, s->train.pixels + (size_t)i * sample, sample);
+        d->labels[d->n++] = s->train.labels[i];
+    }
+    free(shard_of);
+    free(sizes);
+    if (st != TL_OK) {
+        return st;
+    }
+    for (int c = 0; c < cfg->clients; ++c) {
+        if (s->shards[c].n == 0) { /* a shard the partition left empty: one image, so it can train */
+            memcpy(s->shards[c].pixels, s->train.pixels, sample);
+            s->shards[c].labels[0] = s->train.labels[0];
+            s->shards[c].n = 1;
+        }
+    }
+    /* The attackers: a seeded choice of clients; label flippers train on
+     * classes - 1 - y from now on. */
+    s->attacker = calloc((size_t)cfg->clients, 1);
+    if (!s->attacker) {
+        return TL_ERR_NOMEM;
+    }
+    const int bad = (int)floorf(cfg->attackers * (float)cfg->clients + 0.5f);
+    uint64_t rng = stream(cfg->seed, PURPOSE_ATTACKERS, 0, 0);
+    for (int placed = 0; placed < bad;) {
+        const int c = (int)(uniform(&rng) * cfg->clients);
+        if (c < cfg->clients && !s->attacker[c]) {
+            s->attacker[c] = 1;
+            ++placed;
+            if (cfg->attack == TL_ATTACK_LABEL_FLIP) {
+                for (int i = 0; i < s->shards[c].n; ++i) {
+                    s->shards[c].labels[i] = (uint8_t)(s->shards[c].classes - 1 - s->shards[c].labels[i]);
+                }
+            }
+        }
+    }
+    /* One image for the trainers' end-of-epoch test (the global model is
+     * measured on the real test split). */
+    s->probe = s->test;
+    s->probe.n = 1;
+    /* The trainers: one a thread, each fresh from the same seed. */
+    tl_train_config tc;
+    tl_train_defaults(&tc);
+    tc.arch = cfg->arch;
+    tc.epochs = cfg->local_epochs;
+    tc.batch = cfg->batch;
+    tc.lr = cfg->lr;
+    tc.momentum = cfg->momentum;
+    tc.weight_decay = cfg->weight_decay;
+    tc.schedule = TL_SCHED_CONSTANT;
+    tc.warmup_epochs = 0;
+    tc.augment = 0;
+    tc.threads = 1;
+    tc.seed = cfg->seed;
+    tc.quiet = 1;
+    s->trainers = calloc((size_t)cfg->threads, sizeof(tl_trainer *));
+    if (!s->trainers) {
+        return TL_ERR_NOMEM;
+    }
+    tl_train_report rep;
+    for (int i = 0; i < cfg->threads; ++i) {
+        st = tl_trainer_init(&s->trainers[i], &tc, &s->shards[0], &s->probe, &rep, error, error_size);
+        if (st != TL_OK) {
+            return st;
+        }
+    }
+    tl_net *net = tl_trainer_net(s->trainers[0]);
+    s->dim = tl_fed_state_size(net);
+    /* The global model starts as the trainers' net does (same seed). */
+    st = tl_net_build_arch(&s->eval, cfg->arch, s->train.h, s->train.w, s->train.c, s->train.classes);
+    if (st == TL_OK) {
+        st = tl_net_finalize(&s->eval, 256, cfg->seed);
+    }
+    if (st != TL_OK || tl_fed_state_size(&s->eval) != s->dim) {
+        snprintf(error, error_size, "cannot build architecture '%s'", cfg->arch);
+        return st != TL_OK ? st : TL_ERR_STATE;
+    }
+    s->global = malloc(s->dim * sizeof(float));
+    s->updates = calloc((size_t)cfg->per_round, sizeof(float *));
+    s->weights = calloc((size_t)cfg->per_round, sizeof(double));
+    s->chosen = calloc((size_t)cfg->per_round, sizeof(int));
+    s->dropped = calloc((size_t)cfg->per_round, sizeof(int));
+    s->residual = calloc((size_t)cfg->clients, sizeof(float *));
+    if (!s->global || !s->updates || !s->weights || !s->chosen || !s->dropped || !s->residual) {
+        return TL_ERR_NOMEM;
+    }
+    for (int i = 0; i < cfg->per_round; ++i) {
+        s->updates[i] = malloc(s->dim * sizeof(float));
+        if (!s->updates[i]) {
+            return TL_ERR_NOMEM;
+        }
+    }
+    tl_fed_state_get(net, s->global);
+    if (cfg->edges > 0) {
+        s->edge_state = calloc((size_t)cfg->edges, sizeof(float *));
+        s->edge_weight = calloc((size_t)cfg->edges, sizeof(double));
+        if (!s->edge_state || !s->edge_weight) {
+            return TL_ERR_NOMEM;
+        }
+        for (int e = 0; e < cfg->edges; ++e) {
+            s->edge_state[e] = malloc(s->dim * sizeof(float));
+            if (!s->edge_state[e]) {
+                return TL_ERR_NOMEM;
+            }
+            memcpy(s->edge_state[e], s->global, s->dim * sizeof(float));
+        }
+    }
+    memset(&s->info, 0, sizeof s->info);
+    snprintf(s->info.arch, sizeof s->info.arch, "%s", cfg->arch);
+    s->info.h = s->train.h;
+    s->info.w = s->train.w;
+    s->info.c = s->train.c;
+    s->info.classes = s->train.classes;
+    s->info.mean = TL_FASHION_MNIST_MEAN;
+    s->info.std = TL_FASHION_MNIST_STD;
+    s->info.seed = cfg->seed;
+    return tl_server_opt_init(&s->opt, cfg->server, cfg->server_lr, s->dim);
+}
+
+static float evaluate(sim *s, const float *state)
+{
+    float acc[TL_MAX_EXITS];
+    tl_fed_state_set(&s->eval, state);
+    tl_evaluate(&s->eval, &s->test, s->info.mean, s->info.std, acc, NULL);
+    return acc[s->eval.exit_count - 1];
+}
+
+/* One round; r gets its figures. */
+static tl_status run_round(sim *s, tl_fed_round *r, float *step)
+{
+    const tl_fed_config *cfg = s->cfg;
+    choose_clients(s);
+    tl_status st = train_round(s);
+    if (st == TL_OK) {
+        st = prepare_updates(s);
+    }
+    if (st != TL_OK) {
+        return st;
+    }
+    r->clients = s->chosen_count;
+    for (int i = 0; i < s->chosen_count; ++i) {
+        r->dropped += s->dropped[i];
+    }
+    /* The global model goes down to each chosen client (float32). */
+    r->bytes_down += (double)s->chosen_count * (double)s->dim * 4;
+    int slots[4096];
+    const int groups = cfg->edges > 0 ? cfg->edges : 1;
+    for (int e = 0; e < groups; ++e) {
+        int count = 0;
+        double weight = 0.0;
+        for (int i = 0; i < s->chosen_count; ++i) {
+            if (cfg->edges == 0 || s->chosen[i] % cfg->edges == e) {
+                slots[count++] = i;
+                weight += s->dropped[i] ? 0.0 : s->weights[i];
+            }
+        }
+        st = aggregate_group(s, slots, count, step, r);
+        if (st != TL_OK) {
+            return st;
+        }
+        if (cfg->dp_clip > 0.0f && cfg->dp_noise > 0.0f) {
+            /* Gaussian noise of std sigma * C on the sum of clipped updates:
+             * on their mean, sigma * C / (clients that sent). */
+            int alive = 0;
+            for (int g = 0; g < count; ++g) {
+                alive += !s->dropped[slots[g]];
+            }
+            uint64_t rng = stream(cfg->seed, PURPOSE_NOISE, (uint64_t)s->round, (uint64_t)e);
+            if (alive > 0) {
+                tl_dp_noise(step, s->dim, (double)cfg->dp_noise * cfg->dp_clip / alive, &rng);
+            }
+        }
+        if (cfg->edges > 0) {
+            for (size_t i = 0; i < s->dim; ++i) {
+                s->edge_state[e][i] += step[i];
+            }
+            s->edge_weight[e] += weight;
+        } else {
+            tl_server_opt_apply(&s->opt, s->global, step);
+        }
+    }
+    if (cfg->edges > 0) {
+        /* The cloud: every edge_rounds rounds, the edges' weighted mean; each
+         * edge sends its state up (float32) and gets the new one back. */
+        if (s->round % cfg->edge_rounds == 0 || s->round == cfg->rounds) {
+            double total = 0.0;
+            for (int e = 0; e < cfg->edges; ++e) {
+                total += s->edge_weight[e];
+            }
+            for (size_t i = 0; i < s->dim && total > 0.0; ++i) {
+                double v = 0.0;
+                for (int e = 0; e < cfg->edges; ++e) {
+                    v += s->edge_weight[e] * (double)s->edge_state[e][i];
+                }
+                s->global[i] = (float)(v / total);
+            }
+            for (int e = 0; e < cfg->edges; ++e) {
+                memcpy(s->edge_state[e], s->global, s->dim * sizeof(float));
+                s->edge_weight[e] = 0.0;
+            }
+            r->cloud_bytes_up = (double)cfg->edges * (double)s->dim * 4;
+        }
+    } else {
+        r->cloud_bytes_up = r->bytes_up;
+    }
+    return TL_OK;
+}
+
+static tl_status digest_checkpoint(sim *s, const char *path, uint8_t digest[32])
+{
+    tl_fed_state_set(&s->eval, s->global);
+    tl_status st = tl_checkpoint_save(path, &s->eval, NULL, &s->info);
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    if (st == TL_OK) {
+        st = tl_read_file(path, &bytes, &size);
+    }
+    if (st == TL_OK) {
+        crypto_hash_sha256(digest, bytes, size);
+    }
+    free(bytes);
+    return st;
+}
+
+static void release(sim *s)
+{
+    const tl_fed_config *cfg = s->cfg;
+    for (int c = 0; s->shards && c < cfg->clients; ++c) {
+        tl_dataset_free(&s->shards[c]);
+    }
+    free(s->shards);
+    for (int i = 0; s->trainers && i < cfg->threads; ++i) {
+        if (s->trainers[i]) {
+            tl_trainer_free(s->trainers[i]);
+        }
+    }
+    free(s->trainers);
+    for (int i = 0; s->updates && i < cfg->per_round; ++i) {
+        free(s->updates[i]);
+    }
+    free(s->updates);
+    for (int c = 0; s->residual && c < cfg->clients; ++c) {
+        free(s->residual[c]);
+    }
+    free(s->residual);
+    for (int e = 0; s->edge_state && e < cfg->edges; ++e) {
+        free(s->edge_state[e]);
+    }
+    free(s->edge_state);
+    free(s->edge_weight);
+    free(s->weights);
+    free(s->chosen);
+    free(s->dropped);
+    free(s->attacker);
+    free(s->global);
+    tl_server_opt_free(&s->opt);
+    if (s->eval.nodes) {
+        tl_net_free(&s->eval);
+    }
+    tl_dataset_free(&s->train);
+    tl_dataset_free(&s->test);
+}
+
+/* What does not go together, said once for the library and the CLI. */
+static tl_status check_config(const tl_fed_config *cfg, char *error, size_t size)
+{
+    const char *why = NULL;
+    if (cfg->clients < 1 || cfg->per_round < 1 || cfg->per_round > cfg->clients || cfg->per_round > 4096) {
+        why = "per round: 1 to the number of clients (at most 4096)";
+    } else if (cfg->rounds < 1 || cfg->local_epochs < 1 || cfg->batch < 1 || cfg->threads < 1 || cfg->threads > 64) {
+        why = "rounds, local epochs, batch and threads (1 to 64) must be positive";
+    } else if ((cfg->secagg || cfg->fixed_point) && cfg->rule.kind != TL_AGG_MEAN) {
+        why = "secure aggregation gives the server only the sum: the aggregate must be the mean";
+    } else if (cfg->edges > 0 && cfg->server != TL_SERVER_AVG) {
+        why = "two levels average at the edges and the cloud: the server optimiser must be FedAvg's";
+    } else if (cfg->edges > cfg->per_round || cfg->edges < 0 || cfg->edge_rounds < 1) {
+        why = "edges: at most the clients per round, and edge rounds >= 1";
+    } else if (cfg->dp_noise > 0.0f && !(cfg->dp_clip > 0.0f)) {
+        why = "DP noise is a multiple of the clipping norm: give a clip too";
+    } else if (!(cfg->dropout >= 0.0f && cfg->dropout < 1.0f) || !(cfg->attackers >= 0.0f && cfg->attackers < 1.0f)) {
+        why = "dropout and attackers are fractions in [0, 1)";
+    } else if (cfg->frac_bits < 4 || cfg->frac_bits > 28) {
+        why = "fixed point: 4 to 28 fraction bits";
+    }
+    if (why) {
+        snprintf(error, size, "%s", why);
+        return TL_ERR_ARG;
+    }
+    return TL_OK;
+}
+
+tl_status tl_fed_run(const tl_fed_config *cfg, tl_fed_report *report, char *error, size_t error_size)
+{
+    memset(report, 0, sizeof *report);
+    tl_status st = check_config(cfg, error, error_size);
+    if (st != TL_OK) {
+        return st;
+    }
+    if (sodium_init() < 0) {
+        snprintf(error, error_size, "libsodium did not start");
+        return TL_ERR_STATE;
+    }
+    sim s;
+    memset(&s, 0, sizeof s);
+    s.cfg = cfg;
+    float *step = NULL;
+    st = setup(&s, error, error_size);
+    report->rounds = calloc((size_t)cfg->rounds, sizeof(tl_fed_round));
+    step = malloc((s.dim ? s.dim : 1) * sizeof(float));
+    if (st == TL_OK && (!report->rounds || !step)) {
+        st = TL_ERR_NOMEM;
+        snprintf(error, error_size, "out of memory");
+    }
+    if (st != TL_OK) {
+        free(step);
+        release(&s);
+        return st;
+    }
+    report->dim = s.dim;
+    report->initial_accuracy = evaluate(&s, s.global);
+    tl_log_fn log = cfg->quiet ? NULL : cfg->log ? cfg->log : tl_log_stderr;
+    tl_log(log, cfg->log_ctx, "federated %s: %d clients (%d a round, %d attacking), %zu values in the model, "
+           "accuracy %.4f before", cfg->arch, cfg->clients, cfg->per_round,
+           (int)floorf(cfg->attackers * (float)cfg->clients + 0.5f), s.dim, (double)report->initial_accuracy);
+    const double q = (double)cfg->per_round / cfg->clients;
+    for (int round = 1; round <= cfg->rounds; ++round) {
+        s.round = round;
+        tl_fed_round *r = &report->rounds[round - 1];
+        r->round = round;
+        const double t0 = tl_monotonic_seconds();
+        st = run_round(&s, r, step);
+        if (st != TL_OK) {
+            fail(&s, error, error_size, st, st == TL_ERR_NOMEM ? "out of memory" : "a client's training failed");
+            break;
+        }
+        r->accuracy = evaluate(&s, s.global);
+        r->seconds = tl_monotonic_seconds() - t0;
+        r->epsilon = cfg->dp_clip > 0.0f && cfg->dp_noise > 0.0f ? tl_dp_epsilon(q, cfg->dp_noise, round, 1e-5) : 0.0;
+        report->rounds_run = round;
+        char privacy[48] = "";
+        if (r->epsilon > 0.0) {
+            snprintf(privacy, sizeof privacy, ", epsilon %.2f", r->epsilon);
+        }
+        tl_log(log, cfg->log_ctx, "round %d/%d: accuracy %.4f, %d clients (%d dropped), up %.2f MB, down %.2f MB, "
+               "%.1f s%s", round, cfg->rounds, (double)r->accuracy, r->clients, r->dropped, r->bytes_up / 1e6,
+               r->bytes_down / 1e6, r->seconds, privacy);
+    }
+    if (st == TL_OK) {
+        report->final_accuracy = report->rounds[cfg->rounds - 1].accuracy;
+        report->epsilon = report->rounds[cfg->rounds - 1].epsilon;
+        report->secagg_server_seconds = s.secagg_seconds;
+        char tmp[512] = "";
+        const char *path = cfg->out;
+        if (!path) { /* the digest needs the checkpoint's bytes: a private temporary file */
+            const char *dir = getenv("TMPDIR");
+            snprintf(tmp, sizeof tmp, "%s/tinylarge-federate-XXXXXX", dir && dir[0] ? dir : "/tmp");
+            const int fd = mkstemp(tmp);
+            if (fd >= 0) {
+                close(fd);
+            }
+            path = tmp;
+        }
+        st = digest_checkpoint(&s, path, report->model_sha256);
+        if (tmp[0]) {
+            remove(tmp);
+        }
+        if (st != TL_OK) {
+            snprintf(error, error_size, "%s: cannot write the global model", path);
+        }
+    }
+    free(step);
+    release(&s);
+    return st;
+}
