@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# test_federate.sh - `tinylarge federate` on a small test dataset (three
+# classes of 16x16 patterns, student-tiny): the rounds and their JSON, the
+# same model whatever the thread count, secure aggregation with dropouts
+# giving the bytes of the unmasked fixed-point run, attackers dragging the
+# mean away while a robust rule holds, compression's bytes, the privacy
+# accountant, two levels, and the bad-option messages.
+# usage: test_federate.sh TINYLARGE MAKE_DATASET
+set -u
+bin=$1
+make_dataset=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# shellcheck source=check.sh
+. "$(dirname "$0")/check.sh"
+mkdir -p "$work/data" && "$make_dataset" "$work/data" idx >/dev/null
+fed() { "$bin" federate --arch student-tiny --data "$work/data" "$@"; }
+digest() { sed -n 's/^model sha256 //p' <<<"$1"; }
+accuracy() { sed -n 's/^federated: accuracy [0-9.]* -> \([0-9.]*\).*/\1/p' <<<"$1"; }
+
+check "a run logs each round and writes its JSON" 0 \
+    "round 1/3: accuracy 0\.[0-9]+, 4 clients \(0 dropped\), up 0\.07 MB.*round 3/3.*model sha256 [0-9a-f]{64}" -- \
+    fed --clients 6 --per-round 4 --rounds 3 --partition dirichlet:0.5 --json "$work/run.json"
+check "the JSON holds the rounds, the final accuracy and the model's digest" 0 \
+    '"rounds": \[ *\{"round": 1, "accuracy": 0\.[0-9]+, "bytes_up": 66096, "bytes_down": 66096.*\{"round": 3,.*"final_accuracy": 0\.[0-9]+,.*"model_sha256": "[0-9a-f]{64}"' -- \
+    cat "$work/run.json"
+
+common=(--clients 12 --per-round 10 --rounds 3 --dropout 0.3 --seed 5)
+one=$(fed "${common[@]}" --secagg --threads 1 2>/dev/null)
+two=$(fed "${common[@]}" --secagg --threads 2 2>/dev/null)
+plain=$(fed "${common[@]}" --fixed-point 2>/dev/null)
+float=$(fed "${common[@]}" 2>/dev/null)
+check "the same seed gives the same model on 1 or 2 threads" 0 "^$(digest "$one") ?$" -- digest "$two"
+check "secure aggregation with 30% dropping gives the unmasked fixed-point sum's model, bit for bit" 0 \
+    "^$(digest "$plain") ?$" -- digest "$one"
+check "the float mean differs from the fixed-point one (the comparison is not vacuous)" 1 "" -- \
+    test "$(digest "$float")" = "$(digest "$plain")"
+check "the same clients drop with and without secure aggregation" 0 "round 1/3: .*\(([1-9]) dropped\)" -- \
+    fed "${common[@]}" --secagg
+check "secure aggregation gives the server the sum only: no robust rule" 1 \
+    "secure aggregation gives the server only the sum: the aggregate must be the mean" -- \
+    fed --secagg --aggregate median
+
+attack=(--clients 10 --per-round 10 --rounds 4 --seed 3)
+clean=$(accuracy "$(fed "${attack[@]}" 2>/dev/null)")
+mean=$(accuracy "$(fed "${attack[@]}" --attackers 0.2:sign-flip 2>/dev/null)")
+krum=$(accuracy "$(fed "${attack[@]}" --attackers 0.2:sign-flip --aggregate krum:2 2>/dev/null)")
+check "two sign-flipping attackers of ten drag the mean down (clean $clean, attacked $mean)" 0 "yes" -- \
+    awk -v c="$clean" -v a="$mean" 'BEGIN { print (a < c - 0.2) ? "yes" : "no" }'
+check "Krum holds them off: within 0.1 of the clean run ($krum)" 0 "yes" -- \
+    awk -v c="$clean" -v k="$krum" 'BEGIN { print (k > c - 0.1) ? "yes" : "no" }'
+check "label flippers and the trimmed mean" 0 "6 clients \(0 dropped\)" -- \
+    fed --clients 6 --per-round 6 --rounds 1 --attackers 0.34:label-flip --aggregate trimmed:0.34
+
+check "int8 updates cost a quarter of float32 and a bit" 0 "up 0\.02 MB" -- \
+    fed --clients 6 --per-round 4 --rounds 1 --compress int8
+check "top-k 5% sends (index, value) pairs" 0 "up 0\.01 MB" -- \
+    fed --clients 6 --per-round 4 --rounds 1 --compress topk:0.05
+check "differential privacy reports epsilon at delta 1e-5" 0 "round 2/2: .*epsilon [0-9]+\.[0-9]+.*epsilon [0-9.]+, delta 1e-5" -- \
+    fed --clients 6 --per-round 3 --rounds 2 --dp-clip 1 --dp-noise 1.1
+check "two levels: the cloud hears from the edges" 0 '"cloud_bytes_up": 33048' -- \
+    sh -c "'$bin' federate --arch student-tiny --data '$work/data' --clients 8 --per-round 8 --rounds 2 --edges 2 \
+           --json '$work/h.json' >/dev/null 2>&1 && cat '$work/h.json'"
+
+check "a bad partition" 1 "--partition dirichlet:0: expected iid, dirichlet:ALPHA \(> 0\) or shards:K" -- \
+    fed --partition dirichlet:0
+check "a bad strategy" 1 "--strategy fedsgd: expected fedavg, fedprox:MU, fedadam or fedyogi" -- fed --strategy fedsgd
+check "a bad rule" 1 "--aggregate krum: expected mean, median" -- fed --aggregate krum
+check "a bad attack" 1 "--attackers 0.2:flip: expected FRACTION:KIND" -- fed --attackers 0.2:flip
+check "noise needs a clip" 1 "DP noise is a multiple of the clipping norm" -- fed --dp-noise 1
+check "more per round than clients" 1 "per round: 1 to the number of clients" -- fed --clients 3 --per-round 4
+check "Krum needs more clients than 2f + 2" 1 "round 1: Krum cannot combine 4 updates" -- \
+    fed --clients 4 --per-round 4 --rounds 1 --aggregate krum:1
+check "a missing dataset" 1 "no training split" -- "$bin" federate --data "$work/none"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
