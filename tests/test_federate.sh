@@ -52,6 +52,16 @@ check "Krum holds them off: within 0.1 of the clean run ($krum)" 0 "yes" -- \
 check "label flippers and the trimmed mean" 0 "6 clients \(0 dropped\)" -- \
     fed --clients 6 --per-round 6 --rounds 1 --attackers 0.34:label-flip --aggregate trimmed:0.34
 
+check "MCU-class clients learn the int8 model's head on the device runtime: head-sized updates up, the model down" 0 \
+    '"accuracy": [01]\.[0-9]+, "bytes_up": 6240, "bytes_down": [0-9]+,.*"final_accuracy": (0\.[6-9]|1\.0)' -- \
+    sh -c "'$bin' federate --arch student-tiny --data '$work/data' --clients 8 --per-round 8 --rounds 3 --mcu 1 \
+           --json '$work/m.json' >/dev/null 2>&1 && cat '$work/m.json'"
+mixed=(--clients 8 --per-round 8 --rounds 2 --mcu 0.5 --dropout 0.25 --seed 2)
+check "host- and MCU-class clients in one secure sum: the fixed-point run's model" 0 \
+    "^$(digest "$(fed "${mixed[@]}" --fixed-point 2>/dev/null)") ?$" -- digest "$(fed "${mixed[@]}" --secagg 2>/dev/null)"
+check "a round whose survivors cannot unmask is void and leaves the model" 0 \
+    "accuracy ([0-9.]+) before.*round 1/2: accuracy \1, 8 clients \(4 dropped\).*void: too few survivors to unmask" -- \
+    fed --clients 8 --per-round 8 --rounds 2 --mcu 0.5 --dropout 0.25 --seed 1 --secagg
 check "int8 updates cost a quarter of float32 and a bit" 0 "up 0\.02 MB" -- \
     fed --clients 6 --per-round 4 --rounds 1 --compress int8
 check "top-k 5% sends (index, value) pairs" 0 "up 0\.01 MB" -- \

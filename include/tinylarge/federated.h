@@ -217,6 +217,9 @@ typedef struct tl_fed_config {
     tl_compression compress;
     float dp_clip, dp_noise;   /* dp_clip > 0: clip each update to this L2 norm;
                                   dp_noise: noise std = dp_noise * dp_clip on the sum */
+    float mcu;                 /* fraction of clients that are MCU-class: they get the int8
+                                  model and learn its head with the device runtime's learner */
+    int mcu_samples;           /* local samples an MCU-class client learns from a round */
     int edges;                 /* > 0: two levels, clients -> `edges` aggregators -> cloud */
     int edge_rounds;           /* rounds between the cloud's aggregations (two levels) */
     int test_limit;            /* test images measured each round (0: all) */

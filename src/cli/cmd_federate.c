@@ -144,6 +144,10 @@ int tl_cmd_federate(int argc, char **argv)
           "topk:RATIO", NULL },
         { "--dp-clip", TL_OPT_FLOAT, &cfg.dp_clip, 0, 1e6, "C", "clip each update to this L2 norm", NULL },
         { "--dp-noise", TL_OPT_FLOAT, &cfg.dp_noise, 0, 1e3, "SIGMA", "Gaussian noise, SIGMA x C on the sum", NULL },
+        { "--mcu", TL_OPT_FLOAT, &cfg.mcu, 0, 1, "F", "a fraction of clients that are MCU-class: they get the\n"
+          "int8 model and learn its head on the device runtime", NULL },
+        { "--mcu-samples", TL_OPT_INT, &cfg.mcu_samples, 1, 1000000, "N", "samples an MCU-class client learns from\n"
+          "a round (default 200)", NULL },
         { "--edges", TL_OPT_INT, &cfg.edges, 0, 4096, "E", "two levels: clients -> E edge aggregators -> cloud", NULL },
         { "--edge-rounds", TL_OPT_INT, &cfg.edge_rounds, 1, 100000, "R", "rounds between the cloud's aggregations\n"
           "(default 1)", NULL },

@@ -19,8 +19,10 @@
 
 #include <sodium.h>
 
+#include "tinylarge/convert.h"
 #include "tinylarge/federated.h"
 #include "tinylarge/host.h"
+#include "tinylarge/learn.h"
 
 void tl_fed_defaults(tl_fed_config *cfg)
 {
@@ -42,6 +44,7 @@ void tl_fed_defaults(tl_fed_config *cfg)
     cfg->rule.kind = TL_AGG_MEAN;
     cfg->frac_bits = 16;
     cfg->edge_rounds = 1;
+    cfg->mcu_samples = 200;
     cfg->threads = 2;
     cfg->seed = 1;
 }
@@ -71,7 +74,7 @@ static double uniform(uint64_t *s)
 }
 
 enum { PURPOSE_SELECT = 1, PURPOSE_DROP, PURPOSE_TRAIN, PURPOSE_COMPRESS, PURPOSE_NOISE, PURPOSE_ATTACKERS,
-       PURPOSE_SECAGG };
+       PURPOSE_SECAGG, PURPOSE_MCU };
 
 /* Everything one run holds. */
 typedef struct sim {
@@ -93,6 +96,13 @@ typedef struct sim {
     tl_checkpoint_info info;
     tl_server_opt opt;
     double secagg_seconds;          /* the server's unmasking, all rounds */
+    uint8_t *mcu;                   /* per client: MCU-class (learns the head on the device) */
+    uint8_t *tlm;                   /* the round's global model as the devices get it (int8) */
+    size_t tlm_size;
+    tl_model model;
+    size_t head_at, head_count;     /* the last exit's dense layer in the state */
+    int round_has_mcu;
+    int round_void, group_void;     /* secure aggregation could not unmask: no update */
     atomic_int next;
     tl_status worker_status;
     char error[256];
@@ -138,6 +148,67 @@ static tl_status train_client(sim *s, tl_trainer *t, float *state, int slot)
     return TL_OK;
 }
 
+/* An MCU-class client: the device runtime's learner on the int8 global
+ * model, over up to mcu_samples of its shard; its update is the head's
+ * delta, zero elsewhere (the aggregation knows which values it covers). */
+static tl_status learn_on_device(sim *s, int slot)
+{
+    const tl_fed_config *cfg = s->cfg;
+    const int client = s->chosen[slot];
+    const tl_dataset *d = &s->shards[client];
+    const uint32_t arena_size = tl_model_arena_size(&s->model);
+    const size_t work_size = tl_learn_work_size(&s->model, NULL);
+    void *arena = malloc(arena_size + 16), *work = malloc(work_size + 16);
+    uint32_t *order = malloc(sizeof(uint32_t) * (size_t)d->n);
+    tl_status st = arena && work && order ? TL_OK : TL_ERR_NOMEM;
+    tl_learner l;
+    tl_interp it;
+    if (st == TL_OK) {
+        st = tl_learn_init(&l, &s->model, work, work_size, NULL);
+    }
+    if (st == TL_OK) {
+        st = tl_interp_init(&it, &s->model, arena, arena_size);
+    }
+    const size_t sample = (size_t)d->h * d->w * d->c;
+    const int n = d->n < cfg->mcu_samples ? d->n : cfg->mcu_samples;
+    if (st == TL_OK) {
+        tl_shuffle(order, d->n, stream(cfg->seed, PURPOSE_TRAIN, (uint64_t)s->round, (uint64_t)client), 0);
+    }
+    for (int i = 0; i < n && st == TL_OK; ++i) {
+        int8_t *in = tl_interp_input(&it, 0, NULL);
+        const uint8_t *px = d->pixels + (size_t)order[i] * sample;
+        for (size_t k = 0; k < sample; ++k) {
+            in[k] = (int8_t)(px[k] - 128);
+        }
+        const int8_t *features = NULL;
+        st = tl_learn_features(&l, &it, &features);
+        if (st == TL_OK) {
+            st = tl_learn_add(&l, features, d->labels[order[i]]);
+        }
+    }
+    float *u = s->updates[slot];
+    if (st == TL_OK && tl_learn_delta_count(&l) != s->head_count) {
+        st = TL_ERR_SHAPE;
+    }
+    if (st == TL_OK) {
+        memset(u, 0, s->dim * sizeof(float));
+        st = tl_learn_delta(&l, u + s->head_at, (uint32_t)s->head_count);
+    }
+    if (st == TL_OK && s->attacker[client] && cfg->attack != TL_ATTACK_LABEL_FLIP) {
+        const float factor = cfg->attack == TL_ATTACK_SIGN_FLIP ? -1.0f : 10.0f;
+        for (size_t i = 0; i < s->head_count; ++i) {
+            u[s->head_at + i] *= factor;
+        }
+    }
+    if (!(cfg->dp_clip > 0.0f)) {
+        s->weights[slot] = (double)n / ((double)s->train.n / cfg->clients);
+    }
+    free(arena);
+    free(work);
+    free(order);
+    return st;
+}
+
 static void *worker_run(void *arg)
 {
     worker *w = arg;
@@ -150,7 +221,8 @@ static void *worker_run(void *arg)
         if (s->dropped[slot]) {
             continue; /* it drops before sending: its training changes nothing */
         }
-        const tl_status st = train_client(s, s->trainers[w->index], w->state, slot);
+        const tl_status st = s->mcu[s->chosen[slot]] ? learn_on_device(s, slot)
+                                                    : train_client(s, s->trainers[w->index], w->state, slot);
         if (st != TL_OK) {
             s->worker_status = st;
         }
@@ -201,7 +273,7 @@ static tl_status fixed_point_mean(sim *s, const int *slots, int count, float *ou
                                   double *bytes_down, double *server_seconds)
 {
     const tl_fed_config *cfg = s->cfg;
-    const size_t dim = s->dim, words = dim + 1;
+    const size_t dim = s->dim, words = dim + 2; /* the values, the host clients' weight, everyone's */
     const int32_t limit = (int32_t)(INT32_MAX / (count > 0 ? count : 1));
     uint32_t *buf = calloc((size_t)count * words, sizeof(uint32_t));
     uint32_t **in = malloc(sizeof(uint32_t *) * (size_t)(count > 0 ? count : 1));
@@ -222,8 +294,9 @@ static tl_status fixed_point_mean(sim *s, const int *slots, int count, float *ou
         for (size_t i = 0; i < dim; ++i) {
             scaled[i] = w * s->updates[slot][i];
         }
+        const float both[2] = { s->mcu[s->chosen[slot]] ? 0.0f : w, w };
         tl_fixed_encode(scaled, dim, cfg->frac_bits, limit, in[g]);
-        tl_fixed_encode(&w, 1, cfg->frac_bits, limit, in[g] + dim);
+        tl_fixed_encode(both, 2, cfg->frac_bits, limit, in[g] + dim);
     }
     if (st == TL_OK && cfg->secagg && count >= 2) {
         tl_secagg_params p = tl_secagg_default(count, words, cfg->dropout);
@@ -232,8 +305,11 @@ static tl_status fixed_point_mean(sim *s, const int *slots, int count, float *ou
                                                                              (uint64_t)s->round, (uint64_t)slots[0]),
                              sum, &stats);
         if (st == TL_ERR_STATE) {
-            snprintf(s->error, sizeof s->error, "round %d: secure aggregation cannot unmask: too many clients "
-                     "dropped around one (degree %d, threshold %d)", s->round, p.degree, p.threshold);
+            /* Too few survivors around someone to rebuild a secret: the
+             * protocol aborts and the round leaves the model as it was. */
+            s->round_void = s->group_void = 1;
+            memset(sum, 0, words * sizeof(uint32_t));
+            st = TL_OK;
         }
         *bytes_up += (double)stats.bytes_up;
         *bytes_down += (double)stats.bytes_down;
@@ -247,11 +323,14 @@ static tl_status fixed_point_mean(sim *s, const int *slots, int count, float *ou
         *bytes_up += (double)alive * (double)words * 4;
     }
     if (st == TL_OK) {
-        float total;
+        /* The head's values come from every client, the rest from host-class
+         * ones only (an MCU-class client's update covers just the head). */
+        float total[2];
         tl_fixed_decode(sum, dim, cfg->frac_bits, out);
-        tl_fixed_decode(sum + dim, 1, cfg->frac_bits, &total);
+        tl_fixed_decode(sum + dim, 2, cfg->frac_bits, total);
         for (size_t i = 0; i < dim; ++i) {
-            out[i] = total > 0.0f ? out[i] / total : 0.0f;
+            const float t = i >= s->head_at && i < s->head_at + s->head_count ? total[1] : total[0];
+            out[i] = t > 0.0f ? out[i] / t : 0.0f;
         }
     }
     free(buf);
@@ -277,23 +356,34 @@ static tl_status aggregate_group(sim *s, const int *slots, int count, float *out
         free(w);
         return TL_ERR_NOMEM;
     }
-    int alive = 0;
-    for (int g = 0; g < count; ++g) {
-        if (!s->dropped[slots[g]]) {
-            u[alive] = s->updates[slots[g]];
-            w[alive++] = s->weights[slots[g]];
+    /* Host-class survivors first: they cover every value; then the
+     * MCU-class ones, who cover the head only. */
+    int hosts = 0, alive = 0;
+    for (int pass = 0; pass < 2; ++pass) {
+        for (int g = 0; g < count; ++g) {
+            const int slot = slots[g];
+            if (!s->dropped[slot] && s->mcu[s->chosen[slot]] == pass) {
+                u[alive] = s->updates[slot];
+                w[alive++] = s->weights[slot];
+                r->bytes_up += (double)tl_compress_bytes(&cfg->compress, pass ? s->head_count : s->dim);
+            }
         }
+        hosts = pass == 0 ? alive : hosts;
     }
-    r->bytes_up += (double)alive * (double)tl_compress_bytes(&cfg->compress, s->dim);
     tl_status st = TL_OK;
-    if (alive == 0) {
-        memset(out, 0, s->dim * sizeof(float));
-    } else {
-        st = tl_fed_aggregate(&cfg->rule, u, w, alive, s->dim, out);
-        if (st == TL_ERR_ARG) {
-            snprintf(s->error, sizeof s->error, "round %d: %s cannot combine %d updates", s->round,
-                     tl_agg_name(cfg->rule.kind), alive);
+    memset(out, 0, s->dim * sizeof(float));
+    if (hosts > 0) {
+        st = tl_fed_aggregate(&cfg->rule, u, w, hosts, s->dim, out);
+    }
+    if (st == TL_OK && alive > hosts) {
+        for (int i = 0; i < alive; ++i) {
+            u[i] += s->head_at; /* the head's slice of each update */
         }
+        st = tl_fed_aggregate(&cfg->rule, u, w, alive, s->head_count, out + s->head_at);
+    }
+    if (st == TL_ERR_ARG) {
+        snprintf(s->error, sizeof s->error, "round %d: %s cannot combine %d updates", s->round,
+                 tl_agg_name(cfg->rule.kind), hosts > 0 ? hosts : alive);
     }
     free(u);
     free(w);
@@ -359,7 +449,9 @@ static tl_status prepare_updates(sim *s)
                 }
             }
             uint64_t rng = stream(cfg->seed, PURPOSE_COMPRESS, (uint64_t)s->round, (uint64_t)client);
-            if (tl_compress_apply(&cfg->compress, s->updates[i], s->residual[client], s->dim, &rng) == 0) {
+            const size_t at = s->mcu[client] ? s->head_at : 0, n = s->mcu[client] ? s->head_count : s->dim;
+            if (tl_compress_apply(&cfg->compress, s->updates[i] + at, s->residual[client] ? s->residual[client] + at
+                                                                                           : NULL, n, &rng) == 0) {
                 return TL_ERR_NOMEM;
             }
         }
@@ -449,6 +541,20 @@ static tl_status setup(sim *s, char *error, size_t error_size)
             }
         }
     }
+    /* The MCU-class clients: another seeded choice. */
+    s->mcu = calloc((size_t)cfg->clients, 1);
+    if (!s->mcu) {
+        return TL_ERR_NOMEM;
+    }
+    const int small = (int)floorf(cfg->mcu * (float)cfg->clients + 0.5f);
+    uint64_t pick = stream(cfg->seed, PURPOSE_MCU, 0, 0);
+    for (int placed = 0; placed < small;) {
+        const int c = (int)(uniform(&pick) * cfg->clients);
+        if (c < cfg->clients && !s->mcu[c]) {
+            s->mcu[c] = 1;
+            ++placed;
+        }
+    }
     /* One image for the trainers' end-of-epoch test (the global model is
      * measured on the real test split). */
     s->probe = s->test;
@@ -506,6 +612,13 @@ static tl_status setup(sim *s, char *error, size_t error_size)
         }
     }
     tl_fed_state_get(net, s->global);
+    const tl_node *head = &s->eval.nodes[s->eval.exits[s->eval.exit_count - 1]];
+    s->head_at = head->weight_at;
+    s->head_count = head->weight_count + head->bias_count;
+    if (head->kind != TL_LAYER_DENSE || head->bias_at != head->weight_at + head->weight_count) {
+        snprintf(error, error_size, "%s: its last exit is not a dense layer", cfg->arch);
+        return TL_ERR_UNSUPPORTED;
+    }
     if (cfg->edges > 0) {
         s->edge_state = calloc((size_t)cfg->edges, sizeof(float *));
         s->edge_weight = calloc((size_t)cfg->edges, sizeof(double));
@@ -540,12 +653,52 @@ static float evaluate(sim *s, const float *state)
     return acc[s->eval.exit_count - 1];
 }
 
+/* The global model as a device gets it: exported to int8, activation
+ * ranges from the server's proxy images (the first 256 of the training
+ * split: a server holds some public data of the task). */
+static tl_status export_global(sim *s)
+{
+    tl_fed_state_set(&s->eval, s->global);
+    tl_graph g;
+    const tl_export_options opt = { 256, TL_DTYPE_INT8 };
+    tl_dataset proxy = s->train;
+    proxy.n = proxy.n < 256 ? proxy.n : 256;
+    tl_status st = tl_export_net(&s->eval, &s->info, &proxy, &opt, &g, s->error, sizeof s->error);
+    if (st != TL_OK) {
+        return st;
+    }
+    free(s->tlm);
+    s->tlm = NULL;
+    st = tl_graph_serialize(&g, &s->tlm, &s->tlm_size);
+    tl_graph_free(&g);
+    if (st == TL_OK) {
+        st = tl_model_load(&s->model, s->tlm, s->tlm_size, 0);
+    }
+    if (st == TL_OK && tl_learn_work_size(&s->model, NULL) == 0) {
+        snprintf(s->error, sizeof s->error, "%s: the exported model has no head an MCU-class client can learn",
+                 s->cfg->arch);
+        st = TL_ERR_UNSUPPORTED;
+    }
+    return st;
+}
+
 /* One round; r gets its figures. */
 static tl_status run_round(sim *s, tl_fed_round *r, float *step)
 {
     const tl_fed_config *cfg = s->cfg;
     choose_clients(s);
-    tl_status st = train_round(s);
+    s->round_void = 0;
+    tl_status st = TL_OK;
+    s->round_has_mcu = 0;
+    for (int i = 0; i < s->chosen_count; ++i) {
+        s->round_has_mcu |= s->mcu[s->chosen[i]] && !s->dropped[i];
+    }
+    if (s->round_has_mcu) {
+        st = export_global(s);
+    }
+    if (st == TL_OK) {
+        st = train_round(s);
+    }
     if (st == TL_OK) {
         st = prepare_updates(s);
     }
@@ -556,8 +709,11 @@ static tl_status run_round(sim *s, tl_fed_round *r, float *step)
     for (int i = 0; i < s->chosen_count; ++i) {
         r->dropped += s->dropped[i];
     }
-    /* The global model goes down to each chosen client (float32). */
-    r->bytes_down += (double)s->chosen_count * (double)s->dim * 4;
+    /* The global model goes down to each chosen client: float32 to a
+     * host-class one, the int8 model to an MCU-class one. */
+    for (int i = 0; i < s->chosen_count; ++i) {
+        r->bytes_down += s->mcu[s->chosen[i]] ? (double)s->tlm_size : (double)s->dim * 4;
+    }
     int slots[4096];
     const int groups = cfg->edges > 0 ? cfg->edges : 1;
     for (int e = 0; e < groups; ++e) {
@@ -569,9 +725,13 @@ static tl_status run_round(sim *s, tl_fed_round *r, float *step)
                 weight += s->dropped[i] ? 0.0 : s->weights[i];
             }
         }
+        s->group_void = 0;
         st = aggregate_group(s, slots, count, step, r);
         if (st != TL_OK) {
             return st;
+        }
+        if (s->group_void) {
+            continue;
         }
         if (cfg->dp_clip > 0.0f && cfg->dp_noise > 0.0f) {
             /* Gaussian noise of std sigma * C on the sum of clipped updates:
@@ -667,6 +827,8 @@ static void release(sim *s)
     free(s->chosen);
     free(s->dropped);
     free(s->attacker);
+    free(s->mcu);
+    free(s->tlm);
     free(s->global);
     tl_server_opt_free(&s->opt);
     if (s->eval.nodes) {
@@ -694,6 +856,8 @@ static tl_status check_config(const tl_fed_config *cfg, char *error, size_t size
         why = "DP noise is a multiple of the clipping norm: give a clip too";
     } else if (!(cfg->dropout >= 0.0f && cfg->dropout < 1.0f) || !(cfg->attackers >= 0.0f && cfg->attackers < 1.0f)) {
         why = "dropout and attackers are fractions in [0, 1)";
+    } else if (!(cfg->mcu >= 0.0f && cfg->mcu <= 1.0f) || cfg->mcu_samples < 1 || (cfg->mcu > 0.0f && cfg->edges > 0)) {
+        why = "MCU-class clients: a fraction in [0, 1], samples >= 1, and (for now) one level";
     } else if (cfg->frac_bits < 4 || cfg->frac_bits > 28) {
         why = "fixed point: 4 to 28 fraction bits";
     }
@@ -752,9 +916,13 @@ tl_status tl_fed_run(const tl_fed_config *cfg, tl_fed_report *report, char *erro
         r->seconds = tl_monotonic_seconds() - t0;
         r->epsilon = cfg->dp_clip > 0.0f && cfg->dp_noise > 0.0f ? tl_dp_epsilon(q, cfg->dp_noise, round, 1e-5) : 0.0;
         report->rounds_run = round;
-        char privacy[48] = "";
+        char privacy[96] = "";
         if (r->epsilon > 0.0) {
             snprintf(privacy, sizeof privacy, ", epsilon %.2f", r->epsilon);
+        }
+        if (s.round_void) {
+            snprintf(privacy + strlen(privacy), sizeof privacy - strlen(privacy),
+                     "; void: too few survivors to unmask, the model stays");
         }
         tl_log(log, cfg->log_ctx, "round %d/%d: accuracy %.4f, %d clients (%d dropped), up %.2f MB, down %.2f MB, "
                "%.1f s%s", round, cfg->rounds, (double)r->accuracy, r->clients, r->dropped, r->bytes_up / 1e6,
