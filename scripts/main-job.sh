@@ -13,7 +13,10 @@
 # profiles, channels and situations download what fits them in situ (one
 # progressively over a 1 Mbit/s link) and classify test images, move one
 # device to another context and watch the server replace its model
-# (Observe), and report who got what.
+# (Observe), and report who got what; then the way back: a device adapts
+# its model's head to its own data, clients (MCU-class and phones) improve
+# the student by federated learning with secure aggregation, and the edge
+# publishes the result as a new signed version that device A receives.
 # usage: main-job.sh BUILD_DIR SHARED_DIR [TEACHER.tlc]
 set -euo pipefail
 build=$1
@@ -226,6 +229,37 @@ done
 first=$(sed -n 's/^first inference after \([0-9.]*\) s with .*(\([0-9]\) of 8 planes).*/\1 s (\2 of 8 planes)/p' \
     "$out/device-c.log" | head -1)
 echo "device C's first inference: after ${first:-?} over its 1 Mbit/s link"
+
+echo
+echo "== 10. learning back: devices learn from their own data, the edge aggregates, a new version goes out"
+# On-device transfer learning, as device A's runtime does it: its own
+# distribution is three classes of darker images; the head learns from 200
+# of them (the backbone frozen), and the head's delta is what it sends back.
+"$bin" learn "$out/student.tlm" --classes 0,2,6 --shift brightness:-80 --samples 200 \
+    -o "$out/device-a-adapted.tlm" --delta "$out/device-a.delta"
+# Federated learning from the shipped student: 20 clients with skewed
+# shards (Dirichlet 0.5), half MCU-class (they get the int8 model and learn
+# its head on the device runtime), half phones training the whole student;
+# 10 a round, secure aggregation, a fifth dropping before they send.
+"$bin" federate --init "$ship" --clients 20 --per-round 10 --rounds 3 --partition dirichlet:0.5 --mcu 0.5 \
+    --secagg --dropout 0.2 --train-limit 12000 --test 2000 --out "$out/federated.tlc" --json "$out/federated.json"
+"$bin" compress "$out/federated.tlc" --out-dir "$out/catalogue-federated" --sparsity 0 --bits 8 --limit 1000 \
+    --calibration 500 >/dev/null
+"$bin" library add --db "$out/library.db" --name fashion --catalogue "$out/catalogue-federated" \
+    --key "$out/server.key" --tag task=fashion-mnist
+"$bin" serve --db "$out/library.db" --port "$port" 2>>"$out/server.log" &
+server=$!
+trap 'kill $server 2>/dev/null' EXIT
+sleep 1
+# Device A asks again: the new signed version replaces the one it runs.
+"$bin" device "${srv[@]}" --id device-a --slots "$out/device-a" --flash 256K --rate 250K >"$out/device-a-2.log" 2>&1
+kill $server 2>/dev/null
+trap - EXIT
+sed 's/^/   /' "$out/device-a-2.log"
+before=$(sed -n 's/^active model .*: accuracy \([0-9.]*\) .*/\1/p' "$out/device-a.log" | tail -1)
+after=$(sed -n 's/^active model .*: accuracy \([0-9.]*\) .*/\1/p' "$out/device-a-2.log" | tail -1)
+echo "device A, 1,000 test images: version 1 $before, after the federated rounds ${after:-?}"
+
 echo
 echo
 echo "main job done: models and checkpoints in $out"

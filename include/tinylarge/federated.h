@@ -198,6 +198,7 @@ typedef enum tl_attack_kind {
 
 typedef struct tl_fed_config {
     const char *arch;
+    const char *init;          /* start from this checkpoint (its architecture), or NULL */
     const char *data_dir;      /* NULL: Fashion-MNIST */
     int clients, per_round, rounds, local_epochs, batch;
     float lr, momentum, weight_decay;

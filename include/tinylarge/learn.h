@@ -32,8 +32,9 @@ extern "C" {
 #endif
 
 typedef struct tl_learn_config {
-    float learning_rate;    /* SGD step size (default 0.05) */
-    float momentum;         /* heavy-ball momentum (default 0.9) */
+    float learning_rate;    /* SGD step size (default 0.01) */
+    float momentum;         /* heavy-ball momentum (default 0: measured, it
+                               makes replayed steps noisier, bench/learn.sh) */
     float anchor;           /* L2 pull toward the model's own head, which
                                keeps a few samples from erasing what the
                                teacher taught (default 1e-3) */

@@ -89,7 +89,7 @@ static int write_json(const char *path, const tl_fed_config *cfg, const tl_fed_r
     PUT("{\n  \"arch\": \"%s\",\n  \"clients\": %d,\n  \"per_round\": %d,\n  \"strategy\": \"%s\",\n"
         "  \"aggregate\": \"%s\",\n  \"compress\": \"%s\",\n  \"secagg\": %s,\n  \"dropout\": %g,\n"
         "  \"seed\": %llu,\n  \"parameters\": %zu,\n  \"initial_accuracy\": %.4f,\n  \"rounds\": [\n",
-        cfg->arch, cfg->clients, cfg->per_round, strategy, aggregate, compress, cfg->secagg ? "true" : "false",
+        cfg->init ? cfg->init : cfg->arch, cfg->clients, cfg->per_round, strategy, aggregate, compress, cfg->secagg ? "true" : "false",
         (double)cfg->dropout, (unsigned long long)cfg->seed, r->dim, (double)r->initial_accuracy);
     for (int i = 0; i < r->rounds_run; ++i) {
         const tl_fed_round *x = &r->rounds[i];
@@ -119,6 +119,8 @@ int tl_cmd_federate(int argc, char **argv)
     const tl_opt options[] = {
         { "--arch", TL_OPT_TEXT, &cfg.arch, 0, 0, "NAME", "the architecture every client trains (default student)",
           NULL },
+        { "--init", TL_OPT_TEXT, &cfg.init, 0, 0, "CKPT", "start from this checkpoint (its architecture) instead\n"
+          "of a fresh network", NULL },
         { "--data", TL_OPT_TEXT, &cfg.data_dir, 0, 0, "DIR", "dataset folder: IDX or .npy (default Fashion-MNIST)",
           NULL },
         { "--clients", TL_OPT_INT, &cfg.clients, 1, 100000, "N", "clients, each with a shard (default 10)", NULL },

@@ -563,6 +563,7 @@ static tl_status setup(sim *s, char *error, size_t error_size)
     tl_train_config tc;
     tl_train_defaults(&tc);
     tc.arch = cfg->arch;
+    tc.init = cfg->init;
     tc.epochs = cfg->local_epochs;
     tc.batch = cfg->batch;
     tc.lr = cfg->lr;
@@ -587,13 +588,30 @@ static tl_status setup(sim *s, char *error, size_t error_size)
     }
     tl_net *net = tl_trainer_net(s->trainers[0]);
     s->dim = tl_fed_state_size(net);
-    /* The global model starts as the trainers' net does (same seed). */
-    st = tl_net_build_arch(&s->eval, cfg->arch, s->train.h, s->train.w, s->train.c, s->train.classes);
-    if (st == TL_OK) {
-        st = tl_net_finalize(&s->eval, 256, cfg->seed);
+    /* The global model starts as the trainers' net does: the same seed, or
+     * the same checkpoint. */
+    const char *arch = cfg->arch;
+    tl_checkpoint_info from;
+    if (cfg->init) {
+        st = tl_checkpoint_load(cfg->init, 256, &s->eval, NULL, &from, error, error_size);
+        arch = from.arch;
+        if (st == TL_OK && (from.h != s->train.h || from.w != s->train.w || from.c != s->train.c ||
+                            from.classes != s->train.classes)) {
+            snprintf(error, error_size, "%s: a %dx%dx%d, %d-class network, but the data is %dx%dx%d with %d classes",
+                     cfg->init, from.h, from.w, from.c, from.classes, s->train.h, s->train.w, s->train.c,
+                     s->train.classes);
+            return TL_ERR_SHAPE;
+        }
+    } else {
+        st = tl_net_build_arch(&s->eval, cfg->arch, s->train.h, s->train.w, s->train.c, s->train.classes);
+        if (st == TL_OK) {
+            st = tl_net_finalize(&s->eval, 256, cfg->seed);
+        }
     }
     if (st != TL_OK || tl_fed_state_size(&s->eval) != s->dim) {
-        snprintf(error, error_size, "cannot build architecture '%s'", cfg->arch);
+        if (!cfg->init) {
+            snprintf(error, error_size, "cannot build architecture '%s'", cfg->arch);
+        }
         return st != TL_OK ? st : TL_ERR_STATE;
     }
     s->global = malloc(s->dim * sizeof(float));
@@ -634,7 +652,7 @@ static tl_status setup(sim *s, char *error, size_t error_size)
         }
     }
     memset(&s->info, 0, sizeof s->info);
-    snprintf(s->info.arch, sizeof s->info.arch, "%s", cfg->arch);
+    snprintf(s->info.arch, sizeof s->info.arch, "%s", arch);
     s->info.h = s->train.h;
     s->info.w = s->train.w;
     s->info.c = s->train.c;
@@ -784,6 +802,7 @@ static tl_status run_round(sim *s, tl_fed_round *r, float *step)
 static tl_status digest_checkpoint(sim *s, const char *path, uint8_t digest[32])
 {
     tl_fed_state_set(&s->eval, s->global);
+    s->info.epoch = s->round; /* a round counts as an epoch of the global model */
     tl_status st = tl_checkpoint_save(path, &s->eval, NULL, &s->info);
     uint8_t *bytes = NULL;
     size_t size = 0;
@@ -899,7 +918,7 @@ tl_status tl_fed_run(const tl_fed_config *cfg, tl_fed_report *report, char *erro
     report->initial_accuracy = evaluate(&s, s.global);
     tl_log_fn log = cfg->quiet ? NULL : cfg->log ? cfg->log : tl_log_stderr;
     tl_log(log, cfg->log_ctx, "federated %s: %d clients (%d a round, %d attacking), %zu values in the model, "
-           "accuracy %.4f before", cfg->arch, cfg->clients, cfg->per_round,
+           "accuracy %.4f before", s.info.arch, cfg->clients, cfg->per_round,
            (int)floorf(cfg->attackers * (float)cfg->clients + 0.5f), s.dim, (double)report->initial_accuracy);
     const double q = (double)cfg->per_round / cfg->clients;
     for (int round = 1; round <= cfg->rounds; ++round) {
@@ -913,6 +932,7 @@ tl_status tl_fed_run(const tl_fed_config *cfg, tl_fed_report *report, char *erro
             break;
         }
         r->accuracy = evaluate(&s, s.global);
+        s.info.accuracy = r->accuracy;
         r->seconds = tl_monotonic_seconds() - t0;
         r->epsilon = cfg->dp_clip > 0.0f && cfg->dp_noise > 0.0f ? tl_dp_epsilon(q, cfg->dp_noise, round, 1e-5) : 0.0;
         report->rounds_run = round;

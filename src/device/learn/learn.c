@@ -19,8 +19,8 @@
 tl_learn_config tl_learn_defaults(void)
 {
     tl_learn_config c;
-    c.learning_rate = 0.05f;
-    c.momentum = 0.9f;
+    c.learning_rate = 0.01f;
+    c.momentum = 0.0f;
     c.anchor = 1e-3f;
     c.replay = 4;
     c.memory = 256;
