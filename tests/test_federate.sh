@@ -72,6 +72,11 @@ check "two levels: the cloud hears from the edges" 0 '"cloud_bytes_up": 33048' -
     sh -c "'$bin' federate --arch student-tiny --data '$work/data' --clients 8 --per-round 8 --rounds 2 --edges 2 \
            --json '$work/h.json' >/dev/null 2>&1 && cat '$work/h.json'"
 
+fed --clients 30 --per-round 10 --rounds 4 --json "$work/u.json" >/dev/null 2>&1
+fed --clients 30 --per-round 10 --rounds 4 --selection aware --json "$work/a.json" >/dev/null 2>&1
+air() { grep -o '"air_seconds": [0-9.]*' "$1" | awk '{ s += $2 } END { printf "%.3f", s / NR }'; }
+check "channel- and battery-aware selection waits less for uploads than uniform ($(air "$work/a.json") s vs $(air "$work/u.json") s)" \
+    0 "yes" -- awk -v a="$(air "$work/a.json")" -v u="$(air "$work/u.json")" 'BEGIN { print (a > 0 && a < u) ? "yes" : "no" }'
 check "a bad partition" 1 "--partition dirichlet:0: expected iid, dirichlet:ALPHA \(> 0\) or shards:K" -- \
     fed --partition dirichlet:0
 check "a bad strategy" 1 "--strategy fedsgd: expected fedavg, fedprox:MU, fedadam or fedyogi" -- fed --strategy fedsgd

@@ -196,6 +196,12 @@ typedef enum tl_attack_kind {
     TL_ATTACK_LABEL_FLIP = 3   /* trains on label classes - 1 - y */
 } tl_attack_kind;
 
+typedef enum tl_selection_kind {
+    TL_SELECT_UNIFORM = 0,     /* K clients uniformly at random */
+    TL_SELECT_AWARE = 1        /* clients whose battery covers the round, favouring good
+                                  channels and full batteries (docs/federated.md) */
+} tl_selection_kind;
+
 typedef struct tl_fed_config {
     const char *arch;
     const char *init;          /* start from this checkpoint (its architecture), or NULL */
@@ -203,6 +209,7 @@ typedef struct tl_fed_config {
     int clients, per_round, rounds, local_epochs, batch;
     float lr, momentum, weight_decay;
     tl_partition_kind partition;
+    tl_selection_kind selection;
     double alpha;              /* Dirichlet */
     int labels_per_shard;      /* shards:k */
     tl_server_kind server;
@@ -240,6 +247,7 @@ typedef struct tl_fed_round {
     float accuracy;
     double bytes_up, bytes_down, cloud_bytes_up;
     double seconds;
+    double air_seconds;        /* the slowest sender's upload at its simulated rate */
     int clients, dropped;
     double epsilon;            /* DP so far (0 without it) */
 } tl_fed_round;

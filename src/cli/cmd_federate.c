@@ -94,8 +94,9 @@ static int write_json(const char *path, const tl_fed_config *cfg, const tl_fed_r
     for (int i = 0; i < r->rounds_run; ++i) {
         const tl_fed_round *x = &r->rounds[i];
         PUT("    {\"round\": %d, \"accuracy\": %.4f, \"bytes_up\": %.0f, \"bytes_down\": %.0f, "
-            "\"cloud_bytes_up\": %.0f, \"seconds\": %.3f, \"clients\": %d, \"dropped\": %d, \"epsilon\": %.4f}%s\n",
-            x->round, (double)x->accuracy, x->bytes_up, x->bytes_down, x->cloud_bytes_up, x->seconds, x->clients,
+            "\"cloud_bytes_up\": %.0f, \"seconds\": %.3f, \"air_seconds\": %.3f, \"clients\": %d, \"dropped\": %d, \"epsilon\": %.4f}%s\n",
+            x->round, (double)x->accuracy, x->bytes_up, x->bytes_down, x->cloud_bytes_up, x->seconds, x->air_seconds,
+            x->clients,
             x->dropped, x->epsilon, i + 1 < r->rounds_run ? "," : "");
     }
     PUT("  ],\n  \"final_accuracy\": %.4f,\n  \"epsilon\": %.4f,\n  \"secagg_server_seconds\": %.3f,\n"
@@ -115,7 +116,7 @@ int tl_cmd_federate(int argc, char **argv)
     const char *compress = "none", *json = NULL;
     uint32_t seed = 1;
     float server_lr = 0.0f;
-    int has_server_lr = 0;
+    int has_server_lr = 0, selection = 0;
     const tl_opt options[] = {
         { "--arch", TL_OPT_TEXT, &cfg.arch, 0, 0, "NAME", "the architecture every client trains (default student)",
           NULL },
@@ -138,6 +139,8 @@ int tl_cmd_federate(int argc, char **argv)
           "multikrum:F:M", NULL },
         { "--attackers", TL_OPT_TEXT, &attackers, 0, 0, "F:KIND", "a fraction of clients attacking: sign-flip,\n"
           "scale (x10) or label-flip, e.g. 0.2:sign-flip", NULL },
+        { "--selection", TL_OPT_CHOICE, &selection, 0, 0, "uniform|aware", "who takes part: uniformly (default), or\n"
+          "by channel and battery (docs/federated.md)", NULL },
         { "--secagg", TL_OPT_FLAG, &cfg.secagg, 0, 0, NULL, "secure aggregation: the server sees only the sum", NULL },
         { "--fixed-point", TL_OPT_FLAG, &cfg.fixed_point, 0, 0, NULL, "sum fixed-point updates as --secagg does,\n"
           "without the masks", NULL },
@@ -183,6 +186,7 @@ int tl_cmd_federate(int argc, char **argv)
         has_server_lr |= strcmp(argv[i], "--server-lr") == 0;
     }
     cfg.seed = seed;
+    cfg.selection = selection ? TL_SELECT_AWARE : TL_SELECT_UNIFORM;
     if (has_server_lr) {
         cfg.server_lr = server_lr;
     }

@@ -74,7 +74,7 @@ static double uniform(uint64_t *s)
 }
 
 enum { PURPOSE_SELECT = 1, PURPOSE_DROP, PURPOSE_TRAIN, PURPOSE_COMPRESS, PURPOSE_NOISE, PURPOSE_ATTACKERS,
-       PURPOSE_SECAGG, PURPOSE_MCU };
+       PURPOSE_SECAGG, PURPOSE_MCU, PURPOSE_PROFILE, PURPOSE_CHANNEL };
 
 /* Everything one run holds. */
 typedef struct sim {
@@ -103,6 +103,8 @@ typedef struct sim {
     size_t head_at, head_count;     /* the last exit's dense layer in the state */
     int round_has_mcu;
     int round_void, group_void;     /* secure aggregation could not unmask: no update */
+    double *median_rate, *battery;  /* per client: its usual uplink (bit/s), its charge (0..1) */
+    double *rate;                   /* per chosen client: this round's uplink */
     atomic_int next;
     tl_status worker_status;
     char error[256];
@@ -392,27 +394,76 @@ static tl_status aggregate_group(sim *s, const int *slots, int count, float *out
 
 /* ---- selection, compression, privacy ---- */
 
-/* K of the clients, uniformly without replacement (a partial Fisher-Yates
- * from the round's stream); each then drops with probability `dropout`
- * from a stream of its own, so the same clients drop whatever else the
- * run does. */
+static double normal(uint64_t *rng)
+{
+    const double u1 = uniform(rng) + 1e-12, u2 = uniform(rng);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+/* The energy a round costs a client (a share of its battery): local
+ * training, then its update at this round's rate. */
+static double round_cost(const sim *s, int client, double rate)
+{
+    const size_t bytes = tl_compress_bytes(&s->cfg->compress, s->mcu[client] ? s->head_count : s->dim);
+    return 0.05 + 0.01 * (double)bytes * 8.0 / rate;
+}
+
+/* Who takes part. Every client has a usual uplink rate (log-normal around
+ * 1 Mbit/s, fixed) that fades round to round (x e^{0.5 N(0,1)}), and a
+ * battery (starts at 0.5..1, recharges 0.05 a round, pays round_cost when
+ * chosen). Uniform selection: K clients without replacement. Aware
+ * selection: only clients whose battery covers the round with 0.2 to spare,
+ * drawn without replacement with weight min(1, rate / 1 Mbit/s) x battery
+ * (Efraimidis-Spirakis keys u^(1/w)); fewer than K if fewer qualify. Then
+ * each chosen client drops with probability `dropout` from a stream of its
+ * own, so the same clients drop whatever else the run does. */
 static void choose_clients(sim *s)
 {
     const tl_fed_config *cfg = s->cfg;
-    int *all = malloc(sizeof(int) * (size_t)cfg->clients);
+    const int n = cfg->clients;
+    double *key = malloc(sizeof(double) * (size_t)n);
+    double *now = malloc(sizeof(double) * (size_t)n);
+    int *all = malloc(sizeof(int) * (size_t)n);
+    for (int c = 0; c < n; ++c) {
+        uint64_t fade = stream(cfg->seed, PURPOSE_CHANNEL, (uint64_t)s->round, (uint64_t)c);
+        now[c] = s->median_rate[c] * exp(0.5 * normal(&fade));
+        all[c] = c;
+    }
     uint64_t rng = stream(cfg->seed, PURPOSE_SELECT, (uint64_t)s->round, 0);
-    for (int i = 0; i < cfg->clients; ++i) {
-        all[i] = i;
+    int eligible = n;
+    if (cfg->selection == TL_SELECT_AWARE) {
+        eligible = 0;
+        for (int c = 0; c < n; ++c) {
+            const double w = (now[c] < 1e6 ? now[c] / 1e6 : 1.0) * s->battery[c];
+            const double u = uniform(&rng);
+            if (s->battery[c] >= round_cost(s, c, now[c]) + 0.2 && w > 0.0) {
+                key[c] = pow(u > 0.0 ? u : 1e-300, 1.0 / w);
+                all[eligible++] = c;
+            }
+        }
+        /* The K largest keys first. */
+        for (int i = 0; i < eligible && i < cfg->per_round; ++i) {
+            int best = i;
+            for (int j = i + 1; j < eligible; ++j) {
+                best = key[all[j]] > key[all[best]] ? j : best;
+            }
+            const int t = all[i];
+            all[i] = all[best];
+            all[best] = t;
+        }
+    } else {
+        for (int i = 0; i < cfg->per_round; ++i) { /* a partial Fisher-Yates */
+            int j = i + (int)(uniform(&rng) * (n - i));
+            j = j < n ? j : n - 1;
+            const int t = all[i];
+            all[i] = all[j];
+            all[j] = t;
+        }
     }
-    for (int i = 0; i < cfg->per_round; ++i) {
-        const int j = i + (int)(uniform(&rng) * (cfg->clients - i));
-        const int t = all[i];
-        all[i] = all[j < cfg->clients ? j : cfg->clients - 1];
-        all[j < cfg->clients ? j : cfg->clients - 1] = t;
-    }
+    s->chosen_count = eligible < cfg->per_round ? eligible : cfg->per_round;
     /* In client order, so aggregation sums in the same order every run. */
-    for (int i = 0; i < cfg->per_round; ++i) {
-        for (int j = i + 1; j < cfg->per_round; ++j) {
+    for (int i = 0; i < s->chosen_count; ++i) {
+        for (int j = i + 1; j < s->chosen_count; ++j) {
             if (all[j] < all[i]) {
                 const int t = all[i];
                 all[i] = all[j];
@@ -420,13 +471,20 @@ static void choose_clients(sim *s)
             }
         }
     }
-    s->chosen_count = cfg->per_round;
-    for (int i = 0; i < cfg->per_round; ++i) {
-        s->chosen[i] = all[i];
-        uint64_t d = stream(cfg->seed, PURPOSE_DROP, (uint64_t)s->round, (uint64_t)all[i]);
+    for (int i = 0; i < s->chosen_count; ++i) {
+        const int c = all[i];
+        s->chosen[i] = c;
+        s->rate[i] = now[c];
+        uint64_t d = stream(cfg->seed, PURPOSE_DROP, (uint64_t)s->round, (uint64_t)c);
         s->dropped[i] = cfg->dropout > 0.0f && uniform(&d) < cfg->dropout;
-        s->weights[i] = cfg->dp_clip > 0.0f ? 1.0 : (double)s->shards[all[i]].n / ((double)s->train.n / cfg->clients);
+        s->weights[i] = cfg->dp_clip > 0.0f ? 1.0 : (double)s->shards[c].n / ((double)s->train.n / cfg->clients);
+        s->battery[c] -= round_cost(s, c, now[c]);
     }
+    for (int c = 0; c < n; ++c) {
+        s->battery[c] = s->battery[c] + 0.05 < 1.0 ? s->battery[c] + 0.05 : 1.0;
+    }
+    free(key);
+    free(now);
     free(all);
 }
 
@@ -554,6 +612,18 @@ static tl_status setup(sim *s, char *error, size_t error_size)
             s->mcu[c] = 1;
             ++placed;
         }
+    }
+    /* Each client's radio and battery (see choose_clients). */
+    s->median_rate = malloc(sizeof(double) * (size_t)cfg->clients);
+    s->battery = malloc(sizeof(double) * (size_t)cfg->clients);
+    s->rate = malloc(sizeof(double) * (size_t)cfg->per_round);
+    if (!s->median_rate || !s->battery || !s->rate) {
+        return TL_ERR_NOMEM;
+    }
+    for (int c = 0; c < cfg->clients; ++c) {
+        uint64_t profile = stream(cfg->seed, PURPOSE_PROFILE, 0, (uint64_t)c);
+        s->median_rate[c] = 1e6 * exp(normal(&profile));
+        s->battery[c] = 0.5 + 0.5 * uniform(&profile);
     }
     /* One image for the trainers' end-of-epoch test (the global model is
      * measured on the real test split). */
@@ -726,6 +796,11 @@ static tl_status run_round(sim *s, tl_fed_round *r, float *step)
     r->clients = s->chosen_count;
     for (int i = 0; i < s->chosen_count; ++i) {
         r->dropped += s->dropped[i];
+        /* The round waits for its slowest upload. */
+        const int c = s->chosen[i];
+        const double secs = (double)tl_compress_bytes(&cfg->compress, s->mcu[c] ? s->head_count : s->dim) * 8.0 /
+                            s->rate[i];
+        r->air_seconds = !s->dropped[i] && secs > r->air_seconds ? secs : r->air_seconds;
     }
     /* The global model goes down to each chosen client: float32 to a
      * host-class one, the int8 model to an MCU-class one. */
@@ -847,6 +922,9 @@ static void release(sim *s)
     free(s->dropped);
     free(s->attacker);
     free(s->mcu);
+    free(s->median_rate);
+    free(s->battery);
+    free(s->rate);
     free(s->tlm);
     free(s->global);
     tl_server_opt_free(&s->opt);
