@@ -172,7 +172,7 @@ static void secure_aggregation_sums_exactly_with_a_third_dropped(void **state)
             plain[k] += in[i][k];
         }
     }
-    tl_secagg_params p = tl_secagg_default(n, dim, 0.34);
+    tl_secagg_params p = tl_secagg_default(n, dim, 0.34, 0.5);
     p.degree = 18; /* a sparse graph, not everyone */
     p.threshold = 10;
     tl_secagg_stats st;
@@ -182,7 +182,7 @@ static void secure_aggregation_sums_exactly_with_a_third_dropped(void **state)
     assert_int_equal(st.rebuilt, 30); /* 10 mask keys, 20 seeds */
     assert_true(st.bytes_up > 20 * dim * 4);
     /* Without dropouts the default graph is SecAgg+'s 2 ceil(log2 n). */
-    p = tl_secagg_default(n, dim, 0.0);
+    p = tl_secagg_default(n, dim, 0.0, 0.5);
     assert_int_equal(p.degree, 10);
     assert_int_equal(p.threshold, 6);
     /* The complete graph too. */

@@ -150,11 +150,15 @@ typedef struct tl_secagg_params {
 } tl_secagg_params;
 
 /* Degree and threshold for n clients expecting a `dropout` fraction to
- * drop: the smallest even degree, from 2 ceil(log2 n) up (SecAgg+'s
- * O(log n)), at which every neighbourhood keeps a
- * threshold (half of it plus one) of survivors but with odds below 1e-4 in
- * the round; everyone when n is small. Two unmasking threads. */
-tl_secagg_params tl_secagg_default(int clients, size_t dim, double dropout);
+ * drop, with threshold t = floor(threshold x degree) + 1: the smallest even
+ * degree, from 2 ceil(log2 n) up (SecAgg+'s O(log n)), at which every
+ * neighbourhood keeps t survivors but with odds below 1e-4 in the round;
+ * everyone when n is small (or no degree up to 254 does). threshold 0.5
+ * (t > half the neighbours, Bonawitz et al.'s rule) keeps a server that lies
+ * about who dropped from collecting both shares of one client; a lower one
+ * (1/3) needs a smaller graph and suits an honest-but-curious server with
+ * fewer than t colluding neighbours. Two unmasking threads. */
+tl_secagg_params tl_secagg_default(int clients, size_t dim, double dropout, double threshold);
 
 typedef struct tl_secagg_stats {
     size_t bytes_up;       /* every client message to the server: keys, encrypted
@@ -219,6 +223,8 @@ typedef struct tl_fed_config {
     float attackers;           /* fraction of clients that attack */
     tl_attack_kind attack;
     int secagg;                /* 1: masked fixed-point sums */
+    float secagg_threshold;    /* shares that rebuild a secret, as a fraction of the
+                                  neighbours (default 0.5: more than half) */
     int fixed_point;           /* 1: fixed-point sums without masks (secagg's arithmetic) */
     int frac_bits;             /* fixed point's fraction bits (default 16) */
     float dropout;             /* probability a chosen client drops after masking */

@@ -142,6 +142,8 @@ int tl_cmd_federate(int argc, char **argv)
         { "--selection", TL_OPT_CHOICE, &selection, 0, 0, "uniform|aware", "who takes part: uniformly (default), or\n"
           "by channel and battery (docs/federated.md)", NULL },
         { "--secagg", TL_OPT_FLAG, &cfg.secagg, 0, 0, NULL, "secure aggregation: the server sees only the sum", NULL },
+        { "--secagg-threshold", TL_OPT_FLOAT, &cfg.secagg_threshold, 0.1, 0.99, "F", "shares that rebuild a secret, a\n"
+          "fraction of the neighbours (default 0.5: more than half)", NULL },
         { "--fixed-point", TL_OPT_FLAG, &cfg.fixed_point, 0, 0, NULL, "sum fixed-point updates as --secagg does,\n"
           "without the masks", NULL },
         { "--dropout", TL_OPT_FLOAT, &cfg.dropout, 0, 0.99, "P", "chance a chosen client drops before sending", NULL },

@@ -19,6 +19,7 @@
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,24 +135,25 @@ static double below_threshold(int k, double keep, int t)
     return p;
 }
 
-tl_secagg_params tl_secagg_default(int clients, size_t dim, double dropout)
+tl_secagg_params tl_secagg_default(int clients, size_t dim, double dropout, double threshold)
 {
     tl_secagg_params p = { clients, clients - 1, 0, dim, 2 };
-    /* The smallest even degree (from 2 ceil(log2 n)) whose neighbourhoods all keep a threshold
-     * (half of them plus one) of survivors but with odds < 1e-4 in the
+    const double f = threshold > 0.0 && threshold < 1.0 ? threshold : 0.5;
+    /* The smallest even degree (from 2 ceil(log2 n)) whose neighbourhoods
+     * all keep a threshold of survivors but with odds below 1e-4 in the
      * round, at the expected dropout; everyone when n is small. */
     const double keep = 1.0 - (dropout > 0.0 ? dropout : 0.0);
     int k0 = 4; /* at least 2 ceil(log2 n), SecAgg+'s O(log n) */
     while (k0 < 64 && (1 << (k0 / 2)) < clients) {
         k0 += 2;
     }
-    for (int k = k0; keep > 0.5 && k < clients - 1; k += 2) {
-        if (clients * below_threshold(k, keep, k / 2 + 1) < 1e-4) {
+    for (int k = k0; keep > f && k < clients - 1 && k <= 254; k += 2) {
+        if (clients * below_threshold(k, keep, (int)(f * k) + 1) < 1e-4) {
             p.degree = k;
             break;
         }
     }
-    p.threshold = p.degree / 2 + 1;
+    p.threshold = (int)(f * p.degree) + 1;
     return p;
 }
 
@@ -231,59 +233,144 @@ static void apply_mask(uint32_t *acc, size_t w0, size_t w1, const uint8_t key[32
     }
 }
 
-typedef struct mask_work {
-    uint32_t *acc;
-    size_t w0, w1;
-    const mask_job *jobs;
-    size_t count;
-} mask_work;
+typedef struct slice {
+    void (*fn)(void *, int, int);
+    void *ctx;
+    int t, threads;
+} slice;
 
-static void *mask_worker(void *arg)
+static void *run_slice(void *arg)
 {
-    mask_work *m = arg;
-    uint32_t *buf = malloc(CHUNK_WORDS * 4);
-    if (buf) {
-        for (size_t j = 0; j < m->count; ++j) {
-            apply_mask(m->acc, m->w0, m->w1, m->jobs[j].key, m->jobs[j].sign, buf);
+    const slice *sl = arg;
+    sl->fn(sl->ctx, sl->t, sl->threads);
+    return NULL;
+}
+
+/* Runs fn(ctx, t, threads) for t in [0, threads), on threads - 1 new
+ * threads and this one. */
+static void run_parallel(int threads, void (*fn)(void *ctx, int t, int threads), void *ctx)
+{
+    threads = threads < 1 ? 1 : (threads > 16 ? 16 : threads);
+    slice sl[16];
+    pthread_t tid[16];
+    int started[16] = { 0 };
+    for (int t = 0; t < threads; ++t) {
+        sl[t] = (slice){ fn, ctx, t, threads };
+    }
+    for (int t = 1; t < threads; ++t) {
+        started[t] = pthread_create(&tid[t], NULL, run_slice, &sl[t]) == 0;
+    }
+    fn(ctx, 0, threads);
+    for (int t = 1; t < threads; ++t) {
+        if (started[t]) {
+            pthread_join(tid[t], NULL);
+        } else {
+            fn(ctx, t, threads); /* no thread: this one does its share */
         }
     }
+}
+
+typedef struct mask_work {
+    uint32_t *acc;
+    size_t dim;
+    const mask_job *jobs;
+    size_t count;
+    atomic_int failed;
+} mask_work;
+
+/* Thread t's share: every job over its slice of the vector (whole 64-byte
+ * keystream blocks), so no two threads touch the same words. */
+static void mask_slice(void *ctx, int t, int threads)
+{
+    mask_work *m = ctx;
+    const size_t blocks = (m->dim + 15) / 16;
+    size_t w0 = blocks * (size_t)t / (size_t)threads * 16, w1 = blocks * (size_t)(t + 1) / (size_t)threads * 16;
+    w0 = w0 > m->dim ? m->dim : w0;
+    w1 = w1 > m->dim ? m->dim : w1;
+    uint32_t *buf = malloc(CHUNK_WORDS * 4);
+    if (!buf) {
+        atomic_store(&m->failed, 1);
+        return;
+    }
+    for (size_t j = 0; j < m->count; ++j) {
+        apply_mask(m->acc, w0, w1, m->jobs[j].key, m->jobs[j].sign, buf);
+    }
     free(buf);
-    return buf ? arg : NULL;
 }
 
 /* Applies every job to acc[dim], the vector split across `threads`. */
 static tl_status apply_masks(uint32_t *acc, size_t dim, const mask_job *jobs, size_t count, int threads)
 {
-    threads = threads < 1 ? 1 : (threads > 16 ? 16 : threads);
-    mask_work work[16];
-    pthread_t tid[16];
-    int started = 0;
-    const size_t blocks = (dim + 15) / 16;
-    for (int t = 0; t < threads; ++t) {
-        work[t].acc = acc;
-        work[t].w0 = blocks * (size_t)t / (size_t)threads * 16;
-        work[t].w1 = blocks * (size_t)(t + 1) / (size_t)threads * 16;
-        work[t].w1 = work[t].w1 > dim ? dim : work[t].w1;
-        work[t].w0 = work[t].w0 > dim ? dim : work[t].w0;
-        work[t].jobs = jobs;
-        work[t].count = count;
-    }
-    for (int t = 1; t < threads; ++t) {
-        if (pthread_create(&tid[t], NULL, mask_worker, &work[t]) != 0) {
-            break;
+    mask_work m = { acc, dim, jobs, count, 0 };
+    run_parallel(threads, mask_slice, &m);
+    return atomic_load(&m.failed) ? TL_ERR_NOMEM : TL_OK;
+}
+
+/* The unmasking's first half, shared by the threads. */
+typedef struct unmask_ctx {
+    const tl_secagg_params *p;
+    const party *pt;
+    const uint8_t *opened, *have, *dropped, *xs;
+    const size_t *first_job;
+    mask_job *jobs;
+    atomic_int status;          /* a failure (any thread may set it) */
+} unmask_ctx;
+
+/* Rebuilds client i's secret and writes the masks to remove into its slots. */
+static tl_status unmask_client(const unmask_ctx *u, int i)
+{
+    const tl_secagg_params *p = u->p;
+    const int k = p->degree, t = p->threshold;
+    const uint8_t *shares[254];
+    uint8_t sx[254];
+    int m = 0;
+    for (int q = 0; q < k && m < t; ++q) {
+        if (u->have[(size_t)i * k + q]) {
+            shares[m] = u->opened + ((size_t)i * k + q) * 32;
+            sx[m++] = u->xs[q];
         }
-        started = t;
     }
-    int ok = mask_worker(&work[0]) != NULL;
-    for (int t = 1; t <= started; ++t) {
-        void *r = NULL;
-        pthread_join(tid[t], &r);
-        ok &= r != NULL;
+    if (m < t) {
+        return TL_ERR_STATE; /* too few survivors around client i */
     }
-    for (int t = started + 1; t < threads; ++t) { /* threads that did not start: here */
-        ok &= mask_worker(&work[t]) != NULL;
+    uint8_t secret[32];
+    tl_shamir_combine(shares, sx, t, 32, secret);
+    mask_job *job = u->jobs + u->first_job[i];
+    tl_status st = TL_OK;
+    if (!u->dropped[i]) {
+        memcpy(job->key, secret, 32); /* its own mask seed b */
+        job->sign = -1;
+    } else {
+        uint8_t pk[32];
+        crypto_scalarmult_base(pk, secret);
+        if (sodium_memcmp(pk, u->pt[i].s_pk, 32) != 0) {
+            st = TL_ERR_SIGNATURE; /* the shares do not rebuild the key it advertised */
+        }
+        for (int q = 0; q < k && st == TL_OK; ++q) {
+            const int j = neighbour(p, i, q);
+            if (u->dropped[j]) {
+                continue; /* neither sent: their pair mask is in no vector */
+            }
+            /* Survivor j added +PRG(s_ji) if i > j, else -PRG(s_ji): take it back. */
+            if (pair_key(secret, u->pt[j].s_pk, i, j, 'm', job->key) != 0) {
+                st = TL_ERR_SIGNATURE;
+            }
+            (job++)->sign = i > j ? -1 : 1;
+        }
     }
-    return ok ? TL_OK : TL_ERR_NOMEM;
+    sodium_memzero(secret, sizeof secret);
+    return st;
+}
+
+static void unmask_slice(void *ctx, int t, int threads)
+{
+    unmask_ctx *u = ctx;
+    for (int i = t; i < u->p->clients; i += threads) {
+        const tl_status st = unmask_client(u, i);
+        if (st != TL_OK) {
+            atomic_store(&u->status, (int)st); /* any failure voids the round; which one wins does not matter */
+        }
+    }
 }
 
 /* A client's secret bytes, reproducible from (seed, client, what). */
@@ -322,8 +409,9 @@ tl_status tl_secagg_round(const tl_secagg_params *p, const uint32_t *const *inpu
     mask_job *jobs = malloc(sizeof(mask_job) * ((size_t)n * (size_t)k + (size_t)n));
     uint8_t *opened = malloc((size_t)n * (size_t)k * 32);      /* [dealer][position]: the share opened */
     uint8_t *have = calloc((size_t)n * (size_t)k, 1);
+    size_t *first_job = malloc(sizeof(size_t) * ((size_t)n + 1));
     tl_status status = TL_OK;
-    if (!pt || !boxes || !masked || !jobs || !opened || !have) {
+    if (!pt || !boxes || !masked || !jobs || !opened || !have || !first_job) {
         status = TL_ERR_NOMEM;
         goto done;
     }
@@ -421,51 +509,29 @@ tl_status tl_secagg_round(const tl_secagg_params *p, const uint32_t *const *inpu
         }
     }
     /* The server: rebuild each secret from t opened shares, then remove the
-     * masks that do not cancel. */
+     * masks that do not cancel. Each client's masks to remove have their
+     * own slots in `jobs` (a survivor: its seed; a dropped client: one per
+     * surviving neighbour), so the rebuilding runs on the threads too. */
     const double s0 = tl_monotonic_seconds();
     size_t jobs_n = 0;
     for (int i = 0; i < n; ++i) {
-        const uint8_t *shares[254];
-        uint8_t sx[254];
-        int m = 0;
-        for (int q = 0; q < k && m < t; ++q) {
-            if (have[(size_t)i * k + q]) {
-                shares[m] = opened + ((size_t)i * k + q) * 32;
-                sx[m++] = xs[q];
-            }
-        }
-        if (m < t) {
-            status = TL_ERR_STATE; /* too few survivors around client i */
-            goto done;
-        }
-        uint8_t secret[32];
-        tl_shamir_combine(shares, sx, t, 32, secret);
-        stats->rebuilt++;
+        first_job[i] = jobs_n;
         if (!dropped[i]) {
-            memcpy(jobs[jobs_n].key, secret, 32); /* its own mask seed b */
-            jobs[jobs_n++].sign = -1;
+            jobs_n += 1;
             continue;
         }
-        uint8_t pk[32];
-        crypto_scalarmult_base(pk, secret);
-        if (sodium_memcmp(pk, pt[i].s_pk, 32) != 0) {
-            status = TL_ERR_SIGNATURE; /* the shares do not rebuild the key it advertised */
-            goto done;
-        }
         for (int q = 0; q < k; ++q) {
-            const int j = neighbour(p, i, q);
-            if (dropped[j]) {
-                continue; /* neither sent: their pair mask is in no vector */
-            }
-            /* Survivor j added +PRG(s_ji) if i > j, else -PRG(s_ji): take it back. */
-            if (pair_key(secret, pt[j].s_pk, i, j, 'm', jobs[jobs_n].key) != 0) {
-                status = TL_ERR_SIGNATURE;
-                goto done;
-            }
-            jobs[jobs_n++].sign = i > j ? -1 : 1;
+            jobs_n += !dropped[neighbour(p, i, q)];
         }
-        sodium_memzero(secret, sizeof secret);
     }
+    first_job[n] = jobs_n;
+    unmask_ctx uc = { p, pt, opened, have, dropped, xs, first_job, jobs, TL_OK };
+    run_parallel(p->threads, unmask_slice, &uc);
+    status = (tl_status)atomic_load(&uc.status);
+    if (status != TL_OK) {
+        goto done;
+    }
+    stats->rebuilt = n;
     status = apply_masks(sum, dim, jobs, jobs_n, p->threads);
     stats->server_seconds = tl_monotonic_seconds() - s0;
 done:
@@ -478,5 +544,6 @@ done:
     free(jobs);
     free(opened);
     free(have);
+    free(first_job);
     return status;
 }

@@ -43,6 +43,7 @@ void tl_fed_defaults(tl_fed_config *cfg)
     cfg->server_lr = 1.0f;
     cfg->rule.kind = TL_AGG_MEAN;
     cfg->frac_bits = 16;
+    cfg->secagg_threshold = 0.5f;
     cfg->edge_rounds = 1;
     cfg->mcu_samples = 200;
     cfg->threads = 2;
@@ -301,7 +302,7 @@ static tl_status fixed_point_mean(sim *s, const int *slots, int count, float *ou
         tl_fixed_encode(both, 2, cfg->frac_bits, limit, in[g] + dim);
     }
     if (st == TL_OK && cfg->secagg && count >= 2) {
-        tl_secagg_params p = tl_secagg_default(count, words, cfg->dropout);
+        tl_secagg_params p = tl_secagg_default(count, words, cfg->dropout, cfg->secagg_threshold);
         tl_secagg_stats stats;
         st = tl_secagg_round(&p, (const uint32_t *const *)in, gone, stream(cfg->seed, PURPOSE_SECAGG,
                                                                              (uint64_t)s->round, (uint64_t)slots[0]),
@@ -955,6 +956,8 @@ static tl_status check_config(const tl_fed_config *cfg, char *error, size_t size
         why = "dropout and attackers are fractions in [0, 1)";
     } else if (!(cfg->mcu >= 0.0f && cfg->mcu <= 1.0f) || cfg->mcu_samples < 1 || (cfg->mcu > 0.0f && cfg->edges > 0)) {
         why = "MCU-class clients: a fraction in [0, 1], samples >= 1, and (for now) one level";
+    } else if (!(cfg->secagg_threshold >= 0.1f && cfg->secagg_threshold < 1.0f)) {
+        why = "the secure-aggregation threshold is a fraction of the neighbours in [0.1, 1)";
     } else if (cfg->frac_bits < 4 || cfg->frac_bits > 28) {
         why = "fixed point: 4 to 28 fraction bits";
     }
