@@ -68,6 +68,9 @@ check "top-k 5% sends (index, value) pairs" 0 "up 0\.01 MB" -- \
     fed --clients 6 --per-round 4 --rounds 1 --compress topk:0.05
 check "differential privacy reports epsilon at delta 1e-5" 0 "round 2/2: .*epsilon [0-9]+\.[0-9]+.*epsilon [0-9.]+, delta 1e-5" -- \
     fed --clients 6 --per-round 3 --rounds 2 --dp-clip 1 --dp-noise 1.1
+check "a privacy budget sets the noise: epsilon 3 spent over the run" 0 \
+    "noise multiplier [0-9.]+ spends epsilon 3 .*round 2/2: .*epsilon 3\.00" -- \
+    fed --clients 6 --per-round 3 --rounds 2 --dp-clip 1 --dp-epsilon 3
 check "two levels: the cloud hears from the edges" 0 '"cloud_bytes_up": 33048' -- \
     sh -c "'$bin' federate --arch student-tiny --data '$work/data' --clients 8 --per-round 8 --rounds 2 --edges 2 \
            --json '$work/h.json' >/dev/null 2>&1 && cat '$work/h.json'"

@@ -216,6 +216,11 @@ static void the_accountant_spends_more_epsilon_on_less_noise_and_more_rounds(voi
     assert_true(tl_dp_epsilon(1.0, 1.0, 10, 1e-5) > one);
     assert_true(tl_dp_epsilon(0.1, 1.0, 10, 1e-5) < tl_dp_epsilon(1.0, 1.0, 10, 1e-5)); /* sampling amplifies */
     assert_true(isinf(tl_dp_epsilon(0.1, 0.0, 10, 1e-5)));
+    /* The noise for a budget spends at most it, and a little less noise would not. */
+    const double sigma = tl_dp_noise_for(0.1, 50, 1e-5, 3.0);
+    assert_true(sigma > 0.3 && sigma < 5.0);
+    assert_true(tl_dp_epsilon(0.1, sigma, 50, 1e-5) <= 3.0);
+    assert_true(tl_dp_epsilon(0.1, sigma * 0.99, 50, 1e-5) > 3.0);
     float u[4] = { 3.0f, 4.0f, 0.0f, 0.0f };
     assert_true(fabs(tl_dp_clip(u, 4, 1.0) - 5.0) < 1e-9);
     assert_true(fabsf(u[0] - 0.6f) < 1e-6f && fabsf(u[1] - 0.8f) < 1e-6f);

@@ -128,6 +128,10 @@ void tl_dp_noise(float *values, size_t dim, double sigma, uint64_t *rng);
  * is 0. */
 double tl_dp_epsilon(double q, double sigma, int rounds, double delta);
 
+/* The smallest noise multiplier whose epsilon after `rounds` is at most
+ * `epsilon` (bisection on tl_dp_epsilon); 0 if none up to 10^4. */
+double tl_dp_noise_for(double q, int rounds, double delta, double epsilon);
+
 /* ---- secure aggregation (src/federated/secagg.c) ----
  * Bonawitz et al. 2017 with SecAgg+'s sparse graph (Bell et al. 2020):
  * each client agrees an X25519 key with each of its `degree` neighbours on a

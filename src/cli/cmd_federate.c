@@ -117,6 +117,7 @@ int tl_cmd_federate(int argc, char **argv)
     uint32_t seed = 1;
     float server_lr = 0.0f;
     int has_server_lr = 0, selection = 0;
+    double dp_epsilon = 0.0;
     const tl_opt options[] = {
         { "--arch", TL_OPT_TEXT, &cfg.arch, 0, 0, "NAME", "the architecture every client trains (default student)",
           NULL },
@@ -155,6 +156,8 @@ int tl_cmd_federate(int argc, char **argv)
           "int8 model and learn its head on the device runtime", NULL },
         { "--mcu-samples", TL_OPT_INT, &cfg.mcu_samples, 1, 1000000, "N", "samples an MCU-class client learns from\n"
           "a round (default 200)", NULL },
+        { "--dp-epsilon", TL_OPT_DOUBLE, &dp_epsilon, 0.01, 1000, "EPS", "with --dp-clip: the noise that spends this\n"
+          "epsilon (delta 1e-5) over the run, from the accountant", NULL },
         { "--edges", TL_OPT_INT, &cfg.edges, 0, 4096, "E", "two levels: clients -> E edge aggregators -> cloud", NULL },
         { "--edge-rounds", TL_OPT_INT, &cfg.edge_rounds, 1, 100000, "R", "rounds between the cloud's aggregations\n"
           "(default 1)", NULL },
@@ -208,6 +211,17 @@ int tl_cmd_federate(int argc, char **argv)
     }
     if (tl_compress_parse(compress, &cfg.compress) != 0) {
         return tl_cli_fail("federate", "--compress %s: expected none, int8 or topk:RATIO (0 to 1)", compress);
+    }
+    if (dp_epsilon > 0.0) {
+        if (!(cfg.dp_clip > 0.0f) || cfg.dp_noise > 0.0f) {
+            return tl_cli_fail("federate", "--dp-epsilon needs --dp-clip and sets the noise itself (no --dp-noise)");
+        }
+        cfg.dp_noise = (float)tl_dp_noise_for((double)cfg.per_round / cfg.clients, cfg.rounds, 1e-5, dp_epsilon);
+        if (!(cfg.dp_noise > 0.0f)) {
+            return tl_cli_fail("federate", "--dp-epsilon %g: no noise up to 10^4 x the clip reaches it", dp_epsilon);
+        }
+        fprintf(stderr, "federate: noise multiplier %.4f spends epsilon %g (delta 1e-5) over %d rounds\n",
+                (double)cfg.dp_noise, dp_epsilon, cfg.rounds);
     }
     tl_fed_report report;
     char error[512] = "";

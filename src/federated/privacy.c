@@ -77,3 +77,27 @@ double tl_dp_epsilon(double q, double sigma, int rounds, double delta)
     }
     return best;
 }
+
+double tl_dp_noise_for(double q, int rounds, double delta, double epsilon)
+{
+    if (!(epsilon > 0.0) || rounds < 1) {
+        return 0.0;
+    }
+    double lo = 0.01, hi = 0.01;
+    while (tl_dp_epsilon(q, hi, rounds, delta) > epsilon) {
+        lo = hi;
+        hi *= 2.0;
+        if (hi > 1e4) {
+            return 0.0;
+        }
+    }
+    for (int i = 0; i < 60; ++i) { /* epsilon falls as sigma grows */
+        const double mid = 0.5 * (lo + hi);
+        if (tl_dp_epsilon(q, mid, rounds, delta) > epsilon) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    return hi;
+}
