@@ -25,6 +25,17 @@ typedef struct tl_psk {
 } tl_psk;
 int tl_psk_read(const char *path, tl_psk *entries, int capacity, char *error, size_t error_size);
 
+struct tl_library;
+struct tl_round_state;
+
+/* Closes a federated round (the server calls it when the round has its
+ * updates): combine them (tl_round_updates) and publish the result as the
+ * model's next version; TL_OK lets the server close the round and open the
+ * next. Runs in the server's loop. */
+typedef tl_status (*tl_round_done_fn)(void *ctx, struct tl_library *library, const char *name,
+                                      const struct tl_round_state *round, int *version, char *error,
+                                      size_t error_size);
+
 typedef struct tl_serve_options {
     const char *library;        /* SQLite file or PostgreSQL connection string */
     const char *host;           /* default 127.0.0.1 */
@@ -32,10 +43,17 @@ typedef struct tl_serve_options {
     const char *psk_file;       /* non-NULL: DTLS with these identities only */
     double poll_seconds;        /* how often to look for new versions (default 1) */
     int quiet;
+    /* Federated rounds of one model (NULL: none): devices learn its head
+     * and send the deltas to /update; round_size of them close a round. */
+    const char *federate;
+    int round_size;
+    tl_round_done_fn round_done;
+    void *round_ctx;
 } tl_serve_options;
 
 /* Serves the library until SIGINT/SIGTERM; -1 with a message if it cannot
- * start. Resources: /plan (observable), /model (block-wise), /context. */
+ * start. Resources: /plan (observable), /model (block-wise), /context;
+ * with federate, /round (observable) and /update (block-wise uploads). */
 int tl_serve(const tl_serve_options *options, char *error, size_t error_size);
 
 /* What the device client reports as it goes (may be NULL). */
@@ -90,6 +108,14 @@ tl_status tl_context_set(const char *host, uint16_t port, const tl_psk *psk, con
 /* The running model as the device's update record says: slot letter,
  * version, variant[40] and model[64] (may be NULL); 0 if none. */
 int tl_device_active(const char *slots, char *slot, int *version, char *variant, char *model);
+
+/* A device's part in a federated round: reads /round?name=NAME, then
+ * sends `count` float32 values (the head's delta) and its weight to
+ * /update for that round, block-wise. reply gets the server's answer
+ * ("round R: received X of K") or why it refused. */
+tl_status tl_round_send(const char *host, uint16_t port, const tl_psk *psk, const char *device, const char *name,
+                        const float *values, uint32_t count, double weight, int *round, char *reply,
+                        size_t reply_size);
 
 #ifdef __cplusplus
 }

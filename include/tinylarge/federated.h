@@ -195,6 +195,26 @@ void tl_shamir_combine(const uint8_t *const *shares, const uint8_t *xs, int coun
 void tl_fixed_encode(const float *v, size_t dim, int frac_bits, int32_t limit, uint32_t *out);
 void tl_fixed_decode(const uint32_t *sum, size_t dim, int frac_bits, float *out);
 
+/* ---- the edge's rounds over CoAP (src/federated/edge_round.c) ----
+ * Devices learn the head of the model the edge serves and send their
+ * deltas (coap.h: /round, /update); when a round has its updates the
+ * server calls tl_round_publish: the rule combines the deltas (weighted by
+ * the devices' weights), the model's head takes the result (tl_learn_apply,
+ * then the learner's write-back), and the model goes to the library as the
+ * next version (signed), with the previous version's tags. */
+struct tl_library;
+struct tl_round_state;
+
+typedef struct tl_round_publisher {
+    tl_agg_rule rule;
+    const uint8_t *secret_key;  /* signs the new versions (NULL: unsigned) */
+    const char *work_dir;       /* where the new catalogue is written (NULL: $TMPDIR) */
+} tl_round_publisher;
+
+/* A tl_round_done_fn (coap.h); ctx is a tl_round_publisher. */
+tl_status tl_round_publish(void *ctx, struct tl_library *library, const char *name,
+                           const struct tl_round_state *round, int *version, char *error, size_t error_size);
+
 /* ---- the simulator (src/federated/simulate.c): `tinylarge federate` ---- */
 
 typedef enum tl_attack_kind {

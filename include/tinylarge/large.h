@@ -335,8 +335,25 @@ typedef enum tl_shift_kind {
     TL_SHIFT_NOISE = 3        /* Gaussian noise of standard deviation `amount`, clipped */
 } tl_shift_kind;
 
+/* On-device learning fed from a dataset, as a device feeds it its own
+ * samples (src/large/learn_data.c): for each of `count` samples (image
+ * order[i % ds->n]), the image as the model's input (pixel - 128), the
+ * backbone up to the head, one tl_learn_add. With `log` (may be NULL), the
+ * inputs and labels are also written there as a sample log's records
+ * (learn.h), after its header. TL_ERR_SHAPE: the model does not take the
+ * data's images. */
+struct tl_learner;
+struct tl_interp;
+tl_status tl_learn_dataset(struct tl_learner *learner, struct tl_interp *interp, const tl_dataset *ds,
+                           const uint32_t *order, uint32_t count, uint8_t *log);
+
 /* Applies the shift in place; noise is drawn from `seed`. */
 tl_status tl_dataset_shift(tl_dataset *ds, tl_shift_kind kind, double amount, uint64_t seed);
+/* One split of a dataset folder as a device sees it: the classes kept
+ * (count 0: all), then the shift (noise seeded by seed, the test split's
+ * by another); error names a class the data does not have. */
+tl_status tl_dataset_load_shifted(const char *dir, int train, const int *keep, int count, tl_shift_kind shift,
+                                  double amount, uint64_t seed, tl_dataset *out, char *error, size_t error_size);
 /* "rotate:30", "brightness:60", "noise:25" or "none"; 0 on success. */
 int tl_shift_parse(const char *text, tl_shift_kind *kind, double *amount);
 

@@ -105,6 +105,10 @@ uint32_t tl_learn_predict(const tl_learner *learner, const int8_t *features);
  * model's size; *size gets it. */
 tl_status tl_learn_write_model(const tl_learner *learner, uint8_t *out, size_t capacity, uint32_t *size);
 
+/* Adds delta (tl_learn_delta's layout, count values) to the head: how an
+ * aggregator applies the mean of devices' deltas before writing the model. */
+tl_status tl_learn_apply(tl_learner *learner, const float *delta, uint32_t count);
+
 /* Values in the head's delta: classes * inputs weights then classes biases. */
 uint32_t tl_learn_delta_count(const tl_learner *learner);
 

@@ -65,6 +65,44 @@ tl_status tl_library_list(tl_library *library,
 /* Removes a model, every version. TL_ERR_ARG if there is no such model. */
 tl_status tl_library_remove(tl_library *library, const char *name, char *error, size_t error_size);
 
+/* ---- federated rounds (src/edge/rounds.c) ----
+ * A model's rounds and the updates received in each, kept in the library
+ * so a server killed mid-round restarts into the same round. An update is
+ * `value_count` float32 values (little-endian) and a weight. */
+typedef struct tl_round_state {
+    int round;                  /* 1, 2, ... */
+    int needed;                 /* updates that close it */
+    int received;
+    uint32_t value_count;
+    int base_version;           /* the model version the clients learnt from */
+    int open;
+} tl_round_state;
+
+/* The model devices learn in rounds: the latest version's first variant
+ * whose head the device learner can train (learn.h). *data (16-byte
+ * aligned, caller frees) gets its .tlm; TL_ERR_UNSUPPORTED if none has one. */
+tl_status tl_library_learnable(tl_library *library, const char *name, int *version, tl_variant *variant,
+                               uint8_t **data, size_t *size, char *error, size_t error_size);
+
+/* The model's latest round (open or not); TL_ERR_ARG if it has none. */
+tl_status tl_round_current(tl_library *library, const char *name, tl_round_state *round, char *error,
+                           size_t error_size);
+/* The open round, or a new one (the latest + 1) if none is open. */
+tl_status tl_round_open(tl_library *library, const char *name, int needed, uint32_t value_count, int base_version,
+                        tl_round_state *round, char *error, size_t error_size);
+/* Stores a device's update in the open round `round` (replacing an earlier
+ * one of the same device); *round gets the state after. TL_ERR_STATE: not
+ * the open round; TL_ERR_SHAPE: not value_count values; TL_ERR_ARG: a
+ * weight outside (0, 1e9] or a value that is not finite. */
+tl_status tl_round_submit(tl_library *library, const char *name, int round, const char *device, double weight,
+                          const void *values, size_t size, tl_round_state *state, char *error, size_t error_size);
+/* Calls fn for each update of a round, in device order. */
+tl_status tl_round_updates(tl_library *library, const char *name, int round,
+                           void (*fn)(void *ctx, const char *device, double weight, const float *values,
+                                      uint32_t count),
+                           void *ctx, char *error, size_t error_size);
+tl_status tl_round_close(tl_library *library, const char *name, int round, char *error, size_t error_size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,6 +14,9 @@ int tl_cli_fail(const char *cmd, const char *fmt, ...);
  * non-zero on failure. *buffer must be freed by the caller. */
 int tl_cli_load_model(const char *cmd, const char *path, uint8_t **buffer, tl_model *model);
 
+/* "0,3,5" into out[] (each in [lo, hi]); the count, or -1. */
+int tl_cli_parse_int_list(const char *text, int *out, int capacity, int lo, int hi);
+
 /* Parses a non-negative integer option value; returns 0 on success. */
 int tl_cli_parse_u32(const char *text, uint32_t *out);
 

@@ -12,55 +12,6 @@
 #include "tinylarge/large.h"
 #include "tinylarge/learn.h"
 
-/* "0,3,5" -> keep[]; returns the count, or -1. */
-static int parse_classes(const char *text, int *keep, int capacity)
-{
-    int count = 0;
-    const char *p = text;
-    while (*p) {
-        char *end = NULL;
-        const long v = strtol(p, &end, 10);
-        if (end == p || v < 0 || v > 255 || count == capacity || (*end != ',' && *end != '\0')) {
-            return -1;
-        }
-        keep[count++] = (int)v;
-        p = *end ? end + 1 : end;
-    }
-    return count;
-}
-
-/* The device's distribution of one split: the classes kept, then the shift. */
-static tl_status device_split(const char *dir, int train, const int *keep, int kept, tl_shift_kind shift,
-                              double amount, uint64_t seed, tl_dataset *out, char *error, size_t error_size)
-{
-    tl_dataset all;
-    tl_status s = tl_dataset_load_dir(dir, train, 0, &all, error, error_size);
-    if (s != TL_OK) {
-        return s;
-    }
-    if (kept > 0) {
-        for (int i = 0; i < kept; ++i) {
-            if (keep[i] >= all.classes) {
-                snprintf(error, error_size, "--classes: class %d, but the dataset has %d classes", keep[i],
-                         all.classes);
-                tl_dataset_free(&all);
-                return TL_ERR_ARG;
-            }
-        }
-        s = tl_dataset_select(&all, keep, kept, out);
-        tl_dataset_free(&all);
-    } else {
-        *out = all;
-    }
-    if (s == TL_OK) {
-        s = tl_dataset_shift(out, shift, amount, seed + (train ? 0 : 7919));
-    }
-    if (s != TL_OK && error[0] == '\0') {
-        snprintf(error, error_size, "cannot prepare the device's data: %s", tl_status_str(s));
-    }
-    return s;
-}
-
 static void fill_input(int8_t *in, const uint8_t *pixels, size_t size)
 {
     for (size_t k = 0; k < size; ++k) {
@@ -122,7 +73,7 @@ int tl_cmd_learn(int argc, char **argv)
         return tl_cli_fail("learn", "need a model and -o ADAPTED.tlm");
     }
     int keep[256], kept = 0;
-    if (classes && (kept = parse_classes(classes, keep, 256)) <= 0) {
+    if (classes && (kept = tl_cli_parse_int_list(classes, keep, 256, 0, 255)) <= 0) {
         return tl_cli_fail("learn", "--classes %s: expected class numbers separated by commas, e.g. 0,3,5", classes);
     }
     tl_shift_kind shift;
@@ -148,8 +99,8 @@ int tl_cmd_learn(int argc, char **argv)
     void *work = NULL, *arena = NULL;
     uint8_t *adapted = NULL, *log = NULL;
     float *delta = NULL;
-    if (device_split(data, 1, keep, kept, shift, amount, seed, &train, error, sizeof error) != TL_OK ||
-        device_split(data, 0, keep, kept, shift, amount, seed, &test, error, sizeof error) != TL_OK) {
+    if (tl_dataset_load_shifted(data, 1, keep, kept, shift, amount, seed, &train, error, sizeof error) != TL_OK ||
+        tl_dataset_load_shifted(data, 0, keep, kept, shift, amount, seed, &test, error, sizeof error) != TL_OK) {
         rc = tl_cli_fail("learn", "%s", error);
         goto done;
     }
@@ -212,26 +163,11 @@ int tl_cmd_learn(int argc, char **argv)
         tl_samples_header h = { { 'T', 'L', 'L', 'S' }, samples, (uint32_t)sample_size, 0 };
         memcpy(log, &h, sizeof h);
     }
-    for (uint32_t i = 0; i < samples; ++i) {
-        const uint32_t idx = order[i % (uint32_t)train.n]; /* more samples than images: passes again */
-        const uint8_t *px = train.pixels + (size_t)idx * sample_size;
-        input = tl_interp_input(&it, 0, NULL);
-        fill_input(input, px, sample_size);
-        if (log) {
-            uint8_t *rec = log + sizeof(tl_samples_header) + (size_t)i * (1 + sample_size);
-            rec[0] = train.labels[idx];
-            memcpy(rec + 1, input, sample_size);
-        }
-        const int8_t *features = NULL;
-        s = tl_learn_features(&learner, &it, &features);
-        if (s == TL_OK) {
-            s = tl_learn_add(&learner, features, train.labels[idx]);
-        }
-        if (s != TL_OK) {
-            free(order);
-            rc = tl_cli_fail("learn", "%s: sample %u: %s", model_path, i, tl_status_str(s));
-            goto done;
-        }
+    s = tl_learn_dataset(&learner, &it, &train, order, samples, log);
+    if (s != TL_OK) {
+        free(order);
+        rc = tl_cli_fail("learn", "%s: %s", model_path, tl_status_str(s));
+        goto done;
     }
     free(order);
     /* The float head on the test images, before quantising it back. */

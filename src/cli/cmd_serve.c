@@ -14,13 +14,16 @@
 #include "options.h"
 #include "tinylarge/convert.h"
 #include "tinylarge/edge.h"
+#include "tinylarge/federated.h"
 #include "tinylarge/large.h"
 #include "tinylarge/host.h"
+#include "tinylarge/learn.h"
 
 int tl_cmd_serve(int argc, char **argv)
 {
-    tl_serve_options o = { NULL, "127.0.0.1", 0, NULL, 1.0, 0 };
+    tl_serve_options o = { NULL, "127.0.0.1", 0, NULL, 1.0, 0, NULL, 3, NULL, NULL };
     uint32_t port = 0;
+    const char *key_path = NULL, *rule = "mean";
     const tl_opt options[] = {
         { "--db", TL_OPT_TEXT, &o.library, 0, 0, "LIB", "the library: a SQLite file or a PostgreSQL connection string",
           NULL },
@@ -31,18 +34,30 @@ int tl_cmd_serve(int argc, char **argv)
         { "--poll", TL_OPT_DOUBLE, &o.poll_seconds, 0.001, 86400, "S", "look for newly published versions every S\n"
           "seconds (default 1)", NULL },
         { "--quiet", TL_OPT_FLAG, &o.quiet, 0, 0, NULL, "no line per plan on stderr", NULL },
+        { "--federate", TL_OPT_TEXT, &o.federate, 0, 0, "NAME", "run federated rounds of this model: devices send\n"
+          "their head's delta to /update", NULL },
+        { "--round-size", TL_OPT_INT, &o.round_size, 1, 100000, "K", "updates that close a round (default 3)", NULL },
+        { "--aggregate", TL_OPT_TEXT, &rule, 0, 0, "RULE", "how a round's updates combine: mean (default), median,\n"
+          "trimmed:BETA, krum:F, multikrum:F:M", NULL },
+        { "--key", TL_OPT_TEXT, &key_path, 0, 0, "NAME.key", "sign the versions the rounds publish", NULL },
         { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },
     };
     const tl_command_spec spec = {
         "serve",
-        "usage: tinylarge serve --db LIB [--host ADDRESS] [--port N] [--psk FILE] [--poll S] [--quiet]\n\n"
+        "usage: tinylarge serve --db LIB [--host ADDRESS] [--port N] [--psk FILE] [--poll S] [--quiet]\n"
+        "                       [--federate NAME [--round-size K] [--aggregate RULE] [--key NAME.key]]\n\n"
         "The edge server, CoAP over UDP (default 127.0.0.1:5683), or DTLS with --psk.\n"
         "  GET  /plan?flash=B&ram=B&macs=R&rate=BPS[&name=N][&device=ID][&K=V...]\n"
         "       the variant for a device, as a CBOR manifest with the publisher's signed\n"
         "       manifest; observable: devices are notified when their context changes\n"
         "       or a version is published\n"
         "  GET  /model?name=N&version=V&variant=X[&form=tlp]   its bytes, block-wise\n"
-        "  POST /context?device=ID&K=V...                        set a device's context",
+        "  POST /context?device=ID&K=V...                        set a device's context\n"
+        "With --federate: GET /round (observable) says which round is open; PUT\n"
+        "/update?device=ID&name=N&round=R&weight=W takes a device's head delta\n"
+        "(float32, block-wise). The round's state is kept in the library: a restarted\n"
+        "server goes on with it. K updates close a round: the rule combines them,\n"
+        "the head takes the result and the model is published as the next version.",
         options, NULL, 0, NULL
     };
     int positional;
@@ -55,7 +70,26 @@ int tl_cmd_serve(int argc, char **argv)
         return tl_cli_fail("serve", "need --db LIB");
     }
     char error[512] = "";
-    if (tl_serve(&o, error, sizeof error) != 0) {
+    tl_round_publisher publisher;
+    memset(&publisher, 0, sizeof publisher);
+    uint8_t key[TL_SECRET_KEY_BYTES];
+    if (o.federate) {
+        if (tl_agg_parse(rule, &publisher.rule) != 0) {
+            return tl_cli_fail("serve", "--aggregate %s: expected mean, median, trimmed:BETA, krum:F or multikrum:F:M",
+                               rule);
+        }
+        if (key_path && (sodium_init() < 0 || tl_key_read(key_path, 1, key, error, sizeof error) != TL_OK)) {
+            return tl_cli_fail("serve", "%s", error);
+        }
+        publisher.secret_key = key_path ? key : NULL;
+        o.round_done = tl_round_publish;
+        o.round_ctx = &publisher;
+    } else if (key_path) {
+        return tl_cli_fail("serve", "--key signs what the rounds publish: it needs --federate");
+    }
+    const int rc = tl_serve(&o, error, sizeof error);
+    sodium_memzero(key, sizeof key);
+    if (rc != 0) {
         return tl_cli_fail("serve", "%s", error);
     }
     return 0;
@@ -137,8 +171,104 @@ static void on_model(void *ctx, const uint8_t *model, size_t size, const tl_mani
     fflush(stdout);
 }
 
+/* The device's part in a federated round (--learn). */
+typedef struct device_learning {
+    const char *data, *classes, *shift;
+    uint32_t samples;
+} device_learning;
+
+/* Learns the active model's head from the local data and sends the delta
+ * to the open round; prints what the server said. 0 on success. */
+static int learn_and_send(const tl_device_options *o, const device_learning *learn)
+{
+    char slot[2], variant[40], model_name[64], path[4200], error[512] = "";
+    int version = 0, keep[256], kept = 0;
+    tl_shift_kind shift;
+    double amount;
+    if (learn->classes && (kept = tl_cli_parse_int_list(learn->classes, keep, 256, 0, 255)) <= 0) {
+        return tl_cli_fail("device", "--learn-classes %s: expected class numbers separated by commas", learn->classes);
+    }
+    if (tl_shift_parse(learn->shift, &shift, &amount) != 0) {
+        return tl_cli_fail("device", "--learn-shift %s: expected rotate:DEGREES, brightness:DELTA, noise:SIGMA or none",
+                           learn->shift);
+    }
+    if (!o->slots || !tl_device_active(o->slots, slot, &version, variant, model_name)) {
+        return tl_cli_fail("device", "--learn: no active model in %s", o->slots ? o->slots : "(no --slots)");
+    }
+    snprintf(path, sizeof path, "%.4000s/slot-%s.tlm", o->slots, slot);
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    tl_dataset data = { 0 };
+    tl_model model;
+    tl_learner l;
+    tl_interp it;
+    void *work = NULL, *arena = NULL;
+    float *delta = NULL;
+    uint32_t *order = NULL;
+    int rc = 0;
+    const tl_learn_config cfg = tl_learn_defaults();
+    tl_status s = tl_read_file(path, &bytes, &size);
+    if (s == TL_OK) {
+        s = tl_model_load(&model, bytes, size, TL_LOAD_SKIP_DIGEST); /* verified when installed */
+    }
+    const size_t work_size = s == TL_OK ? tl_learn_work_size(&model, &cfg) : 0;
+    if (s != TL_OK || work_size == 0) {
+        rc = tl_cli_fail("device", "%s: the active model (%s version %d) %s", path, variant, version,
+                         s != TL_OK ? "does not load" : "has no head to learn");
+        goto done;
+    }
+    if (tl_dataset_load_shifted(learn->data, 1, keep, kept, shift, amount, 1, &data, error, sizeof error) != TL_OK) {
+        rc = tl_cli_fail("device", "--learn: %s", error);
+        goto done;
+    }
+    work = malloc(work_size);
+    arena = malloc(tl_model_arena_size(&model) + 1);
+    order = malloc(sizeof(uint32_t) * (size_t)(data.n > 0 ? data.n : 1));
+    if (!work || !arena || !order || data.n == 0) {
+        rc = tl_cli_fail("device", "--learn: %s", data.n == 0 ? "no local samples of those classes" : "out of memory");
+        goto done;
+    }
+    tl_shuffle(order, data.n, 1, 0);
+    s = tl_learn_init(&l, &model, work, work_size, &cfg);
+    if (s == TL_OK) {
+        s = tl_interp_init(&it, &model, arena, tl_model_arena_size(&model));
+    }
+    if (s == TL_OK) {
+        s = tl_learn_dataset(&l, &it, &data, order, learn->samples, NULL);
+    }
+    const uint32_t count = s == TL_OK ? tl_learn_delta_count(&l) : 0;
+    delta = count ? malloc(sizeof(float) * count) : NULL;
+    if (s == TL_OK && (!delta || tl_learn_delta(&l, delta, count) != TL_OK)) {
+        s = TL_ERR_NOMEM;
+    }
+    if (s != TL_OK) {
+        rc = tl_cli_fail("device", "--learn: %s version %d: %s", variant, version,
+                         s == TL_ERR_SHAPE ? "the model does not take the local data's images" : tl_status_str(s));
+        goto done;
+    }
+    int round = 0;
+    char reply[320];
+    s = tl_round_send(o->host, o->port, o->psk, o->device_id ? o->device_id : "device", model_name, delta, count,
+                      (double)learn->samples, &round, reply, sizeof reply);
+    if (s != TL_OK) {
+        rc = tl_cli_fail("device", "round of %s: %s", model_name, reply);
+        goto done;
+    }
+    printf("learnt %s version %d's head from %u local samples; round %d: %s\n", model_name, version, learn->samples,
+           round, reply);
+done:
+    free(delta);
+    free(order);
+    free(arena);
+    free(work);
+    tl_dataset_free(&data);
+    free(bytes);
+    return rc;
+}
+
 int tl_cmd_device(int argc, char **argv)
 {
+    device_learning learn = { NULL, NULL, "none", 200 };
     const char *server = NULL, *pub = NULL, *psk_file = NULL;
     tl_device_options o;
     memset(&o, 0, sizeof o);
@@ -177,6 +307,14 @@ int tl_cmd_device(int argc, char **argv)
         { "--updates", TL_OPT_U32, &updates, 0, 4294967295.0, "N", "with --watch: stop after N installs", NULL },
         { "--timeout", TL_OPT_DOUBLE, &o.block_timeout_s, 0, 0, "S", "how long a silent server is waited for (default\n"
           "10)", NULL },
+        { "--learn", TL_OPT_TEXT, &learn.data, 0, 0, "DIR", "then learn the active model's head from local data (the\n"
+          "train split of DIR) and send the delta to the server's open round", NULL },
+        { "--learn-classes", TL_OPT_TEXT, &learn.classes, 0, 0, "LIST", "the classes the device sees (default: all)",
+          NULL },
+        { "--learn-shift", TL_OPT_TEXT, &learn.shift, 0, 0, "KIND:X", "its covariate shift (as tinylarge learn --shift)",
+          NULL },
+        { "--learn-samples", TL_OPT_U32, &learn.samples, 1, 1000000, "N", "local samples to learn from (default 200)",
+          NULL },
         { "--eval", TL_OPT_U32, &eval, 0, 4294967295.0, "N", "classify N Fashion-MNIST test images with each model it\n"
           "runs", NULL },
         { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },
@@ -208,6 +346,9 @@ int tl_cmd_device(int argc, char **argv)
     if (o.slots && o.uart) {
         return tl_cli_fail("device", "--slots (this process is the device) and --uart (it relays to one) exclude each"
                                      " other");
+    }
+    if (learn.data && !o.slots) {
+        return tl_cli_fail("device", "--learn learns the model in --slots (a device behind --uart learns on its own)");
     }
     if (o.run_remote && !o.uart) {
         return tl_cli_fail("device", "--run asks a device behind --uart to run its model");
@@ -285,7 +426,8 @@ int tl_cmd_device(int argc, char **argv)
     if (strncmp(msg, "installed", 9) != 0) {
         printf("%s\n", msg); /* "installed" lines were logged as they happened */
     }
-    return 0;
+    fflush(stdout);
+    return learn.data ? learn_and_send(&o, &learn) : 0;
 }
 
 int tl_cmd_context(int argc, char **argv)

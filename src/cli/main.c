@@ -76,6 +76,23 @@ int tl_cli_parse_u32(const char *text, uint32_t *out)
     return 0;
 }
 
+int tl_cli_parse_int_list(const char *text, int *out, int capacity, int lo, int hi)
+{
+    int count = 0;
+    const char *p = text;
+    while (*p) {
+        char *end = NULL;
+        errno = 0;
+        const long v = strtol(p, &end, 10);
+        if (end == p || errno || v < lo || v > hi || count == capacity || (*end != ',' && *end != '\0')) {
+            return -1;
+        }
+        out[count++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    return count;
+}
+
 int tl_cli_load_model(const char *cmd, const char *path, uint8_t **buffer, tl_model *model)
 {
     size_t size;

@@ -674,7 +674,10 @@ static tl_status connect_session(tl_device_client *c, char *msg, size_t msg_size
     return c->session ? TL_OK : fail(msg, msg_size, TL_ERR_IO, "cannot open a session to %s:%u", o->host, o->port);
 }
 
-static tl_status start(tl_device_client *c, const tl_device_options *o, char *msg, size_t msg_size)
+/* large_bodies: libcoap splits request bodies into Block1 blocks (uploads);
+ * the update rounds ask for their Block2 blocks themselves. */
+static tl_status start(tl_device_client *c, const tl_device_options *o, int large_bodies, char *msg,
+                       size_t msg_size)
 {
     memset(c, 0, sizeof *c);
     c->fd[0] = c->fd[1] = c->fd[2] = -1;
@@ -690,6 +693,9 @@ static tl_status start(tl_device_client *c, const tl_device_options *o, char *ms
         return fail(msg, msg_size, TL_ERR_NOMEM, "cannot start CoAP");
     }
     coap_set_app_data(c->ctx, c);
+    if (large_bodies) {
+        coap_context_set_block_mode(c->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+    }
     coap_register_response_handler(c->ctx, on_response);
     coap_register_event_handler(c->ctx, on_event);
     return connect_session(c, msg, msg_size);
@@ -721,7 +727,7 @@ tl_status tl_context_set(const char *host, uint16_t port, const tl_psk *psk, con
     if (!c) {
         return TL_ERR_NOMEM;
     }
-    tl_status s = start(c, &o, reply_text, reply_size);
+    tl_status s = start(c, &o, 0, reply_text, reply_size);
     char query[640];
     if (snprintf(query, sizeof query, "device=%s%s%s", device, pairs ? "&" : "", pairs ? pairs : "") >= (int)sizeof query) {
         s = fail(reply_text, reply_size, TL_ERR_ARG, "the context is too long");
@@ -741,6 +747,93 @@ tl_status tl_context_set(const char *host, uint16_t port, const tl_psk *psk, con
                  c->current.body ? (const char *)c->current.body : "");
         if (ok && !reply_text[0]) {
             snprintf(reply_text, reply_size, "(no context)");
+        }
+    }
+    finish(c);
+    free(c);
+    return s;
+}
+
+/* The value of key in "k=v&k=v" text, as an int; -1 if missing. */
+static long text_field(const char *text, const char *key)
+{
+    const size_t n = strlen(key);
+    for (const char *p = text; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+        if (!strncmp(p, key, n) && p[n] == '=') {
+            return strtol(p + n + 1, NULL, 10);
+        }
+    }
+    return -1;
+}
+
+tl_status tl_round_send(const char *host, uint16_t port, const tl_psk *psk, const char *device, const char *name,
+                        const float *values, uint32_t count, double weight, int *round, char *reply_text,
+                        size_t reply_size)
+{
+    tl_device_options o;
+    memset(&o, 0, sizeof o);
+    o.host = host;
+    o.port = port;
+    o.psk = psk;
+    tl_device_client *c = malloc(sizeof *c);
+    if (!c) {
+        return TL_ERR_NOMEM;
+    }
+    tl_status s = start(c, &o, 1, reply_text, reply_size);
+    char query[256];
+    snprintf(query, sizeof query, "name=%s", name);
+    if (s == TL_OK) {
+        s = send_request(c, &c->current, COAP_REQUEST_CODE_GET, "round", query, -1, 0);
+    }
+    if (s == TL_OK && !wait_for(c, &c->current, tl_monotonic_seconds() + 10)) {
+        s = fail(reply_text, reply_size, TL_ERR_IO, "no answer from coap%s://%s:%u (round)", psk ? "s" : "", host,
+                 port);
+    }
+    if (s == TL_OK) {
+        const char *text = c->current.body ? (const char *)c->current.body : "";
+        const long r = text_field(text, "round"), want = text_field(text, "values");
+        if (c->current.code != 205 || r < 1) {
+            s = fail(reply_text, reply_size, TL_ERR_ARG, "no round to join: %s", text);
+        } else if (want != (long)count) {
+            s = fail(reply_text, reply_size, TL_ERR_SHAPE, "round %ld wants %ld values, this device has %u (another "
+                     "model version?)", r, want, count);
+        } else if (text_field(text, "open") != 1) {
+            s = fail(reply_text, reply_size, TL_ERR_STATE, "round %ld is closed", r);
+        }
+        *round = (int)r;
+    }
+    if (s == TL_OK) {
+        /* PUT /update with the values as a body libcoap sends block-wise (Block1). */
+        free(c->current.body);
+        memset(&c->current, 0, sizeof c->current);
+        snprintf(query, sizeof query, "device=%s&name=%s&round=%d&weight=%.9g", device, name, *round, weight);
+        coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, COAP_REQUEST_CODE_PUT, coap_new_message_id(c->session),
+                                        coap_session_max_pdu_size(c->session));
+        if (!pdu) {
+            s = TL_ERR_NOMEM;
+        } else {
+            coap_session_new_token(c->session, &c->current.token_len, c->current.token);
+            coap_add_token(pdu, c->current.token_len, c->current.token);
+            coap_add_option(pdu, COAP_OPTION_URI_PATH, 6, (const uint8_t *)"update");
+            for (const char *p = query; p && *p;) {
+                const char *amp = strchr(p, '&');
+                const size_t n = amp ? (size_t)(amp - p) : strlen(p);
+                coap_add_option(pdu, COAP_OPTION_URI_QUERY, n, (const uint8_t *)p);
+                p = amp ? amp + 1 : NULL;
+            }
+            if (!coap_add_data_large_request(c->session, pdu, (size_t)count * 4, (const uint8_t *)values, NULL,
+                                             NULL) ||
+                coap_send(c->session, pdu) == COAP_INVALID_MID) {
+                s = TL_ERR_IO;
+            }
+        }
+        if (s == TL_OK && !wait_for(c, &c->current, tl_monotonic_seconds() + 30)) {
+            s = fail(reply_text, reply_size, TL_ERR_IO, "no answer from coap://%s:%u (update)", host, port);
+        } else if (s == TL_OK) {
+            const int ok = c->current.code == 204;
+            s = ok ? TL_OK : TL_ERR_ARG;
+            snprintf(reply_text, reply_size, "%s%s", ok ? "" : "refused: ",
+                     c->current.body ? (const char *)c->current.body : "");
         }
     }
     finish(c);
@@ -774,7 +867,7 @@ tl_status tl_device_run(const tl_device_options *o, char *msg, size_t msg_size)
     if (!c) {
         return TL_ERR_NOMEM;
     }
-    tl_status s = start(c, o, msg, msg_size);
+    tl_status s = start(c, o, 0, msg, msg_size);
     if (s == TL_OK) {
         s = o->uart ? open_link(c, msg, msg_size) : open_flash(c, msg, msg_size);
     }

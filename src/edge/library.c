@@ -24,12 +24,14 @@
 #include "tinylarge/host.h"
 #include "tinylarge/update.h"
 
-struct tl_library {
-    tl_db *db;
-    char path[256];     /* for messages (a PostgreSQL target without its password) */
-};
+#include "library_db.h"
 
-static tl_status fail(tl_library *lib, char *error, size_t size, tl_status s, const char *fmt, ...)
+tl_db *tl_library_db(tl_library *lib)
+{
+    return lib->db;
+}
+
+tl_status tl_library_fail(tl_library *lib, char *error, size_t size, tl_status s, const char *fmt, ...)
 {
     if (error && size) {
         int n = snprintf(error, size, "%s: ", lib ? lib->path : "library");
@@ -42,6 +44,7 @@ static tl_status fail(tl_library *lib, char *error, size_t size, tl_status s, co
     }
     return s;
 }
+#define fail tl_library_fail
 
 /* Migration k brings the schema from version k to k + 1; the same tables
  * in each backend's dialect. */
@@ -72,6 +75,13 @@ static const char *const sqlite_migrations[] = {
     "ALTER TABLE variants ADD COLUMN envelope BLOB;"
     "CREATE TABLE publications (sequence INTEGER NOT NULL);"
     "INSERT INTO publications (sequence) VALUES (0);",
+    /* 6: federated rounds (rounds.c): each round of a model and the
+     * updates received in it, so a restarted server goes on with the round */
+    "CREATE TABLE fl_rounds (id INTEGER PRIMARY KEY, model TEXT NOT NULL, round INTEGER NOT NULL,"
+    "  needed INTEGER NOT NULL, value_count INTEGER NOT NULL, base_version INTEGER NOT NULL,"
+    "  open INTEGER NOT NULL DEFAULT 1, UNIQUE (model, round));"
+    "CREATE TABLE fl_updates (round_id INTEGER NOT NULL REFERENCES fl_rounds(id) ON DELETE CASCADE,"
+    "  device TEXT NOT NULL, weight REAL NOT NULL, data BLOB NOT NULL, PRIMARY KEY (round_id, device));",
 };
 static const char *const pg_migrations[] = {
     "CREATE TABLE models (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
@@ -94,6 +104,11 @@ static const char *const pg_migrations[] = {
     "ALTER TABLE variants ADD COLUMN envelope BYTEA;"
     "CREATE TABLE publications (sequence BIGINT NOT NULL);"
     "INSERT INTO publications (sequence) VALUES (0);",
+    "CREATE TABLE fl_rounds (id BIGSERIAL PRIMARY KEY, model TEXT NOT NULL, round INTEGER NOT NULL,"
+    "  needed INTEGER NOT NULL, value_count BIGINT NOT NULL, base_version INTEGER NOT NULL,"
+    "  open INTEGER NOT NULL DEFAULT 1, UNIQUE (model, round));"
+    "CREATE TABLE fl_updates (round_id BIGINT NOT NULL REFERENCES fl_rounds(id) ON DELETE CASCADE,"
+    "  device TEXT NOT NULL, weight DOUBLE PRECISION NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (round_id, device));",
 };
 enum { SCHEMA_VERSION = sizeof sqlite_migrations / sizeof sqlite_migrations[0] };
 typedef char check_migrations[sizeof pg_migrations == sizeof sqlite_migrations ? 1 : -1];

@@ -14,6 +14,14 @@
  *   POST /context?device=ID&K=V... -> merges K=V into the device's context
  *        (an empty V removes the key) and notifies the observers of /plan.
  *   GET  /context?device=ID -> the device's context.
+ *   GET  /round[?name=N] -> the federated round of the model this server
+ *        runs rounds of ("name=..&round=..&needed=..&received=..&values=..
+ *        &version=..&open=1"); observable: notified on each update and
+ *        when a round closes.
+ *   PUT  /update?device=ID&name=N&round=R&weight=W -> a device's update
+ *        (float32 values, block-wise), kept in the library; the last one a
+ *        round needs closes it: the hook combines and publishes, the next
+ *        round opens on the new version.
  * The loop is libcoap's (one thread): each block is one short exchange, so
  * a slow device never holds up the others. Bad requests get 4.xx, never a
  * crash. With DTLS, the device is its PSK identity; unknown identities
@@ -30,6 +38,7 @@
 #include <coap3/coap.h>
 
 #include "tinylarge/coap.h"
+#include "tinylarge/learn.h"
 #include "tinylarge/library.h"
 #include "tinylarge/host.h"
 
@@ -79,6 +88,7 @@ typedef struct tl_edge_server {
     cache_entry *cache[CACHE_ENTRIES];
     unsigned long clock;
     coap_resource_t *plan;
+    coap_resource_t *round;         /* federated rounds: observable */
 } tl_edge_server;
 
 /* The one thing a signal handler can reach: no context is passed to it. */
@@ -516,6 +526,183 @@ static void handle_context(coap_resource_t *resource, coap_session_t *session, c
     reply_text(response, write ? COAP_RESPONSE_CODE_CHANGED : COAP_RESPONSE_CODE_CONTENT, d->context);
 }
 
+/* ---- federated rounds ---- */
+
+/* The round's state as the devices read it. */
+static void round_text(const char *name, const tl_round_state *r, char *out, size_t size)
+{
+    snprintf(out, size, "name=%s&round=%d&needed=%d&received=%d&values=%u&version=%d&open=%d", name, r->round,
+             r->needed, r->received, r->value_count, r->base_version, r->open);
+}
+
+/* The values an update of `name` holds: the head's delta of the model
+ * devices learn (tl_library_learnable). */
+static tl_status head_values(tl_edge_server *server, const char *name, uint32_t *count, int *version, char *error,
+                             size_t error_size)
+{
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    tl_variant variant;
+    tl_status s = tl_library_learnable(server->library, name, version, &variant, &bytes, &size, error, error_size);
+    tl_model model;
+    if (s == TL_OK) {
+        s = tl_model_load(&model, bytes, size, 0);
+    }
+    const size_t work_size = s == TL_OK ? tl_learn_work_size(&model, NULL) : 0;
+    void *work = work_size ? malloc(work_size) : NULL;
+    tl_learner l;
+    if (s == TL_OK && (!work || tl_learn_init(&l, &model, work, work_size, NULL) != TL_OK)) {
+        s = TL_ERR_NOMEM;
+        snprintf(error, error_size, "out of memory");
+    }
+    if (s == TL_OK) {
+        *count = tl_learn_delta_count(&l);
+    }
+    free(work);
+    free(bytes);
+    return s;
+}
+
+static void handle_round(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
+                         const coap_string_t *query, coap_pdu_t *response)
+{
+    tl_edge_server *server = coap_get_app_data(coap_session_get_context(session));
+    (void)resource;
+    (void)request;
+    char name[64] = "", error[320], text[256];
+    query_value(query, "name", name, sizeof name);
+    tl_round_state r;
+    if (!server->options->federate || (name[0] && strcmp(name, server->options->federate))) {
+        reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, "this server runs no rounds of that model");
+        return;
+    }
+    if (tl_round_current(server->library, server->options->federate, &r, error, sizeof error) != TL_OK) {
+        reply_text(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, error);
+        return;
+    }
+    round_text(server->options->federate, &r, text, sizeof text);
+    reply_text(response, COAP_RESPONSE_CODE_CONTENT, text);
+}
+
+/* The round has its updates: the caller's hook combines and publishes
+ * them; then the round closes and the next opens on the new version. */
+static void close_round(tl_edge_server *server, const tl_round_state *r)
+{
+    const tl_serve_options *o = server->options;
+    char error[512] = "";
+    int version = 0;
+    tl_status s = o->round_done ? o->round_done(o->round_ctx, server->library, o->federate, r, &version, error,
+                                                sizeof error)
+                                : TL_ERR_UNSUPPORTED;
+    if (s != TL_OK) {
+        fprintf(stderr, "round %d of %s: cannot close it: %s (it stays open)\n", r->round, o->federate,
+                error[0] ? error : tl_status_str(s));
+        return;
+    }
+    tl_round_state next;
+    s = tl_round_close(server->library, o->federate, r->round, error, sizeof error);
+    if (s == TL_OK) {
+        s = reload(server, error, sizeof error);
+    }
+    uint32_t count = r->value_count;
+    int base = version;
+    if (s == TL_OK) {
+        s = head_values(server, o->federate, &count, &base, error, sizeof error);
+    }
+    if (s == TL_OK) {
+        s = tl_round_open(server->library, o->federate, o->round_size, count, base, &next, error, sizeof error);
+    }
+    if (s != TL_OK) {
+        fprintf(stderr, "round %d of %s: published version %d but cannot open the next round: %s\n", r->round,
+                o->federate, version, error);
+        return;
+    }
+    if (!o->quiet) {
+        fprintf(stderr, "round %d of %s closed: %d updates combined into version %d; round %d open\n", r->round,
+                o->federate, r->received, version, next.round);
+    }
+    coap_resource_notify_observers(server->round, NULL);
+    coap_resource_notify_observers(server->plan, NULL);
+}
+
+static void handle_update(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
+                          const coap_string_t *query, coap_pdu_t *response)
+{
+    tl_edge_server *server = coap_get_app_data(coap_session_get_context(session));
+    (void)resource;
+    char device[64], name[64] = "", round_text_[16] = "", weight_text[32] = "", error[320], text[128];
+    if (!server->options->federate) {
+        reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, "this server runs no rounds");
+        return;
+    }
+    if (!request_device(server, session, query, device, sizeof device) || !device[0]) {
+        reply_text(response, device[0] ? COAP_RESPONSE_CODE_FORBIDDEN : COAP_RESPONSE_CODE_BAD_REQUEST,
+                   device[0] ? "a device sends its own updates only" : "update needs device=ID");
+        return;
+    }
+    query_value(query, "name", name, sizeof name);
+    query_value(query, "round", round_text_, sizeof round_text_);
+    query_value(query, "weight", weight_text, sizeof weight_text);
+    char *end = NULL;
+    const long round = strtol(round_text_, &end, 10);
+    const int round_ok = round_text_[0] && *end == '\0' && round > 0 && round < 1000000000;
+    const double weight = strtod(weight_text, &end);
+    const int weight_ok = weight_text[0] && *end == '\0';
+    if (strcmp(name, server->options->federate) || !round_ok || !weight_ok) {
+        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST,
+                   "update needs name=MODEL (the one in rounds), round=N and weight=W");
+        return;
+    }
+    size_t size = 0, offset = 0, total = 0;
+    const uint8_t *data = NULL;
+    if (!coap_get_data_large(request, &size, &data, &offset, &total) || offset != 0 || size != total) {
+        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "update needs the values as its body");
+        return;
+    }
+    tl_round_state r;
+    const tl_status s = tl_round_submit(server->library, name, (int)round, device, weight, data, size, &r, error,
+                                        sizeof error);
+    if (s != TL_OK) {
+        reply_text(response, s == TL_ERR_STATE ? COAP_RESPONSE_CODE_CONFLICT
+                             : s == TL_ERR_IO  ? COAP_RESPONSE_CODE_INTERNAL_ERROR
+                                               : COAP_RESPONSE_CODE_BAD_REQUEST,
+                   error);
+        return;
+    }
+    if (!server->options->quiet) {
+        fprintf(stderr, "round %d of %s: update from %s (weight %g), %d of %d\n", r.round, name, device, weight,
+                r.received, r.needed);
+    }
+    snprintf(text, sizeof text, "round %d: received %d of %d", r.round, r.received, r.needed);
+    reply_text(response, COAP_RESPONSE_CODE_CHANGED, text);
+    coap_resource_notify_observers(server->round, NULL);
+    if (r.received >= r.needed) {
+        close_round(server, &r);
+    }
+}
+
+/* At start: the open round of the model (a restart goes on with it), or a new one. */
+static tl_status start_rounds(tl_edge_server *server, char *error, size_t error_size)
+{
+    const tl_serve_options *o = server->options;
+    uint32_t count = 0;
+    int version = 0;
+    tl_round_state r;
+    tl_status s = head_values(server, o->federate, &count, &version, error, error_size);
+    if (s == TL_OK) {
+        s = tl_round_open(server->library, o->federate, o->round_size > 0 ? o->round_size : 1, count, version, &r,
+                          error, error_size);
+    }
+    if (s == TL_OK && !o->quiet) {
+        fprintf(stderr, "federated rounds of %s: round %d open (%d of %d updates of %u values, from version %d)\n",
+                o->federate, r.round, r.received, r.needed, r.value_count, r.base_version);
+    }
+    if (s == TL_OK && r.received >= r.needed) {
+        close_round(server, &r); /* killed after the last update but before closing: close it now */
+    }
+    return s;
+}
+
 static const coap_bin_const_t *validate_identity(coap_bin_const_t *identity, coap_session_t *session, void *arg)
 {
     const tl_edge_server *server = arg;
@@ -601,11 +788,27 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
     coap_register_handler(context, COAP_REQUEST_POST, handle_context);
     coap_register_handler(context, COAP_REQUEST_PUT, handle_context);
     coap_add_resource(ctx, context);
+    if (o->federate) {
+        server->round = coap_resource_init(coap_make_str_const("round"), 0);
+        coap_register_handler(server->round, COAP_REQUEST_GET, handle_round);
+        coap_resource_set_get_observable(server->round, 1);
+        coap_add_resource(ctx, server->round);
+        coap_resource_t *update = coap_resource_init(coap_make_str_const("update"), 0);
+        coap_register_handler(update, COAP_REQUEST_PUT, handle_update);
+        coap_register_handler(update, COAP_REQUEST_POST, handle_update);
+        coap_add_resource(ctx, update);
+        if (start_rounds(server, error, error_size) != TL_OK) {
+            coap_free_context(ctx);
+            free_models(server->models, server->model_count);
+            tl_library_close(server->library);
+            return -1;
+        }
+    }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     if (!o->quiet) {
-        fprintf(stderr, "serving %s on coap%s://%s:%u (/plan, /model, /context)%s\n", o->library, dtls ? "s" : "", host,
-                port, dtls ? ", DTLS-PSK identities only" : "");
+        fprintf(stderr, "serving %s on coap%s://%s:%u (/plan, /model, /context%s)%s\n", o->library, dtls ? "s" : "",
+                host, port, o->federate ? ", /round, /update" : "", dtls ? ", DTLS-PSK identities only" : "");
     }
     const double poll = o->poll_seconds > 0 ? o->poll_seconds : 1.0;
     int64_t generation = -1; /* the first poll reloads: nothing published since the start is missed */

@@ -172,22 +172,10 @@ static tl_status learn_on_device(sim *s, int slot)
     if (st == TL_OK) {
         st = tl_interp_init(&it, &s->model, arena, arena_size);
     }
-    const size_t sample = (size_t)d->h * d->w * d->c;
     const int n = d->n < cfg->mcu_samples ? d->n : cfg->mcu_samples;
     if (st == TL_OK) {
         tl_shuffle(order, d->n, stream(cfg->seed, PURPOSE_TRAIN, (uint64_t)s->round, (uint64_t)client), 0);
-    }
-    for (int i = 0; i < n && st == TL_OK; ++i) {
-        int8_t *in = tl_interp_input(&it, 0, NULL);
-        const uint8_t *px = d->pixels + (size_t)order[i] * sample;
-        for (size_t k = 0; k < sample; ++k) {
-            in[k] = (int8_t)(px[k] - 128);
-        }
-        const int8_t *features = NULL;
-        st = tl_learn_features(&l, &it, &features);
-        if (st == TL_OK) {
-            st = tl_learn_add(&l, features, d->labels[order[i]]);
-        }
+        st = tl_learn_dataset(&l, &it, d, order, (uint32_t)n, NULL);
     }
     float *u = s->updates[slot];
     if (st == TL_OK && tl_learn_delta_count(&l) != s->head_count) {

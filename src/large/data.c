@@ -698,3 +698,35 @@ int tl_shift_parse(const char *text, tl_shift_kind *kind, double *amount)
     }
     return -1;
 }
+
+tl_status tl_dataset_load_shifted(const char *dir, int train, const int *keep, int kept, tl_shift_kind shift,
+                              double amount, uint64_t seed, tl_dataset *out, char *error, size_t error_size)
+{
+    tl_dataset all;
+    tl_status s = tl_dataset_load_dir(dir, train, 0, &all, error, error_size);
+    if (s != TL_OK) {
+        return s;
+    }
+    if (kept > 0) {
+        for (int i = 0; i < kept; ++i) {
+            if (keep[i] >= all.classes) {
+                snprintf(error, error_size, "--classes: class %d, but the dataset has %d classes", keep[i],
+                         all.classes);
+                tl_dataset_free(&all);
+                return TL_ERR_ARG;
+            }
+        }
+        s = tl_dataset_select(&all, keep, kept, out);
+        tl_dataset_free(&all);
+    } else {
+        *out = all;
+    }
+    if (s == TL_OK) {
+        s = tl_dataset_shift(out, shift, amount, seed + (train ? 0 : 7919));
+    }
+    if (s != TL_OK && error[0] == '\0') {
+        snprintf(error, error_size, "cannot prepare the device's data: %s", tl_status_str(s));
+    }
+    return s;
+}
+

@@ -376,6 +376,17 @@ tl_status tl_learn_delta(const tl_learner *l, float *delta, uint32_t count)
     return TL_OK;
 }
 
+tl_status tl_learn_apply(tl_learner *l, const float *delta, uint32_t count)
+{
+    if (!l || !delta || count != tl_learn_delta_count(l)) {
+        return TL_ERR_ARG;
+    }
+    for (uint32_t i = 0; i < count; ++i) {
+        l->weight[i] += delta[i]; /* bias follows weight */
+    }
+    return TL_OK;
+}
+
 /* Offset of a pointer into the model inside the model's bytes. */
 static size_t offset_in(const tl_model *m, const void *p)
 {

@@ -1,0 +1,219 @@
+/* rounds.c - federated rounds in the model library (library.h): which
+ * round of a model is open and the updates it has received, in the same
+ * database as the models, so a restarted server goes on where it stopped. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "library_db.h"
+#include "tinylarge/learn.h"
+
+#define ROUND_COLUMNS "id, round, needed, value_count, base_version, open, " \
+                      "(SELECT COUNT(*) FROM fl_updates WHERE round_id = fl_rounds.id)"
+
+/* Reads a row of ROUND_COLUMNS. */
+static void read_round(tl_db_stmt *st, int64_t *id, tl_round_state *r)
+{
+    *id = tl_db_column_int64(st, 0);
+    r->round = (int)tl_db_column_int64(st, 1);
+    r->needed = (int)tl_db_column_int64(st, 2);
+    r->value_count = (uint32_t)tl_db_column_int64(st, 3);
+    r->base_version = (int)tl_db_column_int64(st, 4);
+    r->open = (int)tl_db_column_int64(st, 5);
+    r->received = (int)tl_db_column_int64(st, 6);
+}
+
+/* The latest round of `name` (or the one numbered `round` if > 0). 1: found, 0: none, -1: error. */
+static int find_round(tl_library *lib, const char *name, int round, int64_t *id, tl_round_state *r)
+{
+    tl_db_stmt *st = tl_db_prepare(tl_library_db(lib), round > 0 ? "SELECT " ROUND_COLUMNS " FROM fl_rounds "
+                                                                     "WHERE model = ? AND round = ?"
+                                                                   : "SELECT " ROUND_COLUMNS " FROM fl_rounds "
+                                                                     "WHERE model = ? ORDER BY round DESC LIMIT 1");
+    if (!st) {
+        return -1;
+    }
+    tl_db_bind_text(st, 1, name, -1);
+    if (round > 0) {
+        tl_db_bind_int64(st, 2, round);
+    }
+    const int rc = tl_db_step(st);
+    if (rc == 1) {
+        read_round(st, id, r);
+    }
+    tl_db_finalize(st);
+    return rc;
+}
+
+tl_status tl_round_current(tl_library *lib, const char *name, tl_round_state *r, char *error, size_t error_size)
+{
+    int64_t id;
+    memset(r, 0, sizeof *r);
+    const int rc = find_round(lib, name, 0, &id, r);
+    if (rc < 0) {
+        return tl_library_fail(lib, error, error_size, TL_ERR_IO, "%s", tl_db_error(tl_library_db(lib)));
+    }
+    return rc == 1 ? TL_OK : tl_library_fail(lib, error, error_size, TL_ERR_ARG, "no round of '%s'", name);
+}
+
+tl_status tl_round_open(tl_library *lib, const char *name, int needed, uint32_t value_count, int base_version,
+                        tl_round_state *r, char *error, size_t error_size)
+{
+    if (needed < 1 || value_count == 0 || value_count > (64u << 20)) {
+        return tl_library_fail(lib, error, error_size, TL_ERR_ARG, "a round needs >= 1 update of 1 to 2^26 values");
+    }
+    int64_t id;
+    memset(r, 0, sizeof *r);
+    int rc = find_round(lib, name, 0, &id, r);
+    if (rc == 1 && r->open) {
+        return TL_OK;
+    }
+    const int next = rc == 1 ? r->round + 1 : 1;
+    tl_db_stmt *st = rc < 0 ? NULL : tl_db_prepare(tl_library_db(lib),
+                                                   "INSERT INTO fl_rounds (model, round, needed, value_count, "
+                                                   "base_version) VALUES (?, ?, ?, ?, ?)");
+    if (st) {
+        tl_db_bind_text(st, 1, name, -1);
+        tl_db_bind_int64(st, 2, next);
+        tl_db_bind_int64(st, 3, needed);
+        tl_db_bind_int64(st, 4, value_count);
+        tl_db_bind_int64(st, 5, base_version);
+        rc = tl_db_step(st);
+        tl_db_finalize(st);
+    }
+    if (!st || rc < 0 || find_round(lib, name, next, &id, r) != 1) {
+        return tl_library_fail(lib, error, error_size, TL_ERR_IO, "cannot open round %d of '%s': %s", next, name,
+                               tl_db_error(tl_library_db(lib)));
+    }
+    return TL_OK;
+}
+
+tl_status tl_round_submit(tl_library *lib, const char *name, int round, const char *device, double weight,
+                          const void *values, size_t size, tl_round_state *r, char *error, size_t error_size)
+{
+    int64_t id;
+    memset(r, 0, sizeof *r);
+    const int rc = find_round(lib, name, round, &id, r);
+    if (rc < 0) {
+        return tl_library_fail(lib, error, error_size, TL_ERR_IO, "%s", tl_db_error(tl_library_db(lib)));
+    }
+    if (rc == 0 || !r->open) {
+        return tl_library_fail(lib, error, error_size, TL_ERR_STATE, "round %d of '%s' is not open", round, name);
+    }
+    if (size != (size_t)r->value_count * 4) {
+        return tl_library_fail(lib, error, error_size, TL_ERR_SHAPE, "an update of round %d holds %u values (%u "
+                               "bytes), not %zu bytes", round, r->value_count, r->value_count * 4, size);
+    }
+    if (!(weight > 0.0 && weight <= 1e9) || !device[0] || strlen(device) > 63) {
+        return tl_library_fail(lib, error, error_size, TL_ERR_ARG, "a weight in (0, 1e9] and a device name of 1 to "
+                               "63 characters");
+    }
+    for (uint32_t i = 0; i < r->value_count; ++i) {
+        float v;
+        memcpy(&v, (const uint8_t *)values + 4u * i, 4);
+        if (!isfinite(v)) {
+            return tl_library_fail(lib, error, error_size, TL_ERR_ARG, "value %u of the update is not finite", i);
+        }
+    }
+    tl_db *db = tl_library_db(lib);
+    tl_db_stmt *del = tl_db_prepare(db, "DELETE FROM fl_updates WHERE round_id = ? AND device = ?");
+    tl_db_stmt *ins = tl_db_prepare(db, "INSERT INTO fl_updates (round_id, device, weight, data) VALUES (?, ?, ?, ?)");
+    int ok = del && ins && tl_db_begin(db) == TL_OK;
+    if (ok) {
+        tl_db_bind_int64(del, 1, id);
+        tl_db_bind_text(del, 2, device, -1);
+        tl_db_bind_int64(ins, 1, id);
+        tl_db_bind_text(ins, 2, device, -1);
+        tl_db_bind_double(ins, 3, weight);
+        tl_db_bind_blob(ins, 4, values, size);
+        ok = tl_db_step(del) >= 0 && tl_db_step(ins) >= 0;
+        if (ok) {
+            ok = tl_db_commit(db) == TL_OK;
+        } else {
+            tl_db_rollback(db);
+        }
+    }
+    tl_db_finalize(del);
+    tl_db_finalize(ins);
+    if (!ok || find_round(lib, name, round, &id, r) != 1) {
+        return tl_library_fail(lib, error, error_size, TL_ERR_IO, "cannot store the update: %s", tl_db_error(db));
+    }
+    return TL_OK;
+}
+
+tl_status tl_round_updates(tl_library *lib, const char *name, int round,
+                           void (*fn)(void *ctx, const char *device, double weight, const float *values,
+                                      uint32_t count),
+                           void *ctx, char *error, size_t error_size)
+{
+    tl_db_stmt *st = tl_db_prepare(tl_library_db(lib),
+                                   "SELECT u.device, u.weight, u.data FROM fl_updates u JOIN fl_rounds r "
+                                   "ON r.id = u.round_id WHERE r.model = ? AND r.round = ? ORDER BY u.device");
+    if (!st) {
+        return tl_library_fail(lib, error, error_size, TL_ERR_IO, "%s", tl_db_error(tl_library_db(lib)));
+    }
+    tl_db_bind_text(st, 1, name, -1);
+    tl_db_bind_int64(st, 2, round);
+    int rc = 0;
+    tl_status s = TL_OK;
+    while (s == TL_OK && (rc = tl_db_step(st)) == 1) {
+        size_t size = 0;
+        const void *blob = tl_db_column_blob(st, 2, &size);
+        float *values = malloc(size ? size : 1); /* aligned for the floats the blob may not be */
+        if (!values) {
+            s = TL_ERR_NOMEM;
+            break;
+        }
+        memcpy(values, blob, size);
+        fn(ctx, tl_db_column_text(st, 0), tl_db_column_double(st, 1), values, (uint32_t)(size / 4));
+        free(values);
+    }
+    tl_db_finalize(st);
+    return s == TL_OK && rc == 0 ? TL_OK
+                                 : tl_library_fail(lib, error, error_size, s == TL_OK ? TL_ERR_IO : s, "%s",
+                                                   tl_db_error(tl_library_db(lib)));
+}
+
+tl_status tl_round_close(tl_library *lib, const char *name, int round, char *error, size_t error_size)
+{
+    tl_db_stmt *st = tl_db_prepare(tl_library_db(lib), "UPDATE fl_rounds SET open = 0 WHERE model = ? AND round = ?");
+    int rc = -1;
+    if (st) {
+        tl_db_bind_text(st, 1, name, -1);
+        tl_db_bind_int64(st, 2, round);
+        rc = tl_db_step(st);
+    }
+    tl_db_finalize(st);
+    return rc >= 0 ? TL_OK
+                   : tl_library_fail(lib, error, error_size, TL_ERR_IO, "%s", tl_db_error(tl_library_db(lib)));
+}
+
+tl_status tl_library_learnable(tl_library *lib, const char *name, int *version, tl_variant *variant, uint8_t **data,
+                               size_t *size, char *error, size_t error_size)
+{
+    enum { CAP = TL_CATALOGUE_MAX_VARIANTS };
+    tl_variant *v = malloc(sizeof(tl_variant) * CAP);
+    int count = 0;
+    tl_status s = v ? tl_library_variants(lib, name, v, CAP, &count, version, error, error_size) : TL_ERR_NOMEM;
+    *data = NULL;
+    for (int i = 0; s == TL_OK && i < count; ++i) {
+        uint8_t *bytes = NULL;
+        size_t n = 0;
+        tl_model m;
+        s = tl_library_model(lib, name, *version, v[i].name, 0, &bytes, &n, error, error_size);
+        if (s == TL_OK && tl_model_load(&m, bytes, n, 0) == TL_OK && tl_learn_work_size(&m, NULL) > 0) {
+            *variant = v[i];
+            *data = bytes;
+            *size = n;
+            break;
+        }
+        free(bytes);
+    }
+    free(v);
+    if (s == TL_OK && !*data) {
+        s = tl_library_fail(lib, error, error_size, TL_ERR_UNSUPPORTED, "'%s' version %d has no variant with a head "
+                            "a device can learn", name, *version);
+    }
+    return s;
+}
