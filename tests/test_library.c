@@ -6,6 +6,7 @@
  * usage: test_library [POSTGRES-CONNINFO]: with an argument the library
  * tests run against that PostgreSQL database (tests/test_library_pg.sh
  * starts a server for it), without one against a SQLite file. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,7 +26,9 @@
 #include "tinylarge/edge.h"
 #include "tinylarge/update.h"
 #include "tinylarge/format.h"
+#include "tinylarge/federated.h"
 #include "tinylarge/host.h"
+#include "tinylarge/learn.h"
 
 static char dir[64];
 static const char *postgres; /* conninfo, or NULL for SQLite */
@@ -244,6 +247,115 @@ static void test_library(void **state)
 }
 
 /* The manifest round-trips through CBOR; damaged or incomplete CBOR is refused. */
+static void fetch_updates(void *ctx, const char *device, double weight, const float *values, uint32_t count)
+{
+    char *out = ctx;
+    snprintf(out + strlen(out), 256 - strlen(out), "%s %g %u %g;", device, weight, count, (double)values[0]);
+}
+
+/* The float head of a .tlm: the learner reads it (weights, then biases). */
+static void read_head(const uint8_t *bytes, size_t size, float *head, uint32_t count)
+{
+    tl_model m;
+    assert_int_equal(tl_model_load(&m, bytes, size, 0), TL_OK);
+    static float work[8192];
+    tl_learner l;
+    assert_int_equal(tl_learn_init(&l, &m, work, sizeof work, NULL), TL_OK);
+    assert_int_equal(tl_learn_delta_count(&l), count);
+    memcpy(head, l.weight, count * sizeof(float));
+}
+
+static void rounds_live_in_the_library_and_a_closed_round_is_the_next_version(void **state)
+{
+    (void)state;
+    char db[512], csv[96], error[512];
+    snprintf(dir, sizeof dir, "/tmp/tl_round_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(db, sizeof db, "%s", postgres ? postgres : "");
+    if (!postgres) {
+        snprintf(db, sizeof db, "%s/lib.db", dir);
+    }
+    snprintf(csv, sizeof csv, "%s/catalogue.csv", dir);
+    make_catalogue(csv);
+    uint8_t pk[32], sk[64];
+    assert_true(sodium_init() >= 0);
+    crypto_sign_keypair(pk, sk);
+    tl_library *lib;
+    assert_int_equal(tl_library_open(db, &lib, error, sizeof error), TL_OK);
+    const char *tags[1] = { "task=rounds" };
+    int version = 0;
+    assert_int_equal(tl_library_publish(lib, "rounds", dir, sk, tags, 1, &version, error, sizeof error), TL_OK);
+    /* The tiny model's last exit has a dense int8 head of 16 x 5. */
+    tl_variant variant;
+    uint8_t *before = NULL;
+    size_t before_size = 0;
+    int base = 0;
+    assert_int_equal(tl_library_learnable(lib, "rounds", &base, &variant, &before, &before_size, error, sizeof error),
+                     TL_OK);
+    assert_int_equal(base, version);
+    assert_string_equal(variant.name, "small");
+    enum { VALUES = 16 * 5 + 5 };
+    tl_round_state r;
+    assert_int_equal(tl_round_current(lib, "rounds", &r, error, sizeof error), TL_ERR_ARG);
+    assert_int_equal(tl_round_open(lib, "rounds", 2, VALUES, base, &r, error, sizeof error), TL_OK);
+    assert_int_equal(r.round, 1);
+    assert_int_equal(r.open, 1);
+    assert_int_equal(r.received, 0);
+    float d1[VALUES], d2[VALUES], bad[VALUES];
+    for (int i = 0; i < VALUES; ++i) {
+        d1[i] = 0.01f;
+        d2[i] = 0.03f;
+        bad[i] = 0.0f;
+    }
+    assert_int_equal(tl_round_submit(lib, "rounds", 1, "d1", 10.0, bad, sizeof bad, &r, error, sizeof error), TL_OK);
+    assert_int_equal(tl_round_submit(lib, "rounds", 1, "d1", 10.0, d1, sizeof d1, &r, error, sizeof error), TL_OK);
+    assert_int_equal(r.received, 1); /* the device's second update replaced its first */
+    assert_int_equal(tl_round_submit(lib, "rounds", 1, "d3", 1.0, d1, sizeof d1 - 4, &r, error, sizeof error),
+                     TL_ERR_SHAPE);
+    assert_int_equal(tl_round_submit(lib, "rounds", 1, "d3", 0.0, d1, sizeof d1, &r, error, sizeof error), TL_ERR_ARG);
+    bad[7] = 0.0f / 0.0f;
+    assert_int_equal(tl_round_submit(lib, "rounds", 1, "d3", 1.0, bad, sizeof bad, &r, error, sizeof error), TL_ERR_ARG);
+    assert_non_null(strstr(error, "value 7 of the update is not finite"));
+    assert_int_equal(tl_round_submit(lib, "rounds", 2, "d3", 1.0, d1, sizeof d1, &r, error, sizeof error),
+                     TL_ERR_STATE);
+    assert_int_equal(tl_round_submit(lib, "rounds", 1, "d2", 10.0, d2, sizeof d2, &r, error, sizeof error), TL_OK);
+    assert_int_equal(r.received, 2);
+    /* Closed, a round is the mean of its deltas on the head: the next version. */
+    tl_library_close(lib);
+    assert_int_equal(tl_library_open(db, &lib, error, sizeof error), TL_OK); /* what a restarted server sees */
+    assert_int_equal(tl_round_current(lib, "rounds", &r, error, sizeof error), TL_OK);
+    assert_int_equal(r.round, 1);
+    assert_int_equal(r.received, 2);
+    char got[256] = "";
+    assert_int_equal(tl_round_updates(lib, "rounds", 1, fetch_updates, got, error, sizeof error), TL_OK);
+    assert_string_equal(got, "d1 10 85 0.01;d2 10 85 0.03;");
+    tl_round_publisher pub = { { TL_AGG_MEAN, 0, 0, 0 }, sk, dir };
+    int next = 0;
+    assert_int_equal(tl_round_publish(&pub, lib, "rounds", &r, &next, error, sizeof error), TL_OK);
+    assert_int_equal(next, 2);
+    assert_int_equal(tl_round_close(lib, "rounds", 1, error, sizeof error), TL_OK);
+    uint8_t *after = NULL;
+    size_t after_size = 0;
+    assert_int_equal(tl_library_learnable(lib, "rounds", &base, &variant, &after, &after_size, error, sizeof error),
+                     TL_OK);
+    assert_int_equal(base, 2);
+    assert_int_equal(after_size, before_size);
+    assert_int_equal(tl_model_verify(after, after_size, pk), TL_OK); /* signed with the server's key */
+    float h0[VALUES], h1[VALUES];
+    read_head(before, before_size, h0, VALUES);
+    read_head(after, after_size, h1, VALUES);
+    for (int i = 0; i < VALUES - 5; ++i) { /* the weights moved by the mean delta, 0.02, to int8 precision */
+        assert_true(fabsf(h1[i] - h0[i] - 0.02f) < 0.01f);
+    }
+    assert_int_equal(tl_round_open(lib, "rounds", 2, VALUES, base, &r, error, sizeof error), TL_OK);
+    assert_int_equal(r.round, 2);
+    assert_int_equal(r.base_version, 2);
+    assert_int_equal(tl_library_remove(lib, "rounds", error, sizeof error), TL_OK);
+    tl_library_close(lib);
+    free(before);
+    free(after);
+}
+
 static void test_manifest(void **state)
 {
     (void)state;
@@ -331,6 +443,7 @@ int main(int argc, char **argv)
     postgres = argc > 1 ? argv[1] : NULL;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_library),
+        cmocka_unit_test(rounds_live_in_the_library_and_a_closed_round_is_the_next_version),
         cmocka_unit_test(test_manifest),
         cmocka_unit_test(test_psk_file),
     };
