@@ -354,6 +354,14 @@ static void rounds_live_in_the_library_and_a_closed_round_is_the_next_version(vo
     tl_library_close(lib);
     free(before);
     free(after);
+    if (postgres) { /* the next test starts from an empty database, as the SQLite ones do */
+        PGconn *raw = PQconnectdb(postgres);
+        assert_int_equal(PQstatus(raw), CONNECTION_OK);
+        PGresult *res = PQexec(raw, "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+        PQclear(res);
+        PQfinish(raw);
+    }
 }
 
 static void test_manifest(void **state)
@@ -442,8 +450,9 @@ int main(int argc, char **argv)
 {
     postgres = argc > 1 ? argv[1] : NULL;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_library),
+        /* First: test_library leaves a PostgreSQL library at a future schema version. */
         cmocka_unit_test(rounds_live_in_the_library_and_a_closed_round_is_the_next_version),
+        cmocka_unit_test(test_library),
         cmocka_unit_test(test_manifest),
         cmocka_unit_test(test_psk_file),
     };
