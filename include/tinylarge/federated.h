@@ -258,7 +258,8 @@ typedef struct tl_fed_config {
     float mcu;                 /* fraction of clients that are MCU-class: they get the int8
                                   model and learn its head with the device runtime's learner */
     int mcu_samples;           /* local samples an MCU-class client learns from a round */
-    int edges;                 /* > 0: two levels, clients -> `edges` aggregators -> cloud */
+    int edges;                 /* > 0: two levels, clients -> `edges` aggregators -> cloud;
+                                  under mpirun, one process per edge */
     int edge_rounds;           /* rounds between the cloud's aggregations (two levels) */
     int test_limit;            /* test images measured each round (0: all) */
     int train_limit;           /* training images dealt to clients (0: all) */
@@ -290,6 +291,7 @@ typedef struct tl_fed_report {
     size_t dim;                /* values in the model's state */
     double secagg_server_seconds;  /* unmasking, all rounds */
     double epsilon;
+    int rank;                  /* under mpirun: this process (only 0 reports) */
 } tl_fed_report;
 
 tl_status tl_fed_run(const tl_fed_config *cfg, tl_fed_report *report, char *error, size_t error_size);

@@ -468,6 +468,8 @@ typedef struct tl_train_config {
     float prune;                /* target fraction of conv/dense weights pruned to zero (0: none) */
     float prune_channels;       /* with init: remove this fraction of filters first (0: none) */
     int qat_bits;               /* quantisation-aware training of conv/dense weights: 4 or 8 (0: off) */
+    int alone;                  /* 1: one process's run even under mpirun (a federated client,
+                                   whose processes are edges, not batch slices) */
     int progress;               /* 1: a progress bar on stderr; 0: log lines */
     int quiet;                  /* no output at all (tests) */
     /* Where the run's log lines go (NULL: stderr): the run announced, the
@@ -546,6 +548,11 @@ tl_status tl_trainer_restart(tl_trainer *trainer, const tl_dataset *train, uint6
 /* FedProx (Li et al. 2020): mu / 2 * |w - center|^2 joins every step's
  * loss (center: param_count floats, kept by the caller); mu 0 removes it. */
 void tl_trainer_set_proximal(tl_trainer *trainer, const float *center, float mu);
+
+/* This process's rank and the number of processes when launched by
+ * mpirun (MPI started once, finalised at exit); 0 of 1 otherwise or in a
+ * build without MPI. */
+void tl_mpi_world(int *rank, int *size);
 
 /* A whole run (what `tinylarge train` and `distill` do): the data from
  * cfg->data_dir, then a trainer's epochs. */

@@ -230,6 +230,10 @@ int tl_cmd_federate(int argc, char **argv)
         tl_fed_report_free(&report);
         return tl_cli_fail("federate", "%s", error[0] ? error : tl_status_str(s));
     }
+    if (report.rank != 0) { /* under mpirun: process 0 reports */
+        tl_fed_report_free(&report);
+        return 0;
+    }
     printf("federated: accuracy %.4f -> %.4f after %d rounds", (double)report.initial_accuracy,
            (double)report.final_accuracy, report.rounds_run);
     if (report.epsilon > 0.0) {

@@ -18,6 +18,9 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#ifdef TL_HAVE_MPI
+#include <mpi.h>
+#endif
 
 #include "tinylarge/convert.h"
 #include "tinylarge/federated.h"
@@ -106,10 +109,18 @@ typedef struct sim {
     int round_void, group_void;     /* secure aggregation could not unmask: no update */
     double *median_rate, *battery;  /* per client: its usual uplink (bit/s), its charge (0..1) */
     double *rate;                   /* per chosen client: this round's uplink */
+    int rank, processes;            /* under mpirun: this edge of `edges` processes */
     atomic_int next;
     tl_status worker_status;
     char error[256];
 } sim;
+
+/* Whether this process trains and aggregates a client: every one alone;
+ * under mpirun, the clients of its own edge (client mod edges = rank). */
+static int mine(const sim *s, int client)
+{
+    return s->processes == 1 || client % s->cfg->edges == s->rank;
+}
 
 /* ---- clients' local training, on worker threads ---- */
 
@@ -209,8 +220,8 @@ static void *worker_run(void *arg)
         if (slot >= s->chosen_count) {
             break;
         }
-        if (s->dropped[slot]) {
-            continue; /* it drops before sending: its training changes nothing */
+        if (s->dropped[slot] || !mine(s, s->chosen[slot])) {
+            continue; /* it drops before sending (its training changes nothing), or another edge trains it */
         }
         const tl_status st = s->mcu[s->chosen[slot]] ? learn_on_device(s, slot)
                                                     : train_client(s, s->trainers[w->index], w->state, slot);
@@ -634,6 +645,7 @@ static tl_status setup(sim *s, char *error, size_t error_size)
     tc.threads = 1;
     tc.seed = cfg->seed;
     tc.quiet = 1;
+    tc.alone = 1; /* under mpirun the processes are edges, not slices of a batch */
     s->trainers = calloc((size_t)cfg->threads, sizeof(tl_trainer *));
     if (!s->trainers) {
         return TL_ERR_NOMEM;
@@ -759,6 +771,64 @@ static tl_status export_global(sim *s)
     return st;
 }
 
+/* ---- edges as processes (mpirun -n E tinylarge federate --edges E) ----
+ * Each process is an edge: it trains and aggregates its own clients. At a
+ * cloud round process 0 gathers the edges' states and weights, takes their
+ * mean in edge order (the single process's arithmetic, so the model is the
+ * same bit for bit) and sends it back to all. */
+
+static void gather_edges(sim *s)
+{
+#ifdef TL_HAVE_MPI
+    if (s->processes > 1) {
+        float *all = s->rank == 0 ? malloc(s->dim * sizeof(float) * (size_t)s->processes) : NULL;
+        double *weights = malloc(sizeof(double) * (size_t)s->processes);
+        MPI_Gather(s->edge_state[s->rank], (int)s->dim, MPI_FLOAT, all, (int)s->dim, MPI_FLOAT, 0, MPI_COMM_WORLD);
+        MPI_Gather(&s->edge_weight[s->rank], 1, MPI_DOUBLE, weights, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+        for (int e = 0; s->rank == 0 && all && weights && e < s->processes; ++e) {
+            memcpy(s->edge_state[e], all + (size_t)e * s->dim, s->dim * sizeof(float));
+            s->edge_weight[e] = weights[e];
+        }
+        free(all);
+        free(weights);
+    }
+#else
+    (void)s;
+#endif
+}
+
+static void share_global(sim *s)
+{
+#ifdef TL_HAVE_MPI
+    if (s->processes > 1) {
+        MPI_Bcast(s->global, (int)s->dim, MPI_FLOAT, 0, MPI_COMM_WORLD);
+    }
+#else
+    (void)s;
+#endif
+}
+
+/* The round's figures over every edge process (each counted its own clients). */
+static void sum_figures(sim *s, tl_fed_round *r)
+{
+#ifdef TL_HAVE_MPI
+    if (s->processes > 1) {
+        double sums[3] = { r->bytes_up, r->bytes_down, (double)r->dropped };
+        double peaks[2] = { r->air_seconds, (double)s->round_void };
+        MPI_Allreduce(MPI_IN_PLACE, sums, 3, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+        MPI_Allreduce(MPI_IN_PLACE, peaks, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        r->bytes_up = sums[0];
+        r->bytes_down = sums[1];
+        r->dropped = (int)sums[2];
+        r->air_seconds = peaks[0];
+        s->round_void = peaks[1] > 0.0;
+    }
+#else
+    (void)s;
+    (void)r;
+#endif
+}
+
 /* One round; r gets its figures. */
 static tl_status run_round(sim *s, tl_fed_round *r, float *step)
 {
@@ -784,6 +854,9 @@ static tl_status run_round(sim *s, tl_fed_round *r, float *step)
     }
     r->clients = s->chosen_count;
     for (int i = 0; i < s->chosen_count; ++i) {
+        if (!mine(s, s->chosen[i])) {
+            continue; /* another process counts it */
+        }
         r->dropped += s->dropped[i];
         /* The round waits for its slowest upload. */
         const int c = s->chosen[i];
@@ -794,11 +867,16 @@ static tl_status run_round(sim *s, tl_fed_round *r, float *step)
     /* The global model goes down to each chosen client: float32 to a
      * host-class one, the int8 model to an MCU-class one. */
     for (int i = 0; i < s->chosen_count; ++i) {
-        r->bytes_down += s->mcu[s->chosen[i]] ? (double)s->tlm_size : (double)s->dim * 4;
+        if (mine(s, s->chosen[i])) {
+            r->bytes_down += s->mcu[s->chosen[i]] ? (double)s->tlm_size : (double)s->dim * 4;
+        }
     }
     int slots[4096];
     const int groups = cfg->edges > 0 ? cfg->edges : 1;
     for (int e = 0; e < groups; ++e) {
+        if (s->processes > 1 && e != s->rank) {
+            continue; /* another process is that edge */
+        }
         int count = 0;
         double weight = 0.0;
         for (int i = 0; i < s->chosen_count; ++i) {
@@ -840,6 +918,7 @@ static tl_status run_round(sim *s, tl_fed_round *r, float *step)
         /* The cloud: every edge_rounds rounds, the edges' weighted mean; each
          * edge sends its state up (float32) and gets the new one back. */
         if (s->round % cfg->edge_rounds == 0 || s->round == cfg->rounds) {
+            gather_edges(s);
             double total = 0.0;
             for (int e = 0; e < cfg->edges; ++e) {
                 total += s->edge_weight[e];
@@ -851,6 +930,7 @@ static tl_status run_round(sim *s, tl_fed_round *r, float *step)
                 }
                 s->global[i] = (float)(v / total);
             }
+            share_global(s);
             for (int e = 0; e < cfg->edges; ++e) {
                 memcpy(s->edge_state[e], s->global, s->dim * sizeof(float));
                 s->edge_weight[e] = 0.0;
@@ -860,6 +940,7 @@ static tl_status run_round(sim *s, tl_fed_round *r, float *step)
     } else {
         r->cloud_bytes_up = r->bytes_up;
     }
+    sum_figures(s, r);
     return TL_OK;
 }
 
@@ -970,6 +1051,17 @@ tl_status tl_fed_run(const tl_fed_config *cfg, tl_fed_report *report, char *erro
     sim s;
     memset(&s, 0, sizeof s);
     s.cfg = cfg;
+    tl_mpi_world(&s.rank, &s.processes);
+    if (s.processes > 1 && cfg->edges != s.processes) {
+        snprintf(error, error_size, "under mpirun each process is an edge: run %d processes for --edges %d, or "
+                 "give --edges %d", cfg->edges, cfg->edges, s.processes);
+        return TL_ERR_ARG;
+    }
+    if (s.processes > 1 && (cfg->mcu > 0.0f)) {
+        snprintf(error, error_size, "edges as processes take host-class clients only (for now)");
+        return TL_ERR_ARG;
+    }
+    report->rank = s.rank;
     float *step = NULL;
     st = setup(&s, error, error_size);
     report->rounds = calloc((size_t)cfg->rounds, sizeof(tl_fed_round));
@@ -985,7 +1077,7 @@ tl_status tl_fed_run(const tl_fed_config *cfg, tl_fed_report *report, char *erro
     }
     report->dim = s.dim;
     report->initial_accuracy = evaluate(&s, s.global);
-    tl_log_fn log = cfg->quiet ? NULL : cfg->log ? cfg->log : tl_log_stderr;
+    tl_log_fn log = cfg->quiet || s.rank != 0 ? NULL : cfg->log ? cfg->log : tl_log_stderr;
     tl_log(log, cfg->log_ctx, "federated %s: %d clients (%d a round, %d attacking), %zu values in the model, "
            "accuracy %.4f before", s.info.arch, cfg->clients, cfg->per_round,
            (int)floorf(cfg->attackers * (float)cfg->clients + 0.5f), s.dim, (double)report->initial_accuracy);
@@ -1022,7 +1114,7 @@ tl_status tl_fed_run(const tl_fed_config *cfg, tl_fed_report *report, char *erro
         report->epsilon = report->rounds[cfg->rounds - 1].epsilon;
         report->secagg_server_seconds = s.secagg_seconds;
         char tmp[512] = "";
-        const char *path = cfg->out;
+        const char *path = s.rank == 0 ? cfg->out : NULL;
         if (!path) { /* the digest needs the checkpoint's bytes: a private temporary file */
             const char *dir = getenv("TMPDIR");
             snprintf(tmp, sizeof tmp, "%s/tinylarge-federate-XXXXXX", dir && dir[0] ? dir : "/tmp");

@@ -47,9 +47,10 @@ static void finalize_mpi(void)
 }
 #endif
 
-static ranks ranks_init(void)
+void tl_mpi_world(int *rank, int *size)
 {
-    ranks r = { 0, 1 };
+    *rank = 0;
+    *size = 1;
 #ifdef TL_HAVE_MPI
     if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE")) {
         int started = 0;
@@ -58,10 +59,18 @@ static ranks ranks_init(void)
             MPI_Init(NULL, NULL);
             atexit(finalize_mpi);
         }
-        MPI_Comm_rank(MPI_COMM_WORLD, &r.rank);
-        MPI_Comm_size(MPI_COMM_WORLD, &r.size);
+        MPI_Comm_rank(MPI_COMM_WORLD, rank);
+        MPI_Comm_size(MPI_COMM_WORLD, size);
     }
 #endif
+}
+
+static ranks ranks_init(int alone)
+{
+    ranks r = { 0, 1 };
+    if (!alone) {
+        tl_mpi_world(&r.rank, &r.size);
+    }
     return r;
 }
 
@@ -951,7 +960,7 @@ tl_status tl_trainer_init(tl_trainer **out, const tl_train_config *config, const
         return fail(error, error_size, TL_ERR_NOMEM, "out of memory");
     }
     memset(report, 0, sizeof *report);
-    t->rk = ranks_init();
+    t->rk = ranks_init(config->alone);
     t->cfg = *config;
     if (t->rk.rank != 0) {
         t->cfg.quiet = 1; /* one voice: rank 0 logs and writes checkpoints */
