@@ -62,20 +62,28 @@ static void collect(void *ctx, const char *name, int version, int variants, cons
 
 static char listed[256];
 
-static void test_library(void **state)
+/* A fresh folder with the two-variant catalogue; db gets the library's
+ * target (the PostgreSQL database, or a SQLite file in the folder). */
+static void setup_library(const char *pattern, char *db, size_t db_size)
 {
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/tl_lib_XXXXXX");
+    char csv[96];
+    snprintf(dir, sizeof dir, "%s", pattern);
     assert_non_null(mkdtemp(dir));
-    char db[512], csv[96], error[512];
-    snprintf(db, sizeof db, "%s", postgres ? postgres : "");
+    snprintf(db, db_size, "%s", postgres ? postgres : "");
     if (!postgres) {
-        snprintf(db, sizeof db, "%s/lib.db", dir);
+        snprintf(db, db_size, "%s/lib.db", dir);
     }
     snprintf(csv, sizeof csv, "%s/catalogue.csv", dir);
     make_catalogue(csv);
-    uint8_t pk[32], sk[64];
     assert_true(sodium_init() >= 0);
+}
+
+static void test_library(void **state)
+{
+    (void)state;
+    char db[512], error[512];
+    setup_library("/tmp/tl_lib_XXXXXX", db, sizeof db);
+    uint8_t pk[32], sk[64];
     crypto_sign_keypair(pk, sk);
 
     tl_library *lib;
@@ -268,17 +276,9 @@ static void read_head(const uint8_t *bytes, size_t size, float *head, uint32_t c
 static void rounds_live_in_the_library_and_a_closed_round_is_the_next_version(void **state)
 {
     (void)state;
-    char db[512], csv[96], error[512];
-    snprintf(dir, sizeof dir, "/tmp/tl_round_XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    snprintf(db, sizeof db, "%s", postgres ? postgres : "");
-    if (!postgres) {
-        snprintf(db, sizeof db, "%s/lib.db", dir);
-    }
-    snprintf(csv, sizeof csv, "%s/catalogue.csv", dir);
-    make_catalogue(csv);
+    char db[512], error[512];
+    setup_library("/tmp/tl_round_XXXXXX", db, sizeof db);
     uint8_t pk[32], sk[64];
-    assert_true(sodium_init() >= 0);
     crypto_sign_keypair(pk, sk);
     tl_library *lib;
     assert_int_equal(tl_library_open(db, &lib, error, sizeof error), TL_OK);

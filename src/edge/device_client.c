@@ -291,6 +291,18 @@ static int on_event(coap_session_t *session, const coap_event_t event)
     return 0;
 }
 
+/* Uri-Path, then one Uri-Query option per "k=v" of query (may be NULL). */
+static void add_path_query(coap_pdu_t *pdu, const char *path, const char *query)
+{
+    coap_add_option(pdu, COAP_OPTION_URI_PATH, strlen(path), (const uint8_t *)path);
+    for (const char *p = query; p && *p;) {
+        const char *amp = strchr(p, '&');
+        const size_t n = amp ? (size_t)(amp - p) : strlen(p);
+        coap_add_option(pdu, COAP_OPTION_URI_QUERY, n, (const uint8_t *)p);
+        p = amp ? amp + 1 : NULL;
+    }
+}
+
 /* Sends `code` path?query (with Block2 `block` if >= 0, Observe 0 if
  * observe) and records its token in r. */
 static tl_status send_request(tl_device_client *c, reply *r, coap_pdu_code_t code, const char *path, const char *query,
@@ -309,13 +321,7 @@ static tl_status send_request(tl_device_client *c, reply *r, coap_pdu_code_t cod
     if (observe) {
         coap_add_option(pdu, COAP_OPTION_OBSERVE, coap_encode_var_safe(buf, sizeof buf, COAP_OBSERVE_ESTABLISH), buf);
     }
-    coap_add_option(pdu, COAP_OPTION_URI_PATH, strlen(path), (const uint8_t *)path);
-    for (const char *p = query; p && *p;) {
-        const char *amp = strchr(p, '&');
-        const size_t n = amp ? (size_t)(amp - p) : strlen(p);
-        coap_add_option(pdu, COAP_OPTION_URI_QUERY, n, (const uint8_t *)p);
-        p = amp ? amp + 1 : NULL;
-    }
+    add_path_query(pdu, path, query);
     if (block >= 0) {
         coap_add_option(pdu, COAP_OPTION_BLOCK2,
                         coap_encode_var_safe(buf, sizeof buf, ((unsigned)block << 4) | BLOCK_SZX), buf);
@@ -715,19 +721,31 @@ static void finish(tl_device_client *c)
     }
 }
 
+/* A client for one exchange or two (no slots, no update machine); *s says
+ * whether it started. NULL: out of memory. The caller finishes and frees it. */
+static tl_device_client *one_shot(tl_device_options *o, const char *host, uint16_t port, const tl_psk *psk,
+                                  int large_bodies, tl_status *s, char *msg, size_t msg_size)
+{
+    memset(o, 0, sizeof *o);
+    o->host = host;
+    o->port = port;
+    o->psk = psk;
+    tl_device_client *c = malloc(sizeof *c);
+    if (c) {
+        *s = start(c, o, large_bodies, msg, msg_size);
+    }
+    return c;
+}
+
 tl_status tl_context_set(const char *host, uint16_t port, const tl_psk *psk, const char *device, const char *pairs,
                          char *reply_text, size_t reply_size)
 {
     tl_device_options o;
-    memset(&o, 0, sizeof o);
-    o.host = host;
-    o.port = port;
-    o.psk = psk;
-    tl_device_client *c = malloc(sizeof *c);
+    tl_status s = TL_OK;
+    tl_device_client *c = one_shot(&o, host, port, psk, 0, &s, reply_text, reply_size);
     if (!c) {
         return TL_ERR_NOMEM;
     }
-    tl_status s = start(c, &o, 0, reply_text, reply_size);
     char query[640];
     if (snprintf(query, sizeof query, "device=%s%s%s", device, pairs ? "&" : "", pairs ? pairs : "") >= (int)sizeof query) {
         s = fail(reply_text, reply_size, TL_ERR_ARG, "the context is too long");
@@ -771,15 +789,11 @@ tl_status tl_round_send(const char *host, uint16_t port, const tl_psk *psk, cons
                         size_t reply_size)
 {
     tl_device_options o;
-    memset(&o, 0, sizeof o);
-    o.host = host;
-    o.port = port;
-    o.psk = psk;
-    tl_device_client *c = malloc(sizeof *c);
+    tl_status s = TL_OK;
+    tl_device_client *c = one_shot(&o, host, port, psk, 1, &s, reply_text, reply_size);
     if (!c) {
         return TL_ERR_NOMEM;
     }
-    tl_status s = start(c, &o, 1, reply_text, reply_size);
     char query[256];
     snprintf(query, sizeof query, "name=%s", name);
     if (s == TL_OK) {
@@ -814,13 +828,7 @@ tl_status tl_round_send(const char *host, uint16_t port, const tl_psk *psk, cons
         } else {
             coap_session_new_token(c->session, &c->current.token_len, c->current.token);
             coap_add_token(pdu, c->current.token_len, c->current.token);
-            coap_add_option(pdu, COAP_OPTION_URI_PATH, 6, (const uint8_t *)"update");
-            for (const char *p = query; p && *p;) {
-                const char *amp = strchr(p, '&');
-                const size_t n = amp ? (size_t)(amp - p) : strlen(p);
-                coap_add_option(pdu, COAP_OPTION_URI_QUERY, n, (const uint8_t *)p);
-                p = amp ? amp + 1 : NULL;
-            }
+            add_path_query(pdu, "update", query);
             if (!coap_add_data_large_request(c->session, pdu, (size_t)count * 4, (const uint8_t *)values, NULL,
                                              NULL) ||
                 coap_send(c->session, pdu) == COAP_INVALID_MID) {
