@@ -80,6 +80,8 @@ check "an update for a closed round is refused" 0 "round 1 of 'patterns' is not 
     put "device=x&name=patterns&round=1&weight=1" "$work/good.bin"
 check "an update without a weight is refused" 0 "update needs name=MODEL" -- \
     put "device=x&name=patterns&round=2" "$work/good.bin"
+check "an update claiming an outsized weight is refused" 0 "weight 1e\+06: a device's weight is in \(0, 10000\]" -- \
+    put "device=x&name=patterns&round=2&weight=1000000" "$work/good.bin"
 check "an update of another model is refused" 0 "update needs name=MODEL" -- \
     put "device=x&name=other&round=2&weight=1" "$work/good.bin"
 printf '\0\0\300\177' >"$work/nan.bin"; head -c $((values * 4 - 4)) /dev/zero >>"$work/nan.bin"

@@ -47,6 +47,8 @@ typedef struct tl_serve_options {
      * and send the deltas to /update; round_size of them close a round. */
     const char *federate;
     int round_size;
+    double max_weight;          /* updates claiming more weight are refused (a device's
+                                   weight is its own claim; default 10000) */
     tl_round_done_fn round_done;
     void *round_ctx;
 } tl_serve_options;

@@ -21,7 +21,7 @@
 
 int tl_cmd_serve(int argc, char **argv)
 {
-    tl_serve_options o = { NULL, "127.0.0.1", 0, NULL, 1.0, 0, NULL, 3, NULL, NULL };
+    tl_serve_options o = { NULL, "127.0.0.1", 0, NULL, 1.0, 0, NULL, 3, 10000.0, NULL, NULL };
     uint32_t port = 0;
     const char *key_path = NULL, *rule = "mean";
     const tl_opt options[] = {
@@ -39,6 +39,8 @@ int tl_cmd_serve(int argc, char **argv)
         { "--round-size", TL_OPT_INT, &o.round_size, 1, 100000, "K", "updates that close a round (default 3)", NULL },
         { "--aggregate", TL_OPT_TEXT, &rule, 0, 0, "RULE", "how a round's updates combine: mean (default), median,\n"
           "trimmed:BETA, krum:F, multikrum:F:M", NULL },
+        { "--max-weight", TL_OPT_DOUBLE, &o.max_weight, 1e-6, 1e9, "W", "refuse updates claiming more weight (a device's\n"
+          "weight, its sample count, is its own claim; default 10000)", NULL },
         { "--key", TL_OPT_TEXT, &key_path, 0, 0, "NAME.key", "sign the versions the rounds publish", NULL },
         { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },
     };

@@ -653,6 +653,12 @@ static void handle_update(coap_resource_t *resource, coap_session_t *session, co
                    "update needs name=MODEL (the one in rounds), round=N and weight=W");
         return;
     }
+    const double max_weight = server->options->max_weight > 0 ? server->options->max_weight : 10000.0;
+    if (!(weight > 0.0 && weight <= max_weight)) {
+        snprintf(text, sizeof text, "weight %g: a device's weight is in (0, %g]", weight, max_weight);
+        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, text);
+        return;
+    }
     size_t size = 0, offset = 0, total = 0;
     const uint8_t *data = NULL;
     if (!coap_get_data_large(request, &size, &data, &offset, &total) || offset != 0 || size != total) {
