@@ -80,6 +80,9 @@ fed --clients 30 --per-round 10 --rounds 4 --selection aware --json "$work/a.jso
 air() { grep -o '"air_seconds": [0-9.]*' "$1" | awk '{ s += $2 } END { printf "%.3f", s / NR }'; }
 check "channel- and battery-aware selection waits less for uploads than uniform ($(air "$work/a.json") s vs $(air "$work/u.json") s)" \
     0 "yes" -- awk -v a="$(air "$work/a.json")" -v u="$(air "$work/u.json")" 'BEGIN { print (a > 0 && a < u) ? "yes" : "no" }'
+check "a dropout no neighbourhood can survive is said so" 1 \
+    "secure aggregation of 300 clients at dropout 0\.60: no neighbourhood of up to 254 keeps a threshold" -- \
+    fed --clients 300 --per-round 300 --rounds 1 --secagg --dropout 0.6
 check "a bad partition" 1 "--partition dirichlet:0: expected iid, dirichlet:ALPHA \(> 0\) or shards:K" -- \
     fed --partition dirichlet:0
 check "a bad strategy" 1 "--strategy fedsgd: expected fedavg, fedprox:MU, fedadam or fedyogi" -- fed --strategy fedsgd

@@ -306,6 +306,11 @@ static tl_status fixed_point_mean(sim *s, const int *slots, int count, float *ou
         st = tl_secagg_round(&p, (const uint32_t *const *)in, gone, stream(cfg->seed, PURPOSE_SECAGG,
                                                                              (uint64_t)s->round, (uint64_t)slots[0]),
                              sum, &stats);
+        if (st == TL_ERR_ARG) {
+            snprintf(s->error, sizeof s->error, "secure aggregation of %d clients at dropout %.2f: no neighbourhood "
+                     "of up to 254 keeps a threshold of %.2f of it (lower --secagg-threshold or the dropout)", count,
+                     (double)cfg->dropout, (double)cfg->secagg_threshold);
+        }
         if (st == TL_ERR_STATE) {
             /* Too few survivors around someone to rebuild a secret: the
              * protocol aborts and the round leaves the model as it was. */
@@ -1089,7 +1094,7 @@ tl_status tl_fed_run(const tl_fed_config *cfg, tl_fed_report *report, char *erro
         const double t0 = tl_monotonic_seconds();
         st = run_round(&s, r, step);
         if (st != TL_OK) {
-            fail(&s, error, error_size, st, st == TL_ERR_NOMEM ? "out of memory" : "a client's training failed");
+            fail(&s, error, error_size, st, st == TL_ERR_NOMEM ? "out of memory" : "a round failed");
             break;
         }
         r->accuracy = evaluate(&s, s.global);
