@@ -118,6 +118,23 @@ if [ -x "$make_dataset" ]; then
         check "run: three outputs ($form)" 0 "^output \(3 bytes\)" -- "$bin" run "$work/p-$form.tlm"
         check "eval --data ($form)" 0 "accuracy" -- "$bin" eval "$work/p-$form.tlc" --data "$data"
     done
+    # On-device learning on the host, and what it refuses.
+    idx=$work/patterns-idx
+    check "learn: a shifted device's head learns, the adapted model written" 0 \
+        "accuracy after: +(0\.[0-9]+|1\.0+) .*int8 head in" -- \
+        "$bin" learn "$work/p-idx.tlm" --data "$idx" --classes 1,2 --shift brightness:-60 --samples 60 \
+        -o "$work/adapted.tlm" --delta "$work/adapted.delta"
+    check "learn: the delta holds the head's weights and biases" 0 "^$(( (64 * 3 + 3) * 4 ))" -- \
+        stat -c %s "$work/adapted.delta"
+    check "learn: needs -o" 1 "need a model and -o ADAPTED.tlm" -- "$bin" learn "$work/p-idx.tlm" --data "$idx"
+    check "learn: a bad class list" 1 "--classes 1,x: expected class numbers" -- \
+        "$bin" learn "$work/p-idx.tlm" --data "$idx" --classes 1,x -o "$work/a.tlm"
+    check "learn: a class the data lacks" 1 "--classes: class 7, but the dataset has 3 classes" -- \
+        "$bin" learn "$work/p-idx.tlm" --data "$idx" --classes 7 -o "$work/a.tlm"
+    check "learn: a bad shift" 1 "--shift tilt:5: expected rotate:DEGREES" -- \
+        "$bin" learn "$work/p-idx.tlm" --data "$idx" --shift tilt:5 -o "$work/a.tlm"
+    check "learn: images the model does not take" 1 "does not take the data's 16x16x3 images" -- \
+        "$bin" learn "$work/p-idx.tlm" --data "$work/patterns-npy" -o "$work/a.tlm"
     # A label file whose values do not fit a byte is refused by name.
     header="{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }"
     labels=$work/patterns-npy/y_test.npy
