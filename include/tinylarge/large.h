@@ -347,6 +347,10 @@ struct tl_interp;
 tl_status tl_learn_dataset(struct tl_learner *learner, struct tl_interp *interp, const tl_dataset *ds,
                            const uint32_t *order, uint32_t count, uint8_t *log);
 
+/* Image `image` as the device models take it: int8 = pixel - 128, into
+ * in[h * w * c] (the exported models' input, docs/large.md). */
+void tl_dataset_device_input(const tl_dataset *ds, uint32_t image, int8_t *in);
+
 /* Applies the shift in place; noise is drawn from `seed`. */
 tl_status tl_dataset_shift(tl_dataset *ds, tl_shift_kind kind, double amount, uint64_t seed);
 /* One split of a dataset folder as a device sees it: the classes kept

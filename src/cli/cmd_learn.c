@@ -12,13 +12,6 @@
 #include "tinylarge/large.h"
 #include "tinylarge/learn.h"
 
-static void fill_input(int8_t *in, const uint8_t *pixels, size_t size)
-{
-    for (size_t k = 0; k < size; ++k) {
-        in[k] = (int8_t)(pixels[k] - 128); /* the models' input: pixel - 128 */
-    }
-}
-
 int tl_cmd_learn(int argc, char **argv)
 {
     const char *model_path = NULL, *out = NULL, *data = NULL, *classes = NULL, *shift_text = "none";
@@ -173,7 +166,7 @@ int tl_cmd_learn(int argc, char **argv)
     /* The float head on the test images, before quantising it back. */
     int hits = 0;
     for (int i = 0; i < test.n; ++i) {
-        fill_input(tl_interp_input(&it, 0, NULL), test.pixels + (size_t)i * sample_size, sample_size);
+        tl_dataset_device_input(&test, (uint32_t)i, tl_interp_input(&it, 0, NULL));
         const int8_t *features = NULL;
         if (tl_learn_features(&learner, &it, &features) == TL_OK &&
             tl_learn_predict(&learner, features) == test.labels[i]) {

@@ -730,3 +730,12 @@ tl_status tl_dataset_load_shifted(const char *dir, int train, const int *keep, i
     return s;
 }
 
+
+void tl_dataset_device_input(const tl_dataset *ds, uint32_t image, int8_t *in)
+{
+    const size_t sample = (size_t)ds->h * ds->w * ds->c;
+    const uint8_t *px = ds->pixels + (size_t)image * sample;
+    for (size_t k = 0; k < sample; ++k) {
+        in[k] = (int8_t)(px[k] - 128);
+    }
+}

@@ -402,10 +402,7 @@ tl_status tl_runtime_accuracy(const uint8_t *buf, size_t size, const tl_dataset 
             free(arena);
             return TL_ERR_SHAPE;
         }
-        const uint8_t *px = ds->pixels + (size_t)i * sample;
-        for (size_t k = 0; k < sample; ++k) {
-            in[k] = (int8_t)(px[k] - 128);
-        }
+        tl_dataset_device_input(ds, (uint32_t)i, in);
         for (uint32_t e = 0; e < exits && e < 16; ++e) {
             tl_exit_result r;
             if (tl_interp_run_to_exit(&it, e, &r) == TL_OK && r.top_class == ds->labels[i]) {
@@ -458,10 +455,7 @@ tl_status tl_runtime_cascade(const uint8_t *buf, size_t size, const tl_dataset *
             s = TL_ERR_SHAPE;
             break;
         }
-        const uint8_t *px = ds->pixels + (size_t)i * sample;
-        for (size_t k = 0; k < sample; ++k) {
-            in[k] = (int8_t)(px[k] - 128);
-        }
+        tl_dataset_device_input(ds, (uint32_t)i, in);
         int stopped = -1;
         for (uint32_t e = 0; e < exits; ++e) {
             tl_exit_result res;

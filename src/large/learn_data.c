@@ -16,11 +16,8 @@ tl_status tl_learn_dataset(tl_learner *l, tl_interp *it, const tl_dataset *ds, c
     }
     for (uint32_t i = 0; i < count; ++i) {
         const uint32_t idx = order[i % (uint32_t)ds->n]; /* more samples than images: another pass */
-        const uint8_t *px = ds->pixels + (size_t)idx * sample;
         int8_t *in = tl_interp_input(it, 0, NULL);
-        for (size_t k = 0; k < sample; ++k) {
-            in[k] = (int8_t)(px[k] - 128); /* the models' input: pixel - 128 */
-        }
+        tl_dataset_device_input(ds, idx, in);
         if (log) {
             uint8_t *rec = log + sizeof(tl_samples_header) + (size_t)i * (1 + sample);
             rec[0] = ds->labels[idx];
