@@ -753,7 +753,8 @@ tl_status tl_fed_run(const tl_fed_config *cfg, tl_fed_report *report, char *erro
         return st;
     }
     report->dim = s.dim;
-    report->initial_accuracy = evaluate(&s, s.global);
+    /* Under mpirun every process holds the global model; process 0 measures and reports it. */
+    report->initial_accuracy = s.rank == 0 ? evaluate(&s, s.global) : 0.0f;
     tl_log_fn log = cfg->quiet || s.rank != 0 ? NULL : cfg->log ? cfg->log : tl_log_stderr;
     tl_log(log, cfg->log_ctx, "federated %s: %d clients (%d a round, %d attacking), %zu values in the model, "
            "accuracy %.4f before", s.info.arch, cfg->clients, cfg->per_round,
@@ -769,7 +770,7 @@ tl_status tl_fed_run(const tl_fed_config *cfg, tl_fed_report *report, char *erro
             fail(&s, error, error_size, st, st == TL_ERR_NOMEM ? "out of memory" : "a round failed");
             break;
         }
-        r->accuracy = evaluate(&s, s.global);
+        r->accuracy = s.rank == 0 ? evaluate(&s, s.global) : 0.0f;
         s.info.accuracy = r->accuracy;
         r->seconds = tl_monotonic_seconds() - t0;
         r->epsilon = cfg->dp_clip > 0.0f && cfg->dp_noise > 0.0f ? tl_dp_epsilon(q, cfg->dp_noise, round, 1e-5) : 0.0;
