@@ -176,12 +176,19 @@ static int neighbour(const tl_secagg_params *p, int i, int k)
 /* Shamir x of client j among i's neighbours (its position + 1). */
 static int position_of(const tl_secagg_params *p, int i, int j)
 {
-    for (int k = 0; k < p->degree; ++k) {
-        if (neighbour(p, i, k) == j) {
-            return k;
-        }
+    const int n = p->clients;
+    if (j == i || j < 0 || j >= n) {
+        return -1;
     }
-    return -1;
+    if (p->degree >= n - 1) {
+        return j < i ? j : j - 1;
+    }
+    /* neighbour()'s inverse: offset +d is position 2(d - 1), -d is 2(d - 1) + 1. */
+    const int ahead = (j - i + n) % n, behind = n - ahead;
+    if (ahead <= p->degree / 2) {
+        return 2 * (ahead - 1);
+    }
+    return behind <= p->degree / 2 ? 2 * (behind - 1) + 1 : -1;
 }
 
 /* The key two clients agree from X25519, bound to the pair and a purpose. */
