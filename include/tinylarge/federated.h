@@ -173,6 +173,56 @@ typedef struct tl_secagg_stats {
     int dropped, rebuilt;  /* clients dropped; secrets the server rebuilt */
 } tl_secagg_stats;
 
+/* ---- the protocol's steps, one party each (a real client and the edge
+ * server call these; tl_secagg_round calls them for every party) ---- */
+
+/* A client's secrets and the public keys it advertises. */
+typedef struct tl_secagg_client {
+    uint8_t c_sk[32], s_sk[32], b[32]; /* never leave the client (b and s_sk only as shares) */
+    uint8_t c_pk[32], s_pk[32];        /* c: seals shares; s: agrees masks */
+} tl_secagg_client;
+
+#define TL_SECAGG_BOX_BYTES 80 /* a sealed share pair: 2 x 32 bytes + a 16-byte MAC */
+
+/* The keys from 96 bytes of secret randomness (the OS's, on a client). */
+void tl_secagg_client_keys(tl_secagg_client *c, const uint8_t secret[96]);
+
+/* Neighbour q (0 <= q < degree) of client i; the position of j among i's
+ * neighbours (its Shamir x is position + 1), -1 if it is not one. */
+int tl_secagg_neighbour(const tl_secagg_params *p, int i, int q);
+int tl_secagg_position(const tl_secagg_params *p, int i, int j);
+
+/* 1. share: client i deals Shamir shares of its s_sk and b to its
+ * neighbours, boxes[q * TL_SECAGG_BOX_BYTES] sealed for neighbour q with
+ * the key agreed from c_pks[j * 32] (every client's c key, by index). rng
+ * draws the polynomials' coefficients. TL_ERR_SIGNATURE: a bad peer key. */
+tl_status tl_secagg_deal(const tl_secagg_params *p, int i, const tl_secagg_client *c, const uint8_t *c_pks,
+                         uint64_t *rng, uint8_t *boxes);
+
+/* 2. masked input: masked[dim] = input + PRG(b) + sum over the live
+ * neighbours j (live[j]: dealt its shares; NULL: all) of +-PRG(s_ij),
+ * mod 2^32. masked may be input. */
+tl_status tl_secagg_mask(const tl_secagg_params *p, int i, const tl_secagg_client *c, const uint8_t *s_pks,
+                         const uint8_t *live, const uint32_t *input, uint32_t *masked);
+
+/* 3. open: survivor j, given the boxes its neighbours dealt it (held[q *
+ * TL_SECAGG_BOX_BYTES] from neighbour q) and who survived, opens for each
+ * live neighbour i the share of b (i survived) or of s_sk (i dropped):
+ * opened[q * 32], have[q] = 1. TL_ERR_SIGNATURE: a box that is not the one
+ * i sealed for j. */
+tl_status tl_secagg_open(const tl_secagg_params *p, int j, const tl_secagg_client *c, const uint8_t *c_pks,
+                         const uint8_t *held, const uint8_t *live, const uint8_t *survived, uint8_t *opened,
+                         uint8_t *have);
+
+/* The server: sum[dim], the survivors' masked vectors summed mod 2^32,
+ * unmasked in place into the sum of their inputs. opened[(i * degree +
+ * pos) * 32] (have[...] = 1) is the share of client i's secret opened by
+ * its neighbour at position pos. Runs on p->threads. TL_ERR_STATE: fewer
+ * than `threshold` shares of some live client; TL_ERR_SIGNATURE: shares
+ * that rebuild another key than the one advertised. */
+tl_status tl_secagg_unmask(const tl_secagg_params *p, const uint8_t *s_pks, const uint8_t *opened,
+                           const uint8_t *have, const uint8_t *live, const uint8_t *survived, uint32_t *sum);
+
 /* One round of the protocol, every party simulated in this process (the
  * messages are real bytes: keys, encrypted shares, masked vectors). inputs
  * [n][dim] are the clients' fixed-point vectors; dropped[i] says client i

@@ -1,6 +1,7 @@
 /* secagg.c - secure aggregation (Bonawitz et al. 2017, with SecAgg+'s
- * sparse neighbourhoods), every party of one round simulated in-process
- * with the real messages (federated.h).
+ * sparse neighbourhoods): each party's steps (federated.h), which the
+ * edge server and its devices call over CoAP, and a whole round with every
+ * party in this process, for the simulator.
  *
  * The four steps, as in the paper:
  *   0. advertise: each client sends two X25519 public keys (c: to encrypt
@@ -157,24 +158,19 @@ tl_secagg_params tl_secagg_default(int clients, size_t dim, double dropout, doub
     return p;
 }
 
-typedef struct party {
-    uint8_t c_sk[32], c_pk[32], s_sk[32], s_pk[32], b[32];
-} party;
-
-/* Neighbour p (0-based) of client i: offsets +1, -1, +2, -2, ... on the
+/* Neighbour q (0-based) of client i: offsets +1, -1, +2, -2, ... on the
  * ring, or everyone else in order when the graph is complete. */
-static int neighbour(const tl_secagg_params *p, int i, int k)
+int tl_secagg_neighbour(const tl_secagg_params *p, int i, int q)
 {
     const int n = p->clients;
     if (p->degree >= n - 1) {
-        return k < i ? k : k + 1;
+        return q < i ? q : q + 1;
     }
-    const int off = k / 2 + 1;
-    return (k % 2 == 0) ? (i + off) % n : (i - off + n) % n;
+    const int off = q / 2 + 1;
+    return (q % 2 == 0) ? (i + off) % n : (i - off + n) % n;
 }
 
-/* Shamir x of client j among i's neighbours (its position + 1). */
-static int position_of(const tl_secagg_params *p, int i, int j)
+int tl_secagg_position(const tl_secagg_params *p, int i, int j)
 {
     const int n = p->clients;
     if (j == i || j < 0 || j >= n) {
@@ -183,7 +179,7 @@ static int position_of(const tl_secagg_params *p, int i, int j)
     if (p->degree >= n - 1) {
         return j < i ? j : j - 1;
     }
-    /* neighbour()'s inverse: offset +d is position 2(d - 1), -d is 2(d - 1) + 1. */
+    /* tl_secagg_neighbour()'s inverse: offset +d is position 2(d - 1), -d is 2(d - 1) + 1. */
     const int ahead = (j - i + n) % n, behind = n - ahead;
     if (ahead <= p->degree / 2) {
         return 2 * (ahead - 1);
@@ -313,14 +309,133 @@ static tl_status apply_masks(uint32_t *acc, size_t dim, const mask_job *jobs, si
     return atomic_load(&m.failed) ? TL_ERR_NOMEM : TL_OK;
 }
 
-/* The unmasking's first half, shared by the threads. */
+/* ---- a client's steps ---- */
+
+void tl_secagg_client_keys(tl_secagg_client *c, const uint8_t secret[96])
+{
+    memcpy(c->c_sk, secret, 32);
+    memcpy(c->s_sk, secret + 32, 32);
+    memcpy(c->b, secret + 64, 32);
+    crypto_scalarmult_base(c->c_pk, c->c_sk);
+    crypto_scalarmult_base(c->s_pk, c->s_sk);
+}
+
+#define SHARE_PLAIN 64 /* share of s_sk, share of b */
+
+/* Dealer `from` seals for holder `to`: the nonce binds the box to the pair
+ * and its direction, so a box relayed to the wrong holder does not open. */
+static void share_nonce(int from, int to, uint8_t nonce[crypto_secretbox_NONCEBYTES])
+{
+    memset(nonce, 0, crypto_secretbox_NONCEBYTES);
+    memcpy(nonce, &from, 4);
+    memcpy(nonce + 4, &to, 4);
+}
+
+static int valid_params(const tl_secagg_params *p)
+{
+    const int n = p->clients, k = p->degree, t = p->threshold;
+    return n >= 2 && k >= 1 && k <= n - 1 && k <= 254 && t >= 1 && t <= k && (k == n - 1 || k % 2 == 0) &&
+           sodium_init() >= 0;
+}
+
+tl_status tl_secagg_deal(const tl_secagg_params *p, int i, const tl_secagg_client *c, const uint8_t *c_pks,
+                         uint64_t *rng, uint8_t *boxes)
+{
+    if (!valid_params(p) || i < 0 || i >= p->clients) {
+        return TL_ERR_ARG;
+    }
+    const int k = p->degree;
+    uint8_t xs[254] = { 0 }, plain[254][SHARE_PLAIN];
+    uint8_t *share_s[254] = { 0 }, *share_b[254] = { 0 };
+    for (int q = 0; q < k; ++q) {
+        xs[q] = (uint8_t)(q + 1); /* a holder's x: its position among i's neighbours, + 1 */
+        share_s[q] = plain[q];
+        share_b[q] = plain[q] + 32;
+    }
+    tl_shamir_split(c->s_sk, 32, p->threshold, k, xs, share_s, rng);
+    tl_shamir_split(c->b, 32, p->threshold, k, xs, share_b, rng);
+    tl_status st = TL_OK;
+    for (int q = 0; q < k && st == TL_OK; ++q) {
+        const int j = tl_secagg_neighbour(p, i, q);
+        uint8_t key[32], nonce[crypto_secretbox_NONCEBYTES];
+        if (pair_key(c->c_sk, c_pks + (size_t)j * 32, i, j, 'e', key) != 0) {
+            st = TL_ERR_SIGNATURE; /* a neighbour's key is a low-order point */
+            break;
+        }
+        share_nonce(i, j, nonce);
+        crypto_secretbox_easy(boxes + (size_t)q * TL_SECAGG_BOX_BYTES, plain[q], SHARE_PLAIN, nonce, key);
+        sodium_memzero(key, sizeof key);
+    }
+    sodium_memzero(plain, sizeof plain);
+    return st;
+}
+
+tl_status tl_secagg_mask(const tl_secagg_params *p, int i, const tl_secagg_client *c, const uint8_t *s_pks,
+                         const uint8_t *live, const uint32_t *input, uint32_t *masked)
+{
+    if (!valid_params(p) || i < 0 || i >= p->clients) {
+        return TL_ERR_ARG;
+    }
+    mask_job jobs[255];
+    size_t n = 0;
+    memcpy(jobs[n].key, c->b, 32);
+    jobs[n++].sign = 1;
+    for (int q = 0; q < p->degree; ++q) {
+        const int j = tl_secagg_neighbour(p, i, q);
+        if (live && !live[j]) {
+            continue; /* j dealt no shares: it is out of the round, and nobody masks with it */
+        }
+        if (pair_key(c->s_sk, s_pks + (size_t)j * 32, i, j, 'm', jobs[n].key) != 0) {
+            sodium_memzero(jobs, sizeof jobs);
+            return TL_ERR_SIGNATURE;
+        }
+        jobs[n++].sign = j > i ? 1 : -1;
+    }
+    memmove(masked, input, p->dim * sizeof(uint32_t));
+    const tl_status st = apply_masks(masked, p->dim, jobs, n, 1);
+    sodium_memzero(jobs, sizeof jobs);
+    return st;
+}
+
+tl_status tl_secagg_open(const tl_secagg_params *p, int j, const tl_secagg_client *c, const uint8_t *c_pks,
+                         const uint8_t *held, const uint8_t *live, const uint8_t *survived, uint8_t *opened,
+                         uint8_t *have)
+{
+    if (!valid_params(p) || j < 0 || j >= p->clients) {
+        return TL_ERR_ARG;
+    }
+    tl_status st = TL_OK;
+    for (int q = 0; q < p->degree && st == TL_OK; ++q) {
+        const int i = tl_secagg_neighbour(p, j, q); /* the dealer of held[q] */
+        have[q] = 0;
+        if (!live[i]) {
+            continue;
+        }
+        uint8_t key[32], nonce[crypto_secretbox_NONCEBYTES], got[SHARE_PLAIN];
+        share_nonce(i, j, nonce);
+        if (pair_key(c->c_sk, c_pks + (size_t)i * 32, j, i, 'e', key) != 0 ||
+            crypto_secretbox_open_easy(got, held + (size_t)q * TL_SECAGG_BOX_BYTES, TL_SECAGG_BOX_BYTES, nonce,
+                                       key) != 0) {
+            st = TL_ERR_SIGNATURE; /* not the box i sealed for j */
+        } else {
+            /* Never both shares of one client: b if it survived, s if it dropped. */
+            memcpy(opened + (size_t)q * 32, got + (survived[i] ? 32 : 0), 32);
+            have[q] = 1;
+        }
+        sodium_memzero(key, sizeof key);
+        sodium_memzero(got, sizeof got);
+    }
+    return st;
+}
+
+/* ---- the server's unmasking ---- */
+
 typedef struct unmask_ctx {
     const tl_secagg_params *p;
-    const party *pt;
-    const uint8_t *opened, *have, *dropped, *xs;
+    const uint8_t *s_pks, *opened, *have, *live, *survived;
     const size_t *first_job;
     mask_job *jobs;
-    atomic_int status;          /* a failure (any thread may set it) */
+    atomic_int status; /* a failure (any thread may set it) */
 } unmask_ctx;
 
 /* Rebuilds client i's secret and writes the masks to remove into its slots. */
@@ -328,13 +443,16 @@ static tl_status unmask_client(const unmask_ctx *u, int i)
 {
     const tl_secagg_params *p = u->p;
     const int k = p->degree, t = p->threshold;
+    if (!u->live[i]) {
+        return TL_OK;
+    }
     const uint8_t *shares[254];
     uint8_t sx[254];
     int m = 0;
     for (int q = 0; q < k && m < t; ++q) {
         if (u->have[(size_t)i * k + q]) {
             shares[m] = u->opened + ((size_t)i * k + q) * 32;
-            sx[m++] = u->xs[q];
+            sx[m++] = (uint8_t)(q + 1);
         }
     }
     if (m < t) {
@@ -344,22 +462,22 @@ static tl_status unmask_client(const unmask_ctx *u, int i)
     tl_shamir_combine(shares, sx, t, 32, secret);
     mask_job *job = u->jobs + u->first_job[i];
     tl_status st = TL_OK;
-    if (!u->dropped[i]) {
+    if (u->survived[i]) {
         memcpy(job->key, secret, 32); /* its own mask seed b */
         job->sign = -1;
     } else {
         uint8_t pk[32];
         crypto_scalarmult_base(pk, secret);
-        if (sodium_memcmp(pk, u->pt[i].s_pk, 32) != 0) {
+        if (sodium_memcmp(pk, u->s_pks + (size_t)i * 32, 32) != 0) {
             st = TL_ERR_SIGNATURE; /* the shares do not rebuild the key it advertised */
         }
         for (int q = 0; q < k && st == TL_OK; ++q) {
-            const int j = neighbour(p, i, q);
-            if (u->dropped[j]) {
+            const int j = tl_secagg_neighbour(p, i, q);
+            if (!u->survived[j]) {
                 continue; /* neither sent: their pair mask is in no vector */
             }
             /* Survivor j added +PRG(s_ji) if i > j, else -PRG(s_ji): take it back. */
-            if (pair_key(secret, u->pt[j].s_pk, i, j, 'm', job->key) != 0) {
+            if (pair_key(secret, u->s_pks + (size_t)j * 32, i, j, 'm', job->key) != 0) {
                 st = TL_ERR_SIGNATURE;
             }
             (job++)->sign = i > j ? -1 : 1;
@@ -380,177 +498,171 @@ static void unmask_slice(void *ctx, int t, int threads)
     }
 }
 
-/* A client's secret bytes, reproducible from (seed, client, what). */
-static void derive(uint64_t seed, int client, char what, uint8_t out[32])
+tl_status tl_secagg_unmask(const tl_secagg_params *p, const uint8_t *s_pks, const uint8_t *opened,
+                           const uint8_t *have, const uint8_t *live, const uint8_t *survived, uint32_t *sum)
 {
-    uint8_t in[13];
-    memcpy(in, &seed, 8);
-    memcpy(in + 8, &client, 4);
-    in[12] = (uint8_t)what;
-    crypto_generichash(out, 32, in, sizeof in, NULL, 0);
+    if (!valid_params(p)) {
+        return TL_ERR_ARG;
+    }
+    const int n = p->clients, k = p->degree;
+    for (int i = 0; i < n; ++i) {
+        if (survived[i] && !live[i]) {
+            return TL_ERR_ARG; /* a masked vector from a client that dealt no shares */
+        }
+    }
+    /* Each client's masks to remove have their own slots in `jobs` (a
+     * survivor: its seed; a dropped one: one per surviving neighbour), so
+     * the secrets are rebuilt on the threads too. */
+    size_t *first_job = malloc(sizeof(size_t) * ((size_t)n + 1));
+    size_t jobs_n = 0;
+    for (int i = 0; first_job && i < n; ++i) {
+        first_job[i] = jobs_n;
+        if (!live[i]) {
+            continue;
+        }
+        if (survived[i]) {
+            jobs_n += 1;
+            continue;
+        }
+        for (int q = 0; q < k; ++q) {
+            jobs_n += survived[tl_secagg_neighbour(p, i, q)] != 0;
+        }
+    }
+    mask_job *jobs = first_job ? malloc(sizeof(mask_job) * (jobs_n ? jobs_n : 1)) : NULL;
+    if (!jobs) {
+        free(first_job);
+        return TL_ERR_NOMEM;
+    }
+    first_job[n] = jobs_n;
+    unmask_ctx uc = { p, s_pks, opened, have, live, survived, first_job, jobs, TL_OK };
+    run_parallel(p->threads, unmask_slice, &uc);
+    tl_status status = (tl_status)atomic_load(&uc.status);
+    if (status == TL_OK) {
+        status = apply_masks(sum, p->dim, jobs, jobs_n, p->threads);
+    }
+    sodium_memzero(jobs, sizeof(mask_job) * jobs_n);
+    free(jobs);
+    free(first_job);
+    return status;
 }
 
-#define SHARE_PLAIN 64                                   /* share of s_sk, share of b */
-#define SHARE_BOX (SHARE_PLAIN + crypto_secretbox_MACBYTES)
+/* ---- one round, every party in this process ---- */
 
-static void share_nonce(int from, int to, uint8_t nonce[crypto_secretbox_NONCEBYTES])
+/* A client's secret bytes, reproducible from (seed, client). */
+static void derive(uint64_t seed, int client, uint8_t out[96])
 {
-    memset(nonce, 0, crypto_secretbox_NONCEBYTES);
-    memcpy(nonce, &from, 4);
-    memcpy(nonce + 4, &to, 4);
+    static const char what[3] = { 'c', 's', 'b' };
+    for (int w = 0; w < 3; ++w) {
+        uint8_t in[13];
+        memcpy(in, &seed, 8);
+        memcpy(in + 8, &client, 4);
+        in[12] = (uint8_t)what[w];
+        crypto_generichash(out + 32 * w, 32, in, sizeof in, NULL, 0);
+    }
 }
 
 tl_status tl_secagg_round(const tl_secagg_params *p, const uint32_t *const *inputs, const uint8_t *dropped,
                           uint64_t seed, uint32_t *sum, tl_secagg_stats *stats)
 {
-    const int n = p->clients, k = p->degree, t = p->threshold;
-    if (n < 2 || k < 1 || k > n - 1 || k > 254 || t < 1 || t > k || (k < n - 1 && k % 2 != 0) ||
-        sodium_init() < 0) {
+    if (!valid_params(p)) {
         return TL_ERR_ARG;
     }
+    const int n = p->clients, k = p->degree;
     memset(stats, 0, sizeof *stats);
     const size_t dim = p->dim;
-    party *pt = calloc((size_t)n, sizeof *pt);
-    uint8_t *boxes = malloc((size_t)n * (size_t)k * SHARE_BOX);  /* [dealer][position] */
+    tl_secagg_client *pt = calloc((size_t)n, sizeof *pt);
+    uint8_t *c_pks = malloc((size_t)n * 32), *s_pks = malloc((size_t)n * 32);
+    uint8_t *boxes = malloc((size_t)n * (size_t)k * TL_SECAGG_BOX_BYTES); /* [dealer][position] */
+    uint8_t *held = malloc((size_t)k * TL_SECAGG_BOX_BYTES);               /* one holder's, relayed */
     uint32_t *masked = malloc(dim * sizeof(uint32_t));
-    mask_job *jobs = malloc(sizeof(mask_job) * ((size_t)n * (size_t)k + (size_t)n));
-    uint8_t *opened = malloc((size_t)n * (size_t)k * 32);      /* [dealer][position]: the share opened */
+    uint8_t *opened = malloc((size_t)n * (size_t)k * 32); /* [dealer][position]: the share opened */
     uint8_t *have = calloc((size_t)n * (size_t)k, 1);
-    size_t *first_job = malloc(sizeof(size_t) * ((size_t)n + 1));
+    uint8_t *live = malloc((size_t)n), *survived = malloc((size_t)n);
+    uint8_t mine[254 * 32], mine_have[254];
     tl_status status = TL_OK;
-    if (!pt || !boxes || !masked || !jobs || !opened || !have || !first_job) {
+    if (!pt || !c_pks || !s_pks || !boxes || !held || !masked || !opened || !have || !live || !survived) {
         status = TL_ERR_NOMEM;
         goto done;
     }
     /* 0. advertise keys */
     for (int i = 0; i < n; ++i) {
-        derive(seed, i, 'c', pt[i].c_sk);
-        derive(seed, i, 's', pt[i].s_sk);
-        derive(seed, i, 'b', pt[i].b);
-        crypto_scalarmult_base(pt[i].c_pk, pt[i].c_sk);
-        crypto_scalarmult_base(pt[i].s_pk, pt[i].s_sk);
+        uint8_t secret[96];
+        derive(seed, i, secret);
+        tl_secagg_client_keys(&pt[i], secret);
+        sodium_memzero(secret, sizeof secret);
+        memcpy(c_pks + (size_t)i * 32, pt[i].c_pk, 32);
+        memcpy(s_pks + (size_t)i * 32, pt[i].s_pk, 32);
+        live[i] = 1;
+        survived[i] = !dropped[i];
     }
     stats->bytes_up += (size_t)n * 64;
     stats->bytes_down += (size_t)n * (size_t)k * 64;
-    /* 1. share keys: shares of s_sk and b for each neighbour, encrypted */
+    /* 1. share keys */
     uint64_t rng = (seed ^ 0x5EC5A66ull) * 0x9E3779B97F4A7C15ull | 1;
-    uint8_t xs[254];
-    uint8_t *share_s[254], *share_b[254];
-    uint8_t plain[254][SHARE_PLAIN];
-    for (int q = 0; q < k; ++q) {
-        xs[q] = (uint8_t)(q + 1);
-        share_s[q] = plain[q];
-        share_b[q] = plain[q] + 32;
+    for (int i = 0; i < n && status == TL_OK; ++i) {
+        status = tl_secagg_deal(p, i, &pt[i], c_pks, &rng, boxes + (size_t)i * k * TL_SECAGG_BOX_BYTES);
     }
-    for (int i = 0; i < n; ++i) {
-        tl_shamir_split(pt[i].s_sk, 32, t, k, xs, share_s, &rng);
-        tl_shamir_split(pt[i].b, 32, t, k, xs, share_b, &rng);
-        for (int q = 0; q < k; ++q) {
-            const int j = neighbour(p, i, q);
-            uint8_t key[32], nonce[crypto_secretbox_NONCEBYTES];
-            if (pair_key(pt[i].c_sk, pt[j].c_pk, i, j, 'e', key) != 0) {
-                status = TL_ERR_SIGNATURE;
-                goto done;
-            }
-            share_nonce(i, j, nonce);
-            crypto_secretbox_easy(boxes + ((size_t)i * k + q) * SHARE_BOX, plain[q], SHARE_PLAIN, nonce, key);
-        }
-    }
-    sodium_memzero(plain, sizeof plain);
-    stats->bytes_up += (size_t)n * (size_t)k * SHARE_BOX;
-    stats->bytes_down += (size_t)n * (size_t)k * SHARE_BOX;
+    stats->bytes_up += (size_t)n * (size_t)k * TL_SECAGG_BOX_BYTES;
+    stats->bytes_down += (size_t)n * (size_t)k * TL_SECAGG_BOX_BYTES;
     /* 2. masked inputs: the survivors' summed as they arrive */
     memset(sum, 0, dim * sizeof(uint32_t));
     const double c0 = tl_monotonic_seconds();
     int survivors = 0;
-    for (int i = 0; i < n; ++i) {
-        size_t jobs_n = 0;
-        memcpy(jobs[jobs_n].key, pt[i].b, 32);
-        jobs[jobs_n++].sign = 1;
-        for (int q = 0; q < k; ++q) {
-            const int j = neighbour(p, i, q);
-            if (pair_key(pt[i].s_sk, pt[j].s_pk, i, j, 'm', jobs[jobs_n].key) != 0) {
-                status = TL_ERR_SIGNATURE;
-                goto done;
-            }
-            jobs[jobs_n++].sign = j > i ? 1 : -1;
-        }
-        memcpy(masked, inputs[i], dim * sizeof(uint32_t));
-        status = apply_masks(masked, dim, jobs, jobs_n, 1);
-        if (status != TL_OK) {
-            goto done;
-        }
-        if (!dropped[i]) {
+    for (int i = 0; i < n && status == TL_OK; ++i) {
+        status = tl_secagg_mask(p, i, &pt[i], s_pks, live, inputs[i], masked);
+        if (status == TL_OK && survived[i]) {
             for (size_t w = 0; w < dim; ++w) {
                 sum[w] += masked[w];
             }
             ++survivors;
             stats->bytes_up += dim * 4;
-        } else {
+        } else if (status == TL_OK) {
             stats->dropped++;
         }
     }
     stats->client_seconds = tl_monotonic_seconds() - c0;
-    /* 3. unmask: the survivor list goes out; each survivor opens, for each
-     * neighbour, the share of b (a survivor) or of s_sk (dropped). */
+    /* 3. unmask: the survivor list goes out; each survivor opens the boxes
+     * its neighbours dealt it, relayed by the server. */
     stats->bytes_down += (size_t)survivors * (size_t)n / 8;
-    for (int j = 0; j < n; ++j) {
-        if (dropped[j]) {
+    for (int j = 0; j < n && status == TL_OK; ++j) {
+        if (!survived[j]) {
             continue;
         }
         for (int q = 0; q < k; ++q) {
-            const int i = neighbour(p, j, q); /* j holds a share from i */
-            const int pos = position_of(p, i, j);
-            uint8_t key[32], nonce[crypto_secretbox_NONCEBYTES], got[SHARE_PLAIN];
-            share_nonce(i, j, nonce);
-            if (pos < 0 || pair_key(pt[j].c_sk, pt[i].c_pk, j, i, 'e', key) != 0 ||
-                crypto_secretbox_open_easy(got, boxes + ((size_t)i * k + pos) * SHARE_BOX, SHARE_BOX, nonce, key) !=
-                    0) {
-                status = TL_ERR_SIGNATURE;
-                goto done;
-            }
-            memcpy(opened + ((size_t)i * k + pos) * 32, got + (dropped[i] ? 0 : 32), 32);
-            have[(size_t)i * k + pos] = 1;
+            const int i = tl_secagg_neighbour(p, j, q);
+            memcpy(held + (size_t)q * TL_SECAGG_BOX_BYTES,
+                   boxes + ((size_t)i * k + (size_t)tl_secagg_position(p, i, j)) * TL_SECAGG_BOX_BYTES,
+                   TL_SECAGG_BOX_BYTES);
+        }
+        status = tl_secagg_open(p, j, &pt[j], c_pks, held, live, survived, mine, mine_have);
+        for (int q = 0; q < k && status == TL_OK; ++q) {
+            const int i = tl_secagg_neighbour(p, j, q);
+            const size_t slot = (size_t)i * k + (size_t)tl_secagg_position(p, i, j);
+            memcpy(opened + slot * 32, mine + (size_t)q * 32, 32);
+            have[slot] = mine_have[q];
             stats->bytes_up += 32 + 4;
-            sodium_memzero(got, sizeof got);
         }
     }
-    /* The server: rebuild each secret from t opened shares, then remove the
-     * masks that do not cancel. Each client's masks to remove have their
-     * own slots in `jobs` (a survivor: its seed; a dropped client: one per
-     * surviving neighbour), so the rebuilding runs on the threads too. */
     const double s0 = tl_monotonic_seconds();
-    size_t jobs_n = 0;
-    for (int i = 0; i < n; ++i) {
-        first_job[i] = jobs_n;
-        if (!dropped[i]) {
-            jobs_n += 1;
-            continue;
-        }
-        for (int q = 0; q < k; ++q) {
-            jobs_n += !dropped[neighbour(p, i, q)];
-        }
+    if (status == TL_OK) {
+        status = tl_secagg_unmask(p, s_pks, opened, have, live, survived, sum);
     }
-    first_job[n] = jobs_n;
-    unmask_ctx uc = { p, pt, opened, have, dropped, xs, first_job, jobs, TL_OK };
-    run_parallel(p->threads, unmask_slice, &uc);
-    status = (tl_status)atomic_load(&uc.status);
-    if (status != TL_OK) {
-        goto done;
-    }
-    stats->rebuilt = n;
-    status = apply_masks(sum, dim, jobs, jobs_n, p->threads);
     stats->server_seconds = tl_monotonic_seconds() - s0;
+    stats->rebuilt = status == TL_OK ? n : 0;
 done:
     if (pt) {
         sodium_memzero(pt, (size_t)n * sizeof *pt);
     }
+    sodium_memzero(mine, sizeof mine);
     free(pt);
+    free(c_pks);
+    free(s_pks);
     free(boxes);
+    free(held);
     free(masked);
-    free(jobs);
     free(opened);
     free(have);
-    free(first_job);
+    free(live);
+    free(survived);
     return status;
 }
