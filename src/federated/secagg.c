@@ -26,7 +26,7 @@
 
 #include <sodium.h>
 
-#include "tinylarge/federated.h"
+#include "tinylarge/secagg.h"
 #include "tinylarge/host.h"
 
 /* ---- GF(2^8) (AES's polynomial x^8 + x^4 + x^3 + x + 1) and Shamir ---- */
