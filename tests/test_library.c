@@ -27,6 +27,7 @@
 #include "tinylarge/update.h"
 #include "tinylarge/format.h"
 #include "tinylarge/federated.h"
+#include "tinylarge/secagg.h"
 #include "tinylarge/host.h"
 #include "tinylarge/learn.h"
 
@@ -273,6 +274,110 @@ static void read_head(const uint8_t *bytes, size_t size, float *head, uint32_t c
     memcpy(head, l.weight, count * sizeof(float));
 }
 
+/* A secure round through the library's steps, four devices taking the
+ * protocol's parts with secagg.h (as device_client.c does over CoAP), one
+ * leaving after its shares: the library's mean equals the unmasked
+ * fixed-point mean of the other three, bit for bit. */
+static void secure_round(tl_library *lib, int base)
+{
+    enum { VALUES = 16 * 5 + 5, WORDS = VALUES + 1, N = 4 };
+    char error[512] = "", name[8];
+    tl_round_state r;
+    assert_int_equal(tl_round_close(lib, "rounds", 2, error, sizeof error), TL_OK);
+    assert_int_equal(tl_round_open(lib, "rounds", 2, VALUES, base, TL_ROUND_SECURE, &r, error, sizeof error),
+                     TL_ERR_ARG); /* two devices would learn each other's update */
+    assert_int_equal(tl_round_open(lib, "rounds", N, VALUES, base, TL_ROUND_SECURE, &r, error, sizeof error), TL_OK);
+    assert_int_equal(r.phase, TL_PHASE_KEYS);
+    tl_secagg_client dev[N];
+    uint8_t box[3 * TL_SECAGG_BOX_BYTES] = { 0 };
+    for (int d = 0; d < N; ++d) {
+        uint8_t secret[96], keys[64];
+        for (int b = 0; b < 96; ++b) secret[b] = (uint8_t)(d * 97 + b * 7 + 1);
+        tl_secagg_client_keys(&dev[d], secret);
+        memcpy(keys, dev[d].c_pk, 32);
+        memcpy(keys + 32, dev[d].s_pk, 32);
+        snprintf(name, sizeof name, "d%d", d + 1);
+        assert_int_equal(tl_round_deal(lib, "rounds", r.round, name, box, sizeof box, &r, error, sizeof error),
+                         TL_ERR_STATE); /* shares before the roster */
+        assert_int_equal(tl_round_advertise(lib, "rounds", r.round, name, keys, &r, error, sizeof error), TL_OK);
+    }
+    assert_int_equal(r.phase, TL_PHASE_SHARES);
+    assert_int_equal(r.clients, N);
+    assert_int_equal(r.degree, N - 1);
+    const tl_secagg_params p = { r.clients, r.degree, r.threshold, WORDS, 1 };
+    uint8_t *roster = NULL;
+    size_t roster_size = 0;
+    assert_int_equal(tl_round_roster(lib, "rounds", r.round, &roster, &roster_size, error, sizeof error), TL_OK);
+    assert_int_equal(roster_size, N * TL_ROUND_ROSTER_ENTRY);
+    uint8_t c_pks[N * 32], s_pks[N * 32], dealt[N] = { 1, 1, 1, 1 }, sent[N] = { 1, 1, 1, 0 };
+    for (int i = 0; i < N; ++i) { /* names sort d1..d4: index d - 1 */
+        snprintf(name, sizeof name, "d%d", i + 1);
+        assert_string_equal((const char *)roster + i * TL_ROUND_ROSTER_ENTRY, name);
+        memcpy(c_pks + i * 32, roster + i * TL_ROUND_ROSTER_ENTRY + 64, 32);
+        memcpy(s_pks + i * 32, roster + i * TL_ROUND_ROSTER_ENTRY + 96, 32);
+    }
+    free(roster);
+    uint64_t rng = 5;
+    for (int d = 0; d < N; ++d) {
+        assert_int_equal(tl_secagg_deal(&p, d, &dev[d], c_pks, &rng, box), TL_OK);
+        snprintf(name, sizeof name, "d%d", d + 1);
+        assert_int_equal(tl_round_deal(lib, "rounds", r.round, name, box, sizeof box - 1, &r, error, sizeof error),
+                         TL_ERR_SHAPE);
+        assert_int_equal(tl_round_deal(lib, "rounds", r.round, name, box, sizeof box, &r, error, sizeof error), TL_OK);
+    }
+    assert_int_equal(r.phase, TL_PHASE_UPDATES);
+    /* d1..d3 send masked words; d4 leaves. The expected mean: the plain sum's. */
+    uint32_t words[N][WORDS], plain[WORDS] = { 0 };
+    for (int d = 0; d < N; ++d) {
+        float v[WORDS];
+        for (int i = 0; i < VALUES; ++i) v[i] = (float)(d + 1) * 0.01f * (float)((i % 7) - 3);
+        v[VALUES] = (float)(d + 1); /* the weight, and the values already weighted */
+        tl_fixed_encode(v, WORDS, TL_ROUND_FRAC_BITS, tl_round_fixed_limit(&r), words[d]);
+        for (int i = 0; d < 3 && i < WORDS; ++i) plain[i] += words[d][i];
+        assert_int_equal(tl_secagg_mask(&p, d, &dev[d], s_pks, dealt, words[d], words[d]), TL_OK);
+    }
+    for (int d = 0; d < 3; ++d) {
+        snprintf(name, sizeof name, "d%d", d + 1);
+        assert_int_equal(tl_round_submit(lib, "rounds", r.round, name, 1.0, words[d], sizeof words[d], &r, error,
+                                         sizeof error), TL_OK);
+    }
+    assert_int_equal(r.phase, TL_PHASE_UPDATES); /* d4 dealt, so the phase waits for it... */
+    int moved = 0;
+    assert_int_equal(tl_round_tick(lib, "rounds", 3600.0, &r, &moved, error, sizeof error), TL_OK);
+    assert_int_equal(moved, 0);
+    assert_int_equal(tl_round_tick(lib, "rounds", 0.0, &r, &moved, error, sizeof error), TL_OK);
+    assert_int_equal(moved, 1); /* ... until its timeout */
+    assert_int_equal(r.phase, TL_PHASE_OPEN);
+    uint8_t *held = NULL, opened[3 * 33] = { 0 }, mine[3 * 32], have[3];
+    size_t held_size = 0;
+    assert_int_equal(tl_round_reveal(lib, "rounds", r.round, "d4", opened, sizeof opened, &r, error, sizeof error),
+                     TL_ERR_STATE);
+    assert_non_null(strstr(error, "d4 sent no update"));
+    for (int d = 0; d < 3; ++d) {
+        snprintf(name, sizeof name, "d%d", d + 1);
+        assert_int_equal(tl_round_held(lib, "rounds", r.round, name, &held, &held_size, error, sizeof error), TL_OK);
+        assert_int_equal(held_size, 3 * TL_SECAGG_BOX_BYTES);
+        assert_int_equal(tl_secagg_open(&p, d, &dev[d], c_pks, held, dealt, sent, mine, have), TL_OK);
+        free(held);
+        for (int q = 0; q < 3; ++q) {
+            opened[q * 33] = have[q];
+            memcpy(opened + q * 33 + 1, mine + q * 32, 32);
+        }
+        assert_int_equal(tl_round_reveal(lib, "rounds", r.round, name, opened, sizeof opened, &r, error,
+                                         sizeof error), TL_OK);
+    }
+    assert_int_equal(r.phase, TL_PHASE_DONE);
+    assert_true(tl_round_complete(&r));
+    float mean[VALUES], want[WORDS];
+    assert_int_equal(tl_round_mean(lib, "rounds", r.round, mean, error, sizeof error), TL_OK);
+    tl_fixed_decode(plain, WORDS, TL_ROUND_FRAC_BITS, want);
+    for (int i = 0; i < VALUES; ++i) {
+        const float w = want[i] / want[VALUES];
+        assert_memory_equal(&mean[i], &w, sizeof w);
+    }
+    assert_true(fabsf(want[VALUES] - 6.0f) < 1e-4f); /* weights 1 + 2 + 3 */
+}
+
 static void rounds_live_in_the_library_and_a_closed_round_is_the_next_version(void **state)
 {
     (void)state;
@@ -297,7 +402,7 @@ static void rounds_live_in_the_library_and_a_closed_round_is_the_next_version(vo
     enum { VALUES = 16 * 5 + 5 };
     tl_round_state r;
     assert_int_equal(tl_round_current(lib, "rounds", &r, error, sizeof error), TL_ERR_ARG);
-    assert_int_equal(tl_round_open(lib, "rounds", 2, VALUES, base, &r, error, sizeof error), TL_OK);
+    assert_int_equal(tl_round_open(lib, "rounds", 2, VALUES, base, TL_ROUND_PLAIN, &r, error, sizeof error), TL_OK);
     assert_int_equal(r.round, 1);
     assert_int_equal(r.open, 1);
     assert_int_equal(r.received, 0);
@@ -347,9 +452,10 @@ static void rounds_live_in_the_library_and_a_closed_round_is_the_next_version(vo
     for (int i = 0; i < VALUES - 5; ++i) { /* the weights moved by the mean delta, 0.02, to int8 precision */
         assert_true(fabsf(h1[i] - h0[i] - 0.02f) < 0.01f);
     }
-    assert_int_equal(tl_round_open(lib, "rounds", 2, VALUES, base, &r, error, sizeof error), TL_OK);
+    assert_int_equal(tl_round_open(lib, "rounds", 2, VALUES, base, TL_ROUND_PLAIN, &r, error, sizeof error), TL_OK);
     assert_int_equal(r.round, 2);
     assert_int_equal(r.base_version, 2);
+    secure_round(lib, base);
     assert_int_equal(tl_library_remove(lib, "rounds", error, sizeof error), TL_OK);
     tl_library_close(lib);
     free(before);

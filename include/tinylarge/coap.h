@@ -51,6 +51,9 @@ typedef struct tl_serve_options {
                                    weight is its own claim; default 10000) */
     tl_round_done_fn round_done;
     void *round_ctx;
+    int round_mode;             /* tl_round_mode (library.h): plain, fixed or secure rounds */
+    double round_timeout;       /* a secure round's phase waits this long for the devices
+                                   still to act, then goes on without them (default 30 s) */
 } tl_serve_options;
 
 /* Serves the library until SIGINT/SIGTERM; -1 with a message if it cannot
@@ -113,10 +116,16 @@ int tl_device_active(const char *slots, char *slot, int *version, char *variant,
 
 /* A device's part in a federated round: reads /round?name=NAME, then
  * sends `count` float32 values (the head's delta) and its weight to
- * /update for that round, block-wise. reply gets the server's answer
- * ("round R: received X of K") or why it refused. */
+ * /update for that round, block-wise; in a fixed-point round, the words
+ * (secagg.h's fixed point, the weight inside); in a secure round, takes
+ * the protocol's steps (PUT /secagg keys, shares; the masked words; the
+ * opened shares), waiting for each phase (Observe on /round, up to 120 s
+ * each). reply gets the server's answer ("round R: received X of K") or
+ * why it refused. */
+#define TL_ROUND_SEND_DROP 1 /* flags: leave before the update (after the shares in a secure
+                                round), as a device that loses power: for tests */
 tl_status tl_round_send(const char *host, uint16_t port, const tl_psk *psk, const char *device, const char *name,
-                        const float *values, uint32_t count, double weight, int *round, char *reply,
+                        const float *values, uint32_t count, double weight, int flags, int *round, char *reply,
                         size_t reply_size);
 
 #ifdef __cplusplus

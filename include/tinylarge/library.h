@@ -65,18 +65,47 @@ tl_status tl_library_list(tl_library *library,
 /* Removes a model, every version. TL_ERR_ARG if there is no such model. */
 tl_status tl_library_remove(tl_library *library, const char *name, char *error, size_t error_size);
 
-/* ---- federated rounds (src/edge/rounds.c) ----
+/* ---- federated rounds (src/edge/rounds.c, secure_rounds.c) ----
  * A model's rounds and the updates received in each, kept in the library
- * so a server killed mid-round restarts into the same round. An update is
- * `value_count` float32 values (little-endian) and a weight. */
+ * so a server killed mid-round restarts into the same round. A plain
+ * round's update is `value_count` float32 values (little-endian) and a
+ * weight; a fixed-point or secure round's is value_count + 1 uint32 words:
+ * the weighted values and the weight in fixed point (secagg.h), masked in a
+ * secure round, whose phases follow Bonawitz et al.: keys, shares, masked
+ * updates, opened shares. */
+typedef enum tl_round_mode {
+    TL_ROUND_PLAIN = 0,         /* float updates, any rule combines them */
+    TL_ROUND_FIXED = 1,         /* fixed-point sums without masks (a secure round's arithmetic) */
+    TL_ROUND_SECURE = 2         /* masked fixed point: the server learns only the sum */
+} tl_round_mode;
+
+typedef enum tl_round_phase {
+    TL_PHASE_KEYS = 0,          /* devices advertise their public keys; `needed` of them start the round */
+    TL_PHASE_SHARES = 1,        /* each deals sealed shares to its neighbours */
+    TL_PHASE_UPDATES = 2,       /* updates (masked in a secure round) */
+    TL_PHASE_OPEN = 3,          /* survivors open the shares they hold */
+    TL_PHASE_DONE = 4           /* the round can be combined */
+} tl_round_phase;
+
+#define TL_ROUND_FRAC_BITS 16   /* fixed point of FIXED and SECURE rounds */
+
 typedef struct tl_round_state {
     int round;                  /* 1, 2, ... */
-    int needed;                 /* updates that close it */
-    int received;
+    int needed;                 /* updates (a secure round: devices) that close (start) it */
+    int received;               /* updates */
     uint32_t value_count;
     int base_version;           /* the model version the clients learnt from */
     int open;
+    tl_round_mode mode;
+    tl_round_phase phase;
+    double phase_started;       /* seconds since the epoch, for the phase's timeout */
+    int clients, degree, threshold; /* a secure round's graph, fixed when its keys are in */
+    int advertised, dealt, opened;  /* a secure round's devices at each step */
 } tl_round_state;
+
+/* The fixed-point clamp of a round's words: sums of `needed` updates
+ * cannot wrap. */
+int32_t tl_round_fixed_limit(const tl_round_state *round);
 
 /* The model devices learn in rounds: the latest version's first variant
  * whose head the device learner can train (learn.h). *data (16-byte
@@ -87,12 +116,13 @@ tl_status tl_library_learnable(tl_library *library, const char *name, int *versi
 /* The model's latest round (open or not); TL_ERR_ARG if it has none. */
 tl_status tl_round_current(tl_library *library, const char *name, tl_round_state *round, char *error,
                            size_t error_size);
-/* The open round, or a new one (the latest + 1) if none is open. */
+/* The open round, or a new one (the latest + 1, in `mode`) if none is open. */
 tl_status tl_round_open(tl_library *library, const char *name, int needed, uint32_t value_count, int base_version,
-                        tl_round_state *round, char *error, size_t error_size);
+                        tl_round_mode mode, tl_round_state *round, char *error, size_t error_size);
 /* Stores a device's update in the open round `round` (replacing an earlier
  * one of the same device); *round gets the state after. TL_ERR_STATE: not
- * the open round; TL_ERR_SHAPE: not value_count values; TL_ERR_ARG: a
+ * the open round, or (secure) not its update phase or a device that dealt
+ * no shares; TL_ERR_SHAPE: not value_count values (words); TL_ERR_ARG: a
  * weight outside (0, 1e9] or a value that is not finite. */
 tl_status tl_round_submit(tl_library *library, const char *name, int round, const char *device, double weight,
                           const void *values, size_t size, tl_round_state *state, char *error, size_t error_size);
@@ -102,6 +132,46 @@ tl_status tl_round_updates(tl_library *library, const char *name, int round,
                                       uint32_t count),
                            void *ctx, char *error, size_t error_size);
 tl_status tl_round_close(tl_library *library, const char *name, int round, char *error, size_t error_size);
+/* 1: the round has what closing it needs (a plain or fixed round: its
+ * updates; a secure one: the DONE phase). */
+int tl_round_complete(const tl_round_state *round);
+
+/* A secure round's steps (secure_rounds.c). Each checks the phase and the
+ * device and returns TL_ERR_STATE with the reason when either is wrong. */
+/* Keys phase: the device's c and s public keys (64 bytes). The `needed`th
+ * device fixes the roster (by device name) and the graph, and the round
+ * moves to SHARES. */
+tl_status tl_round_advertise(tl_library *library, const char *name, int round, const char *device,
+                             const uint8_t keys[64], tl_round_state *state, char *error, size_t error_size);
+/* Shares phase: the device's sealed shares, degree x TL_SECAGG_BOX_BYTES,
+ * for its neighbours in order. The last device moves it to UPDATES. */
+tl_status tl_round_deal(tl_library *library, const char *name, int round, const char *device, const void *boxes,
+                        size_t size, tl_round_state *state, char *error, size_t error_size);
+/* Open phase: for each of the device's neighbours, a flag byte and the 32
+ * bytes of the share it opened. The last survivor moves it to DONE. */
+tl_status tl_round_reveal(tl_library *library, const char *name, int round, const char *device, const void *shares,
+                          size_t size, tl_round_state *state, char *error, size_t error_size);
+/* The roster, from SHARES on: clients x TL_ROUND_ROSTER_ENTRY bytes in index
+ * order, each the device name (64 bytes, NUL-padded), c and s public keys,
+ * a flag "dealt its shares" and a flag "sent its update". */
+#define TL_ROUND_ROSTER_ENTRY 130
+tl_status tl_round_roster(tl_library *library, const char *name, int round, uint8_t **data, size_t *size,
+                          char *error, size_t error_size);
+/* The boxes the device's neighbours dealt it, degree x TL_SECAGG_BOX_BYTES
+ * (zeros where a neighbour dealt none), from UPDATES on. */
+tl_status tl_round_held(tl_library *library, const char *name, int round, const char *device, uint8_t **data,
+                        size_t *size, char *error, size_t error_size);
+/* Moves a phase that has waited `timeout` seconds on with the devices that
+ * acted (SHARES, UPDATES, OPEN; KEYS waits for `needed` devices). *moved: 1
+ * if it did. */
+tl_status tl_round_tick(tl_library *library, const char *name, double timeout, tl_round_state *state, int *moved,
+                        char *error, size_t error_size);
+/* A fixed or secure round's combined update: the words summed mod 2^32,
+ * unmasked (secure: with the opened shares), divided by the summed weight:
+ * mean[value_count]. TL_ERR_STATE: too few shares to unmask (the round is
+ * void). */
+tl_status tl_round_mean(tl_library *library, const char *name, int round, float *mean, char *error,
+                        size_t error_size);
 
 #ifdef __cplusplus
 }

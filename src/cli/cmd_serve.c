@@ -21,7 +21,8 @@
 
 int tl_cmd_serve(int argc, char **argv)
 {
-    tl_serve_options o = { NULL, "127.0.0.1", 0, NULL, 1.0, 0, NULL, 3, 10000.0, NULL, NULL };
+    tl_serve_options o = { NULL, "127.0.0.1", 0, NULL, 1.0, 0, NULL, 3, 10000.0, NULL, NULL, TL_ROUND_PLAIN, 30.0 };
+    int secure = 0, fixed_point = 0;
     uint32_t port = 0;
     const char *key_path = NULL, *rule = "mean";
     const tl_opt options[] = {
@@ -42,12 +43,19 @@ int tl_cmd_serve(int argc, char **argv)
         { "--max-weight", TL_OPT_DOUBLE, &o.max_weight, 1e-6, 1e9, "W", "refuse updates claiming more weight (a device's\n"
           "weight, its sample count, is its own claim; default 10000)", NULL },
         { "--key", TL_OPT_TEXT, &key_path, 0, 0, "NAME.key", "sign the versions the rounds publish", NULL },
+        { "--secagg", TL_OPT_FLAG, &secure, 0, 0, NULL, "secure rounds: devices mask their fixed-point updates\n"
+          "(secure aggregation); the server learns only their mean", NULL },
+        { "--fixed-point", TL_OPT_FLAG, &fixed_point, 0, 0, NULL, "fixed-point rounds without masks (a secure round's\n"
+          "arithmetic, to compare with)", NULL },
+        { "--round-timeout", TL_OPT_DOUBLE, &o.round_timeout, 0.1, 86400, "S", "a secure round's phase goes on without\n"
+          "the devices that have not acted after S seconds (default 30)", NULL },
         { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },
     };
     const tl_command_spec spec = {
         "serve",
         "usage: tinylarge serve --db LIB [--host ADDRESS] [--port N] [--psk FILE] [--poll S] [--quiet]\n"
-        "                       [--federate NAME [--round-size K] [--aggregate RULE] [--key NAME.key]]\n\n"
+        "                       [--federate NAME [--round-size K] [--aggregate RULE] [--key NAME.key]\n"
+        "                        [--secagg [--round-timeout S] | --fixed-point]]\n\n"
         "The edge server, CoAP over UDP (default 127.0.0.1:5683), or DTLS with --psk.\n"
         "  GET  /plan?flash=B&ram=B&macs=R&rate=BPS[&name=N][&device=ID][&K=V...]\n"
         "       the variant for a device, as a CBOR manifest with the publisher's signed\n"
@@ -59,7 +67,10 @@ int tl_cmd_serve(int argc, char **argv)
         "/update?device=ID&name=N&round=R&weight=W takes a device's head delta\n"
         "(float32, block-wise). The round's state is kept in the library: a restarted\n"
         "server goes on with it. K updates close a round: the rule combines them,\n"
-        "the head takes the result and the model is published as the next version.",
+        "the head takes the result and the model is published as the next version.\n"
+        "With --secagg, K devices start a round: they advertise keys, deal sealed\n"
+        "shares (PUT /secagg), send masked fixed-point updates and open the shares of\n"
+        "who stayed or dropped; the server unmasks only the sum.",
         options, NULL, 0, NULL
     };
     int positional;
@@ -75,11 +86,26 @@ int tl_cmd_serve(int argc, char **argv)
     tl_round_publisher publisher;
     memset(&publisher, 0, sizeof publisher);
     uint8_t key[TL_SECRET_KEY_BYTES];
+    if ((secure || fixed_point) && !o.federate) {
+        return tl_cli_fail("serve", "--secagg and --fixed-point are kinds of rounds: they need --federate");
+    }
     if (o.federate) {
         if (tl_agg_parse(rule, &publisher.rule) != 0) {
             return tl_cli_fail("serve", "--aggregate %s: expected mean, median, trimmed:BETA, krum:F or multikrum:F:M",
                                rule);
         }
+        if (secure && fixed_point) {
+            return tl_cli_fail("serve", "--secagg and --fixed-point: choose one");
+        }
+        if ((secure || fixed_point) && publisher.rule.kind != TL_AGG_MEAN) {
+            return tl_cli_fail("serve", "--aggregate %s: a %s round can only be averaged (the server sees only the "
+                               "sum)", rule, secure ? "secure" : "fixed-point");
+        }
+        if (secure && o.round_size < 3) {
+            return tl_cli_fail("serve", "--secagg needs --round-size >= 3 (with two, each device learns the other's "
+                               "update from the sum)");
+        }
+        o.round_mode = secure ? TL_ROUND_SECURE : fixed_point ? TL_ROUND_FIXED : TL_ROUND_PLAIN;
         if (key_path && (sodium_init() < 0 || tl_key_read(key_path, 1, key, error, sizeof error) != TL_OK)) {
             return tl_cli_fail("serve", "%s", error);
         }
@@ -177,6 +203,7 @@ static void on_model(void *ctx, const uint8_t *model, size_t size, const tl_mani
 typedef struct device_learning {
     const char *data, *classes, *shift;
     uint32_t samples;
+    int drop;                   /* leave the round before the update (tests) */
 } device_learning;
 
 /* Learns the active model's head from the local data and sends the delta
@@ -251,7 +278,7 @@ static int learn_and_send(const tl_device_options *o, const device_learning *lea
     int round = 0;
     char reply[320];
     s = tl_round_send(o->host, o->port, o->psk, o->device_id ? o->device_id : "device", model_name, delta, count,
-                      (double)learn->samples, &round, reply, sizeof reply);
+                      (double)learn->samples, learn->drop ? TL_ROUND_SEND_DROP : 0, &round, reply, sizeof reply);
     if (s != TL_OK) {
         rc = tl_cli_fail("device", "round of %s: %s", model_name, reply);
         goto done;
@@ -270,7 +297,7 @@ done:
 
 int tl_cmd_device(int argc, char **argv)
 {
-    device_learning learn = { NULL, NULL, "none", 200 };
+    device_learning learn = { NULL, NULL, "none", 200, 0 };
     const char *server = NULL, *pub = NULL, *psk_file = NULL;
     tl_device_options o;
     memset(&o, 0, sizeof o);
@@ -317,6 +344,8 @@ int tl_cmd_device(int argc, char **argv)
           NULL },
         { "--learn-samples", TL_OPT_U32, &learn.samples, 1, 1000000, "N", "local samples to learn from (default 200)",
           NULL },
+        { "--learn-drop", TL_OPT_FLAG, &learn.drop, 0, 0, NULL, "learn, then leave the round before sending the update\n"
+          "(in a secure round: after dealing its shares), as a device that loses\npower would: for tests", NULL },
         { "--eval", TL_OPT_U32, &eval, 0, 4294967295.0, "N", "classify N Fashion-MNIST test images with each model it\n"
           "runs", NULL },
         { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },

@@ -39,11 +39,14 @@
 #include <unistd.h>
 
 #include <coap3/coap.h>
+#include <sodium.h>
 
 #include "tinylarge/device.h"
 #include "tinylarge/coap.h"
 #include "tinylarge/format.h"
 #include "tinylarge/host.h"
+#include "tinylarge/library.h"
+#include "tinylarge/secagg.h"
 #include "tinylarge/update.h"
 #include "tinylarge/update_link.h"
 
@@ -784,8 +787,348 @@ static long text_field(const char *text, const char *key)
     return -1;
 }
 
+/* Sends code path?query, with `body` block-wise (Block1) if not NULL, and
+ * waits `seconds` for the answer in c->current. TL_ERR_IO: no answer;
+ * TL_ERR_ARG: refused (msg says why, with the server's words). */
+static tl_status exchange(tl_device_client *c, coap_pdu_code_t code, const char *path, const char *query,
+                          const uint8_t *body, size_t size, double seconds, char *msg, size_t msg_size)
+{
+    tl_status s = TL_OK;
+    if (!body) {
+        s = send_request(c, &c->current, code, path, query, -1, 0);
+    } else {
+        free(c->current.body);
+        memset(&c->current, 0, sizeof c->current);
+        coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, code, coap_new_message_id(c->session),
+                                        coap_session_max_pdu_size(c->session));
+        if (!pdu) {
+            return TL_ERR_NOMEM;
+        }
+        coap_session_new_token(c->session, &c->current.token_len, c->current.token);
+        coap_add_token(pdu, c->current.token_len, c->current.token);
+        add_path_query(pdu, path, query);
+        if (!coap_add_data_large_request(c->session, pdu, size, body, NULL, NULL) ||
+            coap_send(c->session, pdu) == COAP_INVALID_MID) {
+            s = TL_ERR_IO;
+        }
+    }
+    if (s == TL_OK && !wait_for(c, &c->current, tl_monotonic_seconds() + seconds)) {
+        return fail(msg, msg_size, TL_ERR_IO, "no answer from coap%s://%s:%u (%s)", c->o->psk ? "s" : "", c->o->host,
+                    c->o->port, path);
+    }
+    if (s == TL_OK && c->current.code / 100 != 2) {
+        return fail(msg, msg_size, TL_ERR_ARG, "refused: %s", c->current.body ? (const char *)c->current.body : "");
+    }
+    return s;
+}
+
+/* The round's state text ("name=..&round=..&phase=.."), into text. */
+static tl_status read_round(tl_device_client *c, const char *name, char *text, size_t size, char *msg,
+                            size_t msg_size)
+{
+    char query[96];
+    snprintf(query, sizeof query, "name=%s", name);
+    const tl_status s = exchange(c, COAP_REQUEST_CODE_GET, "round", query, NULL, 0, 10, msg, msg_size);
+    if (s == TL_OK) {
+        snprintf(text, size, "%s", c->current.body ? (const char *)c->current.body : "");
+    }
+    return s;
+}
+
+/* The text value of key in "k=v&k=v" (copied into out, "" if missing). */
+static const char *text_value(const char *text, const char *key, char *out, size_t size)
+{
+    const size_t n = strlen(key);
+    out[0] = '\0';
+    for (const char *p = text; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+        if (!strncmp(p, key, n) && p[n] == '=') {
+            const char *end = strchr(p + n + 1, '&');
+            const size_t len = end ? (size_t)(end - p - n - 1) : strlen(p + n + 1);
+            snprintf(out, size, "%.*s", (int)len, p + n + 1);
+            break;
+        }
+    }
+    return out;
+}
+
+static int phase_index(const char *text)
+{
+    static const char *const phases[] = { "keys", "shares", "updates", "open", "done" };
+    char phase[16];
+    text_value(text, "phase", phase, sizeof phase);
+    for (int i = 0; i < 5; ++i) {
+        if (!strcmp(phase, phases[i])) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Waits (the server's Observe notifications, and a fresh GET each second
+ * in case the server restarted and forgot the observation) until round
+ * `round` reaches phase `want`; text gets its state. */
+static tl_status wait_phase(tl_device_client *c, const char *name, int round, int want, double seconds, char *text,
+                            size_t size, char *msg, size_t msg_size)
+{
+    const double until = tl_monotonic_seconds() + seconds;
+    char query[96];
+    snprintf(query, sizeof query, "name=%s", name);
+    tl_status s = send_request(c, &c->plan, COAP_REQUEST_CODE_GET, "round", query, -1, 1);
+    while (s == TL_OK) {
+        s = read_round(c, name, text, size, msg, msg_size);
+        if (s == TL_ERR_IO && tl_monotonic_seconds() < until) {
+            s = TL_OK; /* the server is restarting: its round is in the library, ask again */
+            continue;
+        }
+        if (s != TL_OK) {
+            break;
+        }
+        if (text_field(text, "round") != round || text_field(text, "open") != 1) {
+            return fail(msg, msg_size, TL_ERR_STATE, "round %d ended before this device's part in it (%s)", round,
+                        text);
+        }
+        if (phase_index(text) >= want) {
+            return TL_OK;
+        }
+        if (tl_monotonic_seconds() >= until) {
+            return fail(msg, msg_size, TL_ERR_IO, "round %d stayed in its %s phase for %.0f s", round,
+                        phase_index(text) >= 0 ? text_value(text, "phase", query, sizeof query) : "?", seconds);
+        }
+        c->plan.done = 0;
+        wait_for(c, &c->plan, tl_monotonic_seconds() + 1.0); /* a notification, or a second */
+    }
+    return s;
+}
+
+/* This device's index on the roster (roster[i * TL_ROUND_ROSTER_ENTRY]). */
+static int roster_index(const uint8_t *roster, int n, const char *device)
+{
+    for (int i = 0; i < n; ++i) {
+        if (!strncmp((const char *)roster + (size_t)i * TL_ROUND_ROSTER_ENTRY, device, 64)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The roster's keys (kind 0: c, 1: s) and one flag (0: dealt, 1: sent), by index. */
+static void roster_columns(const uint8_t *roster, int n, uint8_t *c_pks, uint8_t *s_pks, uint8_t *dealt,
+                           uint8_t *sent)
+{
+    for (int i = 0; i < n; ++i) {
+        const uint8_t *e = roster + (size_t)i * TL_ROUND_ROSTER_ENTRY;
+        memcpy(c_pks + (size_t)i * 32, e + 64, 32);
+        memcpy(s_pks + (size_t)i * 32, e + 96, 32);
+        dealt[i] = e[128];
+        sent[i] = e[129];
+    }
+}
+
+/* GETs the roster (step "roster") or the boxes dealt to this device ("held"). */
+static tl_status secagg_get(tl_device_client *c, const char *device, const char *name, int round, const char *step,
+                            uint8_t **data, size_t *size, char *msg, size_t msg_size)
+{
+    char query[200];
+    snprintf(query, sizeof query, "device=%s&name=%s&round=%d&step=%s", device, name, round, step);
+    tl_status s = exchange(c, COAP_REQUEST_CODE_GET, "secagg", query, NULL, 0, 30, msg, msg_size);
+    if (s == TL_OK) {
+        *data = c->current.body;
+        *size = c->current.size;
+        c->current.body = NULL;
+    }
+    return s;
+}
+
+static tl_status secagg_put(tl_device_client *c, const char *device, const char *name, int round, const char *step,
+                            const uint8_t *body, size_t size, char *msg, size_t msg_size)
+{
+    char query[200];
+    snprintf(query, sizeof query, "device=%s&name=%s&round=%d&step=%s", device, name, round, step);
+    return exchange(c, COAP_REQUEST_CODE_PUT, "secagg", query, body, size, 30, msg, msg_size);
+}
+
+/* The device's fixed-point words: weight x values and the weight, clamped
+ * so `needed` of them cannot wrap (the server's limit). */
+static uint32_t *fixed_words(const float *values, uint32_t count, double weight, const char *text)
+{
+    uint32_t *words = malloc(sizeof(uint32_t) * ((size_t)count + 1));
+    float *scaled = malloc(sizeof(float) * ((size_t)count + 1));
+    if (words && scaled) {
+        for (uint32_t i = 0; i < count; ++i) {
+            scaled[i] = (float)weight * values[i];
+        }
+        scaled[count] = (float)weight;
+        const long frac = text_field(text, "frac"), limit = text_field(text, "limit");
+        tl_fixed_encode(scaled, (size_t)count + 1, frac > 0 ? (int)frac : TL_ROUND_FRAC_BITS,
+                        limit > 0 ? (int32_t)limit : INT32_MAX, words);
+    }
+    free(scaled);
+    if (!scaled) {
+        free(words);
+        return NULL;
+    }
+    return words;
+}
+
+/* A secure round's buffers, one device's view. */
+typedef struct secure_part {
+    tl_secagg_params p;
+    int me;
+    uint8_t *roster, *c_pks, *s_pks, *dealt, *sent, *boxes;
+    size_t roster_size;
+} secure_part;
+
+static void secure_part_free(secure_part *sp)
+{
+    free(sp->roster);
+    free(sp->c_pks);
+    free(sp->s_pks);
+    free(sp->dealt);
+    free(sp->sent);
+    free(sp->boxes);
+}
+
+/* Reads the roster (again: its flags change with the phases). */
+static tl_status secure_roster(tl_device_client *c, secure_part *sp, const char *device, const char *name, int round,
+                               char *msg, size_t msg_size)
+{
+    free(sp->roster);
+    sp->roster = NULL;
+    tl_status s = secagg_get(c, device, name, round, "roster", &sp->roster, &sp->roster_size, msg, msg_size);
+    if (s == TL_OK && sp->roster_size != (size_t)sp->p.clients * TL_ROUND_ROSTER_ENTRY) {
+        s = fail(msg, msg_size, TL_ERR_SHAPE, "round %d's roster is %zu bytes, not %d entries", round,
+                 sp->roster_size, sp->p.clients);
+    }
+    if (s == TL_OK) {
+        sp->me = roster_index(sp->roster, sp->p.clients, device);
+        roster_columns(sp->roster, sp->p.clients, sp->c_pks, sp->s_pks, sp->dealt, sp->sent);
+        if (sp->me < 0) {
+            s = fail(msg, msg_size, TL_ERR_STATE, "%s is not on round %d's roster", device, round);
+        }
+    }
+    return s;
+}
+
+/* A secure round (secagg.h), this device's four steps: keys, shares, the
+ * masked update, the opened shares. Its secrets come from the OS and never
+ * leave it but as shares sealed for its neighbours. */
+static tl_status secure_round(tl_device_client *c, const char *device, const char *name, int round,
+                              const float *values, uint32_t count, double weight, int flags, char *text,
+                              size_t text_size, char *msg, size_t msg_size)
+{
+    const double wait = 120.0;
+    tl_secagg_client me;
+    uint8_t secret[96], keys[64];
+    randombytes_buf(secret, sizeof secret);
+    tl_secagg_client_keys(&me, secret);
+    sodium_memzero(secret, sizeof secret);
+    memcpy(keys, me.c_pk, 32);
+    memcpy(keys + 32, me.s_pk, 32);
+    secure_part sp;
+    memset(&sp, 0, sizeof sp);
+    uint32_t *words = NULL;
+    uint8_t *held = NULL, *opened = NULL;
+    tl_status s = phase_index(text) == TL_PHASE_KEYS
+                      ? secagg_put(c, device, name, round, "keys", keys, sizeof keys, msg, msg_size)
+                      : fail(msg, msg_size, TL_ERR_STATE, "round %d is past its keys phase: wait for the next",
+                             round);
+    if (s == TL_OK) {
+        s = wait_phase(c, name, round, TL_PHASE_SHARES, wait, text, text_size, msg, msg_size);
+    }
+    if (s == TL_OK) {
+        sp.p.clients = (int)text_field(text, "clients");
+        sp.p.degree = (int)text_field(text, "degree");
+        sp.p.threshold = (int)text_field(text, "threshold");
+        sp.p.dim = (size_t)count + 1;
+        sp.p.threads = 1;
+        const size_t n = sp.p.clients > 0 && sp.p.clients <= 100000 ? (size_t)sp.p.clients : 0;
+        const size_t k = sp.p.degree > 0 && sp.p.degree <= 254 ? (size_t)sp.p.degree : 0;
+        sp.c_pks = n ? malloc(n * 32) : NULL;
+        sp.s_pks = n ? malloc(n * 32) : NULL;
+        sp.dealt = n ? malloc(n) : NULL;
+        sp.sent = n ? malloc(n) : NULL;
+        sp.boxes = k ? malloc(k * TL_SECAGG_BOX_BYTES) : NULL;
+        opened = k ? malloc(k * 33) : NULL;
+        if (!n || !k) {
+            s = fail(msg, msg_size, TL_ERR_ARG, "round %d announces no graph: %s", round, text);
+        } else if (!sp.c_pks || !sp.s_pks || !sp.dealt || !sp.sent || !sp.boxes || !opened) {
+            s = TL_ERR_NOMEM;
+        }
+    }
+    if (s == TL_OK) {
+        s = secure_roster(c, &sp, device, name, round, msg, msg_size);
+    }
+    uint64_t rng = 0;
+    randombytes_buf(&rng, sizeof rng);
+    if (s == TL_OK && tl_secagg_deal(&sp.p, sp.me, &me, sp.c_pks, &rng, sp.boxes) != TL_OK) {
+        s = fail(msg, msg_size, TL_ERR_SIGNATURE, "round %d: a neighbour's key is not a usable X25519 key", round);
+    }
+    if (s == TL_OK) {
+        s = secagg_put(c, device, name, round, "shares", sp.boxes, (size_t)sp.p.degree * TL_SECAGG_BOX_BYTES, msg,
+                       msg_size);
+    }
+    if (s == TL_OK) {
+        s = wait_phase(c, name, round, TL_PHASE_UPDATES, wait, text, text_size, msg, msg_size);
+    }
+    if (s == TL_OK && (flags & TL_ROUND_SEND_DROP)) {
+        snprintf(msg, msg_size, "round %d: dealt its shares, then left before its update (as asked)", round);
+        goto done;
+    }
+    /* Who dealt is settled now: mask against those neighbours only. */
+    if (s == TL_OK) {
+        s = secure_roster(c, &sp, device, name, round, msg, msg_size);
+    }
+    words = s == TL_OK ? fixed_words(values, count, weight, text) : NULL;
+    if (s == TL_OK && (!words || tl_secagg_mask(&sp.p, sp.me, &me, sp.s_pks, sp.dealt, words, words) != TL_OK)) {
+        s = fail(msg, msg_size, TL_ERR_NOMEM, "round %d: cannot mask the update", round);
+    }
+    if (s == TL_OK) {
+        char query[200];
+        snprintf(query, sizeof query, "device=%s&name=%s&round=%d", device, name, round);
+        s = exchange(c, COAP_REQUEST_CODE_PUT, "update", query, (const uint8_t *)words,
+                     sizeof(uint32_t) * ((size_t)count + 1), 30, msg, msg_size);
+    }
+    if (s == TL_OK) {
+        s = wait_phase(c, name, round, TL_PHASE_OPEN, wait, text, text_size, msg, msg_size);
+    }
+    if (s == TL_OK) {
+        s = secure_roster(c, &sp, device, name, round, msg, msg_size);
+    }
+    size_t held_size = 0;
+    if (s == TL_OK) {
+        s = secagg_get(c, device, name, round, "held", &held, &held_size, msg, msg_size);
+    }
+    if (s == TL_OK && held_size != (size_t)sp.p.degree * TL_SECAGG_BOX_BYTES) {
+        s = fail(msg, msg_size, TL_ERR_SHAPE, "round %d: %zu bytes of held shares, not %d boxes", round, held_size,
+                 sp.p.degree);
+    }
+    uint8_t mine[254 * 32], have[254];
+    if (s == TL_OK && tl_secagg_open(&sp.p, sp.me, &me, sp.c_pks, held, sp.dealt, sp.sent, mine, have) != TL_OK) {
+        s = fail(msg, msg_size, TL_ERR_SIGNATURE, "round %d: a share relayed to this device does not open", round);
+    }
+    for (int q = 0; s == TL_OK && q < sp.p.degree; ++q) {
+        opened[(size_t)q * 33] = have[q];
+        memcpy(opened + (size_t)q * 33 + 1, mine + (size_t)q * 32, 32);
+    }
+    sodium_memzero(mine, sizeof mine);
+    if (s == TL_OK) {
+        s = secagg_put(c, device, name, round, "open", opened, (size_t)sp.p.degree * 33, msg, msg_size);
+    }
+    if (s == TL_OK) {
+        snprintf(msg, msg_size, "round %d: masked update sent and shares opened (%d devices, %d neighbours, "
+                 "threshold %d)", round, sp.p.clients, sp.p.degree, sp.p.threshold);
+    }
+done:
+    sodium_memzero(&me, sizeof me);
+    secure_part_free(&sp);
+    free(words);
+    free(held);
+    free(opened);
+    return s;
+}
+
 tl_status tl_round_send(const char *host, uint16_t port, const tl_psk *psk, const char *device, const char *name,
-                        const float *values, uint32_t count, double weight, int *round, char *reply_text,
+                        const float *values, uint32_t count, double weight, int flags, int *round, char *reply_text,
                         size_t reply_size)
 {
     tl_device_options o;
@@ -794,19 +1137,13 @@ tl_status tl_round_send(const char *host, uint16_t port, const tl_psk *psk, cons
     if (!c) {
         return TL_ERR_NOMEM;
     }
-    char query[256];
-    snprintf(query, sizeof query, "name=%s", name);
+    char text[512] = "", mode[16] = "";
     if (s == TL_OK) {
-        s = send_request(c, &c->current, COAP_REQUEST_CODE_GET, "round", query, -1, 0);
-    }
-    if (s == TL_OK && !wait_for(c, &c->current, tl_monotonic_seconds() + 10)) {
-        s = fail(reply_text, reply_size, TL_ERR_IO, "no answer from coap%s://%s:%u (round)", psk ? "s" : "", host,
-                 port);
+        s = read_round(c, name, text, sizeof text, reply_text, reply_size);
     }
     if (s == TL_OK) {
-        const char *text = c->current.body ? (const char *)c->current.body : "";
         const long r = text_field(text, "round"), want = text_field(text, "values");
-        if (c->current.code != 205 || r < 1) {
+        if (r < 1) {
             s = fail(reply_text, reply_size, TL_ERR_ARG, "no round to join: %s", text);
         } else if (want != (long)count) {
             s = fail(reply_text, reply_size, TL_ERR_SHAPE, "round %ld wants %ld values, this device has %u (another "
@@ -815,34 +1152,31 @@ tl_status tl_round_send(const char *host, uint16_t port, const tl_psk *psk, cons
             s = fail(reply_text, reply_size, TL_ERR_STATE, "round %ld is closed", r);
         }
         *round = (int)r;
+        text_value(text, "mode", mode, sizeof mode);
     }
-    if (s == TL_OK) {
-        /* PUT /update with the values as a body libcoap sends block-wise (Block1). */
-        free(c->current.body);
-        memset(&c->current, 0, sizeof c->current);
-        snprintf(query, sizeof query, "device=%s&name=%s&round=%d&weight=%.9g", device, name, *round, weight);
-        coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, COAP_REQUEST_CODE_PUT, coap_new_message_id(c->session),
-                                        coap_session_max_pdu_size(c->session));
-        if (!pdu) {
-            s = TL_ERR_NOMEM;
-        } else {
-            coap_session_new_token(c->session, &c->current.token_len, c->current.token);
-            coap_add_token(pdu, c->current.token_len, c->current.token);
-            add_path_query(pdu, "update", query);
-            if (!coap_add_data_large_request(c->session, pdu, (size_t)count * 4, (const uint8_t *)values, NULL,
-                                             NULL) ||
-                coap_send(c->session, pdu) == COAP_INVALID_MID) {
-                s = TL_ERR_IO;
-            }
+    if (s == TL_OK && !strcmp(mode, "secure")) {
+        s = secure_round(c, device, name, *round, values, count, weight, flags, text, sizeof text, reply_text,
+                         reply_size);
+    } else if (s == TL_OK && (flags & TL_ROUND_SEND_DROP)) {
+        snprintf(reply_text, reply_size, "round %d: left before its update (as asked)", *round);
+    } else if (s == TL_OK) {
+        /* PUT /update with the values (a fixed-point round: the words) as a
+         * body libcoap sends block-wise (Block1). */
+        const int fixed = !strcmp(mode, "fixed");
+        uint32_t *words = fixed ? fixed_words(values, count, weight, text) : NULL;
+        char query[256];
+        snprintf(query, sizeof query, "device=%s&name=%s&round=%d", device, name, *round);
+        if (!fixed) {
+            snprintf(query + strlen(query), sizeof query - strlen(query), "&weight=%.9g", weight);
         }
-        if (s == TL_OK && !wait_for(c, &c->current, tl_monotonic_seconds() + 30)) {
-            s = fail(reply_text, reply_size, TL_ERR_IO, "no answer from coap://%s:%u (update)", host, port);
-        } else if (s == TL_OK) {
-            const int ok = c->current.code == 204;
-            s = ok ? TL_OK : TL_ERR_ARG;
-            snprintf(reply_text, reply_size, "%s%s", ok ? "" : "refused: ",
-                     c->current.body ? (const char *)c->current.body : "");
+        s = fixed && !words ? TL_ERR_NOMEM
+                            : exchange(c, COAP_REQUEST_CODE_PUT, "update", query,
+                                       fixed ? (const uint8_t *)words : (const uint8_t *)values,
+                                       (size_t)count * 4 + (fixed ? 4u : 0u), 30, reply_text, reply_size);
+        if (s == TL_OK) {
+            snprintf(reply_text, reply_size, "%s", c->current.body ? (const char *)c->current.body : "");
         }
+        free(words);
     }
     finish(c);
     free(c);

@@ -82,6 +82,21 @@ static const char *const sqlite_migrations[] = {
     "  open INTEGER NOT NULL DEFAULT 1, UNIQUE (model, round));"
     "CREATE TABLE fl_updates (round_id INTEGER NOT NULL REFERENCES fl_rounds(id) ON DELETE CASCADE,"
     "  device TEXT NOT NULL, weight REAL NOT NULL, data BLOB NOT NULL, PRIMARY KEY (round_id, device));",
+    /* 7: secure rounds (secure_rounds.c): the round's mode and phase, and
+     * the devices' keys, sealed shares and opened shares, so a restarted
+     * server goes on with a secure round too */
+    "ALTER TABLE fl_rounds ADD COLUMN mode INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE fl_rounds ADD COLUMN phase INTEGER NOT NULL DEFAULT 2;"
+    "ALTER TABLE fl_rounds ADD COLUMN clients INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE fl_rounds ADD COLUMN degree INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE fl_rounds ADD COLUMN threshold INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE fl_rounds ADD COLUMN phase_started REAL NOT NULL DEFAULT 0;"
+    "CREATE TABLE fl_secagg_keys (round_id INTEGER NOT NULL REFERENCES fl_rounds(id) ON DELETE CASCADE,"
+    "  device TEXT NOT NULL, idx INTEGER NOT NULL DEFAULT -1, keys BLOB NOT NULL, PRIMARY KEY (round_id, device));"
+    "CREATE TABLE fl_secagg_boxes (round_id INTEGER NOT NULL REFERENCES fl_rounds(id) ON DELETE CASCADE,"
+    "  device TEXT NOT NULL, boxes BLOB NOT NULL, PRIMARY KEY (round_id, device));"
+    "CREATE TABLE fl_secagg_opened (round_id INTEGER NOT NULL REFERENCES fl_rounds(id) ON DELETE CASCADE,"
+    "  device TEXT NOT NULL, shares BLOB NOT NULL, PRIMARY KEY (round_id, device));",
 };
 static const char *const pg_migrations[] = {
     "CREATE TABLE models (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
@@ -109,6 +124,18 @@ static const char *const pg_migrations[] = {
     "  open INTEGER NOT NULL DEFAULT 1, UNIQUE (model, round));"
     "CREATE TABLE fl_updates (round_id BIGINT NOT NULL REFERENCES fl_rounds(id) ON DELETE CASCADE,"
     "  device TEXT NOT NULL, weight DOUBLE PRECISION NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (round_id, device));",
+    "ALTER TABLE fl_rounds ADD COLUMN mode INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE fl_rounds ADD COLUMN phase INTEGER NOT NULL DEFAULT 2;"
+    "ALTER TABLE fl_rounds ADD COLUMN clients INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE fl_rounds ADD COLUMN degree INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE fl_rounds ADD COLUMN threshold INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE fl_rounds ADD COLUMN phase_started DOUBLE PRECISION NOT NULL DEFAULT 0;"
+    "CREATE TABLE fl_secagg_keys (round_id BIGINT NOT NULL REFERENCES fl_rounds(id) ON DELETE CASCADE,"
+    "  device TEXT NOT NULL, idx INTEGER NOT NULL DEFAULT -1, keys BYTEA NOT NULL, PRIMARY KEY (round_id, device));"
+    "CREATE TABLE fl_secagg_boxes (round_id BIGINT NOT NULL REFERENCES fl_rounds(id) ON DELETE CASCADE,"
+    "  device TEXT NOT NULL, boxes BYTEA NOT NULL, PRIMARY KEY (round_id, device));"
+    "CREATE TABLE fl_secagg_opened (round_id BIGINT NOT NULL REFERENCES fl_rounds(id) ON DELETE CASCADE,"
+    "  device TEXT NOT NULL, shares BYTEA NOT NULL, PRIMARY KEY (round_id, device));",
 };
 enum { SCHEMA_VERSION = sizeof sqlite_migrations / sizeof sqlite_migrations[0] };
 typedef char check_migrations[sizeof pg_migrations == sizeof sqlite_migrations ? 1 : -1];

@@ -4,6 +4,7 @@
 #define TL_EDGE_LIBRARY_DB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "db.h"
 #include "tinylarge/library.h"
@@ -18,5 +19,17 @@ tl_db *tl_library_db(tl_library *library);
 /* Writes "LIBRARY: message" into error and returns s. */
 tl_status tl_library_fail(tl_library *library, char *error, size_t size, tl_status s, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/* Rounds (rounds.c, secure_rounds.c). The latest round of `name` (or the
+ * one numbered `round` if > 0) and its row id. 1: found, 0: none, -1: error. */
+int tl_round_find(tl_library *library, const char *name, int round, int64_t *id, tl_round_state *r);
+/* Moves round `id` to `phase` (its timer starts anew); *r gets the state after. */
+tl_status tl_round_set_phase(tl_library *library, int64_t id, tl_round_phase phase, tl_round_state *r, char *error,
+                             size_t error_size);
+/* TL_OK if round `id` is in `phase` and `device` may take this step in it
+ * (on the roster; for an update: dealt its shares); else TL_ERR_STATE with
+ * the reason, naming `step`. */
+tl_status tl_round_check_secure(tl_library *library, int64_t id, const tl_round_state *r, tl_round_phase phase,
+                                const char *device, const char *step, char *error, size_t error_size);
 
 #endif /* TL_EDGE_LIBRARY_DB_H */

@@ -2,15 +2,21 @@
  * round of a model is open and the updates it has received, in the same
  * database as the models, so a restarted server goes on where it stopped. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "library_db.h"
 #include "tinylarge/learn.h"
 
 #define ROUND_COLUMNS "id, round, needed, value_count, base_version, open, " \
-                      "(SELECT COUNT(*) FROM fl_updates WHERE round_id = fl_rounds.id)"
+                      "(SELECT COUNT(*) FROM fl_updates WHERE round_id = fl_rounds.id), mode, phase, " \
+                      "phase_started, clients, degree, threshold, " \
+                      "(SELECT COUNT(*) FROM fl_secagg_keys WHERE round_id = fl_rounds.id), " \
+                      "(SELECT COUNT(*) FROM fl_secagg_boxes WHERE round_id = fl_rounds.id), " \
+                      "(SELECT COUNT(*) FROM fl_secagg_opened WHERE round_id = fl_rounds.id)"
 
 /* Reads a row of ROUND_COLUMNS. */
 static void read_round(tl_db_stmt *st, int64_t *id, tl_round_state *r)
@@ -22,10 +28,18 @@ static void read_round(tl_db_stmt *st, int64_t *id, tl_round_state *r)
     r->base_version = (int)tl_db_column_int64(st, 4);
     r->open = (int)tl_db_column_int64(st, 5);
     r->received = (int)tl_db_column_int64(st, 6);
+    r->mode = (tl_round_mode)tl_db_column_int64(st, 7);
+    r->phase = (tl_round_phase)tl_db_column_int64(st, 8);
+    r->phase_started = tl_db_column_double(st, 9);
+    r->clients = (int)tl_db_column_int64(st, 10);
+    r->degree = (int)tl_db_column_int64(st, 11);
+    r->threshold = (int)tl_db_column_int64(st, 12);
+    r->advertised = (int)tl_db_column_int64(st, 13);
+    r->dealt = (int)tl_db_column_int64(st, 14);
+    r->opened = (int)tl_db_column_int64(st, 15);
 }
 
-/* The latest round of `name` (or the one numbered `round` if > 0). 1: found, 0: none, -1: error. */
-static int find_round(tl_library *lib, const char *name, int round, int64_t *id, tl_round_state *r)
+int tl_round_find(tl_library *lib, const char *name, int round, int64_t *id, tl_round_state *r)
 {
     tl_db_stmt *st = tl_db_prepare(tl_library_db(lib), round > 0 ? "SELECT " ROUND_COLUMNS " FROM fl_rounds "
                                                                      "WHERE model = ? AND round = ?"
@@ -50,7 +64,7 @@ tl_status tl_round_current(tl_library *lib, const char *name, tl_round_state *r,
 {
     int64_t id;
     memset(r, 0, sizeof *r);
-    const int rc = find_round(lib, name, 0, &id, r);
+    const int rc = tl_round_find(lib, name, 0, &id, r);
     if (rc < 0) {
         return tl_library_fail(lib, error, error_size, TL_ERR_IO, "%s", tl_db_error(tl_library_db(lib)));
     }
@@ -58,31 +72,39 @@ tl_status tl_round_current(tl_library *lib, const char *name, tl_round_state *r,
 }
 
 tl_status tl_round_open(tl_library *lib, const char *name, int needed, uint32_t value_count, int base_version,
-                        tl_round_state *r, char *error, size_t error_size)
+                        tl_round_mode mode, tl_round_state *r, char *error, size_t error_size)
 {
     if (needed < 1 || value_count == 0 || value_count > (64u << 20)) {
         return tl_library_fail(lib, error, error_size, TL_ERR_ARG, "a round needs >= 1 update of 1 to 2^26 values");
     }
+    if (mode == TL_ROUND_SECURE && needed < 3) {
+        return tl_library_fail(lib, error, error_size, TL_ERR_ARG, "a secure round needs >= 3 devices (with two, "
+                               "each learns the other's update from the sum)");
+    }
     int64_t id;
     memset(r, 0, sizeof *r);
-    int rc = find_round(lib, name, 0, &id, r);
+    int rc = tl_round_find(lib, name, 0, &id, r);
     if (rc == 1 && r->open) {
         return TL_OK;
     }
     const int next = rc == 1 ? r->round + 1 : 1;
     tl_db_stmt *st = rc < 0 ? NULL : tl_db_prepare(tl_library_db(lib),
                                                    "INSERT INTO fl_rounds (model, round, needed, value_count, "
-                                                   "base_version) VALUES (?, ?, ?, ?, ?)");
+                                                   "base_version, mode, phase, phase_started) "
+                                                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     if (st) {
         tl_db_bind_text(st, 1, name, -1);
         tl_db_bind_int64(st, 2, next);
         tl_db_bind_int64(st, 3, needed);
         tl_db_bind_int64(st, 4, value_count);
         tl_db_bind_int64(st, 5, base_version);
+        tl_db_bind_int64(st, 6, mode);
+        tl_db_bind_int64(st, 7, mode == TL_ROUND_SECURE ? TL_PHASE_KEYS : TL_PHASE_UPDATES);
+        tl_db_bind_double(st, 8, (double)time(NULL));
         rc = tl_db_step(st);
         tl_db_finalize(st);
     }
-    if (!st || rc < 0 || find_round(lib, name, next, &id, r) != 1) {
+    if (!st || rc < 0 || tl_round_find(lib, name, next, &id, r) != 1) {
         return tl_library_fail(lib, error, error_size, TL_ERR_IO, "cannot open round %d of '%s': %s", next, name,
                                tl_db_error(tl_library_db(lib)));
     }
@@ -94,22 +116,31 @@ tl_status tl_round_submit(tl_library *lib, const char *name, int round, const ch
 {
     int64_t id;
     memset(r, 0, sizeof *r);
-    const int rc = find_round(lib, name, round, &id, r);
+    const int rc = tl_round_find(lib, name, round, &id, r);
     if (rc < 0) {
         return tl_library_fail(lib, error, error_size, TL_ERR_IO, "%s", tl_db_error(tl_library_db(lib)));
     }
     if (rc == 0 || !r->open) {
         return tl_library_fail(lib, error, error_size, TL_ERR_STATE, "round %d of '%s' is not open", round, name);
     }
-    if (size != (size_t)r->value_count * 4) {
-        return tl_library_fail(lib, error, error_size, TL_ERR_SHAPE, "an update of round %d holds %u values (%u "
-                               "bytes), not %zu bytes", round, r->value_count, r->value_count * 4, size);
+    const uint32_t words = r->value_count + (r->mode == TL_ROUND_PLAIN ? 0u : 1u); /* + the weight */
+    if (size != (size_t)words * 4) {
+        return tl_library_fail(lib, error, error_size, TL_ERR_SHAPE, "an update of round %d holds %u %s (%u "
+                               "bytes), not %zu bytes", round, words, r->mode == TL_ROUND_PLAIN ? "values" : "words",
+                               words * 4, size);
+    }
+    if (r->mode == TL_ROUND_SECURE) {
+        const tl_status s = tl_round_check_secure(lib, id, r, TL_PHASE_UPDATES, device, "its update", error,
+                                                  error_size);
+        if (s != TL_OK) {
+            return s;
+        }
     }
     if (!(weight > 0.0 && weight <= 1e9) || !device[0] || strlen(device) > 63) {
         return tl_library_fail(lib, error, error_size, TL_ERR_ARG, "a weight in (0, 1e9] and a device name of 1 to "
                                "63 characters");
     }
-    for (uint32_t i = 0; i < r->value_count; ++i) {
+    for (uint32_t i = 0; r->mode == TL_ROUND_PLAIN && i < r->value_count; ++i) {
         float v;
         memcpy(&v, (const uint8_t *)values + 4u * i, 4);
         if (!isfinite(v)) {
@@ -136,8 +167,11 @@ tl_status tl_round_submit(tl_library *lib, const char *name, int round, const ch
     }
     tl_db_finalize(del);
     tl_db_finalize(ins);
-    if (!ok || find_round(lib, name, round, &id, r) != 1) {
+    if (!ok || tl_round_find(lib, name, round, &id, r) != 1) {
         return tl_library_fail(lib, error, error_size, TL_ERR_IO, "cannot store the update: %s", tl_db_error(db));
+    }
+    if (r->mode == TL_ROUND_SECURE && r->received == r->dealt) {
+        return tl_round_set_phase(lib, id, TL_PHASE_OPEN, r, error, error_size); /* every live device's is in */
     }
     return TL_OK;
 }
@@ -187,6 +221,16 @@ tl_status tl_round_close(tl_library *lib, const char *name, int round, char *err
     tl_db_finalize(st);
     return rc >= 0 ? TL_OK
                    : tl_library_fail(lib, error, error_size, TL_ERR_IO, "%s", tl_db_error(tl_library_db(lib)));
+}
+
+int tl_round_complete(const tl_round_state *r)
+{
+    return r->open && (r->mode == TL_ROUND_SECURE ? r->phase == TL_PHASE_DONE : r->received >= r->needed);
+}
+
+int32_t tl_round_fixed_limit(const tl_round_state *r)
+{
+    return INT32_MAX / (r->needed > 1 ? r->needed : 1);
 }
 
 tl_status tl_library_learnable(tl_library *lib, const char *name, int *version, tl_variant *variant, uint8_t **data,

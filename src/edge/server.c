@@ -19,9 +19,14 @@
  *        &version=..&open=1"); observable: notified on each update and
  *        when a round closes.
  *   PUT  /update?device=ID&name=N&round=R&weight=W -> a device's update
- *        (float32 values, block-wise), kept in the library; the last one a
- *        round needs closes it: the hook combines and publishes, the next
- *        round opens on the new version.
+ *        (float32 values, block-wise; in a fixed-point or secure round the
+ *        words with the weight inside, no weight=), kept in the library; the
+ *        last one a round needs closes it: the hook combines and publishes,
+ *        the next round opens on the new version.
+ *   PUT  /secagg?device=ID&name=N&round=R&step=keys|shares|open -> a secure
+ *        round's steps: public keys, sealed shares, opened shares.
+ *   GET  /secagg?name=N&round=R&step=roster|held[&device=ID] -> the roster
+ *        (names, keys, who dealt, who sent) or the boxes dealt to a device.
  * The loop is libcoap's (one thread): each block is one short exchange, so
  * a slow device never holds up the others. Bad requests get 4.xx, never a
  * crash. With DTLS, the device is its PSK identity; unknown identities
@@ -531,8 +536,15 @@ static void handle_context(coap_resource_t *resource, coap_session_t *session, c
 /* The round's state as the devices read it. */
 static void round_text(const char *name, const tl_round_state *r, char *out, size_t size)
 {
-    snprintf(out, size, "name=%s&round=%d&needed=%d&received=%d&values=%u&version=%d&open=%d", name, r->round,
-             r->needed, r->received, r->value_count, r->base_version, r->open);
+    static const char *const modes[] = { "plain", "fixed", "secure" };
+    static const char *const phases[] = { "keys", "shares", "updates", "open", "done" };
+    const int n = snprintf(out, size, "name=%s&round=%d&needed=%d&received=%d&values=%u&version=%d&open=%d", name,
+                           r->round, r->needed, r->received, r->value_count, r->base_version, r->open);
+    if (r->mode != TL_ROUND_PLAIN && n > 0 && (size_t)n < size) {
+        snprintf(out + n, size - (size_t)n, "&mode=%s&phase=%s&clients=%d&degree=%d&threshold=%d&frac=%d&limit=%d",
+                 modes[r->mode], phases[r->phase], r->clients, r->degree, r->threshold, TL_ROUND_FRAC_BITS,
+                 (int)tl_round_fixed_limit(r));
+    }
 }
 
 /* The values an update of `name` holds: the head's delta of the model
@@ -569,7 +581,7 @@ static void handle_round(coap_resource_t *resource, coap_session_t *session, con
     tl_edge_server *server = coap_get_app_data(coap_session_get_context(session));
     (void)resource;
     (void)request;
-    char name[64] = "", error[320], text[256];
+    char name[64] = "", error[320], text[384];
     query_value(query, "name", name, sizeof name);
     tl_round_state r;
     if (!server->options->federate || (name[0] && strcmp(name, server->options->federate))) {
@@ -594,7 +606,14 @@ static void close_round(tl_edge_server *server, const tl_round_state *r)
     tl_status s = o->round_done ? o->round_done(o->round_ctx, server->library, o->federate, r, &version, error,
                                                 sizeof error)
                                 : TL_ERR_UNSUPPORTED;
-    if (s != TL_OK) {
+    const int void_round = s == TL_ERR_STATE && r->mode == TL_ROUND_SECURE;
+    if (void_round) {
+        /* Too few devices stayed to unmask: the protocol aborts, the model
+         * stays as it was and the next round starts from it. */
+        fprintf(stderr, "round %d of %s is void: %s\n", r->round, o->federate, error);
+        version = r->base_version;
+        s = TL_OK;
+    } else if (s != TL_OK) {
         fprintf(stderr, "round %d of %s: cannot close it: %s (it stays open)\n", r->round, o->federate,
                 error[0] ? error : tl_status_str(s));
         return;
@@ -610,14 +629,15 @@ static void close_round(tl_edge_server *server, const tl_round_state *r)
         s = head_values(server, o->federate, &count, &base, error, sizeof error);
     }
     if (s == TL_OK) {
-        s = tl_round_open(server->library, o->federate, o->round_size, count, base, &next, error, sizeof error);
+        s = tl_round_open(server->library, o->federate, o->round_size, count, base, (tl_round_mode)o->round_mode,
+                          &next, error, sizeof error);
     }
     if (s != TL_OK) {
         fprintf(stderr, "round %d of %s: published version %d but cannot open the next round: %s\n", r->round,
                 o->federate, version, error);
         return;
     }
-    if (!o->quiet) {
+    if (!o->quiet && !void_round) {
         fprintf(stderr, "round %d of %s closed: %d updates combined into version %d; round %d open\n", r->round,
                 o->federate, r->received, version, next.round);
     }
@@ -646,8 +666,11 @@ static void handle_update(coap_resource_t *resource, coap_session_t *session, co
     char *end = NULL;
     const long round = strtol(round_text_, &end, 10);
     const int round_ok = round_text_[0] && *end == '\0' && round > 0 && round < 1000000000;
-    const double weight = strtod(weight_text, &end);
-    const int weight_ok = weight_text[0] && *end == '\0';
+    /* A fixed-point or secure round's update carries its weight inside
+     * (hidden with the values, in a secure one): no weight= then. */
+    const int words = server->options->round_mode != TL_ROUND_PLAIN;
+    const double weight = words ? 1.0 : strtod(weight_text, &end);
+    const int weight_ok = words || (weight_text[0] && *end == '\0');
     if (strcmp(name, server->options->federate) || !round_ok || !weight_ok) {
         reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST,
                    "update needs name=MODEL (the one in rounds), round=N and weight=W");
@@ -675,14 +698,167 @@ static void handle_update(coap_resource_t *resource, coap_session_t *session, co
                    error);
         return;
     }
+    const int expected = r.mode == TL_ROUND_SECURE ? r.dealt : r.needed;
     if (!server->options->quiet) {
-        fprintf(stderr, "round %d of %s: update from %s (weight %g), %d of %d\n", r.round, name, device, weight,
-                r.received, r.needed);
+        fprintf(stderr, "round %d of %s: update from %s (weight %s), %d of %d\n", r.round, name, device,
+                words ? "inside" : weight_text, r.received, expected);
     }
-    snprintf(text, sizeof text, "round %d: received %d of %d", r.round, r.received, r.needed);
+    snprintf(text, sizeof text, "round %d: received %d of %d", r.round, r.received, expected);
     reply_text(response, COAP_RESPONSE_CODE_CHANGED, text);
     coap_resource_notify_observers(server->round, NULL);
-    if (r.received >= r.needed) {
+    if (tl_round_complete(&r)) {
+        close_round(server, &r);
+    }
+}
+
+/* ---- a secure round's steps (secure_rounds.c keeps them) ---- */
+
+static void reply_status(coap_pdu_t *response, tl_status s, const char *error)
+{
+    reply_text(response, s == TL_ERR_STATE ? COAP_RESPONSE_CODE_CONFLICT
+                         : s == TL_ERR_IO  ? COAP_RESPONSE_CODE_INTERNAL_ERROR
+                                           : COAP_RESPONSE_CODE_BAD_REQUEST,
+               error);
+}
+
+/* name= (the model in rounds), round= and step= of a /secagg request; 0 with a reply if bad. */
+static int secagg_query(const tl_edge_server *server, const coap_string_t *query, int *round, char *step,
+                        size_t step_size, coap_pdu_t *response)
+{
+    char name[64] = "", round_text_[16] = "";
+    step[0] = '\0';
+    query_value(query, "name", name, sizeof name);
+    query_value(query, "round", round_text_, sizeof round_text_);
+    query_value(query, "step", step, step_size);
+    char *end = NULL;
+    const long r = strtol(round_text_, &end, 10);
+    if (server->options->round_mode != TL_ROUND_SECURE) {
+        reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, "this server runs no secure rounds");
+        return 0;
+    }
+    if (strcmp(name, server->options->federate) || !round_text_[0] || *end != '\0' || r < 1 || r >= 1000000000) {
+        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "secagg needs name=MODEL (the one in rounds), round=N "
+                                                             "and step=");
+        return 0;
+    }
+    *round = (int)r;
+    return 1;
+}
+
+static void release_bytes(coap_session_t *session, void *data)
+{
+    (void)session;
+    free(data);
+}
+
+static void handle_secagg_get(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
+                              const coap_string_t *query, coap_pdu_t *response)
+{
+    tl_edge_server *server = coap_get_app_data(coap_session_get_context(session));
+    char step[16], device[64], error[320] = "";
+    int round = 0;
+    if (!secagg_query(server, query, &round, step, sizeof step, response)) {
+        return;
+    }
+    uint8_t *data = NULL;
+    size_t size = 0;
+    tl_status s;
+    if (!strcmp(step, "roster")) {
+        s = tl_round_roster(server->library, server->options->federate, round, &data, &size, error, sizeof error);
+    } else if (!strcmp(step, "held")) {
+        if (!request_device(server, session, query, device, sizeof device) || !device[0]) {
+            reply_text(response, device[0] ? COAP_RESPONSE_CODE_FORBIDDEN : COAP_RESPONSE_CODE_BAD_REQUEST,
+                       device[0] ? "a device reads the boxes dealt to it only" : "held needs device=ID");
+            return;
+        }
+        s = tl_round_held(server->library, server->options->federate, round, device, &data, &size, error,
+                          sizeof error);
+    } else {
+        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "step is roster or held");
+        return;
+    }
+    if (s != TL_OK) {
+        reply_status(response, s, error);
+        return;
+    }
+    coap_pdu_set_code(response, COAP_RESPONSE_CODE_CONTENT);
+    coap_add_data_large_response(resource, session, request, response, query, COAP_MEDIATYPE_APPLICATION_OCTET_STREAM,
+                                 -1, 0, size, data, release_bytes, data);
+}
+
+static void handle_secagg_put(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
+                              const coap_string_t *query, coap_pdu_t *response)
+{
+    tl_edge_server *server = coap_get_app_data(coap_session_get_context(session));
+    (void)resource;
+    char step[16], device[64], error[320] = "", text[128];
+    int round = 0;
+    if (!secagg_query(server, query, &round, step, sizeof step, response)) {
+        return;
+    }
+    if (!request_device(server, session, query, device, sizeof device) || !device[0]) {
+        reply_text(response, device[0] ? COAP_RESPONSE_CODE_FORBIDDEN : COAP_RESPONSE_CODE_BAD_REQUEST,
+                   device[0] ? "a device takes its own steps only" : "secagg needs device=ID");
+        return;
+    }
+    size_t size = 0, offset = 0, total = 0;
+    const uint8_t *data = NULL;
+    if (!coap_get_data_large(request, &size, &data, &offset, &total) || offset != 0 || size != total) {
+        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "a secagg step needs its bytes as the body");
+        return;
+    }
+    const char *name = server->options->federate;
+    tl_round_state r;
+    tl_status s;
+    if (!strcmp(step, "keys")) {
+        s = size == 64 ? tl_round_advertise(server->library, name, round, device, data, &r, error, sizeof error)
+                       : TL_ERR_SHAPE;
+        if (s == TL_ERR_SHAPE && !error[0]) {
+            snprintf(error, sizeof error, "keys are 64 bytes (two X25519 public keys), not %zu", size);
+        }
+    } else if (!strcmp(step, "shares")) {
+        s = tl_round_deal(server->library, name, round, device, data, size, &r, error, sizeof error);
+    } else if (!strcmp(step, "open")) {
+        s = tl_round_reveal(server->library, name, round, device, data, size, &r, error, sizeof error);
+    } else {
+        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "step is keys, shares or open");
+        return;
+    }
+    if (s != TL_OK) {
+        reply_status(response, s, error);
+        return;
+    }
+    if (!server->options->quiet) {
+        fprintf(stderr, "round %d of %s: %s from %s (phase %d)\n", r.round, name, step, device, (int)r.phase);
+    }
+    snprintf(text, sizeof text, "round %d: %s taken", r.round, step);
+    reply_text(response, COAP_RESPONSE_CODE_CHANGED, text);
+    coap_resource_notify_observers(server->round, NULL);
+    if (tl_round_complete(&r)) {
+        close_round(server, &r);
+    }
+}
+
+/* The poll's part in a secure round: a phase that has waited long enough
+ * goes on without the devices that did not act. */
+static void tick_round(tl_edge_server *server)
+{
+    const tl_serve_options *o = server->options;
+    char error[320];
+    tl_round_state r;
+    int moved = 0;
+    if (o->round_mode != TL_ROUND_SECURE ||
+        tl_round_tick(server->library, o->federate, o->round_timeout > 0 ? o->round_timeout : 30.0, &r, &moved,
+                      error, sizeof error) != TL_OK ||
+        !moved) {
+        return;
+    }
+    if (!o->quiet) {
+        fprintf(stderr, "round %d of %s: timed out waiting; on to phase %d with %d dealt, %d updates, %d opened\n",
+                r.round, o->federate, (int)r.phase, r.dealt, r.received, r.opened);
+    }
+    coap_resource_notify_observers(server->round, NULL);
+    if (tl_round_complete(&r)) {
         close_round(server, &r);
     }
 }
@@ -696,14 +872,14 @@ static tl_status start_rounds(tl_edge_server *server, char *error, size_t error_
     tl_round_state r;
     tl_status s = head_values(server, o->federate, &count, &version, error, error_size);
     if (s == TL_OK) {
-        s = tl_round_open(server->library, o->federate, o->round_size > 0 ? o->round_size : 1, count, version, &r,
-                          error, error_size);
+        s = tl_round_open(server->library, o->federate, o->round_size > 0 ? o->round_size : 1, count, version,
+                          (tl_round_mode)o->round_mode, &r, error, error_size);
     }
     if (s == TL_OK && !o->quiet) {
         fprintf(stderr, "federated rounds of %s: round %d open (%d of %d updates of %u values, from version %d)\n",
                 o->federate, r.round, r.received, r.needed, r.value_count, r.base_version);
     }
-    if (s == TL_OK && r.received >= r.needed) {
+    if (s == TL_OK && tl_round_complete(&r)) {
         close_round(server, &r); /* killed after the last update but before closing: close it now */
     }
     return s;
@@ -803,6 +979,10 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
         coap_register_handler(update, COAP_REQUEST_PUT, handle_update);
         coap_register_handler(update, COAP_REQUEST_POST, handle_update);
         coap_add_resource(ctx, update);
+        coap_resource_t *secagg = coap_resource_init(coap_make_str_const("secagg"), 0);
+        coap_register_handler(secagg, COAP_REQUEST_GET, handle_secagg_get);
+        coap_register_handler(secagg, COAP_REQUEST_PUT, handle_secagg_put);
+        coap_add_resource(ctx, secagg);
         if (start_rounds(server, error, error_size) != TL_OK) {
             coap_free_context(ctx);
             free_models(server->models, server->model_count);
@@ -814,7 +994,7 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
     signal(SIGTERM, on_signal);
     if (!o->quiet) {
         fprintf(stderr, "serving %s on coap%s://%s:%u (/plan, /model, /context%s)%s\n", o->library, dtls ? "s" : "",
-                host, port, o->federate ? ", /round, /update" : "", dtls ? ", DTLS-PSK identities only" : "");
+                host, port, o->federate ? (o->round_mode == TL_ROUND_SECURE ? ", /round, /update, /secagg" : ", /round, /update") : "", dtls ? ", DTLS-PSK identities only" : "");
     }
     const double poll = o->poll_seconds > 0 ? o->poll_seconds : 1.0;
     int64_t generation = -1; /* the first poll reloads: nothing published since the start is missed */
@@ -835,6 +1015,9 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
                 } else if (!o->quiet) {
                     fprintf(stderr, "library changed but cannot be read (%s); serving the previous snapshot\n", why);
                 }
+            }
+            if (o->federate) {
+                tick_round(server);
             }
             next_poll = tl_monotonic_seconds() + poll;
         }

@@ -72,8 +72,12 @@ tl_status tl_round_publish(void *ctx, struct tl_library *lib, const char *name, 
 {
     const tl_round_publisher *p = ctx;
     collected c = { NULL, NULL, 0, 0, round->value_count, 0 };
-    tl_status s = tl_round_updates(lib, name, round->round, collect, &c, error, error_size);
     float *mean = malloc(sizeof(float) * round->value_count);
+    /* A fixed-point or secure round is combined by the library (sums, unmasked). */
+    tl_status s = !mean                            ? TL_ERR_NOMEM
+                  : round->mode != TL_ROUND_PLAIN ? tl_round_mean(lib, name, round->round, mean, error, error_size)
+                                                  : tl_round_updates(lib, name, round->round, collect, &c, error,
+                                                                     error_size);
     uint8_t *bytes = NULL, *out = NULL, *work = NULL;
     size_t size = 0;
     char dir[512] = "";
@@ -81,11 +85,11 @@ tl_status tl_round_publish(void *ctx, struct tl_library *lib, const char *name, 
         snprintf(error, error_size, "round %d: an update of the wrong length, or out of memory", round->round);
         s = TL_ERR_SHAPE;
     }
-    if (s == TL_OK && c.count == 0) {
+    if (s == TL_OK && round->mode == TL_ROUND_PLAIN && c.count == 0) {
         snprintf(error, error_size, "round %d has no updates", round->round);
         s = TL_ERR_STATE;
     }
-    if (s == TL_OK) {
+    if (s == TL_OK && round->mode == TL_ROUND_PLAIN) {
         s = tl_fed_aggregate(&p->rule, (const float *const *)c.values, c.weights, c.count, round->value_count, mean);
         if (s != TL_OK) {
             snprintf(error, error_size, "round %d: %s cannot combine %d updates", round->round,
