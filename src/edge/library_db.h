@@ -23,6 +23,10 @@ tl_status tl_library_fail(tl_library *library, char *error, size_t size, tl_stat
 /* Rounds (rounds.c, secure_rounds.c). The latest round of `name` (or the
  * one numbered `round` if > 0) and its row id. 1: found, 0: none, -1: error. */
 int tl_round_find(tl_library *library, const char *name, int round, int64_t *id, tl_round_state *r);
+/* Replaces the device's row of `table` in round id: `column` gets the
+ * bytes, and a column `weight` *weight when weight is not NULL. */
+tl_status tl_round_store(tl_library *library, int64_t id, const char *table, const char *column, const char *device,
+                         const double *weight, const void *data, size_t size, char *error, size_t error_size);
 /* Moves round `id` to `phase` (its timer starts anew); *r gets the state after. */
 tl_status tl_round_set_phase(tl_library *library, int64_t id, tl_round_phase phase, tl_round_state *r, char *error,
                              size_t error_size);

@@ -147,28 +147,12 @@ tl_status tl_round_submit(tl_library *lib, const char *name, int round, const ch
             return tl_library_fail(lib, error, error_size, TL_ERR_ARG, "value %u of the update is not finite", i);
         }
     }
-    tl_db *db = tl_library_db(lib);
-    tl_db_stmt *del = tl_db_prepare(db, "DELETE FROM fl_updates WHERE round_id = ? AND device = ?");
-    tl_db_stmt *ins = tl_db_prepare(db, "INSERT INTO fl_updates (round_id, device, weight, data) VALUES (?, ?, ?, ?)");
-    int ok = del && ins && tl_db_begin(db) == TL_OK;
-    if (ok) {
-        tl_db_bind_int64(del, 1, id);
-        tl_db_bind_text(del, 2, device, -1);
-        tl_db_bind_int64(ins, 1, id);
-        tl_db_bind_text(ins, 2, device, -1);
-        tl_db_bind_double(ins, 3, weight);
-        tl_db_bind_blob(ins, 4, values, size);
-        ok = tl_db_step(del) >= 0 && tl_db_step(ins) >= 0;
-        if (ok) {
-            ok = tl_db_commit(db) == TL_OK;
-        } else {
-            tl_db_rollback(db);
-        }
+    tl_status s = tl_round_store(lib, id, "fl_updates", "data", device, &weight, values, size, error, error_size);
+    if (s != TL_OK) {
+        return s;
     }
-    tl_db_finalize(del);
-    tl_db_finalize(ins);
-    if (!ok || tl_round_find(lib, name, round, &id, r) != 1) {
-        return tl_library_fail(lib, error, error_size, TL_ERR_IO, "cannot store the update: %s", tl_db_error(db));
+    if (tl_round_find(lib, name, round, &id, r) != 1) {
+        return tl_library_fail(lib, error, error_size, TL_ERR_IO, "%s", tl_db_error(tl_library_db(lib)));
     }
     if (r->mode == TL_ROUND_SECURE && r->received == r->dealt) {
         return tl_round_set_phase(lib, id, TL_PHASE_OPEN, r, error, error_size); /* every live device's is in */
@@ -221,6 +205,38 @@ tl_status tl_round_close(tl_library *lib, const char *name, int round, char *err
     tl_db_finalize(st);
     return rc >= 0 ? TL_OK
                    : tl_library_fail(lib, error, error_size, TL_ERR_IO, "%s", tl_db_error(tl_library_db(lib)));
+}
+
+tl_status tl_round_store(tl_library *lib, int64_t id, const char *table, const char *column, const char *device,
+                         const double *weight, const void *data, size_t size, char *error, size_t error_size)
+{
+    tl_db *db = tl_library_db(lib);
+    char del_sql[128], ins_sql[128];
+    snprintf(del_sql, sizeof del_sql, "DELETE FROM %s WHERE round_id = ? AND device = ?", table);
+    snprintf(ins_sql, sizeof ins_sql, "INSERT INTO %s (round_id, device, %s%s) VALUES (?, ?, ?%s)", table, column,
+             weight ? ", weight" : "", weight ? ", ?" : "");
+    tl_db_stmt *del = tl_db_prepare(db, del_sql), *ins = tl_db_prepare(db, ins_sql);
+    int ok = del && ins && tl_db_begin(db) == TL_OK;
+    if (ok) {
+        tl_db_bind_int64(del, 1, id);
+        tl_db_bind_text(del, 2, device, -1);
+        tl_db_bind_int64(ins, 1, id);
+        tl_db_bind_text(ins, 2, device, -1);
+        tl_db_bind_blob(ins, 3, data, size);
+        if (weight) {
+            tl_db_bind_double(ins, 4, *weight);
+        }
+        ok = tl_db_step(del) >= 0 && tl_db_step(ins) >= 0;
+        if (ok) {
+            ok = tl_db_commit(db) == TL_OK;
+        } else {
+            tl_db_rollback(db);
+        }
+    }
+    tl_db_finalize(del);
+    tl_db_finalize(ins);
+    return ok ? TL_OK : tl_library_fail(lib, error, error_size, TL_ERR_IO, "cannot store %s: %s", table,
+                                        tl_db_error(db));
 }
 
 int tl_round_complete(const tl_round_state *r)

@@ -99,35 +99,6 @@ tl_status tl_round_check_secure(tl_library *lib, int64_t id, const tl_round_stat
     return TL_OK;
 }
 
-/* Replaces the device's row of `table` (column `column`) in round id. */
-static tl_status store_blob(tl_library *lib, int64_t id, const char *table, const char *column, const char *device,
-                            const void *data, size_t size, char *error, size_t error_size)
-{
-    tl_db *db = tl_library_db(lib);
-    char del_sql[128], ins_sql[128];
-    snprintf(del_sql, sizeof del_sql, "DELETE FROM %s WHERE round_id = ? AND device = ?", table);
-    snprintf(ins_sql, sizeof ins_sql, "INSERT INTO %s (round_id, device, %s) VALUES (?, ?, ?)", table, column);
-    tl_db_stmt *del = tl_db_prepare(db, del_sql), *ins = tl_db_prepare(db, ins_sql);
-    int ok = del && ins && tl_db_begin(db) == TL_OK;
-    if (ok) {
-        tl_db_bind_int64(del, 1, id);
-        tl_db_bind_text(del, 2, device, -1);
-        tl_db_bind_int64(ins, 1, id);
-        tl_db_bind_text(ins, 2, device, -1);
-        tl_db_bind_blob(ins, 3, data, size);
-        ok = tl_db_step(del) >= 0 && tl_db_step(ins) >= 0;
-        if (ok) {
-            ok = tl_db_commit(db) == TL_OK;
-        } else {
-            tl_db_rollback(db);
-        }
-    }
-    tl_db_finalize(del);
-    tl_db_finalize(ins);
-    return ok ? TL_OK : tl_library_fail(lib, error, error_size, TL_ERR_IO, "cannot store %s: %s", table,
-                                        tl_db_error(db));
-}
-
 /* Finds the open secure round `round` and checks the device may take `step`. */
 static tl_status find_secure(tl_library *lib, const char *name, int round, const char *device, tl_round_phase phase,
                              const char *step, int64_t *id, tl_round_state *r, char *error, size_t error_size)
@@ -186,7 +157,7 @@ tl_status tl_round_advertise(tl_library *lib, const char *name, int round, const
     int64_t id;
     tl_status s = find_secure(lib, name, round, device, TL_PHASE_KEYS, "its keys", &id, r, error, error_size);
     if (s == TL_OK) {
-        s = store_blob(lib, id, "fl_secagg_keys", "keys", device, keys, 64, error, error_size);
+        s = tl_round_store(lib, id, "fl_secagg_keys", "keys", device, NULL, keys, 64, error, error_size);
     }
     if (s == TL_OK && tl_round_find(lib, name, round, &id, r) != 1) {
         s = tl_library_fail(lib, error, error_size, TL_ERR_IO, "%s", tl_db_error(tl_library_db(lib)));
@@ -197,24 +168,34 @@ tl_status tl_round_advertise(tl_library *lib, const char *name, int round, const
     return s;
 }
 
+/* One step of a device that sends `each` bytes per neighbour (shares or
+ * opened shares): checked, stored, and the round's state after in *r. */
+static tl_status take_step(tl_library *lib, const char *name, int round, const char *device, tl_round_phase phase,
+                           const char *step, const char *table, const char *column, const void *data, size_t size,
+                           int each, int64_t *id, tl_round_state *r, char *error, size_t error_size)
+{
+    tl_status s = find_secure(lib, name, round, device, phase, step, id, r, error, error_size);
+    if (s == TL_OK && size != (size_t)r->degree * (size_t)each) {
+        s = tl_library_fail(lib, error, error_size, TL_ERR_SHAPE, "round %d: %s are %d of %d bytes (%d bytes), "
+                            "not %zu bytes", r->round, step, r->degree, each, r->degree * each, size);
+    }
+    if (s == TL_OK) {
+        s = tl_round_store(lib, *id, table, column, device, NULL, data, size, error, error_size);
+    }
+    if (s == TL_OK && tl_round_find(lib, name, round, id, r) != 1) {
+        s = tl_library_fail(lib, error, error_size, TL_ERR_IO, "%s", tl_db_error(tl_library_db(lib)));
+    }
+    return s;
+}
+
 tl_status tl_round_deal(tl_library *lib, const char *name, int round, const char *device, const void *boxes,
                         size_t size, tl_round_state *r, char *error, size_t error_size)
 {
     int64_t id;
-    tl_status s = find_secure(lib, name, round, device, TL_PHASE_SHARES, "its shares", &id, r, error, error_size);
-    if (s == TL_OK && size != (size_t)r->degree * TL_SECAGG_BOX_BYTES) {
-        s = tl_library_fail(lib, error, error_size, TL_ERR_SHAPE, "round %d's shares are %d sealed boxes of %d "
-                            "bytes (%d bytes), not %zu bytes", r->round, r->degree, TL_SECAGG_BOX_BYTES,
-                            r->degree * TL_SECAGG_BOX_BYTES, size);
-    }
-    if (s == TL_OK) {
-        s = store_blob(lib, id, "fl_secagg_boxes", "boxes", device, boxes, size, error, error_size);
-    }
-    if (s == TL_OK && tl_round_find(lib, name, round, &id, r) != 1) {
-        s = tl_library_fail(lib, error, error_size, TL_ERR_IO, "%s", tl_db_error(tl_library_db(lib)));
-    }
+    tl_status s = take_step(lib, name, round, device, TL_PHASE_SHARES, "its shares", "fl_secagg_boxes", "boxes",
+                            boxes, size, TL_SECAGG_BOX_BYTES, &id, r, error, error_size);
     if (s == TL_OK && r->dealt >= r->clients) {
-        s = tl_round_set_phase(lib, id, TL_PHASE_UPDATES, r, error, error_size);
+        s = tl_round_set_phase(lib, id, TL_PHASE_UPDATES, r, error, error_size); /* everyone dealt */
     }
     return s;
 }
@@ -223,20 +204,10 @@ tl_status tl_round_reveal(tl_library *lib, const char *name, int round, const ch
                           size_t size, tl_round_state *r, char *error, size_t error_size)
 {
     int64_t id;
-    tl_status s = find_secure(lib, name, round, device, TL_PHASE_OPEN, "its opened shares", &id, r, error,
-                              error_size);
-    if (s == TL_OK && size != (size_t)r->degree * 33) {
-        s = tl_library_fail(lib, error, error_size, TL_ERR_SHAPE, "round %d's opened shares are %d of 33 bytes "
-                            "(%d bytes), not %zu bytes", r->round, r->degree, r->degree * 33, size);
-    }
-    if (s == TL_OK) {
-        s = store_blob(lib, id, "fl_secagg_opened", "shares", device, shares, size, error, error_size);
-    }
-    if (s == TL_OK && tl_round_find(lib, name, round, &id, r) != 1) {
-        s = tl_library_fail(lib, error, error_size, TL_ERR_IO, "%s", tl_db_error(tl_library_db(lib)));
-    }
+    tl_status s = take_step(lib, name, round, device, TL_PHASE_OPEN, "its opened shares", "fl_secagg_opened",
+                            "shares", shares, size, 33, &id, r, error, error_size);
     if (s == TL_OK && r->opened >= r->received) {
-        s = tl_round_set_phase(lib, id, TL_PHASE_DONE, r, error, error_size);
+        s = tl_round_set_phase(lib, id, TL_PHASE_DONE, r, error, error_size); /* every survivor opened */
     }
     return s;
 }
