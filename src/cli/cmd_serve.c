@@ -257,7 +257,12 @@ static int learn_and_send(const tl_device_options *o, const device_learning *lea
         rc = tl_cli_fail("device", "--learn: %s", data.n == 0 ? "no local samples of those classes" : "out of memory");
         goto done;
     }
-    tl_shuffle(order, data.n, 1, 0);
+    /* Each device its own samples: the order is seeded by its name (FNV-1a). */
+    uint64_t seed = 14695981039346656037ull;
+    for (const char *p = o->device_id ? o->device_id : "device"; *p; ++p) {
+        seed = (seed ^ (uint8_t)*p) * 1099511628211ull;
+    }
+    tl_shuffle(order, data.n, seed, 0);
     s = tl_learn_init(&l, &model, work, work_size, &cfg);
     if (s == TL_OK) {
         s = tl_interp_init(&it, &model, arena, tl_model_arena_size(&model));
