@@ -15,6 +15,9 @@
 #              vs Krum
 #   dp         100 clients, 10 a round, IID, 50 rounds, clip 1: accuracy
 #              at epsilon 1, 3 and 8 (delta 1e-5) and without noise
+#   dp1000     the same with 1,000 clients, 100 a round (the same sampling
+#              rate, so the same noise multiplier for an epsilon, over a
+#              sum of 100 updates instead of 10; the same images a round)
 #   hierarchy  100 clients, 20 a round, Dirichlet 0.3: flat vs 5 edges
 #              meeting the cloud every 5 rounds; cloud uplink bytes to 85%
 # Each run's JSON stays in BUILD_DIR/bench/federated (a rerun reuses it).
@@ -26,7 +29,7 @@ case ${1:-} in -h | --help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;; esac
 [ $# -ge 1 ] || { sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2; }
 build=$1
 shift
-sections=${*:-secagg niid scale attacks dp hierarchy}
+sections=${*:-secagg niid scale attacks dp dp1000 hierarchy}
 bin=$build/tinylarge
 work=$build/bench/federated
 mkdir -p "$work"
@@ -110,16 +113,20 @@ for section in $sections; do
             echo "$row |"
         done
         ;;
-    dp)
-        echo "### Differential privacy: 100 clients, 10 a round, IID, 50 rounds, clip 1"
+    dp | dp1000)
+        clients=100 per=10
+        [ "$section" = dp ] || { clients=1000 per=100; }
+        echo "### Differential privacy: $clients clients, $per a round, IID, 50 rounds, clip 1"
         echo
         echo "| epsilon (delta 1e-5) | noise multiplier | accuracy after 50 rounds |"
         echo "|---|---|---|"
         for eps in none 8 3 1; do
             extra=(--dp-clip 1)
             [ "$eps" = none ] || extra+=(--dp-epsilon "$eps")
-            j=$(run "dp-$eps" --clients 100 --per-round 10 --rounds 50 "${extra[@]}")
-            sigma=$(sed -n 's/.*noise multiplier \([0-9.]*\).*/\1/p' "$work/dp-$eps.log" 2>/dev/null || true)
+            name=dp-$eps
+            [ "$section" = dp ] || name=dp1000-$eps
+            j=$(run "$name" --clients "$clients" --per-round "$per" --rounds 50 "${extra[@]}")
+            sigma=$(sed -n 's/.*noise multiplier \([0-9.]*\).*/\1/p' "$work/$name.log" 2>/dev/null || true)
             echo "| $eps | ${sigma:-0} | $(final "$j") |"
         done
         ;;
