@@ -54,6 +54,11 @@ typedef struct tl_serve_options {
     int round_mode;             /* tl_round_mode (library.h): plain, fixed or secure rounds */
     double round_timeout;       /* a secure round's phase waits this long for the devices
                                    still to act, then goes on without them (default 30 s) */
+    /* The edge's own model (NULL: none): POST /infer runs devices' inputs
+     * through it, batched (infer.h). */
+    const char *edge_model;
+    int infer_batch;            /* requests a batch takes at most (default 32) */
+    double infer_wait;          /* how long a request waits for others (default 0.002 s) */
 } tl_serve_options;
 
 /* Serves the library until SIGINT/SIGTERM; -1 with a message if it cannot

@@ -21,7 +21,8 @@
 
 int tl_cmd_serve(int argc, char **argv)
 {
-    tl_serve_options o = { NULL, "127.0.0.1", 0, NULL, 1.0, 0, NULL, 3, 10000.0, NULL, NULL, TL_ROUND_PLAIN, 30.0 };
+    tl_serve_options o = { NULL, "127.0.0.1", 0, NULL, 1.0, 0, NULL, 3, 10000.0, NULL, NULL, TL_ROUND_PLAIN, 30.0,
+                           NULL, 32, 0.002 };
     int secure = 0, fixed_point = 0;
     uint32_t port = 0;
     const char *key_path = NULL, *rule = "mean";
@@ -47,6 +48,12 @@ int tl_cmd_serve(int argc, char **argv)
           "(secure aggregation); the server learns only their mean", NULL },
         { "--fixed-point", TL_OPT_FLAG, &fixed_point, 0, 0, NULL, "fixed-point rounds without masks (a secure round's\n"
           "arithmetic, to compare with)", NULL },
+        { "--edge-model", TL_OPT_TEXT, &o.edge_model, 0, 0, "CKPT", "answer POST /infer with this model (a checkpoint of\n"
+          "the large engine: the teacher, say), requests batched", NULL },
+        { "--infer-batch", TL_OPT_INT, &o.infer_batch, 1, 4096, "B", "requests an inference batch takes at most\n"
+          "(default 32; 1: each alone)", NULL },
+        { "--infer-wait", TL_OPT_DOUBLE, &o.infer_wait, 0.00001, 1.0, "S", "how long a request waits for others to\n"
+          "share its batch (default 0.002 s)", NULL },
         { "--round-timeout", TL_OPT_DOUBLE, &o.round_timeout, 0.1, 86400, "S", "a secure round's phase goes on without\n"
           "the devices that have not acted after S seconds (default 30)", NULL },
         { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },
@@ -55,7 +62,8 @@ int tl_cmd_serve(int argc, char **argv)
         "serve",
         "usage: tinylarge serve --db LIB [--host ADDRESS] [--port N] [--psk FILE] [--poll S] [--quiet]\n"
         "                       [--federate NAME [--round-size K] [--aggregate RULE] [--key NAME.key]\n"
-        "                        [--secagg [--round-timeout S] | --fixed-point]]\n\n"
+        "                        [--secagg [--round-timeout S] | --fixed-point]]\n"
+        "                       [--edge-model CKPT [--infer-batch B] [--infer-wait S]]\n\n"
         "The edge server, CoAP over UDP (default 127.0.0.1:5683), or DTLS with --psk.\n"
         "  GET  /plan?flash=B&ram=B&macs=R&rate=BPS[&name=N][&device=ID][&K=V...]\n"
         "       the variant for a device, as a CBOR manifest with the publisher's signed\n"
@@ -70,7 +78,10 @@ int tl_cmd_serve(int argc, char **argv)
         "the head takes the result and the model is published as the next version.\n"
         "With --secagg, K devices start a round: they advertise keys, deal sealed\n"
         "shares (PUT /secagg), send masked fixed-point updates and open the shares of\n"
-        "who stayed or dropped; the server unmasks only the sum.",
+        "who stayed or dropped; the server unmasks only the sum.\n"
+        "With --edge-model: POST /infer takes a device's int8 input (pixel - 128) and\n"
+        "answers class=C&confidence=P&scores=..., the requests of a few milliseconds\n"
+        "run as one batch.",
         options, NULL, 0, NULL
     };
     int positional;

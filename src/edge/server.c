@@ -27,6 +27,10 @@
  *        round's steps: public keys, sealed shares, opened shares.
  *   GET  /secagg?name=N&round=R&step=roster|held[&device=ID] -> the roster
  *        (names, keys, who dealt, who sent) or the boxes dealt to a device.
+ *   POST /infer -> with an edge model: a device's int8 input (pixel - 128)
+ *        through the large engine; "class=C&confidence=P&scores=p0,p1,..".
+ *        The answer is sent separately (RFC 7252 5.2.2) once the batch it
+ *        joined has run on the inference worker.
  * The loop is libcoap's (one thread): each block is one short exchange, so
  * a slow device never holds up the others. Bad requests get 4.xx, never a
  * crash. With DTLS, the device is its PSK identity; unknown identities
@@ -43,6 +47,7 @@
 #include <coap3/coap.h>
 
 #include "tinylarge/coap.h"
+#include "tinylarge/infer.h"
 #include "tinylarge/learn.h"
 #include "tinylarge/library.h"
 #include "tinylarge/host.h"
@@ -94,6 +99,7 @@ typedef struct tl_edge_server {
     unsigned long clock;
     coap_resource_t *plan;
     coap_resource_t *round;         /* federated rounds: observable */
+    tl_infer_service *infer;        /* the edge model's batched inference, or NULL */
 } tl_edge_server;
 
 /* The one thing a signal handler can reach: no context is passed to it. */
@@ -863,6 +869,78 @@ static void tick_round(tl_edge_server *server)
     }
 }
 
+/* ---- inference for devices (infer.h) ---- */
+
+/* A request waiting for its batch: the answer is filled in, then libcoap
+ * calls the handler again (coap_async_trigger) to send it. */
+typedef struct infer_wait {
+    coap_session_t *session;    /* referenced until the answer is sent */
+    coap_async_t *async;
+    int done, label, classes;
+    float probabilities[64];
+} infer_wait;
+
+static void handle_infer(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
+                         const coap_string_t *query, coap_pdu_t *response)
+{
+    tl_edge_server *server = coap_get_app_data(coap_session_get_context(session));
+    (void)resource;
+    (void)query;
+    coap_async_t *async = coap_find_async(session, coap_pdu_get_token(request));
+    if (async) { /* triggered: the batch has run */
+        infer_wait *w = coap_async_get_app_data(async);
+        char text[1024];
+        int n = snprintf(text, sizeof text, "class=%d&confidence=%.4f&scores=", w->label,
+                         (double)w->probabilities[w->label]);
+        for (int k = 0; k < w->classes && n > 0 && (size_t)n < sizeof text; ++k) {
+            n += snprintf(text + n, sizeof text - (size_t)n, "%s%.4f", k ? "," : "", (double)w->probabilities[k]);
+        }
+        reply_text(response, COAP_RESPONSE_CODE_CONTENT, text);
+        coap_session_release(w->session);
+        free(w); /* the async itself libcoap removes when this returns */
+        return;
+    }
+    const size_t want = tl_infer_input_size(server->infer);
+    size_t size = 0, offset = 0, total = 0;
+    const uint8_t *data = NULL;
+    if (!coap_get_data_large(request, &size, &data, &offset, &total) || offset != 0 || size != total || size != want) {
+        char text[128];
+        snprintf(text, sizeof text, "infer takes the model's input: %zu int8 values (pixel - 128), not %zu bytes",
+                 want, size);
+        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, text);
+        return;
+    }
+    infer_wait *w = calloc(1, sizeof *w);
+    async = w ? coap_register_async(session, request, 0) : NULL; /* 0: until triggered */
+    if (!async) {
+        free(w);
+        reply_text(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "out of memory");
+        return;
+    }
+    w->session = coap_session_reference(session);
+    w->async = async;
+    w->classes = tl_infer_classes(server->infer);
+    coap_async_set_app_data(async, w);
+    if (tl_infer_submit(server->infer, (const int8_t *)data, w) != TL_OK) {
+        coap_session_release(w->session);
+        free(w);
+        coap_free_async(session, async);
+        reply_text(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "the edge model is busy: try again");
+    }
+    /* else: no response now; libcoap acknowledges the request, the answer follows */
+}
+
+/* An answer from the worker: kept with its request, which is triggered. */
+static void infer_answered(void *ctx, void *tag, int label, const float *probabilities)
+{
+    (void)ctx;
+    infer_wait *w = tag;
+    w->label = label;
+    memcpy(w->probabilities, probabilities, sizeof(float) * (size_t)w->classes);
+    w->done = 1;
+    coap_async_trigger(w->async);
+}
+
 /* At start: the open round of the model (a restart goes on with it), or a new one. */
 static tl_status start_rounds(tl_edge_server *server, char *error, size_t error_size)
 {
@@ -990,17 +1068,42 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
             return -1;
         }
     }
+    if (o->edge_model) {
+        const tl_infer_options io = { o->edge_model, o->infer_batch, o->infer_wait > 0 ? o->infer_wait : 0.002, 0 };
+        char why[384] = "";
+        if (!coap_async_is_supported() || tl_infer_open(&io, &server->infer, why, sizeof why) != TL_OK ||
+            tl_infer_classes(server->infer) > 64) {
+            snprintf(error, error_size, "--edge-model %s: %s", o->edge_model,
+                     why[0] ? why : server->infer ? "more than 64 classes" : "libcoap without separate responses");
+            tl_infer_close(server->infer);
+            coap_free_context(ctx);
+            free_models(server->models, server->model_count);
+            tl_library_close(server->library);
+            return -1;
+        }
+        coap_resource_t *infer = coap_resource_init(coap_make_str_const("infer"), 0);
+        coap_register_handler(infer, COAP_REQUEST_POST, handle_infer);
+        coap_add_resource(ctx, infer);
+    }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     if (!o->quiet) {
-        fprintf(stderr, "serving %s on coap%s://%s:%u (/plan, /model, /context%s)%s\n", o->library, dtls ? "s" : "",
-                host, port, o->federate ? (o->round_mode == TL_ROUND_SECURE ? ", /round, /update, /secagg" : ", /round, /update") : "", dtls ? ", DTLS-PSK identities only" : "");
+        fprintf(stderr, "serving %s on coap%s://%s:%u (/plan, /model, /context%s%s)%s\n", o->library, dtls ? "s" : "",
+                host, port,
+                o->federate ? (o->round_mode == TL_ROUND_SECURE ? ", /round, /update, /secagg" : ", /round, /update")
+                            : "",
+                server->infer ? ", /infer" : "", dtls ? ", DTLS-PSK identities only" : "");
     }
     const double poll = o->poll_seconds > 0 ? o->poll_seconds : 1.0;
     int64_t generation = -1; /* the first poll reloads: nothing published since the start is missed */
     double next_poll = tl_monotonic_seconds() + poll;
     while (!stop) {
-        coap_io_process(ctx, 100);
+        /* With requests at the inference worker, the loop looks for their
+         * answers every millisecond; otherwise it sleeps in libcoap. */
+        coap_io_process(ctx, server->infer && tl_infer_pending(server->infer) ? 1 : 100);
+        if (server->infer) {
+            tl_infer_collect(server->infer, infer_answered, server);
+        }
         if (tl_monotonic_seconds() >= next_poll) {
             int64_t g;
             char why[320];
@@ -1024,6 +1127,7 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
     }
     coap_free_context(ctx);
     coap_cleanup();
+    tl_infer_close(server->infer);
     for (int i = 0; i < CACHE_ENTRIES; ++i) {
         if (server->cache[i]) {
             cache_release(NULL, server->cache[i]);
