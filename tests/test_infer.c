@@ -1,7 +1,7 @@
 /* test_infer.c - the edge's inference service (infer.h): answers equal a
  * forward pass of the same checkpoint one input at a time, requests that
  * arrive together share batches, a full queue refuses, a bad checkpoint is
- * named. */
+ * named; and the device's offload policy (offload.h). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +16,7 @@
 
 #include "tinylarge/infer.h"
 #include "tinylarge/large.h"
+#include "tinylarge/offload.h"
 
 enum { H = 16, W = 16, CLASSES = 3, REQUESTS = 40 };
 
@@ -171,11 +172,43 @@ static void a_full_queue_refuses_and_a_bad_checkpoint_is_named(void **state)
     assert_non_null(strstr(error, "/nonexistent/teacher.tlc"));
 }
 
+static void the_cascade_offloads_its_target_share_and_less_as_the_round_trip_nears_the_deadline(void **state)
+{
+    (void)state;
+    tl_offload_policy p;
+    tl_offload_policy_init(&p, 0.5f, 0.1, 0.2);
+    assert_int_equal(tl_offload_decide(&p, 0.49f), 1); /* a fixed threshold: below it goes */
+    assert_int_equal(tl_offload_decide(&p, 0.51f), 0);
+    tl_offload_policy_init(&p, -1.0f, 0.1, 0.2);
+    int sent = 0;
+    for (int i = 0; i < 10000; ++i) { /* confidences spread evenly over [0, 1) */
+        sent += tl_offload_decide(&p, (float)((i * 7919) % 10000) / 10000.0f);
+    }
+    assert_true(sent > 850 && sent < 1150); /* about the target 10% */
+    assert_true(fabs(tl_offload_share(&p) - 0.1) < 1e-9); /* no round trip measured yet */
+    tl_offload_observe(&p, 0.05, 1); /* a fast edge: the whole target */
+    assert_true(fabs(tl_offload_share(&p) - 0.1) < 1e-9);
+    for (int i = 0; i < 50; ++i) {
+        tl_offload_observe(&p, 0.4, 1); /* twice the deadline: a slow link or a loaded edge */
+    }
+    assert_true(tl_offload_share(&p) < 0.03);
+    sent = 0;
+    for (int i = 0; i < 10000; ++i) {
+        sent += tl_offload_decide(&p, (float)((i * 7919) % 10000) / 10000.0f);
+    }
+    assert_true(sent < 500); /* it offloads less */
+    tl_offload_policy_init(&p, -1.0f, 0.1, 0.2);
+    tl_offload_observe(&p, 0.0, 0); /* a lost answer counts as the whole deadline */
+    assert_true(fabs(p.rtt_s - 0.2) < 1e-9);
+    assert_int_equal(p.answered, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(answers_equal_a_forward_pass_of_the_same_model_and_requests_share_batches),
         cmocka_unit_test(a_full_queue_refuses_and_a_bad_checkpoint_is_named),
+        cmocka_unit_test(the_cascade_offloads_its_target_share_and_less_as_the_round_trip_nears_the_deadline),
     };
     return cmocka_run_group_tests(tests, make_checkpoint, remove_checkpoint);
 }

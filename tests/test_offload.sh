@@ -2,7 +2,11 @@
 # test_offload.sh - the edge's inference service over CoAP: `serve
 # --edge-model CKPT` answers POST /infer with the class and scores of a
 # device's int8 input, requests arriving together batched; wrong inputs
-# and a bad checkpoint are refused with reasons. All on 127.0.0.1.
+# and a bad checkpoint are refused with reasons. Then the device's cascade
+# (`device --eval N --offload T|auto`): threshold 1 sends every image and
+# scores the edge model's accuracy, 0 sends none and scores the device's,
+# auto offloads about its target share, and an edge too slow for the
+# deadline leaves the device's own answers. All on 127.0.0.1.
 # usage: test_offload.sh TINYLARGE MAKE_DATASET
 set -u
 bin=$1
@@ -18,9 +22,12 @@ trap 'stop_server; rm -rf "$work"' EXIT
 . "$(dirname "$0")/check.sh"
 
 mkdir -p "$work/data" && "$make_dataset" "$work/data" idx >/dev/null
-"$bin" train --arch student-tiny --epochs 1 --data "$work/data" --out "$work/edge.tlc" >/dev/null 2>&1
+"$bin" train --arch student-tiny --epochs 3 --data "$work/data" --out "$work/edge.tlc" >/dev/null 2>&1
+"$bin" train --arch student-tiny --epochs 1 --data "$work/data" --out "$work/device.tlc" >/dev/null 2>&1
+"$bin" compress "$work/device.tlc" --out-dir "$work/cat" --data "$work/data" --sparsity 0 --bits 8 --limit 150 \
+    --calibration 100 >/dev/null 2>&1
 "$bin" keygen --out "$work/srv" >/dev/null
-sqlite3 "$work/lib.db" "SELECT 1" >/dev/null 2>&1 || true
+"$bin" library add --db "$work/lib.db" --name patterns --catalogue "$work/cat" --key "$work/srv.key" >/dev/null
 port=$((20000 + RANDOM % 20000))
 "$bin" serve --db "$work/lib.db" --port "$port" --edge-model "$work/edge.tlc" --infer-wait 0.01 \
     2>"$work/server.log" &
@@ -38,6 +45,38 @@ check "twelve devices asking at once are all answered, the same answer for the s
     bash -c "grep -l '^class=' '$work'/answer-* | wc -l | tr '\n' ' '; sort -u '$work'/answer-* | grep -c ."
 head -c 10 /dev/zero >"$work/short.bin"
 check "an input of the wrong size is refused" 0 "infer takes the model's input: 256 int8 values" -- infer "$work/short.bin"
+device() { # device ID OPTIONS...: install the model, classify 150 test images, offload some
+    local id=$1
+    shift
+    "$bin" device --server "127.0.0.1:$port" --pub "$work/srv.pub" --id "$id" --slots "$work/$id" --name patterns \
+        --flash 256K --ram 64K --mac-rate 20M --rate 1M --eval 150 --eval-data "$work/data" "$@" 2>&1
+}
+edge_accuracy=$("$bin" eval "$work/edge.tlc" --data "$work/data" | sed -n 's/.*accuracy \([0-9.]*\)$/\1/p')
+check "threshold 1: every image goes to the edge and the edge model's accuracy is the device's" 0 \
+    "offload \(threshold 1\): accuracy $edge_accuracy on 150 test images \(device alone [0-9.]+\); 150 offloaded \(100.0%\), 150 answered .* 0 fell back; 38400 bytes up" -- \
+    device d1 --offload 1
+alone=$(device d1 --offload 0 | sed -n 's/.*device alone \([0-9.]*\).*/\1/p')
+check "threshold 0: nothing goes to the edge, the device's own accuracy" 0 \
+    "offload \(threshold 0\): accuracy $alone on 150 test images \(device alone $alone\); 0 offloaded" -- device d1 --offload 0
+check "auto with a target of 0.2: about a fifth offloaded, the edge's answers taken" 0 \
+    "offload \(auto, target 0.20\): .*; (2[0-9]|3[0-9]|4[0-5]) offloaded .*offload auto: target 0.200" -- \
+    device d1 --offload auto --offload-target 0.2
+check "an edge that does not answer: every image falls back to the device's own answer" 0 \
+    "offload \(threshold 1\): accuracy $alone on 150 test images \(device alone $alone\); 150 offloaded \(100.0%\), 0 answered .* 150 fell back" -- \
+    device d1 --offload 1 --offload-deadline 0.02 --edge "127.0.0.1:$((port + 1))"
+stop_server
+"$bin" serve --db "$work/lib.db" --port "$port" --edge-model "$work/edge.tlc" --infer-wait 1 --infer-batch 64 \
+    2>"$work/slow.log" &
+server_pid=$!
+for _ in $(seq 50); do grep -q "^serving" "$work/slow.log" && break; sleep 0.1; done
+check "an edge slower than the deadline (batches every second): most answers come too late and the device keeps its own" 0 \
+    "150 offloaded \(100.0%\), [0-9] answered .* (14[1-9]|150) fell back" -- \
+    device d1 --offload 1 --offload-deadline 0.02
+check "--offload needs --eval" 1 "--offload measures the cascade on --eval N" -- \
+    "$bin" device --server "127.0.0.1:$port" --pub "$work/srv.pub" --slots "$work/d1" --name patterns --flash 256K \
+        --ram 64K --mac-rate 20M --rate 1M --offload 0.5
+check "a threshold outside [0, 1] is refused" 1 "--offload 2: expected a top-1 probability in \[0, 1\] or auto" -- \
+    device d1 --offload 2
 stop_server
 check "a missing edge model is named" 1 "--edge-model $work/none.tlc: .*none.tlc" -- \
     "$bin" serve --db "$work/lib.db" --port "$port" --edge-model "$work/none.tlc"

@@ -18,6 +18,7 @@
 #include "tinylarge/large.h"
 #include "tinylarge/host.h"
 #include "tinylarge/learn.h"
+#include "tinylarge/offload.h"
 
 int tl_cmd_serve(int argc, char **argv)
 {
@@ -311,9 +312,129 @@ done:
     return rc;
 }
 
+/* The device's cascade with the edge (--offload): its active model on the
+ * --eval test images, the unsure ones asked of the edge's /infer. */
+typedef struct device_offload {
+    const char *mode;           /* a threshold 0..1, or "auto" */
+    double target, deadline;
+    const char *edge;           /* HOST:PORT of the edge model (NULL: the --server) */
+} device_offload;
+
+static int offload_eval(const tl_device_options *o, const tl_dataset *test, const device_offload *off)
+{
+    char slot[2], variant[40], path[4200], msg[512] = "";
+    int version = 0;
+    char *end = NULL;
+    const float threshold = strcmp(off->mode, "auto") ? strtof(off->mode, &end) : -1.0f;
+    if (end && (*end || !(threshold >= 0.0f && threshold <= 1.0f))) {
+        return tl_cli_fail("device", "--offload %s: expected a top-1 probability in [0, 1] or auto", off->mode);
+    }
+    if (!o->slots || !tl_device_active(o->slots, slot, &version, variant, NULL)) {
+        return tl_cli_fail("device", "--offload: no active model in %s", o->slots ? o->slots : "(no --slots)");
+    }
+    snprintf(path, sizeof path, "%.4000s/slot-%s.tlm", o->slots, slot);
+    uint8_t *bytes = NULL, *arena = NULL;
+    size_t size = 0;
+    tl_model model;
+    tl_interp it;
+    tl_offload_client *edge = NULL;
+    int rc = 0;
+    tl_status s = tl_read_file(path, &bytes, &size);
+    if (s == TL_OK) {
+        s = tl_model_load(&model, bytes, size, 0);
+    }
+    if (s == TL_OK && !(arena = malloc(tl_model_arena_size(&model) + 1))) {
+        s = TL_ERR_NOMEM;
+    }
+    if (s == TL_OK) {
+        s = tl_interp_init(&it, &model, arena, tl_model_arena_size(&model));
+    }
+    if (s != TL_OK) {
+        rc = tl_cli_fail("device", "--offload: %s: %s", path, tl_status_str(s));
+        goto done;
+    }
+    char host[256];
+    uint16_t port = o->port;
+    snprintf(host, sizeof host, "%s", o->host);
+    if (off->edge && split_server("device", off->edge, host, sizeof host, &port) != 0) {
+        rc = 1;
+        goto done;
+    }
+    if (tl_offload_connect(host, port, o->psk, &edge, msg, sizeof msg) != TL_OK) {
+        rc = tl_cli_fail("device", "--offload: %s", msg);
+        goto done;
+    }
+    tl_offload_policy policy;
+    tl_offload_policy_init(&policy, threshold, off->target, off->deadline);
+    const uint32_t last = model.header->exit_count - 1;
+    const size_t sample = (size_t)test->h * test->w * test->c;
+    int8_t *input = malloc(sample);
+    long hits = 0, alone = 0, fell_back = 0, bytes_up = 0;
+    double rtt_sum = 0.0;
+    for (int i = 0; input && i < test->n; ++i) {
+        uint32_t n = 0;
+        int8_t *in = tl_interp_input(&it, 0, &n);
+        tl_exit_result r;
+        if (n != sample) {
+            rc = tl_cli_fail("device", "--offload: the model takes %u values, the test images have %zu", n, sample);
+            break;
+        }
+        tl_dataset_device_input(test, (uint32_t)i, input);
+        memcpy(in, input, sample); /* the arena may reuse the input's bytes: keep a copy to send */
+        if (tl_interp_run_to_exit(&it, last, &r) != TL_OK) {
+            rc = tl_cli_fail("device", "--offload: %s does not run", path);
+            break;
+        }
+        int answer = (int)r.top_class;
+        alone += answer == test->labels[i];
+        if (tl_offload_decide(&policy, (float)r.confidence / 65535.0f)) {
+            int label = -1;
+            float confidence = 0.0f;
+            const double t0 = tl_monotonic_seconds();
+            const tl_status asked = tl_offload_ask(edge, input, sample, policy.deadline_s, &label, &confidence, msg,
+                                                   sizeof msg);
+            const double rtt = tl_monotonic_seconds() - t0;
+            tl_offload_observe(&policy, rtt, asked == TL_OK);
+            bytes_up += (long)sample;
+            if (asked == TL_OK) {
+                answer = label;
+                rtt_sum += rtt;
+            } else {
+                ++fell_back; /* no answer in time: the device's own stands */
+            }
+        }
+        hits += answer == test->labels[i];
+    }
+    if (rc == 0 && input && test->n > 0) {
+        char how[48];
+        if (policy.adaptive) {
+            snprintf(how, sizeof how, "auto, target %.2f", policy.target);
+        } else {
+            snprintf(how, sizeof how, "threshold %s", off->mode);
+        }
+        printf("offload (%s): accuracy %.4f on %d test images (device alone %.4f); %u offloaded (%.1f%%), %u "
+               "answered (mean round trip %.1f ms), %ld fell back; %ld bytes up\n",
+               how, (double)hits / test->n, test->n,
+               (double)alone / test->n, policy.offloaded, 100.0 * policy.offloaded / test->n, policy.answered,
+               policy.answered ? 1000.0 * rtt_sum / policy.answered : 0.0, fell_back, bytes_up);
+        if (policy.adaptive) {
+            printf("offload auto: target %.3f of inputs, aiming at %.3f after the measured round trip (threshold "
+                   "%.3f)\n", policy.target, tl_offload_share(&policy), (double)policy.threshold);
+        }
+    }
+    free(input);
+done:
+    tl_offload_disconnect(edge);
+    free(arena);
+    free(bytes);
+    return rc;
+}
+
 int tl_cmd_device(int argc, char **argv)
 {
     device_learning learn = { NULL, NULL, "none", 200, 0 };
+    device_offload offload = { NULL, 0.1, 0.2, NULL };
+    const char *eval_data = NULL;
     const char *server = NULL, *pub = NULL, *psk_file = NULL;
     tl_device_options o;
     memset(&o, 0, sizeof o);
@@ -360,6 +481,17 @@ int tl_cmd_device(int argc, char **argv)
           NULL },
         { "--learn-samples", TL_OPT_U32, &learn.samples, 1, 1000000, "N", "local samples to learn from (default 200)",
           NULL },
+        { "--eval-data", TL_OPT_TEXT, &eval_data, 0, 0, "DIR", "the test images --eval takes (default: the\n"
+          "Fashion-MNIST package's)", NULL },
+        { "--offload", TL_OPT_TEXT, &offload.mode, 0, 0, "T|auto", "with --eval: images the active model is less sure\n"
+          "of than top-1 probability T go to the edge's /infer (auto: a target share,\n"
+          "less when the round trip nears the deadline)", NULL },
+        { "--edge", TL_OPT_TEXT, &offload.edge, 0, 0, "HOST:PORT", "where --offload sends (default: the --server)",
+          NULL },
+        { "--offload-target", TL_OPT_DOUBLE, &offload.target, 0.0001, 1, "SHARE", "auto's share of images to offload\n"
+          "(default 0.1)", NULL },
+        { "--offload-deadline", TL_OPT_DOUBLE, &offload.deadline, 0.001, 60, "S", "wait this long for the edge's answer,\n"
+          "then keep the device's own (default 0.2)", NULL },
         { "--learn-drop", TL_OPT_FLAG, &learn.drop, 0, 0, NULL, "learn, then leave the round before sending the update\n"
           "(in a secure round: after dealing its shares), as a device that loses\npower would: for tests", NULL },
         { "--eval", TL_OPT_U32, &eval, 0, 4294967295.0, "N", "classify N Fashion-MNIST test images with each model it\n"
@@ -393,6 +525,9 @@ int tl_cmd_device(int argc, char **argv)
     if (o.slots && o.uart) {
         return tl_cli_fail("device", "--slots (this process is the device) and --uart (it relays to one) exclude each"
                                      " other");
+    }
+    if (offload.mode && (!eval || !o.slots)) {
+        return tl_cli_fail("device", "--offload measures the cascade on --eval N test images with the model in --slots");
     }
     if (learn.data && !o.slots) {
         return tl_cli_fail("device", "--learn learns the model in --slots (a device behind --uart learns on its own)");
@@ -438,7 +573,7 @@ int tl_cmd_device(int argc, char **argv)
     memset(&run, 0, sizeof run);
     run.eval = (int)eval;
     char error[512];
-    if (eval && tl_dataset_load_dir(NULL, 0, (int)eval, &run.test, error, sizeof error) != TL_OK) {
+    if (eval && tl_dataset_load_dir(eval_data, 0, (int)eval, &run.test, error, sizeof error) != TL_OK) {
         return tl_cli_fail("device", "%s", error);
     }
     o.log = on_log;
@@ -464,11 +599,16 @@ int tl_cmd_device(int argc, char **argv)
         }
     }
     free(run.prefix);
+    /* The cascade with the edge, on the model now active. */
+    const int offload_rc = s == TL_OK && offload.mode ? offload_eval(&o, &run.test, &offload) : 0;
     if (eval) {
         tl_dataset_free(&run.test);
     }
     if (s != TL_OK) {
         return tl_cli_fail("device", "%s", msg);
+    }
+    if (offload_rc != 0) {
+        return offload_rc;
     }
     if (strncmp(msg, "installed", 9) != 0) {
         printf("%s\n", msg); /* "installed" lines were logged as they happened */

@@ -46,6 +46,7 @@
 #include "tinylarge/format.h"
 #include "tinylarge/host.h"
 #include "tinylarge/library.h"
+#include "tinylarge/offload.h"
 #include "tinylarge/secagg.h"
 #include "tinylarge/update.h"
 #include "tinylarge/update_link.h"
@@ -1181,6 +1182,60 @@ tl_status tl_round_send(const char *host, uint16_t port, const tl_psk *psk, cons
     finish(c);
     free(c);
     return s;
+}
+
+/* ---- offloading to the edge's model (offload.h) ---- */
+
+struct tl_offload_client {
+    tl_device_options o;
+    tl_device_client *c;
+};
+
+tl_status tl_offload_connect(const char *host, uint16_t port, const tl_psk *psk, tl_offload_client **out, char *msg,
+                             size_t msg_size)
+{
+    *out = NULL;
+    tl_offload_client *oc = calloc(1, sizeof *oc);
+    tl_status s = TL_OK;
+    if (!oc || !(oc->c = one_shot(&oc->o, host, port, psk, 1, &s, msg, msg_size))) {
+        free(oc);
+        return TL_ERR_NOMEM;
+    }
+    if (s != TL_OK) {
+        tl_offload_disconnect(oc);
+        return s;
+    }
+    *out = oc;
+    return TL_OK;
+}
+
+tl_status tl_offload_ask(tl_offload_client *oc, const int8_t *input, size_t size, double timeout_s, int *label,
+                         float *confidence, char *msg, size_t msg_size)
+{
+    tl_device_client *c = oc->c;
+    tl_status s = exchange(c, COAP_REQUEST_CODE_POST, "infer", NULL, (const uint8_t *)input, size, timeout_s, msg,
+                           msg_size);
+    if (s == TL_OK) {
+        const char *text = c->current.body ? (const char *)c->current.body : "";
+        char value[32];
+        *label = (int)text_field(text, "class");
+        *confidence = (float)strtod(text_value(text, "confidence", value, sizeof value), NULL);
+        if (*label < 0) {
+            s = fail(msg, msg_size, TL_ERR_FORMAT, "the edge answered without a class: %s", text);
+        }
+    }
+    /* A late answer to this request must not be taken for the next one's. */
+    c->current.token_len = 0;
+    return s;
+}
+
+void tl_offload_disconnect(tl_offload_client *oc)
+{
+    if (oc && oc->c) {
+        finish(oc->c);
+        free(oc->c);
+    }
+    free(oc);
 }
 
 /* The /plan query: the device's profile, channel and context. */

@@ -1,0 +1,56 @@
+/* offload.h - a device's cascade with the edge (src/edge/offload.c): the
+ * device runs its own model; when its top-1 probability is below a
+ * threshold it asks the edge's model (POST /infer) and takes that answer,
+ * falling back to its own when none comes within the deadline. The
+ * threshold is fixed, or "auto": the quantile of the device's own
+ * confidences that offloads a target share of its inputs, scaled down when
+ * the measured round trip nears the deadline (a slow link or a loaded
+ * edge), so the device offloads less when offloading costs more. */
+#ifndef TINYLARGE_OFFLOAD_H
+#define TINYLARGE_OFFLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tinylarge/coap.h"
+#include "tinylarge/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tl_offload_policy {
+    int adaptive;               /* 1: "auto" */
+    float threshold;            /* offload below this top-1 probability (0..1) */
+    double target;              /* auto: the share of inputs to offload at a fast edge */
+    double deadline_s;          /* an answer later than this is not waited for */
+    double rtt_s;               /* the round trip, smoothed (0 until measured) */
+    uint32_t histogram[256];    /* the device's confidences seen, in 1/256ths */
+    uint32_t seen, offloaded, answered;
+} tl_offload_policy;
+
+/* threshold in [0, 1], or < 0 for auto (target share, e.g. 0.1). */
+void tl_offload_policy_init(tl_offload_policy *p, float threshold, double target, double deadline_s);
+/* 1 if an input the device's model answered with `confidence` (its top-1
+ * probability) goes to the edge; counts it either way. */
+int tl_offload_decide(tl_offload_policy *p, float confidence);
+/* An offload's outcome: its round trip, and whether it was answered in time. */
+void tl_offload_observe(tl_offload_policy *p, double rtt_s, int answered);
+/* The share auto mode aims at now: target x min(1, deadline / (2 x rtt)). */
+double tl_offload_share(const tl_offload_policy *p);
+
+/* A CoAP session to the edge's /infer, kept open across requests. */
+typedef struct tl_offload_client tl_offload_client;
+tl_status tl_offload_connect(const char *host, uint16_t port, const tl_psk *psk, tl_offload_client **client,
+                             char *msg, size_t msg_size);
+/* Sends the input and waits up to timeout_s: *label and *confidence from the
+ * edge. TL_ERR_IO: no answer in time (the device keeps its own). */
+tl_status tl_offload_ask(tl_offload_client *client, const int8_t *input, size_t size, double timeout_s, int *label,
+                         float *confidence, char *msg, size_t msg_size);
+void tl_offload_disconnect(tl_offload_client *client);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TINYLARGE_OFFLOAD_H */
