@@ -9,7 +9,10 @@
  * variant the compressor measures. With a last argument `--densify`
  * (arg=--densify) it first expands the model's sparse and int4 filters to
  * dense int8 on the M4 itself (tl_model_densify), as a device installing a
- * packed download does, and runs that.
+ * packed download does, and runs that. With `--profile` instead it also
+ * runs the model again one operator at a time and prints each operator's
+ * ticks ("op ticks: T0 T1 ..."): the device's cost of each cut between it
+ * and the edge (`tinylarge split`).
  */
 #include <string.h>
 
@@ -30,8 +33,9 @@ int main(void)
     const char *args[3];
     const int count = board_args(args, 3);
     const int densify = count == 3 && strcmp(args[2], "--densify") == 0;
-    if (count < 2 || (count == 3 && !densify)) {
-        board_write("runner: usage: runner MODEL.tlm [--densify]\n");
+    const int profile = count == 3 && strcmp(args[2], "--profile") == 0;
+    if (count < 2 || (count == 3 && !densify && !profile)) {
+        board_write("runner: usage: runner MODEL.tlm [--densify | --profile]\n");
         return 1;
     }
     const int32_t size = board_read_file(args[1], model, MODEL_CAPACITY);
@@ -70,5 +74,17 @@ int main(void)
     uint32_t out_size;
     const int8_t *out = tl_interp_output(&it, 0, &out_size);
     board_report(out, out_size, tl_model_arena_size(&m), ticks);
+    if (profile) {
+        fw_seeded_input(&it);
+        board_write("op ticks:");
+        for (uint32_t op = 0; op < m.header->op_count; ++op) {
+            const uint32_t a = board_timer_read();
+            tl_interp_step(&it);
+            const uint32_t z = board_timer_read();
+            board_write(" ");
+            board_write_u32(a - z); /* the timer counts down */
+        }
+        board_write("\n");
+    }
     return 0;
 }

@@ -80,5 +80,19 @@ check "a threshold outside [0, 1] is refused" 1 "--offload 2: expected a top-1 p
 stop_server
 check "a missing edge model is named" 1 "--edge-model $work/none.tlc: .*none.tlc" -- \
     "$bin" serve --db "$work/lib.db" --port "$port" --edge-model "$work/none.tlc"
+
+# Where to cut the device model for a link (`split`).
+model=$work/cat/e0-s00-int8.tlm
+check "split prints each cut's costs and the one chosen" 0 \
+    "K last on device +device ins +device ms +bytes +uplink ms +edge ms +total ms +energy mJ.* 0 \(none: all on edge\) +0 +0.000 +256 .*chosen: K = [0-9]+" -- \
+    "$bin" split "$model" --rate 10k --rtt 20 --ips 64M --json "$work/slow.json"
+"$bin" split "$model" --rate 100M --rtt 1 --ips 64M --json "$work/fast.json" >/dev/null
+check "the JSON holds the cuts and the chosen number of device operators" 0 "\"cuts\": \[.*\"ops_on_device\": 0, .*\"chosen\": [0-9]+" -- \
+    cat "$work/slow.json"
+chosen() { sed -n 's/.*"chosen": \([0-9]*\).*/\1/p' "$1"; }
+check "a fast link puts every operator on the edge, a slow one keeps some on the device" 0 "^0 [1-9][0-9]* ?$" -- \
+    echo "$(chosen "$work/fast.json") $(chosen "$work/slow.json")"
+check "split needs the link" 1 "need MODEL.tlm, --rate, --rtt and --ips" -- "$bin" split "$model" --rate 1M
+check "split names a model that is not one" 1 "$work/slow.json" -- "$bin" split "$work/slow.json" --rate 1M --rtt 5 --ips 64M
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

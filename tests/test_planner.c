@@ -12,7 +12,9 @@
 
 #include <cmocka.h>
 
+#include "tiny_model.h"
 #include "tinylarge/edge.h"
+#include "tinylarge/split.h"
 
 /* name, exit, sparsity, bits, accuracy, bytes, macs, arena, m4, pareto, prefix planes, bytes, accuracy,
  * dense bytes, dense m4 */
@@ -434,6 +436,45 @@ static void a_plan_request_round_trips_and_bad_numbers_are_named(void **state)
     }
 }
 
+/* The split cost model (split.h) on a two-operator model (FULLY_CONNECTED
+ * 1024 -> 16, SOFTMAX): the bytes at each cut, and the cut moving towards
+ * the device as the uplink slows and towards the edge as it speeds up. */
+static void the_cut_moves_towards_the_device_as_the_rate_falls(void **state)
+{
+    (void)state;
+    uint8_t *buf;
+    size_t size;
+    assert_int_equal(wide_model_bytes(3, &buf, &size), 0);
+    tl_model m;
+    assert_int_equal(tl_model_load(&m, buf, size, 0), TL_OK);
+    assert_int_equal(m.header->op_count, 2);
+    assert_int_equal(tl_split_bytes(&m, 0), 1024); /* the input */
+    assert_int_equal(tl_split_bytes(&m, 1), 16);   /* the logits */
+    assert_int_equal(tl_split_bytes(&m, 2), 0);    /* nothing leaves the device */
+    const uint64_t device[2] = { 100000, 1000000 };
+    const double edge[2] = { 1e-4, 1e-6 };
+    tl_split_cut cuts[3];
+    uint32_t chosen[3];
+    const double rates[3] = { 1e3, 1e5, 1e8 };
+    for (int r = 0; r < 3; ++r) {
+        const tl_split_link link = { rates[r], 0.001, 64e6, 0.3e-9, 100e-9 };
+        assert_int_equal(tl_split_costs(&m, device, edge, &link, cuts, &chosen[r]), TL_OK);
+        for (int k = 0; k < 3; ++k) {
+            assert_true(fabs(cuts[k].total_s - (cuts[k].device_s + cuts[k].uplink_s + cuts[k].edge_s)) < 1e-12);
+        }
+        assert_true(fabs(cuts[1].device_s - 100000 / 64e6) < 1e-12);
+        assert_true(fabs(cuts[1].uplink_s - (16 * 8 / rates[r] + 0.001)) < 1e-12);
+        assert_true(fabs(cuts[1].energy_j - (100000 * 0.3e-9 + 16 * 8 * 100e-9)) < 1e-15);
+        assert_true(cuts[2].uplink_s == 0.0 && cuts[2].edge_s == 0.0);
+    }
+    assert_int_equal(chosen[0], 2); /* 1 kbit/s: all on the device */
+    assert_int_equal(chosen[1], 1); /* 100 kbit/s: the logits cross, not the image */
+    assert_int_equal(chosen[2], 0); /* 100 Mbit/s: all on the edge */
+    const tl_split_link bad = { 0.0, 0.001, 64e6, 0.3e-9, 100e-9 };
+    assert_int_equal(tl_split_costs(&m, device, edge, &bad, cuts, &chosen[0]), TL_ERR_ARG);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -447,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_catalogue_csv),
         cmocka_unit_test(a_catalogue_round_trips_through_csv_and_json),
         cmocka_unit_test(a_plan_request_round_trips_and_bad_numbers_are_named),
+        cmocka_unit_test(the_cut_moves_towards_the_device_as_the_rate_falls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

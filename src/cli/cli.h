@@ -20,6 +20,16 @@ int tl_cli_parse_int_list(const char *text, int *out, int capacity, int lo, int 
 /* Parses a non-negative integer option value; returns 0 on success. */
 int tl_cli_parse_u32(const char *text, uint32_t *out);
 
+/* The Cortex-M4 under QEMU (m4.c): the runner image beside the tinylarge
+ * binary (firmware/fw_runner.elf in the build tree), into buf; whether it
+ * and qemu-system-arm are there; one inference's instructions and, when
+ * per_op is not NULL, each of the `ops` operators'. 0, or -1 if the run
+ * failed. */
+const char *tl_cli_default_runner(char *buf, size_t size);
+int tl_cli_m4_available(const char *runner);
+int tl_cli_m4_measure(const char *runner, const char *model_path, int64_t *instructions, uint64_t *per_op,
+                      uint32_t ops);
+
 int tl_cmd_import(int argc, char **argv);
 int tl_cmd_inspect(int argc, char **argv);
 int tl_cmd_run(int argc, char **argv);
@@ -41,5 +51,6 @@ int tl_cmd_verify(int argc, char **argv);
 int tl_cmd_densify(int argc, char **argv);
 int tl_cmd_learn(int argc, char **argv);
 int tl_cmd_federate(int argc, char **argv);
+int tl_cmd_split(int argc, char **argv);
 
 #endif /* TL_CLI_H */

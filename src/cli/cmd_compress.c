@@ -48,25 +48,8 @@ static int parse_list(const char *text, float *out, int max)
  * runner image (ctx), or -1: the catalogue builder's measurement. */
 static int64_t m4_instructions(void *ctx, const char *model_path)
 {
-    const char *runner = ctx;
-    char cmd[9000];
-    snprintf(cmd, sizeof cmd,
-             "qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none "
-             "-semihosting-config enable=on,target=native,arg=runner,arg='%s' -icount shift=0 -kernel '%s' 2>&1",
-             model_path, runner);
-    FILE *p = popen(cmd, "r");
-    if (!p) {
-        return -1;
-    }
-    char line[512];
-    long ticks = -1;
-    while (fgets(line, sizeof line, p)) {
-        if (!strncmp(line, "timer ticks: ", 13)) {
-            ticks = strtol(line + 13, NULL, 10);
-        }
-    }
-    pclose(p);
-    return ticks < 0 ? -1 : ticks * 40;
+    int64_t instructions = -1;
+    return tl_cli_m4_measure(ctx, model_path, &instructions, NULL, 0) == 0 ? instructions : -1;
 }
 
 /* pareto.png with gnuplot, when it is installed. */
@@ -178,18 +161,7 @@ int tl_cmd_compress(int argc, char **argv)
     }
     char default_runner[4200];
     if (!runner) {
-        /* firmware/fw_runner.elf beside the tinylarge binary (the build tree). */
-        char self[4096];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (n > 0) {
-            self[n] = '\0';
-            char *cut = strrchr(self, '/');
-            if (cut) {
-                *cut = '\0';
-            }
-            snprintf(default_runner, sizeof default_runner, "%s/firmware/fw_runner.elf", self);
-            runner = default_runner;
-        }
+        runner = tl_cli_default_runner(default_runner, sizeof default_runner);
     }
     char error[512] = "";
     tl_catalogue_spec build;
@@ -210,8 +182,7 @@ int tl_cmd_compress(int argc, char **argv)
     build.finetune_lr = ft_lr;
     build.limit = limit;
     build.calibration = calibration;
-    build.measure = runner && access(runner, R_OK) == 0 && system("command -v qemu-system-arm >/dev/null 2>&1") == 0
-                       ? m4_instructions : NULL;
+    build.measure = tl_cli_m4_available(runner) ? m4_instructions : NULL;
     build.measure_ctx = (void *)(uintptr_t)runner;
     build.log = log_line;
     tl_variant table[TL_CATALOGUE_MAX_VARIANTS];

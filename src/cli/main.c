@@ -33,6 +33,7 @@ static const command commands[] = {
     { "verify", tl_cmd_verify, "check a model's digest and signature" },
     { "plan", tl_cmd_plan, "choose the variant a device should download (in-situ planner)" },
     { "federate", tl_cmd_federate, "federated learning simulated: clients train on shards, the server aggregates" },
+    { "split", tl_cmd_split, "where to cut a device model between the device and the edge, for a link" },
     { "learn", tl_cmd_learn, "on-device transfer learning: adapt a model's head to a device's own data" },
     { "densify", tl_cmd_densify, "expand a pruned model's sparse filters to dense int8 (as a device installs it)" },
     { "progressive", tl_cmd_progressive, "bit-plane progressive stream of a model: encode, measure, decode" },

@@ -1,0 +1,57 @@
+/* split.h - where to cut a model between device and edge (src/edge/split.c),
+ * in the style of Neurosurgeon (Kang et al. 2017): for each cut (the first
+ * k operators on the device, the rest on the edge), the device's time from
+ * its operators' measured Cortex-M4 instructions at its instruction rate,
+ * the bytes that cross the cut (every activation made before it and used
+ * after it), their time on the uplink plus the round trip, the edge's time
+ * for the rest (measured), and the device's energy (instructions and bits
+ * sent). The cut with the least latency is chosen. */
+#ifndef TINYLARGE_SPLIT_H
+#define TINYLARGE_SPLIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tinylarge/device.h"
+#include "tinylarge/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tl_split_link {
+    double rate_bps;            /* uplink */
+    double rtt_s;               /* round trip to the edge */
+    double ips;                 /* the device's instructions per second */
+    double joules_per_instruction;
+    double joules_per_bit;      /* the device's radio, sending */
+} tl_split_link;
+
+/* The defaults' energy: a Cortex-M4 class MCU at about 0.3 nJ an
+ * instruction, a low-power cellular radio at about 100 nJ a bit sent (both
+ * assumptions to replace with the device's own; docs/collaborative.md). */
+#define TL_SPLIT_JOULES_PER_INSTRUCTION 0.3e-9
+#define TL_SPLIT_JOULES_PER_BIT 100e-9
+
+typedef struct tl_split_cut {
+    uint32_t ops_on_device;     /* k: 0 = all on the edge, op_count = all on the device */
+    uint64_t device_instructions;
+    uint32_t bytes;             /* crossing the cut (0 when all runs on the device) */
+    double device_s, uplink_s, edge_s, total_s;
+    double energy_j;            /* the device's */
+} tl_split_cut;
+
+/* cuts[op_count + 1], one per k. op_instructions[op]: the device's per
+ * operator; edge_seconds[op]: the edge's. *chosen: the k of least total
+ * latency (ties: fewer bytes). */
+tl_status tl_split_costs(const tl_model *model, const uint64_t *op_instructions, const double *edge_seconds,
+                         const tl_split_link *link, tl_split_cut *cuts, uint32_t *chosen);
+
+/* The bytes of activation crossing the cut after the first k operators. */
+uint32_t tl_split_bytes(const tl_model *model, uint32_t k);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TINYLARGE_SPLIT_H */

@@ -1,0 +1,69 @@
+/* m4.c - the Cortex-M4 measured under QEMU (cli.h): the runner image
+ * (firmware/runner.c) runs a .tlm with -icount shift=0, one instruction a
+ * nanosecond, so a tick of its 25 MHz timer is 40 instructions. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+const char *tl_cli_default_runner(char *buf, size_t size)
+{
+    char self[4096];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) {
+        return NULL;
+    }
+    self[n] = '\0';
+    char *cut = strrchr(self, '/');
+    if (cut) {
+        *cut = '\0';
+    }
+    snprintf(buf, size, "%s/firmware/fw_runner.elf", self);
+    return buf;
+}
+
+int tl_cli_m4_available(const char *runner)
+{
+    return runner && access(runner, R_OK) == 0 && system("command -v qemu-system-arm >/dev/null 2>&1") == 0;
+}
+
+int tl_cli_m4_measure(const char *runner, const char *model_path, int64_t *instructions, uint64_t *per_op,
+                      uint32_t ops)
+{
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd,
+             "qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none "
+             "-semihosting-config enable=on,target=native,arg=runner,arg='%s'%s -icount shift=0 -kernel '%s' 2>&1",
+             model_path, per_op ? ",arg=--profile" : "", runner);
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        return -1;
+    }
+    char line[65536];
+    long ticks = -1;
+    uint32_t profiled = 0;
+    while (fgets(line, sizeof line, p)) {
+        if (!strncmp(line, "timer ticks: ", 13)) {
+            ticks = strtol(line + 13, NULL, 10);
+        } else if (per_op && !strncmp(line, "op ticks:", 9)) {
+            char *at = line + 9, *end = NULL;
+            for (profiled = 0; profiled < ops; ++profiled) {
+                const unsigned long t = strtoul(at, &end, 10);
+                if (end == at) {
+                    break;
+                }
+                per_op[profiled] = (uint64_t)t * 40;
+                at = end;
+            }
+        }
+    }
+    pclose(p);
+    if (ticks < 0 || (per_op && profiled != ops)) {
+        return -1;
+    }
+    *instructions = (int64_t)ticks * 40;
+    return 0;
+}
