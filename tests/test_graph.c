@@ -349,6 +349,103 @@ static void test_atomic_write(void **state)
     assert_int_equal(rmdir(dir), 0); /* empty: no temporary file was left */
 }
 
+/* Runs the tail on the head's outputs (in the head's output order, which
+ * is the tail's input order) and returns the tail's output 0. */
+static int8_t *run_halves(const uint8_t *hb, size_t hs, const uint8_t *tb, size_t ts, const int8_t *input,
+                          uint32_t *out_size)
+{
+    tl_model hm, tm;
+    assert_int_equal(tl_model_load(&hm, hb, hs, 0), TL_OK);
+    assert_int_equal(tl_model_load(&tm, tb, ts, 0), TL_OK);
+    assert_int_equal(hm.header->output_count, tm.header->input_count);
+    uint8_t *ha = malloc(tl_model_arena_size(&hm) + 1), *ta = malloc(tl_model_arena_size(&tm) + 1);
+    tl_interp hi, ti;
+    assert_int_equal(tl_interp_init(&hi, &hm, ha, tl_model_arena_size(&hm)), TL_OK);
+    assert_int_equal(tl_interp_init(&ti, &tm, ta, tl_model_arena_size(&tm)), TL_OK);
+    uint32_t n = 0;
+    int8_t *in = tl_interp_input(&hi, 0, &n);
+    memcpy(in, input, n);
+    assert_int_equal(tl_interp_invoke(&hi), TL_OK);
+    for (uint32_t i = 0; i < hm.header->output_count; ++i) {
+        uint32_t sent = 0, want = 0;
+        const int8_t *out = tl_interp_output(&hi, i, &sent);
+        int8_t *to = tl_interp_input(&ti, i, &want);
+        assert_int_equal(sent, want);
+        memcpy(to, out, sent);
+    }
+    assert_int_equal(tl_interp_invoke(&ti), TL_OK);
+    const int8_t *out = tl_interp_output(&ti, 0, out_size);
+    int8_t *copy = malloc(*out_size);
+    memcpy(copy, out, *out_size);
+    free(ha);
+    free(ta);
+    return copy;
+}
+
+/* Every cut of a model: the device half and the edge half together answer
+ * as the whole model, byte for byte. */
+static void check_every_cut(tl_graph *whole, int *split_residual)
+{
+    uint8_t *wb;
+    size_t ws;
+    assert_int_equal(tl_graph_serialize(whole, &wb, &ws), TL_OK);
+    test_rng r = { 5 };
+    int8_t input[32768];
+    for (size_t i = 0; i < sizeof input; ++i) {
+        input[i] = (int8_t)rng_u32(&r);
+    }
+    uint32_t want_size, arena;
+    int8_t *want = run(wb, ws, input, &want_size, &arena);
+    for (uint32_t k = 1; k < whole->op_count; ++k) {
+        uint16_t crossing[8];
+        const uint32_t n = tl_graph_cut_tensors(whole, k, crossing, 8);
+        tl_graph head, tail;
+        assert_int_equal(tl_graph_clone(whole, &head), TL_OK);
+        assert_int_equal(tl_graph_clone(whole, &tail), TL_OK);
+        assert_int_equal(tl_graph_cut(&head, k, 1), TL_OK);
+        assert_int_equal(tl_graph_cut(&tail, k, 0), TL_OK);
+        assert_int_equal(head.op_count, k);
+        assert_int_equal(tail.op_count, whole->op_count - k);
+        assert_int_equal(head.output_count, n);
+        *split_residual |= n > 1; /* a cut inside a residual block sends its skip too */
+        uint8_t *hb, *tb;
+        size_t hs, ts;
+        assert_int_equal(tl_graph_serialize(&head, &hb, &hs), TL_OK);
+        assert_int_equal(tl_graph_serialize(&tail, &tb, &ts), TL_OK);
+        uint32_t got_size = 0;
+        int8_t *got = run_halves(hb, hs, tb, ts, input, &got_size);
+        assert_int_equal(got_size, want_size);
+        assert_memory_equal(got, want, want_size);
+        free(got);
+        free(hb);
+        free(tb);
+        tl_graph_free(&head);
+        tl_graph_free(&tail);
+    }
+    tl_graph head;
+    assert_int_equal(tl_graph_clone(whole, &head), TL_OK);
+    assert_int_equal(tl_graph_cut(&head, 0, 1), TL_ERR_ARG); /* a half with no operator */
+    assert_int_equal(tl_graph_cut(&head, whole->op_count, 1), TL_ERR_ARG);
+    tl_graph_free(&head);
+    free(want);
+    free(wb);
+}
+
+static void every_cut_of_a_model_answers_as_the_whole_model(void **state)
+{
+    (void)state;
+    tl_graph g;
+    int residual = 0;
+    residual_graph(&g, 0);
+    check_every_cut(&g, &residual);
+    assert_true(residual); /* the cut between the ADD's inputs sends two tensors */
+    tl_graph_free(&g);
+    tiny_model_ids ids;
+    assert_int_equal(tiny_model_build(&g, 11, &ids), 0);
+    check_every_cut(&g, &residual);
+    tl_graph_free(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_residual_fusion_is_exact_and_saves_memory),
         cmocka_unit_test(test_builder_rejects_bad_requests),
         cmocka_unit_test(test_atomic_write),
+        cmocka_unit_test(every_cut_of_a_model_answers_as_the_whole_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

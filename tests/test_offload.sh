@@ -92,6 +92,18 @@ check "the JSON holds the cuts and the chosen number of device operators" 0 "\"c
 chosen() { sed -n 's/.*"chosen": \([0-9]*\).*/\1/p' "$1"; }
 check "a fast link puts every operator on the edge, a slow one keeps some on the device" 0 "^0 [1-9][0-9]* ?$" -- \
     echo "$(chosen "$work/fast.json") $(chosen "$work/slow.json")"
+# The model cut in two: the edge half run on the device half's output is the whole model.
+"$bin" export "$work/device.tlc" -o "$work/whole.tlm" --data "$work/data" --limit 50 --calibration 50 >/dev/null
+check "export --split writes the device half and the edge half beside it" 0 \
+    "split after operator 3: device half $work/head.tlm \(3 operators, [0-9]+ bytes\), edge half $work/head.edge.tlm \([0-9]+ operators, [0-9]+ bytes\); 1 tensor of [0-9]+ bytes cross" -- \
+    "$bin" export "$work/device.tlc" -o "$work/head.tlm" --split 3 --data "$work/data" --limit 50 --calibration 50
+"$bin" run "$work/whole.tlm" --seed 5 --output "$work/whole.out" >/dev/null
+"$bin" run "$work/head.tlm" --seed 5 --output "$work/head.out" >/dev/null
+"$bin" run "$work/head.edge.tlm" --input "$work/head.out" --output "$work/tail.out" >/dev/null
+check "the edge half on the device half's output answers as the whole model, byte for byte" 0 "^same ?$" -- \
+    bash -c "cmp -s '$work/whole.out' '$work/tail.out' && [ -s '$work/whole.out' ] && echo same || echo differ"
+check "a cut outside the model is refused" 1 "--split 99: the model has [0-9]+ operators" -- \
+    "$bin" export "$work/device.tlc" -o "$work/bad.tlm" --split 99 --data "$work/data" --limit 50 --calibration 50
 check "split needs the link" 1 "need MODEL.tlm, --rate, --rtt and --ips" -- "$bin" split "$model" --rate 1M
 check "split names a model that is not one" 1 "$work/slow.json" -- "$bin" split "$work/slow.json" --rate 1M --rtt 5 --ips 64M
 echo "$passed passed, $failed failed"

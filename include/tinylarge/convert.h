@@ -79,6 +79,22 @@ tl_status tl_graph_fuse_residual_adds(tl_graph *g, uint32_t *fused);
  * any more (their weights too) are removed. A depth-compressed variant. */
 tl_status tl_graph_truncate_at_exit(tl_graph *g, uint32_t exit);
 
+/* A deep copy of g into *out (tl_graph_free frees it). */
+tl_status tl_graph_clone(const tl_graph *g, tl_graph *out);
+
+/* The activations crossing the cut after the first k operators: made
+ * before it (or the model's input) and read after it; up to `capacity` into
+ * tensors, the count returned. */
+uint32_t tl_graph_cut_tensors(const tl_graph *g, uint32_t k, uint16_t *tensors, uint32_t capacity);
+
+/* Splits the model after its first k operators, keeping one half: the head
+ * (keep_head 1: ops [0, k), its outputs the cut's tensors, the exits that
+ * end by k) or the tail (ops [k, end), its inputs the cut's tensors, the
+ * later exits). The cut's tensors keep their quantisation, so the tail run
+ * on the head's outputs gives the whole model's answer, bit for bit.
+ * TL_ERR_ARG: k not inside; TL_ERR_UNSUPPORTED: more than 8 tensors cross. */
+tl_status tl_graph_cut(tl_graph *g, uint32_t k, int keep_head);
+
 /* Removes tensors that no operator, input, output or exit refers to, and
  * renumbers the rest (keeps their order). */
 tl_status tl_graph_compact(tl_graph *g);

@@ -201,3 +201,122 @@ tl_status tl_graph_truncate_at_exit(tl_graph *g, uint32_t exit)
     g->outputs[0] = keep.output;
     return tl_graph_compact(g);
 }
+
+/* ---- splitting a model between device and edge ---- */
+
+static void *copy_of(const void *p, size_t size)
+{
+    if (!p || size == 0) {
+        return NULL;
+    }
+    void *q = malloc(size);
+    if (q) {
+        memcpy(q, p, size);
+    }
+    return q;
+}
+
+tl_status tl_graph_clone(const tl_graph *g, tl_graph *out)
+{
+    memset(out, 0, sizeof *out);
+    *out = *g;
+    out->tensors = calloc(g->tensor_count + 1, sizeof *out->tensors);
+    out->ops = calloc(g->op_count + 1, sizeof *out->ops);
+    out->meta = copy_of(g->meta, g->meta_size);
+    int ok = out->tensors && out->ops && (!g->meta_size || out->meta);
+    out->tensor_count = 0;
+    out->op_count = 0;
+    for (uint32_t t = 0; ok && t < g->tensor_count; ++t) {
+        const tl_gtensor *a = &g->tensors[t];
+        tl_gtensor *b = &out->tensors[t];
+        *b = *a;
+        b->name = a->name ? copy_of(a->name, strlen(a->name) + 1) : NULL;
+        b->data = copy_of(a->data, a->data ? a->rec.data_size : 0);
+        b->channel_scales = copy_of(a->channel_scales, sizeof(float) * a->channel_count);
+        out->tensor_count = t + 1;
+        ok = (!a->name || b->name) && (!a->data || !a->rec.data_size || b->data) &&
+             (!a->channel_scales || !a->channel_count || b->channel_scales);
+    }
+    for (uint32_t i = 0; ok && i < g->op_count; ++i) {
+        const tl_gop *a = &g->ops[i];
+        tl_gop *b = &out->ops[i];
+        *b = *a;
+        b->requant = copy_of(a->requant, sizeof(int32_t) * 2 * a->channels);
+        b->bias = copy_of(a->bias, sizeof(int32_t) * a->channels);
+        b->residual_add = copy_of(a->residual_add, a->residual_add ? sizeof *a->residual_add : 0);
+        out->op_count = i + 1;
+        ok = (!a->requant || !a->channels || b->requant) && (!a->bias || !a->channels || b->bias) &&
+             (!a->residual_add || b->residual_add);
+    }
+    if (!ok) {
+        tl_graph_free(out);
+        memset(out, 0, sizeof *out);
+        return TL_ERR_NOMEM;
+    }
+    return TL_OK;
+}
+
+uint32_t tl_graph_cut_tensors(const tl_graph *g, uint32_t k, uint16_t *tensors, uint32_t capacity)
+{
+    uint32_t n = 0;
+    for (uint32_t t = 0; t < g->tensor_count; ++t) {
+        if (g->tensors[t].data) {
+            continue; /* a constant: each half keeps its own */
+        }
+        const int32_t made = producer(g, (uint16_t)t);
+        int is_input = 0;
+        for (uint32_t i = 0; i < g->input_count; ++i) {
+            is_input |= g->inputs[i] == t;
+        }
+        if (made < 0 ? !is_input : (uint32_t)made >= k) {
+            continue;
+        }
+        int read_after = 0;
+        for (uint32_t op = k; op < g->op_count && !read_after; ++op) {
+            for (uint32_t j = 0; j < g->ops[op].rec.input_count; ++j) {
+                read_after |= g->ops[op].rec.inputs[j] == t;
+            }
+        }
+        if (read_after) {
+            if (n < capacity) {
+                tensors[n] = (uint16_t)t;
+            }
+            ++n;
+        }
+    }
+    return n;
+}
+
+tl_status tl_graph_cut(tl_graph *g, uint32_t k, int keep_head)
+{
+    if (!g || k == 0 || k >= g->op_count) {
+        return TL_ERR_ARG; /* both halves hold an operator */
+    }
+    uint16_t cut[8];
+    const uint32_t n = tl_graph_cut_tensors(g, k, cut, 8);
+    if (n == 0 || n > 8) {
+        return TL_ERR_UNSUPPORTED;
+    }
+    /* The exits that end on this side, renumbered for the tail. */
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < g->exit_count; ++i) {
+        if (keep_head ? g->exits[i].op_end <= k : g->exits[i].op_end > k) {
+            g->exits[kept++] = g->exits[i];
+        }
+    }
+    g->exit_count = kept;
+    if (keep_head) {
+        while (g->op_count > k) {
+            remove_op(g, g->op_count - 1);
+        }
+        memcpy(g->outputs, cut, n * sizeof cut[0]);
+        g->output_count = n;
+    } else {
+        for (uint32_t i = 0; i < k; ++i) {
+            remove_op(g, 0); /* exits' op_end move down with it */
+        }
+        memcpy(g->inputs, cut, n * sizeof cut[0]);
+        g->input_count = n;
+    }
+    return tl_graph_compact(g);
+}
