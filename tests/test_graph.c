@@ -417,6 +417,43 @@ static void check_every_cut(tl_graph *whole, int *split_residual)
         assert_int_equal(got_size, want_size);
         assert_memory_equal(got, want, want_size);
         free(got);
+        /* The same cut without cutting the file: the device runs [0, k) of
+         * the whole model and packs what crosses; the edge, with its own
+         * copy and arena, restores it and runs the rest. */
+        tl_model m;
+        assert_int_equal(tl_model_load(&m, wb, ws, 0), TL_OK);
+        uint32_t crossing_bytes = 0;
+        for (uint32_t i = 0; i < n; ++i) {
+            crossing_bytes += whole->tensors[crossing[i]].rec.data_size;
+        }
+        assert_int_equal(tl_model_cut_bytes(&m, k), crossing_bytes);
+        uint8_t *da = malloc(tl_model_arena_size(&m)), *ea = malloc(tl_model_arena_size(&m));
+        memset(ea, 0x5A, tl_model_arena_size(&m)); /* the edge's arena holds nothing of the device's */
+        tl_interp dev, edge;
+        assert_int_equal(tl_interp_init(&dev, &m, da, tl_model_arena_size(&m)), TL_OK);
+        assert_int_equal(tl_interp_init(&edge, &m, ea, tl_model_arena_size(&m)), TL_OK);
+        uint32_t in_size = 0;
+        int8_t *dev_in = tl_interp_input(&dev, 0, &in_size);
+        memcpy(dev_in, input, in_size);
+        for (uint32_t op = 0; op < k; ++op) {
+            assert_int_equal(tl_interp_step(&dev), TL_OK);
+        }
+        int8_t *packed = malloc(crossing_bytes + 1);
+        uint32_t packed_size = 0;
+        assert_int_equal(tl_interp_cut_save(&dev, k, packed, crossing_bytes - 1, &packed_size), TL_ERR_ARENA);
+        assert_int_equal(tl_interp_cut_save(&dev, k + 1, packed, crossing_bytes, &packed_size), TL_ERR_STATE);
+        assert_int_equal(tl_interp_cut_save(&dev, k, packed, crossing_bytes, &packed_size), TL_OK);
+        assert_int_equal(packed_size, crossing_bytes);
+        assert_int_equal(tl_interp_cut_restore(&edge, k, packed, packed_size - 1), TL_ERR_SHAPE);
+        assert_int_equal(tl_interp_cut_restore(&edge, k, packed, packed_size), TL_OK);
+        assert_int_equal(tl_interp_finish(&edge), TL_OK);
+        uint32_t edge_size = 0;
+        const int8_t *edge_out = tl_interp_output(&edge, 0, &edge_size);
+        assert_int_equal(edge_size, want_size);
+        assert_memory_equal(edge_out, want, want_size);
+        free(packed);
+        free(da);
+        free(ea);
         free(hb);
         free(tb);
         tl_graph_free(&head);

@@ -448,9 +448,9 @@ static void the_cut_moves_towards_the_device_as_the_rate_falls(void **state)
     tl_model m;
     assert_int_equal(tl_model_load(&m, buf, size, 0), TL_OK);
     assert_int_equal(m.header->op_count, 2);
-    assert_int_equal(tl_split_bytes(&m, 0), 1024); /* the input */
-    assert_int_equal(tl_split_bytes(&m, 1), 16);   /* the logits */
-    assert_int_equal(tl_split_bytes(&m, 2), 0);    /* nothing leaves the device */
+    assert_int_equal(tl_model_cut_bytes(&m, 0), 1024); /* the input */
+    assert_int_equal(tl_model_cut_bytes(&m, 1), 16);   /* the logits */
+    assert_int_equal(tl_model_cut_bytes(&m, 2), 0);    /* nothing leaves the device */
     const uint64_t device[2] = { 100000, 1000000 };
     const double edge[2] = { 1e-4, 1e-6 };
     tl_split_cut cuts[3];

@@ -138,6 +138,21 @@ tl_status tl_interp_step(tl_interp *it);
 const int8_t *tl_interp_output(const tl_interp *it, uint32_t index,
                                uint32_t *size);
 
+/* Split inference: the device runs operators [0, k), packs the activations
+ * crossing the cut (made before it, or the input, and read after it; in
+ * tensor order) and sends them; the edge, holding the same model, unpacks
+ * them into its own arena and runs [k, end): the same answer as one run.
+ * tl_model_cut_bytes: their size (0 when k is the operator count). */
+uint32_t tl_model_cut_bytes(const tl_model *model, uint32_t k);
+/* After exactly [0, k) have run: the crossing bytes into out. TL_ERR_STATE:
+ * not at k; TL_ERR_ARENA: capacity below tl_model_cut_bytes. */
+tl_status tl_interp_cut_save(const tl_interp *it, uint32_t k, int8_t *out, uint32_t capacity, uint32_t *size);
+/* The crossing bytes into this arena; the next run starts at operator k.
+ * TL_ERR_SHAPE: size is not tl_model_cut_bytes; TL_ERR_ARG: k out of range. */
+tl_status tl_interp_cut_restore(tl_interp *it, uint32_t k, const int8_t *in, uint32_t size);
+/* Runs the operators not yet run (after a restore, the edge's half). */
+tl_status tl_interp_finish(tl_interp *it);
+
 /* Decodes the first `size` bytes of a progressive (.tlp) stream into a .tlm
  * in `out` (out_capacity >= the header's model_size; no heap): the
  * skeleton plus the weight bits of every complete bit plane received, the

@@ -47,9 +47,6 @@ typedef struct tl_split_cut {
 tl_status tl_split_costs(const tl_model *model, const uint64_t *op_instructions, const double *edge_seconds,
                          const tl_split_link *link, tl_split_cut *cuts, uint32_t *chosen);
 
-/* The bytes of activation crossing the cut after the first k operators. */
-uint32_t tl_split_bytes(const tl_model *model, uint32_t k);
-
 #ifdef __cplusplus
 }
 #endif

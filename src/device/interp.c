@@ -287,3 +287,92 @@ const int8_t *tl_interp_output(const tl_interp *it, uint32_t index, uint32_t *si
     }
     return activation(it, tensor);
 }
+
+/* ---- split inference ---- */
+
+/* 1 if activation tensor t crosses the cut after k operators. */
+static int crosses(const tl_model *m, uint16_t t, uint32_t k)
+{
+    if (m->tensors[t].data_offset != TL_NONE) {
+        return 0; /* a constant: both sides hold the model */
+    }
+    int made_before = 0;
+    for (uint32_t i = 0; i < m->header->input_count; ++i) {
+        made_before |= m->io[i] == t;
+    }
+    for (uint32_t op = 0; op < k && !made_before; ++op) {
+        made_before = m->ops[op].output == t;
+    }
+    if (!made_before) {
+        return 0;
+    }
+    for (uint32_t op = k; op < m->header->op_count; ++op) {
+        for (uint32_t j = 0; j < m->ops[op].input_count; ++j) {
+            if (m->ops[op].inputs[j] == t) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+uint32_t tl_model_cut_bytes(const tl_model *m, uint32_t k)
+{
+    uint32_t bytes = 0;
+    for (uint32_t t = 0; k < m->header->op_count && t < m->header->tensor_count; ++t) {
+        bytes += crosses(m, (uint16_t)t, k) ? m->tensors[t].data_size : 0;
+    }
+    return bytes;
+}
+
+tl_status tl_interp_cut_save(const tl_interp *it, uint32_t k, int8_t *out, uint32_t capacity, uint32_t *size)
+{
+    if (!it || !it->model || k > it->model->header->op_count) {
+        return TL_ERR_ARG;
+    }
+    if (it->next_op != k) {
+        return TL_ERR_STATE;
+    }
+    const tl_model *m = it->model;
+    const uint32_t need = tl_model_cut_bytes(m, k);
+    if (capacity < need) {
+        return TL_ERR_ARENA;
+    }
+    uint32_t at = 0;
+    for (uint32_t t = 0; t < m->header->tensor_count && at < need; ++t) {
+        if (crosses(m, (uint16_t)t, k)) {
+            memcpy(out + at, activation(it, (uint16_t)t), m->tensors[t].data_size);
+            at += m->tensors[t].data_size;
+        }
+    }
+    *size = need;
+    return TL_OK;
+}
+
+tl_status tl_interp_cut_restore(tl_interp *it, uint32_t k, const int8_t *in, uint32_t size)
+{
+    if (!it || !it->model || k >= it->model->header->op_count) {
+        return TL_ERR_ARG;
+    }
+    const tl_model *m = it->model;
+    if (size != tl_model_cut_bytes(m, k)) {
+        return TL_ERR_SHAPE;
+    }
+    uint32_t at = 0;
+    for (uint32_t t = 0; t < m->header->tensor_count && at < size; ++t) {
+        if (crosses(m, (uint16_t)t, k)) {
+            memcpy(activation(it, (uint16_t)t), in + at, m->tensors[t].data_size);
+            at += m->tensors[t].data_size;
+        }
+    }
+    it->next_op = k;
+    return TL_OK;
+}
+
+tl_status tl_interp_finish(tl_interp *it)
+{
+    if (!it || !it->model) {
+        return TL_ERR_ARG;
+    }
+    return run_until(it, it->model->header->op_count);
+}
