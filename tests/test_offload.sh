@@ -72,6 +72,24 @@ for _ in $(seq 50); do grep -q "^serving" "$work/slow.log" && break; sleep 0.1; 
 check "an edge slower than the deadline (batches every second): most answers come too late and the device keeps its own" 0 \
     "150 offloaded \(100.0%\), [0-9] answered .* (14[1-9]|150) fell back" -- \
     device d1 --offload 1 --offload-deadline 0.02
+# Split inference over CoAP: the device runs its first K operators, the edge the rest of the same model.
+check "a cut after 3 operators: the edge runs the rest and the answers are the device model's own" 0 \
+    "split \(K = 3\): accuracy $alone on 150 test images; mean cut 3.0 of [0-9]+ operators, 150 sent to the edge \([0-9]+ bytes\), 0 fell back" -- \
+    device d1 --split 3
+check "auto on a fast link sends the input to the edge" 0 "split \(auto\): accuracy $alone .*mean cut 0.0 of" -- \
+    device d1 --split auto
+ops=$(device d1 --split auto --rate 1k | sed -n 's/.*mean cut [0-9.]* of \([0-9]*\) operators.*/\1/p')
+check "auto on a 1 kbit/s link keeps every operator on the device" 0 "split \(auto\): accuracy $alone .*mean cut $ops.0 of $ops operators, 0 sent" -- \
+    device d1 --split auto --rate 1k
+check "with no edge answering, the device runs the rest itself: the same answers" 0 \
+    "split \(K = 3\): accuracy $alone .*150 sent to the edge .* 150 fell back" -- \
+    device d1 --split 3 --offload-deadline 0.02 --edge "127.0.0.1:$((port + 1))"
+check "a cut's bytes of the wrong size are refused" 0 "cut 3 of e0-s00-int8 takes the [0-9]+ bytes crossing it, not 256" -- \
+    coap-client-notls -m post -B 5 -f "$work/input.bin" \
+        "coap://127.0.0.1:$port/infer?cut=3&name=patterns&version=1&variant=e0-s00-int8"
+check "a cut of a model the library does not have is refused" 0 "4.04" -- \
+    coap-client-notls -m post -B 5 -f "$work/input.bin" \
+        "coap://127.0.0.1:$port/infer?cut=3&name=patterns&version=7&variant=e0-s00-int8"
 check "--offload needs --eval" 1 "--offload measures the cascade on --eval N" -- \
     "$bin" device --server "127.0.0.1:$port" --pub "$work/srv.pub" --slots "$work/d1" --name patterns --flash 256K \
         --ram 64K --mac-rate 20M --rate 1M --offload 0.5

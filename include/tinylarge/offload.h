@@ -43,10 +43,12 @@ double tl_offload_share(const tl_offload_policy *p);
 typedef struct tl_offload_client tl_offload_client;
 tl_status tl_offload_connect(const char *host, uint16_t port, const tl_psk *psk, tl_offload_client **client,
                              char *msg, size_t msg_size);
-/* Sends the input and waits up to timeout_s: *label and *confidence from the
- * edge. TL_ERR_IO: no answer in time (the device keeps its own). */
-tl_status tl_offload_ask(tl_offload_client *client, const int8_t *input, size_t size, double timeout_s, int *label,
-                         float *confidence, char *msg, size_t msg_size);
+/* Sends the input (query NULL), or the activations crossing a cut (query
+ * "cut=K&name=N&version=V&variant=X"), and waits up to timeout_s: *label
+ * and *confidence from the edge. TL_ERR_IO: no answer in time (the device
+ * keeps its own). */
+tl_status tl_offload_ask(tl_offload_client *client, const char *query, const int8_t *input, size_t size,
+                         double timeout_s, int *label, float *confidence, char *msg, size_t msg_size);
 void tl_offload_disconnect(tl_offload_client *client);
 
 #ifdef __cplusplus

@@ -19,6 +19,7 @@
 #include "tinylarge/host.h"
 #include "tinylarge/learn.h"
 #include "tinylarge/offload.h"
+#include "tinylarge/split.h"
 
 int tl_cmd_serve(int argc, char **argv)
 {
@@ -391,7 +392,7 @@ static int offload_eval(const tl_device_options *o, const tl_dataset *test, cons
             int label = -1;
             float confidence = 0.0f;
             const double t0 = tl_monotonic_seconds();
-            const tl_status asked = tl_offload_ask(edge, input, sample, policy.deadline_s, &label, &confidence, msg,
+            const tl_status asked = tl_offload_ask(edge, NULL, input, sample, policy.deadline_s, &label, &confidence, msg,
                                                    sizeof msg);
             const double rtt = tl_monotonic_seconds() - t0;
             tl_offload_observe(&policy, rtt, asked == TL_OK);
@@ -430,11 +431,143 @@ done:
     return rc;
 }
 
+/* Split inference on the --eval test images (--split K|auto): the device
+ * runs its first K operators, sends what crosses the cut to the edge's
+ * /infer?cut=K, which runs the rest of the same model; with no answer in
+ * time the device runs the rest itself. auto chooses K for each image with
+ * the cost model (split.h): its operators' instructions (3 a MAC + 500, the
+ * student's measured ratio) at its --ips (or --mac-rate), its --rate, and
+ * the round trip it has measured. */
+static int split_eval(const tl_device_options *o, const tl_dataset *test, const device_offload *off,
+                      const char *mode)
+{
+    char slot[2], variant[40], model_name[64], path[4200], msg[512] = "", query[256];
+    int version = 0;
+    char *end = NULL;
+    const long fixed = strcmp(mode, "auto") ? strtol(mode, &end, 10) : -1;
+    if (end && (*end || fixed < 0)) {
+        return tl_cli_fail("device", "--split %s: expected a number of operators or auto", mode);
+    }
+    if (!o->slots || !tl_device_active(o->slots, slot, &version, variant, model_name)) {
+        return tl_cli_fail("device", "--split: no active model in %s", o->slots ? o->slots : "(no --slots)");
+    }
+    snprintf(path, sizeof path, "%.4000s/slot-%s.tlm", o->slots, slot);
+    uint8_t *bytes = NULL, *arena = NULL;
+    int8_t *packed = NULL;
+    size_t size = 0;
+    tl_model model;
+    tl_interp it;
+    tl_offload_client *edge = NULL;
+    uint64_t *instructions = NULL;
+    double *edge_seconds = NULL;
+    tl_split_cut *cuts = NULL;
+    int rc = 0;
+    tl_status s = tl_read_file(path, &bytes, &size);
+    if (s == TL_OK) {
+        s = tl_model_load(&model, bytes, size, 0);
+    }
+    const uint32_t ops = s == TL_OK ? model.header->op_count : 0;
+    if (s == TL_OK && fixed > (long)ops) {
+        rc = tl_cli_fail("device", "--split %ld: %s has %u operators", fixed, variant, ops);
+        goto done;
+    }
+    arena = s == TL_OK ? malloc(tl_model_arena_size(&model) + 1) : NULL;
+    packed = s == TL_OK ? malloc(tl_model_arena_size(&model) + 1) : NULL; /* what crosses fits the arena */
+    instructions = calloc(ops + 1, sizeof *instructions);
+    edge_seconds = calloc(ops + 1, sizeof *edge_seconds);
+    cuts = calloc(ops + 1, sizeof *cuts);
+    if (s == TL_OK && (!arena || !packed || !instructions || !edge_seconds || !cuts)) {
+        s = TL_ERR_NOMEM;
+    }
+    if (s == TL_OK) {
+        s = tl_interp_init(&it, &model, arena, tl_model_arena_size(&model));
+    }
+    if (s != TL_OK) {
+        rc = tl_cli_fail("device", "--split: %s: %s", path, tl_status_str(s));
+        goto done;
+    }
+    char host[256];
+    uint16_t port = o->port;
+    snprintf(host, sizeof host, "%s", o->host);
+    if ((off->edge && split_server("device", off->edge, host, sizeof host, &port) != 0) ||
+        tl_offload_connect(host, port, o->psk, &edge, msg, sizeof msg) != TL_OK) {
+        rc = off->edge && !edge && !msg[0] ? 1 : tl_cli_fail("device", "--split: %s", msg);
+        goto done;
+    }
+    for (uint32_t op = 0; op < ops; ++op) {
+        instructions[op] = 3 * tl_op_macs(&model, op) + 500;
+    }
+    const double ips = o->profile.instructions_per_second > 0 ? o->profile.instructions_per_second
+                                                                : o->profile.macs_per_second * 3.0;
+    double rtt = 0.0;
+    long hits = 0, fell_back = 0, sent_bytes = 0, asked = 0, cut_sum = 0;
+    const size_t sample = (size_t)test->h * test->w * test->c;
+    for (int i = 0; i < test->n; ++i) {
+        uint32_t k = (uint32_t)fixed;
+        if (fixed < 0) {
+            const tl_split_link link = { o->rate_bps, rtt, ips, TL_SPLIT_JOULES_PER_INSTRUCTION,
+                                         TL_SPLIT_JOULES_PER_BIT };
+            tl_split_costs(&model, instructions, edge_seconds, &link, cuts, &k);
+        }
+        cut_sum += k;
+        uint32_t n = 0;
+        int8_t *in = tl_interp_input(&it, 0, &n);
+        if (n != sample) {
+            rc = tl_cli_fail("device", "--split: the model takes %u values, the test images have %zu", n, sample);
+            break;
+        }
+        tl_dataset_device_input(test, (uint32_t)i, in);
+        for (uint32_t op = 0; op < k; ++op) {
+            tl_interp_step(&it);
+        }
+        int label = -1;
+        if (k < ops) {
+            uint32_t crossing = 0;
+            float confidence = 0.0f;
+            tl_interp_cut_save(&it, k, packed, tl_model_arena_size(&model) + 1, &crossing);
+            snprintf(query, sizeof query, "cut=%u&name=%s&version=%d&variant=%s", k, model_name, version, variant);
+            const double t0 = tl_monotonic_seconds();
+            const tl_status a = tl_offload_ask(edge, query, packed, crossing, off->deadline, &label, &confidence, msg,
+                                               sizeof msg);
+            const double took = tl_monotonic_seconds() - t0;
+            rtt = rtt > 0.0 ? 0.8 * rtt + 0.2 * (a == TL_OK ? took : off->deadline) : (a == TL_OK ? took : off->deadline);
+            sent_bytes += crossing;
+            ++asked;
+            if (a != TL_OK) {
+                label = -1;
+                ++fell_back;
+            }
+        }
+        if (label < 0) {
+            /* All on the device, or no answer in time: the device has the whole model. */
+            tl_exit_result r;
+            tl_interp_run_to_exit(&it, model.header->exit_count - 1, &r);
+            label = (int)r.top_class;
+        }
+        hits += label == test->labels[i];
+    }
+    if (rc == 0 && test->n > 0) {
+        printf("split (%s%s): accuracy %.4f on %d test images; mean cut %.1f of %u operators, %ld sent to the edge "
+               "(%ld bytes), %ld fell back, round trip %.1f ms\n", fixed < 0 ? "auto" : "K = ", fixed < 0 ? "" : mode,
+               (double)hits / test->n, test->n, (double)cut_sum / test->n, ops, asked, sent_bytes, fell_back,
+               1e3 * rtt);
+    }
+done:
+    tl_offload_disconnect(edge);
+    free(cuts);
+    free(edge_seconds);
+    free(instructions);
+    free(packed);
+    free(arena);
+    free(bytes);
+    return rc;
+}
+
 int tl_cmd_device(int argc, char **argv)
 {
     device_learning learn = { NULL, NULL, "none", 200, 0 };
     device_offload offload = { NULL, 0.1, 0.2, NULL };
-    const char *eval_data = NULL;
+    const char *eval_data = NULL, *split = NULL;
     const char *server = NULL, *pub = NULL, *psk_file = NULL;
     tl_device_options o;
     memset(&o, 0, sizeof o);
@@ -486,6 +619,9 @@ int tl_cmd_device(int argc, char **argv)
         { "--offload", TL_OPT_TEXT, &offload.mode, 0, 0, "T|auto", "with --eval: images the active model is less sure\n"
           "of than top-1 probability T go to the edge's /infer (auto: a target share,\n"
           "less when the round trip nears the deadline)", NULL },
+        { "--split", TL_OPT_TEXT, &split, 0, 0, "K|auto", "with --eval: run the first K operators, the edge the rest\n"
+          "(auto: K per image from the cost model, the link's --rate and the round\n"
+          "trip measured)", NULL },
         { "--edge", TL_OPT_TEXT, &offload.edge, 0, 0, "HOST:PORT", "where --offload sends (default: the --server)",
           NULL },
         { "--offload-target", TL_OPT_DOUBLE, &offload.target, 0.0001, 1, "SHARE", "auto's share of images to offload\n"
@@ -525,6 +661,10 @@ int tl_cmd_device(int argc, char **argv)
     if (o.slots && o.uart) {
         return tl_cli_fail("device", "--slots (this process is the device) and --uart (it relays to one) exclude each"
                                      " other");
+    }
+    if (split && (!eval || !o.slots || offload.mode)) {
+        return tl_cli_fail("device", "--split measures split inference on --eval N test images with the model in "
+                           "--slots (not with --offload)");
     }
     if (offload.mode && (!eval || !o.slots)) {
         return tl_cli_fail("device", "--offload measures the cascade on --eval N test images with the model in --slots");
@@ -600,7 +740,10 @@ int tl_cmd_device(int argc, char **argv)
     }
     free(run.prefix);
     /* The cascade with the edge, on the model now active. */
-    const int offload_rc = s == TL_OK && offload.mode ? offload_eval(&o, &run.test, &offload) : 0;
+    const int offload_rc = s != TL_OK ? 0
+                           : offload.mode ? offload_eval(&o, &run.test, &offload)
+                           : split        ? split_eval(&o, &run.test, &offload, split)
+                                          : 0;
     if (eval) {
         tl_dataset_free(&run.test);
     }

@@ -1209,11 +1209,11 @@ tl_status tl_offload_connect(const char *host, uint16_t port, const tl_psk *psk,
     return TL_OK;
 }
 
-tl_status tl_offload_ask(tl_offload_client *oc, const int8_t *input, size_t size, double timeout_s, int *label,
-                         float *confidence, char *msg, size_t msg_size)
+tl_status tl_offload_ask(tl_offload_client *oc, const char *query, const int8_t *input, size_t size,
+                         double timeout_s, int *label, float *confidence, char *msg, size_t msg_size)
 {
     tl_device_client *c = oc->c;
-    tl_status s = exchange(c, COAP_REQUEST_CODE_POST, "infer", NULL, (const uint8_t *)input, size, timeout_s, msg,
+    tl_status s = exchange(c, COAP_REQUEST_CODE_POST, "infer", query, (const uint8_t *)input, size, timeout_s, msg,
                            msg_size);
     if (s == TL_OK) {
         const char *text = c->current.body ? (const char *)c->current.body : "";

@@ -31,6 +31,10 @@
  *        through the large engine; "class=C&confidence=P&scores=p0,p1,..".
  *        The answer is sent separately (RFC 7252 5.2.2) once the batch it
  *        joined has run on the inference worker.
+ *   POST /infer?cut=K&name=N&version=V&variant=X -> split inference: the
+ *        activations crossing the cut after the model's first K operators
+ *        (tl_interp_cut_save on the device); the server runs the rest of
+ *        the same model from the library and answers the same way.
  * The loop is libcoap's (one thread): each block is one short exchange, so
  * a slow device never holds up the others. Bad requests get 4.xx, never a
  * crash. With DTLS, the device is its PSK identity; unknown identities
@@ -871,6 +875,87 @@ static void tick_round(tl_edge_server *server)
 
 /* ---- inference for devices (infer.h) ---- */
 
+/* "class=C&confidence=P&scores=p0,..." into text. */
+static void answer_text(int label, const float *p, int classes, char *text, size_t size)
+{
+    int n = snprintf(text, size, "class=%d&confidence=%.4f&scores=", label, (double)p[label]);
+    for (int k = 0; k < classes && n > 0 && (size_t)n < size; ++k) {
+        n += snprintf(text + n, size - (size_t)n, "%s%.4f", k ? "," : "", (double)p[k]);
+    }
+}
+
+/* Split inference: the rest of a library model after the device's cut.
+ * The int8 tail is short next to a forward pass of the large engine, so it
+ * runs here, in the loop, without batching. */
+static void infer_rest(tl_edge_server *server, const coap_pdu_t *request, const coap_string_t *query,
+                       const char *cut_text, coap_pdu_t *response)
+{
+    char name[64] = "", version_text[16] = "", variant[64] = "", error[320] = "", text[1024];
+    query_value(query, "name", name, sizeof name);
+    query_value(query, "version", version_text, sizeof version_text);
+    query_value(query, "variant", variant, sizeof variant);
+    char *end = NULL;
+    const long k = strtol(cut_text, &end, 10);
+    if (!name[0] || !variant[0] || atoi(version_text) < 1 || *end || k < 0 || k > 65535) {
+        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "a cut needs cut=K (operators run on the device), "
+                                                             "name=, version= and variant= of the model");
+        return;
+    }
+    cache_entry *e = cached_model(server, name, atoi(version_text), variant, 0, error, sizeof error);
+    if (!e) {
+        reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, error);
+        return;
+    }
+    tl_model m;
+    tl_interp it;
+    uint8_t *arena = NULL;
+    size_t size = 0, offset = 0, total = 0;
+    const uint8_t *data = NULL;
+    tl_status st = tl_model_load(&m, e->data, e->size, TL_LOAD_SKIP_DIGEST); /* checked when it was cached */
+    if (st == TL_OK && (uint32_t)k >= m.header->op_count) {
+        snprintf(error, sizeof error, "cut %ld: %s has %u operators, the device must leave some to the edge", k,
+                 variant, m.header->op_count);
+        st = TL_ERR_ARG;
+    } else if (st == TL_OK && (!coap_get_data_large(request, &size, &data, &offset, &total) || offset != 0 ||
+                               size != total || size != tl_model_cut_bytes(&m, (uint32_t)k))) {
+        snprintf(error, sizeof error, "cut %ld of %s takes the %u bytes crossing it, not %zu", k, variant,
+                 tl_model_cut_bytes(&m, (uint32_t)k), size);
+        st = TL_ERR_SHAPE;
+    }
+    if (st == TL_OK && !(arena = malloc(tl_model_arena_size(&m) + 1))) {
+        st = TL_ERR_NOMEM;
+    }
+    if (st == TL_OK) {
+        st = tl_interp_init(&it, &m, arena, tl_model_arena_size(&m));
+    }
+    if (st == TL_OK) {
+        st = tl_interp_cut_restore(&it, (uint32_t)k, (const int8_t *)data, (uint32_t)size);
+    }
+    if (st == TL_OK) {
+        st = tl_interp_finish(&it);
+    }
+    if (st == TL_OK) {
+        /* The last exit's softmax: int8 q is probability (q + 128) / 256. */
+        const uint16_t out = m.header->exit_count ? m.exits[m.header->exit_count - 1].output : m.io[m.header->input_count];
+        const int classes = (int)m.tensors[out].data_size;
+        const int8_t *q = (const int8_t *)(arena + m.plan[out]);
+        float p[256];
+        int label = 0;
+        for (int c = 0; c < classes && c < 256; ++c) {
+            p[c] = (float)(q[c] + 128) / 256.0f;
+            label = q[c] > q[label] ? c : label;
+        }
+        answer_text(label, p, classes < 256 ? classes : 256, text, sizeof text);
+        reply_text(response, COAP_RESPONSE_CODE_CONTENT, text);
+    } else {
+        reply_text(response, st == TL_ERR_NOMEM ? COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE
+                                                : COAP_RESPONSE_CODE_BAD_REQUEST,
+                   error[0] ? error : tl_status_str(st));
+    }
+    free(arena);
+    cache_release(NULL, e);
+}
+
 /* A request waiting for its batch: the answer is filled in, then libcoap
  * calls the handler again (coap_async_trigger) to send it. */
 typedef struct infer_wait {
@@ -886,15 +971,21 @@ static void handle_infer(coap_resource_t *resource, coap_session_t *session, con
     tl_edge_server *server = coap_get_app_data(coap_session_get_context(session));
     (void)resource;
     (void)query;
+    char cut_text[16] = "";
+    if (query_value(query, "cut", cut_text, sizeof cut_text)) {
+        infer_rest(server, request, query, cut_text, response);
+        return;
+    }
+    if (!server->infer) {
+        reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, "this server has no edge model (serve --edge-model): send "
+                                                           "cut=K&name=&version=&variant= to run the rest of a model");
+        return;
+    }
     coap_async_t *async = coap_find_async(session, coap_pdu_get_token(request));
     if (async) { /* triggered: the batch has run */
         infer_wait *w = coap_async_get_app_data(async);
         char text[1024];
-        int n = snprintf(text, sizeof text, "class=%d&confidence=%.4f&scores=", w->label,
-                         (double)w->probabilities[w->label]);
-        for (int k = 0; k < w->classes && n > 0 && (size_t)n < sizeof text; ++k) {
-            n += snprintf(text + n, sizeof text - (size_t)n, "%s%.4f", k ? "," : "", (double)w->probabilities[k]);
-        }
+        answer_text(w->label, w->probabilities, w->classes, text, sizeof text);
         reply_text(response, COAP_RESPONSE_CODE_CONTENT, text);
         coap_session_release(w->session);
         free(w); /* the async itself libcoap removes when this returns */
@@ -1081,10 +1172,12 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
             tl_library_close(server->library);
             return -1;
         }
-        coap_resource_t *infer = coap_resource_init(coap_make_str_const("infer"), 0);
-        coap_register_handler(infer, COAP_REQUEST_POST, handle_infer);
-        coap_add_resource(ctx, infer);
     }
+    /* /infer: the edge model's (with --edge-model) and split inference's
+     * (the rest of any model in the library). */
+    coap_resource_t *infer = coap_resource_init(coap_make_str_const("infer"), 0);
+    coap_register_handler(infer, COAP_REQUEST_POST, handle_infer);
+    coap_add_resource(ctx, infer);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     if (!o->quiet) {
@@ -1092,7 +1185,7 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
                 host, port,
                 o->federate ? (o->round_mode == TL_ROUND_SECURE ? ", /round, /update, /secagg" : ", /round, /update")
                             : "",
-                server->infer ? ", /infer" : "", dtls ? ", DTLS-PSK identities only" : "");
+                server->infer ? ", /infer" : ", /infer?cut=", dtls ? ", DTLS-PSK identities only" : "");
     }
     const double poll = o->poll_seconds > 0 ? o->poll_seconds : 1.0;
     int64_t generation = -1; /* the first poll reloads: nothing published since the start is missed */
