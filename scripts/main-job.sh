@@ -18,7 +18,9 @@
 # the student by federated learning with secure aggregation, and the edge
 # publishes the result as a new signed version that device A receives; and
 # a round of secure aggregation over CoAP between four devices, one of
-# them dropping, whose unmasked mean device A receives as the next version.
+# them dropping, whose unmasked mean device A receives as the next version;
+# last, device A offloads its least sure images to the edge's model and
+# splits its model with the edge.
 # usage: main-job.sh BUILD_DIR SHARED_DIR [TEACHER.tlc]
 set -euo pipefail
 build=$1
@@ -301,6 +303,28 @@ trap - EXIT
 sed 's/^/   /' "$out/device-a-3.log"
 secure=$(sed -n 's/^active model .*: accuracy \([0-9.]*\) .*/\1/p' "$out/device-a-3.log" | tail -1)
 echo "device A, 1,000 test images: after the federated rounds ${after:-?}, after the secure round ${secure:-?}"
+
+echo
+echo "== 12. device and edge infer together: offloading and split inference"
+# The edge answers with its own float model (the teacher when one is
+# trained, else the shipped student's float checkpoint). Device A sends the
+# tenth of its images it is least sure of and takes the edge's answers;
+# then it splits its model with the edge, the cut chosen per image for its
+# 250 kbit/s link.
+edge_model=$ship
+[ -f "$teacher" ] && edge_model=$teacher
+echo "edge model: $edge_model"
+"$bin" serve --db "$out/library.db" --port "$port" --edge-model "$edge_model" 2>>"$out/server.log" &
+server=$!
+trap 'kill $server 2>/dev/null' EXIT
+sleep 1
+"$bin" device "${srv[@]}" --id device-a --slots "$out/device-a" --flash 256K --rate 250K --offload auto \
+    --offload-target 0.1 >"$out/device-a-offload.log" 2>&1
+"$bin" device "${srv[@]}" --id device-a --slots "$out/device-a" --flash 256K --rate 250K --split auto \
+    >"$out/device-a-split.log" 2>&1
+kill $server 2>/dev/null
+trap - EXIT
+grep -E "^(offload|split)" "$out/device-a-offload.log" "$out/device-a-split.log" | sed 's/^[^:]*:/   /'
 
 echo
 echo
