@@ -10,6 +10,11 @@
  *       for SECONDS. With PLAN-QUERY every download starts with GET /plan
  *       and fetches the variant the CBOR manifest names, as a real device
  *       does. Prints downloads per second and per-download p50/p99.
+ *   coap_load infer HOST:PORT DEVICES SECONDS BYTES
+ *       DEVICES simulated devices each POSTing BYTES of int8 input to
+ *       /infer (the edge model's), one request in flight per device, again
+ *       and again for SECONDS. Prints requests per second and per-request
+ *       p50/p99 (bench/offload.sh: dynamic batching against batch 1).
  * One thread drives all devices, so the client costs the same whichever
  * server is measured.
  */
@@ -39,6 +44,8 @@ static device devices[MAX_DEVICES];
 static int device_count;
 static const char *fixed_path, *plan_query;
 static int plan_only;           /* latency: plan requests one after another */
+static size_t infer_bytes;      /* infer: the input each request carries */
+static uint8_t infer_input[65536];
 static double samples[MAX_SAMPLES];
 static long sample_count, completed, errors;
 
@@ -63,7 +70,11 @@ static void send_next(device *d)
     size_t len;
     coap_session_new_token(d->session, &len, token);
     coap_add_token(pdu, len, token);
-    if (d->phase == 0) {
+    if (infer_bytes) {
+        coap_pdu_set_code(pdu, COAP_REQUEST_CODE_POST);
+        add_uri(pdu, "infer");
+        coap_add_data(pdu, infer_bytes, infer_input);
+    } else if (d->phase == 0) {
         char uri[600];
         snprintf(uri, sizeof uri, "plan?%s", plan_query);
         add_uri(pdu, uri);
@@ -100,6 +111,14 @@ static coap_response_t on_response(coap_session_t *session, const coap_pdu_t *se
     coap_get_data(received, &len, &data);
     if (code != COAP_RESPONSE_CODE_CONTENT) {
         ++errors;
+        start_download(d);
+        return COAP_RESPONSE_OK;
+    }
+    if (infer_bytes) { /* an answer: the request is done */
+        ++completed;
+        if (sample_count < MAX_SAMPLES) {
+            samples[sample_count++] = tl_monotonic_seconds() - d->started;
+        }
         start_download(d);
         return COAP_RESPONSE_OK;
     }
@@ -169,10 +188,22 @@ int main(int argc, char **argv)
 {
     const int latency = argc == 5 && !strcmp(argv[1], "latency");
     const int fetch = (argc == 6 || argc == 7) && !strcmp(argv[1], "fetch");
-    if (!latency && !fetch) {
+    const int infer = argc == 6 && !strcmp(argv[1], "infer");
+    if (!latency && !fetch && !infer) {
         fprintf(stderr, "usage: coap_load latency HOST:PORT N QUERY\n"
-                        "       coap_load fetch HOST:PORT DEVICES SECONDS PATH [PLAN-QUERY]\n");
+                        "       coap_load fetch HOST:PORT DEVICES SECONDS PATH [PLAN-QUERY]\n"
+                        "       coap_load infer HOST:PORT DEVICES SECONDS BYTES\n");
         return 2;
+    }
+    if (infer) {
+        infer_bytes = (size_t)atol(argv[5]);
+        if (infer_bytes < 1 || infer_bytes > sizeof infer_input) {
+            fprintf(stderr, "coap_load: BYTES 1..%zu\n", sizeof infer_input);
+            return 2;
+        }
+        for (size_t i = 0; i < infer_bytes; ++i) {
+            infer_input[i] = (uint8_t)(i * 37u + 11u);
+        }
     }
     coap_startup();
     coap_set_log_level(LOG_EMERG);
@@ -209,7 +240,7 @@ int main(int argc, char **argv)
     }
     device_count = atoi(argv[3]);
     const double seconds = atof(argv[4]);
-    fixed_path = argv[5];
+    fixed_path = infer ? "infer" : argv[5];
     plan_query = argc == 7 ? argv[6] : NULL;
     if (device_count < 1 || device_count > MAX_DEVICES || !(seconds > 0)) {
         fprintf(stderr, "coap_load: DEVICES 1..%d and SECONDS > 0\n", MAX_DEVICES);
@@ -231,9 +262,9 @@ int main(int argc, char **argv)
         coap_io_process(ctx, 10);
     }
     const double elapsed = tl_monotonic_seconds() - t0;
-    printf("devices %d  downloads %ld in %.1f s  %.1f downloads/s  p50 %.1f ms  p99 %.1f ms  errors %ld\n",
-           device_count, completed, elapsed, (double)completed / elapsed, quantile(0.5) * 1e3, quantile(0.99) * 1e3,
-           errors);
+    printf("devices %d  %s %ld in %.1f s  %.1f %s/s  p50 %.1f ms  p99 %.1f ms  errors %ld\n", device_count,
+           infer_bytes ? "requests" : "downloads", completed, elapsed, (double)completed / elapsed,
+           infer_bytes ? "requests" : "downloads", quantile(0.5) * 1e3, quantile(0.99) * 1e3, errors);
     coap_free_context(ctx);
     coap_cleanup();
     return completed > 0 ? 0 : 1;

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# bench/offload.sh - device and edge inferring together (issue 27), on
+# 127.0.0.1, each section a table:
+#   curve       accuracy against offload rate: the device's int8 student
+#               (the main job's catalogue) on the 10,000 test images, the
+#               images below each top-1 probability threshold answered by
+#               the edge's model (EDGE=CKPT: the teacher for the issue's
+#               goal; default the main job's float student)
+#   split       split inference, the cut chosen per image (--split auto)
+#               for uplinks of 10 kbit/s to 10 Mbit/s: the mean cut and
+#               the bytes sent (the answers are the device model's)
+#   throughput  the edge model under 100 devices asking at once (each one
+#               request in flight): requests/s and p50/p99 with dynamic
+#               batching (32, 2 ms) and with batch 1, alternating rounds
+# Run on an otherwise idle machine: throughput and round trips are wall
+# time. Uses the main job's outputs (make run first).
+# usage: bench/offload.sh BUILD_DIR [SECTION...]
+set -euo pipefail
+case ${1:-} in -h | --help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;; esac
+[ $# -ge 1 ] || { sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2; }
+build=$1
+shift
+sections=${*:-curve split throughput}
+bin=$build/tinylarge
+load=$build/bench/coap_load
+main=$build/main-job
+edge_model=${EDGE:-$main/student.tlc}
+for f in "$main/catalogue/e0-s00-int8.tlm" "$edge_model"; do
+    [ -f "$f" ] || { echo "bench: $f is missing (make run first)" >&2; exit 1; }
+done
+work=$build/bench/offload
+rm -rf "$work"
+mkdir -p "$work/cat"
+cp "$main/catalogue/e0-s00-int8.tlm" "$work/cat/"
+head -1 "$main/catalogue/catalogue.csv" >"$work/cat/catalogue.csv"
+grep '^e0-s00-int8,' "$main/catalogue/catalogue.csv" >>"$work/cat/catalogue.csv"
+"$bin" keygen --out "$work/server" >/dev/null
+"$bin" library add --db "$work/library.db" --name fashion --catalogue "$work/cat" --key "$work/server.key" >/dev/null
+port=$((20000 + RANDOM % 20000))
+server=""
+serve() {
+    "$bin" serve --db "$work/library.db" --port "$port" --quiet --edge-model "$edge_model" "$@" 2>>"$work/server.log" &
+    server=$!
+    sleep 1.5
+}
+stop() { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; server=""; }
+trap stop EXIT
+device() {
+    "$bin" device --server "127.0.0.1:$port" --pub "$work/server.pub" --id bench --slots "$work/slots" --name fashion \
+        --flash 256K --ram 64K --mac-rate 20M --ips 64M "$@"
+}
+echo "edge model: $edge_model ($("$bin" eval "$edge_model" | sed -n 's/.*accuracy \([0-9.]*\)$/\1/p') on the test set)"
+for section in $sections; do
+    echo
+    case $section in
+    curve)
+        echo "### Accuracy against offload rate (10,000 test images)"
+        echo
+        echo "| threshold (top-1 probability) | offloaded | accuracy | device alone | bytes up per image |"
+        echo "|---|---|---|---|---|"
+        serve
+        for t in 0 0.5 0.6 0.7 0.8 0.9 0.95 0.99 1; do
+            line=$(device --rate 1M --eval 10000 --offload "$t" --offload-deadline 1 | grep '^offload')
+            sed -E 's/.*accuracy ([0-9.]+) on ([0-9]+) .*device alone ([0-9.]+)\); ([0-9]+) offloaded \(([0-9.]+)%\).* ([0-9]+) bytes up/\1 \2 \3 \4 \5 \6/' \
+                <<<"$line" | awk -v t="$t" '{ printf "| %s | %s%% | %s | %s | %.1f |\n", t, $5, $1, $3, $6 / $2 }'
+        done
+        stop
+        ;;
+    split)
+        echo "### Split inference, the cut chosen per image (1,000 test images, Cortex-M4 at 64 M instructions/s)"
+        echo
+        echo "| uplink | mean cut (operators on the device) | bytes sent per image | accuracy |"
+        echo "|---|---|---|---|"
+        serve
+        for rate in 10k 30k 100k 300k 1M 10M; do
+            line=$(device --rate "$rate" --eval 1000 --split auto --offload-deadline 2 | grep '^split')
+            sed -E 's/.*accuracy ([0-9.]+) on ([0-9]+) .*mean cut ([0-9.]+) of ([0-9]+) operators, ([0-9]+) sent to the edge \(([0-9]+) bytes\).*/\1 \2 \3 \4 \6/' \
+                <<<"$line" | awk -v r="$rate" '{ printf "| %s bit/s | %s of %s | %.0f | %s |\n", r, $3, $4, $5 / $2, $1 }'
+        done
+        stop
+        ;;
+    throughput)
+        echo "### The edge model under 100 devices (5 s rounds, alternating)"
+        echo
+        echo "| batching | requests/s | p50 ms | p99 ms |"
+        echo "|---|---|---|---|"
+        for round in 1 2 3; do
+            for batch in 32 1; do
+                serve --infer-batch "$batch"
+                out=$("$load" infer "127.0.0.1:$port" 100 5 784)
+                stop
+                awk -v b="$batch" -v r="$round" '{ printf "| %s (round %s) | %s | %s | %s |\n", b == 1 ? "batch 1" : "up to 32, 2 ms", r, $7, $10, $13 }' <<<"$out"
+            done
+        done
+        ;;
+    *)
+        echo "bench: unknown section '$section'" >&2
+        exit 2
+        ;;
+    esac
+done
