@@ -122,6 +122,11 @@ check "the edge half on the device half's output answers as the whole model, byt
     bash -c "cmp -s '$work/whole.out' '$work/tail.out' && [ -s '$work/whole.out' ] && echo same || echo differ"
 check "a cut outside the model is refused" 1 "--split 99: the model has [0-9]+ operators" -- \
     "$bin" export "$work/device.tlc" -o "$work/bad.tlm" --split 99 --data "$work/data" --limit 50 --calibration 50
+# A bottleneck student: its narrow layer is a cut that sends 2x2x3 = 12 bytes of a 16x16 image.
+"$bin" train --arch student-bottleneck --epochs 1 --data "$work/data" --out "$work/bottleneck.tlc" >/dev/null 2>&1
+"$bin" export "$work/bottleneck.tlc" -o "$work/bottleneck.tlm" --data "$work/data" --limit 50 --calibration 50 >/dev/null
+check "the bottleneck student has a cut of 12 bytes (its input is 256)" 0 \
+    " 6 CONV_2D +[0-9]+ +[0-9.]+ +12 " -- "$bin" split "$work/bottleneck.tlm" --rate 10k --rtt 20 --ips 64M
 check "split needs the link" 1 "need MODEL.tlm, --rate, --rtt and --ips" -- "$bin" split "$model" --rate 1M
 check "split names a model that is not one" 1 "$work/slow.json" -- "$bin" split "$work/slow.json" --rate 1M --rtt 5 --ips 64M
 echo "$passed passed, $failed failed"

@@ -86,6 +86,24 @@ static int build_student_exits(tl_net *net, int classes)
     return head(net, x, classes, 1.0f);
 }
 
+/* The student with a bottleneck for split inference (BottleNet++'s idea):
+ * after the second pool (7x7x48 on Fashion-MNIST) a linear 3x3 convolution
+ * of stride 2 narrows to 4x4x3, 48 int8 values a sample (16x fewer than
+ * the 784-byte image); the edge's half goes on from there. Cut after it,
+ * the device sends 48 bytes. */
+static int build_student_bottleneck(tl_net *net, int classes)
+{
+    int x = cbr(net, 0, 24, 3, 1);
+    x = cbr(net, x, 24, 3, 1);
+    x = tl_net_maxpool(net, x, 2, 2);
+    x = cbr(net, x, 48, 3, 1);
+    x = tl_net_maxpool(net, x, 2, 2);
+    x = tl_net_batchnorm(net, tl_net_conv(net, x, 3, 3, 2, 1)); /* the cut: linear, 4x4x3 */
+    x = cbr(net, x, 64, 3, 1);
+    x = cbr(net, x, 64, 3, 1);
+    return head(net, x, classes, 1.0f);
+}
+
 /* ~4.3 K parameters: depthwise-separable, for the smallest devices. */
 static int build_student_tiny(tl_net *net, int classes)
 {
@@ -108,6 +126,7 @@ static const arch archs[] = {
     { "student", build_student, "4 convolutions (24/24/48/64) with 2 max pools, ~45 K parameters" },
     { "student-wide", build_student_wide, "the student wider (28/28/56/72), ~59 K parameters" },
     { "student-exits", build_student_exits, "the student with an early exit after its first block" },
+    { "student-bottleneck", build_student_bottleneck, "the student, a 4x4x3 bottleneck after its 2nd pool (48 B cut)" },
     { "student-tiny", build_student_tiny, "depthwise-separable (16/32/64 channels), ~4.3 K parameters" },
 };
 
