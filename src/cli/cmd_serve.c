@@ -321,60 +321,94 @@ typedef struct device_offload {
     const char *edge;           /* HOST:PORT of the edge model (NULL: the --server) */
 } device_offload;
 
+/* The model the device runs now, loaded with an arena, for --offload and --split. */
+typedef struct active_model {
+    char variant[40], name[64], path[4200];
+    int version;
+    uint8_t *bytes, *arena;
+    tl_model model;
+    tl_interp it;
+} active_model;
+
+static void active_close(active_model *a)
+{
+    free(a->arena);
+    free(a->bytes);
+    a->arena = a->bytes = NULL;
+}
+
+/* 0, or 1 with a message naming `what`. */
+static int active_open(const tl_device_options *o, const char *what, active_model *a)
+{
+    char slot[2];
+    memset(a, 0, sizeof *a);
+    if (!o->slots || !tl_device_active(o->slots, slot, &a->version, a->variant, a->name)) {
+        return tl_cli_fail("device", "%s: no active model in %s", what, o->slots ? o->slots : "(no --slots)");
+    }
+    snprintf(a->path, sizeof a->path, "%.4000s/slot-%s.tlm", o->slots, slot);
+    size_t size = 0;
+    tl_status s = tl_read_file(a->path, &a->bytes, &size);
+    if (s == TL_OK) {
+        s = tl_model_load(&a->model, a->bytes, size, 0);
+    }
+    if (s == TL_OK && !(a->arena = malloc(tl_model_arena_size(&a->model) + 1))) {
+        s = TL_ERR_NOMEM;
+    }
+    if (s == TL_OK) {
+        s = tl_interp_init(&a->it, &a->model, a->arena, tl_model_arena_size(&a->model));
+    }
+    if (s != TL_OK) {
+        active_close(a);
+        return tl_cli_fail("device", "%s: %s: %s", what, a->path, tl_status_str(s));
+    }
+    return 0;
+}
+
+/* The edge's /infer: --edge, or the --server. 0, or 1 with a message. */
+static int edge_open(const tl_device_options *o, const device_offload *off, const char *what,
+                     tl_offload_client **edge)
+{
+    char host[256], msg[512] = "";
+    uint16_t port = o->port;
+    snprintf(host, sizeof host, "%s", o->host);
+    if (off->edge && split_server("device", off->edge, host, sizeof host, &port) != 0) {
+        return 1;
+    }
+    if (tl_offload_connect(host, port, o->psk, edge, msg, sizeof msg) != TL_OK) {
+        return tl_cli_fail("device", "%s: %s", what, msg);
+    }
+    return 0;
+}
+
 static int offload_eval(const tl_device_options *o, const tl_dataset *test, const device_offload *off)
 {
-    char slot[2], variant[40], path[4200], msg[512] = "";
-    int version = 0;
+    char msg[512] = "";
     char *end = NULL;
     const float threshold = strcmp(off->mode, "auto") ? strtof(off->mode, &end) : -1.0f;
     if (end && (*end || !(threshold >= 0.0f && threshold <= 1.0f))) {
         return tl_cli_fail("device", "--offload %s: expected a top-1 probability in [0, 1] or auto", off->mode);
     }
-    if (!o->slots || !tl_device_active(o->slots, slot, &version, variant, NULL)) {
-        return tl_cli_fail("device", "--offload: no active model in %s", o->slots ? o->slots : "(no --slots)");
-    }
-    snprintf(path, sizeof path, "%.4000s/slot-%s.tlm", o->slots, slot);
-    uint8_t *bytes = NULL, *arena = NULL;
-    size_t size = 0;
-    tl_model model;
-    tl_interp it;
+    active_model a;
     tl_offload_client *edge = NULL;
-    int rc = 0;
-    tl_status s = tl_read_file(path, &bytes, &size);
-    if (s == TL_OK) {
-        s = tl_model_load(&model, bytes, size, 0);
+    if (active_open(o, "--offload", &a) != 0) {
+        return 1;
     }
-    if (s == TL_OK && !(arena = malloc(tl_model_arena_size(&model) + 1))) {
-        s = TL_ERR_NOMEM;
-    }
-    if (s == TL_OK) {
-        s = tl_interp_init(&it, &model, arena, tl_model_arena_size(&model));
-    }
-    if (s != TL_OK) {
-        rc = tl_cli_fail("device", "--offload: %s: %s", path, tl_status_str(s));
+    int rc = edge_open(o, off, "--offload", &edge);
+    if (rc != 0) {
         goto done;
     }
-    char host[256];
-    uint16_t port = o->port;
-    snprintf(host, sizeof host, "%s", o->host);
-    if (off->edge && split_server("device", off->edge, host, sizeof host, &port) != 0) {
-        rc = 1;
-        goto done;
-    }
-    if (tl_offload_connect(host, port, o->psk, &edge, msg, sizeof msg) != TL_OK) {
-        rc = tl_cli_fail("device", "--offload: %s", msg);
-        goto done;
-    }
+    const tl_model *model = &a.model;
+    tl_interp *it = &a.it;
     tl_offload_policy policy;
     tl_offload_policy_init(&policy, threshold, off->target, off->deadline);
-    const uint32_t last = model.header->exit_count - 1;
+    const uint32_t last = model->header->exit_count - 1;
     const size_t sample = (size_t)test->h * test->w * test->c;
     int8_t *input = malloc(sample);
     long hits = 0, alone = 0, fell_back = 0, bytes_up = 0;
     double rtt_sum = 0.0;
     for (int i = 0; input && i < test->n; ++i) {
         uint32_t n = 0;
-        int8_t *in = tl_interp_input(&it, 0, &n);
+        int8_t *in = tl_interp_input(it, 0, &n);
         tl_exit_result r;
         if (n != sample) {
             rc = tl_cli_fail("device", "--offload: the model takes %u values, the test images have %zu", n, sample);
@@ -382,8 +416,8 @@ static int offload_eval(const tl_device_options *o, const tl_dataset *test, cons
         }
         tl_dataset_device_input(test, (uint32_t)i, input);
         memcpy(in, input, sample); /* the arena may reuse the input's bytes: keep a copy to send */
-        if (tl_interp_run_to_exit(&it, last, &r) != TL_OK) {
-            rc = tl_cli_fail("device", "--offload: %s does not run", path);
+        if (tl_interp_run_to_exit(it, last, &r) != TL_OK) {
+            rc = tl_cli_fail("device", "--offload: %s does not run", a.path);
             break;
         }
         int answer = (int)r.top_class;
@@ -426,8 +460,7 @@ static int offload_eval(const tl_device_options *o, const tl_dataset *test, cons
     free(input);
 done:
     tl_offload_disconnect(edge);
-    free(arena);
-    free(bytes);
+    active_close(&a);
     return rc;
 }
 
@@ -441,61 +474,38 @@ done:
 static int split_eval(const tl_device_options *o, const tl_dataset *test, const device_offload *off,
                       const char *mode)
 {
-    char slot[2], variant[40], model_name[64], path[4200], msg[512] = "", query[256];
-    int version = 0;
+    char msg[512] = "", query[256];
     char *end = NULL;
     const long fixed = strcmp(mode, "auto") ? strtol(mode, &end, 10) : -1;
     if (end && (*end || fixed < 0)) {
         return tl_cli_fail("device", "--split %s: expected a number of operators or auto", mode);
     }
-    if (!o->slots || !tl_device_active(o->slots, slot, &version, variant, model_name)) {
-        return tl_cli_fail("device", "--split: no active model in %s", o->slots ? o->slots : "(no --slots)");
+    active_model a;
+    if (active_open(o, "--split", &a) != 0) {
+        return 1;
     }
-    snprintf(path, sizeof path, "%.4000s/slot-%s.tlm", o->slots, slot);
-    uint8_t *bytes = NULL, *arena = NULL;
-    int8_t *packed = NULL;
-    size_t size = 0;
-    tl_model model;
-    tl_interp it;
+    const tl_model *model = &a.model;
+    tl_interp *it = &a.it;
+    const uint32_t ops = model->header->op_count;
+    const uint32_t capacity = tl_model_arena_size(model) + 1; /* what crosses a cut fits the arena */
+    int8_t *packed = malloc(capacity);
+    uint64_t *instructions = calloc(ops + 1, sizeof *instructions);
+    double *edge_seconds = calloc(ops + 1, sizeof *edge_seconds);
+    tl_split_cut *cuts = calloc(ops + 1, sizeof *cuts);
     tl_offload_client *edge = NULL;
-    uint64_t *instructions = NULL;
-    double *edge_seconds = NULL;
-    tl_split_cut *cuts = NULL;
     int rc = 0;
-    tl_status s = tl_read_file(path, &bytes, &size);
-    if (s == TL_OK) {
-        s = tl_model_load(&model, bytes, size, 0);
+    if (fixed > (long)ops) {
+        rc = tl_cli_fail("device", "--split %ld: %s has %u operators", fixed, a.variant, ops);
+    } else if (!packed || !instructions || !edge_seconds || !cuts) {
+        rc = tl_cli_fail("device", "--split: out of memory");
+    } else {
+        rc = edge_open(o, off, "--split", &edge);
     }
-    const uint32_t ops = s == TL_OK ? model.header->op_count : 0;
-    if (s == TL_OK && fixed > (long)ops) {
-        rc = tl_cli_fail("device", "--split %ld: %s has %u operators", fixed, variant, ops);
-        goto done;
-    }
-    arena = s == TL_OK ? malloc(tl_model_arena_size(&model) + 1) : NULL;
-    packed = s == TL_OK ? malloc(tl_model_arena_size(&model) + 1) : NULL; /* what crosses fits the arena */
-    instructions = calloc(ops + 1, sizeof *instructions);
-    edge_seconds = calloc(ops + 1, sizeof *edge_seconds);
-    cuts = calloc(ops + 1, sizeof *cuts);
-    if (s == TL_OK && (!arena || !packed || !instructions || !edge_seconds || !cuts)) {
-        s = TL_ERR_NOMEM;
-    }
-    if (s == TL_OK) {
-        s = tl_interp_init(&it, &model, arena, tl_model_arena_size(&model));
-    }
-    if (s != TL_OK) {
-        rc = tl_cli_fail("device", "--split: %s: %s", path, tl_status_str(s));
-        goto done;
-    }
-    char host[256];
-    uint16_t port = o->port;
-    snprintf(host, sizeof host, "%s", o->host);
-    if ((off->edge && split_server("device", off->edge, host, sizeof host, &port) != 0) ||
-        tl_offload_connect(host, port, o->psk, &edge, msg, sizeof msg) != TL_OK) {
-        rc = off->edge && !edge && !msg[0] ? 1 : tl_cli_fail("device", "--split: %s", msg);
+    if (rc != 0) {
         goto done;
     }
     for (uint32_t op = 0; op < ops; ++op) {
-        instructions[op] = 3 * tl_op_macs(&model, op) + 500;
+        instructions[op] = 3 * tl_op_macs(model, op) + 500;
     }
     const double ips = o->profile.instructions_per_second > 0 ? o->profile.instructions_per_second
                                                                 : o->profile.macs_per_second * 3.0;
@@ -507,33 +517,34 @@ static int split_eval(const tl_device_options *o, const tl_dataset *test, const 
         if (fixed < 0) {
             const tl_split_link link = { o->rate_bps, rtt, ips, TL_SPLIT_JOULES_PER_INSTRUCTION,
                                          TL_SPLIT_JOULES_PER_BIT };
-            tl_split_costs(&model, instructions, edge_seconds, &link, cuts, &k);
+            tl_split_costs(model, instructions, edge_seconds, &link, cuts, &k);
         }
         cut_sum += k;
         uint32_t n = 0;
-        int8_t *in = tl_interp_input(&it, 0, &n);
+        int8_t *in = tl_interp_input(it, 0, &n);
         if (n != sample) {
             rc = tl_cli_fail("device", "--split: the model takes %u values, the test images have %zu", n, sample);
             break;
         }
         tl_dataset_device_input(test, (uint32_t)i, in);
         for (uint32_t op = 0; op < k; ++op) {
-            tl_interp_step(&it);
+            tl_interp_step(it);
         }
         int label = -1;
         if (k < ops) {
             uint32_t crossing = 0;
             float confidence = 0.0f;
-            tl_interp_cut_save(&it, k, packed, tl_model_arena_size(&model) + 1, &crossing);
-            snprintf(query, sizeof query, "cut=%u&name=%s&version=%d&variant=%s", k, model_name, version, variant);
+            tl_interp_cut_save(it, k, packed, capacity, &crossing);
+            snprintf(query, sizeof query, "cut=%u&name=%s&version=%d&variant=%s", k, a.name, a.version, a.variant);
             const double t0 = tl_monotonic_seconds();
-            const tl_status a = tl_offload_ask(edge, query, packed, crossing, off->deadline, &label, &confidence, msg,
-                                               sizeof msg);
-            const double took = tl_monotonic_seconds() - t0;
-            rtt = rtt > 0.0 ? 0.8 * rtt + 0.2 * (a == TL_OK ? took : off->deadline) : (a == TL_OK ? took : off->deadline);
+            const tl_status answered = tl_offload_ask(edge, query, packed, crossing, off->deadline, &label,
+                                                      &confidence, msg, sizeof msg);
+            /* The round trip, smoothed; a lost answer counts as the deadline. */
+            const double took = answered == TL_OK ? tl_monotonic_seconds() - t0 : off->deadline;
+            rtt = rtt > 0.0 ? 0.8 * rtt + 0.2 * took : took;
             sent_bytes += crossing;
             ++asked;
-            if (a != TL_OK) {
+            if (answered != TL_OK) {
                 label = -1;
                 ++fell_back;
             }
@@ -541,7 +552,7 @@ static int split_eval(const tl_device_options *o, const tl_dataset *test, const 
         if (label < 0) {
             /* All on the device, or no answer in time: the device has the whole model. */
             tl_exit_result r;
-            tl_interp_run_to_exit(&it, model.header->exit_count - 1, &r);
+            tl_interp_run_to_exit(it, model->header->exit_count - 1, &r);
             label = (int)r.top_class;
         }
         hits += label == test->labels[i];
@@ -558,8 +569,7 @@ done:
     free(edge_seconds);
     free(instructions);
     free(packed);
-    free(arena);
-    free(bytes);
+    active_close(&a);
     return rc;
 }
 
