@@ -128,6 +128,26 @@ static void int8_rounding_is_unbiased_and_topk_carries_the_rest(void **state)
     assert_true(w[6] == -0.6f && w[2] == 0.4f);
     assert_int_equal(tl_compress_parse("topk:0", &c), -1);
     assert_int_equal(tl_compress_parse("zip", &c), -1);
+    /* int8z: the same values as int8 (same stream), fewer bytes when most
+     * are small, as an update's are. */
+    enum { LONG = 4096 };
+    float *a = malloc(LONG * sizeof(float)), *b = malloc(LONG * sizeof(float));
+    uint64_t ra = 5, rb = 5, noise = 11;
+    for (int i = 0; i < LONG; ++i) {
+        noise ^= noise << 13, noise ^= noise >> 7, noise ^= noise << 17;
+        const double u = (double)(noise >> 11) / 9007199254740992.0;
+        a[i] = b[i] = (float)((u - 0.5) * (i % 64 == 0 ? 1.0 : 0.02)); /* a few large, most small */
+    }
+    tl_compression plain, packed;
+    assert_int_equal(tl_compress_parse("int8", &plain), 0);
+    assert_int_equal(tl_compress_parse("int8z", &packed), 0);
+    assert_int_equal(packed.kind, TL_COMPRESS_INT8Z);
+    assert_int_equal(tl_compress_apply(&plain, a, NULL, LONG, &ra), LONG + 4 * (LONG / 256));
+    const size_t z = tl_compress_apply(&packed, b, NULL, LONG, &rb);
+    assert_memory_equal(a, b, LONG * sizeof(float));
+    assert_true(z > 0 && z < (LONG + 4 * (LONG / 256)) * 3 / 4);
+    free(a);
+    free(b);
 }
 
 static void shamir_rebuilds_from_any_threshold_of_shares(void **state)

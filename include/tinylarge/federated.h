@@ -87,9 +87,11 @@ typedef enum tl_compress_kind {
     TL_COMPRESS_NONE = 0,  /* float32: 4 bytes a value */
     TL_COMPRESS_INT8 = 1,  /* int8 with stochastic rounding, one float scale per
                               TL_COMPRESS_BLOCK values: unbiased */
-    TL_COMPRESS_TOPK = 2   /* the `ratio` largest values by magnitude, as (u32 index,
+    TL_COMPRESS_TOPK = 2,  /* the `ratio` largest values by magnitude, as (u32 index,
                               f32 value); what is left out is carried to the
                               next round (error feedback, Stich et al. 2018) */
+    TL_COMPRESS_INT8Z = 3  /* int8 as above, its bytes and scales then deflated
+                              (zlib): the small integers cost fewer than 8 bits */
 } tl_compress_kind;
 
 #define TL_COMPRESS_BLOCK 256
@@ -99,10 +101,11 @@ typedef struct tl_compression {
     float ratio;           /* top-k: the fraction kept, (0, 1] */
 } tl_compression;
 
-/* "none", "int8", "topk:0.05"; 0 on success. */
+/* "none", "int8", "int8z", "topk:0.05"; 0 on success. */
 int tl_compress_parse(const char *text, tl_compression *c);
 
-/* Bytes on the air of one update of `dim` values. */
+/* Bytes on the air of one update of `dim` values (int8z: before deflating,
+ * a bound; tl_compress_apply says what it came to). */
 size_t tl_compress_bytes(const tl_compression *c, size_t dim);
 
 /* Replaces update[dim] by what the server decodes from its compressed form

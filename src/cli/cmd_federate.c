@@ -148,8 +148,8 @@ int tl_cmd_federate(int argc, char **argv)
         { "--fixed-point", TL_OPT_FLAG, &cfg.fixed_point, 0, 0, NULL, "sum fixed-point updates as --secagg does,\n"
           "without the masks", NULL },
         { "--dropout", TL_OPT_FLOAT, &cfg.dropout, 0, 0.99, "P", "chance a chosen client drops before sending", NULL },
-        { "--compress", TL_OPT_TEXT, &compress, 0, 0, "KIND", "updates on the air: none (float32, default), int8 or\n"
-          "topk:RATIO", NULL },
+        { "--compress", TL_OPT_TEXT, &compress, 0, 0, "KIND", "updates on the air: none (float32, default), int8,\n"
+          "int8z (int8 deflated) or topk:RATIO", NULL },
         { "--dp-clip", TL_OPT_FLOAT, &cfg.dp_clip, 0, 1e6, "C", "clip each update to this L2 norm", NULL },
         { "--dp-noise", TL_OPT_FLOAT, &cfg.dp_noise, 0, 1e3, "SIGMA", "Gaussian noise, SIGMA x C on the sum", NULL },
         { "--mcu", TL_OPT_FLOAT, &cfg.mcu, 0, 1, "F", "a fraction of clients that are MCU-class: they get the\n"
@@ -210,7 +210,7 @@ int tl_cmd_federate(int argc, char **argv)
                            attackers);
     }
     if (tl_compress_parse(compress, &cfg.compress) != 0) {
-        return tl_cli_fail("federate", "--compress %s: expected none, int8 or topk:RATIO (0 to 1)", compress);
+        return tl_cli_fail("federate", "--compress %s: expected none, int8, int8z or topk:RATIO (0 to 1)", compress);
     }
     if (dp_epsilon > 0.0) {
         if (!(cfg.dp_clip > 0.0f) || cfg.dp_noise > 0.0f) {

@@ -270,10 +270,13 @@ tl_status tl_sim_prepare_updates(sim *s)
             }
             uint64_t rng = stream(cfg->seed, PURPOSE_COMPRESS, (uint64_t)s->round, (uint64_t)client);
             const size_t at = s->mcu[client] ? s->head_at : 0, n = s->mcu[client] ? s->head_count : s->dim;
-            if (tl_compress_apply(&cfg->compress, s->updates[i] + at, s->residual[client] ? s->residual[client] + at
-                                                                                           : NULL, n, &rng) == 0) {
+            s->update_bytes[i] = tl_compress_apply(&cfg->compress, s->updates[i] + at,
+                                                   s->residual[client] ? s->residual[client] + at : NULL, n, &rng);
+            if (s->update_bytes[i] == 0) {
                 return TL_ERR_NOMEM;
             }
+        } else {
+            s->update_bytes[i] = tl_compress_bytes(&cfg->compress, s->mcu[client] ? s->head_count : s->dim);
         }
     }
     return TL_OK;

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 #include "tinylarge/federated.h"
 
 int tl_compress_parse(const char *text, tl_compression *c)
@@ -11,8 +13,8 @@ int tl_compress_parse(const char *text, tl_compression *c)
     if (strcmp(text, "none") == 0 || strcmp(text, "fp32") == 0) {
         return 0;
     }
-    if (strcmp(text, "int8") == 0) {
-        c->kind = TL_COMPRESS_INT8;
+    if (strcmp(text, "int8") == 0 || strcmp(text, "int8z") == 0) {
+        c->kind = text[4] == 'z' ? TL_COMPRESS_INT8Z : TL_COMPRESS_INT8;
         return 0;
     }
     if (strncmp(text, "topk:", 5) == 0) {
@@ -34,6 +36,7 @@ size_t tl_compress_bytes(const tl_compression *c, size_t dim)
 {
     switch (c->kind) {
     case TL_COMPRESS_INT8:
+    case TL_COMPRESS_INT8Z:
         return dim + 4 * ((dim + TL_COMPRESS_BLOCK - 1) / TL_COMPRESS_BLOCK);
     case TL_COMPRESS_TOPK:
         return 8 * topk_count(c, dim);
@@ -61,25 +64,55 @@ static int compare_desc(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
-size_t tl_compress_apply(const tl_compression *c, float *u, float *residual, size_t dim, uint64_t *rng)
+/* int8 with stochastic rounding, per block of TL_COMPRESS_BLOCK values;
+ * with wire[dim + 4 x blocks] not NULL, the bytes sent too: the int8
+ * values, then the float scales. */
+static void quantise_int8(float *u, size_t dim, uint64_t *rng, uint8_t *wire)
 {
-    if (c->kind == TL_COMPRESS_INT8) {
-        for (size_t at = 0; at < dim; at += TL_COMPRESS_BLOCK) {
-            const size_t n = dim - at < TL_COMPRESS_BLOCK ? dim - at : TL_COMPRESS_BLOCK;
-            float top = 0.0f;
-            for (size_t i = 0; i < n; ++i) {
-                top = fabsf(u[at + i]) > top ? fabsf(u[at + i]) : top;
-            }
-            const float scale = top / 127.0f;
-            for (size_t i = 0; i < n && scale > 0.0f; ++i) {
+    for (size_t at = 0, block = 0; at < dim; at += TL_COMPRESS_BLOCK, ++block) {
+        const size_t n = dim - at < TL_COMPRESS_BLOCK ? dim - at : TL_COMPRESS_BLOCK;
+        float top = 0.0f;
+        for (size_t i = 0; i < n; ++i) {
+            top = fabsf(u[at + i]) > top ? fabsf(u[at + i]) : top;
+        }
+        const float scale = top / 127.0f;
+        for (size_t i = 0; i < n; ++i) {
+            float q = 0.0f;
+            if (scale > 0.0f) {
                 /* Stochastic rounding: E[q] = u / scale, so the mean of many
                  * clients' updates is not biased toward zero. */
                 const float x = u[at + i] / scale, lo = floorf(x);
-                float q = lo + (uniform01(rng) < x - lo ? 1.0f : 0.0f);
+                q = lo + (uniform01(rng) < x - lo ? 1.0f : 0.0f);
                 q = q > 127.0f ? 127.0f : (q < -127.0f ? -127.0f : q);
                 u[at + i] = q * scale;
             }
+            if (wire) {
+                wire[at + i] = (uint8_t)(int8_t)q;
+            }
         }
+        if (wire) {
+            memcpy(wire + dim + 4 * block, &scale, 4);
+        }
+    }
+}
+
+size_t tl_compress_apply(const tl_compression *c, float *u, float *residual, size_t dim, uint64_t *rng)
+{
+    if (c->kind == TL_COMPRESS_INT8) {
+        quantise_int8(u, dim, rng, NULL);
+    } else if (c->kind == TL_COMPRESS_INT8Z) {
+        /* The bytes themselves, deflated: what a client would send. */
+        const size_t raw = tl_compress_bytes(c, dim);
+        uLongf packed_size = compressBound((uLong)raw);
+        uint8_t *wire = malloc(raw), *packed = malloc(packed_size);
+        int ok = wire && packed;
+        if (ok) {
+            quantise_int8(u, dim, rng, wire);
+            ok = compress2(packed, &packed_size, wire, (uLong)raw, 6) == Z_OK;
+        }
+        free(wire);
+        free(packed);
+        return ok ? (size_t)packed_size + 4 : 0; /* + its raw length, for the server's inflate */
     } else if (c->kind == TL_COMPRESS_TOPK) {
         const size_t k = topk_count(c, dim);
         float *mag = malloc(dim * sizeof(float));

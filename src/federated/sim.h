@@ -41,6 +41,7 @@ typedef struct sim {
     float **edge_state;             /* two levels: each edge's state */
     double *edge_weight;
     float **updates;                /* per chosen client of the round */
+    size_t *update_bytes;           /* ... and what each costs on the air */
     double *weights;
     float **residual;               /* top-k error feedback, per client (lazily) */
     int *chosen, *dropped;

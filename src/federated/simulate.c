@@ -169,7 +169,7 @@ static tl_status aggregate_group(sim *s, const int *slots, int count, float *out
             if (!s->dropped[slot] && s->mcu[s->chosen[slot]] == pass) {
                 u[alive] = s->updates[slot];
                 w[alive++] = s->weights[slot];
-                r->bytes_up += (double)tl_compress_bytes(&cfg->compress, pass ? s->head_count : s->dim);
+                r->bytes_up += (double)s->update_bytes[slot];
             }
         }
         hosts = pass == 0 ? alive : hosts;
@@ -364,11 +364,12 @@ static tl_status setup(sim *s, char *error, size_t error_size)
     }
     s->global = malloc(s->dim * sizeof(float));
     s->updates = calloc((size_t)cfg->per_round, sizeof(float *));
+    s->update_bytes = calloc((size_t)cfg->per_round, sizeof(size_t));
     s->weights = calloc((size_t)cfg->per_round, sizeof(double));
     s->chosen = calloc((size_t)cfg->per_round, sizeof(int));
     s->dropped = calloc((size_t)cfg->per_round, sizeof(int));
     s->residual = calloc((size_t)cfg->clients, sizeof(float *));
-    if (!s->global || !s->updates || !s->weights || !s->chosen || !s->dropped || !s->residual) {
+    if (!s->global || !s->updates || !s->update_bytes || !s->weights || !s->chosen || !s->dropped || !s->residual) {
         return TL_ERR_NOMEM;
     }
     for (int i = 0; i < cfg->per_round; ++i) {
@@ -655,6 +656,7 @@ static void release(sim *s)
         free(s->updates[i]);
     }
     free(s->updates);
+    free(s->update_bytes);
     for (int c = 0; s->residual && c < cfg->clients; ++c) {
         free(s->residual[c]);
     }
