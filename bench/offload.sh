@@ -9,6 +9,12 @@
 #   split       split inference, the cut chosen per image (--split auto)
 #               for uplinks of 10 kbit/s to 10 Mbit/s: the mean cut and
 #               the bytes sent (the answers are the device model's)
+#   sweep       the cost model's latency over uplinks of 0.1 to 100 Mbit/s
+#               and round trips of 5 to 50 ms for the student and the
+#               bottleneck student (MODEL=, BOTTLENECK= .tlm files): the
+#               chosen cut against all on the device and all on the edge
+#               (per-operator Cortex-M4 instructions measured under QEMU,
+#               the edge's measured on this host; not end to end)
 #   throughput  the edge model under 100 devices asking at once (each one
 #               request in flight): requests/s and p50/p99 with dynamic
 #               batching (32, 2 ms) and with batch 1, alternating rounds
@@ -20,7 +26,7 @@ case ${1:-} in -h | --help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;; esac
 [ $# -ge 1 ] || { sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2; }
 build=$1
 shift
-sections=${*:-curve split throughput}
+sections=${*:-curve split sweep throughput}
 bin=$build/tinylarge
 load=$build/bench/coap_load
 main=$build/main-job
@@ -78,6 +84,26 @@ for section in $sections; do
                 <<<"$line" | awk -v r="$rate" '{ printf "| %s bit/s | %s of %s | %.0f | %s |\n", r, $3, $4, $5 / $2, $1 }'
         done
         stop
+        ;;
+    sweep)
+        echo "### The cost model over a sweep of links (64 M instructions/s)"
+        echo
+        echo "| model | uplink | round trip | all on the device ms | all on the edge ms | chosen ms (K) | worse / chosen |"
+        echo "|---|---|---|---|---|---|---|"
+        for model in "${MODEL:-$main/catalogue/e0-s00-int8.tlm}" ${BOTTLENECK:+"$BOTTLENECK"}; do
+            for rate in 10k 30k 100k 1M 10M 100M; do
+                for rtt in 5 20 50; do
+                    "$bin" split "$model" --rate "$rate" --rtt "$rtt" --ips 64M --json "$work/sweep.json" >/dev/null
+                    awk -v m="$(basename "$model")" -v r="$rate" -v t="$rtt" '
+                        /"ops_on_device"/ { match($0, /"ops_on_device": [0-9]+/); k = substr($0, RSTART + 17, RLENGTH - 17) + 0
+                                            match($0, /"total_s": [0-9.]+/); tot[k] = substr($0, RSTART + 11, RLENGTH - 11) + 0; n = k }
+                        /"chosen"/ { match($0, /[0-9]+/); c = substr($0, RSTART, RLENGTH) + 0 }
+                        END { worse = tot[0] > tot[n] ? tot[0] : tot[n]
+                              printf "| %s | %s bit/s | %s ms | %.1f | %.1f | %.1f (%d) | %.2f |\n", m, r, t, 1e3 * tot[n], 1e3 * tot[0], 1e3 * tot[c], c, worse / tot[c] }' \
+                        "$work/sweep.json"
+                done
+            done
+        done
         ;;
     throughput)
         echo "### The edge model under 100 devices (5 s rounds, alternating)"
