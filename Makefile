@@ -10,7 +10,7 @@ JOBS ?= $(shell nproc)
 SHARED ?= $(abspath ../shared)
 FUZZ_SECONDS ?= 30
 
-.PHONY: all deps build run test test-sanitize fuzz bench bench-accuracy bench-teacher bench-distill bench-densify clean
+.PHONY: all deps build run test test-sanitize fuzz bench bench-accuracy bench-teacher bench-distill bench-densify bench-learning bench-offload clean
 
 all: build
 
@@ -72,6 +72,17 @@ bench-densify: build
 bench-distill: build
 	@test -n "$(TEACHER)" || { echo "bench-distill: give TEACHER=teacher.tlc (see bench-teacher)"; exit 2; }
 	@bench/distill.sh $(BUILD) $(TEACHER)
+
+# Learning back: on-device learning, then federated learning (about 4.5
+# hours on 2 cores; bench/federated.sh SECTION... runs a part).
+bench-learning: build
+	@bench/learn.sh $(BUILD)
+	@bench/federated.sh $(BUILD)
+
+# Device and edge together (needs `make run`'s outputs; EDGE=teacher.tlc
+# puts the teacher on the edge).
+bench-offload: build
+	@bench/offload.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-sanitize $(BUILD)-fuzz
