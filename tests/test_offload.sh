@@ -127,6 +127,21 @@ check "a cut outside the model is refused" 1 "--split 99: the model has [0-9]+ o
 "$bin" export "$work/bottleneck.tlc" -o "$work/bottleneck.tlm" --data "$work/data" --limit 50 --calibration 50 >/dev/null
 check "the bottleneck student has a cut of 12 bytes (its input is 256)" 0 \
     " 6 CONV_2D +[0-9]+ +[0-9.]+ +12 " -- "$bin" split "$work/bottleneck.tlm" --rate 10k --rtt 20 --ips 64M
+# Split learning: the device's half trains with the gradients the edge's half returns.
+"$bin" train --arch student-tiny --epochs 1 --data "$work/data" --out "$work/whole-trained.tlc" >/dev/null 2>&1
+check "split learning reports what crossed: 8x8x16 activations, int8 with a scale (1,028 bytes a sample each way)" 0 \
+    "split learning: the device's half is nodes 1-6 .* 8-bit.*split learning at node 6: 0\.[0-9] MB of activations up .*\(1028 bytes a sample each way, 8-bit\)" -- \
+    "$bin" train --arch student-tiny --epochs 1 --data "$work/data" --out "$work/split8.tlc" --split-cut 6
+"$bin" train --arch student-tiny --epochs 1 --data "$work/data" --out "$work/split32.tlc" --split-cut 6 --split-bits 32 \
+    >/dev/null 2>&1
+check "float32 at the cut trains exactly the unsplit network" 0 "^same ?$" -- \
+    bash -c "cmp -s '$work/whole-trained.tlc' '$work/split32.tlc' && echo same || echo differ"
+check "int8 at the cut changes the training a little" 0 "^differ ?$" -- \
+    bash -c "cmp -s '$work/whole-trained.tlc' '$work/split8.tlc' && echo same || echo differ"
+check "a cut that a skip connection crosses is refused" 1 "cannot cut teacher after node 5: a skip connection crosses it" -- \
+    "$bin" train --arch teacher --epochs 1 --data "$work/data" --limit 20 --out "$work/t.tlc" --split-cut 5
+check "split learning takes one thread" 1 "split learning takes one training thread" -- \
+    "$bin" train --arch student-tiny --epochs 1 --data "$work/data" --out "$work/t.tlc" --split-cut 6 --threads 2
 check "split needs the link" 1 "need MODEL.tlm, --rate, --rtt and --ips" -- "$bin" split "$model" --rate 1M
 check "split names a model that is not one" 1 "$work/slow.json" -- "$bin" split "$work/slow.json" --rate 1M --rtt 5 --ips 64M
 echo "$passed passed, $failed failed"

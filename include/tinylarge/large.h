@@ -81,10 +81,26 @@ typedef struct tl_net {
                                    the widest the CPU runs; tests may lower it */
     float *direct_in, *direct_w; /* padded image and reordered filters */
     char arch[32];              /* architecture name, for checkpoints */
+    /* Split learning (tl_net_set_cut): node `cut`'s activation, once
+     * computed, and its gradient, once complete, pass through cut_fn in
+     * place: what crosses between the device's half and the edge's. */
+    int cut;                    /* 0: no cut */
+    void (*cut_fn)(void *ctx, float *values, int count, size_t per_sample, int backward);
+    void *cut_ctx;
     const int *conv_widths;     /* while building a channel-pruned net: each */
     int conv_width_count;       /* convolution's output channels, in order */
     int conv_width_next;
 } tl_net;
+
+/* Split learning: nodes [1, node] are the device's half, the rest the
+ * edge's; fn sees (and may change in place, e.g. quantise) the cut's
+ * activation after the forward pass reaches it and its gradient before
+ * the backward pass goes below it. node 0 or fn NULL: no cut.
+ * TL_ERR_SHAPE: a later node reads one before the cut (a skip connection
+ * over it: more than the cut's activation would cross). */
+tl_status tl_net_set_cut(tl_net *net, int node, void (*fn)(void *ctx, float *values, int count, size_t per_sample,
+                                                            int backward),
+                         void *ctx);
 
 /* ---- building (src/large/net.c) ---- */
 
@@ -399,6 +415,17 @@ void tl_dataset_batch_views(const tl_dataset *ds, const uint32_t *order, int fir
 /* A deterministic permutation of [0, n) for (seed, epoch). */
 void tl_shuffle(uint32_t *order, int n, uint64_t seed, int epoch);
 
+/* What crosses a split-learning cut (src/large/split_learning.c): the
+ * activations up and their gradients down, each sample's values as int8
+ * with one float scale (bits 8), or float32 (bits 32); the bytes counted.
+ * Pass tl_cut_exchange and a tl_cut_link to tl_net_set_cut. */
+typedef struct tl_cut_link {
+    int bits;                   /* 8 or 32 */
+    double bytes_up, bytes_down;
+    long samples;               /* forward passes' samples through the cut */
+} tl_cut_link;
+void tl_cut_exchange(void *link, float *values, int count, size_t per_sample, int backward);
+
 /* ---- checkpoints (src/large/checkpoint.c) ---- */
 
 /* What a checkpoint says about itself. */
@@ -474,6 +501,10 @@ typedef struct tl_train_config {
     int qat_bits;               /* quantisation-aware training of conv/dense weights: 4 or 8 (0: off) */
     int alone;                  /* 1: one process's run even under mpirun (a federated client,
                                    whose processes are edges, not batch slices) */
+    int split_cut;              /* > 0: split learning, the net cut after this node (the
+                                   device's half below, the edge's above; one thread) */
+    int split_bits;             /* what crosses: 8 (int8, a scale a sample) or 32 */
+    tl_cut_link *split_link;    /* counts the bytes (NULL: the trainer's own) */
     int progress;               /* 1: a progress bar on stderr; 0: log lines */
     int quiet;                  /* no output at all (tests) */
     /* Where the run's log lines go (NULL: stderr): the run announced, the

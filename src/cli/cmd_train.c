@@ -25,7 +25,7 @@ static int run_training(int argc, char **argv, int distill)
     tl_train_defaults(&cfg);
     cfg.progress = isatty(STDERR_FILENO);
     enum { MOST = 1000000 };
-    int no_augment = 0, optimizer = 0, schedule = 0, kd = 0, qat = -1;
+    int no_augment = 0, optimizer = 0, schedule = 0, kd = 0, qat = -1, split_bits = 0;
     uint32_t limit = 0, seed = (uint32_t)cfg.seed;
     tl_opt_list teachers = { { NULL }, 0 };
     const tl_opt distill_options[] = {
@@ -92,6 +92,11 @@ static int run_training(int argc, char **argv, int distill)
         { "--prune-channels", TL_OPT_FLOAT, &cfg.prune_channels, 0.000001, 0.999999, "F", "with --init: remove the\n"
           "fraction F of each convolution's filters (structured: smaller\ncompute and arena), then fine-tune", NULL },
         { "--qat", TL_OPT_CHOICE, &qat, 0, 0, "4|8", "quantisation-aware training for BITS-bit weights", NULL },
+        { "--split-cut", TL_OPT_INT, &cfg.split_cut, 1, 100000, "NODE", "split learning: the device's half is the network\n"
+          "up to this node, the edge's the rest; only the node's activations (up)\n"
+          "and their gradients (down) cross, counted", NULL },
+        { "--split-bits", TL_OPT_CHOICE, &split_bits, 0, 0, "8|32", "what crosses the cut: int8 with a scale a sample\n"
+          "(default) or float32", NULL },
         { "", distill ? TL_OPT_GROUP : TL_OPT_END, NULL, 0, 0, NULL, NULL, distill_options },
         { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },
     };
@@ -119,6 +124,9 @@ static int run_training(int argc, char **argv, int distill)
     if (qat >= 0) {
         cfg.qat_bits = qat ? 8 : 4;
     }
+    tl_cut_link cut = { 0, 0.0, 0.0, 0 };
+    cfg.split_bits = split_bits == 1 ? 32 : 8;
+    cfg.split_link = &cut;
     if (limit > 0) { /* 0: every image */
         cfg.limit_train = (int)limit;
         cfg.limit_test = (int)(limit / 6 ? limit / 6 : 1);
@@ -158,6 +166,11 @@ static int run_training(int argc, char **argv, int distill)
         printf("%s%.4f", e ? " / " : " ", (double)rep.test_accuracy[e]);
     }
     printf(rep.exit_count > 1 ? " (per exit)\n" : "\n");
+    if (cfg.split_cut > 0 && cut.samples > 0) {
+        printf("split learning at node %d: %.1f MB of activations up (training and test passes), %.1f MB of "
+               "gradients down (%.0f bytes a sample each way, %d-bit)\n", cfg.split_cut, cut.bytes_up / 1e6, cut.bytes_down / 1e6,
+               cut.bytes_up / (double)cut.samples, cfg.split_bits);
+    }
     return 0;
 }
 

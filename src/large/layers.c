@@ -747,7 +747,31 @@ void tl_net_forward(tl_net *net, const float *x, int count)
         case TL_LAYER_GLOBAL_AVGPOOL: gap_forward(net, n, count); break;
         default: elementwise_forward(net, n, count); break;
         }
+        if (i == net->cut && net->cut_fn) {
+            net->cut_fn(net->cut_ctx, n->out, count, sample_size(n), 0); /* device -> edge */
+        }
     }
+}
+
+tl_status tl_net_set_cut(tl_net *net, int node, void (*fn)(void *ctx, float *values, int count, size_t per_sample,
+                                                            int backward),
+                         void *ctx)
+{
+    if (!net || node < 0 || node >= net->count - 1) {
+        return TL_ERR_ARG; /* the edge's half needs a node */
+    }
+    /* Only the cut's activation may cross: no skip connection over it. */
+    for (int i = node + 1; node > 0 && i < net->count; ++i) {
+        for (int k = 0; k < 2; ++k) {
+            if (net->nodes[i].in[k] >= 0 && net->nodes[i].in[k] < node) {
+                return TL_ERR_SHAPE;
+            }
+        }
+    }
+    net->cut = fn ? node : 0;
+    net->cut_fn = node ? fn : NULL;
+    net->cut_ctx = ctx;
+    return TL_OK;
 }
 
 void tl_net_backward(tl_net *net, int count)
@@ -766,6 +790,9 @@ void tl_net_backward(tl_net *net, int count)
         tl_node *n = &net->nodes[i];
         if (!n->grad_ready) {
             continue; /* no gradient reaches this node */
+        }
+        if (i == net->cut && net->cut_fn) {
+            net->cut_fn(net->cut_ctx, n->dout, count, sample_size(n), 1); /* edge -> device */
         }
         switch (n->kind) {
         case TL_LAYER_CONV: conv_backward(net, n, count); break;

@@ -625,6 +625,10 @@ tl_status tl_train_check(const tl_train_config *cfg, char *error, size_t error_s
         return fail(error, error_size, TL_ERR_ARG, "unknown architecture '%s' (see --help)",
                     cfg->arch ? cfg->arch : "");
     }
+    if (cfg->split_cut > 0 && (cfg->threads > 1 || (cfg->split_bits != 8 && cfg->split_bits != 32))) {
+        return fail(error, error_size, TL_ERR_ARG, "split learning takes one training thread and 8 or 32 bits at "
+                    "the cut");
+    }
     if (cfg->prune_channels > 0 && !cfg->init) {
         return fail(error, error_size, TL_ERR_ARG, "pruning channels needs the trained network to prune (init)");
     }
@@ -843,6 +847,7 @@ struct tl_trainer {
     long hits_sum, seen, images;
     const float *prox_center;   /* FedProx: mu/2 |w - center|^2 joins the loss */
     float prox_mu;
+    tl_cut_link cut_link;       /* split learning's count, when the caller gives none */
 };
 
 /* The network: resumed, warm-started (and perhaps channel-pruned), or built. */
@@ -987,6 +992,21 @@ tl_status tl_trainer_init(tl_trainer **out, const tl_train_config *config, const
     if (s == TL_OK && (!t->x || !t->y || !t->order || !t->chosen || !t->decay || (cfg->prune > 0 && !t->pruned) ||
                        (cfg->qat_bits && !t->shadow))) {
         s = fail(error, error_size, TL_ERR_NOMEM, "out of memory");
+    }
+    /* Split learning: every pass crosses the cut through tl_cut_exchange. */
+    if (s == TL_OK && cfg->split_cut > 0) {
+        tl_cut_link *link = cfg->split_link ? cfg->split_link : &t->cut_link;
+        link->bits = cfg->split_bits;
+        const tl_status cs = tl_net_set_cut(&t->net, cfg->split_cut, tl_cut_exchange, link);
+        if (cs != TL_OK) {
+            s = fail(error, error_size, cs, "cannot cut %s after node %d: %s", t->net.arch, cfg->split_cut,
+                     cs == TL_ERR_SHAPE ? "a skip connection crosses it" : "it is not inside the network");
+        } else {
+            const tl_node *n = &t->net.nodes[cfg->split_cut];
+            say(cfg, "split learning: the device's half is nodes 1-%d (to %s, %dx%dx%d), the edge's the rest; "
+                "%d-bit activations up and gradients down", cfg->split_cut, n->name, n->h, n->w, n->c,
+                cfg->split_bits);
+        }
     }
     /* Training threads: replicas sharing the parameters, one BLAS thread each. */
     if (s == TL_OK && (s = tl_replicas_init(&t->reps, &t->net, cfg->threads > 1 ? cfg->threads : 1)) != TL_OK) {
