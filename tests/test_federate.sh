@@ -97,5 +97,17 @@ check "more per round than clients" 1 "per round: 1 to the number of clients" --
 check "Krum needs more clients than 2f + 2" 1 "round 1: Krum cannot combine 4 updates" -- \
     fed --clients 4 --per-round 4 --rounds 1 --aggregate krum:1
 check "a missing dataset" 1 "no training split" -- "$bin" federate --data "$work/none"
+# SplitFed: host-class clients train split after node 6 (8x8x16 activations up, gradients down).
+whole=$(fed --clients 4 --per-round 4 --rounds 2 2>&1)
+split32=$(fed --clients 4 --per-round 4 --rounds 2 --split-cut 6 --split-bits 32 --json "$work/split32.json" 2>&1)
+split8=$(fed --clients 4 --per-round 4 --rounds 2 --split-cut 6 --json "$work/split8.json" 2>&1)
+check "SplitFed with float32 at the cut gives the unsplit run's model, bit for bit" 0 "^$(digest "$whole") ?$" -- \
+    digest "$split32"
+check "SplitFed with int8 at the cut trains a (slightly) different model" 1 "" -- test "$(digest "$whole")" = "$(digest "$split8")"
+# Each client's round: its samples' activations (1,024 values + a scale) up, the device's half (weights, BN) up.
+check "SplitFed counts the cut's traffic and the device's half, not the whole model" 0 \
+    '"bytes_up": 6[0-9]{5}, "bytes_down": 6[0-9]{5}' -- cat "$work/split8.json"
+check "SplitFed with compression is refused" 1 "SplitFed .* not with compression" -- \
+    fed --clients 4 --per-round 4 --rounds 1 --split-cut 6 --compress int8
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -205,6 +205,10 @@ typedef struct tl_fed_config {
     int test_limit;            /* test images measured each round (0: all) */
     int train_limit;           /* training images dealt to clients (0: all) */
     int threads;               /* clients trained at once */
+    int split_cut;             /* > 0: SplitFed, host-class clients train split after this
+                                  node (tl_net_set_cut): activations up, gradients down, the
+                                  device halves (and the edge's) averaged each round */
+    int split_bits;            /* what crosses the cut: 8 (default) or 32 */
     uint64_t seed;
     const char *out;           /* the global model's checkpoint, or NULL */
     int quiet;

@@ -165,6 +165,10 @@ int tl_cmd_federate(int argc, char **argv)
           NULL },
         { "--test", TL_OPT_INT, &cfg.test_limit, 0, 100000000, "N", "test images measured (default all)", NULL },
         { "--threads", TL_OPT_INT, &cfg.threads, 1, 64, "T", "clients trained at once (default 2)", NULL },
+        { "--split-cut", TL_OPT_INT, &cfg.split_cut, 1, 100000, "NODE", "SplitFed: host-class clients train split after\n"
+          "this node (train --split-cut): activations up, gradients down, the\n"
+          "device halves averaged each round", NULL },
+        { "--split-bits", TL_OPT_INT, &cfg.split_bits, 8, 32, "8|32", "what crosses the cut (default 8)", NULL },
         { "--seed", TL_OPT_U32, &seed, 0, 4294967295.0, "S", "the run's seed (default 1)", NULL },
         { "--out", TL_OPT_TEXT, &cfg.out, 0, 0, "CKPT", "write the global model's checkpoint", NULL },
         { "--json", TL_OPT_TEXT, &json, 0, 0, "FILE", "write the rounds, final accuracy and model digest", NULL },
@@ -175,7 +179,8 @@ int tl_cmd_federate(int argc, char **argv)
         "usage: tinylarge federate [--arch NAME] [--data DIR] [--clients N] [--per-round K] [--partition KIND]\n"
         "                          [--rounds R] [--local-epochs E] [--strategy S] [--aggregate RULE]\n"
         "                          [--attackers F:KIND] [--secagg] [--dropout P] [--compress KIND]\n"
-        "                          [--dp-clip C --dp-noise SIGMA] [--edges E] [--seed S] [--json FILE] ...\n\n"
+        "                          [--dp-clip C --dp-noise SIGMA] [--edges E] [--split-cut NODE] [--seed S]\n"
+        "                          [--json FILE] ...\n\n"
         "Federated learning simulated in one process: N clients, each with a shard of\n"
         "the dataset, train locally each round they are chosen; the server combines\n"
         "their updates into the global model with the same code the edge runs.\n"

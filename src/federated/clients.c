@@ -18,11 +18,12 @@ typedef struct worker {
     float *state;
 } worker;
 
-static tl_status train_client(sim *s, tl_trainer *t, float *state, int slot)
+static tl_status train_client(sim *s, tl_trainer *t, tl_cut_link *link, float *state, int slot)
 {
     const tl_fed_config *cfg = s->cfg;
     const int client = s->chosen[slot];
     tl_net *net = tl_trainer_net(t);
+    const double up = link->bytes_up, down = link->bytes_down;
     const float *start = s->edge_state ? s->edge_state[client % cfg->edges] : s->global;
     tl_fed_state_set(net, start);
     tl_status st = tl_trainer_restart(t, &s->shards[client], stream(cfg->seed, PURPOSE_TRAIN, (uint64_t)s->round,
@@ -40,6 +41,10 @@ static tl_status train_client(sim *s, tl_trainer *t, float *state, int slot)
         return st;
     }
     tl_fed_state_get(net, state);
+    /* SplitFed's air: the cut's traffic, then the device's half up for
+     * averaging and back down (zero without a cut). */
+    s->split_up[slot] = link->bytes_up - up + 4.0 * (double)s->device_half;
+    s->split_down[slot] = link->bytes_down - down + 4.0 * (double)s->device_half;
     float *u = s->updates[slot];
     const float factor = s->attacker[client] && cfg->attack == TL_ATTACK_SIGN_FLIP ? -1.0f
                          : s->attacker[client] && cfg->attack == TL_ATTACK_SCALE  ? 10.0f
@@ -112,7 +117,8 @@ static void *worker_run(void *arg)
             continue; /* it drops before sending (its training changes nothing), or another edge trains it */
         }
         const tl_status st = s->mcu[s->chosen[slot]] ? learn_on_device(s, slot)
-                                                    : train_client(s, s->trainers[w->index], w->state, slot);
+                                                    : train_client(s, s->trainers[w->index],
+                                                                   &s->cut_links[w->index], w->state, slot);
         if (st != TL_OK) {
             s->worker_status = st;
         }
@@ -275,6 +281,8 @@ tl_status tl_sim_prepare_updates(sim *s)
             if (s->update_bytes[i] == 0) {
                 return TL_ERR_NOMEM;
             }
+        } else if (cfg->split_cut > 0 && !s->mcu[client]) {
+            s->update_bytes[i] = (size_t)s->split_up[i];
         } else {
             s->update_bytes[i] = tl_compress_bytes(&cfg->compress, s->mcu[client] ? s->head_count : s->dim);
         }

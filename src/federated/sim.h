@@ -47,6 +47,9 @@ typedef struct sim {
     int *chosen, *dropped;
     int chosen_count, round;
     tl_trainer **trainers;
+    tl_cut_link *cut_links;         /* SplitFed: each trainer's count of what crossed */
+    double *split_up, *split_down;  /* ... per chosen client this round */
+    size_t device_half;             /* state values on the device's side of the cut */
     tl_net eval;
     tl_checkpoint_info info;
     tl_server_opt opt;

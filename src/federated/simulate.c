@@ -324,11 +324,17 @@ static tl_status setup(sim *s, char *error, size_t error_size)
     tc.quiet = 1;
     tc.alone = 1; /* under mpirun the processes are edges, not slices of a batch */
     s->trainers = calloc((size_t)cfg->threads, sizeof(tl_trainer *));
-    if (!s->trainers) {
+    s->cut_links = calloc((size_t)cfg->threads, sizeof(tl_cut_link));
+    s->split_up = calloc((size_t)cfg->per_round, sizeof(double));
+    s->split_down = calloc((size_t)cfg->per_round, sizeof(double));
+    if (!s->trainers || !s->cut_links || !s->split_up || !s->split_down) {
         return TL_ERR_NOMEM;
     }
+    tc.split_cut = cfg->split_cut;
+    tc.split_bits = cfg->split_bits ? cfg->split_bits : 8;
     tl_train_report rep;
     for (int i = 0; i < cfg->threads; ++i) {
+        tc.split_link = &s->cut_links[i];
         st = tl_trainer_init(&s->trainers[i], &tc, &s->shards[0], &s->probe, &rep, error, error_size);
         if (st != TL_OK) {
             return st;
@@ -336,6 +342,13 @@ static tl_status setup(sim *s, char *error, size_t error_size)
     }
     tl_net *net = tl_trainer_net(s->trainers[0]);
     s->dim = tl_fed_state_size(net);
+    /* SplitFed: the device's half of the state (weights, batch-norm
+     * statistics) is what a client sends for averaging beside the cut's
+     * activations; the edge keeps the rest. */
+    for (int i = 1; i <= cfg->split_cut && i < net->count; ++i) {
+        const tl_node *n = &net->nodes[i];
+        s->device_half += n->weight_count + n->bias_count + (n->kind == TL_LAYER_BATCHNORM ? 2 * (size_t)n->c : 0);
+    }
     /* The global model starts as the trainers' net does: the same seed, or
      * the same checkpoint. */
     const char *arch = cfg->arch;
@@ -546,7 +559,9 @@ static tl_status run_round(sim *s, tl_fed_round *r, float *step)
      * host-class one, the int8 model to an MCU-class one. */
     for (int i = 0; i < s->chosen_count; ++i) {
         if (mine(s, s->chosen[i])) {
-            r->bytes_down += s->mcu[s->chosen[i]] ? (double)s->tlm_size : (double)s->dim * 4;
+            r->bytes_down += s->mcu[s->chosen[i]] ? (double)s->tlm_size
+                             : cfg->split_cut > 0  ? s->split_down[i] /* gradients, and the device's half */
+                                                   : (double)s->dim * 4;
         }
     }
     int slots[4096];
@@ -652,6 +667,9 @@ static void release(sim *s)
         }
     }
     free(s->trainers);
+    free(s->cut_links);
+    free(s->split_up);
+    free(s->split_down);
     for (int i = 0; s->updates && i < cfg->per_round; ++i) {
         free(s->updates[i]);
     }
@@ -704,6 +722,12 @@ static tl_status check_config(const tl_fed_config *cfg, char *error, size_t size
         why = "dropout and attackers are fractions in [0, 1)";
     } else if (!(cfg->mcu >= 0.0f && cfg->mcu <= 1.0f) || cfg->mcu_samples < 1 || (cfg->mcu > 0.0f && cfg->edges > 0)) {
         why = "MCU-class clients: a fraction in [0, 1], samples >= 1, and (for now) one level";
+    } else if (cfg->split_bits != 0 && cfg->split_bits != 8 && cfg->split_bits != 32) {
+        why = "what crosses a split cut is 8 or 32 bits";
+    } else if (cfg->split_cut < 0 || (cfg->split_cut > 0 && (cfg->compress.kind != TL_COMPRESS_NONE || cfg->secagg ||
+                                                             cfg->fixed_point || cfg->edges > 0))) {
+        why = "SplitFed (a split cut) sends the device's half in float32: not with compression, secure "
+              "aggregation, fixed point or two levels (yet)";
     } else if (!(cfg->secagg_threshold >= 0.1f && cfg->secagg_threshold < 1.0f)) {
         why = "the secure-aggregation threshold is a fraction of the neighbours in [0.1, 1)";
     } else if (cfg->frac_bits < 4 || cfg->frac_bits > 28) {
