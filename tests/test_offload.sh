@@ -142,6 +142,10 @@ check "a cut that a skip connection crosses is refused" 1 "cannot cut teacher af
     "$bin" train --arch teacher --epochs 1 --data "$work/data" --limit 20 --out "$work/t.tlc" --split-cut 5
 check "split learning takes one thread" 1 "split learning takes one training thread" -- \
     "$bin" train --arch student-tiny --epochs 1 --data "$work/data" --out "$work/t.tlc" --split-cut 6 --threads 2
+"$bin" train --arch student-early-cut --epochs 1 --data "$work/data" --out "$work/early.tlc" >/dev/null 2>&1
+"$bin" export "$work/early.tlc" -o "$work/early.tlm" --data "$work/data" --limit 50 --calibration 50 >/dev/null
+check "the early-cut student's cut, after its second operator, sends 4x4x1 = 16 bytes and is chosen at 10 kbit/s" 0 \
+    " 2 CONV_2D +[0-9]+ +[0-9.]+ +16 .*chosen: K = 2 \(split\)" -- "$bin" split "$work/early.tlm" --rate 10k --rtt 20 --ips 64M
 check "split needs the link" 1 "need MODEL.tlm, --rate, --rtt and --ips" -- "$bin" split "$model" --rate 1M
 check "split names a model that is not one" 1 "$work/slow.json" -- "$bin" split "$work/slow.json" --rate 1M --rtt 5 --ips 64M
 echo "$passed passed, $failed failed"
