@@ -999,8 +999,10 @@ tl_status tl_trainer_init(tl_trainer **out, const tl_train_config *config, const
         link->bits = cfg->split_bits;
         const tl_status cs = tl_net_set_cut(&t->net, cfg->split_cut, tl_cut_exchange, link);
         if (cs != TL_OK) {
-            s = fail(error, error_size, cs, "cannot cut %s after node %d: %s", t->net.arch, cfg->split_cut,
-                     cs == TL_ERR_SHAPE ? "a skip connection crosses it" : "it is not inside the network");
+            s = fail(error, error_size, cs, "cannot cut %s after node %d: %s (its nodes: 0, the input, to %d)",
+                     t->net.arch, cfg->split_cut,
+                     cs == TL_ERR_SHAPE ? "a skip connection crosses it" : "it is not inside the network",
+                     t->net.count - 1);
         } else {
             const tl_node *n = &t->net.nodes[cfg->split_cut];
             say(cfg, "split learning: the device's half is nodes 1-%d (to %s, %dx%dx%d), the edge's the rest; "
