@@ -115,7 +115,7 @@ for section in $sections; do
                 serve --infer-batch "$batch"
                 out=$("$load" infer "127.0.0.1:$port" 100 5 784)
                 stop
-                awk -v b="$batch" -v r="$round" '{ printf "| %s (round %s) | %s | %s | %s |\n", b == 1 ? "batch 1" : "up to 32, 2 ms", r, $7, $10, $13 }' <<<"$out"
+                awk -v b="$batch" -v r="$round" '{ printf "| %s (round %s) | %s | %s | %s |\n", b == 1 ? "batch 1" : "up to 32, 2 ms", r, $8, $11, $14 }' <<<"$out"
             done
         done
         ;;
