@@ -1218,6 +1218,16 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
             next_poll = tl_monotonic_seconds() + poll;
         }
     }
+    /* Requests at the inference worker are answered before leaving (up to
+     * 2 s): their waits hold sessions and memory until then. */
+    const double drain_until = tl_monotonic_seconds() + 2.0;
+    while (server->infer && tl_infer_pending(server->infer) && tl_monotonic_seconds() < drain_until) {
+        coap_io_process(ctx, 1);
+        tl_infer_collect(server->infer, infer_answered, server);
+    }
+    if (server->infer) {
+        coap_io_process(ctx, 10); /* send the last answers */
+    }
     coap_free_context(ctx);
     coap_cleanup();
     tl_infer_close(server->infer);
