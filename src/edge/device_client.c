@@ -776,16 +776,27 @@ tl_status tl_context_set(const char *host, uint16_t port, const tl_psk *psk, con
     return s;
 }
 
+/* The text value of key in "k=v&k=v" (copied into out, "" if missing). */
+static const char *text_value(const char *text, const char *key, char *out, size_t size)
+{
+    const size_t n = strlen(key);
+    out[0] = '\0';
+    for (const char *p = text; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+        if (!strncmp(p, key, n) && p[n] == '=') {
+            const char *end = strchr(p + n + 1, '&');
+            const size_t len = end ? (size_t)(end - p - n - 1) : strlen(p + n + 1);
+            snprintf(out, size, "%.*s", (int)len, p + n + 1);
+            break;
+        }
+    }
+    return out;
+}
+
 /* The value of key in "k=v&k=v" text, as an int; -1 if missing. */
 static long text_field(const char *text, const char *key)
 {
-    const size_t n = strlen(key);
-    for (const char *p = text; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
-        if (!strncmp(p, key, n) && p[n] == '=') {
-            return strtol(p + n + 1, NULL, 10);
-        }
-    }
-    return -1;
+    char value[32];
+    return text_value(text, key, value, sizeof value)[0] ? strtol(value, NULL, 10) : -1;
 }
 
 /* Sends code path?query, with `body` block-wise (Block1) if not NULL, and
@@ -834,22 +845,6 @@ static tl_status read_round(tl_device_client *c, const char *name, char *text, s
         snprintf(text, size, "%s", c->current.body ? (const char *)c->current.body : "");
     }
     return s;
-}
-
-/* The text value of key in "k=v&k=v" (copied into out, "" if missing). */
-static const char *text_value(const char *text, const char *key, char *out, size_t size)
-{
-    const size_t n = strlen(key);
-    out[0] = '\0';
-    for (const char *p = text; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
-        if (!strncmp(p, key, n) && p[n] == '=') {
-            const char *end = strchr(p + n + 1, '&');
-            const size_t len = end ? (size_t)(end - p - n - 1) : strlen(p + n + 1);
-            snprintf(out, size, "%.*s", (int)len, p + n + 1);
-            break;
-        }
-    }
-    return out;
 }
 
 static int phase_index(const char *text)
@@ -1224,8 +1219,6 @@ tl_status tl_offload_ask(tl_offload_client *oc, const char *query, const int8_t 
             s = fail(msg, msg_size, TL_ERR_FORMAT, "the edge answered without a class: %s", text);
         }
     }
-    /* A late answer to this request must not be taken for the next one's. */
-    c->current.token_len = 0;
     return s;
 }
 
