@@ -470,7 +470,7 @@ done:
  * time the device runs the rest itself. auto chooses K for each image with
  * the cost model (split.h): its operators' instructions (3 a MAC + 500, the
  * student's measured ratio) at its --ips (or --mac-rate), its --rate, and
- * the round trip it has measured. */
+ * the round trip it has measured (fading while it sends nothing). */
 static int split_eval(const tl_device_options *o, const tl_dataset *test, const device_offload *off,
                       const char *mode)
 {
@@ -548,6 +548,12 @@ static int split_eval(const tl_device_options *o, const tl_dataset *test, const 
                 label = -1;
                 ++fell_back;
             }
+        } else if (fixed < 0) {
+            /* Nothing sent, so nothing measured: a round trip that was slow
+             * once would keep every later image on the device. Letting the
+             * stale estimate fade makes auto try the edge again now and then
+             * (and fall back to the device if the link is still slow). */
+            rtt *= 0.9;
         }
         if (label < 0) {
             /* All on the device, or no answer in time: the device has the whole model. */
