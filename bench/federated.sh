@@ -9,7 +9,8 @@
 #              FedAvg and FedProx (NIID-Bench's setting)
 #   scale      100 clients, 10 a round, Dirichlet 0.3 and 0.1, 100 rounds:
 #              rounds to 85%, accuracy after 100 rounds, uplink bytes to
-#              85%; FedAvg / FedProx / FedAdam, float32 vs int8 vs top-k
+#              85%; FedAvg / FedProx / FedAdam, float32 vs int8 vs top-k,
+#              one local epoch or two
 #   attacks    20% of 10 clients attacking (sign-flip, x10 scaling), 20
 #              rounds on 20,000 images: FedAvg vs median vs trimmed mean
 #              vs Krum
@@ -83,17 +84,20 @@ for section in $sections; do
     scale)
         echo "### 100 clients, 10 a round, 100 rounds"
         echo
-        echo "| alpha | strategy | updates | accuracy after 100 | rounds to 85% | uplink MB to 85% | uplink MB a round |"
-        echo "|---|---|---|---|---|---|---|"
-        # SCALE="ALPHA STRATEGY UPDATES;..." runs a subset (the JSON of each run is kept for the full table).
-        IFS=';' read -r -a configs <<<"${SCALE:-0.3 fedavg none;0.3 fedavg int8;0.3 fedavg topk:0.1;0.3 fedprox:0.01 none;0.3 fedadam none;0.1 fedavg none;0.1 fedprox:0.01 none;0.1 fedadam none}"
+        echo "| alpha | strategy | updates | local epochs | accuracy after 100 | rounds to 85% | uplink MB to 85% | uplink MB a round |"
+        echo "|---|---|---|---|---|---|---|---|"
+        # SCALE="ALPHA STRATEGY UPDATES [EPOCHS];..." runs a subset (the JSON of each run is kept for the full table).
+        IFS=';' read -r -a configs <<<"${SCALE:-0.3 fedavg none;0.3 fedavg int8;0.3 fedavg int8z;0.3 fedavg int8z 2;0.3 fedavg topk:0.1;0.3 fedprox:0.01 none;0.3 fedadam none;0.1 fedavg none;0.1 fedprox:0.01 none;0.1 fedadam none}"
         for cfg in "${configs[@]}"; do
-            read -r a s c <<<"$cfg"
-            j=$(run "scale-$a-$s-$c" --clients 100 --per-round 10 --partition "dirichlet:$a" --rounds 100 \
-                --strategy "$s" --compress "$c")
+            read -r a s c e <<<"$cfg"
+            e=${e:-1}
+            name=scale-$a-$s-$c
+            [ "$e" = 1 ] || name=$name-e$e
+            j=$(run "$name" --clients 100 --per-round 10 --partition "dirichlet:$a" --rounds 100 \
+                --strategy "$s" --compress "$c" --local-epochs "$e")
             read -r r mb _ <<<"$(to_target "$j" 0.85)"
             per=$(rounds "$j" | awk '{ s += $3 } END { printf "%.2f", s / NR / 1e6 }')
-            echo "| $a | $s | $c | $(final "$j") | $r | $mb | $per |"
+            echo "| $a | $s | $c | $e | $(final "$j") | $r | $mb | $per |"
         done
         ;;
     attacks)

@@ -15,6 +15,12 @@
 #               chosen cut against all on the device and all on the edge
 #               (per-operator Cortex-M4 instructions measured under QEMU,
 #               the edge's measured on this host; not end to end)
+#   e2e         the same sweep end to end: the device's requests through
+#               an emulated link on 127.0.0.1 (bench/link_relay.c: the
+#               uplink's rate, the round trip), --split 0 (all on the edge),
+#               all on the device and --split auto; latency per image =
+#               the device's operators at 64 M instructions/s + the
+#               exchange with the edge as measured (E2E_IMAGES, default 300)
 #   throughput  the edge model under 100 devices asking at once (each one
 #               request in flight): requests/s and p50/p99 with dynamic
 #               batching (32, 2 ms) and with batch 1, alternating rounds
@@ -26,9 +32,10 @@ case ${1:-} in -h | --help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;; esac
 [ $# -ge 1 ] || { sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2; }
 build=$1
 shift
-sections=${*:-curve split sweep throughput}
+sections=${*:-curve split sweep e2e throughput}
 bin=$build/tinylarge
 load=$build/bench/coap_load
+link_relay=$build/bench/link_relay
 main=$build/main-job
 edge_model=${EDGE:-$main/student.tlc}
 for f in "$main/catalogue/e0-s00-int8.tlm" "$edge_model"; do
@@ -104,6 +111,58 @@ for section in $sections; do
                 done
             done
         done
+        ;;
+    e2e)
+        echo "### End to end over an emulated link (${E2E_IMAGES:-100} test images, Cortex-M4 at 64 M instructions/s)"
+        echo
+        echo "| model | uplink | round trip | all on the device ms | all on the edge ms | adaptive ms (mean cut) | better fixed / adaptive | worse fixed / adaptive |"
+        echo "|---|---|---|---|---|---|---|---|"
+        names=(fashion)
+        if [ -n "${EARLY:-}" ]; then
+            # A second model with a small early cut (EARLY=CKPT, e.g. student-early-cut), its int8 variant published.
+            "$bin" compress "$EARLY" --out-dir "$work/cat-early" --sparsity 0 --bits 8 >/dev/null 2>&1
+            "$bin" library add --db "$work/library.db" --name fashion-early --catalogue "$work/cat-early" \
+                --key "$work/server.key" >/dev/null
+            names+=(fashion-early)
+        fi
+        serve
+        relay_port=$((port + 1))
+        # latency NAME STRATEGY: the mean end-to-end latency (ms) and mean cut of --split STRATEGY through the relay
+        latency() {
+            "$bin" device --server "127.0.0.1:$port" --pub "$work/server.pub" --id "e2e-$1" --slots "$work/slots-$1" \
+                --name "$1" --flash 256K --ram 64K --mac-rate 20M --ips 64M --rate "$rate" \
+                --edge "127.0.0.1:$relay_port" --eval "${E2E_IMAGES:-100}" --split "$2" --offload-deadline 3 |
+                tr '\n' ' ' | sed -E 's/.*mean cut ([0-9.]+) of .*latency per image: mean ([0-9.]+) ms.*/\2 \1/'
+        }
+        ratios=()
+        for name in "${names[@]}"; do
+            # installs the model and reads its number of operators (the edge answered directly)
+            ops=$("$bin" device --server "127.0.0.1:$port" --pub "$work/server.pub" --id "e2e-$name" \
+                --slots "$work/slots-$name" --name "$name" --flash 256K --ram 64K --mac-rate 20M --rate 1M --eval 1 \
+                --split auto | sed -n 's/.*mean cut [0-9.]* of \([0-9]*\) operators.*/\1/p')
+            for rate in 10000 30000 100000 1000000 10000000 100000000; do
+                for rtt in 5 20 50; do
+                    "$link_relay" "$relay_port" "$port" "$rate" "$(awk -v t="$rtt" 'BEGIN { print t / 1000 }')" \
+                        >>"$work/relay.log" &
+                    relay=$!
+                    sleep 0.3
+                    read -r local _ <<<"$(latency "$name" "$ops")"
+                    read -r edge _ <<<"$(latency "$name" 0)"
+                    read -r adaptive cut <<<"$(latency "$name" auto)"
+                    kill "$relay"; wait "$relay" 2>/dev/null || true
+                    line=$(awk -v m="$name" -v r="$rate" -v t="$rtt" -v l="$local" -v e="$edge" -v a="$adaptive" -v c="$cut" '
+                        BEGIN { better = l < e ? l : e; worse = l < e ? e : l
+                                printf "| %s | %g Mbit/s | %s ms | %.1f | %.1f | %.1f (%s) | %.2f | %.2f |", m, r / 1e6, t, l, e, a, c, better / a, worse / a }')
+                    echo "$line"
+                    # the issue's sweep: 0.1 to 100 Mbit/s
+                    [ "$rate" -lt 100000 ] || ratios+=("$(awk -F'|' '{ print $8, $9 }' <<<"$line")")
+                done
+            done
+        done
+        stop
+        echo
+        printf '%s\n' "${ratios[@]}" | awk '{ s += $2; n++; if (!m || $2 < m) m = $2; if (!b || $1 < b) b = $1 }
+            END { printf "0.1-100 Mbit/s: worse fixed / adaptive mean %.2f, least %.2f; better fixed / adaptive least %.2f (%d links)\n", s / n, m, b, n }'
         ;;
     throughput)
         echo "### The edge model under 100 devices (5 s rounds, alternating)"

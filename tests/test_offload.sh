@@ -7,10 +7,11 @@
 # scores the edge model's accuracy, 0 sends none and scores the device's,
 # auto offloads about its target share, and an edge too slow for the
 # deadline leaves the device's own answers. All on 127.0.0.1.
-# usage: test_offload.sh TINYLARGE MAKE_DATASET
+# usage: test_offload.sh TINYLARGE MAKE_DATASET LINK_RELAY
 set -u
 bin=$1
 make_dataset=$2
+link_relay=$3
 if ! command -v coap-client-notls >/dev/null; then
     echo "skipped: coap-client-notls (libcoap3-bin) is not installed"; exit 77
 fi
@@ -83,6 +84,19 @@ check "auto on a fast link sends the input of a slow device to the edge" 0 \
 ops=$(device d1 --split auto --rate 1k | sed -n 's/.*mean cut [0-9.]* of \([0-9]*\) operators.*/\1/p')
 check "auto on a 1 kbit/s link keeps every operator on the device" 0 "split \(auto\): accuracy $alone .*mean cut $ops.0 of $ops operators, 0 sent" -- \
     device d1 --split auto --rate 1k
+# Through an emulated link (bench/link_relay.c): 1 Mbit/s, a round trip of 100 ms (so at least 100 ms an image).
+"$link_relay" "$((port + 2))" "$port" 1000000 0.1 >"$work/relay.log" &
+relay_pid=$!
+sleep 0.3
+check "over a link of 100 ms round trip every image's latency holds the round trip, and the answers are the same" 0 \
+    "split \(K = 0\): accuracy $alone .*150 sent to the edge .*0 fell back.*latency per image: mean [1-4][0-9]{2}\.[0-9] ms, p50 [1-4][0-9]{2}\.[0-9] ms" -- \
+    device d1 --split 0 --offload-deadline 2 --edge "127.0.0.1:$((port + 2))"
+check "all on the device: every image costs the same modelled time, nothing is measured" 0 \
+    "0 sent to the edge .*latency per image: mean ([0-9]+\.[0-9]) ms, p50 \1 ms, p99 \1 ms" -- \
+    device d1 --split "$ops" --edge "127.0.0.1:$((port + 2))"
+kill "$relay_pid"; wait "$relay_pid" 2>/dev/null
+check "the relay counts what it carried" 0 "^relayed [1-9][0-9]* up \(0 dropped\), [1-9][0-9]* down \(0 dropped\)" -- \
+    tail -1 "$work/relay.log"
 check "with no edge answering, the device runs the rest itself: the same answers" 0 \
     "split \(K = 3\): accuracy $alone .*150 sent to the edge .* 150 fell back" -- \
     device d1 --split 3 --offload-deadline 0.02 --edge "127.0.0.1:$((port + 1))"

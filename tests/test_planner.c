@@ -457,7 +457,7 @@ static void the_cut_moves_towards_the_device_as_the_rate_falls(void **state)
     uint32_t chosen[3];
     const double rates[3] = { 1e3, 1e5, 1e8 };
     for (int r = 0; r < 3; ++r) {
-        const tl_split_link link = { rates[r], 0.001, 64e6, 0.3e-9, 100e-9 };
+        const tl_split_link link = { rates[r], 0.001, 64e6, 0.3e-9, 100e-9, 0 };
         assert_int_equal(tl_split_costs(&m, device, edge, &link, cuts, &chosen[r]), TL_OK);
         for (int k = 0; k < 3; ++k) {
             assert_true(fabs(cuts[k].total_s - (cuts[k].device_s + cuts[k].uplink_s + cuts[k].edge_s)) < 1e-12);
@@ -470,7 +470,15 @@ static void the_cut_moves_towards_the_device_as_the_rate_falls(void **state)
     assert_int_equal(chosen[0], 2); /* 1 kbit/s: all on the device */
     assert_int_equal(chosen[1], 1); /* 100 kbit/s: the logits cross, not the image */
     assert_int_equal(chosen[2], 0); /* 100 Mbit/s: all on the edge */
-    const tl_split_link bad = { 0.0, 0.001, 64e6, 0.3e-9, 100e-9 };
+    /* A request's own 200 bytes (headers, query) cost more at 100 kbit/s
+     * than the device's last operator: the device keeps it. */
+    const tl_split_link heavy = { 1e5, 0.001, 64e6, 0.3e-9, 100e-9, 200 };
+    assert_int_equal(tl_split_costs(&m, device, edge, &heavy, cuts, &chosen[0]), TL_OK);
+    assert_true(fabs(cuts[1].uplink_s - ((16 + 200) * 8 / 1e5 + 0.001)) < 1e-12);
+    assert_true(fabs(cuts[1].energy_j - (100000 * 0.3e-9 + (16 + 200) * 8 * 100e-9)) < 1e-15);
+    assert_int_equal(cuts[1].bytes, 16);
+    assert_int_equal(chosen[0], 2);
+    const tl_split_link bad = { 0.0, 0.001, 64e6, 0.3e-9, 100e-9, 0 };
     assert_int_equal(tl_split_costs(&m, device, edge, &bad, cuts, &chosen[0]), TL_ERR_ARG);
     free(buf);
 }

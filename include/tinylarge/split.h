@@ -25,6 +25,8 @@ typedef struct tl_split_link {
     double ips;                 /* the device's instructions per second */
     double joules_per_instruction;
     double joules_per_bit;      /* the device's radio, sending */
+    uint32_t overhead_bytes;    /* a request's own bytes beside the cut's (IP, UDP, CoAP,
+                                 * its query): on a slow link they cost as much as a small cut */
 } tl_split_link;
 
 /* The defaults' energy: a Cortex-M4 class MCU at about 0.3 nJ an

@@ -464,6 +464,12 @@ done:
     return rc;
 }
 
+static int compare_doubles(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 /* Split inference on the --eval test images (--split K|auto): the device
  * runs its first K operators, sends what crosses the cut to the edge's
  * /infer?cut=K, which runs the rest of the same model; with no answer in
@@ -492,11 +498,12 @@ static int split_eval(const tl_device_options *o, const tl_dataset *test, const 
     uint64_t *instructions = calloc(ops + 1, sizeof *instructions);
     double *edge_seconds = calloc(ops + 1, sizeof *edge_seconds);
     tl_split_cut *cuts = calloc(ops + 1, sizeof *cuts);
+    double *latency = calloc((size_t)test->n + 1, sizeof *latency);
     tl_offload_client *edge = NULL;
     int rc = 0;
     if (fixed > (long)ops) {
         rc = tl_cli_fail("device", "--split %ld: %s has %u operators", fixed, a.variant, ops);
-    } else if (!packed || !instructions || !edge_seconds || !cuts) {
+    } else if (!packed || !instructions || !edge_seconds || !cuts || !latency) {
         rc = tl_cli_fail("device", "--split: out of memory");
     } else {
         rc = edge_open(o, off, "--split", &edge);
@@ -510,13 +517,17 @@ static int split_eval(const tl_device_options *o, const tl_dataset *test, const 
     const double ips = o->profile.instructions_per_second > 0 ? o->profile.instructions_per_second
                                                                 : o->profile.macs_per_second * 3.0;
     double rtt = 0.0;
+    /* A request's bytes beside the cut's: IPv4 and UDP (28), CoAP's header,
+     * token and option headers (about 20), the query (its longest cut). */
+    snprintf(query, sizeof query, "cut=%u&name=%s&version=%d&variant=%s", ops, a.name, a.version, a.variant);
+    const uint32_t overhead = 48 + (uint32_t)strlen(query);
     long hits = 0, fell_back = 0, sent_bytes = 0, asked = 0, cut_sum = 0;
     const size_t sample = (size_t)test->h * test->w * test->c;
     for (int i = 0; i < test->n; ++i) {
         uint32_t k = (uint32_t)fixed;
         if (fixed < 0) {
             const tl_split_link link = { o->rate_bps, rtt, ips, TL_SPLIT_JOULES_PER_INSTRUCTION,
-                                         TL_SPLIT_JOULES_PER_BIT };
+                                         TL_SPLIT_JOULES_PER_BIT, overhead };
             tl_split_costs(model, instructions, edge_seconds, &link, cuts, &k);
         }
         cut_sum += k;
@@ -529,6 +540,7 @@ static int split_eval(const tl_device_options *o, const tl_dataset *test, const 
         tl_dataset_device_input(test, (uint32_t)i, in);
         for (uint32_t op = 0; op < k; ++op) {
             tl_interp_step(it);
+            latency[i] += (double)instructions[op] / ips;
         }
         int label = -1;
         if (k < ops) {
@@ -541,7 +553,12 @@ static int split_eval(const tl_device_options *o, const tl_dataset *test, const 
                                                       &confidence, msg, sizeof msg);
             /* The round trip, smoothed; a lost answer counts as the deadline. */
             const double took = answered == TL_OK ? tl_monotonic_seconds() - t0 : off->deadline;
-            rtt = rtt > 0.0 ? 0.8 * rtt + 0.2 * took : took;
+            latency[i] += took;
+            /* What the exchange took beyond sending the cut's bytes at the
+             * link's rate (which the cost model adds for each cut itself). */
+            double trip = took - (double)(crossing + overhead) * 8.0 / (double)o->rate_bps;
+            trip = trip > 0.0 ? trip : 0.0;
+            rtt = rtt > 0.0 ? 0.8 * rtt + 0.2 * trip : trip;
             sent_bytes += crossing;
             ++asked;
             if (answered != TL_OK) {
@@ -553,13 +570,16 @@ static int split_eval(const tl_device_options *o, const tl_dataset *test, const 
              * once would keep every later image on the device. Letting the
              * stale estimate fade makes auto try the edge again now and then
              * (and fall back to the device if the link is still slow). */
-            rtt *= 0.9;
+            rtt *= 0.98;
         }
         if (label < 0) {
             /* All on the device, or no answer in time: the device has the whole model. */
             tl_exit_result r;
             tl_interp_run_to_exit(it, model->header->exit_count - 1, &r);
             label = (int)r.top_class;
+            for (uint32_t op = k; op < ops; ++op) {
+                latency[i] += (double)instructions[op] / ips;
+            }
         }
         hits += label == test->labels[i];
     }
@@ -568,9 +588,18 @@ static int split_eval(const tl_device_options *o, const tl_dataset *test, const 
                "(%ld bytes), %ld fell back, round trip %.1f ms\n", fixed < 0 ? "auto" : "K = ", fixed < 0 ? "" : mode,
                (double)hits / test->n, test->n, (double)cut_sum / test->n, ops, asked, sent_bytes, fell_back,
                1e3 * rtt);
+        double mean = 0.0;
+        for (int i = 0; i < test->n; ++i) {
+            mean += latency[i] / test->n;
+        }
+        qsort(latency, (size_t)test->n, sizeof *latency, compare_doubles);
+        printf("latency per image: mean %.1f ms, p50 %.1f ms, p99 %.1f ms (the device's operators at %.0f M "
+               "instructions/s, the exchanges with the edge measured)\n", 1e3 * mean, 1e3 * latency[test->n / 2],
+               1e3 * latency[(size_t)(0.99 * (test->n - 1))], ips / 1e6);
     }
 done:
     tl_offload_disconnect(edge);
+    free(latency);
     free(cuts);
     free(edge_seconds);
     free(instructions);

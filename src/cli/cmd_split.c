@@ -74,7 +74,7 @@ static int write_json(const char *path, const char *model, const tl_split_link *
 int tl_cmd_split(int argc, char **argv)
 {
     const char *path = NULL, *json = NULL, *runner = NULL;
-    tl_split_link link = { 0.0, 0.0, 0.0, TL_SPLIT_JOULES_PER_INSTRUCTION, TL_SPLIT_JOULES_PER_BIT };
+    tl_split_link link = { 0.0, 0.0, 0.0, TL_SPLIT_JOULES_PER_INSTRUCTION, TL_SPLIT_JOULES_PER_BIT, 0 };
     double rtt_ms = -1.0;
     uint32_t runs = 20;
     const tl_opt options[] = {

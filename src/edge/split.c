@@ -20,11 +20,11 @@ tl_status tl_split_costs(const tl_model *m, const uint64_t *op_instructions, con
         c->device_instructions = instructions;
         c->bytes = tl_model_cut_bytes(m, k);
         c->device_s = (double)instructions / link->ips;
-        c->uplink_s = k < ops ? (double)c->bytes * 8.0 / link->rate_bps + link->rtt_s : 0.0;
+        const double sent = k < ops ? (double)c->bytes + link->overhead_bytes : 0.0;
+        c->uplink_s = k < ops ? sent * 8.0 / link->rate_bps + link->rtt_s : 0.0;
         c->edge_s = edge_after;
         c->total_s = c->device_s + c->uplink_s + c->edge_s;
-        c->energy_j = (double)instructions * link->joules_per_instruction +
-                      (double)c->bytes * 8.0 * link->joules_per_bit;
+        c->energy_j = (double)instructions * link->joules_per_instruction + sent * 8.0 * link->joules_per_bit;
         if (k < ops) {
             instructions += op_instructions[k];
             edge_after -= edge_seconds[k];
