@@ -69,13 +69,16 @@ for section in $sections; do
     curve)
         echo "### Accuracy against offload rate (10,000 test images)"
         echo
-        echo "| threshold (top-1 probability) | offloaded | accuracy | device alone | bytes up per image |"
-        echo "|---|---|---|---|---|"
+        echo "| measure | threshold | offloaded | accuracy | device alone | bytes up per image |"
+        echo "|---|---|---|---|---|---|"
         serve
-        for t in 0 0.3 0.4 0.5 0.6 0.7 0.8 0.9 0.95 0.99 1; do
-            line=$(device --rate 1M --eval 10000 --offload "$t" --offload-deadline 1 | grep '^offload')
-            sed -E 's/.*accuracy ([0-9.]+) on ([0-9]+) .*device alone ([0-9.]+)\); ([0-9]+) offloaded \(([0-9.]+)%\).* ([0-9]+) bytes up/\1 \2 \3 \4 \5 \6/' \
-                <<<"$line" | awk -v t="$t" '{ printf "| %s | %s%% | %s | %s | %.1f |\n", t, $5, $1, $3, $6 / $2 }'
+        for measure in ${MEASURES:-top1 margin entropy}; do
+            for t in ${THRESHOLDS:-0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9}; do
+                line=$(device --rate 1M --eval 10000 --offload "$t" --offload-measure "$measure" --offload-deadline 1 |
+                    grep '^offload')
+                sed -E 's/.*accuracy ([0-9.]+) on ([0-9]+) .*device alone ([0-9.]+)\); ([0-9]+) offloaded \(([0-9.]+)%\).* ([0-9]+) bytes up/\1 \2 \3 \4 \5 \6/' \
+                    <<<"$line" | awk -v m="$measure" -v t="$t" '{ printf "| %s | %s | %s%% | %s | %s | %.1f |\n", m, t, $5, $1, $3, $6 / $2 }'
+            done
         done
         stop
         ;;

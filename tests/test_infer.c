@@ -203,12 +203,41 @@ static void the_cascade_offloads_its_target_share_and_less_as_the_round_trip_nea
     assert_int_equal(p.answered, 0);
 }
 
+/* A softmax exit's int8 probabilities as TFLite writes them: p = (q + 128) / 256. */
+static void confidence_is_the_top_probability_the_margin_or_one_less_the_normalised_entropy(void **state)
+{
+    (void)state;
+    const int32_t zp = -128;
+    const uint32_t scale_q24 = 1u << 16;
+    const int8_t half_quarter_quarter[3] = { -64, 0, -64 }; /* 0.25, 0.5, 0.25 */
+    assert_true(fabsf(tl_offload_confidence(TL_CONFIDENCE_TOP1, half_quarter_quarter, 3, zp, scale_q24) - 0.5f) < 1e-6f);
+    assert_true(fabsf(tl_offload_confidence(TL_CONFIDENCE_MARGIN, half_quarter_quarter, 3, zp, scale_q24) - 0.25f) <
+                1e-6f);
+    const double h = -(0.5 * log(0.5) + 2 * 0.25 * log(0.25));
+    assert_true(fabs(tl_offload_confidence(TL_CONFIDENCE_ENTROPY, half_quarter_quarter, 3, zp, scale_q24) -
+                     (1.0 - h / log(3.0))) < 1e-6);
+    const int8_t even[2] = { 0, 0 }; /* 0.5, 0.5: no idea at all */
+    assert_true(tl_offload_confidence(TL_CONFIDENCE_MARGIN, even, 2, zp, scale_q24) == 0.0f);
+    assert_true(fabsf(tl_offload_confidence(TL_CONFIDENCE_ENTROPY, even, 2, zp, scale_q24)) < 1e-6f);
+    const int8_t sure[3] = { 127, -128, -128 }; /* 255/256, 0, 0 */
+    assert_true(tl_offload_confidence(TL_CONFIDENCE_ENTROPY, sure, 3, zp, scale_q24) > 0.97f);
+    assert_true(tl_offload_confidence(TL_CONFIDENCE_MARGIN, sure, 3, zp, scale_q24) > 0.99f);
+    tl_confidence_measure m;
+    assert_int_equal(tl_confidence_measure_parse("entropy", &m), TL_OK);
+    assert_int_equal(m, TL_CONFIDENCE_ENTROPY);
+    assert_int_equal(tl_confidence_measure_parse("margin", &m), TL_OK);
+    assert_int_equal(m, TL_CONFIDENCE_MARGIN);
+    assert_int_equal(tl_confidence_measure_parse("votes", &m), TL_ERR_ARG);
+    assert_int_equal(tl_confidence_measure_parse(NULL, &m), TL_ERR_ARG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(answers_equal_a_forward_pass_of_the_same_model_and_requests_share_batches),
         cmocka_unit_test(a_full_queue_refuses_and_a_bad_checkpoint_is_named),
         cmocka_unit_test(the_cascade_offloads_its_target_share_and_less_as_the_round_trip_nears_the_deadline),
+        cmocka_unit_test(confidence_is_the_top_probability_the_margin_or_one_less_the_normalised_entropy),
     };
     return cmocka_run_group_tests(tests, make_checkpoint, remove_checkpoint);
 }

@@ -29,6 +29,20 @@ typedef struct tl_offload_policy {
     uint32_t seen, offloaded, answered;
 } tl_offload_policy;
 
+/* How sure the device is of an answer, from its softmax exit's int8
+ * probabilities ((q - zero_point) x scale_q24 / 2^24), 1 = certain:
+ * top1, the largest probability; margin, the largest less the second;
+ * entropy, 1 - H(p) / log(classes). The policy below takes any of them. */
+typedef enum tl_confidence_measure {
+    TL_CONFIDENCE_TOP1,
+    TL_CONFIDENCE_MARGIN,
+    TL_CONFIDENCE_ENTROPY
+} tl_confidence_measure;
+float tl_offload_confidence(tl_confidence_measure measure, const int8_t *probs, uint32_t classes,
+                            int32_t zero_point, uint32_t scale_q24);
+/* "top1", "margin" or "entropy"; TL_ERR_ARG for anything else. */
+tl_status tl_confidence_measure_parse(const char *name, tl_confidence_measure *measure);
+
 /* threshold in [0, 1], or < 0 for auto (target share, e.g. 0.1). */
 void tl_offload_policy_init(tl_offload_policy *p, float threshold, double target, double deadline_s);
 /* 1 if an input the device's model answered with `confidence` (its top-1

@@ -319,6 +319,7 @@ typedef struct device_offload {
     const char *mode;           /* a threshold 0..1, or "auto" */
     double target, deadline;
     const char *edge;           /* HOST:PORT of the edge model (NULL: the --server) */
+    const char *measure;        /* top1, margin or entropy */
 } device_offload;
 
 /* The model the device runs now, loaded with an arena, for --offload and --split. */
@@ -386,7 +387,11 @@ static int offload_eval(const tl_device_options *o, const tl_dataset *test, cons
     char *end = NULL;
     const float threshold = strcmp(off->mode, "auto") ? strtof(off->mode, &end) : -1.0f;
     if (end && (*end || !(threshold >= 0.0f && threshold <= 1.0f))) {
-        return tl_cli_fail("device", "--offload %s: expected a top-1 probability in [0, 1] or auto", off->mode);
+        return tl_cli_fail("device", "--offload %s: expected a confidence in [0, 1] or auto", off->mode);
+    }
+    tl_confidence_measure measure;
+    if (tl_confidence_measure_parse(off->measure, &measure) != TL_OK) {
+        return tl_cli_fail("device", "--offload-measure %s: expected top1, margin or entropy", off->measure);
     }
     active_model a;
     tl_offload_client *edge = NULL;
@@ -402,6 +407,11 @@ static int offload_eval(const tl_device_options *o, const tl_dataset *test, cons
     tl_offload_policy policy;
     tl_offload_policy_init(&policy, threshold, off->target, off->deadline);
     const uint32_t last = model->header->exit_count - 1;
+    const tl_exit_rec *exit_rec = &model->exits[last];
+    if (exit_rec->kind != TL_EXIT_PROBS) {
+        rc = tl_cli_fail("device", "--offload: %s does not end in a softmax: no confidence to offload by", a.path);
+        goto done;
+    }
     const size_t sample = (size_t)test->h * test->w * test->c;
     int8_t *input = malloc(sample);
     long hits = 0, alone = 0, fell_back = 0, bytes_up = 0;
@@ -422,12 +432,14 @@ static int offload_eval(const tl_device_options *o, const tl_dataset *test, cons
         }
         int answer = (int)r.top_class;
         alone += answer == test->labels[i];
-        if (tl_offload_decide(&policy, (float)r.confidence / 65535.0f)) {
+        const float confidence = tl_offload_confidence(measure, r.data, r.size, exit_rec->prob_zero_point,
+                                                       exit_rec->prob_scale_q24);
+        if (tl_offload_decide(&policy, confidence)) {
             int label = -1;
-            float confidence = 0.0f;
+            float edge_confidence = 0.0f;
             const double t0 = tl_monotonic_seconds();
-            const tl_status asked = tl_offload_ask(edge, NULL, input, sample, policy.deadline_s, &label, &confidence, msg,
-                                                   sizeof msg);
+            const tl_status asked = tl_offload_ask(edge, NULL, input, sample, policy.deadline_s, &label,
+                                                   &edge_confidence, msg, sizeof msg);
             const double rtt = tl_monotonic_seconds() - t0;
             tl_offload_observe(&policy, rtt, asked == TL_OK);
             bytes_up += (long)sample;
@@ -441,11 +453,11 @@ static int offload_eval(const tl_device_options *o, const tl_dataset *test, cons
         hits += answer == test->labels[i];
     }
     if (rc == 0 && input && test->n > 0) {
-        char how[48];
+        char how[64];
         if (policy.adaptive) {
-            snprintf(how, sizeof how, "auto, target %.2f", policy.target);
+            snprintf(how, sizeof how, "auto on %s, target %.2f", off->measure, policy.target);
         } else {
-            snprintf(how, sizeof how, "threshold %s", off->mode);
+            snprintf(how, sizeof how, "threshold %s on %s", off->mode, off->measure);
         }
         printf("offload (%s): accuracy %.4f on %d test images (device alone %.4f); %u offloaded (%.1f%%), %u "
                "answered (mean round trip %.1f ms), %ld fell back; %ld bytes up\n",
@@ -611,7 +623,7 @@ done:
 int tl_cmd_device(int argc, char **argv)
 {
     device_learning learn = { NULL, NULL, "none", 200, 0 };
-    device_offload offload = { NULL, 0.1, 0.2, NULL };
+    device_offload offload = { NULL, 0.1, 0.2, NULL, "top1" };
     const char *eval_data = NULL, *split = NULL;
     const char *server = NULL, *pub = NULL, *psk_file = NULL;
     tl_device_options o;
@@ -662,8 +674,10 @@ int tl_cmd_device(int argc, char **argv)
         { "--eval-data", TL_OPT_TEXT, &eval_data, 0, 0, "DIR", "the test images --eval takes (default: the\n"
           "Fashion-MNIST package's)", NULL },
         { "--offload", TL_OPT_TEXT, &offload.mode, 0, 0, "T|auto", "with --eval: images the active model is less sure\n"
-          "of than top-1 probability T go to the edge's /infer (auto: a target share,\n"
-          "less when the round trip nears the deadline)", NULL },
+          "of than T (0..1, by --offload-measure) go to the edge's /infer (auto: a\n"
+          "target share, less when the round trip nears the deadline)", NULL },
+        { "--offload-measure", TL_OPT_TEXT, &offload.measure, 0, 0, "M", "how sure the model is: top1 (its largest\n"
+          "probability; default), margin (less the second) or entropy (1 - H / log C)", NULL },
         { "--split", TL_OPT_TEXT, &split, 0, 0, "K|auto", "with --eval: run the first K operators, the edge the rest\n"
           "(auto: K per image from the cost model, the link's --rate and the round\n"
           "trip measured)", NULL },

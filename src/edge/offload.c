@@ -1,7 +1,44 @@
 /* offload.c - the cascade's policy (offload.h): when a device asks the edge. */
+#include <math.h>
 #include <string.h>
 
 #include "tinylarge/offload.h"
+
+float tl_offload_confidence(tl_confidence_measure measure, const int8_t *probs, uint32_t classes,
+                            int32_t zero_point, uint32_t scale_q24)
+{
+    const double scale = (double)scale_q24 / 16777216.0;
+    double first = 0.0, second = 0.0, entropy = 0.0;
+    for (uint32_t i = 0; i < classes; ++i) {
+        const double p = (double)(probs[i] - zero_point) * scale;
+        if (p > first) {
+            second = first;
+            first = p;
+        } else if (p > second) {
+            second = p;
+        }
+        entropy -= p > 0.0 ? p * log(p) : 0.0;
+    }
+    double c = first;
+    if (measure == TL_CONFIDENCE_MARGIN) {
+        c = first - second;
+    } else if (measure == TL_CONFIDENCE_ENTROPY) {
+        c = classes > 1 ? 1.0 - entropy / log((double)classes) : 1.0;
+    }
+    return c < 0.0 ? 0.0f : c > 1.0 ? 1.0f : (float)c;
+}
+
+tl_status tl_confidence_measure_parse(const char *name, tl_confidence_measure *measure)
+{
+    static const char *const names[] = { "top1", "margin", "entropy" };
+    for (int i = 0; i < 3; ++i) {
+        if (name && strcmp(name, names[i]) == 0) {
+            *measure = (tl_confidence_measure)i;
+            return TL_OK;
+        }
+    }
+    return TL_ERR_ARG;
+}
 
 void tl_offload_policy_init(tl_offload_policy *p, float threshold, double target, double deadline_s)
 {
