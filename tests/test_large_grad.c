@@ -723,10 +723,132 @@ static void test_architectures_build(void **state)
     tl_net_free(&net);
 }
 
+/* Split learning across processes: the device's half and the edge's half,
+ * each its own network and optimiser and a float32 link between, take the
+ * same step as one network: each half's weights equal the unsplit ones bit
+ * for bit. With int8 on the link they stay close; the wire refuses what
+ * does not add up; the halves join. */
+static void split_halves_in_two_networks_take_the_unsplit_step(void **state)
+{
+    (void)state;
+    enum { SPLIT_BATCH = 4, CUT = 6 };
+    tl_net whole, device, edge;
+    tl_net *nets[3] = { &whole, &device, &edge };
+    tl_optim opts[3];
+    for (int k = 0; k < 3; ++k) {
+        assert_int_equal(tl_net_build_arch(nets[k], "student-tiny", 16, 16, 1, 3), TL_OK);
+        assert_int_equal(tl_net_finalize(nets[k], SPLIT_BATCH, 7), TL_OK);
+        nets[k]->training = 1;
+        memset(&opts[k], 0, sizeof opts[k]);
+        assert_int_equal(tl_optim_init(&opts[k], nets[k]->param_count), TL_OK);
+        opts[k].kind = TL_OPTIM_SGD;
+        opts[k].lr = 0.05f;
+        opts[k].momentum = 0.9f;
+        opts[k].weight_decay = 5e-4f;
+    }
+    assert_int_equal(tl_split_check(&device, CUT), TL_OK);
+    assert_int_equal(tl_split_check(&device, 0), TL_ERR_ARG);
+    assert_int_equal(tl_split_check(&device, device.exits[0]), TL_ERR_ARG); /* the last node: nothing for the edge */
+    uint8_t *decay = tl_net_decay_mask(&whole);
+    float x[SPLIT_BATCH * 256];
+    const uint8_t y[SPLIT_BATCH] = { 0, 1, 2, 1 };
+    uint64_t rng = 3;
+    const size_t per = tl_net_node_values(&device, CUT);
+    float *gradient = malloc(SPLIT_BATCH * per * sizeof(float));
+    uint8_t *wire = malloc(tl_cut_wire_size(SPLIT_BATCH, per, 32, 1));
+    for (int step = 0; step < 3; ++step) {
+        for (int i = 0; i < SPLIT_BATCH * 256; ++i) {
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            x[i] = (float)(rng >> 40) / (float)(1 << 24) - 0.5f;
+        }
+        /* unsplit */
+        tl_net_zero_grads(&whole);
+        tl_net_forward(&whole, x, SPLIT_BATCH);
+        tl_node *out = &whole.nodes[whole.exits[0]];
+        tl_softmax_cross_entropy(out->out, y, SPLIT_BATCH, out->c, whole.exit_weights[0], out->dout, NULL);
+        tl_net_backward(&whole, SPLIT_BATCH);
+        tl_optim_step(&opts[0], whole.params, whole.grads, decay);
+        /* split: the device's step, its values through the wire to the edge's step and back */
+        tl_net_zero_grads(&device);
+        tl_net_forward_until(&device, x, SPLIT_BATCH, CUT);
+        const size_t up = tl_cut_encode(wire, device.nodes[CUT].out, y, SPLIT_BATCH, per, 32);
+        assert_int_equal(up, tl_cut_wire_size(SPLIT_BATCH, per, 32, 1));
+        float *values = malloc(SPLIT_BATCH * per * sizeof(float));
+        uint8_t labels[SPLIT_BATCH];
+        int n = 0, bits = 0, hits = 0;
+        double loss = 0.0;
+        assert_int_equal(tl_cut_decode(wire, up, per, SPLIT_BATCH, values, labels, &n, &bits), TL_OK);
+        assert_int_equal(n, SPLIT_BATCH);
+        assert_int_equal(bits, 32);
+        assert_memory_equal(labels, y, SPLIT_BATCH);
+        assert_int_equal(tl_split_edge_step(&edge, &opts[2], decay, CUT, values, labels, n, values, &loss, &hits),
+                         TL_OK);
+        const size_t down = tl_cut_encode(wire, values, NULL, n, per, 32);
+        assert_int_equal(tl_cut_decode(wire, down, per, SPLIT_BATCH, gradient, NULL, &n, &bits), TL_OK);
+        tl_net_backward_until(&device, gradient, n, CUT);
+        tl_optim_step(&opts[1], device.params, device.grads, decay);
+        free(values);
+    }
+    /* Each half's weights: the unsplit network's, bit for bit. */
+    for (int i = 1; i < whole.count; ++i) {
+        const tl_node *w = &whole.nodes[i];
+        const tl_net *half = i <= CUT ? &device : &edge;
+        assert_memory_equal(half->params + w->weight_at, whole.params + w->weight_at, w->weight_count * sizeof(float));
+        assert_memory_equal(half->params + w->bias_at, whole.params + w->bias_at, w->bias_count * sizeof(float));
+    }
+    /* The device's half joins the edge's: the whole network's state. */
+    float *half = malloc(tl_split_half_floats(&device, CUT) * sizeof(float));
+    tl_split_half_pack(&device, CUT, half);
+    tl_split_half_unpack(&edge, CUT, half);
+    assert_memory_equal(edge.params, whole.params, whole.param_count * sizeof(float));
+    for (int i = 1; i < whole.count; ++i) {
+        if (whole.nodes[i].running_mean) {
+            assert_memory_equal(edge.nodes[i].running_mean, whole.nodes[i].running_mean,
+                                (size_t)whole.nodes[i].c * sizeof(float));
+        }
+    }
+    /* int8 on the wire: each value within half a step of its sample's scale. */
+    tl_net_forward_until(&device, x, SPLIT_BATCH, CUT);
+    const float *v = device.nodes[CUT].out;
+    const size_t size8 = tl_cut_encode(wire, v, y, SPLIT_BATCH, per, 8);
+    assert_int_equal(size8, 16 + SPLIT_BATCH + SPLIT_BATCH * (4 + per));
+    float *back = malloc(SPLIT_BATCH * per * sizeof(float));
+    uint8_t labels[SPLIT_BATCH];
+    int n = 0, bits = 0;
+    assert_int_equal(tl_cut_decode(wire, size8, per, SPLIT_BATCH, back, labels, &n, &bits), TL_OK);
+    for (int b = 0; b < SPLIT_BATCH; ++b) {
+        float top = 0.0f;
+        for (size_t i = 0; i < per; ++i) {
+            top = fabsf(v[b * per + i]) > top ? fabsf(v[b * per + i]) : top;
+        }
+        for (size_t i = 0; i < per; ++i) {
+            assert_true(fabsf(back[b * per + i] - v[b * per + i]) <= 0.5f * top / 127.0f + 1e-6f);
+        }
+    }
+    /* What does not add up is refused. */
+    assert_int_equal(tl_cut_decode(wire, size8 - 1, per, SPLIT_BATCH, back, labels, &n, &bits), TL_ERR_SHAPE);
+    assert_int_equal(tl_cut_decode(wire, size8, per + 1, SPLIT_BATCH, back, labels, &n, &bits), TL_ERR_SHAPE);
+    assert_int_equal(tl_cut_decode(wire, size8, per, SPLIT_BATCH - 1, back, labels, &n, &bits), TL_ERR_SHAPE);
+    assert_int_equal(tl_cut_decode(wire, size8, per, SPLIT_BATCH, back, NULL, &n, &bits), TL_ERR_SHAPE); /* labels came */
+    wire[0] = 'X';
+    assert_int_equal(tl_cut_decode(wire, size8, per, SPLIT_BATCH, back, labels, &n, &bits), TL_ERR_FORMAT);
+    assert_int_equal(tl_cut_decode(wire, 3, per, SPLIT_BATCH, back, labels, &n, &bits), TL_ERR_FORMAT);
+    free(back);
+    free(half);
+    free(wire);
+    free(gradient);
+    free(decay);
+    for (int k = 0; k < 3; ++k) {
+        tl_optim_free(&opts[k]);
+        tl_net_free(nets[k]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradients_conv),
+        cmocka_unit_test(split_halves_in_two_networks_take_the_unsplit_step),
         cmocka_unit_test(test_gradients_conv_chunked),
         cmocka_unit_test(test_gradients_conv_direct),
         cmocka_unit_test(test_conv_direct_matches_im2col),

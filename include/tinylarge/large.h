@@ -147,6 +147,19 @@ void tl_net_forward(tl_net *net, const float *x, int n);
 /* Backward pass: the exits' dout must be set; accumulates into grads. */
 void tl_net_backward(tl_net *net, int n);
 void tl_net_zero_grads(tl_net *net);
+/* Split learning across processes: the device's half runs nodes [1, cut]
+ * (forward_until) and, given the gradient of node cut's output, goes back
+ * through them (backward_until); the edge's half takes node cut's output
+ * (forward_after), and with the exits' dout set goes back to node cut + 1,
+ * leaving the gradient the device needs in nodes[cut].dout
+ * (backward_after). No node above the cut may read one below it
+ * (tl_net_set_cut checks) and no exit may lie at or below it. */
+void tl_net_forward_until(tl_net *net, const float *x, int n, int cut);
+void tl_net_forward_after(tl_net *net, const float *cut_values, int n, int cut);
+void tl_net_backward_after(tl_net *net, int n, int cut);
+void tl_net_backward_until(tl_net *net, const float *cut_gradient, int n, int cut);
+/* Values a sample of node `node` holds (0 for no such node). */
+size_t tl_net_node_values(const tl_net *net, int node);
 
 /* ---- losses (src/large/loss.c) ---- */
 
@@ -425,6 +438,45 @@ typedef struct tl_cut_link {
     long samples;               /* forward passes' samples through the cut */
 } tl_cut_link;
 void tl_cut_exchange(void *link, float *values, int count, size_t per_sample, int backward);
+
+/* Split learning across processes (the device's half in one, the edge's
+ * in another, a link between; src/large/split_learning.c).
+ *
+ * On the wire: "TLCX", u32 samples, u32 values a sample, u8 bits (8 or
+ * 32), u8 labels follow (0/1), 2 zero bytes; the labels (a byte a
+ * sample); each sample's values as a float scale and int8 values
+ * (rounded as tl_cut_exchange does) or as float32. Activations go up with
+ * their labels, gradients come down without. */
+size_t tl_cut_wire_size(int n, size_t per_sample, int bits, int with_labels);
+/* Writes tl_cut_wire_size bytes to out (labels NULL: none); returns them. */
+size_t tl_cut_encode(uint8_t *out, const float *values, const uint8_t *labels, int n, size_t per_sample, int bits);
+/* TL_ERR_FORMAT: not a cut message; TL_ERR_SHAPE: not per_sample values a
+ * sample, more than max_n samples, labels present or missing against
+ * `labels`, or a size that does not add up. */
+tl_status tl_cut_decode(const uint8_t *in, size_t size, size_t per_sample, int max_n, float *values, uint8_t *labels,
+                        int *n, int *bits);
+/* TL_OK when node `cut` can split net across processes: a node inside it,
+ * no exit at or below it, no skip connection over it. */
+tl_status tl_split_check(const tl_net *net, int cut);
+/* The edge's step: the cut's values of n samples in; its half forward,
+ * the loss at the exits, back to the cut, its update; the gradient at the
+ * cut (n x its values) out, and the last exit's loss and hits. */
+tl_status tl_split_edge_step(tl_net *net, tl_optim *opt, const uint8_t *decay, int cut, const float *cut_values,
+                             const uint8_t *labels, int n, float *cut_gradient, double *loss, int *hits);
+/* What carries a batch's cut values (and labels) to the edge and brings
+ * their gradient back (n x per_sample floats into cut_gradient). */
+typedef tl_status (*tl_split_send)(void *ctx, const float *cut_values, const uint8_t *labels, int n,
+                                   size_t per_sample, float *cut_gradient);
+/* The device's step: its half forward on x, send, its half back from the
+ * gradient that came, its update. A failed send leaves the weights as
+ * they were. cut_gradient: n x the cut's values, the caller's. */
+tl_status tl_split_device_step(tl_net *net, tl_optim *opt, const uint8_t *decay, int cut, const float *x,
+                               const uint8_t *labels, int n, tl_split_send send, void *ctx, float *cut_gradient);
+/* The device's half's state (nodes 1..cut: weights, biases, batch norm's
+ * running statistics) as floats, so the edge can join the two halves. */
+size_t tl_split_half_floats(const tl_net *net, int cut);
+void tl_split_half_pack(const tl_net *net, int cut, float *out);
+void tl_split_half_unpack(tl_net *net, int cut, const float *in);
 
 /* ---- checkpoints (src/large/checkpoint.c) ---- */
 

@@ -732,10 +732,10 @@ static void elementwise_backward(tl_net *net, tl_node *n, int count)
 
 /* ---- the passes ---- */
 
-void tl_net_forward(tl_net *net, const float *x, int count)
+/* Runs nodes [first, last] forward. */
+static void forward_nodes(tl_net *net, int count, int first, int last)
 {
-    memcpy(net->nodes[0].out, x, (size_t)count * sample_size(&net->nodes[0]) * sizeof(float));
-    for (int i = 1; i < net->count; ++i) {
+    for (int i = first; i <= last; ++i) {
         tl_node *n = &net->nodes[i];
         switch (n->kind) {
         case TL_LAYER_CONV: conv_forward(net, n, count); break;
@@ -751,6 +751,29 @@ void tl_net_forward(tl_net *net, const float *x, int count)
             net->cut_fn(net->cut_ctx, n->out, count, sample_size(n), 0); /* device -> edge */
         }
     }
+}
+
+void tl_net_forward(tl_net *net, const float *x, int count)
+{
+    memcpy(net->nodes[0].out, x, (size_t)count * sample_size(&net->nodes[0]) * sizeof(float));
+    forward_nodes(net, count, 1, net->count - 1);
+}
+
+void tl_net_forward_until(tl_net *net, const float *x, int count, int cut)
+{
+    memcpy(net->nodes[0].out, x, (size_t)count * sample_size(&net->nodes[0]) * sizeof(float));
+    forward_nodes(net, count, 1, cut);
+}
+
+void tl_net_forward_after(tl_net *net, const float *cut_values, int count, int cut)
+{
+    memcpy(net->nodes[cut].out, cut_values, (size_t)count * sample_size(&net->nodes[cut]) * sizeof(float));
+    forward_nodes(net, count, cut + 1, net->count - 1);
+}
+
+size_t tl_net_node_values(const tl_net *net, int node)
+{
+    return node >= 0 && node < net->count ? sample_size(&net->nodes[node]) : 0;
 }
 
 tl_status tl_net_set_cut(tl_net *net, int node, void (*fn)(void *ctx, float *values, int count, size_t per_sample,
@@ -774,19 +797,10 @@ tl_status tl_net_set_cut(tl_net *net, int node, void (*fn)(void *ctx, float *val
     return TL_OK;
 }
 
-void tl_net_backward(tl_net *net, int count)
+/* Runs nodes [bottom, top] backward, those a gradient reaches. */
+static void backward_nodes(tl_net *net, int count, int top, int bottom)
 {
-    /* Only the exits (and seeded nodes) hold gradient, set by the losses;
-     * every other dout is written by its first consumer (grad_accumulate),
-     * none is zeroed. */
-    for (int i = 0; i < net->count; ++i) {
-        net->nodes[i].grad_ready = net->nodes[i].grad_seed;
-        net->nodes[i].grad_seed = 0;
-    }
-    for (int e = 0; e < net->exit_count; ++e) {
-        net->nodes[net->exits[e]].grad_ready = 1;
-    }
-    for (int i = net->count - 1; i >= 1; --i) {
+    for (int i = top; i >= bottom; --i) {
         tl_node *n = &net->nodes[i];
         if (!n->grad_ready) {
             continue; /* no gradient reaches this node */
@@ -805,6 +819,43 @@ void tl_net_backward(tl_net *net, int count)
         default: elementwise_backward(net, n, count); break;
         }
     }
+}
+
+/* Only the exits (and seeded nodes) hold gradient, set by the losses;
+ * every other dout is written by its first consumer (grad_accumulate),
+ * none is zeroed. */
+static void mark_exits(tl_net *net)
+{
+    for (int i = 0; i < net->count; ++i) {
+        net->nodes[i].grad_ready = net->nodes[i].grad_seed;
+        net->nodes[i].grad_seed = 0;
+    }
+    for (int e = 0; e < net->exit_count; ++e) {
+        net->nodes[net->exits[e]].grad_ready = 1;
+    }
+}
+
+void tl_net_backward(tl_net *net, int count)
+{
+    mark_exits(net);
+    backward_nodes(net, count, net->count - 1, 1);
+}
+
+void tl_net_backward_after(tl_net *net, int count, int cut)
+{
+    mark_exits(net);
+    backward_nodes(net, count, net->count - 1, cut + 1); /* the cut's dout: written by its consumers */
+}
+
+void tl_net_backward_until(tl_net *net, const float *cut_gradient, int count, int cut)
+{
+    for (int i = 0; i < net->count; ++i) {
+        net->nodes[i].grad_ready = 0;
+        net->nodes[i].grad_seed = 0;
+    }
+    memcpy(net->nodes[cut].dout, cut_gradient, (size_t)count * sample_size(&net->nodes[cut]) * sizeof(float));
+    net->nodes[cut].grad_ready = 1;
+    backward_nodes(net, count, cut, 1);
 }
 
 void tl_net_zero_grads(tl_net *net)

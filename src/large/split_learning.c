@@ -32,3 +32,194 @@ void tl_cut_exchange(void *ctx, float *values, int count, size_t per_sample, int
         }
     }
 }
+
+/* ---- split learning across processes ---- */
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { CUT_HEADER = 16 };
+static const uint8_t cut_magic[4] = { 'T', 'L', 'C', 'X' };
+
+static void put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); } /* the host's order: both ends are hosts */
+static uint32_t get_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+size_t tl_cut_wire_size(int n, size_t per_sample, int bits, int with_labels)
+{
+    const size_t sample = bits == 8 ? 4 + per_sample : 4 * per_sample;
+    return CUT_HEADER + (with_labels ? (size_t)n : 0) + (size_t)n * sample;
+}
+
+size_t tl_cut_encode(uint8_t *out, const float *values, const uint8_t *labels, int n, size_t per_sample, int bits)
+{
+    memcpy(out, cut_magic, 4);
+    put_u32(out + 4, (uint32_t)n);
+    put_u32(out + 8, (uint32_t)per_sample);
+    out[12] = (uint8_t)bits;
+    out[13] = labels != NULL;
+    out[14] = out[15] = 0;
+    uint8_t *p = out + CUT_HEADER;
+    if (labels) {
+        memcpy(p, labels, (size_t)n);
+        p += n;
+    }
+    for (int b = 0; b < n; ++b) {
+        const float *v = values + (size_t)b * per_sample;
+        if (bits != 8) {
+            memcpy(p, v, 4 * per_sample);
+            p += 4 * per_sample;
+            continue;
+        }
+        float top = 0.0f; /* as tl_cut_exchange: symmetric, a scale a sample */
+        for (size_t i = 0; i < per_sample; ++i) {
+            top = fabsf(v[i]) > top ? fabsf(v[i]) : top;
+        }
+        const float scale = top / 127.0f;
+        memcpy(p, &scale, 4);
+        p += 4;
+        for (size_t i = 0; i < per_sample; ++i) {
+            p[i] = (uint8_t)(int8_t)(scale > 0.0f ? nearbyintf(v[i] / scale) : 0.0f);
+        }
+        p += per_sample;
+    }
+    return (size_t)(p - out);
+}
+
+tl_status tl_cut_decode(const uint8_t *in, size_t size, size_t per_sample, int max_n, float *values, uint8_t *labels,
+                        int *n, int *bits)
+{
+    if (size < CUT_HEADER || memcmp(in, cut_magic, 4) != 0) {
+        return TL_ERR_FORMAT;
+    }
+    const uint32_t count = get_u32(in + 4);
+    const int b = in[12], with_labels = in[13];
+    if (get_u32(in + 8) != per_sample || count == 0 || count > (uint32_t)max_n || (b != 8 && b != 32) ||
+        with_labels != (labels != NULL) || size != tl_cut_wire_size((int)count, per_sample, b, with_labels)) {
+        return TL_ERR_SHAPE;
+    }
+    const uint8_t *p = in + CUT_HEADER;
+    if (labels) {
+        memcpy(labels, p, count);
+        p += count;
+    }
+    for (uint32_t s = 0; s < count; ++s) {
+        float *v = values + (size_t)s * per_sample;
+        if (b != 8) {
+            memcpy(v, p, 4 * per_sample);
+            p += 4 * per_sample;
+            continue;
+        }
+        float scale;
+        memcpy(&scale, p, 4);
+        p += 4;
+        for (size_t i = 0; i < per_sample; ++i) {
+            v[i] = (float)(int8_t)p[i] * scale;
+        }
+        p += per_sample;
+    }
+    *n = (int)count;
+    *bits = b;
+    return TL_OK;
+}
+
+tl_status tl_split_check(const tl_net *net, int cut)
+{
+    if (cut < 1 || cut >= net->count - 1) {
+        return TL_ERR_ARG;
+    }
+    for (int e = 0; e < net->exit_count; ++e) {
+        if (net->exits[e] <= cut) {
+            return TL_ERR_SHAPE; /* an exit on the device's side would need a loss there */
+        }
+    }
+    for (int i = cut + 1; i < net->count; ++i) {
+        for (int k = 0; k < 2; ++k) {
+            if (net->nodes[i].in[k] >= 0 && net->nodes[i].in[k] < cut) {
+                return TL_ERR_SHAPE; /* a skip connection over the cut */
+            }
+        }
+    }
+    return TL_OK;
+}
+
+tl_status tl_split_edge_step(tl_net *net, tl_optim *opt, const uint8_t *decay, int cut, const float *cut_values,
+                             const uint8_t *labels, int n, float *cut_gradient, double *loss, int *hits)
+{
+    if (n < 1 || n > net->batch) {
+        return TL_ERR_ARG;
+    }
+    tl_net_zero_grads(net);
+    tl_net_forward_after(net, cut_values, n, cut);
+    for (int e = 0; e < net->exit_count; ++e) {
+        tl_node *out = &net->nodes[net->exits[e]];
+        int h = 0;
+        const float l = tl_softmax_cross_entropy(out->out, labels, n, out->c, net->exit_weights[e], out->dout, &h);
+        if (e == net->exit_count - 1) {
+            *loss = l;
+            *hits = h;
+        }
+    }
+    tl_net_backward_after(net, n, cut);
+    memcpy(cut_gradient, net->nodes[cut].dout, (size_t)n * tl_net_node_values(net, cut) * sizeof(float));
+    tl_optim_step(opt, net->params, net->grads, decay);
+    return TL_OK;
+}
+
+tl_status tl_split_device_step(tl_net *net, tl_optim *opt, const uint8_t *decay, int cut, const float *x,
+                               const uint8_t *labels, int n, tl_split_send send, void *ctx, float *cut_gradient)
+{
+    if (n < 1 || n > net->batch) {
+        return TL_ERR_ARG;
+    }
+    tl_net_zero_grads(net);
+    tl_net_forward_until(net, x, n, cut);
+    const tl_status s = send(ctx, net->nodes[cut].out, labels, n, tl_net_node_values(net, cut), cut_gradient);
+    if (s != TL_OK) {
+        return s; /* nothing learned from this batch */
+    }
+    tl_net_backward_until(net, cut_gradient, n, cut);
+    tl_optim_step(opt, net->params, net->grads, decay);
+    return TL_OK;
+}
+
+/* The device's half's state, node by node: weights, biases, batch norm's
+ * running statistics. */
+static size_t half_floats(const tl_net *net, int cut, float *out, const float *in, tl_net *into)
+{
+    size_t at = 0;
+    for (int i = 1; i <= cut; ++i) {
+        const tl_node *n = &net->nodes[i];
+        tl_node *d = into ? &into->nodes[i] : NULL;
+        const float *parts[4] = { net->params + n->weight_at, net->params + n->bias_at, n->running_mean,
+                                  n->running_var };
+        float *dst[4] = { d ? into->params + d->weight_at : NULL, d ? into->params + d->bias_at : NULL,
+                          d ? d->running_mean : NULL, d ? d->running_var : NULL };
+        const size_t counts[4] = { n->weight_count, n->bias_count, n->running_mean ? (size_t)n->c : 0,
+                                   n->running_var ? (size_t)n->c : 0 };
+        for (int k = 0; k < 4; ++k) {
+            if (out && counts[k]) {
+                memcpy(out + at, parts[k], counts[k] * sizeof(float));
+            }
+            if (in && dst[k] && counts[k]) {
+                memcpy(dst[k], in + at, counts[k] * sizeof(float));
+            }
+            at += counts[k];
+        }
+    }
+    return at;
+}
+
+size_t tl_split_half_floats(const tl_net *net, int cut)
+{
+    return half_floats(net, cut, NULL, NULL, NULL);
+}
+
+void tl_split_half_pack(const tl_net *net, int cut, float *out)
+{
+    half_floats(net, cut, out, NULL, NULL);
+}
+
+void tl_split_half_unpack(tl_net *net, int cut, const float *in)
+{
+    half_floats(net, cut, NULL, in, net);
+}
