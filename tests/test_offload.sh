@@ -169,6 +169,42 @@ check "split learning takes one thread" 1 "split learning takes one training thr
 "$bin" export "$work/early.tlc" -o "$work/early.tlm" --data "$work/data" --limit 50 --calibration 50 >/dev/null
 check "the early-cut student's cut, after its second operator, sends 4x4x1 = 16 bytes and is chosen at 10 kbit/s" 0 \
     " 2 CONV_2D +[0-9]+ +[0-9.]+ +16 .*chosen: K = 2 \(split\)" -- "$bin" split "$work/early.tlm" --rate 10k --rtt 20 --ips 64M
+# Split learning across processes (`split-learn`): the device's half here, the edge's in `serve --split-learn`.
+"$bin" train --arch student-tiny --epochs 1 --data "$work/data" --limit 64 --out "$work/sl-init.tlc" >/dev/null 2>&1
+acc() { "$bin" eval "$1" --data "$work/data" | sed -n 's/.*accuracy \([0-9.]*\)$/\1/p'; }
+before=$(acc "$work/sl-init.tlc")
+check "split learning simulated in one process joins the halves into a model that learned" 0 \
+    "device's half is nodes 1 to 6 \(its output 8x8x16\), 1024 values a sample cross at 32 bits; 600 images.*epoch 2/2: 38 steps, 4.92 MB up, 4.92 MB down.*joined: .* written to $work/sl-sim.tlc" -- \
+    "$bin" split-learn "$work/sl-init.tlc" --simulate "$work/sl-sim.tlc" --cut 6 --data "$work/data" --epochs 2 --bits 32
+check "the joined model is better than where both halves started" 0 "^better ?$" -- \
+    awk -v a="$before" -v b="$(acc "$work/sl-sim.tlc")" 'BEGIN { print (b > a + 0.1 ? "better" : "not: " a " -> " b) }'
+"$bin" serve --db "$work/sl.db" --port "$port" --split-learn "$work/sl-init.tlc" --split-cut 6 \
+    --split-out "$work/sl-joined.tlc" 2>"$work/sl-server.log" &
+server_pid=$!
+for _ in $(seq 50); do grep -q "^serving" "$work/sl-server.log" && break; sleep 0.1; done
+check "the edge offers /split and says its architecture and cut" 0 \
+    "^arch=student-tiny&cut=6&values=1024&batch=256&classes=3&steps=0" -- coap-client-notls -B 5 "coap://127.0.0.1:$port/split"
+check "over CoAP the same steps join into the same model, byte for byte" 0 "joined: .*same ?$" -- \
+    bash -c "'$bin' split-learn '$work/sl-init.tlc' --edge 127.0.0.1:$port --data '$work/data' --epochs 2 --bits 32 && sleep 0.3 && cmp '$work/sl-joined.tlc' '$work/sl-sim.tlc' && echo same"
+check "int8 at the cut: a quarter of the bytes, and the model still learns" 0 \
+    "8 bits; 600 images.*epoch 1/1: 19 steps, 0.6[0-9] MB up, 0.6[0-9] MB down" -- \
+    "$bin" split-learn "$work/sl-init.tlc" --edge 127.0.0.1:$port --data "$work/data"
+check "a device whose model is not the edge's architecture is refused" 1 \
+    "bottleneck.tlc is a student-bottleneck of 3 classes; the edge's half is of a student-tiny" -- \
+    "$bin" split-learn "$work/bottleneck.tlc" --edge 127.0.0.1:$port --data "$work/data"
+head -c 100 /dev/urandom >"$work/noise.bin"
+check "bytes that are not a cut message are refused with what a step takes" 0 \
+    "4.00 .*a split step takes student-tiny's cut \(node 6\)" -- \
+    coap-client-notls -m post -B 5 -f "$work/noise.bin" "coap://127.0.0.1:$port/split?step=train"
+check "a join of the wrong size is refused" 0 "4.00 .*the device's half of student-tiny up to node 6 is [0-9]+ bytes \(float32\), not 100" -- \
+    coap-client-notls -m post -B 5 -f "$work/noise.bin" "coap://127.0.0.1:$port/split?step=join"
+stop_server
+check "--split-learn needs the cut" 1 "--split-learn $work/sl-init.tlc: need --split-cut NODE" -- \
+    "$bin" serve --db "$work/sl.db" --port "$port" --split-learn "$work/sl-init.tlc"
+check "a cut past the network's nodes is refused with their range" 1 "node 100 cannot split student-tiny: the cut is a node from 1 to [0-9]+" -- \
+    "$bin" split-learn "$work/sl-init.tlc" --simulate "$work/x.tlc" --cut 100 --data "$work/data"
+check "--simulate needs --cut" 1 "--simulate needs --cut NODE" -- \
+    "$bin" split-learn "$work/sl-init.tlc" --simulate "$work/x.tlc" --data "$work/data"
 check "split needs the link" 1 "need MODEL.tlm, --rate, --rtt and --ips" -- "$bin" split "$model" --rate 1M
 check "split names a model that is not one" 1 "$work/slow.json" -- "$bin" split "$work/slow.json" --rate 1M --rtt 5 --ips 64M
 echo "$passed passed, $failed failed"

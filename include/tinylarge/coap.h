@@ -59,6 +59,12 @@ typedef struct tl_serve_options {
     const char *edge_model;
     int infer_batch;            /* requests a batch takes at most (default 32) */
     double infer_wait;          /* how long a request waits for others (default 0.002 s) */
+    /* Split learning (NULL: none): the edge's half of this checkpoint
+     * learns from devices' activations at node split_cut (POST /split). */
+    const char *split_learn;
+    int split_cut;
+    double split_lr;            /* default 0.05 */
+    const char *split_out;      /* where a device's join writes the whole model */
 } tl_serve_options;
 
 /* Serves the library until SIGINT/SIGTERM; -1 with a message if it cannot

@@ -478,6 +478,31 @@ size_t tl_split_half_floats(const tl_net *net, int cut);
 void tl_split_half_pack(const tl_net *net, int cut, float *out);
 void tl_split_half_unpack(tl_net *net, int cut, const float *in);
 
+/* The edge's side as a server runs it (serve --split-learn): its half of
+ * a checkpoint, trained one request at a time, SGD (lr, momentum 0.9,
+ * weight decay 5e-4); the device's half joined into it on request and the
+ * whole written to `out`. */
+typedef struct tl_split_server_options {
+    const char *checkpoint;
+    int cut;
+    float lr;                   /* default 0.05 */
+    const char *out;            /* the joined model (NULL: none) */
+} tl_split_server_options;
+typedef struct tl_split_server tl_split_server;
+tl_status tl_split_server_open(const tl_split_server_options *o, tl_split_server **server, char *error,
+                               size_t error_size);
+void tl_split_server_close(tl_split_server *server);
+/* "arch=..&cut=..&values=..&batch=..&classes=..&steps=..&samples=..&loss=..&train_accuracy=..": what a device needs to
+ * know (its half's architecture, the cut) and how training goes. */
+void tl_split_server_describe(const tl_split_server *server, char *text, size_t size);
+/* A device's batch at the cut in (the wire above, with labels); the
+ * gradient at the cut out (*answer: malloc'd, the same bits). */
+tl_status tl_split_server_train(tl_split_server *server, const uint8_t *message, size_t size, uint8_t **answer,
+                                size_t *answer_size, char *error, size_t error_size);
+/* The device's half (tl_split_half_pack's floats) joined; the whole saved. */
+tl_status tl_split_server_join(tl_split_server *server, const uint8_t *half, size_t size, char *error,
+                               size_t error_size);
+
 /* ---- checkpoints (src/large/checkpoint.c) ---- */
 
 /* What a checkpoint says about itself. */

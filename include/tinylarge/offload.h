@@ -63,6 +63,12 @@ tl_status tl_offload_connect(const char *host, uint16_t port, const tl_psk *psk,
  * keeps its own). */
 tl_status tl_offload_ask(tl_offload_client *client, const char *query, const int8_t *input, size_t size,
                          double timeout_s, int *label, float *confidence, char *msg, size_t msg_size);
+/* Any request to the edge: POST path?query with body, or GET when body is
+ * NULL; the answer's body (malloc'd, NUL-terminated past *answer_size).
+ * TL_ERR_IO: no answer in time; TL_ERR_ARG: refused (msg: the reason). */
+tl_status tl_offload_request(tl_offload_client *client, const char *path, const char *query, const uint8_t *body,
+                             size_t size, double timeout_s, uint8_t **answer, size_t *answer_size, char *msg,
+                             size_t msg_size);
 void tl_offload_disconnect(tl_offload_client *client);
 
 #ifdef __cplusplus

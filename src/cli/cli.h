@@ -17,6 +17,10 @@ int tl_cli_load_model(const char *cmd, const char *path, uint8_t **buffer, tl_mo
 /* "0,3,5" into out[] (each in [lo, hi]); the count, or -1. */
 int tl_cli_parse_int_list(const char *text, int *out, int capacity, int lo, int hi);
 
+/* "HOST[:PORT]" into host and *port (left as it is without ":PORT"); 0, or
+ * 1 with a message naming cmd. */
+int tl_cli_host_port(const char *cmd, const char *server, char *host, size_t size, uint16_t *port);
+
 /* Parses a non-negative integer option value; returns 0 on success. */
 int tl_cli_parse_u32(const char *text, uint32_t *out);
 
@@ -52,5 +56,6 @@ int tl_cmd_densify(int argc, char **argv);
 int tl_cmd_learn(int argc, char **argv);
 int tl_cmd_federate(int argc, char **argv);
 int tl_cmd_split(int argc, char **argv);
+int tl_cmd_split_learn(int argc, char **argv);
 
 #endif /* TL_CLI_H */

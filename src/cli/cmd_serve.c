@@ -24,7 +24,7 @@
 int tl_cmd_serve(int argc, char **argv)
 {
     tl_serve_options o = { NULL, "127.0.0.1", 0, NULL, 1.0, 0, NULL, 3, 10000.0, NULL, NULL, TL_ROUND_PLAIN, 30.0,
-                           NULL, 32, 0.002 };
+                           NULL, 32, 0.002, NULL, 0, 0.05, NULL };
     int secure = 0, fixed_point = 0;
     uint32_t port = 0;
     const char *key_path = NULL, *rule = "mean";
@@ -58,6 +58,12 @@ int tl_cmd_serve(int argc, char **argv)
           "share its batch (default 0.002 s)", NULL },
         { "--round-timeout", TL_OPT_DOUBLE, &o.round_timeout, 0.1, 86400, "S", "a secure round's phase goes on without\n"
           "the devices that have not acted after S seconds (default 30)", NULL },
+        { "--split-learn", TL_OPT_TEXT, &o.split_learn, 0, 0, "CKPT", "split learning: train the edge's half of this\n"
+          "checkpoint on devices' activations at --split-cut (POST /split)", NULL },
+        { "--split-cut", TL_OPT_INT, &o.split_cut, 1, 100000, "NODE", "the last node of the device's half", NULL },
+        { "--split-lr", TL_OPT_DOUBLE, &o.split_lr, 1e-6, 10, "X", "the edge's SGD rate (default 0.05; momentum 0.9)",
+          NULL },
+        { "--split-out", TL_OPT_TEXT, &o.split_out, 0, 0, "CKPT", "where a device's join writes the whole model", NULL },
         { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },
     };
     const tl_command_spec spec = {
@@ -65,7 +71,8 @@ int tl_cmd_serve(int argc, char **argv)
         "usage: tinylarge serve --db LIB [--host ADDRESS] [--port N] [--psk FILE] [--poll S] [--quiet]\n"
         "                       [--federate NAME [--round-size K] [--aggregate RULE] [--key NAME.key]\n"
         "                        [--secagg [--round-timeout S] | --fixed-point]]\n"
-        "                       [--edge-model CKPT [--infer-batch B] [--infer-wait S]]\n\n"
+        "                       [--edge-model CKPT [--infer-batch B] [--infer-wait S]]\n"
+        "                       [--split-learn CKPT --split-cut NODE [--split-lr X] [--split-out CKPT]]\n\n"
         "The edge server, CoAP over UDP (default 127.0.0.1:5683), or DTLS with --psk.\n"
         "  GET  /plan?flash=B&ram=B&macs=R&rate=BPS[&name=N][&device=ID][&K=V...]\n"
         "       the variant for a device, as a CBOR manifest with the publisher's signed\n"
@@ -83,7 +90,11 @@ int tl_cmd_serve(int argc, char **argv)
         "who stayed or dropped; the server unmasks only the sum.\n"
         "With --edge-model: POST /infer takes a device's int8 input (pixel - 128) and\n"
         "answers class=C&confidence=P&scores=..., the requests of a few milliseconds\n"
-        "run as one batch.",
+        "run as one batch.\n"
+        "With --split-learn: GET /split says the architecture and the cut; POST\n"
+        "/split?step=train takes a batch's activations at the cut with its labels and\n"
+        "answers their gradient (the edge's half learns); POST /split?step=join takes\n"
+        "the device's half and writes the whole model to --split-out.",
         options, NULL, 0, NULL
     };
     int positional;
@@ -94,6 +105,10 @@ int tl_cmd_serve(int argc, char **argv)
     o.port = (uint16_t)port;
     if (!o.library) {
         return tl_cli_fail("serve", "need --db LIB");
+    }
+    if (o.split_learn && o.split_cut < 1) {
+        return tl_cli_fail("serve", "--split-learn %s: need --split-cut NODE (the last node of the device's half)",
+                           o.split_learn);
     }
     char error[512] = "";
     tl_round_publisher publisher;
@@ -133,18 +148,6 @@ int tl_cmd_serve(int argc, char **argv)
     if (rc != 0) {
         return tl_cli_fail("serve", "%s", error);
     }
-    return 0;
-}
-
-static int split_server(const char *cmd, const char *server, char *host, size_t size, uint16_t *port)
-{
-    uint32_t p = *port;
-    const char *colon = strrchr(server, ':');
-    snprintf(host, size, "%.*s", colon ? (int)(colon - server) : (int)strlen(server), server);
-    if (colon && (tl_cli_parse_u32(colon + 1, &p) || p == 0 || p > 65535)) {
-        return tl_cli_fail(cmd, "bad server port in '%s'", server);
-    }
-    *port = (uint16_t)p;
     return 0;
 }
 
@@ -372,7 +375,7 @@ static int edge_open(const tl_device_options *o, const device_offload *off, cons
     char host[256], msg[512] = "";
     uint16_t port = o->port;
     snprintf(host, sizeof host, "%s", o->host);
-    if (off->edge && split_server("device", off->edge, host, sizeof host, &port) != 0) {
+    if (off->edge && tl_cli_host_port("device", off->edge, host, sizeof host, &port) != 0) {
         return 1;
     }
     if (tl_offload_connect(host, port, o->psk, edge, msg, sizeof msg) != TL_OK) {
@@ -745,7 +748,7 @@ int tl_cmd_device(int argc, char **argv)
         return tl_cli_fail("device", "--pub and --insecure exclude each other");
     }
     char host[64];
-    if (split_server("device", server, host, sizeof host, &o.port)) {
+    if (tl_cli_host_port("device", server, host, sizeof host, &o.port)) {
         return 1;
     }
     o.host = host;
@@ -860,7 +863,7 @@ int tl_cmd_context(int argc, char **argv)
     }
     char host[64], reply[512] = "";
     uint16_t port = psk_file ? 5684 : 5683;
-    if (split_server("context", server, host, sizeof host, &port)) {
+    if (tl_cli_host_port("context", server, host, sizeof host, &port)) {
         return 1;
     }
     tl_psk psk;

@@ -34,6 +34,7 @@ static const command commands[] = {
     { "plan", tl_cmd_plan, "choose the variant a device should download (in-situ planner)" },
     { "federate", tl_cmd_federate, "federated learning simulated: clients train on shards, the server aggregates" },
     { "split", tl_cmd_split, "where to cut a device model between the device and the edge, for a link" },
+    { "split-learn", tl_cmd_split_learn, "split learning: train a device's half of a network with the edge's" },
     { "learn", tl_cmd_learn, "on-device transfer learning: adapt a model's head to a device's own data" },
     { "densify", tl_cmd_densify, "expand a pruned model's sparse filters to dense int8 (as a device installs it)" },
     { "progressive", tl_cmd_progressive, "bit-plane progressive stream of a model: encode, measure, decode" },
@@ -46,7 +47,7 @@ static void usage(FILE *out)
                  "TinyML and LargeML as one system: models for microcontrollers.\n\n"
                  "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; ++i) {
-        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-11s %s\n", commands[i].name, commands[i].summary);
     }
     fprintf(out, "\n'tinylarge COMMAND --help' describes one command.\n");
 }
@@ -60,6 +61,18 @@ int tl_cli_fail(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     return 1;
+}
+
+int tl_cli_host_port(const char *cmd, const char *server, char *host, size_t size, uint16_t *port)
+{
+    uint32_t p = *port;
+    const char *colon = strrchr(server, ':');
+    snprintf(host, size, "%.*s", colon ? (int)(colon - server) : (int)strlen(server), server);
+    if (colon && (tl_cli_parse_u32(colon + 1, &p) || p == 0 || p > 65535)) {
+        return tl_cli_fail(cmd, "bad server port in '%s'", server);
+    }
+    *port = (uint16_t)p;
+    return 0;
 }
 
 int tl_cli_parse_u32(const char *text, uint32_t *out)

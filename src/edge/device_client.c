@@ -249,12 +249,14 @@ static void keep(reply *r, const coap_pdu_t *received)
 {
     const coap_pdu_code_t code = coap_pdu_get_code(received);
     r->code = (int)COAP_RESPONSE_CLASS(code) * 100 + (int)(code & 0x1F);
-    size_t len = 0;
+    size_t len = 0, offset = 0, total = 0;
     const uint8_t *data = NULL;
     free(r->body);
     r->body = NULL;
     r->size = 0;
-    if (coap_get_data(received, &len, &data) && data) {
+    /* A body libcoap reassembled from blocks comes whole; a block the
+     * device asked for, as that block. */
+    if (coap_get_data_large(received, &len, &data, &offset, &total) && data) {
         r->body = malloc(len + 1);
         if (r->body) {
             memcpy(r->body, data, len);
@@ -1217,6 +1219,26 @@ tl_status tl_offload_ask(tl_offload_client *oc, const char *query, const int8_t 
         *confidence = (float)strtod(text_value(text, "confidence", value, sizeof value), NULL);
         if (*label < 0) {
             s = fail(msg, msg_size, TL_ERR_FORMAT, "the edge answered without a class: %s", text);
+        }
+    }
+    return s;
+}
+
+tl_status tl_offload_request(tl_offload_client *oc, const char *path, const char *query, const uint8_t *body,
+                             size_t size, double timeout_s, uint8_t **answer, size_t *answer_size, char *msg,
+                             size_t msg_size)
+{
+    tl_device_client *c = oc->c;
+    *answer = NULL;
+    *answer_size = 0;
+    const tl_status s = exchange(c, body ? COAP_REQUEST_CODE_POST : COAP_REQUEST_CODE_GET, path, query, body, size,
+                                 timeout_s, msg, msg_size);
+    if (s == TL_OK) {
+        *answer = c->current.body; /* NUL-terminated past its size */
+        *answer_size = c->current.size;
+        c->current.body = NULL;
+        if (!*answer && !(*answer = calloc(1, 1))) {
+            return TL_ERR_NOMEM;
         }
     }
     return s;

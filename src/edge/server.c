@@ -52,6 +52,7 @@
 
 #include "tinylarge/coap.h"
 #include "tinylarge/infer.h"
+#include "tinylarge/large.h"
 #include "tinylarge/learn.h"
 #include "tinylarge/library.h"
 #include "tinylarge/host.h"
@@ -104,6 +105,7 @@ typedef struct tl_edge_server {
     coap_resource_t *plan;
     coap_resource_t *round;         /* federated rounds: observable */
     tl_infer_service *infer;        /* the edge model's batched inference, or NULL */
+    tl_split_server *split;         /* the edge's half of split learning, or NULL */
 } tl_edge_server;
 
 /* The one thing a signal handler can reach: no context is passed to it. */
@@ -1021,6 +1023,74 @@ static void handle_infer(coap_resource_t *resource, coap_session_t *session, con
     /* else: no response now; libcoap acknowledges the request, the answer follows */
 }
 
+static void free_answer(coap_session_t *session, void *app_ptr)
+{
+    (void)session;
+    free(app_ptr);
+}
+
+/* Split learning (serve --split-learn): GET /split says the architecture
+ * and the cut; POST ?step=train takes a batch's activations at the cut and
+ * answers their gradient; POST ?step=join takes the device's half and
+ * writes the whole model. Runs in the server's loop (one step at a time:
+ * the edge's half is one network). */
+static void handle_split_get(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
+                             const coap_string_t *query, coap_pdu_t *response)
+{
+    tl_edge_server *server = coap_get_app_data(coap_session_get_context(session));
+    (void)resource;
+    (void)request;
+    (void)query;
+    char text[512];
+    tl_split_server_describe(server->split, text, sizeof text);
+    reply_text(response, COAP_RESPONSE_CODE_CONTENT, text);
+}
+
+static void handle_split_post(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
+                              const coap_string_t *query, coap_pdu_t *response)
+{
+    tl_edge_server *server = coap_get_app_data(coap_session_get_context(session));
+    char step[16] = "", error[512] = "";
+    query_value(query, "step", step, sizeof step);
+    size_t size = 0, offset = 0, total = 0;
+    const uint8_t *data = NULL;
+    if (!coap_get_data_large(request, &size, &data, &offset, &total) || offset != 0 || size != total) {
+        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "split takes a body");
+        return;
+    }
+    if (!strcmp(step, "train")) {
+        uint8_t *answer = NULL;
+        size_t answer_size = 0;
+        const tl_status s = tl_split_server_train(server->split, data, size, &answer, &answer_size, error,
+                                                  sizeof error);
+        if (s != TL_OK) {
+            reply_text(response, s == TL_ERR_NOMEM ? COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE
+                                                   : COAP_RESPONSE_CODE_BAD_REQUEST, error[0] ? error : "out of memory");
+            return;
+        }
+        coap_pdu_set_code(response, COAP_RESPONSE_CODE_CHANGED);
+        coap_add_data_large_response(resource, session, request, response, query,
+                                     COAP_MEDIATYPE_APPLICATION_OCTET_STREAM, -1, 0, answer_size, answer, free_answer,
+                                     answer);
+    } else if (!strcmp(step, "join")) {
+        const tl_status s = tl_split_server_join(server->split, data, size, error, sizeof error);
+        if (s != TL_OK) {
+            reply_text(response, s == TL_ERR_SHAPE ? COAP_RESPONSE_CODE_BAD_REQUEST
+                                                   : COAP_RESPONSE_CODE_INTERNAL_ERROR, error);
+            return;
+        }
+        char text[512];
+        tl_split_server_describe(server->split, text, sizeof text);
+        reply_text(response, COAP_RESPONSE_CODE_CHANGED, text);
+        if (!server->options->quiet) {
+            fprintf(stderr, "split learning: the device's half joined, %s written (%s)\n", server->options->split_out,
+                    text);
+        }
+    } else {
+        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "step is train or join");
+    }
+}
+
 /* An answer from the worker: kept with its request, which is triggered. */
 static void infer_answered(void *ctx, void *tag, int label, const float *probabilities)
 {
@@ -1173,6 +1243,22 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
             return -1;
         }
     }
+    if (o->split_learn) {
+        const tl_split_server_options so = { o->split_learn, o->split_cut, (float)o->split_lr, o->split_out };
+        char why[512] = "";
+        if (tl_split_server_open(&so, &server->split, why, sizeof why) != TL_OK) {
+            snprintf(error, error_size, "--split-learn %s", why[0] ? why : "out of memory");
+            tl_infer_close(server->infer);
+            coap_free_context(ctx);
+            free_models(server->models, server->model_count);
+            tl_library_close(server->library);
+            return -1;
+        }
+        coap_resource_t *split = coap_resource_init(coap_make_str_const("split"), 0);
+        coap_register_handler(split, COAP_REQUEST_GET, handle_split_get);
+        coap_register_handler(split, COAP_REQUEST_POST, handle_split_post);
+        coap_add_resource(ctx, split);
+    }
     /* /infer: the edge model's (with --edge-model) and split inference's
      * (the rest of any model in the library). */
     coap_resource_t *infer = coap_resource_init(coap_make_str_const("infer"), 0);
@@ -1181,11 +1267,12 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     if (!o->quiet) {
-        fprintf(stderr, "serving %s on coap%s://%s:%u (/plan, /model, /context%s%s)%s\n", o->library, dtls ? "s" : "",
-                host, port,
+        fprintf(stderr, "serving %s on coap%s://%s:%u (/plan, /model, /context%s%s%s)%s\n", o->library,
+                dtls ? "s" : "", host, port,
                 o->federate ? (o->round_mode == TL_ROUND_SECURE ? ", /round, /update, /secagg" : ", /round, /update")
                             : "",
-                server->infer ? ", /infer" : ", /infer?cut=", dtls ? ", DTLS-PSK identities only" : "");
+                server->infer ? ", /infer" : ", /infer?cut=", server->split ? ", /split" : "",
+                dtls ? ", DTLS-PSK identities only" : "");
     }
     const double poll = o->poll_seconds > 0 ? o->poll_seconds : 1.0;
     int64_t generation = -1; /* the first poll reloads: nothing published since the start is missed */
@@ -1231,6 +1318,7 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
     coap_free_context(ctx);
     coap_cleanup();
     tl_infer_close(server->infer);
+    tl_split_server_close(server->split);
     for (int i = 0; i < CACHE_ENTRIES; ++i) {
         if (server->cache[i]) {
             cache_release(NULL, server->cache[i]);

@@ -223,3 +223,147 @@ void tl_split_half_unpack(tl_net *net, int cut, const float *in)
 {
     half_floats(net, cut, NULL, in, net);
 }
+
+/* ---- the edge's side of split learning, as a server runs it ---- */
+
+#include <stdio.h>
+
+enum { SPLIT_SERVER_BATCH = 256 }; /* the most samples a request may carry */
+
+struct tl_split_server {
+    tl_net net;
+    tl_optim opt;
+    uint8_t *decay;
+    tl_checkpoint_info info;
+    int cut;
+    size_t values;              /* a sample's at the cut */
+    const char *out;
+    float *cut_values, *cut_gradient;
+    uint8_t labels[SPLIT_SERVER_BATCH];
+    long steps, samples;
+    double loss;                /* the last step's */
+    int hits;
+};
+
+tl_status tl_split_server_open(const tl_split_server_options *o, tl_split_server **server, char *error,
+                               size_t error_size)
+{
+    tl_split_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        return TL_ERR_NOMEM;
+    }
+    *server = NULL;
+    tl_status st = tl_checkpoint_load(o->checkpoint, SPLIT_SERVER_BATCH, &s->net, NULL, &s->info, error, error_size);
+    if (st != TL_OK) {
+        free(s);
+        return st;
+    }
+    st = tl_split_check(&s->net, o->cut);
+    if (st != TL_OK) {
+        snprintf(error, error_size, "%s: node %d cannot split %s: the cut is a node from 1 to %d with no exit at or "
+                 "below it and no skip connection over it", o->checkpoint, o->cut, s->info.arch, s->net.count - 2);
+        tl_net_free(&s->net);
+        free(s);
+        return st;
+    }
+    s->cut = o->cut;
+    s->values = tl_net_node_values(&s->net, o->cut);
+    s->out = o->out;
+    s->net.training = 1;
+    s->decay = tl_net_decay_mask(&s->net);
+    s->cut_values = malloc((size_t)SPLIT_SERVER_BATCH * s->values * sizeof(float));
+    s->cut_gradient = malloc((size_t)SPLIT_SERVER_BATCH * s->values * sizeof(float));
+    memset(&s->opt, 0, sizeof s->opt);
+    if (!s->decay || !s->cut_values || !s->cut_gradient || tl_optim_init(&s->opt, s->net.param_count) != TL_OK) {
+        tl_split_server_close(s);
+        return TL_ERR_NOMEM;
+    }
+    s->opt.kind = TL_OPTIM_SGD;
+    s->opt.lr = o->lr > 0.0f ? o->lr : 0.05f;
+    s->opt.momentum = 0.9f;
+    s->opt.weight_decay = 5e-4f;
+    *server = s;
+    return TL_OK;
+}
+
+void tl_split_server_close(tl_split_server *s)
+{
+    if (!s) {
+        return;
+    }
+    tl_optim_free(&s->opt);
+    tl_net_free(&s->net);
+    free(s->decay);
+    free(s->cut_values);
+    free(s->cut_gradient);
+    free(s);
+}
+
+void tl_split_server_describe(const tl_split_server *s, char *text, size_t size)
+{
+    snprintf(text, size, "arch=%s&cut=%d&values=%zu&batch=%d&classes=%d&steps=%ld&samples=%ld&loss=%.4f&train_accuracy=%.4f",
+             s->info.arch, s->cut, s->values, SPLIT_SERVER_BATCH, s->info.classes, s->steps, s->samples, s->loss,
+             s->steps ? (double)s->hits / (double)s->samples : 0.0);
+}
+
+tl_status tl_split_server_train(tl_split_server *s, const uint8_t *message, size_t size, uint8_t **answer,
+                                size_t *answer_size, char *error, size_t error_size)
+{
+    int n = 0, bits = 0;
+    *answer = NULL;
+    const tl_status st = tl_cut_decode(message, size, s->values, SPLIT_SERVER_BATCH, s->cut_values, s->labels, &n,
+                                       &bits);
+    if (st != TL_OK) {
+        snprintf(error, error_size, "a split step takes %s's cut (node %d): \"TLCX\", 1 to %d samples of %zu values "
+                 "with their labels (%zu bytes did not add up)", s->info.arch, s->cut, SPLIT_SERVER_BATCH, s->values,
+                 size);
+        return st;
+    }
+    for (int i = 0; i < n; ++i) {
+        if (s->labels[i] >= s->info.classes) {
+            snprintf(error, error_size, "label %d of sample %d: %s has %d classes", s->labels[i], i, s->info.arch,
+                     s->info.classes);
+            return TL_ERR_ARG;
+        }
+    }
+    *answer = malloc(tl_cut_wire_size(n, s->values, bits, 0));
+    if (!*answer) {
+        return TL_ERR_NOMEM;
+    }
+    double loss = 0.0;
+    int hits = 0;
+    tl_split_edge_step(&s->net, &s->opt, s->decay, s->cut, s->cut_values, s->labels, n, s->cut_gradient, &loss, &hits);
+    *answer_size = tl_cut_encode(*answer, s->cut_gradient, NULL, n, s->values, bits);
+    s->steps++;
+    s->samples += n;
+    s->loss = loss;
+    s->hits += hits;
+    return TL_OK;
+}
+
+tl_status tl_split_server_join(tl_split_server *s, const uint8_t *half, size_t size, char *error, size_t error_size)
+{
+    const size_t want = tl_split_half_floats(&s->net, s->cut) * sizeof(float);
+    if (size != want) {
+        snprintf(error, error_size, "the device's half of %s up to node %d is %zu bytes (float32), not %zu", s->info.arch,
+                 s->cut, want, size);
+        return TL_ERR_SHAPE;
+    }
+    if (!s->out) {
+        snprintf(error, error_size, "this server keeps no joined model (serve --split-out FILE)");
+        return TL_ERR_STATE;
+    }
+    float *floats = malloc(size);
+    if (!floats) {
+        return TL_ERR_NOMEM;
+    }
+    memcpy(floats, half, size); /* the message's bytes need not be aligned */
+    tl_split_half_unpack(&s->net, s->cut, floats);
+    free(floats);
+    s->info.accuracy = 0.0f; /* not measured here: the edge has no test set */
+    const tl_status st = tl_checkpoint_save(s->out, &s->net, NULL, &s->info);
+    if (st != TL_OK) {
+        snprintf(error, error_size, "%s: cannot write the joined model: %s", s->out, tl_status_str(st));
+    }
+    return st;
+}
