@@ -34,6 +34,10 @@ void tl_log(tl_log_fn log, void *ctx, const char *fmt, ...) __attribute__((forma
 /* A tl_log_fn that writes the line to stderr. */
 void tl_log_stderr(void *ctx, const char *line);
 
+/* The value of `key` in the servers' "k=v&k=v" answers, copied into out
+ * ("" when missing); returns out. */
+const char *tl_text_value(const char *text, const char *key, char *out, size_t size);
+
 #ifdef __cplusplus
 }
 #endif

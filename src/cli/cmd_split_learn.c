@@ -54,13 +54,8 @@ static tl_status send_cut(void *ctx, const float *cut_values, const uint8_t *lab
 /* The edge's "k=v&k=v" description: the value of key as a number (-1 if missing). */
 static double described(const char *text, const char *key)
 {
-    const size_t n = strlen(key);
-    for (const char *p = text; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
-        if (!strncmp(p, key, n) && p[n] == '=') {
-            return strtod(p + n + 1, NULL);
-        }
-    }
-    return -1.0;
+    char value[64];
+    return tl_text_value(text, key, value, sizeof value)[0] ? strtod(value, NULL) : -1.0;
 }
 
 int tl_cmd_split_learn(int argc, char **argv)
@@ -157,9 +152,8 @@ int tl_cmd_split_learn(int argc, char **argv)
         free(answer);
         answer = NULL;
         cut = (uint32_t)described(describe, "cut");
-        char arch[64] = "";
-        const char *a = strstr(describe, "arch=");
-        snprintf(arch, sizeof arch, "%.*s", a ? (int)strcspn(a + 5, "&") : 0, a ? a + 5 : "");
+        char arch[64];
+        tl_text_value(describe, "arch", arch, sizeof arch);
         if (strcmp(arch, info.arch) != 0 || described(describe, "classes") != info.classes) {
             rc = tl_cli_fail("split-learn", "%s is a %s of %d classes; the edge's half is of a %s (%s)", ckpt, info.arch,
                              info.classes, arch[0] ? arch : "(unknown)", describe);

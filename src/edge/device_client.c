@@ -778,27 +778,11 @@ tl_status tl_context_set(const char *host, uint16_t port, const tl_psk *psk, con
     return s;
 }
 
-/* The text value of key in "k=v&k=v" (copied into out, "" if missing). */
-static const char *text_value(const char *text, const char *key, char *out, size_t size)
-{
-    const size_t n = strlen(key);
-    out[0] = '\0';
-    for (const char *p = text; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
-        if (!strncmp(p, key, n) && p[n] == '=') {
-            const char *end = strchr(p + n + 1, '&');
-            const size_t len = end ? (size_t)(end - p - n - 1) : strlen(p + n + 1);
-            snprintf(out, size, "%.*s", (int)len, p + n + 1);
-            break;
-        }
-    }
-    return out;
-}
-
 /* The value of key in "k=v&k=v" text, as an int; -1 if missing. */
 static long text_field(const char *text, const char *key)
 {
     char value[32];
-    return text_value(text, key, value, sizeof value)[0] ? strtol(value, NULL, 10) : -1;
+    return tl_text_value(text, key, value, sizeof value)[0] ? strtol(value, NULL, 10) : -1;
 }
 
 /* Sends code path?query, with `body` block-wise (Block1) if not NULL, and
@@ -853,7 +837,7 @@ static int phase_index(const char *text)
 {
     static const char *const phases[] = { "keys", "shares", "updates", "open", "done" };
     char phase[16];
-    text_value(text, "phase", phase, sizeof phase);
+    tl_text_value(text, "phase", phase, sizeof phase);
     for (int i = 0; i < 5; ++i) {
         if (!strcmp(phase, phases[i])) {
             return i;
@@ -890,7 +874,7 @@ static tl_status wait_phase(tl_device_client *c, const char *name, int round, in
         }
         if (tl_monotonic_seconds() >= until) {
             return fail(msg, msg_size, TL_ERR_IO, "round %d stayed in its %s phase for %.0f s", round,
-                        phase_index(text) >= 0 ? text_value(text, "phase", query, sizeof query) : "?", seconds);
+                        phase_index(text) >= 0 ? tl_text_value(text, "phase", query, sizeof query) : "?", seconds);
         }
         c->plan.done = 0;
         wait_for(c, &c->plan, tl_monotonic_seconds() + 1.0); /* a notification, or a second */
@@ -1150,7 +1134,7 @@ tl_status tl_round_send(const char *host, uint16_t port, const tl_psk *psk, cons
             s = fail(reply_text, reply_size, TL_ERR_STATE, "round %ld is closed", r);
         }
         *round = (int)r;
-        text_value(text, "mode", mode, sizeof mode);
+        tl_text_value(text, "mode", mode, sizeof mode);
     }
     if (s == TL_OK && !strcmp(mode, "secure")) {
         s = secure_round(c, device, name, *round, values, count, weight, flags, text, sizeof text, reply_text,
@@ -1216,7 +1200,7 @@ tl_status tl_offload_ask(tl_offload_client *oc, const char *query, const int8_t 
         const char *text = c->current.body ? (const char *)c->current.body : "";
         char value[32];
         *label = (int)text_field(text, "class");
-        *confidence = (float)strtod(text_value(text, "confidence", value, sizeof value), NULL);
+        *confidence = (float)strtod(tl_text_value(text, "confidence", value, sizeof value), NULL);
         if (*label < 0) {
             s = fail(msg, msg_size, TL_ERR_FORMAT, "the edge answered without a class: %s", text);
         }

@@ -128,3 +128,18 @@ tl_status tl_read_file(const char *path, uint8_t **out, size_t *out_size)
     *out_size = (size_t)size;
     return TL_OK;
 }
+
+const char *tl_text_value(const char *text, const char *key, char *out, size_t size)
+{
+    const size_t n = strlen(key);
+    out[0] = '\0';
+    for (const char *p = text; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+        if (!strncmp(p, key, n) && p[n] == '=') {
+            const char *end = strchr(p + n + 1, '&');
+            const size_t len = end ? (size_t)(end - p - n - 1) : strlen(p + n + 1);
+            snprintf(out, size, "%.*s", (int)len, p + n + 1);
+            break;
+        }
+    }
+    return out;
+}
