@@ -54,24 +54,24 @@ device() { # device ID OPTIONS...: install the model, classify 150 test images, 
 }
 edge_accuracy=$("$bin" eval "$work/edge.tlc" --data "$work/data" | sed -n 's/.*accuracy \([0-9.]*\)$/\1/p')
 check "threshold 1: every image goes to the edge and the edge model's accuracy is the device's" 0 \
-    "offload \(threshold 1 on top1\): accuracy $edge_accuracy on 150 test images \(device alone [0-9.]+\); 150 offloaded \(100.0%\), 150 answered .* 0 fell back; 38400 bytes up" -- \
+    "offload \(threshold 1 on margin\): accuracy $edge_accuracy on 150 test images \(device alone [0-9.]+\); 150 offloaded \(100.0%\), 150 answered .* 0 fell back; 38400 bytes up" -- \
     device d1 --offload 1
 alone=$(device d1 --offload 0 | sed -n 's/.*device alone \([0-9.]*\).*/\1/p')
 check "threshold 0: nothing goes to the edge, the device's own accuracy" 0 \
-    "offload \(threshold 0 on top1\): accuracy $alone on 150 test images \(device alone $alone\); 0 offloaded" -- device d1 --offload 0
+    "offload \(threshold 0 on margin\): accuracy $alone on 150 test images \(device alone $alone\); 0 offloaded" -- device d1 --offload 0
 # (the share falls if the round trip nears the deadline: a loaded machine offloads less; test_infer checks the rule)
 check "auto with a target of 0.2: about a fifth offloaded, the edge's answers taken" 0 \
-    "offload \(auto on top1, target 0.20\): .*; (1[0-9]|2[0-9]|3[0-9]|4[0-5]) offloaded .*offload auto: target 0.200" -- \
+    "offload \(auto on margin, target 0.20\): .*; (1[0-9]|2[0-9]|3[0-9]|4[0-5]) offloaded .*offload auto: target 0.200" -- \
     device d1 --offload auto --offload-target 0.2
-check "margin and entropy are measures too: threshold 1 offloads every image, auto about its share" 0 \
-    "offload \(threshold 1 on margin\): accuracy $edge_accuracy .*150 offloaded \(100.0%\)" -- device d1 --offload 1 --offload-measure margin
+check "the top-1 probability and entropy are measures too: threshold 1 offloads every image, auto about its share" 0 \
+    "offload \(threshold 1 on top1\): accuracy $edge_accuracy .*150 offloaded \(100.0%\)" -- device d1 --offload 1 --offload-measure top1
 check "auto on entropy offloads about its target share" 0 \
     "offload \(auto on entropy, target 0.20\): .*; (1[0-9]|2[0-9]|3[0-9]|4[0-5]) offloaded" -- \
     device d1 --offload auto --offload-target 0.2 --offload-measure entropy
 check "an unknown measure is refused" 1 "--offload-measure votes: expected top1, margin or entropy" -- \
     device d1 --offload 0.5 --offload-measure votes
 check "an edge that does not answer: every image falls back to the device's own answer" 0 \
-    "offload \(threshold 1 on top1\): accuracy $alone on 150 test images \(device alone $alone\); 150 offloaded \(100.0%\), 0 answered .* 150 fell back" -- \
+    "offload \(threshold 1 on margin\): accuracy $alone on 150 test images \(device alone $alone\); 150 offloaded \(100.0%\), 0 answered .* 150 fell back" -- \
     device d1 --offload 1 --offload-deadline 0.02 --edge "127.0.0.1:$((port + 1))"
 stop_server
 "$bin" serve --db "$work/lib.db" --port "$port" --edge-model "$work/edge.tlc" --infer-wait 1 --infer-batch 64 \

@@ -626,7 +626,7 @@ done:
 int tl_cmd_device(int argc, char **argv)
 {
     device_learning learn = { NULL, NULL, "none", 200, 0 };
-    device_offload offload = { NULL, 0.1, 0.2, NULL, "top1" };
+    device_offload offload = { NULL, 0.1, 0.2, NULL, "margin" };
     const char *eval_data = NULL, *split = NULL;
     const char *server = NULL, *pub = NULL, *psk_file = NULL;
     tl_device_options o;
@@ -679,8 +679,8 @@ int tl_cmd_device(int argc, char **argv)
         { "--offload", TL_OPT_TEXT, &offload.mode, 0, 0, "T|auto", "with --eval: images the active model is less sure\n"
           "of than T (0..1, by --offload-measure) go to the edge's /infer (auto: a\n"
           "target share, less when the round trip nears the deadline)", NULL },
-        { "--offload-measure", TL_OPT_TEXT, &offload.measure, 0, 0, "M", "how sure the model is: top1 (its largest\n"
-          "probability; default), margin (less the second) or entropy (1 - H / log C)", NULL },
+        { "--offload-measure", TL_OPT_TEXT, &offload.measure, 0, 0, "M", "how sure the model is: margin (its largest\n"
+          "probability less the second; default), top1 (the largest) or entropy\n(1 - H / log C)", NULL },
         { "--split", TL_OPT_TEXT, &split, 0, 0, "K|auto", "with --eval: run the first K operators, the edge the rest\n"
           "(auto: K per image from the cost model, the link's --rate and the round\n"
           "trip measured)", NULL },
