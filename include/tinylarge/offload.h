@@ -1,6 +1,7 @@
 /* offload.h - a device's cascade with the edge (src/edge/offload.c): the
- * device runs its own model; when its top-1 probability is below a
- * threshold it asks the edge's model (POST /infer) and takes that answer,
+ * device runs its own model; when its confidence (the margin of its two
+ * likeliest classes, or another measure below) is under a threshold it
+ * asks the edge's model (POST /infer) and takes that answer,
  * falling back to its own when none comes within the deadline. The
  * threshold is fixed, or "auto": the quantile of the device's own
  * confidences that offloads a target share of its inputs, scaled down when
@@ -21,7 +22,7 @@ extern "C" {
 
 typedef struct tl_offload_policy {
     int adaptive;               /* 1: "auto" */
-    float threshold;            /* offload below this top-1 probability (0..1) */
+    float threshold;            /* offload below this confidence (0..1) */
     double target;              /* auto: the share of inputs to offload at a fast edge */
     double deadline_s;          /* an answer later than this is not waited for */
     double rtt_s;               /* the round trip, smoothed (0 until measured) */
@@ -45,8 +46,8 @@ tl_status tl_confidence_measure_parse(const char *name, tl_confidence_measure *m
 
 /* threshold in [0, 1], or < 0 for auto (target share, e.g. 0.1). */
 void tl_offload_policy_init(tl_offload_policy *p, float threshold, double target, double deadline_s);
-/* 1 if an input the device's model answered with `confidence` (its top-1
- * probability) goes to the edge; counts it either way. */
+/* 1 if an input the device's model answered with `confidence`
+ * (tl_offload_confidence) goes to the edge; counts it either way. */
 int tl_offload_decide(tl_offload_policy *p, float confidence);
 /* An offload's outcome: its round trip, and whether it was answered in time. */
 void tl_offload_observe(tl_offload_policy *p, double rtt_s, int answered);
