@@ -7,6 +7,16 @@
 
 #include "tinylarge/large.h"
 
+/* A sample's int8 scale: symmetric, its largest magnitude at 127. */
+static float sample_scale(const float *v, size_t n)
+{
+    float top = 0.0f;
+    for (size_t i = 0; i < n; ++i) {
+        top = fabsf(v[i]) > top ? fabsf(v[i]) : top;
+    }
+    return top / 127.0f;
+}
+
 void tl_cut_exchange(void *ctx, float *values, int count, size_t per_sample, int backward)
 {
     tl_cut_link *link = ctx;
@@ -22,11 +32,7 @@ void tl_cut_exchange(void *ctx, float *values, int count, size_t per_sample, int
     }
     for (int b = 0; b < count; ++b) {
         float *v = values + (size_t)b * per_sample;
-        float top = 0.0f;
-        for (size_t i = 0; i < per_sample; ++i) {
-            top = fabsf(v[i]) > top ? fabsf(v[i]) : top;
-        }
-        const float scale = top / 127.0f;
+        const float scale = sample_scale(v, per_sample);
         for (size_t i = 0; i < per_sample && scale > 0.0f; ++i) {
             v[i] = nearbyintf(v[i] / scale) * scale; /* what the other side decodes */
         }
@@ -41,7 +47,8 @@ void tl_cut_exchange(void *ctx, float *values, int count, size_t per_sample, int
 enum { CUT_HEADER = 16 };
 static const uint8_t cut_magic[4] = { 'T', 'L', 'C', 'X' };
 
-static void put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); } /* the host's order: both ends are hosts */
+/* Words and floats in the host's order: little-endian on every host the project builds for. */
+static void put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static uint32_t get_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 
 size_t tl_cut_wire_size(int n, size_t per_sample, int bits, int with_labels)
@@ -70,11 +77,7 @@ size_t tl_cut_encode(uint8_t *out, const float *values, const uint8_t *labels, i
             p += 4 * per_sample;
             continue;
         }
-        float top = 0.0f; /* as tl_cut_exchange: symmetric, a scale a sample */
-        for (size_t i = 0; i < per_sample; ++i) {
-            top = fabsf(v[i]) > top ? fabsf(v[i]) : top;
-        }
-        const float scale = top / 127.0f;
+        const float scale = sample_scale(v, per_sample); /* rounded as tl_cut_exchange rounds */
         memcpy(p, &scale, 4);
         p += 4;
         for (size_t i = 0; i < per_sample; ++i) {
