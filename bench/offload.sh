@@ -5,7 +5,9 @@
 #               (the main job's catalogue) on the 10,000 test images, the
 #               images below each top-1 probability threshold answered by
 #               the edge's model (EDGE=CKPT: the teacher for the issue's
-#               goal; default the main job's float student)
+#               goal; default the main job's student-wide), for each
+#               measure of confidence: the margin, the top-1 probability,
+#               entropy (MEASURES=, THRESHOLDS= choose)
 #   split       split inference, the cut chosen per image (--split auto)
 #               for uplinks of 10 kbit/s to 10 Mbit/s: the mean cut and
 #               the bytes sent (the answers are the device model's)
@@ -25,7 +27,8 @@
 #               request in flight): requests/s and p50/p99 with dynamic
 #               batching (32, 2 ms) and with batch 1, alternating rounds
 # Run on an otherwise idle machine: throughput and round trips are wall
-# time. Uses the main job's outputs (make run first).
+# time. Uses the main job's outputs (make run first); DEVICE=CKPT puts
+# that checkpoint's int8 export on the device instead of the main job's.
 # usage: bench/offload.sh BUILD_DIR [SECTION...]
 set -euo pipefail
 case ${1:-} in -h | --help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;; esac
@@ -37,16 +40,21 @@ bin=$build/tinylarge
 load=$build/bench/coap_load
 link_relay=$build/bench/link_relay
 main=$build/main-job
-edge_model=${EDGE:-$main/student.tlc}
-for f in "$main/catalogue/e0-s00-int8.tlm" "$edge_model"; do
+edge_model=${EDGE:-$main/edge-student.tlc}
+for f in "$main/catalogue/e0-s00-int8.tlm" "$edge_model" ${DEVICE:+"$DEVICE"}; do
     [ -f "$f" ] || { echo "bench: $f is missing (make run first)" >&2; exit 1; }
 done
 work=$build/bench/offload
 rm -rf "$work"
 mkdir -p "$work/cat"
-cp "$main/catalogue/e0-s00-int8.tlm" "$work/cat/"
-head -1 "$main/catalogue/catalogue.csv" >"$work/cat/catalogue.csv"
-grep '^e0-s00-int8,' "$main/catalogue/catalogue.csv" >>"$work/cat/catalogue.csv"
+if [ -n "${DEVICE:-}" ]; then
+    # The device's model from a checkpoint (DEVICE=CKPT), exported int8 with its catalogue row.
+    "$bin" compress "$DEVICE" --out-dir "$work/cat" --sparsity 0 --bits 8 >/dev/null 2>&1
+else
+    cp "$main/catalogue/e0-s00-int8.tlm" "$work/cat/"
+    head -1 "$main/catalogue/catalogue.csv" >"$work/cat/catalogue.csv"
+    grep '^e0-s00-int8,' "$main/catalogue/catalogue.csv" >>"$work/cat/catalogue.csv"
+fi
 "$bin" keygen --out "$work/server" >/dev/null
 "$bin" library add --db "$work/library.db" --name fashion --catalogue "$work/cat" --key "$work/server.key" >/dev/null
 port=$((20000 + RANDOM % 20000))
@@ -72,7 +80,7 @@ for section in $sections; do
         echo "| measure | threshold | offloaded | accuracy | device alone | bytes up per image |"
         echo "|---|---|---|---|---|---|"
         serve
-        for measure in ${MEASURES:-top1 margin entropy}; do
+        for measure in ${MEASURES:-margin top1 entropy}; do
             for t in ${THRESHOLDS:-0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9}; do
                 line=$(device --rate 1M --eval 10000 --offload "$t" --offload-measure "$measure" --offload-deadline 1 |
                     grep '^offload')
