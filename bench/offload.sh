@@ -3,7 +3,7 @@
 # 127.0.0.1, each section a table:
 #   curve       accuracy against offload rate: the device's int8 student
 #               (the main job's catalogue) on the 10,000 test images, the
-#               images below each top-1 probability threshold answered by
+#               images below each confidence threshold answered by
 #               the edge's model (EDGE=CKPT: the teacher for the issue's
 #               goal; default the main job's student-wide), for each
 #               measure of confidence: the margin, the top-1 probability,
@@ -22,7 +22,8 @@
 #               uplink's rate, the round trip), --split 0 (all on the edge),
 #               all on the device and --split auto; latency per image =
 #               the device's operators at 64 M instructions/s + the
-#               exchange with the edge as measured (E2E_IMAGES, default 300)
+#               exchange with the edge as measured (E2E_IMAGES, default 100);
+#               EARLY=CKPT adds a model with an early cut (student-early-cut)
 #   throughput  the edge model under 100 devices asking at once (each one
 #               request in flight): requests/s and p50/p99 with dynamic
 #               batching (32, 2 ms) and with batch 1, alternating rounds
