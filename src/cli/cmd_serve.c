@@ -537,6 +537,7 @@ static int split_eval(const tl_device_options *o, const tl_dataset *test, const 
     snprintf(query, sizeof query, "cut=%u&name=%s&version=%d&variant=%s", ops, a.name, a.version, a.variant);
     const uint32_t overhead = 48 + (uint32_t)strlen(query);
     long hits = 0, fell_back = 0, sent_bytes = 0, asked = 0, cut_sum = 0;
+    double exchange_sum = 0.0;
     const size_t sample = (size_t)test->h * test->w * test->c;
     for (int i = 0; i < test->n; ++i) {
         uint32_t k = (uint32_t)fixed;
@@ -569,6 +570,7 @@ static int split_eval(const tl_device_options *o, const tl_dataset *test, const 
             /* The round trip, smoothed; a lost answer counts as the deadline. */
             const double took = answered == TL_OK ? tl_monotonic_seconds() - t0 : off->deadline;
             latency[i] += took;
+            exchange_sum += took;
             /* What the exchange took beyond sending the cut's bytes at the
              * link's rate (which the cost model adds for each cut itself). */
             double trip = took - (double)(crossing + overhead) * 8.0 / (double)o->rate_bps;
@@ -600,9 +602,9 @@ static int split_eval(const tl_device_options *o, const tl_dataset *test, const 
     }
     if (rc == 0 && test->n > 0) {
         printf("split (%s%s): accuracy %.4f on %d test images; mean cut %.1f of %u operators, %ld sent to the edge "
-               "(%ld bytes), %ld fell back, round trip %.1f ms\n", fixed < 0 ? "auto" : "K = ", fixed < 0 ? "" : mode,
-               (double)hits / test->n, test->n, (double)cut_sum / test->n, ops, asked, sent_bytes, fell_back,
-               1e3 * rtt);
+               "(%ld bytes), %ld fell back, a mean exchange of %.1f ms\n", fixed < 0 ? "auto" : "K = ",
+               fixed < 0 ? "" : mode, (double)hits / test->n, test->n, (double)cut_sum / test->n, ops, asked,
+               sent_bytes, fell_back, asked ? 1e3 * exchange_sum / (double)asked : 0.0);
         double mean = 0.0;
         for (int i = 0; i < test->n; ++i) {
             mean += latency[i] / test->n;
