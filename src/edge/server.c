@@ -1023,12 +1023,6 @@ static void handle_infer(coap_resource_t *resource, coap_session_t *session, con
     /* else: no response now; libcoap acknowledges the request, the answer follows */
 }
 
-static void free_answer(coap_session_t *session, void *app_ptr)
-{
-    (void)session;
-    free(app_ptr);
-}
-
 /* Split learning (serve --split-learn): GET /split says the architecture
  * and the cut; POST ?step=train takes a batch's activations at the cut and
  * answers their gradient; POST ?step=join takes the device's half and
@@ -1070,7 +1064,7 @@ static void handle_split_post(coap_resource_t *resource, coap_session_t *session
         }
         coap_pdu_set_code(response, COAP_RESPONSE_CODE_CHANGED);
         coap_add_data_large_response(resource, session, request, response, query,
-                                     COAP_MEDIATYPE_APPLICATION_OCTET_STREAM, -1, 0, answer_size, answer, free_answer,
+                                     COAP_MEDIATYPE_APPLICATION_OCTET_STREAM, -1, 0, answer_size, answer, release_bytes,
                                      answer);
     } else if (!strcmp(step, "join")) {
         const tl_status s = tl_split_server_join(server->split, data, size, error, sizeof error);
