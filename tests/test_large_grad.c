@@ -723,6 +723,41 @@ static void test_architectures_build(void **state)
     tl_net_free(&net);
 }
 
+/* An in-process link for tl_split_device_step: the cut's values and
+ * labels encoded, decoded as the edge would, its step, the gradient back
+ * through the wire (float32). */
+typedef struct split_wire {
+    tl_net *edge;
+    tl_optim *opt;
+    const uint8_t *decay;
+    int cut;
+    uint8_t *bytes;
+    int steps;
+} split_wire;
+
+static tl_status through_wire(void *ctx, const float *cut_values, const uint8_t *labels, int n, size_t per_sample,
+                              float *cut_gradient)
+{
+    split_wire *w = ctx;
+    const size_t up = tl_cut_encode(w->bytes, cut_values, labels, n, per_sample, 32);
+    assert_int_equal(up, tl_cut_wire_size(n, per_sample, 32, 1));
+    float *values = malloc((size_t)n * per_sample * sizeof(float));
+    uint8_t got_labels[256];
+    int got = 0, bits = 0, hits = 0;
+    double loss = 0.0;
+    assert_int_equal(tl_cut_decode(w->bytes, up, per_sample, n, values, got_labels, &got, &bits), TL_OK);
+    assert_int_equal(got, n);
+    assert_int_equal(bits, 32);
+    assert_memory_equal(got_labels, labels, (size_t)n);
+    assert_int_equal(tl_split_edge_step(w->edge, w->opt, w->decay, w->cut, values, got_labels, n, values, &loss, &hits),
+                     TL_OK);
+    const size_t down = tl_cut_encode(w->bytes, values, NULL, n, per_sample, 32);
+    assert_int_equal(tl_cut_decode(w->bytes, down, per_sample, n, cut_gradient, NULL, &got, &bits), TL_OK);
+    free(values);
+    w->steps++;
+    return TL_OK;
+}
+
 /* Split learning across processes: the device's half and the edge's half,
  * each its own network and optimiser and a float32 link between, take the
  * same step as one network: each half's weights equal the unsplit ones bit
@@ -769,25 +804,11 @@ static void split_halves_in_two_networks_take_the_unsplit_step(void **state)
         tl_net_backward(&whole, SPLIT_BATCH);
         tl_optim_step(&opts[0], whole.params, whole.grads, decay);
         /* split: the device's step, its values through the wire to the edge's step and back */
-        tl_net_zero_grads(&device);
-        tl_net_forward_until(&device, x, SPLIT_BATCH, CUT);
-        const size_t up = tl_cut_encode(wire, device.nodes[CUT].out, y, SPLIT_BATCH, per, 32);
-        assert_int_equal(up, tl_cut_wire_size(SPLIT_BATCH, per, 32, 1));
-        float *values = malloc(SPLIT_BATCH * per * sizeof(float));
-        uint8_t labels[SPLIT_BATCH];
-        int n = 0, bits = 0, hits = 0;
-        double loss = 0.0;
-        assert_int_equal(tl_cut_decode(wire, up, per, SPLIT_BATCH, values, labels, &n, &bits), TL_OK);
-        assert_int_equal(n, SPLIT_BATCH);
-        assert_int_equal(bits, 32);
-        assert_memory_equal(labels, y, SPLIT_BATCH);
-        assert_int_equal(tl_split_edge_step(&edge, &opts[2], decay, CUT, values, labels, n, values, &loss, &hits),
+        split_wire w = { &edge, &opts[2], decay, CUT, wire, 0 };
+        assert_int_equal(tl_split_device_step(&device, &opts[1], decay, CUT, x, y, SPLIT_BATCH, through_wire, &w,
+                                              gradient),
                          TL_OK);
-        const size_t down = tl_cut_encode(wire, values, NULL, n, per, 32);
-        assert_int_equal(tl_cut_decode(wire, down, per, SPLIT_BATCH, gradient, NULL, &n, &bits), TL_OK);
-        tl_net_backward_until(&device, gradient, n, CUT);
-        tl_optim_step(&opts[1], device.params, device.grads, decay);
-        free(values);
+        assert_int_equal(w.steps, 1);
     }
     /* Each half's weights: the unsplit network's, bit for bit. */
     for (int i = 1; i < whole.count; ++i) {

@@ -335,7 +335,14 @@ tl_status tl_split_server_train(tl_split_server *s, const uint8_t *message, size
     }
     double loss = 0.0;
     int hits = 0;
-    tl_split_edge_step(&s->net, &s->opt, s->decay, s->cut, s->cut_values, s->labels, n, s->cut_gradient, &loss, &hits);
+    const tl_status stepped = tl_split_edge_step(&s->net, &s->opt, s->decay, s->cut, s->cut_values, s->labels, n,
+                                                 s->cut_gradient, &loss, &hits);
+    if (stepped != TL_OK) {
+        free(*answer);
+        *answer = NULL;
+        snprintf(error, error_size, "%d samples: the edge's half takes 1 to %d", n, s->net.batch);
+        return stepped;
+    }
     *answer_size = tl_cut_encode(*answer, s->cut_gradient, NULL, n, s->values, bits);
     s->steps++;
     s->samples += n;
