@@ -20,6 +20,8 @@ packages=(
     libpq-dev postgresql                  # the model library's PostgreSQL backend and its test server
     libcbor-dev                           # CBOR manifests
     libcoap3-dev libcoap3-bin             # CoAP/DTLS server and device client; coap-client in tests
+    libinih-dev                           # the simulator's scenario files (INI)
+    chromium                              # the simulator's report page, tested headless
 )
 
 missing=()

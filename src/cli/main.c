@@ -38,6 +38,7 @@ static const command commands[] = {
     { "learn", tl_cmd_learn, "on-device transfer learning: adapt a model's head to a device's own data" },
     { "densify", tl_cmd_densify, "expand a pruned model's sparse filters to dense int8 (as a device installs it)" },
     { "progressive", tl_cmd_progressive, "bit-plane progressive stream of a model: encode, measure, decode" },
+    { "sim", tl_cmd_sim, "simulate a city of devices on 6G cells: radio, mobility, edge, three-tier library" },
     { "compress", tl_cmd_compress, "build the variant catalogue (exit x sparsity x bits) of a checkpoint" },
 };
 
