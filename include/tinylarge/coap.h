@@ -65,6 +65,11 @@ typedef struct tl_serve_options {
     int split_cut;
     double split_lr;            /* default 0.05 */
     const char *split_out;      /* where a device's join writes the whole model */
+    /* The three-tier library (NULL: none): `library` is this edge server's
+     * cache, filled from this central library (PostgreSQL) on a miss and
+     * brought up to date every upstream_ttl seconds (default 60). */
+    const char *upstream;
+    double upstream_ttl;
 } tl_serve_options;
 
 /* Serves the library until SIGINT/SIGTERM; -1 with a message if it cannot

@@ -62,6 +62,16 @@ tl_status tl_library_list(tl_library *library,
                           void (*fn)(void *ctx, const char *name, int version, int variants, const char *tags),
                           void *ctx, char *error, size_t error_size);
 
+/* The three-tier library: `cache` (an edge server's SQLite) takes the
+ * latest version of `name` from `upstream` (the central PostgreSQL) when
+ * it lacks it or holds an older one: every variant's model, progressive
+ * stream, signed manifest and the publication's sequence, as published,
+ * and the model's tags. All or nothing. *fetched: 1 if a version was
+ * copied, 0 if the cache was up to date; *version: the cache's latest now.
+ * TL_ERR_ARG if the upstream has no such model. */
+tl_status tl_library_fetch(tl_library *cache, tl_library *upstream, const char *name, int *version, int *fetched,
+                           char *error, size_t error_size);
+
 /* Removes a model, every version. TL_ERR_ARG if there is no such model. */
 tl_status tl_library_remove(tl_library *library, const char *name, char *error, size_t error_size);
 

@@ -24,7 +24,7 @@
 int tl_cmd_serve(int argc, char **argv)
 {
     tl_serve_options o = { NULL, "127.0.0.1", 0, NULL, 1.0, 0, NULL, 3, 10000.0, NULL, NULL, TL_ROUND_PLAIN, 30.0,
-                           NULL, 32, 0.002, NULL, 0, 0.05, NULL };
+                           NULL, 32, 0.002, NULL, 0, 0.05, NULL, NULL, 60.0 };
     int secure = 0, fixed_point = 0;
     uint32_t port = 0;
     const char *key_path = NULL, *rule = "mean";
@@ -35,6 +35,10 @@ int tl_cmd_serve(int argc, char **argv)
         { "--port", TL_OPT_U32, &port, 1, 65535, "N", "the port (default 5683, 5684 with --psk)", NULL },
         { "--psk", TL_OPT_TEXT, &o.psk_file, 0, 0, "FILE", "DTLS with these identities only (lines 'identity hex-key\n"
           "[operator]')", NULL },
+        { "--upstream", TL_OPT_TEXT, &o.upstream, 0, 0, "LIB", "the central library this one caches (three tiers):\n"
+          "a model missing here is fetched from it, newer versions every --upstream-ttl", NULL },
+        { "--upstream-ttl", TL_OPT_DOUBLE, &o.upstream_ttl, 0.001, 86400, "S", "how often cached models are brought up\n"
+          "to the upstream's latest version (default 60)", NULL },
         { "--poll", TL_OPT_DOUBLE, &o.poll_seconds, 0.001, 86400, "S", "look for newly published versions every S\n"
           "seconds (default 1)", NULL },
         { "--quiet", TL_OPT_FLAG, &o.quiet, 0, 0, NULL, "no line per plan on stderr", NULL },

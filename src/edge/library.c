@@ -662,6 +662,162 @@ tl_status tl_library_list(tl_library *lib, void (*fn)(void *, const char *, int,
     return TL_OK;
 }
 
+/* The columns of a variant row as fetch copies them, with their kinds. */
+typedef enum { COPY_INT, COPY_REAL, COPY_TEXT, COPY_BLOB } copy_kind;
+static const struct {
+    const char *name;
+    copy_kind kind;
+} variant_columns[] = {
+    { "name", COPY_TEXT },         { "exit", COPY_INT },           { "sparsity", COPY_REAL },
+    { "bits", COPY_INT },          { "accuracy", COPY_REAL },      { "bytes", COPY_INT },
+    { "macs", COPY_INT },          { "arena", COPY_INT },          { "m4_instructions", COPY_INT },
+    { "sha256", COPY_BLOB },       { "signed", COPY_INT },         { "model", COPY_BLOB },
+    { "progressive", COPY_BLOB },  { "progressive_signature", COPY_BLOB },
+    { "prefix_planes", COPY_INT }, { "prefix_bytes", COPY_INT },   { "prefix_accuracy", COPY_REAL },
+    { "dense_bytes", COPY_INT },   { "dense_m4_instructions", COPY_INT }, { "envelope", COPY_BLOB },
+};
+enum { VARIANT_COLUMNS = sizeof variant_columns / sizeof variant_columns[0] };
+
+/* Copies column c of the upstream row into parameter `index` (a NULL stays unbound: NULL). */
+static void copy_column(tl_db_stmt *from, int c, tl_db_stmt *to, int index)
+{
+    if (tl_db_column_is_null(from, c)) {
+        return;
+    }
+    size_t size;
+    const void *blob;
+    switch (variant_columns[c].kind) {
+    case COPY_INT: tl_db_bind_int64(to, index, tl_db_column_int64(from, c)); break;
+    case COPY_REAL: tl_db_bind_double(to, index, tl_db_column_double(from, c)); break;
+    case COPY_TEXT: tl_db_bind_text(to, index, tl_db_column_text(from, c), -1); break;
+    default:
+        blob = tl_db_column_blob(from, c, &size);
+        tl_db_bind_blob(to, index, blob, size);
+        break;
+    }
+}
+
+tl_status tl_library_fetch(tl_library *cache, tl_library *upstream, const char *name, int *version, int *fetched,
+                           char *error, size_t error_size)
+{
+    *fetched = 0;
+    const int64_t up_model = model_id(upstream, name, 0);
+    if (up_model < 0) {
+        return fail(upstream, error, error_size, TL_ERR_ARG, "no model named '%s'", name);
+    }
+    const int up_version = latest_version(upstream, up_model);
+    const int64_t sequence = query_int(upstream, "SELECT sequence FROM versions WHERE id = (SELECT id FROM versions"
+                                                 " WHERE model_id = ? ORDER BY version DESC LIMIT 1)", NULL, up_model, 0);
+    const int64_t have_model = model_id(cache, name, 0);
+    const int have = have_model < 0 ? 0 : latest_version(cache, have_model);
+    *version = have;
+    if (up_version == 0 || have >= up_version) {
+        return TL_OK;
+    }
+    char columns[600] = "";
+    char marks[100] = "";
+    for (int c = 0; c < VARIANT_COLUMNS; c++) {
+        strcat(columns, c ? ", " : "");
+        strcat(columns, variant_columns[c].name);
+        strcat(marks, ",?");
+    }
+    char sql[1200];
+    snprintf(sql, sizeof sql, "SELECT %s FROM variants WHERE version_id = (SELECT id FROM versions WHERE"
+                              " model_id = ? AND version = ?) ORDER BY id", columns);
+    tl_db_stmt *from = tl_db_prepare(upstream->db, sql);
+    if (!from) {
+        return fail(upstream, error, error_size, TL_ERR_IO, "%s", tl_db_error(upstream->db));
+    }
+    tl_db_bind_int64(from, 1, up_model);
+    tl_db_bind_int64(from, 2, up_version);
+    if (tl_db_begin(cache->db) != TL_OK) {
+        tl_db_finalize(from);
+        return fail(cache, error, error_size, TL_ERR_IO, "cannot start a transaction: %s", tl_db_error(cache->db));
+    }
+    tl_status s = TL_OK;
+    const int64_t model = model_id(cache, name, 1);
+    /* The version keeps its number and its publication's sequence: the
+     * signed manifests name both, and devices compare the sequence. */
+    tl_db_stmt *st = tl_db_prepare(cache->db, "INSERT INTO versions (model_id, version, sequence) VALUES (?, ?, ?)"
+                                              " RETURNING id");
+    int64_t version_id = -1;
+    if (st) {
+        tl_db_bind_int64(st, 1, model);
+        tl_db_bind_int64(st, 2, up_version);
+        tl_db_bind_int64(st, 3, sequence);
+        if (tl_db_step(st) == 1) {
+            version_id = tl_db_column_int64(st, 0);
+        }
+    }
+    tl_db_finalize(st);
+    if (model < 0 || version_id < 0) {
+        s = fail(cache, error, error_size, TL_ERR_IO, "cannot store: %s", tl_db_error(cache->db));
+    }
+    snprintf(sql, sizeof sql, "INSERT INTO variants (version_id, %s) VALUES (?%s)", columns, marks);
+    int rows = 0, step = 0;
+    while (s == TL_OK && (step = tl_db_step(from)) == 1) {
+        st = tl_db_prepare(cache->db, sql);
+        if (st) {
+            tl_db_bind_int64(st, 1, version_id);
+            for (int c = 0; c < VARIANT_COLUMNS; c++) {
+                copy_column(from, c, st, c + 2);
+            }
+        }
+        if (tl_db_step(st) < 0) {
+            s = fail(cache, error, error_size, TL_ERR_IO, "cannot store a variant of '%s': %s", name,
+                     tl_db_error(cache->db));
+        }
+        tl_db_finalize(st);
+        rows++;
+    }
+    if (s == TL_OK && (step < 0 || rows == 0)) {
+        s = fail(upstream, error, error_size, TL_ERR_IO, "cannot read '%s' version %d: %s", name, up_version,
+                 rows == 0 ? "no variants" : tl_db_error(upstream->db));
+    }
+    tl_db_finalize(from);
+    /* Its tags, so a device's context finds it in the cache too; and the
+     * cache's own sequence at least the upstream's (it only rises). */
+    tl_db_stmt *tags = s == TL_OK ? tl_db_prepare(upstream->db, "SELECT key, value FROM tags WHERE model_id = ?") : NULL;
+    if (tags) {
+        tl_db_bind_int64(tags, 1, up_model);
+        while (s == TL_OK && tl_db_step(tags) == 1) {
+            st = tl_db_prepare(cache->db, "INSERT INTO tags (model_id, key, value) VALUES (?, ?, ?)"
+                                          " ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value");
+            if (st) {
+                tl_db_bind_int64(st, 1, model);
+                tl_db_bind_text(st, 2, tl_db_column_text(tags, 0), -1);
+                tl_db_bind_text(st, 3, tl_db_column_text(tags, 1), -1);
+            }
+            if (tl_db_step(st) < 0) {
+                s = fail(cache, error, error_size, TL_ERR_IO, "cannot store a tag: %s", tl_db_error(cache->db));
+            }
+            tl_db_finalize(st);
+        }
+        tl_db_finalize(tags);
+    }
+    if (s == TL_OK) {
+        st = tl_db_prepare(cache->db, "UPDATE publications SET sequence = ? WHERE sequence < ?");
+        if (st) {
+            tl_db_bind_int64(st, 1, sequence);
+            tl_db_bind_int64(st, 2, sequence);
+        }
+        if (tl_db_step(st) < 0) {
+            s = fail(cache, error, error_size, TL_ERR_IO, "cannot raise the sequence: %s", tl_db_error(cache->db));
+        }
+        tl_db_finalize(st);
+    }
+    if (s != TL_OK) {
+        tl_db_rollback(cache->db);
+        return s;
+    }
+    if (tl_db_commit(cache->db) != TL_OK) {
+        return fail(cache, error, error_size, TL_ERR_IO, "cannot commit: %s", tl_db_error(cache->db));
+    }
+    *version = up_version;
+    *fetched = 1;
+    return TL_OK;
+}
+
 tl_status tl_library_remove(tl_library *lib, const char *name, char *error, size_t error_size)
 {
     tl_db_stmt *st = tl_db_prepare(lib->db, "DELETE FROM models WHERE name = ? RETURNING id");

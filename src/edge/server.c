@@ -92,6 +92,7 @@ typedef struct served_model {
  * the libcoap context's app data. */
 typedef struct tl_edge_server {
     tl_library *library;
+    tl_library *upstream;           /* the central library this one caches, or NULL */
     served_model *models;
     int model_count;
     const tl_serve_options *options;
@@ -362,6 +363,61 @@ static const served_model *find_model(const tl_edge_server *server, const char *
     return best;
 }
 
+static void close_libraries(tl_edge_server *server)
+{
+    tl_library_close(server->upstream);
+    tl_library_close(server->library);
+    server->upstream = server->library = NULL;
+}
+
+/* A miss in this edge's library: the model comes from the central one
+ * (by name, or the central's best fit for the context), then the snapshot
+ * is read again. NULL with a reason if the central has none either. */
+static const served_model *fetch_missing(tl_edge_server *server, const char *name, const char *context, char *error,
+                                         size_t error_size)
+{
+    char wanted[128];
+    char why[320];
+    if (name[0]) {
+        snprintf(wanted, sizeof wanted, "%s", name);
+    } else if (!context[0] || tl_library_match(server->upstream, context, wanted, sizeof wanted, why, sizeof why) != TL_OK) {
+        return NULL; /* error still says what the edge's own library lacks */
+    }
+    int version, fetched;
+    if (tl_library_fetch(server->library, server->upstream, wanted, &version, &fetched, why, sizeof why) != TL_OK) {
+        snprintf(error + strlen(error), error_size - strlen(error), "; the upstream library: %.200s", why);
+        return NULL;
+    }
+    if (fetched && !server->options->quiet) {
+        fprintf(stderr, "library: fetched %s version %d from the upstream library\n", wanted, version);
+    }
+    if (reload(server, why, sizeof why) != TL_OK) {
+        snprintf(error, error_size, "fetched %.64s but cannot read it: %.200s", wanted, why);
+        return NULL;
+    }
+    return find_model(server, name[0] ? name : wanted, "", error, error_size);
+}
+
+/* Every ttl: each cached model brought up to the central's latest version
+ * (a newer one raises the generation: the next poll plans again). */
+static void refresh_from_upstream(tl_edge_server *server)
+{
+    for (int i = 0; i < server->model_count; ++i) {
+        int version, fetched;
+        char why[320];
+        if (tl_library_fetch(server->library, server->upstream, server->models[i].name, &version, &fetched, why,
+                             sizeof why) != TL_OK) {
+            if (!server->options->quiet) {
+                fprintf(stderr, "library: cannot refresh %s from the upstream library (%s); serving the cached one\n",
+                        server->models[i].name, why);
+            }
+        } else if (fetched && !server->options->quiet) {
+            fprintf(stderr, "library: fetched %s version %d from the upstream library\n", server->models[i].name,
+                    version);
+        }
+    }
+}
+
 static void handle_plan(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
                         const coap_string_t *query, coap_pdu_t *response)
 {
@@ -392,6 +448,9 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
         return;
     }
     const served_model *model = find_model(server, want.name, context, error, sizeof error);
+    if (!model && server->upstream) {
+        model = fetch_missing(server, want.name, context, error, sizeof error);
+    }
     if (!model) {
         reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, error);
         return;
@@ -1157,8 +1216,12 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
     if (tl_library_open(o->library, &server->library, error, error_size) != TL_OK) {
         return -1;
     }
+    if (o->upstream && tl_library_open(o->upstream, &server->upstream, error, error_size) != TL_OK) {
+        close_libraries(server);
+        return -1;
+    }
     if (reload(server, error, error_size) != TL_OK) {
-        tl_library_close(server->library);
+        close_libraries(server);
         return -1;
     }
     coap_startup();
@@ -1187,7 +1250,7 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
     if (!ok || !coap_new_endpoint(ctx, &addr, dtls ? COAP_PROTO_DTLS : COAP_PROTO_UDP)) {
         snprintf(error, error_size, "cannot listen on %s:%u (%s)", host, port, dtls ? "DTLS" : "UDP");
         coap_free_context(ctx);
-        tl_library_close(server->library);
+        close_libraries(server);
         return -1;
     }
     coap_context_set_block_mode(ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
@@ -1219,7 +1282,7 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
         if (start_rounds(server, error, error_size) != TL_OK) {
             coap_free_context(ctx);
             free_models(server->models, server->model_count);
-            tl_library_close(server->library);
+            close_libraries(server);
             return -1;
         }
     }
@@ -1233,7 +1296,7 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
             tl_infer_close(server->infer);
             coap_free_context(ctx);
             free_models(server->models, server->model_count);
-            tl_library_close(server->library);
+            close_libraries(server);
             return -1;
         }
     }
@@ -1245,7 +1308,7 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
             tl_infer_close(server->infer);
             coap_free_context(ctx);
             free_models(server->models, server->model_count);
-            tl_library_close(server->library);
+            close_libraries(server);
             return -1;
         }
         coap_resource_t *split = coap_resource_init(coap_make_str_const("split"), 0);
@@ -1271,6 +1334,8 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
     const double poll = o->poll_seconds > 0 ? o->poll_seconds : 1.0;
     int64_t generation = -1; /* the first poll reloads: nothing published since the start is missed */
     double next_poll = tl_monotonic_seconds() + poll;
+    const double ttl = o->upstream_ttl > 0 ? o->upstream_ttl : 60.0;
+    double next_refresh = tl_monotonic_seconds() + ttl;
     while (!stop) {
         /* With requests at the inference worker, the loop looks for their
          * answers every millisecond; otherwise it sleeps in libcoap. */
@@ -1296,6 +1361,10 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
             if (o->federate) {
                 tick_round(server);
             }
+            if (server->upstream && tl_monotonic_seconds() >= next_refresh) {
+                refresh_from_upstream(server);
+                next_refresh = tl_monotonic_seconds() + ttl;
+            }
             next_poll = tl_monotonic_seconds() + poll;
         }
     }
@@ -1319,7 +1388,7 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
         }
     }
     free_models(server->models, server->model_count);
-    tl_library_close(server->library);
+    close_libraries(server);
     return 0;
 }
 
