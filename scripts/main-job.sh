@@ -19,8 +19,9 @@
 # publishes the result as a new signed version that device A receives; and
 # a round of secure aggregation over CoAP between four devices, one of
 # them dropping, whose unmasked mean device A receives as the next version;
-# last, device A offloads its least sure images to the edge's model and
-# splits its model with the edge.
+# device A offloads its least sure images to the edge's model and splits
+# its model with the edge; last, a simulated day of a city of devices on
+# 6G cells with this job's catalogue (tinylarge sim).
 # usage: main-job.sh BUILD_DIR SHARED_DIR [TEACHER.tlc]
 set -euo pipefail
 build=$1
@@ -331,5 +332,16 @@ trap - EXIT
 grep -E "^(offload|split)" "$out/device-a-offload.log" "$out/device-a-split.log" | sed 's/^[^:]*:/   /'
 
 echo
+echo "== 13. the network: a short simulated day for a city of devices on 6G cells"
+# sim/city.ini with 2,000 devices over 24 hours: radio (TR 38.901), mobility,
+# context changes, the three-tier library, the planner choosing variants of
+# this job's own catalogue; the device runtime computes the answers of every
+# 500th device on test images. The report is one HTML page.
+"$bin" sim "$(dirname "$0")/../sim/city.ini" --devices 2000 --duration 86400 --quiet \
+    --set "app.vision-tiny.catalogue=$(cd "$out/catalogue" && pwd)/catalogue.csv" \
+    --set scenario.fidelity=full --set scenario.full_every=500 \
+    --json "$out/sim.json" --report "$out/sim"
+
 echo
-echo "main job done: models and checkpoints in $out"
+echo
+echo "main job done: models and checkpoints in $out; the simulated day's report in $out/sim/index.html"

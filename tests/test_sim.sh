@@ -46,6 +46,34 @@ if command -v mpirun >/dev/null; then
     fi
 fi
 
+# The device runtime decides: fidelity full and the cascade, on a catalogue
+# of real models (a small student trained here).
+if [ -r /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
+    "$bin" train --arch student-tiny --epochs 1 --limit 1000 --lr 0.1 --out "$work/s.tlc" >/dev/null 2>&1
+    "$bin" compress "$work/s.tlc" --out-dir "$work/cat" --sparsity 0 --bits 8 --limit 200 --calibration 200 >/dev/null 2>&1
+    runtime=(--devices 200 --duration 3600 --quiet --set "app.vision-tiny.catalogue=$work/cat/catalogue.csv"
+             --set app.vision-tiny.day_share=1 --set app.vision-large.day_share=0)
+    out=$("$bin" sim "$simdir/city.ini" "${runtime[@]}" --set scenario.fidelity=full --set scenario.full_every=10 \
+          --json "$work/full.json" 2>&1); status=$?
+    computed=$(sed -n 's/.*"runtime_inferences": \([0-9]*\).*/\1/p' "$work/full.json")
+    check "fidelity full: the runtime computed answers ($computed)" \
+        '[ $status -eq 0 ] && [ "${computed:-0}" -gt 100 ] && grep -q "every 10-th device" <<<"$out"'
+    "$bin" sim "$simdir/city.ini" "${runtime[@]}" --set scenario.fidelity=full --set scenario.full_every=10 \
+        --json "$work/full2.json" >/dev/null 2>&1
+    check "fidelity full: the same seed, the same results" 'cmp -s <(results "$work/full.json") <(results "$work/full2.json")'
+    for t in 0.005 0.03; do
+        "$bin" sim "$simdir/city.ini" "${runtime[@]}" --set strategy.cascade_threshold=$t --json "$work/cascade-$t.json" \
+            >/dev/null 2>&1
+    done
+    low=$(sed -n 's/.*"offloaded": \([0-9]*\).*/\1/p' "$work/cascade-0.005.json")
+    high=$(sed -n 's/.*"offloaded": \([0-9]*\).*/\1/p' "$work/cascade-0.03.json")
+    check "the cascade offloads the unsure answers, more at a higher threshold ($low, $high)" \
+        '[ "${low:-0}" -gt 0 ] && [ "${high:-0}" -gt "$low" ]'
+    out=$("$bin" sim "$simdir/city.ini" --devices 10 --duration 60 --quiet --set scenario.fidelity=full 2>&1); status=$?
+    check "fidelity full without models is refused by name" \
+        '[ $status -eq 1 ] && grep -q "no variant has its .tlm beside its catalogue" <<<"$out"'
+fi
+
 # Bad input.
 out=$("$bin" sim 2>&1); status=$?
 check "no scenario: usage and exit 1" '[ $status -eq 1 ] && grep -q "need a scenario file" <<<"$out"'

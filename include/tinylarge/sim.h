@@ -55,6 +55,7 @@ typedef struct tl_sim_class {
 typedef struct tl_sim_app {
     char name[24];
     char catalogue[256];        /* catalogue.csv path (relative: to the scenario file) */
+    char catalogue_path[768];   /* ... resolved (its .tlm files lie beside it) */
     double share;               /* of the devices running it by day */
     double night_share;         /* ... by night (context changes over the day) */
     double deadline_s;
@@ -66,6 +67,8 @@ typedef struct tl_sim_app {
     double layer_compute[TL_SIM_MAX_LAYERS];/* shares of the compute */
     int flavours;               /* distinct models of this task (languages, sites...), Zipf-popular */
     double model_bytes;         /* > 0: the catalogue scaled so its largest variant is this big */
+    double edge_accuracy;       /* the edge's model for this task (cloud and cascade; 0: the best variant's) */
+    double edge_macs;           /* ... and its MACs (0: the best variant's) */
     /* Loaded from the catalogue: */
     int variant_count;
     tl_variant variants[TL_SIM_MAX_APP_VARIANTS];
@@ -118,6 +121,10 @@ typedef struct tl_sim_config {
     tl_sim_class classes[TL_SIM_MAX_CLASSES];
     tl_sim_app apps[TL_SIM_MAX_APPS];
     int fidelity_full;          /* compute a sample's inferences with the device runtime */
+    uint32_t full_every;        /* ... every full_every-th device (default 100) */
+    char data_dir[512];         /* test images for the runtime ("": Fashion-MNIST from Debian) */
+    double cascade_threshold;   /* > 0: a device's answer less sure than this (margin) goes to the edge */
+    uint32_t cascade_images;    /* test images that measure each variant's confidence (fast fidelity) */
     /* Output */
     int progress;               /* a progress bar on stderr */
 } tl_sim_config;
@@ -155,6 +162,8 @@ typedef struct tl_sim_results {
     uint64_t air_bytes_down, air_bytes_up;  /* bytes the cells sent (a broadcast once) */
     uint64_t broadcasts, broadcast_members;
     uint64_t latency_max_us;
+    uint64_t offloaded;         /* cascade: answers the edge gave instead */
+    uint64_t runtime_inferences;/* outcomes computed by the device runtime */
     tl_sim_class_results classes[TL_SIM_MAX_CLASSES];
     int cells;
     uint64_t *cell_requests, *cell_met;     /* per cell */

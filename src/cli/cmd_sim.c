@@ -23,6 +23,14 @@ static void print_summary(const tl_sim_config *c, const tl_sim_results *r, const
            (unsigned long long)r->downloads, (double)r->air_bytes_down / 1e6, (unsigned long long)r->handovers,
            r->tier_lookups[0] ? 100.0 * (double)r->tier_hits[0] / (double)r->tier_lookups[0] : 0,
            r->tier_lookups[1] ? 100.0 * (double)r->tier_hits[1] / (double)r->tier_lookups[1] : 0);
+    if (c->cascade_threshold > 0) {
+        printf("cascade: %llu answers from the edge instead (%.2f%%), margin below %.3g\n",
+               (unsigned long long)r->offloaded, 100.0 * (double)r->offloaded / n, c->cascade_threshold);
+    }
+    if (c->fidelity_full) {
+        printf("fidelity full: the device runtime computed %llu answers (every %u-th device)\n",
+               (unsigned long long)r->runtime_inferences, c->full_every);
+    }
     printf("%-10s %9s %10s %8s %8s %10s %12s\n", "class", "devices", "requests", "met %", "acc %", "MB down", "J/device");
     for (int i = 0; i < c->class_count; i++) {
         const tl_sim_class_results *k = &r->classes[i];

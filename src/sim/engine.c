@@ -42,7 +42,7 @@ typedef struct sim_device {
     uint8_t cls, app_day, app_night;
     uint8_t model_app, stage, op_app;       /* installed model's app (NONE8: none) */
     int8_t model_variant, op_variant;
-    uint8_t op_prefix, pad;
+    uint8_t op_prefix, op_cloud;            /* op_cloud: the edge answers this request */
     uint16_t flavour_day, flavour_night, model_flavour, op_flavour;
     uint32_t model_version, op_version;
     uint16_t day_start_min, day_end_min;
@@ -110,6 +110,13 @@ typedef struct sim_world {
     tl_sim_results *results;
     uint64_t events;
     int by_instructions[TL_SIM_MAX_APPS];
+    double edge_accuracy[TL_SIM_MAX_APPS], edge_macs[TL_SIM_MAX_APPS];
+    sim_runtime runtime;        /* the device runtime (fidelity full, cascade) */
+    /* The cascade at fast fidelity: each variant's answers to the first
+     * cascade_images test images, as the runtime gave them. */
+    float *calib_confidence[TL_SIM_MAX_APPS][TL_SIM_MAX_APP_VARIANTS];
+    uint8_t *calib_correct[TL_SIM_MAX_APPS][TL_SIM_MAX_APP_VARIANTS];
+    uint32_t calib_count;
     tl_status failure;
 } sim_world;
 
@@ -275,23 +282,19 @@ double tl_sim_latency_bin_edge(int i)
     return pow(10.0, (double)i * 9.0 / TL_SIM_LATENCY_BINS - 5.0);
 }
 
-static void record_request(sim_world *w, sim_device *d, uint64_t done_ns, int app, int variant, int accuracy_from_prefix)
+static void record_request(sim_world *w, sim_device *d, uint64_t done_ns, int app, int served, int correct)
 {
     tl_sim_results *r = w->results;
     const tl_sim_app *a = &w->config->apps[app];
     const double latency = (double)(done_ns - d->op_start_ns) / NS;
-    const int met = variant >= 0 && latency <= a->deadline_s + 1e-12;
-    double accuracy = 0;
-    if (variant >= 0) {
-        accuracy = accuracy_from_prefix ? a->variants[variant].prefix_accuracy : a->variants[variant].accuracy;
-    }
-    const int correct = variant >= 0 && sim_uniform(w->config->seed, SIM_RNG_OUTCOME, d->id, d->requests) < accuracy;
+    const int met = served && latency <= a->deadline_s + 1e-12;
+    correct = served && correct;
     const int slice = (int)((double)d->op_start_ns / (double)w->end_ns * TL_SIM_TIME_BINS);
     const int s = slice < 0 ? 0 : slice >= TL_SIM_TIME_BINS ? TL_SIM_TIME_BINS - 1 : slice;
     r->requests++;
     r->met += (uint64_t)met;
     r->correct += (uint64_t)correct;
-    r->failed += variant < 0;
+    r->failed += !served;
     r->latency[latency_bin(latency)]++;
     const uint64_t us = (uint64_t)llround(latency * 1e6);
     r->latency_max_us = us > r->latency_max_us ? us : r->latency_max_us;
@@ -303,6 +306,39 @@ static void record_request(sim_world *w, sim_device *d, uint64_t done_ns, int ap
     r->classes[d->cls].correct += (uint64_t)correct;
     r->cell_requests[d->cell]++;
     r->cell_met[d->cell] += (uint64_t)met;
+}
+
+/* Whether the device's own answer is right, and how sure it was (1: not
+ * known). The device runtime computes it for the sampled devices of
+ * fidelity full; the cascade at fast fidelity takes one of the test images
+ * the runtime answered at the start; otherwise it is drawn from the
+ * variant's measured accuracy. */
+static int local_outcome(sim_world *w, const sim_device *d, int app, int variant, float *confidence)
+{
+    const tl_sim_config *config = w->config;
+    const uint64_t draw = sim_hash(config->seed, SIM_RNG_OUTCOME, d->id, d->requests);
+    *confidence = 1.0f;
+    if (config->fidelity_full && d->id % config->full_every == 0 && sim_runtime_has(&w->runtime, app, variant)) {
+        int correct;
+        float sure;
+        if (sim_runtime_infer(&w->runtime, app, variant, (uint32_t)(draw >> 32), &correct, &sure) == TL_OK) {
+            w->results->runtime_inferences++;
+            *confidence = sure;
+            return correct;
+        }
+    }
+    if (w->calib_correct[app][variant]) {
+        const uint32_t k = (uint32_t)((draw >> 32) % w->calib_count);
+        *confidence = w->calib_confidence[app][variant][k];
+        return w->calib_correct[app][variant][k];
+    }
+    return (double)(draw >> 11) * (1.0 / 9007199254740992.0) < config->apps[app].variants[variant].accuracy;
+}
+
+static int edge_outcome(const sim_world *w, const sim_device *d, int app)
+{
+    return sim_uniform(w->config->seed, SIM_RNG_OUTCOME, d->id, (uint64_t)d->requests | (1ull << 40)) <
+           w->edge_accuracy[app];
 }
 
 static void fail(sim_world *w, tl_status s)
@@ -491,11 +527,7 @@ static void start_download(sim_world *w, sim_device *d, uint64_t now);
 static void start_cloud(sim_world *w, sim_device *d, uint64_t now)
 {
     const tl_sim_app *a = &w->config->apps[d->op_app];
-    int best = 0;
-    for (int v = 1; v < a->variant_count; v++) {
-        best = a->variants[v].accuracy > a->variants[best].accuracy ? v : best;
-    }
-    d->op_variant = (int8_t)best;
+    d->op_cloud = 1;
     sim_cell *cell = &w->cells[d->cell];
     const double work = transfer_work(w, d, d->sinr_ul, cell->up.n + 1, w->radio.bandwidth_ul_hz,
                                       (uint64_t)a->input_bytes, 1);
@@ -517,11 +549,11 @@ static void on_request(sim_world *w, sim_device *d, uint64_t now)
     d->op_app = (uint8_t)app;
     d->op_flavour = (uint16_t)flavour;
     d->op_prefix = 0;
-    const tl_sim_app *a = &config->apps[app];
+    d->op_cloud = 0;
     if (config->strategy == TL_SIM_DEVICE) {
         d->op_variant = w->factory[d->cls][app];
         if (d->op_variant < 0) {
-            record_request(w, d, now, app, -1, 0);
+            record_request(w, d, now, app, 0, 0);
             schedule_next_request(w, d, now);
             return;
         }
@@ -553,13 +585,13 @@ static void on_request(sim_world *w, sim_device *d, uint64_t now)
             start_cloud(w, d, now);
             return;
         }
-        record_request(w, d, now, app, -1, 0);
+        record_request(w, d, now, app, 0, 0);
         schedule_next_request(w, d, now);
         return;
     }
     d->op_variant = (int8_t)variant;
     d->op_version = version;
-    const tl_variant *v = &a->variants[variant];
+    const tl_variant *v = &config->apps[app].variants[variant];
     const uint64_t object = object_id(app, flavour, variant, version);
     const double popularity = pow(flavour + 1.0, -config->zipf) / w->zipf_norm[app];
     const double fetch = fetch_seconds(w, d, object, v->bytes, popularity);
@@ -748,7 +780,7 @@ static void on_link(sim_world *w, int kind, int cell_id, uint64_t now)
             add_energy(w, d->cls, (double)(now - d->op_mark_ns) / NS * config->classes[d->cls].tx_watts);
             uint64_t *busy = &w->edge_busy_ns[cell_id / config->cells_per_edge];
             const uint64_t start = *busy > now ? *busy : now;
-            *busy = start + to_ns((double)a->variants[d->op_variant].macs / config->edge_macs_per_second);
+            *busy = start + to_ns(w->edge_macs[d->op_app] / config->edge_macs_per_second);
             const double result_s = a->result_bytes * 8.0 /
                                     (sim_spectral_efficiency(config, d->sinr_dl) * w->radio.bandwidth_dl_hz /
                                      (double)(cell->down.n + 1));
@@ -771,9 +803,22 @@ static void on_device_timer(sim_world *w, sim_device *d, uint64_t now)
     case FETCHING:
         start_download(w, d, now);
         break;
-    case INFERRING:
+    case INFERRING: {
+        float sure;
+        const int correct = local_outcome(w, d, d->op_app, d->op_variant, &sure);
+        if (w->config->cascade_threshold > 0 && w->config->strategy != TL_SIM_DEVICE &&
+            sure < w->config->cascade_threshold) {
+            /* The cascade: an answer this unsure goes to the edge's model. */
+            w->results->offloaded++;
+            start_cloud(w, d, now);
+            break;
+        }
+        record_request(w, d, now, d->op_app, 1, correct);
+        schedule_next_request(w, d, now);
+        break;
+    }
     case AT_EDGE:
-        record_request(w, d, now, d->op_app, d->op_variant, d->op_prefix);
+        record_request(w, d, now, d->op_app, 1, edge_outcome(w, d, d->op_app));
         schedule_next_request(w, d, now);
         break;
     default:
@@ -1076,6 +1121,50 @@ static tl_status world_init(sim_world *w, const tl_sim_config *config, tl_sim_re
             w->by_instructions[a] &= app->variants[v].m4_instructions >= 0;
         }
     }
+    /* The edge's model per task: as the scenario says, or the catalogue's best. */
+    for (int a = 0; a < config->app_count; a++) {
+        const tl_sim_app *app = &config->apps[a];
+        int best = 0;
+        for (int v = 1; v < app->variant_count; v++) {
+            best = app->variants[v].accuracy > app->variants[best].accuracy ? v : best;
+        }
+        w->edge_accuracy[a] = app->edge_accuracy > 0 ? app->edge_accuracy : app->variants[best].accuracy;
+        w->edge_macs[a] = app->edge_macs > 0 ? app->edge_macs : (double)app->variants[best].macs;
+    }
+    if (config->fidelity_full || config->cascade_threshold > 0) {
+        s = sim_runtime_open(&w->runtime, config, error, error_size);
+        if (s != TL_OK) {
+            return s;
+        }
+    }
+    if (config->cascade_threshold > 0) {
+        /* Each device model's answers and confidence on the first test
+         * images: the cascade's outcomes at fast fidelity. */
+        w->calib_count = config->cascade_images < (uint32_t)w->runtime.test.n ? config->cascade_images
+                                                                              : (uint32_t)w->runtime.test.n;
+        for (int a = 0; a < config->app_count; a++) {
+            for (int v = 0; v < config->apps[a].variant_count; v++) {
+                if (!sim_runtime_has(&w->runtime, a, v)) {
+                    continue;
+                }
+                w->calib_confidence[a][v] = malloc(w->calib_count * sizeof(float));
+                w->calib_correct[a][v] = malloc(w->calib_count);
+                if (!w->calib_confidence[a][v] || !w->calib_correct[a][v]) {
+                    return tl_fail(error, error_size, TL_ERR_NOMEM, "sim: out of memory for the cascade");
+                }
+                for (uint32_t k = 0; k < w->calib_count; k++) {
+                    int correct;
+                    s = sim_runtime_infer(&w->runtime, a, v, k, &correct, &w->calib_confidence[a][v][k]);
+                    if (s != TL_OK) {
+                        return tl_fail(error, error_size, s, "sim: %s of %s does not run on the test images (%s)",
+                                       config->apps[a].variants[v].name, config->apps[a].catalogue_path,
+                                       tl_status_str(s));
+                    }
+                    w->calib_correct[a][v][k] = (uint8_t)correct;
+                }
+            }
+        }
+    }
     /* Device-only: what the factory installs, the most accurate variant
      * that fits (the planner without a channel or deadline). */
     for (int c = 0; c < config->class_count; c++) {
@@ -1104,6 +1193,13 @@ static void world_free(sim_world *w)
     for (int r = 0; w->region_caches && r < w->regions; r++) {
         sim_cache_free(&w->region_caches[r]);
     }
+    for (int a = 0; a < TL_SIM_MAX_APPS; a++) {
+        for (int v = 0; v < TL_SIM_MAX_APP_VARIANTS; v++) {
+            free(w->calib_confidence[a][v]);
+            free(w->calib_correct[a][v]);
+        }
+    }
+    sim_runtime_close(&w->runtime);
     free(w->cells);
     free(w->edge_busy_ns);
     free(w->edge_caches);

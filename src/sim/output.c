@@ -85,6 +85,8 @@ tl_status tl_sim_write_json(const char *path, const tl_sim_config *config, const
     fprintf(f, "    \"downloads\": %llu, \"plans_none\": %llu, \"handovers\": %llu, \"backhaul_bytes\": %llu,\n",
             (unsigned long long)r->downloads, (unsigned long long)r->plans_none, (unsigned long long)r->handovers,
             (unsigned long long)r->backhaul_bytes);
+    fprintf(f, "    \"offloaded\": %llu, \"runtime_inferences\": %llu,\n", (unsigned long long)r->offloaded,
+            (unsigned long long)r->runtime_inferences);
     fprintf(f, "    \"air_bytes_down\": %llu, \"air_bytes_up\": %llu, \"broadcasts\": %llu, \"broadcast_members\": %llu,\n",
             (unsigned long long)r->air_bytes_down, (unsigned long long)r->air_bytes_up,
             (unsigned long long)r->broadcasts, (unsigned long long)r->broadcast_members);

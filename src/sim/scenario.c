@@ -32,6 +32,8 @@ static const key_spec scenario_keys[] = {
     { "duration_s", K_DOUBLE, C(duration_s), 1, 1e-3, 3.2e7, NULL },
     { "start_hour", K_DOUBLE, C(start_hour), 1, 0, 24, NULL },
     { "fidelity", K_CHOICE, C(fidelity_full), 1, 0, 0, "fast|full" },
+    { "full_every", K_U32, C(full_every), 1, 1, 4e9, NULL },
+    { "data", K_TEXT, C(data_dir), 512, 0, 0, NULL },
     { NULL, 0, 0, 0, 0, 0, NULL },
 };
 static const key_spec radio_keys[] = {
@@ -79,6 +81,8 @@ static const key_spec strategy_keys[] = {
     { "broadcast_wait_ms", K_DOUBLE, C(broadcast_wait_s), 1e-3, 0, 1e7, NULL },
     { "pipeline", K_INT, C(pipeline), 1, 0, 1, NULL },
     { "block_rtt_ms", K_DOUBLE, C(block_rtt_s), 1e-3, 0, 1e6, NULL },
+    { "cascade_threshold", K_DOUBLE, C(cascade_threshold), 1, 0, 1, NULL },
+    { "cascade_images", K_U32, C(cascade_images), 1, 1, 1e6, NULL },
     { NULL, 0, 0, 0, 0, 0, NULL },
 };
 static const key_spec burst_keys[] = {
@@ -121,6 +125,8 @@ static const key_spec app_keys[] = {
     { "layer_compute", K_LIST, A(layer_compute), 1, 0, 1, NULL },
     { "flavours", K_INT, A(flavours), 1, 1, 1e6, NULL },
     { "model_kb", K_DOUBLE, A(model_bytes), 1000, 0, 1e9, NULL },
+    { "edge_accuracy", K_DOUBLE, A(edge_accuracy), 1, 0, 1, NULL },
+    { "edge_macs", K_DOUBLE, A(edge_macs), 1, 0, 1e15, NULL },
     { NULL, 0, 0, 0, 0, 0, NULL },
 };
 #undef A
@@ -188,6 +194,8 @@ void tl_sim_config_defaults(tl_sim_config *config)
     config->block_rtt_s = 0.002;
     config->burst_spread_s = 0;
     config->progress = 1;
+    config->full_every = 100;
+    config->cascade_images = 1000;
     /* Figures and their sources: docs/sim.md. */
     config->classes[0] = default_class("m0plus", 0.25, 32, 256, 48, 2.5, 12, 0.23, 14, 40, 100, TL_SIM_STATIC, 0, 0, 0);
     config->classes[1] = default_class("m4", 0.30, 192, 1024, 168, 1.0, 84, 0.79, 20, 60, 150, TL_SIM_STATIC, 0, 0, 0);
@@ -531,8 +539,8 @@ tl_status tl_sim_config_finish(tl_sim_config *config, char *error, size_t error_
             snprintf(error, error_size, "[app.%s] needs a catalogue", a->name);
             return TL_ERR_ARG;
         }
-        char path[1024];
-        resolve_path(config, a->catalogue, path, sizeof path);
+        resolve_path(config, a->catalogue, a->catalogue_path, sizeof a->catalogue_path);
+        const char *path = a->catalogue_path;
         char why[512];
         if (tl_catalogue_read(path, a->variants, TL_SIM_MAX_APP_VARIANTS, &a->variant_count, why, sizeof why) != TL_OK) {
             snprintf(error, error_size, "[app.%s] catalogue: %s", a->name, why);

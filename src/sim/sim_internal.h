@@ -148,6 +148,35 @@ int sim_cache_lookup(sim_cache *cache, uint64_t object);
 /* Offers the object after a miss: the policy decides whether it stays and what leaves. */
 void sim_cache_offer(sim_cache *cache, uint64_t object, uint64_t bytes, double popularity);
 
+/* ---- the device runtime's outcomes (fidelity.c) ---- */
+#include "tinylarge/device.h"
+#include "tinylarge/large.h"
+
+typedef struct sim_runtime_model {
+    uint8_t *data;
+    size_t size;
+    tl_model model;
+    int ready;
+} sim_runtime_model;
+
+typedef struct sim_runtime {
+    int loaded;
+    tl_dataset test;
+    sim_runtime_model models[TL_SIM_MAX_APPS][TL_SIM_MAX_APP_VARIANTS];
+    uint8_t *arena;
+    size_t arena_size;
+    int8_t *input;
+} sim_runtime;
+
+/* Loads each variant's NAME.tlm from beside its catalogue (those missing
+ * are skipped) and the test split; an error if no variant has a model. */
+tl_status sim_runtime_open(sim_runtime *rt, const tl_sim_config *config, char *error, size_t error_size);
+int sim_runtime_has(const sim_runtime *rt, int app, int variant);
+/* Runs a variant on test image `image` (modulo the split): right or not,
+ * and its margin confidence (tl_offload_confidence). */
+tl_status sim_runtime_infer(sim_runtime *rt, int app, int variant, uint32_t image, int *correct, float *confidence);
+void sim_runtime_close(sim_runtime *rt);
+
 /* Names of a strategy and a cache policy, as scenarios spell them. */
 const char *sim_strategy_name(int strategy);
 const char *sim_policy_name(int policy);
