@@ -21,7 +21,7 @@ extern "C" {
 #define TL_SIM_MAX_APPS 8
 #define TL_SIM_MAX_APP_VARIANTS 16
 #define TL_SIM_MAX_LAYERS 32
-#define TL_SIM_LATENCY_BINS 120   /* log-spaced, 10 us .. 10,000 s */
+#define TL_SIM_LATENCY_BINS 360   /* log-spaced, 10 us .. 10,000 s: 40 a decade */
 #define TL_SIM_TIME_BINS 48       /* the run cut in 48 slices (half hours of a day) */
 #define TL_SIM_TIERS 3            /* edge cache, regional library, central library */
 
@@ -46,6 +46,8 @@ typedef struct tl_sim_class {
     double joules_per_instruction;
     double tx_dbm;              /* uplink transmit power */
     double rx_watts, tx_watts;  /* radio power while receiving / sending */
+    double wake_s;              /* the radio's time awake per exchange beyond the transfer itself
+                                   (connection resume, scheduling, the tail before it sleeps) */
     tl_sim_mobility mobility;
     double speed_min, speed_max;    /* m/s */
     double pause_max_s;
@@ -91,6 +93,7 @@ typedef struct tl_sim_config {
     double overhead;            /* share of resources for control and reference signals */
     double dl_share;            /* TDD: share of slots for the downlink */
     double bs_tx_dbm, noise_figure_db, bs_noise_figure_db;
+    int power_scales;           /* bs_tx_dbm is per 100 MHz: power grows with the bandwidth */
     double interference_load;   /* how busy neighbouring cells are, 0..1 */
     int shadowing, fading;
     int proportional_fair;      /* scheduler: proportional fair (else round robin) */
@@ -111,7 +114,10 @@ typedef struct tl_sim_config {
     tl_sim_strategy strategy;
     int broadcast;              /* shared layers once per cell (multicast) */
     double broadcast_wait_s;    /* how long a cell gathers devices for one broadcast */
+    double broadcast_min_sinr_db;   /* devices below this SINR get their model by unicast */
     int pipeline;               /* layer-pipelined download and inference */
+    int cloud_fallback;         /* adaptive, no variant meets the deadline: 1 the edge answers,
+                                   0 the smallest variant that fits comes anyway (late) */
     double block_rtt_s;         /* what the planner assumes per CoAP block */
     /* Burst: every device asks at once (the connectivity experiment) */
     int burst;                  /* 0: normal day; 1: all devices in the centre cell ask at t = 0 */
@@ -163,6 +169,9 @@ typedef struct tl_sim_results {
     uint64_t broadcasts, broadcast_members;
     uint64_t latency_max_us;
     uint64_t offloaded;         /* cascade: answers the edge gave instead */
+    uint64_t download_requests, download_met;   /* requests that waited for a download */
+    uint64_t latency_sum_us, download_latency_sum_us;
+    uint64_t download_latency[TL_SIM_LATENCY_BINS];
     uint64_t runtime_inferences;/* outcomes computed by the device runtime */
     tl_sim_class_results classes[TL_SIM_MAX_CLASSES];
     int cells;

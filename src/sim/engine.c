@@ -42,7 +42,9 @@ typedef struct sim_device {
     uint8_t cls, app_day, app_night;
     uint8_t model_app, stage, op_app;       /* installed model's app (NONE8: none) */
     int8_t model_variant, op_variant;
-    uint8_t op_prefix, op_cloud;            /* op_cloud: the edge answers this request */
+    uint8_t op_downloaded, op_cloud;        /* the request waited for a download; the edge answers it */
+    int8_t prefetch;                        /* a variant to download once the edge has answered (-1: none) */
+    uint8_t background;                     /* the download under way is for later requests */
     uint16_t flavour_day, flavour_night, model_flavour, op_flavour;
     uint32_t model_version, op_version;
     uint16_t day_start_min, day_end_min;
@@ -61,17 +63,19 @@ typedef struct sim_device {
 typedef struct sim_flow {
     double finish;              /* in the link's virtual time */
     uint32_t owner;             /* device id, or SIM_FLOW_BROADCAST | session */
-    uint32_t bytes;
+    uint32_t weight;            /* its share of the time: 1, a broadcast its members */
 } sim_flow;
 #define SIM_FLOW_BROADCAST 0x80000000u
 
 /* One direction of one cell, shared by its active transfers. Round robin
- * and proportional fair both give each of n flows 1/n of the time, so a
- * flow's finish in "virtual time" (time per flow) is fixed when it starts:
- * a heap of finishes, O(log n) per start or end. */
+ * and proportional fair both give each of n flows 1/n of the time (a
+ * broadcast to k devices k shares: it carries k devices' bytes), so a
+ * flow's finish in "virtual time" (time per share) is fixed when it
+ * starts: a heap of finishes, O(log n) per start or end. */
 typedef struct sim_link {
     sim_flow *flows;
     uint32_t n, capacity;
+    uint64_t weight;            /* the shares of the flows under way */
     double v;
     uint64_t last_ns, next_ns;
 } sim_link;
@@ -105,6 +109,9 @@ typedef struct sim_world {
     int regions, edges;
     int8_t *plans;              /* planner's choice per (class, app, SINR, load); -2: not asked yet */
     int8_t factory[TL_SIM_MAX_CLASSES][TL_SIM_MAX_APPS];
+    /* Adaptive, for later requests: the most accurate variant whose
+     * inference alone meets the deadline (-1: none). */
+    int8_t for_later[TL_SIM_MAX_CLASSES][TL_SIM_MAX_APPS];
     double zipf_norm[TL_SIM_MAX_APPS];
     uint64_t end_ns;
     tl_sim_results *results;
@@ -250,17 +257,45 @@ static int plan_variant(sim_world *w, int cls, int app, double sinr_db, uint32_t
     channel.measured_bps = se * w->radio.bandwidth_dl_hz / (double)(1u << (lb + 1));
     channel.rtt_s = config->block_rtt_s;
     channel.block_bytes = 1024;
-    tl_plan plan;
     int chosen = -1;
     if (config->strategy == TL_SIM_ADAPTIVE) {
-        /* -1 when none meets the deadline: the request goes to the edge. */
-        if (tl_plan_choose(a->variants, a->variant_count, &profile, &channel, a->deadline_s, &plan) == TL_OK) {
+        tl_plan plan;
+        /* -1 when none meets the deadline: the request goes to the edge,
+         * or (without the cloud fallback) the smallest variant that fits
+         * comes anyway. */
+        /* The edge plans for the worst case of its library: a miss in
+         * every tier (the model comes from the central library), and the
+         * scheduling delay on the air. */
+        const double fetch = config->air_latency_s + 2.0 * (config->edge_region_s + config->region_central_s);
+        const double deadline = a->deadline_s - fetch;
+        if (deadline > 0 &&
+            tl_plan_choose(a->variants, a->variant_count, &profile, &channel, deadline, &plan) == TL_OK) {
             chosen = plan.index;
+        } else if (!config->cloud_fallback) {
+            for (int v = 0; v < a->variant_count; v++) {
+                const tl_variant *x = &a->variants[v];
+                if (x->bytes <= profile.flash_bytes && x->arena <= profile.ram_bytes &&
+                    (chosen < 0 || x->bytes < a->variants[chosen].bytes)) {
+                    chosen = v;
+                }
+            }
         }
-    } else if (tl_plan_choose(a->variants, a->variant_count, &profile, &channel, 0, &plan) == TL_OK) {
-        /* Always the full model: the most accurate that fits the device,
-         * whatever the channel and the deadline. */
-        chosen = plan.index;
+    } else {
+        /* Always the full model: uncompressed (no pruning, the most bits)
+         * where it fits the device, whatever the channel and the deadline;
+         * else the least compressed that fits. */
+        for (int v = 0; v < a->variant_count; v++) {
+            const tl_variant *x = &a->variants[v];
+            if (x->bytes > profile.flash_bytes || x->arena > profile.ram_bytes) {
+                continue;
+            }
+            const tl_variant *c = chosen >= 0 ? &a->variants[chosen] : NULL;
+            if (!c || (x->sparsity == 0) > (c->sparsity == 0) ||
+                ((x->sparsity == 0) == (c->sparsity == 0) &&
+                 (x->bits > c->bits || (x->bits == c->bits && x->accuracy > c->accuracy)))) {
+                chosen = v;
+            }
+        }
     }
     w->plans[slot] = (int8_t)chosen;
     return chosen;
@@ -297,6 +332,7 @@ static void record_request(sim_world *w, sim_device *d, uint64_t done_ns, int ap
     r->failed += !served;
     r->latency[latency_bin(latency)]++;
     const uint64_t us = (uint64_t)llround(latency * 1e6);
+    r->latency_sum_us += us;
     r->latency_max_us = us > r->latency_max_us ? us : r->latency_max_us;
     r->time_requests[s]++;
     r->time_met[s] += (uint64_t)met;
@@ -306,6 +342,12 @@ static void record_request(sim_world *w, sim_device *d, uint64_t done_ns, int ap
     r->classes[d->cls].correct += (uint64_t)correct;
     r->cell_requests[d->cell]++;
     r->cell_met[d->cell] += (uint64_t)met;
+    if (d->op_downloaded) {
+        r->download_requests++;
+        r->download_met += (uint64_t)met;
+        r->download_latency[latency_bin(latency)]++;
+        r->download_latency_sum_us += us;
+    }
 }
 
 /* Whether the device's own answer is right, and how sure it was (1: not
@@ -374,7 +416,7 @@ static void schedule_next_request(sim_world *w, sim_device *d, uint64_t now)
 static void link_advance(sim_link *l, uint64_t now)
 {
     if (l->n > 0 && now > l->last_ns) {
-        l->v += (double)(now - l->last_ns) / NS / (double)l->n;
+        l->v += (double)(now - l->last_ns) / NS / (double)l->weight;
     }
     l->last_ns = now;
 }
@@ -390,7 +432,7 @@ static void link_schedule(sim_world *w, sim_link *l, int kind, int cell, uint64_
         l->next_ns = NO_TIME;
         return;
     }
-    double left = (l->flows[0].finish - l->v) * (double)l->n;
+    double left = (l->flows[0].finish - l->v) * (double)l->weight;
     const uint64_t t = now + (left > 0 ? to_ns(left) : 0);
     if (t == l->next_ns) {
         return;
@@ -402,7 +444,7 @@ static void link_schedule(sim_world *w, sim_link *l, int kind, int cell, uint64_
 }
 
 static void link_add(sim_world *w, sim_link *l, int kind, int cell, uint64_t now, double work_s, uint32_t owner,
-                     uint32_t bytes)
+                     uint32_t weight)
 {
     link_advance(l, now);
     if (l->n == l->capacity) {
@@ -415,7 +457,8 @@ static void link_add(sim_world *w, sim_link *l, int kind, int cell, uint64_t now
         l->flows = flows;
         l->capacity = capacity;
     }
-    const sim_flow f = { l->v + work_s, owner, bytes };
+    const sim_flow f = { l->v + work_s / (double)weight, owner, weight };
+    l->weight += weight;
     uint32_t i = l->n++;
     while (i > 0 && flow_before(&f, &l->flows[(i - 1) / 2])) {
         l->flows[i] = l->flows[(i - 1) / 2];
@@ -428,6 +471,7 @@ static void link_add(sim_world *w, sim_link *l, int kind, int cell, uint64_t now
 static sim_flow link_pop(sim_link *l)
 {
     const sim_flow top = l->flows[0];
+    l->weight -= top.weight;
     const sim_flow last = l->flows[--l->n];
     uint32_t i = 0;
     for (;;) {
@@ -528,6 +572,7 @@ static void start_cloud(sim_world *w, sim_device *d, uint64_t now)
 {
     const tl_sim_app *a = &w->config->apps[d->op_app];
     d->op_cloud = 1;
+    add_energy(w, d->cls, w->config->classes[d->cls].wake_s * w->config->classes[d->cls].rx_watts);
     sim_cell *cell = &w->cells[d->cell];
     const double work = transfer_work(w, d, d->sinr_ul, cell->up.n + 1, w->radio.bandwidth_ul_hz,
                                       (uint64_t)a->input_bytes, 1);
@@ -535,7 +580,7 @@ static void start_cloud(sim_world *w, sim_device *d, uint64_t now)
     d->op_mark_ns = now;
     w->results->classes[d->cls].bytes_up += (uint64_t)a->input_bytes;
     w->results->air_bytes_up += (uint64_t)a->input_bytes;
-    link_add(w, &cell->up, KIND_UPLINK, d->cell, now, work, d->id, (uint32_t)a->input_bytes);
+    link_add(w, &cell->up, KIND_UPLINK, d->cell, now, work, d->id, 1);
 }
 
 static void on_request(sim_world *w, sim_device *d, uint64_t now)
@@ -548,7 +593,7 @@ static void on_request(sim_world *w, sim_device *d, uint64_t now)
     d->op_start_ns = now;
     d->op_app = (uint8_t)app;
     d->op_flavour = (uint16_t)flavour;
-    d->op_prefix = 0;
+    d->op_downloaded = 0;
     d->op_cloud = 0;
     if (config->strategy == TL_SIM_DEVICE) {
         d->op_variant = w->factory[d->cls][app];
@@ -580,8 +625,11 @@ static void on_request(sim_world *w, sim_device *d, uint64_t now)
     if (variant < 0) {
         w->results->plans_none++;
         if (config->strategy == TL_SIM_ADAPTIVE) {
-            /* Nothing the device could download meets the deadline (or fits
-             * it at all): this inference runs at the edge. */
+            /* Nothing downloaded now would answer in time: this inference
+             * runs at the edge, and a variant that will answer the next
+             * ones in time comes down afterwards. */
+            d->prefetch = w->for_later[d->cls][app];
+            d->op_version = version;
             start_cloud(w, d, now);
             return;
         }
@@ -591,6 +639,7 @@ static void on_request(sim_world *w, sim_device *d, uint64_t now)
     }
     d->op_variant = (int8_t)variant;
     d->op_version = version;
+    d->op_downloaded = 1;
     const tl_variant *v = &config->apps[app].variants[variant];
     const uint64_t object = object_id(app, flavour, variant, version);
     const double popularity = pow(flavour + 1.0, -config->zipf) / w->zipf_norm[app];
@@ -621,7 +670,8 @@ static void download_done(sim_world *w, sim_device *d, uint64_t now)
      * the planner counts it: the link is free meanwhile. */
     now += to_ns((double)((v->bytes + 1023) / 1024) * w->config->block_rtt_s);
     const double download = (double)(now - d->op_mark_ns) / NS;
-    add_energy(w, d->cls, download * w->config->classes[d->cls].rx_watts);
+    const tl_sim_class *cls = &w->config->classes[d->cls];
+    add_energy(w, d->cls, (download + cls->wake_s) * cls->rx_watts);
     d->model_app = d->op_app;
     d->model_flavour = d->op_flavour;
     d->model_variant = d->op_variant;
@@ -629,6 +679,12 @@ static void download_done(sim_world *w, sim_device *d, uint64_t now)
     w->results->downloads++;
     w->results->classes[d->cls].downloads++;
     w->results->classes[d->cls].bytes_down += v->bytes;
+    if (d->background) {
+        /* Downloaded while the edge answered: ready for the next request. */
+        d->background = 0;
+        schedule_next_request(w, d, now);
+        return;
+    }
     const double infer = inference_seconds(w, d->cls, d->op_app, d->op_variant);
     add_energy(w, d->cls, compute_energy_j(w, d->cls, infer));
     d->stage = INFERRING;
@@ -649,10 +705,11 @@ static void start_download(sim_world *w, sim_device *d, uint64_t now)
     const tl_variant *v = &a->variants[d->op_variant];
     sim_cell *cell = &w->cells[d->cell];
     d->op_mark_ns = now;
-    uint64_t unicast = v->bytes;
-    if (config->broadcast && a->shared_fraction > 0) {
+    if (config->broadcast && a->shared_fraction > 0 && d->sinr_dl >= config->broadcast_min_sinr_db) {
         /* The shared layers come once per cell for every device that needs
-         * them within the gathering window; then each gets its own rest. */
+         * them within the gathering window; then each gets its own rest.
+         * A device below the broadcast's SINR floor would slow it for all:
+         * it gets its model by unicast. */
         const uint64_t object = object_id(d->op_app, 0, d->op_variant, d->op_version);
         int s = -1;
         for (int i = 0; i < cell->broadcast_count; i++) {
@@ -701,11 +758,10 @@ static void start_download(sim_world *w, sim_device *d, uint64_t now)
         d->stage = WAITING_BROADCAST;
         return;
     }
-    (void)unicast;
     d->stage = DOWNLOADING;
     w->results->air_bytes_down += v->bytes;
     const double work = transfer_work(w, d, d->sinr_dl, cell->down.n + 1, w->radio.bandwidth_dl_hz, v->bytes, 0);
-    link_add(w, &cell->down, KIND_DOWNLINK, d->cell, now, work, d->id, (uint32_t)v->bytes);
+    link_add(w, &cell->down, KIND_DOWNLINK, d->cell, now, work, d->id, 1);
 }
 
 static sim_device *device_here(sim_world *w, uint32_t id)
@@ -727,7 +783,7 @@ static void on_broadcast_start(sim_world *w, int cell_id, int s, uint64_t now)
     w->results->air_bytes_down += b->bytes;
     /* One transmission at the rate the weakest member can decode. */
     const double work = (double)b->bytes * 8.0 / (sim_spectral_efficiency(w->config, b->min_sinr) * w->radio.bandwidth_dl_hz);
-    link_add(w, &cell->down, KIND_DOWNLINK, cell_id, now, work, SIM_FLOW_BROADCAST | (uint32_t)s, b->bytes);
+    link_add(w, &cell->down, KIND_DOWNLINK, cell_id, now, work, SIM_FLOW_BROADCAST | (uint32_t)s, b->count);
 }
 
 static void on_broadcast_done(sim_world *w, int cell_id, int s, uint64_t now)
@@ -747,7 +803,7 @@ static void on_broadcast_done(sim_world *w, int cell_id, int s, uint64_t now)
         d->stage = DOWNLOADING;
         w->results->air_bytes_down += rest;
         const double work = transfer_work(w, d, d->sinr_dl, cell->down.n + 1, w->radio.bandwidth_dl_hz, rest, 2);
-        link_add(w, &cell->down, KIND_DOWNLINK, cell_id, now, work, d->id, (uint32_t)rest);
+        link_add(w, &cell->down, KIND_DOWNLINK, cell_id, now, work, d->id, 1);
     }
 }
 
@@ -794,6 +850,22 @@ static void on_link(sim_world *w, int kind, int cell_id, uint64_t now)
     link_schedule(w, l, kind, cell_id, now);
 }
 
+/* The download for later requests (after the edge answered this one). */
+static void start_prefetch(sim_world *w, sim_device *d, uint64_t now)
+{
+    const tl_sim_config *config = w->config;
+    const int variant = d->prefetch;
+    d->prefetch = -1;
+    d->background = 1;
+    d->op_variant = (int8_t)variant;
+    const uint64_t object = object_id(d->op_app, d->op_flavour, variant, d->op_version);
+    const double popularity = pow(d->op_flavour + 1.0, -config->zipf) / w->zipf_norm[d->op_app];
+    const double fetch =
+        fetch_seconds(w, d, object, config->apps[d->op_app].variants[variant].bytes, popularity);
+    d->stage = FETCHING;
+    set_timer(w, d, now + to_ns(fetch + config->air_latency_s));
+}
+
 static void on_device_timer(sim_world *w, sim_device *d, uint64_t now)
 {
     switch (d->stage) {
@@ -819,7 +891,11 @@ static void on_device_timer(sim_world *w, sim_device *d, uint64_t now)
     }
     case AT_EDGE:
         record_request(w, d, now, d->op_app, 1, edge_outcome(w, d, d->op_app));
-        schedule_next_request(w, d, now);
+        if (d->prefetch >= 0) {
+            start_prefetch(w, d, now);
+        } else {
+            schedule_next_request(w, d, now);
+        }
         break;
     default:
         break;
@@ -934,6 +1010,7 @@ static void device_init(sim_world *w, sim_device *d, uint32_t id)
     d->model_variant = -1;
     d->broadcast_next = UINT32_MAX;
     d->handover_to = UINT16_MAX;
+    d->prefetch = -1;
     d->next_ns = NO_TIME;
     double x, y;
     if (config->burst) {
@@ -1175,6 +1252,19 @@ static tl_status world_init(sim_world *w, const tl_sim_config *config, tl_sim_re
             const tl_sim_app *app = &config->apps[a];
             w->factory[c][a] = tl_plan_choose(app->variants, app->variant_count, &p, &ch, 0, &plan) == TL_OK
                                    ? (int8_t)plan.index : -1;
+            int later = -1;
+            for (int v = 0; v < app->variant_count; v++) {
+                const tl_variant *x = &app->variants[v];
+                if (x->bytes > p.flash_bytes || x->arena > p.ram_bytes ||
+                    inference_seconds(w, c, a, v) > app->deadline_s) {
+                    continue;
+                }
+                if (later < 0 || x->accuracy > app->variants[later].accuracy ||
+                    (x->accuracy == app->variants[later].accuracy && x->bytes < app->variants[later].bytes)) {
+                    later = v;
+                }
+            }
+            w->for_later[c][a] = (int8_t)later;
         }
     }
     return TL_OK;
@@ -1343,18 +1433,23 @@ void tl_sim_results_free(tl_sim_results *results)
     results->cell_requests = results->cell_met = NULL;
 }
 
-double tl_sim_latency_percentile(const tl_sim_results *results, double p)
+double sim_percentile(const uint64_t *histogram, uint64_t count, double p)
 {
-    if (results->requests == 0) {
+    if (count == 0) {
         return 0;
     }
-    const double want = p * (double)results->requests;
+    const double want = p * (double)count;
     uint64_t acc = 0;
     for (int i = 0; i < TL_SIM_LATENCY_BINS; i++) {
-        acc += results->latency[i];
+        acc += histogram[i];
         if ((double)acc >= want) {
             return tl_sim_latency_bin_edge(i);
         }
     }
     return tl_sim_latency_bin_edge(TL_SIM_LATENCY_BINS - 1);
+}
+
+double tl_sim_latency_percentile(const tl_sim_results *results, double p)
+{
+    return sim_percentile(results->latency, results->requests, p);
 }

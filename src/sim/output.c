@@ -85,6 +85,12 @@ tl_status tl_sim_write_json(const char *path, const tl_sim_config *config, const
     fprintf(f, "    \"downloads\": %llu, \"plans_none\": %llu, \"handovers\": %llu, \"backhaul_bytes\": %llu,\n",
             (unsigned long long)r->downloads, (unsigned long long)r->plans_none, (unsigned long long)r->handovers,
             (unsigned long long)r->backhaul_bytes);
+    fprintf(f, "    \"download_requests\": %llu, \"download_deadline_met\": %llu, \"download_latency_p50_s\": %.6g, "
+               "\"download_latency_p95_s\": %.6g, \"download_latency_mean_s\": %.6g, \"latency_mean_s\": %.6g,\n",
+            (unsigned long long)r->download_requests, (unsigned long long)r->download_met,
+            sim_percentile(r->download_latency, r->download_requests, 0.5),
+            sim_percentile(r->download_latency, r->download_requests, 0.95),
+            ratio(r->download_latency_sum_us, r->download_requests) / 1e6, ratio(r->latency_sum_us, r->requests) / 1e6);
     fprintf(f, "    \"offloaded\": %llu, \"runtime_inferences\": %llu,\n", (unsigned long long)r->offloaded,
             (unsigned long long)r->runtime_inferences);
     fprintf(f, "    \"air_bytes_down\": %llu, \"air_bytes_up\": %llu, \"broadcasts\": %llu, \"broadcast_members\": %llu,\n",

@@ -103,6 +103,9 @@ tl_status sim_radio_init(sim_radio *radio, const tl_sim_config *config, char *er
     const double usable = prbs * 12.0 * scs * (1.0 - config->overhead);
     radio->bandwidth_dl_hz = usable * config->dl_share;
     radio->bandwidth_ul_hz = usable * (1.0 - config->dl_share);
+    /* With power_scales the power spectral density stays that of 100 MHz
+     * at bs_tx_dbm: a wider channel gets proportionally more power. */
+    radio->bs_tx_dbm = config->bs_tx_dbm + (config->power_scales ? 10.0 * log10(config->bandwidth_mhz / 100.0) : 0.0);
     radio->noise_dl_dbm = -174.0 + 10.0 * log10(prbs * 12.0 * scs) + config->noise_figure_db;
     radio->noise_ul_dbm = -174.0 + 10.0 * log10(prbs * 12.0 * scs) + config->bs_noise_figure_db;
     if (prbs < 1) {
@@ -286,7 +289,7 @@ static void map_square(sim_radio *radio, uint64_t seed, double x, double y, sim_
             }
             loss += shadow_sigma(config, los) * field / sqrt(norm);
         }
-        const float rx = (float)(config->bs_tx_dbm - loss);
+        const float rx = (float)(radio->bs_tx_dbm - loss);
         sum_mw += pow(10.0, rx / 10.0);
         for (int k = 0; k < 3; k++) {
             if (rx > out->rx_dbm[k]) {
@@ -365,7 +368,7 @@ void sim_radio_attach(const sim_radio *radio, uint32_t square, double ue_tx_dbm,
                                             pow(10.0, radio->noise_dl_dbm / 10.0));
     /* Uplink: the device's power over the cell's noise, raised by the other
      * cells' devices (interference over thermal grows with their load). */
-    const double loss = config->bs_tx_dbm - rx;
+    const double loss = radio->bs_tx_dbm - rx;
     const double rise_db = 10.0 * log10(1.0 + 2.0 * config->interference_load);
     quality->sinr_ul_db = ue_tx_dbm - loss - radio->noise_ul_dbm - rise_db;
 }

@@ -46,6 +46,7 @@ static const key_spec radio_keys[] = {
     { "overhead", K_DOUBLE, C(overhead), 1, 0, 0.9, NULL },
     { "dl_share", K_DOUBLE, C(dl_share), 1, 0.1, 0.9, NULL },
     { "bs_tx_dbm", K_DOUBLE, C(bs_tx_dbm), 1, -50, 80, NULL },
+    { "power_scales", K_INT, C(power_scales), 1, 0, 1, NULL },
     { "noise_figure_db", K_DOUBLE, C(noise_figure_db), 1, 0, 30, NULL },
     { "bs_noise_figure_db", K_DOUBLE, C(bs_noise_figure_db), 1, 0, 30, NULL },
     { "interference_load", K_DOUBLE, C(interference_load), 1, 0, 1, NULL },
@@ -79,7 +80,9 @@ static const key_spec strategy_keys[] = {
     { "mode", K_CHOICE, C(strategy), 1, 0, 0, "adaptive|full|cloud|device" },
     { "broadcast", K_INT, C(broadcast), 1, 0, 1, NULL },
     { "broadcast_wait_ms", K_DOUBLE, C(broadcast_wait_s), 1e-3, 0, 1e7, NULL },
+    { "broadcast_min_sinr_db", K_DOUBLE, C(broadcast_min_sinr_db), 1, -100, 100, NULL },
     { "pipeline", K_INT, C(pipeline), 1, 0, 1, NULL },
+    { "cloud_fallback", K_INT, C(cloud_fallback), 1, 0, 1, NULL },
     { "block_rtt_ms", K_DOUBLE, C(block_rtt_s), 1e-3, 0, 1e6, NULL },
     { "cascade_threshold", K_DOUBLE, C(cascade_threshold), 1, 0, 1, NULL },
     { "cascade_images", K_U32, C(cascade_images), 1, 1, 1e6, NULL },
@@ -104,6 +107,7 @@ static const key_spec class_keys[] = {
     { "tx_dbm", K_DOUBLE, K(tx_dbm), 1, -40, 40, NULL },
     { "rx_mw", K_DOUBLE, K(rx_watts), 1e-3, 0, 1e6, NULL },
     { "tx_mw", K_DOUBLE, K(tx_watts), 1e-3, 0, 1e6, NULL },
+    { "wake_ms", K_DOUBLE, K(wake_s), 1e-3, 0, 1e6, NULL },
     { "mobility", K_CHOICE, K(mobility), 1, 0, 0, "static|waypoint|grid" },
     { "speed_min", K_DOUBLE, K(speed_min), 1, 0, 100, NULL },
     { "speed_max", K_DOUBLE, K(speed_max), 1, 0, 100, NULL },
@@ -133,7 +137,7 @@ static const key_spec app_keys[] = {
 
 static tl_sim_class default_class(const char *name, double share, double ram_kb, double flash_kb, double mips,
                                   double factor, double mmacs, double nj, double tx_dbm, double rx_mw, double tx_mw,
-                                  tl_sim_mobility mobility, double vmin, double vmax, double pause)
+                                  double wake_ms, tl_sim_mobility mobility, double vmin, double vmax, double pause)
 {
     tl_sim_class c;
     memset(&c, 0, sizeof c);
@@ -148,6 +152,7 @@ static tl_sim_class default_class(const char *name, double share, double ram_kb,
     c.tx_dbm = tx_dbm;
     c.rx_watts = rx_mw * 1e-3;
     c.tx_watts = tx_mw * 1e-3;
+    c.wake_s = wake_ms * 1e-3;
     c.mobility = mobility;
     c.speed_min = vmin;
     c.speed_max = vmax;
@@ -191,17 +196,19 @@ void tl_sim_config_defaults(tl_sim_config *config)
     config->zipf = 0.8;
     config->update_interval_s = 0;
     config->broadcast_wait_s = 0.05;
+    config->broadcast_min_sinr_db = -100;
     config->block_rtt_s = 0.002;
     config->burst_spread_s = 0;
     config->progress = 1;
     config->full_every = 100;
+    config->cloud_fallback = 1;
     config->cascade_images = 1000;
     /* Figures and their sources: docs/sim.md. */
-    config->classes[0] = default_class("m0plus", 0.25, 32, 256, 48, 2.5, 12, 0.23, 14, 40, 100, TL_SIM_STATIC, 0, 0, 0);
-    config->classes[1] = default_class("m4", 0.30, 192, 1024, 168, 1.0, 84, 0.79, 20, 60, 150, TL_SIM_STATIC, 0, 0, 0);
-    config->classes[2] = default_class("m7", 0.15, 1024, 2048, 480, 0.6, 400, 0.69, 23, 80, 200, TL_SIM_GRID, 5, 15, 300);
-    config->classes[3] = default_class("esp32", 0.15, 320, 4096, 240, 1.5, 120, 0.69, 20, 300, 600, TL_SIM_WAYPOINT, 0.5, 2, 600);
-    config->classes[4] = default_class("phone", 0.15, 4194304, 16777216, 20000, 0.1, 50000, 0.15, 23, 800, 1500, TL_SIM_WAYPOINT, 0.5, 3, 900);
+    config->classes[0] = default_class("m0plus", 0.25, 32, 256, 48, 2.5, 12, 0.23, 14, 40, 100, 200, TL_SIM_STATIC, 0, 0, 0);
+    config->classes[1] = default_class("m4", 0.30, 192, 1024, 168, 1.0, 84, 0.79, 20, 60, 150, 200, TL_SIM_STATIC, 0, 0, 0);
+    config->classes[2] = default_class("m7", 0.15, 1024, 2048, 480, 0.6, 400, 0.69, 23, 80, 200, 100, TL_SIM_GRID, 5, 15, 300);
+    config->classes[3] = default_class("esp32", 0.15, 320, 4096, 240, 1.5, 120, 0.69, 20, 300, 600, 100, TL_SIM_WAYPOINT, 0.5, 2, 600);
+    config->classes[4] = default_class("phone", 0.15, 4194304, 16777216, 20000, 0.1, 50000, 0.15, 23, 800, 1500, 50, TL_SIM_WAYPOINT, 0.5, 3, 900);
     config->class_count = 5;
     tl_sim_app *a = &config->apps[0];
     snprintf(a->name, sizeof a->name, "vision-tiny");
@@ -375,7 +382,7 @@ static tl_status section_target(tl_sim_config *config, const char *section, cons
                 return TL_ERR_ARG;
             }
             tl_sim_class *c = &config->classes[config->class_count++];
-            *c = default_class(name, 0, 64, 512, 64, 1, 16, 0.3, 20, 60, 150, TL_SIM_STATIC, 0, 0, 0);
+            *c = default_class(name, 0, 64, 512, 64, 1, 16, 0.3, 20, 60, 150, 100, TL_SIM_STATIC, 0, 0, 0);
             *table = class_keys;
             *base = c;
             return TL_OK;

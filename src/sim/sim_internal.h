@@ -61,6 +61,7 @@ typedef struct sim_radio {
     double hex_radius;          /* centre to corner */
     double bandwidth_dl_hz, bandwidth_ul_hz;    /* effective, after overhead and TDD split */
     double noise_dl_dbm, noise_ul_dbm;
+    double bs_tx_dbm;           /* the cells' transmit power */
     sim_radio_square *map;
     int map_side;
     double map_origin;
@@ -176,6 +177,9 @@ int sim_runtime_has(const sim_runtime *rt, int app, int variant);
  * and its margin confidence (tl_offload_confidence). */
 tl_status sim_runtime_infer(sim_runtime *rt, int app, int variant, uint32_t image, int *correct, float *confidence);
 void sim_runtime_close(sim_runtime *rt);
+
+/* The p-quantile (upper bin edge, seconds) of a latency histogram. */
+double sim_percentile(const uint64_t *histogram, uint64_t count, double p);
 
 /* Names of a strategy and a cache policy, as scenarios spell them. */
 const char *sim_strategy_name(int strategy);
