@@ -17,7 +17,7 @@ small=(--devices 3000 --duration 7200 --quiet)
 out=$("$bin" sim "$simdir/city.ini" "${small[@]}" --json "$work/a.json" 2>&1); status=$?
 check "the reference scenario runs" '[ $status -eq 0 ] && grep -q "^scenario city: 3000 devices, 271 cells, 7200 s simulated, seed 1" <<<"$out"'
 check "it reports events per second" 'grep -q "events in .* M events/s per rank, 1 rank" <<<"$out"'
-check "JSON has results and timing" 'grep -q "\"events_per_second\": [1-9]" "$work/a.json" && grep -q "\"deadline_hit_rate\": 0\.[0-9]" "$work/a.json"'
+check "JSON has results and timing" 'grep -q "\"events_per_second\": [1-9]" "$work/a.json" && grep -q "\"deadline_hit_rate\": [01]\.[0-9]" "$work/a.json"'
 check "every device class appears" 'for c in m0plus m4 m7 esp32 phone; do grep -q "\"$c\": {\"devices\": [1-9]" "$work/a.json" || exit 1; done'
 "$bin" sim "$simdir/city.ini" "${small[@]}" --json "$work/b.json" >/dev/null 2>&1
 check "the same seed gives identical results" 'cmp -s <(results "$work/a.json") <(results "$work/b.json")'
