@@ -10,6 +10,8 @@
 #                 (sim/pipeline.ini)
 #   cache         the three-tier library's hit rates: LRU, LFU, popularity x
 #                 edge cache sizes (sim/cache.ini)
+#   federated     federated rounds over the network: selection x update compression
+#                 x aggregation rule, a tenth of the devices poisoned (sim/federated.ini)
 #   scale         a million devices: events per second on one core, memory,
 #                 1/2/4 MPI ranks with identical results (sim/city.ini)
 # usage: bench/sim.sh BUILD_DIR [SECTION ...]   (no section: all)
@@ -23,7 +25,7 @@ bin=$build/tinylarge
 here=$(cd "$(dirname "$0")/.." && pwd)
 sim=${SIM_DIR:-$here/sim}
 sections=("$@")
-[ ${#sections[@]} -eq 0 ] && sections=(connectivity strategies broadcast pipeline cache scale)
+[ ${#sections[@]} -eq 0 ] && sections=(connectivity strategies broadcast pipeline cache federated scale)
 devices=${DEVICES:-20000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -156,6 +158,25 @@ cache() {
     done
 }
 
+federated() {
+    echo
+    echo "== 6. federated rounds over the network: sim/federated.ini (44,868-value updates, 2 s to send them, 10% poisoned)"
+    printf "%-8s %-8s %-10s | %8s %8s %8s | %10s | %8s\n" rule selection compress asked "in time" late "MB up" cosine
+    for rule in median mean; do
+        for selection in uniform aware; do
+            for compress in none int8 topk:0.05; do
+                "$bin" sim "$sim/federated.ini" --quiet --set "federated.rule=$rule" --set "federated.selection=$selection" \
+                    --set "federated.compress=$compress" --json "$work/f.json" >/dev/null
+                local line
+                line=$(grep '"federated"' "$work/f.json")
+                field() { sed -n "s/.*\"$1\": \([0-9.-]*\).*/\1/p" <<<"$line"; }
+                printf "%-8s %-8s %-10s | %8s %8s %8s | %10.1f | %8s\n" "$rule" "$selection" "$compress" "$(field selected)" \
+                    "$(field received)" "$(field late)" "$(awk -v b="$(field bytes_up)" 'BEGIN { print b / 1e6 }')" "$(field cosine_mean)"
+            done
+        done
+    done
+}
+
 scale() {
     local n=${SCALE_DEVICES:-1000000} duration=${SCALE_DURATION:-900}
     echo
@@ -184,7 +205,7 @@ scale() {
 
 for section in "${sections[@]}"; do
     case $section in
-        connectivity|strategies|broadcast|pipeline|cache|scale) "$section" ;;
-        *) echo "unknown section $section (connectivity strategies broadcast pipeline cache scale)" >&2; exit 2 ;;
+        connectivity|strategies|broadcast|pipeline|cache|federated|scale) "$section" ;;
+        *) echo "unknown section $section (connectivity strategies broadcast pipeline cache federated scale)" >&2; exit 2 ;;
     esac
 done

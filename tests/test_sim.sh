@@ -13,11 +13,19 @@ passed=0; failed=0
 check() { if eval "$2"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $1"; fi; }
 results() { sed -n '/"results"/,/"timing"/p' "$1"; }
 
-small=(--devices 3000 --duration 7200 --quiet)
+# Federated rounds on: their selection, uploads and the edge's median go
+# through the rank checks too.
+small=(--devices 3000 --duration 7200 --quiet --set federated.enabled=1 --set federated.round_s=1800
+       --set federated.attackers=0.1 --set federated.rule=median)
 out=$("$bin" sim "$simdir/city.ini" "${small[@]}" --json "$work/a.json" 2>&1); status=$?
 check "the reference scenario runs" '[ $status -eq 0 ] && grep -q "^scenario city: 3000 devices, 271 cells, 7200 s simulated, seed 1" <<<"$out"'
 check "it reports events per second" 'grep -q "events in .* M events/s per rank, 1 rank" <<<"$out"'
 check "JSON has results and timing" 'grep -q "\"events_per_second\": [1-9]" "$work/a.json" && grep -q "\"deadline_hit_rate\": [01]\.[0-9]" "$work/a.json"'
+check "federated rounds ran: updates arrived, the median held against poisoning" \
+    'grep -q "\"federated\": {\"rounds\": [1-9][0-9]*, \"selected\": [1-9][0-9]*, \"received\": [1-9]" "$work/a.json" &&
+     grep -q "\"cosine_mean\": 0\.[5-9]" "$work/a.json"'
+out=$("$bin" sim "$simdir/city.ini" "${small[@]}" --set federated.rule=mean 2>&1)
+check "the mean does not hold against poisoning" 'grep -q "mean of what arrived: cosine -\?0\.[0-4]" <<<"$out"'
 check "every device class appears" 'for c in m0plus m4 m7 esp32 phone; do grep -q "\"$c\": {\"devices\": [1-9]" "$work/a.json" || exit 1; done'
 "$bin" sim "$simdir/city.ini" "${small[@]}" --json "$work/b.json" >/dev/null 2>&1
 check "the same seed gives identical results" 'cmp -s <(results "$work/a.json") <(results "$work/b.json")'
@@ -75,6 +83,8 @@ if [ -r /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
 fi
 
 # Bad input.
+out=$("$bin" sim "$simdir/city.ini" --set federated.enabled=1 --set federated.rule=best 2>&1); status=$?
+check "an unknown aggregation rule named" '[ $status -eq 1 ] && grep -q "\[federated\] rule: \"best\"" <<<"$out"'
 out=$("$bin" sim 2>&1); status=$?
 check "no scenario: usage and exit 1" '[ $status -eq 1 ] && grep -q "need a scenario file" <<<"$out"'
 out=$("$bin" sim "$work/none.ini" 2>&1); status=$?

@@ -122,6 +122,18 @@ typedef struct tl_sim_config {
     /* Burst: every device asks at once (the connectivity experiment) */
     int burst;                  /* 0: normal day; 1: all devices in the centre cell ask at t = 0 */
     double burst_spread_s;
+    /* Federated rounds: every round_s each region's edge picks `fl_clients`
+     * devices per task among those holding its model; they learn and send
+     * their update (compressed as `fl_compress` says) by the deadline; the
+     * edge combines what arrived with `fl_rule` (tl_fed_aggregate). */
+    int fl_enabled;
+    double fl_round_s, fl_deadline_s;
+    int fl_clients;
+    int fl_aware;               /* selection: 0 uniform, 1 the best uplinks */
+    char fl_rule[32], fl_compress[32];
+    int fl_values;              /* values in an update (the student's head: 650) */
+    double fl_attackers;        /* share of devices that send a poisoned update */
+    double fl_train_instructions;   /* a round's local learning, Cortex-M4 instructions */
     /* Classes and apps */
     int class_count, app_count;
     tl_sim_class classes[TL_SIM_MAX_CLASSES];
@@ -169,6 +181,8 @@ typedef struct tl_sim_results {
     uint64_t broadcasts, broadcast_members;
     uint64_t latency_max_us;
     uint64_t offloaded;         /* cascade: answers the edge gave instead */
+    uint64_t fl_rounds, fl_selected, fl_received, fl_late, fl_bytes_up, fl_failed;
+    int64_t fl_cosine_micro;    /* summed over rounds: cos(combined update, true direction) x 1e6 */
     uint64_t download_requests, download_met;   /* requests that waited for a download */
     uint64_t latency_sum_us, download_latency_sum_us;
     uint64_t download_latency[TL_SIM_LATENCY_BINS];

@@ -27,6 +27,14 @@ static void print_summary(const tl_sim_config *c, const tl_sim_results *r, const
         printf("cascade: %llu answers from the edge instead (%.2f%%), margin below %.3g\n",
                (unsigned long long)r->offloaded, 100.0 * (double)r->offloaded / n, c->cascade_threshold);
     }
+    if (c->fl_enabled) {
+        const uint64_t scored = r->fl_rounds - r->fl_failed;
+        printf("federated: %llu rounds, %llu devices asked, %llu updates in time, %llu late, %.1f MB up; %s of what "
+               "arrived: cosine %.4f to the honest direction\n",
+               (unsigned long long)r->fl_rounds, (unsigned long long)r->fl_selected, (unsigned long long)r->fl_received,
+               (unsigned long long)r->fl_late, (double)r->fl_bytes_up / 1e6, c->fl_rule,
+               scored ? (double)r->fl_cosine_micro / 1e6 / (double)scored : 0.0);
+    }
     if (c->fidelity_full) {
         printf("fidelity full: the device runtime computed %llu answers (every %u-th device)\n",
                (unsigned long long)r->runtime_inferences, c->full_every);

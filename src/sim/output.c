@@ -91,6 +91,11 @@ tl_status tl_sim_write_json(const char *path, const tl_sim_config *config, const
             sim_percentile(r->download_latency, r->download_requests, 0.5),
             sim_percentile(r->download_latency, r->download_requests, 0.95),
             ratio(r->download_latency_sum_us, r->download_requests) / 1e6, ratio(r->latency_sum_us, r->requests) / 1e6);
+    fprintf(f, "    \"federated\": {\"rounds\": %llu, \"selected\": %llu, \"received\": %llu, \"late\": %llu, "
+               "\"bytes_up\": %llu, \"failed\": %llu, \"cosine_mean\": %.6f},\n",
+            (unsigned long long)r->fl_rounds, (unsigned long long)r->fl_selected, (unsigned long long)r->fl_received,
+            (unsigned long long)r->fl_late, (unsigned long long)r->fl_bytes_up, (unsigned long long)r->fl_failed,
+            r->fl_rounds > r->fl_failed ? (double)r->fl_cosine_micro / 1e6 / (double)(r->fl_rounds - r->fl_failed) : 0.0);
     fprintf(f, "    \"offloaded\": %llu, \"runtime_inferences\": %llu,\n", (unsigned long long)r->offloaded,
             (unsigned long long)r->runtime_inferences);
     fprintf(f, "    \"air_bytes_down\": %llu, \"air_bytes_up\": %llu, \"broadcasts\": %llu, \"broadcast_members\": %llu,\n",

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "sim_internal.h"
+#include "tinylarge/federated.h"
 
 typedef enum key_kind { K_DOUBLE, K_INT, K_U64, K_U32, K_TEXT, K_CHOICE, K_LIST } key_kind;
 
@@ -86,6 +87,19 @@ static const key_spec strategy_keys[] = {
     { "block_rtt_ms", K_DOUBLE, C(block_rtt_s), 1e-3, 0, 1e6, NULL },
     { "cascade_threshold", K_DOUBLE, C(cascade_threshold), 1, 0, 1, NULL },
     { "cascade_images", K_U32, C(cascade_images), 1, 1, 1e6, NULL },
+    { NULL, 0, 0, 0, 0, 0, NULL },
+};
+static const key_spec federated_keys[] = {
+    { "enabled", K_INT, C(fl_enabled), 1, 0, 1, NULL },
+    { "round_s", K_DOUBLE, C(fl_round_s), 1, 1, 1e9, NULL },
+    { "deadline_s", K_DOUBLE, C(fl_deadline_s), 1, 0.001, 1e9, NULL },
+    { "clients", K_INT, C(fl_clients), 1, 1, 100000, NULL },
+    { "selection", K_CHOICE, C(fl_aware), 1, 0, 0, "uniform|aware" },
+    { "rule", K_TEXT, C(fl_rule), 32, 0, 0, NULL },
+    { "compress", K_TEXT, C(fl_compress), 32, 0, 0, NULL },
+    { "update_values", K_INT, C(fl_values), 1, 1, 1e8, NULL },
+    { "attackers", K_DOUBLE, C(fl_attackers), 1, 0, 1, NULL },
+    { "train_m4_instructions", K_DOUBLE, C(fl_train_instructions), 1, 0, 1e15, NULL },
     { NULL, 0, 0, 0, 0, 0, NULL },
 };
 static const key_spec burst_keys[] = {
@@ -202,6 +216,13 @@ void tl_sim_config_defaults(tl_sim_config *config)
     config->progress = 1;
     config->full_every = 100;
     config->cloud_fallback = 1;
+    config->fl_round_s = 3600;
+    config->fl_deadline_s = 60;
+    config->fl_clients = 20;
+    snprintf(config->fl_rule, sizeof config->fl_rule, "mean");
+    snprintf(config->fl_compress, sizeof config->fl_compress, "none");
+    config->fl_values = 650;
+    config->fl_train_instructions = 16.2e6; /* 200 samples x 81 K (docs/benchmarks.md) */
     config->cascade_images = 1000;
     /* Figures and their sources: docs/sim.md. */
     config->classes[0] = default_class("m0plus", 0.25, 32, 256, 48, 2.5, 12, 0.23, 14, 40, 100, 200, TL_SIM_STATIC, 0, 0, 0);
@@ -354,7 +375,8 @@ static tl_status section_target(tl_sim_config *config, const char *section, cons
         const char *name;
         const key_spec *keys;
     } plain[] = { { "scenario", scenario_keys }, { "radio", radio_keys },       { "edge", edge_keys },
-                  { "library", library_keys },   { "strategy", strategy_keys }, { "burst", burst_keys } };
+                  { "library", library_keys },   { "strategy", strategy_keys }, { "burst", burst_keys },
+                  { "federated", federated_keys } };
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
         if (strcmp(section, plain[i].name) == 0) {
             *table = plain[i].keys;
@@ -411,7 +433,8 @@ static tl_status section_target(tl_sim_config *config, const char *section, cons
         return TL_OK;
     }
     snprintf(error, error_size,
-             "[%s]: unknown section (scenario, radio, edge, library, strategy, burst, class.NAME, app.NAME)", section);
+             "[%s]: unknown section (scenario, radio, edge, library, strategy, federated, burst, class.NAME, app.NAME)",
+             section);
     return TL_ERR_ARG;
 }
 
@@ -587,6 +610,25 @@ tl_status tl_sim_config_finish(tl_sim_config *config, char *error, size_t error_
     if (!(day > 0) || !(night > 0)) {
         snprintf(error, error_size, "scenario: the applications' day_share and night_share must each sum above 0");
         return TL_ERR_ARG;
+    }
+    if (config->fl_enabled) {
+        tl_agg_rule rule;
+        tl_compression compression;
+        if (tl_agg_parse(config->fl_rule, &rule) != 0) {
+            snprintf(error, error_size, "[federated] rule: \"%s\" is not mean, median, trimmed:B, krum:F or multikrum:F:M",
+                     config->fl_rule);
+            return TL_ERR_ARG;
+        }
+        if (tl_compress_parse(config->fl_compress, &compression) != 0) {
+            snprintf(error, error_size, "[federated] compress: \"%s\" is not none, int8, int8z or topk:R",
+                     config->fl_compress);
+            return TL_ERR_ARG;
+        }
+        if (config->fl_deadline_s > config->fl_round_s) {
+            snprintf(error, error_size, "[federated] deadline_s (%g) is longer than round_s (%g)", config->fl_deadline_s,
+                     config->fl_round_s);
+            return TL_ERR_ARG;
+        }
     }
     if (config->cells_per_region % config->cells_per_edge != 0) {
         snprintf(error, error_size, "[edge] cells_per_region (%d) must be a multiple of cells_per_edge (%d)",
