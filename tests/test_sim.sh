@@ -77,6 +77,11 @@ if [ -r /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
     high=$(sed -n 's/.*"offloaded": \([0-9]*\).*/\1/p' "$work/cascade-0.03.json")
     check "the cascade offloads the unsure answers, more at a higher threshold ($low, $high)" \
         '[ "${low:-0}" -gt 0 ] && [ "${high:-0}" -gt "$low" ]'
+    out=$("$bin" sim "$simdir/city.ini" "${runtime[@]}" --strategy split --set radio.bandwidth_mhz=5 --json "$work/split.json" 2>&1)
+    status=$?
+    cut=$(sed -n 's/.*"split": {"requests": \([0-9]*\).*/\1/p' "$work/split.json")
+    check "split: the cost model cuts requests with the edge ($cut)" \
+        '[ $status -eq 0 ] && [ "${cut:-0}" -gt 0 ] && grep -q "^split: $cut requests cut with the edge" <<<"$out"'
     out=$("$bin" sim "$simdir/city.ini" --devices 10 --duration 60 --quiet --set scenario.fidelity=full 2>&1); status=$?
     check "fidelity full without models is refused by name" \
         '[ $status -eq 1 ] && grep -q "no variant has its .tlm beside its catalogue" <<<"$out"'

@@ -29,8 +29,14 @@ typedef enum tl_sim_strategy {
     TL_SIM_ADAPTIVE = 0,        /* in-situ: the planner picks the variant for device, channel, deadline */
     TL_SIM_FULL,                /* always the most accurate variant that fits the device's memory */
     TL_SIM_CLOUD,               /* every inference at the edge: input up, result down */
-    TL_SIM_DEVICE               /* the factory model only: no downloads */
+    TL_SIM_DEVICE,              /* the factory model only: no downloads */
+    TL_SIM_SPLIT                /* the full model on the device, each inference split with the edge
+                                   where the split cost model (tl_split_costs) says */
 } tl_sim_strategy;
+
+/* The strategies as scenarios and --strategy spell them: "adaptive|full|cloud|device|split". */
+#define TL_SIM_STRATEGIES "adaptive|full|cloud|device|split"
+const char *tl_sim_strategy_name(tl_sim_strategy strategy);
 
 typedef enum tl_sim_policy { TL_SIM_LRU = 0, TL_SIM_LFU, TL_SIM_POPULARITY } tl_sim_policy;
 typedef enum tl_sim_mobility { TL_SIM_STATIC = 0, TL_SIM_WAYPOINT, TL_SIM_GRID } tl_sim_mobility;
@@ -181,6 +187,8 @@ typedef struct tl_sim_results {
     uint64_t broadcasts, broadcast_members;
     uint64_t latency_max_us;
     uint64_t offloaded;         /* cascade: answers the edge gave instead */
+    uint64_t split_requests, split_ops_on_device, split_bytes_up;   /* split: requests cut, their
+                                   operators run on the device (summed), bytes sent up */
     uint64_t fl_rounds, fl_selected, fl_received, fl_late, fl_bytes_up, fl_failed;
     int64_t fl_cosine_micro;    /* summed over rounds: cos(combined update, true direction) x 1e6 */
     uint64_t download_requests, download_met;   /* requests that waited for a download */

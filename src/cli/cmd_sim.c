@@ -12,9 +12,8 @@
 
 static void print_summary(const tl_sim_config *c, const tl_sim_results *r, const tl_sim_timing *t)
 {
-    static const char *strategies[] = { "adaptive", "full", "cloud", "device" };
     printf("scenario %s: %u devices, %d cells, %.0f s simulated, seed %llu, strategy %s\n", c->name, c->devices,
-           r->cells, c->duration_s, (unsigned long long)c->seed, strategies[c->strategy]);
+           r->cells, c->duration_s, (unsigned long long)c->seed, tl_sim_strategy_name(c->strategy));
     const double n = r->requests ? (double)r->requests : 1;
     printf("requests %llu: deadline met %.2f%%, accurate %.2f%%, latency p50 %.4g s, p95 %.4g s, p99 %.4g s\n",
            (unsigned long long)r->requests, 100.0 * (double)r->met / n, 100.0 * (double)r->correct / n,
@@ -34,6 +33,12 @@ static void print_summary(const tl_sim_config *c, const tl_sim_results *r, const
                (unsigned long long)r->fl_rounds, (unsigned long long)r->fl_selected, (unsigned long long)r->fl_received,
                (unsigned long long)r->fl_late, (double)r->fl_bytes_up / 1e6, c->fl_rule,
                scored ? (double)r->fl_cosine_micro / 1e6 / (double)scored : 0.0);
+    }
+    if (c->strategy == TL_SIM_SPLIT) {
+        printf("split: %llu requests cut with the edge (a mean %.2f operators on the device), %.1f MB up\n",
+               (unsigned long long)r->split_requests,
+               r->split_requests ? (double)r->split_ops_on_device / (double)r->split_requests : 0.0,
+               (double)r->split_bytes_up / 1e6);
     }
     if (c->fidelity_full) {
         printf("fidelity full: the device runtime computed %llu answers (every %u-th device)\n",
@@ -62,7 +67,7 @@ int tl_cmd_sim(int argc, char **argv)
         { "--devices", TL_OPT_QUANTITY, &devices, 1, 4e9, "N", "devices (K, M allowed), instead of the scenario's", NULL },
         { "--seed", TL_OPT_DOUBLE, &seed, 0, 1.8e19, "S", "the random seed, instead of the scenario's", NULL },
         { "--duration", TL_OPT_DOUBLE, &duration, 0, 3.2e7, "SECONDS", "virtual time to simulate", NULL },
-        { "--strategy", TL_OPT_CHOICE, &strategy, 0, 0, "adaptive|full|cloud|device", "where inferences run", NULL },
+        { "--strategy", TL_OPT_CHOICE, &strategy, 0, 0, TL_SIM_STRATEGIES, "where inferences run", NULL },
         { "--set", TL_OPT_LIST, &sets, 0, 0, "SECTION.KEY=VALUE", "any scenario key (repeat the option)", NULL },
         { "--json", TL_OPT_TEXT, &json, 0, 0, "FILE", "write scenario, results and timing as JSON", NULL },
         { "--report", TL_OPT_TEXT, &report, 0, 0, "DIR", "write DIR/index.html: plots (gnuplot SVG) and tables", NULL },

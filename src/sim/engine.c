@@ -24,6 +24,7 @@
 #include "tinylarge/host.h"
 #include "tinylarge/federated.h"
 #include "tinylarge/planner.h"
+#include "tinylarge/split.h"
 
 #define NS 1000000000.0
 #define NONE8 0xff
@@ -33,7 +34,10 @@ enum { KIND_DEVICE = 1, KIND_DOWNLINK = 2, KIND_UPLINK = 3, KIND_BROADCAST = 4, 
 #define KEY(kind, id) (((uint64_t)(kind) << 56) | (uint64_t)(id))
 
 /* What a device is doing. */
-enum { IDLE = 0, FETCHING, DOWNLOADING, WAITING_BROADCAST, INFERRING, UPLOADING, AT_EDGE, LEARNING, SENDING_UPDATE };
+enum {
+    IDLE = 0, FETCHING, DOWNLOADING, WAITING_BROADCAST, INFERRING, UPLOADING, AT_EDGE, LEARNING, SENDING_UPDATE,
+    SPLIT_HEAD                  /* running the device's operators before the cut */
+};
 
 /* A device: its whole state. Mobility is piecewise linear (a leg to a
  * waypoint, a pause), evaluated only when the device picks its cell. */
@@ -53,6 +57,7 @@ typedef struct sim_device {
     uint32_t square;                        /* the radio map's square of the last pick */
     uint16_t handover_to, pad16;            /* a handover waiting to trigger (UINT16_MAX: none) */
     uint32_t fl_round;                      /* the round its update under way belongs to */
+    uint8_t op_split;                       /* this request is split with the edge */
     float sinr_dl, sinr_ul;                 /* dB, at the last pick */
     uint32_t leg, requests;
     uint32_t broadcast_next;                /* next member of a broadcast (UINT32_MAX: end) */
@@ -60,6 +65,7 @@ typedef struct sim_device {
     uint64_t next_ns;                       /* the pending timer (NO_TIME: none) */
     uint64_t op_start_ns, op_mark_ns;       /* the request's time; when the transfer began */
     double op_extra_s;                      /* latency beyond the timer (result, inference) */
+    double op_edge_s;                       /* a split request: the edge's part, seconds */
 } sim_device;
 
 typedef struct sim_flow {
@@ -101,6 +107,12 @@ typedef struct sim_round {
     uint32_t arrived_count, arrived_capacity;
 } sim_round;
 
+typedef struct sim_cut {
+    int known;
+    uint32_t ops_on_device, ops, bytes;
+    double device_s, edge_s, device_instruction_j;
+} sim_cut;
+
 typedef struct sim_cell {
     sim_link down, up;
     sim_broadcast *broadcasts;
@@ -137,6 +149,12 @@ typedef struct sim_world {
     uint8_t *calib_correct[TL_SIM_MAX_APPS][TL_SIM_MAX_APP_VARIANTS];
     uint32_t calib_count;
     sim_round *rounds;          /* per region and task (federated) */
+    /* Split: the cut the cost model chose per (class, app, variant, uplink
+     * SINR bucket, load bucket); the costs per operator of each variant. */
+    struct sim_cut *cuts;
+    int cut_variants;           /* the most variants an app has (the memo's stride) */
+    uint64_t *split_ops[TL_SIM_MAX_APPS][TL_SIM_MAX_APP_VARIANTS];
+    double *split_edge_s[TL_SIM_MAX_APPS][TL_SIM_MAX_APP_VARIANTS];
     tl_agg_rule fl_rule;
     tl_compression fl_compression;
     uint64_t next_round_ns;
@@ -599,6 +617,88 @@ static void start_cloud(sim_world *w, sim_device *d, uint64_t now)
     link_add(w, &cell->up, KIND_UPLINK, d->cell, now, work, d->id, 1);
 }
 
+/* ---- split inference ---- */
+
+/* Where to cut this inference: the project's split cost model
+ * (tl_split_costs, Neurosurgeon-style) for the device's class, its uplink
+ * now and the edge's rate; asked once per (class, app, variant, SINR
+ * bucket, load bucket). NULL: the variant has no device model to cut. */
+static const sim_cut *choose_cut(sim_world *w, const sim_device *d, int app, int variant)
+{
+    if (!w->split_ops[app][variant]) {
+        return NULL;
+    }
+    const tl_sim_config *config = w->config;
+    const tl_sim_class *c = &config->classes[d->cls];
+    const sim_cell *cell = &w->cells[d->cell];
+    int sb = (int)floor(d->sinr_ul) - PLAN_SINR_MIN;
+    sb = sb < 0 ? 0 : sb >= PLAN_SINR_BUCKETS ? PLAN_SINR_BUCKETS - 1 : sb;
+    int lb = 0;
+    while ((1u << (lb + 1)) <= cell->up.n + 1 && lb < PLAN_LOAD_BUCKETS - 1) {
+        lb++;
+    }
+    const size_t slot =
+        ((((size_t)d->cls * (size_t)config->app_count + (size_t)app) * (size_t)w->cut_variants + (size_t)variant) *
+             PLAN_SINR_BUCKETS + (size_t)sb) * PLAN_LOAD_BUCKETS + (size_t)lb;
+    sim_cut *cut = &w->cuts[slot];
+    if (cut->known) {
+        return cut;
+    }
+    const tl_model *m = &w->runtime.models[app][variant].model;
+    const uint32_t ops = m->header->op_count;
+    tl_split_cut *cuts = malloc((ops + 1) * sizeof *cuts);
+    if (!cuts) {
+        fail(w, TL_ERR_NOMEM);
+        return NULL;
+    }
+    tl_split_link link;
+    memset(&link, 0, sizeof link);
+    link.rate_bps = sim_spectral_efficiency(config, (double)(sb + PLAN_SINR_MIN)) * w->radio.bandwidth_ul_hz /
+                    (double)(1u << (lb + 1));
+    link.rtt_s = 2.0 * config->air_latency_s;
+    link.ips = c->instructions_per_second / c->m4_instruction_factor;
+    link.joules_per_instruction = c->joules_per_instruction * c->m4_instruction_factor;
+    link.joules_per_bit = c->tx_watts / (link.rate_bps > 0 ? link.rate_bps : 1);
+    link.overhead_bytes = 100;
+    uint32_t chosen = 0;
+    if (tl_split_costs(m, w->split_ops[app][variant], w->split_edge_s[app][variant], &link, cuts, &chosen) != TL_OK) {
+        chosen = ops; /* a link the model cannot use: all on the device */
+    }
+    cut->known = 1;
+    cut->ops = ops;
+    cut->ops_on_device = chosen;
+    cut->bytes = chosen == ops ? 0 : cuts[chosen].bytes;
+    cut->device_s = cuts[chosen].device_s;
+    cut->edge_s = cuts[chosen].edge_s;
+    free(cuts);
+    return cut;
+}
+
+/* The cut's first operators on the device; then its activations go up. */
+static void start_split(sim_world *w, sim_device *d, const sim_cut *cut, uint64_t now)
+{
+    add_energy(w, d->cls, compute_energy_j(w, d->cls, cut->device_s));
+    d->op_split = 1;
+    d->stage = SPLIT_HEAD;
+    set_timer(w, d, now + to_ns(cut->device_s));
+}
+
+static void send_cut(sim_world *w, sim_device *d, uint64_t now)
+{
+    const sim_cut *cut = choose_cut(w, d, d->op_app, d->op_variant);
+    const uint32_t bytes = (cut ? cut->bytes : 0) + 100;
+    d->op_edge_s = cut ? cut->edge_s : 0;
+    add_energy(w, d->cls, w->config->classes[d->cls].wake_s * w->config->classes[d->cls].rx_watts);
+    sim_cell *cell = &w->cells[d->cell];
+    const double work = transfer_work(w, d, d->sinr_ul, cell->up.n + 1, w->radio.bandwidth_ul_hz, bytes, 1);
+    d->stage = UPLOADING;
+    d->op_mark_ns = now;
+    w->results->classes[d->cls].bytes_up += bytes;
+    w->results->air_bytes_up += bytes;
+    w->results->split_bytes_up += bytes;
+    link_add(w, &cell->up, KIND_UPLINK, d->cell, now, work, d->id, 1);
+}
+
 static void on_request(sim_world *w, sim_device *d, uint64_t now)
 {
     const tl_sim_config *config = w->config;
@@ -611,6 +711,7 @@ static void on_request(sim_world *w, sim_device *d, uint64_t now)
     d->op_flavour = (uint16_t)flavour;
     d->op_downloaded = 0;
     d->op_cloud = 0;
+    d->op_split = 0;
     if (config->strategy == TL_SIM_DEVICE) {
         d->op_variant = w->factory[d->cls][app];
         if (d->op_variant < 0) {
@@ -628,6 +729,13 @@ static void on_request(sim_world *w, sim_device *d, uint64_t now)
     const uint32_t version = model_version_at(w, now);
     if (d->model_app == app && d->model_flavour == flavour && d->model_version == version && d->model_variant >= 0) {
         d->op_variant = d->model_variant;
+        const sim_cut *cut = config->strategy == TL_SIM_SPLIT ? choose_cut(w, d, app, d->op_variant) : NULL;
+        if (cut && cut->ops_on_device < cut->ops) {
+            w->results->split_requests++;
+            w->results->split_ops_on_device += cut->ops_on_device;
+            start_split(w, d, cut, now);
+            return;
+        }
         finish_local(w, d, now);
         return;
     }
@@ -1041,7 +1149,7 @@ static void on_link(sim_world *w, int kind, int cell_id, uint64_t now)
             add_energy(w, d->cls, (double)(now - d->op_mark_ns) / NS * config->classes[d->cls].tx_watts);
             uint64_t *busy = &w->edge_busy_ns[cell_id / config->cells_per_edge];
             const uint64_t start = *busy > now ? *busy : now;
-            *busy = start + to_ns(w->edge_macs[d->op_app] / config->edge_macs_per_second);
+            *busy = start + to_ns(d->op_split ? d->op_edge_s : w->edge_macs[d->op_app] / config->edge_macs_per_second);
             const double result_s = a->result_bytes * 8.0 /
                                     (sim_spectral_efficiency(config, d->sinr_dl) * w->radio.bandwidth_dl_hz /
                                      (double)(cell->down.n + 1));
@@ -1083,6 +1191,9 @@ static void on_device_timer(sim_world *w, sim_device *d, uint64_t now)
     case LEARNING:
         send_update(w, d, now);
         break;
+    case SPLIT_HEAD:
+        send_cut(w, d, now);
+        break;
     case INFERRING: {
         float sure;
         const int correct = local_outcome(w, d, d->op_app, d->op_variant, &sure);
@@ -1097,14 +1208,19 @@ static void on_device_timer(sim_world *w, sim_device *d, uint64_t now)
         schedule_next_request(w, d, now);
         break;
     }
-    case AT_EDGE:
-        record_request(w, d, now, d->op_app, 1, edge_outcome(w, d, d->op_app));
+    case AT_EDGE: {
+        float sure;
+        /* A split request's answer is the device's model's, finished at the edge. */
+        const int correct = d->op_split ? local_outcome(w, d, d->op_app, d->op_variant, &sure)
+                                        : edge_outcome(w, d, d->op_app);
+        record_request(w, d, now, d->op_app, 1, correct);
         if (d->prefetch >= 0) {
             start_prefetch(w, d, now);
         } else {
             schedule_next_request(w, d, now);
         }
         break;
+    }
     default:
         break;
     }
@@ -1425,10 +1541,46 @@ static tl_status world_init(sim_world *w, const tl_sim_config *config, tl_sim_re
         w->edge_accuracy[a] = app->edge_accuracy > 0 ? app->edge_accuracy : app->variants[best].accuracy;
         w->edge_macs[a] = app->edge_macs > 0 ? app->edge_macs : (double)app->variants[best].macs;
     }
-    if (config->fidelity_full || config->cascade_threshold > 0) {
+    if (config->fidelity_full || config->cascade_threshold > 0 || config->strategy == TL_SIM_SPLIT) {
         s = sim_runtime_open(&w->runtime, config, error, error_size);
         if (s != TL_OK) {
             return s;
+        }
+    }
+    if (config->strategy == TL_SIM_SPLIT) {
+        /* Per operator: the device's Cortex-M4 instructions, estimated as
+         * split does without QEMU (3 a MAC + 500) and scaled to the
+         * variant's measured total; the edge's time at its MAC rate. */
+        for (int a = 0; a < config->app_count; a++) {
+            w->cut_variants = config->apps[a].variant_count > w->cut_variants ? config->apps[a].variant_count
+                                                                              : w->cut_variants;
+            for (int v = 0; v < config->apps[a].variant_count; v++) {
+                if (!sim_runtime_has(&w->runtime, a, v)) {
+                    continue;
+                }
+                const tl_model *m = &w->runtime.models[a][v].model;
+                const uint32_t ops = m->header->op_count;
+                w->split_ops[a][v] = calloc(ops + 1, sizeof(uint64_t));
+                w->split_edge_s[a][v] = calloc(ops + 1, sizeof(double));
+                if (!w->split_ops[a][v] || !w->split_edge_s[a][v]) {
+                    return tl_fail(error, error_size, TL_ERR_NOMEM, "sim: out of memory for split costs");
+                }
+                double estimate = 0;
+                for (uint32_t op = 0; op < ops; op++) {
+                    estimate += 3.0 * (double)tl_op_macs(m, op) + 500.0;
+                }
+                const int64_t measured = config->apps[a].variants[v].m4_instructions;
+                const double scale = measured > 0 && estimate > 0 ? (double)measured / estimate : 1.0;
+                for (uint32_t op = 0; op < ops; op++) {
+                    w->split_ops[a][v][op] = (uint64_t)llround((3.0 * (double)tl_op_macs(m, op) + 500.0) * scale);
+                    w->split_edge_s[a][v][op] = (double)tl_op_macs(m, op) / config->edge_macs_per_second + 1e-6;
+                }
+            }
+        }
+        w->cuts = calloc((size_t)config->class_count * (size_t)config->app_count * (size_t)w->cut_variants *
+                             PLAN_SINR_BUCKETS * PLAN_LOAD_BUCKETS, sizeof *w->cuts);
+        if (!w->cuts) {
+            return tl_fail(error, error_size, TL_ERR_NOMEM, "sim: out of memory for split cuts");
         }
     }
     if (config->cascade_threshold > 0) {
@@ -1506,6 +1658,13 @@ static void world_free(sim_world *w)
             free(w->calib_correct[a][v]);
         }
     }
+    for (int a = 0; a < TL_SIM_MAX_APPS; a++) {
+        for (int v = 0; v < TL_SIM_MAX_APP_VARIANTS; v++) {
+            free(w->split_ops[a][v]);
+            free(w->split_edge_s[a][v]);
+        }
+    }
+    free(w->cuts);
     sim_runtime_close(&w->runtime);
     for (int r = 0; w->rounds && r < w->regions * TL_SIM_MAX_APPS; r++) {
         free(w->rounds[r].arrived);

@@ -8,12 +8,12 @@
 #include "sim_internal.h"
 #include "tinylarge/host.h"
 
-static const char *strategy_names[] = { "adaptive", "full", "cloud", "device" };
+static const char *strategy_names[] = { "adaptive", "full", "cloud", "device", "split" };
 static const char *policy_names[] = { "lru", "lfu", "popularity" };
 
-const char *sim_strategy_name(int strategy)
+const char *tl_sim_strategy_name(tl_sim_strategy strategy)
 {
-    return strategy_names[strategy & 3];
+    return (unsigned)strategy < sizeof strategy_names / sizeof strategy_names[0] ? strategy_names[strategy] : "?";
 }
 
 const char *sim_policy_name(int policy)
@@ -68,7 +68,7 @@ tl_status tl_sim_write_json(const char *path, const tl_sim_config *config, const
     fprintf(f, ", \"seed\": %llu, \"devices\": %u, \"duration_s\": %.17g,\n", (unsigned long long)config->seed,
             config->devices, config->duration_s);
     fprintf(f, "    \"cells\": %d, \"strategy\": \"%s\", \"policy\": \"%s\", \"broadcast\": %d, \"pipeline\": %d,\n",
-            r->cells, sim_strategy_name(config->strategy), sim_policy_name(config->policy), config->broadcast,
+            r->cells, tl_sim_strategy_name(config->strategy), sim_policy_name(config->policy), config->broadcast,
             config->pipeline);
     fprintf(f, "    \"bandwidth_mhz\": %.17g, \"scheduler\": \"%s\", \"path_loss\": \"%s\", \"burst\": %d\n  },\n",
             config->bandwidth_mhz, config->proportional_fair ? "proportional-fair" : "round-robin",
@@ -96,6 +96,9 @@ tl_status tl_sim_write_json(const char *path, const tl_sim_config *config, const
             (unsigned long long)r->fl_rounds, (unsigned long long)r->fl_selected, (unsigned long long)r->fl_received,
             (unsigned long long)r->fl_late, (unsigned long long)r->fl_bytes_up, (unsigned long long)r->fl_failed,
             r->fl_rounds > r->fl_failed ? (double)r->fl_cosine_micro / 1e6 / (double)(r->fl_rounds - r->fl_failed) : 0.0);
+    fprintf(f, "    \"split\": {\"requests\": %llu, \"ops_on_device_mean\": %.4f, \"bytes_up\": %llu},\n",
+            (unsigned long long)r->split_requests, ratio(r->split_ops_on_device, r->split_requests),
+            (unsigned long long)r->split_bytes_up);
     fprintf(f, "    \"offloaded\": %llu, \"runtime_inferences\": %llu,\n", (unsigned long long)r->offloaded,
             (unsigned long long)r->runtime_inferences);
     fprintf(f, "    \"air_bytes_down\": %llu, \"air_bytes_up\": %llu, \"broadcasts\": %llu, \"broadcast_members\": %llu,\n",

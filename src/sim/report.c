@@ -110,6 +110,8 @@ static tl_status write_plot_inputs(const char *dir, const tl_sim_config *config,
         "unset logscale x\n"
         "set output 'cells.svg'\n"
         "set title 'Deadline hit rate per cell'\n"
+        "unset key\n"
+        "set xrange [-1:*]\n"
         "set xlabel 'cell'\n"
         "set ylabel 'deadline met'\n"
         "set style fill solid 0.8\n"
@@ -117,6 +119,8 @@ static tl_status write_plot_inputs(const char *dir, const tl_sim_config *config,
         "plot 'cells.dat' using 1:2 with boxes lc rgb '#2ca02c' title 'hit rate'\n"
         "set output 'time.svg'\n"
         "set title 'Accuracy and deadline hits over the day'\n"
+        "set key bottom right\n"
+        "set xrange [*:*]\n"
         "set xlabel 'hour of day'\n"
         "set ylabel 'share of requests'\n"
         "set yrange [*:*]\n"
@@ -210,13 +214,12 @@ tl_status tl_sim_write_report(const char *dir, const tl_sim_config *config, cons
                "pre{background:#f7f7f7;padding:0.5em;overflow-x:auto}\n</style>\n</head>\n<body>\n");
     fprintf(f, "<h1>tinylarge sim: ");
     html_escape(f, config->name);
-    static const char *strategies[] = { "adaptive", "full", "cloud", "device" };
     fprintf(f, "</h1>\n<p>Scenario <code>");
     html_escape(f, config->path);
     fprintf(f, "</code>, seed <b>%llu</b>, %u devices on %d cells, %.0f s of virtual time from %.1f h, "
                "strategy <b>%s</b>, %d rank%s.</p>\n",
             (unsigned long long)config->seed, config->devices, r->cells, config->duration_s, config->start_hour,
-            strategies[config->strategy], timing->ranks, timing->ranks > 1 ? "s" : "");
+            tl_sim_strategy_name(config->strategy), timing->ranks, timing->ranks > 1 ? "s" : "");
     const double n = r->requests ? (double)r->requests : 1;
     fprintf(f, "<table><tr><th>requests</th><th>deadline met</th><th>accurate</th><th>p50</th><th>p95</th>"
                "<th>p99</th><th>downloads</th><th>MB over the air</th><th>handovers</th></tr>\n");

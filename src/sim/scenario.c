@@ -78,7 +78,7 @@ static const key_spec library_keys[] = {
     { NULL, 0, 0, 0, 0, 0, NULL },
 };
 static const key_spec strategy_keys[] = {
-    { "mode", K_CHOICE, C(strategy), 1, 0, 0, "adaptive|full|cloud|device" },
+    { "mode", K_CHOICE, C(strategy), 1, 0, 0, TL_SIM_STRATEGIES },
     { "broadcast", K_INT, C(broadcast), 1, 0, 1, NULL },
     { "broadcast_wait_ms", K_DOUBLE, C(broadcast_wait_s), 1e-3, 0, 1e7, NULL },
     { "broadcast_min_sinr_db", K_DOUBLE, C(broadcast_min_sinr_db), 1, -100, 100, NULL },

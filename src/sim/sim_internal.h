@@ -181,8 +181,7 @@ void sim_runtime_close(sim_runtime *rt);
 /* The p-quantile (upper bin edge, seconds) of a latency histogram. */
 double sim_percentile(const uint64_t *histogram, uint64_t count, double p);
 
-/* Names of a strategy and a cache policy, as scenarios spell them. */
-const char *sim_strategy_name(int strategy);
+/* The name of a cache policy, as scenarios spell it. */
 const char *sim_policy_name(int policy);
 
 #endif /* TL_SIM_INTERNAL_H */
