@@ -19,161 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_internal.h"
-#include "sim_shard.h"
 #include "tinylarge/host.h"
-#include "tinylarge/federated.h"
-#include "tinylarge/planner.h"
-#include "tinylarge/split.h"
-
-#define NS 1000000000.0
-#define NONE8 0xff
-#define NO_TIME UINT64_MAX
-
-enum { KIND_DEVICE = 1, KIND_DOWNLINK = 2, KIND_UPLINK = 3, KIND_BROADCAST = 4, KIND_ROUND = 5 };
-#define KEY(kind, id) (((uint64_t)(kind) << 56) | (uint64_t)(id))
-
-/* What a device is doing. */
-enum {
-    IDLE = 0, FETCHING, DOWNLOADING, WAITING_BROADCAST, INFERRING, UPLOADING, AT_EDGE, LEARNING, SENDING_UPDATE,
-    SPLIT_HEAD                  /* running the device's operators before the cut */
-};
-
-/* A device: its whole state. Mobility is piecewise linear (a leg to a
- * waypoint, a pause), evaluated only when the device picks its cell. */
-typedef struct sim_device {
-    uint32_t id;
-    uint16_t cell;
-    uint8_t cls, app_day, app_night;
-    uint8_t model_app, stage, op_app;       /* installed model's app (NONE8: none) */
-    int8_t model_variant, op_variant;
-    uint8_t op_downloaded, op_cloud;        /* the request waited for a download; the edge answers it */
-    int8_t prefetch;                        /* a variant to download once the edge has answered (-1: none) */
-    uint8_t background;                     /* the download under way is for later requests */
-    uint16_t flavour_day, flavour_night, model_flavour, op_flavour;
-    uint32_t model_version, op_version;
-    uint16_t day_start_min, day_end_min;
-    float x, y, wx, wy, speed;              /* position at leg_t0; waypoint; m/s */
-    uint32_t square;                        /* the radio map's square of the last pick */
-    uint16_t handover_to, pad16;            /* a handover waiting to trigger (UINT16_MAX: none) */
-    uint32_t fl_round;                      /* the round its update under way belongs to */
-    uint8_t op_split;                       /* this request is split with the edge */
-    float sinr_dl, sinr_ul;                 /* dB, at the last pick */
-    uint32_t leg, requests;
-    uint32_t broadcast_next;                /* next member of a broadcast (UINT32_MAX: end) */
-    uint64_t leg_t0_ns, leg_t1_ns, pause_until_ns;
-    uint64_t next_ns;                       /* the pending timer (NO_TIME: none) */
-    uint64_t op_start_ns, op_mark_ns;       /* the request's time; when the transfer began */
-    double op_extra_s;                      /* latency beyond the timer (result, inference) */
-    double op_edge_s;                       /* a split request: the edge's part, seconds */
-} sim_device;
-
-typedef struct sim_flow {
-    double finish;              /* in the link's virtual time */
-    uint32_t owner;             /* device id, or SIM_FLOW_BROADCAST | session */
-    uint32_t weight;            /* its share of the time: 1, a broadcast its members */
-} sim_flow;
-#define SIM_FLOW_BROADCAST 0x80000000u
-
-/* One direction of one cell, shared by its active transfers. Round robin
- * and proportional fair both give each of n flows 1/n of the time (a
- * broadcast to k devices k shares: it carries k devices' bytes), so a
- * flow's finish in "virtual time" (time per share) is fixed when it
- * starts: a heap of finishes, O(log n) per start or end. */
-typedef struct sim_link {
-    sim_flow *flows;
-    uint32_t n, capacity;
-    uint64_t weight;            /* the shares of the flows under way */
-    double v;
-    uint64_t last_ns, next_ns;
-} sim_link;
-
-typedef struct sim_broadcast {
-    uint64_t object;
-    uint32_t members, count;    /* first member; how many */
-    uint32_t bytes;
-    float min_sinr;
-    int sending;                /* 0: gathering; 1: on the air; -1: free */
-    uint64_t start_ns;
-} sim_broadcast;
-
-/* A region's federated round for one task: who was asked, whose update
- * arrived by the deadline. */
-typedef struct sim_round {
-    uint32_t number;            /* rounds opened so far (the current one, while open) */
-    int open;
-    uint64_t deadline_ns;
-    uint32_t *arrived;          /* device ids, in order of arrival */
-    uint32_t arrived_count, arrived_capacity;
-} sim_round;
-
-typedef struct sim_cut {
-    int known;
-    uint32_t ops_on_device, ops, bytes;
-    double device_s, edge_s, device_instruction_j;
-} sim_cut;
-
-typedef struct sim_cell {
-    sim_link down, up;
-    sim_broadcast *broadcasts;
-    int broadcast_count, broadcast_capacity;
-} sim_cell;
-
-typedef struct sim_world {
-    const tl_sim_config *config;
-    sim_radio radio;
-    sim_shard shard;
-    sim_queue queue;
-    sim_device *devices;        /* this rank's */
-    uint32_t count, capacity;
-    uint32_t *where;            /* device id -> index here (UINT32_MAX: elsewhere) */
-    sim_cell *cells;
-    uint64_t *edge_busy_ns;     /* per edge server: its compute queue's end */
-    sim_cache *edge_caches, *region_caches;
-    int regions, edges;
-    int8_t *plans;              /* planner's choice per (class, app, SINR, load); -2: not asked yet */
-    int8_t factory[TL_SIM_MAX_CLASSES][TL_SIM_MAX_APPS];
-    /* Adaptive, for later requests: the most accurate variant whose
-     * inference alone meets the deadline (-1: none). */
-    int8_t for_later[TL_SIM_MAX_CLASSES][TL_SIM_MAX_APPS];
-    double zipf_norm[TL_SIM_MAX_APPS];
-    uint64_t end_ns;
-    tl_sim_results *results;
-    uint64_t events;
-    int by_instructions[TL_SIM_MAX_APPS];
-    double edge_accuracy[TL_SIM_MAX_APPS], edge_macs[TL_SIM_MAX_APPS];
-    sim_runtime runtime;        /* the device runtime (fidelity full, cascade) */
-    /* The cascade at fast fidelity: each variant's answers to the first
-     * cascade_images test images, as the runtime gave them. */
-    float *calib_confidence[TL_SIM_MAX_APPS][TL_SIM_MAX_APP_VARIANTS];
-    uint8_t *calib_correct[TL_SIM_MAX_APPS][TL_SIM_MAX_APP_VARIANTS];
-    uint32_t calib_count;
-    sim_round *rounds;          /* per region and task (federated) */
-    /* Split: the cut the cost model chose per (class, app, variant, uplink
-     * SINR bucket, load bucket); the costs per operator of each variant. */
-    struct sim_cut *cuts;
-    int cut_variants;           /* the most variants an app has (the memo's stride) */
-    uint64_t *split_ops[TL_SIM_MAX_APPS][TL_SIM_MAX_APP_VARIANTS];
-    double *split_edge_s[TL_SIM_MAX_APPS][TL_SIM_MAX_APP_VARIANTS];
-    tl_agg_rule fl_rule;
-    tl_compression fl_compression;
-    uint64_t next_round_ns;
-    tl_status failure;
-} sim_world;
-
-#define PLAN_SINR_MIN (-10)
-#define PLAN_SINR_BUCKETS 41
-#define PLAN_LOAD_BUCKETS 16
-
-static inline uint64_t to_ns(double s)
-{
-    return s <= 0 ? 0 : (uint64_t)ceil(s * NS);
-}
-
-static inline int region_of(const sim_world *w, int cell)
-{
-    return cell / w->config->cells_per_region;
-}
+#include "world.h"
 
 /* ---- time of day and context ---- */
 
@@ -192,6 +39,13 @@ static uint32_t model_version_at(const sim_world *w, uint64_t t_ns)
 {
     const double u = w->config->update_interval_s;
     return u > 0 ? (uint32_t)((double)t_ns / NS / u) : 0;
+}
+
+/* A flavour's known share of its task's requests (Zipf): what the
+ * popularity-aware caches rank by. */
+static double flavour_popularity(const sim_world *w, int app, int flavour)
+{
+    return pow(flavour + 1.0, -w->config->zipf) / w->zipf_norm[app];
 }
 
 static uint64_t object_id(int app, int flavour, int variant, uint32_t version)
@@ -220,7 +74,7 @@ static int draw_zipf(const sim_world *w, int app, double u)
     const tl_sim_app *a = &w->config->apps[app];
     double acc = 0;
     for (int f = 0; f < a->flavours; f++) {
-        acc += pow(f + 1.0, -w->config->zipf) / w->zipf_norm[app];
+        acc += flavour_popularity(w, app, f);
         if (u < acc) {
             return f;
         }
@@ -240,13 +94,13 @@ static double inference_seconds(const sim_world *w, int cls, int app, int varian
     return (double)v->macs / c->macs_per_second;
 }
 
-static double compute_energy_j(const sim_world *w, int cls, double seconds)
+double sim_compute_energy_j(const sim_world *w, int cls, double seconds)
 {
     const tl_sim_class *c = &w->config->classes[cls];
     return seconds * c->instructions_per_second * c->joules_per_instruction;
 }
 
-static void add_energy(sim_world *w, int cls, double joules)
+void sim_add_energy(sim_world *w, int cls, double joules)
 {
     w->results->classes[cls].energy_uj += (uint64_t)llround(joules * 1e6);
 }
@@ -389,7 +243,7 @@ static void record_request(sim_world *w, sim_device *d, uint64_t done_ns, int ap
  * fidelity full; the cascade at fast fidelity takes one of the test images
  * the runtime answered at the start; otherwise it is drawn from the
  * variant's measured accuracy. */
-static int local_outcome(sim_world *w, const sim_device *d, int app, int variant, float *confidence)
+int sim_local_outcome(sim_world *w, const sim_device *d, int app, int variant, float *confidence)
 {
     const tl_sim_config *config = w->config;
     const uint64_t draw = sim_hash(config->seed, SIM_RNG_OUTCOME, d->id, d->requests);
@@ -417,22 +271,22 @@ static int edge_outcome(const sim_world *w, const sim_device *d, int app)
            w->edge_accuracy[app];
 }
 
-static void fail(sim_world *w, tl_status s)
+void sim_fail(sim_world *w, tl_status s)
 {
     if (w->failure == TL_OK) {
         w->failure = s;
     }
 }
 
-static void set_timer(sim_world *w, sim_device *d, uint64_t t_ns)
+void sim_set_timer(sim_world *w, sim_device *d, uint64_t t_ns)
 {
     d->next_ns = t_ns;
     if (t_ns < w->end_ns && sim_queue_push(&w->queue, t_ns, KEY(KIND_DEVICE, d->id)) != TL_OK) {
-        fail(w, TL_ERR_NOMEM);
+        sim_fail(w, TL_ERR_NOMEM);
     }
 }
 
-static void schedule_next_request(sim_world *w, sim_device *d, uint64_t now)
+void sim_schedule_next_request(sim_world *w, sim_device *d, uint64_t now)
 {
     const int app = is_day(d, hour_of_day(w, now)) ? d->app_day : d->app_night;
     const double mean = w->config->apps[app].interval_s;
@@ -442,7 +296,7 @@ static void schedule_next_request(sim_world *w, sim_device *d, uint64_t now)
         d->next_ns = NO_TIME; /* one request each */
         return;
     }
-    set_timer(w, d, now + to_ns(-log(1.0 - u) * mean));
+    sim_set_timer(w, d, now + to_ns(-log(1.0 - u) * mean));
 }
 
 /* ---- cell links ---- */
@@ -473,11 +327,11 @@ static void link_schedule(sim_world *w, sim_link *l, int kind, int cell, uint64_
     }
     l->next_ns = t;
     if (t < w->end_ns && sim_queue_push(&w->queue, t, KEY(kind, cell)) != TL_OK) {
-        fail(w, TL_ERR_NOMEM);
+        sim_fail(w, TL_ERR_NOMEM);
     }
 }
 
-static void link_add(sim_world *w, sim_link *l, int kind, int cell, uint64_t now, double work_s, uint32_t owner,
+void sim_link_add(sim_world *w, sim_link *l, int kind, int cell, uint64_t now, double work_s, uint32_t owner,
                      uint32_t weight)
 {
     link_advance(l, now);
@@ -485,7 +339,7 @@ static void link_add(sim_world *w, sim_link *l, int kind, int cell, uint64_t now
         const uint32_t capacity = l->capacity ? l->capacity * 2 : 8;
         sim_flow *flows = realloc(l->flows, capacity * sizeof *flows);
         if (!flows) {
-            fail(w, TL_ERR_NOMEM);
+            sim_fail(w, TL_ERR_NOMEM);
             return;
         }
         l->flows = flows;
@@ -532,7 +386,7 @@ static sim_flow link_pop(sim_link *l)
  * gets. Round robin: one Rayleigh fade per transfer. Proportional fair
  * rides the fades: with n users it serves each near its peaks, an SINR
  * gain of about H(n) = 1 + 1/2 + ... + 1/n (exponential fading). */
-static double transfer_work(const sim_world *w, const sim_device *d, double sinr_db, uint32_t sharers, double hz,
+double sim_transfer_work(const sim_world *w, const sim_device *d, double sinr_db, uint32_t sharers, double hz,
                             uint64_t bytes, uint32_t salt)
 {
     const tl_sim_config *config = w->config;
@@ -592,10 +446,9 @@ static void finish_local(sim_world *w, sim_device *d, uint64_t now)
     /* The model is installed: infer on the device. */
     const int app = d->op_app, variant = d->op_variant;
     const double infer = inference_seconds(w, d->cls, app, variant);
-    add_energy(w, d->cls, compute_energy_j(w, d->cls, infer));
+    sim_add_energy(w, d->cls, sim_compute_energy_j(w, d->cls, infer));
     d->stage = INFERRING;
-    d->op_extra_s = 0;
-    set_timer(w, d, now + to_ns(infer));
+    sim_set_timer(w, d, now + to_ns(infer));
 }
 
 static void start_download(sim_world *w, sim_device *d, uint64_t now);
@@ -606,97 +459,15 @@ static void start_cloud(sim_world *w, sim_device *d, uint64_t now)
 {
     const tl_sim_app *a = &w->config->apps[d->op_app];
     d->op_cloud = 1;
-    add_energy(w, d->cls, w->config->classes[d->cls].wake_s * w->config->classes[d->cls].rx_watts);
+    sim_add_energy(w, d->cls, w->config->classes[d->cls].wake_s * w->config->classes[d->cls].rx_watts);
     sim_cell *cell = &w->cells[d->cell];
-    const double work = transfer_work(w, d, d->sinr_ul, cell->up.n + 1, w->radio.bandwidth_ul_hz,
+    const double work = sim_transfer_work(w, d, d->sinr_ul, cell->up.n + 1, w->radio.bandwidth_ul_hz,
                                       (uint64_t)a->input_bytes, 1);
     d->stage = UPLOADING;
     d->op_mark_ns = now;
     w->results->classes[d->cls].bytes_up += (uint64_t)a->input_bytes;
     w->results->air_bytes_up += (uint64_t)a->input_bytes;
-    link_add(w, &cell->up, KIND_UPLINK, d->cell, now, work, d->id, 1);
-}
-
-/* ---- split inference ---- */
-
-/* Where to cut this inference: the project's split cost model
- * (tl_split_costs, Neurosurgeon-style) for the device's class, its uplink
- * now and the edge's rate; asked once per (class, app, variant, SINR
- * bucket, load bucket). NULL: the variant has no device model to cut. */
-static const sim_cut *choose_cut(sim_world *w, const sim_device *d, int app, int variant)
-{
-    if (!w->split_ops[app][variant]) {
-        return NULL;
-    }
-    const tl_sim_config *config = w->config;
-    const tl_sim_class *c = &config->classes[d->cls];
-    const sim_cell *cell = &w->cells[d->cell];
-    int sb = (int)floor(d->sinr_ul) - PLAN_SINR_MIN;
-    sb = sb < 0 ? 0 : sb >= PLAN_SINR_BUCKETS ? PLAN_SINR_BUCKETS - 1 : sb;
-    int lb = 0;
-    while ((1u << (lb + 1)) <= cell->up.n + 1 && lb < PLAN_LOAD_BUCKETS - 1) {
-        lb++;
-    }
-    const size_t slot =
-        ((((size_t)d->cls * (size_t)config->app_count + (size_t)app) * (size_t)w->cut_variants + (size_t)variant) *
-             PLAN_SINR_BUCKETS + (size_t)sb) * PLAN_LOAD_BUCKETS + (size_t)lb;
-    sim_cut *cut = &w->cuts[slot];
-    if (cut->known) {
-        return cut;
-    }
-    const tl_model *m = &w->runtime.models[app][variant].model;
-    const uint32_t ops = m->header->op_count;
-    tl_split_cut *cuts = malloc((ops + 1) * sizeof *cuts);
-    if (!cuts) {
-        fail(w, TL_ERR_NOMEM);
-        return NULL;
-    }
-    tl_split_link link;
-    memset(&link, 0, sizeof link);
-    link.rate_bps = sim_spectral_efficiency(config, (double)(sb + PLAN_SINR_MIN)) * w->radio.bandwidth_ul_hz /
-                    (double)(1u << (lb + 1));
-    link.rtt_s = 2.0 * config->air_latency_s;
-    link.ips = c->instructions_per_second / c->m4_instruction_factor;
-    link.joules_per_instruction = c->joules_per_instruction * c->m4_instruction_factor;
-    link.joules_per_bit = c->tx_watts / (link.rate_bps > 0 ? link.rate_bps : 1);
-    link.overhead_bytes = 100;
-    uint32_t chosen = 0;
-    if (tl_split_costs(m, w->split_ops[app][variant], w->split_edge_s[app][variant], &link, cuts, &chosen) != TL_OK) {
-        chosen = ops; /* a link the model cannot use: all on the device */
-    }
-    cut->known = 1;
-    cut->ops = ops;
-    cut->ops_on_device = chosen;
-    cut->bytes = chosen == ops ? 0 : cuts[chosen].bytes;
-    cut->device_s = cuts[chosen].device_s;
-    cut->edge_s = cuts[chosen].edge_s;
-    free(cuts);
-    return cut;
-}
-
-/* The cut's first operators on the device; then its activations go up. */
-static void start_split(sim_world *w, sim_device *d, const sim_cut *cut, uint64_t now)
-{
-    add_energy(w, d->cls, compute_energy_j(w, d->cls, cut->device_s));
-    d->op_split = 1;
-    d->stage = SPLIT_HEAD;
-    set_timer(w, d, now + to_ns(cut->device_s));
-}
-
-static void send_cut(sim_world *w, sim_device *d, uint64_t now)
-{
-    const sim_cut *cut = choose_cut(w, d, d->op_app, d->op_variant);
-    const uint32_t bytes = (cut ? cut->bytes : 0) + 100;
-    d->op_edge_s = cut ? cut->edge_s : 0;
-    add_energy(w, d->cls, w->config->classes[d->cls].wake_s * w->config->classes[d->cls].rx_watts);
-    sim_cell *cell = &w->cells[d->cell];
-    const double work = transfer_work(w, d, d->sinr_ul, cell->up.n + 1, w->radio.bandwidth_ul_hz, bytes, 1);
-    d->stage = UPLOADING;
-    d->op_mark_ns = now;
-    w->results->classes[d->cls].bytes_up += bytes;
-    w->results->air_bytes_up += bytes;
-    w->results->split_bytes_up += bytes;
-    link_add(w, &cell->up, KIND_UPLINK, d->cell, now, work, d->id, 1);
+    sim_link_add(w, &cell->up, KIND_UPLINK, d->cell, now, work, d->id, 1);
 }
 
 static void on_request(sim_world *w, sim_device *d, uint64_t now)
@@ -716,7 +487,7 @@ static void on_request(sim_world *w, sim_device *d, uint64_t now)
         d->op_variant = w->factory[d->cls][app];
         if (d->op_variant < 0) {
             record_request(w, d, now, app, 0, 0);
-            schedule_next_request(w, d, now);
+            sim_schedule_next_request(w, d, now);
             return;
         }
         finish_local(w, d, now);
@@ -729,11 +500,11 @@ static void on_request(sim_world *w, sim_device *d, uint64_t now)
     const uint32_t version = model_version_at(w, now);
     if (d->model_app == app && d->model_flavour == flavour && d->model_version == version && d->model_variant >= 0) {
         d->op_variant = d->model_variant;
-        const sim_cut *cut = config->strategy == TL_SIM_SPLIT ? choose_cut(w, d, app, d->op_variant) : NULL;
+        const sim_cut *cut = config->strategy == TL_SIM_SPLIT ? sim_choose_cut(w, d, app, d->op_variant) : NULL;
         if (cut && cut->ops_on_device < cut->ops) {
             w->results->split_requests++;
             w->results->split_ops_on_device += cut->ops_on_device;
-            start_split(w, d, cut, now);
+            sim_start_split(w, d, cut, now);
             return;
         }
         finish_local(w, d, now);
@@ -758,7 +529,7 @@ static void on_request(sim_world *w, sim_device *d, uint64_t now)
             return;
         }
         record_request(w, d, now, app, 0, 0);
-        schedule_next_request(w, d, now);
+        sim_schedule_next_request(w, d, now);
         return;
     }
     d->op_variant = (int8_t)variant;
@@ -766,10 +537,9 @@ static void on_request(sim_world *w, sim_device *d, uint64_t now)
     d->op_downloaded = 1;
     const tl_variant *v = &config->apps[app].variants[variant];
     const uint64_t object = object_id(app, flavour, variant, version);
-    const double popularity = pow(flavour + 1.0, -config->zipf) / w->zipf_norm[app];
-    const double fetch = fetch_seconds(w, d, object, v->bytes, popularity);
+    const double fetch = fetch_seconds(w, d, object, v->bytes, flavour_popularity(w, app, flavour));
     d->stage = FETCHING;
-    set_timer(w, d, now + to_ns(fetch + config->air_latency_s));
+    sim_set_timer(w, d, now + to_ns(fetch + config->air_latency_s));
 }
 
 /* Layer-pipelined download and inference (SLIDE): layer k runs once its
@@ -795,7 +565,7 @@ static void download_done(sim_world *w, sim_device *d, uint64_t now)
     now += to_ns((double)((v->bytes + 1023) / 1024) * w->config->block_rtt_s);
     const double download = (double)(now - d->op_mark_ns) / NS;
     const tl_sim_class *cls = &w->config->classes[d->cls];
-    add_energy(w, d->cls, (download + cls->wake_s) * cls->rx_watts);
+    sim_add_energy(w, d->cls, (download + cls->wake_s) * cls->rx_watts);
     d->model_app = d->op_app;
     d->model_flavour = d->op_flavour;
     d->model_variant = d->op_variant;
@@ -806,11 +576,11 @@ static void download_done(sim_world *w, sim_device *d, uint64_t now)
     if (d->background) {
         /* Downloaded while the edge answered: ready for the next request. */
         d->background = 0;
-        schedule_next_request(w, d, now);
+        sim_schedule_next_request(w, d, now);
         return;
     }
     const double infer = inference_seconds(w, d->cls, d->op_app, d->op_variant);
-    add_energy(w, d->cls, compute_energy_j(w, d->cls, infer));
+    sim_add_energy(w, d->cls, sim_compute_energy_j(w, d->cls, infer));
     d->stage = INFERRING;
     /* The first answer: after the whole model, or sooner when layers run
      * as they arrive. */
@@ -819,7 +589,7 @@ static void download_done(sim_world *w, sim_device *d, uint64_t now)
         const uint64_t piped = d->op_mark_ns + to_ns(pipelined_end(a, download, infer));
         end = piped < end ? piped : end;
     }
-    set_timer(w, d, end);
+    sim_set_timer(w, d, end);
 }
 
 static void start_download(sim_world *w, sim_device *d, uint64_t now)
@@ -853,7 +623,7 @@ static void start_download(sim_world *w, sim_device *d, uint64_t now)
                     const int capacity = cell->broadcast_capacity ? cell->broadcast_capacity * 2 : 4;
                     sim_broadcast *b = realloc(cell->broadcasts, (size_t)capacity * sizeof *b);
                     if (!b) {
-                        fail(w, TL_ERR_NOMEM);
+                        sim_fail(w, TL_ERR_NOMEM);
                         return;
                     }
                     cell->broadcasts = b;
@@ -871,7 +641,7 @@ static void start_download(sim_world *w, sim_device *d, uint64_t now)
             b->start_ns = now + to_ns(config->broadcast_wait_s);
             if (b->start_ns < w->end_ns &&
                 sim_queue_push(&w->queue, b->start_ns, KEY(KIND_BROADCAST, (uint64_t)d->cell << 20 | (uint64_t)s)) != TL_OK) {
-                fail(w, TL_ERR_NOMEM);
+                sim_fail(w, TL_ERR_NOMEM);
             }
         }
         sim_broadcast *b = &cell->broadcasts[s];
@@ -884,8 +654,8 @@ static void start_download(sim_world *w, sim_device *d, uint64_t now)
     }
     d->stage = DOWNLOADING;
     w->results->air_bytes_down += v->bytes;
-    const double work = transfer_work(w, d, d->sinr_dl, cell->down.n + 1, w->radio.bandwidth_dl_hz, v->bytes, 0);
-    link_add(w, &cell->down, KIND_DOWNLINK, d->cell, now, work, d->id, 1);
+    const double work = sim_transfer_work(w, d, d->sinr_dl, cell->down.n + 1, w->radio.bandwidth_dl_hz, v->bytes, 0);
+    sim_link_add(w, &cell->down, KIND_DOWNLINK, d->cell, now, work, d->id, 1);
 }
 
 static sim_device *device_here(sim_world *w, uint32_t id)
@@ -907,7 +677,7 @@ static void on_broadcast_start(sim_world *w, int cell_id, int s, uint64_t now)
     w->results->air_bytes_down += b->bytes;
     /* One transmission at the rate the weakest member can decode. */
     const double work = (double)b->bytes * 8.0 / (sim_spectral_efficiency(w->config, b->min_sinr) * w->radio.bandwidth_dl_hz);
-    link_add(w, &cell->down, KIND_DOWNLINK, cell_id, now, work, SIM_FLOW_BROADCAST | (uint32_t)s, b->count);
+    sim_link_add(w, &cell->down, KIND_DOWNLINK, cell_id, now, work, SIM_FLOW_BROADCAST | (uint32_t)s, b->count);
 }
 
 static void on_broadcast_done(sim_world *w, int cell_id, int s, uint64_t now)
@@ -926,196 +696,9 @@ static void on_broadcast_done(sim_world *w, int cell_id, int s, uint64_t now)
         const uint64_t rest = a->variants[d->op_variant].bytes - b->bytes;
         d->stage = DOWNLOADING;
         w->results->air_bytes_down += rest;
-        const double work = transfer_work(w, d, d->sinr_dl, cell->down.n + 1, w->radio.bandwidth_dl_hz, rest, 2);
-        link_add(w, &cell->down, KIND_DOWNLINK, cell_id, now, work, d->id, 1);
+        const double work = sim_transfer_work(w, d, d->sinr_dl, cell->down.n + 1, w->radio.bandwidth_dl_hz, rest, 2);
+        sim_link_add(w, &cell->down, KIND_DOWNLINK, cell_id, now, work, d->id, 1);
     }
-}
-
-/* ---- federated rounds ---- */
-
-/* A device's update reached the edge (counted if its round is still open). */
-static void update_sent(sim_world *w, sim_device *d, uint64_t now)
-{
-    const tl_sim_class *c = &w->config->classes[d->cls];
-    add_energy(w, d->cls, (double)(now - d->op_mark_ns) / NS * c->tx_watts + c->wake_s * c->rx_watts);
-    sim_round *r = &w->rounds[region_of(w, d->cell) * TL_SIM_MAX_APPS + d->model_app];
-    if (r->open && r->number == d->fl_round) {
-        if (r->arrived_count == r->arrived_capacity) {
-            const uint32_t capacity = r->arrived_capacity ? r->arrived_capacity * 2 : 32;
-            uint32_t *grown = realloc(r->arrived, capacity * sizeof *grown);
-            if (!grown) {
-                fail(w, TL_ERR_NOMEM);
-                return;
-            }
-            r->arrived = grown;
-            r->arrived_capacity = capacity;
-        }
-        r->arrived[r->arrived_count++] = d->id;
-        w->results->fl_received++;
-    } else {
-        w->results->fl_late++;
-    }
-    schedule_next_request(w, d, now);
-}
-
-/* Learnt: the update goes up the cell's uplink. */
-static void send_update(sim_world *w, sim_device *d, uint64_t now)
-{
-    const size_t bytes = tl_compress_bytes(&w->fl_compression, (size_t)w->config->fl_values);
-    d->stage = SENDING_UPDATE;
-    d->op_mark_ns = now;
-    w->results->fl_bytes_up += bytes;
-    w->results->classes[d->cls].bytes_up += bytes;
-    w->results->air_bytes_up += bytes;
-    sim_cell *cell = &w->cells[d->cell];
-    const double work = transfer_work(w, d, d->sinr_ul, cell->up.n + 1, w->radio.bandwidth_ul_hz, bytes, 3);
-    link_add(w, &cell->up, KIND_UPLINK, d->cell, now, work, d->id, 1);
-}
-
-/* One device's update, as the edge decodes it: the round's true direction
- * plus the device's own noise (its data differ), or, from an attacker,
- * ten times the opposite; compressed and decoded by the project's own
- * update compression. Returns the bytes it costs on the air. */
-static size_t make_update(const sim_world *w, uint32_t device, uint32_t round, int app, float *u, float *residual)
-{
-    const tl_sim_config *config = w->config;
-    const uint64_t key = ((uint64_t)round << 8) | (uint64_t)app;
-    const int attacker = sim_uniform(config->seed, SIM_RNG_FEDERATED, device, key << 1) < config->fl_attackers;
-    for (int i = 0; i < config->fl_values; i++) {
-        const double truth = sim_normal(config->seed, SIM_RNG_FEDERATED, 0xffffffffu, (key << 20) + (uint64_t)i);
-        const double own = sim_normal(config->seed, SIM_RNG_FEDERATED, device, (key << 20) + (uint64_t)i);
-        u[i] = (float)(attacker ? -10.0 * truth : truth + own);
-    }
-    memset(residual, 0, (size_t)config->fl_values * sizeof *residual);
-    uint64_t rng = sim_hash(config->seed, SIM_RNG_FEDERATED, device, key | (1ull << 60)) | 1;
-    return tl_compress_apply(&w->fl_compression, u, residual, (size_t)config->fl_values, &rng);
-}
-
-typedef struct fl_candidate {
-    double score;
-    uint32_t index;
-    uint32_t id;
-} fl_candidate;
-
-static int candidate_order(const void *a, const void *b)
-{
-    const fl_candidate *x = a, *y = b;
-    if (x->score != y->score) {
-        return x->score > y->score ? -1 : 1;
-    }
-    return x->id < y->id ? -1 : x->id > y->id ? 1 : 0;
-}
-
-/* Opens a round in every region of this rank for every task: the edge asks
- * `fl_clients` idle devices that hold the task's model (uniformly, by a
- * draw; or aware: the best uplinks), which learn and send their update. */
-static tl_status open_rounds(sim_world *w, uint64_t now)
-{
-    const tl_sim_config *config = w->config;
-    const uint32_t number = (uint32_t)(now / to_ns(config->fl_round_s));
-    fl_candidate *cand = malloc((size_t)(w->count ? w->count : 1) * sizeof *cand);
-    if (!cand) {
-        return TL_ERR_NOMEM;
-    }
-    for (int region = 0; region < w->regions; region++) {
-        if (region % w->shard.size != w->shard.rank) {
-            continue;
-        }
-        for (int app = 0; app < config->app_count; app++) {
-            uint32_t n = 0;
-            for (uint32_t i = 0; i < w->count; i++) {
-                const sim_device *d = &w->devices[i];
-                if (d->stage == IDLE && d->model_app == app && d->model_variant >= 0 && region_of(w, d->cell) == region) {
-                    const double draw = sim_uniform(config->seed, SIM_RNG_FEDERATED, d->id, (uint64_t)number << 8 | (uint64_t)app);
-                    cand[n++] = (fl_candidate){ config->fl_aware ? d->sinr_ul : draw, i, d->id };
-                }
-            }
-            sim_round *r = &w->rounds[region * TL_SIM_MAX_APPS + app];
-            r->number = number;
-            r->open = 1;
-            r->arrived_count = 0;
-            r->deadline_ns = now + to_ns(config->fl_deadline_s);
-            if (n == 0) {
-                continue;
-            }
-            /* The same choice whatever order the rank holds its devices in. */
-            qsort(cand, n, sizeof *cand, candidate_order);
-            const uint32_t take = n < (uint32_t)config->fl_clients ? n : (uint32_t)config->fl_clients;
-            for (uint32_t k = 0; k < take; k++) {
-                /* It learns first (its head, on its own samples), then sends. */
-                sim_device *d = &w->devices[cand[k].index];
-                const tl_sim_class *c = &config->classes[d->cls];
-                const double learn = config->fl_train_instructions * c->m4_instruction_factor / c->instructions_per_second;
-                add_energy(w, d->cls, compute_energy_j(w, d->cls, learn));
-                d->stage = LEARNING;
-                d->fl_round = number;
-                w->results->fl_selected++;
-                set_timer(w, d, now + to_ns(learn));
-            }
-            if (r->deadline_ns < w->end_ns &&
-                sim_queue_push(&w->queue, r->deadline_ns, KEY(KIND_ROUND, (uint64_t)region * TL_SIM_MAX_APPS + (uint64_t)app)) != TL_OK) {
-                free(cand);
-                return TL_ERR_NOMEM;
-            }
-        }
-    }
-    free(cand);
-    return TL_OK;
-}
-
-/* The round's deadline: the edge combines what arrived with the rule and
- * scores it against the direction the honest devices share. */
-static void close_round(sim_world *w, int region, int app, uint64_t now)
-{
-    const tl_sim_config *config = w->config;
-    sim_round *r = &w->rounds[region * TL_SIM_MAX_APPS + app];
-    if (!r->open || r->deadline_ns != now) {
-        return;
-    }
-    r->open = 0;
-    if (r->arrived_count == 0) {
-        return;
-    }
-    const size_t dim = (size_t)config->fl_values;
-    const uint32_t count = r->arrived_count;
-    float *block = malloc((count + 3) * dim * sizeof *block);
-    const float **updates = malloc(count * sizeof *updates);
-    if (!block || !updates) {
-        free(block);
-        free(updates);
-        fail(w, TL_ERR_NOMEM);
-        return;
-    }
-    /* In id order: the edge's result must not depend on arrival ties. */
-    for (uint32_t i = 1; i < count; i++) {
-        for (uint32_t j = i; j > 0 && r->arrived[j - 1] > r->arrived[j]; j--) {
-            const uint32_t t = r->arrived[j];
-            r->arrived[j] = r->arrived[j - 1];
-            r->arrived[j - 1] = t;
-        }
-    }
-    float *residual = block + (count + 2) * dim;
-    for (uint32_t i = 0; i < count; i++) {
-        make_update(w, r->arrived[i], r->number, app, block + i * dim, residual);
-        updates[i] = block + i * dim;
-    }
-    float *combined = block + count * dim, *truth = block + (count + 1) * dim;
-    w->results->fl_rounds++;
-    if (tl_fed_aggregate(&w->fl_rule, updates, NULL, (int)count, dim, combined) != TL_OK) {
-        w->results->fl_failed++; /* too few updates for the rule (Krum needs n > 2f + 2) */
-    } else {
-        const uint64_t key = ((uint64_t)r->number << 8) | (uint64_t)app;
-        double dot = 0, a2 = 0, b2 = 0;
-        for (size_t i = 0; i < dim; i++) {
-            truth[i] = (float)sim_normal(config->seed, SIM_RNG_FEDERATED, 0xffffffffu, (key << 20) + (uint64_t)i);
-            dot += (double)combined[i] * truth[i];
-            a2 += (double)combined[i] * combined[i];
-            b2 += (double)truth[i] * truth[i];
-        }
-        w->results->fl_cosine_micro += a2 > 0 && b2 > 0 ? llround(dot / sqrt(a2 * b2) * 1e6) : 0;
-    }
-    free(block);
-    free(updates);
 }
 
 static void on_link(sim_world *w, int kind, int cell_id, uint64_t now)
@@ -1141,12 +724,12 @@ static void on_link(sim_world *w, int kind, int cell_id, uint64_t now)
         if (kind == KIND_DOWNLINK) {
             download_done(w, d, now);
         } else if (d->stage == SENDING_UPDATE) {
-            update_sent(w, d, now);
+            sim_update_sent(w, d, now);
         } else {
             /* Uploaded: the edge server's queue, then the result comes down. */
             const tl_sim_config *config = w->config;
             const tl_sim_app *a = &config->apps[d->op_app];
-            add_energy(w, d->cls, (double)(now - d->op_mark_ns) / NS * config->classes[d->cls].tx_watts);
+            sim_add_energy(w, d->cls, (double)(now - d->op_mark_ns) / NS * config->classes[d->cls].tx_watts);
             uint64_t *busy = &w->edge_busy_ns[cell_id / config->cells_per_edge];
             const uint64_t start = *busy > now ? *busy : now;
             *busy = start + to_ns(d->op_split ? d->op_edge_s : w->edge_macs[d->op_app] / config->edge_macs_per_second);
@@ -1155,9 +738,9 @@ static void on_link(sim_world *w, int kind, int cell_id, uint64_t now)
                                      (double)(cell->down.n + 1));
             w->results->classes[d->cls].bytes_down += (uint64_t)a->result_bytes;
             w->results->air_bytes_down += (uint64_t)a->result_bytes;
-            add_energy(w, d->cls, result_s * config->classes[d->cls].rx_watts);
+            sim_add_energy(w, d->cls, result_s * config->classes[d->cls].rx_watts);
             d->stage = AT_EDGE;
-            set_timer(w, d, *busy + to_ns(result_s + config->air_latency_s));
+            sim_set_timer(w, d, *busy + to_ns(result_s + config->air_latency_s));
         }
     }
     link_schedule(w, l, kind, cell_id, now);
@@ -1172,11 +755,10 @@ static void start_prefetch(sim_world *w, sim_device *d, uint64_t now)
     d->background = 1;
     d->op_variant = (int8_t)variant;
     const uint64_t object = object_id(d->op_app, d->op_flavour, variant, d->op_version);
-    const double popularity = pow(d->op_flavour + 1.0, -config->zipf) / w->zipf_norm[d->op_app];
-    const double fetch =
-        fetch_seconds(w, d, object, config->apps[d->op_app].variants[variant].bytes, popularity);
+    const double fetch = fetch_seconds(w, d, object, config->apps[d->op_app].variants[variant].bytes,
+                                       flavour_popularity(w, d->op_app, d->op_flavour));
     d->stage = FETCHING;
-    set_timer(w, d, now + to_ns(fetch + config->air_latency_s));
+    sim_set_timer(w, d, now + to_ns(fetch + config->air_latency_s));
 }
 
 static void on_device_timer(sim_world *w, sim_device *d, uint64_t now)
@@ -1189,14 +771,14 @@ static void on_device_timer(sim_world *w, sim_device *d, uint64_t now)
         start_download(w, d, now);
         break;
     case LEARNING:
-        send_update(w, d, now);
+        sim_send_update(w, d, now);
         break;
     case SPLIT_HEAD:
-        send_cut(w, d, now);
+        sim_send_cut(w, d, now);
         break;
     case INFERRING: {
         float sure;
-        const int correct = local_outcome(w, d, d->op_app, d->op_variant, &sure);
+        const int correct = sim_local_outcome(w, d, d->op_app, d->op_variant, &sure);
         if (w->config->cascade_threshold > 0 && w->config->strategy != TL_SIM_DEVICE &&
             sure < w->config->cascade_threshold) {
             /* The cascade: an answer this unsure goes to the edge's model. */
@@ -1205,19 +787,19 @@ static void on_device_timer(sim_world *w, sim_device *d, uint64_t now)
             break;
         }
         record_request(w, d, now, d->op_app, 1, correct);
-        schedule_next_request(w, d, now);
+        sim_schedule_next_request(w, d, now);
         break;
     }
     case AT_EDGE: {
         float sure;
         /* A split request's answer is the device's model's, finished at the edge. */
-        const int correct = d->op_split ? local_outcome(w, d, d->op_app, d->op_variant, &sure)
+        const int correct = d->op_split ? sim_local_outcome(w, d, d->op_app, d->op_variant, &sure)
                                         : edge_outcome(w, d, d->op_app);
         record_request(w, d, now, d->op_app, 1, correct);
         if (d->prefetch >= 0) {
             start_prefetch(w, d, now);
         } else {
-            schedule_next_request(w, d, now);
+            sim_schedule_next_request(w, d, now);
         }
         break;
     }
@@ -1522,14 +1104,8 @@ static tl_status world_init(sim_world *w, const tl_sim_config *config, tl_sim_re
             w->by_instructions[a] &= app->variants[v].m4_instructions >= 0;
         }
     }
-    if (config->fl_enabled) {
-        w->rounds = calloc((size_t)w->regions * TL_SIM_MAX_APPS, sizeof *w->rounds);
-        if (!w->rounds || tl_agg_parse(config->fl_rule, &w->fl_rule) != 0 ||
-            tl_compress_parse(config->fl_compress, &w->fl_compression) != 0) {
-            return tl_fail(error, error_size, w->rounds ? TL_ERR_ARG : TL_ERR_NOMEM, "sim: [federated] %s",
-                           w->rounds ? "rule or compress not understood" : "out of memory");
-        }
-        w->next_round_ns = to_ns(config->fl_round_s);
+    if (config->fl_enabled && (s = sim_rounds_init(w, error, error_size)) != TL_OK) {
+        return s;
     }
     /* The edge's model per task: as the scenario says, or the catalogue's best. */
     for (int a = 0; a < config->app_count; a++) {
@@ -1547,41 +1123,8 @@ static tl_status world_init(sim_world *w, const tl_sim_config *config, tl_sim_re
             return s;
         }
     }
-    if (config->strategy == TL_SIM_SPLIT) {
-        /* Per operator: the device's Cortex-M4 instructions, estimated as
-         * split does without QEMU (3 a MAC + 500) and scaled to the
-         * variant's measured total; the edge's time at its MAC rate. */
-        for (int a = 0; a < config->app_count; a++) {
-            w->cut_variants = config->apps[a].variant_count > w->cut_variants ? config->apps[a].variant_count
-                                                                              : w->cut_variants;
-            for (int v = 0; v < config->apps[a].variant_count; v++) {
-                if (!sim_runtime_has(&w->runtime, a, v)) {
-                    continue;
-                }
-                const tl_model *m = &w->runtime.models[a][v].model;
-                const uint32_t ops = m->header->op_count;
-                w->split_ops[a][v] = calloc(ops + 1, sizeof(uint64_t));
-                w->split_edge_s[a][v] = calloc(ops + 1, sizeof(double));
-                if (!w->split_ops[a][v] || !w->split_edge_s[a][v]) {
-                    return tl_fail(error, error_size, TL_ERR_NOMEM, "sim: out of memory for split costs");
-                }
-                double estimate = 0;
-                for (uint32_t op = 0; op < ops; op++) {
-                    estimate += 3.0 * (double)tl_op_macs(m, op) + 500.0;
-                }
-                const int64_t measured = config->apps[a].variants[v].m4_instructions;
-                const double scale = measured > 0 && estimate > 0 ? (double)measured / estimate : 1.0;
-                for (uint32_t op = 0; op < ops; op++) {
-                    w->split_ops[a][v][op] = (uint64_t)llround((3.0 * (double)tl_op_macs(m, op) + 500.0) * scale);
-                    w->split_edge_s[a][v][op] = (double)tl_op_macs(m, op) / config->edge_macs_per_second + 1e-6;
-                }
-            }
-        }
-        w->cuts = calloc((size_t)config->class_count * (size_t)config->app_count * (size_t)w->cut_variants *
-                             PLAN_SINR_BUCKETS * PLAN_LOAD_BUCKETS, sizeof *w->cuts);
-        if (!w->cuts) {
-            return tl_fail(error, error_size, TL_ERR_NOMEM, "sim: out of memory for split cuts");
-        }
+    if (config->strategy == TL_SIM_SPLIT && (s = sim_cuts_init(w, error, error_size)) != TL_OK) {
+        return s;
     }
     if (config->cascade_threshold > 0) {
         /* Each device model's answers and confidence on the first test
@@ -1658,18 +1201,9 @@ static void world_free(sim_world *w)
             free(w->calib_correct[a][v]);
         }
     }
-    for (int a = 0; a < TL_SIM_MAX_APPS; a++) {
-        for (int v = 0; v < TL_SIM_MAX_APP_VARIANTS; v++) {
-            free(w->split_ops[a][v]);
-            free(w->split_edge_s[a][v]);
-        }
-    }
-    free(w->cuts);
+    sim_cuts_free(w);
+    sim_rounds_free(w);
     sim_runtime_close(&w->runtime);
-    for (int r = 0; w->rounds && r < w->regions * TL_SIM_MAX_APPS; r++) {
-        free(w->rounds[r].arrived);
-    }
-    free(w->rounds);
     free(w->cells);
     free(w->edge_busy_ns);
     free(w->edge_caches);
@@ -1720,7 +1254,7 @@ tl_status tl_sim_run(const tl_sim_config *config, tl_sim_results *results, tl_si
                 const tl_sim_app *a = &config->apps[here->app_day];
                 first = to_ns(a->interval_s * sim_uniform(config->seed, SIM_RNG_REQUEST, id, 1u << 30));
             }
-            set_timer(&w, here, first);
+            sim_set_timer(&w, here, first);
         }
     }
     if (s != TL_OK) {
@@ -1749,7 +1283,7 @@ tl_status tl_sim_run(const tl_sim_config *config, tl_sim_results *results, tl_si
             if (s == TL_OK && config->fl_enabled && next_tick >= w.next_round_ns) {
                 /* Rounds open at the first handover tick of their period:
                  * every rank at the same virtual time, devices settled. */
-                s = open_rounds(&w, next_tick);
+                s = sim_open_rounds(&w, next_tick);
                 w.next_round_ns = (next_tick / to_ns(config->fl_round_s) + 1) * to_ns(config->fl_round_s);
             }
             if (s != TL_OK) {
@@ -1777,7 +1311,7 @@ tl_status tl_sim_run(const tl_sim_config *config, tl_sim_results *results, tl_si
         } else if (kind == KIND_BROADCAST) {
             on_broadcast_start(&w, (int)(id >> 20), (int)(id & 0xfffff), e.t_ns);
         } else if (kind == KIND_ROUND) {
-            close_round(&w, (int)(id / TL_SIM_MAX_APPS), (int)(id % TL_SIM_MAX_APPS), e.t_ns);
+            sim_close_round(&w, (int)(id / TL_SIM_MAX_APPS), (int)(id % TL_SIM_MAX_APPS), e.t_ns);
         } else {
             on_link(&w, kind, (int)id, e.t_ns);
         }

@@ -65,8 +65,7 @@ tl_status sim_runtime_open(sim_runtime *rt, const tl_sim_config *config, char *e
     }
     rt->arena_size = arena;
     rt->arena = aligned_alloc(16, (arena + 15) / 16 * 16);
-    rt->input = malloc((size_t)rt->test.h * rt->test.w * rt->test.c);
-    if (!rt->arena || !rt->input) {
+    if (!rt->arena) {
         sim_runtime_close(rt);
         return tl_fail(error, error_size, TL_ERR_NOMEM, "out of memory for the device runtime");
     }
@@ -114,7 +113,6 @@ void sim_runtime_close(sim_runtime *rt)
         }
     }
     free(rt->arena);
-    free(rt->input);
     tl_dataset_free(&rt->test);
     memset(rt, 0, sizeof *rt);
 }

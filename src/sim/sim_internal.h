@@ -166,7 +166,6 @@ typedef struct sim_runtime {
     sim_runtime_model models[TL_SIM_MAX_APPS][TL_SIM_MAX_APP_VARIANTS];
     uint8_t *arena;
     size_t arena_size;
-    int8_t *input;
 } sim_runtime;
 
 /* Loads each variant's NAME.tlm from beside its catalogue (those missing
