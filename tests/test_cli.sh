@@ -50,6 +50,25 @@ check "import" 0 "imported .* 13 operators" -- "$bin" import "$models/kws_ref_mo
 check "inspect graph" 0 "DEPTHWISE_CONV_2D" -- "$bin" inspect "$work/kws.tlm"
 check "inspect totals" 0 "^total: 2656768 MACs, .* arena [0-9]+ bytes" -- "$bin" inspect "$work/kws.tlm"
 check "inspect metadata" 0 "task = keyword-spotting" -- "$bin" inspect "$work/kws.tlm"
+# A TFLite file: every operator with its types, and every gap at once.
+check "inspect a .tflite: each operator" 0 "^  0 +DEPTHWISE_CONV_2D|^  0 +CONV_2D" -- "$bin" inspect "$models/kws_ref_model.tflite"
+check "inspect a .tflite it imports" 0 "^every operator is supported: .tinylarge import" -- \
+    "$bin" inspect "$models/kws_ref_model.tflite"
+examples=$2/models/tflm-examples
+if [ -f "$examples/mobilenet_v2_quantized_1x3x224x224.tflite" ]; then
+    check "inspect names every missing operator" 0 "^operators tinylarge does not run yet: TRANSPOSE x1, PAD x18, MEAN x1$" -- \
+        "$bin" inspect "$examples/mobilenet_v2_quantized_1x3x224x224.tflite"
+    check "inspect: a custom operator and what to do" 0 "custom operators: an accelerator.s compiled subgraph" -- \
+        "$bin" inspect "$examples/person_detect_vela.tflite"
+    check "inspect: float activations and what to do" 0 "^3 operators have float activations: .*quantise the model to int8" -- \
+        "$bin" inspect "$examples/hello_world_float.tflite"
+    check "inspect: int16 activations named" 0 "operators have int16 activations \(16x8 quantisation\): not supported yet" -- \
+        "$bin" inspect "$examples/keyword_scrambled.tflite"
+    check "inspect: a types column" 0 "FULLY_CONNECTED +float32 float32 float32 -> float32 +supported for int8 only" -- \
+        "$bin" inspect "$examples/hello_world_float.tflite"
+fi
+head -c 8 "$models/kws_ref_model.tflite" >"$work/cut.tflite"
+check "inspect: a cut .tflite named" 1 "cut.tflite: malformed flatbuffer: model or subgraph table" -- "$bin" inspect "$work/cut.tflite"
 check "run golden input" 0 "arena: [0-9]+ bytes" -- "$bin" run "$work/kws.tlm" --input "$models/golden/kws_ref_model/3.in" --output "$work/out3"
 ok "output equals TFLite Micro" cmp -s "$work/out3" "$models/golden/kws_ref_model/3.out"
 check "run seeded input" 0 "top class: [0-9]+ \(confidence 0\.[0-9]+\)" -- "$bin" run "$work/kws.tlm" --seed 2 --output "$work/out2" --repeat 3

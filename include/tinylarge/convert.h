@@ -113,6 +113,23 @@ tl_status tl_graph_serialize(const tl_graph *g, uint8_t **out, size_t *out_size)
 tl_status tl_import_tflite(const uint8_t *data, size_t size, tl_graph *g, char *error,
                            size_t error_size);
 
+/* One operator of a TFLite model as tl_tflite_survey sees it. */
+typedef struct tl_tflite_op_info {
+    uint32_t index;
+    char name[48];              /* "CONV_2D", "CUSTOM ethos-u", "builtin 150" */
+    int supported;              /* the importer translates this operator (given int8 tensors) */
+    char types[96];             /* its tensors' types, "int8 int8 int32 -> int8" */
+    int float_activations;      /* an activation (non-constant tensor) is float32 or float16 */
+    int int16_activations;      /* ... is int16 (TFLite's 16x8 quantisation) */
+} tl_tflite_op_info;
+
+/* Walks a TFLite flatbuffer's operators without importing it: each one's
+ * name, its tensors' types, and whether the importer translates it, so a
+ * model's every gap can be named at once (the importer stops at the first).
+ * fn is called once an operator. */
+tl_status tl_tflite_survey(const uint8_t *data, size_t size, void (*fn)(void *ctx, const tl_tflite_op_info *op),
+                           void *ctx, char *error, size_t error_size);
+
 /* ---- Quantisation constants (src/convert/quant.c), computed exactly as
  * TensorFlow Lite Micro prepares its kernels, so results match it. ---- */
 

@@ -5,6 +5,8 @@
 
 #include "cli.h"
 #include "options.h"
+#include "tinylarge/convert.h"
+#include "tinylarge/host.h"
 
 static void print_shape(const tl_tensor_rec *t)
 {
@@ -27,6 +29,83 @@ static const char *dtype_name(uint8_t dtype)
     }
 }
 
+/* What a TFLite model holds, operator by operator, and what tinylarge
+ * lacks to import it: every gap at once, where import stops at the first. */
+typedef struct survey {
+    uint32_t ops, unsupported, float_ops, int16_ops;
+    char names[64][48];
+    uint32_t counts[64];
+    uint32_t kinds;
+} survey;
+
+static void survey_op(void *ctx, const tl_tflite_op_info *op)
+{
+    survey *s = ctx;
+    s->ops++;
+    const int typed = op->float_activations || op->int16_activations;
+    const char *verdict = !op->supported ? "not supported" : typed ? "supported for int8 only" : "supported";
+    printf("  %-4u %-32s %-40s %s\n", op->index, op->name, op->types, verdict);
+    s->float_ops += op->float_activations != 0;
+    s->int16_ops += op->int16_activations != 0;
+    if (op->supported) {
+        return;
+    }
+    s->unsupported++;
+    for (uint32_t i = 0; i < s->kinds; ++i) {
+        if (!strcmp(s->names[i], op->name)) {
+            s->counts[i]++;
+            return;
+        }
+    }
+    if (s->kinds < 64) {
+        snprintf(s->names[s->kinds], sizeof s->names[0], "%s", op->name);
+        s->counts[s->kinds++] = 1;
+    }
+}
+
+static int inspect_tflite(const char *path, const uint8_t *data, size_t size)
+{
+    survey s;
+    memset(&s, 0, sizeof s);
+    char error[512];
+    printf("%s: TFLite model, %zu bytes (not yet a device model: `tinylarge import` makes one)\n", path, size);
+    printf("  %-4s %-32s %-40s %s\n", "#", "operator", "tensor types (inputs -> outputs)", "tinylarge");
+    if (tl_tflite_survey(data, size, survey_op, &s, error, sizeof error) != TL_OK) {
+        return tl_cli_fail("inspect", "%s: %s", path, error);
+    }
+    if (s.unsupported == 0 && s.float_ops == 0 && s.int16_ops == 0) {
+        printf("every operator is supported: `tinylarge import %s -o MODEL.tlm`\n", path);
+        return 0;
+    }
+    if (s.unsupported) {
+        printf("operators tinylarge does not run yet:");
+        for (uint32_t i = 0; i < s.kinds; ++i) {
+            printf("%s %s x%u", i ? "," : "", s.names[i], s.counts[i]);
+        }
+        putchar('\n');
+        uint32_t custom = 0;
+        for (uint32_t i = 0; i < s.kinds; ++i) {
+            custom += !strncmp(s.names[i], "CUSTOM", 6);
+        }
+        if (custom) {
+            printf("%u of them custom operators: an accelerator's compiled subgraph or a vendor's own kernels, which\n"
+                   "only that runtime runs: export the model without them (e.g. before an NPU compiler ran)\n",
+                   custom);
+        }
+    }
+    if (s.float_ops) {
+        printf("%u operators have float activations: tinylarge runs int8 models; quantise the model to int8\n"
+               "(full-integer post-training quantisation with a representative dataset) and import that\n",
+               s.float_ops);
+    }
+    if (s.int16_ops) {
+        printf("%u operators have int16 activations (16x8 quantisation): not supported yet; quantise with\n"
+               "int8 activations to import it today\n",
+               s.int16_ops);
+    }
+    return 0;
+}
+
 int tl_cmd_inspect(int argc, char **argv)
 {
     const char *path = NULL;
@@ -35,10 +114,13 @@ int tl_cmd_inspect(int argc, char **argv)
     };
     const tl_command_spec spec = {
         "inspect",
-        "usage: tinylarge inspect MODEL.tlm\n\n"
+        "usage: tinylarge inspect MODEL.tlm\n"
+        "       tinylarge inspect MODEL.tflite\n\n"
         "Validates the model as the device would and prints its metadata,\n"
         "operators (shapes, weight encoding, MACs), exits, and the sizes that\n"
-        "matter on a device: model bytes, weight bytes and the exact arena.",
+        "matter on a device: model bytes, weight bytes and the exact arena.\n"
+        "A TFLite model is listed operator by operator with its tensors' types\n"
+        "and whether tinylarge imports each, naming every gap at once.",
         options, &path, 1, NULL
     };
     int positional;
@@ -49,6 +131,16 @@ int tl_cmd_inspect(int argc, char **argv)
     if (!path) {
         tl_opt_usage(&spec, stderr);
         return tl_cli_fail("inspect", "need a .tlm file");
+    }
+    uint8_t *raw;
+    size_t raw_size;
+    if (tl_read_file(path, &raw, &raw_size) == TL_OK) {
+        const int tflite = raw_size >= 8 && !memcmp(raw + 4, "TFL3", 4);
+        const int rc = tflite ? inspect_tflite(path, raw, raw_size) : -1;
+        free(raw);
+        if (tflite) {
+            return rc;
+        }
     }
     uint8_t *buf;
     tl_model m;

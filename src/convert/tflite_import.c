@@ -678,3 +678,143 @@ tl_status tl_import_tflite(const uint8_t *data, size_t size, tl_graph *g, char *
     }
     return s;
 }
+
+/* ---- the survey: every operator, imported or not ---- */
+
+static const char *tensor_type_name(uint8_t type)
+{
+    static const char *const names[] = { "float32", "float16", "int32", "uint8", "int64", "string", "bool", "int16",
+                                         "complex64", "int8", "float64", "complex128", "uint64", "resource",
+                                         "variant", "uint32", "uint16", "int4" };
+    return type < sizeof names / sizeof names[0] ? names[type] : "?";
+}
+
+static int imported_builtin(int32_t builtin)
+{
+    switch (builtin) {
+    case TFL_ADD:
+    case TFL_AVERAGE_POOL_2D:
+    case TFL_CONV_2D:
+    case TFL_DEPTHWISE_CONV_2D:
+    case TFL_FULLY_CONNECTED:
+    case TFL_MAX_POOL_2D:
+    case TFL_RESHAPE:
+    case TFL_SOFTMAX:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* A tensor's type, and whether it is a constant (it has data). */
+static int survey_tensor(importer *im, int32_t index, uint8_t *type, int *constant)
+{
+    const tl_fb *fb = &im->fb;
+    tl_fb_table tt, buf;
+    tl_fb_vec data;
+    uint32_t buffer = 0;
+    *type = 0xff;
+    *constant = 0;
+    if (index < 0 || (uint32_t)index >= im->tensors.length || tl_fb_vector_table(fb, &im->tensors, (uint32_t)index, &tt) != 0 ||
+        tl_fb_u8(fb, &tt, 1, 0, type) != 0 || tl_fb_u32(fb, &tt, 2, 0, &buffer) != 0) {
+        return -1;
+    }
+    if (buffer < im->buffers.length && tl_fb_vector_table(fb, &im->buffers, buffer, &buf) == 0 &&
+        tl_fb_vector(fb, &buf, 0, 1, &data) == 0) {
+        *constant = data.length > 0;
+    }
+    return 0;
+}
+
+static void append_types(importer *im, const tl_fb_vec *v, char *out, size_t size, tl_tflite_op_info *info)
+{
+    for (uint32_t i = 0; i < v->length; ++i) {
+        const int32_t t = tl_fb_vec_i32(&im->fb, v, i);
+        const size_t n = strlen(out);
+        uint8_t type;
+        int constant;
+        if (t < 0) {
+            snprintf(out + n, size - n, "%s-", n ? " " : ""); /* an optional input left out */
+            continue;
+        }
+        if (survey_tensor(im, t, &type, &constant) != 0) {
+            snprintf(out + n, size - n, "%s?", n ? " " : "");
+            continue;
+        }
+        snprintf(out + n, size - n, "%s%s", n ? " " : "", tensor_type_name(type));
+        info->float_activations |= !constant && (type == TFL_FLOAT32 || type == 1 /* float16 */);
+        info->int16_activations |= !constant && type == 7 /* int16 */;
+    }
+}
+
+tl_status tl_tflite_survey(const uint8_t *data, size_t size, void (*fn)(void *ctx, const tl_tflite_op_info *op),
+                           void *ctx, char *error, size_t error_size)
+{
+    if (error && error_size) {
+        error[0] = '\0';
+    }
+    if (!data || !fn) {
+        return TL_ERR_ARG;
+    }
+    importer im;
+    memset(&im, 0, sizeof im);
+    im.fb.buf = data;
+    im.fb.size = size;
+    im.error = error;
+    im.error_size = error_size;
+    im.op_index = -1;
+    const tl_fb *fb = &im.fb;
+    tl_fb_vec subgraphs;
+    tl_fb_table sg;
+    if (fb->size < 8 || memcmp(fb->buf + 4, "TFL3", 4) != 0) {
+        return fail(&im, TL_ERR_MAGIC, "not a TFLite flatbuffer (no TFL3 identifier)");
+    }
+    if (tl_fb_root(fb, &im.model) != 0 || tl_fb_vector(fb, &im.model, 1, 4, &im.op_codes) != 0 ||
+        tl_fb_vector(fb, &im.model, 2, 4, &subgraphs) != 0 || tl_fb_vector(fb, &im.model, 4, 4, &im.buffers) != 0 ||
+        subgraphs.length < 1 || tl_fb_vector_table(fb, &subgraphs, 0, &sg) != 0 ||
+        tl_fb_vector(fb, &sg, 0, 4, &im.tensors) != 0 || tl_fb_vector(fb, &sg, 3, 4, &im.operators) != 0) {
+        return malformed(&im, "model or subgraph table");
+    }
+    for (uint32_t i = 0; i < im.operators.length; ++i) {
+        tl_fb_table op, code;
+        tl_fb_vec ins, outs;
+        uint32_t code_index;
+        uint8_t deprecated = 0;
+        int32_t builtin = 0;
+        if (tl_fb_vector_table(fb, &im.operators, i, &op) != 0 || tl_fb_u32(fb, &op, 0, 0, &code_index) != 0 ||
+            code_index >= im.op_codes.length || tl_fb_vector_table(fb, &im.op_codes, code_index, &code) != 0 ||
+            tl_fb_u8(fb, &code, 0, 0, &deprecated) != 0 || tl_fb_i32(fb, &code, 3, 0, &builtin) != 0 ||
+            tl_fb_vector(fb, &op, 1, 4, &ins) != 0 || tl_fb_vector(fb, &op, 2, 4, &outs) != 0) {
+            return malformed(&im, "operator table");
+        }
+        if ((int32_t)(int8_t)deprecated > builtin) {
+            builtin = (int8_t)deprecated;
+        }
+        tl_tflite_op_info info;
+        memset(&info, 0, sizeof info);
+        info.index = i;
+        if (builtin >= 0 && (size_t)builtin < sizeof builtin_names / sizeof builtin_names[0]) {
+            snprintf(info.name, sizeof info.name, "%s", builtin_names[builtin]);
+        } else if (builtin == 114) {
+            snprintf(info.name, sizeof info.name, "QUANTIZE");
+        } else {
+            snprintf(info.name, sizeof info.name, "builtin %d", builtin);
+        }
+        if (builtin == 32) { /* CUSTOM: its own name says whose */
+            char custom[40] = "";
+            if (tl_fb_string(fb, &code, 1, custom, sizeof custom) == 0 && custom[0]) {
+                snprintf(info.name, sizeof info.name, "CUSTOM %s", custom);
+            }
+        }
+        info.supported = imported_builtin(builtin);
+        append_types(&im, &ins, info.types, sizeof info.types, &info);
+        const size_t n = strlen(info.types);
+        snprintf(info.types + n, sizeof info.types - n, " ->");
+        char out_types[48] = "";
+        append_types(&im, &outs, out_types, sizeof out_types, &info);
+        const size_t m = strlen(info.types);
+        snprintf(info.types + m, sizeof info.types - m, " %s", out_types);
+        fn(ctx, &info);
+    }
+    return TL_OK;
+}
