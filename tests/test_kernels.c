@@ -509,6 +509,103 @@ static void test_add(void **state)
     }
 }
 
+/* ---- transpose and pad: exact data movement ---- */
+
+static void test_transpose_moves_every_element_where_the_permutation_says(void **state)
+{
+    (void)state;
+    test_rng r = { 11 };
+    for (int i = 0; i < ITERATIONS; ++i) {
+        int32_t dims[4], perm[4] = { 0, 1, 2, 3 };
+        for (int k = 0; k < 4; ++k) {
+            dims[k] = rng_int(&r, 1, 6);
+        }
+        for (int k = 3; k > 0; --k) { /* a random permutation */
+            const int j = rng_int(&r, 0, k);
+            const int32_t t = perm[k];
+            perm[k] = perm[j];
+            perm[j] = t;
+        }
+        const int32_t n = dims[0] * dims[1] * dims[2] * dims[3];
+        int8_t *in = malloc((size_t)n), *out = malloc((size_t)n);
+        for (int32_t k = 0; k < n; ++k) {
+            in[k] = (int8_t)rng_int(&r, -128, 127);
+        }
+        tl_transpose_params p = { in, out, { dims[0], dims[1], dims[2], dims[3] },
+                                  { perm[0], perm[1], perm[2], perm[3] } };
+        tl_transpose_s8(&p);
+        /* Naively: for each output index, the input index it names. */
+        int32_t od[4];
+        for (int k = 0; k < 4; ++k) {
+            od[k] = dims[perm[k]];
+        }
+        int32_t o[4];
+        for (o[0] = 0; o[0] < od[0]; ++o[0]) {
+            for (o[1] = 0; o[1] < od[1]; ++o[1]) {
+                for (o[2] = 0; o[2] < od[2]; ++o[2]) {
+                    for (o[3] = 0; o[3] < od[3]; ++o[3]) {
+                        int32_t x[4];
+                        for (int k = 0; k < 4; ++k) {
+                            x[perm[k]] = o[k];
+                        }
+                        const int32_t at = ((x[0] * dims[1] + x[1]) * dims[2] + x[2]) * dims[3] + x[3];
+                        const int32_t to = ((o[0] * od[1] + o[1]) * od[2] + o[2]) * od[3] + o[3];
+                        assert_int_equal(out[to], in[at]);
+                    }
+                }
+            }
+        }
+        free(in);
+        free(out);
+    }
+}
+
+static void test_pad_surrounds_the_input_with_the_value(void **state)
+{
+    (void)state;
+    test_rng r = { 12 };
+    for (int i = 0; i < ITERATIONS; ++i) {
+        int32_t dims[4], before[4], after[4], od[4];
+        for (int k = 0; k < 4; ++k) {
+            dims[k] = rng_int(&r, 1, 5);
+            before[k] = rng_int(&r, 0, 2);
+            after[k] = rng_int(&r, 0, 2);
+            od[k] = dims[k] + before[k] + after[k];
+        }
+        const int32_t n = dims[0] * dims[1] * dims[2] * dims[3], m = od[0] * od[1] * od[2] * od[3];
+        int8_t *in = malloc((size_t)n), *out = malloc((size_t)m);
+        for (int32_t k = 0; k < n; ++k) {
+            in[k] = (int8_t)rng_int(&r, -128, 127);
+        }
+        const int8_t value = (int8_t)rng_int(&r, -128, 127);
+        tl_pad_params p = { in, out, { dims[0], dims[1], dims[2], dims[3] },
+                            { before[0], before[1], before[2], before[3] },
+                            { after[0], after[1], after[2], after[3] }, value };
+        tl_pad_s8(&p);
+        int32_t o[4];
+        for (o[0] = 0; o[0] < od[0]; ++o[0]) {
+            for (o[1] = 0; o[1] < od[1]; ++o[1]) {
+                for (o[2] = 0; o[2] < od[2]; ++o[2]) {
+                    for (o[3] = 0; o[3] < od[3]; ++o[3]) {
+                        int inside = 1;
+                        int32_t x[4];
+                        for (int k = 0; k < 4; ++k) {
+                            x[k] = o[k] - before[k];
+                            inside &= x[k] >= 0 && x[k] < dims[k];
+                        }
+                        const int32_t to = ((o[0] * od[1] + o[1]) * od[2] + o[2]) * od[3] + o[3];
+                        const int8_t want =
+                            inside ? in[((x[0] * dims[1] + x[1]) * dims[2] + x[2]) * dims[3] + x[3]] : value;
+                        assert_int_equal(out[to], want);
+                    }
+                }
+            }
+        }
+        free(in);
+        free(out);
+    }
+}
+
 /* ---- softmax ---- */
 
 static void test_softmax(void **state)
@@ -568,6 +665,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_requantize_matches_real_arithmetic),
         cmocka_unit_test(test_activation_range),
+        cmocka_unit_test(test_transpose_moves_every_element_where_the_permutation_says),
+        cmocka_unit_test(test_pad_surrounds_the_input_with_the_value),
         cmocka_unit_test(test_conv2d_s8),
         cmocka_unit_test(test_depthwise_conv2d_s8),
         cmocka_unit_test(test_conv2d_s4),

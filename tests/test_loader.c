@@ -533,6 +533,101 @@ static void test_progressive_record_names_its_filter(void **state)
     assert_int_equal(decode_tampered(swap_first_tensors, 4), TL_ERR_BOUNDS);
 }
 
+
+/* TRANSPOSE then PAD through the writer, the loader and the interpreter:
+ * the answer is the naive one; a permutation that repeats a dimension and
+ * a padding the output does not match are refused at load. */
+static tl_status transpose_pad_model(const int32_t *perm, int32_t pad_before1, uint8_t **bytes, size_t *size)
+{
+    tl_graph g;
+    memset(&g, 0, sizeof g);
+    const uint32_t in_dims[4] = { 1, 2, 3, 4 }, mid_dims[4] = { 1, 4, 2, 3 }, out_dims[4] = { 1, 6, 4, 4 };
+    const int32_t in = tl_graph_add_activation(&g, "in", 4, in_dims, 0.1f, 3);
+    const int32_t mid = tl_graph_add_activation(&g, "mid", 4, mid_dims, 0.1f, 3);
+    const int32_t out = tl_graph_add_activation(&g, "out", 4, out_dims, 0.1f, 3);
+    tl_op_rec t;
+    memset(&t, 0, sizeof t);
+    t.opcode = TL_OP_TRANSPOSE;
+    t.input_count = 1;
+    t.inputs[0] = (uint16_t)in;
+    t.inputs[1] = t.inputs[2] = TL_NO_TENSOR;
+    t.output = (uint16_t)mid;
+    t.stride_h = t.stride_w = t.dilation_h = t.dilation_w = t.filter_h = t.filter_w = 1;
+    t.act_min = -128;
+    t.act_max = 127;
+    for (int i = 0; i < 4; ++i) {
+        t.p[TL_TRANSPOSE_PERM + i] = perm[i];
+    }
+    tl_op_rec p = t;
+    p.opcode = TL_OP_PAD;
+    p.inputs[0] = (uint16_t)mid;
+    p.output = (uint16_t)out;
+    memset(p.p, 0, sizeof p.p);
+    p.p[TL_PAD_BEFORE + 1] = pad_before1; /* [1,4,2,3] -> [1,6,4,4]: rows 1+1, 0+2, 0+1 */
+    p.p[TL_PAD_AFTER + 1] = 1;
+    p.p[TL_PAD_AFTER + 2] = 2;
+    p.p[TL_PAD_AFTER + 3] = 1;
+    p.p[TL_PAD_VALUE] = 3;
+    tl_status s = TL_ERR_NOMEM;
+    if (in >= 0 && mid >= 0 && out >= 0 && tl_graph_add_op(&g, &t, NULL, NULL, 0) >= 0 &&
+        tl_graph_add_op(&g, &p, NULL, NULL, 0) >= 0) {
+        g.inputs[g.input_count++] = (uint16_t)in;
+        g.outputs[g.output_count++] = (uint16_t)out;
+        s = tl_graph_add_exit(&g, (uint16_t)out, 2);
+        if (s == TL_OK) {
+            s = tl_graph_serialize(&g, bytes, size);
+        }
+    }
+    tl_graph_free(&g);
+    return s;
+}
+
+static void test_transpose_and_pad_run_as_the_naive_reference_says(void **state)
+{
+    (void)state;
+    const int32_t perm[4] = { 0, 3, 1, 2 }; /* NHWC [1,2,3,4] -> [1,4,2,3] */
+    uint8_t *bytes;
+    size_t size;
+    assert_int_equal(transpose_pad_model(perm, 1, &bytes, &size), TL_OK);
+    tl_model m;
+    assert_int_equal(tl_model_load(&m, bytes, size, 0), TL_OK);
+    uint8_t *arena = aligned_alloc(16, (tl_model_arena_size(&m) + 15) / 16 * 16 + 16);
+    tl_interp it;
+    assert_int_equal(tl_interp_init(&it, &m, arena, tl_model_arena_size(&m)), TL_OK);
+    uint32_t n;
+    int8_t *in = tl_interp_input(&it, 0, &n);
+    assert_int_equal(n, 24);
+    int8_t x[24];
+    for (int i = 0; i < 24; ++i) {
+        x[i] = (int8_t)(i * 5 - 60);
+        in[i] = x[i];
+    }
+    assert_int_equal(tl_interp_invoke(&it), TL_OK);
+    const int8_t *out = tl_interp_output(&it, 0, &n);
+    assert_int_equal(n, 6 * 4 * 4);
+    for (int32_t c = 0; c < 6; ++c) {          /* out [1,6,4,4]: dims 1..3 = (c, h, w) */
+        for (int32_t h = 0; h < 4; ++h) {
+            for (int32_t w = 0; w < 4; ++w) {
+                const int32_t cc = c - 1, hh = h, ww = w; /* padding: 1 before dim 1 */
+                int8_t want = 3;
+                if (cc >= 0 && cc < 4 && hh < 2 && ww < 3) {
+                    want = x[(hh * 3 + ww) * 4 + cc]; /* mid[0][cc][hh][ww] = in[0][hh][ww][cc] */
+                }
+                assert_int_equal(out[(c * 4 + h) * 4 + w], want);
+            }
+        }
+    }
+    free(arena);
+    free(bytes);
+    const int32_t twice[4] = { 0, 3, 3, 2 };
+    assert_int_equal(transpose_pad_model(twice, 1, &bytes, &size), TL_OK);
+    assert_int_equal(tl_model_load(&m, bytes, size, 0), TL_ERR_FORMAT);
+    free(bytes);
+    assert_int_equal(transpose_pad_model(perm, 2, &bytes, &size), TL_OK);
+    assert_int_equal(tl_model_load(&m, bytes, size, 0), TL_ERR_SHAPE);
+    free(bytes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -547,6 +642,7 @@ int main(void)
         cmocka_unit_test(test_progressive_stream),
         cmocka_unit_test(test_progressive_counts_beyond_planes),
         cmocka_unit_test(test_progressive_record_names_its_filter),
+        cmocka_unit_test(test_transpose_and_pad_run_as_the_naive_reference_says),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -72,7 +72,9 @@ typedef enum tl_opcode {
     TL_OP_ADD = 6,
     TL_OP_RESHAPE = 7,
     TL_OP_SOFTMAX = 8,
-    TL_OP_COUNT_ = 9
+    TL_OP_TRANSPOSE = 9,
+    TL_OP_PAD = 10,
+    TL_OP_COUNT_ = 11
 } tl_opcode;
 
 typedef enum tl_activation {
@@ -183,6 +185,13 @@ enum {
     TL_SOFTMAX_INPUT_MULT = 0, TL_SOFTMAX_INPUT_LEFT_SHIFT = 1,
     TL_SOFTMAX_DIFF_MIN = 2
 };
+/* TRANSPOSE: output dimension i is input dimension p[TL_TRANSPOSE_PERM + i]
+ * (four entries; past the tensors' rank, i itself). */
+enum { TL_TRANSPOSE_PERM = 0 };
+/* PAD: rows added before and after each of the four dimensions, and the
+ * int8 value they hold (the output's zero point for TFLite's PAD, the
+ * constant for PADV2). */
+enum { TL_PAD_BEFORE = 0, TL_PAD_AFTER = 4, TL_PAD_VALUE = 8 };
 
 /* 16 bytes each. Running ops [0, op_end) produces this exit's output;
  * exits are ordered by op_end so a cascade resumes where it stopped. */

@@ -22,7 +22,8 @@
 enum { TFL_FLOAT32 = 0, TFL_INT32 = 2, TFL_INT8 = 9 };
 enum {
     TFL_ADD = 0, TFL_AVERAGE_POOL_2D = 1, TFL_CONV_2D = 3, TFL_DEPTHWISE_CONV_2D = 4,
-    TFL_FULLY_CONNECTED = 9, TFL_MAX_POOL_2D = 17, TFL_RESHAPE = 22, TFL_SOFTMAX = 25
+    TFL_FULLY_CONNECTED = 9, TFL_MAX_POOL_2D = 17, TFL_RESHAPE = 22, TFL_SOFTMAX = 25,
+    TFL_PAD = 34, TFL_TRANSPOSE = 39, TFL_PADV2 = 60
 };
 enum { TFL_PAD_SAME = 0, TFL_PAD_VALID = 1 };
 enum { TFL_ACT_NONE = 0, TFL_ACT_RELU = 1, TFL_ACT_RELU_N1_TO_1 = 2, TFL_ACT_RELU6 = 3 };
@@ -537,6 +538,68 @@ static tl_status import_op(importer *im, const tl_fb_table *op, int32_t builtin)
         }
         rec.opcode = TL_OP_RESHAPE; /* the optional shape input is implied by the output */
         break;
+    case TFL_TRANSPOSE:
+    case TFL_PAD:
+    case TFL_PADV2: {
+        /* Data movement only: no rescaling, so input and output share their quantisation. */
+        if (in.zero_point != out.zero_point || fabsf(in.scale - out.scale) > 1e-6f * out.scale || in.rank != out.rank) {
+            return fail(im, TL_ERR_QUANT, "input and output must share rank, scale and zero point");
+        }
+        tfl_tensor arg;
+        const uint32_t want = builtin == TFL_TRANSPOSE ? in.rank : 2 * in.rank;
+        if (ins.length < 2 || (s = read_tensor(im, tl_fb_vec_i32(fb, &ins, 1), &arg)) != TL_OK) {
+            return ins.length < 2 ? fail(im, TL_ERR_FORMAT, "needs its second input (%s)",
+                                         builtin == TFL_TRANSPOSE ? "the permutation" : "the paddings")
+                                  : s;
+        }
+        if (arg.type != TFL_INT32 || !arg.data || arg.data_size != 4 * want) {
+            return fail(im, TL_ERR_UNSUPPORTED, "its %s must be a constant int32 tensor of %u values",
+                        builtin == TFL_TRANSPOSE ? "permutation" : "paddings", want);
+        }
+        int32_t v[2 * TL_MAX_RANK];
+        for (uint32_t i = 0; i < want; ++i) {
+            v[i] = (int32_t)((uint32_t)arg.data[4 * i] | (uint32_t)arg.data[4 * i + 1] << 8 |
+                             (uint32_t)arg.data[4 * i + 2] << 16 | (uint32_t)arg.data[4 * i + 3] << 24);
+        }
+        if (builtin == TFL_TRANSPOSE) {
+            rec.opcode = TL_OP_TRANSPOSE;
+            uint32_t seen = 0;
+            for (uint32_t i = 0; i < TL_MAX_RANK; ++i) {
+                const int32_t k = i < in.rank ? v[i] : (int32_t)i; /* past the rank: in place */
+                if (k < 0 || (uint32_t)k >= (i < in.rank ? in.rank : TL_MAX_RANK) || (seen & (1u << k))) {
+                    return fail(im, TL_ERR_FORMAT, "permutation entry %d is not a dimension of its own", k);
+                }
+                seen |= 1u << k;
+                if (out.dims[i] != in.dims[k]) {
+                    return fail(im, TL_ERR_SHAPE, "permutation and output shape do not agree");
+                }
+                rec.p[TL_TRANSPOSE_PERM + i] = k;
+            }
+            break;
+        }
+        rec.opcode = TL_OP_PAD;
+        rec.p[TL_PAD_VALUE] = out.zero_point; /* PAD: the output's zero point, i.e. the real 0 */
+        if (builtin == TFL_PADV2 && ins.length >= 3 && tl_fb_vec_i32(fb, &ins, 2) >= 0) {
+            tfl_tensor c;
+            if ((s = read_tensor(im, tl_fb_vec_i32(fb, &ins, 2), &c)) != TL_OK) {
+                return s;
+            }
+            if (c.type != TFL_INT8 || !c.data || c.data_size != 1 || c.zero_point != out.zero_point ||
+                fabsf(c.scale - out.scale) > 1e-6f * out.scale) {
+                return fail(im, TL_ERR_UNSUPPORTED, "its constant must be one int8 value quantised as the output");
+            }
+            rec.p[TL_PAD_VALUE] = (int8_t)c.data[0];
+        }
+        for (uint32_t i = 0; i < TL_MAX_RANK; ++i) {
+            const int32_t before = i < in.rank ? v[2 * i] : 0, after = i < in.rank ? v[2 * i + 1] : 0;
+            if (before < 0 || after < 0 || (int64_t)in.dims[i] + before + after != (int64_t)out.dims[i]) {
+                return fail(im, TL_ERR_SHAPE, "paddings and output shape do not agree");
+            }
+            rec.p[TL_PAD_BEFORE + i] = before;
+            rec.p[TL_PAD_AFTER + i] = after;
+        }
+        break;
+    }
     case TFL_SOFTMAX: {
         float beta = 1.0f;
         if (has_opt && tl_fb_f32(fb, &opt, 0, 1.0f, &beta) != 0) {
@@ -700,6 +763,9 @@ static int imported_builtin(int32_t builtin)
     case TFL_MAX_POOL_2D:
     case TFL_RESHAPE:
     case TFL_SOFTMAX:
+    case TFL_PAD:
+    case TFL_TRANSPOSE:
+    case TFL_PADV2:
         return 1;
     default:
         return 0;

@@ -150,6 +150,34 @@ static void run_softmax(const tl_interp *it, const tl_op_rec *op)
     tl_softmax_s8(&p);
 }
 
+static void run_transpose(const tl_interp *it, const tl_op_rec *op)
+{
+    const tl_tensor_rec *in = &it->model->tensors[op->inputs[0]];
+    tl_transpose_params p;
+    p.input = activation(it, op->inputs[0]);
+    p.output = activation(it, op->output);
+    for (int i = 0; i < 4; ++i) {
+        p.in_dims[i] = (int32_t)in->dims[i];
+        p.perm[i] = op->p[TL_TRANSPOSE_PERM + i];
+    }
+    tl_transpose_s8(&p);
+}
+
+static void run_pad(const tl_interp *it, const tl_op_rec *op)
+{
+    const tl_tensor_rec *in = &it->model->tensors[op->inputs[0]];
+    tl_pad_params p;
+    p.input = activation(it, op->inputs[0]);
+    p.output = activation(it, op->output);
+    for (int i = 0; i < 4; ++i) {
+        p.in_dims[i] = (int32_t)in->dims[i];
+        p.before[i] = op->p[TL_PAD_BEFORE + i];
+        p.after[i] = op->p[TL_PAD_AFTER + i];
+    }
+    p.value = (int8_t)op->p[TL_PAD_VALUE];
+    tl_pad_s8(&p);
+}
+
 static void run_op(const tl_interp *it, const tl_op_rec *op)
 {
     switch (op->opcode) {
@@ -167,6 +195,12 @@ static void run_op(const tl_interp *it, const tl_op_rec *op)
         break;
     case TL_OP_SOFTMAX:
         run_softmax(it, op);
+        break;
+    case TL_OP_TRANSPOSE:
+        run_transpose(it, op);
+        break;
+    case TL_OP_PAD:
+        run_pad(it, op);
         break;
     case TL_OP_RESHAPE: {
         /* Usually planned in place (same offset): then there is nothing to do. */

@@ -409,6 +409,52 @@ static tl_status check_add(const tl_model *m, const tl_op_rec *op)
     return check_add_quant(&q);
 }
 
+/* TRANSPOSE: a permutation of the four dimensions that leaves those past
+ * the rank in place, and an output shaped accordingly. */
+static tl_status check_transpose(const tl_model *m, const tl_op_rec *op)
+{
+    const tl_tensor_rec *in = tensor_at(m, op->inputs[0]), *out = tensor_at(m, op->output);
+    if (op->input_count != 1 || !is_activation(in) || in->rank != out->rank) {
+        return TL_ERR_FORMAT;
+    }
+    uint32_t seen = 0;
+    for (uint32_t i = 0; i < TL_MAX_RANK; ++i) {
+        const int32_t k = op->p[TL_TRANSPOSE_PERM + i];
+        if (k < 0 || k >= (int32_t)TL_MAX_RANK || (seen & (1u << k)) || (i >= in->rank && k != (int32_t)i)) {
+            return TL_ERR_FORMAT;
+        }
+        seen |= 1u << k;
+        if (out->dims[i] != in->dims[k]) {
+            return TL_ERR_SHAPE;
+        }
+    }
+    return TL_OK;
+}
+
+/* PAD: rows added within bounds, none past the rank, an output that is the
+ * input grown by them, an int8 value. */
+static tl_status check_pad(const tl_model *m, const tl_op_rec *op)
+{
+    const tl_tensor_rec *in = tensor_at(m, op->inputs[0]), *out = tensor_at(m, op->output);
+    if (op->input_count != 1 || !is_activation(in) || in->rank != out->rank) {
+        return TL_ERR_FORMAT;
+    }
+    if (op->p[TL_PAD_VALUE] < -128 || op->p[TL_PAD_VALUE] > 127) {
+        return TL_ERR_QUANT;
+    }
+    for (uint32_t i = 0; i < TL_MAX_RANK; ++i) {
+        const int32_t before = op->p[TL_PAD_BEFORE + i], after = op->p[TL_PAD_AFTER + i];
+        if (before < 0 || after < 0 || before > (int32_t)TL_MAX_DIM || after > (int32_t)TL_MAX_DIM ||
+            (i >= in->rank && (before || after))) {
+            return TL_ERR_FORMAT;
+        }
+        if ((uint64_t)out->dims[i] != (uint64_t)in->dims[i] + (uint64_t)before + (uint64_t)after) {
+            return TL_ERR_SHAPE;
+        }
+    }
+    return TL_OK;
+}
+
 static tl_status check_op(const tl_model *m, uint32_t index)
 {
     const tl_op_rec *op = &m->ops[index];
@@ -450,6 +496,10 @@ static tl_status check_op(const tl_model *m, uint32_t index)
         }
         return in->data_size == out->data_size ? TL_OK : TL_ERR_SHAPE;
     }
+    case TL_OP_TRANSPOSE:
+        return check_transpose(m, op);
+    case TL_OP_PAD:
+        return check_pad(m, op);
     case TL_OP_SOFTMAX: {
         const tl_tensor_rec *in = tensor_at(m, op->inputs[0]);
         if (op->input_count != 1 || !is_activation(in)) {
@@ -683,7 +733,7 @@ const char *tl_opcode_name(uint32_t opcode)
 {
     static const char *const names[TL_OP_COUNT_] = {
         "?", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D",
-        "MAX_POOL_2D", "ADD", "RESHAPE", "SOFTMAX"
+        "MAX_POOL_2D", "ADD", "RESHAPE", "SOFTMAX", "TRANSPOSE", "PAD"
     };
     return opcode < TL_OP_COUNT_ ? names[opcode] : "?";
 }

@@ -105,6 +105,29 @@ typedef struct tl_softmax_params {
 
 void tl_softmax_s8(const tl_softmax_params *p);
 
+/* Permutes the four dimensions: output dimension i is input dimension
+ * perm[i]. Output must not alias the input. */
+typedef struct tl_transpose_params {
+    const int8_t *input;
+    int8_t *output;
+    int32_t in_dims[4];
+    int32_t perm[4];
+} tl_transpose_params;
+
+void tl_transpose_s8(const tl_transpose_params *p);
+
+/* Pads each of the four dimensions with `value`: before[i] rows ahead and
+ * after[i] behind. Output must not alias the input. */
+typedef struct tl_pad_params {
+    const int8_t *input;
+    int8_t *output;
+    int32_t in_dims[4];
+    int32_t before[4], after[4];
+    int8_t value;
+} tl_pad_params;
+
+void tl_pad_s8(const tl_pad_params *p);
+
 /* The taps of a window that fall inside the image along one axis: the
  * window starts at `origin`, has k taps `dilation` apart; the image has
  * `size` pixels. Valid taps are [*lo, *hi) (empty when *lo == *hi). Since
