@@ -154,3 +154,48 @@ int head_model_bytes(uint32_t seed, uint32_t features, uint32_t classes, uint8_t
     tl_graph_free(&g);
     return s != TL_OK;
 }
+
+int transpose_pad_model_bytes(const int32_t *perm, int32_t pad_before1, uint8_t **bytes, size_t *size)
+{
+    tl_graph g;
+    memset(&g, 0, sizeof g);
+    const uint32_t in_dims[4] = { 1, 2, 3, 4 }, mid_dims[4] = { 1, 4, 2, 3 }, out_dims[4] = { 1, 6, 4, 4 };
+    const int32_t in = tl_graph_add_activation(&g, "in", 4, in_dims, 0.1f, 3);
+    const int32_t mid = tl_graph_add_activation(&g, "mid", 4, mid_dims, 0.1f, 3);
+    const int32_t out = tl_graph_add_activation(&g, "out", 4, out_dims, 0.1f, 3);
+    tl_op_rec t;
+    memset(&t, 0, sizeof t);
+    t.opcode = TL_OP_TRANSPOSE;
+    t.input_count = 1;
+    t.inputs[0] = (uint16_t)in;
+    t.inputs[1] = t.inputs[2] = TL_NO_TENSOR;
+    t.output = (uint16_t)mid;
+    t.stride_h = t.stride_w = t.dilation_h = t.dilation_w = t.filter_h = t.filter_w = 1;
+    t.act_min = -128;
+    t.act_max = 127;
+    for (int i = 0; i < 4; ++i) {
+        t.p[TL_TRANSPOSE_PERM + i] = perm[i];
+    }
+    tl_op_rec p = t;
+    p.opcode = TL_OP_PAD;
+    p.inputs[0] = (uint16_t)mid;
+    p.output = (uint16_t)out;
+    memset(p.p, 0, sizeof p.p);
+    p.p[TL_PAD_BEFORE + 1] = pad_before1; /* [1,4,2,3] -> [1,6,4,4]: rows 1+1, 0+2, 0+1 */
+    p.p[TL_PAD_AFTER + 1] = 1;
+    p.p[TL_PAD_AFTER + 2] = 2;
+    p.p[TL_PAD_AFTER + 3] = 1;
+    p.p[TL_PAD_VALUE] = 3;
+    tl_status s = TL_ERR_NOMEM;
+    if (in >= 0 && mid >= 0 && out >= 0 && tl_graph_add_op(&g, &t, NULL, NULL, 0) >= 0 &&
+        tl_graph_add_op(&g, &p, NULL, NULL, 0) >= 0) {
+        g.inputs[g.input_count++] = (uint16_t)in;
+        g.outputs[g.output_count++] = (uint16_t)out;
+        s = tl_graph_add_exit(&g, (uint16_t)out, 2);
+        if (s == TL_OK) {
+            s = tl_graph_serialize(&g, bytes, size);
+        }
+    }
+    tl_graph_free(&g);
+    return s == TL_OK ? 0 : 1;
+}

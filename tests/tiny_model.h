@@ -25,4 +25,10 @@ int wide_model_bytes(uint32_t seed, uint8_t **buf, size_t *size);
  * learning trains, with the features given directly as the input. */
 int head_model_bytes(uint32_t seed, uint32_t features, uint32_t classes, uint8_t **buf, size_t *size);
 
+/* [1,2,3,4] -> TRANSPOSE (perm) -> [1,4,2,3] -> PAD (pad_before1 rows before
+ * dimension 1, 1 after it, 2 after dimension 2, 1 after dimension 3, value 3)
+ * -> [1,6,4,4] when pad_before1 is 1; serialised (not loaded: a bad perm or
+ * padding gives a model the loader must refuse). 0 on success. */
+int transpose_pad_model_bytes(const int32_t *perm, int32_t pad_before1, uint8_t **bytes, size_t *size);
+
 #endif /* TL_TINY_MODEL_H */

@@ -101,5 +101,16 @@ int main(int argc, char **argv)
         }
         free(buf);
     }
+    /* A model with TRANSPOSE and PAD, for the loader's checks of them. */
+    static const int32_t perm[4] = { 0, 3, 1, 2 };
+    uint8_t *buf;
+    size_t size;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/transpose-pad.tlm", argv[1]);
+    if (transpose_pad_model_bytes(perm, 1, &buf, &size) || tl_write_file_atomic(path, buf, size) != TL_OK) {
+        fprintf(stderr, "fuzz_seed: %s: cannot write\n", path);
+        return 1;
+    }
+    free(buf);
     return 0;
 }
