@@ -70,7 +70,7 @@ check "no key: refused unless insecure on purpose" 1 "need --pub KEY" -- \
 sleep 0.5
 check "version 2 installed" 0 "installed fashion e0-s00-int8 version 2 .* in slot b" -- \
     "$bin" device --server "$srv" --slots "$work/dev1" --flash 256K "${common[@]}"
-sqlite3 "$work/lib.db" "PRAGMA foreign_keys = ON; DELETE FROM versions WHERE id = (SELECT MAX(id) FROM versions)"
+sqlite3 -cmd ".timeout 5000" "$work/lib.db" "PRAGMA foreign_keys = ON; DELETE FROM versions WHERE id = (SELECT MAX(id) FROM versions)"
 sleep 0.5
 check "rollback refused" 1 "refused e0-s00-int8 version 1: older than a version this device already ran \(rollback\); the running model stays" -- \
     "$bin" device --server "$srv" --slots "$work/dev1" --flash 256K "${common[@]}"
@@ -101,12 +101,12 @@ fi
 # A tampered byte in the stored model: refused on its digest, the old model stays.
 "$bin" library add --db "$work/lib.db" --name fashion --catalogue "$work/cat" --key "$work/srv.key" >/dev/null
 sleep 0.5 # the server looks for new versions every 0.2 s
-sqlite3 "$work/lib.db" "UPDATE variants SET model = CAST(substr(model, 1, 199) || X'5A' || substr(model, 201) AS BLOB)
+sqlite3 -cmd ".timeout 5000" "$work/lib.db" "UPDATE variants SET model = CAST(substr(model, 1, 199) || X'5A' || substr(model, 201) AS BLOB)
   WHERE name = 'e0-s00-int8' AND version_id = (SELECT MAX(id) FROM versions)"
 check "tampered byte: refused" 1 "refused e0-s00-int8: .*digest.*the running model stays" -- \
     "$bin" device --server "$srv" --slots "$work/dev1" --flash 256K "${common[@]}"
 check "old model still active after tampering" 0 "^b 2 e0-s00-int8" -- cat "$work/dev1/active"
-sqlite3 "$work/lib.db" "PRAGMA foreign_keys = ON; DELETE FROM versions WHERE id = (SELECT MAX(id) FROM versions)"
+sqlite3 -cmd ".timeout 5000" "$work/lib.db" "PRAGMA foreign_keys = ON; DELETE FROM versions WHERE id = (SELECT MAX(id) FROM versions)"
 sleep 0.5
 
 # Power cut: a device running int4, killed while downloading int8 (it got

@@ -39,7 +39,7 @@ publish() {
     sleep 0.6 # the server looks for new versions every 0.2 s
 }
 drop_latest() { # the latest publication leaves the library (the server goes back to the one before)
-    sqlite3 "$work/lib.db" "PRAGMA foreign_keys = ON; DELETE FROM versions WHERE id = (SELECT MAX(id) FROM versions)"
+    sqlite3 -cmd ".timeout 5000" "$work/lib.db" "PRAGMA foreign_keys = ON; DELETE FROM versions WHERE id = (SELECT MAX(id) FROM versions)"
     sleep 0.6
 }
 host_output() { # the host runtime's output of MODEL on the seeded input, as the firmware prints it
@@ -68,7 +68,7 @@ check "up to date on a second round" 0 "${out1} .*up to date: e0 version 1" -- "
 
 # A tampered byte in the stored model: refused at the end; the old model answers.
 publish kws "$second"
-sqlite3 "$work/lib.db" "UPDATE variants SET model = CAST(substr(model, 1, 299) || X'5A' || substr(model, 301) AS BLOB)
+sqlite3 -cmd ".timeout 5000" "$work/lib.db" "UPDATE variants SET model = CAST(substr(model, 1, 299) || X'5A' || substr(model, 301) AS BLOB)
   WHERE version_id = (SELECT MAX(id) FROM versions)"
 check "tampered model refused, the old one answers" 1 \
     "${out1} .*refused e0: .*digest.*the running model stays" -- "${gateway[@]}"

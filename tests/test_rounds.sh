@@ -52,7 +52,7 @@ check "device 1 downloads version 1, learns its head and sends the delta" 0 \
     device d1 0,1
 check "device 2 too" 0 "round 1: received 2 of 3" -- device d2 1,2
 check "the round's two updates are in the library" 0 "^2 ?$" -- \
-    sqlite3 "$work/lib.db" "SELECT COUNT(*) FROM fl_updates u JOIN fl_rounds r ON r.id = u.round_id WHERE r.round = 1"
+    sqlite3 -cmd ".timeout 5000" "$work/lib.db" "SELECT COUNT(*) FROM fl_updates u JOIN fl_rounds r ON r.id = u.round_id WHERE r.round = 1"
 stop_server -KILL
 serve 1
 check "killed and started again, the server goes on with round 1 (2 of 3)" 0 \
@@ -68,7 +68,7 @@ check "device 1 receives version 2 in situ (signature checked)" 0 \
     "$bin" device --server "127.0.0.1:$port" --pub "$work/srv.pub" --id d1 --slots "$work/d1" --name patterns \
         --flash 256K --ram 64K --mac-rate 20M --rate 1M
 check "version 2 differs from version 1 in its head only (same size)" 0 "^1 ?$" -- \
-    sqlite3 "$work/lib.db" "SELECT COUNT(DISTINCT length(model)) FROM variants"
+    sqlite3 -cmd ".timeout 5000" "$work/lib.db" "SELECT COUNT(DISTINCT length(model)) FROM variants"
 
 # Bad updates, sent as a device would (coap-client: PUT with a body).
 values=$(sed -n 's/.*updates of \([0-9]*\) values.*/\1/p' "$work/server.log" | tail -1)

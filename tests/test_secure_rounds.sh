@@ -71,7 +71,7 @@ for d in d1:0,1 d2:1,2 d3:0,2 d4:1,2; do
 done
 for _ in $(seq 600); do [ "$(grep -c ": shares from " "$work/secure.log")" -ge 4 ] && break; sleep 0.1; done
 check "every device's keys and sealed shares are in the library" 0 "^4 4 ?$" -- \
-    sqlite3 "$work/secure.db" "SELECT (SELECT COUNT(*) FROM fl_secagg_keys) || ' ' || (SELECT COUNT(*) FROM fl_secagg_boxes)"
+    sqlite3 -cmd ".timeout 5000" "$work/secure.db" "SELECT (SELECT COUNT(*) FROM fl_secagg_keys) || ' ' || (SELECT COUNT(*) FROM fl_secagg_boxes)"
 stop_server -KILL
 serve secure 1 --secagg --round-size 4 --round-timeout 2
 check "killed once the shares were in, the server goes on with the round" 0 \
@@ -100,10 +100,10 @@ done
 for pid in "${device_pids[@]}"; do wait "$pid"; done
 device_pids=()
 wait_log fixed "round 1 of patterns closed" 30
-digest() { sqlite3 "$work/$1.db" "SELECT hex(v.sha256) FROM variants v JOIN versions r ON r.id = v.version_id WHERE r.version = 2"; }
+digest() { sqlite3 -cmd ".timeout 5000" "$work/$1.db" "SELECT hex(v.sha256) FROM variants v JOIN versions r ON r.id = v.version_id WHERE r.version = 2"; }
 secure_digest=$(digest secure)
 check "the fixed-point round publishes version 2" 0 "^[0-9A-F]{64} ?$" -- digest fixed
-words() { sqlite3 "$work/$1.db" "SELECT hex(data) FROM fl_updates WHERE device = 'd1'"; }
+words() { sqlite3 -cmd ".timeout 5000" "$work/$1.db" "SELECT hex(data) FROM fl_updates WHERE device = 'd1'"; }
 check "the secure library holds d1's update masked, not its plain words" 0 "^differ ?$" -- \
     bash -c "[ '$(words secure)' != '$(words fixed)' ] && [ -n '$(words fixed)' ] && echo differ || echo same"
 check "the secure round's model equals the unmasked fixed-point round's, bit for bit" 0 "^same ?$" -- \
