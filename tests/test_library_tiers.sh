@@ -9,37 +9,21 @@
 # usage: test_library_tiers.sh TINYLARGE_BINARY
 set -u
 bin=$1
-pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-if [ -z "$pgbin" ] || [ ! -x "$pgbin/initdb" ]; then
-    echo "skipped: the postgresql package is not installed"; exit 77
-fi
 if [ ! -r /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
     echo "skipped: dataset-fashion-mnist is not installed"; exit 77
 fi
 work=$(mktemp -d)
-chmod 755 "$work"
-as_pg=()
-if [ "$(id -u)" -eq 0 ]; then
-    # PostgreSQL refuses to run as root: the cluster belongs to 'postgres'.
-    chown postgres "$work"
-    as_pg=(runuser -u postgres --)
-fi
-pgport=$((30000 + RANDOM % 20000))
 edge_a=""; edge_b=""
+. "$(dirname "$0")/pg_cluster.sh"
 cleanup() {
     kill $edge_a $edge_b 2>/dev/null
-    "${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1
+    pg_cluster_stop
     rm -rf "$work"
 }
 trap cleanup EXIT
 . "$(dirname "$0")/check.sh"
-"${as_pg[@]}" "$pgbin/initdb" -D "$work/pg" -A trust -U tinylarge >"$work/initdb.log" 2>&1 ||
-    { echo "initdb failed:"; cat "$work/initdb.log"; exit 1; }
-"${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w \
-    -o "-h 127.0.0.1 -p $pgport -k $work -c fsync=off" start >/dev/null ||
-    { echo "the server did not start:"; cat "$work/pg.log"; exit 1; }
-"${as_pg[@]}" "$pgbin/createdb" -h 127.0.0.1 -p "$pgport" -U tinylarge central || { echo "createdb failed"; exit 1; }
-central="host=127.0.0.1 port=$pgport user=tinylarge dbname=central"
+pg_cluster_start "$work" central
+central=$pg_conninfo
 
 mkdir -p "$work/run" && chmod 777 "$work/run"
 run=$work/run
@@ -92,7 +76,7 @@ check "a device at edge A now gets version 2" 0 "installed fashion e0-s00-int8 v
     device "$port_a" d1 --name fashion
 
 # The central library goes down: the edges serve what they hold.
-"${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1
+pg_cluster_stop
 sleep 1
 check "with the central library down, edge B still serves its cache" 0 \
     "installed fashion e0-s00-int8 version 2 .* signature valid" -- device "$port_b" d5 --name fashion
