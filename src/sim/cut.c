@@ -71,13 +71,8 @@ const sim_cut *sim_choose_cut(sim_world *w, const sim_device *d, int app, int va
     }
     const tl_sim_config *config = w->config;
     const tl_sim_class *c = &config->classes[d->cls];
-    const sim_cell *cell = &w->cells[d->cell];
-    int sb = (int)floor(d->sinr_ul) - PLAN_SINR_MIN;
-    sb = sb < 0 ? 0 : sb >= PLAN_SINR_BUCKETS ? PLAN_SINR_BUCKETS - 1 : sb;
-    int lb = 0;
-    while ((1u << (lb + 1)) <= cell->up.n + 1 && lb < PLAN_LOAD_BUCKETS - 1) {
-        lb++;
-    }
+    int sb, lb;
+    sim_channel_bucket(d->sinr_ul, w->cells[d->cell].up.n + 1, &sb, &lb);
     const size_t slot =
         ((((size_t)d->cls * (size_t)config->app_count + (size_t)app) * (size_t)w->cut_variants + (size_t)variant) *
              PLAN_SINR_BUCKETS + (size_t)sb) * PLAN_LOAD_BUCKETS + (size_t)lb;
@@ -94,8 +89,7 @@ const sim_cut *sim_choose_cut(sim_world *w, const sim_device *d, int app, int va
     }
     tl_split_link link;
     memset(&link, 0, sizeof link);
-    link.rate_bps = sim_spectral_efficiency(config, (double)(sb + PLAN_SINR_MIN)) * w->radio.bandwidth_ul_hz /
-                    (double)(1u << (lb + 1));
+    link.rate_bps = sim_bucket_rate(config, sb, lb, w->radio.bandwidth_ul_hz);
     link.rtt_s = 2.0 * config->air_latency_s;
     link.ips = c->instructions_per_second / c->m4_instruction_factor;
     link.joules_per_instruction = c->joules_per_instruction * c->m4_instruction_factor;
@@ -119,6 +113,9 @@ const sim_cut *sim_choose_cut(sim_world *w, const sim_device *d, int app, int va
 void sim_start_split(sim_world *w, sim_device *d, const sim_cut *cut, uint64_t now)
 {
     sim_add_energy(w, d->cls, sim_compute_energy_j(w, d->cls, cut->device_s));
+    /* The cut is kept as chosen: the uplink may be busier when the head is done. */
+    d->op_cut_bytes = cut->bytes;
+    d->op_edge_s = (float)cut->edge_s;
     d->op_split = 1;
     d->stage = SPLIT_HEAD;
     sim_set_timer(w, d, now + to_ns(cut->device_s));
@@ -126,9 +123,7 @@ void sim_start_split(sim_world *w, sim_device *d, const sim_cut *cut, uint64_t n
 
 void sim_send_cut(sim_world *w, sim_device *d, uint64_t now)
 {
-    const sim_cut *cut = sim_choose_cut(w, d, d->op_app, d->op_variant);
-    const uint32_t bytes = (cut ? cut->bytes : 0) + 100;
-    d->op_edge_s = cut ? cut->edge_s : 0;
+    const uint32_t bytes = d->op_cut_bytes + 100; /* the activations and the request's own bytes */
     sim_add_energy(w, d->cls, w->config->classes[d->cls].wake_s * w->config->classes[d->cls].rx_watts);
     sim_cell *cell = &w->cells[d->cell];
     const double work = sim_transfer_work(w, d, d->sinr_ul, cell->up.n + 1, w->radio.bandwidth_ul_hz, bytes, 1);
