@@ -133,6 +133,12 @@ static void test_cache_policies_evict_what_they_promise(void **state)
     sim_cache_free(&c);
 }
 
+/* The repository's catalogues for the two built-in apps (a scenario outside
+ * sim/ must name them). */
+#define CATALOGUES                                                                                                    \
+    "[app.vision-tiny]\ncatalogue = " TL_SIM_DIR "/student.csv\n[app.vision-large]\ncatalogue = " TL_SIM_DIR         \
+    "/teacher.csv\n"
+
 static char scenario_path[256];
 
 static void write_scenario(const char *text)
@@ -167,19 +173,12 @@ static void test_scenario_errors_name_the_line_and_the_key(void **state)
     assert_non_null(strstr(error, "devices: 2.5 is out of range (a whole number in"));
     assert_int_equal(load(&c, "[weather]\nrain = 1\n", error, sizeof error), TL_ERR_ARG);
     assert_non_null(strstr(error, "[weather]: unknown section"));
-    char text[1024];
-    snprintf(text, sizeof text,
-             "[app.vision-tiny]\ncatalogue = %s/student.csv\n[app.vision-large]\ncatalogue = %s/teacher.csv\n"
-             "[app.x]\ncatalogue = no-such.csv\nday_share = 1\n",
-             TL_SIM_DIR, TL_SIM_DIR);
-    assert_int_equal(load(&c, text, error, sizeof error), TL_ERR_ARG);
+    assert_int_equal(load(&c, CATALOGUES "[app.x]\ncatalogue = no-such.csv\nday_share = 1\n", error, sizeof error),
+                     TL_ERR_ARG);
     assert_non_null(strstr(error, "[app.x] catalogue:"));
     assert_non_null(strstr(error, "no-such.csv"));
-    snprintf(text, sizeof text,
-             "[app.vision-tiny]\ncatalogue = %s/student.csv\n[app.vision-large]\ncatalogue = %s/teacher.csv\n"
-             "[edge]\ncells_per_region = 7\ncells_per_edge = 2\n",
-             TL_SIM_DIR, TL_SIM_DIR);
-    assert_int_equal(load(&c, text, error, sizeof error), TL_ERR_ARG);
+    assert_int_equal(load(&c, CATALOGUES "[edge]\ncells_per_region = 7\ncells_per_edge = 2\n", error, sizeof error),
+                     TL_ERR_ARG);
     assert_non_null(strstr(error, "multiple of cells_per_edge"));
     tl_sim_config_defaults(&c);
     assert_int_equal(tl_sim_config_load(&c, "/no/such/scenario.ini", error, sizeof error), TL_ERR_IO);
@@ -204,13 +203,13 @@ static const char *burst_scenario =
     "[strategy]\nmode = full\nblock_rtt_ms = 0\n"
     "[burst]\nenabled = 1\n"
     "[class.m0plus]\nshare = 0\n[class.m4]\nshare = 0\n[class.m7]\nshare = 0\n[class.esp32]\nshare = 0\n"
-    "[app.vision-tiny]\ncatalogue = %s/student.csv\nday_share = 1\nnight_share = 1\ndeadline_ms = 10000\n"
-    "[app.vision-large]\ncatalogue = %s/teacher.csv\nday_share = 0\nnight_share = 0\n";
+    CATALOGUES "[app.vision-tiny]\nday_share = 1\nnight_share = 1\ndeadline_ms = 10000\n"
+    "[app.vision-large]\nday_share = 0\nnight_share = 0\n";
 
 static void run_burst(tl_sim_results *r, const char *extra)
 {
     char text[4096];
-    snprintf(text, sizeof text, burst_scenario, TL_SIM_DIR, TL_SIM_DIR);
+    snprintf(text, sizeof text, "%s", burst_scenario);
     strncat(text, extra, sizeof text - strlen(text) - 1);
     tl_sim_config c;
     char error[512];
@@ -261,12 +260,8 @@ static void test_broadcast_sends_the_shared_layers_once(void **state)
 static void test_the_same_seed_gives_the_same_results(void **state)
 {
     (void)state;
-    char text[4096];
-    snprintf(text, sizeof text,
-             "[scenario]\ndevices = 400\nduration_s = 7200\nseed = %s\n[radio]\nrings = 2\n[edge]\n"
-             "cells_per_region = 1\n[app.vision-tiny]\ncatalogue = %s/student.csv\n[app.vision-large]\n"
-             "catalogue = %s/teacher.csv\n",
-             "7", TL_SIM_DIR, TL_SIM_DIR);
+    const char *text = "[scenario]\ndevices = 400\nduration_s = 7200\nseed = 7\n[radio]\nrings = 2\n[edge]\n"
+                       "cells_per_region = 1\n" CATALOGUES;
     tl_sim_results a, b, other;
     tl_sim_timing t;
     tl_sim_config c;

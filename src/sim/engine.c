@@ -125,12 +125,8 @@ static int plan_variant(sim_world *w, int cls, int app, double sinr_db, uint32_t
 {
     const tl_sim_config *config = w->config;
     const tl_sim_app *a = &config->apps[app];
-    int sb = (int)floor(sinr_db) - PLAN_SINR_MIN;
-    sb = sb < 0 ? 0 : sb >= PLAN_SINR_BUCKETS ? PLAN_SINR_BUCKETS - 1 : sb;
-    int lb = 0;
-    while ((1u << (lb + 1)) <= sharers && lb < PLAN_LOAD_BUCKETS - 1) {
-        lb++;
-    }
+    int sb, lb;
+    sim_channel_bucket(sinr_db, sharers, &sb, &lb);
     const size_t slot = (((size_t)cls * TL_SIM_MAX_APPS + (size_t)app) * PLAN_SINR_BUCKETS + (size_t)sb) *
                             PLAN_LOAD_BUCKETS + (size_t)lb;
     if (w->plans[slot] != -2) {
@@ -141,8 +137,7 @@ static int plan_variant(sim_world *w, int cls, int app, double sinr_db, uint32_t
      * the bucket's larger number of transfers. */
     tl_channel channel;
     memset(&channel, 0, sizeof channel);
-    const double se = sim_spectral_efficiency(config, (double)(sb + PLAN_SINR_MIN));
-    channel.measured_bps = se * w->radio.bandwidth_dl_hz / (double)(1u << (lb + 1));
+    channel.measured_bps = sim_bucket_rate(config, sb, lb, w->radio.bandwidth_dl_hz);
     channel.rtt_s = config->block_rtt_s;
     channel.block_bytes = 1024;
     int chosen = -1;
@@ -393,14 +388,7 @@ double sim_transfer_work(const sim_world *w, const sim_device *d, double sinr_db
     double s = sinr_db;
     if (config->fading) {
         if (config->proportional_fair) {
-            double h = 0;
-            for (uint32_t k = 1; k <= sharers && k <= 64; k++) {
-                h += 1.0 / k;
-            }
-            if (sharers > 64) {
-                h = log((double)sharers) + 0.5772156649;
-            }
-            s += 10.0 * log10(h);
+            s += sharers <= 64 ? w->pf_gain_db[sharers] : 10.0 * log10(log((double)sharers) + 0.5772156649);
         } else {
             const double u = sim_uniform(config->seed, SIM_RNG_FADE, d->id, (uint64_t)d->requests * 4 + salt);
             s += 10.0 * log10(-log(1.0 - u) + 1e-12);
@@ -1103,6 +1091,12 @@ static tl_status world_init(sim_world *w, const tl_sim_config *config, tl_sim_re
         for (int v = 0; v < app->variant_count; v++) {
             w->by_instructions[a] &= app->variants[v].m4_instructions >= 0;
         }
+    }
+    /* H(n) = 1 + 1/2 + ... + 1/n: proportional fair's gain over n faded users. */
+    double harmonic = 0;
+    for (int n = 1; n <= 64; n++) {
+        harmonic += 1.0 / n;
+        w->pf_gain_db[n] = 10.0 * log10(harmonic);
     }
     if (config->fl_enabled && (s = sim_rounds_init(w, error, error_size)) != TL_OK) {
         return s;

@@ -37,11 +37,6 @@ static void json_string(FILE *f, const char *text)
     fputc('"', f);
 }
 
-static double ratio(uint64_t a, uint64_t b)
-{
-    return b ? (double)a / (double)b : 0.0;
-}
-
 static void json_array(FILE *f, const char *name, const uint64_t *v, int n, int last)
 {
     fprintf(f, "    \"%s\": [", name);
@@ -77,8 +72,8 @@ tl_status tl_sim_write_json(const char *path, const tl_sim_config *config, const
     fprintf(f, "    \"requests\": %llu, \"deadline_met\": %llu, \"correct\": %llu, \"failed\": %llu,\n",
             (unsigned long long)r->requests, (unsigned long long)r->met, (unsigned long long)r->correct,
             (unsigned long long)r->failed);
-    fprintf(f, "    \"deadline_hit_rate\": %.6f, \"accuracy\": %.6f,\n", ratio(r->met, r->requests),
-            ratio(r->correct, r->requests));
+    fprintf(f, "    \"deadline_hit_rate\": %.6f, \"accuracy\": %.6f,\n", sim_ratio(r->met, r->requests),
+            sim_ratio(r->correct, r->requests));
     fprintf(f, "    \"latency_p50_s\": %.6g, \"latency_p95_s\": %.6g, \"latency_p99_s\": %.6g, \"latency_max_us\": %llu,\n",
             tl_sim_latency_percentile(r, 0.5), tl_sim_latency_percentile(r, 0.95), tl_sim_latency_percentile(r, 0.99),
             (unsigned long long)r->latency_max_us);
@@ -90,14 +85,14 @@ tl_status tl_sim_write_json(const char *path, const tl_sim_config *config, const
             (unsigned long long)r->download_requests, (unsigned long long)r->download_met,
             sim_percentile(r->download_latency, r->download_requests, 0.5),
             sim_percentile(r->download_latency, r->download_requests, 0.95),
-            ratio(r->download_latency_sum_us, r->download_requests) / 1e6, ratio(r->latency_sum_us, r->requests) / 1e6);
+            sim_ratio(r->download_latency_sum_us, r->download_requests) / 1e6, sim_ratio(r->latency_sum_us, r->requests) / 1e6);
     fprintf(f, "    \"federated\": {\"rounds\": %llu, \"selected\": %llu, \"received\": %llu, \"late\": %llu, "
                "\"bytes_up\": %llu, \"failed\": %llu, \"cosine_mean\": %.6f},\n",
             (unsigned long long)r->fl_rounds, (unsigned long long)r->fl_selected, (unsigned long long)r->fl_received,
             (unsigned long long)r->fl_late, (unsigned long long)r->fl_bytes_up, (unsigned long long)r->fl_failed,
             r->fl_rounds > r->fl_failed ? (double)r->fl_cosine_micro / 1e6 / (double)(r->fl_rounds - r->fl_failed) : 0.0);
     fprintf(f, "    \"split\": {\"requests\": %llu, \"ops_on_device_mean\": %.4f, \"bytes_up\": %llu},\n",
-            (unsigned long long)r->split_requests, ratio(r->split_ops_on_device, r->split_requests),
+            (unsigned long long)r->split_requests, sim_ratio(r->split_ops_on_device, r->split_requests),
             (unsigned long long)r->split_bytes_up);
     fprintf(f, "    \"offloaded\": %llu, \"runtime_inferences\": %llu,\n", (unsigned long long)r->offloaded,
             (unsigned long long)r->runtime_inferences);
@@ -109,7 +104,7 @@ tl_status tl_sim_write_json(const char *path, const tl_sim_config *config, const
     for (int t = 0; t < TL_SIM_TIERS; t++) {
         fprintf(f, "%s\"%s\": {\"lookups\": %llu, \"hits\": %llu, \"hit_rate\": %.6f}", t ? ", " : "", tiers[t],
                 (unsigned long long)r->tier_lookups[t], (unsigned long long)r->tier_hits[t],
-                ratio(r->tier_hits[t], r->tier_lookups[t]));
+                sim_ratio(r->tier_hits[t], r->tier_lookups[t]));
     }
     fprintf(f, "},\n    \"classes\": {\n");
     for (int c = 0; c < config->class_count; c++) {

@@ -10,11 +10,6 @@
 #include "sim_internal.h"
 #include "tinylarge/host.h"
 
-static double ratio(uint64_t a, uint64_t b)
-{
-    return b ? (double)a / (double)b : 0.0;
-}
-
 static tl_status write_text(const char *path, const char *text, char *error, size_t error_size)
 {
     if (tl_write_file_atomic(path, text, strlen(text)) != TL_OK) {
@@ -43,7 +38,7 @@ static tl_status write_plot_inputs(const char *dir, const tl_sim_config *config,
             for (int i = 0; i < TL_SIM_LATENCY_BINS; i++) {
                 acc += r->latency[i];
                 if (r->latency[i]) {
-                    fprintf(f, "%.6g %.6f\n", tl_sim_latency_bin_edge(i), ratio(acc, r->requests));
+                    fprintf(f, "%.6g %.6f\n", tl_sim_latency_bin_edge(i), sim_ratio(acc, r->requests));
                 }
             }
             break;
@@ -51,7 +46,7 @@ static tl_status write_plot_inputs(const char *dir, const tl_sim_config *config,
         case 1: /* deadline hit rate per cell */
             for (int c = 0; c < r->cells; c++) {
                 if (r->cell_requests[c]) {
-                    fprintf(f, "%d %.6f\n", c, ratio(r->cell_met[c], r->cell_requests[c]));
+                    fprintf(f, "%d %.6f\n", c, sim_ratio(r->cell_met[c], r->cell_requests[c]));
                 }
             }
             break;
@@ -59,8 +54,8 @@ static tl_status write_plot_inputs(const char *dir, const tl_sim_config *config,
             for (int s = 0; s < TL_SIM_TIME_BINS; s++) {
                 if (r->time_requests[s]) {
                     const double hour = config->start_hour + config->duration_s / 3600.0 * (s + 0.5) / TL_SIM_TIME_BINS;
-                    fprintf(f, "%.4f %.6f %.6f\n", hour, ratio(r->time_correct[s], r->time_requests[s]),
-                            ratio(r->time_met[s], r->time_requests[s]));
+                    fprintf(f, "%.4f %.6f %.6f\n", hour, sim_ratio(r->time_correct[s], r->time_requests[s]),
+                            sim_ratio(r->time_met[s], r->time_requests[s]));
                 }
             }
             break;
@@ -77,7 +72,7 @@ static tl_status write_plot_inputs(const char *dir, const tl_sim_config *config,
         default: { /* library tiers */
             static const char *tiers[] = { "edge", "region", "central" };
             for (int t = 0; t < TL_SIM_TIERS; t++) {
-                fprintf(f, "%s %.6f %llu\n", tiers[t], ratio(r->tier_hits[t], r->tier_lookups[t]),
+                fprintf(f, "%s %.6f %llu\n", tiers[t], sim_ratio(r->tier_hits[t], r->tier_lookups[t]),
                         (unsigned long long)r->tier_lookups[t]);
             }
             break;

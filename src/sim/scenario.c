@@ -511,10 +511,10 @@ tl_status tl_sim_config_set(tl_sim_config *config, const char *assignment, char 
     }
     snprintf(copy, sizeof copy, "%s", assignment);
     char *eq = strchr(copy, '=');
-    char *dot = eq ? memchr(copy, '.', (size_t)(eq - copy)) : NULL;
+    char *dot = NULL;
     /* class.NAME.key: the last dot before '=' splits section and key. */
-    for (char *p = dot; p && p < eq; p = memchr(p + 1, '.', (size_t)(eq - p - 1))) {
-        dot = p;
+    for (char *p = copy; eq && p < eq; p++) {
+        dot = *p == '.' ? p : dot;
     }
     if (!eq || !dot || dot == copy || dot + 1 == eq) {
         snprintf(error, error_size, "--set %s: expected SECTION.KEY=VALUE", assignment);

@@ -177,6 +177,12 @@ int sim_runtime_has(const sim_runtime *rt, int app, int variant);
 tl_status sim_runtime_infer(sim_runtime *rt, int app, int variant, uint32_t image, int *correct, float *confidence);
 void sim_runtime_close(sim_runtime *rt);
 
+/* a / b, or 0 when b is 0: the results' shares. */
+static inline double sim_ratio(uint64_t a, uint64_t b)
+{
+    return b ? (double)a / (double)b : 0.0;
+}
+
 /* The p-quantile (upper bin edge, seconds) of a latency histogram. */
 double sim_percentile(const uint64_t *histogram, uint64_t count, double p);
 

@@ -5,6 +5,7 @@
 #ifndef TL_SIM_WORLD_H
 #define TL_SIM_WORLD_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include "sim_internal.h"
@@ -34,23 +35,24 @@ typedef struct sim_device {
     uint8_t model_app, stage, op_app;       /* installed model's app (NONE8: none) */
     int8_t model_variant, op_variant;
     uint8_t op_downloaded, op_cloud;        /* the request waited for a download; the edge answers it */
-    int8_t prefetch;                        /* a variant to download once the edge has answered (-1: none) */
+    uint8_t op_split;                       /* ... it is split with the edge */
     uint8_t background;                     /* the download under way is for later requests */
+    int8_t prefetch;                        /* a variant to download once the edge has answered (-1: none) */
     uint16_t flavour_day, flavour_night, model_flavour, op_flavour;
-    uint32_t model_version, op_version;
     uint16_t day_start_min, day_end_min;
-    float x, y, wx, wy, speed;              /* position at leg_t0; waypoint; m/s */
-    uint32_t square;                        /* the radio map's square of the last pick */
     uint16_t handover_to;                   /* a handover waiting to trigger (UINT16_MAX: none) */
-    uint32_t fl_round;                      /* the round its update under way belongs to */
-    uint8_t op_split;                       /* this request is split with the edge */
+    uint32_t model_version, op_version;
+    float x, y, wx, wy, speed;              /* position at leg_t0; waypoint; m/s */
     float sinr_dl, sinr_ul;                 /* dB, at the last pick */
+    float op_edge_s;                        /* a split request: the edge's part, seconds */
+    uint32_t op_cut_bytes;                  /* ... and the bytes crossing its cut */
+    uint32_t square;                        /* the radio map's square of the last pick */
+    uint32_t fl_round;                      /* the round its update under way belongs to */
     uint32_t leg, requests;
     uint32_t broadcast_next;                /* next member of a broadcast (UINT32_MAX: end) */
     uint64_t leg_t0_ns, leg_t1_ns, pause_until_ns;
     uint64_t next_ns;                       /* the pending timer (NO_TIME: none) */
     uint64_t op_start_ns, op_mark_ns;       /* the request's time; when the transfer began */
-    double op_edge_s;                       /* a split request: the edge's part, seconds */
 } sim_device;
 
 typedef struct sim_flow {
@@ -143,12 +145,34 @@ typedef struct sim_world {
     tl_agg_rule fl_rule;
     tl_compression fl_compression;
     uint64_t next_round_ns;
+    double pf_gain_db[65];      /* proportional fair's SINR gain with n users, 10 log10 H(n), n <= 64 */
     tl_status failure;
 } sim_world;
 
 #define PLAN_SINR_MIN (-10)
 #define PLAN_SINR_BUCKETS 41
 #define PLAN_LOAD_BUCKETS 16
+
+/* How the planner and the split model see a channel: SINR in 1 dB buckets
+ * from PLAN_SINR_MIN, the transfers sharing the cell in doublings. Each
+ * bucket is answered at its lower SINR and its larger number of sharers. */
+static inline void sim_channel_bucket(double sinr_db, uint32_t sharers, int *sinr_bucket, int *load_bucket)
+{
+    int sb = (int)floor(sinr_db) - PLAN_SINR_MIN;
+    *sinr_bucket = sb < 0 ? 0 : sb >= PLAN_SINR_BUCKETS ? PLAN_SINR_BUCKETS - 1 : sb;
+    int lb = 0;
+    while ((1u << (lb + 1)) <= sharers && lb < PLAN_LOAD_BUCKETS - 1) {
+        lb++;
+    }
+    *load_bucket = lb;
+}
+
+/* A bucket's rate on `hz` of bandwidth. */
+static inline double sim_bucket_rate(const tl_sim_config *config, int sinr_bucket, int load_bucket, double hz)
+{
+    return sim_spectral_efficiency(config, (double)(sinr_bucket + PLAN_SINR_MIN)) * hz /
+           (double)(1u << (load_bucket + 1));
+}
 
 static inline uint64_t to_ns(double s)
 {
