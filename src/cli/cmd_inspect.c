@@ -32,7 +32,7 @@ static const char *dtype_name(uint8_t dtype)
 /* What a TFLite model holds, operator by operator, and what tinylarge
  * lacks to import it: every gap at once, where import stops at the first. */
 typedef struct survey {
-    uint32_t ops, unsupported, float_ops, int16_ops;
+    uint32_t unsupported, float_ops, int16_ops;
     char names[64][48];
     uint32_t counts[64];
     uint32_t kinds;
@@ -41,7 +41,6 @@ typedef struct survey {
 static void survey_op(void *ctx, const tl_tflite_op_info *op)
 {
     survey *s = ctx;
-    s->ops++;
     const int typed = op->float_activations || op->int16_activations;
     const char *verdict = !op->supported ? "not supported" : typed ? "supported for int8 only" : "supported";
     printf("  %-4u %-32s %-40s %s\n", op->index, op->name, op->types, verdict);

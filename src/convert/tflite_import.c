@@ -626,6 +626,38 @@ static tl_status import_op(importer *im, const tl_fb_table *op, int32_t builtin)
     return TL_OK;
 }
 
+/* Operator i's table and what it is: its builtin code (the deprecated
+ * byte of older files taken into account) and a name for messages, a
+ * custom operator by its own name. 0, or -1 on a malformed table. */
+static int read_operator(importer *im, uint32_t i, tl_fb_table *op, int32_t *builtin, char *name, size_t name_size)
+{
+    const tl_fb *fb = &im->fb;
+    tl_fb_table code;
+    uint32_t code_index;
+    uint8_t deprecated = 0;
+    *builtin = 0;
+    if (tl_fb_vector_table(fb, &im->operators, i, op) != 0 || tl_fb_u32(fb, op, 0, 0, &code_index) != 0 ||
+        code_index >= im->op_codes.length || tl_fb_vector_table(fb, &im->op_codes, code_index, &code) != 0 ||
+        tl_fb_u8(fb, &code, 0, 0, &deprecated) != 0 || tl_fb_i32(fb, &code, 3, 0, builtin) != 0) {
+        return -1;
+    }
+    if ((int32_t)(int8_t)deprecated > *builtin) {
+        *builtin = (int8_t)deprecated;
+    }
+    char custom[40] = "";
+    if (*builtin >= 0 && (size_t)*builtin < sizeof builtin_names / sizeof builtin_names[0]) {
+        snprintf(name, name_size, "%s", builtin_names[*builtin]);
+    } else if (*builtin == 114) {
+        snprintf(name, name_size, "QUANTIZE");
+    } else {
+        snprintf(name, name_size, "builtin %d", *builtin);
+    }
+    if (*builtin == 32 && tl_fb_string(fb, &code, 1, custom, sizeof custom) == 0 && custom[0]) {
+        snprintf(name, name_size, "CUSTOM %s", custom); /* whose: an NPU's, a vendor's */
+    }
+    return 0;
+}
+
 static tl_status import(importer *im)
 {
     const tl_fb *fb = &im->fb;
@@ -674,27 +706,13 @@ static tl_status import(importer *im)
         im->g->inputs[im->g->input_count++] = gi;
     }
     for (uint32_t i = 0; i < im->operators.length; ++i) {
-        tl_fb_table op, code;
-        uint32_t code_index;
-        uint8_t deprecated = 0;
-        int32_t builtin = 0;
+        tl_fb_table op;
+        int32_t builtin;
         im->op_index = -1;
-        if (tl_fb_vector_table(fb, &im->operators, i, &op) != 0 || tl_fb_u32(fb, &op, 0, 0, &code_index) != 0 ||
-            code_index >= im->op_codes.length || tl_fb_vector_table(fb, &im->op_codes, code_index, &code) != 0 ||
-            tl_fb_u8(fb, &code, 0, 0, &deprecated) != 0 || tl_fb_i32(fb, &code, 3, 0, &builtin) != 0) {
+        if (read_operator(im, i, &op, &builtin, im->op_name, sizeof im->op_name) != 0) {
             return malformed(im, "operator or operator code table");
         }
-        if ((int32_t)(int8_t)deprecated > builtin) {
-            builtin = (int8_t)deprecated;
-        }
         im->op_index = (int32_t)i;
-        if (builtin >= 0 && (size_t)builtin < sizeof builtin_names / sizeof builtin_names[0]) {
-            snprintf(im->op_name, sizeof im->op_name, "%s", builtin_names[builtin]);
-        } else if (builtin == 114) {
-            snprintf(im->op_name, sizeof im->op_name, "QUANTIZE");
-        } else {
-            snprintf(im->op_name, sizeof im->op_name, "builtin %d", builtin);
-        }
         if ((s = import_op(im, &op, builtin)) != TL_OK) {
             return s;
         }
@@ -842,35 +860,15 @@ tl_status tl_tflite_survey(const uint8_t *data, size_t size, void (*fn)(void *ct
         return malformed(&im, "model or subgraph table");
     }
     for (uint32_t i = 0; i < im.operators.length; ++i) {
-        tl_fb_table op, code;
+        tl_fb_table op;
         tl_fb_vec ins, outs;
-        uint32_t code_index;
-        uint8_t deprecated = 0;
-        int32_t builtin = 0;
-        if (tl_fb_vector_table(fb, &im.operators, i, &op) != 0 || tl_fb_u32(fb, &op, 0, 0, &code_index) != 0 ||
-            code_index >= im.op_codes.length || tl_fb_vector_table(fb, &im.op_codes, code_index, &code) != 0 ||
-            tl_fb_u8(fb, &code, 0, 0, &deprecated) != 0 || tl_fb_i32(fb, &code, 3, 0, &builtin) != 0 ||
-            tl_fb_vector(fb, &op, 1, 4, &ins) != 0 || tl_fb_vector(fb, &op, 2, 4, &outs) != 0) {
-            return malformed(&im, "operator table");
-        }
-        if ((int32_t)(int8_t)deprecated > builtin) {
-            builtin = (int8_t)deprecated;
-        }
+        int32_t builtin;
         tl_tflite_op_info info;
         memset(&info, 0, sizeof info);
         info.index = i;
-        if (builtin >= 0 && (size_t)builtin < sizeof builtin_names / sizeof builtin_names[0]) {
-            snprintf(info.name, sizeof info.name, "%s", builtin_names[builtin]);
-        } else if (builtin == 114) {
-            snprintf(info.name, sizeof info.name, "QUANTIZE");
-        } else {
-            snprintf(info.name, sizeof info.name, "builtin %d", builtin);
-        }
-        if (builtin == 32) { /* CUSTOM: its own name says whose */
-            char custom[40] = "";
-            if (tl_fb_string(fb, &code, 1, custom, sizeof custom) == 0 && custom[0]) {
-                snprintf(info.name, sizeof info.name, "CUSTOM %s", custom);
-            }
+        if (read_operator(&im, i, &op, &builtin, info.name, sizeof info.name) != 0 ||
+            tl_fb_vector(fb, &op, 1, 4, &ins) != 0 || tl_fb_vector(fb, &op, 2, 4, &outs) != 0) {
+            return malformed(&im, "operator table");
         }
         info.supported = imported_builtin(builtin);
         append_types(&im, &ins, info.types, sizeof info.types, &info);

@@ -244,6 +244,21 @@ static int latest_version(tl_library *lib, int64_t model)
     return (int)query_int(lib, "SELECT COALESCE(MAX(version), 0) FROM versions WHERE model_id = ?", NULL, model, 0);
 }
 
+/* Sets a model's tag (key_length -1: key is NUL-terminated), replacing its value. */
+static tl_status put_tag(tl_library *lib, int64_t model, const char *key, int key_length, const char *value)
+{
+    tl_db_stmt *st = tl_db_prepare(lib->db, "INSERT INTO tags (model_id, key, value) VALUES (?, ?, ?)"
+                                            " ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value");
+    if (st) {
+        tl_db_bind_int64(st, 1, model);
+        tl_db_bind_text(st, 2, key, key_length);
+        tl_db_bind_text(st, 3, value, -1);
+    }
+    const int step = tl_db_step(st);
+    tl_db_finalize(st);
+    return step < 0 ? TL_ERR_IO : TL_OK;
+}
+
 /* Where a variant is published: its model's name, version and sequence. */
 typedef struct publication {
     const char *name;
@@ -408,17 +423,9 @@ tl_status tl_library_publish(tl_library *lib, const char *name, const char *dir,
     }
     for (int i = 0; s == TL_OK && i < tag_count; ++i) {
         const char *eq = strchr(tags[i], '=');
-        st = tl_db_prepare(lib->db, "INSERT INTO tags (model_id, key, value) VALUES (?, ?, ?)"
-                                    " ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value");
-        if (st) {
-            tl_db_bind_int64(st, 1, model);
-            tl_db_bind_text(st, 2, tags[i], (int)(eq - tags[i]));
-            tl_db_bind_text(st, 3, eq + 1, -1);
-        }
-        if (tl_db_step(st) < 0) {
+        if (put_tag(lib, model, tags[i], (int)(eq - tags[i]), eq + 1) != TL_OK) {
             s = fail(lib, error, error_size, TL_ERR_IO, "cannot store tag '%s': %s", tags[i], tl_db_error(lib->db));
         }
-        tl_db_finalize(st);
     }
     if (s != TL_OK) {
         tl_db_rollback(lib->db); /* all or nothing */
@@ -781,17 +788,9 @@ tl_status tl_library_fetch(tl_library *cache, tl_library *upstream, const char *
     if (tags) {
         tl_db_bind_int64(tags, 1, up_model);
         while (s == TL_OK && tl_db_step(tags) == 1) {
-            st = tl_db_prepare(cache->db, "INSERT INTO tags (model_id, key, value) VALUES (?, ?, ?)"
-                                          " ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value");
-            if (st) {
-                tl_db_bind_int64(st, 1, model);
-                tl_db_bind_text(st, 2, tl_db_column_text(tags, 0), -1);
-                tl_db_bind_text(st, 3, tl_db_column_text(tags, 1), -1);
-            }
-            if (tl_db_step(st) < 0) {
+            if (put_tag(cache, model, tl_db_column_text(tags, 0), -1, tl_db_column_text(tags, 1)) != TL_OK) {
                 s = fail(cache, error, error_size, TL_ERR_IO, "cannot store a tag: %s", tl_db_error(cache->db));
             }
-            tl_db_finalize(st);
         }
         tl_db_finalize(tags);
     }
