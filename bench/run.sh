@@ -66,10 +66,17 @@ sizes=$(arm-none-eabi-size "$build/firmware/libtl_device.a" | tail -n +2)
 read -r text data bss <<<"$(awk -v u="$update_objects" '{ split($6, f, " "); if (f[1] !~ u) { t += $1; d += $2; b += $3 } } END { print t, d, b }' <<<"$sizes")"
 echo "Cortex-M4 runtime library (-O2): text $text B, data $data B, bss $bss B" \
      "(TFLM library part with reference kernels: 42035 B text, ratio $(ratio "$text" 42035))"
-fw=$build/firmware/fw_kws_ref_model.elf
-fw_text=$(arm-none-eabi-size "$fw" | tail -1 | awk '{ print $1 }')
+# The KWS image links the operators of the four MLPerf Tiny models (the
+# table `tinylarge resolver` wrote); fw_all_ops.elf is the same image with
+# every operator.
 blobs=$(( $(stat -c %s "$build/models/kws_ref_model.tlm") + $(stat -c %s "$build/models/kws_ref_model.in") ))
-echo "Cortex-M4 firmware text without the model: $((fw_text - blobs)) B (TFLM firmware with reference kernels: 60484 B)"
+for image in kws_ref_model all_ops; do
+    fw_text=$(arm-none-eabi-size "$build/firmware/fw_$image.elf" | tail -1 | awk '{ print $1 }')
+    what="the MLPerf Tiny set's $(grep -c '= &tl_op_' "$build/models/op_resolver.c") operators"
+    [ "$image" = all_ops ] && what="all $(grep -c '= &tl_op_' "$(dirname "$0")/../src/device/op_table.c") operators"
+    echo "Cortex-M4 firmware text without the model, $what: $((fw_text - blobs)) B" \
+         "(TFLM firmware with reference kernels: 60484 B)"
+done
 # Stack: the deepest inference path is the interpreter's frames plus the
 # largest kernel frame; loading adds the loader and SHA-256 frames.
 su=$(find "$build/firmware" -name '*.su' -exec cat {} +)

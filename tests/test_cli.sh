@@ -50,6 +50,17 @@ check "import" 0 "imported .* 13 operators" -- "$bin" import "$models/kws_ref_mo
 check "inspect graph" 0 "DEPTHWISE_CONV_2D" -- "$bin" inspect "$work/kws.tlm"
 check "inspect totals" 0 "^total: 2656768 MACs, .* arena [0-9]+ bytes" -- "$bin" inspect "$work/kws.tlm"
 check "inspect metadata" 0 "task = keyword-spotting" -- "$bin" inspect "$work/kws.tlm"
+# The operator table of a firmware for given models: just their operators.
+check "resolver counts a model's operators" 0 "ops.c: 6 of [0-9]+ operators" -- "$bin" resolver "$work/kws.tlm" -o "$work/ops.c"
+check "resolver lists what the model uses" 0 "= &tl_op_depthwise_conv_2d," -- cat "$work/ops.c"
+if grep -q "tl_op_max_pool_2d\|tl_op_pad\|tl_op_transpose" "$work/ops.c"; then
+    failed=$((failed + 1)); echo "FAIL: resolver lists an operator KWS does not use"
+else
+    passed=$((passed + 1))
+fi
+check "resolver wants an output" 1 "usage: tinylarge resolver MODEL.tlm" -- "$bin" resolver "$work/kws.tlm"
+check "resolver names a model it cannot read" 1 "nope.tlm" -- "$bin" resolver "$work/nope.tlm" -o "$work/ops2.c"
+[ ! -e "$work/ops2.c" ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: resolver wrote a file after an error"; }
 # A TFLite file: every operator with its types, and every gap at once.
 check "inspect a .tflite: each operator" 0 "^  0 +DEPTHWISE_CONV_2D|^  0 +CONV_2D" -- "$bin" inspect "$models/kws_ref_model.tflite"
 check "inspect a .tflite it imports" 0 "^every operator is supported: .tinylarge import" -- \

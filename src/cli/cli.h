@@ -58,5 +58,6 @@ int tl_cmd_federate(int argc, char **argv);
 int tl_cmd_split(int argc, char **argv);
 int tl_cmd_split_learn(int argc, char **argv);
 int tl_cmd_sim(int argc, char **argv);
+int tl_cmd_resolver(int argc, char **argv);
 
 #endif /* TL_CLI_H */

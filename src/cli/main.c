@@ -39,6 +39,7 @@ static const command commands[] = {
     { "densify", tl_cmd_densify, "expand a pruned model's sparse filters to dense int8 (as a device installs it)" },
     { "progressive", tl_cmd_progressive, "bit-plane progressive stream of a model: encode, measure, decode" },
     { "sim", tl_cmd_sim, "simulate a city of devices on 6G cells: radio, mobility, edge, three-tier library" },
+    { "resolver", tl_cmd_resolver, "the operator table of a firmware that runs just the given models" },
     { "compress", tl_cmd_compress, "build the variant catalogue (exit x sparsity x bits) of a checkpoint" },
 };
 

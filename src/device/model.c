@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "tinylarge/device.h"
+#include "op.h"
 
-#define TL_MAX_SOFTMAX_DEPTH 4095u  /* keeps the Q12.19 sum of exps in int32 */
 
 typedef struct loader {
     tl_model *m;
@@ -106,18 +106,30 @@ static tl_status check_tensor(const tl_model *m, uint32_t index)
     }
 }
 
-static const tl_tensor_rec *tensor_at(const tl_model *m, uint16_t index)
+const tl_tensor_rec *tl_op_tensor(const tl_model *m, uint16_t index)
 {
     return index < m->header->tensor_count ? &m->tensors[index] : NULL;
 }
 
-static int is_activation(const tl_tensor_rec *t)
+int tl_op_is_activation(const tl_tensor_rec *t)
 {
     return t && t->kind == TL_TENSOR_ACTIVATION;
 }
 
-/* A WEIGHTS array of `count` int32 values at `offset`. */
-static tl_status check_int32_array(const tl_model *m, uint32_t offset, uint64_t count)
+int tl_op_is_s8_activation(const tl_tensor_rec *t)
+{
+    return tl_op_is_activation(t) && t->dtype == TL_DTYPE_INT8;
+}
+
+tl_status tl_op_check_s8_output(const tl_model *m, const tl_op_rec *op)
+{
+    if (!tl_op_is_s8_activation(tl_op_tensor(m, op->output))) {
+        return TL_ERR_FORMAT;
+    }
+    return op->act_min < -128 || op->act_max > 127 ? TL_ERR_QUANT : TL_OK;
+}
+
+tl_status tl_op_check_int32_array(const tl_model *m, uint32_t offset, uint64_t count)
 {
     if (offset == TL_NONE || offset % 4 != 0 || (uint64_t)offset + 4 * count > m->weights_size) {
         return TL_ERR_BOUNDS;
@@ -125,15 +137,18 @@ static tl_status check_int32_array(const tl_model *m, uint32_t offset, uint64_t 
     return TL_OK;
 }
 
-/* Requantisation constants and effective biases of a convolution-like op
- * whose dot products have `dot` terms: |bias| + dot * 128 * 128 must stay
- * below 2^31 so the int32 accumulator cannot overflow. */
-static tl_status check_requant(const tl_model *m, const tl_op_rec *op, uint32_t channels,
-                               uint64_t dot)
+int tl_op_valid_multiplier(int32_t multiplier, int32_t shift)
 {
-    tl_status s = check_int32_array(m, op->requant, 2ull * channels);
+    return multiplier >= 0 && shift >= -31 && shift <= 30;
+}
+
+/* |bias| + dot * 128 * 128 must stay below 2^31 so the int32 accumulator
+ * cannot overflow. */
+tl_status tl_op_check_requant(const tl_model *m, const tl_op_rec *op, uint32_t channels, uint64_t dot)
+{
+    tl_status s = tl_op_check_int32_array(m, op->requant, 2ull * channels);
     if (s == TL_OK) {
-        s = check_int32_array(m, op->bias, channels);
+        s = tl_op_check_int32_array(m, op->bias, channels);
     }
     if (s != TL_OK) {
         return s;
@@ -143,93 +158,17 @@ static tl_status check_requant(const tl_model *m, const tl_op_rec *op, uint32_t 
     const int32_t *bias = (const int32_t *)(const void *)(m->weights + op->bias);
     const int64_t max_bias = INT32_MAX - (int64_t)dot * 128 * 128;
     for (uint32_t c = 0; c < channels; ++c) {
-        if (mult[c] < 0 || shift[c] < -31 || shift[c] > 30 ||
-            bias[c] < -max_bias || bias[c] > max_bias) {
+        if (!tl_op_valid_multiplier(mult[c], shift[c]) || bias[c] < -max_bias || bias[c] > max_bias) {
             return TL_ERR_QUANT;
         }
     }
     return TL_OK;
 }
 
-/* Sparse filter blob: nnz, row_start[rows + 1], channel[nnz], value[nnz]. */
-static tl_status check_sparse(const tl_model *m, const tl_tensor_rec *f, uint32_t rows,
-                              uint32_t in_c)
-{
-    if (f->data_size < 8) {
-        return TL_ERR_FORMAT;
-    }
-    const uint32_t *words = (const uint32_t *)(const void *)(m->weights + f->data_offset);
-    const uint64_t nnz = words[0];
-    const uint64_t need = 4 + 4 * ((uint64_t)rows + 1) + 3 * nnz;
-    if (need != f->data_size) {
-        return TL_ERR_FORMAT;
-    }
-    const uint32_t *row_start = words + 1;
-    if (row_start[0] != 0 || row_start[rows] != nnz) {
-        return TL_ERR_FORMAT;
-    }
-    for (uint32_t r = 0; r < rows; ++r) {
-        if (row_start[r + 1] < row_start[r]) {
-            return TL_ERR_FORMAT;
-        }
-    }
-    const uint16_t *channel = (const uint16_t *)(const void *)(row_start + rows + 1);
-    for (uint64_t k = 0; k < nnz; ++k) {
-        if (channel[k] >= in_c) {
-            return TL_ERR_BOUNDS;
-        }
-    }
-    return TL_OK;
-}
-
-static uint32_t popcount8(uint32_t v)
-{
-    v = v - ((v >> 1) & 0x55u);
-    v = (v & 0x33u) + ((v >> 2) & 0x33u);
-    return (v + (v >> 4)) & 0x0Fu;
-}
-
-/* The bitmap encoding: sizes, each output channel's value count equal to
- * the bits set in its rows, no bits past in_c. */
-static tl_status check_bitmap(const tl_model *m, const tl_tensor_rec *f, uint32_t out_c, uint32_t taps,
-                              uint32_t in_c)
-{
-    if (f->data_size < 8) {
-        return TL_ERR_FORMAT;
-    }
-    const uint32_t *words = (const uint32_t *)(const void *)(m->weights + f->data_offset);
-    const uint64_t nnz = words[0], row_bytes = (in_c + 7u) / 8u;
-    const uint64_t need = 4 + 4 * ((uint64_t)out_c + 1) + (uint64_t)out_c * taps * row_bytes + nnz;
-    if (need != f->data_size) {
-        return TL_ERR_FORMAT;
-    }
-    const uint32_t *oc_start = words + 1;
-    const uint8_t *row = (const uint8_t *)(oc_start + out_c + 1);
-    const uint32_t last_mask = in_c % 8u ? (0xFFu << (in_c % 8u)) & 0xFFu : 0u;
-    if (oc_start[0] != 0 || oc_start[out_c] != nnz) {
-        return TL_ERR_FORMAT;
-    }
-    for (uint32_t oc = 0; oc < out_c; ++oc) {
-        uint64_t bits = 0;
-        for (uint32_t t = 0; t < taps; ++t, row += row_bytes) {
-            for (uint64_t j = 0; j < row_bytes; ++j) {
-                bits += popcount8(row[j]);
-            }
-            if (row[row_bytes - 1] & last_mask) {
-                return TL_ERR_BOUNDS; /* a weight past the last input channel */
-            }
-        }
-        if (oc_start[oc + 1] < oc_start[oc] || oc_start[oc + 1] - oc_start[oc] != bits) {
-            return TL_ERR_FORMAT;
-        }
-    }
-    return TL_OK;
-}
-
-/* Window geometry shared by convolutions and pooling: every window must
- * overlap the image, and padding may not exceed the window span. */
-static tl_status check_window(uint32_t in, uint32_t out, uint32_t k, uint32_t stride,
-                              uint32_t dilation, int32_t pad)
+/* Every window must overlap the image, and padding may not exceed the
+ * window span. */
+tl_status tl_op_check_window(uint32_t in, uint32_t out, uint32_t k, uint32_t stride, uint32_t dilation,
+                             int32_t pad)
 {
     if (k < 1 || stride < 1 || dilation < 1 || pad < 0) {
         return TL_ERR_FORMAT;
@@ -241,9 +180,9 @@ static tl_status check_window(uint32_t in, uint32_t out, uint32_t k, uint32_t st
     return TL_OK;
 }
 
-/* ADD constants: offsets in int8 range, left shift <= 20 (so an input
- * shifted left stays below 2^28), multipliers >= 0 and right shifts only. */
-static tl_status check_add_quant(const tl_residual_add *q)
+/* Offsets in int8 range, left shift <= 20 (so an input shifted left stays
+ * below 2^28), multipliers >= 0 and right shifts only. */
+tl_status tl_op_check_add_quant(const tl_residual_add *q)
 {
     if (q->input1_offset < -127 || q->input1_offset > 128 || q->input2_offset < -127 ||
         q->input2_offset > 128 || q->output_offset < -128 || q->output_offset > 127 ||
@@ -262,267 +201,36 @@ static tl_status check_add_quant(const tl_residual_add *q)
     return TL_OK;
 }
 
-/* A residual ADD fused into a dense int8 CONV_2D. */
-static tl_status check_residual(const tl_model *m, const tl_op_rec *op, const tl_tensor_rec *f,
-                                const tl_tensor_rec *out)
-{
-    const tl_tensor_rec *r = tensor_at(m, op->inputs[2]);
-    if (op->opcode != TL_OP_CONV_2D || f->dtype != TL_DTYPE_INT8 || op->input_count != 3) {
-        return TL_ERR_UNSUPPORTED;
-    }
-    if (!is_activation(r) || r->data_size != out->data_size) {
-        return TL_ERR_SHAPE;
-    }
-    const uint32_t at = (uint32_t)op->p[0];
-    if (at % 4 != 0 || (uint64_t)at + sizeof(tl_residual_add) > m->weights_size) {
-        return TL_ERR_BOUNDS;
-    }
-    return check_add_quant((const tl_residual_add *)(const void *)(m->weights + at));
-}
-
-static tl_status check_conv(const tl_model *m, const tl_op_rec *op)
-{
-    const tl_tensor_rec *in = tensor_at(m, op->inputs[0]);
-    const tl_tensor_rec *f = tensor_at(m, op->inputs[1]);
-    const tl_tensor_rec *out = tensor_at(m, op->output);
-    const int fused = (op->flags & TL_OP_FLAG_RESIDUAL) != 0;
-    if (op->input_count != (fused ? 3 : 2) || !is_activation(in) || !f || f->kind != TL_TENSOR_CONST) {
-        return TL_ERR_FORMAT;
-    }
-    if (fused) {
-        tl_status s = check_residual(m, op, f, out);
-        if (s != TL_OK) {
-            return s;
-        }
-    }
-    uint32_t batches, in_h, in_w, in_c, k_h, k_w, out_c, out_h, out_w;
-    if (op->opcode == TL_OP_FULLY_CONNECTED) {
-        if (f->rank != 2) {
-            return TL_ERR_SHAPE;
-        }
-        out_c = f->dims[0];
-        in_c = f->dims[1];
-        k_h = k_w = in_h = in_w = out_h = out_w = 1;
-        const uint64_t n = tl_tensor_elements(in);
-        if (n % in_c != 0) {
-            return TL_ERR_SHAPE;
-        }
-        batches = (uint32_t)(n / in_c);
-        if (tl_tensor_elements(out) != (uint64_t)batches * out_c) {
-            return TL_ERR_SHAPE;
-        }
-        if (op->stride_h != 1 || op->stride_w != 1 || op->dilation_h != 1 ||
-            op->dilation_w != 1 || op->pad_top != 0 || op->pad_left != 0) {
-            return TL_ERR_FORMAT;
-        }
-    } else {
-        if (in->rank != 4 || out->rank != 4 || f->rank != 4) {
-            return TL_ERR_SHAPE;
-        }
-        batches = in->dims[0];
-        in_h = in->dims[1];
-        in_w = in->dims[2];
-        in_c = in->dims[3];
-        k_h = f->dims[1];
-        k_w = f->dims[2];
-        out_h = out->dims[1];
-        out_w = out->dims[2];
-        out_c = out->dims[3];
-        if (out->dims[0] != batches) {
-            return TL_ERR_SHAPE;
-        }
-        tl_status s = check_window(in_h, out_h, k_h, op->stride_h, op->dilation_h, op->pad_top);
-        if (s == TL_OK) {
-            s = check_window(in_w, out_w, k_w, op->stride_w, op->dilation_w, op->pad_left);
-        }
-        if (s != TL_OK) {
-            return s;
-        }
-        if (op->opcode == TL_OP_DEPTHWISE_CONV_2D) {
-            if (f->dims[0] != 1 || f->dims[3] != out_c || op->depth_multiplier < 1 ||
-                (uint64_t)in_c * op->depth_multiplier != out_c || f->dtype != TL_DTYPE_INT8) {
-                return TL_ERR_SHAPE;
-            }
-        } else if (f->dims[0] != out_c || f->dims[3] != in_c) {
-            return TL_ERR_SHAPE;
-        }
-    }
-    const uint64_t dot = (uint64_t)k_h * k_w * (op->opcode == TL_OP_DEPTHWISE_CONV_2D ? 1 : in_c);
-    if (dot > TL_MAX_DOT) {
-        return TL_ERR_SHAPE;
-    }
-    if (f->dtype == TL_DTYPE_SPARSE_INT8 || f->dtype == TL_DTYPE_BITMAP_INT8) {
-        tl_status s = f->dtype == TL_DTYPE_SPARSE_INT8 ? check_sparse(m, f, out_c * k_h * k_w, in_c)
-                                                       : check_bitmap(m, f, out_c, k_h * k_w, in_c);
-        if (s != TL_OK) {
-            return s;
-        }
-    } else if (f->dtype != TL_DTYPE_INT8 && f->dtype != TL_DTYPE_INT4) {
-        return TL_ERR_UNSUPPORTED;
-    }
-    if (op->input_offset < -127 || op->input_offset > 128 ||
-        op->output_offset < -128 || op->output_offset > 127) {
-        return TL_ERR_QUANT;
-    }
-    return check_requant(m, op, out_c, dot);
-}
-
-static tl_status check_pool(const tl_model *m, const tl_op_rec *op)
-{
-    const tl_tensor_rec *in = tensor_at(m, op->inputs[0]);
-    const tl_tensor_rec *out = tensor_at(m, op->output);
-    if (op->input_count != 1 || !is_activation(in)) {
-        return TL_ERR_FORMAT;
-    }
-    if (in->rank != 4 || out->rank != 4 || in->dims[0] != out->dims[0] ||
-        in->dims[3] != out->dims[3]) {
-        return TL_ERR_SHAPE;
-    }
-    tl_status s = check_window(in->dims[1], out->dims[1], op->filter_h, op->stride_h, 1,
-                               op->pad_top);
-    if (s == TL_OK) {
-        s = check_window(in->dims[2], out->dims[2], op->filter_w, op->stride_w, 1, op->pad_left);
-    }
-    if (s == TL_OK && (uint64_t)op->filter_h * op->filter_w > TL_MAX_DOT) {
-        s = TL_ERR_SHAPE;
-    }
-    return s;
-}
-
-static tl_status check_add(const tl_model *m, const tl_op_rec *op)
-{
-    const tl_tensor_rec *a = tensor_at(m, op->inputs[0]);
-    const tl_tensor_rec *b = tensor_at(m, op->inputs[1]);
-    const tl_tensor_rec *out = tensor_at(m, op->output);
-    if (op->input_count != 2 || !is_activation(a) || !is_activation(b)) {
-        return TL_ERR_FORMAT;
-    }
-    if (a->data_size != out->data_size || b->data_size != out->data_size) {
-        return TL_ERR_SHAPE;
-    }
-    const tl_residual_add q = {
-        0, op->input_offset, op->p[TL_ADD_INPUT2_OFFSET], op->output_offset, op->p[TL_ADD_LEFT_SHIFT],
-        op->p[TL_ADD_INPUT1_MULT], op->p[TL_ADD_INPUT1_SHIFT], op->p[TL_ADD_INPUT2_MULT],
-        op->p[TL_ADD_INPUT2_SHIFT], op->p[TL_ADD_OUTPUT_MULT], op->p[TL_ADD_OUTPUT_SHIFT],
-        op->act_min, op->act_max
-    };
-    return check_add_quant(&q);
-}
-
-/* TRANSPOSE: a permutation of the four dimensions that leaves those past
- * the rank in place, and an output shaped accordingly. */
-static tl_status check_transpose(const tl_model *m, const tl_op_rec *op)
-{
-    const tl_tensor_rec *in = tensor_at(m, op->inputs[0]), *out = tensor_at(m, op->output);
-    if (op->input_count != 1 || !is_activation(in) || in->rank != out->rank) {
-        return TL_ERR_FORMAT;
-    }
-    uint32_t seen = 0;
-    for (uint32_t i = 0; i < TL_MAX_RANK; ++i) {
-        const int32_t k = op->p[TL_TRANSPOSE_PERM + i];
-        if (k < 0 || k >= (int32_t)TL_MAX_RANK || (seen & (1u << k)) || (i >= in->rank && k != (int32_t)i)) {
-            return TL_ERR_FORMAT;
-        }
-        seen |= 1u << k;
-        if (out->dims[i] != in->dims[k]) {
-            return TL_ERR_SHAPE;
-        }
-    }
-    return TL_OK;
-}
-
-/* PAD: rows added within bounds, none past the rank, an output that is the
- * input grown by them, an int8 value. */
-static tl_status check_pad(const tl_model *m, const tl_op_rec *op)
-{
-    const tl_tensor_rec *in = tensor_at(m, op->inputs[0]), *out = tensor_at(m, op->output);
-    if (op->input_count != 1 || !is_activation(in) || in->rank != out->rank) {
-        return TL_ERR_FORMAT;
-    }
-    if (op->p[TL_PAD_VALUE] < -128 || op->p[TL_PAD_VALUE] > 127) {
-        return TL_ERR_QUANT;
-    }
-    for (uint32_t i = 0; i < TL_MAX_RANK; ++i) {
-        const int32_t before = op->p[TL_PAD_BEFORE + i], after = op->p[TL_PAD_AFTER + i];
-        if (before < 0 || after < 0 || before > (int32_t)TL_MAX_DIM || after > (int32_t)TL_MAX_DIM ||
-            (i >= in->rank && (before || after))) {
-            return TL_ERR_FORMAT;
-        }
-        if ((uint64_t)out->dims[i] != (uint64_t)in->dims[i] + (uint64_t)before + (uint64_t)after) {
-            return TL_ERR_SHAPE;
-        }
-    }
-    return TL_OK;
-}
-
+/* What every operator shares (an activation output, inputs that exist, a
+ * clamp in order, flags it knows), then the operator's own checks. */
 static tl_status check_op(const tl_model *m, uint32_t index)
 {
     const tl_op_rec *op = &m->ops[index];
-    const tl_tensor_rec *out = tensor_at(m, op->output);
-    if (!is_activation(out)) {
+    if (op->opcode >= TL_OP_COUNT_ || !tl_op_table[op->opcode]) {
+        return TL_ERR_UNSUPPORTED;
+    }
+    const tl_op_kind *kind = tl_op_table[op->opcode];
+    if (!tl_op_is_activation(tl_op_tensor(m, op->output))) {
         return TL_ERR_FORMAT;
     }
     if (op->input_count < 1 || op->input_count > 3) {
         return TL_ERR_FORMAT;
     }
     for (uint32_t i = 0; i < op->input_count; ++i) {
-        if (!tensor_at(m, op->inputs[i])) {
+        if (!tl_op_tensor(m, op->inputs[i])) {
             return TL_ERR_BOUNDS;
         }
     }
-    if (op->act_min < -128 || op->act_max > 127 || op->act_min > op->act_max) {
+    if (op->act_min > op->act_max) {
         return TL_ERR_QUANT;
     }
     if (op->flags & ~TL_OP_FLAG_RESIDUAL) {
-        return TL_ERR_FORMAT;
+        return TL_ERR_FORMAT; /* a flag the format does not define */
     }
-    if ((op->flags & TL_OP_FLAG_RESIDUAL) && op->opcode != TL_OP_CONV_2D) {
+    if (op->flags & ~kind->flags_allowed) {
         return TL_ERR_UNSUPPORTED;
     }
-    switch (op->opcode) {
-    case TL_OP_CONV_2D:
-    case TL_OP_DEPTHWISE_CONV_2D:
-    case TL_OP_FULLY_CONNECTED:
-        return check_conv(m, op);
-    case TL_OP_AVERAGE_POOL_2D:
-    case TL_OP_MAX_POOL_2D:
-        return check_pool(m, op);
-    case TL_OP_ADD:
-        return check_add(m, op);
-    case TL_OP_RESHAPE: {
-        const tl_tensor_rec *in = tensor_at(m, op->inputs[0]);
-        if (op->input_count != 1 || !is_activation(in)) {
-            return TL_ERR_FORMAT;
-        }
-        return in->data_size == out->data_size ? TL_OK : TL_ERR_SHAPE;
-    }
-    case TL_OP_TRANSPOSE:
-        return check_transpose(m, op);
-    case TL_OP_PAD:
-        return check_pad(m, op);
-    case TL_OP_SOFTMAX: {
-        const tl_tensor_rec *in = tensor_at(m, op->inputs[0]);
-        if (op->input_count != 1 || !is_activation(in)) {
-            return TL_ERR_FORMAT;
-        }
-        if (in->data_size != out->data_size || in->rank != out->rank ||
-            in->dims[in->rank - 1] != out->dims[out->rank - 1] ||
-            in->dims[in->rank - 1] > TL_MAX_SOFTMAX_DEPTH) {
-            return TL_ERR_SHAPE;
-        }
-        /* Differences below diff_min are skipped; the ones used are scaled by
-         * 2^left_shift and must stay in int32. */
-        const int32_t shift = op->p[TL_SOFTMAX_INPUT_LEFT_SHIFT];
-        const int32_t diff_min = op->p[TL_SOFTMAX_DIFF_MIN];
-        if (op->p[TL_SOFTMAX_INPUT_MULT] <= 0 || shift < 0 || shift > 30 || diff_min > 0 ||
-            diff_min < -255 || ((uint64_t)(-(int64_t)diff_min) << shift) > INT32_MAX) {
-            return TL_ERR_QUANT;
-        }
-        return TL_OK;
-    }
-    default:
-        return TL_ERR_UNSUPPORTED;
-    }
+    return kind->check(m, op);
 }
 
 static tl_status check_exits(const tl_model *m)
@@ -530,7 +238,7 @@ static tl_status check_exits(const tl_model *m)
     uint32_t previous_end = 0;
     for (uint32_t i = 0; i < m->header->exit_count; ++i) {
         const tl_exit_rec *e = &m->exits[i];
-        if (!is_activation(tensor_at(m, e->output)) || e->op_end > m->header->op_count ||
+        if (!tl_op_is_activation(tl_op_tensor(m, e->output)) || e->op_end > m->header->op_count ||
             e->op_end < previous_end || e->kind > TL_EXIT_PROBS ||
             e->prob_zero_point < -128 || e->prob_zero_point > 127 ||
             e->prob_scale_q24 > (1u << 24)) {
@@ -655,7 +363,7 @@ static tl_status load(loader *ld, const void *data, size_t size, unsigned flags)
         }
     }
     for (uint32_t i = 0; i < h->input_count + h->output_count; ++i) {
-        if (!is_activation(tensor_at(m, m->io[i]))) {
+        if (!tl_op_is_activation(tl_op_tensor(m, m->io[i]))) {
             return TL_ERR_FORMAT;
         }
     }
@@ -731,11 +439,7 @@ const char *tl_model_tensor_name(const tl_model *model, uint32_t index)
 
 const char *tl_opcode_name(uint32_t opcode)
 {
-    static const char *const names[TL_OP_COUNT_] = {
-        "?", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D",
-        "MAX_POOL_2D", "ADD", "RESHAPE", "SOFTMAX", "TRANSPOSE", "PAD"
-    };
-    return opcode < TL_OP_COUNT_ ? names[opcode] : "?";
+    return opcode < TL_OP_COUNT_ && tl_op_table[opcode] ? tl_op_table[opcode]->name : "?";
 }
 
 uint64_t tl_op_macs(const tl_model *model, uint32_t op_index)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "op.h"
 
 void tl_pad_s8(const tl_pad_params *p)
 {
@@ -25,3 +26,50 @@ void tl_pad_s8(const tl_pad_params *p)
         }
     }
 }
+
+/* ---- the operator ---- */
+
+/* PAD: rows added within bounds, none past the rank, an output that is the
+ * input grown by them, an int8 value. */
+static tl_status check_pad(const tl_model *m, const tl_op_rec *op)
+{
+    tl_status s = tl_op_check_s8_output(m, op);
+    if (s != TL_OK) {
+        return s;
+    }
+    const tl_tensor_rec *in = tl_op_tensor(m, op->inputs[0]), *out = tl_op_tensor(m, op->output);
+    if (op->input_count != 1 || !tl_op_is_s8_activation(in) || in->rank != out->rank) {
+        return TL_ERR_FORMAT;
+    }
+    if (op->p[TL_PAD_VALUE] < -128 || op->p[TL_PAD_VALUE] > 127) {
+        return TL_ERR_QUANT;
+    }
+    for (uint32_t i = 0; i < TL_MAX_RANK; ++i) {
+        const int32_t before = op->p[TL_PAD_BEFORE + i], after = op->p[TL_PAD_AFTER + i];
+        if (before < 0 || after < 0 || before > (int32_t)TL_MAX_DIM || after > (int32_t)TL_MAX_DIM ||
+            (i >= in->rank && (before || after))) {
+            return TL_ERR_FORMAT;
+        }
+        if ((uint64_t)out->dims[i] != (uint64_t)in->dims[i] + (uint64_t)before + (uint64_t)after) {
+            return TL_ERR_SHAPE;
+        }
+    }
+    return TL_OK;
+}
+
+static void run_pad(const tl_interp *it, const tl_op_rec *op)
+{
+    const tl_tensor_rec *in = &it->model->tensors[op->inputs[0]];
+    tl_pad_params p;
+    p.input = tl_op_activation(it, op->inputs[0]);
+    p.output = tl_op_activation(it, op->output);
+    for (int i = 0; i < 4; ++i) {
+        p.in_dims[i] = (int32_t)in->dims[i];
+        p.before[i] = op->p[TL_PAD_BEFORE + i];
+        p.after[i] = op->p[TL_PAD_AFTER + i];
+    }
+    p.value = (int8_t)op->p[TL_PAD_VALUE];
+    tl_pad_s8(&p);
+}
+
+const tl_op_kind tl_op_pad = { "PAD", 0, check_pad, run_pad };

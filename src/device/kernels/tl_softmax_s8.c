@@ -7,6 +7,7 @@
  * its own input element and the row's sums, so input and output may alias.
  */
 #include "kernels.h"
+#include "op.h"
 #include "fixedpoint.h"
 
 void tl_softmax_s8(const tl_softmax_params *p)
@@ -52,3 +53,48 @@ void tl_softmax_s8(const tl_softmax_params *p)
         }
     }
 }
+
+/* ---- the operator ---- */
+
+#define TL_MAX_SOFTMAX_DEPTH 4095u  /* keeps the Q12.19 sum of exps in int32 */
+
+static tl_status check_softmax(const tl_model *m, const tl_op_rec *op)
+{
+    tl_status s = tl_op_check_s8_output(m, op);
+    if (s != TL_OK) {
+        return s;
+    }
+    const tl_tensor_rec *in = tl_op_tensor(m, op->inputs[0]), *out = tl_op_tensor(m, op->output);
+    if (op->input_count != 1 || !tl_op_is_s8_activation(in)) {
+        return TL_ERR_FORMAT;
+    }
+    if (in->data_size != out->data_size || in->rank != out->rank ||
+        in->dims[in->rank - 1] != out->dims[out->rank - 1] || in->dims[in->rank - 1] > TL_MAX_SOFTMAX_DEPTH) {
+        return TL_ERR_SHAPE;
+    }
+    /* Differences below diff_min are skipped; the ones used are scaled by
+     * 2^left_shift and must stay in int32. */
+    const int32_t shift = op->p[TL_SOFTMAX_INPUT_LEFT_SHIFT];
+    const int32_t diff_min = op->p[TL_SOFTMAX_DIFF_MIN];
+    if (op->p[TL_SOFTMAX_INPUT_MULT] <= 0 || shift < 0 || shift > 30 || diff_min > 0 || diff_min < -255 ||
+        ((uint64_t)(-(int64_t)diff_min) << shift) > INT32_MAX) {
+        return TL_ERR_QUANT;
+    }
+    return TL_OK;
+}
+
+static void run_softmax(const tl_interp *it, const tl_op_rec *op)
+{
+    const tl_tensor_rec *in = &it->model->tensors[op->inputs[0]];
+    tl_softmax_params p;
+    p.input = tl_op_activation(it, op->inputs[0]);
+    p.output = tl_op_activation(it, op->output);
+    p.depth = (int32_t)in->dims[in->rank - 1];
+    p.rows = (int32_t)(in->data_size / (uint32_t)p.depth);
+    p.input_multiplier = op->p[TL_SOFTMAX_INPUT_MULT];
+    p.input_left_shift = op->p[TL_SOFTMAX_INPUT_LEFT_SHIFT];
+    p.diff_min = op->p[TL_SOFTMAX_DIFF_MIN];
+    tl_softmax_s8(&p);
+}
+
+const tl_op_kind tl_op_softmax = { "SOFTMAX", 0, check_softmax, run_softmax };

@@ -2,6 +2,7 @@
  * Transpose: pure data movement, so exact). Walks the output in order and
  * reads the input through the permuted strides. */
 #include "kernels.h"
+#include "op.h"
 
 void tl_transpose_s8(const tl_transpose_params *p)
 {
@@ -26,3 +27,46 @@ void tl_transpose_s8(const tl_transpose_params *p)
         }
     }
 }
+
+/* ---- the operator ---- */
+
+/* TRANSPOSE: a permutation of the four dimensions that leaves those past
+ * the rank in place, and an output shaped accordingly. */
+static tl_status check_transpose(const tl_model *m, const tl_op_rec *op)
+{
+    tl_status s = tl_op_check_s8_output(m, op);
+    if (s != TL_OK) {
+        return s;
+    }
+    const tl_tensor_rec *in = tl_op_tensor(m, op->inputs[0]), *out = tl_op_tensor(m, op->output);
+    if (op->input_count != 1 || !tl_op_is_s8_activation(in) || in->rank != out->rank) {
+        return TL_ERR_FORMAT;
+    }
+    uint32_t seen = 0;
+    for (uint32_t i = 0; i < TL_MAX_RANK; ++i) {
+        const int32_t k = op->p[TL_TRANSPOSE_PERM + i];
+        if (k < 0 || k >= (int32_t)TL_MAX_RANK || (seen & (1u << k)) || (i >= in->rank && k != (int32_t)i)) {
+            return TL_ERR_FORMAT;
+        }
+        seen |= 1u << k;
+        if (out->dims[i] != in->dims[k]) {
+            return TL_ERR_SHAPE;
+        }
+    }
+    return TL_OK;
+}
+
+static void run_transpose(const tl_interp *it, const tl_op_rec *op)
+{
+    const tl_tensor_rec *in = &it->model->tensors[op->inputs[0]];
+    tl_transpose_params p;
+    p.input = tl_op_activation(it, op->inputs[0]);
+    p.output = tl_op_activation(it, op->output);
+    for (int i = 0; i < 4; ++i) {
+        p.in_dims[i] = (int32_t)in->dims[i];
+        p.perm[i] = op->p[TL_TRANSPOSE_PERM + i];
+    }
+    tl_transpose_s8(&p);
+}
+
+const tl_op_kind tl_op_transpose = { "TRANSPOSE", 0, check_transpose, run_transpose };

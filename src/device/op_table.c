@@ -1,0 +1,21 @@
+/* op_table.c - every operator the runtime has, by opcode: the table a
+ * host build and a general-purpose firmware use. A firmware for known
+ * models uses the table `tinylarge resolver MODEL.tlm...` writes instead,
+ * and links only those kernels. */
+#include "op.h"
+
+extern const tl_op_kind tl_op_conv_2d, tl_op_depthwise_conv_2d, tl_op_fully_connected, tl_op_average_pool_2d,
+    tl_op_max_pool_2d, tl_op_add, tl_op_reshape, tl_op_softmax, tl_op_transpose, tl_op_pad;
+
+const tl_op_kind *const tl_op_table[TL_OP_COUNT_] = {
+    [TL_OP_CONV_2D] = &tl_op_conv_2d,
+    [TL_OP_DEPTHWISE_CONV_2D] = &tl_op_depthwise_conv_2d,
+    [TL_OP_FULLY_CONNECTED] = &tl_op_fully_connected,
+    [TL_OP_AVERAGE_POOL_2D] = &tl_op_average_pool_2d,
+    [TL_OP_MAX_POOL_2D] = &tl_op_max_pool_2d,
+    [TL_OP_ADD] = &tl_op_add,
+    [TL_OP_RESHAPE] = &tl_op_reshape,
+    [TL_OP_SOFTMAX] = &tl_op_softmax,
+    [TL_OP_TRANSPOSE] = &tl_op_transpose,
+    [TL_OP_PAD] = &tl_op_pad,
+};
