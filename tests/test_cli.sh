@@ -67,10 +67,13 @@ check "inspect a .tflite it imports" 0 "^every operator is supported: .tinylarge
     "$bin" inspect "$models/kws_ref_model.tflite"
 examples=$2/models/tflm-examples
 if [ -f "$examples/mobilenet_v2_quantized_1x3x224x224.tflite" ]; then
-    check "inspect names every missing operator" 0 "^operators tinylarge does not run yet: MEAN x1$" -- \
-        "$bin" inspect "$examples/mobilenet_v2_quantized_1x3x224x224.tflite"
-    check "import takes MobileNetV2's TRANSPOSE and 18 PADs, stops at MEAN" 1 "operator 81 \(MEAN\): operator is not supported" -- \
-        "$bin" import "$examples/mobilenet_v2_quantized_1x3x224x224.tflite" -o "$work/mbv2.tlm"
+    check "inspect names every missing operator" 0 "^operators tinylarge does not run yet: UNIDIRECTIONAL_SEQUENCE_LSTM x2, LOGISTIC x1$" -- \
+        "$bin" inspect "$examples/dtln_noise_suppression.tflite"
+    check "a PyTorch-exported MobileNetV2 (TRANSPOSE, PADs, MEAN) imports" 0 "74 operators" -- \
+        "$bin" import "$examples/mobilenet_v2_quantized_1x3x224x224.tflite" -o "$work/mnv2.tlm"
+    check "and runs" 0 "^output \(1000 bytes\)" -- "$bin" run "$work/mnv2.tlm"
+    check "import names the operator it stops at" 1 "operator 0 \(UNIDIRECTIONAL_SEQUENCE_LSTM\): operator is not supported" -- \
+        "$bin" import "$examples/micro_speech_lstm.tflite" -o "$work/lstm.tlm"
     check "inspect: a custom operator and what to do" 0 "custom operators: an accelerator.s compiled subgraph" -- \
         "$bin" inspect "$examples/person_detect_vela.tflite"
     check "inspect: float activations and what to do" 0 "^3 operators have float activations: .*quantise the model to int8" -- \

@@ -606,6 +606,85 @@ static void test_pad_surrounds_the_input_with_the_value(void **state)
     }
 }
 
+/* ---- mean ---- */
+
+/* TFLite's constants on a worked case: scales equal, 49 values (a 7x7
+ * pool): 1.0 is 2^30 * 2^1 / 2^31; floor(log2 49) = 5 bits more, divided
+ * by 49: 2^35 / 49 = 701219150 (truncated), shift 1 - 5. */
+static void test_mean_constants_fold_one_over_the_count(void **state)
+{
+    (void)state;
+    int32_t m, shift;
+    assert_int_equal(tl_mean_constants(0.5f, 0.5f, 49, &m, &shift), TL_OK);
+    assert_int_equal(m, 701219150);
+    assert_int_equal(shift, -4);
+    assert_int_equal(tl_mean_constants(0.5f, 0.5f, 1, &m, &shift), TL_OK);
+    assert_int_equal(m, 1 << 30);
+    assert_int_equal(shift, 1);
+    assert_int_equal(tl_mean_constants(0.0f, 0.5f, 4, &m, &shift), TL_ERR_QUANT);
+    assert_int_equal(tl_mean_constants(0.5f, 0.5f, 0, &m, &shift), TL_ERR_QUANT);
+}
+
+/* Random shapes and axis sets: each output is the naive sum over the input
+ * elements that share its kept coordinates, requantised as TFLite does,
+ * and within one step of the real mean where not clamped. */
+static void test_mean_averages_the_marked_dimensions(void **state)
+{
+    (void)state;
+    test_rng r = { 13 };
+    for (int i = 0; i < ITERATIONS; ++i) {
+        int32_t dims[4], reduce[4], od[4], count = 1;
+        for (int k = 0; k < 4; ++k) {
+            dims[k] = rng_int(&r, 1, 7);
+            reduce[k] = rng_int(&r, 0, 1);
+            od[k] = reduce[k] ? 1 : dims[k];
+            count *= reduce[k] ? dims[k] : 1;
+        }
+        const float in_scale = rng_float(&r, 0.01f, 0.2f), out_scale = rng_float(&r, 0.01f, 0.2f);
+        const int32_t in_zp = rng_int(&r, -20, 20), out_zp = rng_int(&r, -20, 20);
+        tl_mean_params p;
+        memset(&p, 0, sizeof p);
+        assert_int_equal(tl_mean_constants(in_scale, out_scale, (uint32_t)count, &p.multiplier, &p.shift), TL_OK);
+        const int32_t n = dims[0] * dims[1] * dims[2] * dims[3], m = od[0] * od[1] * od[2] * od[3];
+        int8_t *in = malloc((size_t)n), *out = malloc((size_t)m);
+        int32_t *sum = calloc((size_t)m, sizeof *sum);
+        for (int32_t k = 0; k < n; ++k) {
+            in[k] = (int8_t)rng_int(&r, -128, 127);
+        }
+        p.input = in;
+        p.output = out;
+        memcpy(p.in_dims, dims, sizeof dims);
+        memcpy(p.reduce, reduce, sizeof reduce);
+        p.input_offset = -in_zp;
+        p.output_offset = out_zp;
+        tl_mean_s8(&p);
+        int32_t x[4];
+        for (x[0] = 0; x[0] < dims[0]; ++x[0])
+        for (x[1] = 0; x[1] < dims[1]; ++x[1])
+        for (x[2] = 0; x[2] < dims[2]; ++x[2])
+        for (x[3] = 0; x[3] < dims[3]; ++x[3]) {
+            int32_t o[4];
+            for (int k = 0; k < 4; ++k) {
+                o[k] = reduce[k] ? 0 : x[k];
+            }
+            sum[((o[0] * od[1] + o[1]) * od[2] + o[2]) * od[3] + o[3]] +=
+                in[((x[0] * dims[1] + x[1]) * dims[2] + x[2]) * dims[3] + x[3]];
+        }
+        for (int32_t k = 0; k < m; ++k) {
+            const int32_t want = tl_clamp_s8(
+                tl_requantize(sum[k] - in_zp * count, p.multiplier, p.shift) + out_zp, -128, 127);
+            assert_int_equal(out[k], want);
+            const double real = round((double)(sum[k] - in_zp * count) / count * in_scale / out_scale) + out_zp;
+            if (real > -128 && real < 127) {
+                assert_true(fabs(real - out[k]) <= 1.0);
+            }
+        }
+        free(in);
+        free(out);
+        free(sum);
+    }
+}
+
 /* ---- softmax ---- */
 
 static void test_softmax(void **state)
@@ -667,6 +746,8 @@ int main(void)
         cmocka_unit_test(test_activation_range),
         cmocka_unit_test(test_transpose_moves_every_element_where_the_permutation_says),
         cmocka_unit_test(test_pad_surrounds_the_input_with_the_value),
+        cmocka_unit_test(test_mean_constants_fold_one_over_the_count),
+        cmocka_unit_test(test_mean_averages_the_marked_dimensions),
         cmocka_unit_test(test_conv2d_s8),
         cmocka_unit_test(test_depthwise_conv2d_s8),
         cmocka_unit_test(test_conv2d_s4),

@@ -583,6 +583,56 @@ static void test_transpose_and_pad_run_as_the_naive_reference_says(void **state)
     free(bytes);
 }
 
+/* MEAN over H and W of [1,2,3,4] through the writer, the loader and the
+ * interpreter: each channel's mean of six values; a reduce flag that is
+ * not 0 or 1, one past the rank, and an output of the wrong size are
+ * refused at load. */
+static void test_mean_runs_and_its_bad_records_are_refused(void **state)
+{
+    (void)state;
+    tl_op_rec op;
+    memset(&op, 0, sizeof op);
+    op.opcode = TL_OP_MEAN;
+    op.act_min = -128;
+    op.act_max = 127;
+    op.p[TL_MEAN_REDUCE + 1] = op.p[TL_MEAN_REDUCE + 2] = 1;
+    assert_int_equal(tl_mean_constants(0.1f, 0.1f, 6, &op.p[TL_MEAN_MULT], &op.p[TL_MEAN_SHIFT]), TL_OK);
+    const uint32_t in_dims[4] = { 1, 2, 3, 4 }, out_dims[4] = { 1, 1, 1, 4 }, bad_dims[4] = { 1, 1, 1, 3 };
+    uint8_t *bytes;
+    size_t size;
+    assert_int_equal(single_op_model_bytes(&op, in_dims, out_dims, &bytes, &size), 0);
+    tl_model m;
+    assert_int_equal(tl_model_load(&m, bytes, size, 0), TL_OK);
+    uint8_t *arena = aligned_alloc(16, (tl_model_arena_size(&m) + 15) / 16 * 16 + 16);
+    tl_interp it;
+    assert_int_equal(tl_interp_init(&it, &m, arena, tl_model_arena_size(&m)), TL_OK);
+    int8_t *in = tl_interp_input(&it, 0, NULL);
+    for (int i = 0; i < 24; ++i) {
+        in[i] = (int8_t)(i % 4 == 3 ? 100 : i); /* channel c: c, c+4, ..., c+20; channel 3 all 100 */
+    }
+    assert_int_equal(tl_interp_invoke(&it), TL_OK);
+    const int8_t *out = tl_interp_output(&it, 0, NULL);
+    assert_int_equal(out[0], 10); /* (0+4+8+12+16+20) / 6 */
+    assert_int_equal(out[1], 11);
+    assert_int_equal(out[2], 12);
+    assert_int_equal(out[3], 100);
+    free(arena);
+    free(bytes);
+    tl_op_rec bad = op;
+    bad.p[TL_MEAN_REDUCE + 1] = 2;
+    assert_int_equal(single_op_model_bytes(&bad, in_dims, out_dims, &bytes, &size), 0);
+    assert_int_equal(tl_model_load(&m, bytes, size, 0), TL_ERR_FORMAT);
+    free(bytes);
+    assert_int_equal(single_op_model_bytes(&op, in_dims, bad_dims, &bytes, &size), 0);
+    assert_int_equal(tl_model_load(&m, bytes, size, 0), TL_ERR_SHAPE);
+    free(bytes);
+    bad = op;
+    bad.p[TL_MEAN_SHIFT] = 31;
+    assert_int_equal(single_op_model_bytes(&bad, in_dims, out_dims, &bytes, &size), 0);
+    assert_int_equal(tl_model_load(&m, bytes, size, 0), TL_ERR_QUANT);
+    free(bytes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -598,6 +648,7 @@ int main(void)
         cmocka_unit_test(test_progressive_counts_beyond_planes),
         cmocka_unit_test(test_progressive_record_names_its_filter),
         cmocka_unit_test(test_transpose_and_pad_run_as_the_naive_reference_says),
+        cmocka_unit_test(test_mean_runs_and_its_bad_records_are_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -199,3 +199,28 @@ int transpose_pad_model_bytes(const int32_t *perm, int32_t pad_before1, uint8_t 
     tl_graph_free(&g);
     return s == TL_OK ? 0 : 1;
 }
+
+int single_op_model_bytes(const tl_op_rec *op, const uint32_t in_dims[4], const uint32_t out_dims[4],
+                          uint8_t **bytes, size_t *size)
+{
+    tl_graph g;
+    memset(&g, 0, sizeof g);
+    const int32_t in = tl_graph_add_activation(&g, "in", 4, in_dims, 0.1f, 0);
+    const int32_t out = tl_graph_add_activation(&g, "out", 4, out_dims, 0.1f, 0);
+    tl_op_rec rec = *op;
+    rec.input_count = 1;
+    rec.inputs[0] = (uint16_t)in;
+    rec.inputs[1] = rec.inputs[2] = TL_NO_TENSOR;
+    rec.output = (uint16_t)out;
+    tl_status s = TL_ERR_NOMEM;
+    if (in >= 0 && out >= 0 && tl_graph_add_op(&g, &rec, NULL, NULL, 0) >= 0) {
+        g.inputs[g.input_count++] = (uint16_t)in;
+        g.outputs[g.output_count++] = (uint16_t)out;
+        s = tl_graph_add_exit(&g, (uint16_t)out, 1);
+        if (s == TL_OK) {
+            s = tl_graph_serialize(&g, bytes, size);
+        }
+    }
+    tl_graph_free(&g);
+    return s == TL_OK ? 0 : 1;
+}

@@ -31,4 +31,10 @@ int head_model_bytes(uint32_t seed, uint32_t features, uint32_t classes, uint8_t
  * padding gives a model the loader must refuse). 0 on success. */
 int transpose_pad_model_bytes(const int32_t *perm, int32_t pad_before1, uint8_t **bytes, size_t *size);
 
+/* A model of one operator: `op` (its opcode, p[], offsets, clamp) from an
+ * int8 input of in_dims to an int8 output of out_dims (rank 4 each; scale
+ * 0.1, zero point 0). 0 on success. */
+int single_op_model_bytes(const tl_op_rec *op, const uint32_t in_dims[4], const uint32_t out_dims[4],
+                          uint8_t **bytes, size_t *size);
+
 #endif /* TL_TINY_MODEL_H */

@@ -74,7 +74,8 @@ typedef enum tl_opcode {
     TL_OP_SOFTMAX = 8,
     TL_OP_TRANSPOSE = 9,
     TL_OP_PAD = 10,
-    TL_OP_COUNT_ = 11
+    TL_OP_MEAN = 11,
+    TL_OP_COUNT_ = 12
 } tl_opcode;
 
 typedef enum tl_activation {
@@ -192,6 +193,10 @@ enum { TL_TRANSPOSE_PERM = 0 };
  * int8 value they hold (the output's zero point for TFLite's PAD, the
  * constant for PADV2). */
 enum { TL_PAD_BEFORE = 0, TL_PAD_AFTER = 4, TL_PAD_VALUE = 8 };
+/* MEAN: p[TL_MEAN_REDUCE + i] is 1 where dimension i is averaged away; the
+ * sum of (x - input zero point) over them is rescaled by (mult, shift),
+ * which fold in_scale / out_scale and 1 / count as TFLite does. */
+enum { TL_MEAN_REDUCE = 0, TL_MEAN_MULT = 4, TL_MEAN_SHIFT = 5 };
 
 /* 16 bytes each. Running ops [0, op_end) produces this exit's output;
  * exits are ordered by op_end so a cascade resumes where it stopped. */

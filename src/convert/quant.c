@@ -174,3 +174,29 @@ tl_status tl_softmax_constants(float beta, float input_scale, tl_op_rec *rec)
     rec->p[TL_SOFTMAX_DIFF_MIN] = radius > 255 ? -255 : -(int32_t)floor(radius);
     return TL_OK;
 }
+
+tl_status tl_mean_constants(float input_scale, float output_scale, uint32_t count, int32_t *multiplier,
+                            int32_t *shift)
+{
+    if (!(input_scale > 0) || !(output_scale > 0) || !isfinite(input_scale) || !isfinite(output_scale) ||
+        count == 0) {
+        return TL_ERR_QUANT;
+    }
+    const double real = (double)input_scale / (double)output_scale;
+    if (!isfinite(real)) {
+        return TL_ERR_QUANT;
+    }
+    int32_t m, e;
+    tl_quantize_multiplier(real, &m, &e);
+    /* TFLite's QuantizedMeanOrSum folds 1 / count into the multiplier:
+     * floor(log2 count) more bits, at most 32 and at most 31 + shift. */
+    int bits = 0;
+    while (bits < 62 && (1ull << (bits + 1)) <= count) {
+        ++bits;
+    }
+    bits = bits < 32 ? bits : 32;
+    bits = bits < 31 + e ? bits : 31 + e;
+    *multiplier = (int32_t)(((int64_t)m << bits) / (int64_t)count);
+    *shift = e - bits;
+    return *shift >= -31 && *shift <= 30 ? TL_OK : TL_ERR_QUANT;
+}

@@ -23,7 +23,7 @@ enum { TFL_FLOAT32 = 0, TFL_INT32 = 2, TFL_INT8 = 9 };
 enum {
     TFL_ADD = 0, TFL_AVERAGE_POOL_2D = 1, TFL_CONV_2D = 3, TFL_DEPTHWISE_CONV_2D = 4,
     TFL_FULLY_CONNECTED = 9, TFL_MAX_POOL_2D = 17, TFL_RESHAPE = 22, TFL_SOFTMAX = 25,
-    TFL_PAD = 34, TFL_TRANSPOSE = 39, TFL_PADV2 = 60
+    TFL_PAD = 34, TFL_TRANSPOSE = 39, TFL_MEAN = 40, TFL_PADV2 = 60
 };
 enum { TFL_PAD_SAME = 0, TFL_PAD_VALID = 1 };
 enum { TFL_ACT_NONE = 0, TFL_ACT_RELU = 1, TFL_ACT_RELU_N1_TO_1 = 2, TFL_ACT_RELU6 = 3 };
@@ -353,277 +353,413 @@ static tl_status add_conv_op(importer *im, const tfl_tensor *in, const tfl_tenso
     return s;
 }
 
-static tl_status import_op(importer *im, const tl_fb_table *op, int32_t builtin)
-{
-    const tl_fb *fb = &im->fb;
+/* What every operator's import step gets: the operator's tables, its
+ * first input and output (read, and added to the graph as activations),
+ * a record with the defaults filled in, and room for the options the
+ * convolution-like operators share. */
+typedef struct op_args {
+    int32_t builtin;
     tl_fb_vec ins, outs;
     tl_fb_table opt;
-    int has_opt = 0;
-    if (tl_fb_vector(fb, op, 1, 4, &ins) != 0 || tl_fb_vector(fb, op, 2, 4, &outs) != 0 ||
-        tl_fb_table_field(fb, op, 4, &opt, &has_opt) != 0) {
-        return malformed(im, "operator table");
-    }
-    if (outs.length != 1) {
-        return fail(im, TL_ERR_UNSUPPORTED, "%u outputs; exactly one is supported", outs.length);
-    }
-    if (ins.length < 1 || ins.length > 3) {
-        return fail(im, TL_ERR_UNSUPPORTED, "%u inputs is not supported", ins.length);
-    }
-    tl_op_rec rec;
-    memset(&rec, 0, sizeof rec);
-    rec.inputs[0] = rec.inputs[1] = rec.inputs[2] = TL_NO_TENSOR;
-    rec.stride_h = rec.stride_w = rec.dilation_h = rec.dilation_w = 1;
-    rec.filter_h = rec.filter_w = 1;
-    rec.act_min = -128;
-    rec.act_max = 127;
+    int has_opt;
+    int32_t in_index, out_index;
     tfl_tensor in, out;
-    tl_status s;
-    const int32_t in_index = tl_fb_vec_i32(fb, &ins, 0);
-    const int32_t out_index = tl_fb_vec_i32(fb, &outs, 0);
-    if ((s = read_tensor(im, in_index, &in)) != TL_OK || (s = read_tensor(im, out_index, &out)) != TL_OK) {
-        return s;
-    }
-    if ((s = activation(im, in_index, &rec.inputs[0])) != TL_OK ||
-        (s = activation(im, out_index, &rec.output)) != TL_OK) {
-        return s;
-    }
-    rec.input_count = 1;
-    uint8_t act = TFL_ACT_NONE;
-    int32_t stride_w = 1, stride_h = 1, dil_w = 1, dil_h = 1;
-    uint8_t pad_scheme = TFL_PAD_VALID;
+    tl_op_rec rec;
+    uint8_t act, pad_scheme;
+    int32_t stride_w, stride_h, dil_w, dil_h;
+} op_args;
 
-    switch (builtin) {
-    case TFL_CONV_2D:
-    case TFL_DEPTHWISE_CONV_2D: {
-        const int dw = builtin == TFL_DEPTHWISE_CONV_2D;
-        int32_t depth_mult = 1;
-        if (!has_opt || tl_fb_u8(fb, &opt, 0, 0, &pad_scheme) != 0 ||
-            tl_fb_i32(fb, &opt, 1, 0, &stride_w) != 0 || tl_fb_i32(fb, &opt, 2, 0, &stride_h) != 0 ||
-            (dw && tl_fb_i32(fb, &opt, 3, 1, &depth_mult) != 0) ||
-            tl_fb_u8(fb, &opt, dw ? 4 : 3, 0, &act) != 0 ||
-            tl_fb_i32(fb, &opt, dw ? 5 : 4, 1, &dil_w) != 0 ||
-            tl_fb_i32(fb, &opt, dw ? 6 : 5, 1, &dil_h) != 0) {
-            return malformed(im, "convolution options");
-        }
-        if (ins.length < 2 || in.rank != 4 || out.rank != 4 || in.dims[0] != out.dims[0]) {
-            return fail(im, TL_ERR_SHAPE, "expects a 4-D input and output of one batch size, and a filter");
-        }
-        if (stride_w < 1 || stride_h < 1 || stride_w > 255 || stride_h > 255 || dil_w < 1 ||
-            dil_h < 1 || dil_w > 255 || dil_h > 255) {
-            return fail(im, TL_ERR_UNSUPPORTED, "stride %dx%d / dilation %dx%d out of range",
-                        stride_h, stride_w, dil_h, dil_w);
-        }
-        tfl_tensor f;
-        const uint32_t out_c = out.dims[3];
-        if ((s = filter_tensor(im, tl_fb_vec_i32(fb, &ins, 1), out_c, &f, &rec.inputs[1])) != TL_OK) {
-            return s;
-        }
-        if (dw ? (f.dims[0] != 1 || f.dims[3] != out_c || out_c % in.dims[3] != 0)
-               : (f.dims[0] != out_c || f.dims[3] != in.dims[3])) {
-            return fail(im, TL_ERR_SHAPE, "filter shape does not match input and output channels");
-        }
-        if (dw) {
-            rec.depth_multiplier = (uint8_t)(out_c / in.dims[3]);
-            if (out_c / in.dims[3] > 255) {
-                return fail(im, TL_ERR_UNSUPPORTED, "depth multiplier above 255");
-            }
-        }
-        rec.opcode = dw ? TL_OP_DEPTHWISE_CONV_2D : TL_OP_CONV_2D;
-        rec.input_count = 2;
-        rec.stride_h = (uint8_t)stride_h;
-        rec.stride_w = (uint8_t)stride_w;
-        rec.dilation_h = (uint8_t)dil_h;
-        rec.dilation_w = (uint8_t)dil_w;
-        if ((s = padding(im, pad_scheme, in.dims[1], f.dims[1], stride_h, dil_h, out.dims[1], &rec.pad_top)) != TL_OK ||
-            (s = padding(im, pad_scheme, in.dims[2], f.dims[2], stride_w, dil_w, out.dims[2], &rec.pad_left)) != TL_OK ||
-            (s = fused_activation(im, act, &out, &rec)) != TL_OK) {
-            return s;
-        }
-        return add_conv_op(im, &in, &f, ins.length > 2 ? tl_fb_vec_i32(fb, &ins, 2) : -1, &out, out_c, &rec);
-    }
-    case TFL_FULLY_CONNECTED: {
-        uint8_t weights_format = 0;
-        if (has_opt && (tl_fb_u8(fb, &opt, 0, 0, &act) != 0 || tl_fb_u8(fb, &opt, 1, 0, &weights_format) != 0)) {
-            return malformed(im, "fully-connected options");
-        }
-        if (weights_format != 0) {
-            return fail(im, TL_ERR_UNSUPPORTED, "shuffled weights format %u", weights_format);
-        }
-        if (ins.length < 2) {
-            return fail(im, TL_ERR_SHAPE, "expects an input and a filter");
-        }
-        tfl_tensor f;
-        tfl_tensor probe;
-        if ((s = read_tensor(im, tl_fb_vec_i32(fb, &ins, 1), &probe)) != TL_OK) {
-            return s;
-        }
-        const uint32_t out_c = probe.dims[0];
-        if ((s = filter_tensor(im, tl_fb_vec_i32(fb, &ins, 1), out_c, &f, &rec.inputs[1])) != TL_OK) {
-            return s;
-        }
-        if (f.rank != 2 || elements(&in) % f.dims[1] != 0 ||
-            elements(&out) != elements(&in) / f.dims[1] * out_c) {
-            return fail(im, TL_ERR_SHAPE, "filter [%u, %u] does not match input and output sizes",
-                        f.dims[0], f.dims[1]);
-        }
-        rec.opcode = TL_OP_FULLY_CONNECTED;
-        rec.input_count = 2;
-        if ((s = fused_activation(im, act, &out, &rec)) != TL_OK) {
-            return s;
-        }
-        return add_conv_op(im, &in, &f, ins.length > 2 ? tl_fb_vec_i32(fb, &ins, 2) : -1, &out, out_c, &rec);
-    }
-    case TFL_AVERAGE_POOL_2D:
-    case TFL_MAX_POOL_2D: {
-        int32_t fw = 0, fh = 0;
-        if (!has_opt || tl_fb_u8(fb, &opt, 0, 0, &pad_scheme) != 0 ||
-            tl_fb_i32(fb, &opt, 1, 0, &stride_w) != 0 || tl_fb_i32(fb, &opt, 2, 0, &stride_h) != 0 ||
-            tl_fb_i32(fb, &opt, 3, 0, &fw) != 0 || tl_fb_i32(fb, &opt, 4, 0, &fh) != 0 ||
-            tl_fb_u8(fb, &opt, 5, 0, &act) != 0) {
-            return malformed(im, "pooling options");
-        }
-        if (in.rank != 4 || out.rank != 4 || in.dims[3] != out.dims[3] || in.dims[0] != out.dims[0]) {
-            return fail(im, TL_ERR_SHAPE, "expects 4-D input and output with equal batch and channels");
-        }
-        if (fw < 1 || fh < 1 || fw > 255 || fh > 255 || stride_w < 1 || stride_h < 1 ||
-            stride_w > 255 || stride_h > 255) {
-            return fail(im, TL_ERR_UNSUPPORTED, "window %dx%d / stride %dx%d out of range", fh, fw,
-                        stride_h, stride_w);
-        }
-        if (in.zero_point != out.zero_point || in.scale != out.scale) {
-            return fail(im, TL_ERR_QUANT, "input and output quantisation differ");
-        }
-        rec.opcode = builtin == TFL_AVERAGE_POOL_2D ? TL_OP_AVERAGE_POOL_2D : TL_OP_MAX_POOL_2D;
-        rec.filter_h = (uint8_t)fh;
-        rec.filter_w = (uint8_t)fw;
-        rec.stride_h = (uint8_t)stride_h;
-        rec.stride_w = (uint8_t)stride_w;
-        if ((s = padding(im, pad_scheme, in.dims[1], (uint32_t)fh, (uint32_t)stride_h, 1, out.dims[1], &rec.pad_top)) != TL_OK ||
-            (s = padding(im, pad_scheme, in.dims[2], (uint32_t)fw, (uint32_t)stride_w, 1, out.dims[2], &rec.pad_left)) != TL_OK ||
-            (s = fused_activation(im, act, &out, &rec)) != TL_OK) {
-            return s;
-        }
-        break;
-    }
-    case TFL_ADD: {
-        if (has_opt && tl_fb_u8(fb, &opt, 0, 0, &act) != 0) {
-            return malformed(im, "add options");
-        }
-        if (ins.length != 2) {
-            return fail(im, TL_ERR_SHAPE, "expects two inputs");
-        }
-        tfl_tensor in2;
-        const int32_t in2_index = tl_fb_vec_i32(fb, &ins, 1);
-        if ((s = read_tensor(im, in2_index, &in2)) != TL_OK) {
-            return s;
-        }
-        if (elements(&in) != elements(&out) || elements(&in2) != elements(&out)) {
-            return fail(im, TL_ERR_UNSUPPORTED, "ADD with broadcasting is not supported");
-        }
-        if ((s = activation(im, in2_index, &rec.inputs[1])) != TL_OK ||
-            (s = fused_activation(im, act, &out, &rec)) != TL_OK) {
-            return s;
-        }
-        rec.opcode = TL_OP_ADD;
-        rec.input_count = 2;
-        if (tl_add_constants(in.scale, in.zero_point, in2.scale, in2.zero_point, out.scale,
-                             out.zero_point, &rec) != TL_OK) {
-            return fail(im, TL_ERR_QUANT, "output scale too small for the input scales");
-        }
-        break;
-    }
-    case TFL_RESHAPE:
-        if (elements(&in) != elements(&out)) {
-            return fail(im, TL_ERR_SHAPE, "input and output sizes differ");
-        }
-        rec.opcode = TL_OP_RESHAPE; /* the optional shape input is implied by the output */
-        break;
-    case TFL_TRANSPOSE:
-    case TFL_PAD:
-    case TFL_PADV2: {
-        /* Data movement only: no rescaling, so input and output share their quantisation. */
-        if (in.zero_point != out.zero_point || fabsf(in.scale - out.scale) > 1e-6f * out.scale || in.rank != out.rank) {
-            return fail(im, TL_ERR_QUANT, "input and output must share rank, scale and zero point");
-        }
-        tfl_tensor arg;
-        const uint32_t want = builtin == TFL_TRANSPOSE ? in.rank : 2 * in.rank;
-        if (ins.length < 2 || (s = read_tensor(im, tl_fb_vec_i32(fb, &ins, 1), &arg)) != TL_OK) {
-            return ins.length < 2 ? fail(im, TL_ERR_FORMAT, "needs its second input (%s)",
-                                         builtin == TFL_TRANSPOSE ? "the permutation" : "the paddings")
-                                  : s;
-        }
-        if (arg.type != TFL_INT32 || !arg.data || arg.data_size != 4 * want) {
-            return fail(im, TL_ERR_UNSUPPORTED, "its %s must be a constant int32 tensor of %u values",
-                        builtin == TFL_TRANSPOSE ? "permutation" : "paddings", want);
-        }
-        int32_t v[2 * TL_MAX_RANK];
-        for (uint32_t i = 0; i < want; ++i) {
-            v[i] = (int32_t)((uint32_t)arg.data[4 * i] | (uint32_t)arg.data[4 * i + 1] << 8 |
-                             (uint32_t)arg.data[4 * i + 2] << 16 | (uint32_t)arg.data[4 * i + 3] << 24);
-        }
-        if (builtin == TFL_TRANSPOSE) {
-            rec.opcode = TL_OP_TRANSPOSE;
-            uint32_t seen = 0;
-            for (uint32_t i = 0; i < TL_MAX_RANK; ++i) {
-                const int32_t k = i < in.rank ? v[i] : (int32_t)i; /* past the rank: in place */
-                if (k < 0 || (uint32_t)k >= (i < in.rank ? in.rank : TL_MAX_RANK) || (seen & (1u << k))) {
-                    return fail(im, TL_ERR_FORMAT, "permutation entry %d is not a dimension of its own", k);
-                }
-                seen |= 1u << k;
-                if (out.dims[i] != in.dims[k]) {
-                    return fail(im, TL_ERR_SHAPE, "permutation and output shape do not agree");
-                }
-                rec.p[TL_TRANSPOSE_PERM + i] = k;
-            }
-            break;
-        }
-        rec.opcode = TL_OP_PAD;
-        rec.p[TL_PAD_VALUE] = out.zero_point; /* PAD: the output's zero point, i.e. the real 0 */
-        if (builtin == TFL_PADV2 && ins.length >= 3 && tl_fb_vec_i32(fb, &ins, 2) >= 0) {
-            tfl_tensor c;
-            if ((s = read_tensor(im, tl_fb_vec_i32(fb, &ins, 2), &c)) != TL_OK) {
-                return s;
-            }
-            if (c.type != TFL_INT8 || !c.data || c.data_size != 1 || c.zero_point != out.zero_point ||
-                fabsf(c.scale - out.scale) > 1e-6f * out.scale) {
-                return fail(im, TL_ERR_UNSUPPORTED, "its constant must be one int8 value quantised as the output");
-            }
-            rec.p[TL_PAD_VALUE] = (int8_t)c.data[0];
-        }
-        for (uint32_t i = 0; i < TL_MAX_RANK; ++i) {
-            const int32_t before = i < in.rank ? v[2 * i] : 0, after = i < in.rank ? v[2 * i + 1] : 0;
-            if (before < 0 || after < 0 || (int64_t)in.dims[i] + before + after != (int64_t)out.dims[i]) {
-                return fail(im, TL_ERR_SHAPE, "paddings and output shape do not agree");
-            }
-            rec.p[TL_PAD_BEFORE + i] = before;
-            rec.p[TL_PAD_AFTER + i] = after;
-        }
-        break;
-    }
-    case TFL_SOFTMAX: {
-        float beta = 1.0f;
-        if (has_opt && tl_fb_f32(fb, &opt, 0, 1.0f, &beta) != 0) {
-            return malformed(im, "softmax options");
-        }
-        if (elements(&in) != elements(&out) || in.dims[in.rank - 1] != out.dims[out.rank - 1]) {
-            return fail(im, TL_ERR_SHAPE, "input and output shapes differ");
-        }
-        if (out.zero_point != -128 || fabsf(out.scale - 1.0f / 256) > 1e-6f * (1.0f / 256)) {
-            return fail(im, TL_ERR_QUANT, "int8 softmax output must have scale 1/256 and zero point -128");
-        }
-        rec.opcode = TL_OP_SOFTMAX;
-        if (tl_softmax_constants(beta, in.scale, &rec) != TL_OK) {
-            return fail(im, TL_ERR_QUANT, "input scale %g gives a softmax multiplier out of range", in.scale);
-        }
-        break;
-    }
-    default:
-        return fail(im, TL_ERR_UNSUPPORTED, "operator is not supported by tinylarge");
-    }
-    if (tl_graph_add_op(im->g, &rec, NULL, NULL, 0) < 0) {
+static tl_status add_op(importer *im, const tl_op_rec *rec)
+{
+    if (tl_graph_add_op(im->g, rec, NULL, NULL, 0) < 0) {
         return fail(im, TL_ERR_NOMEM, "out of memory");
     }
     return TL_OK;
+}
+
+/* CONV_2D, DEPTHWISE_CONV_2D */
+static tl_status import_conv(importer *im, op_args *a)
+{
+    const tl_fb *fb = &im->fb;
+    tl_status s;
+    const int dw = a->builtin == TFL_DEPTHWISE_CONV_2D;
+    int32_t depth_mult = 1;
+    if (!a->has_opt || tl_fb_u8(fb, &a->opt, 0, 0, &a->pad_scheme) != 0 ||
+        tl_fb_i32(fb, &a->opt, 1, 0, &a->stride_w) != 0 || tl_fb_i32(fb, &a->opt, 2, 0, &a->stride_h) != 0 ||
+        (dw && tl_fb_i32(fb, &a->opt, 3, 1, &depth_mult) != 0) ||
+        tl_fb_u8(fb, &a->opt, dw ? 4 : 3, 0, &a->act) != 0 ||
+        tl_fb_i32(fb, &a->opt, dw ? 5 : 4, 1, &a->dil_w) != 0 ||
+        tl_fb_i32(fb, &a->opt, dw ? 6 : 5, 1, &a->dil_h) != 0) {
+        return malformed(im, "convolution options");
+    }
+    if (a->ins.length < 2 || a->in.rank != 4 || a->out.rank != 4 || a->in.dims[0] != a->out.dims[0]) {
+        return fail(im, TL_ERR_SHAPE, "expects a 4-D input and output of one batch size, and a filter");
+    }
+    if (a->stride_w < 1 || a->stride_h < 1 || a->stride_w > 255 || a->stride_h > 255 || a->dil_w < 1 ||
+        a->dil_h < 1 || a->dil_w > 255 || a->dil_h > 255) {
+        return fail(im, TL_ERR_UNSUPPORTED, "stride %dx%d / dilation %dx%d out of range",
+                    a->stride_h, a->stride_w, a->dil_h, a->dil_w);
+    }
+    tfl_tensor f;
+    const uint32_t out_c = a->out.dims[3];
+    if ((s = filter_tensor(im, tl_fb_vec_i32(fb, &a->ins, 1), out_c, &f, &a->rec.inputs[1])) != TL_OK) {
+        return s;
+    }
+    if (dw ? (f.dims[0] != 1 || f.dims[3] != out_c || out_c % a->in.dims[3] != 0)
+           : (f.dims[0] != out_c || f.dims[3] != a->in.dims[3])) {
+        return fail(im, TL_ERR_SHAPE, "filter shape does not match input and output channels");
+    }
+    if (dw) {
+        a->rec.depth_multiplier = (uint8_t)(out_c / a->in.dims[3]);
+        if (out_c / a->in.dims[3] > 255) {
+            return fail(im, TL_ERR_UNSUPPORTED, "depth multiplier above 255");
+        }
+    }
+    a->rec.opcode = dw ? TL_OP_DEPTHWISE_CONV_2D : TL_OP_CONV_2D;
+    a->rec.input_count = 2;
+    a->rec.stride_h = (uint8_t)a->stride_h;
+    a->rec.stride_w = (uint8_t)a->stride_w;
+    a->rec.dilation_h = (uint8_t)a->dil_h;
+    a->rec.dilation_w = (uint8_t)a->dil_w;
+    if ((s = padding(im, a->pad_scheme, a->in.dims[1], f.dims[1], a->stride_h, a->dil_h, a->out.dims[1], &a->rec.pad_top)) != TL_OK ||
+        (s = padding(im, a->pad_scheme, a->in.dims[2], f.dims[2], a->stride_w, a->dil_w, a->out.dims[2], &a->rec.pad_left)) != TL_OK ||
+        (s = fused_activation(im, a->act, &a->out, &a->rec)) != TL_OK) {
+        return s;
+    }
+    return add_conv_op(im, &a->in, &f, a->ins.length > 2 ? tl_fb_vec_i32(fb, &a->ins, 2) : -1, &a->out, out_c, &a->rec);
+}
+
+/* FULLY_CONNECTED */
+static tl_status import_fully_connected(importer *im, op_args *a)
+{
+    const tl_fb *fb = &im->fb;
+    tl_status s;
+    uint8_t weights_format = 0;
+    if (a->has_opt && (tl_fb_u8(fb, &a->opt, 0, 0, &a->act) != 0 || tl_fb_u8(fb, &a->opt, 1, 0, &weights_format) != 0)) {
+        return malformed(im, "fully-connected options");
+    }
+    if (weights_format != 0) {
+        return fail(im, TL_ERR_UNSUPPORTED, "shuffled weights format %u", weights_format);
+    }
+    if (a->ins.length < 2) {
+        return fail(im, TL_ERR_SHAPE, "expects an input and a filter");
+    }
+    tfl_tensor f;
+    tfl_tensor probe;
+    if ((s = read_tensor(im, tl_fb_vec_i32(fb, &a->ins, 1), &probe)) != TL_OK) {
+        return s;
+    }
+    const uint32_t out_c = probe.dims[0];
+    if ((s = filter_tensor(im, tl_fb_vec_i32(fb, &a->ins, 1), out_c, &f, &a->rec.inputs[1])) != TL_OK) {
+        return s;
+    }
+    if (f.rank != 2 || elements(&a->in) % f.dims[1] != 0 ||
+        elements(&a->out) != elements(&a->in) / f.dims[1] * out_c) {
+        return fail(im, TL_ERR_SHAPE, "filter [%u, %u] does not match input and output sizes",
+                    f.dims[0], f.dims[1]);
+    }
+    a->rec.opcode = TL_OP_FULLY_CONNECTED;
+    a->rec.input_count = 2;
+    if ((s = fused_activation(im, a->act, &a->out, &a->rec)) != TL_OK) {
+        return s;
+    }
+    return add_conv_op(im, &a->in, &f, a->ins.length > 2 ? tl_fb_vec_i32(fb, &a->ins, 2) : -1, &a->out, out_c, &a->rec);
+}
+
+/* AVERAGE_POOL_2D, MAX_POOL_2D */
+static tl_status import_pool(importer *im, op_args *a)
+{
+    const tl_fb *fb = &im->fb;
+    tl_status s;
+    int32_t fw = 0, fh = 0;
+    if (!a->has_opt || tl_fb_u8(fb, &a->opt, 0, 0, &a->pad_scheme) != 0 ||
+        tl_fb_i32(fb, &a->opt, 1, 0, &a->stride_w) != 0 || tl_fb_i32(fb, &a->opt, 2, 0, &a->stride_h) != 0 ||
+        tl_fb_i32(fb, &a->opt, 3, 0, &fw) != 0 || tl_fb_i32(fb, &a->opt, 4, 0, &fh) != 0 ||
+        tl_fb_u8(fb, &a->opt, 5, 0, &a->act) != 0) {
+        return malformed(im, "pooling options");
+    }
+    if (a->in.rank != 4 || a->out.rank != 4 || a->in.dims[3] != a->out.dims[3] || a->in.dims[0] != a->out.dims[0]) {
+        return fail(im, TL_ERR_SHAPE, "expects 4-D input and output with equal batch and channels");
+    }
+    if (fw < 1 || fh < 1 || fw > 255 || fh > 255 || a->stride_w < 1 || a->stride_h < 1 ||
+        a->stride_w > 255 || a->stride_h > 255) {
+        return fail(im, TL_ERR_UNSUPPORTED, "window %dx%d / stride %dx%d out of range", fh, fw,
+                    a->stride_h, a->stride_w);
+    }
+    if (a->in.zero_point != a->out.zero_point || a->in.scale != a->out.scale) {
+        return fail(im, TL_ERR_QUANT, "input and output quantisation differ");
+    }
+    a->rec.opcode = a->builtin == TFL_AVERAGE_POOL_2D ? TL_OP_AVERAGE_POOL_2D : TL_OP_MAX_POOL_2D;
+    a->rec.filter_h = (uint8_t)fh;
+    a->rec.filter_w = (uint8_t)fw;
+    a->rec.stride_h = (uint8_t)a->stride_h;
+    a->rec.stride_w = (uint8_t)a->stride_w;
+    if ((s = padding(im, a->pad_scheme, a->in.dims[1], (uint32_t)fh, (uint32_t)a->stride_h, 1, a->out.dims[1], &a->rec.pad_top)) != TL_OK ||
+        (s = padding(im, a->pad_scheme, a->in.dims[2], (uint32_t)fw, (uint32_t)a->stride_w, 1, a->out.dims[2], &a->rec.pad_left)) != TL_OK ||
+        (s = fused_activation(im, a->act, &a->out, &a->rec)) != TL_OK) {
+        return s;
+    }
+    return add_op(im, &a->rec);
+}
+
+/* ADD */
+static tl_status import_add(importer *im, op_args *a)
+{
+    const tl_fb *fb = &im->fb;
+    tl_status s;
+    if (a->has_opt && tl_fb_u8(fb, &a->opt, 0, 0, &a->act) != 0) {
+        return malformed(im, "add options");
+    }
+    if (a->ins.length != 2) {
+        return fail(im, TL_ERR_SHAPE, "expects two inputs");
+    }
+    tfl_tensor in2;
+    const int32_t in2_index = tl_fb_vec_i32(fb, &a->ins, 1);
+    if ((s = read_tensor(im, in2_index, &in2)) != TL_OK) {
+        return s;
+    }
+    if (elements(&a->in) != elements(&a->out) || elements(&in2) != elements(&a->out)) {
+        return fail(im, TL_ERR_UNSUPPORTED, "ADD with broadcasting is not supported");
+    }
+    if ((s = activation(im, in2_index, &a->rec.inputs[1])) != TL_OK ||
+        (s = fused_activation(im, a->act, &a->out, &a->rec)) != TL_OK) {
+        return s;
+    }
+    a->rec.opcode = TL_OP_ADD;
+    a->rec.input_count = 2;
+    if (tl_add_constants(a->in.scale, a->in.zero_point, in2.scale, in2.zero_point, a->out.scale,
+                         a->out.zero_point, &a->rec) != TL_OK) {
+        return fail(im, TL_ERR_QUANT, "output scale too small for the input scales");
+    }
+    return add_op(im, &a->rec);
+}
+
+/* RESHAPE */
+static tl_status import_reshape(importer *im, op_args *a)
+{
+    if (elements(&a->in) != elements(&a->out)) {
+        return fail(im, TL_ERR_SHAPE, "input and output sizes differ");
+    }
+    a->rec.opcode = TL_OP_RESHAPE; /* the optional shape input is implied by the output */
+    return add_op(im, &a->rec);
+}
+
+/* TRANSPOSE, PAD, PADV2 */
+static tl_status import_transpose_pad(importer *im, op_args *a)
+{
+    const tl_fb *fb = &im->fb;
+    tl_status s;
+    /* Data movement only: no rescaling, so input and output share their quantisation. */
+    if (a->in.zero_point != a->out.zero_point || fabsf(a->in.scale - a->out.scale) > 1e-6f * a->out.scale || a->in.rank != a->out.rank) {
+        return fail(im, TL_ERR_QUANT, "input and output must share rank, scale and zero point");
+    }
+    tfl_tensor arg;
+    const uint32_t want = a->builtin == TFL_TRANSPOSE ? a->in.rank : 2 * a->in.rank;
+    if (a->ins.length < 2 || (s = read_tensor(im, tl_fb_vec_i32(fb, &a->ins, 1), &arg)) != TL_OK) {
+        return a->ins.length < 2 ? fail(im, TL_ERR_FORMAT, "needs its second input (%s)",
+                                     a->builtin == TFL_TRANSPOSE ? "the permutation" : "the paddings")
+                              : s;
+    }
+    if (arg.type != TFL_INT32 || !arg.data || arg.data_size != 4 * want) {
+        return fail(im, TL_ERR_UNSUPPORTED, "its %s must be a constant int32 tensor of %u values",
+                    a->builtin == TFL_TRANSPOSE ? "permutation" : "paddings", want);
+    }
+    int32_t v[2 * TL_MAX_RANK];
+    for (uint32_t i = 0; i < want; ++i) {
+        v[i] = (int32_t)((uint32_t)arg.data[4 * i] | (uint32_t)arg.data[4 * i + 1] << 8 |
+                         (uint32_t)arg.data[4 * i + 2] << 16 | (uint32_t)arg.data[4 * i + 3] << 24);
+    }
+    if (a->builtin == TFL_TRANSPOSE) {
+        a->rec.opcode = TL_OP_TRANSPOSE;
+        uint32_t seen = 0;
+        for (uint32_t i = 0; i < TL_MAX_RANK; ++i) {
+            const int32_t k = i < a->in.rank ? v[i] : (int32_t)i; /* past the rank: in place */
+            if (k < 0 || (uint32_t)k >= (i < a->in.rank ? a->in.rank : TL_MAX_RANK) || (seen & (1u << k))) {
+                return fail(im, TL_ERR_FORMAT, "permutation entry %d is not a dimension of its own", k);
+            }
+            seen |= 1u << k;
+            if (a->out.dims[i] != a->in.dims[k]) {
+                return fail(im, TL_ERR_SHAPE, "permutation and output shape do not agree");
+            }
+            a->rec.p[TL_TRANSPOSE_PERM + i] = k;
+        }
+        return add_op(im, &a->rec);
+    }
+    a->rec.opcode = TL_OP_PAD;
+    a->rec.p[TL_PAD_VALUE] = a->out.zero_point; /* PAD: the output's zero point, i.e. the real 0 */
+    if (a->builtin == TFL_PADV2 && a->ins.length >= 3 && tl_fb_vec_i32(fb, &a->ins, 2) >= 0) {
+        tfl_tensor c;
+        if ((s = read_tensor(im, tl_fb_vec_i32(fb, &a->ins, 2), &c)) != TL_OK) {
+            return s;
+        }
+        if (c.type != TFL_INT8 || !c.data || c.data_size != 1 || c.zero_point != a->out.zero_point ||
+            fabsf(c.scale - a->out.scale) > 1e-6f * a->out.scale) {
+            return fail(im, TL_ERR_UNSUPPORTED, "its constant must be one int8 value quantised as the output");
+        }
+        a->rec.p[TL_PAD_VALUE] = (int8_t)c.data[0];
+    }
+    for (uint32_t i = 0; i < TL_MAX_RANK; ++i) {
+        const int32_t before = i < a->in.rank ? v[2 * i] : 0, after = i < a->in.rank ? v[2 * i + 1] : 0;
+        if (before < 0 || after < 0 || (int64_t)a->in.dims[i] + before + after != (int64_t)a->out.dims[i]) {
+            return fail(im, TL_ERR_SHAPE, "paddings and output shape do not agree");
+        }
+        a->rec.p[TL_PAD_BEFORE + i] = before;
+        a->rec.p[TL_PAD_AFTER + i] = after;
+    }
+    return add_op(im, &a->rec);
+}
+
+/* SOFTMAX */
+static tl_status import_softmax(importer *im, op_args *a)
+{
+    const tl_fb *fb = &im->fb;
+    float beta = 1.0f;
+    if (a->has_opt && tl_fb_f32(fb, &a->opt, 0, 1.0f, &beta) != 0) {
+        return malformed(im, "softmax options");
+    }
+    if (elements(&a->in) != elements(&a->out) || a->in.dims[a->in.rank - 1] != a->out.dims[a->out.rank - 1]) {
+        return fail(im, TL_ERR_SHAPE, "input and output shapes differ");
+    }
+    if (a->out.zero_point != -128 || fabsf(a->out.scale - 1.0f / 256) > 1e-6f * (1.0f / 256)) {
+        return fail(im, TL_ERR_QUANT, "int8 softmax output must have scale 1/256 and zero point -128");
+    }
+    a->rec.opcode = TL_OP_SOFTMAX;
+    if (tl_softmax_constants(beta, a->in.scale, &a->rec) != TL_OK) {
+        return fail(im, TL_ERR_QUANT, "input scale %g gives a softmax multiplier out of range", a->in.scale);
+    }
+    return add_op(im, &a->rec);
+}
+
+/* Input i, a constant int32 vector of 1 to `max` values (an axis list,
+ * a permutation, a shape): its values and count. */
+static tl_status int32_vector(importer *im, op_args *a, uint32_t i, const char *what, int32_t *v, uint32_t max,
+                              uint32_t *count)
+{
+    tfl_tensor t;
+    tl_status s;
+    if (a->ins.length <= i) {
+        return fail(im, TL_ERR_FORMAT, "needs its input %u (%s)", i, what);
+    }
+    if ((s = read_tensor(im, tl_fb_vec_i32(&im->fb, &a->ins, i), &t)) != TL_OK) {
+        return s;
+    }
+    if (t.type != TFL_INT32 || !t.data || t.data_size % 4 != 0 || t.data_size / 4 > max || t.data_size == 0) {
+        return fail(im, TL_ERR_UNSUPPORTED, "its %s must be a constant int32 tensor of 1 to %u values", what, max);
+    }
+    *count = t.data_size / 4;
+    for (uint32_t k = 0; k < *count; ++k) {
+        v[k] = (int32_t)((uint32_t)t.data[4 * k] | (uint32_t)t.data[4 * k + 1] << 8 |
+                         (uint32_t)t.data[4 * k + 2] << 16 | (uint32_t)t.data[4 * k + 3] << 24);
+    }
+    return TL_OK;
+}
+
+/* MEAN over a constant list of axes (negative ones count from the end),
+ * with or without keep_dims: the output holds the kept dimensions in order. */
+static tl_status import_mean(importer *im, op_args *a)
+{
+    int32_t axes[TL_MAX_RANK * 2];
+    uint32_t count = 0;
+    tl_status s = int32_vector(im, a, 1, "axes", axes, TL_MAX_RANK * 2, &count);
+    if (s != TL_OK) {
+        return s;
+    }
+    a->rec.opcode = TL_OP_MEAN;
+    uint64_t kept = 1, n = 1;
+    for (uint32_t k = 0; k < count; ++k) {
+        const int32_t axis = axes[k] < 0 ? axes[k] + (int32_t)a->in.rank : axes[k];
+        if (axis < 0 || axis >= (int32_t)a->in.rank) {
+            return fail(im, TL_ERR_FORMAT, "axis %d is not a dimension of the rank-%u input", axes[k], a->in.rank);
+        }
+        a->rec.p[TL_MEAN_REDUCE + axis] = 1;
+    }
+    for (uint32_t i = 0; i < TL_MAX_RANK; ++i) {
+        kept *= a->rec.p[TL_MEAN_REDUCE + i] ? 1u : a->in.dims[i];
+        n *= a->rec.p[TL_MEAN_REDUCE + i] ? a->in.dims[i] : 1u;
+    }
+    if (kept != elements(&a->out)) {
+        return fail(im, TL_ERR_SHAPE, "the output does not hold the dimensions left after the mean");
+    }
+    if (n > (1u << 22)) {
+        return fail(im, TL_ERR_UNSUPPORTED, "a mean over %llu values; at most 2^22 are supported",
+                    (unsigned long long)n);
+    }
+    if (tl_mean_constants(a->in.scale, a->out.scale, (uint32_t)n, &a->rec.p[TL_MEAN_MULT],
+                          &a->rec.p[TL_MEAN_SHIFT]) != TL_OK) {
+        return fail(im, TL_ERR_QUANT, "input and output scales give a multiplier out of range");
+    }
+    a->rec.input_offset = -a->in.zero_point;
+    a->rec.output_offset = a->out.zero_point;
+    return add_op(im, &a->rec);
+}
+
+/* The operators the importer translates: one line each. */
+static const struct {
+    int32_t builtin;
+    tl_status (*import)(importer *im, op_args *a);
+} importers[] = {
+    { TFL_CONV_2D, import_conv },
+    { TFL_DEPTHWISE_CONV_2D, import_conv },
+    { TFL_FULLY_CONNECTED, import_fully_connected },
+    { TFL_AVERAGE_POOL_2D, import_pool },
+    { TFL_MAX_POOL_2D, import_pool },
+    { TFL_ADD, import_add },
+    { TFL_RESHAPE, import_reshape },
+    { TFL_TRANSPOSE, import_transpose_pad },
+    { TFL_PAD, import_transpose_pad },
+    { TFL_PADV2, import_transpose_pad },
+    { TFL_SOFTMAX, import_softmax },
+    { TFL_MEAN, import_mean },
+};
+
+static tl_status (*importer_of(int32_t builtin))(importer *, op_args *)
+{
+    for (size_t i = 0; i < sizeof importers / sizeof importers[0]; ++i) {
+        if (importers[i].builtin == builtin) {
+            return importers[i].import;
+        }
+    }
+    return NULL;
+}
+
+static tl_status import_op(importer *im, const tl_fb_table *op, int32_t builtin)
+{
+    const tl_fb *fb = &im->fb;
+    tl_status (*import_fn)(importer *, op_args *) = importer_of(builtin);
+    if (!import_fn) {
+        return fail(im, TL_ERR_UNSUPPORTED, "operator is not supported by tinylarge");
+    }
+    op_args a;
+    memset(&a, 0, sizeof a);
+    a.builtin = builtin;
+    if (tl_fb_vector(fb, op, 1, 4, &a.ins) != 0 || tl_fb_vector(fb, op, 2, 4, &a.outs) != 0 ||
+        tl_fb_table_field(fb, op, 4, &a.opt, &a.has_opt) != 0) {
+        return malformed(im, "operator table");
+    }
+    if (a.outs.length != 1) {
+        return fail(im, TL_ERR_UNSUPPORTED, "%u outputs; exactly one is supported", a.outs.length);
+    }
+    if (a.ins.length < 1 || a.ins.length > 3) {
+        return fail(im, TL_ERR_UNSUPPORTED, "%u inputs is not supported", a.ins.length);
+    }
+    a.rec.inputs[0] = a.rec.inputs[1] = a.rec.inputs[2] = TL_NO_TENSOR;
+    a.rec.stride_h = a.rec.stride_w = a.rec.dilation_h = a.rec.dilation_w = 1;
+    a.rec.filter_h = a.rec.filter_w = 1;
+    a.rec.act_min = -128;
+    a.rec.act_max = 127;
+    a.rec.input_count = 1;
+    a.stride_w = a.stride_h = a.dil_w = a.dil_h = 1;
+    a.act = TFL_ACT_NONE;
+    a.pad_scheme = TFL_PAD_VALID;
+    a.in_index = tl_fb_vec_i32(fb, &a.ins, 0);
+    a.out_index = tl_fb_vec_i32(fb, &a.outs, 0);
+    tl_status s;
+    if ((s = read_tensor(im, a.in_index, &a.in)) != TL_OK || (s = read_tensor(im, a.out_index, &a.out)) != TL_OK ||
+        (s = activation(im, a.in_index, &a.rec.inputs[0])) != TL_OK ||
+        (s = activation(im, a.out_index, &a.rec.output)) != TL_OK) {
+        return s;
+    }
+    return import_fn(im, &a);
 }
 
 /* Operator i's table and what it is: its builtin code (the deprecated
@@ -772,22 +908,7 @@ static const char *tensor_type_name(uint8_t type)
 
 static int imported_builtin(int32_t builtin)
 {
-    switch (builtin) {
-    case TFL_ADD:
-    case TFL_AVERAGE_POOL_2D:
-    case TFL_CONV_2D:
-    case TFL_DEPTHWISE_CONV_2D:
-    case TFL_FULLY_CONNECTED:
-    case TFL_MAX_POOL_2D:
-    case TFL_RESHAPE:
-    case TFL_SOFTMAX:
-    case TFL_PAD:
-    case TFL_TRANSPOSE:
-    case TFL_PADV2:
-        return 1;
-    default:
-        return 0;
-    }
+    return importer_of(builtin) != NULL;
 }
 
 /* A tensor's type, and whether it is a constant (it has data). */

@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "tiny_model.h"
+#include "tinylarge/convert.h"
 #include "tinylarge/device.h"
 #include "tinylarge/edge.h"
 #include "tinylarge/update.h"
@@ -108,6 +109,22 @@ int main(int argc, char **argv)
     char path[4096];
     snprintf(path, sizeof path, "%s/transpose-pad.tlm", argv[1]);
     if (transpose_pad_model_bytes(perm, 1, &buf, &size) || tl_write_file_atomic(path, buf, size) != TL_OK) {
+        fprintf(stderr, "fuzz_seed: %s: cannot write\n", path);
+        return 1;
+    }
+    free(buf);
+    /* A MEAN over H and W, for the loader's checks of it. */
+    tl_op_rec mean;
+    memset(&mean, 0, sizeof mean);
+    mean.opcode = TL_OP_MEAN;
+    mean.act_min = -128;
+    mean.act_max = 127;
+    mean.p[TL_MEAN_REDUCE + 1] = mean.p[TL_MEAN_REDUCE + 2] = 1;
+    const uint32_t in_dims[4] = { 1, 2, 3, 4 }, out_dims[4] = { 1, 1, 1, 4 };
+    snprintf(path, sizeof path, "%s/mean.tlm", argv[1]);
+    if (tl_mean_constants(0.1f, 0.1f, 6, &mean.p[TL_MEAN_MULT], &mean.p[TL_MEAN_SHIFT]) != TL_OK ||
+        single_op_model_bytes(&mean, in_dims, out_dims, &buf, &size) ||
+        tl_write_file_atomic(path, buf, size) != TL_OK) {
         fprintf(stderr, "fuzz_seed: %s: cannot write\n", path);
         return 1;
     }

@@ -128,6 +128,21 @@ typedef struct tl_pad_params {
 
 void tl_pad_s8(const tl_pad_params *p);
 
+/* The mean over the dimensions marked in reduce[] (the output holds the
+ * others in order); multiplier and shift fold in_scale / out_scale and
+ * 1 / count. Output must not alias the input. */
+typedef struct tl_mean_params {
+    const int8_t *input;
+    int8_t *output;
+    int32_t in_dims[4];
+    int32_t reduce[4];
+    int32_t input_offset;        /* -input zero point */
+    int32_t output_offset;       /* output zero point */
+    int32_t multiplier, shift;
+} tl_mean_params;
+
+void tl_mean_s8(const tl_mean_params *p);
+
 /* The taps of a window that fall inside the image along one axis: the
  * window starts at `origin`, has k taps `dilation` apart; the image has
  * `size` pixels. Valid taps are [*lo, *hi) (empty when *lo == *hi). Since
