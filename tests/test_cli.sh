@@ -71,7 +71,22 @@ if [ -f "$examples/mobilenet_v2_quantized_1x3x224x224.tflite" ]; then
         "$bin" inspect "$examples/dtln_noise_suppression.tflite"
     check "a PyTorch-exported MobileNetV2 (TRANSPOSE, PADs, MEAN) imports" 0 "74 operators" -- \
         "$bin" import "$examples/mobilenet_v2_quantized_1x3x224x224.tflite" -o "$work/mnv2.tlm"
-    check "and runs" 0 "^output \(1000 bytes\)" -- "$bin" run "$work/mnv2.tlm"
+    check "and runs" 0 "^output \(1000 int8 values\)" -- "$bin" run "$work/mnv2.tlm"
+    # keyword_scrambled: an int16 input, QUANTIZE, SVDF with int16 state, an int16 softmax, an int32 output.
+    check "keyword_scrambled imports" 0 "15 operators" -- \
+        "$bin" import "$examples/keyword_scrambled.tflite" -o "$work/kws16.tlm"
+    check "inspect names an int16 input" 0 "^inputs: .*\[1,96\] int16 \(scale" -- "$bin" inspect "$work/kws16.tlm"
+    check "inspect names an int32 output" 0 "^outputs: .*\[1,2\] int32" -- "$bin" inspect "$work/kws16.tlm"
+    head -c 192 /dev/zero >"$work/kws16.in"
+    head -c 96 /dev/zero >"$work/short96.in"
+    check "run takes an int16 input by bytes" 0 "^output \(2 int32 values\)" -- \
+        "$bin" run "$work/kws16.tlm" --input "$work/kws16.in" --repeat 3
+    check "run: an input of int8 size for an int16 input" 1 "holds 96 bytes but the model's input 0 takes 192 \(96 int16 values\)" -- \
+        "$bin" run "$work/kws16.tlm" --input "$work/short96.in"
+    check "run: one --input per model input" 1 "takes 1 input; 2 --input given" -- \
+        "$bin" run "$work/kws16.tlm" --input "$work/kws16.in" --input "$work/kws16.in"
+    check "keyword_scrambled_8bit (int8 state) imports" 0 "15 operators" -- \
+        "$bin" import "$examples/keyword_scrambled_8bit.tflite" -o "$work/kws8.tlm"
     check "import names the operator it stops at" 1 "operator 0 \(UNIDIRECTIONAL_SEQUENCE_LSTM\): operator is not supported" -- \
         "$bin" import "$examples/micro_speech_lstm.tflite" -o "$work/lstm.tlm"
     check "inspect: a custom operator and what to do" 0 "custom operators: an accelerator.s compiled subgraph" -- \
@@ -103,7 +118,7 @@ check "tampered model" 1 "bad.tlm: not a valid model: SHA-256 digest mismatch" -
 head -c 1000 "$work/kws.tlm" > "$work/short.tlm"
 check "truncated model" 1 "short.tlm: not a valid model: truncated data" -- "$bin" inspect "$work/short.tlm"
 head -c 100 "$models/golden/kws_ref_model/1.in" > "$work/short.in"
-check "wrong input size" 1 "short.in: holds 100 bytes but the model's input takes 490" -- "$bin" run "$work/kws.tlm" --input "$work/short.in"
+check "wrong input size" 1 "short.in: holds 100 bytes but the model's input 0 takes 490 \(490 int8 values\)" -- "$bin" run "$work/kws.tlm" --input "$work/short.in"
 check "bad --repeat" 2 "--repeat takes a positive integer, not '0'" -- "$bin" run "$work/kws.tlm" --repeat 0
 check "extra argument" 2 "unexpected argument 'two.tlm'" -- "$bin" inspect "$work/kws.tlm" two.tlm
 # Signing.
@@ -150,7 +165,7 @@ if [ -x "$make_dataset" ]; then
         check "the model takes the data's shape ($form)" 0 "inputs: input \[1,16,16,$channels\].*" -- \
             "$bin" inspect "$work/p-$form.tlm"
         check "the model has three outputs ($form)" 0 "labels = 0,1,2" -- "$bin" inspect "$work/p-$form.tlm"
-        check "run: three outputs ($form)" 0 "^output \(3 bytes\)" -- "$bin" run "$work/p-$form.tlm"
+        check "run: three outputs ($form)" 0 "^output \(3 int8 values\)" -- "$bin" run "$work/p-$form.tlm"
         check "eval --data ($form)" 0 "accuracy" -- "$bin" eval "$work/p-$form.tlc" --data "$data"
     done
     # On-device learning on the host, and what it refuses.

@@ -701,7 +701,7 @@ static void test_softmax(void **state)
         for (int32_t k = 0; k < rows * depth; ++k) {
             in[k] = (int8_t)rng_int(&r, -128, 127);
         }
-        tl_softmax_params p = { in, out, rows, depth, rec.p[TL_SOFTMAX_INPUT_MULT],
+        tl_softmax_params p = { in, out, NULL, rows, depth, rec.p[TL_SOFTMAX_INPUT_MULT],
                                 rec.p[TL_SOFTMAX_INPUT_LEFT_SHIFT], rec.p[TL_SOFTMAX_DIFF_MIN] };
         tl_softmax_s8(&p);
         for (int32_t row = 0; row < rows; ++row) {
@@ -732,10 +732,228 @@ static void test_softmax(void **state)
     memset(&rec, 0, sizeof rec);
     tl_softmax_constants(1.0f, 0.1f, &rec);
     int8_t in[4] = { 5, 5, 5, 5 }, out[4];
-    tl_softmax_params p = { in, out, 1, 4, rec.p[0], rec.p[1], rec.p[2] };
+    tl_softmax_params p = { in, out, NULL, 1, 4, rec.p[0], rec.p[1], rec.p[2] };
     tl_softmax_s8(&p);
     for (int k = 0; k < 4; ++k) {
         assert_int_equal(out[k], -64);
+    }
+}
+
+/* The int16 output (TFLite's int8-in, int16-out softmax): within one step
+ * of the real probability at scale 1/65536, zero point -32768, and equal
+ * logits split exactly. */
+static void test_softmax_int16_output(void **state)
+{
+    (void)state;
+    test_rng r = { 17 };
+    for (int i = 0; i < ITERATIONS; ++i) {
+        const float scale = rng_float(&r, 0.01f, 0.3f);
+        tl_op_rec rec;
+        memset(&rec, 0, sizeof rec);
+        assert_int_equal(tl_softmax_constants(1.0f, scale, &rec), TL_OK);
+        const int32_t depth = rng_int(&r, 1, 40);
+        int8_t in[40], unused[40];
+        int16_t out[40];
+        for (int32_t k = 0; k < depth; ++k) {
+            in[k] = (int8_t)rng_int(&r, -128, 127);
+        }
+        tl_softmax_params p = { in, unused, out, 1, depth, rec.p[TL_SOFTMAX_INPUT_MULT],
+                                rec.p[TL_SOFTMAX_INPUT_LEFT_SHIFT], rec.p[TL_SOFTMAX_DIFF_MIN] };
+        tl_softmax_s8(&p);
+        int32_t max = -128;
+        double sum = 0;
+        for (int32_t c = 0; c < depth; ++c) {
+            max = in[c] > max ? in[c] : max;
+        }
+        for (int32_t c = 0; c < depth; ++c) {
+            sum += exp(scale * (in[c] - max));
+        }
+        for (int32_t c = 0; c < depth; ++c) {
+            double q = round(exp(scale * (in[c] - max)) / sum * 65536.0) - 32768;
+            q = q > 32767 ? 32767 : q;
+            /* The int8 path's exp keeps 31 bits; 16 output bits see its
+             * rounding: within a few steps of 1/65536. */
+            assert_true(fabs(q - out[c]) <= 4.0);
+        }
+    }
+    tl_op_rec rec;
+    memset(&rec, 0, sizeof rec);
+    tl_softmax_constants(1.0f, 0.1f, &rec);
+    int8_t in[2] = { -128, -128 }, unused[2];
+    int16_t out[2];
+    tl_softmax_params p = { in, unused, out, 1, 2, rec.p[0], rec.p[1], rec.p[2] };
+    tl_softmax_s8(&p);
+    assert_int_equal(out[0], 0); /* one half: 32768 - 32768 */
+    assert_int_equal(out[1], 0);
+}
+
+/* ---- quantize, dequantize ---- */
+
+/* Every integer pair: (x - in_zp) requantised by in_scale / out_scale, plus
+ * out_zp, clamped to the output type; float to integer rounds halves away
+ * from zero (worked cases included); integer to float is scale * (x - zp). */
+static void test_quantize_converts_between_types(void **state)
+{
+    (void)state;
+    test_rng r = { 19 };
+    const uint32_t types[3] = { TL_DTYPE_INT8, TL_DTYPE_INT16, TL_DTYPE_INT32 };
+    for (int i = 0; i < ITERATIONS; ++i) {
+        const uint32_t from = types[rng_int(&r, 0, 2)], to = types[rng_int(&r, 0, 2)];
+        const float in_scale = rng_float(&r, 0.0005f, 0.2f), out_scale = rng_float(&r, 0.0005f, 0.2f);
+        const int32_t in_zp = from == TL_DTYPE_INT8 ? rng_int(&r, -20, 20) : 0;
+        const int32_t out_zp = to == TL_DTYPE_INT8 ? rng_int(&r, -20, 20) : 0;
+        int32_t raw[64];
+        union { int8_t s8[64]; int16_t s16[64]; int32_t s32[64]; } in, out;
+        const int32_t lo = from == TL_DTYPE_INT8 ? -128 : from == TL_DTYPE_INT16 ? -32768 : -1000000;
+        const int32_t hi = from == TL_DTYPE_INT8 ? 127 : from == TL_DTYPE_INT16 ? 32767 : 1000000;
+        for (int k = 0; k < 64; ++k) {
+            raw[k] = rng_int(&r, lo, hi);
+            if (from == TL_DTYPE_INT8) in.s8[k] = (int8_t)raw[k];
+            else if (from == TL_DTYPE_INT16) in.s16[k] = (int16_t)raw[k];
+            else in.s32[k] = raw[k];
+        }
+        tl_quantize_params p;
+        memset(&p, 0, sizeof p);
+        p.input = &in;
+        p.output = &out;
+        p.in_dtype = from;
+        p.out_dtype = to;
+        p.count = 64;
+        p.input_offset = -in_zp;
+        p.output_offset = out_zp;
+        tl_quantize_multiplier((double)in_scale / (double)out_scale, &p.multiplier, &p.shift);
+        tl_quantize(&p);
+        const int64_t olo = to == TL_DTYPE_INT8 ? -128 : to == TL_DTYPE_INT16 ? -32768 : INT32_MIN;
+        const int64_t ohi = to == TL_DTYPE_INT8 ? 127 : to == TL_DTYPE_INT16 ? 32767 : INT32_MAX;
+        for (int k = 0; k < 64; ++k) {
+            int64_t want = (int64_t)tl_requantize(raw[k] - in_zp, p.multiplier, p.shift) + out_zp;
+            want = want < olo ? olo : (want > ohi ? ohi : want);
+            const int64_t got = to == TL_DTYPE_INT8 ? out.s8[k] : to == TL_DTYPE_INT16 ? out.s16[k] : out.s32[k];
+            assert_int_equal(got, want);
+            double real = round((raw[k] - in_zp) * (double)in_scale / out_scale) + out_zp;
+            real = real < (double)olo ? (double)olo : (real > (double)ohi ? (double)ohi : real);
+            assert_true(fabs(real - (double)got) <= 1.0);
+        }
+    }
+    /* float -> int8 at scale 0.5, zero point 3: halves go away from zero. */
+    const float x[8] = { 0.25f, 0.75f, -0.25f, -0.75f, 100.0f, -100.0f, 1.0f / 0.0f, 0.0f / 0.0f };
+    const int8_t want8[8] = { 4, 5, 2, 1, 127, -128, 127, 3 };
+    int8_t got8[8];
+    tl_quantize_params q;
+    memset(&q, 0, sizeof q);
+    q.input = x;
+    q.output = got8;
+    q.in_dtype = TL_DTYPE_FLOAT32;
+    q.out_dtype = TL_DTYPE_INT8;
+    q.count = 8;
+    q.output_offset = 3;
+    q.scale = 0.5f;
+    tl_quantize(&q);
+    assert_memory_equal(got8, want8, 8);
+    /* int16 -> float at scale 0.25, zero point 0. */
+    const int16_t x16[3] = { -4, 0, 32767 };
+    float f[3];
+    memset(&q, 0, sizeof q);
+    q.input = x16;
+    q.output = f;
+    q.in_dtype = TL_DTYPE_INT16;
+    q.out_dtype = TL_DTYPE_FLOAT32;
+    q.count = 3;
+    q.scale = 0.25f;
+    tl_quantize(&q);
+    assert_true(f[0] == -1.0f && f[1] == 0.0f && f[2] == 8191.75f);
+}
+
+/* ---- SVDF ---- */
+
+/* TFLite Micro's loop structure, naively: shift the state, the feature
+ * matmul into the newest column, the time products into a scratch per
+ * filter, then bias plus the rank's filters per unit, requantised. */
+static void reference_svdf(const tl_svdf_params *p, int32_t *state, int8_t *out)
+{
+    const int32_t n_filter = p->n_unit * p->rank, total = p->batches * n_filter * p->n_memory;
+    const int32_t lo = p->state16 ? -32768 : -128, hi = p->state16 ? 32767 : 127;
+    for (int32_t k = 0; k + 1 < total; ++k) {
+        state[k] = state[k + 1];
+    }
+    for (int32_t b = 0; b < p->batches; ++b) {
+        for (int32_t f = 0; f < n_filter; ++f) {
+            int32_t dot = 0;
+            for (int32_t c = 0; c < p->n_input; ++c) {
+                dot += p->feature_weights[f * p->n_input + c] * (p->input[b * p->n_input + c] + p->input_offset);
+            }
+            int32_t v = tl_requantize(dot, p->feature_multiplier, p->feature_shift) + p->state_zero_point;
+            state[(b * n_filter + f) * p->n_memory + p->n_memory - 1] = v < lo ? lo : (v > hi ? hi : v);
+        }
+        int32_t scratch[256];
+        for (int32_t f = 0; f < n_filter; ++f) {
+            scratch[f] = 0;
+            for (int32_t j = 0; j < p->n_memory; ++j) {
+                const int32_t w = p->state16 ? p->time_weights16[f * p->n_memory + j] : p->time_weights8[f * p->n_memory + j];
+                scratch[f] += w * (state[(b * n_filter + f) * p->n_memory + j] - p->state_zero_point);
+            }
+        }
+        for (int32_t u = 0; u < p->n_unit; ++u) {
+            int32_t acc = p->bias ? p->bias[u] : 0;
+            for (int32_t k = 0; k < p->rank; ++k) {
+                acc += scratch[u * p->rank + k];
+            }
+            out[b * p->n_unit + u] = tl_clamp_s8(tl_requantize(acc, p->output_multiplier, p->output_shift) + p->output_offset,
+                                                 -128, 127);
+        }
+    }
+}
+
+static void test_svdf_matches_the_reference_over_several_steps(void **state)
+{
+    (void)state;
+    test_rng r = { 23 };
+    for (int i = 0; i < ITERATIONS; ++i) {
+        tl_svdf_params p;
+        memset(&p, 0, sizeof p);
+        p.batches = rng_int(&r, 1, 2);
+        p.n_input = rng_int(&r, 1, 20);
+        p.n_unit = rng_int(&r, 1, 8);
+        p.rank = rng_int(&r, 1, 3);
+        p.n_memory = rng_int(&r, 1, 10);
+        const int wide = rng_int(&r, 0, 1);
+        const int32_t n_filter = p.n_unit * p.rank, total = p.batches * n_filter * p.n_memory;
+        int8_t input[40], out[16], want[16], wf[24 * 20], wt8[24 * 10], st8[2 * 24 * 10];
+        int16_t wt16[24 * 10], st16[2 * 24 * 10];
+        int32_t bias[8], ref_state[2 * 24 * 10];
+        for (int32_t k = 0; k < n_filter * p.n_input; ++k) wf[k] = (int8_t)rng_int(&r, -128, 127);
+        for (int32_t k = 0; k < n_filter * p.n_memory; ++k) {
+            wt8[k] = (int8_t)rng_int(&r, -128, 127);
+            wt16[k] = (int16_t)rng_int(&r, -3000, 3000);
+        }
+        for (int32_t k = 0; k < p.n_unit; ++k) bias[k] = rng_int(&r, -5000, 5000);
+        p.feature_weights = wf;
+        p.time_weights8 = wide ? NULL : wt8;
+        p.time_weights16 = wide ? wt16 : NULL;
+        p.bias = rng_int(&r, 0, 1) ? bias : NULL;
+        p.state8 = wide ? NULL : st8;
+        p.state16 = wide ? st16 : NULL;
+        p.input_offset = rng_int(&r, -10, 10);
+        p.output_offset = rng_int(&r, -10, 10);
+        p.state_zero_point = wide ? 0 : rng_int(&r, -10, 10);
+        tl_quantize_multiplier(rng_float(&r, 0.001f, 0.05f), &p.feature_multiplier, &p.feature_shift);
+        tl_quantize_multiplier(rng_float(&r, 0.0001f, 0.01f), &p.output_multiplier, &p.output_shift);
+        for (int32_t k = 0; k < total; ++k) {
+            ref_state[k] = p.state_zero_point;
+            st8[k] = (int8_t)p.state_zero_point;
+            st16[k] = 0;
+        }
+        for (int step = 0; step < 4; ++step) { /* the state carries over */
+            for (int32_t k = 0; k < p.batches * p.n_input; ++k) input[k] = (int8_t)rng_int(&r, -128, 127);
+            p.input = input;
+            p.output = out;
+            tl_svdf_s8(&p);
+            reference_svdf(&p, ref_state, want);
+            assert_memory_equal(out, want, (size_t)(p.batches * p.n_unit));
+            for (int32_t k = 0; k < total; ++k) {
+                assert_int_equal(wide ? st16[k] : st8[k], ref_state[k]);
+            }
+        }
     }
 }
 
@@ -748,6 +966,9 @@ int main(void)
         cmocka_unit_test(test_pad_surrounds_the_input_with_the_value),
         cmocka_unit_test(test_mean_constants_fold_one_over_the_count),
         cmocka_unit_test(test_mean_averages_the_marked_dimensions),
+        cmocka_unit_test(test_softmax_int16_output),
+        cmocka_unit_test(test_quantize_converts_between_types),
+        cmocka_unit_test(test_svdf_matches_the_reference_over_several_steps),
         cmocka_unit_test(test_conv2d_s8),
         cmocka_unit_test(test_depthwise_conv2d_s8),
         cmocka_unit_test(test_conv2d_s4),

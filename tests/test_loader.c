@@ -633,6 +633,169 @@ static void test_mean_runs_and_its_bad_records_are_refused(void **state)
     free(bytes);
 }
 
+/* A tensor of another type than int8, made from an int8 one. */
+static void retype(tl_graph *g, int32_t t, uint8_t dtype)
+{
+    g->tensors[t].rec.dtype = dtype;
+    g->tensors[t].rec.data_size *= tl_dtype_bytes(dtype);
+}
+
+static tl_op_rec plain_op(uint8_t opcode, uint16_t in, uint16_t out)
+{
+    tl_op_rec r;
+    memset(&r, 0, sizeof r);
+    r.opcode = opcode;
+    r.input_count = 1;
+    r.inputs[0] = in;
+    r.inputs[1] = r.inputs[2] = TL_NO_TENSOR;
+    r.output = out;
+    r.act_min = -128;
+    r.act_max = 127;
+    return r;
+}
+
+/* int8 -> QUANTIZE -> int16 -> DEQUANTIZE -> float32 through the writer,
+ * the planner (the int16 and float tensors on aligned offsets), the loader
+ * and the interpreter; a plan offset off the int16 alignment and a
+ * DEQUANTIZE with an integer output are refused. */
+static void test_typed_tensors_quantize_and_dequantize(void **state)
+{
+    (void)state;
+    const uint32_t dims[4] = { 1, 5, 1, 1 };
+    tl_graph g;
+    memset(&g, 0, sizeof g);
+    const int32_t a = tl_graph_add_activation(&g, "a", 2, dims, 0.5f, 1);
+    const int32_t b = tl_graph_add_activation(&g, "b", 2, dims, 0.25f, 0);
+    const int32_t c = tl_graph_add_activation(&g, "c", 2, dims, 1.0f, 0);
+    retype(&g, b, TL_DTYPE_INT16);
+    retype(&g, c, TL_DTYPE_FLOAT32);
+    tl_op_rec q = plain_op(TL_OP_QUANTIZE, (uint16_t)a, (uint16_t)b), d = plain_op(TL_OP_DEQUANTIZE, (uint16_t)b, (uint16_t)c);
+    q.input_offset = -1;
+    tl_quantize_multiplier(0.5 / 0.25, &q.p[TL_QUANTIZE_MULT], &q.p[TL_QUANTIZE_SHIFT]);
+    const float scale = 0.25f;
+    memcpy(&d.p[TL_QUANTIZE_SCALE_BITS], &scale, sizeof scale);
+    assert_true(tl_graph_add_op(&g, &q, NULL, NULL, 0) >= 0 && tl_graph_add_op(&g, &d, NULL, NULL, 0) >= 0);
+    g.inputs[g.input_count++] = (uint16_t)a;
+    g.outputs[g.output_count++] = (uint16_t)c;
+    assert_int_equal(tl_graph_add_exit(&g, (uint16_t)c, 2), TL_OK);
+    uint8_t *bytes;
+    size_t size;
+    assert_int_equal(tl_graph_serialize(&g, &bytes, &size), TL_OK);
+    tl_model m;
+    assert_int_equal(tl_model_load(&m, bytes, size, 0), TL_OK);
+    assert_int_equal(m.plan[b] % 2, 0);
+    assert_int_equal(m.plan[c] % 4, 0);
+    uint8_t *arena = aligned_alloc(16, (tl_model_arena_size(&m) + 15) / 16 * 16 + 16);
+    tl_interp it;
+    assert_int_equal(tl_interp_init(&it, &m, arena, tl_model_arena_size(&m)), TL_OK);
+    int8_t *in = tl_interp_input(&it, 0, NULL);
+    const int8_t x[5] = { 1, 3, -127, 127, 0 }; /* real (x - 1) * 0.5 */
+    memcpy(in, x, 5);
+    assert_int_equal(tl_interp_invoke(&it), TL_OK);
+    uint32_t n;
+    const float *y = (const float *)(const void *)tl_interp_output(&it, 0, &n);
+    assert_int_equal(n, 20);
+    const float want[5] = { 0.0f, 1.0f, -64.0f, 63.0f, -0.5f };
+    for (int i = 0; i < 5; ++i) {
+        assert_true(y[i] == want[i]);
+    }
+    free(arena);
+    /* An int16 tensor planned on an odd offset. */
+    uint8_t *copy = malloc(size);
+    memcpy(copy, bytes, size);
+    uint32_t *plan = (uint32_t *)(void *)(copy + section(copy, TL_SEC_PLAN)->offset);
+    plan[b] += 1;
+    redigest(copy, size);
+    assert_int_equal(tl_model_load(&m, copy, size, 0), TL_ERR_ARENA);
+    free(copy);
+    free(bytes);
+    /* DEQUANTIZE must produce floats. */
+    g.ops[1].rec.opcode = TL_OP_QUANTIZE;
+    g.ops[0].rec.opcode = TL_OP_DEQUANTIZE;
+    assert_int_equal(tl_graph_serialize(&g, &bytes, &size), TL_OK);
+    assert_int_equal(tl_model_load(&m, bytes, size, 0), TL_ERR_FORMAT);
+    free(bytes);
+    tl_graph_free(&g);
+}
+
+/* SVDF with an int16 state through the writer (its constant block), the
+ * planner (the state on its own bytes), the loader and the interpreter:
+ * the state carries over from one inference to the next and
+ * tl_interp_reset_state forgets it; a block of the wrong size and a state
+ * that is not a state tensor are refused. */
+static void test_svdf_keeps_its_state_between_inferences(void **state)
+{
+    (void)state;
+    const uint32_t in_dims[4] = { 1, 3, 1, 1 }, out_dims[4] = { 1, 2, 1, 1 }, st_dims[4] = { 1, 2 * 1 * 4, 1, 1 };
+    tl_graph g;
+    memset(&g, 0, sizeof g);
+    const int32_t in = tl_graph_add_activation(&g, "in", 2, in_dims, 0.1f, 0);
+    const int32_t st = tl_graph_add_activation(&g, "state", 2, st_dims, 0.1f, 0);
+    const int32_t out = tl_graph_add_activation(&g, "out", 2, out_dims, 0.1f, 0);
+    retype(&g, st, TL_DTYPE_INT16);
+    g.tensors[st].rec.kind = TL_TENSOR_STATE;
+    tl_op_rec op = plain_op(TL_OP_SVDF, (uint16_t)in, (uint16_t)out);
+    op.input_count = 2;
+    op.inputs[1] = (uint16_t)st;
+    op.p[TL_SVDF_RANK] = 1;
+    op.p[TL_SVDF_MEMORY] = 4;
+    op.p[TL_SVDF_HAS_BIAS] = 1;
+    tl_quantize_multiplier(1.0, &op.p[TL_SVDF_FEATURE_MULT], &op.p[TL_SVDF_FEATURE_SHIFT]);
+    tl_quantize_multiplier(1.0, &op.p[TL_SVDF_OUTPUT_MULT], &op.p[TL_SVDF_OUTPUT_SHIFT]);
+    /* 2 filters x 3 inputs of feature weights (8 bytes with padding), 2 x 4
+     * int16 time weights, 2 int32 biases. Filter 0 takes input 0, filter 1
+     * input 1; time weights 1 on every step: each unit sums its last 4. */
+    uint8_t block[8 + 16 + 8];
+    memset(block, 0, sizeof block);
+    block[0] = 1;
+    block[3 + 1] = 1;
+    for (int k = 0; k < 8; ++k) {
+        const int16_t one = 1;
+        memcpy(block + 8 + 2 * k, &one, 2);
+    }
+    const int32_t biases[2] = { 0, 10 };
+    memcpy(block + 24, biases, 8);
+    const int32_t index = tl_graph_add_op(&g, &op, NULL, NULL, 0);
+    assert_true(index >= 0);
+    assert_int_equal(tl_graph_set_op_block(&g, (uint32_t)index, block, sizeof block), TL_OK);
+    g.inputs[g.input_count++] = (uint16_t)in;
+    g.outputs[g.output_count++] = (uint16_t)out;
+    assert_int_equal(tl_graph_add_exit(&g, (uint16_t)out, 1), TL_OK);
+    uint8_t *bytes;
+    size_t size;
+    assert_int_equal(tl_graph_serialize(&g, &bytes, &size), TL_OK);
+    tl_model m;
+    assert_int_equal(tl_model_load(&m, bytes, size, 0), TL_OK);
+    uint8_t *arena = aligned_alloc(16, (tl_model_arena_size(&m) + 15) / 16 * 16 + 16);
+    tl_interp it;
+    assert_int_equal(tl_interp_init(&it, &m, arena, tl_model_arena_size(&m)), TL_OK);
+    const int8_t steps[3][3] = { { 5, 7, 0 }, { 1, 2, 0 }, { 3, -4, 0 } };
+    const int8_t want[3][2] = { { 5, 17 }, { 6, 19 }, { 9, 15 } }; /* running sums (+10 on unit 1) */
+    for (int s = 0; s < 3; ++s) {
+        memcpy(tl_interp_input(&it, 0, NULL), steps[s], 3);
+        assert_int_equal(tl_interp_invoke(&it), TL_OK);
+        const int8_t *y = tl_interp_output(&it, 0, NULL);
+        assert_int_equal(y[0], want[s][0]);
+        assert_int_equal(y[1], want[s][1]);
+    }
+    tl_interp_reset_state(&it);
+    memcpy(tl_interp_input(&it, 0, NULL), steps[0], 3);
+    assert_int_equal(tl_interp_invoke(&it), TL_OK);
+    assert_int_equal(tl_interp_output(&it, 0, NULL)[1], want[0][1]);
+    free(arena);
+    free(bytes);
+    assert_int_equal(tl_graph_set_op_block(&g, 0, block, sizeof block - 4), TL_OK);
+    assert_int_equal(tl_graph_serialize(&g, &bytes, &size), TL_OK);
+    assert_int_equal(tl_model_load(&m, bytes, size, 0), TL_ERR_BOUNDS);
+    free(bytes);
+    assert_int_equal(tl_graph_set_op_block(&g, 0, block, sizeof block), TL_OK);
+    g.tensors[st].rec.kind = TL_TENSOR_ACTIVATION;
+    assert_int_equal(tl_graph_serialize(&g, &bytes, &size), TL_OK);
+    assert_int_equal(tl_model_load(&m, bytes, size, 0), TL_ERR_FORMAT);
+    free(bytes);
+    tl_graph_free(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -649,6 +812,8 @@ int main(void)
         cmocka_unit_test(test_progressive_record_names_its_filter),
         cmocka_unit_test(test_transpose_and_pad_run_as_the_naive_reference_says),
         cmocka_unit_test(test_mean_runs_and_its_bad_records_are_refused),
+        cmocka_unit_test(test_typed_tensors_quantize_and_dequantize),
+        cmocka_unit_test(test_svdf_keeps_its_state_between_inferences),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -35,6 +35,10 @@ typedef struct tl_gop {
     uint32_t channels;
     tl_residual_add *residual_add; /* fused ADD (flag TL_OP_FLAG_RESIDUAL); the
                                       writer stores it and sets rec.p[0] */
+    uint8_t *block;           /* the constant block of an operator with many
+                                 constants (SVDF, LSTM); the writer stores it
+                                 and sets rec.requant (offset), rec.bias (bytes) */
+    uint32_t block_size;
 } tl_gop;
 
 typedef struct tl_graph {
@@ -64,6 +68,9 @@ int32_t tl_graph_add_op(tl_graph *g, const tl_op_rec *rec, const int32_t *requan
                         const int32_t *bias, uint32_t channels);
 
 /* Sets (or replaces) a metadata entry. */
+/* Gives operator `op` a constant block (copied), see tl_gop.block. */
+tl_status tl_graph_set_op_block(tl_graph *g, uint32_t op, const void *data, uint32_t size);
+
 tl_status tl_graph_set_meta(tl_graph *g, const char *key, const char *value);
 
 /* Fuses each ADD into the dense int8 CONV_2D that produces one of its

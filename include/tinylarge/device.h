@@ -72,6 +72,14 @@ const char *tl_model_meta(const tl_model *model, const char *key);
 /* Name of tensor `index` (may be ""). */
 const char *tl_model_tensor_name(const tl_model *model, uint32_t index);
 
+/* The tensor record of input `index` (outputs follow the inputs: index
+ * input_count + k is output k), or NULL. */
+const tl_tensor_rec *tl_model_io_tensor(const tl_model *model, uint32_t index);
+
+/* Bytes of one element of an activation of this dtype (int8 1, int16 2,
+ * int32 and float32 4), 0 for the weight encodings. */
+uint32_t tl_dtype_bytes(uint32_t dtype);
+
 /* Name of an opcode ("CONV_2D", ...), or "?" for an unknown one. */
 const char *tl_opcode_name(uint32_t opcode);
 
@@ -105,10 +113,17 @@ typedef struct tl_interp {
     uint32_t next_op;    /* ops [0, next_op) have run on the current input */
 } tl_interp;
 
+/* Binds the model to an arena (4-byte aligned, at least
+ * tl_model_arena_size bytes) and resets the model's state tensors. */
 tl_status tl_interp_init(tl_interp *it, const tl_model *model, void *arena,
                          size_t arena_size);
 
-/* Where to write input `index` (its byte size goes to *size). Asking for an
+/* State tensors (an SVDF's or LSTM's memory of earlier inputs) carry over
+ * from one inference to the next; this forgets them, as at init. */
+void tl_interp_reset_state(tl_interp *it);
+
+/* Where to write input `index` (its byte size goes to *size; its element
+ * type is the input tensor's dtype, tl_model_io_tensor). Asking for an
  * input starts a new inference: the next run begins at the first operator. */
 int8_t *tl_interp_input(tl_interp *it, uint32_t index, uint32_t *size);
 

@@ -49,12 +49,17 @@ typedef enum tl_dtype {
     TL_DTYPE_INT32 = 2,
     TL_DTYPE_INT4 = 3,         /* packed two per byte, low nibble first */
     TL_DTYPE_SPARSE_INT8 = 4,  /* tap-grouped CSR, see docs/format.md */
-    TL_DTYPE_BITMAP_INT8 = 5   /* one bit per weight + the non-zero values, see docs/format.md */
+    TL_DTYPE_BITMAP_INT8 = 5,  /* one bit per weight + the non-zero values, see docs/format.md */
+    TL_DTYPE_INT16 = 6,        /* 16x8 activations, int16 state */
+    TL_DTYPE_FLOAT32 = 7       /* a float model's inputs and outputs (QUANTIZE, DEQUANTIZE) */
 } tl_dtype;
 
 typedef enum tl_tensor_kind {
     TL_TENSOR_ACTIVATION = 0,  /* lives in the arena at its planned offset */
-    TL_TENSOR_CONST = 1        /* lives in the WEIGHTS section */
+    TL_TENSOR_CONST = 1,       /* lives in the WEIGHTS section */
+    TL_TENSOR_STATE = 2        /* an activation kept from one inference to the
+                                  next (SVDF, LSTM state): its own arena bytes,
+                                  set to its zero point by tl_interp_init */
 } tl_tensor_kind;
 
 typedef enum tl_quant_kind {
@@ -75,7 +80,10 @@ typedef enum tl_opcode {
     TL_OP_TRANSPOSE = 9,
     TL_OP_PAD = 10,
     TL_OP_MEAN = 11,
-    TL_OP_COUNT_ = 12
+    TL_OP_QUANTIZE = 12,
+    TL_OP_DEQUANTIZE = 13,
+    TL_OP_SVDF = 14,
+    TL_OP_COUNT_ = 15
 } tl_opcode;
 
 typedef enum tl_activation {
@@ -152,8 +160,10 @@ typedef struct tl_op_rec {
     int16_t act_min, act_max;    /* output clamp, int8 range */
     int32_t input_offset;        /* -input zero point */
     int32_t output_offset;       /* output zero point */
-    uint32_t requant;            /* WEIGHTS: int32 mult[C] then int32 shift[C] */
-    uint32_t bias;               /* WEIGHTS: int32 effective bias[C] */
+    uint32_t requant;            /* WEIGHTS: int32 mult[C] then int32 shift[C];
+                                    SVDF, LSTM: the offset of the constant block */
+    uint32_t bias;               /* WEIGHTS: int32 effective bias[C];
+                                    SVDF, LSTM: the constant block's bytes */
     int32_t p[9];                /* op-specific constants, see docs/format.md */
 } tl_op_rec;
 
@@ -197,6 +207,21 @@ enum { TL_PAD_BEFORE = 0, TL_PAD_AFTER = 4, TL_PAD_VALUE = 8 };
  * sum of (x - input zero point) over them is rescaled by (mult, shift),
  * which fold in_scale / out_scale and 1 / count as TFLite does. */
 enum { TL_MEAN_REDUCE = 0, TL_MEAN_MULT = 4, TL_MEAN_SHIFT = 5 };
+/* QUANTIZE between integer types: (x - input zp) * (mult, shift) + output
+ * zp, clamped to the output type. From float32: round(x / scale) + output
+ * zp, with scale the IEEE-754 bits of a float. DEQUANTIZE (to float32):
+ * scale * (x - input zp). */
+enum { TL_QUANTIZE_MULT = 0, TL_QUANTIZE_SHIFT = 1, TL_QUANTIZE_SCALE_BITS = 2 };
+/* SVDF (int8 input and output; int8 or int16 state and time weights):
+ * inputs[0] the input [batch, n_input], inputs[1] the state tensor [batch,
+ * n_memory * n_filter]; `requant` / `bias` hold the WEIGHTS offset and size
+ * of the constant block: feature weights int8 [n_filter][n_input], time
+ * weights (the state's type) [n_filter][n_memory], then the int32 bias
+ * [n_unit] if any, each part starting on 4 bytes. n_filter = n_unit * rank. */
+enum {
+    TL_SVDF_RANK = 0, TL_SVDF_MEMORY = 1, TL_SVDF_FEATURE_MULT = 2, TL_SVDF_FEATURE_SHIFT = 3,
+    TL_SVDF_OUTPUT_MULT = 4, TL_SVDF_OUTPUT_SHIFT = 5, TL_SVDF_STATE_ZERO_POINT = 6, TL_SVDF_HAS_BIAS = 7
+};
 
 /* 16 bytes each. Running ops [0, op_end) produces this exit's output;
  * exits are ordered by op_end so a cascade resumes where it stopped. */

@@ -25,7 +25,19 @@ static const char *dtype_name(uint8_t dtype)
     case TL_DTYPE_INT4: return "int4";
     case TL_DTYPE_SPARSE_INT8: return "sparse-int8";
     case TL_DTYPE_BITMAP_INT8: return "bitmap-int8";
+    case TL_DTYPE_INT16: return "int16";
+    case TL_DTYPE_FLOAT32: return "float32";
     default: return "?";
+    }
+}
+
+/* An input's or output's element type and quantisation. */
+static void print_type(const tl_tensor_rec *t)
+{
+    if (t->dtype == TL_DTYPE_FLOAT32) {
+        printf(" float32");
+    } else {
+        printf(" %s (scale %g, zero point %d)", dtype_name(t->dtype), (double)t->scale, t->zero_point);
     }
 }
 
@@ -175,13 +187,15 @@ int tl_cmd_inspect(int argc, char **argv)
         for (uint32_t d = 0; d < in->rank; ++d) {
             n += snprintf(shape + n, sizeof shape - (size_t)n, d ? ",%u" : "[%u", in->dims[d]);
         }
-        snprintf(shape + n, sizeof shape - (size_t)n, "]");
+        snprintf(shape + n, sizeof shape - (size_t)n, "]%s%s", in->dtype == TL_DTYPE_INT8 ? "" : " ",
+                 in->dtype == TL_DTYPE_INT8 ? "" : dtype_name(in->dtype));
         printf("%-22s ", shape);
         n = 0;
         for (uint32_t d = 0; d < out->rank; ++d) {
             n += snprintf(shape + n, sizeof shape - (size_t)n, d ? ",%u" : "[%u", out->dims[d]);
         }
-        snprintf(shape + n, sizeof shape - (size_t)n, "]");
+        snprintf(shape + n, sizeof shape - (size_t)n, "]%s%s", out->dtype == TL_DTYPE_INT8 ? "" : " ",
+                 out->dtype == TL_DTYPE_INT8 ? "" : dtype_name(out->dtype));
         printf("%-20s %12llu\n", shape, (unsigned long long)macs);
     }
     uint64_t weight_bytes = 0;
@@ -190,19 +204,22 @@ int tl_cmd_inspect(int argc, char **argv)
             weight_bytes += m.tensors[t].data_size;
         }
     }
+    for (uint32_t i = 0; i < h->op_count; ++i) {
+        weight_bytes += m.ops[i].opcode == TL_OP_SVDF ? m.ops[i].bias : 0; /* its constant block */
+    }
     printf("inputs:");
     for (uint32_t i = 0; i < h->input_count; ++i) {
         const tl_tensor_rec *t = &m.tensors[m.io[i]];
         printf(" %s ", tl_model_tensor_name(&m, m.io[i]));
         print_shape(t);
-        printf(" int8 (scale %g, zero point %d)", (double)t->scale, t->zero_point);
+        print_type(t);
     }
     printf("\noutputs:");
     for (uint32_t i = 0; i < h->output_count; ++i) {
         const tl_tensor_rec *t = &m.tensors[m.io[h->input_count + i]];
         printf(" %s ", tl_model_tensor_name(&m, m.io[h->input_count + i]));
         print_shape(t);
-        printf(" int8 (scale %g, zero point %d)", (double)t->scale, t->zero_point);
+        print_type(t);
     }
     printf("\nexits: %u\n", h->exit_count);
     for (uint32_t i = 0; i < h->exit_count; ++i) {

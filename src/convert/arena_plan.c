@@ -9,15 +9,20 @@
  *      that input's bytes when the input dies at the op (tensors merged into
  *      one buffer, lifetimes united);
  *   3. greedy: buffers largest first, each at the lowest offset that does
- *      not overlap a placed buffer whose lifetime intersects its own.
+ *      not overlap a placed buffer whose lifetime intersects its own, and
+ *      aligned to its elements (2 or 4 bytes for int16, int32 and float).
+ * A state tensor (SVDF, LSTM) lives through the whole model, so it never
+ * shares bytes with anything and keeps its value to the next inference.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "tinylarge/convert.h"
+#include "tinylarge/device.h"
 
 typedef struct buffer {
     uint32_t size;
+    uint32_t align;
     int32_t first, last;
     uint32_t offset;
     int placed;
@@ -30,6 +35,11 @@ static uint32_t find_root(uint32_t *parent, uint32_t t)
         t = parent[t];
     }
     return t;
+}
+
+static int is_arena_tensor(const tl_tensor_rec *t)
+{
+    return t->kind == TL_TENSOR_ACTIVATION || t->kind == TL_TENSOR_STATE;
 }
 
 static int by_size_desc(const void *a, const void *b, void *ctx)
@@ -108,6 +118,12 @@ tl_status tl_arena_layout(const tl_graph *g, uint32_t *offsets, uint32_t *arena_
     for (uint32_t i = 0; i < g->output_count; ++i) {
         last[g->outputs[i]] = end;
     }
+    for (uint32_t t = 0; t < n; ++t) {
+        if (g->tensors[t].rec.kind == TL_TENSOR_STATE) {
+            first[t] = 0;
+            last[t] = end;
+        }
+    }
     for (uint32_t i = 0; i < g->exit_count; ++i) {
         const int32_t until = (int32_t)g->exits[i].op_end - 1;
         if (last[g->exits[i].output] < until) {
@@ -121,7 +137,9 @@ tl_status tl_arena_layout(const tl_graph *g, uint32_t *offsets, uint32_t *arena_
         for (uint32_t k = 0; k < op->input_count; ++k) {
             const uint16_t in = op->inputs[k];
             if (works_in_place(op, k) && g->tensors[in].rec.kind == TL_TENSOR_ACTIVATION && last[in] == i &&
+                g->tensors[op->output].rec.kind == TL_TENSOR_ACTIVATION &&
                 g->tensors[in].rec.data_size == g->tensors[op->output].rec.data_size &&
+                g->tensors[in].rec.dtype == g->tensors[op->output].rec.dtype &&
                 find_root(parent, in) != find_root(parent, op->output)) {
                 parent[find_root(parent, op->output)] = find_root(parent, in);
                 break;
@@ -130,19 +148,24 @@ tl_status tl_arena_layout(const tl_graph *g, uint32_t *offsets, uint32_t *arena_
     }
     uint32_t count = 0;
     for (uint32_t t = 0; t < n; ++t) {
-        if (g->tensors[t].rec.kind != TL_TENSOR_ACTIVATION) {
+        if (!is_arena_tensor(&g->tensors[t].rec)) {
             continue;
         }
         const uint32_t r = find_root(parent, t);
         buffer *b = &bufs[r];
         if (!b->placed) { /* "placed" doubles as "seen" until placement */
             b->placed = 1;
+            b->align = 1;
             b->first = first[t];
             b->last = last[t];
             order[count++] = r;
         }
         if (g->tensors[t].rec.data_size > b->size) {
             b->size = g->tensors[t].rec.data_size;
+        }
+        const uint32_t align = tl_dtype_bytes(g->tensors[t].rec.dtype);
+        if (align > b->align) {
+            b->align = align;
         }
         if (first[t] < b->first) {
             b->first = first[t];
@@ -169,6 +192,7 @@ tl_status tl_arena_layout(const tl_graph *g, uint32_t *offsets, uint32_t *arena_
                     continue;
                 }
                 candidate = (uint64_t)o->offset + o->size;
+                candidate = (candidate + b->align - 1) / b->align * b->align;
             }
             int fits = 1;
             for (uint32_t k = 0; k < i && fits; ++k) {
@@ -195,8 +219,7 @@ tl_status tl_arena_layout(const tl_graph *g, uint32_t *offsets, uint32_t *arena_
         }
     }
     for (uint32_t t = 0; t < n; ++t) {
-        offsets[t] = g->tensors[t].rec.kind == TL_TENSOR_ACTIVATION
-                         ? bufs[find_root(parent, t)].offset : TL_NONE;
+        offsets[t] = is_arena_tensor(&g->tensors[t].rec) ? bufs[find_root(parent, t)].offset : TL_NONE;
     }
     *arena_size = total;
     free(first); free(last); free(parent); free(bufs); free(order);

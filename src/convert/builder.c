@@ -310,7 +310,8 @@ tl_status tl_graph_add_exit(tl_graph *g, uint16_t output, uint32_t op_end)
     e->output = output;
     e->op_end = op_end;
     for (uint32_t i = 0; i < op_end; ++i) {
-        if (g->ops[i].rec.output == output && g->ops[i].rec.opcode == TL_OP_SOFTMAX) {
+        if (g->ops[i].rec.output == output && g->ops[i].rec.opcode == TL_OP_SOFTMAX &&
+            g->tensors[output].rec.dtype == TL_DTYPE_INT8) { /* confidence is defined on int8 probabilities */
             const tl_tensor_rec *t = &g->tensors[output].rec;
             e->kind = TL_EXIT_PROBS;
             e->prob_zero_point = t->zero_point;

@@ -57,6 +57,7 @@ static void remove_op(tl_graph *g, uint32_t index)
     free(g->ops[index].requant);
     free(g->ops[index].bias);
     free(g->ops[index].residual_add);
+    free(g->ops[index].block);
     memmove(&g->ops[index], &g->ops[index + 1], (g->op_count - index - 1) * sizeof g->ops[0]);
     --g->op_count;
     for (uint32_t i = 0; i < g->exit_count; ++i) {
@@ -244,9 +245,10 @@ tl_status tl_graph_clone(const tl_graph *g, tl_graph *out)
         b->requant = copy_of(a->requant, sizeof(int32_t) * 2 * a->channels);
         b->bias = copy_of(a->bias, sizeof(int32_t) * a->channels);
         b->residual_add = copy_of(a->residual_add, a->residual_add ? sizeof *a->residual_add : 0);
+        b->block = copy_of(a->block, a->block_size);
         out->op_count = i + 1;
         ok = (!a->requant || !a->channels || b->requant) && (!a->bias || !a->channels || b->bias) &&
-             (!a->residual_add || b->residual_add);
+             (!a->residual_add || b->residual_add) && (!a->block || !a->block_size || b->block);
     }
     if (!ok) {
         tl_graph_free(out);

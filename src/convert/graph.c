@@ -18,6 +18,7 @@ void tl_graph_free(tl_graph *g)
         free(g->ops[i].requant);
         free(g->ops[i].bias);
         free(g->ops[i].residual_add);
+        free(g->ops[i].block);
     }
     free(g->tensors);
     free(g->ops);
@@ -87,6 +88,21 @@ int32_t tl_graph_add_op(tl_graph *g, const tl_op_rec *rec, const int32_t *requan
         }
     }
     return (int32_t)g->op_count++;
+}
+
+tl_status tl_graph_set_op_block(tl_graph *g, uint32_t op, const void *data, uint32_t size)
+{
+    if (!g || op >= g->op_count || !data || size == 0) {
+        return TL_ERR_ARG;
+    }
+    uint8_t *copy = dup_bytes(data, size);
+    if (!copy) {
+        return TL_ERR_NOMEM;
+    }
+    free(g->ops[op].block);
+    g->ops[op].block = copy;
+    g->ops[op].block_size = size;
+    return TL_OK;
 }
 
 tl_status tl_graph_set_meta(tl_graph *g, const char *key, const char *value)

@@ -18,12 +18,14 @@
 
 #include "flatbuffer.h"
 #include "tinylarge/convert.h"
+#include "tinylarge/device.h"
 
-enum { TFL_FLOAT32 = 0, TFL_INT32 = 2, TFL_INT8 = 9 };
+enum { TFL_FLOAT32 = 0, TFL_INT32 = 2, TFL_INT16 = 7, TFL_INT8 = 9 };
 enum {
     TFL_ADD = 0, TFL_AVERAGE_POOL_2D = 1, TFL_CONV_2D = 3, TFL_DEPTHWISE_CONV_2D = 4,
     TFL_FULLY_CONNECTED = 9, TFL_MAX_POOL_2D = 17, TFL_RESHAPE = 22, TFL_SOFTMAX = 25,
-    TFL_PAD = 34, TFL_TRANSPOSE = 39, TFL_MEAN = 40, TFL_PADV2 = 60
+    TFL_PAD = 34, TFL_TRANSPOSE = 39, TFL_MEAN = 40, TFL_PADV2 = 60, TFL_DEQUANTIZE = 6,
+    TFL_QUANTIZE = 114, TFL_SVDF = 27
 };
 enum { TFL_PAD_SAME = 0, TFL_PAD_VALID = 1 };
 enum { TFL_ACT_NONE = 0, TFL_ACT_RELU = 1, TFL_ACT_RELU_N1_TO_1 = 2, TFL_ACT_RELU6 = 3 };
@@ -51,6 +53,7 @@ typedef struct importer {
     char *error;
     size_t error_size;
     int32_t op_index;      /* operator being imported, for messages */
+    int int8_only;         /* the operator being imported takes int8 tensors only */
     char op_name[48];
 } importer;
 
@@ -88,6 +91,7 @@ typedef struct tfl_tensor {
     int32_t zero_point;
     tl_fb_vec scales;      /* per-channel scales (f32) */
     tl_fb_vec zero_points; /* per-channel zero points (i64) */
+    uint8_t variable;      /* state kept between inferences (SVDF, LSTM) */
     const uint8_t *data;   /* constant data or NULL */
     uint32_t data_size;
 } tfl_tensor;
@@ -105,7 +109,7 @@ static tl_status read_tensor(importer *im, int32_t index, tfl_tensor *t)
     if (tl_fb_vector_table(fb, &im->tensors, (uint32_t)index, &tt) != 0 ||
         tl_fb_vector(fb, &tt, 0, 4, &shape) != 0 || tl_fb_u8(fb, &tt, 1, 0, &t->type) != 0 ||
         tl_fb_u32(fb, &tt, 2, 0, &t->buffer) != 0 || tl_fb_string(fb, &tt, 3, t->name, sizeof t->name) != 0 ||
-        tl_fb_table_field(fb, &tt, 4, &q, &has_q) != 0) {
+        tl_fb_table_field(fb, &tt, 4, &q, &has_q) != 0 || tl_fb_u8(fb, &tt, 5, 0, &t->variable) != 0) {
         return malformed(im, "tensor table");
     }
     if (shape.length < 1 || shape.length > TL_MAX_RANK) {
@@ -136,9 +140,10 @@ static tl_status read_tensor(importer *im, int32_t index, tfl_tensor *t)
         }
         if (t->zero_points.length) {
             int64_t zp = tl_fb_vec_i64(fb, &t->zero_points, 0);
-            if (zp < -128 || zp > 127) {
-                return fail(im, TL_ERR_QUANT, "tensor %d '%s' zero point %lld is outside int8",
-                            index, t->name, (long long)zp);
+            const int wide = t->type == TFL_INT16 || t->type == TFL_INT32;
+            if (zp < (wide ? -32768 : -128) || zp > (wide ? 32767 : 127)) {
+                return fail(im, TL_ERR_QUANT, "tensor %d '%s' zero point %lld is outside %s",
+                            index, t->name, (long long)zp, wide ? "int16" : "int8");
             }
             t->zero_point = (int32_t)zp;
         }
@@ -170,10 +175,47 @@ static uint64_t elements(const tfl_tensor *t)
     return (uint64_t)t->dims[0] * t->dims[1] * t->dims[2] * t->dims[3];
 }
 
-/* The graph index of a TFLite activation tensor, adding it on first use. */
+static const char *tensor_type_name(uint8_t type)
+{
+    static const char *const names[] = { "float32", "float16", "int32", "uint8", "int64", "string", "bool", "int16",
+                                         "complex64", "int8", "float64", "complex128", "uint64", "resource",
+                                         "variant", "uint32", "uint16", "int4" };
+    return type < sizeof names / sizeof names[0] ? names[type] : "?";
+}
+
+/* Our dtype of a TFLite activation type, 0 if we have none. */
+static uint8_t activation_dtype(uint8_t type)
+{
+    switch (type) {
+    case TFL_INT8: return TL_DTYPE_INT8;
+    case TFL_INT16: return TL_DTYPE_INT16;
+    case TFL_INT32: return TL_DTYPE_INT32;
+    case TFL_FLOAT32: return TL_DTYPE_FLOAT32;
+    default: return 0;
+    }
+}
+
+static const char *dtype_label(uint8_t dtype)
+{
+    switch (dtype) {
+    case TL_DTYPE_INT16: return "int16";
+    case TL_DTYPE_INT32: return "int32";
+    case TL_DTYPE_FLOAT32: return "float32";
+    default: return "int8";
+    }
+}
+
+/* The graph index of a TFLite activation tensor, adding it on first use.
+ * While the operator being imported runs on int8 only (im->int8_only),
+ * another type is refused with a message that names it. */
 static tl_status activation(importer *im, int32_t index, uint16_t *out)
 {
     if (index >= 0 && (uint32_t)index < im->tensors.length && im->map[index] >= 0) {
+        const tl_tensor_rec *r = &im->g->tensors[im->map[index]].rec;
+        if (im->int8_only && r->dtype != TL_DTYPE_INT8) {
+            return fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' has type %s; tinylarge runs this operator on int8 "
+                        "tensors only", index, im->g->tensors[im->map[index]].name, dtype_label(r->dtype));
+        }
         *out = (uint16_t)im->map[index];
         return TL_OK;
     }
@@ -182,9 +224,11 @@ static tl_status activation(importer *im, int32_t index, uint16_t *out)
     if (s != TL_OK) {
         return s;
     }
-    if (t.type != TFL_INT8) {
-        return fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' has type %s; tinylarge runs int8 models only",
-                    index, t.name, t.type == TFL_FLOAT32 ? "float32" : "other than int8");
+    const uint8_t dtype = activation_dtype(t.type);
+    if (!dtype || (im->int8_only && dtype != TL_DTYPE_INT8)) {
+        return fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' has type %s; tinylarge runs %s", index, t.name,
+                    tensor_type_name(t.type),
+                    dtype ? "this operator on int8 tensors only" : "int8, int16, int32 and float32 tensors");
     }
     if (t.data) {
         return fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' is a constant where an activation was expected",
@@ -195,17 +239,17 @@ static tl_status activation(importer *im, int32_t index, uint16_t *out)
     }
     tl_tensor_rec rec;
     memset(&rec, 0, sizeof rec);
-    rec.dtype = TL_DTYPE_INT8;
+    rec.dtype = dtype;
     rec.rank = (uint8_t)t.rank;
-    rec.kind = TL_TENSOR_ACTIVATION;
+    rec.kind = t.variable ? TL_TENSOR_STATE : TL_TENSOR_ACTIVATION;
     rec.quant = t.scales.length ? TL_QUANT_PER_TENSOR : TL_QUANT_NONE;
     memcpy(rec.dims, t.dims, sizeof rec.dims);
-    rec.data_size = (uint32_t)elements(&t);
-    rec.zero_point = t.zero_point;
-    rec.scale = t.scale;
-    if (elements(&t) > 0x7FFFFFFFu) {
+    if (elements(&t) > 0x3FFFFFFFu) {
         return fail(im, TL_ERR_SHAPE, "tensor %d '%s' is too large", index, t.name);
     }
+    rec.data_size = (uint32_t)elements(&t) * tl_dtype_bytes(dtype);
+    rec.zero_point = t.zero_point;
+    rec.scale = t.scale;
     int32_t gi = tl_graph_add_tensor(im->g, t.name, &rec, NULL, NULL, 0);
     if (gi < 0) {
         return fail(im, TL_ERR_NOMEM, "out of memory");
@@ -620,8 +664,15 @@ static tl_status import_softmax(importer *im, op_args *a)
     if (elements(&a->in) != elements(&a->out) || a->in.dims[a->in.rank - 1] != a->out.dims[a->out.rank - 1]) {
         return fail(im, TL_ERR_SHAPE, "input and output shapes differ");
     }
-    if (a->out.zero_point != -128 || fabsf(a->out.scale - 1.0f / 256) > 1e-6f * (1.0f / 256)) {
-        return fail(im, TL_ERR_QUANT, "int8 softmax output must have scale 1/256 and zero point -128");
+    const int out16 = im->g->tensors[a->rec.output].rec.dtype == TL_DTYPE_INT16;
+    if (im->g->tensors[a->rec.inputs[0]].rec.dtype != TL_DTYPE_INT8 ||
+        (!out16 && im->g->tensors[a->rec.output].rec.dtype != TL_DTYPE_INT8)) {
+        return fail(im, TL_ERR_UNSUPPORTED, "runs on an int8 input, with an int8 or int16 output");
+    }
+    if (out16 ? (a->out.zero_point != -32768 || fabsf(a->out.scale - 1.0f / 65536) > 1e-3f * (1.0f / 65536))
+              : (a->out.zero_point != -128 || fabsf(a->out.scale - 1.0f / 256) > 1e-6f * (1.0f / 256))) {
+        return fail(im, TL_ERR_QUANT, "the output must have scale 1/256 and zero point -128 (int8) or scale "
+                    "1/65536 and zero point -32768 (int16)");
     }
     a->rec.opcode = TL_OP_SOFTMAX;
     if (tl_softmax_constants(beta, a->in.scale, &a->rec) != TL_OK) {
@@ -693,30 +744,176 @@ static tl_status import_mean(importer *im, op_args *a)
     return add_op(im, &a->rec);
 }
 
+/* QUANTIZE (to int8, int16 or int32, from any of them or float32) and
+ * DEQUANTIZE (int8 or int16 to float32), per-tensor. */
+static tl_status import_quantize(importer *im, op_args *a)
+{
+    const tl_tensor_rec *in = &im->g->tensors[a->rec.inputs[0]].rec, *out = &im->g->tensors[a->rec.output].rec;
+    const int dequantize = a->builtin == TFL_DEQUANTIZE;
+    if (dequantize ? (out->dtype != TL_DTYPE_FLOAT32 || in->dtype == TL_DTYPE_FLOAT32 || in->dtype == TL_DTYPE_INT32)
+                   : out->dtype == TL_DTYPE_FLOAT32) {
+        return fail(im, TL_ERR_UNSUPPORTED, "from %s to %s is not supported", dtype_label(in->dtype),
+                    dtype_label(out->dtype));
+    }
+    if (elements(&a->in) != elements(&a->out)) {
+        return fail(im, TL_ERR_SHAPE, "input and output sizes differ");
+    }
+    const tfl_tensor *q = dequantize ? &a->in : &a->out; /* the quantised side */
+    if (q->scales.length != 1) {
+        return fail(im, TL_ERR_QUANT, "needs one scale (per-tensor quantisation)");
+    }
+    a->rec.opcode = dequantize ? TL_OP_DEQUANTIZE : TL_OP_QUANTIZE;
+    a->rec.input_offset = -a->in.zero_point;
+    a->rec.output_offset = a->out.zero_point;
+    if (in->dtype == TL_DTYPE_FLOAT32 || dequantize) {
+        const float scale = q->scale;
+        memcpy(&a->rec.p[TL_QUANTIZE_SCALE_BITS], &scale, sizeof scale);
+    } else {
+        if (a->in.scales.length != 1) {
+            return fail(im, TL_ERR_QUANT, "its input needs one scale (per-tensor quantisation)");
+        }
+        tl_quantize_multiplier((double)a->in.scale / (double)a->out.scale, &a->rec.p[TL_QUANTIZE_MULT],
+                               &a->rec.p[TL_QUANTIZE_SHIFT]);
+        if (a->rec.p[TL_QUANTIZE_SHIFT] > 30) {
+            return fail(im, TL_ERR_QUANT, "input and output scales give a multiplier out of range");
+        }
+    }
+    return add_op(im, &a->rec);
+}
+
+/* A constant tensor of the given type and element count, or a message. */
+static tl_status constant_of(importer *im, op_args *a, uint32_t i, uint8_t type, uint64_t count, const char *what,
+                             tfl_tensor *t)
+{
+    tl_status s;
+    if (a->ins.length <= i || tl_fb_vec_i32(&im->fb, &a->ins, i) < 0) {
+        return fail(im, TL_ERR_FORMAT, "needs its input %u (%s)", i, what);
+    }
+    if ((s = read_tensor(im, tl_fb_vec_i32(&im->fb, &a->ins, i), t)) != TL_OK) {
+        return s;
+    }
+    const uint32_t bytes = type == TFL_INT8 ? 1 : type == TFL_INT16 ? 2 : 4;
+    if (t->type != type || !t->data || t->data_size != count * bytes) {
+        return fail(im, TL_ERR_UNSUPPORTED, "its %s must be a constant %s tensor of %llu values", what,
+                    tensor_type_name(type), (unsigned long long)count);
+    }
+    return TL_OK;
+}
+
+/* SVDF, integer: int8 input and output, int8 or int16 state (a variable
+ * tensor) and time weights of the state's type; the constants go into the
+ * operator's block (format.h, TL_SVDF_*). */
+static tl_status import_svdf(importer *im, op_args *a)
+{
+    const tl_fb *fb = &im->fb;
+    int32_t rank = 0;
+    if (!a->has_opt || tl_fb_i32(fb, &a->opt, 0, 0, &rank) != 0 || tl_fb_u8(fb, &a->opt, 1, 0, &a->act) != 0) {
+        return malformed(im, "SVDF options");
+    }
+    if (a->ins.length != 5) {
+        return fail(im, TL_ERR_FORMAT, "needs 5 inputs (input, feature weights, time weights, bias, state)");
+    }
+    tl_status s;
+    uint16_t state_index;
+    if ((s = activation(im, tl_fb_vec_i32(fb, &a->ins, 4), &state_index)) != TL_OK) {
+        return s;
+    }
+    const tl_tensor_rec *in = &im->g->tensors[a->rec.inputs[0]].rec, *out = &im->g->tensors[a->rec.output].rec;
+    const tl_tensor_rec *state = &im->g->tensors[state_index].rec;
+    if (in->dtype != TL_DTYPE_INT8 || out->dtype != TL_DTYPE_INT8 ||
+        (state->dtype != TL_DTYPE_INT8 && state->dtype != TL_DTYPE_INT16) || state->kind != TL_TENSOR_STATE) {
+        return fail(im, TL_ERR_UNSUPPORTED, "runs with an int8 input and output and an int8 or int16 variable state");
+    }
+    /* A fused activation is not applied: TFLite Micro's integer SVDF only
+     * clamps to int8 (the quantiser puts a RELU's floor at the output's
+     * zero point). */
+    if (a->in.rank != 2 || a->out.rank != 2 || rank < 1 || a->out.dims[1] * (uint64_t)rank > TL_MAX_DIM) {
+        return fail(im, TL_ERR_SHAPE, "expects a 2-D input and output and a rank of at least 1");
+    }
+    const uint32_t n_input = a->in.dims[1], n_unit = a->out.dims[1], n_filter = n_unit * (uint32_t)rank;
+    const uint32_t n_memory = state->dims[1] / (n_filter ? n_filter : 1);
+    if (state->rank != 2 || state->dims[0] != a->in.dims[0] || n_memory == 0 ||
+        state->dims[1] != n_memory * n_filter || a->out.dims[0] != a->in.dims[0]) {
+        return fail(im, TL_ERR_SHAPE, "state, input and output shapes do not agree");
+    }
+    tfl_tensor wf, wt, bias, st;
+    const int wide = state->dtype == TL_DTYPE_INT16;
+    if ((s = constant_of(im, a, 1, TFL_INT8, (uint64_t)n_filter * n_input, "feature weights", &wf)) != TL_OK ||
+        (s = constant_of(im, a, 2, wide ? TFL_INT16 : TFL_INT8, (uint64_t)n_filter * n_memory, "time weights", &wt)) != TL_OK) {
+        return s;
+    }
+    const int has_bias = tl_fb_vec_i32(fb, &a->ins, 3) >= 0;
+    if (has_bias && (s = constant_of(im, a, 3, TFL_INT32, n_unit, "bias", &bias)) != TL_OK) {
+        return s;
+    }
+    if ((s = read_tensor(im, tl_fb_vec_i32(fb, &a->ins, 4), &st)) != TL_OK) {
+        return s;
+    }
+    /* TFLite Micro's PrepareSvdf: the products in float, then widened. */
+    const double scale1 = (double)(a->in.scale * wf.scale / st.scale);
+    const double scale2 = (double)(st.scale * wt.scale / a->out.scale);
+    a->rec.opcode = TL_OP_SVDF;
+    a->rec.input_count = 2;
+    a->rec.inputs[1] = state_index;
+    a->rec.input_offset = -a->in.zero_point;
+    a->rec.output_offset = a->out.zero_point;
+    a->rec.p[TL_SVDF_RANK] = rank;
+    a->rec.p[TL_SVDF_MEMORY] = (int32_t)n_memory;
+    a->rec.p[TL_SVDF_STATE_ZERO_POINT] = st.zero_point;
+    a->rec.p[TL_SVDF_HAS_BIAS] = has_bias;
+    tl_quantize_multiplier(scale1, &a->rec.p[TL_SVDF_FEATURE_MULT], &a->rec.p[TL_SVDF_FEATURE_SHIFT]);
+    tl_quantize_multiplier(scale2, &a->rec.p[TL_SVDF_OUTPUT_MULT], &a->rec.p[TL_SVDF_OUTPUT_SHIFT]);
+    if (!(scale1 > 0) || !(scale2 > 0) || a->rec.p[TL_SVDF_FEATURE_SHIFT] > 30 || a->rec.p[TL_SVDF_OUTPUT_SHIFT] > 30) {
+        return fail(im, TL_ERR_QUANT, "scales give a multiplier out of range");
+    }
+    const uint32_t time_at = (n_filter * n_input + 3u) & ~3u;
+    const uint32_t bias_at = time_at + ((n_filter * n_memory * (wide ? 2u : 1u) + 3u) & ~3u);
+    const uint32_t size = bias_at + (has_bias ? 4u * n_unit : 0u);
+    uint8_t *block = calloc(size, 1);
+    if (!block) {
+        return fail(im, TL_ERR_NOMEM, "out of memory");
+    }
+    memcpy(block, wf.data, wf.data_size);
+    memcpy(block + time_at, wt.data, wt.data_size);
+    if (has_bias) {
+        memcpy(block + bias_at, bias.data, bias.data_size);
+    }
+    const int32_t op = tl_graph_add_op(im->g, &a->rec, NULL, NULL, 0);
+    s = op < 0 ? TL_ERR_NOMEM : tl_graph_set_op_block(im->g, (uint32_t)op, block, size);
+    free(block);
+    return s == TL_OK ? TL_OK : fail(im, s, "out of memory");
+}
+
 /* The operators the importer translates: one line each. */
-static const struct {
+typedef struct op_importer {
     int32_t builtin;
     tl_status (*import)(importer *im, op_args *a);
-} importers[] = {
-    { TFL_CONV_2D, import_conv },
-    { TFL_DEPTHWISE_CONV_2D, import_conv },
-    { TFL_FULLY_CONNECTED, import_fully_connected },
-    { TFL_AVERAGE_POOL_2D, import_pool },
-    { TFL_MAX_POOL_2D, import_pool },
-    { TFL_ADD, import_add },
-    { TFL_RESHAPE, import_reshape },
-    { TFL_TRANSPOSE, import_transpose_pad },
-    { TFL_PAD, import_transpose_pad },
-    { TFL_PADV2, import_transpose_pad },
-    { TFL_SOFTMAX, import_softmax },
-    { TFL_MEAN, import_mean },
+    int typed;  /* 1: it checks its tensors' types itself; 0: int8 only */
+} op_importer;
+
+static const op_importer importers[] = {
+    { TFL_CONV_2D, import_conv, 0 },
+    { TFL_DEPTHWISE_CONV_2D, import_conv, 0 },
+    { TFL_FULLY_CONNECTED, import_fully_connected, 0 },
+    { TFL_AVERAGE_POOL_2D, import_pool, 0 },
+    { TFL_MAX_POOL_2D, import_pool, 0 },
+    { TFL_ADD, import_add, 0 },
+    { TFL_RESHAPE, import_reshape, 0 },
+    { TFL_TRANSPOSE, import_transpose_pad, 0 },
+    { TFL_PAD, import_transpose_pad, 0 },
+    { TFL_PADV2, import_transpose_pad, 0 },
+    { TFL_SOFTMAX, import_softmax, 1 },
+    { TFL_MEAN, import_mean, 0 },
+    { TFL_QUANTIZE, import_quantize, 1 },
+    { TFL_DEQUANTIZE, import_quantize, 1 },
+    { TFL_SVDF, import_svdf, 1 },
 };
 
-static tl_status (*importer_of(int32_t builtin))(importer *, op_args *)
+static const op_importer *importer_of(int32_t builtin)
 {
     for (size_t i = 0; i < sizeof importers / sizeof importers[0]; ++i) {
         if (importers[i].builtin == builtin) {
-            return importers[i].import;
+            return &importers[i];
         }
     }
     return NULL;
@@ -725,8 +922,8 @@ static tl_status (*importer_of(int32_t builtin))(importer *, op_args *)
 static tl_status import_op(importer *im, const tl_fb_table *op, int32_t builtin)
 {
     const tl_fb *fb = &im->fb;
-    tl_status (*import_fn)(importer *, op_args *) = importer_of(builtin);
-    if (!import_fn) {
+    const op_importer *kind = importer_of(builtin);
+    if (!kind) {
         return fail(im, TL_ERR_UNSUPPORTED, "operator is not supported by tinylarge");
     }
     op_args a;
@@ -739,7 +936,7 @@ static tl_status import_op(importer *im, const tl_fb_table *op, int32_t builtin)
     if (a.outs.length != 1) {
         return fail(im, TL_ERR_UNSUPPORTED, "%u outputs; exactly one is supported", a.outs.length);
     }
-    if (a.ins.length < 1 || a.ins.length > 3) {
+    if (a.ins.length < 1 || a.ins.length > 24) {
         return fail(im, TL_ERR_UNSUPPORTED, "%u inputs is not supported", a.ins.length);
     }
     a.rec.inputs[0] = a.rec.inputs[1] = a.rec.inputs[2] = TL_NO_TENSOR;
@@ -754,12 +951,15 @@ static tl_status import_op(importer *im, const tl_fb_table *op, int32_t builtin)
     a.in_index = tl_fb_vec_i32(fb, &a.ins, 0);
     a.out_index = tl_fb_vec_i32(fb, &a.outs, 0);
     tl_status s;
+    im->int8_only = !kind->typed;
     if ((s = read_tensor(im, a.in_index, &a.in)) != TL_OK || (s = read_tensor(im, a.out_index, &a.out)) != TL_OK ||
         (s = activation(im, a.in_index, &a.rec.inputs[0])) != TL_OK ||
-        (s = activation(im, a.out_index, &a.rec.output)) != TL_OK) {
+        (s = activation(im, a.out_index, &a.rec.output)) != TL_OK || (s = kind->import(im, &a)) != TL_OK) {
+        im->int8_only = 0;
         return s;
     }
-    return import_fn(im, &a);
+    im->int8_only = 0;
+    return TL_OK;
 }
 
 /* Operator i's table and what it is: its builtin code (the deprecated
@@ -898,13 +1098,6 @@ tl_status tl_import_tflite(const uint8_t *data, size_t size, tl_graph *g, char *
 
 /* ---- the survey: every operator, imported or not ---- */
 
-static const char *tensor_type_name(uint8_t type)
-{
-    static const char *const names[] = { "float32", "float16", "int32", "uint8", "int64", "string", "bool", "int16",
-                                         "complex64", "int8", "float64", "complex128", "uint64", "resource",
-                                         "variant", "uint32", "uint16", "int4" };
-    return type < sizeof names / sizeof names[0] ? names[type] : "?";
-}
 
 static int imported_builtin(int32_t builtin)
 {

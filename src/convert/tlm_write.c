@@ -84,6 +84,10 @@ tl_status tl_graph_serialize(const tl_graph *g, uint8_t **out, size_t *out_size)
         if (g->ops[i].residual_add) {
             ops[i].p[0] = (int32_t)reserve(&w, sizeof(tl_residual_add), 4);
         }
+        if (g->ops[i].block_size) {
+            ops[i].requant = (uint32_t)reserve(&w, g->ops[i].block_size, 4);
+            ops[i].bias = g->ops[i].block_size;
+        }
     }
 
     /* File layout. */
@@ -175,6 +179,9 @@ tl_status tl_graph_serialize(const tl_graph *g, uint8_t **out, size_t *out_size)
         }
         if (g->ops[i].residual_add) {
             memcpy(weights + (uint32_t)ops[i].p[0], g->ops[i].residual_add, sizeof(tl_residual_add));
+        }
+        if (g->ops[i].block_size) {
+            memcpy(weights + ops[i].requant, g->ops[i].block, g->ops[i].block_size);
         }
     }
     tl_trailer tr;

@@ -30,11 +30,31 @@ tl_status tl_interp_init(tl_interp *it, const tl_model *model, void *arena, size
     if (arena_size < tl_model_arena_size(model)) {
         return TL_ERR_ARENA;
     }
+    if ((uintptr_t)arena % 4 != 0) {
+        return TL_ERR_ARENA; /* int16, int32 and float tensors sit at aligned offsets */
+    }
     it->model = model;
     it->arena = (uint8_t *)arena;
     it->arena_size = (uint32_t)(arena_size > 0xFFFFFFFFu ? 0xFFFFFFFFu : arena_size);
     it->next_op = 0;
+    tl_interp_reset_state(it);
     return TL_OK;
+}
+
+/* As TFLite Micro resets variable tensors: int8 ones to their zero point,
+ * the others to zero. */
+void tl_interp_reset_state(tl_interp *it)
+{
+    if (!it || !it->model) {
+        return;
+    }
+    const tl_model *m = it->model;
+    for (uint32_t t = 0; t < m->header->tensor_count; ++t) {
+        const tl_tensor_rec *r = &m->tensors[t];
+        if (r->kind == TL_TENSOR_STATE) {
+            memset(activation(it, (uint16_t)t), r->dtype == TL_DTYPE_INT8 ? r->zero_point : 0, r->data_size);
+        }
+    }
 }
 
 int8_t *tl_interp_input(tl_interp *it, uint32_t index, uint32_t *size)
@@ -85,6 +105,23 @@ tl_status tl_interp_invoke(tl_interp *it)
     return run_until(it, it->model->header->op_count);
 }
 
+/* The index of the largest element (the first of equals). */
+static uint32_t top_index(const void *data, uint32_t dtype, uint32_t count)
+{
+    uint32_t best = 0;
+    for (uint32_t i = 1; i < count; ++i) {
+        int larger;
+        switch (dtype) {
+        case TL_DTYPE_INT16: larger = ((const int16_t *)data)[i] > ((const int16_t *)data)[best]; break;
+        case TL_DTYPE_INT32: larger = ((const int32_t *)data)[i] > ((const int32_t *)data)[best]; break;
+        case TL_DTYPE_FLOAT32: larger = ((const float *)data)[i] > ((const float *)data)[best]; break;
+        default: larger = ((const int8_t *)data)[i] > ((const int8_t *)data)[best]; break;
+        }
+        best = larger ? i : best;
+    }
+    return best;
+}
+
 tl_status tl_interp_run_to_exit(tl_interp *it, uint32_t exit_index, tl_exit_result *result)
 {
     if (!it || !it->model || !result || exit_index >= it->model->header->exit_count) {
@@ -96,13 +133,9 @@ tl_status tl_interp_run_to_exit(tl_interp *it, uint32_t exit_index, tl_exit_resu
         return s;
     }
     const int8_t *data = activation(it, e->output);
-    const uint32_t size = it->model->tensors[e->output].data_size;
-    uint32_t best = 0;
-    for (uint32_t i = 1; i < size; ++i) {
-        if (data[i] > data[best]) {
-            best = i;
-        }
-    }
+    const tl_tensor_rec *t = &it->model->tensors[e->output];
+    const uint32_t size = t->data_size;
+    const uint32_t best = top_index(data, t->dtype, size / tl_dtype_bytes(t->dtype));
     result->data = data;
     result->size = size;
     result->top_class = best;

@@ -68,17 +68,19 @@ static tl_status check_tensor(const tl_model *m, uint32_t index)
     if (n > 0x7FFFFFFFu) {
         return TL_ERR_SHAPE;
     }
-    if (t->quant > TL_QUANT_PER_CHANNEL || t->zero_point < -128 || t->zero_point > 127) {
+    const int32_t zp_limit = t->dtype == TL_DTYPE_INT8 ? 128 : 32768;
+    if (t->quant > TL_QUANT_PER_CHANNEL || t->zero_point < -zp_limit || t->zero_point >= zp_limit) {
         return TL_ERR_QUANT;
     }
     if (t->name != TL_NONE && t->name >= m->strings_size) {
         return TL_ERR_BOUNDS;
     }
-    if (t->kind == TL_TENSOR_ACTIVATION) {
-        if (t->dtype != TL_DTYPE_INT8 || t->data_size != n) {
+    if (t->kind == TL_TENSOR_ACTIVATION || t->kind == TL_TENSOR_STATE) {
+        const uint32_t bytes = tl_dtype_bytes(t->dtype);
+        if (bytes == 0 || t->data_size != n * bytes) {
             return TL_ERR_FORMAT;
         }
-        if (m->plan[index] == TL_NONE ||
+        if (m->plan[index] == TL_NONE || m->plan[index] % bytes != 0 ||
             (uint64_t)m->plan[index] + t->data_size > m->header->arena_size) {
             return TL_ERR_ARENA;
         }
@@ -94,6 +96,8 @@ static tl_status check_tensor(const tl_model *m, uint32_t index)
     switch (t->dtype) {
     case TL_DTYPE_INT8:
         return t->data_size == n ? TL_OK : TL_ERR_FORMAT;
+    case TL_DTYPE_INT16:
+        return t->data_size == 2 * n ? TL_OK : TL_ERR_FORMAT;
     case TL_DTYPE_INT32:
         return t->data_size == 4 * n ? TL_OK : TL_ERR_FORMAT;
     case TL_DTYPE_INT4:
@@ -113,7 +117,18 @@ const tl_tensor_rec *tl_op_tensor(const tl_model *m, uint16_t index)
 
 int tl_op_is_activation(const tl_tensor_rec *t)
 {
-    return t && t->kind == TL_TENSOR_ACTIVATION;
+    return t && (t->kind == TL_TENSOR_ACTIVATION || t->kind == TL_TENSOR_STATE);
+}
+
+uint32_t tl_dtype_bytes(uint32_t dtype)
+{
+    switch (dtype) {
+    case TL_DTYPE_INT8: return 1;
+    case TL_DTYPE_INT16: return 2;
+    case TL_DTYPE_INT32:
+    case TL_DTYPE_FLOAT32: return 4;
+    default: return 0;
+    }
 }
 
 int tl_op_is_s8_activation(const tl_tensor_rec *t)
@@ -238,7 +253,9 @@ static tl_status check_exits(const tl_model *m)
     uint32_t previous_end = 0;
     for (uint32_t i = 0; i < m->header->exit_count; ++i) {
         const tl_exit_rec *e = &m->exits[i];
-        if (!tl_op_is_activation(tl_op_tensor(m, e->output)) || e->op_end > m->header->op_count ||
+        const tl_tensor_rec *out = tl_op_tensor(m, e->output);
+        if (!tl_op_is_activation(out) || (e->kind == TL_EXIT_PROBS && out->dtype != TL_DTYPE_INT8) ||
+            e->op_end > m->header->op_count ||
             e->op_end < previous_end || e->kind > TL_EXIT_PROBS ||
             e->prob_zero_point < -128 || e->prob_zero_point > 127 ||
             e->prob_scale_q24 > (1u << 24)) {
@@ -437,6 +454,14 @@ const char *tl_model_tensor_name(const tl_model *model, uint32_t index)
     return model->strings + model->tensors[index].name;
 }
 
+const tl_tensor_rec *tl_model_io_tensor(const tl_model *model, uint32_t index)
+{
+    if (!model || !model->header || index >= model->header->input_count + model->header->output_count) {
+        return NULL;
+    }
+    return &model->tensors[model->io[index]];
+}
+
 const char *tl_opcode_name(uint32_t opcode)
 {
     return opcode < TL_OP_COUNT_ && tl_op_table[opcode] ? tl_op_table[opcode]->name : "?";
@@ -464,6 +489,11 @@ uint64_t tl_op_macs(const tl_model *model, uint32_t op_index)
     case TL_OP_DEPTHWISE_CONV_2D: {
         const tl_tensor_rec *f = &model->tensors[op->inputs[1]];
         return tl_tensor_elements(out) * f->dims[1] * f->dims[2];
+    }
+    case TL_OP_SVDF: { /* each filter: a feature dot product and a time one */
+        const tl_tensor_rec *in = &model->tensors[op->inputs[0]];
+        const uint64_t filters = (uint64_t)out->dims[1] * (uint32_t)op->p[TL_SVDF_RANK];
+        return in->dims[0] * filters * (in->dims[1] + (uint32_t)op->p[TL_SVDF_MEMORY]);
     }
     default:
         return 0;

@@ -6,7 +6,7 @@
 
 extern const tl_op_kind tl_op_conv_2d, tl_op_depthwise_conv_2d, tl_op_fully_connected, tl_op_average_pool_2d,
     tl_op_max_pool_2d, tl_op_add, tl_op_reshape, tl_op_softmax, tl_op_transpose, tl_op_pad,
-    tl_op_mean;
+    tl_op_mean, tl_op_quantize, tl_op_dequantize, tl_op_svdf;
 
 const tl_op_kind *const tl_op_table[TL_OP_COUNT_] = {
     [TL_OP_CONV_2D] = &tl_op_conv_2d,
@@ -20,4 +20,7 @@ const tl_op_kind *const tl_op_table[TL_OP_COUNT_] = {
     [TL_OP_TRANSPOSE] = &tl_op_transpose,
     [TL_OP_PAD] = &tl_op_pad,
     [TL_OP_MEAN] = &tl_op_mean,
+    [TL_OP_QUANTIZE] = &tl_op_quantize,
+    [TL_OP_DEQUANTIZE] = &tl_op_dequantize,
+    [TL_OP_SVDF] = &tl_op_svdf,
 };

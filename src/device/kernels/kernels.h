@@ -99,6 +99,7 @@ void tl_add_s8(const tl_add_params *p);
 typedef struct tl_softmax_params {
     const int8_t *input;
     int8_t *output;
+    int16_t *output16;           /* non-NULL: an int16 output here instead */
     int32_t rows, depth;
     int32_t input_multiplier, input_left_shift, diff_min;
 } tl_softmax_params;
@@ -142,6 +143,40 @@ typedef struct tl_mean_params {
 } tl_mean_params;
 
 void tl_mean_s8(const tl_mean_params *p);
+
+/* Element-wise conversion between int8, int16, int32 and float32 (see
+ * format.h, TL_QUANTIZE_*). Output must not alias the input. */
+typedef struct tl_quantize_params {
+    const void *input;
+    void *output;
+    uint32_t in_dtype, out_dtype;
+    int32_t count;
+    int32_t input_offset;        /* -input zero point */
+    int32_t output_offset;       /* output zero point */
+    int32_t multiplier, shift;   /* integer to integer */
+    float scale;                 /* float: the output's scale (QUANTIZE) or the input's (DEQUANTIZE) */
+} tl_quantize_params;
+
+void tl_quantize(const tl_quantize_params *p);
+
+/* SVDF (see format.h, TL_SVDF_*): the state (int8 or int16: exactly one of
+ * state8 / state16 is set, and the time weights of the same type) is
+ * updated in place; bias may be NULL. */
+typedef struct tl_svdf_params {
+    const int8_t *input;         /* [batches][n_input] */
+    int8_t *output;              /* [batches][n_unit] */
+    int8_t *state8;              /* [batches][n_unit * rank][n_memory] */
+    int16_t *state16;
+    const int8_t *feature_weights;      /* [n_unit * rank][n_input] */
+    const int8_t *time_weights8;        /* [n_unit * rank][n_memory] */
+    const int16_t *time_weights16;
+    const int32_t *bias;                /* [n_unit] */
+    int32_t batches, n_input, n_unit, rank, n_memory;
+    int32_t input_offset, output_offset, state_zero_point;
+    int32_t feature_multiplier, feature_shift, output_multiplier, output_shift;
+} tl_svdf_params;
+
+void tl_svdf_s8(const tl_svdf_params *p);
 
 /* The taps of a window that fall inside the image along one axis: the
  * window starts at `origin`, has k taps `dilation` apart; the image has

@@ -3,8 +3,10 @@
  * Integer-only, bit-exact with TFLite: differences to the row maximum are
  * scaled by beta * input_scale into Q5.26, exponentiated in fixed point,
  * summed in Q12.19, and divided via a fixed-point reciprocal. The output
- * scale is 1/256 with zero point -128. Each output element depends only on
- * its own input element and the row's sums, so input and output may alias.
+ * scale is 1/256 with zero point -128, or for an int16 output (TFLite's
+ * int8-in, int16-out softmax) 1/65536 with zero point -32768. Each output
+ * element depends only on its own input element and the row's sums, so an
+ * int8 input and output may alias.
  */
 #include "kernels.h"
 #include "op.h"
@@ -38,7 +40,8 @@ void tl_softmax_s8(const tl_softmax_params *p)
         const int32_t shifted_sum_minus_one =
             (int32_t)(((uint32_t)sum_of_exps << headroom_plus_one) - ((uint32_t)1 << 31));
         const int32_t reciprocal = tl_fp_one_over_one_plus_x(shifted_sum_minus_one);
-        const int exponent = bits_over_unit + 31 - 8;
+        const int exponent = bits_over_unit + 31 - (p->output16 ? 16 : 8);
+        int16_t *out16 = p->output16 ? p->output16 + r * p->depth : NULL;
         for (int32_t c = 0; c < p->depth; ++c) {
             const int32_t diff = in[c] - max_in_row;
             if (diff >= p->diff_min) {
@@ -46,7 +49,14 @@ void tl_softmax_s8(const tl_softmax_params *p)
                     diff * (1 << p->input_left_shift), p->input_multiplier);
                 const int32_t e = tl_fp_exp_negative_q5(scaled);
                 const int32_t unsat = tl_rounding_divide_by_pot(tl_fp_mul(reciprocal, e), exponent);
-                out[c] = tl_clamp_s8(unsat - 128, -128, 127);
+                if (out16) {
+                    const int32_t v = unsat - 32768;
+                    out16[c] = (int16_t)(v > 32767 ? 32767 : v);
+                } else {
+                    out[c] = tl_clamp_s8(unsat - 128, -128, 127);
+                }
+            } else if (out16) {
+                out16[c] = -32768;
             } else {
                 out[c] = -128;
             }
@@ -60,15 +70,12 @@ void tl_softmax_s8(const tl_softmax_params *p)
 
 static tl_status check_softmax(const tl_model *m, const tl_op_rec *op)
 {
-    tl_status s = tl_op_check_s8_output(m, op);
-    if (s != TL_OK) {
-        return s;
-    }
     const tl_tensor_rec *in = tl_op_tensor(m, op->inputs[0]), *out = tl_op_tensor(m, op->output);
-    if (op->input_count != 1 || !tl_op_is_s8_activation(in)) {
+    if (op->input_count != 1 || !tl_op_is_s8_activation(in) ||
+        (out->dtype != TL_DTYPE_INT8 && out->dtype != TL_DTYPE_INT16)) {
         return TL_ERR_FORMAT;
     }
-    if (in->data_size != out->data_size || in->rank != out->rank ||
+    if (in->data_size * tl_dtype_bytes(out->dtype) != out->data_size || in->rank != out->rank ||
         in->dims[in->rank - 1] != out->dims[out->rank - 1] || in->dims[in->rank - 1] > TL_MAX_SOFTMAX_DEPTH) {
         return TL_ERR_SHAPE;
     }
@@ -89,6 +96,7 @@ static void run_softmax(const tl_interp *it, const tl_op_rec *op)
     tl_softmax_params p;
     p.input = tl_op_activation(it, op->inputs[0]);
     p.output = tl_op_activation(it, op->output);
+    p.output16 = it->model->tensors[op->output].dtype == TL_DTYPE_INT16 ? (int16_t *)(void *)p.output : NULL;
     p.depth = (int32_t)in->dims[in->rank - 1];
     p.rows = (int32_t)(in->data_size / (uint32_t)p.depth);
     p.input_multiplier = op->p[TL_SOFTMAX_INPUT_MULT];
