@@ -94,6 +94,8 @@ if [ -f "$examples/mobilenet_v2_quantized_1x3x224x224.tflite" ]; then
     check "inspect: float activations and what to do" 0 "^3 operators have float activations: .*quantise the model to int8" -- \
         "$bin" inspect "$examples/hello_world_float.tflite"
     check "inspect: int16 activations named" 0 "operators have int16 activations \(16x8 quantisation\): not supported yet" -- \
+        "$bin" inspect "$examples/micro_speech_lstm.tflite"
+    check "inspect: an int16 SVDF state and softmax are supported" 0 "^every operator is supported" -- \
         "$bin" inspect "$examples/keyword_scrambled.tflite"
     check "inspect: a types column" 0 "FULLY_CONNECTED +float32 float32 float32 -> float32 +supported for int8 only" -- \
         "$bin" inspect "$examples/hello_world_float.tflite"

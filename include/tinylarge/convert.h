@@ -126,8 +126,9 @@ typedef struct tl_tflite_op_info {
     char name[48];              /* "CONV_2D", "CUSTOM ethos-u", "builtin 150" */
     int supported;              /* the importer translates this operator (given int8 tensors) */
     char types[96];             /* its tensors' types, "int8 int8 int32 -> int8" */
-    int float_activations;      /* an activation (non-constant tensor) is float32 or float16 */
-    int int16_activations;      /* ... is int16 (TFLite's 16x8 quantisation) */
+    int float_activations;      /* an activation (non-constant tensor) is float32 or float16,
+                                   where the import of this operator does not take it */
+    int int16_activations;      /* ... is int16 (TFLite's 16x8 quantisation), likewise */
 } tl_tflite_op_info;
 
 /* Walks a TFLite flatbuffer's operators without importing it: each one's

@@ -885,28 +885,32 @@ static tl_status import_svdf(importer *im, op_args *a)
 }
 
 /* The operators the importer translates: one line each. */
+/* The activation types an operator's import takes (beyond int8, it checks
+ * the combinations itself); `inspect` reads them too. */
+enum { T8 = 1, T16 = 2, T32 = 4, TF = 8 };
+
 typedef struct op_importer {
     int32_t builtin;
     tl_status (*import)(importer *im, op_args *a);
-    int typed;  /* 1: it checks its tensors' types itself; 0: int8 only */
+    uint8_t types;
 } op_importer;
 
 static const op_importer importers[] = {
-    { TFL_CONV_2D, import_conv, 0 },
-    { TFL_DEPTHWISE_CONV_2D, import_conv, 0 },
-    { TFL_FULLY_CONNECTED, import_fully_connected, 0 },
-    { TFL_AVERAGE_POOL_2D, import_pool, 0 },
-    { TFL_MAX_POOL_2D, import_pool, 0 },
-    { TFL_ADD, import_add, 0 },
-    { TFL_RESHAPE, import_reshape, 0 },
-    { TFL_TRANSPOSE, import_transpose_pad, 0 },
-    { TFL_PAD, import_transpose_pad, 0 },
-    { TFL_PADV2, import_transpose_pad, 0 },
-    { TFL_SOFTMAX, import_softmax, 1 },
-    { TFL_MEAN, import_mean, 0 },
-    { TFL_QUANTIZE, import_quantize, 1 },
-    { TFL_DEQUANTIZE, import_quantize, 1 },
-    { TFL_SVDF, import_svdf, 1 },
+    { TFL_CONV_2D, import_conv, T8 },
+    { TFL_DEPTHWISE_CONV_2D, import_conv, T8 },
+    { TFL_FULLY_CONNECTED, import_fully_connected, T8 },
+    { TFL_AVERAGE_POOL_2D, import_pool, T8 },
+    { TFL_MAX_POOL_2D, import_pool, T8 },
+    { TFL_ADD, import_add, T8 },
+    { TFL_RESHAPE, import_reshape, T8 },
+    { TFL_TRANSPOSE, import_transpose_pad, T8 },
+    { TFL_PAD, import_transpose_pad, T8 },
+    { TFL_PADV2, import_transpose_pad, T8 },
+    { TFL_SOFTMAX, import_softmax, T8 | T16 },
+    { TFL_MEAN, import_mean, T8 },
+    { TFL_QUANTIZE, import_quantize, T8 | T16 | T32 | TF },
+    { TFL_DEQUANTIZE, import_quantize, T8 | T16 | TF },
+    { TFL_SVDF, import_svdf, T8 | T16 },
 };
 
 static const op_importer *importer_of(int32_t builtin)
@@ -951,7 +955,7 @@ static tl_status import_op(importer *im, const tl_fb_table *op, int32_t builtin)
     a.in_index = tl_fb_vec_i32(fb, &a.ins, 0);
     a.out_index = tl_fb_vec_i32(fb, &a.outs, 0);
     tl_status s;
-    im->int8_only = !kind->typed;
+    im->int8_only = kind->types == T8;
     if ((s = read_tensor(im, a.in_index, &a.in)) != TL_OK || (s = read_tensor(im, a.out_index, &a.out)) != TL_OK ||
         (s = activation(im, a.in_index, &a.rec.inputs[0])) != TL_OK ||
         (s = activation(im, a.out_index, &a.rec.output)) != TL_OK || (s = kind->import(im, &a)) != TL_OK) {
@@ -1099,10 +1103,6 @@ tl_status tl_import_tflite(const uint8_t *data, size_t size, tl_graph *g, char *
 /* ---- the survey: every operator, imported or not ---- */
 
 
-static int imported_builtin(int32_t builtin)
-{
-    return importer_of(builtin) != NULL;
-}
 
 /* A tensor's type, and whether it is a constant (it has data). */
 static int survey_tensor(importer *im, int32_t index, uint8_t *type, int *constant)
@@ -1124,7 +1124,8 @@ static int survey_tensor(importer *im, int32_t index, uint8_t *type, int *consta
     return 0;
 }
 
-static void append_types(importer *im, const tl_fb_vec *v, char *out, size_t size, tl_tflite_op_info *info)
+static void append_types(importer *im, const tl_fb_vec *v, uint8_t takes, char *out, size_t size,
+                         tl_tflite_op_info *info)
 {
     for (uint32_t i = 0; i < v->length; ++i) {
         const int32_t t = tl_fb_vec_i32(&im->fb, v, i);
@@ -1140,8 +1141,9 @@ static void append_types(importer *im, const tl_fb_vec *v, char *out, size_t siz
             continue;
         }
         snprintf(out + n, size - n, "%s%s", n ? " " : "", tensor_type_name(type));
-        info->float_activations |= !constant && (type == TFL_FLOAT32 || type == 1 /* float16 */);
-        info->int16_activations |= !constant && type == 7 /* int16 */;
+        /* Only the types the operator's import does not take count. */
+        info->float_activations |= !constant && ((type == TFL_FLOAT32 && !(takes & TF)) || type == 1 /* float16 */);
+        info->int16_activations |= !constant && type == TFL_INT16 && !(takes & T16);
     }
 }
 
@@ -1184,12 +1186,14 @@ tl_status tl_tflite_survey(const uint8_t *data, size_t size, void (*fn)(void *ct
             tl_fb_vector(fb, &op, 1, 4, &ins) != 0 || tl_fb_vector(fb, &op, 2, 4, &outs) != 0) {
             return malformed(&im, "operator table");
         }
-        info.supported = imported_builtin(builtin);
-        append_types(&im, &ins, info.types, sizeof info.types, &info);
+        const op_importer *kind = importer_of(builtin);
+        const uint8_t takes = kind ? kind->types : T8;
+        info.supported = kind != NULL;
+        append_types(&im, &ins, takes, info.types, sizeof info.types, &info);
         const size_t n = strlen(info.types);
         snprintf(info.types + n, sizeof info.types - n, " ->");
         char out_types[48] = "";
-        append_types(&im, &outs, out_types, sizeof out_types, &info);
+        append_types(&im, &outs, takes, out_types, sizeof out_types, &info);
         const size_t m = strlen(info.types);
         snprintf(info.types + m, sizeof info.types - m, " %s", out_types);
         fn(ctx, &info);
