@@ -787,6 +787,61 @@ static void test_softmax_int16_output(void **state)
     assert_int_equal(out[1], 0);
 }
 
+/* ---- logistic, tanh ---- */
+
+/* The Q0.31 results of gemmlowp's logistic and tanh on Q4.27 inputs
+ * across their range are within 2^-24 (logistic) and 2^-22 (tanh, whose
+ * (1 - e) / (1 + e) loses bits near 0) of the real functions. */
+static void test_fixed_point_logistic_and_tanh_are_close_to_real(void **state)
+{
+    (void)state;
+    for (int32_t raw = -(15 << 27); raw < (15 << 27); raw += 997 * 4096 + 1) {
+        const double x = raw / (double)(1 << 27);
+        const double l = tl_fp_logistic(raw, 4) / 2147483648.0, t = tl_fp_tanh(raw, 4) / 2147483648.0;
+        assert_true(fabs(l - 1.0 / (1.0 + exp(-x))) < 1.0 / (1 << 24));
+        assert_true(fabs(t - tanh(x)) < 1.0 / (1 << 22));
+    }
+    assert_int_equal(tl_fp_logistic(0, 4), 1 << 30);
+    assert_int_equal(tl_fp_tanh(0, 4), 0);
+}
+
+/* Every int8 input at several scales and zero points: within one step of
+ * the real function at the output's fixed scale, saturating beyond the
+ * radius, monotone. */
+static void test_logistic_and_tanh_follow_the_real_functions(void **state)
+{
+    (void)state;
+    const float scales[5] = { 0.01f, 0.05f, 0.1f, 0.25f, 1.0f };
+    for (int s = 0; s < 5; ++s) {
+        for (int32_t zp = -30; zp <= 30; zp += 15) {
+            tl_sigmoid_params p;
+            int8_t in[256], out_l[256], out_t[256];
+            for (int i = 0; i < 256; ++i) {
+                in[i] = (int8_t)(i - 128);
+            }
+            assert_int_equal(tl_sigmoid_constants(scales[s], &p.multiplier, &p.shift, &p.radius), TL_OK);
+            p.input = in;
+            p.count = 256;
+            p.input_offset = -zp;
+            p.output = out_l;
+            tl_logistic_s8(&p);
+            p.output = out_t;
+            tl_tanh_s8(&p);
+            for (int i = 0; i < 256; ++i) {
+                const double x = (in[i] - zp) * (double)scales[s];
+                double l = round(256.0 / (1.0 + exp(-x))) - 128, t = round(128.0 * tanh(x));
+                l = l > 127 ? 127 : l;
+                t = t > 127 ? 127 : (t < -128 ? -128 : t);
+                assert_true(fabs(l - out_l[i]) <= 1.0);
+                assert_true(fabs(t - out_t[i]) <= 1.0);
+                if (i > 0) {
+                    assert_true(out_l[i] >= out_l[i - 1] && out_t[i] >= out_t[i - 1]);
+                }
+            }
+        }
+    }
+}
+
 /* ---- quantize, dequantize ---- */
 
 /* Every integer pair: (x - in_zp) requantised by in_scale / out_scale, plus
@@ -968,6 +1023,8 @@ int main(void)
         cmocka_unit_test(test_mean_averages_the_marked_dimensions),
         cmocka_unit_test(test_softmax_int16_output),
         cmocka_unit_test(test_quantize_converts_between_types),
+        cmocka_unit_test(test_fixed_point_logistic_and_tanh_are_close_to_real),
+        cmocka_unit_test(test_logistic_and_tanh_follow_the_real_functions),
         cmocka_unit_test(test_svdf_matches_the_reference_over_several_steps),
         cmocka_unit_test(test_conv2d_s8),
         cmocka_unit_test(test_depthwise_conv2d_s8),

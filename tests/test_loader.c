@@ -796,6 +796,44 @@ static void test_svdf_keeps_its_state_between_inferences(void **state)
     tl_graph_free(&g);
 }
 
+/* LOGISTIC and TANH through the loader and interpreter (0 in gives one
+ * half and zero), and constants that would overflow the Q4.27 scaling are
+ * refused. */
+static void test_logistic_and_tanh_run_and_bad_constants_are_refused(void **state)
+{
+    (void)state;
+    const uint32_t dims[4] = { 1, 4, 1, 1 };
+    for (int k = 0; k < 2; ++k) {
+        tl_op_rec op;
+        memset(&op, 0, sizeof op);
+        op.opcode = k ? TL_OP_TANH : TL_OP_LOGISTIC;
+        op.act_min = -128;
+        op.act_max = 127;
+        assert_int_equal(tl_sigmoid_constants(0.1f, &op.p[TL_SIGMOID_MULT], &op.p[TL_SIGMOID_SHIFT],
+                                              &op.p[TL_SIGMOID_RADIUS]), TL_OK);
+        uint8_t *bytes;
+        size_t size;
+        assert_int_equal(single_op_model_bytes(&op, dims, dims, &bytes, &size), 0);
+        tl_model m;
+        assert_int_equal(tl_model_load(&m, bytes, size, 0), TL_OK);
+        uint8_t *arena = aligned_alloc(16, 64);
+        tl_interp it;
+        assert_int_equal(tl_interp_init(&it, &m, arena, tl_model_arena_size(&m)), TL_OK);
+        const int8_t x[4] = { 0, 127, -128, 10 };
+        memcpy(tl_interp_input(&it, 0, NULL), x, 4);
+        assert_int_equal(tl_interp_invoke(&it), TL_OK);
+        const int8_t *y = tl_interp_output(&it, 0, NULL);
+        assert_int_equal(y[0], k ? 0 : 0);   /* tanh(0) = 0; logistic(0) = 1/2 = 128 - 128 */
+        assert_true(y[1] > 120 && y[2] < (k ? -120 : -125));
+        free(arena);
+        free(bytes);
+        op.p[TL_SIGMOID_SHIFT] = 30; /* radius << 30 leaves int32 */
+        assert_int_equal(single_op_model_bytes(&op, dims, dims, &bytes, &size), 0);
+        assert_int_equal(tl_model_load(&m, bytes, size, 0), TL_ERR_QUANT);
+        free(bytes);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -814,6 +852,7 @@ int main(void)
         cmocka_unit_test(test_mean_runs_and_its_bad_records_are_refused),
         cmocka_unit_test(test_typed_tensors_quantize_and_dequantize),
         cmocka_unit_test(test_svdf_keeps_its_state_between_inferences),
+        cmocka_unit_test(test_logistic_and_tanh_run_and_bad_constants_are_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -166,6 +166,10 @@ tl_status tl_add_constants(float scale1, int32_t zp1, float scale2, int32_t zp2,
 /* SOFTMAX constants into rec->p[]; TL_ERR_QUANT if out of range. */
 tl_status tl_softmax_constants(float beta, float input_scale, tl_op_rec *rec);
 
+/* LOGISTIC's and TANH's int8 constants: the input scaled into Q4.27
+ * (multiplier, left shift) and the radius beyond which they saturate. */
+tl_status tl_sigmoid_constants(float input_scale, int32_t *multiplier, int32_t *shift, int32_t *radius);
+
 /* MEAN's requantisation over `count` values: in_scale / out_scale with
  * 1 / count folded in, as TFLite's QuantizedMeanOrSum does it. */
 tl_status tl_mean_constants(float input_scale, float output_scale, uint32_t count, int32_t *multiplier,

@@ -83,7 +83,9 @@ typedef enum tl_opcode {
     TL_OP_QUANTIZE = 12,
     TL_OP_DEQUANTIZE = 13,
     TL_OP_SVDF = 14,
-    TL_OP_COUNT_ = 15
+    TL_OP_LOGISTIC = 15,
+    TL_OP_TANH = 16,
+    TL_OP_COUNT_ = 17
 } tl_opcode;
 
 typedef enum tl_activation {
@@ -212,6 +214,11 @@ enum { TL_MEAN_REDUCE = 0, TL_MEAN_MULT = 4, TL_MEAN_SHIFT = 5 };
  * zp, with scale the IEEE-754 bits of a float. DEQUANTIZE (to float32):
  * scale * (x - input zp). */
 enum { TL_QUANTIZE_MULT = 0, TL_QUANTIZE_SHIFT = 1, TL_QUANTIZE_SCALE_BITS = 2 };
+/* LOGISTIC, TANH (int8): x - input zero point, if inside +-radius, scaled
+ * by (mult, left shift) into Q4.27, then gemmlowp's fixed-point function;
+ * the output is LOGISTIC's at scale 1/256, zero point -128, TANH's at
+ * 1/128, zero point 0. */
+enum { TL_SIGMOID_MULT = 0, TL_SIGMOID_SHIFT = 1, TL_SIGMOID_RADIUS = 2 };
 /* SVDF (int8 input and output; int8 or int16 state and time weights):
  * inputs[0] the input [batch, n_input], inputs[1] the state tensor [batch,
  * n_memory * n_filter]; `requant` / `bias` hold the WEIGHTS offset and size

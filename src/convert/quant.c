@@ -200,3 +200,25 @@ tl_status tl_mean_constants(float input_scale, float output_scale, uint32_t coun
     *shift = e - bits;
     return *shift >= -31 && *shift <= 30 ? TL_OK : TL_ERR_QUANT;
 }
+
+tl_status tl_sigmoid_constants(float input_scale, int32_t *multiplier, int32_t *shift, int32_t *radius)
+{
+    if (!(input_scale > 0) || !isfinite(input_scale)) {
+        return TL_ERR_QUANT;
+    }
+    enum { INT_BITS = 4 };
+    const double real = (double)input_scale * (double)(1 << (31 - INT_BITS));
+    int exponent;
+    const double q = frexp(real, &exponent);
+    const double m = round(q * (double)(1ll << 31));
+    if (m >= (double)(1ll << 31) || exponent > 30 || exponent < -31) {
+        return TL_ERR_QUANT; /* TFLite Micro would overflow its int32 here */
+    }
+    *multiplier = (int32_t)m;
+    *shift = exponent;
+    /* TFLite's CalculateInputRadius(4, shift, 31). */
+    const double max_rescaled = 1.0 * ((1 << INT_BITS) - 1) * (double)(1ll << (31 - INT_BITS)) / ldexp(1.0, exponent);
+    const double r = floor(max_rescaled);
+    *radius = r > 65536.0 ? 65536 : (int32_t)r;
+    return TL_OK;
+}

@@ -25,7 +25,7 @@ enum {
     TFL_ADD = 0, TFL_AVERAGE_POOL_2D = 1, TFL_CONV_2D = 3, TFL_DEPTHWISE_CONV_2D = 4,
     TFL_FULLY_CONNECTED = 9, TFL_MAX_POOL_2D = 17, TFL_RESHAPE = 22, TFL_SOFTMAX = 25,
     TFL_PAD = 34, TFL_TRANSPOSE = 39, TFL_MEAN = 40, TFL_PADV2 = 60, TFL_DEQUANTIZE = 6,
-    TFL_QUANTIZE = 114, TFL_SVDF = 27
+    TFL_QUANTIZE = 114, TFL_SVDF = 27, TFL_LOGISTIC = 14, TFL_TANH = 28
 };
 enum { TFL_PAD_SAME = 0, TFL_PAD_VALID = 1 };
 enum { TFL_ACT_NONE = 0, TFL_ACT_RELU = 1, TFL_ACT_RELU_N1_TO_1 = 2, TFL_ACT_RELU6 = 3 };
@@ -884,6 +884,30 @@ static tl_status import_svdf(importer *im, op_args *a)
     return s == TL_OK ? TL_OK : fail(im, s, "out of memory");
 }
 
+/* LOGISTIC and TANH, int8: TFLite Micro's Prepare (4 integer bits for the
+ * scaled input; the multiplier from frexp, rounded; the radius beyond which
+ * the output saturates). */
+static tl_status import_sigmoid(importer *im, op_args *a)
+{
+    const int logistic = a->builtin == TFL_LOGISTIC;
+    if (elements(&a->in) != elements(&a->out)) {
+        return fail(im, TL_ERR_SHAPE, "input and output sizes differ");
+    }
+    if (logistic ? a->out.zero_point != -128 : a->out.zero_point != 0) {
+        return fail(im, TL_ERR_QUANT, "the output's zero point must be %d", logistic ? -128 : 0);
+    }
+    int32_t mult, shift, radius;
+    if (tl_sigmoid_constants(a->in.scale, &mult, &shift, &radius) != TL_OK) {
+        return fail(im, TL_ERR_QUANT, "input scale %g gives constants out of range", (double)a->in.scale);
+    }
+    a->rec.opcode = logistic ? TL_OP_LOGISTIC : TL_OP_TANH;
+    a->rec.input_offset = -a->in.zero_point;
+    a->rec.p[TL_SIGMOID_MULT] = mult;
+    a->rec.p[TL_SIGMOID_SHIFT] = shift;
+    a->rec.p[TL_SIGMOID_RADIUS] = radius;
+    return add_op(im, &a->rec);
+}
+
 /* The operators the importer translates: one line each. */
 /* The activation types an operator's import takes (beyond int8, it checks
  * the combinations itself); `inspect` reads them too. */
@@ -911,6 +935,8 @@ static const op_importer importers[] = {
     { TFL_QUANTIZE, import_quantize, T8 | T16 | T32 | TF },
     { TFL_DEQUANTIZE, import_quantize, T8 | T16 | TF },
     { TFL_SVDF, import_svdf, T8 | T16 },
+    { TFL_LOGISTIC, import_sigmoid, T8 },
+    { TFL_TANH, import_sigmoid, T8 },
 };
 
 static const op_importer *importer_of(int32_t builtin)

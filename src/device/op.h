@@ -59,6 +59,10 @@ tl_status tl_op_check_add_quant(const tl_residual_add *q);
 /* A multiplier/shift pair as TFLite's MultiplyByQuantizedMultiplier takes it. */
 int tl_op_valid_multiplier(int32_t multiplier, int32_t shift);
 
+/* LOGISTIC's and TANH's record: int8 in and out of one size, constants
+ * that keep the scaled input inside Q4.27. */
+tl_status tl_op_check_sigmoid(const tl_model *m, const tl_op_rec *op);
+
 /* ---- for run steps (src/device/interp.c) ---- */
 
 static inline int8_t *tl_op_activation(const tl_interp *it, uint16_t tensor)
@@ -75,5 +79,9 @@ static inline const int32_t *tl_op_weights_i32(const tl_model *m, uint32_t offse
 {
     return (const int32_t *)(const void *)(m->weights + offset);
 }
+
+struct tl_sigmoid_params;
+/* LOGISTIC's and TANH's kernel parameters from a checked record. */
+void tl_op_sigmoid_params(const tl_interp *it, const tl_op_rec *op, struct tl_sigmoid_params *p);
 
 #endif /* TL_OP_H */

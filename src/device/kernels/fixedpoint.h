@@ -106,25 +106,36 @@ static inline int32_t tl_fp_exp_quarter(int32_t a)
     return exp_minus_one_eighth + tl_fp_mul(exp_minus_one_eighth, x + poly);
 }
 
-/* exp(a) for a <= 0, a with 5 integer bits, result with 0 integer bits. */
-static inline int32_t tl_fp_exp_negative_q5(int32_t a)
+/* exp(a) for a <= 0, a with `int_bits` integer bits (1..6), result with 0
+ * integer bits: exp of a's part in [-1/4, 0), times exp(-2^k) for each
+ * higher bit set (gemmlowp's barrel shifter; below -32 the result is 0). */
+static inline int32_t tl_fp_exp_negative(int32_t a, int int_bits)
 {
-    enum { INT_BITS = 5, FRAC_BITS = 31 - INT_BITS };
-    const int32_t one_quarter = 1 << (FRAC_BITS - 2);
+    const int frac_bits = 31 - int_bits;
+    const int32_t one_quarter = 1 << (frac_bits - 2);
     const int32_t mask = one_quarter - 1;
     const int32_t a_mod_quarter_minus_quarter = (a & mask) - one_quarter;
-    int32_t result = tl_fp_exp_quarter(tl_fp_mul_pot(a_mod_quarter_minus_quarter, INT_BITS));
+    int32_t result = tl_fp_exp_quarter(tl_fp_mul_pot(a_mod_quarter_minus_quarter, int_bits));
     const int32_t remainder = a_mod_quarter_minus_quarter - a;
     /* exp(-2^k) for k = -2 .. 4, applied for each set bit of the remainder. */
     static const int32_t exp_minus_pot[7] = {
         1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242
     };
-    for (int k = 0; k < 7; ++k) {
-        if (remainder & (1 << (FRAC_BITS - 2 + k))) {
+    for (int k = 0; k < 7 && k - 2 < int_bits; ++k) {
+        if (remainder & (1 << (frac_bits - 2 + k))) {
             result = tl_fp_mul(result, exp_minus_pot[k]);
         }
     }
+    if (int_bits > 5 && a < -(1 << (frac_bits + 5))) {
+        result = 0;
+    }
     return a == 0 ? INT32_MAX : result;
+}
+
+/* exp(a) for a <= 0 with 5 integer bits (the softmax's). */
+static inline int32_t tl_fp_exp_negative_q5(int32_t a)
+{
+    return tl_fp_exp_negative(a, 5);
 }
 
 /* 1 / (1 + x) for x in [0, 1), x and result with 0 integer bits. Three
@@ -143,6 +154,46 @@ static inline int32_t tl_fp_one_over_one_plus_x(int32_t a)
         x = x + tl_fp_mul_pot(tl_fp_mul(x, one_minus), 2);
     }
     return tl_fp_mul_pot(x, 1);
+}
+
+/* (1 - x) / (1 + x) for x in [0, 1), 0 integer bits: the same
+ * Newton-Raphson reciprocal of (1 + x) / 2, then x' - 1 in Q2.29. */
+static inline int32_t tl_fp_one_minus_x_over_one_plus_x(int32_t a)
+{
+    const int64_t sum = (int64_t)a + INT32_MAX;
+    const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+    const int32_t one_q2 = 1 << 29;
+    int32_t x = 1515870810 + tl_fp_mul(half_denominator, -1010580540);
+    for (int i = 0; i < 3; ++i) {
+        int32_t one_minus = one_q2 - tl_fp_mul(half_denominator, x);
+        x = x + tl_fp_mul_pot(tl_fp_mul(x, one_minus), 2);
+    }
+    return tl_fp_mul_pot(x - one_q2, 2);
+}
+
+/* logistic(a) = 1 / (1 + exp(-a)), a with `int_bits` integer bits, the
+ * result with 0 (gemmlowp's logistic: computed on |a|, 1 - it for a < 0). */
+static inline int32_t tl_fp_logistic(int32_t a, int int_bits)
+{
+    if (a == 0) {
+        return 1 << 30; /* one half */
+    }
+    const int32_t abs_a = a > 0 ? a : -a;
+    const int32_t positive = tl_fp_one_over_one_plus_x(tl_fp_exp_negative(-abs_a, int_bits));
+    return a > 0 ? positive : INT32_MAX - positive;
+}
+
+/* tanh(a), a with `int_bits` integer bits, the result with 0: (1 - e) /
+ * (1 + e) with e = exp(-2|a|), read as exp of the same raw value with one
+ * more integer bit (gemmlowp's ExactMulByPot<1>). */
+static inline int32_t tl_fp_tanh(int32_t a, int int_bits)
+{
+    if (a == 0) {
+        return 0;
+    }
+    const int32_t n = a < 0 ? a : -a;
+    const int32_t t = tl_fp_one_minus_x_over_one_plus_x(tl_fp_exp_negative(n, int_bits + 1));
+    return a < 0 ? -t : t;
 }
 
 static inline int tl_count_leading_zeros(uint32_t x)

@@ -178,6 +178,19 @@ typedef struct tl_svdf_params {
 
 void tl_svdf_s8(const tl_svdf_params *p);
 
+/* LOGISTIC and TANH, int8 (see format.h, TL_SIGMOID_*). */
+typedef struct tl_sigmoid_params {
+    const int8_t *input;
+    int8_t *output;
+    int32_t count;
+    int32_t input_offset;        /* -input zero point */
+    int32_t multiplier, shift;   /* into Q4.27 */
+    int32_t radius;              /* |x - zp| at or beyond it saturates */
+} tl_sigmoid_params;
+
+void tl_logistic_s8(const tl_sigmoid_params *p);
+void tl_tanh_s8(const tl_sigmoid_params *p);
+
 /* The taps of a window that fall inside the image along one axis: the
  * window starts at `origin`, has k taps `dilation` apart; the image has
  * `size` pixels. Valid taps are [*lo, *hi) (empty when *lo == *hi). Since

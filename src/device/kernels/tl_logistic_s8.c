@@ -1,0 +1,39 @@
+/* tl_logistic_s8.c - LOGISTIC of an int8 tensor (TFLite's reference integer Logistic): the
+ * output at scale 1/256, zero point -128. An input beyond the radius
+ * saturates; inside it, x - zero point is scaled into Q4.27 and the
+ * fixed-point function (fixedpoint.h, gemmlowp's) gives a Q0.31 value,
+ * rounded to the output's 8 bits. Output may alias the input. */
+#include "kernels.h"
+#include "op.h"
+
+void tl_logistic_s8(const tl_sigmoid_params *p)
+{
+    for (int32_t i = 0; i < p->count; ++i) {
+        const int32_t x = p->input[i] + p->input_offset;
+        if (x <= -p->radius) {
+            p->output[i] = -128;
+        } else if (x >= p->radius) {
+            p->output[i] = 127;
+        } else {
+            const int32_t q4 = tl_requantize(x, p->multiplier, p->shift);
+            const int32_t v = tl_rounding_divide_by_pot(tl_fp_logistic(q4, 4), 23) + (-128);
+            p->output[i] = tl_clamp_s8(v, -128, 127);
+        }
+    }
+}
+
+/* ---- the operator ---- */
+
+static tl_status check_logistic(const tl_model *m, const tl_op_rec *op)
+{
+    return tl_op_check_sigmoid(m, op);
+}
+
+static void run_logistic(const tl_interp *it, const tl_op_rec *op)
+{
+    tl_sigmoid_params p;
+    tl_op_sigmoid_params(it, op, &p);
+    tl_logistic_s8(&p);
+}
+
+const tl_op_kind tl_op_logistic = { "LOGISTIC", 0, check_logistic, run_logistic };
