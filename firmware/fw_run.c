@@ -33,11 +33,18 @@ int fw_timed_invoke(tl_interp *it, uint32_t *ticks)
 
 void fw_seeded_input(tl_interp *it)
 {
-    uint32_t in_size = 0;
-    int8_t *in = tl_interp_input(it, 0, &in_size);
-    uint32_t seed = 1;
-    for (uint32_t i = 0; i < in_size; ++i) {
-        seed = seed * 1103515245u + 12345u;
-        in[i] = (int8_t)((seed >> 16) & 0xff);
+    for (uint32_t k = 0; k < it->model->header->input_count; ++k) {
+        uint32_t in_size = 0;
+        int8_t *in = tl_interp_input(it, k, &in_size);
+        const int is_float = tl_model_io_tensor(it->model, k)->dtype == TL_DTYPE_FLOAT32;
+        uint32_t seed = 1 + k;
+        for (uint32_t i = 0; i < (is_float ? in_size / 4 : in_size); ++i) {
+            seed = seed * 1103515245u + 12345u;
+            if (is_float) {
+                ((float *)(void *)in)[i] = (float)((int32_t)((seed >> 16) & 0xff) - 128) / 128.0f;
+            } else {
+                in[i] = (int8_t)((seed >> 16) & 0xff);
+            }
+        }
     }
 }

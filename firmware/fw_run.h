@@ -11,9 +11,10 @@
  * has printed why and returns 1. */
 int fw_load(const uint8_t *model, uint32_t size, uint8_t *arena, uint32_t arena_size, tl_model *m, tl_interp *it);
 
-/* Fills input 0 with the pseudo-random bytes `tinylarge run --seed 1`
- * uses (byte i is (s >> 16) & 0xff after s = s * 1103515245 + 12345), so
- * outputs compare with the host's. */
+/* Fills each input k with the pseudo-random values `tinylarge run --seed 1`
+ * uses (byte i is (s >> 16) & 0xff after s = s * 1103515245 + 12345, from
+ * s = 1 + k; a float takes that byte - 128, over 128), so outputs compare
+ * with the host's. */
 void fw_seeded_input(tl_interp *it);
 
 /* Runs every operator; the board timer's ticks go to *ticks. 0 on success. */

@@ -67,8 +67,13 @@ check "inspect a .tflite it imports" 0 "^every operator is supported: .tinylarge
     "$bin" inspect "$models/kws_ref_model.tflite"
 examples=$2/models/tflm-examples
 if [ -f "$examples/mobilenet_v2_quantized_1x3x224x224.tflite" ]; then
-    check "inspect names every missing operator" 0 "^operators tinylarge does not run yet: UNIDIRECTIONAL_SEQUENCE_LSTM x2, LOGISTIC x1$" -- \
-        "$bin" inspect "$examples/dtln_noise_suppression.tflite"
+    check "inspect names every missing operator" 0 "^operators tinylarge does not run yet: CUSTOM SignalWindow x1, .*CAST x4, .*MAXIMUM x1$" -- \
+        "$bin" inspect "$examples/audio_preprocessor_int8.tflite"
+    # The LSTMs (int8 activations, int16 cell) and DTLN's LOGISTIC.
+    for lstm in micro_speech_lstm trained_lstm_int8 dtln_noise_suppression; do
+        check "$lstm imports" 0 "^imported .* 4 operators" -- "$bin" import "$examples/$lstm.tflite" -o "$work/$lstm.tlm"
+        check "$lstm runs" 0 "^output \([0-9]+ int8 values\)" -- "$bin" run "$work/$lstm.tlm"
+    done
     check "a PyTorch-exported MobileNetV2 (TRANSPOSE, PADs, MEAN) imports" 0 "74 operators" -- \
         "$bin" import "$examples/mobilenet_v2_quantized_1x3x224x224.tflite" -o "$work/mnv2.tlm"
     check "and runs" 0 "^output \(1000 int8 values\)" -- "$bin" run "$work/mnv2.tlm"
@@ -87,14 +92,14 @@ if [ -f "$examples/mobilenet_v2_quantized_1x3x224x224.tflite" ]; then
         "$bin" run "$work/kws16.tlm" --input "$work/kws16.in" --input "$work/kws16.in"
     check "keyword_scrambled_8bit (int8 state) imports" 0 "15 operators" -- \
         "$bin" import "$examples/keyword_scrambled_8bit.tflite" -o "$work/kws8.tlm"
-    check "import names the operator it stops at" 1 "operator 0 \(UNIDIRECTIONAL_SEQUENCE_LSTM\): operator is not supported" -- \
-        "$bin" import "$examples/micro_speech_lstm.tflite" -o "$work/lstm.tlm"
+    check "import names the operator it stops at" 1 "operator 0 \(CUSTOM SignalWindow\): operator is not supported" -- \
+        "$bin" import "$examples/audio_preprocessor_int8.tflite" -o "$work/pre.tlm"
     check "inspect: a custom operator and what to do" 0 "custom operators: an accelerator.s compiled subgraph" -- \
         "$bin" inspect "$examples/person_detect_vela.tflite"
     check "inspect: float activations and what to do" 0 "^3 operators have float activations: .*quantise the model to int8" -- \
         "$bin" inspect "$examples/hello_world_float.tflite"
-    check "inspect: int16 activations named" 0 "operators have int16 activations \(16x8 quantisation\): not supported yet" -- \
-        "$bin" inspect "$examples/micro_speech_lstm.tflite"
+    check "inspect: int16 activations an operator does not take are named" 0 "operators have int16 activations \(16x8 quantisation\): not supported yet" -- \
+        "$bin" inspect "$examples/audio_preprocessor_int8.tflite"
     check "inspect: an int16 SVDF state and softmax are supported" 0 "^every operator is supported" -- \
         "$bin" inspect "$examples/keyword_scrambled.tflite"
     check "inspect: a types column" 0 "FULLY_CONNECTED +float32 float32 float32 -> float32 +supported for int8 only" -- \

@@ -73,6 +73,16 @@ if [ -f "$runner" ] && [ -f "$model" ]; then
         echo "FAIL: runner on a missing file"
     fi
 fi
+# Operators the MLPerf models do not use, from TFLite Micro's own examples:
+# an int16 input, QUANTIZE, SVDF with int16 state and an int16 softmax
+# (keyword_scrambled); the integer LSTM with its int16 cell (the MNIST LSTM).
+examples=$shared/models/tflm-examples
+if [ -f "$runner" ] && [ -f "$examples/keyword_scrambled.tflite" ]; then
+    for example in keyword_scrambled trained_lstm_int8; do
+        "$build/tinylarge" import "$examples/$example.tflite" -o "$build/models/$example.tlm" >/dev/null &&
+            runner_matches_host "TFLM example $example" "$build/models/$example.tlm"
+    done
+fi
 # Trained models in the encodings the MLPerf models do not use: packed int4
 # (the DSP-extension int4 dot products) and pruned weights (the sparse
 # kernels), each also expanded to dense int8 by the M4 (tl_model_densify). A student trained for one epoch on 600 images is enough.

@@ -17,6 +17,7 @@
 
 #include "kernels/fixedpoint.h"
 #include "kernels/kernels.h"
+#include "kernels/sigmoid16.h"
 #include "test_util.h"
 #include "tinylarge/convert.h"
 
@@ -842,6 +843,135 @@ static void test_logistic_and_tanh_follow_the_real_functions(void **state)
     }
 }
 
+/* ---- the 16-bit sigmoid table and the integer LSTM ---- */
+
+/* Each entry of the table is sigmoid(i / 24) in Q0.16, within 1.5 of the
+ * last bit (TFLite's values are not a plain rounding). */
+static void test_sigmoid_table_holds_sigmoid_of_i_over_24(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 256; ++i) {
+        const double want = 65536.0 / (1.0 + exp(-i / 24.0));
+        assert_true(fabs(tl_sigmoid_table_q16[i] - want) <= 1.5);
+    }
+    /* The interpolated functions: within 2^-10 of the real ones over Q3.12. */
+    for (int32_t x = -32768; x < 32768; x += 7) {
+        const double real = x / 4096.0;
+        assert_true(fabs(tl_sigmoid_s16(x) / 32768.0 - 1.0 / (1.0 + exp(-real))) < 1.0 / 1024);
+        assert_true(fabs(tl_tanh_s16(x, 3, 0) / 32768.0 - tanh(real)) < 1.0 / 512);
+    }
+}
+
+static double sigmoid_of(double x)
+{
+    return 1.0 / (1.0 + exp(-x));
+}
+
+/* A random LSTM quantised as TFLite does it (int8 activations and
+ * weights, int32 biases at input x weight scale, a 2^-11 int16 cell), run
+ * over 6 steps for 2 batches (batch- and time-major): the hidden outputs
+ * stay within a few int8 steps of the float LSTM's, and both layouts agree. */
+static void test_lstm_follows_the_float_lstm(void **state)
+{
+    (void)state;
+    enum { B = 2, T = 6, I = 5, S = 4 };
+    test_rng r = { 29 };
+    const float s_x = 0.05f, s_h = 1.0f / 128, s_w = 0.02f, s_c = 1.0f / 2048;
+    const int32_t zp_x = 3, zp_h = -2;
+    int8_t wx[4][S][I], wh[4][S][S];
+    int32_t bias[4][S];
+    double fwx[4][S][I], fwh[4][S][S], fb[4][S];
+    for (int g = 0; g < 4; ++g) {
+        for (int o = 0; o < S; ++o) {
+            for (int d = 0; d < I; ++d) {
+                wx[g][o][d] = (int8_t)rng_int(&r, -100, 100);
+                fwx[g][o][d] = wx[g][o][d] * s_w;
+            }
+            for (int d = 0; d < S; ++d) {
+                wh[g][o][d] = (int8_t)rng_int(&r, -100, 100);
+                fwh[g][o][d] = wh[g][o][d] * s_w;
+            }
+            bias[g][o] = rng_int(&r, -500, 500);
+            fb[g][o] = bias[g][o] * (double)(s_x * s_w);
+        }
+    }
+    tl_lstm_header k;
+    memset(&k, 0, sizeof k);
+    k.input_offset = -zp_x;
+    k.hidden_offset = -zp_h;
+    k.hidden_zero_point = zp_h;
+    k.cell_scale_power = -11;
+    for (int g = 0; g < 4; ++g) {
+        tl_quantize_multiplier((double)(s_x * s_w) * 4096.0, &k.input_mult[g], &k.input_shift[g]);
+        tl_quantize_multiplier((double)(s_h * s_w) * 4096.0, &k.recurrent_mult[g], &k.recurrent_shift[g]);
+    }
+    tl_quantize_multiplier(1.0 / 32768.0, &k.forget_mult, &k.forget_shift);
+    tl_quantize_multiplier(1.0 / 32768.0 / 32768.0 / s_c, &k.update_mult, &k.update_shift);
+    tl_quantize_multiplier(1.0 / 32768.0 / 32768.0 / s_h, &k.hidden_mult, &k.hidden_shift);
+    int8_t x[B][T][I], xt[T][B][I];
+    for (int b = 0; b < B; ++b) {
+        for (int t = 0; t < T; ++t) {
+            for (int d = 0; d < I; ++d) {
+                x[b][t][d] = xt[t][b][d] = (int8_t)rng_int(&r, -128, 127);
+            }
+        }
+    }
+    int8_t out[B][T][S], out_t[T][B][S];
+    for (int layout = 0; layout < 2; ++layout) {
+        int8_t hidden[B][S];
+        int16_t cell[5][B][S];
+        memset(hidden, zp_h, sizeof hidden);
+        memset(cell, 0, sizeof cell);
+        k.time_major = layout;
+        tl_lstm_params p;
+        p.header = &k;
+        p.input = layout ? &xt[0][0][0] : &x[0][0][0];
+        p.output = layout ? &out_t[0][0][0] : &out[0][0][0];
+        p.hidden = &hidden[0][0];
+        p.cell = &cell[0][0][0];
+        p.buffers = &cell[1][0][0];
+        p.buffer_stride = B * S;
+        p.input_weights = &wx[0][0][0];
+        p.recurrent_weights = &wh[0][0][0];
+        p.bias = &bias[0][0];
+        p.batches = B;
+        p.time_steps = T;
+        p.n_input = I;
+        p.n_state = S;
+        tl_lstm_s8(&p);
+    }
+    int worst = 0;
+    for (int b = 0; b < B; ++b) {
+        double h[S] = { 0 }, c[S] = { 0 };
+        for (int t = 0; t < T; ++t) {
+            double gates[4][S];
+            for (int g = 0; g < 4; ++g) {
+                for (int o = 0; o < S; ++o) {
+                    double acc = fb[g][o];
+                    for (int d = 0; d < I; ++d) {
+                        acc += fwx[g][o][d] * (x[b][t][d] - zp_x) * s_x;
+                    }
+                    for (int d = 0; d < S; ++d) {
+                        acc += fwh[g][o][d] * h[d];
+                    }
+                    gates[g][o] = g == TL_LSTM_CELL_GATE ? tanh(acc) : sigmoid_of(acc);
+                }
+            }
+            for (int o = 0; o < S; ++o) {
+                c[o] = gates[TL_LSTM_FORGET_GATE][o] * c[o] + gates[TL_LSTM_INPUT_GATE][o] * gates[TL_LSTM_CELL_GATE][o];
+                h[o] = gates[TL_LSTM_OUTPUT_GATE][o] * tanh(c[o]);
+                double q = round(h[o] / s_h) + zp_h;
+                q = q < -128 ? -128 : (q > 127 ? 127 : q);
+                const int diff = abs((int)q - out[b][t][o]);
+                worst = diff > worst ? diff : worst;
+                h[o] = (out[b][t][o] - zp_h) * s_h; /* follow the integer path's state */
+                assert_int_equal(out[b][t][o], out_t[t][b][o]);
+            }
+        }
+    }
+    assert_true(worst <= 2);
+}
+
 /* ---- quantize, dequantize ---- */
 
 /* Every integer pair: (x - in_zp) requantised by in_scale / out_scale, plus
@@ -1025,6 +1155,8 @@ int main(void)
         cmocka_unit_test(test_quantize_converts_between_types),
         cmocka_unit_test(test_fixed_point_logistic_and_tanh_are_close_to_real),
         cmocka_unit_test(test_logistic_and_tanh_follow_the_real_functions),
+        cmocka_unit_test(test_sigmoid_table_holds_sigmoid_of_i_over_24),
+        cmocka_unit_test(test_lstm_follows_the_float_lstm),
         cmocka_unit_test(test_svdf_matches_the_reference_over_several_steps),
         cmocka_unit_test(test_conv2d_s8),
         cmocka_unit_test(test_depthwise_conv2d_s8),

@@ -834,6 +834,67 @@ static void test_logistic_and_tanh_run_and_bad_constants_are_refused(void **stat
     }
 }
 
+/* TFLite Micro's MNIST LSTM (int8, int16 cell) imports, loads and runs;
+ * its state carries over unless reset; a header with a third layout, a
+ * block one byte short, or a cell state without its gate rows is refused. */
+static void test_lstm_model_runs_and_bad_lstm_records_are_refused(void **state)
+{
+    (void)state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/tflm-examples/trained_lstm_int8.tflite", TL_SHARED_DIR);
+    uint8_t *data, *tlm;
+    size_t size, tlm_size;
+    if (tl_read_file(path, &data, &size) != TL_OK) {
+        skip();
+    }
+    tl_graph g;
+    char error[256];
+    assert_int_equal(tl_import_tflite(data, size, &g, error, sizeof error), TL_OK);
+    assert_int_equal(tl_graph_serialize(&g, &tlm, &tlm_size), TL_OK);
+    tl_graph_free(&g);
+    free(data);
+    tl_model m;
+    assert_int_equal(tl_model_load(&m, tlm, tlm_size, 0), TL_OK);
+    assert_int_equal(m.ops[0].opcode, TL_OP_LSTM);
+    uint8_t *arena = aligned_alloc(16, (tl_model_arena_size(&m) + 15) / 16 * 16 + 16);
+    tl_interp it;
+    assert_int_equal(tl_interp_init(&it, &m, arena, tl_model_arena_size(&m)), TL_OK);
+    uint32_t n;
+    int8_t *in = tl_interp_input(&it, 0, &n);
+    assert_int_equal(n, 28 * 28);
+    for (uint32_t i = 0; i < n; ++i) {
+        in[i] = (int8_t)((i * 37) % 251 - 125);
+    }
+    int8_t first[10], again[10];
+    assert_int_equal(tl_interp_invoke(&it), TL_OK);
+    memcpy(first, tl_interp_output(&it, 0, NULL), 10);
+    for (uint32_t i = 0; i < n; ++i) {
+        in[i] = (int8_t)((i * 37) % 251 - 125);
+    }
+    tl_interp_reset_state(&it);
+    assert_int_equal(tl_interp_invoke(&it), TL_OK);
+    memcpy(again, tl_interp_output(&it, 0, NULL), 10);
+    assert_memory_equal(first, again, 10); /* the same sequence from a fresh state: the same answer */
+    free(arena);
+    const tl_op_rec *op = &m.ops[0];
+    const uint32_t header_at = (uint32_t)(m.weights - tlm) + op->requant;
+    uint8_t *bad = model_copy(tlm, tlm_size);
+    ((tl_lstm_header *)(void *)(bad + header_at))->time_major = 2;
+    redigest(bad, tlm_size);
+    assert_int_equal(tl_model_load(&m, bad, tlm_size, 0), TL_ERR_FORMAT);
+    memcpy(bad, tlm, tlm_size);
+    ops_of(bad)[0].bias -= 1;
+    redigest(bad, tlm_size);
+    assert_int_equal(tl_model_load(&m, bad, tlm_size, 0), TL_ERR_BOUNDS);
+    memcpy(bad, tlm, tlm_size);
+    tensors_of(bad)[ops_of(bad)[0].inputs[2]].dims[0] = 1;
+    tensors_of(bad)[ops_of(bad)[0].inputs[2]].data_size /= 5;
+    redigest(bad, tlm_size);
+    assert_int_equal(tl_model_load(&m, bad, tlm_size, 0), TL_ERR_SHAPE);
+    free(bad);
+    free(tlm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -853,6 +914,7 @@ int main(void)
         cmocka_unit_test(test_typed_tensors_quantize_and_dequantize),
         cmocka_unit_test(test_svdf_keeps_its_state_between_inferences),
         cmocka_unit_test(test_logistic_and_tanh_run_and_bad_constants_are_refused),
+        cmocka_unit_test(test_lstm_model_runs_and_bad_lstm_records_are_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -85,7 +85,8 @@ typedef enum tl_opcode {
     TL_OP_SVDF = 14,
     TL_OP_LOGISTIC = 15,
     TL_OP_TANH = 16,
-    TL_OP_COUNT_ = 17
+    TL_OP_LSTM = 17,       /* TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM */
+    TL_OP_COUNT_ = 18
 } tl_opcode;
 
 typedef enum tl_activation {
@@ -292,6 +293,33 @@ typedef struct tl_progressive_tensor {
     uint32_t sums;               /* index of its first channel sum */
 } tl_progressive_tensor;
 
+/* UNIDIRECTIONAL_SEQUENCE_LSTM, int8 activations and weights, int16 cell
+ * (TFLite's 8x8->16 integer LSTM, as TFLite Micro runs it): inputs[0] the
+ * input [batch, time, n_input] ([time, batch, n_input] when time-major),
+ * inputs[1] the hidden state (int8 state tensor, batch x n_state),
+ * inputs[2] the cell state and the operator's working rows (int16 state
+ * tensor [5, batch, n_state]: row 0 the cell, rows 1..4 four gate
+ * buffers); the output [.., .., n_state] int8. `requant` / `bias` hold the
+ * constant block: this header, then the input weights int8 [4][n_state]
+ * [n_input], the recurrent weights int8 [4][n_state][n_state] and the gate
+ * biases int32 [4][n_state], gates in the order input, forget, cell,
+ * output, each part starting on 4 bytes. */
+enum { TL_LSTM_INPUT_GATE = 0, TL_LSTM_FORGET_GATE = 1, TL_LSTM_CELL_GATE = 2, TL_LSTM_OUTPUT_GATE = 3 };
+
+typedef struct tl_lstm_header {
+    int32_t time_major;          /* 1: input [time, batch, n_input] */
+    int32_t cell_scale_power;    /* the cell state's scale is 2^cell_scale_power */
+    int32_t cell_clip;           /* quantised clip of the cell state, 0: none */
+    int32_t input_offset;        /* -input zero point */
+    int32_t hidden_offset;       /* -hidden state zero point */
+    int32_t hidden_zero_point;
+    int32_t input_mult[4], input_shift[4];         /* input FC into Q3.12, per gate */
+    int32_t recurrent_mult[4], recurrent_shift[4]; /* recurrent FC into Q3.12, per gate */
+    int32_t forget_mult, forget_shift;   /* forget gate x cell -> cell */
+    int32_t update_mult, update_shift;   /* input gate x cell gate -> cell */
+    int32_t hidden_mult, hidden_shift;   /* tanh(cell) x output gate -> hidden */
+} tl_lstm_header;
+
 /* C99 compile-time size checks: a mismatch fails to build on any target. */
 typedef char tl_check_header_size[(sizeof(tl_file_header) == 64) ? 1 : -1];
 typedef char tl_check_section_size[(sizeof(tl_section_rec) == 16) ? 1 : -1];
@@ -300,6 +328,7 @@ typedef char tl_check_op_size[(sizeof(tl_op_rec) == 80) ? 1 : -1];
 typedef char tl_check_exit_size[(sizeof(tl_exit_rec) == 16) ? 1 : -1];
 typedef char tl_check_trailer_size[(sizeof(tl_trailer) == 128) ? 1 : -1];
 typedef char tl_check_residual_size[(sizeof(tl_residual_add) == 52) ? 1 : -1];
+typedef char tl_check_lstm_header_size[(sizeof(tl_lstm_header) == 112) ? 1 : -1];
 typedef char tl_check_progressive_size[(sizeof(tl_progressive_header) == 304) ? 1 : -1];
 
 #ifdef __cplusplus

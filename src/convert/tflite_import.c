@@ -25,10 +25,10 @@ enum {
     TFL_ADD = 0, TFL_AVERAGE_POOL_2D = 1, TFL_CONV_2D = 3, TFL_DEPTHWISE_CONV_2D = 4,
     TFL_FULLY_CONNECTED = 9, TFL_MAX_POOL_2D = 17, TFL_RESHAPE = 22, TFL_SOFTMAX = 25,
     TFL_PAD = 34, TFL_TRANSPOSE = 39, TFL_MEAN = 40, TFL_PADV2 = 60, TFL_DEQUANTIZE = 6,
-    TFL_QUANTIZE = 114, TFL_SVDF = 27, TFL_LOGISTIC = 14, TFL_TANH = 28
+    TFL_QUANTIZE = 114, TFL_SVDF = 27, TFL_LOGISTIC = 14, TFL_TANH = 28, TFL_UNIDIRECTIONAL_SEQUENCE_LSTM = 44
 };
 enum { TFL_PAD_SAME = 0, TFL_PAD_VALID = 1 };
-enum { TFL_ACT_NONE = 0, TFL_ACT_RELU = 1, TFL_ACT_RELU_N1_TO_1 = 2, TFL_ACT_RELU6 = 3 };
+enum { TFL_ACT_NONE = 0, TFL_ACT_RELU = 1, TFL_ACT_RELU_N1_TO_1 = 2, TFL_ACT_RELU6 = 3, TFL_ACT_TANH = 4 };
 
 static const char *const builtin_names[] = {
     "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D",
@@ -908,6 +908,134 @@ static tl_status import_sigmoid(importer *im, op_args *a)
     return add_op(im, &a->rec);
 }
 
+/* TFLite's LSTM tensors: 1..4 input weights and 5..8 recurrent weights
+ * (gates input, forget, cell, output), 12..15 the gate biases, 18 the
+ * hidden state, 19 the cell state; peepholes (9..11), projection (16, 17)
+ * and layer norm (20..23) are variants TFLite Micro's kernel refuses too. */
+enum { LSTM_INPUT_WEIGHTS = 1, LSTM_RECURRENT_WEIGHTS = 5, LSTM_BIAS = 12, LSTM_HIDDEN = 18, LSTM_CELL = 19 };
+
+/* UNIDIRECTIONAL_SEQUENCE_LSTM, int8 activations and weights, int16 cell:
+ * TFLite Micro's Prepare (gates into Q3.12, their outputs in Q0.15, the
+ * products' multipliers, the cell's power-of-two scale and clip). */
+static tl_status import_lstm(importer *im, op_args *a)
+{
+    const tl_fb *fb = &im->fb;
+    float cell_clip = 0.0f, proj_clip = 0.0f;
+    uint8_t time_major = 0;
+    if (!a->has_opt || tl_fb_u8(fb, &a->opt, 0, 0, &a->act) != 0 || tl_fb_f32(fb, &a->opt, 1, 0.0f, &cell_clip) != 0 ||
+        tl_fb_f32(fb, &a->opt, 2, 0.0f, &proj_clip) != 0 || tl_fb_u8(fb, &a->opt, 3, 0, &time_major) != 0) {
+        return malformed(im, "LSTM options");
+    }
+    if (a->ins.length != 24) {
+        return fail(im, TL_ERR_FORMAT, "needs 24 inputs, has %u", a->ins.length);
+    }
+    for (uint32_t i = 9; i < 24; ++i) {
+        if ((i < 12 || (i >= 16 && i < 18) || i >= 20) && tl_fb_vec_i32(fb, &a->ins, i) >= 0) {
+            return fail(im, TL_ERR_UNSUPPORTED, "peephole, projection and layer-norm LSTMs are not supported (input %u)", i);
+        }
+    }
+    if (a->act != TFL_ACT_TANH) {
+        return fail(im, TL_ERR_UNSUPPORTED, "only tanh as the cell gate's activation is supported");
+    }
+    const tl_tensor_rec *in = &im->g->tensors[a->rec.inputs[0]].rec, *out = &im->g->tensors[a->rec.output].rec;
+    if (in->dtype != TL_DTYPE_INT8 || out->dtype != TL_DTYPE_INT8) {
+        return fail(im, TL_ERR_UNSUPPORTED, "runs with int8 activations (the float LSTM needs `import --calibrate`)");
+    }
+    if (a->in.rank != 3 || a->out.rank != 3) {
+        return fail(im, TL_ERR_SHAPE, "expects a 3-D input and output");
+    }
+    tl_status s;
+    uint16_t hidden_index;
+    tfl_tensor hidden, cell;
+    if ((s = activation(im, tl_fb_vec_i32(fb, &a->ins, LSTM_HIDDEN), &hidden_index)) != TL_OK ||
+        (s = read_tensor(im, tl_fb_vec_i32(fb, &a->ins, LSTM_HIDDEN), &hidden)) != TL_OK ||
+        (s = read_tensor(im, tl_fb_vec_i32(fb, &a->ins, LSTM_CELL), &cell)) != TL_OK) {
+        return s;
+    }
+    const uint32_t batches = time_major ? a->in.dims[1] : a->in.dims[0];
+    const uint32_t n_input = a->in.dims[2], n_state = a->out.dims[2];
+    if (im->g->tensors[hidden_index].rec.kind != TL_TENSOR_STATE || hidden.type != TFL_INT8 ||
+        elements(&hidden) != (uint64_t)batches * n_state || cell.type != TFL_INT16 || !cell.variable ||
+        elements(&cell) != (uint64_t)batches * n_state || cell.zero_point != 0) {
+        return fail(im, TL_ERR_UNSUPPORTED, "needs an int8 hidden state and a symmetric int16 cell state, both "
+                    "variable, of batch x %u", n_state);
+    }
+    tfl_tensor wx[4], wh[4], bias[4];
+    for (uint32_t g = 0; g < 4; ++g) {
+        if ((s = constant_of(im, a, LSTM_INPUT_WEIGHTS + g, TFL_INT8, (uint64_t)n_state * n_input, "input weights", &wx[g])) != TL_OK ||
+            (s = constant_of(im, a, LSTM_RECURRENT_WEIGHTS + g, TFL_INT8, (uint64_t)n_state * n_state, "recurrent weights", &wh[g])) != TL_OK ||
+            (s = constant_of(im, a, LSTM_BIAS + g, TFL_INT32, n_state, "gate bias", &bias[g])) != TL_OK) {
+            return s;
+        }
+        if (wx[g].scales.length != 1 || wh[g].scales.length != 1) {
+            return fail(im, TL_ERR_QUANT, "LSTM weights must be quantised per tensor");
+        }
+    }
+    /* The cell state with the four gate buffers after it: [5, batch, n_state]. */
+    tl_tensor_rec rec;
+    memset(&rec, 0, sizeof rec);
+    rec.dtype = TL_DTYPE_INT16;
+    rec.rank = 3;
+    rec.kind = TL_TENSOR_STATE;
+    rec.quant = TL_QUANT_PER_TENSOR;
+    rec.dims[0] = 5;
+    rec.dims[1] = batches;
+    rec.dims[2] = n_state;
+    rec.dims[3] = 1;
+    rec.data_size = 2u * 5u * batches * n_state;
+    rec.scale = cell.scale;
+    const int32_t cell_index = tl_graph_add_tensor(im->g, cell.name, &rec, NULL, NULL, 0);
+    if (cell_index < 0) {
+        return fail(im, TL_ERR_NOMEM, "out of memory");
+    }
+    im->map[tl_fb_vec_i32(fb, &a->ins, LSTM_CELL)] = cell_index;
+    tl_lstm_header k;
+    memset(&k, 0, sizeof k);
+    k.time_major = time_major != 0;
+    k.input_offset = -a->in.zero_point;
+    k.hidden_offset = -hidden.zero_point;
+    k.hidden_zero_point = hidden.zero_point;
+    const float gate_in_scale = 0.00024414062f, gate_out_scale = 0.00003051757f; /* 2^-12, 2^-15 as TFLM writes them */
+    for (uint32_t g = 0; g < 4; ++g) {
+        tl_quantize_multiplier((double)(a->in.scale * wx[g].scale) / (double)gate_in_scale, &k.input_mult[g], &k.input_shift[g]);
+        tl_quantize_multiplier((double)(hidden.scale * wh[g].scale) / (double)gate_in_scale, &k.recurrent_mult[g],
+                               &k.recurrent_shift[g]);
+    }
+    tl_quantize_multiplier((double)gate_out_scale * (double)cell.scale / (double)cell.scale, &k.forget_mult, &k.forget_shift);
+    tl_quantize_multiplier((double)gate_out_scale * (double)gate_out_scale / (double)cell.scale, &k.update_mult,
+                           &k.update_shift);
+    tl_quantize_multiplier((double)gate_out_scale * (double)gate_out_scale / (double)hidden.scale, &k.hidden_mult,
+                           &k.hidden_shift);
+    k.cell_scale_power = (int32_t)roundf(logf(cell.scale) * (1.0f / logf(2.0f)));
+    if (cell_clip > 0) {
+        const double q = (double)cell_clip / (double)cell.scale;
+        k.cell_clip = (int32_t)(int16_t)(q < -32768.0 ? -32768.0 : (q > 32767.0 ? 32767.0 : q));
+    }
+    if (k.cell_scale_power < -28 || k.cell_scale_power > 2) {
+        return fail(im, TL_ERR_QUANT, "cell state scale %g is out of range", (double)cell.scale);
+    }
+    const uint32_t wx_bytes = (4u * n_state * n_input + 3u) & ~3u, wh_bytes = (4u * n_state * n_state + 3u) & ~3u;
+    const uint32_t size = (uint32_t)sizeof k + wx_bytes + wh_bytes + 16u * n_state;
+    uint8_t *block = calloc(size, 1);
+    if (!block) {
+        return fail(im, TL_ERR_NOMEM, "out of memory");
+    }
+    memcpy(block, &k, sizeof k);
+    for (uint32_t g = 0; g < 4; ++g) {
+        memcpy(block + sizeof k + g * n_state * n_input, wx[g].data, wx[g].data_size);
+        memcpy(block + sizeof k + wx_bytes + g * n_state * n_state, wh[g].data, wh[g].data_size);
+        memcpy(block + sizeof k + wx_bytes + wh_bytes + 4u * g * n_state, bias[g].data, bias[g].data_size);
+    }
+    a->rec.opcode = TL_OP_LSTM;
+    a->rec.input_count = 3;
+    a->rec.inputs[1] = hidden_index;
+    a->rec.inputs[2] = (uint16_t)cell_index;
+    const int32_t op = tl_graph_add_op(im->g, &a->rec, NULL, NULL, 0);
+    s = op < 0 ? TL_ERR_NOMEM : tl_graph_set_op_block(im->g, (uint32_t)op, block, size);
+    free(block);
+    return s == TL_OK ? TL_OK : fail(im, s, "out of memory");
+}
+
 /* The operators the importer translates: one line each. */
 /* The activation types an operator's import takes (beyond int8, it checks
  * the combinations itself); `inspect` reads them too. */
@@ -937,6 +1065,7 @@ static const op_importer importers[] = {
     { TFL_SVDF, import_svdf, T8 | T16 },
     { TFL_LOGISTIC, import_sigmoid, T8 },
     { TFL_TANH, import_sigmoid, T8 },
+    { TFL_UNIDIRECTIONAL_SEQUENCE_LSTM, import_lstm, T8 | T16 },
 };
 
 static const op_importer *importer_of(int32_t builtin)

@@ -7,7 +7,7 @@
 extern const tl_op_kind tl_op_conv_2d, tl_op_depthwise_conv_2d, tl_op_fully_connected, tl_op_average_pool_2d,
     tl_op_max_pool_2d, tl_op_add, tl_op_reshape, tl_op_softmax, tl_op_transpose, tl_op_pad,
     tl_op_mean, tl_op_quantize, tl_op_dequantize, tl_op_svdf,
-    tl_op_logistic, tl_op_tanh;
+    tl_op_logistic, tl_op_tanh, tl_op_unidirectional_sequence_lstm;
 
 const tl_op_kind *const tl_op_table[TL_OP_COUNT_] = {
     [TL_OP_CONV_2D] = &tl_op_conv_2d,
@@ -26,4 +26,5 @@ const tl_op_kind *const tl_op_table[TL_OP_COUNT_] = {
     [TL_OP_SVDF] = &tl_op_svdf,
     [TL_OP_LOGISTIC] = &tl_op_logistic,
     [TL_OP_TANH] = &tl_op_tanh,
+    [TL_OP_LSTM] = &tl_op_unidirectional_sequence_lstm,
 };

@@ -189,6 +189,25 @@ typedef struct tl_sigmoid_params {
 } tl_sigmoid_params;
 
 void tl_logistic_s8(const tl_sigmoid_params *p);
+
+/* UNIDIRECTIONAL_SEQUENCE_LSTM, 8x8->16 (see format.h, tl_lstm_header):
+ * the hidden and cell states are updated in place; buffers holds four
+ * rows of buffer_stride int16 each (the gates' working space). */
+typedef struct tl_lstm_params {
+    const tl_lstm_header *header;
+    const int8_t *input;
+    int8_t *output;
+    int8_t *hidden;              /* [batches][n_state] */
+    int16_t *cell;               /* [batches][n_state] */
+    int16_t *buffers;
+    int32_t buffer_stride;
+    const int8_t *input_weights;       /* [4][n_state][n_input] */
+    const int8_t *recurrent_weights;   /* [4][n_state][n_state] */
+    const int32_t *bias;               /* [4][n_state] */
+    int32_t batches, time_steps, n_input, n_state;
+} tl_lstm_params;
+
+void tl_lstm_s8(const tl_lstm_params *p);
 void tl_tanh_s8(const tl_sigmoid_params *p);
 
 /* The taps of a window that fall inside the image along one axis: the
