@@ -16,19 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "flatbuffer.h"
+#include "tflite_reader.h"
 #include "tinylarge/convert.h"
 #include "tinylarge/device.h"
-
-enum { TFL_FLOAT32 = 0, TFL_INT32 = 2, TFL_INT16 = 7, TFL_INT8 = 9 };
-enum {
-    TFL_ADD = 0, TFL_AVERAGE_POOL_2D = 1, TFL_CONV_2D = 3, TFL_DEPTHWISE_CONV_2D = 4,
-    TFL_FULLY_CONNECTED = 9, TFL_MAX_POOL_2D = 17, TFL_RESHAPE = 22, TFL_SOFTMAX = 25,
-    TFL_PAD = 34, TFL_TRANSPOSE = 39, TFL_MEAN = 40, TFL_PADV2 = 60, TFL_DEQUANTIZE = 6,
-    TFL_QUANTIZE = 114, TFL_SVDF = 27, TFL_LOGISTIC = 14, TFL_TANH = 28, TFL_UNIDIRECTIONAL_SEQUENCE_LSTM = 44
-};
-enum { TFL_PAD_SAME = 0, TFL_PAD_VALID = 1 };
-enum { TFL_ACT_NONE = 0, TFL_ACT_RELU = 1, TFL_ACT_RELU_N1_TO_1 = 2, TFL_ACT_RELU6 = 3, TFL_ACT_TANH = 4 };
 
 static const char *const builtin_names[] = {
     "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D",
@@ -44,20 +34,8 @@ static const char *const builtin_names[] = {
     "PRELU", "MAXIMUM", "ARG_MAX", "MINIMUM", "LESS", "NEG", "PADV2"
 };
 
-typedef struct importer {
-    tl_fb fb;
-    tl_fb_table model;
-    tl_fb_vec buffers, op_codes, tensors, operators;
-    tl_graph *g;
-    int32_t *map;          /* TFLite tensor index -> graph index, -1 if none */
-    char *error;
-    size_t error_size;
-    int32_t op_index;      /* operator being imported, for messages */
-    int int8_only;         /* the operator being imported takes int8 tensors only */
-    char op_name[48];
-} importer;
 
-static tl_status fail(importer *im, tl_status status, const char *fmt, ...)
+tl_status tl_tfl_fail(tl_tfl *im, tl_status status, const char *fmt, ...)
 {
     if (im->error && im->error_size) {
         size_t used = 0;
@@ -75,32 +53,17 @@ static tl_status fail(importer *im, tl_status status, const char *fmt, ...)
     return status;
 }
 
-static tl_status malformed(importer *im, const char *what)
+tl_status tl_tfl_malformed(tl_tfl *im, const char *what)
 {
-    return fail(im, TL_ERR_FORMAT, "malformed flatbuffer: %s", what);
+    return tl_tfl_fail(im, TL_ERR_FORMAT, "malformed flatbuffer: %s", what);
 }
 
-/* A TFLite tensor's description (not yet added to the graph). */
-typedef struct tfl_tensor {
-    uint8_t type;
-    uint32_t rank;
-    uint32_t dims[TL_MAX_RANK];
-    uint32_t buffer;
-    char name[96];
-    float scale;
-    int32_t zero_point;
-    tl_fb_vec scales;      /* per-channel scales (f32) */
-    tl_fb_vec zero_points; /* per-channel zero points (i64) */
-    uint8_t variable;      /* state kept between inferences (SVDF, LSTM) */
-    const uint8_t *data;   /* constant data or NULL */
-    uint32_t data_size;
-} tfl_tensor;
 
-static tl_status read_tensor(importer *im, int32_t index, tfl_tensor *t)
+tl_status tl_tfl_read_tensor(tl_tfl *im, int32_t index, tl_tfl_tensor *t)
 {
     memset(t, 0, sizeof *t);
     if (index < 0 || (uint32_t)index >= im->tensors.length) {
-        return fail(im, TL_ERR_BOUNDS, "tensor index %d out of range", index);
+        return tl_tfl_fail(im, TL_ERR_BOUNDS, "tensor index %d out of range", index);
     }
     const tl_fb *fb = &im->fb;
     tl_fb_table tt, q, buf;
@@ -110,28 +73,28 @@ static tl_status read_tensor(importer *im, int32_t index, tfl_tensor *t)
         tl_fb_vector(fb, &tt, 0, 4, &shape) != 0 || tl_fb_u8(fb, &tt, 1, 0, &t->type) != 0 ||
         tl_fb_u32(fb, &tt, 2, 0, &t->buffer) != 0 || tl_fb_string(fb, &tt, 3, t->name, sizeof t->name) != 0 ||
         tl_fb_table_field(fb, &tt, 4, &q, &has_q) != 0 || tl_fb_u8(fb, &tt, 5, 0, &t->variable) != 0) {
-        return malformed(im, "tensor table");
+        return tl_tfl_malformed(im, "tensor table");
     }
     if (shape.length < 1 || shape.length > TL_MAX_RANK) {
-        return fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' has rank %u; supported ranks are 1 to 4",
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' has rank %u; supported ranks are 1 to 4",
                     index, t->name, shape.length);
     }
     t->rank = shape.length;
     for (uint32_t i = 0; i < TL_MAX_RANK; ++i) {
         int32_t d = i < shape.length ? tl_fb_vec_i32(fb, &shape, i) : 1;
         if (d < 1 || (uint32_t)d > TL_MAX_DIM) {
-            return fail(im, TL_ERR_SHAPE, "tensor %d '%s' has dimension %d out of range", index, t->name, d);
+            return tl_tfl_fail(im, TL_ERR_SHAPE, "tensor %d '%s' has dimension %d out of range", index, t->name, d);
         }
         t->dims[i] = (uint32_t)d;
     }
     if (has_q) {
         if (tl_fb_vector(fb, &q, 2, 4, &t->scales) != 0 || tl_fb_vector(fb, &q, 3, 8, &t->zero_points) != 0) {
-            return malformed(im, "quantization table");
+            return tl_tfl_malformed(im, "quantization table");
         }
         for (uint32_t i = 0; i < t->scales.length; ++i) {
             const float sc = tl_fb_vec_f32(fb, &t->scales, i);
             if (!(sc > 0.0f) || !isfinite(sc)) {
-                return fail(im, TL_ERR_QUANT, "tensor %d '%s' has scale %g; scales must be positive and finite",
+                return tl_tfl_fail(im, TL_ERR_QUANT, "tensor %d '%s' has scale %g; scales must be positive and finite",
                             index, t->name, (double)sc);
             }
         }
@@ -142,17 +105,17 @@ static tl_status read_tensor(importer *im, int32_t index, tfl_tensor *t)
             int64_t zp = tl_fb_vec_i64(fb, &t->zero_points, 0);
             const int wide = t->type == TFL_INT16 || t->type == TFL_INT32;
             if (zp < (wide ? -32768 : -128) || zp > (wide ? 32767 : 127)) {
-                return fail(im, TL_ERR_QUANT, "tensor %d '%s' zero point %lld is outside %s",
+                return tl_tfl_fail(im, TL_ERR_QUANT, "tensor %d '%s' zero point %lld is outside %s",
                             index, t->name, (long long)zp, wide ? "int16" : "int8");
             }
             t->zero_point = (int32_t)zp;
         }
     }
     if (t->buffer >= im->buffers.length) {
-        return fail(im, TL_ERR_BOUNDS, "tensor %d '%s' refers to missing buffer %u", index, t->name, t->buffer);
+        return tl_tfl_fail(im, TL_ERR_BOUNDS, "tensor %d '%s' refers to missing buffer %u", index, t->name, t->buffer);
     }
     if (tl_fb_vector_table(fb, &im->buffers, t->buffer, &buf) != 0 || tl_fb_vector(fb, &buf, 0, 1, &data) != 0) {
-        return malformed(im, "buffer table");
+        return tl_tfl_malformed(im, "buffer table");
     }
     if (data.length) {
         t->data = fb->buf + data.start;
@@ -160,22 +123,22 @@ static tl_status read_tensor(importer *im, int32_t index, tfl_tensor *t)
     } else {
         uint32_t ext_offset = 0;
         if (tl_fb_u32(fb, &buf, 1, 0, &ext_offset) != 0) {
-            return malformed(im, "buffer table");
+            return tl_tfl_malformed(im, "buffer table");
         }
         if (ext_offset) {
-            return fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' keeps its data outside the flatbuffer",
+            return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' keeps its data outside the flatbuffer",
                         index, t->name);
         }
     }
     return TL_OK;
 }
 
-static uint64_t elements(const tfl_tensor *t)
+uint64_t tl_tfl_elements(const tl_tfl_tensor *t)
 {
     return (uint64_t)t->dims[0] * t->dims[1] * t->dims[2] * t->dims[3];
 }
 
-static const char *tensor_type_name(uint8_t type)
+const char *tl_tfl_type_name(uint8_t type)
 {
     static const char *const names[] = { "float32", "float16", "int32", "uint8", "int64", "string", "bool", "int16",
                                          "complex64", "int8", "float64", "complex128", "uint64", "resource",
@@ -208,34 +171,34 @@ static const char *dtype_label(uint8_t dtype)
 /* The graph index of a TFLite activation tensor, adding it on first use.
  * While the operator being imported runs on int8 only (im->int8_only),
  * another type is refused with a message that names it. */
-static tl_status activation(importer *im, int32_t index, uint16_t *out)
+static tl_status activation(tl_tfl *im, int32_t index, uint16_t *out)
 {
     if (index >= 0 && (uint32_t)index < im->tensors.length && im->map[index] >= 0) {
         const tl_tensor_rec *r = &im->g->tensors[im->map[index]].rec;
         if (im->int8_only && r->dtype != TL_DTYPE_INT8) {
-            return fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' has type %s; tinylarge runs this operator on int8 "
+            return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' has type %s; tinylarge runs this operator on int8 "
                         "tensors only", index, im->g->tensors[im->map[index]].name, dtype_label(r->dtype));
         }
         *out = (uint16_t)im->map[index];
         return TL_OK;
     }
-    tfl_tensor t;
-    tl_status s = read_tensor(im, index, &t);
+    tl_tfl_tensor t;
+    tl_status s = tl_tfl_read_tensor(im, index, &t);
     if (s != TL_OK) {
         return s;
     }
     const uint8_t dtype = activation_dtype(t.type);
     if (!dtype || (im->int8_only && dtype != TL_DTYPE_INT8)) {
-        return fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' has type %s; tinylarge runs %s", index, t.name,
-                    tensor_type_name(t.type),
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' has type %s; tinylarge runs %s", index, t.name,
+                    tl_tfl_type_name(t.type),
                     dtype ? "this operator on int8 tensors only" : "int8, int16, int32 and float32 tensors");
     }
     if (t.data) {
-        return fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' is a constant where an activation was expected",
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' is a constant where an activation was expected",
                     index, t.name);
     }
     if (t.scales.length > 1) {
-        return fail(im, TL_ERR_QUANT, "activation tensor %d '%s' is quantised per channel", index, t.name);
+        return tl_tfl_fail(im, TL_ERR_QUANT, "activation tensor %d '%s' is quantised per channel", index, t.name);
     }
     tl_tensor_rec rec;
     memset(&rec, 0, sizeof rec);
@@ -244,15 +207,15 @@ static tl_status activation(importer *im, int32_t index, uint16_t *out)
     rec.kind = t.variable ? TL_TENSOR_STATE : TL_TENSOR_ACTIVATION;
     rec.quant = t.scales.length ? TL_QUANT_PER_TENSOR : TL_QUANT_NONE;
     memcpy(rec.dims, t.dims, sizeof rec.dims);
-    if (elements(&t) > 0x3FFFFFFFu) {
-        return fail(im, TL_ERR_SHAPE, "tensor %d '%s' is too large", index, t.name);
+    if (tl_tfl_elements(&t) > 0x3FFFFFFFu) {
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "tensor %d '%s' is too large", index, t.name);
     }
-    rec.data_size = (uint32_t)elements(&t) * tl_dtype_bytes(dtype);
+    rec.data_size = (uint32_t)tl_tfl_elements(&t) * tl_dtype_bytes(dtype);
     rec.zero_point = t.zero_point;
     rec.scale = t.scale;
     int32_t gi = tl_graph_add_tensor(im->g, t.name, &rec, NULL, NULL, 0);
     if (gi < 0) {
-        return fail(im, TL_ERR_NOMEM, "out of memory");
+        return tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
     }
     im->map[index] = gi;
     *out = (uint16_t)gi;
@@ -260,7 +223,7 @@ static tl_status activation(importer *im, int32_t index, uint16_t *out)
 }
 
 /* Maps TFLite's fused activation onto ours and sets the output clamp. */
-static tl_status fused_activation(importer *im, uint8_t act, const tfl_tensor *out, tl_op_rec *rec)
+static tl_status fused_activation(tl_tfl *im, uint8_t act, const tl_tfl_tensor *out, tl_op_rec *rec)
 {
     switch (act) {
     case TFL_ACT_NONE: rec->activation = TL_ACT_NONE; break;
@@ -268,7 +231,7 @@ static tl_status fused_activation(importer *im, uint8_t act, const tfl_tensor *o
     case TFL_ACT_RELU6: rec->activation = TL_ACT_RELU6; break;
     case TFL_ACT_RELU_N1_TO_1: rec->activation = TL_ACT_RELU_N1_TO_1; break;
     default:
-        return fail(im, TL_ERR_UNSUPPORTED, "fused activation %u is not supported", act);
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "fused activation %u is not supported", act);
     }
     tl_activation_range(rec->activation, out->scale, out->zero_point, &rec->act_min, &rec->act_max);
     return TL_OK;
@@ -276,7 +239,7 @@ static tl_status fused_activation(importer *im, uint8_t act, const tfl_tensor *o
 
 /* TFLite's ComputePaddingWithOffset, plus a check that the output size is
  * the one the padding scheme implies. */
-static tl_status padding(importer *im, uint8_t scheme, uint32_t in, uint32_t k, uint32_t stride,
+static tl_status padding(tl_tfl *im, uint8_t scheme, uint32_t in, uint32_t k, uint32_t stride,
                          uint32_t dilation, uint32_t out, int16_t *pad)
 {
     const int64_t eff = (int64_t)(k - 1) * dilation + 1;
@@ -286,10 +249,10 @@ static tl_status padding(importer *im, uint8_t scheme, uint32_t in, uint32_t k, 
     } else if (scheme == TFL_PAD_VALID) {
         expect = ((int64_t)in + stride - eff) / stride;
     } else {
-        return fail(im, TL_ERR_UNSUPPORTED, "padding scheme %u is not supported", scheme);
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "padding scheme %u is not supported", scheme);
     }
     if (expect != out) {
-        return fail(im, TL_ERR_SHAPE, "output size %u does not match input %u, filter %u, stride %u",
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "output size %u does not match input %u, filter %u, stride %u",
                     out, in, k, stride);
     }
     int64_t total = (int64_t)(out - 1) * stride + eff - in;
@@ -297,32 +260,32 @@ static tl_status padding(importer *im, uint8_t scheme, uint32_t in, uint32_t k, 
     return TL_OK;
 }
 
-static tl_status filter_tensor(importer *im, int32_t index, uint32_t out_channels, tfl_tensor *f,
+static tl_status filter_tensor(tl_tfl *im, int32_t index, uint32_t out_channels, tl_tfl_tensor *f,
                                uint16_t *graph_index)
 {
-    tl_status s = read_tensor(im, index, f);
+    tl_status s = tl_tfl_read_tensor(im, index, f);
     if (s != TL_OK) {
         return s;
     }
     if (f->type != TFL_INT8 || !f->data) {
-        return fail(im, TL_ERR_UNSUPPORTED, "filter tensor %d '%s' must be a constant int8 tensor", index, f->name);
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "filter tensor %d '%s' must be a constant int8 tensor", index, f->name);
     }
-    if (f->data_size != elements(f)) {
-        return fail(im, TL_ERR_FORMAT, "filter tensor %d '%s' holds %u bytes for %llu elements", index,
-                    f->name, f->data_size, (unsigned long long)elements(f));
+    if (f->data_size != tl_tfl_elements(f)) {
+        return tl_tfl_fail(im, TL_ERR_FORMAT, "filter tensor %d '%s' holds %u bytes for %llu elements", index,
+                    f->name, f->data_size, (unsigned long long)tl_tfl_elements(f));
     }
     if (f->scales.length != 1 && f->scales.length != out_channels) {
-        return fail(im, TL_ERR_QUANT, "filter tensor %d '%s' has %u scales for %u output channels",
+        return tl_tfl_fail(im, TL_ERR_QUANT, "filter tensor %d '%s' has %u scales for %u output channels",
                     index, f->name, f->scales.length, out_channels);
     }
     for (uint32_t c = 0; c < f->zero_points.length; ++c) {
         if (tl_fb_vec_i64(&im->fb, &f->zero_points, c) != 0) {
-            return fail(im, TL_ERR_QUANT, "filter tensor %d '%s' has a non-zero zero point", index, f->name);
+            return tl_tfl_fail(im, TL_ERR_QUANT, "filter tensor %d '%s' has a non-zero zero point", index, f->name);
         }
     }
     float *scales = malloc(f->scales.length * sizeof *scales);
     if (!scales) {
-        return fail(im, TL_ERR_NOMEM, "out of memory");
+        return tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
     }
     for (uint32_t c = 0; c < f->scales.length; ++c) {
         scales[c] = tl_fb_vec_f32(&im->fb, &f->scales, c);
@@ -340,7 +303,7 @@ static tl_status filter_tensor(importer *im, int32_t index, uint32_t out_channel
                                      f->scales.length > 1 ? f->scales.length : 0);
     free(scales);
     if (gi < 0) {
-        return fail(im, TL_ERR_NOMEM, "out of memory");
+        return tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
     }
     *graph_index = (uint16_t)gi;
     return TL_OK;
@@ -348,8 +311,8 @@ static tl_status filter_tensor(importer *im, int32_t index, uint32_t out_channel
 
 /* Requantisation and effective bias for CONV_2D / DEPTHWISE / FULLY_CONNECTED,
  * then the op itself. */
-static tl_status add_conv_op(importer *im, const tfl_tensor *in, const tfl_tensor *f,
-                             int32_t bias_index, const tfl_tensor *out, uint32_t out_c, tl_op_rec *rec)
+static tl_status add_conv_op(tl_tfl *im, const tl_tfl_tensor *in, const tl_tfl_tensor *f,
+                             int32_t bias_index, const tl_tfl_tensor *out, uint32_t out_c, tl_op_rec *rec)
 {
     int32_t *requant = malloc(2u * out_c * sizeof *requant);
     int32_t *bias = calloc(out_c, sizeof *bias);
@@ -358,14 +321,14 @@ static tl_status add_conv_op(importer *im, const tfl_tensor *in, const tfl_tenso
         free(requant);
         free(bias);
         free(scales);
-        return fail(im, TL_ERR_NOMEM, "out of memory");
+        return tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
     }
     tl_status s = TL_OK;
-    tfl_tensor b;
+    tl_tfl_tensor b;
     if (bias_index >= 0) {
-        s = read_tensor(im, bias_index, &b);
+        s = tl_tfl_read_tensor(im, bias_index, &b);
         if (s == TL_OK && (b.type != TFL_INT32 || !b.data || b.data_size != 4u * out_c)) {
-            s = fail(im, TL_ERR_FORMAT, "bias tensor %d '%s' must be a constant int32 vector of %u values",
+            s = tl_tfl_fail(im, TL_ERR_FORMAT, "bias tensor %d '%s' must be a constant int32 vector of %u values",
                      bias_index, b.name, out_c);
         }
         if (s == TL_OK) {
@@ -378,17 +341,17 @@ static tl_status add_conv_op(importer *im, const tfl_tensor *in, const tfl_tenso
     uint32_t bad = 0;
     if (s == TL_OK) {
         s = tl_conv_constants(rec->opcode, in->scale, in->zero_point, (const int8_t *)f->data,
-                              elements(f), scales, f->scales.length, bias, out->scale, out_c,
+                              tl_tfl_elements(f), scales, f->scales.length, bias, out->scale, out_c,
                               requant, bias, &bad);
         if (s != TL_OK) {
-            s = fail(im, s, "channel %u: requantisation scale or bias out of the device's range", bad);
+            s = tl_tfl_fail(im, s, "channel %u: requantisation scale or bias out of the device's range", bad);
         }
     }
     if (s == TL_OK) {
         rec->input_offset = -in->zero_point;
         rec->output_offset = out->zero_point;
         if (tl_graph_add_op(im->g, rec, requant, bias, out_c) < 0) {
-            s = fail(im, TL_ERR_NOMEM, "out of memory");
+            s = tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
         }
     }
     free(requant);
@@ -407,22 +370,22 @@ typedef struct op_args {
     tl_fb_table opt;
     int has_opt;
     int32_t in_index, out_index;
-    tfl_tensor in, out;
+    tl_tfl_tensor in, out;
     tl_op_rec rec;
     uint8_t act, pad_scheme;
     int32_t stride_w, stride_h, dil_w, dil_h;
 } op_args;
 
-static tl_status add_op(importer *im, const tl_op_rec *rec)
+static tl_status add_op(tl_tfl *im, const tl_op_rec *rec)
 {
     if (tl_graph_add_op(im->g, rec, NULL, NULL, 0) < 0) {
-        return fail(im, TL_ERR_NOMEM, "out of memory");
+        return tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
     }
     return TL_OK;
 }
 
 /* CONV_2D, DEPTHWISE_CONV_2D */
-static tl_status import_conv(importer *im, op_args *a)
+static tl_status import_conv(tl_tfl *im, op_args *a)
 {
     const tl_fb *fb = &im->fb;
     tl_status s;
@@ -434,29 +397,29 @@ static tl_status import_conv(importer *im, op_args *a)
         tl_fb_u8(fb, &a->opt, dw ? 4 : 3, 0, &a->act) != 0 ||
         tl_fb_i32(fb, &a->opt, dw ? 5 : 4, 1, &a->dil_w) != 0 ||
         tl_fb_i32(fb, &a->opt, dw ? 6 : 5, 1, &a->dil_h) != 0) {
-        return malformed(im, "convolution options");
+        return tl_tfl_malformed(im, "convolution options");
     }
     if (a->ins.length < 2 || a->in.rank != 4 || a->out.rank != 4 || a->in.dims[0] != a->out.dims[0]) {
-        return fail(im, TL_ERR_SHAPE, "expects a 4-D input and output of one batch size, and a filter");
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "expects a 4-D input and output of one batch size, and a filter");
     }
     if (a->stride_w < 1 || a->stride_h < 1 || a->stride_w > 255 || a->stride_h > 255 || a->dil_w < 1 ||
         a->dil_h < 1 || a->dil_w > 255 || a->dil_h > 255) {
-        return fail(im, TL_ERR_UNSUPPORTED, "stride %dx%d / dilation %dx%d out of range",
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "stride %dx%d / dilation %dx%d out of range",
                     a->stride_h, a->stride_w, a->dil_h, a->dil_w);
     }
-    tfl_tensor f;
+    tl_tfl_tensor f;
     const uint32_t out_c = a->out.dims[3];
     if ((s = filter_tensor(im, tl_fb_vec_i32(fb, &a->ins, 1), out_c, &f, &a->rec.inputs[1])) != TL_OK) {
         return s;
     }
     if (dw ? (f.dims[0] != 1 || f.dims[3] != out_c || out_c % a->in.dims[3] != 0)
            : (f.dims[0] != out_c || f.dims[3] != a->in.dims[3])) {
-        return fail(im, TL_ERR_SHAPE, "filter shape does not match input and output channels");
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "filter shape does not match input and output channels");
     }
     if (dw) {
         a->rec.depth_multiplier = (uint8_t)(out_c / a->in.dims[3]);
         if (out_c / a->in.dims[3] > 255) {
-            return fail(im, TL_ERR_UNSUPPORTED, "depth multiplier above 255");
+            return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "depth multiplier above 255");
         }
     }
     a->rec.opcode = dw ? TL_OP_DEPTHWISE_CONV_2D : TL_OP_CONV_2D;
@@ -474,32 +437,32 @@ static tl_status import_conv(importer *im, op_args *a)
 }
 
 /* FULLY_CONNECTED */
-static tl_status import_fully_connected(importer *im, op_args *a)
+static tl_status import_fully_connected(tl_tfl *im, op_args *a)
 {
     const tl_fb *fb = &im->fb;
     tl_status s;
     uint8_t weights_format = 0;
     if (a->has_opt && (tl_fb_u8(fb, &a->opt, 0, 0, &a->act) != 0 || tl_fb_u8(fb, &a->opt, 1, 0, &weights_format) != 0)) {
-        return malformed(im, "fully-connected options");
+        return tl_tfl_malformed(im, "fully-connected options");
     }
     if (weights_format != 0) {
-        return fail(im, TL_ERR_UNSUPPORTED, "shuffled weights format %u", weights_format);
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "shuffled weights format %u", weights_format);
     }
     if (a->ins.length < 2) {
-        return fail(im, TL_ERR_SHAPE, "expects an input and a filter");
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "expects an input and a filter");
     }
-    tfl_tensor f;
-    tfl_tensor probe;
-    if ((s = read_tensor(im, tl_fb_vec_i32(fb, &a->ins, 1), &probe)) != TL_OK) {
+    tl_tfl_tensor f;
+    tl_tfl_tensor probe;
+    if ((s = tl_tfl_read_tensor(im, tl_fb_vec_i32(fb, &a->ins, 1), &probe)) != TL_OK) {
         return s;
     }
     const uint32_t out_c = probe.dims[0];
     if ((s = filter_tensor(im, tl_fb_vec_i32(fb, &a->ins, 1), out_c, &f, &a->rec.inputs[1])) != TL_OK) {
         return s;
     }
-    if (f.rank != 2 || elements(&a->in) % f.dims[1] != 0 ||
-        elements(&a->out) != elements(&a->in) / f.dims[1] * out_c) {
-        return fail(im, TL_ERR_SHAPE, "filter [%u, %u] does not match input and output sizes",
+    if (f.rank != 2 || tl_tfl_elements(&a->in) % f.dims[1] != 0 ||
+        tl_tfl_elements(&a->out) != tl_tfl_elements(&a->in) / f.dims[1] * out_c) {
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "filter [%u, %u] does not match input and output sizes",
                     f.dims[0], f.dims[1]);
     }
     a->rec.opcode = TL_OP_FULLY_CONNECTED;
@@ -511,7 +474,7 @@ static tl_status import_fully_connected(importer *im, op_args *a)
 }
 
 /* AVERAGE_POOL_2D, MAX_POOL_2D */
-static tl_status import_pool(importer *im, op_args *a)
+static tl_status import_pool(tl_tfl *im, op_args *a)
 {
     const tl_fb *fb = &im->fb;
     tl_status s;
@@ -520,18 +483,18 @@ static tl_status import_pool(importer *im, op_args *a)
         tl_fb_i32(fb, &a->opt, 1, 0, &a->stride_w) != 0 || tl_fb_i32(fb, &a->opt, 2, 0, &a->stride_h) != 0 ||
         tl_fb_i32(fb, &a->opt, 3, 0, &fw) != 0 || tl_fb_i32(fb, &a->opt, 4, 0, &fh) != 0 ||
         tl_fb_u8(fb, &a->opt, 5, 0, &a->act) != 0) {
-        return malformed(im, "pooling options");
+        return tl_tfl_malformed(im, "pooling options");
     }
     if (a->in.rank != 4 || a->out.rank != 4 || a->in.dims[3] != a->out.dims[3] || a->in.dims[0] != a->out.dims[0]) {
-        return fail(im, TL_ERR_SHAPE, "expects 4-D input and output with equal batch and channels");
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "expects 4-D input and output with equal batch and channels");
     }
     if (fw < 1 || fh < 1 || fw > 255 || fh > 255 || a->stride_w < 1 || a->stride_h < 1 ||
         a->stride_w > 255 || a->stride_h > 255) {
-        return fail(im, TL_ERR_UNSUPPORTED, "window %dx%d / stride %dx%d out of range", fh, fw,
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "window %dx%d / stride %dx%d out of range", fh, fw,
                     a->stride_h, a->stride_w);
     }
     if (a->in.zero_point != a->out.zero_point || a->in.scale != a->out.scale) {
-        return fail(im, TL_ERR_QUANT, "input and output quantisation differ");
+        return tl_tfl_fail(im, TL_ERR_QUANT, "input and output quantisation differ");
     }
     a->rec.opcode = a->builtin == TFL_AVERAGE_POOL_2D ? TL_OP_AVERAGE_POOL_2D : TL_OP_MAX_POOL_2D;
     a->rec.filter_h = (uint8_t)fh;
@@ -547,23 +510,23 @@ static tl_status import_pool(importer *im, op_args *a)
 }
 
 /* ADD */
-static tl_status import_add(importer *im, op_args *a)
+static tl_status import_add(tl_tfl *im, op_args *a)
 {
     const tl_fb *fb = &im->fb;
     tl_status s;
     if (a->has_opt && tl_fb_u8(fb, &a->opt, 0, 0, &a->act) != 0) {
-        return malformed(im, "add options");
+        return tl_tfl_malformed(im, "add options");
     }
     if (a->ins.length != 2) {
-        return fail(im, TL_ERR_SHAPE, "expects two inputs");
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "expects two inputs");
     }
-    tfl_tensor in2;
+    tl_tfl_tensor in2;
     const int32_t in2_index = tl_fb_vec_i32(fb, &a->ins, 1);
-    if ((s = read_tensor(im, in2_index, &in2)) != TL_OK) {
+    if ((s = tl_tfl_read_tensor(im, in2_index, &in2)) != TL_OK) {
         return s;
     }
-    if (elements(&a->in) != elements(&a->out) || elements(&in2) != elements(&a->out)) {
-        return fail(im, TL_ERR_UNSUPPORTED, "ADD with broadcasting is not supported");
+    if (tl_tfl_elements(&a->in) != tl_tfl_elements(&a->out) || tl_tfl_elements(&in2) != tl_tfl_elements(&a->out)) {
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "ADD with broadcasting is not supported");
     }
     if ((s = activation(im, in2_index, &a->rec.inputs[1])) != TL_OK ||
         (s = fused_activation(im, a->act, &a->out, &a->rec)) != TL_OK) {
@@ -573,39 +536,39 @@ static tl_status import_add(importer *im, op_args *a)
     a->rec.input_count = 2;
     if (tl_add_constants(a->in.scale, a->in.zero_point, in2.scale, in2.zero_point, a->out.scale,
                          a->out.zero_point, &a->rec) != TL_OK) {
-        return fail(im, TL_ERR_QUANT, "output scale too small for the input scales");
+        return tl_tfl_fail(im, TL_ERR_QUANT, "output scale too small for the input scales");
     }
     return add_op(im, &a->rec);
 }
 
 /* RESHAPE */
-static tl_status import_reshape(importer *im, op_args *a)
+static tl_status import_reshape(tl_tfl *im, op_args *a)
 {
-    if (elements(&a->in) != elements(&a->out)) {
-        return fail(im, TL_ERR_SHAPE, "input and output sizes differ");
+    if (tl_tfl_elements(&a->in) != tl_tfl_elements(&a->out)) {
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "input and output sizes differ");
     }
     a->rec.opcode = TL_OP_RESHAPE; /* the optional shape input is implied by the output */
     return add_op(im, &a->rec);
 }
 
 /* TRANSPOSE, PAD, PADV2 */
-static tl_status import_transpose_pad(importer *im, op_args *a)
+static tl_status import_transpose_pad(tl_tfl *im, op_args *a)
 {
     const tl_fb *fb = &im->fb;
     tl_status s;
     /* Data movement only: no rescaling, so input and output share their quantisation. */
     if (a->in.zero_point != a->out.zero_point || fabsf(a->in.scale - a->out.scale) > 1e-6f * a->out.scale || a->in.rank != a->out.rank) {
-        return fail(im, TL_ERR_QUANT, "input and output must share rank, scale and zero point");
+        return tl_tfl_fail(im, TL_ERR_QUANT, "input and output must share rank, scale and zero point");
     }
-    tfl_tensor arg;
+    tl_tfl_tensor arg;
     const uint32_t want = a->builtin == TFL_TRANSPOSE ? a->in.rank : 2 * a->in.rank;
-    if (a->ins.length < 2 || (s = read_tensor(im, tl_fb_vec_i32(fb, &a->ins, 1), &arg)) != TL_OK) {
-        return a->ins.length < 2 ? fail(im, TL_ERR_FORMAT, "needs its second input (%s)",
+    if (a->ins.length < 2 || (s = tl_tfl_read_tensor(im, tl_fb_vec_i32(fb, &a->ins, 1), &arg)) != TL_OK) {
+        return a->ins.length < 2 ? tl_tfl_fail(im, TL_ERR_FORMAT, "needs its second input (%s)",
                                      a->builtin == TFL_TRANSPOSE ? "the permutation" : "the paddings")
                               : s;
     }
     if (arg.type != TFL_INT32 || !arg.data || arg.data_size != 4 * want) {
-        return fail(im, TL_ERR_UNSUPPORTED, "its %s must be a constant int32 tensor of %u values",
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "its %s must be a constant int32 tensor of %u values",
                     a->builtin == TFL_TRANSPOSE ? "permutation" : "paddings", want);
     }
     int32_t v[2 * TL_MAX_RANK];
@@ -619,11 +582,11 @@ static tl_status import_transpose_pad(importer *im, op_args *a)
         for (uint32_t i = 0; i < TL_MAX_RANK; ++i) {
             const int32_t k = i < a->in.rank ? v[i] : (int32_t)i; /* past the rank: in place */
             if (k < 0 || (uint32_t)k >= (i < a->in.rank ? a->in.rank : TL_MAX_RANK) || (seen & (1u << k))) {
-                return fail(im, TL_ERR_FORMAT, "permutation entry %d is not a dimension of its own", k);
+                return tl_tfl_fail(im, TL_ERR_FORMAT, "permutation entry %d is not a dimension of its own", k);
             }
             seen |= 1u << k;
             if (a->out.dims[i] != a->in.dims[k]) {
-                return fail(im, TL_ERR_SHAPE, "permutation and output shape do not agree");
+                return tl_tfl_fail(im, TL_ERR_SHAPE, "permutation and output shape do not agree");
             }
             a->rec.p[TL_TRANSPOSE_PERM + i] = k;
         }
@@ -632,20 +595,20 @@ static tl_status import_transpose_pad(importer *im, op_args *a)
     a->rec.opcode = TL_OP_PAD;
     a->rec.p[TL_PAD_VALUE] = a->out.zero_point; /* PAD: the output's zero point, i.e. the real 0 */
     if (a->builtin == TFL_PADV2 && a->ins.length >= 3 && tl_fb_vec_i32(fb, &a->ins, 2) >= 0) {
-        tfl_tensor c;
-        if ((s = read_tensor(im, tl_fb_vec_i32(fb, &a->ins, 2), &c)) != TL_OK) {
+        tl_tfl_tensor c;
+        if ((s = tl_tfl_read_tensor(im, tl_fb_vec_i32(fb, &a->ins, 2), &c)) != TL_OK) {
             return s;
         }
         if (c.type != TFL_INT8 || !c.data || c.data_size != 1 || c.zero_point != a->out.zero_point ||
             fabsf(c.scale - a->out.scale) > 1e-6f * a->out.scale) {
-            return fail(im, TL_ERR_UNSUPPORTED, "its constant must be one int8 value quantised as the output");
+            return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "its constant must be one int8 value quantised as the output");
         }
         a->rec.p[TL_PAD_VALUE] = (int8_t)c.data[0];
     }
     for (uint32_t i = 0; i < TL_MAX_RANK; ++i) {
         const int32_t before = i < a->in.rank ? v[2 * i] : 0, after = i < a->in.rank ? v[2 * i + 1] : 0;
         if (before < 0 || after < 0 || (int64_t)a->in.dims[i] + before + after != (int64_t)a->out.dims[i]) {
-            return fail(im, TL_ERR_SHAPE, "paddings and output shape do not agree");
+            return tl_tfl_fail(im, TL_ERR_SHAPE, "paddings and output shape do not agree");
         }
         a->rec.p[TL_PAD_BEFORE + i] = before;
         a->rec.p[TL_PAD_AFTER + i] = after;
@@ -654,48 +617,48 @@ static tl_status import_transpose_pad(importer *im, op_args *a)
 }
 
 /* SOFTMAX */
-static tl_status import_softmax(importer *im, op_args *a)
+static tl_status import_softmax(tl_tfl *im, op_args *a)
 {
     const tl_fb *fb = &im->fb;
     float beta = 1.0f;
     if (a->has_opt && tl_fb_f32(fb, &a->opt, 0, 1.0f, &beta) != 0) {
-        return malformed(im, "softmax options");
+        return tl_tfl_malformed(im, "softmax options");
     }
-    if (elements(&a->in) != elements(&a->out) || a->in.dims[a->in.rank - 1] != a->out.dims[a->out.rank - 1]) {
-        return fail(im, TL_ERR_SHAPE, "input and output shapes differ");
+    if (tl_tfl_elements(&a->in) != tl_tfl_elements(&a->out) || a->in.dims[a->in.rank - 1] != a->out.dims[a->out.rank - 1]) {
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "input and output shapes differ");
     }
     const int out16 = im->g->tensors[a->rec.output].rec.dtype == TL_DTYPE_INT16;
     if (im->g->tensors[a->rec.inputs[0]].rec.dtype != TL_DTYPE_INT8 ||
         (!out16 && im->g->tensors[a->rec.output].rec.dtype != TL_DTYPE_INT8)) {
-        return fail(im, TL_ERR_UNSUPPORTED, "runs on an int8 input, with an int8 or int16 output");
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "runs on an int8 input, with an int8 or int16 output");
     }
     if (out16 ? (a->out.zero_point != -32768 || fabsf(a->out.scale - 1.0f / 65536) > 1e-3f * (1.0f / 65536))
               : (a->out.zero_point != -128 || fabsf(a->out.scale - 1.0f / 256) > 1e-6f * (1.0f / 256))) {
-        return fail(im, TL_ERR_QUANT, "the output must have scale 1/256 and zero point -128 (int8) or scale "
+        return tl_tfl_fail(im, TL_ERR_QUANT, "the output must have scale 1/256 and zero point -128 (int8) or scale "
                     "1/65536 and zero point -32768 (int16)");
     }
     a->rec.opcode = TL_OP_SOFTMAX;
     if (tl_softmax_constants(beta, a->in.scale, &a->rec) != TL_OK) {
-        return fail(im, TL_ERR_QUANT, "input scale %g gives a softmax multiplier out of range", a->in.scale);
+        return tl_tfl_fail(im, TL_ERR_QUANT, "input scale %g gives a softmax multiplier out of range", a->in.scale);
     }
     return add_op(im, &a->rec);
 }
 
 /* Input i, a constant int32 vector of 1 to `max` values (an axis list,
  * a permutation, a shape): its values and count. */
-static tl_status int32_vector(importer *im, op_args *a, uint32_t i, const char *what, int32_t *v, uint32_t max,
+static tl_status int32_vector(tl_tfl *im, op_args *a, uint32_t i, const char *what, int32_t *v, uint32_t max,
                               uint32_t *count)
 {
-    tfl_tensor t;
+    tl_tfl_tensor t;
     tl_status s;
     if (a->ins.length <= i) {
-        return fail(im, TL_ERR_FORMAT, "needs its input %u (%s)", i, what);
+        return tl_tfl_fail(im, TL_ERR_FORMAT, "needs its input %u (%s)", i, what);
     }
-    if ((s = read_tensor(im, tl_fb_vec_i32(&im->fb, &a->ins, i), &t)) != TL_OK) {
+    if ((s = tl_tfl_read_tensor(im, tl_fb_vec_i32(&im->fb, &a->ins, i), &t)) != TL_OK) {
         return s;
     }
     if (t.type != TFL_INT32 || !t.data || t.data_size % 4 != 0 || t.data_size / 4 > max || t.data_size == 0) {
-        return fail(im, TL_ERR_UNSUPPORTED, "its %s must be a constant int32 tensor of 1 to %u values", what, max);
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "its %s must be a constant int32 tensor of 1 to %u values", what, max);
     }
     *count = t.data_size / 4;
     for (uint32_t k = 0; k < *count; ++k) {
@@ -707,7 +670,7 @@ static tl_status int32_vector(importer *im, op_args *a, uint32_t i, const char *
 
 /* MEAN over a constant list of axes (negative ones count from the end),
  * with or without keep_dims: the output holds the kept dimensions in order. */
-static tl_status import_mean(importer *im, op_args *a)
+static tl_status import_mean(tl_tfl *im, op_args *a)
 {
     int32_t axes[TL_MAX_RANK * 2];
     uint32_t count = 0;
@@ -720,7 +683,7 @@ static tl_status import_mean(importer *im, op_args *a)
     for (uint32_t k = 0; k < count; ++k) {
         const int32_t axis = axes[k] < 0 ? axes[k] + (int32_t)a->in.rank : axes[k];
         if (axis < 0 || axis >= (int32_t)a->in.rank) {
-            return fail(im, TL_ERR_FORMAT, "axis %d is not a dimension of the rank-%u input", axes[k], a->in.rank);
+            return tl_tfl_fail(im, TL_ERR_FORMAT, "axis %d is not a dimension of the rank-%u input", axes[k], a->in.rank);
         }
         a->rec.p[TL_MEAN_REDUCE + axis] = 1;
     }
@@ -728,16 +691,16 @@ static tl_status import_mean(importer *im, op_args *a)
         kept *= a->rec.p[TL_MEAN_REDUCE + i] ? 1u : a->in.dims[i];
         n *= a->rec.p[TL_MEAN_REDUCE + i] ? a->in.dims[i] : 1u;
     }
-    if (kept != elements(&a->out)) {
-        return fail(im, TL_ERR_SHAPE, "the output does not hold the dimensions left after the mean");
+    if (kept != tl_tfl_elements(&a->out)) {
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "the output does not hold the dimensions left after the mean");
     }
     if (n > (1u << 22)) {
-        return fail(im, TL_ERR_UNSUPPORTED, "a mean over %llu values; at most 2^22 are supported",
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "a mean over %llu values; at most 2^22 are supported",
                     (unsigned long long)n);
     }
     if (tl_mean_constants(a->in.scale, a->out.scale, (uint32_t)n, &a->rec.p[TL_MEAN_MULT],
                           &a->rec.p[TL_MEAN_SHIFT]) != TL_OK) {
-        return fail(im, TL_ERR_QUANT, "input and output scales give a multiplier out of range");
+        return tl_tfl_fail(im, TL_ERR_QUANT, "input and output scales give a multiplier out of range");
     }
     a->rec.input_offset = -a->in.zero_point;
     a->rec.output_offset = a->out.zero_point;
@@ -746,21 +709,21 @@ static tl_status import_mean(importer *im, op_args *a)
 
 /* QUANTIZE (to int8, int16 or int32, from any of them or float32) and
  * DEQUANTIZE (int8 or int16 to float32), per-tensor. */
-static tl_status import_quantize(importer *im, op_args *a)
+static tl_status import_quantize(tl_tfl *im, op_args *a)
 {
     const tl_tensor_rec *in = &im->g->tensors[a->rec.inputs[0]].rec, *out = &im->g->tensors[a->rec.output].rec;
     const int dequantize = a->builtin == TFL_DEQUANTIZE;
     if (dequantize ? (out->dtype != TL_DTYPE_FLOAT32 || in->dtype == TL_DTYPE_FLOAT32 || in->dtype == TL_DTYPE_INT32)
                    : out->dtype == TL_DTYPE_FLOAT32) {
-        return fail(im, TL_ERR_UNSUPPORTED, "from %s to %s is not supported", dtype_label(in->dtype),
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "from %s to %s is not supported", dtype_label(in->dtype),
                     dtype_label(out->dtype));
     }
-    if (elements(&a->in) != elements(&a->out)) {
-        return fail(im, TL_ERR_SHAPE, "input and output sizes differ");
+    if (tl_tfl_elements(&a->in) != tl_tfl_elements(&a->out)) {
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "input and output sizes differ");
     }
-    const tfl_tensor *q = dequantize ? &a->in : &a->out; /* the quantised side */
+    const tl_tfl_tensor *q = dequantize ? &a->in : &a->out; /* the quantised side */
     if (q->scales.length != 1) {
-        return fail(im, TL_ERR_QUANT, "needs one scale (per-tensor quantisation)");
+        return tl_tfl_fail(im, TL_ERR_QUANT, "needs one scale (per-tensor quantisation)");
     }
     a->rec.opcode = dequantize ? TL_OP_DEQUANTIZE : TL_OP_QUANTIZE;
     a->rec.input_offset = -a->in.zero_point;
@@ -770,32 +733,32 @@ static tl_status import_quantize(importer *im, op_args *a)
         memcpy(&a->rec.p[TL_QUANTIZE_SCALE_BITS], &scale, sizeof scale);
     } else {
         if (a->in.scales.length != 1) {
-            return fail(im, TL_ERR_QUANT, "its input needs one scale (per-tensor quantisation)");
+            return tl_tfl_fail(im, TL_ERR_QUANT, "its input needs one scale (per-tensor quantisation)");
         }
         tl_quantize_multiplier((double)a->in.scale / (double)a->out.scale, &a->rec.p[TL_QUANTIZE_MULT],
                                &a->rec.p[TL_QUANTIZE_SHIFT]);
         if (a->rec.p[TL_QUANTIZE_SHIFT] > 30) {
-            return fail(im, TL_ERR_QUANT, "input and output scales give a multiplier out of range");
+            return tl_tfl_fail(im, TL_ERR_QUANT, "input and output scales give a multiplier out of range");
         }
     }
     return add_op(im, &a->rec);
 }
 
 /* A constant tensor of the given type and element count, or a message. */
-static tl_status constant_of(importer *im, op_args *a, uint32_t i, uint8_t type, uint64_t count, const char *what,
-                             tfl_tensor *t)
+static tl_status constant_of(tl_tfl *im, op_args *a, uint32_t i, uint8_t type, uint64_t count, const char *what,
+                             tl_tfl_tensor *t)
 {
     tl_status s;
     if (a->ins.length <= i || tl_fb_vec_i32(&im->fb, &a->ins, i) < 0) {
-        return fail(im, TL_ERR_FORMAT, "needs its input %u (%s)", i, what);
+        return tl_tfl_fail(im, TL_ERR_FORMAT, "needs its input %u (%s)", i, what);
     }
-    if ((s = read_tensor(im, tl_fb_vec_i32(&im->fb, &a->ins, i), t)) != TL_OK) {
+    if ((s = tl_tfl_read_tensor(im, tl_fb_vec_i32(&im->fb, &a->ins, i), t)) != TL_OK) {
         return s;
     }
     const uint32_t bytes = type == TFL_INT8 ? 1 : type == TFL_INT16 ? 2 : 4;
     if (t->type != type || !t->data || t->data_size != count * bytes) {
-        return fail(im, TL_ERR_UNSUPPORTED, "its %s must be a constant %s tensor of %llu values", what,
-                    tensor_type_name(type), (unsigned long long)count);
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "its %s must be a constant %s tensor of %llu values", what,
+                    tl_tfl_type_name(type), (unsigned long long)count);
     }
     return TL_OK;
 }
@@ -803,15 +766,15 @@ static tl_status constant_of(importer *im, op_args *a, uint32_t i, uint8_t type,
 /* SVDF, integer: int8 input and output, int8 or int16 state (a variable
  * tensor) and time weights of the state's type; the constants go into the
  * operator's block (format.h, TL_SVDF_*). */
-static tl_status import_svdf(importer *im, op_args *a)
+static tl_status import_svdf(tl_tfl *im, op_args *a)
 {
     const tl_fb *fb = &im->fb;
     int32_t rank = 0;
     if (!a->has_opt || tl_fb_i32(fb, &a->opt, 0, 0, &rank) != 0 || tl_fb_u8(fb, &a->opt, 1, 0, &a->act) != 0) {
-        return malformed(im, "SVDF options");
+        return tl_tfl_malformed(im, "SVDF options");
     }
     if (a->ins.length != 5) {
-        return fail(im, TL_ERR_FORMAT, "needs 5 inputs (input, feature weights, time weights, bias, state)");
+        return tl_tfl_fail(im, TL_ERR_FORMAT, "needs 5 inputs (input, feature weights, time weights, bias, state)");
     }
     tl_status s;
     uint16_t state_index;
@@ -822,21 +785,21 @@ static tl_status import_svdf(importer *im, op_args *a)
     const tl_tensor_rec *state = &im->g->tensors[state_index].rec;
     if (in->dtype != TL_DTYPE_INT8 || out->dtype != TL_DTYPE_INT8 ||
         (state->dtype != TL_DTYPE_INT8 && state->dtype != TL_DTYPE_INT16) || state->kind != TL_TENSOR_STATE) {
-        return fail(im, TL_ERR_UNSUPPORTED, "runs with an int8 input and output and an int8 or int16 variable state");
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "runs with an int8 input and output and an int8 or int16 variable state");
     }
     /* A fused activation is not applied: TFLite Micro's integer SVDF only
      * clamps to int8 (the quantiser puts a RELU's floor at the output's
      * zero point). */
     if (a->in.rank != 2 || a->out.rank != 2 || rank < 1 || a->out.dims[1] * (uint64_t)rank > TL_MAX_DIM) {
-        return fail(im, TL_ERR_SHAPE, "expects a 2-D input and output and a rank of at least 1");
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "expects a 2-D input and output and a rank of at least 1");
     }
     const uint32_t n_input = a->in.dims[1], n_unit = a->out.dims[1], n_filter = n_unit * (uint32_t)rank;
     const uint32_t n_memory = state->dims[1] / (n_filter ? n_filter : 1);
     if (state->rank != 2 || state->dims[0] != a->in.dims[0] || n_memory == 0 ||
         state->dims[1] != n_memory * n_filter || a->out.dims[0] != a->in.dims[0]) {
-        return fail(im, TL_ERR_SHAPE, "state, input and output shapes do not agree");
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "state, input and output shapes do not agree");
     }
-    tfl_tensor wf, wt, bias, st;
+    tl_tfl_tensor wf, wt, bias, st;
     const int wide = state->dtype == TL_DTYPE_INT16;
     if ((s = constant_of(im, a, 1, TFL_INT8, (uint64_t)n_filter * n_input, "feature weights", &wf)) != TL_OK ||
         (s = constant_of(im, a, 2, wide ? TFL_INT16 : TFL_INT8, (uint64_t)n_filter * n_memory, "time weights", &wt)) != TL_OK) {
@@ -846,7 +809,7 @@ static tl_status import_svdf(importer *im, op_args *a)
     if (has_bias && (s = constant_of(im, a, 3, TFL_INT32, n_unit, "bias", &bias)) != TL_OK) {
         return s;
     }
-    if ((s = read_tensor(im, tl_fb_vec_i32(fb, &a->ins, 4), &st)) != TL_OK) {
+    if ((s = tl_tfl_read_tensor(im, tl_fb_vec_i32(fb, &a->ins, 4), &st)) != TL_OK) {
         return s;
     }
     /* TFLite Micro's PrepareSvdf: the products in float, then widened. */
@@ -864,14 +827,14 @@ static tl_status import_svdf(importer *im, op_args *a)
     tl_quantize_multiplier(scale1, &a->rec.p[TL_SVDF_FEATURE_MULT], &a->rec.p[TL_SVDF_FEATURE_SHIFT]);
     tl_quantize_multiplier(scale2, &a->rec.p[TL_SVDF_OUTPUT_MULT], &a->rec.p[TL_SVDF_OUTPUT_SHIFT]);
     if (!(scale1 > 0) || !(scale2 > 0) || a->rec.p[TL_SVDF_FEATURE_SHIFT] > 30 || a->rec.p[TL_SVDF_OUTPUT_SHIFT] > 30) {
-        return fail(im, TL_ERR_QUANT, "scales give a multiplier out of range");
+        return tl_tfl_fail(im, TL_ERR_QUANT, "scales give a multiplier out of range");
     }
     const uint32_t time_at = (n_filter * n_input + 3u) & ~3u;
     const uint32_t bias_at = time_at + ((n_filter * n_memory * (wide ? 2u : 1u) + 3u) & ~3u);
     const uint32_t size = bias_at + (has_bias ? 4u * n_unit : 0u);
     uint8_t *block = calloc(size, 1);
     if (!block) {
-        return fail(im, TL_ERR_NOMEM, "out of memory");
+        return tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
     }
     memcpy(block, wf.data, wf.data_size);
     memcpy(block + time_at, wt.data, wt.data_size);
@@ -881,24 +844,24 @@ static tl_status import_svdf(importer *im, op_args *a)
     const int32_t op = tl_graph_add_op(im->g, &a->rec, NULL, NULL, 0);
     s = op < 0 ? TL_ERR_NOMEM : tl_graph_set_op_block(im->g, (uint32_t)op, block, size);
     free(block);
-    return s == TL_OK ? TL_OK : fail(im, s, "out of memory");
+    return s == TL_OK ? TL_OK : tl_tfl_fail(im, s, "out of memory");
 }
 
 /* LOGISTIC and TANH, int8: TFLite Micro's Prepare (4 integer bits for the
  * scaled input; the multiplier from frexp, rounded; the radius beyond which
  * the output saturates). */
-static tl_status import_sigmoid(importer *im, op_args *a)
+static tl_status import_sigmoid(tl_tfl *im, op_args *a)
 {
     const int logistic = a->builtin == TFL_LOGISTIC;
-    if (elements(&a->in) != elements(&a->out)) {
-        return fail(im, TL_ERR_SHAPE, "input and output sizes differ");
+    if (tl_tfl_elements(&a->in) != tl_tfl_elements(&a->out)) {
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "input and output sizes differ");
     }
     if (logistic ? a->out.zero_point != -128 : a->out.zero_point != 0) {
-        return fail(im, TL_ERR_QUANT, "the output's zero point must be %d", logistic ? -128 : 0);
+        return tl_tfl_fail(im, TL_ERR_QUANT, "the output's zero point must be %d", logistic ? -128 : 0);
     }
     int32_t mult, shift, radius;
     if (tl_sigmoid_constants(a->in.scale, &mult, &shift, &radius) != TL_OK) {
-        return fail(im, TL_ERR_QUANT, "input scale %g gives constants out of range", (double)a->in.scale);
+        return tl_tfl_fail(im, TL_ERR_QUANT, "input scale %g gives constants out of range", (double)a->in.scale);
     }
     a->rec.opcode = logistic ? TL_OP_LOGISTIC : TL_OP_TANH;
     a->rec.input_offset = -a->in.zero_point;
@@ -917,50 +880,50 @@ enum { LSTM_INPUT_WEIGHTS = 1, LSTM_RECURRENT_WEIGHTS = 5, LSTM_BIAS = 12, LSTM_
 /* UNIDIRECTIONAL_SEQUENCE_LSTM, int8 activations and weights, int16 cell:
  * TFLite Micro's Prepare (gates into Q3.12, their outputs in Q0.15, the
  * products' multipliers, the cell's power-of-two scale and clip). */
-static tl_status import_lstm(importer *im, op_args *a)
+static tl_status import_lstm(tl_tfl *im, op_args *a)
 {
     const tl_fb *fb = &im->fb;
     float cell_clip = 0.0f, proj_clip = 0.0f;
     uint8_t time_major = 0;
     if (!a->has_opt || tl_fb_u8(fb, &a->opt, 0, 0, &a->act) != 0 || tl_fb_f32(fb, &a->opt, 1, 0.0f, &cell_clip) != 0 ||
         tl_fb_f32(fb, &a->opt, 2, 0.0f, &proj_clip) != 0 || tl_fb_u8(fb, &a->opt, 3, 0, &time_major) != 0) {
-        return malformed(im, "LSTM options");
+        return tl_tfl_malformed(im, "LSTM options");
     }
     if (a->ins.length != 24) {
-        return fail(im, TL_ERR_FORMAT, "needs 24 inputs, has %u", a->ins.length);
+        return tl_tfl_fail(im, TL_ERR_FORMAT, "needs 24 inputs, has %u", a->ins.length);
     }
     for (uint32_t i = 9; i < 24; ++i) {
         if ((i < 12 || (i >= 16 && i < 18) || i >= 20) && tl_fb_vec_i32(fb, &a->ins, i) >= 0) {
-            return fail(im, TL_ERR_UNSUPPORTED, "peephole, projection and layer-norm LSTMs are not supported (input %u)", i);
+            return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "peephole, projection and layer-norm LSTMs are not supported (input %u)", i);
         }
     }
     if (a->act != TFL_ACT_TANH) {
-        return fail(im, TL_ERR_UNSUPPORTED, "only tanh as the cell gate's activation is supported");
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "only tanh as the cell gate's activation is supported");
     }
     const tl_tensor_rec *in = &im->g->tensors[a->rec.inputs[0]].rec, *out = &im->g->tensors[a->rec.output].rec;
     if (in->dtype != TL_DTYPE_INT8 || out->dtype != TL_DTYPE_INT8) {
-        return fail(im, TL_ERR_UNSUPPORTED, "runs with int8 activations (the float LSTM needs `import --calibrate`)");
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "runs with int8 activations (the float LSTM needs `import --calibrate`)");
     }
     if (a->in.rank != 3 || a->out.rank != 3) {
-        return fail(im, TL_ERR_SHAPE, "expects a 3-D input and output");
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "expects a 3-D input and output");
     }
     tl_status s;
     uint16_t hidden_index;
-    tfl_tensor hidden, cell;
+    tl_tfl_tensor hidden, cell;
     if ((s = activation(im, tl_fb_vec_i32(fb, &a->ins, LSTM_HIDDEN), &hidden_index)) != TL_OK ||
-        (s = read_tensor(im, tl_fb_vec_i32(fb, &a->ins, LSTM_HIDDEN), &hidden)) != TL_OK ||
-        (s = read_tensor(im, tl_fb_vec_i32(fb, &a->ins, LSTM_CELL), &cell)) != TL_OK) {
+        (s = tl_tfl_read_tensor(im, tl_fb_vec_i32(fb, &a->ins, LSTM_HIDDEN), &hidden)) != TL_OK ||
+        (s = tl_tfl_read_tensor(im, tl_fb_vec_i32(fb, &a->ins, LSTM_CELL), &cell)) != TL_OK) {
         return s;
     }
     const uint32_t batches = time_major ? a->in.dims[1] : a->in.dims[0];
     const uint32_t n_input = a->in.dims[2], n_state = a->out.dims[2];
     if (im->g->tensors[hidden_index].rec.kind != TL_TENSOR_STATE || hidden.type != TFL_INT8 ||
-        elements(&hidden) != (uint64_t)batches * n_state || cell.type != TFL_INT16 || !cell.variable ||
-        elements(&cell) != (uint64_t)batches * n_state || cell.zero_point != 0) {
-        return fail(im, TL_ERR_UNSUPPORTED, "needs an int8 hidden state and a symmetric int16 cell state, both "
+        tl_tfl_elements(&hidden) != (uint64_t)batches * n_state || cell.type != TFL_INT16 || !cell.variable ||
+        tl_tfl_elements(&cell) != (uint64_t)batches * n_state || cell.zero_point != 0) {
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "needs an int8 hidden state and a symmetric int16 cell state, both "
                     "variable, of batch x %u", n_state);
     }
-    tfl_tensor wx[4], wh[4], bias[4];
+    tl_tfl_tensor wx[4], wh[4], bias[4];
     for (uint32_t g = 0; g < 4; ++g) {
         if ((s = constant_of(im, a, LSTM_INPUT_WEIGHTS + g, TFL_INT8, (uint64_t)n_state * n_input, "input weights", &wx[g])) != TL_OK ||
             (s = constant_of(im, a, LSTM_RECURRENT_WEIGHTS + g, TFL_INT8, (uint64_t)n_state * n_state, "recurrent weights", &wh[g])) != TL_OK ||
@@ -968,7 +931,7 @@ static tl_status import_lstm(importer *im, op_args *a)
             return s;
         }
         if (wx[g].scales.length != 1 || wh[g].scales.length != 1) {
-            return fail(im, TL_ERR_QUANT, "LSTM weights must be quantised per tensor");
+            return tl_tfl_fail(im, TL_ERR_QUANT, "LSTM weights must be quantised per tensor");
         }
     }
     /* The cell state with the four gate buffers after it: [5, batch, n_state]. */
@@ -986,7 +949,7 @@ static tl_status import_lstm(importer *im, op_args *a)
     rec.scale = cell.scale;
     const int32_t cell_index = tl_graph_add_tensor(im->g, cell.name, &rec, NULL, NULL, 0);
     if (cell_index < 0) {
-        return fail(im, TL_ERR_NOMEM, "out of memory");
+        return tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
     }
     im->map[tl_fb_vec_i32(fb, &a->ins, LSTM_CELL)] = cell_index;
     tl_lstm_header k;
@@ -1012,13 +975,13 @@ static tl_status import_lstm(importer *im, op_args *a)
         k.cell_clip = (int32_t)(int16_t)(q < -32768.0 ? -32768.0 : (q > 32767.0 ? 32767.0 : q));
     }
     if (k.cell_scale_power < -28 || k.cell_scale_power > 2) {
-        return fail(im, TL_ERR_QUANT, "cell state scale %g is out of range", (double)cell.scale);
+        return tl_tfl_fail(im, TL_ERR_QUANT, "cell state scale %g is out of range", (double)cell.scale);
     }
     const uint32_t wx_bytes = (4u * n_state * n_input + 3u) & ~3u, wh_bytes = (4u * n_state * n_state + 3u) & ~3u;
     const uint32_t size = (uint32_t)sizeof k + wx_bytes + wh_bytes + 16u * n_state;
     uint8_t *block = calloc(size, 1);
     if (!block) {
-        return fail(im, TL_ERR_NOMEM, "out of memory");
+        return tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
     }
     memcpy(block, &k, sizeof k);
     for (uint32_t g = 0; g < 4; ++g) {
@@ -1033,7 +996,7 @@ static tl_status import_lstm(importer *im, op_args *a)
     const int32_t op = tl_graph_add_op(im->g, &a->rec, NULL, NULL, 0);
     s = op < 0 ? TL_ERR_NOMEM : tl_graph_set_op_block(im->g, (uint32_t)op, block, size);
     free(block);
-    return s == TL_OK ? TL_OK : fail(im, s, "out of memory");
+    return s == TL_OK ? TL_OK : tl_tfl_fail(im, s, "out of memory");
 }
 
 /* The operators the importer translates: one line each. */
@@ -1043,7 +1006,7 @@ enum { T8 = 1, T16 = 2, T32 = 4, TF = 8 };
 
 typedef struct op_importer {
     int32_t builtin;
-    tl_status (*import)(importer *im, op_args *a);
+    tl_status (*import)(tl_tfl *im, op_args *a);
     uint8_t types;
 } op_importer;
 
@@ -1078,25 +1041,25 @@ static const op_importer *importer_of(int32_t builtin)
     return NULL;
 }
 
-static tl_status import_op(importer *im, const tl_fb_table *op, int32_t builtin)
+static tl_status import_op(tl_tfl *im, const tl_fb_table *op, int32_t builtin)
 {
     const tl_fb *fb = &im->fb;
     const op_importer *kind = importer_of(builtin);
     if (!kind) {
-        return fail(im, TL_ERR_UNSUPPORTED, "operator is not supported by tinylarge");
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "operator is not supported by tinylarge");
     }
     op_args a;
     memset(&a, 0, sizeof a);
     a.builtin = builtin;
     if (tl_fb_vector(fb, op, 1, 4, &a.ins) != 0 || tl_fb_vector(fb, op, 2, 4, &a.outs) != 0 ||
         tl_fb_table_field(fb, op, 4, &a.opt, &a.has_opt) != 0) {
-        return malformed(im, "operator table");
+        return tl_tfl_malformed(im, "operator table");
     }
     if (a.outs.length != 1) {
-        return fail(im, TL_ERR_UNSUPPORTED, "%u outputs; exactly one is supported", a.outs.length);
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "%u outputs; exactly one is supported", a.outs.length);
     }
     if (a.ins.length < 1 || a.ins.length > 24) {
-        return fail(im, TL_ERR_UNSUPPORTED, "%u inputs is not supported", a.ins.length);
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "%u inputs is not supported", a.ins.length);
     }
     a.rec.inputs[0] = a.rec.inputs[1] = a.rec.inputs[2] = TL_NO_TENSOR;
     a.rec.stride_h = a.rec.stride_w = a.rec.dilation_h = a.rec.dilation_w = 1;
@@ -1111,7 +1074,7 @@ static tl_status import_op(importer *im, const tl_fb_table *op, int32_t builtin)
     a.out_index = tl_fb_vec_i32(fb, &a.outs, 0);
     tl_status s;
     im->int8_only = kind->types == T8;
-    if ((s = read_tensor(im, a.in_index, &a.in)) != TL_OK || (s = read_tensor(im, a.out_index, &a.out)) != TL_OK ||
+    if ((s = tl_tfl_read_tensor(im, a.in_index, &a.in)) != TL_OK || (s = tl_tfl_read_tensor(im, a.out_index, &a.out)) != TL_OK ||
         (s = activation(im, a.in_index, &a.rec.inputs[0])) != TL_OK ||
         (s = activation(im, a.out_index, &a.rec.output)) != TL_OK || (s = kind->import(im, &a)) != TL_OK) {
         im->int8_only = 0;
@@ -1124,7 +1087,7 @@ static tl_status import_op(importer *im, const tl_fb_table *op, int32_t builtin)
 /* Operator i's table and what it is: its builtin code (the deprecated
  * byte of older files taken into account) and a name for messages, a
  * custom operator by its own name. 0, or -1 on a malformed table. */
-static int read_operator(importer *im, uint32_t i, tl_fb_table *op, int32_t *builtin, char *name, size_t name_size)
+int tl_tfl_read_operator(tl_tfl *im, uint32_t i, tl_fb_table *op, int32_t *builtin, char *name, size_t name_size)
 {
     const tl_fb *fb = &im->fb;
     tl_fb_table code;
@@ -1153,41 +1116,52 @@ static int read_operator(importer *im, uint32_t i, tl_fb_table *op, int32_t *bui
     return 0;
 }
 
-static tl_status import(importer *im)
+tl_status tl_tfl_open(tl_tfl *r, const uint8_t *data, size_t size, char *error, size_t error_size)
 {
-    const tl_fb *fb = &im->fb;
-    if (fb->size < 8 || memcmp(fb->buf + 4, "TFL3", 4) != 0) {
-        return fail(im, TL_ERR_MAGIC, "not a TFLite flatbuffer (no TFL3 identifier)");
+    memset(r, 0, sizeof *r);
+    r->fb.buf = data;
+    r->fb.size = size;
+    r->error = error;
+    r->error_size = error_size;
+    r->op_index = -1;
+    if (error && error_size) {
+        error[0] = '\0';
     }
-    tl_fb_vec subgraphs, graph_in, graph_out;
+    const tl_fb *fb = &r->fb;
+    if (!data || size < 8 || memcmp(data + 4, "TFL3", 4) != 0) {
+        return tl_tfl_fail(r, TL_ERR_MAGIC, "not a TFLite flatbuffer (no TFL3 identifier)");
+    }
+    tl_fb_vec subgraphs;
     tl_fb_table sg;
-    if (tl_fb_root(fb, &im->model) != 0 || tl_fb_vector(fb, &im->model, 1, 4, &im->op_codes) != 0 ||
-        tl_fb_vector(fb, &im->model, 2, 4, &subgraphs) != 0 ||
-        tl_fb_vector(fb, &im->model, 4, 4, &im->buffers) != 0) {
-        return malformed(im, "model table");
-    }
-    if (subgraphs.length < 1) {
-        return fail(im, TL_ERR_FORMAT, "the model has no subgraph");
+    if (tl_fb_root(fb, &r->model) != 0 || tl_fb_vector(fb, &r->model, 1, 4, &r->op_codes) != 0 ||
+        tl_fb_vector(fb, &r->model, 2, 4, &subgraphs) != 0 || tl_fb_vector(fb, &r->model, 4, 4, &r->buffers) != 0 ||
+        subgraphs.length < 1 || tl_fb_vector_table(fb, &subgraphs, 0, &sg) != 0 ||
+        tl_fb_vector(fb, &sg, 0, 4, &r->tensors) != 0 || tl_fb_vector(fb, &sg, 1, 4, &r->graph_inputs) != 0 ||
+        tl_fb_vector(fb, &sg, 2, 4, &r->graph_outputs) != 0 || tl_fb_vector(fb, &sg, 3, 4, &r->operators) != 0) {
+        return tl_tfl_malformed(r, "model or subgraph table");
     }
     if (subgraphs.length > 1) {
-        return fail(im, TL_ERR_UNSUPPORTED, "the model has %u subgraphs; only one is supported",
-                    subgraphs.length);
+        return tl_tfl_fail(r, TL_ERR_UNSUPPORTED, "the model has %u subgraphs; only one is supported",
+                           subgraphs.length);
     }
-    if (tl_fb_vector_table(fb, &subgraphs, 0, &sg) != 0 || tl_fb_vector(fb, &sg, 0, 4, &im->tensors) != 0 ||
-        tl_fb_vector(fb, &sg, 1, 4, &graph_in) != 0 || tl_fb_vector(fb, &sg, 2, 4, &graph_out) != 0 ||
-        tl_fb_vector(fb, &sg, 3, 4, &im->operators) != 0) {
-        return malformed(im, "subgraph table");
+    if (r->operators.length == 0) {
+        return tl_tfl_fail(r, TL_ERR_FORMAT, "the model has no operators");
     }
-    if (im->operators.length == 0) {
-        return fail(im, TL_ERR_FORMAT, "the model has no operators");
+    if (r->graph_inputs.length < 1 || r->graph_inputs.length > 8 || r->graph_outputs.length < 1 ||
+        r->graph_outputs.length > 8) {
+        return tl_tfl_fail(r, TL_ERR_UNSUPPORTED, "%u inputs and %u outputs; 1 to 8 of each are supported",
+                           r->graph_inputs.length, r->graph_outputs.length);
     }
-    if (graph_in.length < 1 || graph_in.length > 8 || graph_out.length < 1 || graph_out.length > 8) {
-        return fail(im, TL_ERR_UNSUPPORTED, "%u inputs and %u outputs; 1 to 8 of each are supported",
-                    graph_in.length, graph_out.length);
-    }
+    return TL_OK;
+}
+
+static tl_status import(tl_tfl *im)
+{
+    const tl_fb *fb = &im->fb;
+    const tl_fb_vec graph_in = im->graph_inputs, graph_out = im->graph_outputs;
     im->map = malloc((im->tensors.length + 1) * sizeof *im->map);
     if (!im->map) {
-        return fail(im, TL_ERR_NOMEM, "out of memory");
+        return tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
     }
     for (uint32_t i = 0; i < im->tensors.length; ++i) {
         im->map[i] = -1;
@@ -1204,8 +1178,8 @@ static tl_status import(importer *im)
         tl_fb_table op;
         int32_t builtin;
         im->op_index = -1;
-        if (read_operator(im, i, &op, &builtin, im->op_name, sizeof im->op_name) != 0) {
-            return malformed(im, "operator or operator code table");
+        if (tl_tfl_read_operator(im, i, &op, &builtin, im->op_name, sizeof im->op_name) != 0) {
+            return tl_tfl_malformed(im, "operator or operator code table");
         }
         im->op_index = (int32_t)i;
         if ((s = import_op(im, &op, builtin)) != TL_OK) {
@@ -1216,16 +1190,16 @@ static tl_status import(importer *im)
     for (uint32_t i = 0; i < graph_out.length; ++i) {
         const int32_t t = tl_fb_vec_i32(fb, &graph_out, i);
         if (t < 0 || (uint32_t)t >= im->tensors.length || im->map[t] < 0) {
-            return fail(im, TL_ERR_FORMAT, "model output %u (tensor %d) is produced by no operator", i, t);
+            return tl_tfl_fail(im, TL_ERR_FORMAT, "model output %u (tensor %d) is produced by no operator", i, t);
         }
         im->g->outputs[im->g->output_count++] = (uint16_t)im->map[t];
     }
     if (tl_graph_fuse_residual_adds(im->g, NULL) != TL_OK) {
-        return fail(im, TL_ERR_NOMEM, "out of memory");
+        return tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
     }
     /* One exit: the first output, after the whole graph. */
     if (tl_graph_add_exit(im->g, im->g->outputs[0], im->g->op_count) != TL_OK) {
-        return fail(im, TL_ERR_FORMAT, "cannot declare the model's exit");
+        return tl_tfl_fail(im, TL_ERR_FORMAT, "cannot declare the model's exit");
     }
     return tl_graph_set_meta(im->g, "source_format", "tflite");
 }
@@ -1239,15 +1213,12 @@ tl_status tl_import_tflite(const uint8_t *data, size_t size, tl_graph *g, char *
         return TL_ERR_ARG;
     }
     memset(g, 0, sizeof *g);
-    importer im;
-    memset(&im, 0, sizeof im);
-    im.fb.buf = data;
-    im.fb.size = size;
+    tl_tfl im;
+    tl_status s = tl_tfl_open(&im, data, size, error, error_size);
     im.g = g;
-    im.error = error;
-    im.error_size = error_size;
-    im.op_index = -1;
-    tl_status s = import(&im);
+    if (s == TL_OK) {
+        s = import(&im);
+    }
     free(im.map);
     if (s != TL_OK) {
         tl_graph_free(g);
@@ -1260,7 +1231,7 @@ tl_status tl_import_tflite(const uint8_t *data, size_t size, tl_graph *g, char *
 
 
 /* A tensor's type, and whether it is a constant (it has data). */
-static int survey_tensor(importer *im, int32_t index, uint8_t *type, int *constant)
+static int survey_tensor(tl_tfl *im, int32_t index, uint8_t *type, int *constant)
 {
     const tl_fb *fb = &im->fb;
     tl_fb_table tt, buf;
@@ -1279,7 +1250,7 @@ static int survey_tensor(importer *im, int32_t index, uint8_t *type, int *consta
     return 0;
 }
 
-static void append_types(importer *im, const tl_fb_vec *v, uint8_t takes, char *out, size_t size,
+static void append_types(tl_tfl *im, const tl_fb_vec *v, uint8_t takes, char *out, size_t size,
                          tl_tflite_op_info *info)
 {
     for (uint32_t i = 0; i < v->length; ++i) {
@@ -1295,7 +1266,7 @@ static void append_types(importer *im, const tl_fb_vec *v, uint8_t takes, char *
             snprintf(out + n, size - n, "%s?", n ? " " : "");
             continue;
         }
-        snprintf(out + n, size - n, "%s%s", n ? " " : "", tensor_type_name(type));
+        snprintf(out + n, size - n, "%s%s", n ? " " : "", tl_tfl_type_name(type));
         /* Only the types the operator's import does not take count. */
         info->float_activations |= !constant && ((type == TFL_FLOAT32 && !(takes & TF)) || type == 1 /* float16 */);
         info->int16_activations |= !constant && type == TFL_INT16 && !(takes & T16);
@@ -1311,25 +1282,15 @@ tl_status tl_tflite_survey(const uint8_t *data, size_t size, void (*fn)(void *ct
     if (!data || !fn) {
         return TL_ERR_ARG;
     }
-    importer im;
-    memset(&im, 0, sizeof im);
-    im.fb.buf = data;
-    im.fb.size = size;
-    im.error = error;
-    im.error_size = error_size;
-    im.op_index = -1;
+    tl_tfl im;
+    const tl_status opened = tl_tfl_open(&im, data, size, error, error_size);
+    if (opened != TL_OK && opened != TL_ERR_UNSUPPORTED) {
+        return opened; /* an unsupported shape still has operators to list */
+    }
+    if (error && error_size) {
+        error[0] = '\0';
+    }
     const tl_fb *fb = &im.fb;
-    tl_fb_vec subgraphs;
-    tl_fb_table sg;
-    if (fb->size < 8 || memcmp(fb->buf + 4, "TFL3", 4) != 0) {
-        return fail(&im, TL_ERR_MAGIC, "not a TFLite flatbuffer (no TFL3 identifier)");
-    }
-    if (tl_fb_root(fb, &im.model) != 0 || tl_fb_vector(fb, &im.model, 1, 4, &im.op_codes) != 0 ||
-        tl_fb_vector(fb, &im.model, 2, 4, &subgraphs) != 0 || tl_fb_vector(fb, &im.model, 4, 4, &im.buffers) != 0 ||
-        subgraphs.length < 1 || tl_fb_vector_table(fb, &subgraphs, 0, &sg) != 0 ||
-        tl_fb_vector(fb, &sg, 0, 4, &im.tensors) != 0 || tl_fb_vector(fb, &sg, 3, 4, &im.operators) != 0) {
-        return malformed(&im, "model or subgraph table");
-    }
     for (uint32_t i = 0; i < im.operators.length; ++i) {
         tl_fb_table op;
         tl_fb_vec ins, outs;
@@ -1337,9 +1298,9 @@ tl_status tl_tflite_survey(const uint8_t *data, size_t size, void (*fn)(void *ct
         tl_tflite_op_info info;
         memset(&info, 0, sizeof info);
         info.index = i;
-        if (read_operator(&im, i, &op, &builtin, info.name, sizeof info.name) != 0 ||
+        if (tl_tfl_read_operator(&im, i, &op, &builtin, info.name, sizeof info.name) != 0 ||
             tl_fb_vector(fb, &op, 1, 4, &ins) != 0 || tl_fb_vector(fb, &op, 2, 4, &outs) != 0) {
-            return malformed(&im, "operator table");
+            return tl_tfl_malformed(&im, "operator table");
         }
         const op_importer *kind = importer_of(builtin);
         const uint8_t takes = kind ? kind->types : T8;
