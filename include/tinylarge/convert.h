@@ -242,6 +242,29 @@ int32_t tl_graph_add_reshape(tl_graph *g, uint16_t input, uint16_t output);
 /* SOFTMAX over the last dimension; output scale 1/256, zero point -128. */
 int32_t tl_graph_add_softmax(tl_graph *g, uint16_t input, uint16_t output, float beta);
 
+/* An integer LSTM (TFLite's 8x8->16) for tl_graph_add_lstm: int8 weights
+ * per tensor, gates in the order input, forget, cell, output. */
+typedef struct tl_lstm_spec {
+    int time_major;                 /* 1: input [time, batch, n_input] */
+    uint32_t batches, n_input, n_state;
+    const int8_t *input_weights;    /* [4][n_state][n_input] */
+    const int8_t *recurrent_weights;/* [4][n_state][n_state] */
+    const int32_t *bias;            /* [4][n_state], at input scale x weight scale */
+    float input_weight_scales[4], recurrent_weight_scales[4];
+    float hidden_scale;             /* the hidden state's (and the output's) */
+    int32_t hidden_zero_point;
+    float cell_scale;               /* int16 cell, a power of two */
+    float cell_clip;                /* 0: none */
+    const char *name;               /* names its state tensors */
+} tl_lstm_spec;
+
+/* UNIDIRECTIONAL_SEQUENCE_LSTM from `input` to `output` (int8, [batch,
+ * time, ..] or time-major): adds its hidden and cell state tensors and its
+ * constant block, with TFLite Micro's constants. Returns the op index or
+ * -1 with a reason; *hidden gets the hidden state tensor's index. */
+int32_t tl_graph_add_lstm(tl_graph *g, uint16_t input, uint16_t output, const tl_lstm_spec *spec, uint16_t *hidden,
+                          char *error, size_t error_size);
+
 /* Declares an early exit: running ops [0, op_end) yields `output`. Exits
  * must be added in order of op_end. */
 tl_status tl_graph_add_exit(tl_graph *g, uint16_t output, uint32_t op_end);

@@ -5,6 +5,7 @@
  * an operator with TFLite-exact requantisation, output size and padding
  * derived, and weights stored in the encoding asked for.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,4 +320,97 @@ tl_status tl_graph_add_exit(tl_graph *g, uint16_t output, uint32_t op_end)
         }
     }
     return TL_OK;
+}
+
+int32_t tl_graph_add_lstm(tl_graph *g, uint16_t input, uint16_t output, const tl_lstm_spec *spec, uint16_t *hidden,
+                          char *error, size_t error_size)
+{
+    if (!g || !spec || input >= g->tensor_count || output >= g->tensor_count || !spec->input_weights ||
+        !spec->recurrent_weights || !spec->bias || spec->batches == 0 || spec->n_state == 0 || spec->n_input == 0) {
+        return failed(error, error_size, "invalid arguments");
+    }
+    const uint32_t b = spec->batches, n_state = spec->n_state, n_input = spec->n_input;
+    const tl_tensor_rec *in = &g->tensors[input].rec;
+    if (!(spec->cell_scale > 0) || !(spec->hidden_scale > 0) || spec->hidden_zero_point < -128 ||
+        spec->hidden_zero_point > 127) {
+        return failed(error, error_size, "cell or hidden state quantisation out of range");
+    }
+    tl_lstm_header k;
+    memset(&k, 0, sizeof k);
+    k.time_major = spec->time_major != 0;
+    k.input_offset = -in->zero_point;
+    k.hidden_offset = -spec->hidden_zero_point;
+    k.hidden_zero_point = spec->hidden_zero_point;
+    /* TFLite Micro's PrepareGateParametersInteger: gates into Q3.12 (its
+     * float constant is 2^-12), their outputs in Q0.15 (2^-15). */
+    const float gate_in_scale = 0.00024414062f, gate_out_scale = 0.00003051757f;
+    for (uint32_t gate = 0; gate < 4; ++gate) {
+        tl_quantize_multiplier((double)(in->scale * spec->input_weight_scales[gate]) / (double)gate_in_scale,
+                               &k.input_mult[gate], &k.input_shift[gate]);
+        tl_quantize_multiplier((double)(spec->hidden_scale * spec->recurrent_weight_scales[gate]) / (double)gate_in_scale,
+                               &k.recurrent_mult[gate], &k.recurrent_shift[gate]);
+    }
+    tl_quantize_multiplier((double)gate_out_scale * (double)spec->cell_scale / (double)spec->cell_scale,
+                           &k.forget_mult, &k.forget_shift);
+    tl_quantize_multiplier((double)gate_out_scale * (double)gate_out_scale / (double)spec->cell_scale, &k.update_mult,
+                           &k.update_shift);
+    tl_quantize_multiplier((double)gate_out_scale * (double)gate_out_scale / (double)spec->hidden_scale, &k.hidden_mult,
+                           &k.hidden_shift);
+    /* CheckedLog2 in float, as TFLite Micro rounds the cell's scale. */
+    k.cell_scale_power = (int32_t)roundf(logf(spec->cell_scale) * (1.0f / logf(2.0f)));
+    if (spec->cell_clip > 0) {
+        const double q = (double)spec->cell_clip / (double)spec->cell_scale;
+        k.cell_clip = (int32_t)(int16_t)(q < -32768.0 ? -32768.0 : (q > 32767.0 ? 32767.0 : q));
+    }
+    if (k.cell_scale_power < -28 || k.cell_scale_power > 2) {
+        return failed(error, error_size, "cell state scale out of range");
+    }
+    char name[256];
+    snprintf(name, sizeof name, "%s/hidden", spec->name ? spec->name : "lstm");
+    const uint32_t state_dims[4] = { b, n_state, 1, 1 };
+    const int32_t h = tl_graph_add_activation(g, name, 2, state_dims, spec->hidden_scale, spec->hidden_zero_point);
+    if (h < 0) {
+        return failed(error, error_size, "out of memory");
+    }
+    g->tensors[h].rec.kind = TL_TENSOR_STATE;
+    /* The cell state with the four gate buffers after it: [5, batch, n_state]. */
+    tl_tensor_rec rec;
+    memset(&rec, 0, sizeof rec);
+    rec.dtype = TL_DTYPE_INT16;
+    rec.rank = 3;
+    rec.kind = TL_TENSOR_STATE;
+    rec.quant = TL_QUANT_PER_TENSOR;
+    rec.dims[0] = 5;
+    rec.dims[1] = b;
+    rec.dims[2] = n_state;
+    rec.dims[3] = 1;
+    rec.data_size = 2u * 5u * b * n_state;
+    rec.scale = spec->cell_scale;
+    snprintf(name, sizeof name, "%s/cell", spec->name ? spec->name : "lstm");
+    const int32_t c = tl_graph_add_tensor(g, name, &rec, NULL, NULL, 0);
+    const uint32_t wx_bytes = (4u * n_state * n_input + 3u) & ~3u, wh_bytes = (4u * n_state * n_state + 3u) & ~3u;
+    const uint32_t size = (uint32_t)sizeof k + wx_bytes + wh_bytes + 16u * n_state;
+    uint8_t *block = calloc(size, 1);
+    if (c < 0 || !block) {
+        free(block);
+        return failed(error, error_size, "out of memory");
+    }
+    memcpy(block, &k, sizeof k);
+    memcpy(block + sizeof k, spec->input_weights, 4u * n_state * n_input);
+    memcpy(block + sizeof k + wx_bytes, spec->recurrent_weights, 4u * n_state * n_state);
+    memcpy(block + sizeof k + wx_bytes + wh_bytes, spec->bias, 16u * n_state);
+    tl_op_rec op = plain_op(TL_OP_LSTM, input, output);
+    op.input_count = 3;
+    op.inputs[1] = (uint16_t)h;
+    op.inputs[2] = (uint16_t)c;
+    const int32_t index = tl_graph_add_op(g, &op, NULL, NULL, 0);
+    const tl_status s = index < 0 ? TL_ERR_NOMEM : tl_graph_set_op_block(g, (uint32_t)index, block, size);
+    free(block);
+    if (s != TL_OK) {
+        return failed(error, error_size, "out of memory");
+    }
+    if (hidden) {
+        *hidden = (uint16_t)h;
+    }
+    return index;
 }

@@ -894,7 +894,8 @@ static tl_status import_lstm(tl_tfl *im, op_args *a)
     }
     for (uint32_t i = 9; i < 24; ++i) {
         if ((i < 12 || (i >= 16 && i < 18) || i >= 20) && tl_fb_vec_i32(fb, &a->ins, i) >= 0) {
-            return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "peephole, projection and layer-norm LSTMs are not supported (input %u)", i);
+            return tl_tfl_fail(im, TL_ERR_UNSUPPORTED,
+                               "peephole, projection and layer-norm LSTMs are not supported (input %u)", i);
         }
     }
     if (a->act != TFL_ACT_TANH) {
@@ -902,101 +903,72 @@ static tl_status import_lstm(tl_tfl *im, op_args *a)
     }
     const tl_tensor_rec *in = &im->g->tensors[a->rec.inputs[0]].rec, *out = &im->g->tensors[a->rec.output].rec;
     if (in->dtype != TL_DTYPE_INT8 || out->dtype != TL_DTYPE_INT8) {
-        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "runs with int8 activations (the float LSTM needs `import --calibrate`)");
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "runs with int8 activations (a float LSTM needs `import --calibrate`)");
     }
     if (a->in.rank != 3 || a->out.rank != 3) {
         return tl_tfl_fail(im, TL_ERR_SHAPE, "expects a 3-D input and output");
     }
     tl_status s;
-    uint16_t hidden_index;
     tl_tfl_tensor hidden, cell;
-    if ((s = activation(im, tl_fb_vec_i32(fb, &a->ins, LSTM_HIDDEN), &hidden_index)) != TL_OK ||
-        (s = tl_tfl_read_tensor(im, tl_fb_vec_i32(fb, &a->ins, LSTM_HIDDEN), &hidden)) != TL_OK ||
-        (s = tl_tfl_read_tensor(im, tl_fb_vec_i32(fb, &a->ins, LSTM_CELL), &cell)) != TL_OK) {
+    const int32_t hidden_at = tl_fb_vec_i32(fb, &a->ins, LSTM_HIDDEN), cell_at = tl_fb_vec_i32(fb, &a->ins, LSTM_CELL);
+    if ((s = tl_tfl_read_tensor(im, hidden_at, &hidden)) != TL_OK || (s = tl_tfl_read_tensor(im, cell_at, &cell)) != TL_OK) {
         return s;
     }
-    const uint32_t batches = time_major ? a->in.dims[1] : a->in.dims[0];
-    const uint32_t n_input = a->in.dims[2], n_state = a->out.dims[2];
-    if (im->g->tensors[hidden_index].rec.kind != TL_TENSOR_STATE || hidden.type != TFL_INT8 ||
-        tl_tfl_elements(&hidden) != (uint64_t)batches * n_state || cell.type != TFL_INT16 || !cell.variable ||
-        tl_tfl_elements(&cell) != (uint64_t)batches * n_state || cell.zero_point != 0) {
-        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "needs an int8 hidden state and a symmetric int16 cell state, both "
-                    "variable, of batch x %u", n_state);
+    tl_lstm_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.time_major = time_major != 0;
+    spec.batches = time_major ? a->in.dims[1] : a->in.dims[0];
+    spec.n_input = a->in.dims[2];
+    spec.n_state = a->out.dims[2];
+    if (hidden.type != TFL_INT8 || !hidden.variable || tl_tfl_elements(&hidden) != (uint64_t)spec.batches * spec.n_state ||
+        cell.type != TFL_INT16 || !cell.variable || tl_tfl_elements(&cell) != (uint64_t)spec.batches * spec.n_state ||
+        cell.zero_point != 0 || im->map[hidden_at] >= 0 || im->map[cell_at] >= 0) {
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "needs its own int8 hidden state and symmetric int16 cell state, "
+                           "both variable, of batch x %u", spec.n_state);
     }
     tl_tfl_tensor wx[4], wh[4], bias[4];
-    for (uint32_t g = 0; g < 4; ++g) {
-        if ((s = constant_of(im, a, LSTM_INPUT_WEIGHTS + g, TFL_INT8, (uint64_t)n_state * n_input, "input weights", &wx[g])) != TL_OK ||
-            (s = constant_of(im, a, LSTM_RECURRENT_WEIGHTS + g, TFL_INT8, (uint64_t)n_state * n_state, "recurrent weights", &wh[g])) != TL_OK ||
-            (s = constant_of(im, a, LSTM_BIAS + g, TFL_INT32, n_state, "gate bias", &bias[g])) != TL_OK) {
-            return s;
+    int8_t *weights = malloc(4u * spec.n_state * (spec.n_input + spec.n_state));
+    int32_t *biases = malloc(16u * spec.n_state);
+    s = weights && biases ? TL_OK : tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
+    for (uint32_t g = 0; g < 4 && s == TL_OK; ++g) {
+        if ((s = constant_of(im, a, LSTM_INPUT_WEIGHTS + g, TFL_INT8, (uint64_t)spec.n_state * spec.n_input,
+                             "input weights", &wx[g])) != TL_OK ||
+            (s = constant_of(im, a, LSTM_RECURRENT_WEIGHTS + g, TFL_INT8, (uint64_t)spec.n_state * spec.n_state,
+                             "recurrent weights", &wh[g])) != TL_OK ||
+            (s = constant_of(im, a, LSTM_BIAS + g, TFL_INT32, spec.n_state, "gate bias", &bias[g])) != TL_OK) {
+            break;
         }
         if (wx[g].scales.length != 1 || wh[g].scales.length != 1) {
-            return tl_tfl_fail(im, TL_ERR_QUANT, "LSTM weights must be quantised per tensor");
+            s = tl_tfl_fail(im, TL_ERR_QUANT, "LSTM weights must be quantised per tensor");
+            break;
+        }
+        memcpy(weights + g * spec.n_state * spec.n_input, wx[g].data, wx[g].data_size);
+        memcpy(weights + 4u * spec.n_state * spec.n_input + g * spec.n_state * spec.n_state, wh[g].data, wh[g].data_size);
+        memcpy(biases + g * spec.n_state, bias[g].data, bias[g].data_size);
+        spec.input_weight_scales[g] = wx[g].scale;
+        spec.recurrent_weight_scales[g] = wh[g].scale;
+    }
+    if (s == TL_OK) {
+        spec.input_weights = weights;
+        spec.recurrent_weights = weights + 4u * spec.n_state * spec.n_input;
+        spec.bias = biases;
+        spec.hidden_scale = hidden.scale;
+        spec.hidden_zero_point = hidden.zero_point;
+        spec.cell_scale = cell.scale;
+        spec.cell_clip = cell_clip;
+        spec.name = a->out.name;
+        char why[128];
+        uint16_t h;
+        if (tl_graph_add_lstm(im->g, a->rec.inputs[0], a->rec.output, &spec, &h, why, sizeof why) < 0) {
+            s = tl_tfl_fail(im, TL_ERR_QUANT, "%s", why);
+        } else {
+            im->map[hidden_at] = h;
+            im->map[cell_at] = (int32_t)im->g->tensor_count - 1;
         }
     }
-    /* The cell state with the four gate buffers after it: [5, batch, n_state]. */
-    tl_tensor_rec rec;
-    memset(&rec, 0, sizeof rec);
-    rec.dtype = TL_DTYPE_INT16;
-    rec.rank = 3;
-    rec.kind = TL_TENSOR_STATE;
-    rec.quant = TL_QUANT_PER_TENSOR;
-    rec.dims[0] = 5;
-    rec.dims[1] = batches;
-    rec.dims[2] = n_state;
-    rec.dims[3] = 1;
-    rec.data_size = 2u * 5u * batches * n_state;
-    rec.scale = cell.scale;
-    const int32_t cell_index = tl_graph_add_tensor(im->g, cell.name, &rec, NULL, NULL, 0);
-    if (cell_index < 0) {
-        return tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
-    }
-    im->map[tl_fb_vec_i32(fb, &a->ins, LSTM_CELL)] = cell_index;
-    tl_lstm_header k;
-    memset(&k, 0, sizeof k);
-    k.time_major = time_major != 0;
-    k.input_offset = -a->in.zero_point;
-    k.hidden_offset = -hidden.zero_point;
-    k.hidden_zero_point = hidden.zero_point;
-    const float gate_in_scale = 0.00024414062f, gate_out_scale = 0.00003051757f; /* 2^-12, 2^-15 as TFLM writes them */
-    for (uint32_t g = 0; g < 4; ++g) {
-        tl_quantize_multiplier((double)(a->in.scale * wx[g].scale) / (double)gate_in_scale, &k.input_mult[g], &k.input_shift[g]);
-        tl_quantize_multiplier((double)(hidden.scale * wh[g].scale) / (double)gate_in_scale, &k.recurrent_mult[g],
-                               &k.recurrent_shift[g]);
-    }
-    tl_quantize_multiplier((double)gate_out_scale * (double)cell.scale / (double)cell.scale, &k.forget_mult, &k.forget_shift);
-    tl_quantize_multiplier((double)gate_out_scale * (double)gate_out_scale / (double)cell.scale, &k.update_mult,
-                           &k.update_shift);
-    tl_quantize_multiplier((double)gate_out_scale * (double)gate_out_scale / (double)hidden.scale, &k.hidden_mult,
-                           &k.hidden_shift);
-    k.cell_scale_power = (int32_t)roundf(logf(cell.scale) * (1.0f / logf(2.0f)));
-    if (cell_clip > 0) {
-        const double q = (double)cell_clip / (double)cell.scale;
-        k.cell_clip = (int32_t)(int16_t)(q < -32768.0 ? -32768.0 : (q > 32767.0 ? 32767.0 : q));
-    }
-    if (k.cell_scale_power < -28 || k.cell_scale_power > 2) {
-        return tl_tfl_fail(im, TL_ERR_QUANT, "cell state scale %g is out of range", (double)cell.scale);
-    }
-    const uint32_t wx_bytes = (4u * n_state * n_input + 3u) & ~3u, wh_bytes = (4u * n_state * n_state + 3u) & ~3u;
-    const uint32_t size = (uint32_t)sizeof k + wx_bytes + wh_bytes + 16u * n_state;
-    uint8_t *block = calloc(size, 1);
-    if (!block) {
-        return tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
-    }
-    memcpy(block, &k, sizeof k);
-    for (uint32_t g = 0; g < 4; ++g) {
-        memcpy(block + sizeof k + g * n_state * n_input, wx[g].data, wx[g].data_size);
-        memcpy(block + sizeof k + wx_bytes + g * n_state * n_state, wh[g].data, wh[g].data_size);
-        memcpy(block + sizeof k + wx_bytes + wh_bytes + 4u * g * n_state, bias[g].data, bias[g].data_size);
-    }
-    a->rec.opcode = TL_OP_LSTM;
-    a->rec.input_count = 3;
-    a->rec.inputs[1] = hidden_index;
-    a->rec.inputs[2] = (uint16_t)cell_index;
-    const int32_t op = tl_graph_add_op(im->g, &a->rec, NULL, NULL, 0);
-    s = op < 0 ? TL_ERR_NOMEM : tl_graph_set_op_block(im->g, (uint32_t)op, block, size);
-    free(block);
-    return s == TL_OK ? TL_OK : tl_tfl_fail(im, s, "out of memory");
+    free(weights);
+    free(biases);
+    return s;
 }
 
 /* The operators the importer translates: one line each. */
