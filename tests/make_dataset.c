@@ -4,7 +4,10 @@
  * 600 training and 150 test images.
  *   make_dataset DIR idx   one channel, MNIST-style IDX files (gzip)
  *   make_dataset DIR npy   three channels (the pattern in one colour
- *                          channel, chosen at random), NumPy .npy files */
+ *                          channel, chosen at random), NumPy .npy files
+ * And float samples for a float model's calibration:
+ *   make_dataset FILE linspace A B N   a .npy of N floats [N, 1] from A to B
+ *   make_dataset FILE float X          X as one raw little-endian float32 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,8 +103,39 @@ static int write_npy(const char *path, const uint32_t *dims, int rank, const uin
     return fclose(f) != 0 || !ok;
 }
 
+/* A float32 .npy of shape [n, 1]: the header padded to 64 bytes, as NumPy writes it. */
+static int write_linspace(const char *path, float a, float b, int n)
+{
+    char header[128];
+    int len = snprintf(header, sizeof header, "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, 1), }", n);
+    while ((10 + len + 1) % 64 != 0) {
+        header[len++] = ' ';
+    }
+    header[len++] = '\n';
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        return 1;
+    }
+    const unsigned char magic[8] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0 };
+    const unsigned char size[2] = { (unsigned char)(len & 0xff), (unsigned char)(len >> 8) };
+    int bad = fwrite(magic, 1, 8, f) != 8 || fwrite(size, 1, 2, f) != 2 || fwrite(header, 1, (size_t)len, f) != (size_t)len;
+    for (int i = 0; i < n && !bad; ++i) {
+        const float v = n > 1 ? a + (b - a) * (float)i / (float)(n - 1) : a;
+        bad = fwrite(&v, sizeof v, 1, f) != 1;
+    }
+    return fclose(f) != 0 || bad;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 6 && !strcmp(argv[2], "linspace")) {
+        return write_linspace(argv[1], strtof(argv[3], NULL), strtof(argv[4], NULL), atoi(argv[5]));
+    }
+    if (argc == 4 && !strcmp(argv[2], "float")) {
+        const float v = strtof(argv[3], NULL);
+        FILE *f = fopen(argv[1], "wb");
+        return !f || fwrite(&v, sizeof v, 1, f) != 1 || fclose(f) != 0;
+    }
     if (argc != 3 || (strcmp(argv[2], "idx") && strcmp(argv[2], "npy"))) {
         fprintf(stderr, "usage: make_dataset DIR idx|npy\n");
         return 2;

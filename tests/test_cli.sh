@@ -175,6 +175,37 @@ if [ -x "$make_dataset" ]; then
         check "run: three outputs ($form)" 0 "^output \(3 int8 values\)" -- "$bin" run "$work/p-$form.tlm"
         check "eval --data ($form)" 0 "accuracy" -- "$bin" eval "$work/p-$form.tlc" --data "$data"
     done
+    # Float models quantised at import from calibration samples.
+    if [ -n "${examples:-}" ] && [ -f "$examples/hello_world_float.tflite" ]; then
+        hw=$examples/hello_world_float.tflite
+        check "a float model without samples: how to give them" 1 "is float32: a float model; quantise it at import with --calibrate FILE.npy.DIR" -- \
+            "$bin" import "$hw" -o "$work/hw.tlm"
+        "$make_dataset" "$work/x.npy" linspace 0 6.2832 200
+        check "hello_world quantised from 200 samples, close to the float model" 0 \
+            "calibrated on 200 samples of .*mean \|difference\| 0\.0[0-4][0-9]*, max 0\.[01][0-9]*" -- \
+            "$bin" import "$hw" -o "$work/hw.tlm" --calibrate "$work/x.npy"
+        check "its interface stays float" 0 "^inputs: .*\[1,1\] float32" -- "$bin" inspect "$work/hw.tlm"
+        "$make_dataset" "$work/half-pi.bin" float 1.5708
+        check "hello_world approximates sin(pi/2) = 1" 0 "^  (0\.9[5-9]|1\.0[0-5])" -- \
+            "$bin" run "$work/hw.tlm" --input "$work/half-pi.bin"
+        "$make_dataset" "$work/pi.bin" float 3.1416
+        check "hello_world approximates sin(pi) = 0" 0 "^  -?0\.0[0-5]" -- "$bin" run "$work/hw.tlm" --input "$work/pi.bin"
+        check "the same from a folder of samples" 0 "calibrated on 200 samples" -- \
+            bash -c "mkdir -p '$work/cal' && cp '$work/x.npy' '$work/cal/' && '$bin' import '$hw' -o '$work/hw2.tlm' --calibrate '$work/cal'"
+        check "calibration of images the model does not take" 1 "are not a whole number of the model's inputs \(784 values each\)" -- \
+            "$bin" import "$examples/trained_lstm.tflite" -o "$work/lstm.tlm" --calibrate "$work/patterns-idx"
+        head -c 30 "$work/x.npy" >"$work/cut.npy"
+        check "a cut .npy named" 1 "cut.npy: truncated .npy header" -- "$bin" import "$hw" -o "$work/hw3.tlm" --calibrate "$work/cut.npy"
+        check "a missing calibration path named" 1 "nope.npy: cannot read" -- \
+            "$bin" import "$hw" -o "$work/hw3.tlm" --calibrate "$work/nope.npy"
+        [ ! -e "$work/hw3.tlm" ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: a failed import left a file"; }
+        if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+            check "the float MNIST LSTM quantised from 300 images: the same top class on >= 95%" 0 \
+                "the same top output on (9[5-9]|100)\.[0-9]%" -- \
+                "$bin" import "$examples/trained_lstm.tflite" -o "$work/lstm.tlm" --calibrate /usr/share/datasets/fashion-mnist \
+                --samples 300
+        fi
+    fi
     # On-device learning on the host, and what it refuses.
     idx=$work/patterns-idx
     check "learn: a shifted device's head learns, the adapted model written" 0 \

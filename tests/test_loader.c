@@ -895,6 +895,55 @@ static void test_lstm_model_runs_and_bad_lstm_records_are_refused(void **state)
     free(tlm);
 }
 
+/* A .npy as NumPy writes it: magic, version, header length, the dict. */
+static size_t npy_bytes(uint8_t *out, const char *dict, const void *data, size_t data_size)
+{
+    const size_t len = strlen(dict);
+    memcpy(out, "\x93NUMPY\x01\x00", 8);
+    out[8] = (uint8_t)(len & 0xff);
+    out[9] = (uint8_t)(len >> 8);
+    memcpy(out + 10, dict, len);
+    memcpy(out + 10 + len, data, data_size);
+    return 10 + len + data_size;
+}
+
+/* Float32 and float64 arrays read with their shape; other types, Fortran
+ * order, short data and a bad magic refused with a message. */
+static void test_npy_reader_takes_floats_and_names_the_rest(void **state)
+{
+    (void)state;
+    uint8_t buf[512];
+    float *v;
+    uint64_t n, shape[8];
+    uint32_t rank;
+    char error[128];
+    const float f[6] = { 0.5f, -1.0f, 2.0f, 3.0f, 4.0f, 5.0f };
+    size_t size = npy_bytes(buf, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n", f, sizeof f);
+    assert_int_equal(tl_npy_read(buf, size, &v, &n, shape, &rank, error, sizeof error), TL_OK);
+    assert_int_equal(n, 6);
+    assert_int_equal(rank, 2);
+    assert_int_equal(shape[0], 2);
+    assert_int_equal(shape[1], 3);
+    assert_memory_equal(v, f, sizeof f);
+    free(v);
+    const double d[2] = { 0.25, -8.0 };
+    size = npy_bytes(buf, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }\n", d, sizeof d);
+    assert_int_equal(tl_npy_read(buf, size, &v, &n, shape, &rank, error, sizeof error), TL_OK);
+    assert_true(n == 2 && rank == 1 && v[0] == 0.25f && v[1] == -8.0f);
+    free(v);
+    size = npy_bytes(buf, "{'descr': '|u1', 'fortran_order': False, 'shape': (2,), }\n", d, 2);
+    assert_int_equal(tl_npy_read(buf, size, &v, &n, shape, &rank, error, sizeof error), TL_ERR_UNSUPPORTED);
+    assert_non_null(strstr(error, "calibration takes float32 or float64"));
+    size = npy_bytes(buf, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }\n", f, sizeof f);
+    assert_int_equal(tl_npy_read(buf, size, &v, &n, shape, &rank, error, sizeof error), TL_ERR_UNSUPPORTED);
+    size = npy_bytes(buf, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n", f, sizeof f - 4);
+    assert_int_equal(tl_npy_read(buf, size, &v, &n, shape, &rank, error, sizeof error), TL_ERR_TRUNCATED);
+    assert_non_null(strstr(error, "holds 20 data bytes; its shape needs 24"));
+    buf[0] = 'X';
+    assert_int_equal(tl_npy_read(buf, size, &v, &n, shape, &rank, error, sizeof error), TL_ERR_MAGIC);
+    assert_null(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -915,6 +964,7 @@ int main(void)
         cmocka_unit_test(test_svdf_keeps_its_state_between_inferences),
         cmocka_unit_test(test_logistic_and_tanh_run_and_bad_constants_are_refused),
         cmocka_unit_test(test_lstm_model_runs_and_bad_lstm_records_are_refused),
+        cmocka_unit_test(test_npy_reader_takes_floats_and_names_the_rest),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -120,6 +120,30 @@ tl_status tl_graph_serialize(const tl_graph *g, uint8_t **out, size_t *out_size)
 tl_status tl_import_tflite(const uint8_t *data, size_t size, tl_graph *g, char *error,
                            size_t error_size);
 
+/* How a model quantised at import compares with its float original, on
+ * the calibration samples. */
+typedef struct tl_calibration_report {
+    uint32_t samples;
+    uint32_t outputs;            /* values per sample */
+    double mean_abs_diff;        /* |int8 model - float model|, in output units */
+    double max_abs_diff;
+    double output_lo, output_hi; /* the float outputs' range, for scale */
+    double top1_agreement;       /* share of samples with the same largest output; -1: one output */
+} tl_calibration_report;
+
+/* Quantises a float32 TFLite model (one input, one output) at import:
+ * `values` floats, a whole number of the model's inputs, are the
+ * calibration samples that give the activations' ranges; weights int8 per
+ * channel, activations int8 (int16 LSTM cells), the float interface kept by
+ * QUANTIZE / DEQUANTIZE. Fills `report`. */
+tl_status tl_import_tflite_calibrated(const uint8_t *data, size_t size, const float *samples, uint64_t values,
+                                      tl_graph *g, tl_calibration_report *report, char *error, size_t error_size);
+
+/* Float32 values from a NumPy .npy file (little-endian float32 or float64,
+ * C order): their count and the array's shape (rank <= 8). */
+tl_status tl_npy_read(const uint8_t *data, size_t size, float **values, uint64_t *count, uint64_t shape[8],
+                      uint32_t *rank, char *error, size_t error_size);
+
 /* One operator of a TFLite model as tl_tflite_survey sees it. */
 typedef struct tl_tflite_op_info {
     uint32_t index;

@@ -168,6 +168,17 @@ static const char *dtype_label(uint8_t dtype)
     }
 }
 
+/* Why an int8-only operator cannot take this tensor, and what to do. */
+static tl_status refuse_type(tl_tfl *im, int32_t index, const char *name, uint8_t dtype)
+{
+    if (dtype == TL_DTYPE_FLOAT32) {
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' is float32: a float model; quantise it at import "
+                           "with --calibrate FILE.npy|DIR (samples of the model's input)", index, name);
+    }
+    return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' has type %s; tinylarge runs this operator on int8 "
+                       "tensors only", index, name, dtype_label(dtype));
+}
+
 /* The graph index of a TFLite activation tensor, adding it on first use.
  * While the operator being imported runs on int8 only (im->int8_only),
  * another type is refused with a message that names it. */
@@ -176,8 +187,7 @@ static tl_status activation(tl_tfl *im, int32_t index, uint16_t *out)
     if (index >= 0 && (uint32_t)index < im->tensors.length && im->map[index] >= 0) {
         const tl_tensor_rec *r = &im->g->tensors[im->map[index]].rec;
         if (im->int8_only && r->dtype != TL_DTYPE_INT8) {
-            return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' has type %s; tinylarge runs this operator on int8 "
-                        "tensors only", index, im->g->tensors[im->map[index]].name, dtype_label(r->dtype));
+            return refuse_type(im, index, im->g->tensors[im->map[index]].name, r->dtype);
         }
         *out = (uint16_t)im->map[index];
         return TL_OK;
@@ -188,10 +198,12 @@ static tl_status activation(tl_tfl *im, int32_t index, uint16_t *out)
         return s;
     }
     const uint8_t dtype = activation_dtype(t.type);
-    if (!dtype || (im->int8_only && dtype != TL_DTYPE_INT8)) {
-        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' has type %s; tinylarge runs %s", index, t.name,
-                    tl_tfl_type_name(t.type),
-                    dtype ? "this operator on int8 tensors only" : "int8, int16, int32 and float32 tensors");
+    if (!dtype) {
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' has type %s; tinylarge runs int8, int16, int32 and "
+                           "float32 tensors", index, t.name, tl_tfl_type_name(t.type));
+    }
+    if (im->int8_only && dtype != TL_DTYPE_INT8) {
+        return refuse_type(im, index, t.name, dtype);
     }
     if (t.data) {
         return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' is a constant where an activation was expected",
