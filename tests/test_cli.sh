@@ -96,13 +96,13 @@ if [ -f "$examples/mobilenet_v2_quantized_1x3x224x224.tflite" ]; then
         "$bin" import "$examples/audio_preprocessor_int8.tflite" -o "$work/pre.tlm"
     check "inspect: a custom operator and what to do" 0 "custom operators: an accelerator.s compiled subgraph" -- \
         "$bin" inspect "$examples/person_detect_vela.tflite"
-    check "inspect: float activations and what to do" 0 "^3 operators have float activations: .*quantise the model to int8" -- \
+    check "inspect: float activations and what to do" 0 "^3 operators have float activations: a float model; .tinylarge import .*hello_world_float.tflite" -- \
         "$bin" inspect "$examples/hello_world_float.tflite"
     check "inspect: int16 activations an operator does not take are named" 0 "operators have int16 activations \(16x8 quantisation\): not supported yet" -- \
         "$bin" inspect "$examples/audio_preprocessor_int8.tflite"
     check "inspect: an int16 SVDF state and softmax are supported" 0 "^every operator is supported" -- \
         "$bin" inspect "$examples/keyword_scrambled.tflite"
-    check "inspect: a types column" 0 "FULLY_CONNECTED +float32 float32 float32 -> float32 +supported for int8 only" -- \
+    check "inspect: a types column" 0 "FULLY_CONNECTED +float32 float32 float32 -> float32 +float: import --calibrate" -- \
         "$bin" inspect "$examples/hello_world_float.tflite"
 fi
 head -c 8 "$models/kws_ref_model.tflite" >"$work/cut.tflite"

@@ -53,8 +53,10 @@ typedef struct survey {
 static void survey_op(void *ctx, const tl_tflite_op_info *op)
 {
     survey *s = ctx;
-    const int typed = op->float_activations || op->int16_activations;
-    const char *verdict = !op->supported ? "not supported" : typed ? "supported for int8 only" : "supported";
+    const char *verdict = !op->supported           ? "not supported"
+                          : op->float_activations ? "float: import --calibrate"
+                          : op->int16_activations ? "not with int16 activations"
+                                                  : "supported";
     printf("  %-4u %-32s %-40s %s\n", op->index, op->name, op->types, verdict);
     s->float_ops += op->float_activations != 0;
     s->int16_ops += op->int16_activations != 0;
@@ -105,9 +107,9 @@ static int inspect_tflite(const char *path, const uint8_t *data, size_t size)
         }
     }
     if (s.float_ops) {
-        printf("%u operators have float activations: tinylarge runs int8 models; quantise the model to int8\n"
-               "(full-integer post-training quantisation with a representative dataset) and import that\n",
-               s.float_ops);
+        printf("%u operators have float activations: a float model; `tinylarge import %s -o MODEL.tlm\n"
+               "--calibrate FILE.npy|DIR` quantises it to int8 from samples of its input\n",
+               s.float_ops, path);
     }
     if (s.int16_ops) {
         printf("%u operators have int16 activations (16x8 quantisation): not supported yet; quantise with\n"
