@@ -7,7 +7,11 @@
  *                          channel, chosen at random), NumPy .npy files
  * And float samples for a float model's calibration:
  *   make_dataset FILE linspace A B N   a .npy of N floats [N, 1] from A to B
- *   make_dataset FILE float X          X as one raw little-endian float32 */
+ *   make_dataset FILE float X          X as one raw little-endian float32
+ * And an 8-bit grayscale BMP as a model's input bytes, as TFLite Micro's
+ * person-detection example feeds them (its generator takes the image's
+ * bytes, top row first, and the test copies them into the int8 input):
+ *   make_dataset FILE bmp IN.bmp */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,8 +130,42 @@ static int write_linspace(const char *path, float a, float b, int n)
     return fclose(f) != 0 || bad;
 }
 
+/* An uncompressed 8-bit BMP's pixel bytes, top row first. */
+static int write_bmp_bytes(const char *out, const char *in)
+{
+    FILE *f = fopen(in, "rb");
+    unsigned char buf[1 << 16];
+    const size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f) {
+        fclose(f);
+    }
+    if (n < 54 || buf[0] != 'B' || buf[1] != 'M' || buf[28] != 8) {
+        fprintf(stderr, "make_dataset: %s: not an 8-bit BMP\n", in);
+        return 1;
+    }
+    const uint32_t offset = buf[10] | buf[11] << 8 | (uint32_t)buf[12] << 16;
+    const int32_t w = buf[18] | buf[19] << 8, h = buf[22] | buf[23] << 8;
+    const int32_t stride = (w + 3) / 4 * 4;
+    if ((size_t)offset + (size_t)stride * (size_t)h > n) {
+        fprintf(stderr, "make_dataset: %s: truncated\n", in);
+        return 1;
+    }
+    FILE *o = fopen(out, "wb");
+    int bad = !o;
+    for (int32_t y = 0; y < h && !bad; ++y) {
+        const unsigned char *row = buf + offset + (size_t)(h - 1 - y) * (size_t)stride; /* stored bottom-up */
+        for (int32_t x = 0; x < w && !bad; ++x) {
+            bad = fputc(row[x], o) == EOF;
+        }
+    }
+    return (o && fclose(o) != 0) || bad;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && !strcmp(argv[2], "bmp")) {
+        return write_bmp_bytes(argv[1], argv[3]);
+    }
     if (argc == 6 && !strcmp(argv[2], "linspace")) {
         return write_linspace(argv[1], strtof(argv[3], NULL), strtof(argv[4], NULL), atoi(argv[5]));
     }

@@ -77,6 +77,16 @@ if [ -f "$examples/mobilenet_v2_quantized_1x3x224x224.tflite" ]; then
     check "a PyTorch-exported MobileNetV2 (TRANSPOSE, PADs, MEAN) imports" 0 "74 operators" -- \
         "$bin" import "$examples/mobilenet_v2_quantized_1x3x224x224.tflite" -o "$work/mnv2.tlm"
     check "and runs" 0 "^output \(1000 int8 values\)" -- "$bin" run "$work/mnv2.tlm"
+    # The expected answers TFLite Micro's own example tests check: person
+    # detection on its person and no-person images (class 1 is "person").
+    if [ -x "${3:-}" ]; then
+        check "person_detect imports" 0 "^imported" -- "$bin" import "$examples/person_detect.tflite" -o "$work/pd.tlm"
+        for img in person no_person; do
+            "$3" "$work/$img.in" bmp "$examples/testdata/$img.bmp"
+        done
+        check "person_detect: a person in person.bmp" 0 "top class: 1 " -- "$bin" run "$work/pd.tlm" --input "$work/person.in"
+        check "person_detect: nobody in no_person.bmp" 0 "top class: 0 " -- "$bin" run "$work/pd.tlm" --input "$work/no_person.in"
+    fi
     # keyword_scrambled: an int16 input, QUANTIZE, SVDF with int16 state, an int16 softmax, an int32 output.
     check "keyword_scrambled imports" 0 "15 operators" -- \
         "$bin" import "$examples/keyword_scrambled.tflite" -o "$work/kws16.tlm"
