@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "test_util.h"
+#include "tflite_builder.h"
 #include "tiny_model.h"
 #include "tinylarge/convert.h"
 #include "tinylarge/device.h"
@@ -944,6 +945,131 @@ static void test_npy_reader_takes_floats_and_names_the_rest(void **state)
     assert_null(v);
 }
 
+/* Imports a built TFLite model and runs it on `in` (int8), into `out`. */
+static tl_status import_and_run(uint8_t *tflite, size_t size, const int8_t *in, size_t in_size, int8_t *out,
+                                size_t out_size, char *error, size_t error_size)
+{
+    tl_graph g;
+    tl_status s = tl_import_tflite(tflite, size, &g, error, error_size);
+    free(tflite);
+    if (s != TL_OK) {
+        return s;
+    }
+    uint8_t *tlm;
+    size_t tlm_size;
+    s = tl_graph_serialize(&g, &tlm, &tlm_size);
+    tl_graph_free(&g);
+    assert_int_equal(s, TL_OK);
+    tl_model m;
+    s = tl_model_load(&m, tlm, tlm_size, 0);
+    if (s == TL_OK) {
+        uint8_t *arena = aligned_alloc(16, (tl_model_arena_size(&m) + 15) / 16 * 16 + 16);
+        tl_interp it;
+        uint32_t n;
+        assert_int_equal(tl_interp_init(&it, &m, arena, tl_model_arena_size(&m)), TL_OK);
+        int8_t *x = tl_interp_input(&it, 0, &n);
+        assert_int_equal(n, in_size);
+        memcpy(x, in, in_size);
+        assert_int_equal(tl_interp_invoke(&it), TL_OK);
+        const int8_t *y = tl_interp_output(&it, 0, &n);
+        assert_int_equal(n, out_size);
+        memcpy(out, y, out_size);
+        free(arena);
+    }
+    free(tlm);
+    return s;
+}
+
+/* STRIDED_SLICE (with a negative begin, a stride of 2 and a shrunk axis),
+ * SPLIT then CONCATENATION in the other order, UNPACK then PACK: built as
+ * TFLite files, imported, run; each output is the naive one. Quantisation
+ * that differs between the two sides of a data move is refused. */
+static void test_slices_splits_and_concatenations_move_the_right_elements(void **state)
+{
+    (void)state;
+    int8_t x[24], y[24];
+    for (int i = 0; i < 24; ++i) {
+        x[i] = (int8_t)(i - 10);
+    }
+    char error[256];
+    const int shape[3] = { 2, 3, 4 };
+    /* x[:, -2:, ::2] then shrink axis 0 at index 1: [2, 2]. */
+    tfb *b = tfb_new();
+    const int32_t begin[3] = { 1, -2, 0 }, end[3] = { 2, 3, 4 }, strides[3] = { 1, 1, 2 };
+    const int three[1] = { 3 }, out_shape[2] = { 2, 2 };
+    int t_in = tfb_tensor(b, "x", 9, 3, shape, 0.5f, 0, NULL, 0, 0);
+    int t_b = tfb_tensor(b, "begin", 2, 1, three, 0, 0, begin, sizeof begin, 0);
+    int t_e = tfb_tensor(b, "end", 2, 1, three, 0, 0, end, sizeof end, 0);
+    int t_s = tfb_tensor(b, "strides", 2, 1, three, 0, 0, strides, sizeof strides, 0);
+    int t_out = tfb_tensor(b, "y", 9, 2, out_shape, 0.5f, 0, NULL, 0, 0);
+    const tfb_opt shrink[] = { { 4, 'i', 1 }, { 0, 0, 0 } };
+    int ins[4] = { t_in, t_b, t_e, t_s };
+    tfb_op(b, 45, ins, 4, &t_out, 1, 32, shrink);
+    size_t size;
+    uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
+    tfb_free(b);
+    assert_int_equal(import_and_run(file, size, x, 24, y, 4, error, sizeof error), TL_OK);
+    const int8_t want_slice[4] = { x[12 + 4 + 0], x[12 + 4 + 2], x[12 + 8 + 0], x[12 + 8 + 2] };
+    assert_memory_equal(y, want_slice, 4);
+
+    /* SPLIT along the last axis, CONCATENATION back in the other order. */
+    b = tfb_new();
+    const int half[3] = { 2, 3, 2 };
+    const int32_t axis = 2;
+    const int one[1] = { 1 };
+    t_in = tfb_tensor(b, "x", 9, 3, shape, 0.5f, 0, NULL, 0, 0);
+    int t_axis = tfb_tensor(b, "axis", 2, 1, one, 0, 0, &axis, sizeof axis, 0);
+    int t_l = tfb_tensor(b, "left", 9, 3, half, 0.5f, 0, NULL, 0, 0);
+    int t_r = tfb_tensor(b, "right", 9, 3, half, 0.5f, 0, NULL, 0, 0);
+    t_out = tfb_tensor(b, "y", 9, 3, shape, 0.5f, 0, NULL, 0, 0);
+    const tfb_opt two_splits[] = { { 0, 'i', 2 }, { 0, 0, 0 } }, axis2[] = { { 0, 'i', 2 }, { 0, 0, 0 } };
+    int split_in[2] = { t_axis, t_in }, split_out[2] = { t_l, t_r }, cat_in[2] = { t_r, t_l };
+    tfb_op(b, 49, split_in, 2, split_out, 2, 35, two_splits);
+    tfb_op(b, 2, cat_in, 2, &t_out, 1, 10, axis2);
+    file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
+    tfb_free(b);
+    assert_int_equal(import_and_run(file, size, x, 24, y, 24, error, sizeof error), TL_OK);
+    for (int i = 0; i < 24; ++i) {
+        assert_int_equal(y[i], x[(i / 4) * 4 + (i % 4 + 2) % 4]);
+    }
+
+    /* UNPACK along axis 0 ([3, 4] each), PACK along axis 1: [3, 2, 4]. */
+    b = tfb_new();
+    const int piece[2] = { 3, 4 }, packed[3] = { 3, 2, 4 };
+    t_in = tfb_tensor(b, "x", 9, 3, shape, 0.5f, 0, NULL, 0, 0);
+    int t_p0 = tfb_tensor(b, "p0", 9, 2, piece, 0.5f, 0, NULL, 0, 0);
+    int t_p1 = tfb_tensor(b, "p1", 9, 2, piece, 0.5f, 0, NULL, 0, 0);
+    t_out = tfb_tensor(b, "y", 9, 3, packed, 0.5f, 0, NULL, 0, 0);
+    const tfb_opt unpack[] = { { 0, 'i', 2 }, { 1, 'i', 0 }, { 0, 0, 0 } }, pack[] = { { 0, 'i', 2 }, { 1, 'i', 1 }, { 0, 0, 0 } };
+    int pieces[2] = { t_p0, t_p1 };
+    tfb_op(b, 88, &t_in, 1, pieces, 2, 64, unpack);
+    tfb_op(b, 83, pieces, 2, &t_out, 1, 59, pack);
+    file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
+    tfb_free(b);
+    assert_int_equal(import_and_run(file, size, x, 24, y, 24, error, sizeof error), TL_OK);
+    for (int r = 0; r < 3; ++r) {
+        for (int k = 0; k < 2; ++k) {
+            for (int c = 0; c < 4; ++c) {
+                assert_int_equal(y[(r * 2 + k) * 4 + c], x[(k * 3 + r) * 4 + c]);
+            }
+        }
+    }
+
+    /* A slice whose output is quantised otherwise is refused by name. */
+    b = tfb_new();
+    t_in = tfb_tensor(b, "x", 9, 3, shape, 0.5f, 0, NULL, 0, 0);
+    t_b = tfb_tensor(b, "begin", 2, 1, three, 0, 0, begin, sizeof begin, 0);
+    t_e = tfb_tensor(b, "end", 2, 1, three, 0, 0, end, sizeof end, 0);
+    t_s = tfb_tensor(b, "strides", 2, 1, three, 0, 0, strides, sizeof strides, 0);
+    t_out = tfb_tensor(b, "y", 9, 2, out_shape, 0.25f, 0, NULL, 0, 0);
+    int ins2[4] = { t_in, t_b, t_e, t_s };
+    tfb_op(b, 45, ins2, 4, &t_out, 1, 32, shrink);
+    file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
+    tfb_free(b);
+    assert_int_equal(import_and_run(file, size, x, 24, y, 4, error, sizeof error), TL_ERR_QUANT);
+    assert_non_null(strstr(error, "operator 0 (STRIDED_SLICE): input and output 4 must share type, scale and zero point"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -965,6 +1091,7 @@ int main(void)
         cmocka_unit_test(test_logistic_and_tanh_run_and_bad_constants_are_refused),
         cmocka_unit_test(test_lstm_model_runs_and_bad_lstm_records_are_refused),
         cmocka_unit_test(test_npy_reader_takes_floats_and_names_the_rest),
+        cmocka_unit_test(test_slices_splits_and_concatenations_move_the_right_elements),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -86,7 +86,9 @@ typedef enum tl_opcode {
     TL_OP_LOGISTIC = 15,
     TL_OP_TANH = 16,
     TL_OP_LSTM = 17,       /* TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM */
-    TL_OP_COUNT_ = 18
+    TL_OP_STRIDED_SLICE = 18,
+    TL_OP_CONCATENATION = 19,
+    TL_OP_COUNT_ = 20
 } tl_opcode;
 
 typedef enum tl_activation {
@@ -215,6 +217,15 @@ enum { TL_MEAN_REDUCE = 0, TL_MEAN_MULT = 4, TL_MEAN_SHIFT = 5 };
  * zp, with scale the IEEE-754 bits of a float. DEQUANTIZE (to float32):
  * scale * (x - input zp). */
 enum { TL_QUANTIZE_MULT = 0, TL_QUANTIZE_SHIFT = 1, TL_QUANTIZE_SCALE_BITS = 2 };
+/* STRIDED_SLICE (any element type; also SPLIT, SPLIT_V and UNPACK, one
+ * slice per output): output element (i0..i3) is input element
+ * (begin[k] + i_k * stride[k]); the counts are the output's dims with a 1
+ * put back at each axis in the shrink mask (p[8], bit k: axis k). */
+enum { TL_SLICE_BEGIN = 0, TL_SLICE_STRIDE = 4, TL_SLICE_SHRINK = 8 };
+/* CONCATENATION (any element type; also PACK): one record per input, each
+ * copying its input into the output at `offset` along `axis` (of the
+ * output's dims), `count` entries deep. */
+enum { TL_PLACE_AXIS = 0, TL_PLACE_OFFSET = 1, TL_PLACE_COUNT = 2 };
 /* LOGISTIC, TANH (int8): x - input zero point, if inside +-radius, scaled
  * by (mult, left shift) into Q4.27, then gemmlowp's fixed-point function;
  * the output is LOGISTIC's at scale 1/256, zero point -128, TANH's at

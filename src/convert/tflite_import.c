@@ -559,6 +559,9 @@ static tl_status import_reshape(tl_tfl *im, op_args *a)
     if (tl_tfl_elements(&a->in) != tl_tfl_elements(&a->out)) {
         return tl_tfl_fail(im, TL_ERR_SHAPE, "input and output sizes differ");
     }
+    if (a->in.type != a->out.type) {
+        return tl_tfl_fail(im, TL_ERR_QUANT, "input and output types differ");
+    }
     a->rec.opcode = TL_OP_RESHAPE; /* the optional shape input is implied by the output */
     return add_op(im, &a->rec);
 }
@@ -983,6 +986,213 @@ static tl_status import_lstm(tl_tfl *im, op_args *a)
     return s;
 }
 
+/* Data movement keeps the numbers: both sides quantised alike. */
+static int same_quant(const tl_tfl_tensor *a, const tl_tfl_tensor *b)
+{
+    return a->type == b->type && a->zero_point == b->zero_point && fabsf(a->scale - b->scale) <= 1e-6f * b->scale;
+}
+
+/* A STRIDED_SLICE record from `in` (graph tensor) to TFLite output `out`. */
+static tl_status add_slice(tl_tfl *im, op_args *a, uint16_t in, int32_t out, const int32_t begin[4], const int32_t step[4],
+                           int32_t shrink)
+{
+    tl_tfl_tensor o;
+    tl_status s = tl_tfl_read_tensor(im, out, &o);
+    if (s != TL_OK) {
+        return s;
+    }
+    if (!same_quant(&a->in, &o)) {
+        return tl_tfl_fail(im, TL_ERR_QUANT, "input and output %d must share type, scale and zero point", out);
+    }
+    tl_op_rec rec = a->rec;
+    rec.opcode = TL_OP_STRIDED_SLICE;
+    rec.input_count = 1;
+    rec.inputs[0] = in;
+    if ((s = activation(im, out, &rec.output)) != TL_OK) {
+        return s;
+    }
+    for (int i = 0; i < 4; ++i) {
+        rec.p[TL_SLICE_BEGIN + i] = begin[i];
+        rec.p[TL_SLICE_STRIDE + i] = step[i];
+    }
+    rec.p[TL_SLICE_SHRINK] = shrink;
+    return add_op(im, &rec);
+}
+
+/* STRIDED_SLICE: begin, end and strides resolved as TFLite's
+ * StartForAxis / StopForAxis do (masks, negative indices, clamping). */
+static tl_status import_strided_slice(tl_tfl *im, op_args *a)
+{
+    const tl_fb *fb = &im->fb;
+    int32_t begin_mask = 0, end_mask = 0, ellipsis = 0, new_axis = 0, shrink = 0;
+    uint8_t offset = 0;
+    if (a->has_opt && (tl_fb_i32(fb, &a->opt, 0, 0, &begin_mask) != 0 || tl_fb_i32(fb, &a->opt, 1, 0, &end_mask) != 0 ||
+                       tl_fb_i32(fb, &a->opt, 2, 0, &ellipsis) != 0 || tl_fb_i32(fb, &a->opt, 3, 0, &new_axis) != 0 ||
+                       tl_fb_i32(fb, &a->opt, 4, 0, &shrink) != 0 || tl_fb_u8(fb, &a->opt, 5, 0, &offset) != 0)) {
+        return tl_tfl_malformed(im, "strided slice options");
+    }
+    if (ellipsis || new_axis) {
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "ellipsis and new-axis masks are not supported");
+    }
+    int32_t b[TL_MAX_RANK], e[TL_MAX_RANK], st[TL_MAX_RANK];
+    uint32_t nb = 0, ne = 0, ns = 0;
+    tl_status s;
+    if ((s = int32_vector(im, a, 1, "begin", b, TL_MAX_RANK, &nb)) != TL_OK ||
+        (s = int32_vector(im, a, 2, "end", e, TL_MAX_RANK, &ne)) != TL_OK ||
+        (s = int32_vector(im, a, 3, "strides", st, TL_MAX_RANK, &ns)) != TL_OK) {
+        return s;
+    }
+    if (nb != a->in.rank || ne != a->in.rank || ns != a->in.rank) {
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "begin, end and strides must have the input's rank");
+    }
+    int32_t begin[4] = { 0, 0, 0, 0 }, step[4] = { 1, 1, 1, 1 };
+    uint64_t n = 1;
+    for (uint32_t i = 0; i < a->in.rank; ++i) {
+        const int32_t dim = (int32_t)a->in.dims[i], stride = st[i];
+        if (stride == 0) {
+            return tl_tfl_fail(im, TL_ERR_FORMAT, "stride 0 on axis %u", i);
+        }
+        int32_t start, stop;
+        if (begin_mask >> i & 1) {
+            start = stride > 0 ? 0 : dim - 1;
+        } else {
+            start = b[i] < 0 ? b[i] + dim : b[i];
+            start = stride > 0 ? (start < 0 ? 0 : (start > dim ? dim : start)) : (start < -1 ? -1 : (start > dim - 1 ? dim - 1 : start));
+        }
+        if (shrink >> i & 1) {
+            stop = start + 1;
+        } else if (end_mask >> i & 1) {
+            stop = stride > 0 ? dim : -1;
+        } else {
+            const int32_t end = offset ? b[i] + e[i] : e[i];
+            stop = end < 0 ? end + dim : end;
+            stop = stride > 0 ? (stop < 0 ? 0 : (stop > dim ? dim : stop)) : (stop < -1 ? -1 : (stop > dim - 1 ? dim - 1 : stop));
+        }
+        const int32_t span = stride > 0 ? stop - start : start - stop, size = stride > 0 ? stride : -stride;
+        const int32_t count = span <= 0 ? 0 : (span + size - 1) / size;
+        if (count == 0) {
+            return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "an empty slice on axis %u", i);
+        }
+        begin[i] = start;
+        step[i] = shrink >> i & 1 ? 1 : stride;
+        n *= (uint64_t)count;
+    }
+    if (n != tl_tfl_elements(&a->out)) {
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "the output does not hold the slice's %llu values", (unsigned long long)n);
+    }
+    return add_slice(im, a, a->rec.inputs[0], a->out_index, begin, step, shrink & 15);
+}
+
+/* SPLIT, SPLIT_V and UNPACK: one slice per output along the axis. */
+static tl_status import_split(tl_tfl *im, op_args *a)
+{
+    const tl_fb *fb = &im->fb;
+    int32_t axis = 0, num = 0, sizes[64];
+    uint32_t count = 0;
+    tl_status s;
+    if (a->builtin == TFL_UNPACK) {
+        if (!a->has_opt || tl_fb_i32(fb, &a->opt, 0, 0, &num) != 0 || tl_fb_i32(fb, &a->opt, 1, 0, &axis) != 0) {
+            return tl_tfl_malformed(im, "unpack options");
+        }
+    } else if ((s = int32_vector(im, a, a->builtin == TFL_SPLIT ? 0 : 2, "axis", &axis, 1, &count)) != TL_OK) {
+        return s;
+    }
+    axis = axis < 0 ? axis + (int32_t)a->in.rank : axis;
+    if (axis < 0 || axis >= (int32_t)a->in.rank) {
+        return tl_tfl_fail(im, TL_ERR_FORMAT, "axis %d is not a dimension of the input", axis);
+    }
+    const uint32_t k = a->outs.length, dim = a->in.dims[axis];
+    if (a->builtin == TFL_SPLIT_V) {
+        if ((s = int32_vector(im, a, 1, "sizes", sizes, 64, &count)) != TL_OK) {
+            return s;
+        }
+        int32_t known = 0, unknown = -1;
+        for (uint32_t j = 0; j < count; ++j) {
+            if (sizes[j] < 0) {
+                unknown = (int32_t)j;
+            } else {
+                known += sizes[j];
+            }
+        }
+        if (unknown >= 0) {
+            sizes[unknown] = (int32_t)dim - known;
+        }
+    } else {
+        for (uint32_t j = 0; j < k; ++j) {
+            sizes[j] = a->builtin == TFL_UNPACK ? 1 : (int32_t)(dim / (k ? k : 1));
+        }
+        count = k;
+    }
+    int32_t at = 0;
+    for (uint32_t j = 0; j < count; ++j) {
+        at += sizes[j] > 0 ? sizes[j] : 0;
+    }
+    if (count != k || at != (int32_t)dim) {
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "%u outputs do not divide the %u entries of axis %d", k, dim, axis);
+    }
+    at = 0;
+    for (uint32_t j = 0; j < k; ++j) {
+        int32_t begin[4] = { 0, 0, 0, 0 };
+        const int32_t step[4] = { 1, 1, 1, 1 };
+        begin[axis] = at;
+        at += sizes[j];
+        if ((s = add_slice(im, a, a->rec.inputs[0], tl_fb_vec_i32(fb, &a->outs, j), begin, step,
+                           a->builtin == TFL_UNPACK ? 1 << axis : 0)) != TL_OK) {
+            return s;
+        }
+    }
+    return TL_OK;
+}
+
+/* CONCATENATION and PACK: one record per input, each placing it along the
+ * axis of the output. */
+static tl_status import_concatenation(tl_tfl *im, op_args *a)
+{
+    const tl_fb *fb = &im->fb;
+    const int pack = a->builtin == TFL_PACK;
+    int32_t axis = 0;
+    if (a->has_opt && (tl_fb_i32(fb, &a->opt, pack ? 1 : 0, 0, &axis) != 0 || (!pack && tl_fb_u8(fb, &a->opt, 1, 0, &a->act) != 0))) {
+        return tl_tfl_malformed(im, "concatenation options");
+    }
+    if (a->act != TFL_ACT_NONE) {
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "a fused activation on a concatenation is not supported");
+    }
+    axis = axis < 0 ? axis + (int32_t)a->out.rank : axis;
+    if (axis < 0 || axis >= (int32_t)a->out.rank) {
+        return tl_tfl_fail(im, TL_ERR_FORMAT, "axis %d is not a dimension of the output", axis);
+    }
+    int32_t offset = 0;
+    tl_status s;
+    for (uint32_t j = 0; j < a->ins.length; ++j) {
+        tl_tfl_tensor t;
+        const int32_t index = tl_fb_vec_i32(fb, &a->ins, j);
+        if ((s = tl_tfl_read_tensor(im, index, &t)) != TL_OK) {
+            return s;
+        }
+        if (!same_quant(&t, &a->out)) {
+            return tl_tfl_fail(im, TL_ERR_QUANT, "input %u and the output must share type, scale and zero point", j);
+        }
+        tl_op_rec rec = a->rec;
+        rec.opcode = TL_OP_CONCATENATION;
+        if ((s = activation(im, index, &rec.inputs[0])) != TL_OK) {
+            return s;
+        }
+        const int32_t count = pack ? 1 : (int32_t)t.dims[axis];
+        rec.p[TL_PLACE_AXIS] = axis;
+        rec.p[TL_PLACE_OFFSET] = offset;
+        rec.p[TL_PLACE_COUNT] = count;
+        offset += count;
+        if ((s = add_op(im, &rec)) != TL_OK) {
+            return s;
+        }
+    }
+    if (offset != (int32_t)a->out.dims[axis]) {
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "the inputs fill %d of the output's %u entries along axis %d", offset,
+                           a->out.dims[axis], axis);
+    }
+    return TL_OK;
+}
+
 /* The operators the importer translates: one line each. */
 /* The activation types an operator's import takes (beyond int8, it checks
  * the combinations itself); `inspect` reads them too. */
@@ -992,27 +1202,37 @@ typedef struct op_importer {
     int32_t builtin;
     tl_status (*import)(tl_tfl *im, op_args *a);
     uint8_t types;
+    uint8_t data_input;     /* which input is the one activation read first (SPLIT: 1) */
+    uint8_t outputs;        /* 0: exactly one; 1: any number (SPLIT, UNPACK) */
 } op_importer;
 
 static const op_importer importers[] = {
-    { TFL_CONV_2D, import_conv, T8 },
-    { TFL_DEPTHWISE_CONV_2D, import_conv, T8 },
-    { TFL_FULLY_CONNECTED, import_fully_connected, T8 },
-    { TFL_AVERAGE_POOL_2D, import_pool, T8 },
-    { TFL_MAX_POOL_2D, import_pool, T8 },
-    { TFL_ADD, import_add, T8 },
-    { TFL_RESHAPE, import_reshape, T8 },
-    { TFL_TRANSPOSE, import_transpose_pad, T8 },
-    { TFL_PAD, import_transpose_pad, T8 },
-    { TFL_PADV2, import_transpose_pad, T8 },
-    { TFL_SOFTMAX, import_softmax, T8 | T16 },
-    { TFL_MEAN, import_mean, T8 },
-    { TFL_QUANTIZE, import_quantize, T8 | T16 | T32 | TF },
-    { TFL_DEQUANTIZE, import_quantize, T8 | T16 | TF },
-    { TFL_SVDF, import_svdf, T8 | T16 },
-    { TFL_LOGISTIC, import_sigmoid, T8 },
-    { TFL_TANH, import_sigmoid, T8 },
-    { TFL_UNIDIRECTIONAL_SEQUENCE_LSTM, import_lstm, T8 | T16 },
+    { TFL_CONV_2D, import_conv, T8, 0, 0 },
+    { TFL_DEPTHWISE_CONV_2D, import_conv, T8, 0, 0 },
+    { TFL_FULLY_CONNECTED, import_fully_connected, T8, 0, 0 },
+    { TFL_AVERAGE_POOL_2D, import_pool, T8, 0, 0 },
+    { TFL_MAX_POOL_2D, import_pool, T8, 0, 0 },
+    { TFL_ADD, import_add, T8, 0, 0 },
+    { TFL_RESHAPE, import_reshape, T8 | T16 | T32 | TF, 0, 0 },
+    { TFL_TRANSPOSE, import_transpose_pad, T8, 0, 0 },
+    { TFL_PAD, import_transpose_pad, T8, 0, 0 },
+    { TFL_PADV2, import_transpose_pad, T8, 0, 0 },
+    { TFL_SOFTMAX, import_softmax, T8 | T16, 0, 0 },
+    { TFL_MEAN, import_mean, T8, 0, 0 },
+    { TFL_QUANTIZE, import_quantize, T8 | T16 | T32 | TF, 0, 0 },
+    { TFL_DEQUANTIZE, import_quantize, T8 | T16 | TF, 0, 0 },
+    { TFL_SVDF, import_svdf, T8 | T16, 0, 0 },
+    { TFL_LOGISTIC, import_sigmoid, T8, 0, 0 },
+    { TFL_TANH, import_sigmoid, T8, 0, 0 },
+    { TFL_UNIDIRECTIONAL_SEQUENCE_LSTM, import_lstm, T8 | T16, 0, 0 },
+    { TFL_STRIDED_SLICE, import_strided_slice, T8 | T16 | T32 | TF, 0, 0 },
+    { TFL_SPLIT, import_split, T8 | T16 | T32 | TF, 1, 1 },
+    { TFL_SPLIT_V, import_split, T8 | T16 | T32 | TF, 0, 1 },
+    { TFL_UNPACK, import_split, T8 | T16 | T32 | TF, 0, 1 },
+    { TFL_CONCATENATION, import_concatenation, T8 | T16 | T32 | TF, 0, 0 },
+    { TFL_PACK, import_concatenation, T8 | T16 | T32 | TF, 0, 0 },
+    { TFL_SQUEEZE, import_reshape, T8 | T16 | T32 | TF, 0, 0 },
+    { TFL_EXPAND_DIMS, import_reshape, T8 | T16 | T32 | TF, 0, 0 },
 };
 
 static const op_importer *importer_of(int32_t builtin)
@@ -1039,10 +1259,11 @@ static tl_status import_op(tl_tfl *im, const tl_fb_table *op, int32_t builtin)
         tl_fb_table_field(fb, op, 4, &a.opt, &a.has_opt) != 0) {
         return tl_tfl_malformed(im, "operator table");
     }
-    if (a.outs.length != 1) {
-        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "%u outputs; exactly one is supported", a.outs.length);
+    if (kind->outputs ? a.outs.length < 1 || a.outs.length > 64 : a.outs.length != 1) {
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "%u outputs; %s", a.outs.length,
+                           kind->outputs ? "1 to 64 are supported" : "exactly one is supported");
     }
-    if (a.ins.length < 1 || a.ins.length > 24) {
+    if (a.ins.length <= kind->data_input || a.ins.length > 24) {
         return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "%u inputs is not supported", a.ins.length);
     }
     a.rec.inputs[0] = a.rec.inputs[1] = a.rec.inputs[2] = TL_NO_TENSOR;
@@ -1054,7 +1275,7 @@ static tl_status import_op(tl_tfl *im, const tl_fb_table *op, int32_t builtin)
     a.stride_w = a.stride_h = a.dil_w = a.dil_h = 1;
     a.act = TFL_ACT_NONE;
     a.pad_scheme = TFL_PAD_VALID;
-    a.in_index = tl_fb_vec_i32(fb, &a.ins, 0);
+    a.in_index = tl_fb_vec_i32(fb, &a.ins, kind->data_input);
     a.out_index = tl_fb_vec_i32(fb, &a.outs, 0);
     tl_status s;
     im->int8_only = kind->types == T8;

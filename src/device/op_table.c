@@ -7,7 +7,8 @@
 extern const tl_op_kind tl_op_conv_2d, tl_op_depthwise_conv_2d, tl_op_fully_connected, tl_op_average_pool_2d,
     tl_op_max_pool_2d, tl_op_add, tl_op_reshape, tl_op_softmax, tl_op_transpose, tl_op_pad,
     tl_op_mean, tl_op_quantize, tl_op_dequantize, tl_op_svdf,
-    tl_op_logistic, tl_op_tanh, tl_op_unidirectional_sequence_lstm;
+    tl_op_logistic, tl_op_tanh, tl_op_unidirectional_sequence_lstm,
+    tl_op_strided_slice, tl_op_concatenation;
 
 const tl_op_kind *const tl_op_table[TL_OP_COUNT_] = {
     [TL_OP_CONV_2D] = &tl_op_conv_2d,
@@ -27,4 +28,6 @@ const tl_op_kind *const tl_op_table[TL_OP_COUNT_] = {
     [TL_OP_LOGISTIC] = &tl_op_logistic,
     [TL_OP_TANH] = &tl_op_tanh,
     [TL_OP_LSTM] = &tl_op_unidirectional_sequence_lstm,
+    [TL_OP_STRIDED_SLICE] = &tl_op_strided_slice,
+    [TL_OP_CONCATENATION] = &tl_op_concatenation,
 };

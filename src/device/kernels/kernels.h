@@ -208,6 +208,29 @@ typedef struct tl_lstm_params {
 } tl_lstm_params;
 
 void tl_lstm_s8(const tl_lstm_params *p);
+
+/* A strided slice of a [4]-dim view, element_size bytes per element:
+ * output (i0..i3) = input (begin[k] + i_k * step[k]). */
+typedef struct tl_slice_params {
+    const uint8_t *input;
+    uint8_t *output;
+    int32_t element_size;
+    int32_t in_dims[4];
+    int32_t begin[4], step[4], counts[4];
+} tl_slice_params;
+
+void tl_strided_slice(const tl_slice_params *p);
+
+/* Copies an input of [outer][count][inner] elements into the output
+ * [outer][out_axis][inner] at `offset` along the middle axis. */
+typedef struct tl_place_params {
+    const uint8_t *input;
+    uint8_t *output;
+    int32_t element_size;
+    int32_t outer, inner, out_axis, offset, count;
+} tl_place_params;
+
+void tl_place(const tl_place_params *p);
 void tl_tanh_s8(const tl_sigmoid_params *p);
 
 /* The taps of a window that fall inside the image along one axis: the
