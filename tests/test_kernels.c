@@ -510,6 +510,116 @@ static void test_add(void **state)
     }
 }
 
+/* ---- 16x8: int16 activations, int8 weights ---- */
+
+/* TFLite's 64-bit requantisation is within one step of the real product. */
+static void test_requantize64_matches_real_arithmetic(void **state)
+{
+    (void)state;
+    test_rng r = { 41 };
+    for (int i = 0; i < 100000; ++i) {
+        const double real = exp(rng_float(&r, -20.0f, 2.0f));
+        int32_t m, shift;
+        tl_quantize_multiplier(real, &m, &shift);
+        if (shift > 7) {
+            continue;
+        }
+        const int64_t acc = (int64_t)rng_int(&r, -(1 << 30), 1 << 30) * rng_int(&r, 1, 1 << 10);
+        const double want = round((double)acc * real);
+        if (fabs(want) < 2147483647.0) {
+            /* the 16-bit multiplier costs precision: within 2^-15 relative */
+            assert_true(fabs(tl_requantize64(acc, m, shift) - want) <= 1.0 + fabs(want) / 32768.0);
+        }
+    }
+    assert_int_equal(tl_requantize64(3, 1 << 30, 1), 3);   /* x 1 */
+    assert_int_equal(tl_requantize64(-5, 1 << 30, 0), -2); /* x 1/2: -2.5 rounds up (half towards +inf) */
+}
+
+/* Random 16x8 convolutions, depthwise and plain, int64 and int32 biases:
+ * the naive loop (int64 sums, TFLite's requantisation for the bias type)
+ * gives the same values, and they are within one step of the real ones. */
+static void test_conv2d_s16_matches_the_naive_loop(void **state)
+{
+    (void)state;
+    test_rng r = { 43 };
+    for (int it = 0; it < ITERATIONS; ++it) {
+        tl_conv16_params p;
+        memset(&p, 0, sizeof p);
+        p.depthwise = rng_int(&r, 0, 1);
+        p.batches = 1;
+        p.in_h = rng_int(&r, 1, 6);
+        p.in_w = rng_int(&r, 1, 6);
+        p.in_c = rng_int(&r, 1, 4);
+        p.depth_multiplier = p.depthwise ? rng_int(&r, 1, 2) : 1;
+        p.out_c = p.depthwise ? p.in_c * p.depth_multiplier : rng_int(&r, 1, 4);
+        p.k_h = rng_int(&r, 1, 3);
+        p.k_w = rng_int(&r, 1, 3);
+        p.stride_h = p.stride_w = rng_int(&r, 1, 2);
+        p.dilation_h = p.dilation_w = 1;
+        p.pad_top = rng_int(&r, 0, p.k_h - 1);
+        p.pad_left = rng_int(&r, 0, p.k_w - 1);
+        p.out_h = (p.in_h + 2 * p.pad_top - p.k_h) / p.stride_h + 1;
+        p.out_w = (p.in_w + 2 * p.pad_left - p.k_w) / p.stride_w + 1;
+        if (p.out_h < 1 || p.out_w < 1) {
+            continue;
+        }
+        const int32_t n_in = p.in_h * p.in_w * p.in_c, n_out = p.out_h * p.out_w * p.out_c;
+        const int32_t n_w = p.depthwise ? p.k_h * p.k_w * p.out_c : p.out_c * p.k_h * p.k_w * p.in_c;
+        int16_t *x = malloc((size_t)n_in * 2), *y = malloc((size_t)n_out * 2);
+        int8_t *w = malloc((size_t)n_w);
+        int32_t mult[8], shift[8], b32[8];
+        int64_t b64[8];
+        float wscale[8];
+        const float in_scale = rng_float(&r, 1e-4f, 1e-3f), out_scale = rng_float(&r, 1e-3f, 1e-2f);
+        for (int32_t k = 0; k < n_in; ++k) x[k] = (int16_t)rng_int(&r, -32768, 32767);
+        for (int32_t k = 0; k < n_w; ++k) w[k] = (int8_t)rng_int(&r, -127, 127);
+        const int acc32 = rng_int(&r, 0, 1);
+        for (int32_t c = 0; c < p.out_c; ++c) {
+            wscale[c] = rng_float(&r, 0.001f, 0.02f);
+            tl_quantize_multiplier((double)in_scale * wscale[c] / out_scale, &mult[c], &shift[c]);
+            b64[c] = rng_int(&r, -100000, 100000);
+            b32[c] = (int32_t)b64[c];
+        }
+        p.input = x;
+        p.output = y;
+        p.filter = w;
+        p.bias64 = acc32 ? NULL : (const uint8_t *)b64;
+        p.bias32 = acc32 ? b32 : NULL;
+        p.multiplier = mult;
+        p.shift = shift;
+        p.act_min = -32768;
+        p.act_max = 32767;
+        tl_conv2d_s16(&p);
+        for (int32_t oy = 0; oy < p.out_h; ++oy)
+        for (int32_t ox = 0; ox < p.out_w; ++ox)
+        for (int32_t oc = 0; oc < p.out_c; ++oc) {
+            int64_t acc = 0;
+            for (int32_t ky = 0; ky < p.k_h; ++ky)
+            for (int32_t kx = 0; kx < p.k_w; ++kx) {
+                const int32_t iy = oy * p.stride_h - p.pad_top + ky, ix = ox * p.stride_w - p.pad_left + kx;
+                if (iy < 0 || iy >= p.in_h || ix < 0 || ix >= p.in_w) {
+                    continue;
+                }
+                if (p.depthwise) {
+                    acc += (int64_t)w[(ky * p.k_w + kx) * p.out_c + oc] * x[(iy * p.in_w + ix) * p.in_c + oc / p.depth_multiplier];
+                } else {
+                    for (int32_t ic = 0; ic < p.in_c; ++ic) {
+                        acc += (int64_t)w[((oc * p.k_h + ky) * p.k_w + kx) * p.in_c + ic] * x[(iy * p.in_w + ix) * p.in_c + ic];
+                    }
+                }
+            }
+            acc += b64[oc];
+            int32_t v = acc32 ? tl_requantize((int32_t)acc, mult[oc], shift[oc]) : tl_requantize64(acc, mult[oc], shift[oc]);
+            v = v < -32768 ? -32768 : (v > 32767 ? 32767 : v);
+            assert_int_equal(y[(oy * p.out_w + ox) * p.out_c + oc], v);
+            double real = round((double)acc * in_scale * wscale[oc] / out_scale);
+            real = real < -32768 ? -32768 : (real > 32767 ? 32767 : real);
+            assert_true(fabs(real - v) <= 1.0 + fabs(real) / 16384.0);
+        }
+        free(x); free(y); free(w);
+    }
+}
+
 /* ---- transpose and pad: exact data movement ---- */
 
 static void test_transpose_moves_every_element_where_the_permutation_says(void **state)
@@ -1147,6 +1257,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_requantize_matches_real_arithmetic),
         cmocka_unit_test(test_activation_range),
+        cmocka_unit_test(test_requantize64_matches_real_arithmetic),
+        cmocka_unit_test(test_conv2d_s16_matches_the_naive_loop),
         cmocka_unit_test(test_transpose_moves_every_element_where_the_permutation_says),
         cmocka_unit_test(test_pad_surrounds_the_input_with_the_value),
         cmocka_unit_test(test_mean_constants_fold_one_over_the_count),

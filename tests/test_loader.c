@@ -21,6 +21,7 @@
 #include "tflite_builder.h"
 #include "tiny_model.h"
 #include "tinylarge/convert.h"
+#include "kernels/fixedpoint.h"
 #include "tinylarge/device.h"
 #include "tinylarge/host.h"
 
@@ -1070,6 +1071,55 @@ static void test_slices_splits_and_concatenations_move_the_right_elements(void *
     assert_non_null(strstr(error, "operator 0 (STRIDED_SLICE): input and output 4 must share type, scale and zero point"));
 }
 
+/* A 16x8 FULLY_CONNECTED (int16 in and out, int8 weights, int64 bias, a
+ * fused RELU) built as a TFLite file, imported and run: TFLite's values;
+ * the same with an int32 bias; an int16 input with an int8 output refused. */
+static void test_fully_connected_16x8_imports_and_runs(void **state)
+{
+    (void)state;
+    const int in_shape[2] = { 1, 4 }, w_shape[2] = { 3, 4 }, b_shape[1] = { 3 }, out_shape[2] = { 1, 3 };
+    const int8_t w[12] = { 10, -20, 30, -40, 5, 6, 7, 8, -100, 50, 0, 1 };
+    const int64_t b64[3] = { 1000, -2000, 0 };
+    const int32_t b32[3] = { 1000, -2000, 0 };
+    const float s_in = 0.001f, s_w = 0.01f, s_out = 0.002f;
+    const int16_t x[4] = { 1000, -2000, 3000, 30000 };
+    for (int variant = 0; variant < 3; ++variant) {
+        tfb *b = tfb_new();
+        const int t_in = tfb_tensor(b, "x", 7, 2, in_shape, s_in, 0, NULL, 0, 0);
+        const int t_w = tfb_tensor(b, "w", 9, 2, w_shape, s_w, 0, w, sizeof w, 0);
+        const int t_b = variant == 1 ? tfb_tensor(b, "b", 2, 1, b_shape, s_in * s_w, 0, b32, sizeof b32, 0)
+                                     : tfb_tensor(b, "b", 4, 1, b_shape, s_in * s_w, 0, b64, sizeof b64, 0);
+        const int t_out = tfb_tensor(b, "y", variant == 2 ? 9 : 7, 2, out_shape, s_out, 0, NULL, 0, 0);
+        const tfb_opt relu[] = { { 0, 'b', 1 }, { 0, 0, 0 } };
+        const int ins[3] = { t_in, t_w, t_b };
+        tfb_op(b, 9, ins, 3, &t_out, 1, 8, relu);
+        size_t size;
+        uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
+        tfb_free(b);
+        int16_t y[3];
+        char error[256];
+        const tl_status s = import_and_run(file, size, (const int8_t *)(const void *)x, 8, (int8_t *)(void *)y, 6, error,
+                                           sizeof error);
+        if (variant == 2) {
+            assert_int_equal(s, TL_ERR_QUANT);
+            assert_non_null(strstr(error, "operator 0 (FULLY_CONNECTED): 16x8 needs an int16 output"));
+            continue;
+        }
+        assert_int_equal(s, TL_OK);
+        int32_t m, shift;
+        tl_quantize_multiplier((double)(s_in * s_w) / (double)s_out, &m, &shift);
+        for (int o = 0; o < 3; ++o) {
+            int64_t acc = b64[o];
+            for (int d = 0; d < 4; ++d) {
+                acc += (int64_t)w[o * 4 + d] * x[d];
+            }
+            int32_t v = variant == 1 ? tl_requantize((int32_t)acc, m, shift) : tl_requantize64(acc, m, shift);
+            v = v < 0 ? 0 : (v > 32767 ? 32767 : v); /* RELU */
+            assert_int_equal(y[o], v);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1092,6 +1142,7 @@ int main(void)
         cmocka_unit_test(test_lstm_model_runs_and_bad_lstm_records_are_refused),
         cmocka_unit_test(test_npy_reader_takes_floats_and_names_the_rest),
         cmocka_unit_test(test_slices_splits_and_concatenations_move_the_right_elements),
+        cmocka_unit_test(test_fully_connected_16x8_imports_and_runs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

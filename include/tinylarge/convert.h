@@ -66,11 +66,13 @@ int32_t tl_graph_add_tensor(tl_graph *g, const char *name, const tl_tensor_rec *
 /* Appends an operator (copying the arrays); returns its index or -1. */
 int32_t tl_graph_add_op(tl_graph *g, const tl_op_rec *rec, const int32_t *requant,
                         const int32_t *bias, uint32_t channels);
+/* (bias may be NULL: then the record's `bias` is TL_NONE; 16x8 convolutions
+ * keep theirs in a tensor.) */
 
-/* Sets (or replaces) a metadata entry. */
 /* Gives operator `op` a constant block (copied), see tl_gop.block. */
 tl_status tl_graph_set_op_block(tl_graph *g, uint32_t op, const void *data, uint32_t size);
 
+/* Sets (or replaces) a metadata entry. */
 tl_status tl_graph_set_meta(tl_graph *g, const char *key, const char *value);
 
 /* Fuses each ADD into the dense int8 CONV_2D that produces one of its
@@ -171,6 +173,9 @@ void tl_quantize_multiplier(double real, int32_t *multiplier, int32_t *shift);
 /* Output clamp for a fused activation (tl_activation) on an int8 output. */
 void tl_activation_range(uint8_t activation, float scale, int32_t zero_point,
                          int16_t *act_min, int16_t *act_max);
+
+/* The same clamp for an int16 output (symmetric: zero point 0). */
+void tl_activation_range16(uint8_t activation, float scale, int16_t *act_min, int16_t *act_max);
 
 /* Requantisation (mult[C] then shift[C]) and effective bias (bias - in_zp *
  * sum(w)) of a CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED op. weights are

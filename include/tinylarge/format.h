@@ -51,7 +51,8 @@ typedef enum tl_dtype {
     TL_DTYPE_SPARSE_INT8 = 4,  /* tap-grouped CSR, see docs/format.md */
     TL_DTYPE_BITMAP_INT8 = 5,  /* one bit per weight + the non-zero values, see docs/format.md */
     TL_DTYPE_INT16 = 6,        /* 16x8 activations, int16 state */
-    TL_DTYPE_FLOAT32 = 7       /* a float model's inputs and outputs (QUANTIZE, DEQUANTIZE) */
+    TL_DTYPE_FLOAT32 = 7,      /* a float model's inputs and outputs (QUANTIZE, DEQUANTIZE) */
+    TL_DTYPE_INT64 = 8         /* constants only: the biases of 16x8 convolutions */
 } tl_dtype;
 
 typedef enum tl_tensor_kind {
@@ -171,6 +172,14 @@ typedef struct tl_op_rec {
                                     SVDF, LSTM: the constant block's bytes */
     int32_t p[9];                /* op-specific constants, see docs/format.md */
 } tl_op_rec;
+
+/* CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED with int16 activations
+ * (TFLite's 16x8): inputs[2] is the bias (an int64 or int32 constant, or
+ * absent), `requant` the per-channel multipliers and shifts, `bias`
+ * TL_NONE; no zero points; p[TL_CONV16_ACC32] is 1 when the bias is int32,
+ * for then TFLite accumulates in int32 and requantises as the int8 kernels
+ * do, else in int64 with its 64-bit requantisation. */
+enum { TL_CONV16_ACC32 = 1 };
 
 /* tl_op_rec.flags */
 #define TL_OP_FLAG_RESIDUAL 1u  /* CONV_2D fused with a following ADD: inputs[2]

@@ -80,8 +80,8 @@ int32_t tl_graph_add_op(tl_graph *g, const tl_op_rec *rec, const int32_t *requan
     op->channels = channels;
     if (channels) {
         op->requant = dup_bytes(requant, 2u * channels * sizeof(int32_t));
-        op->bias = dup_bytes(bias, channels * sizeof(int32_t));
-        if (!op->requant || !op->bias) {
+        op->bias = bias ? dup_bytes(bias, channels * sizeof(int32_t)) : NULL;
+        if (!op->requant || (bias && !op->bias)) {
             free(op->requant);
             free(op->bias);
             return -1;

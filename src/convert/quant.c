@@ -69,6 +69,26 @@ void tl_activation_range(uint8_t activation, float scale, int32_t zero_point, in
     *act_max = (int16_t)hi;
 }
 
+void tl_activation_range16(uint8_t activation, float scale, int16_t *act_min, int16_t *act_max)
+{
+    /* As for int8 with a zero point of 0 and the int16 range; levels of
+     * +-1 and 6 past it saturate. */
+    double lo = -32768, hi = 32767;
+    const double six = round(6.0 / (double)scale), one = round(1.0 / (double)scale);
+    if (activation == TL_ACT_RELU || activation == TL_ACT_RELU6) {
+        lo = 0;
+    }
+    if (activation == TL_ACT_RELU6 && six < hi) {
+        hi = six;
+    }
+    if (activation == TL_ACT_RELU_N1_TO_1) {
+        lo = -one > lo ? -one : lo;
+        hi = one < hi ? one : hi;
+    }
+    *act_min = (int16_t)lo;
+    *act_max = (int16_t)hi;
+}
+
 tl_status tl_conv_constants(uint8_t opcode, float input_scale, int32_t input_zero_point,
                             const int8_t *weights, uint64_t count, const float *filter_scales,
                             uint32_t scale_count, const int32_t *bias, float output_scale,

@@ -168,25 +168,40 @@ static const char *dtype_label(uint8_t dtype)
     }
 }
 
-/* Why an int8-only operator cannot take this tensor, and what to do. */
+/* The activation types an operator's import takes (beyond int8, it checks
+ * the combinations itself); `inspect` reads them too. */
+enum { T8 = 1, T16 = 2, T32 = 4, TF = 8 };
+
+static uint8_t type_bit(uint8_t dtype)
+{
+    switch (dtype) {
+    case TL_DTYPE_INT8: return T8;
+    case TL_DTYPE_INT16: return T16;
+    case TL_DTYPE_INT32: return T32;
+    case TL_DTYPE_FLOAT32: return TF;
+    default: return 0;
+    }
+}
+
+/* Why the operator cannot take this tensor's type, and what to do. */
 static tl_status refuse_type(tl_tfl *im, int32_t index, const char *name, uint8_t dtype)
 {
     if (dtype == TL_DTYPE_FLOAT32) {
         return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' is float32: a float model; quantise it at import "
                            "with --calibrate FILE.npy|DIR (samples of the model's input)", index, name);
     }
-    return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' has type %s; tinylarge runs this operator on int8 "
-                       "tensors only", index, name, dtype_label(dtype));
+    return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' has type %s; tinylarge runs this operator on %s "
+                       "tensors", index, name, dtype_label(dtype), im->takes & T16 ? "int8 and int16" : "int8");
 }
 
 /* The graph index of a TFLite activation tensor, adding it on first use.
- * While the operator being imported runs on int8 only (im->int8_only),
- * another type is refused with a message that names it. */
+ * A type the operator being imported does not take (im->takes) is
+ * refused with a message that names it. */
 static tl_status activation(tl_tfl *im, int32_t index, uint16_t *out)
 {
     if (index >= 0 && (uint32_t)index < im->tensors.length && im->map[index] >= 0) {
         const tl_tensor_rec *r = &im->g->tensors[im->map[index]].rec;
-        if (im->int8_only && r->dtype != TL_DTYPE_INT8) {
+        if (im->takes && !(im->takes & type_bit(r->dtype))) {
             return refuse_type(im, index, im->g->tensors[im->map[index]].name, r->dtype);
         }
         *out = (uint16_t)im->map[index];
@@ -202,7 +217,7 @@ static tl_status activation(tl_tfl *im, int32_t index, uint16_t *out)
         return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "tensor %d '%s' has type %s; tinylarge runs int8, int16, int32 and "
                            "float32 tensors", index, t.name, tl_tfl_type_name(t.type));
     }
-    if (im->int8_only && dtype != TL_DTYPE_INT8) {
+    if (im->takes && !(im->takes & type_bit(dtype))) {
         return refuse_type(im, index, t.name, dtype);
     }
     if (t.data) {
@@ -323,9 +338,78 @@ static tl_status filter_tensor(tl_tfl *im, int32_t index, uint32_t out_channels,
 
 /* Requantisation and effective bias for CONV_2D / DEPTHWISE / FULLY_CONNECTED,
  * then the op itself. */
+/* The 16x8 form (int16 activations, int8 weights): TFLite's per-channel
+ * multipliers, no zero points, the bias an int64 (or int32) tensor. */
+static tl_status add_conv16_op(tl_tfl *im, const tl_tfl_tensor *in, const tl_tfl_tensor *f, int32_t bias_index,
+                               const tl_tfl_tensor *out, uint32_t out_c, tl_op_rec *rec)
+{
+    if (out->type != TFL_INT16 || in->zero_point != 0 || out->zero_point != 0) {
+        return tl_tfl_fail(im, TL_ERR_QUANT, "16x8 needs an int16 output and zero points of 0");
+    }
+    int32_t *requant = malloc(2u * out_c * sizeof *requant), *unused = malloc(out_c * sizeof *unused);
+    float *scales = malloc(f->scales.length * sizeof *scales);
+    tl_status s = requant && unused && scales ? TL_OK : tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
+    for (uint32_t c = 0; s == TL_OK && c < f->scales.length; ++c) {
+        scales[c] = tl_fb_vec_f32(&im->fb, &f->scales, c);
+    }
+    uint32_t bad = 0;
+    if (s == TL_OK && tl_conv_constants(rec->opcode, in->scale, 0, (const int8_t *)f->data, tl_tfl_elements(f), scales,
+                                        f->scales.length, NULL, out->scale, out_c, requant, unused, &bad) != TL_OK) {
+        s = tl_tfl_fail(im, TL_ERR_QUANT, "channel %u: requantisation scale out of the device's range", bad);
+    }
+    tl_tfl_tensor b;
+    if (s == TL_OK && bias_index >= 0) {
+        if ((s = tl_tfl_read_tensor(im, bias_index, &b)) == TL_OK &&
+            (!b.data || (b.type != TFL_INT64 && b.type != TFL_INT32) ||
+             b.data_size != (b.type == TFL_INT64 ? 8u : 4u) * out_c)) {
+            s = tl_tfl_fail(im, TL_ERR_FORMAT, "bias tensor %d '%s' must be a constant int64 or int32 vector of %u values",
+                            bias_index, b.name, out_c);
+        }
+        if (s == TL_OK) {
+            rec->p[TL_CONV16_ACC32] = b.type == TFL_INT32;
+            tl_tensor_rec t;
+            memset(&t, 0, sizeof t);
+            t.dtype = b.type == TFL_INT32 ? TL_DTYPE_INT32 : TL_DTYPE_INT64;
+            t.rank = 1;
+            t.kind = TL_TENSOR_CONST;
+            t.dims[0] = out_c;
+            t.dims[1] = t.dims[2] = t.dims[3] = 1;
+            t.data_size = b.data_size;
+            const int32_t gi = tl_graph_add_tensor(im->g, b.name, &t, b.data, NULL, 0);
+            if (gi < 0) {
+                s = tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
+            } else {
+                rec->inputs[2] = (uint16_t)gi;
+                rec->input_count = 3;
+            }
+        }
+    }
+    for (uint32_t c = 0; s == TL_OK && c < out_c; ++c) {
+        if (requant[out_c + c] > (rec->p[TL_CONV16_ACC32] ? 30 : 7)) {
+            s = tl_tfl_fail(im, TL_ERR_QUANT, "channel %u: a multiplier above 2^7 is out of 16x8's range", c);
+        }
+    }
+    if (s == TL_OK) {
+        tl_activation_range16(rec->activation, out->scale, &rec->act_min, &rec->act_max);
+        if (tl_graph_add_op(im->g, rec, requant, NULL, out_c) < 0) {
+            s = tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
+        }
+    }
+    free(requant);
+    free(unused);
+    free(scales);
+    return s;
+}
+
 static tl_status add_conv_op(tl_tfl *im, const tl_tfl_tensor *in, const tl_tfl_tensor *f,
                              int32_t bias_index, const tl_tfl_tensor *out, uint32_t out_c, tl_op_rec *rec)
 {
+    if (in->type == TFL_INT16) {
+        return add_conv16_op(im, in, f, bias_index, out, out_c, rec);
+    }
+    if (out->type != TFL_INT8) {
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "an int8 input with an output of another type is not supported");
+    }
     int32_t *requant = malloc(2u * out_c * sizeof *requant);
     int32_t *bias = calloc(out_c, sizeof *bias);
     float *scales = malloc(f->scales.length * sizeof *scales);
@@ -1194,9 +1278,6 @@ static tl_status import_concatenation(tl_tfl *im, op_args *a)
 }
 
 /* The operators the importer translates: one line each. */
-/* The activation types an operator's import takes (beyond int8, it checks
- * the combinations itself); `inspect` reads them too. */
-enum { T8 = 1, T16 = 2, T32 = 4, TF = 8 };
 
 typedef struct op_importer {
     int32_t builtin;
@@ -1207,9 +1288,9 @@ typedef struct op_importer {
 } op_importer;
 
 static const op_importer importers[] = {
-    { TFL_CONV_2D, import_conv, T8, 0, 0 },
-    { TFL_DEPTHWISE_CONV_2D, import_conv, T8, 0, 0 },
-    { TFL_FULLY_CONNECTED, import_fully_connected, T8, 0, 0 },
+    { TFL_CONV_2D, import_conv, T8 | T16, 0, 0 },
+    { TFL_DEPTHWISE_CONV_2D, import_conv, T8 | T16, 0, 0 },
+    { TFL_FULLY_CONNECTED, import_fully_connected, T8 | T16, 0, 0 },
     { TFL_AVERAGE_POOL_2D, import_pool, T8, 0, 0 },
     { TFL_MAX_POOL_2D, import_pool, T8, 0, 0 },
     { TFL_ADD, import_add, T8, 0, 0 },
@@ -1278,14 +1359,14 @@ static tl_status import_op(tl_tfl *im, const tl_fb_table *op, int32_t builtin)
     a.in_index = tl_fb_vec_i32(fb, &a.ins, kind->data_input);
     a.out_index = tl_fb_vec_i32(fb, &a.outs, 0);
     tl_status s;
-    im->int8_only = kind->types == T8;
+    im->takes = kind->types;
     if ((s = tl_tfl_read_tensor(im, a.in_index, &a.in)) != TL_OK || (s = tl_tfl_read_tensor(im, a.out_index, &a.out)) != TL_OK ||
         (s = activation(im, a.in_index, &a.rec.inputs[0])) != TL_OK ||
         (s = activation(im, a.out_index, &a.rec.output)) != TL_OK || (s = kind->import(im, &a)) != TL_OK) {
-        im->int8_only = 0;
+        im->takes = 0;
         return s;
     }
-    im->int8_only = 0;
+    im->takes = 0;
     return TL_OK;
 }
 

@@ -8,7 +8,7 @@
 #include "flatbuffer.h"
 #include "tinylarge/convert.h"
 
-enum { TFL_FLOAT32 = 0, TFL_INT32 = 2, TFL_INT16 = 7, TFL_INT8 = 9 };
+enum { TFL_FLOAT32 = 0, TFL_INT32 = 2, TFL_INT64 = 4, TFL_INT16 = 7, TFL_INT8 = 9 };
 enum {
     TFL_ADD = 0, TFL_AVERAGE_POOL_2D = 1, TFL_CONV_2D = 3, TFL_DEPTHWISE_CONV_2D = 4,
     TFL_FULLY_CONNECTED = 9, TFL_MAX_POOL_2D = 17, TFL_RESHAPE = 22, TFL_SOFTMAX = 25,
@@ -32,7 +32,8 @@ typedef struct tl_tfl {
     char *error;
     size_t error_size;
     int32_t op_index;      /* operator being imported, for messages */
-    int int8_only;         /* the operator being imported takes int8 tensors only */
+    uint8_t takes;         /* the activation types the operator being imported takes
+                              (tl_tfl_type_bit); 0: any (graph inputs) */
     char op_name[48];
 } tl_tfl;
 

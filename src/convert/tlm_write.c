@@ -79,7 +79,7 @@ tl_status tl_graph_serialize(const tl_graph *g, uint8_t **out, size_t *out_size)
         ops[i].bias = TL_NONE;
         if (g->ops[i].channels) {
             ops[i].requant = (uint32_t)reserve(&w, 8ull * g->ops[i].channels, 4);
-            ops[i].bias = (uint32_t)reserve(&w, 4ull * g->ops[i].channels, 4);
+            ops[i].bias = g->ops[i].bias ? (uint32_t)reserve(&w, 4ull * g->ops[i].channels, 4) : TL_NONE;
         }
         if (g->ops[i].residual_add) {
             ops[i].p[0] = (int32_t)reserve(&w, sizeof(tl_residual_add), 4);
@@ -175,7 +175,9 @@ tl_status tl_graph_serialize(const tl_graph *g, uint8_t **out, size_t *out_size)
     for (uint32_t i = 0; i < g->op_count; ++i) {
         if (g->ops[i].channels) {
             memcpy(weights + ops[i].requant, g->ops[i].requant, 8ull * g->ops[i].channels);
-            memcpy(weights + ops[i].bias, g->ops[i].bias, 4ull * g->ops[i].channels);
+            if (g->ops[i].bias) {
+                memcpy(weights + ops[i].bias, g->ops[i].bias, 4ull * g->ops[i].channels);
+            }
         }
         if (g->ops[i].residual_add) {
             memcpy(weights + (uint32_t)ops[i].p[0], g->ops[i].residual_add, sizeof(tl_residual_add));

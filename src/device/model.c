@@ -100,6 +100,8 @@ static tl_status check_tensor(const tl_model *m, uint32_t index)
         return t->data_size == 2 * n ? TL_OK : TL_ERR_FORMAT;
     case TL_DTYPE_INT32:
         return t->data_size == 4 * n ? TL_OK : TL_ERR_FORMAT;
+    case TL_DTYPE_INT64:
+        return t->data_size == 8 * n && t->data_offset % 8 == 0 ? TL_OK : TL_ERR_FORMAT;
     case TL_DTYPE_INT4:
         return t->data_size == (n + 1) / 2 ? TL_OK : TL_ERR_FORMAT;
     case TL_DTYPE_SPARSE_INT8:

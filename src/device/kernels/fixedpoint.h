@@ -64,6 +64,16 @@ static inline int32_t tl_requantize(int32_t acc, int32_t multiplier, int shift)
     return tl_rounding_divide_by_pot(high, -shift);
 }
 
+/* TFLite's 64-bit MultiplyByQuantizedMultiplier (16x8 kernels): the
+ * multiplier cut to 16 bits, one rounding shift of 15 - shift; |acc| below
+ * 2^47 and shift below 8 (checked at load) keep it exact in int64. */
+static inline int32_t tl_requantize64(int64_t acc, int32_t multiplier, int shift)
+{
+    const int64_t reduced = multiplier < 0x7FFF0000 ? (multiplier + (1 << 15)) >> 16 : 0x7FFF;
+    const int total_shift = 15 - shift;
+    return (int32_t)((acc * reduced + ((int64_t)1 << (total_shift - 1))) >> total_shift);
+}
+
 /* ---- Softmax helpers: fixed-point numbers with a given count of integer
  * bits, stored in int32 (value = raw / 2^(31 - integer_bits)). ---- */
 

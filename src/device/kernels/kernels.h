@@ -48,6 +48,24 @@ void tl_conv2d_sparse_s8(const tl_conv_params *p);
 void tl_conv2d_bitmap_s8(const tl_conv_params *p);
 void tl_depthwise_conv2d_s8(const tl_conv_params *p);
 
+/* The same three with int16 activations (TFLite's 16x8): no zero points,
+ * int64 bias (bias64, raw bytes: it may sit 4-byte aligned) or int32 bias
+ * (bias32, accumulating in int32 as TFLite then does), either or none. */
+typedef struct tl_conv16_params {
+    const int16_t *input;
+    int16_t *output;
+    const int8_t *filter;        /* OHWI, or 1HWC for depthwise */
+    const uint8_t *bias64;
+    const int32_t *bias32;
+    const int32_t *multiplier, *shift;
+    int32_t batches, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w;
+    int32_t stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
+    int32_t depthwise, depth_multiplier;
+    int32_t act_min, act_max;
+} tl_conv16_params;
+
+void tl_conv2d_s16(const tl_conv16_params *p);
+
 /* Pooling over [batches, in_h, in_w, channels]; input and output share
  * quantisation (TFLite requires it). */
 typedef struct tl_pool_params {

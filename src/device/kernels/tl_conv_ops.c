@@ -3,6 +3,8 @@
  * [batches, 1, 1, depth]). Their checks and their step to the kernel of the
  * filter's encoding: dense int8, packed int4, sparse or bitmap.
  */
+#include <string.h>
+
 #include "kernels.h"
 #include "op.h"
 
@@ -99,13 +101,132 @@ static tl_status check_residual(const tl_model *m, const tl_op_rec *op, const tl
     return tl_op_check_add_quant((const tl_residual_add *)(const void *)(m->weights + at));
 }
 
+/* The shapes a convolution-like record implies, checked. */
+typedef struct conv_shape {
+    uint32_t batches, in_h, in_w, in_c, k_h, k_w, out_c, out_h, out_w;
+    uint64_t dot;                /* terms summed into one output */
+} conv_shape;
+
+static tl_status conv_geometry(const tl_op_rec *op, const tl_tensor_rec *in, const tl_tensor_rec *f,
+                               const tl_tensor_rec *out, conv_shape *g)
+{
+    const uint32_t bytes = tl_dtype_bytes(in->dtype);
+    if (op->opcode == TL_OP_FULLY_CONNECTED) {
+        if (f->rank != 2) {
+            return TL_ERR_SHAPE;
+        }
+        g->out_c = f->dims[0];
+        g->in_c = f->dims[1];
+        g->k_h = g->k_w = g->in_h = g->in_w = g->out_h = g->out_w = 1;
+        const uint64_t n = tl_tensor_elements(in);
+        if (n % g->in_c != 0) {
+            return TL_ERR_SHAPE;
+        }
+        g->batches = (uint32_t)(n / g->in_c);
+        if (tl_tensor_elements(out) != (uint64_t)g->batches * g->out_c) {
+            return TL_ERR_SHAPE;
+        }
+        if (op->stride_h != 1 || op->stride_w != 1 || op->dilation_h != 1 || op->dilation_w != 1 ||
+            op->pad_top != 0 || op->pad_left != 0) {
+            return TL_ERR_FORMAT;
+        }
+    } else {
+        if (in->rank != 4 || out->rank != 4 || f->rank != 4) {
+            return TL_ERR_SHAPE;
+        }
+        g->batches = in->dims[0];
+        g->in_h = in->dims[1];
+        g->in_w = in->dims[2];
+        g->in_c = in->dims[3];
+        g->k_h = f->dims[1];
+        g->k_w = f->dims[2];
+        g->out_h = out->dims[1];
+        g->out_w = out->dims[2];
+        g->out_c = out->dims[3];
+        if (out->dims[0] != g->batches) {
+            return TL_ERR_SHAPE;
+        }
+        tl_status s = tl_op_check_window(g->in_h, g->out_h, g->k_h, op->stride_h, op->dilation_h, op->pad_top);
+        if (s == TL_OK) {
+            s = tl_op_check_window(g->in_w, g->out_w, g->k_w, op->stride_w, op->dilation_w, op->pad_left);
+        }
+        if (s != TL_OK) {
+            return s;
+        }
+        if (op->opcode == TL_OP_DEPTHWISE_CONV_2D) {
+            if (f->dims[0] != 1 || f->dims[3] != g->out_c || op->depth_multiplier < 1 ||
+                (uint64_t)g->in_c * op->depth_multiplier != g->out_c || f->dtype != TL_DTYPE_INT8) {
+                return TL_ERR_SHAPE;
+            }
+        } else if (f->dims[0] != g->out_c || f->dims[3] != g->in_c) {
+            return TL_ERR_SHAPE;
+        }
+    }
+    g->dot = (uint64_t)g->k_h * g->k_w * (op->opcode == TL_OP_DEPTHWISE_CONV_2D ? 1 : g->in_c);
+    if (g->dot > TL_MAX_DOT || out->data_size != tl_tensor_elements(out) * bytes) {
+        return TL_ERR_SHAPE;
+    }
+    return TL_OK;
+}
+
+/* 16x8: int16 in and out, int8 filter, an int64 or int32 bias or none,
+ * per-channel multipliers whose shifts the 64-bit requantisation takes,
+ * and biases small enough that the int64 sum stays below 2^47. */
+static tl_status check_conv16(const tl_model *m, const tl_op_rec *op)
+{
+    const tl_tensor_rec *in = tl_op_tensor(m, op->inputs[0]), *f = tl_op_tensor(m, op->inputs[1]);
+    const tl_tensor_rec *out = tl_op_tensor(m, op->output);
+    if ((op->input_count != 2 && op->input_count != 3) || out->dtype != TL_DTYPE_INT16 || !f ||
+        f->kind != TL_TENSOR_CONST || f->dtype != TL_DTYPE_INT8 || op->bias != TL_NONE) {
+        return TL_ERR_FORMAT;
+    }
+    conv_shape g;
+    tl_status s = conv_geometry(op, in, f, out, &g);
+    if (s != TL_OK) {
+        return s;
+    }
+    const int acc32 = op->p[TL_CONV16_ACC32];
+    if (acc32 < 0 || acc32 > 1 || op->input_offset != 0 || op->output_offset != 0) {
+        return TL_ERR_QUANT;
+    }
+    if (op->input_count == 3) {
+        const tl_tensor_rec *b = tl_op_tensor(m, op->inputs[2]);
+        if (b->kind != TL_TENSOR_CONST || tl_tensor_elements(b) != g.out_c ||
+            b->dtype != (acc32 ? TL_DTYPE_INT32 : TL_DTYPE_INT64)) {
+            return TL_ERR_FORMAT;
+        }
+        for (uint32_t c = 0; !acc32 && c < g.out_c; ++c) {
+            int64_t v;
+            memcpy(&v, m->weights + b->data_offset + 8 * c, sizeof v);
+            if (v < -((int64_t)1 << 46) || v > ((int64_t)1 << 46)) {
+                return TL_ERR_QUANT;
+            }
+        }
+    } else if (acc32) {
+        return TL_ERR_FORMAT;
+    }
+    if ((s = tl_op_check_int32_array(m, op->requant, 2ull * g.out_c)) != TL_OK) {
+        return s;
+    }
+    const int32_t *mult = tl_op_weights_i32(m, op->requant), *shift = mult + g.out_c;
+    for (uint32_t c = 0; c < g.out_c; ++c) {
+        if (mult[c] < 0 || shift[c] < -31 || shift[c] > (acc32 ? 30 : 7)) {
+            return TL_ERR_QUANT;
+        }
+    }
+    return TL_OK;
+}
+
 static tl_status check_conv(const tl_model *m, const tl_op_rec *op)
 {
+    const tl_tensor_rec *in = tl_op_tensor(m, op->inputs[0]);
+    if (tl_op_is_activation(in) && in->dtype == TL_DTYPE_INT16 && !(op->flags & TL_OP_FLAG_RESIDUAL)) {
+        return check_conv16(m, op);
+    }
     tl_status s = tl_op_check_s8_output(m, op);
     if (s != TL_OK) {
         return s;
     }
-    const tl_tensor_rec *in = tl_op_tensor(m, op->inputs[0]);
     const tl_tensor_rec *f = tl_op_tensor(m, op->inputs[1]);
     const tl_tensor_rec *out = tl_op_tensor(m, op->output);
     const int fused = (op->flags & TL_OP_FLAG_RESIDUAL) != 0;
@@ -118,65 +239,13 @@ static tl_status check_conv(const tl_model *m, const tl_op_rec *op)
             return s;
         }
     }
-    uint32_t batches, in_h, in_w, in_c, k_h, k_w, out_c, out_h, out_w;
-    if (op->opcode == TL_OP_FULLY_CONNECTED) {
-        if (f->rank != 2) {
-            return TL_ERR_SHAPE;
-        }
-        out_c = f->dims[0];
-        in_c = f->dims[1];
-        k_h = k_w = in_h = in_w = out_h = out_w = 1;
-        const uint64_t n = tl_tensor_elements(in);
-        if (n % in_c != 0) {
-            return TL_ERR_SHAPE;
-        }
-        batches = (uint32_t)(n / in_c);
-        if (tl_tensor_elements(out) != (uint64_t)batches * out_c) {
-            return TL_ERR_SHAPE;
-        }
-        if (op->stride_h != 1 || op->stride_w != 1 || op->dilation_h != 1 ||
-            op->dilation_w != 1 || op->pad_top != 0 || op->pad_left != 0) {
-            return TL_ERR_FORMAT;
-        }
-    } else {
-        if (in->rank != 4 || out->rank != 4 || f->rank != 4) {
-            return TL_ERR_SHAPE;
-        }
-        batches = in->dims[0];
-        in_h = in->dims[1];
-        in_w = in->dims[2];
-        in_c = in->dims[3];
-        k_h = f->dims[1];
-        k_w = f->dims[2];
-        out_h = out->dims[1];
-        out_w = out->dims[2];
-        out_c = out->dims[3];
-        if (out->dims[0] != batches) {
-            return TL_ERR_SHAPE;
-        }
-        s = tl_op_check_window(in_h, out_h, k_h, op->stride_h, op->dilation_h, op->pad_top);
-        if (s == TL_OK) {
-            s = tl_op_check_window(in_w, out_w, k_w, op->stride_w, op->dilation_w, op->pad_left);
-        }
-        if (s != TL_OK) {
-            return s;
-        }
-        if (op->opcode == TL_OP_DEPTHWISE_CONV_2D) {
-            if (f->dims[0] != 1 || f->dims[3] != out_c || op->depth_multiplier < 1 ||
-                (uint64_t)in_c * op->depth_multiplier != out_c || f->dtype != TL_DTYPE_INT8) {
-                return TL_ERR_SHAPE;
-            }
-        } else if (f->dims[0] != out_c || f->dims[3] != in_c) {
-            return TL_ERR_SHAPE;
-        }
-    }
-    const uint64_t dot = (uint64_t)k_h * k_w * (op->opcode == TL_OP_DEPTHWISE_CONV_2D ? 1 : in_c);
-    if (dot > TL_MAX_DOT) {
-        return TL_ERR_SHAPE;
+    conv_shape g;
+    if ((s = conv_geometry(op, in, f, out, &g)) != TL_OK) {
+        return s;
     }
     if (f->dtype == TL_DTYPE_SPARSE_INT8 || f->dtype == TL_DTYPE_BITMAP_INT8) {
-        s = f->dtype == TL_DTYPE_SPARSE_INT8 ? check_sparse(m, f, out_c * k_h * k_w, in_c)
-                                                       : check_bitmap(m, f, out_c, k_h * k_w, in_c);
+        s = f->dtype == TL_DTYPE_SPARSE_INT8 ? check_sparse(m, f, g.out_c * g.k_h * g.k_w, g.in_c)
+                                             : check_bitmap(m, f, g.out_c, g.k_h * g.k_w, g.in_c);
         if (s != TL_OK) {
             return s;
         }
@@ -187,11 +256,53 @@ static tl_status check_conv(const tl_model *m, const tl_op_rec *op)
         op->output_offset < -128 || op->output_offset > 127) {
         return TL_ERR_QUANT;
     }
-    return tl_op_check_requant(m, op, out_c, dot);
+    return tl_op_check_requant(m, op, g.out_c, g.dot);
+}
+
+static void run_conv16(const tl_interp *it, const tl_op_rec *op)
+{
+    const tl_model *m = it->model;
+    const tl_tensor_rec *in = &m->tensors[op->inputs[0]], *f = &m->tensors[op->inputs[1]];
+    const tl_tensor_rec *out = &m->tensors[op->output];
+    conv_shape g;
+    conv_geometry(op, in, f, out, &g);
+    tl_conv16_params p;
+    p.input = (const int16_t *)(const void *)tl_op_activation(it, op->inputs[0]);
+    p.output = (int16_t *)(void *)tl_op_activation(it, op->output);
+    p.filter = tl_op_constant(m, op->inputs[1]);
+    const int has_bias = op->input_count == 3;
+    p.bias64 = has_bias && !op->p[TL_CONV16_ACC32] ? tl_op_constant(m, op->inputs[2]) : NULL;
+    p.bias32 = has_bias && op->p[TL_CONV16_ACC32] ? tl_op_constant(m, op->inputs[2]) : NULL;
+    p.multiplier = tl_op_weights_i32(m, op->requant);
+    p.shift = p.multiplier + g.out_c;
+    p.batches = (int32_t)g.batches;
+    p.in_h = (int32_t)g.in_h;
+    p.in_w = (int32_t)g.in_w;
+    p.in_c = (int32_t)g.in_c;
+    p.out_h = (int32_t)g.out_h;
+    p.out_w = (int32_t)g.out_w;
+    p.out_c = (int32_t)g.out_c;
+    p.k_h = (int32_t)g.k_h;
+    p.k_w = (int32_t)g.k_w;
+    p.stride_h = op->stride_h;
+    p.stride_w = op->stride_w;
+    p.dilation_h = op->dilation_h;
+    p.dilation_w = op->dilation_w;
+    p.pad_top = op->pad_top;
+    p.pad_left = op->pad_left;
+    p.depthwise = op->opcode == TL_OP_DEPTHWISE_CONV_2D;
+    p.depth_multiplier = op->depth_multiplier ? op->depth_multiplier : 1;
+    p.act_min = op->act_min;
+    p.act_max = op->act_max;
+    tl_conv2d_s16(&p);
 }
 
 static void run_conv(const tl_interp *it, const tl_op_rec *op)
 {
+    if (it->model->tensors[op->inputs[0]].dtype == TL_DTYPE_INT16) {
+        run_conv16(it, op);
+        return;
+    }
     const tl_model *m = it->model;
     const tl_tensor_rec *in = &m->tensors[op->inputs[0]];
     const tl_tensor_rec *f = &m->tensors[op->inputs[1]];
