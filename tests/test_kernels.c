@@ -691,7 +691,7 @@ static void test_pad_surrounds_the_input_with_the_value(void **state)
         const int8_t value = (int8_t)rng_int(&r, -128, 127);
         tl_pad_params p = { in, out, { dims[0], dims[1], dims[2], dims[3] },
                             { before[0], before[1], before[2], before[3] },
-                            { after[0], after[1], after[2], after[3] }, value };
+                            { after[0], after[1], after[2], after[3] }, value, 1 };
         tl_pad_s8(&p);
         int32_t o[4];
         for (o[0] = 0; o[0] < od[0]; ++o[0]) {
@@ -714,6 +714,22 @@ static void test_pad_surrounds_the_input_with_the_value(void **state)
         }
         free(in);
         free(out);
+    }
+}
+
+/* int16 elements: the same movement two bytes at a time, the value int16. */
+static void test_pad_int16_surrounds_the_input_with_the_value(void **state)
+{
+    (void)state;
+    const int16_t in[6] = { -30000, 2, 3, 4, 5, 30000 }; /* [1, 2, 3, 1] */
+    int16_t out[4 * 4];
+    tl_pad_params p = { in, out, { 1, 2, 3, 1 }, { 0, 1, 0, 0 }, { 0, 1, 1, 0 }, -1234, 2 };
+    tl_pad_s8(&p);
+    for (int y = 0; y < 4; ++y) {
+        for (int x = 0; x < 4; ++x) {
+            const int inside = y >= 1 && y < 3 && x < 3;
+            assert_int_equal(out[y * 4 + x], inside ? in[(y - 1) * 3 + x] : -1234);
+        }
     }
 }
 
@@ -1261,6 +1277,7 @@ int main(void)
         cmocka_unit_test(test_conv2d_s16_matches_the_naive_loop),
         cmocka_unit_test(test_transpose_moves_every_element_where_the_permutation_says),
         cmocka_unit_test(test_pad_surrounds_the_input_with_the_value),
+        cmocka_unit_test(test_pad_int16_surrounds_the_input_with_the_value),
         cmocka_unit_test(test_mean_constants_fold_one_over_the_count),
         cmocka_unit_test(test_mean_averages_the_marked_dimensions),
         cmocka_unit_test(test_softmax_int16_output),

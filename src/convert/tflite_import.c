@@ -650,13 +650,19 @@ static tl_status import_reshape(tl_tfl *im, op_args *a)
     return add_op(im, &a->rec);
 }
 
+/* Data movement keeps the numbers: both sides quantised alike. */
+static int same_quant(const tl_tfl_tensor *a, const tl_tfl_tensor *b)
+{
+    return a->type == b->type && a->zero_point == b->zero_point && fabsf(a->scale - b->scale) <= 1e-6f * b->scale;
+}
+
 /* TRANSPOSE, PAD, PADV2 */
 static tl_status import_transpose_pad(tl_tfl *im, op_args *a)
 {
     const tl_fb *fb = &im->fb;
     tl_status s;
     /* Data movement only: no rescaling, so input and output share their quantisation. */
-    if (a->in.zero_point != a->out.zero_point || fabsf(a->in.scale - a->out.scale) > 1e-6f * a->out.scale || a->in.rank != a->out.rank) {
+    if (!same_quant(&a->in, &a->out) || a->in.rank != a->out.rank) {
         return tl_tfl_fail(im, TL_ERR_QUANT, "input and output must share rank, scale and zero point");
     }
     tl_tfl_tensor arg;
@@ -698,11 +704,11 @@ static tl_status import_transpose_pad(tl_tfl *im, op_args *a)
         if ((s = tl_tfl_read_tensor(im, tl_fb_vec_i32(fb, &a->ins, 2), &c)) != TL_OK) {
             return s;
         }
-        if (c.type != TFL_INT8 || !c.data || c.data_size != 1 || c.zero_point != a->out.zero_point ||
-            fabsf(c.scale - a->out.scale) > 1e-6f * a->out.scale) {
-            return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "its constant must be one int8 value quantised as the output");
+        const uint32_t bytes = a->out.type == TFL_INT16 ? 2 : 1;
+        if (!same_quant(&c, &a->out) || !c.data || c.data_size != bytes) {
+            return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "its constant must be one value typed and quantised as the output");
         }
-        a->rec.p[TL_PAD_VALUE] = (int8_t)c.data[0];
+        a->rec.p[TL_PAD_VALUE] = bytes == 2 ? (int16_t)(c.data[0] | c.data[1] << 8) : (int8_t)c.data[0];
     }
     for (uint32_t i = 0; i < TL_MAX_RANK; ++i) {
         const int32_t before = i < a->in.rank ? v[2 * i] : 0, after = i < a->in.rank ? v[2 * i + 1] : 0;
@@ -1070,12 +1076,6 @@ static tl_status import_lstm(tl_tfl *im, op_args *a)
     return s;
 }
 
-/* Data movement keeps the numbers: both sides quantised alike. */
-static int same_quant(const tl_tfl_tensor *a, const tl_tfl_tensor *b)
-{
-    return a->type == b->type && a->zero_point == b->zero_point && fabsf(a->scale - b->scale) <= 1e-6f * b->scale;
-}
-
 /* A STRIDED_SLICE record from `in` (graph tensor) to TFLite output `out`. */
 static tl_status add_slice(tl_tfl *im, op_args *a, uint16_t in, int32_t out, const int32_t begin[4], const int32_t step[4],
                            int32_t shrink)
@@ -1296,8 +1296,8 @@ static const op_importer importers[] = {
     { TFL_ADD, import_add, T8, 0, 0 },
     { TFL_RESHAPE, import_reshape, T8 | T16 | T32 | TF, 0, 0 },
     { TFL_TRANSPOSE, import_transpose_pad, T8, 0, 0 },
-    { TFL_PAD, import_transpose_pad, T8, 0, 0 },
-    { TFL_PADV2, import_transpose_pad, T8, 0, 0 },
+    { TFL_PAD, import_transpose_pad, T8 | T16, 0, 0 },
+    { TFL_PADV2, import_transpose_pad, T8 | T16, 0, 0 },
     { TFL_SOFTMAX, import_softmax, T8 | T16, 0, 0 },
     { TFL_MEAN, import_mean, T8, 0, 0 },
     { TFL_QUANTIZE, import_quantize, T8 | T16 | T32 | TF, 0, 0 },

@@ -136,13 +136,15 @@ typedef struct tl_transpose_params {
 void tl_transpose_s8(const tl_transpose_params *p);
 
 /* Pads each of the four dimensions with `value`: before[i] rows ahead and
- * after[i] behind. Output must not alias the input. */
+ * after[i] behind; int8 or int16 elements (element_size 1 or 2). Output
+ * must not alias the input. */
 typedef struct tl_pad_params {
-    const int8_t *input;
-    int8_t *output;
+    const void *input;
+    void *output;
     int32_t in_dims[4];
     int32_t before[4], after[4];
-    int8_t value;
+    int32_t value;
+    int32_t element_size;
 } tl_pad_params;
 
 void tl_pad_s8(const tl_pad_params *p);
