@@ -6,6 +6,7 @@
  * inference on it must still stay inside its buffers (this suite also runs
  * under AddressSanitizer and UndefinedBehaviorSanitizer in CI).
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -366,8 +367,8 @@ static void test_import_bad_tflite(void **state)
 }
 
 /* An operator the device cannot run is named, with its index. The KWS
- * model's last operator code is SOFTMAX (25); turning it into MUL (18) must
- * give "operator 12 (MUL): ... not supported". */
+ * model's last operator code is SOFTMAX (25); turning it into GATHER (36) must
+ * give "operator 12 (GATHER): ... not supported". */
 static void test_import_names_unsupported_operator(void **state)
 {
     (void)state;
@@ -382,25 +383,25 @@ static void test_import_names_unsupported_operator(void **state)
     for (size_t at = 0; at + 4 <= size && !patched; ++at) {
         /* builtin_code is an int32 field; the deprecated one a byte. Patch the
          * int32 25 that belongs to an operator code: try each candidate and
-         * keep the one that makes operator 12 a MUL. */
+         * keep the one that makes operator 12 a GATHER. */
         int32_t v;
         memcpy(&v, data + at, 4);
         if (v != 25) {
             continue;
         }
         uint8_t *bad = model_copy(data, size);
-        v = 18;
+        v = 36;
         memcpy(bad + at, &v, 4);
         for (size_t k = 0; k < size; ++k) { /* and the deprecated byte code */
             if (bad[k] == 25 && k != at) {
                 uint8_t *bad2 = model_copy(bad, size);
-                bad2[k] = 18;
+                bad2[k] = 36;
                 tl_graph g;
                 char error[256];
                 const tl_status s = tl_import_tflite(bad2, size, &g, error, sizeof error);
                 if (s == TL_OK) {
                     tl_graph_free(&g);
-                } else if (s == TL_ERR_UNSUPPORTED && strstr(error, "operator 12 (MUL)")) {
+                } else if (s == TL_ERR_UNSUPPORTED && strstr(error, "operator 12 (GATHER)")) {
                     assert_non_null(strstr(error, "not supported"));
                     patched = 1;
                 }
@@ -1120,6 +1121,97 @@ static void test_fully_connected_16x8_imports_and_runs(void **state)
     }
 }
 
+/* ADD, SUB and MUL of broadcasting shapes built as TFLite files: int8
+ * [2, 3] op [3] and int16 [2, 3] op [2, 1]; each output within one step of
+ * the real result, and exactly TFLite's formula. Shapes that do not
+ * broadcast are refused. */
+static void test_add_sub_mul_broadcast_in_int8_and_int16(void **state)
+{
+    (void)state;
+    const int big[2] = { 2, 3 }, row[1] = { 3 }, col[2] = { 2, 1 }, bad[1] = { 2 };
+    const int8_t a8[6] = { -100, -50, 0, 25, 50, 100 }, b8[3] = { -30, 7, 90 };
+    const int16_t a16[6] = { -20000, -5000, 0, 300, 9000, 30000 }, b16[2] = { -1000, 2500 };
+    const int builtins[3] = { 0, 41, 18 }, option_types[3] = { 11, 28, 21 };
+    for (int wide = 0; wide < 2; ++wide) {
+        for (int k = 0; k < 3; ++k) {
+            const float s1 = 0.05f, s2 = wide ? 0.05f : 0.02f, so = k == 2 ? (wide ? 0.5f : 0.1f) : 0.08f;
+            const int32_t z1 = wide ? 0 : 3, z2 = wide ? 0 : -5, zo = wide ? 0 : 1;
+            tfb *b = tfb_new();
+            const int type = wide ? 7 : 9;
+            const int t1 = tfb_tensor(b, "a", type, 2, big, s1, z1, NULL, 0, 0);
+            const int t2 = tfb_tensor(b, "b", type, wide ? 2 : 1, wide ? col : row, s2, z2, NULL, 0, 0);
+            const int to = tfb_tensor(b, "y", type, 2, big, so, zo, NULL, 0, 0);
+            const int ins[2] = { t1, t2 };
+            const tfb_opt none[] = { { 0, 'b', 0 }, { 0, 0, 0 } };
+            tfb_op(b, builtins[k], ins, 2, &to, 1, option_types[k], none);
+            size_t size;
+            uint8_t *file = tfb_finish(b, ins, 2, &to, 1, &size);
+            tfb_free(b);
+            tl_graph g;
+            char error[256];
+            assert_int_equal(tl_import_tflite(file, size, &g, error, sizeof error), TL_OK);
+            free(file);
+            uint8_t *tlm;
+            size_t tlm_size;
+            assert_int_equal(tl_graph_serialize(&g, &tlm, &tlm_size), TL_OK);
+            tl_graph_free(&g);
+            tl_model m;
+            assert_int_equal(tl_model_load(&m, tlm, tlm_size, 0), TL_OK);
+            uint8_t *arena = aligned_alloc(16, (tl_model_arena_size(&m) + 15) / 16 * 16 + 16);
+            tl_interp it;
+            assert_int_equal(tl_interp_init(&it, &m, arena, tl_model_arena_size(&m)), TL_OK);
+            memcpy(tl_interp_input(&it, 0, NULL), wide ? (const void *)a16 : (const void *)a8, wide ? 12 : 6);
+            memcpy(tl_interp_input(&it, 1, NULL), wide ? (const void *)b16 : (const void *)b8, wide ? 4 : 3);
+            assert_int_equal(tl_interp_invoke(&it), TL_OK);
+            const void *y = tl_interp_output(&it, 0, NULL);
+            for (int i = 0; i < 6; ++i) {
+                const int32_t x1 = wide ? a16[i] : a8[i], x2 = wide ? b16[i / 3] : b8[i % 3];
+                const double r1 = (x1 - z1) * (double)s1, r2 = (x2 - z2) * (double)s2;
+                const double real = k == 0 ? r1 + r2 : k == 1 ? r1 - r2 : r1 * r2;
+                const int32_t lo = wide ? -32768 : -128, hi = wide ? 32767 : 127;
+                double q = round(real / so) + zo;
+                q = q < lo ? lo : (q > hi ? hi : q);
+                const int32_t got = wide ? ((const int16_t *)y)[i] : ((const int8_t *)y)[i];
+                assert_true(fabs(q - got) <= 1.0);
+                tl_op_rec rec;
+                memset(&rec, 0, sizeof rec);
+                int32_t want;
+                if (k == 2) {
+                    int32_t mult, shift;
+                    tl_quantize_multiplier((double)s1 * (double)s2 / (double)so, &mult, &shift);
+                    want = tl_requantize((x1 - z1) * (x2 - z2), mult, shift) + zo;
+                } else {
+                    assert_int_equal(tl_add_constants_shifted(s1, z1, s2, z2, so, zo, wide ? 15 : 20, &rec), TL_OK);
+                    const int32_t sa = (x1 - z1) * (1 << rec.p[TL_ADD_LEFT_SHIFT]), sb = (x2 - z2) * (1 << rec.p[TL_ADD_LEFT_SHIFT]);
+                    const int32_t ra = tl_rounding_divide_by_pot(tl_sat_rounding_doubling_high_mul(sa, rec.p[TL_ADD_INPUT1_MULT]), -rec.p[TL_ADD_INPUT1_SHIFT]);
+                    const int32_t rb = tl_rounding_divide_by_pot(tl_sat_rounding_doubling_high_mul(sb, rec.p[TL_ADD_INPUT2_MULT]), -rec.p[TL_ADD_INPUT2_SHIFT]);
+                    const int32_t sum = k == 0 ? ra + rb : ra - rb;
+                    want = tl_rounding_divide_by_pot(tl_sat_rounding_doubling_high_mul(sum, rec.p[TL_ADD_OUTPUT_MULT]),
+                                                     -rec.p[TL_ADD_OUTPUT_SHIFT]) + zo;
+                }
+                want = want < lo ? lo : (want > hi ? hi : want);
+                assert_int_equal(got, want);
+            }
+            free(arena);
+            free(tlm);
+        }
+    }
+    tfb *b = tfb_new();
+    const int t1 = tfb_tensor(b, "a", 9, 2, big, 0.05f, 0, NULL, 0, 0);
+    const int t2 = tfb_tensor(b, "b", 9, 1, bad, 0.05f, 0, NULL, 0, 0);
+    const int to = tfb_tensor(b, "y", 9, 2, big, 0.05f, 0, NULL, 0, 0);
+    const int ins[2] = { t1, t2 };
+    tfb_op(b, 18, ins, 2, &to, 1, 21, NULL);
+    size_t size;
+    uint8_t *file = tfb_finish(b, ins, 2, &to, 1, &size);
+    tfb_free(b);
+    tl_graph g;
+    char error[256];
+    assert_int_equal(tl_import_tflite(file, size, &g, error, sizeof error), TL_ERR_SHAPE);
+    assert_non_null(strstr(error, "operator 0 (MUL): input shapes do not broadcast"));
+    free(file);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1143,6 +1235,7 @@ int main(void)
         cmocka_unit_test(test_npy_reader_takes_floats_and_names_the_rest),
         cmocka_unit_test(test_slices_splits_and_concatenations_move_the_right_elements),
         cmocka_unit_test(test_fully_connected_16x8_imports_and_runs),
+        cmocka_unit_test(test_add_sub_mul_broadcast_in_int8_and_int16),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -191,6 +191,9 @@ tl_status tl_conv_constants(uint8_t opcode, float input_scale, int32_t input_zer
 /* ADD constants into rec (offsets and p[]); TL_ERR_QUANT if out of range. */
 tl_status tl_add_constants(float scale1, int32_t zp1, float scale2, int32_t zp2,
                            float out_scale, int32_t out_zp, tl_op_rec *rec);
+/* The same with another headroom: 20 bits for int8, 15 for int16 (ADD, SUB). */
+tl_status tl_add_constants_shifted(float scale1, int32_t zp1, float scale2, int32_t zp2, float out_scale,
+                                   int32_t out_zp, int left_shift, tl_op_rec *rec);
 
 /* SOFTMAX constants into rec->p[]; TL_ERR_QUANT if out of range. */
 tl_status tl_softmax_constants(float beta, float input_scale, tl_op_rec *rec);

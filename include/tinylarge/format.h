@@ -89,7 +89,9 @@ typedef enum tl_opcode {
     TL_OP_LSTM = 17,       /* TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM */
     TL_OP_STRIDED_SLICE = 18,
     TL_OP_CONCATENATION = 19,
-    TL_OP_COUNT_ = 20
+    TL_OP_SUB = 20,
+    TL_OP_MUL = 21,
+    TL_OP_COUNT_ = 22
 } tl_opcode;
 
 typedef enum tl_activation {
@@ -200,12 +202,18 @@ typedef struct tl_residual_add {
 } tl_residual_add;
 
 /* Meaning of tl_op_rec.p[] per operator. */
+/* ADD and SUB (int8, or int16 with no offsets and a left shift of 15;
+ * shapes that broadcast): */
 enum {
     TL_ADD_INPUT2_OFFSET = 0, TL_ADD_LEFT_SHIFT = 1,
     TL_ADD_INPUT1_MULT = 2, TL_ADD_INPUT1_SHIFT = 3,
     TL_ADD_INPUT2_MULT = 4, TL_ADD_INPUT2_SHIFT = 5,
     TL_ADD_OUTPUT_MULT = 6, TL_ADD_OUTPUT_SHIFT = 7
 };
+/* MUL (int8, or int16 with no offsets; shapes that broadcast):
+ * (x1 - zp1)(x2 - zp2) requantised by (mult, shift), plus the output's zero
+ * point, clamped. input_offset is -zp1. */
+enum { TL_MUL_INPUT2_OFFSET = 0, TL_MUL_MULT = 1, TL_MUL_SHIFT = 2 };
 enum {
     TL_SOFTMAX_INPUT_MULT = 0, TL_SOFTMAX_INPUT_LEFT_SHIFT = 1,
     TL_SOFTMAX_DIFF_MIN = 2

@@ -143,12 +143,18 @@ tl_status tl_conv_constants(uint8_t opcode, float input_scale, int32_t input_zer
 tl_status tl_add_constants(float scale1, int32_t zp1, float scale2, int32_t zp2, float out_scale,
                            int32_t out_zp, tl_op_rec *rec)
 {
+    return tl_add_constants_shifted(scale1, zp1, scale2, zp2, out_scale, out_zp, 20, rec);
+}
+
+tl_status tl_add_constants_shifted(float scale1, int32_t zp1, float scale2, int32_t zp2, float out_scale,
+                                   int32_t out_zp, int left_shift, tl_op_rec *rec)
+{
     if (!(scale1 > 0) || !(scale2 > 0) || !(out_scale > 0) || !isfinite(scale1) || !isfinite(scale2) ||
         !isfinite(out_scale)) {
         return TL_ERR_QUANT;
     }
-    /* TFLite Micro's add: inputs to a common scale with 20 bits of headroom. */
-    const int left_shift = 20;
+    /* TFLite Micro's add and sub: inputs to a common scale with 20 bits of
+     * headroom (int8) or 15 (int16). */
     const double twice_max = 2 * (double)(scale1 > scale2 ? scale1 : scale2);
     const double real1 = (double)scale1 / twice_max;
     const double real2 = (double)scale2 / twice_max;

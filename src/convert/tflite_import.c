@@ -606,12 +606,14 @@ static tl_status import_pool(tl_tfl *im, op_args *a)
 }
 
 /* ADD */
-static tl_status import_add(tl_tfl *im, op_args *a)
+/* ADD, SUB and MUL: int8, or int16 with zero points of 0; shapes that
+ * broadcast (TFLite's rules, up to 4-D); a fused activation's clamp. */
+static tl_status import_binary(tl_tfl *im, op_args *a)
 {
     const tl_fb *fb = &im->fb;
     tl_status s;
     if (a->has_opt && tl_fb_u8(fb, &a->opt, 0, 0, &a->act) != 0) {
-        return tl_tfl_malformed(im, "add options");
+        return tl_tfl_malformed(im, "arithmetic options");
     }
     if (a->ins.length != 2) {
         return tl_tfl_fail(im, TL_ERR_SHAPE, "expects two inputs");
@@ -621,17 +623,46 @@ static tl_status import_add(tl_tfl *im, op_args *a)
     if ((s = tl_tfl_read_tensor(im, in2_index, &in2)) != TL_OK) {
         return s;
     }
-    if (tl_tfl_elements(&a->in) != tl_tfl_elements(&a->out) || tl_tfl_elements(&in2) != tl_tfl_elements(&a->out)) {
-        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "ADD with broadcasting is not supported");
+    const int wide = a->out.type == TFL_INT16;
+    if (a->in.type != a->out.type || in2.type != a->out.type) {
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "inputs and output must share one type");
+    }
+    if (wide && (a->in.zero_point || in2.zero_point || a->out.zero_point)) {
+        return tl_tfl_fail(im, TL_ERR_QUANT, "int16 operands need zero points of 0");
+    }
+    if (a->in.rank > 4 || in2.rank > 4 || a->out.rank > 4) {
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "broadcasting over more than 4 dimensions");
+    }
+    for (uint32_t k = 1; k <= a->out.rank; ++k) { /* from the last dimension */
+        const uint32_t o = a->out.dims[a->out.rank - k];
+        const uint32_t d1 = k <= a->in.rank ? a->in.dims[a->in.rank - k] : 1, d2 = k <= in2.rank ? in2.dims[in2.rank - k] : 1;
+        if ((d1 != 1 && d1 != o) || (d2 != 1 && d2 != o)) {
+            return tl_tfl_fail(im, TL_ERR_SHAPE, "input shapes do not broadcast to the output's");
+        }
     }
     if ((s = activation(im, in2_index, &a->rec.inputs[1])) != TL_OK ||
         (s = fused_activation(im, a->act, &a->out, &a->rec)) != TL_OK) {
         return s;
     }
-    a->rec.opcode = TL_OP_ADD;
+    if (wide) {
+        tl_activation_range16(a->rec.activation, a->out.scale, &a->rec.act_min, &a->rec.act_max);
+    }
     a->rec.input_count = 2;
-    if (tl_add_constants(a->in.scale, a->in.zero_point, in2.scale, in2.zero_point, a->out.scale,
-                         a->out.zero_point, &a->rec) != TL_OK) {
+    if (a->builtin == TFL_MUL) {
+        a->rec.opcode = TL_OP_MUL;
+        a->rec.input_offset = -a->in.zero_point;
+        a->rec.output_offset = a->out.zero_point;
+        a->rec.p[TL_MUL_INPUT2_OFFSET] = -in2.zero_point;
+        tl_quantize_multiplier((double)a->in.scale * (double)in2.scale / (double)a->out.scale, &a->rec.p[TL_MUL_MULT],
+                               &a->rec.p[TL_MUL_SHIFT]);
+        if (a->rec.p[TL_MUL_SHIFT] > 30) {
+            return tl_tfl_fail(im, TL_ERR_QUANT, "output scale too small for the input scales");
+        }
+        return add_op(im, &a->rec);
+    }
+    a->rec.opcode = a->builtin == TFL_SUB ? TL_OP_SUB : TL_OP_ADD;
+    if (tl_add_constants_shifted(a->in.scale, a->in.zero_point, in2.scale, in2.zero_point, a->out.scale,
+                                 a->out.zero_point, wide ? 15 : 20, &a->rec) != TL_OK) {
         return tl_tfl_fail(im, TL_ERR_QUANT, "output scale too small for the input scales");
     }
     return add_op(im, &a->rec);
@@ -1293,7 +1324,9 @@ static const op_importer importers[] = {
     { TFL_FULLY_CONNECTED, import_fully_connected, T8 | T16, 0, 0 },
     { TFL_AVERAGE_POOL_2D, import_pool, T8, 0, 0 },
     { TFL_MAX_POOL_2D, import_pool, T8, 0, 0 },
-    { TFL_ADD, import_add, T8, 0, 0 },
+    { TFL_ADD, import_binary, T8 | T16, 0, 0 },
+    { TFL_SUB, import_binary, T8 | T16, 0, 0 },
+    { TFL_MUL, import_binary, T8 | T16, 0, 0 },
     { TFL_RESHAPE, import_reshape, T8 | T16 | T32 | TF, 0, 0 },
     { TFL_TRANSPOSE, import_transpose_pad, T8, 0, 0 },
     { TFL_PAD, import_transpose_pad, T8 | T16, 0, 0 },

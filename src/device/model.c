@@ -197,13 +197,16 @@ tl_status tl_op_check_window(uint32_t in, uint32_t out, uint32_t k, uint32_t str
     return TL_OK;
 }
 
-/* Offsets in int8 range, left shift <= 20 (so an input shifted left stays
- * below 2^28), multipliers >= 0 and right shifts only. */
-tl_status tl_op_check_add_quant(const tl_residual_add *q)
+/* int8: offsets in int8 range, left shift <= 20 (so an input shifted left
+ * stays below 2^28); int16 (wide): no offsets, left shift <= 15 (2^30);
+ * multipliers >= 0 and right shifts only. */
+tl_status tl_op_check_add_quant(const tl_residual_add *q, int wide)
 {
-    if (q->input1_offset < -127 || q->input1_offset > 128 || q->input2_offset < -127 ||
-        q->input2_offset > 128 || q->output_offset < -128 || q->output_offset > 127 ||
-        q->left_shift < 0 || q->left_shift > 20 || q->act_min < -128 || q->act_max > 127 ||
+    const int32_t lo = wide ? -32768 : -128, hi = wide ? 32767 : 127;
+    if ((wide ? (q->input1_offset != 0 || q->input2_offset != 0 || q->output_offset != 0 || q->left_shift > 15)
+              : (q->input1_offset < -127 || q->input1_offset > 128 || q->input2_offset < -127 ||
+                 q->input2_offset > 128 || q->output_offset < -128 || q->output_offset > 127 || q->left_shift > 20)) ||
+        q->left_shift < 0 || q->act_min < lo || q->act_max > hi ||
         q->act_min > q->act_max || q->conv_is_input1 < 0 || q->conv_is_input1 > 1) {
         return TL_ERR_QUANT;
     }

@@ -53,8 +53,13 @@ tl_status tl_op_check_requant(const tl_model *m, const tl_op_rec *op, uint32_t c
 tl_status tl_op_check_window(uint32_t in, uint32_t out, uint32_t k, uint32_t stride, uint32_t dilation,
                              int32_t pad);
 
-/* ADD-style constants (offsets, shifts, multipliers, clamp). */
-tl_status tl_op_check_add_quant(const tl_residual_add *q);
+/* ADD-style constants (offsets, shifts, multipliers, clamp), int8 or (wide)
+ * int16. */
+tl_status tl_op_check_add_quant(const tl_residual_add *q, int wide);
+
+/* Two inputs and an output, all int8 or all int16 (*wide), whose shapes
+ * broadcast (TFLite's rules, up to 4-D). */
+tl_status tl_op_check_broadcast(const tl_model *m, const tl_op_rec *op, int *wide);
 
 /* A multiplier/shift pair as TFLite's MultiplyByQuantizedMultiplier takes it. */
 int tl_op_valid_multiplier(int32_t multiplier, int32_t shift);
@@ -83,5 +88,12 @@ static inline const int32_t *tl_op_weights_i32(const tl_model *m, uint32_t offse
 struct tl_sigmoid_params;
 /* LOGISTIC's and TANH's kernel parameters from a checked record. */
 void tl_op_sigmoid_params(const tl_interp *it, const tl_op_rec *op, struct tl_sigmoid_params *p);
+
+struct tl_broadcast_params;
+/* The broadcast walk's parameters from a checked record. */
+void tl_op_broadcast_params(const tl_interp *it, const tl_op_rec *op, struct tl_broadcast_params *p);
+
+/* An ADD / SUB record's constants as tl_residual_add. */
+void tl_op_add_quant(const tl_op_rec *op, tl_residual_add *q);
 
 #endif /* TL_OP_H */

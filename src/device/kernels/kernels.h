@@ -91,15 +91,47 @@ static inline int32_t tl_scale_below_one(int32_t x, int32_t multiplier, int32_t 
     return tl_rounding_divide_by_pot(tl_sat_rounding_doubling_high_mul(x, multiplier), -shift);
 }
 
-static inline int8_t tl_add_element(int32_t a, int32_t b, const tl_residual_add *q)
+/* ADD (sign 1) or SUB (sign -1) of one element pair, clamped: int8
+ * (left shift 20) or int16 (left shift 15, zero offsets) alike. */
+static inline int32_t tl_add_value(int32_t a, int32_t b, const tl_residual_add *q, int32_t sign)
 {
     const int32_t sa = (q->input1_offset + a) * (1 << q->left_shift);
     const int32_t sb = (q->input2_offset + b) * (1 << q->left_shift);
     const int32_t sum = tl_scale_below_one(sa, q->input1_multiplier, q->input1_shift) +
-                        tl_scale_below_one(sb, q->input2_multiplier, q->input2_shift);
+                        sign * tl_scale_below_one(sb, q->input2_multiplier, q->input2_shift);
     const int32_t out = tl_scale_below_one(sum, q->output_multiplier, q->output_shift) + q->output_offset;
-    return (int8_t)(out < q->act_min ? q->act_min : (out > q->act_max ? q->act_max : out));
+    return out < q->act_min ? q->act_min : (out > q->act_max ? q->act_max : out);
 }
+
+static inline int8_t tl_add_element(int32_t a, int32_t b, const tl_residual_add *q)
+{
+    return (int8_t)tl_add_value(a, b, q, 1);
+}
+
+/* An element-wise op of two tensors broadcast to the output (4-D views,
+ * right-aligned as TFLite broadcasts: a dim of 1 repeats), int8 or int16
+ * elements (element_size 1 or 2), the element function given. */
+typedef int32_t (*tl_element_fn)(int32_t a, int32_t b, const void *ctx);
+
+typedef struct tl_broadcast_params {
+    const void *input1, *input2;
+    void *output;
+    int32_t element_size;
+    int32_t dims1[4], dims2[4], out_dims[4];
+} tl_broadcast_params;
+
+void tl_broadcast_apply(const tl_broadcast_params *p, tl_element_fn fn, const void *ctx);
+
+/* MUL's constants: (a + input1_offset) (b + input2_offset) requantised. */
+typedef struct tl_mul_quant {
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t multiplier, shift;
+    int32_t act_min, act_max;
+} tl_mul_quant;
+
+int32_t tl_add_fn(int32_t a, int32_t b, const void *quant);
+int32_t tl_sub_fn(int32_t a, int32_t b, const void *quant);
+int32_t tl_mul_fn(int32_t a, int32_t b, const void *quant);
 
 /* Element-wise add of two same-shape tensors; output may alias an input.
  * quant.conv_is_input1 is unused here. */

@@ -98,7 +98,7 @@ static tl_status check_residual(const tl_model *m, const tl_op_rec *op, const tl
     if (at % 4 != 0 || (uint64_t)at + sizeof(tl_residual_add) > m->weights_size) {
         return TL_ERR_BOUNDS;
     }
-    return tl_op_check_add_quant((const tl_residual_add *)(const void *)(m->weights + at));
+    return tl_op_check_add_quant((const tl_residual_add *)(const void *)(m->weights + at), 0);
 }
 
 /* The shapes a convolution-like record implies, checked. */
