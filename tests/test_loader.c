@@ -1212,6 +1212,55 @@ static void test_add_sub_mul_broadcast_in_int8_and_int16(void **state)
     free(file);
 }
 
+/* LEAKY_RELU (int8 and int16), RELU6 and RELU built as TFLite files:
+ * every value TFLite's formula gives, within one step of the real one. */
+static void test_relu_family_and_leaky_relu(void **state)
+{
+    (void)state;
+    const int shape[1] = { 8 };
+    const int8_t x8[8] = { -128, -60, -3, 0, 1, 50, 90, 127 };
+    const int16_t x16[8] = { -32768, -9000, -7, 0, 3, 1000, 20000, 32767 };
+    const int builtins[4] = { 98, 98, 21, 19 }; /* LEAKY_RELU int8, int16, RELU6, RELU */
+    for (int k = 0; k < 4; ++k) {
+        const int wide = k == 1;
+        const float s_in = wide ? 0.001f : 0.05f, s_out = wide ? 0.0008f : 0.04f, alpha = 0.3f;
+        const int32_t z_in = wide ? 0 : -4, z_out = wide ? 0 : 10;
+        tfb *b = tfb_new();
+        const int t_in = tfb_tensor(b, "x", wide ? 7 : 9, 1, shape, s_in, z_in, NULL, 0, 0);
+        const int t_out = tfb_tensor(b, "y", wide ? 7 : 9, 1, shape, s_out, z_out, NULL, 0, 0);
+        const tfb_opt leaky[] = { { 0, 'f', alpha }, { 0, 0, 0 } };
+        tfb_op(b, builtins[k], &t_in, 1, &t_out, 1, k < 2 ? 55 : 0, k < 2 ? leaky : NULL);
+        size_t size;
+        uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
+        tfb_free(b);
+        int16_t y16[8];
+        int8_t y8[8];
+        char error[256];
+        assert_int_equal(import_and_run(file, size, wide ? (const int8_t *)(const void *)x16 : x8, wide ? 16 : 8,
+                                        wide ? (int8_t *)(void *)y16 : y8, wide ? 16 : 8, error, sizeof error), TL_OK);
+        const int32_t lo = wide ? -32768 : -128, hi = wide ? 32767 : 127;
+        int32_t m_id, s_id, m_a, s_a;
+        tl_quantize_multiplier((double)(s_in / s_out), &m_id, &s_id);
+        tl_quantize_multiplier((double)(s_in * alpha / s_out), &m_a, &s_a);
+        for (int i = 0; i < 8; ++i) {
+            const int32_t v = (wide ? x16[i] : x8[i]) - z_in;
+            const double real = v * (double)s_in;
+            double r = k < 2 ? (real < 0 ? alpha * real : real) : (real < 0 ? 0 : (k == 2 && real > 6 ? 6 : real));
+            double q = round(r / s_out) + z_out;
+            q = q < lo ? lo : (q > hi ? hi : q);
+            int32_t want = tl_requantize(v, k < 2 && v < 0 ? m_a : m_id, k < 2 && v < 0 ? s_a : s_id) + z_out;
+            if (k >= 2) {
+                const int32_t top = k == 2 ? (int32_t)(roundf(6.0f / s_out) + z_out) : hi;
+                want = want < z_out ? z_out : (want > top ? top : want);
+            }
+            want = want < lo ? lo : (want > hi ? hi : want);
+            const int32_t got = wide ? y16[i] : y8[i];
+            assert_int_equal(got, want);
+            assert_true(fabs(q - got) <= 1.0);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1236,6 +1285,7 @@ int main(void)
         cmocka_unit_test(test_slices_splits_and_concatenations_move_the_right_elements),
         cmocka_unit_test(test_fully_connected_16x8_imports_and_runs),
         cmocka_unit_test(test_add_sub_mul_broadcast_in_int8_and_int16),
+        cmocka_unit_test(test_relu_family_and_leaky_relu),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

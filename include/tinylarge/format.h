@@ -91,7 +91,9 @@ typedef enum tl_opcode {
     TL_OP_CONCATENATION = 19,
     TL_OP_SUB = 20,
     TL_OP_MUL = 21,
-    TL_OP_COUNT_ = 22
+    TL_OP_RELU = 22,       /* RELU, RELU6, RELU_N1_TO_1 */
+    TL_OP_LEAKY_RELU = 23,
+    TL_OP_COUNT_ = 24
 } tl_opcode;
 
 typedef enum tl_activation {
@@ -214,6 +216,11 @@ enum {
  * (x1 - zp1)(x2 - zp2) requantised by (mult, shift), plus the output's zero
  * point, clamped. input_offset is -zp1. */
 enum { TL_MUL_INPUT2_OFFSET = 0, TL_MUL_MULT = 1, TL_MUL_SHIFT = 2 };
+/* RELU (and RELU6, RELU_N1_TO_1) and LEAKY_RELU, int8 or int16:
+ * x - input zero point (`input_offset` is -zp) requantised by the
+ * identity pair, or for LEAKY_RELU below zero by the alpha pair, plus the
+ * output's zero point, clamped to [act_min, act_max]. */
+enum { TL_RELU_MULT = 0, TL_RELU_SHIFT = 1, TL_RELU_ALPHA_MULT = 2, TL_RELU_ALPHA_SHIFT = 3 };
 enum {
     TL_SOFTMAX_INPUT_MULT = 0, TL_SOFTMAX_INPUT_LEFT_SHIFT = 1,
     TL_SOFTMAX_DIFF_MIN = 2

@@ -1308,6 +1308,48 @@ static tl_status import_concatenation(tl_tfl *im, op_args *a)
     return TL_OK;
 }
 
+/* The quantised level of a real value on a tensor's grid, clamped to its
+ * type (TFLite's roundf(x / scale) + zero point). */
+static int32_t level(float x, const tl_tfl_tensor *t, int32_t lo, int32_t hi)
+{
+    const float q = roundf(x / t->scale) + (float)t->zero_point;
+    return q < (float)lo ? lo : (q > (float)hi ? hi : (int32_t)q);
+}
+
+/* RELU, RELU6, RELU_N1_TO_1 and LEAKY_RELU, int8 or int16: TFLite Micro's
+ * Prepare (identity multiplier in_scale / out_scale computed in float,
+ * alpha's likewise, the clamp at the quantised 0, 6, -1 and 1). */
+static tl_status import_relu(tl_tfl *im, op_args *a)
+{
+    if (tl_tfl_elements(&a->in) != tl_tfl_elements(&a->out) || a->in.type != a->out.type) {
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "input and output differ in size or type");
+    }
+    const int32_t lo = a->out.type == TFL_INT16 ? -32768 : -128, hi = a->out.type == TFL_INT16 ? 32767 : 127;
+    a->rec.opcode = a->builtin == TFL_LEAKY_RELU ? TL_OP_LEAKY_RELU : TL_OP_RELU;
+    a->rec.input_offset = -a->in.zero_point;
+    a->rec.output_offset = a->out.zero_point;
+    a->rec.act_min = (int16_t)lo;
+    a->rec.act_max = (int16_t)hi;
+    tl_quantize_multiplier((double)(a->in.scale / a->out.scale), &a->rec.p[TL_RELU_MULT], &a->rec.p[TL_RELU_SHIFT]);
+    if (a->builtin == TFL_LEAKY_RELU) {
+        float alpha = 0.0f;
+        if (a->has_opt && tl_fb_f32(&im->fb, &a->opt, 0, 0.0f, &alpha) != 0) {
+            return tl_tfl_malformed(im, "leaky relu options");
+        }
+        tl_quantize_multiplier((double)(a->in.scale * alpha / a->out.scale), &a->rec.p[TL_RELU_ALPHA_MULT],
+                               &a->rec.p[TL_RELU_ALPHA_SHIFT]);
+    } else {
+        a->rec.act_min = (int16_t)level(a->builtin == TFL_RELU_N1_TO_1_OP ? -1.0f : 0.0f, &a->out, lo, hi);
+        if (a->builtin != TFL_RELU) {
+            a->rec.act_max = (int16_t)level(a->builtin == TFL_RELU6 ? 6.0f : 1.0f, &a->out, lo, hi);
+        }
+    }
+    if (a->rec.p[TL_RELU_SHIFT] > 15 || a->rec.p[TL_RELU_ALPHA_SHIFT] > 15) {
+        return tl_tfl_fail(im, TL_ERR_QUANT, "input and output scales give a multiplier out of range");
+    }
+    return add_op(im, &a->rec);
+}
+
 /* The operators the importer translates: one line each. */
 
 typedef struct op_importer {
@@ -1327,6 +1369,10 @@ static const op_importer importers[] = {
     { TFL_ADD, import_binary, T8 | T16, 0, 0 },
     { TFL_SUB, import_binary, T8 | T16, 0, 0 },
     { TFL_MUL, import_binary, T8 | T16, 0, 0 },
+    { TFL_RELU, import_relu, T8 | T16, 0, 0 },
+    { TFL_RELU6, import_relu, T8 | T16, 0, 0 },
+    { TFL_RELU_N1_TO_1_OP, import_relu, T8 | T16, 0, 0 },
+    { TFL_LEAKY_RELU, import_relu, T8 | T16, 0, 0 },
     { TFL_RESHAPE, import_reshape, T8 | T16 | T32 | TF, 0, 0 },
     { TFL_TRANSPOSE, import_transpose_pad, T8, 0, 0 },
     { TFL_PAD, import_transpose_pad, T8 | T16, 0, 0 },

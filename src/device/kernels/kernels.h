@@ -129,6 +129,19 @@ typedef struct tl_mul_quant {
     int32_t act_min, act_max;
 } tl_mul_quant;
 
+/* RELU-like activations (see format.h, TL_RELU_*), int8 or int16. */
+typedef struct tl_relu_params {
+    const void *input;
+    void *output;
+    int32_t element_size, count;
+    int32_t input_offset, output_offset;
+    int32_t multiplier, shift;
+    int32_t leaky, alpha_multiplier, alpha_shift;
+    int32_t act_min, act_max;
+} tl_relu_params;
+
+void tl_relu(const tl_relu_params *p);
+
 int32_t tl_add_fn(int32_t a, int32_t b, const void *quant);
 int32_t tl_sub_fn(int32_t a, int32_t b, const void *quant);
 int32_t tl_mul_fn(int32_t a, int32_t b, const void *quant);
