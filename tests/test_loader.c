@@ -1261,6 +1261,60 @@ static void test_relu_family_and_leaky_relu(void **state)
     }
 }
 
+/* SOFTMAX with int16 in and out built as a TFLite file: TFLite's tables
+ * (their ends worked out), each probability within a few 2^-15 steps of the
+ * real softmax, rows summing to about one; an int16 softmax whose output is
+ * not at 1/32768 is refused. */
+static void test_softmax_int16_in_and_out(void **state)
+{
+    (void)state;
+    int16_t exp_lut[513], rec_lut[513];
+    tl_softmax16_tables(exp_lut, rec_lut);
+    assert_int_equal(exp_lut[512], 32767);  /* exp(0) = 1, saturated */
+    assert_int_equal(exp_lut[0], 2);        /* round(1.49), less the midpoint bias round(-1 / 2) */
+    assert_int_equal(rec_lut[0], 32767);    /* 1 / (1 + 0), saturated */
+    assert_int_equal(rec_lut[512], 16384);  /* 1 / 2 */
+    const int shape[2] = { 2, 5 };
+    const int16_t x[10] = { 0, 1000, 2000, 3000, 4000, -32768, 0, 32767, 100, 100 };
+    for (int bad = 0; bad < 2; ++bad) {
+        const float s_in = 0.0005f;
+        tfb *b = tfb_new();
+        const int t_in = tfb_tensor(b, "x", 7, 2, shape, s_in, 0, NULL, 0, 0);
+        const int t_out = tfb_tensor(b, "y", 7, 2, shape, bad ? 1.0f / 256 : 1.0f / 32768, 0, NULL, 0, 0);
+        const tfb_opt beta[] = { { 0, 'f', 1.0 }, { 0, 0, 0 } };
+        tfb_op(b, 25, &t_in, 1, &t_out, 1, 9, beta);
+        size_t size;
+        uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
+        tfb_free(b);
+        int16_t y[10];
+        char error[256];
+        const tl_status s = import_and_run(file, size, (const int8_t *)(const void *)x, 20, (int8_t *)(void *)y, 20, error,
+                                           sizeof error);
+        if (bad) {
+            assert_int_equal(s, TL_ERR_QUANT);
+            assert_non_null(strstr(error, "output must be int16 at scale 1/32768"));
+            continue;
+        }
+        assert_int_equal(s, TL_OK);
+        for (int r = 0; r < 2; ++r) {
+            double max = -1e9, sum = 0;
+            int32_t total = 0;
+            for (int c = 0; c < 5; ++c) {
+                max = x[r * 5 + c] * (double)s_in > max ? x[r * 5 + c] * (double)s_in : max;
+            }
+            for (int c = 0; c < 5; ++c) {
+                sum += exp(x[r * 5 + c] * (double)s_in - max);
+            }
+            for (int c = 0; c < 5; ++c) {
+                const double want = exp(x[r * 5 + c] * (double)s_in - max) / sum * 32768.0;
+                assert_true(fabs(want - y[r * 5 + c]) <= 64.0); /* the tables' interpolation, 2^-9 */
+                total += y[r * 5 + c];
+            }
+            assert_true(abs(total - 32768) <= 128);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1286,6 +1340,7 @@ int main(void)
         cmocka_unit_test(test_fully_connected_16x8_imports_and_runs),
         cmocka_unit_test(test_add_sub_mul_broadcast_in_int8_and_int16),
         cmocka_unit_test(test_relu_family_and_leaky_relu),
+        cmocka_unit_test(test_softmax_int16_in_and_out),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -202,6 +202,10 @@ tl_status tl_softmax_constants(float beta, float input_scale, tl_op_rec *rec);
  * (multiplier, left shift) and the radius beyond which they saturate. */
 tl_status tl_sigmoid_constants(float input_scale, int32_t *multiplier, int32_t *shift, int32_t *radius);
 
+/* The two tables of TFLite's int16 softmax (exp on [-10, 0], 1 / (1 + x)
+ * on [0, 1]), built as its Prepare builds them. */
+void tl_softmax16_tables(int16_t exp_lut[513], int16_t reciprocal_lut[513]);
+
 /* MEAN's requantisation over `count` values: in_scale / out_scale with
  * 1 / count folded in, as TFLite's QuantizedMeanOrSum does it. */
 tl_status tl_mean_constants(float input_scale, float output_scale, uint32_t count, int32_t *multiplier,

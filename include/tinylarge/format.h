@@ -225,6 +225,10 @@ enum {
     TL_SOFTMAX_INPUT_MULT = 0, TL_SOFTMAX_INPUT_LEFT_SHIFT = 1,
     TL_SOFTMAX_DIFF_MIN = 2
 };
+/* SOFTMAX with int16 input (and output): p[0], p[1] scale the differences
+ * so that [-65535, 0] spans [-10, 0]; `requant` / `bias` hold the block of
+ * TFLite's two 513-entry int16 tables, exp on [-10, 0] then 1 / (1 + x) on
+ * [0, 1]. */
 /* TRANSPOSE: output dimension i is input dimension p[TL_TRANSPOSE_PERM + i]
  * (four entries; past the tensors' rank, i itself). */
 enum { TL_TRANSPOSE_PERM = 0 };

@@ -248,3 +248,42 @@ tl_status tl_sigmoid_constants(float input_scale, int32_t *multiplier, int32_t *
     *radius = r > 65536.0 ? 65536 : (int32_t)r;
     return TL_OK;
 }
+
+static float exp_of(float x)
+{
+    return expf(x);
+}
+
+static float one_over_one_plus(float x)
+{
+    return 1.0f / (1.0f + x);
+}
+
+/* TFLite's gen_lut<float, int16_t, int16_t>: 512 samples of f over
+ * [lo, hi] in float, each biased by half the error of linear
+ * interpolation at its interval's midpoint, then f(hi) for the last slope. */
+static void gen_lut16(float (*f)(float), float lo, float hi, int16_t *lut)
+{
+    const int steps = 512;
+    const float step = (hi - lo) / (float)steps, half_step = step / 2;
+    const float scale = 65536.0f / 2.0f; /* (max - min + 1) / (output_max - output_min), outputs on [-1, 1] */
+    for (int i = 0; i < steps; ++i) {
+        const float val = f(lo + (float)i * step);
+        const float val_mid = f(lo + (float)i * step + half_step);
+        const float val_next = f(lo + (float)(i + 1) * step);
+        const float sample = roundf(val * scale);
+        const float interp = roundf((val_next * scale + roundf(val * scale)) / 2);
+        const float mid = roundf(val_mid * scale);
+        const float bias = roundf((interp - mid) / 2);
+        const float v = sample - bias;
+        lut[i] = (int16_t)(v < -32768.0f ? -32768.0f : (v > 32767.0f ? 32767.0f : v));
+    }
+    const float last = roundf(f(hi) * scale);
+    lut[steps] = (int16_t)(last < -32768.0f ? -32768.0f : (last > 32767.0f ? 32767.0f : last));
+}
+
+void tl_softmax16_tables(int16_t exp_lut[513], int16_t reciprocal_lut[513])
+{
+    gen_lut16(exp_of, -10.0f, 0.0f, exp_lut);
+    gen_lut16(one_over_one_plus, 0.0f, 1.0f, reciprocal_lut);
+}

@@ -763,10 +763,27 @@ static tl_status import_softmax(tl_tfl *im, op_args *a)
     if (tl_tfl_elements(&a->in) != tl_tfl_elements(&a->out) || a->in.dims[a->in.rank - 1] != a->out.dims[a->out.rank - 1]) {
         return tl_tfl_fail(im, TL_ERR_SHAPE, "input and output shapes differ");
     }
+    if (a->in.type == TFL_INT16) { /* int16 in and out: TFLite Micro's tables and scaling */
+        if (a->out.type != TFL_INT16 || a->out.zero_point != 0 ||
+            fabsf(a->out.scale - 1.0f / 32768) > 1e-3f * (1.0f / 32768)) {
+            return tl_tfl_fail(im, TL_ERR_QUANT, "an int16 softmax's output must be int16 at scale 1/32768, zero point 0");
+        }
+        a->rec.opcode = TL_OP_SOFTMAX;
+        tl_quantize_multiplier((double)a->in.scale * (double)beta / (10.0 / 65535.0), &a->rec.p[TL_SOFTMAX_INPUT_MULT],
+                               &a->rec.p[TL_SOFTMAX_INPUT_LEFT_SHIFT]);
+        if (a->rec.p[TL_SOFTMAX_INPUT_LEFT_SHIFT] > 14) {
+            return tl_tfl_fail(im, TL_ERR_QUANT, "input scale %g gives a softmax multiplier out of range", a->in.scale);
+        }
+        int16_t luts[2 * 513];
+        tl_softmax16_tables(luts, luts + 513);
+        const int32_t op = tl_graph_add_op(im->g, &a->rec, NULL, NULL, 0);
+        const tl_status s = op < 0 ? TL_ERR_NOMEM : tl_graph_set_op_block(im->g, (uint32_t)op, luts, sizeof luts);
+        return s == TL_OK ? TL_OK : tl_tfl_fail(im, s, "out of memory");
+    }
     const int out16 = im->g->tensors[a->rec.output].rec.dtype == TL_DTYPE_INT16;
     if (im->g->tensors[a->rec.inputs[0]].rec.dtype != TL_DTYPE_INT8 ||
         (!out16 && im->g->tensors[a->rec.output].rec.dtype != TL_DTYPE_INT8)) {
-        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "runs on an int8 input, with an int8 or int16 output");
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "runs on an int8 input with an int8 or int16 output, or int16 in and out");
     }
     if (out16 ? (a->out.zero_point != -32768 || fabsf(a->out.scale - 1.0f / 65536) > 1e-3f * (1.0f / 65536))
               : (a->out.zero_point != -128 || fabsf(a->out.scale - 1.0f / 256) > 1e-6f * (1.0f / 256))) {

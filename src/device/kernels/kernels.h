@@ -169,6 +169,19 @@ typedef struct tl_softmax_params {
 
 void tl_softmax_s8(const tl_softmax_params *p);
 
+/* SOFTMAX, int16 in and out (see format.h, TL_SOFTMAX16_*): output scale
+ * 1/32768, zero point 0. Output may alias the input. */
+#define TL_SOFTMAX16_LUT 513
+typedef struct tl_softmax16_params {
+    const int16_t *input;
+    int16_t *output;
+    int32_t rows, depth;
+    int32_t input_multiplier, input_shift;
+    const int16_t *exp_lut, *reciprocal_lut;     /* TL_SOFTMAX16_LUT entries each */
+} tl_softmax16_params;
+
+void tl_softmax_s16(const tl_softmax16_params *p);
+
 /* Permutes the four dimensions: output dimension i is input dimension
  * perm[i]. Output must not alias the input. */
 typedef struct tl_transpose_params {

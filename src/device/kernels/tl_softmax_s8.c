@@ -68,9 +68,30 @@ void tl_softmax_s8(const tl_softmax_params *p)
 
 #define TL_MAX_SOFTMAX_DEPTH 4095u  /* keeps the Q12.19 sum of exps in int32 */
 
+/* int16 in and out of one shape: the tables' block, a shift that keeps the
+ * scaled difference (|d| <= 65535) in int32. (A row's sum of exps, each at
+ * most 32767, stays in int32 for any depth up to TL_MAX_DIM.) */
+static tl_status check_softmax16(const tl_model *m, const tl_op_rec *op)
+{
+    const tl_tensor_rec *in = tl_op_tensor(m, op->inputs[0]), *out = tl_op_tensor(m, op->output);
+    if (op->input_count != 1 || out->dtype != TL_DTYPE_INT16 || in->data_size != out->data_size ||
+        in->rank != out->rank || in->dims[in->rank - 1] != out->dims[out->rank - 1]) {
+        return TL_ERR_SHAPE;
+    }
+    if (op->requant % 4 != 0 || op->bias != 4u * TL_SOFTMAX16_LUT ||
+        (uint64_t)op->requant + op->bias > m->weights_size) {
+        return TL_ERR_BOUNDS;
+    }
+    const int32_t shift = op->p[TL_SOFTMAX_INPUT_LEFT_SHIFT];
+    return tl_op_valid_multiplier(op->p[TL_SOFTMAX_INPUT_MULT], shift) && shift <= 14 ? TL_OK : TL_ERR_QUANT;
+}
+
 static tl_status check_softmax(const tl_model *m, const tl_op_rec *op)
 {
     const tl_tensor_rec *in = tl_op_tensor(m, op->inputs[0]), *out = tl_op_tensor(m, op->output);
+    if (tl_op_is_activation(in) && in->dtype == TL_DTYPE_INT16) {
+        return check_softmax16(m, op);
+    }
     if (op->input_count != 1 || !tl_op_is_s8_activation(in) ||
         (out->dtype != TL_DTYPE_INT8 && out->dtype != TL_DTYPE_INT16)) {
         return TL_ERR_FORMAT;
@@ -90,9 +111,28 @@ static tl_status check_softmax(const tl_model *m, const tl_op_rec *op)
     return TL_OK;
 }
 
+static void run_softmax16(const tl_interp *it, const tl_op_rec *op)
+{
+    const tl_tensor_rec *in = &it->model->tensors[op->inputs[0]];
+    tl_softmax16_params p;
+    p.input = (const int16_t *)(const void *)tl_op_activation(it, op->inputs[0]);
+    p.output = (int16_t *)(void *)tl_op_activation(it, op->output);
+    p.depth = (int32_t)in->dims[in->rank - 1];
+    p.rows = (int32_t)(in->data_size / 2u / (uint32_t)p.depth);
+    p.input_multiplier = op->p[TL_SOFTMAX_INPUT_MULT];
+    p.input_shift = op->p[TL_SOFTMAX_INPUT_LEFT_SHIFT];
+    p.exp_lut = (const int16_t *)(const void *)(it->model->weights + op->requant);
+    p.reciprocal_lut = p.exp_lut + TL_SOFTMAX16_LUT;
+    tl_softmax_s16(&p);
+}
+
 static void run_softmax(const tl_interp *it, const tl_op_rec *op)
 {
     const tl_tensor_rec *in = &it->model->tensors[op->inputs[0]];
+    if (in->dtype == TL_DTYPE_INT16) {
+        run_softmax16(it, op);
+        return;
+    }
     tl_softmax_params p;
     p.input = tl_op_activation(it, op->inputs[0]);
     p.output = tl_op_activation(it, op->output);
