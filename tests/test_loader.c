@@ -1315,6 +1315,75 @@ static void test_softmax_int16_in_and_out(void **state)
     }
 }
 
+/* TRANSPOSE_CONV built as TFLite files, int8 (an int32 bias, non-zero
+ * zero points) and 16x8 (an int64 bias), stride 2, SAME and VALID: every
+ * output equals TFLite's scatter into a scratch of sums (done naively
+ * here), then bias, requantisation and clamp. */
+static void test_transpose_conv_matches_the_scatter(void **state)
+{
+    (void)state;
+    const int in_shape[4] = { 1, 2, 3, 2 }, w_shape[4] = { 2, 3, 3, 2 }, b_shape[1] = { 2 }, os_shape[1] = { 4 };
+    int8_t w[36];
+    for (int i = 0; i < 36; ++i) {
+        w[i] = (int8_t)((i * 37) % 255 - 127);
+    }
+    const int32_t b32[2] = { 300, -700 };
+    const int64_t b64[2] = { 30000, -70000 };
+    const int8_t x8[12] = { -128, -50, 0, 10, 77, 127, -3, 4, 90, -90, 33, 1 };
+    const int16_t x16[12] = { -32768, -5000, 0, 1000, 7777, 32767, -300, 400, 9000, -9000, 3333, 100 };
+    for (int variant = 0; variant < 3; ++variant) {
+        const int wide = variant == 2, same = variant != 1;
+        const int out_h = same ? 4 : 5, out_w = same ? 6 : 7;
+        const int out_shape[4] = { 1, out_h, out_w, 2 };
+        const int32_t output_shape[4] = { 1, out_h, out_w, 2 };
+        const float s_in = wide ? 0.001f : 0.05f, s_w = 0.01f, s_out = wide ? 0.002f : 0.3f;
+        const int32_t z_in = wide ? 0 : 5, z_out = wide ? 0 : -7;
+        tfb *b = tfb_new();
+        const int t_os = tfb_tensor(b, "shape", 2, 1, os_shape, 0, 0, output_shape, sizeof output_shape, 0);
+        const int t_w = tfb_tensor(b, "w", 9, 4, w_shape, s_w, 0, w, sizeof w, 0);
+        const int t_in = tfb_tensor(b, "x", wide ? 7 : 9, 4, in_shape, s_in, z_in, NULL, 0, 0);
+        const int t_b = wide ? tfb_tensor(b, "b", 4, 1, b_shape, s_in * s_w, 0, b64, sizeof b64, 0)
+                             : tfb_tensor(b, "b", 2, 1, b_shape, s_in * s_w, 0, b32, sizeof b32, 0);
+        const int t_out = tfb_tensor(b, "y", wide ? 7 : 9, 4, out_shape, s_out, z_out, NULL, 0, 0);
+        const tfb_opt opt[] = { { 0, 'b', same ? 0 : 1 }, { 1, 'i', 2 }, { 2, 'i', 2 }, { 0, 0, 0 } };
+        const int ins[4] = { t_os, t_w, t_in, t_b };
+        tfb_op(b, 67, ins, 4, &t_out, 1, 49, opt);
+        size_t size;
+        uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
+        tfb_free(b);
+        union { int8_t s8[70]; int16_t s16[70]; } y;
+        char error[256];
+        assert_int_equal(import_and_run(file, size, wide ? (const int8_t *)(const void *)x16 : x8, wide ? 24 : 12,
+                                        y.s8, (size_t)(out_h * out_w * 2 * (wide ? 2 : 1)), error, sizeof error), TL_OK);
+        int64_t scratch[70];
+        memset(scratch, 0, sizeof scratch);
+        const int pad_h = same ? ((2 - 1) * 2 + 3 - out_h) / 2 : 0, pad_w = same ? ((3 - 1) * 2 + 3 - out_w) / 2 : 0;
+        for (int iy = 0; iy < 2; ++iy)
+        for (int ix = 0; ix < 3; ++ix)
+        for (int ic = 0; ic < 2; ++ic)
+        for (int ky = 0; ky < 3; ++ky)
+        for (int kx = 0; kx < 3; ++kx) {
+            const int oy = iy * 2 - (pad_h > 0 ? pad_h : 0) + ky, ox = ix * 2 - (pad_w > 0 ? pad_w : 0) + kx;
+            if (oy < 0 || oy >= out_h || ox < 0 || ox >= out_w) {
+                continue;
+            }
+            for (int oc = 0; oc < 2; ++oc) {
+                const int32_t v = (wide ? x16[(iy * 3 + ix) * 2 + ic] : x8[(iy * 3 + ix) * 2 + ic]) - z_in;
+                scratch[(oy * out_w + ox) * 2 + oc] += (int64_t)v * w[((oc * 3 + ky) * 3 + kx) * 2 + ic];
+            }
+        }
+        int32_t m, shift;
+        tl_quantize_multiplier((double)s_in * (double)s_w / (double)s_out, &m, &shift);
+        for (int i = 0; i < out_h * out_w * 2; ++i) {
+            int32_t v = wide ? tl_requantize64(scratch[i] + b64[i % 2], m, shift)
+                             : tl_requantize((int32_t)(scratch[i] + b32[i % 2]), m, shift) + z_out;
+            const int32_t lo = wide ? -32768 : -128, hi = wide ? 32767 : 127;
+            v = v < lo ? lo : (v > hi ? hi : v);
+            assert_int_equal(wide ? y.s16[i] : y.s8[i], v);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1341,6 +1410,7 @@ int main(void)
         cmocka_unit_test(test_add_sub_mul_broadcast_in_int8_and_int16),
         cmocka_unit_test(test_relu_family_and_leaky_relu),
         cmocka_unit_test(test_softmax_int16_in_and_out),
+        cmocka_unit_test(test_transpose_conv_matches_the_scatter),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -93,7 +93,8 @@ typedef enum tl_opcode {
     TL_OP_MUL = 21,
     TL_OP_RELU = 22,       /* RELU, RELU6, RELU_N1_TO_1 */
     TL_OP_LEAKY_RELU = 23,
-    TL_OP_COUNT_ = 24
+    TL_OP_TRANSPOSE_CONV = 24,
+    TL_OP_COUNT_ = 25
 } tl_opcode;
 
 typedef enum tl_activation {
@@ -184,6 +185,12 @@ typedef struct tl_op_rec {
  * for then TFLite accumulates in int32 and requantises as the int8 kernels
  * do, else in int64 with its 64-bit requantisation. */
 enum { TL_CONV16_ACC32 = 1 };
+
+/* TRANSPOSE_CONV (int8, or int16 activations with an int64 bias):
+ * inputs[0] the input, inputs[1] the filter [out_c, k_h, k_w, in_c],
+ * inputs[2] the bias (int32 for int8, int64 for int16) or absent;
+ * `requant` per-channel multipliers and shifts, `bias` TL_NONE; stride
+ * and the padding before the first row and column in the record. */
 
 /* tl_op_rec.flags */
 #define TL_OP_FLAG_RESIDUAL 1u  /* CONV_2D fused with a following ADD: inputs[2]

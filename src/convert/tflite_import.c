@@ -338,6 +338,37 @@ static tl_status filter_tensor(tl_tfl *im, int32_t index, uint32_t out_channels,
 
 /* Requantisation and effective bias for CONV_2D / DEPTHWISE / FULLY_CONNECTED,
  * then the op itself. */
+/* A constant bias vector as a graph tensor (int32 or int64), for the
+ * operators that keep theirs apart from the requantisation (16x8
+ * convolutions, TRANSPOSE_CONV). */
+static tl_status bias_tensor(tl_tfl *im, int32_t index, uint8_t want_type, uint32_t count, uint16_t *graph_index)
+{
+    tl_tfl_tensor b;
+    tl_status s = tl_tfl_read_tensor(im, index, &b);
+    if (s != TL_OK) {
+        return s;
+    }
+    const uint32_t bytes = want_type == TFL_INT64 ? 8u : 4u;
+    if (!b.data || b.type != want_type || b.data_size != bytes * count) {
+        return tl_tfl_fail(im, TL_ERR_FORMAT, "bias tensor %d '%s' must be a constant %s vector of %u values", index,
+                           b.name, tl_tfl_type_name(want_type), count);
+    }
+    tl_tensor_rec t;
+    memset(&t, 0, sizeof t);
+    t.dtype = want_type == TFL_INT64 ? TL_DTYPE_INT64 : TL_DTYPE_INT32;
+    t.rank = 1;
+    t.kind = TL_TENSOR_CONST;
+    t.dims[0] = count;
+    t.dims[1] = t.dims[2] = t.dims[3] = 1;
+    t.data_size = b.data_size;
+    const int32_t gi = tl_graph_add_tensor(im->g, b.name, &t, b.data, NULL, 0);
+    if (gi < 0) {
+        return tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
+    }
+    *graph_index = (uint16_t)gi;
+    return TL_OK;
+}
+
 /* The 16x8 form (int16 activations, int8 weights): TFLite's per-channel
  * multipliers, no zero points, the bias an int64 (or int32) tensor. */
 static tl_status add_conv16_op(tl_tfl *im, const tl_tfl_tensor *in, const tl_tfl_tensor *f, int32_t bias_index,
@@ -357,31 +388,12 @@ static tl_status add_conv16_op(tl_tfl *im, const tl_tfl_tensor *in, const tl_tfl
                                         f->scales.length, NULL, out->scale, out_c, requant, unused, &bad) != TL_OK) {
         s = tl_tfl_fail(im, TL_ERR_QUANT, "channel %u: requantisation scale out of the device's range", bad);
     }
-    tl_tfl_tensor b;
     if (s == TL_OK && bias_index >= 0) {
-        if ((s = tl_tfl_read_tensor(im, bias_index, &b)) == TL_OK &&
-            (!b.data || (b.type != TFL_INT64 && b.type != TFL_INT32) ||
-             b.data_size != (b.type == TFL_INT64 ? 8u : 4u) * out_c)) {
-            s = tl_tfl_fail(im, TL_ERR_FORMAT, "bias tensor %d '%s' must be a constant int64 or int32 vector of %u values",
-                            bias_index, b.name, out_c);
-        }
-        if (s == TL_OK) {
-            rec->p[TL_CONV16_ACC32] = b.type == TFL_INT32;
-            tl_tensor_rec t;
-            memset(&t, 0, sizeof t);
-            t.dtype = b.type == TFL_INT32 ? TL_DTYPE_INT32 : TL_DTYPE_INT64;
-            t.rank = 1;
-            t.kind = TL_TENSOR_CONST;
-            t.dims[0] = out_c;
-            t.dims[1] = t.dims[2] = t.dims[3] = 1;
-            t.data_size = b.data_size;
-            const int32_t gi = tl_graph_add_tensor(im->g, b.name, &t, b.data, NULL, 0);
-            if (gi < 0) {
-                s = tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
-            } else {
-                rec->inputs[2] = (uint16_t)gi;
-                rec->input_count = 3;
-            }
+        tl_tfl_tensor b;
+        if ((s = tl_tfl_read_tensor(im, bias_index, &b)) == TL_OK) {
+            rec->p[TL_CONV16_ACC32] = b.type == TFL_INT32; /* TFLite takes either for 16x8 */
+            s = bias_tensor(im, bias_index, b.type == TFL_INT32 ? TFL_INT32 : TFL_INT64, out_c, &rec->inputs[2]);
+            rec->input_count = 3;
         }
     }
     for (uint32_t c = 0; s == TL_OK && c < out_c; ++c) {
@@ -1367,6 +1379,89 @@ static tl_status import_relu(tl_tfl *im, op_args *a)
     return add_op(im, &a->rec);
 }
 
+/* TRANSPOSE_CONV (int8, or int16 with an int64 bias): the padding TFLite
+ * Micro computes from the output's size, per-channel multipliers as a
+ * convolution's. */
+static tl_status import_transpose_conv(tl_tfl *im, op_args *a)
+{
+    const tl_fb *fb = &im->fb;
+    if (a->has_opt && (tl_fb_u8(fb, &a->opt, 0, 0, &a->pad_scheme) != 0 || tl_fb_i32(fb, &a->opt, 1, 1, &a->stride_w) != 0 ||
+                       tl_fb_i32(fb, &a->opt, 2, 1, &a->stride_h) != 0 || tl_fb_u8(fb, &a->opt, 3, 0, &a->act) != 0)) {
+        return tl_tfl_malformed(im, "transpose convolution options");
+    }
+    const int wide = a->in.type == TFL_INT16;
+    if (a->out.type != a->in.type || (wide && (a->in.zero_point || a->out.zero_point))) {
+        return tl_tfl_fail(im, TL_ERR_QUANT, "input and output must share a type (int16: zero points of 0)");
+    }
+    if (a->in.rank != 4 || a->out.rank != 4 || a->stride_w < 1 || a->stride_h < 1 || a->stride_w > 255 || a->stride_h > 255) {
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "expects a 4-D input and output and strides of 1 to 255");
+    }
+    tl_status s;
+    tl_tfl_tensor f;
+    const uint32_t out_c = a->out.dims[3];
+    if ((s = filter_tensor(im, tl_fb_vec_i32(fb, &a->ins, 1), out_c, &f, &a->rec.inputs[1])) != TL_OK) {
+        return s;
+    }
+    if (f.rank != 4 || f.dims[0] != out_c || f.dims[3] != a->in.dims[3]) {
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "filter shape does not match input and output channels");
+    }
+    int16_t pads[2];
+    const int32_t strides[2] = { a->stride_h, a->stride_w };
+    for (int k = 0; k < 2; ++k) { /* the output as a convolution's input must give back this input */
+        const int32_t size = (int32_t)a->out.dims[1 + k], kernel = (int32_t)f.dims[1 + k], stride = strides[k];
+        const int32_t back = a->pad_scheme == TFL_PAD_SAME ? (size + stride - 1) / stride : (size + stride - kernel) / stride;
+        const int32_t total = (back - 1) * stride + kernel - size;
+        if (back != (int32_t)a->in.dims[1 + k]) {
+            return tl_tfl_fail(im, TL_ERR_SHAPE, "output size %d does not match input %u, filter %d, stride %d", size,
+                               a->in.dims[1 + k], kernel, stride);
+        }
+        pads[k] = (int16_t)(total > 0 ? total / 2 : 0);
+    }
+    a->rec.opcode = TL_OP_TRANSPOSE_CONV;
+    a->rec.input_count = 2;
+    a->rec.stride_h = (uint8_t)a->stride_h;
+    a->rec.stride_w = (uint8_t)a->stride_w;
+    a->rec.pad_top = pads[0];
+    a->rec.pad_left = pads[1];
+    a->rec.input_offset = -a->in.zero_point;
+    a->rec.output_offset = a->out.zero_point;
+    if ((s = fused_activation(im, a->act, &a->out, &a->rec)) != TL_OK) {
+        return s;
+    }
+    if (wide) {
+        tl_activation_range16(a->rec.activation, a->out.scale, &a->rec.act_min, &a->rec.act_max);
+    }
+    if (a->ins.length > 3 && tl_fb_vec_i32(fb, &a->ins, 3) >= 0) {
+        if ((s = bias_tensor(im, tl_fb_vec_i32(fb, &a->ins, 3), wide ? TFL_INT64 : TFL_INT32, out_c, &a->rec.inputs[2])) != TL_OK) {
+            return s;
+        }
+        a->rec.input_count = 3;
+    }
+    int32_t *requant = malloc(2u * out_c * sizeof *requant), *unused = malloc(out_c * sizeof *unused);
+    float *scales = malloc(f.scales.length * sizeof *scales);
+    s = requant && unused && scales ? TL_OK : tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
+    for (uint32_t c = 0; s == TL_OK && c < f.scales.length; ++c) {
+        scales[c] = tl_fb_vec_f32(fb, &f.scales, c);
+    }
+    uint32_t bad = 0;
+    if (s == TL_OK && tl_conv_constants(TL_OP_CONV_2D, a->in.scale, 0, (const int8_t *)f.data, tl_tfl_elements(&f), scales,
+                                        f.scales.length, NULL, a->out.scale, out_c, requant, unused, &bad) != TL_OK) {
+        s = tl_tfl_fail(im, TL_ERR_QUANT, "channel %u: requantisation scale out of the device's range", bad);
+    }
+    for (uint32_t c = 0; s == TL_OK && wide && c < out_c; ++c) {
+        if (requant[out_c + c] > 7) {
+            s = tl_tfl_fail(im, TL_ERR_QUANT, "channel %u: a multiplier above 2^7 is out of 16x8's range", c);
+        }
+    }
+    if (s == TL_OK && tl_graph_add_op(im->g, &a->rec, requant, NULL, out_c) < 0) {
+        s = tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
+    }
+    free(requant);
+    free(unused);
+    free(scales);
+    return s;
+}
+
 /* The operators the importer translates: one line each. */
 
 typedef struct op_importer {
@@ -1390,6 +1485,7 @@ static const op_importer importers[] = {
     { TFL_RELU6, import_relu, T8 | T16, 0, 0 },
     { TFL_RELU_N1_TO_1_OP, import_relu, T8 | T16, 0, 0 },
     { TFL_LEAKY_RELU, import_relu, T8 | T16, 0, 0 },
+    { TFL_TRANSPOSE_CONV, import_transpose_conv, T8 | T16, 2, 0 },
     { TFL_RESHAPE, import_reshape, T8 | T16 | T32 | TF, 0, 0 },
     { TFL_TRANSPOSE, import_transpose_pad, T8, 0, 0 },
     { TFL_PAD, import_transpose_pad, T8 | T16, 0, 0 },

@@ -66,6 +66,23 @@ typedef struct tl_conv16_params {
 
 void tl_conv2d_s16(const tl_conv16_params *p);
 
+/* TRANSPOSE_CONV, int8 or (wide) int16 with int8 weights; the output
+ * [batches][out_h][out_w][out_c] gathers its input pixels (see the file). */
+typedef struct tl_tconv_params {
+    const void *input;
+    void *output;
+    const int8_t *filter;                /* [out_c][k_h][k_w][in_c] */
+    const int32_t *bias32;               /* int8, or NULL */
+    const uint8_t *bias64;               /* int16, raw bytes, or NULL */
+    const int32_t *multiplier, *shift;
+    int32_t wide;
+    int32_t batches, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w;
+    int32_t stride_h, stride_w, pad_top, pad_left;
+    int32_t input_offset, output_offset, act_min, act_max;
+} tl_tconv_params;
+
+void tl_transpose_conv(const tl_tconv_params *p);
+
 /* Pooling over [batches, in_h, in_w, channels]; input and output share
  * quantisation (TFLite requires it). */
 typedef struct tl_pool_params {
