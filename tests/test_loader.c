@@ -1261,6 +1261,89 @@ static void test_relu_family_and_leaky_relu(void **state)
     }
 }
 
+/* PRELU with a constant per-channel alpha, and MUL and ADD whose second
+ * operand is a constant (as converters leave a folded scale or bias):
+ * built as TFLite files, every value TFLite's formula gives and within one
+ * step of the real one; an alpha that does not broadcast is refused. */
+static void test_prelu_and_constant_operands(void **state)
+{
+    (void)state;
+    const int big[2] = { 2, 3 }, row[1] = { 3 }, bad[1] = { 2 };
+    const int8_t x[6] = { -128, -40, -1, 0, 37, 127 }, alpha8[3] = { 20, -60, 127 };
+    const float s_in = 0.05f, s_a = 0.004f, s_out = 0.06f;
+    const int32_t z_in = 2, z_a = -8, z_out = -3;
+    for (int k = 0; k < 3; ++k) { /* PRELU, MUL, ADD */
+        tfb *b = tfb_new();
+        const int t_in = tfb_tensor(b, "x", 9, 2, big, s_in, z_in, NULL, 0, 0);
+        const int t_a = tfb_tensor(b, "alpha", 9, 1, row, s_a, z_a, alpha8, 3, 0);
+        const int t_out = tfb_tensor(b, "y", 9, 2, big, s_out, z_out, NULL, 0, 0);
+        const int ins[2] = { t_in, t_a };
+        const tfb_opt none[] = { { 0, 'b', 0 }, { 0, 0, 0 } };
+        tfb_op(b, k == 0 ? 54 : (k == 1 ? 18 : 0), ins, 2, &t_out, 1, k == 0 ? 0 : (k == 1 ? 21 : 11), k ? none : NULL);
+        size_t size;
+        uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
+        tfb_free(b);
+        int8_t y[6];
+        char error[256];
+        assert_int_equal(import_and_run(file, size, x, 6, y, 6, error, sizeof error), TL_OK);
+        int32_t m1, s1, m2, s2;
+        tl_quantize_multiplier((double)s_in / (double)s_out, &m1, &s1);
+        tl_quantize_multiplier((double)s_in * (double)s_a / (double)s_out, &m2, &s2);
+        for (int i = 0; i < 6; ++i) {
+            const int32_t v = x[i] - z_in, a = alpha8[i % 3] - z_a;
+            const double real = v * (double)s_in, ra = a * (double)s_a;
+            const double r = k == 0 ? (real < 0 ? real * ra : real) : (k == 1 ? real * ra : real + ra);
+            double q = round(r / s_out) + z_out;
+            q = q < -128 ? -128 : (q > 127 ? 127 : q);
+            assert_true(fabs(q - y[i]) <= 1.0);
+            if (k < 2) {
+                int32_t want = (k == 0 && v >= 0 ? tl_requantize(v, m1, s1) : tl_requantize(v * a, m2, s2)) + z_out;
+                want = want < -128 ? -128 : (want > 127 ? 127 : want);
+                assert_int_equal(y[i], want);
+            }
+        }
+    }
+    tfb *b = tfb_new();
+    const int t_in = tfb_tensor(b, "x", 9, 2, big, s_in, z_in, NULL, 0, 0);
+    const int t_a = tfb_tensor(b, "alpha", 9, 1, bad, s_a, z_a, alpha8, 2, 0);
+    const int t_out = tfb_tensor(b, "y", 9, 2, big, s_out, z_out, NULL, 0, 0);
+    const int ins[2] = { t_in, t_a };
+    tfb_op(b, 54, ins, 2, &t_out, 1, 0, NULL);
+    size_t size;
+    uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
+    tfb_free(b);
+    tl_graph g;
+    char error[256];
+    assert_int_equal(tl_import_tflite(file, size, &g, error, sizeof error), TL_ERR_SHAPE);
+    assert_non_null(strstr(error, "operator 0 (PRELU): alpha does not broadcast to the input"));
+    free(file);
+}
+
+/* An operator tinylarge does not run is refused by its index and TFLite's
+ * name for it, also for builtins past the deprecated one-byte codes. */
+static void test_unsupported_operators_are_refused_by_name(void **state)
+{
+    (void)state;
+    const int shape[1] = { 4 };
+    const int builtins[2] = { 117, 126 };
+    const char *const names[2] = { "operator 0 (HARD_SWISH): operator is not supported by tinylarge",
+                                   "operator 0 (BATCH_MATMUL): operator is not supported by tinylarge" };
+    for (int k = 0; k < 2; ++k) {
+        tfb *b = tfb_new();
+        const int t_in = tfb_tensor(b, "x", 9, 1, shape, 0.1f, 0, NULL, 0, 0);
+        const int t_out = tfb_tensor(b, "y", 9, 1, shape, 0.1f, 0, NULL, 0, 0);
+        tfb_op(b, builtins[k], &t_in, 1, &t_out, 1, 0, NULL);
+        size_t size;
+        uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
+        tfb_free(b);
+        tl_graph g;
+        char error[256];
+        assert_int_equal(tl_import_tflite(file, size, &g, error, sizeof error), TL_ERR_UNSUPPORTED);
+        assert_non_null(strstr(error, names[k]));
+        free(file);
+    }
+}
+
 /* SOFTMAX with int16 in and out built as a TFLite file: TFLite's tables
  * (their ends worked out), each probability within a few 2^-15 steps of the
  * real softmax, rows summing to about one; an int16 softmax whose output is
@@ -1409,6 +1492,8 @@ int main(void)
         cmocka_unit_test(test_fully_connected_16x8_imports_and_runs),
         cmocka_unit_test(test_add_sub_mul_broadcast_in_int8_and_int16),
         cmocka_unit_test(test_relu_family_and_leaky_relu),
+        cmocka_unit_test(test_prelu_and_constant_operands),
+        cmocka_unit_test(test_unsupported_operators_are_refused_by_name),
         cmocka_unit_test(test_softmax_int16_in_and_out),
         cmocka_unit_test(test_transpose_conv_matches_the_scatter),
     };

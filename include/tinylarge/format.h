@@ -94,7 +94,8 @@ typedef enum tl_opcode {
     TL_OP_RELU = 22,       /* RELU, RELU6, RELU_N1_TO_1 */
     TL_OP_LEAKY_RELU = 23,
     TL_OP_TRANSPOSE_CONV = 24,
-    TL_OP_COUNT_ = 25
+    TL_OP_PRELU = 25,
+    TL_OP_COUNT_ = 26
 } tl_opcode;
 
 typedef enum tl_activation {
@@ -228,6 +229,12 @@ enum { TL_MUL_INPUT2_OFFSET = 0, TL_MUL_MULT = 1, TL_MUL_SHIFT = 2 };
  * identity pair, or for LEAKY_RELU below zero by the alpha pair, plus the
  * output's zero point, clamped to [act_min, act_max]. */
 enum { TL_RELU_MULT = 0, TL_RELU_SHIFT = 1, TL_RELU_ALPHA_MULT = 2, TL_RELU_ALPHA_SHIFT = 3 };
+/* PRELU (int8; alpha broadcast to the input, a constant or not): x - zp
+ * requantised by (p[1], p[2]) where it is >= 0, else (x - zp)(alpha -
+ * alpha zp) by (p[3], p[4]); plus the output's zero point, clamped.
+ * `input_offset` is -zp, p[0] -alpha zp. */
+enum { TL_PRELU_ALPHA_OFFSET = 0, TL_PRELU_MULT = 1, TL_PRELU_SHIFT = 2, TL_PRELU_ALPHA_MULT = 3,
+       TL_PRELU_ALPHA_SHIFT = 4 };
 enum {
     TL_SOFTMAX_INPUT_MULT = 0, TL_SOFTMAX_INPUT_LEFT_SHIFT = 1,
     TL_SOFTMAX_DIFF_MIN = 2

@@ -31,8 +31,21 @@ static const char *const builtin_names[] = {
     "SPACE_TO_BATCH_ND", "TRANSPOSE", "MEAN", "SUB", "DIV", "SQUEEZE",
     "UNIDIRECTIONAL_SEQUENCE_LSTM", "STRIDED_SLICE", "BIDIRECTIONAL_SEQUENCE_RNN", "EXP",
     "TOPK_V2", "SPLIT", "LOG_SOFTMAX", "DELEGATE", "BIDIRECTIONAL_SEQUENCE_LSTM", "CAST",
-    "PRELU", "MAXIMUM", "ARG_MAX", "MINIMUM", "LESS", "NEG", "PADV2"
+    "PRELU", "MAXIMUM", "ARG_MAX", "MINIMUM", "LESS", "NEG", "PADV2", "GREATER",
+    "GREATER_EQUAL", "LESS_EQUAL", "SELECT", "SLICE", "SIN", "TRANSPOSE_CONV",
+    "SPARSE_TO_DENSE", "TILE", "EXPAND_DIMS", "EQUAL", "NOT_EQUAL", "LOG", "SUM", "SQRT",
+    "RSQRT", "SHAPE", "POW", "ARG_MIN", "FAKE_QUANT", "REDUCE_PROD", "REDUCE_MAX", "PACK",
+    "LOGICAL_OR", "ONE_HOT", "LOGICAL_AND", "LOGICAL_NOT", "UNPACK", "REDUCE_MIN",
+    "FLOOR_DIV", "REDUCE_ANY", "SQUARE", "ZEROS_LIKE", "FILL", "FLOOR_MOD", "RANGE",
+    "RESIZE_NEAREST_NEIGHBOR", "LEAKY_RELU", "SQUARED_DIFFERENCE", "MIRROR_PAD", "ABS",
+    "SPLIT_V", "UNIQUE", "CEIL", "REVERSE_V2", "ADD_N", "GATHER_ND", "COS", "WHERE", "RANK",
+    "ELU", "REVERSE_SEQUENCE", "MATRIX_DIAG", "QUANTIZE", "MATRIX_SET_DIAG", "ROUND",
+    "HARD_SWISH", "IF", "WHILE", "NON_MAX_SUPPRESSION_V4", "NON_MAX_SUPPRESSION_V5",
+    "SCATTER_ND", "SELECT_V2", "DENSIFY", "SEGMENT_SUM", "BATCH_MATMUL"
 };
+/* TFLite's schema numbers its builtins in this order: a wrong count would
+ * misname every operator from the slip on. */
+_Static_assert(sizeof builtin_names / sizeof builtin_names[0] == 127, "builtin names 0..126");
 
 
 tl_status tl_tfl_fail(tl_tfl *im, tl_status status, const char *fmt, ...)
@@ -618,6 +631,38 @@ static tl_status import_pool(tl_tfl *im, op_args *a)
 }
 
 /* ADD */
+/* An operand that may be a constant (int8 or int16, per tensor): as a
+ * constant graph tensor, else as an activation. */
+static tl_status operand(tl_tfl *im, int32_t index, uint16_t *graph_index)
+{
+    tl_tfl_tensor t;
+    tl_status s = tl_tfl_read_tensor(im, index, &t);
+    if (s != TL_OK || !t.data) {
+        return s != TL_OK ? s : activation(im, index, graph_index);
+    }
+    const uint32_t bytes = t.type == TFL_INT16 ? 2u : 1u;
+    if ((t.type != TFL_INT8 && t.type != TFL_INT16) || t.data_size != bytes * tl_tfl_elements(&t) || t.scales.length > 1) {
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "constant operand %d '%s' must be int8 or int16, quantised per tensor",
+                           index, t.name);
+    }
+    tl_tensor_rec rec;
+    memset(&rec, 0, sizeof rec);
+    rec.dtype = bytes == 2 ? TL_DTYPE_INT16 : TL_DTYPE_INT8;
+    rec.rank = (uint8_t)t.rank;
+    rec.kind = TL_TENSOR_CONST;
+    rec.quant = TL_QUANT_PER_TENSOR;
+    memcpy(rec.dims, t.dims, sizeof rec.dims);
+    rec.data_size = t.data_size;
+    rec.zero_point = t.zero_point;
+    rec.scale = t.scale;
+    const int32_t gi = tl_graph_add_tensor(im->g, t.name, &rec, t.data, NULL, 0);
+    if (gi < 0) {
+        return tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
+    }
+    *graph_index = (uint16_t)gi;
+    return TL_OK;
+}
+
 /* ADD, SUB and MUL: int8, or int16 with zero points of 0; shapes that
  * broadcast (TFLite's rules, up to 4-D); a fused activation's clamp. */
 static tl_status import_binary(tl_tfl *im, op_args *a)
@@ -652,7 +697,7 @@ static tl_status import_binary(tl_tfl *im, op_args *a)
             return tl_tfl_fail(im, TL_ERR_SHAPE, "input shapes do not broadcast to the output's");
         }
     }
-    if ((s = activation(im, in2_index, &a->rec.inputs[1])) != TL_OK ||
+    if ((s = operand(im, in2_index, &a->rec.inputs[1])) != TL_OK ||
         (s = fused_activation(im, a->act, &a->out, &a->rec)) != TL_OK) {
         return s;
     }
@@ -1462,6 +1507,42 @@ static tl_status import_transpose_conv(tl_tfl *im, op_args *a)
     return s;
 }
 
+/* PRELU, int8: TFLite Micro's two multipliers (in_scale / out_scale and
+ * in_scale x alpha_scale / out_scale, in double); alpha broadcast to the
+ * input, a constant or an activation. */
+static tl_status import_prelu(tl_tfl *im, op_args *a)
+{
+    tl_tfl_tensor alpha;
+    tl_status s;
+    if (a->ins.length != 2 || (s = tl_tfl_read_tensor(im, tl_fb_vec_i32(&im->fb, &a->ins, 1), &alpha)) != TL_OK) {
+        return a->ins.length != 2 ? tl_tfl_fail(im, TL_ERR_FORMAT, "expects an input and alpha") : s;
+    }
+    if (alpha.type != TFL_INT8 || a->out.type != TFL_INT8 || tl_tfl_elements(&a->in) != tl_tfl_elements(&a->out)) {
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "runs on int8 input, alpha and output of one size");
+    }
+    for (uint32_t k = 1; k <= alpha.rank; ++k) {
+        const uint32_t d = alpha.dims[alpha.rank - k], o = k <= a->out.rank ? a->out.dims[a->out.rank - k] : 0;
+        if (d != 1 && d != o) {
+            return tl_tfl_fail(im, TL_ERR_SHAPE, "alpha does not broadcast to the input");
+        }
+    }
+    if ((s = operand(im, tl_fb_vec_i32(&im->fb, &a->ins, 1), &a->rec.inputs[1])) != TL_OK) {
+        return s;
+    }
+    a->rec.opcode = TL_OP_PRELU;
+    a->rec.input_count = 2;
+    a->rec.input_offset = -a->in.zero_point;
+    a->rec.output_offset = a->out.zero_point;
+    a->rec.p[TL_PRELU_ALPHA_OFFSET] = -alpha.zero_point;
+    tl_quantize_multiplier((double)a->in.scale / (double)a->out.scale, &a->rec.p[TL_PRELU_MULT], &a->rec.p[TL_PRELU_SHIFT]);
+    tl_quantize_multiplier((double)a->in.scale * (double)alpha.scale / (double)a->out.scale, &a->rec.p[TL_PRELU_ALPHA_MULT],
+                           &a->rec.p[TL_PRELU_ALPHA_SHIFT]);
+    if (a->rec.p[TL_PRELU_SHIFT] > 15 || a->rec.p[TL_PRELU_ALPHA_SHIFT] > 15) {
+        return tl_tfl_fail(im, TL_ERR_QUANT, "scales give a multiplier out of range");
+    }
+    return add_op(im, &a->rec);
+}
+
 /* The operators the importer translates: one line each. */
 
 typedef struct op_importer {
@@ -1486,6 +1567,7 @@ static const op_importer importers[] = {
     { TFL_RELU_N1_TO_1_OP, import_relu, T8 | T16, 0, 0 },
     { TFL_LEAKY_RELU, import_relu, T8 | T16, 0, 0 },
     { TFL_TRANSPOSE_CONV, import_transpose_conv, T8 | T16, 2, 0 },
+    { TFL_PRELU, import_prelu, T8, 0, 0 },
     { TFL_RESHAPE, import_reshape, T8 | T16 | T32 | TF, 0, 0 },
     { TFL_TRANSPOSE, import_transpose_pad, T8, 0, 0 },
     { TFL_PAD, import_transpose_pad, T8 | T16, 0, 0 },
@@ -1583,8 +1665,6 @@ int tl_tfl_read_operator(tl_tfl *im, uint32_t i, tl_fb_table *op, int32_t *built
     char custom[40] = "";
     if (*builtin >= 0 && (size_t)*builtin < sizeof builtin_names / sizeof builtin_names[0]) {
         snprintf(name, name_size, "%s", builtin_names[*builtin]);
-    } else if (*builtin == 114) {
-        snprintf(name, name_size, "QUANTIZE");
     } else {
         snprintf(name, name_size, "builtin %d", *builtin);
     }

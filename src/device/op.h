@@ -57,8 +57,8 @@ tl_status tl_op_check_window(uint32_t in, uint32_t out, uint32_t k, uint32_t str
  * int16. */
 tl_status tl_op_check_add_quant(const tl_residual_add *q, int wide);
 
-/* Two inputs and an output, all int8 or all int16 (*wide), whose shapes
- * broadcast (TFLite's rules, up to 4-D). */
+/* Two inputs (the second may be a constant) and an output, all int8 or
+ * all int16 (*wide), whose shapes broadcast (TFLite's rules, up to 4-D). */
 tl_status tl_op_check_broadcast(const tl_model *m, const tl_op_rec *op, int *wide);
 
 /* A multiplier/shift pair as TFLite's MultiplyByQuantizedMultiplier takes it. */

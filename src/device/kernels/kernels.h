@@ -159,6 +159,13 @@ typedef struct tl_relu_params {
 
 void tl_relu(const tl_relu_params *p);
 
+/* PRELU's constants (see format.h, TL_PRELU_*). */
+typedef struct tl_prelu_quant {
+    int32_t input_offset, alpha_offset, output_offset;
+    int32_t multiplier, shift, alpha_multiplier, alpha_shift;
+} tl_prelu_quant;
+
+int32_t tl_prelu_fn(int32_t x, int32_t alpha, const void *quant);
 int32_t tl_add_fn(int32_t a, int32_t b, const void *quant);
 int32_t tl_sub_fn(int32_t a, int32_t b, const void *quant);
 int32_t tl_mul_fn(int32_t a, int32_t b, const void *quant);

@@ -53,7 +53,9 @@ tl_status tl_op_check_broadcast(const tl_model *m, const tl_op_rec *op, int *wid
 {
     const tl_tensor_rec *a = tl_op_tensor(m, op->inputs[0]), *b = tl_op_tensor(m, op->inputs[1]);
     const tl_tensor_rec *out = tl_op_tensor(m, op->output);
-    if (op->input_count != 2 || !tl_op_is_activation(a) || !tl_op_is_activation(b) || a->dtype != out->dtype ||
+    /* The second operand may be a constant (a bias, a scale, PRELU's alpha). */
+    if (op->input_count != 2 || !tl_op_is_activation(a) || (!tl_op_is_activation(b) && b->kind != TL_TENSOR_CONST) ||
+        a->dtype != out->dtype ||
         b->dtype != out->dtype || (out->dtype != TL_DTYPE_INT8 && out->dtype != TL_DTYPE_INT16)) {
         return TL_ERR_FORMAT;
     }
@@ -74,7 +76,8 @@ void tl_op_broadcast_params(const tl_interp *it, const tl_op_rec *op, tl_broadca
 {
     const tl_model *m = it->model;
     p->input1 = tl_op_activation(it, op->inputs[0]);
-    p->input2 = tl_op_activation(it, op->inputs[1]);
+    p->input2 = m->tensors[op->inputs[1]].kind == TL_TENSOR_CONST ? tl_op_constant(m, op->inputs[1])
+                                                                  : tl_op_activation(it, op->inputs[1]);
     p->output = tl_op_activation(it, op->output);
     p->element_size = (int32_t)tl_dtype_bytes(m->tensors[op->output].dtype);
     extended(&m->tensors[op->inputs[0]], p->dims1);
