@@ -1319,14 +1319,51 @@ static void test_prelu_and_constant_operands(void **state)
     free(file);
 }
 
+/* HARD_SWISH built as TFLite files at input scales whose relu-ish
+ * multiplier shifts right, a little left and far left: on all 256 inputs
+ * within one step of x * relu6(x + 3) / 6, exactly the output's zero point
+ * at and below -3. */
+static void test_hard_swish_follows_x_relu6_x_plus_3_over_6(void **state)
+{
+    (void)state;
+    const int shape[2] = { 1, 256 };
+    int8_t x[256], y[256];
+    for (int i = 0; i < 256; ++i) {
+        x[i] = (int8_t)(i - 128);
+    }
+    const float in_scales[3] = { 0.005f, 0.05f, 0.5f }, out_scales[3] = { 0.004f, 0.03f, 0.4f };
+    for (int k = 0; k < 3; ++k) {
+        const int32_t z_in = 5, z_out = k == 0 ? 0 : -110;
+        tfb *b = tfb_new();
+        const int t_in = tfb_tensor(b, "x", 9, 2, shape, in_scales[k], z_in, NULL, 0, 0);
+        const int t_out = tfb_tensor(b, "y", 9, 2, shape, out_scales[k], z_out, NULL, 0, 0);
+        tfb_op(b, 117, &t_in, 1, &t_out, 1, 0, NULL);
+        size_t size;
+        uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
+        tfb_free(b);
+        char error[256];
+        assert_int_equal(import_and_run(file, size, x, 256, y, 256, error, sizeof error), TL_OK);
+        for (int i = 0; i < 256; ++i) {
+            const double r = (x[i] - z_in) * (double)in_scales[k];
+            const double relu6 = r + 3 < 0 ? 0 : (r + 3 > 6 ? 6 : r + 3);
+            double q = round(r * relu6 / 6 / out_scales[k]) + z_out;
+            q = q < -128 ? -128 : (q > 127 ? 127 : q);
+            assert_true(fabs(q - y[i]) <= 1.0);
+            if (r <= -3) {
+                assert_int_equal(y[i], z_out);
+            }
+        }
+    }
+}
+
 /* An operator tinylarge does not run is refused by its index and TFLite's
  * name for it, also for builtins past the deprecated one-byte codes. */
 static void test_unsupported_operators_are_refused_by_name(void **state)
 {
     (void)state;
     const int shape[1] = { 4 };
-    const int builtins[2] = { 117, 126 };
-    const char *const names[2] = { "operator 0 (HARD_SWISH): operator is not supported by tinylarge",
+    const int builtins[2] = { 97, 126 };
+    const char *const names[2] = { "operator 0 (RESIZE_NEAREST_NEIGHBOR): operator is not supported by tinylarge",
                                    "operator 0 (BATCH_MATMUL): operator is not supported by tinylarge" };
     for (int k = 0; k < 2; ++k) {
         tfb *b = tfb_new();
@@ -1493,6 +1530,7 @@ int main(void)
         cmocka_unit_test(test_add_sub_mul_broadcast_in_int8_and_int16),
         cmocka_unit_test(test_relu_family_and_leaky_relu),
         cmocka_unit_test(test_prelu_and_constant_operands),
+        cmocka_unit_test(test_hard_swish_follows_x_relu6_x_plus_3_over_6),
         cmocka_unit_test(test_unsupported_operators_are_refused_by_name),
         cmocka_unit_test(test_softmax_int16_in_and_out),
         cmocka_unit_test(test_transpose_conv_matches_the_scatter),

@@ -95,7 +95,8 @@ typedef enum tl_opcode {
     TL_OP_LEAKY_RELU = 23,
     TL_OP_TRANSPOSE_CONV = 24,
     TL_OP_PRELU = 25,
-    TL_OP_COUNT_ = 26
+    TL_OP_HARD_SWISH = 26,
+    TL_OP_COUNT_ = 27
 } tl_opcode;
 
 typedef enum tl_activation {
@@ -235,6 +236,11 @@ enum { TL_RELU_MULT = 0, TL_RELU_SHIFT = 1, TL_RELU_ALPHA_MULT = 2, TL_RELU_ALPH
  * `input_offset` is -zp, p[0] -alpha zp. */
 enum { TL_PRELU_ALPHA_OFFSET = 0, TL_PRELU_MULT = 1, TL_PRELU_SHIFT = 2, TL_PRELU_ALPHA_MULT = 3,
        TL_PRELU_ALPHA_SHIFT = 4 };
+/* HARD_SWISH (int8): Q15 multipliers and their exponents, as TFLite
+ * prepares them: relu-ish = in_scale / 128 / (3 / 32768), output =
+ * in_scale / 128 / out_scale. */
+enum { TL_HARD_SWISH_RELUISH_MULT = 0, TL_HARD_SWISH_RELUISH_EXPONENT = 1, TL_HARD_SWISH_OUTPUT_MULT = 2,
+       TL_HARD_SWISH_OUTPUT_EXPONENT = 3 };
 enum {
     TL_SOFTMAX_INPUT_MULT = 0, TL_SOFTMAX_INPUT_LEFT_SHIFT = 1,
     TL_SOFTMAX_DIFF_MIN = 2

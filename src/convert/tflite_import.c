@@ -1543,6 +1543,37 @@ static tl_status import_prelu(tl_tfl *im, op_args *a)
     return add_op(im, &a->rec);
 }
 
+/* TFLite's DownScaleInt32ToInt16Multiplier: a Q31 multiplier to Q15,
+ * rounded, saturating at the top. */
+static int32_t q15_multiplier(int32_t q31)
+{
+    return q31 >= INT32_MAX - (1 << 15) ? 32767 : (q31 + (1 << 15)) >> 16;
+}
+
+/* HARD_SWISH (int8): the Q15 multipliers TFLite's HardSwishPrepare makes,
+ * its arithmetic in float as there. */
+static tl_status import_hard_swish(tl_tfl *im, op_args *a)
+{
+    if (tl_tfl_elements(&a->in) != tl_tfl_elements(&a->out) || a->in.type != TFL_INT8 || a->out.type != TFL_INT8) {
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "runs on int8 input and output of one size");
+    }
+    const float hires_scale = (1.0f / 128.0f) * a->in.scale, reluish_scale = 3.0f / 32768.0f;
+    int32_t q31, exponent;
+    a->rec.opcode = TL_OP_HARD_SWISH;
+    a->rec.input_offset = -a->in.zero_point;
+    a->rec.output_offset = a->out.zero_point;
+    tl_quantize_multiplier((double)(hires_scale / a->out.scale), &q31, &exponent);
+    a->rec.p[TL_HARD_SWISH_OUTPUT_MULT] = q15_multiplier(q31);
+    a->rec.p[TL_HARD_SWISH_OUTPUT_EXPONENT] = exponent;
+    tl_quantize_multiplier((double)(hires_scale / reluish_scale), &q31, &exponent);
+    a->rec.p[TL_HARD_SWISH_RELUISH_MULT] = q15_multiplier(q31);
+    a->rec.p[TL_HARD_SWISH_RELUISH_EXPONENT] = exponent;
+    if (a->rec.p[TL_HARD_SWISH_OUTPUT_EXPONENT] > 0) {
+        return tl_tfl_fail(im, TL_ERR_QUANT, "output scale is below input scale / 128");
+    }
+    return add_op(im, &a->rec);
+}
+
 /* The operators the importer translates: one line each. */
 
 typedef struct op_importer {
@@ -1568,6 +1599,7 @@ static const op_importer importers[] = {
     { TFL_LEAKY_RELU, import_relu, T8 | T16, 0, 0 },
     { TFL_TRANSPOSE_CONV, import_transpose_conv, T8 | T16, 2, 0 },
     { TFL_PRELU, import_prelu, T8, 0, 0 },
+    { TFL_HARD_SWISH, import_hard_swish, T8, 0, 0 },
     { TFL_RESHAPE, import_reshape, T8 | T16 | T32 | TF, 0, 0 },
     { TFL_TRANSPOSE, import_transpose_pad, T8, 0, 0 },
     { TFL_PAD, import_transpose_pad, T8 | T16, 0, 0 },

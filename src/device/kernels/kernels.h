@@ -166,6 +166,16 @@ typedef struct tl_prelu_quant {
 } tl_prelu_quant;
 
 int32_t tl_prelu_fn(int32_t x, int32_t alpha, const void *quant);
+
+/* HARD_SWISH (see format.h, TL_HARD_SWISH_*), int8. */
+typedef struct tl_hard_swish_params {
+    const int8_t *input;
+    int8_t *output;
+    int32_t count, input_offset, output_offset;
+    int32_t reluish_multiplier, reluish_exponent, output_multiplier, output_exponent;
+} tl_hard_swish_params;
+
+void tl_hard_swish(const tl_hard_swish_params *p);
 int32_t tl_add_fn(int32_t a, int32_t b, const void *quant);
 int32_t tl_sub_fn(int32_t a, int32_t b, const void *quant);
 int32_t tl_mul_fn(int32_t a, int32_t b, const void *quant);
