@@ -1229,7 +1229,7 @@ static void test_relu_family_and_leaky_relu(void **state)
         const int t_in = tfb_tensor(b, "x", wide ? 7 : 9, 1, shape, s_in, z_in, NULL, 0, 0);
         const int t_out = tfb_tensor(b, "y", wide ? 7 : 9, 1, shape, s_out, z_out, NULL, 0, 0);
         const tfb_opt leaky[] = { { 0, 'f', alpha }, { 0, 0, 0 } };
-        tfb_op(b, builtins[k], &t_in, 1, &t_out, 1, k < 2 ? 55 : 0, k < 2 ? leaky : NULL);
+        tfb_op(b, builtins[k], &t_in, 1, &t_out, 1, k < 2 ? 75 : 0, k < 2 ? leaky : NULL);
         size_t size;
         uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
         tfb_free(b);
@@ -1356,14 +1356,90 @@ static void test_hard_swish_follows_x_relu6_x_plus_3_over_6(void **state)
     }
 }
 
+/* RESIZE_NEAREST_NEIGHBOR of a 3 x 4 image with two channels to 5 x 7
+ * (int8) and 2 x 2 (int16), plain, with align_corners and with
+ * half_pixel_centers: each output pixel is the input pixel TFLite's
+ * nearest-neighbour rule picks. Differing quantisation is refused. */
+static void test_resize_nearest_neighbor_picks_tflites_source_pixels(void **state)
+{
+    (void)state;
+    const int in_shape[4] = { 1, 3, 4, 2 };
+    const int32_t sizes[2][2] = { { 5, 7 }, { 2, 2 } };
+    int16_t x[24];
+    for (int i = 0; i < 24; ++i) {
+        x[i] = (int16_t)(i * 5 - 60);
+    }
+    for (int wide = 0; wide < 2; ++wide) {
+        for (int mode = 0; mode < 3; ++mode) { /* plain, align_corners, half_pixel_centers */
+            const int32_t oh = sizes[wide][0], ow = sizes[wide][1];
+            const int out_shape[4] = { 1, oh, ow, 2 }, size_shape[1] = { 2 };
+            int8_t x8[24];
+            for (int i = 0; i < 24; ++i) {
+                x8[i] = (int8_t)x[i];
+            }
+            tfb *b = tfb_new();
+            const int t_in = tfb_tensor(b, "x", wide ? 7 : 9, 4, in_shape, 0.1f, wide ? 0 : 3, NULL, 0, 0);
+            const int t_size = tfb_tensor(b, "size", 2, 1, size_shape, 0, 0, sizes[wide], 8, 0);
+            const int t_out = tfb_tensor(b, "y", wide ? 7 : 9, 4, out_shape, 0.1f, wide ? 0 : 3, NULL, 0, 0);
+            const int ins[2] = { t_in, t_size };
+            const tfb_opt opts[] = { { 0, 'b', mode == 1 }, { 1, 'b', mode == 2 }, { 0, 0, 0 } };
+            tfb_op(b, 97, ins, 2, &t_out, 1, 74, opts);
+            size_t size;
+            uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
+            tfb_free(b);
+            int16_t y[5 * 7 * 2];
+            char error[256];
+            const size_t bytes = (size_t)(wide ? 2 : 1);
+            assert_int_equal(import_and_run(file, size, wide ? (const int8_t *)(const void *)x : x8, 24 * bytes,
+                                            (int8_t *)(void *)y, (size_t)(oh * ow * 2) * bytes, error, sizeof error),
+                             TL_OK);
+            for (int r = 0; r < oh; ++r) {
+                for (int c = 0; c < ow; ++c) {
+                    int32_t sr, sc;
+                    if (mode == 1) {
+                        sr = (int32_t)round(r * (3.0 - 1) / (oh - 1));
+                        sc = (int32_t)round(c * (4.0 - 1) / (ow - 1));
+                    } else {
+                        const double half = mode == 2 ? 0.5 : 0.0;
+                        sr = (int32_t)floor((r + half) * 3.0 / oh);
+                        sc = (int32_t)floor((c + half) * 4.0 / ow);
+                    }
+                    sr = sr > 2 ? 2 : sr;
+                    sc = sc > 3 ? 3 : sc;
+                    for (int ch = 0; ch < 2; ++ch) {
+                        const int32_t want = x[(sr * 4 + sc) * 2 + ch];
+                        const int32_t got = wide ? y[(r * ow + c) * 2 + ch] : ((const int8_t *)(const void *)y)[(r * ow + c) * 2 + ch];
+                        assert_int_equal(got, want);
+                    }
+                }
+            }
+        }
+    }
+    const int out_shape[4] = { 1, 5, 7, 2 }, size_shape[1] = { 2 };
+    tfb *b = tfb_new();
+    const int t_in = tfb_tensor(b, "x", 9, 4, in_shape, 0.1f, 0, NULL, 0, 0);
+    const int t_size = tfb_tensor(b, "size", 2, 1, size_shape, 0, 0, sizes[0], 8, 0);
+    const int t_out = tfb_tensor(b, "y", 9, 4, out_shape, 0.2f, 0, NULL, 0, 0);
+    const int ins[2] = { t_in, t_size };
+    tfb_op(b, 97, ins, 2, &t_out, 1, 0, NULL);
+    size_t size;
+    uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
+    tfb_free(b);
+    tl_graph g;
+    char error[256];
+    assert_int_equal(tl_import_tflite(file, size, &g, error, sizeof error), TL_ERR_QUANT);
+    assert_non_null(strstr(error, "operator 0 (RESIZE_NEAREST_NEIGHBOR): input and output must share type and quantisation"));
+    free(file);
+}
+
 /* An operator tinylarge does not run is refused by its index and TFLite's
  * name for it, also for builtins past the deprecated one-byte codes. */
 static void test_unsupported_operators_are_refused_by_name(void **state)
 {
     (void)state;
     const int shape[1] = { 4 };
-    const int builtins[2] = { 97, 126 };
-    const char *const names[2] = { "operator 0 (RESIZE_NEAREST_NEIGHBOR): operator is not supported by tinylarge",
+    const int builtins[2] = { 23, 126 };
+    const char *const names[2] = { "operator 0 (RESIZE_BILINEAR): operator is not supported by tinylarge",
                                    "operator 0 (BATCH_MATMUL): operator is not supported by tinylarge" };
     for (int k = 0; k < 2; ++k) {
         tfb *b = tfb_new();
@@ -1531,6 +1607,7 @@ int main(void)
         cmocka_unit_test(test_relu_family_and_leaky_relu),
         cmocka_unit_test(test_prelu_and_constant_operands),
         cmocka_unit_test(test_hard_swish_follows_x_relu6_x_plus_3_over_6),
+        cmocka_unit_test(test_resize_nearest_neighbor_picks_tflites_source_pixels),
         cmocka_unit_test(test_unsupported_operators_are_refused_by_name),
         cmocka_unit_test(test_softmax_int16_in_and_out),
         cmocka_unit_test(test_transpose_conv_matches_the_scatter),

@@ -96,7 +96,8 @@ typedef enum tl_opcode {
     TL_OP_TRANSPOSE_CONV = 24,
     TL_OP_PRELU = 25,
     TL_OP_HARD_SWISH = 26,
-    TL_OP_COUNT_ = 27
+    TL_OP_RESIZE_NEAREST_NEIGHBOR = 27,
+    TL_OP_COUNT_ = 28
 } tl_opcode;
 
 typedef enum tl_activation {

@@ -1574,6 +1574,59 @@ static tl_status import_hard_swish(tl_tfl *im, op_args *a)
     return add_op(im, &a->rec);
 }
 
+/* TFLite's GetNearestNeighbor: which input index output index i reads. */
+static int32_t nearest_source(int32_t i, int32_t in_size, int32_t out_size, int align_corners, int half_pixel)
+{
+    const float scale = align_corners && out_size > 1 ? (float)(in_size - 1) / (float)(out_size - 1)
+                                                      : (float)in_size / (float)out_size;
+    const float at = ((float)i + (half_pixel ? 0.5f : 0.0f)) * scale;
+    int32_t v = align_corners ? (int32_t)roundf(at) : (int32_t)floorf(at);
+    v = v < in_size - 1 ? v : in_size - 1;
+    return half_pixel && v < 0 ? 0 : v;
+}
+
+/* RESIZE_NEAREST_NEIGHBOR (int8, int16, NHWC): the size input a constant;
+ * the source row and column of each output row and column into the
+ * operator's block. */
+static tl_status import_resize_nearest(tl_tfl *im, op_args *a)
+{
+    uint8_t align_corners = 0, half_pixel = 0;
+    if (a->has_opt && (tl_fb_u8(&im->fb, &a->opt, 0, 0, &align_corners) != 0 ||
+                       tl_fb_u8(&im->fb, &a->opt, 1, 0, &half_pixel) != 0)) {
+        return tl_tfl_malformed(im, "resize options");
+    }
+    int32_t size[2];
+    uint32_t n = 0;
+    tl_status s = int32_vector(im, a, 1, "size", size, 2, &n);
+    if (s != TL_OK) {
+        return s;
+    }
+    if (a->in.rank != 4 || a->out.rank != 4 || n != 2 || (int32_t)a->out.dims[1] != size[0] ||
+        (int32_t)a->out.dims[2] != size[1] || a->in.dims[0] != a->out.dims[0] || a->in.dims[3] != a->out.dims[3]) {
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "needs NHWC input and output and an output of the given size");
+    }
+    if (a->in.type != a->out.type || a->in.scale != a->out.scale || a->in.zero_point != a->out.zero_point) {
+        return tl_tfl_fail(im, TL_ERR_QUANT, "input and output must share type and quantisation");
+    }
+    const uint32_t entries = a->out.dims[1] + a->out.dims[2];
+    int32_t *map = malloc(4u * entries);
+    if (!map) {
+        return tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
+    }
+    for (uint32_t i = 0; i < entries; ++i) {
+        const int row = i < a->out.dims[1];
+        const int32_t at = (int32_t)(row ? i : i - a->out.dims[1]);
+        map[i] = nearest_source(at, (int32_t)a->in.dims[row ? 1 : 2], (int32_t)a->out.dims[row ? 1 : 2], align_corners,
+                                half_pixel);
+    }
+    a->rec.opcode = TL_OP_RESIZE_NEAREST_NEIGHBOR;
+    a->rec.input_count = 1;
+    const int32_t op = tl_graph_add_op(im->g, &a->rec, NULL, NULL, 0);
+    s = op < 0 ? TL_ERR_NOMEM : tl_graph_set_op_block(im->g, (uint32_t)op, map, 4u * entries);
+    free(map);
+    return s == TL_OK ? TL_OK : tl_tfl_fail(im, s, "out of memory");
+}
+
 /* The operators the importer translates: one line each. */
 
 typedef struct op_importer {
@@ -1600,6 +1653,7 @@ static const op_importer importers[] = {
     { TFL_TRANSPOSE_CONV, import_transpose_conv, T8 | T16, 2, 0 },
     { TFL_PRELU, import_prelu, T8, 0, 0 },
     { TFL_HARD_SWISH, import_hard_swish, T8, 0, 0 },
+    { TFL_RESIZE_NEAREST_NEIGHBOR, import_resize_nearest, T8 | T16, 0, 0 },
     { TFL_RESHAPE, import_reshape, T8 | T16 | T32 | TF, 0, 0 },
     { TFL_TRANSPOSE, import_transpose_pad, T8, 0, 0 },
     { TFL_PAD, import_transpose_pad, T8 | T16, 0, 0 },

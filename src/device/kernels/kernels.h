@@ -176,6 +176,17 @@ typedef struct tl_hard_swish_params {
 } tl_hard_swish_params;
 
 void tl_hard_swish(const tl_hard_swish_params *p);
+
+/* RESIZE_NEAREST_NEIGHBOR, NHWC, 1- or 2-byte elements: each output row and
+ * column copies the input row and column its map names. */
+typedef struct tl_resize_nearest_params {
+    const void *input;
+    void *output;
+    int32_t element_size, batches, in_h, in_w, channels, out_h, out_w;
+    const int32_t *row_map, *column_map;
+} tl_resize_nearest_params;
+
+void tl_resize_nearest(const tl_resize_nearest_params *p);
 int32_t tl_add_fn(int32_t a, int32_t b, const void *quant);
 int32_t tl_sub_fn(int32_t a, int32_t b, const void *quant);
 int32_t tl_mul_fn(int32_t a, int32_t b, const void *quant);
