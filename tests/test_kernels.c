@@ -627,6 +627,7 @@ static void test_transpose_moves_every_element_where_the_permutation_says(void *
     (void)state;
     test_rng r = { 11 };
     for (int i = 0; i < ITERATIONS; ++i) {
+        const int32_t element_size = i % 3 == 0 ? 1 : (i % 3 == 1 ? 2 : 4); /* int8, int16, int32 or float */
         int32_t dims[4], perm[4] = { 0, 1, 2, 3 };
         for (int k = 0; k < 4; ++k) {
             dims[k] = rng_int(&r, 1, 6);
@@ -638,13 +639,13 @@ static void test_transpose_moves_every_element_where_the_permutation_says(void *
             perm[j] = t;
         }
         const int32_t n = dims[0] * dims[1] * dims[2] * dims[3];
-        int8_t *in = malloc((size_t)n), *out = malloc((size_t)n);
-        for (int32_t k = 0; k < n; ++k) {
-            in[k] = (int8_t)rng_int(&r, -128, 127);
+        uint8_t *in = malloc((size_t)(n * element_size)), *out = malloc((size_t)(n * element_size));
+        for (int32_t k = 0; k < n * element_size; ++k) {
+            in[k] = (uint8_t)rng_int(&r, 0, 255);
         }
-        tl_transpose_params p = { in, out, { dims[0], dims[1], dims[2], dims[3] },
+        tl_transpose_params p = { in, out, element_size, { dims[0], dims[1], dims[2], dims[3] },
                                   { perm[0], perm[1], perm[2], perm[3] } };
-        tl_transpose_s8(&p);
+        tl_transpose(&p);
         /* Naively: for each output index, the input index it names. */
         int32_t od[4];
         for (int k = 0; k < 4; ++k) {
@@ -661,7 +662,7 @@ static void test_transpose_moves_every_element_where_the_permutation_says(void *
                         }
                         const int32_t at = ((x[0] * dims[1] + x[1]) * dims[2] + x[2]) * dims[3] + x[3];
                         const int32_t to = ((o[0] * od[1] + o[1]) * od[2] + o[2]) * od[3] + o[3];
-                        assert_int_equal(out[to], in[at]);
+                        assert_memory_equal(out + to * element_size, in + at * element_size, (size_t)element_size);
                     }
                 }
             }

@@ -1432,6 +1432,34 @@ static void test_resize_nearest_neighbor_picks_tflites_source_pixels(void **stat
     free(file);
 }
 
+/* TRANSPOSE of int16 (16x8 models) built as a TFLite file: [2, 3] to
+ * [3, 2], each element where the permutation puts it. */
+static void test_transpose_of_int16_moves_each_element(void **state)
+{
+    (void)state;
+    const int in_shape[2] = { 2, 3 }, out_shape[2] = { 3, 2 }, perm_shape[1] = { 2 };
+    const int32_t perm[2] = { 1, 0 };
+    const int16_t x[6] = { -30000, -2, 7, 300, 12345, 32767 };
+    tfb *b = tfb_new();
+    const int t_in = tfb_tensor(b, "x", 7, 2, in_shape, 0.001f, 0, NULL, 0, 0);
+    const int t_perm = tfb_tensor(b, "perm", 2, 1, perm_shape, 0, 0, perm, 8, 0);
+    const int t_out = tfb_tensor(b, "y", 7, 2, out_shape, 0.001f, 0, NULL, 0, 0);
+    const int ins[2] = { t_in, t_perm };
+    tfb_op(b, 39, ins, 2, &t_out, 1, 0, NULL);
+    size_t size;
+    uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
+    tfb_free(b);
+    int16_t y[6];
+    char error[256];
+    assert_int_equal(import_and_run(file, size, (const int8_t *)(const void *)x, 12, (int8_t *)(void *)y, 12, error,
+                                    sizeof error), TL_OK);
+    for (int r = 0; r < 3; ++r) {
+        for (int c = 0; c < 2; ++c) {
+            assert_int_equal(y[r * 2 + c], x[c * 3 + r]);
+        }
+    }
+}
+
 /* An operator tinylarge does not run is refused by its index and TFLite's
  * name for it, also for builtins past the deprecated one-byte codes. */
 static void test_unsupported_operators_are_refused_by_name(void **state)
@@ -1608,6 +1636,7 @@ int main(void)
         cmocka_unit_test(test_prelu_and_constant_operands),
         cmocka_unit_test(test_hard_swish_follows_x_relu6_x_plus_3_over_6),
         cmocka_unit_test(test_resize_nearest_neighbor_picks_tflites_source_pixels),
+        cmocka_unit_test(test_transpose_of_int16_moves_each_element),
         cmocka_unit_test(test_unsupported_operators_are_refused_by_name),
         cmocka_unit_test(test_softmax_int16_in_and_out),
         cmocka_unit_test(test_transpose_conv_matches_the_scatter),

@@ -1655,7 +1655,7 @@ static const op_importer importers[] = {
     { TFL_HARD_SWISH, import_hard_swish, T8, 0, 0 },
     { TFL_RESIZE_NEAREST_NEIGHBOR, import_resize_nearest, T8 | T16, 0, 0 },
     { TFL_RESHAPE, import_reshape, T8 | T16 | T32 | TF, 0, 0 },
-    { TFL_TRANSPOSE, import_transpose_pad, T8, 0, 0 },
+    { TFL_TRANSPOSE, import_transpose_pad, T8 | T16 | T32 | TF, 0, 0 },
     { TFL_PAD, import_transpose_pad, T8 | T16, 0, 0 },
     { TFL_PADV2, import_transpose_pad, T8 | T16, 0, 0 },
     { TFL_SOFTMAX, import_softmax, T8 | T16, 0, 0 },

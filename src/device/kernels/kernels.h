@@ -230,13 +230,14 @@ void tl_softmax_s16(const tl_softmax16_params *p);
 /* Permutes the four dimensions: output dimension i is input dimension
  * perm[i]. Output must not alias the input. */
 typedef struct tl_transpose_params {
-    const int8_t *input;
-    int8_t *output;
+    const void *input;
+    void *output;
+    int32_t element_size;  /* 1, 2 or 4 bytes */
     int32_t in_dims[4];
     int32_t perm[4];
 } tl_transpose_params;
 
-void tl_transpose_s8(const tl_transpose_params *p);
+void tl_transpose(const tl_transpose_params *p);
 
 /* Pads each of the four dimensions with `value`: before[i] rows ahead and
  * after[i] behind; int8 or int16 elements (element_size 1 or 2). Output
