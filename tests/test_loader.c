@@ -1460,15 +1460,106 @@ static void test_transpose_of_int16_moves_each_element(void **state)
     }
 }
 
+/* BATCH_MATMUL built as TFLite files: [2, 3, 4] x a constant [4, 5] that
+ * repeats over the batch, and [2, 4, 3] x [2, 5, 4] both read transposed
+ * (adj_x, adj_y) with the second an input of its own; every value TFLite's
+ * integer formula gives, within one step of the real product. Inner
+ * dimensions that differ are refused. */
+static void test_batch_matmul_with_repeated_and_transposed_sides(void **state)
+{
+    (void)state;
+    int8_t lhs[24], rhs[40];
+    for (int i = 0; i < 24; ++i) {
+        lhs[i] = (int8_t)((i * 37) % 256 - 128);
+    }
+    for (int i = 0; i < 40; ++i) {
+        rhs[i] = (int8_t)((i * 53 + 11) % 256 - 128);
+    }
+    const float s_l = 0.02f, s_r = 0.03f, s_o = 0.25f;
+    const int32_t z_l = 4, z_r = -6, z_o = 2;
+    for (int adj = 0; adj < 2; ++adj) {
+        const int l_shape[3] = { 2, adj ? 4 : 3, adj ? 3 : 4 }, r_shape[3] = { 2, adj ? 5 : 4, adj ? 4 : 5 };
+        const int o_shape[3] = { 2, 3, 5 };
+        tfb *b = tfb_new();
+        const int t_l = tfb_tensor(b, "lhs", 9, 3, l_shape, s_l, z_l, NULL, 0, 0);
+        const int t_r = adj ? tfb_tensor(b, "rhs", 9, 3, r_shape, s_r, z_r, NULL, 0, 0)
+                            : tfb_tensor(b, "rhs", 9, 2, r_shape + 1, s_r, z_r, rhs, 20, 0);
+        const int t_o = tfb_tensor(b, "y", 9, 3, o_shape, s_o, z_o, NULL, 0, 0);
+        const int ins[2] = { t_l, t_r };
+        const tfb_opt opts[] = { { 0, 'b', adj }, { 1, 'b', adj }, { 0, 0, 0 } };
+        tfb_op(b, 126, ins, 2, &t_o, 1, 0, opts);
+        size_t size;
+        uint8_t *file = tfb_finish(b, ins, adj ? 2 : 1, &t_o, 1, &size);
+        tfb_free(b);
+        tl_graph g;
+        char error[256];
+        assert_int_equal(tl_import_tflite(file, size, &g, error, sizeof error), TL_OK);
+        free(file);
+        uint8_t *tlm;
+        size_t tlm_size;
+        assert_int_equal(tl_graph_serialize(&g, &tlm, &tlm_size), TL_OK);
+        tl_graph_free(&g);
+        tl_model m;
+        assert_int_equal(tl_model_load(&m, tlm, tlm_size, 0), TL_OK);
+        uint8_t *arena = aligned_alloc(16, (tl_model_arena_size(&m) + 15) / 16 * 16 + 16);
+        tl_interp it;
+        assert_int_equal(tl_interp_init(&it, &m, arena, tl_model_arena_size(&m)), TL_OK);
+        memcpy(tl_interp_input(&it, 0, NULL), lhs, 24);
+        if (adj) {
+            memcpy(tl_interp_input(&it, 1, NULL), rhs, 40);
+        }
+        assert_int_equal(tl_interp_invoke(&it), TL_OK);
+        const int8_t *y = tl_interp_output(&it, 0, NULL);
+        int32_t mult, shift;
+        tl_quantize_multiplier((double)(s_l * s_r) / (double)s_o, &mult, &shift);
+        for (int bt = 0; bt < 2; ++bt) {
+            for (int r = 0; r < 3; ++r) {
+                for (int c = 0; c < 5; ++c) {
+                    int32_t acc = 0;
+                    for (int k = 0; k < 4; ++k) {
+                        const int32_t l = adj ? lhs[bt * 12 + k * 3 + r] : lhs[bt * 12 + r * 4 + k];
+                        const int32_t x = adj ? rhs[bt * 20 + c * 4 + k] : rhs[k * 5 + c];
+                        acc += (l - z_l) * (x - z_r);
+                    }
+                    int32_t want = tl_requantize(acc, mult, shift) + z_o;
+                    want = want < -128 ? -128 : (want > 127 ? 127 : want);
+                    const int8_t got = y[(bt * 3 + r) * 5 + c];
+                    assert_int_equal(got, want);
+                    double q = round(acc * (double)s_l * (double)s_r / (double)s_o) + z_o;
+                    q = q < -128 ? -128 : (q > 127 ? 127 : q);
+                    assert_true(fabs(q - got) <= 1.0);
+                }
+            }
+        }
+        free(arena);
+        free(tlm);
+    }
+    const int l_shape[2] = { 3, 4 }, r_shape[2] = { 3, 5 }, o_shape[2] = { 3, 5 };
+    tfb *b = tfb_new();
+    const int t_l = tfb_tensor(b, "lhs", 9, 2, l_shape, s_l, z_l, NULL, 0, 0);
+    const int t_r = tfb_tensor(b, "rhs", 9, 2, r_shape, s_r, z_r, rhs, 15, 0);
+    const int t_o = tfb_tensor(b, "y", 9, 2, o_shape, s_o, z_o, NULL, 0, 0);
+    const int ins[2] = { t_l, t_r };
+    tfb_op(b, 126, ins, 2, &t_o, 1, 0, NULL);
+    size_t size;
+    uint8_t *file = tfb_finish(b, &t_l, 1, &t_o, 1, &size);
+    tfb_free(b);
+    tl_graph g;
+    char error[256];
+    assert_int_equal(tl_import_tflite(file, size, &g, error, sizeof error), TL_ERR_SHAPE);
+    assert_non_null(strstr(error, "operator 0 (BATCH_MATMUL): inner dimensions differ"));
+    free(file);
+}
+
 /* An operator tinylarge does not run is refused by its index and TFLite's
  * name for it, also for builtins past the deprecated one-byte codes. */
 static void test_unsupported_operators_are_refused_by_name(void **state)
 {
     (void)state;
     const int shape[1] = { 4 };
-    const int builtins[2] = { 23, 126 };
+    const int builtins[2] = { 23, 125 };
     const char *const names[2] = { "operator 0 (RESIZE_BILINEAR): operator is not supported by tinylarge",
-                                   "operator 0 (BATCH_MATMUL): operator is not supported by tinylarge" };
+                                   "operator 0 (SEGMENT_SUM): operator is not supported by tinylarge" };
     for (int k = 0; k < 2; ++k) {
         tfb *b = tfb_new();
         const int t_in = tfb_tensor(b, "x", 9, 1, shape, 0.1f, 0, NULL, 0, 0);
@@ -1637,6 +1728,7 @@ int main(void)
         cmocka_unit_test(test_hard_swish_follows_x_relu6_x_plus_3_over_6),
         cmocka_unit_test(test_resize_nearest_neighbor_picks_tflites_source_pixels),
         cmocka_unit_test(test_transpose_of_int16_moves_each_element),
+        cmocka_unit_test(test_batch_matmul_with_repeated_and_transposed_sides),
         cmocka_unit_test(test_unsupported_operators_are_refused_by_name),
         cmocka_unit_test(test_softmax_int16_in_and_out),
         cmocka_unit_test(test_transpose_conv_matches_the_scatter),

@@ -97,7 +97,8 @@ typedef enum tl_opcode {
     TL_OP_PRELU = 25,
     TL_OP_HARD_SWISH = 26,
     TL_OP_RESIZE_NEAREST_NEIGHBOR = 27,
-    TL_OP_COUNT_ = 28
+    TL_OP_BATCH_MATMUL = 28,
+    TL_OP_COUNT_ = 29
 } tl_opcode;
 
 typedef enum tl_activation {
@@ -240,6 +241,12 @@ enum { TL_PRELU_ALPHA_OFFSET = 0, TL_PRELU_MULT = 1, TL_PRELU_SHIFT = 2, TL_PREL
 /* HARD_SWISH (int8): Q15 multipliers and their exponents, as TFLite
  * prepares them: relu-ish = in_scale / 128 / (3 / 32768), output =
  * in_scale / 128 / out_scale. */
+/* BATCH_MATMUL (int8): lhs [.., rows, depth] (adj_x: [.., depth, rows])
+ * times rhs [.., depth, cols] (adj_y: [.., cols, depth]); `input_offset`
+ * -lhs zp, p[2] -rhs zp, requantised by (p[3], p[4]), plus the output's
+ * zero point, clamped to [act_min, act_max]. */
+enum { TL_BATCH_MATMUL_ADJ_X = 0, TL_BATCH_MATMUL_ADJ_Y = 1, TL_BATCH_MATMUL_RHS_OFFSET = 2, TL_BATCH_MATMUL_MULT = 3,
+       TL_BATCH_MATMUL_SHIFT = 4 };
 enum { TL_HARD_SWISH_RELUISH_MULT = 0, TL_HARD_SWISH_RELUISH_EXPONENT = 1, TL_HARD_SWISH_OUTPUT_MULT = 2,
        TL_HARD_SWISH_OUTPUT_EXPONENT = 3 };
 enum {

@@ -1627,6 +1627,46 @@ static tl_status import_resize_nearest(tl_tfl *im, op_args *a)
     return s == TL_OK ? TL_OK : tl_tfl_fail(im, s, "out of memory");
 }
 
+/* BATCH_MATMUL (int8, ranks 2 to 4): rhs an activation or a constant;
+ * TFLite's multiplier (the scales' product in float, then divided in
+ * double). */
+static tl_status import_batch_matmul(tl_tfl *im, op_args *a)
+{
+    uint8_t adj_x = 0, adj_y = 0;
+    if (a->has_opt && (tl_fb_u8(&im->fb, &a->opt, 0, 0, &adj_x) != 0 || tl_fb_u8(&im->fb, &a->opt, 1, 0, &adj_y) != 0)) {
+        return tl_tfl_malformed(im, "batch matmul options");
+    }
+    tl_tfl_tensor rhs;
+    tl_status s;
+    if (a->ins.length != 2 || (s = tl_tfl_read_tensor(im, tl_fb_vec_i32(&im->fb, &a->ins, 1), &rhs)) != TL_OK) {
+        return a->ins.length != 2 ? tl_tfl_fail(im, TL_ERR_FORMAT, "expects two inputs") : s;
+    }
+    if (rhs.type != TFL_INT8 || a->out.type != TFL_INT8) {
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "runs on int8 inputs and output");
+    }
+    if (a->in.rank < 2 || rhs.rank < 2 || a->in.rank > 4 || rhs.rank > 4 || a->out.rank > 4) {
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "inputs of rank 2 to 4");
+    }
+    const uint32_t depth = adj_x ? a->in.dims[a->in.rank - 2] : a->in.dims[a->in.rank - 1];
+    if ((adj_y ? rhs.dims[rhs.rank - 1] : rhs.dims[rhs.rank - 2]) != depth) {
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "inner dimensions differ");
+    }
+    if ((s = operand(im, tl_fb_vec_i32(&im->fb, &a->ins, 1), &a->rec.inputs[1])) != TL_OK ||
+        (s = fused_activation(im, TFL_ACT_NONE, &a->out, &a->rec)) != TL_OK) {
+        return s;
+    }
+    a->rec.opcode = TL_OP_BATCH_MATMUL;
+    a->rec.input_count = 2;
+    a->rec.input_offset = -a->in.zero_point;
+    a->rec.output_offset = a->out.zero_point;
+    a->rec.p[TL_BATCH_MATMUL_ADJ_X] = adj_x != 0;
+    a->rec.p[TL_BATCH_MATMUL_ADJ_Y] = adj_y != 0;
+    a->rec.p[TL_BATCH_MATMUL_RHS_OFFSET] = -rhs.zero_point;
+    tl_quantize_multiplier((double)(a->in.scale * rhs.scale) / (double)a->out.scale, &a->rec.p[TL_BATCH_MATMUL_MULT],
+                           &a->rec.p[TL_BATCH_MATMUL_SHIFT]);
+    return add_op(im, &a->rec);
+}
+
 /* The operators the importer translates: one line each. */
 
 typedef struct op_importer {
@@ -1654,6 +1694,7 @@ static const op_importer importers[] = {
     { TFL_PRELU, import_prelu, T8, 0, 0 },
     { TFL_HARD_SWISH, import_hard_swish, T8, 0, 0 },
     { TFL_RESIZE_NEAREST_NEIGHBOR, import_resize_nearest, T8 | T16, 0, 0 },
+    { TFL_BATCH_MATMUL, import_batch_matmul, T8, 0, 0 },
     { TFL_RESHAPE, import_reshape, T8 | T16 | T32 | TF, 0, 0 },
     { TFL_TRANSPOSE, import_transpose_pad, T8 | T16 | T32 | TF, 0, 0 },
     { TFL_PAD, import_transpose_pad, T8 | T16, 0, 0 },

@@ -187,6 +187,18 @@ typedef struct tl_resize_nearest_params {
 } tl_resize_nearest_params;
 
 void tl_resize_nearest(const tl_resize_nearest_params *p);
+
+/* BATCH_MATMUL, int8 (see format.h, TL_BATCH_MATMUL_*): batches of
+ * rows x depth times depth x cols; a batch count of 1 repeats. */
+typedef struct tl_batch_matmul_params {
+    const int8_t *lhs, *rhs;
+    int8_t *output;
+    int32_t lhs_batches[2], rhs_batches[2], out_batches[2];
+    int32_t rows, depth, cols, adj_x, adj_y;
+    int32_t lhs_offset, rhs_offset, output_offset, multiplier, shift, act_min, act_max;
+} tl_batch_matmul_params;
+
+void tl_batch_matmul_s8(const tl_batch_matmul_params *p);
 int32_t tl_add_fn(int32_t a, int32_t b, const void *quant);
 int32_t tl_sub_fn(int32_t a, int32_t b, const void *quant);
 int32_t tl_mul_fn(int32_t a, int32_t b, const void *quant);
