@@ -98,7 +98,8 @@ typedef enum tl_opcode {
     TL_OP_HARD_SWISH = 26,
     TL_OP_RESIZE_NEAREST_NEIGHBOR = 27,
     TL_OP_BATCH_MATMUL = 28,
-    TL_OP_COUNT_ = 29
+    TL_OP_RESIZE_BILINEAR = 29,
+    TL_OP_COUNT_ = 30
 } tl_opcode;
 
 typedef enum tl_activation {
@@ -247,6 +248,10 @@ enum { TL_PRELU_ALPHA_OFFSET = 0, TL_PRELU_MULT = 1, TL_PRELU_SHIFT = 2, TL_PREL
  * zero point, clamped to [act_min, act_max]. */
 enum { TL_BATCH_MATMUL_ADJ_X = 0, TL_BATCH_MATMUL_ADJ_Y = 1, TL_BATCH_MATMUL_RHS_OFFSET = 2, TL_BATCH_MATMUL_MULT = 3,
        TL_BATCH_MATMUL_SHIFT = 4 };
+/* RESIZE_BILINEAR (int8, int16; input and output share quantisation):
+ * TFLite's scales in 1/1024ths of an input pixel per output pixel, rows
+ * and columns (align_corners folded in), and half_pixel_centers. */
+enum { TL_RESIZE_SCALE_H = 0, TL_RESIZE_SCALE_W = 1, TL_RESIZE_HALF_PIXEL = 2 };
 enum { TL_HARD_SWISH_RELUISH_MULT = 0, TL_HARD_SWISH_RELUISH_EXPONENT = 1, TL_HARD_SWISH_OUTPUT_MULT = 2,
        TL_HARD_SWISH_OUTPUT_EXPONENT = 3 };
 enum {

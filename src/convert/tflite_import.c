@@ -1585,14 +1585,26 @@ static int32_t nearest_source(int32_t i, int32_t in_size, int32_t out_size, int 
     return half_pixel && v < 0 ? 0 : v;
 }
 
-/* RESIZE_NEAREST_NEIGHBOR (int8, int16, NHWC): the size input a constant;
- * the source row and column of each output row and column into the
- * operator's block. */
-static tl_status import_resize_nearest(tl_tfl *im, op_args *a)
+/* TFLite's ResizeBilinearInteger scale: input pixels per output pixel in
+ * 1/1024ths, rounded. */
+static int32_t bilinear_scale(int32_t in_size, int32_t out_size, int align_corners)
 {
+    if (align_corners && out_size > 1) {
+        return (int32_t)(((int64_t)(in_size - 1) * 1024 + (out_size - 1) / 2) / (out_size - 1));
+    }
+    return (int32_t)(((int64_t)in_size * 1024 + out_size / 2) / out_size);
+}
+
+/* RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR (int8, int16, NHWC): the
+ * size input a constant, input and output sharing quantisation. Nearest:
+ * the source row and column of each output row and column into the
+ * operator's block; bilinear: TFLite's integer scales. */
+static tl_status import_resize(tl_tfl *im, op_args *a)
+{
+    const int bilinear = a->builtin == TFL_RESIZE_BILINEAR;
     uint8_t align_corners = 0, half_pixel = 0;
-    if (a->has_opt && (tl_fb_u8(&im->fb, &a->opt, 0, 0, &align_corners) != 0 ||
-                       tl_fb_u8(&im->fb, &a->opt, 1, 0, &half_pixel) != 0)) {
+    if (a->has_opt && (tl_fb_u8(&im->fb, &a->opt, bilinear ? 2 : 0, 0, &align_corners) != 0 ||
+                       tl_fb_u8(&im->fb, &a->opt, bilinear ? 3 : 1, 0, &half_pixel) != 0)) {
         return tl_tfl_malformed(im, "resize options");
     }
     int32_t size[2];
@@ -1608,6 +1620,17 @@ static tl_status import_resize_nearest(tl_tfl *im, op_args *a)
     if (a->in.type != a->out.type || a->in.scale != a->out.scale || a->in.zero_point != a->out.zero_point) {
         return tl_tfl_fail(im, TL_ERR_QUANT, "input and output must share type and quantisation");
     }
+    if (bilinear && align_corners && half_pixel) {
+        return tl_tfl_fail(im, TL_ERR_FORMAT, "align_corners and half_pixel_centers exclude each other");
+    }
+    a->rec.input_count = 1;
+    if (bilinear) {
+        a->rec.opcode = TL_OP_RESIZE_BILINEAR;
+        a->rec.p[TL_RESIZE_SCALE_H] = bilinear_scale((int32_t)a->in.dims[1], size[0], align_corners);
+        a->rec.p[TL_RESIZE_SCALE_W] = bilinear_scale((int32_t)a->in.dims[2], size[1], align_corners);
+        a->rec.p[TL_RESIZE_HALF_PIXEL] = half_pixel != 0;
+        return add_op(im, &a->rec);
+    }
     const uint32_t entries = a->out.dims[1] + a->out.dims[2];
     int32_t *map = malloc(4u * entries);
     if (!map) {
@@ -1620,7 +1643,6 @@ static tl_status import_resize_nearest(tl_tfl *im, op_args *a)
                                 half_pixel);
     }
     a->rec.opcode = TL_OP_RESIZE_NEAREST_NEIGHBOR;
-    a->rec.input_count = 1;
     const int32_t op = tl_graph_add_op(im->g, &a->rec, NULL, NULL, 0);
     s = op < 0 ? TL_ERR_NOMEM : tl_graph_set_op_block(im->g, (uint32_t)op, map, 4u * entries);
     free(map);
@@ -1693,7 +1715,8 @@ static const op_importer importers[] = {
     { TFL_TRANSPOSE_CONV, import_transpose_conv, T8 | T16, 2, 0 },
     { TFL_PRELU, import_prelu, T8, 0, 0 },
     { TFL_HARD_SWISH, import_hard_swish, T8, 0, 0 },
-    { TFL_RESIZE_NEAREST_NEIGHBOR, import_resize_nearest, T8 | T16, 0, 0 },
+    { TFL_RESIZE_NEAREST_NEIGHBOR, import_resize, T8 | T16, 0, 0 },
+    { TFL_RESIZE_BILINEAR, import_resize, T8 | T16, 0, 0 },
     { TFL_BATCH_MATMUL, import_batch_matmul, T8, 0, 0 },
     { TFL_RESHAPE, import_reshape, T8 | T16 | T32 | TF, 0, 0 },
     { TFL_TRANSPOSE, import_transpose_pad, T8 | T16 | T32 | TF, 0, 0 },

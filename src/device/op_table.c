@@ -10,7 +10,8 @@ extern const tl_op_kind tl_op_conv_2d, tl_op_depthwise_conv_2d, tl_op_fully_conn
     tl_op_logistic, tl_op_tanh, tl_op_unidirectional_sequence_lstm,
     tl_op_strided_slice, tl_op_concatenation, tl_op_sub, tl_op_mul,
     tl_op_relu, tl_op_leaky_relu, tl_op_transpose_conv, tl_op_prelu,
-    tl_op_hard_swish, tl_op_resize_nearest, tl_op_batch_matmul;
+    tl_op_hard_swish, tl_op_resize_nearest, tl_op_batch_matmul,
+    tl_op_resize_bilinear;
 
 const tl_op_kind *const tl_op_table[TL_OP_COUNT_] = {
     [TL_OP_CONV_2D] = &tl_op_conv_2d,
@@ -41,4 +42,5 @@ const tl_op_kind *const tl_op_table[TL_OP_COUNT_] = {
     [TL_OP_HARD_SWISH] = &tl_op_hard_swish,
     [TL_OP_RESIZE_NEAREST_NEIGHBOR] = &tl_op_resize_nearest,
     [TL_OP_BATCH_MATMUL] = &tl_op_batch_matmul,
+    [TL_OP_RESIZE_BILINEAR] = &tl_op_resize_bilinear,
 };

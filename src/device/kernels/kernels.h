@@ -199,6 +199,16 @@ typedef struct tl_batch_matmul_params {
 } tl_batch_matmul_params;
 
 void tl_batch_matmul_s8(const tl_batch_matmul_params *p);
+
+/* RESIZE_BILINEAR, NHWC, int8 or int16 (see format.h, TL_RESIZE_*). */
+typedef struct tl_resize_bilinear_params {
+    const void *input;
+    void *output;
+    int32_t element_size, batches, in_h, in_w, channels, out_h, out_w;
+    int32_t scale_h, scale_w, half_pixel;
+} tl_resize_bilinear_params;
+
+void tl_resize_bilinear(const tl_resize_bilinear_params *p);
 int32_t tl_add_fn(int32_t a, int32_t b, const void *quant);
 int32_t tl_sub_fn(int32_t a, int32_t b, const void *quant);
 int32_t tl_mul_fn(int32_t a, int32_t b, const void *quant);

@@ -1,0 +1,106 @@
+/* tl_resize_bilinear.c - RESIZE_BILINEAR of an NHWC int8 or int16 tensor
+ * in TFLite's integer arithmetic (reference ResizeBilinearInteger): source
+ * positions in 1/1024ths of a pixel, the four neighbours weighed in int64
+ * and rounded half away from zero. Input and output share quantisation, so
+ * the stored values are interpolated as they are. */
+#include "kernels.h"
+#include "op.h"
+
+/* Where output index i falls in the input, in 1/1024ths, and the two input
+ * indices around it. */
+static void source_position(int32_t i, int32_t scale_10, int32_t half_pixel, int32_t in_size, int32_t *at,
+                            int32_t *lower, int32_t *upper)
+{
+    *at = half_pixel ? i * scale_10 + scale_10 / 2 - (1 << 9) : i * scale_10;
+    const int32_t lo = *at / (1 << 10), hi = (*at + (1 << 10) - 1) / (1 << 10);
+    *lower = lo > 0 ? lo : 0;
+    *upper = hi < in_size - 1 ? hi : in_size - 1;
+}
+
+static int32_t load(const void *base, int32_t element_size, int32_t index)
+{
+    return element_size == 2 ? ((const int16_t *)base)[index] : ((const int8_t *)base)[index];
+}
+
+void tl_resize_bilinear(const tl_resize_bilinear_params *p)
+{
+    const int32_t c_n = p->channels, es = p->element_size;
+    int32_t o = 0;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int32_t image = b * p->in_h * p->in_w;
+        for (int32_t y = 0; y < p->out_h; ++y) {
+            int32_t in_y, y0, y1;
+            source_position(y, p->scale_h, p->half_pixel, p->in_h, &in_y, &y0, &y1);
+            const int64_t wy1 = in_y - (1 << 10) * y0, wy0 = (1 << 10) - wy1;
+            for (int32_t x = 0; x < p->out_w; ++x) {
+                int32_t in_x, x0, x1;
+                source_position(x, p->scale_w, p->half_pixel, p->in_w, &in_x, &x0, &x1);
+                const int64_t wx1 = in_x - (1 << 10) * x0, wx0 = (1 << 10) - wx1;
+                const int32_t p00 = (image + y0 * p->in_w + x0) * c_n, p10 = (image + y1 * p->in_w + x0) * c_n;
+                const int32_t p01 = (image + y0 * p->in_w + x1) * c_n, p11 = (image + y1 * p->in_w + x1) * c_n;
+                for (int32_t c = 0; c < c_n; ++c, ++o) {
+                    const int64_t sum = load(p->input, es, p00 + c) * wy0 * wx0 + load(p->input, es, p10 + c) * wy1 * wx0 +
+                                        load(p->input, es, p01 + c) * wy0 * wx1 + load(p->input, es, p11 + c) * wy1 * wx1;
+                    const int32_t v = (int32_t)((sum + (sum > 0 ? (1 << 19) : -(1 << 19))) / (1 << 20));
+                    if (es == 2) {
+                        ((int16_t *)p->output)[o] = (int16_t)v;
+                    } else {
+                        ((int8_t *)p->output)[o] = (int8_t)v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ---- the operator ---- */
+
+/* As RESIZE_NEAREST_NEIGHBOR's shapes; scales in 1/1024ths (`p[0]` rows,
+ * `p[1]` columns, `p[2]` half_pixel_centers) that keep every position in
+ * int32 and every lower neighbour inside the input (TFLite would read past
+ * the image for some extreme ratios; the loader refuses those). */
+static tl_status check_resize_bilinear(const tl_model *m, const tl_op_rec *op)
+{
+    const tl_tensor_rec *in = tl_op_tensor(m, op->inputs[0]), *out = tl_op_tensor(m, op->output);
+    if (op->input_count != 1 || !tl_op_is_activation(in) || !tl_op_is_activation(out) || in->dtype != out->dtype ||
+        (in->dtype != TL_DTYPE_INT8 && in->dtype != TL_DTYPE_INT16) || (uint32_t)op->p[TL_RESIZE_HALF_PIXEL] > 1) {
+        return TL_ERR_FORMAT;
+    }
+    if (in->rank != 4 || out->rank != 4 || in->dims[0] != out->dims[0] || in->dims[3] != out->dims[3]) {
+        return TL_ERR_SHAPE;
+    }
+    for (int axis = 0; axis < 2; ++axis) {
+        const int32_t scale = op->p[axis == 0 ? TL_RESIZE_SCALE_H : TL_RESIZE_SCALE_W];
+        const int32_t in_size = (int32_t)in->dims[1 + axis], out_size = (int32_t)out->dims[1 + axis];
+        if (scale < 0 || (int64_t)out_size * scale + scale > INT32_MAX) {
+            return TL_ERR_QUANT;
+        }
+        int32_t at, lower, upper;
+        source_position(out_size - 1, scale, op->p[TL_RESIZE_HALF_PIXEL], in_size, &at, &lower, &upper);
+        if (lower > in_size - 1) {
+            return TL_ERR_QUANT;
+        }
+    }
+    return TL_OK;
+}
+
+static void run_resize_bilinear(const tl_interp *it, const tl_op_rec *op)
+{
+    const tl_tensor_rec *in = &it->model->tensors[op->inputs[0]], *out = &it->model->tensors[op->output];
+    tl_resize_bilinear_params p;
+    p.input = tl_op_activation(it, op->inputs[0]);
+    p.output = tl_op_activation(it, op->output);
+    p.element_size = (int32_t)tl_dtype_bytes(in->dtype);
+    p.batches = (int32_t)in->dims[0];
+    p.in_h = (int32_t)in->dims[1];
+    p.in_w = (int32_t)in->dims[2];
+    p.channels = (int32_t)in->dims[3];
+    p.out_h = (int32_t)out->dims[1];
+    p.out_w = (int32_t)out->dims[2];
+    p.scale_h = op->p[TL_RESIZE_SCALE_H];
+    p.scale_w = op->p[TL_RESIZE_SCALE_W];
+    p.half_pixel = op->p[TL_RESIZE_HALF_PIXEL];
+    tl_resize_bilinear(&p);
+}
+
+const tl_op_kind tl_op_resize_bilinear = { "RESIZE_BILINEAR", 0, check_resize_bilinear, run_resize_bilinear };
