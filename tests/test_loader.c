@@ -1649,6 +1649,59 @@ static void test_resize_bilinear_interpolates_within_a_step(void **state)
     free(file);
 }
 
+/* LOGISTIC and TANH of int16 built as TFLite files, at a power-of-two
+ * input scale (2^-12; 2^-11 for TANH, whose shift TFLite folds too; 2^-13
+ * for LOGISTIC, whose it does not) and at 0.0003: each output within three
+ * 2^-15 steps of the real function over the whole
+ * int16 range. An output not at 1/32768 is refused. */
+static void test_logistic_and_tanh_of_int16(void **state)
+{
+    (void)state;
+    enum { N = 1024 };
+    const int shape[1] = { N };
+    int16_t x[N], y[N];
+    for (int i = 0; i < N; ++i) {
+        x[i] = (int16_t)(-32768 + i * 64 + (i % 7) * 9);
+    }
+    const int builtins[2] = { 14, 28 };
+    for (int k = 0; k < 2; ++k) {
+        const float in_scales[3] = { 1.0f / 4096, k ? 1.0f / 2048 : 1.0f / 8192, 0.0003f };
+        for (int sc = 0; sc < 3; ++sc) {
+            tfb *b = tfb_new();
+            const int t_in = tfb_tensor(b, "x", 7, 1, shape, in_scales[sc], 0, NULL, 0, 0);
+            const int t_out = tfb_tensor(b, "y", 7, 1, shape, 1.0f / 32768, 0, NULL, 0, 0);
+            tfb_op(b, builtins[k], &t_in, 1, &t_out, 1, 0, NULL);
+            size_t size;
+            uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
+            tfb_free(b);
+            char error[256];
+            assert_int_equal(import_and_run(file, size, (const int8_t *)(const void *)x, 2 * N, (int8_t *)(void *)y,
+                                            2 * N, error, sizeof error), TL_OK);
+            double worst = 0;
+            for (int i = 0; i < N; ++i) {
+                const double r = x[i] * (double)in_scales[sc];
+                double want = (k ? tanh(r) : 1 / (1 + exp(-r))) * 32768;
+                want = want > 32767 ? 32767 : want;
+                const double e = fabs(want - y[i]);
+                worst = e > worst ? e : worst;
+            }
+            assert_true(worst <= 3.0); /* measured: at most 2.4 steps */
+        }
+    }
+    tfb *b = tfb_new();
+    const int t_in = tfb_tensor(b, "x", 7, 1, shape, 1.0f / 4096, 0, NULL, 0, 0);
+    const int t_out = tfb_tensor(b, "y", 7, 1, shape, 1.0f / 256, 0, NULL, 0, 0);
+    tfb_op(b, 14, &t_in, 1, &t_out, 1, 0, NULL);
+    size_t size;
+    uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
+    tfb_free(b);
+    tl_graph g;
+    char error[256];
+    assert_int_equal(tl_import_tflite(file, size, &g, error, sizeof error), TL_ERR_QUANT);
+    assert_non_null(strstr(error, "operator 0 (LOGISTIC): int16 needs zero points of 0 and an int16 output at scale 1/32768"));
+    free(file);
+}
+
 /* An operator tinylarge does not run is refused by its index and TFLite's
  * name for it, also for builtins past the deprecated one-byte codes. */
 static void test_unsupported_operators_are_refused_by_name(void **state)
@@ -1828,6 +1881,7 @@ int main(void)
         cmocka_unit_test(test_transpose_of_int16_moves_each_element),
         cmocka_unit_test(test_batch_matmul_with_repeated_and_transposed_sides),
         cmocka_unit_test(test_resize_bilinear_interpolates_within_a_step),
+        cmocka_unit_test(test_logistic_and_tanh_of_int16),
         cmocka_unit_test(test_unsupported_operators_are_refused_by_name),
         cmocka_unit_test(test_softmax_int16_in_and_out),
         cmocka_unit_test(test_transpose_conv_matches_the_scatter),

@@ -1060,11 +1060,57 @@ static tl_status import_svdf(tl_tfl *im, op_args *a)
 /* LOGISTIC and TANH, int8: TFLite Micro's Prepare (4 integer bits for the
  * scaled input; the multiplier from frexp, rounded; the radius beyond which
  * the output saturates). */
+/* TFLite's CheckedLog2: log2 of a scale, and whether it is a power of two. */
+static int checked_log2(float x, int *log2)
+{
+    const float l = logf(x) * (1.0f / logf(2.0f)), rounded = roundf(l);
+    *log2 = (int)rounded;
+    return fabsf(l - rounded) < 1e-3f;
+}
+
+/* int16 LOGISTIC and TANH: TFLite Micro's Prepare (inputs with 3 integer
+ * bits, the output in Q0.15), a power-of-two input scale resolved here so
+ * the device has one form: (x * multiplier + rounding) >> shift. */
+static tl_status import_sigmoid16(tl_tfl *im, op_args *a)
+{
+    const int logistic = a->builtin == TFL_LOGISTIC;
+    int in_log2, out_log2;
+    if (a->out.type != TFL_INT16 || a->in.zero_point != 0 || a->out.zero_point != 0 ||
+        !checked_log2(a->out.scale, &out_log2) || out_log2 != -15) {
+        return tl_tfl_fail(im, TL_ERR_QUANT, "int16 needs zero points of 0 and an int16 output at scale 1/32768");
+    }
+    int pot = checked_log2(a->in.scale, &in_log2);
+    int32_t shift = 12 + in_log2, multiplier;
+    pot = pot && (shift == 0 || (!logistic && shift == 1));
+    if (pot) {
+        multiplier = 3 << shift;
+        shift = 0;
+    } else {
+        double m = (double)a->in.scale * 4096.0 * 3.0;
+        shift = 0;
+        while (m <= 32767.0 / 2.0 && shift <= 30) {
+            ++shift;
+            m *= 2.0;
+        }
+        if (m > 65535.0) {
+            return tl_tfl_fail(im, TL_ERR_QUANT, "input scale %g is too large for int16", (double)a->in.scale);
+        }
+        multiplier = (int32_t)m;
+    }
+    a->rec.opcode = logistic ? TL_OP_LOGISTIC : TL_OP_TANH;
+    a->rec.p[TL_SIGMOID_MULT] = multiplier;
+    a->rec.p[TL_SIGMOID_SHIFT] = shift;
+    return add_op(im, &a->rec);
+}
+
 static tl_status import_sigmoid(tl_tfl *im, op_args *a)
 {
     const int logistic = a->builtin == TFL_LOGISTIC;
     if (tl_tfl_elements(&a->in) != tl_tfl_elements(&a->out)) {
         return tl_tfl_fail(im, TL_ERR_SHAPE, "input and output sizes differ");
+    }
+    if (a->in.type == TFL_INT16) {
+        return import_sigmoid16(im, a);
     }
     if (logistic ? a->out.zero_point != -128 : a->out.zero_point != 0) {
         return tl_tfl_fail(im, TL_ERR_QUANT, "the output's zero point must be %d", logistic ? -128 : 0);
@@ -1727,8 +1773,8 @@ static const op_importer importers[] = {
     { TFL_QUANTIZE, import_quantize, T8 | T16 | T32 | TF, 0, 0 },
     { TFL_DEQUANTIZE, import_quantize, T8 | T16 | TF, 0, 0 },
     { TFL_SVDF, import_svdf, T8 | T16, 0, 0 },
-    { TFL_LOGISTIC, import_sigmoid, T8, 0, 0 },
-    { TFL_TANH, import_sigmoid, T8, 0, 0 },
+    { TFL_LOGISTIC, import_sigmoid, T8 | T16, 0, 0 },
+    { TFL_TANH, import_sigmoid, T8 | T16, 0, 0 },
     { TFL_UNIDIRECTIONAL_SEQUENCE_LSTM, import_lstm, T8 | T16, 0, 0 },
     { TFL_STRIDED_SLICE, import_strided_slice, T8 | T16 | T32 | TF, 0, 0 },
     { TFL_SPLIT, import_split, T8 | T16 | T32 | TF, 1, 1 },

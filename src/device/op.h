@@ -65,7 +65,7 @@ tl_status tl_op_check_broadcast(const tl_model *m, const tl_op_rec *op, int *wid
 int tl_op_valid_multiplier(int32_t multiplier, int32_t shift);
 
 /* LOGISTIC's and TANH's record: int8 in and out of one size, constants
- * that keep the scaled input inside Q4.27. */
+ * that keep the scaled input inside Q4.27; or int16 in and out. */
 tl_status tl_op_check_sigmoid(const tl_model *m, const tl_op_rec *op);
 
 /* ---- for run steps (src/device/interp.c) ---- */
@@ -92,6 +92,9 @@ void tl_op_sigmoid_params(const tl_interp *it, const tl_op_rec *op, struct tl_si
 struct tl_broadcast_params;
 /* The broadcast walk's parameters from a checked record. */
 void tl_op_broadcast_params(const tl_interp *it, const tl_op_rec *op, struct tl_broadcast_params *p);
+
+/* Runs an int16 LOGISTIC or TANH record and returns 1; 0 for an int8 one. */
+int tl_op_run_sigmoid16(const tl_interp *it, const tl_op_rec *op);
 
 /* An ADD / SUB record's constants as tl_residual_add. */
 void tl_op_add_quant(const tl_op_rec *op, tl_residual_add *q);

@@ -336,6 +336,16 @@ typedef struct tl_sigmoid_params {
 
 void tl_logistic_s8(const tl_sigmoid_params *p);
 
+/* LOGISTIC or TANH of int16 (zero points 0, output at 1/32768): x scaled
+ * by (x * multiplier + rounding) >> shift into the sigmoid table's units. */
+typedef struct tl_sigmoid16_params {
+    const int16_t *input;
+    int16_t *output;
+    int32_t count, multiplier, shift, tanh;
+} tl_sigmoid16_params;
+
+void tl_sigmoid16(const tl_sigmoid16_params *p);
+
 /* UNIDIRECTIONAL_SEQUENCE_LSTM, 8x8->16 (see format.h, tl_lstm_header):
  * the hidden and cell states are updated in place; buffers holds four
  * rows of buffer_stride int16 each (the gates' working space). */

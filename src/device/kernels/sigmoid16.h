@@ -35,11 +35,12 @@ static const uint16_t tl_sigmoid_table_q16[256] = {
     65534, 65534, 65534, 65535,
 };
 
-/* sigmoid(x) for x in Q3.12 scaled by 3/4 (x * 3 here: the table's step
- * is 1/24, so 2^9 raw units per entry), as an int16 in Q0.15. */
-static inline int16_t tl_sigmoid_s16(int32_t x)
+/* sigmoid(x) for an int16 x scaled by `multiplier` then right-shifted by
+ * `shift` into the table's units (2^9 per entry), as an int16 in Q0.15. */
+static inline int16_t tl_sigmoid_s16_scaled(int32_t x, int32_t multiplier, int32_t shift)
 {
-    const int32_t v = x * 3;
+    const int32_t rounding = shift > 0 ? 1 << (shift - 1) : 0;
+    const int32_t v = (x * multiplier + rounding) >> shift;
     const uint32_t a = (uint32_t)(v < 0 ? -v : v);
     const uint32_t hi = a >> 9;
     uint32_t r;
@@ -51,6 +52,12 @@ static inline int16_t tl_sigmoid_s16(int32_t x)
     }
     r = v >= 0 ? r + (1u << 9) : (1u << 25) - r + (1u << 9) - 1u;
     return (int16_t)(r >> 10);
+}
+
+/* sigmoid(x) for x in Q3.12 (the LSTM's gates): the table's units are x * 3. */
+static inline int16_t tl_sigmoid_s16(int32_t x)
+{
+    return tl_sigmoid_s16_scaled(x, 3, 0);
 }
 
 /* tanh(x) for an int16 x scaled by `multiplier` then right-shifted by

@@ -31,6 +31,9 @@ static tl_status check_logistic(const tl_model *m, const tl_op_rec *op)
 
 static void run_logistic(const tl_interp *it, const tl_op_rec *op)
 {
+    if (tl_op_run_sigmoid16(it, op)) {
+        return;
+    }
     tl_sigmoid_params p;
     tl_op_sigmoid_params(it, op, &p);
     tl_logistic_s8(&p);
