@@ -753,14 +753,15 @@ static void test_mean_constants_fold_one_over_the_count(void **state)
     assert_int_equal(tl_mean_constants(0.5f, 0.5f, 0, &m, &shift), TL_ERR_QUANT);
 }
 
-/* Random shapes and axis sets: each output is the naive sum over the input
- * elements that share its kept coordinates, requantised as TFLite does,
- * and within one step of the real mean where not clamped. */
+/* Random shapes and axis sets, int8 and int16: each output is the naive
+ * sum over the input elements that share its kept coordinates, requantised
+ * as TFLite does, and within one step of the real mean where not clamped. */
 static void test_mean_averages_the_marked_dimensions(void **state)
 {
     (void)state;
     test_rng r = { 13 };
     for (int i = 0; i < ITERATIONS; ++i) {
+        const int wide = i % 2; /* int16 (16x8): zero points of 0 */
         int32_t dims[4], reduce[4], od[4], count = 1;
         for (int k = 0; k < 4; ++k) {
             dims[k] = rng_int(&r, 1, 7);
@@ -769,23 +770,27 @@ static void test_mean_averages_the_marked_dimensions(void **state)
             count *= reduce[k] ? dims[k] : 1;
         }
         const float in_scale = rng_float(&r, 0.01f, 0.2f), out_scale = rng_float(&r, 0.01f, 0.2f);
-        const int32_t in_zp = rng_int(&r, -20, 20), out_zp = rng_int(&r, -20, 20);
+        const int32_t in_zp = wide ? 0 : rng_int(&r, -20, 20), out_zp = wide ? 0 : rng_int(&r, -20, 20);
+        const int32_t lo = wide ? -32768 : -128, hi = wide ? 32767 : 127;
         tl_mean_params p;
         memset(&p, 0, sizeof p);
         assert_int_equal(tl_mean_constants(in_scale, out_scale, (uint32_t)count, &p.multiplier, &p.shift), TL_OK);
         const int32_t n = dims[0] * dims[1] * dims[2] * dims[3], m = od[0] * od[1] * od[2] * od[3];
-        int8_t *in = malloc((size_t)n), *out = malloc((size_t)m);
+        int16_t *in = malloc((size_t)n * 2), *out = malloc((size_t)m * 2);
+        int8_t *in8 = malloc((size_t)n), *out8 = malloc((size_t)m);
         int32_t *sum = calloc((size_t)m, sizeof *sum);
         for (int32_t k = 0; k < n; ++k) {
-            in[k] = (int8_t)rng_int(&r, -128, 127);
+            in[k] = (int16_t)rng_int(&r, lo, hi);
+            in8[k] = (int8_t)in[k];
         }
-        p.input = in;
-        p.output = out;
+        p.input = wide ? (const void *)in : (const void *)in8;
+        p.output = wide ? (void *)out : (void *)out8;
+        p.element_size = wide ? 2 : 1;
         memcpy(p.in_dims, dims, sizeof dims);
         memcpy(p.reduce, reduce, sizeof reduce);
         p.input_offset = -in_zp;
         p.output_offset = out_zp;
-        tl_mean_s8(&p);
+        tl_mean(&p);
         int32_t x[4];
         for (x[0] = 0; x[0] < dims[0]; ++x[0])
         for (x[1] = 0; x[1] < dims[1]; ++x[1])
@@ -799,16 +804,19 @@ static void test_mean_averages_the_marked_dimensions(void **state)
                 in[((x[0] * dims[1] + x[1]) * dims[2] + x[2]) * dims[3] + x[3]];
         }
         for (int32_t k = 0; k < m; ++k) {
-            const int32_t want = tl_clamp_s8(
-                tl_requantize(sum[k] - in_zp * count, p.multiplier, p.shift) + out_zp, -128, 127);
-            assert_int_equal(out[k], want);
+            int32_t want = tl_requantize(sum[k] - in_zp * count, p.multiplier, p.shift) + out_zp;
+            want = want < lo ? lo : (want > hi ? hi : want);
+            const int32_t got = wide ? out[k] : out8[k];
+            assert_int_equal(got, want);
             const double real = round((double)(sum[k] - in_zp * count) / count * in_scale / out_scale) + out_zp;
-            if (real > -128 && real < 127) {
-                assert_true(fabs(real - out[k]) <= 1.0);
+            if (real > lo && real < hi) {
+                assert_true(fabs(real - got) <= 1.0);
             }
         }
         free(in);
         free(out);
+        free(in8);
+        free(out8);
         free(sum);
     }
 }

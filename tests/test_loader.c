@@ -1702,6 +1702,41 @@ static void test_logistic_and_tanh_of_int16(void **state)
     free(file);
 }
 
+/* MEAN of int16 over H and W built as a TFLite file: each output the
+ * rounded mean of its channel rescaled, within one step of the real one. */
+static void test_mean_of_int16_imports_and_runs(void **state)
+{
+    (void)state;
+    const int in_shape[4] = { 1, 2, 3, 4 }, out_shape[4] = { 1, 1, 1, 4 }, axes_shape[1] = { 2 };
+    const int32_t axes[2] = { 1, 2 };
+    int16_t x[24], y[4];
+    for (int i = 0; i < 24; ++i) {
+        x[i] = (int16_t)(i * 2731 - 30000);
+    }
+    const float s_in = 0.001f, s_out = 0.0007f;
+    tfb *b = tfb_new();
+    const int t_in = tfb_tensor(b, "x", 7, 4, in_shape, s_in, 0, NULL, 0, 0);
+    const int t_axes = tfb_tensor(b, "axes", 2, 1, axes_shape, 0, 0, axes, 8, 0);
+    const int t_out = tfb_tensor(b, "y", 7, 4, out_shape, s_out, 0, NULL, 0, 0);
+    const int ins[2] = { t_in, t_axes };
+    const tfb_opt keep[] = { { 0, 'b', 1 }, { 0, 0, 0 } };
+    tfb_op(b, 40, ins, 2, &t_out, 1, 27, keep);
+    size_t size;
+    uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
+    tfb_free(b);
+    char error[256];
+    assert_int_equal(import_and_run(file, size, (const int8_t *)(const void *)x, 48, (int8_t *)(void *)y, 8, error,
+                                    sizeof error), TL_OK);
+    for (int c = 0; c < 4; ++c) {
+        double sum = 0;
+        for (int p = 0; p < 6; ++p) {
+            sum += x[p * 4 + c];
+        }
+        const double want = round(sum / 6 * (double)s_in / (double)s_out);
+        assert_true(fabs(want - y[c]) <= 1.0);
+    }
+}
+
 /* An operator tinylarge does not run is refused by its index and TFLite's
  * name for it, also for builtins past the deprecated one-byte codes. */
 static void test_unsupported_operators_are_refused_by_name(void **state)
@@ -1882,6 +1917,7 @@ int main(void)
         cmocka_unit_test(test_batch_matmul_with_repeated_and_transposed_sides),
         cmocka_unit_test(test_resize_bilinear_interpolates_within_a_step),
         cmocka_unit_test(test_logistic_and_tanh_of_int16),
+        cmocka_unit_test(test_mean_of_int16_imports_and_runs),
         cmocka_unit_test(test_unsupported_operators_are_refused_by_name),
         cmocka_unit_test(test_softmax_int16_in_and_out),
         cmocka_unit_test(test_transpose_conv_matches_the_scatter),

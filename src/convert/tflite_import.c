@@ -904,9 +904,13 @@ static tl_status import_mean(tl_tfl *im, op_args *a)
     if (kept != tl_tfl_elements(&a->out)) {
         return tl_tfl_fail(im, TL_ERR_SHAPE, "the output does not hold the dimensions left after the mean");
     }
-    if (n > (1u << 22)) {
-        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "a mean over %llu values; at most 2^22 are supported",
-                    (unsigned long long)n);
+    const int wide = a->in.type == TFL_INT16;
+    if (a->out.type != a->in.type) {
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "input and output must share a type");
+    }
+    if (n > (wide ? (1u << 14) : (1u << 22))) {
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "a mean over %llu values; at most 2^%d are supported",
+                    (unsigned long long)n, wide ? 14 : 22);
     }
     if (tl_mean_constants(a->in.scale, a->out.scale, (uint32_t)n, &a->rec.p[TL_MEAN_MULT],
                           &a->rec.p[TL_MEAN_SHIFT]) != TL_OK) {
@@ -1769,7 +1773,7 @@ static const op_importer importers[] = {
     { TFL_PAD, import_transpose_pad, T8 | T16, 0, 0 },
     { TFL_PADV2, import_transpose_pad, T8 | T16, 0, 0 },
     { TFL_SOFTMAX, import_softmax, T8 | T16, 0, 0 },
-    { TFL_MEAN, import_mean, T8, 0, 0 },
+    { TFL_MEAN, import_mean, T8 | T16, 0, 0 },
     { TFL_QUANTIZE, import_quantize, T8 | T16 | T32 | TF, 0, 0 },
     { TFL_DEQUANTIZE, import_quantize, T8 | T16 | TF, 0, 0 },
     { TFL_SVDF, import_svdf, T8 | T16, 0, 0 },

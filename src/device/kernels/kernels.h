@@ -279,8 +279,9 @@ void tl_pad_s8(const tl_pad_params *p);
  * others in order); multiplier and shift fold in_scale / out_scale and
  * 1 / count. Output must not alias the input. */
 typedef struct tl_mean_params {
-    const int8_t *input;
-    int8_t *output;
+    const void *input;
+    void *output;
+    int32_t element_size;        /* 1: int8, 2: int16 */
     int32_t in_dims[4];
     int32_t reduce[4];
     int32_t input_offset;        /* -input zero point */
@@ -288,7 +289,7 @@ typedef struct tl_mean_params {
     int32_t multiplier, shift;
 } tl_mean_params;
 
-void tl_mean_s8(const tl_mean_params *p);
+void tl_mean(const tl_mean_params *p);
 
 /* Element-wise conversion between int8, int16, int32 and float32 (see
  * format.h, TL_QUANTIZE_*). Output must not alias the input. */
