@@ -1737,6 +1737,54 @@ static void test_mean_of_int16_imports_and_runs(void **state)
     }
 }
 
+/* AVERAGE_POOL_2D and MAX_POOL_2D of int16 built as TFLite files: a 5 x 5
+ * image with two channels, 3 x 3 windows at stride 2 with SAME padding,
+ * the second with a fused RELU; each output the naive average (taps inside
+ * the image, rounded half away from zero) or maximum. */
+static void test_pooling_of_int16(void **state)
+{
+    (void)state;
+    const int in_shape[4] = { 1, 5, 5, 2 }, out_shape[4] = { 1, 3, 3, 2 };
+    int16_t x[50], y[18];
+    for (int i = 0; i < 50; ++i) {
+        x[i] = (int16_t)((i * 7717) % 60000 - 30000);
+    }
+    for (int k = 0; k < 2; ++k) { /* AVERAGE_POOL_2D, MAX_POOL_2D */
+        tfb *b = tfb_new();
+        const int t_in = tfb_tensor(b, "x", 7, 4, in_shape, 0.01f, 0, NULL, 0, 0);
+        const int t_out = tfb_tensor(b, "y", 7, 4, out_shape, 0.01f, 0, NULL, 0, 0);
+        const tfb_opt opts[] = { { 0, 'b', 0 }, { 1, 'i', 2 }, { 2, 'i', 2 }, { 3, 'i', 3 }, { 4, 'i', 3 },
+                                 { 5, 'b', k }, { 0, 0, 0 } };
+        tfb_op(b, k ? 17 : 1, &t_in, 1, &t_out, 1, 5, opts);
+        size_t size;
+        uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
+        tfb_free(b);
+        char error[256];
+        assert_int_equal(import_and_run(file, size, (const int8_t *)(const void *)x, 100, (int8_t *)(void *)y, 36, error,
+                                        sizeof error), TL_OK);
+        for (int oy = 0; oy < 3; ++oy) {
+            for (int ox = 0; ox < 3; ++ox) {
+                for (int c = 0; c < 2; ++c) {
+                    int32_t sum = 0, n = 0, best = -32768;
+                    for (int iy = oy * 2 - 1; iy <= oy * 2 + 1; ++iy) {
+                        for (int ix = ox * 2 - 1; ix <= ox * 2 + 1; ++ix) {
+                            if (iy >= 0 && iy < 5 && ix >= 0 && ix < 5) {
+                                const int32_t v = x[(iy * 5 + ix) * 2 + c];
+                                sum += v;
+                                ++n;
+                                best = v > best ? v : best;
+                            }
+                        }
+                    }
+                    int32_t want = k ? best : (sum > 0 ? (sum + n / 2) / n : (sum - n / 2) / n);
+                    want = k && want < 0 ? 0 : want; /* MAX_POOL_2D's fused RELU */
+                    assert_int_equal(y[(oy * 3 + ox) * 2 + c], want);
+                }
+            }
+        }
+    }
+}
+
 /* An operator tinylarge does not run is refused by its index and TFLite's
  * name for it, also for builtins past the deprecated one-byte codes. */
 static void test_unsupported_operators_are_refused_by_name(void **state)
@@ -1918,6 +1966,7 @@ int main(void)
         cmocka_unit_test(test_resize_bilinear_interpolates_within_a_step),
         cmocka_unit_test(test_logistic_and_tanh_of_int16),
         cmocka_unit_test(test_mean_of_int16_imports_and_runs),
+        cmocka_unit_test(test_pooling_of_int16),
         cmocka_unit_test(test_unsupported_operators_are_refused_by_name),
         cmocka_unit_test(test_softmax_int16_in_and_out),
         cmocka_unit_test(test_transpose_conv_matches_the_scatter),

@@ -627,6 +627,12 @@ static tl_status import_pool(tl_tfl *im, op_args *a)
         (s = fused_activation(im, a->act, &a->out, &a->rec)) != TL_OK) {
         return s;
     }
+    if (a->in.type == TFL_INT16) {
+        if (a->in.zero_point != 0) {
+            return tl_tfl_fail(im, TL_ERR_QUANT, "int16 needs a zero point of 0");
+        }
+        tl_activation_range16(a->rec.activation, a->out.scale, &a->rec.act_min, &a->rec.act_max);
+    }
     return add_op(im, &a->rec);
 }
 
@@ -1753,8 +1759,8 @@ static const op_importer importers[] = {
     { TFL_CONV_2D, import_conv, T8 | T16, 0, 0 },
     { TFL_DEPTHWISE_CONV_2D, import_conv, T8 | T16, 0, 0 },
     { TFL_FULLY_CONNECTED, import_fully_connected, T8 | T16, 0, 0 },
-    { TFL_AVERAGE_POOL_2D, import_pool, T8, 0, 0 },
-    { TFL_MAX_POOL_2D, import_pool, T8, 0, 0 },
+    { TFL_AVERAGE_POOL_2D, import_pool, T8 | T16, 0, 0 },
+    { TFL_MAX_POOL_2D, import_pool, T8 | T16, 0, 0 },
     { TFL_ADD, import_binary, T8 | T16, 0, 0 },
     { TFL_SUB, import_binary, T8 | T16, 0, 0 },
     { TFL_MUL, import_binary, T8 | T16, 0, 0 },

@@ -86,8 +86,8 @@ void tl_transpose_conv(const tl_tconv_params *p);
 /* Pooling over [batches, in_h, in_w, channels]; input and output share
  * quantisation (TFLite requires it). */
 typedef struct tl_pool_params {
-    const int8_t *input;
-    int8_t *output;
+    const void *input;           /* int8, or int16 for the _s16 kernels */
+    void *output;
     int32_t batches;
     int32_t in_h, in_w, channels;
     int32_t out_h, out_w;
@@ -99,6 +99,8 @@ typedef struct tl_pool_params {
 
 void tl_avg_pool2d_s8(const tl_pool_params *p);
 void tl_max_pool2d_s8(const tl_pool_params *p);
+void tl_avg_pool2d_s16(const tl_pool_params *p);
+void tl_max_pool2d_s16(const tl_pool_params *p);
 
 /* One element of ADD, TFLite's arithmetic: both inputs shifted left for
  * headroom, scaled to a common scale (multipliers below one), summed,

@@ -10,8 +10,8 @@ void tl_avg_pool2d_s8(const tl_pool_params *p)
 {
     const int32_t c_count = p->channels;
     for (int32_t b = 0; b < p->batches; ++b) {
-        const int8_t *image = p->input + b * p->in_h * p->in_w * c_count;
-        int8_t *out = p->output + b * p->out_h * p->out_w * c_count;
+        const int8_t *image = (const int8_t *)p->input + b * p->in_h * p->in_w * c_count;
+        int8_t *out = (int8_t *)p->output + b * p->out_h * p->out_w * c_count;
         for (int32_t oy = 0; oy < p->out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_top;
             int32_t y_start, y_end;

@@ -1,18 +1,26 @@
 /* tl_pool_ops.c - AVERAGE_POOL_2D and MAX_POOL_2D: their checks and their
- * step to the kernels (tl_avg_pool2d_s8.c, tl_max_pool2d_s8.c).
+ * step to the kernels (tl_avg_pool2d_s8.c, tl_max_pool2d_s8.c, and
+ * tl_pool2d_s16.c for int16).
  */
 #include "kernels.h"
 #include "op.h"
 
+/* int8, or int16 in and out with the clamp in int16. */
 static tl_status check_pool(const tl_model *m, const tl_op_rec *op)
 {
-    tl_status s = tl_op_check_s8_output(m, op);
-    if (s != TL_OK) {
-        return s;
-    }
     const tl_tensor_rec *in = tl_op_tensor(m, op->inputs[0]);
     const tl_tensor_rec *out = tl_op_tensor(m, op->output);
-    if (op->input_count != 1 || !tl_op_is_s8_activation(in)) {
+    tl_status s;
+    if (tl_op_is_activation(in) && in->dtype == TL_DTYPE_INT16) {
+        if (op->input_count != 1 || !tl_op_is_activation(out) || out->dtype != TL_DTYPE_INT16) {
+            return TL_ERR_FORMAT;
+        }
+        if (op->act_min > op->act_max) {
+            return TL_ERR_QUANT;
+        }
+    } else if ((s = tl_op_check_s8_output(m, op)) != TL_OK) {
+        return s;
+    } else if (op->input_count != 1 || !tl_op_is_s8_activation(in)) {
         return TL_ERR_FORMAT;
     }
     if (in->rank != 4 || out->rank != 4 || in->dims[0] != out->dims[0] ||
@@ -51,10 +59,11 @@ static void run_pool(const tl_interp *it, const tl_op_rec *op)
     p.pad_left = op->pad_left;
     p.act_min = op->act_min;
     p.act_max = op->act_max;
+    const int wide = in->dtype == TL_DTYPE_INT16;
     if (op->opcode == TL_OP_AVERAGE_POOL_2D) {
-        tl_avg_pool2d_s8(&p);
+        (wide ? tl_avg_pool2d_s16 : tl_avg_pool2d_s8)(&p);
     } else {
-        tl_max_pool2d_s8(&p);
+        (wide ? tl_max_pool2d_s16 : tl_max_pool2d_s8)(&p);
     }
 }
 
