@@ -636,6 +636,54 @@ static void test_mean_runs_and_its_bad_records_are_refused(void **state)
     free(bytes);
 }
 
+/* Records of the newer element-wise and resize operators that would make
+ * their kernels read or compute out of range are refused at load:
+ * RESIZE_BILINEAR with a scale that puts the last row past the image or a
+ * half-pixel flag of 2, HARD_SWISH with an output exponent above 0 or a
+ * Q15 multiplier past 32767; their good records load. */
+static void test_bad_resize_and_hard_swish_records_are_refused(void **state)
+{
+    (void)state;
+    const uint32_t in_dims[4] = { 1, 2, 3, 4 }, up_dims[4] = { 1, 4, 6, 4 };
+    tl_op_rec resize;
+    memset(&resize, 0, sizeof resize);
+    resize.opcode = TL_OP_RESIZE_BILINEAR;
+    resize.act_min = -128;
+    resize.act_max = 127;
+    resize.p[TL_RESIZE_SCALE_H] = 512; /* 2 rows to 4 */
+    resize.p[TL_RESIZE_SCALE_W] = 512;
+    tl_op_rec swish;
+    memset(&swish, 0, sizeof swish);
+    swish.opcode = TL_OP_HARD_SWISH;
+    swish.act_min = -128;
+    swish.act_max = 127;
+    swish.p[TL_HARD_SWISH_RELUISH_MULT] = 20000;
+    swish.p[TL_HARD_SWISH_RELUISH_EXPONENT] = 3;
+    swish.p[TL_HARD_SWISH_OUTPUT_MULT] = 20000;
+    swish.p[TL_HARD_SWISH_OUTPUT_EXPONENT] = -2;
+    struct { tl_op_rec op; const uint32_t *out; tl_status want; } cases[6];
+    for (int i = 0; i < 6; ++i) {
+        cases[i].op = i < 3 ? resize : swish;
+        cases[i].out = i < 3 ? up_dims : in_dims;
+        cases[i].want = TL_ERR_QUANT;
+    }
+    cases[0].want = TL_OK;
+    cases[1].op.p[TL_RESIZE_SCALE_H] = 1024 * 10;
+    cases[2].op.p[TL_RESIZE_HALF_PIXEL] = 2;
+    cases[2].want = TL_ERR_FORMAT;
+    cases[3].want = TL_OK;
+    cases[4].op.p[TL_HARD_SWISH_OUTPUT_EXPONENT] = 1;
+    cases[5].op.p[TL_HARD_SWISH_OUTPUT_MULT] = 32768;
+    for (int i = 0; i < 6; ++i) {
+        uint8_t *bytes;
+        size_t size;
+        assert_int_equal(single_op_model_bytes(&cases[i].op, in_dims, cases[i].out, &bytes, &size), 0);
+        tl_model m;
+        assert_int_equal(tl_model_load(&m, bytes, size, 0), cases[i].want);
+        free(bytes);
+    }
+}
+
 /* A tensor of another type than int8, made from an int8 one. */
 static void retype(tl_graph *g, int32_t t, uint8_t dtype)
 {
@@ -1949,6 +1997,7 @@ int main(void)
         cmocka_unit_test(test_progressive_record_names_its_filter),
         cmocka_unit_test(test_transpose_and_pad_run_as_the_naive_reference_says),
         cmocka_unit_test(test_mean_runs_and_its_bad_records_are_refused),
+        cmocka_unit_test(test_bad_resize_and_hard_swish_records_are_refused),
         cmocka_unit_test(test_typed_tensors_quantize_and_dequantize),
         cmocka_unit_test(test_svdf_keeps_its_state_between_inferences),
         cmocka_unit_test(test_logistic_and_tanh_run_and_bad_constants_are_refused),
