@@ -17,10 +17,12 @@ static inline uint32_t rng_u32(test_rng *r)
     return (uint32_t)(r->s >> 11);
 }
 
-/* Uniform integer in [lo, hi]. */
+/* Uniform integer in [lo, hi]; the span in 64 bits, so that any int32
+ * range (up to all of it) works. */
 static inline int32_t rng_int(test_rng *r, int32_t lo, int32_t hi)
 {
-    return lo + (int32_t)(rng_u32(r) % (uint32_t)(hi - lo + 1));
+    const uint64_t span = (uint64_t)((int64_t)hi - lo) + 1u;
+    return (int32_t)((int64_t)lo + (int64_t)(rng_u32(r) % span));
 }
 
 /* Uniform float in [lo, hi). */
