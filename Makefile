@@ -42,6 +42,7 @@ fuzz: deps
 	mkdir -p $(BUILD)-fuzz/corpus-loader $(BUILD)-fuzz/corpus-import $(BUILD)-fuzz/corpus-update
 	$(BUILD)-fuzz/tests/fuzz/fuzz_seed $(BUILD)-fuzz/corpus-loader $(BUILD)-fuzz/corpus-update
 	-cp $(SHARED)/models/mlperf-tiny/kws_ref_model.tflite $(BUILD)-fuzz/corpus-import/ 2>/dev/null
+	-find $(SHARED)/models/tflm-examples -name '*.tflite' -size -200k -exec cp {} $(BUILD)-fuzz/corpus-import/ \; 2>/dev/null
 	$(BUILD)-fuzz/tests/fuzz/fuzz_loader -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 \
 	      $(BUILD)-fuzz/corpus-loader
 	$(BUILD)-fuzz/tests/fuzz/fuzz_import -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \

@@ -512,6 +512,29 @@ static void test_add(void **state)
 
 /* ---- 16x8: int16 activations, int8 weights ---- */
 
+/* TFLite's QuantizeMultiplier: 0.75 is 0.75 * 2^31 with no shift, 3 is
+ * 0.75 * 2^31 shifted left 2, a value that rounds up to 2^31 moves to the
+ * next exponent; an infinity or NaN (a hostile file's scales) gives a shift
+ * no operator's check accepts. */
+static void test_quantize_multiplier_as_tflite_and_refusably_on_nonsense(void **state)
+{
+    (void)state;
+    int32_t m, shift;
+    tl_quantize_multiplier(0.75, &m, &shift);
+    assert_int_equal(m, 1610612736);
+    assert_int_equal(shift, 0);
+    tl_quantize_multiplier(3.0, &m, &shift);
+    assert_int_equal(m, 1610612736);
+    assert_int_equal(shift, 2);
+    tl_quantize_multiplier(1.0 - 1e-12, &m, &shift);
+    assert_int_equal(m, 1073741824);
+    assert_int_equal(shift, 1);
+    tl_quantize_multiplier(INFINITY, &m, &shift);
+    assert_int_equal(shift, 1024);
+    tl_quantize_multiplier(NAN, &m, &shift);
+    assert_int_equal(shift, 1024);
+}
+
 /* TFLite's 64-bit requantisation is within one step of the real product. */
 static void test_requantize64_matches_real_arithmetic(void **state)
 {
@@ -1282,6 +1305,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_requantize_matches_real_arithmetic),
         cmocka_unit_test(test_activation_range),
+        cmocka_unit_test(test_quantize_multiplier_as_tflite_and_refusably_on_nonsense),
         cmocka_unit_test(test_requantize64_matches_real_arithmetic),
         cmocka_unit_test(test_conv2d_s16_matches_the_naive_loop),
         cmocka_unit_test(test_transpose_moves_every_element_where_the_permutation_says),

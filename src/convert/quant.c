@@ -17,6 +17,13 @@ void tl_quantize_multiplier(double real, int32_t *multiplier, int32_t *shift)
         *shift = 0;
         return;
     }
+    if (!isfinite(real)) {
+        /* A hostile file's scales (a zero, an infinity) got here: a shift
+         * no operator accepts, so that the loader's checks refuse it. */
+        *multiplier = INT32_MAX;
+        *shift = 1024;
+        return;
+    }
     int exponent;
     const double q = frexp(real, &exponent);
     int64_t q_fixed = (int64_t)round(q * (double)(1ll << 31));

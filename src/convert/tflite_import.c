@@ -1067,12 +1067,14 @@ static tl_status import_svdf(tl_tfl *im, op_args *a)
     return s == TL_OK ? TL_OK : tl_tfl_fail(im, s, "out of memory");
 }
 
-/* LOGISTIC and TANH, int8: TFLite Micro's Prepare (4 integer bits for the
- * scaled input; the multiplier from frexp, rounded; the radius beyond which
- * the output saturates). */
-/* TFLite's CheckedLog2: log2 of a scale, and whether it is a power of two. */
+/* TFLite's CheckedLog2: log2 of a scale, and whether it is a power of two
+ * (a scale that is not a positive finite number is neither). */
 static int checked_log2(float x, int *log2)
 {
+    *log2 = 0;
+    if (!(x > 0.0f) || !isfinite(x)) {
+        return 0;
+    }
     const float l = logf(x) * (1.0f / logf(2.0f)), rounded = roundf(l);
     *log2 = (int)rounded;
     return fabsf(l - rounded) < 1e-3f;
@@ -1113,6 +1115,9 @@ static tl_status import_sigmoid16(tl_tfl *im, op_args *a)
     return add_op(im, &a->rec);
 }
 
+/* LOGISTIC and TANH, int8: TFLite Micro's Prepare (4 integer bits for the
+ * scaled input; the multiplier from frexp, rounded; the radius beyond which
+ * the output saturates); int16 above. */
 static tl_status import_sigmoid(tl_tfl *im, op_args *a)
 {
     const int logistic = a->builtin == TFL_LOGISTIC;
@@ -1171,8 +1176,8 @@ static tl_status import_lstm(tl_tfl *im, op_args *a)
     if (in->dtype != TL_DTYPE_INT8 || out->dtype != TL_DTYPE_INT8) {
         return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "runs with int8 activations (a float LSTM needs `import --calibrate`)");
     }
-    if (a->in.rank != 3 || a->out.rank != 3) {
-        return tl_tfl_fail(im, TL_ERR_SHAPE, "expects a 3-D input and output");
+    if (a->in.rank != 3 || a->out.rank != 3 || a->out.dims[0] != a->in.dims[0] || a->out.dims[1] != a->in.dims[1]) {
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "expects a 3-D input and output with the same batches and time steps");
     }
     tl_status s;
     tl_tfl_tensor hidden, cell;
@@ -1443,6 +1448,9 @@ static tl_status import_concatenation(tl_tfl *im, op_args *a)
 static int32_t level(float x, const tl_tfl_tensor *t, int32_t lo, int32_t hi)
 {
     const float q = roundf(x / t->scale) + (float)t->zero_point;
+    if (q != q) { /* a scale of 0 at 0: no level; the lowest keeps the clamp valid */
+        return lo;
+    }
     return q < (float)lo ? lo : (q > (float)hi ? hi : (int32_t)q);
 }
 
