@@ -412,4 +412,21 @@ static inline int8_t tl_clamp_s8(int32_t v, int32_t lo, int32_t hi)
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
 
+/* Element `i` of an int8 (element_size 1) or int16 (2) tensor, for the
+ * kernels that run both through one loop. */
+static inline int32_t tl_load_s8_s16(const void *base, int32_t element_size, int32_t i)
+{
+    return element_size == 2 ? ((const int16_t *)base)[i] : ((const int8_t *)base)[i];
+}
+
+/* Stores v, already clamped to the element's type. */
+static inline void tl_store_s8_s16(void *base, int32_t element_size, int32_t i, int32_t v)
+{
+    if (element_size == 2) {
+        ((int16_t *)base)[i] = (int16_t)v;
+    } else {
+        ((int8_t *)base)[i] = (int8_t)v;
+    }
+}
+
 #endif /* TL_KERNELS_H */

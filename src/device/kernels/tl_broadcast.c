@@ -5,11 +5,6 @@
 #include "kernels.h"
 #include "op.h"
 
-static int32_t load(const void *data, int32_t element_size, int32_t i)
-{
-    return element_size == 2 ? ((const int16_t *)data)[i] : ((const int8_t *)data)[i];
-}
-
 void tl_broadcast_apply(const tl_broadcast_params *p, tl_element_fn fn, const void *ctx)
 {
     int32_t s1[4], s2[4];
@@ -25,14 +20,10 @@ void tl_broadcast_apply(const tl_broadcast_params *p, tl_element_fn fn, const vo
         for (int32_t i1 = 0; i1 < p->out_dims[1]; ++i1) {
             for (int32_t i2 = 0; i2 < p->out_dims[2]; ++i2) {
                 for (int32_t i3 = 0; i3 < p->out_dims[3]; ++i3, ++o) {
-                    const int32_t x = load(p->input1, p->element_size, i0 * s1[0] + i1 * s1[1] + i2 * s1[2] + i3 * s1[3]);
-                    const int32_t y = load(p->input2, p->element_size, i0 * s2[0] + i1 * s2[1] + i2 * s2[2] + i3 * s2[3]);
-                    const int32_t v = fn(x, y, ctx);
-                    if (p->element_size == 2) {
-                        ((int16_t *)p->output)[o] = (int16_t)v;
-                    } else {
-                        ((int8_t *)p->output)[o] = (int8_t)v;
-                    }
+                    const int32_t es = p->element_size;
+                    const int32_t x = tl_load_s8_s16(p->input1, es, i0 * s1[0] + i1 * s1[1] + i2 * s1[2] + i3 * s1[3]);
+                    const int32_t y = tl_load_s8_s16(p->input2, es, i0 * s2[0] + i1 * s2[1] + i2 * s2[2] + i3 * s2[3]);
+                    tl_store_s8_s16(p->output, es, o, fn(x, y, ctx));
                 }
             }
         }

@@ -5,11 +5,6 @@
 #include "kernels.h"
 #include "op.h"
 
-static int32_t element(const void *base, int32_t element_size, int32_t index)
-{
-    return element_size == 2 ? ((const int16_t *)base)[index] : ((const int8_t *)base)[index];
-}
-
 void tl_mean(const tl_mean_params *p)
 {
     int32_t stride[4], outer[4], inner[4], count = 1;
@@ -36,18 +31,13 @@ void tl_mean(const tl_mean_params *p)
                             for (int32_t g = 0; g < inner[2]; ++g) {
                                 const int32_t row = base + e * stride[0] + f * stride[1] + g * stride[2];
                                 for (int32_t h = 0; h < inner[3]; ++h) {
-                                    sum += element(p->input, es, row + h * stride[3]);
+                                    sum += tl_load_s8_s16(p->input, es, row + h * stride[3]);
                                 }
                             }
                         }
                     }
                     int32_t v = tl_requantize(sum + zero_sum, p->multiplier, p->shift) + p->output_offset;
-                    v = v < lo ? lo : (v > hi ? hi : v);
-                    if (es == 2) {
-                        ((int16_t *)p->output)[o++] = (int16_t)v;
-                    } else {
-                        ((int8_t *)p->output)[o++] = (int8_t)v;
-                    }
+                    tl_store_s8_s16(p->output, es, o++, v < lo ? lo : (v > hi ? hi : v));
                 }
             }
         }

@@ -9,17 +9,11 @@
 void tl_relu(const tl_relu_params *p)
 {
     for (int32_t i = 0; i < p->count; ++i) {
-        const int32_t x = (p->element_size == 2 ? ((const int16_t *)p->input)[i] : ((const int8_t *)p->input)[i]) +
-                          p->input_offset;
+        const int32_t x = tl_load_s8_s16(p->input, p->element_size, i) + p->input_offset;
         const int leaky = p->leaky && x < 0;
-        int32_t v = tl_requantize(x, leaky ? p->alpha_multiplier : p->multiplier, leaky ? p->alpha_shift : p->shift) +
+        const int32_t v = tl_requantize(x, leaky ? p->alpha_multiplier : p->multiplier, leaky ? p->alpha_shift : p->shift) +
                     p->output_offset;
-        v = v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v);
-        if (p->element_size == 2) {
-            ((int16_t *)p->output)[i] = (int16_t)v;
-        } else {
-            ((int8_t *)p->output)[i] = (int8_t)v;
-        }
+        tl_store_s8_s16(p->output, p->element_size, i, v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v));
     }
 }
 

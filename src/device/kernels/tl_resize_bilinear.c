@@ -17,11 +17,6 @@ static void source_position(int32_t i, int32_t scale_10, int32_t half_pixel, int
     *upper = hi < in_size - 1 ? hi : in_size - 1;
 }
 
-static int32_t load(const void *base, int32_t element_size, int32_t index)
-{
-    return element_size == 2 ? ((const int16_t *)base)[index] : ((const int8_t *)base)[index];
-}
-
 void tl_resize_bilinear(const tl_resize_bilinear_params *p)
 {
     const int32_t c_n = p->channels, es = p->element_size;
@@ -39,14 +34,12 @@ void tl_resize_bilinear(const tl_resize_bilinear_params *p)
                 const int32_t p00 = (image + y0 * p->in_w + x0) * c_n, p10 = (image + y1 * p->in_w + x0) * c_n;
                 const int32_t p01 = (image + y0 * p->in_w + x1) * c_n, p11 = (image + y1 * p->in_w + x1) * c_n;
                 for (int32_t c = 0; c < c_n; ++c, ++o) {
-                    const int64_t sum = load(p->input, es, p00 + c) * wy0 * wx0 + load(p->input, es, p10 + c) * wy1 * wx0 +
-                                        load(p->input, es, p01 + c) * wy0 * wx1 + load(p->input, es, p11 + c) * wy1 * wx1;
-                    const int32_t v = (int32_t)((sum + (sum > 0 ? (1 << 19) : -(1 << 19))) / (1 << 20));
-                    if (es == 2) {
-                        ((int16_t *)p->output)[o] = (int16_t)v;
-                    } else {
-                        ((int8_t *)p->output)[o] = (int8_t)v;
-                    }
+                    const void *in = p->input;
+                    const int64_t sum = tl_load_s8_s16(in, es, p00 + c) * wy0 * wx0 + tl_load_s8_s16(in, es, p10 + c) * wy1 * wx0 +
+                                        tl_load_s8_s16(in, es, p01 + c) * wy0 * wx1 + tl_load_s8_s16(in, es, p11 + c) * wy1 * wx1;
+                    /* rounded half away from zero, 20 fraction bits */
+                    const int64_t rounded = (sum + (sum > 0 ? (1 << 19) : -(1 << 19))) / (1 << 20);
+                    tl_store_s8_s16(p->output, es, o, (int32_t)rounded);
                 }
             }
         }

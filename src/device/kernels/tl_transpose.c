@@ -41,8 +41,8 @@ void tl_transpose(const tl_transpose_params *p)
 /* ---- the operator ---- */
 
 /* TRANSPOSE: one element type in and out (not int64), a permutation of
- * the four dimensions that leaves those past
- * the rank in place, and an output shaped accordingly. */
+ * the four dimensions that leaves those past the rank in place, and an
+ * output shaped accordingly. */
 static tl_status check_transpose(const tl_model *m, const tl_op_rec *op)
 {
     const tl_tensor_rec *in = tl_op_tensor(m, op->inputs[0]), *out = tl_op_tensor(m, op->output);
