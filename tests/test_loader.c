@@ -995,6 +995,21 @@ static void test_npy_reader_takes_floats_and_names_the_rest(void **state)
     assert_null(v);
 }
 
+/* Finishes a TFLite file built with tfb, imports it and checks that it is
+ * refused with `want` and an error containing `message`. */
+static void assert_import_refused(tfb *b, const int *ins, int n_in, const int *outs, int n_out, tl_status want,
+                                  const char *message)
+{
+    size_t size;
+    uint8_t *file = tfb_finish(b, ins, n_in, outs, n_out, &size);
+    tfb_free(b);
+    tl_graph g;
+    char error[256];
+    assert_int_equal(tl_import_tflite(file, size, &g, error, sizeof error), want);
+    assert_non_null(strstr(error, message));
+    free(file);
+}
+
 /* Imports a built TFLite model and runs it on `in` (int8), into `out`. */
 static tl_status import_and_run(uint8_t *tflite, size_t size, const int8_t *in, size_t in_size, int8_t *out,
                                 size_t out_size, char *error, size_t error_size)
@@ -1250,14 +1265,8 @@ static void test_add_sub_mul_broadcast_in_int8_and_int16(void **state)
     const int to = tfb_tensor(b, "y", 9, 2, big, 0.05f, 0, NULL, 0, 0);
     const int ins[2] = { t1, t2 };
     tfb_op(b, 18, ins, 2, &to, 1, 21, NULL);
-    size_t size;
-    uint8_t *file = tfb_finish(b, ins, 2, &to, 1, &size);
-    tfb_free(b);
-    tl_graph g;
-    char error[256];
-    assert_int_equal(tl_import_tflite(file, size, &g, error, sizeof error), TL_ERR_SHAPE);
-    assert_non_null(strstr(error, "operator 0 (MUL): input shapes do not broadcast"));
-    free(file);
+    assert_import_refused(b, ins, 2, &to, 1, TL_ERR_SHAPE,
+                          "operator 0 (MUL): input shapes do not broadcast");
 }
 
 /* LEAKY_RELU (int8 and int16), RELU6 and RELU built as TFLite files:
@@ -1357,14 +1366,8 @@ static void test_prelu_and_constant_operands(void **state)
     const int t_out = tfb_tensor(b, "y", 9, 2, big, s_out, z_out, NULL, 0, 0);
     const int ins[2] = { t_in, t_a };
     tfb_op(b, 54, ins, 2, &t_out, 1, 0, NULL);
-    size_t size;
-    uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
-    tfb_free(b);
-    tl_graph g;
-    char error[256];
-    assert_int_equal(tl_import_tflite(file, size, &g, error, sizeof error), TL_ERR_SHAPE);
-    assert_non_null(strstr(error, "operator 0 (PRELU): alpha does not broadcast to the input"));
-    free(file);
+    assert_import_refused(b, &t_in, 1, &t_out, 1, TL_ERR_SHAPE,
+                          "operator 0 (PRELU): alpha does not broadcast to the input");
 }
 
 /* HARD_SWISH built as TFLite files at input scales whose relu-ish
@@ -1470,14 +1473,8 @@ static void test_resize_nearest_neighbor_picks_tflites_source_pixels(void **stat
     const int t_out = tfb_tensor(b, "y", 9, 4, out_shape, 0.2f, 0, NULL, 0, 0);
     const int ins[2] = { t_in, t_size };
     tfb_op(b, 97, ins, 2, &t_out, 1, 0, NULL);
-    size_t size;
-    uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
-    tfb_free(b);
-    tl_graph g;
-    char error[256];
-    assert_int_equal(tl_import_tflite(file, size, &g, error, sizeof error), TL_ERR_QUANT);
-    assert_non_null(strstr(error, "operator 0 (RESIZE_NEAREST_NEIGHBOR): input and output must share type and quantisation"));
-    free(file);
+    assert_import_refused(b, &t_in, 1, &t_out, 1, TL_ERR_QUANT,
+                          "operator 0 (RESIZE_NEAREST_NEIGHBOR): input and output must share type and quantisation");
 }
 
 /* TRANSPOSE of int16 (16x8 models) built as a TFLite file: [2, 3] to
@@ -1589,14 +1586,8 @@ static void test_batch_matmul_with_repeated_and_transposed_sides(void **state)
     const int t_o = tfb_tensor(b, "y", 9, 2, o_shape, s_o, z_o, NULL, 0, 0);
     const int ins[2] = { t_l, t_r };
     tfb_op(b, 126, ins, 2, &t_o, 1, 0, NULL);
-    size_t size;
-    uint8_t *file = tfb_finish(b, &t_l, 1, &t_o, 1, &size);
-    tfb_free(b);
-    tl_graph g;
-    char error[256];
-    assert_int_equal(tl_import_tflite(file, size, &g, error, sizeof error), TL_ERR_SHAPE);
-    assert_non_null(strstr(error, "operator 0 (BATCH_MATMUL): inner dimensions differ"));
-    free(file);
+    assert_import_refused(b, &t_l, 1, &t_o, 1, TL_ERR_SHAPE,
+                          "operator 0 (BATCH_MATMUL): inner dimensions differ");
 }
 
 /* Real bilinear interpolation at `at` along an axis of `size` pixels. */
@@ -1687,14 +1678,8 @@ static void test_resize_bilinear_interpolates_within_a_step(void **state)
     const int ins[2] = { t_in, t_size };
     const tfb_opt both[] = { { 2, 'b', 1 }, { 3, 'b', 1 }, { 0, 0, 0 } };
     tfb_op(b, 23, ins, 2, &t_out, 1, 15, both);
-    size_t size;
-    uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
-    tfb_free(b);
-    tl_graph g;
-    char error[256];
-    assert_int_equal(tl_import_tflite(file, size, &g, error, sizeof error), TL_ERR_FORMAT);
-    assert_non_null(strstr(error, "operator 0 (RESIZE_BILINEAR): align_corners and half_pixel_centers exclude each other"));
-    free(file);
+    assert_import_refused(b, &t_in, 1, &t_out, 1, TL_ERR_FORMAT,
+                          "operator 0 (RESIZE_BILINEAR): align_corners and half_pixel_centers exclude each other");
 }
 
 /* LOGISTIC and TANH of int16 built as TFLite files, at a power-of-two
@@ -1740,14 +1725,8 @@ static void test_logistic_and_tanh_of_int16(void **state)
     const int t_in = tfb_tensor(b, "x", 7, 1, shape, 1.0f / 4096, 0, NULL, 0, 0);
     const int t_out = tfb_tensor(b, "y", 7, 1, shape, 1.0f / 256, 0, NULL, 0, 0);
     tfb_op(b, 14, &t_in, 1, &t_out, 1, 0, NULL);
-    size_t size;
-    uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
-    tfb_free(b);
-    tl_graph g;
-    char error[256];
-    assert_int_equal(tl_import_tflite(file, size, &g, error, sizeof error), TL_ERR_QUANT);
-    assert_non_null(strstr(error, "operator 0 (LOGISTIC): int16 needs zero points of 0 and an int16 output at scale 1/32768"));
-    free(file);
+    assert_import_refused(b, &t_in, 1, &t_out, 1, TL_ERR_QUANT,
+                          "operator 0 (LOGISTIC): int16 needs zero points of 0 and an int16 output at scale 1/32768");
 }
 
 /* MEAN of int16 over H and W built as a TFLite file: each output the
