@@ -36,6 +36,7 @@ echo
 printf "%-24s %9s %6s %9s %6s %13s %6s %12s %6s %12s %6s\n" model "model B" ratio "arena B" ratio \
     "x86 instr" ratio "M4 instr" "/ref" "" "/CMSIS"
 models=("kws_ref_model KWS" "vww_96_int8 VWW" "pretrainedResnet_quant IC" "ad01_int8 AD")
+profiles=()
 for entry in "${models[@]}"; do
     read -r name row <<<"$entry"
     "$build/tinylarge" import "$src/$name.tflite" -o "$work/$name.tlm" >/dev/null
@@ -48,6 +49,10 @@ for entry in "${models[@]}"; do
     log=$(qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none \
         -semihosting-config enable=on,target=native -icount shift=0 -kernel "$build/firmware/fw_$name.elf" 2>&1)
     m4=$(($(sed -n 's/^timer ticks: //p' <<<"$log") * 40))
+    # The firmware's per-operator profile, summed by operator kind.
+    profiles+=("$row: $(sed -n 's/^profile: //p' <<<"$log" | tr ' ' '\n' | awk -F= 'NF == 2 {
+        if (!($1 in n)) order[++k] = $1; n[$1]++; t[$1] += $2 * 40 }
+        END { for (i = 1; i <= k; i++) printf "%s%s x%d %d", (i > 1 ? ", " : ""), order[i], n[order[i]], t[order[i]] }')")
     printf "%-24s %9s %6s %9s %6s %13s %6s %12s %6s %12s %6s\n" "$name" \
         "$model_bytes" "$(ratio "$model_bytes" "$(anchor "$row" 1)")" \
         "$arena" "$(ratio "$arena" "$(anchor "$row" 2)")" \
@@ -56,6 +61,9 @@ for entry in "${models[@]}"; do
 done
 echo
 echo "ratios: ours / TFLite Micro (anchors.md); M4 counts are +-40 instructions."
+echo
+echo "Cortex-M4 instructions per operator kind (the firmware's profile, one operator at a time):"
+printf "  %s\n" "${profiles[@]}"
 echo
 # Runtime footprint on the Cortex-M4: the device library's objects, and the
 # firmware image minus the embedded model and input.
