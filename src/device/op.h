@@ -64,10 +64,6 @@ tl_status tl_op_check_broadcast(const tl_model *m, const tl_op_rec *op, int *wid
 /* A multiplier/shift pair as TFLite's MultiplyByQuantizedMultiplier takes it. */
 int tl_op_valid_multiplier(int32_t multiplier, int32_t shift);
 
-/* LOGISTIC's and TANH's record: int8 in and out of one size, constants
- * that keep the scaled input inside Q4.27; or int16 in and out. */
-tl_status tl_op_check_sigmoid(const tl_model *m, const tl_op_rec *op);
-
 /* ---- for run steps (src/device/interp.c) ---- */
 
 static inline int8_t *tl_op_activation(const tl_interp *it, uint16_t tensor)
@@ -85,16 +81,9 @@ static inline const int32_t *tl_op_weights_i32(const tl_model *m, uint32_t offse
     return (const int32_t *)(const void *)(m->weights + offset);
 }
 
-struct tl_sigmoid_params;
-/* LOGISTIC's and TANH's kernel parameters from a checked record. */
-void tl_op_sigmoid_params(const tl_interp *it, const tl_op_rec *op, struct tl_sigmoid_params *p);
-
 struct tl_broadcast_params;
 /* The broadcast walk's parameters from a checked record. */
 void tl_op_broadcast_params(const tl_interp *it, const tl_op_rec *op, struct tl_broadcast_params *p);
-
-/* Runs an int16 LOGISTIC or TANH record and returns 1; 0 for an int8 one. */
-int tl_op_run_sigmoid16(const tl_interp *it, const tl_op_rec *op);
 
 /* An ADD / SUB record's constants as tl_residual_add. */
 void tl_op_add_quant(const tl_op_rec *op, tl_residual_add *q);

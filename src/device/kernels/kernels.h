@@ -347,6 +347,7 @@ typedef struct tl_sigmoid_params {
 } tl_sigmoid_params;
 
 void tl_logistic_s8(const tl_sigmoid_params *p);
+void tl_tanh_s8(const tl_sigmoid_params *p);
 
 /* LOGISTIC or TANH of int16 (zero points 0, output at 1/32768): x scaled
  * by (x * multiplier + rounding) >> shift into the sigmoid table's units. */
@@ -399,7 +400,6 @@ typedef struct tl_place_params {
 } tl_place_params;
 
 void tl_place(const tl_place_params *p);
-void tl_tanh_s8(const tl_sigmoid_params *p);
 
 /* The taps of a window that fall inside the image along one axis: the
  * window starts at `origin`, has k taps `dilation` apart; the image has
