@@ -85,7 +85,5 @@ struct tl_broadcast_params;
 /* The broadcast walk's parameters from a checked record. */
 void tl_op_broadcast_params(const tl_interp *it, const tl_op_rec *op, struct tl_broadcast_params *p);
 
-/* An ADD / SUB record's constants as tl_residual_add. */
-void tl_op_add_quant(const tl_op_rec *op, tl_residual_add *q);
 
 #endif /* TL_OP_H */

@@ -157,6 +157,12 @@ typedef struct tl_mul_quant {
     int32_t act_min, act_max;
 } tl_mul_quant;
 
+/* The broadcast walk's element functions: ADD and SUB (ctx a
+ * tl_residual_add), MUL (a tl_mul_quant). */
+int32_t tl_add_fn(int32_t a, int32_t b, const void *quant);
+int32_t tl_sub_fn(int32_t a, int32_t b, const void *quant);
+int32_t tl_mul_fn(int32_t a, int32_t b, const void *quant);
+
 /* RELU-like activations (see format.h, TL_RELU_*), int8 or int16. */
 typedef struct tl_relu_params {
     const void *input;
@@ -220,9 +226,6 @@ typedef struct tl_resize_bilinear_params {
 } tl_resize_bilinear_params;
 
 void tl_resize_bilinear(const tl_resize_bilinear_params *p);
-int32_t tl_add_fn(int32_t a, int32_t b, const void *quant);
-int32_t tl_sub_fn(int32_t a, int32_t b, const void *quant);
-int32_t tl_mul_fn(int32_t a, int32_t b, const void *quant);
 
 /* Element-wise add of two same-shape tensors; output may alias an input.
  * quant.conv_is_input1 is unused here. */

@@ -75,20 +75,3 @@ void tl_op_broadcast_params(const tl_interp *it, const tl_op_rec *op, tl_broadca
     extended(&m->tensors[op->inputs[1]], p->dims2);
     extended(&m->tensors[op->output], p->out_dims);
 }
-
-void tl_op_add_quant(const tl_op_rec *op, tl_residual_add *q)
-{
-    q->conv_is_input1 = 0;
-    q->input1_offset = op->input_offset;
-    q->input2_offset = op->p[TL_ADD_INPUT2_OFFSET];
-    q->output_offset = op->output_offset;
-    q->left_shift = op->p[TL_ADD_LEFT_SHIFT];
-    q->input1_multiplier = op->p[TL_ADD_INPUT1_MULT];
-    q->input1_shift = op->p[TL_ADD_INPUT1_SHIFT];
-    q->input2_multiplier = op->p[TL_ADD_INPUT2_MULT];
-    q->input2_shift = op->p[TL_ADD_INPUT2_SHIFT];
-    q->output_multiplier = op->p[TL_ADD_OUTPUT_MULT];
-    q->output_shift = op->p[TL_ADD_OUTPUT_SHIFT];
-    q->act_min = op->act_min;
-    q->act_max = op->act_max;
-}

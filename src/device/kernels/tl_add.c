@@ -1,5 +1,7 @@
-/* tl_add_s8.c - ADD of two int8 tensors of one shape (and, through the
- * broadcast walk, of int8 or int16 tensors of broadcasting shapes).
+/* tl_add.c - ADD and SUB: two int8 tensors of one shape added in a plain
+ * loop, and, through the broadcast walk, int8 or int16 tensors of
+ * broadcasting shapes added or subtracted (TFLite's reference Sub is ADD's
+ * arithmetic with the second input's scaled value taken away).
  *
  * Both inputs are brought to a common scale (shifted left by left_shift for
  * headroom, then scaled by multipliers below one), summed, and requantised,
@@ -23,10 +25,33 @@ int32_t tl_add_fn(int32_t a, int32_t b, const void *quant)
     return tl_add_value(a, b, quant, 1);
 }
 
+int32_t tl_sub_fn(int32_t a, int32_t b, const void *quant)
+{
+    return tl_add_value(a, b, quant, -1);
+}
+
 /* ---- the operator ---- */
 
+/* An ADD / SUB record's constants as tl_residual_add. */
+static void add_quant(const tl_op_rec *op, tl_residual_add *q)
+{
+    q->conv_is_input1 = 0;
+    q->input1_offset = op->input_offset;
+    q->input2_offset = op->p[TL_ADD_INPUT2_OFFSET];
+    q->output_offset = op->output_offset;
+    q->left_shift = op->p[TL_ADD_LEFT_SHIFT];
+    q->input1_multiplier = op->p[TL_ADD_INPUT1_MULT];
+    q->input1_shift = op->p[TL_ADD_INPUT1_SHIFT];
+    q->input2_multiplier = op->p[TL_ADD_INPUT2_MULT];
+    q->input2_shift = op->p[TL_ADD_INPUT2_SHIFT];
+    q->output_multiplier = op->p[TL_ADD_OUTPUT_MULT];
+    q->output_shift = op->p[TL_ADD_OUTPUT_SHIFT];
+    q->act_min = op->act_min;
+    q->act_max = op->act_max;
+}
+
 /* Two int8 or int16 tensors broadcast to the output, the ADD constants of
- * their type. */
+ * their type (ADD's and SUB's alike). */
 static tl_status check_add(const tl_model *m, const tl_op_rec *op)
 {
     int wide;
@@ -35,7 +60,7 @@ static tl_status check_add(const tl_model *m, const tl_op_rec *op)
         return s;
     }
     tl_residual_add q;
-    tl_op_add_quant(op, &q);
+    add_quant(op, &q);
     return tl_op_check_add_quant(&q, wide);
 }
 
@@ -50,15 +75,25 @@ static void run_add(const tl_interp *it, const tl_op_rec *op)
         p.input2 = tl_op_activation(it, op->inputs[1]);
         p.output = tl_op_activation(it, op->output);
         p.size = (int32_t)n;
-        tl_op_add_quant(op, &p.quant);
+        add_quant(op, &p.quant);
         tl_add_s8(&p);
         return;
     }
     tl_broadcast_params p;
     tl_residual_add q;
     tl_op_broadcast_params(it, op, &p);
-    tl_op_add_quant(op, &q);
+    add_quant(op, &q);
     tl_broadcast_apply(&p, tl_add_fn, &q);
 }
 
+static void run_sub(const tl_interp *it, const tl_op_rec *op)
+{
+    tl_broadcast_params p;
+    tl_residual_add q;
+    tl_op_broadcast_params(it, op, &p);
+    add_quant(op, &q);
+    tl_broadcast_apply(&p, tl_sub_fn, &q);
+}
+
 const tl_op_kind tl_op_add = { "ADD", 0, check_add, run_add };
+const tl_op_kind tl_op_sub = { "SUB", 0, check_add, run_sub };
