@@ -194,16 +194,19 @@ typedef struct tl_hard_swish_params {
 
 void tl_hard_swish(const tl_hard_swish_params *p);
 
-/* RESIZE_NEAREST_NEIGHBOR, NHWC, 1- or 2-byte elements: each output row and
- * column copies the input row and column its map names. */
-typedef struct tl_resize_nearest_params {
+/* RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR, NHWC, int8 or int16 (see
+ * format.h, TL_RESIZE_*): nearest copies the input row and column its maps
+ * name; bilinear reads the scales. */
+typedef struct tl_resize_params {
     const void *input;
     void *output;
     int32_t element_size, batches, in_h, in_w, channels, out_h, out_w;
-    const int32_t *row_map, *column_map;
-} tl_resize_nearest_params;
+    const int32_t *row_map, *column_map;   /* nearest */
+    int32_t scale_h, scale_w, half_pixel;  /* bilinear */
+} tl_resize_params;
 
-void tl_resize_nearest(const tl_resize_nearest_params *p);
+void tl_resize_nearest(const tl_resize_params *p);
+void tl_resize_bilinear(const tl_resize_params *p);
 
 /* BATCH_MATMUL, int8 (see format.h, TL_BATCH_MATMUL_*): batches of
  * rows x depth times depth x cols; a batch count of 1 repeats. */
@@ -217,15 +220,6 @@ typedef struct tl_batch_matmul_params {
 
 void tl_batch_matmul_s8(const tl_batch_matmul_params *p);
 
-/* RESIZE_BILINEAR, NHWC, int8 or int16 (see format.h, TL_RESIZE_*). */
-typedef struct tl_resize_bilinear_params {
-    const void *input;
-    void *output;
-    int32_t element_size, batches, in_h, in_w, channels, out_h, out_w;
-    int32_t scale_h, scale_w, half_pixel;
-} tl_resize_bilinear_params;
-
-void tl_resize_bilinear(const tl_resize_bilinear_params *p);
 
 /* Element-wise add of two same-shape tensors; output may alias an input.
  * quant.conv_is_input1 is unused here. */
