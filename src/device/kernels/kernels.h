@@ -220,7 +220,6 @@ typedef struct tl_batch_matmul_params {
 
 void tl_batch_matmul_s8(const tl_batch_matmul_params *p);
 
-
 /* Element-wise add of two same-shape tensors; output may alias an input.
  * quant.conv_is_input1 is unused here. */
 typedef struct tl_add_params {
