@@ -169,6 +169,32 @@ static tl_status conv_geometry(const tl_op_rec *op, const tl_tensor_rec *in, con
     return TL_OK;
 }
 
+/* The shape of a checked record, for its run step: conv_geometry's
+ * numbers without its checks (the loader ran those once); `bytes` the
+ * input's element size (a constant at each call: the int8 path divides by
+ * nothing more). */
+static void run_shape(const tl_op_rec *op, const tl_tensor_rec *in, const tl_tensor_rec *f,
+                      const tl_tensor_rec *out, uint32_t bytes, conv_shape *g)
+{
+    if (op->opcode == TL_OP_FULLY_CONNECTED) {
+        /* A fully-connected layer is a 1x1 convolution over [batches, 1, 1, depth]. */
+        g->out_c = f->dims[0];
+        g->in_c = f->dims[1];
+        g->batches = in->data_size / bytes / g->in_c;
+        g->in_h = g->in_w = g->out_h = g->out_w = g->k_h = g->k_w = 1;
+    } else {
+        g->batches = in->dims[0];
+        g->in_h = in->dims[1];
+        g->in_w = in->dims[2];
+        g->in_c = in->dims[3];
+        g->out_h = out->dims[1];
+        g->out_w = out->dims[2];
+        g->out_c = out->dims[3];
+        g->k_h = f->dims[1];
+        g->k_w = f->dims[2];
+    }
+}
+
 /* 16x8: int16 in and out, int8 filter, an int64 or int32 bias or none,
  * per-channel multipliers whose shifts the 64-bit requantisation takes,
  * and biases small enough that the int64 sum stays below 2^47. */
@@ -265,7 +291,7 @@ static void run_conv16(const tl_interp *it, const tl_op_rec *op)
     const tl_tensor_rec *in = &m->tensors[op->inputs[0]], *f = &m->tensors[op->inputs[1]];
     const tl_tensor_rec *out = &m->tensors[op->output];
     conv_shape g;
-    conv_geometry(op, in, f, out, &g);
+    run_shape(op, in, f, out, 2, &g);
     tl_conv16_params p;
     p.input = (const int16_t *)(const void *)tl_op_activation(it, op->inputs[0]);
     p.output = (int16_t *)(void *)tl_op_activation(it, op->output);
@@ -330,23 +356,17 @@ static void run_conv(const tl_interp *it, const tl_op_rec *op)
         p.residual = tl_op_activation(it, op->inputs[2]);
         p.residual_add = (const tl_residual_add *)(const void *)(m->weights + (uint32_t)op->p[0]);
     }
-    if (op->opcode == TL_OP_FULLY_CONNECTED) {
-        /* A fully-connected layer is a 1x1 convolution over [batches, 1, 1, depth]. */
-        p.out_c = (int32_t)f->dims[0];
-        p.in_c = (int32_t)f->dims[1];
-        p.batches = (int32_t)(in->data_size / (uint32_t)p.in_c);
-        p.in_h = p.in_w = p.out_h = p.out_w = p.k_h = p.k_w = 1;
-    } else {
-        p.batches = (int32_t)in->dims[0];
-        p.in_h = (int32_t)in->dims[1];
-        p.in_w = (int32_t)in->dims[2];
-        p.in_c = (int32_t)in->dims[3];
-        p.out_h = (int32_t)out->dims[1];
-        p.out_w = (int32_t)out->dims[2];
-        p.out_c = (int32_t)out->dims[3];
-        p.k_h = (int32_t)f->dims[1];
-        p.k_w = (int32_t)f->dims[2];
-    }
+    conv_shape g;
+    run_shape(op, in, f, out, 1, &g);
+    p.batches = (int32_t)g.batches;
+    p.in_h = (int32_t)g.in_h;
+    p.in_w = (int32_t)g.in_w;
+    p.in_c = (int32_t)g.in_c;
+    p.out_h = (int32_t)g.out_h;
+    p.out_w = (int32_t)g.out_w;
+    p.out_c = (int32_t)g.out_c;
+    p.k_h = (int32_t)g.k_h;
+    p.k_w = (int32_t)g.k_w;
     p.shift = p.multiplier + p.out_c;
     if (op->opcode == TL_OP_DEPTHWISE_CONV_2D) {
         tl_depthwise_conv2d_s8(&p);
