@@ -107,23 +107,43 @@ typedef struct conv_shape {
     uint64_t dot;                /* terms summed into one output */
 } conv_shape;
 
+/* A record's shape, read without checks: what the run steps use (the
+ * loader checked it once, through conv_geometry below); `bytes` the
+ * input's element size (a constant at the run steps' calls: the int8 path
+ * divides by nothing more). */
+static void run_shape(const tl_op_rec *op, const tl_tensor_rec *in, const tl_tensor_rec *f,
+                      const tl_tensor_rec *out, uint32_t bytes, conv_shape *g)
+{
+    if (op->opcode == TL_OP_FULLY_CONNECTED) {
+        /* A fully-connected layer is a 1x1 convolution over [batches, 1, 1, depth]. */
+        g->out_c = f->dims[0];
+        g->in_c = f->dims[1];
+        g->batches = in->data_size / bytes / g->in_c;
+        g->in_h = g->in_w = g->out_h = g->out_w = g->k_h = g->k_w = 1;
+    } else {
+        g->batches = in->dims[0];
+        g->in_h = in->dims[1];
+        g->in_w = in->dims[2];
+        g->in_c = in->dims[3];
+        g->out_h = out->dims[1];
+        g->out_w = out->dims[2];
+        g->out_c = out->dims[3];
+        g->k_h = f->dims[1];
+        g->k_w = f->dims[2];
+    }
+}
+
 static tl_status conv_geometry(const tl_op_rec *op, const tl_tensor_rec *in, const tl_tensor_rec *f,
                                const tl_tensor_rec *out, conv_shape *g)
 {
     const uint32_t bytes = tl_dtype_bytes(in->dtype);
-    if (op->opcode == TL_OP_FULLY_CONNECTED) {
-        if (f->rank != 2) {
-            return TL_ERR_SHAPE;
-        }
-        g->out_c = f->dims[0];
-        g->in_c = f->dims[1];
-        g->k_h = g->k_w = g->in_h = g->in_w = g->out_h = g->out_w = 1;
-        const uint64_t n = tl_tensor_elements(in);
-        if (n % g->in_c != 0) {
-            return TL_ERR_SHAPE;
-        }
-        g->batches = (uint32_t)(n / g->in_c);
-        if (tl_tensor_elements(out) != (uint64_t)g->batches * g->out_c) {
+    const int fc = op->opcode == TL_OP_FULLY_CONNECTED;
+    if (fc ? f->rank != 2 : in->rank != 4 || out->rank != 4 || f->rank != 4) {
+        return TL_ERR_SHAPE;
+    }
+    run_shape(op, in, f, out, bytes, g);
+    if (fc) {
+        if (tl_tensor_elements(in) % g->in_c != 0 || tl_tensor_elements(out) != (uint64_t)g->batches * g->out_c) {
             return TL_ERR_SHAPE;
         }
         if (op->stride_h != 1 || op->stride_w != 1 || op->dilation_h != 1 || op->dilation_w != 1 ||
@@ -131,18 +151,6 @@ static tl_status conv_geometry(const tl_op_rec *op, const tl_tensor_rec *in, con
             return TL_ERR_FORMAT;
         }
     } else {
-        if (in->rank != 4 || out->rank != 4 || f->rank != 4) {
-            return TL_ERR_SHAPE;
-        }
-        g->batches = in->dims[0];
-        g->in_h = in->dims[1];
-        g->in_w = in->dims[2];
-        g->in_c = in->dims[3];
-        g->k_h = f->dims[1];
-        g->k_w = f->dims[2];
-        g->out_h = out->dims[1];
-        g->out_w = out->dims[2];
-        g->out_c = out->dims[3];
         if (out->dims[0] != g->batches) {
             return TL_ERR_SHAPE;
         }
@@ -167,32 +175,6 @@ static tl_status conv_geometry(const tl_op_rec *op, const tl_tensor_rec *in, con
         return TL_ERR_SHAPE;
     }
     return TL_OK;
-}
-
-/* The shape of a checked record, for its run step: conv_geometry's
- * numbers without its checks (the loader ran those once); `bytes` the
- * input's element size (a constant at each call: the int8 path divides by
- * nothing more). */
-static void run_shape(const tl_op_rec *op, const tl_tensor_rec *in, const tl_tensor_rec *f,
-                      const tl_tensor_rec *out, uint32_t bytes, conv_shape *g)
-{
-    if (op->opcode == TL_OP_FULLY_CONNECTED) {
-        /* A fully-connected layer is a 1x1 convolution over [batches, 1, 1, depth]. */
-        g->out_c = f->dims[0];
-        g->in_c = f->dims[1];
-        g->batches = in->data_size / bytes / g->in_c;
-        g->in_h = g->in_w = g->out_h = g->out_w = g->k_h = g->k_w = 1;
-    } else {
-        g->batches = in->dims[0];
-        g->in_h = in->dims[1];
-        g->in_w = in->dims[2];
-        g->in_c = in->dims[3];
-        g->out_h = out->dims[1];
-        g->out_w = out->dims[2];
-        g->out_c = out->dims[3];
-        g->k_h = f->dims[1];
-        g->k_w = f->dims[2];
-    }
 }
 
 /* 16x8: int16 in and out, int8 filter, an int64 or int32 bias or none,
