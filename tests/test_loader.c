@@ -1407,6 +1407,39 @@ static void test_hard_swish_follows_x_relu6_x_plus_3_over_6(void **state)
     }
 }
 
+/* A TFLite file of one RESIZE_NEAREST_NEIGHBOR (builtin 97) or
+ * RESIZE_BILINEAR (23) of a 1 x 3 x 4 x 2 image, int8 or int16 (wide), to
+ * size[0] x size[1], the output at out_scale (the input's is 0.1). */
+static tfb *resize_model(int builtin, int wide, float out_scale, const int32_t size[2], int align_corners,
+                         int half_pixel, int *t_in, int *t_out)
+{
+    const int in_shape[4] = { 1, 3, 4, 2 }, out_shape[4] = { 1, size[0], size[1], 2 }, size_shape[1] = { 2 };
+    tfb *b = tfb_new();
+    *t_in = tfb_tensor(b, "x", wide ? 7 : 9, 4, in_shape, 0.1f, 0, NULL, 0, 0);
+    const int t_size = tfb_tensor(b, "size", 2, 1, size_shape, 0, 0, size, 8, 0);
+    *t_out = tfb_tensor(b, "y", wide ? 7 : 9, 4, out_shape, out_scale, 0, NULL, 0, 0);
+    const int ins[2] = { *t_in, t_size };
+    const int first = builtin == 23 ? 2 : 0; /* bilinear's options start after two deprecated fields */
+    const tfb_opt opts[] = { { first, 'b', align_corners }, { first + 1, 'b', half_pixel }, { 0, 0, 0 } };
+    tfb_op(b, builtin, ins, 2, t_out, 1, builtin == 23 ? 15 : 74, opts);
+    return b;
+}
+
+/* That model imported and run on x (mode 0 plain, 1 align_corners, 2
+ * half_pixel_centers), its output into y. */
+static void run_resize(int builtin, int wide, const int32_t size[2], int mode, const void *x, void *y)
+{
+    int t_in, t_out;
+    tfb *b = resize_model(builtin, wide, 0.1f, size, mode == 1, mode == 2, &t_in, &t_out);
+    size_t n;
+    uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &n);
+    tfb_free(b);
+    char error[256];
+    const size_t bytes = (size_t)(wide ? 2 : 1);
+    assert_int_equal(import_and_run(file, n, x, 24 * bytes, y, (size_t)(size[0] * size[1] * 2) * bytes, error,
+                                    sizeof error), TL_OK);
+}
+
 /* RESIZE_NEAREST_NEIGHBOR of a 3 x 4 image with two channels to 5 x 7
  * (int8) and 2 x 2 (int16), plain, with align_corners and with
  * half_pixel_centers: each output pixel is the input pixel TFLite's
@@ -1414,36 +1447,18 @@ static void test_hard_swish_follows_x_relu6_x_plus_3_over_6(void **state)
 static void test_resize_nearest_neighbor_picks_tflites_source_pixels(void **state)
 {
     (void)state;
-    const int in_shape[4] = { 1, 3, 4, 2 };
     const int32_t sizes[2][2] = { { 5, 7 }, { 2, 2 } };
     int16_t x[24];
+    int8_t x8[24];
     for (int i = 0; i < 24; ++i) {
         x[i] = (int16_t)(i * 5 - 60);
+        x8[i] = (int8_t)x[i];
     }
     for (int wide = 0; wide < 2; ++wide) {
         for (int mode = 0; mode < 3; ++mode) { /* plain, align_corners, half_pixel_centers */
             const int32_t oh = sizes[wide][0], ow = sizes[wide][1];
-            const int out_shape[4] = { 1, oh, ow, 2 }, size_shape[1] = { 2 };
-            int8_t x8[24];
-            for (int i = 0; i < 24; ++i) {
-                x8[i] = (int8_t)x[i];
-            }
-            tfb *b = tfb_new();
-            const int t_in = tfb_tensor(b, "x", wide ? 7 : 9, 4, in_shape, 0.1f, wide ? 0 : 3, NULL, 0, 0);
-            const int t_size = tfb_tensor(b, "size", 2, 1, size_shape, 0, 0, sizes[wide], 8, 0);
-            const int t_out = tfb_tensor(b, "y", wide ? 7 : 9, 4, out_shape, 0.1f, wide ? 0 : 3, NULL, 0, 0);
-            const int ins[2] = { t_in, t_size };
-            const tfb_opt opts[] = { { 0, 'b', mode == 1 }, { 1, 'b', mode == 2 }, { 0, 0, 0 } };
-            tfb_op(b, 97, ins, 2, &t_out, 1, 74, opts);
-            size_t size;
-            uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
-            tfb_free(b);
             int16_t y[5 * 7 * 2];
-            char error[256];
-            const size_t bytes = (size_t)(wide ? 2 : 1);
-            assert_int_equal(import_and_run(file, size, wide ? (const int8_t *)(const void *)x : x8, 24 * bytes,
-                                            (int8_t *)(void *)y, (size_t)(oh * ow * 2) * bytes, error, sizeof error),
-                             TL_OK);
+            run_resize(97, wide, sizes[wide], mode, wide ? (const void *)x : (const void *)x8, y);
             for (int r = 0; r < oh; ++r) {
                 for (int c = 0; c < ow; ++c) {
                     int32_t sr, sc;
@@ -1466,13 +1481,8 @@ static void test_resize_nearest_neighbor_picks_tflites_source_pixels(void **stat
             }
         }
     }
-    const int out_shape[4] = { 1, 5, 7, 2 }, size_shape[1] = { 2 };
-    tfb *b = tfb_new();
-    const int t_in = tfb_tensor(b, "x", 9, 4, in_shape, 0.1f, 0, NULL, 0, 0);
-    const int t_size = tfb_tensor(b, "size", 2, 1, size_shape, 0, 0, sizes[0], 8, 0);
-    const int t_out = tfb_tensor(b, "y", 9, 4, out_shape, 0.2f, 0, NULL, 0, 0);
-    const int ins[2] = { t_in, t_size };
-    tfb_op(b, 97, ins, 2, &t_out, 1, 0, NULL);
+    int t_in, t_out;
+    tfb *b = resize_model(97, 0, 0.2f, sizes[0], 0, 0, &t_in, &t_out);
     assert_import_refused(b, &t_in, 1, &t_out, 1, TL_ERR_QUANT,
                           "operator 0 (RESIZE_NEAREST_NEIGHBOR): input and output must share type and quantisation");
 }
@@ -1608,7 +1618,6 @@ static void bilinear_axis(double at, int size, int *lo, int *hi, double *frac)
 static void test_resize_bilinear_interpolates_within_a_step(void **state)
 {
     (void)state;
-    const int in_shape[4] = { 1, 3, 4, 2 };
     const int32_t sizes[2][2] = { { 5, 7 }, { 6, 2 } };
     int16_t x[24];
     int8_t x8[24];
@@ -1619,23 +1628,8 @@ static void test_resize_bilinear_interpolates_within_a_step(void **state)
     for (int wide = 0; wide < 2; ++wide) {
         for (int mode = 0; mode < 3; ++mode) { /* plain, align_corners, half_pixel_centers */
             const int32_t oh = sizes[wide][0], ow = sizes[wide][1];
-            const int out_shape[4] = { 1, oh, ow, 2 }, size_shape[1] = { 2 };
-            tfb *b = tfb_new();
-            const int t_in = tfb_tensor(b, "x", wide ? 7 : 9, 4, in_shape, 0.1f, 0, NULL, 0, 0);
-            const int t_size = tfb_tensor(b, "size", 2, 1, size_shape, 0, 0, sizes[wide], 8, 0);
-            const int t_out = tfb_tensor(b, "y", wide ? 7 : 9, 4, out_shape, 0.1f, 0, NULL, 0, 0);
-            const int ins[2] = { t_in, t_size };
-            const tfb_opt opts[] = { { 2, 'b', mode == 1 }, { 3, 'b', mode == 2 }, { 0, 0, 0 } };
-            tfb_op(b, 23, ins, 2, &t_out, 1, 15, opts);
-            size_t size;
-            uint8_t *file = tfb_finish(b, &t_in, 1, &t_out, 1, &size);
-            tfb_free(b);
             int16_t y[5 * 7 * 2];
-            char error[256];
-            const size_t bytes = (size_t)(wide ? 2 : 1);
-            assert_int_equal(import_and_run(file, size, wide ? (const int8_t *)(const void *)x : x8, 24 * bytes,
-                                            (int8_t *)(void *)y, (size_t)(oh * ow * 2) * bytes, error, sizeof error),
-                             TL_OK);
+            run_resize(23, wide, sizes[wide], mode, wide ? (const void *)x : (const void *)x8, y);
             for (int r = 0; r < oh; ++r) {
                 for (int c = 0; c < ow; ++c) {
                     double ay, ax;
@@ -1670,14 +1664,8 @@ static void test_resize_bilinear_interpolates_within_a_step(void **state)
             }
         }
     }
-    const int out_shape[4] = { 1, 5, 7, 2 }, size_shape[1] = { 2 };
-    tfb *b = tfb_new();
-    const int t_in = tfb_tensor(b, "x", 9, 4, in_shape, 0.1f, 0, NULL, 0, 0);
-    const int t_size = tfb_tensor(b, "size", 2, 1, size_shape, 0, 0, sizes[0], 8, 0);
-    const int t_out = tfb_tensor(b, "y", 9, 4, out_shape, 0.1f, 0, NULL, 0, 0);
-    const int ins[2] = { t_in, t_size };
-    const tfb_opt both[] = { { 2, 'b', 1 }, { 3, 'b', 1 }, { 0, 0, 0 } };
-    tfb_op(b, 23, ins, 2, &t_out, 1, 15, both);
+    int t_in, t_out;
+    tfb *b = resize_model(23, 0, 0.1f, sizes[0], 1, 1, &t_in, &t_out);
     assert_import_refused(b, &t_in, 1, &t_out, 1, TL_ERR_FORMAT,
                           "operator 0 (RESIZE_BILINEAR): align_corners and half_pixel_centers exclude each other");
 }
