@@ -1187,7 +1187,7 @@ static void test_fully_connected_16x8_imports_and_runs(void **state)
 /* ADD, SUB and MUL of broadcasting shapes built as TFLite files: int8
  * [2, 3] op [3] and int16 [2, 3] op [2, 1]; each output within one step of
  * the real result, and exactly TFLite's formula. Shapes that do not
- * broadcast are refused. */
+ * broadcast are refused, an input of higher rank than the output too. */
 static void test_add_sub_mul_broadcast_in_int8_and_int16(void **state)
 {
     (void)state;
@@ -1267,6 +1267,16 @@ static void test_add_sub_mul_broadcast_in_int8_and_int16(void **state)
     tfb_op(b, 18, ins, 2, &to, 1, 21, NULL);
     assert_import_refused(b, ins, 2, &to, 1, TL_ERR_SHAPE,
                           "operator 0 (MUL): input shapes do not broadcast");
+    /* An input of higher rank than the output (found by fuzzing): [2, 3]
+     * does not broadcast to [3]. */
+    b = tfb_new();
+    const int u1 = tfb_tensor(b, "a", 9, 2, big, 0.05f, 0, NULL, 0, 0);
+    const int u2 = tfb_tensor(b, "b", 9, 1, row, 0.05f, 0, NULL, 0, 0);
+    const int uo = tfb_tensor(b, "y", 9, 1, row, 0.05f, 0, NULL, 0, 0);
+    const int uins[2] = { u1, u2 };
+    tfb_op(b, 0, uins, 2, &uo, 1, 11, NULL);
+    assert_import_refused(b, uins, 2, &uo, 1, TL_ERR_SHAPE,
+                          "operator 0 (ADD): input shapes do not broadcast");
 }
 
 /* LEAKY_RELU (int8 and int16), RELU6 and RELU built as TFLite files:

@@ -221,7 +221,8 @@ int tl_cmd_import(int argc, char **argv)
     /* Re-validate with the device loader before writing: never publish a
      * file the device would refuse. */
     tl_model check;
-    s = tl_model_load(&check, tlm, tlm_size, 0);
+    int32_t bad_op = -1, bad_tensor = -1;
+    s = tl_model_load_ex(&check, tlm, tlm_size, 0, &bad_op, &bad_tensor);
     if (s == TL_OK) {
         s = tl_write_file_atomic(out, tlm, tlm_size);
         if (s != TL_OK) {
@@ -230,7 +231,8 @@ int tl_cmd_import(int argc, char **argv)
         }
     } else {
         free(tlm);
-        return tl_cli_fail("import", "%s: produced an invalid model (%s); this is a bug", in, tl_status_str(s));
+        return tl_cli_fail("import", "%s: produced an invalid model (%s at operator %d, tensor %d); this is a bug", in,
+                           tl_status_str(s), (int)bad_op, (int)bad_tensor);
     }
     printf("imported %s -> %s: %u operators, %u tensors, %zu bytes, arena %u bytes\n", in, out, ops,
            tensors, tlm_size, tl_model_arena_size(&check));

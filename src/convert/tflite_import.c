@@ -696,8 +696,12 @@ static tl_status import_binary(tl_tfl *im, op_args *a)
     if (a->in.rank > 4 || in2.rank > 4 || a->out.rank > 4) {
         return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "broadcasting over more than 4 dimensions");
     }
-    for (uint32_t k = 1; k <= a->out.rank; ++k) { /* from the last dimension */
-        const uint32_t o = a->out.dims[a->out.rank - k];
+    /* From the last dimension, over the largest rank: an input of higher
+     * rank than the output must be 1 in the dimensions the output lacks. */
+    const uint32_t rank = a->out.rank > a->in.rank ? (a->out.rank > in2.rank ? a->out.rank : in2.rank)
+                                                   : (a->in.rank > in2.rank ? a->in.rank : in2.rank);
+    for (uint32_t k = 1; k <= rank; ++k) {
+        const uint32_t o = k <= a->out.rank ? a->out.dims[a->out.rank - k] : 1;
         const uint32_t d1 = k <= a->in.rank ? a->in.dims[a->in.rank - k] : 1, d2 = k <= in2.rank ? in2.dims[in2.rank - k] : 1;
         if ((d1 != 1 && d1 != o) || (d2 != 1 && d2 != o)) {
             return tl_tfl_fail(im, TL_ERR_SHAPE, "input shapes do not broadcast to the output's");
