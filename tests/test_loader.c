@@ -184,6 +184,165 @@ static void test_every_flipped_byte(void **state)
     assert_true(loaded_anyway > 0 && loaded_anyway < 3 * tiny_size);
 }
 
+/* Runs `file` through a layer pipeline as if it arrived `chunk` bytes at a
+ * time into a slot whose other bytes are garbage (0xA5): an operator that
+ * ran before its bytes were in would read the garbage. Gives the
+ * pipeline's status; on TL_OK copies output 0 to `out` (its size to
+ * *out_size) and the number of operators run before the last byte to
+ * *early. */
+static tl_status pipeline_run(const uint8_t *file, size_t size, size_t chunk, int8_t *out, uint32_t *out_size,
+                              uint32_t *early)
+{
+    uint8_t *slot = aligned_alloc(16, (size + 15) / 16 * 16);
+    memset(slot, 0xA5, size);
+    tl_pipeline p;
+    uint8_t *arena = NULL;
+    tl_status s = TL_ERR_TRUNCATED;
+    size_t held = 0;
+    uint32_t ran_early = 0;
+    while (held < size) {
+        const size_t next = held + chunk < size ? held + chunk : size;
+        memcpy(slot + held, file + held, next - held);
+        held = next;
+        if (!arena) {
+            tl_model probe;
+            s = tl_model_load_prefix(&probe, slot, held);
+            if (s == TL_ERR_TRUNCATED) {
+                continue;
+            }
+            if (s != TL_OK || tl_model_arena_size(&probe) > (64u << 20)) {
+                s = s != TL_OK ? s : TL_ERR_ARENA;
+                break;
+            }
+            arena = aligned_alloc(16, tl_model_arena_size(&probe) / 16 * 16 + 16);
+            assert_int_equal(tl_pipeline_begin(&p, slot, held, arena, tl_model_arena_size(&probe)), TL_OK);
+            uint32_t n = 0;
+            int8_t *in = tl_pipeline_input(&p, 0, &n);
+            for (uint32_t i = 0; i < n; ++i) {
+                in[i] = (int8_t)(i * 7 - 60);
+            }
+        }
+        uint32_t ran;
+        do {
+            s = tl_pipeline_step(&p, held, &ran);
+            ran_early += ran && held < size;
+        } while (s == TL_OK && ran);
+        if (s != TL_OK) {
+            break;
+        }
+        assert_true(held == size || !tl_pipeline_done(&p));
+        assert_true(held == size || !tl_pipeline_output(&p, 0, NULL));
+    }
+    if (s == TL_OK && !tl_pipeline_done(&p)) {
+        s = TL_ERR_TRUNCATED; /* the header promises more bytes than came */
+    }
+    if (s == TL_OK) {
+        const int8_t *y = tl_pipeline_output(&p, 0, out_size);
+        assert_non_null(y);
+        memcpy(out, y, *out_size);
+        *early = ran_early;
+    }
+    free(arena);
+    free(slot);
+    return s;
+}
+
+/* The same input through the whole model, loaded at once. */
+static void whole_model_answer(const uint8_t *file, size_t size, int8_t *out, uint32_t *out_size)
+{
+    tl_model m;
+    assert_int_equal(tl_model_load(&m, file, size, 0), TL_OK);
+    uint8_t *arena = aligned_alloc(16, tl_model_arena_size(&m) / 16 * 16 + 16);
+    tl_interp it;
+    assert_int_equal(tl_interp_init(&it, &m, arena, tl_model_arena_size(&m)), TL_OK);
+    uint32_t n = 0;
+    int8_t *in = tl_interp_input(&it, 0, &n);
+    for (uint32_t i = 0; i < n; ++i) {
+        in[i] = (int8_t)(i * 7 - 60);
+    }
+    assert_int_equal(tl_interp_invoke(&it), TL_OK);
+    const int8_t *y = tl_interp_output(&it, 0, out_size);
+    memcpy(out, y, *out_size);
+    free(arena);
+}
+
+/* A model arriving block by block answers exactly as the whole model does,
+ * with operators run before its last byte came; at any block size. */
+static void test_pipelined_answer_equals_the_whole_models(void **state)
+{
+    (void)state;
+    int8_t want[4096], got[4096];
+    uint32_t want_size = 0, got_size = 0, early = 0;
+    whole_model_answer(tiny, tiny_size, want, &want_size);
+    const size_t chunks[4] = { 1024, 97, 16, 5000 };
+    for (int k = 0; k < 4; ++k) {
+        uint8_t *buf = model_copy(tiny, tiny_size);
+        assert_int_equal(pipeline_run(buf, tiny_size, chunks[k], got, &got_size, &early), TL_OK);
+        assert_int_equal(got_size, want_size);
+        assert_memory_equal(got, want, want_size);
+        const tl_file_header *h = (const tl_file_header *)(const void *)tiny;
+        if (chunks[k] < tiny_size / 2) {
+            assert_true(early >= h->op_count / 2); /* the layout lets most run early */
+        }
+        free(buf);
+    }
+    /* A wider model, its weights spanning many blocks. */
+    uint8_t *wide;
+    size_t wide_size;
+    assert_int_equal(wide_model_bytes(3, &wide, &wide_size), 0);
+    whole_model_answer(wide, wide_size, want, &want_size);
+    assert_int_equal(pipeline_run(wide, wide_size, 1024, got, &got_size, &early), TL_OK);
+    assert_memory_equal(got, want, want_size);
+    free(wide);
+}
+
+/* A pipeline never answers from a file the loader refuses: a changed byte
+ * anywhere fails the digest at the end (and nothing it ran on the way
+ * read outside its buffers); re-sealed, the structure checks decide, and
+ * whatever loads answers as the whole model does. Tables that have not
+ * all arrived are not begun on. */
+static void test_pipeline_refuses_what_the_loader_refuses(void **state)
+{
+    (void)state;
+    int8_t want[4096], got[4096];
+    uint32_t want_size = 0, got_size = 0, early = 0;
+    const size_t body = tiny_size - sizeof(tl_trailer);
+    size_t answered = 0;
+    for (size_t at = 0; at < tiny_size; at += 3) {
+        uint8_t *buf = model_copy(tiny, tiny_size);
+        buf[at] ^= 0x40;
+        const tl_status s = pipeline_run(buf, tiny_size, 256, got, &got_size, &early);
+        if (at >= sizeof(tl_file_header) && at < body) {
+            assert_int_not_equal(s, TL_OK);
+        }
+        redigest(buf, tiny_size);
+        tl_model m;
+        const int loads = tl_model_load(&m, buf, tiny_size, 0) == TL_OK;
+        const tl_status sealed = pipeline_run(buf, tiny_size, 256, got, &got_size, &early);
+        if (at < body) {
+            assert_int_equal(sealed == TL_OK, loads);
+        }
+        if (sealed == TL_OK && loads) {
+            whole_model_answer(buf, tiny_size, want, &want_size);
+            assert_memory_equal(got, want, want_size);
+            ++answered;
+        }
+        free(buf);
+    }
+    assert_true(answered > 0);
+    tl_pipeline p;
+    uint8_t arena[16];
+    uint8_t *buf = model_copy(tiny, tiny_size);
+    const tl_file_header *h = (const tl_file_header *)(const void *)buf;
+    assert_int_equal(tl_pipeline_begin(&p, buf, sizeof(tl_file_header) - 1, arena, sizeof arena), TL_ERR_TRUNCATED);
+    assert_int_equal(tl_pipeline_begin(&p, buf, h->section_table + 16, arena, sizeof arena), TL_ERR_TRUNCATED);
+    assert_int_equal(tl_pipeline_begin(&p, buf, tiny_size, arena, sizeof arena), TL_ERR_ARENA);
+    uint32_t ran = 7;
+    assert_int_equal(tl_pipeline_step(&p, tiny_size, &ran), TL_ERR_STATE);
+    assert_int_equal(ran, 0);
+    free(buf);
+}
+
 typedef void (*corruption)(uint8_t *buf);
 
 static tl_status corrupt(corruption fn, int32_t *bad_op, int32_t *bad_tensor)
@@ -1965,6 +2124,8 @@ int main(void)
         cmocka_unit_test(test_valid_model_loads),
         cmocka_unit_test(test_every_truncation_is_refused),
         cmocka_unit_test(test_every_flipped_byte),
+        cmocka_unit_test(test_pipelined_answer_equals_the_whole_models),
+        cmocka_unit_test(test_pipeline_refuses_what_the_loader_refuses),
         cmocka_unit_test(test_structural_corruptions),
         cmocka_unit_test(test_status_strings),
         cmocka_unit_test(test_import_bad_tflite),

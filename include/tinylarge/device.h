@@ -209,6 +209,53 @@ void tl_sha256_init(tl_sha256 *ctx);
 void tl_sha256_update(tl_sha256 *ctx, const void *data, size_t size);
 void tl_sha256_final(tl_sha256 *ctx, uint8_t digest[32]);
 
+/* ---- a model still arriving (pipeline.c) ---- */
+
+/* Checks what a file arriving in order already holds: its header, section
+ * table and every section but WEIGHTS (else TL_ERR_TRUNCATED: call again
+ * with more), its activation tensors and exits. weights_size is the weight
+ * bytes held; constants and operators are checked one by one with
+ * tl_model_check_op_prefix. Nothing here checks the digest. */
+tl_status tl_model_load_prefix(tl_model *model, const void *data, size_t received);
+
+/* Operator `index` of such a prefix, with its constant inputs, checked as
+ * tl_model_load checks it, against the weight bytes held so far. */
+tl_status tl_model_check_op_prefix(const tl_model *model, uint32_t index);
+
+/* Layer-pipelined inference: a device with a pending input runs each
+ * operator as soon as the bytes it reads have arrived, so the answer comes
+ * at about max(download, compute) instead of their sum. The model file
+ * must arrive in order into one buffer that stays put (`received` = bytes
+ * of it held); the answer counts only once the whole file has passed the
+ * loader and its own digest (compare model.trailer->sha256 with the signed
+ * manifest's before trusting it).
+ *     tl_pipeline_begin(&p, slot, held, arena, n);   // once the tables are in
+ *     memcpy(tl_pipeline_input(&p, 0, &n), sample, n);
+ *     each time bytes arrive: do tl_pipeline_step(&p, held, &ran); while (ran);
+ *     if (tl_pipeline_done(&p)) out = tl_pipeline_output(&p, 0, &n); */
+typedef struct tl_pipeline {
+    tl_model model;          /* weights_size grows with the bytes held */
+    tl_interp interp;
+    tl_sha256 hash;          /* of the file's bytes held so far */
+    uint32_t hashed;         /* bytes hashed */
+    uint32_t weights_total;  /* the WEIGHTS section's size */
+    uint8_t verified;        /* the whole file passed tl_model_load */
+    uint8_t failed;          /* it did not: the answer is void */
+} tl_pipeline;
+
+tl_status tl_pipeline_begin(tl_pipeline *p, const void *file, size_t received, void *arena, size_t arena_size);
+int8_t *tl_pipeline_input(tl_pipeline *p, uint32_t index, uint32_t *size);
+
+/* Hashes the bytes new since the last call and runs the next operator if
+ * its bytes are in (*ran = 1). When the whole file is held it is verified
+ * first; a file that fails gives its status, and every later step
+ * TL_ERR_STATE. */
+tl_status tl_pipeline_step(tl_pipeline *p, size_t received, uint32_t *ran);
+
+/* 1 once every operator has run on the verified model. */
+int tl_pipeline_done(const tl_pipeline *p);
+const int8_t *tl_pipeline_output(const tl_pipeline *p, uint32_t index, uint32_t *size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -57,23 +57,44 @@ tl_status tl_graph_serialize(const tl_graph *g, uint8_t **out, size_t *out_size)
         return status;
     }
 
-    /* WEIGHTS layout (relative to the section) and STRINGS layout. */
+    /* WEIGHTS layout (relative to the section), in the order the operators
+     * read it: each operator's constant inputs, then its requantisation,
+     * bias and blocks. A device receiving the file in order can then run an
+     * operator as soon as its bytes are in (layer-pipelined inference,
+     * docs/update.md). Constants no operator reads follow. */
     layout w = { 0 }, str = { 0 };
+    uint8_t *placed = calloc(g->tensor_count, 1);
+    if (!placed) {
+        free(plan); free(tensors); free(ops); free(name_at);
+        return TL_ERR_NOMEM;
+    }
     for (uint32_t t = 0; t < g->tensor_count; ++t) {
-        const tl_gtensor *gt = &g->tensors[t];
-        tensors[t] = gt->rec;
+        tensors[t] = g->tensors[t].rec;
         tensors[t].data_offset = TL_NONE;
         tensors[t].channel_scales = TL_NONE;
-        if (gt->rec.kind == TL_TENSOR_CONST) {
-            tensors[t].data_offset = (uint32_t)reserve(&w, gt->rec.data_size, 16);
-        }
-        if (gt->channel_count) {
-            tensors[t].channel_scales = (uint32_t)reserve(&w, 4ull * gt->channel_count, 4);
-        }
-        name_at[t] = (uint32_t)reserve(&str, strlen(gt->name) + 1, 1);
+        name_at[t] = (uint32_t)reserve(&str, strlen(g->tensors[t].name) + 1, 1);
         tensors[t].name = name_at[t];
     }
-    for (uint32_t i = 0; i < g->op_count; ++i) {
+    for (uint32_t i = 0; i <= g->op_count; ++i) {
+        const int all = i == g->op_count; /* the last pass: what no operator read */
+        const uint32_t count = all ? g->tensor_count : g->ops[i].rec.input_count;
+        for (uint32_t j = 0; j < count; ++j) {
+            const uint32_t t = all ? j : g->ops[i].rec.inputs[j];
+            if (t >= g->tensor_count || placed[t]) {
+                continue;
+            }
+            const tl_gtensor *gt = &g->tensors[t];
+            placed[t] = 1;
+            if (gt->rec.kind == TL_TENSOR_CONST) {
+                tensors[t].data_offset = (uint32_t)reserve(&w, gt->rec.data_size, 16);
+            }
+            if (gt->channel_count) {
+                tensors[t].channel_scales = (uint32_t)reserve(&w, 4ull * gt->channel_count, 4);
+            }
+        }
+        if (all) {
+            break;
+        }
         ops[i] = g->ops[i].rec;
         ops[i].requant = TL_NONE;
         ops[i].bias = TL_NONE;
@@ -89,6 +110,7 @@ tl_status tl_graph_serialize(const tl_graph *g, uint8_t **out, size_t *out_size)
             ops[i].bias = g->ops[i].block_size;
         }
     }
+    free(placed);
 
     /* File layout. */
     struct { uint32_t kind; uint64_t size; uint32_t count; uint64_t offset; } sec[8];

@@ -399,6 +399,88 @@ static tl_status load(loader *ld, const void *data, size_t size, unsigned flags)
     return check_exits(m);
 }
 
+/* A file still arriving in order: its header, section table and every
+ * section but WEIGHTS must be held; its activation tensors, inputs,
+ * outputs and exits are checked now, its constants and operators one by one
+ * as their bytes come (tl_model_check_op_prefix). weights_size counts the
+ * weight bytes held. No trailer yet, so no digest. */
+tl_status tl_model_load_prefix(tl_model *model, const void *data, size_t received)
+{
+    if (!model || !data || (uintptr_t)data % 4 != 0) {
+        return TL_ERR_ARG;
+    }
+    memset(model, 0, sizeof *model);
+    if (received < sizeof(tl_file_header)) {
+        return TL_ERR_TRUNCATED;
+    }
+    tl_model *m = model;
+    m->base = (const uint8_t *)data;
+    m->header = (const tl_file_header *)data;
+    const tl_file_header *h = m->header;
+    tl_status s = TL_OK;
+    if (memcmp(h->magic, TL_MAGIC, 4) != 0) {
+        s = TL_ERR_MAGIC;
+    } else if (h->version_major != TL_FORMAT_MAJOR) {
+        s = TL_ERR_VERSION;
+    } else if (h->header_size != sizeof(tl_file_header) || h->file_size < h->header_size + sizeof(tl_trailer) ||
+               h->file_size % 4 != 0 || h->section_count > TL_MAX_SECTIONS) {
+        s = TL_ERR_FORMAT;
+    } else if ((uint64_t)h->section_table + (uint64_t)h->section_count * sizeof(tl_section_rec) > received) {
+        s = TL_ERR_TRUNCATED;
+    }
+    if (s == TL_OK) {
+        const tl_section_rec *secs = (const tl_section_rec *)(const void *)(m->base + h->section_table);
+        for (uint32_t i = 0; i < h->section_count && s == TL_OK; ++i) {
+            if (secs[i].kind != TL_SEC_WEIGHTS && (uint64_t)secs[i].offset + secs[i].size > received) {
+                s = TL_ERR_TRUNCATED;
+            }
+        }
+    }
+    if (s == TL_OK) {
+        m->size = h->file_size;
+        s = map_sections(m);
+    }
+    if (s == TL_OK) {
+        const uint32_t at = (uint32_t)(m->weights - m->base);
+        const size_t held = received > m->size - sizeof(tl_trailer) ? m->size - sizeof(tl_trailer) : received;
+        m->weights_size = held <= at ? 0 : (held - at < m->weights_size ? (uint32_t)(held - at) : m->weights_size);
+        for (uint32_t t = 0; t < h->tensor_count && s == TL_OK; ++t) {
+            s = m->tensors[t].kind == TL_TENSOR_CONST ? TL_OK : check_tensor(m, t);
+        }
+        for (uint32_t i = 0; i < h->input_count + h->output_count && s == TL_OK; ++i) {
+            s = tl_op_is_activation(tl_op_tensor(m, m->io[i])) ? TL_OK : TL_ERR_FORMAT;
+        }
+    }
+    if (s == TL_OK) {
+        s = check_exits(m);
+    }
+    if (s != TL_OK) {
+        memset(model, 0, sizeof *model);
+    }
+    return s;
+}
+
+/* Operator `index` of a prefix: its constant inputs and its own record
+ * checked against the weight bytes held, as the whole-file loader does. A
+ * bound failure may only mean that its bytes are not all in yet. */
+tl_status tl_model_check_op_prefix(const tl_model *model, uint32_t index)
+{
+    if (!model || !model->header || index >= model->header->op_count) {
+        return TL_ERR_ARG;
+    }
+    const tl_op_rec *op = &model->ops[index];
+    for (uint32_t i = 0; i < op->input_count && i < 3; ++i) {
+        const tl_tensor_rec *t = tl_op_tensor(model, op->inputs[i]);
+        if (t && t->kind == TL_TENSOR_CONST) {
+            const tl_status s = check_tensor(model, op->inputs[i]);
+            if (s != TL_OK) {
+                return s;
+            }
+        }
+    }
+    return check_op(model, index);
+}
+
 tl_status tl_model_load_ex(tl_model *model, const void *data, size_t size, unsigned flags,
                            int32_t *bad_op, int32_t *bad_tensor)
 {
