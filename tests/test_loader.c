@@ -392,6 +392,13 @@ static void plan_past_arena(uint8_t *b)
 {
     ((uint32_t *)(void *)(b + section(b, TL_SEC_PLAN)->offset))[0] = 0xFFFFFF00u;
 }
+/* Operator 1's output planned over its input, which it does not work in
+ * place over (found by fuzzing: a PAD copying between overlapping rows). */
+static void output_over_input(uint8_t *b)
+{
+    uint32_t *plan = (uint32_t *)(void *)(b + section(b, TL_SEC_PLAN)->offset);
+    plan[ops_of(b)[1].output] = plan[ops_of(b)[1].inputs[0]] + 4;
+}
 static void bad_magic(uint8_t *b) { b[0] = 'X'; }
 static void bad_version(uint8_t *b) { ((tl_file_header *)(void *)b)->version_major = 9; }
 static void too_many_sections(uint8_t *b) { ((tl_file_header *)(void *)b)->section_count = 1000; }
@@ -447,6 +454,8 @@ static void test_structural_corruptions(void **state)
     assert_int_equal(op, 0);
     assert_int_equal(corrupt(plan_past_arena, &op, &t), TL_ERR_ARENA);
     assert_int_equal(t, 0);
+    assert_int_equal(corrupt(output_over_input, &op, &t), TL_ERR_ARENA);
+    assert_int_equal(op, 1);
     assert_int_equal(corrupt(bad_magic, &op, &t), TL_ERR_MAGIC);
     assert_int_equal(corrupt(bad_version, &op, &t), TL_ERR_VERSION);
     assert_int_equal(corrupt(too_many_sections, &op, &t), TL_ERR_BOUNDS);
@@ -1688,7 +1697,8 @@ static void test_transpose_of_int16_moves_each_element(void **state)
  * repeats over the batch, and [2, 4, 3] x [2, 5, 4] both read transposed
  * (adj_x, adj_y) with the second an input of its own; every value TFLite's
  * integer formula gives, within one step of the real product. Inner
- * dimensions that differ are refused. */
+ * dimensions that differ, an output shape that does not follow and batch
+ * dimensions that do not broadcast are refused. */
 static void test_batch_matmul_with_repeated_and_transposed_sides(void **state)
 {
     (void)state;
@@ -1767,6 +1777,27 @@ static void test_batch_matmul_with_repeated_and_transposed_sides(void **state)
     tfb_op(b, 126, ins, 2, &t_o, 1, 0, NULL);
     assert_import_refused(b, &t_l, 1, &t_o, 1, TL_ERR_SHAPE,
                           "operator 0 (BATCH_MATMUL): inner dimensions differ");
+    /* An output whose shape does not follow from the inputs' (found by
+     * fuzzing: [3, 4] x [4, 5] said to give [3, 4]), and batch dimensions
+     * that do not broadcast ([2, 3, 4] x [3, 4, 5] into [2, 3, 5]). */
+    const int r_ok[2] = { 4, 5 }, o_bad[2] = { 3, 4 };
+    b = tfb_new();
+    const int u_l = tfb_tensor(b, "lhs", 9, 2, l_shape, s_l, z_l, NULL, 0, 0);
+    const int u_r = tfb_tensor(b, "rhs", 9, 2, r_ok, s_r, z_r, rhs, 20, 0);
+    const int u_o = tfb_tensor(b, "y", 9, 2, o_bad, s_o, z_o, NULL, 0, 0);
+    const int uins[2] = { u_l, u_r };
+    tfb_op(b, 126, uins, 2, &u_o, 1, 0, NULL);
+    assert_import_refused(b, &u_l, 1, &u_o, 1, TL_ERR_SHAPE,
+                          "operator 0 (BATCH_MATMUL): output shape does not follow from the inputs'");
+    const int l3[3] = { 2, 3, 4 }, r3[3] = { 3, 4, 5 }, o3[3] = { 2, 3, 5 };
+    b = tfb_new();
+    const int v_l = tfb_tensor(b, "lhs", 9, 3, l3, s_l, z_l, NULL, 0, 0);
+    const int v_r = tfb_tensor(b, "rhs", 9, 3, r3, s_r, z_r, NULL, 0, 0);
+    const int v_o = tfb_tensor(b, "y", 9, 3, o3, s_o, z_o, NULL, 0, 0);
+    const int vins[2] = { v_l, v_r };
+    tfb_op(b, 126, vins, 2, &v_o, 1, 0, NULL);
+    assert_import_refused(b, vins, 2, &v_o, 1, TL_ERR_SHAPE,
+                          "operator 0 (BATCH_MATMUL): batch dimensions do not broadcast to the output's");
 }
 
 /* Real bilinear interpolation at `at` along an axis of `size` pixels. */

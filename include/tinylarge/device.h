@@ -104,6 +104,13 @@ tl_status tl_filter_values_of(const tl_model *model, uint32_t tensor, int depthw
  * channel): the term each effective bias folds in (bias - zp * sum). */
 int32_t tl_filter_channel_sum(const tl_model *model, uint32_t tensor, int depthwise, uint32_t channel);
 
+/* May the output of `op` share input k's arena bytes? Where element i is
+ * read before element i is written and nothing else is read after it
+ * (RESHAPE, ADD, SOFTMAX, a convolution's fused residual): the model
+ * compiler plans only these in place, and the loader refuses any other
+ * overlap of an operator's output with its inputs. */
+int tl_op_works_in_place(const tl_op_rec *op, uint32_t k);
+
 /* An interpreter: one model bound to one arena. Several interpreters may
  * share one model. */
 typedef struct tl_interp {

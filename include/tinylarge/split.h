@@ -49,6 +49,22 @@ typedef struct tl_split_cut {
 tl_status tl_split_costs(const tl_model *model, const uint64_t *op_instructions, const double *edge_seconds,
                          const tl_split_link *link, tl_split_cut *cuts, uint32_t *chosen);
 
+/* Layer-pipelined download (tl_pipeline, device.h): the model's bytes come
+ * in blocks, block k ending at byte block_end[k], at link->rate_bps after
+ * link->rtt_s (the request's round trip); work[k] is the device's
+ * instructions that block's arrival allows (hash it, run the operators
+ * whose bytes are then in; at the last, verify the file and run the rest),
+ * done in order at link->ips. */
+typedef struct tl_pipeline_times {
+    double download_s;          /* the last byte in */
+    double compute_s;           /* all the work, back to back */
+    double sequential_s;        /* download, then all the work */
+    double pipelined_s;         /* the answer, the work done as the bytes come */
+} tl_pipeline_times;
+
+tl_status tl_pipeline_schedule(const uint32_t *block_end, const uint64_t *work, uint32_t blocks,
+                               const tl_split_link *link, tl_pipeline_times *times);
+
 #ifdef __cplusplus
 }
 #endif

@@ -33,6 +33,11 @@ const char *tl_cli_default_runner(char *buf, size_t size);
 int tl_cli_m4_available(const char *runner);
 int tl_cli_m4_measure(const char *runner, const char *model_path, int64_t *instructions, uint64_t *per_op,
                       uint32_t ops);
+/* The runner's layer pipeline over the file in 1 KB blocks: each block's
+ * instructions into block_work[blocks]; *same_answer = 1 when the M4's
+ * pipelined answer equalled its whole run's. 0, or -1. */
+int tl_cli_m4_pipeline(const char *runner, const char *model_path, uint64_t *block_work, uint32_t blocks,
+                       int *same_answer);
 
 int tl_cmd_import(int argc, char **argv);
 int tl_cmd_inspect(int argc, char **argv);
@@ -56,6 +61,7 @@ int tl_cmd_densify(int argc, char **argv);
 int tl_cmd_learn(int argc, char **argv);
 int tl_cmd_federate(int argc, char **argv);
 int tl_cmd_split(int argc, char **argv);
+int tl_cmd_pipeline(int argc, char **argv);
 int tl_cmd_split_learn(int argc, char **argv);
 int tl_cmd_sim(int argc, char **argv);
 int tl_cmd_resolver(int argc, char **argv);

@@ -67,3 +67,41 @@ int tl_cli_m4_measure(const char *runner, const char *model_path, int64_t *instr
     *instructions = (int64_t)ticks * 40;
     return 0;
 }
+
+int tl_cli_m4_pipeline(const char *runner, const char *model_path, uint64_t *block_work, uint32_t blocks,
+                       int *same_answer)
+{
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd,
+             "qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none "
+             "-semihosting-config enable=on,target=native,arg=runner,arg='%s',arg=--pipeline -icount shift=0 "
+             "-kernel '%s' 2>&1",
+             model_path, runner);
+    const size_t line_size = 16 + 12 * (size_t)blocks; /* a tick count a block */
+    char *line = malloc(line_size);
+    FILE *p = line ? popen(cmd, "r") : NULL;
+    if (!p) {
+        free(line);
+        return -1;
+    }
+    uint32_t got = 0;
+    *same_answer = 0;
+    while (fgets(line, (int)line_size, p)) {
+        if (!strncmp(line, "block ticks:", 12)) {
+            char *at = line + 12, *end = NULL;
+            for (got = 0; got < blocks; ++got) {
+                const unsigned long t = strtoul(at, &end, 10);
+                if (end == at) {
+                    break;
+                }
+                block_work[got] = (uint64_t)t * 40;
+                at = end;
+            }
+        } else if (!strncmp(line, "pipeline: the answer equals", 27)) {
+            *same_answer = 1;
+        }
+    }
+    pclose(p);
+    free(line);
+    return got == blocks ? 0 : -1;
+}

@@ -34,6 +34,7 @@ static const command commands[] = {
     { "plan", tl_cmd_plan, "choose the variant a device should download (in-situ planner)" },
     { "federate", tl_cmd_federate, "federated learning simulated: clients train on shards, the server aggregates" },
     { "split", tl_cmd_split, "where to cut a device model between the device and the edge, for a link" },
+    { "pipeline", tl_cmd_pipeline, "how soon a device answers while its model is still arriving (layer pipeline)" },
     { "split-learn", tl_cmd_split_learn, "split learning: train a device's half of a network with the edge's" },
     { "learn", tl_cmd_learn, "on-device transfer learning: adapt a model's head to a device's own data" },
     { "densify", tl_cmd_densify, "expand a pruned model's sparse filters to dense int8 (as a device installs it)" },

@@ -66,19 +66,6 @@ static void sort_indices(uint32_t *idx, uint32_t n, buffer *bufs)
     }
 }
 
-/* May the op's output share input k's bytes? Yes where element i is read
- * before element i is written and nothing else is read after it. */
-static int works_in_place(const tl_op_rec *op, uint32_t k)
-{
-    if (op->opcode == TL_OP_RESHAPE || op->opcode == TL_OP_ADD || op->opcode == TL_OP_SOFTMAX) {
-        return 1;
-    }
-    /* A fused residual, unless the convolution also reads it as its input
-     * (it reads neighbours of the element it writes). */
-    return op->opcode == TL_OP_CONV_2D && (op->flags & TL_OP_FLAG_RESIDUAL) && k == 2 &&
-           op->inputs[0] != op->inputs[2];
-}
-
 tl_status tl_arena_layout(const tl_graph *g, uint32_t *offsets, uint32_t *arena_size)
 {
     const uint32_t n = g->tensor_count;
@@ -136,7 +123,7 @@ tl_status tl_arena_layout(const tl_graph *g, uint32_t *offsets, uint32_t *arena_
         const tl_op_rec *op = &g->ops[i].rec;
         for (uint32_t k = 0; k < op->input_count; ++k) {
             const uint16_t in = op->inputs[k];
-            if (works_in_place(op, k) && g->tensors[in].rec.kind == TL_TENSOR_ACTIVATION && last[in] == i &&
+            if (tl_op_works_in_place(op, k) && g->tensors[in].rec.kind == TL_TENSOR_ACTIVATION && last[in] == i &&
                 g->tensors[op->output].rec.kind == TL_TENSOR_ACTIVATION &&
                 g->tensors[in].rec.data_size == g->tensors[op->output].rec.data_size &&
                 g->tensors[in].rec.dtype == g->tensors[op->output].rec.dtype &&

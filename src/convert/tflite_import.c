@@ -1734,12 +1734,26 @@ static tl_status import_batch_matmul(tl_tfl *im, op_args *a)
     if (rhs.type != TFL_INT8 || a->out.type != TFL_INT8) {
         return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "runs on int8 inputs and output");
     }
-    if (a->in.rank < 2 || rhs.rank < 2 || a->in.rank > 4 || rhs.rank > 4 || a->out.rank > 4) {
-        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "inputs of rank 2 to 4");
+    if (a->in.rank < 2 || rhs.rank < 2 || a->out.rank < 2 || a->in.rank > 4 || rhs.rank > 4 || a->out.rank > 4) {
+        return tl_tfl_fail(im, TL_ERR_UNSUPPORTED, "inputs and output of rank 2 to 4");
     }
     const uint32_t depth = adj_x ? a->in.dims[a->in.rank - 2] : a->in.dims[a->in.rank - 1];
     if ((adj_y ? rhs.dims[rhs.rank - 1] : rhs.dims[rhs.rank - 2]) != depth) {
         return tl_tfl_fail(im, TL_ERR_SHAPE, "inner dimensions differ");
+    }
+    /* The output is [batches, rows of lhs, columns of rhs]; each batch
+     * dimension of an input matches the output's or is 1. */
+    const uint32_t rows = adj_x ? a->in.dims[a->in.rank - 1] : a->in.dims[a->in.rank - 2];
+    const uint32_t cols = adj_y ? rhs.dims[rhs.rank - 2] : rhs.dims[rhs.rank - 1];
+    if (a->out.dims[a->out.rank - 2] != rows || a->out.dims[a->out.rank - 1] != cols || depth > 33000) {
+        return tl_tfl_fail(im, TL_ERR_SHAPE, "output shape does not follow from the inputs'");
+    }
+    for (uint32_t k = 3; k <= 4; ++k) {
+        const uint32_t o = k <= a->out.rank ? a->out.dims[a->out.rank - k] : 1;
+        const uint32_t l = k <= a->in.rank ? a->in.dims[a->in.rank - k] : 1, r = k <= rhs.rank ? rhs.dims[rhs.rank - k] : 1;
+        if ((l != 1 && l != o) || (r != 1 && r != o)) {
+            return tl_tfl_fail(im, TL_ERR_SHAPE, "batch dimensions do not broadcast to the output's");
+        }
     }
     if ((s = operand(im, tl_fb_vec_i32(&im->fb, &a->ins, 1), &a->rec.inputs[1])) != TL_OK ||
         (s = fused_activation(im, TFL_ACT_NONE, &a->out, &a->rec)) != TL_OK) {

@@ -223,6 +223,34 @@ tl_status tl_op_check_add_quant(const tl_residual_add *q, int wide)
 
 /* What every operator shares (an activation output, inputs that exist, a
  * clamp in order, flags it knows), then the operator's own checks. */
+int tl_op_works_in_place(const tl_op_rec *op, uint32_t k)
+{
+    if (op->opcode == TL_OP_RESHAPE || op->opcode == TL_OP_ADD || op->opcode == TL_OP_SOFTMAX) {
+        return 1;
+    }
+    return op->opcode == TL_OP_CONV_2D && (op->flags & TL_OP_FLAG_RESIDUAL) && k == 2 &&
+           op->inputs[0] != op->inputs[2];
+}
+
+/* An output overlapping an input it does not work in place over would read
+ * what it has just written (and overlapping copies are undefined in C). */
+static tl_status check_aliasing(const tl_model *m, const tl_op_rec *op)
+{
+    const uint32_t out_at = m->plan[op->output], out_end = out_at + m->tensors[op->output].data_size;
+    for (uint32_t k = 0; k < op->input_count; ++k) {
+        const tl_tensor_rec *in = &m->tensors[op->inputs[k]];
+        if (!tl_op_is_activation(in)) {
+            continue;
+        }
+        const uint32_t at = m->plan[op->inputs[k]], end = at + in->data_size;
+        const int same = at == out_at && end == out_end && in->dtype == m->tensors[op->output].dtype;
+        if (at < out_end && out_at < end && !(same && tl_op_works_in_place(op, k))) {
+            return TL_ERR_ARENA;
+        }
+    }
+    return TL_OK;
+}
+
 static tl_status check_op(const tl_model *m, uint32_t index)
 {
     const tl_op_rec *op = &m->ops[index];
@@ -250,7 +278,8 @@ static tl_status check_op(const tl_model *m, uint32_t index)
     if (op->flags & ~kind->flags_allowed) {
         return TL_ERR_UNSUPPORTED;
     }
-    return kind->check(m, op);
+    const tl_status s = check_aliasing(m, op);
+    return s != TL_OK ? s : kind->check(m, op);
 }
 
 static tl_status check_exits(const tl_model *m)
@@ -425,6 +454,8 @@ tl_status tl_model_load_prefix(tl_model *model, const void *data, size_t receive
     } else if (h->header_size != sizeof(tl_file_header) || h->file_size < h->header_size + sizeof(tl_trailer) ||
                h->file_size % 4 != 0 || h->section_count > TL_MAX_SECTIONS) {
         s = TL_ERR_FORMAT;
+    } else if (h->section_table % 4 != 0 || h->section_table < h->header_size) {
+        s = TL_ERR_BOUNDS; /* as map_sections says, before the table is read */
     } else if ((uint64_t)h->section_table + (uint64_t)h->section_count * sizeof(tl_section_rec) > received) {
         s = TL_ERR_TRUNCATED;
     }

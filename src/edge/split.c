@@ -39,3 +39,24 @@ tl_status tl_split_costs(const tl_model *m, const uint64_t *op_instructions, con
     }
     return TL_OK;
 }
+
+tl_status tl_pipeline_schedule(const uint32_t *block_end, const uint64_t *work, uint32_t blocks,
+                               const tl_split_link *link, tl_pipeline_times *times)
+{
+    if (!block_end || !work || !times || blocks == 0 || !(link->rate_bps > 0.0) || !(link->ips > 0.0) ||
+        !(link->rtt_s >= 0.0)) {
+        return TL_ERR_ARG;
+    }
+    double done = 0.0, compute = 0.0, arrival = 0.0;
+    for (uint32_t k = 0; k < blocks; ++k) {
+        arrival = link->rtt_s + (double)block_end[k] * 8.0 / link->rate_bps;
+        const double t = (double)work[k] / link->ips;
+        done = (done > arrival ? done : arrival) + t; /* waits for the block, or for the work before it */
+        compute += t;
+    }
+    times->download_s = arrival;
+    times->compute_s = compute;
+    times->sequential_s = arrival + compute;
+    times->pipelined_s = done;
+    return TL_OK;
+}

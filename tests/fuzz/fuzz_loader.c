@@ -1,7 +1,10 @@
 /* fuzz_loader.c - libFuzzer target for the device loader and interpreter.
  *
  * The digest check is skipped so mutations reach the structural checks;
- * whatever loads is made dense (tl_model_densify) and run on every exit. Any out-of-bounds access or
+ * whatever loads is made dense (tl_model_densify) and run on every exit.
+ * The same bytes also go through the layer pipeline as if arriving in
+ * blocks, with the digest recomputed so they reach its end; what it
+ * answers must be what the whole model answers. Any out-of-bounds access or
  * undefined behaviour is a finding (built with ASan + UBSan).
  */
 #include <stdint.h>
@@ -11,6 +14,61 @@
 #include "tinylarge/device.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Runs buf[0, size) through a pipeline fed 200 bytes at a time; whatever
+ * it answers must equal the whole model's answer on the same input. */
+static void pipeline(uint8_t *buf, size_t size)
+{
+    const tl_file_header *h = (const tl_file_header *)(const void *)buf;
+    if (size >= sizeof(tl_file_header) + sizeof(tl_trailer) && h->file_size == size && size % 4 == 0) {
+        tl_sha256 ctx;
+        tl_trailer *t = (tl_trailer *)(void *)(buf + size - sizeof(tl_trailer));
+        tl_sha256_init(&ctx);
+        tl_sha256_update(&ctx, buf, size - sizeof(tl_trailer));
+        tl_sha256_final(&ctx, t->sha256);
+    }
+    tl_model probe;
+    size_t held = 0;
+    tl_status s = TL_ERR_TRUNCATED;
+    while (s == TL_ERR_TRUNCATED && held < size) {
+        held = size - held > 200 ? held + 200 : size;
+        s = tl_model_load_prefix(&probe, buf, held);
+    }
+    if (s != TL_OK || tl_model_arena_size(&probe) > (1u << 24)) {
+        return;
+    }
+    const uint32_t arena_size = tl_model_arena_size(&probe);
+    uint8_t *arena = aligned_alloc(16, arena_size / 16 * 16 + 16);
+    uint8_t *arena2 = aligned_alloc(16, arena_size / 16 * 16 + 16);
+    tl_pipeline p;
+    if (arena && arena2 && tl_pipeline_begin(&p, buf, held, arena, arena_size) == TL_OK) {
+        uint32_t n = 0, ran = 0;
+        memset(tl_pipeline_input(&p, 0, &n), 5, n);
+        for (s = TL_OK; s == TL_OK;) {
+            do {
+                s = tl_pipeline_step(&p, held, &ran);
+            } while (s == TL_OK && ran);
+            if (held == size) {
+                break;
+            }
+            held = size - held > 200 ? held + 200 : size;
+        }
+        tl_model m;
+        tl_interp it;
+        if (tl_pipeline_done(&p) && tl_model_load(&m, buf, size, 0) == TL_OK &&
+            tl_interp_init(&it, &m, arena2, arena_size) == TL_OK) {
+            memset(tl_interp_input(&it, 0, &n), 5, n);
+            tl_interp_invoke(&it);
+            uint32_t a = 0, b = 0;
+            const int8_t *x = tl_pipeline_output(&p, 0, &a), *y = tl_interp_output(&it, 0, &b);
+            if (a != b || memcmp(x, y, a) != 0) {
+                abort(); /* the pipeline answered otherwise than the model */
+            }
+        }
+    }
+    free(arena);
+    free(arena2);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -29,6 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size = model_size < size ? model_size : size;
         }
     }
+    pipeline(buf, size);
     tl_model m;
     if (tl_model_load(&m, buf, size, TL_LOAD_SKIP_DIGEST) != TL_OK) {
         free(buf);
