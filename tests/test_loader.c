@@ -1355,7 +1355,8 @@ static void test_fully_connected_16x8_imports_and_runs(void **state)
 /* ADD, SUB and MUL of broadcasting shapes built as TFLite files: int8
  * [2, 3] op [3] and int16 [2, 3] op [2, 1]; each output within one step of
  * the real result, and exactly TFLite's formula. Shapes that do not
- * broadcast are refused, an input of higher rank than the output too. */
+ * broadcast are refused, an input of higher rank than the output too, and
+ * an operand read before any operator writes it. */
 static void test_add_sub_mul_broadcast_in_int8_and_int16(void **state)
 {
     (void)state;
@@ -1445,6 +1446,17 @@ static void test_add_sub_mul_broadcast_in_int8_and_int16(void **state)
     tfb_op(b, 0, uins, 2, &uo, 1, 11, NULL);
     assert_import_refused(b, uins, 2, &uo, 1, TL_ERR_SHAPE,
                           "operator 0 (ADD): input shapes do not broadcast");
+    /* An operand no operator has written yet (found by fuzzing): ADD reads
+     * u, which the RELU after it writes. */
+    b = tfb_new();
+    const int w_x = tfb_tensor(b, "x", 9, 1, row, 0.05f, 0, NULL, 0, 0);
+    const int w_u = tfb_tensor(b, "u", 9, 1, row, 0.05f, 0, NULL, 0, 0);
+    const int w_y = tfb_tensor(b, "y", 9, 1, row, 0.05f, 0, NULL, 0, 0);
+    const int add_ins[2] = { w_x, w_u };
+    tfb_op(b, 0, add_ins, 2, &w_y, 1, 11, NULL);
+    tfb_op(b, 19, &w_x, 1, &w_u, 1, 0, NULL);
+    assert_import_refused(b, &w_x, 1, &w_y, 1, TL_ERR_FORMAT,
+                          "operator 0 (ADD): reads tensor 'u' before any operator writes it");
 }
 
 /* LEAKY_RELU (int8 and int16), RELU6 and RELU built as TFLite files:

@@ -1945,6 +1945,37 @@ tl_status tl_tfl_open(tl_tfl *r, const uint8_t *data, size_t size, char *error, 
     return TL_OK;
 }
 
+/* Operators run in order: each activation the graph's operators from
+ * `first` on read must be a model input or written by an operator before
+ * (else the arena plan gives it no bytes of its own, and TFLite would read
+ * garbage). Marks what they write. */
+static tl_status reads_written(tl_tfl *im, uint32_t first)
+{
+    const tl_graph *g = im->g;
+    uint8_t *w = realloc(im->written, g->tensor_count + 1u);
+    if (!w) {
+        return tl_tfl_fail(im, TL_ERR_NOMEM, "out of memory");
+    }
+    memset(w + im->written_count, 0, g->tensor_count + 1u - im->written_count);
+    im->written = w;
+    im->written_count = g->tensor_count + 1u;
+    for (uint32_t i = 0; i < g->input_count; ++i) {
+        w[g->inputs[i]] = 1;
+    }
+    for (uint32_t i = first; i < g->op_count; ++i) {
+        const tl_op_rec *op = &g->ops[i].rec;
+        for (uint32_t k = 0; k < op->input_count; ++k) {
+            const uint16_t t = op->inputs[k];
+            if (t < g->tensor_count && g->tensors[t].rec.kind == TL_TENSOR_ACTIVATION && !w[t]) {
+                return tl_tfl_fail(im, TL_ERR_FORMAT, "reads tensor '%s' before any operator writes it",
+                                   g->tensors[t].name);
+            }
+        }
+        w[op->output] = 1;
+    }
+    return TL_OK;
+}
+
 static tl_status import(tl_tfl *im)
 {
     const tl_fb *fb = &im->fb;
@@ -1972,14 +2003,15 @@ static tl_status import(tl_tfl *im)
             return tl_tfl_malformed(im, "operator or operator code table");
         }
         im->op_index = (int32_t)i;
-        if ((s = import_op(im, &op, builtin)) != TL_OK) {
+        const uint32_t first = im->g->op_count;
+        if ((s = import_op(im, &op, builtin)) != TL_OK || (s = reads_written(im, first)) != TL_OK) {
             return s;
         }
     }
     im->op_index = -1;
     for (uint32_t i = 0; i < graph_out.length; ++i) {
         const int32_t t = tl_fb_vec_i32(fb, &graph_out, i);
-        if (t < 0 || (uint32_t)t >= im->tensors.length || im->map[t] < 0) {
+        if (t < 0 || (uint32_t)t >= im->tensors.length || im->map[t] < 0 || !im->written[im->map[t]]) {
             return tl_tfl_fail(im, TL_ERR_FORMAT, "model output %u (tensor %d) is produced by no operator", i, t);
         }
         im->g->outputs[im->g->output_count++] = (uint16_t)im->map[t];
@@ -2010,6 +2042,7 @@ tl_status tl_import_tflite(const uint8_t *data, size_t size, tl_graph *g, char *
         s = import(&im);
     }
     free(im.map);
+    free(im.written);
     if (s != TL_OK) {
         tl_graph_free(g);
     }

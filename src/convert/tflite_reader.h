@@ -32,6 +32,8 @@ typedef struct tl_tfl {
     tl_fb_vec graph_inputs, graph_outputs;  /* of subgraph 0 */
     tl_graph *g;
     int32_t *map;          /* TFLite tensor index -> graph index, -1 if none */
+    uint8_t *written;      /* graph tensor -> 1 once an operator (or the caller) writes it */
+    uint32_t written_count;
     char *error;
     size_t error_size;
     int32_t op_index;      /* operator being imported, for messages */
