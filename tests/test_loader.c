@@ -1457,6 +1457,12 @@ static void test_add_sub_mul_broadcast_in_int8_and_int16(void **state)
     tfb_op(b, 19, &w_x, 1, &w_u, 1, 0, NULL);
     assert_import_refused(b, &w_x, 1, &w_y, 1, TL_ERR_FORMAT,
                           "operator 0 (ADD): reads tensor 'u' before any operator writes it");
+    /* An operator writing its own input (RELU of x into x). */
+    b = tfb_new();
+    const int r_x = tfb_tensor(b, "x", 9, 1, row, 0.05f, 0, NULL, 0, 0);
+    tfb_op(b, 19, &r_x, 1, &r_x, 1, 0, NULL);
+    assert_import_refused(b, &r_x, 1, &r_x, 1, TL_ERR_FORMAT,
+                          "operator 0 (RELU): writes tensor 'x', which it reads");
 }
 
 /* LEAKY_RELU (int8 and int16), RELU6 and RELU built as TFLite files:
@@ -1810,6 +1816,15 @@ static void test_batch_matmul_with_repeated_and_transposed_sides(void **state)
     tfb_op(b, 126, vins, 2, &v_o, 1, 0, NULL);
     assert_import_refused(b, vins, 2, &v_o, 1, TL_ERR_SHAPE,
                           "operator 0 (BATCH_MATMUL): batch dimensions do not broadcast to the output's");
+    /* An output scale of 0: no multiplier (found by fuzzing). */
+    b = tfb_new();
+    const int q_l = tfb_tensor(b, "lhs", 9, 2, l_shape, s_l, z_l, NULL, 0, 0);
+    const int q_r = tfb_tensor(b, "rhs", 9, 2, r_ok, s_r, z_r, rhs, 20, 0);
+    const int q_o = tfb_tensor(b, "y", 9, 2, o_shape, 0.0f, z_o, NULL, 0, 0);
+    const int qins[2] = { q_l, q_r };
+    tfb_op(b, 126, qins, 2, &q_o, 1, 0, NULL);
+    assert_import_refused(b, &q_l, 1, &q_o, 1, TL_ERR_QUANT,
+                          "operator 0 (BATCH_MATMUL): zero point or scales out of int8's range");
 }
 
 /* Real bilinear interpolation at `at` along an axis of `size` pixels. */

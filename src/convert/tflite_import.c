@@ -1768,6 +1768,10 @@ static tl_status import_batch_matmul(tl_tfl *im, op_args *a)
     a->rec.p[TL_BATCH_MATMUL_RHS_OFFSET] = -rhs.zero_point;
     tl_quantize_multiplier((double)(a->in.scale * rhs.scale) / (double)a->out.scale, &a->rec.p[TL_BATCH_MATMUL_MULT],
                            &a->rec.p[TL_BATCH_MATMUL_SHIFT]);
+    if (rhs.zero_point < -128 || rhs.zero_point > 127 || a->rec.p[TL_BATCH_MATMUL_SHIFT] > 30 ||
+        a->rec.p[TL_BATCH_MATMUL_SHIFT] < -31) {
+        return tl_tfl_fail(im, TL_ERR_QUANT, "zero point or scales out of int8's range");
+    }
     return add_op(im, &a->rec);
 }
 
@@ -1948,7 +1952,8 @@ tl_status tl_tfl_open(tl_tfl *r, const uint8_t *data, size_t size, char *error, 
 /* Operators run in order: each activation the graph's operators from
  * `first` on read must be a model input or written by an operator before
  * (else the arena plan gives it no bytes of its own, and TFLite would read
- * garbage). Marks what they write. */
+ * garbage), and none writes a tensor it reads (it would read what it has
+ * just written). Marks what they write. */
 static tl_status reads_written(tl_tfl *im, uint32_t first)
 {
     const tl_graph *g = im->g;
@@ -1969,6 +1974,12 @@ static tl_status reads_written(tl_tfl *im, uint32_t first)
             if (t < g->tensor_count && g->tensors[t].rec.kind == TL_TENSOR_ACTIVATION && !w[t]) {
                 return tl_tfl_fail(im, TL_ERR_FORMAT, "reads tensor '%s' before any operator writes it",
                                    g->tensors[t].name);
+            }
+        }
+        for (uint32_t k = 0; k < op->input_count; ++k) {
+            if (op->inputs[k] == op->output) {
+                return tl_tfl_fail(im, TL_ERR_FORMAT, "writes tensor '%s', which it reads",
+                                   g->tensors[op->output].name);
             }
         }
         w[op->output] = 1;
@@ -2026,6 +2037,33 @@ static tl_status import(tl_tfl *im)
     return tl_graph_set_meta(im->g, "source_format", "tflite");
 }
 
+/* The last word is the device's: the graph, written as a model, must pass
+ * the loader. Each importer checks what its operator needs, so this only
+ * turns a check an importer missed (fuzzing finds them) into a refusal
+ * instead of a file the device would refuse. */
+static tl_status device_accepts(tl_tfl *im)
+{
+    uint8_t *tlm = NULL;
+    size_t tlm_size = 0;
+    tl_status s = tl_graph_serialize(im->g, &tlm, &tlm_size);
+    if (s != TL_OK) {
+        return tl_tfl_fail(im, s, "the imported graph cannot be written: %s", tl_status_str(s));
+    }
+    tl_model m;
+    int32_t bad_op = -1, bad_tensor = -1;
+    s = tl_model_load_ex(&m, tlm, tlm_size, 0, &bad_op, &bad_tensor);
+    free(tlm);
+    if (s == TL_OK) {
+        return TL_OK;
+    }
+    if (bad_op >= 0 && (uint32_t)bad_op < im->g->op_count) {
+        return tl_tfl_fail(im, s, "the device would refuse the imported graph's operator %d (%s): %s", (int)bad_op,
+                           tl_opcode_name(im->g->ops[bad_op].rec.opcode), tl_status_str(s));
+    }
+    return tl_tfl_fail(im, s, "the device would refuse the imported graph (%s, tensor %d)", tl_status_str(s),
+                       (int)bad_tensor);
+}
+
 tl_status tl_import_tflite(const uint8_t *data, size_t size, tl_graph *g, char *error, size_t error_size)
 {
     if (error && error_size) {
@@ -2040,6 +2078,9 @@ tl_status tl_import_tflite(const uint8_t *data, size_t size, tl_graph *g, char *
     im.g = g;
     if (s == TL_OK) {
         s = import(&im);
+    }
+    if (s == TL_OK) {
+        s = device_accepts(&im);
     }
     free(im.map);
     free(im.written);
