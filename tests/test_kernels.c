@@ -97,6 +97,7 @@ static void make_conv(test_rng *r, conv_case *c, int depthwise, float zero_share
         p->in_c = rng_int(r, 0, 2) == 0 ? rng_int(r, 14, 40) : rng_int(r, 1, 7);
         p->depth_multiplier = depthwise ? (rng_int(r, 0, 1) ? 1 : rng_int(r, 2, 3)) : 0;
         p->out_c = depthwise ? p->in_c * p->depth_multiplier : rng_int(r, 1, 9);
+        p->out_stride = p->out_c;
         p->k_h = rng_int(r, 1, 3);
         p->k_w = rng_int(r, 1, 3);
         p->stride_h = rng_int(r, 1, 2);
@@ -388,7 +389,7 @@ static void test_conv_saturates(void **state)
     tl_conv_params p;
     memset(&p, 0, sizeof p);
     p.input = in; p.output = out; p.filter = w; p.bias = bias; p.multiplier = mult; p.shift = shift;
-    p.batches = 1; p.in_h = 1; p.in_w = 1; p.in_c = 4; p.out_h = 1; p.out_w = 1; p.out_c = 2;
+    p.batches = 1; p.in_h = 1; p.in_w = 1; p.in_c = 4; p.out_h = 1; p.out_w = 1; p.out_c = 2; p.out_stride = 2;
     p.k_h = p.k_w = p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
     p.act_min = -128; p.act_max = 127;
     tl_conv2d_s8(&p);

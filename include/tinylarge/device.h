@@ -246,6 +246,7 @@ typedef struct tl_pipeline {
     tl_sha256 hash;          /* of the file's bytes held so far */
     uint32_t hashed;         /* bytes hashed */
     uint32_t weights_total;  /* the WEIGHTS section's size */
+    uint32_t channels_done;  /* of the next operator, run ahead of its last rows */
     uint8_t verified;        /* the whole file passed tl_model_load */
     uint8_t failed;          /* it did not: the answer is void */
 } tl_pipeline;

@@ -58,8 +58,8 @@ tl_status tl_graph_serialize(const tl_graph *g, uint8_t **out, size_t *out_size)
     }
 
     /* WEIGHTS layout (relative to the section), in the order the operators
-     * read it: each operator's constant inputs, then its requantisation,
-     * bias and blocks. A device receiving the file in order can then run an
+     * read it: each operator's requantisation, bias and blocks, then its
+     * constant inputs. A device receiving the file in order can then run an
      * operator as soon as its bytes are in (layer-pipelined inference,
      * docs/update.md). Constants no operator reads follow. */
     layout w = { 0 }, str = { 0 };
@@ -77,6 +77,24 @@ tl_status tl_graph_serialize(const tl_graph *g, uint8_t **out, size_t *out_size)
     }
     for (uint32_t i = 0; i <= g->op_count; ++i) {
         const int all = i == g->op_count; /* the last pass: what no operator read */
+        if (!all) {
+            /* Per-channel constants first: a device can then run the output
+             * channels whose filter rows have arrived (tl_pipeline). */
+            ops[i] = g->ops[i].rec;
+            ops[i].requant = TL_NONE;
+            ops[i].bias = TL_NONE;
+            if (g->ops[i].channels) {
+                ops[i].requant = (uint32_t)reserve(&w, 8ull * g->ops[i].channels, 4);
+                ops[i].bias = g->ops[i].bias ? (uint32_t)reserve(&w, 4ull * g->ops[i].channels, 4) : TL_NONE;
+            }
+            if (g->ops[i].residual_add) {
+                ops[i].p[0] = (int32_t)reserve(&w, sizeof(tl_residual_add), 4);
+            }
+            if (g->ops[i].block_size) {
+                ops[i].requant = (uint32_t)reserve(&w, g->ops[i].block_size, 4);
+                ops[i].bias = g->ops[i].block_size;
+            }
+        }
         const uint32_t count = all ? g->tensor_count : g->ops[i].rec.input_count;
         for (uint32_t j = 0; j < count; ++j) {
             const uint32_t t = all ? j : g->ops[i].rec.inputs[j];
@@ -91,23 +109,6 @@ tl_status tl_graph_serialize(const tl_graph *g, uint8_t **out, size_t *out_size)
             if (gt->channel_count) {
                 tensors[t].channel_scales = (uint32_t)reserve(&w, 4ull * gt->channel_count, 4);
             }
-        }
-        if (all) {
-            break;
-        }
-        ops[i] = g->ops[i].rec;
-        ops[i].requant = TL_NONE;
-        ops[i].bias = TL_NONE;
-        if (g->ops[i].channels) {
-            ops[i].requant = (uint32_t)reserve(&w, 8ull * g->ops[i].channels, 4);
-            ops[i].bias = g->ops[i].bias ? (uint32_t)reserve(&w, 4ull * g->ops[i].channels, 4) : TL_NONE;
-        }
-        if (g->ops[i].residual_add) {
-            ops[i].p[0] = (int32_t)reserve(&w, sizeof(tl_residual_add), 4);
-        }
-        if (g->ops[i].block_size) {
-            ops[i].requant = (uint32_t)reserve(&w, g->ops[i].block_size, 4);
-            ops[i].bias = g->ops[i].block_size;
         }
     }
     free(placed);

@@ -85,5 +85,10 @@ struct tl_broadcast_params;
 /* The broadcast walk's parameters from a checked record. */
 void tl_op_broadcast_params(const tl_interp *it, const tl_op_rec *op, struct tl_broadcast_params *p);
 
+/* Layer pipelining (pipeline.c): an int8 CONV_2D or FULLY_CONNECTED with
+ * dense int8 weights can run output channels [first, end) alone, as their
+ * filter rows arrive; the record must have passed its check. */
+int tl_conv_runs_by_channel(const tl_model *m, const tl_op_rec *op);
+void tl_conv_run_channels(const tl_interp *it, const tl_op_rec *op, uint32_t first, uint32_t end);
 
 #endif /* TL_OP_H */

@@ -8,14 +8,49 @@
  * arXiv 2512.20946).
  *
  * Nothing runs unchecked: each operator passes the loader's own checks
- * against the bytes held before it runs (tl_model_check_op_prefix), the
+ * against the bytes held before it runs (tl_model_check_op_prefix; a
+ * convolution's first channels, against the per-channel constants held), the
  * file is hashed as it comes, and the answer counts only once the whole
  * file has passed tl_model_load's checks and its digest. The caller still
  * compares that digest with the signed manifest's before trusting it.
  */
 #include <string.h>
 
+#include "op.h"
 #include "tinylarge/device.h"
+
+/* Within an operator: a convolution or fully connected layer can run the
+ * output channels whose filter rows are in (OHWI keeps a channel's rows
+ * together, and the writer puts the per-channel constants first). How many
+ * of operator `index`'s channels can run now: 0 unless its requantisation,
+ * biases and fused-add constants are all held and its record passes its
+ * checks as the file declares it (those checks read only records and those
+ * held constants; the whole file is checked again at the end). */
+static uint32_t channels_ready(tl_pipeline *p, uint32_t index)
+{
+    tl_model *m = &p->model;
+    const tl_op_rec *op = &m->ops[index];
+    const uint32_t count = m->header->tensor_count;
+    if (op->opcode >= TL_OP_COUNT_ || op->input_count < 2 || op->inputs[0] >= count || op->inputs[1] >= count ||
+        op->output >= count || !tl_conv_runs_by_channel(m, op)) {
+        return 0;
+    }
+    const tl_tensor_rec *f = &m->tensors[op->inputs[1]];
+    const uint64_t held = m->weights_size, channels = f->dims[0];
+    if (channels == 0 || (uint64_t)op->requant + 8 * channels > held ||
+        (op->bias != TL_NONE && (uint64_t)op->bias + 4 * channels > held) ||
+        ((op->flags & TL_OP_FLAG_RESIDUAL) && (uint64_t)(uint32_t)op->p[0] + sizeof(tl_residual_add) > held)) {
+        return 0;
+    }
+    m->weights_size = p->weights_total;
+    const tl_status s = tl_model_check_op_prefix(m, index);
+    m->weights_size = (uint32_t)held;
+    if (s != TL_OK || f->data_offset >= held) {
+        return 0;
+    }
+    const uint64_t rows = (held - f->data_offset) / (f->data_size / channels);
+    return (uint32_t)(rows < channels ? rows : channels);
+}
 
 tl_status tl_pipeline_begin(tl_pipeline *p, const void *file, size_t received, void *arena, size_t arena_size)
 {
@@ -102,15 +137,31 @@ tl_status tl_pipeline_step(tl_pipeline *p, size_t received, uint32_t *ran)
             p->model.weights_size = have > p->model.weights_size ? have : p->model.weights_size;
         }
     }
-    const tl_interp *it = &p->interp;
+    tl_interp *it = &p->interp;
     if (it->next_op >= p->model.header->op_count) {
         return TL_OK;
     }
+    const tl_op_rec *op = &p->model.ops[it->next_op];
     if (!p->verified && tl_model_check_op_prefix(&p->model, it->next_op) != TL_OK) {
-        return TL_OK; /* its bytes are not all in yet; the whole file decides */
+        /* Its bytes are not all in yet (the whole file decides): run the
+         * channels that are, in fours as the kernel computes them. */
+        uint32_t ready = channels_ready(p, it->next_op);
+        ready = ready == p->model.tensors[op->inputs[1]].dims[0] ? ready : ready & ~3u;
+        if (ready > p->channels_done) {
+            tl_conv_run_channels(it, op, p->channels_done, ready);
+            p->channels_done = ready;
+            *ran = 1;
+        }
+        return TL_OK;
     }
     *ran = 1;
-    return tl_interp_step(&p->interp);
+    if (p->channels_done) {
+        tl_conv_run_channels(it, op, p->channels_done, p->model.tensors[op->inputs[1]].dims[0]);
+        p->channels_done = 0;
+        ++it->next_op;
+        return TL_OK;
+    }
+    return tl_interp_step(it);
 }
 
 int tl_pipeline_done(const tl_pipeline *p)

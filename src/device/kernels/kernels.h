@@ -28,6 +28,8 @@ typedef struct tl_conv_params {
     int32_t batches;
     int32_t in_h, in_w, in_c;
     int32_t out_h, out_w, out_c;
+    int32_t out_stride;          /* tl_conv2d_s8: bytes from one output pixel to the next
+                                    (out_c, or more for a slice of the channels) */
     int32_t k_h, k_w;
     int32_t stride_h, stride_w;
     int32_t dilation_h, dilation_w;

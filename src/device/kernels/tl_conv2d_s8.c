@@ -33,12 +33,12 @@ void tl_conv2d_s8(const tl_conv_params *params)
 
     for (int32_t b = 0; b < p.batches; ++b) {
         const int8_t *image = p.input + b * p.in_h * row_stride;
-        int8_t *out = p.output + b * p.out_h * p.out_w * p.out_c;
+        int8_t *out = p.output + b * p.out_h * p.out_w * p.out_stride;
         for (int32_t oy = 0; oy < p.out_h; ++oy) {
             const int32_t iy0 = oy * p.stride_h - p.pad_top;
             int32_t ky0, ky1;
             tl_valid_taps(iy0, p.k_h, p.dilation_h, p.in_h, &ky0, &ky1);
-            for (int32_t ox = 0; ox < p.out_w; ++ox, out += p.out_c) {
+            for (int32_t ox = 0; ox < p.out_w; ++ox, out += p.out_stride) {
                 const int32_t ix0 = ox * p.stride_w - p.pad_left;
                 int32_t kx0, kx1;
                 tl_valid_taps(ix0, p.k_w, p.dilation_w, p.in_w, &kx0, &kx1);

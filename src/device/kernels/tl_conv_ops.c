@@ -305,12 +305,9 @@ static void run_conv16(const tl_interp *it, const tl_op_rec *op)
     tl_conv2d_s16(&p);
 }
 
-static void run_conv(const tl_interp *it, const tl_op_rec *op)
+/* The int8 kernels' parameters of a record check_conv accepted. */
+static void conv_params(const tl_interp *it, const tl_op_rec *op, tl_conv_params *params)
 {
-    if (it->model->tensors[op->inputs[0]].dtype == TL_DTYPE_INT16) {
-        run_conv16(it, op);
-        return;
-    }
     const tl_model *m = it->model;
     const tl_tensor_rec *in = &m->tensors[op->inputs[0]];
     const tl_tensor_rec *f = &m->tensors[op->inputs[1]];
@@ -347,9 +344,22 @@ static void run_conv(const tl_interp *it, const tl_op_rec *op)
     p.out_h = (int32_t)g.out_h;
     p.out_w = (int32_t)g.out_w;
     p.out_c = (int32_t)g.out_c;
+    p.out_stride = p.out_c;
     p.k_h = (int32_t)g.k_h;
     p.k_w = (int32_t)g.k_w;
     p.shift = p.multiplier + p.out_c;
+    *params = p;
+}
+
+static void run_conv(const tl_interp *it, const tl_op_rec *op)
+{
+    if (it->model->tensors[op->inputs[0]].dtype == TL_DTYPE_INT16) {
+        run_conv16(it, op);
+        return;
+    }
+    const tl_tensor_rec *f = &it->model->tensors[op->inputs[1]];
+    tl_conv_params p;
+    conv_params(it, op, &p);
     if (op->opcode == TL_OP_DEPTHWISE_CONV_2D) {
         tl_depthwise_conv2d_s8(&p);
     } else if (f->dtype == TL_DTYPE_INT4) {
@@ -361,6 +371,27 @@ static void run_conv(const tl_interp *it, const tl_op_rec *op)
     } else {
         tl_conv2d_s8(&p);
     }
+}
+
+int tl_conv_runs_by_channel(const tl_model *m, const tl_op_rec *op)
+{
+    return (op->opcode == TL_OP_CONV_2D || op->opcode == TL_OP_FULLY_CONNECTED) &&
+           m->tensors[op->inputs[0]].dtype == TL_DTYPE_INT8 && m->tensors[op->inputs[1]].dtype == TL_DTYPE_INT8;
+}
+
+void tl_conv_run_channels(const tl_interp *it, const tl_op_rec *op, uint32_t first, uint32_t end)
+{
+    tl_conv_params p;
+    conv_params(it, op, &p);
+    const int32_t c = (int32_t)first;
+    p.filter = (const int8_t *)p.filter + c * p.k_h * p.k_w * p.in_c; /* OHWI: a channel's rows are contiguous */
+    p.bias += c;
+    p.multiplier += c;
+    p.shift += c;
+    p.output += c;
+    p.residual = p.residual ? p.residual + c : NULL;
+    p.out_c = (int32_t)(end - first); /* out_stride stays the whole output's */
+    tl_conv2d_s8(&p);
 }
 
 const tl_op_kind tl_op_conv_2d = { "CONV_2D", TL_OP_FLAG_RESIDUAL, check_conv, run_conv };
