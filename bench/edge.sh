@@ -2,7 +2,7 @@
 # bench/edge.sh - in-situ downloading benchmarks on 127.0.0.1:
 #   1. planner + adaptation latency per /plan request (p50/p99), as a device
 #      sees it: context match, plan, CBOR manifest, one CoAP round trip;
-#   2. downloads per second of a ~50 KB model with 100 concurrent devices:
+#   2. downloads per second of a ~50 KB model with 100 and 1,000 concurrent devices:
 #      tinylarge serve (each download: /plan, then the chosen variant
 #      block-wise) against libcoap's own example server (coap-server-notls,
 #      Debian's libcoap3-bin) serving the same bytes as a static resource,
@@ -63,23 +63,27 @@ echo
 echo "1. planner + adaptation latency (5000 /plan requests, one device, context match + plan + CBOR):"
 "$load" latency "127.0.0.1:$port" 5000 "$profile"
 echo
-echo "2. downloads of the $bytes-byte $chosen variant (the planner's choice, served by both), 100 concurrent devices," \
-     "$rounds rounds of $seconds s:"
-ours=(); peer=()
-for r in $(seq "$rounds"); do
-    p=$("$load" fetch "127.0.0.1:$static_port" 100 "$seconds" model)
-    o=$("$load" fetch "127.0.0.1:$port" 100 "$seconds" x "$profile")
-    echo "   libcoap example server: $p"
-    echo "   tinylarge (plan + model): $o"
-    peer+=("$(sed 's/.*  \([0-9.]*\) downloads\/s.*/\1/' <<<"$p")")
-    ours+=("$(sed 's/.*  \([0-9.]*\) downloads\/s.*/\1/' <<<"$o")")
-done
 median() { printf "%s\n" "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-mo=$(median "${ours[@]}"); mp=$(median "${peer[@]}")
-printf "   median: tinylarge %s downloads/s (%s KB/s of model), libcoap example server %s downloads/s (%s KB/s), ratio %s\n" \
-    "$mo" "$(awk -v a="$mo" -v n="$bytes" 'BEGIN { printf "%.0f", a * n / 1000 }')" \
-    "$mp" "$(awk -v a="$mp" -v n="$bytes" 'BEGIN { printf "%.0f", a * n / 1000 }')" \
-    "$(awk -v a="$mo" -v b="$mp" 'BEGIN { printf "%.2f", a / b }')"
+for devices in 100 1000; do
+    echo "2. downloads of the $bytes-byte $chosen variant (the planner's choice, served by both), $devices concurrent" \
+         "devices, $rounds rounds of $seconds s:"
+    ours=(); peer=()
+    for r in $(seq "$rounds"); do
+        p=$("$load" fetch "127.0.0.1:$static_port" "$devices" "$seconds" model)
+        o=$("$load" fetch "127.0.0.1:$port" "$devices" "$seconds" x "$profile")
+        echo "   round $r: libcoap example server: $p"
+        echo "   round $r: tinylarge (plan + model): $o"
+        peer+=("$(sed 's/.*  \([0-9.]*\) downloads\/s.*/\1/' <<<"$p")")
+        ours+=("$(sed 's/.*  \([0-9.]*\) downloads\/s.*/\1/' <<<"$o")")
+    done
+    mo=$(median "${ours[@]}"); mp=$(median "${peer[@]}")
+    printf "   per round, tinylarge / libcoap: %s\n" "$(for i in "${!ours[@]}"; do
+        awk -v a="${ours[$i]}" -v b="${peer[$i]}" 'BEGIN { printf "%.2f ", a / b }'; done)"
+    printf "   median: tinylarge %s downloads/s (%s KB/s of model), libcoap example server %s downloads/s (%s KB/s), ratio %s (goal 1.8)\n" \
+        "$mo" "$(awk -v a="$mo" -v n="$bytes" 'BEGIN { printf "%.0f", a * n / 1000 }')" \
+        "$mp" "$(awk -v a="$mp" -v n="$bytes" 'BEGIN { printf "%.0f", a * n / 1000 }')" \
+        "$(awk -v a="$mo" -v b="$mp" 'BEGIN { printf "%.2f", a / b }')"
+done
 echo
 echo "3. time to first inference at 1 Mbit/s (a device with no model; 1,000 test images for accuracy):"
 printf "   %-26s %12s %10s %10s\n" download "first (s)" planes accuracy

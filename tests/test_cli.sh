@@ -58,6 +58,13 @@ if grep -q "tl_op_max_pool_2d\|tl_op_pad\|tl_op_transpose" "$work/ops.c"; then
 else
     passed=$((passed + 1))
 fi
+check "pipeline: the answer while the model arrives equals the whole model's" 0 \
+    "pipelined answer equals the whole model's: yes on this host" -- "$bin" pipeline "$work/kws.tlm" --json "$work/p.json"
+ok "pipeline writes its figures" grep -q '"pipelined_s": [0-9]' "$work/p.json"
+check "pipeline: a link of 0 bit/s is refused" 2 "tinylarge pipeline: --rate" -- "$bin" pipeline "$work/kws.tlm" --rate 0
+check "pipeline names a model it cannot read" 1 "nope.tlm" -- "$bin" pipeline "$work/nope.tlm"
+check "serve: no idle session limit of 0" 2 "tinylarge serve: --max-idle-sessions" -- \
+    "$bin" serve --db "$work/none.db" --max-idle-sessions 0
 check "resolver wants an output" 1 "usage: tinylarge resolver MODEL.tlm" -- "$bin" resolver "$work/kws.tlm"
 check "resolver names a model it cannot read" 1 "nope.tlm" -- "$bin" resolver "$work/nope.tlm" -o "$work/ops2.c"
 [ ! -e "$work/ops2.c" ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: resolver wrote a file after an error"; }
@@ -457,7 +464,7 @@ ok "no temporary files left" test -z "$(find "$work" -name '*.tmp.*')"
 
 # Every command: an unknown option is named and exits 2, and --help exits 0.
 for verb in import inspect run train distill eval export compress cascade progressive densify plan library keygen \
-    sign verify serve device context; do
+    sign verify serve device context pipeline split; do
     check "$verb: an unknown option is named" 2 "tinylarge $verb: unknown option '--no-such-option'" -- \
         "$bin" "$verb" --no-such-option
     option=$(tinylarge_first_option "$verb")

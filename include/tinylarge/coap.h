@@ -42,6 +42,13 @@ typedef struct tl_serve_options {
     uint16_t port;              /* default 5683 (5684 with DTLS) */
     const char *psk_file;       /* non-NULL: DTLS with these identities only */
     double poll_seconds;        /* how often to look for new versions (default 1) */
+    /* Bounds on what devices that went away cost: sessions with nothing in
+     * flight are dropped after session_timeout seconds (0: 5, with DTLS 60),
+     * and beyond max_idle_sessions of them the least recently used goes
+     * (0: 10000). libcoap visits every session on each pass of its loop, so
+     * idle ones left from earlier downloads slowed the ones under way. */
+    unsigned session_timeout;
+    unsigned max_idle_sessions;
     int quiet;
     /* Federated rounds of one model (NULL: none): devices learn its head
      * and send the deltas to /update; round_size of them close a round. */

@@ -23,8 +23,8 @@
 
 int tl_cmd_serve(int argc, char **argv)
 {
-    tl_serve_options o = { NULL, "127.0.0.1", 0, NULL, 1.0, 0, NULL, 3, 10000.0, NULL, NULL, TL_ROUND_PLAIN, 30.0,
-                           NULL, 32, 0.002, NULL, 0, 0.05, NULL, NULL, 60.0 };
+    tl_serve_options o = { NULL, "127.0.0.1", 0, NULL, 1.0, 0, 0, 0, NULL, 3, 10000.0, NULL, NULL, TL_ROUND_PLAIN,
+                           30.0, NULL, 32, 0.002, NULL, 0, 0.05, NULL, NULL, 60.0 };
     int secure = 0, fixed_point = 0;
     uint32_t port = 0;
     const char *key_path = NULL, *rule = "mean";
@@ -42,6 +42,12 @@ int tl_cmd_serve(int argc, char **argv)
         { "--poll", TL_OPT_DOUBLE, &o.poll_seconds, 0.001, 86400, "S", "look for newly published versions every S\n"
           "seconds (default 1)", NULL },
         { "--quiet", TL_OPT_FLAG, &o.quiet, 0, 0, NULL, "no line per plan on stderr", NULL },
+        { "--session-timeout", TL_OPT_U32, &o.session_timeout, 1, 86400, "S", "drop a device's session after S idle\n"
+          "seconds (default 5; with --psk 60)", NULL },
+        { "--max-idle-sessions", TL_OPT_U32, &o.max_idle_sessions, 1, 1000000, "N", "keep at most N idle sessions, the\n"
+          "least recently used dropped first (default 10000; keep it above the\n"
+          "devices downloading at once: a session between two of a device's\n"
+          "requests counts as idle)", NULL },
         { "--federate", TL_OPT_TEXT, &o.federate, 0, 0, "NAME", "run federated rounds of this model: devices send\n"
           "their head's delta to /update", NULL },
         { "--round-size", TL_OPT_INT, &o.round_size, 1, 100000, "K", "updates that close a round (default 3)", NULL },
@@ -73,6 +79,7 @@ int tl_cmd_serve(int argc, char **argv)
     const tl_command_spec spec = {
         "serve",
         "usage: tinylarge serve --db LIB [--host ADDRESS] [--port N] [--psk FILE] [--poll S] [--quiet]\n"
+        "                       [--session-timeout S] [--max-idle-sessions N]\n"
         "                       [--federate NAME [--round-size K] [--aggregate RULE] [--key NAME.key]\n"
         "                        [--secagg [--round-timeout S] | --fixed-point]]\n"
         "                       [--edge-model CKPT [--infer-batch B] [--infer-wait S]]\n"

@@ -1254,6 +1254,12 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
         return -1;
     }
     coap_context_set_block_mode(ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+    /* A device's session with nothing in flight costs the loop a visit on
+     * every pass: without DTLS it is dropped after a few idle seconds (a
+     * next request makes a new one for the price of an allocation; an
+     * observer holds its own). A DTLS session is a handshake to redo. */
+    coap_context_set_session_timeout(ctx, o->session_timeout ? o->session_timeout : dtls ? 60 : 5);
+    coap_context_set_max_idle_sessions(ctx, o->max_idle_sessions ? o->max_idle_sessions : 10000);
     server->plan = coap_resource_init(coap_make_str_const("plan"), 0);
     coap_register_handler(server->plan, COAP_REQUEST_GET, handle_plan);
     coap_resource_set_get_observable(server->plan, 1);
