@@ -20,7 +20,7 @@
 #define EST_HASH_PER_BYTE 53u
 
 /* The host's own pipeline over the file in blocks, into a slot whose
- * bytes not yet arrived are garbage; ops_after[k]: operators run once
+ * bytes not yet arrived are garbage; ops_after[k]: operators finished once
  * block k is in. 1 when its answer equals the whole model's on the same
  * seeded input (`run --seed 1`), 0 when not, -1 when it failed. */
 static int host_pipeline(const uint8_t *file, const tl_model *whole, uint32_t blocks, uint32_t *ops_after)
@@ -55,12 +55,12 @@ static int host_pipeline(const uint8_t *file, const tl_model *whole, uint32_t bl
                 }
             }
         }
-        uint32_t ran = 0, count = 0;
+        uint32_t ran = 0;
+        const uint32_t before = begun ? p.interp.next_op : 0;
         do {
             s = begun && s == TL_OK ? tl_pipeline_step(&p, held, &ran) : s;
-            count += ran;
         } while (s == TL_OK && ran);
-        ops_after[k] = count;
+        ops_after[k] = begun ? p.interp.next_op - before : 0; /* operators finished (a part may have run) */
     }
     if (s != TL_OK || !tl_pipeline_done(&p) || tl_interp_init(&it, whole, arena2, arena_size) != TL_OK) {
         goto done;
@@ -200,7 +200,7 @@ int tl_cmd_pipeline(int argc, char **argv)
     printf("%-34s %10.4f %10.3f\n", "the device's work alone", t.compute_s, t.compute_s / t.download_s);
     printf("%-34s %10.4f %10.3f\n", "download, then inference", t.sequential_s, t.sequential_s / t.download_s);
     printf("%-34s %10.4f %10.3f\n", "pipelined: the first answer", t.pipelined_s, t.pipelined_s / t.download_s);
-    printf("operators run before the last block: %u of %u\n", early, m.header->op_count);
+    printf("operators finished before the last block: %u of %u\n", early, m.header->op_count);
     printf("pipelined answer equals the whole model's: %s on this host%s\n", host_same ? "yes" : "NO",
            measured ? (m4_same ? ", yes on the Cortex-M4" : ", NO on the Cortex-M4") : "");
     if (!host_same || (measured && !m4_same)) {

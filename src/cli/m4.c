@@ -30,15 +30,40 @@ int tl_cli_m4_available(const char *runner)
     return runner && access(runner, R_OK) == 0 && system("command -v qemu-system-arm >/dev/null 2>&1") == 0;
 }
 
-int tl_cli_m4_measure(const char *runner, const char *model_path, int64_t *instructions, uint64_t *per_op,
-                      uint32_t ops)
+/* The runner on the model under QEMU, with `mode` ("" or ",arg=--MODE");
+ * its output to read. */
+static FILE *start_runner(const char *runner, const char *model_path, const char *mode)
 {
     char cmd[9000];
     snprintf(cmd, sizeof cmd,
              "qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none "
              "-semihosting-config enable=on,target=native,arg=runner,arg='%s'%s -icount shift=0 -kernel '%s' 2>&1",
-             model_path, per_op ? ",arg=--profile" : "", runner);
-    FILE *p = popen(cmd, "r");
+             model_path, mode, runner);
+    return popen(cmd, "r");
+}
+
+/* "LABEL: T0 T1 ...": up to n tick counts into out[] as instructions; how
+ * many were read. */
+static uint32_t read_ticks(const char *line, size_t label, uint64_t *out, uint32_t n)
+{
+    const char *at = line + label;
+    char *end = NULL;
+    uint32_t got = 0;
+    for (; got < n; ++got) {
+        const unsigned long t = strtoul(at, &end, 10);
+        if (end == at) {
+            break;
+        }
+        out[got] = (uint64_t)t * 40;
+        at = end;
+    }
+    return got;
+}
+
+int tl_cli_m4_measure(const char *runner, const char *model_path, int64_t *instructions, uint64_t *per_op,
+                      uint32_t ops)
+{
+    FILE *p = start_runner(runner, model_path, per_op ? ",arg=--profile" : "");
     if (!p) {
         return -1;
     }
@@ -49,15 +74,7 @@ int tl_cli_m4_measure(const char *runner, const char *model_path, int64_t *instr
         if (!strncmp(line, "timer ticks: ", 13)) {
             ticks = strtol(line + 13, NULL, 10);
         } else if (per_op && !strncmp(line, "op ticks:", 9)) {
-            char *at = line + 9, *end = NULL;
-            for (profiled = 0; profiled < ops; ++profiled) {
-                const unsigned long t = strtoul(at, &end, 10);
-                if (end == at) {
-                    break;
-                }
-                per_op[profiled] = (uint64_t)t * 40;
-                at = end;
-            }
+            profiled = read_ticks(line, 9, per_op, ops);
         }
     }
     pclose(p);
@@ -71,15 +88,9 @@ int tl_cli_m4_measure(const char *runner, const char *model_path, int64_t *instr
 int tl_cli_m4_pipeline(const char *runner, const char *model_path, uint64_t *block_work, uint32_t blocks,
                        int *same_answer)
 {
-    char cmd[9000];
-    snprintf(cmd, sizeof cmd,
-             "qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none "
-             "-semihosting-config enable=on,target=native,arg=runner,arg='%s',arg=--pipeline -icount shift=0 "
-             "-kernel '%s' 2>&1",
-             model_path, runner);
     const size_t line_size = 16 + 12 * (size_t)blocks; /* a tick count a block */
     char *line = malloc(line_size);
-    FILE *p = line ? popen(cmd, "r") : NULL;
+    FILE *p = line ? start_runner(runner, model_path, ",arg=--pipeline") : NULL;
     if (!p) {
         free(line);
         return -1;
@@ -88,15 +99,7 @@ int tl_cli_m4_pipeline(const char *runner, const char *model_path, uint64_t *blo
     *same_answer = 0;
     while (fgets(line, (int)line_size, p)) {
         if (!strncmp(line, "block ticks:", 12)) {
-            char *at = line + 12, *end = NULL;
-            for (got = 0; got < blocks; ++got) {
-                const unsigned long t = strtoul(at, &end, 10);
-                if (end == at) {
-                    break;
-                }
-                block_work[got] = (uint64_t)t * 40;
-                at = end;
-            }
+            got = read_ticks(line, 12, block_work, blocks);
         } else if (!strncmp(line, "pipeline: the answer equals", 27)) {
             *same_answer = 1;
         }
