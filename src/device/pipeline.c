@@ -22,7 +22,8 @@
 /* Within an operator: a convolution or fully connected layer can run the
  * output channels whose filter rows are in (OHWI keeps a channel's rows
  * together, and the writer puts the per-channel constants first). How many
- * of operator `index`'s channels can run now: 0 unless its requantisation,
+ * of operator `index`'s channels can run now, in fours as the kernel runs
+ * them, or all of them: 0 unless its requantisation,
  * biases and fused-add constants are all held and its record passes its
  * checks as the file declares it (those checks read only records and those
  * held constants; the whole file is checked again at the end). */
@@ -49,7 +50,7 @@ static uint32_t channels_ready(tl_pipeline *p, uint32_t index)
         return 0;
     }
     const uint64_t rows = (held - f->data_offset) / (f->data_size / channels);
-    return (uint32_t)(rows < channels ? rows : channels);
+    return rows < channels ? (uint32_t)rows & ~3u : (uint32_t)channels; /* in fours, as the kernel runs them */
 }
 
 tl_status tl_pipeline_begin(tl_pipeline *p, const void *file, size_t received, void *arena, size_t arena_size)
@@ -144,9 +145,8 @@ tl_status tl_pipeline_step(tl_pipeline *p, size_t received, uint32_t *ran)
     const tl_op_rec *op = &p->model.ops[it->next_op];
     if (!p->verified && tl_model_check_op_prefix(&p->model, it->next_op) != TL_OK) {
         /* Its bytes are not all in yet (the whole file decides): run the
-         * channels that are, in fours as the kernel computes them. */
-        uint32_t ready = channels_ready(p, it->next_op);
-        ready = ready == p->model.tensors[op->inputs[1]].dims[0] ? ready : ready & ~3u;
+         * channels that are. */
+        const uint32_t ready = channels_ready(p, it->next_op);
         if (ready > p->channels_done) {
             tl_conv_run_channels(it, op, p->channels_done, ready);
             p->channels_done = ready;
