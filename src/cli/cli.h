@@ -24,6 +24,11 @@ int tl_cli_host_port(const char *cmd, const char *server, char *host, size_t siz
 /* Parses a non-negative integer option value; returns 0 on success. */
 int tl_cli_parse_u32(const char *text, uint32_t *out);
 
+/* Every input of the model bound to `it` filled as `run --seed SEED`
+ * fills it (cmd_run.c): the same bytes the firmware runner uses for seed 1.
+ * Asking for the inputs starts a new inference. */
+void tl_cli_seed_inputs(tl_interp *it, uint32_t seed);
+
 /* The Cortex-M4 under QEMU (m4.c): the runner image beside the tinylarge
  * binary (firmware/fw_runner.elf in the build tree), into buf; whether it
  * and qemu-system-arm are there; one inference's instructions and, when

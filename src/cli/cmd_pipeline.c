@@ -46,13 +46,8 @@ static int host_pipeline(const uint8_t *file, const tl_model *whole, uint32_t bl
             s = tl_pipeline_begin(&p, slot, held, arena, arena_size);
             begun = s == TL_OK;
             s = s == TL_ERR_TRUNCATED ? TL_OK : s;
-            for (uint32_t in = 0; begun && in < whole->header->input_count; ++in) {
-                uint32_t n = 0, seed = 1 + in;
-                int8_t *x = tl_pipeline_input(&p, in, &n);
-                for (uint32_t i = 0; i < n; ++i) {
-                    seed = seed * 1103515245u + 12345u;
-                    x[i] = (int8_t)((seed >> 16) & 0xff);
-                }
+            if (begun) {
+                tl_cli_seed_inputs(&p.interp, 1);
             }
         }
         uint32_t ran = 0;
@@ -66,14 +61,7 @@ static int host_pipeline(const uint8_t *file, const tl_model *whole, uint32_t bl
         goto done;
     }
     /* The same seeded input through the whole model, in its own arena. */
-    for (uint32_t in = 0; in < whole->header->input_count; ++in) {
-        uint32_t n = 0, seed = 1 + in;
-        int8_t *x = tl_interp_input(&it, in, &n);
-        for (uint32_t i = 0; i < n; ++i) {
-            seed = seed * 1103515245u + 12345u;
-            x[i] = (int8_t)((seed >> 16) & 0xff);
-        }
-    }
+    tl_cli_seed_inputs(&it, 1);
     tl_interp_invoke(&it);
     result = 1;
     for (uint32_t out = 0; out < whole->header->output_count; ++out) {

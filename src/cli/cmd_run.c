@@ -57,6 +57,14 @@ static int fill_input(const char *path, uint32_t k, const tl_tensor_rec *t, uint
     return 0;
 }
 
+void tl_cli_seed_inputs(tl_interp *it, uint32_t seed)
+{
+    for (uint32_t k = 0; k < it->model->header->input_count; ++k) {
+        uint8_t *dst = (uint8_t *)tl_interp_input(it, k, NULL);
+        fill_input(NULL, k, tl_model_io_tensor(it->model, k), seed, dst);
+    }
+}
+
 static void print_values(const void *data, const tl_tensor_rec *t)
 {
     const uint32_t count = t->data_size / tl_dtype_bytes(t->dtype);

@@ -26,13 +26,7 @@ static int edge_profile(const tl_model *m, int runs, double *seconds)
     const uint32_t ops = m->header->op_count;
     memset(seconds, 0, sizeof(double) * ops);
     for (int r = 0; r < runs; ++r) {
-        uint32_t n = 0;
-        int8_t *in = tl_interp_input(&it, 0, &n);
-        uint32_t seed = 1;
-        for (uint32_t i = 0; i < n; ++i) {
-            seed = seed * 1103515245u + 12345u;
-            in[i] = (int8_t)((seed >> 16) & 0xff);
-        }
+        tl_cli_seed_inputs(&it, 1);
         for (uint32_t op = 0; op < ops; ++op) {
             const double t0 = tl_monotonic_seconds();
             tl_interp_step(&it);
