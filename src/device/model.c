@@ -221,8 +221,6 @@ tl_status tl_op_check_add_quant(const tl_residual_add *q, int wide)
     return TL_OK;
 }
 
-/* What every operator shares (an activation output, inputs that exist, a
- * clamp in order, flags it knows), then the operator's own checks. */
 int tl_op_works_in_place(const tl_op_rec *op, uint32_t k)
 {
     if (op->opcode == TL_OP_RESHAPE || op->opcode == TL_OP_ADD || op->opcode == TL_OP_SOFTMAX) {
@@ -251,6 +249,9 @@ static tl_status check_aliasing(const tl_model *m, const tl_op_rec *op)
     return TL_OK;
 }
 
+/* What every operator shares (an activation output, inputs that exist, a
+ * clamp in order, flags it knows, no output over an input), then the
+ * operator's own checks. */
 static tl_status check_op(const tl_model *m, uint32_t index)
 {
     const tl_op_rec *op = &m->ops[index];
@@ -363,15 +364,10 @@ static tl_status map_sections(tl_model *m)
     return TL_OK;
 }
 
-static tl_status load(loader *ld, const void *data, size_t size, unsigned flags)
+/* The header's own fields, the same for a whole file and one arriving:
+ * points the model at the buffer. */
+static tl_status check_header(tl_model *m, const void *data)
 {
-    tl_model *m = ld->m;
-    if ((uintptr_t)data % 4 != 0) {
-        return TL_ERR_ARG;
-    }
-    if (size < sizeof(tl_file_header) + sizeof(tl_trailer)) {
-        return TL_ERR_TRUNCATED;
-    }
     m->base = (const uint8_t *)data;
     m->header = (const tl_file_header *)data;
     const tl_file_header *h = m->header;
@@ -384,10 +380,56 @@ static tl_status load(loader *ld, const void *data, size_t size, unsigned flags)
     if (h->header_size != sizeof(tl_file_header) || h->file_size < h->header_size + sizeof(tl_trailer)) {
         return TL_ERR_FORMAT;
     }
-    if (h->file_size > size) {
+    return TL_OK;
+}
+
+/* The records once the sections are mapped: tensors, model inputs and
+ * outputs, operators, exits. A file still arriving (`whole` 0) leaves its
+ * constants and operators to tl_model_check_op_prefix. */
+static tl_status check_tables(loader *ld, int whole)
+{
+    const tl_model *m = ld->m;
+    const tl_file_header *h = m->header;
+    tl_status s;
+    for (uint32_t t = 0; t < h->tensor_count; ++t) {
+        s = whole || m->tensors[t].kind != TL_TENSOR_CONST ? check_tensor(m, t) : TL_OK;
+        if (s != TL_OK) {
+            ld->bad_tensor = (int32_t)t;
+            return s;
+        }
+    }
+    for (uint32_t i = 0; i < h->input_count + h->output_count; ++i) {
+        if (!tl_op_is_activation(tl_op_tensor(m, m->io[i]))) {
+            return TL_ERR_FORMAT;
+        }
+    }
+    for (uint32_t i = 0; whole && i < h->op_count; ++i) {
+        s = check_op(m, i);
+        if (s != TL_OK) {
+            ld->bad_op = (int32_t)i;
+            return s;
+        }
+    }
+    return check_exits(m);
+}
+
+static tl_status load(loader *ld, const void *data, size_t size, unsigned flags)
+{
+    tl_model *m = ld->m;
+    if ((uintptr_t)data % 4 != 0) {
+        return TL_ERR_ARG;
+    }
+    if (size < sizeof(tl_file_header) + sizeof(tl_trailer)) {
         return TL_ERR_TRUNCATED;
     }
-    m->size = h->file_size;
+    tl_status s = check_header(m, data);
+    if (s != TL_OK) {
+        return s;
+    }
+    if (m->header->file_size > size) {
+        return TL_ERR_TRUNCATED;
+    }
+    m->size = m->header->file_size;
     m->trailer = (const tl_trailer *)(const void *)(m->base + m->size - sizeof(tl_trailer));
     if (m->size % 4 != 0 || memcmp(m->trailer->magic, TL_TRAILER_MAGIC, 4) != 0) {
         return TL_ERR_TRUNCATED;
@@ -402,30 +444,8 @@ static tl_status load(loader *ld, const void *data, size_t size, unsigned flags)
             return TL_ERR_DIGEST;
         }
     }
-    tl_status s = map_sections(m);
-    if (s != TL_OK) {
-        return s;
-    }
-    for (uint32_t t = 0; t < h->tensor_count; ++t) {
-        s = check_tensor(m, t);
-        if (s != TL_OK) {
-            ld->bad_tensor = (int32_t)t;
-            return s;
-        }
-    }
-    for (uint32_t i = 0; i < h->input_count + h->output_count; ++i) {
-        if (!tl_op_is_activation(tl_op_tensor(m, m->io[i]))) {
-            return TL_ERR_FORMAT;
-        }
-    }
-    for (uint32_t i = 0; i < h->op_count; ++i) {
-        s = check_op(m, i);
-        if (s != TL_OK) {
-            ld->bad_op = (int32_t)i;
-            return s;
-        }
-    }
-    return check_exits(m);
+    s = map_sections(m);
+    return s != TL_OK ? s : check_tables(ld, 1);
 }
 
 /* A file still arriving in order: its header, section table and every
@@ -442,21 +462,16 @@ tl_status tl_model_load_prefix(tl_model *model, const void *data, size_t receive
     if (received < sizeof(tl_file_header)) {
         return TL_ERR_TRUNCATED;
     }
+    loader ld = { model, -1, -1 };
     tl_model *m = model;
-    m->base = (const uint8_t *)data;
-    m->header = (const tl_file_header *)data;
+    tl_status s = check_header(m, data);
     const tl_file_header *h = m->header;
-    tl_status s = TL_OK;
-    if (memcmp(h->magic, TL_MAGIC, 4) != 0) {
-        s = TL_ERR_MAGIC;
-    } else if (h->version_major != TL_FORMAT_MAJOR) {
-        s = TL_ERR_VERSION;
-    } else if (h->header_size != sizeof(tl_file_header) || h->file_size < h->header_size + sizeof(tl_trailer) ||
-               h->file_size % 4 != 0 || h->section_count > TL_MAX_SECTIONS) {
+    if (s == TL_OK && (h->file_size % 4 != 0 || h->section_count > TL_MAX_SECTIONS)) {
         s = TL_ERR_FORMAT;
-    } else if (h->section_table % 4 != 0 || h->section_table < h->header_size) {
+    } else if (s == TL_OK && (h->section_table % 4 != 0 || h->section_table < h->header_size)) {
         s = TL_ERR_BOUNDS; /* as map_sections says, before the table is read */
-    } else if ((uint64_t)h->section_table + (uint64_t)h->section_count * sizeof(tl_section_rec) > received) {
+    } else if (s == TL_OK &&
+               (uint64_t)h->section_table + (uint64_t)h->section_count * sizeof(tl_section_rec) > received) {
         s = TL_ERR_TRUNCATED;
     }
     if (s == TL_OK) {
@@ -475,15 +490,7 @@ tl_status tl_model_load_prefix(tl_model *model, const void *data, size_t receive
         const uint32_t at = (uint32_t)(m->weights - m->base);
         const size_t held = received > m->size - sizeof(tl_trailer) ? m->size - sizeof(tl_trailer) : received;
         m->weights_size = held <= at ? 0 : (held - at < m->weights_size ? (uint32_t)(held - at) : m->weights_size);
-        for (uint32_t t = 0; t < h->tensor_count && s == TL_OK; ++t) {
-            s = m->tensors[t].kind == TL_TENSOR_CONST ? TL_OK : check_tensor(m, t);
-        }
-        for (uint32_t i = 0; i < h->input_count + h->output_count && s == TL_OK; ++i) {
-            s = tl_op_is_activation(tl_op_tensor(m, m->io[i])) ? TL_OK : TL_ERR_FORMAT;
-        }
-    }
-    if (s == TL_OK) {
-        s = check_exits(m);
+        s = check_tables(&ld, 0);
     }
     if (s != TL_OK) {
         memset(model, 0, sizeof *model);
