@@ -4,9 +4,11 @@
 #      sees it: context match, plan, CBOR manifest, one CoAP round trip;
 #   2. downloads per second of a ~50 KB model with 100 and 1,000 concurrent devices:
 #      tinylarge serve (each download: /plan, then the chosen variant
-#      block-wise) against libcoap's own example server (coap-server-notls,
+#      block-wise), as one process and with one download worker per core
+#      (--workers), against libcoap's own example server (coap-server-notls,
 #      Debian's libcoap3-bin) serving the same bytes as a static resource,
-#      same client, alternating rounds, in the same run;
+#      same client (bench/coap_load.c, which costs a server far less CPU
+#      than a libcoap client would), alternating rounds, in the same run;
 #   3. time to first inference over an emulated 1 Mbit/s link: the whole
 #      model vs the progressive stream (first 4 or 5 bit planes).
 # Uses the main job's catalogue (build/main-job/catalogue), making one the
@@ -48,11 +50,15 @@ model=$cat/$chosen.tlm
 bytes=$(stat -c %s "$model")
 port=$((20000 + RANDOM % 20000))
 static_port=$((port + 1))
+workers=$(nproc)
+workers_port=$((port + 100))
 "$bin" serve --db "$work/library.db" --port "$port" --quiet &
 tl_pid=$!
+"$bin" serve --db "$work/library.db" --port "$workers_port" --workers "$workers" --quiet &
+tlw_pid=$!
 coap-server-notls -A 127.0.0.1 -p "$static_port" -d 4 -v 0 >/dev/null 2>&1 &
 peer_pid=$!
-trap 'kill $tl_pid $peer_pid 2>/dev/null' EXIT
+trap 'kill $tl_pid $tlw_pid $peer_pid 2>/dev/null' EXIT
 sleep 1
 coap-client-notls -m put -f "$model" "coap://127.0.0.1:$static_port/model" >/dev/null
 profile="task=fashion-mnist&flash=256000&ram=65536&macs=20000000&rate=250000"
@@ -64,25 +70,31 @@ echo "1. planner + adaptation latency (5000 /plan requests, one device, context 
 "$load" latency "127.0.0.1:$port" 5000 "$profile"
 echo
 median() { printf "%s\n" "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 for devices in 100 1000; do
-    echo "2. downloads of the $bytes-byte $chosen variant (the planner's choice, served by both), $devices concurrent" \
+    echo "2. downloads of the $bytes-byte $chosen variant (the planner's choice, served by all), $devices concurrent" \
          "devices, $rounds rounds of $seconds s:"
-    ours=(); peer=()
+    one=(); many=(); peer=()
     for r in $(seq "$rounds"); do
         p=$("$load" fetch "127.0.0.1:$static_port" "$devices" "$seconds" model)
         o=$("$load" fetch "127.0.0.1:$port" "$devices" "$seconds" x "$profile")
-        echo "   round $r: libcoap example server: $p"
-        echo "   round $r: tinylarge (plan + model): $o"
+        w=$("$load" fetch "127.0.0.1:$workers_port" "$devices" "$seconds" x "$profile")
+        echo "   round $r: libcoap example server:            $p"
+        echo "   round $r: tinylarge, one process:            $o"
+        echo "   round $r: tinylarge, $workers download workers:     $w"
         peer+=("$(sed 's/.*  \([0-9.]*\) downloads\/s.*/\1/' <<<"$p")")
-        ours+=("$(sed 's/.*  \([0-9.]*\) downloads\/s.*/\1/' <<<"$o")")
+        one+=("$(sed 's/.*  \([0-9.]*\) downloads\/s.*/\1/' <<<"$o")")
+        many+=("$(sed 's/.*  \([0-9.]*\) downloads\/s.*/\1/' <<<"$w")")
     done
-    mo=$(median "${ours[@]}"); mp=$(median "${peer[@]}")
-    printf "   per round, tinylarge / libcoap: %s\n" "$(for i in "${!ours[@]}"; do
-        awk -v a="${ours[$i]}" -v b="${peer[$i]}" 'BEGIN { printf "%.2f ", a / b }'; done)"
-    printf "   median: tinylarge %s downloads/s (%s KB/s of model), libcoap example server %s downloads/s (%s KB/s), ratio %s (goal 1.8)\n" \
-        "$mo" "$(awk -v a="$mo" -v n="$bytes" 'BEGIN { printf "%.0f", a * n / 1000 }')" \
+    mp=$(median "${peer[@]}"); mo=$(median "${one[@]}"); mw=$(median "${many[@]}")
+    printf "   per round, tinylarge with workers / libcoap: %s\n" "$(for i in "${!many[@]}"; do
+        printf "%s " "$(ratio "${many[$i]}" "${peer[$i]}")"; done)"
+    printf "   median downloads/s (KB/s of model): libcoap example server %s (%s), tinylarge one process %s (%s)," \
         "$mp" "$(awk -v a="$mp" -v n="$bytes" 'BEGIN { printf "%.0f", a * n / 1000 }')" \
-        "$(awk -v a="$mo" -v b="$mp" 'BEGIN { printf "%.2f", a / b }')"
+        "$mo" "$(awk -v a="$mo" -v n="$bytes" 'BEGIN { printf "%.0f", a * n / 1000 }')"
+    printf " with workers %s (%s)\n" "$mw" "$(awk -v a="$mw" -v n="$bytes" 'BEGIN { printf "%.0f", a * n / 1000 }')"
+    printf "   ratio to libcoap's example server: one process %s, with %s workers %s (goal 1.8); round 1 alone: %s\n" \
+        "$(ratio "$mo" "$mp")" "$workers" "$(ratio "$mw" "$mp")" "$(ratio "${many[0]}" "${peer[0]}")"
 done
 echo
 echo "3. time to first inference at 1 Mbit/s (a device with no model; 1,000 test images for accuracy):"

@@ -11,7 +11,8 @@
 #   pruned download is installed dense when the flash allows (--densify),
 #   and the planner times it as dense for such a device;
 #   DTLS-PSK admits known identities only; malformed requests get 4.xx
-#   answers, not a crash.
+#   answers, not a crash; download workers serve /model on ports of their
+#   own, and a dead one is left out of the plans.
 # usage: test_edge.sh TINYLARGE_BINARY
 set -u
 bin=$1
@@ -213,6 +214,36 @@ check "DTLS: an operator can" 0 "dev-b: location=hall" -- \
     "$bin" context --server "127.0.0.1:$dport" --psk <(printf 'ops 0f0e0d0c0b0a09080706050403020100\n') \
     --device dev-b location=hall
 kill "$dtls_pid"; wait "$dtls_pid" 2>/dev/null; dtls_pid=""
+
+# Download workers: /model from processes of their own on the next ports,
+# a plan naming each in turn; a worker that dies is named no more; all go
+# with the server, even killed.
+wport=$((port + 10))
+"$bin" serve --db "$work/lib.db" --port "$wport" --workers 2 2>"$work/workers.log" &
+workers_pid=$!
+sleep 1
+check "workers: listening on the next ports" 0 "/model also on ports $((wport + 1))\.\.$((wport + 2)) \(2 download workers\)" -- \
+    cat "$work/workers.log"
+check "workers: a device downloads from the worker its plan names" 0 "installed fashion e0-s00-int8 version 1 .* signature valid" -- \
+    "$bin" device --server "127.0.0.1:$wport" --slots "$work/dev11" --flash 256K "${common[@]}"
+check "workers: the next device from the next worker" 0 "installed fashion e0-s00-int8 version 1" -- \
+    "$bin" device --server "127.0.0.1:$wport" --slots "$work/dev12" --flash 256K "${common[@]}"
+check "workers: plans named both, in turn" 0 "from port $((wport + 1))\).*from port $((wport + 2))\)" -- \
+    cat "$work/workers.log"
+worker_pids=$(pgrep -P "$workers_pid" | tr '\n' ' ')
+check "workers: two processes" 0 "^[0-9]+ [0-9]+ +$" -- echo "$worker_pids"
+kill -9 "${worker_pids%% *}"
+sleep 1.5
+check "workers: a dead worker is named no more" 0 "installed fashion e0-s00-int8 version 1" -- \
+    "$bin" device --server "127.0.0.1:$wport" --slots "$work/dev13" --flash 256K "${common[@]}"
+check "workers: its death reported" 0 "download worker on port $((wport + 1)) stopped \(signal 9\); plans no longer name it" -- \
+    cat "$work/workers.log"
+kill -9 "$workers_pid"; wait "$workers_pid" 2>/dev/null
+sleep 0.5
+# (a zombie left to an init that does not reap is gone too)
+check "workers: gone with the server killed" 1 "" -- bash -c "ps -o stat= -p ${worker_pids#* } | grep -v Z"
+check "workers: past the last port: refused" 1 "--workers 2: at most 64, on ports up to 65535" -- \
+    "$bin" serve --db "$work/lib.db" --port 65534 --workers 2
 
 # The server dies mid-download: the device keeps its blocks and resumes later.
 "$bin" device --server "$srv" --slots "$work/dev10" "${slow[@]}" --timeout 2 >"$work/cut.log" 2>&1 &

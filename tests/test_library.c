@@ -182,6 +182,16 @@ static void test_library(void **state)
     assert_int_equal(tl_manifest_decode(cbor, cbor_size, &back), TL_OK);
     assert_int_equal(back.envelope_size, m.envelope_size);
     assert_memory_equal(back.envelope, m.envelope, m.envelope_size);
+    assert_int_equal(back.fetch_port, 0);
+    free(cbor);
+    /* A server with download workers names the port the blocks come from;
+     * it travels beside the signed envelope, which does not change. */
+    tl_manifest routed = m;
+    routed.fetch_port = 40001;
+    assert_int_equal(tl_manifest_encode(&routed, &cbor, &cbor_size), TL_OK);
+    assert_int_equal(tl_manifest_decode(cbor, cbor_size, &back), TL_OK);
+    assert_int_equal(back.fetch_port, 40001);
+    assert_memory_equal(back.envelope, m.envelope, m.envelope_size);
     free(cbor);
     uint8_t *decoded = aligned_alloc(16, (size + 16) / 16 * 16);
     uint32_t planes, decoded_size;
@@ -517,6 +527,20 @@ static void test_manifest(void **state)
     assert_int_equal(cbor[0], 0xA7);
     assert_int_equal(tl_manifest_decode(cbor, size, &back), TL_OK);
     assert_int_equal(back.tlp_bytes, 0);
+    free(cbor);
+    m.fetch_port = 65535; /* a download worker's port: one more pair */
+    assert_int_equal(tl_manifest_encode(&m, &cbor, &size), TL_OK);
+    assert_int_equal(cbor[0], 0xA8);
+    assert_int_equal(tl_manifest_decode(cbor, size, &back), TL_OK);
+    assert_int_equal(back.fetch_port, 65535);
+    /* The port's value is the map's last item (a uint16: 0x19 hi lo);
+     * 0 is no port at all, and a text port is refused. */
+    assert_int_equal(cbor[size - 3], 0x19);
+    cbor[size - 2] = 0;
+    cbor[size - 1] = 0;
+    assert_int_equal(tl_manifest_decode(cbor, size, &back), TL_ERR_FORMAT);
+    cbor[size - 3] = 0x61; /* a 1-byte text, then a spare byte: malformed */
+    assert_int_equal(tl_manifest_decode(cbor, size, &back), TL_ERR_FORMAT);
     free(cbor);
 }
 

@@ -49,6 +49,11 @@ typedef struct tl_serve_options {
      * idle ones left from earlier downloads slowed the ones under way. */
     unsigned session_timeout;
     unsigned max_idle_sessions;
+    /* Download workers (0: none): processes of their own, each on its own
+     * core, serving /model on port + 1 .. port + workers; a plan names one
+     * of them to each device in turn. Control (/plan, /context, rounds,
+     * /infer) stays with this process, whose state they do not share. */
+    int workers;
     int quiet;
     /* Federated rounds of one model (NULL: none): devices learn its head
      * and send the deltas to /update; round_size of them close a round. */

@@ -28,6 +28,9 @@ typedef struct tl_manifest {
     uint8_t tlp_signature[64];  /* Ed25519 over the stream's 304-byte header */
     int tlp_signed;
     int planes;                 /* > 0: the planner wants this prefix run first */
+    uint16_t fetch_port;        /* the port that serves /model to this device (0: the
+                                   one that answered the plan): where, not what, so
+                                   no one's signature covers it */
     /* The signed manifest (update.h) the device checks; the fields above
      * are the server's word, this is the publisher's. 0 bytes: a version
      * published before manifests were signed. */

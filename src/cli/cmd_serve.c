@@ -23,8 +23,9 @@
 
 int tl_cmd_serve(int argc, char **argv)
 {
-    tl_serve_options o = { NULL, "127.0.0.1", 0, NULL, 1.0, 0, 0, 0, NULL, 3, 10000.0, NULL, NULL, TL_ROUND_PLAIN,
-                           30.0, NULL, 32, 0.002, NULL, 0, 0.05, NULL, NULL, 60.0 };
+    tl_serve_options o = { .host = "127.0.0.1", .poll_seconds = 1.0, .round_size = 3, .max_weight = 10000.0,
+                           .round_mode = TL_ROUND_PLAIN, .round_timeout = 30.0, .infer_batch = 32,
+                           .infer_wait = 0.002, .split_lr = 0.05, .upstream_ttl = 60.0 };
     int secure = 0, fixed_point = 0;
     uint32_t port = 0;
     const char *key_path = NULL, *rule = "mean";
@@ -48,6 +49,9 @@ int tl_cmd_serve(int argc, char **argv)
           "least recently used dropped first (default 10000; keep it above the\n"
           "devices downloading at once: a session between two of a device's\n"
           "requests counts as idle)", NULL },
+        { "--workers", TL_OPT_INT, &o.workers, 0, 64, "N", "N download worker processes, one per core, serving\n"
+          "/model on PORT+1..PORT+N; each plan names one (default 0: this\n"
+          "process serves every download)", NULL },
         { "--federate", TL_OPT_TEXT, &o.federate, 0, 0, "NAME", "run federated rounds of this model: devices send\n"
           "their head's delta to /update", NULL },
         { "--round-size", TL_OPT_INT, &o.round_size, 1, 100000, "K", "updates that close a round (default 3)", NULL },
@@ -79,7 +83,7 @@ int tl_cmd_serve(int argc, char **argv)
     const tl_command_spec spec = {
         "serve",
         "usage: tinylarge serve --db LIB [--host ADDRESS] [--port N] [--psk FILE] [--poll S] [--quiet]\n"
-        "                       [--session-timeout S] [--max-idle-sessions N]\n"
+        "                       [--session-timeout S] [--max-idle-sessions N] [--workers N]\n"
         "                       [--federate NAME [--round-size K] [--aggregate RULE] [--key NAME.key]\n"
         "                        [--secagg [--round-timeout S] | --fixed-point]]\n"
         "                       [--edge-model CKPT [--infer-batch B] [--infer-wait S]]\n"
@@ -91,6 +95,8 @@ int tl_cmd_serve(int argc, char **argv)
         "       or a version is published\n"
         "  GET  /model?name=N&version=V&variant=X[&form=tlp]   its bytes, block-wise\n"
         "  POST /context?device=ID&K=V...                        set a device's context\n"
+        "With --workers N, /model is also served by N processes on PORT+1..PORT+N\n"
+        "(one per core); each plan names one of them in its \"port\".\n"
         "With --federate: GET /round (observable) says which round is open; PUT\n"
         "/update?device=ID&name=N&round=R&weight=W takes a device's head delta\n"
         "(float32, block-wise). The round's state is kept in the library: a restarted\n"

@@ -66,12 +66,15 @@ typedef struct reply {
     size_t size;
     coap_block_t block;
     int has_block;
+    coap_session_t *session;    /* the answer comes on the session the request went out on */
 } reply;
 
 typedef struct tl_device_client {
     const tl_device_options *o;
     coap_context_t *ctx;
-    coap_session_t *session;
+    coap_session_t *session;    /* to the server that plans */
+    coap_session_t *fetch;      /* to the port the plan names for /model, or NULL */
+    uint16_t fetch_port;
     reply current;              /* the request in flight */
     reply plan;                 /* the latest plan answer or notification */
     int dtls_failed;
@@ -268,9 +271,9 @@ static void keep(reply *r, const coap_pdu_t *received)
     r->done = 1;
 }
 
-static int same_token(const reply *r, coap_bin_const_t t)
+static int same_token(const reply *r, const coap_session_t *session, coap_bin_const_t t)
 {
-    return r->token_len && t.length == r->token_len && !memcmp(t.s, r->token, t.length);
+    return r->token_len && r->session == session && t.length == r->token_len && !memcmp(t.s, r->token, t.length);
 }
 
 static coap_response_t on_response(coap_session_t *session, const coap_pdu_t *sent, const coap_pdu_t *received,
@@ -280,9 +283,9 @@ static coap_response_t on_response(coap_session_t *session, const coap_pdu_t *se
     (void)id;
     tl_device_client *c = coap_get_app_data(coap_session_get_context(session));
     const coap_bin_const_t token = coap_pdu_get_token(received);
-    if (same_token(&c->plan, token)) {
+    if (same_token(&c->plan, session, token)) {
         keep(&c->plan, received); /* the first answer or a notification */
-    } else if (same_token(&c->current, token)) {
+    } else if (same_token(&c->current, session, token)) {
         keep(&c->current, received);
     }
     return COAP_RESPONSE_OK;
@@ -309,19 +312,20 @@ static void add_path_query(coap_pdu_t *pdu, const char *path, const char *query)
     }
 }
 
-/* Sends `code` path?query (with Block2 `block` if >= 0, Observe 0 if
- * observe) and records its token in r. */
-static tl_status send_request(tl_device_client *c, reply *r, coap_pdu_code_t code, const char *path, const char *query,
-                              int block, int observe)
+/* Sends `code` path?query on `session` (with Block2 `block` if >= 0,
+ * Observe 0 if observe) and records its token in r. */
+static tl_status send_on(coap_session_t *session, reply *r, coap_pdu_code_t code, const char *path,
+                         const char *query, int block, int observe)
 {
     free(r->body);
     memset(r, 0, sizeof *r);
-    coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, code, coap_new_message_id(c->session),
-                                    coap_session_max_pdu_size(c->session));
+    r->session = session;
+    coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, code, coap_new_message_id(session),
+                                    coap_session_max_pdu_size(session));
     if (!pdu) {
         return TL_ERR_NOMEM;
     }
-    coap_session_new_token(c->session, &r->token_len, r->token);
+    coap_session_new_token(session, &r->token_len, r->token);
     coap_add_token(pdu, r->token_len, r->token);
     uint8_t buf[4];
     if (observe) {
@@ -332,7 +336,14 @@ static tl_status send_request(tl_device_client *c, reply *r, coap_pdu_code_t cod
         coap_add_option(pdu, COAP_OPTION_BLOCK2,
                         coap_encode_var_safe(buf, sizeof buf, ((unsigned)block << 4) | BLOCK_SZX), buf);
     }
-    return coap_send(c->session, pdu) == COAP_INVALID_MID ? TL_ERR_IO : TL_OK;
+    return coap_send(session, pdu) == COAP_INVALID_MID ? TL_ERR_IO : TL_OK;
+}
+
+/* The same, to the server that plans. */
+static tl_status send_request(tl_device_client *c, reply *r, coap_pdu_code_t code, const char *path, const char *query,
+                              int block, int observe)
+{
+    return send_on(c->session, r, code, path, query, block, observe);
 }
 
 /* Runs the CoAP loop until r is answered or `until` (monotonic seconds). */
@@ -548,6 +559,9 @@ static tl_status link_run(tl_device_client *c, char *msg, size_t msg_size)
 
 /* ---- a round ---- */
 
+static tl_status fetch_session(tl_device_client *c, uint16_t port, coap_session_t **session, char *msg,
+                               size_t msg_size);
+
 /* Fetches the blocks the machine wants until it installs or refuses. */
 static tl_status fetch(tl_device_client *c, const tl_manifest *m, int tlp, tl_update_state *st, char *msg,
                        size_t msg_size)
@@ -562,12 +576,17 @@ static tl_status fetch(tl_device_client *c, const tl_manifest *m, int tlp, tl_up
     char query[256];
     snprintf(query, sizeof query, "name=%s&version=%d&variant=%s&form=%s", m->model, m->version, m->variant,
              tlp ? "tlp" : "tlm");
+    coap_session_t *from;
+    tl_status opened = fetch_session(c, m->fetch_port, &from, msg, msg_size);
+    if (opened != TL_OK) {
+        return opened;
+    }
     const double paced_from = tl_monotonic_seconds();
     uint64_t paced_bytes = 0;
     while (st->next_block != TL_UPDATE_NO_BLOCK) {
         const uint32_t block = st->next_block;
         reply *r = &c->current;
-        tl_status s = send_request(c, r, COAP_REQUEST_CODE_GET, "model", query, (int)block, 0);
+        tl_status s = send_on(from, r, COAP_REQUEST_CODE_GET, "model", query, (int)block, 0);
         if (s == TL_OK && !wait_for(c, r, tl_monotonic_seconds() + (o->block_timeout_s > 0 ? o->block_timeout_s : 10))) {
             port->checkpoint(c);
             if (c->dtls_failed) {
@@ -660,13 +679,16 @@ static tl_status install(tl_device_client *c, const tl_manifest *m, int *install
     return TL_OK;
 }
 
-static tl_status connect_session(tl_device_client *c, char *msg, size_t msg_size)
+/* A session to the server's host at `port`, with the device's DTLS
+ * identity if it has one. */
+static tl_status open_session(tl_device_client *c, uint16_t port, coap_session_t **session, char *msg,
+                              size_t msg_size)
 {
     const tl_device_options *o = c->o;
     coap_address_t dst;
     coap_address_init(&dst);
     dst.addr.sin.sin_family = AF_INET;
-    dst.addr.sin.sin_port = htons(o->port);
+    dst.addr.sin.sin_port = htons(port);
     dst.size = sizeof(struct sockaddr_in);
     if (inet_pton(AF_INET, o->host, &dst.addr.sin.sin_addr) != 1) {
         return fail(msg, msg_size, TL_ERR_ARG, "bad server address %s", o->host);
@@ -679,11 +701,40 @@ static tl_status connect_session(tl_device_client *c, char *msg, size_t msg_size
         setup.psk_info.identity.length = strlen(o->psk->identity);
         setup.psk_info.key.s = o->psk->key;
         setup.psk_info.key.length = o->psk->key_size;
-        c->session = coap_new_client_session_psk2(c->ctx, NULL, &dst, COAP_PROTO_DTLS, &setup);
+        *session = coap_new_client_session_psk2(c->ctx, NULL, &dst, COAP_PROTO_DTLS, &setup);
     } else {
-        c->session = coap_new_client_session(c->ctx, NULL, &dst, COAP_PROTO_UDP);
+        *session = coap_new_client_session(c->ctx, NULL, &dst, COAP_PROTO_UDP);
     }
-    return c->session ? TL_OK : fail(msg, msg_size, TL_ERR_IO, "cannot open a session to %s:%u", o->host, o->port);
+    return *session ? TL_OK : fail(msg, msg_size, TL_ERR_IO, "cannot open a session to %s:%u", o->host, port);
+}
+
+static tl_status connect_session(tl_device_client *c, char *msg, size_t msg_size)
+{
+    return open_session(c, c->o->port, &c->session, msg, msg_size);
+}
+
+/* Where /model is asked for: the port the plan names (a download worker
+ * of the server), else the server that planned. */
+static tl_status fetch_session(tl_device_client *c, uint16_t port, coap_session_t **session, char *msg,
+                               size_t msg_size)
+{
+    if (!port || port == c->o->port) {
+        *session = c->session;
+        return TL_OK;
+    }
+    if (c->fetch && c->fetch_port != port) {
+        coap_session_release(c->fetch);
+        c->fetch = NULL;
+    }
+    if (!c->fetch) {
+        const tl_status s = open_session(c, port, &c->fetch, msg, msg_size);
+        if (s != TL_OK) {
+            return s;
+        }
+        c->fetch_port = port;
+    }
+    *session = c->fetch;
+    return TL_OK;
 }
 
 /* large_bodies: libcoap splits request bodies into Block1 blocks (uploads);
@@ -797,6 +848,7 @@ static tl_status exchange(tl_device_client *c, coap_pdu_code_t code, const char 
     } else {
         free(c->current.body);
         memset(&c->current, 0, sizeof c->current);
+        c->current.session = c->session;
         coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, code, coap_new_message_id(c->session),
                                         coap_session_max_pdu_size(c->session));
         if (!pdu) {

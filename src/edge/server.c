@@ -42,11 +42,17 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include <coap3/coap.h>
 
@@ -57,7 +63,7 @@
 #include "tinylarge/library.h"
 #include "tinylarge/host.h"
 
-enum { MAX_DEVICES = 4096, MAX_PSK = 1024, CACHE_ENTRIES = 32, CONTEXT_BYTES = 256 };
+enum { MAX_DEVICES = 4096, MAX_PSK = 1024, CACHE_ENTRIES = 32, CONTEXT_BYTES = 256, MAX_WORKERS = 64 };
 
 typedef struct device_context {
     char id[64];
@@ -107,6 +113,10 @@ typedef struct tl_edge_server {
     coap_resource_t *round;         /* federated rounds: observable */
     tl_infer_service *infer;        /* the edge model's batched inference, or NULL */
     tl_split_server *split;         /* the edge's half of split learning, or NULL */
+    uint16_t port;
+    pid_t workers[MAX_WORKERS];     /* download workers on port + 1 + i (0: gone) */
+    int worker_count;
+    unsigned next_worker;           /* the one the next plan names */
 } tl_edge_server;
 
 /* The one thing a signal handler can reach: no context is passed to it. */
@@ -287,6 +297,19 @@ static void list_one(void *ctx, const char *name, int version, int variants, con
 
 static void cache_release(coap_session_t *session, void *data);
 
+/* A version number comes back after a removal, so bytes cached under
+ * name, version and variant may no longer be the library's: a change of
+ * the library drops them (transfers under way keep theirs until they end). */
+static void drop_cache(tl_edge_server *server)
+{
+    for (int i = 0; i < CACHE_ENTRIES; ++i) {
+        if (server->cache[i]) {
+            cache_release(NULL, server->cache[i]);
+            server->cache[i] = NULL;
+        }
+    }
+}
+
 /* Reads every model's latest catalogue and manifests; keeps the old
  * snapshot if anything fails. */
 static tl_status reload(tl_edge_server *server, char *error, size_t error_size)
@@ -322,15 +345,7 @@ static tl_status reload(tl_edge_server *server, char *error, size_t error_size)
     free_models(server->models, server->model_count);
     server->models = l.models;
     server->model_count = l.count;
-    /* A version number comes back after a removal, so bytes cached under
-     * name, version and variant may no longer be the library's: drop them
-     * (transfers under way keep theirs until they end). */
-    for (int i = 0; i < CACHE_ENTRIES; ++i) {
-        if (server->cache[i]) {
-            cache_release(NULL, server->cache[i]);
-            server->cache[i] = NULL;
-        }
-    }
+    drop_cache(server);
     return TL_OK;
 }
 
@@ -418,6 +433,19 @@ static void refresh_from_upstream(tl_edge_server *server)
     }
 }
 
+/* The port of the download worker the next plan names (in turn, so that
+ * the blocks spread over the cores), or 0: this process serves them. */
+static uint16_t next_download_port(tl_edge_server *server)
+{
+    for (int tried = 0; tried < server->worker_count; ++tried) {
+        const int i = (int)(server->next_worker++ % (unsigned)server->worker_count);
+        if (server->workers[i] > 0) {
+            return (uint16_t)(server->port + 1 + i);
+        }
+    }
+    return 0;
+}
+
 static void handle_plan(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
                         const coap_string_t *query, coap_pdu_t *response)
 {
@@ -467,12 +495,15 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
     uint8_t format[4];
     coap_add_option(response, COAP_OPTION_CONTENT_FORMAT,
                     coap_encode_var_safe(format, sizeof format, COAP_MEDIATYPE_APPLICATION_CBOR), format);
-    if (p.prefix_planes > 0) {
-        /* The deadline is met by a progressive prefix: say which. */
+    const uint16_t fetch_port = next_download_port(server);
+    if (p.prefix_planes > 0 || fetch_port) {
+        /* The deadline is met by a progressive prefix: say which; and
+         * which worker the blocks come from. */
         tl_manifest m = model->facts[p.index];
         uint8_t *cbor;
         size_t size;
         m.planes = p.prefix_planes;
+        m.fetch_port = fetch_port;
         if (tl_manifest_encode(&m, &cbor, &size) != TL_OK) {
             reply_text(response, COAP_RESPONSE_CODE_INTERNAL_ERROR, "cannot make the manifest");
             return;
@@ -483,9 +514,13 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
         coap_add_data(response, model->manifest_sizes[p.index], model->manifests[p.index]);
     }
     if (!server->options->quiet) {
-        fprintf(stderr, "plan %s [%s] -> %s version %d %s (%llu bytes%s)\n", device[0] ? device : "-", context,
+        char from[32] = "";
+        if (fetch_port) {
+            snprintf(from, sizeof from, ", from port %u", fetch_port);
+        }
+        fprintf(stderr, "plan %s [%s] -> %s version %d %s (%llu bytes%s%s)\n", device[0] ? device : "-", context,
                 model->name, model->version, model->variants[p.index].name,
-                (unsigned long long)model->variants[p.index].bytes, p.prefix_planes ? ", progressive" : "");
+                (unsigned long long)model->variants[p.index].bytes, p.prefix_planes ? ", progressive" : "", from);
     }
 }
 
@@ -1195,40 +1230,14 @@ static const coap_bin_const_t *validate_identity(coap_bin_const_t *identity, coa
 }
 
 /* The server proper; tl_serve owns its state. */
-static int serve(tl_edge_server *server, const tl_serve_options *o, char *error, size_t error_size)
+/* A libcoap context listening on the server's host at `port` (DTLS with
+ * its identities if it has them), with the bounds on idle sessions; NULL
+ * with a reason. */
+static coap_context_t *open_context(tl_edge_server *server, uint16_t port, char *error, size_t error_size)
 {
-    server->options = o;
+    const tl_serve_options *o = server->options;
     const int dtls = o->psk_file != NULL;
-    if (dtls) {
-        server->psk_count = tl_psk_read(o->psk_file, server->psk, MAX_PSK, error, error_size);
-        if (server->psk_count < 0) {
-            return -1;
-        }
-        if (!coap_dtls_is_supported()) {
-            snprintf(error, error_size, "this libcoap has no DTLS");
-            return -1;
-        }
-        for (int i = 0; i < server->psk_count; ++i) {
-            server->psk_keys[i].s = server->psk[i].key;
-            server->psk_keys[i].length = server->psk[i].key_size;
-        }
-    }
-    if (tl_library_open(o->library, &server->library, error, error_size) != TL_OK) {
-        return -1;
-    }
-    if (o->upstream && tl_library_open(o->upstream, &server->upstream, error, error_size) != TL_OK) {
-        close_libraries(server);
-        return -1;
-    }
-    if (reload(server, error, error_size) != TL_OK) {
-        close_libraries(server);
-        return -1;
-    }
-    coap_startup();
-    coap_set_log_level(LOG_EMERG);
-    coap_dtls_set_log_level(LOG_EMERG);
     coap_context_t *ctx = coap_new_context(NULL);
-    const uint16_t port = o->port ? o->port : dtls ? 5684 : 5683;
     const char *host = o->host ? o->host : "127.0.0.1";
     coap_address_t addr;
     coap_address_init(&addr);
@@ -1250,8 +1259,7 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
     if (!ok || !coap_new_endpoint(ctx, &addr, dtls ? COAP_PROTO_DTLS : COAP_PROTO_UDP)) {
         snprintf(error, error_size, "cannot listen on %s:%u (%s)", host, port, dtls ? "DTLS" : "UDP");
         coap_free_context(ctx);
-        close_libraries(server);
-        return -1;
+        return NULL;
     }
     coap_context_set_block_mode(ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
     /* A device's session with nothing in flight costs the loop a visit on
@@ -1260,6 +1268,181 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
      * observer holds its own). A DTLS session is a handshake to redo. */
     coap_context_set_session_timeout(ctx, o->session_timeout ? o->session_timeout : dtls ? 60 : 5);
     coap_context_set_max_idle_sessions(ctx, o->max_idle_sessions ? o->max_idle_sessions : 10000);
+    return ctx;
+}
+
+/* A download worker's whole life: its own library connection and block
+ * cache, /model only, until told to stop. The library's generation is
+ * watched so that a version removed and published again is not served
+ * from stale bytes. The parent learns on `ready` whether it listens (an
+ * empty text) or why not. */
+static int serve_downloads(tl_edge_server *server, uint16_t port, int ready)
+{
+    const tl_serve_options *o = server->options;
+    char error[320] = "";
+    coap_context_t *ctx = NULL;
+    if (tl_library_open(o->library, &server->library, error, sizeof error) == TL_OK) {
+        coap_startup();
+        coap_set_log_level(LOG_EMERG);
+        coap_dtls_set_log_level(LOG_EMERG);
+        ctx = open_context(server, port, error, sizeof error);
+    }
+    const ssize_t told = write(ready, error, strlen(error) + 1);
+    close(ready);
+    if (!ctx || told <= 0) {
+        coap_free_context(ctx);
+        close_libraries(server);
+        return 1;
+    }
+    coap_resource_t *model = coap_resource_init(coap_make_str_const("model"), 0);
+    coap_register_handler(model, COAP_REQUEST_GET, handle_model);
+    coap_add_resource(ctx, model);
+    const double poll = o->poll_seconds > 0 ? o->poll_seconds : 1.0;
+    int64_t generation = -1;
+    double next_poll = tl_monotonic_seconds() + poll;
+    while (!stop) {
+        coap_io_process(ctx, 100);
+        if (tl_monotonic_seconds() >= next_poll) {
+            int64_t g;
+            if (tl_library_generation(server->library, &g) == TL_OK && g != generation) {
+                generation = g;
+                drop_cache(server);
+            }
+            next_poll = tl_monotonic_seconds() + poll;
+        }
+    }
+    coap_free_context(ctx);
+    coap_cleanup();
+    drop_cache(server);
+    close_libraries(server);
+    return 0;
+}
+
+/* Stops the download workers and waits for them. */
+static void stop_workers(tl_edge_server *server)
+{
+    for (int i = 0; i < server->worker_count; ++i) {
+        if (server->workers[i] > 0) {
+            kill(server->workers[i], SIGTERM);
+        }
+    }
+    for (int i = 0; i < server->worker_count; ++i) {
+        if (server->workers[i] > 0) {
+            waitpid(server->workers[i], NULL, 0);
+            server->workers[i] = 0;
+        }
+    }
+    server->worker_count = 0;
+}
+
+/* Starts the download workers, each once it listens, before this process
+ * opens its library (a database connection must not cross a fork). A
+ * worker dies with this process, even killed. */
+static int start_workers(tl_edge_server *server, char *error, size_t error_size)
+{
+    const tl_serve_options *o = server->options;
+    if (o->workers > MAX_WORKERS || (long)server->port + o->workers > 65535) {
+        snprintf(error, error_size, "--workers %d: at most %d, on ports up to 65535", o->workers, MAX_WORKERS);
+        return -1;
+    }
+    const pid_t parent = getpid();
+    for (int i = 0; i < o->workers; ++i) {
+        const uint16_t port = (uint16_t)(server->port + 1 + i);
+        int fds[2];
+        if (pipe(fds) != 0) {
+            snprintf(error, error_size, "cannot start download workers (pipe)");
+            return -1;
+        }
+        fflush(NULL);
+        const pid_t pid = fork();
+        if (pid == 0) {
+            close(fds[0]);
+#ifdef __linux__
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+            if (getppid() != parent) {
+                _exit(1); /* the parent went before we could watch it */
+            }
+            signal(SIGINT, on_signal);
+            signal(SIGTERM, on_signal);
+            _exit(serve_downloads(server, port, fds[1]));
+        }
+        close(fds[1]);
+        if (pid < 0) {
+            close(fds[0]);
+            snprintf(error, error_size, "cannot start download workers (fork)");
+            return -1;
+        }
+        server->workers[server->worker_count++] = pid;
+        char reason[320] = "";
+        struct pollfd pfd = { fds[0], POLLIN, 0 };
+        const ssize_t n = poll(&pfd, 1, 10000) == 1 ? read(fds[0], reason, sizeof reason - 1) : -1;
+        close(fds[0]);
+        if (n <= 0 || reason[0]) {
+            snprintf(error, error_size, "download worker on port %u: %s", port, n > 0 ? reason : "did not start");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A worker that died is named in no more plans: its devices' next
+ * downloads come to this process or the other workers. */
+static void reap_workers(tl_edge_server *server)
+{
+    for (int i = 0; i < server->worker_count; ++i) {
+        int status;
+        if (server->workers[i] > 0 && waitpid(server->workers[i], &status, WNOHANG) == server->workers[i]) {
+            server->workers[i] = 0;
+            fprintf(stderr, "download worker on port %u stopped (%s %d); plans no longer name it\n",
+                    server->port + 1 + i, WIFSIGNALED(status) ? "signal" : "status",
+                    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        }
+    }
+}
+
+static int serve(tl_edge_server *server, const tl_serve_options *o, char *error, size_t error_size)
+{
+    server->options = o;
+    const int dtls = o->psk_file != NULL;
+    if (dtls) {
+        server->psk_count = tl_psk_read(o->psk_file, server->psk, MAX_PSK, error, error_size);
+        if (server->psk_count < 0) {
+            return -1;
+        }
+        if (!coap_dtls_is_supported()) {
+            snprintf(error, error_size, "this libcoap has no DTLS");
+            return -1;
+        }
+        for (int i = 0; i < server->psk_count; ++i) {
+            server->psk_keys[i].s = server->psk[i].key;
+            server->psk_keys[i].length = server->psk[i].key_size;
+        }
+    }
+    server->port = o->port ? o->port : dtls ? 5684 : 5683;
+    if (o->workers > 0 && start_workers(server, error, error_size) != 0) {
+        return -1;
+    }
+    if (tl_library_open(o->library, &server->library, error, error_size) != TL_OK) {
+        return -1;
+    }
+    if (o->upstream && tl_library_open(o->upstream, &server->upstream, error, error_size) != TL_OK) {
+        close_libraries(server);
+        return -1;
+    }
+    if (reload(server, error, error_size) != TL_OK) {
+        close_libraries(server);
+        return -1;
+    }
+    coap_startup();
+    coap_set_log_level(LOG_EMERG);
+    coap_dtls_set_log_level(LOG_EMERG);
+    coap_context_t *ctx = open_context(server, server->port, error, error_size);
+    if (!ctx) {
+        free_models(server->models, server->model_count);
+        close_libraries(server);
+        return -1;
+    }
     server->plan = coap_resource_init(coap_make_str_const("plan"), 0);
     coap_register_handler(server->plan, COAP_REQUEST_GET, handle_plan);
     coap_resource_set_get_observable(server->plan, 1);
@@ -1330,12 +1513,17 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     if (!o->quiet) {
-        fprintf(stderr, "serving %s on coap%s://%s:%u (/plan, /model, /context%s%s%s)%s\n", o->library,
-                dtls ? "s" : "", host, port,
+        char workers[96] = "";
+        if (server->worker_count) {
+            snprintf(workers, sizeof workers, "; /model also on ports %u..%u (%d download workers)",
+                     server->port + 1, server->port + server->worker_count, server->worker_count);
+        }
+        fprintf(stderr, "serving %s on coap%s://%s:%u (/plan, /model, /context%s%s%s)%s%s\n", o->library,
+                dtls ? "s" : "", o->host ? o->host : "127.0.0.1", server->port,
                 o->federate ? (o->round_mode == TL_ROUND_SECURE ? ", /round, /update, /secagg" : ", /round, /update")
                             : "",
                 server->infer ? ", /infer" : ", /infer?cut=", server->split ? ", /split" : "",
-                dtls ? ", DTLS-PSK identities only" : "");
+                dtls ? ", DTLS-PSK identities only" : "", workers);
     }
     const double poll = o->poll_seconds > 0 ? o->poll_seconds : 1.0;
     int64_t generation = -1; /* the first poll reloads: nothing published since the start is missed */
@@ -1367,6 +1555,7 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
             if (o->federate) {
                 tick_round(server);
             }
+            reap_workers(server);
             if (server->upstream && tl_monotonic_seconds() >= next_refresh) {
                 refresh_from_upstream(server);
                 next_refresh = tl_monotonic_seconds() + ttl;
@@ -1406,6 +1595,7 @@ int tl_serve(const tl_serve_options *o, char *error, size_t error_size)
         return -1;
     }
     const int status = serve(server, o, error, error_size);
+    stop_workers(server);
     free(server);
     return status;
 }
