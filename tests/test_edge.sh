@@ -160,6 +160,27 @@ publish_row fashion-prefix "$work/cat/e0-s00-int8.tlm" "e0-s00-int8,0,0.00,8,0.5
 check "planner: a prefix meets the deadline" 0 "first inference after .* \([5-7] of 8 planes\) installed fashion-prefix e0-s00-int8" -- \
     "$bin" device --server "$srv" --slots "$work/dev11" --name fashion-prefix --flash 256K --ram 64K --mac-rate 20M \
     --rate 20K --deadline 3 --link-rate 400K --pub "$work/srv.pub" --eval 50
+# A deadline only a smaller, less accurate variant meets: the device runs
+# that one first, then fetches the better one its plan names (a small
+# sibling first), and its later plans are made without the deadline.
+int4=$(stat -c %s "$work/cat/e0-s00-int4.tlm")
+mkdir -p "$work/cat-then" && cp "$work/cat/e0-s00-int8.tlm" "$work/cat/e0-s00-int4.tlm" "$work/cat-then/"
+printf '%s\n' "$catalogue_header" "e0-s00-int8,0,0.00,8,0.60,$int8,271904,9408,-1,1,0,0,0,0,-1" \
+    "e0-s00-int4,0,0.00,4,0.50,$int4,271904,9408,-1,1,0,0,0,0,-1" >"$work/cat-then/catalogue.csv"
+"$bin" library add --db "$work/lib.db" --name fashion-then --catalogue "$work/cat-then" --key "$work/srv.key" >/dev/null
+sleep 0.5
+between=$(awk -v a="$int4" -v b="$int8" 'BEGIN { printf "%.3f", (a + b) / 2 * 8 / 20000 * 1.125 }')
+check "planner: the small one first, then the better" 0 "chosen e0-s00-int4: .*; then e0-s00-int8 \(accuracy 0\.6000\)" -- \
+    "$bin" plan --db "$work/lib.db" --name fashion-then --flash 256000 --ram 65536 --mac-rate 20000000 --rate 20000 \
+    --deadline "$between"
+check "small sibling first: runs it, then installs the better" 0 "installed fashion-then e0-s00-int4 version 1 .*e0-s00-int4 runs; now the better e0-s00-int8 its plan named.*installed fashion-then e0-s00-int8 version 1 .*in slot b" -- \
+    "$bin" device --server "$srv" --slots "$work/dev14" --name fashion-then --flash 256K --ram 64K --mac-rate 20M \
+    --rate 20K --deadline "$between" --pub "$work/srv.pub"
+check "small sibling first: the better one is active" 0 "^b 1 e0-s00-int8 fashion-then" -- cat "$work/dev14/active"
+check "without the deadline: the better one at once" 0 "installed fashion-then e0-s00-int8 version 1" -- \
+    "$bin" device --server "$srv" --slots "$work/dev15" --name fashion-then --flash 256K --ram 64K --mac-rate 20M \
+    --rate 20K --pub "$work/srv.pub"
+
 # A pruned model downloads small and, with --densify, is installed dense
 # when that fits the flash (else as it came).
 "$bin" compress "$work/s.tlc" --out-dir "$work/scat" --sparsity 0.5 --bits 8 --finetune-limit 300 \
@@ -225,9 +246,9 @@ sleep 1
 check "workers: listening on the next ports" 0 "/model also on ports $((wport + 1))\.\.$((wport + 2)) \(2 download workers\)" -- \
     cat "$work/workers.log"
 check "workers: a device downloads from the worker its plan names" 0 "installed fashion e0-s00-int8 version 1 .* signature valid" -- \
-    "$bin" device --server "127.0.0.1:$wport" --slots "$work/dev11" --flash 256K "${common[@]}"
+    "$bin" device --server "127.0.0.1:$wport" --slots "$work/devw1" --flash 256K "${common[@]}"
 check "workers: the next device from the next worker" 0 "installed fashion e0-s00-int8 version 1" -- \
-    "$bin" device --server "127.0.0.1:$wport" --slots "$work/dev12" --flash 256K "${common[@]}"
+    "$bin" device --server "127.0.0.1:$wport" --slots "$work/devw2" --flash 256K "${common[@]}"
 check "workers: plans named both, in turn" 0 "from port $((wport + 1))\).*from port $((wport + 2))\)" -- \
     cat "$work/workers.log"
 worker_pids=$(pgrep -P "$workers_pid" | tr '\n' ' ')
@@ -235,7 +256,7 @@ check "workers: two processes" 0 "^[0-9]+ [0-9]+ +$" -- echo "$worker_pids"
 kill -9 "${worker_pids%% *}"
 sleep 1.5
 check "workers: a dead worker is named no more" 0 "installed fashion e0-s00-int8 version 1" -- \
-    "$bin" device --server "127.0.0.1:$wport" --slots "$work/dev13" --flash 256K "${common[@]}"
+    "$bin" device --server "127.0.0.1:$wport" --slots "$work/devw3" --flash 256K "${common[@]}"
 check "workers: its death reported" 0 "download worker on port $((wport + 1)) stopped \(signal 9\); plans no longer name it" -- \
     cat "$work/workers.log"
 kill -9 "$workers_pid"; wait "$workers_pid" 2>/dev/null

@@ -528,11 +528,19 @@ static void test_manifest(void **state)
     assert_int_equal(tl_manifest_decode(cbor, size, &back), TL_OK);
     assert_int_equal(back.tlp_bytes, 0);
     free(cbor);
+    snprintf(m.then, sizeof m.then, "e0-s00-int8"); /* a better one to follow: one more pair */
+    assert_int_equal(tl_manifest_encode(&m, &cbor, &size), TL_OK);
+    assert_int_equal(cbor[0], 0xA8);
+    assert_int_equal(tl_manifest_decode(cbor, size, &back), TL_OK);
+    assert_string_equal(back.then, "e0-s00-int8");
+    free(cbor);
+    m.then[0] = '\0';
     m.fetch_port = 65535; /* a download worker's port: one more pair */
     assert_int_equal(tl_manifest_encode(&m, &cbor, &size), TL_OK);
     assert_int_equal(cbor[0], 0xA8);
     assert_int_equal(tl_manifest_decode(cbor, size, &back), TL_OK);
     assert_int_equal(back.fetch_port, 65535);
+    assert_string_equal(back.then, "");
     /* The port's value is the map's last item (a uint16: 0x19 hi lo);
      * 0 is no port at all, and a text port is refused. */
     assert_int_equal(cbor[size - 3], 0x19);

@@ -75,6 +75,16 @@ static void test_choices(void **state)
     assert_string_equal(catalogue[p.index].name, "early");
     assert_true(p.download_s + p.inference_s <= 1.0);
     assert_non_null(strstr(p.reason, "early: accuracy 0.8500"));
+    /* ... and the best without the deadline follows it (a small sibling first). */
+    assert_string_equal(catalogue[p.then_index].name, "big");
+    assert_non_null(strstr(p.reason, "; then big (accuracy 0.9200)"));
+    assert_int_equal(tl_plan_choose(catalogue, N, &d, &slow, 0, &p), TL_OK);
+    assert_int_equal(p.then_index, -1); /* no deadline: the best at once, nothing follows */
+    d.flash_bytes = 40000; /* what follows must fit too: the best that does is int4 */
+    assert_int_equal(tl_plan_choose(catalogue, N, &d, &slow, 1.0, &p), TL_OK);
+    assert_string_equal(catalogue[p.index].name, "early");
+    assert_string_equal(catalogue[p.then_index].name, "int4");
+    d = roomy();
     /* Energy: 8 M MACs at 1 nJ each is 8 mJ; a 5 mJ budget leaves the early exits. */
     d.joules_per_mac = 1e-9;
     d.energy_budget_j = 5e-3;
@@ -227,6 +237,7 @@ static void test_progressive_prefix(void **state)
     assert_int_equal(p.prefix_planes, 5);
     assert_true(fabs(p.download_s - 3.12) < 1e-9);
     assert_non_null(strstr(p.reason, "big, progressive, first 5 of 8 planes: accuracy 0.9150 (0.9200 when complete)"));
+    assert_int_equal(p.then_index, -1); /* the rest of the stream is the better model */
     assert_int_equal(tl_plan_choose(v, N, &d, &slow, 3.0, &p), TL_OK); /* the prefix misses too */
     assert_string_equal(v[p.index].name, "int4");
     assert_int_equal(p.prefix_planes, 0);

@@ -28,6 +28,7 @@ typedef struct tl_manifest {
     uint8_t tlp_signature[64];  /* Ed25519 over the stream's 304-byte header */
     int tlp_signed;
     int planes;                 /* > 0: the planner wants this prefix run first */
+    char then[32];              /* a better variant to fetch once this one runs ("": none) */
     uint16_t fetch_port;        /* the port that serves /model to this device (0: the
                                    one that answered the plan): where, not what, so
                                    no one's signature covers it */

@@ -50,6 +50,8 @@ double tl_download_seconds(const tl_channel *channel, uint64_t bytes);
 typedef struct tl_plan {
     int index;                  /* chosen variant, or -1 */
     int prefix_planes;          /* > 0: run this progressive prefix first (the deadline is met by it) */
+    int then_index;             /* >= 0: the deadline is met by a less accurate variant; this one,
+                                   the best without the deadline, follows once that one runs (-1: none) */
     double download_s, inference_s, energy_j;
     int by_instructions;        /* inference timed by measured M4 instructions, not MACs */
     uint64_t dense_bytes;       /* > 0: the device will install the dense form, this big */
@@ -63,7 +65,10 @@ typedef struct tl_plan {
  * time at the device's power, MAC rate * joules per MAC. A variant with a progressive prefix is also
  * a candidate as that prefix (first inference after prefix_bytes, at
  * prefix_accuracy): it wins only where the whole variant would miss the
- * deadline. TL_ERR_UNSUPPORTED when none fits, with the constraint that
+ * deadline. Where the deadline made it take a whole variant less accurate
+ * than the best without one, then_index names that best: a device with
+ * no model runs the small one first and fetches the better one after (a
+ * small sibling first). TL_ERR_UNSUPPORTED when none fits, with the constraint that
  * excluded the last candidates named in plan->reason. */
 tl_status tl_plan_choose(const tl_variant *variants, int count, const tl_device_profile *device,
                          const tl_channel *channel, double deadline_s, tl_plan *plan);

@@ -1305,6 +1305,36 @@ static tl_status plan_query(const tl_device_options *o, char *query, size_t size
     return tl_plan_request_encode(&r, query, size);
 }
 
+/* The plan met the deadline with a less accurate variant and named a
+ * better one to follow (a small sibling first): with the first running,
+ * the device plans again without the deadline and installs that. */
+static tl_status follow_up(tl_device_client *c, const tl_manifest *first, int *installed, char *msg, size_t msg_size)
+{
+    tl_device_options unhurried = *c->o;
+    unhurried.deadline_s = 0;
+    char query[768];
+    if (plan_query(&unhurried, query, sizeof query) != TL_OK) {
+        return fail(msg, msg_size, TL_ERR_ARG, "the request is too long");
+    }
+    say(c, "%s runs; now the better %s its plan named", first->variant, first->then);
+    tl_status s = exchange(c, COAP_REQUEST_CODE_GET, "plan", query, NULL, 0,
+                           c->o->block_timeout_s > 0 ? c->o->block_timeout_s : 10, msg, msg_size);
+    tl_manifest m;
+    if (s == TL_OK && tl_manifest_decode(c->current.body, c->current.size, &m) != TL_OK) {
+        s = fail(msg, msg_size, TL_ERR_FORMAT, "bad manifest for the better model");
+    }
+    if (s == TL_OK) {
+        s = install(c, &m, installed, msg, msg_size);
+    }
+    c->served = NULL;
+    if (s == TL_OK && c->o->watch_seconds > 0) {
+        /* The deadline was for the first answer: a watching device, now
+         * running a model, is planned for without it from here on. */
+        s = send_request(c, &c->plan, COAP_REQUEST_CODE_GET, "plan", query, -1, 1);
+    }
+    return s;
+}
+
 tl_status tl_device_run(const tl_device_options *o, char *msg, size_t msg_size)
 {
     if (!o->uart && !o->public_key && !o->insecure) { /* a gateway relays; the device behind it holds the key */
@@ -1356,6 +1386,10 @@ tl_status tl_device_run(const tl_device_options *o, char *msg, size_t msg_size)
             int installed = 0;
             s = install(c, &m, &installed, msg, msg_size);
             installs += installed;
+            if (s == TL_OK && installed && m.then[0]) {
+                s = follow_up(c, &m, &installed, msg, msg_size);
+                installs += installed;
+            }
         }
         c->served = NULL;
         if (!watch || (o->max_updates > 0 && installs >= o->max_updates)) {

@@ -30,7 +30,7 @@ tl_status tl_manifest_encode(const tl_manifest *m, uint8_t **out, size_t *size)
     *out = NULL;
     *size = 0;
     cbor_item_t *map = cbor_new_definite_map((m->tlp_bytes ? 9 : 7) + (m->planes > 0) + (m->envelope_size > 0) +
-                                              (m->fetch_port > 0));
+                                              (m->fetch_port > 0) + (m->then[0] != '\0'));
     if (!map) {
         return TL_ERR_NOMEM;
     }
@@ -44,6 +44,9 @@ tl_status tl_manifest_encode(const tl_manifest *m, uint8_t **out, size_t *size)
     }
     if (ok && m->planes > 0) {
         ok = add(map, "planes", cbor_build_uint8((uint8_t)m->planes));
+    }
+    if (ok && m->then[0]) {
+        ok = add(map, "then", cbor_build_string(m->then));
     }
     if (ok && m->fetch_port > 0) {
         ok = add(map, "port", cbor_build_uint16(m->fetch_port));
@@ -134,6 +137,8 @@ tl_status tl_manifest_decode(const uint8_t *data, size_t size, tl_manifest *m)
         } else if (key_is(k, "planes")) {
             ok = cbor_isa_uint(v) && cbor_get_int(v) >= 1 && cbor_get_int(v) <= 8;
             m->planes = ok ? (int)cbor_get_int(v) : 0;
+        } else if (key_is(k, "then")) {
+            ok = text(v, m->then, sizeof m->then) && m->then[0];
         } else if (key_is(k, "port")) {
             ok = cbor_isa_uint(v) && cbor_get_int(v) >= 1 && cbor_get_int(v) <= 65535;
             m->fetch_port = ok ? (uint16_t)cbor_get_int(v) : 0;

@@ -56,9 +56,13 @@ static int64_t instructions(const tl_variant *v, const tl_device_profile *d)
 tl_status tl_plan_choose(const tl_variant *v, int count, const tl_device_profile *d, const tl_channel *c,
                          double deadline_s, tl_plan *plan)
 {
+    if (!plan) {
+        return TL_ERR_ARG;
+    }
     memset(plan, 0, sizeof *plan);
     plan->index = -1;
-    if (!v || count < 0 || !d || !c || !plan) {
+    plan->then_index = -1;
+    if (!v || count < 0 || !d || !c) {
         return TL_ERR_ARG;
     }
     if (count == 0) {
@@ -161,6 +165,16 @@ tl_status tl_plan_choose(const tl_variant *v, int count, const tl_device_profile
                      "%s: accuracy %.4f, %llu bytes%s, download %.3f s + inference %.3f s%s, %.3g J", b->name,
                      (double)b->accuracy, (unsigned long long)b->bytes, dense, plan->download_s, plan->inference_s,
                      timed_by, plan->energy_j);
+            /* The deadline cost accuracy: the best without it follows. (A
+             * prefix needs no follower: the rest of its stream is that.) */
+            tl_plan unhurried;
+            if (deadline_s > 0 && tl_plan_choose(v, count, d, c, 0, &unhurried) == TL_OK &&
+                v[unhurried.index].accuracy > b->accuracy) {
+                plan->then_index = unhurried.index;
+                const size_t used = strlen(plan->reason);
+                snprintf(plan->reason + used, sizeof plan->reason - used, "; then %s (accuracy %.4f)",
+                         v[unhurried.index].name, (double)v[unhurried.index].accuracy);
+            }
         }
         return TL_OK;
     }

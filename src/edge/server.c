@@ -496,7 +496,7 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
     coap_add_option(response, COAP_OPTION_CONTENT_FORMAT,
                     coap_encode_var_safe(format, sizeof format, COAP_MEDIATYPE_APPLICATION_CBOR), format);
     const uint16_t fetch_port = next_download_port(server);
-    if (p.prefix_planes > 0 || fetch_port) {
+    if (p.prefix_planes > 0 || fetch_port || p.then_index >= 0) {
         /* The deadline is met by a progressive prefix: say which; and
          * which worker the blocks come from. */
         tl_manifest m = model->facts[p.index];
@@ -504,6 +504,9 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
         size_t size;
         m.planes = p.prefix_planes;
         m.fetch_port = fetch_port;
+        if (p.then_index >= 0) { /* a smaller one first: the deadline; this one next */
+            snprintf(m.then, sizeof m.then, "%s", model->variants[p.then_index].name);
+        }
         if (tl_manifest_encode(&m, &cbor, &size) != TL_OK) {
             reply_text(response, COAP_RESPONSE_CODE_INTERNAL_ERROR, "cannot make the manifest");
             return;
@@ -514,9 +517,12 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
         coap_add_data(response, model->manifest_sizes[p.index], model->manifests[p.index]);
     }
     if (!server->options->quiet) {
-        char from[32] = "";
+        char from[80] = "";
+        if (p.then_index >= 0) {
+            snprintf(from, sizeof from, ", then %s", model->variants[p.then_index].name);
+        }
         if (fetch_port) {
-            snprintf(from, sizeof from, ", from port %u", fetch_port);
+            snprintf(from + strlen(from), sizeof from - strlen(from), ", from port %u", fetch_port);
         }
         fprintf(stderr, "plan %s [%s] -> %s version %d %s (%llu bytes%s%s)\n", device[0] ? device : "-", context,
                 model->name, model->version, model->variants[p.index].name,
