@@ -399,6 +399,9 @@ static void output_over_input(uint8_t *b)
     uint32_t *plan = (uint32_t *)(void *)(b + section(b, TL_SEC_PLAN)->offset);
     plan[ops_of(b)[1].output] = plan[ops_of(b)[1].inputs[0]] + 4;
 }
+static void huge_arena(uint8_t *b) { ((tl_file_header *)(void *)b)->arena_size = 0xfffffff0u; }
+static void arena_one_past_the_bound(uint8_t *b) { ((tl_file_header *)(void *)b)->arena_size = TL_MAX_ARENA_BYTES + 1; }
+static void arena_at_the_bound(uint8_t *b) { ((tl_file_header *)(void *)b)->arena_size = TL_MAX_ARENA_BYTES; }
 static void bad_magic(uint8_t *b) { b[0] = 'X'; }
 static void bad_version(uint8_t *b) { ((tl_file_header *)(void *)b)->version_major = 9; }
 static void too_many_sections(uint8_t *b) { ((tl_file_header *)(void *)b)->section_count = 1000; }
@@ -456,6 +459,10 @@ static void test_structural_corruptions(void **state)
     assert_int_equal(t, 0);
     assert_int_equal(corrupt(output_over_input, &op, &t), TL_ERR_ARENA);
     assert_int_equal(op, 1);
+    /* An arena a file merely claims is bounded (a host tool allocates it). */
+    assert_int_equal(corrupt(huge_arena, &op, &t), TL_ERR_ARENA);
+    assert_int_equal(corrupt(arena_one_past_the_bound, &op, &t), TL_ERR_ARENA);
+    assert_int_equal(corrupt(arena_at_the_bound, &op, &t), TL_OK); /* more than the plan needs is harmless */
     assert_int_equal(corrupt(bad_magic, &op, &t), TL_ERR_MAGIC);
     assert_int_equal(corrupt(bad_version, &op, &t), TL_ERR_VERSION);
     assert_int_equal(corrupt(too_many_sections, &op, &t), TL_ERR_BOUNDS);
@@ -694,6 +701,23 @@ static void test_progressive_counts_beyond_planes(void **state)
 {
     (void)state;
     assert_int_equal(decode_tampered(grow_last_count, 8), TL_ERR_BOUNDS);
+}
+
+static void overflow_first_sum(tl_progressive_tensor *t, uint32_t n)
+{
+    int32_t *sums = (int32_t *)(void *)(t + n); /* the sums table follows the tensor table */
+    const int32_t least = INT32_MIN;
+    memcpy(&sums[0], &least, sizeof least);
+}
+
+/* A stream whose channel sums push a bias out of int32 when the prefix is
+ * decoded (it overflowed, and the device ran a model the loader refuses)
+ * is refused; the arithmetic is wide, so no overflow happens on the way. */
+static void test_progressive_sums_that_overflow_a_bias_are_refused(void **state)
+{
+    (void)state;
+    assert_int_equal(decode_tampered(overflow_first_sum, 3), TL_ERR_FORMAT);
+    assert_int_equal(decode_tampered(overflow_first_sum, 8), TL_OK); /* all planes: no bias is touched */
 }
 
 /* A record whose bytes are not the values of the filter it names (here,
@@ -2191,6 +2215,7 @@ int main(void)
         cmocka_unit_test(test_progressive_stream),
         cmocka_unit_test(test_progressive_counts_beyond_planes),
         cmocka_unit_test(test_progressive_record_names_its_filter),
+        cmocka_unit_test(test_progressive_sums_that_overflow_a_bias_are_refused),
         cmocka_unit_test(test_transpose_and_pad_run_as_the_naive_reference_says),
         cmocka_unit_test(test_mean_runs_and_its_bad_records_are_refused),
         cmocka_unit_test(test_bad_resize_and_hard_swish_records_are_refused),

@@ -114,6 +114,12 @@ typedef enum tl_exit_kind {
     TL_EXIT_PROBS = 1    /* output is a softmax: confidence is defined */
 } tl_exit_kind;
 
+/* The largest arena a loader accepts (64 MiB): far above a
+ * microcontroller's RAM and any model this runtime is for, and low enough
+ * that a host tool that allocates the arena a file claims cannot be made
+ * to ask for gigabytes by one forged header field. */
+#define TL_MAX_ARENA_BYTES (64u << 20)
+
 /* 64 bytes at offset 0. */
 typedef struct tl_file_header {
     char magic[4];             /* "TLM1" */

@@ -380,6 +380,9 @@ static tl_status check_header(tl_model *m, const void *data)
     if (h->header_size != sizeof(tl_file_header) || h->file_size < h->header_size + sizeof(tl_trailer)) {
         return TL_ERR_FORMAT;
     }
+    if (h->arena_size > TL_MAX_ARENA_BYTES) {
+        return TL_ERR_ARENA;
+    }
     return TL_OK;
 }
 

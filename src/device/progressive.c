@@ -57,10 +57,20 @@ static tl_status fix_biases(const tl_progressive_header *h, const tl_progressive
                 cur.count != v.count || (uint64_t)cur.sums + v.channels > h->sum_count) {
                 return TL_ERR_BOUNDS;
             }
+            /* The sums come from the stream: the arithmetic is done wide and
+             * a bias that would leave int32 refused (an int8 or int16 input's
+             * offset is far below 2^16, so the product fits in 64 bits). */
+            if (op->input_offset < -65536 || op->input_offset > 65536) {
+                return TL_ERR_FORMAT;
+            }
             int32_t *bias = (int32_t *)(void *)(out + (m.weights - m.base) + op->bias);
             for (uint32_t c = 0; c < v.channels; ++c) {
-                const int32_t total = tl_filter_channel_sum(&m, cur.tensor, depthwise, c);
-                bias[c] += op->input_offset * (total - sums[cur.sums + c]);
+                const int64_t total = tl_filter_channel_sum(&m, cur.tensor, depthwise, c);
+                const int64_t fixed = (int64_t)bias[c] + (int64_t)op->input_offset * (total - sums[cur.sums + c]);
+                if (fixed < INT32_MIN || fixed > INT32_MAX) {
+                    return TL_ERR_FORMAT;
+                }
+                bias[c] = (int32_t)fixed;
             }
         }
     }
@@ -161,6 +171,14 @@ tl_status tl_progressive_decode(const uint8_t *stream, size_t size, uint8_t *out
     tl_sha256_final(&ctx, tr->sha256);
     if (have < 8) {
         tr->signature_alg = TL_SIG_NONE; /* a coarser prefix is not the signed model */
+    }
+    /* What was decoded is checked whole, as any model is, before anyone
+     * runs it: the stream's digests say only that these are the bytes the
+     * publisher sent, and the biases were rewritten since. */
+    tl_model decoded;
+    s = tl_model_load(&decoded, out, h.model_size, 0);
+    if (s != TL_OK) {
+        return s;
     }
     *planes = have;
     *model_size = h.model_size;

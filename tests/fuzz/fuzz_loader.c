@@ -1,6 +1,7 @@
 /* fuzz_loader.c - libFuzzer target for the device loader and interpreter.
  *
- * The digest check is skipped so mutations reach the structural checks;
+ * The digest check is skipped so mutations reach the structural checks
+ * (a progressive stream's plane digests are recomputed for the same reason);
  * whatever loads is made dense (tl_model_densify) and run on every exit.
  * The same bytes also go through the layer pipeline as if arriving in
  * blocks, with the digest recomputed so they reach its end; what it
@@ -70,6 +71,29 @@ static void pipeline(uint8_t *buf, size_t size)
     free(arena2);
 }
 
+/* A progressive stream's plane digests made right for its bytes, as an
+ * attacker who controls the whole stream could: mutations then reach the
+ * decoder's structure checks and its arithmetic, not only the digest. */
+static void redigest_planes(uint8_t *buf, size_t size)
+{
+    tl_progressive_header h;
+    if (size < sizeof h) {
+        return;
+    }
+    memcpy(&h, buf, sizeof h);
+    const uint64_t planes_at = sizeof h + (uint64_t)h.tensor_count * sizeof(tl_progressive_tensor) +
+                               (uint64_t)h.sum_count * 4 + h.skeleton_size;
+    memset(h.plane_sha256, 0, sizeof h.plane_sha256);
+    memcpy(buf, &h, sizeof h);
+    for (uint64_t k = 0; k < 8 && planes_at + (k + 1) * (uint64_t)h.plane_size <= size; ++k) {
+        tl_sha256 ctx;
+        tl_sha256_init(&ctx);
+        tl_sha256_update(&ctx, buf, (size_t)(planes_at + (k + 1) * (uint64_t)h.plane_size));
+        tl_sha256_final(&ctx, h.plane_sha256[k]);
+    }
+    memcpy(buf, &h, sizeof h);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t *buf = aligned_alloc(16, (size + 16) / 16 * 16);
@@ -82,6 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size >= 4 && memcmp(data, TL_PROGRESSIVE_MAGIC, 4) == 0) {
         static uint8_t decoded[1 << 16] __attribute__((aligned(16)));
         uint32_t planes, model_size;
+        redigest_planes(buf, size);
         if (tl_progressive_decode(buf, size, decoded, sizeof decoded, &planes, &model_size) == TL_OK) {
             memcpy(buf, decoded, model_size < size ? model_size : size);
             size = model_size < size ? model_size : size;
