@@ -20,8 +20,8 @@ if [ ! -r /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
     echo "skipped: dataset-fashion-mnist is not installed"; exit 77
 fi
 work=$(mktemp -d)
-server_pid=""; dtls_pid=""; watch_pid=""
-cleanup() { for p in $server_pid $dtls_pid $watch_pid; do kill "$p" 2>/dev/null; done; rm -rf "$work"; }
+server_pid=""; dtls_pid=""; watch_pid=""; watch_b_pid=""
+cleanup() { for p in $server_pid $dtls_pid $watch_pid $watch_b_pid; do kill "$p" 2>/dev/null; done; rm -rf "$work"; }
 trap cleanup EXIT
 # shellcheck source=check.sh
 . "$(dirname "$0")/check.sh"
@@ -96,6 +96,12 @@ if [ -n "$client" ]; then
         "$client" -m get "coap://127.0.0.1:$port/plan?name=fashion&flash=1&ram=1&macs=5&rate=1&densify=yes"
     check "context without a device" 0 "context needs device=ID" -- \
         "$client" -m post "coap://127.0.0.1:$port/context?location=hall"
+    check "a device name too long to keep: refused, not cut" 0 "device= has more than 63 bytes" -- \
+        "$client" -m post "coap://127.0.0.1:$port/context?device=dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd&location=hall"
+    check "model version with letters: refused, not read as 1" 0 "version is a whole number from 1" -- \
+        "$client" -m get "coap://127.0.0.1:$port/model?name=fashion&version=1abc&variant=e0-s00-int8"
+    check "model version past int32: refused" 0 "version is a whole number from 1" -- \
+        "$client" -m get "coap://127.0.0.1:$port/model?name=fashion&version=4294967297&variant=e0-s00-int8"
     check "the server still answers" 0 "dev5" -- "$bin" context --server "$srv" --device dev5
 fi
 
@@ -136,8 +142,25 @@ check "energy budget: a reason" 1 "no variant that meets the deadline fits the 1
     --flash 256K --ram 64K --mac-rate 20M --rate 250K --pub "$work/srv.pub" --watch 30 --updates 3 \
     >"$work/watch.log" 2>&1 &
 watch_pid=$!
-for _ in $(seq 50); do grep -q "installed fashion-any" "$work/watch.log" && break; sleep 0.1; done
-check "context change sent" 0 "dev5: location=hall" -- "$bin" context --server "$srv" --device dev5 location=hall
+# A second watcher, whose plan no change of dev5's context touches.
+"$bin" device --server "$srv" --slots "$work/dev5b" --id dev5b --context "task=fashion&location=yard" \
+    --flash 256K --ram 64K --mac-rate 20M --rate 250K --pub "$work/srv.pub" --watch 6 >"$work/watch-b.log" 2>&1 &
+watch_b_pid=$!
+for _ in $(seq 50); do grep -q "installed fashion-any" "$work/watch.log" && grep -q "installed fashion-any" \
+    "$work/watch-b.log" && break; sleep 0.1; done
+sleep 0.5 # the publications just made reach every watcher first
+notified_b=$(grep -c "notified" "$work/watch-b.log")
+check "context of a made-up device: no one notified" 0 "ghost: location=hall" -- \
+    "$bin" context --server "$srv" --device ghost location=hall
+sleep 0.5
+check "context of a made-up device: the other watcher not notified" 0 "^$notified_b ?$" -- \
+    grep -c "notified" "$work/watch-b.log"
+notified_5=$(grep -c "notified" "$work/watch.log")
+check "context change of no consequence sent" 0 "dev5: app=counter" -- \
+    "$bin" context --server "$srv" --device dev5 app=counter
+sleep 0.5
+check "context change of no consequence: no notification" 0 "^$notified_5 ?$" -- grep -c "notified" "$work/watch.log"
+check "context change sent" 0 "dev5: app=counter&location=hall" -- "$bin" context --server "$srv" --device dev5 location=hall
 for _ in $(seq 50); do grep -q "installed fashion-hall" "$work/watch.log" && break; sleep 0.1; done
 "$bin" library add --db "$work/lib.db" --name fashion-hall --catalogue "$work/cat" --key "$work/srv.key" >/dev/null
 for _ in $(seq 100); do kill -0 "$watch_pid" 2>/dev/null || break; sleep 0.1; done
@@ -146,8 +169,26 @@ check "watching device: first model by context" "$watch_status" "installed fashi
 check "context change: notified and replaced" 0 "notified .*fashion-hall.*installed fashion-hall e0-s00-int8 version 1" -- \
     cat "$work/watch.log"
 check "new version: notified and replaced" 0 "installed fashion-hall e0-s00-int8 version 2" -- cat "$work/watch.log"
-check "context kept by the server" 0 "dev5: task=fashion&location=hall|dev5: location=hall" -- \
+check "context kept by the server" 0 "dev5: app=counter&location=hall" -- \
     "$bin" context --server "$srv" --device dev5
+wait "$watch_b_pid"; watch_b_pid=""
+
+# A stranger floods /context with made-up devices (4,400 CoAP POSTs, NON,
+# written by bash straight to a UDP socket): the table evicts, so a real
+# device can still set its context (it used to get 5.03 once 4,096 were in).
+hex=(); for b in $(seq 0 255); do hex+=("$(printf '\\x%02x' "$b")"); done
+exec 3<>"/dev/udp/127.0.0.1/$port"
+for i in $(seq 4400); do
+    q="device=f$i"
+    printf "\x50\x02${hex[$((i >> 8))]}${hex[$((i & 255))]}\xb7context${hex[$((0x40 + ${#q}))]}%s\x03k=v" "$q" >&3
+    [ $((i % 100)) -eq 0 ] && sleep 0.05
+done
+exec 3>&-
+sleep 0.5
+check "context flood: a device still sets its context" 0 "dev-after-flood: location=hall" -- \
+    "$bin" context --server "$srv" --device dev-after-flood location=hall
+check "context flood: the flooder's oldest went first" 0 "^f1: \\(no context\\)" -- "$bin" context --server "$srv" --device f1
+check "context flood: its latest kept" 0 "f4400: k=v" -- "$bin" context --server "$srv" --device f4400
 
 # Progressive: a device with no model runs its first planes before the rest arrives.
 check "progressive: prefix first" 0 "first inference after .* \([3-7] of 8 planes\) installed fashion e0-s00-int8 .*prefix of e0-s00-int8 version 1 \([3-7] of 8 planes\): accuracy" -- \

@@ -63,11 +63,19 @@
 #include "tinylarge/library.h"
 #include "tinylarge/host.h"
 
-enum { MAX_DEVICES = 4096, MAX_PSK = 1024, CACHE_ENTRIES = 32, CONTEXT_BYTES = 256, MAX_WORKERS = 64 };
+/* The context table is bounded: when full, the least recently used entry
+ * goes; one source address holds at most MAX_DEVICES_PER_SOURCE entries
+ * (beyond, its own least recently used goes), so a stranger posting
+ * contexts for made-up devices churns its own entries, not others'. */
+enum { MAX_DEVICES = 4096, MAX_DEVICES_PER_SOURCE = 256, MAX_PSK = 1024, CACHE_ENTRIES = 32, CONTEXT_BYTES = 256,
+       MAX_WORKERS = 64 };
 
 typedef struct device_context {
     char id[64];
     char context[CONTEXT_BYTES];    /* "k=v&k=v" */
+    unsigned long used;             /* when last read or written (the server's clock) */
+    uint32_t source;                /* the IPv4 address that made the entry */
+    char *observed;                 /* the query of the device's observation of /plan, or NULL */
 } device_context;
 
 /* Model bytes by (name, version, variant, form): a block request costs a
@@ -113,6 +121,7 @@ typedef struct tl_edge_server {
     coap_resource_t *round;         /* federated rounds: observable */
     tl_infer_service *infer;        /* the edge model's batched inference, or NULL */
     tl_split_server *split;         /* the edge's half of split learning, or NULL */
+    int replan;                     /* a device's plan changed with its context: notify at the next poll */
     uint16_t port;
     pid_t workers[MAX_WORKERS];     /* download workers on port + 1 + i (0: gone) */
     int worker_count;
@@ -151,6 +160,34 @@ static const char *query_value(const coap_string_t *query, const char *key, char
         p = stop_at + 1;
     }
     return NULL;
+}
+
+/* Whether a query has `key` at all (its value of any length). */
+static int query_has(const coap_string_t *query, const char *key)
+{
+    const size_t klen = strlen(key);
+    const char *p = query ? (const char *)query->s : NULL, *end = p ? p + query->length : NULL;
+    while (p && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop_at = amp ? amp : end;
+        if ((size_t)(stop_at - p) > klen && !strncmp(p, key, klen) && p[klen] == '=') {
+            return 1;
+        }
+        p = stop_at + 1;
+    }
+    return 0;
+}
+
+/* Digits only, 1 to INT32_MAX; else -1 ("1abc" and "4294967297" are not 1). */
+static int whole_number(const char *text)
+{
+    long long v = 0;
+    for (const char *p = text; *p; ++p) {
+        if (*p < '0' || *p > '9' || (v = v * 10 + (*p - '0')) > 0x7fffffff) {
+            return -1;
+        }
+    }
+    return text[0] ? (int)v : -1;
 }
 
 static void reply_text(coap_pdu_t *response, coap_pdu_code_t code, const char *text)
@@ -201,19 +238,51 @@ static int context_merge(char *context, size_t size, const coap_string_t *query)
     return 0;
 }
 
-static device_context *find_device(tl_edge_server *server, const char *id, int create)
+/* The remote IPv4 address of a session (0 for another family). */
+static uint32_t session_source(coap_session_t *session)
 {
+    const coap_address_t *a = session ? coap_session_get_addr_remote(session) : NULL;
+    return a && a->addr.sa.sa_family == AF_INET ? a->addr.sin.sin_addr.s_addr : 0;
+}
+
+/* The device's entry, or (create) a new one for it made by `source`,
+ * evicting as the table's bounds say; NULL if absent and not created. */
+static device_context *find_device(tl_edge_server *server, const char *id, int create, uint32_t source)
+{
+    int lru = -1, lru_same = -1, same = 0;
     for (int i = 0; i < server->device_count; ++i) {
-        if (!strcmp(server->devices[i].id, id)) {
-            return &server->devices[i];
+        device_context *d = &server->devices[i];
+        if (!strcmp(d->id, id)) {
+            d->used = ++server->clock;
+            return d;
+        }
+        if (lru < 0 || d->used < server->devices[lru].used) {
+            lru = i;
+        }
+        if (d->source == source) {
+            ++same;
+            if (lru_same < 0 || d->used < server->devices[lru_same].used) {
+                lru_same = i;
+            }
         }
     }
-    if (!create || server->device_count == MAX_DEVICES) {
+    if (!create || strlen(id) >= sizeof server->devices[0].id) {
         return NULL;
     }
-    device_context *d = &server->devices[server->device_count++];
+    int slot = server->device_count;
+    if (same >= MAX_DEVICES_PER_SOURCE) {
+        slot = lru_same;
+    } else if (server->device_count == MAX_DEVICES) {
+        slot = lru;
+    } else {
+        ++server->device_count;
+    }
+    device_context *d = &server->devices[slot];
+    free(d->observed);
+    memset(d, 0, sizeof *d);
     snprintf(d->id, sizeof d->id, "%s", id);
-    d->context[0] = '\0';
+    d->used = ++server->clock;
+    d->source = source;
     return d;
 }
 
@@ -239,19 +308,34 @@ static const tl_psk *psk_entry(const tl_edge_server *server, const char *identit
 }
 
 /* Which device a request speaks for: its DTLS identity when there is one
- * (a device cannot pose as another), else the device= it names. 0 if a
- * DTLS device names someone else. */
+ * (a device cannot pose as another), else the device= it names. 1, or 0
+ * when a DTLS device names someone else, or DEVICE_TOO_LONG (device[] is
+ * then empty: a name cut short would be another device's). */
+enum { DEVICE_TOO_LONG = -1 };
 static int request_device(const tl_edge_server *server, coap_session_t *session, const coap_string_t *query,
                           char *device, size_t size)
 {
     char identity[64], named[64] = "";
+    device[0] = '\0';
     session_identity(server, session, identity, sizeof identity);
-    query_value(query, "device", named, sizeof named);
+    if (!query_value(query, "device", named, sizeof named) && query_has(query, "device")) {
+        return DEVICE_TOO_LONG;
+    }
     if (identity[0]) {
         snprintf(device, size, "%s", identity);
         return !named[0] || !strcmp(named, identity);
     }
     snprintf(device, size, "%s", named);
+    return 1;
+}
+
+/* Answers a request whose device= is too long; 1 if it did. */
+static int refused_device(coap_pdu_t *response, int status)
+{
+    if (status != DEVICE_TOO_LONG) {
+        return 0;
+    }
+    reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "device= has more than 63 bytes");
     return 1;
 }
 
@@ -446,12 +530,72 @@ static uint16_t next_download_port(tl_edge_server *server)
     return 0;
 }
 
+/* The plan for a decoded /plan request from `device` (its context as the
+ * network set it overlaying what the request says): 0 and the model and
+ * the planner's choice, or the CoAP code of the refusal and its reason.
+ * With fetch, a model missing here may be fetched from the upstream. */
+static coap_pdu_code_t make_plan(tl_edge_server *server, const tl_plan_request *want, const char *device, int fetch,
+                                 char *context, const served_model **model, tl_plan *p, char *error,
+                                 size_t error_size)
+{
+    context[0] = '\0';
+    const device_context *known = device[0] ? find_device(server, device, 0, 0) : NULL;
+    if (context_merge(context, CONTEXT_BYTES,
+                      &(coap_string_t){ strlen(want->context), (uint8_t *)(uintptr_t)want->context }) != 0 ||
+        (known && known->context[0] &&
+         context_merge(context, CONTEXT_BYTES,
+                       &(coap_string_t){ strlen(known->context), (uint8_t *)(uintptr_t)known->context }) != 0)) {
+        snprintf(error, error_size, "context too long");
+        return COAP_RESPONSE_CODE_BAD_REQUEST;
+    }
+    *model = find_model(server, want->name, context, error, error_size);
+    if (!*model && server->upstream && fetch) {
+        *model = fetch_missing(server, want->name, context, error, error_size);
+    }
+    if (!*model) {
+        return COAP_RESPONSE_CODE_NOT_FOUND;
+    }
+    const tl_channel c = { 0, 0, 0.5, want->rate_bps, 0.05, 1024 };
+    if (tl_plan_choose((*model)->variants, (*model)->count, &want->profile, &c, want->deadline_s, p) != TL_OK) {
+        snprintf(error, error_size, "%s", p->reason);
+        return COAP_RESPONSE_CODE(422);
+    }
+    return 0;
+}
+
+/* Keeps (or, on deregistration, drops) the query a device observes /plan
+ * with: a change of its context then notifies that observation alone. */
+static void note_observation(tl_edge_server *server, coap_session_t *session, const coap_pdu_t *request,
+                             const coap_string_t *query, const char *device)
+{
+    coap_opt_iterator_t it;
+    const coap_opt_t *observe = device[0] ? coap_check_option(request, COAP_OPTION_OBSERVE, &it) : NULL;
+    if (!observe || !query) {
+        return;
+    }
+    const int registering = coap_decode_var_bytes(coap_opt_value(observe), coap_opt_length(observe)) ==
+                            COAP_OBSERVE_ESTABLISH;
+    device_context *d = find_device(server, device, registering, session_source(session));
+    if (!d) {
+        return;
+    }
+    if (d->observed && registering && strlen(d->observed) == query->length &&
+        !memcmp(d->observed, query->s, query->length)) {
+        return; /* a notification: the observation is the one kept */
+    }
+    free(d->observed);
+    d->observed = NULL;
+    if (registering && (d->observed = malloc(query->length + 1)) != NULL) {
+        memcpy(d->observed, query->s, query->length);
+        d->observed[query->length] = '\0';
+    }
+}
+
 static void handle_plan(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
                         const coap_string_t *query, coap_pdu_t *response)
 {
     tl_edge_server *server = coap_get_app_data(coap_session_get_context(session));
     (void)resource;
-    (void)request;
     char device[64], error[320];
     tl_plan_request want;
     if (tl_plan_request_decode(query ? (const char *)query->s : "", query ? query->length : 0, &want, error,
@@ -459,36 +603,21 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
         reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, error);
         return;
     }
-    if (!request_device(server, session, query, device, sizeof device)) {
+    const int speaks = request_device(server, session, query, device, sizeof device);
+    if (refused_device(response, speaks)) {
+        return;
+    }
+    if (!speaks) {
         reply_text(response, COAP_RESPONSE_CODE_FORBIDDEN, "device= differs from the DTLS identity");
         return;
     }
-    /* The context: what the device says, overridden by what the network
-     * has set for it (newer knowledge of its situation). */
-    char context[CONTEXT_BYTES] = "";
-    const device_context *known = device[0] ? find_device(server, device, 0) : NULL;
-    if (context_merge(context, sizeof context,
-                      &(coap_string_t){ strlen(want.context), (uint8_t *)(uintptr_t)want.context }) != 0 ||
-        (known && known->context[0] &&
-         context_merge(context, sizeof context,
-                       &(coap_string_t){ strlen(known->context), (uint8_t *)(uintptr_t)known->context }) != 0)) {
-        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "context too long");
-        return;
-    }
-    const served_model *model = find_model(server, want.name, context, error, sizeof error);
-    if (!model && server->upstream) {
-        model = fetch_missing(server, want.name, context, error, sizeof error);
-    }
-    if (!model) {
-        reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, error);
-        return;
-    }
-    const tl_device_profile d = want.profile;
-    const tl_channel c = { 0, 0, 0.5, want.rate_bps, 0.05, 1024 };
-    const double dl = want.deadline_s;
+    note_observation(server, session, request, query, device);
+    char context[CONTEXT_BYTES];
+    const served_model *model;
     tl_plan p;
-    if (tl_plan_choose(model->variants, model->count, &d, &c, dl, &p) != TL_OK) {
-        reply_text(response, COAP_RESPONSE_CODE(422), p.reason);
+    const coap_pdu_code_t refused = make_plan(server, &want, device, 1, context, &model, &p, error, sizeof error);
+    if (refused) {
+        reply_text(response, refused, error);
         return;
     }
     coap_pdu_set_code(response, COAP_RESPONSE_CODE_CONTENT);
@@ -590,7 +719,12 @@ static void handle_model(coap_resource_t *resource, coap_session_t *session, con
         reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "form is tlm or tlp");
         return;
     }
-    cache_entry *e = cached_model(server, name, atoi(version), variant, !strcmp(form, "tlp"), error, sizeof error);
+    const int v = whole_number(version);
+    if (v < 1) {
+        reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "version is a whole number from 1");
+        return;
+    }
+    cache_entry *e = cached_model(server, name, v, variant, !strcmp(form, "tlp"), error, sizeof error);
     if (!e) {
         reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, error);
         return;
@@ -602,13 +736,37 @@ static void handle_model(coap_resource_t *resource, coap_session_t *session, con
                                  -1, 0, e->size, e->data, cache_release, e);
 }
 
+/* What the device's observation of /plan would be answered now, as text
+ * to compare ("" if it observes nothing). */
+static void observed_plan(tl_edge_server *server, const device_context *d, char *out, size_t size)
+{
+    out[0] = '\0';
+    tl_plan_request want;
+    char error[320], context[CONTEXT_BYTES];
+    if (!d->observed || tl_plan_request_decode(d->observed, strlen(d->observed), &want, error, sizeof error) != TL_OK) {
+        return;
+    }
+    const served_model *model = NULL;
+    tl_plan p;
+    const coap_pdu_code_t refused = make_plan(server, &want, d->id, 0, context, &model, &p, error, sizeof error);
+    if (refused) {
+        snprintf(out, size, "refused %d: %.160s", (int)refused, error);
+    } else {
+        snprintf(out, size, "%.64s %d %d %d %d", model->name, model->version, p.index, p.prefix_planes, p.then_index);
+    }
+}
+
 static void handle_context(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
                            const coap_string_t *query, coap_pdu_t *response)
 {
     tl_edge_server *server = coap_get_app_data(coap_session_get_context(session));
     (void)resource;
     char device[64], identity[64];
-    if (!request_device(server, session, query, device, sizeof device) || !device[0]) {
+    const int speaks = request_device(server, session, query, device, sizeof device);
+    if (refused_device(response, speaks)) {
+        return;
+    }
+    if (!speaks || !device[0]) {
         char named[64] = "";
         session_identity(server, session, identity, sizeof identity);
         const tl_psk *entry = identity[0] ? psk_entry(server, identity) : NULL;
@@ -621,10 +779,10 @@ static void handle_context(coap_resource_t *resource, coap_session_t *session, c
         snprintf(device, sizeof device, "%s", named); /* an operator speaks for the device it names */
     }
     const int write = coap_pdu_get_code(request) != COAP_REQUEST_CODE_GET;
-    device_context *d = find_device(server, device, write);
+    device_context *d = find_device(server, device, write, session_source(session));
     if (!d) {
-        reply_text(response, write ? COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE : COAP_RESPONSE_CODE_CONTENT,
-                   write ? "too many devices" : "");
+        reply_text(response, write ? COAP_RESPONSE_CODE_BAD_REQUEST : COAP_RESPONSE_CODE_CONTENT,
+                   write ? "bad device name" : "");
         return;
     }
     if (write) {
@@ -634,11 +792,24 @@ static void handle_context(coap_resource_t *resource, coap_session_t *session, c
             reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "context too long");
             return;
         }
+        /* Only this device's own observation can get another plan, so
+         * observers are notified only when that plan changes: a context
+         * posted for a made-up device, a device that observes nothing or
+         * a key no model is tagged with notifies no one. (libcoap 4.3
+         * ignores the query given to coap_resource_notify_observers, so
+         * when it does change every observer of /plan is asked again; the
+         * notifications then wait for the next poll, at most one round of
+         * them a poll interval, however fast contexts are posted.) */
+        char before[192], after[192];
+        observed_plan(server, d, before, sizeof before);
         memcpy(d->context, merged, sizeof merged);
+        observed_plan(server, d, after, sizeof after);
+        const int changed = strcmp(before, after) != 0;
         if (!server->options->quiet) {
-            fprintf(stderr, "context %s [%s]: notifying observers\n", d->id, d->context);
+            fprintf(stderr, "context %s [%s]: %s\n", d->id, d->context,
+                    !d->observed ? "not observing" : changed ? "its plan changed, notifying observers" : "its plan is the same");
         }
-        coap_resource_notify_observers(server->plan, NULL);
+        server->replan |= d->observed && changed;
     }
     reply_text(response, write ? COAP_RESPONSE_CODE_CHANGED : COAP_RESPONSE_CODE_CONTENT, d->context);
 }
@@ -767,7 +938,11 @@ static void handle_update(coap_resource_t *resource, coap_session_t *session, co
         reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, "this server runs no rounds");
         return;
     }
-    if (!request_device(server, session, query, device, sizeof device) || !device[0]) {
+    const int speaks = request_device(server, session, query, device, sizeof device);
+    if (refused_device(response, speaks)) {
+        return;
+    }
+    if (!speaks || !device[0]) {
         reply_text(response, device[0] ? COAP_RESPONSE_CODE_FORBIDDEN : COAP_RESPONSE_CODE_BAD_REQUEST,
                    device[0] ? "a device sends its own updates only" : "update needs device=ID");
         return;
@@ -878,7 +1053,11 @@ static void handle_secagg_get(coap_resource_t *resource, coap_session_t *session
     if (!strcmp(step, "roster")) {
         s = tl_round_roster(server->library, server->options->federate, round, &data, &size, error, sizeof error);
     } else if (!strcmp(step, "held")) {
-        if (!request_device(server, session, query, device, sizeof device) || !device[0]) {
+        const int speaks = request_device(server, session, query, device, sizeof device);
+    if (refused_device(response, speaks)) {
+        return;
+    }
+    if (!speaks || !device[0]) {
             reply_text(response, device[0] ? COAP_RESPONSE_CODE_FORBIDDEN : COAP_RESPONSE_CODE_BAD_REQUEST,
                        device[0] ? "a device reads the boxes dealt to it only" : "held needs device=ID");
             return;
@@ -908,7 +1087,11 @@ static void handle_secagg_put(coap_resource_t *resource, coap_session_t *session
     if (!secagg_query(server, query, &round, step, sizeof step, response)) {
         return;
     }
-    if (!request_device(server, session, query, device, sizeof device) || !device[0]) {
+    const int speaks = request_device(server, session, query, device, sizeof device);
+    if (refused_device(response, speaks)) {
+        return;
+    }
+    if (!speaks || !device[0]) {
         reply_text(response, device[0] ? COAP_RESPONSE_CODE_FORBIDDEN : COAP_RESPONSE_CODE_BAD_REQUEST,
                    device[0] ? "a device takes its own steps only" : "secagg needs device=ID");
         return;
@@ -998,12 +1181,12 @@ static void infer_rest(tl_edge_server *server, const coap_pdu_t *request, const 
     query_value(query, "variant", variant, sizeof variant);
     char *end = NULL;
     const long k = strtol(cut_text, &end, 10);
-    if (!name[0] || !variant[0] || atoi(version_text) < 1 || *end || k < 0 || k > 65535) {
+    if (!name[0] || !variant[0] || whole_number(version_text) < 1 || !cut_text[0] || *end || k < 0 || k > 65535) {
         reply_text(response, COAP_RESPONSE_CODE_BAD_REQUEST, "a cut needs cut=K (operators run on the device), "
                                                              "name=, version= and variant= of the model");
         return;
     }
-    cache_entry *e = cached_model(server, name, atoi(version_text), variant, 0, error, sizeof error);
+    cache_entry *e = cached_model(server, name, whole_number(version_text), variant, 0, error, sizeof error);
     if (!e) {
         reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, error);
         return;
@@ -1546,6 +1729,10 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
         if (tl_monotonic_seconds() >= next_poll) {
             int64_t g;
             char why[320];
+            if (server->replan) {
+                coap_resource_notify_observers(server->plan, NULL);
+                server->replan = 0;
+            }
             if (tl_library_generation(server->library, &g) == TL_OK && g != generation) {
                 /* A version was published or removed: plan again for everyone. */
                 if (reload(server, why, sizeof why) == TL_OK) {
@@ -1590,6 +1777,9 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
     }
     free_models(server->models, server->model_count);
     close_libraries(server);
+    for (int i = 0; i < server->device_count; ++i) {
+        free(server->devices[i].observed);
+    }
     return 0;
 }
 
