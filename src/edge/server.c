@@ -339,16 +339,23 @@ static int refused_device(coap_pdu_t *response, int status)
     return 1;
 }
 
+/* What one snapshot entry holds (not the entry). */
+static void free_model_parts(served_model *m)
+{
+    for (int v = 0; m->manifests && v < m->count; ++v) {
+        free(m->manifests[v]);
+    }
+    free(m->variants);
+    free(m->manifests);
+    free(m->manifest_sizes);
+    free(m->facts);
+    memset(m, 0, sizeof *m);
+}
+
 static void free_models(served_model *models, int count)
 {
     for (int i = 0; i < count; ++i) {
-        for (int v = 0; v < models[i].count; ++v) {
-            free(models[i].manifests[v]);
-        }
-        free(models[i].variants);
-        free(models[i].manifests);
-        free(models[i].manifest_sizes);
-        free(models[i].facts);
+        free_model_parts(&models[i]);
     }
     free(models);
 }
@@ -356,6 +363,7 @@ static void free_models(served_model *models, int count)
 typedef struct listing {
     served_model *models;
     int count, capacity, failed;
+    int skipped;                    /* entries left out: a name or tags too long to keep */
 } listing;
 
 static void list_one(void *ctx, const char *name, int version, int variants, const char *tags)
@@ -372,11 +380,16 @@ static void list_one(void *ctx, const char *name, int version, int variants, con
         l->models = grown;
         l->capacity = capacity;
     }
-    served_model *m = &l->models[l->count++];
+    served_model *m = &l->models[l->count];
     memset(m, 0, sizeof *m);
+    if (strlen(name) >= sizeof m->name || strlen(tags) >= sizeof m->tags) {
+        ++l->skipped; /* cut short, it would name another model or lose a tag: left out */
+        return;
+    }
     snprintf(m->name, sizeof m->name, "%s", name);
     snprintf(m->tags, sizeof m->tags, "%s", tags);
     m->version = version;
+    ++l->count;
 }
 
 static void cache_release(coap_session_t *session, void *data);
@@ -398,11 +411,12 @@ static void drop_cache(tl_edge_server *server)
  * snapshot if anything fails. */
 static tl_status reload(tl_edge_server *server, char *error, size_t error_size)
 {
-    listing l = { NULL, 0, 0, 0 };
+    listing l = { NULL, 0, 0, 0, 0 };
     tl_status s = tl_library_list(server->library, list_one, &l, error, error_size);
     if (s == TL_OK && l.failed) {
         s = TL_ERR_NOMEM;
     }
+    int bad = 0;
     for (int i = 0; s == TL_OK && i < l.count; ++i) {
         served_model *m = &l.models[i];
         m->variants = calloc(TL_CATALOGUE_MAX_VARIANTS, sizeof *m->variants);
@@ -413,18 +427,39 @@ static tl_status reload(tl_edge_server *server, char *error, size_t error_size)
             s = TL_ERR_NOMEM;
             break;
         }
-        s = tl_library_variants(server->library, m->name, m->variants, TL_CATALOGUE_MAX_VARIANTS, &m->count, &m->version, error, error_size);
-        for (int v = 0; s == TL_OK && v < m->count; ++v) {
-            s = tl_library_manifest(server->library, m->name, m->version, m->variants[v].name, &m->facts[v], error,
-                                    error_size);
-            if (s == TL_OK) {
-                s = tl_manifest_encode(&m->facts[v], &m->manifests[v], &m->manifest_sizes[v]);
+        char why[320] = "";
+        tl_status one = tl_library_variants(server->library, m->name, m->variants, TL_CATALOGUE_MAX_VARIANTS,
+                                            &m->count, &m->version, why, sizeof why);
+        for (int v = 0; one == TL_OK && v < m->count; ++v) {
+            one = tl_library_manifest(server->library, m->name, m->version, m->variants[v].name, &m->facts[v], why,
+                                      sizeof why);
+            if (one == TL_OK) {
+                one = tl_manifest_encode(&m->facts[v], &m->manifests[v], &m->manifest_sizes[v]);
             }
+        }
+        if (one != TL_OK) {
+            /* One bad entry is left out; the others are still served. */
+            if (!server->options->quiet) {
+                fprintf(stderr, "library: leaving out %s: %s\n", m->name, why);
+            }
+            ++bad;
+            free_model_parts(m); /* count 0: compacted away below */
+            m->version = -1;
         }
     }
     if (s != TL_OK) {
         free_models(l.models, l.count);
         return s;
+    }
+    int kept = 0;
+    for (int i = 0; i < l.count; ++i) {
+        if (l.models[i].version != -1) {
+            l.models[kept++] = l.models[i];
+        }
+    }
+    l.count = kept;
+    if ((l.skipped || bad) && !server->options->quiet) {
+        fprintf(stderr, "library: %d model(s) left out of this snapshot\n", l.skipped + bad);
     }
     free_models(server->models, server->model_count);
     server->models = l.models;
