@@ -429,6 +429,8 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         "$bin" plan "$cat_dir/catalogue.csv" --flash 64K --ram 64K --mac-rate 20M
     check "plan rejects a bad number" 2 "--flash needs a non-negative number" -- \
         "$bin" plan "$cat_dir/catalogue.csv" --flash lots
+    check "plan rejects a link of 0 bit/s (the server would refuse it)" 2 "--rate takes a positive number, not '0'" -- \
+        "$bin" plan "$cat_dir/catalogue.csv" --flash 64K --ram 64K --mac-rate 20M --rate 0
     # Measured instructions time the inference when the device gives --ips:
     # the sparse variant's fewer MACs take 2.6 times the dense one's instructions.
     printf '%s\n' "variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,prefix_planes,prefix_bytes,prefix_accuracy,dense_bytes,dense_m4_instructions" \

@@ -219,6 +219,21 @@ static void test_library(void **state)
     long_name[sizeof long_name - 1] = '\0';
     assert_int_equal(tl_library_publish(lib, long_name, dir, NULL, NULL, 0, &version, error, sizeof error), TL_ERR_ARG);
     assert_non_null(strstr(error, "a model name has 1 to 63 bytes"));
+    /* Names and tags travel in CoAP queries as they are: a space, a quote,
+     * a '%' or an '&' would be added but never served. */
+    const char *const unservable[] = { "fashion mnist", "fashion\"", "fashion%20", "a&b", "a=b", "caf\xc3\xa9" };
+    for (size_t i = 0; i < sizeof unservable / sizeof unservable[0]; ++i) {
+        assert_int_equal(tl_library_publish(lib, unservable[i], dir, NULL, NULL, 0, &version, error, sizeof error),
+                         TL_ERR_ARG);
+        assert_non_null(strstr(error, "a model name is letters, digits, '.', '_' and '-' only"));
+    }
+    const char *const bad_tags[][1] = { { "task=fashion mnist" }, { "task=a&b=c" }, { "k%=v" }, { "task=" },
+                                       { "a-key-longer-than-thirty-one-bytes=v" } };
+    for (size_t i = 0; i < sizeof bad_tags / sizeof bad_tags[0]; ++i) {
+        assert_int_equal(tl_library_publish(lib, "tagged", dir, NULL, bad_tags[i], 1, &version, error, sizeof error),
+                         TL_ERR_ARG);
+        assert_non_null(strstr(error, "tag '"));
+    }
     assert_int_equal(tl_library_model(lib, "fashion", 3, "small", 0, &model, &size, error, sizeof error), TL_ERR_ARG);
     assert_non_null(strstr(error, "no variant 'small' in version 3 of 'fashion'"));
     /* A broken model file: nothing of that publication is kept. */

@@ -27,7 +27,7 @@ int tl_cmd_plan(int argc, char **argv)
         { "--bandwidth", TL_OPT_QUANTITY, &c.bandwidth_hz, 0, 0, "HZ", "channel bandwidth (with --snr-db)", NULL },
         { "--snr-db", TL_OPT_DOUBLE, &c.snr_db, -1000, 1000, "DB", "signal-to-noise ratio", NULL },
         { "--efficiency", TL_OPT_DOUBLE, &c.efficiency, 0, 1, "X", "share of the Shannon rate achieved (default 0.5)", NULL },
-        { "--rate", TL_OPT_QUANTITY, &c.measured_bps, 0, 0, "BIT/S", "a measured rate instead of bandwidth and SNR", NULL },
+        { "--rate", TL_OPT_QUANTITY, &c.measured_bps, 1, 1e12, "BIT/S", "a measured rate instead of bandwidth and SNR", NULL },
         { "--rtt", TL_OPT_DOUBLE, &c.rtt_s, 0, 0, "SECONDS", "round trip per block (default 0.05)", NULL },
         { "--block", TL_OPT_QUANTITY, &block, 16, 1048576, "BYTES", "block size (default 1024)", NULL },
         { NULL, TL_OPT_END, NULL, 0, 0, NULL, NULL, NULL },

@@ -674,7 +674,7 @@ int tl_cmd_device(int argc, char **argv)
         { "--id", TL_OPT_TEXT, &o.device_id, 0, 0, "ID", "the device's name to the server (for /context)", NULL },
         { "--psk", TL_OPT_TEXT, &psk_file, 0, 0, "FILE", "DTLS with the identity in FILE ('identity hex-key')", NULL },
         { "", TL_OPT_GROUP, NULL, 0, 0, NULL, NULL, device },
-        { "--rate", TL_OPT_QUANTITY, &o.rate_bps, 0, 0, "BPS", "the channel rate the planner counts on (required)", NULL },
+        { "--rate", TL_OPT_QUANTITY, &o.rate_bps, 1, 1e12, "BPS", "the channel rate the planner counts on (required)", NULL },
         { "--progressive", TL_OPT_FLAG, &o.progressive, 0, 0, NULL, "download the bit-plane stream; a device with no model\n"
           "runs the first planes as soon as they arrive", NULL },
         { "--first-planes", TL_OPT_U32, &first_planes, 1, 8, "N", "the smallest prefix worth running (default: the\n"
