@@ -54,6 +54,7 @@ bench: build
 	@bench/run.sh $(BUILD) $(SHARED)
 	@bench/run-training.sh $(BUILD)
 	@bench/edge.sh $(BUILD)
+	@bench/hostile.sh $(BUILD)
 
 # The compression results on the full test split (trains a student: ~1 hour).
 bench-accuracy: build

@@ -49,6 +49,13 @@ typedef struct tl_serve_options {
      * idle ones left from earlier downloads slowed the ones under way. */
     unsigned session_timeout;
     unsigned max_idle_sessions;
+    /* DTLS sessions still in their handshake (0: 4096): beyond, the least
+     * recently active is dropped, so spoofed ClientHellos cannot grow the
+     * server without bound (libcoap 4.3.1 with GnuTLS keeps ~9 KB for each,
+     * cookie or not). Too few and a flood pushes real devices' handshakes
+     * out before they finish: 4096 lasts 2 s at 2,000 spoofed hellos a
+     * second (docs/benchmarks.md). */
+    unsigned max_handshakes;
     /* Download workers (0: none): processes of their own, each on its own
      * core, serving /model on port + 1 .. port + workers; a plan names one
      * of them to each device in turn. Control (/plan, /context, rounds,

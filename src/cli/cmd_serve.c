@@ -49,6 +49,10 @@ int tl_cmd_serve(int argc, char **argv)
           "least recently used dropped first (default 10000; keep it above the\n"
           "devices downloading at once: a session between two of a device's\n"
           "requests counts as idle)", NULL },
+        { "--max-handshakes", TL_OPT_U32, &o.max_handshakes, 1, 1000000, "N", "with --psk: at most N DTLS handshakes\n"
+          "under way, the least recently active dropped first (default\n"
+          "4096: about 9 KB each; a flood must then send 2,000 a second\n"
+          "to drop a real device's handshake within 2 s)", NULL },
         { "--workers", TL_OPT_INT, &o.workers, 0, 64, "N", "N download worker processes, one per core, serving\n"
           "/model on PORT+1..PORT+N; each plan names one (default 0: this\n"
           "process serves every download)", NULL },
@@ -83,7 +87,7 @@ int tl_cmd_serve(int argc, char **argv)
     const tl_command_spec spec = {
         "serve",
         "usage: tinylarge serve --db LIB [--host ADDRESS] [--port N] [--psk FILE] [--poll S] [--quiet]\n"
-        "                       [--session-timeout S] [--max-idle-sessions N] [--workers N]\n"
+        "                       [--session-timeout S] [--max-idle-sessions N] [--max-handshakes N] [--workers N]\n"
         "                       [--federate NAME [--round-size K] [--aggregate RULE] [--key NAME.key]\n"
         "                        [--secagg [--round-timeout S] | --fixed-point]]\n"
         "                       [--edge-model CKPT [--infer-batch B] [--infer-wait S]]\n"

@@ -300,6 +300,17 @@ static int on_event(coap_session_t *session, const coap_event_t event)
     return 0;
 }
 
+/* Why a DTLS exchange got no answer, as far as the device can tell. An
+ * error reached it (the server's alert for an identity it does not know,
+ * or the network's word that nothing listens), or nothing did: the
+ * server drops a handshake whose key does not match without a word, and
+ * one too busy (say, under a flood of handshakes) never answers. */
+static const char *dtls_why(const tl_device_client *c)
+{
+    return c->dtls_failed ? "the handshake was refused or nothing listens (an unknown identity, or no server)"
+                          : "the handshake did not finish (a wrong key, or a server too busy to answer)";
+}
+
 /* Uri-Path, then one Uri-Query option per "k=v" of query (may be NULL). */
 static void add_path_query(coap_pdu_t *pdu, const char *path, const char *query)
 {
@@ -812,9 +823,8 @@ tl_status tl_context_set(const char *host, uint16_t port, const tl_psk *psk, con
                          0);
     }
     if (s == TL_OK && !wait_for(c, &c->current, tl_monotonic_seconds() + 10)) {
-        s = fail(reply_text, reply_size, TL_ERR_IO, psk ? "no answer over DTLS from coaps://%s:%u (context): the"
-                 " handshake was refused (unknown identity or wrong key) or the server is gone"
-                 : "no answer from coap://%s:%u (context)", host, port);
+        s = fail(reply_text, reply_size, TL_ERR_IO, psk ? "no answer over DTLS from coaps://%s:%u (context): %s"
+                 : "no answer from coap://%s:%u (context)%s", host, port, psk ? dtls_why(c) : "");
     } else if (s == TL_OK) {
         const int ok = c->current.code == 204 || c->current.code == 205;
         s = ok ? TL_OK : TL_ERR_ARG;
@@ -1364,10 +1374,8 @@ tl_status tl_device_run(const tl_device_options *o, char *msg, size_t msg_size)
                                          : end;
         if (!wait_for(c, &c->plan, until)) {
             if (rounds == 0) {
-                s = fail(msg, msg_size, TL_ERR_IO, o->psk
-                         ? "no answer over DTLS from coaps://%s:%u (plan): the handshake was refused (unknown"
-                           " identity or wrong key) or the server is gone"
-                         : "no answer from coap://%s:%u (plan)", o->host, o->port);
+                s = fail(msg, msg_size, TL_ERR_IO, o->psk ? "no answer over DTLS from coaps://%s:%u (plan): %s"
+                         : "no answer from coap://%s:%u (plan)%s", o->host, o->port, o->psk ? dtls_why(c) : "");
             }
             break; /* the watch is over */
         }

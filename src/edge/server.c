@@ -1492,6 +1492,11 @@ static coap_context_t *open_context(tl_edge_server *server, uint16_t port, char 
      * observer holds its own). A DTLS session is a handshake to redo. */
     coap_context_set_session_timeout(ctx, o->session_timeout ? o->session_timeout : dtls ? 60 : 5);
     coap_context_set_max_idle_sessions(ctx, o->max_idle_sessions ? o->max_idle_sessions : 10000);
+    if (dtls) {
+        /* Bounds what a flood of spoofed ClientHellos holds (their
+         * handshakes never finish); the least recently active goes first. */
+        coap_context_set_max_handshake_sessions(ctx, o->max_handshakes ? o->max_handshakes : 4096);
+    }
     return ctx;
 }
 
