@@ -51,7 +51,7 @@ int tl_cmd_serve(int argc, char **argv)
           "requests counts as idle)", NULL },
         { "--max-handshakes", TL_OPT_U32, &o.max_handshakes, 1, 1000000, "N", "with --psk: at most N DTLS handshakes\n"
           "under way, the least recently active dropped first (default\n"
-          "4096: about 9 KB each; a flood must then send 2,000 a second\n"
+          "4096, under 1 KB each; a flood must then send 2,000 a second\n"
           "to drop a real device's handshake within 2 s)", NULL },
         { "--workers", TL_OPT_INT, &o.workers, 0, 64, "N", "N download worker processes, one per core, serving\n"
           "/model on PORT+1..PORT+N; each plan names one (default 0: this\n"
