@@ -34,13 +34,16 @@ test-sanitize: deps
 	cmake --build $(BUILD)-sanitize -j $(JOBS)
 	cd $(BUILD)-sanitize && ctest --output-on-failure -j $(JOBS)
 
-# libFuzzer on the loader, the importer and the update path, FUZZ_SECONDS each.
+# libFuzzer on the loader, the importer, the update path and what the edge
+# reads off the network, FUZZ_SECONDS each.
 fuzz: deps
 	cmake -S . -B $(BUILD)-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DTL_SANITIZE=ON \
 	      -DTL_FUZZ=ON -DTL_FIRMWARE=OFF -DTL_SHARED_DIR=$(SHARED) >/dev/null
-	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzz_loader fuzz_import fuzz_update fuzz_seed
-	mkdir -p $(BUILD)-fuzz/corpus-loader $(BUILD)-fuzz/corpus-import $(BUILD)-fuzz/corpus-update
-	$(BUILD)-fuzz/tests/fuzz/fuzz_seed $(BUILD)-fuzz/corpus-loader $(BUILD)-fuzz/corpus-update
+	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzz_loader fuzz_import fuzz_update fuzz_edge fuzz_seed
+	mkdir -p $(BUILD)-fuzz/corpus-loader $(BUILD)-fuzz/corpus-import $(BUILD)-fuzz/corpus-update \
+	      $(BUILD)-fuzz/corpus-edge
+	$(BUILD)-fuzz/tests/fuzz/fuzz_seed $(BUILD)-fuzz/corpus-loader $(BUILD)-fuzz/corpus-update \
+	      $(BUILD)-fuzz/corpus-edge
 	-cp $(SHARED)/models/mlperf-tiny/kws_ref_model.tflite $(BUILD)-fuzz/corpus-import/ 2>/dev/null
 	-find $(SHARED)/models/tflm-examples -name '*.tflite' -size -200k -exec cp {} $(BUILD)-fuzz/corpus-import/ \; 2>/dev/null
 	$(BUILD)-fuzz/tests/fuzz/fuzz_loader -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 \
@@ -49,6 +52,8 @@ fuzz: deps
 	      $(BUILD)-fuzz/corpus-import
 	$(BUILD)-fuzz/tests/fuzz/fuzz_update -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 \
 	      $(BUILD)-fuzz/corpus-update
+	$(BUILD)-fuzz/tests/fuzz/fuzz_edge -max_total_time=$(FUZZ_SECONDS) -max_len=2048 -print_final_stats=1 \
+	      $(BUILD)-fuzz/corpus-edge
 
 bench: build
 	@bench/run.sh $(BUILD) $(SHARED)

@@ -438,6 +438,10 @@ static void a_plan_request_round_trips_and_bad_numbers_are_named(void **state)
         { "flash=1&ram=1&macs=0&rate=1", "rate and macs must be positive" },
         { "flash=1&ram=1&macs=1&rate=1&densify=yes", "densify takes 0 or 1" },
         { "flash=1&ram=1&macs=1", "plan needs flash, ram, macs and rate" },
+        /* context pairs are key=value: what the server keeps is what the
+         * device meant (found by fuzz_edge: these did not survive a round trip) */
+        { "flash=1&ram=1&macs=1&rate=1&hall", "context pair 'hall' is not key=value" },
+        { "flash=1&ram=1&macs=1&rate=1&=hall", "context pair '=hall' is not key=value" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
         assert_int_equal(decode_text(bad[i].query, &back, error, sizeof error), TL_ERR_ARG);
@@ -445,6 +449,11 @@ static void a_plan_request_round_trips_and_bad_numbers_are_named(void **state)
             fail_msg("%s: '%s' does not say '%s'", bad[i].query, error, bad[i].message);
         }
     }
+    /* A NUL byte inside a query (a CoAP option may hold one) would end the
+     * text early on the server's side: refused. */
+    static const char with_nul[] = "flash=1&ram=1&macs=1&rate=1&task=a\0b";
+    assert_int_equal(tl_plan_request_decode(with_nul, sizeof with_nul - 1, &back, error, sizeof error), TL_ERR_ARG);
+    assert_non_null(strstr(error, "the query holds a NUL byte"));
 }
 
 /* The split cost model (split.h) on a two-operator model (FULLY_CONNECTED

@@ -82,9 +82,52 @@ static int text(const cbor_item_t *v, char *out, size_t size)
     return 1;
 }
 
+/* Walks the item heads with libcbor's streaming decoder: every definite
+ * array or map must have room for its items in the bytes left (one byte
+ * each at least) and every string its bytes. cbor_load allocates what a
+ * head claims before reading the items, so a 10-byte input claiming
+ * 2^32 items would ask for 32 GB (found by fuzz_edge). */
+typedef struct heads {
+    size_t left;                    /* bytes after the head being read */
+    int fit;
+} heads;
+
+static void array_fits(void *ctx, size_t items)
+{
+    heads *h = ctx;
+    h->fit &= items <= h->left;
+}
+
+static void map_fits(void *ctx, size_t pairs)
+{
+    heads *h = ctx;
+    h->fit &= pairs <= h->left / 2;
+}
+
+static int heads_fit(const uint8_t *data, size_t size)
+{
+    struct cbor_callbacks callbacks = cbor_empty_callbacks;
+    callbacks.array_start = array_fits;
+    callbacks.map_start = map_fits;
+    heads h = { 0, 1 };
+    for (size_t at = 0; at < size && h.fit;) {
+        h.left = size - at;
+        const struct cbor_decoder_result r = cbor_stream_decode(data + at, size - at, &callbacks, &h);
+        if (r.status != CBOR_DECODER_FINISHED || r.read == 0) {
+            return 0; /* malformed, or a string longer than what is left */
+        }
+        at += r.read;
+        h.left = size - at;
+    }
+    return h.fit;
+}
+
 tl_status tl_manifest_decode(const uint8_t *data, size_t size, tl_manifest *m)
 {
     memset(m, 0, sizeof *m);
+    if (!heads_fit(data, size)) {
+        return TL_ERR_FORMAT;
+    }
     struct cbor_load_result result;
     cbor_item_t *map = cbor_load(data, size, &result);
     if (!map || result.error.code != CBOR_ERR_NONE || !cbor_isa_map(map) || !cbor_map_is_definite(map)) {
@@ -115,7 +158,8 @@ tl_status tl_manifest_decode(const uint8_t *data, size_t size, tl_manifest *m)
             seen |= 16;
         } else if (key_is(k, "accuracy") && cbor_isa_float_ctrl(v) && cbor_float_get_width(v) != CBOR_FLOAT_0) {
             m->accuracy = (float)cbor_float_get_float(v);
-        } else if (key_is(k, "signed") && cbor_isa_float_ctrl(v) && cbor_is_bool(v)) {
+        } else if (key_is(k, "signed") && cbor_isa_float_ctrl(v) && cbor_float_get_width(v) == CBOR_FLOAT_0 &&
+                   cbor_is_bool(v)) { /* cbor_is_bool asserts on a float: a half-float "signed" aborted the device */
             m->is_signed = cbor_get_bool(v);
         } else if (key_is(k, "tlp_bytes")) {
             ok = cbor_isa_uint(v);
@@ -239,10 +283,12 @@ tl_status tl_manifest_seal(const tl_signed_manifest *m, const uint8_t *secret_ke
 tl_status tl_plan_request_encode(const tl_plan_request *r, char *query, size_t size)
 {
     const tl_device_profile *d = &r->profile;
-    int n = snprintf(query, size, "flash=%llu&ram=%llu&macs=%.0f&rate=%.0f", (unsigned long long)d->flash_bytes,
+    /* %.17g: every number reads back as it was (a rate of 0.5 bit/s
+     * written as "0" would be refused by the server). */
+    int n = snprintf(query, size, "flash=%llu&ram=%llu&macs=%.17g&rate=%.17g", (unsigned long long)d->flash_bytes,
                      (unsigned long long)d->ram_bytes, d->macs_per_second, r->rate_bps);
     if (n >= 0 && (size_t)n < size && d->instructions_per_second > 0) {
-        n += snprintf(query + n, size - (size_t)n, "&ips=%.0f", d->instructions_per_second);
+        n += snprintf(query + n, size - (size_t)n, "&ips=%.17g", d->instructions_per_second);
     }
     if (n >= 0 && (size_t)n < size && d->densify) {
         n += snprintf(query + n, size - (size_t)n, "&densify=1");
@@ -326,6 +372,10 @@ tl_status tl_plan_request_decode(const char *query, size_t length, tl_plan_reque
                                  size_t error_size)
 {
     memset(r, 0, sizeof *r);
+    if (memchr(query, '\0', length)) {
+        snprintf(error, error_size, "the query holds a NUL byte");
+        return TL_ERR_ARG; /* everything after it would be read as gone */
+    }
     unsigned seen = 0;
     size_t used = 0;
     for (const char *p = query, *end = query + length; p && p < end;) {
@@ -376,8 +426,12 @@ tl_status tl_plan_request_decode(const char *query, size_t length, tl_plan_reque
             }
             memcpy(dst, value, value_len + 1);
         } else if (strcmp(key, "form") != 0 && stop > p) {
-            /* a context pair, kept as it came */
+            /* a context pair, kept as it came: key=value, nothing else */
             const size_t n = (size_t)(stop - p);
+            if (!eq || key_len == 0) {
+                snprintf(error, error_size, "context pair '%.*s' is not key=value", (int)(n < 40 ? n : 40), p);
+                return TL_ERR_ARG;
+            }
             if (used + n + 2 > sizeof r->context) {
                 snprintf(error, error_size, "context too long");
                 return TL_ERR_ARG;

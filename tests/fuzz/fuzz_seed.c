@@ -1,6 +1,8 @@
 /* fuzz_seed.c - writes seed inputs for the fuzzers into folders: models and
  * progressive streams for the loader; for the update path (fuzz_update's
- * layout) a manifest payload naming a model, then the model's blocks. */
+ * layout) a manifest payload naming a model, then the model's blocks; for
+ * the edge (fuzz_edge's layout) plan queries, a served manifest and a
+ * context with tags. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,10 +70,50 @@ static int write_update_seed(const char *folder, uint32_t seed, int progressive,
     return s != TL_OK;
 }
 
+/* fuzz_edge's seeds: byte 0 says which parser, the rest is its input. */
+static int write_edge_seeds(const char *folder)
+{
+    static const char *const texts[] = {
+        "\x00flash=256000&ram=65536&macs=20000000&rate=250000&device=dev5&name=fashion",
+        "\x00flash=1&ram=1&macs=1&rate=1&ips=64000000&densify=1&deadline=2.5&jpm=1e-9&energy=0.01&task=fashion&location=hall",
+        "\x02task=fashion-mnist&location=hall\0location=hall,task=fashion-mnist",
+    };
+    char path[4096];
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; ++i) {
+        snprintf(path, sizeof path, "%s/seed%zu", folder, i);
+        const size_t n = i == 2 ? 1 + strlen(texts[i] + 1) + 1 + strlen(texts[i] + 2 + strlen(texts[i] + 1))
+                                : strlen(texts[i] + 1) + 1;
+        if (tl_write_file_atomic(path, texts[i], n) != TL_OK) {
+            return 1;
+        }
+    }
+    tl_manifest m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.model, sizeof m.model, "fashion");
+    snprintf(m.variant, sizeof m.variant, "e0-s00-int8");
+    snprintf(m.then, sizeof m.then, "e0-s50-int8");
+    m.version = 3;
+    m.bytes = 49088;
+    m.tlp_bytes = 50112;
+    m.planes = 5;
+    m.fetch_port = 5684;
+    m.envelope_size = 8;
+    uint8_t *cbor, seed[1024];
+    size_t size;
+    if (tl_manifest_encode(&m, &cbor, &size) != TL_OK || size + 1 > sizeof seed) {
+        return 1;
+    }
+    seed[0] = 1;
+    memcpy(seed + 1, cbor, size);
+    free(cbor);
+    snprintf(path, sizeof path, "%s/manifest", folder);
+    return tl_write_file_atomic(path, seed, size + 1) != TL_OK;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: fuzz_seed LOADER_FOLDER [UPDATE_FOLDER]\n");
+    if (argc < 2 || argc > 4) {
+        fprintf(stderr, "usage: fuzz_seed LOADER_FOLDER [UPDATE_FOLDER [EDGE_FOLDER]]\n");
         return 2;
     }
     for (uint32_t seed = 1; seed <= 3; ++seed) {
@@ -93,7 +135,7 @@ int main(int argc, char **argv)
         if (tl_progressive_encode(buf, size, &stream, &stream_size, NULL) == TL_OK) {
             snprintf(path, sizeof path, "%s/tiny%u.tlp", argv[1], seed);
             tl_write_file_atomic(path, stream, stream_size);
-            if (argc == 3 && (write_update_seed(argv[2], seed, 0, buf, size, stream, stream_size) ||
+            if (argc >= 3 && (write_update_seed(argv[2], seed, 0, buf, size, stream, stream_size) ||
                               write_update_seed(argv[2], seed, 1, buf, size, stream, stream_size))) {
                 fprintf(stderr, "fuzz_seed: %s: cannot write the update seeds\n", argv[2]);
                 return 1;
@@ -129,5 +171,5 @@ int main(int argc, char **argv)
         return 1;
     }
     free(buf);
-    return 0;
+    return argc == 4 ? write_edge_seeds(argv[3]) : 0;
 }
