@@ -39,6 +39,7 @@
 
 #include <coap3/coap.h>
 
+#include "coap_wire.h"
 #include "tinylarge/edge.h"
 #include "tinylarge/host.h"
 
@@ -191,27 +192,6 @@ static int lean_fd;
 static struct in_addr server_addr;
 static outbox out;
 
-/* One option (RFC 7252 3.1): delta and length nibbles, then their
- * extensions, then the value. */
-static uint8_t *put_option(uint8_t *p, unsigned *last, unsigned number, const void *value, size_t len)
-{
-    const unsigned delta = number - *last;
-    *last = number;
-    uint8_t *head = p++;
-    unsigned dn = delta, ln = (unsigned)len;
-    if (delta >= 13) {
-        dn = 13;
-        *p++ = (uint8_t)(delta - 13);
-    }
-    if (len >= 13) {
-        ln = 13;
-        *p++ = (uint8_t)(len - 13);
-    }
-    *head = (uint8_t)(dn << 4 | ln);
-    memcpy(p, value, len);
-    return p + len;
-}
-
 static void flush_outbox(void)
 {
     for (int sent = 0; sent < out.count;) {
@@ -249,15 +229,15 @@ static void lean_send(lean_device *d)
     }
     for (char *seg = uri, *slash; seg && *seg; seg = slash ? slash + 1 : NULL) {
         slash = strchr(seg, '/');
-        p = put_option(p, &last, COAP_OPTION_URI_PATH, seg, slash ? (size_t)(slash - seg) : strlen(seg));
+        p = coap_wire_option(p, &last, COAP_OPTION_URI_PATH, seg, slash ? (size_t)(slash - seg) : strlen(seg));
     }
     for (char *kv = q, *amp; kv && *kv; kv = amp ? amp + 1 : NULL) {
         amp = strchr(kv, '&');
-        p = put_option(p, &last, COAP_OPTION_URI_QUERY, kv, amp ? (size_t)(amp - kv) : strlen(kv));
+        p = coap_wire_option(p, &last, COAP_OPTION_URI_QUERY, kv, amp ? (size_t)(amp - kv) : strlen(kv));
     }
     if (d->phase == 1) {
         uint8_t value[4];
-        p = put_option(p, &last, COAP_OPTION_BLOCK2, value,
+        p = coap_wire_option(p, &last, COAP_OPTION_BLOCK2, value,
                        coap_encode_var_safe(value, sizeof value, d->block << 4 | SZX));
     }
     struct sockaddr_in *to = &out.to[k];

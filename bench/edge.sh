@@ -28,14 +28,8 @@ for tool in coap-server-notls coap-client-notls; do
     command -v $tool >/dev/null || { echo "bench: $tool is missing (make deps)" >&2; exit 1; }
 done
 [ -x "$load" ] || { echo "bench: $load is missing (make build)" >&2; exit 1; }
-cat=$build/main-job/catalogue
-if [ ! -f "$cat/catalogue.csv" ]; then
-    echo "no catalogue from the main job: training a student (2 epochs) and compressing it"
-    mkdir -p "$build/main-job"
-    "$bin" train --arch student --epochs 2 --limit 12000 --out "$build/main-job/student.tlc" 2>&1 | tail -1
-    "$bin" compress "$build/main-job/student.tlc" --out-dir "$cat" --sparsity 0,0.5 --bits 8,4 \
-        --finetune-limit 4000 --limit 1000 >/dev/null
-fi
+# shellcheck source=main_job_catalogue.sh
+. "$(dirname "$0")/main_job_catalogue.sh"
 rm -rf "$work"
 mkdir -p "$work"
 "$bin" keygen --out "$work/server" >/dev/null

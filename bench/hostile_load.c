@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "coap_wire.h"
+
 enum { BATCH = 64, MAX_DATAGRAM = 512 };
 enum { SOURCE_NET = 0x7f4d0000 }; /* 127.77.0.0: datagram i comes from SOURCE_NET + 1 + i (mod 2^20) */
 
@@ -59,26 +61,6 @@ static uint32_t rng(void)
     return (uint32_t)(rng_state >> 16);
 }
 
-/* One CoAP option (RFC 7252 3.1), values under 269 bytes. */
-static uint8_t *put_option(uint8_t *p, unsigned *last, unsigned number, const char *value, size_t len)
-{
-    const unsigned delta = number - *last;
-    *last = number;
-    uint8_t *head = p++;
-    unsigned dn = delta, ln = (unsigned)len;
-    if (delta >= 13) {
-        dn = 13;
-        *p++ = (uint8_t)(delta - 13);
-    }
-    if (len >= 13) {
-        ln = 13;
-        *p++ = (uint8_t)(len - 13);
-    }
-    *head = (uint8_t)(dn << 4 | ln);
-    memcpy(p, value, len);
-    return p + len;
-}
-
 /* A CoAP request: path, then each "k=v" of query as a Uri-Query option. */
 static size_t coap_request(uint8_t *out, int confirmable, uint8_t code, uint16_t mid, const char *path,
                            const char *query)
@@ -91,11 +73,11 @@ static size_t coap_request(uint8_t *out, int confirmable, uint8_t code, uint16_t
     *p++ = (uint8_t)(mid >> 8); /* a 2-byte token */
     *p++ = (uint8_t)mid;
     unsigned last = 0;
-    p = put_option(p, &last, 11, path, strlen(path));
+    p = coap_wire_option(p, &last, 11, path, strlen(path));
     for (const char *kv = query; kv && *kv;) {
         const char *amp = strchr(kv, '&');
         const size_t n = amp ? (size_t)(amp - kv) : strlen(kv);
-        p = put_option(p, &last, 15, kv, n);
+        p = coap_wire_option(p, &last, 15, kv, n);
         kv = amp ? amp + 1 : NULL;
     }
     return (size_t)(p - out);
