@@ -1744,8 +1744,9 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
     if (!o->quiet) {
         char workers[96] = "";
         if (server->worker_count) {
-            snprintf(workers, sizeof workers, "; /model also on ports %u..%u (%d download workers)",
-                     server->port + 1, server->port + server->worker_count, server->worker_count);
+            snprintf(workers, sizeof workers, "; /model also on ports %u..%u (%d download worker%s)",
+                     server->port + 1, server->port + server->worker_count, server->worker_count,
+                     server->worker_count == 1 ? "" : "s");
         }
         fprintf(stderr, "serving %s on coap%s://%s:%u (/plan, /model, /context%s%s%s)%s%s\n", o->library,
                 dtls ? "s" : "", o->host ? o->host : "127.0.0.1", server->port,
