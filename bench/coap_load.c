@@ -179,10 +179,7 @@ typedef struct outbox {
     struct iovec iov[BATCH];
     struct sockaddr_in to[BATCH];
     uint8_t data[BATCH][600];
-    union {
-        char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
-        struct cmsghdr align;
-    } control[BATCH];
+    coap_wire_control control[BATCH];
     int count;
 } outbox;
 
@@ -246,22 +243,7 @@ static void lean_send(lean_device *d)
     to->sin_addr = server_addr;
     to->sin_port = htons(d->phase == 1 && d->fetch_port ? d->fetch_port : server_port);
     out.iov[k] = (struct iovec){ out.data[k], (size_t)(p - out.data[k]) };
-    struct msghdr *h = &out.msgs[k].msg_hdr;
-    memset(h, 0, sizeof *h);
-    h->msg_name = to;
-    h->msg_namelen = sizeof *to;
-    h->msg_iov = &out.iov[k];
-    h->msg_iovlen = 1;
-    h->msg_control = out.control[k].buf;
-    h->msg_controllen = sizeof out.control[k].buf;
-    struct cmsghdr *c = CMSG_FIRSTHDR(h);
-    c->cmsg_level = IPPROTO_IP;
-    c->cmsg_type = IP_PKTINFO;
-    c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
-    struct in_pktinfo info;
-    memset(&info, 0, sizeof info);
-    info.ipi_spec_dst = d->self; /* the source address: this device */
-    memcpy(CMSG_DATA(c), &info, sizeof info);
+    coap_wire_from(&out.msgs[k].msg_hdr, to, &out.iov[k], &out.control[k], d->self); /* from this device */
     d->sent = tl_monotonic_seconds();
 }
 
@@ -353,10 +335,7 @@ static int lean_fetch(double seconds)
     static struct mmsghdr in[BATCH];
     static struct iovec iov[BATCH];
     static uint8_t data[BATCH][1500];
-    static union {
-        char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
-        struct cmsghdr align;
-    } control[BATCH];
+    static coap_wire_control control[BATCH];
     struct rusage r0, r1;
     getrusage(RUSAGE_SELF, &r0);
     const double t0 = tl_monotonic_seconds();

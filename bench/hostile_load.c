@@ -37,10 +37,7 @@ typedef struct batch {
     struct mmsghdr msgs[BATCH];
     struct iovec iov[BATCH];
     uint8_t data[BATCH][MAX_DATAGRAM];
-    union {
-        char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
-        struct cmsghdr align;
-    } control[BATCH];
+    coap_wire_control control[BATCH];
     int count;
 } batch;
 
@@ -181,22 +178,8 @@ int main(int argc, char **argv)
         for (; b.count < BATCH && i < count; ++i) {
             const int k = b.count++;
             b.iov[k] = (struct iovec){ b.data[k], make_datagram(argv[1], (uint64_t)i + 1, b.data[k]) };
-            struct msghdr *h = &b.msgs[k].msg_hdr;
-            memset(h, 0, sizeof *h);
-            h->msg_name = &to;
-            h->msg_namelen = sizeof to;
-            h->msg_iov = &b.iov[k];
-            h->msg_iovlen = 1;
-            h->msg_control = b.control[k].buf;
-            h->msg_controllen = sizeof b.control[k].buf;
-            struct cmsghdr *c = CMSG_FIRSTHDR(h);
-            c->cmsg_level = IPPROTO_IP;
-            c->cmsg_type = IP_PKTINFO;
-            c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
-            struct in_pktinfo info;
-            memset(&info, 0, sizeof info);
-            info.ipi_spec_dst.s_addr = htonl(SOURCE_NET + 1u + (uint32_t)(i % 0xfffffu));
-            memcpy(CMSG_DATA(c), &info, sizeof info);
+            const struct in_addr from = { htonl(SOURCE_NET + 1u + (uint32_t)(i % 0xfffffu)) };
+            coap_wire_from(&b.msgs[k].msg_hdr, &to, &b.iov[k], &b.control[k], from);
         }
         const int n = sendmmsg(fd, b.msgs, (unsigned)b.count, 0);
         sent += n > 0 ? n : 0;
