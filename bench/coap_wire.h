@@ -13,6 +13,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
+/* The option numbers the load generators write (RFC 7252 5.10, RFC 7959). */
+enum { COAP_WIRE_URI_PATH = 11, COAP_WIRE_URI_QUERY = 15, COAP_WIRE_BLOCK2 = 23 };
+
 /* Room for one IP_PKTINFO control message. */
 typedef union coap_wire_control {
     char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];

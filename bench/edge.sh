@@ -28,13 +28,8 @@ for tool in coap-server-notls coap-client-notls; do
     command -v $tool >/dev/null || { echo "bench: $tool is missing (make deps)" >&2; exit 1; }
 done
 [ -x "$load" ] || { echo "bench: $load is missing (make build)" >&2; exit 1; }
-# shellcheck source=main_job_catalogue.sh
-. "$(dirname "$0")/main_job_catalogue.sh"
-rm -rf "$work"
-mkdir -p "$work"
-"$bin" keygen --out "$work/server" >/dev/null
-"$bin" library add --db "$work/library.db" --name fashion --catalogue "$cat" --key "$work/server.key" \
-    --tag task=fashion-mnist >/dev/null
+# shellcheck source=edge_library.sh
+. "$(dirname "$0")/edge_library.sh"
 # Both servers move the same bytes: the variant the planner chooses for the
 # devices' profile below is the one libcoap's server is given.
 chosen=$("$bin" plan --db "$work/library.db" --name fashion --flash 256000 --ram 65536 --mac-rate 20000000 \

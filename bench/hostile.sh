@@ -22,13 +22,8 @@ bin=$build/tinylarge
 stranger=$build/bench/hostile_load
 work=$build/bench/hostile
 [ -x "$stranger" ] || { echo "bench: $stranger is missing (make build)" >&2; exit 1; }
-# shellcheck source=main_job_catalogue.sh
-. "$(dirname "$0")/main_job_catalogue.sh"
-rm -rf "$work"
-mkdir -p "$work"
-"$bin" keygen --out "$work/server" >/dev/null
-"$bin" library add --db "$work/library.db" --name fashion --catalogue "$cat" --key "$work/server.key" \
-    --tag task=fashion-mnist >/dev/null
+# shellcheck source=edge_library.sh
+. "$(dirname "$0")/edge_library.sh"
 "$bin" library add --db "$work/library.db" --name fashion-hall --catalogue "$cat" --key "$work/server.key" \
     --tag task=fashion-mnist --tag location=hall >/dev/null
 printf 'dev-a 00112233445566778899aabbccddeeff\n' >"$work/server.psk"

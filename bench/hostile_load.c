@@ -70,11 +70,11 @@ static size_t coap_request(uint8_t *out, int confirmable, uint8_t code, uint16_t
     *p++ = (uint8_t)(mid >> 8); /* a 2-byte token */
     *p++ = (uint8_t)mid;
     unsigned last = 0;
-    p = coap_wire_option(p, &last, 11, path, strlen(path));
+    p = coap_wire_option(p, &last, COAP_WIRE_URI_PATH, path, strlen(path));
     for (const char *kv = query; kv && *kv;) {
         const char *amp = strchr(kv, '&');
         const size_t n = amp ? (size_t)(amp - kv) : strlen(kv);
-        p = coap_wire_option(p, &last, 15, kv, n);
+        p = coap_wire_option(p, &last, COAP_WIRE_URI_QUERY, kv, n);
         kv = amp ? amp + 1 : NULL;
     }
     return (size_t)(p - out);

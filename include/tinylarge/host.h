@@ -38,6 +38,11 @@ void tl_log_stderr(void *ctx, const char *line);
  * ("" when missing); returns out. */
 const char *tl_text_value(const char *text, const char *key, char *out, size_t size);
 
+/* A whole number written with digits only (no sign, space or suffix) and
+ * at most `max`, into *out; 0 if text is anything else ("1abc", "-1", "",
+ * or a number past max: never read as something it does not say). */
+int tl_text_digits(const char *text, uint64_t max, uint64_t *out);
+
 #ifdef __cplusplus
 }
 #endif

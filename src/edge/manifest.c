@@ -16,6 +16,7 @@
 #include "tinylarge/manifest.h"
 #include "tinylarge/coap.h"
 #include "tinylarge/update.h"
+#include "tinylarge/host.h"
 
 static int add(cbor_item_t *map, const char *key, cbor_item_t *value)
 {
@@ -327,26 +328,6 @@ static int read_number(const char *text, double *out)
     return 1;
 }
 
-static int read_bytes(const char *text, uint64_t *out)
-{
-    if (!text[0]) {
-        return 0;
-    }
-    for (const char *p = text; *p; ++p) {
-        if (*p < '0' || *p > '9') {
-            return 0; /* no sign, no space, no suffix: a byte count is digits */
-        }
-    }
-    char *end;
-    errno = 0;
-    const unsigned long long v = strtoull(text, &end, 10);
-    if (errno == ERANGE) {
-        return 0;
-    }
-    *out = v;
-    return 1;
-}
-
 /* Every key of a plan request that is not context: numbers[] first, in the
  * order decode stores them. */
 static const char *const plan_keys[] = { "flash", "ram", "macs", "rate", "deadline", "jpm", "energy", "ips",
@@ -395,7 +376,7 @@ tl_status tl_plan_request_decode(const char *query, size_t length, tl_plan_reque
         double v = 0;
         uint64_t bytes = 0;
         if (which >= 0) {
-            const int ok = which <= 1 ? read_bytes(value, &bytes) : read_number(value, &v);
+            const int ok = which <= 1 ? tl_text_digits(value, UINT64_MAX, &bytes) : read_number(value, &v);
             if (!ok) {
                 snprintf(error, error_size, "%s= takes %s, not '%.40s'", key,
                          which <= 1 ? "a whole number of bytes" : "a non-negative number", value);

@@ -137,33 +137,9 @@ static void on_signal(int sig)
     stop = 1;
 }
 
-/* The value of `key` in a query "a=1&b=2" (copied into out), or NULL. */
-static const char *query_value(const coap_string_t *query, const char *key, char *out, size_t size)
-{
-    if (!query) {
-        return NULL;
-    }
-    const size_t klen = strlen(key);
-    const char *p = (const char *)query->s, *end = p + query->length;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop_at = amp ? amp : end;
-        if ((size_t)(stop_at - p) > klen && !strncmp(p, key, klen) && p[klen] == '=') {
-            const size_t n = (size_t)(stop_at - p) - klen - 1;
-            if (n >= size) {
-                return NULL;
-            }
-            memcpy(out, p + klen + 1, n);
-            out[n] = '\0';
-            return out;
-        }
-        p = stop_at + 1;
-    }
-    return NULL;
-}
-
-/* Whether a query has `key` at all (its value of any length). */
-static int query_has(const coap_string_t *query, const char *key)
+/* Where the value of `key` starts in a query "a=1&b=2", and its length in
+ * *n; NULL if the query has no such key. */
+static const char *query_find(const coap_string_t *query, const char *key, size_t *n)
 {
     const size_t klen = strlen(key);
     const char *p = query ? (const char *)query->s : NULL, *end = p ? p + query->length : NULL;
@@ -171,23 +147,34 @@ static int query_has(const coap_string_t *query, const char *key)
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *stop_at = amp ? amp : end;
         if ((size_t)(stop_at - p) > klen && !strncmp(p, key, klen) && p[klen] == '=') {
-            return 1;
+            *n = (size_t)(stop_at - p) - klen - 1;
+            return p + klen + 1;
         }
         p = stop_at + 1;
     }
-    return 0;
+    return NULL;
 }
 
-/* Digits only, 1 to INT32_MAX; else -1 ("1abc" and "4294967297" are not 1). */
+/* The value of `key` in a query (copied into out), or NULL if missing or
+ * too long for out. */
+static const char *query_value(const coap_string_t *query, const char *key, char *out, size_t size)
+{
+    size_t n;
+    const char *value = query_find(query, key, &n);
+    if (!value || n >= size) {
+        return NULL;
+    }
+    memcpy(out, value, n);
+    out[n] = '\0';
+    return out;
+}
+
+/* A version number: digits only, 1 to INT32_MAX; else -1 ("1abc" and
+ * "4294967297" are not 1). */
 static int whole_number(const char *text)
 {
-    long long v = 0;
-    for (const char *p = text; *p; ++p) {
-        if (*p < '0' || *p > '9' || (v = v * 10 + (*p - '0')) > 0x7fffffff) {
-            return -1;
-        }
-    }
-    return text[0] ? (int)v : -1;
+    uint64_t v;
+    return tl_text_digits(text, 0x7fffffff, &v) && v >= 1 ? (int)v : -1;
 }
 
 static void reply_text(coap_pdu_t *response, coap_pdu_code_t code, const char *text)
@@ -318,9 +305,11 @@ static int request_device(const tl_edge_server *server, coap_session_t *session,
     char identity[64], named[64] = "";
     device[0] = '\0';
     session_identity(server, session, identity, sizeof identity);
-    if (!query_value(query, "device", named, sizeof named) && query_has(query, "device")) {
+    size_t named_length;
+    if (query_find(query, "device", &named_length) && named_length >= sizeof named) {
         return DEVICE_TOO_LONG;
     }
+    query_value(query, "device", named, sizeof named);
     if (identity[0]) {
         snprintf(device, size, "%s", identity);
         return !named[0] || !strcmp(named, identity);
@@ -599,7 +588,8 @@ static coap_pdu_code_t make_plan(tl_edge_server *server, const tl_plan_request *
 }
 
 /* Keeps (or, on deregistration, drops) the query a device observes /plan
- * with: a change of its context then notifies that observation alone. */
+ * with: a change of its context is then judged by whether the plan that
+ * observation gets changes (observed_plan). */
 static void note_observation(tl_edge_server *server, coap_session_t *session, const coap_pdu_t *request,
                              const coap_string_t *query, const char *device)
 {
@@ -1089,10 +1079,10 @@ static void handle_secagg_get(coap_resource_t *resource, coap_session_t *session
         s = tl_round_roster(server->library, server->options->federate, round, &data, &size, error, sizeof error);
     } else if (!strcmp(step, "held")) {
         const int speaks = request_device(server, session, query, device, sizeof device);
-    if (refused_device(response, speaks)) {
-        return;
-    }
-    if (!speaks || !device[0]) {
+        if (refused_device(response, speaks)) {
+            return;
+        }
+        if (!speaks || !device[0]) {
             reply_text(response, device[0] ? COAP_RESPONSE_CODE_FORBIDDEN : COAP_RESPONSE_CODE_BAD_REQUEST,
                        device[0] ? "a device reads the boxes dealt to it only" : "held needs device=ID");
             return;
@@ -1453,7 +1443,6 @@ static const coap_bin_const_t *validate_identity(coap_bin_const_t *identity, coa
     return NULL; /* fails the handshake */
 }
 
-/* The server proper; tl_serve owns its state. */
 /* A libcoap context listening on the server's host at `port` (DTLS with
  * its identities if it has them), with the bounds on idle sessions; NULL
  * with a reason. */
@@ -1630,6 +1619,7 @@ static void reap_workers(tl_edge_server *server)
     }
 }
 
+/* The server proper; tl_serve owns its state. */
 static int serve(tl_edge_server *server, const tl_serve_options *o, char *error, size_t error_size)
 {
     server->options = o;

@@ -143,3 +143,17 @@ const char *tl_text_value(const char *text, const char *key, char *out, size_t s
     }
     return out;
 }
+
+int tl_text_digits(const char *text, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (const char *p = text; *p; ++p) {
+        const unsigned digit = (unsigned)(*p - '0');
+        if (digit > 9 || v > (max - digit) / 10) {
+            return 0;
+        }
+        v = v * 10 + digit;
+    }
+    *out = v;
+    return text[0] != '\0';
+}
