@@ -120,10 +120,14 @@ static int run_case(rng *r, int depthwise)
     for (int32_t i = 0; i < filter_count; ++i) {
         filter[i] = (int8_t)pick(r, -127, 127);
     }
+    /* One case in eight: accumulators beyond 2^30 and shifts of -1 to 1,
+     * which the fast requantisation leaves to the general one. */
+    const int wide = pick(r, 0, 7) == 0;
     for (int32_t oc = 0; oc < p.out_c; ++oc) {
-        raw_bias[oc] = pick(r, -40000, 40000);
+        const int32_t large = (1 << 30) + (int32_t)(next(r) % (1u << 29)) * (next(r) % 2 ? 1 : -1);
+        raw_bias[oc] = wide ? (next(r) % 2 ? large : -large) : pick(r, -40000, 40000);
         multiplier[oc] = pick(r, 1 << 30, 0x7FFFFFFF);
-        shift[oc] = -pick(r, 7, 14);
+        shift[oc] = wide ? pick(r, -1, 1) : -pick(r, 7, 14);
         /* The effective bias the converter stores: bias - in_zp * sum(w). */
         int32_t sum = 0;
         for (int32_t t = 0; t < taps; ++t) {

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fixedpoint.h"
+
 #if defined(__SSE2__) && !defined(TL_PORTABLE_KERNELS)
 #include <emmintrin.h>
 #define TL_DOT_SSE2 1
@@ -56,6 +58,23 @@ static inline uint32_t tl_load32(const int8_t *p)
     uint32_t v;
     memcpy(&v, p, 4); /* one LDR: Cortex-M4 allows unaligned word loads */
     return v;
+}
+
+/* tl_requantize (fixedpoint.h) in about eight instructions where |acc| <
+ * 2^30 and shift < 0, as for every output of the MLPerf models; the rest
+ * take tl_requantize. Exact: TFLite's doubling high multiply is
+ * floor((acc * m + 2^30) / 2^31), which is SMMULR's floor((2acc * m +
+ * 2^31) / 2^32) once 2acc fits; its rounding shift (ties away from zero)
+ * is (x + 2^(e-1) - (x < 0)) >> e, which cannot overflow as |x| < 2^30. */
+static inline int32_t tl_requantize_dsp(int32_t acc, int32_t multiplier, int32_t shift)
+{
+    if ((uint32_t)acc + 0x40000000u < 0x80000000u && shift < 0) {
+        int32_t x;
+        __asm__("smmulr %0, %1, %2" : "=r"(x) : "r"(acc * 2), "r"(multiplier));
+        const int32_t e = -shift;
+        return (x + (1 << (e - 1)) + (x >> 31)) >> e;
+    }
+    return tl_requantize(acc, multiplier, shift);
 }
 
 /* SXTB16 of v rotated right by 8: bytes 1 and 3 sign-extended to int16.

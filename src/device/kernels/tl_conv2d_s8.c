@@ -36,25 +36,31 @@ typedef struct conv_window {
     int padded;             /* taps outside the window to add as the zero point */
 } conv_window;
 
-/* The whole filter window of one pixel, padded taps as the zero point. */
+/* The whole filter window of one pixel, padded taps as the zero point:
+ * each filter row is zero point, one run of valid bytes, zero point. */
 static void gather_window(const tl_conv_params *p, const int8_t *image, int32_t iy0, int32_t ix0,
                           int8_t *buffer)
 {
     const int8_t zero_point = (int8_t)-p->input_offset;
-    for (int32_t ky = 0; ky < p->k_h; ++ky) {
+    const int32_t row_len = p->k_w * p->in_c;
+    int32_t kx0, kx1;
+    tl_valid_taps(ix0, p->k_w, 1, p->in_w, &kx0, &kx1);
+    const int32_t before = kx0 * p->in_c, run = (kx1 - kx0) * p->in_c;
+    for (int32_t ky = 0; ky < p->k_h; ++ky, buffer += row_len) {
         const int32_t iy = iy0 + ky * p->dilation_h;
-        for (int32_t kx = 0; kx < p->k_w; ++kx) {
-            const int32_t ix = ix0 + kx;
-            if (iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w) {
-                const int8_t *x = image + (iy * p->in_w + ix) * p->in_c;
-                for (int32_t c = 0; c < p->in_c; ++c) {
-                    *buffer++ = x[c];
-                }
-            } else {
-                for (int32_t c = 0; c < p->in_c; ++c) {
-                    *buffer++ = zero_point;
-                }
+        int32_t i = 0;
+        if (iy >= 0 && iy < p->in_h) {
+            const int8_t *x = image + (iy * p->in_w + ix0 + kx0) * p->in_c;
+            for (; i < before; ++i) {
+                buffer[i] = zero_point;
             }
+            for (int32_t j = 0; j < run; ++j) {
+                buffer[i + j] = x[j];
+            }
+            i += run;
+        }
+        for (; i < row_len; ++i) {
+            buffer[i] = zero_point;
         }
     }
 }
@@ -111,7 +117,7 @@ static void __attribute__((noinline)) conv_pixel_dsp(const tl_conv_params *param
         }
         const int32_t n = p.out_c - oc < 4 ? p.out_c - oc : 4;
         for (int32_t k = 0; k < n; ++k) {
-            const int32_t q = tl_requantize(acc[k], p.multiplier[oc + k], p.shift[oc + k]);
+            const int32_t q = tl_requantize_dsp(acc[k], p.multiplier[oc + k], p.shift[oc + k]);
             int8_t o = tl_clamp_s8(q + p.output_offset, p.act_min, p.act_max);
             if (p.residual) {
                 const int8_t r = p.residual[(out - p.output) + oc + k];
@@ -122,11 +128,12 @@ static void __attribute__((noinline)) conv_pixel_dsp(const tl_conv_params *param
     }
 }
 
-/* Windows of at most this many bytes (a multiple of 4) run two pixels at a
- * time: both windows sign-extended once into a stack buffer, four int16
- * words per four bytes (pixel 0 even and odd bytes, pixel 1 even and odd),
- * then every pair of output channels reads them with two LDRDs. 1.25 KB of
- * stack, against CMSIS-NN's im2col buffer of the same kind in the arena. */
+/* Windows of at most this many bytes run two pixels at a time: both
+ * windows sign-extended once into a stack buffer, four int16 words per four
+ * bytes (pixel 0 even and odd bytes, pixel 1 even and odd), then every pair
+ * of output channels reads them with two LDRDs; the last size % 4 bytes
+ * are multiplied one by one. 1.25 KB of stack, against CMSIS-NN's im2col
+ * buffer of the same kind in the arena. */
 #define CONV_PAIR_MAX 256
 
 /* acc[2 * pixel + channel] += the two windows in xb (the layout above)
@@ -171,17 +178,35 @@ static __attribute__((noinline)) void mac_2x2(const int32_t *xb, const int8_t *w
     acc[3] = a11;
 }
 
+/* mac_2x2 for the last n < 4 bytes, tail[pixel] holding them. Out of line
+ * so that the channel loop's registers stay as they are without it. */
+static __attribute__((noinline)) void mac_2x2_tail(const int8_t tail[2][4], const int8_t *w0,
+                                                   const int8_t *w1, int32_t n, int32_t acc[4])
+{
+    for (int32_t t = 0; t < n; ++t) {
+        acc[0] += tail[0][t] * w0[t];
+        acc[1] += tail[0][t] * w1[t];
+        acc[2] += tail[1][t] * w0[t];
+        acc[3] += tail[1][t] * w1[t];
+    }
+}
+
+/* The fused ADD of one output value with its residual element. Out of
+ * line: inlined into every store, it made gcc call the whole store instead. */
+static __attribute__((noinline)) int8_t fused_add(const tl_conv_params *p, const int8_t *out,
+                                                  int32_t oc, int8_t value, const tl_residual_add *add)
+{
+    const int8_t r = p->residual[(out - p->output) + oc];
+    return add->conv_is_input1 ? tl_add_element(value, r, add) : tl_add_element(r, value, add);
+}
+
 /* One requantised output value at out[oc], with the fused ADD if any. */
 static inline void store_output(const tl_conv_params *p, int8_t *out, int32_t oc, int32_t acc,
                                 const tl_residual_add *add)
 {
-    const int32_t q = tl_requantize(acc, p->multiplier[oc], p->shift[oc]);
-    int8_t o = tl_clamp_s8(q + p->output_offset, p->act_min, p->act_max);
-    if (p->residual) {
-        const int8_t r = p->residual[(out - p->output) + oc];
-        o = add->conv_is_input1 ? tl_add_element(o, r, add) : tl_add_element(r, o, add);
-    }
-    out[oc] = o;
+    const int32_t q = tl_requantize_dsp(acc, p->multiplier[oc], p->shift[oc]);
+    const int8_t o = tl_clamp_s8(q + p->output_offset, p->act_min, p->act_max);
+    out[oc] = p->residual ? fused_add(p, out, oc, o, add) : o;
 }
 
 /* Sign-extends one window (rows of span bytes, x_row apart; span a multiple
@@ -201,22 +226,27 @@ static void widen_window(const int8_t *x, int32_t rows, int32_t span, int32_t x_
 
 /* Pixel (oy, ox) of image into the buffer's slots for pixel: read in place
  * when the whole window is inside and its rows are whole words, gathered
- * first otherwise. */
+ * first otherwise. The last filter_size % 4 bytes go to tail. */
 static void widen_pixel(const tl_conv_params *p, const int8_t *image, int32_t oy, int32_t ox,
-                        int32_t pixel, int8_t *gathered, int32_t *buffer)
+                        int32_t pixel, int8_t *gathered, int32_t *buffer, int8_t *tail)
 {
     const int32_t iy0 = oy * p->stride_h - p->pad_top;
     const int32_t ix0 = ox * p->stride_w - p->pad_left;
     const int32_t row_len = p->k_w * p->in_c;
+    const int32_t filter_size = p->k_h * row_len;
     const int inside = iy0 >= 0 && iy0 + (p->k_h - 1) * p->dilation_h < p->in_h && ix0 >= 0 &&
                        ix0 + p->k_w <= p->in_w;
     if (inside && row_len % 4 == 0) {
         const int32_t row_stride = p->in_w * p->in_c;
         widen_window(image + iy0 * row_stride + ix0 * p->in_c, p->k_h, row_len,
                      p->dilation_h * row_stride, pixel, buffer);
-    } else {
-        gather_window(p, image, iy0, ix0, gathered);
-        widen_window(gathered, 1, p->k_h * row_len, 0, pixel, buffer);
+        return;
+    }
+    gather_window(p, image, iy0, ix0, gathered);
+    const int32_t whole = filter_size & ~3;
+    widen_window(gathered, 1, whole, 0, pixel, buffer);
+    for (int32_t i = whole; i < filter_size; ++i) {
+        tail[i - whole] = gathered[i];
     }
 }
 
@@ -256,21 +286,29 @@ static void conv2d_dsp(const tl_conv_params *params, const tl_residual_add *add)
     const int8_t *filter = (const int8_t *)p.filter;
     const int32_t filter_size = p.k_h * p.k_w * p.in_c;
     const int32_t pixels = p.out_h * p.out_w;
-    const int pairs = filter_size % 4 == 0 && filter_size <= CONV_PAIR_MAX && pixels > 1;
+    const int32_t whole = filter_size & ~3; /* bytes the DSP loop takes; the rest one by one */
+    const int pairs = filter_size <= CONV_PAIR_MAX && pixels > 1;
     int32_t buffer[CONV_PAIR_MAX];
     int8_t gathered[CONV_PAIR_MAX];
+    int8_t tail[2][4];
     for (int32_t b = 0; b < p.batches; ++b) {
         const int8_t *image = p.input + b * p.in_h * p.in_w * p.in_c;
         int8_t *out = p.output + b * pixels * p.out_stride;
         int32_t i = 0;
         for (; pairs && i + 2 <= pixels; i += 2, out += 2 * p.out_stride) {
-            widen_pixel(&p, image, i / p.out_w, i % p.out_w, 0, gathered, buffer);
-            widen_pixel(&p, image, (i + 1) / p.out_w, (i + 1) % p.out_w, 1, gathered, buffer);
+            widen_pixel(&p, image, i / p.out_w, i % p.out_w, 0, gathered, buffer, tail[0]);
+            widen_pixel(&p, image, (i + 1) / p.out_w, (i + 1) % p.out_w, 1, gathered, buffer, tail[1]);
             for (int32_t oc = 0; oc < p.out_c; oc += 2) {
                 /* An odd last channel is computed twice and stored once. */
                 const int32_t oc1 = oc + 1 < p.out_c ? oc + 1 : oc;
                 int32_t acc[4] = { p.bias[oc], p.bias[oc1], p.bias[oc], p.bias[oc1] };
-                mac_2x2(buffer, filter + oc * filter_size, filter + oc1 * filter_size, filter_size, acc);
+                const int8_t *w0 = filter + oc * filter_size, *w1 = filter + oc1 * filter_size;
+                if (whole > 0) {
+                    mac_2x2(buffer, w0, w1, whole, acc);
+                }
+                if (whole < filter_size) {
+                    mac_2x2_tail(tail, w0 + whole, w1 + whole, filter_size - whole, acc);
+                }
                 store_output(&p, out, oc, acc[0], add);
                 store_output(&p, out + p.out_stride, oc, acc[2], add);
                 if (oc1 != oc) {

@@ -91,7 +91,7 @@ static void __attribute__((noinline)) depthwise_pixel_dsp(const tl_conv_params *
         }
         const int32_t acc[4] = { a0, a1, a2, a3 };
         for (int32_t k = 0; k < 4; ++k) {
-            const int32_t q = tl_requantize(acc[k], p.multiplier[c + k], p.shift[c + k]);
+            const int32_t q = tl_requantize_dsp(acc[k], p.multiplier[c + k], p.shift[c + k]);
             out[c + k] = tl_clamp_s8(q + p.output_offset, p.act_min, p.act_max);
         }
     }
