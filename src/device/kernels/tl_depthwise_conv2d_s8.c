@@ -32,67 +32,88 @@ static inline void add_padding(int32_t *acc, int32_t n, const int8_t *w, int32_t
 }
 
 #if defined(TL_DOT_DSP)
-/* The valid taps of one output pixel (a rectangle of the filter). */
-typedef struct dw_window {
-    const int8_t *x;          /* input, channel 0 at the first valid tap */
-    const int8_t *w;          /* filter, channel 0 at the first valid tap */
-    int32_t rows, span;       /* valid tap rows; bytes of one valid row */
-    int32_t x_row, w_row;     /* bytes from one tap row to the next */
-    int32_t ky0, ky1, kx0, kx1;
-    int padded;
-} dw_window;
+/* Limits of the DSP path's stack tables: taps of the filter, and channels
+ * of the zero-point row that padded taps read. Larger layers take the
+ * portable loop below. */
+#define DW_TAPS_MAX 49
+#define DW_CHANNELS_MAX 256
 
-/* Every channel group of one pixel with dilation 1 on the Arm DSP
- * extension: input and filter advance by the same step (one channel row),
- * so one index walks both. Out of line on purpose: inlined into the pixel
- * loops, gcc kept their counters in registers and spilled the tap loop's
- * (21 instructions a tap); on its own the tap loop needs 12 registers. */
+/* Every channel group of one pixel on the Arm DSP extension. taps[t] is
+ * where tap t's channels start: the input, or for a padded tap a row of
+ * zero points, so border pixels run the same loop as interior ones with no
+ * correction afterwards (adding zp x w over the padded taps, once a
+ * quarter of KWS's depthwise time). Out of line on purpose: inlined into
+ * the pixel loops, gcc spilled the tap loop's registers. */
 static void __attribute__((noinline)) depthwise_pixel_dsp(const tl_conv_params *params,
-                                                          const dw_window *win, int8_t *out)
+                                                          const int8_t *const *taps, int32_t count,
+                                                          int8_t *out)
 {
-    const tl_conv_params p = *params;
-    const dw_window v = *win;
-    const int32_t channels = p.out_c;
-    const int8_t *filter = (const int8_t *)p.filter;
-    const int32_t zero_point = -p.input_offset;
-    /* The zero point in both halves, for the padded taps. */
-    const int32_t zp2 = (int32_t)(((uint32_t)zero_point << 16) | ((uint32_t)zero_point & 0xFFFF));
+    const int32_t channels = params->out_c;
+    const int8_t *filter = (const int8_t *)params->filter;
+    const int32_t *bias = params->bias, *multiplier = params->multiplier, *shift = params->shift;
+    const int32_t output_offset = params->output_offset;
+    const int32_t act_min = params->act_min, act_max = params->act_max;
     for (int32_t c = 0; c + 4 <= channels; c += 4) {
-        int32_t a0 = p.bias[c], a1 = p.bias[c + 1], a2 = p.bias[c + 2], a3 = p.bias[c + 3];
-        const int8_t *xr = v.x + c, *wr = v.w + c;
-        for (int32_t r = 0; r < v.rows; ++r, xr += v.x_row, wr += v.w_row) {
-            for (int32_t i = 0; i < v.span; i += channels) {
-                /* Even channels from SXTB16, odd from SXTB16 ROR 8;
-                 * SMLABB / SMLATT take the low / high halves. */
-                const uint32_t xv = tl_load32(xr + i), wv = tl_load32(wr + i);
-                const int32_t xe = __sxtb16(xv), we = __sxtb16(wv);
-                const int32_t xo = tl_sxtb16_ror8(xv), wo = tl_sxtb16_ror8(wv);
-                a0 = __smlabb(xe, we, a0);
-                a2 = __smlatt(xe, we, a2);
-                a1 = __smlabb(xo, wo, a1);
-                a3 = __smlatt(xo, wo, a3);
-            }
-        }
-        if (v.padded) {
-            const int8_t *wt = filter + c;
-            for (int32_t ky = 0; ky < p.k_h; ++ky) {
-                for (int32_t kx = 0; kx < p.k_w; ++kx, wt += channels) {
-                    if (ky >= v.ky0 && ky < v.ky1 && kx >= v.kx0 && kx < v.kx1) {
-                        continue;
-                    }
-                    const uint32_t wv = tl_load32(wt);
-                    const int32_t we = __sxtb16(wv), wo = tl_sxtb16_ror8(wv);
-                    a0 = __smlabb(zp2, we, a0);
-                    a2 = __smlatt(zp2, we, a2);
-                    a1 = __smlabb(zp2, wo, a1);
-                    a3 = __smlatt(zp2, wo, a3);
-                }
-            }
+        int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
+        const int8_t *w = filter + c;
+        for (int32_t t = 0; t < count; ++t, w += channels) {
+            /* Even channels from SXTB16, odd from SXTB16 ROR 8;
+             * SMLABB / SMLATT take the low / high halves. */
+            const uint32_t xv = tl_load32(taps[t] + c), wv = tl_load32(w);
+            const int32_t xe = __sxtb16(xv), we = __sxtb16(wv);
+            const int32_t xo = tl_sxtb16_ror8(xv), wo = tl_sxtb16_ror8(wv);
+            a0 = __smlabb(xe, we, a0);
+            a2 = __smlatt(xe, we, a2);
+            a1 = __smlabb(xo, wo, a1);
+            a3 = __smlatt(xo, wo, a3);
         }
         const int32_t acc[4] = { a0, a1, a2, a3 };
         for (int32_t k = 0; k < 4; ++k) {
-            const int32_t q = tl_requantize_dsp(acc[k], p.multiplier[c + k], p.shift[c + k]);
-            out[c + k] = tl_clamp_s8(q + p.output_offset, p.act_min, p.act_max);
+            const int32_t q = tl_requantize_dsp(acc[k], multiplier[c + k], shift[c + k]);
+            out[c + k] = tl_clamp_s8(q + output_offset, act_min, act_max);
+        }
+    }
+}
+
+/* The whole layer on the DSP path (depth multiplier 1, within the limits). */
+static void depthwise_dsp(const tl_conv_params *params)
+{
+    const tl_conv_params p = *params;
+    const int32_t channels = p.out_c;
+    const int32_t row_stride = p.in_w * channels;
+    int8_t zero_row[DW_CHANNELS_MAX];
+    const int8_t *taps[DW_TAPS_MAX];
+    for (int32_t c = 0; c < channels; ++c) {
+        zero_row[c] = (int8_t)-p.input_offset;
+    }
+    for (int32_t b = 0; b < p.batches; ++b) {
+        const int8_t *image = p.input + b * p.in_h * row_stride;
+        int8_t *out = p.output + b * p.out_h * p.out_w * channels;
+        for (int32_t oy = 0; oy < p.out_h; ++oy) {
+            const int32_t iy0 = oy * p.stride_h - p.pad_top;
+            for (int32_t ox = 0; ox < p.out_w; ++ox, out += channels) {
+                const int32_t ix0 = ox * p.stride_w - p.pad_left;
+                int32_t t = 0;
+                for (int32_t ky = 0; ky < p.k_h; ++ky) {
+                    const int32_t iy = iy0 + ky * p.dilation_h;
+                    for (int32_t kx = 0; kx < p.k_w; ++kx, ++t) {
+                        const int32_t ix = ix0 + kx * p.dilation_w;
+                        taps[t] = iy >= 0 && iy < p.in_h && ix >= 0 && ix < p.in_w
+                                      ? image + iy * row_stride + ix * channels
+                                      : zero_row;
+                    }
+                }
+                depthwise_pixel_dsp(&p, taps, t, out);
+                /* The last channels % 4, one at a time. */
+                for (int32_t c = channels & ~3; c < channels; ++c) {
+                    int32_t acc = p.bias[c];
+                    for (int32_t i = 0; i < t; ++i) {
+                        acc += taps[i][c] * ((const int8_t *)p.filter)[i * channels + c];
+                    }
+                    const int32_t q = tl_requantize_dsp(acc, p.multiplier[c], p.shift[c]);
+                    out[c] = tl_clamp_s8(q + p.output_offset, p.act_min, p.act_max);
+                }
+            }
         }
     }
 }
@@ -123,16 +144,6 @@ static void depthwise_multiplier_one(const tl_conv_params *params)
                 const int8_t *origin = image + (iy0 + ky0 * p.dilation_h) * row_stride +
                                        (ix0 + kx0 * p.dilation_w) * channels;
                 int32_t c = 0;
-#if defined(TL_DOT_DSP)
-                if (p.dilation_w == 1) {
-                    const dw_window win = { origin, filter + (ky0 * p.k_w + kx0) * channels,
-                                            ky1 - ky0, (kx1 - kx0) * channels,
-                                            p.dilation_h * row_stride, p.k_w * channels,
-                                            ky0, ky1, kx0, kx1, padded };
-                    depthwise_pixel_dsp(&p, &win, out);
-                    c = channels & ~3;
-                }
-#endif
 #if defined(TL_DOT_SSE2)
                 for (; c + 16 <= channels; c += 16) {
                     /* 16 channels: int16 products (lo, hi halves) widened to int32. */
@@ -260,6 +271,12 @@ static void depthwise_general(const tl_conv_params *params)
 
 void tl_depthwise_conv2d_s8(const tl_conv_params *p)
 {
+#if defined(TL_DOT_DSP)
+    if (p->depth_multiplier == 1 && p->k_h * p->k_w <= DW_TAPS_MAX && p->out_c <= DW_CHANNELS_MAX) {
+        depthwise_dsp(p);
+        return;
+    }
+#endif
     if (p->depth_multiplier == 1) {
         depthwise_multiplier_one(p);
     } else {
