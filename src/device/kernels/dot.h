@@ -68,7 +68,7 @@ static inline uint32_t tl_load32(const int8_t *p)
  * is (x + 2^(e-1) - (x < 0)) >> e, which cannot overflow as |x| < 2^30. */
 static inline int32_t tl_requantize_dsp(int32_t acc, int32_t multiplier, int32_t shift)
 {
-    if ((uint32_t)acc + 0x40000000u < 0x80000000u && shift < 0) {
+    if (__builtin_expect((uint32_t)acc + 0x40000000u < 0x80000000u && shift < 0, 1)) {
         int32_t x;
         __asm__("smmulr %0, %1, %2" : "=r"(x) : "r"(acc * 2), "r"(multiplier));
         const int32_t e = -shift;

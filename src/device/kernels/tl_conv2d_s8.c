@@ -36,18 +36,18 @@ typedef struct conv_window {
     int padded;             /* taps outside the window to add as the zero point */
 } conv_window;
 
-/* The whole filter window of one pixel, padded taps as the zero point:
- * each filter row is zero point, one run of valid bytes, zero point. */
-static void gather_window(const tl_conv_params *p, const int8_t *image, int32_t iy0, int32_t ix0,
-                          int8_t *buffer)
+/* Filter rows of one pixel's window (rows of them, the first reading input
+ * row iy), padded taps as the zero point: each row is zero point, one run
+ * of valid bytes, zero point. */
+static void gather_rows(const tl_conv_params *p, const int8_t *image, int32_t iy, int32_t ix0,
+                        int32_t rows, int8_t *buffer)
 {
     const int8_t zero_point = (int8_t)-p->input_offset;
     const int32_t row_len = p->k_w * p->in_c;
     int32_t kx0, kx1;
     tl_valid_taps(ix0, p->k_w, 1, p->in_w, &kx0, &kx1);
     const int32_t before = kx0 * p->in_c, run = (kx1 - kx0) * p->in_c;
-    for (int32_t ky = 0; ky < p->k_h; ++ky, buffer += row_len) {
-        const int32_t iy = iy0 + ky * p->dilation_h;
+    for (int32_t r = 0; r < rows; ++r, iy += p->dilation_h, buffer += row_len) {
         int32_t i = 0;
         if (iy >= 0 && iy < p->in_h) {
             const int8_t *x = image + (iy * p->in_w + ix0 + kx0) * p->in_c;
@@ -224,28 +224,29 @@ static void widen_window(const int8_t *x, int32_t rows, int32_t span, int32_t x_
     }
 }
 
-/* Pixel (oy, ox) of image into the buffer's slots for pixel: read in place
- * when the whole window is inside and its rows are whole words, gathered
- * first otherwise. The last filter_size % 4 bytes go to tail. */
+/* Filter rows ky .. ky + rows - 1 of pixel (oy, ox)'s window into the
+ * buffer's slots for pixel: read in place when they are inside and whole
+ * words, gathered first otherwise. Their last size % 4 bytes go to tail. */
 static void widen_pixel(const tl_conv_params *p, const int8_t *image, int32_t oy, int32_t ox,
-                        int32_t pixel, int8_t *gathered, int32_t *buffer, int8_t *tail)
+                        int32_t ky, int32_t rows, int32_t pixel, int8_t *gathered, int32_t *buffer,
+                        int8_t *tail)
 {
-    const int32_t iy0 = oy * p->stride_h - p->pad_top;
+    const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
     const int32_t ix0 = ox * p->stride_w - p->pad_left;
     const int32_t row_len = p->k_w * p->in_c;
-    const int32_t filter_size = p->k_h * row_len;
-    const int inside = iy0 >= 0 && iy0 + (p->k_h - 1) * p->dilation_h < p->in_h && ix0 >= 0 &&
+    const int32_t size = rows * row_len;
+    const int inside = iy >= 0 && iy + (rows - 1) * p->dilation_h < p->in_h && ix0 >= 0 &&
                        ix0 + p->k_w <= p->in_w;
     if (inside && row_len % 4 == 0) {
         const int32_t row_stride = p->in_w * p->in_c;
-        widen_window(image + iy0 * row_stride + ix0 * p->in_c, p->k_h, row_len,
+        widen_window(image + iy * row_stride + ix0 * p->in_c, rows, row_len,
                      p->dilation_h * row_stride, pixel, buffer);
         return;
     }
-    gather_window(p, image, iy0, ix0, gathered);
-    const int32_t whole = filter_size & ~3;
+    gather_rows(p, image, iy, ix0, rows, gathered);
+    const int32_t whole = size & ~3;
     widen_window(gathered, 1, whole, 0, pixel, buffer);
-    for (int32_t i = whole; i < filter_size; ++i) {
+    for (int32_t i = whole; i < size; ++i) {
         tail[i - whole] = gathered[i];
     }
 }
@@ -273,13 +274,60 @@ static void conv_single_dsp(const tl_conv_params *p, const int8_t *image, int32_
             ky0 * row_len + kx0 * p->in_c, ky0, ky1, kx0, kx1, padded };
         win = in_place;
     } else {
-        gather_window(p, image, iy0, ix0, gathered);
+        gather_rows(p, image, iy0, ix0, p->k_h, gathered);
     }
     conv_pixel_dsp(p, &win, out, add);
 }
 
+/* Windows over CONV_PAIR_MAX bytes run two pixels at a time one filter row
+ * after another, the sums of up to this many output channels on the stack
+ * between rows (ResNet-8's 3 x 3 x 64 windows). */
+#define CONV_CHUNKED_CHANNELS 64
+
+/* Two pixels, i and i + 1, of a layer whose windows are taken a filter row
+ * at a time (conv2d_dsp). */
+static __attribute__((noinline)) void conv_pair_by_rows(const tl_conv_params *p, const int8_t *image,
+                                                        int32_t i, int8_t *out, int32_t *buffer,
+                                                        int8_t *gathered, const tl_residual_add *add)
+{
+    const int8_t *filter = (const int8_t *)p->filter;
+    const int32_t row_len = p->k_w * p->in_c;
+    const int32_t filter_size = p->k_h * row_len;
+    const int32_t whole = row_len & ~3;
+    int32_t sums[2][CONV_CHUNKED_CHANNELS];
+    int8_t tail[2][4];
+    for (int32_t oc = 0; oc < p->out_c; ++oc) {
+        sums[0][oc] = sums[1][oc] = p->bias[oc];
+    }
+    for (int32_t ky = 0; ky < p->k_h; ++ky) {
+        widen_pixel(p, image, i / p->out_w, i % p->out_w, ky, 1, 0, gathered, buffer, tail[0]);
+        widen_pixel(p, image, (i + 1) / p->out_w, (i + 1) % p->out_w, ky, 1, 1, gathered, buffer, tail[1]);
+        for (int32_t oc = 0; oc < p->out_c; oc += 2) {
+            const int32_t oc1 = oc + 1 < p->out_c ? oc + 1 : oc;
+            const int8_t *w0 = filter + oc * filter_size + ky * row_len;
+            const int8_t *w1 = filter + oc1 * filter_size + ky * row_len;
+            int32_t acc[4] = { sums[0][oc], sums[0][oc1], sums[1][oc], sums[1][oc1] };
+            if (whole > 0) {
+                mac_2x2(buffer, w0, w1, whole, acc);
+            }
+            if (whole < row_len) {
+                mac_2x2_tail(tail, w0 + whole, w1 + whole, row_len - whole, acc);
+            }
+            sums[0][oc] = acc[0];
+            sums[1][oc] = acc[2];
+            sums[0][oc1] = acc[1];
+            sums[1][oc1] = acc[3];
+        }
+    }
+    for (int32_t oc = 0; oc < p->out_c; ++oc) {
+        store_output(p, out, oc, sums[0][oc], add);
+        store_output(p, out + p->out_stride, oc, sums[1][oc], add);
+    }
+}
+
 /* CONV_2D with dilation 1 across the image on the DSP extension: pixels in
- * pairs where the window allows, the rest one at a time. */
+ * pairs where the window allows (whole, or a filter row at a time), the
+ * rest one at a time. */
 static void conv2d_dsp(const tl_conv_params *params, const tl_residual_add *add)
 {
     const tl_conv_params p = *params;
@@ -288,6 +336,8 @@ static void conv2d_dsp(const tl_conv_params *params, const tl_residual_add *add)
     const int32_t pixels = p.out_h * p.out_w;
     const int32_t whole = filter_size & ~3; /* bytes the DSP loop takes; the rest one by one */
     const int pairs = filter_size <= CONV_PAIR_MAX && pixels > 1;
+    const int pairs_by_rows = !pairs && pixels > 1 && p.k_w * p.in_c <= CONV_PAIR_MAX &&
+                              p.out_c <= CONV_CHUNKED_CHANNELS;
     int32_t buffer[CONV_PAIR_MAX];
     int8_t gathered[CONV_PAIR_MAX];
     int8_t tail[2][4];
@@ -296,8 +346,9 @@ static void conv2d_dsp(const tl_conv_params *params, const tl_residual_add *add)
         int8_t *out = p.output + b * pixels * p.out_stride;
         int32_t i = 0;
         for (; pairs && i + 2 <= pixels; i += 2, out += 2 * p.out_stride) {
-            widen_pixel(&p, image, i / p.out_w, i % p.out_w, 0, gathered, buffer, tail[0]);
-            widen_pixel(&p, image, (i + 1) / p.out_w, (i + 1) % p.out_w, 1, gathered, buffer, tail[1]);
+            widen_pixel(&p, image, i / p.out_w, i % p.out_w, 0, p.k_h, 0, gathered, buffer, tail[0]);
+            widen_pixel(&p, image, (i + 1) / p.out_w, (i + 1) % p.out_w, 0, p.k_h, 1, gathered, buffer,
+                        tail[1]);
             for (int32_t oc = 0; oc < p.out_c; oc += 2) {
                 /* An odd last channel is computed twice and stored once. */
                 const int32_t oc1 = oc + 1 < p.out_c ? oc + 1 : oc;
@@ -316,6 +367,9 @@ static void conv2d_dsp(const tl_conv_params *params, const tl_residual_add *add)
                     store_output(&p, out + p.out_stride, oc1, acc[3], add);
                 }
             }
+        }
+        for (; pairs_by_rows && i + 2 <= pixels; i += 2, out += 2 * p.out_stride) {
+            conv_pair_by_rows(&p, image, i, out, buffer, gathered, add);
         }
         for (; i < pixels; ++i, out += p.out_stride) {
             conv_single_dsp(&p, image, i / p.out_w, i % p.out_w, out, add);
