@@ -17,7 +17,9 @@ int fw_load(const uint8_t *model, uint32_t size, uint8_t *arena, uint32_t arena_
  * with the host's. */
 void fw_seeded_input(tl_interp *it);
 
-/* Runs every operator; the board timer's ticks go to *ticks. 0 on success. */
-int fw_timed_invoke(tl_interp *it, uint32_t *ticks);
+/* Runs every operator; the board timer's ticks go to *ticks and, unless
+ * stack is NULL, the bytes of stack the inference took (measured by
+ * painting) to *stack. 0 on success. */
+int fw_timed_invoke(tl_interp *it, uint32_t *ticks, uint32_t *stack);
 
 #endif /* TL_FW_RUN_H */

@@ -22,7 +22,7 @@ int main(void)
 {
     tl_model model;
     tl_interp it;
-    uint32_t ticks;
+    uint32_t ticks, stack;
     if (fw_load(tl_model_blob, (uint32_t)(tl_model_blob_end - tl_model_blob), arena, sizeof arena, &model, &it)) {
         return 1;
     }
@@ -33,7 +33,7 @@ int main(void)
         return 1;
     }
     memcpy(in, tl_input_blob, in_size);
-    if (fw_timed_invoke(&it, &ticks)) {
+    if (fw_timed_invoke(&it, &ticks, &stack)) {
         return 1;
     }
     uint32_t out_size;
@@ -52,5 +52,8 @@ int main(void)
     }
     board_write("\n");
     board_report(out, out_size, tl_model_arena_size(&model), ticks);
+    board_write("stack: ");
+    board_write_u32(stack);
+    board_write("\n");
     return 0;
 }

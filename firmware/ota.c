@@ -117,7 +117,7 @@ static void run_active(void)
     const int8_t *output = NULL;
     if (s == TL_OK) {
         fw_seeded_input(&it);
-        s = fw_timed_invoke(&it, &ticks) ? TL_ERR_STATE : TL_OK;
+        s = fw_timed_invoke(&it, &ticks, NULL) ? TL_ERR_STATE : TL_OK;
         output = s == TL_OK ? tl_interp_output(&it, 0, &out_size) : NULL;
         if (out_size > 256) {
             out_size = 256;

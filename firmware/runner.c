@@ -117,7 +117,7 @@ int main(void)
         }
     }
     fw_seeded_input(&it);
-    if (fw_timed_invoke(&it, &ticks)) {
+    if (fw_timed_invoke(&it, &ticks, NULL)) {
         return 1;
     }
     uint32_t out_size;

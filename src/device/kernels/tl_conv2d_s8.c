@@ -29,8 +29,10 @@
 /* The valid taps of one output pixel, read in place or gathered. */
 typedef struct conv_window {
     const int8_t *x;        /* input at the first valid tap, channel 0 */
-    int32_t rows, span;     /* valid filter rows; bytes of one valid row */
+    int32_t rows, span;     /* valid filter rows; bytes of one run of valid taps */
     int32_t x_row;          /* input bytes from one filter row to the next */
+    int32_t cols, x_col;    /* runs in a row, input bytes apart (1 and 0 but with
+                               dilation_w > 1, where each tap is a run) */
     int32_t w_first;        /* filter offset of the first valid tap */
     int32_t ky0, ky1, kx0, kx1;
     int padded;             /* taps outside the window to add as the zero point */
@@ -92,13 +94,18 @@ static void __attribute__((noinline)) conv_pixel_dsp(const tl_conv_params *param
         const int8_t *w3 = filter + c3 * filter_size + v.w_first;
         int32_t acc[4] = { p.bias[oc], p.bias[c1], p.bias[c2], p.bias[c3] };
         const int8_t *x = v.x;
-        for (int32_t r = 0; r < v.rows; ++r) {
-            tl_dot4_s8(x, w0, w1, w2, w3, v.span, acc);
-            x += v.x_row;
-            w0 += row_len;
-            w1 += row_len;
-            w2 += row_len;
-            w3 += row_len;
+        for (int32_t r = 0, k = 0; r < v.rows && v.cols > 0;) {
+            tl_dot4_s8(x + k * v.x_col, w0 + k * p.in_c, w1 + k * p.in_c, w2 + k * p.in_c,
+                       w3 + k * p.in_c, v.span, acc);
+            if (++k == v.cols) { /* the row's runs done: the next row */
+                k = 0;
+                ++r;
+                x += v.x_row;
+                w0 += row_len;
+                w1 += row_len;
+                w2 += row_len;
+                w3 += row_len;
+            }
         }
         if (v.padded) {
             const int8_t *w[4] = { filter + oc * filter_size, filter + c1 * filter_size,
@@ -263,14 +270,16 @@ static void conv_single_dsp(const tl_conv_params *p, const int8_t *image, int32_
     const int32_t ix0 = ox * p->stride_w - p->pad_left;
     int32_t ky0, ky1, kx0, kx1;
     tl_valid_taps(iy0, p->k_h, p->dilation_h, p->in_h, &ky0, &ky1);
-    tl_valid_taps(ix0, p->k_w, 1, p->in_w, &kx0, &kx1);
+    tl_valid_taps(ix0, p->k_w, p->dilation_w, p->in_w, &kx0, &kx1);
     const int padded = p->input_offset != 0 && (ky0 > 0 || ky1 < p->k_h || kx0 > 0 || kx1 < p->k_w);
+    const int runs = p->dilation_w == 1; /* each row's valid taps one run of bytes */
     int8_t gathered[CONV_GATHER_MAX];
-    conv_window win = { gathered, 1, filter_size, 0, 0, 0, 0, 0, 0, 0 };
-    if (filter_size > CONV_GATHER_MAX || (!padded && ky1 - ky0 <= 1)) {
+    conv_window win = { gathered, 1, filter_size, 0, 1, 0, 0, 0, 0, 0, 0, 0 };
+    if (filter_size > CONV_GATHER_MAX || !runs || (!padded && ky1 - ky0 <= 1)) {
         const conv_window in_place = {
-            image + (iy0 + ky0 * p->dilation_h) * row_stride + (ix0 + kx0) * p->in_c,
-            ky1 - ky0, (kx1 - kx0) * p->in_c, p->dilation_h * row_stride,
+            image + (iy0 + ky0 * p->dilation_h) * row_stride + (ix0 + kx0 * p->dilation_w) * p->in_c,
+            ky1 - ky0, runs ? (kx1 - kx0) * p->in_c : p->in_c, p->dilation_h * row_stride,
+            runs ? 1 : kx1 - kx0, p->dilation_w * p->in_c,
             ky0 * row_len + kx0 * p->in_c, ky0, ky1, kx0, kx1, padded };
         win = in_place;
     } else {
@@ -335,9 +344,10 @@ static void conv2d_dsp(const tl_conv_params *params, const tl_residual_add *add)
     const int32_t filter_size = p.k_h * p.k_w * p.in_c;
     const int32_t pixels = p.out_h * p.out_w;
     const int32_t whole = filter_size & ~3; /* bytes the DSP loop takes; the rest one by one */
-    const int pairs = filter_size <= CONV_PAIR_MAX && pixels > 1;
+    /* Pixel pairs read windows whose rows are runs of bytes. */
+    const int pairs = filter_size <= CONV_PAIR_MAX && pixels > 1 && p.dilation_w == 1;
     const int pairs_by_rows = !pairs && pixels > 1 && p.k_w * p.in_c <= CONV_PAIR_MAX &&
-                              p.out_c <= CONV_CHUNKED_CHANNELS;
+                              p.out_c <= CONV_CHUNKED_CHANNELS && p.dilation_w == 1;
     int32_t buffer[CONV_PAIR_MAX];
     int8_t gathered[CONV_PAIR_MAX];
     int8_t tail[2][4];
@@ -383,20 +393,16 @@ void tl_conv2d_s8(const tl_conv_params *params)
     /* A local copy: stores through int8_t pointers may alias anything, and
      * would otherwise force a reload of every parameter after each store. */
     const tl_conv_params p = *params;
+    const tl_residual_add no_add = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+    const tl_residual_add add = p.residual_add ? *p.residual_add : no_add;
+#if defined(TL_DOT_DSP)
+    conv2d_dsp(&p, &add);
+#else
     const int8_t *filter = (const int8_t *)p.filter;
     const int32_t zero_point = -p.input_offset;
     const int32_t row_len = p.k_w * p.in_c;
     const int32_t row_stride = p.in_w * p.in_c;
     const int32_t filter_size = p.k_h * row_len;
-    const tl_residual_add no_add = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
-    const tl_residual_add add = p.residual_add ? *p.residual_add : no_add;
-#if defined(TL_DOT_DSP)
-    if (p.dilation_w == 1) {
-        conv2d_dsp(&p, &add);
-        return;
-    }
-#endif
-
     for (int32_t b = 0; b < p.batches; ++b) {
         const int8_t *image = p.input + b * p.in_h * row_stride;
         int8_t *out = p.output + b * p.out_h * p.out_w * p.out_stride;
@@ -461,4 +467,5 @@ void tl_conv2d_s8(const tl_conv_params *params)
             }
         }
     }
+#endif
 }
