@@ -98,7 +98,6 @@ nobody=$(( $(count) - before - same - changed ))
 echo "notifications among 20 watching devices (goal: only the devices whose plan changes):"
 echo "   a context change that leaves w1's plan as it was:   $same"
 echo "   a context change for a device that watches nothing: $nobody"
-echo "   a context change that changes w1's plan:            $changed (w1 and every other watcher: libcoap 4.3.1"
-echo "                                                       notifies all observers of a resource)"
+echo "   a context change that changes w1's plan:            $changed (w1 observes /plan/w1: w1 alone)"
 [ -s "$work/failed.log" ] && { echo "failed legitimate rounds:"; cat "$work/failed.log"; }
 exit 0

@@ -161,8 +161,13 @@ check "context change of no consequence sent" 0 "dev5: app=counter" -- \
     "$bin" context --server "$srv" --device dev5 app=counter
 sleep 0.5
 check "context change of no consequence: no notification" 0 "^$notified_5 ?$" -- notifications "$work/watch.log"
+notified_b=$(notifications "$work/watch-b.log")
 check "context change sent" 0 "dev5: app=counter&location=hall" -- "$bin" context --server "$srv" --device dev5 location=hall
 for _ in $(seq 50); do grep -q "installed fashion-hall" "$work/watch.log" && break; sleep 0.1; done
+# dev5 observes /plan/dev5: its plan changed, and only it is told.
+check "context change: the other watcher not notified" 0 "^$notified_b ?$" -- notifications "$work/watch-b.log"
+check "the other watcher still watching then" 0 "^running ?$" -- \
+    bash -c "kill -0 $watch_b_pid 2>/dev/null && echo running || echo gone"
 "$bin" library add --db "$work/lib.db" --name fashion-hall --catalogue "$work/cat" --key "$work/srv.key" >/dev/null
 for _ in $(seq 100); do kill -0 "$watch_pid" 2>/dev/null || break; sleep 0.1; done
 wait "$watch_pid"; watch_status=$?; watch_pid=""

@@ -27,6 +27,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -66,6 +67,7 @@ typedef struct reply {
     size_t size;
     coap_block_t block;
     int has_block;
+    int observed;               /* the answer carries Observe: notifications will follow */
     coap_session_t *session;    /* the answer comes on the session the request went out on */
 } reply;
 
@@ -77,6 +79,7 @@ typedef struct tl_device_client {
     uint16_t fetch_port;
     reply current;              /* the request in flight */
     reply plan;                 /* the latest plan answer or notification */
+    char plan_path[80];         /* "plan", or "plan/ID" for a watching device with an ID */
     int dtls_failed;
     double start;
     /* the device's flash and the machine on it */
@@ -268,6 +271,8 @@ static void keep(reply *r, const coap_pdu_t *received)
         }
     }
     r->has_block = coap_get_block(received, COAP_OPTION_BLOCK2, &r->block);
+    coap_opt_iterator_t it;
+    r->observed = coap_check_option(received, COAP_OPTION_OBSERVE, &it) != NULL;
     r->done = 1;
 }
 
@@ -311,10 +316,16 @@ static const char *dtls_why(const tl_device_client *c)
                           : "the handshake did not finish (a wrong key, or a server too busy to answer)";
 }
 
-/* Uri-Path, then one Uri-Query option per "k=v" of query (may be NULL). */
+/* One Uri-Path option per segment of path ("a/b"), then one Uri-Query
+ * option per "k=v" of query (may be NULL). */
 static void add_path_query(coap_pdu_t *pdu, const char *path, const char *query)
 {
-    coap_add_option(pdu, COAP_OPTION_URI_PATH, strlen(path), (const uint8_t *)path);
+    for (const char *p = path; p;) {
+        const char *slash = strchr(p, '/');
+        const size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        coap_add_option(pdu, COAP_OPTION_URI_PATH, n, (const uint8_t *)p);
+        p = slash ? slash + 1 : NULL;
+    }
     for (const char *p = query; p && *p;) {
         const char *amp = strchr(p, '&');
         const size_t n = amp ? (size_t)(amp - p) : strlen(p);
@@ -1299,6 +1310,20 @@ void tl_offload_disconnect(tl_offload_client *oc)
     free(oc);
 }
 
+/* 1 if id can be one Uri-Path segment as it is: [A-Za-z0-9._-]+. */
+static int path_segment(const char *id)
+{
+    if (!id[0]) {
+        return 0;
+    }
+    for (const char *p = id; *p; ++p) {
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* The /plan query: the device's profile, channel and context. */
 static tl_status plan_query(const tl_device_options *o, char *query, size_t size)
 {
@@ -1340,7 +1365,7 @@ static tl_status follow_up(tl_device_client *c, const tl_manifest *first, int *i
     if (s == TL_OK && c->o->watch_seconds > 0) {
         /* The deadline was for the first answer: a watching device, now
          * running a model, is planned for without it from here on. */
-        s = send_request(c, &c->plan, COAP_REQUEST_CODE_GET, "plan", query, -1, 1);
+        s = send_request(c, &c->plan, COAP_REQUEST_CODE_GET, c->plan_path, query, -1, 1);
     }
     return s;
 }
@@ -1364,11 +1389,17 @@ tl_status tl_device_run(const tl_device_options *o, char *msg, size_t msg_size)
         s = fail(msg, msg_size, TL_ERR_ARG, "the request is too long");
     }
     const int watch = o->watch_seconds > 0;
+    /* A watching device with an ID observes its own plan, /plan/ID: a
+     * change of its context then notifies it and no one else. */
+    snprintf(c->plan_path, sizeof c->plan_path, "plan");
+    if (watch && o->device_id && path_segment(o->device_id)) {
+        snprintf(c->plan_path, sizeof c->plan_path, "plan/%s", o->device_id);
+    }
     if (s == TL_OK) {
-        s = send_request(c, &c->plan, COAP_REQUEST_CODE_GET, "plan", query, -1, watch);
+        s = send_request(c, &c->plan, COAP_REQUEST_CODE_GET, c->plan_path, query, -1, watch);
     }
     const double end = c->start + (watch ? o->watch_seconds : 0);
-    int rounds = 0, installs = 0;
+    int rounds = 0, installs = 0, asked_again = 0;
     while (s == TL_OK) {
         const double until = rounds == 0 ? tl_monotonic_seconds() + (o->block_timeout_s > 0 ? o->block_timeout_s : 10)
                                          : end;
@@ -1378,6 +1409,13 @@ tl_status tl_device_run(const tl_device_options *o, char *msg, size_t msg_size)
                          : "no answer from coap://%s:%u (plan)%s", o->host, o->port, o->psk ? dtls_why(c) : "");
             }
             break; /* the watch is over */
+        }
+        if (watch && rounds == 0 && c->plan.code == 205 && !c->plan.observed && !asked_again) {
+            /* The server made /plan/ID on this request and could not
+             * observe it yet: ask again, now that it is there. */
+            asked_again = 1;
+            s = send_request(c, &c->plan, COAP_REQUEST_CODE_GET, c->plan_path, query, -1, 1);
+            continue;
         }
         ++rounds;
         c->plan.done = 0; /* the next notification */
@@ -1411,7 +1449,7 @@ tl_status tl_device_run(const tl_device_options *o, char *msg, size_t msg_size)
             /* An error answer ends an observation (RFC 7641): register again
              * in a second, the library or the context may change. */
             sleep_until(c, tl_monotonic_seconds() + 1.0);
-            s = send_request(c, &c->plan, COAP_REQUEST_CODE_GET, "plan", query, -1, 1);
+            s = send_request(c, &c->plan, COAP_REQUEST_CODE_GET, c->plan_path, query, -1, 1);
         }
     }
     /* The device runs whatever it runs now, after an install or a refusal

@@ -6,13 +6,19 @@
  *        -> a CBOR manifest (2.05), or 4.xx with the reason. K=V pairs are
  *        the device's context (task, location, app, ...); the model is the
  *        one named, or the library's best match for the context. Observable:
- *        a device is notified when its context changes or a version is
- *        published, and gets the plan made anew.
+ *        observers are notified when a version is published, and get the
+ *        plan made anew.
+ *   GET  /plan/ID?... -> the same for device ID (a name of [A-Za-z0-9._-]),
+ *        observable on its own: notified also when that device's context
+ *        changes its plan, and no one else is. The resource is made when
+ *        the server first hears of the device; a first request for it is
+ *        answered without an observation (the device asks again).
  *   GET  /model?name=N&version=V&variant=X[&form=tlp] -> the .tlm (or its
  *        progressive stream) block-wise; any block can be asked for first,
  *        so an interrupted download resumes where it stopped.
  *   POST /context?device=ID&K=V... -> merges K=V into the device's context
- *        (an empty V removes the key) and notifies the observers of /plan.
+ *        (an empty V removes the key) and, if that changes the plan the
+ *        device observes, notifies the observers of /plan/ID.
  *   GET  /context?device=ID -> the device's context.
  *   GET  /round[?name=N] -> the federated round of the model this server
  *        runs rounds of ("name=..&round=..&needed=..&received=..&values=..
@@ -42,6 +48,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -76,6 +83,8 @@ typedef struct device_context {
     unsigned long used;             /* when last read or written (the server's clock) */
     uint32_t source;                /* the IPv4 address that made the entry */
     char *observed;                 /* the query of the device's observation of /plan, or NULL */
+    coap_resource_t *resource;      /* /plan/ID, or NULL */
+    int replan;                     /* its plan changed with its context: notify at the next poll */
 } device_context;
 
 /* Model bytes by (name, version, variant, form): a block request costs a
@@ -121,7 +130,7 @@ typedef struct tl_edge_server {
     coap_resource_t *round;         /* federated rounds: observable */
     tl_infer_service *infer;        /* the edge model's batched inference, or NULL */
     tl_split_server *split;         /* the edge's half of split learning, or NULL */
-    int replan;                     /* a device's plan changed with its context: notify at the next poll */
+    coap_context_t *ctx;            /* the main loop's, for the devices' resources */
     uint16_t port;
     pid_t workers[MAX_WORKERS];     /* download workers on port + 1 + i (0: gone) */
     int worker_count;
@@ -234,6 +243,45 @@ static uint32_t session_source(coap_session_t *session)
 
 /* The device's entry, or (create) a new one for it made by `source`,
  * evicting as the table's bounds say; NULL if absent and not created. */
+static void handle_plan(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
+                        const coap_string_t *query, coap_pdu_t *response);
+
+/* 1 if id can be one Uri-Path segment as it is: [A-Za-z0-9._-]+. */
+static int path_segment(const char *id)
+{
+    if (!id[0]) {
+        return 0;
+    }
+    for (const char *c = id; *c; ++c) {
+        if (!isalnum((unsigned char)*c) && *c != '.' && *c != '_' && *c != '-') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The device's own observable plan, /plan/ID: notifying it reaches that
+ * device's observers only (libcoap 4.3 notifies every observer of a
+ * resource, whatever query it is given). At most one per table entry. */
+static void device_resource(tl_edge_server *server, device_context *d)
+{
+    char path[80];
+    if (d->resource || !server->ctx || !path_segment(d->id)) {
+        return;
+    }
+    snprintf(path, sizeof path, "plan/%s", d->id);
+    coap_str_const_t *uri = coap_new_str_const((const uint8_t *)path, strlen(path));
+    coap_resource_t *r = uri ? coap_resource_init(uri, COAP_RESOURCE_FLAGS_RELEASE_URI) : NULL;
+    if (!r) {
+        coap_delete_str_const(uri);
+        return;
+    }
+    coap_register_handler(r, COAP_REQUEST_GET, handle_plan);
+    coap_resource_set_get_observable(r, 1);
+    coap_add_resource(server->ctx, r);
+    d->resource = r;
+}
+
 static device_context *find_device(tl_edge_server *server, const char *id, int create, uint32_t source)
 {
     int lru = -1, lru_same = -1, same = 0;
@@ -266,10 +314,14 @@ static device_context *find_device(tl_edge_server *server, const char *id, int c
     }
     device_context *d = &server->devices[slot];
     free(d->observed);
+    if (d->resource) { /* evicted: its observers are told it is gone */
+        coap_delete_resource(server->ctx, d->resource);
+    }
     memset(d, 0, sizeof *d);
     snprintf(d->id, sizeof d->id, "%s", id);
     d->used = ++server->clock;
     d->source = source;
+    device_resource(server, d);
     return d;
 }
 
@@ -379,6 +431,43 @@ static void list_one(void *ctx, const char *name, int version, int variants, con
     snprintf(m->tags, sizeof m->tags, "%s", tags);
     m->version = version;
     ++l->count;
+}
+
+/* A GET of a path no resource has. /plan/ID of a device the table does not
+ * hold yet makes its entry and resource and is answered as /plan/ID would
+ * be, but not observed (libcoap observes no unknown path): the device asks
+ * again. Entries made so are bounded as /context's are. Else 4.04. */
+static void handle_unknown(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
+                           const coap_string_t *query, coap_pdu_t *response)
+{
+    tl_edge_server *server = coap_get_app_data(coap_session_get_context(session));
+    (void)resource;
+    coap_string_t *path = coap_get_uri_path(request);
+    char id[64], device[64];
+    const int named = path && path->length > 5 && path->length - 5 < sizeof id && !memcmp(path->s, "plan/", 5);
+    if (named) {
+        memcpy(id, path->s + 5, path->length - 5);
+        id[path->length - 5] = '\0';
+    }
+    coap_delete_string(path);
+    if (!named || !path_segment(id)) {
+        reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, "no such resource");
+        return;
+    }
+    const int speaks = request_device(server, session, query, device, sizeof device);
+    if (refused_device(response, speaks)) {
+        return;
+    }
+    if (!speaks || (device[0] && strcmp(device, id) != 0)) {
+        reply_text(response, COAP_RESPONSE_CODE_FORBIDDEN, "the path names another device than the request");
+        return;
+    }
+    device_context *d = find_device(server, id, 1, session_source(session));
+    if (!d || !d->resource) {
+        reply_text(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "no room for the device");
+        return;
+    }
+    handle_plan(d->resource, session, request, query, response);
 }
 
 static void cache_release(coap_session_t *session, void *data);
@@ -620,7 +709,6 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
                         const coap_string_t *query, coap_pdu_t *response)
 {
     tl_edge_server *server = coap_get_app_data(coap_session_get_context(session));
-    (void)resource;
     char device[64], error[320];
     tl_plan_request want;
     if (tl_plan_request_decode(query ? (const char *)query->s : "", query ? query->length : 0, &want, error,
@@ -635,6 +723,16 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
     if (!speaks) {
         reply_text(response, COAP_RESPONSE_CODE_FORBIDDEN, "device= differs from the DTLS identity");
         return;
+    }
+    const coap_str_const_t *path = coap_resource_get_uri_path(resource);
+    if (path && path->length > 5 && !memcmp(path->s, "plan/", 5)) { /* /plan/ID: the device is ID */
+        const size_t n = path->length - 5;
+        if (device[0] && (strlen(device) != n || memcmp(device, path->s + 5, n) != 0)) {
+            reply_text(response, COAP_RESPONSE_CODE_FORBIDDEN, "device= differs from the device the path names");
+            return;
+        }
+        memcpy(device, path->s + 5, n); /* n < 64: the resource was made for a table entry */
+        device[n] = '\0';
     }
     note_observation(server, session, request, query, device);
     char context[CONTEXT_BYTES];
@@ -818,13 +916,12 @@ static void handle_context(coap_resource_t *resource, coap_session_t *session, c
             return;
         }
         /* Only this device's own observation can get another plan, so
-         * observers are notified only when that plan changes: a context
-         * posted for a made-up device, a device that observes nothing or
-         * a key no model is tagged with notifies no one. (libcoap 4.3
-         * ignores the query given to coap_resource_notify_observers, so
-         * when it does change every observer of /plan is asked again; the
-         * notifications then wait for the next poll, at most one round of
-         * them a poll interval, however fast contexts are posted.) */
+         * only its observers, of /plan/ID, are notified, and only when
+         * that plan changes: a context posted for a made-up device, a
+         * device that observes nothing or a key no model is tagged with
+         * notifies no one. The notification waits for the next poll: at
+         * most one a device a poll interval, however fast contexts are
+         * posted. */
         char before[192], after[192];
         observed_plan(server, d, before, sizeof before);
         memcpy(d->context, merged, sizeof merged);
@@ -832,9 +929,9 @@ static void handle_context(coap_resource_t *resource, coap_session_t *session, c
         const int changed = strcmp(before, after) != 0;
         if (!server->options->quiet) {
             fprintf(stderr, "context %s [%s]: %s\n", d->id, d->context,
-                    !d->observed ? "not observing" : changed ? "its plan changed, notifying observers" : "its plan is the same");
+                    !d->observed ? "not observing" : changed ? "its plan changed, notifying it" : "its plan is the same");
         }
-        server->replan |= d->observed && changed;
+        d->replan |= d->observed && changed;
     }
     reply_text(response, write ? COAP_RESPONSE_CODE_CHANGED : COAP_RESPONSE_CODE_CONTENT, d->context);
 }
@@ -1662,10 +1759,14 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
         close_libraries(server);
         return -1;
     }
+    server->ctx = ctx;
     server->plan = coap_resource_init(coap_make_str_const("plan"), 0);
     coap_register_handler(server->plan, COAP_REQUEST_GET, handle_plan);
     coap_resource_set_get_observable(server->plan, 1);
     coap_add_resource(ctx, server->plan);
+    coap_resource_t *unknown = coap_resource_unknown_init2(NULL, 0);
+    coap_register_handler(unknown, COAP_REQUEST_GET, handle_unknown);
+    coap_add_resource(ctx, unknown);
     coap_resource_t *model = coap_resource_init(coap_make_str_const("model"), 0);
     coap_register_handler(model, COAP_REQUEST_GET, handle_model);
     coap_add_resource(ctx, model);
@@ -1760,9 +1861,12 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
         if (tl_monotonic_seconds() >= next_poll) {
             int64_t g;
             char why[320];
-            if (server->replan) {
-                coap_resource_notify_observers(server->plan, NULL);
-                server->replan = 0;
+            for (int i = 0; i < server->device_count; ++i) {
+                device_context *d = &server->devices[i];
+                if (d->replan && d->resource) {
+                    coap_resource_notify_observers(d->resource, NULL);
+                }
+                d->replan = 0;
             }
             if (tl_library_generation(server->library, &g) == TL_OK && g != generation) {
                 /* A version was published or removed: plan again for everyone. */
@@ -1772,6 +1876,11 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
                         fprintf(stderr, "library changed: notifying observers\n");
                     }
                     coap_resource_notify_observers(server->plan, NULL);
+                    for (int i = 0; i < server->device_count; ++i) {
+                        if (server->devices[i].resource) {
+                            coap_resource_notify_observers(server->devices[i].resource, NULL);
+                        }
+                    }
                 } else if (!o->quiet) {
                     fprintf(stderr, "library changed but cannot be read (%s); serving the previous snapshot\n", why);
                 }
