@@ -51,8 +51,10 @@ check "inspect graph" 0 "DEPTHWISE_CONV_2D" -- "$bin" inspect "$work/kws.tlm"
 check "inspect totals" 0 "^total: 2656768 MACs, .* arena [0-9]+ bytes" -- "$bin" inspect "$work/kws.tlm"
 check "inspect metadata" 0 "task = keyword-spotting" -- "$bin" inspect "$work/kws.tlm"
 # The operator table of a firmware for given models: just their operators.
-check "resolver counts a model's operators" 0 "ops.c: 6 of [0-9]+ operators" -- "$bin" resolver "$work/kws.tlm" -o "$work/ops.c"
-check "resolver lists what the model uses" 0 "= &tl_op_depthwise_conv_2d," -- cat "$work/ops.c"
+check "resolver counts a model's operators" 0 "ops.c: 6 of [0-9]+ operators, 5 of them int8 only" -- \
+    "$bin" resolver "$work/kws.tlm" -o "$work/ops.c"
+check "resolver lists what the model uses, int8-only kinds where all is int8" 0 "= &tl_op_depthwise_conv_2d_int8," -- \
+    cat "$work/ops.c"
 if grep -q "tl_op_max_pool_2d\|tl_op_pad\|tl_op_transpose" "$work/ops.c"; then
     failed=$((failed + 1)); echo "FAIL: resolver lists an operator KWS does not use"
 else
@@ -192,6 +194,13 @@ if [ -x "$make_dataset" ]; then
         check "run: three outputs ($form)" 0 "^output \(3 int8 values\)" -- "$bin" run "$work/p-$form.tlm"
         check "eval --data ($form)" 0 "accuracy" -- "$bin" eval "$work/p-$form.tlc" --data "$data"
     done
+    # Packed int4 weights need the full convolution kind; a model that is
+    # int8 throughout beside it keeps the int8-only kinds of the rest.
+    "$bin" export "$work/p-idx.tlc" -o "$work/p-int4.tlm" --data "$work/patterns-idx" --int4 >/dev/null 2>&1
+    check "resolver: int4 weights take the full CONV_2D kind" 0 "= &tl_op_conv_2d," -- \
+        bash -c "'$bin' resolver '$work/p-int4.tlm' '$work/p-idx.tlm' -o '$work/ops4.c' >/dev/null && cat '$work/ops4.c'"
+    check "resolver: the int8 model alone takes the int8-only kind" 0 "= &tl_op_conv_2d_int8," -- \
+        bash -c "'$bin' resolver '$work/p-idx.tlm' -o '$work/ops8.c' >/dev/null && cat '$work/ops8.c'"
     # Float models quantised at import from calibration samples.
     if [ -n "${examples:-}" ] && [ -f "$examples/hello_world_float.tflite" ]; then
         hw=$examples/hello_world_float.tflite

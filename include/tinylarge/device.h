@@ -83,6 +83,12 @@ uint32_t tl_dtype_bytes(uint32_t dtype);
 /* Name of an opcode ("CONV_2D", ...), or "?" for an unknown one. */
 const char *tl_opcode_name(uint32_t opcode);
 
+/* 1 if operator `index` of m is run by its operator's int8-only kind (no
+ * int16 activations, no int4, sparse or bitmap weights), which a firmware
+ * built for m may then link instead of the full kind (`tinylarge
+ * resolver`). Host builds only (src/device/op_int8_table.c). */
+int tl_op_int8_accepts(const tl_model *m, uint32_t index);
+
 /* The operator's multiply-accumulate count (0 for data movement ops). */
 uint64_t tl_op_macs(const tl_model *model, uint32_t op_index);
 

@@ -32,9 +32,11 @@ int tl_cmd_resolver(int argc, char **argv)
         "resolver",
         "usage: tinylarge resolver MODEL.tlm [MODEL.tlm...] -o FILE.c\n\n"
         "Writes the operator table (tl_op_table) of a firmware that runs these models:\n"
-        "only their operators are listed, so only their kernels are linked. Build the\n"
-        "firmware with -DTL_OP_RESOLVER=FILE.c; a model using another operator is then\n"
-        "refused at load (unsupported operator).",
+        "only their operators are listed, so only their kernels are linked; where every\n"
+        "use of an operator is int8 (activations and dense weights), its int8-only kind,\n"
+        "so no int16, int4, sparse or bitmap kernel is linked either. Build the firmware\n"
+        "with -DTL_OP_RESOLVER=FILE.c; a model using another operator or element type is\n"
+        "then refused at load (unsupported operator).",
         options, paths, TL_OPT_LIST_MAX, NULL
     };
     int count;
@@ -45,7 +47,7 @@ int tl_cmd_resolver(int argc, char **argv)
     if (count < 1 || !output) {
         return tl_cli_fail("resolver", "usage: tinylarge resolver MODEL.tlm [MODEL.tlm...] -o FILE.c");
     }
-    int used[TL_OP_COUNT_] = { 0 };
+    int used[TL_OP_COUNT_] = { 0 }, wide[TL_OP_COUNT_] = { 0 }; /* wide: some use needs the full kind */
     for (int i = 0; i < count; ++i) {
         uint8_t *buf;
         tl_model m;
@@ -54,6 +56,7 @@ int tl_cmd_resolver(int argc, char **argv)
         }
         for (uint32_t k = 0; k < m.header->op_count; ++k) {
             used[m.ops[k].opcode] = 1;
+            wide[m.ops[k].opcode] |= !tl_op_int8_accepts(&m, k);
         }
         free(buf);
     }
@@ -77,14 +80,14 @@ int tl_cmd_resolver(int argc, char **argv)
     for (uint32_t op = 0; op < TL_OP_COUNT_; ++op) {
         if (used[op]) {
             symbol_of(tl_opcode_name(op), symbol, sizeof symbol);
-            EMIT("extern const tl_op_kind %s;\n", symbol);
+            EMIT("extern const tl_op_kind %s%s;\n", symbol, wide[op] ? "" : "_int8");
         }
     }
     EMIT("\nconst tl_op_kind *const tl_op_table[TL_OP_COUNT_] = {\n");
     for (uint32_t op = 0; op < TL_OP_COUNT_; ++op) {
         if (used[op]) {
             symbol_of(tl_opcode_name(op), symbol, sizeof symbol);
-            EMIT("    [%u] = &%s,\n", op, symbol);
+            EMIT("    [%u] = &%s%s,\n", op, symbol, wide[op] ? "" : "_int8");
         }
     }
     EMIT("};\n");
@@ -94,10 +97,11 @@ int tl_cmd_resolver(int argc, char **argv)
     if (s != TL_OK) {
         return tl_cli_fail("resolver", "%s: cannot write", output);
     }
-    int n = 0;
+    int n = 0, narrow = 0;
     for (uint32_t op = 0; op < TL_OP_COUNT_; ++op) {
         n += used[op];
+        narrow += used[op] && !wide[op];
     }
-    printf("%s: %d of %d operators\n", output, n, TL_OP_COUNT_ - 1);
+    printf("%s: %d of %d operators, %d of them int8 only\n", output, n, TL_OP_COUNT_ - 1, narrow);
     return 0;
 }

@@ -27,6 +27,10 @@ typedef struct tl_op_kind {
 /* Indexed by opcode; NULL where this build does not run the operator. */
 extern const tl_op_kind *const tl_op_table[TL_OP_COUNT_];
 
+/* The int8-only kinds by opcode (src/device/op_int8_table.c, host builds):
+ * what `tinylarge resolver` may put in a firmware's table instead. */
+extern const tl_op_kind *const tl_op_int8_table[TL_OP_COUNT_];
+
 /* ---- for checks (src/device/model.c) ---- */
 
 /* The tensor record at `index`, or NULL when out of range. */

@@ -394,6 +394,32 @@ void tl_conv_run_channels(const tl_interp *it, const tl_op_rec *op, uint32_t fir
     tl_conv2d_s8(&p);
 }
 
+/* The int8-only kinds: int8 activations and dense int8 weights, so a
+ * firmware whose models need nothing else (`tinylarge resolver` picks
+ * these) links neither the 16x8, int4, sparse nor bitmap kernels. */
+static tl_status check_conv_int8(const tl_model *m, const tl_op_rec *op)
+{
+    const tl_tensor_rec *in = tl_op_tensor(m, op->inputs[0]), *f = tl_op_tensor(m, op->inputs[1]);
+    if (!in || in->dtype != TL_DTYPE_INT8 || !f || f->dtype != TL_DTYPE_INT8) {
+        return TL_ERR_UNSUPPORTED;
+    }
+    return check_conv(m, op);
+}
+
+static void run_conv_int8(const tl_interp *it, const tl_op_rec *op)
+{
+    tl_conv_params p;
+    conv_params(it, op, &p);
+    if (op->opcode == TL_OP_DEPTHWISE_CONV_2D) {
+        tl_depthwise_conv2d_s8(&p);
+    } else {
+        tl_conv2d_s8(&p);
+    }
+}
+
 const tl_op_kind tl_op_conv_2d = { "CONV_2D", TL_OP_FLAG_RESIDUAL, check_conv, run_conv };
+const tl_op_kind tl_op_conv_2d_int8 = { "CONV_2D", TL_OP_FLAG_RESIDUAL, check_conv_int8, run_conv_int8 };
+const tl_op_kind tl_op_depthwise_conv_2d_int8 = { "DEPTHWISE_CONV_2D", 0, check_conv_int8, run_conv_int8 };
+const tl_op_kind tl_op_fully_connected_int8 = { "FULLY_CONNECTED", 0, check_conv_int8, run_conv_int8 };
 const tl_op_kind tl_op_depthwise_conv_2d = { "DEPTHWISE_CONV_2D", 0, check_conv, run_conv };
 const tl_op_kind tl_op_fully_connected = { "FULLY_CONNECTED", 0, check_conv, run_conv };

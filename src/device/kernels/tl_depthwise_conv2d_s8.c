@@ -119,6 +119,7 @@ static void depthwise_dsp(const tl_conv_params *params)
 }
 #endif
 
+#if !defined(TL_DOT_DSP) /* the DSP build runs depthwise_dsp, else depthwise_general */
 static void depthwise_multiplier_one(const tl_conv_params *params)
 {
     const tl_conv_params p = *params; /* local: int8 stores cannot alias it */
@@ -234,6 +235,7 @@ static void depthwise_multiplier_one(const tl_conv_params *params)
         }
     }
 }
+#endif
 
 /* Any depth multiplier: one output channel at a time. */
 static void depthwise_general(const tl_conv_params *params)
@@ -272,14 +274,18 @@ static void depthwise_general(const tl_conv_params *params)
 void tl_depthwise_conv2d_s8(const tl_conv_params *p)
 {
 #if defined(TL_DOT_DSP)
+    /* Layers beyond the tap table's limits take the general loop: rare
+     * enough not to carry a second depth-multiplier-one path in flash. */
     if (p->depth_multiplier == 1 && p->k_h * p->k_w <= DW_TAPS_MAX && p->out_c <= DW_CHANNELS_MAX) {
         depthwise_dsp(p);
-        return;
+    } else {
+        depthwise_general(p);
     }
-#endif
+#else
     if (p->depth_multiplier == 1) {
         depthwise_multiplier_one(p);
     } else {
         depthwise_general(p);
     }
+#endif
 }

@@ -38,7 +38,7 @@ static tl_status check_pool(const tl_model *m, const tl_op_rec *op)
     return s;
 }
 
-static void run_pool(const tl_interp *it, const tl_op_rec *op)
+static void pool_params(const tl_interp *it, const tl_op_rec *op, tl_pool_params *params)
 {
     const tl_tensor_rec *in = &it->model->tensors[op->inputs[0]];
     const tl_tensor_rec *out = &it->model->tensors[op->output];
@@ -59,7 +59,14 @@ static void run_pool(const tl_interp *it, const tl_op_rec *op)
     p.pad_left = op->pad_left;
     p.act_min = op->act_min;
     p.act_max = op->act_max;
-    const int wide = in->dtype == TL_DTYPE_INT16;
+    *params = p;
+}
+
+static void run_pool(const tl_interp *it, const tl_op_rec *op)
+{
+    tl_pool_params p;
+    pool_params(it, op, &p);
+    const int wide = it->model->tensors[op->inputs[0]].dtype == TL_DTYPE_INT16;
     if (op->opcode == TL_OP_AVERAGE_POOL_2D) {
         (wide ? tl_avg_pool2d_s16 : tl_avg_pool2d_s8)(&p);
     } else {
@@ -67,5 +74,29 @@ static void run_pool(const tl_interp *it, const tl_op_rec *op)
     }
 }
 
+/* The int8-only kinds (see tl_op_conv_2d_int8): no int16 kernels linked. */
+static tl_status check_pool_int8(const tl_model *m, const tl_op_rec *op)
+{
+    const tl_tensor_rec *in = tl_op_tensor(m, op->inputs[0]);
+    return in && in->dtype == TL_DTYPE_INT8 ? check_pool(m, op) : TL_ERR_UNSUPPORTED;
+}
+
+/* One run function a kind, so that each links one kernel. */
+static void run_avg_pool_int8(const tl_interp *it, const tl_op_rec *op)
+{
+    tl_pool_params p;
+    pool_params(it, op, &p);
+    tl_avg_pool2d_s8(&p);
+}
+
+static void run_max_pool_int8(const tl_interp *it, const tl_op_rec *op)
+{
+    tl_pool_params p;
+    pool_params(it, op, &p);
+    tl_max_pool2d_s8(&p);
+}
+
 const tl_op_kind tl_op_average_pool_2d = { "AVERAGE_POOL_2D", 0, check_pool, run_pool };
 const tl_op_kind tl_op_max_pool_2d = { "MAX_POOL_2D", 0, check_pool, run_pool };
+const tl_op_kind tl_op_average_pool_2d_int8 = { "AVERAGE_POOL_2D", 0, check_pool_int8, run_avg_pool_int8 };
+const tl_op_kind tl_op_max_pool_2d_int8 = { "MAX_POOL_2D", 0, check_pool_int8, run_max_pool_int8 };

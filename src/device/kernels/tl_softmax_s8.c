@@ -126,13 +126,9 @@ static void run_softmax16(const tl_interp *it, const tl_op_rec *op)
     tl_softmax_s16(&p);
 }
 
-static void run_softmax(const tl_interp *it, const tl_op_rec *op)
+static void run_softmax_int8(const tl_interp *it, const tl_op_rec *op)
 {
     const tl_tensor_rec *in = &it->model->tensors[op->inputs[0]];
-    if (in->dtype == TL_DTYPE_INT16) {
-        run_softmax16(it, op);
-        return;
-    }
     tl_softmax_params p;
     p.input = tl_op_activation(it, op->inputs[0]);
     p.output = tl_op_activation(it, op->output);
@@ -145,4 +141,21 @@ static void run_softmax(const tl_interp *it, const tl_op_rec *op)
     tl_softmax_s8(&p);
 }
 
+static void run_softmax(const tl_interp *it, const tl_op_rec *op)
+{
+    if (it->model->tensors[op->inputs[0]].dtype == TL_DTYPE_INT16) {
+        run_softmax16(it, op);
+    } else {
+        run_softmax_int8(it, op);
+    }
+}
+
+/* The int8-only kind (see tl_op_conv_2d_int8): no int16 kernel linked. */
+static tl_status check_softmax_int8(const tl_model *m, const tl_op_rec *op)
+{
+    const tl_tensor_rec *in = tl_op_tensor(m, op->inputs[0]);
+    return in && in->dtype == TL_DTYPE_INT8 ? check_softmax(m, op) : TL_ERR_UNSUPPORTED;
+}
+
 const tl_op_kind tl_op_softmax = { "SOFTMAX", 0, check_softmax, run_softmax };
+const tl_op_kind tl_op_softmax_int8 = { "SOFTMAX", 0, check_softmax_int8, run_softmax_int8 };
