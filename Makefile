@@ -57,6 +57,9 @@ fuzz: deps
 
 bench: build
 	@bench/run.sh $(BUILD) $(SHARED)
+	@bench/pipeline.sh $(BUILD)
+	@if [ -f $(BUILD)/main-job/catalogue-hall/e0-s00-int8.tlm ]; then bench/progressive.sh $(BUILD); \
+	else echo "bench: the progressive orders need make run's catalogues (make run first)"; fi
 	@bench/run-training.sh $(BUILD)
 	@bench/edge.sh $(BUILD)
 	@bench/hostile.sh $(BUILD)
