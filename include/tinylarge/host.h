@@ -43,6 +43,12 @@ const char *tl_text_value(const char *text, const char *key, char *out, size_t s
  * or a number past max: never read as something it does not say). */
 int tl_text_digits(const char *text, uint64_t max, uint64_t *out);
 
+/* How many leading bytes of text[0, n) are letters, digits, '.', '_' or
+ * '-' (RFC 3986's unreserved characters less '~'): the characters of
+ * model names, tags and device IDs, which then travel in a CoAP path or
+ * query as they are and cannot split one. */
+size_t tl_text_plain(const char *text, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

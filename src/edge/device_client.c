@@ -1310,20 +1310,6 @@ void tl_offload_disconnect(tl_offload_client *oc)
     free(oc);
 }
 
-/* 1 if id can be one Uri-Path segment as it is: [A-Za-z0-9._-]+. */
-static int path_segment(const char *id)
-{
-    if (!id[0]) {
-        return 0;
-    }
-    for (const char *p = id; *p; ++p) {
-        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-') {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /* The /plan query: the device's profile, channel and context. */
 static tl_status plan_query(const tl_device_options *o, char *query, size_t size)
 {
@@ -1392,7 +1378,8 @@ tl_status tl_device_run(const tl_device_options *o, char *msg, size_t msg_size)
     /* A watching device with an ID observes its own plan, /plan/ID: a
      * change of its context then notifies it and no one else. */
     snprintf(c->plan_path, sizeof c->plan_path, "plan");
-    if (watch && o->device_id && path_segment(o->device_id)) {
+    if (watch && o->device_id && o->device_id[0] && tl_text_plain(o->device_id, strlen(o->device_id)) ==
+                                                         strlen(o->device_id)) {
         snprintf(c->plan_path, sizeof c->plan_path, "plan/%s", o->device_id);
     }
     if (s == TL_OK) {

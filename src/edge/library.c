@@ -363,21 +363,6 @@ static tl_status store_variant(tl_library *lib, int64_t version_id, const public
     return s;
 }
 
-/* How many leading bytes of text[0, n) are letters, digits, '.', '_' or
- * '-': RFC 3986's unreserved characters less '~'. Names and tags are kept
- * to them so that they travel in a CoAP query as they are (no
- * percent-encoding on one side and not the other), cannot split a query
- * or a tag list, and print plainly. */
-static size_t plain_text(const char *text, size_t n)
-{
-    size_t i = 0;
-    while (i < n && ((text[i] >= 'a' && text[i] <= 'z') || (text[i] >= 'A' && text[i] <= 'Z') ||
-                     (text[i] >= '0' && text[i] <= '9') || text[i] == '.' || text[i] == '_' || text[i] == '-')) {
-        ++i;
-    }
-    return i;
-}
-
 tl_status tl_library_publish(tl_library *lib, const char *name, const char *dir, const uint8_t *secret_key,
                              const char *const *tags, int tag_count, int *version, char *error, size_t error_size)
 {
@@ -396,9 +381,11 @@ tl_status tl_library_publish(tl_library *lib, const char *name, const char *dir,
         return fail(lib, error, error_size, TL_ERR_ARG, "a model name has 1 to %u bytes ('%.80s%s' has %zu)",
                     TL_MANIFEST_MAX_MODEL, name, strlen(name) > 80 ? "..." : "", strlen(name));
     }
-    if (plain_text(name, strlen(name)) != strlen(name)) {
+    /* Names and tags keep to tl_text_plain's characters: they travel in
+     * CoAP queries and paths as they are, and cannot split one. */
+    if (tl_text_plain(name, strlen(name)) != strlen(name)) {
         return fail(lib, error, error_size, TL_ERR_ARG, "a model name is letters, digits, '.', '_' and '-' only"
-                    " ('%.80s' has '%c')", name, name[plain_text(name, strlen(name))]);
+                    " ('%.80s' has '%c')", name, name[tl_text_plain(name, strlen(name))]);
     }
     size_t tag_bytes = 0;
     for (int i = 0; i < tag_count; ++i) {
@@ -407,7 +394,7 @@ tl_status tl_library_publish(tl_library *lib, const char *name, const char *dir,
             return fail(lib, error, error_size, TL_ERR_ARG, "tag '%.80s' is not key=value", tags[i]);
         }
         const size_t key = (size_t)(eq - tags[i]), value = strlen(eq + 1);
-        if (plain_text(tags[i], key) != key || plain_text(eq + 1, value) != value || key > 31 || value > 63) {
+        if (tl_text_plain(tags[i], key) != key || tl_text_plain(eq + 1, value) != value || key > 31 || value > 63) {
             return fail(lib, error, error_size, TL_ERR_ARG, "tag '%.80s': a key of 1 to 31 and a value of 1 to 63"
                         " letters, digits, '.', '_' or '-'", tags[i]);
         }

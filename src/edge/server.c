@@ -48,7 +48,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -249,15 +248,7 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
 /* 1 if id can be one Uri-Path segment as it is: [A-Za-z0-9._-]+. */
 static int path_segment(const char *id)
 {
-    if (!id[0]) {
-        return 0;
-    }
-    for (const char *c = id; *c; ++c) {
-        if (!isalnum((unsigned char)*c) && *c != '.' && *c != '_' && *c != '-') {
-            return 0;
-        }
-    }
-    return 1;
+    return id[0] && tl_text_plain(id, strlen(id)) == strlen(id);
 }
 
 /* The device's own observable plan, /plan/ID: notifying it reaches that

@@ -157,3 +157,13 @@ int tl_text_digits(const char *text, uint64_t max, uint64_t *out)
     *out = v;
     return text[0] != '\0';
 }
+
+size_t tl_text_plain(const char *text, size_t n)
+{
+    size_t i = 0;
+    while (i < n && ((text[i] >= 'a' && text[i] <= 'z') || (text[i] >= 'A' && text[i] <= 'Z') ||
+                     (text[i] >= '0' && text[i] <= '9') || text[i] == '.' || text[i] == '_' || text[i] == '-')) {
+        ++i;
+    }
+    return i;
+}

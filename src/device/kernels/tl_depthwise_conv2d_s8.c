@@ -5,8 +5,9 @@
  * bias and reads padded taps as the zero point.
  * With depth multiplier 1 (the common case) each pixel's channels are
  * accumulated over its valid taps (a rectangle) a group at a time, the
- * accumulators staying in registers: 16 channels with SSE2, 4 with the Arm
- * DSP extension (SXTB16 + SMLABB/SMLATT) or portable C.
+ * accumulators staying in registers: 16 channels with SSE2, 4 in portable
+ * C. The Arm DSP extension has its own path (depthwise_dsp: a table of
+ * each pixel's taps, SXTB16 + SMLABB/SMLATT, 4 channels at a time).
  */
 #include "dot.h"
 #include "fixedpoint.h"
@@ -189,22 +190,10 @@ static void depthwise_multiplier_one(const tl_conv_params *params)
                         const int8_t *x = origin + (ky - ky0) * p.dilation_h * row_stride + c;
                         const int8_t *w = filter + (ky * p.k_w + kx0) * channels + c;
                         for (int32_t kx = kx0; kx < kx1; ++kx, x += tap_x, w += channels) {
-#if defined(TL_DOT_DSP)
-                            /* Even channels from SXTB16, odd from SXTB16 ROR 8;
-                             * SMLABB / SMLATT take the low / high halves. */
-                            const uint32_t xv = tl_load32(x), wv = tl_load32(w);
-                            const int32_t xe = __sxtb16(xv), we = __sxtb16(wv);
-                            const int32_t xo = tl_sxtb16_ror8(xv), wo = tl_sxtb16_ror8(wv);
-                            a0 = __smlabb(xe, we, a0);
-                            a2 = __smlatt(xe, we, a2);
-                            a1 = __smlabb(xo, wo, a1);
-                            a3 = __smlatt(xo, wo, a3);
-#else
                             a0 += x[0] * w[0];
                             a1 += x[1] * w[1];
                             a2 += x[2] * w[2];
                             a3 += x[3] * w[3];
-#endif
                         }
                     }
                     int32_t acc[4] = { a0 + p.bias[c], a1 + p.bias[c + 1], a2 + p.bias[c + 2], a3 + p.bias[c + 3] };
