@@ -50,9 +50,9 @@ int tl_cmd_serve(int argc, char **argv)
           "devices downloading at once: a session between two of a device's\n"
           "requests counts as idle)", NULL },
         { "--max-handshakes", TL_OPT_U32, &o.max_handshakes, 1, 1000000, "N", "with --psk: at most N DTLS handshakes\n"
-          "under way, the least recently active dropped first (default\n"
-          "4096, under 1 KB each; a flood must then send 2,000 a second\n"
-          "to drop a real device's handshake within 2 s)", NULL },
+          "under way (default 4096, under 1 KB each); beyond that new\n"
+          "peers are ignored until partial handshakes time out: bounds\n"
+          "memory under a flood of spoofed hellos, not service", NULL },
         { "--workers", TL_OPT_INT, &o.workers, 0, 64, "N", "N download worker processes, one per core, serving\n"
           "/model on PORT+1..PORT+N; each plan names one (default 0: this\n"
           "process serves every download)", NULL },

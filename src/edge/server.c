@@ -1571,7 +1571,8 @@ static coap_context_t *open_context(tl_edge_server *server, uint16_t port, char 
     coap_context_set_max_idle_sessions(ctx, o->max_idle_sessions ? o->max_idle_sessions : 10000);
     if (dtls) {
         /* Bounds what a flood of spoofed ClientHellos holds (their
-         * handshakes never finish); the least recently active goes first. */
+         * handshakes never finish). Memory only: past the bound libcoap
+         * ignores every new peer until partial handshakes time out. */
         coap_context_set_max_handshake_sessions(ctx, o->max_handshakes ? o->max_handshakes : 4096);
     }
     return ctx;
