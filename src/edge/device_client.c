@@ -1397,12 +1397,20 @@ tl_status tl_device_run(const tl_device_options *o, char *msg, size_t msg_size)
             }
             break; /* the watch is over */
         }
-        if (watch && rounds == 0 && c->plan.code == 205 && !c->plan.observed && !asked_again) {
-            /* The server made /plan/ID on this request and could not
-             * observe it yet: ask again, now that it is there. */
-            asked_again = 1;
-            s = send_request(c, &c->plan, COAP_REQUEST_CODE_GET, c->plan_path, query, -1, 1);
-            continue;
+        if (watch && rounds == 0 && !c->plan.observed && strcmp(c->plan_path, "plan") != 0) {
+            /* A server that has not heard of this device has no /plan/ID
+             * yet (4.04): a plain plan request naming it makes it, then
+             * the device observes it. */
+            if (c->plan.code == 404 && asked_again == 0) {
+                asked_again = 1;
+                s = send_request(c, &c->plan, COAP_REQUEST_CODE_GET, "plan", query, -1, 0);
+                continue;
+            }
+            if (c->plan.code == 205 && asked_again == 1) {
+                asked_again = 2;
+                s = send_request(c, &c->plan, COAP_REQUEST_CODE_GET, c->plan_path, query, -1, 1);
+                continue;
+            }
         }
         ++rounds;
         c->plan.done = 0; /* the next notification */

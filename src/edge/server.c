@@ -11,8 +11,8 @@
  *   GET  /plan/ID?... -> the same for device ID (a name of [A-Za-z0-9._-]),
  *        observable on its own: notified also when that device's context
  *        changes its plan, and no one else is. The resource is made when
- *        the server first hears of the device; a first request for it is
- *        answered without an observation (the device asks again).
+ *        the server first hears of the device (a plan request naming it, its
+ *        context, an observation); before that it is 4.04.
  *   GET  /model?name=N&version=V&variant=X[&form=tlp] -> the .tlm (or its
  *        progressive stream) block-wise; any block can be asked for first,
  *        so an interrupted download resumes where it stopped.
@@ -424,43 +424,6 @@ static void list_one(void *ctx, const char *name, int version, int variants, con
     ++l->count;
 }
 
-/* A GET of a path no resource has. /plan/ID of a device the table does not
- * hold yet makes its entry and resource and is answered as /plan/ID would
- * be, but not observed (libcoap observes no unknown path): the device asks
- * again. Entries made so are bounded as /context's are. Else 4.04. */
-static void handle_unknown(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
-                           const coap_string_t *query, coap_pdu_t *response)
-{
-    tl_edge_server *server = coap_get_app_data(coap_session_get_context(session));
-    (void)resource;
-    coap_string_t *path = coap_get_uri_path(request);
-    char id[64], device[64];
-    const int named = path && path->length > 5 && path->length - 5 < sizeof id && !memcmp(path->s, "plan/", 5);
-    if (named) {
-        memcpy(id, path->s + 5, path->length - 5);
-        id[path->length - 5] = '\0';
-    }
-    coap_delete_string(path);
-    if (!named || !path_segment(id)) {
-        reply_text(response, COAP_RESPONSE_CODE_NOT_FOUND, "no such resource");
-        return;
-    }
-    const int speaks = request_device(server, session, query, device, sizeof device);
-    if (refused_device(response, speaks)) {
-        return;
-    }
-    if (!speaks || (device[0] && strcmp(device, id) != 0)) {
-        reply_text(response, COAP_RESPONSE_CODE_FORBIDDEN, "the path names another device than the request");
-        return;
-    }
-    device_context *d = find_device(server, id, 1, session_source(session));
-    if (!d || !d->resource) {
-        reply_text(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "no room for the device");
-        return;
-    }
-    handle_plan(d->resource, session, request, query, response);
-}
-
 static void cache_release(coap_session_t *session, void *data);
 
 /* A version number comes back after a removal, so bytes cached under
@@ -724,6 +687,9 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
         }
         memcpy(device, path->s + 5, n); /* n < 64: the resource was made for a table entry */
         device[n] = '\0';
+    }
+    if (device[0]) { /* the device's entry and its /plan/ID, if new (bounded as /context's) */
+        find_device(server, device, 1, session_source(session));
     }
     note_observation(server, session, request, query, device);
     char context[CONTEXT_BYTES];
@@ -1756,9 +1722,6 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
     coap_register_handler(server->plan, COAP_REQUEST_GET, handle_plan);
     coap_resource_set_get_observable(server->plan, 1);
     coap_add_resource(ctx, server->plan);
-    coap_resource_t *unknown = coap_resource_unknown_init2(NULL, 0);
-    coap_register_handler(unknown, COAP_REQUEST_GET, handle_unknown);
-    coap_add_resource(ctx, unknown);
     coap_resource_t *model = coap_resource_init(coap_make_str_const("model"), 0);
     coap_register_handler(model, COAP_REQUEST_GET, handle_model);
     coap_add_resource(ctx, model);
