@@ -106,37 +106,37 @@ static __attribute__((noinline, unused)) void tl_dot4_s8_dsp(const int8_t *x, co
     register int32_t a0 __asm__("r0") = *s0;
     int32_t a1 = *s1, a2 = *s2, a3 = *s3;
     int32_t at = -len;
-        int32_t xe, xo, t, te;
-        __asm__("1:\n\t"
-                "ldr %[xo], [%[x], %[at]]\n\t"
-                "sxtb16 %[xe], %[xo]\n\t"
-                "sxtb16 %[xo], %[xo], ror #8\n\t"
-                "ldr %[t], [%[w0], %[at]]\n\t"
-                "sxtb16 %[te], %[t]\n\t"
-                "smlad %[a0], %[xe], %[te], %[a0]\n\t"
-                "sxtb16 %[t], %[t], ror #8\n\t"
-                "smlad %[a0], %[xo], %[t], %[a0]\n\t"
-                "ldr %[t], [%[w1], %[at]]\n\t"
-                "sxtb16 %[te], %[t]\n\t"
-                "smlad %[a1], %[xe], %[te], %[a1]\n\t"
-                "sxtb16 %[t], %[t], ror #8\n\t"
-                "smlad %[a1], %[xo], %[t], %[a1]\n\t"
-                "ldr %[t], [%[w2], %[at]]\n\t"
-                "sxtb16 %[te], %[t]\n\t"
-                "smlad %[a2], %[xe], %[te], %[a2]\n\t"
-                "sxtb16 %[t], %[t], ror #8\n\t"
-                "smlad %[a2], %[xo], %[t], %[a2]\n\t"
-                "ldr %[t], [%[w3], %[at]]\n\t"
-                "sxtb16 %[te], %[t]\n\t"
-                "smlad %[a3], %[xe], %[te], %[a3]\n\t"
-                "sxtb16 %[t], %[t], ror #8\n\t"
-                "smlad %[a3], %[xo], %[t], %[a3]\n\t"
-                "adds %[at], %[at], #4\n\t"
-                "bne 1b"
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [at] "+r"(at),
-                  [xe] "=&r"(xe), [xo] "=&r"(xo), [t] "=&r"(t), [te] "=&r"(te)
-                : [x] "r"(x), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3)
-                : "cc", "memory");
+    int32_t xe, xo, t, te;
+    __asm__("1:\n\t"
+            "ldr %[xo], [%[x], %[at]]\n\t"
+            "sxtb16 %[xe], %[xo]\n\t"
+            "sxtb16 %[xo], %[xo], ror #8\n\t"
+            "ldr %[t], [%[w0], %[at]]\n\t"
+            "sxtb16 %[te], %[t]\n\t"
+            "smlad %[a0], %[xe], %[te], %[a0]\n\t"
+            "sxtb16 %[t], %[t], ror #8\n\t"
+            "smlad %[a0], %[xo], %[t], %[a0]\n\t"
+            "ldr %[t], [%[w1], %[at]]\n\t"
+            "sxtb16 %[te], %[t]\n\t"
+            "smlad %[a1], %[xe], %[te], %[a1]\n\t"
+            "sxtb16 %[t], %[t], ror #8\n\t"
+            "smlad %[a1], %[xo], %[t], %[a1]\n\t"
+            "ldr %[t], [%[w2], %[at]]\n\t"
+            "sxtb16 %[te], %[t]\n\t"
+            "smlad %[a2], %[xe], %[te], %[a2]\n\t"
+            "sxtb16 %[t], %[t], ror #8\n\t"
+            "smlad %[a2], %[xo], %[t], %[a2]\n\t"
+            "ldr %[t], [%[w3], %[at]]\n\t"
+            "sxtb16 %[te], %[t]\n\t"
+            "smlad %[a3], %[xe], %[te], %[a3]\n\t"
+            "sxtb16 %[t], %[t], ror #8\n\t"
+            "smlad %[a3], %[xo], %[t], %[a3]\n\t"
+            "adds %[at], %[at], #4\n\t"
+            "bne 1b"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [at] "+r"(at),
+              [xe] "=&r"(xe), [xo] "=&r"(xo), [t] "=&r"(t), [te] "=&r"(te)
+            : [x] "r"(x), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3)
+            : "cc", "memory");
     *s0 = a0;
     *s1 = a1;
     *s2 = a2;

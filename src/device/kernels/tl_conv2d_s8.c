@@ -9,7 +9,8 @@
  * row is one contiguous run of bytes in both input and filter, so border
  * pixels run as fast as interior ones. Four output channels are computed
  * per pass, so each input byte loaded feeds four multiply-accumulates
- * (dot.h). With a fused residual ADD, each output value is requantised as
+ * (dot.h). The Arm DSP build runs its own path instead (conv2d_dsp: two
+ * pixels by two channels over sign-extended windows). With a fused residual ADD, each output value is requantised as
  * usual and then added to the residual element at the same index (TFLite's
  * ADD arithmetic); the residual is read just before that element is
  * written, so the output may overwrite the residual in place.
@@ -187,7 +188,7 @@ static __attribute__((noinline)) void mac_2x2(const int32_t *xb, const int8_t *w
 
 /* mac_2x2 for the last n < 4 bytes, tail[pixel] holding them. Out of line
  * so that the channel loop's registers stay as they are without it. */
-static __attribute__((noinline)) void mac_2x2_tail(const int8_t tail[2][4], const int8_t *w0,
+static __attribute__((noinline)) void mac_2x2_tail(int8_t tail[2][4], const int8_t *w0,
                                                    const int8_t *w1, int32_t n, int32_t acc[4])
 {
     for (int32_t t = 0; t < n; ++t) {
@@ -195,6 +196,20 @@ static __attribute__((noinline)) void mac_2x2_tail(const int8_t tail[2][4], cons
         acc[1] += tail[0][t] * w1[t];
         acc[2] += tail[1][t] * w0[t];
         acc[3] += tail[1][t] * w1[t];
+    }
+}
+
+/* acc += the two pixels' windows (buffer, then the last len - whole bytes
+ * in tail) dotted with the filter rows w0 and w1 over len bytes; whole is
+ * len & ~3, found once by the caller. */
+static inline void mac_pair(const int32_t *buffer, int8_t tail[2][4], const int8_t *w0, const int8_t *w1,
+                            int32_t whole, int32_t len, int32_t acc[4])
+{
+    if (whole > 0) {
+        mac_2x2(buffer, w0, w1, whole, acc);
+    }
+    if (whole < len) {
+        mac_2x2_tail(tail, w0 + whole, w1 + whole, len - whole, acc);
     }
 }
 
@@ -274,13 +289,18 @@ static void conv_single_dsp(const tl_conv_params *p, const int8_t *image, int32_
     const int padded = p->input_offset != 0 && (ky0 > 0 || ky1 < p->k_h || kx0 > 0 || kx1 < p->k_w);
     const int runs = p->dilation_w == 1; /* each row's valid taps one run of bytes */
     int8_t gathered[CONV_GATHER_MAX];
-    conv_window win = { gathered, 1, filter_size, 0, 1, 0, 0, 0, 0, 0, 0, 0 };
+    conv_window win = { .x = gathered, .rows = 1, .span = filter_size, .cols = 1 }; /* the whole window, gathered */
     if (filter_size > CONV_GATHER_MAX || !runs || (!padded && ky1 - ky0 <= 1)) {
         const conv_window in_place = {
-            image + (iy0 + ky0 * p->dilation_h) * row_stride + (ix0 + kx0 * p->dilation_w) * p->in_c,
-            ky1 - ky0, runs ? (kx1 - kx0) * p->in_c : p->in_c, p->dilation_h * row_stride,
-            runs ? 1 : kx1 - kx0, p->dilation_w * p->in_c,
-            ky0 * row_len + kx0 * p->in_c, ky0, ky1, kx0, kx1, padded };
+            .x = image + (iy0 + ky0 * p->dilation_h) * row_stride + (ix0 + kx0 * p->dilation_w) * p->in_c,
+            .rows = ky1 - ky0,
+            .span = runs ? (kx1 - kx0) * p->in_c : p->in_c,
+            .x_row = p->dilation_h * row_stride,
+            .cols = runs ? 1 : kx1 - kx0,
+            .x_col = p->dilation_w * p->in_c,
+            .w_first = ky0 * row_len + kx0 * p->in_c,
+            .ky0 = ky0, .ky1 = ky1, .kx0 = kx0, .kx1 = kx1,
+            .padded = padded };
         win = in_place;
     } else {
         gather_rows(p, image, iy0, ix0, p->k_h, gathered);
@@ -316,12 +336,7 @@ static __attribute__((noinline)) void conv_pair_by_rows(const tl_conv_params *p,
             const int8_t *w0 = filter + oc * filter_size + ky * row_len;
             const int8_t *w1 = filter + oc1 * filter_size + ky * row_len;
             int32_t acc[4] = { sums[0][oc], sums[0][oc1], sums[1][oc], sums[1][oc1] };
-            if (whole > 0) {
-                mac_2x2(buffer, w0, w1, whole, acc);
-            }
-            if (whole < row_len) {
-                mac_2x2_tail(tail, w0 + whole, w1 + whole, row_len - whole, acc);
-            }
+            mac_pair(buffer, tail, w0, w1, whole, row_len, acc);
             sums[0][oc] = acc[0];
             sums[1][oc] = acc[2];
             sums[0][oc1] = acc[1];
@@ -343,8 +358,8 @@ static void conv2d_dsp(const tl_conv_params *params, const tl_residual_add *add)
     const int8_t *filter = (const int8_t *)p.filter;
     const int32_t filter_size = p.k_h * p.k_w * p.in_c;
     const int32_t pixels = p.out_h * p.out_w;
-    const int32_t whole = filter_size & ~3; /* bytes the DSP loop takes; the rest one by one */
     /* Pixel pairs read windows whose rows are runs of bytes. */
+    const int32_t whole = filter_size & ~3; /* bytes the DSP loop takes; the rest one by one */
     const int pairs = filter_size <= CONV_PAIR_MAX && pixels > 1 && p.dilation_w == 1;
     const int pairs_by_rows = !pairs && pixels > 1 && p.k_w * p.in_c <= CONV_PAIR_MAX &&
                               p.out_c <= CONV_CHUNKED_CHANNELS && p.dilation_w == 1;
@@ -363,13 +378,8 @@ static void conv2d_dsp(const tl_conv_params *params, const tl_residual_add *add)
                 /* An odd last channel is computed twice and stored once. */
                 const int32_t oc1 = oc + 1 < p.out_c ? oc + 1 : oc;
                 int32_t acc[4] = { p.bias[oc], p.bias[oc1], p.bias[oc], p.bias[oc1] };
-                const int8_t *w0 = filter + oc * filter_size, *w1 = filter + oc1 * filter_size;
-                if (whole > 0) {
-                    mac_2x2(buffer, w0, w1, whole, acc);
-                }
-                if (whole < filter_size) {
-                    mac_2x2_tail(tail, w0 + whole, w1 + whole, filter_size - whole, acc);
-                }
+                mac_pair(buffer, tail, filter + oc * filter_size, filter + oc1 * filter_size, whole, filter_size,
+                         acc);
                 store_output(&p, out, oc, acc[0], add);
                 store_output(&p, out + p.out_stride, oc, acc[2], add);
                 if (oc1 != oc) {

@@ -34,8 +34,8 @@ static inline void add_padding(int32_t *acc, int32_t n, const int8_t *w, int32_t
 
 #if defined(TL_DOT_DSP)
 /* Limits of the DSP path's stack tables: taps of the filter, and channels
- * of the zero-point row that padded taps read. Larger layers take the
- * portable loop below. */
+ * of the zero-point row that padded taps read. Larger layers take
+ * depthwise_general. */
 #define DW_TAPS_MAX 49
 #define DW_CHANNELS_MAX 256
 
