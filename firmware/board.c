@@ -187,3 +187,12 @@ int board_uart_read(void)
 {
     return UART0[UART_STATE] & 2u ? (int)(UART0[UART_DATA] & 0xFFu) : -1;
 }
+
+uint32_t board_stack_used(const uint8_t *top)
+{
+    const uint8_t *p = top - BOARD_STACK_PAINT_BYTES;
+    while (p < top && *p == BOARD_STACK_PAINT) {
+        ++p;
+    }
+    return (uint32_t)(top - p) + BOARD_STACK_MARGIN;
+}

@@ -31,6 +31,27 @@ void board_report(const int8_t *out, uint32_t size, uint32_t arena, uint32_t tic
 void board_timer_start(void);
 uint32_t board_timer_read(void);
 
+/* Stack depth by painting. board_stack_paint() (inlined into its caller)
+ * fills the BOARD_STACK_PAINT_BYTES below the caller's stack pointer, less
+ * a 64-byte margin for the caller's own spills, and returns where the paint
+ * ends; board_stack_used(top) is how deep what ran since went below the
+ * caller's stack pointer: the deepest byte changed, plus the margin (so at
+ * most 64 bytes over). */
+#define BOARD_STACK_PAINT_BYTES 16384u
+#define BOARD_STACK_MARGIN 64u
+#define BOARD_STACK_PAINT 0xA5u
+static inline uint8_t *board_stack_paint(void)
+{
+    uint8_t *sp;
+    __asm volatile("mov %0, sp" : "=r"(sp));
+    uint8_t *top = sp - BOARD_STACK_MARGIN;
+    for (uint8_t *p = top - BOARD_STACK_PAINT_BYTES; p < top; ++p) {
+        *(volatile uint8_t *)p = BOARD_STACK_PAINT;
+    }
+    return top;
+}
+uint32_t board_stack_used(const uint8_t *top);
+
 /* UART0 (CMSDK APB UART), polled: QEMU connects it to a host chardev with
  * -serial (a socket, for the update gateway). */
 void board_uart_init(void);

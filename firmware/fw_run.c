@@ -18,29 +18,17 @@ int fw_load(const uint8_t *model, uint32_t size, uint8_t *arena, uint32_t arena_
     return 0;
 }
 
-#define FW_PAINT_BYTES 16384u
-#define FW_PAINT 0xA5u
-
 int fw_timed_invoke(tl_interp *it, uint32_t *ticks, uint32_t *stack)
 {
-    /* The stack below this frame painted first, the deepest byte changed
-     * found after: what one inference takes, helpers' frames included. */
-    uint8_t *sp;
-    __asm volatile("mov %0, sp" : "=r"(sp));
-    uint8_t *top = sp - 64; /* leave this frame's spills alone */
-    for (uint8_t *p = top - FW_PAINT_BYTES; p < top; ++p) {
-        *(volatile uint8_t *)p = FW_PAINT;
-    }
+    /* Painted only when asked: what one inference takes, helpers' frames
+     * included. */
+    uint8_t *top = stack ? board_stack_paint() : NULL;
     board_timer_start();
     const uint32_t t0 = board_timer_read();
     const tl_status s = tl_interp_invoke(it);
     *ticks = t0 - board_timer_read(); /* the timer counts down */
-    uint8_t *p = top - FW_PAINT_BYTES;
-    while (p < top && *p == FW_PAINT) {
-        ++p;
-    }
     if (stack) {
-        *stack = (uint32_t)(top - p) + 64;
+        *stack = board_stack_used(top);
     }
     if (s != TL_OK) {
         board_write("invoke failed\n");

@@ -24,28 +24,16 @@ static uint8_t signature[64] = {
     0x4a, 0x7c, 0x15, 0xe9, 0x71, 0x6e, 0xd2, 0x8d, 0xc0, 0x27, 0xbe, 0xce, 0xea, 0x1e, 0xc4, 0x0a
 };
 
-#define PAINT_BYTES 16384u
-#define PAINT 0xA5u
-
 /* Paints the stack below this frame, runs one check, and returns how deep
- * the check went (bytes below the painted top). */
+ * the check went (board_stack_used: at most the 64-byte margin over). */
 static uint32_t __attribute__((noinline)) deepest(tl_status *status, uint32_t *ticks)
 {
-    uint8_t *sp;
-    __asm volatile("mov %0, sp" : "=r"(sp));
-    uint8_t *top = sp - 64; /* leave this frame's spills alone */
-    for (uint8_t *p = top - PAINT_BYTES; p < top; ++p) {
-        *(volatile uint8_t *)p = PAINT;
-    }
+    uint8_t *top = board_stack_paint();
     board_timer_start();
     const uint32_t t0 = board_timer_read();
     *status = tl_ed25519_verify(signature, message, sizeof message, public_key);
     *ticks = t0 - board_timer_read(); /* the timer counts down */
-    uint8_t *p = top - PAINT_BYTES;
-    while (p < top && *p == PAINT) {
-        ++p;
-    }
-    return (uint32_t)(top - p);
+    return board_stack_used(top);
 }
 
 int main(void)

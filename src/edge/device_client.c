@@ -1377,11 +1377,9 @@ tl_status tl_device_run(const tl_device_options *o, char *msg, size_t msg_size)
     const int watch = o->watch_seconds > 0;
     /* A watching device with an ID observes its own plan, /plan/ID: a
      * change of its context then notifies it and no one else. */
-    snprintf(c->plan_path, sizeof c->plan_path, "plan");
-    if (watch && o->device_id && o->device_id[0] && tl_text_plain(o->device_id, strlen(o->device_id)) ==
-                                                         strlen(o->device_id)) {
-        snprintf(c->plan_path, sizeof c->plan_path, "plan/%s", o->device_id);
-    }
+    const size_t id_len = o->device_id ? strlen(o->device_id) : 0;
+    const int own_path = watch && id_len > 0 && tl_text_plain(o->device_id, id_len) == id_len;
+    snprintf(c->plan_path, sizeof c->plan_path, "plan%s%s", own_path ? "/" : "", own_path ? o->device_id : "");
     if (s == TL_OK) {
         s = send_request(c, &c->plan, COAP_REQUEST_CODE_GET, c->plan_path, query, -1, watch);
     }

@@ -597,16 +597,16 @@ static uint16_t next_download_port(tl_edge_server *server)
     return 0;
 }
 
-/* The plan for a decoded /plan request from `device` (its context as the
- * network set it overlaying what the request says): 0 and the model and
- * the planner's choice, or the CoAP code of the refusal and its reason.
- * With fetch, a model missing here may be fetched from the upstream. */
-static coap_pdu_code_t make_plan(tl_edge_server *server, const tl_plan_request *want, const char *device, int fetch,
-                                 char *context, const served_model **model, tl_plan *p, char *error,
+/* The plan for a decoded /plan request from the device `known` (NULL:
+ * none named; its context as the network set it overlays what the
+ * request says): 0 and the model and the planner's choice, or the CoAP
+ * code of the refusal and its reason. With fetch, a model missing here
+ * may be fetched from the upstream. */
+static coap_pdu_code_t make_plan(tl_edge_server *server, const tl_plan_request *want, const device_context *known,
+                                 int fetch, char *context, const served_model **model, tl_plan *p, char *error,
                                  size_t error_size)
 {
     context[0] = '\0';
-    const device_context *known = device[0] ? find_device(server, device, 0, 0) : NULL;
     if (context_merge(context, CONTEXT_BYTES,
                       &(coap_string_t){ strlen(want->context), (uint8_t *)(uintptr_t)want->context }) != 0 ||
         (known && known->context[0] &&
@@ -633,20 +633,15 @@ static coap_pdu_code_t make_plan(tl_edge_server *server, const tl_plan_request *
 /* Keeps (or, on deregistration, drops) the query a device observes /plan
  * with: a change of its context is then judged by whether the plan that
  * observation gets changes (observed_plan). */
-static void note_observation(tl_edge_server *server, coap_session_t *session, const coap_pdu_t *request,
-                             const coap_string_t *query, const char *device)
+static void note_observation(device_context *d, const coap_pdu_t *request, const coap_string_t *query)
 {
     coap_opt_iterator_t it;
-    const coap_opt_t *observe = device[0] ? coap_check_option(request, COAP_OPTION_OBSERVE, &it) : NULL;
+    const coap_opt_t *observe = d ? coap_check_option(request, COAP_OPTION_OBSERVE, &it) : NULL;
     if (!observe || !query) {
         return;
     }
     const int registering = coap_decode_var_bytes(coap_opt_value(observe), coap_opt_length(observe)) ==
                             COAP_OBSERVE_ESTABLISH;
-    device_context *d = find_device(server, device, registering, session_source(session));
-    if (!d) {
-        return;
-    }
     if (d->observed && registering && strlen(d->observed) == query->length &&
         !memcmp(d->observed, query->s, query->length)) {
         return; /* a notification: the observation is the one kept */
@@ -688,14 +683,14 @@ static void handle_plan(coap_resource_t *resource, coap_session_t *session, cons
         memcpy(device, path->s + 5, n); /* n < 64: the resource was made for a table entry */
         device[n] = '\0';
     }
-    if (device[0]) { /* the device's entry and its /plan/ID, if new (bounded as /context's) */
-        find_device(server, device, 1, session_source(session));
-    }
-    note_observation(server, session, request, query, device);
+    /* The device's entry, made with its /plan/ID if new (bounded as
+     * /context's): read once here for the observation and the plan. */
+    device_context *d = device[0] ? find_device(server, device, 1, session_source(session)) : NULL;
+    note_observation(d, request, query);
     char context[CONTEXT_BYTES];
     const served_model *model;
     tl_plan p;
-    const coap_pdu_code_t refused = make_plan(server, &want, device, 1, context, &model, &p, error, sizeof error);
+    const coap_pdu_code_t refused = make_plan(server, &want, d, 1, context, &model, &p, error, sizeof error);
     if (refused) {
         reply_text(response, refused, error);
         return;
@@ -828,7 +823,7 @@ static void observed_plan(tl_edge_server *server, const device_context *d, char 
     }
     const served_model *model = NULL;
     tl_plan p;
-    const coap_pdu_code_t refused = make_plan(server, &want, d->id, 0, context, &model, &p, error, sizeof error);
+    const coap_pdu_code_t refused = make_plan(server, &want, d, 0, context, &model, &p, error, sizeof error);
     if (refused) {
         snprintf(out, size, "refused %d: %.160s", (int)refused, error);
     } else {

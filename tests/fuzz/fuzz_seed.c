@@ -73,17 +73,22 @@ static int write_update_seed(const char *folder, uint32_t seed, int progressive,
 /* fuzz_edge's seeds: byte 0 says which parser, the rest is its input. */
 static int write_edge_seeds(const char *folder)
 {
-    static const char *const texts[] = {
-        "\x00flash=256000&ram=65536&macs=20000000&rate=250000&device=dev5&name=fashion",
-        "\x00flash=1&ram=1&macs=1&rate=1&ips=64000000&densify=1&deadline=2.5&jpm=1e-9&energy=0.01&task=fashion&location=hall",
-        "\x02task=fashion-mnist&location=hall\0location=hall,task=fashion-mnist",
+    /* Each seed's bytes are its literal's, inner NULs included. */
+#define SEED(text) { text, sizeof text - 1 }
+    static const struct {
+        const char *bytes;
+        size_t size;
+    } seeds[] = {
+        SEED("\x00flash=256000&ram=65536&macs=20000000&rate=250000&device=dev5&name=fashion"),
+        SEED("\x00flash=1&ram=1&macs=1&rate=1&ips=64000000&densify=1&deadline=2.5&jpm=1e-9&energy=0.01&task=fashion"
+             "&location=hall"),
+        SEED("\x02task=fashion-mnist&location=hall\0location=hall,task=fashion-mnist"),
     };
+#undef SEED
     char path[4096];
-    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; ++i) {
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; ++i) {
         snprintf(path, sizeof path, "%s/seed%zu", folder, i);
-        const size_t n = i == 2 ? 1 + strlen(texts[i] + 1) + 1 + strlen(texts[i] + 2 + strlen(texts[i] + 1))
-                                : strlen(texts[i] + 1) + 1;
-        if (tl_write_file_atomic(path, texts[i], n) != TL_OK) {
+        if (tl_write_file_atomic(path, seeds[i].bytes, seeds[i].size) != TL_OK) {
             return 1;
         }
     }
