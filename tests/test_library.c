@@ -367,6 +367,11 @@ static void secure_round(tl_library *lib, int base)
                                          sizeof error), TL_OK);
     }
     assert_int_equal(r.phase, TL_PHASE_UPDATES); /* d4 dealt, so the phase waits for it... */
+    const double started = r.phase_started;
+    assert_int_equal(tl_round_open(lib, "rounds", N, VALUES, base, TL_ROUND_SECURE, &r, error, sizeof error), TL_OK);
+    assert_int_equal(r.phase, TL_PHASE_UPDATES); /* a restarted server goes on with the round, */
+    assert_int_equal(r.received, 3);
+    assert_true(r.phase_started > started); /* its phase timed from the restart */
     int moved = 0;
     assert_int_equal(tl_round_tick(lib, "rounds", 3600.0, &r, &moved, error, sizeof error), TL_OK);
     assert_int_equal(moved, 0);

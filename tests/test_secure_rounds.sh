@@ -58,7 +58,7 @@ wait_log() { # wait_log LIB PATTERN SECONDS
     return 1
 }
 
-serve secure 0 --secagg --round-size 4 --round-timeout 2
+serve secure 0 --secagg --round-size 4 --round-timeout 4
 check "a secure round opens in its keys phase" 0 "federated rounds of patterns: round 1 open" -- cat "$work/secure.log"
 check "the round announces its mode and phase" 0 "mode=secure&phase=keys&clients=0" -- \
     coap-client-notls -m get -B 5 "coap://127.0.0.1:$port/round"
@@ -73,7 +73,7 @@ for _ in $(seq 600); do [ "$(grep -c ": shares from " "$work/secure.log")" -ge 4
 check "every device's keys and sealed shares are in the library" 0 "^4 4 ?$" -- \
     sqlite3 -cmd ".timeout 5000" "$work/secure.db" "SELECT (SELECT COUNT(*) FROM fl_secagg_keys) || ' ' || (SELECT COUNT(*) FROM fl_secagg_boxes)"
 stop_server -KILL
-serve secure 1 --secagg --round-size 4 --round-timeout 2
+serve secure 1 --secagg --round-size 4 --round-timeout 4
 check "killed once the shares were in, the server goes on with the round" 0 \
     "round 1 open \(0 of 4.*round 1 open \([0-9] of 4" -- cat "$work/secure.log"
 for pid in "${device_pids[@]}"; do wait "$pid"; done
@@ -115,7 +115,7 @@ head -c 64 /dev/zero >"$work/keys.bin"
 check "a fixed-point server has no secure steps" 0 "this server runs no secure rounds" -- \
     put "device=x&name=patterns&round=2&step=keys" "$work/keys.bin"
 stop_server -TERM
-serve secure 2 --secagg --round-size 4 --round-timeout 2
+serve secure 2 --secagg --round-size 4 --round-timeout 4
 head -c 12 /dev/zero >"$work/short.bin"
 check "keys of the wrong length are refused" 0 "keys are 64 bytes" -- put "device=x&name=patterns&round=2&step=keys" "$work/short.bin"
 check "shares in the keys phase are refused" 0 "round 2 is in its keys phase: its shares belongs to the shares phase" -- \

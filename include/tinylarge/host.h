@@ -23,6 +23,10 @@ tl_status tl_read_file(const char *path, uint8_t **out, size_t *out_size);
 /* Seconds on a clock that only goes forward (for durations, not dates). */
 double tl_monotonic_seconds(void);
 
+/* Seconds since the epoch, to the nanosecond (for times kept in a library,
+ * which outlive the process). */
+double tl_wall_seconds(void);
+
 /* Formats a message into error (if not NULL and size > 0) and returns
  * `status`: the one way host code says what went wrong. */
 tl_status tl_fail(char *error, size_t size, tl_status status, const char *fmt, ...)

@@ -334,15 +334,15 @@ static void add_path_query(coap_pdu_t *pdu, const char *path, const char *query)
     }
 }
 
-/* Sends `code` path?query on `session` (with Block2 `block` if >= 0,
- * Observe 0 if observe) and records its token in r. */
-static tl_status send_on(coap_session_t *session, reply *r, coap_pdu_code_t code, const char *path,
-                         const char *query, int block, int observe)
+/* Sends `code` path?query as a message of `type` on `session` (with Block2
+ * `block` if >= 0, Observe 0 if observe) and records its token in r. */
+static tl_status send_on(coap_session_t *session, reply *r, coap_pdu_type_t type, coap_pdu_code_t code,
+                         const char *path, const char *query, int block, int observe)
 {
     free(r->body);
     memset(r, 0, sizeof *r);
     r->session = session;
-    coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, code, coap_new_message_id(session),
+    coap_pdu_t *pdu = coap_pdu_init(type, code, coap_new_message_id(session),
                                     coap_session_max_pdu_size(session));
     if (!pdu) {
         return TL_ERR_NOMEM;
@@ -365,7 +365,7 @@ static tl_status send_on(coap_session_t *session, reply *r, coap_pdu_code_t code
 static tl_status send_request(tl_device_client *c, reply *r, coap_pdu_code_t code, const char *path, const char *query,
                               int block, int observe)
 {
-    return send_on(c->session, r, code, path, query, block, observe);
+    return send_on(c->session, r, COAP_MESSAGE_CON, code, path, query, block, observe);
 }
 
 /* Runs the CoAP loop until r is answered or `until` (monotonic seconds). */
@@ -608,7 +608,7 @@ static tl_status fetch(tl_device_client *c, const tl_manifest *m, int tlp, tl_up
     while (st->next_block != TL_UPDATE_NO_BLOCK) {
         const uint32_t block = st->next_block;
         reply *r = &c->current;
-        tl_status s = send_on(from, r, COAP_REQUEST_CODE_GET, "model", query, (int)block, 0);
+        tl_status s = send_on(from, r, COAP_MESSAGE_CON, COAP_REQUEST_CODE_GET, "model", query, (int)block, 0);
         if (s == TL_OK && !wait_for(c, r, tl_monotonic_seconds() + (o->block_timeout_s > 0 ? o->block_timeout_s : 10))) {
             port->checkpoint(c);
             if (c->dtls_failed) {
@@ -857,9 +857,23 @@ static long text_field(const char *text, const char *key)
     return tl_text_value(text, key, value, sizeof value)[0] ? strtol(value, NULL, 10) : -1;
 }
 
+/* Waits `seconds` for the answer to the request for `path` in c->current.
+ * TL_ERR_IO: no answer; TL_ERR_ARG: refused (msg says why, with the
+ * server's words). */
+static tl_status await_answer(tl_device_client *c, const char *path, double seconds, char *msg, size_t msg_size)
+{
+    if (!wait_for(c, &c->current, tl_monotonic_seconds() + seconds)) {
+        return fail(msg, msg_size, TL_ERR_IO, "no answer from coap%s://%s:%u (%s)", c->o->psk ? "s" : "", c->o->host,
+                    c->o->port, path);
+    }
+    if (c->current.code / 100 != 2) {
+        return fail(msg, msg_size, TL_ERR_ARG, "refused: %s", c->current.body ? (const char *)c->current.body : "");
+    }
+    return TL_OK;
+}
+
 /* Sends code path?query, with `body` block-wise (Block1) if not NULL, and
- * waits `seconds` for the answer in c->current. TL_ERR_IO: no answer;
- * TL_ERR_ARG: refused (msg says why, with the server's words). */
+ * waits `seconds` for the answer in c->current (as await_answer). */
 static tl_status exchange(tl_device_client *c, coap_pdu_code_t code, const char *path, const char *query,
                           const uint8_t *body, size_t size, double seconds, char *msg, size_t msg_size)
 {
@@ -883,23 +897,24 @@ static tl_status exchange(tl_device_client *c, coap_pdu_code_t code, const char 
             s = TL_ERR_IO;
         }
     }
-    if (s == TL_OK && !wait_for(c, &c->current, tl_monotonic_seconds() + seconds)) {
-        return fail(msg, msg_size, TL_ERR_IO, "no answer from coap%s://%s:%u (%s)", c->o->psk ? "s" : "", c->o->host,
-                    c->o->port, path);
-    }
-    if (s == TL_OK && c->current.code / 100 != 2) {
-        return fail(msg, msg_size, TL_ERR_ARG, "refused: %s", c->current.body ? (const char *)c->current.body : "");
-    }
-    return s;
+    return s == TL_OK ? await_answer(c, path, seconds, msg, msg_size) : s;
 }
 
-/* The round's state text ("name=..&round=..&phase=.."), into text. */
-static tl_status read_round(tl_device_client *c, const char *name, char *text, size_t size, char *msg,
+/* The round's state text ("name=..&round=..&phase=.."), into text; asked
+ * once, non-confirmable, when `poll` (a poll repeated each second needs
+ * no retransmission, and a confirmable one would queue behind a request
+ * still retransmitted to a server that was down (NSTART = 1) for as long
+ * as its back-off lasts, seconds a phase's timeout may not have). */
+static tl_status read_round(tl_device_client *c, const char *name, int poll, char *text, size_t size, char *msg,
                             size_t msg_size)
 {
     char query[96];
     snprintf(query, sizeof query, "name=%s", name);
-    const tl_status s = exchange(c, COAP_REQUEST_CODE_GET, "round", query, NULL, 0, 10, msg, msg_size);
+    tl_status s = send_on(c->session, &c->current, poll ? COAP_MESSAGE_NON : COAP_MESSAGE_CON, COAP_REQUEST_CODE_GET,
+                          "round", query, -1, 0);
+    if (s == TL_OK) {
+        s = await_answer(c, "round", poll ? 1.0 : 10.0, msg, msg_size);
+    }
     if (s == TL_OK) {
         snprintf(text, size, "%s", c->current.body ? (const char *)c->current.body : "");
     }
@@ -930,7 +945,7 @@ static tl_status wait_phase(tl_device_client *c, const char *name, int round, in
     snprintf(query, sizeof query, "name=%s", name);
     tl_status s = send_request(c, &c->plan, COAP_REQUEST_CODE_GET, "round", query, -1, 1);
     while (s == TL_OK) {
-        s = read_round(c, name, text, size, msg, msg_size);
+        s = read_round(c, name, 1, text, size, msg, msg_size);
         if (s == TL_ERR_IO && tl_monotonic_seconds() < until) {
             s = TL_OK; /* the server is restarting: its round is in the library, ask again */
             continue;
@@ -1194,7 +1209,7 @@ tl_status tl_round_send(const char *host, uint16_t port, const tl_psk *psk, cons
     }
     char text[512] = "", mode[16] = "";
     if (s == TL_OK) {
-        s = read_round(c, name, text, sizeof text, reply_text, reply_size);
+        s = read_round(c, name, 0, text, sizeof text, reply_text, reply_size);
     }
     if (s == TL_OK) {
         const long r = text_field(text, "round"), want = text_field(text, "values");

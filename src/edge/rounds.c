@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "library_db.h"
+#include "tinylarge/host.h"
 #include "tinylarge/learn.h"
 
 #define ROUND_COLUMNS "id, round, needed, value_count, base_version, open, " \
@@ -85,7 +85,12 @@ tl_status tl_round_open(tl_library *lib, const char *name, int needed, uint32_t 
     memset(r, 0, sizeof *r);
     int rc = tl_round_find(lib, name, 0, &id, r);
     if (rc == 1 && r->open) {
-        return TL_OK;
+        /* A server restarting into a secure round gives its phase a fresh
+         * timeout: the time it was down, when devices could not reach it,
+         * does not count against them. */
+        return r->mode == TL_ROUND_SECURE && r->phase != TL_PHASE_KEYS && r->phase != TL_PHASE_DONE
+                   ? tl_round_set_phase(lib, id, r->phase, r, error, error_size)
+                   : TL_OK;
     }
     const int next = rc == 1 ? r->round + 1 : 1;
     tl_db_stmt *st = rc < 0 ? NULL : tl_db_prepare(tl_library_db(lib),
@@ -100,7 +105,7 @@ tl_status tl_round_open(tl_library *lib, const char *name, int needed, uint32_t 
         tl_db_bind_int64(st, 5, base_version);
         tl_db_bind_int64(st, 6, mode);
         tl_db_bind_int64(st, 7, mode == TL_ROUND_SECURE ? TL_PHASE_KEYS : TL_PHASE_UPDATES);
-        tl_db_bind_double(st, 8, (double)time(NULL));
+        tl_db_bind_double(st, 8, tl_wall_seconds());
         rc = tl_db_step(st);
         tl_db_finalize(st);
     }

@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "library_db.h"
+#include "tinylarge/host.h"
 #include "tinylarge/secagg.h"
 
 static const char *phase_name(tl_round_phase phase)
@@ -32,7 +32,7 @@ tl_status tl_round_set_phase(tl_library *lib, int64_t id, tl_round_phase phase, 
     tl_db_stmt *st = tl_db_prepare(tl_library_db(lib), "UPDATE fl_rounds SET phase = ?, phase_started = ? "
                                                         "WHERE id = ?");
     int rc = -1;
-    const double now = (double)time(NULL);
+    const double now = tl_wall_seconds();
     if (st) {
         tl_db_bind_int64(st, 1, phase);
         tl_db_bind_double(st, 2, now);
@@ -405,7 +405,7 @@ tl_status tl_round_tick(tl_library *lib, const char *name, double timeout, tl_ro
         return tl_library_fail(lib, error, error_size, TL_ERR_IO, "%s", tl_db_error(tl_library_db(lib)));
     }
     if (rc == 0 || !r->open || r->mode != TL_ROUND_SECURE || r->phase == TL_PHASE_KEYS ||
-        r->phase == TL_PHASE_DONE || (double)time(NULL) - r->phase_started < timeout) {
+        r->phase == TL_PHASE_DONE || tl_wall_seconds() - r->phase_started < timeout) {
         return TL_OK;
     }
     *moved = 1;

@@ -51,6 +51,13 @@ double tl_monotonic_seconds(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+double tl_wall_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
 tl_status tl_write_file_atomic(const char *path, const void *data, size_t size)
 {
     if (!path || (!data && size)) {
