@@ -306,7 +306,7 @@ static void read_head(const uint8_t *bytes, size_t size, float *head, uint32_t c
 static void secure_round(tl_library *lib, int base)
 {
     enum { VALUES = 16 * 5 + 5, WORDS = VALUES + 1, N = 4 };
-    char error[512] = "", name[8];
+    char error[512] = "", name[16];
     tl_round_state r;
     assert_int_equal(tl_round_close(lib, "rounds", 2, error, sizeof error), TL_OK);
     assert_int_equal(tl_round_open(lib, "rounds", 2, VALUES, base, TL_ROUND_SECURE, &r, error, sizeof error),

@@ -758,7 +758,7 @@ static int same_quant(const tl_tfl_tensor *a, const tl_tfl_tensor *b)
 static tl_status import_transpose_pad(tl_tfl *im, op_args *a)
 {
     const tl_fb *fb = &im->fb;
-    tl_status s;
+    tl_status s = TL_OK;
     /* Data movement only: no rescaling, so input and output share their quantisation. */
     if (!same_quant(&a->in, &a->out) || a->in.rank != a->out.rank) {
         return tl_tfl_fail(im, TL_ERR_QUANT, "input and output must share rank, scale and zero point");
@@ -1581,7 +1581,7 @@ static tl_status import_transpose_conv(tl_tfl *im, op_args *a)
 static tl_status import_prelu(tl_tfl *im, op_args *a)
 {
     tl_tfl_tensor alpha;
-    tl_status s;
+    tl_status s = TL_OK;
     if (a->ins.length != 2 || (s = tl_tfl_read_tensor(im, tl_fb_vec_i32(&im->fb, &a->ins, 1), &alpha)) != TL_OK) {
         return a->ins.length != 2 ? tl_tfl_fail(im, TL_ERR_FORMAT, "expects an input and alpha") : s;
     }
@@ -1727,7 +1727,7 @@ static tl_status import_batch_matmul(tl_tfl *im, op_args *a)
         return tl_tfl_malformed(im, "batch matmul options");
     }
     tl_tfl_tensor rhs;
-    tl_status s;
+    tl_status s = TL_OK;
     if (a->ins.length != 2 || (s = tl_tfl_read_tensor(im, tl_fb_vec_i32(&im->fb, &a->ins, 1), &rhs)) != TL_OK) {
         return a->ins.length != 2 ? tl_tfl_fail(im, TL_ERR_FORMAT, "expects two inputs") : s;
     }

@@ -525,19 +525,15 @@ tl_status tl_sim_config_set(tl_sim_config *config, const char *assignment, char 
     return config_assign(config, copy, dot + 1, eq + 1, error, error_size);
 }
 
-/* A catalogue path relative to the scenario file's folder. */
-static void resolve_path(const tl_sim_config *config, const char *name, char *out, size_t size)
+/* A catalogue path relative to the folder of the scenario file `base`. */
+static void resolve_path(const char *base, const char *name, char *out, size_t size)
 {
-    if (name[0] == '/' || !config->path[0]) {
+    const char *slash = strrchr(base, '/');
+    if (name[0] == '/' || !slash) {
         snprintf(out, size, "%s", name);
         return;
     }
-    const char *slash = strrchr(config->path, '/');
-    if (!slash) {
-        snprintf(out, size, "%s", name);
-        return;
-    }
-    snprintf(out, size, "%.*s/%s", (int)(slash - config->path), config->path, name);
+    snprintf(out, size, "%.*s/%s", (int)(slash - base), base, name);
 }
 
 tl_status tl_sim_config_finish(tl_sim_config *config, char *error, size_t error_size)
@@ -569,7 +565,9 @@ tl_status tl_sim_config_finish(tl_sim_config *config, char *error, size_t error_
             snprintf(error, error_size, "[app.%s] needs a catalogue", a->name);
             return TL_ERR_ARG;
         }
-        resolve_path(config, a->catalogue, a->catalogue_path, sizeof a->catalogue_path);
+        char resolved[sizeof a->catalogue_path]; /* apart from config: no overlap to prove */
+        resolve_path(config->path, a->catalogue, resolved, sizeof resolved);
+        memcpy(a->catalogue_path, resolved, sizeof resolved);
         const char *path = a->catalogue_path;
         char why[512];
         if (tl_catalogue_read(path, a->variants, TL_SIM_MAX_APP_VARIANTS, &a->variant_count, why, sizeof why) != TL_OK) {
