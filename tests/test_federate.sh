@@ -25,6 +25,16 @@ check "the JSON holds the rounds, the final accuracy and the model's digest" 0 \
     '"rounds": \[ *\{"round": 1, "accuracy": 0\.[0-9]+, "bytes_up": 66096, "bytes_down": 66096.*\{"round": 3,.*"final_accuracy": 0\.[0-9]+,.*"model_sha256": "[0-9a-f]{64}"' -- \
     cat "$work/run.json"
 
+round_one() { grep -o '"round": 1, "accuracy": [0-9.]*' "$1"; }
+flat=$(fed --clients 6 --per-round 6 --rounds 2 --seed 4 --json "$work/flat.json" 2>/dev/null)
+cosine=$(fed --clients 6 --per-round 6 --rounds 2 --seed 4 --lr-schedule cosine --json "$work/cosine.json" 2>/dev/null)
+check "a cosine rate starts at --lr: round 1 as the constant rate's ($(round_one "$work/flat.json"))" 0 \
+    "^$(round_one "$work/flat.json") ?$" -- round_one "$work/cosine.json"
+check "then it decays: round 2 ends in another model" 0 "^differ ?$" -- \
+    bash -c "[ -n '$(digest "$cosine")' ] && [ '$(digest "$cosine")' != '$(digest "$flat")' ] && echo differ"
+check "the rate's schedule is constant or cosine" 2 "--lr-schedule takes constant or cosine, not 'step'" -- \
+    fed --lr-schedule step
+
 common=(--clients 12 --per-round 10 --rounds 3 --dropout 0.3 --seed 5)
 one=$(fed "${common[@]}" --secagg --threads 1 --json "$work/secagg.json" 2>/dev/null)
 two=$(fed "${common[@]}" --secagg --threads 2 2>/dev/null)

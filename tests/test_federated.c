@@ -246,9 +246,31 @@ static void the_accountant_spends_more_epsilon_on_less_noise_and_more_rounds(voi
     assert_true(fabsf(u[0] - 0.6f) < 1e-6f && fabsf(u[1] - 0.8f) < 1e-6f);
 }
 
+/* The local rate over the rounds: constant by default; a cosine starts
+ * at lr, halves at mid-run and ends near zero. */
+static void a_cosine_schedule_takes_the_local_rate_from_lr_toward_zero(void **state)
+{
+    (void)state;
+    tl_fed_config cfg;
+    tl_fed_defaults(&cfg);
+    cfg.lr = 0.08f;
+    cfg.rounds = 50;
+    assert_float_equal(tl_fed_round_rate(&cfg, 1), 0.08f, 0.0f);
+    assert_float_equal(tl_fed_round_rate(&cfg, 50), 0.08f, 0.0f);
+    cfg.lr_schedule = TL_SCHED_COSINE;
+    assert_float_equal(tl_fed_round_rate(&cfg, 1), 0.08f, 1e-7f);
+    assert_float_equal(tl_fed_round_rate(&cfg, 26), 0.04f, 1e-7f);
+    assert_float_equal(tl_fed_round_rate(&cfg, 50), 0.08f * 0.5f * (1.0f + cosf(3.14159265f * 49.0f / 50.0f)), 1e-7f);
+    assert_true(tl_fed_round_rate(&cfg, 50) < 0.0002f);
+    for (int r = 2; r <= 50; ++r) {
+        assert_true(tl_fed_round_rate(&cfg, r) < tl_fed_round_rate(&cfg, r - 1));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_cosine_schedule_takes_the_local_rate_from_lr_toward_zero),
         cmocka_unit_test(robust_rules_hold_off_a_fifth_of_attackers_where_the_mean_does_not),
         cmocka_unit_test(rules_refuse_what_they_cannot_do),
         cmocka_unit_test(the_servers_optimisers_step_toward_the_update),

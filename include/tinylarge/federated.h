@@ -177,6 +177,8 @@ typedef struct tl_fed_config {
     const char *data_dir;      /* NULL: Fashion-MNIST */
     int clients, per_round, rounds, local_epochs, batch;
     float lr, momentum, weight_decay;
+    tl_schedule_kind lr_schedule; /* the local rate over the rounds: constant, or
+                                     TL_SCHED_COSINE from lr down toward 0 */
     tl_partition_kind partition;
     tl_selection_kind selection;
     double alpha;              /* Dirichlet */
@@ -217,6 +219,9 @@ typedef struct tl_fed_config {
 } tl_fed_config;
 
 void tl_fed_defaults(tl_fed_config *cfg);
+/* The clients' local rate in round `round` (1 to cfg->rounds): cfg->lr, or
+ * with TL_SCHED_COSINE lr * (1 + cos(pi * (round - 1) / rounds)) / 2. */
+float tl_fed_round_rate(const tl_fed_config *cfg, int round);
 
 typedef struct tl_fed_round {
     int round;

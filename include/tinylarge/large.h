@@ -660,6 +660,9 @@ tl_status tl_trainer_restart(tl_trainer *trainer, const tl_dataset *train, uint6
 /* FedProx (Li et al. 2020): mu / 2 * |w - center|^2 joins every step's
  * loss (center: param_count floats, kept by the caller); mu 0 removes it. */
 void tl_trainer_set_proximal(tl_trainer *trainer, const float *center, float mu);
+/* The optimiser's base rate from now on (a federated client's rate for
+ * the round, when the run decays it over the rounds). */
+void tl_trainer_set_rate(tl_trainer *trainer, float lr);
 
 /* This process's rank and the number of processes when launched by
  * mpirun (MPI started once, finalised at exit); 0 of 1 otherwise or in a

@@ -116,7 +116,7 @@ int tl_cmd_federate(int argc, char **argv)
     const char *compress = "none", *json = NULL;
     uint32_t seed = 1;
     float server_lr = 0.0f;
-    int has_server_lr = 0, selection = 0;
+    int has_server_lr = 0, selection = 0, cosine = 0;
     double dp_epsilon = 0.0;
     const tl_opt options[] = {
         { "--arch", TL_OPT_TEXT, &cfg.arch, 0, 0, "NAME", "the architecture every client trains (default student)",
@@ -134,6 +134,8 @@ int tl_cmd_federate(int argc, char **argv)
           NULL },
         { "--batch", TL_OPT_INT, &cfg.batch, 1, 4096, "B", "local batch (default 32)", NULL },
         { "--lr", TL_OPT_FLOAT, &cfg.lr, 1e-6, 10, "X", "local SGD rate (default 0.05)", NULL },
+        { "--lr-schedule", TL_OPT_CHOICE, &cosine, 0, 0, "constant|cosine", "the local rate over the rounds: the\n"
+          "same (default), or a cosine from --lr down toward 0", NULL },
         { "--strategy", TL_OPT_TEXT, &strategy, 0, 0, "S", "fedavg (default), fedprox:MU, fedadam or fedyogi", NULL },
         { "--server-lr", TL_OPT_FLOAT, &server_lr, 1e-6, 10, "X", "the server's step (FedAvg 1, adaptive 0.01)", NULL },
         { "--aggregate", TL_OPT_TEXT, &aggregate, 0, 0, "RULE", "mean (default), median, trimmed:BETA, krum:F or\n"
@@ -197,6 +199,7 @@ int tl_cmd_federate(int argc, char **argv)
     }
     cfg.seed = seed;
     cfg.selection = selection ? TL_SELECT_AWARE : TL_SELECT_UNIFORM;
+    cfg.lr_schedule = cosine ? TL_SCHED_COSINE : TL_SCHED_CONSTANT;
     if (has_server_lr) {
         cfg.server_lr = server_lr;
     }

@@ -32,6 +32,7 @@ static tl_status train_client(sim *s, tl_trainer *t, tl_cut_link *link, float *s
         return st;
     }
     tl_trainer_set_proximal(t, start, cfg->prox_mu);
+    tl_trainer_set_rate(t, tl_fed_round_rate(cfg, s->round));
     tl_train_report rep;
     char error[256];
     for (int e = 0; e < cfg->local_epochs && st == TL_OK; ++e) {

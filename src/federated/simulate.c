@@ -702,6 +702,14 @@ static void release(sim *s)
     tl_dataset_free(&s->test);
 }
 
+float tl_fed_round_rate(const tl_fed_config *cfg, int round)
+{
+    if (cfg->lr_schedule != TL_SCHED_COSINE || cfg->rounds < 1) {
+        return cfg->lr;
+    }
+    return (float)(0.5 * cfg->lr * (1.0 + cos(3.141592653589793 * (double)(round - 1) / (double)cfg->rounds)));
+}
+
 /* What does not go together, said once for the library and the CLI. */
 static tl_status check_config(const tl_fed_config *cfg, char *error, size_t size)
 {
@@ -710,6 +718,8 @@ static tl_status check_config(const tl_fed_config *cfg, char *error, size_t size
         why = "per round: 1 to the number of clients (at most 4096)";
     } else if (cfg->rounds < 1 || cfg->local_epochs < 1 || cfg->batch < 1 || cfg->threads < 1 || cfg->threads > 64) {
         why = "rounds, local epochs, batch and threads (1 to 64) must be positive";
+    } else if (cfg->lr_schedule != TL_SCHED_CONSTANT && cfg->lr_schedule != TL_SCHED_COSINE) {
+        why = "the local rate over the rounds is constant or cosine";
     } else if ((cfg->secagg || cfg->fixed_point) && cfg->rule.kind != TL_AGG_MEAN) {
         why = "secure aggregation gives the server only the sum: the aggregate must be the mean";
     } else if (cfg->edges > 0 && cfg->server != TL_SERVER_AVG) {

@@ -1275,6 +1275,12 @@ tl_status tl_trainer_restart(tl_trainer *t, const tl_dataset *train, uint64_t se
     return TL_OK;
 }
 
+void tl_trainer_set_rate(tl_trainer *t, float lr)
+{
+    t->cfg.lr = lr;
+    t->opt.lr = lr;
+}
+
 void tl_trainer_set_proximal(tl_trainer *t, const float *center, float mu)
 {
     t->prox_center = mu > 0 ? center : NULL;
