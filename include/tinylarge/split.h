@@ -43,6 +43,14 @@ typedef struct tl_split_cut {
     double energy_j;            /* the device's */
 } tl_split_cut;
 
+/* Without a measurement (no QEMU): an operator's Cortex-M4 instructions
+ * from its MACs at the student's measured ratio (12.56 M instructions for
+ * its 7.62 M MACs on src/device/kernels' DSP path) plus a fixed cost an
+ * operator. A device's MAC rate times this ratio is its instruction rate. */
+#define TL_M4_INSTRUCTIONS_PER_MAC 1.65
+#define TL_M4_INSTRUCTIONS_PER_OPERATOR 500u
+uint64_t tl_split_estimated_instructions(const tl_model *model, uint32_t op);
+
 /* cuts[op_count + 1], one per k. op_instructions[op]: the device's per
  * operator; edge_seconds[op]: the edge's. *chosen: the k of least total
  * latency (ties: fewer bytes). */

@@ -510,8 +510,8 @@ static int compare_doubles(const void *a, const void *b)
  * runs its first K operators, sends what crosses the cut to the edge's
  * /infer?cut=K, which runs the rest of the same model; with no answer in
  * time the device runs the rest itself. auto chooses K for each image with
- * the cost model (split.h): its operators' instructions (3 a MAC + 500, the
- * student's measured ratio) at its --ips (or --mac-rate), its --rate, and
+ * the cost model (split.h): its operators' instructions (estimated from
+ * their MACs) at its --ips (or --mac-rate), its --rate, and
  * the round trip it has measured (fading while it sends nothing). */
 static int split_eval(const tl_device_options *o, const tl_dataset *test, const device_offload *off,
                       const char *mode)
@@ -548,10 +548,10 @@ static int split_eval(const tl_device_options *o, const tl_dataset *test, const 
         goto done;
     }
     for (uint32_t op = 0; op < ops; ++op) {
-        instructions[op] = 3 * tl_op_macs(model, op) + 500;
+        instructions[op] = tl_split_estimated_instructions(model, op);
     }
     const double ips = o->profile.instructions_per_second > 0 ? o->profile.instructions_per_second
-                                                                : o->profile.macs_per_second * 3.0;
+                                                                : o->profile.macs_per_second * TL_M4_INSTRUCTIONS_PER_MAC;
     double rtt = 0.0;
     /* A request's bytes beside the cut's: IPv4 and UDP (28), CoAP's header,
      * token and option headers (about 20), the query (its longest cut). */

@@ -131,10 +131,8 @@ int tl_cmd_split(int argc, char **argv)
     int64_t total = 0;
     const int measured = tl_cli_m4_available(runner) && tl_cli_m4_measure(runner, path, &total, device, ops) == 0;
     if (!measured) {
-        /* Without QEMU: 3 instructions a MAC, the student's measured ratio
-         * (22.6 M instructions for its 7.5 M MACs), said in the output. */
-        for (uint32_t op = 0; op < ops; ++op) {
-            device[op] = 3 * tl_op_macs(&m, op) + 500;
+        for (uint32_t op = 0; op < ops; ++op) { /* without QEMU, said in the output */
+            device[op] = tl_split_estimated_instructions(&m, op);
         }
     }
     if (edge_profile(&m, (int)runs, edge) != 0) {

@@ -1,6 +1,11 @@
 /* split.c - the cost of each cut between device and edge (split.h). */
 #include "tinylarge/split.h"
 
+uint64_t tl_split_estimated_instructions(const tl_model *m, uint32_t op)
+{
+    return (uint64_t)((double)tl_op_macs(m, op) * TL_M4_INSTRUCTIONS_PER_MAC + 0.5) + TL_M4_INSTRUCTIONS_PER_OPERATOR;
+}
+
 tl_status tl_split_costs(const tl_model *m, const uint64_t *op_instructions, const double *edge_seconds,
                          const tl_split_link *link, tl_split_cut *cuts, uint32_t *chosen)
 {
