@@ -7,7 +7,9 @@
 #      address of its own, never followed; the server's memory after;
 #   3. a context flood (POST /context for made-up devices), and how many
 #      notifications one context change causes among watching devices;
-#   4. a DTLS handshake flood: 2,000 spoofed ClientHellos a second.
+#   4. a DTLS handshake flood: 2,000 spoofed ClientHellos a second, at
+#      the server and at one started with --no-dtls-gate (DTLS_SECONDS,
+#      default 20: the flood's length and its legitimate rounds).
 # The stranger's datagrams come from bench/hostile_load.c (one address per
 # datagram in 127/8, as spoofed traffic would). Uses the main job's
 # catalogue (build/main-job/catalogue), making one if it is missing.
@@ -33,8 +35,11 @@ dport=$((port + 1))
 udp_pid=$!
 "$bin" serve --db "$work/library.db" --port "$dport" --psk "$work/server.psk" --quiet 2>"$work/dtls.log" &
 dtls_pid=$!
+"$bin" serve --db "$work/library.db" --port "$((port + 2))" --psk "$work/server.psk" --no-dtls-gate --quiet \
+    2>"$work/dtls-open.log" &
+open_pid=$!
 watchers=()
-trap 'kill $udp_pid $dtls_pid "${watchers[@]}" 2>/dev/null' EXIT
+trap 'kill $udp_pid $dtls_pid $open_pid "${watchers[@]}" 2>/dev/null' EXIT
 sleep 1
 rss() { sed -n 's/^VmRSS:\s*//p' "/proc/$1/status" 2>/dev/null || echo gone; }
 alive() { kill -0 "$1" 2>/dev/null && echo alive || echo DEAD; }
@@ -72,7 +77,12 @@ attack "2. abandoned sessions, 10,000/s" $udp_pid "$port" abandon 100000 10000 2
 sleep 6 # idle sessions time out after 5 s
 printf "%-44s %-42s %-7s %-10s %s\n" "   6 s later" "-" "$(alive $udp_pid)" "-" "$(rss $udp_pid)"
 attack "3. context flood, 5,000/s" $udp_pid "$port" contexts 50000 5000 20
-attack "4. DTLS handshake flood, 2,000 hellos/s" $dtls_pid "$dport" hellos 40000 2000 20 --psk "$work/server.psk"
+# DTLS_SECONDS (default 20): the flood's length, and as many legitimate rounds.
+flood=${DTLS_SECONDS:-20}
+attack "4. DTLS handshake flood, 2,000 hellos/s" $dtls_pid "$dport" hellos $((flood * 2000)) 2000 "$flood" \
+    --psk "$work/server.psk"
+attack "   the same, without the gate" $open_pid "$((port + 2))" hellos $((flood * 2000)) 2000 "$flood" \
+    --psk "$work/server.psk"
 echo
 
 # Notifications: 20 devices watch /plan; a context change for one of them

@@ -49,14 +49,16 @@ typedef struct tl_serve_options {
      * idle ones left from earlier downloads slowed the ones under way. */
     unsigned session_timeout;
     unsigned max_idle_sessions;
-    /* DTLS sessions still in their handshake (0: 4096): beyond, the least
-     * recently active is dropped, so spoofed ClientHellos cannot grow the
-     * server without bound (libcoap 4.3.1 keeps a session for each, cookie
-     * or not: under 1 KB with its OpenSSL build, ~9 KB with GnuTLS). Too
-     * few and a flood pushes real devices' handshakes out before they
-     * finish: 4096 last 2 s at 2,000 spoofed hellos a second
-     * (docs/benchmarks.md). */
+    /* DTLS sessions still in their handshake (0: 4096): libcoap 4.3.1
+     * keeps a session for every ClientHello it reads, cookie or not (under
+     * 1 KB with its OpenSSL build), and past this bound ignores new peers
+     * until partial handshakes time out. The gate (dtls_gate.h) keeps a
+     * flood's one-off hellos from reaching it; this bounds the rest. */
     unsigned max_handshakes;
+    /* The gate: new addresses' hellos a second above which each one's first
+     * is held (0: 100; below 1: always), or none at all with no_dtls_gate. */
+    double dtls_alarm;
+    int no_dtls_gate;
     /* Download workers (0: none): processes of their own, each on its own
      * core, serving /model on port + 1 .. port + workers; a plan names one
      * of them to each device in turn. Control (/plan, /context, rounds,

@@ -5,6 +5,7 @@
 #define TINYLARGE_EDGE_H
 
 #include "tinylarge/coap.h"
+#include "tinylarge/dtls_gate.h"
 #include "tinylarge/library.h"
 #include "tinylarge/manifest.h"
 #include "tinylarge/planner.h"

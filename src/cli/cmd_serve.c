@@ -51,8 +51,15 @@ int tl_cmd_serve(int argc, char **argv)
           "requests counts as idle)", NULL },
         { "--max-handshakes", TL_OPT_U32, &o.max_handshakes, 1, 1000000, "N", "with --psk: at most N DTLS handshakes\n"
           "under way (default 4096, under 1 KB each); beyond that new\n"
-          "peers are ignored until partial handshakes time out: bounds\n"
-          "memory under a flood of spoofed hellos, not service", NULL },
+          "peers are ignored until partial handshakes time out", NULL },
+        { "--dtls-alarm", TL_OPT_DOUBLE, &o.dtls_alarm, 0.01, 1e9, "RATE", "with --psk: when ClientHellos from addresses not\n"
+          "seen come faster than RATE a second (default 100), the first of\n"
+          "each address is dropped and its retransmission let through: a\n"
+          "flood of one-off spoofed hellos never reaches the handshake\n"
+          "table, a device's handshake takes a second longer (below 1:\n"
+          "always)", NULL },
+        { "--no-dtls-gate", TL_OPT_FLAG, &o.no_dtls_gate, 0, 0, NULL, "with --psk: every ClientHello straight to libcoap\n"
+          "(to measure without the gate)", NULL },
         { "--workers", TL_OPT_INT, &o.workers, 0, 64, "N", "N download worker processes, one per core, serving\n"
           "/model on PORT+1..PORT+N; each plan names one (default 0: this\n"
           "process serves every download)", NULL },
@@ -87,7 +94,8 @@ int tl_cmd_serve(int argc, char **argv)
     const tl_command_spec spec = {
         "serve",
         "usage: tinylarge serve --db LIB [--host ADDRESS] [--port N] [--psk FILE] [--poll S] [--quiet]\n"
-        "                       [--session-timeout S] [--max-idle-sessions N] [--max-handshakes N] [--workers N]\n"
+        "                       [--session-timeout S] [--max-idle-sessions N] [--max-handshakes N]\n"
+        "                       [--dtls-alarm RATE] [--no-dtls-gate] [--workers N]\n"
         "                       [--federate NAME [--round-size K] [--aggregate RULE] [--key NAME.key]\n"
         "                        [--secagg [--round-timeout S] | --fixed-point]]\n"
         "                       [--edge-model CKPT [--infer-batch B] [--infer-wait S]]\n"

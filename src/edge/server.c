@@ -63,6 +63,7 @@
 #include <coap3/coap.h>
 
 #include "tinylarge/coap.h"
+#include "tinylarge/dtls_gate.h"
 #include "tinylarge/infer.h"
 #include "tinylarge/large.h"
 #include "tinylarge/learn.h"
@@ -134,6 +135,10 @@ typedef struct tl_edge_server {
     pid_t workers[MAX_WORKERS];     /* download workers on port + 1 + i (0: gone) */
     int worker_count;
     unsigned next_worker;           /* the one the next plan names */
+    tl_dtls_gate *gate;             /* with DTLS: the filter in front of libcoap, or NULL */
+    int gate_fd;                    /* the DTLS endpoint's socket, which the gate drains */
+    int coap_fd;                    /* libcoap's epoll descriptor, which the loop waits on */
+    int gate_flooding;              /* the gate's mode at the last pass, to say when it changes */
 } tl_edge_server;
 
 /* The one thing a signal handler can reach: no context is passed to it. */
@@ -1669,6 +1674,70 @@ static void reap_workers(tl_edge_server *server)
     }
 }
 
+/* The UDP socket libcoap listens on at `port` (libcoap 4.3.1 does not
+ * give an endpoint's descriptor out: found by its address), or -1. */
+static int endpoint_socket(uint16_t port)
+{
+    for (int fd = 0; fd < 1024; ++fd) {
+        int type = 0;
+        socklen_t size = sizeof type;
+        struct sockaddr_in a;
+        socklen_t a_size = sizeof a;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &size) == 0 && type == SOCK_DGRAM &&
+            getsockname(fd, (struct sockaddr *)&a, &a_size) == 0 && a.sin_family == AF_INET &&
+            a.sin_port == htons(port)) {
+            return fd;
+        }
+    }
+    return -1;
+}
+
+/* With DTLS: the gate in front of the endpoint (dtls_gate.h), where
+ * libcoap runs on epoll (its descriptor is what the loop waits on);
+ * otherwise none, said. It remembers 65,536 addresses for 10 s: a real
+ * device's retransmitted hello (1 s, then 2 and 4 later) finds its entry
+ * under 2,000 spoofed hellos a second (20,000 live entries). */
+static void open_gate(tl_edge_server *server, coap_context_t *ctx)
+{
+    const tl_serve_options *o = server->options;
+    server->gate_fd = endpoint_socket(server->port);
+    server->coap_fd = coap_context_get_coap_fd(ctx);
+    if (server->gate_fd < 0 || server->coap_fd < 0 ||
+        tl_dtls_gate_new(&server->gate, 65536, 10.0, o->dtls_alarm > 0 ? o->dtls_alarm : 100.0) != TL_OK) {
+        fprintf(stderr, "DTLS: no gate in front of libcoap (%s): spoofed hellos reach its handshake table\n",
+                server->coap_fd < 0  ? "it runs without epoll"
+                : server->gate_fd < 0 ? "its socket was not found"
+                                      : "out of memory");
+    }
+}
+
+/* One pass of libcoap's I/O. With the gate, the loop waits on libcoap's
+ * epoll descriptor itself (as coap_context_get_coap_fd's documentation
+ * runs libcoap inside another loop), the gate takes the hellos it holds
+ * off the endpoint's queue, and libcoap then does what is ready without
+ * waiting: its one read from the endpoint finds a datagram the gate let
+ * through, or nothing. */
+static void serve_io(tl_edge_server *server, coap_context_t *ctx, unsigned timeout_ms)
+{
+    if (!server->gate) {
+        coap_io_process(ctx, timeout_ms);
+        return;
+    }
+    struct pollfd p = { server->coap_fd, POLLIN, 0 };
+    if (poll(&p, 1, (int)timeout_ms) > 0) {
+        tl_dtls_gate_drain(server->gate, server->gate_fd, 4096);
+    }
+    const tl_dtls_gate_stats st = tl_dtls_gate_stats_of(server->gate, tl_monotonic_seconds());
+    if (st.flooding != server->gate_flooding && !server->options->quiet) {
+        fprintf(stderr, st.flooding ? "DTLS: hellos from new addresses above the alarm rate: each one's first is "
+                                      "held (%llu so far)\n"
+                                    : "DTLS: hellos back below the alarm rate (%llu first hellos held so far)\n",
+                (unsigned long long)st.held);
+    }
+    server->gate_flooding = st.flooding;
+    coap_io_process(ctx, COAP_IO_NO_WAIT);
+}
+
 /* The server proper; tl_serve owns its state. */
 static int serve(tl_edge_server *server, const tl_serve_options *o, char *error, size_t error_size)
 {
@@ -1713,6 +1782,9 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
         return -1;
     }
     server->ctx = ctx;
+    if (dtls && !o->no_dtls_gate) {
+        open_gate(server, ctx);
+    }
     server->plan = coap_resource_init(coap_make_str_const("plan"), 0);
     coap_register_handler(server->plan, COAP_REQUEST_GET, handle_plan);
     coap_resource_set_get_observable(server->plan, 1);
@@ -1804,7 +1876,7 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
     while (!stop) {
         /* With requests at the inference worker, the loop looks for their
          * answers every millisecond; otherwise it sleeps in libcoap. */
-        coap_io_process(ctx, server->infer && tl_infer_pending(server->infer) ? 1 : 100);
+        serve_io(server, ctx, server->infer && tl_infer_pending(server->infer) ? 1 : 100);
         if (server->infer) {
             tl_infer_collect(server->infer, infer_answered, server);
         }
@@ -1858,6 +1930,7 @@ static int serve(tl_edge_server *server, const tl_serve_options *o, char *error,
     }
     coap_free_context(ctx);
     coap_cleanup();
+    tl_dtls_gate_free(server->gate);
     tl_infer_close(server->infer);
     tl_split_server_close(server->split);
     for (int i = 0; i < CACHE_ENTRIES; ++i) {
