@@ -13,9 +13,10 @@
 #   DTLS-PSK admits known identities only; malformed requests get 4.xx
 #   answers, not a crash; download workers serve /model on ports of their
 #   own, and a dead one is left out of the plans.
-# usage: test_edge.sh TINYLARGE_BINARY
+# usage: test_edge.sh TINYLARGE_BINARY [HOSTILE_LOAD]
 set -u
 bin=$1
+stranger=${2:-}
 if [ ! -r /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
     echo "skipped: dataset-fashion-mnist is not installed"; exit 77
 fi
@@ -292,6 +293,41 @@ check "DTLS: a held first hello is sent again and the handshake goes on" 0 "dev-
     --device dev-b location=hall
 check "DTLS: the server says when it holds first hellos" 0 "each one's first is held" -- cat "$work/gate.log"
 kill "$dtls_pid"; wait "$dtls_pid" 2>/dev/null; dtls_pid=""
+# A flood of one-off spoofed ClientHellos (bench/hostile_load: one address
+# each in 127/8) at a server with room for 64 handshakes: past the first
+# 20 (the alarm rate) the gate holds them, so they do not fill libcoap's
+# table, and a device still gets in.
+if [ -x "$stranger" ]; then
+    "$bin" serve --db "$work/lib.db" --port "$dport" --psk "$work/server.psk" --max-handshakes 64 \
+        --dtls-alarm 20 2>"$work/flood.log" &
+    dtls_pid=$!
+    sleep 1
+    "$stranger" hellos "127.0.0.1:$dport" 4000 2000 >/dev/null &
+    flood_pid=$!
+    sleep 0.5
+    check "DTLS: under a flood of spoofed hellos a device still gets in" 0 "dev-b: location=hall" -- \
+        "$bin" context --server "127.0.0.1:$dport" --psk <(printf 'ops 0f0e0d0c0b0a09080706050403020100\n') \
+        --device dev-b location=hall
+    wait "$flood_pid"
+    sleep 2.5 # the flood's last whole second over
+    check "DTLS: the gate held the flood's hellos, not libcoap" 0 "back below the alarm rate \([0-9]{4} first hellos held" -- \
+        cat "$work/flood.log"
+    kill "$dtls_pid"; wait "$dtls_pid" 2>/dev/null; dtls_pid=""
+    # The same without the gate (the server before it): the table is full
+    # of spoofed handshakes and the device is locked out.
+    "$bin" serve --db "$work/lib.db" --port "$dport" --psk "$work/server.psk" --max-handshakes 64 --no-dtls-gate \
+        2>/dev/null &
+    dtls_pid=$!
+    sleep 1
+    "$stranger" hellos "127.0.0.1:$dport" 4000 2000 >/dev/null &
+    flood_pid=$!
+    sleep 0.5
+    check "DTLS: without the gate the same flood locks the device out" 1 "handshake did not finish" -- \
+        "$bin" context --server "127.0.0.1:$dport" --psk <(printf 'ops 0f0e0d0c0b0a09080706050403020100\n') \
+        --device dev-b location=hall
+    wait "$flood_pid"
+    kill "$dtls_pid"; wait "$dtls_pid" 2>/dev/null; dtls_pid=""
+fi
 
 # One bad library entry (a name too long to keep, as an older library or a
 # hand edit could hold) is left out of the server's snapshot; the rest is
