@@ -298,34 +298,32 @@ kill "$dtls_pid"; wait "$dtls_pid" 2>/dev/null; dtls_pid=""
 # 20 (the alarm rate) the gate holds them, so they do not fill libcoap's
 # table, and a device still gets in.
 if [ -x "$stranger" ]; then
-    "$bin" serve --db "$work/lib.db" --port "$dport" --psk "$work/server.psk" --max-handshakes 64 \
-        --dtls-alarm 20 2>"$work/flood.log" &
-    dtls_pid=$!
-    sleep 1
-    "$stranger" hellos "127.0.0.1:$dport" 4000 2000 >/dev/null &
-    flood_pid=$!
-    sleep 0.5
-    check "DTLS: under a flood of spoofed hellos a device still gets in" 0 "dev-b: location=hall" -- \
-        "$bin" context --server "127.0.0.1:$dport" --psk <(printf 'ops 0f0e0d0c0b0a09080706050403020100\n') \
-        --device dev-b location=hall
-    wait "$flood_pid"
+    # flooded WANT REGEX NAME SERVE-OPTIONS...: a server with room for 64
+    # handshakes, 4,000 spoofed hellos at 2,000/s, and half a second in a
+    # device setting its context.
+    flooded() {
+        local want=$1 regex=$2 name=$3
+        shift 3
+        "$bin" serve --db "$work/lib.db" --port "$dport" --psk "$work/server.psk" --max-handshakes 64 "$@" \
+            2>"$work/flood.log" &
+        dtls_pid=$!
+        sleep 1
+        "$stranger" hellos "127.0.0.1:$dport" 4000 2000 >/dev/null &
+        local flood_pid=$!
+        sleep 0.5
+        check "$name" "$want" "$regex" -- \
+            "$bin" context --server "127.0.0.1:$dport" --psk <(printf 'ops 0f0e0d0c0b0a09080706050403020100\n') \
+            --device dev-b location=hall
+        wait "$flood_pid"
+    }
+    flooded 0 "dev-b: location=hall" "DTLS: under a flood of spoofed hellos a device still gets in" --dtls-alarm 20
     sleep 2.5 # the flood's last whole second over
     check "DTLS: the gate held the flood's hellos, not libcoap" 0 "back below the alarm rate \([0-9]{4} first hellos held" -- \
         cat "$work/flood.log"
     kill "$dtls_pid"; wait "$dtls_pid" 2>/dev/null; dtls_pid=""
     # The same without the gate (the server before it): the table is full
     # of spoofed handshakes and the device is locked out.
-    "$bin" serve --db "$work/lib.db" --port "$dport" --psk "$work/server.psk" --max-handshakes 64 --no-dtls-gate \
-        2>/dev/null &
-    dtls_pid=$!
-    sleep 1
-    "$stranger" hellos "127.0.0.1:$dport" 4000 2000 >/dev/null &
-    flood_pid=$!
-    sleep 0.5
-    check "DTLS: without the gate the same flood locks the device out" 1 "handshake did not finish" -- \
-        "$bin" context --server "127.0.0.1:$dport" --psk <(printf 'ops 0f0e0d0c0b0a09080706050403020100\n') \
-        --device dev-b location=hall
-    wait "$flood_pid"
+    flooded 1 "handshake did not finish" "DTLS: without the gate the same flood locks the device out" --no-dtls-gate
     kill "$dtls_pid"; wait "$dtls_pid" 2>/dev/null; dtls_pid=""
 fi
 
