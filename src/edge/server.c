@@ -1715,8 +1715,9 @@ static void open_gate(tl_edge_server *server, coap_context_t *ctx)
  * epoll descriptor itself (as coap_context_get_coap_fd's documentation
  * runs libcoap inside another loop), the gate takes the hellos it holds
  * off the endpoint's queue, and libcoap then does what is ready without
- * waiting: its one read from the endpoint finds a datagram the gate let
- * through, or nothing. */
+ * waiting: its one read from the endpoint finds the datagram the gate let
+ * through, nothing, or (rarely) one that came in since the gate looked,
+ * which libcoap then takes unjudged. */
 static void serve_io(tl_edge_server *server, coap_context_t *ctx, unsigned timeout_ms)
 {
     if (!server->gate) {
