@@ -24,6 +24,14 @@
 #               the device's operators at 64 M instructions/s + the
 #               exchange with the edge as measured (E2E_IMAGES, default 100);
 #               EARLY=CKPT adds a model with an early cut (student-early-cut)
+#   energy      the device's energy per image (the cost model's constants,
+#               split.h) end to end over CoAP, 1,000 test images: the
+#               student-stem-cut (STEM=CKPT, trained 15 epochs into
+#               BUILD/bench/stem-cut.tlc if missing) all on the device,
+#               always offloading (--split 0), and --split auto at least
+#               energy and at least latency, at uplinks of 0.1-100 Mbit/s;
+#               beside them the main job's student as a cascade (all on the
+#               device, the least sure 10% offloaded to the edge model)
 #   throughput  the edge model under 100 devices asking at once (each one
 #               request in flight): requests/s and p50/p99 with dynamic
 #               batching (32, 2 ms) and with batch 1, alternating rounds
@@ -36,7 +44,7 @@ case ${1:-} in -h | --help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;; esac
 [ $# -ge 1 ] || { sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2; }
 build=$1
 shift
-sections=${*:-curve split sweep e2e throughput}
+sections=${*:-curve split sweep e2e energy throughput}
 bin=$build/tinylarge
 load=$build/bench/coap_load
 link_relay=$build/bench/link_relay
@@ -175,6 +183,52 @@ for section in $sections; do
         echo
         printf '%s\n' "${ratios[@]}" | awk '{ s += $2; n++; if (!m || $2 < m) m = $2; if (!b || $1 < b) b = $1 }
             END { printf "0.1-100 Mbit/s: worse fixed / adaptive mean %.2f, least %.2f; better fixed / adaptive least %.2f (%d links)\n", s / n, m, b, n }'
+        ;;
+    energy)
+        stem=${STEM:-$build/bench/stem-cut.tlc}
+        if [ ! -f "$stem" ]; then
+            echo "training $stem (student-stem-cut, 15 epochs)..." >&2
+            "$bin" train --arch student-stem-cut --epochs 15 --out "$stem" >&2
+        fi
+        "$bin" compress "$stem" --out-dir "$work/cat-stem" --sparsity 0 --bits 8 >/dev/null 2>&1
+        "$bin" library add --db "$work/library.db" --name stem --catalogue "$work/cat-stem" --key "$work/server.key" \
+            >/dev/null
+        echo "### Device energy per image, end to end (1,000 test images; 0.3 nJ an instruction, 100 nJ a bit sent)"
+        echo
+        echo "| model | strategy | uplink | mean cut | accuracy | bytes sent per image | energy mJ | / always offloading |"
+        echo "|---|---|---|---|---|---|---|---|"
+        serve
+        # the stem model's operator count (installs it too)
+        ops=$("$bin" device --server "127.0.0.1:$port" --pub "$work/server.pub" --id energy-stem --slots "$work/slots-stem" \
+            --name stem --flash 256K --ram 64K --mac-rate 20M --rate 1M --eval 1 --split auto |
+            sed -n 's/.*mean cut [0-9.]* of \([0-9]*\) operators.*/\1/p')
+        row() { # MODEL STRATEGY RATE ARGS...
+            local model=$1 what=$2 rate=$3 out
+            shift 3
+            out=$("$bin" device --server "127.0.0.1:$port" --pub "$work/server.pub" --id "energy-$model" \
+                --slots "$work/slots-$model" --name "$model" --flash 256K --ram 64K --mac-rate 20M --ips 64M \
+                --rate "$rate" --eval 1000 --offload-deadline 2 "$@")
+            awk -v m="$model" -v w="$what" -v r="$rate" -v base="${always:-0}" '
+                /^split/ { match($0, /accuracy [0-9.]+/); acc = substr($0, RSTART + 9, RLENGTH - 9)
+                           match($0, /mean cut [0-9.]+/); cut = substr($0, RSTART + 9, RLENGTH - 9)
+                           match($0, /\([0-9]+ bytes\)/); bytes = substr($0, RSTART + 1, RLENGTH - 8) / 1000 }
+                /^offload \(/ { match($0, /accuracy [0-9.]+/); acc = substr($0, RSTART + 9, RLENGTH - 9); cut = "all, then 10% sent"
+                             match($0, /[0-9]+ bytes up/); bytes = substr($0, RSTART, RLENGTH - 9) / 1000 }
+                /^device energy/ { match($0, /mean [0-9.]+/); mj = substr($0, RSTART + 5, RLENGTH - 5) }
+                END { share = base > 0 ? sprintf("%.1f%%", 100 * mj / base) : "100%"
+                      printf "| %s | %s | %s bit/s | %s | %s | %.1f | %.4f | %s |\n", m, w, r, cut, acc, bytes, mj, share
+                      print mj > "/dev/stderr" }' <<<"$out" 2>"$work/energy.mj"
+        }
+        always=""
+        row stem "always offload (--split 0)" 1M --split 0
+        always=$(cat "$work/energy.mj")
+        row stem "all on the device" 1M --split "$ops"
+        for rate in 100k 1M 10M 100M; do
+            row stem "auto, least energy" "$rate" --split auto --split-objective energy
+            row stem "auto, least latency" "$rate" --split auto
+        done
+        row fashion "cascade (auto, 10% target)" 1M --offload auto --offload-target 0.1
+        stop
         ;;
     throughput)
         echo "### The edge model under 100 devices (5 s rounds, alternating)"

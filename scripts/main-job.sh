@@ -329,7 +329,7 @@ sleep 1
     >"$out/device-a-split.log" 2>&1
 kill $server 2>/dev/null
 trap - EXIT
-grep -E "^(offload|split)" "$out/device-a-offload.log" "$out/device-a-split.log" | sed 's/^[^:]*:/   /'
+grep -E "^(offload|split|device energy)" "$out/device-a-offload.log" "$out/device-a-split.log" | sed 's/^[^:]*:/   /'
 
 echo
 echo "== 13. the network: a short simulated day for a city of devices on 6G cells"

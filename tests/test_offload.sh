@@ -87,10 +87,22 @@ check "a cut after 3 operators: the edge runs the rest and the answers are the d
     device d1 --split 3
 # (a slow device, 1 M MAC/s: even a sanitizer build's round trip is shorter than its own run)
 check "auto on a fast link sends the input of a slow device to the edge" 0 \
-    "split \(auto\): accuracy $alone .*mean cut 0.0 of" -- device d1 --split auto --mac-rate 1M
+    "split \(auto, least latency\): accuracy $alone .*mean cut 0.0 of" -- device d1 --split auto --mac-rate 1M
 ops=$(device d1 --split auto --rate 1k | sed -n 's/.*mean cut [0-9.]* of \([0-9]*\) operators.*/\1/p')
-check "auto on a 1 kbit/s link keeps every operator on the device" 0 "split \(auto\): accuracy $alone .*mean cut $ops.0 of $ops operators, 0 sent" -- \
+check "auto on a 1 kbit/s link keeps every operator on the device" 0 "split \(auto, least latency\): accuracy $alone .*mean cut $ops.0 of $ops operators, 0 sent" -- \
     device d1 --split auto --rate 1k
+# The device's energy in the cost model's terms: all on the edge, it is the
+# bits sent, the image's 256 bytes and a request's headers (48 + the query).
+query="cut=$ops&name=patterns&version=1&variant=e0-s00-int8"
+sent_mj=$(awk -v q="${#query}" 'BEGIN { printf "%.4f", (256 + 48 + q) * 8 * 100e-9 * 1e3 }')
+check "all on the edge, the device's energy is the bits it sent" 0 \
+    "split \(K = 0\): .*0 fell back.*device energy per image: mean $sent_mj mJ" -- device d1 --split 0
+check "auto can minimise the device's energy instead, and says so" 0 \
+    "split \(auto, least energy\): accuracy $alone .*device energy per image: mean 0\.[0-9]{4} mJ" -- \
+    device d1 --split auto --split-objective energy
+check "an unknown objective is refused" 2 "--split-objective" -- device d1 --split auto --split-objective speed
+check "the cascade reports the device's energy too" 0 \
+    "offload \(threshold 0 on margin\).*device energy per image: mean 0\.[0-9]{4} mJ" -- device d1 --offload 0
 # Through an emulated link (bench/link_relay.c): 1 Mbit/s, a round trip of 100 ms (so at least 100 ms an image).
 "$link_relay" "$((port + 2))" "$port" 1000000 0.1 >"$work/relay.log" &
 relay_pid=$!
@@ -150,6 +162,19 @@ check "a cut outside the model is refused" 1 "--split 99: the model has [0-9]+ o
 "$bin" export "$work/bottleneck.tlc" -o "$work/bottleneck.tlm" --data "$work/data" --limit 50 --calibration 50 >/dev/null
 check "the bottleneck student has a cut of 12 bytes (its input is 256)" 0 \
     " 6 CONV_2D +[0-9]+ +[0-9.]+ +12 " -- "$bin" split "$work/bottleneck.tlm" --rate 10k --rtt 20 --ips 64M
+# A stem cut: the image's 4x4 patches to 2 values each first, 4x4x2 = 32
+# bytes of the 256-byte image after about 5 K MACs. Least latency on a fast
+# link sends the image; least energy sends the 32 bytes.
+"$bin" train --arch student-stem-cut --epochs 1 --data "$work/data" --out "$work/stem.tlc" >/dev/null 2>&1
+"$bin" export "$work/stem.tlc" -o "$work/stem.tlm" --data "$work/data" --limit 50 --calibration 50 >/dev/null
+check "the stem-cut student's cut after its second operator sends 32 bytes" 0 \
+    " 2 CONV_2D +[0-9]+ +[0-9.]+ +32 .*chosen: K = 0 \(all on the edge\), [0-9.]+ ms, [0-9.]+ mJ \(least latency\)" -- \
+    "$bin" split "$work/stem.tlm" --rate 100M --rtt 5 --ips 64M
+check "least energy takes that cut even on a fast link, and the JSON says which objective" 0 \
+    "\"objective\": \"energy\".*\"chosen\": 2" -- \
+    bash -c "'$bin' split '$work/stem.tlm' --rate 100M --rtt 5 --ips 64M --objective energy --json '$work/energy.json' >/dev/null && tr -d '\n' <'$work/energy.json'"
+check "an unknown objective is named" 2 "--objective" -- \
+    "$bin" split "$work/stem.tlm" --rate 100M --rtt 5 --ips 64M --objective cheapest
 # Split learning: the device's half trains with the gradients the edge's half returns.
 "$bin" train --arch student-tiny --epochs 1 --data "$work/data" --out "$work/whole-trained.tlc" >/dev/null 2>&1
 check "split learning reports what crossed: 8x8x16 activations, int8 with a scale (1,028 bytes a sample each way)" 0 \

@@ -478,7 +478,7 @@ static void the_cut_moves_towards_the_device_as_the_rate_falls(void **state)
     const double rates[3] = { 1e3, 1e5, 1e8 };
     for (int r = 0; r < 3; ++r) {
         const tl_split_link link = { rates[r], 0.001, 64e6, 0.3e-9, 100e-9, 0 };
-        assert_int_equal(tl_split_costs(&m, device, edge, &link, cuts, &chosen[r]), TL_OK);
+        assert_int_equal(tl_split_costs(&m, device, edge, &link, TL_SPLIT_LATENCY, cuts, &chosen[r]), TL_OK);
         for (int k = 0; k < 3; ++k) {
             assert_true(fabs(cuts[k].total_s - (cuts[k].device_s + cuts[k].uplink_s + cuts[k].edge_s)) < 1e-12);
         }
@@ -493,13 +493,30 @@ static void the_cut_moves_towards_the_device_as_the_rate_falls(void **state)
     /* A request's own 200 bytes (headers, query) cost more at 100 kbit/s
      * than the device's last operator: the device keeps it. */
     const tl_split_link heavy = { 1e5, 0.001, 64e6, 0.3e-9, 100e-9, 200 };
-    assert_int_equal(tl_split_costs(&m, device, edge, &heavy, cuts, &chosen[0]), TL_OK);
+    assert_int_equal(tl_split_costs(&m, device, edge, &heavy, TL_SPLIT_LATENCY, cuts, &chosen[0]), TL_OK);
     assert_true(fabs(cuts[1].uplink_s - ((16 + 200) * 8 / 1e5 + 0.001)) < 1e-12);
     assert_true(fabs(cuts[1].energy_j - (100000 * 0.3e-9 + (16 + 200) * 8 * 100e-9)) < 1e-15);
     assert_int_equal(cuts[1].bytes, 16);
     assert_int_equal(chosen[0], 2);
+    /* Least energy: the 16-byte cut after 100 K instructions (0.043 mJ)
+     * beats sending the image (0.82 mJ) and running all 1.1 M (0.33 mJ),
+     * at any rate, even where all on the edge is faster. */
+    const tl_split_link fast = { 1e8, 0.001, 64e6, 0.3e-9, 100e-9, 0 };
+    assert_int_equal(tl_split_costs(&m, device, edge, &fast, TL_SPLIT_ENERGY, cuts, &chosen[0]), TL_OK);
+    assert_int_equal(chosen[0], 1);
+    assert_true(cuts[1].energy_j < cuts[0].energy_j && cuts[1].energy_j < cuts[2].energy_j);
+    assert_true(cuts[0].total_s < cuts[1].total_s);
+    /* A radio that costs nothing to send with: the device computes nothing. */
+    const tl_split_link free_radio = { 1e3, 0.001, 64e6, 0.3e-9, 0.0, 0 };
+    assert_int_equal(tl_split_costs(&m, device, edge, &free_radio, TL_SPLIT_ENERGY, cuts, &chosen[0]), TL_OK);
+    assert_int_equal(chosen[0], 0);
+    /* Free arithmetic and a free radio: every cut costs 0 J, the tie goes to the faster one (1 kbit/s: the device). */
+    const tl_split_link free_all = { 1e3, 0.001, 64e6, 0.0, 0.0, 0 };
+    assert_int_equal(tl_split_costs(&m, device, edge, &free_all, TL_SPLIT_ENERGY, cuts, &chosen[0]), TL_OK);
+    assert_int_equal(chosen[0], 2);
+    assert_int_equal(tl_split_costs(&m, device, edge, &fast, (tl_split_objective)7, cuts, &chosen[0]), TL_ERR_ARG);
     const tl_split_link bad = { 0.0, 0.001, 64e6, 0.3e-9, 100e-9, 0 };
-    assert_int_equal(tl_split_costs(&m, device, edge, &bad, cuts, &chosen[0]), TL_ERR_ARG);
+    assert_int_equal(tl_split_costs(&m, device, edge, &bad, TL_SPLIT_LATENCY, cuts, &chosen[0]), TL_ERR_ARG);
     free(buf);
 }
 

@@ -5,7 +5,8 @@
  * the bytes that cross the cut (every activation made before it and used
  * after it), their time on the uplink plus the round trip, the edge's time
  * for the rest (measured), and the device's energy (instructions and bits
- * sent). The cut with the least latency is chosen. */
+ * sent). The cut with the least latency, or the least device energy, is
+ * chosen. */
 #ifndef TINYLARGE_SPLIT_H
 #define TINYLARGE_SPLIT_H
 
@@ -51,11 +52,19 @@ typedef struct tl_split_cut {
 #define TL_M4_INSTRUCTIONS_PER_OPERATOR 500u
 uint64_t tl_split_estimated_instructions(const tl_model *model, uint32_t op);
 
+/* What the chosen cut minimises: the answer's latency, or the device's
+ * energy (a battery device that can wait; ties go to the faster cut). */
+typedef enum tl_split_objective {
+    TL_SPLIT_LATENCY = 0,
+    TL_SPLIT_ENERGY = 1
+} tl_split_objective;
+
 /* cuts[op_count + 1], one per k. op_instructions[op]: the device's per
  * operator; edge_seconds[op]: the edge's. *chosen: the k of least total
- * latency (ties: fewer bytes). */
+ * latency or energy (latency ties: fewer bytes). */
 tl_status tl_split_costs(const tl_model *model, const uint64_t *op_instructions, const double *edge_seconds,
-                         const tl_split_link *link, tl_split_cut *cuts, uint32_t *chosen);
+                         const tl_split_link *link, tl_split_objective objective, tl_split_cut *cuts,
+                         uint32_t *chosen);
 
 /* Layer-pipelined download (tl_pipeline, device.h): the model's bytes come
  * in blocks, block k ending at byte block_end[k], at link->rate_bps after

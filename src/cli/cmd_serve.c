@@ -352,6 +352,7 @@ typedef struct device_offload {
     double target, deadline;
     const char *edge;           /* HOST:PORT of the edge model (NULL: the --server) */
     const char *measure;        /* top1, margin or entropy */
+    int split_objective;        /* --split auto minimises: tl_split_objective */
 } device_offload;
 
 /* The model the device runs now, loaded with an arena, for --offload and --split. */
@@ -447,7 +448,14 @@ static int offload_eval(const tl_device_options *o, const tl_dataset *test, cons
     const size_t sample = (size_t)test->h * test->w * test->c;
     int8_t *input = malloc(sample);
     long hits = 0, alone = 0, fell_back = 0, bytes_up = 0;
-    double rtt_sum = 0.0;
+    /* The device's energy in the cost model's terms (split.h): it runs the
+     * whole model on every image, and sends the offloaded ones with a
+     * request's IP, UDP and CoAP headers (about 48 bytes). */
+    double model_instructions = 0.0;
+    for (uint32_t op = 0; op < model->header->op_count; ++op) {
+        model_instructions += (double)tl_split_estimated_instructions(model, op);
+    }
+    double rtt_sum = 0.0, energy_sum = 0.0;
     for (int i = 0; input && i < test->n; ++i) {
         uint32_t n = 0;
         int8_t *in = tl_interp_input(it, 0, &n);
@@ -475,6 +483,7 @@ static int offload_eval(const tl_device_options *o, const tl_dataset *test, cons
             const double rtt = tl_monotonic_seconds() - t0;
             tl_offload_observe(&policy, rtt, asked == TL_OK);
             bytes_up += (long)sample;
+            energy_sum += (double)(sample + 48) * 8.0 * TL_SPLIT_JOULES_PER_BIT;
             if (asked == TL_OK) {
                 answer = label;
                 rtt_sum += rtt;
@@ -483,6 +492,7 @@ static int offload_eval(const tl_device_options *o, const tl_dataset *test, cons
             }
         }
         hits += answer == test->labels[i];
+        energy_sum += model_instructions * TL_SPLIT_JOULES_PER_INSTRUCTION;
     }
     if (rc == 0 && input && test->n > 0) {
         char how[64];
@@ -496,6 +506,9 @@ static int offload_eval(const tl_device_options *o, const tl_dataset *test, cons
                how, (double)hits / test->n, test->n,
                (double)alone / test->n, policy.offloaded, 100.0 * policy.offloaded / test->n, policy.answered,
                policy.answered ? 1000.0 * rtt_sum / policy.answered : 0.0, fell_back, bytes_up);
+        printf("device energy per image: mean %.4f mJ (%.2g J an instruction, %.2g J a bit sent, a request's "
+               "headers included)\n", 1e3 * energy_sum / test->n, TL_SPLIT_JOULES_PER_INSTRUCTION,
+               TL_SPLIT_JOULES_PER_BIT);
         if (policy.adaptive) {
             printf("offload auto: target %.3f of inputs, aiming at %.3f after the measured round trip (threshold "
                    "%.3f)\n", policy.target, tl_offload_share(&policy), (double)policy.threshold);
@@ -566,14 +579,15 @@ static int split_eval(const tl_device_options *o, const tl_dataset *test, const 
     snprintf(query, sizeof query, "cut=%u&name=%s&version=%d&variant=%s", ops, a.name, a.version, a.variant);
     const uint32_t overhead = 48 + (uint32_t)strlen(query);
     long hits = 0, fell_back = 0, sent_bytes = 0, asked = 0, cut_sum = 0;
-    double exchange_sum = 0.0;
+    double exchange_sum = 0.0, energy_sum = 0.0; /* the device's: the cost model's constants */
     const size_t sample = (size_t)test->h * test->w * test->c;
     for (int i = 0; i < test->n; ++i) {
         uint32_t k = (uint32_t)fixed;
         if (fixed < 0) {
             const tl_split_link link = { o->rate_bps, rtt, ips, TL_SPLIT_JOULES_PER_INSTRUCTION,
                                          TL_SPLIT_JOULES_PER_BIT, overhead };
-            tl_split_costs(model, instructions, edge_seconds, &link, cuts, &k);
+            tl_split_costs(model, instructions, edge_seconds, &link, (tl_split_objective)off->split_objective, cuts,
+                           &k);
         }
         cut_sum += k;
         uint32_t n = 0;
@@ -586,6 +600,7 @@ static int split_eval(const tl_device_options *o, const tl_dataset *test, const 
         for (uint32_t op = 0; op < k; ++op) {
             tl_interp_step(it);
             latency[i] += (double)instructions[op] / ips;
+            energy_sum += (double)instructions[op] * TL_SPLIT_JOULES_PER_INSTRUCTION;
         }
         int label = -1;
         if (k < ops) {
@@ -606,6 +621,7 @@ static int split_eval(const tl_device_options *o, const tl_dataset *test, const 
             trip = trip > 0.0 ? trip : 0.0;
             rtt = rtt > 0.0 ? 0.8 * rtt + 0.2 * trip : trip;
             sent_bytes += crossing;
+            energy_sum += (double)(crossing + overhead) * 8.0 * TL_SPLIT_JOULES_PER_BIT;
             ++asked;
             if (answered != TL_OK) {
                 label = -1;
@@ -625,15 +641,21 @@ static int split_eval(const tl_device_options *o, const tl_dataset *test, const 
             label = (int)r.top_class;
             for (uint32_t op = k; op < ops; ++op) {
                 latency[i] += (double)instructions[op] / ips;
+                energy_sum += (double)instructions[op] * TL_SPLIT_JOULES_PER_INSTRUCTION;
             }
         }
         hits += label == test->labels[i];
     }
     if (rc == 0 && test->n > 0) {
-        printf("split (%s%s): accuracy %.4f on %d test images; mean cut %.1f of %u operators, %ld sent to the edge "
+        printf("split (%s%s%s): accuracy %.4f on %d test images; mean cut %.1f of %u operators, %ld sent to the edge "
                "(%ld bytes), %ld fell back, a mean exchange of %.1f ms\n", fixed < 0 ? "auto" : "K = ",
-               fixed < 0 ? "" : mode, (double)hits / test->n, test->n, (double)cut_sum / test->n, ops, asked,
-               sent_bytes, fell_back, asked ? 1e3 * exchange_sum / (double)asked : 0.0);
+               fixed < 0 ? "" : mode, fixed >= 0 ? "" : off->split_objective == TL_SPLIT_ENERGY ? ", least energy"
+                                                                                             : ", least latency",
+               (double)hits / test->n, test->n, (double)cut_sum / test->n, ops, asked, sent_bytes, fell_back,
+               asked ? 1e3 * exchange_sum / (double)asked : 0.0);
+        printf("device energy per image: mean %.4f mJ (%.2g J an instruction, %.2g J a bit sent, a request's "
+               "headers included)\n", 1e3 * energy_sum / test->n, TL_SPLIT_JOULES_PER_INSTRUCTION,
+               TL_SPLIT_JOULES_PER_BIT);
         double mean = 0.0;
         for (int i = 0; i < test->n; ++i) {
             mean += latency[i] / test->n;
@@ -657,7 +679,7 @@ done:
 int tl_cmd_device(int argc, char **argv)
 {
     device_learning learn = { NULL, NULL, "none", 200, 0 };
-    device_offload offload = { NULL, 0.1, 0.2, NULL, "margin" };
+    device_offload offload = { NULL, 0.1, 0.2, NULL, "margin", TL_SPLIT_LATENCY };
     const char *eval_data = NULL, *split = NULL;
     const char *server = NULL, *pub = NULL, *psk_file = NULL;
     tl_device_options o;
@@ -715,6 +737,8 @@ int tl_cmd_device(int argc, char **argv)
         { "--split", TL_OPT_TEXT, &split, 0, 0, "K|auto", "with --eval: run the first K operators, the edge the rest\n"
           "(auto: K per image from the cost model, the link's --rate and the round\n"
           "trip measured)", NULL },
+        { "--split-objective", TL_OPT_CHOICE, &offload.split_objective, 0, 0, "latency|energy", "what --split auto's\n"
+          "cut minimises: the answer's latency (default) or the device's energy", NULL },
         { "--edge", TL_OPT_TEXT, &offload.edge, 0, 0, "HOST:PORT", "where --offload sends (default: the --server)",
           NULL },
         { "--offload-target", TL_OPT_DOUBLE, &offload.target, 0.0001, 1, "SHARE", "auto's share of images to offload\n"

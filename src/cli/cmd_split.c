@@ -38,7 +38,7 @@ static int edge_profile(const tl_model *m, int runs, double *seconds)
 }
 
 static int write_json(const char *path, const char *model, const tl_split_link *link, const tl_split_cut *cuts,
-                      uint32_t count, uint32_t chosen, int measured)
+                      uint32_t count, uint32_t chosen, int measured, int objective)
 {
     char *text = NULL;
     size_t size = 0;
@@ -50,6 +50,7 @@ static int write_json(const char *path, const char *model, const tl_split_link *
             link->rtt_s, link->ips);
     fprintf(f, "  \"joules_per_instruction\": %.3g, \"joules_per_bit\": %.3g, \"device_measured\": %s,\n",
             link->joules_per_instruction, link->joules_per_bit, measured ? "true" : "false");
+    fprintf(f, "  \"objective\": \"%s\",\n", objective == TL_SPLIT_ENERGY ? "energy" : "latency");
     fprintf(f, "  \"cuts\": [\n");
     for (uint32_t k = 0; k < count; ++k) {
         const tl_split_cut *c = &cuts[k];
@@ -71,6 +72,7 @@ int tl_cmd_split(int argc, char **argv)
     tl_split_link link = { 0.0, 0.0, 0.0, TL_SPLIT_JOULES_PER_INSTRUCTION, TL_SPLIT_JOULES_PER_BIT, 0 };
     double rtt_ms = -1.0;
     uint32_t runs = 20;
+    int objective = TL_SPLIT_LATENCY;
     const tl_opt options[] = {
         { "--rate", TL_OPT_QUANTITY, &link.rate_bps, 1, 1e12, "BPS", "the device's uplink, bits per second (required)",
           NULL },
@@ -81,6 +83,8 @@ int tl_cmd_split(int argc, char **argv)
           "the device's energy an instruction (default 0.3e-9)", NULL },
         { "--joules-per-bit", TL_OPT_DOUBLE, &link.joules_per_bit, 0, 1, "J", "its radio's energy a bit sent (default\n"
           "100e-9)", NULL },
+        { "--objective", TL_OPT_CHOICE, &objective, 0, 0, "latency|energy", "what the chosen cut minimises: the\n"
+          "answer's latency (default) or the device's energy", NULL },
         { "--m4-runner", TL_OPT_TEXT, &runner, 0, 0, "ELF", "Cortex-M4 runner image that measures each operator (default:\n"
           "firmware/fw_runner.elf beside this program)", NULL },
         { "--edge-runs", TL_OPT_U32, &runs, 1, 100000, "N", "runs the edge's per-operator time is averaged over\n"
@@ -91,13 +95,15 @@ int tl_cmd_split(int argc, char **argv)
     const tl_command_spec spec = {
         "split",
         "usage: tinylarge split MODEL.tlm --rate BPS --rtt MS --ips N [--joules-per-instruction J]\n"
-        "                       [--joules-per-bit J] [--m4-runner ELF] [--edge-runs N] [--json FILE]\n\n"
+        "                       [--joules-per-bit J] [--objective latency|energy] [--m4-runner ELF]\n"
+        "                       [--edge-runs N] [--json FILE]\n\n"
         "Where to cut a device model between the device and the edge (Neurosurgeon's\n"
         "way): for each cut, the first K operators on the device (their Cortex-M4\n"
         "instructions measured under QEMU, at --ips), the activations crossing the cut\n"
         "on the uplink (--rate, plus --rtt), the rest on the edge (measured on this\n"
         "host's runtime), and the device's energy. K = 0 runs all on the edge, K = the\n"
-        "operator count all on the device. Prints each cut and the one of least latency.",
+        "operator count all on the device. Prints each cut and the one of least latency\n"
+        "(or, with --objective energy, of least device energy).",
         options, &path, 1, NULL
     };
     int positional;
@@ -140,7 +146,7 @@ int tl_cmd_split(int argc, char **argv)
         goto done;
     }
     uint32_t chosen = 0;
-    if (tl_split_costs(&m, device, edge, &link, cuts, &chosen) != TL_OK) {
+    if (tl_split_costs(&m, device, edge, &link, (tl_split_objective)objective, cuts, &chosen) != TL_OK) {
         rc = tl_cli_fail("split", "bad link");
         goto done;
     }
@@ -156,9 +162,10 @@ int tl_cmd_split(int argc, char **argv)
                (unsigned long long)c->device_instructions, 1e3 * c->device_s, c->bytes, 1e3 * c->uplink_s,
                1e3 * c->edge_s, 1e3 * c->total_s, 1e3 * c->energy_j, k == chosen ? "  <- chosen" : "");
     }
-    printf("chosen: K = %u (%s), %.3f ms\n", chosen,
-           chosen == 0 ? "all on the edge" : chosen == ops ? "all on the device" : "split", 1e3 * cuts[chosen].total_s);
-    if (json && write_json(json, path, &link, cuts, ops + 1, chosen, measured) != 0) {
+    printf("chosen: K = %u (%s), %.3f ms, %.4f mJ (least %s)\n", chosen,
+           chosen == 0 ? "all on the edge" : chosen == ops ? "all on the device" : "split", 1e3 * cuts[chosen].total_s,
+           1e3 * cuts[chosen].energy_j, objective == TL_SPLIT_ENERGY ? "energy" : "latency");
+    if (json && write_json(json, path, &link, cuts, ops + 1, chosen, measured, objective) != 0) {
         rc = tl_cli_fail("split", "%s: cannot write", json);
     }
 done:

@@ -7,9 +7,11 @@ uint64_t tl_split_estimated_instructions(const tl_model *m, uint32_t op)
 }
 
 tl_status tl_split_costs(const tl_model *m, const uint64_t *op_instructions, const double *edge_seconds,
-                         const tl_split_link *link, tl_split_cut *cuts, uint32_t *chosen)
+                         const tl_split_link *link, tl_split_objective objective, tl_split_cut *cuts,
+                         uint32_t *chosen)
 {
-    if (!(link->rate_bps > 0.0) || !(link->ips > 0.0) || !(link->rtt_s >= 0.0)) {
+    if ((objective != TL_SPLIT_LATENCY && objective != TL_SPLIT_ENERGY) || !(link->rate_bps > 0.0) ||
+        !(link->ips > 0.0) || !(link->rtt_s >= 0.0)) {
         return TL_ERR_ARG;
     }
     const uint32_t ops = m->header->op_count;
@@ -37,8 +39,10 @@ tl_status tl_split_costs(const tl_model *m, const uint64_t *op_instructions, con
         }
     }
     for (uint32_t k = 0; k <= ops; ++k) {
-        const tl_split_cut *best = &cuts[*chosen];
-        if (cuts[k].total_s < best->total_s || (cuts[k].total_s == best->total_s && cuts[k].bytes < best->bytes)) {
+        const tl_split_cut *best = &cuts[*chosen], *c = &cuts[k];
+        const int faster = c->total_s < best->total_s || (c->total_s == best->total_s && c->bytes < best->bytes);
+        if (objective == TL_SPLIT_ENERGY ? c->energy_j < best->energy_j || (c->energy_j == best->energy_j && faster)
+                                         : faster) {
             *chosen = k;
         }
     }

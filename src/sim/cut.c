@@ -96,7 +96,8 @@ const sim_cut *sim_choose_cut(sim_world *w, const sim_device *d, int app, int va
     link.joules_per_bit = c->tx_watts / (link.rate_bps > 0 ? link.rate_bps : 1);
     link.overhead_bytes = 100;
     uint32_t chosen = 0;
-    if (tl_split_costs(m, w->split_ops[app][variant], w->split_edge_s[app][variant], &link, cuts, &chosen) != TL_OK) {
+    if (tl_split_costs(m, w->split_ops[app][variant], w->split_edge_s[app][variant], &link, TL_SPLIT_LATENCY, cuts,
+                       &chosen) != TL_OK) {
         chosen = ops; /* a link the model cannot use: all on the device */
     }
     cut->known = 1;
