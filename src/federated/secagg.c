@@ -214,6 +214,22 @@ typedef struct mask_job {
 
 #define CHUNK_WORDS 4096u /* 16 KB of keystream at a time: stays in L1/L2 */
 
+/* Word-wise addition modulo 2^32; restrict (the keystream buffer is never
+ * the accumulator) lets the compiler use vector adds. */
+static void add_words(uint32_t *restrict acc, const uint32_t *restrict ks, size_t n)
+{
+    for (size_t k = 0; k < n; ++k) {
+        acc[k] += ks[k];
+    }
+}
+
+static void sub_words(uint32_t *restrict acc, const uint32_t *restrict ks, size_t n)
+{
+    for (size_t k = 0; k < n; ++k) {
+        acc[k] -= ks[k];
+    }
+}
+
 /* acc[w0, w1) +-= the ChaCha20 keystream of `key` at words [w0, w1) (w0 a
  * multiple of 16: a 64-byte block). */
 static void apply_mask(uint32_t *acc, size_t w0, size_t w1, const uint8_t key[32], int sign, uint32_t *buf)
@@ -225,13 +241,9 @@ static void apply_mask(uint32_t *acc, size_t w0, size_t w1, const uint8_t key[32
         crypto_stream_chacha20_ietf_xor_ic((uint8_t *)buf, (const uint8_t *)buf, n * 4, nonce, (uint32_t)(w / 16),
                                            key);
         if (sign > 0) {
-            for (size_t k = 0; k < n; ++k) {
-                acc[w + k] += buf[k];
-            }
+            add_words(acc + w, buf, n);
         } else {
-            for (size_t k = 0; k < n; ++k) {
-                acc[w + k] -= buf[k];
-            }
+            sub_words(acc + w, buf, n);
         }
     }
 }
