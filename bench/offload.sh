@@ -7,7 +7,8 @@
 #               the edge's model (EDGE=CKPT: the teacher for the issue's
 #               goal; default the main job's student-wide), for each
 #               measure of confidence: the margin, the top-1 probability,
-#               entropy (MEASURES=, THRESHOLDS= choose)
+#               entropy (MEASURES=, THRESHOLDS= choose), and auto's
+#               threshold learnt for a share (TARGET=, default 0.1)
 #   split       split inference, the cut chosen per image (--split auto)
 #               for uplinks of 10 kbit/s to 10 Mbit/s: the mean cut and
 #               the bytes sent (the answers are the device model's)
@@ -79,6 +80,13 @@ device() {
     "$bin" device --server "127.0.0.1:$port" --pub "$work/server.pub" --id bench --slots "$work/slots" --name fashion \
         --flash 256K --ram 64K --mac-rate 20M --ips 64M "$@"
 }
+# install_model NAME ID: the device ID downloads model NAME into $work/slots-NAME
+# (the edge answering directly) and prints its number of operators
+install_model() {
+    "$bin" device --server "127.0.0.1:$port" --pub "$work/server.pub" --id "$2" --slots "$work/slots-$1" --name "$1" \
+        --flash 256K --ram 64K --mac-rate 20M --rate 1M --eval 1 --split auto |
+        sed -n 's/.*mean cut [0-9.]* of \([0-9]*\) operators.*/\1/p'
+}
 echo "edge model: $edge_model ($("$bin" eval "$edge_model" | sed -n 's/.*accuracy \([0-9.]*\)$/\1/p') on the test set)"
 for section in $sections; do
     echo
@@ -90,9 +98,10 @@ for section in $sections; do
         echo "|---|---|---|---|---|---|"
         serve
         for measure in ${MEASURES:-margin top1 entropy}; do
-            for t in ${THRESHOLDS:-0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9}; do
-                line=$(device --rate 1M --eval 10000 --offload "$t" --offload-measure "$measure" --offload-deadline 1 |
-                    grep '^offload')
+            for t in ${THRESHOLDS:-0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9} auto; do
+                line=$(device --rate 1M --eval 10000 --offload "$t" --offload-target "${TARGET:-0.1}" \
+                    --offload-measure "$measure" --offload-deadline 1 | grep '^offload (')
+                [ "$t" != auto ] || t="auto, target ${TARGET:-0.1}"
                 sed -E 's/.*accuracy ([0-9.]+) on ([0-9]+) .*device alone ([0-9.]+)\); ([0-9]+) offloaded \(([0-9.]+)%\).* ([0-9]+) bytes up/\1 \2 \3 \4 \5 \6/' \
                     <<<"$line" | awk -v m="$measure" -v t="$t" '{ printf "| %s | %s | %s%% | %s | %s | %.1f |\n", m, t, $5, $1, $3, $6 / $2 }'
             done
@@ -156,10 +165,7 @@ for section in $sections; do
         }
         ratios=()
         for name in "${names[@]}"; do
-            # installs the model and reads its number of operators (the edge answered directly)
-            ops=$("$bin" device --server "127.0.0.1:$port" --pub "$work/server.pub" --id "e2e-$name" \
-                --slots "$work/slots-$name" --name "$name" --flash 256K --ram 64K --mac-rate 20M --rate 1M --eval 1 \
-                --split auto | sed -n 's/.*mean cut [0-9.]* of \([0-9]*\) operators.*/\1/p')
+            ops=$(install_model "$name" "e2e-$name")
             for rate in 10000 30000 100000 1000000 10000000 100000000; do
                 for rtt in 5 20 50; do
                     "$link_relay" "$relay_port" "$port" "$rate" "$(awk -v t="$rtt" 'BEGIN { print t / 1000 }')" \
@@ -198,10 +204,7 @@ for section in $sections; do
         echo "| model | strategy | uplink | mean cut | accuracy | bytes sent per image | energy mJ | / always offloading |"
         echo "|---|---|---|---|---|---|---|---|"
         serve
-        # the stem model's operator count (installs it too)
-        ops=$("$bin" device --server "127.0.0.1:$port" --pub "$work/server.pub" --id energy-stem --slots "$work/slots-stem" \
-            --name stem --flash 256K --ram 64K --mac-rate 20M --rate 1M --eval 1 --split auto |
-            sed -n 's/.*mean cut [0-9.]* of \([0-9]*\) operators.*/\1/p')
+        ops=$(install_model stem energy-stem)
         row() { # MODEL STRATEGY RATE ARGS...
             local model=$1 what=$2 rate=$3 out
             shift 3

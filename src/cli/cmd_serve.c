@@ -514,6 +514,9 @@ static int offload_eval(const tl_device_options *o, const tl_dataset *test, cons
                    "%.3f)\n", policy.target, tl_offload_share(&policy), (double)policy.threshold);
         }
     }
+    if (!input) {
+        rc = tl_cli_fail("device", "--offload: out of memory");
+    }
     free(input);
 done:
     tl_offload_disconnect(edge);
