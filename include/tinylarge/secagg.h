@@ -17,7 +17,7 @@ extern "C" {
 /* Bonawitz et al. 2017 with SecAgg+'s sparse graph (Bell et al. 2020):
  * each client agrees an X25519 key with each of its `degree` neighbours on a
  * ring (Harary graph) and masks its fixed-point update, modulo 2^32, with
- * ChaCha20 streams seeded by those keys (one added, one subtracted, so pair
+ * Salsa20 streams seeded by those keys (one added, one subtracted, so pair
  * masks cancel in the sum) and by a seed of its own; it deals Shamir shares
  * (threshold t over GF(2^8)) of that seed and of its mask key to its
  * neighbours, encrypted for each. When clients drop after masking, the
