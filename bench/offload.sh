@@ -27,7 +27,7 @@
 #               EARLY=CKPT adds a model with an early cut (student-early-cut)
 #   energy      the device's energy per image (the cost model's constants,
 #               split.h) end to end over CoAP, 1,000 test images: the
-#               student-stem-cut (STEM=CKPT, trained 15 epochs into
+#               student-stem-cut (STEM=CKPT, trained 25 epochs into
 #               BUILD/bench/stem-cut.tlc if missing) all on the device,
 #               always offloading (--split 0), and --split auto at least
 #               energy and at least latency, at uplinks of 0.1-100 Mbit/s;
@@ -193,8 +193,8 @@ for section in $sections; do
     energy)
         stem=${STEM:-$build/bench/stem-cut.tlc}
         if [ ! -f "$stem" ]; then
-            echo "training $stem (student-stem-cut, 15 epochs)..." >&2
-            "$bin" train --arch student-stem-cut --epochs 15 --out "$stem" >&2
+            echo "training $stem (student-stem-cut, 25 epochs)..." >&2
+            "$bin" train --arch student-stem-cut --epochs 25 --out "$stem" >&2
         fi
         "$bin" compress "$stem" --out-dir "$work/cat-stem" --sparsity 0 --bits 8 >/dev/null 2>&1
         "$bin" library add --db "$work/library.db" --name stem --catalogue "$work/cat-stem" --key "$work/server.key" \
