@@ -414,6 +414,10 @@ static int edge_open(const tl_device_options *o, const device_offload *off, cons
     return 0;
 }
 
+/* A request's bytes beside its payload: IPv4 and UDP (28), CoAP's header,
+ * token and option headers (about 20); a query adds its own length. */
+#define REQUEST_HEADER_BYTES 48
+
 static int offload_eval(const tl_device_options *o, const tl_dataset *test, const device_offload *off)
 {
     char msg[512] = "";
@@ -450,7 +454,7 @@ static int offload_eval(const tl_device_options *o, const tl_dataset *test, cons
     long hits = 0, alone = 0, fell_back = 0, bytes_up = 0;
     /* The device's energy in the cost model's terms (split.h): it runs the
      * whole model on every image, and sends the offloaded ones with a
-     * request's IP, UDP and CoAP headers (about 48 bytes). */
+     * request's headers (REQUEST_HEADER_BYTES). */
     double model_instructions = 0.0;
     for (uint32_t op = 0; op < model->header->op_count; ++op) {
         model_instructions += (double)tl_split_estimated_instructions(model, op);
@@ -483,7 +487,7 @@ static int offload_eval(const tl_device_options *o, const tl_dataset *test, cons
             const double rtt = tl_monotonic_seconds() - t0;
             tl_offload_observe(&policy, rtt, asked == TL_OK);
             bytes_up += (long)sample;
-            energy_sum += (double)(sample + 48) * 8.0 * TL_SPLIT_JOULES_PER_BIT;
+            energy_sum += (double)(sample + REQUEST_HEADER_BYTES) * 8.0 * TL_SPLIT_JOULES_PER_BIT;
             if (asked == TL_OK) {
                 answer = label;
                 rtt_sum += rtt;
@@ -577,10 +581,9 @@ static int split_eval(const tl_device_options *o, const tl_dataset *test, const 
     const double ips = o->profile.instructions_per_second > 0 ? o->profile.instructions_per_second
                                                                 : o->profile.macs_per_second * TL_M4_INSTRUCTIONS_PER_MAC;
     double rtt = 0.0;
-    /* A request's bytes beside the cut's: IPv4 and UDP (28), CoAP's header,
-     * token and option headers (about 20), the query (its longest cut). */
+    /* A request's bytes beside the cut's: its headers and the query (its longest cut). */
     snprintf(query, sizeof query, "cut=%u&name=%s&version=%d&variant=%s", ops, a.name, a.version, a.variant);
-    const uint32_t overhead = 48 + (uint32_t)strlen(query);
+    const uint32_t overhead = REQUEST_HEADER_BYTES + (uint32_t)strlen(query);
     long hits = 0, fell_back = 0, sent_bytes = 0, asked = 0, cut_sum = 0;
     double exchange_sum = 0.0, energy_sum = 0.0; /* the device's: the cost model's constants */
     const size_t sample = (size_t)test->h * test->w * test->c;
