@@ -4,7 +4,8 @@
 #   secagg     one secure-aggregation round: 1,000 clients x the student's
 #              44,868 values, 30% dropping after masking; server unmasking
 #              time on 2 threads and bytes on the air, at thresholds 1/2,
-#              2/5 and 1/3 of the neighbours
+#              2/5 and 1/3 of the neighbours; before it, libsodium's stream
+#              ciphers' keystream rate with both threads busy (the PRG's)
 #   niid       10 clients, Dirichlet 0.5, all taking part, 50 rounds:
 #              FedAvg and FedProx (NIID-Bench's setting), a constant local
 #              rate or a cosine over the rounds, one local epoch or two
@@ -63,6 +64,10 @@ for section in $sections; do
     echo
     case $section in
     secagg)
+        echo "### The masks' PRG: keystream rates, two threads at once"
+        echo
+        "$build/bench/secagg" prg 2
+        echo
         echo "### Secure aggregation: 1,000 clients x 44,868 values, 30% dropping after masking"
         echo
         first=1

@@ -205,26 +205,28 @@ for section in $sections; do
         echo "|---|---|---|---|---|---|---|---|"
         serve
         ops=$(install_model stem energy-stem)
-        row() { # MODEL STRATEGY RATE ARGS...
+        # row MODEL STRATEGY RATE ARGS...: one device run's row; the energy
+        # also in $mj, as a share of $always (the first row's) when set
+        row() {
             local model=$1 what=$2 rate=$3 out
             shift 3
             out=$("$bin" device --server "127.0.0.1:$port" --pub "$work/server.pub" --id "energy-$model" \
                 --slots "$work/slots-$model" --name "$model" --flash 256K --ram 64K --mac-rate 20M --ips 64M \
                 --rate "$rate" --eval 1000 --offload-deadline 2 "$@")
-            awk -v m="$model" -v w="$what" -v r="$rate" -v base="${always:-0}" '
+            mj=$(sed -n 's/^device energy per image: mean \([0-9.]*\) mJ.*/\1/p' <<<"$out")
+            awk -v m="$model" -v w="$what" -v r="$rate" -v mj="$mj" -v base="${always:-$mj}" '
                 /^split/ { match($0, /accuracy [0-9.]+/); acc = substr($0, RSTART + 9, RLENGTH - 9)
                            match($0, /mean cut [0-9.]+/); cut = substr($0, RSTART + 9, RLENGTH - 9)
                            match($0, /\([0-9]+ bytes\)/); bytes = substr($0, RSTART + 1, RLENGTH - 8) / 1000 }
-                /^offload \(/ { match($0, /accuracy [0-9.]+/); acc = substr($0, RSTART + 9, RLENGTH - 9); cut = "all, then 10% sent"
-                             match($0, /[0-9]+ bytes up/); bytes = substr($0, RSTART, RLENGTH - 9) / 1000 }
-                /^device energy/ { match($0, /mean [0-9.]+/); mj = substr($0, RSTART + 5, RLENGTH - 5) }
-                END { share = base > 0 ? sprintf("%.1f%%", 100 * mj / base) : "100%"
-                      printf "| %s | %s | %s bit/s | %s | %s | %.1f | %.4f | %s |\n", m, w, r, cut, acc, bytes, mj, share
-                      print mj > "/dev/stderr" }' <<<"$out" 2>"$work/energy.mj"
+                /^offload \(/ { match($0, /accuracy [0-9.]+/); acc = substr($0, RSTART + 9, RLENGTH - 9)
+                               match($0, /\([0-9.]+%\)/); cut = "all, then " substr($0, RSTART + 1, RLENGTH - 2) " sent"
+                               match($0, /[0-9]+ bytes up/); bytes = substr($0, RSTART, RLENGTH - 9) / 1000 }
+                END { printf "| %s | %s | %s bit/s | %s | %s | %.1f | %.4f | %.1f%% |\n", m, w, r, cut, acc, bytes, mj,
+                             100 * mj / base }' <<<"$out"
         }
         always=""
         row stem "always offload (--split 0)" 1M --split 0
-        always=$(cat "$work/energy.mj")
+        always=$mj
         row stem "all on the device" 1M --split "$ops"
         for rate in 100k 1M 10M 100M; do
             row stem "auto, least energy" "$rate" --split auto --split-objective energy

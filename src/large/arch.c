@@ -104,6 +104,16 @@ static int build_student_bottleneck(tl_net *net, int classes)
     return head(net, x, classes, 1.0f);
 }
 
+/* The edge's half after a cut at 7x7: three 3x3 convolutions (48/48/64)
+ * widen back from the few channels that crossed, then the head. */
+static int tail_at_7x7(tl_net *net, int x, int classes)
+{
+    x = cbr(net, x, 48, 3, 1);
+    x = cbr(net, x, 48, 3, 1);
+    x = cbr(net, x, 64, 3, 1);
+    return head(net, x, classes, 1.0f);
+}
+
 /* A bottleneck right after the first convolution, where most of the
  * work is still ahead (the device's half: 2.7 M of ~20 M Cortex-M4
  * instructions): a linear 4x4 convolution of stride 4 to 7x7x1, 49 int8
@@ -112,28 +122,21 @@ static int build_student_early_cut(tl_net *net, int classes)
 {
     int x = cbr(net, 0, 24, 3, 1);
     x = tl_net_batchnorm(net, tl_net_conv(net, x, 1, 4, 4, 1)); /* the cut: linear, 7x7x1 */
-    x = cbr(net, x, 48, 3, 1);
-    x = cbr(net, x, 48, 3, 1);
-    x = cbr(net, x, 64, 3, 1);
-    return head(net, x, classes, 1.0f);
+    return tail_at_7x7(net, x, classes);
 }
 
 /* The cut as early as it can be, for a device whose energy goes mostly to
  * its radio: a 4x4 convolution of stride 4 (16 features a patch, ReLU)
  * and a linear 1x1 convolution code each 4x4 patch of the image in 2
  * values (7x7x2, 98 int8 values: 8x fewer than the 784-byte image) for
- * 12.5 K MACs; the edge's half (the early cut's: 48/48/64) widens back
- * and does the rest at 7x7.
+ * 12.5 K MACs; the edge's half is the early cut's.
  * (Tried first: the linear 4x4 convolution straight to 2 channels, 0.7
  * points lower after 4 epochs.) */
 static int build_student_stem_cut(tl_net *net, int classes)
 {
     int x = cbr(net, 0, 16, 4, 4);
     x = tl_net_batchnorm(net, tl_net_conv(net, x, 2, 1, 1, 1)); /* the cut: linear, 7x7x2 */
-    x = cbr(net, x, 48, 3, 1);
-    x = cbr(net, x, 48, 3, 1);
-    x = cbr(net, x, 64, 3, 1);
-    return head(net, x, classes, 1.0f);
+    return tail_at_7x7(net, x, classes);
 }
 
 /* ~4.3 K parameters: depthwise-separable, for the smallest devices. */
