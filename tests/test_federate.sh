@@ -36,6 +36,10 @@ check "then it decays: round 2 ends in another model" 0 "^differ ?$" -- \
 check "the rate's schedule is constant or cosine" 2 "--lr-schedule takes constant or cosine, not 'step'" -- \
     fed --lr-schedule step
 
+adam=$(fed --clients 6 --per-round 6 --rounds 8 --strategy fedadam --server-lr 0.2 2>&1 | grep -o 'round [4-8]/8: accuracy [0-9.]*')
+check "FedAdam steps the weights and averages batch norm's statistics: from round 4 on every round at 0.9 or more" 0 "^yes" -- \
+    awk -v a="$(awk '{ print $4 }' <<<"$adam" | tr '\n' ' ')" 'BEGIN { n = split(a, v, " "); ok = n == 5; for (i = 1; i <= n; ++i) ok = ok && v[i] >= 0.9; print ok ? "yes" : "no: " a }'
+
 common=(--clients 12 --per-round 10 --rounds 3 --dropout 0.3 --seed 5)
 one=$(fed "${common[@]}" --secagg --threads 1 --json "$work/secagg.json" 2>/dev/null)
 two=$(fed "${common[@]}" --secagg --threads 2 2>/dev/null)

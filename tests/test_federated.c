@@ -84,7 +84,7 @@ static void the_servers_optimisers_step_toward_the_update(void **state)
     const tl_server_kind kinds[3] = { TL_SERVER_AVG, TL_SERVER_ADAM, TL_SERVER_YOGI };
     for (int i = 0; i < 3; ++i) {
         tl_server_opt opt;
-        assert_int_equal(tl_server_opt_init(&opt, kinds[i], i == 0 ? 1.0f : 0.1f, 2), TL_OK);
+        assert_int_equal(tl_server_opt_init(&opt, kinds[i], i == 0 ? 1.0f : 0.1f, 2, 2), TL_OK);
         float global[2] = { 0.0f, 0.0f };
         const float update[2] = { 0.5f, -0.25f };
         tl_server_opt_apply(&opt, global, update);
@@ -97,7 +97,33 @@ static void the_servers_optimisers_step_toward_the_update(void **state)
         tl_server_opt_free(&opt);
     }
     tl_server_opt bad;
-    assert_int_equal(tl_server_opt_init(&bad, TL_SERVER_AVG, 0.0f, 2), TL_ERR_ARG);
+    assert_int_equal(tl_server_opt_init(&bad, TL_SERVER_AVG, 0.0f, 2, 2), TL_ERR_ARG);
+    assert_int_equal(tl_server_opt_init(&bad, TL_SERVER_ADAM, 0.01f, 2, 3), TL_ERR_ARG);
+}
+
+/* Batch norm's running statistics are averaged, not stepped: under FedAdam
+ * a variance that the clients' mean moves from 1.0 to 0.2 lands on 0.2
+ * (a normalised step would move it by about lr, and from a small variance
+ * below zero), and FedAvg's server rate does not scale them either. */
+static void the_server_takes_the_mean_of_batch_norm_statistics(void **state)
+{
+    (void)state;
+    const tl_server_kind kinds[3] = { TL_SERVER_AVG, TL_SERVER_ADAM, TL_SERVER_YOGI };
+    for (int i = 0; i < 3; ++i) {
+        tl_server_opt opt;
+        assert_int_equal(tl_server_opt_init(&opt, kinds[i], i == 0 ? 0.5f : 0.1f, 3, 1), TL_OK);
+        float global[3] = { 0.0f, 0.3f, 1.0f }; /* a weight, a running mean, a running variance */
+        const float update[3] = { 0.5f, -0.25f, -0.8f };
+        tl_server_opt_apply(&opt, global, update);
+        assert_float_equal(global[1], 0.05f, 1e-6f);
+        assert_float_equal(global[2], 0.2f, 1e-6f);
+        if (i == 0) {
+            assert_float_equal(global[0], 0.25f, 1e-6f); /* the rate applies to the parameter */
+        } else {
+            assert_true(global[0] > 0.0f && global[0] < 0.2f);
+        }
+        tl_server_opt_free(&opt);
+    }
 }
 
 static void int8_rounding_is_unbiased_and_topk_carries_the_rest(void **state)
@@ -274,6 +300,7 @@ int main(void)
         cmocka_unit_test(robust_rules_hold_off_a_fifth_of_attackers_where_the_mean_does_not),
         cmocka_unit_test(rules_refuse_what_they_cannot_do),
         cmocka_unit_test(the_servers_optimisers_step_toward_the_update),
+        cmocka_unit_test(the_server_takes_the_mean_of_batch_norm_statistics),
         cmocka_unit_test(int8_rounding_is_unbiased_and_topk_carries_the_rest),
         cmocka_unit_test(shamir_rebuilds_from_any_threshold_of_shares),
         cmocka_unit_test(secure_aggregation_sums_exactly_with_a_third_dropped),

@@ -66,18 +66,22 @@ tl_status tl_fed_aggregate(const tl_agg_rule *rule, const float *const *updates,
 /* The server's optimiser (Reddi et al. 2021, "Adaptive Federated
  * Optimization"): FedAvg adds lr * the combined update to the global
  * state; FedAdam and FedYogi treat minus the update as a gradient with
- * moments (beta1, beta2) and a floor tau. */
+ * moments (beta1, beta2) and a floor tau. The state's tail from `params`
+ * on (batch norm's running means and variances, tl_fed_state_get) holds
+ * statistics, not parameters: it takes the clients' mean as it is, as
+ * every strategy would average them — a normalised step would move each
+ * statistic by about lr whatever its scale, and push variances below 0. */
 typedef enum tl_server_kind { TL_SERVER_AVG = 0, TL_SERVER_ADAM = 1, TL_SERVER_YOGI = 2 } tl_server_kind;
 
 typedef struct tl_server_opt {
     tl_server_kind kind;
     float lr;              /* 1 for FedAvg; ~0.01 to 0.1 for the adaptive ones */
     float beta1, beta2, tau;
-    float *m, *v;          /* moments, dim each (adaptive only) */
-    size_t dim;
+    float *m, *v;          /* moments, params each (adaptive only) */
+    size_t dim, params;    /* params <= dim: the values the step applies to */
 } tl_server_opt;
 
-tl_status tl_server_opt_init(tl_server_opt *opt, tl_server_kind kind, float lr, size_t dim);
+tl_status tl_server_opt_init(tl_server_opt *opt, tl_server_kind kind, float lr, size_t dim, size_t params);
 void tl_server_opt_free(tl_server_opt *opt);
 void tl_server_opt_apply(tl_server_opt *opt, float *global, const float *update);
 

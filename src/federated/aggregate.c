@@ -196,10 +196,10 @@ tl_status tl_fed_aggregate(const tl_agg_rule *rule, const float *const *u, const
     return TL_ERR_ARG;
 }
 
-tl_status tl_server_opt_init(tl_server_opt *opt, tl_server_kind kind, float lr, size_t dim)
+tl_status tl_server_opt_init(tl_server_opt *opt, tl_server_kind kind, float lr, size_t dim, size_t params)
 {
     memset(opt, 0, sizeof *opt);
-    if (!(lr > 0.0f) || (unsigned)kind > TL_SERVER_YOGI) {
+    if (!(lr > 0.0f) || (unsigned)kind > TL_SERVER_YOGI || params > dim) {
         return TL_ERR_ARG;
     }
     opt->kind = kind;
@@ -208,15 +208,16 @@ tl_status tl_server_opt_init(tl_server_opt *opt, tl_server_kind kind, float lr, 
     opt->beta2 = 0.99f;
     opt->tau = 1e-3f;
     opt->dim = dim;
+    opt->params = params;
     if (kind != TL_SERVER_AVG) {
-        opt->m = calloc(dim, sizeof(float));
-        opt->v = malloc(dim * sizeof(float));
+        opt->m = calloc(params ? params : 1, sizeof(float));
+        opt->v = malloc((params ? params : 1) * sizeof(float));
         if (!opt->m || !opt->v) {
             tl_server_opt_free(opt);
             return TL_ERR_NOMEM;
         }
         /* Reddi et al. start v at tau^2, so the first steps are not huge. */
-        for (size_t i = 0; i < dim; ++i) {
+        for (size_t i = 0; i < params; ++i) {
             opt->v[i] = opt->tau * opt->tau;
         }
     }
@@ -232,14 +233,17 @@ void tl_server_opt_free(tl_server_opt *opt)
 
 void tl_server_opt_apply(tl_server_opt *opt, float *global, const float *update)
 {
+    for (size_t i = opt->params; i < opt->dim; ++i) {
+        global[i] += update[i]; /* statistics: the clients' mean */
+    }
     if (opt->kind == TL_SERVER_AVG) {
-        for (size_t i = 0; i < opt->dim; ++i) {
+        for (size_t i = 0; i < opt->params; ++i) {
             global[i] += opt->lr * update[i];
         }
         return;
     }
     const float b1 = opt->beta1, b2 = opt->beta2;
-    for (size_t i = 0; i < opt->dim; ++i) {
+    for (size_t i = 0; i < opt->params; ++i) {
         const float d = update[i], d2 = d * d;
         opt->m[i] = b1 * opt->m[i] + (1.0f - b1) * d;
         if (opt->kind == TL_SERVER_ADAM) {

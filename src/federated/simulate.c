@@ -422,7 +422,7 @@ static tl_status setup(sim *s, char *error, size_t error_size)
     s->info.mean = TL_FASHION_MNIST_MEAN;
     s->info.std = TL_FASHION_MNIST_STD;
     s->info.seed = cfg->seed;
-    return tl_server_opt_init(&s->opt, cfg->server, cfg->server_lr, s->dim);
+    return tl_server_opt_init(&s->opt, cfg->server, cfg->server_lr, s->dim, net->param_count);
 }
 
 static float evaluate(sim *s, const float *state)
