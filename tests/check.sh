@@ -14,3 +14,13 @@ check() {
 # reader takes them by name; test_cli checks compress writes exactly these).
 catalogue_header=variant,exit,sparsity,bits,accuracy,bytes,macs,arena_bytes,m4_instructions,pareto,prefix_planes,\
 prefix_bytes,prefix_accuracy,dense_bytes,dense_m4_instructions
+
+# wait_for FILE REGEX [SECONDS]: waits until a line of FILE matches REGEX
+# (a server's log saying it is up), at most SECONDS (default 20): a loaded
+# machine, or one running under sanitizers, starts a server slower than a
+# fixed sleep allows. The check that follows still decides.
+wait_for() {
+    local tries=$(( ${3:-20} * 10 ))
+    for _ in $(seq "$tries"); do grep -Eq -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+    return 1
+}

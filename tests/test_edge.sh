@@ -344,7 +344,7 @@ check "a bad library entry: the others still served, new ones too" 0 "installed 
 wport=$((port + 10))
 "$bin" serve --db "$work/lib.db" --port "$wport" --workers 2 2>"$work/workers.log" &
 workers_pid=$!
-sleep 1
+wait_for "$work/workers.log" "download workers"
 check "workers: listening on the next ports" 0 "/model also on ports $((wport + 1))\.\.$((wport + 2)) \(2 download workers\)" -- \
     cat "$work/workers.log"
 check "workers: a device downloads from the worker its plan names" 0 "installed fashion e0-s00-int8 version 1 .* signature valid" -- \
