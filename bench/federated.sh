@@ -11,8 +11,8 @@
 #              rate or a cosine over the rounds, one local epoch or two
 #   scale      100 clients, 10 a round, Dirichlet 0.3 and 0.1, 100 rounds:
 #              rounds to 85%, accuracy after 100 rounds, uplink bytes to
-#              85%; FedAvg / FedProx / FedAdam, float32 vs int8 vs top-k,
-#              one local epoch or two
+#              85%; FedAvg / FedProx / FedAdam / FedYogi (server rate
+#              0.03), float32 vs int8 vs top-k, one local epoch or two
 #   attacks    20% of 10 clients attacking (sign-flip, x10 scaling), 20
 #              rounds on 20,000 images: FedAvg vs median vs trimmed mean
 #              vs Krum
@@ -25,7 +25,8 @@
 #              meeting the cloud every 5 rounds; cloud uplink bytes to 85%
 # Each run's JSON stays in BUILD_DIR/bench/federated (a rerun reuses it).
 # Whole: ~4.5 hours on 2 cores; name sections to run fewer, and
-# SCALE="0.3 fedavg none;0.3 fedavg int8" runs part of the scale section.
+# SCALE="0.3 fedavg none;0.3 fedadam int8z 1 0.03" runs part of the scale
+# section (alpha, strategy, updates, local epochs, server rate).
 # usage: bench/federated.sh BUILD_DIR [SECTION...]
 set -euo pipefail
 case ${1:-} in -h | --help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;; esac
@@ -100,15 +101,21 @@ for section in $sections; do
         echo
         echo "| alpha | strategy | updates | local epochs | accuracy after 100 | rounds to 85% | uplink MB to 85% | uplink MB a round |"
         echo "|---|---|---|---|---|---|---|---|"
-        # SCALE="ALPHA STRATEGY UPDATES [EPOCHS];..." runs a subset (the JSON of each run is kept for the full table).
-        IFS=';' read -r -a configs <<<"${SCALE:-0.3 fedavg none;0.3 fedavg int8;0.3 fedavg int8z;0.3 fedavg int8z 2;0.3 fedavg topk:0.1;0.3 fedprox:0.01 none;0.3 fedadam none;0.1 fedavg none;0.1 fedprox:0.01 none;0.1 fedadam none}"
+        # SCALE="ALPHA STRATEGY UPDATES [EPOCHS [SERVER_RATE]];..." runs a subset (the JSON of each run is kept for the full table).
+        IFS=';' read -r -a configs <<<"${SCALE:-0.3 fedavg none;0.3 fedavg int8;0.3 fedavg int8z;0.3 fedavg int8z 2;0.3 fedavg topk:0.1;0.3 fedprox:0.01 none;0.3 fedadam none 1 0.03;0.3 fedadam int8z 1 0.03;0.3 fedyogi none 1 0.03;0.1 fedavg none;0.1 fedavg int8z;0.1 fedavg topk:0.1;0.1 fedprox:0.01 none;0.1 fedadam none 1 0.03}"
         for cfg in "${configs[@]}"; do
-            read -r a s c e <<<"$cfg"
+            read -r a s c e lr <<<"$cfg"
             e=${e:-1}
             name=scale-$a-$s-$c
             [ "$e" = 1 ] || name=$name-e$e
+            extra=()
+            if [ -n "${lr:-}" ]; then
+                name=$name-lr$lr
+                extra=(--server-lr "$lr")
+                s="$s (server rate $lr)"
+            fi
             j=$(run "$name" --clients 100 --per-round 10 --partition "dirichlet:$a" --rounds 100 \
-                --strategy "$s" --compress "$c" --local-epochs "$e")
+                --strategy "${s%% *}" --compress "$c" --local-epochs "$e" "${extra[@]}")
             read -r r mb _ <<<"$(to_target "$j" 0.85)"
             per=$(rounds "$j" | awk '{ s += $3 } END { printf "%.2f", s / NR / 1e6 }')
             echo "| $a | $s | $c | $e | $(final "$j") | $r | $mb | $per |"
