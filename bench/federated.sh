@@ -26,7 +26,8 @@
 # Each run's JSON stays in BUILD_DIR/bench/federated (a rerun reuses it).
 # Whole: ~4.5 hours on 2 cores; name sections to run fewer, and
 # SCALE="0.3 fedavg none;0.3 fedadam int8z 1 0.03" runs part of the scale
-# section (alpha, strategy, updates, local epochs, server rate).
+# section (alpha, strategy, updates, local epochs, server rate or -, the
+# clients' rate schedule).
 # usage: bench/federated.sh BUILD_DIR [SECTION...]
 set -euo pipefail
 case ${1:-} in -h | --help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;; esac
@@ -101,24 +102,31 @@ for section in $sections; do
         echo
         echo "| alpha | strategy | updates | local epochs | accuracy after 100 | rounds to 85% | uplink MB to 85% | uplink MB a round |"
         echo "|---|---|---|---|---|---|---|---|"
-        # SCALE="ALPHA STRATEGY UPDATES [EPOCHS [SERVER_RATE]];..." runs a subset (the JSON of each run is kept for the full table).
-        IFS=';' read -r -a configs <<<"${SCALE:-0.3 fedavg none;0.3 fedavg int8;0.3 fedavg int8z;0.3 fedavg int8z 2;0.3 fedavg topk:0.1;0.3 fedprox:0.01 none;0.3 fedadam none 1 0.03;0.3 fedadam int8z 1 0.03;0.3 fedyogi none 1 0.03;0.1 fedavg none;0.1 fedavg int8z;0.1 fedavg topk:0.1;0.1 fedprox:0.01 none;0.1 fedadam none 1 0.03}"
+        # SCALE="ALPHA STRATEGY UPDATES [EPOCHS [SERVER_RATE|- [SCHEDULE]]];..." runs a subset
+        # (the JSON of each run is kept for the full table); SCHEDULE: the clients' rate, constant or cosine.
+        IFS=';' read -r -a configs <<<"${SCALE:-0.3 fedavg none;0.3 fedavg int8;0.3 fedavg int8z;0.3 fedavg int8z 2;0.3 fedavg topk:0.1;0.3 fedprox:0.01 none;0.3 fedadam none 1 0.03;0.3 fedadam int8z 1 0.03;0.3 fedyogi none 1 0.03;0.1 fedavg none;0.1 fedavg int8z;0.1 fedavg topk:0.1;0.1 fedprox:0.01 none;0.1 fedadam none 1 0.03;0.1 fedavg none 1 - cosine}"
         for cfg in "${configs[@]}"; do
-            read -r a s c e lr <<<"$cfg"
+            read -r a s c e lr sched <<<"$cfg"
             e=${e:-1}
             name=scale-$a-$s-$c
             [ "$e" = 1 ] || name=$name-e$e
             extra=()
-            if [ -n "${lr:-}" ]; then
+            label=$s
+            if [ -n "${lr:-}" ] && [ "$lr" != - ]; then
                 name=$name-lr$lr
                 extra=(--server-lr "$lr")
-                s="$s (server rate $lr)"
+                label="$label (server rate $lr)"
+            fi
+            if [ -n "${sched:-}" ] && [ "$sched" != constant ]; then
+                name=$name-$sched
+                extra+=(--lr-schedule "$sched")
+                label="$label, $sched client rate"
             fi
             j=$(run "$name" --clients 100 --per-round 10 --partition "dirichlet:$a" --rounds 100 \
-                --strategy "${s%% *}" --compress "$c" --local-epochs "$e" "${extra[@]}")
+                --strategy "$s" --compress "$c" --local-epochs "$e" "${extra[@]}")
             read -r r mb _ <<<"$(to_target "$j" 0.85)"
             per=$(rounds "$j" | awk '{ s += $3 } END { printf "%.2f", s / NR / 1e6 }')
-            echo "| $a | $s | $c | $e | $(final "$j") | $r | $mb | $per |"
+            echo "| $a | $label | $c | $e | $(final "$j") | $r | $mb | $per |"
         done
         ;;
     attacks)
