@@ -104,7 +104,7 @@ for section in $sections; do
         echo "|---|---|---|---|---|---|---|---|"
         # SCALE="ALPHA STRATEGY UPDATES [EPOCHS [SERVER_RATE|- [SCHEDULE]]];..." runs a subset
         # (the JSON of each run is kept for the full table); SCHEDULE: the clients' rate, constant or cosine.
-        IFS=';' read -r -a configs <<<"${SCALE:-0.3 fedavg none;0.3 fedavg int8;0.3 fedavg int8z;0.3 fedavg int8z 2;0.3 fedavg topk:0.1;0.3 fedprox:0.01 none;0.3 fedadam none 1 0.03;0.3 fedadam int8z 1 0.03;0.3 fedyogi none 1 0.03;0.1 fedavg none;0.1 fedavg int8z;0.1 fedavg topk:0.1;0.1 fedprox:0.01 none;0.1 fedadam none 1 0.03;0.1 fedavg none 1 - cosine}"
+        IFS=';' read -r -a configs <<<"${SCALE:-0.3 fedavg none;0.3 fedavg int8;0.3 fedavg int8z;0.3 fedavg int8z 2;0.3 fedavg topk:0.1;0.3 fedprox:0.01 none;0.3 fedadam none 1 0.03;0.3 fedadam int8z 1 0.03;0.3 fedyogi none 1 0.03;0.1 fedavg none;0.1 fedavg int8z;0.1 fedavg topk:0.1;0.1 fedprox:0.01 none;0.1 fedadam none 1 0.03;0.1 fedavg none 1 - cosine;0.1 fedadam none 1 0.03 cosine}"
         for cfg in "${configs[@]}"; do
             read -r a s c e lr sched <<<"$cfg"
             e=${e:-1}
